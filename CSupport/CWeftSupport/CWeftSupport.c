@@ -1,0 +1,65 @@
+#include "CWeftSupport.h"
+#include <stdlib.h>
+
+static _Thread_local void *current_runtime;
+static _Thread_local uint64_t random_state;
+
+void *weft_current_runtime(void) { return current_runtime; }
+void weft_set_current_runtime(void *runtime) { current_runtime = runtime; }
+
+uint64_t weft_random(void) {
+    uint64_t x = random_state;
+    if (x == 0) {
+        // Lazily seed from the thread's address-space layout and the clock.
+        x = (uint64_t)(uintptr_t)&random_state ^ uv_hrtime() ^ 0x9E3779B97F4A7C15ull;
+        if (x == 0) x = 1;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    random_state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+void weft_seed_random(uint64_t seed) { random_state = seed ? seed : 1; }
+
+uv_timer_t *weft_timer_new(uv_loop_t *loop, int *error) {
+    uv_timer_t *timer = malloc(sizeof *timer);
+    if (timer == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_timer_init(loop, timer);
+    if (rc != 0) { free(timer); *error = rc; return NULL; }
+    timer->data = NULL;
+    return timer;
+}
+
+uv_async_t *weft_async_new(uv_loop_t *loop, uv_async_cb callback, int *error) {
+    uv_async_t *async = malloc(sizeof *async);
+    if (async == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_async_init(loop, async, callback);
+    if (rc != 0) { free(async); *error = rc; return NULL; }
+    async->data = NULL;
+    return async;
+}
+
+static void free_on_close(uv_handle_t *handle) { free(handle); }
+
+void weft_close_and_free(uv_handle_t *handle) {
+    handle->data = NULL;
+    uv_close(handle, free_on_close);
+}
+
+unsigned int weft_loop_active_handles(const uv_loop_t *loop) { return loop->active_handles; }
+unsigned int weft_loop_active_requests(const uv_loop_t *loop) { return loop->active_reqs.count; }
+
+static void count_open(uv_handle_t *handle, void *arg) {
+    if (!uv_is_closing(handle)) (*(unsigned int *)arg)++;
+}
+
+unsigned int weft_loop_open_handles(uv_loop_t *loop) {
+    unsigned int count = 0;
+    uv_walk(loop, count_open, &count);
+    return count;
+}
+
+extern size_t swift_retainCount(void *object);
+size_t weft_strong_retain_count(void *object) { return swift_retainCount(object); }

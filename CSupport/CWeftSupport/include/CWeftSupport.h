@@ -1,0 +1,53 @@
+#ifndef WEFT_SUPPORT_H
+#define WEFT_SUPPORT_H
+
+// Small C helpers for Weft. Everything here is either a pointer cast that Swift
+// spells badly, a per-thread variable, or the "allocate apart, free in the close
+// callback" rule for libuv handles (DESIGN.md, invariant 4) written once.
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+// MARK: - Per-thread state
+
+/// The runtime driving the calling thread (NULL when none): set by the executor
+/// around each turn of its loop, read by leaf futures such as sleeps.
+void *weft_current_runtime(void);
+void weft_set_current_runtime(void *runtime);
+
+/// A fast per-thread pseudo-random generator (xorshift64*), used for fairness
+/// decisions such as which branch of a select is polled first. Not cryptographic.
+uint64_t weft_random(void);
+void weft_seed_random(uint64_t seed);
+
+// MARK: - Handles
+
+/// A heap-allocated, initialised timer, or NULL with *error set.
+uv_timer_t *weft_timer_new(uv_loop_t *loop, int *error);
+/// A heap-allocated, initialised async handle, or NULL with *error set.
+uv_async_t *weft_async_new(uv_loop_t *loop, uv_async_cb callback, int *error);
+/// Clears `data` and closes the handle; its memory is freed in the close callback.
+/// After this call no callback of the handle reaches its former owner.
+void weft_close_and_free(uv_handle_t *handle);
+
+static inline uv_handle_t *weft_timer_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
+static inline uv_handle_t *weft_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }
+
+// MARK: - Loop accounting
+
+/// Handles that are active and referenced (what keeps `uv_run` from returning).
+unsigned int weft_loop_active_handles(const uv_loop_t *loop);
+/// Requests in flight (writes, connects, getaddrinfo, work, ...).
+unsigned int weft_loop_active_requests(const uv_loop_t *loop);
+/// Every handle on the loop that is not closing, active or not.
+unsigned int weft_loop_open_handles(uv_loop_t *loop);
+
+// MARK: - Swift runtime
+
+/// The strong retain count of a Swift object (exported by the Swift runtime).
+/// Used only by the stuck detector to learn whether anyone outside the runtime
+/// still holds a task's waker; never for memory management.
+size_t weft_strong_retain_count(void *object);
+
+#endif

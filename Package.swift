@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Weft",
+    products: [
+        .library(name: "Weft", targets: ["Weft"]),
+        .executable(name: "weft-timers", targets: ["weft-timers"]),
+        .executable(name: "weft-bench", targets: ["weft-bench"]),
+    ],
+    targets: [
+        // The C boundary: libuv itself, from Debian's libuv1-dev.
+        .systemLibrary(
+            name: "CLibUV",
+            path: "CSupport/CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        // Small C helpers: handle casts, a thread-local, a fast per-thread RNG.
+        .target(
+            name: "CWeftSupport",
+            dependencies: ["CLibUV"],
+            path: "CSupport/CWeftSupport"
+        ),
+        .target(
+            name: "Weft",
+            dependencies: ["CLibUV", "CWeftSupport"]
+        ),
+        .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-bench", dependencies: ["Weft"]),
+        .testTarget(name: "WeftTests", dependencies: ["Weft", "CLibUV"]),
+    ]
+)

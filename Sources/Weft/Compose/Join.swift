@@ -1,0 +1,146 @@
+/// One child of a join: the future until it finishes, then its output until taken.
+@usableFromInline
+enum MaybeDone<F: Future> {
+    case pending(F)
+    case done(F.Output)
+    case taken
+
+    /// Polls the child if it is still running; true once its output is stored.
+    @inlinable
+    mutating func poll(_ context: inout Context) -> Bool {
+        switch self {
+        case .pending(var future):
+            self = .taken
+            switch future.poll(&context) {
+            case .pending:
+                self = .pending(future)
+                return false
+            case .ready(let output):
+                self = .done(output)
+                return true
+            }
+        case .done:
+            return true
+        case .taken:
+            preconditionFailure("join polled after it completed")
+        }
+    }
+
+    @inlinable
+    mutating func take() -> F.Output {
+        guard case .done(let output) = self else { preconditionFailure("join output taken twice") }
+        self = .taken
+        return output
+    }
+}
+
+/// Two futures run concurrently in one task; ready when both are, with both
+/// outputs. See ``join(_:_:)``.
+///
+/// Every poll polls each unfinished child with the task's context.
+/// **Cancellation:** dropping it drops every unfinished child.
+public struct Join2<A: Future, B: Future>: Future {
+    @usableFromInline var a: MaybeDone<A>
+    @usableFromInline var b: MaybeDone<B>
+
+    @inlinable
+    init(_ a: A, _ b: B) {
+        self.a = .pending(a)
+        self.b = .pending(b)
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<(A.Output, B.Output)> {
+        let aDone = a.poll(&context)
+        let bDone = b.poll(&context)
+        guard aDone && bDone else { return .pending }
+        return .ready((a.take(), b.take()))
+    }
+}
+
+/// Three futures run concurrently in one task. See ``join(_:_:_:)``.
+///
+/// **Cancellation:** dropping it drops every unfinished child.
+public struct Join3<A: Future, B: Future, C: Future>: Future {
+    @usableFromInline var a: MaybeDone<A>
+    @usableFromInline var b: MaybeDone<B>
+    @usableFromInline var c: MaybeDone<C>
+
+    @inlinable
+    init(_ a: A, _ b: B, _ c: C) {
+        self.a = .pending(a)
+        self.b = .pending(b)
+        self.c = .pending(c)
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<(A.Output, B.Output, C.Output)> {
+        let aDone = a.poll(&context)
+        let bDone = b.poll(&context)
+        let cDone = c.poll(&context)
+        guard aDone && bDone && cDone else { return .pending }
+        return .ready((a.take(), b.take(), c.take()))
+    }
+}
+
+/// A join child in its own box: parameter packs cannot yet hold the enum inline
+/// (the compiler crashes building the output tuple), so each child costs one
+/// allocation. `Join2`/`Join3` avoid it for the common arities.
+@usableFromInline
+final class JoinSlot<F: Future> {
+    @usableFromInline var state: MaybeDone<F>
+
+    @inlinable
+    init(_ future: F) {
+        state = .pending(future)
+    }
+}
+
+@inlinable
+func takeOutput<F: Future>(_ slot: JoinSlot<F>) -> F.Output {
+    slot.state.take()
+}
+
+/// Any number of futures run concurrently in one task, ready with a tuple of
+/// their outputs. See ``join(_:_:_:_:)``.
+///
+/// **Cancellation:** dropping it drops every unfinished child.
+public struct Join<each F: Future>: Future {
+    @usableFromInline let slots: (repeat JoinSlot<each F>)
+
+    @inlinable
+    init(_ futures: repeat each F) {
+        slots = (repeat JoinSlot(each futures))
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<(repeat (each F).Output)> {
+        var allDone = true
+        for slot in repeat each slots {
+            if !slot.state.poll(&context) { allDone = false }
+        }
+        guard allDone else { return .pending }
+        return .ready((repeat takeOutput(each slots)))
+    }
+}
+
+/// Runs two futures concurrently in the current task; ready with both outputs.
+@inlinable
+public func join<A: Future, B: Future>(_ a: A, _ b: B) -> Join2<A, B> {
+    Join2(a, b)
+}
+
+/// Runs three futures concurrently in the current task; ready with all outputs.
+@inlinable
+public func join<A: Future, B: Future, C: Future>(_ a: A, _ b: B, _ c: C) -> Join3<A, B, C> {
+    Join3(a, b, c)
+}
+
+/// Runs any number of futures concurrently in the current task; ready with a
+/// tuple of their outputs, in argument order.
+@inlinable
+public func join<A: Future, B: Future, C: Future, D: Future, each Rest: Future>(
+    _ a: A, _ b: B, _ c: C, _ d: D, _ rest: repeat each Rest
+) -> Join<A, B, C, D, repeat each Rest> {
+    Join(a, b, c, d, repeat each rest)
+}

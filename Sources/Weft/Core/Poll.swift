@@ -1,0 +1,31 @@
+/// The result of polling a future once: either its output, or "not yet".
+///
+/// `.pending` carries a promise (DESIGN.md, invariant 2): whoever returned it has
+/// arranged for the current ``Context``'s waker to be woken once polling again can
+/// make progress.
+@frozen
+public enum Poll<Value> {
+    /// The future finished with this value. Do not poll it again.
+    case ready(Value)
+    /// Not finished; a wake-up has been arranged.
+    case pending
+
+    /// Whether this is `.ready`.
+    @inlinable
+    public var isReady: Bool {
+        if case .ready = self { return true }
+        return false
+    }
+
+    /// Transforms a ready value, leaving `.pending` as it is.
+    @inlinable
+    public func map<T>(_ transform: (Value) throws -> T) rethrows -> Poll<T> {
+        switch self {
+        case .ready(let value): return .ready(try transform(value))
+        case .pending: return .pending
+        }
+    }
+}
+
+extension Poll: Sendable where Value: Sendable {}
+extension Poll: Equatable where Value: Equatable {}

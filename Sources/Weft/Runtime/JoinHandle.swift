@@ -1,0 +1,46 @@
+/// A spawned task's output, as a future; also the way to abort the task.
+///
+/// Awaiting (polling) the handle yields `.success(output)` when the task finished,
+/// or `.failure(JoinError)` when it was aborted or its runtime shut down. Poll it
+/// from any thread or task; poll it to completion once (a second take traps).
+///
+/// **Dropping a handle detaches the task**, as in Tokio: the task keeps running
+/// and its output is discarded. Call ``abort()`` to cancel it instead.
+///
+/// **Cancellation:** dropping a pending `JoinHandle` future only stops waiting;
+/// the task is not affected.
+@frozen
+public struct JoinHandle<Output>: Future {
+    @usableFromInline let task: TaskOutputCell<Output>
+
+    @inlinable
+    init(_ task: TaskOutputCell<Output>) {
+        self.task = task
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Output, JoinError>> {
+        guard task.registerJoinWaker(context.waker) else { return .pending }
+        guard let output = task.output.take() else {
+            preconditionFailure("JoinHandle polled again after it returned the task's output")
+        }
+        return .ready(output)
+    }
+
+    /// Cancels the task: its future is dropped the next time the runtime gets to
+    /// it (which stops its timers and I/O), and the handle completes with
+    /// `JoinError(.aborted)`. Does nothing if the task already finished. Callable
+    /// from any thread.
+    @inlinable
+    public func abort() {
+        task.abort()
+    }
+
+    /// Whether the task has finished (completed, aborted or cancelled by shutdown).
+    @inlinable
+    public var isFinished: Bool {
+        task.isComplete
+    }
+}
+
+extension JoinHandle: Sendable where Output: Sendable {}

@@ -1,0 +1,281 @@
+import CLibUV
+import CWeftSupport
+
+/// The executor behind a ``Runtime``: one `uv_loop_t`, the ready queue, the
+/// registry of live tasks and the timer driver. Confined to the thread that runs
+/// it (invariant 9); other threads reach it only through `remote`.
+///
+/// Lifetime: owned by its `Runtime` (and, later, by the owners of the handles on
+/// its loop). `shutdown()` cancels every task and closes the handles the core
+/// owns; `deinit` closes the loop once nothing uses it.
+@usableFromInline
+final class LoopCore {
+    let loop: UnsafeMutablePointer<uv_loop_t>
+    /// Tasks to poll, each holding one retained reference (taken on enqueue,
+    /// given back after the poll).
+    private let ready = RingBuffer<Unmanaged<TaskHeader>>(capacity: 1024)
+    @usableFromInline let remote: RemoteScheduler
+    let timers: TimerDriver
+    /// Armed only while the loop blocks with no handle active but a waker held
+    /// outside, so that the stuck check runs again if that waker is dropped.
+    private let watchdog: UnsafeMutablePointer<uv_timer_t>
+    /// The registry of live (incomplete) tasks: an intrusive list holding one
+    /// retained reference per task, so `shutdown()` can cancel them all.
+    private var registryHead: Unmanaged<TaskHeader>?
+    @exclusivity(unchecked) var counters = RuntimeStatistics()
+    private(set) var isRunning = false
+    private(set) var isShutDown = false
+
+    /// How long the loop blocks before re-checking whether it is stuck, while the
+    /// only possible source of progress is a waker held outside the runtime.
+    static let stuckRecheckMilliseconds: UInt64 = 100
+
+    init() throws(WeftError) {
+        loop = .allocate(capacity: 1)
+        var error: Int32 = 0
+        do {
+            try check(uv_loop_init(loop), "uv_loop_init")
+        } catch {
+            loop.deallocate()
+            throw error
+        }
+        // The async handle stays referenced so that UV_RUN_ONCE blocks (instead of
+        // returning at once) while a task waits on another thread.
+        guard let async = weft_async_new(loop, { _ in }, &error) else {
+            uv_loop_close(loop)
+            loop.deallocate()
+            throw WeftError(uvCode: error, operation: "uv_async_init")
+        }
+        guard let watchdog = weft_timer_new(loop, &error) else {
+            weft_close_and_free(weft_async_handle(async))
+            uv_run(loop, UV_RUN_NOWAIT)
+            uv_loop_close(loop)
+            loop.deallocate()
+            throw WeftError(uvCode: error, operation: "uv_timer_init")
+        }
+        self.watchdog = watchdog
+        remote = RemoteScheduler(async: async)
+        do {
+            timers = try TimerDriver(loop: loop)
+        } catch {
+            _ = remote.close().map { weft_close_and_free(weft_async_handle($0)) }
+            weft_close_and_free(weft_timer_handle(watchdog))
+            uv_run(loop, UV_RUN_NOWAIT)
+            uv_loop_close(loop)
+            loop.deallocate()
+            throw error
+        }
+    }
+
+    deinit {
+        shutdown()
+        // Close callbacks of handles closed since shutdown run here; then the loop
+        // must be empty. If a handle is still open its memory must not be freed
+        // under it, so the loop is leaked rather than closed.
+        uv_run(loop, UV_RUN_NOWAIT)
+        if uv_loop_close(loop) == 0 {
+            loop.deallocate()
+        }
+    }
+
+    /// The core running on the calling thread, if any.
+    @usableFromInline
+    static var current: LoopCore? {
+        guard let pointer = weft_current_runtime() else { return nil }
+        return Unmanaged<LoopCore>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    // MARK: - Tasks
+
+    /// Adds a new task (its `scheduled` bit already set) to the registry and the
+    /// ready queue. After shutdown the task is cancelled at once.
+    @usableFromInline
+    func register(_ task: TaskHeader) {
+        counters.tasksSpawned += 1
+        counters.tasksAlive += 1
+        let retained = Unmanaged.passRetained(task)
+        task.registryNext = registryHead
+        registryHead?._withUnsafeGuaranteedRef { $0.registryPrevious = retained }
+        registryHead = retained
+        if isShutDown {
+            task.vtable(task, .cancel(.runtimeShutDown))
+        } else {
+            ready.append(.passRetained(task))
+        }
+    }
+
+    /// Removes a completed task from the registry, dropping its reference.
+    func taskDidComplete(_ task: TaskHeader) {
+        counters.tasksAlive -= 1
+        let next = task.registryNext
+        let previous = task.registryPrevious
+        if let previous {
+            previous._withUnsafeGuaranteedRef { $0.registryNext = next }
+        } else {
+            registryHead = next
+        }
+        next?._withUnsafeGuaranteedRef { $0.registryPrevious = previous }
+        task.registryNext = nil
+        task.registryPrevious = nil
+        Unmanaged.passUnretained(task).release()
+    }
+
+    /// A wake on the loop thread: a plain enqueue.
+    func enqueueLocal(_ task: TaskHeader) {
+        counters.localWakes += 1
+        ready.append(.passRetained(task))
+    }
+
+    /// Polls the tasks that are ready now, once each. Tasks woken meanwhile wait
+    /// for the next turn, after a loop iteration, so a task that wakes itself
+    /// cannot starve timers and I/O (invariant 6).
+    private func runReadyBatch() {
+        var remaining = ready.count
+        counters.polls += remaining
+        while remaining > 0, let next = ready.popFirst() {
+            remaining -= 1
+            let task = next.takeRetainedValue()
+            task.run()
+        }
+    }
+
+    private func drainRemote() {
+        remote.drain { task in ready.append(.passRetained(task)) }
+    }
+
+    // MARK: - Running
+
+    /// Runs the loop on the calling thread until `main` completes.
+    ///
+    /// Throws `.stuck` when no task is ready and nothing can wake one, after
+    /// cancelling `main`; `.reentrantBlock` when already running.
+    @usableFromInline
+    func drive(until main: Unmanaged<TaskHeader>) throws(WeftError) {
+        guard !isRunning else {
+            throw WeftError(.reentrantBlock, operation: "block(on:)")
+        }
+        isRunning = true
+        let previous = weft_current_runtime()
+        weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+        defer {
+            weft_set_current_runtime(previous)
+            isRunning = false
+        }
+        let isDone = { main._withUnsafeGuaranteedRef { $0.isComplete } }
+        while !isDone() {
+            drainRemote()
+            if ready.isEmpty {
+                do {
+                    try blockForEvents(main: main)
+                } catch {
+                    main._withUnsafeGuaranteedRef { $0.vtable($0, .cancel(.aborted)) }
+                    throw error
+                }
+            } else {
+                runReadyBatch()
+                if isDone() { break }
+                uv_run(loop, UV_RUN_NOWAIT)
+                counters.loopIterations += 1
+            }
+        }
+    }
+
+    /// Blocks in the OS poll until an event, unless nothing could ever produce one.
+    private func blockForEvents(main: Unmanaged<TaskHeader>) throws(WeftError) {
+        switch progressSource(main: main) {
+        case .events:
+            uv_run(loop, UV_RUN_ONCE)
+        case .outsideWakerOnly:
+            uv_timer_start(watchdog, { _ in }, Self.stuckRecheckMilliseconds, 0)
+            uv_run(loop, UV_RUN_ONCE)
+            uv_timer_stop(watchdog)
+        case .none:
+            throw WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
+        }
+        counters.loopIterations += 1
+    }
+
+    private enum ProgressSource { case events, outsideWakerOnly, none }
+
+    /// What could still wake a task when the ready queue is empty (invariant 7).
+    private func progressSource(main: Unmanaged<TaskHeader>) -> ProgressSource {
+        // Our async handle is always active; anything beyond it is real work.
+        if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
+            return .events
+        }
+        if !remote.isEmpty { return .events }
+        return anyWakerHeldOutside(main: main) ? .outsideWakerOnly : .none
+    }
+
+    /// Whether some pending task is referenced from somewhere the runtime does not
+    /// account for: a waker kept by another thread or by user state.
+    ///
+    /// A task's known references are the registry's, the one `block(on:)` holds
+    /// for `main`, the join slots of other tasks holding its waker, and (when its
+    /// own join slot is set) the handle of the task awaiting it. Anything beyond is
+    /// assumed to be a waker that may still fire, so the answer errs towards
+    /// "not stuck".
+    private func anyWakerHeldOutside(main: Unmanaged<TaskHeader>) -> Bool {
+        let joinSlotReferences = countJoinSlotReferences()
+        var cursor = registryHead
+        while let current = cursor {
+            let pointer = current.toOpaque()
+            var known = 1 + (joinSlotReferences[pointer] ?? 0)
+            let (next, hasJoinWaiter) = current._withUnsafeGuaranteedRef {
+                ($0.registryNext, $0.state.load(ordering: .acquiring) & TaskState.joinWaker != 0)
+            }
+            if hasJoinWaiter { known += 1 }
+            if pointer == main.toOpaque() { known += 1 }
+            if weft_strong_retain_count(pointer) > known { return true }
+            cursor = next
+        }
+        return false
+    }
+
+    private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {
+        var counts: [UnsafeMutableRawPointer: Int] = [:]
+        var cursor = registryHead
+        while let current = cursor {
+            cursor = current._withUnsafeGuaranteedRef { task in
+                if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0,
+                   let waiter = task.joinWaker?.target as? TaskHeader {
+                    counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
+                }
+                return task.registryNext
+            }
+        }
+        return counts
+    }
+
+    private func stuckDetail() -> String {
+        "\(counters.tasksAlive) task(s) pending, none ready, no active handle or request, no waker held outside the runtime"
+    }
+
+    // MARK: - Shutdown
+
+    /// Cancels every task (dropping its future, which stops its timers and I/O)
+    /// and closes the handles the core owns. Idempotent.
+    func shutdown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        let previous = weft_current_runtime()
+        weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+        defer { weft_set_current_runtime(previous) }
+        // Dropping a future may wake (or, through a JoinHandle, complete) others.
+        while let head = registryHead {
+            let task = head.takeUnretainedValue()
+            task.vtable(task, .cancel(.runtimeShutDown))
+        }
+        while let task = ready.popFirst() { task.release() }
+        remote.drain { _ in }
+        timers.close()
+        weft_close_and_free(weft_timer_handle(watchdog))
+        if let async = remote.close() {
+            weft_close_and_free(weft_async_handle(async))
+        }
+        uv_run(loop, UV_RUN_NOWAIT)
+    }
+
+    /// Handles on the loop that are not closing (for leak checks).
+    var openHandleCount: Int { Int(weft_loop_open_handles(loop)) }
+}

@@ -1,0 +1,49 @@
+/// A growable FIFO ring buffer: O(1) push and pop without `Array`'s shifting or
+/// copy-on-write checks. Confined to one thread; used for the ready queue.
+final class RingBuffer<Element> {
+    private var storage: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    private var head = 0
+    private(set) var count = 0
+
+    init(capacity: Int = 256) {
+        self.capacity = max(capacity, 1)
+        self.storage = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        while popFirst() != nil {}
+        storage.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    func append(_ element: Element) {
+        if count == capacity { grow() }
+        var tail = head + count
+        if tail >= capacity { tail -= capacity }
+        (storage + tail).initialize(to: element)
+        count += 1
+    }
+
+    func popFirst() -> Element? {
+        guard count > 0 else { return nil }
+        let element = (storage + head).move()
+        head += 1
+        if head == capacity { head = 0 }
+        count -= 1
+        return element
+    }
+
+    private func grow() {
+        let newCapacity = capacity * 2
+        let newStorage = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
+        let firstPart = min(count, capacity - head)
+        (newStorage).moveInitialize(from: storage + head, count: firstPart)
+        (newStorage + firstPart).moveInitialize(from: storage, count: count - firstPart)
+        storage.deallocate()
+        storage = newStorage
+        capacity = newCapacity
+        head = 0
+    }
+}

@@ -1,0 +1,102 @@
+import CLibUV
+import CWeftSupport
+
+/// A single-threaded async runtime: one libuv loop, its ready queue of tasks, and
+/// the timers and handles that wake them.
+///
+/// A runtime belongs to the thread that created it (invariant 9): spawn tasks and
+/// call ``block(on:)`` there. Tasks run only while some thread is inside
+/// ``block(on:)``, which runs the loop on the calling thread until its future is
+/// ready:
+///
+/// ```swift
+/// let runtime = try Runtime()
+/// let greeting = try runtime.block(on: sleep(for: .milliseconds(10)).map { "hello" })
+/// ```
+///
+/// Dropping the runtime, or calling ``shutdown()``, cancels every task (their
+/// `JoinHandle`s complete with `JoinError(.runtimeShutDown)`) and closes every
+/// handle the runtime owns.
+public final class Runtime {
+    @usableFromInline let core: LoopCore
+
+    /// Creates a runtime with its own libuv loop.
+    public init() throws(WeftError) {
+        core = try LoopCore()
+    }
+
+    deinit {
+        core.shutdown()
+    }
+
+    /// Starts `future` as a new task and returns a handle to its output.
+    ///
+    /// The task runs when the runtime does (inside ``block(on:)``). After
+    /// ``shutdown()`` the task is cancelled at once.
+    @inlinable
+    @discardableResult
+    public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
+        let task = TaskCell(future, core: core)
+        core.register(task)
+        return JoinHandle(task)
+    }
+
+    /// Runs the loop on the calling thread until `future` completes, and returns
+    /// its output. Other spawned tasks run meanwhile.
+    ///
+    /// Throws ``WeftError/Kind-swift.enum/stuck`` when the future can no longer
+    /// make progress — no task ready, no active timer, handle or request, and no
+    /// waker held outside the runtime (invariant 7) — instead of hanging;
+    /// ``WeftError/Kind-swift.enum/reentrantBlock`` when called from inside the
+    /// runtime; ``WeftError/Kind-swift.enum/shutDown`` after ``shutdown()``.
+    /// The stuck check errs on the side of waiting: a waker kept by user state
+    /// counts as a possible wake-up, and while that is the only one the loop
+    /// re-checks every 100 ms.
+    @inlinable
+    public func block<F: Future>(on future: F) throws(WeftError) -> F.Output {
+        let task = TaskCell(future, core: core)
+        core.register(task)
+        try core.drive(until: Unmanaged.passUnretained(task))
+        switch task.output.take() {
+        case .success(let value)?:
+            return value
+        case .failure?, nil:
+            throw WeftError(.shutDown, operation: "block(on:)")
+        }
+    }
+
+    /// Cancels every task and closes every handle the runtime owns. Idempotent;
+    /// the runtime cannot run again afterwards. Must not be called from inside
+    /// one of its tasks.
+    public func shutdown() throws(WeftError) {
+        guard !core.isRunning else {
+            throw WeftError(.reentrantBlock, operation: "shutdown()",
+                            detail: "a runtime cannot be shut down from inside its own block(on:)")
+        }
+        core.shutdown()
+    }
+
+    /// What the runtime has done so far.
+    public var statistics: RuntimeStatistics { core.counters }
+
+    /// Handles open on the loop, the runtime's own included (a wake-up handle and
+    /// timers while it runs; none after shutdown). For leak checks in tests.
+    public var openHandleCount: Int { core.openHandleCount }
+
+    /// Timers armed and not yet fired or dropped.
+    public var pendingTimerCount: Int { core.timers.pendingCount }
+}
+
+/// Starts `future` as a new task on the runtime running the calling thread.
+///
+/// Call it from inside a task (a future being polled by a runtime).
+@inlinable
+@discardableResult
+public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
+    guard let core = LoopCore.current else {
+        preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
+    }
+    let task = TaskCell(future, core: core)
+    core.register(task)
+    return JoinHandle(task)
+}

@@ -1,0 +1,68 @@
+import CLibUV
+
+/// An error from Weft: a failed libuv call, or a runtime that cannot go on.
+///
+/// Its description names the operation and, for libuv errors, the libuv error
+/// name and message, e.g. `connect: ECONNREFUSED (connection refused)`.
+public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Kind: Sendable, Equatable {
+        /// A libuv call failed with this (negative) error code.
+        case libuv(code: Int32)
+        /// `block(on:)` cannot make progress: no task is ready and nothing
+        /// (timer, I/O, request, foreign waker) can ever wake one (invariant 7).
+        case stuck
+        /// `block(on:)` was called while the runtime was already running.
+        case reentrantBlock
+        /// The runtime was shut down.
+        case shutDown
+    }
+
+    /// What went wrong.
+    public let kind: Kind
+    /// The operation that failed, e.g. `"uv_loop_init"` or `"block(on:)"`.
+    public let operation: String
+    /// Extra context (what the runtime saw when it gave up).
+    public let detail: String
+
+    public init(_ kind: Kind, operation: String, detail: String = "") {
+        self.kind = kind
+        self.operation = operation
+        self.detail = detail
+    }
+
+    /// A libuv error for a failed call.
+    init(uvCode: Int32, operation: String) {
+        self.init(.libuv(code: uvCode), operation: operation)
+    }
+
+    /// The libuv error name, such as `ECONNREFUSED`, for libuv errors.
+    public var name: String? {
+        guard case .libuv(let code) = kind else { return nil }
+        return String(cString: uv_err_name(code))
+    }
+
+    /// The libuv error message, such as `connection refused`, for libuv errors.
+    public var message: String? {
+        guard case .libuv(let code) = kind else { return nil }
+        return String(cString: uv_strerror(code))
+    }
+
+    public var description: String {
+        let text: String
+        switch kind {
+        case .libuv: text = "\(name ?? "?") (\(message ?? "?"))"
+        case .stuck: text = "stuck: no task can make progress and nothing can wake one"
+        case .reentrantBlock: text = "the runtime is already running; block(on:) cannot be nested"
+        case .shutDown: text = "the runtime was shut down"
+        }
+        return detail.isEmpty ? "\(operation): \(text)" : "\(operation): \(text); \(detail)"
+    }
+}
+
+/// Throws a `WeftError` for a negative libuv return code.
+@discardableResult
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(WeftError) -> Int32 {
+    if code < 0 { throw WeftError(uvCode: code, operation: operation()) }
+    return code
+}

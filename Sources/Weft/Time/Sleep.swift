@@ -1,0 +1,47 @@
+/// A future that completes at a deadline.
+///
+/// Created by ``sleep(for:)`` or ``sleep(until:)``. The deadline is fixed when the
+/// sleep is created (as in Tokio); the timer is armed only at the first poll
+/// (invariant 1). It never completes early: libuv's millisecond clock is rounded
+/// up, so it completes at most about a millisecond late on an idle loop.
+///
+/// **Cancellation:** dropping a pending sleep disarms its timer at once; its
+/// waker is never called afterwards. Recreating it with the same deadline loses
+/// nothing, so it is cancel-safe.
+public struct Sleep: Future {
+    /// The deadline in `uv_hrtime` nanoseconds.
+    let deadline: UInt64
+    /// The armed timer, once polled.
+    var entry: TimerEntry?
+
+    init(deadline: UInt64) {
+        self.deadline = deadline
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Void> {
+        if let entry {
+            if entry.hasFired { return .ready(()) }
+            if let waker = entry.waker, waker.willWake(context.waker) { return .pending }
+            entry.waker = context.waker
+            return .pending
+        }
+        guard let core = LoopCore.current else {
+            preconditionFailure("Sleep polled outside a Weft runtime")
+        }
+        if deadline <= core.timers.coarseNow { return .ready(()) }
+        entry = core.timers.schedule(deadline: deadline, waker: context.waker)
+        return .pending
+    }
+}
+
+/// A future that completes after `duration` (from now, not from the first poll).
+/// A zero or negative duration completes at the first poll.
+public func sleep(for duration: Duration) -> Sleep {
+    Sleep(deadline: MonotonicTime.deadline(after: duration))
+}
+
+/// A future that completes at `deadline`. A deadline in the past completes at the
+/// first poll.
+public func sleep(until deadline: ContinuousClock.Instant) -> Sleep {
+    Sleep(deadline: MonotonicTime.deadline(at: deadline))
+}

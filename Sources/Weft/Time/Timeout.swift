@@ -1,0 +1,60 @@
+/// The error a ``Timeout`` yields when its time ran out first.
+public struct TimedOut: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The time limit that passed.
+    public let limit: Duration
+
+    @usableFromInline
+    init(limit: Duration) {
+        self.limit = limit
+    }
+
+    public var description: String { "timed out after \(limit)" }
+}
+
+/// A future that runs another future with a time limit.
+///
+/// Yields `.success(output)` if the inner future finishes first, or
+/// `.failure(TimedOut)` if the time runs out first; then the inner future is
+/// dropped (which cancels it). If both are ready at the same poll, the inner
+/// future wins.
+///
+/// **Cancellation:** dropping the timeout drops the inner future and the timer.
+public struct Timeout<Inner: Future>: Future {
+    @usableFromInline var inner: Inner?
+    @usableFromInline var timer: Sleep
+    @usableFromInline let limit: Duration
+
+    @usableFromInline
+    init(inner: Inner, limit: Duration) {
+        self.inner = inner
+        self.limit = limit
+        self.timer = sleep(for: limit)
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Inner.Output, TimedOut>> {
+        guard inner != nil else { preconditionFailure("Timeout polled after it completed") }
+        if case .ready(let value) = inner!.poll(&context) {
+            inner = nil
+            return .ready(.success(value))
+        }
+        if case .ready = timer.poll(&context) {
+            inner = nil
+            return .ready(.failure(TimedOut(limit: limit)))
+        }
+        return .pending
+    }
+}
+
+/// Runs `future` with a time limit of `limit` (counted from this call).
+///
+/// ```swift
+/// switch try runtime.block(on: timeout(.seconds(2), connect)) {
+/// case .success(let stream): use(stream)
+/// case .failure(let timedOut): print(timedOut)   // the connect was dropped
+/// }
+/// ```
+@inlinable
+public func timeout<F: Future>(_ limit: Duration, _ future: F) -> Timeout<F> {
+    Timeout(inner: future, limit: limit)
+}
