@@ -27,7 +27,7 @@ let package = Package(
             dependencies: ["CLibUV", "CWeftSupport"]
         ),
         .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
-        .executableTarget(name: "weft-bench", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "CLibUV"]),
     ]
 )

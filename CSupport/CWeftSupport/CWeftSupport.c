@@ -1,8 +1,12 @@
 #include "CWeftSupport.h"
+#include <malloc.h>
 #include <stdlib.h>
 
-static _Thread_local void *current_runtime;
-static _Thread_local uint64_t random_state;
+// initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
+// every wake. Fine for executables and libraries loaded at start-up.
+#define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+static WEFT_TLS void *current_runtime;
+static WEFT_TLS uint64_t random_state;
 
 void *weft_current_runtime(void) { return current_runtime; }
 void weft_set_current_runtime(void *runtime) { current_runtime = runtime; }
@@ -63,3 +67,5 @@ unsigned int weft_loop_open_handles(uv_loop_t *loop) {
 
 extern size_t swift_retainCount(void *object);
 size_t weft_strong_retain_count(void *object) { return swift_retainCount(object); }
+
+size_t weft_heap_bytes_in_use(void) { return mallinfo2().uordblks; }

@@ -1,1 +1,267 @@
-print("todo")
+// weft-bench: micro-benchmarks of Weft's executor and timers.
+//
+// Usage: weft-bench <spawn|wake|timers|timer-churn|parked> [-n N]
+// Each prints, as its last line:
+//   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
+// Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
+
+import CWeftSupport
+import Glibc
+import Weft
+
+/// Bytes of heap in use, from glibc's allocator (what `malloc` handed out).
+func heapBytesInUse() -> Int {
+    weft_heap_bytes_in_use()
+}
+
+func nanosecondsSince(_ start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    let (seconds, attoseconds) = elapsed.components
+    return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+}
+
+func report(_ name: String, n: Int, wallNanoseconds: Double, bytesPerOp: Double) {
+    let nsPerOp = wallNanoseconds / Double(n)
+    print("weft-bench \(name) n=\(n) ns_per_op=\(format(nsPerOp)) bytes_per_op=\(format(bytesPerOp)) wall_ms=\(format(wallNanoseconds / 1e6))")
+}
+
+func format(_ value: Double) -> String {
+    let scaled = (value * 10).rounded() / 10
+    return String(scaled)
+}
+
+/// A fixed-seed xorshift64* generator, the same as the C baselines use.
+struct SeededGenerator {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
+/// Awaits every handle in order.
+struct AwaitAll<T>: Future {
+    var handles: [JoinHandle<T>]
+    var position = 0
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while position < handles.count {
+            guard case .ready = handles[position].poll(&context) else { return .pending }
+            position += 1
+        }
+        handles = []
+        return .ready(())
+    }
+}
+
+// MARK: - spawn
+
+/// Spawns `n` trivial tasks, then awaits every handle.
+struct SpawnMany: Future {
+    let n: Int
+    var waiting: AwaitAll<Int>?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        if waiting == nil {
+            var handles: [JoinHandle<Int>] = []
+            handles.reserveCapacity(n)
+            for i in 0..<n { handles.append(spawn(ready(i))) }
+            waiting = AwaitAll(handles: handles)
+        }
+        return waiting!.poll(&context)
+    }
+}
+
+func benchSpawn(n: Int) throws {
+    let runtime = try Runtime()
+    let start = ContinuousClock.now
+    try runtime.block(on: SpawnMany(n: n))
+    report("spawn", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - wake
+
+/// A token passed between two tasks through their wakers.
+final class Court {
+    var turn = 0
+    var remaining: Int
+    var wakers: [Waker?] = [nil, nil]
+    init(handOffs: Int) { remaining = handOffs }
+}
+
+struct Player: Future {
+    let court: Court
+    let side: Int
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        if court.remaining <= 0 {
+            court.wakers[1 - side]?.wake()
+            return .ready(())
+        }
+        if court.turn == side {
+            court.remaining -= 1
+            court.turn = 1 - side
+            court.wakers[1 - side]?.wake()
+        }
+        if court.wakers[side].map({ !$0.willWake(context.waker) }) ?? true {
+            court.wakers[side] = context.waker
+        }
+        return .pending
+    }
+}
+
+func benchWake(n: Int) throws {
+    let runtime = try Runtime()
+    let court = Court(handOffs: n)
+    let a = runtime.spawn(Player(court: court, side: 0))
+    let b = runtime.spawn(Player(court: court, side: 1))
+    let start = ContinuousClock.now
+    _ = try runtime.block(on: join(a, b))
+    report("wake", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - timers
+
+/// Spawns `n` tasks sleeping until pseudo-random deadlines in 0...1000 ms, measures
+/// the heap once all are asleep, then awaits them all.
+struct ManyTimers: Future {
+    let n: Int
+    var heapBefore = 0
+    var bytesPerTimer = 0.0
+    var yielded = YieldNow()
+    var waiting: AwaitAll<Void>?
+    var started = false
+
+    mutating func poll(_ context: inout Context) -> Poll<Double> {
+        if !started {
+            started = true
+            heapBefore = heapBytesInUse()
+            var random = SeededGenerator()
+            let start = ContinuousClock.now
+            var handles: [JoinHandle<Void>] = []
+            handles.reserveCapacity(n)
+            for _ in 0..<n {
+                let offset = Duration.milliseconds(Int64(random.next() % 1001))
+                handles.append(spawn(sleep(until: start + offset)))
+            }
+            waiting = AwaitAll(handles: handles)
+        }
+        // One trip through the ready queue polls every task once: all asleep.
+        guard case .ready = yielded.poll(&context) else { return .pending }
+        if bytesPerTimer == 0 {
+            bytesPerTimer = Double(heapBytesInUse() - heapBefore) / Double(n)
+        }
+        guard case .ready = waiting!.poll(&context) else { return .pending }
+        return .ready(bytesPerTimer)
+    }
+}
+
+func benchTimers(n: Int) throws {
+    let runtime = try Runtime()
+    let start = ContinuousClock.now
+    let bytes = try runtime.block(on: ManyTimers(n: n))
+    report("timers", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: bytes)
+}
+
+// MARK: - timer-churn
+
+/// Sleeps 1 ms, `iterations` times.
+struct SleepLoop: Future {
+    var remaining: Int
+    var current: Sleep?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            if current == nil {
+                if remaining == 0 { return .ready(()) }
+                remaining -= 1
+                current = sleep(for: .milliseconds(1))
+            }
+            guard case .ready = current!.poll(&context) else { return .pending }
+            current = nil
+        }
+    }
+}
+
+struct ChurnAll: Future {
+    let tasks: Int
+    let iterations: Int
+    var waiting: AwaitAll<Void>?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        if waiting == nil {
+            let handles = (0..<tasks).map { _ in spawn(SleepLoop(remaining: iterations)) }
+            waiting = AwaitAll(handles: handles)
+        }
+        return waiting!.poll(&context)
+    }
+}
+
+func benchTimerChurn(tasks: Int, iterations: Int) throws {
+    let runtime = try Runtime()
+    let start = ContinuousClock.now
+    try runtime.block(on: ChurnAll(tasks: tasks, iterations: iterations))
+    report("timer-churn", n: tasks * iterations, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - parked
+
+/// Spawns `n` tasks that never complete and measures the heap once all are parked.
+struct ParkMany: Future {
+    let n: Int
+    var heapBefore = 0
+    var yielded: YieldNow?
+
+    mutating func poll(_ context: inout Context) -> Poll<Double> {
+        if yielded == nil {
+            heapBefore = heapBytesInUse()
+            for _ in 0..<n { spawn(pending(Void.self)) }
+            yielded = YieldNow()
+        }
+        guard case .ready = yielded!.poll(&context) else { return .pending }
+        return .ready(Double(heapBytesInUse() - heapBefore) / Double(n))
+    }
+}
+
+func benchParked(n: Int) throws {
+    let runtime = try Runtime()
+    let start = ContinuousClock.now
+    let bytes = try runtime.block(on: ParkMany(n: n))
+    let wall = nanosecondsSince(start)
+    try runtime.shutdown()
+    report("parked", n: n, wallNanoseconds: wall, bytesPerOp: bytes)
+}
+
+// MARK: - main
+
+func option(_ flag: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count,
+          let parsed = Int(arguments[index + 1]), parsed > 0 else { return value }
+    return parsed
+}
+
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked> [-n N] [-t TASKS -i ITERATIONS]"
+guard CommandLine.arguments.count >= 2 else {
+    print(usage)
+    exit(2)
+}
+
+do {
+    switch CommandLine.arguments[1] {
+    case "spawn": try benchSpawn(n: option("-n", default: 1_000_000))
+    case "wake": try benchWake(n: option("-n", default: 1_000_000))
+    case "timers": try benchTimers(n: option("-n", default: 1_000_000))
+    case "timer-churn":
+        try benchTimerChurn(tasks: option("-t", default: 10_000), iterations: option("-i", default: 100))
+    case "parked": try benchParked(n: option("-n", default: 100_000))
+    default:
+        print(usage)
+        exit(2)
+    }
+} catch {
+    print("weft-bench: \(error)")
+    exit(1)
+}

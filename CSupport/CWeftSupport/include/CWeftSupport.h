@@ -50,4 +50,10 @@ unsigned int weft_loop_open_handles(uv_loop_t *loop);
 /// still holds a task's waker; never for memory management.
 size_t weft_strong_retain_count(void *object);
 
+// MARK: - Measurement
+
+/// Bytes the C allocator has handed out and not taken back (glibc `mallinfo2`),
+/// for benchmarks that report memory per operation.
+size_t weft_heap_bytes_in_use(void);
+
 #endif

@@ -11,17 +11,20 @@
 /// the task is not affected.
 @frozen
 public struct JoinHandle<Output>: Future {
-    @usableFromInline let task: TaskOutputCell<Output>
+    @usableFromInline let task: RawTask
 
+    /// A handle to `task`, whose future's output type must be `Output`.
     @inlinable
-    init(_ task: TaskOutputCell<Output>) {
+    init(_ task: RawTask) {
         self.task = task
     }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Output, JoinError>> {
         guard task.registerJoinWaker(context.waker) else { return .pending }
-        guard let output = task.output.take() else {
+        var output: Result<Output, JoinError>?
+        withUnsafeMutablePointer(to: &output) { task.vtable(task, .takeOutput(UnsafeMutableRawPointer($0))) }
+        guard let output else {
             preconditionFailure("JoinHandle polled again after it returned the task's output")
         }
         return .ready(output)

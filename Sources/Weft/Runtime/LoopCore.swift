@@ -13,7 +13,7 @@ final class LoopCore {
     let loop: UnsafeMutablePointer<uv_loop_t>
     /// Tasks to poll, each holding one retained reference (taken on enqueue,
     /// given back after the poll).
-    private let ready = RingBuffer<Unmanaged<TaskHeader>>(capacity: 1024)
+    private let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
     @usableFromInline let remote: RemoteScheduler
     let timers: TimerDriver
     /// Armed only while the loop blocks with no handle active but a waker held
@@ -21,7 +21,7 @@ final class LoopCore {
     private let watchdog: UnsafeMutablePointer<uv_timer_t>
     /// The registry of live (incomplete) tasks: an intrusive list holding one
     /// retained reference per task, so `shutdown()` can cancel them all.
-    private var registryHead: Unmanaged<TaskHeader>?
+    @exclusivity(unchecked) private var registryHead: Unmanaged<RawTask>?
     @exclusivity(unchecked) var counters = RuntimeStatistics()
     private(set) var isRunning = false
     private(set) var isShutDown = false
@@ -90,7 +90,7 @@ final class LoopCore {
     /// Adds a new task (its `scheduled` bit already set) to the registry and the
     /// ready queue. After shutdown the task is cancelled at once.
     @usableFromInline
-    func register(_ task: TaskHeader) {
+    func register(_ task: RawTask) {
         counters.tasksSpawned += 1
         counters.tasksAlive += 1
         let retained = Unmanaged.passRetained(task)
@@ -105,7 +105,7 @@ final class LoopCore {
     }
 
     /// Removes a completed task from the registry, dropping its reference.
-    func taskDidComplete(_ task: TaskHeader) {
+    func taskDidComplete(_ task: RawTask) {
         counters.tasksAlive -= 1
         let next = task.registryNext
         let previous = task.registryPrevious
@@ -121,22 +121,27 @@ final class LoopCore {
     }
 
     /// A wake on the loop thread: a plain enqueue.
-    func enqueueLocal(_ task: TaskHeader) {
+    func enqueueLocal(_ task: RawTask) {
         counters.localWakes += 1
         ready.append(.passRetained(task))
     }
 
-    /// Polls the tasks that are ready now, once each. Tasks woken meanwhile wait
-    /// for the next turn, after a loop iteration, so a task that wakes itself
-    /// cannot starve timers and I/O (invariant 6).
-    private func runReadyBatch() {
-        var remaining = ready.count
-        counters.polls += remaining
-        while remaining > 0, let next = ready.popFirst() {
-            remaining -= 1
+    /// How many polls may run between two loop iterations while tasks stay ready
+    /// (Tokio's `event_interval`). Bounds how long a task that keeps waking
+    /// itself can hold off timers and I/O (invariant 6), without paying an
+    /// `epoll_wait` per poll.
+    static let pollsPerLoopIteration = 61
+
+    /// Polls ready tasks in queue order, at most `pollsPerLoopIteration` of them.
+    /// A task woken meanwhile goes to the back of the queue.
+    private func runReadyTasks() {
+        var budget = Self.pollsPerLoopIteration
+        while budget > 0, let next = ready.popFirst() {
+            budget -= 1
             let task = next.takeRetainedValue()
             task.run()
         }
+        counters.polls += Self.pollsPerLoopIteration - budget
     }
 
     private func drainRemote() {
@@ -150,7 +155,7 @@ final class LoopCore {
     /// Throws `.stuck` when no task is ready and nothing can wake one, after
     /// cancelling `main`; `.reentrantBlock` when already running.
     @usableFromInline
-    func drive(until main: Unmanaged<TaskHeader>) throws(WeftError) {
+    func drive(until main: Unmanaged<RawTask>) throws(WeftError) {
         guard !isRunning else {
             throw WeftError(.reentrantBlock, operation: "block(on:)")
         }
@@ -172,8 +177,8 @@ final class LoopCore {
                     throw error
                 }
             } else {
-                runReadyBatch()
-                if isDone() { break }
+                runReadyTasks()
+                if isDone() || ready.isEmpty { continue }
                 uv_run(loop, UV_RUN_NOWAIT)
                 counters.loopIterations += 1
             }
@@ -181,7 +186,7 @@ final class LoopCore {
     }
 
     /// Blocks in the OS poll until an event, unless nothing could ever produce one.
-    private func blockForEvents(main: Unmanaged<TaskHeader>) throws(WeftError) {
+    private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
             uv_run(loop, UV_RUN_ONCE)
@@ -198,7 +203,7 @@ final class LoopCore {
     private enum ProgressSource { case events, outsideWakerOnly, none }
 
     /// What could still wake a task when the ready queue is empty (invariant 7).
-    private func progressSource(main: Unmanaged<TaskHeader>) -> ProgressSource {
+    private func progressSource(main: Unmanaged<RawTask>) -> ProgressSource {
         // Our async handle is always active; anything beyond it is real work.
         if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
             return .events
@@ -215,7 +220,7 @@ final class LoopCore {
     /// own join slot is set) the handle of the task awaiting it. Anything beyond is
     /// assumed to be a waker that may still fire, so the answer errs towards
     /// "not stuck".
-    private func anyWakerHeldOutside(main: Unmanaged<TaskHeader>) -> Bool {
+    private func anyWakerHeldOutside(main: Unmanaged<RawTask>) -> Bool {
         let joinSlotReferences = countJoinSlotReferences()
         var cursor = registryHead
         while let current = cursor {
@@ -238,7 +243,7 @@ final class LoopCore {
         while let current = cursor {
             cursor = current._withUnsafeGuaranteedRef { task in
                 if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0,
-                   let waiter = task.joinWaker?.target as? TaskHeader {
+                   let waiter = task.joinWaker?.target as? RawTask {
                     counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
                 }
                 return task.registryNext

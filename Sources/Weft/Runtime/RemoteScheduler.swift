@@ -9,7 +9,7 @@ import Synchronization
 @usableFromInline
 final class RemoteScheduler: Sendable {
     private struct Inbox {
-        var tasks: [TaskHeader] = []
+        var tasks: [RawTask] = []
         /// The address of the loop's async handle (an integer, so the inbox is
         /// plainly Sendable); `nil` once the runtime shut down. Used only under
         /// the lock, so it cannot be closed under a sender.
@@ -31,7 +31,7 @@ final class RemoteScheduler: Sendable {
     }
 
     /// Queues `task` and wakes the loop. The task's `scheduled` bit is already set.
-    func enqueue(_ task: TaskHeader) {
+    func enqueue(_ task: RawTask) {
         inbox.withLock { inbox in
             guard let async = inbox.async else { return }
             inbox.tasks.append(task)
@@ -43,9 +43,9 @@ final class RemoteScheduler: Sendable {
     }
 
     /// Moves every queued task into `body`, in arrival order.
-    func drain(_ body: (TaskHeader) -> Void) {
+    func drain(_ body: (RawTask) -> Void) {
         guard hasWork.load(ordering: .acquiring) else { return }
-        let tasks = inbox.withLock { inbox -> [TaskHeader] in
+        let tasks = inbox.withLock { inbox -> [RawTask] in
             hasWork.store(false, ordering: .relaxed)
             defer { inbox.tasks.removeAll(keepingCapacity: true) }
             return inbox.tasks

@@ -1,10 +1,12 @@
 /// A growable FIFO ring buffer: O(1) push and pop without `Array`'s shifting or
 /// copy-on-write checks. Confined to one thread; used for the ready queue.
+/// Exclusivity checks are off: every method is non-reentrant and touches the
+/// fields only for its own duration.
 final class RingBuffer<Element> {
-    private var storage: UnsafeMutablePointer<Element>
-    private var capacity: Int
-    private var head = 0
-    private(set) var count = 0
+    @exclusivity(unchecked) private var storage: UnsafeMutablePointer<Element>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var head = 0
+    @exclusivity(unchecked) private(set) var count = 0
 
     init(capacity: Int = 256) {
         self.capacity = max(capacity, 1)

@@ -36,7 +36,7 @@ public final class Runtime {
     @inlinable
     @discardableResult
     public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
-        let task = TaskCell(future, core: core)
+        let task = RawTask.make(future, core: core)
         core.register(task)
         return JoinHandle(task)
     }
@@ -54,13 +54,14 @@ public final class Runtime {
     /// re-checks every 100 ms.
     @inlinable
     public func block<F: Future>(on future: F) throws(WeftError) -> F.Output {
-        let task = TaskCell(future, core: core)
-        core.register(task)
-        try core.drive(until: Unmanaged.passUnretained(task))
-        switch task.output.take() {
-        case .success(let value)?:
+        var handle = JoinHandle<F.Output>(RawTask.make(future, core: core))
+        core.register(handle.task)
+        try core.drive(until: Unmanaged.passUnretained(handle.task))
+        var context = Context(waker: .noop)
+        switch handle.poll(&context) {
+        case .ready(.success(let value)):
             return value
-        case .failure?, nil:
+        case .ready(.failure), .pending:
             throw WeftError(.shutDown, operation: "block(on:)")
         }
     }
@@ -96,7 +97,7 @@ public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
     guard let core = LoopCore.current else {
         preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
     }
-    let task = TaskCell(future, core: core)
+    let task = RawTask.make(future, core: core)
     core.register(task)
     return JoinHandle(task)
 }
