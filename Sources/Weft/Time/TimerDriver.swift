@@ -1,39 +1,28 @@
 import CLibUV
 import CWeftSupport
 
-/// All of a runtime's timers, driven by one libuv timer: a binary min-heap of
-/// deadlines in Swift, as Tokio does, so a sleep costs neither a libuv handle nor
-/// a heap node in C.
+/// All of a runtime's timers, driven by one libuv timer: a ``TimerWheel`` in
+/// Swift, as Tokio does, so a sleep costs neither a libuv handle nor a heap node
+/// in C, and arming or dropping one is O(1).
 ///
-/// The libuv timer is armed for the earliest deadline, rounded up to libuv's
-/// millisecond clock, so no entry ever fires early; when it fires, every entry
-/// whose deadline has passed (by `uv_hrtime`) is woken in deadline order (ties in
-/// insertion order). With no entry left the libuv timer is stopped, so an idle
-/// runtime keeps no timer active.
+/// Deadlines are rounded up to whole milliseconds and an entry fires only once
+/// `uv_hrtime` has reached that millisecond, so no sleep ever ends early; on an
+/// idle loop it ends at most about a millisecond late. With no entry left the
+/// libuv timer is stopped, so an idle runtime keeps no timer active.
 ///
 /// The `uv_timer_t` is allocated apart from this object and freed in its close
 /// callback (`close()`); its `data` points back here unretained and is cleared by
 /// `close()`, which the owning `LoopCore` calls at shutdown.
 final class TimerDriver {
-    private struct Slot {
-        var deadline: UInt64
-        var sequence: UInt64
-        let entry: Unmanaged<TimerEntry>
-
-        func precedes(_ other: Slot) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
-        }
-    }
-
     private let loop: UnsafeMutablePointer<uv_loop_t>
     private var handle: UnsafeMutablePointer<uv_timer_t>?
-    @exclusivity(unchecked) private var heap: [Slot] = []
-    @exclusivity(unchecked) private var nextSequence: UInt64 = 0
+    @exclusivity(unchecked) private var wheel: TimerWheel
     /// The loop time (ms) the libuv timer is armed for; `.max` when stopped.
     @exclusivity(unchecked) private var armedDueMilliseconds: UInt64 = .max
 
     init(loop: UnsafeMutablePointer<uv_loop_t>) throws(WeftError) {
         self.loop = loop
+        wheel = TimerWheel(now: uv_hrtime() / 1_000_000)
         var error: Int32 = 0
         guard let handle = weft_timer_new(loop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_timer_init")
@@ -43,39 +32,32 @@ final class TimerDriver {
     }
 
     /// Timers armed and not yet fired or dropped.
-    var pendingCount: Int { heap.count }
+    var pendingCount: Int { wheel.count }
 
     /// A lower bound on the current time: the loop's cached millisecond clock.
     /// A deadline at or before it has certainly passed.
     var coarseNow: UInt64 { uv_now(loop) &* 1_000_000 }
 
-    /// Registers a timer that wakes `waker` at `deadline`.
+    /// Registers a timer that wakes `waker` once `deadline` (ns) has passed.
     func schedule(deadline: UInt64, waker: Waker) -> TimerEntry {
-        let entry = TimerEntry(driver: self, deadline: deadline, waker: waker)
-        guard handle != nil else {
-            // Shut down: the timer will never fire, as the loop will never run.
-            return entry
+        let milliseconds = deadline / 1_000_000 + (deadline % 1_000_000 == 0 ? 0 : 1)
+        let entry = TimerEntry(driver: self, deadlineMilliseconds: milliseconds, waker: waker)
+        // After shutdown the loop never runs again: the entry simply never fires.
+        guard handle != nil else { return entry }
+        if milliseconds <= wheel.elapsed {
+            // Already due by the wheel's clock: fire at the next loop iteration.
+            armedDueMilliseconds = .max
         }
-        let slot = Slot(deadline: deadline, sequence: nextSequence, entry: .passUnretained(entry))
-        nextSequence &+= 1
-        heap.append(slot)
-        siftUp(heap.count - 1)
-        if entry.heapIndex == 0 { arm() }
+        wheel.insert(entry)
+        if milliseconds < armedDueMilliseconds { arm() }
         return entry
     }
 
     /// Removes a dropped entry that has not fired.
     func cancel(_ entry: TimerEntry) {
-        let index = entry.heapIndex
-        guard index >= 0 else { return }
-        entry.heapIndex = -1
-        let last = heap.removeLast()
-        if index < heap.count {
-            heap[index] = last
-            last.entry._withUnsafeGuaranteedRef { $0.heapIndex = index }
-            siftDown(siftUp(index))
-        }
-        if heap.isEmpty, let handle {
+        guard entry.wheelIndex >= 0 else { return }
+        wheel.remove(entry)
+        if wheel.count == 0, let handle {
             uv_timer_stop(handle)
             armedDueMilliseconds = .max
         }
@@ -84,32 +66,22 @@ final class TimerDriver {
     /// Fires every entry whose deadline has passed, then re-arms.
     fileprivate func fire() {
         armedDueMilliseconds = .max
-        let now = uv_hrtime()
-        while let first = heap.first, first.deadline <= now {
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                last.entry._withUnsafeGuaranteedRef { $0.heapIndex = 0 }
-                siftDown(0)
-            }
-            first.entry._withUnsafeGuaranteedRef { entry in
-                entry.heapIndex = -1
-                entry.hasFired = true
-                entry.waker.take()?.wake()
-            }
+        wheel.advance(to: uv_hrtime() / 1_000_000) { entry in
+            entry.hasFired = true
+            entry.waker.take()?.wake()
         }
         arm()
     }
 
-    /// Arms the libuv timer for the earliest deadline, if it is not armed for it.
+    /// Arms the libuv timer for the wheel's next expiration, unless it is
+    /// already armed for it.
     private func arm() {
         guard let handle else { return }
-        guard let first = heap.first else {
+        guard let (due, _) = wheel.nextExpiration() else {
             uv_timer_stop(handle)
             armedDueMilliseconds = .max
             return
         }
-        let due = first.deadline / 1_000_000 + (first.deadline % 1_000_000 == 0 ? 0 : 1)
         guard due < armedDueMilliseconds else { return }
         // Tasks may have run for a while since the loop last read the clock.
         uv_update_time(loop)
@@ -125,67 +97,36 @@ final class TimerDriver {
     func close() {
         guard let handle else { return }
         self.handle = nil
-        for slot in heap { slot.entry._withUnsafeGuaranteedRef { $0.heapIndex = -1 } }
-        heap.removeAll()
+        wheel.removeAll()
         weft_close_and_free(weft_timer_handle(handle))
-    }
-
-    // MARK: - Heap
-
-    @discardableResult
-    private func siftUp(_ start: Int) -> Int {
-        var index = start
-        let slot = heap[index]
-        while index > 0 {
-            let parent = (index - 1) / 2
-            guard slot.precedes(heap[parent]) else { break }
-            heap[index] = heap[parent]
-            heap[index].entry._withUnsafeGuaranteedRef { $0.heapIndex = index }
-            index = parent
-        }
-        heap[index] = slot
-        slot.entry._withUnsafeGuaranteedRef { $0.heapIndex = index }
-        return index
-    }
-
-    private func siftDown(_ start: Int) {
-        var index = start
-        let slot = heap[index]
-        let count = heap.count
-        while true {
-            let left = 2 * index + 1
-            guard left < count else { break }
-            let right = left + 1
-            let child = right < count && heap[right].precedes(heap[left]) ? right : left
-            guard heap[child].precedes(slot) else { break }
-            heap[index] = heap[child]
-            heap[index].entry._withUnsafeGuaranteedRef { $0.heapIndex = index }
-            index = child
-        }
-        heap[index] = slot
-        slot.entry._withUnsafeGuaranteedRef { $0.heapIndex = index }
     }
 }
 
 /// One armed timer. Owned by its `Sleep`; dropping it (with the sleep) removes it
-/// from the driver, so a dropped sleep never wakes anything (invariant 5).
+/// from the wheel, so a dropped sleep never wakes anything (invariant 5).
 final class TimerEntry {
     let driver: TimerDriver
-    let deadline: UInt64
-    /// Position in the driver's heap; -1 when not in it (fired, cancelled or shut down).
-    var heapIndex = -1
-    /// Set when the deadline passed and the entry was woken.
-    var hasFired = false
+    /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.
+    let deadlineMilliseconds: UInt64
     /// Whom to wake; taken when firing.
     var waker: Waker?
+    /// Set when the deadline passed and the entry was woken.
+    var hasFired = false
+    /// The wheel slot holding the entry; -1 when not in the wheel (fired,
+    /// cancelled or shut down).
+    var wheelIndex = -1
+    /// Neighbours in the slot's list (unretained: an entry leaves the wheel in
+    /// its deinit at the latest).
+    var next: Unmanaged<TimerEntry>?
+    var previous: Unmanaged<TimerEntry>?
 
-    init(driver: TimerDriver, deadline: UInt64, waker: Waker) {
+    init(driver: TimerDriver, deadlineMilliseconds: UInt64, waker: Waker) {
         self.driver = driver
-        self.deadline = deadline
+        self.deadlineMilliseconds = deadlineMilliseconds
         self.waker = waker
     }
 
     deinit {
-        if heapIndex >= 0 { driver.cancel(self) }
+        if wheelIndex >= 0 { driver.cancel(self) }
     }
 }

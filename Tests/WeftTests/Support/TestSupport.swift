@@ -1,0 +1,183 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+import Weft
+
+// Helpers shared by the test files. Everything here uses Weft's public API only.
+
+// MARK: - Suites
+
+/// Parent of every suite whose assertions depend on wall-clock timing or that
+/// loads both cores. `.serialized` is recursive: the nested suites (declared in
+/// extensions in their own files) run one test at a time, so a stress test never
+/// runs beside a latency measurement.
+@Suite(.serialized) struct TimingSensitive {}
+
+// MARK: - Loop-thread state
+
+/// A counter touched only on the thread running the runtime (inside futures).
+final class Counter {
+    var value = 0
+    init(_ value: Int = 0) { self.value = value }
+}
+
+/// A mutable box touched only on the thread running the runtime.
+final class Box<Value> {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Records whether a `DropProbe` it made has been deinitialised.
+final class DropFlag {
+    private(set) var isDropped = false
+    func makeProbe() -> DropProbe { DropProbe(self) }
+    fileprivate func markDropped() { isDropped = true }
+}
+
+/// An object to capture in a future: its `deinit` tells its flag that the
+/// future (and everything it captured) was dropped.
+final class DropProbe {
+    private let flag: DropFlag
+    fileprivate init(_ flag: DropFlag) { self.flag = flag }
+    /// Something to call from inside a closure so that it captures the probe.
+    func touch() {}
+    deinit { flag.markDropped() }
+}
+
+// MARK: - Cross-thread state
+
+/// A value shared between threads under a lock.
+final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R {
+        storage.withLock { body(&$0) }
+    }
+}
+
+/// An atomic integer shared between threads.
+final class AtomicCounter: Sendable {
+    private let storage = Atomic<Int>(0)
+    init() {}
+    var value: Int { storage.load(ordering: .sequentiallyConsistent) }
+    @discardableResult
+    func increment() -> Int {
+        storage.add(1, ordering: .sequentiallyConsistent).newValue
+    }
+}
+
+/// A Foundation thread running `body`; `join()` waits until `body` returned.
+final class ForeignThread: Sendable {
+    private let done: DispatchSemaphore
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        self.done = done
+        let thread = Thread {
+            body()
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func join() { done.wait() }
+}
+
+// MARK: - Futures for tests
+
+/// A future that counts how often it is polled before polling `base`.
+struct Counted<Base: Future>: Future {
+    var base: Base
+    let polls: Counter
+
+    mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+        polls.value += 1
+        return base.poll(&context)
+    }
+}
+
+extension Future {
+    /// This future, counting its polls in `polls`.
+    func counted(_ polls: Counter) -> Counted<Self> { Counted(base: self, polls: polls) }
+}
+
+/// A hand-written leaf future completed by whoever holds its `Mailbox`: it stores
+/// the newest waker on every pending poll (invariant 2) and counts its polls.
+final class Mailbox<Value> {
+    var value: Value?
+    var waker: Waker?
+    var polls = 0
+
+    init() {}
+
+    /// The future side: ready once `value` is set.
+    func receive() -> PollFn<Value> {
+        pollFn { context in
+            self.polls += 1
+            if let value = self.value { return .ready(value) }
+            self.waker = context.waker
+            return .pending
+        }
+    }
+
+    /// The producer side: stores the value and wakes the receiver.
+    func send(_ value: Value) {
+        self.value = value
+        waker?.wake()
+    }
+}
+
+/// A future that stays pending `count` times (waking itself each time), then is
+/// ready: `count` trips through the ready queue.
+func yields(_ count: Int) -> PollFn<Void> {
+    var remaining = count
+    return pollFn { context in
+        if remaining == 0 { return .ready(()) }
+        remaining -= 1
+        context.waker.wake()
+        return .pending
+    }
+}
+
+/// Polls `future` once by hand with `waker` (no runtime involved).
+func pollOnce<F: Future>(_ future: inout F, waker: Waker = .noop) -> Poll<F.Output> {
+    var context = Context(waker: waker)
+    return future.poll(&context)
+}
+
+// MARK: - Time
+
+extension Duration {
+    /// This duration in (fractional) milliseconds, for messages.
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1_000 + Double(attoseconds) / 1e15
+    }
+}
+
+/// How long `body` takes on the continuous clock, with its result.
+func measure<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> (T, Duration) {
+    let start = ContinuousClock.now
+    let value = try body()
+    return (value, ContinuousClock.now - start)
+}
+
+// MARK: - Results
+
+extension Result {
+    /// The failure, if any (`Result` with a `Void` success is not `Equatable`).
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+
+    var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
+    }
+}
