@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "Weft", targets: ["Weft"]),
         .executable(name: "weft-timers", targets: ["weft-timers"]),
+        .executable(name: "weft-echo", targets: ["weft-echo"]),
+        .executable(name: "weft-hello", targets: ["weft-hello"]),
         .executable(name: "weft-bench", targets: ["weft-bench"]),
     ],
     targets: [
@@ -27,6 +29,10 @@ let package = Package(
             dependencies: ["CLibUV", "CWeftSupport"]
         ),
         .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-echo", dependencies: ["Weft"]),
+        .executableTarget(
+            name: "weft-hello", dependencies: ["Weft"],
+            resources: [.copy("hello.html"), .copy("404.html")]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "CLibUV"]),
     ]

@@ -1,5 +1,7 @@
 #include "CWeftSupport.h"
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 // initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
@@ -44,6 +46,28 @@ uv_async_t *weft_async_new(uv_loop_t *loop, uv_async_cb callback, int *error) {
     async->data = NULL;
     return async;
 }
+
+uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error) {
+    uv_tcp_t *tcp = malloc(sizeof *tcp);
+    if (tcp == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_tcp_init(loop, tcp);
+    if (rc != 0) { free(tcp); *error = rc; return NULL; }
+    tcp->data = NULL;
+    return tcp;
+}
+
+uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
+    uv_signal_t *signal_handle = malloc(sizeof *signal_handle);
+    if (signal_handle == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_signal_init(loop, signal_handle);
+    if (rc != 0) { free(signal_handle); *error = rc; return NULL; }
+    signal_handle->data = NULL;
+    return signal_handle;
+}
+
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+static void ignore_sigpipe_once(void) { signal(SIGPIPE, SIG_IGN); }
+void weft_ignore_sigpipe(void) { pthread_once(&sigpipe_once, ignore_sigpipe_once); }
 
 static void free_on_close(uv_handle_t *handle) { free(handle); }
 

@@ -31,8 +31,24 @@ uv_async_t *weft_async_new(uv_loop_t *loop, uv_async_cb callback, int *error);
 /// After this call no callback of the handle reaches its former owner.
 void weft_close_and_free(uv_handle_t *handle);
 
+/// A heap-allocated, initialised TCP handle, or NULL with *error set.
+uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error);
+
+/// A heap-allocated, initialised signal handle, or NULL with *error set.
+uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);
+static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handle_t *)s; }
+
+static inline uv_handle_t *weft_tcp_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
+static inline uv_stream_t *weft_tcp_stream(uv_tcp_t *t) { return (uv_stream_t *)t; }
+static inline uv_handle_t *weft_stream_handle(uv_stream_t *s) { return (uv_handle_t *)s; }
 static inline uv_handle_t *weft_timer_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
 static inline uv_handle_t *weft_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }
+
+// MARK: - Process
+
+/// Ignores SIGPIPE for the whole process (once): a write to a closed socket then
+/// fails with EPIPE instead of killing the process.
+void weft_ignore_sigpipe(void);
 
 // MARK: - Loop accounting
 

@@ -16,6 +16,8 @@ final class LoopCore {
     private let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
     @usableFromInline let remote: RemoteScheduler
     let timers: TimerDriver
+    /// Buffers for socket reads, shared by every stream on the loop.
+    let readBuffers = ReadBufferPool()
     /// Armed only while the loop blocks with no handle active but a waker held
     /// outside, so that the stuck check runs again if that waker is dropped.
     private let watchdog: UnsafeMutablePointer<uv_timer_t>
@@ -31,6 +33,8 @@ final class LoopCore {
     static let stuckRecheckMilliseconds: UInt64 = 100
 
     init() throws(WeftError) {
+        // Writes to a closed socket must fail with EPIPE, not kill the process.
+        weft_ignore_sigpipe()
         loop = .allocate(capacity: 1)
         var error: Int32 = 0
         do {

@@ -16,6 +16,10 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
         case reentrantBlock
         /// The runtime was shut down.
         case shutDown
+        /// The stream, listener or handle was closed before or during the operation.
+        case closed
+        /// An argument was invalid; `detail` quotes it.
+        case invalidArgument
     }
 
     /// What went wrong.
@@ -55,6 +59,8 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
         case .stuck: text = "stuck: no task can make progress and nothing can wake one"
         case .reentrantBlock: text = "the runtime is already running; block(on:) cannot be nested"
         case .shutDown: text = "the runtime was shut down"
+        case .closed: text = "operation on a closed handle"
+        case .invalidArgument: text = "invalid argument"
         }
         return detail.isEmpty ? "\(operation): \(text)" : "\(operation): \(text); \(detail)"
     }

@@ -1,0 +1,219 @@
+import CLibUV
+
+/// Reads exactly `count` bytes. See ``AsyncRead/readExact(_:)``.
+///
+/// **Cancellation:** not cancel-safe: bytes already read are lost if dropped.
+public struct ReadExact<Reader: AsyncRead>: Future {
+    var reader: Reader
+    var bytes: [UInt8]
+    var filled = 0
+
+    init(reader: Reader, count: Int) {
+        self.reader = reader
+        self.bytes = [UInt8](repeating: 0, count: count)
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        while filled < bytes.count {
+            let filledSoFar = filled
+            let result = bytes.withUnsafeMutableBytes { buffer in
+                reader.pollRead(&context, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filledSoFar...]))
+            }
+            switch result {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(0)):
+                return .ready(.failure(WeftError(.libuv(code: UV_EOF.rawValue), operation: "readExact",
+                                                 detail: "end of stream after \(filled) of \(bytes.count) bytes")))
+            case .ready(.success(let count)): filled += count
+            }
+        }
+        return .ready(.success(bytes))
+    }
+}
+
+/// Reads until end of stream. See ``AsyncRead/readToEnd(limit:)``.
+///
+/// **Cancellation:** not cancel-safe: bytes already read are lost if dropped.
+public struct ReadToEnd<Reader: AsyncRead>: Future {
+    var reader: Reader
+    var bytes: [UInt8] = []
+    let limit: Int
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let result = chunk.withUnsafeMutableBytes { reader.pollRead(&context, into: $0) }
+            switch result {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(0)): return .ready(.success(bytes))
+            case .ready(.success(let count)):
+                bytes.append(contentsOf: chunk[..<count])
+                if bytes.count > limit {
+                    return .ready(.failure(WeftError(.invalidArgument, operation: "readToEnd",
+                                                     detail: "more than \(limit) bytes")))
+                }
+            }
+        }
+    }
+}
+
+/// Writes every byte, then flushes. See ``AsyncWrite/writeAll(_:)``.
+///
+/// **Cancellation:** not cancel-safe: a dropped write may have sent a prefix.
+public struct WriteAll<Writer: AsyncWrite>: Future {
+    var writer: Writer
+    let bytes: [UInt8]
+    var written = 0
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        while written < bytes.count {
+            let start = written
+            let result = bytes.withUnsafeBytes { buffer in
+                writer.pollWrite(&context, UnsafeRawBufferPointer(rebasing: buffer[start...]))
+            }
+            switch result {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(let count)): written += count
+            }
+        }
+        return writer.pollFlush(&context)
+    }
+}
+
+/// Flushes a writer. See ``AsyncWrite/flush()``.
+public struct Flush<Writer: AsyncWrite>: Future {
+    var writer: Writer
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        writer.pollFlush(&context)
+    }
+}
+
+/// Shuts a writer's direction down. See ``AsyncWrite/shutdown()``.
+public struct Shutdown<Writer: AsyncWrite>: Future {
+    var writer: Writer
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        writer.pollShutdown(&context)
+    }
+}
+
+/// Copies a reader into a writer until end of stream through a buffer of its
+/// own, then flushes; yields the number of bytes copied. See ``copy(from:to:)``.
+///
+/// **Cancellation:** not cancel-safe: bytes read but not yet written are lost.
+public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
+    var reader: Reader
+    var writer: Writer
+    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    var bufferStart = 0
+    var bufferEnd = 0
+    var copied = 0
+    var reachedEnd = false
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
+        while !reachedEnd {
+            if bufferStart == bufferEnd {
+                let result = buffer.withUnsafeMutableBytes { reader.pollRead(&context, into: $0) }
+                switch result {
+                case .pending: return .pending
+                case .ready(.failure(let error)): return .ready(.failure(error))
+                case .ready(.success(0)): reachedEnd = true; continue
+                case .ready(.success(let count)): (bufferStart, bufferEnd) = (0, count)
+                }
+            }
+            let (start, end) = (bufferStart, bufferEnd)
+            let result = buffer.withUnsafeBytes {
+                writer.pollWrite(&context, UnsafeRawBufferPointer(rebasing: $0[start..<end]))
+            }
+            switch result {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(let count)):
+                bufferStart += count
+                copied += count
+            }
+        }
+        return writer.pollFlush(&context).map { result in result.map { copied } }
+    }
+}
+
+/// Copies a buffered reader into a writer straight from the reader's buffer (no
+/// copy in between) until end of stream, then flushes; yields the number of
+/// bytes copied. See ``copy(from:to:)``.
+///
+/// **Cancellation:** cancel-safe on the reading side: bytes leave the reader's
+/// buffer only once the writer accepted them.
+public struct BufferedCopy<Reader: AsyncBufRead, Writer: AsyncWrite>: Future {
+    var reader: Reader
+    var writer: Writer
+    var copied = 0
+    var reachedEnd = false
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
+        while !reachedEnd {
+            let filled: UnsafeRawBufferPointer
+            switch reader.pollFillBuffer(&context) {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(let bytes)): filled = bytes
+            }
+            if filled.isEmpty { reachedEnd = true; break }
+            switch writer.pollWrite(&context, filled) {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(let count)):
+                reader.consume(count)
+                copied += count
+            }
+        }
+        return writer.pollFlush(&context).map { result in result.map { copied } }
+    }
+}
+
+extension AsyncRead {
+    /// A future of exactly `count` bytes; fails if the stream ends first.
+    ///
+    /// The future works on its own copy of the reader: for a class such as
+    /// ``TCPStream`` that is the stream itself.
+    public func readExact(_ count: Int) -> ReadExact<Self> {
+        ReadExact(reader: self, count: count)
+    }
+
+    /// A future of every byte until end of stream (failing past `limit` bytes).
+    public func readToEnd(limit: Int = 64 * 1024 * 1024) -> ReadToEnd<Self> {
+        ReadToEnd(reader: self, limit: limit)
+    }
+}
+
+extension AsyncWrite {
+    /// A future that writes all of `bytes`, then flushes.
+    public func writeAll(_ bytes: [UInt8]) -> WriteAll<Self> {
+        WriteAll(writer: self, bytes: bytes)
+    }
+
+    /// A future that completes when everything written has reached the OS.
+    public func flush() -> Flush<Self> {
+        Flush(writer: self)
+    }
+
+    /// A future that flushes, then closes the write direction.
+    public func shutdown() -> Shutdown<Self> {
+        Shutdown(writer: self)
+    }
+}
+
+/// A future that copies `reader` into `writer` until end of stream, then
+/// flushes; yields the number of bytes copied.
+public func copy<Reader: AsyncRead, Writer: AsyncWrite>(from reader: Reader, to writer: Writer) -> Copy<Reader, Writer> {
+    Copy(reader: reader, writer: writer)
+}
+
+/// A future that copies a buffered `reader` into `writer` without an
+/// intermediate buffer until end of stream, then flushes.
+public func copy<Reader: AsyncBufRead, Writer: AsyncWrite>(
+    from reader: Reader, to writer: Writer
+) -> BufferedCopy<Reader, Writer> {
+    BufferedCopy(reader: reader, writer: writer)
+}

@@ -1,0 +1,133 @@
+import CLibUV
+import Glibc
+
+/// An IPv4 or IPv6 socket address: a numeric host and a port.
+///
+/// ```swift
+/// let a = try SocketAddress("127.0.0.1:7000")
+/// let b = try SocketAddress("[::1]:7000")
+/// let c = try SocketAddress(host: "127.0.0.1", port: 0)   // port 0: any free port
+/// ```
+///
+/// Parsing never resolves names; use ``resolve(host:port:)`` or
+/// ``TCPStream/connect(host:port:)`` for those. A malformed address throws a
+/// ``WeftError`` of kind `.invalidArgument` whose description quotes the input.
+public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The address family.
+    public enum Family: Sendable, Hashable { case ipv4, ipv6 }
+
+    /// The address family.
+    public let family: Family
+    /// The numeric host, e.g. `127.0.0.1` or `::1`.
+    public let host: String
+    /// The port.
+    public let port: Int
+
+    /// Parses `"host:port"` (IPv4) or `"[host]:port"` (IPv6).
+    public init(_ text: String) throws(WeftError) {
+        let invalid = { (reason: String) in
+            WeftError(.invalidArgument, operation: "SocketAddress(\"\(text)\")", detail: reason)
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw invalid("missing ']' after an IPv6 host") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw invalid("expected ':port' after ']'") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw invalid("expected host:port") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { throw invalid("an IPv6 host must be written in brackets: [host]:port") }
+        }
+        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
+              portText.count <= 5, let port = Int(portText) else {
+            throw invalid("port must be a number from 0 to 65535")
+        }
+        do {
+            try self.init(host: String(host), port: port)
+        } catch {
+            throw invalid(error.detail)
+        }
+    }
+
+    /// An address from a numeric host (IPv4 dotted quad or IPv6) and a port.
+    public init(host: String, port: Int) throws(WeftError) {
+        let operation = "SocketAddress(host: \"\(host)\", port: \(port))"
+        guard (0...65535).contains(port) else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "port \(port) is not in 0...65535")
+        }
+        var ipv4 = sockaddr_in()
+        var ipv6 = sockaddr_in6()
+        if uv_ip4_addr(host, Int32(port), &ipv4) == 0 {
+            family = .ipv4
+        } else if uv_ip6_addr(host, Int32(port), &ipv6) == 0 {
+            family = .ipv6
+        } else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "'\(host)' is not a numeric IPv4 or IPv6 address")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    /// Reads a `sockaddr` filled in by the OS (IPv4 or IPv6 only).
+    init?(_ address: UnsafePointer<sockaddr>) {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            let ipv4 = UnsafeRawPointer(address).assumingMemoryBound(to: sockaddr_in.self)
+            guard uv_ip4_name(ipv4, &text, text.count) == 0 else { return nil }
+            family = .ipv4
+            port = Int(UInt16(bigEndian: ipv4.pointee.sin_port))
+        case AF_INET6:
+            let ipv6 = UnsafeRawPointer(address).assumingMemoryBound(to: sockaddr_in6.self)
+            guard uv_ip6_name(ipv6, &text, text.count) == 0 else { return nil }
+            family = .ipv6
+            port = Int(UInt16(bigEndian: ipv6.pointee.sin6_port))
+        default:
+            return nil
+        }
+        host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Calls `body` with this address as a C `sockaddr`.
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>) -> R) -> R {
+        switch family {
+        case .ipv4:
+            var ipv4 = sockaddr_in()
+            uv_ip4_addr(host, Int32(port), &ipv4)
+            return withUnsafePointer(to: &ipv4) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
+        case .ipv6:
+            var ipv6 = sockaddr_in6()
+            uv_ip6_addr(host, Int32(port), &ipv6)
+            return withUnsafePointer(to: &ipv6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
+        }
+    }
+
+    /// `127.0.0.1:7000` or `[::1]:7000`.
+    public var description: String {
+        family == .ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// Reads a socket's local or peer address with `getsockname`-style `call`.
+func socketAddress(
+    operation: String,
+    _ call: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<Int32>) -> Int32
+) throws(WeftError) -> SocketAddress {
+    var storage = sockaddr_storage()
+    var length = Int32(MemoryLayout<sockaddr_storage>.size)
+    let result = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, &length) }
+    }
+    try check(result, operation)
+    let address = withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress($0) }
+    }
+    guard let address else {
+        throw WeftError(.invalidArgument, operation: operation, detail: "not an IPv4 or IPv6 address")
+    }
+    return address
+}

@@ -1,0 +1,184 @@
+import CLibUV
+import CWeftSupport
+
+/// A listening TCP socket.
+///
+/// ```swift
+/// let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+/// print(try listener.localAddress)       // the port the OS picked
+/// let stream = try runtime.block(on: listener.accept()).get()
+/// ```
+///
+/// Accept errors never kill the listener. When the process runs out of file
+/// descriptors (`EMFILE`/`ENFILE`), libuv closes the connections waiting in the
+/// backlog (using a reserved descriptor, so clients see a close instead of a
+/// hang) and the listener keeps listening; accepting resumes by itself once
+/// descriptors are free. Such errors are counted in ``acceptErrorCount`` and the
+/// latest is in ``lastAcceptError``; a pending ``accept()`` simply keeps waiting.
+///
+/// Closing the listener (``close()``, or dropping it) wakes a pending `accept()`
+/// with a `.closed` error.
+public final class TCPListener {
+    let core: ListenerCore
+
+    private init(core: ListenerCore) {
+        self.core = core
+    }
+
+    deinit {
+        core.close()
+    }
+
+    /// Binds `address` and starts listening with a backlog of `backlog`.
+    ///
+    /// Port 0 binds an ephemeral port (see ``localAddress``). Uses `runtime`, or
+    /// when it is `nil` the runtime running the calling thread (inside a task).
+    /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address.
+    public static func bind(
+        _ address: SocketAddress, backlog: Int = 1024, runtime: Runtime? = nil
+    ) throws(WeftError) -> TCPListener {
+        guard let loop = runtime?.core ?? LoopCore.current else {
+            throw WeftError(.invalidArgument, operation: "bind \(address)",
+                            detail: "no runtime: pass one, or call bind from inside a task")
+        }
+        guard backlog > 0 && backlog <= Int(Int32.max) else {
+            throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
+        }
+        let core = try ListenerCore(loop: loop)
+        do {
+            try core.listen(on: address, backlog: Int32(backlog))
+        } catch {
+            core.close()
+            throw error
+        }
+        return TCPListener(core: core)
+    }
+
+    /// A future of the next connection.
+    ///
+    /// **Cancellation:** cancel-safe: a connection is taken from the socket only
+    /// when the future completes.
+    public func accept() -> Accept {
+        Accept(listener: self)
+    }
+
+    /// The stream of accepted connections; it ends when the listener is closed.
+    public var incoming: Incoming {
+        Incoming(listener: self)
+    }
+
+    /// The address the listener is bound to (with the real port when bound to 0).
+    public var localAddress: SocketAddress {
+        get throws(WeftError) {
+            guard let handle = core.handle else { throw WeftError(.closed, operation: "localAddress") }
+            return try socketAddress(operation: "localAddress") { uv_tcp_getsockname(handle, $0, $1) }
+        }
+    }
+
+    /// Stops listening; a pending `accept()` fails with `.closed`. Idempotent.
+    public func close() {
+        core.close()
+    }
+
+    /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after each.
+    public var acceptErrorCount: Int { core.acceptErrorCount }
+
+    /// The latest accept error, if any.
+    public var lastAcceptError: WeftError? { core.lastAcceptError }
+}
+
+/// The owner of a listening `uv_tcp_t` (same lifetime rules as `StreamCore`:
+/// allocated apart, `data` unretained, freed in the close callback).
+final class ListenerCore {
+    let loop: LoopCore
+    private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
+    /// Connections libuv has accepted and holds for us (0 or 1: libuv pauses
+    /// accepting until we take it).
+    var readyConnections = 0
+    var acceptWaker: Waker?
+    private(set) var acceptErrorCount = 0
+    private(set) var lastAcceptError: WeftError?
+
+    init(loop: LoopCore) throws(WeftError) {
+        self.loop = loop
+        var error: Int32 = 0
+        guard let handle = weft_tcp_new(loop.loop, &error) else {
+            throw WeftError(uvCode: error, operation: "uv_tcp_init")
+        }
+        self.handle = handle
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        close()
+    }
+
+    func listen(on address: SocketAddress, backlog: Int32) throws(WeftError) {
+        let operation = "bind \(address)"
+        try check(address.withSockAddr { uv_tcp_bind(handle!, $0, 0) }, operation)
+        // libuv reports most bind errors (EADDRINUSE) only when listening.
+        try check(uv_listen(weft_tcp_stream(handle!), backlog) { server, status in
+            guard let data = server?.pointee.data else { return }
+            Unmanaged<ListenerCore>.fromOpaque(data).takeUnretainedValue().connectionArrived(status: status)
+        }, operation)
+    }
+
+    private func connectionArrived(status: Int32) {
+        if status < 0 {
+            acceptErrorCount += 1
+            lastAcceptError = WeftError(uvCode: status, operation: "accept")
+            return
+        }
+        readyConnections += 1
+        acceptWaker.take()?.wake()
+    }
+
+    func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
+        guard readyConnections > 0 else {
+            if acceptWaker.map({ !$0.willWake(context.waker) }) ?? true { acceptWaker = context.waker }
+            return .pending
+        }
+        readyConnections -= 1
+        let client: StreamCore
+        do { client = try StreamCore(loop: loop) } catch { return .ready(.failure(error)) }
+        let result = uv_accept(weft_tcp_stream(handle), client.stream!)
+        if result < 0 {
+            client.close()
+            return .ready(.failure(WeftError(uvCode: result, operation: "accept")))
+        }
+        return .ready(.success(TCPStream(core: client)))
+    }
+
+    func close() {
+        guard let handle else { return }
+        self.handle = nil
+        weft_close_and_free(weft_tcp_handle(handle))
+        acceptWaker.take()?.wake()
+    }
+}
+
+/// The next connection of a ``TCPListener``. See ``TCPListener/accept()``.
+public struct Accept: Future {
+    let listener: TCPListener
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        listener.core.pollAccept(&context)
+    }
+}
+
+/// Accepted connections as a stream. See ``TCPListener/incoming``.
+///
+/// Yields `.failure` for a connection that could not be set up (the listener
+/// keeps going) and ends (`nil`) once the listener is closed.
+public struct Incoming: PollStream {
+    let listener: TCPListener
+
+    public mutating func pollNext(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>?> {
+        switch listener.core.pollAccept(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
+        case .ready(let result): return .ready(result)
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import CLibUV
+
+/// A TCP connection on a Weft runtime.
+///
+/// Get one from ``TCPStream/connect(to:)`` or ``TCPListener/accept()``. It is a
+/// byte stream (``AsyncRead``, ``AsyncBufRead``, ``AsyncWrite``), so everything
+/// generic over those works on it: `readExact`, `readToEnd`, `writeAll`,
+/// `copy(from:to:)`.
+///
+/// - **Reading** starts when someone first reads, and continues until 256 KiB are
+///   buffered unread; then the stream stops reading from the socket
+///   (`uv_read_stop`) until the reader catches up, so a peer cannot make it buffer
+///   without bound. An idle connection holds no read buffer.
+/// - **Writing** tries `uv_try_write` first and queues only what the kernel did not
+///   take, copied into a buffer the write owns. A write completes once libuv has
+///   the bytes; while more than 1 MiB is queued, writes wait.
+/// - **Errors** are values: each carries the libuv name and message and the
+///   operation (`read: ECONNRESET (connection reset by peer)`).
+///
+/// The stream belongs to its runtime's thread. It is closed by ``close()`` or when
+/// the last reference goes away (including the futures using it); closing wakes
+/// every pending operation with a `.closed` error.
+///
+/// **Cancellation:** dropping a pending read loses nothing (the bytes stay
+/// buffered: reads are cancel-safe). Dropping a pending `writeAll` may leave a
+/// prefix written (not cancel-safe); bytes already accepted are still sent. A
+/// dropped future may leave one spurious wake-up of its task.
+public final class TCPStream {
+    let core: StreamCore
+
+    init(core: StreamCore) {
+        self.core = core
+    }
+
+    deinit {
+        core.close()
+    }
+
+    /// A future that connects to `address`. Composes with ``timeout(_:_:)``:
+    /// dropping it mid-connect closes the socket.
+    public static func connect(to address: SocketAddress) -> Connect {
+        Connect(address: address)
+    }
+
+    /// A future that resolves `host` (with `getaddrinfo`) and connects to the first
+    /// address that accepts.
+    public static func connect(host: String, port: Int) -> ConnectByName {
+        ConnectByName(host: host, port: port)
+    }
+
+    /// A future of up to `maxLength` bytes; empty at end of stream.
+    public func read(upTo maxLength: Int = 64 * 1024) -> ReadSome {
+        ReadSome(stream: self, maxLength: maxLength)
+    }
+
+    /// Closes the connection now. Idempotent.
+    public func close() {
+        core.close()
+    }
+
+    /// Whether ``close()`` was called (or the stream was otherwise closed).
+    public var isClosed: Bool { core.isClosed }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    public func setNoDelay(_ enabled: Bool) throws(WeftError) {
+        try core.setNoDelay(enabled)
+    }
+
+    /// Turns TCP keep-alive on with the given idle delay, or off.
+    public func setKeepAlive(_ enabled: Bool, delay: Duration = .seconds(60)) throws(WeftError) {
+        let seconds = max(1, min(Int64(UInt32.max), delay.components.seconds))
+        try core.setKeepAlive(enabled, delaySeconds: UInt32(seconds))
+    }
+
+    /// The local end's address.
+    public var localAddress: SocketAddress {
+        get throws(WeftError) { try core.address(peer: false) }
+    }
+
+    /// The remote end's address.
+    public var peerAddress: SocketAddress {
+        get throws(WeftError) { try core.address(peer: true) }
+    }
+
+    /// The read and write halves, to use from two tasks of the same runtime.
+    /// The connection closes when both halves (and the stream) are gone.
+    public func split() -> (reader: TCPReadHalf, writer: TCPWriteHalf) {
+        (TCPReadHalf(stream: self), TCPWriteHalf(stream: self))
+    }
+}
+
+extension TCPStream: AsyncBufRead, AsyncWrite {
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        core.pollRead(&context, into: buffer)
+    }
+
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        core.pollFillBuffer(&context)
+    }
+
+    public func consume(_ count: Int) {
+        core.consume(count)
+    }
+
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        core.pollWrite(&context, bytes)
+    }
+
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        core.pollFlush(&context)
+    }
+
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        core.pollShutdown(&context)
+    }
+}
+
+/// The reading half of a ``TCPStream``. See ``TCPStream/split()``.
+public struct TCPReadHalf: AsyncBufRead {
+    /// The whole stream.
+    public let stream: TCPStream
+
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        stream.pollRead(&context, into: buffer)
+    }
+
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        stream.pollFillBuffer(&context)
+    }
+
+    public func consume(_ count: Int) {
+        stream.consume(count)
+    }
+}
+
+/// The writing half of a ``TCPStream``. See ``TCPStream/split()``.
+public struct TCPWriteHalf: AsyncWrite {
+    /// The whole stream.
+    public let stream: TCPStream
+
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        stream.pollWrite(&context, bytes)
+    }
+
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        stream.pollFlush(&context)
+    }
+
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        stream.pollShutdown(&context)
+    }
+}
+
+/// Reads up to a number of bytes. See ``TCPStream/read(upTo:)``.
+///
+/// **Cancellation:** cancel-safe: nothing is consumed until it completes.
+public struct ReadSome: Future {
+    let stream: TCPStream
+    let maxLength: Int
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        switch stream.pollFillBuffer(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success(let available)):
+            let bytes = [UInt8](available.prefix(maxLength))
+            stream.consume(bytes.count)
+            return .ready(.success(bytes))
+        }
+    }
+}
