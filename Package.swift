@@ -30,10 +30,10 @@ let package = Package(
         ),
         .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
         .executableTarget(name: "weft-echo", dependencies: ["Weft"]),
-        .executableTarget(
-            name: "weft-hello", dependencies: ["Weft"],
-            resources: [.copy("hello.html"), .copy("404.html")]),
+        // The async book's web server: the handler is a library so tests reach it.
+        .target(name: "HelloServer", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
-        .testTarget(name: "WeftTests", dependencies: ["Weft", "CLibUV"]),
+        .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV"]),
     ]
 )

@@ -1,0 +1,124 @@
+import Weft
+
+/// The async book's `handle_connection`, as a hand-written future generic over
+/// any byte stream (so it runs on a ``TCPStream`` or on an in-memory mock).
+///
+/// It reads the request head (up to 1 KiB, or until the first line ends), then:
+/// `GET / HTTP/1.1` gets `200 OK` with ``Pages/hello``; `GET /sleep HTTP/1.1`
+/// gets the same after `sleepDuration` (other connections are served
+/// meanwhile); anything else gets `404 NOT FOUND` with ``Pages/notFound``.
+/// Responses carry `Content-Length` and `Connection: close`, and the connection
+/// is shut down after each, so real clients such as curl finish cleanly. A
+/// client that sends nothing within `readTimeout` is closed without an answer.
+///
+/// Output: the status line sent, or `nil` if the client went away or timed out.
+public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
+    static var maximumRequestHead: Int { 1024 }
+
+    enum Stage {
+        case reading(deadline: Sleep)
+        case sleeping(Sleep)
+        case writing(WriteAll<Stream>)
+        case shuttingDown(Shutdown<Stream>)
+    }
+
+    var stream: Stream
+    let sleepDuration: Duration
+    var stage: Stage
+    var request: [UInt8] = []
+    var statusLine = ""
+
+    public init(stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)) {
+        self.stream = stream
+        self.sleepDuration = sleepDuration
+        self.stage = .reading(deadline: sleep(for: readTimeout))
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<String?> {
+        while true {
+            switch stage {
+            case .reading(var deadline):
+                switch readRequestHead(&context) {
+                case .ready(true):
+                    stage = route()
+                case .ready(false):
+                    return .ready(nil)  // the client left or broke the connection
+                case .pending:
+                    if case .ready = deadline.poll(&context) { return .ready(nil) }
+                    stage = .reading(deadline: deadline)
+                    return .pending
+                }
+            case .sleeping(var timer):
+                guard case .ready = timer.poll(&context) else {
+                    stage = .sleeping(timer)
+                    return .pending
+                }
+                stage = respond("HTTP/1.1 200 OK", Pages.hello)
+            case .writing(var write):
+                switch write.poll(&context) {
+                case .pending:
+                    stage = .writing(write)
+                    return .pending
+                case .ready(.failure):
+                    return .ready(nil)
+                case .ready(.success):
+                    stage = .shuttingDown(stream.shutdown())
+                }
+            case .shuttingDown(var shutdown):
+                guard case .ready = shutdown.poll(&context) else {
+                    stage = .shuttingDown(shutdown)
+                    return .pending
+                }
+                return .ready(statusLine)
+            }
+        }
+    }
+
+    /// Reads until the request line is complete or 1 KiB arrived. Ready with
+    /// `true` when there is something to answer, `false` on end of stream or error.
+    private mutating func readRequestHead(_ context: inout Context) -> Poll<Bool> {
+        var chunk = [UInt8](repeating: 0, count: Self.maximumRequestHead)
+        while !hasRequestLine && request.count < Self.maximumRequestHead {
+            let room = Self.maximumRequestHead - request.count
+            let result = chunk.withUnsafeMutableBytes {
+                stream.pollRead(&context, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
+            }
+            switch result {
+            case .pending: return .pending
+            case .ready(.failure), .ready(.success(0)): return .ready(!request.isEmpty)
+            case .ready(.success(let count)): request += chunk[..<count]
+            }
+        }
+        return .ready(true)
+    }
+
+    private var hasRequestLine: Bool {
+        request.firstIndex(of: UInt8(ascii: "\n")) != nil
+    }
+
+    private mutating func route() -> Stage {
+        let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        let requestLine = String(decoding: line, as: UTF8.self).trimmingSuffix("\r")
+        switch requestLine {
+        case "GET / HTTP/1.1":
+            return respond("HTTP/1.1 200 OK", Pages.hello)
+        case "GET /sleep HTTP/1.1":
+            return .sleeping(sleep(for: sleepDuration))
+        default:
+            return respond("HTTP/1.1 404 NOT FOUND", Pages.notFound)
+        }
+    }
+
+    private mutating func respond(_ status: String, _ page: String) -> Stage {
+        statusLine = status
+        let body = Array(page.utf8)
+        let head = "\(status)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        return .writing(stream.writeAll(Array(head.utf8) + body))
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
