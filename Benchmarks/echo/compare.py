@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Echo servers side by side: the plain-C libuv echo server and weft-echo.
+
+For every scenario and repetition (interleaved: C, Weft, C, Weft, ...) each
+server is started fresh, pinned to CPU 0, and loaded by ../shared/tools/echo-load
+pinned to CPU 1. The headline figure is the server's CPU time per 1000
+operations (echo-load -P); ops/s and RSS are reported beside it. Medians of the
+repetitions and the Weft/C ratio are printed as a Markdown table.
+
+Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...]
+Run from the repository root after:
+    swift build -c release --product weft-echo
+    make -C Benchmarks/libuv-c
+    make -C ../shared/tools/echo-load
+"""
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
+
+SCENARIOS = [
+    ("pingpong-1x64", ["-m", "pingpong", "-c", "1", "-s", "64"]),
+    ("pingpong-64x64", ["-m", "pingpong", "-c", "64", "-s", "64"]),
+    ("stream-16x16KiB", ["-m", "stream", "-c", "16", "-s", "16384"]),
+    ("churn-32", ["-m", "churn", "-c", "32", "-s", "64"]),
+    ("idle-5000", ["-m", "idle", "-c", "5000", "-s", "64"]),
+]
+
+
+def start_server(command):
+    process = subprocess.Popen(["taskset", "-c", "0"] + command + ["--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    match = re.search(r":(\d+)\s*$", line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"{command[0]} did not print its address: {line!r}")
+    return process, int(match.group(1))
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_once(command, load_arguments, seconds):
+    process, port = start_server(command)
+    try:
+        time.sleep(0.2)
+        arguments = ["taskset", "-c", "1", LOAD, "-p", str(port), "-P", str(process.pid),
+                     "-d", str(seconds), "-w", "1"] + load_arguments
+        output = subprocess.run(arguments, capture_output=True, text=True, timeout=seconds + 60).stdout
+    finally:
+        stop_server(process)
+    server = dict(re.findall(r"(\w+)=([\d.]+)", next(l for l in output.splitlines() if l.startswith("echo-load-server"))))
+    last = dict(re.findall(r"(\w+)=([\w.]+)", output.strip().splitlines()[-1]))
+    # Idle mode reports memory per connection and no CPU per op.
+    rss_per_conn = float(server.get("rss_per_conn_b", "nan"))
+    return {
+        "cpu_ms_per_1k": float(server.get("cpu_ms_per_1k_ops", "nan")),
+        "ops_per_s": float(last["ops_per_s"]),
+        "errors": int(last["errors"]),
+        "rss_per_conn": rss_per_conn,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--secs", type=int, default=5)
+    parser.add_argument("--only", action="append")
+    parser.add_argument("--server", action="append", default=[],
+                        help="NAME=COMMAND to add or replace a server (e.g. weft-async='.build/release/weft-echo --async')")
+    options = parser.parse_args()
+    servers = {
+        "c": [os.path.join(ROOT, "Benchmarks", "libuv-c", "echo-server")],
+        "weft": [os.path.join(ROOT, ".build", "release", "weft-echo")],
+    }
+    for spec in options.server:
+        name, _, command = spec.partition("=")
+        servers[name] = command.split()
+    results = {}
+    for name, load_arguments in SCENARIOS:
+        if options.only and name not in options.only:
+            continue
+        for rep in range(options.reps):
+            for server, command in servers.items():
+                result = run_once(command, load_arguments, options.secs)
+                results.setdefault((name, server), []).append(result)
+                print(f"{name} rep {rep + 1} {server}: {result}", file=sys.stderr, flush=True)
+
+    names = list(servers)
+    print("| scenario | " + " | ".join(f"{s} CPU ms/1k ops" for s in names) + " | "
+          + " | ".join(f"{s}/c" for s in names[1:]) + " | " + " | ".join(f"{s} ops/s" for s in names)
+          + " | " + " | ".join(f"{s} RSS B/conn" for s in names) + " | errors |")
+    print("|" + " --- |" * (1 + 3 * len(names) + len(names) - 1 + 1))
+    for name, _ in SCENARIOS:
+        if (name, "c") not in results:
+            continue
+        med = {s: {k: statistics.median(r[k] for r in results[(name, s)]) for k in results[(name, s)][0]} for s in names}
+        errors = sum(r["errors"] for s in names for r in results[(name, s)])
+        cells = [f"{med[s]['cpu_ms_per_1k']:.3f}" for s in names]
+        ratios = [f"{med[s]['cpu_ms_per_1k'] / med['c']['cpu_ms_per_1k']:.2f}x" if name != "idle-5000"
+                  else f"{med[s]['rss_per_conn'] / med['c']['rss_per_conn']:.2f}x (RSS)" for s in names[1:]]
+        ops = [f"{med[s]['ops_per_s']:.0f}" for s in names]
+        rss = [f"{med[s]['rss_per_conn']:.0f}" for s in names]
+        print(f"| {name} | " + " | ".join(cells + ratios + ops + rss) + f" | {errors} |")
+
+
+if __name__ == "__main__":
+    main()
