@@ -149,7 +149,42 @@ final class LoopCore {
     }
 
     private func drainRemote() {
-        remote.drain { task in ready.append(.passRetained(task)) }
+        remote.drain { work in
+            switch work {
+            case .task(let task): ready.append(.passRetained(task))
+            case .job(let job, let onTaskExecutor): jobs.append((job, onTaskExecutor))
+            }
+        }
+    }
+
+    // MARK: - Swift concurrency jobs
+
+    /// Jobs for the loop's executors, run between task polls.
+    @exclusivity(unchecked) private var jobs = [(UnownedJob, onTaskExecutor: Bool)]()
+    /// The loop's executors; created on first use (see `Concurrency/`).
+    private(set) lazy var executors = LoopExecutors(core: self)
+    /// When set, a loop with nothing to do waits for work from other threads
+    /// instead of reporting itself stuck (a `LoopThread`'s loop serves others).
+    var servesForeignWork = false
+
+    /// A job enqueued on the loop thread itself: no lock, no system call.
+    func enqueueLocal(_ job: UnownedJob, onTaskExecutor: Bool) {
+        jobs.append((job, onTaskExecutor))
+    }
+
+    /// Runs the jobs queued now (jobs they enqueue wait for the next turn).
+    private func runJobs() {
+        let batch = jobs
+        jobs.removeAll(keepingCapacity: true)
+        let executors = self.executors
+        for (job, onTaskExecutor) in batch {
+            if onTaskExecutor {
+                job.runSynchronously(isolatedTo: executors.serial.asUnownedSerialExecutor(),
+                                     taskExecutor: executors.task.asUnownedTaskExecutor())
+            } else {
+                job.runSynchronously(on: executors.serial.asUnownedSerialExecutor())
+            }
+        }
     }
 
     // MARK: - Running
@@ -173,7 +208,11 @@ final class LoopCore {
         let isDone = { main._withUnsafeGuaranteedRef { $0.isComplete } }
         while !isDone() {
             drainRemote()
-            if ready.isEmpty {
+            if !jobs.isEmpty {
+                runJobs()
+                if isDone() { break }
+            }
+            if ready.isEmpty && jobs.isEmpty {
                 do {
                     try blockForEvents(main: main)
                 } catch {
@@ -182,7 +221,7 @@ final class LoopCore {
                 }
             } else {
                 runReadyTasks()
-                if isDone() || ready.isEmpty { continue }
+                if isDone() || (ready.isEmpty && jobs.isEmpty) { continue }
                 uv_run(loop, UV_RUN_NOWAIT)
                 counters.loopIterations += 1
             }
@@ -212,7 +251,7 @@ final class LoopCore {
         if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
             return .events
         }
-        if !remote.isEmpty { return .events }
+        if !remote.isEmpty || servesForeignWork { return .events }
         return anyWakerHeldOutside(main: main) ? .outsideWakerOnly : .none
     }
 
@@ -276,7 +315,11 @@ final class LoopCore {
             task.vtable(task, .cancel(.runtimeShutDown))
         }
         while let task = ready.popFirst() { task.release() }
-        remote.drain { _ in }
+        drainRemote()
+        while let task = ready.popFirst() { task.release() }
+        // Swift jobs must run somewhere, or their tasks would never finish.
+        for (job, _) in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        jobs.removeAll()
         timers.close()
         weft_close_and_free(weft_timer_handle(watchdog))
         if let async = remote.close() {

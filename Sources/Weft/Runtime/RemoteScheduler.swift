@@ -1,15 +1,26 @@
 import CLibUV
 import Synchronization
 
-/// The inbox through which other threads schedule tasks (invariant 3): a locked
-/// list plus a `uv_async_send` that wakes the loop out of its OS poll.
+/// Work handed to the loop from another thread: a woken task, or a Swift
+/// concurrency job for one of the loop's executors.
+enum RemoteWork {
+    case task(RawTask)
+    /// `onTaskExecutor` tells which executor object the job was enqueued on.
+    case job(UnownedJob, onTaskExecutor: Bool)
+}
+
+/// The inbox through which other threads schedule tasks and Swift jobs
+/// (invariant 3): a locked list plus a `uv_async_send` that wakes the loop out of
+/// its OS poll.
 ///
-/// It outlives the runtime when tasks or wakers do: after `close()` foreign wakes
-/// are dropped, so a late wake never touches a closed handle.
+/// It outlives the runtime when tasks, wakers or executors do: after `close()`
+/// foreign wakes are dropped (the task was cancelled at shutdown) and jobs are
+/// forwarded to Swift's global executor (a job must run somewhere, or its task
+/// would hang), so nothing ever touches a closed handle.
 @usableFromInline
 final class RemoteScheduler: Sendable {
     private struct Inbox {
-        var tasks: [RawTask] = []
+        var work: [RemoteWork] = []
         /// The address of the loop's async handle (an integer, so the inbox is
         /// plainly Sendable); `nil` once the runtime shut down. Used only under
         /// the lock, so it cannot be closed under a sender.
@@ -22,7 +33,7 @@ final class RemoteScheduler: Sendable {
     }
 
     private let inbox: Mutex<Inbox>
-    /// A lock-free hint that `tasks` is non-empty, so the loop skips the lock on
+    /// A lock-free hint that `work` is non-empty, so the loop skips the lock on
     /// most turns.
     private let hasWork = Atomic<Bool>(false)
 
@@ -34,7 +45,7 @@ final class RemoteScheduler: Sendable {
     func enqueue(_ task: RawTask) {
         inbox.withLock { inbox in
             guard let async = inbox.async else { return }
-            inbox.tasks.append(task)
+            inbox.work.append(.task(task))
             inbox.foreignWakes += 1
             hasWork.store(true, ordering: .releasing)
             // Sent under the lock so that `close()` cannot free the handle in between.
@@ -42,26 +53,42 @@ final class RemoteScheduler: Sendable {
         }
     }
 
-    /// Moves every queued task into `body`, in arrival order.
-    func drain(_ body: (RawTask) -> Void) {
-        guard hasWork.load(ordering: .acquiring) else { return }
-        let tasks = inbox.withLock { inbox -> [RawTask] in
-            hasWork.store(false, ordering: .relaxed)
-            defer { inbox.tasks.removeAll(keepingCapacity: true) }
-            return inbox.tasks
+    /// Queues a Swift job and wakes the loop; after shutdown the job goes to the
+    /// global executor instead.
+    func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
+        let accepted = inbox.withLock { inbox -> Bool in
+            guard let async = inbox.async else { return false }
+            inbox.work.append(.job(job, onTaskExecutor: onTaskExecutor))
+            hasWork.store(true, ordering: .releasing)
+            uv_async_send(async)
+            return true
         }
-        tasks.forEach(body)
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+    }
+
+    /// Moves everything queued into `body`, in arrival order.
+    func drain(_ body: (RemoteWork) -> Void) {
+        guard hasWork.load(ordering: .acquiring) else { return }
+        let work = inbox.withLock { inbox -> [RemoteWork] in
+            hasWork.store(false, ordering: .relaxed)
+            defer { inbox.work.removeAll(keepingCapacity: true) }
+            return inbox.work
+        }
+        work.forEach(body)
     }
 
     var isEmpty: Bool { !hasWork.load(ordering: .acquiring) }
 
     var foreignWakes: Int { inbox.withLock { $0.foreignWakes } }
 
-    /// Stops accepting wakes and returns the async handle for the caller to close.
+    /// Stops accepting work and returns the async handle for the caller to close.
+    /// Jobs still queued are forwarded to the global executor.
     func close() -> UnsafeMutablePointer<uv_async_t>? {
-        inbox.withLock { inbox in
-            defer { inbox.asyncAddress = nil; inbox.tasks.removeAll() }
-            return inbox.async
+        let (async, work) = inbox.withLock { inbox in
+            defer { inbox.asyncAddress = nil; inbox.work.removeAll() }
+            return (inbox.async, inbox.work)
         }
+        for case .job(let job, _) in work { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        return async
     }
 }

@@ -1,0 +1,103 @@
+/// Async faces of Weft's futures and streams, for `async`/`await` code. Each
+/// runs the underlying future on the current loop (or ``LoopThread/shared``);
+/// cancelling the Swift task drops that future and throws `CancellationError`.
+
+/// Suspends for `duration` on the loop's timer wheel.
+///
+/// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError` thrown.
+nonisolated(nonsending)
+public func sleep(for duration: Duration) async throws(CancellationError) {
+    _ = try await value(transferring: Transfer(value: sleep(for: duration) as Sleep))
+}
+
+/// Runs `operation` with a time limit: `.success` with its result, or
+/// `.failure(TimedOut)` after cancelling it when time runs out first.
+nonisolated(nonsending)
+public func timeout<T: Sendable>(
+    _ limit: Duration, _ operation: @escaping @Sendable () async -> T
+) async throws(CancellationError) -> Result<T, TimedOut> {
+    try await value(transferring: Transfer(value: timeout(limit, AsyncFuture(operation)))).value
+}
+
+/// A poll-based stream as an `AsyncSequence`. See ``PollStream/values``.
+public struct PollStreamValues<Base: PollStream>: AsyncSequence {
+    public typealias Element = Base.Element
+    let base: Base
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(base: base)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var base: Base?
+
+        /// The next element, or `nil` at the end.
+        ///
+        /// **Cancellation:** throws `CancellationError`; the stream is dropped and
+        /// the sequence ends.
+        public mutating func next() async throws -> Base.Element? {
+            guard let stream = base.take() else { return nil }
+            let (element, rest) = try await value(transferring: Transfer(value: stream.next())).value
+            if element != nil { base = rest }
+            return element
+        }
+    }
+}
+
+extension PollStream {
+    /// This stream as an `AsyncSequence`:
+    /// `for try await tick in interval(every: .seconds(1)).values { ... }`.
+    public var values: PollStreamValues<Self> {
+        PollStreamValues(base: self)
+    }
+}
+
+extension TCPStream {
+    /// Connects to `address`.
+    nonisolated(nonsending)
+    public static func connect(to address: SocketAddress) async throws -> TCPStream {
+        try await value(transferring: Transfer(value: Connect(address: address))).value.get()
+    }
+
+    /// Resolves `host` and connects to the first of its addresses that accepts.
+    nonisolated(nonsending)
+    public static func connect(host: String, port: Int) async throws -> TCPStream {
+        try await value(transferring: Transfer(value: ConnectByName(host: host, port: port))).value.get()
+    }
+
+    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await value(transferring: Transfer(value: ReadSome(stream: self, maxLength: maxLength))).value.get()
+    }
+
+    /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
+    /// a prefix may have been written when cancelled.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await value(transferring: Transfer(value: writeAll(bytes))).value.get()
+    }
+
+    /// Flushes, then half-closes: the peer reads end of stream.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        try await value(transferring: Transfer(value: Shutdown(writer: self))).value.get()
+    }
+}
+
+extension TCPListener {
+    /// The next connection. Cancel-safe.
+    nonisolated(nonsending)
+    public func accept() async throws -> TCPStream {
+        try await value(transferring: Transfer(value: Accept(listener: self))).value.get()
+    }
+
+    /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
+    ///
+    /// ```swift
+    /// for try await connection in listener.connections { ... }
+    /// ```
+    public var connections: AsyncThrowingMapSequence<PollStreamValues<Incoming>, TCPStream> {
+        incoming.values.map { try $0.get() }
+    }
+}

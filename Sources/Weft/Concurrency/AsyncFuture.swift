@@ -1,0 +1,58 @@
+import Synchronization
+
+/// A future that runs an `async` closure as a Swift task on the loop polling it,
+/// so poll-based combinators (`select`, `timeout`, `joinAll`) accept async work.
+///
+/// ```swift
+/// let reply = try runtime.block(on: timeout(.seconds(1), AsyncFuture { await fetch() }))
+/// ```
+///
+/// The task starts at the first poll (futures are lazy), with the loop's task
+/// executor as its preference.
+///
+/// **Cancellation:** dropping the future cancels the task (Swift cooperative
+/// cancellation: the closure sees `Task.isCancelled` / `CancellationError`).
+public struct AsyncFuture<Output: Sendable>: Future {
+    private let body: @Sendable () async -> Output
+    private var started: Started?
+
+    /// Shared between the future and its task.
+    private final class Slot: Sendable {
+        let state = Mutex<(output: Output?, waker: Waker?)>((nil, nil))
+    }
+
+    /// Owns the task; dropping the future drops this, which cancels the task.
+    private final class Started {
+        let slot = Slot()
+        var task: Task<Void, Never>?
+        deinit { task?.cancel() }
+    }
+
+    public init(_ body: @escaping @Sendable () async -> Output) {
+        self.body = body
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Output> {
+        if started == nil {
+            guard let core = LoopCore.current else { preconditionFailure("AsyncFuture polled outside a Weft runtime") }
+            let started = Started()
+            let slot = started.slot
+            let body = self.body
+            started.task = Task(executorPreference: core.executors.task) {
+                let output = await body()
+                let waker = slot.state.withLock { state -> Waker? in
+                    state.output = output
+                    return state.waker.take()
+                }
+                waker?.wake()
+            }
+            self.started = started
+        }
+        let waker = context.waker
+        return started!.slot.state.withLock { state -> Poll<Output> in
+            if let output = state.output { return .ready(output) }
+            if state.waker.map({ !$0.willWake(waker) }) ?? true { state.waker = waker }
+            return .pending
+        }
+    }
+}

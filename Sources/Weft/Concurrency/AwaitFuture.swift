@@ -1,0 +1,103 @@
+import Synchronization
+
+/// A value moved to another thread exactly once.
+///
+/// `@unchecked Sendable` is sound here because every `Transfer` is built from a
+/// value the caller gave up (`sending`, or a future's output taken out of its
+/// task), is moved across one thread boundary, and is unwrapped once on the
+/// other side; no two threads ever hold the value at the same time.
+struct Transfer<Value>: @unchecked Sendable {
+    var value: Value
+}
+
+/// Awaits a poll-based future from `async` code.
+///
+/// On a Weft loop thread (inside a task running on a ``LoopThread`` or a
+/// ``Runtime``'s executor) the future is polled inline first, and only if it is
+/// pending is it spawned as a Weft task of that loop. Elsewhere it runs on
+/// ``LoopThread/shared``. Either way the caller suspends until it completes.
+///
+/// **Cancellation:** cancelling the calling Swift task drops the future (its
+/// timers stopped, its reads stopped, its handles released) and throws
+/// `CancellationError`.
+public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
+    try await value(transferring: Transfer(value: future)).value
+}
+
+/// `value(of:)` for a future already wrapped for the move to the loop thread.
+nonisolated(nonsending)
+func value<F: Future>(transferring transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
+    if LoopCore.current != nil {
+        return try await awaitOnLoop(transfer)
+    }
+    do {
+        return try await withTaskExecutorPreference(LoopThread.shared.taskExecutor) {
+            try await awaitOnLoop(transfer)
+        }
+    } catch {
+        throw error as! CancellationError
+    }
+}
+
+extension Future where Self: Sendable {
+    /// This future's output, awaited from `async` code. See ``value(of:)``.
+    public var value: Output {
+        get async throws(CancellationError) {
+            try await Transfer(value: Weft.value(of: self)).value
+        }
+    }
+}
+
+/// Runs on the loop thread (a nonisolated async function runs on the task's
+/// executor preference, which is the loop).
+private func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
+    guard let core = LoopCore.current else {
+        preconditionFailure("value(of:) did not reach a Weft loop thread")
+    }
+    var future = transfer.value
+    var context = Context(waker: .noop)
+    if case .ready(let output) = future.poll(&context) {
+        return Transfer(value: output)  // ready at once: no task, no suspension
+    }
+    if Task.isCancelled { throw CancellationError() }
+    let task = RawTask.make(future, core: core)
+    core.register(task)
+    let handle = Transfer(value: JoinHandle<F.Output>(task))
+    let result: Transfer<Result<F.Output, JoinError>> = await withTaskCancellationHandler {
+        await withCheckedContinuation { continuation in
+            let resumer = JoinResumer(handle: handle.value, continuation: continuation)
+            resumer.wake()
+        }
+    } onCancel: {
+        handle.value.abort()
+    }
+    switch result.value {
+    case .success(let output): return Transfer(value: output)
+    case .failure: throw CancellationError()
+    }
+}
+
+/// Resumes a continuation once a `JoinHandle` completes: it is the waker the
+/// handle is polled with.
+///
+/// Sendable because its state is touched only on the loop thread: it is polled
+/// once when created (on the loop thread, in `awaitOnLoop`) and then woken by
+/// the task's completion, which always happens on the loop thread.
+private final class JoinResumer<Output>: Wakeable, @unchecked Sendable {
+    private var handle: JoinHandle<Output>?
+    private let continuation: CheckedContinuation<Transfer<Result<Output, JoinError>>, Never>
+
+    init(handle: JoinHandle<Output>, continuation: CheckedContinuation<Transfer<Result<Output, JoinError>>, Never>) {
+        self.handle = handle
+        self.continuation = continuation
+    }
+
+    func wake() {
+        guard handle != nil else { return }
+        var context = Context(waker: Waker(self))
+        if case .ready(let result) = handle!.poll(&context) {
+            handle = nil
+            continuation.resume(returning: Transfer(value: result))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import CWeftSupport
+
+/// The loop's two executor objects, sharing one job queue (DESIGN.md, "Swift
+/// concurrency bridge"): a ``LoopSerialExecutor`` for actors pinned to the loop,
+/// and a ``LoopTaskExecutor`` for tasks that prefer the loop. Two objects, because
+/// a job enqueued on the task executor is run *isolated to* the serial executor,
+/// so a task that prefers the loop and calls an actor pinned to it does not hop.
+final class LoopExecutors: Sendable {
+    let serial: LoopSerialExecutor
+    let task: LoopTaskExecutor
+
+    init(core: LoopCore) {
+        let target = JobTarget(core: core)
+        serial = LoopSerialExecutor(target: target)
+        task = LoopTaskExecutor(target: target)
+    }
+}
+
+/// Where jobs go: the loop's local queue when enqueued on the loop thread (no
+/// lock, no system call), else the inbox plus `uv_async_send`.
+final class JobTarget: Sendable {
+    let remote: RemoteScheduler
+    /// The `LoopCore`'s address, compared with the thread's current runtime; the
+    /// core is only dereferenced when they match, i.e. on its own running thread.
+    let coreAddress: UInt
+
+    init(core: LoopCore) {
+        remote = core.remote
+        coreAddress = UInt(bitPattern: Unmanaged.passUnretained(core).toOpaque())
+    }
+
+    var isOnLoopThread: Bool {
+        UInt(bitPattern: weft_current_runtime()) == coreAddress
+    }
+
+    func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
+        if isOnLoopThread {
+            Unmanaged<LoopCore>.fromOpaque(UnsafeRawPointer(bitPattern: coreAddress)!)
+                .takeUnretainedValue().enqueueLocal(job, onTaskExecutor: onTaskExecutor)
+        } else {
+            remote.enqueue(job, onTaskExecutor: onTaskExecutor)
+        }
+    }
+}
+
+/// The loop as a `SerialExecutor`: actors whose `unownedExecutor` is this run on
+/// the loop thread, interleaved with Weft tasks and libuv callbacks.
+///
+/// ```swift
+/// actor Connections {
+///     nonisolated var unownedExecutor: UnownedSerialExecutor {
+///         loop.serialExecutor.asUnownedSerialExecutor()
+///     }
+/// }
+/// ```
+public final class LoopSerialExecutor: SerialExecutor {
+    let target: JobTarget
+
+    init(target: JobTarget) {
+        self.target = target
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        target.enqueue(UnownedJob(job), onTaskExecutor: false)
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// Traps unless called on the loop thread while the loop runs.
+    public func checkIsolated() {
+        precondition(target.isOnLoopThread, "not on this Weft loop's thread")
+    }
+
+    /// Whether the caller runs on the loop thread while the loop runs.
+    public func isIsolatingCurrentContext() -> Bool? {
+        target.isOnLoopThread
+    }
+}
+
+/// The loop as a `TaskExecutor`: tasks created with this preference (see
+/// ``LoopThread/spawn(_:)``) run on the loop thread, so continuations resumed
+/// from libuv callbacks resume there without a thread switch.
+public final class LoopTaskExecutor: TaskExecutor {
+    let target: JobTarget
+
+    init(target: JobTarget) {
+        self.target = target
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        target.enqueue(UnownedJob(job), onTaskExecutor: true)
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+}
+
+extension Runtime {
+    /// The executor that runs actors on this runtime's loop (while it runs).
+    public var serialExecutor: LoopSerialExecutor { core.executors.serial }
+
+    /// The executor for tasks that should run on this runtime's loop.
+    public var taskExecutor: LoopTaskExecutor { core.executors.task }
+}

@@ -1,0 +1,188 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// A Weft runtime on a thread of its own, for Swift `async`/`await` code.
+///
+/// Tasks started with ``spawn(_:)`` (or code inside ``run(_:)``) prefer the
+/// loop's ``taskExecutor``, so they run on the loop thread: a continuation resumed
+/// from a libuv callback resumes right there, without a hop to Swift's global
+/// pool. Actors can pin themselves to the loop through ``serialExecutor``, and
+/// ``LoopActor`` is a global actor for the shared loop.
+///
+/// ```swift
+/// let loop = try LoopThread()
+/// let reply = try await loop.run {
+///     let stream = try await value(of: TCPStream.connect(to: address)).get()
+///     ...
+/// }
+/// loop.shutdown()
+/// ```
+///
+/// ``shutdown()`` cancels the tasks started with ``spawn(_:)``, gives them a
+/// second to finish, cancels every Weft task, closes every handle and joins the
+/// thread. Swift jobs that still arrive afterwards run on Swift's global executor.
+public final class LoopThread: Sendable {
+    /// The loop shared by ``LoopActor`` and by `value(of:)` called off any loop.
+    /// Started on first use; never shut down.
+    public static let shared: LoopThread = {
+        do { return try LoopThread(name: "weft-shared") } catch {
+            fatalError("cannot start the shared Weft loop: \(error)")
+        }
+    }()
+
+    private struct State {
+        var thread: pthread_t?
+        var stopRequested = false
+        var stopWaker: Waker?
+        var nextTaskID = 0
+        /// Cancellation of the tasks started with `spawn`, until they finish.
+        var running: [Int: @Sendable () -> Void] = [:]
+        var runningWaker: Waker?
+    }
+
+    /// Shared with the loop thread.
+    private final class Control: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let control = Control()
+    private let executors: LoopExecutors
+
+    /// The loop's serial executor (for actors pinned to the loop).
+    public var serialExecutor: LoopSerialExecutor { executors.serial }
+    /// The loop's task executor (for tasks that run on the loop).
+    public var taskExecutor: LoopTaskExecutor { executors.task }
+
+    /// Starts a thread running a new runtime.
+    public init(name: String = "weft-loop") throws(WeftError) {
+        let started = DispatchSemaphore(value: 0)
+        let handoff = Mutex<Result<LoopExecutors, WeftError>?>(nil)
+        let body = ThreadBody { [control] in
+            let runtime: Runtime
+            do throws(WeftError) {
+                runtime = try Runtime()
+            } catch {
+                handoff.withLock { $0 = .failure(error) }
+                started.signal()
+                return
+            }
+            runtime.core.servesForeignWork = true
+            handoff.withLock { $0 = .success(runtime.core.executors) }
+            started.signal()
+            LoopThread.serve(runtime, control: control)
+        }
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
+            body.run()
+            return nil
+        }, Unmanaged.passRetained(body).toOpaque())
+        guard created == 0 else {
+            Unmanaged.passUnretained(body).release()
+            throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
+                            detail: "pthread_create failed with errno \(created)")
+        }
+        started.wait()
+        switch handoff.withLock({ $0! }) {
+        case .failure(let error):
+            pthread_join(thread, nil)
+            throw error
+        case .success(let executors):
+            self.executors = executors
+            control.state.withLock { $0.thread = thread }
+        }
+    }
+
+    /// Runs on the loop thread: serve until asked to stop, then wind down.
+    private static func serve(_ runtime: Runtime, control: Control) {
+        let stop = pollFn { (context: inout Context) -> Poll<Void> in
+            control.state.withLock { state -> Poll<Void> in
+                if state.stopRequested { return .ready(()) }
+                state.stopWaker = context.waker
+                return .pending
+            }
+        }
+        _ = try? runtime.block(on: stop)
+        // Cancel the spawned Swift tasks and give them a second to finish.
+        let cancels = control.state.withLock { Array($0.running.values) }
+        for cancel in cancels { cancel() }
+        let drained = pollFn { (context: inout Context) -> Poll<Void> in
+            control.state.withLock { state -> Poll<Void> in
+                if state.running.isEmpty { return .ready(()) }
+                state.runningWaker = context.waker
+                return .pending
+            }
+        }
+        _ = try? runtime.block(on: timeout(.seconds(1), drained))
+        try? runtime.shutdown()
+    }
+
+    /// Starts `operation` as a Swift task that runs on this loop.
+    @discardableResult
+    public func spawn<T: Sendable>(
+        _ operation: sending @escaping @isolated(any) () async throws -> T
+    ) -> Task<T, Error> {
+        let id = control.state.withLock { state -> Int in
+            state.nextTaskID += 1
+            return state.nextTaskID
+        }
+        let task = Task(executorPreference: taskExecutor) { [control] in
+            defer {
+                let waker = control.state.withLock { state -> Waker? in
+                    state.running[id] = nil
+                    return state.running.isEmpty ? state.runningWaker.take() : nil
+                }
+                waker?.wake()
+            }
+            return try await operation()
+        }
+        control.state.withLock { state in
+            if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }
+        }
+        return task
+    }
+
+    /// Runs `operation` on this loop (as part of the calling task) and returns
+    /// its result.
+    public func run<T, Failure: Error>(
+        _ operation: () async throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        try await withTaskExecutorPreference(taskExecutor, operation: operation)
+    }
+
+    /// Stops the loop: cancels spawned tasks (waiting up to a second for them),
+    /// cancels every Weft task, closes every handle and joins the thread.
+    /// Idempotent. Must not be called from the loop thread itself.
+    public func shutdown() {
+        precondition(!executors.task.target.isOnLoopThread, "LoopThread.shutdown() called on its own thread")
+        let (thread, waker) = control.state.withLock { state -> (pthread_t?, Waker?) in
+            state.stopRequested = true
+            defer { state.thread = nil }
+            return (state.thread, state.stopWaker.take())
+        }
+        waker?.wake()
+        if let thread { pthread_join(thread, nil) }
+    }
+}
+
+/// The closure a loop thread runs, handed to `pthread_create` as a retained
+/// pointer.
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
+
+/// A global actor whose code runs on ``LoopThread/shared``.
+///
+/// ```swift
+/// @LoopActor func serve() async throws { ... }   // runs on the shared loop
+/// ```
+@globalActor
+public actor LoopActor {
+    public static let shared = LoopActor()
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        LoopThread.shared.serialExecutor.asUnownedSerialExecutor()
+    }
+}

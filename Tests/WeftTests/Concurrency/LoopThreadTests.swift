@@ -1,0 +1,65 @@
+import Testing
+import Weft
+
+@Suite("LoopThread")
+struct LoopThreadTests {
+    @Test("async code spawned on a loop runs on the loop thread")
+    func asyncCodeRunsOnTheLoopThread() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let onLoop = try await loop.spawn {
+            // Traps unless this runs on the loop thread.
+            loop.serialExecutor.checkIsolated()
+            try await Weft.sleep(for: .milliseconds(5))
+            return loop.serialExecutor.isIsolatingCurrentContext()
+        }.value
+        #expect(onLoop == true)
+        #expect(loop.serialExecutor.isIsolatingCurrentContext() == false)
+    }
+
+    @Test("an echo round trip works over the async TCP API")
+    func asyncEchoRoundTrip() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let reply = try await loop.spawn { () async throws -> [UInt8] in
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+            let address = try listener.localAddress
+            let server = loop.spawn { () async throws -> Int in
+                let connection = try await listener.accept()
+                var total = 0
+                while true {
+                    let bytes = try await connection.read()
+                    if bytes.isEmpty { break }
+                    total += bytes.count
+                    try await connection.write(bytes)
+                }
+                try await connection.shutdown()
+                return total
+            }
+            let client = try await TCPStream.connect(to: address)
+            try await client.write(Array("hello".utf8))
+            try await client.shutdown()
+            var received: [UInt8] = []
+            while true {
+                let bytes = try await client.read()
+                if bytes.isEmpty { break }
+                received += bytes
+            }
+            #expect(try await server.value == 5)
+            return received
+        }.value
+        #expect(reply == Array("hello".utf8))
+    }
+
+    @Test("a poll future is awaited from async code, and an async closure as a poll future")
+    func bothDirections() async throws {
+        let fromFuture = try await value(of: sleep(for: .milliseconds(2)).map { 7 })
+        #expect(fromFuture == 7)
+        let runtime = try Runtime()
+        let fromAsync = try runtime.block(on: timeout(.seconds(5), AsyncFuture { () async -> Int in
+            try? await Task.sleep(for: .milliseconds(2))
+            return 9
+        }))
+        #expect(try fromAsync.get() == 9)
+    }
+}
