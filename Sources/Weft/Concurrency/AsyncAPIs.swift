@@ -23,13 +23,16 @@ public func timeout<T: Sendable>(
 public struct PollStreamValues<Base: PollStream>: AsyncSequence {
     public typealias Element = Base.Element
     let base: Base
+    /// The loop the stream belongs to, if it is bound to one.
+    let loop: LoopTaskExecutor?
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: base)
+        Iterator(base: base, loop: loop)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         var base: Base?
+        let loop: LoopTaskExecutor?
 
         /// The next element, or `nil` at the end.
         ///
@@ -37,7 +40,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// the sequence ends.
         public mutating func next() async throws -> Base.Element? {
             guard let stream = base.take() else { return nil }
-            let (element, rest) = try await value(transferring: Transfer(value: stream.next())).value
+            let (element, rest) = try await value(transferring: Transfer(value: stream.next()), on: loop).value
             if element != nil { base = rest }
             return element
         }
@@ -48,7 +51,7 @@ extension PollStream {
     /// This stream as an `AsyncSequence`:
     /// `for try await tick in interval(every: .seconds(1)).values { ... }`.
     public var values: PollStreamValues<Self> {
-        PollStreamValues(base: self)
+        PollStreamValues(base: self, loop: nil)
     }
 }
 
@@ -68,20 +71,20 @@ extension TCPStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await value(transferring: Transfer(value: ReadSome(stream: self, maxLength: maxLength))).value.get()
+        try await value(transferring: Transfer(value: ReadSome(stream: self, maxLength: maxLength)), on: core.loop.executors.task).value.get()
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
     /// a prefix may have been written when cancelled.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        try await value(transferring: Transfer(value: writeAll(bytes))).value.get()
+        try await value(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
     }
 
     /// Flushes, then half-closes: the peer reads end of stream.
     nonisolated(nonsending)
     public func shutdown() async throws {
-        try await value(transferring: Transfer(value: Shutdown(writer: self))).value.get()
+        try await value(transferring: Transfer(value: Shutdown(writer: self)), on: core.loop.executors.task).value.get()
     }
 }
 
@@ -89,7 +92,7 @@ extension TCPListener {
     /// The next connection. Cancel-safe.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
-        try await value(transferring: Transfer(value: Accept(listener: self))).value.get()
+        try await value(transferring: Transfer(value: Accept(listener: self)), on: core.loop.executors.task).value.get()
     }
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
@@ -98,6 +101,6 @@ extension TCPListener {
     /// for try await connection in listener.connections { ... }
     /// ```
     public var connections: AsyncThrowingMapSequence<PollStreamValues<Incoming>, TCPStream> {
-        incoming.values.map { try $0.get() }
+        PollStreamValues(base: incoming, loop: core.loop.executors.task).map { try $0.get() }
     }
 }

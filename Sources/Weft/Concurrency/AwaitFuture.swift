@@ -25,13 +25,17 @@ public func value<F: Future>(of future: sending F) async throws(CancellationErro
 }
 
 /// `value(of:)` for a future already wrapped for the move to the loop thread.
+/// Runs it on `loop` if given (a stream's own loop), else on the current loop,
+/// else on the shared one.
 nonisolated(nonsending)
-func value<F: Future>(transferring transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
-    if LoopCore.current != nil {
+func value<F: Future>(
+    transferring transfer: Transfer<F>, on loop: LoopTaskExecutor? = nil
+) async throws(CancellationError) -> Transfer<F.Output> {
+    if loop?.target.isOnLoopThread ?? (LoopCore.current != nil) {
         return try await awaitOnLoop(transfer)
     }
     do {
-        return try await withTaskExecutorPreference(LoopThread.shared.taskExecutor) {
+        return try await withTaskExecutorPreference(loop ?? LoopThread.shared.taskExecutor) {
             try await awaitOnLoop(transfer)
         }
     } catch {

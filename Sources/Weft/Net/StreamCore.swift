@@ -62,6 +62,17 @@ final class StreamCore {
 
     var isClosed: Bool { handle == nil }
 
+    /// `close()` on the loop thread: at once when called there, else handed to
+    /// the loop as a job (run whenever the loop next runs).
+    func closeOnLoop() {
+        if loop.isOnLoopThread {
+            close()
+        } else {
+            let core = Transfer(value: self)
+            Task(executorPreference: loop.executors.task) { core.value.close() }
+        }
+    }
+
     var stream: UnsafeMutablePointer<uv_stream_t>? { handle.map { weft_tcp_stream($0) } }
 
     /// Closes the handle (if open), wakes every waiting task so it sees the

@@ -18,7 +18,12 @@ import CWeftSupport
 ///
 /// Closing the listener (``close()``, or dropping it) wakes a pending `accept()`
 /// with a `.closed` error.
-public final class TCPListener {
+///
+/// Like ``TCPStream`` it is `Sendable` but used only on its loop thread:
+/// `@unchecked Sendable` is sound because every entry point checks the thread
+/// (failing with `.wrongThread`), and `close()`/`deinit` elsewhere hand the
+/// close to the loop.
+public final class TCPListener: @unchecked Sendable {
     let core: ListenerCore
 
     private init(core: ListenerCore) {
@@ -26,7 +31,7 @@ public final class TCPListener {
     }
 
     deinit {
-        core.close()
+        core.closeOnLoop()
     }
 
     /// Binds `address` and starts listening with a backlog of `backlog`.
@@ -70,6 +75,7 @@ public final class TCPListener {
     /// The address the listener is bound to (with the real port when bound to 0).
     public var localAddress: SocketAddress {
         get throws(WeftError) {
+            guard core.loop.isOnLoopThread else { throw WeftError(.wrongThread, operation: "localAddress") }
             guard let handle = core.handle else { throw WeftError(.closed, operation: "localAddress") }
             return try socketAddress(operation: "localAddress") { uv_tcp_getsockname(handle, $0, $1) }
         }
@@ -77,7 +83,7 @@ public final class TCPListener {
 
     /// Stops listening; a pending `accept()` fails with `.closed`. Idempotent.
     public func close() {
-        core.close()
+        core.closeOnLoop()
     }
 
     /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after each.
@@ -133,7 +139,17 @@ final class ListenerCore {
         acceptWaker.take()?.wake()
     }
 
+    func closeOnLoop() {
+        if loop.isOnLoopThread {
+            close()
+        } else {
+            let core = Transfer(value: self)
+            Task(executorPreference: loop.executors.task) { core.value.close() }
+        }
+    }
+
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        guard loop.isOnLoopThread else { return .ready(.failure(WeftError(.wrongThread, operation: "accept"))) }
         guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard readyConnections > 0 else {
             if acceptWaker.map({ !$0.willWake(context.waker) }) ?? true { acceptWaker = context.waker }

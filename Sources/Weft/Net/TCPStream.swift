@@ -17,15 +17,23 @@ import CLibUV
 /// - **Errors** are values: each carries the libuv name and message and the
 ///   operation (`read: ECONNRESET (connection reset by peer)`).
 ///
-/// The stream belongs to its runtime's thread. It is closed by ``close()`` or when
-/// the last reference goes away (including the futures using it); closing wakes
-/// every pending operation with a `.closed` error.
+/// The stream belongs to its runtime's loop thread. It is `Sendable` so async
+/// code can hand it between tasks, but it is only ever *used* on its loop: the
+/// async methods run there, and the poll methods and the synchronous ones
+/// (options, addresses) check the calling thread and fail with `.wrongThread`
+/// elsewhere. It is closed by ``close()`` or when the last reference goes away
+/// (including the futures using it) — on the loop thread, wherever that
+/// happens; closing wakes every pending operation with a `.closed` error.
 ///
 /// **Cancellation:** dropping a pending read loses nothing (the bytes stay
 /// buffered: reads are cancel-safe). Dropping a pending `writeAll` may leave a
 /// prefix written (not cancel-safe); bytes already accepted are still sent. A
 /// dropped future may leave one spurious wake-up of its task.
-public final class TCPStream {
+///
+/// `@unchecked Sendable` is sound because the only state, `core`, is touched
+/// solely on the loop thread: every entry point checks `isOnLoopThread` first,
+/// and `close()`/`deinit` called elsewhere hand the close to the loop.
+public final class TCPStream: @unchecked Sendable {
     let core: StreamCore
 
     init(core: StreamCore) {
@@ -33,7 +41,12 @@ public final class TCPStream {
     }
 
     deinit {
-        core.close()
+        core.closeOnLoop()
+    }
+
+    /// The error for a call from a thread other than the loop's, if it is one.
+    func wrongThread(_ operation: String) -> WeftError? {
+        core.loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
     }
 
     /// A future that connects to `address`. Composes with ``timeout(_:_:)``:
@@ -53,33 +66,43 @@ public final class TCPStream {
         ReadSome(stream: self, maxLength: maxLength)
     }
 
-    /// Closes the connection now. Idempotent.
+    /// Closes the connection (on the loop thread: at once there, else as soon
+    /// as the loop runs). Idempotent.
     public func close() {
-        core.close()
+        core.closeOnLoop()
     }
 
-    /// Whether ``close()`` was called (or the stream was otherwise closed).
+    /// Whether ``close()`` was called (or the stream was otherwise closed), as
+    /// seen from the loop thread.
     public var isClosed: Bool { core.isClosed }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     public func setNoDelay(_ enabled: Bool) throws(WeftError) {
+        if let error = wrongThread("setNoDelay") { throw error }
         try core.setNoDelay(enabled)
     }
 
     /// Turns TCP keep-alive on with the given idle delay, or off.
     public func setKeepAlive(_ enabled: Bool, delay: Duration = .seconds(60)) throws(WeftError) {
+        if let error = wrongThread("setKeepAlive") { throw error }
         let seconds = max(1, min(Int64(UInt32.max), delay.components.seconds))
         try core.setKeepAlive(enabled, delaySeconds: UInt32(seconds))
     }
 
     /// The local end's address.
     public var localAddress: SocketAddress {
-        get throws(WeftError) { try core.address(peer: false) }
+        get throws(WeftError) {
+            if let error = wrongThread("localAddress") { throw error }
+            return try core.address(peer: false)
+        }
     }
 
     /// The remote end's address.
     public var peerAddress: SocketAddress {
-        get throws(WeftError) { try core.address(peer: true) }
+        get throws(WeftError) {
+            if let error = wrongThread("peerAddress") { throw error }
+            return try core.address(peer: true)
+        }
     }
 
     /// The read and write halves, to use from two tasks of the same runtime.
@@ -91,27 +114,35 @@ public final class TCPStream {
 
 extension TCPStream: AsyncBufRead, AsyncWrite {
     public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        core.pollRead(&context, into: buffer)
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        return core.pollRead(&context, into: buffer)
     }
 
     public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        core.pollFillBuffer(&context)
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        return core.pollFillBuffer(&context)
     }
 
+    /// Marks buffered bytes as used. Call it on the loop thread, after
+    /// `pollFillBuffer` (a precondition, since it cannot report an error).
     public func consume(_ count: Int) {
+        precondition(core.loop.isOnLoopThread, "TCPStream.consume called off its loop thread")
         core.consume(count)
     }
 
     public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        core.pollWrite(&context, bytes)
+        if let error = wrongThread("write") { return .ready(.failure(error)) }
+        return core.pollWrite(&context, bytes)
     }
 
     public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        core.pollFlush(&context)
+        if let error = wrongThread("flush") { return .ready(.failure(error)) }
+        return core.pollFlush(&context)
     }
 
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        core.pollShutdown(&context)
+        if let error = wrongThread("shutdown") { return .ready(.failure(error)) }
+        return core.pollShutdown(&context)
     }
 }
 
@@ -164,7 +195,7 @@ public struct ReadSome: Future {
         case .ready(.failure(let error)): return .ready(.failure(error))
         case .ready(.success(let available)):
             let bytes = [UInt8](available.prefix(maxLength))
-            stream.consume(bytes.count)
+            stream.core.consume(bytes.count)
             return .ready(.success(bytes))
         }
     }

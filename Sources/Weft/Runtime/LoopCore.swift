@@ -1,5 +1,7 @@
 import CLibUV
 import CWeftSupport
+import Glibc
+import Synchronization
 
 /// The executor behind a ``Runtime``: one `uv_loop_t`, the ready queue, the
 /// registry of live tasks and the timer driver. Confined to the thread that runs
@@ -25,8 +27,13 @@ final class LoopCore {
     /// retained reference per task, so `shutdown()` can cancel them all.
     @exclusivity(unchecked) private var registryHead: Unmanaged<RawTask>?
     @exclusivity(unchecked) var counters = RuntimeStatistics()
-    private(set) var isRunning = false
+    /// Set while a thread is inside `drive`; read by other threads in
+    /// `isOnLoopThread`, hence atomic.
+    private let running = Atomic<Bool>(false)
+    var isRunning: Bool { running.load(ordering: .acquiring) }
     private(set) var isShutDown = false
+    /// The thread that created the runtime: it owns it while it is not running.
+    private let ownerThread = pthread_self()
 
     /// How long the loop blocks before re-checking whether it is stuck, while the
     /// only possible source of progress is a waker held outside the runtime.
@@ -69,6 +76,7 @@ final class LoopCore {
             loop.deallocate()
             throw error
         }
+        executors = LoopExecutors(core: self)
     }
 
     deinit {
@@ -80,6 +88,13 @@ final class LoopCore {
         if uv_loop_close(loop) == 0 {
             loop.deallocate()
         }
+    }
+
+    /// Whether the calling thread may touch this loop: it is running it, or it
+    /// created it and nobody is running it (invariant 9).
+    var isOnLoopThread: Bool {
+        if weft_current_runtime() == Unmanaged.passUnretained(self).toOpaque() { return true }
+        return !isRunning && pthread_equal(ownerThread, pthread_self()) != 0
     }
 
     /// The core running on the calling thread, if any.
@@ -161,8 +176,9 @@ final class LoopCore {
 
     /// Jobs for the loop's executors, run between task polls.
     @exclusivity(unchecked) private var jobs = [(UnownedJob, onTaskExecutor: Bool)]()
-    /// The loop's executors; created on first use (see `Concurrency/`).
-    private(set) lazy var executors = LoopExecutors(core: self)
+    /// The loop's executors (see `Concurrency/`); immutable, so other threads
+    /// may read it.
+    private(set) var executors: LoopExecutors!
     /// When set, a loop with nothing to do waits for work from other threads
     /// instead of reporting itself stuck (a `LoopThread`'s loop serves others).
     var servesForeignWork = false
@@ -176,7 +192,7 @@ final class LoopCore {
     private func runJobs() {
         let batch = jobs
         jobs.removeAll(keepingCapacity: true)
-        let executors = self.executors
+        let executors = self.executors!
         for (job, onTaskExecutor) in batch {
             if onTaskExecutor {
                 job.runSynchronously(isolatedTo: executors.serial.asUnownedSerialExecutor(),
@@ -198,12 +214,12 @@ final class LoopCore {
         guard !isRunning else {
             throw WeftError(.reentrantBlock, operation: "block(on:)")
         }
-        isRunning = true
+        running.store(true, ordering: .releasing)
         let previous = weft_current_runtime()
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         defer {
             weft_set_current_runtime(previous)
-            isRunning = false
+            running.store(false, ordering: .releasing)
         }
         let isDone = { main._withUnsafeGuaranteedRef { $0.isComplete } }
         while !isDone() {

@@ -20,6 +20,8 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
         case closed
         /// An argument was invalid; `detail` quotes it.
         case invalidArgument
+        /// A loop-bound object was used from a thread other than its loop's.
+        case wrongThread
     }
 
     /// What went wrong.
@@ -61,6 +63,7 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shutDown: text = "the runtime was shut down"
         case .closed: text = "operation on a closed handle"
         case .invalidArgument: text = "invalid argument"
+        case .wrongThread: text = "called from a thread other than the loop's"
         }
         return detail.isEmpty ? "\(operation): \(text)" : "\(operation): \(text); \(detail)"
     }
