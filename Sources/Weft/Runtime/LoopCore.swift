@@ -145,22 +145,23 @@ final class LoopCore {
         ready.append(.passRetained(task))
     }
 
-    /// How many polls may run between two loop iterations while tasks stay ready
-    /// (Tokio's `event_interval`). Bounds how long a task that keeps waking
-    /// itself can hold off timers and I/O (invariant 6), without paying an
-    /// `epoll_wait` per poll.
+    /// How many task polls and jobs may run between two loop iterations while
+    /// work stays ready (Tokio's `event_interval`). Bounds how long a task that
+    /// keeps waking itself can hold off timers and I/O (invariant 6), without
+    /// paying an `epoll_wait` per poll.
     static let pollsPerLoopIteration = 61
 
-    /// Polls ready tasks in queue order, at most `pollsPerLoopIteration` of them.
-    /// A task woken meanwhile goes to the back of the queue.
-    private func runReadyTasks() {
-        var budget = Self.pollsPerLoopIteration
-        while budget > 0, let next = ready.popFirst() {
-            budget -= 1
+    /// Polls ready tasks in queue order, at most `limit` of them; returns how
+    /// many. A task woken meanwhile goes to the back of the queue.
+    private func runReadyTasks(limit: Int) -> Int {
+        var polled = 0
+        while polled < limit, let next = ready.popFirst() {
+            polled += 1
             let task = next.takeRetainedValue()
             task.run()
         }
-        counters.polls += Self.pollsPerLoopIteration - budget
+        counters.polls += polled
+        return polled
     }
 
     private func drainRemote() {
@@ -188,8 +189,10 @@ final class LoopCore {
         jobs.append((job, onTaskExecutor))
     }
 
-    /// Runs the jobs queued now (jobs they enqueue wait for the next turn).
-    private func runJobs() {
+    /// Runs the jobs queued now (jobs they enqueue wait for the next turn);
+    /// returns how many ran.
+    private func runJobs() -> Int {
+        guard !jobs.isEmpty else { return 0 }
         let batch = jobs
         jobs.removeAll(keepingCapacity: true)
         let executors = self.executors!
@@ -201,6 +204,7 @@ final class LoopCore {
                 job.runSynchronously(on: executors.serial.asUnownedSerialExecutor())
             }
         }
+        return batch.count
     }
 
     // MARK: - Running
@@ -222,12 +226,11 @@ final class LoopCore {
             running.store(false, ordering: .releasing)
         }
         let isDone = { main._withUnsafeGuaranteedRef { $0.isComplete } }
+        // Work runs until none is ready, then the loop blocks for events; while
+        // work stays ready, a non-blocking loop iteration runs every `budget` units.
+        var budget = Self.pollsPerLoopIteration
         while !isDone() {
             drainRemote()
-            if !jobs.isEmpty {
-                runJobs()
-                if isDone() { break }
-            }
             if ready.isEmpty && jobs.isEmpty {
                 do {
                     try blockForEvents(main: main)
@@ -235,11 +238,15 @@ final class LoopCore {
                     main._withUnsafeGuaranteedRef { $0.vtable($0, .cancel(.aborted)) }
                     throw error
                 }
-            } else {
-                runReadyTasks()
-                if isDone() || (ready.isEmpty && jobs.isEmpty) { continue }
+                budget = Self.pollsPerLoopIteration
+                continue
+            }
+            budget -= runJobs()
+            if budget > 0 { budget -= runReadyTasks(limit: budget) }
+            if budget <= 0 && !isDone() {
                 uv_run(loop, UV_RUN_NOWAIT)
                 counters.loopIterations += 1
+                budget = Self.pollsPerLoopIteration
             }
         }
     }
