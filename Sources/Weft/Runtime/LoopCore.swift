@@ -143,6 +143,25 @@ final class LoopCore {
     func enqueueLocal(_ task: RawTask) {
         counters.localWakes += 1
         ready.append(.passRetained(task))
+        stopLibuvIfInside()
+    }
+
+    /// Set while the loop is inside `uv_run`.
+    @exclusivity(unchecked) private var isInsideLibuv = false
+
+    /// Work became ready inside a libuv callback (a timer fired, data arrived):
+    /// libuv knows nothing of our queues and could go on to block in `epoll_wait`,
+    /// so ask it to finish this iteration without blocking.
+    private func stopLibuvIfInside() {
+        if isInsideLibuv { uv_stop(loop) }
+    }
+
+    /// One `uv_run` iteration.
+    private func runLibuv(_ mode: uv_run_mode) {
+        isInsideLibuv = true
+        uv_run(loop, mode)
+        isInsideLibuv = false
+        counters.loopIterations += 1
     }
 
     /// How many task polls and jobs may run between two loop iterations while
@@ -187,6 +206,7 @@ final class LoopCore {
     /// A job enqueued on the loop thread itself: no lock, no system call.
     func enqueueLocal(_ job: UnownedJob, onTaskExecutor: Bool) {
         jobs.append((job, onTaskExecutor))
+        stopLibuvIfInside()
     }
 
     /// Runs the jobs queued now (jobs they enqueue wait for the next turn);
@@ -244,8 +264,7 @@ final class LoopCore {
             budget -= runJobs()
             if budget > 0 { budget -= runReadyTasks(limit: budget) }
             if budget <= 0 && !isDone() {
-                uv_run(loop, UV_RUN_NOWAIT)
-                counters.loopIterations += 1
+                runLibuv(UV_RUN_NOWAIT)
                 budget = Self.pollsPerLoopIteration
             }
         }
@@ -255,15 +274,14 @@ final class LoopCore {
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
-            uv_run(loop, UV_RUN_ONCE)
+            runLibuv(UV_RUN_ONCE)
         case .outsideWakerOnly:
             uv_timer_start(watchdog, { _ in }, Self.stuckRecheckMilliseconds, 0)
-            uv_run(loop, UV_RUN_ONCE)
+            runLibuv(UV_RUN_ONCE)
             uv_timer_stop(watchdog)
         case .none:
             throw WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
         }
-        counters.loopIterations += 1
     }
 
     private enum ProgressSource { case events, outsideWakerOnly, none }

@@ -28,8 +28,10 @@ public struct Sleep: Future {
         guard let core = LoopCore.current else {
             preconditionFailure("Sleep polled outside a Weft runtime")
         }
-        if deadline <= core.timers.coarseNow { return .ready(()) }
-        entry = core.timers.schedule(deadline: deadline, waker: context.waker)
+        guard let entry = core.timers.schedule(deadline: deadline, waker: context.waker) else {
+            return .ready(())
+        }
+        self.entry = entry
         return .pending
     }
 }

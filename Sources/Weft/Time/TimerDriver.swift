@@ -38,16 +38,15 @@ final class TimerDriver {
     /// A deadline at or before it has certainly passed.
     var coarseNow: UInt64 { uv_now(loop) &* 1_000_000 }
 
-    /// Registers a timer that wakes `waker` once `deadline` (ns) has passed.
-    func schedule(deadline: UInt64, waker: Waker) -> TimerEntry {
+    /// Registers a timer that wakes `waker` once `deadline` (ns) has passed, or
+    /// returns `nil` if it has passed already.
+    func schedule(deadline: UInt64, waker: Waker) -> TimerEntry? {
         let milliseconds = deadline / 1_000_000 + (deadline % 1_000_000 == 0 ? 0 : 1)
+        // The wheel's clock trails real time, so this never ends a sleep early.
+        if milliseconds <= wheel.elapsed || deadline <= coarseNow { return nil }
         let entry = TimerEntry(driver: self, deadlineMilliseconds: milliseconds, waker: waker)
         // After shutdown the loop never runs again: the entry simply never fires.
         guard handle != nil else { return entry }
-        if milliseconds <= wheel.elapsed {
-            // Already due by the wheel's clock: fire at the next loop iteration.
-            armedDueMilliseconds = .max
-        }
         wheel.insert(entry)
         if milliseconds < armedDueMilliseconds { arm() }
         return entry

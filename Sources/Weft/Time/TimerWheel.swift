@@ -34,8 +34,11 @@ struct TimerWheel {
         occupied = Array(repeating: 0, count: Self.levels)
     }
 
-    /// Adds `entry` (not in the wheel, deadline after `elapsed`).
+    /// Adds `entry` (not in the wheel, deadline after `elapsed`: an entry due
+    /// already must be fired by the caller instead, or its slot would be a full
+    /// turn of its level away).
     mutating func insert(_ entry: TimerEntry) {
+        precondition(entry.deadlineMilliseconds > elapsed, "timer inserted at or before the wheel's time")
         let when = min(entry.deadlineMilliseconds, elapsed + Self.maximumSpan)
         let level = Self.level(for: when, elapsed: elapsed)
         let slot = Int((when >> (UInt64(level) * Self.bitsPerLevel)) & 63)
