@@ -8,12 +8,19 @@ public struct ReadExact<Reader: AsyncRead>: Future {
     var bytes: [UInt8]
     var filled = 0
 
+    let count: Int
+
     init(reader: Reader, count: Int) {
         self.reader = reader
-        self.bytes = [UInt8](repeating: 0, count: count)
+        self.count = count
+        self.bytes = [UInt8](repeating: 0, count: max(count, 0))
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        guard count >= 0 else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "readExact(\(count))",
+                                             detail: "the length must not be negative")))
+        }
         while filled < bytes.count {
             let filledSoFar = filled
             let result = bytes.withUnsafeMutableBytes { buffer in

@@ -201,9 +201,9 @@ final class StreamCore {
 
     // MARK: - Writing
 
-    /// Accepts all of `bytes` unless the queue is over its high-water mark:
-    /// `uv_try_write` first, and only the remainder is copied and queued with
-    /// `uv_write`.
+    /// Accepts what the kernel takes at once (`uv_try_write`) plus, copied and
+    /// queued with `uv_write`, as much of the rest as fits under the high-water
+    /// mark; returns how many bytes it accepted (pending when the queue is full).
     func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
         guard let stream else { return .ready(.failure(closedError("write"))) }
         if let writeError { return .ready(.failure(writeError)) }
@@ -227,8 +227,9 @@ final class StreamCore {
                 return .ready(.failure(writeError!))
             }
         }
-        if written < bytes.count {
-            let remainder = UnsafeRawBufferPointer(rebasing: bytes[written...])
+        let room = Self.writeHighWater - queuedWriteBytes
+        if written < bytes.count && room > 0 {
+            let remainder = UnsafeRawBufferPointer(rebasing: bytes[written..<min(bytes.count, written + room)])
             let operation = RequestOperation<uv_write_t>(stream: self, copying: remainder)
             var buffer = uv_buf_t(base: operation.buffer!.assumingMemoryBound(to: CChar.self), len: remainder.count)
             let result = uv_write(operation.request, stream, &buffer, 1) { request, status in
@@ -241,8 +242,13 @@ final class StreamCore {
                 return .ready(.failure(writeError!))
             }
             queuedWriteBytes += remainder.count
+            written += remainder.count
         }
-        return .ready(.success(bytes.count))
+        if written == 0 {
+            if writeWaker.map({ !$0.willWake(context.waker) }) ?? true { writeWaker = context.waker }
+            return .pending
+        }
+        return .ready(.success(written))
     }
 
     private func didWrite(count: Int, status: Int32) {

@@ -190,6 +190,10 @@ public struct ReadSome: Future {
     let maxLength: Int
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        guard maxLength >= 0 else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "read(upTo: \(maxLength))",
+                                             detail: "the length must not be negative")))
+        }
         switch stream.pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))

@@ -30,7 +30,7 @@ final class LoopCore {
     /// Set while a thread is inside `drive`; read by other threads in
     /// `isOnLoopThread`, hence atomic.
     private let running = Atomic<Bool>(false)
-    var isRunning: Bool { running.load(ordering: .acquiring) }
+    @usableFromInline var isRunning: Bool { running.load(ordering: .acquiring) }
     private(set) var isShutDown = false
     /// The thread that created the runtime: it owns it while it is not running.
     private let ownerThread = pthread_self()

@@ -53,7 +53,9 @@ public final class Runtime {
     /// counts as a possible wake-up, and while that is the only one the loop
     /// re-checks every 100 ms.
     @inlinable
-    public func block<F: Future>(on future: F) throws(WeftError) -> F.Output {
+    public func block<F: Future>(on future: consuming F) throws(WeftError) -> F.Output {
+        // Checked before the future becomes a task, so a rejected one never runs.
+        guard !core.isRunning else { throw WeftError(.reentrantBlock, operation: "block(on:)") }
         var handle = JoinHandle<F.Output>(RawTask.make(future, core: core))
         core.register(handle.task)
         try core.drive(until: Unmanaged.passUnretained(handle.task))

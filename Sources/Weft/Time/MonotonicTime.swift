@@ -18,9 +18,11 @@ enum MonotonicTime {
         return UInt64(seconds) * 1_000_000_000 + fraction
     }
 
-    /// The deadline `duration` from now.
+    /// The deadline `duration` from now; 0 (always passed) for a zero or
+    /// negative duration, so such a sleep completes at its first poll.
     static func deadline(after duration: Duration) -> UInt64 {
         let delta = nanoseconds(duration)
+        if delta == 0 { return 0 }
         return delta >= distantFuture ? distantFuture : now() + delta
     }
 

@@ -106,6 +106,26 @@ extension Future {
     func counted(_ polls: Counter) -> Counted<Self> { Counted(base: self, polls: polls) }
 }
 
+/// A future that holds a `DropProbe` from its first poll on, so that its flag
+/// flips when the instance being polled is dropped. (A probe captured when the
+/// future is built would also live in the caller's copies: `spawn` and
+/// `block(on:)` take futures by value, and the argument outlives the call.)
+struct Probed<Base: Future>: Future {
+    var base: Base
+    let flag: DropFlag
+    var probe: DropProbe?
+
+    mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+        if probe == nil { probe = flag.makeProbe() }
+        return base.poll(&context)
+    }
+}
+
+extension Future {
+    /// This future, flipping `flag` when the polled instance is dropped.
+    func probed(_ flag: DropFlag) -> Probed<Self> { Probed(base: self, flag: flag) }
+}
+
 /// A hand-written leaf future completed by whoever holds its `Mailbox`: it stores
 /// the newest waker on every pending poll (invariant 2) and counts its polls.
 final class Mailbox<Value> {
@@ -179,5 +199,79 @@ extension Result {
     var isSuccess: Bool {
         if case .success = self { return true }
         return false
+    }
+}
+
+extension Either {
+    /// The left output, if the left branch won.
+    var left: Left? {
+        if case .left(let value) = self { return value }
+        return nil
+    }
+
+    /// The right output, if the right branch won.
+    var right: Right? {
+        if case .right(let value) = self { return value }
+        return nil
+    }
+}
+
+/// Polls `stream` for its next element once by hand with `waker`.
+func pollNextOnce<S: PollStream>(_ stream: inout S, waker: Waker = .noop) -> Poll<S.Element?> {
+    var context = Context(waker: waker)
+    return stream.pollNext(&context)
+}
+
+// MARK: - Hang guard
+
+extension Runtime {
+    /// `block(on:)`, but a loop that hangs fails the test instead of hanging the
+    /// whole suite.
+    ///
+    /// A sentinel task publishes its waker; a watchdog thread wakes it every
+    /// `patience` seconds, and that foreign wake ends any OS poll. (Waking the
+    /// blocked-on task itself would not do: a hung loop has it queued already, so
+    /// the wake is rightly a no-op.) When `future` completes, the sentinel is
+    /// finished too, so no task is left behind; it does add one task and a few
+    /// polls to the statistics.
+    ///
+    /// Not for stuck-detection tests: the watchdog holds a waker, which the
+    /// runtime rightly counts as a possible wake-up.
+    func guardedBlock<F: Future>(
+        on future: F,
+        patience seconds: Int = 3,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws(WeftError) -> F.Output {
+        let sentinelWaker = Shared<Waker?>(nil)
+        let isFinished = Box(false)
+        let sentinel = spawn(pollFn { (context: inout Context) -> Poll<Void> in
+            if isFinished.value { return .ready(()) }
+            sentinelWaker.value = context.waker
+            return .pending
+        })
+        let rescues = AtomicCounter()
+        let finished = DispatchSemaphore(value: 0)
+        let watchdog = ForeignThread {
+            while finished.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
+                rescues.increment()
+                sentinelWaker.value?.wake()
+            }
+        }
+        defer {
+            finished.signal()
+            watchdog.join()
+            if rescues.value > 0 {
+                Issue.record("""
+                    BUG: block(on:) hung and was rescued by a foreign wake after \(seconds) s \
+                    (\(rescues.value)×): the loop blocked in the OS poll although a task was ready \
+                    (see "a timer that comes due while its task is still running …").
+                    """, sourceLocation: sourceLocation)
+            }
+        }
+        return try block(on: future.then { output in
+            isFinished.value = true
+            sentinelWaker.value?.wake()
+            return sentinel.map { _ in output }
+        })
     }
 }

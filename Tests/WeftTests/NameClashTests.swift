@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+import Testing
+import Weft
+
+// DESIGN.md: "Names must not clash with what users import beside Weft." This file
+// imports Foundation, Synchronization (and, through Foundation, Glibc) next to Weft
+// and uses Weft's public types and functions without a single `Weft.` prefix. It
+// must keep compiling as the API grows.
+
+/// A user-written stream type, to show `PollStream` is unambiguous beside
+/// `Foundation.Stream`.
+private struct Countdown: PollStream {
+    var remaining: Int
+    mutating func pollNext(_ context: inout Context) -> Poll<Int?> {
+        guard remaining > 0 else { return .ready(nil) }
+        remaining -= 1
+        return .ready(remaining)
+    }
+}
+
+@Suite("Names next to Foundation and Synchronization")
+struct NameClashTests {
+    @Test("Weft's public names work unqualified beside Foundation and Synchronization")
+    func unqualifiedNames() throws {
+        let runtime: Runtime = try Runtime()
+        let nap: Sleep = sleep(for: .milliseconds(2))
+        let ticks: Interval = interval(every: .milliseconds(1))
+        let handle: JoinHandle<Int> = runtime.spawn(ready(40))
+        var set = FutureSet<Ready<Int>>()
+        set.insert(ready(2))
+
+        // Foundation's Thread and Synchronization's Mutex, side by side with Weft's Waker.
+        let wokenOnThread = Mutex(false)
+        let waker = Waker { wokenOnThread.withLock { $0 = true } }
+        let threadDone = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            waker.wake()
+            threadDone.signal()
+        }
+        thread.start()
+        threadDone.wait()
+        #expect(wokenOnThread.withLock { $0 })
+
+        var context = Context(waker: .noop)
+        let polled: Poll<Int?> = set.pollNext(&context)
+        #expect(polled == .ready(2))
+
+        let (joined, first, bounded) = try runtime.guardedBlock(on: join(
+            handle,
+            ticks.next().map { $0.element },
+            timeout(.seconds(10), nap.map { "slept" })
+        ))
+        #expect(try joined.get() == 40)
+        #expect(first == 0)
+        #expect(try bounded.get() == "slept")
+
+        let winner: Either<Void, Int> = try runtime.guardedBlock(on: select(
+            either: sleep(for: .seconds(60)),
+            or: Countdown(remaining: 3).fold(0) { $0 + $1 }
+        ))
+        #expect(winner.right == 3)  // 2 + 1 + 0
+
+        func takesStream<S: PollStream>(_ stream: S) -> S { stream }
+        _ = takesStream(Countdown(remaining: 1))
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Runtime shutdown")
+struct ShutdownTests {
+    @Test("shutdown with 1,000 tasks sleeping an hour leaves no open handle and cancels every task")
+    func shutdownWithManyPendingTasks() throws {
+        let runtime = try Runtime()
+        var handles = (0..<1_000).map { index in
+            runtime.spawn(sleep(for: .seconds(3_600)).map { index })
+        }
+        try runtime.block(on: yieldNow())  // every task arms its timer
+        #expect(runtime.pendingTimerCount == 1_000)
+        #expect(runtime.statistics.tasksAlive == 1_000)
+        #expect(runtime.openHandleCount > 0)
+
+        try runtime.shutdown()
+        #expect(runtime.openHandleCount == 0)
+        #expect(runtime.pendingTimerCount == 0)
+        #expect(runtime.statistics.tasksAlive == 0)
+
+        var outcomes: [JoinError?] = []
+        for index in handles.indices {
+            #expect(handles[index].isFinished)
+            guard case .ready(let output) = pollOnce(&handles[index]) else {
+                Issue.record("handle \(index) still pending after shutdown")
+                continue
+            }
+            outcomes.append(output.failure)
+        }
+        #expect(outcomes.count == 1_000)
+        #expect(outcomes.allSatisfy { $0 == JoinError(.runtimeShutDown) })
+    }
+
+    @Test("shutdown drops every task's future")
+    func shutdownDropsFutures() throws {
+        let runtime = try Runtime()
+        let flags = (0..<10).map { _ in DropFlag() }
+        for flag in flags {
+            let probe = flag.makeProbe()
+            runtime.spawn(sleep(for: .seconds(60)).map { probe.touch() })
+        }
+        runtime.spawn(pending(Void.self))  // never polled before shutdown
+        try runtime.block(on: yieldNow())
+        #expect(flags.allSatisfy { !$0.isDropped })
+        try runtime.shutdown()
+        #expect(flags.allSatisfy { $0.isDropped })
+    }
+
+    @Test("JoinHandles of a shut-down runtime complete with .runtimeShutDown when awaited on another runtime")
+    func handlesAwaitedOnAnotherRuntime() throws {
+        let first = try Runtime()
+        let handle = first.spawn(sleep(for: .seconds(3_600)).map { "never" })
+        try first.block(on: yieldNow())
+        try first.shutdown()
+
+        let second = try Runtime()
+        let output = try second.block(on: handle)
+        #expect(output.failure == JoinError(.runtimeShutDown))
+    }
+
+    @Test("dropping a runtime cancels its tasks like shutdown")
+    func droppingTheRuntimeCancelsTasks() throws {
+        var handle: JoinHandle<Int>
+        do {
+            let runtime = try Runtime()
+            handle = runtime.spawn(sleep(for: .seconds(3_600)).map { 1 })
+            try runtime.block(on: yieldNow())
+        }
+        #expect(handle.isFinished)
+        guard case .ready(let output) = pollOnce(&handle) else {
+            Issue.record("handle pending after its runtime was dropped")
+            return
+        }
+        #expect(output.failure == JoinError(.runtimeShutDown))
+    }
+
+    @Test("spawning after shutdown yields a handle that is already .runtimeShutDown")
+    func spawnAfterShutdown() throws {
+        let runtime = try Runtime()
+        try runtime.shutdown()
+        let polls = Counter()
+        var handle = runtime.spawn(pollFn { (_: inout Context) -> Poll<Int> in
+            polls.value += 1
+            return .ready(1)
+        })
+        #expect(handle.isFinished)
+        guard case .ready(let output) = pollOnce(&handle) else {
+            Issue.record("handle pending after shutdown")
+            return
+        }
+        #expect(output.failure == JoinError(.runtimeShutDown))
+        #expect(polls.value == 0)
+        #expect(runtime.statistics.tasksAlive == 0)
+    }
+
+    @Test("block(on:) after shutdown throws .shutDown without polling")
+    func blockAfterShutdown() throws {
+        let runtime = try Runtime()
+        try runtime.shutdown()
+        let polls = Counter()
+        let error = #expect(throws: WeftError.self) {
+            try runtime.block(on: ready(1).counted(polls))
+        }
+        #expect(error?.kind == .shutDown)
+        #expect(polls.value == 0)
+    }
+
+    @Test("shutdown is idempotent")
+    func shutdownTwice() throws {
+        let runtime = try Runtime()
+        runtime.spawn(sleep(for: .seconds(60)))
+        try runtime.block(on: yieldNow())
+        try runtime.shutdown()
+        try runtime.shutdown()
+        #expect(runtime.openHandleCount == 0)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("a foreign wake after shutdown is ignored")
+    func foreignWakeAfterShutdown() throws {
+        let runtime = try Runtime()
+        let mailbox = Mailbox<Int>()
+        let handle = runtime.spawn(mailbox.receive())
+        try runtime.block(on: yieldNow())
+        let waker = try #require(mailbox.waker)
+        try runtime.shutdown()
+        let thread = ForeignThread { for _ in 0..<100 { waker.wake() } }
+        thread.join()
+        waker.wake()
+        #expect(handle.isFinished)
+        #expect(runtime.openHandleCount == 0)
+    }
+
+    @Test("shutdown() from inside a task throws .reentrantBlock and leaves the runtime running")
+    func shutdownFromInsideATask() throws {
+        let runtime = try Runtime()
+        let caught = Box<WeftError?>(nil)
+        let value = try runtime.guardedBlock(on: pollFn { (_: inout Context) -> Poll<Int> in
+            do throws(WeftError) {
+                try runtime.shutdown()
+            } catch {
+                caught.value = error
+            }
+            return .ready(1)
+        }.then { value in sleep(for: .milliseconds(1)).map { value + 1 } })
+        #expect(caught.value?.kind == .reentrantBlock)
+        #expect(value == 2)
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Sleep")
+struct SleepTests {
+    @Test("a sleep completes no earlier than its duration")
+    func sleepForWaits() throws {
+        let runtime = try Runtime()
+        let start = ContinuousClock.now
+        let finishedAt = try runtime.guardedBlock(on: sleep(for: .milliseconds(20)).map { ContinuousClock.now })
+        #expect(finishedAt - start >= .milliseconds(20))
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("sleep(until:) never completes before its deadline")
+    func sleepUntilNeverEarly() throws {
+        let runtime = try Runtime()
+        let durations: [Duration] = [
+            .microseconds(1), .microseconds(300), .microseconds(999), .milliseconds(1),
+            .microseconds(1_001), .microseconds(2_500), .milliseconds(7), .microseconds(12_345),
+        ]
+        for duration in durations {
+            let deadline = ContinuousClock.now + duration
+            let finishedAt = try runtime.guardedBlock(on: sleep(until: deadline).map { ContinuousClock.now })
+            #expect(finishedAt >= deadline, "sleep(until: now + \(duration)) ended \((deadline - finishedAt).milliseconds) ms early")
+        }
+    }
+
+    @Test("many concurrent sleeps each complete no earlier than their deadlines")
+    func concurrentSleepsNeverEarly() throws {
+        let runtime = try Runtime()
+        let start = ContinuousClock.now
+        let deadlines = (0..<50).map { start + .microseconds(137 * $0 * $0 % 20_000) }
+        let finishes = try runtime.guardedBlock(on: joinAll(deadlines.map { deadline in
+            sleep(until: deadline).map { ContinuousClock.now }
+        }))
+        for (deadline, finishedAt) in zip(deadlines, finishes) {
+            #expect(finishedAt >= deadline)
+        }
+    }
+
+    @Test("sleep(for: .zero) and negative durations complete at once without arming a timer")
+    func zeroAndNegativeDurationsCompleteAtOnce() throws {
+        let runtime = try Runtime()
+        for duration: Duration in [.zero, .milliseconds(-5), .seconds(-3_600)] {
+            let polls = Counter()
+            let (_, elapsed) = try measure { try runtime.guardedBlock(on: sleep(for: duration).counted(polls)) }
+            #expect(elapsed < .milliseconds(15))
+            #expect(runtime.pendingTimerCount == 0)
+            #expect(polls.value == 1, "sleep(for: \(duration)) took \(polls.value) polls")
+        }
+    }
+
+    @Test("sleep(until:) a past instant completes at once")
+    func pastDeadlineCompletesAtOnce() throws {
+        let runtime = try Runtime()
+        let (_, elapsed) = try measure {
+            try runtime.guardedBlock(on: sleep(until: ContinuousClock.now - .seconds(1)))
+        }
+        #expect(elapsed < .milliseconds(15))
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("sleeps complete in deadline order, whatever order they were created in")
+    func sleepsFireInDeadlineOrder() throws {
+        let runtime = try Runtime()
+        let order = Box<[Int]>([])
+        let delays = [30, 10, 25, 5, 20, 15]
+        let handles = delays.map { delay in
+            runtime.spawn(sleep(for: .milliseconds(delay)).map { order.value.append(delay) })
+        }
+        _ = try runtime.guardedBlock(on: joinAll(handles))
+        #expect(order.value == delays.sorted())
+    }
+
+    @Test("sleeps with the same deadline complete in the order they were armed")
+    func equalDeadlinesFireInArmingOrder() throws {
+        let runtime = try Runtime()
+        let order = Box<[Int]>([])
+        let deadline = ContinuousClock.now + .milliseconds(5)
+        let handles = (0..<20).map { index in
+            runtime.spawn(sleep(until: deadline).map { order.value.append(index) })
+        }
+        _ = try runtime.guardedBlock(on: joinAll(handles))
+        #expect(order.value == Array(0..<20))
+    }
+
+    @Test("a dropped Sleep never wakes anything and releases its timer")
+    func droppedSleepReleasesItsTimer() throws {
+        let runtime = try Runtime()
+        let handlesBefore = runtime.openHandleCount
+        // `yieldNow` keeps the select pending for one turn, so the sleep is armed
+        // before the other branch wins and the sleep is dropped.
+        let (outcome, timersAtWin) = try runtime.guardedBlock(on:
+            select(either: sleep(for: .seconds(60)), or: yieldNow().map { 1 })
+                .map { ($0, runtime.pendingTimerCount) }
+        )
+        #expect(outcome.right == 1)
+        #expect(timersAtWin == 0)
+        #expect(runtime.pendingTimerCount == 0)
+        #expect(runtime.openHandleCount == handlesBefore)
+    }
+
+    @Test("a sleep dropped while pending never calls the waker it registered")
+    func droppedSleepNeverWakes() throws {
+        let runtime = try Runtime()
+        let wakes = AtomicCounter()
+        let armed = Box(0)
+        try runtime.guardedBlock(on: pollFn { (_: inout Context) -> Poll<Void> in
+            var nap = sleep(for: .milliseconds(10))
+            var context = Context(waker: Waker { wakes.increment() })
+            _ = nap.poll(&context)
+            armed.value = runtime.pendingTimerCount
+            return .ready(())  // `nap` is dropped here
+        }.then { _ in sleep(for: .milliseconds(40)) })
+        #expect(armed.value == 1)
+        #expect(wakes.value == 0)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("a task whose only sleep was dropped is not polled again")
+    func taskWithDroppedSleepIsNotPolledAgain() throws {
+        let runtime = try Runtime()
+        let polls = Counter()
+        let orphan = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
+            polls.value += 1
+            var nap = sleep(for: .milliseconds(10))
+            _ = nap.poll(&context)  // registers this task's waker, then the sleep is dropped
+            return .pending
+        })
+        try runtime.guardedBlock(on: sleep(for: .milliseconds(40)))
+        #expect(polls.value == 1)
+        #expect(runtime.pendingTimerCount == 0)
+        #expect(!orphan.isFinished)
+        orphan.abort()
+        _ = try runtime.guardedBlock(on: orphan)
+    }
+
+    @Test("a sleep re-polled from a different task wakes the newest task")
+    func sleepWakesNewestWaker() throws {
+        let runtime = try Runtime()
+        let nap = Box<Sleep?>(sleep(for: .milliseconds(10)))
+        let firstPolls = Counter()
+        let first = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
+            firstPolls.value += 1
+            if firstPolls.value == 1 { _ = nap.value!.poll(&context) }
+            return .pending
+        })
+        try runtime.guardedBlock(on: yieldNow())
+        #expect(runtime.pendingTimerCount == 1)
+        let second = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
+            nap.value!.poll(&context)
+        })
+        _ = try runtime.guardedBlock(on: second)
+        #expect(firstPolls.value == 1)
+        first.abort()
+        _ = try runtime.guardedBlock(on: first)
+    }
+
+    @Test("an enormous duration does not overflow and is simply pending")
+    func enormousDuration() throws {
+        let runtime = try Runtime()
+        let outcome = try runtime.guardedBlock(on: select(
+            either: sleep(for: .seconds(Int64.max / 2)),
+            or: sleep(for: .milliseconds(5)).map { "short" }
+        ))
+        #expect(outcome.right == "short")
+        #expect(runtime.pendingTimerCount == 0)
+    }
+}
+
+extension TimingSensitive {
+    @Suite("Timers and the blocking loop iteration")
+    struct TimerLoopTests {
+        @Test("a timer that comes due while its task is still running wakes it without a foreign event")
+        func timerDueDuringPollStillWakes() throws {
+            let runtime = try Runtime()
+            // Rescue: if the loop hangs, a foreign wake (aborting an idle task) ends
+            // the OS poll after 1 s, so the failure shows as lateness, not a hang.
+            let sentinel = runtime.spawn(pending(Void.self))
+            let rescuer = ForeignThread {
+                Thread.sleep(forTimeInterval: 1)
+                sentinel.abort()
+            }
+            defer { rescuer.join() }
+            let nap = Box<Sleep?>(nil)
+            let (_, elapsed) = try measure {
+                try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+                    if nap.value == nil {
+                        // Arm a 1 ms timer, then stay busy past its deadline before
+                        // returning .pending: the timer is due before the loop blocks.
+                        nap.value = sleep(for: .milliseconds(1))
+                        _ = nap.value!.poll(&context)
+                        let busyUntil = ContinuousClock.now + .milliseconds(3)
+                        while ContinuousClock.now < busyUntil {}
+                        return .pending
+                    }
+                    return nap.value!.poll(&context)
+                })
+            }
+            #expect(elapsed < .milliseconds(3 + 15), """
+                BUG: block(on:) stayed blocked \(elapsed.milliseconds) ms (until an unrelated foreign \
+                wake). LoopCore.drive goes straight to blockForEvents -> uv_run(UV_RUN_ONCE) when the \
+                ready queue is empty; libuv runs due timers *before* polling, so TimerDriver.fire() wakes \
+                the task (enqueueLocal) inside that uv_run, and libuv then computes the poll timeout from \
+                its own state (no timer left, async handle active) = infinite: epoll_wait(-1) with a \
+                task ready. Any timer that comes due between arming and the blocking iteration (busy \
+                tasks, sub-ms sleeps, an interval's immediate first tick) can hang the runtime.
+                """)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Testing
+import Weft
+
+@Suite("Timeout")
+struct TimeoutTests {
+    @Test("an inner future that finishes first yields .success and the timer is disarmed")
+    func innerFinishesFirst() throws {
+        let runtime = try Runtime()
+        let (outcome, elapsed) = try measure {
+            try runtime.guardedBlock(on: timeout(.seconds(10), sleep(for: .milliseconds(5)).map { 42 }))
+        }
+        #expect(try outcome.get() == 42)
+        #expect(elapsed < .seconds(5))
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("time running out yields .failure(TimedOut) and drops the inner future at once")
+    func timeRunsOut() throws {
+        let runtime = try Runtime()
+        let flag = DropFlag()
+        let start = ContinuousClock.now
+        let (outcome, droppedAtTimeout, timersAtTimeout) = try runtime.guardedBlock(on:
+            timeout(.milliseconds(20), sleep(for: .seconds(60)).map { "late" }.probed(flag)).map { ($0, flag.isDropped, runtime.pendingTimerCount) }
+        )
+        let elapsed = ContinuousClock.now - start
+        #expect(outcome.failure?.limit == .milliseconds(20))
+        #expect(droppedAtTimeout)
+        #expect(timersAtTimeout == 0)
+        #expect(elapsed >= .milliseconds(20))
+    }
+
+    @Test("the time limit counts from the timeout's creation, not its first poll")
+    func limitCountsFromCreation() throws {
+        let runtime = try Runtime()
+        let guarded = timeout(.milliseconds(30), pending(Int.self))
+        let start = ContinuousClock.now
+        try runtime.guardedBlock(on: sleep(for: .milliseconds(40)))
+        let outcome = try runtime.guardedBlock(on: guarded)
+        #expect(outcome.failure != nil)
+        // Already expired: no further 30 ms wait.
+        #expect(ContinuousClock.now - start < .milliseconds(40 + 25))
+    }
+
+    @Test("an inner future that is ready at the first poll wins even with a zero limit")
+    func readyInnerBeatsZeroLimit() throws {
+        let runtime = try Runtime()
+        let outcome = try runtime.guardedBlock(on: timeout(.zero, ready("now")))
+        #expect(try outcome.get() == "now")
+    }
+
+    @Test("TimedOut carries and describes the limit")
+    func timedOutDescription() throws {
+        let runtime = try Runtime()
+        let outcome = try runtime.guardedBlock(on: timeout(.milliseconds(3), pending(Int.self)))
+        let error = try #require(outcome.failure)
+        #expect(error.limit == .milliseconds(3))
+        #expect("\(error)".contains("timed out"))
+    }
+}
