@@ -1,6 +1,6 @@
 // weft-bench: micro-benchmarks of Weft's executor and timers.
 //
-// Usage: weft-bench <spawn|wake|timers|timer-churn|parked> [-n N]
+// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume> [-n N]
 // Each prints, as its last line:
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
@@ -234,6 +234,24 @@ func benchParked(n: Int) throws {
     report("parked", n: n, wallNanoseconds: wall, bytesPerOp: bytes)
 }
 
+// MARK: - resume
+
+/// Suspends a Swift task on a future the loop completes one turn later, `n`
+/// times: each iteration is one suspension plus one continuation resume on the
+/// loop thread (the async bridge's round trip).
+func benchResume(n: Int) async throws {
+    let loop = try LoopThread(name: "weft-bench")
+    defer { loop.shutdown() }
+    let wallNanoseconds = try await loop.spawn { () async throws -> Double in
+        let start = ContinuousClock.now
+        for _ in 0..<n {
+            try await value(of: YieldNow())
+        }
+        return nanosecondsSince(start)
+    }.value
+    report("resume", n: n, wallNanoseconds: wallNanoseconds, bytesPerOp: 0)
+}
+
 // MARK: - main
 
 func option(_ flag: String, default value: Int) -> Int {
@@ -243,7 +261,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked> [-n N] [-t TASKS -i ITERATIONS]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume> [-n N] [-t TASKS -i ITERATIONS]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -257,6 +275,7 @@ do {
     case "timer-churn":
         try benchTimerChurn(tasks: option("-t", default: 10_000), iterations: option("-i", default: 100))
     case "parked": try benchParked(n: option("-n", default: 100_000))
+    case "resume": try await benchResume(n: option("-n", default: 1_000_000))
     default:
         print(usage)
         exit(2)

@@ -6,8 +6,14 @@ import Synchronization
 /// value the caller gave up (`sending`, or a future's output taken out of its
 /// task), is moved across one thread boundary, and is unwrapped once on the
 /// other side; no two threads ever hold the value at the same time.
+@usableFromInline
 struct Transfer<Value>: @unchecked Sendable {
-    var value: Value
+    @usableFromInline var value: Value
+
+    @inlinable
+    init(value: Value) {
+        self.value = value
+    }
 }
 
 /// Awaits a poll-based future from `async` code.
@@ -20,6 +26,7 @@ struct Transfer<Value>: @unchecked Sendable {
 /// **Cancellation:** cancelling the calling Swift task drops the future (its
 /// timers stopped, its reads stopped, its handles released) and throws
 /// `CancellationError`.
+@inlinable
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
     try await value(transferring: Transfer(value: future)).value
 }
@@ -27,6 +34,7 @@ public func value<F: Future>(of future: sending F) async throws(CancellationErro
 /// `value(of:)` for a future already wrapped for the move to the loop thread.
 /// Runs it on `loop` if given (a stream's own loop), else on the current loop,
 /// else on the shared one.
+@inlinable
 nonisolated(nonsending)
 func value<F: Future>(
     transferring transfer: Transfer<F>, on loop: LoopTaskExecutor? = nil
@@ -45,6 +53,7 @@ func value<F: Future>(
 
 extension Future where Self: Sendable {
     /// This future's output, awaited from `async` code. See ``value(of:)``.
+    @inlinable
     public var value: Output {
         get async throws(CancellationError) {
             try await Transfer(value: Weft.value(of: self)).value
@@ -53,8 +62,10 @@ extension Future where Self: Sendable {
 }
 
 /// Runs on the loop thread (a nonisolated async function runs on the task's
-/// executor preference, which is the loop).
-private func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
+/// executor preference, which is the loop): polls inline, and only if pending
+/// spawns the future as a task and suspends until it completes.
+@inlinable
+func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
     guard let core = LoopCore.current else {
         preconditionFailure("value(of:) did not reach a Weft loop thread")
     }
@@ -66,42 +77,47 @@ private func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(Cancel
     if Task.isCancelled { throw CancellationError() }
     let task = RawTask.make(future, core: core)
     core.register(task)
-    let handle = Transfer(value: JoinHandle<F.Output>(task))
-    let result: Transfer<Result<F.Output, JoinError>> = await withTaskCancellationHandler {
-        await withCheckedContinuation { continuation in
-            let resumer = JoinResumer(handle: handle.value, continuation: continuation)
-            resumer.wake()
+    await withTaskCancellationHandler {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            JoinResumer(task: task, continuation: continuation).wake()
         }
     } onCancel: {
-        handle.value.abort()
+        task.abort()
     }
-    switch result.value {
+    var handle = JoinHandle<F.Output>(task)
+    guard case .ready(let result) = handle.poll(&context) else {
+        preconditionFailure("a task's JoinResumer resumed before the task completed")
+    }
+    switch result {
     case .success(let output): return Transfer(value: output)
     case .failure: throw CancellationError()
     }
 }
 
-/// Resumes a continuation once a `JoinHandle` completes: it is the waker the
-/// handle is polled with.
+/// Resumes a continuation once a task completes: it is the waker registered in
+/// the task's join slot. Not generic, so creating and freeing one costs no
+/// generic-metadata lookups.
 ///
-/// Sendable because its state is touched only on the loop thread: it is polled
-/// once when created (on the loop thread, in `awaitOnLoop`) and then woken by
-/// the task's completion, which always happens on the loop thread.
-private final class JoinResumer<Output>: Wakeable, @unchecked Sendable {
-    private var handle: JoinHandle<Output>?
-    private let continuation: CheckedContinuation<Transfer<Result<Output, JoinError>>, Never>
+/// Sendable because its state is touched only on the loop thread: it is woken
+/// once when created (on the loop thread, in `awaitOnLoop`) and then by the
+/// task's completion, which always happens on the loop thread.
+@usableFromInline
+final class JoinResumer: Wakeable, @unchecked Sendable {
+    private var task: RawTask?
+    private let continuation: UnsafeContinuation<Void, Never>
 
-    init(handle: JoinHandle<Output>, continuation: CheckedContinuation<Transfer<Result<Output, JoinError>>, Never>) {
-        self.handle = handle
+    @usableFromInline
+    init(task: RawTask, continuation: UnsafeContinuation<Void, Never>) {
+        self.task = task
         self.continuation = continuation
     }
 
+    @usableFromInline
     func wake() {
-        guard handle != nil else { return }
-        var context = Context(waker: Waker(self))
-        if case .ready(let result) = handle!.poll(&context) {
-            handle = nil
-            continuation.resume(returning: Transfer(value: result))
+        guard let task else { return }
+        if task.registerJoinWaker(Waker(self)) {
+            self.task = nil
+            continuation.resume()
         }
     }
 }

@@ -18,6 +18,7 @@ final class LoopExecutors: Sendable {
 
 /// Where jobs go: the loop's local queue when enqueued on the loop thread (no
 /// lock, no system call), else the inbox plus `uv_async_send`.
+@usableFromInline
 final class JobTarget: Sendable {
     let remote: RemoteScheduler
     /// The `LoopCore`'s address, compared with the thread's current runtime; the
@@ -29,6 +30,7 @@ final class JobTarget: Sendable {
         coreAddress = UInt(bitPattern: Unmanaged.passUnretained(core).toOpaque())
     }
 
+    @usableFromInline
     var isOnLoopThread: Bool {
         UInt(bitPattern: weft_current_runtime()) == coreAddress
     }
@@ -83,7 +85,7 @@ public final class LoopSerialExecutor: SerialExecutor {
 /// ``LoopThread/spawn(_:)``) run on the loop thread, so continuations resumed
 /// from libuv callbacks resume there without a thread switch.
 public final class LoopTaskExecutor: TaskExecutor {
-    let target: JobTarget
+    @usableFromInline let target: JobTarget
 
     init(target: JobTarget) {
         self.target = target
