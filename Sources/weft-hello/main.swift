@@ -4,7 +4,9 @@
 //     curl http://127.0.0.1:7878/          # hello.html
 //     curl http://127.0.0.1:7878/sleep     # the same, 5 s later; others are not held up
 //
-// Every connection is its own task; exits with status 0 on SIGINT or SIGTERM.
+// Every connection is its own Swift task on one LoopThread, running the book's
+// handler (a poll-based future, generic over byte streams); exits with status 0
+// on SIGINT or SIGTERM.
 
 import Glibc
 import HelloServer
@@ -29,30 +31,20 @@ while let flag = arguments.next() {
     }
 }
 
-/// Accepts connections and spawns the book's handler for each.
-struct Serve: Future {
-    var connections: Incoming
-
-    mutating func poll(_ context: inout Context) -> Poll<Void> {
-        while true {
-            switch connections.pollNext(&context) {
-            case .pending: return .pending
-            case .ready(nil): return .ready(())
-            case .ready(.failure(let error)?): print("weft-hello: \(error)")
-            case .ready(.success(let stream)?): spawn(HandleConnection(stream: stream))
-            }
+do {
+    let loop = try LoopThread(name: "weft-hello")
+    let address = try SocketAddress(host: host, port: port)
+    let server = loop.spawn { () async throws -> Void in
+        let listener = try TCPListener.bind(address)
+        print("listening on \(try listener.localAddress)")
+        fflush(nil)  // the address line must reach a pipe at once
+        for try await connection in listener.connections {
+            loop.spawn { _ = try await value(of: HandleConnection(stream: connection)) }
         }
     }
-}
-
-do {
-    let runtime = try Runtime()
-    let listener = try TCPListener.bind(SocketAddress(host: host, port: port), runtime: runtime)
-    print("listening on \(try listener.localAddress)")
-    fflush(nil)  // the address line must reach a pipe at once
-    _ = try runtime.block(on: select(either: shutdownSignal(), or: Serve(connections: listener.incoming)))
-    listener.close()
-    try runtime.shutdown()
+    _ = try await loop.spawn { try await value(of: shutdownSignal()) }.value
+    server.cancel()
+    loop.shutdown()
 } catch {
     fail("\(error)")
 }
