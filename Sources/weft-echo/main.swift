@@ -65,9 +65,11 @@ struct AcceptLoop: Future {
 /// The poll-based server: hand-written futures on a Runtime driven by this thread.
 func servePolling(_ options: Options) throws(WeftError) {
     let runtime = try Runtime()
+    var stop = shutdownSignal()
+    try stop.install(runtime: runtime)
     let listener = try TCPListener.bind(SocketAddress(host: options.host, port: options.port), runtime: runtime)
     announce(try listener.localAddress)
-    let ended = try runtime.block(on: select(either: shutdownSignal(), or: AcceptLoop(connections: listener.incoming)))
+    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming)))
     if case .left(let signal) = ended { print("weft-echo: signal \(signal), shutting down") }
     listener.close()
     try runtime.shutdown()
@@ -77,24 +79,29 @@ func servePolling(_ options: Options) throws(WeftError) {
 func serveAsync(_ options: Options) async throws {
     let loop = try LoopThread(name: "weft-echo")
     let address = try SocketAddress(host: options.host, port: options.port)
-    let server = loop.spawn { () async throws -> Void in
+    let signal = try await loop.spawn { () async throws -> Int32 in
+        var stop = shutdownSignal()
+        try stop.install()
         let listener = try TCPListener.bind(address)
         announce(try listener.localAddress)
-        for try await connection in listener.connections {
-            try? connection.setNoDelay(true)
-            loop.spawn {
-                while true {
-                    let bytes = try await connection.read()
-                    if bytes.isEmpty { break }
-                    try await connection.write(bytes)
+        let server = loop.spawn {
+            for try await connection in listener.connections {
+                try? connection.setNoDelay(true)
+                loop.spawn {
+                    while true {
+                        let bytes = try await connection.read()
+                        if bytes.isEmpty { break }
+                        try await connection.write(bytes)
+                    }
+                    try await connection.shutdown()
                 }
-                try await connection.shutdown()
             }
         }
-    }
-    let signal = try await loop.spawn { try await value(of: shutdownSignal()) }.value
+        let signal = try await value(of: stop)
+        server.cancel()
+        return signal
+    }.value
     print("weft-echo: signal \(signal), shutting down")
-    server.cancel()
     loop.shutdown()
 }
 

@@ -34,16 +34,20 @@ while let flag = arguments.next() {
 do {
     let loop = try LoopThread(name: "weft-hello")
     let address = try SocketAddress(host: host, port: port)
-    let server = loop.spawn { () async throws -> Void in
+    try await loop.spawn { () async throws -> Void in
+        var stop = shutdownSignal()
+        try stop.install()  // before announcing: an early SIGTERM must not be fatal
         let listener = try TCPListener.bind(address)
         print("listening on \(try listener.localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
-        for try await connection in listener.connections {
-            loop.spawn { _ = try await value(of: HandleConnection(stream: connection)) }
+        let server = loop.spawn {
+            for try await connection in listener.connections {
+                loop.spawn { _ = try await value(of: HandleConnection(stream: connection)) }
+            }
         }
-    }
-    _ = try await loop.spawn { try await value(of: shutdownSignal()) }.value
-    server.cancel()
+        _ = try await value(of: stop)
+        server.cancel()
+    }.value
     loop.shutdown()
 } catch {
     fail("\(error)")

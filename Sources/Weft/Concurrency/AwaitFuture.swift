@@ -40,11 +40,13 @@ func value<F: Future>(
     transferring transfer: Transfer<F>, on loop: LoopTaskExecutor? = nil
 ) async throws(CancellationError) -> Transfer<F.Output> {
     if loop?.target.isOnLoopThread ?? (LoopCore.current != nil) {
+        // Already on the loop (a task preferring it, or an actor pinned to it):
+        // stay on the caller's executor.
         return try await awaitOnLoop(transfer)
     }
     do {
         return try await withTaskExecutorPreference(loop ?? LoopThread.shared.taskExecutor) {
-            try await awaitOnLoop(transfer)
+            try await awaitOnPreferredLoop(transfer)
         }
     } catch {
         throw error as! CancellationError
@@ -61,10 +63,17 @@ extension Future where Self: Sendable {
     }
 }
 
-/// Runs on the loop thread (a nonisolated async function runs on the task's
-/// executor preference, which is the loop): polls inline, and only if pending
-/// spawns the future as a task and suspends until it completes.
+/// Hops to the task's preferred executor (a plain nonisolated async function
+/// runs there), which is the loop, then awaits the future.
 @inlinable
+func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
+    try await awaitOnLoop(transfer)
+}
+
+/// Runs on the caller's executor, which must be a loop thread: polls inline, and
+/// only if pending spawns the future as a task and suspends until it completes.
+@inlinable
+nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
     guard let core = LoopCore.current else {
         preconditionFailure("value(of:) did not reach a Weft loop thread")

@@ -1,5 +1,6 @@
 import CLibUV
 import CWeftSupport
+import Glibc
 
 /// Deliveries of one Unix signal, as a stream (over a libuv `uv_signal_t`).
 /// See ``signals(_:)``.
@@ -11,13 +12,25 @@ import CWeftSupport
 public struct SignalStream: PollStream {
     let number: Int32
     var watcher: SignalWatcher?
+    var installError: WeftError?
 
+    /// Installs the handler now instead of at the first poll, so a signal that
+    /// arrives from here on is seen (e.g. before a server announces itself).
+    /// Uses `runtime`, or the runtime running the calling thread.
+    public mutating func install(runtime: Runtime? = nil) throws(WeftError) {
+        guard watcher == nil else { return }
+        guard let loop = runtime?.core ?? LoopCore.current else {
+            throw WeftError(.invalidArgument, operation: "signal \(number)",
+                            detail: "no runtime: pass one, or install from inside a task")
+        }
+        watcher = try SignalWatcher(loop: loop, number: number)
+    }
+
+    /// Yields the signal number per delivery; never ends. If the handler cannot
+    /// be installed, the stream ends at once (`install()` reports why).
     public mutating func pollNext(_ context: inout Context) -> Poll<Int32?> {
         if watcher == nil {
-            guard let loop = LoopCore.current else { preconditionFailure("signal stream polled outside a Weft runtime") }
-            do { watcher = try SignalWatcher(loop: loop, number: number) } catch {
-                preconditionFailure("\(error)")
-            }
+            do { try install() } catch { return .ready(nil) }
         }
         let watcher = watcher!
         if watcher.pendingDeliveries > 0 {
@@ -54,6 +67,12 @@ final class SignalWatcher {
             weft_close_and_free(weft_signal_handle(handle))
             throw WeftError(uvCode: result, operation: "signal \(number)")
         }
+        // A process may start with the signal blocked (inherited from a parent
+        // thread's mask); then it would never be delivered. Let the loop thread take it.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, number)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
     deinit {
@@ -68,13 +87,28 @@ public func signals(_ number: Int32) -> SignalStream {
 }
 
 /// A future that completes with the first of SIGINT or SIGTERM: the usual cue
-/// for a graceful shutdown.
+/// for a graceful shutdown. See ``shutdownSignal()``.
 ///
 /// **Cancellation:** dropping it removes both handlers.
-public func shutdownSignal() -> Map<Select<NextElement<SignalStream>, NextElement<SignalStream>>, Int32> {
-    select(either: signals(SIGINT).next(), or: signals(SIGTERM).next()).map { winner in
-        switch winner {
-        case .left(let delivery), .right(let delivery): return delivery.element ?? 0
-        }
+public struct ShutdownSignal: Future {
+    var interrupt = signals(SIGINT)
+    var terminate = signals(SIGTERM)
+
+    /// Installs both handlers now rather than at the first poll. Call it before
+    /// telling the world the process is ready, so an early SIGTERM is not fatal.
+    public mutating func install(runtime: Runtime? = nil) throws(WeftError) {
+        try interrupt.install(runtime: runtime)
+        try terminate.install(runtime: runtime)
     }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Int32> {
+        if case .ready(let number?) = interrupt.pollNext(&context) { return .ready(number) }
+        if case .ready(let number?) = terminate.pollNext(&context) { return .ready(number) }
+        return .pending
+    }
+}
+
+/// A future that completes with the first of SIGINT or SIGTERM.
+public func shutdownSignal() -> ShutdownSignal {
+    ShutdownSignal()
 }

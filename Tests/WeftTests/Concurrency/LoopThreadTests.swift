@@ -1,8 +1,44 @@
 import Testing
 import Weft
 
+/// An actor whose methods run on a given loop.
+actor PinnedCounter {
+    let loop: LoopThread
+    var count = 0
+
+    init(loop: LoopThread) { self.loop = loop }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        loop.serialExecutor.asUnownedSerialExecutor()
+    }
+
+    /// Awaits a Weft future from the actor: it must stay on the loop throughout.
+    func tick() async throws -> Bool {
+        try await value(of: sleep(for: .milliseconds(1)))
+        count += 1
+        return loop.serialExecutor.isIsolatingCurrentContext() == true
+    }
+}
+
 @Suite("LoopThread")
 struct LoopThreadTests {
+    @Test("an actor pinned to a loop awaits Weft futures when called from a task that does not prefer the loop")
+    func pinnedActorAwaitsFutures() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let counter = PinnedCounter(loop: loop)
+        #expect(try await counter.tick())
+        #expect(try await counter.tick())
+        #expect(await counter.count == 2)
+    }
+
+    @Test("@LoopActor code awaits Weft's async sleep")
+    @LoopActor
+    func loopActorSleeps() async throws {
+        try await Weft.sleep(for: .milliseconds(1))
+        #expect(LoopThread.shared.serialExecutor.isIsolatingCurrentContext() == true)
+    }
+
     @Test("async code spawned on a loop runs on the loop thread")
     func asyncCodeRunsOnTheLoopThread() async throws {
         let loop = try LoopThread()

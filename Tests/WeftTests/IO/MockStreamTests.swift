@@ -1,0 +1,129 @@
+import HelloServer
+import Testing
+import Weft
+
+/// The async book's unit test of `handle_connection` over an in-memory stream
+/// ("Testing the TCP Server"), with Weft's `AsyncRead`/`AsyncWrite`.
+@Suite("The async book's mock TCP stream")
+struct MockStreamTests {
+    /// The book's `MockTcpStream`: reads are served from `readData`, writes
+    /// land in `writeData`. As in the book, a read copies from the front of
+    /// `readData` without consuming it, and every write, flush and close is
+    /// ready at once. A class, so the handler's copy is the same stream.
+    final class MockTCPStream: AsyncRead, AsyncWrite {
+        var readData: [UInt8]
+        var writeData: [UInt8]
+
+        init(readData: [UInt8], writeData: [UInt8] = []) {
+            self.readData = readData
+            self.writeData = writeData
+        }
+
+        func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            let size = min(readData.count, buffer.count)
+            readData.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<size])) }
+            return .ready(.success(size))
+        }
+
+        func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            writeData.append(contentsOf: bytes)
+            return .ready(.success(bytes.count))
+        }
+
+        func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+            .ready(.success(()))
+        }
+
+        func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+            .ready(.success(()))
+        }
+    }
+
+    /// The book's input: the request line at the start of a zero-filled 1 KiB buffer.
+    static func request(_ line: String) -> [UInt8] {
+        var contents = [UInt8](repeating: 0, count: 1024)
+        let input = Array(line.utf8)
+        contents.replaceSubrange(0..<input.count, with: input)
+        return contents
+    }
+
+    static func response(_ status: String, _ page: String) -> String {
+        "\(status)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\nConnection: close\r\n\r\n\(page)"
+    }
+
+    @Test("GET / on a mock stream answers 200 OK with the hello page")
+    func hello() throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request("GET / HTTP/1.1\r\n"))
+        let status = try runtime.block(on: HandleConnection(stream: stream))
+        #expect(status == "HTTP/1.1 200 OK")
+        let written = NetTest.text(stream.writeData)
+        #expect(written.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(written.contains(Pages.hello))
+        #expect(written == Self.response("HTTP/1.1 200 OK", Pages.hello))
+        #expect(runtime.pendingTimerCount == 0, "the read deadline was dropped")
+    }
+
+    @Test("an unknown path on a mock stream answers 404 NOT FOUND with the not-found page")
+    func notFound() throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request("GET /missing HTTP/1.1\r\n"))
+        let status = try runtime.block(on: HandleConnection(stream: stream))
+        #expect(status == "HTTP/1.1 404 NOT FOUND")
+        let written = NetTest.text(stream.writeData)
+        #expect(written.hasPrefix("HTTP/1.1 404 NOT FOUND\r\n"))
+        #expect(written.contains(Pages.notFound))
+        #expect(!written.contains(Pages.hello))
+    }
+
+    @Test("GET /sleep on a mock stream answers 200 OK once the sleep duration has passed")
+    func sleepRoute() throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request("GET /sleep HTTP/1.1\r\n"))
+        let start = ContinuousClock.now
+        let status = try runtime.block(on: HandleConnection(stream: stream, sleepDuration: .milliseconds(50)))
+        let elapsed = ContinuousClock.now - start
+        #expect(status == "HTTP/1.1 200 OK")
+        #expect(NetTest.text(stream.writeData) == Self.response("HTTP/1.1 200 OK", Pages.hello))
+        #expect(elapsed >= .milliseconds(50))
+        #expect(elapsed < .seconds(5))
+    }
+
+    @Test("the request line alone decides the route: a bare LF ends it, other versions and methods get 404", arguments: [
+        ("GET / HTTP/1.1\n", "HTTP/1.1 200 OK"),
+        ("GET / HTTP/1.0\r\n", "HTTP/1.1 404 NOT FOUND"),
+        ("POST / HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND"),
+    ])
+    func routing(line: String, expected: String) throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request(line))
+        #expect(try runtime.block(on: HandleConnection(stream: stream)) == expected)
+        #expect(NetTest.text(stream.writeData).hasPrefix(expected + "\r\n"))
+    }
+
+    @Test("a mock stream that never yields a byte is given up after readTimeout, with no answer")
+    func silentClient() throws {
+        let runtime = try Runtime()
+        let silent = SilentStream()
+        let start = ContinuousClock.now
+        let status = try runtime.block(on: HandleConnection(stream: silent, readTimeout: .milliseconds(40)))
+        #expect(status == nil)
+        #expect(ContinuousClock.now - start >= .milliseconds(40))
+        #expect(silent.written.isEmpty)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    /// A stream whose reads never complete (and which never wakes anyone).
+    final class SilentStream: AsyncRead, AsyncWrite {
+        var written: [UInt8] = []
+        func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            .pending
+        }
+        func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            written.append(contentsOf: bytes)
+            return .ready(.success(bytes.count))
+        }
+        func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> { .ready(.success(())) }
+        func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> { .ready(.success(())) }
+    }
+}

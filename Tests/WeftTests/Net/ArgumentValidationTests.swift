@@ -1,0 +1,42 @@
+import Testing
+import Weft
+
+/// Invariant 8: nothing a caller passes makes Weft trap; bad arguments come
+/// back as `.invalidArgument` error values.
+@Suite("TCP argument validation")
+struct ArgumentValidationTests {
+    @Test("a listen backlog of zero or less is rejected with .invalidArgument naming the address")
+    func badBacklog() throws {
+        let runtime = try Runtime()
+        for backlog in [0, -1] {
+            let error = try #require(throws: WeftError.self) {
+                _ = try TCPListener.bind(NetTest.loopbackAnyPort(), backlog: backlog, runtime: runtime)
+            }
+            #expect(error.kind == .invalidArgument)
+            #expect("\(error)".contains("127.0.0.1:0"))
+            #expect(error.detail.contains("\(backlog)"))
+        }
+    }
+
+    @Test("connecting to port 0 fails as an error value")
+    func connectToPortZero() throws {
+        let runtime = try Runtime()
+        let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: SocketAddress("127.0.0.1:0")))).get()
+        #expect(outcome.failure?.name != nil, "a libuv error, e.g. ECONNREFUSED")
+    }
+
+    // Both trapped before 2d5f387 (`prefix` of a negative length; an array of
+    // negative count).
+    @Test("a negative length for read(upTo:) or readExact fails with .invalidArgument instead of trapping")
+    func negativeLengths() throws {
+        let runtime = try Runtime()
+        let listener = try NetTest.bindLoopback(runtime)
+        let address = try listener.localAddress
+        runtime.spawn(listener.accept().onSuccess { stream in stream.writeAll([1, 2, 3]) })
+        let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+        let read = try runtime.block(on: timeout(.seconds(10), stream.read(upTo: -1))).get()
+        #expect(read.failure?.kind == .invalidArgument)
+        let exact = try runtime.block(on: timeout(.seconds(10), stream.readExact(-1))).get()
+        #expect(exact.failure?.kind == .invalidArgument)
+    }
+}

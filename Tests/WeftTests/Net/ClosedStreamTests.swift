@@ -1,0 +1,91 @@
+import Testing
+import Weft
+
+// Serialized with the other heavy tests: its large writes would disturb the
+// RSS measurements of the backpressure tests.
+extension TimingSensitive {
+    @Suite("TCP closed streams")
+    struct ClosedStreamTests {
+        /// A runtime with an echo server, and a stream connected to it.
+        static func connectedPair() throws -> (Runtime, TCPStream) {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
+            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            return (runtime, stream)
+        }
+
+        @Test("every operation on a closed stream yields .closed")
+        func operationsAfterClose() throws {
+            let (runtime, stream) = try Self.connectedPair()
+            let openBefore = runtime.openHandleCount
+            #expect(!stream.isClosed)
+            stream.close()
+            #expect(stream.isClosed)
+            #expect(runtime.openHandleCount == openBefore - 1)
+
+            let read = try runtime.block(on: stream.read())
+            #expect(read.failure?.kind == .closed)
+            #expect(read.failure?.operation == "read")
+            #expect(try runtime.block(on: stream.readExact(1)).failure?.kind == .closed)
+            #expect(try runtime.block(on: stream.readToEnd()).failure?.kind == .closed)
+            let write = try runtime.block(on: stream.writeAll(NetTest.bytes("x")))
+            #expect(write.failure?.kind == .closed)
+            #expect(write.failure?.operation == "write")
+            #expect(try runtime.block(on: stream.flush()).failure?.kind == .closed)
+            #expect(try runtime.block(on: stream.shutdown()).failure?.kind == .closed)
+            #expect(try runtime.block(on: copy(from: stream, to: stream)).failure?.kind == .closed)
+
+            let synchronous: [(name: String, call: () throws -> Void)] = [
+                ("setNoDelay", { try stream.setNoDelay(true) }),
+                ("setKeepAlive", { try stream.setKeepAlive(true) }),
+                ("localAddress", { _ = try stream.localAddress }),
+                ("peerAddress", { _ = try stream.peerAddress }),
+            ]
+            for operation in synchronous {
+                let error = try #require(throws: WeftError.self, "\(operation.name)") { try operation.call() }
+                #expect(error.kind == .closed, "\(operation.name)")
+                #expect("\(error)".contains("closed"), "\(operation.name)")
+            }
+            stream.close()  // idempotent
+            #expect(runtime.openHandleCount == openBefore - 1)
+        }
+
+        @Test("closing a stream wakes its pending read with .closed")
+        func closeWakesRead() throws {
+            let (runtime, stream) = try Self.connectedPair()
+            // Nothing is sent, so the read stays pending until the close.
+            let (read, _) = try runtime.block(on: timeout(.seconds(10), join(
+                stream.read(),
+                sleep(for: .milliseconds(20)).map { stream.close() }
+            ))).get()
+            #expect(read.failure?.kind == .closed)
+        }
+
+        @Test("closing a stream wakes a write waiting for the peer with .closed")
+        func closeWakesWrite() throws {
+            let runtime = try Runtime()
+            // A peer that never accepts, hence never reads: the write cannot finish.
+            let peer = try RawSocket.listening(backlog: 16)
+            defer { peer.close() }
+            let address = try SocketAddress(host: "127.0.0.1", port: peer.port)
+            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let big = [UInt8](repeating: 7, count: 32 << 20)
+            let (write, _) = try runtime.block(on: timeout(.seconds(10), join(
+                stream.writeAll(big),
+                sleep(for: .milliseconds(50)).map { stream.close() }
+            ))).get()
+            #expect(write.failure?.kind == .closed)
+        }
+
+        @Test("tuning options on an open stream succeeds")
+        func options() throws {
+            let (_, stream) = try Self.connectedPair()
+            try stream.setNoDelay(true)
+            try stream.setNoDelay(false)
+            try stream.setKeepAlive(true, delay: .seconds(30))
+            try stream.setKeepAlive(false)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Testing
+import Weft
+
+@Suite("TCP connect")
+struct ConnectTests {
+    @Test("a refused connection fails with ECONNREFUSED naming the address")
+    func refused() throws {
+        let runtime = try Runtime()
+        // A bound socket that does not listen keeps the port ours and refuses connections.
+        let raw = try RawSocket.bound()
+        defer { raw.close() }
+        let address = try SocketAddress(host: "127.0.0.1", port: raw.port)
+
+        let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get()
+        let error = try #require(outcome.failure)
+        #expect(error.name == "ECONNREFUSED")
+        guard case .libuv = error.kind else { Issue.record("not a libuv error: \(error)"); return }
+        #expect(error.message == "connection refused")
+        #expect(error.operation == "connect \(address)")
+        #expect("\(error)" == "connect 127.0.0.1:\(raw.port): ECONNREFUSED (connection refused)")
+    }
+
+    @Test("a connect that succeeds within its timeout yields a working stream")
+    func connectWithinTimeout() throws {
+        let runtime = try Runtime()
+        let listener = try NetTest.bindLoopback(runtime)
+        let address = try listener.localAddress
+        runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
+
+        let connected = try runtime.block(on: timeout(.seconds(10), timeout(.seconds(5), TCPStream.connect(to: address)))).get()
+        let stream = try connected.get().get()
+        let echoed = try runtime.block(on: timeout(.seconds(10), stream.writeAll(NetTest.bytes("hi")).onSuccess { stream.readExact(2) })).get()
+        #expect(try echoed.get() == NetTest.bytes("hi"))
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("connect composes with timeout: a connect that cannot complete is dropped at the limit and leaves no handle open")
+    func connectTimesOut() throws {
+        let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
+
+        // A listener whose accept queue is full drops further SYNs, so a
+        // connect to it stays in progress (the kernel keeps retrying).
+        let full = try RawSocket.listening(backlog: 1)
+        defer { full.close() }
+        let fillers = try (0..<8).map { _ in try RawSocket.connecting(to: full.port) }
+        defer { fillers.forEach { $0.close() } }
+        try runtime.block(on: sleep(for: .milliseconds(50)))
+
+        let address = try SocketAddress(host: "127.0.0.1", port: full.port)
+        let start = ContinuousClock.now
+        let (outcome, handlesDuring) = try runtime.block(on: timeout(.seconds(10),
+            join(timeout(.milliseconds(200), TCPStream.connect(to: address)),
+                 sleep(for: .milliseconds(100)).map { runtime.openHandleCount })
+        )).get()
+        let elapsed = ContinuousClock.now - start
+        #expect(handlesDuring == baseline + 1, "the connecting socket is open while the connect is pending")
+        switch outcome {
+        case .success(let connected):
+            Issue.record("expected the connect to time out, got \(connected)")
+        case .failure(let timedOut):
+            #expect(timedOut.limit == .milliseconds(200))
+        }
+        #expect(elapsed >= .milliseconds(200))
+        #expect(elapsed < .seconds(5))
+        try runtime.block(on: yieldNow())
+        #expect(runtime.openHandleCount == baseline)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("connect(host: \"localhost\", port:) resolves the name and connects")
+    func connectByName() throws {
+        let runtime = try Runtime()
+        let listener = try NetTest.bindLoopback(runtime)
+        let port = try listener.localAddress.port
+        runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
+
+        // localhost may resolve to ::1 first, where nothing listens: the connect
+        // moves on to 127.0.0.1.
+        let (peer, echoed) = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: port).onSuccess { stream in
+            stream.writeAll(NetTest.bytes("by name")).onSuccess { stream.readExact(7) }.map { echoed in
+                echoed.flatMap { bytes in Result { () throws(WeftError) in try (stream.peerAddress, bytes) } }
+            }
+        })).get().get()
+        #expect(peer.host == "127.0.0.1")
+        #expect(peer.port == port)
+        #expect(echoed == NetTest.bytes("by name"))
+    }
+
+    @Test("resolve(host: \"localhost\", port:) yields loopback addresses carrying the port")
+    func resolveLocalhost() throws {
+        let runtime = try Runtime()
+        let addresses = try runtime.block(on: timeout(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
+        #expect(!addresses.isEmpty)
+        #expect(addresses.allSatisfy { $0.port == 8080 })
+        #expect(addresses.contains { $0.host == "127.0.0.1" && $0.family == .ipv4 })
+    }
+
+    @Test("connect(host:port:) to a name where every address refuses fails with the last error")
+    func connectByNameRefused() throws {
+        let runtime = try Runtime()
+        let raw = try RawSocket.bound()
+        defer { raw.close() }
+        let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: raw.port))).get()
+        let error = try #require(outcome.failure)
+        #expect(error.name == "ECONNREFUSED")
+        #expect("\(error)".contains(":\(raw.port)"))
+    }
+}

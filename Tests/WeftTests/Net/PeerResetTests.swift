@@ -1,0 +1,67 @@
+import Testing
+import Weft
+
+// Serialized with the other heavy tests: its large writes would disturb the
+// RSS measurements of the backpressure tests.
+extension TimingSensitive {
+    @Suite("TCP peer reset")
+    struct PeerResetTests {
+        @Test("a peer reset during a pending read yields ECONNRESET as an error value")
+        func resetDuringRead() throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let port = try listener.localAddress.port
+
+            // The raw peer connects, waits for the server's go (sent once the
+            // server's read is pending), then closes with SO_LINGER 0: an RST.
+            let peer = NetTest.PeerThread {
+                guard let raw = try? RawSocket.connected(to: port) else { return }
+                raw.setReceiveTimeout(seconds: 10)
+                _ = raw.receive(upTo: 1)
+                raw.resetAndClose()
+            }
+            defer { peer.join() }
+
+            let readResult = try runtime.block(on: timeout(.seconds(10), listener.accept().onSuccess { stream in
+                // The read is polled (and pending) before the go goes out.
+                join(stream.read(), stream.writeAll(NetTest.bytes("!")))
+                    .map { read, wrote in wrote.map { read } }
+            })).get()
+            let read = try readResult.get()
+            let error = try #require(read.failure, "expected ECONNRESET, got \(read)")
+            #expect(error.name == "ECONNRESET")
+            #expect(error.operation == "read")
+            #expect("\(error)".contains("ECONNRESET"))
+            #expect(peer.join())
+        }
+
+        @Test("a peer reset during a large write yields ECONNRESET or EPIPE as an error value, and later writes fail too")
+        func resetDuringWrite() throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let port = try listener.localAddress.port
+
+            // The raw peer reads the first bytes (the write is under way by then),
+            // then resets without reading the rest.
+            let peer = NetTest.PeerThread {
+                guard let raw = try? RawSocket.connected(to: port) else { return }
+                raw.setReceiveTimeout(seconds: 10)
+                _ = raw.receive(upTo: 1024)
+                raw.resetAndClose()
+            }
+            defer { peer.join() }
+
+            // 32 MiB: far more than the socket buffers hold while the peer is not reading.
+            let big = [UInt8](repeating: 0x5A, count: 32 << 20)
+            let (first, second) = try runtime.block(on: timeout(.seconds(10), listener.accept().onSuccess { stream in
+                stream.writeAll(big).then { first in
+                    stream.writeAll(NetTest.bytes("after the reset")).map { second in .success((first, second)) }
+                }
+            })).get().get()
+            let error = try #require(first.failure, "expected the write to fail, got \(first)")
+            #expect(["ECONNRESET", "EPIPE"].contains(error.name), "got \(error)")
+            #expect(second.failure != nil)
+            #expect(peer.join())
+        }
+    }
+}

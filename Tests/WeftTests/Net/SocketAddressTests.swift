@@ -1,0 +1,73 @@
+import Testing
+import Weft
+
+@Suite("Socket addresses")
+struct SocketAddressTests {
+    @Test("malformed address strings throw .invalidArgument quoting the input", arguments: [
+        "",
+        "127.0.0.1",
+        "127.0.0.1:",
+        "127.0.0.1:70000",
+        "127.0.0.1:65536",
+        "127.0.0.1:123456",
+        "127.0.0.1:-1",
+        "127.0.0.1:80a",
+        "127.0.0.1: 80",
+        "::1:80",
+        "fe80::1:80",
+        "[::1]80",
+        "[::1",
+        "256.0.0.1:80",
+        "1.2.3:80",
+        "localhost:80",
+        ":80",
+    ])
+    func malformedString(text: String) throws {
+        let error = try #require(throws: WeftError.self) { _ = try SocketAddress(text) }
+        #expect(error.kind == .invalidArgument)
+        #expect("\(error)".contains("\"\(text)\""), "the description quotes the input: \(error)")
+        #expect(!error.detail.isEmpty, "the description says what is wrong")
+    }
+
+    @Test("an IPv6 host without brackets is rejected with a hint to use them")
+    func ipv6WithoutBrackets() throws {
+        let error = try #require(throws: WeftError.self) { _ = try SocketAddress("::1:7000") }
+        #expect(error.kind == .invalidArgument)
+        #expect(error.detail.contains("brackets"))
+    }
+
+    @Test("SocketAddress(host:port:) rejects an out-of-range port, quoting it")
+    func hostPortOutOfRange() throws {
+        for port in [70000, 65536, -1] {
+            let error = try #require(throws: WeftError.self) { _ = try SocketAddress(host: "127.0.0.1", port: port) }
+            #expect(error.kind == .invalidArgument)
+            #expect("\(error)".contains("\(port)"))
+        }
+    }
+
+    @Test("SocketAddress(host:port:) rejects a host that is not numeric, quoting it")
+    func hostNotNumeric() throws {
+        for host in ["localhost", "example.com", "", "1.2.3.4.5", "[::1]"] {
+            let error = try #require(throws: WeftError.self) { _ = try SocketAddress(host: host, port: 80) }
+            #expect(error.kind == .invalidArgument)
+            #expect("\(error)".contains("\"\(host)\""))
+        }
+    }
+
+    @Test("well-formed IPv4 and IPv6 addresses parse and print back", arguments: [
+        ("127.0.0.1:7000", SocketAddress.Family.ipv4, "127.0.0.1", 7000),
+        ("0.0.0.0:0", .ipv4, "0.0.0.0", 0),
+        ("255.255.255.255:65535", .ipv4, "255.255.255.255", 65535),
+        ("[::1]:7000", .ipv6, "::1", 7000),
+        ("[::]:0", .ipv6, "::", 0),
+        ("[fe80::1]:443", .ipv6, "fe80::1", 443),
+    ])
+    func wellFormed(text: String, family: SocketAddress.Family, host: String, port: Int) throws {
+        let address = try SocketAddress(text)
+        #expect(address.family == family)
+        #expect(address.host == host)
+        #expect(address.port == port)
+        #expect(address.description == text)
+        #expect(try SocketAddress(host: host, port: port) == address)
+    }
+}

@@ -1,0 +1,111 @@
+import HelloServer
+import Testing
+import Weft
+
+/// The async book's web handler (`HandleConnection`) over real sockets: an
+/// accept loop spawns one handler task per connection, as weft-hello does.
+extension TimingSensitive {
+    @Suite("HelloServer over TCP")
+    struct HelloServerSocketTests {
+        /// A client: connect, send `request`, read the whole response (the
+        /// server closes after answering); yields the response and when it ended.
+        static func get(_ request: String, from address: SocketAddress) -> some Future<Result<(String, ContinuousClock.Instant), WeftError>> {
+            TCPStream.connect(to: address).onSuccess { stream in
+                stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }.map { response in
+                    response.map { (NetTest.text($0), ContinuousClock.now) }
+                }
+            }
+        }
+
+        static func serve(_ listener: TCPListener, sleep: Duration = .milliseconds(500), readTimeout: Duration = .seconds(10),
+                          outcomes: NetTest.Cell<[String?]>) -> NetTest.AcceptLoop<Map<HandleConnection<TCPStream>, Void>> {
+            NetTest.acceptLoop(listener) { stream in
+                HandleConnection(stream: stream, sleepDuration: sleep, readTimeout: readTimeout).map { outcomes.value.append($0) }
+            }
+        }
+
+        @Test("100 concurrent requests including /sleep are all answered, and / requests finish while a /sleep is in flight")
+        func concurrentRequests() throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, outcomes: outcomes))
+
+            // Ten /sleep requests go first; ninety / requests follow at once.
+            let start = ContinuousClock.now
+            let sleepers = (0..<10).map { _ in runtime.spawn(Self.get("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n", from: address)) }
+            let others = (0..<90).map { _ in runtime.spawn(Self.get("GET / HTTP/1.1\r\nHost: test\r\n\r\n", from: address)) }
+            let (slow, fast) = try runtime.block(on: timeout(.seconds(20), join(joinAll(sleepers), joinAll(others)))).get()
+
+            let slowDone = try slow.map { try $0.get().get() }
+            let fastDone = try fast.map { try $0.get().get() }
+            for (response, _) in slowDone + fastDone {
+                #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                #expect(response.hasSuffix(Pages.hello))
+            }
+            let firstSleepDone = try #require(slowDone.map(\.1).min())
+            let lastSleepDone = try #require(slowDone.map(\.1).max())
+            let lastFastDone = try #require(fastDone.map(\.1).max())
+            // The sleeps ran concurrently (not 10 x 500 ms), and no / request
+            // waited for any of them.
+            #expect(firstSleepDone - start >= .milliseconds(500))
+            #expect(lastSleepDone - start < .milliseconds(2500))
+            #expect(lastFastDone < firstSleepDone, "every / answered while the /sleep requests were still sleeping")
+            #expect(outcomes.value.count == 100)
+            #expect(outcomes.value.allSatisfy { $0 == "HTTP/1.1 200 OK" })
+        }
+
+        @Test("a client that sends nothing is closed after readTimeout, without an answer and without leaking its connection")
+        func silentClient() throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, readTimeout: .milliseconds(150), outcomes: outcomes))
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
+
+            let start = ContinuousClock.now
+            let client = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let received = try runtime.block(on: timeout(.seconds(10), client.readToEnd())).get().get()
+            let elapsed = ContinuousClock.now - start
+            #expect(received.isEmpty, "closed without an answer")
+            #expect(elapsed >= .milliseconds(150))
+            #expect(elapsed < .seconds(5))
+            #expect(outcomes.value == [nil])
+            client.close()
+            try runtime.block(on: sleep(for: .milliseconds(5)))
+            #expect(runtime.openHandleCount == baseline, "both ends of the connection are closed")
+            #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
+        }
+
+        @Test("a client sending garbage gets a 404 and its connection is not leaked", arguments: [
+            "\u{1}\u{2}\u{3} not http at all\r\n",
+            "GARBAGE",  // no line end: the client's half-close ends the request
+            String(repeating: "x", count: 5000),  // longer than the 1 KiB request head
+        ])
+        func garbage(request: String) throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, outcomes: outcomes))
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
+
+            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+                stream.writeAll(NetTest.bytes(request))
+                    .onSuccess { stream.shutdown() }
+                    .onSuccess { stream.readToEnd() }
+            })).get().get()
+            let text = NetTest.text(response)
+            #expect(text.hasPrefix("HTTP/1.1 404 NOT FOUND\r\n"))
+            #expect(text.hasSuffix(Pages.notFound))
+            #expect(outcomes.value == ["HTTP/1.1 404 NOT FOUND"])
+            try runtime.block(on: sleep(for: .milliseconds(5)))
+            #expect(runtime.openHandleCount == baseline, "both ends of the connection are closed")
+            #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
+        }
+    }
+}

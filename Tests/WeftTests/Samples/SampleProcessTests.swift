@@ -1,0 +1,186 @@
+import Foundation
+import Glibc
+import HelloServer
+import Testing
+import Weft
+
+/// The sample executables, run as child processes.
+enum SampleBinaries {
+    /// The build directory: the test bundle (`WeftPackageTests.xctest`) is built
+    /// next to the products, e.g. `.build/x86_64-unknown-linux-gnu/debug/`.
+    static let directory: URL? = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? Bundle.main.executablePath
+            ?? CommandLine.arguments.first
+        return executable.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+    }()
+
+    /// The path of the built executable `name`, if there is one.
+    static func path(_ name: String) -> String? {
+        guard let path = directory?.appendingPathComponent(name).path,
+              FileManager.default.isExecutableFile(atPath: path) else { return nil }
+        return path
+    }
+}
+
+/// A child process with its standard output on a pipe. `stop()` (also run by
+/// `deinit`) kills it if it is still running and reaps it.
+final class ChildProcess {
+    let process = Process()
+    private let output = Pipe()
+    private var buffered: [UInt8] = []
+
+    init(_ path: String, arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        // The child inherits the signal mask of the thread that spawns it, and
+        // the test runs on a dispatch worker thread that blocks SIGTERM and
+        // SIGINT: the child would never see them. Spawn with an empty mask.
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+    }
+
+    deinit { stop() }
+
+    /// The next line of output, waiting at most `limit` (nil on timeout or EOF).
+    func readLine(within limit: Duration) -> String? {
+        let deadline = ContinuousClock.now + limit
+        let fd = output.fileHandleForReading.fileDescriptor
+        while true {
+            if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffered[..<newline], as: UTF8.self)
+                buffered.removeSubrange(...newline)
+                return line
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return nil }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            guard poll(&poller, 1, milliseconds) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { return nil }
+            buffered += chunk[..<count]
+        }
+    }
+
+    /// Sends `signal` and waits at most `limit` for the process to exit.
+    func signalAndWait(_ signal: Int32, within limit: Duration) -> Bool {
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(5_000)
+        }
+        return true
+    }
+
+    /// Kills the process if it still runs, and reaps it.
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+extension TimingSensitive {
+    @Suite("Sample executables")
+    struct SampleProcessTests {
+        /// Starts `name --port 0` (plus `options`) and reads the address from its
+        /// first line.
+        static func launch(_ name: String, _ options: [String] = []) throws -> (ChildProcess, SocketAddress) {
+            let path = try #require(SampleBinaries.path(name))
+            let child = try ChildProcess(path, arguments: ["--port", "0"] + options)
+            let line = try #require(child.readLine(within: .seconds(10)), "\(name) printed nothing")
+            let prefix = "listening on "
+            try #require(line.hasPrefix(prefix), "unexpected first line: \(line)")
+            let address = try SocketAddress(String(line.dropFirst(prefix.count)))
+            #expect(address.host == "127.0.0.1")
+            #expect(address.port != 0)
+            return (child, address)
+        }
+
+        /// Sends SIGTERM and expects a clean exit (status 0) within 2 s.
+        static func expectCleanExitOnSIGTERM(_ child: ChildProcess) {
+            let start = ContinuousClock.now
+            let exited = child.signalAndWait(SIGTERM, within: .seconds(2))
+            #expect(exited, "still running 2 s after SIGTERM")
+            guard exited else { return }
+            #expect(child.process.terminationReason == .exit)
+            #expect(child.process.terminationStatus == 0)
+            #expect(ContinuousClock.now - start < .seconds(2))
+        }
+
+        @Test("weft-echo --port 0 prints its address, echoes a client's bytes, and exits with status 0 within 2 s of SIGTERM",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func echoSample(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", options)
+            defer { child.stop() }
+
+            let runtime = try Runtime()
+            let message = NetTest.bytes(String(repeating: "echo through a child process. ", count: 2000))
+            let echoed = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+                join(stream.writeAll(message).onSuccess { stream.shutdown() }, stream.readToEnd())
+                    .map { written, read in written.flatMap { read } }
+            })).get().get()
+            #expect(echoed == message)
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test("weft-echo exits with status 0 on SIGTERM even while a client is still connected",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func echoSampleWithOpenClient(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", options)
+            defer { child.stop() }
+
+            let runtime = try Runtime()
+            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let echoed = try runtime.block(on: timeout(.seconds(10),
+                stream.writeAll(NetTest.bytes("still here")).onSuccess { stream.readExact(10) })).get().get()
+            #expect(echoed == NetTest.bytes("still here"))
+            Self.expectCleanExitOnSIGTERM(child)
+            // The child's exit closed the connection.
+            let after = try runtime.block(on: timeout(.seconds(2), stream.read())).get()
+            #expect((try? after.get())?.isEmpty ?? true)
+        }
+
+        @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 within 2 s of SIGTERM",
+              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"))
+        func helloSample() throws {
+            let (child, address) = try Self.launch("weft-hello")
+            defer { child.stop() }
+
+            let runtime = try Runtime()
+            let request = "GET / HTTP/1.1\r\nHost: \(address)\r\nUser-Agent: weft-tests\r\nAccept: */*\r\n\r\n"
+            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+                stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }
+            })).get().get()
+            let text = NetTest.text(response)
+            #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(text.contains("Content-Length: \(Pages.hello.utf8.count)\r\n"))
+            #expect(text.hasSuffix("\r\n\r\n" + Pages.hello))
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test(
+            "a sample told to stop with SIGTERM as soon as it printed its address still exits with status 0",
+            arguments: [["weft-echo"], ["weft-echo", "--poll"], ["weft-hello"]]
+        )
+        func stopRightAfterStart(command: [String]) throws {
+            for _ in 0..<5 {
+                let (child, _) = try Self.launch(command[0], Array(command.dropFirst()))
+                defer { child.stop() }
+                Self.expectCleanExitOnSIGTERM(child)
+            }
+        }
+    }
+}
