@@ -12,7 +12,7 @@ import CWeftSupport
 /// objects that retain this core until their callback runs, so a callback never
 /// reaches freed memory. Whether the connection stays *open* is decided by the
 /// public ``TCPStream`` wrapper, whose deinit calls `close()`.
-final class StreamCore {
+final class StreamCore: TCPHandleOwner {
     /// A pooled read buffer holding unread bytes in `start..<end`.
     struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -48,12 +48,7 @@ final class StreamCore {
     /// A new, unconnected TCP handle on `loop`.
     init(loop: LoopCore) throws(WeftError) {
         self.loop = loop
-        var error: Int32 = 0
-        guard let handle = weft_tcp_new(loop.loop, &error) else {
-            throw WeftError(uvCode: error, operation: "uv_tcp_init")
-        }
-        self.handle = handle
-        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        handle = try makeHandle(on: loop)
     }
 
     deinit {
@@ -61,17 +56,6 @@ final class StreamCore {
     }
 
     var isClosed: Bool { handle == nil }
-
-    /// `close()` on the loop thread: at once when called there, else handed to
-    /// the loop as a job (run whenever the loop next runs).
-    func closeOnLoop() {
-        if loop.isOnLoopThread {
-            close()
-        } else {
-            let core = Transfer(value: self)
-            Task(executorPreference: loop.executors.task) { core.value.close() }
-        }
-    }
 
     var stream: UnsafeMutablePointer<uv_stream_t>? { handle.map { weft_tcp_stream($0) } }
 

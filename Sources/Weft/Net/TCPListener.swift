@@ -95,7 +95,7 @@ public final class TCPListener: @unchecked Sendable {
 
 /// The owner of a listening `uv_tcp_t` (same lifetime rules as `StreamCore`:
 /// allocated apart, `data` unretained, freed in the close callback).
-final class ListenerCore {
+final class ListenerCore: TCPHandleOwner {
     let loop: LoopCore
     private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
     /// Connections libuv has accepted and holds for us (0 or 1: libuv pauses
@@ -107,12 +107,7 @@ final class ListenerCore {
 
     init(loop: LoopCore) throws(WeftError) {
         self.loop = loop
-        var error: Int32 = 0
-        guard let handle = weft_tcp_new(loop.loop, &error) else {
-            throw WeftError(uvCode: error, operation: "uv_tcp_init")
-        }
-        self.handle = handle
-        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        handle = try makeHandle(on: loop)
     }
 
     deinit {
@@ -137,15 +132,6 @@ final class ListenerCore {
         }
         readyConnections += 1
         acceptWaker.take()?.wake()
-    }
-
-    func closeOnLoop() {
-        if loop.isOnLoopThread {
-            close()
-        } else {
-            let core = Transfer(value: self)
-            Task(executorPreference: loop.executors.task) { core.value.close() }
-        }
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {

@@ -75,10 +75,15 @@ struct TimerWheel {
         if heads[index] == nil {
             occupied[index / Self.slotsPerLevel] &= ~(1 << UInt64(index % Self.slotsPerLevel))
         }
+        Self.unlink(entry)
+        count -= 1
+    }
+
+    /// Marks `entry` as out of the wheel (its list has been fixed up already).
+    private static func unlink(_ entry: TimerEntry) {
         entry.wheelIndex = -1
         entry.next = nil
         entry.previous = nil
-        count -= 1
     }
 
     /// The time (ms) at which the earliest non-empty slot comes due, if any.
@@ -114,9 +119,7 @@ struct TimerWheel {
             while let current = cursor {
                 let entry = current.takeUnretainedValue()
                 cursor = entry.next
-                entry.wheelIndex = -1
-                entry.next = nil
-                entry.previous = nil
+                Self.unlink(entry)
                 count -= 1
                 if entry.deadlineMilliseconds <= now {
                     expire(entry)
@@ -135,9 +138,7 @@ struct TimerWheel {
             while let current = cursor {
                 let entry = current.takeUnretainedValue()
                 cursor = entry.next
-                entry.wheelIndex = -1
-                entry.next = nil
-                entry.previous = nil
+                Self.unlink(entry)
             }
             heads[index] = nil
             tails[index] = nil

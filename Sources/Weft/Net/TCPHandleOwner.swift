@@ -1,0 +1,34 @@
+import CLibUV
+import CWeftSupport
+
+/// What `StreamCore` and `ListenerCore` share: each owns one `uv_tcp_t` on a
+/// loop and must close it on that loop's thread.
+protocol TCPHandleOwner: AnyObject, SendableMetatype {
+    var loop: LoopCore { get }
+    /// Closes the handle; called on the loop thread only.
+    func close()
+}
+
+extension TCPHandleOwner {
+    /// A new TCP handle on `loop` whose `data` points back at `self`, unretained
+    /// (invariant 4: the handle is freed in its close callback, never before).
+    func makeHandle(on loop: LoopCore) throws(WeftError) -> UnsafeMutablePointer<uv_tcp_t> {
+        var error: Int32 = 0
+        guard let handle = weft_tcp_new(loop.loop, &error) else {
+            throw WeftError(uvCode: error, operation: "uv_tcp_init")
+        }
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        return handle
+    }
+
+    /// `close()` on the loop thread: at once when called there, else handed to
+    /// the loop as a job (run whenever the loop next runs).
+    func closeOnLoop() {
+        if loop.isOnLoopThread {
+            close()
+        } else {
+            let owner = Transfer(value: self)
+            Task(executorPreference: loop.executors.task) { owner.value.close() }
+        }
+    }
+}
