@@ -28,6 +28,8 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     var request: [UInt8] = []
     var statusLine = ""
 
+    /// A handler for one connection; `/sleep` waits `sleepDuration`, and a client
+    /// silent for `readTimeout` is closed.
     public init(stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)) {
         self.stream = stream
         self.sleepDuration = sleepDuration

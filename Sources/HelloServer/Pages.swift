@@ -1,5 +1,6 @@
 /// The two pages of the async book's web server (its `hello.html` and `404.html`).
 public enum Pages {
+    /// `hello.html`: the page for `GET /` and `GET /sleep`.
     public static let hello = """
         <!DOCTYPE html>
         <html lang="en">
@@ -15,6 +16,7 @@ public enum Pages {
 
         """
 
+    /// `404.html`: the page for anything else.
     public static let notFound = """
         <!DOCTYPE html>
         <html lang="en">

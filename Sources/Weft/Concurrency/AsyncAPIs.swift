@@ -30,6 +30,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         Iterator(base: base, loop: loop)
     }
 
+    /// Takes elements by polling the stream on its loop.
     public struct Iterator: AsyncIteratorProtocol {
         var base: Base?
         let loop: LoopTaskExecutor?

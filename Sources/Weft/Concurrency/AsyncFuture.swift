@@ -28,6 +28,7 @@ public struct AsyncFuture<Output: Sendable>: Future {
         deinit { task?.cancel() }
     }
 
+    /// A future that will run `body` when first polled.
     public init(_ body: @escaping @Sendable () async -> Output) {
         self.body = body
     }

@@ -180,8 +180,10 @@ private final class ThreadBody: Sendable {
 /// ```
 @globalActor
 public actor LoopActor {
+    /// The actor instance (its executor is the shared loop's).
     public static let shared = LoopActor()
 
+    /// ``LoopThread/shared``'s serial executor.
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         LoopThread.shared.serialExecutor.asUnownedSerialExecutor()
     }

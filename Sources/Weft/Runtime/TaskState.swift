@@ -30,6 +30,7 @@ public struct JoinError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What stopped the task.
     public let reason: Reason
 
+    /// An error for `reason`.
     public init(_ reason: Reason) { self.reason = reason }
 
     public var description: String {

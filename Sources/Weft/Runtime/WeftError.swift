@@ -31,6 +31,7 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Extra context (what the runtime saw when it gave up).
     public let detail: String
 
+    /// An error of `kind` in `operation`, with optional `detail`.
     public init(_ kind: Kind, operation: String, detail: String = "") {
         self.kind = kind
         self.operation = operation
