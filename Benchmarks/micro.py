@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Weft's micro-benchmarks beside the plain-C libuv programs, in one run.
+
+Runs every weft-bench subcommand and the C baselines (timers, timer-churn)
+`--reps` times, interleaved, and prints the median of each figure as a Markdown
+table. Run from the repository root after
+    swift build -c release --product weft-bench && make -C Benchmarks/libuv-c
+"""
+import argparse
+import re
+import statistics
+import subprocess
+
+PROGRAMS = [
+    ("spawn", [".build/release/weft-bench", "spawn"]),
+    ("wake", [".build/release/weft-bench", "wake"]),
+    ("timers", [".build/release/weft-bench", "timers"]),
+    ("timers (libuv C)", ["Benchmarks/libuv-c/timers"]),
+    ("timer-churn", [".build/release/weft-bench", "timer-churn"]),
+    ("timer-churn (libuv C)", ["Benchmarks/libuv-c/timer-churn"]),
+    ("parked", [".build/release/weft-bench", "parked"]),
+    ("resume", [".build/release/weft-bench", "resume"]),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--extra", action="append", default=[], help="NAME=COMMAND for more programs")
+    options = parser.parse_args()
+    programs = PROGRAMS + [(spec.partition("=")[0], spec.partition("=")[2].split()) for spec in options.extra]
+    results = {}
+    for _ in range(options.reps):
+        for name, command in programs:
+            last = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout.strip().splitlines()[-1]
+            fields = dict(re.findall(r"(\w+)=([\d.]+)", last))
+            results.setdefault(name, []).append({k: float(v) for k, v in fields.items()})
+    print("| benchmark | n | ns/op (median) | bytes/op | wall ms | runs (ns/op) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, _ in programs:
+        runs = results[name]
+        median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        spread = ", ".join(f"{r['ns_per_op']:.1f}" for r in runs)
+        print(f"| {name} | {int(median['n'])} | {median['ns_per_op']:.1f} | {median['bytes_per_op']:.1f} | "
+              f"{median['wall_ms']:.1f} | {spread} |")
+
+
+if __name__ == "__main__":
+    main()
