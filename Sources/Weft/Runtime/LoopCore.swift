@@ -159,7 +159,13 @@ final class LoopCore {
     /// One `uv_run` iteration.
     private func runLibuv(_ mode: uv_run_mode) {
         isInsideLibuv = true
-        uv_run(loop, mode)
+        if mode == UV_RUN_ONCE {
+            let start = uv_hrtime()
+            uv_run(loop, mode)
+            counters.nanosecondsBlocked += uv_hrtime() - start
+        } else {
+            uv_run(loop, mode)
+        }
         isInsideLibuv = false
         counters.loopIterations += 1
     }

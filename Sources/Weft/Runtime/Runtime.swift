@@ -80,7 +80,11 @@ public final class Runtime {
     }
 
     /// What the runtime has done so far.
-    public var statistics: RuntimeStatistics { core.counters }
+    public var statistics: RuntimeStatistics {
+        var statistics = core.counters
+        statistics.foreignWakes = core.remote.foreignWakes
+        return statistics
+    }
 
     /// Handles open on the loop, the runtime's own included (a wake-up handle and
     /// timers while it runs; none after shutdown). For leak checks in tests.

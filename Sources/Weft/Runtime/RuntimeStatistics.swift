@@ -8,8 +8,14 @@ public struct RuntimeStatistics: Sendable, Equatable {
     public var polls = 0
     /// Wakes on the loop thread that queued a task.
     public var localWakes = 0
+    /// Wakes from other threads (through the inbox).
+    public var foreignWakes = 0
     /// Iterations of the libuv loop (`uv_run` calls).
     public var loopIterations = 0
+    /// Time spent in blocking loop iterations (waiting in the OS poll, plus the
+    /// callbacks of the events that ended the wait), in nanoseconds; the rest of
+    /// the time inside `block(on:)` went to tasks and non-blocking iterations.
+    public var nanosecondsBlocked: UInt64 = 0
 
     public init() {}
 }

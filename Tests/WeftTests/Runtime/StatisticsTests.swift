@@ -1,0 +1,39 @@
+import Foundation
+import Synchronization
+import Testing
+import Weft
+
+@Suite("Runtime statistics")
+struct StatisticsTests {
+    @Test("time waiting for a timer counts as blocked, not busy")
+    func sleepingCountsAsBlocked() throws {
+        let runtime = try Runtime()
+        let start = ContinuousClock.now
+        try runtime.block(on: sleep(for: .milliseconds(50)))
+        let elapsed = ContinuousClock.now - start
+        let blocked = Duration.nanoseconds(Int64(runtime.statistics.nanosecondsBlocked))
+        #expect(blocked >= .milliseconds(40), "blocked \(blocked) of \(elapsed)")
+        #expect(blocked <= elapsed)
+    }
+
+    @Test("wakes from another thread are counted as foreign, wakes on the loop as local")
+    func foreignAndLocalWakesAreCounted() throws {
+        let runtime = try Runtime()
+        let published = Mutex<Waker?>(nil)
+        let wokenFromOutside = Atomic<Bool>(false)
+        let waiter = pollFn { (context: inout Context) -> Poll<Void> in
+            if wokenFromOutside.load(ordering: .acquiring) { return .ready(()) }
+            published.withLock { $0 = context.waker }
+            return .pending
+        }
+        let thread = Thread {
+            while published.withLock({ $0 == nil }) { usleep(1_000) }
+            wokenFromOutside.store(true, ordering: .releasing)
+            published.withLock { $0 }?.wake()
+        }
+        thread.start()
+        try runtime.block(on: join(waiter, yieldNow()))
+        #expect(runtime.statistics.foreignWakes >= 1)
+        #expect(runtime.statistics.localWakes >= 1, "yieldNow wakes its task on the loop")
+    }
+}
