@@ -1,4 +1,5 @@
 import CLibUV
+import Synchronization
 
 /// Weft's internal clock: nanoseconds of `uv_hrtime()` (CLOCK_MONOTONIC).
 /// libuv's millisecond timers are an implementation detail of ``TimerDriver``.
@@ -26,8 +27,40 @@ enum MonotonicTime {
         return delta >= distantFuture ? distantFuture : now() + delta
     }
 
-    /// The monotonic deadline matching a `ContinuousClock` instant.
+    /// The monotonic deadline matching a `ContinuousClock` instant: one clock
+    /// read, converted with the cached offset between the two clocks.
     static func deadline(at instant: ContinuousClock.Instant) -> UInt64 {
-        deadline(after: instant - ContinuousClock.now)
+        let continuousNow = ContinuousClock.now
+        let remaining = instant - continuousNow
+        if remaining <= .zero { return 0 }
+        let delta = nanoseconds(remaining)
+        if delta >= distantFuture { return distantFuture }
+        return ClockOffset.monotonic(at: continuousNow) &+ delta
     }
+}
+
+/// The offset from `ContinuousClock` (CLOCK_BOOTTIME) to `uv_hrtime`
+/// (CLOCK_MONOTONIC): constant except across a system suspend, so it is
+/// re-measured at most once per second instead of reading both clocks for
+/// every `sleep(until:)`.
+private enum ClockOffset {
+    private static let offset = Atomic<Int64>(0)
+    private static let measuredAt = Atomic<Int64>(Int64.min)
+
+    static func monotonic(at instant: ContinuousClock.Instant) -> UInt64 {
+        let continuous = nanoseconds(since: instant)
+        if continuous &- measuredAt.load(ordering: .relaxed) > 1_000_000_000 {
+            offset.store(Int64(bitPattern: uv_hrtime()) &- continuous, ordering: .relaxed)
+            measuredAt.store(continuous, ordering: .relaxed)
+        }
+        return UInt64(bitPattern: continuous &+ offset.load(ordering: .relaxed))
+    }
+
+    /// `instant` as nanoseconds on the continuous clock's own scale.
+    private static func nanoseconds(since instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (instant - reference).components
+        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+    }
+
+    private static let reference = ContinuousClock.now
 }
