@@ -1,6 +1,6 @@
 // weft-bench: micro-benchmarks of Weft's executor and timers.
 //
-// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume> [-n N]
+// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread> [-n N]
 // Each prints, as its last line:
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
@@ -261,7 +261,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume> [-n N] [-t TASKS -i ITERATIONS]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread> [-n N] [-t TASKS -i ITERATIONS]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -276,6 +276,10 @@ do {
         try benchTimerChurn(tasks: option("-t", default: 10_000), iterations: option("-i", default: 100))
     case "parked": try benchParked(n: option("-n", default: 100_000))
     case "resume": try await benchResume(n: option("-n", default: 1_000_000))
+    case "channel": try benchChannel(n: option("-n", default: 10_000_000))
+    case "oneshot": try benchOneshot(n: option("-n", default: 1_000_000))
+    case "notify": try benchNotify(n: option("-n", default: 1_000_000))
+    case "cross-thread": try benchCrossThread(n: option("-n", default: 10_000_000))
     default:
         print(usage)
         exit(2)

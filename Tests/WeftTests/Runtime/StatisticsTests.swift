@@ -32,7 +32,7 @@ struct StatisticsTests {
             published.withLock { $0 }?.wake()
         }
         thread.start()
-        try runtime.block(on: join(waiter, yieldNow()))
+        _ = try runtime.block(on: join(waiter, yieldNow()))
         #expect(runtime.statistics.foreignWakes >= 1)
         #expect(runtime.statistics.localWakes >= 1, "yieldNow wakes its task on the loop")
     }

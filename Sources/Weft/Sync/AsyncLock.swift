@@ -1,0 +1,99 @@
+/// A lock for tasks, protecting a value: its guard may be held across
+/// suspension points (unlike `Synchronization.Mutex`, which must never be held
+/// across an `await`). Waiters get the lock first come, first served. Usable
+/// from any thread.
+///
+/// ```swift
+/// let counter = AsyncLock(0)
+/// let guard = try await counter.lock()
+/// guard.value += 1
+/// try await sleep(for: .milliseconds(1))   // still held
+/// guard.unlock()
+/// ```
+///
+/// **Cancellation:** cancel-safe: dropping a pending ``lock()`` future (or
+/// cancelling the `async` `lock()`) leaves the queue; if the lock had already
+/// been handed to it, it passes to the next waiter.
+public final class AsyncLock<Value> {
+    private let semaphore = AsyncSemaphore(permits: 1)
+    fileprivate var protected: Value
+
+    /// A lock protecting `value`.
+    public init(_ value: Value) {
+        protected = value
+    }
+
+    /// A future of the guard; ready once every earlier waiter is done.
+    public func lock() -> AsyncLockAcquire<Value> {
+        AsyncLockAcquire(lock: self, acquire: semaphore.acquire())
+    }
+
+    /// The guard, if the lock is free now.
+    public func tryLock() -> AsyncLockGuard<Value>? {
+        semaphore.tryAcquire().map { AsyncLockGuard(lock: self, permit: $0) }
+    }
+
+    /// Waits for the lock, from `async` code.
+    ///
+    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
+    nonisolated(nonsending)
+    public func lock() async throws(CancellationError) -> AsyncLockGuard<Value> {
+        try await Weft.value(transferring: Transfer(value: lock() as AsyncLockAcquire<Value>)).value
+    }
+}
+
+/// Sendable when `Value` is: `protected` is touched only through an
+/// `AsyncLockGuard`, at most one guard exists at a time (it holds the
+/// semaphore's single permit), and the semaphore's lock orders one guard's
+/// accesses before the next guard's. The value itself may then cross threads,
+/// which is why `Value` must be `Sendable`.
+extension AsyncLock: @unchecked Sendable where Value: Sendable {}
+
+/// Exclusive access to an ``AsyncLock``'s value until ``unlock()`` (or
+/// deinitialization). Keep it in the task that locked.
+///
+/// Swift may end an object's lifetime right after its last use — which can be
+/// before a later `await` — so call ``unlock()`` explicitly where the critical
+/// section ends.
+public final class AsyncLockGuard<Value> {
+    private let lock: AsyncLock<Value>
+    private let permit: SemaphorePermit
+    private var isUnlocked = false
+
+    fileprivate init(lock: AsyncLock<Value>, permit: SemaphorePermit) {
+        self.lock = lock
+        self.permit = permit
+    }
+
+    /// The protected value. Only while locked.
+    public var value: Value {
+        get {
+            precondition(!isUnlocked, "AsyncLockGuard used after unlock()")
+            return lock.protected
+        }
+        _modify {
+            precondition(!isUnlocked, "AsyncLockGuard used after unlock()")
+            yield &lock.protected
+        }
+    }
+
+    /// Releases the lock. Idempotent.
+    public func unlock() {
+        isUnlocked = true
+        permit.release()
+    }
+
+    deinit { permit.release() }
+}
+
+/// The future returned by ``AsyncLock/lock()``.
+///
+/// **Cancellation:** see ``AsyncLock``.
+public struct AsyncLockAcquire<Value>: Future {
+    let lock: AsyncLock<Value>
+    var acquire: SemaphoreAcquire
+
+    public mutating func poll(_ context: inout Context) -> Poll<AsyncLockGuard<Value>> {
+        acquire.poll(&context).map { AsyncLockGuard(lock: lock, permit: $0) }
+    }
+}

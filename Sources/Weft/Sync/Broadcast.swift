@@ -1,0 +1,205 @@
+/// What a broadcast channel's senders and receivers share: the last `capacity`
+/// messages and the wakers of receivers waiting for the next one.
+final class BroadcastCore<Value: Sendable>: Sendable {
+    struct State {
+        /// Message `n` sits at `slots[n % capacity]` while `n >= nextSequence - capacity`.
+        var slots: [Value?]
+        /// The sequence number the next message gets.
+        var nextSequence: UInt64 = 0
+        /// Wakers of receivers waiting for `nextSequence`, by subscription.
+        var wakers: [ObjectIdentifier: Waker] = [:]
+        /// Counted sender handles alive.
+        var senderCount = 1
+        /// Subscriptions alive (copies of a receiver share one).
+        var receiverCount = 0
+    }
+
+    let capacity: Int
+    let state: Locked<State>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        state = Locked(State(slots: Array(repeating: nil, count: capacity)))
+    }
+
+    func subscribe() -> BroadcastReceiver<Value> {
+        let subscription = BroadcastSubscription(self)
+        let next = state.withLock { state -> UInt64 in
+            state.receiverCount += 1
+            return state.nextSequence
+        }
+        return BroadcastReceiver(subscription: subscription, nextSequence: next)
+    }
+}
+
+/// One counted broadcast sender handle; its deinit ends every receiver's stream
+/// once it was the last.
+final class BroadcastSenderLifetime<Value: Sendable>: Sendable {
+    let core: BroadcastCore<Value>
+
+    init(_ core: BroadcastCore<Value>, isFirst: Bool) {
+        self.core = core
+        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
+    }
+
+    deinit {
+        let wakers = core.state.withLock { state -> [Waker] in
+            state.senderCount -= 1
+            guard state.senderCount == 0 else { return [] }
+            defer { state.wakers.removeAll() }
+            return Array(state.wakers.values)
+        }
+        wakeAll(wakers)
+    }
+}
+
+/// One receiver's registration: counts it as alive and keys its waker.
+final class BroadcastSubscription<Value: Sendable>: Sendable {
+    let core: BroadcastCore<Value>
+    init(_ core: BroadcastCore<Value>) { self.core = core }
+
+    deinit {
+        let id = ObjectIdentifier(self)
+        core.state.withLock { state in
+            state.receiverCount -= 1
+            state.wakers[id] = nil
+        }
+    }
+}
+
+/// Creates a broadcast channel: every receiver sees every message sent after
+/// it subscribed, as long as it keeps up. The channel keeps the last
+/// `capacity` messages; a receiver that falls further behind is told how many
+/// it missed (``BroadcastEvent/lagged(missed:)``) and continues with the
+/// oldest message still kept.
+///
+/// ```swift
+/// let (sender, first) = broadcastChannel(of: String.self, capacity: 16)
+/// let second = sender.subscribe()
+/// ```
+public func broadcastChannel<Value: Sendable>(of type: Value.Type = Value.self, capacity: Int) -> (BroadcastSender<Value>, BroadcastReceiver<Value>) {
+    precondition(capacity >= 1, "a broadcast channel needs a capacity of at least 1")
+    let core = BroadcastCore<Value>(capacity: capacity)
+    return (BroadcastSender(BroadcastSenderLifetime(core, isFirst: true)), core.subscribe())
+}
+
+/// What a broadcast receiver gets: a message, or the news that it fell behind.
+public enum BroadcastEvent<Value: Sendable>: Sendable {
+    /// The next message.
+    case message(Value)
+    /// The receiver fell more than the channel's capacity behind: `missed`
+    /// messages were overwritten before it saw them. The next event is the
+    /// oldest message still kept.
+    case lagged(missed: Int)
+}
+
+extension BroadcastEvent: Equatable where Value: Equatable {}
+
+/// The sending half of a ``broadcastChannel(of:capacity:)``. Usable from any
+/// thread; sending never waits (slow receivers lag instead).
+///
+/// Copies share one counted handle; ``clone()`` makes a new counted handle.
+/// Receivers' streams end once every handle is gone and they have read
+/// everything.
+///
+/// **Cancellation:** sending never waits, so there is nothing to cancel.
+public struct BroadcastSender<Value: Sendable>: Sendable {
+    let lifetime: BroadcastSenderLifetime<Value>
+
+    init(_ lifetime: BroadcastSenderLifetime<Value>) {
+        self.lifetime = lifetime
+    }
+
+    /// A new counted handle to the same channel.
+    public func clone() -> BroadcastSender {
+        BroadcastSender(BroadcastSenderLifetime(lifetime.core, isFirst: false))
+    }
+
+    /// A new receiver that sees every message sent from now on.
+    public func subscribe() -> BroadcastReceiver<Value> {
+        lifetime.core.subscribe()
+    }
+
+    /// Sends `value` to every receiver; returns how many receivers there are,
+    /// or hands the value back when there is none.
+    @discardableResult
+    public func send(_ value: Value) -> Result<Int, SendError<Value>> {
+        let core = lifetime.core
+        var overwritten: Value?
+        let outcome = core.state.withLock { state -> (receivers: Int, wakers: [Waker]) in
+            guard state.receiverCount > 0 else { return (0, []) }
+            let slot = Int(state.nextSequence % UInt64(core.capacity))
+            overwritten = state.slots[slot].take()
+            state.slots[slot] = value
+            state.nextSequence += 1
+            guard !state.wakers.isEmpty else { return (state.receiverCount, []) }
+            defer { state.wakers.removeAll(keepingCapacity: true) }
+            return (state.receiverCount, Array(state.wakers.values))
+        }
+        _ = overwritten  // dies outside the lock
+        wakeAll(outcome.wakers)
+        return outcome.receivers > 0 ? .success(outcome.receivers) : .failure(SendError(value))
+    }
+
+    /// Receivers alive now.
+    public var receiverCount: Int {
+        lifetime.core.state.withLock { $0.receiverCount }
+    }
+}
+
+/// The receiving half of a ``broadcastChannel(of:capacity:)``: a stream of
+/// ``BroadcastEvent``s, ending (`nil`) once every sender is gone and every
+/// kept message was read.
+///
+/// The read position lives in the struct: a copy continues independently from
+/// where the original was. Copies share one subscription (its waker slot), so
+/// poll each copy from the same task; for a receiver of its own, call
+/// ``resubscribe()`` or ``BroadcastSender/subscribe()``.
+///
+/// **Cancellation:** cancel-safe. The read position advances only when a poll
+/// returns an event, so dropping a pending `next()` future, or cancelling
+/// ``receive()``, loses nothing.
+public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
+    let subscription: BroadcastSubscription<Value>
+    /// The sequence number of the next message this receiver reads.
+    var nextSequence: UInt64
+
+    public mutating func pollNext(_ context: inout Context) -> Poll<BroadcastEvent<Value>?> {
+        let core = subscription.core
+        let id = ObjectIdentifier(subscription)
+        let capacity = UInt64(core.capacity)
+        return core.state.withLock { state in
+            if nextSequence < state.nextSequence {
+                let oldest = state.nextSequence > capacity ? state.nextSequence - capacity : 0
+                if nextSequence < oldest {
+                    let missed = Int(oldest - nextSequence)
+                    nextSequence = oldest
+                    return .ready(.lagged(missed: missed))
+                }
+                let value = state.slots[Int(nextSequence % capacity)]!
+                nextSequence += 1
+                return .ready(.message(value))
+            }
+            if state.senderCount == 0 { return .ready(nil) }
+            if let current = state.wakers[id], current.willWake(context.waker) { return .pending }
+            state.wakers[id] = context.waker
+            return .pending
+        }
+    }
+
+    /// A new receiver of its own, reading from the next message sent.
+    public func resubscribe() -> BroadcastReceiver {
+        subscription.core.subscribe()
+    }
+
+    /// The next event, awaited from `async` code; `nil` once every sender is
+    /// gone and everything was read.
+    ///
+    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
+    nonisolated(nonsending)
+    public mutating func receive() async throws(CancellationError) -> BroadcastEvent<Value>? {
+        let (event, rest) = try await Weft.value(transferring: Transfer(value: next())).value
+        self = rest
+        return event
+    }
+}

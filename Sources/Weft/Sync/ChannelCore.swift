@@ -1,0 +1,127 @@
+/// What a multi-producer channel's senders and receiver share: the buffer, the
+/// senders waiting for room (bounded channels), and the receiver's waker.
+@usableFromInline
+final class ChannelCore<Value: Sendable>: Sendable {
+    /// A sender waiting for room: its value sits in the node until the receiver
+    /// moves it into the buffer (so waiting senders are served in FIFO order).
+    @usableFromInline
+    struct PendingSend {
+        @usableFromInline var value: Value?
+        /// Set when the receiver moved `value` into the buffer.
+        @usableFromInline var isDelivered = false
+        /// Set when the receiver went away first; `value` is still here.
+        @usableFromInline var isClosed = false
+
+        @inlinable
+        init(value: Value) { self.value = value }
+    }
+
+    @usableFromInline
+    struct State {
+        @usableFromInline var buffer = ChannelBuffer<Value>(capacity: 16)
+        /// Senders waiting for room, oldest first; empty unless the buffer is full.
+        @usableFromInline var waitingSenders = WaitList<PendingSend>()
+        @usableFromInline var receiverWaker: Waker?
+        /// Counted sender handles alive (see `ChannelSenderLifetime`).
+        @usableFromInline var senderCount = 1
+        /// Cleared when the last copy of the receiver is gone.
+        @usableFromInline var isReceiverAlive = true
+
+        @inlinable
+        init() {}
+    }
+
+    /// `Int.max` for an unbounded channel.
+    @usableFromInline let capacity: Int
+    @usableFromInline let state = Locked(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Delivers `value` without waiting, or hands it back.
+    @inlinable
+    func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
+        let outcome = state.withLock { state -> (Result<Void, TrySendError<Value>>, Waker?) in
+            guard state.isReceiverAlive else { return (.failure(.closed(value)), nil) }
+            guard state.buffer.count < capacity, state.waitingSenders.isEmpty else {
+                return (.failure(.full(value)), nil)
+            }
+            state.buffer.append(value)
+            return (.success(()), state.receiverWaker.take())
+        }
+        outcome.1?.wake()
+        return outcome.0
+    }
+
+    /// The receiver's poll: the next value, `nil` once empty with every sender
+    /// gone, or pending with `waker` registered.
+    @inlinable
+    func pollReceive(_ waker: Waker) -> Poll<Value?> {
+        var senderToWake: Waker?
+        let poll = state.withLock { state -> Poll<Value?> in
+            if let value = state.buffer.popFirst() {
+                if let sender = state.waitingSenders.popFirst() {
+                    state.buffer.append(sender.payload.value.take()!)
+                    sender.payload.isDelivered = true
+                    senderToWake = sender.waker.take()
+                }
+                return .ready(value)
+            }
+            if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
+            state.receiverWaker.register(waker)
+            return .pending
+        }
+        senderToWake?.wake()
+        return poll
+    }
+
+    /// Whether the buffer is empty.
+    var isEmpty: Bool { state.withLock { $0.buffer.isEmpty } }
+
+    /// Values buffered now.
+    var count: Int { state.withLock { $0.buffer.count } }
+}
+
+/// One counted sender handle: created by a channel constructor or by `clone()`;
+/// its deinit ends the stream once it was the last one.
+@usableFromInline
+final class ChannelSenderLifetime<Value: Sendable>: Sendable {
+    @usableFromInline let core: ChannelCore<Value>
+
+    /// A new counted handle; `core` counts the first one already.
+    init(_ core: ChannelCore<Value>, isFirst: Bool) {
+        self.core = core
+        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
+    }
+
+    deinit {
+        core.state.withLock { state -> Waker? in
+            state.senderCount -= 1
+            return state.senderCount == 0 ? state.receiverWaker.take() : nil
+        }?.wake()
+    }
+}
+
+/// The receiver's liveness: its deinit makes sends fail, hands waiting senders
+/// their values back, and drops what was buffered.
+@usableFromInline
+final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
+    @usableFromInline let core: ChannelCore<Value>
+    init(_ core: ChannelCore<Value>) { self.core = core }
+
+    deinit {
+        var dropped: [Value] = []
+        let wakers = core.state.withLock { state -> [Waker] in
+            state.isReceiverAlive = false
+            state.receiverWaker = nil
+            while let value = state.buffer.popFirst() { dropped.append(value) }
+            return state.waitingSenders.removeAll().compactMap { sender in
+                sender.payload.isClosed = true
+                return sender.waker.take()
+            }
+        }
+        wakeAll(wakers)
+        dropped.removeAll()  // values die outside the lock
+    }
+}

@@ -1,0 +1,68 @@
+/// Creates a bounded multi-producer, single-consumer channel holding at most
+/// `capacity` values (at least 1). A send waits while the buffer is full
+/// (backpressure), and waiting senders get room in the order they arrived.
+///
+/// ```swift
+/// let (sender, receiver) = boundedChannel(of: Int.self, capacity: 64)
+/// ```
+public func boundedChannel<Value: Sendable>(of type: Value.Type = Value.self, capacity: Int) -> (ChannelSender<Value>, ChannelReceiver<Value>) {
+    precondition(capacity >= 1, "a bounded channel needs a capacity of at least 1")
+    let core = ChannelCore<Value>(capacity: capacity)
+    return (ChannelSender(ChannelSenderLifetime(core, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(core)))
+}
+
+/// Creates an unbounded multi-producer, single-consumer channel: sends never
+/// wait (and memory grows while the receiver falls behind).
+public func unboundedChannel<Value: Sendable>(of type: Value.Type = Value.self) -> (UnboundedSender<Value>, ChannelReceiver<Value>) {
+    let core = ChannelCore<Value>(capacity: .max)
+    return (UnboundedSender(ChannelSenderLifetime(core, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(core)))
+}
+
+/// The receiving half of a ``boundedChannel(of:capacity:)`` or
+/// ``unboundedChannel(of:)``: a stream of the values sent, in the order each
+/// sender sent them, ending (`nil`) once the buffer is empty and every sender
+/// is gone. Use `.values` for an `AsyncSequence`, or ``receive()``.
+///
+/// Copies share the queue and the liveness: sends fail once every copy is
+/// gone. Poll it from one task at a time (a second task's waker would replace
+/// the first's). Wakeable from any thread.
+///
+/// **Cancellation:** cancel-safe. A value leaves the channel only in the poll
+/// that returns it, so dropping a pending `next()` future or cancelling
+/// ``receive()`` loses nothing. Dropping the last copy of the receiver drops
+/// what is buffered and hands every waiting sender its value back.
+public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
+    @usableFromInline let lifetime: ChannelReceiverLifetime<Value>
+
+    init(_ lifetime: ChannelReceiverLifetime<Value>) {
+        self.lifetime = lifetime
+    }
+
+    @inlinable
+    public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
+        pollReceive(context.waker)
+    }
+
+    @inlinable
+    func pollReceive(_ waker: Waker) -> Poll<Value?> {
+        lifetime.core.pollReceive(waker)
+    }
+
+    /// Takes a buffered value without waiting: `nil` when none is buffered.
+    public func tryReceive() -> Value? {
+        if case .ready(let value?) = lifetime.core.pollReceive(.noop) { return value }
+        return nil
+    }
+
+    /// Values buffered now.
+    public var count: Int { lifetime.core.count }
+
+    /// The next value, awaited from `async` code; `nil` once every sender is gone.
+    ///
+    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
+    nonisolated(nonsending)
+    public func receive() async throws(CancellationError) -> Value? {
+        // The stream is moved into `next()` and back; copies share the queue.
+        try await Weft.value(transferring: Transfer(value: next())).value.element
+    }
+}

@@ -1,0 +1,158 @@
+/// The sending half of a ``boundedChannel(of:capacity:)``. Usable from any
+/// thread.
+///
+/// Copies share one counted handle; ``clone()`` makes a new counted handle. The
+/// receiver's stream ends when every handle (every copy of every clone) is gone
+/// and a pending ``send(_:)`` future counts as a copy, so a value in flight is
+/// never cut off.
+///
+/// **Cancellation:** ``trySend(_:)`` never waits. A pending ``send(_:)`` future
+/// holds its value; dropping it before the receiver made room drops the value
+/// (it is never delivered half-way), so `send` is not cancel-safe: the value is
+/// lost, or — if room was made before the drop — delivered. Use ``trySend(_:)``
+/// when the value must be kept.
+public struct ChannelSender<Value: Sendable>: Sendable {
+    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+
+    init(_ lifetime: ChannelSenderLifetime<Value>) {
+        self.lifetime = lifetime
+    }
+
+    /// A new counted handle to the same channel.
+    public func clone() -> ChannelSender {
+        ChannelSender(ChannelSenderLifetime(lifetime.core, isFirst: false))
+    }
+
+    /// A future that delivers `value`, waiting while the buffer is full; ready
+    /// with `.failure(SendError)` (the value back) once the receiver is gone.
+    @inlinable
+    public func send(_ value: Value) -> ChannelSend<Value> {
+        ChannelSend(lifetime: lifetime, value: value)
+    }
+
+    /// Delivers `value` if there is room now; hands it back otherwise.
+    @inlinable @discardableResult
+    public func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
+        lifetime.core.trySend(value)
+    }
+
+    /// Whether the receiver is gone (every send would fail).
+    public var isClosed: Bool {
+        lifetime.core.state.withLock { !$0.isReceiverAlive }
+    }
+
+    /// Delivers `value`, suspending while the buffer is full.
+    ///
+    /// **Cancellation:** throws `CancellationError`; the value is then either
+    /// delivered already or dropped (see the type).
+    nonisolated(nonsending)
+    public func send(_ value: Value) async throws(CancellationError) -> Result<Void, SendError<Value>> {
+        try await Weft.value(transferring: Transfer(value: send(value) as ChannelSend<Value>))
+            .value
+    }
+}
+
+/// The future returned by ``ChannelSender/send(_:)``.
+///
+/// **Cancellation:** see ``ChannelSender``: dropping it while it waits for room
+/// removes it from the queue of waiting senders and drops its value.
+public struct ChannelSend<Value: Sendable>: Future {
+    /// Keeps the channel open while the send is pending.
+    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+    @usableFromInline var value: Value?
+    @usableFromInline var waiting: ChannelSendWaiter<Value>?
+
+    @inlinable
+    init(lifetime: ChannelSenderLifetime<Value>, value: Value) {
+        self.lifetime = lifetime
+        self.value = value
+    }
+
+    @inlinable
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, SendError<Value>>> {
+        let core = lifetime.core
+        if let waiting {
+            let node = waiting.node
+            return core.state.withLock { state in
+                if node.payload.isDelivered { return .ready(.success(())) }
+                if node.payload.isClosed { return .ready(.failure(SendError(node.payload.value.take()!))) }
+                node.waker.register(context.waker)
+                return .pending
+            }
+        }
+        guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
+        var receiverWaker: Waker?
+        let poll = core.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
+            guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
+            if state.buffer.count < core.capacity && state.waitingSenders.isEmpty {
+                state.buffer.append(value)
+                receiverWaker = state.receiverWaker.take()
+                return .ready(.success(()))
+            }
+            let node = WaitNode(ChannelCore<Value>.PendingSend(value: value))
+            node.waker = context.waker
+            state.waitingSenders.append(node)
+            waiting = ChannelSendWaiter(core: core, node: node)
+            return .pending
+        }
+        receiverWaker?.wake()
+        return poll
+    }
+}
+
+/// A waiting send's place in the queue; its deinit (the send future dropped)
+/// takes it out, so no receiver ever waits on a sender that is gone.
+@usableFromInline
+final class ChannelSendWaiter<Value: Sendable> {
+    @usableFromInline let core: ChannelCore<Value>
+    @usableFromInline let node: WaitNode<ChannelCore<Value>.PendingSend>
+
+    @inlinable
+    init(core: ChannelCore<Value>, node: WaitNode<ChannelCore<Value>.PendingSend>) {
+        self.core = core
+        self.node = node
+    }
+
+    deinit {
+        let dropped = core.state.withLock { state -> Value? in
+            state.waitingSenders.remove(node)
+            node.waker = nil
+            return node.payload.value.take()
+        }
+        _ = dropped  // dies outside the lock
+    }
+}
+
+/// The sending half of an ``unboundedChannel(of:)``. Usable from any thread;
+/// sending never waits.
+///
+/// Copies share one counted handle; ``clone()`` makes a new counted handle. The
+/// receiver's stream ends when every handle is gone.
+///
+/// **Cancellation:** sending never waits, so there is nothing to cancel.
+public struct UnboundedSender<Value: Sendable>: Sendable {
+    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+
+    init(_ lifetime: ChannelSenderLifetime<Value>) {
+        self.lifetime = lifetime
+    }
+
+    /// A new counted handle to the same channel.
+    public func clone() -> UnboundedSender {
+        UnboundedSender(ChannelSenderLifetime(lifetime.core, isFirst: false))
+    }
+
+    /// Delivers `value`, or hands it back when the receiver is gone.
+    @inlinable @discardableResult
+    public func send(_ value: Value) -> Result<Void, SendError<Value>> {
+        switch lifetime.core.trySend(value) {
+        case .success: return .success(())
+        case .failure(let error): return .failure(SendError(error.value))
+        }
+    }
+
+    /// Whether the receiver is gone (every send would fail).
+    public var isClosed: Bool {
+        lifetime.core.state.withLock { !$0.isReceiverAlive }
+    }
+}

@@ -1,0 +1,216 @@
+/// What a watch channel's senders and receivers share: the latest value, its
+/// version, and the wakers of receivers waiting for a change.
+final class WatchCore<Value: Sendable>: Sendable {
+    struct State {
+        var value: Value
+        /// Incremented by each send.
+        var version: UInt64 = 0
+        var wakers: [ObjectIdentifier: Waker] = [:]
+        /// Counted sender handles alive.
+        var senderCount = 1
+        /// Subscriptions alive.
+        var receiverCount = 0
+    }
+
+    let state: Locked<State>
+
+    init(_ value: Value) {
+        state = Locked(State(value: value))
+    }
+
+    func subscribe() -> WatchReceiver<Value> {
+        let subscription = WatchSubscription(self)
+        let version = state.withLock { state -> UInt64 in
+            state.receiverCount += 1
+            return state.version
+        }
+        subscription.seenVersion = version
+        return WatchReceiver(subscription: subscription)
+    }
+}
+
+/// One counted watch sender handle; its deinit wakes every waiting receiver
+/// (their `changed()` fails) once it was the last.
+final class WatchSenderLifetime<Value: Sendable>: Sendable {
+    let core: WatchCore<Value>
+
+    init(_ core: WatchCore<Value>, isFirst: Bool) {
+        self.core = core
+        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
+    }
+
+    deinit {
+        let wakers = core.state.withLock { state -> [Waker] in
+            state.senderCount -= 1
+            guard state.senderCount == 0 else { return [] }
+            defer { state.wakers.removeAll() }
+            return Array(state.wakers.values)
+        }
+        wakeAll(wakers)
+    }
+}
+
+/// One receiver: which version it has seen, and its waker's key.
+///
+/// `@unchecked Sendable`: `seenVersion` is written before the subscription is
+/// shared and afterwards only under `core.state`'s lock.
+final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
+    let core: WatchCore<Value>
+    var seenVersion: UInt64 = 0
+
+    init(_ core: WatchCore<Value>) { self.core = core }
+
+    deinit {
+        let id = ObjectIdentifier(self)
+        core.state.withLock { state in
+            state.receiverCount -= 1
+            state.wakers[id] = nil
+        }
+    }
+
+    /// The latest value if it changed since last seen (marking it seen),
+    /// `.ready(nil)` when every sender is gone, else pending with `waker`
+    /// registered.
+    func pollChange(_ waker: Waker) -> Poll<Value?> {
+        let id = ObjectIdentifier(self)
+        return core.state.withLock { state in
+            if state.version != seenVersion {
+                seenVersion = state.version
+                return .ready(state.value)
+            }
+            if state.senderCount == 0 { return .ready(nil) }
+            if let current = state.wakers[id], current.willWake(waker) { return .pending }
+            state.wakers[id] = waker
+            return .pending
+        }
+    }
+}
+
+/// Creates a watch channel holding one value, starting with `initial`: senders
+/// replace it; receivers read the latest and wait for changes, skipping
+/// intermediate values they were too slow to see.
+public func watchChannel<Value: Sendable>(initial: Value) -> (WatchSender<Value>, WatchReceiver<Value>) {
+    let core = WatchCore(initial)
+    return (WatchSender(WatchSenderLifetime(core, isFirst: true)), core.subscribe())
+}
+
+/// The sending half of a ``watchChannel(initial:)``. Usable from any thread;
+/// sending never waits.
+///
+/// Copies share one counted handle; ``clone()`` makes a new counted handle.
+/// Once every handle is gone, receivers' `changed()` fails with
+/// ``ChannelClosed`` and their streams end.
+///
+/// **Cancellation:** sending never waits, so there is nothing to cancel.
+public struct WatchSender<Value: Sendable>: Sendable {
+    let lifetime: WatchSenderLifetime<Value>
+
+    init(_ lifetime: WatchSenderLifetime<Value>) {
+        self.lifetime = lifetime
+    }
+
+    /// A new counted handle to the same channel.
+    public func clone() -> WatchSender {
+        WatchSender(WatchSenderLifetime(lifetime.core, isFirst: false))
+    }
+
+    /// A new receiver; the current value counts as seen.
+    public func subscribe() -> WatchReceiver<Value> {
+        lifetime.core.subscribe()
+    }
+
+    /// Replaces the value and wakes every receiver waiting for a change. Fails,
+    /// handing `value` back, when no receiver is left (the value is not stored).
+    @discardableResult
+    public func send(_ value: Value) -> Result<Void, SendError<Value>> {
+        var replaced: Value?
+        let outcome = lifetime.core.state.withLock { state -> (sent: Bool, wakers: [Waker]) in
+            guard state.receiverCount > 0 else { return (false, []) }
+            replaced = state.value
+            state.value = value
+            state.version &+= 1
+            defer { state.wakers.removeAll(keepingCapacity: true) }
+            return (true, Array(state.wakers.values))
+        }
+        _ = replaced  // dies outside the lock
+        wakeAll(outcome.wakers)
+        return outcome.sent ? .success(()) : .failure(SendError(value))
+    }
+
+    /// The latest value.
+    public var current: Value {
+        lifetime.core.state.withLock { $0.value }
+    }
+}
+
+/// The receiving half of a ``watchChannel(initial:)``.
+///
+/// As a stream it yields the latest value each time it changed since last
+/// seen (intermediate values may be skipped), and ends once every sender is
+/// gone. Copies share what they have seen (a ``resubscribe()`` has its own).
+/// Usable from any thread.
+///
+/// **Cancellation:** cancel-safe. A change is marked seen only by a poll that
+/// reports it, so dropping a pending ``changed()`` or `next()` future loses
+/// nothing.
+public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
+    let subscription: WatchSubscription<Value>
+
+    public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
+        subscription.pollChange(context.waker)
+    }
+
+    /// The latest value, without marking it seen.
+    public var current: Value {
+        subscription.core.state.withLock { $0.value }
+    }
+
+    /// The latest value, marking it seen (a later ``changed()`` waits for a newer one).
+    public func currentMarkingSeen() -> Value {
+        let subscription = self.subscription
+        return subscription.core.state.withLock { state in
+            subscription.seenVersion = state.version
+            return state.value
+        }
+    }
+
+    /// Whether a value was sent since this receiver last saw one.
+    public var hasChanged: Bool {
+        let subscription = self.subscription
+        return subscription.core.state.withLock { $0.version != subscription.seenVersion }
+    }
+
+    /// A future ready when a value newer than the last seen is sent (marking it
+    /// seen), or with ``ChannelClosed`` once every sender is gone.
+    public func changed() -> WatchChanged<Value> {
+        WatchChanged(subscription: subscription)
+    }
+
+    /// A new receiver of its own; the current value counts as seen.
+    public func resubscribe() -> WatchReceiver {
+        subscription.core.subscribe()
+    }
+
+    /// Waits for a change, from `async` code.
+    ///
+    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
+    nonisolated(nonsending)
+    public func changed() async throws(CancellationError) -> Result<Void, ChannelClosed> {
+        try await Weft.value(transferring: Transfer(value: changed() as WatchChanged<Value>)).value
+    }
+}
+
+/// The future returned by ``WatchReceiver/changed()``.
+///
+/// **Cancellation:** cancel-safe; see ``WatchReceiver``.
+public struct WatchChanged<Value: Sendable>: Future, Sendable {
+    let subscription: WatchSubscription<Value>
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, ChannelClosed>> {
+        switch subscription.pollChange(context.waker) {
+        case .pending: return .pending
+        case .ready(.some): return .ready(.success(()))
+        case .ready(.none): return .ready(.failure(ChannelClosed()))
+        }
+    }
+}

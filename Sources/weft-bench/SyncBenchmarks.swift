@@ -1,0 +1,230 @@
+// Benchmarks of Weft's channels and sync primitives (see Sources/Weft/Sync).
+// Wired as subcommands by main.swift; each prints the standard last line.
+
+import Glibc
+import Weft
+
+// MARK: - channel
+
+/// Sends 0..<n through a bounded sender: `trySend` while there is room, a
+/// waiting `send` when full. Drops its sender when done, ending the stream.
+struct ChannelProducer: Future {
+    var sender: ChannelSender<Int>?
+    let n: Int
+    var next = 0
+    var waiting: ChannelSend<Int>?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            if waiting != nil {
+                guard case .ready = waiting!.poll(&context) else { return .pending }
+                waiting = nil
+                next += 1
+            }
+            guard let sender else { return .ready(()) }
+            while next < n {
+                switch sender.trySend(next) {
+                case .success:
+                    next += 1
+                case .failure(.full(let value)):
+                    waiting = sender.send(value)
+                case .failure(.closed):
+                    self.sender = nil
+                    return .ready(())
+                }
+                if waiting != nil { break }
+            }
+            if waiting == nil {
+                self.sender = nil
+                return .ready(())
+            }
+        }
+    }
+}
+
+/// Receives until the stream ends; ready with the count and sum.
+struct ChannelConsumer: Future {
+    var receiver: ChannelReceiver<Int>
+    var count = 0
+    var sum = 0
+
+    mutating func poll(_ context: inout Context) -> Poll<(count: Int, sum: Int)> {
+        while true {
+            switch receiver.pollNext(&context) {
+            case .pending: return .pending
+            case .ready(let value?):
+                count += 1
+                sum &+= value
+            case .ready(nil): return .ready((count, sum))
+            }
+        }
+    }
+}
+
+/// Same-loop throughput: one producer task and one consumer task, `n` messages
+/// through a bounded channel of 1,024.
+func benchChannel(n: Int) throws {
+    let runtime = try Runtime()
+    let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1024)
+    let heapBefore = heapBytesInUse()
+    let start = ContinuousClock.now
+    runtime.spawn(ChannelProducer(sender: sender, n: n))
+    _ = consume sender
+    let consumer = runtime.spawn(ChannelConsumer(receiver: receiver))
+    let (count, _) = try runtime.block(on: consumer).get()
+    let elapsed = nanosecondsSince(start)
+    precondition(count == n, "channel benchmark lost messages")
+    report("channel", n: n, wallNanoseconds: elapsed,
+           bytesPerOp: Double(max(0, heapBytesInUse() - heapBefore)) / Double(n))
+}
+
+// MARK: - oneshot
+
+/// Where the consumer leaves the sender of its next oneshot for the producer.
+final class OneshotDesk {
+    var pending: OneshotSender<Int>?
+    var producerWaker: Waker?
+    var isDone = false
+}
+
+/// Answers every oneshot left on the desk.
+struct OneshotAnswerer: Future {
+    let desk: OneshotDesk
+    var answered = 0
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        if let sender = desk.pending.take() {
+            _ = sender.send(answered)
+            answered += 1
+        }
+        if desk.isDone { return .ready(()) }
+        desk.producerWaker.register(context.waker)
+        return .pending
+    }
+}
+
+extension Optional where Wrapped == Waker {
+    /// Stores `waker` unless the stored one already wakes the same task.
+    mutating func register(_ waker: Waker) {
+        if let current = self, current.willWake(waker) { return }
+        self = waker
+    }
+}
+
+/// Asks `n` questions, one oneshot each, awaiting every answer.
+struct OneshotAsker: Future {
+    let desk: OneshotDesk
+    let n: Int
+    var asked = 0
+    var awaiting: OneshotReceiver<Int>?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            if awaiting != nil {
+                guard case .ready = awaiting!.poll(&context) else { return .pending }
+                awaiting = nil
+            }
+            if asked == n {
+                desk.isDone = true
+                desk.producerWaker?.wake()
+                return .ready(())
+            }
+            let (sender, receiver) = oneshotChannel(of: Int.self)
+            desk.pending = sender
+            desk.producerWaker?.wake()
+            awaiting = receiver
+            asked += 1
+        }
+    }
+}
+
+/// Oneshot hand-off between two tasks on one loop: create, hand over, send,
+/// wake, receive; `n` times.
+func benchOneshot(n: Int) throws {
+    let runtime = try Runtime()
+    let desk = OneshotDesk()
+    let answerer = runtime.spawn(OneshotAnswerer(desk: desk))
+    let start = ContinuousClock.now
+    _ = try runtime.block(on: join(OneshotAsker(desk: desk, n: n), answerer))
+    report("oneshot", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - notify
+
+/// Waits on `mine`, then notifies `theirs`; `rounds` times.
+struct NotifyPlayer: Future {
+    let mine: Notify
+    let theirs: Notify
+    let rounds: Int
+    let servesFirst: Bool
+    var played = 0
+    var waiting: Notified?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            if waiting == nil {
+                if played == rounds { return .ready(()) }
+                if servesFirst && played == 0 { theirs.notifyOne() }  // the serve
+                waiting = mine.notified()
+            }
+            guard case .ready = waiting!.poll(&context) else { return .pending }
+            waiting = nil
+            played += 1
+            if !servesFirst || played < rounds { theirs.notifyOne() }
+        }
+    }
+}
+
+/// Notify ping-pong between two tasks on one loop: `n` hand-offs.
+func benchNotify(n: Int) throws {
+    let runtime = try Runtime()
+    let ping = Notify()
+    let pong = Notify()
+    let rounds = max(1, n / 2)
+    let server = runtime.spawn(NotifyPlayer(mine: pong, theirs: ping, rounds: rounds, servesFirst: true))
+    let start = ContinuousClock.now
+    _ = try runtime.block(on: join(NotifyPlayer(mine: ping, theirs: pong, rounds: rounds, servesFirst: false), server))
+    report("notify", n: rounds * 2, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - cross-thread
+
+/// Runs a closure on a new pthread.
+private final class ThreadStart {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+private func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    var thread = pthread_t()
+    let argument = Unmanaged.passRetained(ThreadStart(body)).toOpaque()
+    let created = pthread_create(&thread, nil, { argument in
+        Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue().body()
+        return nil
+    }, argument)
+    precondition(created == 0, "pthread_create failed")
+    return thread
+}
+
+/// Cross-thread throughput: a producer thread running its own runtime sends
+/// `n` messages through a bounded channel of 4,096 to a consumer task on the
+/// main thread's runtime (backpressure and wakes cross threads both ways).
+func benchCrossThread(n: Int) throws {
+    let runtime = try Runtime()
+    let (sender, receiver) = boundedChannel(of: Int.self, capacity: 4096)
+    let start = ContinuousClock.now
+    let producer = startThread {
+        do {
+            let local = try Runtime()
+            try local.block(on: ChannelProducer(sender: sender, n: n))
+        } catch {
+            fatalError("producer runtime failed: \(error)")
+        }
+    }
+    _ = consume sender  // the producer thread's copy is the last one
+    let (count, _) = try runtime.block(on: ChannelConsumer(receiver: receiver))
+    let elapsed = nanosecondsSince(start)
+    pthread_join(producer, nil)
+    precondition(count == n, "cross-thread benchmark lost messages")
+    report("cross-thread", n: n, wallNanoseconds: elapsed, bytesPerOp: 0)
+}

@@ -1,0 +1,53 @@
+import Testing
+import Weft
+
+@Suite("JoinSet")
+struct SyncJoinSetTests {
+    @Test("a JoinSet yields results in completion order, then nil")
+    func completionOrder() throws {
+        let runtime = try Runtime()
+        let results = try runtime.guardedBlock(on: pollFn { _ in .ready(()) }.then { _ -> CollectAll<JoinSet<Int>> in
+            let set = JoinSet<Int>()
+            set.spawn(yields(6).map { 3 })
+            set.spawn(yields(0).map { 1 })
+            set.spawn(yields(3).map { 2 })
+            return collectAll(set)
+        })
+        #expect(results.map { try? $0.get() } == [1, 2, 3])
+    }
+
+    @Test("dropping a JoinSet aborts every task still in it")
+    func abortOnDrop() throws {
+        let runtime = try Runtime()
+        let flag = DropFlag()
+        let set = Box<JoinSet<Void>?>(nil)
+        let handles = Box<[JoinHandle<Void>]>([])
+        let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<Void> in
+            let joinSet = JoinSet<Void>()
+            handles.value = [joinSet.spawn(sleep(for: .seconds(30)).probed(flag)), joinSet.spawn(ready(()))]
+            set.value = joinSet
+            return .ready(())
+        }.then { _ in yields(3) }.then { _ -> JoinAll<JoinHandle<Void>> in
+            #expect(!flag.isDropped, "the slow task is running")
+            set.value = nil  // the last reference: deinit aborts what is left
+            return joinAll(handles.value)
+        })
+        #expect(results[0].failure == JoinError(.aborted))
+        #expect(results[1].isSuccess)
+        #expect(flag.isDropped)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("JoinSet next() works from async code on the loop")
+    func asyncNext() throws {
+        let runtime = try Runtime()
+        let sum = try runtime.guardedBlock(on: AsyncFuture { () -> Int in
+            let set = JoinSet<Int>()
+            for n in 1...4 { set.spawn(yields(n).map { n }) }
+            var sum = 0
+            while let result = try? await set.next() { sum += (try? result.get()) ?? 0 }
+            return sum
+        })
+        #expect(sum == 10)
+    }
+}

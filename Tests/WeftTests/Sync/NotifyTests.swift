@@ -1,0 +1,88 @@
+import Testing
+import Weft
+
+@Suite("Notify")
+struct SyncNotifyTests {
+    @Test("notifyOne with nobody waiting is stored for the next notified()")
+    func storedNotification() {
+        let notify = Notify()
+        notify.notifyOne()
+        notify.notifyOne()  // at most one is stored
+        var first = notify.notified()
+        var second = notify.notified()
+        #expect(pollFuture(&first).isReady)
+        #expect(!pollFuture(&second).isReady)
+    }
+
+    @Test("notifyOne wakes the longest-waiting future first")
+    func fifo() throws {
+        let runtime = try Runtime()
+        let notify = Notify()
+        let order = Box<[Int]>([])
+        let handles = (0..<3).map { index in
+            runtime.spawn(notify.notified().map { order.value.append(index) })
+        }
+        let driver = runtime.spawn(yields(2).then { _ in
+            notify.notifyOne()
+            return yields(2)
+        }.then { _ in
+            notify.notifyOne()
+            notify.notifyOne()
+            return yields(1)
+        })
+        _ = try runtime.guardedBlock(on: join(driver, joinAll(handles)))
+        #expect(order.value == [0, 1, 2])
+    }
+
+    @Test("notifyWaiters wakes every future created before it, polled or not, and stores nothing")
+    func notifyWaiters() {
+        let notify = Notify()
+        var polled = notify.notified()
+        var unpolled = notify.notified()
+        #expect(!pollFuture(&polled).isReady)
+        notify.notifyWaiters()
+        var later = notify.notified()
+        #expect(pollFuture(&polled).isReady)
+        #expect(pollFuture(&unpolled).isReady)
+        #expect(!pollFuture(&later).isReady)
+    }
+
+    @Test("a dropped notified future picked by notifyOne passes the notification on")
+    func droppedWaiterPassesOn() {
+        let notify = Notify()
+        var dropped = notify.notified()
+        var kept = notify.notified()
+        #expect(!pollFuture(&dropped).isReady)
+        #expect(!pollFuture(&kept).isReady)
+        notify.notifyOne()  // picks `dropped`
+        _ = consume dropped
+        #expect(pollFuture(&kept).isReady)
+        // Nobody left: a dropped pick with no waiter behind it is stored.
+        var lonely = notify.notified()
+        #expect(!pollFuture(&lonely).isReady)
+        notify.notifyOne()
+        _ = consume lonely
+        var next = notify.notified()
+        #expect(pollFuture(&next).isReady)
+    }
+
+    @Test("a notification from a foreign thread wakes the loop")
+    func foreignNotify() throws {
+        let runtime = try Runtime()
+        let notify = Notify()
+        let thread = ForeignThread { notify.notifyOne() }
+        defer { thread.join() }
+        try runtime.guardedBlock(on: notify.notified())
+    }
+
+    @Test("notified() works from async code")
+    func asyncNotified() throws {
+        let runtime = try Runtime()
+        let notify = Notify()
+        notify.notifyOne()
+        let done = try runtime.guardedBlock(on: AsyncFuture { () -> Bool in
+            (try? await notify.notified()) != nil
+        })
+        #expect(done)
+    }
+}

@@ -1,0 +1,49 @@
+import Testing
+import Weft
+
+@Suite("Watch channel")
+struct SyncWatchTests {
+    @Test("a watch receiver sees only the latest of several sends")
+    func latestOnly() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = watchChannel(initial: 0)
+        #expect(receiver.current == 0)
+        #expect(!receiver.hasChanged)
+        for value in 1...3 { #expect(sender.send(value).isSuccess) }
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .ready(3))
+        #expect(pollNextOnce(&stream) == .pending)
+        _ = consume sender
+        #expect(try runtime.guardedBlock(on: collectAll(stream)) == [])
+    }
+
+    @Test("changed() waits for a newer value and fails once the sender is gone")
+    func changedFuture() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = watchChannel(initial: "a")
+        runtime.spawn(yields(2).map { _ = sender.send("b") })
+        #expect(try runtime.guardedBlock(on: receiver.changed()).isSuccess)
+        #expect(receiver.current == "b")
+        _ = consume sender
+        #expect(try runtime.guardedBlock(on: receiver.changed()).failure == ChannelClosed())
+    }
+
+    @Test("a watch send fails with the value back when no receiver is left")
+    func sendWithoutReceivers() {
+        let (sender, receiver) = watchChannel(initial: 1)
+        _ = consume receiver
+        #expect(sender.send(2).failure?.value == 2)
+        #expect(sender.current == 1)
+    }
+
+    @Test("a watch sent from a foreign thread wakes changed()")
+    func foreignSend() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = watchChannel(initial: 0)
+        let thread = ForeignThread { _ = sender.send(9) }
+        defer { thread.join() }
+        #expect(try runtime.guardedBlock(on: receiver.changed()).isSuccess)
+        #expect(receiver.currentMarkingSeen() == 9)
+        #expect(!receiver.hasChanged)
+    }
+}
