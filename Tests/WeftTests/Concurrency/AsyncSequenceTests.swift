@@ -1,0 +1,143 @@
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// Poll streams as `AsyncSequence`s: `listener.connections` and `PollStream.values`.
+    @Suite("Poll streams as AsyncSequences")
+    struct AsyncSequenceTests {
+        @Test("for try await over listener.connections accepts several clients")
+        func connectionsAcceptsSeveralClients() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let greetings = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+                defer { listener.close() }
+                let address = try listener.localAddress
+                var clients: [Task<Void, any Error>] = []
+                for index in 0..<5 {
+                    clients.append(loop.spawn {
+                        let stream = try await TCPStream.connect(to: address)
+                        try await stream.write([UInt8(index)])
+                        try await stream.shutdown()
+                        _ = try await stream.read()  // until the server closes
+                    })
+                }
+                var greetings: [UInt8] = []
+                for try await connection in listener.connections {
+                    loop.serialExecutor.checkIsolated()
+                    greetings += try await connection.read(upTo: 1)
+                    connection.close()
+                    if greetings.count == clients.count { break }
+                }
+                for client in clients { try await client.value }
+                return greetings
+            })
+            #expect(greetings.sorted() == [0, 1, 2, 3, 4])
+        }
+
+        @Test("listener.connections iterated from off the loop accepts too (each next() hops to the listener's loop)")
+        func connectionsFromOffTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
+                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+                return (listener, try listener.localAddress)
+            })
+            defer { listener.close() }
+            let clients = (0..<3).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
+            let accepted = try await awaitWithin(.seconds(20), Task { () async throws -> Int in
+                var accepted = 0
+                for try await connection in listener.connections {
+                    accepted += 1
+                    connection.close()
+                    if accepted == 3 { break }
+                }
+                return accepted
+            })
+            #expect(accepted == 3)
+            for client in clients { try await awaitWithin(.seconds(20), client).close() }
+        }
+
+        @Test("listener.connections ends when the listener is closed")
+        func connectionsEndWhenListenerCloses() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let accepted = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Int in
+                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+                let address = try listener.localAddress
+                loop.spawn {
+                    let stream = try await TCPStream.connect(to: address)
+                    try await Weft.sleep(for: .milliseconds(20))
+                    listener.close()
+                    stream.close()
+                }
+                var accepted = 0
+                for try await connection in listener.connections {
+                    accepted += 1
+                    connection.close()
+                }
+                return accepted
+            })
+            #expect(accepted == 1)
+        }
+
+        @Test("interval(every:).values yields increasing ticks from 0, none before its time")
+        func intervalValuesYieldTicks() async throws {
+            let start = ContinuousClock.now
+            let ticks = try await awaitWithin(.seconds(20), Task { () async throws -> [Int] in
+                var ticks: [Int] = []
+                for try await tick in interval(every: .milliseconds(20)).values {
+                    ticks.append(tick)
+                    if ticks.count == 5 { break }
+                }
+                return ticks
+            })
+            let elapsed = ContinuousClock.now - start
+            // Indices may skip when the consumer falls behind (a busy test machine), but
+            // tick n never comes before start + n × period.
+            #expect(ticks.first == 0)
+            #expect(ticks.count == 5)
+            #expect(ticks == ticks.sorted() && Set(ticks).count == ticks.count, "ticks must increase: \(ticks)")
+            let lastTick = ticks.last ?? 0
+            #expect(elapsed >= .milliseconds(20 * lastTick), "tick \(lastTick) of 20 ms came after \(elapsed.milliseconds) ms")
+        }
+
+        @Test("interval(every:).values on a LoopThread ticks on the loop thread, and a finite stream ends the loop")
+        func intervalValuesOnLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (ticks, onLoop) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> ([Int], Bool) in
+                var ticks: [Int] = []
+                var onLoop = true
+                for try await tick in interval(every: .milliseconds(5)).prefix(4).values {
+                    ticks.append(tick)
+                    onLoop = onLoop && loop.serialExecutor.isIsolatingCurrentContext() == true
+                }
+                return (ticks, onLoop)
+            })
+            #expect(ticks.count == 4)
+            #expect(ticks.first == 0)
+            #expect(ticks == ticks.sorted() && Set(ticks).count == ticks.count, "ticks must increase: \(ticks)")
+            #expect(onLoop)
+        }
+
+        @Test("cancelling a task iterating interval(every:).values ends it with CancellationError")
+        func cancelIntervalIteration() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let ticks = AtomicCounter()
+            let iterating = loop.spawn {
+                await ending {
+                    for try await _ in interval(every: .seconds(10)).values { ticks.increment() }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            let cancelledAt = ContinuousClock.now
+            iterating.cancel()
+            let end = try await awaitWithin(.seconds(20), iterating)
+            #expect(end.cancelled, "\(end.outcome)")
+            #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
+            #expect(ticks.value == 1, "only the immediate first tick")
+        }
+    }
+}

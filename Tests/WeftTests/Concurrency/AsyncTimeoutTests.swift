@@ -1,0 +1,98 @@
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// The async overload `timeout(_:_:)`: a time limit around an async closure.
+    @Suite("timeout(_:_:) for async closures")
+    struct AsyncTimeoutTests {
+        @Test("an operation that finishes in time yields .success with its result")
+        func successInTime() async throws {
+            let result = try await awaitWithin(.seconds(20), Task {
+                try await timeout(.seconds(5)) { () async -> Int in
+                    try? await Weft.sleep(for: .milliseconds(2))
+                    return 42
+                }
+            })
+            #expect(try result.get() == 42)
+        }
+
+        @Test("an operation that takes too long yields .failure(TimedOut) after the limit and is cancelled")
+        func failureAfterLimit() async throws {
+            let cancelled = Latch()
+            let start = ContinuousClock.now
+            let result = try await awaitWithin(.seconds(20), Task {
+                try await timeout(.milliseconds(30)) { () async -> Int in
+                    do {
+                        try await Weft.sleep(for: .seconds(60))
+                    } catch {
+                        cancelled.set()
+                    }
+                    return 0
+                }
+            })
+            let elapsed = ContinuousClock.now - start
+            #expect(result.failure?.limit == .milliseconds(30))
+            #expect(elapsed >= .milliseconds(30))
+            try await awaitWithin(.seconds(20), Task { try await value(of: cancelled.wait()) })
+        }
+
+        @Test("inside a LoopThread task, timeout runs the operation on that loop and times out on time")
+        func timeoutOnLoopThread() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (quick, slow, elapsed) = try await awaitWithin(.seconds(20), loop.spawn {
+                () async throws -> (Result<Bool?, TimedOut>, Result<Bool?, TimedOut>, Duration) in
+                let quick = try await timeout(.seconds(5)) { () async -> Bool? in
+                    try? await Weft.sleep(for: .milliseconds(1))
+                    return loop.serialExecutor.isIsolatingCurrentContext()
+                }
+                let start = ContinuousClock.now
+                let slow = try await timeout(.milliseconds(10)) { () async -> Bool? in
+                    try? await Weft.sleep(for: .seconds(60))
+                    return nil
+                }
+                return (quick, slow, ContinuousClock.now - start)
+            })
+            #expect(try quick.get() == true)
+            #expect(slow.failure?.limit == .milliseconds(10))
+            #expect(elapsed >= .milliseconds(10))
+            #expect(elapsed < .milliseconds(500), "timing out took \(elapsed.milliseconds) ms")
+        }
+
+        @Test("an operation that ignores cancellation still times out at the limit")
+        func ignoringCancellationStillTimesOut() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (result, elapsed) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (Result<Int, TimedOut>, Duration) in
+                let start = ContinuousClock.now
+                let result = try await timeout(.milliseconds(20)) { () async -> Int in
+                    await nap(.seconds(1))  // not cancellable
+                    return 1
+                }
+                return (result, ContinuousClock.now - start)
+            })
+            #expect(result.failure != nil)
+            #expect(elapsed < .milliseconds(500), "the timeout waited for the operation: \(elapsed.milliseconds) ms")
+        }
+
+        @Test("cancelling the task awaiting timeout throws CancellationError and cancels the operation")
+        func cancellingTheCaller() async throws {
+            let cancelled = Latch()
+            let caller = Task {
+                try await timeout(.seconds(60)) { () async -> Int in
+                    do {
+                        try await Weft.sleep(for: .seconds(60))
+                    } catch {
+                        cancelled.set()
+                    }
+                    return 0
+                }
+            }
+            try await Task.sleep(for: .milliseconds(10))
+            caller.cancel()
+            let result = await outcome { try await awaitWithin(.seconds(20), caller) }
+            #expect(isCancellation(result), "got \(result)")
+            try await awaitWithin(.seconds(20), Task { try await value(of: cancelled.wait()) })
+        }
+    }
+}

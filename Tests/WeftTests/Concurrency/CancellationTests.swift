@@ -1,0 +1,185 @@
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// Cancelling a Swift task drops the Weft future it awaits: timers are disarmed,
+    /// reads stopped, and `CancellationError` is thrown promptly.
+    @Suite("Cancellation of async Weft calls")
+    struct CancellationTests {
+        @Test("cancelling a task sleeping on a runtime's loop throws CancellationError at once and disarms its timer")
+        func cancelSleepOnRuntime() throws {
+            let runtime = try Runtime()
+            let executor = runtime.taskExecutor
+            #expect(runtime.pendingTimerCount == 0)
+            let sleeper = try runtime.guardedBlock(on: AsyncFuture { () async -> Task<Void, any Error> in
+                let sleeper = Task(executorPreference: executor) { try await Weft.sleep(for: .seconds(60)) }
+                try? await Weft.sleep(for: .milliseconds(5))  // lets it arm its timer
+                return sleeper
+            })
+            #expect(runtime.pendingTimerCount == 1, "the 60 s sleep should be armed")
+
+            let (cancelled, elapsed) = try runtime.guardedBlock(on: AsyncFuture { () async -> (Bool, Duration) in
+                let start = ContinuousClock.now
+                sleeper.cancel()
+                let result = await sleeper.result
+                return (isCancellation(result), ContinuousClock.now - start)
+            })
+            #expect(cancelled)
+            #expect(elapsed < .milliseconds(500), "cancellation took \(elapsed.milliseconds) ms")
+            #expect(runtime.pendingTimerCount == 0)
+            #expect(runtime.statistics.tasksAlive == 0)
+        }
+
+        @Test("cancelling a task sleeping on a LoopThread, from another thread, throws CancellationError promptly")
+        func cancelSleepOnLoopThread() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let sleeping = Latch()
+            let sleeper = loop.spawn {
+                await ending {
+                    sleeping.set()
+                    try await Weft.sleep(for: .seconds(60))
+                }
+            }
+            try await awaitWithin(.seconds(20), Task { try await value(of: sleeping.wait()) })
+            try await Task.sleep(for: .milliseconds(5))
+            let cancelledAt = ContinuousClock.now
+            sleeper.cancel()
+            let end = try await awaitWithin(.seconds(20), sleeper)
+            #expect(end.cancelled, "\(end.outcome)")
+            #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
+        }
+
+        @Test("a task cancelled before it awaits a pending sleep throws CancellationError without arming a timer")
+        func cancelledBeforeSleeping() throws {
+            let runtime = try Runtime()
+            let executor = runtime.taskExecutor
+            let result = try runtime.guardedBlock(on: AsyncFuture { () async -> Result<Void, any Error> in
+                let task = Task(executorPreference: executor) { () async throws -> Void in
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    try await Weft.sleep(for: .seconds(60))
+                }
+                return await task.result
+            })
+            #expect(isCancellation(result))
+            #expect(runtime.pendingTimerCount == 0)
+        }
+
+        @Test("cancelling value(of:) awaited off any loop (on the shared loop) throws CancellationError promptly")
+        func cancelValueOnSharedLoop() async throws {
+            // High priority: timed on a thread of its own root queue, not one that the
+            // synchronous tests running in parallel may hold.
+            let waiter = Task(priority: .high) { await ending { try await value(of: sleep(for: .seconds(60))) } }
+            try await Task.sleep(for: .milliseconds(10))
+            let cancelledAt = ContinuousClock.now
+            waiter.cancel()
+            let end = try await awaitWithin(.seconds(20), waiter)
+            #expect(end.cancelled, "\(end.outcome)")
+            #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
+        }
+
+        @Test("cancelling a task blocked in stream.read() throws CancellationError at once; the stream stays usable and closes without a leak")
+        func cancelReadOnRuntime() throws {
+            let runtime = try Runtime()
+            let executor = runtime.taskExecutor
+            let baselineHandles = runtime.openHandleCount
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            let address = try listener.localAddress
+            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))
+            let client = try connected.get()
+            let server = try accepted.get()
+            let handlesWithStreams = runtime.openHandleCount
+            #expect(handlesWithStreams == baselineHandles + 3)
+
+            let (cancelled, elapsed) = try runtime.guardedBlock(on: AsyncFuture { () async -> (Bool, Duration) in
+                let reader = Task(executorPreference: executor) { try await server.read(upTo: 100) }
+                try? await Weft.sleep(for: .milliseconds(5))  // lets it block in the read
+                let start = ContinuousClock.now
+                reader.cancel()
+                let result = await reader.result
+                return (isCancellation(result), ContinuousClock.now - start)
+            })
+            #expect(cancelled)
+            #expect(elapsed < .milliseconds(500), "cancellation took \(elapsed.milliseconds) ms")
+            #expect(runtime.openHandleCount == handlesWithStreams)
+            #expect(runtime.pendingTimerCount == 0)
+            #expect(!server.isClosed)
+
+            // Nothing was lost, and the stream still reads and writes.
+            let echoed = try runtime.guardedBlock(on: AsyncFuture { () async -> Result<[UInt8], any Error> in
+                await outcome {
+                    try await client.write([1, 2, 3])
+                    var received: [UInt8] = []
+                    while received.count < 3 { received += try await server.read(upTo: 100) }
+                    try await server.write(received)
+                    var back: [UInt8] = []
+                    while back.count < 3 { back += try await client.read(upTo: 100) }
+                    return back
+                }
+            })
+            #expect(try echoed.get() == [1, 2, 3])
+
+            server.close()
+            client.close()
+            listener.close()
+            #expect(server.isClosed)
+            #expect(runtime.openHandleCount == baselineHandles)
+            #expect(runtime.statistics.tasksAlive == 0)
+        }
+
+        @Test("cancelling a task blocked in stream.read() on a LoopThread, from another thread, throws CancellationError promptly and loses no bytes")
+        func cancelReadOnLoopThread() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            defer { listener.close() }
+            let reader = loop.spawn { await ending { try await server.read(upTo: 100) } }
+            try await Task.sleep(for: .milliseconds(10))
+            let cancelledAt = ContinuousClock.now
+            reader.cancel()
+            let end = try await awaitWithin(.seconds(20), reader)
+            #expect(end.cancelled, "\(end.outcome)")
+            #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
+
+            let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                try await client.write([9, 8, 7])
+                var received: [UInt8] = []
+                while received.count < 3 { received += try await server.read(upTo: 100) }
+                return received
+            })
+            #expect(received == [9, 8, 7])
+
+            // Closing one end from the test thread: the other reads end of stream.
+            client.close()
+            let eof = try await awaitWithin(.seconds(20), loop.spawn { try await server.read(upTo: 100) })
+            #expect(eof.isEmpty)
+            server.close()
+        }
+
+        @Test("cancelling a task blocked in accept() throws CancellationError and the listener still accepts")
+        func cancelAccept() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
+                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+                return (listener, try listener.localAddress)
+            })
+            defer { listener.close() }
+            let acceptor = loop.spawn { try await listener.accept() }
+            try await Task.sleep(for: .milliseconds(10))
+            acceptor.cancel()
+            let result = await outcome { try await awaitWithin(.seconds(20), acceptor) }
+            #expect(isCancellation(result), "got \(result)")
+
+            let connected = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Bool in
+                async let accepted = listener.accept()
+                let client = try await TCPStream.connect(to: address)
+                let server = try await accepted
+                try await client.write([1])
+                let byte = try await server.read(upTo: 1)
+                return byte == [1]
+            })
+            #expect(connected)
+        }
+    }
+}

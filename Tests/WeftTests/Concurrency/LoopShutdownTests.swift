@@ -1,0 +1,113 @@
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// `LoopThread.shutdown()` while spawned Swift tasks still wait on the loop.
+    @Suite("LoopThread shutdown with tasks still running")
+    struct LoopShutdownTests {
+        @Test("shutdown with tasks sleeping 60 s and blocked in reads and accepts returns promptly; the tasks end with CancellationError")
+        func shutdownCancelsWaitingTasks() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            let started = AtomicCounter()
+            var tasks: [Task<Void, any Error>] = []
+            for _ in 0..<3 {
+                tasks.append(loop.spawn {
+                    started.increment()
+                    try await Weft.sleep(for: .seconds(60))
+                })
+            }
+            tasks.append(loop.spawn {
+                started.increment()
+                _ = try await server.read()
+            })
+            tasks.append(loop.spawn {
+                started.increment()
+                _ = try await client.read()
+            })
+            tasks.append(loop.spawn {
+                started.increment()
+                _ = try await listener.accept()
+            })
+            tasks.append(loop.spawn {
+                started.increment()
+                for try await _ in interval(every: .seconds(30)).values {}
+            })
+            // Every task has started and is waiting on the loop.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while started.value < tasks.count && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            #expect(started.value == tasks.count)
+            try await Task.sleep(for: .milliseconds(20))
+
+            let start = ContinuousClock.now
+            loop.shutdown()
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed <= .seconds(2), "shutdown took \(elapsed.milliseconds) ms")
+            #expect(elapsed < .milliseconds(900), "shutdown waited for its grace period: \(elapsed.milliseconds) ms")
+
+            for (index, task) in tasks.enumerated() {
+                let result = await outcome { try await awaitWithin(.seconds(20), task) }
+                #expect(isCancellation(result), "task \(index) ended with \(result)")
+            }
+        }
+
+        @Test("shutdown with a task that ignores cancellation and keeps the loop busy returns within the grace period")
+        func shutdownWithStubbornTask() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let running = Latch()
+            let stubborn = loop.spawn { () async -> Int in
+                running.set()
+                var naps = 0
+                // Ignores cancellation: a Dispatch timer keeps resuming it on the loop for 1.5 s.
+                while naps < 150 {
+                    await nap(.milliseconds(10))
+                    naps += 1
+                }
+                return naps
+            }
+            try await awaitWithin(.seconds(20), Task { try await value(of: running.wait()) })
+
+            let elapsed = try await awaitWithin(.seconds(20), Task { await shutDownOffThePool(loop) })
+            #expect(elapsed <= .seconds(2), "shutdown took \(elapsed.milliseconds) ms")
+            #expect(elapsed >= .milliseconds(900), "shutdown did not give the task its grace period")
+            // Jobs arriving after shutdown run on the global executor: the task still finishes.
+            let naps = try await awaitWithin(.seconds(20), stubborn)
+            #expect(naps == 150)
+        }
+
+        @Test("shutdown is idempotent, and spawning afterwards runs nothing on the dead loop")
+        func shutdownIsIdempotent() async throws {
+            let loop = try LoopThread()
+            let answer = try await awaitWithin(.seconds(20), loop.spawn { 42 })
+            #expect(answer == 42)
+            loop.shutdown()
+            loop.shutdown()
+            // A task preferring a stopped loop is still run (by the global executor):
+            // it must not hang, whatever it returns.
+            let late = loop.spawn { () async -> Bool? in loop.serialExecutor.isIsolatingCurrentContext() }
+            let isolated = try await awaitWithin(.seconds(20), late)
+            #expect(isolated == false)
+        }
+
+        @Test("shutdown from a plain thread while a task is in the middle of a 60 s sleep ends it with CancellationError")
+        func shutdownFromForeignThread() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let sleeping = Latch()
+            let sleeper = loop.spawn {
+                sleeping.set()
+                try await Weft.sleep(for: .seconds(60))
+            }
+            try await awaitWithin(.seconds(20), Task { try await value(of: sleeping.wait()) })
+            let took = Task { await shutDownOffThePool(loop) }  // on a thread of its own
+            let result = await outcome { try await awaitWithin(.seconds(20), sleeper) }
+            #expect(isCancellation(result), "got \(result)")
+            let elapsed = try await awaitWithin(.seconds(20), took)
+            #expect(elapsed <= .seconds(2), "shutdown took \(elapsed.milliseconds) ms")
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Testing
+import Weft
+
+/// Whether `error` is a `.wrongThread` WeftError.
+private func isWrongThread(_ error: (any Error)?) -> Bool {
+    (error as? WeftError)?.kind == .wrongThread
+}
+
+/// Runs `body`, returning the error it threw, if any.
+private func thrownError(_ body: () throws -> Void) -> (any Error)? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// What every poll and synchronous API of a loop-bound stream and listener
+/// reports when called on the current thread: one flag per call, true when the
+/// call failed with `.wrongThread`.
+private func wrongThreadReport(client: TCPStream, server: TCPStream, listener: TCPListener) -> [String: Bool] {
+    var report: [String: Bool] = [:]
+    report["setNoDelay"] = isWrongThread(thrownError { try client.setNoDelay(true) })
+    report["setKeepAlive"] = isWrongThread(thrownError { try client.setKeepAlive(true) })
+    report["localAddress"] = isWrongThread(thrownError { _ = try client.localAddress })
+    report["peerAddress"] = isWrongThread(thrownError { _ = try server.peerAddress })
+    report["listener.localAddress"] = isWrongThread(thrownError { _ = try listener.localAddress })
+
+    var read: ReadSome = server.read(upTo: 1)
+    report["read future"] = isWrongThread(pollOnce(&read).readyFailure())
+    var accept: Accept = listener.accept()
+    report["accept future"] = isWrongThread(pollOnce(&accept).readyFailure())
+    var incoming = listener.incoming
+    if case .ready(.failure(let error)?) = pollNextOnce(&incoming) {
+        report["incoming"] = isWrongThread(error)
+    } else {
+        report["incoming"] = false
+    }
+    var context = Context(waker: .noop)
+    let bytes: [UInt8] = [1, 2, 3]
+    let write = bytes.withUnsafeBytes { client.pollWrite(&context, $0) }
+    report["pollWrite"] = isWrongThread(write.readyFailure())
+    report["pollFlush"] = isWrongThread(client.pollFlush(&context).readyFailure())
+    report["pollShutdown"] = isWrongThread(client.pollShutdown(&context).readyFailure())
+    var buffer = [UInt8](repeating: 0, count: 8)
+    let filled = buffer.withUnsafeMutableBytes { server.pollRead(&context, into: $0) }
+    report["pollRead"] = isWrongThread(filled.readyFailure())
+    report["pollFillBuffer"] = isWrongThread(server.pollFillBuffer(&context).readyFailure())
+    return report
+}
+
+extension Poll {
+    /// The error of a `.ready(.failure)`, if that is what this is.
+    fileprivate func readyFailure<Success, Failure>() -> Failure? where Value == Result<Success, Failure> {
+        if case .ready(.failure(let error)) = self { return error }
+        return nil
+    }
+}
+
+extension ConcurrencyBridge {
+    /// `TCPStream` and `TCPListener` are Sendable but loop-bound: their poll and
+    /// synchronous APIs fail with `.wrongThread` off their loop (no crash), while
+    /// their async APIs hop to the loop.
+    @Suite("Loop-bound streams used from the wrong thread")
+    struct WrongThreadTests {
+        @Test("every poll and sync API of a LoopThread's stream and listener fails with .wrongThread off the loop")
+        func pollAndSyncAPIsOffTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            defer { listener.close() }
+            let report = wrongThreadReport(client: client, server: server, listener: listener)
+            #expect(report.count == 13)
+            for (call, failedWithWrongThread) in report.sorted(by: { $0.key < $1.key }) {
+                #expect(failedWithWrongThread, "\(call) off the loop did not fail with .wrongThread")
+            }
+
+            // The same calls on the loop succeed (or are pending), and nothing was broken.
+            let onLoop = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String: Bool] in
+                wrongThreadReport(client: client, server: server, listener: listener)
+            })
+            #expect(onLoop.values.allSatisfy { !$0 }, "on the loop: \(onLoop.filter { $0.value })")
+        }
+
+        @Test("a stream's poll API called from another LoopThread fails with .wrongThread")
+        func pollFromAnotherLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let other = try LoopThread()
+            defer { other.shutdown() }
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            defer { listener.close() }
+            let kind = try await awaitWithin(.seconds(20), other.spawn { () async -> WeftError.Kind? in
+                var read: ReadSome = server.read(upTo: 1)
+                var context = Context(waker: .noop)
+                guard case .ready(.failure(let error)) = read.poll(&context) else { return nil }
+                return error.kind
+            })
+            #expect(kind == .wrongThread)
+            // value(of:) from the other loop runs the future there, so it fails the same way.
+            let awaited = try await awaitWithin(.seconds(20), other.spawn { () async throws -> WeftError.Kind? in
+                let result = try await value(of: server.read(upTo: 1) as ReadSome)
+                return result.failure?.kind
+            })
+            #expect(awaited == .wrongThread)
+            // The stream's own async API, called from the other loop, hops to the stream's loop.
+            let echoed = try await awaitWithin(.seconds(20), other.spawn { () async throws -> [UInt8] in
+                try await client.write([5])
+                return try await server.read(upTo: 1)
+            })
+            #expect(echoed == [5])
+        }
+
+        @Test("the async API of a loop-bound stream works from any thread: it hops to the stream's loop")
+        func asyncAPIHopsToTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            defer { listener.close() }
+            // Called from an ordinary task, off the loop.
+            let (received, eof) = try await awaitWithin(.seconds(20), Task { () async throws -> ([UInt8], [UInt8]) in
+                try await client.write([1, 2, 3])
+                var received: [UInt8] = []
+                while received.count < 3 { received += try await server.read(upTo: 10) }
+                try await client.shutdown()
+                return (received, try await server.read())
+            })
+            #expect(received == [1, 2, 3])
+            #expect(eof.isEmpty)
+            // close() from off the loop is handed to the loop.
+            client.close()
+            server.close()
+            let closed = try await awaitWithin(.seconds(20), loop.spawn { (client.isClosed, server.isClosed) })
+            #expect(closed == (true, true))
+        }
+
+        @Test("a plain Runtime's stream polled from a foreign thread fails with .wrongThread, and works again on its own thread")
+        func runtimeStreamFromForeignThread() throws {
+            let runtime = try Runtime()
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            let address = try listener.localAddress
+            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))
+            let client = try connected.get()
+            let server = try accepted.get()
+            let report = Shared<[String: Bool]>([:])
+            let foreign = ForeignThread {
+                report.value = wrongThreadReport(client: client, server: server, listener: listener)
+            }
+            foreign.join()
+            #expect(report.value.count == 13)
+            #expect(report.value.values.allSatisfy { $0 }, "not .wrongThread: \(report.value.filter { !$0.value })")
+            // The owning thread (the runtime is not running) may still use them.
+            try client.setNoDelay(true)
+            #expect(try client.localAddress == server.peerAddress)
+            let echoed = try runtime.guardedBlock(on: client.writeAll([4, 2]).then { _ in server.read(upTo: 2) })
+            #expect(try echoed.get() == [4, 2])
+        }
+
+        @Test("binding a listener off any loop without a runtime is an invalid-argument error, not a crash")
+        func bindWithoutRuntime() {
+            #expect {
+                _ = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+            } throws: { error in
+                (error as? WeftError)?.kind == .invalidArgument
+            }
+        }
+    }
+}
