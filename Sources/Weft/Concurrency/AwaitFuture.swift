@@ -27,6 +27,7 @@ struct Transfer<Value>: @unchecked Sendable {
 /// timers stopped, its reads stopped, its handles released) and throws
 /// `CancellationError`.
 @inlinable
+nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
     try await value(transferring: Transfer(value: future)).value
 }

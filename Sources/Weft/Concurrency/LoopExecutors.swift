@@ -21,24 +21,23 @@ final class LoopExecutors: Sendable {
 @usableFromInline
 final class JobTarget: Sendable {
     let remote: RemoteScheduler
-    /// The `LoopCore`'s address, compared with the thread's current runtime; the
-    /// core is only dereferenced when they match, i.e. on its own running thread.
-    let coreAddress: UInt
+    /// The loop's identity (unique per process, never reused, unlike an address).
+    @usableFromInline let loopIdentity: UInt64
 
     init(core: LoopCore) {
         remote = core.remote
-        coreAddress = UInt(bitPattern: Unmanaged.passUnretained(core).toOpaque())
+        loopIdentity = core.identity
     }
 
+    /// Whether the calling thread is running this loop right now.
     @usableFromInline
     var isOnLoopThread: Bool {
-        UInt(bitPattern: weft_current_runtime()) == coreAddress
+        LoopCore.current?.identity == loopIdentity
     }
 
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        if isOnLoopThread {
-            Unmanaged<LoopCore>.fromOpaque(UnsafeRawPointer(bitPattern: coreAddress)!)
-                .takeUnretainedValue().enqueueLocal(job, onTaskExecutor: onTaskExecutor)
+        if let current = LoopCore.current, current.identity == loopIdentity {
+            current.enqueueLocal(job, onTaskExecutor: onTaskExecutor)
         } else {
             remote.enqueue(job, onTaskExecutor: onTaskExecutor)
         }

@@ -32,6 +32,10 @@ final class LoopCore {
     private let running = Atomic<Bool>(false)
     @usableFromInline var isRunning: Bool { running.load(ordering: .acquiring) }
     private(set) var isShutDown = false
+    /// Unique per process (never reused, unlike the object's address), so a dead
+    /// loop's executors never mistake a new loop for theirs.
+    @usableFromInline let identity = LoopCore.nextIdentity.add(1, ordering: .relaxed).newValue
+    private static let nextIdentity = Atomic<UInt64>(0)
     /// The thread that created the runtime: it owns it while it is not running.
     private let ownerThread = pthread_self()
 

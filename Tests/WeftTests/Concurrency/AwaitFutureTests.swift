@@ -50,13 +50,7 @@ extension ConcurrencyBridge {
                 await other.value
                 return log.value
             })
-            withKnownIssue("""
-                BUG: value(of:) on a ready future re-enqueues the caller on the loop once: value(of:) is a plain \
-                nonisolated async func, and loop jobs run isolated to the loop's serial executor, so entering it \
-                is an executor switch that cannot run inline. (A nonisolated(nonsending) value(of:) does not hop.)
-                """) {
-                #expect(log == ["after the await", "other job"])
-            }
+            #expect(log == ["after the await", "other job"])
         }
 
         @Test("a pending future becomes a Weft task of the current loop and the caller suspends until it completes")

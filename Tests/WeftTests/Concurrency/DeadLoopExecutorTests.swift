@@ -65,14 +65,7 @@ extension ConcurrencyBridge {
                 if claimsIsolation == true { claims.append("attempt \(attempt): dead loop claims isolation") }
                 if taskRanOnFresh == true { claims.append("attempt \(attempt): dead loop's task ran on the new loop") }
             }
-            withKnownIssue("""
-                BUG: JobTarget.isOnLoopThread (LoopExecutors.swift) compares the current runtime with the \\
-                address of the loop's LoopCore, which the executors do not retain: once the loop is freed, a \\
-                new LoopCore at the same address makes the dead loop's checkIsolated() pass on the new loop's \\
-                thread and its jobs run on the new loop.
-                """, isIntermittent: true) {
-                #expect(claims.isEmpty, "\(claims)")
-            }
+            #expect(claims.isEmpty, "\(claims)")
         }
     }
 }

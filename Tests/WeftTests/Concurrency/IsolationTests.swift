@@ -171,15 +171,8 @@ extension ConcurrencyBridge {
             let polledHere = try await awaitWithin(.seconds(20), Task { try await actor.polledHere() })
             try await awaitWithin(.seconds(20), Task { try await client.write([3]) })
             let read = try await awaitWithin(.seconds(20), Task { try await actor.readWithValueOf(server) })
-            withKnownIssue("""
-                BUG: value(of:) is a plain nonisolated async func, so from a pinned actor in a task without \
-                the loop's executor preference it leaves the actor for the global pool, finds no current loop \
-                and runs the future on LoopThread.shared: a stream's poll future then fails with .wrongThread. \
-                (nonisolated(nonsending) on value(of:) would keep it on the actor's loop.)
-                """) {
-                #expect(polledHere == true, "value(of:) polled the future on another thread")
-                #expect((try? read.get()) == [3], "read: \(read)")
-            }
+            #expect(polledHere == true, "value(of:) polled the future on another thread")
+            #expect((try? read.get()) == [3], "read: \(read)")
         }
 
         @Test("a task spawned on the loop calls a pinned actor without hopping, and comes back without hopping")
