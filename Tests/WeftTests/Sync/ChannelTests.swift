@@ -116,9 +116,12 @@ struct SyncChannelTests {
     @Test("channel send and receive work from async code")
     func asyncFaces() throws {
         let runtime = try Runtime()
+        // The producer runs on the runtime's own loop: a plain Task would need a
+        // thread of the cooperative pool, which other tests may be blocking.
+        let loop = runtime.taskExecutor
         let (sender, receiver) = boundedChannel(of: Int.self, capacity: 2)
         let sum = try runtime.guardedBlock(on: AsyncFuture { () -> Int in
-            let producer = Task {
+            let producer = Task(executorPreference: loop) {
                 for value in 1...100 { _ = try? await sender.send(value) }
             }
             var sum = 0
