@@ -1,0 +1,42 @@
+import Glibc
+import Testing
+import Weft
+
+extension TimingSensitive {
+    @Suite("spawnBlocking")
+    struct SpawnBlockingTests {
+        @Test("spawnBlocking runs off the loop thread while timers keep firing on time")
+        func runsOffTheLoopWhileTimersFire() throws {
+            let runtime = try Runtime()
+            let loopThread = UInt(pthread_self())
+            let work = spawnBlocking { () -> UInt in
+                usleep(200_000)  // blocks its pool thread, not the loop
+                return UInt(pthread_self())
+            }
+            let ticks = interval(every: .milliseconds(10)).prefix(15).fold(0) { count, _ in count + 1 }
+            let start = ContinuousClock.now
+            let (worker, tickCount) = try runtime.block(on: join(work, ticks.map { ($0, ContinuousClock.now) }))
+            #expect(try worker.get() != loopThread, "the closure ran on the loop thread")
+            #expect(tickCount.0 == 15)
+            // 15 ticks (the first at once) take 140 ms; the blocking work must not delay them.
+            #expect(tickCount.1 - start < .milliseconds(190), "ticks were held up: \(tickCount.1 - start)")
+        }
+
+        @Test("a dropped spawnBlocking never wakes its task and the runtime shuts down cleanly")
+        func droppedWorkIsForgotten() throws {
+            let runtime = try Runtime()
+            let outcome = try runtime.block(on: select(
+                either: spawnBlocking { () -> Int in usleep(100_000); return 1 },
+                or: sleep(for: .milliseconds(5))))
+            guard case .right = outcome else {
+                Issue.record("the 100 ms job finished before a 5 ms sleep")
+                return
+            }
+            // The job finishes later on its pool thread; the loop hands it back and frees it.
+            try runtime.block(on: sleep(for: .milliseconds(150)))
+            #expect(runtime.statistics.tasksAlive == 0)
+            try runtime.shutdown()
+            #expect(runtime.openHandleCount == 0)
+        }
+    }
+}
