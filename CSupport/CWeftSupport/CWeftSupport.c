@@ -9,6 +9,16 @@
 #define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 static WEFT_TLS void *current_runtime;
 static WEFT_TLS uint64_t random_state;
+static WEFT_TLS long task_budget = -1;
+
+void weft_budget_set(long budget) { task_budget = budget; }
+
+_Bool weft_budget_consume(void) {
+    if (task_budget < 0) return 1;
+    if (task_budget == 0) return 0;
+    task_budget--;
+    return 1;
+}
 
 void *weft_current_runtime(void) { return current_runtime; }
 void weft_set_current_runtime(void *runtime) { current_runtime = runtime; }

@@ -21,6 +21,13 @@ void weft_set_current_runtime(void *runtime);
 uint64_t weft_random(void);
 void weft_seed_random(uint64_t seed);
 
+/// The cooperative budget of the task being polled: how many more ready
+/// results its leaf futures may hand out before the task must yield.
+/// `weft_budget_set(-1)` means unlimited (outside a task).
+void weft_budget_set(long budget);
+/// Takes one unit; false when the budget is spent (the caller should yield).
+_Bool weft_budget_consume(void);
+
 // MARK: - Handles
 
 /// A heap-allocated, initialised timer, or NULL with *error set.

@@ -191,6 +191,8 @@ struct TaskSlots<F: Future> {
         switch operation {
         case .poll:
             var context = Context(waker: Waker(task))
+            Budget.startPoll()
+            defer { Budget.endPoll() }
             if case .ready(let value) = slots.pointee.future!.poll(&context) {
                 slots.pointee.future = nil
                 slots.pointee.output = .success(value)

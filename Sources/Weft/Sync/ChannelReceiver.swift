@@ -38,9 +38,15 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
         self.lifetime = lifetime
     }
 
+    /// Takes the next value; uses the task's cooperative ``Budget``, yielding
+    /// (wake, then `.pending`) once it is spent.
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
-        pollReceive(context.waker)
+        guard Budget.consume() else {
+            context.waker.wake()
+            return .pending
+        }
+        return pollReceive(context.waker)
     }
 
     @inlinable
