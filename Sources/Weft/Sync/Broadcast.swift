@@ -1,7 +1,7 @@
 /// What a broadcast channel's senders and receivers share: the last `capacity`
 /// messages and the wakers of receivers waiting for the next one.
-final class BroadcastCore<Value: Sendable>: Sendable {
-    struct State {
+final class BroadcastCore<Value: Sendable>: SubscribedChannelCore {
+    struct State: SubscribedChannelState {
         /// Message `n` sits at `slots[n % capacity]` while `n >= nextSequence - capacity`.
         var slots: [Value?]
         /// The sequence number the next message gets.
@@ -32,27 +32,6 @@ final class BroadcastCore<Value: Sendable>: Sendable {
     }
 }
 
-/// One counted broadcast sender handle; its deinit ends every receiver's stream
-/// once it was the last.
-final class BroadcastSenderLifetime<Value: Sendable>: Sendable {
-    let core: BroadcastCore<Value>
-
-    init(_ core: BroadcastCore<Value>, isFirst: Bool) {
-        self.core = core
-        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
-    }
-
-    deinit {
-        let wakers = core.state.withLock { state -> [Waker] in
-            state.senderCount -= 1
-            guard state.senderCount == 0 else { return [] }
-            defer { state.wakers.removeAll() }
-            return Array(state.wakers.values)
-        }
-        wakeAll(wakers)
-    }
-}
-
 /// One receiver's registration: counts it as alive and keys its waker.
 final class BroadcastSubscription<Value: Sendable>: Sendable {
     let core: BroadcastCore<Value>
@@ -80,7 +59,7 @@ final class BroadcastSubscription<Value: Sendable>: Sendable {
 public func broadcastChannel<Value: Sendable>(of type: Value.Type = Value.self, capacity: Int) -> (BroadcastSender<Value>, BroadcastReceiver<Value>) {
     precondition(capacity >= 1, "a broadcast channel needs a capacity of at least 1")
     let core = BroadcastCore<Value>(capacity: capacity)
-    return (BroadcastSender(BroadcastSenderLifetime(core, isFirst: true)), core.subscribe())
+    return (BroadcastSender(SenderLifetime(core, isFirst: true)), core.subscribe())
 }
 
 /// What a broadcast receiver gets: a message, or the news that it fell behind.
@@ -104,15 +83,15 @@ extension BroadcastEvent: Equatable where Value: Equatable {}
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct BroadcastSender<Value: Sendable>: Sendable {
-    let lifetime: BroadcastSenderLifetime<Value>
+    let lifetime: SenderLifetime<BroadcastCore<Value>>
 
-    init(_ lifetime: BroadcastSenderLifetime<Value>) {
+    init(_ lifetime: SenderLifetime<BroadcastCore<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> BroadcastSender {
-        BroadcastSender(BroadcastSenderLifetime(lifetime.core, isFirst: false))
+        BroadcastSender(SenderLifetime(lifetime.core, isFirst: false))
     }
 
     /// A new receiver that sees every message sent from now on.

@@ -1,7 +1,7 @@
 /// What a watch channel's senders and receivers share: the latest value, its
 /// version, and the wakers of receivers waiting for a change.
-final class WatchCore<Value: Sendable>: Sendable {
-    struct State {
+final class WatchCore<Value: Sendable>: SubscribedChannelCore {
+    struct State: SubscribedChannelState {
         var value: Value
         /// Incremented by each send.
         var version: UInt64 = 0
@@ -26,27 +26,6 @@ final class WatchCore<Value: Sendable>: Sendable {
         }
         subscription.seenVersion = version
         return WatchReceiver(subscription: subscription)
-    }
-}
-
-/// One counted watch sender handle; its deinit wakes every waiting receiver
-/// (their `changed()` fails) once it was the last.
-final class WatchSenderLifetime<Value: Sendable>: Sendable {
-    let core: WatchCore<Value>
-
-    init(_ core: WatchCore<Value>, isFirst: Bool) {
-        self.core = core
-        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
-    }
-
-    deinit {
-        let wakers = core.state.withLock { state -> [Waker] in
-            state.senderCount -= 1
-            guard state.senderCount == 0 else { return [] }
-            defer { state.wakers.removeAll() }
-            return Array(state.wakers.values)
-        }
-        wakeAll(wakers)
     }
 }
 
@@ -91,7 +70,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
 /// intermediate values they were too slow to see.
 public func watchChannel<Value: Sendable>(initial: Value) -> (WatchSender<Value>, WatchReceiver<Value>) {
     let core = WatchCore(initial)
-    return (WatchSender(WatchSenderLifetime(core, isFirst: true)), core.subscribe())
+    return (WatchSender(SenderLifetime(core, isFirst: true)), core.subscribe())
 }
 
 /// The sending half of a ``watchChannel(initial:)``. Usable from any thread;
@@ -103,15 +82,15 @@ public func watchChannel<Value: Sendable>(initial: Value) -> (WatchSender<Value>
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct WatchSender<Value: Sendable>: Sendable {
-    let lifetime: WatchSenderLifetime<Value>
+    let lifetime: SenderLifetime<WatchCore<Value>>
 
-    init(_ lifetime: WatchSenderLifetime<Value>) {
+    init(_ lifetime: SenderLifetime<WatchCore<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> WatchSender {
-        WatchSender(WatchSenderLifetime(lifetime.core, isFirst: false))
+        WatchSender(SenderLifetime(lifetime.core, isFirst: false))
     }
 
     /// A new receiver; the current value counts as seen.
