@@ -21,6 +21,11 @@ extension TCPHandleOwner {
         return handle
     }
 
+    /// The error for a call from a thread other than the loop's, if it is one.
+    func wrongThread(_ operation: String) -> WeftError? {
+        loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
+    }
+
     /// `close()` on the loop thread: at once when called there, else handed to
     /// the loop as a job (run whenever the loop next runs).
     func closeOnLoop() {

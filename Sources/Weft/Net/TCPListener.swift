@@ -75,7 +75,7 @@ public final class TCPListener: @unchecked Sendable {
     /// The address the listener is bound to (with the real port when bound to 0).
     public var localAddress: SocketAddress {
         get throws(WeftError) {
-            guard core.loop.isOnLoopThread else { throw WeftError(.wrongThread, operation: "localAddress") }
+            if let error = core.wrongThread("localAddress") { throw error }
             guard let handle = core.handle else { throw WeftError(.closed, operation: "localAddress") }
             return try socketAddress(operation: "localAddress") { uv_tcp_getsockname(handle, $0, $1) }
         }
@@ -135,7 +135,7 @@ final class ListenerCore: TCPHandleOwner {
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
-        guard loop.isOnLoopThread else { return .ready(.failure(WeftError(.wrongThread, operation: "accept"))) }
+        if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard readyConnections > 0 else {
             if acceptWaker.map({ !$0.willWake(context.waker) }) ?? true { acceptWaker = context.waker }

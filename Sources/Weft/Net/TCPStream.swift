@@ -46,7 +46,7 @@ public final class TCPStream: @unchecked Sendable {
 
     /// The error for a call from a thread other than the loop's, if it is one.
     func wrongThread(_ operation: String) -> WeftError? {
-        core.loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
+        core.wrongThread(operation)
     }
 
     /// A future that connects to `address`. Composes with ``timeout(_:_:)``:

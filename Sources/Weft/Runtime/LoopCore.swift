@@ -365,7 +365,6 @@ final class LoopCore {
             let task = head.takeUnretainedValue()
             task.vtable(task, .cancel(.runtimeShutDown))
         }
-        while let task = ready.popFirst() { task.release() }
         drainRemote()
         while let task = ready.popFirst() { task.release() }
         // Swift jobs must run somewhere, or their tasks would never finish.
