@@ -1,36 +1,30 @@
 /// One child of a join: the future until it finishes, then its output until taken.
+///
+/// Two optionals rather than an enum so that `future!.poll` mutates the child
+/// in place (an enum payload is copied out and back on every poll).
 @usableFromInline
-enum MaybeDone<F: Future> {
-    case pending(F)
-    case done(F.Output)
-    case taken
+struct MaybeDone<F: Future> {
+    @usableFromInline var future: F?
+    @usableFromInline var output: F.Output?
+
+    @inlinable
+    init(_ future: F) { self.future = future }
 
     /// Polls the child if it is still running; true once its output is stored.
     @inlinable
     mutating func poll(_ context: inout Context) -> Bool {
-        switch self {
-        case .pending(var future):
-            self = .taken
-            switch future.poll(&context) {
-            case .pending:
-                self = .pending(future)
-                return false
-            case .ready(let output):
-                self = .done(output)
-                return true
-            }
-        case .done:
-            return true
-        case .taken:
-            preconditionFailure("join polled after it completed")
-        }
+        if output != nil { return true }
+        precondition(future != nil, "join polled after it completed")
+        guard case .ready(let value) = future!.poll(&context) else { return false }
+        future = nil
+        output = value
+        return true
     }
 
     @inlinable
     mutating func take() -> F.Output {
-        guard case .done(let output) = self else { preconditionFailure("join output taken twice") }
-        self = .taken
-        return output
+        guard let value = output.take() else { preconditionFailure("join output taken twice") }
+        return value
     }
 }
 
@@ -45,8 +39,8 @@ public struct Join2<A: Future, B: Future>: Future {
 
     @inlinable
     init(_ a: A, _ b: B) {
-        self.a = .pending(a)
-        self.b = .pending(b)
+        self.a = MaybeDone(a)
+        self.b = MaybeDone(b)
     }
 
     @inlinable
@@ -68,9 +62,9 @@ public struct Join3<A: Future, B: Future, C: Future>: Future {
 
     @inlinable
     init(_ a: A, _ b: B, _ c: C) {
-        self.a = .pending(a)
-        self.b = .pending(b)
-        self.c = .pending(c)
+        self.a = MaybeDone(a)
+        self.b = MaybeDone(b)
+        self.c = MaybeDone(c)
     }
 
     @inlinable
@@ -92,7 +86,7 @@ final class JoinSlot<F: Future> {
 
     @inlinable
     init(_ future: F) {
-        state = .pending(future)
+        state = MaybeDone(future)
     }
 }
 

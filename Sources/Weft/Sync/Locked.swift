@@ -37,16 +37,19 @@ extension Optional where Wrapped == Waker {
 }
 
 /// One waiter in a ``WaitList``: what it waits for, and its task's waker.
-/// Touched only under the lock of the primitive that owns the list.
+///
+/// Touched only under the lock of the primitive that owns the list, so two
+/// accesses never overlap and the runtime's exclusivity checks (a large part
+/// of a hand-off's cost) are turned off.
 @usableFromInline
 final class WaitNode<Payload> {
-    @usableFromInline var payload: Payload
-    @usableFromInline var waker: Waker?
+    @exclusivity(unchecked) @usableFromInline var payload: Payload
+    @exclusivity(unchecked) @usableFromInline var waker: Waker?
     /// Set while the node is in a list.
-    @usableFromInline var isLinked = false
-    @usableFromInline var next: WaitNode?
+    @exclusivity(unchecked) @usableFromInline var isLinked = false
+    @exclusivity(unchecked) @usableFromInline var next: WaitNode?
     /// Unowned: the node before this one holds it through `next`.
-    @usableFromInline unowned(unsafe) var previous: WaitNode?
+    @exclusivity(unchecked) @usableFromInline unowned(unsafe) var previous: WaitNode?
 
     @inlinable
     init(_ payload: Payload) {

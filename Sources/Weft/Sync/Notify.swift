@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Wakes tasks waiting for an event (Tokio's `Notify`).
 ///
 /// ``notifyOne()`` wakes the longest-waiting ``notified()`` future, or, when
@@ -28,11 +30,15 @@ public final class Notify: Sendable {
         var waiters = WaitList<WaitState>()
         /// A `notifyOne` that found nobody waiting.
         var hasStoredNotification = false
-        /// Incremented by every `notifyWaiters`.
-        var generation: UInt64 = 0
+        /// A settled waiter kept for the next ``Notified`` that has to wait, so
+        /// a steady wait/notify loop allocates nothing.
+        var spare: NotifyWaiter?
     }
 
     let state = Locked(State())
+    /// Incremented, under the lock, by every `notifyWaiters`; read without it
+    /// when a ``Notified`` is created.
+    let generation = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -53,7 +59,7 @@ public final class Notify: Sendable {
     /// Wakes every ``notified()`` future created before this call.
     public func notifyWaiters() {
         let wakers = state.withLock { state -> [Waker] in
-            state.generation &+= 1
+            generation.add(1, ordering: .relaxed)
             return state.waiters.removeAll().compactMap { node in
                 node.payload = .notifiedAll
                 return node.waker.take()
@@ -64,7 +70,7 @@ public final class Notify: Sendable {
 
     /// A future ready at the next notification.
     public func notified() -> Notified {
-        Notified(notify: self, generation: state.withLock { $0.generation })
+        Notified(notify: self, generation: generation.load(ordering: .relaxed))
     }
 
     /// Waits for a notification, from `async` code.
@@ -111,46 +117,52 @@ public struct Notified: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         precondition(!isDone, "Notified polled after it completed")
-        if let waiter {
-            let node = waiter.node
+        if waiter != nil {
+            // A copy of this future may share the waiter; only a sole owner recycles it.
+            let canRecycle = isKnownUniquelyReferenced(&waiter)
+            let waiter = self.waiter!
             let ready = notify.state.withLock { state -> Bool in
-                if case .waiting = node.payload {
-                    node.waker.register(context.waker)
+                if case .waiting = waiter.node.payload {
+                    waiter.node.waker.register(context.waker)
                     return false
                 }
-                node.payload = .notifiedAll  // consumed
+                waiter.node.payload = .notifiedAll  // consumed
+                waiter.notify = nil  // settled: its deinit has nothing to cancel
+                if canRecycle && state.spare == nil { state.spare = waiter }
                 return true
             }
             if ready { self.waiter = nil; isDone = true; return .ready(()) }
             return .pending
         }
+        let notify = self.notify
         let generation = self.generation
-        let node = notify.state.withLock { state -> WaitNode<Notify.WaitState>? in
-            if state.generation != generation { return nil }
+        waiter = notify.state.withLock { state -> NotifyWaiter? in
+            if notify.generation.load(ordering: .relaxed) != generation { return nil }
             if state.hasStoredNotification {
                 state.hasStoredNotification = false
                 return nil
             }
-            let node = WaitNode(Notify.WaitState.waiting)
-            node.waker = context.waker
-            state.waiters.append(node)
-            return node
+            let waiter = state.spare.take() ?? NotifyWaiter()
+            waiter.notify = notify
+            waiter.node.payload = .waiting
+            waiter.node.waker = context.waker
+            state.waiters.append(waiter.node)
+            return waiter
         }
-        guard let node else { isDone = true; return .ready(()) }
-        waiter = NotifyWaiter(notify: notify, node: node)
+        guard waiter != nil else { isDone = true; return .ready(()) }
         return .pending
     }
 }
 
 /// A pending `Notified`'s place in the queue; its deinit is the cancellation.
+///
+/// Once its future has consumed a notification it is settled (`notify` is nil)
+/// and may wait in ``Notify/State/spare`` for reuse. Its fields are touched
+/// only under the notify's lock or by the one future that owns it.
 final class NotifyWaiter {
-    let notify: Notify
-    let node: WaitNode<Notify.WaitState>
+    let node = WaitNode(Notify.WaitState.waiting)
+    /// The notify whose queue `node` may be in; nil once settled.
+    @exclusivity(unchecked) var notify: Notify?
 
-    init(notify: Notify, node: WaitNode<Notify.WaitState>) {
-        self.notify = notify
-        self.node = node
-    }
-
-    deinit { notify.cancel(node) }
+    deinit { notify?.cancel(node) }
 }

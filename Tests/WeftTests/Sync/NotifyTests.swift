@@ -66,6 +66,29 @@ struct SyncNotifyTests {
         #expect(pollFuture(&next).isReady)
     }
 
+    @Test("waits in a row reuse one waiter yet each takes exactly one notification, and a pending copy keeps its own")
+    func reusedWaiters() {
+        let notify = Notify()
+        for _ in 0..<1_000 {
+            var waiting = notify.notified()
+            #expect(!pollFuture(&waiting).isReady)
+            notify.notifyOne()
+            #expect(pollFuture(&waiting).isReady)
+        }
+        // A copy shares the original's waiter, so that waiter is not recycled
+        // when the original completes: a later future gets a fresh one.
+        var original = notify.notified()
+        #expect(!pollFuture(&original).isReady)
+        let copy = original
+        notify.notifyOne()
+        #expect(pollFuture(&original).isReady)
+        var later = notify.notified()
+        #expect(!pollFuture(&later).isReady, "the original's notification was consumed; nothing is stored")
+        withExtendedLifetime(copy) {}
+        notify.notifyOne()
+        #expect(pollFuture(&later).isReady)
+    }
+
     @Test("a notification from a foreign thread wakes the loop")
     func foreignNotify() throws {
         let runtime = try Runtime()
