@@ -1,9 +1,11 @@
 // weft-echo: a TCP echo server on Weft.
 //
-//     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--poll]
+//     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--grace-period 5] [--poll]
 //
-// Prints the address it listens on, echoes every byte back on every
-// connection, and exits with status 0 on SIGINT or SIGTERM.
+// Prints the address it listens on and echoes every byte back on every
+// connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
+// accepting, lets live connections finish for up to the grace period (in
+// seconds), closes the rest, and exits with status 0.
 //
 // By default each connection is Swift async code running on a LoopThread;
 // `--poll` serves with hand-written futures on a Runtime instead (the worked
@@ -16,6 +18,7 @@ struct Options {
     var host = "127.0.0.1"
     var port = 7000
     var poll = false
+    var gracePeriod = Duration.seconds(5)
 
     init(_ arguments: [String]) throws(WeftError) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -30,6 +33,11 @@ struct Options {
             case "--port":
                 guard let port = Int(value) else { throw usage("--port takes a number, not '\(value)'") }
                 self.port = port
+            case "--grace-period":
+                guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
+                    throw usage("--grace-period takes seconds from 0 to 3600, not '\(value)'")
+                }
+                gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
             default: throw usage("unknown option \(flag)")
             }
         }
@@ -37,12 +45,14 @@ struct Options {
 }
 
 func usage(_ problem: String) -> WeftError {
-    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--poll]")
+    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--poll]")
 }
 
-/// Accepts connections forever, spawning an echo task for each.
+/// Accepts connections until the listener closes, spawning a tracked echo task
+/// for each.
 struct AcceptLoop: Future {
     var connections: Incoming
+    let tracker: TaskTracker
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
@@ -56,7 +66,7 @@ struct AcceptLoop: Future {
             case .ready(.success(let stream)?):
                 try? stream.setNoDelay(true)
                 // Echo until the client half-closes, then half-close back.
-                spawn(copy(from: stream, to: stream).then { _ in stream.shutdown() })
+                spawn(tracker.track(copy(from: stream, to: stream).then { _ in stream.shutdown() }))
             }
         }
     }
@@ -69,40 +79,62 @@ func servePolling(_ options: Options) throws(WeftError) {
     try stop.install(runtime: runtime)
     let listener = try TCPListener.bind(SocketAddress(host: options.host, port: options.port), runtime: runtime)
     announce(try listener.localAddress)
-    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming)))
-    if case .left(let signal) = ended { print("weft-echo: signal \(signal), shutting down") }
+    let connections = TaskTracker()
+    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections)))
     listener.close()
-    try runtime.shutdown()
+    if case .left(let signal) = ended {
+        beginDrain(connections, signal: signal, options)
+        let drained = try runtime.block(on: timeout(options.gracePeriod, connections.wait()))
+        reportDrain(drained, connections)
+    }
+    try runtime.shutdown()  // cancels the connections still open
 }
 
 /// The async server: one Swift task per connection, all on one LoopThread.
 func serveAsync(_ options: Options) async throws {
     let loop = try LoopThread(name: "weft-echo")
     let address = try SocketAddress(host: options.host, port: options.port)
-    let signal = try await loop.spawn { () async throws -> Int32 in
+    try await loop.spawn { () async throws in
         var stop = shutdownSignal()
         try stop.install()
         let listener = try TCPListener.bind(address)
         announce(try listener.localAddress)
+        let connections = TaskTracker()
         let server = loop.spawn {
             for try await connection in listener.connections {
                 try? connection.setNoDelay(true)
-                loop.spawn {
+                loop.spawn(connections.track {
                     while true {
                         let bytes = try await connection.read()
                         if bytes.isEmpty { break }
                         try await connection.write(bytes)
                     }
                     try await connection.shutdown()
-                }
+                })
             }
         }
         let signal = try await value(of: stop)
         server.cancel()
-        return signal
+        listener.close()
+        beginDrain(connections, signal: signal, options)
+        reportDrain(try await value(of: timeout(options.gracePeriod, connections.wait())), connections)
     }.value
-    print("weft-echo: signal \(signal), shutting down")
-    loop.shutdown()
+    loop.shutdown()  // cancels the connections still open
+}
+
+/// Stops counting new connections and says how many are being waited for.
+func beginDrain(_ connections: TaskTracker, signal: Int32, _ options: Options) {
+    connections.close()
+    print("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
+    fflush(nil)  // a supervisor watching the pipe learns the drain began
+}
+
+func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) {
+    if case .failure = drained {
+        print("weft-echo: \(connections.liveCount) connection(s) still open after the grace period; closing them")
+    }
+    print("weft-echo: shut down")
+    fflush(nil)
 }
 
 func announce(_ address: SocketAddress) {

@@ -1,24 +1,27 @@
 // weft-hello: the async book's final project, a concurrent web server.
 //
-//     swift run weft-hello [--host 127.0.0.1] [--port 7878]
+//     swift run weft-hello [--host 127.0.0.1] [--port 7878] [--grace-period 10]
 //     curl http://127.0.0.1:7878/          # hello.html
 //     curl http://127.0.0.1:7878/sleep     # the same, 5 s later; others are not held up
 //
 // Every connection is its own Swift task on one LoopThread, running the book's
-// handler (a poll-based future, generic over byte streams); exits with status 0
-// on SIGINT or SIGTERM.
+// handler (a poll-based future, generic over byte streams). On SIGINT or
+// SIGTERM it stops accepting, lets requests in flight finish for up to the
+// grace period (seconds; long enough for a /sleep by default), closes the
+// rest, and exits with status 0.
 
 import Glibc
 import HelloServer
 import Weft
 
 func fail(_ message: String) -> Never {
-    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P]")
+    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S]")
     exit(1)
 }
 
 var host = "127.0.0.1"
 var port = 7878
+var gracePeriod = Duration.seconds(10)
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = arguments.next() {
     guard let value = arguments.next() else { fail("\(flag) needs a value") }
@@ -27,6 +30,11 @@ while let flag = arguments.next() {
     case "--port":
         guard let number = Int(value) else { fail("--port takes a number, not '\(value)'") }
         port = number
+    case "--grace-period":
+        guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
+            fail("--grace-period takes seconds from 0 to 3600, not '\(value)'")
+        }
+        gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
     default: fail("unknown option \(flag)")
     }
 }
@@ -34,21 +42,32 @@ while let flag = arguments.next() {
 do {
     let loop = try LoopThread(name: "weft-hello")
     let address = try SocketAddress(host: host, port: port)
+    let gracePeriod = gracePeriod
     try await loop.spawn { () async throws -> Void in
         var stop = shutdownSignal()
         try stop.install()  // before announcing: an early SIGTERM must not be fatal
         let listener = try TCPListener.bind(address)
         print("listening on \(try listener.localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
+        let requests = TaskTracker()
         let server = loop.spawn {
             for try await connection in listener.connections {
-                loop.spawn { _ = try await value(of: HandleConnection(stream: connection)) }
+                loop.spawn(requests.track { _ = try await value(of: HandleConnection(stream: connection)) })
             }
         }
-        _ = try await value(of: stop)
+        let signal = try await value(of: stop)
         server.cancel()
+        listener.close()
+        requests.close()
+        print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
+        fflush(nil)  // a supervisor watching the pipe learns the drain began
+        if case .failure = try await value(of: timeout(gracePeriod, requests.wait())) {
+            print("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
+        }
+        print("weft-hello: shut down")
+        fflush(nil)
     }.value
-    loop.shutdown()
+    loop.shutdown()  // cancels the connections still open
 } catch {
     fail("\(error)")
 }

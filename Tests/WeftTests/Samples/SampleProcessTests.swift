@@ -73,6 +73,11 @@ final class ChildProcess {
     /// Sends `signal` and waits at most `limit` for the process to exit.
     func signalAndWait(_ signal: Int32, within limit: Duration) -> Bool {
         kill(process.processIdentifier, signal)
+        return waitForExit(within: limit)
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    func waitForExit(within limit: Duration) -> Bool {
         let deadline = ContinuousClock.now + limit
         while process.isRunning {
             if ContinuousClock.now >= deadline { return false }
@@ -133,24 +138,6 @@ extension TimingSensitive {
             })).get().get()
             #expect(echoed == message)
             Self.expectCleanExitOnSIGTERM(child)
-        }
-
-        @Test("weft-echo exits with status 0 on SIGTERM even while a client is still connected",
-              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
-              arguments: [[], ["--poll"]])
-        func echoSampleWithOpenClient(options: [String]) throws {
-            let (child, address) = try Self.launch("weft-echo", options)
-            defer { child.stop() }
-
-            let runtime = try Runtime()
-            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-            let echoed = try runtime.block(on: timeout(.seconds(10),
-                stream.writeAll(NetTest.bytes("still here")).onSuccess { stream.readExact(10) })).get().get()
-            #expect(echoed == NetTest.bytes("still here"))
-            Self.expectCleanExitOnSIGTERM(child)
-            // The child's exit closed the connection.
-            let after = try runtime.block(on: timeout(.seconds(2), stream.read())).get()
-            #expect((try? after.get())?.isEmpty ?? true)
         }
 
         @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 within 2 s of SIGTERM",

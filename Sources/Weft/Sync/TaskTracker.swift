@@ -1,0 +1,146 @@
+import Synchronization
+
+/// Counts live pieces of work so that a server can wait for them to finish
+/// (Tokio's `TaskTracker`): the building block of a graceful shutdown.
+///
+/// Each tracked future (``track(_:)``) or async closure
+/// (``track(_:)``) holds a ``TaskTrackerToken`` until it completes or is
+/// dropped. ``wait()`` is ready once the tracker is ``close()``d and no token
+/// is left. Usable from any thread.
+///
+/// ```swift
+/// let connections = TaskTracker()
+/// for try await connection in listener.connections {
+///     loop.spawn(connections.track { try await serve(connection) })
+/// }
+/// // on SIGTERM: stop accepting, then give live connections 5 s
+/// connections.close()
+/// let drained = try await timeout(.seconds(5), connections.wait())
+/// ```
+public final class TaskTracker: Sendable {
+    struct State {
+        var live = 0
+        var isClosed = false
+        var isDone: Bool { isClosed && live == 0 }
+    }
+
+    private let state = Mutex(State())
+    /// Told about every change that may make ``wait()`` ready.
+    private let changed = Notify()
+
+    public init() {}
+
+    /// Tokens alive now: work started and not yet finished or dropped.
+    public var liveCount: Int { state.withLock { $0.live } }
+
+    /// Whether ``close()`` was called.
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+
+    /// A token that counts as one piece of live work until it is released.
+    public func token() -> TaskTrackerToken {
+        state.withLock { $0.live += 1 }
+        return TaskTrackerToken(tracker: self)
+    }
+
+    /// `future`, counted as live until it completes or is dropped.
+    public func track<F: Future>(_ future: F) -> Tracked<F> {
+        Tracked(base: future, token: token())
+    }
+
+    /// `body`, counted as live from now until the returned closure has first
+    /// run to the end (or is released without running). Hand the result to
+    /// `LoopThread.spawn`.
+    public func track<T: Sendable>(
+        _ body: @escaping @Sendable () async throws -> T
+    ) -> @Sendable () async throws -> T {
+        let token = token()
+        return {
+            defer { token.release() }
+            return try await body()
+        }
+    }
+
+    /// No more work is expected: ``wait()`` becomes ready once the live count
+    /// reaches zero. Work tracked after this still counts.
+    public func close() {
+        let isDone = state.withLock { state -> Bool in
+            state.isClosed = true
+            return state.isDone
+        }
+        if isDone { changed.notifyWaiters() }
+    }
+
+    /// A future ready once the tracker is closed and no work is live.
+    ///
+    /// **Cancellation:** cancel-safe; dropping it changes nothing.
+    public func wait() -> TaskTrackerWait {
+        TaskTrackerWait(tracker: self)
+    }
+
+    /// Waits until the tracker is closed and no work is live, from `async` code.
+    ///
+    /// **Cancellation:** cancel-safe; throws `CancellationError`.
+    nonisolated(nonsending)
+    public func wait() async throws(CancellationError) {
+        _ = try await Weft.value(transferring: Transfer(value: wait() as TaskTrackerWait))
+    }
+
+    fileprivate var isDone: Bool { state.withLock { $0.isDone } }
+
+    fileprivate func notified() -> Notified { changed.notified() }
+
+    fileprivate func release() {
+        let isDone = state.withLock { state -> Bool in
+            state.live -= 1
+            return state.isDone
+        }
+        if isDone { changed.notifyWaiters() }
+    }
+}
+
+/// One piece of live work in a ``TaskTracker``: released by ``release()`` or,
+/// at the latest, when the last reference to it goes away.
+public final class TaskTrackerToken: Sendable {
+    let tracker: TaskTracker
+    private let isReleased = Atomic<Bool>(false)
+
+    init(tracker: TaskTracker) { self.tracker = tracker }
+
+    /// Stops counting this work as live; later calls do nothing.
+    public func release() {
+        if !isReleased.exchange(true, ordering: .acquiringAndReleasing) { tracker.release() }
+    }
+
+    deinit { release() }
+}
+
+/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)``.
+///
+/// **Cancellation:** dropping it drops `Base` and releases its token.
+public struct Tracked<Base: Future>: Future {
+    var base: Base
+    let token: TaskTrackerToken
+
+    public mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+        base.poll(&context)
+    }
+}
+
+/// The future returned by ``TaskTracker/wait()``.
+public struct TaskTrackerWait: Future {
+    let tracker: TaskTracker
+    var notified: Notified?
+
+    init(tracker: TaskTracker) { self.tracker = tracker }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            // Listen before looking: a change between the look and the wait
+            // still wakes this future.
+            if notified == nil { notified = tracker.notified() }
+            if tracker.isDone { return .ready(()) }
+            guard case .ready = notified!.poll(&context) else { return .pending }
+            notified = nil
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Glibc
+import HelloServer
+import Testing
+import Weft
+
+/// The samples' graceful shutdown (issue: "stop accepting, let live connections
+/// finish within a grace period, then cancel the rest").
+extension TimingSensitive {
+    @Suite("Graceful shutdown of the samples")
+    struct GracefulShutdownTests {
+
+        /// Sends SIGTERM and reads the sample's "stopped accepting" line.
+        static func terminate(_ child: ChildProcess) throws {
+            kill(child.process.processIdentifier, SIGTERM)
+            let line = try #require(child.readLine(within: .seconds(5)), "nothing printed after SIGTERM")
+            #expect(line.contains("stopped accepting"), "unexpected line: \(line)")
+        }
+
+        static func expectExitStatusZero(_ child: ChildProcess, within limit: Duration) {
+            let exited = child.waitForExit(within: limit)
+            #expect(exited, "still running \(limit) later")
+            guard exited else { return }
+            #expect(child.process.terminationReason == .exit)
+            #expect(child.process.terminationStatus == 0)
+        }
+
+        static func roundTrip(_ stream: TCPStream, _ text: String, on runtime: Runtime) throws -> String {
+            let bytes = try runtime.block(on: timeout(.seconds(5),
+                stream.writeAll(NetTest.bytes(text)).onSuccess { stream.readExact(text.utf8.count) })).get().get()
+            return NetTest.text(bytes)
+        }
+
+        @Test("on SIGTERM weft-echo stops accepting, keeps echoing on a live connection, and exits 0 once that client hangs up",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func echoDrainsLiveConnection(options: [String]) throws {
+            let (child, address) = try SampleProcessTests.launch("weft-echo", options + ["--grace-period", "30"])
+            defer { child.stop() }
+            let runtime = try Runtime()
+            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            #expect(try Self.roundTrip(stream, "before", on: runtime) == "before")
+
+            try Self.terminate(child)
+            let refused = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get()
+            guard case .failure(let error) = refused else {
+                Issue.record("a new connection was accepted after SIGTERM")
+                return
+            }
+            #expect(error.name == "ECONNREFUSED")
+            #expect(try Self.roundTrip(stream, "during the drain", on: runtime) == "during the drain")
+            #expect(child.process.isRunning, "the server left before its last client")
+
+            // The client hangs up; the server echoes the end of stream and leaves
+            // long before its 30 s grace period.
+            let start = ContinuousClock.now
+            let rest = try runtime.block(on: timeout(.seconds(5), stream.shutdown().onSuccess { stream.readToEnd() })).get().get()
+            #expect(rest.isEmpty)
+            Self.expectExitStatusZero(child, within: .seconds(5))
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(child.readLine(within: .seconds(1))?.contains("shut down") == true)
+        }
+
+        @Test("weft-echo closes the connections still open when its grace period ends, and exits 0",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func echoClosesIdleConnectionAfterGracePeriod(options: [String]) throws {
+            let (child, address) = try SampleProcessTests.launch("weft-echo", options + ["--grace-period", "0.5"])
+            defer { child.stop() }
+            let runtime = try Runtime()
+            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            #expect(try Self.roundTrip(stream, "idle next", on: runtime) == "idle next")
+
+            let start = ContinuousClock.now
+            try Self.terminate(child)
+            Self.expectExitStatusZero(child, within: .seconds(5))
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed >= .milliseconds(450), "left before the grace period: \(elapsed)")
+            #expect(child.readLine(within: .seconds(1))?.contains("1 connection(s) still open after the grace period") == true)
+            let after = try runtime.block(on: timeout(.seconds(2), stream.read())).get()
+            #expect((try? after.get())?.isEmpty ?? true, "the connection was closed: \(after)")
+        }
+
+        @Test("a /sleep request in flight when weft-hello gets SIGTERM is still answered before it exits 0",
+              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"))
+        func helloFinishesRequestInFlight() throws {
+            let (child, address) = try SampleProcessTests.launch("weft-hello")
+            defer { child.stop() }
+            let runtime = try Runtime()
+            let request = "GET /sleep HTTP/1.1\r\nHost: \(address)\r\n\r\n"
+            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            try runtime.block(on: timeout(.seconds(5), stream.writeAll(NetTest.bytes(request)))).get().get()
+            try runtime.block(on: sleep(for: .milliseconds(300)))  // the request is being served
+
+            try Self.terminate(child)
+            let response = try runtime.block(on: timeout(.seconds(10), stream.readToEnd())).get().get()
+            #expect(NetTest.text(response).hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(NetTest.text(response).hasSuffix(Pages.hello))
+            Self.expectExitStatusZero(child, within: .seconds(5))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Synchronization
+import Testing
+import Weft
+
+/// Counts the wakes it receives.
+final class WakeCounter: Wakeable {
+    let count = Atomic<Int>(0)
+    func wake() { count.add(1, ordering: .relaxed) }
+}
+
+@Suite("TaskTracker")
+struct TaskTrackerTests {
+    @Test("wait() is ready only once the tracker is closed and every tracked future has finished")
+    func waitsForCloseAndZero() throws {
+        let runtime = try Runtime()
+        let tracker = TaskTracker()
+        let mailbox = Mailbox<Int>()
+        let handle = runtime.spawn(tracker.track(mailbox.receive()))
+        #expect(tracker.liveCount == 1)
+
+        var waiting = tracker.wait()
+        let woken = WakeCounter()
+        let waker = Waker(woken)
+        #expect(!pollFuture(&waiting, waker: waker).isReady, "open, one live")
+        tracker.close()
+        #expect(!pollFuture(&waiting, waker: waker).isReady, "closed, one live")
+        mailbox.send(7)
+        #expect(try runtime.guardedBlock(on: handle).get() == 7)
+        #expect(tracker.liveCount == 0)
+        #expect(woken.count.load(ordering: .relaxed) >= 1, "the last release woke the waiter")
+        #expect(pollFuture(&waiting).isReady)
+    }
+
+    @Test("an open tracker with nothing live is not done; closing it makes wait() ready")
+    func emptyTracker() {
+        let tracker = TaskTracker()
+        var waiting = tracker.wait()
+        #expect(!pollFuture(&waiting).isReady)
+        tracker.close()
+        #expect(tracker.isClosed)
+        #expect(pollFuture(&waiting).isReady)
+    }
+
+    @Test("a tracked future that is dropped unfinished is released too")
+    func droppedFutureReleases() throws {
+        let runtime = try Runtime()
+        let tracker = TaskTracker()
+        let handle = runtime.spawn(tracker.track(pending(Void.self)))
+        tracker.close()
+        try runtime.guardedBlock(on: yields(1))
+        #expect(tracker.liveCount == 1)
+        handle.abort()
+        try runtime.guardedBlock(on: tracker.wait())
+        #expect(tracker.liveCount == 0)
+    }
+
+    @Test("a tracked async closure counts from tracking until it has run, and wait() works from async code")
+    func asyncClosures() throws {
+        let runtime = try Runtime()
+        let tracker = TaskTracker()
+        let work = tracker.track { () async throws -> Int in 42 }
+        #expect(tracker.liveCount == 1, "counted from the moment it is tracked")
+        tracker.close()
+        let answer = try runtime.guardedBlock(on: AsyncFuture { () -> Int? in
+            let answer = try? await work()
+            try? await tracker.wait()
+            return answer
+        })
+        #expect(answer == 42)
+        #expect(tracker.liveCount == 0)
+    }
+}
