@@ -10,6 +10,15 @@
 static WEFT_TLS void *current_runtime;
 static WEFT_TLS uint64_t random_state;
 static WEFT_TLS long task_budget = -1;
+static WEFT_TLS const uint64_t *virtual_clock;
+
+const uint64_t *weft_virtual_clock(void) { return virtual_clock; }
+
+const uint64_t *weft_set_virtual_clock(const uint64_t *clock) {
+    const uint64_t *previous = virtual_clock;
+    virtual_clock = clock;
+    return previous;
+}
 
 void weft_budget_set(long budget) { task_budget = budget; }
 
@@ -38,6 +47,12 @@ uint64_t weft_random(void) {
 }
 
 void weft_seed_random(uint64_t seed) { random_state = seed ? seed : 1; }
+
+uint64_t weft_swap_random_state(uint64_t state) {
+    uint64_t previous = random_state;
+    random_state = state;
+    return previous;
+}
 
 uv_timer_t *weft_timer_new(uv_loop_t *loop, int *error) {
     uv_timer_t *timer = malloc(sizeof *timer);

@@ -20,6 +20,15 @@ void weft_set_current_runtime(void *runtime);
 /// decisions such as which branch of a select is polled first. Not cryptographic.
 uint64_t weft_random(void);
 void weft_seed_random(uint64_t seed);
+/// Replaces the calling thread's generator state, returning the old one (a
+/// deterministic runtime keeps its own stream this way).
+uint64_t weft_swap_random_state(uint64_t state);
+
+/// The calling thread's virtual clock (nanoseconds), or NULL for real time:
+/// set by a deterministic runtime on the thread that owns it.
+const uint64_t *weft_virtual_clock(void);
+/// Installs `clock` (NULL: real time) and returns the previous one.
+const uint64_t *weft_set_virtual_clock(const uint64_t *clock);
 
 /// The cooperative budget of the task being polled: how many more ready
 /// results its leaf futures may hand out before the task must yield.

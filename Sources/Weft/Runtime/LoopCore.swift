@@ -43,7 +43,13 @@ final class LoopCore {
     /// only possible source of progress is a waker held outside the runtime.
     static let stuckRecheckMilliseconds: UInt64 = 100
 
-    init() throws(WeftError) {
+    /// Deterministic mode: the scheduler's generator (nil: FIFO).
+    @exclusivity(unchecked) private var scheduler: SplitMix64?
+    /// Deterministic mode: the state of `weft_random` (select's choices) while
+    /// this loop is not running; swapped in and out around `drive`.
+    @exclusivity(unchecked) private var selectRandomState: UInt64 = 0
+
+    init(options: RuntimeOptions = RuntimeOptions()) throws(WeftError) {
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         weft_ignore_sigpipe()
         loop = .allocate(capacity: 1)
@@ -70,9 +76,18 @@ final class LoopCore {
         }
         self.watchdog = watchdog
         remote = RemoteScheduler(async: async)
+        var virtualClock: VirtualClock?
+        if let seed = options.deterministicSeed {
+            var generator = SplitMix64(seed: seed)
+            selectRandomState = generator.next() | 1
+            scheduler = generator
+            virtualClock = VirtualClock()
+            virtualClock?.install()
+        }
         do {
-            timers = try TimerDriver(loop: loop)
+            timers = try TimerDriver(loop: loop, virtualClock: virtualClock)
         } catch {
+            virtualClock?.uninstall()
             _ = remote.close().map { weft_close_and_free(weft_async_handle($0)) }
             weft_close_and_free(weft_timer_handle(watchdog))
             uv_run(loop, UV_RUN_NOWAIT)
@@ -184,7 +199,8 @@ final class LoopCore {
     /// many. A task woken meanwhile goes to the back of the queue.
     private func runReadyTasks(limit: Int) -> Int {
         var polled = 0
-        while polled < limit, let next = ready.popFirst() {
+        while polled < limit, !ready.isEmpty {
+            let next = scheduler == nil ? ready.popFirst()! : ready.remove(at: scheduler!.next(below: ready.count))
             polled += 1
             let task = next.takeRetainedValue()
             task.run()
@@ -251,7 +267,10 @@ final class LoopCore {
         running.store(true, ordering: .releasing)
         let previous = weft_current_runtime()
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+        let isDeterministic = scheduler != nil
+        let outerRandomState = isDeterministic ? weft_swap_random_state(selectRandomState) : 0
         defer {
+            if isDeterministic { selectRandomState = weft_swap_random_state(outerRandomState) }
             weft_set_current_runtime(previous)
             running.store(false, ordering: .releasing)
         }
@@ -261,6 +280,10 @@ final class LoopCore {
         var budget = Self.pollsPerLoopIteration
         while !isDone() {
             drainRemote()
+            if ready.isEmpty && jobs.isEmpty && timers.virtualClock != nil && advanceVirtualTime() {
+                budget = Self.pollsPerLoopIteration
+                continue
+            }
             if ready.isEmpty && jobs.isEmpty {
                 do {
                     try blockForEvents(main: main)
@@ -278,6 +301,33 @@ final class LoopCore {
                 budget = Self.pollsPerLoopIteration
             }
         }
+    }
+
+    /// Deterministic mode, nothing ready: takes in I/O that has already arrived
+    /// (waiting up to 10 ms of real time while some is in flight), then jumps the
+    /// virtual clock from timer to timer until one wakes a task. True when that
+    /// made work ready.
+    private func advanceVirtualTime() -> Bool {
+        let hasWork = { !self.ready.isEmpty || !self.jobs.isEmpty }
+        runLibuv(UV_RUN_NOWAIT)
+        drainRemote()
+        if hasWork() { return true }
+        // Our async handle is always active; anything beyond it is real I/O.
+        if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
+            uv_timer_start(watchdog, { _ in }, 10, 0)
+            runLibuv(UV_RUN_ONCE)
+            uv_timer_stop(watchdog)
+            drainRemote()
+            if hasWork() { return true }
+        }
+        while !hasWork(), timers.fireNext() {}
+        return hasWork()
+    }
+
+    /// Deterministic mode: moves the virtual clock forward, firing the timers
+    /// due on the way; their tasks run at the next `drive`.
+    func advanceVirtualTime(by duration: Duration) {
+        timers.advanceVirtualTime(by: MonotonicTime.nanoseconds(duration))
     }
 
     /// Blocks in the OS poll until an event, unless nothing could ever produce one.
@@ -371,6 +421,7 @@ final class LoopCore {
         for (job, _) in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         jobs.removeAll()
         timers.close()
+        timers.virtualClock?.uninstall()
         weft_close_and_free(weft_timer_handle(watchdog))
         if let async = remote.close() {
             weft_close_and_free(weft_async_handle(async))

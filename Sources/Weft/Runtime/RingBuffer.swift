@@ -37,6 +37,16 @@ final class RingBuffer<Element> {
         return element
     }
 
+    /// Removes the element `offset` places from the front, filling its place
+    /// with the front element (order is not kept: for a randomised scheduler).
+    func remove(at offset: Int) -> Element {
+        precondition(offset >= 0 && offset < count, "ring buffer offset out of range")
+        var index = head + offset
+        if index >= capacity { index -= capacity }
+        if index != head { swap(&storage[index], &storage[head]) }
+        return popFirst()!
+    }
+
     private func grow() {
         let newCapacity = capacity * 2
         let newStorage = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)

@@ -25,6 +25,54 @@ public final class Runtime {
         core = try LoopCore()
     }
 
+    /// Creates a runtime with its own libuv loop and the given options, e.g.
+    /// `Runtime(options: .deterministic(seed: 42))` for the deterministic test
+    /// mode (see ``RuntimeOptions/deterministic(seed:)``).
+    public init(options: RuntimeOptions) throws(WeftError) {
+        self.options = options
+        core = try LoopCore(options: options)
+    }
+
+    /// The options the runtime was created with.
+    public private(set) var options = RuntimeOptions()
+
+    /// Deterministic mode: time elapsed on the virtual clock since the runtime
+    /// was created; nil for a real-time runtime.
+    public var virtualTimeElapsed: Duration? { core.timers.virtualClock?.elapsed }
+
+    /// Deterministic mode: moves the virtual clock forward by `duration`, firing
+    /// every timer due on the way in deadline order (their tasks run at the next
+    /// ``block(on:)``). Call it from the runtime's thread, outside `block(on:)`.
+    /// Throws ``WeftError/Kind-swift.enum/invalidArgument`` on a real-time
+    /// runtime, ``WeftError/Kind-swift.enum/reentrantBlock`` while running.
+    public func advanceTime(by duration: Duration) throws(WeftError) {
+        guard core.timers.virtualClock != nil else {
+            throw WeftError(.invalidArgument, operation: "advanceTime(by:)",
+                            detail: "only a runtime created with .deterministic(seed:) has a virtual clock")
+        }
+        guard !core.isRunning else {
+            throw WeftError(.reentrantBlock, operation: "advanceTime(by:)",
+                            detail: "call it outside block(on:)")
+        }
+        core.advanceVirtualTime(by: duration)
+    }
+
+    /// Runs `body` once per seed, each time with a fresh deterministic runtime
+    /// (``RuntimeOptions/deterministic(seed:)``). When `body` throws, the seed is
+    /// printed so that the run can be replayed, and the error is rethrown.
+    public static func forEachSeed<Seeds: Sequence>(
+        _ seeds: Seeds, _ body: (Runtime, UInt64) throws -> Void
+    ) throws where Seeds.Element == UInt64 {
+        for seed in seeds {
+            do {
+                try body(Runtime(options: .deterministic(seed: seed)), seed)
+            } catch {
+                print("Weft: failed with seed \(seed); replay it with Runtime(options: .deterministic(seed: \(seed))): \(error)")
+                throw error
+            }
+        }
+    }
+
     deinit {
         core.shutdown()
     }

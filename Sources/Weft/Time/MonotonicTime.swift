@@ -1,13 +1,18 @@
 import CLibUV
+import CWeftSupport
 import Synchronization
 
-/// Weft's internal clock: nanoseconds of `uv_hrtime()` (CLOCK_MONOTONIC).
+/// Weft's internal clock: nanoseconds of `uv_hrtime()` (CLOCK_MONOTONIC), or of
+/// the thread's ``VirtualClock`` while a deterministic runtime owns the thread.
 /// libuv's millisecond timers are an implementation detail of ``TimerDriver``.
 enum MonotonicTime {
     /// A deadline far enough away to never fire, used for enormous durations.
     static let distantFuture: UInt64 = UInt64.max / 2
 
-    static func now() -> UInt64 { uv_hrtime() }
+    static func now() -> UInt64 {
+        if let virtual = weft_virtual_clock() { return virtual.pointee }
+        return uv_hrtime()
+    }
 
     /// `duration` in whole nanoseconds, rounded up; negative durations are zero
     /// and durations past a century saturate.
@@ -35,6 +40,7 @@ enum MonotonicTime {
         if remaining <= .zero { return 0 }
         let delta = nanoseconds(remaining)
         if delta >= distantFuture { return distantFuture }
+        if let virtual = weft_virtual_clock() { return virtual.pointee &+ delta }
         return ClockOffset.monotonic(at: continuousNow) &+ delta
     }
 }

@@ -10,6 +10,9 @@ import CWeftSupport
 /// idle loop it ends at most about a millisecond late. With no entry left the
 /// libuv timer is stopped, so an idle runtime keeps no timer active.
 ///
+/// With a ``VirtualClock`` (deterministic mode) the libuv timer is never
+/// started: the runtime calls ``fireNext()`` to jump to the next deadline.
+///
 /// The `uv_timer_t` is allocated apart from this object and freed in its close
 /// callback (`close()`); its `data` points back here unretained and is cleared by
 /// `close()`, which the owning `LoopCore` calls at shutdown.
@@ -19,10 +22,12 @@ final class TimerDriver {
     @exclusivity(unchecked) private var wheel: TimerWheel
     /// The loop time (ms) the libuv timer is armed for; `.max` when stopped.
     @exclusivity(unchecked) private var armedDueMilliseconds: UInt64 = .max
+    let virtualClock: VirtualClock?
 
-    init(loop: UnsafeMutablePointer<uv_loop_t>) throws(WeftError) {
+    init(loop: UnsafeMutablePointer<uv_loop_t>, virtualClock: VirtualClock? = nil) throws(WeftError) {
         self.loop = loop
-        wheel = TimerWheel(now: uv_hrtime() / 1_000_000)
+        self.virtualClock = virtualClock
+        wheel = TimerWheel(now: (virtualClock?.nanoseconds ?? uv_hrtime()) / 1_000_000)
         var error: Int32 = 0
         guard let handle = weft_timer_new(loop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_timer_init")
@@ -36,7 +41,7 @@ final class TimerDriver {
 
     /// A lower bound on the current time: the loop's cached millisecond clock.
     /// A deadline at or before it has certainly passed.
-    var coarseNow: UInt64 { uv_now(loop) &* 1_000_000 }
+    var coarseNow: UInt64 { virtualClock?.nanoseconds ?? uv_now(loop) &* 1_000_000 }
 
     /// Registers a timer that wakes `waker` once `deadline` (ns) has passed, or
     /// returns `nil` if it has passed already.
@@ -65,17 +70,34 @@ final class TimerDriver {
     /// Fires every entry whose deadline has passed, then re-arms.
     fileprivate func fire() {
         armedDueMilliseconds = .max
-        wheel.advance(to: uv_hrtime() / 1_000_000) { entry in
+        wheel.advance(to: (virtualClock?.nanoseconds ?? uv_hrtime()) / 1_000_000) { entry in
             entry.hasFired = true
             entry.waker.take()?.wake()
         }
         arm()
     }
 
+    /// Deterministic mode: moves the virtual clock to the wheel's next
+    /// expiration and fires what is due there. False when no timer is armed.
+    func fireNext() -> Bool {
+        guard let virtualClock, handle != nil, let (due, _) = wheel.nextExpiration() else { return false }
+        virtualClock.advance(to: due * 1_000_000)
+        fire()
+        return true
+    }
+
+    /// Deterministic mode: moves the virtual clock forward by `nanoseconds`,
+    /// firing every timer due on the way, in deadline order.
+    func advanceVirtualTime(by nanoseconds: UInt64) {
+        guard let virtualClock else { return }
+        virtualClock.advance(to: virtualClock.nanoseconds &+ nanoseconds)
+        fire()
+    }
+
     /// Arms the libuv timer for the wheel's next expiration, unless it is
-    /// already armed for it.
+    /// already armed for it. Never in deterministic mode.
     private func arm() {
-        guard let handle else { return }
+        guard let handle, virtualClock == nil else { return }
         guard let (due, _) = wheel.nextExpiration() else {
             uv_timer_stop(handle)
             armedDueMilliseconds = .max

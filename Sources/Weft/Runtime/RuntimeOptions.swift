@@ -1,0 +1,58 @@
+/// How a ``Runtime`` keeps time and picks its next task.
+///
+/// The default is real time and first-in, first-out scheduling.
+/// ``deterministic(seed:)`` is the test mode: a virtual clock and a seeded,
+/// pseudo-random choice of the next ready task, so a test can explore many
+/// interleavings and replay a failing one from its seed.
+public struct RuntimeOptions: Sendable, Equatable {
+    /// The seed of the deterministic mode; nil for the normal runtime.
+    public var deterministicSeed: UInt64?
+
+    /// Real time, FIFO scheduling.
+    public init() {}
+
+    /// The deterministic test mode:
+    ///
+    /// - **Virtual clock.** Time stands still while tasks run. When no task is
+    ///   ready and no I/O is in flight, the clock jumps to the next timer, which
+    ///   fires at once: a test of an hour-long `timeout` takes microseconds, and
+    ///   timers fire in deadline order (same millisecond: the order they were
+    ///   armed). With I/O in flight the loop first waits up to 10 ms of real time
+    ///   for it. ``Runtime/advanceTime(by:)`` moves the clock by hand.
+    ///   Time futures (`sleep`, `timeout`, `interval`) created on the runtime's
+    ///   thread while it exists read this clock; `sleep(until:)` takes the
+    ///   instant's distance from the real clock's now.
+    /// - **Seeded scheduler.** The next task to poll is picked from the ready
+    ///   ones by a pseudo-random generator seeded with `seed`, and so is the
+    ///   branch a `select` polls first. The same seed gives the same order.
+    ///
+    /// Wakes from other threads and real sockets still arrive when the OS
+    /// delivers them, so only single-threaded, timer- and channel-driven code
+    /// replays exactly.
+    public static func deterministic(seed: UInt64) -> RuntimeOptions {
+        var options = RuntimeOptions()
+        options.deterministicSeed = seed
+        return options
+    }
+}
+
+/// A small, fast pseudo-random generator (SplitMix64): the deterministic
+/// scheduler's choices. Not cryptographic.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A value in `0..<bound` (bound > 0).
+    mutating func next(below bound: Int) -> Int {
+        Int(next() % UInt64(bound))
+    }
+}
