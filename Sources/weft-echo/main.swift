@@ -5,7 +5,8 @@
 // Prints the address it listens on and echoes every byte back on every
 // connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
 // accepting, lets live connections finish for up to the grace period (in
-// seconds), closes the rest, and exits with status 0.
+// seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints the
+// runtime's counters and live tasks.
 //
 // By default each connection is Swift async code running on a LoopThread;
 // `--poll` serves with hand-written futures on a Runtime instead (the worked
@@ -80,7 +81,9 @@ func servePolling(_ options: Options) throws(WeftError) {
     let listener = try TCPListener.bind(SocketAddress(host: options.host, port: options.port), runtime: runtime)
     announce(try listener.localAddress)
     let connections = TaskTracker()
+    let reporter = runtime.spawn(signals(SIGUSR1).fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
     let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections)))
+    reporter.abort()
     listener.close()
     if case .left(let signal) = ended {
         beginDrain(connections, signal: signal, options)
@@ -100,6 +103,10 @@ func serveAsync(_ options: Options) async throws {
         let listener = try TCPListener.bind(address)
         announce(try listener.localAddress)
         let connections = TaskTracker()
+        let reporter = loop.spawn {
+            for try await _ in signals(SIGUSR1).values { printReport() }
+        }
+        defer { reporter.cancel() }
         let server = loop.spawn {
             for try await connection in listener.connections {
                 try? connection.setNoDelay(true)
@@ -134,6 +141,13 @@ func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) 
         print("weft-echo: \(connections.liveCount) connection(s) still open after the grace period; closing them")
     }
     print("weft-echo: shut down")
+    fflush(nil)
+}
+
+/// Prints the counters and live tasks of the runtime running this thread.
+func printReport() {
+    guard let report = Runtime.currentReport() else { return }
+    print("weft-echo: runtime report\n\(report)")
     fflush(nil)
 }
 

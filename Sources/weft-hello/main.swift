@@ -8,7 +8,8 @@
 // handler (a poll-based future, generic over byte streams). On SIGINT or
 // SIGTERM it stops accepting, lets requests in flight finish for up to the
 // grace period (seconds; long enough for a /sleep by default), closes the
-// rest, and exits with status 0.
+// rest, and exits with status 0. On SIGUSR1 it prints the runtime's counters
+// and live tasks.
 
 import Glibc
 import HelloServer
@@ -50,6 +51,14 @@ do {
         print("listening on \(try listener.localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
         let requests = TaskTracker()
+        let reporter = loop.spawn {
+            for try await _ in signals(SIGUSR1).values {
+                guard let report = Runtime.currentReport() else { continue }
+                print("weft-hello: runtime report\n\(report)")
+                fflush(nil)
+            }
+        }
+        defer { reporter.cancel() }
         let server = loop.spawn {
             for try await connection in listener.connections {
                 loop.spawn(requests.track { _ = try await value(of: HandleConnection(stream: connection)) })

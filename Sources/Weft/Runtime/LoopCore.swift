@@ -43,6 +43,10 @@ final class LoopCore {
     /// only possible source of progress is a waker held outside the runtime.
     static let stuckRecheckMilliseconds: UInt64 = 100
 
+    /// When the current `drive` began, and the time spent in earlier ones
+    /// (`uv_hrtime` nanoseconds), for the busy-time statistic.
+    @exclusivity(unchecked) private var driveStartedAt: UInt64?
+    @exclusivity(unchecked) private var nanosecondsInsideDrive: UInt64 = 0
     /// Deterministic mode: the scheduler's generator (nil: FIFO).
     @exclusivity(unchecked) private var scheduler: SplitMix64?
     /// Deterministic mode: the state of `weft_random` (select's choices) while
@@ -265,11 +269,14 @@ final class LoopCore {
             throw WeftError(.reentrantBlock, operation: "block(on:)")
         }
         running.store(true, ordering: .releasing)
+        driveStartedAt = uv_hrtime()
         let previous = weft_current_runtime()
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         let isDeterministic = scheduler != nil
         let outerRandomState = isDeterministic ? weft_swap_random_state(selectRandomState) : 0
         defer {
+            nanosecondsInsideDrive += uv_hrtime() - driveStartedAt!
+            driveStartedAt = nil
             if isDeterministic { selectRandomState = weft_swap_random_state(outerRandomState) }
             weft_set_current_runtime(previous)
             running.store(false, ordering: .releasing)
@@ -394,6 +401,33 @@ final class LoopCore {
             }
         }
         return counts
+    }
+
+    /// A snapshot of the counters (given, with the foreign wakes filled in) and
+    /// of every live task; on the loop thread.
+    func report(statistics: RuntimeStatistics) -> RuntimeReport {
+        var statistics = statistics
+        statistics.nanosecondsBusy = busyNanoseconds
+        var tasks: [TaskSnapshot] = []
+        var cursor = registryHead
+        while let current = cursor {
+            cursor = current._withUnsafeGuaranteedRef { task in
+                var name: String?
+                withUnsafeMutablePointer(to: &name) { task.vtable(task, .describe(UnsafeMutableRawPointer($0))) }
+                let state = task.state.load(ordering: .acquiring)
+                tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
+                                          isAwaited: state & TaskState.joinWaker != 0))
+                return task.registryNext
+            }
+        }
+        return RuntimeReport(statistics: statistics, tasks: tasks)
+    }
+
+    /// Time inside `drive` not spent blocked in the OS poll, in nanoseconds.
+    private var busyNanoseconds: UInt64 {
+        var inside = nanosecondsInsideDrive
+        if let start = driveStartedAt { inside += uv_hrtime() - start }
+        return inside > counters.nanosecondsBlocked ? inside - counters.nanosecondsBlocked : 0
     }
 
     private func stuckDetail() -> String {

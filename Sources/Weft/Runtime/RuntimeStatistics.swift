@@ -16,6 +16,10 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// callbacks of the events that ended the wait), in nanoseconds; the rest of
     /// the time inside `block(on:)` went to tasks and non-blocking iterations.
     public var nanosecondsBlocked: UInt64 = 0
+    /// Time inside `block(on:)` (or a `LoopThread`'s loop) not spent blocked:
+    /// running tasks, jobs and non-blocking loop iterations, in nanoseconds.
+    /// Filled in by ``Runtime/report()``; zero in ``Runtime/statistics``.
+    public var nanosecondsBusy: UInt64 = 0
 
     public init() {}
 }

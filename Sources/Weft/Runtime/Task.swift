@@ -26,6 +26,9 @@ final class RawTask: Wakeable, @unchecked Sendable {
         case takeOutput(UnsafeMutableRawPointer)
         /// Deinitializes and frees the payload.
         case destroy
+        /// Writes what the task runs (its name, or its future's type) into the
+        /// `String?` at the pointer; for task dumps.
+        case describe(UnsafeMutableRawPointer)
     }
 
     /// `TaskState` bits.
@@ -208,6 +211,9 @@ struct TaskSlots<F: Future> {
         case .destroy:
             slots.deinitialize(count: 1)
             if !task.isPayloadInline { task.payload!.deallocate() }
+        case .describe(let destination):
+            destination.assumingMemoryBound(to: Optional<String>.self).pointee =
+                taskDescription(slots.pointee.future, of: F.self)
         }
     }
 }

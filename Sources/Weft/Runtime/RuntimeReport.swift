@@ -1,0 +1,92 @@
+import CLibUV
+
+/// A snapshot of a runtime for introspection: its counters and its live tasks.
+/// Its `description` is a readable multi-line dump (what the samples print on
+/// SIGUSR1).
+public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
+    /// The runtime's counters.
+    public var statistics: RuntimeStatistics
+    /// Every live task, most recently spawned first.
+    public var tasks: [TaskSnapshot]
+
+    public var description: String {
+        let s = statistics
+        var lines = [
+            "tasks: \(s.tasksAlive) alive, \(s.tasksSpawned) spawned; polls: \(s.polls); "
+                + "wakes: \(s.localWakes) local, \(s.foreignWakes) foreign; loop iterations: \(s.loopIterations)",
+            "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
+        ]
+        for task in tasks {
+            lines.append("  \(task.isScheduled ? "ready  " : "waiting") \(task.isAwaited ? "(awaited) " : "")\(task.name)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One live task in a ``RuntimeReport``.
+public struct TaskSnapshot: Sendable, Equatable {
+    /// The name given at spawn (``Runtime/spawn(_:name:)``), else the type of
+    /// the task's future, which says what it waits on (e.g. `Sleep`).
+    public var name: String
+    /// Queued to be polled (woken), as opposed to waiting for a wake.
+    public var isScheduled: Bool
+    /// Someone awaits its `JoinHandle`.
+    public var isAwaited: Bool
+}
+
+/// What a task runs, for ``TaskSnapshot/name``: its name, or its future's type.
+@usableFromInline
+func taskDescription<F>(_ future: F?, of type: F.Type) -> String {
+    (future as? any NamedTask)?.taskName ?? String(describing: type)
+}
+
+/// A future that carries a task name for ``RuntimeReport``s.
+protocol NamedTask {
+    var taskName: String { get }
+}
+
+/// `base`, spawned under a name. See ``Runtime/spawn(_:name:)``.
+///
+/// **Cancellation:** dropping it drops `base`.
+public struct Named<Base: Future>: Future, NamedTask {
+    public let name: String
+    var base: Base
+
+    var taskName: String { name }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+        base.poll(&context)
+    }
+}
+
+extension Runtime {
+    /// Starts `future` as a new task named `name`; task dumps
+    /// (``report()``) show the name instead of the future's type.
+    @discardableResult
+    public func spawn<F: Future>(_ future: F, name: String) -> JoinHandle<F.Output> {
+        spawn(Named(name: name, base: future))
+    }
+
+    /// The runtime's counters and live tasks. Call it on the runtime's thread:
+    /// outside `block(on:)`, or from one of its tasks.
+    public func report() -> RuntimeReport {
+        precondition(core.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
+        return core.report(statistics: statistics)
+    }
+
+    /// The report of the runtime running the calling thread (from inside a task,
+    /// including async code on a `LoopThread`); nil elsewhere.
+    public static func currentReport() -> RuntimeReport? {
+        guard let core = LoopCore.current else { return nil }
+        var statistics = core.counters
+        statistics.foreignWakes = core.remote.foreignWakes
+        return core.report(statistics: statistics)
+    }
+}
+
+/// Starts `future` as a new task named `name` on the runtime running the
+/// calling thread. See ``Runtime/spawn(_:name:)``.
+@discardableResult
+public func spawn<F: Future>(_ future: F, name: String) -> JoinHandle<F.Output> {
+    spawn(Named(name: name, base: future))
+}

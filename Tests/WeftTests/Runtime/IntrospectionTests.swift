@@ -1,0 +1,54 @@
+import Testing
+import Weft
+
+@Suite("Introspection")
+struct IntrospectionTests {
+    @Test("a report lists every live task by its name or its future's type, with whether it is queued and awaited")
+    func taskDump() throws {
+        let runtime = try Runtime()
+        let sleeper = runtime.spawn(sleep(for: .seconds(3600)), name: "the long nap")
+        _ = runtime.spawn(sleep(for: .seconds(3600)))
+        try runtime.block(on: yields(1))  // both have been polled and wait
+        _ = runtime.spawn(ready(1))       // spawned, not yet polled: queued
+
+        let report = runtime.report()
+        #expect(report.statistics.tasksAlive == 3)
+        #expect(report.tasks.count == 3)
+        let names = report.tasks.map(\.name)
+        #expect(names.contains("the long nap"))
+        #expect(names.contains("Sleep"))
+        #expect(names.contains { $0.contains("Ready") }, "\(names)")
+        #expect(report.tasks.filter(\.isScheduled).count == 1)
+        #expect(report.description.contains("waiting the long nap"), "\(report)")
+        sleeper.abort()
+        try runtime.block(on: sleeper.map { _ in () })
+        // The aborted nap is gone, and the ready task ran meanwhile: one sleep is left.
+        #expect(runtime.report().tasks.map(\.name) == ["Sleep"])
+    }
+
+    @Test("a report splits the time inside block(on:) into busy and blocked in the OS poll")
+    func busyAndBlocked() throws {
+        let runtime = try Runtime()
+        try runtime.block(on: sleep(for: .milliseconds(30)))
+        let spin = pollFn { context -> Poll<Void> in
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .milliseconds(20) {}
+            return .ready(())
+        }
+        try runtime.block(on: spin)
+        let statistics = runtime.report().statistics
+        #expect(statistics.nanosecondsBlocked >= 25_000_000, "\(statistics)")
+        #expect(statistics.nanosecondsBusy >= 18_000_000, "\(statistics)")
+        #expect(statistics.nanosecondsBusy < 1_000_000_000, "\(statistics)")
+    }
+
+    @Test("currentReport() describes the runtime running the calling thread, and is nil elsewhere")
+    func currentReport() throws {
+        #expect(Runtime.currentReport() == nil)
+        let runtime = try Runtime()
+        let seen = try runtime.block(on: pollFn { _ -> Poll<Int?> in
+            .ready(Runtime.currentReport()?.statistics.tasksAlive)
+        })
+        #expect(seen == 1)
+    }
+}
