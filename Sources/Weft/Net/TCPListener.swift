@@ -59,7 +59,8 @@ public final class TCPListener: @unchecked Sendable {
         return TCPListener(core: core)
     }
 
-    /// A future of the next connection.
+    /// A future of the next connection. Several tasks may wait in an accept on
+    /// the same listener at once; each connection goes to one of them.
     ///
     /// **Cancellation:** cancel-safe: a connection is taken from the socket only
     /// when the future completes.
@@ -101,7 +102,11 @@ final class ListenerCore: TCPHandleOwner {
     /// Connections libuv has accepted and holds for us (0 or 1: libuv pauses
     /// accepting until we take it).
     var readyConnections = 0
-    var acceptWaker: Waker?
+    /// The wakers of the tasks waiting in an accept, each once. A connection
+    /// (or the close) wakes them all: one takes the connection, the others find
+    /// none and wait again. (With a single slot, each waiting task's waker
+    /// replaced the previous one's, and that task was never woken again.)
+    var acceptWakers: [Waker] = []
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
@@ -131,14 +136,20 @@ final class ListenerCore: TCPHandleOwner {
             return
         }
         readyConnections += 1
-        acceptWaker.take()?.wake()
+        wakeAcceptors()
+    }
+
+    private func wakeAcceptors() {
+        let wakers = acceptWakers
+        acceptWakers.removeAll(keepingCapacity: true)
+        for waker in wakers { waker.wake() }
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard readyConnections > 0 else {
-            if acceptWaker.map({ !$0.willWake(context.waker) }) ?? true { acceptWaker = context.waker }
+            if !acceptWakers.contains(where: { $0.willWake(context.waker) }) { acceptWakers.append(context.waker) }
             return .pending
         }
         readyConnections -= 1
@@ -156,7 +167,7 @@ final class ListenerCore: TCPHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_tcp_handle(handle))
-        acceptWaker.take()?.wake()
+        wakeAcceptors()
     }
 }
 
