@@ -47,10 +47,15 @@ public struct SignalStream: PollStream {
 /// loop alive, so waiting for a signal is never reported as stuck.
 final class SignalWatcher {
     private let handle: UnsafeMutablePointer<uv_signal_t>
+    /// Kept alive while the handle is open (as streams and listeners do): a
+    /// loop that goes away with a handle still open cannot be closed and would
+    /// leak its descriptors.
+    private let loop: LoopCore
     var pendingDeliveries = 0
     var waker: Waker?
 
     init(loop: LoopCore, number: Int32) throws(WeftError) {
+        self.loop = loop
         var error: Int32 = 0
         guard let handle = weft_signal_new(loop.loop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_signal_init")
@@ -64,7 +69,8 @@ final class SignalWatcher {
             watcher.waker.take()?.wake()
         }, number)
         if result < 0 {
-            weft_close_and_free(weft_signal_handle(handle))
+            // Every stored property is set, so throwing runs `deinit`, which
+            // closes the handle (closing it here too would close it twice).
             throw WeftError(uvCode: result, operation: "signal \(number)")
         }
         // A process may start with the signal blocked (inherited from a parent
