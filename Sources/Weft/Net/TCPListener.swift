@@ -38,7 +38,9 @@ public final class TCPListener: @unchecked Sendable {
     ///
     /// Port 0 binds an ephemeral port (see ``localAddress``). Uses `runtime`, or
     /// when it is `nil` the runtime running the calling thread (inside a task).
-    /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address.
+    /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address;
+    /// with `.wrongThread` for a runtime that belongs to another thread, and with
+    /// `.shutDown` for one that was shut down (it could never accept).
     public static func bind(
         _ address: SocketAddress, backlog: Int = 1024, runtime: Runtime? = nil
     ) throws(WeftError) -> TCPListener {
@@ -46,6 +48,7 @@ public final class TCPListener: @unchecked Sendable {
             throw WeftError(.invalidArgument, operation: "bind \(address)",
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
+        if let error = loop.refusesNewHandle(operation: "bind \(address)") { throw error }
         guard backlog > 0 && backlog <= Int(Int32.max) else {
             throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
         }

@@ -16,13 +16,16 @@ public struct SignalStream: PollStream {
 
     /// Installs the handler now instead of at the first poll, so a signal that
     /// arrives from here on is seen (e.g. before a server announces itself).
-    /// Uses `runtime`, or the runtime running the calling thread.
+    /// Uses `runtime`, or the runtime running the calling thread; fails with
+    /// `.wrongThread` for a runtime that belongs to another thread and with
+    /// `.shutDown` for one that was shut down.
     public mutating func install(runtime: Runtime? = nil) throws(WeftError) {
         guard watcher == nil else { return }
         guard let loop = runtime?.core ?? LoopCore.current else {
             throw WeftError(.invalidArgument, operation: "signal \(number)",
                             detail: "no runtime: pass one, or install from inside a task")
         }
+        if let error = loop.refusesNewHandle(operation: "signal \(number)") { throw error }
         watcher = try SignalWatcher(loop: loop, number: number)
     }
 
