@@ -158,11 +158,20 @@ enum Faults {
 }
 
 extension RawSocket {
+    /// How a never-reading sender ended.
+    struct Stalled {
+        /// Bytes the peer's side accepted.
+        var sent = 0
+        /// True when the peer stopped accepting (it stopped reading), false
+        /// when the time limit ended the sending.
+        var stalled = false
+    }
+
     /// Sends `chunk` over and over without blocking, never reading, until the
     /// peer has accepted nothing for `stall` (its receive side is full: it
-    /// stopped reading) or `limit` has passed; returns the bytes sent.
-    func sendUntilStalled(chunk: [UInt8], stall: Duration, limit: Duration) -> Int {
-        var sent = 0
+    /// stopped reading) or `limit` has passed.
+    func sendUntilStalled(chunk: [UInt8], stall: Duration, limit: Duration) -> Stalled {
+        var outcome = Stalled()
         let deadline = ContinuousClock.now + limit
         var lastProgress = ContinuousClock.now
         while ContinuousClock.now < deadline {
@@ -170,12 +179,35 @@ extension RawSocket {
                 Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
             }
             if count > 0 {
-                sent += count
+                outcome.sent += count
                 lastProgress = ContinuousClock.now
+            } else if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
+                return outcome
+            } else if ContinuousClock.now - lastProgress >= stall {
+                outcome.stalled = true
+                return outcome
+            } else {
+                usleep(1_000)
+            }
+        }
+        return outcome
+    }
+
+    /// Sends `bytes` without blocking for longer than `limit` in all; returns
+    /// how many were sent.
+    @discardableResult
+    func send(_ bytes: [UInt8], within limit: Duration) -> Int {
+        var sent = 0
+        let deadline = ContinuousClock.now + limit
+        while sent < bytes.count && ContinuousClock.now < deadline {
+            let count = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+            }
+            if count > 0 {
+                sent += count
             } else if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
                 return sent
             } else {
-                if ContinuousClock.now - lastProgress >= stall { return sent }
                 usleep(1_000)
             }
         }
