@@ -2,18 +2,25 @@ import CLibUV
 
 /// Reads exactly `count` bytes. See ``AsyncRead/readExact(_:)``.
 ///
+/// The buffer grows with the bytes that arrive (doubling, from 64 KiB), so a
+/// huge `count` costs memory only for what the peer actually sends and fails
+/// with an end-of-stream error when it stops short, rather than allocating
+/// `count` bytes up front.
+///
 /// **Cancellation:** not cancel-safe: bytes already read are lost if dropped.
 public struct ReadExact<Reader: AsyncRead>: Future {
     var reader: Reader
-    var bytes: [UInt8]
+    var bytes: [UInt8] = []
     var filled = 0
 
     let count: Int
 
+    /// The first allocation; later ones double it, up to `count`.
+    static var initialCapacity: Int { 64 * 1024 }
+
     init(reader: Reader, count: Int) {
         self.reader = reader
         self.count = count
-        self.bytes = [UInt8](repeating: 0, count: max(count, 0))
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
@@ -21,7 +28,11 @@ public struct ReadExact<Reader: AsyncRead>: Future {
             return .ready(.failure(WeftError(.invalidArgument, operation: "readExact(\(count))",
                                              detail: "the length must not be negative")))
         }
-        while filled < bytes.count {
+        while filled < count {
+            if filled == bytes.count {
+                let grown = min(count, max(Self.initialCapacity, bytes.count * 2))
+                bytes.append(contentsOf: repeatElement(0, count: grown - bytes.count))
+            }
             let filledSoFar = filled
             let result = bytes.withUnsafeMutableBytes { buffer in
                 reader.pollRead(&context, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filledSoFar...]))
@@ -31,7 +42,7 @@ public struct ReadExact<Reader: AsyncRead>: Future {
             case .ready(.failure(let error)): return .ready(.failure(error))
             case .ready(.success(0)):
                 return .ready(.failure(WeftError(.libuv(code: UV_EOF.rawValue), operation: "readExact",
-                                                 detail: "end of stream after \(filled) of \(bytes.count) bytes")))
+                                                 detail: "end of stream after \(filled) of \(count) bytes")))
             case .ready(.success(let count)): filled += count
             }
         }

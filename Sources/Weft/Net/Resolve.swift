@@ -4,6 +4,9 @@ import Glibc
 /// Resolves a host name with `uv_getaddrinfo` (on libuv's thread pool).
 /// See ``resolve(host:port:)``.
 ///
+/// A port outside 0...65535 or a host containing a NUL character fails with
+/// `.invalidArgument` at the first poll.
+///
 /// **Cancellation:** dropping it cancels the lookup (`uv_cancel`) if it has not
 /// started, and its waker is never called afterwards.
 public struct Resolve: Future {
@@ -38,6 +41,16 @@ public struct Resolve: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<[SocketAddress], WeftError>> {
         let operation = "resolve \(host):\(port)"
         if lookup == nil {
+            // getaddrinfo would take the port modulo 65536 and stop the host at
+            // a NUL, silently resolving some other address.
+            guard (0...65535).contains(port) else {
+                return .ready(.failure(WeftError(.invalidArgument, operation: operation,
+                                                 detail: "port \(port) is not in 0...65535")))
+            }
+            guard !host.utf8.contains(0) else {
+                return .ready(.failure(WeftError(.invalidArgument, operation: operation,
+                                                 detail: "the host contains a NUL character")))
+            }
             guard let loop = LoopCore.current else { preconditionFailure("resolve polled outside a Weft runtime") }
             let lookup = Lookup()
             var hints = addrinfo()

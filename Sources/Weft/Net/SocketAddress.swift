@@ -59,6 +59,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         guard (0...65535).contains(port) else {
             throw WeftError(.invalidArgument, operation: operation, detail: "port \(port) is not in 0...65535")
         }
+        // libuv reads the host as a C string: a NUL would cut it short.
+        guard !host.utf8.contains(0) else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "the host contains a NUL character")
+        }
         var ipv4 = sockaddr_in()
         var ipv6 = sockaddr_in6()
         if uv_ip4_addr(host, Int32(port), &ipv4) == 0 {

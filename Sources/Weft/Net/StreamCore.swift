@@ -70,6 +70,10 @@ final class StreamCore: TCPHandleOwner {
         bufferedBytes = 0
         connectOperation?.waker = nil
         connectOperation = nil
+        // The operation retains this core: keeping it would make a cycle that
+        // leaks every stream that was ever shut down. A request still in flight
+        // keeps the operation (and this core) alive until its callback runs.
+        shutdownOperation = nil
         readWaker.take()?.wake()
         writeWaker.take()?.wake()
     }

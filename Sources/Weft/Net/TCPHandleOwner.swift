@@ -37,3 +37,17 @@ extension TCPHandleOwner {
         }
     }
 }
+
+extension LoopCore {
+    /// Why a new handle (listener, signal watcher) must not be opened on this
+    /// loop from the calling thread, if it must not: the loop belongs to another
+    /// thread (`.wrongThread`), or it was shut down and would never serve the
+    /// handle (`.shutDown`).
+    func refusesNewHandle(operation: String) -> WeftError? {
+        if !isOnLoopThread { return WeftError(.wrongThread, operation: operation) }
+        if isShutDown {
+            return WeftError(.shutDown, operation: operation, detail: "the runtime was shut down; nothing would ever serve it")
+        }
+        return nil
+    }
+}

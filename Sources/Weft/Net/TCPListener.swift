@@ -38,7 +38,9 @@ public final class TCPListener: @unchecked Sendable {
     ///
     /// Port 0 binds an ephemeral port (see ``localAddress``). Uses `runtime`, or
     /// when it is `nil` the runtime running the calling thread (inside a task).
-    /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address.
+    /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address;
+    /// with `.wrongThread` for a runtime that belongs to another thread, and with
+    /// `.shutDown` for one that was shut down (it could never accept).
     public static func bind(
         _ address: SocketAddress, backlog: Int = 1024, runtime: Runtime? = nil
     ) throws(WeftError) -> TCPListener {
@@ -46,6 +48,7 @@ public final class TCPListener: @unchecked Sendable {
             throw WeftError(.invalidArgument, operation: "bind \(address)",
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
+        if let error = loop.refusesNewHandle(operation: "bind \(address)") { throw error }
         guard backlog > 0 && backlog <= Int(Int32.max) else {
             throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
         }
@@ -59,7 +62,8 @@ public final class TCPListener: @unchecked Sendable {
         return TCPListener(core: core)
     }
 
-    /// A future of the next connection.
+    /// A future of the next connection. Several tasks may wait in an accept on
+    /// the same listener at once; each connection goes to one of them.
     ///
     /// **Cancellation:** cancel-safe: a connection is taken from the socket only
     /// when the future completes.
@@ -101,7 +105,11 @@ final class ListenerCore: TCPHandleOwner {
     /// Connections libuv has accepted and holds for us (0 or 1: libuv pauses
     /// accepting until we take it).
     var readyConnections = 0
-    var acceptWaker: Waker?
+    /// The wakers of the tasks waiting in an accept, each once. A connection
+    /// (or the close) wakes them all: one takes the connection, the others find
+    /// none and wait again. (With a single slot, each waiting task's waker
+    /// replaced the previous one's, and that task was never woken again.)
+    var acceptWakers: [Waker] = []
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
@@ -131,14 +139,20 @@ final class ListenerCore: TCPHandleOwner {
             return
         }
         readyConnections += 1
-        acceptWaker.take()?.wake()
+        wakeAcceptors()
+    }
+
+    private func wakeAcceptors() {
+        let wakers = acceptWakers
+        acceptWakers.removeAll(keepingCapacity: true)
+        for waker in wakers { waker.wake() }
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard readyConnections > 0 else {
-            if acceptWaker.map({ !$0.willWake(context.waker) }) ?? true { acceptWaker = context.waker }
+            if !acceptWakers.contains(where: { $0.willWake(context.waker) }) { acceptWakers.append(context.waker) }
             return .pending
         }
         readyConnections -= 1
@@ -156,7 +170,7 @@ final class ListenerCore: TCPHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_tcp_handle(handle))
-        acceptWaker.take()?.wake()
+        wakeAcceptors()
     }
 }
 

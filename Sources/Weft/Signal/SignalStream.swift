@@ -16,13 +16,16 @@ public struct SignalStream: PollStream {
 
     /// Installs the handler now instead of at the first poll, so a signal that
     /// arrives from here on is seen (e.g. before a server announces itself).
-    /// Uses `runtime`, or the runtime running the calling thread.
+    /// Uses `runtime`, or the runtime running the calling thread; fails with
+    /// `.wrongThread` for a runtime that belongs to another thread and with
+    /// `.shutDown` for one that was shut down.
     public mutating func install(runtime: Runtime? = nil) throws(WeftError) {
         guard watcher == nil else { return }
         guard let loop = runtime?.core ?? LoopCore.current else {
             throw WeftError(.invalidArgument, operation: "signal \(number)",
                             detail: "no runtime: pass one, or install from inside a task")
         }
+        if let error = loop.refusesNewHandle(operation: "signal \(number)") { throw error }
         watcher = try SignalWatcher(loop: loop, number: number)
     }
 
@@ -47,10 +50,15 @@ public struct SignalStream: PollStream {
 /// loop alive, so waiting for a signal is never reported as stuck.
 final class SignalWatcher {
     private let handle: UnsafeMutablePointer<uv_signal_t>
+    /// Kept alive while the handle is open (as streams and listeners do): a
+    /// loop that goes away with a handle still open cannot be closed and would
+    /// leak its descriptors.
+    private let loop: LoopCore
     var pendingDeliveries = 0
     var waker: Waker?
 
     init(loop: LoopCore, number: Int32) throws(WeftError) {
+        self.loop = loop
         var error: Int32 = 0
         guard let handle = weft_signal_new(loop.loop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_signal_init")
@@ -64,7 +72,8 @@ final class SignalWatcher {
             watcher.waker.take()?.wake()
         }, number)
         if result < 0 {
-            weft_close_and_free(weft_signal_handle(handle))
+            // Every stored property is set, so throwing runs `deinit`, which
+            // closes the handle (closing it here too would close it twice).
             throw WeftError(uvCode: result, operation: "signal \(number)")
         }
         // A process may start with the signal blocked (inherited from a parent

@@ -107,4 +107,23 @@ struct ListenerTests {
         try runtime.block(on: yieldNow())
         #expect(runtime.openHandleCount == baseline, "dropping the last accept future closed the listener")
     }
+
+    // Before the fix in the same commit, the listener kept one accept waker:
+    // each task's pending accept replaced the previous task's waker, and the
+    // first task was never woken again however many connections arrived.
+    @Test("several tasks waiting in accept() on one listener are each woken and each get a connection")
+    func concurrentAccepts() throws {
+        let runtime = try Runtime()
+        let listener = try NetTest.bindLoopback(runtime)
+        let address = try listener.localAddress
+        let acceptors = (0..<4).map { _ in runtime.spawn(listener.accept()) }
+        try runtime.block(on: yieldNow())  // every acceptor is pending
+        let clients = try runtime.block(on: timeout(.seconds(5), joinAll((0..<4).map { _ in
+            TCPStream.connect(to: address)
+        }))).get()
+        #expect(clients.allSatisfy { $0.isSuccess })
+        let accepted = try runtime.block(on: timeout(.seconds(5), joinAll(acceptors)))
+        let streams = try #require(try? accepted.get(), "an acceptor was never woken")
+        #expect(streams.allSatisfy { (try? $0.get())?.isSuccess ?? false })
+    }
 }

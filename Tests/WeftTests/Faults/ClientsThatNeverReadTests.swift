@@ -1,0 +1,69 @@
+import Glibc
+import Testing
+import Weft
+
+/// Issue 6 ("Reliability"): a client that sends and never reads makes an echo
+/// server's writes wait; the server must then stop reading from it instead of
+/// buffering without bound, and go on serving everyone else.
+extension TimingSensitive {
+    @Suite("Clients that never read cannot make the server buffer without bound")
+    struct ClientsThatNeverReadTests {
+        static let clients = 4
+        /// How long each client keeps sending: far more than enough to fill
+        /// every buffer on the way while the server keeps up (loopback moves
+        /// gigabytes a second).
+        static let sendingLimit: Duration = .seconds(4)
+        /// A client whose bytes the kernel has not taken for this long concludes
+        /// the server stopped reading from it.
+        static let stall: Duration = .milliseconds(300)
+        /// The server's RSS may exceed its warmed-up baseline by this much while
+        /// the clients push: per connection, what Weft documents it holds at
+        /// most (a 1 MiB write queue, 256 KiB of unread input, one 64 KiB read
+        /// buffer), plus 2 MiB for the read-buffer pool and the allocator.
+        static let residentTolerance = clients * (1 << 20 + 320 << 10) + 2 << 20
+
+        @Test("4 clients of weft-echo that send as fast as they can and never read are held back: each stalls, the server's RSS stays within 7.25 MiB of its baseline, a well-behaved client is still echoed while they hang on, and the server exits with status 0 on SIGTERM with them still connected",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func clientsThatNeverRead(options: [String]) throws {
+            let server = try Faults.launch("weft-echo", options)
+            defer { server.child.stop() }
+            let runtime = try Runtime()
+            #expect(try Faults.echoed(by: server.address, runtime: runtime) == Faults.message)
+            let resident = server.residentBytes
+
+            let port = server.address.port
+            let sockets = Shared<[RawSocket]>([])
+            defer { for raw in sockets.value { raw.close() } }
+            let outcomes = Shared<[RawSocket.Stalled]>([])
+            let chunk = [UInt8](repeating: 0x6E, count: 64 * 1024)
+            let threads = (0..<Self.clients).map { _ in
+                NetTest.PeerThread {
+                    guard let raw = try? RawSocket.connected(to: port) else { return }
+                    sockets.update { $0.append(raw) }
+                    let outcome = raw.sendUntilStalled(chunk: chunk, stall: Self.stall, limit: Self.sendingLimit)
+                    outcomes.update { $0.append(outcome) }
+                }
+            }
+            // Sample the server's RSS while the clients push.
+            var peak = resident
+            while !threads.allSatisfy({ $0.join(within: 0.005) }) {
+                peak = max(peak, server.residentBytes)
+            }
+            peak = max(peak, server.residentBytes)
+
+            #expect(outcomes.value.count == Self.clients, "only \(outcomes.value.count) clients connected")
+            for outcome in outcomes.value {
+                #expect(outcome.stalled, "a client sent \(outcome.sent >> 20) MiB in \(Self.sendingLimit) without being held back")
+            }
+            let growth = peak - resident
+            print("weft-echo \(options): \(Self.clients) never-reading clients sent \(outcomes.value.map { $0.sent >> 10 }) KiB; peak RSS \(growth >> 10) KiB above baseline")
+            #expect(growth <= Self.residentTolerance, "weft-echo's RSS grew by \(growth >> 10) KiB")
+
+            // The stalled clients are still connected; others are served.
+            #expect(server.isRunning, "weft-echo died")
+            #expect(try Faults.echoed(by: server.address, runtime: runtime) == Faults.message)
+            TimingSensitive.SampleProcessTests.expectCleanExitOnSIGTERM(server.child)
+        }
+    }
+}
