@@ -84,9 +84,11 @@ enum Faults {
         }
     }
 
-    /// Starts sample `name` on 127.0.0.1, port 0, with `options`.
+    /// Starts sample `name` on 127.0.0.1, port 0, with `options` and a grace
+    /// period of zero: on SIGTERM it closes the misbehaving clients still
+    /// connected at once (graceful draining is tested in GracefulShutdownTests).
     static func launch(_ name: String, _ options: [String] = []) throws -> Server {
-        let (child, address) = try TimingSensitive.SampleProcessTests.launch(name, options)
+        let (child, address) = try TimingSensitive.SampleProcessTests.launch(name, options + ["--grace-period", "0"])
         return Server(child: child, address: address)
     }
 
