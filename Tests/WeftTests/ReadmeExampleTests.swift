@@ -25,6 +25,15 @@ struct ReadmeExampleTests {
         #expect(try result.get().get() == 3)
     }
 
+    @Test("the deterministic-runtime example passes under every seed it names")
+    func deterministicExample() throws {
+        try Runtime.forEachSeed(0..<100) { runtime, seed in
+            let outcome = try runtime.block(on: timeout(.seconds(5), sleep(for: .seconds(4))))
+            #expect((try? outcome.get()) != nil, "seed \(seed)")
+            #expect(runtime.virtualTimeElapsed == .seconds(4))
+        }
+    }
+
     @Test("the async echo example serves a client")
     func asyncEchoExample() async throws {
         let loop = try LoopThread()

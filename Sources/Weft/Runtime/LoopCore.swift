@@ -465,4 +465,7 @@ final class LoopCore {
 
     /// Handles on the loop that are not closing (for leak checks).
     var openHandleCount: Int { Int(weft_loop_open_handles(loop)) }
+
+    /// Requests in flight on the loop (for leak checks).
+    var activeRequestCount: Int { Int(weft_loop_active_requests(loop)) }
 }

@@ -140,6 +140,11 @@ public final class Runtime {
 
     /// Timers armed and not yet fired or dropped.
     public var pendingTimerCount: Int { core.timers.pendingCount }
+
+    /// libuv requests in flight on the loop (writes, connects, shutdowns, name
+    /// lookups, thread-pool work). For leak checks in tests: zero once every
+    /// operation has completed or been cancelled.
+    public var activeRequestCount: Int { core.activeRequestCount }
 }
 
 /// Starts `future` as a new task on the runtime running the calling thread.
