@@ -11,12 +11,14 @@ descriptors are sampled every second.
 The soak fails when the server dies, any echo-load run reports an error (or
 exits non-zero), or the server's RSS after warm-up grows by more than 10 %:
 the baseline is the median RSS of the 10 samples after warm-up, the end the
-median of the last 10 samples.
+median of the last 10 samples. The warm-up must cover a full cycle of the
+scenarios (4 segments, one of them idle): the 1,000 idle connections raise the
+allocator's high-water mark once, and glibc keeps that memory afterwards.
 
 Usage (from the repository root; release build first):
     swift build -c release --product weft-echo
     make -C ../shared/tools/echo-load
-    Benchmarks/soak/soak.py [--secs 60] [--warmup 10] [--segment 10] [--server ".build/release/weft-echo"]
+    Benchmarks/soak/soak.py [--secs 60] [--warmup 20] [--segment 5] [--csv FILE] [--server ".build/release/weft-echo"]
 
 Prints the RSS/descriptor curve every 10 s and, last, one line:
     soak secs=60 warmup=10 rss_base_kib=... rss_end_kib=... growth_pct=... rss_max_kib=...
@@ -77,8 +79,9 @@ def finish_load(name, process):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--secs", type=int, default=60, help="total soak time (default 60)")
-    parser.add_argument("--warmup", type=int, default=10, help="seconds before the RSS baseline (default 10)")
-    parser.add_argument("--segment", type=int, default=10, help="seconds per echo-load run (default 10)")
+    parser.add_argument("--warmup", type=int, default=20, help="seconds before the RSS baseline (default 20: 4 segments)")
+    parser.add_argument("--segment", type=int, default=5, help="seconds per echo-load run (default 5)")
+    parser.add_argument("--csv", help="write every sample (seconds, rss KiB, descriptors) to this file")
     parser.add_argument("--server", default=".build/release/weft-echo", help="server command (default weft-echo)")
     parser.add_argument("--limit-pct", type=float, default=10.0, help="allowed RSS growth (default 10 %%)")
     options = parser.parse_args()
@@ -136,6 +139,11 @@ def main():
             except subprocess.TimeoutExpired:
                 server.kill()
 
+    if options.csv:
+        with open(options.csv, "w") as out:
+            out.write("seconds,rss_kib,descriptors\n")
+            for seconds, rss, fds in samples:
+                out.write(f"{seconds:.1f},{rss},{fds}\n")
     after = [s for s in samples if s[0] >= options.warmup]
     if len(after) < 20:
         sys.exit("soak: too few samples after warm-up")

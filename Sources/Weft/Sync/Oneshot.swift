@@ -1,4 +1,8 @@
-/// The state a oneshot channel's two halves share.
+import Synchronization
+
+/// The state a oneshot channel's two halves share. The mutex is stored inline
+/// (its state is `Sendable`), so a channel costs three allocations: this core
+/// and the two lifetimes.
 @usableFromInline
 final class OneshotCore<Value: Sendable>: Sendable {
     @usableFromInline
@@ -16,7 +20,7 @@ final class OneshotCore<Value: Sendable>: Sendable {
         @inlinable init() {}
     }
 
-    @usableFromInline let state = Locked(State())
+    @usableFromInline let state = Mutex(State())
 
     @inlinable init() {}
 }
