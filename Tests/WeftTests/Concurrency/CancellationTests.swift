@@ -125,6 +125,7 @@ extension ConcurrencyBridge {
             #expect(server.isClosed)
             #expect(runtime.openHandleCount == baselineHandles)
             #expect(runtime.statistics.tasksAlive == 0)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baselineHandles)
         }
 
         @Test("cancelling a task blocked in stream.read() on a LoopThread, from another thread, throws CancellationError promptly and loses no bytes")

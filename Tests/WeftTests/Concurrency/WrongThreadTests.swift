@@ -138,6 +138,8 @@ extension ConcurrencyBridge {
         @Test("a plain Runtime's stream polled from a foreign thread fails with .wrongThread, and works again on its own thread")
         func runtimeStreamFromForeignThread() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
             let address = try listener.localAddress
             let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))
@@ -155,6 +157,11 @@ extension ConcurrencyBridge {
             #expect(try client.localAddress == server.peerAddress)
             let echoed = try runtime.guardedBlock(on: client.writeAll([4, 2]).then { _ in server.read(upTo: 2) })
             #expect(try echoed.get() == [4, 2])
+
+            client.close()
+            server.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("binding a listener off any loop without a runtime is an invalid-argument error, not a crash")

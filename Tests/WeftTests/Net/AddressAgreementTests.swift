@@ -6,6 +6,8 @@ struct AddressAgreementTests {
     @Test("localAddress and peerAddress agree between the two ends")
     func endsAgree() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let listening = try listener.localAddress
         let (accepted, connected) = try runtime.block(on: timeout(.seconds(10), join(
@@ -20,5 +22,10 @@ struct AddressAgreementTests {
         #expect(try client.localAddress.host == "127.0.0.1")
         #expect(try client.localAddress.port != listening.port)
         #expect(try server.peerAddress.description == "127.0.0.1:\(client.localAddress.port)")
+
+        client.close()
+        server.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

@@ -8,6 +8,8 @@ struct ArgumentValidationTests {
     @Test("a listen backlog of zero or less is rejected with .invalidArgument naming the address")
     func badBacklog() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         for backlog in [0, -1] {
             let error = try #require(throws: WeftError.self) {
                 _ = try TCPListener.bind(NetTest.loopbackAnyPort(), backlog: backlog, runtime: runtime)
@@ -16,13 +18,17 @@ struct ArgumentValidationTests {
             #expect("\(error)".contains("127.0.0.1:0"))
             #expect(error.detail.contains("\(backlog)"))
         }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("connecting to port 0 fails as an error value")
     func connectToPortZero() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: SocketAddress("127.0.0.1:0")))).get()
         #expect(outcome.failure?.name != nil, "a libuv error, e.g. ECONNREFUSED")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     // Both trapped before 2d5f387 (`prefix` of a negative length; an array of
@@ -30,6 +36,8 @@ struct ArgumentValidationTests {
     @Test("a negative length for read(upTo:) or readExact fails with .invalidArgument instead of trapping")
     func negativeLengths() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(listener.accept().onSuccess { stream in stream.writeAll([1, 2, 3]) })
@@ -38,5 +46,9 @@ struct ArgumentValidationTests {
         #expect(read.failure?.kind == .invalidArgument)
         let exact = try runtime.block(on: timeout(.seconds(10), stream.readExact(-1))).get()
         #expect(exact.failure?.kind == .invalidArgument)
+
+        stream.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

@@ -70,6 +70,8 @@ extension TimingSensitive {
             try runtime.block(on: sleep(for: .milliseconds(10)))
             #expect(runtime.openHandleCount == baseline + 1, "only the listener is left")
             #expect(whole.count == (chunked ? 0 : total))
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
             return state.value
         }
 

@@ -31,6 +31,8 @@ extension TimingSensitive {
         @Test("64 MiB each way arrive intact: FNV-1a of the bytes sent, echoed by the server and received back agree")
         func sixtyFourMebibytesEachWay() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let total = Self.chunkSize * Self.chunkCount
@@ -64,6 +66,9 @@ extension TimingSensitive {
             #expect(received == total)
             #expect(serverHash.value == sentHash.value)
             #expect(receivedHash.value == sentHash.value)
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }

@@ -6,19 +6,23 @@ import Weft
 extension TimingSensitive {
     @Suite("TCP closed streams")
     struct ClosedStreamTests {
-        /// A runtime with an echo server, and a stream connected to it.
-        static func connectedPair() throws -> (Runtime, TCPStream) {
+        /// A runtime with an echo server, and a stream connected to it; the
+        /// runtime's own handle count (for the final leak check) and the
+        /// listener (to close at the end of the test) come along.
+        static func connectedPair() throws -> (runtime: Runtime, stream: TCPStream, listener: TCPListener, baseline: Int) {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
             let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-            return (runtime, stream)
+            return (runtime, stream, listener, baseline)
         }
 
         @Test("every operation on a closed stream yields .closed")
         func operationsAfterClose() throws {
-            let (runtime, stream) = try Self.connectedPair()
+            let (runtime, stream, listener, baseline) = try Self.connectedPair()
             let openBefore = runtime.openHandleCount
             #expect(!stream.isClosed)
             stream.close()
@@ -50,22 +54,30 @@ extension TimingSensitive {
             }
             stream.close()  // idempotent
             #expect(runtime.openHandleCount == openBefore - 1)
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("closing a stream wakes its pending read with .closed")
         func closeWakesRead() throws {
-            let (runtime, stream) = try Self.connectedPair()
+            let (runtime, stream, listener, baseline) = try Self.connectedPair()
             // Nothing is sent, so the read stays pending until the close.
             let (read, _) = try runtime.block(on: timeout(.seconds(10), join(
                 stream.read(),
                 sleep(for: .milliseconds(20)).map { stream.close() }
             ))).get()
             #expect(read.failure?.kind == .closed)
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("closing a stream wakes a write waiting for the peer with .closed")
         func closeWakesWrite() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             // A peer that never accepts, hence never reads: the write cannot finish.
             let peer = try RawSocket.listening(backlog: 16)
             defer { peer.close() }
@@ -77,15 +89,20 @@ extension TimingSensitive {
                 sleep(for: .milliseconds(50)).map { stream.close() }
             ))).get()
             #expect(write.failure?.kind == .closed)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("tuning options on an open stream succeeds")
         func options() throws {
-            let (_, stream) = try Self.connectedPair()
+            let (runtime, stream, listener, baseline) = try Self.connectedPair()
             try stream.setNoDelay(true)
             try stream.setNoDelay(false)
             try stream.setKeepAlive(true, delay: .seconds(30))
             try stream.setKeepAlive(false)
+
+            stream.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }

@@ -25,6 +25,8 @@ extension TimingSensitive {
         @Test("1,000 concurrent clients each complete 100 round trips against one echo server task")
         func thousandClients() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime, backlog: 2048)
             let address = try listener.localAddress
             let accepted = NetTest.Cell(0)
@@ -47,6 +49,9 @@ extension TimingSensitive {
             #expect(accepted.value == Self.clientCount)
             // The full figure takes about 2.7 s in a debug build on the 2-core box.
             #expect(elapsed < .seconds(45))
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }

@@ -6,6 +6,8 @@ struct ConnectTests {
     @Test("a refused connection fails with ECONNREFUSED naming the address")
     func refused() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         // A bound socket that does not listen keeps the port ours and refuses connections.
         let raw = try RawSocket.bound()
         defer { raw.close() }
@@ -18,11 +20,14 @@ struct ConnectTests {
         #expect(error.message == "connection refused")
         #expect(error.operation == "connect \(address)")
         #expect("\(error)" == "connect 127.0.0.1:\(raw.port): ECONNREFUSED (connection refused)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("a connect that succeeds within its timeout yields a working stream")
     func connectWithinTimeout() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -32,6 +37,10 @@ struct ConnectTests {
         let echoed = try runtime.block(on: timeout(.seconds(10), stream.writeAll(NetTest.bytes("hi")).onSuccess { stream.readExact(2) })).get()
         #expect(try echoed.get() == NetTest.bytes("hi"))
         #expect(runtime.pendingTimerCount == 0)
+
+        stream.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("connect composes with timeout: a connect that cannot complete is dropped at the limit and leaves no handle open")
@@ -67,11 +76,14 @@ struct ConnectTests {
         try runtime.block(on: yieldNow())
         #expect(runtime.openHandleCount == baseline)
         #expect(runtime.pendingTimerCount == 0)
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("connect(host: \"localhost\", port:) resolves the name and connects")
     func connectByName() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let port = try listener.localAddress.port
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -86,25 +98,34 @@ struct ConnectTests {
         #expect(peer.host == "127.0.0.1")
         #expect(peer.port == port)
         #expect(echoed == NetTest.bytes("by name"))
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("resolve(host: \"localhost\", port:) yields loopback addresses carrying the port")
     func resolveLocalhost() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let addresses = try runtime.block(on: timeout(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
         #expect(!addresses.isEmpty)
         #expect(addresses.allSatisfy { $0.port == 8080 })
         #expect(addresses.contains { $0.host == "127.0.0.1" && $0.family == .ipv4 })
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("connect(host:port:) to a name where every address refuses fails with the last error")
     func connectByNameRefused() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let raw = try RawSocket.bound()
         defer { raw.close() }
         let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: raw.port))).get()
         let error = try #require(outcome.failure)
         #expect(error.name == "ECONNREFUSED")
         #expect("\(error)".contains(":\(raw.port)"))
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

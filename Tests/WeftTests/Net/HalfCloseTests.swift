@@ -6,6 +6,8 @@ struct HalfCloseTests {
     @Test("after the client shuts down writing, the server reads EOF, can still reply, and the client reads the reply then EOF")
     func halfClose() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let request = NetTest.bytes("the whole request")
@@ -37,11 +39,16 @@ struct HalfCloseTests {
         #expect(serverSaw.value == request)
         #expect(received == reply)
         #expect(afterEnd.isEmpty)
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("writing after shutdown fails with .closed, while reading still works")
     func writeAfterShutdown() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -61,5 +68,8 @@ struct HalfCloseTests {
         #expect(late.failure?.kind == .closed)
         #expect(late.failure?.operation == "write")
         #expect(try echoed.get() == NetTest.bytes("echo me"))
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

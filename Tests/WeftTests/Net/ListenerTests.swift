@@ -6,11 +6,16 @@ struct ListenerTests {
     @Test("a listener bound to port 0 reports the port the OS picked")
     func ephemeralPort() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         #expect(address.host == "127.0.0.1")
         #expect(address.family == .ipv4)
         #expect(address.port > 0)
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("binding a port already in use fails with EADDRINUSE naming the address")
@@ -31,6 +36,9 @@ struct ListenerTests {
         // The failed listener's handle is closed; the first one still works.
         #expect(runtime.openHandleCount == baseline + 1)
         #expect(try first.localAddress == taken)
+
+        first.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("binding without a runtime outside a task fails with .invalidArgument")
@@ -65,11 +73,14 @@ struct ListenerTests {
         #expect(runtime.openHandleCount == baseline)
         #expect(throws: WeftError.self) { _ = try listener.localAddress }
         listener.close()  // idempotent
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("the incoming stream yields connections and ends when the listener is closed")
     func incomingEnds() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let accepted = NetTest.Cell(0)
@@ -86,6 +97,9 @@ struct ListenerTests {
         let total = try runtime.block(on: timeout(.seconds(10), server)).get()
         #expect(try total.get() == 3)
         #expect(accepted.value == 3)
+
+        for case .success(.success(let client)) in connected { client.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("a pending accept future keeps its listener open; dropping the last one closes it")
@@ -106,6 +120,7 @@ struct ListenerTests {
         #expect(winner.right == baseline + 1, "the listener stayed open while the accept was pending")
         try runtime.block(on: yieldNow())
         #expect(runtime.openHandleCount == baseline, "dropping the last accept future closed the listener")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     // Before the fix in the same commit, the listener kept one accept waker:
@@ -114,6 +129,8 @@ struct ListenerTests {
     @Test("several tasks waiting in accept() on one listener are each woken and each get a connection")
     func concurrentAccepts() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let acceptors = (0..<4).map { _ in runtime.spawn(listener.accept()) }
@@ -125,5 +142,10 @@ struct ListenerTests {
         let accepted = try runtime.block(on: timeout(.seconds(5), joinAll(acceptors)))
         let streams = try #require(try? accepted.get(), "an acceptor was never woken")
         #expect(streams.allSatisfy { (try? $0.get())?.isSuccess ?? false })
+
+        for case .success(let client) in clients { client.close() }
+        for case .success(.success(let server)) in streams { server.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

@@ -21,6 +21,47 @@ enum NetTest {
         try TCPListener.bind(loopbackAnyPort(), backlog: backlog, runtime: runtime)
     }
 
+    // MARK: - Leak checks
+
+    /// The end of every integration scenario: once everything the test opened
+    /// was closed or dropped, nothing may be left on `runtime` — no handle
+    /// beyond `baseline` (`openHandleCount` taken after
+    /// `try runtime.block(on: yieldNow())` right after creating the runtime,
+    /// so the runtime's own handles are counted in it), no libuv request in
+    /// flight, no armed timer and no live task.
+    ///
+    /// Peers need a moment to see a close (an echo task reads EOF, writes and
+    /// connects are cancelled in close callbacks), so the loop runs in 5 ms
+    /// turns, at least once, until everything is released or `limit` has
+    /// passed; then each figure is checked.
+    static func expectNothingLeftOpen(
+        _ runtime: Runtime,
+        handlesBefore baseline: Int,
+        within limit: Duration = .milliseconds(500),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let start = ContinuousClock.now
+        func isClean() -> Bool {
+            runtime.openHandleCount == baseline && runtime.activeRequestCount == 0
+                && runtime.pendingTimerCount == 0 && runtime.statistics.tasksAlive == 0
+        }
+        repeat {
+            try runtime.block(on: sleep(for: .milliseconds(5)))
+        } while !isClean() && ContinuousClock.now - start < limit
+        let waited = Int((ContinuousClock.now - start) / .milliseconds(1))
+        let handles = runtime.openHandleCount
+        let requests = runtime.activeRequestCount
+        let timers = runtime.pendingTimerCount
+        let tasks = runtime.statistics.tasksAlive
+        let after = "after running the loop for \(waited) ms"
+        #expect(handles == baseline,
+                "\(handles) handle(s) open, expected the runtime's own \(baseline), \(after)",
+                sourceLocation: sourceLocation)
+        #expect(requests == 0, "\(requests) libuv request(s) still in flight \(after)", sourceLocation: sourceLocation)
+        #expect(timers == 0, "\(timers) timer(s) still armed \(after)", sourceLocation: sourceLocation)
+        #expect(tasks == 0, "\(tasks) task(s) still alive \(after)", sourceLocation: sourceLocation)
+    }
+
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

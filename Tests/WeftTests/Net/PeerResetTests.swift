@@ -9,6 +9,8 @@ extension TimingSensitive {
         @Test("a peer reset during a pending read yields ECONNRESET as an error value")
         func resetDuringRead() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let port = try listener.localAddress.port
 
@@ -33,11 +35,16 @@ extension TimingSensitive {
             #expect(error.operation == "read")
             #expect("\(error)".contains("ECONNRESET"))
             #expect(peer.join())
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("a peer reset during a large write yields ECONNRESET or EPIPE as an error value, and later writes fail too")
         func resetDuringWrite() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let port = try listener.localAddress.port
 
@@ -62,6 +69,9 @@ extension TimingSensitive {
             #expect(["ECONNRESET", "EPIPE"].contains(error.name), "got \(error)")
             #expect(second.failure != nil)
             #expect(peer.join())
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }

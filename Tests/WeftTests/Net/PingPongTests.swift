@@ -8,6 +8,8 @@ struct PingPongTests {
     @Test("a client and a server exchange 100 pings and pongs over one connection")
     func pingPong() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let ping = NetTest.bytes("ping")
@@ -37,11 +39,16 @@ struct PingPongTests {
         try serverResult.get()
         try clientResult.get()
         #expect(served.value == Self.rounds)
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("the read and write halves of a split stream work from two tasks of one runtime")
     func splitHalves() throws {
         let runtime = try Runtime()
+        try runtime.block(on: yieldNow())
+        let baseline = runtime.openHandleCount
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -59,5 +66,8 @@ struct PingPongTests {
                 }
         })).get().get()
         #expect(received == message)
+
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }

@@ -27,6 +27,8 @@ extension TimingSensitive {
         @Test("100 concurrent requests including /sleep are all answered, and / requests finish while a /sleep is in flight")
         func concurrentRequests() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
@@ -54,17 +56,22 @@ extension TimingSensitive {
             #expect(lastFastDone < firstSleepDone, "every / answered while the /sleep requests were still sleeping")
             #expect(outcomes.value.count == 100)
             #expect(outcomes.value.allSatisfy { $0 == "HTTP/1.1 200 OK" })
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("a client that sends nothing is closed after readTimeout, without an answer and without leaking its connection")
         func silentClient() throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
             runtime.spawn(Self.serve(listener, readTimeout: .milliseconds(150), outcomes: outcomes))
             try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let serving = runtime.openHandleCount
 
             let start = ContinuousClock.now
             let client = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
@@ -76,8 +83,11 @@ extension TimingSensitive {
             #expect(outcomes.value == [nil])
             client.close()
             try runtime.block(on: sleep(for: .milliseconds(5)))
-            #expect(runtime.openHandleCount == baseline, "both ends of the connection are closed")
+            #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("a client sending garbage gets a 404 and its connection is not leaked", arguments: [
@@ -87,12 +97,14 @@ extension TimingSensitive {
         ])
         func garbage(request: String) throws {
             let runtime = try Runtime()
+            try runtime.block(on: yieldNow())
+            let baseline = runtime.openHandleCount
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
             runtime.spawn(Self.serve(listener, outcomes: outcomes))
             try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let serving = runtime.openHandleCount
 
             let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
                 stream.writeAll(NetTest.bytes(request))
@@ -104,8 +116,11 @@ extension TimingSensitive {
             #expect(text.hasSuffix(Pages.notFound))
             #expect(outcomes.value == ["HTTP/1.1 404 NOT FOUND"])
             try runtime.block(on: sleep(for: .milliseconds(5)))
-            #expect(runtime.openHandleCount == baseline, "both ends of the connection are closed")
+            #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }
