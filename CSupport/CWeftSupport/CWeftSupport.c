@@ -54,6 +54,8 @@ uint64_t weft_swap_random_state(uint64_t state) {
     return previous;
 }
 
+void weft_release_free_memory(void) { malloc_trim(0); }
+
 uv_timer_t *weft_timer_new(uv_loop_t *loop, int *error) {
     uv_timer_t *timer = malloc(sizeof *timer);
     if (timer == NULL) { *error = UV_ENOMEM; return NULL; }

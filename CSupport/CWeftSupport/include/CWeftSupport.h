@@ -37,6 +37,11 @@ void weft_budget_set(long budget);
 /// Takes one unit; false when the budget is spent (the caller should yield).
 _Bool weft_budget_consume(void);
 
+// MARK: - Memory
+
+/// Returns the free pages of glibc's heaps to the OS (`malloc_trim(0)`).
+void weft_release_free_memory(void);
+
 // MARK: - Handles
 
 /// A heap-allocated, initialised timer, or NULL with *error set.

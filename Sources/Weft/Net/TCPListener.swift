@@ -17,7 +17,7 @@ import CWeftSupport
 /// latest is in ``lastAcceptError``; a pending ``accept()`` simply keeps waiting.
 ///
 /// Closing the listener (``close()``, or dropping it) wakes a pending `accept()`
-/// with a `.closed` error.
+/// with a `.closed` error and closes the connections accepted but not yet taken.
 ///
 /// Like ``TCPStream`` it is `Sendable` but used only on its loop thread:
 /// `@unchecked Sendable` is sound because every entry point checks the thread
@@ -65,8 +65,9 @@ public final class TCPListener: @unchecked Sendable {
     /// A future of the next connection. Several tasks may wait in an accept on
     /// the same listener at once; each connection goes to one of them.
     ///
-    /// **Cancellation:** cancel-safe: a connection is taken from the socket only
-    /// when the future completes.
+    /// **Cancellation:** cancel-safe: connections the OS has accepted wait in
+    /// the listener (up to 128, then libuv stops accepting) until an accept
+    /// future returns one, so dropping a pending accept loses nothing.
     public func accept() -> Accept {
         Accept(listener: self)
     }
@@ -99,12 +100,23 @@ public final class TCPListener: @unchecked Sendable {
 
 /// The owner of a listening `uv_tcp_t` (same lifetime rules as `StreamCore`:
 /// allocated apart, `data` unretained, freed in the close callback).
+///
+/// Connections are accepted inside libuv's connection callback, as they
+/// arrive, into a bounded queue that `accept()` futures take from: libuv then
+/// accepts every pending connection in one loop iteration instead of pausing
+/// its watcher after each one until a task calls `uv_accept`. When the queue
+/// is full the callback leaves the connection with libuv, which stops
+/// accepting until `pollAccept` makes room (backpressure).
 final class ListenerCore: TCPHandleOwner {
     let loop: LoopCore
     private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
-    /// Connections libuv has accepted and holds for us (0 or 1: libuv pauses
-    /// accepting until we take it).
-    var readyConnections = 0
+    /// Connections accepted and not yet handed to an `accept()`.
+    private let accepted = RingBuffer<StreamCore>(capacity: 16)
+    /// At most this many connections wait in `accepted`.
+    static let acceptQueueLimit = 128
+    /// Whether libuv holds an accepted connection we have not taken (it stops
+    /// accepting until we do).
+    private var libuvHoldsConnection = false
     /// The wakers of the tasks waiting in an accept, each once. A connection
     /// (or the close) wakes them all: one takes the connection, the others find
     /// none and wait again. (With a single slot, each waiting task's waker
@@ -134,12 +146,39 @@ final class ListenerCore: TCPHandleOwner {
 
     private func connectionArrived(status: Int32) {
         if status < 0 {
-            acceptErrorCount += 1
-            lastAcceptError = WeftError(uvCode: status, operation: "accept")
+            recordAcceptError(status)
             return
         }
-        readyConnections += 1
+        if accepted.count >= Self.acceptQueueLimit {
+            libuvHoldsConnection = true  // libuv pauses until pollAccept takes it
+        } else if let client = acceptFromLibuv() {
+            accepted.append(client)
+        }
         wakeAcceptors()
+    }
+
+    /// Takes the connection libuv holds; nil (error recorded) if that fails.
+    private func acceptFromLibuv() -> StreamCore? {
+        guard let handle else { return nil }
+        let client: StreamCore
+        do {
+            client = try StreamCore(loop: loop)
+        } catch {
+            recordAcceptError(UV_ENOMEM.rawValue)
+            return nil
+        }
+        let result = uv_accept(weft_tcp_stream(handle), client.stream!)
+        if result < 0 {
+            client.close()
+            recordAcceptError(result)
+            return nil
+        }
+        return client
+    }
+
+    private func recordAcceptError(_ code: Int32) {
+        acceptErrorCount += 1
+        lastAcceptError = WeftError(uvCode: code, operation: "accept")
     }
 
     private func wakeAcceptors() {
@@ -150,18 +189,16 @@ final class ListenerCore: TCPHandleOwner {
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
-        guard let handle else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
-        guard readyConnections > 0 else {
+        guard handle != nil else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
+        if libuvHoldsConnection {
+            // Room is about to be made: move libuv's connection to the queue,
+            // which also lets libuv accept again.
+            libuvHoldsConnection = false
+            if let client = acceptFromLibuv() { accepted.append(client) }
+        }
+        guard let client = accepted.popFirst() else {
             if !acceptWakers.contains(where: { $0.willWake(context.waker) }) { acceptWakers.append(context.waker) }
             return .pending
-        }
-        readyConnections -= 1
-        let client: StreamCore
-        do { client = try StreamCore(loop: loop) } catch { return .ready(.failure(error)) }
-        let result = uv_accept(weft_tcp_stream(handle), client.stream!)
-        if result < 0 {
-            client.close()
-            return .ready(.failure(WeftError(uvCode: result, operation: "accept")))
         }
         return .ready(.success(TCPStream(core: client)))
     }
@@ -170,6 +207,7 @@ final class ListenerCore: TCPHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_tcp_handle(handle))
+        while let client = accepted.popFirst() { client.close() }
         wakeAcceptors()
     }
 }

@@ -341,6 +341,7 @@ final class LoopCore {
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
+            releaseFreeMemoryIfDue()
             runLibuv(UV_RUN_ONCE)
         case .outsideWakerOnly:
             uv_timer_start(watchdog, { _ in }, Self.stuckRecheckMilliseconds, 0)
@@ -352,6 +353,24 @@ final class LoopCore {
     }
 
     private enum ProgressSource { case events, outsideWakerOnly, none }
+
+    /// Tasks spawned, and the time, when free memory was last released.
+    @exclusivity(unchecked) private var tasksSpawnedAtLastRelease = 0
+    @exclusivity(unchecked) private var lastReleaseNanoseconds: UInt64 = 0
+
+    /// Before blocking, after a burst of work (128 tasks or more spawned since
+    /// the last time) and at most ten times a second, hands the free pages of the
+    /// heap back to the OS. glibc keeps freed memory inside its heap, so
+    /// without this a server's RSS ratchets up with every burst of connections
+    /// while its heap in use does not (found by the soak, docs/RELIABILITY.md).
+    private func releaseFreeMemoryIfDue() {
+        guard counters.tasksSpawned - tasksSpawnedAtLastRelease >= 128 else { return }
+        let now = uv_hrtime()
+        guard now - lastReleaseNanoseconds >= 100_000_000 else { return }
+        tasksSpawnedAtLastRelease = counters.tasksSpawned
+        lastReleaseNanoseconds = now
+        weft_release_free_memory()
+    }
 
     /// What could still wake a task when the ready queue is empty (invariant 7).
     private func progressSource(main: Unmanaged<RawTask>) -> ProgressSource {

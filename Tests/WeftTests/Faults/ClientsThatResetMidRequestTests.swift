@@ -16,10 +16,11 @@ extension TimingSensitive {
         static let requestSizes = [0, 100, 256 * 1024, 1 << 20]
         /// RSS may exceed its warmed-up baseline by this much once the
         /// connections are gone: the loop keeps up to 64 freed read buffers of
-        /// 64 KiB for reuse (ReadBufferPool), 4 MiB in all.
-        static let residentTolerance = 4 << 20
+        /// 64 KiB for reuse (ReadBufferPool), 4 MiB in all (the listener accepts
+        /// a burst at once, so the pool fills), plus 1 MiB of allocator slack.
+        static let residentTolerance = 5 << 20
 
-        @Test("200 clients of weft-echo that send part of a request and reset the connection (SO_LINGER 0) leave it running and echoing for a well-behaved client, with its descriptors back at their baseline and its RSS within 4 MiB of it, and it exits with status 0 on SIGTERM",
+        @Test("200 clients of weft-echo that send part of a request and reset the connection (SO_LINGER 0) leave it running and echoing for a well-behaved client, with its descriptors back at their baseline and its RSS within 5 MiB of it, and it exits with status 0 on SIGTERM",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
               arguments: [[], ["--poll"]])
         func clientsResetMidRequest(options: [String]) throws {
