@@ -56,6 +56,36 @@ uint64_t weft_swap_random_state(uint64_t state) {
 
 void weft_release_free_memory(void) { malloc_trim(0); }
 
+struct loop_finisher {
+    uv_loop_t *loop;
+    void (*release)(uv_loop_t *loop);
+};
+
+static void *finish_loop(void *argument) {
+    struct loop_finisher *finisher = argument;
+    // Runs until no request or handle is active: the pool work completes and
+    // its after-work callback runs here.
+    while (uv_run(finisher->loop, UV_RUN_DEFAULT) != 0) {}
+    if (uv_loop_close(finisher->loop) == 0) finisher->release(finisher->loop);
+    free(finisher);
+    return NULL;
+}
+
+int weft_finish_loop_in_background(uv_loop_t *loop, void (*release)(uv_loop_t *loop)) {
+    struct loop_finisher *finisher = malloc(sizeof *finisher);
+    if (finisher == NULL) return UV_ENOMEM;
+    finisher->loop = loop;
+    finisher->release = release;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attributes, finish_loop, finisher);
+    pthread_attr_destroy(&attributes);
+    if (rc != 0) { free(finisher); return -rc; }
+    return 0;
+}
+
 uv_timer_t *weft_timer_new(uv_loop_t *loop, int *error) {
     uv_timer_t *timer = malloc(sizeof *timer);
     if (timer == NULL) { *error = UV_ENOMEM; return NULL; }

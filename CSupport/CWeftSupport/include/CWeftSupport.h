@@ -37,6 +37,14 @@ void weft_budget_set(long budget);
 /// Takes one unit; false when the budget is spent (the caller should yield).
 _Bool weft_budget_consume(void);
 
+// MARK: - Loops
+
+/// For a loop whose runtime is gone but whose requests (thread-pool work, a
+/// name lookup) cannot be cancelled: a detached thread runs the loop until
+/// they complete, then closes it and calls `release(loop)`. Returns 0, or an
+/// error code (the loop is then left alone).
+int weft_finish_loop_in_background(uv_loop_t *loop, void (*release)(uv_loop_t *loop));
+
 // MARK: - Memory
 
 /// Returns the free pages of glibc's heaps to the OS (`malloc_trim(0)`).

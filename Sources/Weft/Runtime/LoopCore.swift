@@ -105,11 +105,16 @@ final class LoopCore {
     deinit {
         shutdown()
         // Close callbacks of handles closed since shutdown run here; then the loop
-        // must be empty. If a handle is still open its memory must not be freed
-        // under it, so the loop is leaked rather than closed.
+        // must be empty. Thread-pool work that had already started (spawnBlocking,
+        // a name lookup) cannot be cancelled: a background thread runs the loop
+        // until it completes, then closes and frees it. If a handle is still open
+        // its memory must not be freed under it, so the loop is leaked rather
+        // than closed.
         uv_run(loop, UV_RUN_NOWAIT)
         if uv_loop_close(loop) == 0 {
             loop.deallocate()
+        } else if weft_loop_active_requests(loop) > 0 && weft_loop_open_handles(loop) == 0 {
+            _ = weft_finish_loop_in_background(loop) { $0?.deallocate() }
         }
     }
 

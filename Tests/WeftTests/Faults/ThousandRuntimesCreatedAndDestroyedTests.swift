@@ -134,19 +134,10 @@ extension TimingSensitive {
             let after = Faults.settle(within: .milliseconds(300), { Faults.openDescriptors() }) {
                 $0 <= descriptors + Faults.inProcessDescriptorSlack
             }
-            withKnownIssue("""
-                A runtime dropped (or shut down) while a spawnBlocking closure runs on libuv's thread pool \
-                leaks its loop: the uv_work_t cannot be cancelled once started and stays active, so \
-                LoopCore.deinit's uv_loop_close fails with EBUSY and the loop is deliberately leaked, \
-                with its descriptors: epoll, the async eventfd and the signal pipe, 4 per runtime \
-                (400 here). A getaddrinfo \
-                in flight for resolve(host:port:) does the same. Fixing it means deciding whether \
-                dropping a runtime waits for such work (as Tokio's does) or hands the loop's closing \
-                to the work's completion: a runtime-core change.
-                """) {
-                #expect(after <= descriptors + Faults.inProcessDescriptorSlack,
-                        "descriptors: \(descriptors) before 100 runtimes, \(after) after")
-            }
+            // Work that had started when its runtime went away finishes on a
+            // background thread that then closes the loop (LoopCore.deinit).
+            #expect(after <= descriptors + Faults.inProcessDescriptorSlack,
+                    "descriptors: \(descriptors) before 100 runtimes, \(after) after")
         }
     }
 }
