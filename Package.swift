@@ -34,6 +34,6 @@ let package = Package(
         .target(name: "HelloServer", dependencies: ["Weft"]),
         .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
-        .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV"]),
+        .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV", "CWeftSupport"]),
     ]
 )

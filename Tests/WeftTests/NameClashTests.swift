@@ -32,7 +32,7 @@ struct NameClashTests {
 
         // Foundation's Thread and Synchronization's Mutex, side by side with Weft's Waker.
         let wokenOnThread = Mutex(false)
-        let waker = Waker { wokenOnThread.withLock { $0 = true } }
+        let waker = Waker { wokenOnThread.locked { $0 = true } }
         let threadDone = DispatchSemaphore(value: 0)
         let thread = Thread {
             waker.wake()
@@ -40,7 +40,7 @@ struct NameClashTests {
         }
         thread.start()
         threadDone.wait()
-        #expect(wokenOnThread.withLock { $0 })
+        #expect(wokenOnThread.locked { $0 })
 
         var context = Context(waker: .noop)
         let polled: Poll<Int?> = set.pollNext(&context)

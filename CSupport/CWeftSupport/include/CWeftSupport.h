@@ -37,6 +37,24 @@ void weft_budget_set(long budget);
 /// Takes one unit; false when the budget is spent (the caller should yield).
 _Bool weft_budget_consume(void);
 
+// MARK: - ThreadSanitizer
+
+// Synchronization.Mutex takes its lock through a futex whose slow path runs in
+// the uninstrumented standard library, so ThreadSanitizer does not see the
+// happens-before edge it creates and reports accesses made under the lock as
+// races. `weft_tsan_acquire`/`weft_tsan_release` announce the edge. Without
+// TSan the weak symbols are null and these are a test and a branch.
+void __tsan_acquire(void *address) __attribute__((weak));
+void __tsan_release(void *address) __attribute__((weak));
+
+static inline void weft_tsan_acquire(const void *address) {
+    if (__tsan_acquire) __tsan_acquire((void *)address);
+}
+
+static inline void weft_tsan_release(const void *address) {
+    if (__tsan_release) __tsan_release((void *)address);
+}
+
 // MARK: - Loops
 
 /// For a loop whose runtime is gone but whose requests (thread-pool work, a

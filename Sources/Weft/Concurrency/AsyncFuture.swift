@@ -41,7 +41,7 @@ public struct AsyncFuture<Output: Sendable>: Future {
             let body = self.body
             started.task = Task(executorPreference: core.executors.task) {
                 let output = await body()
-                let waker = slot.state.withLock { state -> Waker? in
+                let waker = slot.state.locked { state -> Waker? in
                     state.output = output
                     return state.waker.take()
                 }
@@ -50,7 +50,7 @@ public struct AsyncFuture<Output: Sendable>: Future {
             self.started = started
         }
         let waker = context.waker
-        return started!.slot.state.withLock { state -> Poll<Output> in
+        return started!.slot.state.locked { state -> Poll<Output> in
             if let output = state.output { return .ready(output) }
             if state.waker.map({ !$0.willWake(waker) }) ?? true { state.waker = waker }
             return .pending

@@ -63,12 +63,12 @@ public final class LoopThread: Sendable {
             do throws(WeftError) {
                 runtime = try Runtime()
             } catch {
-                handoff.withLock { $0 = .failure(error) }
+                handoff.locked { $0 = .failure(error) }
                 started.signal()
                 return
             }
             runtime.core.servesForeignWork = true
-            handoff.withLock { $0 = .success(runtime.core.executors) }
+            handoff.locked { $0 = .success(runtime.core.executors) }
             started.signal()
             LoopThread.serve(runtime, control: control)
         }
@@ -84,20 +84,20 @@ public final class LoopThread: Sendable {
                             detail: "pthread_create failed with errno \(created)")
         }
         started.wait()
-        switch handoff.withLock({ $0! }) {
+        switch handoff.locked({ $0! }) {
         case .failure(let error):
             pthread_join(thread, nil)
             throw error
         case .success(let executors):
             self.executors = executors
-            control.state.withLock { $0.thread = thread }
+            control.state.locked { $0.thread = thread }
         }
     }
 
     /// Runs on the loop thread: serve until asked to stop, then wind down.
     private static func serve(_ runtime: Runtime, control: Control) {
         let stop = pollFn { (context: inout Context) -> Poll<Void> in
-            control.state.withLock { state -> Poll<Void> in
+            control.state.locked { state -> Poll<Void> in
                 if state.stopRequested { return .ready(()) }
                 state.stopWaker = context.waker
                 return .pending
@@ -105,10 +105,10 @@ public final class LoopThread: Sendable {
         }
         _ = try? runtime.block(on: stop)
         // Cancel the spawned Swift tasks and give them a second to finish.
-        let cancels = control.state.withLock { Array($0.running.values) }
+        let cancels = control.state.locked { Array($0.running.values) }
         for cancel in cancels { cancel() }
         let drained = pollFn { (context: inout Context) -> Poll<Void> in
-            control.state.withLock { state -> Poll<Void> in
+            control.state.locked { state -> Poll<Void> in
                 if state.running.isEmpty { return .ready(()) }
                 state.runningWaker = context.waker
                 return .pending
@@ -123,13 +123,13 @@ public final class LoopThread: Sendable {
     public func spawn<T: Sendable>(
         _ operation: sending @escaping @isolated(any) () async throws -> T
     ) -> Task<T, Error> {
-        let id = control.state.withLock { state -> Int in
+        let id = control.state.locked { state -> Int in
             state.nextTaskID += 1
             return state.nextTaskID
         }
         let task = Task(executorPreference: taskExecutor) { [control] in
             defer {
-                let waker = control.state.withLock { state -> Waker? in
+                let waker = control.state.locked { state -> Waker? in
                     state.running[id] = nil
                     return state.running.isEmpty ? state.runningWaker.take() : nil
                 }
@@ -137,7 +137,7 @@ public final class LoopThread: Sendable {
             }
             return try await operation()
         }
-        control.state.withLock { state in
+        control.state.locked { state in
             if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }
         }
         return task
@@ -156,7 +156,7 @@ public final class LoopThread: Sendable {
     /// Idempotent. Must not be called from the loop thread itself.
     public func shutdown() {
         precondition(!executors.task.target.isOnLoopThread, "LoopThread.shutdown() called on its own thread")
-        let (thread, waker) = control.state.withLock { state -> (pthread_t?, Waker?) in
+        let (thread, waker) = control.state.locked { state -> (pthread_t?, Waker?) in
             state.stopRequested = true
             defer { state.thread = nil }
             return (state.thread, state.stopWaker.take())

@@ -43,7 +43,7 @@ final class RemoteScheduler: Sendable {
 
     /// Queues `task` and wakes the loop. The task's `scheduled` bit is already set.
     func enqueue(_ task: RawTask) {
-        inbox.withLock { inbox in
+        inbox.locked { inbox in
             guard let async = inbox.async else { return }
             inbox.work.append(.task(task))
             inbox.foreignWakes += 1
@@ -56,7 +56,7 @@ final class RemoteScheduler: Sendable {
     /// Queues a Swift job and wakes the loop; after shutdown the job goes to the
     /// global executor instead.
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        let accepted = inbox.withLock { inbox -> Bool in
+        let accepted = inbox.locked { inbox -> Bool in
             guard let async = inbox.async else { return false }
             inbox.work.append(.job(job, onTaskExecutor: onTaskExecutor))
             hasWork.store(true, ordering: .releasing)
@@ -69,7 +69,7 @@ final class RemoteScheduler: Sendable {
     /// Moves everything queued into `body`, in arrival order.
     func drain(_ body: (RemoteWork) -> Void) {
         guard hasWork.load(ordering: .acquiring) else { return }
-        let work = inbox.withLock { inbox -> [RemoteWork] in
+        let work = inbox.locked { inbox -> [RemoteWork] in
             hasWork.store(false, ordering: .relaxed)
             defer { inbox.work.removeAll(keepingCapacity: true) }
             return inbox.work
@@ -79,12 +79,12 @@ final class RemoteScheduler: Sendable {
 
     var isEmpty: Bool { !hasWork.load(ordering: .acquiring) }
 
-    var foreignWakes: Int { inbox.withLock { $0.foreignWakes } }
+    var foreignWakes: Int { inbox.locked { $0.foreignWakes } }
 
     /// Stops accepting work and returns the async handle for the caller to close.
     /// Jobs still queued are forwarded to the global executor.
     func close() -> UnsafeMutablePointer<uv_async_t>? {
-        let (async, work) = inbox.withLock { inbox in
+        let (async, work) = inbox.locked { inbox in
             defer { inbox.asyncAddress = nil; inbox.work.removeAll() }
             return (inbox.async, inbox.work)
         }

@@ -13,7 +13,7 @@ final class WokenChildren: Sendable {
 
     /// Records that child `index` was woken and wakes the polling task.
     func push(_ index: Int) {
-        let parent = state.withLock { state -> Waker? in
+        let parent = state.locked { state -> Waker? in
             state.indices.append(index)
             return state.parent
         }
@@ -22,7 +22,7 @@ final class WokenChildren: Sendable {
 
     /// Takes the woken indices, in wake order, and registers `parent`.
     func take(registering parent: Waker) -> [Int] {
-        state.withLock { state in
+        state.locked { state in
             if state.parent.map({ !$0.willWake(parent) }) ?? true { state.parent = parent }
             defer { state.indices.removeAll(keepingCapacity: true) }
             return state.indices

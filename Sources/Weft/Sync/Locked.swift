@@ -1,3 +1,4 @@
+import CWeftSupport
 import Synchronization
 
 /// State guarded by a `Synchronization.Mutex`, for the sync primitives' shared
@@ -23,7 +24,13 @@ final class Locked<State>: @unchecked Sendable {
     /// `body`: return it and wake it after the lock is released.
     @inlinable @inline(__always)
     func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
-        try lock.withLock { _ in try body(&self.state) }
+        try lock.withLock { _ in
+            // Announced to ThreadSanitizer: see `Mutex.locked`.
+            let address = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+            weft_tsan_acquire(address)
+            defer { weft_tsan_release(address) }
+            return try body(&self.state)
+        }
     }
 }
 

@@ -31,14 +31,14 @@ public final class TaskTracker: Sendable {
     public init() {}
 
     /// Tokens alive now: work started and not yet finished or dropped.
-    public var liveCount: Int { state.withLock { $0.live } }
+    public var liveCount: Int { state.locked { $0.live } }
 
     /// Whether ``close()`` was called.
-    public var isClosed: Bool { state.withLock { $0.isClosed } }
+    public var isClosed: Bool { state.locked { $0.isClosed } }
 
     /// A token that counts as one piece of live work until it is released.
     public func token() -> TaskTrackerToken {
-        state.withLock { $0.live += 1 }
+        state.locked { $0.live += 1 }
         return TaskTrackerToken(tracker: self)
     }
 
@@ -63,7 +63,7 @@ public final class TaskTracker: Sendable {
     /// No more work is expected: ``wait()`` becomes ready once the live count
     /// reaches zero. Work tracked after this still counts.
     public func close() {
-        let isDone = state.withLock { state -> Bool in
+        let isDone = state.locked { state -> Bool in
             state.isClosed = true
             return state.isDone
         }
@@ -85,12 +85,12 @@ public final class TaskTracker: Sendable {
         _ = try await Weft.value(transferring: Transfer(value: wait() as TaskTrackerWait))
     }
 
-    fileprivate var isDone: Bool { state.withLock { $0.isDone } }
+    fileprivate var isDone: Bool { state.locked { $0.isDone } }
 
     fileprivate func notified() -> Notified { changed.notified() }
 
     fileprivate func release() {
-        let isDone = state.withLock { state -> Bool in
+        let isDone = state.locked { state -> Bool in
             state.live -= 1
             return state.isDone
         }

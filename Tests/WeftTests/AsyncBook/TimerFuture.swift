@@ -52,7 +52,7 @@ struct TimerFuture: Future {
             // Signal that the timer has completed and wake up the last task on
             // which the future was polled, if one exists. (The book wakes while
             // holding the lock; so do we.)
-            threadSharedState.state.withLock { sharedState in
+            threadSharedState.state.locked { sharedState in
                 sharedState.completed = true
                 if let waker = sharedState.waker.take() {
                     waker.wake()
@@ -65,7 +65,7 @@ struct TimerFuture: Future {
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         // Look at the shared state to see if the timer has already completed.
-        sharedState.state.withLock { sharedState in
+        sharedState.state.locked { sharedState in
             if sharedState.completed {
                 return .ready(())
             } else {

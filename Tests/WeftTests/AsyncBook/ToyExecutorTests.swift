@@ -27,10 +27,10 @@ private final class Channel<Element: Sendable>: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func addSender() { state.withLock { $0.senders += 1 } }
+    func addSender() { state.locked { $0.senders += 1 } }
 
     func removeSender() {
-        let wasLast = state.withLock { state -> Bool in
+        let wasLast = state.locked { state -> Bool in
             state.senders -= 1
             return state.senders == 0
         }
@@ -38,7 +38,7 @@ private final class Channel<Element: Sendable>: Sendable {
     }
 
     func trySend(_ element: Element) -> Bool {
-        let sent = state.withLock { state -> Bool in
+        let sent = state.locked { state -> Bool in
             guard state.queue.count < capacity else { return false }
             state.queue.append(element)
             return true
@@ -55,7 +55,7 @@ private final class Channel<Element: Sendable>: Sendable {
                 Issue.record("the channel received nothing for \(patience); is a sender leaked?")
                 return nil
             }
-            let (element, closed) = state.withLock { state -> (Element?, Bool) in
+            let (element, closed) = state.locked { state -> (Element?, Bool) in
                 if !state.queue.isEmpty { return (state.queue.removeFirst(), false) }
                 return (nil, state.senders == 0)
             }
@@ -109,7 +109,7 @@ private struct Executor {
             // Take the future, and if it has not yet completed (is still Some),
             // poll it in an attempt to complete it. As in the book, the task's
             // lock is held while polling.
-            task.future.withLock { futureSlot in
+            task.future.locked { futureSlot in
                 if var future = futureSlot.take() {
                     // Create a waker from the task itself (`waker_ref(&task)`).
                     var context = Context(waker: Waker(task))

@@ -31,7 +31,7 @@ private final class FirstWins<Value: Sendable>: Sendable {
     }
 
     func resume(returning value: Value) {
-        continuation.withLock { $0.take() }?.resume(returning: value)
+        continuation.locked { $0.take() }?.resume(returning: value)
     }
 }
 
@@ -56,9 +56,9 @@ func awaitWithin<T: Sendable>(
             try? await Task.sleep(for: limit)
             once.resume(returning: nil)
         }
-        watchers.withLock { $0 = [finished, deadline] }
+        watchers.locked { $0 = [finished, deadline] }
     }
-    for watcher in watchers.withLock({ $0 }) { watcher.cancel() }
+    for watcher in watchers.locked({ $0 }) { watcher.cancel() }
     guard let outcome else {
         task.cancel()
         Issue.record("a task did not finish within \(limit): probably hung", sourceLocation: sourceLocation)
@@ -89,10 +89,10 @@ final class Latch: Sendable {
 
     init() {}
 
-    var isSet: Bool { state.withLock { $0.isSet } }
+    var isSet: Bool { state.locked { $0.isSet } }
 
     func set() {
-        state.withLock { state -> Waker? in
+        state.locked { state -> Waker? in
             state.isSet = true
             return state.waker.take()
         }?.wake()
@@ -101,7 +101,7 @@ final class Latch: Sendable {
     /// A future ready once the latch is set.
     func wait() -> PollFn<Void> {
         pollFn { (context: inout Context) -> Poll<Void> in
-            self.state.withLock { state -> Poll<Void> in
+            self.state.locked { state -> Poll<Void> in
                 if state.isSet { return .ready(()) }
                 state.waker = context.waker
                 return .pending

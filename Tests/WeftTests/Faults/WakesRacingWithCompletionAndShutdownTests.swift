@@ -33,7 +33,7 @@ extension TimingSensitive {
                     self.polls += 1
                     if self.released.load(ordering: .acquiring) { return .ready(()) }
                     if self.polls == 1 {
-                        self.waker.withLock { $0 = context.waker }
+                        self.waker.locked { $0 = context.waker }
                         for _ in 0..<WakesRacingWithCompletionAndShutdownTests.threads { self.published.signal() }
                     }
                     return .pending
@@ -56,7 +56,7 @@ extension TimingSensitive {
                 let wakers = (0..<Self.threads).map { thread in
                     ForeignThread {
                         racer.published.wait()
-                        let waker = racer.waker.withLock { $0 }!
+                        let waker = racer.waker.locked { $0 }!
                         for index in 0..<Self.wakesPerThread {
                             if thread == 0 && index == releaseAt { racer.released.store(true, ordering: .releasing) }
                             waker.wake()

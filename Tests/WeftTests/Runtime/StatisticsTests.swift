@@ -23,13 +23,13 @@ struct StatisticsTests {
         let wokenFromOutside = Atomic<Bool>(false)
         let waiter = pollFn { (context: inout Context) -> Poll<Void> in
             if wokenFromOutside.load(ordering: .acquiring) { return .ready(()) }
-            published.withLock { $0 = context.waker }
+            published.locked { $0 = context.waker }
             return .pending
         }
         let thread = Thread {
-            while published.withLock({ $0 == nil }) { usleep(1_000) }
+            while published.locked({ $0 == nil }) { usleep(1_000) }
             wokenFromOutside.store(true, ordering: .releasing)
-            published.withLock { $0 }?.wake()
+            published.locked { $0 }?.wake()
         }
         thread.start()
         _ = try runtime.block(on: join(waiter, yieldNow()))

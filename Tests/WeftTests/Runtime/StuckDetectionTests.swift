@@ -14,7 +14,7 @@ private final class ThreadSignal: Sendable {
 
     func future() -> PollFn<Void> {
         pollFn { (context: inout Context) -> Poll<Void> in
-            self.state.withLock { state in
+            self.state.locked { state in
                 if state.isSet { return .ready(()) }
                 state.waker = context.waker
                 return .pending
@@ -22,10 +22,10 @@ private final class ThreadSignal: Sendable {
         }
     }
 
-    var hasWaker: Bool { state.withLock { $0.waker != nil } }
+    var hasWaker: Bool { state.locked { $0.waker != nil } }
 
     func set() {
-        let waker = state.withLock { state -> Waker? in
+        let waker = state.locked { state -> Waker? in
             state.isSet = true
             return state.waker.take()
         }
@@ -34,7 +34,7 @@ private final class ThreadSignal: Sendable {
 
     /// Forgets the waker without waking it.
     func dropWaker() {
-        state.withLock { $0.waker = nil }
+        state.locked { $0.waker = nil }
     }
 }
 

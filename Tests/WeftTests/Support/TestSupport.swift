@@ -52,11 +52,11 @@ final class Shared<Value: Sendable>: Sendable {
     private let storage: Mutex<Value>
     init(_ value: Value) { storage = Mutex(value) }
     var value: Value {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
+        get { storage.locked { $0 } }
+        set { storage.locked { $0 = newValue } }
     }
     func update<R: Sendable>(_ body: (inout Value) -> R) -> R {
-        storage.withLock { body(&$0) }
+        storage.locked { body(&$0) }
     }
 }
 
