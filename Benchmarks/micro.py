@@ -20,6 +20,10 @@ PROGRAMS = [
     ("timer-churn (libuv C)", ["Benchmarks/libuv-c/timer-churn"]),
     ("parked", [".build/release/weft-bench", "parked"]),
     ("resume", [".build/release/weft-bench", "resume"]),
+    ("channel", [".build/release/weft-bench", "channel"]),
+    ("oneshot", [".build/release/weft-bench", "oneshot"]),
+    ("notify", [".build/release/weft-bench", "notify"]),
+    ("cross-thread", [".build/release/weft-bench", "cross-thread"]),
 ]
 
 

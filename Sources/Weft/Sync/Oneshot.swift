@@ -1,8 +1,4 @@
-import Synchronization
-
-/// The state a oneshot channel's two halves share. The mutex is stored inline
-/// (its state is `Sendable`), so a channel costs three allocations: this core
-/// and the two lifetimes.
+/// The state a oneshot channel's two halves share.
 @usableFromInline
 final class OneshotCore<Value: Sendable>: Sendable {
     @usableFromInline
@@ -20,7 +16,7 @@ final class OneshotCore<Value: Sendable>: Sendable {
         @inlinable init() {}
     }
 
-    @usableFromInline let state = Mutex(State())
+    @usableFromInline let state = Locked(State())
 
     @inlinable init() {}
 }
