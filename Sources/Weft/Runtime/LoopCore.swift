@@ -444,7 +444,8 @@ final class LoopCore {
                 return task.registryNext
             }
         }
-        return RuntimeReport(statistics: statistics, tasks: tasks)
+        return RuntimeReport(statistics: statistics, tasks: tasks, openHandleCount: openHandleCount,
+                             activeRequestCount: activeRequestCount, pendingTimerCount: timers.pendingCount)
     }
 
     /// Time inside `drive` not spent blocked in the OS poll, in nanoseconds.

@@ -8,6 +8,13 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
     public var statistics: RuntimeStatistics
     /// Every live task, most recently spawned first.
     public var tasks: [TaskSnapshot]
+    /// Handles open on the loop, the runtime's own included (see
+    /// ``Runtime/openHandleCount``).
+    public var openHandleCount: Int
+    /// libuv requests in flight (see ``Runtime/activeRequestCount``).
+    public var activeRequestCount: Int
+    /// Timers armed and not yet fired or dropped.
+    public var pendingTimerCount: Int
 
     public var description: String {
         let s = statistics
@@ -15,6 +22,7 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
             "tasks: \(s.tasksAlive) alive, \(s.tasksSpawned) spawned; polls: \(s.polls); "
                 + "wakes: \(s.localWakes) local, \(s.foreignWakes) foreign; loop iterations: \(s.loopIterations)",
             "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
+            "handles: \(openHandleCount) open; requests: \(activeRequestCount) in flight; timers: \(pendingTimerCount) armed",
         ]
         for task in tasks {
             lines.append("  \(task.isScheduled ? "ready  " : "waiting") \(task.isAwaited ? "(awaited) " : "")\(task.name)")

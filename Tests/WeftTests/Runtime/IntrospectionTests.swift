@@ -13,6 +13,9 @@ struct IntrospectionTests {
 
         let report = runtime.report()
         #expect(report.statistics.tasksAlive == 3)
+        #expect(report.pendingTimerCount == 2)
+        #expect(report.openHandleCount == runtime.openHandleCount)
+        #expect(report.activeRequestCount == 0)
         #expect(report.tasks.count == 3)
         let names = report.tasks.map(\.name)
         #expect(names.contains("the long nap"))

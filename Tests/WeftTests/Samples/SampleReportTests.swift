@@ -23,6 +23,8 @@ extension TimingSensitive {
             #expect(counters.hasPrefix("tasks: "), "unexpected line: \(counters)")
             let times = try #require(child.readLine(within: .seconds(1)))
             #expect(times.hasPrefix("time: "), "unexpected line: \(times)")
+            let resources = try #require(child.readLine(within: .seconds(1)))
+            #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
             #expect(child.process.isRunning)
 
             stream.close()
