@@ -120,7 +120,7 @@ final class LoopCore {
 
     /// Whether the calling thread may touch this loop: it is running it, or it
     /// created it and nobody is running it (invariant 9).
-    var isOnLoopThread: Bool {
+    @usableFromInline var isOnLoopThread: Bool {
         if weft_current_runtime() == Unmanaged.passUnretained(self).toOpaque() { return true }
         return !isRunning && pthread_equal(ownerThread, pthread_self()) != 0
     }

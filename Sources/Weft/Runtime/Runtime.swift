@@ -96,7 +96,9 @@ public final class Runtime {
     /// make progress — no task ready, no active timer, handle or request, and no
     /// waker held outside the runtime (invariant 7) — instead of hanging;
     /// ``WeftError/Kind-swift.enum/reentrantBlock`` when called from inside the
-    /// runtime; ``WeftError/Kind-swift.enum/shutDown`` after ``shutdown()``.
+    /// runtime; ``WeftError/Kind-swift.enum/wrongThread`` from a thread other
+    /// than the one that created the runtime; ``WeftError/Kind-swift.enum/shutDown``
+    /// after ``shutdown()``.
     /// The stuck check errs on the side of waiting: a waker kept by user state
     /// counts as a possible wake-up, and while that is the only one the loop
     /// re-checks every 100 ms.
@@ -104,6 +106,10 @@ public final class Runtime {
     public func block<F: Future>(on future: consuming F) throws(WeftError) -> F.Output {
         // Checked before the future becomes a task, so a rejected one never runs.
         guard !core.isRunning else { throw WeftError(.reentrantBlock, operation: "block(on:)") }
+        guard core.isOnLoopThread else {
+            throw WeftError(.wrongThread, operation: "block(on:)",
+                            detail: "a runtime runs on the thread that created it")
+        }
         var handle = JoinHandle<F.Output>(RawTask.make(future, core: core))
         core.register(handle.task)
         try core.drive(until: Unmanaged.passUnretained(handle.task))
@@ -123,6 +129,10 @@ public final class Runtime {
         guard !core.isRunning else {
             throw WeftError(.reentrantBlock, operation: "shutdown()",
                             detail: "a runtime cannot be shut down from inside its own block(on:)")
+        }
+        guard core.isOnLoopThread else {
+            throw WeftError(.wrongThread, operation: "shutdown()",
+                            detail: "a runtime is shut down on the thread that created it (or dropped)")
         }
         core.shutdown()
     }
