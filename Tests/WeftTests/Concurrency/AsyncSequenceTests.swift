@@ -9,6 +9,7 @@ extension ConcurrencyBridge {
         func connectionsAcceptsSeveralClients() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let greetings = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 defer { listener.close() }
@@ -33,12 +34,14 @@ extension ConcurrencyBridge {
                 return greetings
             })
             #expect(greetings.sorted() == [0, 1, 2, 3, 4])
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("listener.connections iterated from off the loop accepts too (each next() hops to the listener's loop)")
         func connectionsFromOffTheLoop() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 return (listener, try listener.localAddress)
@@ -56,12 +59,15 @@ extension ConcurrencyBridge {
             })
             #expect(accepted == 3)
             for client in clients { try await awaitWithin(.seconds(20), client).close() }
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("listener.connections ends when the listener is closed")
         func connectionsEndWhenListenerCloses() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let accepted = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Int in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 let address = try listener.localAddress
@@ -79,6 +85,7 @@ extension ConcurrencyBridge {
                 return accepted
             })
             #expect(accepted == 1)
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("interval(every:).values yields increasing ticks from 0, none before its time")

@@ -132,6 +132,7 @@ extension ConcurrencyBridge {
         func cancelReadOnLoopThread() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
             let reader = loop.spawn { await ending { try await server.read(upTo: 100) } }
@@ -155,12 +156,15 @@ extension ConcurrencyBridge {
             let eof = try await awaitWithin(.seconds(20), loop.spawn { try await server.read(upTo: 100) })
             #expect(eof.isEmpty)
             server.close()
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("cancelling a task blocked in accept() throws CancellationError and the listener still accepts")
         func cancelAccept() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 return (listener, try listener.localAddress)
@@ -181,6 +185,8 @@ extension ConcurrencyBridge {
                 return byte == [1]
             })
             #expect(connected)
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
     }
 }

@@ -162,6 +162,7 @@ extension ConcurrencyBridge {
         func pinnedActorValueOfRunsOnItsLoop() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let actor = Pinned(loop: loop)
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
@@ -173,6 +174,10 @@ extension ConcurrencyBridge {
             let read = try await awaitWithin(.seconds(20), Task { try await actor.readWithValueOf(server) })
             #expect(polledHere == true, "value(of:) polled the future on another thread")
             #expect((try? read.get()) == [3], "read: \(read)")
+            client.close()
+            server.close()
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("a task spawned on the loop calls a pinned actor without hopping, and comes back without hopping")

@@ -57,6 +57,7 @@ struct LoopThreadTests {
     func asyncEchoRoundTrip() async throws {
         let loop = try LoopThread()
         defer { loop.shutdown() }
+        let handlesBefore = try await NetTest.handleBaseline(on: loop)
         let reply = try await loop.spawn { () async throws -> [UInt8] in
             let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
             let address = try listener.localAddress
@@ -85,6 +86,7 @@ struct LoopThreadTests {
             return received
         }.value
         #expect(reply == Array("hello".utf8))
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
     }
 
     @Test("a poll future is awaited from async code, and an async closure as a poll future")

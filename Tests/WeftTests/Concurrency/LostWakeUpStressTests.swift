@@ -66,6 +66,8 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             defer { loop.shutdown() }
             let writerLoop = try LoopThread(name: "weft-writer")
             defer { writerLoop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let writerHandlesBefore = try await NetTest.handleBaseline(on: writerLoop)
             let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 return (listener, try listener.localAddress)
@@ -91,12 +93,16 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             try await awaitWithin(.seconds(30), writer)
             let wrong = try await awaitWithin(.seconds(30), reader)
             #expect(wrong == 0)
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+            try await NetTest.expectNothingLeftOpen(on: writerLoop, handlesBefore: writerHandlesBefore)
         }
 
         @Test("10,000 one-byte reads race one-byte writes from a plain thread with a blocking socket and none hangs")
         func readsRaceWritesFromPlainThread() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 return (listener, try listener.localAddress)
@@ -136,6 +142,8 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             #expect(writeFailures.value == 0)
             // The reader saw end of stream, so the writer thread has closed its socket.
             _ = writing
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("10,000 one-byte ping-pong round trips between two LoopThreads: every read waits for its byte, none hangs")
@@ -144,6 +152,8 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             defer { loop.shutdown() }
             let clientLoop = try LoopThread(name: "weft-client")
             defer { clientLoop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let clientHandlesBefore = try await NetTest.handleBaseline(on: clientLoop)
             let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
                 let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
                 return (listener, try listener.localAddress)
@@ -177,6 +187,9 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             let echoed = try await awaitWithin(.seconds(30), server)
             #expect(wrong == 0)
             #expect(echoed == Self.count)
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+            try await NetTest.expectNothingLeftOpen(on: clientLoop, handlesBefore: clientHandlesBefore)
         }
     }
 }

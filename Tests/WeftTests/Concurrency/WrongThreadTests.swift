@@ -68,6 +68,7 @@ extension ConcurrencyBridge {
         func pollAndSyncAPIsOffTheLoop() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
             let report = wrongThreadReport(client: client, server: server, listener: listener)
@@ -81,6 +82,10 @@ extension ConcurrencyBridge {
                 wrongThreadReport(client: client, server: server, listener: listener)
             })
             #expect(onLoop.values.allSatisfy { !$0 }, "on the loop: \(onLoop.filter { $0.value })")
+            client.close()
+            server.close()
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("a stream's poll API called from another LoopThread fails with .wrongThread")
@@ -89,6 +94,8 @@ extension ConcurrencyBridge {
             defer { loop.shutdown() }
             let other = try LoopThread()
             defer { other.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let otherHandlesBefore = try await NetTest.handleBaseline(on: other)
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
             let kind = try await awaitWithin(.seconds(20), other.spawn { () async -> WeftError.Kind? in
@@ -110,12 +117,18 @@ extension ConcurrencyBridge {
                 return try await server.read(upTo: 1)
             })
             #expect(echoed == [5])
+            client.close()
+            server.close()
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+            try await NetTest.expectNothingLeftOpen(on: other, handlesBefore: otherHandlesBefore)
         }
 
         @Test("the async API of a loop-bound stream works from any thread: it hops to the stream's loop")
         func asyncAPIHopsToTheLoop() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
             // Called from an ordinary task, off the loop.
@@ -133,6 +146,8 @@ extension ConcurrencyBridge {
             server.close()
             let closed = try await awaitWithin(.seconds(20), loop.spawn { (client.isClosed, server.isClosed) })
             #expect(closed == (true, true))
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("a plain Runtime's stream polled from a foreign thread fails with .wrongThread, and works again on its own thread")

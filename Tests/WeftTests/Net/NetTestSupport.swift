@@ -62,6 +62,85 @@ enum NetTest {
         #expect(tasks == 0, "\(tasks) task(s) still alive \(after)", sourceLocation: sourceLocation)
     }
 
+    /// Weft tasks alive on an idle `LoopThread`: exactly one, the future its
+    /// thread blocks on until ``LoopThread/shutdown()`` (the loop runs inside
+    /// `runtime.block(on:)`, whose future is a task of the runtime).
+    static let loopThreadOwnTasks = 1
+
+    /// `openHandleCount` of the runtime behind `loop`, read on the loop: the
+    /// baseline for ``expectNothingLeftOpen(on:handlesBefore:within:sourceLocation:)``.
+    /// Take it right after creating the loop, before the scenario opens anything.
+    /// Also checks that the fresh loop has no Weft task but its own (see
+    /// ``loopThreadOwnTasks``), which the final check relies on.
+    static func handleBaseline(
+        on loop: LoopThread, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Int {
+        let report = try await awaitWithin(.seconds(20), loop.spawn { () throws -> RuntimeReport in
+            guard let report = Runtime.currentReport() else { throw mismatch("the probe did not run on a Weft loop") }
+            return report
+        }, sourceLocation: sourceLocation)
+        #expect(report.statistics.tasksAlive == loopThreadOwnTasks,
+                "a fresh LoopThread should run only its own task:\n\(report)", sourceLocation: sourceLocation)
+        return report.openHandleCount
+    }
+
+    /// ``expectNothingLeftOpen(_:handlesBefore:within:sourceLocation:)`` for a
+    /// `LoopThread`, whose runtime is reachable only from code running on it:
+    /// once everything the test opened on `loop` was closed or dropped, no
+    /// handle beyond `baseline` (from ``handleBaseline(on:sourceLocation:)``),
+    /// no libuv request in flight, no armed timer, and no Weft task but the
+    /// loop's own may be left.
+    ///
+    /// A probe spawned on the loop sleeps 5 ms (Weft's async `sleep(for:)`, at
+    /// least once, so that peers see closes handed over from other threads) and
+    /// reads `Runtime.currentReport()`, until the report is clean or `limit` has
+    /// passed; then each figure is checked, the full report in the messages.
+    ///
+    /// **Tasks.** `statistics.tasksAlive` counts Weft tasks, not Swift tasks: on
+    /// a `LoopThread`, a Swift task that awaits a Weft future which is not ready
+    /// at once (a read, an accept, a sleep) is backed by a Weft task until the
+    /// future completes. The probe itself takes its report synchronously, after
+    /// its sleep's task has completed (the task leaves the registry before the
+    /// continuation it resumes can run), so it adds nothing. The exact expected
+    /// count is therefore ``loopThreadOwnTasks``: anything above it is an await
+    /// still pending on the loop, i.e. a Swift task the scenario left hanging on
+    /// a Weft operation. (Swift tasks suspended on something other than Weft, such
+    /// as `Task.sleep`, are invisible here.)
+    static func expectNothingLeftOpen(
+        on loop: LoopThread,
+        handlesBefore baseline: Int,
+        within limit: Duration = .milliseconds(500),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let probe = loop.spawn { () async throws -> (RuntimeReport, Duration) in
+            let start = ContinuousClock.now
+            func isClean(_ report: RuntimeReport) -> Bool {
+                report.openHandleCount == baseline && report.activeRequestCount == 0
+                    && report.pendingTimerCount == 0 && report.statistics.tasksAlive == loopThreadOwnTasks
+            }
+            var report: RuntimeReport
+            repeat {
+                try await Weft.sleep(for: .milliseconds(5))
+                guard let current = Runtime.currentReport() else { throw mismatch("the probe did not run on a Weft loop") }
+                report = current
+            } while !isClean(report) && ContinuousClock.now - start < limit
+            return (report, ContinuousClock.now - start)
+        }
+        let (report, waited) = try await awaitWithin(.seconds(20), probe, sourceLocation: sourceLocation)
+        let after = "after \(Int(waited / .milliseconds(1))) ms on the loop; report:\n\(report)"
+        #expect(report.openHandleCount == baseline,
+                "\(report.openHandleCount) handle(s) open, expected the loop's own \(baseline), \(after)",
+                sourceLocation: sourceLocation)
+        #expect(report.activeRequestCount == 0,
+                "\(report.activeRequestCount) libuv request(s) still in flight \(after)", sourceLocation: sourceLocation)
+        #expect(report.pendingTimerCount == 0,
+                "\(report.pendingTimerCount) timer(s) still armed \(after)", sourceLocation: sourceLocation)
+        let tasks = report.statistics.tasksAlive
+        #expect(tasks == loopThreadOwnTasks,
+                "\(tasks) Weft task(s) alive, expected the loop's own \(loopThreadOwnTasks) (more: an await still pending) \(after)",
+                sourceLocation: sourceLocation)
+    }
+
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
