@@ -165,10 +165,7 @@ extension ConcurrencyBridge {
             let loop = try LoopThread()
             defer { loop.shutdown() }
             let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
-                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
-                return (listener, try listener.localAddress)
-            })
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
             defer { listener.close() }
             let acceptor = loop.spawn { try await listener.accept() }
             try await Task.sleep(for: .milliseconds(10))

@@ -68,10 +68,7 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             defer { writerLoop.shutdown() }
             let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let writerHandlesBefore = try await NetTest.handleBaseline(on: writerLoop)
-            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
-                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
-                return (listener, try listener.localAddress)
-            })
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
             defer { listener.close() }
             let reader = loop.spawn { () async throws -> Int in
                 let server = try await listener.accept()
@@ -103,10 +100,7 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             let loop = try LoopThread()
             defer { loop.shutdown() }
             let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
-                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
-                return (listener, try listener.localAddress)
-            })
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
             defer { listener.close() }
             let reader = loop.spawn { () async throws -> Int in
                 let server = try await listener.accept()
@@ -154,10 +148,7 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             defer { clientLoop.shutdown() }
             let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let clientHandlesBefore = try await NetTest.handleBaseline(on: clientLoop)
-            let (listener, address) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
-                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
-                return (listener, try listener.localAddress)
-            })
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
             defer { listener.close() }
             let server = loop.spawn { () async throws -> Int in
                 let stream = try await listener.accept()

@@ -152,9 +152,7 @@ extension ConcurrencyBridge {
 
         @Test("a plain Runtime's stream polled from a foreign thread fails with .wrongThread, and works again on its own thread")
         func runtimeStreamFromForeignThread() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
             let address = try listener.localAddress
             let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))

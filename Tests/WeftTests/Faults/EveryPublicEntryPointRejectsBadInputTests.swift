@@ -143,9 +143,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
 
     @Test("binding an address that is not on this machine fails with EADDRNOTAVAIL naming it and leaves no handle open")
     func bindForeignAddress() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let error = try #require(throws: WeftError.self) {
             _ = try TCPListener.bind(SocketAddress("192.0.2.1:0"), runtime: runtime)  // TEST-NET-1
         }
@@ -346,9 +344,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     // aborted on libuv's assertion `!uv__is_closing(handle)`.
     @Test("a signal number that does not exist or cannot be caught is refused with an error value, and such a stream ends at once")
     func badSignalNumbers() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         for number in [0, -1, 9999, SIGKILL, SIGSTOP] {
             var stream = signals(number)
             let error = try #require(throws: WeftError.self, "signal \(number)") { try stream.install(runtime: runtime) }
@@ -367,9 +363,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     // running it.
     @Test("binding a listener or installing a signal handler with a runtime that belongs to another thread fails with .wrongThread")
     func handlesFromAnotherThread() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         nonisolated(unsafe) let borrowed = runtime  // only for the calls that must refuse it
         let kinds = Shared<[WeftError.Kind?]>([])
         ForeignThread {

@@ -131,9 +131,7 @@ extension TimingSensitive {
 
         @Test("aborting 100,000 pending tasks (sleeps, never-ready futures, TCP reads) drops every future without polling it again, closes every handle, and later wakes and due timers run none of their code")
         func abortingThemAll() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             var population = try Self.populate(runtime)
             Self.expectAllPending(population, runtime)
             #expect(runtime.openHandleCount == baseline + 2 * Self.connections)

@@ -5,9 +5,7 @@ import Weft
 struct AddressAgreementTests {
     @Test("localAddress and peerAddress agree between the two ends")
     func endsAgree() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let listening = try listener.localAddress
         let (accepted, connected) = try runtime.block(on: timeout(.seconds(10), join(

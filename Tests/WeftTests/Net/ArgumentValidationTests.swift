@@ -7,9 +7,7 @@ import Weft
 struct ArgumentValidationTests {
     @Test("a listen backlog of zero or less is rejected with .invalidArgument naming the address")
     func badBacklog() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         for backlog in [0, -1] {
             let error = try #require(throws: WeftError.self) {
                 _ = try TCPListener.bind(NetTest.loopbackAnyPort(), backlog: backlog, runtime: runtime)
@@ -23,9 +21,7 @@ struct ArgumentValidationTests {
 
     @Test("connecting to port 0 fails as an error value")
     func connectToPortZero() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: SocketAddress("127.0.0.1:0")))).get()
         #expect(outcome.failure?.name != nil, "a libuv error, e.g. ECONNREFUSED")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
@@ -35,9 +31,7 @@ struct ArgumentValidationTests {
     // negative count).
     @Test("a negative length for read(upTo:) or readExact fails with .invalidArgument instead of trapping")
     func negativeLengths() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(listener.accept().onSuccess { stream in stream.writeAll([1, 2, 3]) })

@@ -24,9 +24,7 @@ extension TimingSensitive {
         /// `writeAll` of a buffer allocated before the measurement starts) to a
         /// client that reads slowly, sampling this process's RSS as it goes.
         static func measure(chunked: Bool) throws -> Measurement {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let chunk = [UInt8](repeating: 0xAB, count: chunkSize)

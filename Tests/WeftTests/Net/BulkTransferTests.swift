@@ -30,9 +30,7 @@ extension TimingSensitive {
 
         @Test("64 MiB each way arrive intact: FNV-1a of the bytes sent, echoed by the server and received back agree")
         func sixtyFourMebibytesEachWay() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let total = Self.chunkSize * Self.chunkCount

@@ -10,9 +10,7 @@ extension TimingSensitive {
         /// runtime's own handle count (for the final leak check) and the
         /// listener (to close at the end of the test) come along.
         static func connectedPair() throws -> (runtime: Runtime, stream: TCPStream, listener: TCPListener, baseline: Int) {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -75,9 +73,7 @@ extension TimingSensitive {
 
         @Test("closing a stream wakes a write waiting for the peer with .closed")
         func closeWakesWrite() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             // A peer that never accepts, hence never reads: the write cannot finish.
             let peer = try RawSocket.listening(backlog: 16)
             defer { peer.close() }

@@ -24,9 +24,7 @@ extension TimingSensitive {
 
         @Test("1,000 concurrent clients each complete 100 round trips against one echo server task")
         func thousandClients() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime, backlog: 2048)
             let address = try listener.localAddress
             let accepted = NetTest.Cell(0)

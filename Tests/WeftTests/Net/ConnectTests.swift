@@ -5,9 +5,7 @@ import Weft
 struct ConnectTests {
     @Test("a refused connection fails with ECONNREFUSED naming the address")
     func refused() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         // A bound socket that does not listen keeps the port ours and refuses connections.
         let raw = try RawSocket.bound()
         defer { raw.close() }
@@ -25,9 +23,7 @@ struct ConnectTests {
 
     @Test("a connect that succeeds within its timeout yields a working stream")
     func connectWithinTimeout() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -45,9 +41,7 @@ struct ConnectTests {
 
     @Test("connect composes with timeout: a connect that cannot complete is dropped at the limit and leaves no handle open")
     func connectTimesOut() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
 
         // A listener whose accept queue is full drops further SYNs, so a
         // connect to it stays in progress (the kernel keeps retrying).
@@ -81,9 +75,7 @@ struct ConnectTests {
 
     @Test("connect(host: \"localhost\", port:) resolves the name and connects")
     func connectByName() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let port = try listener.localAddress.port
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
@@ -105,9 +97,7 @@ struct ConnectTests {
 
     @Test("resolve(host: \"localhost\", port:) yields loopback addresses carrying the port")
     func resolveLocalhost() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let addresses = try runtime.block(on: timeout(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
         #expect(!addresses.isEmpty)
         #expect(addresses.allSatisfy { $0.port == 8080 })
@@ -117,9 +107,7 @@ struct ConnectTests {
 
     @Test("connect(host:port:) to a name where every address refuses fails with the last error")
     func connectByNameRefused() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let raw = try RawSocket.bound()
         defer { raw.close() }
         let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: raw.port))).get()

@@ -5,9 +5,7 @@ import Weft
 struct HalfCloseTests {
     @Test("after the client shuts down writing, the server reads EOF, can still reply, and the client reads the reply then EOF")
     func halfClose() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let request = NetTest.bytes("the whole request")
@@ -46,9 +44,7 @@ struct HalfCloseTests {
 
     @Test("writing after shutdown fails with .closed, while reading still works")
     func writeAfterShutdown() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))

@@ -5,9 +5,7 @@ import Weft
 struct ListenerTests {
     @Test("a listener bound to port 0 reports the port the OS picked")
     func ephemeralPort() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         #expect(address.host == "127.0.0.1")
@@ -20,9 +18,7 @@ struct ListenerTests {
 
     @Test("binding a port already in use fails with EADDRINUSE naming the address")
     func addressInUse() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let first = try NetTest.bindLoopback(runtime)
         let taken = try first.localAddress
 
@@ -51,9 +47,7 @@ struct ListenerTests {
 
     @Test("closing the listener wakes a pending accept with .closed")
     func closeWakesAccept() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         #expect(runtime.openHandleCount == baseline + 1)
 
@@ -78,9 +72,7 @@ struct ListenerTests {
 
     @Test("the incoming stream yields connections and ends when the listener is closed")
     func incomingEnds() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let accepted = NetTest.Cell(0)
@@ -104,9 +96,7 @@ struct ListenerTests {
 
     @Test("a pending accept future keeps its listener open; dropping the last one closes it")
     func acceptKeepsListener() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         var listener: TCPListener? = try NetTest.bindLoopback(runtime)
         #expect(runtime.openHandleCount == baseline + 1)
         // Once `take()` gave our reference up, the accept future is the listener's
@@ -128,9 +118,7 @@ struct ListenerTests {
     // first task was never woken again however many connections arrived.
     @Test("several tasks waiting in accept() on one listener are each woken and each get a connection")
     func concurrentAccepts() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let acceptors = (0..<4).map { _ in runtime.spawn(listener.accept()) }

@@ -21,14 +21,30 @@ enum NetTest {
         try TCPListener.bind(loopbackAnyPort(), backlog: backlog, runtime: runtime)
     }
 
+    /// A listener on 127.0.0.1 with a port chosen by the OS, bound on `loop`
+    /// (within 20 s), and the address it listens on.
+    static func bindLoopback(on loop: LoopThread) async throws -> (TCPListener, SocketAddress) {
+        try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (TCPListener, SocketAddress) in
+            let listener = try TCPListener.bind(loopbackAnyPort())
+            return (listener, try listener.localAddress)
+        })
+    }
+
     // MARK: - Leak checks
+
+    /// A new runtime and its own handle count, the baseline for
+    /// `expectNothingLeftOpen(_:handlesBefore:)`: the runtime opens all its own
+    /// handles in `init`.
+    static func runtimeWithHandleBaseline() throws -> (Runtime, Int) {
+        let runtime = try Runtime()
+        return (runtime, runtime.openHandleCount)
+    }
 
     /// The end of every integration scenario: once everything the test opened
     /// was closed or dropped, nothing may be left on `runtime` — no handle
-    /// beyond `baseline` (`openHandleCount` taken after
-    /// `try runtime.block(on: yieldNow())` right after creating the runtime,
-    /// so the runtime's own handles are counted in it), no libuv request in
-    /// flight, no armed timer and no live task.
+    /// beyond `baseline` (from `runtimeWithHandleBaseline()`, so the runtime's
+    /// own handles are counted in it), no libuv request in flight, no armed
+    /// timer and no live task.
     ///
     /// Peers need a moment to see a close (an echo task reads EOF, writes and
     /// connects are cancelled in close callbacks), so the loop runs in 5 ms

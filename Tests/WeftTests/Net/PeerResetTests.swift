@@ -8,9 +8,7 @@ extension TimingSensitive {
     struct PeerResetTests {
         @Test("a peer reset during a pending read yields ECONNRESET as an error value")
         func resetDuringRead() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let port = try listener.localAddress.port
 
@@ -42,9 +40,7 @@ extension TimingSensitive {
 
         @Test("a peer reset during a large write yields ECONNRESET or EPIPE as an error value, and later writes fail too")
         func resetDuringWrite() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let port = try listener.localAddress.port
 

@@ -7,9 +7,7 @@ struct PingPongTests {
 
     @Test("a client and a server exchange 100 pings and pongs over one connection")
     func pingPong() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         let ping = NetTest.bytes("ping")
@@ -46,9 +44,7 @@ struct PingPongTests {
 
     @Test("the read and write halves of a split stream work from two tasks of one runtime")
     func splitHalves() throws {
-        let runtime = try Runtime()
-        try runtime.block(on: yieldNow())
-        let baseline = runtime.openHandleCount
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))

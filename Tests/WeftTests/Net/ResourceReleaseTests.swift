@@ -6,9 +6,7 @@ extension TimingSensitive {
     struct ResourceReleaseTests {
         @Test("a stream dropped mid-write releases everything: no handle beyond the baseline after a turn of the loop, and the queued bytes are freed")
         func droppedMidWrite() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             // A peer that never accepts, hence never reads.
             let peer = try RawSocket.listening(backlog: 16)
             defer { peer.close() }
@@ -44,9 +42,7 @@ extension TimingSensitive {
 
         @Test("aborting a server task blocked in a read closes its connection; the client reads EOF")
         func abortedReader() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let handler = runtime.spawn(listener.accept().onSuccess { stream in stream.readToEnd() })

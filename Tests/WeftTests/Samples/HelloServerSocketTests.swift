@@ -26,9 +26,7 @@ extension TimingSensitive {
 
         @Test("100 concurrent requests including /sleep are all answered, and / requests finish while a /sleep is in flight")
         func concurrentRequests() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
@@ -63,9 +61,7 @@ extension TimingSensitive {
 
         @Test("a client that sends nothing is closed after readTimeout, without an answer and without leaking its connection")
         func silentClient() throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
@@ -96,9 +92,7 @@ extension TimingSensitive {
             String(repeating: "x", count: 5000),  // longer than the 1 KiB request head
         ])
         func garbage(request: String) throws {
-            let runtime = try Runtime()
-            try runtime.block(on: yieldNow())
-            let baseline = runtime.openHandleCount
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
