@@ -184,7 +184,7 @@ final class ListenerCore: TCPHandleOwner {
     private func wakeAcceptors() {
         let wakers = acceptWakers
         acceptWakers.removeAll(keepingCapacity: true)
-        for waker in wakers { waker.wake() }
+        wakeAll(wakers)
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {

@@ -53,7 +53,7 @@ final class LoopCore {
     /// this loop is not running; swapped in and out around `drive`.
     @exclusivity(unchecked) private var selectRandomState: UInt64 = 0
 
-    init(options: RuntimeOptions = RuntimeOptions()) throws(WeftError) {
+    init(options: RuntimeOptions) throws(WeftError) {
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         weft_ignore_sigpipe()
         loop = .allocate(capacity: 1)
@@ -292,11 +292,11 @@ final class LoopCore {
         var budget = Self.pollsPerLoopIteration
         while !isDone() {
             drainRemote()
-            if ready.isEmpty && jobs.isEmpty && timers.virtualClock != nil && advanceVirtualTime() {
+            if !hasReadyWork && timers.virtualClock != nil && advanceVirtualTime() {
                 budget = Self.pollsPerLoopIteration
                 continue
             }
-            if ready.isEmpty && jobs.isEmpty {
+            if !hasReadyWork {
                 do {
                     try blockForEvents(main: main)
                 } catch {
@@ -320,20 +320,33 @@ final class LoopCore {
     /// virtual clock from timer to timer until one wakes a task. True when that
     /// made work ready.
     private func advanceVirtualTime() -> Bool {
-        let hasWork = { !self.ready.isEmpty || !self.jobs.isEmpty }
         runLibuv(UV_RUN_NOWAIT)
         drainRemote()
-        if hasWork() { return true }
-        // Our async handle is always active; anything beyond it is real I/O.
-        if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
-            uv_timer_start(watchdog, { _ in }, 10, 0)
-            runLibuv(UV_RUN_ONCE)
-            uv_timer_stop(watchdog)
+        if hasReadyWork { return true }
+        if hasActiveIO {
+            runLibuvOnce(blockingAtMostMilliseconds: 10)
             drainRemote()
-            if hasWork() { return true }
+            if hasReadyWork { return true }
         }
-        while !hasWork(), timers.fireNext() {}
-        return hasWork()
+        while !hasReadyWork, timers.fireNext() {}
+        return hasReadyWork
+    }
+
+    /// Tasks or Swift jobs are queued to run.
+    private var hasReadyWork: Bool { !ready.isEmpty || !jobs.isEmpty }
+
+    /// Handles or requests that the OS may complete. Our async handle is always
+    /// active; anything beyond it is real work.
+    private var hasActiveIO: Bool {
+        weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0
+    }
+
+    /// One blocking loop iteration that ends after `milliseconds` at the latest
+    /// (the watchdog timer bounds it).
+    private func runLibuvOnce(blockingAtMostMilliseconds milliseconds: UInt64) {
+        uv_timer_start(watchdog, { _ in }, milliseconds, 0)
+        runLibuv(UV_RUN_ONCE)
+        uv_timer_stop(watchdog)
     }
 
     /// Deterministic mode: moves the virtual clock forward, firing the timers
@@ -349,9 +362,7 @@ final class LoopCore {
             releaseFreeMemoryIfDue()
             runLibuv(UV_RUN_ONCE)
         case .outsideWakerOnly:
-            uv_timer_start(watchdog, { _ in }, Self.stuckRecheckMilliseconds, 0)
-            runLibuv(UV_RUN_ONCE)
-            uv_timer_stop(watchdog)
+            runLibuvOnce(blockingAtMostMilliseconds: Self.stuckRecheckMilliseconds)
         case .none:
             throw WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
         }
@@ -379,10 +390,7 @@ final class LoopCore {
 
     /// What could still wake a task when the ready queue is empty (invariant 7).
     private func progressSource(main: Unmanaged<RawTask>) -> ProgressSource {
-        // Our async handle is always active; anything beyond it is real work.
-        if weft_loop_active_handles(loop) > 1 || weft_loop_active_requests(loop) > 0 {
-            return .events
-        }
+        if hasActiveIO { return .events }
         if !remote.isEmpty || servesForeignWork { return .events }
         return anyWakerHeldOutside(main: main) ? .outsideWakerOnly : .none
     }
@@ -427,10 +435,17 @@ final class LoopCore {
         return counts
     }
 
-    /// A snapshot of the counters (given, with the foreign wakes filled in) and
-    /// of every live task; on the loop thread.
-    func report(statistics: RuntimeStatistics) -> RuntimeReport {
-        var statistics = statistics
+    /// The counters, with the wakes from other threads (counted by the inbox).
+    var statistics: RuntimeStatistics {
+        var statistics = counters
+        statistics.foreignWakes = remote.foreignWakes
+        return statistics
+    }
+
+    /// A snapshot of the counters (busy time included) and of every live task;
+    /// on the loop thread.
+    func report() -> RuntimeReport {
+        var statistics = self.statistics
         statistics.nanosecondsBusy = busyNanoseconds
         var tasks: [TaskSnapshot] = []
         var cursor = registryHead

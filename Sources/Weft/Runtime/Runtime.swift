@@ -20,21 +20,16 @@ import CWeftSupport
 public final class Runtime {
     @usableFromInline let core: LoopCore
 
-    /// Creates a runtime with its own libuv loop.
-    public init() throws(WeftError) {
-        core = try LoopCore()
-    }
-
-    /// Creates a runtime with its own libuv loop and the given options, e.g.
-    /// `Runtime(options: .deterministic(seed: 42))` for the deterministic test
-    /// mode (see ``RuntimeOptions/deterministic(seed:)``).
-    public init(options: RuntimeOptions) throws(WeftError) {
+    /// Creates a runtime with its own libuv loop; `options` can ask for the
+    /// deterministic test mode, e.g. `Runtime(options: .deterministic(seed: 42))`
+    /// (see ``RuntimeOptions/deterministic(seed:)``).
+    public init(options: RuntimeOptions = RuntimeOptions()) throws(WeftError) {
         self.options = options
         core = try LoopCore(options: options)
     }
 
     /// The options the runtime was created with.
-    public private(set) var options = RuntimeOptions()
+    public let options: RuntimeOptions
 
     /// Deterministic mode: time elapsed on the virtual clock since the runtime
     /// was created; nil for a real-time runtime.
@@ -138,11 +133,7 @@ public final class Runtime {
     }
 
     /// What the runtime has done so far.
-    public var statistics: RuntimeStatistics {
-        var statistics = core.counters
-        statistics.foreignWakes = core.remote.foreignWakes
-        return statistics
-    }
+    public var statistics: RuntimeStatistics { core.statistics }
 
     /// Handles open on the loop, the runtime's own included (a wake-up handle and
     /// timers while it runs; none after shutdown). For leak checks in tests.

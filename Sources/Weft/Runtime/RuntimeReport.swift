@@ -79,16 +79,13 @@ extension Runtime {
     /// outside `block(on:)`, or from one of its tasks.
     public func report() -> RuntimeReport {
         precondition(core.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
-        return core.report(statistics: statistics)
+        return core.report()
     }
 
     /// The report of the runtime running the calling thread (from inside a task,
     /// including async code on a `LoopThread`); nil elsewhere.
     public static func currentReport() -> RuntimeReport? {
-        guard let core = LoopCore.current else { return nil }
-        var statistics = core.counters
-        statistics.foreignWakes = core.remote.foreignWakes
-        return core.report(statistics: statistics)
+        LoopCore.current?.report()
     }
 }
 

@@ -3,9 +3,8 @@ import Synchronization
 /// Counts live pieces of work so that a server can wait for them to finish
 /// (Tokio's `TaskTracker`): the building block of a graceful shutdown.
 ///
-/// Each tracked future (``track(_:)``) or async closure
-/// (``track(_:)``) holds a ``TaskTrackerToken`` until it completes or is
-/// dropped. ``wait()`` is ready once the tracker is ``close()``d and no token
+/// Each tracked future or async closure (the two ``track(_:)``s) holds a
+/// ``TaskTrackerToken`` until it completes or is dropped. ``wait()`` is ready once the tracker is ``close()``d and no token
 /// is left. Usable from any thread.
 ///
 /// ```swift
@@ -68,11 +67,7 @@ public final class TaskTracker: Sendable {
     /// No more work is expected: ``wait()`` becomes ready once the live count
     /// reaches zero. Work tracked after this still counts.
     public func close() {
-        let isDone = state.locked { state -> Bool in
-            state.isClosed = true
-            return state.isDone
-        }
-        if isDone { changed.notifyWaiters() }
+        update { $0.isClosed = true }
     }
 
     /// A future ready once the tracker is closed and no work is live.
@@ -95,8 +90,13 @@ public final class TaskTracker: Sendable {
     fileprivate func notified() -> Notified { changed.notified() }
 
     fileprivate func release() {
+        update { $0.live -= 1 }
+    }
+
+    /// Applies `change`, then wakes the waiters if that made the tracker done.
+    private func update(_ change: (inout State) -> Void) {
         let isDone = state.locked { state -> Bool in
-            state.live -= 1
+            change(&state)
             return state.isDone
         }
         if isDone { changed.notifyWaiters() }

@@ -27,7 +27,7 @@ final class TimerDriver {
     init(loop: UnsafeMutablePointer<uv_loop_t>, virtualClock: VirtualClock? = nil) throws(WeftError) {
         self.loop = loop
         self.virtualClock = virtualClock
-        wheel = TimerWheel(now: (virtualClock?.nanoseconds ?? uv_hrtime()) / 1_000_000)
+        wheel = TimerWheel(now: Self.now(on: virtualClock) / 1_000_000)
         var error: Int32 = 0
         guard let handle = weft_timer_new(loop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_timer_init")
@@ -38,6 +38,11 @@ final class TimerDriver {
 
     /// Timers armed and not yet fired or dropped.
     var pendingCount: Int { wheel.count }
+
+    /// The current time (ns): the virtual clock's, or `uv_hrtime`.
+    private static func now(on virtualClock: VirtualClock?) -> UInt64 {
+        virtualClock?.nanoseconds ?? uv_hrtime()
+    }
 
     /// A lower bound on the current time: the loop's cached millisecond clock.
     /// A deadline at or before it has certainly passed.
@@ -70,7 +75,7 @@ final class TimerDriver {
     /// Fires every entry whose deadline has passed, then re-arms.
     fileprivate func fire() {
         armedDueMilliseconds = .max
-        wheel.advance(to: (virtualClock?.nanoseconds ?? uv_hrtime()) / 1_000_000) { entry in
+        wheel.advance(to: Self.now(on: virtualClock) / 1_000_000) { entry in
             entry.hasFired = true
             entry.waker.take()?.wake()
         }
