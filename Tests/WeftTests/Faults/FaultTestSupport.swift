@@ -27,15 +27,6 @@ enum Faults {
         return (try? FileManager.default.contentsOfDirectory(atPath: path).count) ?? -1
     }
 
-    /// The resident set size of process `pid` in bytes, from `/proc/<pid>/statm`
-    /// (its second field, in pages).
-    static func residentBytes(of pid: pid_t) -> Int {
-        guard let statm = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return -1 }
-        let fields = statm.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return -1 }
-        return pages * sysconf(Int32(_SC_PAGESIZE))
-    }
-
     /// Samples `value` every 10 ms (sleeping the calling thread, which is not
     /// running a runtime) until `isSettled` accepts a sample or `limit` passes;
     /// returns the last sample.
@@ -61,7 +52,7 @@ enum Faults {
         /// The child's open descriptors.
         var descriptors: Int { Faults.openDescriptors(of: pid) }
         /// The child's resident set size in bytes.
-        var residentBytes: Int { Faults.residentBytes(of: pid) }
+        var residentBytes: Int { NetTest.residentBytes(of: pid) }
 
         /// The child's descriptor count once it has stopped changing (the same
         /// over 100 ms, sampled every 20 ms; at most 3 s): its count at rest,

@@ -374,14 +374,15 @@ enum NetTest {
 
     // MARK: - Process memory
 
-    /// The resident set size of this process in bytes (`VmRSS` of /proc/self/status).
-    static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
-            return (Int(digits) ?? 0) * 1024
-        }
-        return 0
+    /// The resident set size of process `pid` (this process when `nil`) in
+    /// bytes, from `/proc/<pid>/statm` (its second field, in pages); -1 if it
+    /// cannot be read.
+    static func residentBytes(of pid: pid_t? = nil) -> Int {
+        let path = pid.map { "/proc/\($0)/statm" } ?? "/proc/self/statm"
+        guard let statm = try? String(contentsOfFile: path, encoding: .utf8) else { return -1 }
+        let fields = statm.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return -1 }
+        return pages * sysconf(Int32(_SC_PAGESIZE))
     }
 
     // MARK: - Threads

@@ -1,12 +1,5 @@
-import Synchronization
 import Testing
 import Weft
-
-/// Counts the wakes it receives.
-final class WakeCounter: Wakeable {
-    let count = Atomic<Int>(0)
-    func wake() { count.add(1, ordering: .relaxed) }
-}
 
 @Suite("TaskTracker")
 struct TaskTrackerTests {
@@ -19,15 +12,15 @@ struct TaskTrackerTests {
         #expect(tracker.liveCount == 1)
 
         var waiting = tracker.wait()
-        let woken = WakeCounter()
-        let waker = Waker(woken)
+        let woken = AtomicCounter()
+        let waker = Waker { woken.increment() }
         #expect(!pollFuture(&waiting, waker: waker).isReady, "open, one live")
         tracker.close()
         #expect(!pollFuture(&waiting, waker: waker).isReady, "closed, one live")
         mailbox.send(7)
         #expect(try runtime.guardedBlock(on: handle).get() == 7)
         #expect(tracker.liveCount == 0)
-        #expect(woken.count.load(ordering: .relaxed) >= 1, "the last release woke the waiter")
+        #expect(woken.value >= 1, "the last release woke the waiter")
         #expect(pollFuture(&waiting).isReady)
     }
 
