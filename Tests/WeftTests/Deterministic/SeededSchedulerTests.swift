@@ -13,15 +13,11 @@ struct SeededSchedulerTests {
         let log = Box<[String]>([])
         let tasks = (0..<5).map { task in
             var step = 0
-            var yielded = false
             return runtime.spawn(pollFn { context -> Poll<Void> in
-                if yielded { yielded = false } else if step > 0 {
-                    return .pending  // unreachable: every pending poll below yields
-                }
+                // Each poll is one step; between steps the task yields.
                 log.value.append("\(task).\(step)")
                 step += 1
                 if step == 3 { return .ready(()) }
-                yielded = true
                 context.waker.wake()
                 return .pending
             })
