@@ -17,53 +17,79 @@ import Synchronization
 /// pending ``notified()`` future takes it out of the queue, and if a
 /// ``notifyOne()`` had already picked it, the notification is passed on to the
 /// next waiter (or stored) instead of vanishing.
-public final class Notify: Sendable {
-    enum WaitState {
-        case waiting
-        /// Picked by `notifyOne`: must be consumed or passed on.
-        case notifiedOne
-        /// Woken by `notifyWaiters`.
-        case notifiedAll
-    }
-
-    struct State {
-        var waiters = WaitList<WaitState>()
-        /// A `notifyOne` that found nobody waiting.
-        var hasStoredNotification = false
-        /// A settled waiter kept for the next ``Notified`` that has to wait, so
-        /// a steady wait/notify loop allocates nothing.
-        var spare: NotifyWaiter?
-    }
-
-    let state = Locked(State())
+///
+/// `@unchecked Sendable` is sound because every mutable field below `lock` is
+/// read and written only while `lock` is held (the mutex orders one holder's
+/// writes before the next holder's reads), and the other two are atomics.
+public final class Notify: @unchecked Sendable {
+    /// Guards `first`, `last`, `hasStoredNotification`, and every queued
+    /// waiter's links and waker.
+    private let lock = Mutex<Void>(())
+    /// The waiting queue, oldest first. Its links are unretained: a waiter is
+    /// owned by its future, whose drop (the waiter's deinit) unlinks it under
+    /// the lock, so a linked waiter is always alive.
+    @exclusivity(unchecked) private var first: Unmanaged<NotifyWaiter>?
+    @exclusivity(unchecked) private var last: Unmanaged<NotifyWaiter>?
+    /// A `notifyOne` that found nobody waiting.
+    @exclusivity(unchecked) private var hasStoredNotification = false
     /// Incremented, under the lock, by every `notifyWaiters`; read without it
     /// when a ``Notified`` is created.
-    let generation = Atomic<UInt64>(0)
+    private let generation = Atomic<UInt64>(0)
+    /// A settled waiter kept (retained) for the next ``Notified`` that has to
+    /// wait, so a steady wait/notify loop allocates nothing. An atomic slot, so
+    /// giving a waiter back needs no lock.
+    private let spare = Atomic<Unmanaged<NotifyWaiter>?>(nil)
 
     public init() {}
 
-    /// Wakes one waiter, or stores a notification for the next.
-    public func notifyOne() {
-        state.withLock { state in Self.notifyOne(&state) }?.wake()
+    deinit {
+        spare.exchange(nil, ordering: .acquiring)?.release()
+        // Only the future being destroyed on this thread can still have a
+        // waiter queued (every other future would keep this notify alive):
+        // tell it there is nothing left to leave.
+        var waiter = first
+        while let current = waiter {
+            waiter = current._withUnsafeGuaranteedRef { waiter in
+                waiter.notify = nil
+                return waiter.next
+            }
+        }
     }
 
-    private static func notifyOne(_ state: inout State) -> Waker? {
-        if let node = state.waiters.popFirst() {
-            node.payload = .notifiedOne
-            return node.waker.take()
+    /// Wakes one waiter, or stores a notification for the next.
+    public func notifyOne() {
+        lock.locked { _ in notifyOneLocked() }?.wake()
+    }
+
+    /// Hands the notification to the oldest waiter and returns its waker, or
+    /// stores it. Call with the lock held.
+    private func notifyOneLocked() -> Waker? {
+        guard let first else {
+            hasStoredNotification = true
+            return nil
         }
-        state.hasStoredNotification = true
-        return nil
+        return first._withUnsafeGuaranteedRef { waiter in
+            unlink(waiter)
+            let waker = waiter.waker.take()
+            // The last touch of the waiter: from here its future owns it.
+            waiter.state.store(NotifyWaiter.notifiedOne, ordering: .releasing)
+            return waker
+        }
     }
 
     /// Wakes every ``notified()`` future created before this call.
     public func notifyWaiters() {
-        let wakers = state.withLock { state -> [Waker] in
+        let wakers = lock.locked { _ -> [Waker] in
             generation.add(1, ordering: .relaxed)
-            return state.waiters.removeAll().compactMap { node in
-                node.payload = .notifiedAll
-                return node.waker.take()
+            var wakers: [Waker] = []
+            while let first {
+                first._withUnsafeGuaranteedRef { waiter in
+                    unlink(waiter)
+                    if let waker = waiter.waker.take() { wakers.append(waker) }
+                    waiter.state.store(NotifyWaiter.notifiedAll, ordering: .releasing)
+                }
             }
+            return wakers
         }
         wakeAll(wakers)
     }
@@ -81,22 +107,82 @@ public final class Notify: Sendable {
         _ = try await Weft.value(transferring: Transfer(value: notified() as Notified))
     }
 
-    /// A dropped waiter: leave the queue, or pass on a notification it was given.
-    fileprivate func cancel(_ node: WaitNode<WaitState>) {
-        let waker = state.withLock { state -> Waker? in
-            node.waker = nil
-            switch node.payload {
-            case .waiting:
-                state.waiters.remove(node)
+    // MARK: - For Notified
+
+    /// Queues `waiter` (a spare one, or a new one) with `waker`, unless a
+    /// notification is already there for a future of `generation`: then
+    /// consumes it and returns nil.
+    fileprivate func wait(generation: UInt64, waker: Waker) -> NotifyWaiter? {
+        lock.locked { _ -> NotifyWaiter? in
+            if self.generation.load(ordering: .relaxed) != generation { return nil }
+            if hasStoredNotification {
+                hasStoredNotification = false
                 return nil
-            case .notifiedOne:
-                node.payload = .notifiedAll  // consumed by passing it on
-                return Self.notifyOne(&state)
-            case .notifiedAll:
+            }
+            let waiter = spare.exchange(nil, ordering: .acquiring)?.takeRetainedValue() ?? NotifyWaiter()
+            waiter.state.store(NotifyWaiter.waiting, ordering: .relaxed)
+            waiter.notify = self
+            waiter.waker = waker
+            append(waiter)
+            return waiter
+        }
+    }
+
+    /// Replaces a still-queued waiter's waker; false when it was notified
+    /// meanwhile.
+    fileprivate func rewait(_ waiter: NotifyWaiter, waker: Waker) -> Bool {
+        lock.locked { _ -> Bool in
+            guard waiter.state.load(ordering: .relaxed) == NotifyWaiter.waiting else { return false }
+            waiter.waker.register(waker)
+            return true
+        }
+    }
+
+    /// Keeps a settled waiter for reuse, unless one is kept already.
+    fileprivate func recycle(_ waiter: NotifyWaiter) {
+        let retained = Unmanaged.passRetained(waiter)
+        let (exchanged, _) = spare.compareExchange(
+            expected: nil, desired: retained, ordering: .acquiringAndReleasing)
+        if !exchanged { retained.release() }
+    }
+
+    /// A dropped waiter: leave the queue, or pass on a notification it was given.
+    fileprivate func cancel(_ waiter: NotifyWaiter) {
+        let waker = lock.locked { _ -> Waker? in
+            waiter.waker = nil
+            switch waiter.state.load(ordering: .relaxed) {
+            case NotifyWaiter.waiting:
+                unlink(waiter)
+                return nil
+            case NotifyWaiter.notifiedOne:
+                waiter.state.store(NotifyWaiter.notifiedAll, ordering: .relaxed)  // consumed by passing it on
+                return notifyOneLocked()
+            default:
                 return nil
             }
         }
         waker?.wake()
+    }
+
+    // MARK: - The queue (call with the lock held)
+
+    private func append(_ waiter: NotifyWaiter) {
+        let link = Unmanaged.passUnretained(waiter)
+        waiter.previous = last
+        if let last { last._withUnsafeGuaranteedRef { $0.next = link } } else { first = link }
+        last = link
+        waiter.isLinked = true
+    }
+
+    private func unlink(_ waiter: NotifyWaiter) {
+        guard waiter.isLinked else { return }
+        let next = waiter.next
+        let previous = waiter.previous
+        if let previous { previous._withUnsafeGuaranteedRef { $0.next = next } } else { first = next }
+        if let next { next._withUnsafeGuaranteedRef { $0.previous = previous } } else { last = previous }
+        waiter.next = nil
+        waiter.previous = nil
+        waiter.isLinked = false
     }
 }
 
@@ -117,52 +203,53 @@ public struct Notified: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         precondition(!isDone, "Notified polled after it completed")
-        if waiter != nil {
-            // A copy of this future may share the waiter; only a sole owner recycles it.
-            let canRecycle = isKnownUniquelyReferenced(&waiter)
-            let waiter = self.waiter!
-            let ready = notify.state.withLock { state -> Bool in
-                if case .waiting = waiter.node.payload {
-                    waiter.node.waker.register(context.waker)
-                    return false
-                }
-                waiter.node.payload = .notifiedAll  // consumed
-                waiter.notify = nil  // settled: its deinit has nothing to cancel
-                if canRecycle && state.spare == nil { state.spare = waiter }
-                return true
-            }
-            if ready { self.waiter = nil; isDone = true; return .ready(()) }
+        if waiter == nil {
+            waiter = notify.wait(generation: generation, waker: context.waker)
+            if waiter != nil { return .pending }
+            isDone = true
+            return .ready(())
+        }
+        // A copy of this future may share the waiter; only a sole owner
+        // recycles it. (Asked before `waiter` below adds a reference.)
+        let isSoleOwner = isKnownUniquelyReferenced(&self.waiter)
+        unowned(unsafe) let waiter = self.waiter!
+        // A notifier stores the state last, with release ordering, after taking
+        // the waiter out of the queue; so seeing it set needs no lock.
+        if waiter.state.load(ordering: .acquiring) == NotifyWaiter.waiting,
+           notify.rewait(waiter, waker: context.waker) {
             return .pending
         }
-        let notify = self.notify
-        let generation = self.generation
-        waiter = notify.state.withLock { state -> NotifyWaiter? in
-            if notify.generation.load(ordering: .relaxed) != generation { return nil }
-            if state.hasStoredNotification {
-                state.hasStoredNotification = false
-                return nil
-            }
-            let waiter = state.spare.take() ?? NotifyWaiter()
-            waiter.notify = notify
-            waiter.node.payload = .waiting
-            waiter.node.waker = context.waker
-            state.waiters.append(waiter.node)
-            return waiter
-        }
-        guard waiter != nil else { isDone = true; return .ready(()) }
-        return .pending
+        waiter.notify = nil  // settled: its deinit has nothing to cancel
+        if isSoleOwner { notify.recycle(waiter) }
+        self.waiter = nil
+        isDone = true
+        return .ready(())
     }
 }
 
 /// A pending `Notified`'s place in the queue; its deinit is the cancellation.
 ///
-/// Once its future has consumed a notification it is settled (`notify` is nil)
-/// and may wait in ``Notify/State/spare`` for reuse. Its fields are touched
-/// only under the notify's lock or by the one future that owns it.
+/// Its links and waker are touched only under the notify's lock. `state` is
+/// written under the lock and read by its future without it. `notify` is
+/// written by the future that owns the waiter, or under the lock before the
+/// waiter is handed to that future.
 final class NotifyWaiter {
-    let node = WaitNode(Notify.WaitState.waiting)
-    /// The notify whose queue `node` may be in; nil once settled.
-    @exclusivity(unchecked) var notify: Notify?
+    static let waiting: UInt8 = 0
+    /// Picked by `notifyOne`: must be consumed or passed on.
+    static let notifiedOne: UInt8 = 1
+    /// Woken by `notifyWaiters`, or a `notifyOne` already consumed.
+    static let notifiedAll: UInt8 = 2
 
-    deinit { notify?.cancel(node) }
+    let state = Atomic<UInt8>(NotifyWaiter.waiting)
+    @exclusivity(unchecked) var waker: Waker?
+    /// Unretained: see `Notify.first`.
+    @exclusivity(unchecked) var next: Unmanaged<NotifyWaiter>?
+    @exclusivity(unchecked) var previous: Unmanaged<NotifyWaiter>?
+    @exclusivity(unchecked) var isLinked = false
+    /// The notify whose queue the waiter may be in; nil once settled.
+    /// Unowned: the future that owns the waiter holds the notify, and a
+    /// notify that dies first clears this (see `Notify.deinit`).
+    @exclusivity(unchecked) unowned(unsafe) var notify: Notify?
+
+    deinit { notify?.cancel(self) }
 }

@@ -66,6 +66,20 @@ struct SyncNotifyTests {
         #expect(pollFuture(&next).isReady)
     }
 
+    @Test("a dropped pending notified future leaves the queue, so the next notification goes to the one behind it")
+    func droppedPendingWaiterLeaves() {
+        let notify = Notify()
+        var dropped = notify.notified()
+        var kept = notify.notified()
+        #expect(!pollFuture(&dropped).isReady)
+        #expect(!pollFuture(&kept).isReady)
+        _ = consume dropped
+        notify.notifyOne()
+        #expect(pollFuture(&kept).isReady)
+        var later = notify.notified()
+        #expect(!pollFuture(&later).isReady, "the one notification went to `kept`; nothing is stored")
+    }
+
     @Test("waits in a row reuse one waiter yet each takes exactly one notification, and a pending copy keeps its own")
     func reusedWaiters() {
         let notify = Notify()
@@ -98,6 +112,25 @@ struct SyncNotifyTests {
         try runtime.guardedBlock(on: notify.notified())
     }
 
+    @Test("two loops on two threads rally 20,000 notifications through two Notify objects and lose none")
+    func crossThreadRally() throws {
+        let ping = Notify()
+        let pong = Notify()
+        let rounds = 20_000
+        let otherPlayed = Shared<Int?>(nil)
+        let other = ForeignThread {
+            let runtime = try? Runtime()
+            let outcome = try? runtime?.block(on: timeout(.seconds(30), NotifyRally(mine: pong, theirs: ping, rounds: rounds, serves: false)))
+            otherPlayed.value = try? outcome?.get()
+        }
+        let outcome = Result { () throws(WeftError) in
+            try Runtime().block(on: timeout(.seconds(30), NotifyRally(mine: ping, theirs: pong, rounds: rounds, serves: true)))
+        }
+        other.join()
+        #expect(try outcome.get().get() == rounds, "a lost wake-up ends in the timeout")
+        #expect(otherPlayed.value == rounds)
+    }
+
     @Test("notified() works from async code")
     func asyncNotified() throws {
         let runtime = try Runtime()
@@ -107,5 +140,30 @@ struct SyncNotifyTests {
             (try? await notify.notified()) != nil
         })
         #expect(done)
+    }
+}
+
+/// Waits on `mine`, then notifies `theirs`, `rounds` times; the server
+/// notifies first. Ready with the rounds played.
+private struct NotifyRally: Future {
+    let mine: Notify
+    let theirs: Notify
+    let rounds: Int
+    let serves: Bool
+    var played = 0
+    var waiting: Notified?
+
+    mutating func poll(_ context: inout Context) -> Poll<Int> {
+        while true {
+            if waiting == nil {
+                if played == rounds { return .ready(played) }
+                if serves && played == 0 { theirs.notifyOne() }
+                waiting = mine.notified()
+            }
+            guard case .ready = waiting!.poll(&context) else { return .pending }
+            waiting = nil
+            played += 1
+            if !serves || played < rounds { theirs.notifyOne() }
+        }
     }
 }
