@@ -80,73 +80,45 @@ func benchChannel(n: Int) throws {
 
 // MARK: - oneshot
 
-/// Where the consumer leaves the sender of its next oneshot for the producer.
-final class OneshotDesk {
-    var pending: OneshotSender<Int>?
-    var producerWaker: Waker?
-    var isDone = false
+/// What a oneshot rally passes: the sender to hit the ball back through.
+struct Baton: Sendable {
+    let reply: OneshotSender<Baton>
 }
 
-/// Answers every oneshot left on the desk.
-struct OneshotAnswerer: Future {
-    let desk: OneshotDesk
-    var answered = 0
+/// Waits for the ball on a oneshot, then hits it back through a new oneshot
+/// whose sender travels with the ball; `hits` times. Ready when its hits are
+/// made or the other side stopped (its receiver sees the channel close).
+struct OneshotRallyPlayer: Future {
+    var awaiting: OneshotReceiver<Baton>
+    let hits: Int
+    var made = 0
 
-    mutating func poll(_ context: inout Context) -> Poll<Void> {
-        if let sender = desk.pending.take() {
-            _ = sender.send(answered)
-            answered += 1
-        }
-        if desk.isDone { return .ready(()) }
-        desk.producerWaker.register(context.waker)
-        return .pending
-    }
-}
-
-extension Optional where Wrapped == Waker {
-    /// Stores `waker` unless the stored one already wakes the same task.
-    mutating func register(_ waker: Waker) {
-        if let current = self, current.willWake(waker) { return }
-        self = waker
-    }
-}
-
-/// Asks `n` questions, one oneshot each, awaiting every answer.
-struct OneshotAsker: Future {
-    let desk: OneshotDesk
-    let n: Int
-    var asked = 0
-    var awaiting: OneshotReceiver<Int>?
-
-    mutating func poll(_ context: inout Context) -> Poll<Void> {
+    mutating func poll(_ context: inout Context) -> Poll<Int> {
         while true {
-            if awaiting != nil {
-                guard case .ready = awaiting!.poll(&context) else { return .pending }
-                awaiting = nil
-            }
-            if asked == n {
-                desk.isDone = true
-                desk.producerWaker?.wake()
-                return .ready(())
-            }
-            let (sender, receiver) = oneshotChannel(of: Int.self)
-            desk.pending = sender
-            desk.producerWaker?.wake()
-            awaiting = receiver
-            asked += 1
+            guard case .ready(let received) = awaiting.poll(&context) else { return .pending }
+            guard case .success(let ball) = received, made < hits else { return .ready(made) }
+            let (reply, replied) = oneshotChannel(of: Baton.self)
+            _ = ball.reply.send(Baton(reply: reply))
+            made += 1
+            awaiting = replied
         }
     }
 }
 
-/// Oneshot hand-off between two tasks on one loop: create, hand over, send,
-/// wake, receive; `n` times.
+/// Oneshot hand-off between two tasks on one loop: every hand-off creates a
+/// channel, sends through the previous one, wakes the other task, and
+/// receives; `n` hand-offs in all.
 func benchOneshot(n: Int) throws {
     let runtime = try Runtime()
-    let desk = OneshotDesk()
-    let answerer = runtime.spawn(OneshotAnswerer(desk: desk))
+    let (serve, served) = oneshotChannel(of: Baton.self)
+    let (firstReply, firstReplied) = oneshotChannel(of: Baton.self)
     let start = ContinuousClock.now
-    _ = try runtime.block(on: join(OneshotAsker(desk: desk, n: n), answerer))
-    report("oneshot", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+    let receiver = runtime.spawn(OneshotRallyPlayer(awaiting: served, hits: n / 2))
+    _ = serve.send(Baton(reply: firstReply))
+    _ = consume firstReply
+    let (made, received) = try runtime.block(on: join(OneshotRallyPlayer(awaiting: firstReplied, hits: (n - 1) / 2), receiver))
+    let handOffs = 1 + made + (try received.get())
+    report("oneshot", n: handOffs, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
 }
 
 // MARK: - notify

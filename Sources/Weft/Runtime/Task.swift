@@ -50,7 +50,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
     /// Performs an `Operation` on the typed payload.
     @usableFromInline let vtable: (RawTask, Operation) -> Void
     /// The waker of whoever awaits the `JoinHandle` (see `TaskState.joinWaker`).
-    @usableFromInline var joinWaker: Waker?
+    @exclusivity(unchecked) @usableFromInline var joinWaker: Waker?
     /// Links in the runtime's registry of live tasks, which holds one reference.
     @exclusivity(unchecked) var registryNext: Unmanaged<RawTask>?
     @exclusivity(unchecked) var registryPrevious: Unmanaged<RawTask>?
@@ -143,30 +143,8 @@ final class RawTask: Wakeable, @unchecked Sendable {
     /// take; otherwise `waker` is registered to be woken on completion.
     @usableFromInline
     final func registerJoinWaker(_ waker: Waker) -> Bool {
-        var current = state.load(ordering: .acquiring)
-        if current & TaskState.complete != 0 { return true }
-        if current & TaskState.joinWaker != 0 {
-            // The slot is published; the completer may read it but never writes it.
-            if let stored = joinWaker, stored.willWake(waker) { return false }
-            // Take the slot back before replacing the waker.
-            while true {
-                let (exchanged, original) = state.compareExchange(
-                    expected: current, desired: current & ~TaskState.joinWaker,
-                    ordering: .acquiringAndReleasing)
-                if exchanged { current &= ~TaskState.joinWaker; break }
-                if original & TaskState.complete != 0 { return true }
-                current = original
-            }
-        }
-        joinWaker = waker
-        while true {
-            let (exchanged, original) = state.compareExchange(
-                expected: current, desired: current | TaskState.joinWaker,
-                ordering: .acquiringAndReleasing)
-            if exchanged { return false }
-            if original & TaskState.complete != 0 { return true }
-            current = original
-        }
+        publishWaker(waker, in: &joinWaker, state: state,
+                     published: TaskState.joinWaker, done: TaskState.complete)
     }
 }
 

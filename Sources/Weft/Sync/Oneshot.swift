@@ -1,55 +1,92 @@
-/// The state a oneshot channel's two halves share.
+import Synchronization
+
+/// The part of a oneshot channel's shared state that does not depend on the
+/// value's type: one atomic word and the receiver's waker. Non-generic, so the
+/// sender's deinit (which runs unspecialised) never looks up generic metadata.
+///
+/// `@unchecked Sendable` is sound because every field is either atomic or
+/// handed between threads by a bit of `state`:
+/// - `receiverWaker` follows ``publishWaker(_:in:state:published:done:)``: the
+///   receiver writes it only while ``receiverWakerBit`` is clear; a sender reads
+///   it only after setting ``sentBit`` or ``senderGoneBit`` and seeing the bit
+///   set in the previous state.
+/// - the subclass's `slot` is written by the one `send` that set ``claimedBit``,
+///   before it publishes ``sentBit`` (release), and read by the one poll that
+///   set ``takenBit`` after seeing ``sentBit`` (acquire).
 @usableFromInline
-final class OneshotCore<Value: Sendable>: Sendable {
-    @usableFromInline
-    struct State {
-        /// The sent value, until the receiver takes it.
-        @usableFromInline var value: Value?
-        /// Set by the first `send`; later sends fail.
-        @usableFromInline var isSent = false
-        /// Set when the last copy of the sender is gone.
-        @usableFromInline var isSenderGone = false
-        /// Set when the last copy of the receiver is gone; sends fail after this.
-        @usableFromInline var isReceiverGone = false
-        @usableFromInline var receiverWaker: Waker?
+class OneshotState: @unchecked Sendable {
+    /// A send owns the value slot (set once; later sends fail).
+    @usableFromInline static let claimedBit: UInt32 = 1 << 0
+    /// The value is in the slot.
+    @usableFromInline static let sentBit: UInt32 = 1 << 1
+    /// A receive moved the value out.
+    @usableFromInline static let takenBit: UInt32 = 1 << 2
+    /// The last copy of the sender is gone.
+    @usableFromInline static let senderGoneBit: UInt32 = 1 << 3
+    /// `receiverWaker` is published.
+    @usableFromInline static let receiverWakerBit: UInt32 = 1 << 4
 
-        @inlinable init() {}
-    }
-
-    @usableFromInline let state = Locked(State())
+    @usableFromInline let state = Atomic<UInt32>(0)
+    @exclusivity(unchecked) @usableFromInline var receiverWaker: Waker?
 
     @inlinable init() {}
 }
 
-/// Owns the sender's liveness: its deinit tells the receiver no value will come.
+/// The shared state with the value's slot. `Slot` is `Value?`: a generic
+/// parameter rather than a type built from one, so the deinit that destroys it
+/// finds its metadata in the class's own instead of looking it up.
 @usableFromInline
-final class OneshotSenderLifetime<Value: Sendable>: Sendable {
-    @usableFromInline let core: OneshotCore<Value>
-    @inlinable init(_ core: OneshotCore<Value>) { self.core = core }
-    deinit {
-        core.state.withLock { state -> Waker? in
-            state.isSenderGone = true
-            return state.receiverWaker.take()
-        }?.wake()
+final class OneshotCore<Slot>: OneshotState, @unchecked Sendable {
+    @exclusivity(unchecked) @usableFromInline var slot: Slot
+
+    @inlinable init(_ slot: Slot) {
+        self.slot = slot
+        super.init()
     }
 }
 
-/// Owns the receiver's liveness: its deinit makes later sends fail.
+extension OneshotCore {
+    /// Moves `value` into the slot and wakes the receiver, unless another send
+    /// claimed the slot first (then `value` stays put and this returns false).
+    @inlinable
+    func deliver<Value>(_ value: inout Value?) -> Bool where Slot == Value? {
+        let claim = state.bitwiseOr(OneshotState.claimedBit, ordering: .acquiring).oldValue
+        if claim & OneshotState.claimedBit != 0 { return false }
+        slot = value.take()
+        let previous = state.bitwiseOr(OneshotState.sentBit, ordering: .acquiringAndReleasing).oldValue
+        if previous & OneshotState.receiverWakerBit != 0 { receiverWaker?.wake() }
+        return true
+    }
+}
+
+/// Held by every copy of a sender: its deinit tells the receiver that no value
+/// will come, and the core's reference count tells it whether a receiver is
+/// left (the receivers hold the core; this token is the only other holder).
+///
+/// `@unchecked Sendable` is sound because `core` is never reassigned after
+/// init; it is a `var` only so `isKnownUniquelyReferenced` can inspect it.
 @usableFromInline
-final class OneshotReceiverLifetime<Value: Sendable>: Sendable {
-    @usableFromInline let core: OneshotCore<Value>
-    @inlinable init(_ core: OneshotCore<Value>) { self.core = core }
+final class OneshotSenderToken: @unchecked Sendable {
+    @exclusivity(unchecked) @usableFromInline var core: OneshotState
+
+    @inlinable init(_ core: OneshotState) { self.core = core }
+
+    /// True once every copy of the receiver is gone.
+    @inlinable var isReceiverGone: Bool { isKnownUniquelyReferenced(&core) }
+
     deinit {
-        let dropped = core.state.withLock { state -> Value? in
-            state.isReceiverGone = true
-            return state.value.take()
+        // Once a value is sent the receiver no longer looks for the sender.
+        if core.state.load(ordering: .relaxed) & OneshotState.sentBit != 0 { return }
+        let previous = core.state.bitwiseOr(OneshotState.senderGoneBit, ordering: .acquiringAndReleasing).oldValue
+        if previous & OneshotState.sentBit == 0, previous & OneshotState.receiverWakerBit != 0 {
+            core.receiverWaker?.wake()
         }
-        _ = dropped  // the undelivered value dies here, outside the lock
     }
 }
 
 /// Creates a channel that carries one value from a sender to a receiver
-/// (Tokio's `oneshot`).
+/// (Tokio's `oneshot`). Costs two allocations: the shared core and the sender's
+/// token.
 ///
 /// ```swift
 /// let (reply, replied) = oneshotChannel(of: Int.self)
@@ -58,8 +95,8 @@ final class OneshotReceiverLifetime<Value: Sendable>: Sendable {
 /// ```
 @inlinable
 public func oneshotChannel<Value: Sendable>(of type: Value.Type = Value.self) -> (OneshotSender<Value>, OneshotReceiver<Value>) {
-    let core = OneshotCore<Value>()
-    return (OneshotSender(lifetime: OneshotSenderLifetime(core)), OneshotReceiver(lifetime: OneshotReceiverLifetime(core)))
+    let core = OneshotCore<Value?>(nil)
+    return (OneshotSender(token: OneshotSenderToken(core)), OneshotReceiver(core: core))
 }
 
 /// The sending half of a oneshot channel. Usable from any thread.
@@ -69,53 +106,64 @@ public func oneshotChannel<Value: Sendable>(of type: Value.Type = Value.self) ->
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct OneshotSender<Value: Sendable>: Sendable {
-    @usableFromInline let lifetime: OneshotSenderLifetime<Value>
+    @usableFromInline let token: OneshotSenderToken
 
-    @inlinable init(lifetime: OneshotSenderLifetime<Value>) { self.lifetime = lifetime }
+    @inlinable init(token: OneshotSenderToken) { self.token = token }
 
     /// Delivers `value` and wakes the receiver. Fails, handing `value` back, when
     /// the receiver is gone or a value was already sent.
+    ///
+    /// A receiver dropped while the send runs may miss a value the send reports
+    /// as delivered; that value is destroyed once the sender is gone too.
     @inlinable @discardableResult
-    public func send(_ value: Value) -> Result<Void, SendError<Value>> {
-        var value: Value? = value
-        let outcome = lifetime.core.state.withLock { state -> (sent: Bool, waker: Waker?) in
-            if state.isReceiverGone || state.isSent { return (false, nil) }
-            state.isSent = true
-            state.value = value.take()
-            return (true, state.receiverWaker.take())
+    public func send(_ value: consuming Value) -> Result<Void, SendError<Value>> {
+        if token.isReceiverGone { return .failure(SendError(value)) }
+        var pending: Value? = value
+        // The token never replaces its core: borrow it instead of retaining.
+        let delivered = Unmanaged.passUnretained(token.core)._withUnsafeGuaranteedRef { state in
+            unsafeDowncast(state, to: OneshotCore<Value?>.self).deliver(&pending)
         }
-        outcome.waker?.wake()
-        return outcome.sent ? .success(()) : .failure(SendError(value!))
+        return delivered ? .success(()) : .failure(SendError(pending!))
     }
 
     /// Whether the receiver is gone (a send would fail).
-    public var isClosed: Bool {
-        lifetime.core.state.withLock { $0.isReceiverGone }
-    }
+    @inlinable
+    public var isClosed: Bool { token.isReceiverGone }
 }
 
 /// The receiving half of a oneshot channel: a future of the value, or of
 /// ``ChannelClosed`` when the sender is dropped without sending.
 ///
 /// Poll it from one task at a time (copies share the value; the first poll
-/// that finds it takes it). Wakeable from any thread.
+/// that finds it takes it, later ones see ``ChannelClosed``). Wakeable from any
+/// thread.
 ///
 /// **Cancellation:** cancel-safe. The value is taken only by a poll that
 /// returns it, so dropping a pending receive future (or cancelling `receive()`)
 /// loses nothing: another copy of the receiver still gets the value. When the
-/// last copy is dropped, a value already sent is dropped and later sends fail.
+/// last copy is dropped, later sends fail; a value already sent is destroyed
+/// with the channel, once the sender is gone too.
 public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
-    @usableFromInline let lifetime: OneshotReceiverLifetime<Value>
+    @usableFromInline let core: OneshotCore<Value?>
 
-    @inlinable init(lifetime: OneshotReceiverLifetime<Value>) { self.lifetime = lifetime }
+    @inlinable init(core: OneshotCore<Value?>) { self.core = core }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
-        lifetime.core.state.withLock { state in
-            if let value = state.value.take() { return .ready(.success(value)) }
-            if state.isSenderGone || state.isSent { return .ready(.failure(ChannelClosed())) }
-            state.receiverWaker.register(context.waker)
-            return .pending
+        let done = OneshotState.sentBit | OneshotState.senderGoneBit
+        while true {
+            let current = core.state.load(ordering: .acquiring)
+            if current & OneshotState.sentBit != 0 {
+                let previous = core.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
+                if previous & OneshotState.takenBit != 0 { return .ready(.failure(ChannelClosed())) }
+                return .ready(.success(core.slot.take()!))
+            }
+            if current & OneshotState.senderGoneBit != 0 { return .ready(.failure(ChannelClosed())) }
+            if !publishWaker(context.waker, in: &core.receiverWaker, state: core.state,
+                             published: OneshotState.receiverWakerBit, done: done) {
+                return .pending
+            }
+            // Sent or dropped while registering: look again.
         }
     }
 

@@ -1,5 +1,6 @@
 import Testing
 import Weft
+import Glibc
 
 @Suite("Oneshot channel")
 struct SyncOneshotTests {
@@ -54,6 +55,81 @@ struct SyncOneshotTests {
         #expect(try runtime.guardedBlock(on: receiver) == .success(7))
     }
 
+    @Test("a sent value nobody takes is destroyed once both halves are gone, and not before the sender goes")
+    func untakenValueIsDestroyed() {
+        let destroyed = AtomicCounter()
+        var sender: OneshotSender<CountedDrop>? = nil
+        do {
+            let (tx, receiver) = oneshotChannel(of: CountedDrop.self)
+            sender = tx
+            #expect(tx.send(CountedDrop(destroyed)).isSuccess)
+            _ = consume receiver
+        }
+        #expect(destroyed.value == 0, "the sender still holds the channel")
+        #expect(sender?.isClosed == true)
+        sender = nil
+        #expect(destroyed.value == 1)
+    }
+
+    @Test("a value a failed send hands back is the caller's again, and the channel destroys nothing")
+    func failedSendKeepsValue() {
+        let destroyed = AtomicCounter()
+        let (sender, receiver) = oneshotChannel(of: CountedDrop.self)
+        _ = consume receiver
+        let returned = sender.send(CountedDrop(destroyed)).failure?.value
+        #expect(returned != nil)
+        #expect(destroyed.value == 0)
+        withExtendedLifetime(returned) {}
+    }
+
+    @Test("10,000 oneshots sent from a foreign thread as the loop awaits them all arrive")
+    func foreignSendsRaceRegistration() throws {
+        let runtime = try Runtime()
+        let pairs = (0..<10_000).map { _ in oneshotChannel(of: Int.self) }
+        let senders = pairs.map(\.0)
+        let thread = ForeignThread {
+            for (index, sender) in senders.enumerated() {
+                _ = sender.send(index)
+                if index % 64 == 0 { sched_yield() }
+            }
+        }
+        defer { thread.join() }
+        let received = try runtime.guardedBlock(on: timeout(.seconds(30), joinAll(pairs.map(\.1))))
+        #expect(try received.get() == (0..<10_000).map { .success($0) })
+    }
+
+    @Test("10,000 senders dropped on a foreign thread as the loop awaits end every receiver with ChannelClosed")
+    func foreignDropsRaceRegistration() throws {
+        let runtime = try Runtime()
+        let pairs = (0..<10_000).map { _ in oneshotChannel(of: Int.self) }
+        let senders = Shared(pairs.map(\.0))
+        let receivers = pairs.map(\.1)
+        _ = consume pairs
+        let thread = ForeignThread {
+            for index in 0..<10_000 {
+                senders.update { _ = $0.popLast() }
+                if index % 64 == 0 { sched_yield() }
+            }
+        }
+        defer { thread.join() }
+        let received = try runtime.guardedBlock(on: timeout(.seconds(30), joinAll(receivers)))
+        #expect(try received.get().allSatisfy { $0 == .failure(ChannelClosed()) })
+    }
+
+    @Test("two threads sending on one oneshot at once: exactly one delivers, 1,000 times")
+    func racingSendsDeliverOnce() {
+        for _ in 0..<1_000 {
+            let (sender, receiver) = oneshotChannel(of: Int.self)
+            let delivered = AtomicCounter()
+            let other = ForeignThread { if sender.send(1).isSuccess { delivered.increment() } }
+            if sender.send(2).isSuccess { delivered.increment() }
+            other.join()
+            var future = receiver
+            #expect(delivered.value == 1)
+            #expect(pollFuture(&future).isReady)
+        }
+    }
+
     @Test("oneshot receive works from async code")
     func asyncReceive() throws {
         let runtime = try Runtime()
@@ -65,4 +141,11 @@ struct SyncOneshotTests {
         })
         #expect(result == .success(5))
     }
+}
+
+/// A value that counts its own destruction.
+private final class CountedDrop: Sendable {
+    let counter: AtomicCounter
+    init(_ counter: AtomicCounter) { self.counter = counter }
+    deinit { counter.increment() }
 }
