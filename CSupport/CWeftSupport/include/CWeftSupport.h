@@ -55,6 +55,18 @@ static inline void weft_tsan_release(const void *address) {
     if (__tsan_release) __tsan_release((void *)address);
 }
 
+// MARK: - Reference counts
+
+// The Swift runtime's uniqueness test, the one `isKnownUniquelyReferenced`
+// calls. That function takes the variable holding the reference `inout`, a
+// modifying access ThreadSanitizer reports as a race when two threads ask at
+// once; this one only reads the object's reference count.
+_Bool swift_isUniquelyReferenced_nonNull_native(const void *object);
+
+static inline _Bool weft_is_uniquely_referenced(const void *object) {
+    return swift_isUniquelyReferenced_nonNull_native(object);
+}
+
 // MARK: - Loops
 
 /// For a loop whose runtime is gone but whose requests (thread-pool work, a

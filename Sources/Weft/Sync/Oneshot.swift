@@ -1,3 +1,4 @@
+import CWeftSupport
 import Synchronization
 
 /// The part of a oneshot channel's shared state that does not depend on the
@@ -63,16 +64,18 @@ extension OneshotCore {
 /// will come, and the core's reference count tells it whether a receiver is
 /// left (the receivers hold the core; this token is the only other holder).
 ///
-/// `@unchecked Sendable` is sound because `core` is never reassigned after
-/// init; it is a `var` only so `isKnownUniquelyReferenced` can inspect it.
+/// `Sendable` because `core` is.
 @usableFromInline
-final class OneshotSenderToken: @unchecked Sendable {
-    @exclusivity(unchecked) @usableFromInline var core: OneshotState
+final class OneshotSenderToken: Sendable {
+    @usableFromInline let core: OneshotState
 
     @inlinable init(_ core: OneshotState) { self.core = core }
 
-    /// True once every copy of the receiver is gone.
-    @inlinable var isReceiverGone: Bool { isKnownUniquelyReferenced(&core) }
+    /// True once every copy of the receiver is gone (the token's is then the
+    /// only reference to the core; the receivers never hand theirs around).
+    @inlinable var isReceiverGone: Bool {
+        weft_is_uniquely_referenced(Unmanaged.passUnretained(core).toOpaque())
+    }
 
     deinit {
         // Once a value is sent the receiver no longer looks for the sender.
@@ -119,7 +122,7 @@ public struct OneshotSender<Value: Sendable>: Sendable {
     public func send(_ value: consuming Value) -> Result<Void, SendError<Value>> {
         if token.isReceiverGone { return .failure(SendError(value)) }
         var pending: Value? = value
-        // The token never replaces its core: borrow it instead of retaining.
+        // The token holds the core for the whole call: borrow it, no retain.
         let delivered = Unmanaged.passUnretained(token.core)._withUnsafeGuaranteedRef { state in
             unsafeDowncast(state, to: OneshotCore<Value?>.self).deliver(&pending)
         }
