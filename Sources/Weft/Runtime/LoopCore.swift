@@ -23,9 +23,8 @@ final class LoopCore {
     /// Armed only while the loop blocks with no handle active but a waker held
     /// outside, so that the stuck check runs again if that waker is dropped.
     private let watchdog: UnsafeMutablePointer<uv_timer_t>
-    /// The registry of live (incomplete) tasks: an intrusive list holding one
-    /// retained reference per task, so `shutdown()` can cancel them all.
-    @exclusivity(unchecked) private var registryHead: Unmanaged<RawTask>?
+    /// The live (incomplete) tasks, so `shutdown()` can cancel them all.
+    private let registry = TaskRegistry()
     @exclusivity(unchecked) var counters = RuntimeStatistics()
     /// Set while a thread is inside `drive`; read by other threads in
     /// `isOnLoopThread`, hence atomic.
@@ -140,10 +139,7 @@ final class LoopCore {
     func register(_ task: RawTask) {
         counters.tasksSpawned += 1
         counters.tasksAlive += 1
-        let retained = Unmanaged.passRetained(task)
-        task.registryNext = registryHead
-        registryHead?._withUnsafeGuaranteedRef { $0.registryPrevious = retained }
-        registryHead = retained
+        registry.insert(task)
         if isShutDown {
             task.vtable(task, .cancel(.runtimeShutDown))
         } else {
@@ -154,17 +150,7 @@ final class LoopCore {
     /// Removes a completed task from the registry, dropping its reference.
     func taskDidComplete(_ task: RawTask) {
         counters.tasksAlive -= 1
-        let next = task.registryNext
-        let previous = task.registryPrevious
-        if let previous {
-            previous._withUnsafeGuaranteedRef { $0.registryNext = next }
-        } else {
-            registryHead = next
-        }
-        next?._withUnsafeGuaranteedRef { $0.registryPrevious = previous }
-        task.registryNext = nil
-        task.registryPrevious = nil
-        Unmanaged.passUnretained(task).release()
+        registry.remove(task)
     }
 
     /// A wake on the loop thread: a plain enqueue.
@@ -405,31 +391,23 @@ final class LoopCore {
     /// "not stuck".
     private func anyWakerHeldOutside(main: Unmanaged<RawTask>) -> Bool {
         let joinSlotReferences = countJoinSlotReferences()
-        var cursor = registryHead
-        while let current = cursor {
-            let pointer = current.toOpaque()
+        var isHeldOutside = false
+        registry.forEach { task in
+            let pointer = Unmanaged.passUnretained(task).toOpaque()
             var known = 1 + (joinSlotReferences[pointer] ?? 0)
-            let (next, hasJoinWaiter) = current._withUnsafeGuaranteedRef {
-                ($0.registryNext, $0.state.load(ordering: .acquiring) & TaskState.joinWaker != 0)
-            }
-            if hasJoinWaiter { known += 1 }
+            if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0 { known += 1 }
             if pointer == main.toOpaque() { known += 1 }
-            if weft_strong_retain_count(pointer) > known { return true }
-            cursor = next
+            if weft_strong_retain_count(pointer) > known { isHeldOutside = true }
         }
-        return false
+        return isHeldOutside
     }
 
     private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {
         var counts: [UnsafeMutableRawPointer: Int] = [:]
-        var cursor = registryHead
-        while let current = cursor {
-            cursor = current._withUnsafeGuaranteedRef { task in
-                if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0,
-                   let waiter = task.joinWaker?.target as? RawTask {
-                    counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
-                }
-                return task.registryNext
+        registry.forEach { task in
+            if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0,
+               let waiter = task.joinWaker?.target as? RawTask {
+                counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
             }
         }
         return counts
@@ -448,16 +426,12 @@ final class LoopCore {
         var statistics = self.statistics
         statistics.nanosecondsBusy = busyNanoseconds
         var tasks: [TaskSnapshot] = []
-        var cursor = registryHead
-        while let current = cursor {
-            cursor = current._withUnsafeGuaranteedRef { task in
-                var name: String?
-                withUnsafeMutablePointer(to: &name) { task.vtable(task, .describe(UnsafeMutableRawPointer($0))) }
-                let state = task.state.load(ordering: .acquiring)
-                tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
-                                          isAwaited: state & TaskState.joinWaker != 0))
-                return task.registryNext
-            }
+        registry.forEach { task in
+            var name: String?
+            withUnsafeMutablePointer(to: &name) { task.vtable(task, .describe(UnsafeMutableRawPointer($0))) }
+            let state = task.state.load(ordering: .acquiring)
+            tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
+                                      isAwaited: state & TaskState.joinWaker != 0))
         }
         return RuntimeReport(statistics: statistics, tasks: tasks, openHandleCount: openHandleCount,
                              activeRequestCount: activeRequestCount, pendingTimerCount: timers.pendingCount)
@@ -485,8 +459,7 @@ final class LoopCore {
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         defer { weft_set_current_runtime(previous) }
         // Dropping a future may wake (or, through a JoinHandle, complete) others.
-        while let head = registryHead {
-            let task = head.takeUnretainedValue()
+        while let task = registry.last {
             task.vtable(task, .cancel(.runtimeShutDown))
         }
         drainRemote()

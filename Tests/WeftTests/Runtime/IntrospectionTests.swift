@@ -29,6 +29,26 @@ struct IntrospectionTests {
         #expect(runtime.report().tasks.map(\.name) == ["Sleep"])
     }
 
+    @Test("tasks completing in any order leave exactly the others in the report")
+    func registryKeepsTheRest() throws {
+        let runtime = try Runtime()
+        var senders: [Int: OneshotSender<Void>] = [:]
+        for index in 0..<200 {
+            let (sender, receiver) = oneshotChannel(of: Void.self)
+            senders[index] = sender
+            runtime.spawn(receiver, name: "task \(index)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        var live = Set(0..<200)
+        for index in (0..<200).shuffled(using: &generator) {
+            _ = senders.removeValue(forKey: index)?.send(())
+            live.remove(index)
+            try runtime.block(on: yields(1))
+            #expect(Set(runtime.report().tasks.map(\.name)) == Set(live.map { "task \($0)" }))
+        }
+        #expect(runtime.statistics.tasksAlive == 0)
+    }
+
     @Test("a report splits the time inside block(on:) into busy and blocked in the OS poll")
     func busyAndBlocked() throws {
         let runtime = try Runtime()

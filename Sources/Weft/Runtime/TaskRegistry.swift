@@ -1,0 +1,62 @@
+/// The runtime's live (incomplete) tasks, holding one reference to each, so
+/// that `shutdown()` can cancel them all and reports can list them.
+///
+/// An array with O(1) removal: the last task moves into the removed one's slot,
+/// and every task keeps its slot number in `RawTask.registryIndex` (4 bytes
+/// beside the state word, where two list links would cost 16). Confined to the
+/// loop thread; exclusivity checks are off because no method re-enters another.
+final class TaskRegistry {
+    @exclusivity(unchecked) private var tasks: UnsafeMutablePointer<Unmanaged<RawTask>>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private(set) var count = 0
+
+    init(capacity: Int = 64) {
+        self.capacity = capacity
+        self.tasks = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        for index in 0..<count { tasks[index].release() }
+        tasks.deallocate()
+    }
+
+    /// Adds `task`, retaining it.
+    func insert(_ task: RawTask) {
+        if count == capacity { grow() }
+        precondition(count < Int(UInt32.max), "more than 4 billion live tasks")
+        task.registryIndex = UInt32(count)
+        tasks[count] = .passRetained(task)
+        count += 1
+    }
+
+    /// Removes `task`, which must be registered, and releases it.
+    func remove(_ task: RawTask) {
+        let index = Int(task.registryIndex)
+        count -= 1
+        if index != count {
+            let moved = tasks[count]
+            tasks[index] = moved
+            moved._withUnsafeGuaranteedRef { $0.registryIndex = UInt32(index) }
+        }
+        Unmanaged.passUnretained(task).release()
+    }
+
+    /// The most recently registered task still live.
+    var last: RawTask? {
+        count > 0 ? tasks[count - 1].takeUnretainedValue() : nil
+    }
+
+    /// Calls `body` with every live task; `body` must not spawn or complete tasks.
+    func forEach(_ body: (RawTask) -> Void) {
+        for index in 0..<count { tasks[index]._withUnsafeGuaranteedRef(body) }
+    }
+
+    private func grow() {
+        let newCapacity = capacity * 2
+        let newTasks = UnsafeMutablePointer<Unmanaged<RawTask>>.allocate(capacity: newCapacity)
+        newTasks.moveInitialize(from: tasks, count: count)
+        tasks.deallocate()
+        tasks = newTasks
+        capacity = newCapacity
+    }
+}
