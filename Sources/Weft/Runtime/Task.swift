@@ -59,7 +59,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
     @exclusivity(unchecked) @usableFromInline var joinWaker: Waker?
 
     @usableFromInline
-    init(core: LoopCore, vtable: @escaping (RawTask, Operation) -> Void) {
+    init(core: __shared LoopCore, vtable: @escaping (RawTask, Operation) -> Void) {
         self.state = Atomic(TaskState.scheduled)
         self.core = core
         self.remote = core.remote
