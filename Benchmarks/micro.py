@@ -31,8 +31,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--extra", action="append", default=[], help="NAME=COMMAND for more programs")
+    parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
     options = parser.parse_args()
     programs = PROGRAMS + [(spec.partition("=")[0], spec.partition("=")[2].split()) for spec in options.extra]
+    if options.only:
+        programs = [(name, command) for name, command in programs if name in options.only]
     results = {}
     for _ in range(options.reps):
         for name, command in programs:

@@ -95,8 +95,11 @@ public final class Runtime {
     /// than the one that created the runtime; ``WeftError/Kind-swift.enum/shutDown``
     /// after ``shutdown()``.
     /// The stuck check errs on the side of waiting: a waker kept by user state
-    /// counts as a possible wake-up, and while that is the only one the loop
-    /// re-checks every 100 ms.
+    /// counts as a possible wake-up, and so does a ``JoinHandle`` kept outside
+    /// `future` (its ``JoinHandle/abort()`` can end the task); while such is the
+    /// only one the loop re-checks every 100 ms. `future` itself is moved into
+    /// the runtime, so `block(on: runtime.spawn(…))` of a task nothing can wake
+    /// is reported.
     @inlinable
     public func block<F: Future>(on future: consuming F) throws(WeftError) -> F.Output {
         // Checked before the future becomes a task, so a rejected one never runs.
@@ -105,7 +108,9 @@ public final class Runtime {
             throw WeftError(.wrongThread, operation: "block(on:)",
                             detail: "a runtime runs on the thread that created it")
         }
-        var handle = JoinHandle<F.Output>(RawTask.make(future, core: core))
+        // Moved into the task: a copy left here would count as a reference
+        // held outside the runtime and defeat the stuck check.
+        var handle = JoinHandle<F.Output>(RawTask.make(consume future, core: core))
         core.register(handle.task)
         try core.drive(until: Unmanaged.passUnretained(handle.task))
         var context = Context(waker: .noop)

@@ -72,7 +72,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
 
     /// A task running `future` on `core`, not yet registered.
     @inlinable
-    static func make<F: Future>(_ future: F, core: LoopCore) -> RawTask {
+    static func make<F: Future>(_ future: consuming F, core: LoopCore) -> RawTask {
         let task = RawTask(core: core, vtable: { task, operation in
             TaskSlots<F>.perform(task, operation)
         })
@@ -164,7 +164,7 @@ struct TaskSlots<F: Future> {
     @usableFromInline var output: Result<F.Output, JoinError>?
 
     @inlinable
-    init(future: F) {
+    init(future: consuming F) {
         self.future = future
     }
 

@@ -119,28 +119,25 @@ struct StuckDetectionTests {
         #expect(runtime.pendingTimerCount == 0)
     }
 
-    @Test(
-        "awaiting a spawned task that can never finish is reported stuck",
-        .disabled("""
-            BUG: LoopCore.anyWakerHeldOutside (Sources/Weft/Runtime/LoopCore.swift) counts every \
-            retain of a task beyond registry/join-slot/main as 'a waker held outside'. A JoinHandle \
-            copy (the caller's argument temporary of block(on:), or a handle the caller keeps) is \
-            such a retain, so `block(on: runtime.spawn(pending(Int.self)))` never throws .stuck: it \
-            loops forever re-checking every 100 ms (invariant 7 violated). Here a watchdog thread \
-            aborts the task after 2 s so the test cannot hang; the block then returns .aborted.
-            """)
-    )
+    @Test("awaiting a spawned task that can never finish is reported stuck when nothing else holds its handle")
     func awaitingDeadTaskIsStuck() throws {
         let runtime = try Runtime()
-        let never = runtime.spawn(pending(Int.self))
-        let watchdog = ForeignThread {
-            Thread.sleep(forTimeInterval: 2)
-            never.abort()
-        }
-        defer { watchdog.join() }
         let error = #expect(throws: WeftError.self) {
-            try runtime.block(on: never)
+            try runtime.block(on: runtime.spawn(pending(Int.self)))
         }
         #expect(error?.kind == .stuck)
+    }
+
+    @Test("a JoinHandle kept outside counts as a possible wake-up: aborting it from another thread ends the wait")
+    func keptHandleIsAWakeUp() throws {
+        let runtime = try Runtime()
+        let never = runtime.spawn(pending(Int.self))
+        let aborter = ForeignThread {
+            Thread.sleep(forTimeInterval: 0.2)
+            never.abort()
+        }
+        defer { aborter.join() }
+        let outcome = try runtime.block(on: never)
+        #expect(outcome == .failure(JoinError(.aborted)))
     }
 }
