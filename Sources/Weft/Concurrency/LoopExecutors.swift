@@ -29,10 +29,11 @@ final class JobTarget: Sendable {
         loopIdentity = core.identity
     }
 
-    /// Whether the calling thread is running this loop right now.
+    /// Whether the calling thread is running this loop right now, or running
+    /// its orphaned jobs after it shut down.
     @usableFromInline
     var isOnLoopThread: Bool {
-        LoopCore.current?.identity == loopIdentity
+        LoopCore.current?.identity == loopIdentity || OrphanedJobs.isRunning(forLoop: loopIdentity)
     }
 
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
@@ -69,12 +70,14 @@ public final class LoopSerialExecutor: SerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
-    /// Traps unless called on the loop thread while the loop runs.
+    /// Traps unless called on the loop thread while the loop runs (or, after
+    /// shutdown, from one of the loop's orphaned jobs).
     public func checkIsolated() {
         precondition(target.isOnLoopThread, "not on this Weft loop's thread")
     }
 
-    /// Whether the caller runs on the loop thread while the loop runs.
+    /// Whether the caller runs on the loop thread while the loop runs (or, after
+    /// shutdown, in one of the loop's orphaned jobs).
     public func isIsolatingCurrentContext() -> Bool? {
         target.isOnLoopThread
     }

@@ -21,7 +21,8 @@ import Synchronization
 ///
 /// ``shutdown()`` cancels the tasks started with ``spawn(_:)``, gives them a
 /// second to finish, cancels every Weft task, closes every handle and joins the
-/// thread. Swift jobs that still arrive afterwards run on Swift's global executor.
+/// thread. Swift jobs that still arrive afterwards run one at a time on a serial
+/// dispatch queue, so actors pinned to the loop keep their mutual exclusion.
 public final class LoopThread: Sendable {
     /// The loop shared by ``LoopActor`` and by `value(of:)` called off any loop.
     /// Started on first use; never shut down.

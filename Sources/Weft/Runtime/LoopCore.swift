@@ -78,7 +78,7 @@ final class LoopCore {
             throw WeftError(uvCode: error, operation: "uv_timer_init")
         }
         self.watchdog = watchdog
-        remote = RemoteScheduler(async: async)
+        remote = RemoteScheduler(async: async, loopIdentity: identity)
         var virtualClock: VirtualClock?
         if let seed = options.deterministicSeed {
             var generator = SplitMix64(seed: seed)
@@ -99,6 +99,8 @@ final class LoopCore {
             throw error
         }
         executors = LoopExecutors(core: self)
+        remote.orphans.adopt(serial: executors.serial.asUnownedSerialExecutor(),
+                             task: executors.task.asUnownedTaskExecutor())
     }
 
     deinit {
@@ -465,7 +467,7 @@ final class LoopCore {
         drainRemote()
         while let task = ready.popFirst() { task.release() }
         // Swift jobs must run somewhere, or their tasks would never finish.
-        for (job, _) in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        for (job, onTaskExecutor) in jobs { remote.orphans.enqueue(job, onTaskExecutor: onTaskExecutor) }
         jobs.removeAll()
         timers.close()
         timers.virtualClock?.uninstall()

@@ -14,9 +14,9 @@ enum RemoteWork {
 /// its OS poll.
 ///
 /// It outlives the runtime when tasks, wakers or executors do: after `close()`
-/// foreign wakes are dropped (the task was cancelled at shutdown) and jobs are
-/// forwarded to Swift's global executor (a job must run somewhere, or its task
-/// would hang), so nothing ever touches a closed handle.
+/// foreign wakes are dropped (the task was cancelled at shutdown) and jobs go
+/// to `orphans` (a job must run somewhere, or its task would hang), so nothing
+/// ever touches a closed handle.
 @usableFromInline
 final class RemoteScheduler: Sendable {
     private struct Inbox {
@@ -37,8 +37,12 @@ final class RemoteScheduler: Sendable {
     /// most turns.
     private let hasWork = Atomic<Bool>(false)
 
-    init(async: UnsafeMutablePointer<uv_async_t>) {
+    /// Where jobs go once the loop is closed.
+    let orphans: OrphanedJobs
+
+    init(async: UnsafeMutablePointer<uv_async_t>, loopIdentity: UInt64) {
         inbox = Mutex(Inbox(asyncAddress: UInt(bitPattern: async)))
+        orphans = OrphanedJobs(loopIdentity: loopIdentity)
     }
 
     /// Queues `task` and wakes the loop. The task's `scheduled` bit is already set.
@@ -54,7 +58,7 @@ final class RemoteScheduler: Sendable {
     }
 
     /// Queues a Swift job and wakes the loop; after shutdown the job goes to the
-    /// global executor instead.
+    /// orphaned jobs instead.
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
         let accepted = inbox.locked { inbox -> Bool in
             guard let async = inbox.async else { return false }
@@ -63,7 +67,7 @@ final class RemoteScheduler: Sendable {
             uv_async_send(async)
             return true
         }
-        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        if !accepted { orphans.enqueue(job, onTaskExecutor: onTaskExecutor) }
     }
 
     /// Moves everything queued into `body`, in arrival order.
@@ -82,13 +86,13 @@ final class RemoteScheduler: Sendable {
     var foreignWakes: Int { inbox.locked { $0.foreignWakes } }
 
     /// Stops accepting work and returns the async handle for the caller to close.
-    /// Jobs still queued are forwarded to the global executor.
+    /// Jobs still queued are handed to the orphaned jobs.
     func close() -> UnsafeMutablePointer<uv_async_t>? {
         let (async, work) = inbox.locked { inbox in
             defer { inbox.asyncAddress = nil; inbox.work.removeAll() }
             return (inbox.async, inbox.work)
         }
-        for case .job(let job, _) in work { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        for case .job(let job, let onTaskExecutor) in work { orphans.enqueue(job, onTaskExecutor: onTaskExecutor) }
         return async
     }
 }

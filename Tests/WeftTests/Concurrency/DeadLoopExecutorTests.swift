@@ -27,6 +27,11 @@ private actor OverlapDetector {
         inside.subtract(1, ordering: .sequentiallyConsistent)
     }
 
+    /// Whether the actor's executor says this method runs isolated to it.
+    func claimsIsolation() -> Bool {
+        loop.serialExecutor.isIsolatingCurrentContext() == true
+    }
+
     /// Busy until another call is inside too (an overlap) or `patience` ran out:
     /// with mutual exclusion this always waits out its patience.
     func waitForCompany(patience: Duration) {
@@ -100,14 +105,8 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
                     for _ in 0..<2 { group.addTask { await actor.waitForCompany(patience: .milliseconds(250)) } }
                 }
             })
-            withKnownIssue("""
-                BUG: after LoopThread.shutdown(), jobs for the loop's serial executor are forwarded to \\
-                Swift's global *concurrent* executor (RemoteScheduler.enqueue/close, LoopCore.shutdown), \\
-                so two methods of an actor pinned to that loop run at the same time: actor isolation, \\
-                and with it Swift 6 data-race safety, is broken.
-                """, isIntermittent: true) {
-                #expect(actor.overlaps.load(ordering: .sequentiallyConsistent) == 0)
-            }
+            #expect(actor.overlaps.load(ordering: .sequentiallyConsistent) == 0)
+            #expect(await actor.claimsIsolation(), "its methods run where its executor says they are isolated")
         }
     }
 }

@@ -78,23 +78,26 @@ extension ConcurrencyBridge {
             let elapsed = try await awaitWithin(.seconds(20), Task { await shutDownOffThePool(loop) })
             #expect(elapsed <= .seconds(2), "shutdown took \(elapsed.milliseconds) ms")
             #expect(elapsed >= .milliseconds(900), "shutdown did not give the task its grace period")
-            // Jobs arriving after shutdown run on the global executor: the task still finishes.
+            // Jobs arriving after shutdown run on the loop's orphaned-jobs queue: the task still finishes.
             let naps = try await awaitWithin(.seconds(20), stubborn)
             #expect(naps == 150)
         }
 
-        @Test("shutdown is idempotent, and spawning afterwards runs nothing on the dead loop")
+        @Test("shutdown is idempotent, and a task spawned afterwards still runs, off the loop thread, where the loop's executor claims isolation")
         func shutdownIsIdempotent() async throws {
             let loop = try LoopThread()
             let answer = try await awaitWithin(.seconds(20), loop.spawn { 42 })
             #expect(answer == 42)
             loop.shutdown()
             loop.shutdown()
-            // A task preferring a stopped loop is still run (by the global executor):
-            // it must not hang, whatever it returns.
-            let late = loop.spawn { () async -> Bool? in loop.serialExecutor.isIsolatingCurrentContext() }
-            let isolated = try await awaitWithin(.seconds(20), late)
-            #expect(isolated == false)
+            // A task preferring a stopped loop still runs (on the loop's serial
+            // queue of orphaned jobs), and isolation checks agree with where it runs.
+            let late = loop.spawn { () async -> (Bool?, Bool) in
+                (loop.serialExecutor.isIsolatingCurrentContext(), Runtime.currentReport() == nil)
+            }
+            let (isolated, offLoop) = try await awaitWithin(.seconds(20), late)
+            #expect(isolated == true)
+            #expect(offLoop, "no loop runs the calling thread any more")
         }
 
         @Test("shutdown from a plain thread while a task is in the middle of a 60 s sleep ends it with CancellationError")
