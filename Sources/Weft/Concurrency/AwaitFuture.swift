@@ -71,63 +71,97 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Cance
     try await awaitOnLoop(transfer)
 }
 
-/// Runs on the caller's executor, which must be a loop thread: polls inline, and
-/// only if pending spawns the future as a task and suspends until it completes.
+/// Runs on the caller's executor, which must be a loop thread: polls the future
+/// inline, and while it is pending suspends until its waker fires, then polls
+/// again. No task is spawned: the waker resumes this Swift task directly.
+///
+/// Cancelling the Swift task wakes it; it then drops the future (on the loop
+/// thread, where it was polled) and throws `CancellationError`.
 @inlinable
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
-    guard let core = LoopCore.current else {
+    guard LoopCore.current != nil else {
         preconditionFailure("value(of:) did not reach a Weft loop thread")
     }
     var future = transfer.value
     var context = Context(waker: .noop)
     if case .ready(let output) = future.poll(&context) {
-        return Transfer(value: output)  // ready at once: no task, no suspension
+        return Transfer(value: output)  // ready at once: no waker, no suspension
     }
-    if Task.isCancelled { throw CancellationError() }
-    let task = RawTask.make(future, core: core)
-    core.register(task)
-    await withTaskCancellationHandler {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            JoinResumer(task: task, continuation: continuation).wake()
+    let resumer = ContinuationWaker()
+    context = Context(waker: Waker(resumer))
+    while true {
+        if case .ready(let output) = future.poll(&context) { return Transfer(value: output) }
+        if Task.isCancelled { throw CancellationError() }
+        // Only the suspension runs inside the handler: its closure may run on
+        // another executor (an actor caller's isolation is not always carried
+        // into it), and the future must be polled here, on the loop thread.
+        await withTaskCancellationHandler {
+            await resumer.suspend()
+        } onCancel: {
+            resumer.wake()
         }
-    } onCancel: {
-        task.abort()
-    }
-    var handle = JoinHandle<F.Output>(task)
-    guard case .ready(let result) = handle.poll(&context) else {
-        preconditionFailure("a task's JoinResumer resumed before the task completed")
-    }
-    switch result {
-    case .success(let output): return Transfer(value: output)
-    case .failure: throw CancellationError()
     }
 }
 
-/// Resumes a continuation once a task completes: it is the waker registered in
-/// the task's join slot. Not generic, so creating and freeing one costs no
-/// generic-metadata lookups.
+/// The waker of a future awaited from `async` code: it resumes the suspended
+/// Swift task, or, when woken before the task suspends, makes the next
+/// `suspend()` return at once, so no wake-up is lost.
 ///
-/// Sendable because its state is touched only on the loop thread: it is woken
-/// once when created (on the loop thread, in `awaitOnLoop`) and then by the
-/// task's completion, which always happens on the loop thread.
+/// Sendable because `continuation` is handed between threads by `state`: the
+/// suspending side writes it before publishing `waiting` (release), and the
+/// waking side reads it only after moving `state` from `waiting` (acquire).
 @usableFromInline
-final class JoinResumer: Wakeable, @unchecked Sendable {
-    private var task: RawTask?
-    private let continuation: UnsafeContinuation<Void, Never>
+final class ContinuationWaker: Wakeable, @unchecked Sendable {
+    @usableFromInline static let idle: UInt8 = 0
+    /// Woken while not suspended.
+    @usableFromInline static let woken: UInt8 = 1
+    /// Suspended: `continuation` is set.
+    @usableFromInline static let waiting: UInt8 = 2
 
-    @usableFromInline
-    init(task: RawTask, continuation: UnsafeContinuation<Void, Never>) {
-        self.task = task
-        self.continuation = continuation
+    @usableFromInline let state = Atomic<UInt8>(ContinuationWaker.idle)
+    @exclusivity(unchecked) @usableFromInline var continuation: UnsafeContinuation<Void, Never>?
+
+    @usableFromInline init() {}
+
+    /// Returns once the waker fired (at once if it fired since the last return).
+    @inlinable
+    nonisolated(nonsending)
+    func suspend() async {
+        if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged { return }
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            self.continuation = continuation
+            if !state.compareExchange(expected: Self.idle, desired: Self.waiting, ordering: .acquiringAndReleasing).exchanged {
+                // Woken in between: resume ourselves.
+                state.store(Self.idle, ordering: .relaxed)
+                self.continuation = nil
+                continuation.resume()
+            }
+        }
     }
 
     @usableFromInline
     func wake() {
-        guard let task else { return }
-        if task.registerJoinWaker(Waker(self)) {
-            self.task = nil
-            continuation.resume()
+        var current = state.load(ordering: .relaxed)
+        while true {
+            switch current {
+            case Self.waiting:
+                let (exchanged, original) = state.compareExchange(
+                    expected: Self.waiting, desired: Self.idle, ordering: .acquiringAndReleasing)
+                if exchanged {
+                    let continuation = self.continuation.take()!
+                    continuation.resume()
+                    return
+                }
+                current = original
+            case Self.idle:
+                let (exchanged, original) = state.compareExchange(
+                    expected: Self.idle, desired: Self.woken, ordering: .acquiringAndReleasing)
+                if exchanged { return }
+                current = original
+            default:
+                return  // already woken
+            }
         }
     }
 }
