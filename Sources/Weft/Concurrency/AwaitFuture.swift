@@ -84,12 +84,10 @@ func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationEr
         preconditionFailure("value(of:) did not reach a Weft loop thread")
     }
     var future = transfer.value
-    var context = Context(waker: .noop)
-    if case .ready(let output) = future.poll(&context) {
-        return Transfer(value: output)  // ready at once: no waker, no suspension
-    }
+    // Polled with the real waker from the first poll: a future that wakes
+    // itself and returns pending (a yield) must see its task suspend.
     let resumer = ContinuationWaker()
-    context = Context(waker: Waker(resumer))
+    var context = Context(waker: Waker(resumer))
     while true {
         if case .ready(let output) = future.poll(&context) { return Transfer(value: output) }
         if Task.isCancelled { throw CancellationError() }
@@ -124,11 +122,16 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
 
     @usableFromInline init() {}
 
-    /// Returns once the waker fired (at once if it fired since the last return).
+    /// Returns once the waker fired. If it fired since the last return (the
+    /// future woke itself, a yield), the task still goes to the back of its
+    /// executor's queue first, as a Weft task would.
     @inlinable
     nonisolated(nonsending)
     func suspend() async {
-        if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged { return }
+        if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged {
+            await Task.yield()
+            return
+        }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             self.continuation = continuation
             if !state.compareExchange(expected: Self.idle, desired: Self.waiting, ordering: .acquiringAndReleasing).exchanged {

@@ -76,6 +76,21 @@ extension ConcurrencyBridge {
             #expect(runtime.pendingTimerCount == 0)
         }
 
+        @Test("awaiting yieldNow() from async code lets other work on the loop run first")
+        func awaitedYieldYields() throws {
+            let runtime = try Runtime()
+            let executor = runtime.taskExecutor
+            let log = try runtime.guardedBlock(on: AsyncFuture { () async -> [String] in
+                let log = Shared<[String]>([])
+                let other = Task(executorPreference: executor) { log.update { $0.append("other job") } }
+                _ = try? await value(of: yieldNow())
+                log.update { $0.append("after the yield") }
+                await other.value
+                return log.value
+            })
+            #expect(log == ["other job", "after the yield"])
+        }
+
         @Test("on a LoopThread, ready and pending futures are both awaited on the loop thread")
         func readyAndPendingOnLoopThread() async throws {
             let loop = try LoopThread()
