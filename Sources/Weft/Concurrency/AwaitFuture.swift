@@ -19,9 +19,9 @@ struct Transfer<Value>: @unchecked Sendable {
 /// Awaits a poll-based future from `async` code.
 ///
 /// On a Weft loop thread (inside a task running on a ``LoopThread`` or a
-/// ``Runtime``'s executor) the future is polled inline first, and only if it is
-/// pending is it spawned as a Weft task of that loop. Elsewhere it runs on
-/// ``LoopThread/shared``. Either way the caller suspends until it completes.
+/// ``Runtime``'s executor) the calling Swift task polls the future itself, and
+/// while it is pending suspends until the future's waker fires; no Weft task is
+/// spawned. Elsewhere it does so on ``LoopThread/shared``.
 ///
 /// **Cancellation:** cancelling the calling Swift task drops the future (its
 /// timers stopped, its reads stopped, its handles released) and throws
