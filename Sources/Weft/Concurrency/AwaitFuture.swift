@@ -1,3 +1,4 @@
+import CWeftSupport
 import Synchronization
 
 /// A value moved to another thread exactly once.
@@ -80,7 +81,7 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Cance
 @inlinable
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
-    guard LoopCore.current != nil else {
+    guard weft_current_runtime() != nil else {
         preconditionFailure("value(of:) did not reach a Weft loop thread")
     }
     var future = transfer.value

@@ -64,15 +64,21 @@ public final class Notify: @unchecked Sendable {
     /// Hands the notification to the oldest waiter and returns its waker, or
     /// stores it. Call with the lock held.
     private func notifyOneLocked() -> Waker? {
-        guard let first else {
+        guard first != nil else {
             hasStoredNotification = true
             return nil
         }
-        return first._withUnsafeGuaranteedRef { waiter in
+        return dequeueFirst(as: NotifyWaiter.notifiedOne)
+    }
+
+    /// Takes the oldest waiter out of the queue, marks it `state`, and returns
+    /// its waker. Call with the lock held and the queue not empty.
+    private func dequeueFirst(as state: UInt8) -> Waker? {
+        first!._withUnsafeGuaranteedRef { waiter in
             unlink(waiter)
             let waker = waiter.waker.take()
             // The last touch of the waiter: from here its future owns it.
-            waiter.state.store(NotifyWaiter.notifiedOne, ordering: .releasing)
+            waiter.state.store(state, ordering: .releasing)
             return waker
         }
     }
@@ -82,12 +88,8 @@ public final class Notify: @unchecked Sendable {
         let wakers = lock.locked { _ -> [Waker] in
             generation.add(1, ordering: .relaxed)
             var wakers: [Waker] = []
-            while let first {
-                first._withUnsafeGuaranteedRef { waiter in
-                    unlink(waiter)
-                    if let waker = waiter.waker.take() { wakers.append(waker) }
-                    waiter.state.store(NotifyWaiter.notifiedAll, ordering: .releasing)
-                }
+            while first != nil {
+                if let waker = dequeueFirst(as: NotifyWaiter.notifiedAll) { wakers.append(waker) }
             }
             return wakers
         }
