@@ -21,9 +21,10 @@ public struct JoinHandle<Output>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Output, JoinError>> {
-        guard task.registerJoinWaker(context.waker) else { return .pending }
+        // A finished task's output is taken without touching the waker.
+        guard task.isComplete || task.registerJoinWaker(context.waker) else { return .pending }
         var output: Result<Output, JoinError>?
-        withUnsafeMutablePointer(to: &output) { task.vtable(task, .takeOutput(UnsafeMutableRawPointer($0))) }
+        withUnsafeMutablePointer(to: &output) { task.perform(.takeOutput(UnsafeMutableRawPointer($0))) }
         guard let output else {
             preconditionFailure("JoinHandle polled again after it returned the task's output")
         }

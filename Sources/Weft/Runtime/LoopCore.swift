@@ -143,7 +143,7 @@ final class LoopCore {
         counters.tasksAlive += 1
         registry.insert(task)
         if isShutDown {
-            task.vtable(task, .cancel(.runtimeShutDown))
+            task.perform(.cancel(.runtimeShutDown))
         } else {
             ready.append(.passRetained(task))
         }
@@ -199,8 +199,7 @@ final class LoopCore {
         while polled < limit, !ready.isEmpty {
             let next = scheduler == nil ? ready.popFirst()! : ready.remove(at: scheduler!.next(below: ready.count))
             polled += 1
-            let task = next.takeRetainedValue()
-            task.run()
+            RawTask.run(next)
         }
         counters.polls += polled
         return polled
@@ -288,7 +287,7 @@ final class LoopCore {
                 do {
                     try blockForEvents(main: main)
                 } catch {
-                    main._withUnsafeGuaranteedRef { $0.vtable($0, .cancel(.aborted)) }
+                    main._withUnsafeGuaranteedRef { $0.perform(.cancel(.aborted)) }
                     throw error
                 }
                 budget = Self.pollsPerLoopIteration
@@ -430,7 +429,7 @@ final class LoopCore {
         var tasks: [TaskSnapshot] = []
         registry.forEach { task in
             var name: String?
-            withUnsafeMutablePointer(to: &name) { task.vtable(task, .describe(UnsafeMutableRawPointer($0))) }
+            withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0))) }
             let state = task.state.load(ordering: .acquiring)
             tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
                                       isAwaited: state & TaskState.joinWaker != 0))
@@ -462,7 +461,7 @@ final class LoopCore {
         defer { weft_set_current_runtime(previous) }
         // Dropping a future may wake (or, through a JoinHandle, complete) others.
         while let task = registry.last {
-            task.vtable(task, .cancel(.runtimeShutDown))
+            task.perform(.cancel(.runtimeShutDown))
         }
         drainRemote()
         while let task = ready.popFirst() { task.release() }

@@ -1,7 +1,16 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A growable FIFO ring buffer: O(1) push and pop without `Array`'s shifting or
 /// copy-on-write checks. Confined to one thread; used for the ready queue.
 /// Exclusivity checks are off: every method is non-reentrant and touches the
 /// fields only for its own duration.
+///
+/// It grows with `realloc`, which moves a large buffer by remapping its pages
+/// instead of copying and faulting in a second one (a million queued tasks are
+/// 8 MB). Elements are references and `Unmanaged` values, which may be moved
+/// bitwise.
 final class RingBuffer<Element> {
     @exclusivity(unchecked) private var storage: UnsafeMutablePointer<Element>
     @exclusivity(unchecked) private var capacity: Int
@@ -10,12 +19,12 @@ final class RingBuffer<Element> {
 
     init(capacity: Int = 256) {
         self.capacity = max(capacity, 1)
-        self.storage = .allocate(capacity: self.capacity)
+        self.storage = reallocate(nil, capacity: self.capacity)
     }
 
     deinit {
         while popFirst() != nil {}
-        storage.deallocate()
+        free(storage)
     }
 
     var isEmpty: Bool { count == 0 }
@@ -47,15 +56,23 @@ final class RingBuffer<Element> {
         return popFirst()!
     }
 
+    /// Doubles the capacity of a full buffer; the part that wrapped around to
+    /// the start moves to just after the old end.
     private func grow() {
-        let newCapacity = capacity * 2
-        let newStorage = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
-        let firstPart = min(count, capacity - head)
-        (newStorage).moveInitialize(from: storage + head, count: firstPart)
-        (newStorage + firstPart).moveInitialize(from: storage, count: count - firstPart)
-        storage.deallocate()
-        storage = newStorage
-        capacity = newCapacity
-        head = 0
+        let oldCapacity = capacity
+        capacity *= 2
+        storage = reallocate(storage, capacity: capacity)
+        (storage + oldCapacity).moveInitialize(from: storage, count: head)
     }
+}
+
+/// `realloc` of `pointer` (nil: a new buffer) to `capacity` elements; traps when
+/// memory is exhausted, as Swift's own allocations do.
+func reallocate<Element>(_ pointer: UnsafeMutablePointer<Element>?, capacity: Int) -> UnsafeMutablePointer<Element> {
+    precondition(MemoryLayout<Element>.alignment <= 16, "malloc aligns to 16 bytes")
+    let (bytes, overflow) = capacity.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+    guard !overflow, let raw = realloc(pointer, max(bytes, 1)) else {
+        fatalError("out of memory growing a buffer to \(capacity) elements")
+    }
+    return raw.assumingMemoryBound(to: Element.self)
 }

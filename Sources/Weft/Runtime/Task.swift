@@ -11,9 +11,10 @@ import Synchronization
 /// The class is not generic: the executor, wakers and handles use it without
 /// knowing the future's type, and reach the typed payload through `vtable`, a
 /// closure built where the type is known (Tokio's raw-task vtable). This keeps
-/// every poll specialised, and keeps the deinit free of generic-metadata lookups
-/// (a generic class's deinit looks up its field types' metadata every time;
-/// measured at a third of the cost of a spawn).
+/// every poll specialised (a protocol witness of `TaskSlots<F>` would not be: it
+/// looks up generic metadata on every call), and keeps the deinit free of
+/// generic-metadata lookups (a generic class's deinit looks up its field types'
+/// metadata every time; measured at a third of the cost of a spawn).
 ///
 /// Sendable because its mutable fields are confined: the registry index, the
 /// payload and the vtable are touched only on the loop thread of the runtime that
@@ -24,6 +25,8 @@ import Synchronization
 @usableFromInline
 final class RawTask: Wakeable, @unchecked Sendable {
     @usableFromInline enum Operation {
+        /// Polls the future, adopting the ready queue's reference to the task
+        /// (see `run(_:)`).
         case poll
         case cancel(JoinError.Reason)
         /// Moves the output into an `Optional<Result<Output, JoinError>>` at the pointer.
@@ -41,8 +44,9 @@ final class RawTask: Wakeable, @unchecked Sendable {
     /// in what would be padding).
     @exclusivity(unchecked) var registryIndex: UInt32 = 0
     /// Where the task runs. Valid while the task is not complete: a runtime
-    /// completes (cancels) every task before it goes away.
-    @usableFromInline unowned(unsafe) let core: LoopCore
+    /// completes (cancels) every task before it goes away. Unmanaged because
+    /// reading an `unowned(unsafe)` reference still retains it for each use.
+    @usableFromInline let core: Unmanaged<LoopCore>
     /// The inbox for wakes from other threads; kept alive by the task so that a
     /// late foreign wake after shutdown finds a closed inbox, not freed memory.
     @usableFromInline let remote: RemoteScheduler
@@ -61,13 +65,19 @@ final class RawTask: Wakeable, @unchecked Sendable {
     @usableFromInline
     init(core: __shared LoopCore, vtable: @escaping (RawTask, Operation) -> Void) {
         self.state = Atomic(TaskState.scheduled)
-        self.core = core
+        self.core = Unmanaged.passUnretained(core)
         self.remote = core.remote
         self.vtable = vtable
     }
 
     deinit {
-        vtable(self, .destroy)
+        perform(.destroy)
+    }
+
+    /// Performs `operation` on the typed payload.
+    @inlinable
+    final func perform(_ operation: Operation) {
+        vtable(self, operation)
     }
 
     /// A task running `future` on `core`, not yet registered.
@@ -96,8 +106,8 @@ final class RawTask: Wakeable, @unchecked Sendable {
     final func wake() {
         let previous = state.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.scheduled | TaskState.complete) != 0 { return }
-        if weft_current_runtime() == Unmanaged.passUnretained(core).toOpaque() {
-            core.enqueueLocal(self)
+        if weft_current_runtime() == core.toOpaque() {
+            core._withUnsafeGuaranteedRef { $0.enqueueLocal(self) }
         } else {
             remote.enqueue(self)
         }
@@ -109,16 +119,22 @@ final class RawTask: Wakeable, @unchecked Sendable {
         state.load(ordering: .acquiring) & TaskState.complete != 0
     }
 
-    /// Runs the task once on its loop thread: polls it, or drops its future if
-    /// an abort was requested.
-    final func run() {
-        let previous = state.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
-        if previous & TaskState.complete != 0 { return }
-        if previous & TaskState.cancelRequested != 0 {
-            vtable(self, .cancel(.aborted))
-        } else {
-            vtable(self, .poll)
+    /// Runs a task taken from the ready queue once, on its loop thread: polls
+    /// it, or drops its future if an abort was requested. Consumes the queue's
+    /// reference: a poll hands it to the waker in the poll's `Context` (so a
+    /// poll costs no retain), and that waker is the last use of the task.
+    static func run(_ queued: Unmanaged<RawTask>) {
+        let polled = queued._withUnsafeGuaranteedRef { task -> Bool in
+            let previous = task.state.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
+            if previous & TaskState.complete != 0 { return false }
+            if previous & TaskState.cancelRequested != 0 {
+                task.perform(.cancel(.aborted))
+                return false
+            }
+            task.perform(.poll)
+            return true
         }
+        if !polled { queued.release() }
     }
 
     /// Marks the task complete (its output already stored), wakes whoever awaits
@@ -129,7 +145,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
         if previous & TaskState.joinWaker != 0 {
             joinWaker?.wake()
         }
-        core.taskDidComplete(self)
+        core._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
 
     /// Requests cancellation: the task's future is dropped the next time it runs.
@@ -188,14 +204,17 @@ struct TaskSlots<F: Future> {
         let slots = TaskSlots<F>.in(task)
         switch operation {
         case .poll:
-            var context = Context(waker: Waker(task))
+            // The ready queue's reference becomes the waker's; it keeps the task
+            // alive to the end of this case, past the registry's release.
+            var context = Context(waker: Waker(Unmanaged.passUnretained(task).takeRetainedValue()))
             Budget.startPoll()
-            defer { Budget.endPoll() }
             if case .ready(let value) = slots.pointee.future!.poll(&context) {
                 slots.pointee.future = nil
                 slots.pointee.output = .success(value)
                 task.markComplete()
             }
+            Budget.endPoll()
+            withExtendedLifetime(context) {}
         case .cancel(let reason):
             slots.pointee.future = nil
             slots.pointee.output = .failure(JoinError(reason))

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The runtime's live (incomplete) tasks, holding one reference to each, so
 /// that `shutdown()` can cancel them all and reports can list them.
 ///
@@ -12,12 +16,12 @@ final class TaskRegistry {
 
     init(capacity: Int = 64) {
         self.capacity = capacity
-        self.tasks = .allocate(capacity: capacity)
+        self.tasks = reallocate(nil, capacity: capacity)
     }
 
     deinit {
         for index in 0..<count { tasks[index].release() }
-        tasks.deallocate()
+        free(tasks)
     }
 
     /// Adds `task`, retaining it.
@@ -51,12 +55,10 @@ final class TaskRegistry {
         for index in 0..<count { tasks[index]._withUnsafeGuaranteedRef(body) }
     }
 
+    /// Doubles the capacity with `realloc`, which remaps a large array instead
+    /// of copying it.
     private func grow() {
-        let newCapacity = capacity * 2
-        let newTasks = UnsafeMutablePointer<Unmanaged<RawTask>>.allocate(capacity: newCapacity)
-        newTasks.moveInitialize(from: tasks, count: count)
-        tasks.deallocate()
-        tasks = newTasks
-        capacity = newCapacity
+        capacity *= 2
+        tasks = reallocate(tasks, capacity: capacity)
     }
 }

@@ -36,6 +36,32 @@ struct SpawnAndJoinTests {
         #expect(runtime.statistics.tasksAlive == 0)
     }
 
+    @Test("spawned tasks first run in spawn order, also while the ready queue grows around its wrap point")
+    func spawnOrderSurvivesQueueGrowth() throws {
+        let runtime = try Runtime()
+        let order = Box<[Int]>([])
+        var spawned = 0
+        func spawnRecorders(_ count: Int) {
+            for _ in 0..<count {
+                let id = spawned
+                spawned += 1
+                spawn(pollFn { (_: inout Context) -> Poll<Void> in
+                    order.value.append(id)
+                    return .ready(())
+                })
+            }
+        }
+        // The first batch is partly run before the second is queued behind it, so
+        // the second fills the queue past its end and makes it grow while wrapped.
+        var batches = [700, 5000]
+        try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+            guard !batches.isEmpty else { return order.value.count == spawned ? .ready(()) : yieldAgain(&context) }
+            spawnRecorders(batches.removeFirst())
+            return yieldAgain(&context)
+        })
+        #expect(order.value == Array(0..<5700))
+    }
+
     @Test("a detached task keeps running after its JoinHandle is dropped")
     func droppedHandleDetaches() throws {
         let runtime = try Runtime()
@@ -132,4 +158,10 @@ struct SpawnAndJoinTests {
         #expect(try output.get().get() == 9)
         #expect(awaiterPolls.value == 2)
     }
+}
+
+/// Wakes the polling task and returns `.pending`: poll me again after the others.
+private func yieldAgain(_ context: inout Context) -> Poll<Void> {
+    context.waker.wake()
+    return .pending
 }
