@@ -28,7 +28,7 @@ class OneshotState: @unchecked Sendable {
     @usableFromInline static let receiverWakerBit: UInt32 = 1 << 4
 
     @usableFromInline let state = Atomic<UInt32>(0)
-    @exclusivity(unchecked) @usableFromInline var receiverWaker: Waker?
+    @exclusivity(unchecked) @usableFromInline final var receiverWaker: Waker?
 
     @inlinable init() {}
 }
@@ -53,7 +53,9 @@ extension OneshotCore {
     func deliver<Value>(_ value: inout Value?) -> Bool where Slot == Value? {
         let claim = state.bitwiseOr(OneshotState.claimedBit, ordering: .acquiring).oldValue
         if claim & OneshotState.claimedBit != 0 { return false }
-        slot = value.take()
+        // The slot is still the `nil` it was created with: overwrite it
+        // without destroying that (saves a release call per send).
+        withUnsafeMutablePointer(to: &slot) { $0.initialize(to: value.take()) }
         let previous = state.bitwiseOr(OneshotState.sentBit, ordering: .acquiringAndReleasing).oldValue
         if previous & OneshotState.receiverWakerBit != 0 { receiverWaker?.wake() }
         return true
