@@ -2,9 +2,15 @@ import CWeftSupport
 
 /// The loop's two executor objects, sharing one job queue (DESIGN.md, "Swift
 /// concurrency bridge"): a ``LoopSerialExecutor`` for actors pinned to the loop,
-/// and a ``LoopTaskExecutor`` for tasks that prefer the loop. Two objects, because
-/// a job enqueued on the task executor is run *isolated to* the serial executor,
-/// so a task that prefers the loop and calls an actor pinned to it does not hop.
+/// and a ``LoopTaskExecutor`` for tasks that prefer the loop.
+///
+/// A job enqueued on the task executor runs *on the task executor*, not
+/// isolated to the serial executor (as DESIGN.md suggests). Run isolated, the
+/// nonisolated code of such a task counted as having left that isolation at
+/// each executor check of an await, and the runtime re-enqueued it: an async
+/// read that waited for data cost 7 jobs instead of 1 (a test counts them). The
+/// price is paid by calls from such a task into an actor pinned to the loop:
+/// one job to enter the actor and one to come back, on the same thread.
 final class LoopExecutors: Sendable {
     let serial: LoopSerialExecutor
     let task: LoopTaskExecutor

@@ -9,6 +9,9 @@ final class ReadBufferPool {
     static let maximumCached = 64
 
     private var cached: [UnsafeMutableRawPointer] = []
+    /// Buffers freed because the cache was full: a burst of reads that the
+    /// loop may want to hand back to the OS (`LoopCore.releaseFreeMemoryIfDue`).
+    private(set) var overflowCount = 0
 
     deinit {
         for buffer in cached { buffer.deallocate() }
@@ -24,6 +27,7 @@ final class ReadBufferPool {
             cached.append(buffer)
         } else {
             buffer.deallocate()
+            overflowCount += 1
         }
     }
 }

@@ -238,10 +238,11 @@ final class LoopCore {
         let batch = jobs
         jobs.removeAll(keepingCapacity: true)
         let executors = self.executors!
+        counters.jobs += batch.count
         for (job, onTaskExecutor) in batch {
             if onTaskExecutor {
-                job.runSynchronously(isolatedTo: executors.serial.asUnownedSerialExecutor(),
-                                     taskExecutor: executors.task.asUnownedTaskExecutor())
+                // Not isolated to the serial executor: see `LoopExecutors`.
+                job.runSynchronously(on: executors.task.asUnownedTaskExecutor())
             } else {
                 job.runSynchronously(on: executors.serial.asUnownedSerialExecutor())
             }
@@ -357,20 +358,26 @@ final class LoopCore {
 
     private enum ProgressSource { case events, outsideWakerOnly, none }
 
-    /// Tasks spawned, and the time, when free memory was last released.
+    /// Tasks spawned, read buffers freed, and the time, when free memory was
+    /// last released.
     @exclusivity(unchecked) private var tasksSpawnedAtLastRelease = 0
+    @exclusivity(unchecked) private var readBufferOverflowsAtLastRelease = 0
     @exclusivity(unchecked) private var lastReleaseNanoseconds: UInt64 = 0
 
     /// Before blocking, after a burst of work (128 tasks or more spawned since
-    /// the last time) and at most ten times a second, hands the free pages of the
-    /// heap back to the OS. glibc keeps freed memory inside its heap, so
-    /// without this a server's RSS ratchets up with every burst of connections
-    /// while its heap in use does not (found by the soak, docs/RELIABILITY.md).
+    /// the last time, or more reads in flight than the read-buffer cache holds:
+    /// an async server's connections are Swift tasks, not Weft tasks) and at
+    /// most ten times a second, hands the free pages of the heap back to the OS.
+    /// glibc keeps freed memory inside its heap, so without this a server's RSS
+    /// ratchets up with every burst of connections while its heap in use does
+    /// not (found by the soak, docs/RELIABILITY.md).
     private func releaseFreeMemoryIfDue() {
-        guard counters.tasksSpawned - tasksSpawnedAtLastRelease >= 128 else { return }
+        guard counters.tasksSpawned - tasksSpawnedAtLastRelease >= 128
+            || readBuffers.overflowCount != readBufferOverflowsAtLastRelease else { return }
         let now = uv_hrtime()
         guard now - lastReleaseNanoseconds >= 100_000_000 else { return }
         tasksSpawnedAtLastRelease = counters.tasksSpawned
+        readBufferOverflowsAtLastRelease = readBuffers.overflowCount
         lastReleaseNanoseconds = now
         weft_release_free_memory()
     }

@@ -32,7 +32,7 @@ final class OrphanedJobs: Sendable {
         let task = self.task!
         queue.async {
             if onTaskExecutor {
-                job.runSynchronously(isolatedTo: serial, taskExecutor: task)
+                job.runSynchronously(on: task)  // as the loop runs them (see `LoopExecutors`)
             } else {
                 job.runSynchronously(on: serial)
             }

@@ -10,6 +10,9 @@ public struct RuntimeStatistics: Sendable, Equatable {
     public var localWakes = 0
     /// Wakes from other threads (through the inbox).
     public var foreignWakes = 0
+    /// Swift concurrency jobs run on the loop: task resumptions, and hops onto
+    /// the loop's executors (a job per hop).
+    public var jobs = 0
     /// Iterations of the libuv loop (`uv_run` calls).
     public var loopIterations = 0
     /// Time spent in blocking loop iterations (waiting in the OS poll, plus the
