@@ -67,6 +67,17 @@ static inline _Bool weft_is_uniquely_referenced(const void *object) {
     return swift_isUniquelyReferenced_nonNull_native(object);
 }
 
+// MARK: - Task cancellation
+
+/// Adds a cancellation handler to the current Swift task through the runtime
+/// entry point `withTaskCancellationHandler` itself uses, without that
+/// function's executor checks: when the task is cancelled (at once, if it
+/// already is), `weft_resumer_cancelled(resumer)` runs on the cancelling
+/// thread. Call from the task; remove the record, in the same task, before
+/// anything the task allocated after adding it is freed.
+void *weft_add_cancellation_handler(void *resumer);
+void weft_remove_cancellation_handler(void *record);
+
 // MARK: - Loops
 
 /// For a loop whose runtime is gone but whose requests (thread-pool work, a

@@ -39,15 +39,16 @@ final class JobTarget: Sendable {
     /// its orphaned jobs after it shut down.
     @usableFromInline
     var isOnLoopThread: Bool {
-        LoopCore.current?.identity == loopIdentity || OrphanedJobs.isRunning(forLoop: loopIdentity)
+        LoopCore.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
     }
 
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        if let current = LoopCore.current, current.identity == loopIdentity {
+        let enqueuedHere = LoopCore.withCurrent { current -> Bool in
+            guard let current, current.identity == loopIdentity else { return false }
             current.enqueueLocal(job, onTaskExecutor: onTaskExecutor)
-        } else {
-            remote.enqueue(job, onTaskExecutor: onTaskExecutor)
+            return true
         }
+        if !enqueuedHere { remote.enqueue(job, onTaskExecutor: onTaskExecutor) }
     }
 }
 

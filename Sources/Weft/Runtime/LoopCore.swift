@@ -126,6 +126,14 @@ final class LoopCore {
         return !isRunning && pthread_equal(ownerThread, pthread_self()) != 0
     }
 
+    /// Calls `body` with the core running on the calling thread, if any,
+    /// without retaining it (it is alive: it is running here).
+    @inlinable
+    static func withCurrent<R>(_ body: (LoopCore?) -> R) -> R {
+        guard let pointer = weft_current_runtime() else { return body(nil) }
+        return Unmanaged<LoopCore>.fromOpaque(pointer)._withUnsafeGuaranteedRef { body($0) }
+    }
+
     /// The core running on the calling thread, if any.
     @usableFromInline
     static var current: LoopCore? {
