@@ -7,7 +7,12 @@ pinned to CPU 1. The headline figure is the server's CPU time per 1000
 operations (echo-load -P); ops/s and RSS are reported beside it. Medians of the
 repetitions and the Weft/C ratio are printed as a Markdown table.
 
-Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...]
+With --pair A/B it also prints, per scenario, the median of the per-repetition
+ratios of A's CPU per operation to B's (each repetition runs A and B minutes
+apart at most, so a pair shares the machine's state; on a noisy box this is
+steadier than the ratio of the two medians).
+
+Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...] [--pair A/B ...]
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c
@@ -82,6 +87,8 @@ def main():
     parser.add_argument("--only", action="append")
     parser.add_argument("--server", action="append", default=[],
                         help="NAME=COMMAND to add or replace a server (e.g. weft-async='.build/release/weft-echo --async')")
+    parser.add_argument("--pair", action="append", default=[],
+                        help="A/B: also print the median of the per-repetition CPU ratios of server A to server B")
     options = parser.parse_args()
     servers = {
         "c": [os.path.join(ROOT, "Benchmarks", "libuv-c", "echo-server")],
@@ -116,6 +123,19 @@ def main():
         ops = [f"{med[s]['ops_per_s']:.0f}" for s in names]
         rss = [f"{med[s]['rss_per_conn']:.0f}" for s in names]
         print(f"| {name} | " + " | ".join(cells + ratios + ops + rss) + f" | {errors} |")
+
+    if options.pair:
+        print()
+        print("| scenario | pair | median of paired ratios | per repetition |")
+        print("| --- | --- | --- | --- |")
+    for name, _ in SCENARIOS:
+        for pair in options.pair:
+            a, _, b = pair.partition("/")
+            if (name, a) not in results or (name, b) not in results or name == "idle-5000":
+                continue
+            paired = [ra["cpu_ms_per_1k"] / rb["cpu_ms_per_1k"] for ra, rb in zip(results[(name, a)], results[(name, b)])]
+            print(f"| {name} | {a}/{b} | {statistics.median(paired):.2f}x | "
+                  + ", ".join(f"{r:.2f}" for r in paired) + " |")
 
 
 if __name__ == "__main__":

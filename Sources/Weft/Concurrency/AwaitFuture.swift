@@ -36,7 +36,7 @@ public func value<F: Future>(of future: sending F) async throws(CancellationErro
 /// `value(of:)` for a future already wrapped for the move to the loop thread.
 /// Runs it on `loop` if given (a stream's own loop), else on the current loop,
 /// else on the shared one.
-@inlinable
+@inlinable @inline(__always)
 nonisolated(nonsending)
 func value<F: Future>(
     transferring transfer: consuming Transfer<F>, on loop: LoopTaskExecutor? = nil
@@ -78,7 +78,7 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Cance
 ///
 /// Cancelling the Swift task wakes it; it then drops the future (on the loop
 /// thread, where it was polled) and throws `CancellationError`.
-@inlinable
+@inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
     guard weft_current_runtime() != nil else {
@@ -126,41 +126,35 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
 
     @usableFromInline init() {}
 
-    /// Returns once the waker fired. If it fired since the last return (the
-    /// future woke itself, a yield), the task still goes to the back of its
-    /// executor's queue first, as a Weft task would.
-    @inlinable
+    /// Returns once the waker fired, or the task was cancelled (then
+    /// ``wasCancelled`` is set). If it fired since the last return (the future
+    /// woke itself, a yield), the task still goes to the back of its executor's
+    /// queue first, as a Weft task would.
+    ///
+    /// Not `withTaskCancellationHandler { ... } onCancel: { ... }`: that function
+    /// and its closure are not `nonisolated(nonsending)`, so they check the
+    /// executor 5 times per call, and for a task with an executor preference
+    /// each check takes the task's status lock (about a sixth of the async
+    /// echo's CPU beyond the poll echo's). This adds the same runtime record
+    /// around the suspension, with no executor checks.
+    @inlinable @inline(__always)
     nonisolated(nonsending)
-    func suspend() async {
+    func suspendWakingOnCancel() async {
         if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged {
             await Task.yield()
             return
         }
+        let record = weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque())
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             self.continuation = continuation
             if !state.compareExchange(expected: Self.idle, desired: Self.waiting, ordering: .acquiringAndReleasing).exchanged {
-                // Woken in between: resume ourselves.
+                // Woken in between (by the handler too, if the task was
+                // already cancelled): resume ourselves.
                 state.store(Self.idle, ordering: .relaxed)
                 self.continuation = nil
                 continuation.resume()
             }
         }
-    }
-
-    /// `suspend()`, woken also when the task is cancelled (then
-    /// ``wasCancelled`` is set).
-    ///
-    /// Not `withTaskCancellationHandler { await suspend() } onCancel: { ... }`:
-    /// that function and its closure are not `nonisolated(nonsending)`, so they
-    /// check the executor 5 times per call, and for a task with an executor
-    /// preference each check takes the task's status lock (about a sixth of the
-    /// async echo's CPU beyond the poll echo's). This adds the same runtime
-    /// record around the suspension, with no executor checks.
-    @inlinable
-    nonisolated(nonsending)
-    func suspendWakingOnCancel() async {
-        let record = weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque())
-        await suspend()
         weft_remove_cancellation_handler(record)
     }
 

@@ -355,8 +355,11 @@ final class LoopCore {
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
-            releaseFreeMemoryIfDue()
-            runLibuv(UV_RUN_ONCE)
+            if let wait = releaseFreeMemoryIfDue() {
+                runLibuvOnce(blockingAtMostMilliseconds: wait)  // then release it
+            } else {
+                runLibuv(UV_RUN_ONCE)
+            }
         case .outsideWakerOnly:
             runLibuvOnce(blockingAtMostMilliseconds: Self.stuckRecheckMilliseconds)
         case .none:
@@ -379,15 +382,21 @@ final class LoopCore {
     /// glibc keeps freed memory inside its heap, so without this a server's RSS
     /// ratchets up with every burst of connections while its heap in use does
     /// not (found by the soak, docs/RELIABILITY.md).
-    private func releaseFreeMemoryIfDue() {
+    ///
+    /// Returns the milliseconds until a release held back by the rate limit may
+    /// run, so the loop wakes up for it rather than block with it pending (an
+    /// idle server would otherwise keep the last burst's pages).
+    private func releaseFreeMemoryIfDue() -> UInt64? {
         guard counters.tasksSpawned - tasksSpawnedAtLastRelease >= 128
-            || readBuffers.overflowCount != readBufferOverflowsAtLastRelease else { return }
+            || readBuffers.overflowCount != readBufferOverflowsAtLastRelease else { return nil }
         let now = uv_hrtime()
-        guard now - lastReleaseNanoseconds >= 100_000_000 else { return }
+        let sinceLast = now - lastReleaseNanoseconds
+        guard sinceLast >= 100_000_000 else { return (100_000_000 - sinceLast) / 1_000_000 + 1 }
         tasksSpawnedAtLastRelease = counters.tasksSpawned
         readBufferOverflowsAtLastRelease = readBuffers.overflowCount
         lastReleaseNanoseconds = now
         weft_release_free_memory()
+        return nil
     }
 
     /// What could still wake a task when the ready queue is empty (invariant 7).
