@@ -53,7 +53,9 @@ final class JobTarget: Sendable {
 }
 
 /// The loop as a `SerialExecutor`: actors whose `unownedExecutor` is this run on
-/// the loop thread, interleaved with Weft tasks and libuv callbacks.
+/// the loop thread, interleaved with Weft tasks and libuv callbacks. A call into
+/// such an actor from a task on the loop's ``LoopTaskExecutor`` costs one job to
+/// enter and one to come back, both on the loop thread (see `LoopExecutors`).
 ///
 /// ```swift
 /// actor Connections {

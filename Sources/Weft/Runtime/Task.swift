@@ -143,7 +143,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
     final func markComplete() {
         let previous = state.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
         if previous & TaskState.joinWaker != 0 {
-            joinWaker?.wake()
+            withUnsafeMutablePointer(to: &joinWaker, wakeStoredWaker)
         }
         core._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
@@ -163,6 +163,26 @@ final class RawTask: Wakeable, @unchecked Sendable {
     final func registerJoinWaker(_ waker: Waker) -> Bool {
         publishWaker(waker, in: &joinWaker, state: state,
                      published: TaskState.joinWaker, done: TaskState.complete)
+    }
+}
+
+/// Wakes the waker in `slot`, if any, without copying it.
+///
+/// A copy of a waker retains and releases its target (two atomic operations);
+/// the common target, a task, is woken here through a borrowed reference
+/// instead. The caller keeps the waker alive and guarantees that nobody writes
+/// `slot` during the call (the join and oneshot slots are read-only once their
+/// completion bit is published). Other targets are woken through a copy.
+@inlinable
+func wakeStoredWaker(_ slot: UnsafeMutablePointer<Waker?>) {
+    // A `Waker?` is its target's object pointer (null for nil) and the
+    // target's witness table; an object starts with its class's metadata.
+    assert(MemoryLayout<Waker?>.size == 2 * MemoryLayout<UnsafeRawPointer>.size)
+    guard let object = UnsafeRawPointer(slot).load(as: UnsafeRawPointer?.self) else { return }
+    if object.load(as: UnsafeRawPointer.self) == unsafeBitCast(RawTask.self, to: UnsafeRawPointer.self) {
+        Unmanaged<RawTask>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.wake() }
+    } else {
+        slot.pointee?.wake()
     }
 }
 

@@ -57,7 +57,7 @@ extension OneshotCore {
         // without destroying that (saves a release call per send).
         withUnsafeMutablePointer(to: &slot) { $0.initialize(to: value.take()) }
         let previous = state.bitwiseOr(OneshotState.sentBit, ordering: .acquiringAndReleasing).oldValue
-        if previous & OneshotState.receiverWakerBit != 0 { receiverWaker?.wake() }
+        if previous & OneshotState.receiverWakerBit != 0 { withUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
         return true
     }
 }
@@ -84,7 +84,7 @@ final class OneshotSenderToken: Sendable {
         if core.state.load(ordering: .relaxed) & OneshotState.sentBit != 0 { return }
         let previous = core.state.bitwiseOr(OneshotState.senderGoneBit, ordering: .acquiringAndReleasing).oldValue
         if previous & OneshotState.sentBit == 0, previous & OneshotState.receiverWakerBit != 0 {
-            core.receiverWaker?.wake()
+            withUnsafeMutablePointer(to: &core.receiverWaker, wakeStoredWaker)
         }
     }
 }
