@@ -107,7 +107,7 @@ func resumerCancelled(_ resumer: UnsafeMutableRawPointer) {
 
 /// The waker of a future awaited from `async` code: it resumes the suspended
 /// Swift task, or, when woken before the task suspends, makes the next
-/// `suspend()` return at once, so no wake-up is lost.
+/// `suspendWakingOnCancel()` return at once, so no wake-up is lost.
 ///
 /// Sendable because `continuation` is handed between threads by `state`: the
 /// suspending side writes it before publishing `waiting` (release), and the

@@ -416,15 +416,13 @@ final class LoopCore {
     /// "not stuck".
     private func anyWakerHeldOutside(main: Unmanaged<RawTask>) -> Bool {
         let joinSlotReferences = countJoinSlotReferences()
-        var isHeldOutside = false
-        registry.forEach { task in
+        return registry.contains { task in
             let pointer = Unmanaged.passUnretained(task).toOpaque()
             var known = 1 + (joinSlotReferences[pointer] ?? 0)
             if task.state.load(ordering: .acquiring) & TaskState.joinWaker != 0 { known += 1 }
             if pointer == main.toOpaque() { known += 1 }
-            if weft_strong_retain_count(pointer) > known { isHeldOutside = true }
+            return weft_strong_retain_count(pointer) > known
         }
-        return isHeldOutside
     }
 
     private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {

@@ -55,6 +55,13 @@ final class TaskRegistry {
         for index in 0..<count { tasks[index]._withUnsafeGuaranteedRef(body) }
     }
 
+    /// Whether `predicate` holds for some live task, stopping at the first;
+    /// `predicate` must not spawn or complete tasks.
+    func contains(where predicate: (RawTask) -> Bool) -> Bool {
+        for index in 0..<count where tasks[index]._withUnsafeGuaranteedRef(predicate) { return true }
+        return false
+    }
+
     /// Doubles the capacity with `realloc`, which remaps a large array instead
     /// of copying it.
     private func grow() {
