@@ -6,6 +6,7 @@
 public struct YieldNow: Future {
     @usableFromInline var hasYielded = false
 
+    /// A future that has not yielded yet.
     @inlinable
     public init() {}
 

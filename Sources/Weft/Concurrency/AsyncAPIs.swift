@@ -21,6 +21,7 @@ public func timeout<T: Sendable>(
 
 /// A poll-based stream as an `AsyncSequence`. See ``PollStream/values``.
 public struct PollStreamValues<Base: PollStream>: AsyncSequence {
+    /// The stream's elements.
     public typealias Element = Base.Element
     let base: Base
     /// The loop the stream belongs to, if it is bound to one.

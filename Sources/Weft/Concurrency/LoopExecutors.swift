@@ -75,6 +75,7 @@ public final class LoopSerialExecutor: SerialExecutor {
         target.enqueue(UnownedJob(job), onTaskExecutor: false)
     }
 
+    /// This executor, for an actor's `unownedExecutor`.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
@@ -106,6 +107,7 @@ public final class LoopTaskExecutor: TaskExecutor {
         target.enqueue(UnownedJob(job), onTaskExecutor: true)
     }
 
+    /// This executor, unowned (for `withTaskExecutorPreference` and `Task(executorPreference:)`).
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }

@@ -59,6 +59,7 @@ public func ready<Output>(_ value: Output) -> Ready<Output> {
 /// **Cancellation:** nothing to cancel.
 @frozen
 public struct Pending<Output>: Future {
+    /// A future that is never ready.
     @inlinable
     public init() {}
 

@@ -57,6 +57,7 @@ protocol NamedTask {
 ///
 /// **Cancellation:** dropping it drops `base`.
 public struct Named<Base: Future>: Future, NamedTask {
+    /// The task's name in reports.
     public let name: String
     var base: Base
 

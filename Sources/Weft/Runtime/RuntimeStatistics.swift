@@ -24,5 +24,6 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// Filled in by ``Runtime/report()``; zero in ``Runtime/statistics``.
     public var nanosecondsBusy: UInt64 = 0
 
+    /// All counters at zero.
     public init() {}
 }

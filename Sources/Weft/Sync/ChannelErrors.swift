@@ -1,6 +1,7 @@
 /// The other side of a channel is gone: every sender was dropped (for a
 /// receiver), or the receiver was (for a sender).
 public struct ChannelClosed: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error (it carries nothing).
     public init() {}
     public var description: String { "channel closed" }
 }
@@ -10,6 +11,7 @@ public struct SendError<Value: Sendable>: Error, CustomStringConvertible {
     /// The value that was not delivered.
     public let value: Value
 
+    /// The error for `value`, which the failed send hands back.
     public init(_ value: Value) {
         self.value = value
     }

@@ -40,6 +40,7 @@ public final class Notify: @unchecked Sendable {
     /// giving a waiter back needs no lock.
     private let spare = Atomic<Unmanaged<NotifyWaiter>?>(nil)
 
+    /// A notify with nobody waiting and no notification stored.
     public init() {}
 
     deinit {

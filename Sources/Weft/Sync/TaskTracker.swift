@@ -27,6 +27,7 @@ public final class TaskTracker: Sendable {
     /// Told about every change that may make ``wait()`` ready.
     private let changed = Notify()
 
+    /// An open tracker with no live work.
     public init() {}
 
     /// Tokens alive now: work started and not yet finished or dropped.
