@@ -65,6 +65,7 @@ final class StreamCore: TCPHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_tcp_handle(handle))
+        loop.streamsClosed += 1
         for chunk in chunks { loop.readBuffers.give(chunk.base) }
         chunks.removeAll()
         bufferedBytes = 0

@@ -369,16 +369,22 @@ final class LoopCore {
 
     private enum ProgressSource { case events, outsideWakerOnly, none }
 
-    /// Tasks spawned, read buffers freed, and the time, when free memory was
-    /// last released.
+    /// Streams closed on this loop: the moment a connection's buffers and
+    /// queued writes are freed.
+    @exclusivity(unchecked) var streamsClosed = 0
+    /// Tasks spawned, read buffers freed, streams closed, and the time, when
+    /// free memory was last released.
     @exclusivity(unchecked) private var tasksSpawnedAtLastRelease = 0
     @exclusivity(unchecked) private var readBufferOverflowsAtLastRelease = 0
+    @exclusivity(unchecked) private var streamsClosedAtLastRelease = 0
     @exclusivity(unchecked) private var lastReleaseNanoseconds: UInt64 = 0
 
     /// Before blocking, after a burst of work (128 tasks or more spawned since
-    /// the last time, or more reads in flight than the read-buffer cache holds:
-    /// an async server's connections are Swift tasks, not Weft tasks) and at
-    /// most ten times a second, hands the free pages of the heap back to the OS.
+    /// the last time, more reads in flight than the read-buffer cache holds, or
+    /// a stream closed: an async server's connections are Swift tasks, not Weft
+    /// tasks, and their reads and writes are arrays the loop does not count)
+    /// and at most ten times a second, hands the free pages of the heap back to
+    /// the OS.
     /// glibc keeps freed memory inside its heap, so without this a server's RSS
     /// ratchets up with every burst of connections while its heap in use does
     /// not (found by the soak, docs/RELIABILITY.md).
@@ -388,12 +394,14 @@ final class LoopCore {
     /// idle server would otherwise keep the last burst's pages).
     private func releaseFreeMemoryIfDue() -> UInt64? {
         guard counters.tasksSpawned - tasksSpawnedAtLastRelease >= 128
-            || readBuffers.overflowCount != readBufferOverflowsAtLastRelease else { return nil }
+            || readBuffers.overflowCount != readBufferOverflowsAtLastRelease
+            || streamsClosed != streamsClosedAtLastRelease else { return nil }
         let now = uv_hrtime()
         let sinceLast = now - lastReleaseNanoseconds
         guard sinceLast >= 100_000_000 else { return (100_000_000 - sinceLast) / 1_000_000 + 1 }
         tasksSpawnedAtLastRelease = counters.tasksSpawned
         readBufferOverflowsAtLastRelease = readBuffers.overflowCount
+        streamsClosedAtLastRelease = streamsClosed
         lastReleaseNanoseconds = now
         weft_release_free_memory()
         return nil

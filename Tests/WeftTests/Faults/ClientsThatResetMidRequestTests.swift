@@ -52,7 +52,7 @@ extension TimingSensitive {
             #expect(try Faults.echoed(by: server.address, runtime: runtime) == Faults.message)
             let after = server.descriptorsSettled(at: descriptors)
             #expect(after == descriptors, "weft-echo's descriptors: \(descriptors) before, \(after) after the resets")
-            let growth = server.residentBytes - resident
+            let growth = server.residentGrowthSettled(above: resident, tolerance: Self.residentTolerance)
             print("weft-echo \(options) after 200 resets: descriptors \(descriptors) -> \(after), RSS \(growth >> 10) KiB above baseline")
             #expect(growth <= Self.residentTolerance, "weft-echo's RSS grew by \(growth >> 10) KiB")
             TimingSensitive.SampleProcessTests.expectCleanExitOnSIGTERM(server.child)

@@ -68,6 +68,14 @@ enum Faults {
             return samples.last!
         }
 
+        /// How far the child's RSS is above `baseline` once it has handed its
+        /// freed memory back: waits up to 1 s for the growth to drop to
+        /// `tolerance` (a loop releases free heap pages at most ten times a
+        /// second, after the burst that freed them); returns the last growth.
+        func residentGrowthSettled(above baseline: Int, tolerance: Int) -> Int {
+            Faults.settle(within: .seconds(1), { residentBytes - baseline }, until: { $0 <= tolerance })
+        }
+
         /// Waits up to 3 s for the child's descriptor count to come back to
         /// `baseline`; returns the last count.
         func descriptorsSettled(at baseline: Int) -> Int {

@@ -91,7 +91,7 @@ extension TimingSensitive {
             #expect(server.isRunning, "weft-echo died during the cycles")
             let after = server.descriptorsSettled(at: descriptorBaseline)
             #expect(after == descriptorBaseline, "weft-echo's descriptors: \(descriptorBaseline) before, \(after) after")
-            let growth = server.residentBytes - resident
+            let growth = server.residentGrowthSettled(above: resident, tolerance: Self.residentTolerance)
             #expect(growth <= Self.residentTolerance, "weft-echo's RSS grew by \(growth >> 10) KiB")
             #expect(try Faults.echoed(by: server.address, runtime: runtime) == Faults.message)
             TimingSensitive.SampleProcessTests.expectCleanExitOnSIGTERM(server.child)
