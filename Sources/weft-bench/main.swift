@@ -236,18 +236,25 @@ func benchParked(n: Int) throws {
 
 // MARK: - resume
 
-/// Suspends a Swift task on a future the loop completes one turn later, `n`
-/// times: each iteration is one suspension plus one continuation resume on the
-/// loop thread (the async bridge's round trip).
+/// A Swift task and a Weft task on one loop hand a turn back and forth through
+/// two `Notify`s, `n` times. Each iteration is one suspension of the Swift
+/// task on a continuation, one wake of the Weft task, and one continuation
+/// resume from that task's poll (the async bridge's round trip).
 func benchResume(n: Int) async throws {
     let loop = try LoopThread(name: "weft-bench")
     defer { loop.shutdown() }
     let wallNanoseconds = try await loop.spawn { () async throws -> Double in
+        let ping = Notify()
+        let pong = Notify()
+        let partner = spawn(NotifyPlayer(mine: ping, theirs: pong, rounds: n, servesFirst: false))
         let start = ContinuousClock.now
         for _ in 0..<n {
-            try await value(of: YieldNow())
+            ping.notifyOne()
+            try await pong.notified()
         }
-        return nanosecondsSince(start)
+        let elapsed = nanosecondsSince(start)
+        _ = try await partner.value
+        return elapsed
     }.value
     report("resume", n: n, wallNanoseconds: wallNanoseconds, bytesPerOp: 0)
 }

@@ -87,10 +87,14 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Canc
     var future = transfer.value
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
-    let resumer = ContinuationWaker()
+    let resumer = ContinuationWaker.reusable()
     var context = Context(waker: Waker(resumer))
     while true {
-        if case .ready(let output) = future.poll(&context) { return Transfer(value: output) }
+        if case .ready(let output) = future.poll(&context) {
+            _ = consume context
+            ContinuationWaker.recycle(consume resumer)
+            return Transfer(value: output)
+        }
         // Cancelled before this call, the first suspension's handler runs at
         // once and the next turn throws.
         if resumer.wasCancelled { throw CancellationError() }
@@ -126,6 +130,27 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
 
     @usableFromInline init() {}
 
+    /// The loop's spare waker if it has one, else a new one. Loop thread only.
+    @usableFromInline
+    static func reusable() -> ContinuationWaker {
+        guard let core = weft_current_runtime() else { return ContinuationWaker() }
+        return Unmanaged<LoopCore>.fromOpaque(core)._withUnsafeGuaranteedRef { $0.spareResumer.take() }
+            ?? ContinuationWaker()
+    }
+
+    /// Leaves `resumer` for the next ``reusable()`` on this loop if nothing else
+    /// holds it (no future kept a copy of its waker), after an await that
+    /// returned a value. Its task is not suspended then and its cancellation
+    /// handler is removed, so no thread can reach it but this one.
+    @usableFromInline
+    static func recycle(_ resumer: consuming ContinuationWaker) {
+        var resumer = resumer
+        guard isKnownUniquelyReferenced(&resumer), let core = weft_current_runtime() else { return }
+        resumer.state.store(idle, ordering: .relaxed)
+        resumer.cancelled.store(false, ordering: .relaxed)
+        Unmanaged<LoopCore>.fromOpaque(core)._withUnsafeGuaranteedRef { $0.keepSpare(resumer) }
+    }
+
     /// Returns once the waker fired, or the task was cancelled (then
     /// ``wasCancelled`` is set). If it fired since the last return (the future
     /// woke itself, a yield), the task still goes to the back of its executor's
@@ -145,7 +170,10 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
             return
         }
         let record = weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque())
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+        // The inheriting variant: `withUnsafeContinuation` takes an `isolated`
+        // parameter, so the caller would check its executor before the call
+        // too, and each check takes the task's status lock (see above).
+        await _unsafeInheritExecutor_withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             self.continuation = continuation
             if !state.compareExchange(expected: Self.idle, desired: Self.waiting, ordering: .acquiringAndReleasing).exchanged {
                 // Woken in between (by the handler too, if the task was

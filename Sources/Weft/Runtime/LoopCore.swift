@@ -46,6 +46,15 @@ final class LoopCore {
     /// (`uv_hrtime` nanoseconds), for the busy-time statistic.
     @exclusivity(unchecked) private var driveStartedAt: UInt64?
     @exclusivity(unchecked) private var nanosecondsInsideDrive: UInt64 = 0
+    /// A waker that a finished `awaitOnLoop` left for the next one on this
+    /// loop, so that async code awaiting futures does not allocate one per
+    /// await (see ``ContinuationWaker/reusable()``). Loop thread only.
+    @exclusivity(unchecked) var spareResumer: ContinuationWaker?
+
+    /// Keeps `resumer` as the spare unless there already is one.
+    func keepSpare(_ resumer: __owned ContinuationWaker) {
+        if spareResumer == nil { spareResumer = resumer }
+    }
     /// Deterministic mode: the scheduler's generator (nil: FIFO).
     @exclusivity(unchecked) private var scheduler: SplitMix64?
     /// Deterministic mode: the state of `weft_random` (select's choices) while

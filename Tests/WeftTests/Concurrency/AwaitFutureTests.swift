@@ -11,6 +11,11 @@ private struct LatchFuture: Future, Sendable {
     }
 }
 
+/// A weak reference to the target of the last waker a future saw.
+private struct LastWaker: Sendable {
+    weak var target: (any Wakeable)?
+}
+
 extension ConcurrencyBridge {
     /// `value(of:)`: a poll future awaited from async code.
     @Suite("value(of:): poll futures awaited from async code")
@@ -35,6 +40,41 @@ extension ConcurrencyBridge {
             #expect(onLoop == true)
             // block(on:)'s own task and guardedBlock's sentinel: the ready future never became a task.
             #expect(runtime.statistics.tasksSpawned - before == 2)
+        }
+
+        @Test("awaits one after another on a loop share one waker, unless a future kept a copy of it")
+        func wakerReuse() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (firstKeptAlive, first, second, afterKept) = try await awaitWithin(.seconds(20), loop.spawn {
+                () async throws -> (Bool, ObjectIdentifier, ObjectIdentifier, ObjectIdentifier) in
+                let last = Shared(LastWaker())
+                // Pending once, so that the waker is really used to resume the task.
+                func awaitRecordingWaker() async throws -> ObjectIdentifier {
+                    let polls = AtomicCounter()
+                    try await value(of: pollFn { (context: inout Context) -> Poll<Void> in
+                        last.value = LastWaker(target: context.waker.target)
+                        polls.increment()
+                        if polls.value > 1 { return .ready(()) }
+                        context.waker.wake()
+                        return .pending
+                    })
+                    return ObjectIdentifier(last.value.target!)
+                }
+                let first = try await awaitRecordingWaker()
+                // Only the loop's spare can keep it alive now.
+                let firstKeptAlive = last.value.target != nil
+                let second = try await awaitRecordingWaker()
+                let kept = Shared<Waker?>(nil)
+                try await value(of: pollFn { (context: inout Context) -> Poll<Void> in
+                    kept.value = context.waker
+                    return .ready(())
+                })
+                return (firstKeptAlive, first, second, try await awaitRecordingWaker())
+            })
+            #expect(firstKeptAlive, "the first await's waker was freed, not kept for the next")
+            #expect(first == second, "the second await did not get the first one's waker")
+            #expect(afterKept != first, "a waker a future still holds was handed to the next await")
         }
 
         @Test("awaiting a future ready at its first poll does not suspend the calling task")
