@@ -3,7 +3,11 @@
 
 Runs every weft-bench subcommand and the C baselines (timers, timer-churn)
 `--reps` times, interleaved, and prints the median of each figure as a Markdown
-table. Run from the repository root after
+table. Every single-threaded program runs pinned to one CPU (`taskset -c`,
+`--cpu`, default 1), as the echo servers are: on this 2-core box an unpinned
+loop thread migrates between cores and measures 20-40% slower, and by more in
+some runs than in others. cross-thread needs both cores and is not pinned.
+Run from the repository root after
     swift build -c release --product weft-bench && make -C Benchmarks/libuv-c
 """
 import argparse
@@ -25,6 +29,7 @@ PROGRAMS = [
     ("notify", [".build/release/weft-bench", "notify"]),
     ("cross-thread", [".build/release/weft-bench", "cross-thread"]),
 ]
+UNPINNED = {"cross-thread"}  # a producer thread and a consumer loop, in parallel
 
 
 def main():
@@ -32,6 +37,7 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--extra", action="append", default=[], help="NAME=COMMAND for more programs")
     parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
+    parser.add_argument("--cpu", default="1", help="the CPU single-threaded programs are pinned to")
     options = parser.parse_args()
     programs = PROGRAMS + [(spec.partition("=")[0], spec.partition("=")[2].split()) for spec in options.extra]
     if options.only:
@@ -39,6 +45,8 @@ def main():
     results = {}
     for _ in range(options.reps):
         for name, command in programs:
+            if name not in UNPINNED:
+                command = ["taskset", "-c", options.cpu] + command
             last = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout.strip().splitlines()[-1]
             fields = dict(re.findall(r"(\w+)=([\d.]+)", last))
             results.setdefault(name, []).append({k: float(v) for k, v in fields.items()})
