@@ -73,20 +73,26 @@ extension TCPStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await value(transferring: Transfer(value: ReadSome(stream: self, maxLength: maxLength)), on: core.loop.executors.task).value.get()
+        do {
+            return try await awaitValue(transferring: Transfer(value: ReadSome(stream: self, maxLength: maxLength)), on: core.loop.executors.task).value.get()
+        } catch is AwaitCancelled { throw core.cancelledError("read") }
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
     /// a prefix may have been written when cancelled.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        try await value(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
+        do {
+            try await awaitValue(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
+        } catch is AwaitCancelled { throw core.cancelledError("write") }
     }
 
     /// Flushes, then half-closes: the peer reads end of stream.
     nonisolated(nonsending)
     public func shutdown() async throws {
-        try await value(transferring: Transfer(value: Shutdown(writer: self)), on: core.loop.executors.task).value.get()
+        do {
+            try await awaitValue(transferring: Transfer(value: Shutdown(writer: self)), on: core.loop.executors.task).value.get()
+        } catch is AwaitCancelled { throw core.cancelledError("shutdown") }
     }
 }
 
@@ -94,7 +100,9 @@ extension TCPListener {
     /// The next connection. Cancel-safe.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
-        try await value(transferring: Transfer(value: Accept(listener: self)), on: core.loop.executors.task).value.get()
+        do {
+            return try await awaitValue(transferring: Transfer(value: Accept(listener: self)), on: core.loop.executors.task).value.get()
+        } catch is AwaitCancelled { throw core.cancelledError("accept") }
     }
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.

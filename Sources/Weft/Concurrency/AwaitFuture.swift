@@ -26,7 +26,10 @@ struct Transfer<Value>: @unchecked Sendable {
 ///
 /// **Cancellation:** cancelling the calling Swift task drops the future (its
 /// timers stopped, its reads stopped, its handles released) and throws
-/// `CancellationError`.
+/// `CancellationError`. So does a call from a task still bound to a loop that
+/// has shut down (its jobs then run on the loop's orphaned-jobs queue, where no
+/// loop will poll the future): the shutdown cancelled it. The async TCP
+/// operations report that case as ``WeftError/Kind/closed`` instead.
 @inlinable
 nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
@@ -41,6 +44,30 @@ nonisolated(nonsending)
 func value<F: Future>(
     transferring transfer: consuming Transfer<F>, on loop: LoopTaskExecutor? = nil
 ) async throws(CancellationError) -> Transfer<F.Output> {
+    do {
+        return try await awaitValue(transferring: transfer, on: loop)
+    } catch {
+        throw CancellationError()
+    }
+}
+
+/// Why an await on a loop ended without a value: the calling task was
+/// cancelled (or its loop shut down). The internal await path throws this
+/// rather than `CancellationError`, which is resilient (its size is unknown
+/// here), so every call with it as the typed error allocated a buffer for it
+/// on the task (two per async read or write).
+@usableFromInline
+struct AwaitCancelled: Error {
+    @inlinable init() {}
+}
+
+/// `value(transferring:on:)` with the internal error type, for the hot paths
+/// (the async TCP operations) whose own error type is untyped.
+@inlinable @inline(__always)
+nonisolated(nonsending)
+func awaitValue<F: Future>(
+    transferring transfer: consuming Transfer<F>, on loop: LoopTaskExecutor? = nil
+) async throws(AwaitCancelled) -> Transfer<F.Output> {
     if loop?.target.isOnLoopThread ?? (weft_current_runtime() != nil) {
         // Already on the loop (a task preferring it, or an actor pinned to it):
         // stay on the caller's executor.
@@ -51,7 +78,7 @@ func value<F: Future>(
             try await awaitOnPreferredLoop(transfer)
         }
     } catch {
-        throw error as! CancellationError
+        throw error as! AwaitCancelled
     }
 }
 
@@ -68,7 +95,7 @@ extension Future where Self: Sendable {
 /// Hops to the task's preferred executor (a plain nonisolated async function
 /// runs there), which is the loop, then awaits the future.
 @inlinable
-func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
+func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
     try await awaitOnLoop(transfer)
 }
 
@@ -80,10 +107,11 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Cance
 /// thread, where it was polled) and throws `CancellationError`.
 @inlinable @inline(__always)
 nonisolated(nonsending)
-func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(CancellationError) -> Transfer<F.Output> {
-    guard weft_current_runtime() != nil else {
-        preconditionFailure("value(of:) did not reach a Weft loop thread")
-    }
+func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
+    // No loop runs here only on a dead loop's orphaned-jobs queue (a task that
+    // still prefers the loop, or an actor pinned to it, after its shutdown):
+    // nothing would ever poll the future again, and the shutdown cancelled it.
+    guard weft_current_runtime() != nil else { throw AwaitCancelled() }
     var future = transfer.value
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
@@ -97,7 +125,7 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Canc
         }
         // Cancelled before this call, the first suspension's handler runs at
         // once and the next turn throws.
-        if resumer.wasCancelled { throw CancellationError() }
+        if resumer.wasCancelled { throw AwaitCancelled() }
         await resumer.suspendWakingOnCancel()
     }
 }

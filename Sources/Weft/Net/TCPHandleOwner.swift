@@ -26,6 +26,15 @@ extension TCPHandleOwner {
         loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
     }
 
+    /// What an async operation on this handle throws when awaiting its future
+    /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
+    /// loop has shut down (the task runs on the loop's orphaned-jobs queue, and
+    /// the shutdown closed the handle), else `CancellationError`.
+    func cancelledError(_ operation: String) -> any Error {
+        guard OrphanedJobs.isRunning(forLoop: loop.identity) else { return CancellationError() }
+        return WeftError(.closed, operation: operation, detail: "its loop has shut down")
+    }
+
     /// `close()` on the loop thread: at once when called there, else handed to
     /// the loop as a job (run whenever the loop next runs).
     func closeOnLoop() {

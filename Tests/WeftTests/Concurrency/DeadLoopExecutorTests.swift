@@ -49,6 +49,33 @@ extension ConcurrencyBridge {
     /// `LoopThread.shutdown()`.
     @Suite("Executors of a shut-down loop")
     struct DeadLoopExecutorTests {
+        @Test("async reads, writes, shutdowns and accepts on a loop that was shut down throw errors; nothing crashes or hangs")
+        func streamsOfADeadLoop() async throws {
+            let loop = try LoopThread()
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn {
+                try await connectedPairOnThisLoop()
+            })
+            await shutDownOffThePool(loop)
+            // A task that still prefers the dead loop: its jobs run on the loop's
+            // orphan queue.
+            let failures = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) {
+                () async -> [String?] in
+                func failure<T>(_ body: () async throws -> T) async -> String? {
+                    guard case .failure(let error) = await outcome(of: body) else { return nil }
+                    return (error as? WeftError)?.kind == .closed ? "closed" : "\(error)"
+                }
+                return [
+                    await failure { try await server.read() },
+                    await failure { try await client.write([1, 2, 3]) },
+                    await failure { try await client.shutdown() },
+                    await failure { try await listener.accept() },
+                ]
+            })
+            for (operation, failure) in zip(["read", "write", "shutdown", "accept"], failures) {
+                #expect(failure == "closed", "\(operation) on a dead loop's stream: \(failure ?? "no error")")
+            }
+        }
+
         @Test("a shut-down loop's executors do not claim the thread of a loop created after it")
         func deadLoopDoesNotClaimNewLoop() async throws {
             let dead = try LoopThread()
