@@ -104,7 +104,7 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Await
 /// again. No task is spawned: the waker resumes this Swift task directly.
 ///
 /// Cancelling the Swift task wakes it; it then drops the future (on the loop
-/// thread, where it was polled) and throws `CancellationError`.
+/// thread, where it was polled) and throws ``AwaitCancelled``.
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
@@ -161,9 +161,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     /// The loop's spare waker if it has one, else a new one. Loop thread only.
     @usableFromInline
     static func reusable() -> ContinuationWaker {
-        guard let core = weft_current_runtime() else { return ContinuationWaker() }
-        return Unmanaged<LoopCore>.fromOpaque(core)._withUnsafeGuaranteedRef { $0.spareResumer.take() }
-            ?? ContinuationWaker()
+        LoopCore.withCurrent { $0?.spareResumer.take() } ?? ContinuationWaker()
     }
 
     /// Leaves `resumer` for the next ``reusable()`` on this loop if nothing else
@@ -173,10 +171,10 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     @usableFromInline
     static func recycle(_ resumer: consuming ContinuationWaker) {
         var resumer = resumer
-        guard isKnownUniquelyReferenced(&resumer), let core = weft_current_runtime() else { return }
+        guard isKnownUniquelyReferenced(&resumer) else { return }
         resumer.state.store(idle, ordering: .relaxed)
         resumer.cancelled.store(false, ordering: .relaxed)
-        Unmanaged<LoopCore>.fromOpaque(core)._withUnsafeGuaranteedRef { $0.keepSpare(resumer) }
+        LoopCore.withCurrent { $0?.keepSpare(resumer) }
     }
 
     /// Returns once the waker fired, or the task was cancelled (then

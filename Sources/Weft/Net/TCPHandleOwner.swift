@@ -30,6 +30,12 @@ extension TCPHandleOwner {
     /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
     /// loop has shut down (the task runs on the loop's orphaned-jobs queue, and
     /// the shutdown closed the handle), else `CancellationError`.
+    ///
+    /// The async operations each spell out their `do`/`catch` around
+    /// `awaitValue` rather than share a generic helper: called, the helper costs
+    /// each read and write a frame on the task; always inlined, it costs a
+    /// retain and a release, or (generic over this protocol) crashes the 6.3
+    /// compiler.
     func cancelledError(_ operation: String) -> any Error {
         guard OrphanedJobs.isRunning(forLoop: loop.identity) else { return CancellationError() }
         return WeftError(.closed, operation: operation, detail: "its loop has shut down")

@@ -159,11 +159,11 @@ public final class Runtime {
 @inlinable
 @discardableResult
 public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
-    guard let current = weft_current_runtime() else {
-        preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
-    }
     // The runtime running this thread outlives the call: borrow it, no retain.
-    return Unmanaged<LoopCore>.fromOpaque(current)._withUnsafeGuaranteedRef { core in
+    return LoopCore.withCurrent { core in
+        guard let core else {
+            preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
+        }
         let task = RawTask.make(future, core: core)
         core.register(task)
         return JoinHandle(task)
