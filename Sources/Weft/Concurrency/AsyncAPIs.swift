@@ -78,10 +78,56 @@ extension TCPStream {
         } catch is AwaitCancelled { throw core.cancelledError("read") }
     }
 
+    /// Reads up to `buffer.count` bytes into the start of `buffer` and returns
+    /// how many; 0 at end of stream (or when `buffer` is empty). The buffer is
+    /// reused rather than allocated per read, as with Tokio's `read(&mut buf)`:
+    ///
+    /// ```swift
+    /// var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    /// while true {
+    ///     let count = try await stream.read(into: &buffer)
+    ///     if count == 0 { break }
+    ///     try await stream.write(buffer[..<count])
+    /// }
+    /// ```
+    ///
+    /// The buffer's count never changes. When the read is cancelled, the buffer
+    /// is a new one of the same count, zeroed.
+    ///
+    /// **Cancellation:** cancel-safe: no byte is consumed from the stream unless
+    /// the read completes.
+    nonisolated(nonsending)
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        let count = buffer.count
+        // Hand the storage over (not a copy of the reference), so writing into
+        // it on the loop needs no copy-on-write.
+        var storage: [UInt8] = []
+        swap(&storage, &buffer)
+        let read = Transfer(value: ReadInto(stream: self, buffer: consume storage))
+        do {
+            let filled = try await awaitValue(transferring: consume read, on: core.loop.executors.task).value
+            buffer = filled.buffer
+            return try filled.count.get()
+        } catch is AwaitCancelled {
+            buffer = [UInt8](repeating: 0, count: count)
+            throw core.cancelledError("read")
+        }
+    }
+
     /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
     /// a prefix may have been written when cancelled.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
+        do {
+            try await awaitValue(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
+        } catch is AwaitCancelled { throw core.cancelledError("write") }
+    }
+
+    /// Writes all of `bytes`, a slice such as the filled prefix of a read
+    /// buffer, and waits until they reached the OS. Not cancel-safe: a prefix
+    /// may have been written when cancelled.
+    nonisolated(nonsending)
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
         do {
             try await awaitValue(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
         } catch is AwaitCancelled { throw core.cancelledError("write") }

@@ -112,7 +112,7 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Awai
     // still prefers the loop, or an actor pinned to it, after its shutdown):
     // nothing would ever poll the future again, and the shutdown cancelled it.
     guard weft_current_runtime() != nil else { throw AwaitCancelled() }
-    var future = transfer.value
+    var future = (consume transfer).value
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
     let resumer = ContinuationWaker.reusable()

@@ -82,7 +82,7 @@ public struct ReadToEnd<Reader: AsyncRead>: Future {
 /// **Cancellation:** not cancel-safe: a dropped write may have sent a prefix.
 public struct WriteAll<Writer: AsyncWrite>: Future {
     var writer: Writer
-    let bytes: [UInt8]
+    let bytes: ArraySlice<UInt8>
     var written = 0
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
@@ -208,6 +208,12 @@ extension AsyncRead {
 extension AsyncWrite {
     /// A future that writes all of `bytes`, then flushes.
     public func writeAll(_ bytes: [UInt8]) -> WriteAll<Self> {
+        WriteAll(writer: self, bytes: bytes[...])
+    }
+
+    /// A future that writes all of `bytes` (a slice, e.g. the filled prefix of
+    /// a read buffer, without copying it first), then flushes.
+    public func writeAll(_ bytes: ArraySlice<UInt8>) -> WriteAll<Self> {
         WriteAll(writer: self, bytes: bytes)
     }
 

@@ -35,6 +35,15 @@ final class StreamCore: TCPHandleOwner {
     @exclusivity(unchecked) private var reachedEnd = false
     @exclusivity(unchecked) private var readError: WeftError?
     @exclusivity(unchecked) private var readWaker: Waker?
+    /// The caller's buffer of a waiting async `read(into:)`, lent (see
+    /// ``lend(_:)``): with nothing buffered, libuv reads straight into it.
+    @exclusivity(unchecked) private var lent: [UInt8]?
+    /// Where `lent`'s storage starts (to recognise it in the read callback).
+    @exclusivity(unchecked) private var lentBase: UnsafeMutableRawPointer?
+    /// Bytes libuv read into `lent`; they come before every chunk.
+    @exclusivity(unchecked) private var lentFilled = 0
+    /// Numbers the loans, so a reader takes back only its own buffer.
+    @exclusivity(unchecked) private var loans: UInt64 = 0
 
     // Outbound.
     @exclusivity(unchecked) private var queuedWriteBytes = 0
@@ -69,6 +78,7 @@ final class StreamCore: TCPHandleOwner {
         for chunk in chunks { loop.readBuffers.give(chunk.base) }
         chunks.removeAll()
         bufferedBytes = 0
+        lentFilled = 0  // unread, like the chunks; the lender takes its buffer back
         connectOperation?.waker = nil
         connectOperation = nil
         // The operation retains this core: keeping it would make a cycle that
@@ -102,6 +112,7 @@ final class StreamCore: TCPHandleOwner {
     /// The first buffered chunk; empty at end of stream.
     func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
         guard let stream else { return .ready(.failure(closedError("read"))) }
+        if lentFilled > 0 { keepLentBytes() }
         if let first = chunks.first {
             return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
         }
@@ -145,9 +156,54 @@ final class StreamCore: TCPHandleOwner {
         return Unmanaged<StreamCore>.fromOpaque(data).takeUnretainedValue()
     }
 
-    /// The alloc callback: the free tail of the last chunk if it has room (so
+    /// Lends `buffer` (taking it, leaving `[]`) for libuv to read into while
+    /// nothing is buffered, so the bytes reach the reader with no pool buffer
+    /// and no copy; returns the loan's number for ``reclaim(_:)``. Call it after
+    /// a read came back pending. The loan ends when the reader reclaims it, or
+    /// when another loan or reader comes first: bytes already in the buffer then
+    /// move to the front of the chunks, so none is lost.
+    ///
+    /// The storage pointer outlives `withUnsafeMutableBytes` because this object
+    /// holds the only reference to the array (so that call made no copy) and
+    /// never mutates it through Swift while lent: the storage stays put and
+    /// alive until ``reclaim(_:)`` or ``keepLentBytes()`` hands it on.
+    func lend(_ buffer: inout [UInt8]) -> UInt64 {
+        if lent != nil { keepLentBytes() }
+        var taken: [UInt8] = []
+        swap(&taken, &buffer)
+        lentBase = taken.withUnsafeMutableBytes { $0.baseAddress }
+        lent = taken
+        loans &+= 1
+        return loans
+    }
+
+    /// Takes back loan `number`'s buffer and how many bytes libuv read into it;
+    /// `nil` when the loan already ended.
+    func reclaim(_ number: UInt64) -> (buffer: [UInt8], count: Int)? {
+        guard number == loans, let buffer = lent.take() else { return nil }
+        defer { (lentBase, lentFilled) = (nil, 0) }
+        return (buffer, lentFilled)
+    }
+
+    /// Ends the loan without its reader: copies the bytes read into the lent
+    /// buffer to a chunk in front of the others.
+    private func keepLentBytes() {
+        guard let (buffer, count) = reclaim(loans), count > 0 else { return }
+        let base = loop.readBuffers.take()
+        buffer.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        chunks.insert(Chunk(base: base, start: 0, end: count), at: 0)
+        bufferedBytes += count
+    }
+
+    /// The alloc callback: a lent buffer still empty while nothing else is
+    /// buffered (at most a pool buffer's size of it, so its bytes always fit one
+    /// if they must move), the free tail of the last chunk if it has room (so
     /// small reads share a buffer), else a pooled buffer.
     private func allocateReadBuffer() -> uv_buf_t {
+        if let lentBase, lentFilled == 0, chunks.isEmpty {
+            return uv_buf_t(base: lentBase.assumingMemoryBound(to: CChar.self),
+                            len: min(lent!.count, ReadBufferPool.bufferSize))
+        }
         if let last = chunks.last, ReadBufferPool.bufferSize - last.end >= 4096 {
             return uv_buf_t(base: (last.base + last.end).assumingMemoryBound(to: CChar.self),
                             len: ReadBufferPool.bufferSize - last.end)
@@ -159,8 +215,14 @@ final class StreamCore: TCPHandleOwner {
     /// The read callback: keep the bytes, stop at the high-water mark, wake the reader.
     private func didRead(count: Int, into buffer: uv_buf_t) {
         let base = UnsafeMutableRawPointer(buffer.base)
+        let isLent = base != nil && base == lentBase
         let isTail = chunks.last.map { base == $0.base + $0.end } ?? false
         if count > 0 {
+            if isLent {
+                lentFilled = count
+                readWaker.take()?.wake()
+                return
+            }
             if isTail {
                 chunks[chunks.count - 1].end += count
             } else {
@@ -169,7 +231,7 @@ final class StreamCore: TCPHandleOwner {
             bufferedBytes += count
             if bufferedBytes >= Self.readHighWater { stopReading() }
         } else {
-            if !isTail, let base { loop.readBuffers.give(base) }
+            if !isTail, !isLent, let base { loop.readBuffers.give(base) }
             if count == Int(UV_EOF.rawValue) {
                 reachedEnd = true
                 stopReading()

@@ -204,3 +204,49 @@ public struct ReadSome: Future {
         }
     }
 }
+
+/// Reads into a caller's buffer. See ``TCPStream/read(into:)``.
+///
+/// The future owns the buffer and hands it back with the count, so no array
+/// is allocated per read. While the read waits with nothing buffered, the
+/// buffer is lent to the stream and libuv reads straight into it (one `read`
+/// system call into the caller's storage, as with Tokio; no pool buffer, no
+/// copy). See ``StreamCore/lend(_:)``.
+///
+/// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
+/// that reached the lent buffer of a dropped read stay buffered in the stream.
+struct ReadInto: Future {
+    let stream: TCPStream
+    var buffer: [UInt8]
+    let count: Int
+    /// The loan's number while `buffer` is lent to the stream.
+    var loan: UInt64?
+
+    init(stream: TCPStream, buffer: consuming [UInt8]) {
+        self.stream = stream
+        self.buffer = buffer
+        count = self.buffer.count
+    }
+
+    mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
+        let core = stream.core
+        if let loan = loan.take() {
+            if let (lent, filled) = core.reclaim(loan) {
+                buffer = lent
+                if filled > 0 { return .ready((buffer, .success(filled))) }
+            } else {
+                // Another reader ended the loan; the bytes are in the chunks.
+                buffer = [UInt8](repeating: 0, count: count)
+            }
+        }
+        if let error = stream.wrongThread("read") { return .ready((buffer, .failure(error))) }
+        if count == 0 { return .ready((buffer, .success(0))) }
+        switch buffer.withUnsafeMutableBytes({ core.pollRead(&context, into: $0) }) {
+        case .ready(let result):
+            return .ready((buffer, result))
+        case .pending:
+            loan = core.lend(&buffer)
+            return .pending
+        }
+    }
+}
