@@ -10,7 +10,9 @@ import CLibUV
 /// - **Reading** starts when someone first reads, and continues until 256 KiB are
 ///   buffered unread; then the stream stops reading from the socket
 ///   (`uv_read_stop`) until the reader catches up, so a peer cannot make it buffer
-///   without bound. An idle connection holds no read buffer.
+///   without bound. An idle connection holds no read buffer. An async
+///   ``read(into:)`` that waits with nothing buffered lends the stream its
+///   buffer, and libuv reads straight into it.
 /// - **Writing** tries `uv_try_write` first and queues only what the kernel did not
 ///   take, copied into a buffer the write owns. A write completes once libuv has
 ///   the bytes; while more than 1 MiB is queued, writes wait.
