@@ -118,14 +118,15 @@ extension TCPStream {
     /// a prefix may have been written when cancelled.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        do {
-            try await awaitValue(transferring: Transfer(value: writeAll(bytes)), on: core.loop.executors.task).value.get()
-        } catch is AwaitCancelled { throw core.cancelledError("write") }
+        try await write(bytes[...])
     }
 
     /// Writes all of `bytes`, a slice such as the filled prefix of a read
     /// buffer, and waits until they reached the OS. Not cancel-safe: a prefix
     /// may have been written when cancelled.
+    ///
+    /// Always inlined, so that `write(_: [UInt8])` costs no extra task frame.
+    @inline(__always)
     nonisolated(nonsending)
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
         do {
