@@ -65,8 +65,11 @@ extension ConcurrencyBridge {
             let running = Latch()
             let stubborn = loop.spawn { () async -> Int in
                 running.set()
+                // Naps until shutdown cancels it (however late the test gets
+                // there on a loaded machine), then ignores the cancellation: a
+                // Dispatch timer keeps resuming it on the loop for 1.5 s more.
+                while !Task.isCancelled { await nap(.milliseconds(10)) }
                 var naps = 0
-                // Ignores cancellation: a Dispatch timer keeps resuming it on the loop for 1.5 s.
                 while naps < 150 {
                     await nap(.milliseconds(10))
                     naps += 1
