@@ -39,7 +39,7 @@ public struct Connect: Future {
             stream = TCPStream(core: core)
         }
         guard let status = operation!.status else {
-            if operation!.waker.map({ !$0.willWake(context.waker) }) ?? true { operation!.waker = context.waker }
+            operation!.waiting.register(context.waker)
             return .pending
         }
         let stream = self.stream.take()!

@@ -34,7 +34,8 @@ final class StreamCore: TCPHandleOwner {
     @exclusivity(unchecked) private var isReading = false
     @exclusivity(unchecked) private var reachedEnd = false
     @exclusivity(unchecked) private var readError: WeftError?
-    @exclusivity(unchecked) private var readWaker: Waker?
+    /// The tasks waiting to read (one, unless several tasks read this stream).
+    @exclusivity(unchecked) private var readers = WaitingWakers()
     /// The caller's buffer of a waiting async `read(into:)`, lent (see
     /// ``lend(_:)``): with nothing buffered, libuv reads straight into it.
     @exclusivity(unchecked) private var lent: [UInt8]?
@@ -48,10 +49,11 @@ final class StreamCore: TCPHandleOwner {
     // Outbound.
     @exclusivity(unchecked) private var queuedWriteBytes = 0
     @exclusivity(unchecked) private var writeError: WeftError?
-    @exclusivity(unchecked) private var writeWaker: Waker?
+    /// The tasks waiting for room to write, or for the queue to drain.
+    @exclusivity(unchecked) private var writers = WaitingWakers()
     private var shutdownOperation: RequestOperation<uv_shutdown_t>?
 
-    /// A connect in flight, told to forget its waker if the stream closes first.
+    /// A connect in flight, told to forget its waiting task if the stream closes first.
     var connectOperation: RequestOperation<uv_connect_t>?
 
     /// A new, unconnected TCP handle on `loop`.
@@ -79,14 +81,14 @@ final class StreamCore: TCPHandleOwner {
         chunks.removeAll()
         bufferedBytes = 0
         lentFilled = 0  // unread, like the chunks; the lender takes its buffer back
-        connectOperation?.waker = nil
+        connectOperation?.waiting = WaitingWakers()
         connectOperation = nil
         // The operation retains this core: keeping it would make a cycle that
         // leaks every stream that was ever shut down. A request still in flight
         // keeps the operation (and this core) alive until its callback runs.
         shutdownOperation = nil
-        readWaker.take()?.wake()
-        writeWaker.take()?.wake()
+        readers.wakeAll()
+        writers.wakeAll()
     }
 
     private func closedError(_ operation: String) -> WeftError {
@@ -131,7 +133,7 @@ final class StreamCore: TCPHandleOwner {
             }
             isReading = true
         }
-        if readWaker.map({ !$0.willWake(context.waker) }) ?? true { readWaker = context.waker }
+        readers.register(context.waker)
         return .pending
     }
 
@@ -220,7 +222,7 @@ final class StreamCore: TCPHandleOwner {
         if count > 0 {
             if isLent {
                 lentFilled = count
-                readWaker.take()?.wake()
+                readers.wakeAll()
                 return
             }
             if isTail {
@@ -242,7 +244,7 @@ final class StreamCore: TCPHandleOwner {
                 return  // EAGAIN: nothing happened
             }
         }
-        readWaker.take()?.wake()
+        readers.wakeAll()
     }
 
     private func stopReading() {
@@ -262,7 +264,7 @@ final class StreamCore: TCPHandleOwner {
             return .ready(.failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing")))
         }
         if queuedWriteBytes >= Self.writeHighWater {
-            if writeWaker.map({ !$0.willWake(context.waker) }) ?? true { writeWaker = context.waker }
+            writers.register(context.waker)
             return .pending
         }
         guard !bytes.isEmpty else { return .ready(.success(0)) }
@@ -296,7 +298,7 @@ final class StreamCore: TCPHandleOwner {
             written += remainder.count
         }
         if written == 0 {
-            if writeWaker.map({ !$0.willWake(context.waker) }) ?? true { writeWaker = context.waker }
+            writers.register(context.waker)
             return .pending
         }
         return .ready(.success(written))
@@ -307,14 +309,14 @@ final class StreamCore: TCPHandleOwner {
         if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
             writeError = WeftError(uvCode: status, operation: "write")
         }
-        if queuedWriteBytes < Self.writeHighWater { writeWaker.take()?.wake() }
+        if queuedWriteBytes < Self.writeHighWater { writers.wakeAll() }
     }
 
     func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if let writeError { return .ready(.failure(writeError)) }
         guard !isClosed else { return .ready(.failure(closedError("flush"))) }
         if queuedWriteBytes == 0 { return .ready(.success(())) }
-        if writeWaker.map({ !$0.willWake(context.waker) }) ?? true { writeWaker = context.waker }
+        writers.register(context.waker)
         return .pending
     }
 
@@ -338,7 +340,7 @@ final class StreamCore: TCPHandleOwner {
         }
         let operation = shutdownOperation!
         guard let status = operation.status else {
-            if operation.waker.map({ !$0.willWake(context.waker) }) ?? true { operation.waker = context.waker }
+            operation.waiting.register(context.waker)
             return .pending
         }
         if status < 0 && status != UV_ENOTCONN.rawValue {
@@ -382,8 +384,9 @@ final class RequestOperation<Request> {
     let bufferCount: Int
     /// The callback's status; `nil` until it ran.
     var status: Int32?
-    /// Whom to wake when the callback ran.
-    var waker: Waker?
+    /// Whom to wake when the callback ran: every task awaiting it (two tasks
+    /// may await one shutdown).
+    var waiting = WaitingWakers()
 
     init(stream: StreamCore, copying bytes: UnsafeRawBufferPointer? = nil) {
         self.stream = stream
@@ -419,6 +422,6 @@ final class RequestOperation<Request> {
 
     func complete(status: Int32) {
         self.status = status
-        waker.take()?.wake()
+        waiting.wakeAll()
     }
 }

@@ -117,11 +117,9 @@ final class ListenerCore: TCPHandleOwner {
     /// Whether libuv holds an accepted connection we have not taken (it stops
     /// accepting until we do).
     private var libuvHoldsConnection = false
-    /// The wakers of the tasks waiting in an accept, each once. A connection
-    /// (or the close) wakes them all: one takes the connection, the others find
-    /// none and wait again. (With a single slot, each waiting task's waker
-    /// replaced the previous one's, and that task was never woken again.)
-    var acceptWakers: [Waker] = []
+    /// The tasks waiting in an accept. A connection (or the close) wakes them
+    /// all: one takes the connection, the others find none and wait again.
+    var acceptors = WaitingWakers()
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
@@ -154,7 +152,7 @@ final class ListenerCore: TCPHandleOwner {
         } else if let client = acceptFromLibuv() {
             accepted.append(client)
         }
-        wakeAcceptors()
+        acceptors.wakeAll()
     }
 
     /// Takes the connection libuv holds; nil (error recorded) if that fails.
@@ -181,11 +179,6 @@ final class ListenerCore: TCPHandleOwner {
         lastAcceptError = WeftError(uvCode: code, operation: "accept")
     }
 
-    private func wakeAcceptors() {
-        let wakers = acceptWakers
-        acceptWakers.removeAll(keepingCapacity: true)
-        wakeAll(wakers)
-    }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
@@ -197,7 +190,7 @@ final class ListenerCore: TCPHandleOwner {
             if let client = acceptFromLibuv() { accepted.append(client) }
         }
         guard let client = accepted.popFirst() else {
-            if !acceptWakers.contains(where: { $0.willWake(context.waker) }) { acceptWakers.append(context.waker) }
+            acceptors.register(context.waker)
             return .pending
         }
         return .ready(.success(TCPStream(core: client)))
@@ -208,7 +201,7 @@ final class ListenerCore: TCPHandleOwner {
         self.handle = nil
         weft_close_and_free(weft_tcp_handle(handle))
         while let client = accepted.popFirst() { client.close() }
-        wakeAcceptors()
+        acceptors.wakeAll()
     }
 }
 

@@ -27,6 +27,13 @@ import CLibUV
 /// (including the futures using it) — on the loop thread, wherever that
 /// happens; closing wakes every pending operation with a `.closed` error.
 ///
+/// **Several tasks** may wait on one stream at once (two readers, two writers,
+/// a writer and a task awaiting ``shutdown()``): an event wakes every task
+/// waiting for it, so none is left waiting. Concurrent reads share the bytes in
+/// arrival order, but which task gets which bytes is up to the scheduler, and
+/// concurrent writes may interleave; the usual shape is one reader and one
+/// writer (see ``split()``).
+///
 /// **Cancellation:** dropping a pending read loses nothing (the bytes stay
 /// buffered: reads are cancel-safe). Dropping a pending `writeAll` may leave a
 /// prefix written (not cancel-safe); bytes already accepted are still sent. A

@@ -119,6 +119,28 @@ func connectedPairOnThisLoop() async throws -> (listener: TCPListener, client: T
     return (listener, try client.get(), try server.get())
 }
 
+/// Runs `body` with a new `LoopThread` and a connected pair of TCP streams on
+/// it, then checks that the scenario left nothing open on the loop (see
+/// ``NetTest/expectNothingLeftOpen(on:handlesBefore:within:sourceLocation:)``)
+/// after closing the pair and its listener, and shuts the loop down.
+func withConnectedPair<T>(
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: (_ loop: LoopThread, _ client: TCPStream, _ server: TCPStream) async throws -> T
+) async throws -> T {
+    let loop = try LoopThread()
+    defer { loop.shutdown() }
+    let handlesBefore = try await NetTest.handleBaseline(on: loop, sourceLocation: sourceLocation)
+    let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() },
+                                                           sourceLocation: sourceLocation)
+    defer { listener.close() }
+    let result = try await body(loop, client, server)
+    client.close()
+    server.close()
+    listener.close()
+    try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore, sourceLocation: sourceLocation)
+    return result
+}
+
 /// The outcome of `body` as a `Result`.
 func outcome<T>(of body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }

@@ -1,0 +1,40 @@
+/// The wakers of every task waiting for one event on a handle: data to read,
+/// room to write, a connection to accept, a shutdown to finish. Confined to its
+/// owner's thread (the loop).
+///
+/// A single slot would keep only the last task that polled, and the others
+/// would never be woken (invariant 5, no silent hang): two tasks reading one
+/// stream, or awaiting one shutdown, would leave one of them waiting forever.
+/// So every distinct waker is kept until the event wakes them all; each woken
+/// task polls again, one of them gets the event and the rest register again.
+///
+/// The common case, one waiter, costs what a single slot costs: the first
+/// waker has its own field, and the others' array stays empty (no allocation).
+struct WaitingWakers {
+    private var first: Waker?
+    private var others: [Waker] = []
+
+    /// Whether no task waits.
+    var isEmpty: Bool { first == nil }
+
+    /// Keeps `waker` unless it would wake a task already kept.
+    mutating func register(_ waker: Waker) {
+        guard let first else {
+            first = waker
+            return
+        }
+        if first.willWake(waker) || others.contains(where: { $0.willWake(waker) }) { return }
+        others.append(waker)
+    }
+
+    /// Forgets every kept task, then wakes it (so a wake that registers again
+    /// at once is kept for the next event).
+    mutating func wakeAll() {
+        guard let first = first.take() else { return }
+        if others.isEmpty { return first.wake() }
+        let rest = others
+        others.removeAll(keepingCapacity: true)
+        first.wake()
+        for waker in rest { waker.wake() }
+    }
+}

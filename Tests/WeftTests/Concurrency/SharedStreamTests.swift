@@ -1,0 +1,82 @@
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// Several tasks waiting on one stream at once: every one of them is woken
+    /// by the event it waits for (a single waker slot kept only the last).
+    @Suite("several tasks on one stream") struct SharedStreamTests {
+        @Test("three tasks reading one stream at once (two read(upTo: 1), one read(into:) a 1-byte buffer) get the 3 bytes between them, and two more waiting readers both see the close")
+        func concurrentReaders() async throws {
+            try await withConnectedPair { loop, client, server in
+                let readers = (0..<3).map { index in
+                    loop.spawn { () async throws -> [UInt8] in
+                        if index == 2 {
+                            var buffer: [UInt8] = [0]
+                            let count = try await server.read(into: &buffer)
+                            return Array(buffer[..<count])
+                        }
+                        return try await server.read(upTo: 1)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(20))  // all three wait
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1, 2, 3]) })
+                var received: [UInt8] = []
+                for reader in readers { received += try await awaitWithin(.seconds(20), reader) }
+                #expect(received.sorted() == [1, 2, 3])
+
+                let waiting = (0..<2).map { _ in
+                    loop.spawn { await outcome { try await server.read(upTo: 1) } }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                server.close()
+                for reader in waiting {
+                    let result = try await awaitWithin(.seconds(20), reader)
+                    guard case .failure(let error as WeftError) = result else {
+                        Issue.record("expected a closed error, got \(result)")
+                        continue
+                    }
+                    #expect(error.kind == .closed, "\(error)")
+                }
+            }
+        }
+
+        @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads, and so do two tasks awaiting its shutdown behind a third writer")
+        func concurrentWritersAndShutdowns() async throws {
+            let size = 8 << 20  // more than loopback's socket buffers hold
+            try await withConnectedPair { loop, client, server in
+                let writers = [UInt8(1), 2].map { byte in
+                    loop.spawn { try await client.write([UInt8](repeating: byte, count: size)) }
+                }
+                try await Task.sleep(for: .milliseconds(50))  // both wait for room
+                let drained = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> [Int] in
+                    var counts = [0, 0, 0]
+                    while counts[1] + counts[2] < 2 * size {
+                        for byte in try await server.read() { counts[Int(byte)] += 1 }
+                    }
+                    return counts
+                })
+                for writer in writers { try await awaitWithin(.seconds(20), writer) }
+                #expect(drained == [0, size, size])
+
+                // Two shutdowns behind a writer waiting for room. Spawned after
+                // it, they are woken after it each time the queue drains, so
+                // they find the queue empty only once its bytes are all queued.
+                let writer = loop.spawn { try await client.write([UInt8](repeating: 3, count: size)) }
+                try await Task.sleep(for: .milliseconds(50))
+                let shutdowns = (0..<2).map { _ in loop.spawn { try await client.shutdown() } }
+                try await Task.sleep(for: .milliseconds(50))  // both wait for the queue to drain
+                let rest = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> Int in
+                    var count = 0
+                    while true {
+                        let bytes = try await server.read()
+                        if bytes.isEmpty { return count }
+                        count += bytes.count
+                    }
+                })
+                try await awaitWithin(.seconds(20), writer)
+                for shutdown in shutdowns { try await awaitWithin(.seconds(20), shutdown) }
+                #expect(rest == size)
+            }
+        }
+    }
+}
