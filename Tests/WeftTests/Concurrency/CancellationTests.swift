@@ -130,34 +130,28 @@ extension ConcurrencyBridge {
 
         @Test("cancelling a task blocked in stream.read() on a LoopThread, from another thread, throws CancellationError promptly and loses no bytes")
         func cancelReadOnLoopThread() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            let reader = loop.spawn { await ending { try await server.read(upTo: 100) } }
-            try await Task.sleep(for: .milliseconds(10))
-            let cancelledAt = ContinuousClock.now
-            reader.cancel()
-            let end = try await awaitWithin(.seconds(20), reader)
-            #expect(end.cancelled, "\(end.outcome)")
-            #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
+            try await withConnectedPair { loop, _, client, server in
+                let reader = loop.spawn { await ending { try await server.read(upTo: 100) } }
+                try await Task.sleep(for: .milliseconds(10))
+                let cancelledAt = ContinuousClock.now
+                reader.cancel()
+                let end = try await awaitWithin(.seconds(20), reader)
+                #expect(end.cancelled, "\(end.outcome)")
+                #expect(end.at - cancelledAt < .milliseconds(500), "cancellation took \((end.at - cancelledAt).milliseconds) ms")
 
-            let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
-                try await client.write([9, 8, 7])
-                var received: [UInt8] = []
-                while received.count < 3 { received += try await server.read(upTo: 100) }
-                return received
-            })
-            #expect(received == [9, 8, 7])
+                let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                    try await client.write([9, 8, 7])
+                    var received: [UInt8] = []
+                    while received.count < 3 { received += try await server.read(upTo: 100) }
+                    return received
+                })
+                #expect(received == [9, 8, 7])
 
-            // Closing one end from the test thread: the other reads end of stream.
-            client.close()
-            let eof = try await awaitWithin(.seconds(20), loop.spawn { try await server.read(upTo: 100) })
-            #expect(eof.isEmpty)
-            server.close()
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+                // Closing one end from the test thread: the other reads end of stream.
+                client.close()
+                let eof = try await awaitWithin(.seconds(20), loop.spawn { try await server.read(upTo: 100) })
+                #expect(eof.isEmpty)
+            }
         }
 
         @Test("cancelling a task blocked in accept() throws CancellationError and the listener still accepts")

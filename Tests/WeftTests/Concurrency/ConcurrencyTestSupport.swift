@@ -120,12 +120,13 @@ func connectedPairOnThisLoop() async throws -> (listener: TCPListener, client: T
 }
 
 /// Runs `body` with a new `LoopThread` and a connected pair of TCP streams on
-/// it, then checks that the scenario left nothing open on the loop (see
-/// ``NetTest/expectNothingLeftOpen(on:handlesBefore:within:sourceLocation:)``)
-/// after closing the pair and its listener, and shuts the loop down.
+/// it (with the listener that accepted), then closes all three and checks that
+/// the scenario left nothing open on the loop (see
+/// ``NetTest/expectNothingLeftOpen(on:handlesBefore:within:sourceLocation:)``),
+/// and shuts the loop down.
 func withConnectedPair<T>(
     sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: (_ loop: LoopThread, _ client: TCPStream, _ server: TCPStream) async throws -> T
+    _ body: (_ loop: LoopThread, _ listener: TCPListener, _ client: TCPStream, _ server: TCPStream) async throws -> T
 ) async throws -> T {
     let loop = try LoopThread()
     defer { loop.shutdown() }
@@ -133,7 +134,7 @@ func withConnectedPair<T>(
     let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() },
                                                            sourceLocation: sourceLocation)
     defer { listener.close() }
-    let result = try await body(loop, client, server)
+    let result = try await body(loop, listener, client, server)
     client.close()
     server.close()
     listener.close()

@@ -160,24 +160,17 @@ extension ConcurrencyBridge {
 
         @Test("value(of:) called by an actor pinned to a loop polls the future on that loop, from any task")
         func pinnedActorValueOfRunsOnItsLoop() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let actor = Pinned(loop: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            // From a task on the loop.
-            #expect(try await awaitWithin(.seconds(20), loop.spawn { try await actor.polledHere() }) == true)
-            // From an ordinary task.
-            let polledHere = try await awaitWithin(.seconds(20), Task { try await actor.polledHere() })
-            try await awaitWithin(.seconds(20), Task { try await client.write([3]) })
-            let read = try await awaitWithin(.seconds(20), Task { try await actor.readWithValueOf(server) })
-            #expect(polledHere == true, "value(of:) polled the future on another thread")
-            #expect((try? read.get()) == [3], "read: \(read)")
-            client.close()
-            server.close()
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+            try await withConnectedPair { loop, _, client, server in
+                let actor = Pinned(loop: loop)
+                // From a task on the loop.
+                #expect(try await awaitWithin(.seconds(20), loop.spawn { try await actor.polledHere() }) == true)
+                // From an ordinary task.
+                let polledHere = try await awaitWithin(.seconds(20), Task { try await actor.polledHere() })
+                try await awaitWithin(.seconds(20), Task { try await client.write([3]) })
+                let read = try await awaitWithin(.seconds(20), Task { try await actor.readWithValueOf(server) })
+                #expect(polledHere == true, "value(of:) polled the future on another thread")
+                #expect((try? read.get()) == [3], "read: \(read)")
+            }
         }
 
         @Test("a task spawned on the loop awaits Weft's async APIs without hopping: a job queued before the await runs after the code that follows it")

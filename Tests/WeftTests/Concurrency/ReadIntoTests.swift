@@ -55,81 +55,68 @@ extension ConcurrencyBridge {
 
         @Test("bytes that reach the buffer of a cancelled read(into:) are not lost: the next read, of either kind, gets them first")
         func cancelledLoanKeepsItsBytes() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            for nextReadIsInto in [false, true] {
-                let reader = loop.spawn { () async throws -> [UInt8] in
-                    var buffer = [UInt8](repeating: 0, count: 64)
-                    do {
-                        _ = try await server.read(into: &buffer)
-                    } catch is CancellationError {
-                        #expect(buffer.count == 64, "the caller keeps a buffer of its size")
-                        throw CancellationError()
-                    }
-                    return buffer
-                }
-                try await Task.sleep(for: .milliseconds(10))  // lets it lend its buffer and wait
-                reader.cancel()
-                let end = await outcome { try await awaitWithin(.seconds(20), reader) }
-                #expect(isCancellation(end), "got \(end)")
-
-                // The loan outlives the dropped read: these bytes land in its buffer.
-                let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
-                    try await client.write([1, 2, 3])
-                    try await client.write([4, 5])
-                    var received: [UInt8] = []
-                    var buffer = [UInt8](repeating: 0, count: 4)
-                    while received.count < 5 {
-                        if nextReadIsInto {
-                            received += buffer[..<(try await server.read(into: &buffer))]
-                        } else {
-                            received += try await server.read(upTo: 4)
+            try await withConnectedPair { loop, _, client, server in
+                for nextReadIsInto in [false, true] {
+                    let reader = loop.spawn { () async throws -> [UInt8] in
+                        var buffer = [UInt8](repeating: 0, count: 64)
+                        do {
+                            _ = try await server.read(into: &buffer)
+                        } catch is CancellationError {
+                            #expect(buffer.count == 64, "the caller keeps a buffer of its size")
+                            throw CancellationError()
                         }
+                        return buffer
                     }
-                    return received
-                })
-                #expect(received == [1, 2, 3, 4, 5], "next read is read(into:): \(nextReadIsInto)")
+                    try await Task.sleep(for: .milliseconds(10))  // lets it lend its buffer and wait
+                    reader.cancel()
+                    let end = await outcome { try await awaitWithin(.seconds(20), reader) }
+                    #expect(isCancellation(end), "got \(end)")
+
+                    // The loan outlives the dropped read: these bytes land in its buffer.
+                    let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                        try await client.write([1, 2, 3])
+                        try await client.write([4, 5])
+                        var received: [UInt8] = []
+                        var buffer = [UInt8](repeating: 0, count: 4)
+                        while received.count < 5 {
+                            if nextReadIsInto {
+                                received += buffer[..<(try await server.read(into: &buffer))]
+                            } else {
+                                received += try await server.read(upTo: 4)
+                            }
+                        }
+                        return received
+                    })
+                    #expect(received == [1, 2, 3, 4, 5], "next read is read(into:): \(nextReadIsInto)")
+                }
             }
-            server.close()
-            client.close()
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("read(into:) waiting when its stream is closed throws a closed error and hands back a buffer of its size; an empty buffer reads 0 at once")
         func closeWhileLent() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            let empty = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Int in
-                var none: [UInt8] = []
-                return try await server.read(into: &none)
-            })
-            #expect(empty == 0)
+            try await withConnectedPair { loop, _, client, server in
+                let empty = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Int in
+                    var none: [UInt8] = []
+                    return try await server.read(into: &none)
+                })
+                #expect(empty == 0)
 
-            let reader = loop.spawn { () async -> (Result<Int, any Error>, Int) in
-                var buffer = [UInt8](repeating: 7, count: 32)
-                let result = await outcome { try await server.read(into: &buffer) }
-                return (result, buffer.count)
+                let reader = loop.spawn { () async -> (Result<Int, any Error>, Int) in
+                    var buffer = [UInt8](repeating: 7, count: 32)
+                    let result = await outcome { try await server.read(into: &buffer) }
+                    return (result, buffer.count)
+                }
+                try await Task.sleep(for: .milliseconds(10))
+                server.close()
+                let (result, count) = try await awaitWithin(.seconds(20), reader)
+                #expect(count == 32)
+                guard case .failure(let error as WeftError) = result else {
+                    Issue.record("expected a WeftError, got \(result)")
+                    return
+                }
+                #expect(error.kind == .closed)
+                #expect("\(error)".contains("read"), "\(error)")
             }
-            try await Task.sleep(for: .milliseconds(10))
-            server.close()
-            let (result, count) = try await awaitWithin(.seconds(20), reader)
-            #expect(count == 32)
-            guard case .failure(let error as WeftError) = result else {
-                Issue.record("expected a WeftError, got \(result)")
-                return
-            }
-            #expect(error.kind == .closed)
-            #expect("\(error)".contains("read"), "\(error)")
-            client.close()
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
     }
 }

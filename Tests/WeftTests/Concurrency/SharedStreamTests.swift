@@ -7,7 +7,7 @@ extension ConcurrencyBridge {
     @Suite("several tasks on one stream") struct SharedStreamTests {
         @Test("three tasks reading one stream at once (two read(upTo: 1), one read(into:) a 1-byte buffer) get the 3 bytes between them, and two more waiting readers both see the close")
         func concurrentReaders() async throws {
-            try await withConnectedPair { loop, client, server in
+            try await withConnectedPair { loop, _, client, server in
                 let readers = (0..<3).map { index in
                     loop.spawn { () async throws -> [UInt8] in
                         if index == 2 {
@@ -43,7 +43,7 @@ extension ConcurrencyBridge {
         @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads, and so do two tasks awaiting its shutdown behind a third writer")
         func concurrentWritersAndShutdowns() async throws {
             let size = 8 << 20  // more than loopback's socket buffers hold
-            try await withConnectedPair { loop, client, server in
+            try await withConnectedPair { loop, _, client, server in
                 let writers = [UInt8(1), 2].map { byte in
                     loop.spawn { try await client.write([UInt8](repeating: byte, count: size)) }
                 }

@@ -66,26 +66,19 @@ extension ConcurrencyBridge {
     struct WrongThreadTests {
         @Test("every poll and sync API of a LoopThread's stream and listener fails with .wrongThread off the loop")
         func pollAndSyncAPIsOffTheLoop() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            let report = wrongThreadReport(client: client, server: server, listener: listener)
-            #expect(report.count == 13)
-            for (call, failedWithWrongThread) in report.sorted(by: { $0.key < $1.key }) {
-                #expect(failedWithWrongThread, "\(call) off the loop did not fail with .wrongThread")
-            }
+            try await withConnectedPair { loop, listener, client, server in
+                let report = wrongThreadReport(client: client, server: server, listener: listener)
+                #expect(report.count == 13)
+                for (call, failedWithWrongThread) in report.sorted(by: { $0.key < $1.key }) {
+                    #expect(failedWithWrongThread, "\(call) off the loop did not fail with .wrongThread")
+                }
 
-            // The same calls on the loop succeed (or are pending), and nothing was broken.
-            let onLoop = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String: Bool] in
-                wrongThreadReport(client: client, server: server, listener: listener)
-            })
-            #expect(onLoop.values.allSatisfy { !$0 }, "on the loop: \(onLoop.filter { $0.value })")
-            client.close()
-            server.close()
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+                // The same calls on the loop succeed (or are pending), and nothing was broken.
+                let onLoop = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String: Bool] in
+                    wrongThreadReport(client: client, server: server, listener: listener)
+                })
+                #expect(onLoop.values.allSatisfy { !$0 }, "on the loop: \(onLoop.filter { $0.value })")
+            }
         }
 
         @Test("a stream's poll API called from another LoopThread fails with .wrongThread")
@@ -126,28 +119,23 @@ extension ConcurrencyBridge {
 
         @Test("the async API of a loop-bound stream works from any thread: it hops to the stream's loop")
         func asyncAPIHopsToTheLoop() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            defer { listener.close() }
-            // Called from an ordinary task, off the loop.
-            let (received, eof) = try await awaitWithin(.seconds(20), Task { () async throws -> ([UInt8], [UInt8]) in
-                try await client.write([1, 2, 3])
-                var received: [UInt8] = []
-                while received.count < 3 { received += try await server.read(upTo: 10) }
-                try await client.shutdown()
-                return (received, try await server.read())
-            })
-            #expect(received == [1, 2, 3])
-            #expect(eof.isEmpty)
-            // close() from off the loop is handed to the loop.
-            client.close()
-            server.close()
-            let closed = try await awaitWithin(.seconds(20), loop.spawn { (client.isClosed, server.isClosed) })
-            #expect(closed == (true, true))
-            listener.close()
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+            try await withConnectedPair { loop, _, client, server in
+                // Called from an ordinary task, off the loop.
+                let (received, eof) = try await awaitWithin(.seconds(20), Task { () async throws -> ([UInt8], [UInt8]) in
+                    try await client.write([1, 2, 3])
+                    var received: [UInt8] = []
+                    while received.count < 3 { received += try await server.read(upTo: 10) }
+                    try await client.shutdown()
+                    return (received, try await server.read())
+                })
+                #expect(received == [1, 2, 3])
+                #expect(eof.isEmpty)
+                // close() from off the loop is handed to the loop.
+                client.close()
+                server.close()
+                let closed = try await awaitWithin(.seconds(20), loop.spawn { (client.isClosed, server.isClosed) })
+                #expect(closed == (true, true))
+            }
         }
 
         @Test("a plain Runtime's stream polled from a foreign thread fails with .wrongThread, and works again on its own thread")
