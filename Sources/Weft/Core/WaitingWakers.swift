@@ -8,23 +8,33 @@
 /// So every distinct waker is kept until the event wakes them all; each woken
 /// task polls again, one of them gets the event and the rest register again.
 ///
+/// A waker is never told that its future was dropped, so the list also keeps
+/// wakers nobody waits on any more: a read cancelled by a timeout, over and
+/// over, or a future polled with a new waker each time. To stay bounded it
+/// keeps at most ``limit``: a newcomer beyond that wakes the longest-kept one
+/// and takes its place. A task still waiting just polls again (a spurious
+/// wake-up, which every future allows) and registers anew.
+///
 /// The common case, one waiter, costs what a single slot costs: the first
 /// waker has its own field, and the others' array stays empty (no allocation).
 struct WaitingWakers {
+    /// How many wakers it keeps at most.
+    static let limit = 32
+
     private var first: Waker?
     private var others: [Waker] = []
 
-    /// Whether no task waits.
-    var isEmpty: Bool { first == nil }
-
     /// Keeps `waker` unless it would wake a task already kept.
     mutating func register(_ waker: Waker) {
-        guard let first else {
+        guard let kept = first else {
             first = waker
             return
         }
-        if first.willWake(waker) || others.contains(where: { $0.willWake(waker) }) { return }
+        if kept.willWake(waker) || others.contains(where: { $0.willWake(waker) }) { return }
+        guard others.count + 1 == Self.limit else { return others.append(waker) }
+        first = others.removeFirst()
         others.append(waker)
+        kept.wake()  // last, with the list consistent
     }
 
     /// Forgets every kept task, then wakes it (so a wake that registers again

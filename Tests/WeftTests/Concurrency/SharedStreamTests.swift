@@ -1,9 +1,12 @@
 import Testing
 import Weft
 
-extension ConcurrencyBridge {
+extension TimingSensitive.ConcurrencyBridgeTiming {
     /// Several tasks waiting on one stream at once: every one of them is woken
     /// by the event it waits for (a single waker slot kept only the last).
+    /// Serialized with the timing-sensitive suites because its writers hold
+    /// 24 MiB of arrays, which a memory-growth measurement running beside it
+    /// (the TCP backpressure suite's) would count.
     @Suite("several tasks on one stream") struct SharedStreamTests {
         @Test("three tasks reading one stream at once (two read(upTo: 1), one read(into:) a 1-byte buffer) get the 3 bytes between them, and two more waiting readers both see the close")
         func concurrentReaders() async throws {
@@ -76,6 +79,31 @@ extension ConcurrencyBridge {
                 try await awaitWithin(.seconds(20), writer)
                 for shutdown in shutdowns { try await awaitWithin(.seconds(20), shutdown) }
                 #expect(rest == size)
+            }
+        }
+
+        @Test("a stream polled 1,000 times with a new waker each time keeps 32 of them: each older one is woken as it is evicted, and the data wakes the rest")
+        func wakersPerStreamStayBounded() async throws {
+            let wakes = Shared(0)
+            try await withConnectedPair { loop, _, client, server in
+                let pending = try await awaitWithin(.seconds(20), loop.spawn { () -> Int in
+                    var pending = 0
+                    var byte: UInt8 = 0
+                    for _ in 0..<1000 {
+                        var context = Context(waker: Waker { wakes.update { $0 += 1 } })
+                        let result = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+                        if case .pending = result { pending += 1 }
+                    }
+                    return pending
+                })
+                #expect(pending == 1000)
+                #expect(wakes.value == 1000 - 32)
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
+                let deadline = ContinuousClock.now + .seconds(20)
+                while wakes.value < 1000, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(wakes.value == 1000)
             }
         }
     }
