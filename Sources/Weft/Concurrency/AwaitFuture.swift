@@ -125,7 +125,10 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Awai
         }
         // Cancelled before this call, the first suspension's handler runs at
         // once and the next turn throws.
-        if resumer.wasCancelled { throw AwaitCancelled() }
+        if resumer.wasCancelled {
+            resumer.finish()
+            throw AwaitCancelled()
+        }
         await resumer.suspendWakingOnCancel()
     }
 }
@@ -151,6 +154,9 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     @usableFromInline static let woken: UInt8 = 1
     /// Suspended: `continuation` is set.
     @usableFromInline static let waiting: UInt8 = 2
+    /// Its await is over and it is not reused: a wake does nothing, and
+    /// handles waiting lists drop it (see `WaitingWakers`).
+    @usableFromInline static let finished: UInt8 = 3
 
     @usableFromInline let state = Atomic<UInt8>(ContinuationWaker.idle)
     @usableFromInline let cancelled = Atomic<Bool>(false)
@@ -171,7 +177,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     @usableFromInline
     static func recycle(_ resumer: consuming ContinuationWaker) {
         var resumer = resumer
-        guard isKnownUniquelyReferenced(&resumer) else { return }
+        guard isKnownUniquelyReferenced(&resumer) else { return resumer.finish() }
         resumer.state.store(idle, ordering: .relaxed)
         resumer.cancelled.store(false, ordering: .relaxed)
         LoopCore.withCurrent { $0?.keepSpare(resumer) }
@@ -212,6 +218,17 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
         weft_remove_cancellation_handler(record)
     }
 
+    /// Marks its await over (see ``finished``). Called on the awaiting thread
+    /// once the await no longer suspends; a wake racing it finds either state
+    /// and does nothing that matters.
+    @usableFromInline
+    func finish() {
+        state.store(Self.finished, ordering: .relaxed)
+    }
+
+    /// Whether its await is over: waking it can no longer matter.
+    var isFinished: Bool { state.load(ordering: .relaxed) == Self.finished }
+
     /// Whether the task was cancelled while a ``suspendWakingOnCancel()`` ran.
     @inlinable
     var wasCancelled: Bool { cancelled.load(ordering: .acquiring) }
@@ -242,7 +259,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
                 if exchanged { return }
                 current = original
             default:
-                return  // already woken
+                return  // already woken, or its await is over
             }
         }
     }

@@ -3,23 +3,25 @@
 /// owner's thread (the loop).
 ///
 /// A single slot would keep only the last task that polled, and the others
-/// would never be woken (invariant 5, no silent hang): two tasks reading one
+/// would never be woken (invariant 7, no silent hang): two tasks reading one
 /// stream, or awaiting one shutdown, would leave one of them waiting forever.
 /// So every distinct waker is kept until the event wakes them all; each woken
 /// task polls again, one of them gets the event and the rest register again.
 ///
-/// A waker is never told that its future was dropped, so the list also keeps
-/// wakers nobody waits on any more: a read cancelled by a timeout, over and
-/// over, or a future polled with a new waker each time. To stay bounded it
-/// keeps at most ``limit``: a newcomer beyond that wakes the longest-kept one
-/// and takes its place. A task still waiting just polls again (a spurious
-/// wake-up, which every future allows) and registers anew.
+/// A waker is never told that its future was dropped, so the list would also
+/// keep wakers nobody waits on any more (a read cancelled by a timeout, over
+/// and over). When another waker comes, the list first drops those whose await
+/// is over or whose task completed (Weft's own wakers can tell). Any other
+/// kind of waker counts as waiting; so that a future polled with a new one each
+/// time cannot grow the list without bound, it keeps at most ``limit``: a
+/// newcomer beyond that wakes the longest-kept one and takes its place (a task
+/// still waiting then just polls again: a spurious wake-up).
 ///
 /// The common case, one waiter, costs what a single slot costs: the first
 /// waker has its own field, and the others' array stays empty (no allocation).
 struct WaitingWakers {
     /// How many wakers it keeps at most.
-    static let limit = 32
+    static let limit = 256
 
     private var first: Waker?
     private var others: [Waker] = []
@@ -31,10 +33,14 @@ struct WaitingWakers {
             return
         }
         if kept.willWake(waker) || others.contains(where: { $0.willWake(waker) }) { return }
-        guard others.count + 1 == Self.limit else { return others.append(waker) }
-        first = others.removeFirst()
+        others.removeAll(where: \.isFinished)
         others.append(waker)
-        kept.wake()  // last, with the list consistent
+        if kept.isFinished {
+            first = others.removeFirst()
+        } else if others.count == Self.limit {
+            first = others.removeFirst()
+            kept.wake()  // last, with the list consistent
+        }
     }
 
     /// Forgets every kept task, then wakes it (so a wake that registers again
@@ -46,5 +52,18 @@ struct WaitingWakers {
         others.removeAll(keepingCapacity: true)
         first.wake()
         for waker in rest { waker.wake() }
+    }
+}
+
+extension Waker {
+    /// Whether waking it can no longer matter: it resumes an await that is
+    /// over, or it wakes a task that completed. False for wakers Weft did not
+    /// make, which cannot tell.
+    var isFinished: Bool {
+        switch target {
+        case let resumer as ContinuationWaker: resumer.isFinished
+        case let task as RawTask: task.isComplete
+        default: false
+        }
     }
 }

@@ -179,7 +179,6 @@ final class ListenerCore: TCPHandleOwner {
         lastAcceptError = WeftError(uvCode: code, operation: "accept")
     }
 
-
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard handle != nil else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }

@@ -82,7 +82,7 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             }
         }
 
-        @Test("a stream polled 1,000 times with a new waker each time keeps 32 of them: each older one is woken as it is evicted, and the data wakes the rest")
+        @Test("a stream polled 1,000 times with a new waker each time keeps 256 of them: each older one is woken as it is evicted, and the data wakes the rest")
         func wakersPerStreamStayBounded() async throws {
             let wakes = Shared(0)
             try await withConnectedPair { loop, _, client, server in
@@ -97,13 +97,49 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
                     return pending
                 })
                 #expect(pending == 1000)
-                #expect(wakes.value == 1000 - 32)
+                #expect(wakes.value == 1000 - 256)
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
                 let deadline = ContinuousClock.now + .seconds(20)
                 while wakes.value < 1000, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(5))
                 }
                 #expect(wakes.value == 1000)
+            }
+        }
+
+        @Test("300 async reads of a stream, each cancelled while it waits, and 300 Weft tasks that polled it once do not push a waiting poller out: the list forgets a waker once its await is over or its task completed")
+        func cancelledReadsAreForgotten() async throws {
+            let wakes = Shared(0)
+            try await withConnectedPair { loop, _, client, server in
+                let cancelled = try await awaitWithin(.seconds(30), loop.spawn { () async -> Int in
+                    var byte: UInt8 = 0
+                    var context = Context(waker: Waker { wakes.update { $0 += 1 } })
+                    _ = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+                    var cancelled = 0
+                    for _ in 0..<300 {
+                        let reader = Task(executorPreference: loop.taskExecutor) { try await server.read(upTo: 1) }
+                        reader.cancel()
+                        if case .failure(let error) = await reader.result, error is CancellationError { cancelled += 1 }
+                    }
+                    // And 300 Weft tasks that register their own waker, then complete.
+                    for _ in 0..<300 {
+                        let polledOnce = Weft.spawn(pollFn { (context: inout Context) -> Poll<Void> in
+                            var byte: UInt8 = 0
+                            _ = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+                            return .ready(())
+                        })
+                        _ = try? await value(of: polledOnce)
+                    }
+                    return cancelled
+                })
+                #expect(cancelled == 300)
+                #expect(wakes.value == 0, "the waiting poller was woken before any data came")
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
+                let deadline = ContinuousClock.now + .seconds(20)
+                while wakes.value == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(wakes.value == 1)
             }
         }
     }
