@@ -7,6 +7,8 @@ import Glibc
 ///
 /// The handler is installed at the first poll. Deliveries that arrive while
 /// nobody polls are coalesced: the next poll yields one element for them.
+/// Copies made after ``install(runtime:)`` share the handler: several tasks may
+/// each wait on a copy, every delivery wakes them all, and one of them takes it.
 ///
 /// **Cancellation:** dropping the stream removes the handler (closes the handle).
 public struct SignalStream: PollStream {
@@ -40,7 +42,7 @@ public struct SignalStream: PollStream {
             watcher.pendingDeliveries = 0
             return .ready(number)
         }
-        if watcher.waker.map({ !$0.willWake(context.waker) }) ?? true { watcher.waker = context.waker }
+        watcher.waiting.register(context.waker)
         return .pending
     }
 }
@@ -55,7 +57,9 @@ final class SignalWatcher {
     /// leak its descriptors.
     private let loop: LoopCore
     var pendingDeliveries = 0
-    var waker: Waker?
+    /// The tasks waiting for a delivery: copies of an installed stream share
+    /// this watcher, and each may wait in a task of its own.
+    var waiting = WaitingWakers()
 
     init(loop: LoopCore, number: Int32) throws(WeftError) {
         self.loop = loop
@@ -69,7 +73,7 @@ final class SignalWatcher {
             guard let data = handle?.pointee.data else { return }
             let watcher = Unmanaged<SignalWatcher>.fromOpaque(data).takeUnretainedValue()
             watcher.pendingDeliveries += 1
-            watcher.waker.take()?.wake()
+            watcher.waiting.wakeAll()
         }, number)
         if result < 0 {
             // Every stored property is set, so throwing runs `deinit`, which
