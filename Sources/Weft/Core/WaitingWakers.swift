@@ -1,6 +1,6 @@
 /// The wakers of every task waiting for one event on a handle: data to read,
-/// room to write, a connection to accept, a shutdown to finish. Confined to its
-/// owner's thread (the loop).
+/// room to write, a connection to accept, a shutdown to finish, a signal.
+/// Confined to its owner's thread (the loop).
 ///
 /// A single slot would keep only the last task that polled, and the others
 /// would never be woken (invariant 7, no silent hang): two tasks reading one
