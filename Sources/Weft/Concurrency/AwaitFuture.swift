@@ -155,7 +155,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     /// Suspended: `continuation` is set.
     @usableFromInline static let waiting: UInt8 = 2
     /// Its await is over and it is not reused: a wake does nothing, and
-    /// handles waiting lists drop it (see `WaitingWakers`).
+    /// the waiting lists of handles drop it (see `WaitingWakers`).
     @usableFromInline static let finished: UInt8 = 3
 
     @usableFromInline let state = Atomic<UInt8>(ContinuationWaker.idle)
