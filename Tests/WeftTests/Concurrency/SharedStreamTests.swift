@@ -1,12 +1,9 @@
 import Testing
 import Weft
 
-extension TimingSensitive.ConcurrencyBridgeTiming {
+extension ConcurrencyBridge {
     /// Several tasks waiting on one stream at once: every one of them is woken
     /// by the event it waits for (a single waker slot kept only the last).
-    /// Serialized with the timing-sensitive suites because its writers hold
-    /// 24 MiB of arrays, which a memory-growth measurement running beside it
-    /// (the TCP backpressure suite's) would count.
     @Suite("several tasks on one stream") struct SharedStreamTests {
         @Test("three tasks reading one stream at once (two read(upTo: 1), one read(into:) a 1-byte buffer) get the 3 bytes between them, and two more waiting readers both see the close")
         func concurrentReaders() async throws {
@@ -46,9 +43,15 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
         @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads, and so do two tasks awaiting its shutdown behind a third writer")
         func concurrentWritersAndShutdowns() async throws {
             let size = 8 << 20  // more than loopback's socket buffers hold
+            // In 64 KiB writes, so that the test holds little memory (a memory
+            // growth measurement may run beside it).
+            @Sendable func write(_ byte: UInt8, to stream: TCPStream) async throws {
+                let chunk = [UInt8](repeating: byte, count: 64 << 10)
+                for _ in 0..<(size / chunk.count) { try await stream.write(chunk) }
+            }
             try await withConnectedPair { loop, _, client, server in
                 let writers = [UInt8(1), 2].map { byte in
-                    loop.spawn { try await client.write([UInt8](repeating: byte, count: size)) }
+                    loop.spawn { try await write(byte, to: client) }
                 }
                 try await Task.sleep(for: .milliseconds(50))  // both wait for room
                 let drained = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> [Int] in
@@ -62,9 +65,10 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
                 #expect(drained == [0, size, size])
 
                 // Two shutdowns behind a writer waiting for room. Spawned after
-                // it, they are woken after it each time the queue drains, so
+                // it, they are woken after it each time the queue drains (and
+                // the writer goes on to its next chunk without yielding), so
                 // they find the queue empty only once its bytes are all queued.
-                let writer = loop.spawn { try await client.write([UInt8](repeating: 3, count: size)) }
+                let writer = loop.spawn { try await write(3, to: client) }
                 try await Task.sleep(for: .milliseconds(50))
                 let shutdowns = (0..<2).map { _ in loop.spawn { try await client.shutdown() } }
                 try await Task.sleep(for: .milliseconds(50))  // both wait for the queue to drain
