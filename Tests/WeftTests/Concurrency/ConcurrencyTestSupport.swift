@@ -182,6 +182,32 @@ struct Ending: Sendable {
     let outcome: String
 }
 
+/// Cancels `task`, which reports how it ended (see ``ending(_:)``), and checks
+/// that it ended with `CancellationError` within 500 ms of the cancel.
+func expectCancelledPromptly(_ task: Task<Ending, any Error>, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    try await expectCancelledPromptly(cancel: task.cancel, sourceLocation: sourceLocation) {
+        try await awaitWithin(.seconds(20), task, sourceLocation: sourceLocation)
+    }
+}
+
+/// ``expectCancelledPromptly(_:sourceLocation:)`` for a non-throwing task.
+func expectCancelledPromptly(_ task: Task<Ending, Never>, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    try await expectCancelledPromptly(cancel: task.cancel, sourceLocation: sourceLocation) {
+        try await awaitWithin(.seconds(20), task, sourceLocation: sourceLocation)
+    }
+}
+
+private func expectCancelledPromptly(
+    cancel: () -> Void, sourceLocation: SourceLocation, ended: () async throws -> Ending
+) async throws {
+    let cancelledAt = ContinuousClock.now
+    cancel()
+    let end = try await ended()
+    #expect(end.cancelled, "\(end.outcome)", sourceLocation: sourceLocation)
+    #expect(end.at - cancelledAt < .milliseconds(500),
+            "cancellation took \((end.at - cancelledAt).milliseconds) ms", sourceLocation: sourceLocation)
+}
+
 /// Runs `body` and reports how it ended.
 func ending<T>(_ body: () async throws -> T) async -> Ending {
     do {
