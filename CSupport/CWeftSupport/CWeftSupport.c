@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 
 // initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
@@ -19,6 +20,8 @@ const uint64_t *weft_set_virtual_clock(const uint64_t *clock) {
     virtual_clock = clock;
     return previous;
 }
+
+void weft_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 void weft_budget_set(long budget) { task_budget = budget; }
 

@@ -33,6 +33,10 @@ const uint64_t *weft_set_virtual_clock(const uint64_t *clock);
 /// The cooperative budget of the task being polled: how many more ready
 /// results its leaf futures may hand out before the task must yield.
 /// `weft_budget_set(-1)` means unlimited (outside a task).
+/// Names the calling thread (`prctl(PR_SET_NAME)`, which keeps the first 15
+/// bytes): what `top -H`, `perf` and debuggers show.
+void weft_set_thread_name(const char *name);
+
 void weft_budget_set(long budget);
 /// Takes one unit; false when the budget is spent (the caller should yield).
 _Bool weft_budget_consume(void);

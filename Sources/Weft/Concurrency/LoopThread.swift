@@ -1,3 +1,4 @@
+import CWeftSupport
 import Dispatch
 import Glibc
 import Synchronization
@@ -55,11 +56,14 @@ public final class LoopThread: Sendable {
     /// The loop's task executor (for tasks that run on the loop).
     public var taskExecutor: LoopTaskExecutor { executors.task }
 
-    /// Starts a thread running a new runtime.
+    /// Starts a thread running a new runtime, named `name` (as `top -H`,
+    /// `perf` and debuggers show it; Linux keeps its first 15 bytes).
     public init(name: String = "weft-loop") throws(WeftError) {
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<LoopExecutors, WeftError>?>(nil)
         let body = ThreadBody { [control] in
+            // Else the thread keeps its creator's name (a Dispatch worker's).
+            weft_set_thread_name(name)
             let runtime: Runtime
             do throws(WeftError) {
                 runtime = try Runtime()

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Weft
 
@@ -22,6 +23,18 @@ actor PinnedCounter {
 
 @Suite("LoopThread")
 struct LoopThreadTests {
+    @Test("a LoopThread's thread carries the name it was given, cut to Linux's 15 bytes")
+    func threadIsNamed() async throws {
+        for (name, expected) in [("weft-test", "weft-test"), ("weft-a-very-long-loop-name", "weft-a-very-lon")] {
+            let loop = try LoopThread(name: name)
+            defer { loop.shutdown() }
+            let comm = try await awaitWithin(.seconds(20), loop.spawn {
+                try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+            })
+            #expect(comm.trimmingCharacters(in: .newlines) == expected)
+        }
+    }
+
     @Test("an actor pinned to a loop awaits Weft futures when called from a task that does not prefer the loop")
     func pinnedActorAwaitsFutures() async throws {
         let loop = try LoopThread()
