@@ -7,50 +7,45 @@ extension ConcurrencyBridge {
     @Suite("async read(into:)") struct ReadIntoTests {
         @Test("read(into:) echoes 1 MiB in order through a reused buffer, the slices written back, and returns 0 at end of stream")
         func echoesInOrder() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
             let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
-            let echoed = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> ([UInt8], Int, Int) in
-                let (listener, client, server) = try await connectedPairOnThisLoop()
-                defer { listener.close() }
-                let echo = loop.spawn { () async throws -> Int in
-                    // Smaller than a pooled buffer, so big bursts arrive both
-                    // straight into it and through the pool's chunks.
-                    var buffer = [UInt8](repeating: 0, count: 10_000)
-                    var reads = 0
-                    while true {
-                        let count = try await server.read(into: &buffer)
-                        #expect(buffer.count == 10_000)
-                        if count == 0 { break }
-                        reads += 1
-                        try await server.write(buffer[..<count])
+            let echoed = try await withConnectedPair { loop, _, client, server in
+                try await awaitWithin(.seconds(30), loop.spawn { () async throws -> ([UInt8], Int, Int) in
+                    let echo = loop.spawn { () async throws -> Int in
+                        // Smaller than a pooled buffer, so big bursts arrive both
+                        // straight into it and through the pool's chunks.
+                        var buffer = [UInt8](repeating: 0, count: 10_000)
+                        var reads = 0
+                        while true {
+                            let count = try await server.read(into: &buffer)
+                            #expect(buffer.count == 10_000)
+                            if count == 0 { break }
+                            reads += 1
+                            try await server.write(buffer[..<count])
+                        }
+                        server.close()
+                        return reads
                     }
-                    server.close()
-                    return reads
-                }
-                let writer = loop.spawn { () async throws in
-                    try await client.write(sent)
-                    try await client.shutdown()
-                }
-                var back: [UInt8] = []
-                var buffer = [UInt8](repeating: 0, count: 100_000)  // bigger than a pooled buffer
-                while true {
-                    let count = try await client.read(into: &buffer)
-                    if count == 0 { break }
-                    back += buffer[..<count]
-                }
-                try await writer.value
-                let reads = try await echo.value
-                let afterEnd = try await client.read(into: &buffer)
-                client.close()
-                return (back, reads, afterEnd)
-            })
+                    let writer = loop.spawn { () async throws in
+                        try await client.write(sent)
+                        try await client.shutdown()
+                    }
+                    var back: [UInt8] = []
+                    var buffer = [UInt8](repeating: 0, count: 100_000)  // bigger than a pooled buffer
+                    while true {
+                        let count = try await client.read(into: &buffer)
+                        if count == 0 { break }
+                        back += buffer[..<count]
+                    }
+                    try await writer.value
+                    let reads = try await echo.value
+                    let afterEnd = try await client.read(into: &buffer)
+                    return (back, reads, afterEnd)
+                })
+            }
             #expect(echoed.0.count == sent.count)
             #expect(echoed.0 == sent)
             #expect(echoed.1 >= sent.count / 10_000)
             #expect(echoed.2 == 0)
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("bytes that reach the buffer of a cancelled read(into:) are not lost: the next read, of either kind, gets them first")

@@ -92,21 +92,16 @@ extension ConcurrencyBridge {
             try await withConnectedPair { loop, _, client, server in
                 let pending = try await awaitWithin(.seconds(20), loop.spawn { () -> Int in
                     var pending = 0
-                    var byte: UInt8 = 0
                     for _ in 0..<1000 {
                         var context = Context(waker: Waker { wakes.update { $0 += 1 } })
-                        let result = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
-                        if case .pending = result { pending += 1 }
+                        if case .pending = pollOneByte(of: server, &context) { pending += 1 }
                     }
                     return pending
                 })
                 #expect(pending == 1000)
                 #expect(wakes.value == 1000 - 256)
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
-                let deadline = ContinuousClock.now + .seconds(20)
-                while wakes.value < 1000, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                try await waitUntil { wakes.value >= 1000 }
                 #expect(wakes.value == 1000)
             }
         }
@@ -116,9 +111,8 @@ extension ConcurrencyBridge {
             let wakes = Shared(0)
             try await withConnectedPair { loop, _, client, server in
                 let cancelled = try await awaitWithin(.seconds(30), loop.spawn { () async -> Int in
-                    var byte: UInt8 = 0
                     var context = Context(waker: Waker { wakes.update { $0 += 1 } })
-                    _ = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+                    _ = pollOneByte(of: server, &context)
                     var cancelled = 0
                     for _ in 0..<300 {
                         let reader = Task(executorPreference: loop.taskExecutor) { try await server.read(upTo: 1) }
@@ -128,8 +122,7 @@ extension ConcurrencyBridge {
                     // And 300 Weft tasks that register their own waker, then complete.
                     for _ in 0..<300 {
                         let polledOnce = Weft.spawn(pollFn { (context: inout Context) -> Poll<Void> in
-                            var byte: UInt8 = 0
-                            _ = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+                            _ = pollOneByte(of: server, &context)
                             return .ready(())
                         })
                         _ = try? await value(of: polledOnce)
@@ -139,12 +132,24 @@ extension ConcurrencyBridge {
                 #expect(cancelled == 300)
                 #expect(wakes.value == 0, "the waiting poller was woken before any data came")
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
-                let deadline = ContinuousClock.now + .seconds(20)
-                while wakes.value == 0, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                try await waitUntil { wakes.value > 0 }
                 #expect(wakes.value == 1)
             }
         }
+    }
+}
+
+/// Polls a one-byte read of `stream` once, with `context`'s waker (on the
+/// stream's loop): pending registers the waker.
+private func pollOneByte(of stream: TCPStream, _ context: inout Context) -> Poll<Result<Int, WeftError>> {
+    var byte: UInt8 = 0
+    return withUnsafeMutableBytes(of: &byte) { stream.pollRead(&context, into: $0) }
+}
+
+/// Returns once `condition` holds, or after 20 s (the caller's checks then fail).
+private func waitUntil(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !condition(), ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(5))
     }
 }
