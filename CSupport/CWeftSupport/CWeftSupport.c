@@ -178,3 +178,7 @@ void *weft_add_cancellation_handler(void *resumer) {
 void weft_remove_cancellation_handler(void *record) {
     swift_task_removeCancellationHandler(record);
 }
+
+__attribute__((swiftcall)) void *swift_task_getCurrent(void);
+
+void *weft_current_task(void) { return swift_task_getCurrent(); }

@@ -82,6 +82,10 @@ static inline _Bool weft_is_uniquely_referenced(const void *object) {
 void *weft_add_cancellation_handler(void *resumer);
 void weft_remove_cancellation_handler(void *record);
 
+/// The current Swift task (the runtime's `swift_task_getCurrent`), or NULL:
+/// compared, never dereferenced.
+void *weft_current_task(void);
+
 // MARK: - Loops
 
 /// For a loop whose runtime is gone but whose requests (thread-pool work, a

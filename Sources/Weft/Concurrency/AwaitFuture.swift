@@ -105,6 +105,9 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Await
 ///
 /// Cancelling the Swift task wakes it; it then drops the future (on the loop
 /// thread, where it was polled) and throws ``AwaitCancelled``.
+///
+/// The waker is the task's own if ``LoopThread/spawn(_:)`` started it (see
+/// `TaskResumer`), else the loop's spare one, borrowed for this await.
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
@@ -113,23 +116,35 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Awai
     // nothing would ever poll the future again, and the shutdown cancelled it.
     guard weft_current_runtime() != nil else { throw AwaitCancelled() }
     var future = (consume transfer).value
+    let resumer: ContinuationWaker
+    let owned: Bool
+    if let own = TaskResumer.forCurrentTask {
+        // A wake that reached it before this await's first poll was meant
+        // for an earlier await.
+        own.forgetWakes()
+        resumer = own
+        owned = true
+    } else {
+        resumer = ContinuationWaker.reusable()
+        owned = false
+    }
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
-    let resumer = ContinuationWaker.reusable()
     var context = Context(waker: Waker(resumer))
     while true {
         if case .ready(let output) = future.poll(&context) {
             _ = consume context
-            ContinuationWaker.recycle(consume resumer)
+            if !owned { ContinuationWaker.recycle(consume resumer) }
             return Transfer(value: output)
         }
-        // Cancelled before this call, the first suspension's handler runs at
-        // once and the next turn throws.
+        // Cancelled before this call, the next turn throws: the task's own
+        // waker was cancelled with the task, and a cancellation record added
+        // to a cancelled task runs its handler at once.
         if resumer.wasCancelled {
-            resumer.finish()
+            if !owned { resumer.finish() }
             throw AwaitCancelled()
         }
-        await resumer.suspendWakingOnCancel()
+        await resumer.suspendWakingOnCancel(addingRecord: !owned)
     }
 }
 
@@ -188,7 +203,10 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     /// woke itself, a yield), the task still goes to the back of its executor's
     /// queue first, as a Weft task would.
     ///
-    /// Not `withTaskCancellationHandler { ... } onCancel: { ... }`: that function
+    /// With `addingRecord`, a cancellation of the task during the suspension
+    /// reaches this waker through a runtime cancellation record added around
+    /// it; without, the caller arranged that (a `TaskResumer`). Not
+    /// `withTaskCancellationHandler { ... } onCancel: { ... }`: that function
     /// and its closure are not `nonisolated(nonsending)`, so they check the
     /// executor 5 times per call, and for a task with an executor preference
     /// each check takes the task's status lock (about a sixth of the async
@@ -196,12 +214,12 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     /// around the suspension, with no executor checks.
     @inlinable @inline(__always)
     nonisolated(nonsending)
-    func suspendWakingOnCancel() async {
+    func suspendWakingOnCancel(addingRecord: Bool) async {
         if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged {
             await Task.yield()
             return
         }
-        let record = weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque())
+        let record = addingRecord ? weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque()) : nil
         // The inheriting variant: `withUnsafeContinuation` takes an `isolated`
         // parameter, so the caller would check its executor before the call
         // too, and each check takes the task's status lock (see above).
@@ -215,7 +233,15 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
                 continuation.resume()
             }
         }
-        weft_remove_cancellation_handler(record)
+        if let record { weft_remove_cancellation_handler(record) }
+    }
+
+    /// Drops a wake that came while no await used this waker. Called on the
+    /// awaiting thread before an await's first poll, so the wake was meant for
+    /// an earlier await; a wake racing this one is such a wake too.
+    @inlinable
+    func forgetWakes() {
+        state.store(Self.idle, ordering: .relaxed)
     }
 
     /// Marks its await over (see ``finished``). Called on the awaiting thread

@@ -140,7 +140,7 @@ public final class LoopThread: Sendable {
                 }
                 waker?.wake()
             }
-            return try await operation()
+            return try await TaskResumer.run { try await operation() }
         }
         control.state.locked { state in
             if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }

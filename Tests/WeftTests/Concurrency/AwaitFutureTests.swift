@@ -42,11 +42,12 @@ extension ConcurrencyBridge {
             #expect(runtime.statistics.tasksSpawned - before == 2)
         }
 
-        @Test("awaits one after another on a loop share one waker, unless a future kept a copy of it")
+        @Test("awaits one after another in a task LoopThread.spawn did not start share the loop's spare waker, unless a future kept a copy of it")
         func wakerReuse() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
-            let (firstKeptAlive, first, second, afterKept) = try await awaitWithin(.seconds(20), loop.spawn {
+            // Not loop.spawn: its tasks have a waker of their own (next test).
+            let (firstKeptAlive, first, second, afterKept) = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) {
                 () async throws -> (Bool, ObjectIdentifier, ObjectIdentifier, ObjectIdentifier) in
                 let last = Shared(LastWaker())
                 // Pending once, so that the waker is really used to resume the task.
@@ -75,6 +76,33 @@ extension ConcurrencyBridge {
             #expect(firstKeptAlive, "the first await's waker was freed, not kept for the next")
             #expect(first == second, "the second await did not get the first one's waker")
             #expect(afterKept != first, "a waker a future still holds was handed to the next await")
+        }
+
+        @Test("a task LoopThread.spawn started uses one waker for all its awaits; a wake through a copy an earlier future kept costs a later await one more poll, and its own wake still ends it")
+        func ownWakerSurvivesStaleWake() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let kept = Shared<Waker?>(nil)
+            let polls = AtomicCounter()
+            let sameWaker = Shared(false)
+            let latch = Latch()
+            let waiter = loop.spawn { () async throws -> String in
+                try await value(of: pollFn { (context: inout Context) -> Poll<Void> in
+                    kept.value = context.waker
+                    return .ready(())
+                })
+                return try await value(of: pollFn { (context: inout Context) -> Poll<String> in
+                    if polls.increment() == 1 { sameWaker.value = kept.value!.willWake(context.waker) }
+                    var wait = latch.wait()
+                    return wait.poll(&context).map { "set after \(polls.value) polls" }
+                })
+            }
+            try await waitUntil { polls.value == 1 }
+            kept.value!.wake()  // stale: meant for the first await
+            try await waitUntil { polls.value == 2 }
+            latch.set()
+            #expect(try await awaitWithin(.seconds(20), waiter) == "set after 3 polls")
+            #expect(sameWaker.value, "the second await did not get the task's waker")
         }
 
         @Test("awaiting a future ready at its first poll does not suspend the calling task")

@@ -46,6 +46,47 @@ extension ConcurrencyBridge {
             try await expectCancelledPromptly(sleeper)
         }
 
+        @Test("a Task created inside a spawned task inherits its task-local values but not its waker: cancelled alone while it sleeps, it throws CancellationError promptly, and the spawned task goes on")
+        func cancelTaskCreatedInsideSpawnedTask() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let sleeping = Latch()
+            let release = Latch()
+            let inner = Shared<Task<Ending, Never>?>(nil)
+            let outer = loop.spawn { () async throws -> String in
+                inner.value = Task(executorPreference: loop.taskExecutor) {
+                    await ending {
+                        sleeping.set()
+                        try await Weft.sleep(for: .seconds(60))
+                    }
+                }
+                // Waiting on the loop too while `inner` sleeps.
+                try await value(of: release.wait())
+                return Task.isCancelled ? "cancelled" : "released"
+            }
+            try await awaitWithin(.seconds(20), Task { try await value(of: sleeping.wait()) })
+            try await Task.sleep(for: .milliseconds(5))
+            try await expectCancelledPromptly(inner.value!)
+            release.set()
+            #expect(try await awaitWithin(.seconds(20), outer) == "released")
+        }
+
+        @Test("a task spawned on a loop and cancelled before its first await throws CancellationError there, and at every later await")
+        func spawnedTaskCancelledBeforeAwaiting() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let outcomes = try await awaitWithin(.seconds(20), loop.spawn { () async -> [String] in
+                withUnsafeCurrentTask { $0?.cancel() }
+                var outcomes: [String] = []
+                for _ in 0..<2 {
+                    let end = await ending { try await Weft.sleep(for: .seconds(60)) }
+                    outcomes.append(end.cancelled ? "cancelled" : end.outcome)
+                }
+                return outcomes
+            })
+            #expect(outcomes == ["cancelled", "cancelled"])
+        }
+
         @Test("a task cancelled before it awaits a pending sleep throws CancellationError without arming a timer")
         func cancelledBeforeSleeping() throws {
             let runtime = try Runtime()

@@ -162,6 +162,15 @@ func shutDownOffThePool(_ loop: LoopThread) async -> Duration {
     }
 }
 
+/// Returns once `condition` holds, or after 20 s (the caller's checks then
+/// fail). Sleeps between checks, so it holds no cooperative thread.
+func waitUntil(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !condition(), ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
 /// Suspends for `duration` on a Dispatch timer, ignoring cancellation.
 func nap(_ duration: Duration) async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

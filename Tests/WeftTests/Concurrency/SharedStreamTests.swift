@@ -145,11 +145,3 @@ private func pollOneByte(of stream: TCPStream, _ context: inout Context) -> Poll
     var byte: UInt8 = 0
     return withUnsafeMutableBytes(of: &byte) { stream.pollRead(&context, into: $0) }
 }
-
-/// Returns once `condition` holds, or after 20 s (the caller's checks then fail).
-private func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(20)
-    while !condition(), ContinuousClock.now < deadline {
-        try await Task.sleep(for: .milliseconds(5))
-    }
-}

@@ -1,0 +1,54 @@
+import CWeftSupport
+import Synchronization
+
+/// The `ContinuationWaker` of one Swift task that ``LoopThread/spawn(_:)``
+/// started: every await of that task on the loop uses it, and one cancellation
+/// handler for the task's whole life cancels it.
+///
+/// Why: any other task's awaits borrow the loop's spare waker and add a
+/// runtime cancellation record around each suspension. Adding and removing
+/// that record (the removal takes the task's status lock), plus borrowing and
+/// returning the spare, cost one `swift_task_alloc` and one
+/// `pthread_mutex_lock` per suspension: about 40 ns of the `resume`
+/// benchmark's 390 ns (docs/BENCHMARKS.md).
+///
+/// A task finds its waker through a task-local value. Tasks created inside it
+/// (child tasks, `Task { }`) inherit that value but are not its owner, so
+/// ``forCurrentTask`` gives them `nil`, and their awaits use the spare.
+///
+/// What a waker kept for the task's life changes: a wake meant for an earlier
+/// await can reach a later one (the future a task dropped while it waited on
+/// it may still hold the waker), which is one spurious poll; and the handles'
+/// waiting lists (`WaitingWakers`) drop the waker only once the task ends.
+@usableFromInline
+struct TaskResumer: Sendable {
+    @TaskLocal static var current: TaskResumer?
+
+    /// The owning task's runtime address: compared, never dereferenced.
+    private let owner: UInt
+    private let resumer: ContinuationWaker
+
+    /// Runs `operation`, the body of a task just created on a loop, with a
+    /// waker of its own for its awaits.
+    static func run<T>(_ operation: () async throws -> T) async throws -> T {
+        let resumer = ContinuationWaker()
+        let own = TaskResumer(owner: UInt(bitPattern: weft_current_task()), resumer: resumer)
+        defer { resumer.finish() }
+        return try await withTaskCancellationHandler {
+            try await $current.withValue(own, operation: operation)
+        } onCancel: {
+            resumer.cancel()
+        }
+    }
+
+    /// The waker of the running task, if the task owns one. A task that
+    /// inherited the value is not its owner; nor is one created after the
+    /// owner ended at the owner's address, since the owner's waker is finished
+    /// by then.
+    @usableFromInline
+    static var forCurrentTask: ContinuationWaker? {
+        guard let own = current, own.owner == UInt(bitPattern: weft_current_task()), !own.resumer.isFinished
+        else { return nil }
+        return own.resumer
+    }
+}
