@@ -182,3 +182,12 @@ void weft_remove_cancellation_handler(void *record) {
 __attribute__((swiftcall)) void *swift_task_getCurrent(void);
 
 void *weft_current_task(void) { return swift_task_getCurrent(); }
+
+__attribute__((swiftcall)) void swift_task_localValuePush(const void *key, void *value, const void *value_type);
+__attribute__((swiftcall)) void swift_task_localValuePop(void);
+
+void weft_task_local_value_push(const void *key, void *value, const void *value_type) {
+    swift_task_localValuePush(key, value, value_type);
+}
+
+void weft_task_local_value_pop(void) { swift_task_localValuePop(); }

@@ -86,6 +86,14 @@ void weft_remove_cancellation_handler(void *record);
 /// compared, never dereferenced.
 void *weft_current_task(void);
 
+/// The runtime entry points behind `TaskLocal.withValue`: push binds `key` (a
+/// `TaskLocal` object) in the current task to the value at `value`, of type
+/// `value_type` (the `TaskLocal`'s value type exactly), which it moves out of
+/// `value`; pop undoes the latest push. Pushes and pops pair up in reverse
+/// order with the task's other stack allocations.
+void weft_task_local_value_push(const void *key, void *value, const void *value_type);
+void weft_task_local_value_pop(void);
+
 // MARK: - Loops
 
 /// For a loop whose runtime is gone but whose requests (thread-pool work, a

@@ -73,8 +73,20 @@ func awaitValue<F: Future>(
         // stay on the caller's executor.
         return try await awaitOnLoop(transfer)
     }
+    return try await awaitOffLoop(transfer, on: loop ?? LoopThread.shared.taskExecutor)
+}
+
+/// `awaitValue` from off the loop: runs the await on `loop` through a task
+/// executor preference. Not inlined, so that the frame of every async read or
+/// write (which stays allocated while it waits, in an idle connection's task
+/// too) holds only what the await on the loop needs.
+@inline(never) @usableFromInline
+nonisolated(nonsending)
+func awaitOffLoop<F: Future>(
+    _ transfer: consuming Transfer<F>, on loop: LoopTaskExecutor
+) async throws(AwaitCancelled) -> Transfer<F.Output> {
     do {
-        return try await withTaskExecutorPreference(loop ?? LoopThread.shared.taskExecutor) {
+        return try await withTaskExecutorPreference(loop) {
             try await awaitOnPreferredLoop(transfer)
         }
     } catch {

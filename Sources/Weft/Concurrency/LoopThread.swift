@@ -140,7 +140,9 @@ public final class LoopThread: Sendable {
                 }
                 waker?.wake()
             }
-            return try await TaskResumer.run { try await operation() }
+            let own = TaskResumer.begin()
+            defer { own.end() }
+            return try await operation()
         }
         control.state.locked { state in
             if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }

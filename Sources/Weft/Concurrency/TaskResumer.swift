@@ -28,17 +28,43 @@ struct TaskResumer: Sendable {
     private let owner: UInt
     private let resumer: ContinuationWaker
 
-    /// Runs `operation`, the body of a task just created on a loop, with a
-    /// waker of its own for its awaits.
-    static func run<T>(_ operation: () async throws -> T) async throws -> T {
+    /// What ``begin()`` set up, for ``Binding/end()`` to undo.
+    struct Binding {
+        fileprivate let resumer: ContinuationWaker
+        fileprivate let record: UnsafeMutableRawPointer?
+
+        /// Undoes ``TaskResumer/begin()``, in reverse order, as the task's
+        /// body ends.
+        func end() {
+            weft_remove_cancellation_handler(record)
+            weft_task_local_value_pop()
+            resumer.finish()
+        }
+    }
+
+    /// Gives the running task, just created on a loop, a waker of its own for
+    /// its awaits. Call it first thing in the task's body, and `end()` on the
+    /// value it returns in a `defer` right after.
+    ///
+    /// Not `$current.withValue { }` and `withTaskCancellationHandler { }`:
+    /// their frames and their closures' (about 600 bytes) pushed an idle
+    /// connection's task into one more 1 KiB stack slab. This makes the
+    /// runtime calls those functions make, with no frame of its own: it binds
+    /// the task-local value (the item lives on the task's stack until `end()`
+    /// pops it) and adds the cancellation record (likewise removed by `end()`,
+    /// before the pop: the task's stack allocations are freed in reverse).
+    static func begin() -> Binding {
         let resumer = ContinuationWaker()
         let own = TaskResumer(owner: UInt(bitPattern: weft_current_task()), resumer: resumer)
-        defer { resumer.finish() }
-        return try await withTaskCancellationHandler {
-            try await $current.withValue(own, operation: operation)
-        } onCancel: {
-            resumer.cancel()
+        // The runtime takes the value out of the buffer (the buffer is left
+        // uninitialized, and a temporary allocation does not deinitialize).
+        withUnsafeTemporaryAllocation(of: TaskResumer?.self, capacity: 1) { buffer in
+            buffer.initializeElement(at: 0, to: own)
+            weft_task_local_value_push(
+                Unmanaged.passUnretained($current).toOpaque(), buffer.baseAddress!,
+                unsafeBitCast(TaskResumer?.self as Any.Type, to: UnsafeRawPointer.self))
         }
+        return Binding(resumer: resumer, record: weft_add_cancellation_handler(Unmanaged.passUnretained(resumer).toOpaque()))
     }
 
     /// The waker of the running task, if the task owns one. A task that
