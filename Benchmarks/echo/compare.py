@@ -12,14 +12,25 @@ ratios of A's CPU per operation to B's (each repetition runs A and B minutes
 apart at most, so a pair shares the machine's state; on a noisy box this is
 steadier than the ratio of the two medians).
 
-Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...] [--pair A/B ...]
+Each paired median comes with a 95% bootstrap interval (10,000 resamples of the
+repetitions, fixed seed): a bound is met beyond this box's noise only if the
+whole interval is under it.
+
+--log FILE (repeatable) reads the per-repetition lines an earlier run printed on
+stderr instead of running anything, so several runs can be pooled:
+    compare.py ... 2> run1.log; compare.py ... 2> run2.log
+    compare.py --log run1.log --log run2.log --pair weft/weft-poll
+
+Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...] [--pair A/B ...] [--log FILE ...]
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c
     make -C ../shared/tools/echo-load
 """
 import argparse
+import ast
 import os
+import random
 import re
 import signal
 import statistics
@@ -80,6 +91,31 @@ def run_once(command, load_arguments, seconds):
     }
 
 
+def median_interval(values, resamples=10000):
+    """The 95% bootstrap interval (percentile method) of the median of `values`."""
+    generator = random.Random(1)
+    medians = sorted(statistics.median(generator.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def read_logs(paths):
+    """Per-repetition results from the stderr of earlier runs, in order."""
+    results = {}
+    servers = []
+    for path in paths:
+        with open(path) as log:
+            for line in log:
+                match = re.match(r"(\S+) rep \d+ (\S+): (\{.*\})$", line.strip())
+                if not match:
+                    continue
+                name, server, result = match.group(1), match.group(2), ast.literal_eval(match.group(3).replace("nan", "None"))
+                result = {k: float("nan") if v is None else v for k, v in result.items()}
+                results.setdefault((name, server), []).append(result)
+                if server not in servers:
+                    servers.append(server)
+    return results, servers
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
@@ -89,6 +125,8 @@ def main():
                         help="NAME=COMMAND to add or replace a server (e.g. weft-async='.build/release/weft-echo --async')")
     parser.add_argument("--pair", action="append", default=[],
                         help="A/B: also print the median of the per-repetition CPU ratios of server A to server B")
+    parser.add_argument("--log", action="append", default=[],
+                        help="FILE: analyse the per-repetition lines of earlier runs (their stderr) instead of running")
     options = parser.parse_args()
     servers = {
         "c": [os.path.join(ROOT, "Benchmarks", "libuv-c", "echo-server")],
@@ -98,8 +136,11 @@ def main():
         name, _, command = spec.partition("=")
         servers[name] = command.split()
     results = {}
+    if options.log:
+        results, logged = read_logs(options.log)
+        servers = {name: servers.get(name, []) for name in logged}
     for name, load_arguments in SCENARIOS:
-        if options.only and name not in options.only:
+        if options.only and name not in options.only or options.log:
             continue
         for rep in range(options.reps):
             for server, command in servers.items():
@@ -126,15 +167,16 @@ def main():
 
     if options.pair:
         print()
-        print("| scenario | pair | median of paired ratios | per repetition |")
-        print("| --- | --- | --- | --- |")
+        print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
+        print("| --- | --- | --- | --- | --- |")
     for name, _ in SCENARIOS:
         for pair in options.pair:
             a, _, b = pair.partition("/")
             if (name, a) not in results or (name, b) not in results or name == "idle-5000":
                 continue
             paired = [ra["cpu_ms_per_1k"] / rb["cpu_ms_per_1k"] for ra, rb in zip(results[(name, a)], results[(name, b)])]
-            print(f"| {name} | {a}/{b} | {statistics.median(paired):.2f}x | "
+            low, high = median_interval(paired)
+            print(f"| {name} | {a}/{b} | {statistics.median(paired):.2f}x | {low:.2f}–{high:.2f}x | "
                   + ", ".join(f"{r:.2f}" for r in paired) + " |")
 
 
