@@ -140,7 +140,7 @@ def main():
         results, logged = read_logs(options.log)
         servers = {name: servers.get(name, []) for name in logged}
     for name, load_arguments in SCENARIOS:
-        if options.only and name not in options.only or options.log:
+        if options.log or (options.only and name not in options.only):
             continue
         for rep in range(options.reps):
             for server, command in servers.items():
