@@ -40,6 +40,8 @@ public struct AsyncFuture<Output: Sendable>: Future {
             let slot = started.slot
             let body = self.body
             started.task = Task(executorPreference: core.executors.task) {
+                let own = TaskResumer.begin()
+                defer { own.end() }
                 let output = await body()
                 let waker = slot.state.locked { state -> Waker? in
                     state.output = output

@@ -118,8 +118,9 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Await
 /// Cancelling the Swift task wakes it; it then drops the future (on the loop
 /// thread, where it was polled) and throws ``AwaitCancelled``.
 ///
-/// The waker is the task's own if ``LoopThread/spawn(_:)`` started it (see
-/// `TaskResumer`), else the loop's spare one, borrowed for this await.
+/// The waker is the task's own if ``LoopThread/spawn(_:)`` or an
+/// ``AsyncFuture`` started it (see `TaskResumer`), else the loop's spare one,
+/// borrowed for this await.
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {

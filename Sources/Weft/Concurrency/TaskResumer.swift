@@ -1,9 +1,9 @@
 import CWeftSupport
 import Synchronization
 
-/// The `ContinuationWaker` of one Swift task that ``LoopThread/spawn(_:)``
-/// started: every await of that task on the loop uses it, and one cancellation
-/// handler for the task's whole life cancels it.
+/// The `ContinuationWaker` of one Swift task that ``LoopThread/spawn(_:)`` or
+/// an ``AsyncFuture`` started: every await of that task on the loop uses it,
+/// and one cancellation handler for the task's whole life cancels it.
 ///
 /// Why: any other task's awaits borrow the loop's spare waker and add a
 /// runtime cancellation record around each suspension. Adding and removing
