@@ -149,45 +149,4 @@ unsigned int weft_loop_open_handles(uv_loop_t *loop) {
     return count;
 }
 
-extern size_t swift_retainCount(void *object);
-size_t weft_strong_retain_count(void *object) { return swift_retainCount(object); }
-
 size_t weft_heap_bytes_in_use(void) { return mallinfo2().uordblks; }
-
-// MARK: - Task cancellation
-
-/// In Swift (`ContinuationWaker`): wakes the resumer and marks it cancelled.
-extern void weft_resumer_cancelled(void *resumer);
-
-// The Swift runtime's cancellation records (Concurrency/TaskStatus.h): the
-// handler is a Swift-convention function taking its context in the context
-// register.
-typedef void (*weft_cancellation_handler)(void *context __attribute__((swift_context)))
-    __attribute__((swiftcall));
-__attribute__((swiftcall)) void *swift_task_addCancellationHandler(weft_cancellation_handler handler, void *context);
-__attribute__((swiftcall)) void swift_task_removeCancellationHandler(void *record);
-
-__attribute__((swiftcall)) static void weft_cancel_resumer(void *resumer __attribute__((swift_context))) {
-    weft_resumer_cancelled(resumer);
-}
-
-void *weft_add_cancellation_handler(void *resumer) {
-    return swift_task_addCancellationHandler(weft_cancel_resumer, resumer);
-}
-
-void weft_remove_cancellation_handler(void *record) {
-    swift_task_removeCancellationHandler(record);
-}
-
-__attribute__((swiftcall)) void *swift_task_getCurrent(void);
-
-void *weft_current_task(void) { return swift_task_getCurrent(); }
-
-__attribute__((swiftcall)) void swift_task_localValuePush(const void *key, void *value, const void *value_type);
-__attribute__((swiftcall)) void swift_task_localValuePop(void);
-
-void weft_task_local_value_push(const void *key, void *value, const void *value_type) {
-    swift_task_localValuePush(key, value, value_type);
-}
-
-void weft_task_local_value_pop(void) { swift_task_localValuePop(); }

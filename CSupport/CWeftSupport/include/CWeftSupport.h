@@ -3,7 +3,7 @@
 
 // Small C helpers for Weft. Everything here is either a pointer cast that Swift
 // spells badly, a per-thread variable, or the "allocate apart, free in the close
-// callback" rule for libuv handles (DESIGN.md, invariant 4) written once.
+// callback" rule for libuv handles (docs/ARCHITECTURE.md, "Handles and requests") written once.
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,13 +30,13 @@ const uint64_t *weft_virtual_clock(void);
 /// Installs `clock` (NULL: real time) and returns the previous one.
 const uint64_t *weft_set_virtual_clock(const uint64_t *clock);
 
-/// The cooperative budget of the task being polled: how many more ready
-/// results its leaf futures may hand out before the task must yield.
-/// `weft_budget_set(-1)` means unlimited (outside a task).
 /// Names the calling thread (`prctl(PR_SET_NAME)`, which keeps the first 15
 /// bytes): what `top -H`, `perf` and debuggers show.
 void weft_set_thread_name(const char *name);
 
+/// The cooperative budget of the task being polled: how many more ready
+/// results its leaf futures may hand out before the task must yield.
+/// `weft_budget_set(-1)` means unlimited (outside a task).
 void weft_budget_set(long budget);
 /// Takes one unit; false when the budget is spent (the caller should yield).
 _Bool weft_budget_consume(void);
@@ -58,41 +58,6 @@ static inline void weft_tsan_acquire(const void *address) {
 static inline void weft_tsan_release(const void *address) {
     if (__tsan_release) __tsan_release((void *)address);
 }
-
-// MARK: - Reference counts
-
-// The Swift runtime's uniqueness test, the one `isKnownUniquelyReferenced`
-// calls. That function takes the variable holding the reference `inout`, a
-// modifying access ThreadSanitizer reports as a race when two threads ask at
-// once; this one only reads the object's reference count.
-_Bool swift_isUniquelyReferenced_nonNull_native(const void *object);
-
-static inline _Bool weft_is_uniquely_referenced(const void *object) {
-    return swift_isUniquelyReferenced_nonNull_native(object);
-}
-
-// MARK: - Task cancellation
-
-/// Adds a cancellation handler to the current Swift task through the runtime
-/// entry point `withTaskCancellationHandler` itself uses, without that
-/// function's executor checks: when the task is cancelled (at once, if it
-/// already is), `weft_resumer_cancelled(resumer)` runs on the cancelling
-/// thread. Call from the task; remove the record, in the same task, before
-/// anything the task allocated after adding it is freed.
-void *weft_add_cancellation_handler(void *resumer);
-void weft_remove_cancellation_handler(void *record);
-
-/// The current Swift task (the runtime's `swift_task_getCurrent`), or NULL:
-/// compared, never dereferenced.
-void *weft_current_task(void);
-
-/// The runtime entry points behind `TaskLocal.withValue`: push binds `key` (a
-/// `TaskLocal` object) in the current task to the value at `value`, of type
-/// `value_type` (the `TaskLocal`'s value type exactly), which it moves out of
-/// `value`; pop undoes the latest push. Pushes and pops pair up in reverse
-/// order with the task's other stack allocations.
-void weft_task_local_value_push(const void *key, void *value, const void *value_type);
-void weft_task_local_value_pop(void);
 
 // MARK: - Loops
 
@@ -145,17 +110,12 @@ unsigned int weft_loop_active_requests(const uv_loop_t *loop);
 /// Every handle on the loop that is not closing, active or not.
 unsigned int weft_loop_open_handles(uv_loop_t *loop);
 
-// MARK: - Swift runtime
-
-/// The strong retain count of a Swift object (exported by the Swift runtime).
-/// Used only by the stuck detector to learn whether anyone outside the runtime
-/// still holds a task's waker; never for memory management.
-size_t weft_strong_retain_count(void *object);
-
 // MARK: - Measurement
 
 /// Bytes the C allocator has handed out and not taken back (glibc `mallinfo2`),
 /// for benchmarks that report memory per operation.
 size_t weft_heap_bytes_in_use(void);
+
+#include "SwiftRuntime.h"
 
 #endif

@@ -35,11 +35,11 @@ public struct AsyncFuture<Output: Sendable>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Output> {
         if started == nil {
-            guard let core = LoopCore.current else { preconditionFailure("AsyncFuture polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { preconditionFailure("AsyncFuture polled outside a Weft runtime") }
             let started = Started()
             let slot = started.slot
             let body = self.body
-            started.task = Task(executorPreference: core.executors.task) {
+            started.task = Task(executorPreference: loop.executors.task) {
                 let own = TaskResumer.begin()
                 defer { own.end() }
                 let output = await body()
@@ -54,7 +54,7 @@ public struct AsyncFuture<Output: Sendable>: Future {
         let waker = context.waker
         return started!.slot.state.locked { state -> Poll<Output> in
             if let output = state.output { return .ready(output) }
-            if state.waker.map({ !$0.willWake(waker) }) ?? true { state.waker = waker }
+            state.waker.register(waker)
             return .pending
         }
     }

@@ -1,22 +1,6 @@
 import CWeftSupport
 import Synchronization
 
-/// A value moved to another thread exactly once.
-///
-/// `@unchecked Sendable` is sound here because every `Transfer` is built from a
-/// value the caller gave up (`sending`, or a future's output taken out of its
-/// task), is moved across one thread boundary, and is unwrapped once on the
-/// other side; no two threads ever hold the value at the same time.
-@usableFromInline
-struct Transfer<Value>: @unchecked Sendable {
-    @usableFromInline var value: Value
-
-    @inlinable
-    init(value: Value) {
-        self.value = value
-    }
-}
-
 /// Awaits a poll-based future from `async` code.
 ///
 /// On a Weft loop thread (inside a task running on a ``LoopThread`` or a
@@ -33,7 +17,7 @@ struct Transfer<Value>: @unchecked Sendable {
 @inlinable
 nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
-    try await value(transferring: Transfer(value: future)).value
+    try await value(transferring: UnsafeTransfer(value: future)).value
 }
 
 /// `value(of:)` for a future already wrapped for the move to the loop thread.
@@ -42,8 +26,8 @@ public func value<F: Future>(of future: sending F) async throws(CancellationErro
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func value<F: Future>(
-    transferring transfer: consuming Transfer<F>, on loop: LoopTaskExecutor? = nil
-) async throws(CancellationError) -> Transfer<F.Output> {
+    transferring transfer: consuming UnsafeTransfer<F>, on loop: EventLoop? = nil
+) async throws(CancellationError) -> UnsafeTransfer<F.Output> {
     do {
         return try await awaitValue(transferring: transfer, on: loop)
     } catch {
@@ -66,27 +50,39 @@ struct AwaitCancelled: Error {
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitValue<F: Future>(
-    transferring transfer: consuming Transfer<F>, on loop: LoopTaskExecutor? = nil
-) async throws(AwaitCancelled) -> Transfer<F.Output> {
-    if loop?.target.isOnLoopThread ?? (weft_current_runtime() != nil) {
+    transferring transfer: consuming UnsafeTransfer<F>, on loop: EventLoop? = nil
+) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
+    let isOnLoop = if let loop { loop.isAwaitedHere } else { weft_current_runtime() != nil }
+    if isOnLoop {
         // Already on the loop (a task preferring it, or an actor pinned to it):
         // stay on the caller's executor.
         return try await awaitOnLoop(transfer)
     }
-    return try await awaitOffLoop(transfer, on: loop ?? LoopThread.shared.taskExecutor)
+    return try await awaitOffLoop(transfer, on: loop)
 }
 
-/// `awaitValue` from off the loop: runs the await on `loop` through a task
-/// executor preference. Not inlined, so that the frame of every async read or
-/// write (which stays allocated while it waits, in an idle connection's task
-/// too) holds only what the await on the loop needs.
+extension EventLoop {
+    /// Whether an await bound to this loop runs where it is: on the loop
+    /// thread, or, after the loop shut down, among its orphaned jobs.
+    @inlinable
+    var isAwaitedHere: Bool { isRunningOnCallingThread || isRunningOrphanedJobs }
+
+    @usableFromInline
+    var isRunningOrphanedJobs: Bool { OrphanedJobs.isRunning(forLoop: identity) }
+}
+
+/// `awaitValue` from off the loop: runs the await on `loop` (else the shared
+/// one) through a task executor preference. Not inlined, so that the frame of
+/// every async read or write (which stays allocated while it waits, in an idle
+/// connection's task too) holds only what the await on the loop needs.
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitOffLoop<F: Future>(
-    _ transfer: consuming Transfer<F>, on loop: LoopTaskExecutor
-) async throws(AwaitCancelled) -> Transfer<F.Output> {
+    _ transfer: consuming UnsafeTransfer<F>, on loop: EventLoop?
+) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
+    let executor = loop?.executors.task ?? LoopThread.shared.taskExecutor
     do {
-        return try await withTaskExecutorPreference(loop) {
+        return try await withTaskExecutorPreference(executor) {
             try await awaitOnPreferredLoop(transfer)
         }
     } catch {
@@ -99,7 +95,7 @@ extension Future where Self: Sendable {
     @inlinable
     public var value: Output {
         get async throws(CancellationError) {
-            try await Transfer(value: Weft.value(of: self)).value
+            try await UnsafeTransfer(value: Weft.value(of: self)).value
         }
     }
 }
@@ -107,7 +103,7 @@ extension Future where Self: Sendable {
 /// Hops to the task's preferred executor (a plain nonisolated async function
 /// runs there), which is the loop, then awaits the future.
 @inlinable
-func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
+func awaitOnPreferredLoop<F: Future>(_ transfer: UnsafeTransfer<F>) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
     try await awaitOnLoop(transfer)
 }
 
@@ -123,7 +119,7 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: Transfer<F>) async throws(Await
 /// borrowed for this await.
 @inlinable @inline(__always)
 nonisolated(nonsending)
-func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(AwaitCancelled) -> Transfer<F.Output> {
+func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
     // No loop runs here only on a dead loop's orphaned-jobs queue (a task that
     // still prefers the loop, or an actor pinned to it, after its shutdown):
     // nothing would ever poll the future again, and the shutdown cancelled it.
@@ -148,7 +144,7 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Awai
         if case .ready(let output) = future.poll(&context) {
             _ = consume context
             if !owned { ContinuationWaker.recycle(consume resumer) }
-            return Transfer(value: output)
+            return UnsafeTransfer(value: output)
         }
         // Cancelled before this call, the next turn throws: the task's own
         // waker was cancelled with the task, and a cancellation record added
@@ -161,13 +157,6 @@ func awaitOnLoop<F: Future>(_ transfer: consuming Transfer<F>) async throws(Awai
     }
 }
 
-/// Called by the cancellation handler `weft_add_cancellation_handler` adds, on
-/// the cancelling thread, with the `ContinuationWaker` it was given.
-@c(weft_resumer_cancelled)
-func resumerCancelled(_ resumer: UnsafeMutableRawPointer) {
-    Unmanaged<ContinuationWaker>.fromOpaque(resumer)._withUnsafeGuaranteedRef { $0.cancel() }
-}
-
 /// The waker of a future awaited from `async` code: it resumes the suspended
 /// Swift task, or, when woken before the task suspends, makes the next
 /// `suspendWakingOnCancel()` return at once, so no wake-up is lost.
@@ -176,7 +165,7 @@ func resumerCancelled(_ resumer: UnsafeMutableRawPointer) {
 /// suspending side writes it before publishing `waiting` (release), and the
 /// waking side reads it only after moving `state` from `waiting` (acquire).
 @usableFromInline
-final class ContinuationWaker: Wakeable, @unchecked Sendable {
+final class ContinuationWaker: TaskCancellationObserver, FinishableWakeable, @unchecked Sendable {
     @usableFromInline static let idle: UInt8 = 0
     /// Woken while not suspended.
     @usableFromInline static let woken: UInt8 = 1
@@ -190,12 +179,12 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     @usableFromInline let cancelled = Atomic<Bool>(false)
     @exclusivity(unchecked) @usableFromInline var continuation: UnsafeContinuation<Void, Never>?
 
-    @usableFromInline init() {}
+    @usableFromInline override init() {}
 
     /// The loop's spare waker if it has one, else a new one. Loop thread only.
     @usableFromInline
     static func reusable() -> ContinuationWaker {
-        LoopCore.withCurrent { $0?.spareResumer.take() } ?? ContinuationWaker()
+        EventLoop.withCurrent { $0?.withAttachment(LoopExecutors.key) { $0.spare.take() } } ?? ContinuationWaker()
     }
 
     /// Leaves `resumer` for the next ``reusable()`` on this loop if nothing else
@@ -208,7 +197,11 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
         guard isKnownUniquelyReferenced(&resumer) else { return resumer.finish() }
         resumer.state.store(idle, ordering: .relaxed)
         resumer.cancelled.store(false, ordering: .relaxed)
-        LoopCore.withCurrent { $0?.keepSpare(resumer) }
+        EventLoop.withCurrent { loop in
+            loop?.withAttachment(LoopExecutors.key) { executors in
+                if executors.spare == nil { executors.spare = resumer }
+            }
+        }
     }
 
     /// Returns once the waker fired, or the task was cancelled (then
@@ -232,11 +225,8 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
             await Task.yield()
             return
         }
-        let record = addingRecord ? weft_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque()) : nil
-        // The inheriting variant: `withUnsafeContinuation` takes an `isolated`
-        // parameter, so the caller would check its executor before the call
-        // too, and each check takes the task's status lock (see above).
-        await _unsafeInheritExecutor_withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+        let record = addingRecord ? SwiftRuntime.addCancellationHandler(self) : nil
+        await SwiftRuntime.withUnsafeContinuationOnCallersExecutor { (continuation: UnsafeContinuation<Void, Never>) in
             self.continuation = continuation
             if !state.compareExchange(expected: Self.idle, desired: Self.waiting, ordering: .acquiringAndReleasing).exchanged {
                 // Woken in between (by the handler too, if the task was
@@ -246,7 +236,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
                 continuation.resume()
             }
         }
-        if let record { weft_remove_cancellation_handler(record) }
+        SwiftRuntime.removeCancellationHandler(record)
     }
 
     /// Drops a wake that came while no await used this waker. Called on the
@@ -273,7 +263,7 @@ final class ContinuationWaker: Wakeable, @unchecked Sendable {
     var wasCancelled: Bool { cancelled.load(ordering: .acquiring) }
 
     /// The cancellation handler: wakes the task, which then sees ``wasCancelled``.
-    func cancel() {
+    override func taskWasCancelled() {
         cancelled.store(true, ordering: .releasing)
         wake()
     }

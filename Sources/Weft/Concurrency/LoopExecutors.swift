@@ -1,54 +1,123 @@
-import CWeftSupport
-
-/// The loop's two executor objects, sharing one job queue (DESIGN.md, "Swift
-/// concurrency bridge"): a ``LoopSerialExecutor`` for actors pinned to the loop,
-/// and a ``LoopTaskExecutor`` for tasks that prefer the loop.
+/// The bridge's state on one loop, kept there as an attachment (see
+/// `LoopAttachmentKey`): the loop's two executor objects, sharing one job
+/// queue (docs/ARCHITECTURE.md, "The Swift concurrency bridge"), and the spare
+/// waker of awaits on the loop. A ``LoopSerialExecutor`` serves actors pinned
+/// to the loop, a ``LoopTaskExecutor`` tasks that prefer the loop.
 ///
 /// A job enqueued on the task executor runs *on the task executor*, not
-/// isolated to the serial executor (as DESIGN.md suggests). Run isolated, the
-/// nonisolated code of such a task counted as having left that isolation at
-/// each executor check of an await, and the runtime re-enqueued it: an async
-/// read that waited for data cost 7 jobs instead of 1 (a test counts them). The
-/// price is paid by calls from such a task into an actor pinned to the loop:
-/// one job to enter the actor and one to come back, on the same thread.
-final class LoopExecutors: Sendable {
+/// isolated to the serial executor. Run isolated, the nonisolated code of such
+/// a task counted as having left that isolation at each executor check of an
+/// await, and the runtime re-enqueued it: an async read that waited for data
+/// cost 7 jobs instead of 1 (a test counts them). The price is paid by calls
+/// from such a task into an actor pinned to the loop: one job to enter the
+/// actor and one to come back, on the same thread.
+///
+/// `@unchecked Sendable` is sound because `spare`, its one mutable field, is
+/// touched only on the loop thread (``ContinuationWaker/reusable()`` and
+/// ``ContinuationWaker/recycle(_:)`` run there); the rest is immutable.
+final class LoopExecutors: @unchecked Sendable {
+    static let key = LoopAttachmentKey { loop in LoopExecutors(loop: loop) }
+
     let serial: LoopSerialExecutor
     let task: LoopTaskExecutor
+    /// A waker that a finished await on this loop left for the next one, so
+    /// that async code awaiting futures does not allocate one per await (see
+    /// ``ContinuationWaker/reusable()``). Loop thread only.
+    @exclusivity(unchecked) var spare: ContinuationWaker?
 
-    init(core: LoopCore) {
-        let target = JobTarget(core: core)
+    private init(loop: EventLoop) {
+        let target = JobTarget(loop: loop)
         serial = LoopSerialExecutor(target: target)
         task = LoopTaskExecutor(target: target)
+        target.adopt(serial: serial, task: task)
     }
 }
 
-/// Where jobs go: the loop's local queue when enqueued on the loop thread (no
-/// lock, no system call), else the inbox plus `uv_async_send`.
+extension EventLoop {
+    /// The bridge's executors for this loop (made on first use, from any thread).
+    var executors: LoopExecutors {
+        withAttachment(LoopExecutors.key) { $0 }
+    }
+}
+
+/// Where the executors' jobs go: the loop's local queue when enqueued on the
+/// loop thread (no lock, no system call), else the loop's inbox plus
+/// `uv_async_send`; once the loop is gone, the orphaned-jobs queue. Also what
+/// every job of the loop is run as.
+///
+/// It holds the loop's inbox, not the loop: executors outlive their loop when
+/// actors or tasks keep them.
 @usableFromInline
 final class JobTarget: Sendable {
-    let remote: RemoteScheduler
+    let inbox: WakeInbox
     /// The loop's identity (unique per process, never reused, unlike an address).
     @usableFromInline let loopIdentity: UInt64
+    /// Runs the jobs the loop can no longer run.
+    let orphans: OrphanedJobs
+    /// The loop's executors, which the jobs are run as. Unowned, like an actor's
+    /// `unownedExecutor`: whoever enqueues on an executor keeps it alive. Set
+    /// once by `adopt`, before any job can be enqueued.
+    nonisolated(unsafe) private var serial: UnownedSerialExecutor?
+    nonisolated(unsafe) private var task: UnownedTaskExecutor?
 
-    init(core: LoopCore) {
-        remote = core.remote
-        loopIdentity = core.identity
+    init(loop: EventLoop) {
+        inbox = loop.inbox
+        loopIdentity = loop.identity
+        orphans = OrphanedJobs(loopIdentity: loop.identity)
+    }
+
+    /// Records the executors the jobs run as.
+    func adopt(serial: LoopSerialExecutor, task: LoopTaskExecutor) {
+        self.serial = serial.asUnownedSerialExecutor()
+        self.task = task.asUnownedTaskExecutor()
     }
 
     /// Whether the calling thread is running this loop right now, or running
     /// its orphaned jobs after it shut down.
     @usableFromInline
     var isOnLoopThread: Bool {
-        LoopCore.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
+        EventLoop.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
     }
 
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        let enqueuedHere = LoopCore.withCurrent { current -> Bool in
+        let job = SwiftJob(job: job, onTaskExecutor: onTaskExecutor, target: Unmanaged.passUnretained(self))
+        let enqueuedHere = EventLoop.withCurrent { current -> Bool in
             guard let current, current.identity == loopIdentity else { return false }
-            current.enqueueLocal(job, onTaskExecutor: onTaskExecutor)
+            current.enqueueLocal(job)
             return true
         }
-        if !enqueuedHere { remote.enqueue(job, onTaskExecutor: onTaskExecutor) }
+        if !enqueuedHere && !inbox.enqueue(job) { job.loopClosed() }
+    }
+
+    /// Runs `job` on the calling thread as the executor it was enqueued on.
+    func run(_ job: UnownedJob, onTaskExecutor: Bool) {
+        if onTaskExecutor {
+            // Not isolated to the serial executor: see `LoopExecutors`.
+            job.runSynchronously(on: task!)
+        } else {
+            job.runSynchronously(on: serial!)
+        }
+    }
+}
+
+/// A Swift job for one of the loop's executors, as the loop queues it.
+///
+/// `@unchecked Sendable` because `UnownedJob` is not declared Sendable, though
+/// a job is made to move to the thread that runs it. `target` is unowned, as
+/// an actor's `unownedExecutor` is: whoever enqueues a job on an executor
+/// keeps the executor (and with it its target) alive until the job has run.
+struct SwiftJob: LoopJob, @unchecked Sendable {
+    let job: UnownedJob
+    /// Which executor object the job was enqueued on.
+    let onTaskExecutor: Bool
+    let target: Unmanaged<JobTarget>
+
+    func run() {
+        target._withUnsafeGuaranteedRef { $0.run(job, onTaskExecutor: onTaskExecutor) }
+    }
+
+    func loopClosed() {
+        target._withUnsafeGuaranteedRef { $0.orphans.enqueue(self) }
     }
 }
 
@@ -115,8 +184,8 @@ public final class LoopTaskExecutor: TaskExecutor {
 
 extension Runtime {
     /// The executor that runs actors on this runtime's loop (while it runs).
-    public var serialExecutor: LoopSerialExecutor { core.executors.serial }
+    public var serialExecutor: LoopSerialExecutor { loop.executors.serial }
 
     /// The executor for tasks that should run on this runtime's loop.
-    public var taskExecutor: LoopTaskExecutor { core.executors.task }
+    public var taskExecutor: LoopTaskExecutor { loop.executors.task }
 }

@@ -72,8 +72,8 @@ public final class LoopThread: Sendable {
                 started.signal()
                 return
             }
-            runtime.core.servesForeignWork = true
-            handoff.locked { $0 = .success(runtime.core.executors) }
+            runtime.loop.servesForeignWork = true
+            handoff.locked { $0 = .success(runtime.loop.executors) }
             started.signal()
             LoopThread.serve(runtime, control: control)
         }

@@ -1,4 +1,3 @@
-import CWeftSupport
 import Synchronization
 
 /// The `ContinuationWaker` of one Swift task that ``LoopThread/spawn(_:)`` or
@@ -36,8 +35,8 @@ struct TaskResumer: Sendable {
         /// Undoes ``TaskResumer/begin()``, in reverse order, as the task's
         /// body ends.
         func end() {
-            weft_remove_cancellation_handler(record)
-            weft_task_local_value_pop()
+            SwiftRuntime.removeCancellationHandler(record)
+            SwiftRuntime.popTaskLocal()
             resumer.finish()
         }
     }
@@ -55,16 +54,8 @@ struct TaskResumer: Sendable {
     /// before the pop: the task's stack allocations are freed in reverse).
     static func begin() -> Binding {
         let resumer = ContinuationWaker()
-        let own = TaskResumer(owner: UInt(bitPattern: weft_current_task()), resumer: resumer)
-        // The runtime takes the value out of the buffer (the buffer is left
-        // uninitialized, and a temporary allocation does not deinitialize).
-        withUnsafeTemporaryAllocation(of: TaskResumer?.self, capacity: 1) { buffer in
-            buffer.initializeElement(at: 0, to: own)
-            weft_task_local_value_push(
-                Unmanaged.passUnretained($current).toOpaque(), buffer.baseAddress!,
-                unsafeBitCast(TaskResumer?.self as Any.Type, to: UnsafeRawPointer.self))
-        }
-        return Binding(resumer: resumer, record: weft_add_cancellation_handler(Unmanaged.passUnretained(resumer).toOpaque()))
+        SwiftRuntime.pushTaskLocal($current, TaskResumer(owner: SwiftRuntime.currentTaskAddress, resumer: resumer))
+        return Binding(resumer: resumer, record: SwiftRuntime.addCancellationHandler(resumer))
     }
 
     /// The waker of the running task, if the task owns one. A task that
@@ -73,7 +64,7 @@ struct TaskResumer: Sendable {
     /// by then.
     @usableFromInline
     static var forCurrentTask: ContinuationWaker? {
-        guard let own = current, own.owner == UInt(bitPattern: weft_current_task()), !own.resumer.isFinished
+        guard let own = current, own.owner == SwiftRuntime.currentTaskAddress, !own.resumer.isFinished
         else { return nil }
         return own.resumer
     }

@@ -10,7 +10,7 @@ public protocol Wakeable: AnyObject, Sendable {
 ///
 /// Copying a waker is cloning it; every copy wakes the same task. Waking is
 /// idempotent (waking a task that is already scheduled does nothing) and may be
-/// done from any thread (invariant 3).
+/// done from any thread (docs/ARCHITECTURE.md, "Invariants").
 @frozen
 public struct Waker: Sendable {
     /// The object that is told to wake.
@@ -53,4 +53,14 @@ private final class ClosureWakeable: Wakeable {
 
 private final class NoopWakeable: Wakeable {
     func wake() {}
+}
+
+extension Optional where Wrapped == Waker {
+    /// Stores `waker` unless the stored one already wakes the same task: what
+    /// a leaf future does with the waker of each poll that returns pending.
+    @inlinable @inline(__always)
+    mutating func register(_ waker: Waker) {
+        if let current = self, current.willWake(waker) { return }
+        self = waker
+    }
 }

@@ -1,5 +1,4 @@
 import CLibUV
-import CWeftSupport
 
 /// Connects a TCP socket. See ``TCPStream/connect(to:)``.
 ///
@@ -11,7 +10,7 @@ import CWeftSupport
 public struct Connect: Future {
     let address: SocketAddress
     var stream: TCPStream?
-    var operation: RequestOperation<uv_connect_t>?
+    var operation: StreamRequest<uv_connect_t>?
 
     init(address: SocketAddress) {
         self.address = address
@@ -20,30 +19,23 @@ public struct Connect: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         let operationName = "connect \(address)"
         if operation == nil {
-            guard let loop = LoopCore.current else { preconditionFailure("connect polled outside a Weft runtime") }
-            let core: StreamCore
-            do { core = try StreamCore(loop: loop) } catch { return .ready(.failure(error)) }
-            let operation = RequestOperation<uv_connect_t>(stream: core)
-            let result = address.withSockAddr { address in
-                uv_tcp_connect(operation.request, core.handle!, address) { request, status in
-                    RequestOperation<uv_connect_t>.finish(request!).complete(status: status)
-                }
+            guard let loop = EventLoop.current else { preconditionFailure("connect polled outside a Weft runtime") }
+            let connection: TCPConnection
+            do { connection = try TCPConnection(loop: loop) } catch { return .ready(.failure(error)) }
+            do {
+                operation = try connection.startConnect(to: address, operation: operationName)
+            } catch {
+                connection.close()
+                return .ready(.failure(error))
             }
-            if result < 0 {
-                operation.abandon()
-                core.close()
-                return .ready(.failure(WeftError(uvCode: result, operation: operationName)))
-            }
-            core.connectOperation = operation
-            self.operation = operation
-            stream = TCPStream(core: core)
+            stream = TCPStream(connection: connection)
         }
         guard let status = operation!.status else {
             operation!.waiting.register(context.waker)
             return .pending
         }
         let stream = self.stream.take()!
-        stream.core.connectOperation = nil
+        stream.connection.connectOperation = nil
         if status < 0 {
             stream.close()
             return .ready(.failure(WeftError(uvCode: status, operation: operationName)))

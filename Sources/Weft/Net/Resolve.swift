@@ -1,5 +1,4 @@
 import CLibUV
-import Glibc
 
 /// Resolves a host name with `uv_getaddrinfo` (on libuv's thread pool).
 /// See ``resolve(host:port:)``.
@@ -12,31 +11,8 @@ import Glibc
 public struct Resolve: Future {
     let host: String
     let port: Int
-    var lookup: Lookup?
-
-    /// Owns the request while the future lives; its deinit forgets the waker and
-    /// cancels the request.
-    final class Lookup {
-        let request: UnsafeMutablePointer<uv_getaddrinfo_t>
-        var result: Result<[SocketAddress], WeftError>?
-        var waker: Waker?
-        var isPending = true
-
-        init() {
-            request = .allocate(capacity: 1)
-        }
-
-        deinit {
-            waker = nil
-            if isPending {
-                // The callback still runs (with UV_EAI_CANCELED) and frees the request.
-                UnsafeMutableRawPointer(request).assumingMemoryBound(to: uv_req_t.self).pointee.data = nil
-                _ = UnsafeMutableRawPointer(request).withMemoryRebound(to: uv_req_t.self, capacity: 1) { uv_cancel($0) }
-            } else {
-                request.deallocate()
-            }
-        }
-    }
+    /// The lookup in flight, once polled; dropping it cancels the lookup.
+    var lookup: SubmittedRequest<uv_getaddrinfo_t, NameLookup>?
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[SocketAddress], WeftError>> {
         let operation = "resolve \(host):\(port)"
@@ -51,45 +27,16 @@ public struct Resolve: Future {
                 return .ready(.failure(WeftError(.invalidArgument, operation: operation,
                                                  detail: "the host contains a NUL character")))
             }
-            guard let loop = LoopCore.current else { preconditionFailure("resolve polled outside a Weft runtime") }
-            let lookup = Lookup()
-            var hints = addrinfo()
-            hints.ai_family = AF_UNSPEC
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            UnsafeMutableRawPointer(lookup.request).assumingMemoryBound(to: uv_req_t.self).pointee.data =
-                Unmanaged.passUnretained(lookup).toOpaque()
-            let result = uv_getaddrinfo(loop.loop, lookup.request, { request, status, info in
-                defer { uv_freeaddrinfo(info) }
-                guard let data = UnsafeMutableRawPointer(request!).assumingMemoryBound(to: uv_req_t.self).pointee.data else {
-                    request!.deallocate()  // the future was dropped
-                    return
-                }
-                let lookup = Unmanaged<Lookup>.fromOpaque(data).takeUnretainedValue()
-                lookup.isPending = false
-                if status < 0 {
-                    lookup.result = .failure(WeftError(uvCode: status, operation: "getaddrinfo"))
-                } else {
-                    var addresses: [SocketAddress] = []
-                    var cursor = info
-                    while let entry = cursor {
-                        if let address = entry.pointee.ai_addr.flatMap({ SocketAddress(UnsafePointer($0)) }),
-                           !addresses.contains(address) {
-                            addresses.append(address)
-                        }
-                        cursor = entry.pointee.ai_next
-                    }
-                    lookup.result = .success(addresses)
-                }
-                lookup.waker.take()?.wake()
-            }, host, String(port), &hints)
-            if result < 0 {
-                lookup.isPending = false
-                return .ready(.failure(WeftError(uvCode: result, operation: operation)))
+            guard let loop = EventLoop.current else { preconditionFailure("resolve polled outside a Weft runtime") }
+            do {
+                lookup = SubmittedRequest(try NameLookup.start(host: host, port: port, on: loop))
+            } catch {
+                return .ready(.failure(WeftError(error.kind, operation: operation, detail: error.detail)))
             }
-            self.lookup = lookup
         }
-        guard let result = lookup!.result else {
-            if lookup!.waker.map({ !$0.willWake(context.waker) }) ?? true { lookup!.waker = context.waker }
+        let request = lookup!.operation
+        guard let result = request.result else {
+            request.waiting.register(context.waker)
             return .pending
         }
         return .ready(result.mapError { WeftError($0.kind, operation: operation, detail: $0.detail) })

@@ -1,6 +1,3 @@
-import CLibUV
-import CWeftSupport
-
 /// A listening TCP socket.
 ///
 /// ```swift
@@ -24,14 +21,14 @@ import CWeftSupport
 /// (failing with `.wrongThread`), and `close()`/`deinit` elsewhere hand the
 /// close to the loop.
 public final class TCPListener: @unchecked Sendable {
-    let core: ListenerCore
+    let acceptor: TCPAcceptor
 
-    private init(core: ListenerCore) {
-        self.core = core
+    private init(acceptor: TCPAcceptor) {
+        self.acceptor = acceptor
     }
 
     deinit {
-        core.closeOnLoop()
+        acceptor.closeOnLoop()
     }
 
     /// Binds `address` and starts listening with a backlog of `backlog`.
@@ -44,7 +41,7 @@ public final class TCPListener: @unchecked Sendable {
     public static func bind(
         _ address: SocketAddress, backlog: Int = 1024, runtime: Runtime? = nil
     ) throws(WeftError) -> TCPListener {
-        guard let loop = runtime?.core ?? LoopCore.current else {
+        guard let loop = runtime?.loop ?? EventLoop.current else {
             throw WeftError(.invalidArgument, operation: "bind \(address)",
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
@@ -52,14 +49,14 @@ public final class TCPListener: @unchecked Sendable {
         guard backlog > 0 && backlog <= Int(Int32.max) else {
             throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
         }
-        let core = try ListenerCore(loop: loop)
+        let acceptor = try TCPAcceptor(loop: loop)
         do {
-            try core.listen(on: address, backlog: Int32(backlog))
+            try acceptor.listen(on: address, backlog: Int32(backlog))
         } catch {
-            core.close()
+            acceptor.close()
             throw error
         }
-        return TCPListener(core: core)
+        return TCPListener(acceptor: acceptor)
     }
 
     /// A future of the next connection. Several tasks may wait in an accept on
@@ -80,128 +77,21 @@ public final class TCPListener: @unchecked Sendable {
     /// The address the listener is bound to (with the real port when bound to 0).
     public var localAddress: SocketAddress {
         get throws(WeftError) {
-            if let error = core.wrongThread("localAddress") { throw error }
-            guard let handle = core.handle else { throw WeftError(.closed, operation: "localAddress") }
-            return try socketAddress(operation: "localAddress") { uv_tcp_getsockname(handle, $0, $1) }
+            if let error = acceptor.wrongThread("localAddress") { throw error }
+            return try acceptor.localAddress()
         }
     }
 
     /// Stops listening; a pending `accept()` fails with `.closed`. Idempotent.
     public func close() {
-        core.closeOnLoop()
+        acceptor.closeOnLoop()
     }
 
     /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after each.
-    public var acceptErrorCount: Int { core.acceptErrorCount }
+    public var acceptErrorCount: Int { acceptor.acceptErrorCount }
 
     /// The latest accept error, if any.
-    public var lastAcceptError: WeftError? { core.lastAcceptError }
-}
-
-/// The owner of a listening `uv_tcp_t` (same lifetime rules as `StreamCore`:
-/// allocated apart, `data` unretained, freed in the close callback).
-///
-/// Connections are accepted inside libuv's connection callback, as they
-/// arrive, into a bounded queue that `accept()` futures take from: libuv then
-/// accepts every pending connection in one loop iteration instead of pausing
-/// its watcher after each one until a task calls `uv_accept`. When the queue
-/// is full the callback leaves the connection with libuv, which stops
-/// accepting until `pollAccept` makes room (backpressure).
-final class ListenerCore: TCPHandleOwner {
-    let loop: LoopCore
-    private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
-    /// Connections accepted and not yet handed to an `accept()`.
-    private let accepted = RingBuffer<StreamCore>(capacity: 16)
-    /// At most this many connections wait in `accepted`.
-    static let acceptQueueLimit = 128
-    /// Whether libuv holds an accepted connection we have not taken (it stops
-    /// accepting until we do).
-    private var libuvHoldsConnection = false
-    /// The tasks waiting in an accept. A connection (or the close) wakes them
-    /// all: one takes the connection, the others find none and wait again.
-    var acceptors = WaitingWakers()
-    private(set) var acceptErrorCount = 0
-    private(set) var lastAcceptError: WeftError?
-
-    init(loop: LoopCore) throws(WeftError) {
-        self.loop = loop
-        handle = try makeHandle(on: loop)
-    }
-
-    deinit {
-        close()
-    }
-
-    func listen(on address: SocketAddress, backlog: Int32) throws(WeftError) {
-        let operation = "bind \(address)"
-        try check(address.withSockAddr { uv_tcp_bind(handle!, $0, 0) }, operation)
-        // libuv reports most bind errors (EADDRINUSE) only when listening.
-        try check(uv_listen(weft_tcp_stream(handle!), backlog) { server, status in
-            guard let data = server?.pointee.data else { return }
-            Unmanaged<ListenerCore>.fromOpaque(data).takeUnretainedValue().connectionArrived(status: status)
-        }, operation)
-    }
-
-    private func connectionArrived(status: Int32) {
-        if status < 0 {
-            recordAcceptError(status)
-            return
-        }
-        if accepted.count >= Self.acceptQueueLimit {
-            libuvHoldsConnection = true  // libuv pauses until pollAccept takes it
-        } else if let client = acceptFromLibuv() {
-            accepted.append(client)
-        }
-        acceptors.wakeAll()
-    }
-
-    /// Takes the connection libuv holds; nil (error recorded) if that fails.
-    private func acceptFromLibuv() -> StreamCore? {
-        guard let handle else { return nil }
-        let client: StreamCore
-        do {
-            client = try StreamCore(loop: loop)
-        } catch {
-            recordAcceptError(UV_ENOMEM.rawValue)
-            return nil
-        }
-        let result = uv_accept(weft_tcp_stream(handle), client.stream!)
-        if result < 0 {
-            client.close()
-            recordAcceptError(result)
-            return nil
-        }
-        return client
-    }
-
-    private func recordAcceptError(_ code: Int32) {
-        acceptErrorCount += 1
-        lastAcceptError = WeftError(uvCode: code, operation: "accept")
-    }
-
-    func pollAccept(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
-        if let error = wrongThread("accept") { return .ready(.failure(error)) }
-        guard handle != nil else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
-        if libuvHoldsConnection {
-            // Room is about to be made: move libuv's connection to the queue,
-            // which also lets libuv accept again.
-            libuvHoldsConnection = false
-            if let client = acceptFromLibuv() { accepted.append(client) }
-        }
-        guard let client = accepted.popFirst() else {
-            acceptors.register(context.waker)
-            return .pending
-        }
-        return .ready(.success(TCPStream(core: client)))
-    }
-
-    func close() {
-        guard let handle else { return }
-        self.handle = nil
-        weft_close_and_free(weft_tcp_handle(handle))
-        while let client = accepted.popFirst() { client.close() }
-        acceptors.wakeAll()
-    }
+    public var lastAcceptError: WeftError? { acceptor.lastAcceptError }
 }
 
 /// The next connection of a ``TCPListener``. See ``TCPListener/accept()``.
@@ -209,7 +99,7 @@ public struct Accept: Future {
     let listener: TCPListener
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
-        listener.core.pollAccept(&context)
+        listener.acceptor.pollAccept(&context).map { $0.map(TCPStream.init(connection:)) }
     }
 }
 
@@ -221,10 +111,10 @@ public struct Incoming: PollStream {
     let listener: TCPListener
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>?> {
-        switch listener.core.pollAccept(&context) {
+        switch listener.acceptor.pollAccept(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
-        case .ready(let result): return .ready(result)
+        case .ready(let result): return .ready(result.map(TCPStream.init(connection:)))
         }
     }
 }

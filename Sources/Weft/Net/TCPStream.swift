@@ -39,23 +39,23 @@ import CLibUV
 /// prefix written (not cancel-safe); bytes already accepted are still sent. A
 /// dropped future may leave one spurious wake-up of its task.
 ///
-/// `@unchecked Sendable` is sound because the only state, `core`, is touched
+/// `@unchecked Sendable` is sound because the only state, `connection`, is touched
 /// solely on the loop thread: every entry point checks `isOnLoopThread` first,
 /// and `close()`/`deinit` called elsewhere hand the close to the loop.
 public final class TCPStream: @unchecked Sendable {
-    let core: StreamCore
+    let connection: TCPConnection
 
-    init(core: StreamCore) {
-        self.core = core
+    init(connection: TCPConnection) {
+        self.connection = connection
     }
 
     deinit {
-        core.closeOnLoop()
+        connection.closeOnLoop()
     }
 
     /// The error for a call from a thread other than the loop's, if it is one.
     func wrongThread(_ operation: String) -> WeftError? {
-        core.wrongThread(operation)
+        connection.wrongThread(operation)
     }
 
     /// A future that connects to `address`. Composes with ``timeout(_:_:)``:
@@ -78,31 +78,31 @@ public final class TCPStream: @unchecked Sendable {
     /// Closes the connection (on the loop thread: at once there, else as soon
     /// as the loop runs). Idempotent.
     public func close() {
-        core.closeOnLoop()
+        connection.closeOnLoop()
     }
 
     /// Whether ``close()`` was called (or the stream was otherwise closed), as
     /// seen from the loop thread.
-    public var isClosed: Bool { core.isClosed }
+    public var isClosed: Bool { connection.isClosed }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     public func setNoDelay(_ enabled: Bool) throws(WeftError) {
         if let error = wrongThread("setNoDelay") { throw error }
-        try core.setNoDelay(enabled)
+        try connection.setNoDelay(enabled)
     }
 
     /// Turns TCP keep-alive on with the given idle delay, or off.
     public func setKeepAlive(_ enabled: Bool, delay: Duration = .seconds(60)) throws(WeftError) {
         if let error = wrongThread("setKeepAlive") { throw error }
         let seconds = max(1, min(Int64(UInt32.max), delay.components.seconds))
-        try core.setKeepAlive(enabled, delaySeconds: UInt32(seconds))
+        try connection.setKeepAlive(enabled, delaySeconds: UInt32(seconds))
     }
 
     /// The local end's address.
     public var localAddress: SocketAddress {
         get throws(WeftError) {
             if let error = wrongThread("localAddress") { throw error }
-            return try core.address(peer: false)
+            return try connection.address(peer: false)
         }
     }
 
@@ -110,7 +110,7 @@ public final class TCPStream: @unchecked Sendable {
     public var peerAddress: SocketAddress {
         get throws(WeftError) {
             if let error = wrongThread("peerAddress") { throw error }
-            return try core.address(peer: true)
+            return try connection.address(peer: true)
         }
     }
 
@@ -124,34 +124,34 @@ public final class TCPStream: @unchecked Sendable {
 extension TCPStream: AsyncBufRead, AsyncWrite {
     public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
         if let error = wrongThread("read") { return .ready(.failure(error)) }
-        return core.pollRead(&context, into: buffer)
+        return connection.pollRead(&context, into: buffer)
     }
 
     public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
         if let error = wrongThread("read") { return .ready(.failure(error)) }
-        return core.pollFillBuffer(&context)
+        return connection.pollFillBuffer(&context)
     }
 
     /// Marks buffered bytes as used. Call it on the loop thread, after
     /// `pollFillBuffer` (a precondition, since it cannot report an error).
     public func consume(_ count: Int) {
-        precondition(core.loop.isOnLoopThread, "TCPStream.consume called off its loop thread")
-        core.consume(count)
+        precondition(connection.loop.isOnLoopThread, "TCPStream.consume called off its loop thread")
+        connection.consume(count)
     }
 
     public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
         if let error = wrongThread("write") { return .ready(.failure(error)) }
-        return core.pollWrite(&context, bytes)
+        return connection.pollWrite(&context, bytes)
     }
 
     public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if let error = wrongThread("flush") { return .ready(.failure(error)) }
-        return core.pollFlush(&context)
+        return connection.pollFlush(&context)
     }
 
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if let error = wrongThread("shutdown") { return .ready(.failure(error)) }
-        return core.pollShutdown(&context)
+        return connection.pollShutdown(&context)
     }
 }
 
@@ -208,7 +208,7 @@ public struct ReadSome: Future {
         case .ready(.failure(let error)): return .ready(.failure(error))
         case .ready(.success(let available)):
             let bytes = [UInt8](available.prefix(maxLength))
-            stream.core.consume(bytes.count)
+            stream.connection.consume(bytes.count)
             return .ready(.success(bytes))
         }
     }
@@ -220,7 +220,7 @@ public struct ReadSome: Future {
 /// is allocated per read. While the read waits with nothing buffered, the
 /// buffer is lent to the stream and libuv reads straight into it (one `read`
 /// system call into the caller's storage, as with Tokio; no pool buffer, no
-/// copy). See ``StreamCore/lend(_:)``.
+/// copy). See ``TCPConnection/lend(_:)``.
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
 /// that reached the lent buffer of a dropped read stay buffered in the stream.
@@ -238,9 +238,9 @@ struct ReadInto: Future {
     }
 
     mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
-        let core = stream.core
+        let connection = stream.connection
         if let loan = loan.take() {
-            if let (lent, filled) = core.reclaim(loan) {
+            if let (lent, filled) = connection.reclaim(loan) {
                 buffer = lent
                 if filled > 0 { return .ready((buffer, .success(filled))) }
             } else {
@@ -250,11 +250,11 @@ struct ReadInto: Future {
         }
         if let error = stream.wrongThread("read") { return .ready((buffer, .failure(error))) }
         if count == 0 { return .ready((buffer, .success(0))) }
-        switch buffer.withUnsafeMutableBytes({ core.pollRead(&context, into: $0) }) {
+        switch buffer.withUnsafeMutableBytes({ connection.pollRead(&context, into: $0) }) {
         case .ready(let result):
             return .ready((buffer, result))
         case .pending:
-            loan = core.lend(&buffer)
+            loan = connection.lend(&buffer)
             return .pending
         }
     }

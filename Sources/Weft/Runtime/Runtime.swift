@@ -18,14 +18,14 @@ import CWeftSupport
 /// `JoinHandle`s complete with `JoinError(.runtimeShutDown)`) and closes every
 /// handle the runtime owns.
 public final class Runtime {
-    @usableFromInline let core: LoopCore
+    @usableFromInline let loop: EventLoop
 
     /// Creates a runtime with its own libuv loop; `options` can ask for the
     /// deterministic test mode, e.g. `Runtime(options: .deterministic(seed: 42))`
     /// (see ``RuntimeOptions/deterministic(seed:)``).
     public init(options: RuntimeOptions = RuntimeOptions()) throws(WeftError) {
         self.options = options
-        core = try LoopCore(options: options)
+        loop = try EventLoop(options: options)
     }
 
     /// The options the runtime was created with.
@@ -33,7 +33,7 @@ public final class Runtime {
 
     /// Deterministic mode: time elapsed on the virtual clock since the runtime
     /// was created; nil for a real-time runtime.
-    public var virtualTimeElapsed: Duration? { core.timers.virtualClock?.elapsed }
+    public var virtualTimeElapsed: Duration? { loop.timers.virtualClock?.elapsed }
 
     /// Deterministic mode: moves the virtual clock forward by `duration`, firing
     /// every timer due on the way in deadline order (their tasks run at the next
@@ -41,15 +41,15 @@ public final class Runtime {
     /// Throws ``WeftError/Kind-swift.enum/invalidArgument`` on a real-time
     /// runtime, ``WeftError/Kind-swift.enum/reentrantBlock`` while running.
     public func advanceTime(by duration: Duration) throws(WeftError) {
-        guard core.timers.virtualClock != nil else {
+        guard loop.timers.virtualClock != nil else {
             throw WeftError(.invalidArgument, operation: "advanceTime(by:)",
                             detail: "only a runtime created with .deterministic(seed:) has a virtual clock")
         }
-        guard !core.isRunning else {
+        guard !loop.isRunning else {
             throw WeftError(.reentrantBlock, operation: "advanceTime(by:)",
                             detail: "call it outside block(on:)")
         }
-        core.advanceVirtualTime(by: duration)
+        loop.advanceVirtualTime(by: duration)
     }
 
     /// Runs `body` once per seed, each time with a fresh deterministic runtime
@@ -69,7 +69,7 @@ public final class Runtime {
     }
 
     deinit {
-        core.shutdown()
+        loop.shutdown()
     }
 
     /// Starts `future` as a new task and returns a handle to its output.
@@ -79,8 +79,8 @@ public final class Runtime {
     @inlinable
     @discardableResult
     public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
-        let task = RawTask.make(future, core: core)
-        core.register(task)
+        let task = RawTask.make(future, loop: loop)
+        loop.register(task)
         return JoinHandle(task)
     }
 
@@ -103,16 +103,16 @@ public final class Runtime {
     @inlinable
     public func block<F: Future>(on future: consuming F) throws(WeftError) -> F.Output {
         // Checked before the future becomes a task, so a rejected one never runs.
-        guard !core.isRunning else { throw WeftError(.reentrantBlock, operation: "block(on:)") }
-        guard core.isOnLoopThread else {
+        guard !loop.isRunning else { throw WeftError(.reentrantBlock, operation: "block(on:)") }
+        guard loop.isOnLoopThread else {
             throw WeftError(.wrongThread, operation: "block(on:)",
                             detail: "a runtime runs on the thread that created it")
         }
         // Moved into the task: a copy left here would count as a reference
         // held outside the runtime and defeat the stuck check.
-        var handle = JoinHandle<F.Output>(RawTask.make(consume future, core: core))
-        core.register(handle.task)
-        try core.drive(until: Unmanaged.passUnretained(handle.task))
+        var handle = JoinHandle<F.Output>(RawTask.make(consume future, loop: loop))
+        loop.register(handle.task)
+        try loop.drive(until: Unmanaged.passUnretained(handle.task))
         var context = Context(waker: .noop)
         switch handle.poll(&context) {
         case .ready(.success(let value)):
@@ -126,31 +126,31 @@ public final class Runtime {
     /// the runtime cannot run again afterwards. Must not be called from inside
     /// one of its tasks.
     public func shutdown() throws(WeftError) {
-        guard !core.isRunning else {
+        guard !loop.isRunning else {
             throw WeftError(.reentrantBlock, operation: "shutdown()",
                             detail: "a runtime cannot be shut down from inside its own block(on:)")
         }
-        guard core.isOnLoopThread else {
+        guard loop.isOnLoopThread else {
             throw WeftError(.wrongThread, operation: "shutdown()",
                             detail: "a runtime is shut down on the thread that created it (or dropped)")
         }
-        core.shutdown()
+        loop.shutdown()
     }
 
     /// What the runtime has done so far.
-    public var statistics: RuntimeStatistics { core.statistics }
+    public var statistics: RuntimeStatistics { loop.statistics }
 
     /// Handles open on the loop, the runtime's own included (a wake-up handle and
     /// timers while it runs; none after shutdown). For leak checks in tests.
-    public var openHandleCount: Int { core.openHandleCount }
+    public var openHandleCount: Int { loop.openHandleCount }
 
     /// Timers armed and not yet fired or dropped.
-    public var pendingTimerCount: Int { core.timers.pendingCount }
+    public var pendingTimerCount: Int { loop.timers.pendingCount }
 
     /// libuv requests in flight on the loop (writes, connects, shutdowns, name
     /// lookups, thread-pool work). For leak checks in tests: zero once every
     /// operation has completed or been cancelled.
-    public var activeRequestCount: Int { core.activeRequestCount }
+    public var activeRequestCount: Int { loop.activeRequestCount }
 }
 
 /// Starts `future` as a new task on the runtime running the calling thread.
@@ -160,12 +160,12 @@ public final class Runtime {
 @discardableResult
 public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
     // The runtime running this thread outlives the call: borrow it, no retain.
-    return LoopCore.withCurrent { core in
-        guard let core else {
+    return EventLoop.withCurrent { loop in
+        guard let loop else {
             preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
         }
-        let task = RawTask.make(future, core: core)
-        core.register(task)
+        let task = RawTask.make(future, loop: loop)
+        loop.register(task)
         return JoinHandle(task)
     }
 }

@@ -79,14 +79,14 @@ extension Runtime {
     /// The runtime's counters and live tasks. Call it on the runtime's thread:
     /// outside `block(on:)`, or from one of its tasks.
     public func report() -> RuntimeReport {
-        precondition(core.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
-        return core.report()
+        precondition(loop.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
+        return loop.report()
     }
 
     /// The report of the runtime running the calling thread (from inside a task,
     /// including async code on a `LoopThread`); nil elsewhere.
     public static func currentReport() -> RuntimeReport? {
-        LoopCore.current?.report()
+        EventLoop.current?.report()
     }
 }
 

@@ -18,12 +18,12 @@ import Synchronization
 ///
 /// Sendable because its mutable fields are confined: the registry index, the
 /// payload and the vtable are touched only on the loop thread of the runtime that
-/// owns the task; other threads only use `state` (atomic), `remote` (a lock), and
+/// owns the task; other threads only use `state` (atomic), `inbox` (a lock), and
 /// the join slot under the `TaskState.joinWaker` protocol, which hands the slot to
 /// exactly one side at a time. The output is taken from the payload only after
 /// `complete` is observed (acquire), and it was stored before (release).
 @usableFromInline
-final class RawTask: Wakeable, @unchecked Sendable {
+final class RawTask: FinishableWakeable, @unchecked Sendable {
     @usableFromInline enum Operation {
         /// Polls the future, adopting the ready queue's reference to the task
         /// (see `run(_:)`).
@@ -46,10 +46,10 @@ final class RawTask: Wakeable, @unchecked Sendable {
     /// Where the task runs. Valid while the task is not complete: a runtime
     /// completes (cancels) every task before it goes away. Unmanaged because
     /// reading an `unowned(unsafe)` reference still retains it for each use.
-    @usableFromInline let core: Unmanaged<LoopCore>
+    @usableFromInline let loop: Unmanaged<EventLoop>
     /// The inbox for wakes from other threads; kept alive by the task so that a
     /// late foreign wake after shutdown finds a closed inbox, not freed memory.
-    @usableFromInline let remote: RemoteScheduler
+    @usableFromInline let inbox: WakeInbox
     /// The typed part, a `TaskSlots<F>`, when it fits (most spawns then cost one
     /// allocation); otherwise the address of its own allocation, freed in
     /// `deinit`. `TaskSlots<F>.in(_:)` knows which. The address is stable: a
@@ -63,10 +63,10 @@ final class RawTask: Wakeable, @unchecked Sendable {
     @exclusivity(unchecked) @usableFromInline var joinWaker: Waker?
 
     @usableFromInline
-    init(core: __shared LoopCore, vtable: @escaping (RawTask, Operation) -> Void) {
+    init(loop: __shared EventLoop, vtable: @escaping (RawTask, Operation) -> Void) {
         self.state = Atomic(TaskState.scheduled)
-        self.core = Unmanaged.passUnretained(core)
-        self.remote = core.remote
+        self.loop = Unmanaged.passUnretained(loop)
+        self.inbox = loop.inbox
         self.vtable = vtable
     }
 
@@ -80,10 +80,10 @@ final class RawTask: Wakeable, @unchecked Sendable {
         vtable(self, operation)
     }
 
-    /// A task running `future` on `core`, not yet registered.
+    /// A task running `future` on `loop`, not yet registered.
     @inlinable
-    static func make<F: Future>(_ future: consuming F, core: LoopCore) -> RawTask {
-        let task = RawTask(core: core, vtable: { task, operation in
+    static func make<F: Future>(_ future: consuming F, loop: EventLoop) -> RawTask {
+        let task = RawTask(loop: loop, vtable: { task, operation in
             TaskSlots<F>.perform(task, operation)
         })
         let storage = task.inlineStorageAddress
@@ -106,10 +106,10 @@ final class RawTask: Wakeable, @unchecked Sendable {
     final func wake() {
         let previous = state.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.scheduled | TaskState.complete) != 0 { return }
-        if weft_current_runtime() == core.toOpaque() {
-            core._withUnsafeGuaranteedRef { $0.enqueueLocal(self) }
+        if weft_current_runtime() == loop.toOpaque() {
+            loop._withUnsafeGuaranteedRef { $0.enqueueLocal(self) }
         } else {
-            remote.enqueue(self)
+            inbox.enqueue(self)
         }
     }
 
@@ -118,6 +118,9 @@ final class RawTask: Wakeable, @unchecked Sendable {
     final var isComplete: Bool {
         state.load(ordering: .acquiring) & TaskState.complete != 0
     }
+
+    /// A completed task's waker no longer matters (see `WaitingWakers`).
+    var isFinished: Bool { isComplete }
 
     /// Runs a task taken from the ready queue once, on its loop thread: polls
     /// it, or drops its future if an abort was requested. Consumes the queue's
@@ -145,7 +148,7 @@ final class RawTask: Wakeable, @unchecked Sendable {
         if previous & TaskState.joinWaker != 0 {
             withUnsafeMutablePointer(to: &joinWaker, wakeStoredWaker)
         }
-        core._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
+        loop._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
 
     /// Requests cancellation: the task's future is dropped the next time it runs.
@@ -176,10 +179,10 @@ final class RawTask: Wakeable, @unchecked Sendable {
 @inlinable
 func wakeStoredWaker(_ slot: UnsafeMutablePointer<Waker?>) {
     // A `Waker?` is its target's object pointer (null for nil) and the
-    // target's witness table; an object starts with its class's metadata.
+    // target's witness table.
     assert(MemoryLayout<Waker?>.size == 2 * MemoryLayout<UnsafeRawPointer>.size)
     guard let object = UnsafeRawPointer(slot).load(as: UnsafeRawPointer?.self) else { return }
-    if object.load(as: UnsafeRawPointer.self) == unsafeBitCast(RawTask.self, to: UnsafeRawPointer.self) {
+    if SwiftRuntime.isInstance(object, ofExactly: RawTask.self) {
         Unmanaged<RawTask>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.wake() }
     } else {
         slot.pointee?.wake()

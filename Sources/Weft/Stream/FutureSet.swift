@@ -23,7 +23,7 @@ final class WokenChildren: Sendable {
     /// Takes the woken indices, in wake order, and registers `parent`.
     func take(registering parent: Waker) -> [Int] {
         state.locked { state in
-            if state.parent.map({ !$0.willWake(parent) }) ?? true { state.parent = parent }
+            state.parent.register(parent)
             defer { state.indices.removeAll(keepingCapacity: true) }
             return state.indices
         }

@@ -32,14 +32,6 @@ public final class AsyncLock<Value> {
     public func tryLock() -> AsyncLockGuard<Value>? {
         semaphore.tryAcquire().map { AsyncLockGuard(lock: self, permit: $0) }
     }
-
-    /// Waits for the lock, from `async` code.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public func lock() async throws(CancellationError) -> AsyncLockGuard<Value> {
-        try await Weft.value(transferring: Transfer(value: lock() as AsyncLockAcquire<Value>)).value
-    }
 }
 
 /// Sendable when `Value` is: `protected` is touched only through an

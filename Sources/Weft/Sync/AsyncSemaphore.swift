@@ -61,14 +61,6 @@ public final class AsyncSemaphore: Sendable {
         })
     }
 
-    /// Waits for `permits` permits, from `async` code.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public func acquire(_ permits: Int = 1) async throws(CancellationError) -> SemaphorePermit {
-        try await Weft.value(transferring: Transfer(value: acquire(permits) as SemaphoreAcquire)).value
-    }
-
     /// Hands free permits to waiters in order; returns their wakers.
     static func grant(_ state: inout State) -> [Waker] {
         var wakers: [Waker] = []

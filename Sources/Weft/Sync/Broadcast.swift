@@ -1,6 +1,6 @@
 /// What a broadcast channel's senders and receivers share: the last `capacity`
 /// messages and the wakers of receivers waiting for the next one.
-final class BroadcastCore<Value: Sendable>: SubscribedChannelCore {
+final class BroadcastShared<Value: Sendable>: CountedSendersShared {
     struct State: SubscribedChannelState {
         /// Message `n` sits at `slots[n % capacity]` while `n >= nextSequence - capacity`.
         var slots: [Value?]
@@ -34,12 +34,12 @@ final class BroadcastCore<Value: Sendable>: SubscribedChannelCore {
 
 /// One receiver's registration: counts it as alive and keys its waker.
 final class BroadcastSubscription<Value: Sendable>: Sendable {
-    let core: BroadcastCore<Value>
-    init(_ core: BroadcastCore<Value>) { self.core = core }
+    let shared: BroadcastShared<Value>
+    init(_ shared: BroadcastShared<Value>) { self.shared = shared }
 
     deinit {
         let id = ObjectIdentifier(self)
-        core.state.withLock { state in
+        shared.state.withLock { state in
             state.receiverCount -= 1
             state.wakers[id] = nil
         }
@@ -58,8 +58,8 @@ final class BroadcastSubscription<Value: Sendable>: Sendable {
 /// ```
 public func broadcastChannel<Value: Sendable>(of type: Value.Type = Value.self, capacity: Int) -> (BroadcastSender<Value>, BroadcastReceiver<Value>) {
     precondition(capacity >= 1, "a broadcast channel needs a capacity of at least 1")
-    let core = BroadcastCore<Value>(capacity: capacity)
-    return (BroadcastSender(SenderLifetime(core, isFirst: true)), core.subscribe())
+    let shared = BroadcastShared<Value>(capacity: capacity)
+    return (BroadcastSender(SenderLifetime(shared, isFirst: true)), shared.subscribe())
 }
 
 /// What a broadcast receiver gets: a message, or the news that it fell behind.
@@ -83,31 +83,31 @@ extension BroadcastEvent: Equatable where Value: Equatable {}
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct BroadcastSender<Value: Sendable>: Sendable {
-    let lifetime: SenderLifetime<BroadcastCore<Value>>
+    let lifetime: SenderLifetime<BroadcastShared<Value>>
 
-    init(_ lifetime: SenderLifetime<BroadcastCore<Value>>) {
+    init(_ lifetime: SenderLifetime<BroadcastShared<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> BroadcastSender {
-        BroadcastSender(SenderLifetime(lifetime.core, isFirst: false))
+        BroadcastSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
     /// A new receiver that sees every message sent from now on.
     public func subscribe() -> BroadcastReceiver<Value> {
-        lifetime.core.subscribe()
+        lifetime.shared.subscribe()
     }
 
     /// Sends `value` to every receiver; returns how many receivers there are,
     /// or hands the value back when there is none.
     @discardableResult
     public func send(_ value: Value) -> Result<Int, SendError<Value>> {
-        let core = lifetime.core
+        let shared = lifetime.shared
         var overwritten: Value?
-        let outcome = core.state.withLock { state -> (receivers: Int, wakers: [Waker]) in
+        let outcome = shared.state.withLock { state -> (receivers: Int, wakers: [Waker]) in
             guard state.receiverCount > 0 else { return (0, []) }
-            let slot = Int(state.nextSequence % UInt64(core.capacity))
+            let slot = Int(state.nextSequence % UInt64(shared.capacity))
             overwritten = state.slots[slot].take()
             state.slots[slot] = value
             state.nextSequence += 1
@@ -122,7 +122,7 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
 
     /// Receivers alive now.
     public var receiverCount: Int {
-        lifetime.core.state.withLock { $0.receiverCount }
+        lifetime.shared.state.withLock { $0.receiverCount }
     }
 }
 
@@ -144,10 +144,10 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
     var nextSequence: UInt64
 
     public mutating func pollNext(_ context: inout Context) -> Poll<BroadcastEvent<Value>?> {
-        let core = subscription.core
+        let shared = subscription.shared
         let id = ObjectIdentifier(subscription)
-        let capacity = UInt64(core.capacity)
-        return core.state.withLock { state in
+        let capacity = UInt64(shared.capacity)
+        return shared.state.withLock { state in
             if nextSequence < state.nextSequence {
                 let oldest = state.nextSequence > capacity ? state.nextSequence - capacity : 0
                 if nextSequence < oldest {
@@ -168,17 +168,6 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// A new receiver of its own, reading from the next message sent.
     public func resubscribe() -> BroadcastReceiver {
-        subscription.core.subscribe()
-    }
-
-    /// The next event, awaited from `async` code; `nil` once every sender is
-    /// gone and everything was read.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public mutating func receive() async throws(CancellationError) -> BroadcastEvent<Value>? {
-        let (event, rest) = try await Weft.value(transferring: Transfer(value: next())).value
-        self = rest
-        return event
+        subscription.shared.subscribe()
     }
 }

@@ -81,15 +81,6 @@ public final class CancellationToken: Sendable {
         TokenCancelled(token: self)
     }
 
-    /// Waits until the token is cancelled, from `async` code.
-    ///
-    /// **Cancellation:** throws `CancellationError` if the calling Swift task is
-    /// cancelled first.
-    nonisolated(nonsending)
-    public func cancelled() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: Transfer(value: cancelled() as TokenCancelled))
-    }
-
     fileprivate func removeWaiter(_ node: WaitNode<Void>) {
         state.withLock { state in
             state.waiters.remove(node)

@@ -7,15 +7,15 @@
 /// ```
 public func boundedChannel<Value: Sendable>(of type: Value.Type = Value.self, capacity: Int) -> (ChannelSender<Value>, ChannelReceiver<Value>) {
     precondition(capacity >= 1, "a bounded channel needs a capacity of at least 1")
-    let core = ChannelCore<Value>(capacity: capacity)
-    return (ChannelSender(ChannelSenderLifetime(core, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(core)))
+    let shared = ChannelShared<Value>(capacity: capacity)
+    return (ChannelSender(SenderLifetime(shared, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(shared)))
 }
 
 /// Creates an unbounded multi-producer, single-consumer channel: sends never
 /// wait (and memory grows while the receiver falls behind).
 public func unboundedChannel<Value: Sendable>(of type: Value.Type = Value.self) -> (UnboundedSender<Value>, ChannelReceiver<Value>) {
-    let core = ChannelCore<Value>(capacity: .max)
-    return (UnboundedSender(ChannelSenderLifetime(core, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(core)))
+    let shared = ChannelShared<Value>(capacity: .max)
+    return (UnboundedSender(SenderLifetime(shared, isFirst: true)), ChannelReceiver(ChannelReceiverLifetime(shared)))
 }
 
 /// The receiving half of a ``boundedChannel(of:capacity:)`` or
@@ -51,24 +51,15 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
 
     @inlinable
     func pollReceive(_ waker: Waker) -> Poll<Value?> {
-        lifetime.core.pollReceive(waker)
+        lifetime.shared.pollReceive(waker)
     }
 
     /// Takes a buffered value without waiting: `nil` when none is buffered.
     public func tryReceive() -> Value? {
-        if case .ready(let value?) = lifetime.core.pollReceive(.noop) { return value }
+        if case .ready(let value?) = lifetime.shared.pollReceive(.noop) { return value }
         return nil
     }
 
     /// Values buffered now.
-    public var count: Int { lifetime.core.count }
-
-    /// The next value, awaited from `async` code; `nil` once every sender is gone.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public func receive() async throws(CancellationError) -> Value? {
-        // The stream is moved into `next()` and back; copies share the queue.
-        try await Weft.value(transferring: Transfer(value: next())).value.element
-    }
+    public var count: Int { lifetime.shared.count }
 }

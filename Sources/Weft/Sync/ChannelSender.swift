@@ -12,15 +12,15 @@
 /// lost, or — if room was made before the drop — delivered. Use ``trySend(_:)``
 /// when the value must be kept.
 public struct ChannelSender<Value: Sendable>: Sendable {
-    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+    @usableFromInline let lifetime: SenderLifetime<ChannelShared<Value>>
 
-    init(_ lifetime: ChannelSenderLifetime<Value>) {
+    init(_ lifetime: SenderLifetime<ChannelShared<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> ChannelSender {
-        ChannelSender(ChannelSenderLifetime(lifetime.core, isFirst: false))
+        ChannelSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
     /// A future that delivers `value`, waiting while the buffer is full; ready
@@ -33,22 +33,12 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     /// Delivers `value` if there is room now; hands it back otherwise.
     @inlinable @discardableResult
     public func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
-        lifetime.core.trySend(value)
+        lifetime.shared.trySend(value)
     }
 
     /// Whether the receiver is gone (every send would fail).
     public var isClosed: Bool {
-        lifetime.core.state.withLock { !$0.isReceiverAlive }
-    }
-
-    /// Delivers `value`, suspending while the buffer is full.
-    ///
-    /// **Cancellation:** throws `CancellationError`; the value is then either
-    /// delivered already or dropped (see the type).
-    nonisolated(nonsending)
-    public func send(_ value: Value) async throws(CancellationError) -> Result<Void, SendError<Value>> {
-        try await Weft.value(transferring: Transfer(value: send(value) as ChannelSend<Value>))
-            .value
+        lifetime.shared.state.withLock { !$0.isReceiverAlive }
     }
 }
 
@@ -58,22 +48,22 @@ public struct ChannelSender<Value: Sendable>: Sendable {
 /// removes it from the queue of waiting senders and drops its value.
 public struct ChannelSend<Value: Sendable>: Future {
     /// Keeps the channel open while the send is pending.
-    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+    @usableFromInline let lifetime: SenderLifetime<ChannelShared<Value>>
     @usableFromInline var value: Value?
     @usableFromInline var waiting: ChannelSendWaiter<Value>?
 
     @inlinable
-    init(lifetime: ChannelSenderLifetime<Value>, value: Value) {
+    init(lifetime: SenderLifetime<ChannelShared<Value>>, value: Value) {
         self.lifetime = lifetime
         self.value = value
     }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, SendError<Value>>> {
-        let core = lifetime.core
+        let shared = lifetime.shared
         if let waiting {
             let node = waiting.node
-            return core.state.withLock { state in
+            return shared.state.withLock { state in
                 if node.payload.isDelivered { return .ready(.success(())) }
                 if node.payload.isClosed { return .ready(.failure(SendError(node.payload.value.take()!))) }
                 node.waker.register(context.waker)
@@ -82,17 +72,17 @@ public struct ChannelSend<Value: Sendable>: Future {
         }
         guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
         var receiverWaker: Waker?
-        let poll = core.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
+        let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
             guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
-            if state.buffer.count < core.capacity && state.waitingSenders.isEmpty {
+            if state.buffer.count < shared.capacity && state.waitingSenders.isEmpty {
                 state.buffer.append(value)
                 receiverWaker = state.receiverWaker.take()
                 return .ready(.success(()))
             }
-            let node = WaitNode(ChannelCore<Value>.PendingSend(value: value))
+            let node = WaitNode(ChannelShared<Value>.PendingSend(value: value))
             node.waker = context.waker
             state.waitingSenders.append(node)
-            waiting = ChannelSendWaiter(core: core, node: node)
+            waiting = ChannelSendWaiter(shared: shared, node: node)
             return .pending
         }
         receiverWaker?.wake()
@@ -104,17 +94,17 @@ public struct ChannelSend<Value: Sendable>: Future {
 /// takes it out, so no receiver ever waits on a sender that is gone.
 @usableFromInline
 final class ChannelSendWaiter<Value: Sendable> {
-    @usableFromInline let core: ChannelCore<Value>
-    @usableFromInline let node: WaitNode<ChannelCore<Value>.PendingSend>
+    @usableFromInline let shared: ChannelShared<Value>
+    @usableFromInline let node: WaitNode<ChannelShared<Value>.PendingSend>
 
     @inlinable
-    init(core: ChannelCore<Value>, node: WaitNode<ChannelCore<Value>.PendingSend>) {
-        self.core = core
+    init(shared: ChannelShared<Value>, node: WaitNode<ChannelShared<Value>.PendingSend>) {
+        self.shared = shared
         self.node = node
     }
 
     deinit {
-        let dropped = core.state.withLock { state -> Value? in
+        let dropped = shared.state.withLock { state -> Value? in
             state.waitingSenders.remove(node)
             node.waker = nil
             return node.payload.value.take()
@@ -131,21 +121,21 @@ final class ChannelSendWaiter<Value: Sendable> {
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct UnboundedSender<Value: Sendable>: Sendable {
-    @usableFromInline let lifetime: ChannelSenderLifetime<Value>
+    @usableFromInline let lifetime: SenderLifetime<ChannelShared<Value>>
 
-    init(_ lifetime: ChannelSenderLifetime<Value>) {
+    init(_ lifetime: SenderLifetime<ChannelShared<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> UnboundedSender {
-        UnboundedSender(ChannelSenderLifetime(lifetime.core, isFirst: false))
+        UnboundedSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
     /// Delivers `value`, or hands it back when the receiver is gone.
     @inlinable @discardableResult
     public func send(_ value: Value) -> Result<Void, SendError<Value>> {
-        switch lifetime.core.trySend(value) {
+        switch lifetime.shared.trySend(value) {
         case .success: return .success(())
         case .failure(let error): return .failure(SendError(error.value))
         }
@@ -153,6 +143,6 @@ public struct UnboundedSender<Value: Sendable>: Sendable {
 
     /// Whether the receiver is gone (every send would fail).
     public var isClosed: Bool {
-        lifetime.core.state.withLock { !$0.isReceiverAlive }
+        lifetime.shared.state.withLock { !$0.isReceiverAlive }
     }
 }

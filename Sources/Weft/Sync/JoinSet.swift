@@ -59,15 +59,6 @@ public final class JoinSet<Output>: PollStream {
     public func next() -> JoinSetNext<Output> {
         JoinSetNext(set: self)
     }
-
-    /// The next result to finish, from `async` code on a Weft loop; `nil` when
-    /// the set is empty.
-    ///
-    /// **Cancellation:** cancel-safe; throws `CancellationError`.
-    nonisolated(nonsending)
-    public func next() async throws(CancellationError) -> Result<Output, JoinError>? {
-        try await Weft.value(transferring: Transfer(value: next() as JoinSetNext<Output>)).value
-    }
 }
 
 /// The future returned by ``JoinSet/next()``.

@@ -22,14 +22,13 @@ import Synchronization
 /// read and written only while `lock` is held (the mutex orders one holder's
 /// writes before the next holder's reads), and the other two are atomics.
 public final class Notify: @unchecked Sendable {
-    /// Guards `first`, `last`, `hasStoredNotification`, and every queued
-    /// waiter's links and waker.
+    /// Guards `queue`, `hasStoredNotification`, and every queued waiter's
+    /// links and waker.
     private let lock = Mutex<Void>(())
     /// The waiting queue, oldest first. Its links are unretained: a waiter is
     /// owned by its future, whose drop (the waiter's deinit) unlinks it under
     /// the lock, so a linked waiter is always alive.
-    @exclusivity(unchecked) private var first: Unmanaged<NotifyWaiter>?
-    @exclusivity(unchecked) private var last: Unmanaged<NotifyWaiter>?
+    @exclusivity(unchecked) private var queue = IntrusiveList<NotifyWaiter>()
     /// A `notifyOne` that found nobody waiting.
     @exclusivity(unchecked) private var hasStoredNotification = false
     /// Incremented, under the lock, by every `notifyWaiters`; read without it
@@ -48,11 +47,11 @@ public final class Notify: @unchecked Sendable {
         // Only the future being destroyed on this thread can still have a
         // waiter queued (every other future would keep this notify alive):
         // tell it there is nothing left to leave.
-        var waiter = first
+        var waiter = queue.first
         while let current = waiter {
             waiter = current._withUnsafeGuaranteedRef { waiter in
                 waiter.notify = nil
-                return waiter.next
+                return waiter.links.next
             }
         }
     }
@@ -65,7 +64,7 @@ public final class Notify: @unchecked Sendable {
     /// Hands the notification to the oldest waiter and returns its waker, or
     /// stores it. Call with the lock held.
     private func notifyOneLocked() -> Waker? {
-        guard first != nil else {
+        guard !queue.isEmpty else {
             hasStoredNotification = true
             return nil
         }
@@ -75,8 +74,7 @@ public final class Notify: @unchecked Sendable {
     /// Takes the oldest waiter out of the queue, marks it `state`, and returns
     /// its waker. Call with the lock held and the queue not empty.
     private func dequeueFirst(as state: UInt8) -> Waker? {
-        first!._withUnsafeGuaranteedRef { waiter in
-            unlink(waiter)
+        queue.popFirst()!._withUnsafeGuaranteedRef { waiter in
             let waker = waiter.waker.take()
             // The last touch of the waiter: from here its future owns it.
             waiter.state.store(state, ordering: .releasing)
@@ -89,7 +87,7 @@ public final class Notify: @unchecked Sendable {
         let wakers = lock.locked { _ -> [Waker] in
             generation.add(1, ordering: .relaxed)
             var wakers: [Waker] = []
-            while first != nil {
+            while !queue.isEmpty {
                 if let waker = dequeueFirst(as: NotifyWaiter.notifiedAll) { wakers.append(waker) }
             }
             return wakers
@@ -100,14 +98,6 @@ public final class Notify: @unchecked Sendable {
     /// A future ready at the next notification.
     public func notified() -> Notified {
         Notified(notify: self, generation: generation.load(ordering: .relaxed))
-    }
-
-    /// Waits for a notification, from `async` code.
-    ///
-    /// **Cancellation:** see the type; throws `CancellationError`.
-    nonisolated(nonsending)
-    public func notified() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: Transfer(value: notified() as Notified))
     }
 
     // MARK: - For Notified
@@ -126,7 +116,7 @@ public final class Notify: @unchecked Sendable {
             waiter.state.store(NotifyWaiter.waiting, ordering: .relaxed)
             waiter.notify = self
             waiter.waker = waker
-            append(waiter)
+            queue.append(waiter)
             return waiter
         }
     }
@@ -155,7 +145,7 @@ public final class Notify: @unchecked Sendable {
             waiter.waker = nil
             switch waiter.state.load(ordering: .relaxed) {
             case NotifyWaiter.waiting:
-                unlink(waiter)
+                queue.remove(waiter)
                 return nil
             case NotifyWaiter.notifiedOne:
                 waiter.state.store(NotifyWaiter.notifiedAll, ordering: .relaxed)  // consumed by passing it on
@@ -165,27 +155,6 @@ public final class Notify: @unchecked Sendable {
             }
         }
         waker?.wake()
-    }
-
-    // MARK: - The queue (call with the lock held)
-
-    private func append(_ waiter: NotifyWaiter) {
-        let link = Unmanaged.passUnretained(waiter)
-        waiter.previous = last
-        if let last { last._withUnsafeGuaranteedRef { $0.next = link } } else { first = link }
-        last = link
-        waiter.isLinked = true
-    }
-
-    private func unlink(_ waiter: NotifyWaiter) {
-        guard waiter.isLinked else { return }
-        let next = waiter.next
-        let previous = waiter.previous
-        if let previous { previous._withUnsafeGuaranteedRef { $0.next = next } } else { first = next }
-        if let next { next._withUnsafeGuaranteedRef { $0.previous = previous } } else { last = previous }
-        waiter.next = nil
-        waiter.previous = nil
-        waiter.isLinked = false
     }
 }
 
@@ -236,7 +205,7 @@ public struct Notified: Future {
 /// written under the lock and read by its future without it. `notify` is
 /// written by the future that owns the waiter, or under the lock before the
 /// waiter is handed to that future.
-final class NotifyWaiter {
+final class NotifyWaiter: IntrusiveListNode {
     static let waiting: UInt8 = 0
     /// Picked by `notifyOne`: must be consumed or passed on.
     static let notifiedOne: UInt8 = 1
@@ -245,10 +214,8 @@ final class NotifyWaiter {
 
     let state = Atomic<UInt8>(NotifyWaiter.waiting)
     @exclusivity(unchecked) var waker: Waker?
-    /// Unretained: see `Notify.first`.
-    @exclusivity(unchecked) var next: Unmanaged<NotifyWaiter>?
-    @exclusivity(unchecked) var previous: Unmanaged<NotifyWaiter>?
-    @exclusivity(unchecked) var isLinked = false
+    /// Unretained: see `Notify.queue`.
+    @exclusivity(unchecked) var links = ListLinks<NotifyWaiter>()
     /// The notify whose queue the waiter may be in; nil once settled.
     /// Unowned: the future that owns the waiter holds the notify, and a
     /// notify that dies first clears this (see `Notify.deinit`).

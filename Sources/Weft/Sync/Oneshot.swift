@@ -37,7 +37,7 @@ class OneshotState: @unchecked Sendable {
 /// parameter rather than a type built from one, so the deinit that destroys it
 /// finds its metadata in the class's own instead of looking it up.
 @usableFromInline
-final class OneshotCore<Slot>: OneshotState, @unchecked Sendable {
+final class OneshotShared<Slot>: OneshotState, @unchecked Sendable {
     @exclusivity(unchecked) @usableFromInline var slot: Slot
 
     @inlinable init(_ slot: Slot) {
@@ -46,7 +46,7 @@ final class OneshotCore<Slot>: OneshotState, @unchecked Sendable {
     }
 }
 
-extension OneshotCore {
+extension OneshotShared {
     /// Moves `value` into the slot and wakes the receiver, unless another send
     /// claimed the slot first (then `value` stays put and this returns false).
     @inlinable
@@ -63,34 +63,34 @@ extension OneshotCore {
 }
 
 /// Held by every copy of a sender: its deinit tells the receiver that no value
-/// will come, and the core's reference count tells it whether a receiver is
-/// left (the receivers hold the core; this token is the only other holder).
+/// will come, and the shared state's reference count tells it whether a receiver is
+/// left (the receivers hold the shared state; this token is the only other holder).
 ///
-/// `Sendable` because `core` is.
+/// `Sendable` because `shared` is.
 @usableFromInline
 final class OneshotSenderToken: Sendable {
-    @usableFromInline let core: OneshotState
+    @usableFromInline let shared: OneshotState
 
-    @inlinable init(_ core: OneshotState) { self.core = core }
+    @inlinable init(_ shared: OneshotState) { self.shared = shared }
 
     /// True once every copy of the receiver is gone (the token's is then the
-    /// only reference to the core; the receivers never hand theirs around).
+    /// only reference to the shared state; the receivers never hand theirs around).
     @inlinable var isReceiverGone: Bool {
-        weft_is_uniquely_referenced(Unmanaged.passUnretained(core).toOpaque())
+        SwiftRuntime.isUniquelyReferenced(UnsafeRawPointer(Unmanaged.passUnretained(shared).toOpaque()))
     }
 
     deinit {
         // Once a value is sent the receiver no longer looks for the sender.
-        if core.state.load(ordering: .relaxed) & OneshotState.sentBit != 0 { return }
-        let previous = core.state.bitwiseOr(OneshotState.senderGoneBit, ordering: .acquiringAndReleasing).oldValue
+        if shared.state.load(ordering: .relaxed) & OneshotState.sentBit != 0 { return }
+        let previous = shared.state.bitwiseOr(OneshotState.senderGoneBit, ordering: .acquiringAndReleasing).oldValue
         if previous & OneshotState.sentBit == 0, previous & OneshotState.receiverWakerBit != 0 {
-            withUnsafeMutablePointer(to: &core.receiverWaker, wakeStoredWaker)
+            withUnsafeMutablePointer(to: &shared.receiverWaker, wakeStoredWaker)
         }
     }
 }
 
 /// Creates a channel that carries one value from a sender to a receiver
-/// (Tokio's `oneshot`). Costs two allocations: the shared core and the sender's
+/// (Tokio's `oneshot`). Costs two allocations: the shared state and the sender's
 /// token.
 ///
 /// ```swift
@@ -100,8 +100,8 @@ final class OneshotSenderToken: Sendable {
 /// ```
 @inlinable
 public func oneshotChannel<Value: Sendable>(of type: Value.Type = Value.self) -> (OneshotSender<Value>, OneshotReceiver<Value>) {
-    let core = OneshotCore<Value?>(nil)
-    return (OneshotSender(token: OneshotSenderToken(core)), OneshotReceiver(core: core))
+    let shared = OneshotShared<Value?>(nil)
+    return (OneshotSender(token: OneshotSenderToken(shared)), OneshotReceiver(shared: shared))
 }
 
 /// The sending half of a oneshot channel. Usable from any thread.
@@ -124,9 +124,9 @@ public struct OneshotSender<Value: Sendable>: Sendable {
     public func send(_ value: consuming Value) -> Result<Void, SendError<Value>> {
         if token.isReceiverGone { return .failure(SendError(value)) }
         var pending: Value? = value
-        // The token holds the core for the whole call: borrow it, no retain.
-        let delivered = Unmanaged.passUnretained(token.core)._withUnsafeGuaranteedRef { state in
-            unsafeDowncast(state, to: OneshotCore<Value?>.self).deliver(&pending)
+        // The token holds the shared state for the whole call: borrow it, no retain.
+        let delivered = Unmanaged.passUnretained(token.shared)._withUnsafeGuaranteedRef { state in
+            unsafeDowncast(state, to: OneshotShared<Value?>.self).deliver(&pending)
         }
         return delivered ? .success(()) : .failure(SendError(pending!))
     }
@@ -149,35 +149,26 @@ public struct OneshotSender<Value: Sendable>: Sendable {
 /// last copy is dropped, later sends fail; a value already sent is destroyed
 /// with the channel, once the sender is gone too.
 public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
-    @usableFromInline let core: OneshotCore<Value?>
+    @usableFromInline let shared: OneshotShared<Value?>
 
-    @inlinable init(core: OneshotCore<Value?>) { self.core = core }
+    @inlinable init(shared: OneshotShared<Value?>) { self.shared = shared }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
         let done = OneshotState.sentBit | OneshotState.senderGoneBit
         while true {
-            let current = core.state.load(ordering: .acquiring)
+            let current = shared.state.load(ordering: .acquiring)
             if current & OneshotState.sentBit != 0 {
-                let previous = core.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
+                let previous = shared.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
                 if previous & OneshotState.takenBit != 0 { return .ready(.failure(ChannelClosed())) }
-                return .ready(.success(core.slot.take()!))
+                return .ready(.success(shared.slot.take()!))
             }
             if current & OneshotState.senderGoneBit != 0 { return .ready(.failure(ChannelClosed())) }
-            if !publishWaker(context.waker, in: &core.receiverWaker, state: core.state,
+            if !publishWaker(context.waker, in: &shared.receiverWaker, state: shared.state,
                              published: OneshotState.receiverWakerBit, done: done) {
                 return .pending
             }
             // Sent or dropped while registering: look again.
         }
-    }
-
-    /// The value, awaited from `async` code; ``ChannelClosed`` when the sender was
-    /// dropped without sending.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public func receive() async throws(CancellationError) -> Result<Value, ChannelClosed> {
-        try await Weft.value(transferring: Transfer(value: self)).value
     }
 }

@@ -78,14 +78,6 @@ public final class TaskTracker: Sendable {
         TaskTrackerWait(tracker: self)
     }
 
-    /// Waits until the tracker is closed and no work is live, from `async` code.
-    ///
-    /// **Cancellation:** cancel-safe; throws `CancellationError`.
-    nonisolated(nonsending)
-    public func wait() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: Transfer(value: wait() as TaskTrackerWait))
-    }
-
     fileprivate var isDone: Bool { state.locked { $0.isDone } }
 
     fileprivate func notified() -> Notified { changed.notified() }

@@ -1,6 +1,6 @@
 /// What a watch channel's senders and receivers share: the latest value, its
 /// version, and the wakers of receivers waiting for a change.
-final class WatchCore<Value: Sendable>: SubscribedChannelCore {
+final class WatchShared<Value: Sendable>: CountedSendersShared {
     struct State: SubscribedChannelState {
         var value: Value
         /// Incremented by each send.
@@ -32,16 +32,16 @@ final class WatchCore<Value: Sendable>: SubscribedChannelCore {
 /// One receiver: which version it has seen, and its waker's key.
 ///
 /// `@unchecked Sendable`: `seenVersion` is written before the subscription is
-/// shared and afterwards only under `core.state`'s lock.
+/// shared and afterwards only under `shared.state`'s lock.
 final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
-    let core: WatchCore<Value>
+    let shared: WatchShared<Value>
     var seenVersion: UInt64 = 0
 
-    init(_ core: WatchCore<Value>) { self.core = core }
+    init(_ shared: WatchShared<Value>) { self.shared = shared }
 
     deinit {
         let id = ObjectIdentifier(self)
-        core.state.withLock { state in
+        shared.state.withLock { state in
             state.receiverCount -= 1
             state.wakers[id] = nil
         }
@@ -52,7 +52,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
     /// registered.
     func pollChange(_ waker: Waker) -> Poll<Value?> {
         let id = ObjectIdentifier(self)
-        return core.state.withLock { state in
+        return shared.state.withLock { state in
             if state.version != seenVersion {
                 seenVersion = state.version
                 return .ready(state.value)
@@ -69,8 +69,8 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
 /// replace it; receivers read the latest and wait for changes, skipping
 /// intermediate values they were too slow to see.
 public func watchChannel<Value: Sendable>(initial: Value) -> (WatchSender<Value>, WatchReceiver<Value>) {
-    let core = WatchCore(initial)
-    return (WatchSender(SenderLifetime(core, isFirst: true)), core.subscribe())
+    let shared = WatchShared(initial)
+    return (WatchSender(SenderLifetime(shared, isFirst: true)), shared.subscribe())
 }
 
 /// The sending half of a ``watchChannel(initial:)``. Usable from any thread;
@@ -82,20 +82,20 @@ public func watchChannel<Value: Sendable>(initial: Value) -> (WatchSender<Value>
 ///
 /// **Cancellation:** sending never waits, so there is nothing to cancel.
 public struct WatchSender<Value: Sendable>: Sendable {
-    let lifetime: SenderLifetime<WatchCore<Value>>
+    let lifetime: SenderLifetime<WatchShared<Value>>
 
-    init(_ lifetime: SenderLifetime<WatchCore<Value>>) {
+    init(_ lifetime: SenderLifetime<WatchShared<Value>>) {
         self.lifetime = lifetime
     }
 
     /// A new counted handle to the same channel.
     public func clone() -> WatchSender {
-        WatchSender(SenderLifetime(lifetime.core, isFirst: false))
+        WatchSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
     /// A new receiver; the current value counts as seen.
     public func subscribe() -> WatchReceiver<Value> {
-        lifetime.core.subscribe()
+        lifetime.shared.subscribe()
     }
 
     /// Replaces the value and wakes every receiver waiting for a change. Fails,
@@ -103,7 +103,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
     @discardableResult
     public func send(_ value: Value) -> Result<Void, SendError<Value>> {
         var replaced: Value?
-        let outcome = lifetime.core.state.withLock { state -> (sent: Bool, wakers: [Waker]) in
+        let outcome = lifetime.shared.state.withLock { state -> (sent: Bool, wakers: [Waker]) in
             guard state.receiverCount > 0 else { return (false, []) }
             replaced = state.value
             state.value = value
@@ -118,7 +118,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
 
     /// The latest value.
     public var current: Value {
-        lifetime.core.state.withLock { $0.value }
+        lifetime.shared.state.withLock { $0.value }
     }
 }
 
@@ -141,13 +141,13 @@ public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// The latest value, without marking it seen.
     public var current: Value {
-        subscription.core.state.withLock { $0.value }
+        subscription.shared.state.withLock { $0.value }
     }
 
     /// The latest value, marking it seen (a later ``changed()`` waits for a newer one).
     public func currentMarkingSeen() -> Value {
         let subscription = self.subscription
-        return subscription.core.state.withLock { state in
+        return subscription.shared.state.withLock { state in
             subscription.seenVersion = state.version
             return state.value
         }
@@ -156,7 +156,7 @@ public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
     /// Whether a value was sent since this receiver last saw one.
     public var hasChanged: Bool {
         let subscription = self.subscription
-        return subscription.core.state.withLock { $0.version != subscription.seenVersion }
+        return subscription.shared.state.withLock { $0.version != subscription.seenVersion }
     }
 
     /// A future ready when a value newer than the last seen is sent (marking it
@@ -167,15 +167,7 @@ public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// A new receiver of its own; the current value counts as seen.
     public func resubscribe() -> WatchReceiver {
-        subscription.core.subscribe()
-    }
-
-    /// Waits for a change, from `async` code.
-    ///
-    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
-    nonisolated(nonsending)
-    public func changed() async throws(CancellationError) -> Result<Void, ChannelClosed> {
-        try await Weft.value(transferring: Transfer(value: changed() as WatchChanged<Value>)).value
+        subscription.shared.subscribe()
     }
 }
 

@@ -21,14 +21,13 @@ public struct Sleep: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         if let entry {
             if entry.hasFired { return .ready(()) }
-            if let waker = entry.waker, waker.willWake(context.waker) { return .pending }
-            entry.waker = context.waker
+            entry.waker.register(context.waker)
             return .pending
         }
-        guard let core = LoopCore.current else {
+        guard let loop = EventLoop.current else {
             preconditionFailure("Sleep polled outside a Weft runtime")
         }
-        guard let entry = core.timers.schedule(deadline: deadline, waker: context.waker) else {
+        guard let entry = loop.timers.schedule(deadline: deadline, waker: context.waker) else {
             return .ready(())
         }
         self.entry = entry

@@ -1,20 +1,20 @@
 import CLibUV
 import CWeftSupport
 
-/// What `StreamCore` and `ListenerCore` share: each owns one `uv_tcp_t` on a
+/// What `TCPConnection` and `TCPAcceptor` share: each owns one `uv_tcp_t` on a
 /// loop and must close it on that loop's thread.
 protocol TCPHandleOwner: AnyObject, SendableMetatype {
-    var loop: LoopCore { get }
+    var loop: EventLoop { get }
     /// Closes the handle; called on the loop thread only.
     func close()
 }
 
 extension TCPHandleOwner {
     /// A new TCP handle on `loop` whose `data` points back at `self`, unretained
-    /// (invariant 4: the handle is freed in its close callback, never before).
-    func makeHandle(on loop: LoopCore) throws(WeftError) -> UnsafeMutablePointer<uv_tcp_t> {
+    /// (the handle is freed in its close callback, never before).
+    func makeHandle(on loop: EventLoop) throws(WeftError) -> UnsafeMutablePointer<uv_tcp_t> {
         var error: Int32 = 0
-        guard let handle = weft_tcp_new(loop.loop, &error) else {
+        guard let handle = weft_tcp_new(loop.uvLoop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_tcp_init")
         }
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
@@ -26,34 +26,37 @@ extension TCPHandleOwner {
         loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
     }
 
-    /// What an async operation on this handle throws when awaiting its future
-    /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
-    /// loop has shut down (the task runs on the loop's orphaned-jobs queue, and
-    /// the shutdown closed the handle), else `CancellationError`.
-    ///
-    /// The async operations each spell out their `do`/`catch` around
-    /// `awaitValue` rather than share a generic helper: called, the helper costs
-    /// each read and write a frame on the task; always inlined, it costs a
-    /// retain and a release, or (generic over this protocol) crashes the 6.3
-    /// compiler.
-    func cancelledError(_ operation: String) -> any Error {
-        guard OrphanedJobs.isRunning(forLoop: loop.identity) else { return CancellationError() }
-        return WeftError(.closed, operation: operation, detail: "its loop has shut down")
-    }
-
     /// `close()` on the loop thread: at once when called there, else handed to
-    /// the loop as a job (run whenever the loop next runs).
+    /// the loop's inbox as a job (run whenever the loop next runs).
     func closeOnLoop() {
         if loop.isOnLoopThread {
             close()
         } else {
-            let owner = Transfer(value: self)
-            Task(executorPreference: loop.executors.task) { owner.value.close() }
+            loop.enqueue(CloseHandle(owner: UnsafeTransfer(value: self)))
         }
     }
 }
 
-extension LoopCore {
+/// A handle's close, handed to its loop from another thread.
+///
+/// The owner moves to the loop thread inside an ``UnsafeTransfer``: the thread
+/// that asked for the close no longer uses it (`closeOnLoop` is the last thing
+/// a dropped stream or listener does).
+struct CloseHandle: LoopJob {
+    let owner: UnsafeTransfer<any TCPHandleOwner>
+
+    func run() {
+        owner.value.close()
+    }
+
+    /// After its shutdown nothing runs the loop again, so the handle is closed
+    /// here; its memory is freed when the loop itself is closed.
+    func loopClosed() {
+        owner.value.close()
+    }
+}
+
+extension EventLoop {
     /// Why a new handle (listener, signal watcher) must not be opened on this
     /// loop from the calling thread, if it must not: the loop belongs to another
     /// thread (`.wrongThread`), or it was shut down and would never serve the

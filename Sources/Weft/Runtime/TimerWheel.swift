@@ -8,9 +8,10 @@
 /// (cascading) until they reach level 0 and fire. Entries further away than the
 /// wheel covers are parked in the top level and re-inserted when reached.
 ///
-/// Each slot is an intrusive doubly-linked list through the entries (no
-/// allocation per timer beyond the entry itself), kept in insertion order so
-/// timers due in the same millisecond fire in the order they were armed.
+/// Each slot is an ``IntrusiveList`` through the entries (no allocation per
+/// timer beyond the entry itself), kept in insertion order so timers due in
+/// the same millisecond fire in the order they were armed. Its links are
+/// unretained: an entry leaves the wheel in its deinit at the latest.
 struct TimerWheel {
     static let levels = 6
     static let slotsPerLevel = 64
@@ -20,8 +21,7 @@ struct TimerWheel {
 
     /// The wheel's current time (ms); every entry's slot is relative to it.
     private(set) var elapsed: UInt64
-    private var heads: [Unmanaged<TimerEntry>?]
-    private var tails: [Unmanaged<TimerEntry>?]
+    private var slots: [IntrusiveList<TimerEntry>]
     /// Bit `s` of `occupied[k]` is set when slot `s` of level `k` is non-empty.
     private var occupied: [UInt64]
     /// Entries in the wheel.
@@ -29,8 +29,7 @@ struct TimerWheel {
 
     init(now: UInt64) {
         elapsed = now
-        heads = Array(repeating: nil, count: Self.levels * Self.slotsPerLevel)
-        tails = heads
+        slots = Array(repeating: IntrusiveList(), count: Self.levels * Self.slotsPerLevel)
         occupied = Array(repeating: 0, count: Self.levels)
     }
 
@@ -44,46 +43,20 @@ struct TimerWheel {
         let slot = Int((when >> (UInt64(level) * Self.bitsPerLevel)) & 63)
         let index = level * Self.slotsPerLevel + slot
         entry.wheelIndex = index
-        entry.next = nil
-        entry.previous = tails[index]
-        let unmanaged = Unmanaged.passUnretained(entry)
-        if let tail = tails[index] {
-            tail._withUnsafeGuaranteedRef { $0.next = unmanaged }
-        } else {
-            heads[index] = unmanaged
-            occupied[level] |= 1 << UInt64(slot)
-        }
-        tails[index] = unmanaged
+        if slots[index].isEmpty { occupied[level] |= 1 << UInt64(slot) }
+        slots[index].append(entry)
         count += 1
     }
 
     /// Removes `entry`, which must be in the wheel.
     mutating func remove(_ entry: TimerEntry) {
         let index = entry.wheelIndex
-        let next = entry.next
-        let previous = entry.previous
-        if let previous {
-            previous._withUnsafeGuaranteedRef { $0.next = next }
-        } else {
-            heads[index] = next
-        }
-        if let next {
-            next._withUnsafeGuaranteedRef { $0.previous = previous }
-        } else {
-            tails[index] = previous
-        }
-        if heads[index] == nil {
+        slots[index].remove(entry)
+        if slots[index].isEmpty {
             occupied[index / Self.slotsPerLevel] &= ~(1 << UInt64(index % Self.slotsPerLevel))
         }
-        Self.unlink(entry)
-        count -= 1
-    }
-
-    /// Marks `entry` as out of the wheel (its list has been fixed up already).
-    private static func unlink(_ entry: TimerEntry) {
         entry.wheelIndex = -1
-        entry.next = nil
-        entry.previous = nil
+        count -= 1
     }
 
     /// The time (ms) at which the earliest non-empty slot comes due, if any.
@@ -112,14 +85,12 @@ struct TimerWheel {
         while let (deadline, index) = nextExpiration(), deadline <= now {
             elapsed = max(elapsed, deadline)
             // Detach the whole slot, then expire or re-insert each entry.
-            var cursor = heads[index]
-            heads[index] = nil
-            tails[index] = nil
+            var slot = slots[index]
+            slots[index] = IntrusiveList()
             occupied[index / Self.slotsPerLevel] &= ~(1 << UInt64(index % Self.slotsPerLevel))
-            while let current = cursor {
+            while let current = slot.popFirst() {
                 let entry = current.takeUnretainedValue()
-                cursor = entry.next
-                Self.unlink(entry)
+                entry.wheelIndex = -1
                 count -= 1
                 if entry.deadlineMilliseconds <= now {
                     expire(entry)
@@ -133,15 +104,10 @@ struct TimerWheel {
 
     /// Detaches every entry (for shutdown).
     mutating func removeAll() {
-        for index in heads.indices {
-            var cursor = heads[index]
-            while let current = cursor {
-                let entry = current.takeUnretainedValue()
-                cursor = entry.next
-                Self.unlink(entry)
+        for index in slots.indices {
+            while let entry = slots[index].popFirst() {
+                entry._withUnsafeGuaranteedRef { $0.wheelIndex = -1 }
             }
-            heads[index] = nil
-            tails[index] = nil
         }
         for level in occupied.indices { occupied[level] = 0 }
         count = 0

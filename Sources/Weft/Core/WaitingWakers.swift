@@ -3,16 +3,16 @@
 /// Confined to its owner's thread (the loop).
 ///
 /// A single slot would keep only the last task that polled, and the others
-/// would never be woken (invariant 7, no silent hang): two tasks reading one
+/// would never be woken (no silent hang): two tasks reading one
 /// stream, or awaiting one shutdown, would leave one of them waiting forever.
 /// So every distinct waker is kept until the event wakes them all; each woken
 /// task polls again, one of them gets the event and the rest register again.
 ///
 /// A waker is never told that its future was dropped, so the list would also
 /// keep wakers nobody waits on any more (a read cancelled by a timeout, over
-/// and over). When another waker comes, the list first drops those whose await
-/// is over or whose task completed (Weft's own wakers can tell). Any other
-/// kind of waker counts as waiting; so that a future polled with a new one each
+/// and over). When another waker comes, the list first drops those whose target
+/// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks
+/// and the bridge's await wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
 /// time cannot grow the list without bound, it keeps at most ``limit``: a
 /// newcomer beyond that wakes the longest-kept one and takes its place (a task
 /// still waiting then just polls again: a spurious wake-up).
@@ -55,15 +55,18 @@ struct WaitingWakers {
     }
 }
 
+/// A waker target that can tell when waking it can no longer matter: the hook
+/// through which the layers above (a task that completed, an await that is
+/// over) let ``WaitingWakers`` forget wakers nobody waits on.
+protocol FinishableWakeable: Wakeable {
+    /// Whether waking it can no longer matter.
+    var isFinished: Bool { get }
+}
+
 extension Waker {
-    /// Whether waking it can no longer matter: it resumes an await that is
-    /// over, or it wakes a task that completed. False for wakers Weft did not
-    /// make, which cannot tell.
+    /// Whether waking it can no longer matter. False for targets that cannot
+    /// tell (they are not ``FinishableWakeable``).
     var isFinished: Bool {
-        switch target {
-        case let resumer as ContinuationWaker: resumer.isFinished
-        case let task as RawTask: task.isComplete
-        default: false
-        }
+        (target as? any FinishableWakeable)?.isFinished ?? false
     }
 }

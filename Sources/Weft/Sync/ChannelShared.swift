@@ -1,7 +1,7 @@
 /// What a multi-producer channel's senders and receiver share: the buffer, the
 /// senders waiting for room (bounded channels), and the receiver's waker.
 @usableFromInline
-final class ChannelCore<Value: Sendable>: Sendable {
+final class ChannelShared<Value: Sendable>: CountedSendersShared {
     /// A sender waiting for room: its value sits in the node until the receiver
     /// moves it into the buffer (so waiting senders are served in FIFO order).
     @usableFromInline
@@ -17,18 +17,23 @@ final class ChannelCore<Value: Sendable>: Sendable {
     }
 
     @usableFromInline
-    struct State {
-        @usableFromInline var buffer = ChannelBuffer<Value>(capacity: 16)
+    struct State: CountedSendersState {
+        @usableFromInline let buffer = RingBuffer<Value>(capacity: 16)
         /// Senders waiting for room, oldest first; empty unless the buffer is full.
         @usableFromInline var waitingSenders = WaitList<PendingSend>()
         @usableFromInline var receiverWaker: Waker?
-        /// Counted sender handles alive (see `ChannelSenderLifetime`).
+        /// Counted sender handles alive (see `SenderLifetime`).
         @usableFromInline var senderCount = 1
         /// Cleared when the last copy of the receiver is gone.
         @usableFromInline var isReceiverAlive = true
 
         @inlinable
         init() {}
+
+        @usableFromInline
+        mutating func takeReceiverWakers() -> [Waker] {
+            receiverWaker.take().map { [$0] } ?? []
+        }
     }
 
     /// `Int.max` for an unbounded channel.
@@ -83,36 +88,16 @@ final class ChannelCore<Value: Sendable>: Sendable {
     var count: Int { state.withLock { $0.buffer.count } }
 }
 
-/// One counted sender handle: created by a channel constructor or by `clone()`;
-/// its deinit ends the stream once it was the last one.
-@usableFromInline
-final class ChannelSenderLifetime<Value: Sendable>: Sendable {
-    @usableFromInline let core: ChannelCore<Value>
-
-    /// A new counted handle; `core` counts the first one already.
-    init(_ core: ChannelCore<Value>, isFirst: Bool) {
-        self.core = core
-        if !isFirst { core.state.withLock { $0.senderCount += 1 } }
-    }
-
-    deinit {
-        core.state.withLock { state -> Waker? in
-            state.senderCount -= 1
-            return state.senderCount == 0 ? state.receiverWaker.take() : nil
-        }?.wake()
-    }
-}
-
 /// The receiver's liveness: its deinit makes sends fail, hands waiting senders
 /// their values back, and drops what was buffered.
 @usableFromInline
 final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
-    @usableFromInline let core: ChannelCore<Value>
-    init(_ core: ChannelCore<Value>) { self.core = core }
+    @usableFromInline let shared: ChannelShared<Value>
+    init(_ shared: ChannelShared<Value>) { self.shared = shared }
 
     deinit {
         var dropped: [Value] = []
-        let wakers = core.state.withLock { state -> [Waker] in
+        let wakers = shared.state.withLock { state -> [Waker] in
             state.isReceiverAlive = false
             state.receiverWaker = nil
             while let value = state.buffer.popFirst() { dropped.append(value) }

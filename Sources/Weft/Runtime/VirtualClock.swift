@@ -9,7 +9,7 @@ import CWeftSupport
 /// back the previous one. The value lives in memory allocated here because the
 /// thread-local pointer must stay valid while installed: that is the one unsafe
 /// pointer, allocated in `init`, freed in `deinit`, and `deinit` only runs after
-/// the owning `LoopCore` has uninstalled it (shutdown precedes deinit).
+/// the owning `EventLoop` has uninstalled it (shutdown precedes deinit).
 final class VirtualClock {
     /// Where virtual time starts: a fixed value, so runs replay exactly.
     static let startNanoseconds: UInt64 = 1_000_000_000_000

@@ -3,20 +3,24 @@ import Glibc
 #endif
 
 /// A growable FIFO ring buffer: O(1) push and pop without `Array`'s shifting or
-/// copy-on-write checks. Confined to one thread; used for the ready queue.
-/// Exclusivity checks are off: every method is non-reentrant and touches the
-/// fields only for its own duration.
+/// copy-on-write checks. The one ring buffer: the ready queue, the accepted
+/// connections of a listener, a channel's values. Confined to one thread at a
+/// time (the loop's, or the holder of a channel's lock). Exclusivity checks are
+/// off: every method is non-reentrant and touches the fields only for its own
+/// duration. Inlinable, so that a channel's operations specialise in the
+/// caller's module.
 ///
 /// It grows with `realloc`, which moves a large buffer by remapping its pages
 /// instead of copying and faulting in a second one (a million queued tasks are
-/// 8 MB). Elements are references and `Unmanaged` values, which may be moved
-/// bitwise.
+/// 8 MB). Swift values may be moved bitwise, which is what `realloc` does.
+@usableFromInline
 final class RingBuffer<Element> {
-    @exclusivity(unchecked) private var storage: UnsafeMutablePointer<Element>
-    @exclusivity(unchecked) private var capacity: Int
-    @exclusivity(unchecked) private var head = 0
-    @exclusivity(unchecked) private(set) var count = 0
+    @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutablePointer<Element>
+    @exclusivity(unchecked) @usableFromInline var capacity: Int
+    @exclusivity(unchecked) @usableFromInline var head = 0
+    @exclusivity(unchecked) @usableFromInline private(set) var count = 0
 
+    @inlinable
     init(capacity: Int = 256) {
         self.capacity = max(capacity, 1)
         self.storage = reallocate(nil, capacity: self.capacity)
@@ -27,8 +31,10 @@ final class RingBuffer<Element> {
         free(storage)
     }
 
+    @inlinable
     var isEmpty: Bool { count == 0 }
 
+    @inlinable
     func append(_ element: Element) {
         if count == capacity { grow() }
         var tail = head + count
@@ -37,6 +43,7 @@ final class RingBuffer<Element> {
         count += 1
     }
 
+    @inlinable
     func popFirst() -> Element? {
         guard count > 0 else { return nil }
         let element = (storage + head).move()
@@ -58,7 +65,8 @@ final class RingBuffer<Element> {
 
     /// Doubles the capacity of a full buffer; the part that wrapped around to
     /// the start moves to just after the old end.
-    private func grow() {
+    @usableFromInline
+    func grow() {
         let oldCapacity = capacity
         capacity *= 2
         storage = reallocate(storage, capacity: capacity)
@@ -68,6 +76,7 @@ final class RingBuffer<Element> {
 
 /// `realloc` of `pointer` (nil: a new buffer) to `capacity` elements; traps when
 /// memory is exhausted, as Swift's own allocations do.
+@usableFromInline
 func reallocate<Element>(_ pointer: UnsafeMutablePointer<Element>?, capacity: Int) -> UnsafeMutablePointer<Element> {
     precondition(MemoryLayout<Element>.alignment <= 16, "malloc aligns to 16 bytes")
     let (bytes, overflow) = capacity.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)

@@ -15,7 +15,7 @@ import CWeftSupport
 ///
 /// The `uv_timer_t` is allocated apart from this object and freed in its close
 /// callback (`close()`); its `data` points back here unretained and is cleared by
-/// `close()`, which the owning `LoopCore` calls at shutdown.
+/// `close()`, which the owning `EventLoop` calls at shutdown.
 final class TimerDriver {
     private let loop: UnsafeMutablePointer<uv_loop_t>
     private var handle: UnsafeMutablePointer<uv_timer_t>?
@@ -130,7 +130,7 @@ final class TimerDriver {
 
 /// One armed timer. Owned by its `Sleep`; dropping it (with the sleep) removes it
 /// from the wheel, so a dropped sleep never wakes anything (invariant 5).
-final class TimerEntry {
+final class TimerEntry: IntrusiveListNode {
     let driver: TimerDriver
     /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.
     let deadlineMilliseconds: UInt64
@@ -141,10 +141,9 @@ final class TimerEntry {
     /// The wheel slot holding the entry; -1 when not in the wheel (fired,
     /// cancelled or shut down).
     var wheelIndex = -1
-    /// Neighbours in the slot's list (unretained: an entry leaves the wheel in
+    /// Its place in the slot's list (unretained: an entry leaves the wheel in
     /// its deinit at the latest).
-    var next: Unmanaged<TimerEntry>?
-    var previous: Unmanaged<TimerEntry>?
+    var links = ListLinks<TimerEntry>()
 
     init(driver: TimerDriver, deadlineMilliseconds: UInt64, waker: Waker) {
         self.driver = driver

@@ -11,32 +11,13 @@ import Dispatch
 final class OrphanedJobs: Sendable {
     private let queue = DispatchQueue(label: "weft.orphaned-jobs")
     private static let identityKey = DispatchSpecificKey<UInt64>()
-    /// The loop's executors, which the jobs are run as. Unowned, like an actor's
-    /// `unownedExecutor`: whoever enqueues on an executor keeps it alive.
-    nonisolated(unsafe) private var serial: UnownedSerialExecutor?
-    nonisolated(unsafe) private var task: UnownedTaskExecutor?
 
     init(loopIdentity: UInt64) {
         queue.setSpecific(key: Self.identityKey, value: loopIdentity)
     }
 
-    /// Records the loop's executors. Called once, before any job can be
-    /// enqueued on them (`LoopCore.init`).
-    func adopt(serial: UnownedSerialExecutor, task: UnownedTaskExecutor) {
-        self.serial = serial
-        self.task = task
-    }
-
-    func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        let serial = self.serial!
-        let task = self.task!
-        queue.async {
-            if onTaskExecutor {
-                job.runSynchronously(on: task)  // as the loop runs them (see `LoopExecutors`)
-            } else {
-                job.runSynchronously(on: serial)
-            }
-        }
+    func enqueue(_ job: SwiftJob) {
+        queue.async { job.run() }
     }
 
     /// Whether the calling thread is running an orphaned job of the loop with

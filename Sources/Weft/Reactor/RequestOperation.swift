@@ -1,0 +1,100 @@
+import CLibUV
+
+/// A libuv request in flight (`uv_write_t`, `uv_shutdown_t`, `uv_connect_t`,
+/// `uv_getaddrinfo_t`, `uv_work_t`) and what it needs until its callback: the
+/// one way Weft owns a request. Subclasses add what their request carries
+/// (the stream and the bytes of a write, the addresses of a lookup).
+///
+/// Lifetime: `request.data` holds a retained reference to the operation from
+/// `init` to the callback, which takes it back with ``finish(_:)``; libuv
+/// calls every callback exactly once, even after a close or `uv_cancel`
+/// (with `UV_ECANCELED`), so the request and whatever the operation holds
+/// stay alive until then. If submitting the request fails, ``abandon()``
+/// gives that reference back. The request's memory is freed in `deinit`.
+class RequestOperation<Request> {
+    let request: UnsafeMutablePointer<Request>
+    /// The callback's status; `nil` until it ran.
+    var status: Int32?
+    /// Whom to wake when the callback ran: every task awaiting it (two tasks
+    /// may await one shutdown).
+    var waiting = WaitingWakers()
+
+    init() {
+        request = .allocate(capacity: 1)
+        UnsafeMutableRawPointer(request).assumingMemoryBound(to: uv_req_t.self).pointee.data =
+            Unmanaged.passRetained(self).toOpaque()
+    }
+
+    deinit {
+        request.deallocate()
+    }
+
+    /// Takes back the reference held by a request whose callback runs now.
+    static func finish(_ request: UnsafeMutablePointer<Request>) -> Self {
+        let data = UnsafeMutableRawPointer(request).assumingMemoryBound(to: uv_req_t.self).pointee.data!
+        return Unmanaged<Self>.fromOpaque(data).takeRetainedValue()
+    }
+
+    /// Gives back the request's reference when submitting it failed.
+    func abandon() {
+        Unmanaged.passUnretained(self).release()
+    }
+
+    /// Records the callback's status and wakes every waiting task.
+    func complete(status: Int32) {
+        self.status = status
+        waiting.wakeAll()
+    }
+
+    /// Nobody waits for the result any more: forgets the waiting tasks and
+    /// asks libuv to cancel the request, which it can only do for thread-pool
+    /// work not yet started (a name lookup, `spawnBlocking`). The callback
+    /// still runs, later.
+    func cancel() {
+        waiting = WaitingWakers()
+        guard status == nil else { return }
+        _ = UnsafeMutableRawPointer(request).withMemoryRebound(to: uv_req_t.self, capacity: 1) { uv_cancel($0) }
+    }
+}
+
+/// A future's hold on a request it submitted: dropping it (with the future)
+/// cancels the request (see ``RequestOperation/cancel()``), so a dropped
+/// future's waker is never called.
+final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
+    let operation: Operation
+
+    init(_ operation: Operation) {
+        self.operation = operation
+    }
+
+    deinit {
+        operation.cancel()
+    }
+}
+
+/// A request on a connection (`uv_write_t`, `uv_shutdown_t`, `uv_connect_t`):
+/// it retains the connection, so the callback never reaches freed memory, and
+/// for a write owns a copy of the bytes.
+final class StreamRequest<Request>: RequestOperation<Request> {
+    let connection: TCPConnection
+    let buffer: UnsafeMutableRawPointer?
+    let bufferCount: Int
+
+    init(connection: TCPConnection, copying bytes: UnsafeRawBufferPointer? = nil) {
+        self.connection = connection
+        if let bytes, !bytes.isEmpty {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)
+            buffer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            self.buffer = buffer
+            bufferCount = bytes.count
+        } else {
+            buffer = nil
+            bufferCount = 0
+        }
+        super.init()
+    }
+
+    deinit {
+        buffer?.deallocate()
+    }
+}

@@ -1,0 +1,60 @@
+import CLibUV
+import CWeftSupport
+import Glibc
+
+/// The owner of a `uv_signal_t` (allocated apart, `data` unretained, freed in
+/// the close callback, closed in `deinit`). An active signal handle keeps the
+/// loop alive, so waiting for a signal is never reported as stuck.
+final class SignalWatcher {
+    private let handle: UnsafeMutablePointer<uv_signal_t>
+    /// Kept alive while the handle is open (as streams and listeners do): a
+    /// loop that goes away with a handle still open cannot be closed and would
+    /// leak its descriptors.
+    private let loop: EventLoop
+    /// Deliveries since the last one was taken (coalesced).
+    private var pendingDeliveries = 0
+    /// The tasks waiting for a delivery: copies of an installed stream share
+    /// this watcher, and each may wait in a task of its own.
+    private var waiting = WaitingWakers()
+
+    init(loop: EventLoop, number: Int32) throws(WeftError) {
+        self.loop = loop
+        var error: Int32 = 0
+        guard let handle = weft_signal_new(loop.uvLoop, &error) else {
+            throw WeftError(uvCode: error, operation: "uv_signal_init")
+        }
+        self.handle = handle
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let result = uv_signal_start(handle, { handle, _ in
+            guard let data = handle?.pointee.data else { return }
+            let watcher = Unmanaged<SignalWatcher>.fromOpaque(data).takeUnretainedValue()
+            watcher.pendingDeliveries += 1
+            watcher.waiting.wakeAll()
+        }, number)
+        if result < 0 {
+            // Every stored property is set, so throwing runs `deinit`, which
+            // closes the handle (closing it here too would close it twice).
+            throw WeftError(uvCode: result, operation: "signal \(number)")
+        }
+        // A process may start with the signal blocked (inherited from a parent
+        // thread's mask); then it would never be delivered. Let the loop thread take it.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, number)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+    }
+
+    deinit {
+        weft_close_and_free(weft_signal_handle(handle))
+    }
+
+    /// Ready once a delivery came since the last one taken (taking it).
+    func pollDelivery(_ context: inout Context) -> Poll<Void> {
+        if pendingDeliveries > 0 {
+            pendingDeliveries = 0
+            return .ready(())
+        }
+        waiting.register(context.waker)
+        return .pending
+    }
+}

@@ -1,0 +1,100 @@
+import CLibUV
+
+/// Writing: `uv_try_write` first, the rest copied and queued with `uv_write`
+/// under a high-water mark; flush and half-close.
+extension TCPConnection {
+    /// Accepts what the kernel takes at once (`uv_try_write`) plus, copied and
+    /// queued with `uv_write`, as much of the rest as fits under the high-water
+    /// mark; returns how many bytes it accepted (pending when the queue is full).
+    func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        guard let stream else { return .ready(.failure(closedError("write"))) }
+        if let writeError { return .ready(.failure(writeError)) }
+        if shutdownOperation != nil {
+            return .ready(.failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing")))
+        }
+        if queuedWriteBytes >= Self.writeHighWater {
+            writers.register(context.waker)
+            return .pending
+        }
+        guard !bytes.isEmpty else { return .ready(.success(0)) }
+        var written = 0
+        if queuedWriteBytes == 0 {
+            var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
+                                  len: bytes.count)
+            let result = uv_try_write(stream, &buffer, 1)
+            if result > 0 {
+                written = Int(result)
+            } else if result != UV_EAGAIN.rawValue && result != UV_ENOSYS.rawValue {
+                writeError = WeftError(uvCode: result, operation: "write")
+                return .ready(.failure(writeError!))
+            }
+        }
+        let room = Self.writeHighWater - queuedWriteBytes
+        if written < bytes.count && room > 0 {
+            let remainder = UnsafeRawBufferPointer(rebasing: bytes[written..<min(bytes.count, written + room)])
+            let operation = StreamRequest<uv_write_t>(connection: self, copying: remainder)
+            var buffer = uv_buf_t(base: operation.buffer!.assumingMemoryBound(to: CChar.self), len: remainder.count)
+            let result = uv_write(operation.request, stream, &buffer, 1) { request, status in
+                let operation = StreamRequest<uv_write_t>.finish(request!)
+                operation.connection.didWrite(count: operation.bufferCount, status: status)
+            }
+            if result < 0 {
+                operation.abandon()
+                writeError = WeftError(uvCode: result, operation: "write")
+                return .ready(.failure(writeError!))
+            }
+            queuedWriteBytes += remainder.count
+            written += remainder.count
+        }
+        if written == 0 {
+            writers.register(context.waker)
+            return .pending
+        }
+        return .ready(.success(written))
+    }
+
+    func didWrite(count: Int, status: Int32) {
+        queuedWriteBytes -= count
+        if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
+            writeError = WeftError(uvCode: status, operation: "write")
+        }
+        if queuedWriteBytes < Self.writeHighWater { writers.wakeAll() }
+    }
+
+    func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let writeError { return .ready(.failure(writeError)) }
+        guard !isClosed else { return .ready(.failure(closedError("flush"))) }
+        if queuedWriteBytes == 0 { return .ready(.success(())) }
+        writers.register(context.waker)
+        return .pending
+    }
+
+    /// Flushes, then half-closes with `uv_shutdown`: the peer reads end of
+    /// stream; this side can still read.
+    func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if shutdownOperation == nil {
+            guard case .ready(let flushed) = pollFlush(&context) else { return .pending }
+            if case .failure(let error) = flushed { return .ready(.failure(error)) }
+            guard let stream else { return .ready(.failure(closedError("shutdown"))) }
+            let operation = StreamRequest<uv_shutdown_t>(connection: self)
+            let result = uv_shutdown(operation.request, stream) { request, status in
+                let operation = StreamRequest<uv_shutdown_t>.finish(request!)
+                operation.complete(status: status)
+            }
+            if result < 0 {
+                operation.abandon()
+                return .ready(.failure(WeftError(uvCode: result, operation: "shutdown")))
+            }
+            shutdownOperation = operation
+        }
+        let operation = shutdownOperation!
+        guard let status = operation.status else {
+            operation.waiting.register(context.waker)
+            return .pending
+        }
+        if status < 0 && status != UV_ENOTCONN.rawValue {
+            return .ready(.failure(WeftError(uvCode: status, operation: "shutdown")))
+        }
+        return .ready(.success(()))
+    }
+}

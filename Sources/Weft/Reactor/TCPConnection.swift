@@ -1,0 +1,225 @@
+import CLibUV
+import CWeftSupport
+
+/// The owner of one connected `uv_tcp_t`: its inbound buffer, its outbound
+/// queue accounting, and the wakers of the tasks using it. Confined to the loop
+/// thread.
+///
+/// Handle lifetime: the `uv_tcp_t` is allocated apart from this object;
+/// `handle.data` points back here unretained; `close()` clears `data` and
+/// closes the handle, which is freed in its close callback. Requests
+/// (`uv_write_t`, `uv_shutdown_t`, `uv_connect_t`) are owned by
+/// ``StreamRequest``s that retain this connection until their callback runs,
+/// so a callback never reaches freed memory. Whether the connection stays
+/// *open* is decided by the public ``TCPStream`` wrapper, whose deinit calls
+/// `close()`.
+///
+/// Layout: reading here, lending a reader's buffer in
+/// `TCPConnection+Lending.swift`, writing and shutdown in
+/// `TCPConnection+Writing.swift`, connecting, options and addresses in
+/// `TCPConnection+Socket.swift`. The other files reach the state below, which
+/// nothing outside them touches.
+final class TCPConnection: TCPHandleOwner {
+    /// A pooled read buffer holding unread bytes in `start..<end`.
+    struct Chunk {
+        let base: UnsafeMutableRawPointer
+        var start: Int
+        var end: Int
+    }
+
+    /// Stop reading from the socket once this much is buffered and unread.
+    static let readHighWater = 256 * 1024
+    /// Writes wait (pollWrite is pending) once this much is queued in libuv.
+    static let writeHighWater = 1024 * 1024
+
+    let loop: EventLoop
+    private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
+
+    // Inbound.
+    @exclusivity(unchecked) var chunks: [Chunk] = []
+    @exclusivity(unchecked) var bufferedBytes = 0
+    @exclusivity(unchecked) private var isReading = false
+    @exclusivity(unchecked) private var reachedEnd = false
+    @exclusivity(unchecked) private var readError: WeftError?
+    /// The tasks waiting to read (one, unless several tasks read this stream).
+    @exclusivity(unchecked) var readers = WaitingWakers()
+    /// The caller's buffer of a waiting async `read(into:)`, lent (see
+    /// ``lend(_:)``): with nothing buffered, libuv reads straight into it.
+    @exclusivity(unchecked) var lent: [UInt8]?
+    /// Where `lent`'s storage starts (to recognise it in the read callback).
+    @exclusivity(unchecked) var lentBase: UnsafeMutableRawPointer?
+    /// Bytes libuv read into `lent`; they come before every chunk.
+    @exclusivity(unchecked) var lentFilled = 0
+    /// Numbers the loans, so a reader takes back only its own buffer.
+    @exclusivity(unchecked) var loans: UInt64 = 0
+
+    // Outbound.
+    @exclusivity(unchecked) var queuedWriteBytes = 0
+    @exclusivity(unchecked) var writeError: WeftError?
+    /// The tasks waiting for room to write, or for the queue to drain.
+    @exclusivity(unchecked) var writers = WaitingWakers()
+    var shutdownOperation: StreamRequest<uv_shutdown_t>?
+
+    /// A connect in flight, told to forget its waiting task if the stream closes first.
+    var connectOperation: StreamRequest<uv_connect_t>?
+
+    /// A new, unconnected TCP handle on `loop`.
+    init(loop: EventLoop) throws(WeftError) {
+        self.loop = loop
+        handle = try makeHandle(on: loop)
+    }
+
+    deinit {
+        close()
+    }
+
+    var isClosed: Bool { handle == nil }
+
+    var stream: UnsafeMutablePointer<uv_stream_t>? { handle.map { weft_tcp_stream($0) } }
+
+    /// Closes the handle (if open), wakes every waiting task so it sees the
+    /// closed stream, and returns the read buffers to the pool.
+    func close() {
+        guard let handle else { return }
+        self.handle = nil
+        weft_close_and_free(weft_tcp_handle(handle))
+        loop.noteMemoryFreed()
+        loop.withReadBuffers { pool in
+            for chunk in chunks { pool.give(chunk.base) }
+        }
+        chunks.removeAll()
+        bufferedBytes = 0
+        lentFilled = 0  // unread, like the chunks; the lender takes its buffer back
+        connectOperation?.waiting = WaitingWakers()
+        connectOperation = nil
+        // The operation retains this core: keeping it would make a cycle that
+        // leaks every stream that was ever shut down. A request still in flight
+        // keeps the operation (and this core) alive until its callback runs.
+        shutdownOperation = nil
+        readers.wakeAll()
+        writers.wakeAll()
+    }
+
+    func closedError(_ operation: String) -> WeftError {
+        WeftError(.closed, operation: operation)
+    }
+
+    // MARK: - Reading
+
+    func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        switch pollFillBuffer(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success(let available)):
+            let count = min(available.count, buffer.count)
+            if count > 0 {
+                buffer.baseAddress!.copyMemory(from: available.baseAddress!, byteCount: count)
+                consume(count)
+            }
+            return .ready(.success(count))
+        }
+    }
+
+    /// The first buffered chunk; empty at end of stream.
+    func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        guard let stream else { return .ready(.failure(closedError("read"))) }
+        if lentFilled > 0 { keepLentBytes() }
+        if let first = chunks.first {
+            return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
+        }
+        if let readError { return .ready(.failure(readError)) }
+        if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
+        if !isReading {
+            let result = uv_read_start(stream, { handle, _, buffer in
+                TCPConnection.from(handle).map { buffer!.pointee = $0.allocateReadBuffer() }
+            }, { stream, count, buffer in
+                guard let core = TCPConnection.from(stream) else { return }
+                core.didRead(count: count, into: buffer!.pointee)
+            })
+            if result < 0 {
+                readError = WeftError(uvCode: result, operation: "read")
+                return .ready(.failure(readError!))
+            }
+            isReading = true
+        }
+        readers.register(context.waker)
+        return .pending
+    }
+
+    func consume(_ count: Int) {
+        var remaining = count
+        while remaining > 0, !chunks.isEmpty {
+            let available = chunks[0].end - chunks[0].start
+            if remaining < available {
+                chunks[0].start += remaining
+                break
+            }
+            remaining -= available
+            let base = chunks.removeFirst().base
+            loop.withReadBuffers { $0.give(base) }
+        }
+        bufferedBytes -= count - remaining
+    }
+
+    private static func from<T>(_ handle: UnsafeMutablePointer<T>?) -> TCPConnection? {
+        guard let data = UnsafeMutableRawPointer(handle)?.assumingMemoryBound(to: uv_handle_t.self).pointee.data else {
+            return nil
+        }
+        return Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
+    }
+
+    /// The alloc callback: a lent buffer still empty while nothing else is
+    /// buffered (at most a pool buffer's size of it, so its bytes always fit one
+    /// if they must move), the free tail of the last chunk if it has room (so
+    /// small reads share a buffer), else a pooled buffer.
+    private func allocateReadBuffer() -> uv_buf_t {
+        if let lentBase, lentFilled == 0, chunks.isEmpty {
+            return uv_buf_t(base: lentBase.assumingMemoryBound(to: CChar.self),
+                            len: min(lent!.count, ReadBufferPool.bufferSize))
+        }
+        if let last = chunks.last, ReadBufferPool.bufferSize - last.end >= 4096 {
+            return uv_buf_t(base: (last.base + last.end).assumingMemoryBound(to: CChar.self),
+                            len: ReadBufferPool.bufferSize - last.end)
+        }
+        return uv_buf_t(base: loop.withReadBuffers { $0.take() }.assumingMemoryBound(to: CChar.self),
+                        len: ReadBufferPool.bufferSize)
+    }
+
+    /// The read callback: keep the bytes, stop at the high-water mark, wake the reader.
+    private func didRead(count: Int, into buffer: uv_buf_t) {
+        let base = UnsafeMutableRawPointer(buffer.base)
+        let isLent = base != nil && base == lentBase
+        let isTail = chunks.last.map { base == $0.base + $0.end } ?? false
+        if count > 0 {
+            if isLent {
+                lentFilled = count
+                readers.wakeAll()
+                return
+            }
+            if isTail {
+                chunks[chunks.count - 1].end += count
+            } else {
+                chunks.append(Chunk(base: base!, start: 0, end: count))
+            }
+            bufferedBytes += count
+            if bufferedBytes >= Self.readHighWater { stopReading() }
+        } else {
+            if !isTail, !isLent, let base { loop.withReadBuffers { $0.give(base) } }
+            if count == Int(UV_EOF.rawValue) {
+                reachedEnd = true
+                stopReading()
+            } else if count < 0 {
+                readError = WeftError(uvCode: Int32(count), operation: "read")
+                stopReading()
+            } else {
+                return  // EAGAIN: nothing happened
+            }
+        }
+        readers.wakeAll()
+    }
+
+    private func stopReading() {
+        if isReading, let stream { uv_read_stop(stream) }
+        isReading = false
+    }
+}

@@ -1,0 +1,164 @@
+import CLibUV
+import CWeftSupport
+
+/// The executor loop (docs/ARCHITECTURE.md, "The executor loop"): ready tasks
+/// and jobs run in batches, with a libuv iteration between batches, and the
+/// loop blocks in the OS poll only when nothing is ready.
+extension EventLoop {
+    /// How many task polls and jobs may run between two loop iterations while
+    /// work stays ready (Tokio's `event_interval`). Bounds how long a task that
+    /// keeps waking itself can hold off timers and I/O, without paying an
+    /// `epoll_wait` per poll.
+    static let pollsPerLoopIteration = 61
+
+    /// How long the loop blocks before re-checking whether it is stuck, while the
+    /// only possible source of progress is a waker held outside the runtime.
+    static let stuckRecheckMilliseconds: UInt64 = 100
+
+    /// Runs the loop on the calling thread until `main` completes.
+    ///
+    /// Throws `.stuck` when no task is ready and nothing can wake one, after
+    /// cancelling `main`; `.reentrantBlock` when already running.
+    @usableFromInline
+    func drive(until main: Unmanaged<RawTask>) throws(WeftError) {
+        guard !isRunning else {
+            throw WeftError(.reentrantBlock, operation: "block(on:)")
+        }
+        running.store(true, ordering: .releasing)
+        driveStartedAt = uv_hrtime()
+        let previous = weft_current_runtime()
+        weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+        let isDeterministic = scheduler != nil
+        let outerRandomState = isDeterministic ? weft_swap_random_state(selectRandomState) : 0
+        defer {
+            nanosecondsInsideDrive += uv_hrtime() - driveStartedAt!
+            driveStartedAt = nil
+            if isDeterministic { selectRandomState = weft_swap_random_state(outerRandomState) }
+            weft_set_current_runtime(previous)
+            running.store(false, ordering: .releasing)
+        }
+        let isDone = { main._withUnsafeGuaranteedRef { $0.isComplete } }
+        // Work runs until none is ready, then the loop blocks for events; while
+        // work stays ready, a non-blocking loop iteration runs every `budget` units.
+        var budget = Self.pollsPerLoopIteration
+        while !isDone() {
+            drainInbox()
+            if !hasReadyWork && timers.virtualClock != nil && advanceVirtualTime() {
+                budget = Self.pollsPerLoopIteration
+                continue
+            }
+            if !hasReadyWork {
+                do {
+                    try blockForEvents(main: main)
+                } catch {
+                    main._withUnsafeGuaranteedRef { $0.perform(.cancel(.aborted)) }
+                    throw error
+                }
+                budget = Self.pollsPerLoopIteration
+                continue
+            }
+            budget -= runJobs()
+            if budget > 0 { budget -= runReadyTasks(limit: budget) }
+            if budget <= 0 && !isDone() {
+                runLibuv(UV_RUN_NOWAIT)
+                budget = Self.pollsPerLoopIteration
+            }
+        }
+    }
+
+    /// Polls ready tasks in queue order, at most `limit` of them; returns how
+    /// many. A task woken meanwhile goes to the back of the queue.
+    private func runReadyTasks(limit: Int) -> Int {
+        var polled = 0
+        while polled < limit, !ready.isEmpty {
+            let next = scheduler == nil ? ready.popFirst()! : ready.remove(at: scheduler!.next(below: ready.count))
+            polled += 1
+            RawTask.run(next)
+        }
+        counters.polls += polled
+        return polled
+    }
+
+    /// Runs the jobs queued now (jobs they enqueue wait for the next turn);
+    /// returns how many ran.
+    private func runJobs() -> Int {
+        guard !jobs.isEmpty else { return 0 }
+        let batch = jobs
+        jobs.removeAll(keepingCapacity: true)
+        counters.jobs += batch.count
+        for job in batch { job.run() }
+        return batch.count
+    }
+
+    /// One `uv_run` iteration.
+    private func runLibuv(_ mode: uv_run_mode) {
+        isInsideLibuv = true
+        if mode == UV_RUN_ONCE {
+            let start = uv_hrtime()
+            uv_run(uvLoop, mode)
+            counters.nanosecondsBlocked += uv_hrtime() - start
+        } else {
+            uv_run(uvLoop, mode)
+        }
+        isInsideLibuv = false
+        counters.loopIterations += 1
+    }
+
+    /// One blocking loop iteration that ends after `milliseconds` at the latest
+    /// (the watchdog timer bounds it).
+    private func runLibuvOnce(blockingAtMostMilliseconds milliseconds: UInt64) {
+        uv_timer_start(watchdog, { _ in }, milliseconds, 0)
+        runLibuv(UV_RUN_ONCE)
+        uv_timer_stop(watchdog)
+    }
+
+    /// Tasks or jobs are queued to run.
+    private var hasReadyWork: Bool { !ready.isEmpty || !jobs.isEmpty }
+
+    /// Handles or requests that the OS may complete. Our async handle is always
+    /// active; anything beyond it is real work.
+    var hasActiveIO: Bool {
+        weft_loop_active_handles(uvLoop) > 1 || weft_loop_active_requests(uvLoop) > 0
+    }
+
+    /// Blocks in the OS poll until an event, unless nothing could ever produce one.
+    private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
+        switch progressSource(main: main) {
+        case .events:
+            if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned) {
+                runLibuvOnce(blockingAtMostMilliseconds: wait)  // then release it
+            } else {
+                runLibuv(UV_RUN_ONCE)
+            }
+        case .outsideWakerOnly:
+            runLibuvOnce(blockingAtMostMilliseconds: Self.stuckRecheckMilliseconds)
+        case .none:
+            throw WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
+        }
+    }
+
+    // MARK: - Deterministic mode
+
+    /// Nothing ready: takes in I/O that has already arrived (waiting up to 10
+    /// ms of real time while some is in flight), then jumps the virtual clock
+    /// from timer to timer until one wakes a task. True when that made work
+    /// ready.
+    private func advanceVirtualTime() -> Bool {
+        runLibuv(UV_RUN_NOWAIT)
+        drainInbox()
+        if hasReadyWork { return true }
+        if hasActiveIO {
+            runLibuvOnce(blockingAtMostMilliseconds: 10)
+            drainInbox()
+            if hasReadyWork { return true }
+        }
+        while !hasReadyWork, timers.fireNext() {}
+        return hasReadyWork
+    }
+
+    /// Moves the virtual clock forward, firing the timers due on the way; their
+    /// tasks run at the next `drive`.
+    func advanceVirtualTime(by duration: Duration) {
+        timers.advanceVirtualTime(by: MonotonicTime.nanoseconds(duration))
+    }
+}

@@ -1,0 +1,35 @@
+import CLibUV
+
+/// What a loop reports about itself.
+extension EventLoop {
+    /// The counters, with the wakes from other threads (counted by the inbox).
+    var statistics: RuntimeStatistics {
+        var statistics = counters
+        statistics.foreignWakes = inbox.foreignWakes
+        return statistics
+    }
+
+    /// A snapshot of the counters (busy time included) and of every live task;
+    /// on the loop thread.
+    func report() -> RuntimeReport {
+        var statistics = self.statistics
+        statistics.nanosecondsBusy = busyNanoseconds
+        var tasks: [TaskSnapshot] = []
+        registry.forEach { task in
+            var name: String?
+            withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0))) }
+            let state = task.state.load(ordering: .acquiring)
+            tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
+                                      isAwaited: state & TaskState.joinWaker != 0))
+        }
+        return RuntimeReport(statistics: statistics, tasks: tasks, openHandleCount: openHandleCount,
+                             activeRequestCount: activeRequestCount, pendingTimerCount: timers.pendingCount)
+    }
+
+    /// Time inside `drive` not spent blocked in the OS poll, in nanoseconds.
+    private var busyNanoseconds: UInt64 {
+        var inside = nanosecondsInsideDrive
+        if let start = driveStartedAt { inside += uv_hrtime() - start }
+        return inside > counters.nanosecondsBlocked ? inside - counters.nanosecondsBlocked : 0
+    }
+}

@@ -1,0 +1,261 @@
+import CLibUV
+import CWeftSupport
+import Glibc
+import Synchronization
+
+/// The executor behind a ``Runtime``: one `uv_loop_t`, the ready queue of
+/// tasks, the queue of jobs, the registry of live tasks and the timer driver.
+/// Confined to the thread that runs it (docs/ARCHITECTURE.md, "Threads");
+/// other threads reach it only through `inbox`.
+///
+/// Layout: this file holds its state, its life and its queues;
+/// `EventLoop+Drive.swift` runs it, `StuckDetection.swift` tells when it can no
+/// longer make progress, `HeapTrim.swift` hands free memory back, and
+/// `EventLoop+Report.swift` reports on it. The layers above keep their
+/// per-loop state in `attachments` and hand it work as ``LoopJob``s.
+///
+/// Lifetime: owned by its `Runtime` and by the owners of the handles on its
+/// loop. `shutdown()` cancels every task and closes the handles the loop itself
+/// owns; `deinit` closes the loop once nothing uses it.
+@usableFromInline
+final class EventLoop {
+    let uvLoop: UnsafeMutablePointer<uv_loop_t>
+    /// Tasks to poll, each holding one retained reference (taken on enqueue,
+    /// given back after the poll).
+    let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
+    /// Jobs of the layers above, run between task polls.
+    @exclusivity(unchecked) var jobs = [any LoopJob]()
+    @usableFromInline let inbox: WakeInbox
+    let timers: TimerDriver
+    /// Per-loop state of the layers above (see ``LoopAttachmentKey``).
+    let attachments = LoopAttachments()
+    /// Armed only while the loop blocks with no handle active but a waker held
+    /// outside, so that the stuck check runs again if that waker is dropped.
+    let watchdog: UnsafeMutablePointer<uv_timer_t>
+    /// The live (incomplete) tasks, so `shutdown()` can cancel them all.
+    let registry = TaskRegistry()
+    @exclusivity(unchecked) var counters = RuntimeStatistics()
+    /// When free heap memory goes back to the OS.
+    @exclusivity(unchecked) var heapTrim = HeapTrim()
+    /// Set while a thread is inside `drive`; read by other threads in
+    /// `isOnLoopThread`, hence atomic.
+    let running = Atomic<Bool>(false)
+    @usableFromInline var isRunning: Bool { running.load(ordering: .acquiring) }
+    private(set) var isShutDown = false
+    /// Unique per process (never reused, unlike the object's address), so a dead
+    /// loop's executors never mistake a new loop for theirs.
+    @usableFromInline let identity = EventLoop.nextIdentity.add(1, ordering: .relaxed).newValue
+    private static let nextIdentity = Atomic<UInt64>(0)
+    /// The thread that created the runtime: it owns it while it is not running.
+    private let ownerThread = pthread_self()
+    /// When set, a loop with nothing to do waits for work from other threads
+    /// instead of reporting itself stuck (a `LoopThread`'s loop serves others).
+    var servesForeignWork = false
+
+    /// When the current `drive` began, and the time spent in earlier ones
+    /// (`uv_hrtime` nanoseconds), for the busy-time statistic.
+    @exclusivity(unchecked) var driveStartedAt: UInt64?
+    @exclusivity(unchecked) var nanosecondsInsideDrive: UInt64 = 0
+    /// Set while the loop is inside `uv_run`.
+    @exclusivity(unchecked) var isInsideLibuv = false
+    /// Deterministic mode: the scheduler's generator (nil: FIFO).
+    @exclusivity(unchecked) var scheduler: SplitMix64?
+    /// Deterministic mode: the state of `weft_random` (select's choices) while
+    /// this loop is not running; swapped in and out around `drive`.
+    @exclusivity(unchecked) var selectRandomState: UInt64 = 0
+
+    init(options: RuntimeOptions) throws(WeftError) {
+        // Writes to a closed socket must fail with EPIPE, not kill the process.
+        weft_ignore_sigpipe()
+        uvLoop = .allocate(capacity: 1)
+        var error: Int32 = 0
+        do {
+            try check(uv_loop_init(uvLoop), "uv_loop_init")
+        } catch {
+            uvLoop.deallocate()
+            throw error
+        }
+        // The async handle stays referenced so that UV_RUN_ONCE blocks (instead of
+        // returning at once) while a task waits on another thread.
+        guard let async = weft_async_new(uvLoop, { _ in }, &error) else {
+            uv_loop_close(uvLoop)
+            uvLoop.deallocate()
+            throw WeftError(uvCode: error, operation: "uv_async_init")
+        }
+        guard let watchdog = weft_timer_new(uvLoop, &error) else {
+            weft_close_and_free(weft_async_handle(async))
+            uv_run(uvLoop, UV_RUN_NOWAIT)
+            uv_loop_close(uvLoop)
+            uvLoop.deallocate()
+            throw WeftError(uvCode: error, operation: "uv_timer_init")
+        }
+        self.watchdog = watchdog
+        inbox = WakeInbox(async: async)
+        var virtualClock: VirtualClock?
+        if let seed = options.deterministicSeed {
+            var generator = SplitMix64(seed: seed)
+            selectRandomState = generator.next() | 1
+            scheduler = generator
+            virtualClock = VirtualClock()
+            virtualClock?.install()
+        }
+        do {
+            timers = try TimerDriver(loop: uvLoop, virtualClock: virtualClock)
+        } catch {
+            virtualClock?.uninstall()
+            _ = inbox.close().map { weft_close_and_free(weft_async_handle($0)) }
+            weft_close_and_free(weft_timer_handle(watchdog))
+            uv_run(uvLoop, UV_RUN_NOWAIT)
+            uv_loop_close(uvLoop)
+            uvLoop.deallocate()
+            throw error
+        }
+    }
+
+    deinit {
+        shutdown()
+        // Close callbacks of handles closed since shutdown run here; then the loop
+        // must be empty. Thread-pool work that had already started (spawnBlocking,
+        // a name lookup) cannot be cancelled: a background thread runs the loop
+        // until it completes, then closes and frees it. If a handle is still open
+        // its memory must not be freed under it, so the loop is leaked rather
+        // than closed.
+        uv_run(uvLoop, UV_RUN_NOWAIT)
+        if uv_loop_close(uvLoop) == 0 {
+            uvLoop.deallocate()
+        } else if weft_loop_active_requests(uvLoop) > 0 && weft_loop_open_handles(uvLoop) == 0 {
+            _ = weft_finish_loop_in_background(uvLoop) { $0?.deallocate() }
+        }
+    }
+
+    /// Whether the calling thread may touch this loop: it is running it, or it
+    /// created it and nobody is running it.
+    @usableFromInline var isOnLoopThread: Bool {
+        if isRunningOnCallingThread { return true }
+        return !isRunning && pthread_equal(ownerThread, pthread_self()) != 0
+    }
+
+    /// Whether the calling thread is running this loop right now.
+    @inlinable
+    var isRunningOnCallingThread: Bool {
+        weft_current_runtime() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// Calls `body` with the loop running on the calling thread, if any,
+    /// without retaining it (it is alive: it is running here).
+    @inlinable
+    static func withCurrent<R>(_ body: (EventLoop?) -> R) -> R {
+        guard let pointer = weft_current_runtime() else { return body(nil) }
+        return Unmanaged<EventLoop>.fromOpaque(pointer)._withUnsafeGuaranteedRef { body($0) }
+    }
+
+    /// The loop running on the calling thread, if any.
+    @usableFromInline
+    static var current: EventLoop? {
+        guard let pointer = weft_current_runtime() else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Calls `body` with this loop's attachment for `key`, made on first use.
+    @inline(__always)
+    func withAttachment<Value, Result>(_ key: LoopAttachmentKey<Value>, _ body: (Value) -> Result) -> Result {
+        attachments.with(key, on: self, body)
+    }
+
+    // MARK: - Tasks and jobs
+
+    /// Adds a new task (its `scheduled` bit already set) to the registry and the
+    /// ready queue. After shutdown the task is cancelled at once.
+    @usableFromInline
+    func register(_ task: RawTask) {
+        counters.tasksSpawned += 1
+        counters.tasksAlive += 1
+        registry.insert(task)
+        if isShutDown {
+            task.perform(.cancel(.runtimeShutDown))
+        } else {
+            ready.append(.passRetained(task))
+        }
+    }
+
+    /// Removes a completed task from the registry, dropping its reference.
+    func taskDidComplete(_ task: RawTask) {
+        counters.tasksAlive -= 1
+        registry.remove(task)
+    }
+
+    /// A wake on the loop thread: a plain enqueue.
+    func enqueueLocal(_ task: RawTask) {
+        counters.localWakes += 1
+        ready.append(.passRetained(task))
+        stopLibuvIfInside()
+    }
+
+    /// A job enqueued on the loop thread itself: no lock, no system call.
+    func enqueueLocal(_ job: any LoopJob) {
+        jobs.append(job)
+        stopLibuvIfInside()
+    }
+
+    /// Runs `job` on the loop: queued at once on the loop thread, else
+    /// through the inbox; told ``LoopJob/loopClosed()`` if the loop shut down.
+    func enqueue(_ job: any LoopJob) {
+        if isRunningOnCallingThread {
+            enqueueLocal(job)
+        } else if !inbox.enqueue(job) {
+            job.loopClosed()
+        }
+    }
+
+    /// Work became ready inside a libuv callback (a timer fired, data arrived):
+    /// libuv knows nothing of our queues and could go on to block in `epoll_wait`,
+    /// so ask it to finish this iteration without blocking.
+    func stopLibuvIfInside() {
+        if isInsideLibuv { uv_stop(uvLoop) }
+    }
+
+    /// Moves what other threads queued into the ready queue and the job queue.
+    func drainInbox() {
+        inbox.drain { item in
+            switch item {
+            case .task(let task): ready.append(.passRetained(task))
+            case .job(let job): jobs.append(job)
+            }
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Cancels every task (dropping its future, which stops its timers and I/O)
+    /// and closes the handles the loop itself owns. Idempotent.
+    func shutdown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        let previous = weft_current_runtime()
+        weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+        defer { weft_set_current_runtime(previous) }
+        // Dropping a future may wake (or, through a JoinHandle, complete) others.
+        while let task = registry.last {
+            task.perform(.cancel(.runtimeShutDown))
+        }
+        drainInbox()
+        while let task = ready.popFirst() { task.release() }
+        // A job must run somewhere (a Swift job, or its task would hang).
+        let leftover = jobs
+        jobs.removeAll()
+        for job in leftover { job.loopClosed() }
+        timers.close()
+        timers.virtualClock?.uninstall()
+        weft_close_and_free(weft_timer_handle(watchdog))
+        if let async = inbox.close() {
+            weft_close_and_free(weft_async_handle(async))
+        }
+        uv_run(uvLoop, UV_RUN_NOWAIT)
+    }
+
+    /// Handles on the loop that are not closing (for leak checks).
+    var openHandleCount: Int { Int(weft_loop_open_handles(uvLoop)) }
+
+    /// Requests in flight on the loop (for leak checks).
+    var activeRequestCount: Int { Int(weft_loop_active_requests(uvLoop)) }
+}

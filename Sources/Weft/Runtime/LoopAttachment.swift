@@ -1,0 +1,67 @@
+import Synchronization
+
+/// Names one kind of per-loop state that a layer above the executor keeps on
+/// every loop: the concurrency bridge's executors and spare waker, the
+/// reactor's read buffers. The executor stores the value and releases it with
+/// the loop, without knowing its type: the hook through which those layers
+/// keep state per loop without the executor depending on them.
+///
+/// Declare each key once, as a `static let`:
+///
+/// ```swift
+/// static let key = LoopAttachmentKey { loop in ReadBufferPool(loop: loop) }
+/// ```
+struct LoopAttachmentKey<Value: AnyObject>: Sendable {
+    /// How many kinds of attachment a loop can hold.
+    static var capacity: Int { 4 }
+
+    /// The attachment's slot in every loop.
+    let index: Int
+    /// Makes the value for `loop`, the first time it is asked for there; it
+    /// may run on any thread, and more than once when two threads race (one
+    /// value is kept), so it must only build the value.
+    let make: @Sendable (EventLoop) -> Value
+
+    init(make: @escaping @Sendable (EventLoop) -> Value) {
+        index = loopAttachmentKeysMade.add(1, ordering: .relaxed).oldValue
+        precondition(index < Self.capacity, "more than \(Self.capacity) kinds of loop attachment: raise the capacity")
+        self.make = make
+    }
+}
+
+private let loopAttachmentKeysMade = Atomic<Int>(0)
+
+/// A loop's attachments: one slot per key, each holding a retained object
+/// (its address; 0 while none). A slot is written once, by a
+/// compare-exchange from 0, and read lock-free from any thread.
+struct LoopAttachments: ~Copyable {
+    private let slots: InlineArray<4, Atomic<UInt>> = InlineArray { _ in Atomic(0) }
+
+    deinit {
+        for index in slots.indices {
+            let bits = slots[index].load(ordering: .acquiring)
+            if bits != 0 { Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).release() }
+        }
+    }
+
+    /// Calls `body` with the attachment for `key` (made on first use), not
+    /// retained: the loop holds it for as long as the loop lives.
+    @inline(__always)
+    func with<Value, Result>(
+        _ key: LoopAttachmentKey<Value>, on loop: EventLoop, _ body: (Value) -> Result
+    ) -> Result {
+        var bits = slots[key.index].load(ordering: .acquiring)
+        if bits == 0 { bits = attach(key, on: loop) }
+        return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef(body)
+    }
+
+    @inline(never)
+    private func attach<Value>(_ key: LoopAttachmentKey<Value>, on loop: EventLoop) -> UInt {
+        let made = UInt(bitPattern: Unmanaged.passRetained(key.make(loop)).toOpaque())
+        let (exchanged, original) = slots[key.index].compareExchange(
+            expected: 0, desired: made, ordering: .acquiringAndReleasing)
+        if exchanged { return made }
+        Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: made)!).release()
+        return original
+    }
+}
