@@ -12,10 +12,10 @@
 /// **Cancellation:** dropping the interval (or a pending `next()`) disarms its
 /// timer; no tick is lost by dropping a pending `next()` future.
 public struct Interval: PollStream {
-let start: UInt64
-let period: UInt64
-var nextIndex: Int = 0
-var timer: Sleep
+    let start: UInt64
+    let period: UInt64
+    var nextIndex: Int = 0
+    var timer: Sleep
 
     init(period: Duration) {
         self.period = max(MonotonicTime.nanoseconds(period), 1)
