@@ -153,7 +153,33 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
             if !owned { resumer.finish() }
             throw AwaitCancelled()
         }
+        let loop = EventLoop.awaitWillSuspend()
         await resumer.suspendWakingOnCancel(addingRecord: !owned)
+        EventLoop.awaitDidResume(onLoop: loop)
+    }
+}
+
+extension EventLoop {
+    /// Counts an await about to suspend on the loop running this thread
+    /// (``RuntimeStatistics/awaitsWaiting``); returns the loop's identity.
+    @usableFromInline
+    static func awaitWillSuspend() -> UInt64 {
+        withCurrent { loop in
+            loop!.counters.awaitsWaiting += 1
+            return loop!.identity
+        }
+    }
+
+    /// Uncounts it, if it resumed on the loop it suspended on. It resumes
+    /// elsewhere only once that loop shut down (on its orphaned-jobs queue),
+    /// when the loop's figures no longer matter, and the loop may be gone:
+    /// hence the identity, not a reference (which would cost a retain per
+    /// suspension).
+    @usableFromInline
+    static func awaitDidResume(onLoop identity: UInt64) {
+        withCurrent { loop in
+            if let loop, loop.identity == identity { loop.counters.awaitsWaiting -= 1 }
+        }
     }
 }
 

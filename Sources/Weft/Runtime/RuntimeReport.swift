@@ -19,7 +19,7 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let s = statistics
         var lines = [
-            "tasks: \(s.tasksAlive) alive, \(s.tasksSpawned) spawned; polls: \(s.polls); "
+            "tasks: \(s.tasksAlive) alive, \(s.tasksSpawned) spawned; awaits: \(s.awaitsWaiting) waiting; polls: \(s.polls); "
                 + "wakes: \(s.localWakes) local, \(s.foreignWakes) foreign; jobs: \(s.jobs); loop iterations: \(s.loopIterations)",
             "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
             "handles: \(openHandleCount) open; requests: \(activeRequestCount) in flight; timers: \(pendingTimerCount) armed",

@@ -13,6 +13,11 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// Swift concurrency jobs run on the loop: task resumptions, and hops onto
     /// the loop's executors (a job per hop).
     public var jobs = 0
+    /// Swift tasks suspended right now in an await of a Weft future on this
+    /// loop (`value(of:)`, the async TCP operations, `Weft.sleep`, ...): such
+    /// an await polls its future inline, with no Weft task behind it, so it
+    /// shows here and not in ``tasksAlive``. The bridge reports them.
+    public var awaitsWaiting = 0
     /// Iterations of the libuv loop (`uv_run` calls).
     public var loopIterations = 0
     /// Time spent in blocking loop iterations (waiting in the OS poll, plus the

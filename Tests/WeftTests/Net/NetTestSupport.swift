@@ -44,7 +44,7 @@ enum NetTest {
     /// was closed or dropped, nothing may be left on `runtime` — no handle
     /// beyond `baseline` (from `runtimeWithHandleBaseline()`, so the runtime's
     /// own handles are counted in it), no libuv request in flight, no armed
-    /// timer and no live task.
+    /// timer, no live task and no await still waiting on the loop.
     ///
     /// Peers need a moment to see a close (an echo task reads EOF, writes and
     /// connects are cancelled in close callbacks), so the loop runs in 5 ms
@@ -60,6 +60,7 @@ enum NetTest {
         func isClean() -> Bool {
             runtime.openHandleCount == baseline && runtime.activeRequestCount == 0
                 && runtime.pendingTimerCount == 0 && runtime.statistics.tasksAlive == 0
+                && runtime.statistics.awaitsWaiting == 0
         }
         repeat {
             try runtime.block(on: sleep(for: .milliseconds(5)))
@@ -69,6 +70,7 @@ enum NetTest {
         let requests = runtime.activeRequestCount
         let timers = runtime.pendingTimerCount
         let tasks = runtime.statistics.tasksAlive
+        let awaits = runtime.statistics.awaitsWaiting
         let after = "after running the loop for \(waited) ms"
         #expect(handles == baseline,
                 "\(handles) handle(s) open, expected the runtime's own \(baseline), \(after)",
@@ -76,6 +78,7 @@ enum NetTest {
         #expect(requests == 0, "\(requests) libuv request(s) still in flight \(after)", sourceLocation: sourceLocation)
         #expect(timers == 0, "\(timers) timer(s) still armed \(after)", sourceLocation: sourceLocation)
         #expect(tasks == 0, "\(tasks) task(s) still alive \(after)", sourceLocation: sourceLocation)
+        #expect(awaits == 0, "\(awaits) await(s) still waiting on the loop \(after)", sourceLocation: sourceLocation)
     }
 
     /// Weft tasks alive on an idle `LoopThread`: exactly one, the future its
@@ -104,24 +107,23 @@ enum NetTest {
     /// `LoopThread`, whose runtime is reachable only from code running on it:
     /// once everything the test opened on `loop` was closed or dropped, no
     /// handle beyond `baseline` (from ``handleBaseline(on:sourceLocation:)``),
-    /// no libuv request in flight, no armed timer, and no Weft task but the
-    /// loop's own may be left.
+    /// no libuv request in flight, no armed timer, no Weft task but the loop's
+    /// own, and no await still waiting on the loop may be left.
     ///
     /// A probe spawned on the loop sleeps 5 ms (Weft's async `sleep(for:)`, at
     /// least once, so that peers see closes handed over from other threads) and
     /// reads `Runtime.currentReport()`, until the report is clean or `limit` has
     /// passed; then each figure is checked, the full report in the messages.
     ///
-    /// **Tasks.** `statistics.tasksAlive` counts Weft tasks, not Swift tasks: on
-    /// a `LoopThread`, a Swift task that awaits a Weft future which is not ready
-    /// at once (a read, an accept, a sleep) is backed by a Weft task until the
-    /// future completes. The probe itself takes its report synchronously, after
-    /// its sleep's task has completed (the task leaves the registry before the
-    /// continuation it resumes can run), so it adds nothing. The exact expected
-    /// count is therefore ``loopThreadOwnTasks``: anything above it is an await
-    /// still pending on the loop, i.e. a Swift task the scenario left hanging on
-    /// a Weft operation. (Swift tasks suspended on something other than Weft, such
-    /// as `Task.sleep`, are invisible here.)
+    /// **Awaits.** A Swift task that awaits a Weft future on the loop (a read,
+    /// an accept, a sleep, `value(of:)`) polls it inline: no Weft task backs it,
+    /// so `statistics.tasksAlive` cannot see it. `statistics.awaitsWaiting`
+    /// counts those suspended right now; the probe reads its report after its
+    /// own sleep resumed, so it adds nothing, and anything above zero is a Swift
+    /// task the scenario left hanging on a Weft operation. (Swift tasks
+    /// suspended on something other than Weft, such as `Task.sleep`, are
+    /// invisible here.) `tasksAlive` must be ``loopThreadOwnTasks``: more is a
+    /// Weft task the scenario spawned and left pending.
     static func expectNothingLeftOpen(
         on loop: LoopThread,
         handlesBefore baseline: Int,
@@ -133,6 +135,7 @@ enum NetTest {
             func isClean(_ report: RuntimeReport) -> Bool {
                 report.openHandleCount == baseline && report.activeRequestCount == 0
                     && report.pendingTimerCount == 0 && report.statistics.tasksAlive == loopThreadOwnTasks
+                    && report.statistics.awaitsWaiting == 0
             }
             var report: RuntimeReport
             repeat {
@@ -153,7 +156,10 @@ enum NetTest {
                 "\(report.pendingTimerCount) timer(s) still armed \(after)", sourceLocation: sourceLocation)
         let tasks = report.statistics.tasksAlive
         #expect(tasks == loopThreadOwnTasks,
-                "\(tasks) Weft task(s) alive, expected the loop's own \(loopThreadOwnTasks) (more: an await still pending) \(after)",
+                "\(tasks) Weft task(s) alive, expected the loop's own \(loopThreadOwnTasks) \(after)",
+                sourceLocation: sourceLocation)
+        #expect(report.statistics.awaitsWaiting == 0,
+                "\(report.statistics.awaitsWaiting) await(s) still waiting on the loop \(after)",
                 sourceLocation: sourceLocation)
     }
 
