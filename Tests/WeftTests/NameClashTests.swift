@@ -3,7 +3,8 @@ import Synchronization
 import Testing
 import Weft
 
-// DESIGN.md: "Names must not clash with what users import beside Weft." This file
+// docs/ARCHITECTURE.md, "Names": a public name must not clash with what users
+// import beside Weft. This file
 // imports Foundation, Synchronization (and, through Foundation, Glibc) next to Weft
 // and uses Weft's public types and functions without a single `Weft.` prefix. It
 // must keep compiling as the API grows.

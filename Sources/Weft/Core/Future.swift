@@ -1,14 +1,14 @@
 /// A value that becomes available later, computed by polling.
 ///
-/// Futures are lazy (invariant 1): creating one does nothing; work starts at the
+/// Futures are lazy (docs/ARCHITECTURE.md, invariant 1): creating one does nothing; work starts at the
 /// first ``poll(_:)``. The executor calls `poll` when the task owning the future
 /// is woken; a future that returns ``Poll/pending`` must first have arranged for
-/// `context.waker` to be woken (invariant 2), storing the *newest* waker it was
+/// `context.waker` to be woken (docs/ARCHITECTURE.md, invariant 2), storing the *newest* waker it was
 /// given because a future may move between tasks.
 ///
 /// Futures are polled in place: after the first poll, keep polling the same
 /// value rather than a copy. Dropping a future before it finishes cancels it;
-/// each future's documentation says what that stops (invariant 5).
+/// each future's documentation says what that stops (docs/ARCHITECTURE.md, invariant 5).
 ///
 /// ```swift
 /// struct Countdown: Future {

@@ -1,6 +1,6 @@
 /// The result of polling a future once: either its output, or "not yet".
 ///
-/// `.pending` carries a promise (DESIGN.md, invariant 2): whoever returned it has
+/// `.pending` carries a promise (docs/ARCHITECTURE.md, invariant 2): whoever returned it has
 /// arranged for the current ``Context``'s waker to be woken once polling again can
 /// make progress.
 @frozen

@@ -4,7 +4,7 @@ import CWeftSupport
 /// A single-threaded async runtime: one libuv loop, its ready queue of tasks, and
 /// the timers and handles that wake them.
 ///
-/// A runtime belongs to the thread that created it (invariant 9): spawn tasks and
+/// A runtime belongs to the thread that created it (docs/ARCHITECTURE.md, invariant 9): spawn tasks and
 /// call ``block(on:)`` there. Tasks run only while some thread is inside
 /// ``block(on:)``, which runs the loop on the calling thread until its future is
 /// ready:
@@ -89,7 +89,7 @@ public final class Runtime {
     ///
     /// Throws ``WeftError/Kind-swift.enum/stuck`` when the future can no longer
     /// make progress — no task ready, no active timer, handle or request, and no
-    /// waker held outside the runtime (invariant 7) — instead of hanging;
+    /// waker held outside the runtime (docs/ARCHITECTURE.md, invariant 7) — instead of hanging;
     /// ``WeftError/Kind-swift.enum/reentrantBlock`` when called from inside the
     /// runtime; ``WeftError/Kind-swift.enum/wrongThread`` from a thread other
     /// than the one that created the runtime; ``WeftError/Kind-swift.enum/shutDown``

@@ -197,7 +197,7 @@ typealias InlineTaskStorage = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 @usableFromInline
 struct TaskSlots<F: Future> {
     /// The future; `nil` once it completed or was cancelled (dropping it is the
-    /// cancellation, invariant 5).
+    /// cancellation: docs/ARCHITECTURE.md, invariant 5).
     @usableFromInline var future: F?
     /// Written once on the loop thread before `complete` is set.
     @usableFromInline var output: Result<F.Output, JoinError>?

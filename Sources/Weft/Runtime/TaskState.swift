@@ -3,7 +3,7 @@
 @usableFromInline
 enum TaskState {
     /// Set by a wake while the task sits in the ready queue or the inbox; cleared
-    /// just before the task is polled. Makes waking idempotent (invariant 3).
+    /// just before the task is polled. Makes waking idempotent (docs/ARCHITECTURE.md, invariant 3).
     @usableFromInline static let scheduled: UInt32 = 1 << 0
     /// Set once, when the output (or the cancellation) is stored and the future
     /// dropped. After this the task is never polled again and wakes are ignored.

@@ -129,7 +129,7 @@ final class TimerDriver {
 }
 
 /// One armed timer. Owned by its `Sleep`; dropping it (with the sleep) removes it
-/// from the wheel, so a dropped sleep never wakes anything (invariant 5).
+/// from the wheel, so a dropped sleep never wakes anything (docs/ARCHITECTURE.md, invariant 5).
 final class TimerEntry: IntrusiveListNode {
     let driver: TimerDriver
     /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.

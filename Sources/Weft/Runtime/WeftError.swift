@@ -10,7 +10,7 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A libuv call failed with this (negative) error code.
         case libuv(code: Int32)
         /// `block(on:)` cannot make progress: no task is ready and nothing
-        /// (timer, I/O, request, foreign waker) can ever wake one (invariant 7).
+        /// (timer, I/O, request, foreign waker) can ever wake one (docs/ARCHITECTURE.md, invariant 7).
         case stuck
         /// `block(on:)` was called while the runtime was already running.
         case reentrantBlock

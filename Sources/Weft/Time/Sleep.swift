@@ -2,7 +2,7 @@
 ///
 /// Created by ``sleep(for:)`` or ``sleep(until:)``. The deadline is fixed when the
 /// sleep is created (as in Tokio); the timer is armed only at the first poll
-/// (invariant 1). It never completes early: libuv's millisecond clock is rounded
+/// (docs/ARCHITECTURE.md, invariant 1). It never completes early: libuv's millisecond clock is rounded
 /// up, so it completes at most about a millisecond late on an idle loop.
 ///
 /// **Cancellation:** dropping a pending sleep disarms its timer at once; its

@@ -7,8 +7,8 @@ import Weft
 // The Rust async book's channel-based executor ("Applied: Build an Executor"),
 // written in Swift against Weft's core only: `Future`, `Poll`, `Context`,
 // `Waker`/`Wakeable` and the combinators. No `Runtime`, no libuv: it shows the
-// core is usable with a hand-written executor (DESIGN.md, "Core ... testable
-// with a manual executor").
+// core is usable with a hand-written executor (docs/ARCHITECTURE.md, "Layers":
+// Core is "usable with a hand-written executor").
 
 // MARK: - std::sync::mpsc::sync_channel
 

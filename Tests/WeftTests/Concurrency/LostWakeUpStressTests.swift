@@ -53,8 +53,9 @@ private func readOneByOne(_ stream: TCPStream, count: Int) async throws -> Int {
 }
 
 extension TimingSensitive.ConcurrencyBridgeTiming {
-    /// DESIGN.md trap 3: "if nothing is buffered, await a continuation" must not
-    /// miss data that lands in between. Every read below races its byte's arrival;
+    /// docs/ARCHITECTURE.md, "The Swift concurrency bridge", lost wake-ups: "if
+    /// nothing is buffered, await a continuation" must not miss data that lands
+    /// in between. Every read below races its byte's arrival;
     /// a lost wake-up shows up as a read that never returns (bounded by a deadline).
     @Suite("Lost wake-ups: reads racing data arrival")
     struct LostWakeUpStressTests {

@@ -135,7 +135,7 @@ extension TimingSensitive {
                 $0 <= descriptors + Faults.inProcessDescriptorSlack
             }
             // Work that had started when its runtime went away finishes on a
-            // background thread that then closes the loop (LoopCore.deinit).
+            // background thread that then closes the loop (EventLoop.deinit).
             #expect(after <= descriptors + Faults.inProcessDescriptorSlack,
                     "descriptors: \(descriptors) before 100 runtimes, \(after) after")
         }

@@ -127,7 +127,7 @@ extension Future {
 }
 
 /// A hand-written leaf future completed by whoever holds its `Mailbox`: it stores
-/// the newest waker on every pending poll (invariant 2) and counts its polls.
+/// the newest waker on every pending poll (docs/ARCHITECTURE.md, invariant 2) and counts its polls.
 final class Mailbox<Value> {
     var value: Value?
     var waker: Waker?

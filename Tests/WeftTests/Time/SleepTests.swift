@@ -201,7 +201,7 @@ extension TimingSensitive {
             }
             #expect(elapsed < .milliseconds(3 + 15), """
                 BUG: block(on:) stayed blocked \(elapsed.milliseconds) ms (until an unrelated foreign \
-                wake). LoopCore.drive goes straight to blockForEvents -> uv_run(UV_RUN_ONCE) when the \
+                wake). EventLoop.drive goes straight to blockForEvents -> uv_run(UV_RUN_ONCE) when the \
                 ready queue is empty; libuv runs due timers *before* polling, so TimerDriver.fire() wakes \
                 the task (enqueueLocal) inside that uv_run, and libuv then computes the poll timeout from \
                 its own state (no timer left, async handle active) = infinite: epoll_wait(-1) with a \
