@@ -92,9 +92,9 @@ final class TCPConnection: TCPHandleOwner {
         lentFilled = 0  // unread, like the chunks; the lender takes its buffer back
         connectOperation?.waiting = WaitingWakers()
         connectOperation = nil
-        // The operation retains this core: keeping it would make a cycle that
+        // The operation retains this connection: keeping it would make a cycle that
         // leaks every stream that was ever shut down. A request still in flight
-        // keeps the operation (and this core) alive until its callback runs.
+        // keeps the operation (and this connection) alive until its callback runs.
         shutdownOperation = nil
         readers.wakeAll()
         writers.wakeAll()
@@ -133,8 +133,8 @@ final class TCPConnection: TCPHandleOwner {
             let result = uv_read_start(stream, { handle, _, buffer in
                 TCPConnection.from(handle).map { buffer!.pointee = $0.allocateReadBuffer() }
             }, { stream, count, buffer in
-                guard let core = TCPConnection.from(stream) else { return }
-                core.didRead(count: count, into: buffer!.pointee)
+                guard let connection = TCPConnection.from(stream) else { return }
+                connection.didRead(count: count, into: buffer!.pointee)
             })
             if result < 0 {
                 readError = WeftError(uvCode: result, operation: "read")

@@ -1,6 +1,6 @@
 /// What a broadcast channel's senders and receivers share: the last `capacity`
 /// messages and the wakers of receivers waiting for the next one.
-final class BroadcastShared<Value: Sendable>: CountedSendersShared {
+final class BroadcastShared<Value: Sendable>: SubscribedChannelShared {
     struct State: SubscribedChannelState {
         /// Message `n` sits at `slots[n % capacity]` while `n >= nextSequence - capacity`.
         var slots: [Value?]

@@ -1,7 +1,7 @@
 /// What a multi-producer channel's senders and receiver share: the buffer, the
 /// senders waiting for room (bounded channels), and the receiver's waker.
 @usableFromInline
-final class ChannelShared<Value: Sendable>: CountedSendersShared {
+final class ChannelShared<Value: Sendable>: CountedSenders {
     /// A sender waiting for room: its value sits in the node until the receiver
     /// moves it into the buffer (so waiting senders are served in FIFO order).
     @usableFromInline
@@ -17,7 +17,7 @@ final class ChannelShared<Value: Sendable>: CountedSendersShared {
     }
 
     @usableFromInline
-    struct State: CountedSendersState {
+    struct State {
         @usableFromInline let buffer = RingBuffer<Value>(capacity: 16)
         /// Senders waiting for room, oldest first; empty unless the buffer is full.
         @usableFromInline var waitingSenders = WaitList<PendingSend>()
@@ -29,11 +29,6 @@ final class ChannelShared<Value: Sendable>: CountedSendersShared {
 
         @inlinable
         init() {}
-
-        @usableFromInline
-        mutating func takeReceiverWakers() -> [Waker] {
-            receiverWaker.take().map { [$0] } ?? []
-        }
     }
 
     /// `Int.max` for an unbounded channel.
@@ -86,6 +81,19 @@ final class ChannelShared<Value: Sendable>: CountedSendersShared {
 
     /// Values buffered now.
     var count: Int { state.withLock { $0.buffer.count } }
+
+    @usableFromInline
+    func senderAdded() {
+        state.withLock { $0.senderCount += 1 }
+    }
+
+    @usableFromInline
+    func senderRemoved() -> [Waker] {
+        state.withLock { state -> [Waker] in
+            state.senderCount -= 1
+            return state.senderCount == 0 ? state.receiverWaker.take().map { [$0] } ?? [] : []
+        }
+    }
 }
 
 /// The receiver's liveness: its deinit makes sends fail, hands waiting senders

@@ -1,53 +1,60 @@
-/// The state of a channel whose sender handles are counted: when the last one
-/// goes, the receivers are woken to see the channel end (mpsc, broadcast,
-/// watch).
+/// The shared state of a channel whose sender handles are counted: when the
+/// last one goes, the receivers are woken to see the channel end (mpsc,
+/// broadcast, watch).
 @usableFromInline
-protocol CountedSendersState {
-    /// Counted sender handles alive.
-    var senderCount: Int { get set }
-    /// Takes the wakers of the waiting receivers (the last sender is gone).
-    mutating func takeReceiverWakers() -> [Waker]
-}
-
-/// A channel's shared state, guarding a ``CountedSendersState``.
-@usableFromInline
-protocol CountedSendersShared: AnyObject, Sendable {
-    associatedtype State: CountedSendersState
-    var state: Locked<State> { get }
+protocol CountedSenders: AnyObject, Sendable {
+    /// One more counted sender handle.
+    func senderAdded()
+    /// One fewer; returns the wakers of the waiting receivers, taken, when it
+    /// was the last (the caller wakes them outside the lock).
+    func senderRemoved() -> [Waker]
 }
 
 /// One counted sender handle: copies of a sender share it, `clone()` makes a
 /// new one. When the last one goes, every waiting receiver is woken to see the
 /// channel end.
 @usableFromInline
-final class SenderLifetime<Shared: CountedSendersShared>: Sendable {
+final class SenderLifetime<Shared: CountedSenders>: Sendable {
     @usableFromInline let shared: Shared
 
     /// A new counted handle; `shared` counts the first one already.
     init(_ shared: Shared, isFirst: Bool) {
         self.shared = shared
-        if !isFirst { shared.state.withLock { $0.senderCount += 1 } }
+        if !isFirst { shared.senderAdded() }
     }
 
     deinit {
-        let wakers = shared.state.withLock { state -> [Waker] in
-            state.senderCount -= 1
-            return state.senderCount == 0 ? state.takeReceiverWakers() : []
-        }
-        wakeAll(wakers)
+        wakeAll(shared.senderRemoved())
     }
 }
 
 /// The state of a channel whose receivers each register a waker under their
 /// subscription's identity (broadcast and watch).
-protocol SubscribedChannelState: CountedSendersState {
+protocol SubscribedChannelState {
+    /// Counted sender handles alive.
+    var senderCount: Int { get set }
     /// Wakers of waiting receivers, by subscription.
     var wakers: [ObjectIdentifier: Waker] { get set }
 }
 
-extension SubscribedChannelState {
-    mutating func takeReceiverWakers() -> [Waker] {
-        defer { wakers.removeAll() }
-        return Array(wakers.values)
+/// The shared state of a broadcast or watch channel, guarding a
+/// ``SubscribedChannelState``: its senders are counted the same way.
+protocol SubscribedChannelShared: CountedSenders {
+    associatedtype State: SubscribedChannelState
+    var state: Locked<State> { get }
+}
+
+extension SubscribedChannelShared {
+    func senderAdded() {
+        state.withLock { $0.senderCount += 1 }
+    }
+
+    func senderRemoved() -> [Waker] {
+        state.withLock { state -> [Waker] in
+            state.senderCount -= 1
+            guard state.senderCount == 0 else { return [] }
+            defer { state.wakers.removeAll() }
+            return Array(state.wakers.values)
+        }
     }
 }

@@ -1,6 +1,6 @@
 /// What a watch channel's senders and receivers share: the latest value, its
 /// version, and the wakers of receivers waiting for a change.
-final class WatchShared<Value: Sendable>: CountedSendersShared {
+final class WatchShared<Value: Sendable>: SubscribedChannelShared {
     struct State: SubscribedChannelState {
         var value: Value
         /// Incremented by each send.
