@@ -26,8 +26,7 @@ final class SignalWatcher {
         self.handle = handle
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let result = uv_signal_start(handle, { handle, _ in
-            guard let data = handle?.pointee.data else { return }
-            let watcher = Unmanaged<SignalWatcher>.fromOpaque(data).takeUnretainedValue()
+            guard let watcher = handleOwner(handle, as: SignalWatcher.self) else { return }
             watcher.pendingDeliveries += 1
             watcher.waiting.wakeAll()
         }, number)

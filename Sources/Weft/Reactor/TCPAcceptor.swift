@@ -41,8 +41,7 @@ final class TCPAcceptor: TCPHandleOwner {
         try check(address.withSockAddr { uv_tcp_bind(handle!, $0, 0) }, operation)
         // libuv reports most bind errors (EADDRINUSE) only when listening.
         try check(uv_listen(weft_tcp_stream(handle!), backlog) { server, status in
-            guard let data = server?.pointee.data else { return }
-            Unmanaged<TCPAcceptor>.fromOpaque(data).takeUnretainedValue().connectionArrived(status: status)
+            handleOwner(server, as: TCPAcceptor.self)?.connectionArrived(status: status)
         }, operation)
     }
 

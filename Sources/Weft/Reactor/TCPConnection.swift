@@ -131,9 +131,9 @@ final class TCPConnection: TCPHandleOwner {
         if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
         if !isReading {
             let result = uv_read_start(stream, { handle, _, buffer in
-                TCPConnection.from(handle).map { buffer!.pointee = $0.allocateReadBuffer() }
+                handleOwner(handle, as: TCPConnection.self).map { buffer!.pointee = $0.allocateReadBuffer() }
             }, { stream, count, buffer in
-                guard let connection = TCPConnection.from(stream) else { return }
+                guard let connection = handleOwner(stream, as: TCPConnection.self) else { return }
                 connection.didRead(count: count, into: buffer!.pointee)
             })
             if result < 0 {
@@ -159,13 +159,6 @@ final class TCPConnection: TCPHandleOwner {
             loop.withReadBuffers { $0.give(base) }
         }
         bufferedBytes -= count - remaining
-    }
-
-    private static func from<T>(_ handle: UnsafeMutablePointer<T>?) -> TCPConnection? {
-        guard let data = UnsafeMutableRawPointer(handle)?.assumingMemoryBound(to: uv_handle_t.self).pointee.data else {
-            return nil
-        }
-        return Unmanaged<TCPConnection>.fromOpaque(data).takeUnretainedValue()
     }
 
     /// The alloc callback: a lent buffer still empty while nothing else is

@@ -114,8 +114,7 @@ final class TimerDriver {
         let now = uv_now(loop)
         armedDueMilliseconds = due
         uv_timer_start(handle, { handle in
-            guard let data = handle?.pointee.data else { return }
-            Unmanaged<TimerDriver>.fromOpaque(data).takeUnretainedValue().fire()
+            handleOwner(handle, as: TimerDriver.self)?.fire()
         }, due > now ? due - now : 0, 0)
     }
 
