@@ -84,6 +84,7 @@ final class TCPAcceptor: TCPHandleOwner {
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPConnection, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard handle != nil else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         if libuvHoldsConnection {
             // Room is about to be made: move libuv's connection to the queue,

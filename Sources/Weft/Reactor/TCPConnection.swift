@@ -122,6 +122,7 @@ final class TCPConnection: TCPHandleOwner {
 
     /// The first buffered chunk; empty at end of stream.
     func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let stream else { return .ready(.failure(closedError("read"))) }
         if lentFilled > 0 { keepLentBytes() }
         if let first = chunks.first {

@@ -2,10 +2,17 @@ import CWeftSupport
 
 /// Cooperative scheduling budget (Tokio's `coop`): a task that keeps finding its
 /// futures ready (draining a full channel, say) would otherwise never return
-/// `.pending`, and the loop could run neither other tasks nor I/O. Each task poll
-/// starts with `perPoll` units; leaf futures that can be ready without waiting
+/// `.pending`, and the loop could run neither other tasks nor I/O. Each task
+/// poll, and each Swift job the loop runs (a Swift task's turn on the loop),
+/// starts with `perPoll` units; leaf futures that can be ready again and again
 /// take one per poll, and once they are spent they wake their task and return
-/// `.pending`, so it yields and continues at its next turn.
+/// `.pending`, so it yields and continues at its next turn (a Swift task
+/// awaiting such a future yields the loop the same way).
+///
+/// The leaves that take from it: every channel receiver (mpsc, oneshot,
+/// broadcast, watch), `Notify`'s `notified()`, `AsyncSemaphore.acquire` (and so
+/// `AsyncLock.lock`), a stream's reads (`pollRead`, `pollFillBuffer`, and the
+/// futures built on them), and a listener's `accept()`.
 public enum Budget {
     /// Units per task poll.
     public static let perPoll = 128
@@ -23,5 +30,15 @@ public enum Budget {
     /// return `.pending` (losing nothing). Always `true` outside a task poll.
     public static func consume() -> Bool {
         weft_budget_consume()
+    }
+
+    /// Takes one unit, or, when the budget is spent, wakes `waker` and returns
+    /// false: the leaf then returns `.pending` having taken nothing. What every
+    /// leaf that can be ready again and again calls first in its poll.
+    @inlinable
+    public static func consume(orWaking waker: Waker) -> Bool {
+        if consume() { return true }
+        waker.wake()
+        return false
     }
 }

@@ -80,13 +80,18 @@ extension EventLoop {
     }
 
     /// Runs the jobs queued now (jobs they enqueue wait for the next turn);
-    /// returns how many ran.
+    /// returns how many ran. Each starts with a full ``Budget``, as a task
+    /// poll does: a Swift task that keeps finding its awaits ready yields.
     private func runJobs() -> Int {
         guard !jobs.isEmpty else { return 0 }
         let batch = jobs
         jobs.removeAll(keepingCapacity: true)
         counters.jobs += batch.count
-        for job in batch { job.run() }
+        for job in batch {
+            Budget.startPoll()
+            job.run()
+            Budget.endPoll()
+        }
         return batch.count
     }
 

@@ -133,6 +133,7 @@ public struct SemaphoreAcquire: Future {
     var waiter: SemaphoreWaiter?
 
     public mutating func poll(_ context: inout Context) -> Poll<SemaphorePermit> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         if let waiter {
             let node = waiter.node
             let granted = semaphore.state.withLock { state -> Bool in

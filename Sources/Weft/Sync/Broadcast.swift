@@ -144,6 +144,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
     var nextSequence: UInt64
 
     public mutating func pollNext(_ context: inout Context) -> Poll<BroadcastEvent<Value>?> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         let shared = subscription.shared
         let id = ObjectIdentifier(subscription)
         let capacity = UInt64(shared.capacity)

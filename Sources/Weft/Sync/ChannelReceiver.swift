@@ -42,10 +42,7 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
     /// (wake, then `.pending`) once it is spent.
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
-        guard Budget.consume() else {
-            context.waker.wake()
-            return .pending
-        }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         return pollReceive(context.waker)
     }
 

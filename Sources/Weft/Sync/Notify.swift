@@ -175,6 +175,7 @@ public struct Notified: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         precondition(!isDone, "Notified polled after it completed")
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         if waiter == nil {
             waiter = notify.wait(generation: generation, waker: context.waker)
             if waiter != nil { return .pending }

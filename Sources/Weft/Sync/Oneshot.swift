@@ -155,6 +155,7 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         let done = OneshotState.sentBit | OneshotState.senderGoneBit
         while true {
             let current = shared.state.load(ordering: .acquiring)

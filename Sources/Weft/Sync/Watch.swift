@@ -51,6 +51,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
     /// `.ready(nil)` when every sender is gone, else pending with `waker`
     /// registered.
     func pollChange(_ waker: Waker) -> Poll<Value?> {
+        guard Budget.consume(orWaking: waker) else { return .pending }
         let id = ObjectIdentifier(self)
         return shared.state.withLock { state in
             if state.version != seenVersion {

@@ -1,0 +1,194 @@
+import Glibc
+import Testing
+import Weft
+
+/// Every leaf future that can be ready again and again takes from the task's
+/// cooperative budget, so a task that keeps finding such a leaf ready yields
+/// after `Budget.perPoll` ready results instead of holding the loop. Each test
+/// below fails without its leaf's budget: the task then takes everything in
+/// one poll.
+@Suite("Every leaf that can be ready again and again takes from the budget")
+struct BudgetLeavesTests {
+    /// Polls `step` again and again within each of its own polls until it has
+    /// seen `count` ready results, and counts the most it saw in one poll.
+    final class Repeatedly: Future {
+        let count: Int
+        let step: (inout Context) -> Bool?
+        private(set) var seen = 0
+        private(set) var mostInOnePoll = 0
+
+        /// `step` returns true for a ready result, nil for pending.
+        init(_ count: Int, _ step: @escaping (inout Context) -> Bool?) {
+            self.count = count
+            self.step = step
+        }
+
+        func poll(_ context: inout Context) -> Poll<Int> {
+            var inThisPoll = 0
+            defer { mostInOnePoll = max(mostInOnePoll, inThisPoll) }
+            while seen < count {
+                guard step(&context) != nil else { return .pending }
+                seen += 1
+                inThisPoll += 1
+            }
+            return .ready(seen)
+        }
+    }
+
+    /// Runs `step` `count` times as one task and checks it yielded within budget.
+    static func expectYields(
+        _ count: Int, on runtime: Runtime, sourceLocation: SourceLocation = #_sourceLocation,
+        _ step: @escaping (inout Context) -> Bool?
+    ) throws {
+        let repeatedly = Repeatedly(count, step)
+        let seen = try runtime.block(on: PollFnBox(repeatedly))
+        #expect(seen == count, sourceLocation: sourceLocation)
+        #expect(repeatedly.mostInOnePoll <= Budget.perPoll,
+                "\(repeatedly.mostInOnePoll) ready results in one task poll; the budget is \(Budget.perPoll)",
+                sourceLocation: sourceLocation)
+        #expect(repeatedly.mostInOnePoll >= Budget.perPoll / 2, sourceLocation: sourceLocation)
+    }
+
+    /// A class future as a struct one.
+    struct PollFnBox: Future {
+        let inner: Repeatedly
+        init(_ inner: Repeatedly) { self.inner = inner }
+        mutating func poll(_ context: inout Context) -> Poll<Int> { inner.poll(&context) }
+    }
+
+    @Test("a broadcast receiver with many messages waiting")
+    func broadcast() throws {
+        let runtime = try Runtime()
+        var (sender, receiver) = broadcastChannel(of: Int.self, capacity: 2_048)
+        for value in 0..<1_000 { _ = sender.send(value) }
+        try Self.expectYields(1_000, on: runtime) { context in
+            if case .ready(.message?) = receiver.pollNext(&context) { return true }
+            return nil
+        }
+        _ = consume sender
+    }
+
+    @Test("a watch receiver whose value keeps changing")
+    func watch() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = watchChannel(initial: 0)
+        var next = 0
+        try Self.expectYields(1_000, on: runtime) { context in
+            next += 1
+            _ = sender.send(next)
+            var changed = receiver.changed()
+            if case .ready(.success) = changed.poll(&context) { return true }
+            return nil
+        }
+    }
+
+    @Test("oneshot receivers whose values were sent")
+    func oneshot() throws {
+        let runtime = try Runtime()
+        try Self.expectYields(1_000, on: runtime) { context in
+            let (sender, receiver) = oneshotChannel(of: Int.self)
+            _ = sender.send(1)
+            var pending = receiver
+            if case .ready(.success) = pending.poll(&context) { return true }
+            return nil
+        }
+    }
+
+    @Test("notified() with a notification stored each time")
+    func notify() throws {
+        let runtime = try Runtime()
+        let notify = Notify()
+        try Self.expectYields(1_000, on: runtime) { context in
+            notify.notifyOne()
+            var notified = notify.notified()
+            if case .ready = notified.poll(&context) { return true }
+            return nil
+        }
+    }
+
+    @Test("semaphore acquires and lock acquires with permits free")
+    func semaphoreAndLock() throws {
+        let runtime = try Runtime()
+        let semaphore = AsyncSemaphore(permits: 1)
+        try Self.expectYields(1_000, on: runtime) { context in
+            var acquire = semaphore.acquire(1)
+            if case .ready = acquire.poll(&context) { return true }  // the permit goes back at once
+            return nil
+        }
+        let lock = AsyncLock(0)
+        try Self.expectYields(1_000, on: runtime) { context in
+            var acquire = lock.lock()
+            if case .ready = acquire.poll(&context) { return true }
+            return nil
+        }
+    }
+
+    @Test("one-byte reads of a stream with bytes buffered")
+    func streamReads() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let client = try RawSocket.connected(to: try listener.localAddress.port)
+        defer { client.close() }
+        client.send([UInt8](repeating: 7, count: 4_096))
+        let server = try runtime.block(on: listener.accept()).get()
+        var byte: UInt8 = 0
+        try Self.expectYields(4_096, on: runtime) { context in
+            let result = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
+            if case .ready(.success(1)) = result { return true }
+            return nil
+        }
+        server.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("accepts from a listener with a backlog of connections")
+    func accepts() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let port = try listener.localAddress.port
+        let clients = try (0..<200).map { _ in try RawSocket.connected(to: port) }
+        defer { for client in clients { client.close() } }
+        // Let libuv take the backlog into the listener's queue (128 and one more).
+        try runtime.block(on: sleep(for: .milliseconds(50)))
+        try Self.expectYields(200, on: runtime) { context in
+            var accept = listener.accept()
+            if case .ready(.success(let stream)) = accept.poll(&context) {
+                stream.close()
+                return true
+            }
+            return nil
+        }
+        listener.close()
+        for client in clients { client.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a Swift task on the loop receiving from a full channel yields the loop to its other tasks")
+    func asyncReceives() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = unboundedChannel(of: Int.self)
+        for value in 0..<10_000 { _ = sender.send(value) }
+        _ = consume sender
+        let otherRuns = Shared(0)
+        let seen = Shared<[Int]>([])
+        let done = Shared(false)
+        Task(executorPreference: runtime.taskExecutor) {
+            var received = 0
+            while (try? await receiver.receive()) ?? nil != nil {
+                received += 1
+                if received % 100 == 0 { seen.update { $0.append(otherRuns.value) } }
+            }
+            done.value = true
+        }
+        try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+            if done.value { return .ready(()) }
+            otherRuns.update { $0 += 1 }
+            context.waker.wake()
+            return .pending
+        })
+        // Without a budget for Swift jobs the task takes all 10,000 in one job:
+        // every sample then sees the same count.
+        #expect(Set(seen.value).count > 10, "other task's runs seen by the receiving task: \(seen.value.prefix(20))")
+    }
+}
