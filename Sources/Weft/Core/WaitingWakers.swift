@@ -18,38 +18,71 @@
 /// still waiting then just polls again: a spurious wake-up).
 ///
 /// The common case, one waiter, costs what a single slot costs: the first
-/// waker has its own field, and the others' array stays empty (no allocation).
+/// waker has its own field, and the others' array does not exist (nil: no
+/// allocation, no reference to retain when the list is moved or taken).
+@usableFromInline
 struct WaitingWakers {
     /// How many wakers it keeps at most.
     static let limit = 256
 
-    private var first: Waker?
-    private var others: [Waker] = []
+    @usableFromInline var first: Waker?
+    /// The wakers after the first, oldest first; nil while there are none.
+    @usableFromInline var others: [Waker]?
 
-    /// Keeps `waker` unless it would wake a task already kept.
+    @inlinable
+    init() {}
+
+    /// Whether no task is kept.
+    @inlinable
+    var isEmpty: Bool { first == nil }
+
+    /// Keeps `waker` unless it would wake a task already kept. Inlined for
+    /// the common case, one waiting task.
+    @inlinable
     mutating func register(_ waker: Waker) {
         guard let kept = first else {
             first = waker
             return
         }
-        if kept.willWake(waker) || others.contains(where: { $0.willWake(waker) }) { return }
-        others.removeAll(where: \.isFinished)
-        others.append(waker)
+        if others == nil && kept.willWake(waker) { return }
+        registerAnother(waker)
+    }
+
+    /// `register` with a task kept already.
+    @usableFromInline
+    mutating func registerAnother(_ waker: Waker) {
+        let kept = first!
+        if kept.willWake(waker) || others?.contains(where: { $0.willWake(waker) }) == true { return }
+        var rest = others.take() ?? []  // now uniquely referenced: edited in place
+        rest.removeAll(where: \.isFinished)
+        rest.append(waker)
         if kept.isFinished {
-            first = others.removeFirst()
-        } else if others.count == Self.limit {
-            first = others.removeFirst()
+            first = rest.removeFirst()
+            others = rest.isEmpty ? nil : rest
+        } else if rest.count == Self.limit {
+            first = rest.removeFirst()
+            others = rest
             kept.wake()  // last, with the list consistent
+        } else {
+            others = rest
         }
+    }
+
+    /// Takes every kept task, leaving the list empty: to wake them after a
+    /// lock is released (`wakeAll()` on the value returned).
+    @inlinable
+    mutating func take() -> WaitingWakers {
+        var taken = WaitingWakers()
+        swap(&taken, &self)
+        return taken
     }
 
     /// Forgets every kept task, then wakes it (so a wake that registers again
     /// at once is kept for the next event).
+    @inlinable
     mutating func wakeAll() {
         guard let first = first.take() else { return }
-        if others.isEmpty { return first.wake() }
-        let rest = others
-        others.removeAll(keepingCapacity: true)
+        guard let rest = others.take() else { return first.wake() }
         first.wake()
         for waker in rest { waker.wake() }
     }

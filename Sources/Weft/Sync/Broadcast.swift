@@ -7,7 +7,7 @@ final class BroadcastShared<Value: Sendable>: SubscribedChannelShared {
         /// The sequence number the next message gets.
         var nextSequence: UInt64 = 0
         /// Wakers of receivers waiting for `nextSequence`, by subscription.
-        var wakers: [ObjectIdentifier: Waker] = [:]
+        var wakers: [ObjectIdentifier: WaitingWakers] = [:]
         /// Counted sender handles alive.
         var senderCount = 1
         /// Subscriptions alive (copies of a receiver share one).
@@ -105,7 +105,7 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
     public func send(_ value: Value) -> Result<Int, SendError<Value>> {
         let shared = lifetime.shared
         var overwritten: Value?
-        let outcome = shared.state.withLock { state -> (receivers: Int, wakers: [Waker]) in
+        let outcome = shared.state.withLock { state -> (receivers: Int, wakers: [WaitingWakers]) in
             guard state.receiverCount > 0 else { return (0, []) }
             let slot = Int(state.nextSequence % UInt64(shared.capacity))
             overwritten = state.slots[slot].take()
@@ -116,7 +116,7 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
             return (state.receiverCount, Array(state.wakers.values))
         }
         _ = overwritten  // dies outside the lock
-        wakeAll(outcome.wakers)
+        for var receivers in outcome.wakers { receivers.wakeAll() }
         return outcome.receivers > 0 ? .success(outcome.receivers) : .failure(SendError(value))
     }
 
@@ -131,9 +131,9 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
 /// kept message was read.
 ///
 /// The read position lives in the struct: a copy continues independently from
-/// where the original was. Copies share one subscription (its waker slot), so
-/// poll each copy from the same task; for a receiver of its own, call
-/// ``resubscribe()`` or ``BroadcastSender/subscribe()``.
+/// where the original was. Copies share one subscription, and may wait in
+/// several tasks at once (a message wakes each of them); for a receiver
+/// counted on its own, call ``resubscribe()`` or ``BroadcastSender/subscribe()``.
 ///
 /// **Cancellation:** cancel-safe. The read position advances only when a poll
 /// returns an event, so dropping a pending `next()` future, or cancelling
@@ -161,8 +161,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
                 return .ready(.message(value))
             }
             if state.senderCount == 0 { return .ready(nil) }
-            if let current = state.wakers[id], current.willWake(context.waker) { return .pending }
-            state.wakers[id] = context.waker
+            state.wakers[id, default: WaitingWakers()].register(context.waker)
             return .pending
         }
     }

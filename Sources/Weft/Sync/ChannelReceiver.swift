@@ -24,8 +24,9 @@ public func unboundedChannel<Value: Sendable>(of type: Value.Type = Value.self) 
 /// is gone. Use `.values` for an `AsyncSequence`, or ``receive()``.
 ///
 /// Copies share the queue and the liveness: sends fail once every copy is
-/// gone. Poll it from one task at a time (a second task's waker would replace
-/// the first's). Wakeable from any thread.
+/// gone. Copies may wait in several tasks at once: a send wakes every waiting
+/// task, one of them takes the value and the others wait again. Wakeable from
+/// any thread.
 ///
 /// **Cancellation:** cancel-safe. A value leaves the channel only in the poll
 /// that returns it, so dropping a pending `next()` future or cancelling

@@ -71,12 +71,12 @@ public struct ChannelSend<Value: Sendable>: Future {
             }
         }
         guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
-        var receiverWaker: Waker?
+        var receivers = WaitingWakers()
         let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
             guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
             if state.buffer.count < shared.capacity && state.waitingSenders.isEmpty {
                 state.buffer.append(value)
-                receiverWaker = state.receiverWaker.take()
+                receivers = state.receivers.take()
                 return .ready(.success(()))
             }
             let node = WaitNode(ChannelShared<Value>.PendingSend(value: value))
@@ -85,7 +85,7 @@ public struct ChannelSend<Value: Sendable>: Future {
             waiting = ChannelSendWaiter(shared: shared, node: node)
             return .pending
         }
-        receiverWaker?.wake()
+        receivers.wakeAll()
         return poll
     }
 }

@@ -21,7 +21,10 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
         @usableFromInline let buffer = RingBuffer<Value>(capacity: 16)
         /// Senders waiting for room, oldest first; empty unless the buffer is full.
         @usableFromInline var waitingSenders = WaitList<PendingSend>()
-        @usableFromInline var receiverWaker: Waker?
+        /// Every task waiting to receive: copies of the receiver may wait in
+        /// several tasks at once, and each is woken (a single slot would keep
+        /// only the last, and the others could wait forever).
+        @usableFromInline var receivers = WaitingWakers()
         /// Counted sender handles alive (see `SenderLifetime`).
         @usableFromInline var senderCount = 1
         /// Cleared when the last copy of the receiver is gone.
@@ -42,16 +45,16 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     /// Delivers `value` without waiting, or hands it back.
     @inlinable
     func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
-        let outcome = state.withLock { state -> (Result<Void, TrySendError<Value>>, Waker?) in
-            guard state.isReceiverAlive else { return (.failure(.closed(value)), nil) }
+        var (result, receivers) = state.withLock { state -> (Result<Void, TrySendError<Value>>, WaitingWakers) in
+            guard state.isReceiverAlive else { return (.failure(.closed(value)), WaitingWakers()) }
             guard state.buffer.count < capacity, state.waitingSenders.isEmpty else {
-                return (.failure(.full(value)), nil)
+                return (.failure(.full(value)), WaitingWakers())
             }
             state.buffer.append(value)
-            return (.success(()), state.receiverWaker.take())
+            return (.success(()), state.receivers.take())
         }
-        outcome.1?.wake()
-        return outcome.0
+        receivers.wakeAll()
+        return result
     }
 
     /// The receiver's poll: the next value, `nil` once empty with every sender
@@ -69,7 +72,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
                 return .ready(value)
             }
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
-            state.receiverWaker.register(waker)
+            state.receivers.register(waker)
             return .pending
         }
         senderToWake?.wake()
@@ -88,10 +91,10 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     }
 
     @usableFromInline
-    func senderRemoved() -> [Waker] {
-        state.withLock { state -> [Waker] in
+    func senderRemoved() -> [WaitingWakers] {
+        state.withLock { state -> [WaitingWakers] in
             state.senderCount -= 1
-            return state.senderCount == 0 ? state.receiverWaker.take().map { [$0] } ?? [] : []
+            return state.senderCount == 0 ? [state.receivers.take()] : []
         }
     }
 }
@@ -107,7 +110,7 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
         var dropped: [Value] = []
         let wakers = shared.state.withLock { state -> [Waker] in
             state.isReceiverAlive = false
-            state.receiverWaker = nil
+            state.receivers = WaitingWakers()
             while let value = state.buffer.popFirst() { dropped.append(value) }
             return state.waitingSenders.removeAll().compactMap { sender in
                 sender.payload.isClosed = true

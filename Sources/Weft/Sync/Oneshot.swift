@@ -140,8 +140,9 @@ public struct OneshotSender<Value: Sendable>: Sendable {
 /// ``ChannelClosed`` when the sender is dropped without sending.
 ///
 /// Poll it from one task at a time (copies share the value; the first poll
-/// that finds it takes it, later ones see ``ChannelClosed``). Wakeable from any
-/// thread.
+/// that finds it takes it, later ones see ``ChannelClosed``): unlike the other
+/// receivers it keeps one waker, so a copy waiting in a second task replaces
+/// the first task's. Wakeable from any thread.
 ///
 /// **Cancellation:** cancel-safe. The value is taken only by a poll that
 /// returns it, so dropping a pending receive future (or cancelling `receive()`)

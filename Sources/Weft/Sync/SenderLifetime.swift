@@ -5,9 +5,9 @@
 protocol CountedSenders: AnyObject, Sendable {
     /// One more counted sender handle.
     func senderAdded()
-    /// One fewer; returns the wakers of the waiting receivers, taken, when it
-    /// was the last (the caller wakes them outside the lock).
-    func senderRemoved() -> [Waker]
+    /// One fewer; returns the waiting receivers, taken, when it was the last
+    /// (the caller wakes them outside the lock).
+    func senderRemoved() -> [WaitingWakers]
 }
 
 /// One counted sender handle: copies of a sender share it, `clone()` makes a
@@ -24,7 +24,7 @@ final class SenderLifetime<Shared: CountedSenders>: Sendable {
     }
 
     deinit {
-        wakeAll(shared.senderRemoved())
+        for var receivers in shared.senderRemoved() { receivers.wakeAll() }
     }
 }
 
@@ -33,8 +33,9 @@ final class SenderLifetime<Shared: CountedSenders>: Sendable {
 protocol SubscribedChannelState {
     /// Counted sender handles alive.
     var senderCount: Int { get set }
-    /// Wakers of waiting receivers, by subscription.
-    var wakers: [ObjectIdentifier: Waker] { get set }
+    /// The tasks waiting to receive, by subscription (copies of a receiver
+    /// share one, and several of them may wait at once).
+    var wakers: [ObjectIdentifier: WaitingWakers] { get set }
 }
 
 /// The shared state of a broadcast or watch channel, guarding a
@@ -49,8 +50,8 @@ extension SubscribedChannelShared {
         state.withLock { $0.senderCount += 1 }
     }
 
-    func senderRemoved() -> [Waker] {
-        state.withLock { state -> [Waker] in
+    func senderRemoved() -> [WaitingWakers] {
+        state.withLock { state -> [WaitingWakers] in
             state.senderCount -= 1
             guard state.senderCount == 0 else { return [] }
             defer { state.wakers.removeAll() }

@@ -5,7 +5,7 @@ final class WatchShared<Value: Sendable>: SubscribedChannelShared {
         var value: Value
         /// Incremented by each send.
         var version: UInt64 = 0
-        var wakers: [ObjectIdentifier: Waker] = [:]
+        var wakers: [ObjectIdentifier: WaitingWakers] = [:]
         /// Counted sender handles alive.
         var senderCount = 1
         /// Subscriptions alive.
@@ -59,8 +59,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
                 return .ready(state.value)
             }
             if state.senderCount == 0 { return .ready(nil) }
-            if let current = state.wakers[id], current.willWake(waker) { return .pending }
-            state.wakers[id] = waker
+            state.wakers[id, default: WaitingWakers()].register(waker)
             return .pending
         }
     }
@@ -104,7 +103,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
     @discardableResult
     public func send(_ value: Value) -> Result<Void, SendError<Value>> {
         var replaced: Value?
-        let outcome = lifetime.shared.state.withLock { state -> (sent: Bool, wakers: [Waker]) in
+        let outcome = lifetime.shared.state.withLock { state -> (sent: Bool, wakers: [WaitingWakers]) in
             guard state.receiverCount > 0 else { return (false, []) }
             replaced = state.value
             state.value = value
@@ -113,7 +112,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
             return (true, Array(state.wakers.values))
         }
         _ = replaced  // dies outside the lock
-        wakeAll(outcome.wakers)
+        for var receivers in outcome.wakers { receivers.wakeAll() }
         return outcome.sent ? .success(()) : .failure(SendError(value))
     }
 
@@ -127,8 +126,9 @@ public struct WatchSender<Value: Sendable>: Sendable {
 ///
 /// As a stream it yields the latest value each time it changed since last
 /// seen (intermediate values may be skipped), and ends once every sender is
-/// gone. Copies share what they have seen (a ``resubscribe()`` has its own).
-/// Usable from any thread.
+/// gone. Copies share what they have seen (a ``resubscribe()`` has its own):
+/// copies waiting in several tasks are all woken by a change, the first to
+/// look takes it and the others wait for the next. Usable from any thread.
 ///
 /// **Cancellation:** cancel-safe. A change is marked seen only by a poll that
 /// reports it, so dropping a pending ``changed()`` or `next()` future loses
