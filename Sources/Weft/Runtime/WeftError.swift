@@ -76,3 +76,90 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(WeftErr
     if code < 0 { throw WeftError(uvCode: code, operation: operation()) }
     return code
 }
+
+extension WeftError {
+    /// What went wrong, to switch on: the system errors a network program
+    /// handles by name, Weft's own kinds, and ``other(_:)`` with the libuv code
+    /// for the rest. The raw code stays in ``kind`` (`.libuv(code:)`).
+    ///
+    /// ```swift
+    /// switch error.code {
+    /// case .connectionRefused, .timedOut: retryLater()
+    /// case .addressInUse: pickAnotherPort()
+    /// default: throw error
+    /// }
+    /// ```
+    public enum Code: Sendable, Hashable {
+        case connectionRefused
+        case connectionReset
+        case connectionAborted
+        case brokenPipe
+        case notConnected
+        case addressInUse
+        case addressNotAvailable
+        case hostUnreachable
+        case networkUnreachable
+        case timedOut
+        /// No such file, or a host name that does not resolve (`ENOENT`, `EAI_NONAME`).
+        case notFound
+        /// `EACCES` or `EPERM`.
+        case permissionDenied
+        /// The process or the system ran out of descriptors (`EMFILE`, `ENFILE`).
+        case tooManyOpenFiles
+        /// `ECANCELED`: the request was cancelled (its future dropped, its handle closed).
+        case cancelled
+        /// The peer closed the stream (`EOF`).
+        case endOfStream
+        /// An invalid argument: `EINVAL`, or ``WeftError/Kind-swift.enum/invalidArgument``.
+        case invalidArgument
+        /// The handle was closed (``WeftError/Kind-swift.enum/closed``, or `EBADF`).
+        case closed
+        case stuck
+        case reentrantBlock
+        case shutDown
+        case wrongThread
+        /// Any other libuv error, by its (negative) code.
+        case other(Int32)
+    }
+
+    /// What went wrong, to switch on. See ``Code``.
+    public var code: Code {
+        switch kind {
+        case .stuck: return .stuck
+        case .reentrantBlock: return .reentrantBlock
+        case .shutDown: return .shutDown
+        case .closed: return .closed
+        case .invalidArgument: return .invalidArgument
+        case .wrongThread: return .wrongThread
+        case .libuv(let code): return Self.code(forLibuv: code)
+        }
+    }
+
+    private static let libuvCodes: [Int32: Code] = [
+        UV_ECONNREFUSED.rawValue: .connectionRefused,
+        UV_ECONNRESET.rawValue: .connectionReset,
+        UV_ECONNABORTED.rawValue: .connectionAborted,
+        UV_EPIPE.rawValue: .brokenPipe,
+        UV_ENOTCONN.rawValue: .notConnected,
+        UV_EADDRINUSE.rawValue: .addressInUse,
+        UV_EADDRNOTAVAIL.rawValue: .addressNotAvailable,
+        UV_EHOSTUNREACH.rawValue: .hostUnreachable,
+        UV_ENETUNREACH.rawValue: .networkUnreachable,
+        UV_ETIMEDOUT.rawValue: .timedOut,
+        UV_ENOENT.rawValue: .notFound,
+        UV_EAI_NONAME.rawValue: .notFound,
+        UV_EACCES.rawValue: .permissionDenied,
+        UV_EPERM.rawValue: .permissionDenied,
+        UV_EMFILE.rawValue: .tooManyOpenFiles,
+        UV_ENFILE.rawValue: .tooManyOpenFiles,
+        UV_ECANCELED.rawValue: .cancelled,
+        UV_EAI_CANCELED.rawValue: .cancelled,
+        UV_EOF.rawValue: .endOfStream,
+        UV_EINVAL.rawValue: .invalidArgument,
+        UV_EBADF.rawValue: .closed,
+    ]
+
+    private static func code(forLibuv code: Int32) -> Code {
+        libuvCodes[code] ?? .other(code)
+    }
+}

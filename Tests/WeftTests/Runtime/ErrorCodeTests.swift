@@ -1,0 +1,51 @@
+import Glibc
+import Testing
+import Weft
+
+@Suite("WeftError.code")
+struct ErrorCodeTests {
+    @Test("errors from real sockets carry a code to switch on, and the raw libuv code stays in kind")
+    func fromSockets() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let raw = try RawSocket.bound()  // bound, not listening: connections are refused
+        defer { raw.close() }
+        let refused = try runtime.block(on: TCPStream.connect(to: SocketAddress(host: "127.0.0.1", port: raw.port)))
+        let refusal = try #require(refused.failure)
+        #expect(refusal.code == .connectionRefused)
+        #expect(refusal.kind == .libuv(code: -ECONNREFUSED))
+
+        let listener = try NetTest.bindLoopback(runtime)
+        let taken = try listener.localAddress
+        let inUse = try #require(throws: WeftError.self) { _ = try TCPListener.bind(taken, runtime: runtime) }
+        #expect(inUse.code == .addressInUse)
+
+        let badBacklog = try #require(throws: WeftError.self) {
+            _ = try TCPListener.bind(NetTest.loopbackAnyPort(), backlog: 0, runtime: runtime)
+        }
+        #expect(badBacklog.code == .invalidArgument)
+
+        listener.close()
+        let closed = try #require(throws: WeftError.self) { _ = try listener.localAddress }
+        #expect(closed.code == .closed)
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("each named libuv error maps to its code; any other keeps its number")
+    func mapping() {
+        let named: [(Int32, WeftError.Code)] = [
+            (ECONNRESET, .connectionReset), (ECONNABORTED, .connectionAborted), (EPIPE, .brokenPipe),
+            (ENOTCONN, .notConnected), (EADDRNOTAVAIL, .addressNotAvailable), (EHOSTUNREACH, .hostUnreachable),
+            (ENETUNREACH, .networkUnreachable), (ETIMEDOUT, .timedOut), (ENOENT, .notFound),
+            (EACCES, .permissionDenied), (EPERM, .permissionDenied), (EMFILE, .tooManyOpenFiles),
+            (ENFILE, .tooManyOpenFiles), (ECANCELED, .cancelled), (EINVAL, .invalidArgument), (EBADF, .closed),
+        ]
+        for (errno, code) in named {
+            #expect(WeftError(.libuv(code: -errno), operation: "test").code == code, "errno \(errno)")
+        }
+        #expect(WeftError(.libuv(code: -EXDEV), operation: "test").code == .other(-EXDEV))
+        #expect(WeftError(.stuck, operation: "block(on:)").code == .stuck)
+        #expect(WeftError(.wrongThread, operation: "read").code == .wrongThread)
+        #expect(WeftError(.shutDown, operation: "bind").code == .shutDown)
+        #expect(WeftError(.reentrantBlock, operation: "block(on:)").code == .reentrantBlock)
+    }
+}
