@@ -112,6 +112,16 @@ extension ChannelSender {
 }
 
 extension ChannelReceiver {
+    /// Up to `limit` values: waits for the first, then takes whatever else is
+    /// buffered; empty once every sender is gone and nothing is left. See
+    /// ``next(many:)``.
+    ///
+    /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
+    nonisolated(nonsending)
+    public func receive(many limit: Int) async throws(CancellationError) -> [Value] {
+        try await Weft.value(transferring: UnsafeTransfer(value: next(many: limit))).value
+    }
+
     /// The next value, awaited from `async` code; `nil` once every sender is gone.
     ///
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.

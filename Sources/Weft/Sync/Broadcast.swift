@@ -145,6 +145,19 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
 
     public mutating func pollNext(_ context: inout Context) -> Poll<BroadcastEvent<Value>?> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
+        return receive(registering: context.waker)
+    }
+
+    /// The next event without waiting: `.some(nil)` once every sender is gone
+    /// and everything was read, `nil` when no message is there yet (Tokio's
+    /// `try_recv`).
+    public mutating func tryReceive() -> BroadcastEvent<Value>?? {
+        if case .ready(let event) = receive(registering: nil) { return .some(event) }
+        return nil
+    }
+
+    /// The next event, or pending with `waker` (if any) registered.
+    private mutating func receive(registering waker: Waker?) -> Poll<BroadcastEvent<Value>?> {
         let shared = subscription.shared
         let id = ObjectIdentifier(subscription)
         let capacity = UInt64(shared.capacity)
@@ -161,7 +174,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
                 return .ready(.message(value))
             }
             if state.senderCount == 0 { return .ready(nil) }
-            state.wakers[id, default: WaitingWakers()].register(context.waker)
+            if let waker { state.wakers[id, default: WaitingWakers()].register(waker) }
             return .pending
         }
     }

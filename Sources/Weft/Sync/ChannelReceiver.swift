@@ -60,4 +60,28 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// Values buffered now.
     public var count: Int { lifetime.shared.count }
+
+    /// A future of up to `limit` values: it waits for the first, then takes
+    /// whatever else is buffered (Tokio's `recv_many`); empty once every
+    /// sender is gone and nothing is left. A `limit` below 1 counts as 1.
+    public func next(many limit: Int) -> NextMany<Value> {
+        NextMany(receiver: self, limit: max(limit, 1))
+    }
+}
+
+/// The future returned by ``ChannelReceiver/next(many:)``.
+///
+/// **Cancellation:** cancel-safe, like ``ChannelReceiver``: values leave the
+/// channel only in the poll that returns them.
+public struct NextMany<Value: Sendable>: Future, Sendable {
+    var receiver: ChannelReceiver<Value>
+    let limit: Int
+
+    public mutating func poll(_ context: inout Context) -> Poll<[Value]> {
+        guard case .ready(let first) = receiver.pollNext(&context) else { return .pending }
+        guard let first else { return .ready([]) }
+        var values = [first]
+        while values.count < limit, let value = receiver.tryReceive() { values.append(value) }
+        return .ready(values)
+    }
 }

@@ -154,6 +154,19 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
 
     @inlinable init(shared: OneshotShared<Value?>) { self.shared = shared }
 
+    /// The value if it was sent, without waiting (taking it); ``ChannelClosed``
+    /// once the sender is gone without sending or the value was taken; `nil`
+    /// while the sender may still send (Tokio's `try_recv`).
+    public func tryReceive() -> Result<Value, ChannelClosed>? {
+        let current = shared.state.load(ordering: .acquiring)
+        if current & OneshotState.sentBit != 0 {
+            let previous = shared.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
+            if previous & OneshotState.takenBit != 0 { return .failure(ChannelClosed()) }
+            return .success(shared.slot.take()!)
+        }
+        return current & OneshotState.senderGoneBit != 0 ? .failure(ChannelClosed()) : nil
+    }
+
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }

@@ -98,6 +98,11 @@ public struct WatchSender<Value: Sendable>: Sendable {
         lifetime.shared.subscribe()
     }
 
+    /// Whether every receiver is gone (every send would fail).
+    public var isClosed: Bool {
+        lifetime.shared.state.withLock { $0.receiverCount == 0 }
+    }
+
     /// Replaces the value and wakes every receiver waiting for a change. Fails,
     /// handing `value` back, when no receiver is left (the value is not stored).
     @discardableResult
