@@ -1,44 +1,90 @@
-/// A stream of ticks at a fixed period, created by ``interval(every:)``.
+/// A stream of ticks at a fixed period, created by ``interval(every:)`` or
+/// ``interval(every:startingAt:)``.
 ///
 /// Each element is the tick's index in the schedule: tick `n` is due at
-/// `start + n × period`. The first tick (index 0) is ready at once.
+/// `start + n × period` until a late tick or ``reset()`` moves the schedule.
+/// The first tick (index 0) is due at the start: at once for
+/// ``interval(every:)``.
 ///
-/// **Missed ticks are skipped:** if the consumer falls behind by more than a
-/// period, the overdue tick fires once, immediately, and the next one is the next
-/// tick of the original schedule that is still in the future. The gap in indices
-/// tells how many were skipped. (Tokio's default, "burst", would fire all missed
-/// ticks back to back; skipping keeps a slow consumer from being flooded.)
+/// **Missed ticks** (the consumer fell behind by more than a period) follow
+/// ``missedTickBehavior``: ``MissedTickBehavior/skip`` by default (the overdue
+/// tick fires once, at once, and the next is the next tick of the schedule
+/// still in the future; the gap in indices tells how many were skipped),
+/// ``MissedTickBehavior/burst`` (Tokio's default: every missed tick fires, back
+/// to back) or ``MissedTickBehavior/delay`` (the schedule moves: the next tick
+/// is a period after the late one).
 ///
 /// **Cancellation:** dropping the interval (or a pending `next()`) disarms its
 /// timer; no tick is lost by dropping a pending `next()` future.
 public struct Interval: PollStream {
-    let start: UInt64
     let period: UInt64
+    /// The deadline of tick `nextIndex` (the armed timer's).
+    var nextDeadline: UInt64
     var nextIndex: Int = 0
     var timer: Sleep
+    /// What happens to ticks the consumer was too late for.
+    public var missedTickBehavior = MissedTickBehavior.skip
 
-    init(period: Duration) {
+    init(period: Duration, start: UInt64) {
         self.period = max(MonotonicTime.nanoseconds(period), 1)
-        self.start = MonotonicTime.now()
+        self.nextDeadline = start
         self.timer = Sleep(deadline: start)
     }
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Int?> {
         guard case .ready = timer.poll(&context) else { return .pending }
         let index = nextIndex
+        let due = nextDeadline
+        var following = due &+ period
+        nextIndex += 1
         let now = MonotonicTime.now()
-        var following = UInt64(index + 1)
-        if start + following * period <= now {
-            // Fell behind: skip to the first tick still in the future.
-            following = (now - start) / period + 1
+        if following <= now {
+            switch missedTickBehavior {
+            case .skip:
+                // Fell behind: skip to the first tick still in the future.
+                let missed = (now - due) / period
+                following = due &+ (missed + 1) &* period
+                nextIndex = index + Int(missed) + 1
+            case .burst:
+                break  // due already: the next poll takes it at once
+            case .delay:
+                following = now &+ period
+            }
         }
-        nextIndex = Int(following)
-        timer = Sleep(deadline: start + following * period)
+        arm(at: following)
         return .ready(index)
     }
+
+    /// Moves the schedule so that the next tick is due one period from now
+    /// (Tokio's `reset`); the indices go on from where they were.
+    public mutating func reset() {
+        arm(at: MonotonicTime.now() &+ period)
+    }
+
+    private mutating func arm(at deadline: UInt64) {
+        nextDeadline = deadline
+        timer = Sleep(deadline: deadline)
+    }
+}
+
+/// What an ``Interval`` does with ticks its consumer was too late for.
+public enum MissedTickBehavior: Sendable, Equatable {
+    /// The overdue tick fires once, at once; the next is the next tick of the
+    /// schedule still in the future (the indices skip the missed ones).
+    case skip
+    /// Every missed tick fires, back to back, until the schedule is caught up.
+    case burst
+    /// The schedule moves: the next tick is due a period after the late one.
+    case delay
 }
 
 /// A stream that ticks every `period` (at least a nanosecond), starting now.
 public func interval(every period: Duration) -> Interval {
-    Interval(period: period)
+    Interval(period: period, start: MonotonicTime.now())
+}
+
+/// A stream that ticks every `period` (at least a nanosecond), the first tick
+/// at `start` (Tokio's `interval_at`); a start in the past counts as now.
+public func interval(every period: Duration, startingAt start: ContinuousClock.Instant) -> Interval {
+    Interval(period: period, start: max(MonotonicTime.deadline(at: start), MonotonicTime.now()))
 }

@@ -84,3 +84,87 @@ struct VirtualClockTests {
         #expect(throws: WeftError.self) { try realTime.advanceTime(by: .seconds(1)) }
     }
 }
+
+/// `Interval`'s missed-tick behaviours, `reset()` and start instant, on the
+/// virtual clock: each tick's index and exact time.
+@Suite("Deterministic mode: interval schedules")
+struct IntervalScheduleTests {
+    /// On a fresh deterministic runtime (whose virtual clock the interval must
+    /// be made under), takes `count` ticks of the interval `make` builds,
+    /// calling `afterTick` after each (which may return a nap to fall behind
+    /// by); returns "index@time" for each.
+    static func ticks(
+        seed: UInt64, count: Int, _ make: () -> Interval,
+        afterTick: @escaping (Int, inout Interval) -> Duration? = { _, _ in nil },
+        afterNap: @escaping (inout Interval) -> Void = { _ in }
+    ) throws -> [String] {
+        let runtime = try Runtime(options: .deterministic(seed: seed))
+        let start = try #require(runtime.virtualTimeElapsed)
+        var ticks = make()
+        var napping: Sleep?
+        var seen: [String] = []
+        try runtime.block(on: pollFn { context -> Poll<Void> in
+            while true {
+                if napping != nil {
+                    guard case .ready = napping!.poll(&context) else { return .pending }
+                    napping = nil
+                    afterNap(&ticks)
+                }
+                guard case .ready(let tick?) = ticks.pollNext(&context) else { return .pending }
+                seen.append("\(tick)@\(runtime.virtualTimeElapsed! - start)")
+                if seen.count == count { return .ready(()) }
+                if let nap = afterTick(tick, &ticks) { napping = sleep(for: nap) }
+            }
+        })
+        return seen
+    }
+
+    static func fallBehind(_ tick: Int, _: inout Interval) -> Duration? {
+        tick == 1 ? .milliseconds(25) : nil
+    }
+
+    static func every10ms(_ behavior: MissedTickBehavior) -> Interval {
+        var ticks = interval(every: .milliseconds(10))
+        ticks.missedTickBehavior = behavior
+        return ticks
+    }
+
+    @Test("skip, the default, fires the overdue tick once and skips to the schedule's next future tick")
+    func skip() throws {
+        #expect(interval(every: .seconds(1)).missedTickBehavior == .skip)
+        #expect(try Self.ticks(seed: 10, count: 4, { Self.every10ms(.skip) }, afterTick: Self.fallBehind)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "4@0.04 seconds"])
+    }
+
+    @Test("burst fires every missed tick back to back")
+    func burst() throws {
+        #expect(try Self.ticks(seed: 11, count: 5, { Self.every10ms(.burst) }, afterTick: Self.fallBehind)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "3@0.035 seconds", "4@0.04 seconds"])
+    }
+
+    @Test("delay moves the schedule: the next tick is a period after the late one")
+    func delay() throws {
+        #expect(try Self.ticks(seed: 12, count: 4, { Self.every10ms(.delay) }, afterTick: Self.fallBehind)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "3@0.045 seconds"])
+    }
+
+    @Test("reset() makes the next tick due one period from the reset")
+    func reset() throws {
+        // After tick 1 (10 ms) the consumer naps 5 ms and resets at 15 ms:
+        // tick 2 comes at 25 ms instead of 20, and the schedule goes on from there.
+        let napAfterTick1: (Int, inout Interval) -> Duration? = { tick, _ in tick == 1 ? .milliseconds(5) : nil }
+        #expect(try Self.ticks(seed: 13, count: 4, { interval(every: .milliseconds(10)) },
+                               afterTick: napAfterTick1, afterNap: { $0.reset() })
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.025 seconds", "3@0.035 seconds"])
+        #expect(try Self.ticks(seed: 14, count: 4, { interval(every: .milliseconds(10)) }, afterTick: napAfterTick1)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.02 seconds", "3@0.03 seconds"], "without the reset")
+    }
+
+    @Test("interval(every:startingAt:) ticks first at the start instant; a start in the past ticks at once")
+    func startingAt() throws {
+        #expect(try Self.ticks(seed: 15, count: 2, { interval(every: .milliseconds(10), startingAt: .now + .milliseconds(30)) })
+                == ["0@0.03 seconds", "1@0.04 seconds"])
+        #expect(try Self.ticks(seed: 16, count: 2, { interval(every: .milliseconds(10), startingAt: .now - .seconds(5)) })
+                == ["0@0.0 seconds", "1@0.01 seconds"])
+    }
+}
