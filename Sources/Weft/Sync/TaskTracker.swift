@@ -4,8 +4,14 @@ import Synchronization
 /// (Tokio's `TaskTracker`): the building block of a graceful shutdown.
 ///
 /// Each tracked future or async closure (the two ``track(_:)``s) holds a
-/// ``TaskTrackerToken`` until it completes or is dropped. ``wait()`` is ready once the tracker is ``close()``d and no token
-/// is left. Usable from any thread.
+/// ``TaskTrackerToken`` until it completes or is dropped. ``wait()`` is ready
+/// once the tracker is ``close()``d and no token is left. Usable from any
+/// thread.
+///
+/// ``wait()`` looks when it is polled: if the last token goes and a new one
+/// is taken before the waiting task runs again, it keeps waiting for the new
+/// work too (it was never seen empty). Tokio's `wait` completes in that case;
+/// here, take no tokens after `close()` if "empty once" must end the wait.
 ///
 /// ```swift
 /// let connections = TaskTracker()
