@@ -119,7 +119,7 @@ extension TCPHandleOwner {
     /// retain and a release, or (generic over this protocol) crashes the 6.3
     /// compiler.
     func cancelledError(_ operation: String) -> any Error {
-        guard OrphanedJobs.isRunning(forLoop: loop.identity) else { return CancellationError() }
+        guard loop.isRunningOrphanedJobs else { return CancellationError() }
         return WeftError(.closed, operation: operation, detail: "its loop has shut down")
     }
 }

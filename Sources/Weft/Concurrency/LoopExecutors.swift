@@ -80,13 +80,8 @@ final class JobTarget: Sendable {
     }
 
     func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        let job = SwiftJob(job: job, onTaskExecutor: onTaskExecutor, target: Unmanaged.passUnretained(self))
-        let enqueuedHere = EventLoop.withCurrent { current -> Bool in
-            guard let current, current.identity == loopIdentity else { return false }
-            current.enqueueLocal(job)
-            return true
-        }
-        if !enqueuedHere && !inbox.enqueue(job) { job.loopClosed() }
+        EventLoop.enqueue(SwiftJob(job: job, onTaskExecutor: onTaskExecutor, target: Unmanaged.passUnretained(self)),
+                          onLoop: loopIdentity, inbox: inbox)
     }
 
     /// Runs `job` on the calling thread as the executor it was enqueued on.

@@ -19,8 +19,7 @@ final class BlockingWork: RequestOperation<uv_work_t>, @unchecked Sendable {
     static func start(on loop: EventLoop, _ run: @escaping @Sendable () -> Void) throws(WeftError) -> BlockingWork {
         let work = BlockingWork(run: run)
         let result = uv_queue_work(loop.uvLoop, work.request, { request in
-            let data = UnsafeMutableRawPointer(request!).assumingMemoryBound(to: uv_req_t.self).pointee.data!
-            Unmanaged<BlockingWork>.fromOpaque(data)._withUnsafeGuaranteedRef { $0.run() }
+            Unmanaged<BlockingWork>.fromOpaque(BlockingWork.address(of: request!))._withUnsafeGuaranteedRef { $0.run() }
         }, { request, status in
             BlockingWork.finish(request!).complete(status: status)
         })

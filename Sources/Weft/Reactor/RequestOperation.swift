@@ -31,8 +31,13 @@ class RequestOperation<Request> {
 
     /// Takes back the reference held by a request whose callback runs now.
     static func finish(_ request: UnsafeMutablePointer<Request>) -> Self {
-        let data = UnsafeMutableRawPointer(request).assumingMemoryBound(to: uv_req_t.self).pointee.data!
-        return Unmanaged<Self>.fromOpaque(data).takeRetainedValue()
+        Unmanaged<Self>.fromOpaque(address(of: request)).takeRetainedValue()
+    }
+
+    /// The address of the operation a request in flight belongs to (its
+    /// `data`), which the request's reference keeps alive until `finish`.
+    static func address(of request: UnsafeMutablePointer<Request>) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(request).assumingMemoryBound(to: uv_req_t.self).pointee.data!
     }
 
     /// Gives back the request's reference when submitting it failed.

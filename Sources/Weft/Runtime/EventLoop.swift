@@ -200,11 +200,18 @@ final class EventLoop {
     /// Runs `job` on the loop: queued at once on the loop thread, else
     /// through the inbox; told ``LoopJob/loopClosed()`` if the loop shut down.
     func enqueue(_ job: any LoopJob) {
-        if isRunningOnCallingThread {
-            enqueueLocal(job)
-        } else if !inbox.enqueue(job) {
-            job.loopClosed()
+        Self.enqueue(job, onLoop: identity, inbox: inbox)
+    }
+
+    /// `enqueue(_:)` for a caller that holds only the loop's identity and
+    /// inbox (the bridge's executors, which may outlive their loop).
+    static func enqueue(_ job: any LoopJob, onLoop identity: UInt64, inbox: WakeInbox) {
+        let enqueuedHere = withCurrent { current -> Bool in
+            guard let current, current.identity == identity else { return false }
+            current.enqueueLocal(job)
+            return true
         }
+        if !enqueuedHere && !inbox.enqueue(job) { job.loopClosed() }
     }
 
     /// Work became ready inside a libuv callback (a timer fired, data arrived):

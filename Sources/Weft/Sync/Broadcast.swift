@@ -111,9 +111,7 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
             overwritten = state.slots[slot].take()
             state.slots[slot] = value
             state.nextSequence += 1
-            guard !state.wakers.isEmpty else { return (state.receiverCount, []) }
-            defer { state.wakers.removeAll(keepingCapacity: true) }
-            return (state.receiverCount, Array(state.wakers.values))
+            return (state.receiverCount, state.takeWaiting())
         }
         _ = overwritten  // dies outside the lock
         for var receivers in outcome.wakers { receivers.wakeAll() }

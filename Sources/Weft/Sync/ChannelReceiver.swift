@@ -44,17 +44,12 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
-        return pollReceive(context.waker)
-    }
-
-    @inlinable
-    func pollReceive(_ waker: Waker) -> Poll<Value?> {
-        lifetime.shared.pollReceive(waker)
+        return lifetime.shared.pollReceive(registering: context.waker)
     }
 
     /// Takes a buffered value without waiting: `nil` when none is buffered.
     public func tryReceive() -> Value? {
-        if case .ready(let value?) = lifetime.shared.pollReceive(.noop) { return value }
+        if case .ready(let value?) = lifetime.shared.pollReceive(registering: nil) { return value }
         return nil
     }
 

@@ -58,9 +58,9 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     }
 
     /// The receiver's poll: the next value, `nil` once empty with every sender
-    /// gone, or pending with `waker` registered.
+    /// gone, or pending with `waker` (if any) registered.
     @inlinable
-    func pollReceive(_ waker: Waker) -> Poll<Value?> {
+    func pollReceive(registering waker: Waker?) -> Poll<Value?> {
         var senderToWake: Waker?
         let poll = state.withLock { state -> Poll<Value?> in
             if let value = state.buffer.popFirst() {
@@ -72,7 +72,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
                 return .ready(value)
             }
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
-            state.receivers.register(waker)
+            if let waker { state.receivers.register(waker) }
             return .pending
         }
         senderToWake?.wake()

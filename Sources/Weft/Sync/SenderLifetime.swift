@@ -45,6 +45,16 @@ protocol SubscribedChannelShared: CountedSenders {
     var state: Locked<State> { get }
 }
 
+extension SubscribedChannelState {
+    /// Takes the waiting receivers of every subscription, to wake after the
+    /// lock is released.
+    mutating func takeWaiting() -> [WaitingWakers] {
+        guard !wakers.isEmpty else { return [] }
+        defer { wakers.removeAll(keepingCapacity: true) }
+        return Array(wakers.values)
+    }
+}
+
 extension SubscribedChannelShared {
     func senderAdded() {
         state.withLock { $0.senderCount += 1 }
@@ -53,9 +63,7 @@ extension SubscribedChannelShared {
     func senderRemoved() -> [WaitingWakers] {
         state.withLock { state -> [WaitingWakers] in
             state.senderCount -= 1
-            guard state.senderCount == 0 else { return [] }
-            defer { state.wakers.removeAll() }
-            return Array(state.wakers.values)
+            return state.senderCount == 0 ? state.takeWaiting() : []
         }
     }
 }

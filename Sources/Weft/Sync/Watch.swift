@@ -113,8 +113,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
             replaced = state.value
             state.value = value
             state.version &+= 1
-            defer { state.wakers.removeAll(keepingCapacity: true) }
-            return (true, Array(state.wakers.values))
+            return (true, state.takeWaiting())
         }
         _ = replaced  // dies outside the lock
         for var receivers in outcome.wakers { receivers.wakeAll() }
