@@ -1,8 +1,12 @@
+#define _GNU_SOURCE  // sched_getaffinity, CPU_SET, pthread_setaffinity_np
 #include "CWeftSupport.h"
 #include <malloc.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 
 // initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
@@ -22,6 +26,27 @@ const uint64_t *weft_set_virtual_clock(const uint64_t *clock) {
 }
 
 void weft_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+int weft_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        if (count < capacity) cpus[count] = cpu;
+        count++;
+    }
+    return count;
+}
+
+int weft_pin_current_thread(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
 
 void weft_budget_set(long budget) { task_budget = budget; }
 
@@ -113,6 +138,26 @@ uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error) {
     int rc = uv_tcp_init(loop, tcp);
     if (rc != 0) { free(tcp); *error = rc; return NULL; }
     tcp->data = NULL;
+    return tcp;
+}
+
+uv_tcp_t *weft_tcp_new_socket(uv_loop_t *loop, int domain, _Bool reuse_port, int *error) {
+    uv_tcp_t *tcp = malloc(sizeof *tcp);
+    if (tcp == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_tcp_init_ex(loop, tcp, domain);
+    if (rc != 0) { free(tcp); *error = rc; return NULL; }
+    tcp->data = NULL;
+    if (reuse_port) {
+        uv_os_fd_t fd;
+        int one = 1;
+        rc = uv_fileno((uv_handle_t *)tcp, &fd);
+        if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) rc = uv_translate_sys_error(errno);
+        if (rc != 0) {
+            *error = rc;
+            weft_close_and_free((uv_handle_t *)tcp);
+            return NULL;
+        }
+    }
     return tcp;
 }
 

@@ -34,6 +34,14 @@ const uint64_t *weft_set_virtual_clock(const uint64_t *clock);
 /// bytes): what `top -H`, `perf` and debuggers show.
 void weft_set_thread_name(const char *name);
 
+/// The CPUs the calling thread may run on (`sched_getaffinity`), lowest
+/// first: writes up to `capacity` of them to `cpus` and returns how many there
+/// are, or -errno.
+int weft_allowed_cpus(int *cpus, int capacity);
+
+/// Pins the calling thread to `cpu`; returns 0 or an errno value.
+int weft_pin_current_thread(int cpu);
+
 /// The cooperative budget of the task being polled: how many more ready
 /// results its leaf futures may hand out before the task must yield.
 /// `weft_budget_set(-1)` means unlimited (outside a task).
@@ -84,6 +92,11 @@ void weft_close_and_free(uv_handle_t *handle);
 
 /// A heap-allocated, initialised TCP handle, or NULL with *error set.
 uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error);
+
+/// A TCP handle whose socket exists already, of the family `domain`, so that
+/// options can be set before `bind` (libuv 1.44 has no flag for
+/// `SO_REUSEPORT`). With `reuse_port` set, the socket has `SO_REUSEPORT`.
+uv_tcp_t *weft_tcp_new_socket(uv_loop_t *loop, int domain, _Bool reuse_port, int *error);
 
 /// A heap-allocated, initialised signal handle, or NULL with *error set.
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);

@@ -79,18 +79,23 @@ final class JobTarget: Sendable {
         EventLoop.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
     }
 
-    func enqueue(_ job: UnownedJob, onTaskExecutor: Bool) {
-        EventLoop.enqueue(SwiftJob(job: job, onTaskExecutor: onTaskExecutor, target: Unmanaged.passUnretained(self)),
+    func enqueue(_ job: UnownedJob, runAs executor: SwiftJob.Executor) {
+        EventLoop.enqueue(SwiftJob(job: job, executor: executor, target: Unmanaged.passUnretained(self)),
                           onLoop: loopIdentity, inbox: inbox)
     }
 
     /// Runs `job` on the calling thread as the executor it was enqueued on.
-    func run(_ job: UnownedJob, onTaskExecutor: Bool) {
-        if onTaskExecutor {
+    func run(_ job: UnownedJob, as executor: SwiftJob.Executor) {
+        switch executor {
+        case .serial:
+            job.runSynchronously(on: serial!)
+        case .task:
             // Not isolated to the serial executor: see `LoopExecutors`.
             job.runSynchronously(on: task!)
-        } else {
-            job.runSynchronously(on: serial!)
+        case .group(let group):
+            // As the group, the executor the task prefers: run as the loop's
+            // own, each await would find itself on the wrong executor and hop.
+            job.runSynchronously(on: group._withUnsafeGuaranteedRef { $0.asUnownedTaskExecutor() })
         }
     }
 }
@@ -102,13 +107,23 @@ final class JobTarget: Sendable {
 /// an actor's `unownedExecutor` is: whoever enqueues a job on an executor
 /// keeps the executor (and with it its target) alive until the job has run.
 struct SwiftJob: LoopJob, @unchecked Sendable {
+    /// The executor object a job was enqueued on, which it runs as. Unowned,
+    /// as `target` is.
+    enum Executor {
+        /// The loop's ``LoopSerialExecutor``.
+        case serial
+        /// The loop's ``LoopTaskExecutor``.
+        case task
+        /// A ``LoopGroup``'s executor, which placed the job on this loop.
+        case group(Unmanaged<LoopGroup>)
+    }
+
     let job: UnownedJob
-    /// Which executor object the job was enqueued on.
-    let onTaskExecutor: Bool
+    let executor: Executor
     let target: Unmanaged<JobTarget>
 
     func run() {
-        target._withUnsafeGuaranteedRef { $0.run(job, onTaskExecutor: onTaskExecutor) }
+        target._withUnsafeGuaranteedRef { $0.run(job, as: executor) }
     }
 
     func loopClosed() {
@@ -136,7 +151,7 @@ public final class LoopSerialExecutor: SerialExecutor {
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
-        target.enqueue(UnownedJob(job), onTaskExecutor: false)
+        target.enqueue(UnownedJob(job), runAs: .serial)
     }
 
     /// This executor, for an actor's `unownedExecutor`.
@@ -168,7 +183,7 @@ public final class LoopTaskExecutor: TaskExecutor {
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {
-        target.enqueue(UnownedJob(job), onTaskExecutor: true)
+        target.enqueue(UnownedJob(job), runAs: .task)
     }
 
     /// This executor, unowned (for `withTaskExecutorPreference` and `Task(executorPreference:)`).

@@ -57,13 +57,26 @@ public final class LoopThread: Sendable {
     public var taskExecutor: LoopTaskExecutor { executors.task }
 
     /// Starts a thread running a new runtime, named `name` (as `top -H`,
-    /// `perf` and debuggers show it; Linux keeps its first 15 bytes).
-    public init(name: String = "weft-loop") throws(WeftError) {
+    /// `perf` and debuggers show it; Linux keeps its first 15 bytes). With
+    /// `cpu`, the thread is pinned to that CPU (see ``LoopGroup/allowedCPUs``);
+    /// pinning fails with `.invalidArgument` for a CPU the process may not use.
+    public init(name: String = "weft-loop", cpu: Int? = nil) throws(WeftError) {
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<LoopExecutors, WeftError>?>(nil)
         let body = ThreadBody { [control] in
             // Else the thread keeps its creator's name (a Dispatch worker's).
             weft_set_thread_name(name)
+            if let cpu {
+                let failed = weft_pin_current_thread(Int32(clamping: cpu))
+                if failed != 0 {
+                    handoff.locked {
+                        $0 = .failure(WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\", cpu: \(cpu))",
+                                                detail: "pthread_setaffinity_np failed: \(String(cString: strerror(failed)))"))
+                    }
+                    started.signal()
+                    return
+                }
+            }
             let runtime: Runtime
             do throws(WeftError) {
                 runtime = try Runtime()
@@ -162,15 +175,33 @@ public final class LoopThread: Sendable {
     /// cancels every Weft task, closes every handle and joins the thread.
     /// Idempotent. Must not be called from the loop thread itself.
     public func shutdown() {
-        precondition(!executors.task.target.isOnLoopThread, "LoopThread.shutdown() called on its own thread")
-        let (thread, waker) = control.state.locked { state -> (pthread_t?, Waker?) in
+        requestStop()
+        join()
+    }
+
+    /// The first half of ``shutdown()``: asks the loop to wind down, without
+    /// waiting (a ``LoopGroup`` asks all its loops, then joins them).
+    func requestStop() {
+        precondition(!isCurrent, "LoopThread.shutdown() called on its own thread")
+        let waker = control.state.locked { state -> Waker? in
             state.stopRequested = true
-            defer { state.thread = nil }
-            return (state.thread, state.stopWaker.take())
+            return state.stopWaker.take()
         }
         waker?.wake()
+    }
+
+    /// The second half of ``shutdown()``: waits for the thread to end. Only
+    /// the first caller joins; later ones return at once.
+    func join() {
+        let thread = control.state.locked { state -> pthread_t? in
+            defer { state.thread = nil }
+            return state.thread
+        }
         if let thread { pthread_join(thread, nil) }
     }
+
+    /// Whether the calling thread is this loop's (while it runs).
+    var isCurrent: Bool { executors.task.target.isOnLoopThread }
 }
 
 /// The closure a loop thread runs, handed to `pthread_create` as a retained

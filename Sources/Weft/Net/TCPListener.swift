@@ -35,11 +35,18 @@ public final class TCPListener: @unchecked Sendable {
     ///
     /// Port 0 binds an ephemeral port (see ``localAddress``). Uses `runtime`, or
     /// when it is `nil` the runtime running the calling thread (inside a task).
+    ///
+    /// With `reusePort`, the socket has `SO_REUSEPORT`: several listeners (one
+    /// per loop of a ``LoopGroup``, say) may bind the same address, each with
+    /// `reusePort`, and the kernel spreads new connections over them by a hash
+    /// of the client's address and port. Bind the first to port 0, then the
+    /// others to the port it got.
+    ///
     /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address;
     /// with `.wrongThread` for a runtime that belongs to another thread, and with
     /// `.shutDown` for one that was shut down (it could never accept).
     public static func bind(
-        _ address: SocketAddress, backlog: Int = 1024, runtime: Runtime? = nil
+        _ address: SocketAddress, backlog: Int = 1024, reusePort: Bool = false, runtime: Runtime? = nil
     ) throws(WeftError) -> TCPListener {
         guard let loop = runtime?.loop ?? EventLoop.current else {
             throw WeftError(.invalidArgument, operation: "bind \(address)",
@@ -49,7 +56,7 @@ public final class TCPListener: @unchecked Sendable {
         guard backlog > 0 && backlog <= Int(Int32.max) else {
             throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
         }
-        let acceptor = try TCPAcceptor(loop: loop)
+        let acceptor = try TCPAcceptor(loop: loop, family: address.family, reusePort: reusePort)
         do {
             try acceptor.listen(on: address, backlog: Int32(backlog))
         } catch {

@@ -27,9 +27,12 @@ final class TCPAcceptor: TCPHandleOwner {
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
-    init(loop: EventLoop) throws(WeftError) {
+    /// A listening handle for `address`'s family; with `reusePort`, other
+    /// sockets (on other loops, or in other processes) may bind the same
+    /// address, and the kernel spreads the connections over them.
+    init(loop: EventLoop, family: SocketAddress.Family, reusePort: Bool) throws(WeftError) {
         self.loop = loop
-        handle = try makeHandle(on: loop)
+        handle = try makeHandle(on: loop, family: family, reusePort: reusePort)
     }
 
     deinit {

@@ -1,4 +1,6 @@
 import CLibUV
+import CWeftSupport
+import Glibc
 
 /// Connecting, socket options and addresses.
 extension TCPConnection {
@@ -37,5 +39,37 @@ extension TCPConnection {
         return try socketAddress(operation: operation) { address, length in
             peer ? uv_tcp_getpeername(handle, address, length) : uv_tcp_getsockname(handle, address, length)
         }
+    }
+
+    /// Hands the socket over to another loop: returns a duplicate of its
+    /// descriptor (close-on-exec) and closes this connection. Only for a
+    /// connection nothing has read from or written to yet (just accepted).
+    func detachDescriptor() throws(WeftError) -> Int32 {
+        guard let handle else { throw closedError("detach") }
+        var descriptor: uv_os_fd_t = -1
+        try check(uv_fileno(weft_tcp_handle(handle), &descriptor), "uv_fileno")
+        let duplicate = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard duplicate >= 0 else { throw WeftError(uvCode: uv_translate_sys_error(errno), operation: "dup") }
+        close()
+        return duplicate
+    }
+
+    /// A connection on `loop` for the connected socket `descriptor`, which it
+    /// now owns (on failure it is closed).
+    static func adopting(_ descriptor: Int32, loop: EventLoop) throws(WeftError) -> TCPConnection {
+        let connection: TCPConnection
+        do {
+            connection = try TCPConnection(loop: loop)
+        } catch {
+            Glibc.close(descriptor)
+            throw error
+        }
+        let opened = uv_tcp_open(connection.handle!, descriptor)
+        if opened < 0 {
+            connection.close()
+            Glibc.close(descriptor)
+            throw WeftError(uvCode: opened, operation: "uv_tcp_open")
+        }
+        return connection
     }
 }

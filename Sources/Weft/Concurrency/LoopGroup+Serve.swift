@@ -1,0 +1,147 @@
+import Glibc
+import Synchronization
+
+/// How a ``LoopGroup`` spreads the connections to one address over its loops
+/// (docs/BENCHMARKS.md compares the two).
+public enum ConnectionDistribution: Sendable {
+    /// A listener on every loop, each with `SO_REUSEPORT`: the kernel gives
+    /// each new connection to one of them by a hash of the client's address
+    /// and port. Nothing is handed between loops, and every loop accepts; the
+    /// spread is as even as the hash (binomial, not exact).
+    case reusePort
+    /// One listener, on the first loop, which hands each accepted socket to
+    /// the loops in turn (itself included): an exact round-robin spread, paid
+    /// for by the first loop (every accept, and a descriptor duplicated and a
+    /// task started on the other loop for each hand-off).
+    case handOff
+}
+
+extension LoopGroup {
+    /// Serves `address` on every loop: each accepted connection runs
+    /// `handler` in a task of its own on the loop that owns the connection
+    /// (where its reads and writes cost no hop). Returns once every listener
+    /// listens.
+    ///
+    /// Port 0 picks a free port, the same for every loop (see
+    /// ``GroupServer/localAddress``). The handler's tasks are the loops'
+    /// spawned tasks: ``shutdown()`` cancels those still running.
+    ///
+    /// Fails with the bind error (`EADDRINUSE`, …), after closing the
+    /// listeners already bound.
+    public func serve(
+        _ address: SocketAddress,
+        distribution: ConnectionDistribution = .reusePort,
+        backlog: Int = 1024,
+        handler: @escaping @Sendable (TCPStream) async -> Void
+    ) async throws(WeftError) -> GroupServer {
+        let counts = loops.map { _ in ConnectionCount() }
+        let listenerLoops = distribution == .reusePort ? loops : [loops[0]]
+        var listeners: [TCPListener] = []
+        var bound = address
+        do throws(WeftError) {
+            for loop in listenerLoops {
+                let listener = try await loop.run { () throws(WeftError) -> TCPListener in
+                    try TCPListener.bind(bound, backlog: backlog, reusePort: distribution == .reusePort)
+                }
+                listeners.append(listener)
+                if listeners.count == 1 {
+                    bound = try await loop.run { () throws(WeftError) in try listener.localAddress }
+                }
+            }
+        } catch {
+            for listener in listeners { listener.close() }
+            throw error
+        }
+        var acceptors: [Task<Void, Error>] = []
+        for (index, listener) in listeners.enumerated() {
+            let loop = listenerLoops[index]
+            acceptors.append(loop.spawn { [loops] in
+                // Ended by `close()`, or cancelled by the loop's shutdown:
+                // either way the port stops accepting.
+                defer { listener.close() }
+                var turn = 0
+                for try await connection in listener.connections {
+                    let target = distribution == .reusePort ? index : turn
+                    turn = (turn + 1) % loops.count
+                    counts[target].value.add(1, ordering: .relaxed)
+                    Self.start(handler, for: connection, on: loops[target], from: loop)
+                }
+            })
+        }
+        return GroupServer(localAddress: bound, distribution: distribution,
+                           listeners: listeners, acceptors: acceptors, counts: counts)
+    }
+
+    /// Runs `handler` for `connection` (accepted on `home`) in a new task on
+    /// `target`, handing the socket over when the two differ.
+    private static func start(
+        _ handler: @escaping @Sendable (TCPStream) async -> Void,
+        for connection: TCPStream, on target: LoopThread, from home: LoopThread
+    ) {
+        guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {
+            // Served where it was accepted (also when the hand-off failed: the
+            // connection is still open here).
+            home.spawn { await handler(connection) }
+            return
+        }
+        target.spawn {
+            // Fails only without a loop here (the target shut down), or out of
+            // memory; the socket is closed then.
+            guard let stream = try? TCPStream(adopting: descriptor) else { return }
+            await handler(stream)
+        }
+    }
+}
+
+/// Connections a ``GroupServer`` gave to one loop.
+final class ConnectionCount: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// One address served on every loop of a ``LoopGroup``; see
+/// ``LoopGroup/serve(_:distribution:backlog:handler:)``.
+public final class GroupServer: Sendable {
+    /// The address every listener is bound to (with the real port when port 0
+    /// was asked for).
+    public let localAddress: SocketAddress
+    /// How the connections are spread over the loops.
+    public let distribution: ConnectionDistribution
+    private let listeners: [TCPListener]
+    private let acceptors: [Task<Void, Error>]
+    private let counts: [ConnectionCount]
+
+    init(localAddress: SocketAddress, distribution: ConnectionDistribution,
+         listeners: [TCPListener], acceptors: [Task<Void, Error>], counts: [ConnectionCount]) {
+        self.localAddress = localAddress
+        self.distribution = distribution
+        self.listeners = listeners
+        self.acceptors = acceptors
+        self.counts = counts
+    }
+
+    /// How many connections each loop was given so far, in loop order.
+    public var connectionsPerLoop: [Int] {
+        counts.map { $0.value.load(ordering: .relaxed) }
+    }
+
+    /// Stops accepting, on every loop, and returns once every accept task has
+    /// ended. Connections already accepted go on (their tasks end by
+    /// themselves, or at ``LoopGroup/shutdown()``). Idempotent.
+    public func close() async {
+        for listener in listeners { listener.close() }
+        for acceptor in acceptors { _ = await acceptor.result }
+    }
+}
+
+extension TCPStream {
+    /// A stream on the loop running the calling thread for the connected
+    /// socket `descriptor`, which it now owns (closed on failure). Fails with
+    /// `.invalidArgument` off any loop.
+    convenience init(adopting descriptor: Int32) throws(WeftError) {
+        guard let loop = EventLoop.current else {
+            Glibc.close(descriptor)
+            throw WeftError(.invalidArgument, operation: "adopt socket", detail: "not on a Weft loop")
+        }
+        self.init(connection: try TCPConnection.adopting(descriptor, loop: loop))
+    }
+}

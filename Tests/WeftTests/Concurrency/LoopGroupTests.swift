@@ -1,0 +1,305 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// `LoopGroup`: several loops, tasks placed on them, one address served on
+    /// every loop, and work that crosses loops.
+    @Suite("LoopGroup: many loops")
+    struct LoopGroupTests {
+        @Test("a group starts one loop per allowed CPU by default, named name-i; next() takes them in turn; fewer than one loop is refused")
+        func loopsAndNames() async throws {
+            let group = try LoopGroup(name: "weft-test")
+            defer { group.shutdown() }
+            #expect(group.loops.count == LoopGroup.allowedCPUs.count)
+            #expect(group.loops.count >= 1)
+            for (index, loop) in group.loops.enumerated() {
+                let name = try await awaitWithin(.seconds(20), loop.spawn { currentThreadName() })
+                #expect(name == "weft-test-\(index)")
+            }
+            let picked = (0..<(2 * group.loops.count)).map { _ in group.next() }
+            for (index, loop) in picked.enumerated() {
+                #expect(loop === group.loops[index % group.loops.count])
+            }
+            #expect(throws: WeftError.self) { try LoopGroup(loops: 0) }
+        }
+
+        @Test("a pinned group runs loop i on the i-th allowed CPU; pinning to a CPU the process may not use fails with invalidArgument")
+        func pinning() async throws {
+            let cpus = LoopGroup.allowedCPUs
+            let group = try LoopGroup(loops: 2, pinned: true)
+            defer { group.shutdown() }
+            for (index, loop) in group.loops.enumerated() {
+                // The affinity of the calling thread, asked on the loop thread.
+                let allowed = try await awaitWithin(.seconds(20), loop.spawn { LoopGroup.allowedCPUs })
+                #expect(allowed == [cpus[index % cpus.count]])
+            }
+            #expect(throws: WeftError.self) { try LoopThread(cpu: 100_000) }
+        }
+
+        @Test("group.spawn places tasks round-robin, and each stays on its loop's thread across awaits")
+        func spawnPlacesAndKeeps() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let loopThreads = try await threads(of: group)
+            var tasks: [Task<[pthread_t], any Error>] = []
+            for _ in 0..<8 {
+                tasks.append(group.spawn { try await threadsSeenAcrossAwaits() })
+            }
+            for (index, task) in tasks.enumerated() {
+                let seen = try await awaitWithin(.seconds(20), task)
+                #expect(Set(seen).count == 1, "task \(index) moved between threads")
+                #expect(seen.first == loopThreads[index % 2], "task \(index) is not on loop \(index % 2)")
+            }
+        }
+
+        @Test("with the group as its executor preference, each task runs on one loop for its whole life, and the tasks spread over the loops")
+        func groupAsTaskExecutor() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let loopThreads = Set(try await threads(of: group))
+            var tasks: [Task<[pthread_t], any Error>] = []
+            for _ in 0..<32 {
+                tasks.append(Task(executorPreference: group) { try await threadsSeenAcrossAwaits() })
+            }
+            var used = Set<pthread_t>()
+            for (index, task) in tasks.enumerated() {
+                let seen = try await awaitWithin(.seconds(20), task)
+                #expect(Set(seen).count == 1, "task \(index) moved between threads: \(seen)")
+                #expect(loopThreads.isSuperset(of: seen), "task \(index) ran off the group's loops")
+                used.formUnion(seen)
+            }
+            #expect(used == loopThreads, "32 tasks all landed on one loop")
+        }
+
+        @Test("serve(.reusePort) and serve(.handOff): 64 clients are spread over both loops of a group, each served on the loop counted for it; afterwards nothing is left open on either loop", arguments: [ConnectionDistribution.reusePort, .handOff])
+        func serveSpreadsConnections(distribution: ConnectionDistribution) async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            var baselines: [Int] = []
+            for loop in group.loops { baselines.append(try await NetTest.handleBaseline(on: loop)) }
+            let loopThreads = try await threads(of: group)
+            let servedOn = Mutex([Int](repeating: 0, count: 2))
+            let server = try await group.serve(SocketAddress("127.0.0.1:0"), distribution: distribution) { connection in
+                let index = loopThreads.firstIndex(of: pthread_self())
+                if let index { servedOn.withLock { $0[index] += 1 } }
+                defer { connection.close() }
+                while let bytes = try? await connection.read(), !bytes.isEmpty {
+                    guard (try? await connection.write(bytes)) != nil else { return }
+                }
+            }
+            #expect(server.localAddress.port != 0)
+
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let address = server.localAddress
+            let echoed = try await awaitWithin(.seconds(20), clients.spawn { () async throws -> Int in
+                var streams: [TCPStream] = []
+                for _ in 0..<64 { streams.append(try await TCPStream.connect(to: address)) }
+                var echoed = 0
+                for (index, stream) in streams.enumerated() {
+                    try await stream.write(Array("client \(index)".utf8))
+                    var reply: [UInt8] = []
+                    while reply.count < "client \(index)".utf8.count {
+                        let bytes = try await stream.read()
+                        if bytes.isEmpty { break }
+                        reply += bytes
+                    }
+                    if reply == Array("client \(index)".utf8) { echoed += 1 }
+                }
+                for stream in streams { try await stream.shutdown() }
+                for stream in streams {
+                    while try await !stream.read().isEmpty {}
+                    stream.close()
+                }
+                return echoed
+            })
+            #expect(echoed == 64)
+            let counts = server.connectionsPerLoop
+            #expect(counts.reduce(0, +) == 64)
+            #expect(counts.allSatisfy { $0 > 0 }, "every loop should serve some of 64 clients: \(counts)")
+            if distribution == .handOff { #expect(counts == [32, 32]) }
+            try await waitUntil { servedOn.withLock { $0 } == counts }
+            #expect(servedOn.withLock { $0 } == counts, "connections ran on other loops than counted: \(servedOn.withLock { $0 }) vs \(counts)")
+
+            await server.close()
+            for (loop, baseline) in zip(group.loops, baselines) {
+                try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+            }
+        }
+
+        @Test("group.shutdown() with live connections on every loop returns promptly, every client sees its connection end, and the port no longer accepts")
+        func shutdownWithLiveConnections() async throws {
+            let group = try LoopGroup(loops: 2)
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                // Holds the connection open, reading, until the shutdown cancels it.
+                while let bytes = try? await connection.read(), !bytes.isEmpty {}
+            }
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let address = server.localAddress
+            let streams = try await awaitWithin(.seconds(20), clients.spawn { () async throws -> [TCPStream] in
+                var streams: [TCPStream] = []
+                for _ in 0..<32 { streams.append(try await TCPStream.connect(to: address)) }
+                return streams
+            })
+            try await waitUntil { server.connectionsPerLoop.reduce(0, +) == 32 }
+            #expect(server.connectionsPerLoop.allSatisfy { $0 > 0 }, "\(server.connectionsPerLoop)")
+
+            let took = await shutDownOffThePool(group)
+            #expect(took < .seconds(3), "group shutdown took \(took)")
+            let ended = try await awaitWithin(.seconds(20), clients.spawn { () async -> Int in
+                var ended = 0
+                for stream in streams {
+                    // End of stream or a reset: either way the server side is closed.
+                    let bytes = try? await stream.read()
+                    if bytes == nil || bytes!.isEmpty { ended += 1 }
+                    stream.close()
+                }
+                return ended
+            })
+            #expect(ended == 32)
+            let refused = try await awaitWithin(.seconds(20), clients.spawn { () async -> Bool in
+                (try? await TCPStream.connect(to: address)) == nil
+            })
+            #expect(refused, "the listeners should be closed after the group's shutdown")
+        }
+
+        @Test("a task on loop A reads and writes a stream of loop B (the async methods hop); polling B's read future on A fails with wrongThread")
+        func crossLoopStream() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let (a, b) = (group.loops[0], group.loops[1])
+            let (listener, client, server) = try await awaitWithin(.seconds(20), b.spawn { try await connectedPairOnThisLoop() })
+            defer { listener.close(); client.close(); server.close() }
+            let echo = b.spawn {
+                while true {
+                    let bytes = try await server.read()
+                    if bytes.isEmpty { return }
+                    try await server.write(bytes)
+                }
+            }
+            let (reply, polledOnA) = try await awaitWithin(.seconds(20), a.spawn { () async throws -> ([UInt8], WeftError.Kind?) in
+                try await client.write(Array("across".utf8))
+                var reply: [UInt8] = []
+                while reply.count < 6 { reply += try await client.read() }
+                // The poll future itself, polled here on loop A, must refuse.
+                let polled = try await value(of: client.read(upTo: 16))
+                return (reply, polled.failure?.kind)
+            })
+            #expect(reply == Array("across".utf8))
+            #expect(polledOnA == .wrongThread)
+            client.close()
+            _ = try await awaitWithin(.seconds(20), echo)
+        }
+
+        @Test("channels between tasks on two loops: 2,000 round trips of a ping-pong, in order")
+        func crossLoopChannels() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let (pings, pingReceiver) = unboundedChannel(of: Int.self)
+            let (pongs, pongReceiver) = unboundedChannel(of: Int.self)
+            let ponger = group.loops[1].spawn {
+                while let value = try await pingReceiver.receive() { _ = pongs.send(value) }
+            }
+            let total = try await awaitWithin(.seconds(20), group.loops[0].spawn { () async throws -> Int in
+                var total = 0
+                for round in 0..<2_000 {
+                    _ = pings.send(round)
+                    guard let back = try await pongReceiver.receive(), back == round else { return -1 }
+                    total += 1
+                }
+                return total
+            })
+            #expect(total == 2_000)
+            ponger.cancel()
+        }
+
+        @Test("a loop blocked for a second does not stop the other loop from serving its connections")
+        func blockedLoopDoesNotStopOthers() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                defer { connection.close() }
+                while let bytes = try? await connection.read(), !bytes.isEmpty {
+                    guard (try? await connection.write(bytes)) != nil else { return }
+                }
+            }
+            let unblocked = AtomicCounter()
+            let blocker = group.loops[0].spawn {
+                usleep(1_500_000)  // blocks the loop thread itself, on purpose
+                unblocked.increment()
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let address = server.localAddress
+            // Connections the kernel gives to loop 1 are echoed while loop 0 is
+            // still blocked; those given to loop 0 wait (and are dropped here).
+            let echoedWhileBlocked = try await awaitWithin(.seconds(20), clients.spawn { () async -> Int in
+                await withTaskGroup(of: Bool.self) { tasks in
+                    for _ in 0..<16 {
+                        tasks.addTask(executorPreference: clients.taskExecutor) {
+                            guard let stream = try? await TCPStream.connect(to: address) else { return false }
+                            defer { stream.close() }
+                            guard (try? await stream.write([7])) != nil else { return false }
+                            let reply = try? await value(of: timeout(.milliseconds(700), stream.read(upTo: 16)))
+                            guard case .success(.success([7]))? = reply else { return false }
+                            return unblocked.value == 0
+                        }
+                    }
+                    var count = 0
+                    for await echoed in tasks where echoed { count += 1 }
+                    return count
+                }
+            })
+            #expect(echoedWhileBlocked > 0, "no connection was served while loop 0 was blocked")
+            _ = try await awaitWithin(.seconds(20), blocker)
+            await server.close()
+        }
+    }
+}
+
+/// The thread of each loop of `group`, in loop order.
+private func threads(of group: LoopGroup) async throws -> [pthread_t] {
+    var threads: [pthread_t] = []
+    for loop in group.loops {
+        threads.append(try await awaitWithin(.seconds(20), loop.spawn { pthread_self() }))
+    }
+    return threads
+}
+
+/// The calling thread at the start and after each of a few awaits of
+/// different kinds (a Weft timer, a yield, a Swift sleep).
+private func threadsSeenAcrossAwaits() async throws -> [pthread_t] {
+    var seen = [pthread_self()]
+    for _ in 0..<3 {
+        try await Weft.sleep(for: .milliseconds(1))
+        seen.append(pthread_self())
+        await Task.yield()
+        seen.append(pthread_self())
+        try await Task.sleep(for: .milliseconds(1))
+        seen.append(pthread_self())
+    }
+    return seen
+}
+
+private func currentThreadName() -> String {
+    let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+    return name.trimmingCharacters(in: .newlines)
+}
+
+/// `group.shutdown()` on a thread of its own (see `shutDownOffThePool(_: LoopThread)`).
+@discardableResult
+func shutDownOffThePool(_ group: LoopGroup) async -> Duration {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Duration, Never>) in
+        _ = ForeignThread {
+            let start = ContinuousClock.now
+            group.shutdown()
+            continuation.resume(returning: ContinuousClock.now - start)
+        }
+    }
+}
+
