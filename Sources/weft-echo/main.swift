@@ -1,16 +1,19 @@
 // weft-echo: a TCP echo server on Weft.
 //
-//     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--grace-period 5] [--poll]
+//     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--grace-period 5]
+//                                    [--loops N] [--distribution reuseport|handoff] [--poll]
 //
 // Prints the address it listens on and echoes every byte back on every
 // connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
 // accepting, lets live connections finish for up to the grace period (in
-// seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints the
-// runtime's counters and live tasks.
+// seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints
+// each loop's counters and live tasks.
 //
-// By default each connection is Swift async code running on a LoopThread;
-// `--poll` serves with hand-written futures on a Runtime instead (the worked
-// example of poll-based code).
+// By default each connection is Swift async code on one of N loops (a
+// LoopGroup; N defaults to the CPUs the process may use, `--loops 1` is a
+// single-loop server), spread over them by SO_REUSEPORT or by a hand-off from
+// the first loop (`--distribution`). `--poll` serves with hand-written futures
+// on one Runtime instead (the worked example of poll-based code; one loop).
 
 import Glibc
 import Weft
@@ -20,6 +23,9 @@ struct Options {
     var port = 7000
     var poll = false
     var gracePeriod = Duration.seconds(5)
+    /// nil: one per CPU the process may use (one with `--poll`).
+    var loops: Int?
+    var distribution = ConnectionDistribution.reusePort
 
     init(_ arguments: [String]) throws(WeftError) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -39,14 +45,26 @@ struct Options {
                     throw usage("--grace-period takes seconds from 0 to 3600, not '\(value)'")
                 }
                 gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
+            case "--loops":
+                guard let count = Int(value), count >= 1, count <= 1024 else {
+                    throw usage("--loops takes a number from 1 to 1024, not '\(value)'")
+                }
+                loops = count
+            case "--distribution":
+                switch value {
+                case "reuseport": distribution = .reusePort
+                case "handoff": distribution = .handOff
+                default: throw usage("--distribution takes reuseport or handoff, not '\(value)'")
+                }
             default: throw usage("unknown option \(flag)")
             }
         }
+        if poll, let loops, loops != 1 { throw usage("--poll serves on one loop; drop --loops \(loops)") }
     }
 }
 
 func usage(_ problem: String) -> WeftError {
-    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--poll]")
+    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--loops N] [--distribution reuseport|handoff] [--poll]")
 }
 
 /// Accepts connections until the listener closes, spawning a tracked echo task
@@ -95,46 +113,43 @@ func servePolling(_ options: Options) throws(WeftError) {
     try runtime.shutdown()  // cancels the connections still open
 }
 
-/// The async server: one Swift task per connection, all on one LoopThread.
+/// The async server: one Swift task per connection, on the loop of a
+/// LoopGroup that accepted it.
 func serveAsync(_ options: Options) async throws {
-    let loop = try LoopThread(name: "weft-echo")
+    let group = try LoopGroup(loops: options.loops, name: "weft-echo")
     let address = try SocketAddress(host: options.host, port: options.port)
-    try await loop.spawn { () async throws in
+    // Signals and the drain are watched from the first loop.
+    let control = group.loops[0]
+    try await control.spawn { () async throws in
         var stop = shutdownSignal()
-        try stop.install()
-        let listener = try TCPListener.bind(address)
-        announce(try listener.localAddress)
+        try stop.install()  // before listening: an early SIGTERM must not be fatal
         let connections = TaskTracker()
-        let reporter = loop.spawn {
-            for try await _ in signals(SIGUSR1).values { printReport() }
+        let server = try await group.serve(address, distribution: options.distribution) { connection in
+            try? connection.setNoDelay(true)
+            let live = connections.token()
+            defer {
+                connection.close()  // every write has completed by then
+                live.release()
+            }
+            do {
+                while true {
+                    let bytes = try await connection.read()
+                    if bytes.isEmpty { break }
+                    try await connection.write(bytes)
+                }
+            } catch {}  // a reset or a cancelled read: the connection is over
+        }
+        announce(server.localAddress)
+        let reporter = control.spawn {
+            for try await _ in signals(SIGUSR1).values { await printReports(group) }
         }
         defer { reporter.cancel() }
-        let server = loop.spawn {
-            for try await connection in listener.connections {
-                try? connection.setNoDelay(true)
-                // A token rather than `track { }`: no extra async frame, so an
-                // idle connection's task stays within its first stack slab.
-                let live = connections.token()
-                loop.spawn {
-                    defer {
-                        connection.close()  // every write has completed by then
-                        live.release()
-                    }
-                    while true {
-                        let bytes = try await connection.read()
-                        if bytes.isEmpty { break }
-                        try await connection.write(bytes)
-                    }
-                }
-            }
-        }
         let signal = try await value(of: stop)
-        server.cancel()
-        listener.close()
+        await server.close()
         beginDrain(connections, signal: signal, options)
         reportDrain(try await value(of: timeout(options.gracePeriod, connections.wait())), connections)
     }.value
-    loop.shutdown()  // cancels the connections still open
+    group.shutdown()  // cancels the connections still open
 }
 
 /// Stops counting new connections and says how many are being waited for.
@@ -156,6 +171,15 @@ func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) 
 func printReport() {
     guard let report = Runtime.currentReport() else { return }
     print("weft-echo: runtime report\n\(report)")
+    fflush(nil)
+}
+
+/// Prints each loop's counters and live tasks, each taken on its loop.
+func printReports(_ group: LoopGroup) async {
+    for (index, report) in await group.reports().enumerated() {
+        guard let report else { continue }
+        print("weft-echo: loop \(index) of \(group.loops.count), runtime report\n\(report)")
+    }
     fflush(nil)
 }
 

@@ -1,14 +1,16 @@
 // weft-hello: the async book's final project, a concurrent web server.
 //
-//     swift run weft-hello [--host 127.0.0.1] [--port 7878] [--grace-period 10]
+//     swift run weft-hello [--host 127.0.0.1] [--port 7878] [--grace-period 10] [--loops N]
 //     curl http://127.0.0.1:7878/          # hello.html
 //     curl http://127.0.0.1:7878/sleep     # the same, 5 s later; others are not held up
 //
-// Every connection is its own Swift task on one LoopThread, running the book's
-// handler (a poll-based future, generic over byte streams). On SIGINT or
-// SIGTERM it stops accepting, lets requests in flight finish for up to the
-// grace period (seconds; long enough for a /sleep by default), closes the
-// rest, and exits with status 0. On SIGUSR1 it prints the runtime's counters
+// Every connection is its own Swift task, running the book's handler (a
+// poll-based future, generic over byte streams) on one of N loops (a
+// LoopGroup serving the port on every loop with SO_REUSEPORT; N defaults to
+// the CPUs the process may use, `--loops 1` is a single-loop server). On
+// SIGINT or SIGTERM it stops accepting, lets requests in flight finish for up
+// to the grace period (seconds; long enough for a /sleep by default), closes
+// the rest, and exits with status 0. On SIGUSR1 it prints each loop's counters
 // and live tasks.
 
 import Glibc
@@ -16,13 +18,14 @@ import HelloServer
 import Weft
 
 func fail(_ message: String) -> Never {
-    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S]")
+    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S] [--loops N]")
     exit(1)
 }
 
 var host = "127.0.0.1"
 var port = 7878
 var gracePeriod = Duration.seconds(10)
+var loops: Int?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = arguments.next() {
     guard let value = arguments.next() else { fail("\(flag) needs a value") }
@@ -36,41 +39,44 @@ while let flag = arguments.next() {
             fail("--grace-period takes seconds from 0 to 3600, not '\(value)'")
         }
         gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
+    case "--loops":
+        guard let count = Int(value), count >= 1, count <= 1024 else {
+            fail("--loops takes a number from 1 to 1024, not '\(value)'")
+        }
+        loops = count
     default: fail("unknown option \(flag)")
     }
 }
 
 do {
-    let loop = try LoopThread(name: "weft-hello")
+    let group = try LoopGroup(loops: loops, name: "weft-hello")
     let address = try SocketAddress(host: host, port: port)
     let gracePeriod = gracePeriod
-    try await loop.spawn { () async throws -> Void in
+    // Signals and the drain are watched from the first loop.
+    let control = group.loops[0]
+    try await control.spawn { () async throws -> Void in
         var stop = shutdownSignal()
-        try stop.install()  // before announcing: an early SIGTERM must not be fatal
-        let listener = try TCPListener.bind(address)
-        print("listening on \(try listener.localAddress)")
-        fflush(nil)  // the address line must reach a pipe at once
+        try stop.install()  // before listening: an early SIGTERM must not be fatal
         let requests = TaskTracker()
-        let reporter = loop.spawn {
+        let server = try await group.serve(address) { connection in
+            let live = requests.token()
+            defer { live.release() }
+            _ = try? await value(of: HandleConnection(stream: connection))
+        }
+        print("listening on \(server.localAddress)")
+        fflush(nil)  // the address line must reach a pipe at once
+        let reporter = control.spawn {
             for try await _ in signals(SIGUSR1).values {
-                guard let report = Runtime.currentReport() else { continue }
-                print("weft-hello: runtime report\n\(report)")
+                for (index, report) in await group.reports().enumerated() {
+                    guard let report else { continue }
+                    print("weft-hello: loop \(index) of \(group.loops.count), runtime report\n\(report)")
+                }
                 fflush(nil)
             }
         }
         defer { reporter.cancel() }
-        let server = loop.spawn {
-            for try await connection in listener.connections {
-                let live = requests.token()
-                loop.spawn {
-                    defer { live.release() }
-                    _ = try await value(of: HandleConnection(stream: connection))
-                }
-            }
-        }
         let signal = try await value(of: stop)
-        server.cancel()
-        listener.close()
+        await server.close()
         requests.close()
         print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
         fflush(nil)  // a supervisor watching the pipe learns the drain began
@@ -80,7 +86,7 @@ do {
         print("weft-hello: shut down")
         fflush(nil)
     }.value
-    loop.shutdown()  // cancels the connections still open
+    group.shutdown()  // cancels the connections still open
 } catch {
     fail("\(error)")
 }

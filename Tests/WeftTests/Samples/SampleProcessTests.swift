@@ -125,7 +125,7 @@ extension TimingSensitive {
 
         @Test("weft-echo --port 0 prints its address, echoes a client's bytes, and exits with status 0 within 2 s of SIGTERM",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
-              arguments: [[], ["--poll"]])
+              arguments: [[], ["--poll"], ["--loops", "1"], ["--loops", "2"], ["--loops", "2", "--distribution", "handoff"]])
         func echoSample(options: [String]) throws {
             let (child, address) = try Self.launch("weft-echo", options)
             defer { child.stop() }
@@ -156,6 +156,19 @@ extension TimingSensitive {
             #expect(text.contains("Content-Length: \(Pages.hello.utf8.count)\r\n"))
             #expect(text.hasSuffix("\r\n\r\n" + Pages.hello))
             Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test("a sample given a bad --loops or --distribution exits with status 1 and says why",
+              arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
+                          ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"]])
+        func badLoopOptions(command: [String]) throws {
+            let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
+            let child = try ChildProcess(path, arguments: ["--port", "0"] + command.dropFirst())
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
+            #expect(line.contains(command[command.count - 2]) && line.contains("usage:"), "unexpected line: \(line)")
+            #expect(child.waitForExit(within: .seconds(5)))
+            #expect(child.process.terminationStatus == 1)
         }
 
         @Test(

@@ -6,8 +6,9 @@ import Weft
 extension TimingSensitive {
     @Suite("Sample runtime reports")
     struct SampleReportTests {
-        @Test("on SIGUSR1 a sample prints its runtime's counters and live tasks, and keeps serving",
-              arguments: [["weft-echo"], ["weft-echo", "--poll"], ["weft-hello"]])
+        @Test("on SIGUSR1 a sample prints each loop's counters and live tasks, and keeps serving",
+              arguments: [["weft-echo", "--loops", "1"], ["weft-echo", "--loops", "2"], ["weft-echo", "--poll"],
+                          ["weft-hello", "--loops", "2"]])
         func reportOnSIGUSR1(command: [String]) throws {
             try #require(SampleBinaries.path(command[0]) != nil, "\(command[0]) is built next to the tests")
             let (child, address) = try SampleProcessTests.launch(command[0], Array(command.dropFirst()))
@@ -17,14 +18,26 @@ extension TimingSensitive {
             try runtime.block(on: sleep(for: .milliseconds(100)))  // the connection is being served
 
             kill(child.process.processIdentifier, SIGUSR1)
-            let header = try #require(child.readLine(within: .seconds(5)), "nothing printed after SIGUSR1")
-            #expect(header.hasSuffix("runtime report"), "unexpected line: \(header)")
-            let counters = try #require(child.readLine(within: .seconds(1)))
-            #expect(counters.hasPrefix("tasks: "), "unexpected line: \(counters)")
-            let times = try #require(child.readLine(within: .seconds(1)))
-            #expect(times.hasPrefix("time: "), "unexpected line: \(times)")
-            let resources = try #require(child.readLine(within: .seconds(1)))
-            #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
+            let loops = command.firstIndex(of: "--loops").map { Int(command[$0 + 1])! } ?? 1
+            var header = try #require(child.readLine(within: .seconds(5)), "nothing printed after SIGUSR1")
+            for loop in 0..<loops {
+                if loop > 0 {
+                    // Skip the previous loop's task lines (indented).
+                    repeat {
+                        header = try #require(child.readLine(within: .seconds(1)), "no report for loop \(loop)")
+                    } while header.hasPrefix("  ")
+                }
+                #expect(header.hasSuffix("runtime report"), "unexpected line: \(header)")
+                if command[0] != "weft-echo" || !command.contains("--poll") {
+                    #expect(header.contains("loop \(loop) of \(loops),"), "unexpected line: \(header)")
+                }
+                let counters = try #require(child.readLine(within: .seconds(1)))
+                #expect(counters.hasPrefix("tasks: "), "unexpected line: \(counters)")
+                let times = try #require(child.readLine(within: .seconds(1)))
+                #expect(times.hasPrefix("time: "), "unexpected line: \(times)")
+                let resources = try #require(child.readLine(within: .seconds(1)))
+                #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
+            }
             #expect(child.process.isRunning)
 
             stream.close()
