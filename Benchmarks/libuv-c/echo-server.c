@@ -1,10 +1,18 @@
 /*
  * echo-server.c - reference libuv TCP echo server (baseline for echo-load).
  *
- * Usage: echo-server --port P [--host 127.0.0.1]     (port 0 = ephemeral)
+ * Usage: echo-server --port P [--host 127.0.0.1] [--threads N]   (port 0 = ephemeral)
  *
  * One uv_loop, listen backlog 1024. Prints "listening on HOST:PORT" (the
  * real bound port) and flushes stdout.
+ *
+ * --threads N: the many-loops baseline (also with N = 1: the same code path). N threads, each with its own
+ * uv_loop and its own listener on the same address with SO_REUSEPORT (the
+ * socket is made with uv_tcp_init_ex, the option set, then bound); the
+ * kernel spreads connections over them. Everything below is per thread (the
+ * loop and the buffer pool are thread-local). On SIGINT/SIGTERM the main
+ * thread prints the connections each loop accepted
+ * ("conns_per_loop=a,b,...") and exits 0 without closing the loops.
  *
  * - Read buffers come from a free-list of 64 KiB buffers: the alloc callback
  *   pops one (malloc only if the list is empty), the read callback pushes it
@@ -22,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +58,11 @@ typedef struct {
     char data[];
 } write_req_t;
 
-static uv_loop_t *loop;
-static uv_tcp_t server;
+static __thread uv_loop_t *loop;
+static __thread uv_tcp_t server;
 static uv_signal_t sig_int, sig_term;
+/* --threads mode: connections accepted by each thread's loop. */
+static __thread long *accepted_here;
 
 /* ---- buffer pool ---- */
 
@@ -59,8 +70,8 @@ typedef struct pool_buf {
     struct pool_buf *next;
 } pool_buf_t;
 
-static pool_buf_t *pool_head;
-static int pool_count;
+static __thread pool_buf_t *pool_head;
+static __thread int pool_count;
 
 static char *pool_get(void) {
     pool_buf_t *b = pool_head;
@@ -216,6 +227,8 @@ static void on_connection(uv_stream_t *srv, int status) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (accepted_here)
+        __atomic_fetch_add(accepted_here, 1, __ATOMIC_RELAXED);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         conn_close(c);
 }
@@ -243,13 +256,106 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* ---- main ---- */
 
 static void usage(void) {
-    fprintf(stderr, "usage: echo-server --port P [--host 127.0.0.1]\n");
+    fprintf(stderr, "usage: echo-server --port P [--host 127.0.0.1] [--threads N]\n");
     exit(2);
+}
+
+/* ---- --threads N: a loop per thread, a SO_REUSEPORT listener on each ---- */
+
+typedef struct {
+    pthread_t thread;
+    struct sockaddr_storage addr;
+    long accepted;
+    int ready; /* 1 listening, -1 failed */
+    pthread_mutex_t *mutex;
+    pthread_cond_t *cond;
+} worker_t;
+
+/* Binds a SO_REUSEPORT listener on this thread's loop; 0 or a libuv error. */
+static int listen_reuseport(const struct sockaddr *addr) {
+    int r = uv_tcp_init_ex(loop, &server, addr->sa_family);
+    uv_os_fd_t fd;
+    int one = 1;
+    if (r == 0)
+        r = uv_fileno((uv_handle_t *)&server, &fd);
+    if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        r = uv_translate_sys_error(errno);
+    if (r == 0)
+        r = uv_tcp_bind(&server, addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&server, 1024, on_connection);
+    return r;
+}
+
+static void *worker_main(void *arg) {
+    worker_t *w = arg;
+    loop = malloc(sizeof *loop);
+    uv_loop_init(loop);
+    accepted_here = &w->accepted;
+    int r = listen_reuseport((const struct sockaddr *)&w->addr);
+    if (r != 0)
+        fprintf(stderr, "echo-server: listen: %s\n", uv_strerror(r));
+    else {
+        /* Port 0: report the port the first listener got. */
+        int len = sizeof w->addr;
+        uv_tcp_getsockname(&server, (struct sockaddr *)&w->addr, &len);
+    }
+    pthread_mutex_lock(w->mutex);
+    w->ready = r == 0 ? 1 : -1;
+    pthread_cond_broadcast(w->cond);
+    pthread_mutex_unlock(w->mutex);
+    if (r == 0)
+        uv_run(loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int run_threads(const struct sockaddr_storage *addr, int threads) {
+    pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    worker_t *workers = calloc((size_t)threads, sizeof *workers);
+    /* SIGINT and SIGTERM are taken by sigwait on this thread; the workers
+       inherit the blocked mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    for (int i = 0; i < threads; i++) {
+        workers[i].addr = i == 0 ? *addr : workers[0].addr;
+        workers[i].mutex = &mutex;
+        workers[i].cond = &cond;
+        pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+        pthread_mutex_lock(&mutex);
+        while (workers[i].ready == 0)
+            pthread_cond_wait(&cond, &mutex);
+        pthread_mutex_unlock(&mutex);
+        if (workers[i].ready < 0)
+            return 1;
+    }
+    char name[64];
+    struct sockaddr_storage *bound = &workers[0].addr;
+    if (bound->ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)bound, name, sizeof name);
+        printf("listening on [%s]:%d\n", name, ntohs(((struct sockaddr_in6 *)bound)->sin6_port));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)bound, name, sizeof name);
+        printf("listening on %s:%d\n", name, ntohs(((struct sockaddr_in *)bound)->sin_port));
+    }
+    fflush(stdout);
+    int signum;
+    sigwait(&stop, &signum);
+    printf("conns_per_loop=");
+    for (int i = 0; i < threads; i++)
+        printf("%s%ld", i ? "," : "", __atomic_load_n(&workers[i].accepted, __ATOMIC_RELAXED));
+    printf("\n");
+    fflush(stdout);
+    _exit(0);
 }
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     long port = -1;
+    long threads = 0; /* 0: the classic single loop on the main thread */
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--port") == 0 || strcmp(argv[i], "-p") == 0) && i + 1 < argc) {
             char *end;
@@ -259,6 +365,12 @@ int main(int argc, char **argv) {
                 usage();
         } else if ((strcmp(argv[i], "--host") == 0 || strcmp(argv[i], "-H") == 0) && i + 1 < argc) {
             host = argv[++i];
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            threads = strtol(argv[++i], &end, 10);
+            if (errno || *end || threads < 1 || threads > 1024)
+                usage();
         } else {
             usage();
         }
@@ -277,6 +389,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "echo-server: bad host %s\n", host);
         return 2;
     }
+    if (threads >= 1)
+        return run_threads(&addr, (int)threads);
 
     uv_tcp_init(loop, &server);
     r = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);

@@ -148,6 +148,9 @@ func serveAsync(_ options: Options) async throws {
         await server.close()
         beginDrain(connections, signal: signal, options)
         reportDrain(try await value(of: timeout(options.gracePeriod, connections.wait())), connections)
+        // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
+        print("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
+        fflush(nil)
     }.value
     group.shutdown()  // cancels the connections still open
 }
