@@ -6,7 +6,8 @@ Runs every weft-bench subcommand and the C baselines (timers, timer-churn)
 table. Every single-threaded program runs pinned to one CPU (`taskset -c`,
 `--cpu`, default 1), as the echo servers are: on this 2-core box an unpinned
 loop thread migrates between cores and measures 20-40% slower, and by more in
-some runs than in others. cross-thread needs both cores and is not pinned.
+some runs than in others. cross-thread and cross-loop need both cores and are
+not pinned.
 Run from the repository root after
     swift build -c release --product weft-bench && make -C Benchmarks/libuv-c
 """
@@ -28,8 +29,11 @@ PROGRAMS = [
     ("oneshot", [".build/release/weft-bench", "oneshot"]),
     ("notify", [".build/release/weft-bench", "notify"]),
     ("cross-thread", [".build/release/weft-bench", "cross-thread"]),
+    ("cross-loop", [".build/release/weft-bench", "cross-loop"]),
+    ("cross-loop (libuv C)", ["Benchmarks/libuv-c/async-pingpong"]),
 ]
-UNPINNED = {"cross-thread"}  # a producer thread and a consumer loop, in parallel
+# Two threads in parallel: a producer thread and a consumer loop, or two loops.
+UNPINNED = {"cross-thread", "cross-loop", "cross-loop (libuv C)"}
 
 
 def main():

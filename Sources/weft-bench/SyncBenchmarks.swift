@@ -205,3 +205,28 @@ func benchCrossThread(n: Int) throws {
     precondition(count == n, "cross-thread benchmark lost messages")
     report("cross-thread", n: n, wallNanoseconds: elapsed, bytesPerOp: 0)
 }
+
+/// A ping-pong between two Swift tasks on the two loops of a `LoopGroup`,
+/// through two unbounded channels: each of the `n` hand-offs is a send on one
+/// loop that wakes a receiver waiting on the other (through that loop's inbox
+/// and `uv_async_send`). Reports the wall time per hand-off.
+func benchCrossLoop(n: Int) async throws {
+    let group = try LoopGroup(loops: 2, name: "weft-bench")
+    defer { group.shutdown() }
+    let rounds = max(1, n / 2)
+    let (pings, pingReceiver) = unboundedChannel(of: Int.self)
+    let (pongs, pongReceiver) = unboundedChannel(of: Int.self)
+    let ponger = group.loops[1].spawn {
+        while let value = try await pingReceiver.receive() { _ = pongs.send(value) }
+    }
+    let wallNanoseconds = try await group.loops[0].spawn { () async throws -> Double in
+        let start = ContinuousClock.now
+        for round in 0..<rounds {
+            _ = pings.send(round)
+            guard try await pongReceiver.receive() == round else { fatalError("cross-loop benchmark lost a message") }
+        }
+        return nanosecondsSince(start)
+    }.value
+    ponger.cancel()
+    report("cross-loop", n: 2 * rounds, wallNanoseconds: wallNanoseconds, bytesPerOp: 0)
+}

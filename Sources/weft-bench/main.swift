@@ -1,6 +1,6 @@
 // weft-bench: micro-benchmarks of Weft's executor and timers.
 //
-// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread> [-n N]
+// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop> [-n N]
 // Each prints, as its last line:
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
@@ -268,7 +268,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread> [-n N] [-t TASKS -i ITERATIONS]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop> [-n N] [-t TASKS -i ITERATIONS]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -287,6 +287,7 @@ do {
     case "oneshot": try benchOneshot(n: option("-n", default: 1_000_000))
     case "notify": try benchNotify(n: option("-n", default: 1_000_000))
     case "cross-thread": try benchCrossThread(n: option("-n", default: 10_000_000))
+    case "cross-loop": try await benchCrossLoop(n: option("-n", default: 200_000))
     default:
         print(usage)
         exit(2)

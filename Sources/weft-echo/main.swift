@@ -131,13 +131,11 @@ func serveAsync(_ options: Options) async throws {
                 connection.close()  // every write has completed by then
                 live.release()
             }
-            do {
-                while true {
-                    let bytes = try await connection.read()
-                    if bytes.isEmpty { break }
-                    try await connection.write(bytes)
-                }
-            } catch {}  // a reset or a cancelled read: the connection is over
+            while true {
+                let bytes = try await connection.read()
+                if bytes.isEmpty { break }
+                try await connection.write(bytes)
+            }
         }
         announce(server.localAddress)
         let reporter = control.spawn {

@@ -59,4 +59,24 @@ struct ReadmeExampleTests {
         }.value
         #expect(reply == Array("ping".utf8))
     }
+
+    @Test("the LoopGroup example serves a client on every loop's port and stops")
+    func loopGroupExample() async throws {
+        let group = try LoopGroup(loops: 2)
+        defer { group.shutdown() }
+        let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+            while let bytes = try? await connection.read(), !bytes.isEmpty {
+                try? await connection.write(bytes)
+            }
+        }
+        let address = server.localAddress
+        let reply = try await group.next().spawn { () async throws -> [UInt8] in
+            let client = try await TCPStream.connect(to: address)
+            try await client.write(Array("ping".utf8))
+            return try await client.read()
+        }.value
+        #expect(reply == Array("ping".utf8))
+        #expect(server.connectionsPerLoop.reduce(0, +) == 1)
+        await server.close()
+    }
 }

@@ -19,8 +19,9 @@ public enum ConnectionDistribution: Sendable {
 extension LoopGroup {
     /// Serves `address` on every loop: each accepted connection runs
     /// `handler` in a task of its own on the loop that owns the connection
-    /// (where its reads and writes cost no hop). Returns once every listener
-    /// listens.
+    /// (where its reads and writes cost no hop). An error the handler throws
+    /// ends its task, and the connection is closed when the handler lets go
+    /// of it. Returns once every listener listens.
     ///
     /// Port 0 picks a free port, the same for every loop (see
     /// ``GroupServer/localAddress``). The handler's tasks are the loops'
@@ -32,7 +33,7 @@ extension LoopGroup {
         _ address: SocketAddress,
         distribution: ConnectionDistribution = .reusePort,
         backlog: Int = 1024,
-        handler: @escaping @Sendable (TCPStream) async -> Void
+        handler: @escaping @Sendable (TCPStream) async throws -> Void
     ) async throws(WeftError) -> GroupServer {
         let counts = loops.map { _ in ConnectionCount() }
         let listenerLoops = distribution == .reusePort ? loops : [loops[0]]
@@ -75,20 +76,20 @@ extension LoopGroup {
     /// Runs `handler` for `connection` (accepted on `home`) in a new task on
     /// `target`, handing the socket over when the two differ.
     private static func start(
-        _ handler: @escaping @Sendable (TCPStream) async -> Void,
+        _ handler: @escaping @Sendable (TCPStream) async throws -> Void,
         for connection: TCPStream, on target: LoopThread, from home: LoopThread
     ) {
         guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {
             // Served where it was accepted (also when the hand-off failed: the
             // connection is still open here).
-            home.spawn { await handler(connection) }
+            home.spawn(handler, for: connection)
             return
         }
         target.spawn {
             // Fails only without a loop here (the target shut down), or out of
             // memory; the socket is closed then.
             guard let stream = try? TCPStream(adopting: descriptor) else { return }
-            await handler(stream)
+            try await handler(stream)
         }
     }
 }

@@ -46,6 +46,32 @@ public final class LoopThread: Sendable {
     /// Shared with the loop thread.
     private final class Control: Sendable {
         let state = Mutex(State())
+
+        /// A number for a task about to be spawned.
+        func nextTaskID() -> Int {
+            state.locked { state -> Int in
+                state.nextTaskID += 1
+                return state.nextTaskID
+            }
+        }
+
+        /// Records how to cancel spawned task `id` at shutdown (unless the
+        /// loop is stopping, or the task already finished or was cancelled).
+        func started<T, Failure>(_ id: Int, _ task: Task<T, Failure>) {
+            state.locked { state in
+                if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }
+            }
+        }
+
+        /// Spawned task `id` ended: forgets it, and wakes the shutdown's wait
+        /// if it was the last.
+        func finished(_ id: Int) {
+            let waker = state.locked { state -> Waker? in
+                state.running[id] = nil
+                return state.running.isEmpty ? state.runningWaker.take() : nil
+            }
+            waker?.wake()
+        }
     }
 
     private let control = Control()
@@ -141,25 +167,35 @@ public final class LoopThread: Sendable {
     public func spawn<T: Sendable>(
         _ operation: sending @escaping @isolated(any) () async throws -> T
     ) -> Task<T, Error> {
-        let id = control.state.locked { state -> Int in
-            state.nextTaskID += 1
-            return state.nextTaskID
-        }
+        let id = control.nextTaskID()
         let task = Task(executorPreference: taskExecutor) { [control] in
-            defer {
-                let waker = control.state.locked { state -> Waker? in
-                    state.running[id] = nil
-                    return state.running.isEmpty ? state.runningWaker.take() : nil
-                }
-                waker?.wake()
-            }
+            defer { control.finished(id) }
             let own = TaskResumer.begin()
             defer { own.end() }
             return try await operation()
         }
-        control.state.locked { state in
-            if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }
+        control.started(id, task)
+        return task
+    }
+
+    /// ``spawn(_:)`` of `handler(connection)`, the handler called straight
+    /// from the task's own closure. Not generic on purpose: a closure
+    /// converted to a generic parameter's form is called through a
+    /// reabstraction thunk, and a closure wrapping the call is one more async
+    /// frame; either pushes an idle connection's task into a second 1 KiB
+    /// stack slab (docs/BENCHMARKS.md, "Many loops").
+    @discardableResult
+    func spawn(
+        _ handler: @escaping @Sendable (TCPStream) async throws -> Void, for connection: TCPStream
+    ) -> Task<Void, Error> {
+        let id = control.nextTaskID()
+        let task = Task(executorPreference: taskExecutor) { [control] in
+            defer { control.finished(id) }
+            let own = TaskResumer.begin()
+            defer { own.end() }
+            try await handler(connection)
         }
+        control.started(id, task)
         return task
     }
 
