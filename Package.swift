@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "weft-echo", targets: ["weft-echo"]),
         .executable(name: "weft-hello", targets: ["weft-hello"]),
         .executable(name: "weft-bench", targets: ["weft-bench"]),
+        // Experimental: Swift concurrency on Weft's loops (WeftDefaultExecutor).
+        .executable(name: "weft-default-executor", targets: ["weft-default-executor"]),
     ],
     targets: [
         // The C boundary: libuv itself, from Debian's libuv1-dev.
@@ -34,6 +36,7 @@ let package = Package(
         .target(name: "HelloServer", dependencies: ["Weft"]),
         .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
+        .executableTarget(name: "weft-default-executor", dependencies: ["Weft"]),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV", "CWeftSupport"]),
     ]
 )

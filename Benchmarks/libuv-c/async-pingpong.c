@@ -8,7 +8,7 @@
  *   libuv-c async-pingpong n=N ns_per_op=X bytes_per_op=0.0 wall_ms=Z
  * where ns_per_op is the wall time (CLOCK_MONOTONIC) per hand-off.
  *
- * Usage: async-pingpong [-n N]   (default 200000)
+ * Usage: async-pingpong [-n N]   (default 50000)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -25,7 +25,7 @@ typedef struct side {
     struct side *peer;
 } side_t;
 
-static long total = 200000;
+static long total = 50000;
 /* Written by the side that sends, read by the side woken: uv_async_send and
    the callback order the accesses (libuv documents a memory barrier). */
 static long handoffs;

@@ -287,7 +287,7 @@ do {
     case "oneshot": try benchOneshot(n: option("-n", default: 1_000_000))
     case "notify": try benchNotify(n: option("-n", default: 1_000_000))
     case "cross-thread": try benchCrossThread(n: option("-n", default: 10_000_000))
-    case "cross-loop": try await benchCrossLoop(n: option("-n", default: 200_000))
+    case "cross-loop": try await benchCrossLoop(n: option("-n", default: 50_000))
     default:
         print(usage)
         exit(2)

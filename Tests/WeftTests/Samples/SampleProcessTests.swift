@@ -158,6 +158,24 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
+        @Test("weft-default-executor (experimental): with a LoopGroup installed as Swift's default executor, Task { }, Task.detached { } and a nonisolated async function run on Weft loops and a TCP round trip works there; main stays off them",
+              .enabled(if: SampleBinaries.path("weft-default-executor") != nil, "weft-default-executor is not built next to the test bundle"))
+        func defaultExecutorSample() throws {
+            let child = try ChildProcess(try #require(SampleBinaries.path("weft-default-executor")), arguments: [])
+            defer { child.stop() }
+            var lines: [String] = []
+            while let line = child.readLine(within: .seconds(10)) { lines.append(line) }
+            #expect(lines == [
+                "Task { }: on a Weft loop",
+                "Task.detached { }: on a Weft loop",
+                "nonisolated async function: on a Weft loop",
+                "TCP round trip inside Task { }: echoed",
+                "main: off Weft's loops (Swift 6.3.1 on Linux keeps main on Dispatch's main queue)",
+            ])
+            #expect(child.waitForExit(within: .seconds(5)))
+            #expect(child.process.terminationStatus == 0)
+        }
+
         @Test("a sample given a bad --loops or --distribution exits with status 1 and says why",
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
                           ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"]])

@@ -1,0 +1,59 @@
+// weft-default-executor: EXPERIMENTAL. Plain Swift concurrency on Weft's loops.
+//
+//     swift run weft-default-executor
+//
+// Installs a LoopGroup as Swift's default executor (WeftDefaultExecutor,
+// built on Swift 6.3's experimental ExecutorFactory SPI), then shows where
+// each kind of Swift concurrency code runs: Task { }, Task.detached { } and a
+// nonisolated async function run on a Weft loop (and use its TCP API without
+// naming a loop); main itself stays on Dispatch's main queue, which Swift
+// 6.3.1 on Linux does not let a factory replace. Exits 1 if anything that
+// should run on a loop did not.
+
+import Glibc
+import Weft
+
+/// Where the calling code runs.
+func place() -> String {
+    Runtime.currentReport() != nil ? "on a Weft loop" : "off Weft's loops"
+}
+
+/// A nonisolated async function: runs on the default executor.
+nonisolated func whereNonisolatedRuns() async -> String {
+    place()
+}
+
+/// What the sample shows, run from a nonisolated async function: a `Task { }`
+/// created in code isolated to the main actor inherits that isolation and
+/// runs on the main queue, as anywhere in Swift.
+nonisolated func demonstrate() async throws -> (places: [String], echoed: Bool) {
+    let task = await Task { place() }.value
+    let detached = await Task.detached { place() }.value
+    let nonisolated = await whereNonisolatedRuns()
+    // A round trip through a listener bound inside a plain Task: no loop named.
+    let echoed = try await Task { () async throws -> Bool in
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        let address = try listener.localAddress
+        let server = Task {
+            let connection = try await listener.accept()
+            try await connection.write(try await connection.read())
+        }
+        let client = try await TCPStream.connect(to: address)
+        try await client.write(Array("hello".utf8))
+        let reply = try await client.read()
+        try await server.value
+        return reply == Array("hello".utf8)
+    }.value
+    print("Task { }: \(task)")
+    print("Task.detached { }: \(detached)")
+    print("nonisolated async function: \(nonisolated)")
+    print("TCP round trip inside Task { }: \(echoed ? "echoed" : "failed")")
+    return ([task, detached, nonisolated], echoed)
+}
+
+let group = try LoopGroup(name: "weft-default")
+WeftDefaultExecutor.install(group)
+let (places, echoed) = try await demonstrate()
+print("main: \(place()) (Swift 6.3.1 on Linux keeps main on Dispatch's main queue)")
+group.shutdown()
+if !places.allSatisfy({ $0 == "on a Weft loop" }) || !echoed { exit(1) }
