@@ -74,6 +74,21 @@ extension ConcurrencyBridge {
             #expect(used == loopThreads, "32 tasks all landed on one loop")
         }
 
+        @Test("an actor pinned to loop 1 of a group runs there, whichever loop calls it")
+        func actorPinnedToALoop() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let loopThreads = try await threads(of: group)
+            let pinned = LoopPinnedCounter(executor: group.loops[1].serialExecutor)
+            let seen = try await awaitWithin(.seconds(20), group.loops[0].spawn { () async -> [pthread_t] in
+                var seen: [pthread_t] = []
+                for _ in 0..<5 { seen.append(await pinned.increment()) }
+                return seen
+            })
+            #expect(Set(seen) == [loopThreads[1]])
+            #expect(await pinned.count == 5)
+        }
+
         @Test("serve(.reusePort) and serve(.handOff): 64 clients are spread over both loops of a group, each served on the loop counted for it; afterwards nothing is left open on either loop", arguments: [ConnectionDistribution.reusePort, .handOff])
         func serveSpreadsConnections(distribution: ConnectionDistribution) async throws {
             let group = try LoopGroup(loops: 2)
@@ -259,6 +274,26 @@ extension ConcurrencyBridge {
             _ = try await awaitWithin(.seconds(20), blocker)
             await server.close()
         }
+    }
+}
+
+/// An actor whose executor is one loop's.
+private actor LoopPinnedCounter {
+    let executor: LoopSerialExecutor
+    var count = 0
+
+    init(executor: LoopSerialExecutor) {
+        self.executor = executor
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    /// Counts, and says which thread it ran on.
+    func increment() -> pthread_t {
+        count += 1
+        return pthread_self()
     }
 }
 
