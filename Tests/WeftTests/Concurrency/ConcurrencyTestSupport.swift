@@ -153,10 +153,21 @@ func outcome<T>(of body: () async throws -> T) async -> Result<T, any Error> {
 /// Dispatch worker: on Linux they share a pool). Returns how long it took.
 @discardableResult
 func shutDownOffThePool(_ loop: LoopThread) async -> Duration {
+    await timedOffThePool { loop.shutdown() }
+}
+
+/// `group.shutdown()` on a thread of its own, awaited (see `shutDownOffThePool(_: LoopThread)`).
+@discardableResult
+func shutDownOffThePool(_ group: LoopGroup) async -> Duration {
+    await timedOffThePool { group.shutdown() }
+}
+
+/// Runs `body` on a thread of its own and returns how long it took.
+private func timedOffThePool(_ body: @escaping @Sendable () -> Void) async -> Duration {
     await withCheckedContinuation { (continuation: CheckedContinuation<Duration, Never>) in
         _ = ForeignThread {
             let start = ContinuousClock.now
-            loop.shutdown()
+            body()
             continuation.resume(returning: ContinuousClock.now - start)
         }
     }

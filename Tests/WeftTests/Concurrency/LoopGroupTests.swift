@@ -325,16 +325,3 @@ private func currentThreadName() -> String {
     let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
     return name.trimmingCharacters(in: .newlines)
 }
-
-/// `group.shutdown()` on a thread of its own (see `shutDownOffThePool(_: LoopThread)`).
-@discardableResult
-func shutDownOffThePool(_ group: LoopGroup) async -> Duration {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Duration, Never>) in
-        _ = ForeignThread {
-            let start = ContinuousClock.now
-            group.shutdown()
-            continuation.resume(returning: ContinuousClock.now - start)
-        }
-    }
-}
-
