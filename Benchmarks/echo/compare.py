@@ -21,7 +21,15 @@ stderr instead of running anything, so several runs can be pooled:
     compare.py ... 2> run1.log; compare.py ... 2> run2.log
     compare.py --log run1.log --log run2.log --pair weft/weft-poll
 
-Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--server weft=PATH ...] [--pair A/B ...] [--log FILE ...]
+Two regimes (--regime client|server|both, default client). Client-bound: the
+load generator saturates its core first and the server is never fully busy.
+Server-bound: the server runs in a cgroup (v1) whose CPU quota is half a core
+(5 ms per 10 ms period) so that the server, not the client, is the bottleneck;
+needs root. Server-bound scenarios are named NAME@server; every table also gives
+ops per CPU-second of the server (1,000,000 / CPU ms per 1k ops).
+
+Usage: Benchmarks/echo/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server|both]
+       [--server weft=PATH ...] [--pair A/B ...] [--log FILE ...]
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c
@@ -70,9 +78,27 @@ def stop_server(process):
         process.wait()
 
 
-def run_once(command, load_arguments, seconds):
+CGROUP = "/sys/fs/cgroup/cpu/weft-server-bound"
+
+
+def make_cgroup():
+    """The half-core CPU quota the server-bound regime runs servers under."""
+    try:
+        os.makedirs(CGROUP, exist_ok=True)
+        with open(os.path.join(CGROUP, "cpu.cfs_period_us"), "w") as period:
+            period.write("10000")
+        with open(os.path.join(CGROUP, "cpu.cfs_quota_us"), "w") as quota:
+            quota.write("5000")
+    except OSError as error:
+        sys.exit(f"compare.py: the server-bound regime needs a cgroup v1 cpu controller and root: {error}")
+
+
+def run_once(command, load_arguments, seconds, regime="client"):
     process, port = start_server(command)
     try:
+        if regime == "server":
+            with open(os.path.join(CGROUP, "cgroup.procs"), "w") as procs:
+                procs.write(str(process.pid))
         time.sleep(0.2)
         arguments = ["taskset", "-c", "1", LOAD, "-p", str(port), "-P", str(process.pid),
                      "-d", str(seconds), "-w", "1"] + load_arguments
@@ -121,6 +147,7 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--secs", type=int, default=5)
     parser.add_argument("--only", action="append")
+    parser.add_argument("--regime", choices=["client", "server", "both"], default="client")
     parser.add_argument("--server", action="append", default=[],
                         help="NAME=COMMAND to add or replace a server (e.g. weft-async='.build/release/weft-echo --async')")
     parser.add_argument("--pair", action="append", default=[],
@@ -139,40 +166,48 @@ def main():
     if options.log:
         results, logged = read_logs(options.log)
         servers = {name: servers.get(name, []) for name in logged}
-    for name, load_arguments in SCENARIOS:
-        if options.log or (options.only and name not in options.only):
+    regimes = ["client", "server"] if options.regime == "both" else [options.regime]
+    if "server" in regimes and not options.log:
+        make_cgroup()
+    for base_name, load_arguments in SCENARIOS:
+        if options.log or (options.only and base_name not in options.only):
             continue
-        for rep in range(options.reps):
-            for server, command in servers.items():
-                result = run_once(command, load_arguments, options.secs)
-                results.setdefault((name, server), []).append(result)
-                print(f"{name} rep {rep + 1} {server}: {result}", file=sys.stderr, flush=True)
+        for regime in regimes:
+            name = base_name if regime == "client" else f"{base_name}@server"
+            for rep in range(options.reps):
+                for server, command in servers.items():
+                    result = run_once(command, load_arguments, options.secs, regime)
+                    results.setdefault((name, server), []).append(result)
+                    print(f"{name} rep {rep + 1} {server}: {result}", file=sys.stderr, flush=True)
+    scenario_names = [name + suffix for name, _ in SCENARIOS for suffix in ("", "@server")]
 
     names = list(servers)
     print("| scenario | " + " | ".join(f"{s} CPU ms/1k ops" for s in names) + " | "
           + " | ".join(f"{s}/c" for s in names[1:]) + " | " + " | ".join(f"{s} ops/s" for s in names)
+          + " | " + " | ".join(f"{s} ops/CPU-s" for s in names)
           + " | " + " | ".join(f"{s} RSS B/conn" for s in names) + " | errors |")
-    print("|" + " --- |" * (1 + 3 * len(names) + len(names) - 1 + 1))
-    for name, _ in SCENARIOS:
+    print("|" + " --- |" * (1 + 4 * len(names) + len(names) - 1 + 1))
+    for name in scenario_names:
         if (name, "c") not in results:
             continue
         med = {s: {k: statistics.median(r[k] for r in results[(name, s)]) for k in results[(name, s)][0]} for s in names}
         errors = sum(r["errors"] for s in names for r in results[(name, s)])
         cells = [f"{med[s]['cpu_ms_per_1k']:.3f}" for s in names]
-        ratios = [f"{med[s]['cpu_ms_per_1k'] / med['c']['cpu_ms_per_1k']:.2f}x" if name != "idle-5000"
+        ratios = [f"{med[s]['cpu_ms_per_1k'] / med['c']['cpu_ms_per_1k']:.2f}x" if not name.startswith("idle-5000")
                   else f"{med[s]['rss_per_conn'] / med['c']['rss_per_conn']:.2f}x (RSS)" for s in names[1:]]
         ops = [f"{med[s]['ops_per_s']:.0f}" for s in names]
+        per_cpu_second = [f"{1e6 / med[s]['cpu_ms_per_1k']:.0f}" if not name.startswith("idle-5000") else "" for s in names]
         rss = [f"{med[s]['rss_per_conn']:.0f}" for s in names]
-        print(f"| {name} | " + " | ".join(cells + ratios + ops + rss) + f" | {errors} |")
+        print(f"| {name} | " + " | ".join(cells + ratios + ops + per_cpu_second + rss) + f" | {errors} |")
 
     if options.pair:
         print()
         print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
         print("| --- | --- | --- | --- | --- |")
-    for name, _ in SCENARIOS:
+    for name in scenario_names:
         for pair in options.pair:
             a, _, b = pair.partition("/")
-            if (name, a) not in results or (name, b) not in results or name == "idle-5000":
+            if (name, a) not in results or (name, b) not in results or name.startswith("idle-5000"):
                 continue
             paired = [ra["cpu_ms_per_1k"] / rb["cpu_ms_per_1k"] for ra, rb in zip(results[(name, a)], results[(name, b)])]
             low, high = median_interval(paired)
