@@ -173,6 +173,8 @@ def main():
         if options.log or (options.only and base_name not in options.only):
             continue
         for regime in regimes:
+            if regime == "server" and base_name.startswith("idle"):
+                continue  # idle connections measure memory, in either regime
             name = base_name if regime == "client" else f"{base_name}@server"
             for rep in range(options.reps):
                 for server, command in servers.items():

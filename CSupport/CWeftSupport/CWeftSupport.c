@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <stdlib.h>
+#include <string.h>
 
 // initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
 // every wake. Fine for executables and libraries loaded at start-up.
@@ -173,6 +174,15 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
 static void ignore_sigpipe_once(void) { signal(SIGPIPE, SIG_IGN); }
 void weft_ignore_sigpipe(void) { pthread_once(&sigpipe_once, ignore_sigpipe_once); }
+
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+static void configure_malloc_once(void) {
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (getenv("MALLOC_TRIM_THRESHOLD_") != NULL || (tunables != NULL && strstr(tunables, "trim_threshold") != NULL))
+        return; /* the user chose */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+void weft_configure_malloc(void) { pthread_once(&malloc_once, configure_malloc_once); }
 
 static void free_on_close(uv_handle_t *handle) { free(handle); }
 

@@ -67,6 +67,8 @@ final class EventLoop {
     init(options: RuntimeOptions) throws(WeftError) {
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         weft_ignore_sigpipe()
+        // The heap top stays put under a busy loop (HeapTrim hands memory back).
+        weft_configure_malloc()
         uvLoop = .allocate(capacity: 1)
         var error: Int32 = 0
         do {
