@@ -43,7 +43,7 @@ def cpus():
     return sorted(os.sched_getaffinity(0))
 
 
-def run(command, n, scenario, secs, client_threads):
+def run(command, n, scenario, secs, client_threads, load=LOAD):
     allowed = cpus()
     server_cpus = allowed[:n]
     client_cpus = allowed[n:] or allowed
@@ -54,7 +54,7 @@ def run(command, n, scenario, secs, client_threads):
     try:
         port = re.search(r":(\d+)\s*$", server.stdout.readline()).group(1)
         threads = client_threads or len(client_cpus)
-        output = subprocess.run(["taskset", "-c", ",".join(map(str, client_cpus)), LOAD, "-p", port]
+        output = subprocess.run(["taskset", "-c", ",".join(map(str, client_cpus)), load, "-p", port]
                                 + SCENARIOS[scenario] + ["-t", str(threads), "-d", str(secs), "-w", "1",
                                                          "-P", str(server.pid)],
                                 capture_output=True, text=True, timeout=secs + 60).stdout
@@ -75,6 +75,7 @@ def main():
     parser.add_argument("--secs", type=int, default=3)
     parser.add_argument("--client-threads", type=int, default=0, help="echo-load -t (default: one per client CPU)")
     parser.add_argument("--only", action="append")
+    parser.add_argument("--load", default=LOAD, help="the echo-load binary")
     parser.add_argument("--server", action="append", required=True, help="NAME=COMMAND with {n}; the first is the baseline")
     options = parser.parse_args()
     servers = [(spec.partition("=")[0], spec.partition("=")[2].split()) for spec in options.server]
@@ -85,7 +86,7 @@ def main():
             results = {name: [] for name, _ in servers}
             for _ in range(options.reps):
                 for name, command in servers:
-                    results[name].append(run(command, n, scenario, options.secs, options.client_threads))
+                    results[name].append(run(command, n, scenario, options.secs, options.client_threads, options.load))
             for name, _ in servers:
                 runs = results[name]
                 ratios = [r[0] / b[0] for r, b in zip(runs, results[base])]
