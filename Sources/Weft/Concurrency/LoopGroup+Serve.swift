@@ -2,7 +2,8 @@ import Glibc
 import Synchronization
 
 /// How a ``LoopGroup`` spreads the connections to one address over its loops
-/// (docs/BENCHMARKS.md compares the two).
+/// (docs/BENCHMARKS.md compares the two: within noise of each other on 2
+/// cores; ``reusePort`` is the default because nothing in it crosses loops).
 public enum ConnectionDistribution: Sendable {
     /// A listener on every loop, each with `SO_REUSEPORT`: the kernel gives
     /// each new connection to one of them by a hash of the client's address
