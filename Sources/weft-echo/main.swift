@@ -98,10 +98,13 @@ func servePolling(_ options: Options) throws(WeftError) {
     let runtime = try Runtime()
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
+    // Watched before the address is announced: an early SIGUSR1 must not be fatal.
+    var reports = signals(SIGUSR1)
+    try reports.install(runtime: runtime)
     let listener = try TCPListener.bind(SocketAddress(host: options.host, port: options.port), runtime: runtime)
     announce(try listener.localAddress)
     let connections = TaskTracker()
-    let reporter = runtime.spawn(signals(SIGUSR1).fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
+    let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
     let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections)))
     reporter.abort()
     listener.close()
@@ -123,6 +126,8 @@ func serveAsync(_ options: Options) async throws {
     try await control.spawn { () async throws in
         var stop = shutdownSignal()
         try stop.install()  // before listening: an early SIGTERM must not be fatal
+        var reports = signals(SIGUSR1)
+        try reports.install()  // nor an early SIGUSR1
         let connections = TaskTracker()
         let server = try await group.serve(address, distribution: options.distribution) { connection in
             try? connection.setNoDelay(true)
@@ -138,8 +143,8 @@ func serveAsync(_ options: Options) async throws {
             }
         }
         announce(server.localAddress)
-        let reporter = control.spawn {
-            for try await _ in signals(SIGUSR1).values { await printReports(group) }
+        let reporter = control.spawn { [reports] in
+            for try await _ in reports.values { await printReports(group) }
         }
         defer { reporter.cancel() }
         let signal = try await value(of: stop)
@@ -168,20 +173,22 @@ func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) 
     fflush(nil)
 }
 
-/// Prints the counters and live tasks of the runtime running this thread.
+/// Prints the counters and live tasks of the runtime running this thread,
+/// through a writer thread: a stdout nobody reads must not stall the loop.
 func printReport() {
     guard let report = Runtime.currentReport() else { return }
-    print("weft-echo: runtime report\n\(report)")
-    fflush(nil)
+    ReportWriter.standardOutput.write("weft-echo: runtime report\n\(report)\n")
 }
 
-/// Prints each loop's counters and live tasks, each taken on its loop.
+/// Prints each loop's counters and live tasks, each taken on its loop (one
+/// text, through the writer thread, as `printReport`).
 func printReports(_ group: LoopGroup) async {
+    var text = ""
     for (index, report) in await group.reports().enumerated() {
         guard let report else { continue }
-        print("weft-echo: loop \(index) of \(group.loops.count), runtime report\n\(report)")
+        text += "weft-echo: loop \(index) of \(group.loops.count), runtime report\n\(report)\n"
     }
-    fflush(nil)
+    ReportWriter.standardOutput.write(text)
 }
 
 func announce(_ address: SocketAddress) {

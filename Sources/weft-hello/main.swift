@@ -57,6 +57,8 @@ do {
     try await control.spawn { () async throws -> Void in
         var stop = shutdownSignal()
         try stop.install()  // before listening: an early SIGTERM must not be fatal
+        var reports = signals(SIGUSR1)
+        try reports.install()  // nor an early SIGUSR1
         let requests = TaskTracker()
         let server = try await group.serve(address) { connection in
             let live = requests.token()
@@ -65,13 +67,16 @@ do {
         }
         print("listening on \(server.localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
-        let reporter = control.spawn {
-            for try await _ in signals(SIGUSR1).values {
+        let reporter = control.spawn { [reports] in
+            for try await _ in reports.values {
+                // One text, written by a thread of its own: a stdout nobody
+                // reads must not stall the loop.
+                var text = ""
                 for (index, report) in await group.reports().enumerated() {
                     guard let report else { continue }
-                    print("weft-hello: loop \(index) of \(group.loops.count), runtime report\n\(report)")
+                    text += "weft-hello: loop \(index) of \(group.loops.count), runtime report\n\(report)\n"
                 }
-                fflush(nil)
+                ReportWriter.standardOutput.write(text)
             }
         }
         defer { reporter.cancel() }

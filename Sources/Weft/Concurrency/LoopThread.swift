@@ -41,6 +41,8 @@ public final class LoopThread: Sendable {
         /// Cancellation of the tasks started with `spawn`, until they finish.
         var running: [Int: @Sendable () -> Void] = [:]
         var runningWaker: Waker?
+        /// The loop's count of running Swift tasks, for its reports.
+        var swiftTasks: SwiftTaskCount?
     }
 
     /// Shared with the loop thread.
@@ -51,6 +53,7 @@ public final class LoopThread: Sendable {
         func nextTaskID() -> Int {
             state.locked { state -> Int in
                 state.nextTaskID += 1
+                state.swiftTasks?.alive.add(1, ordering: .relaxed)
                 return state.nextTaskID
             }
         }
@@ -68,6 +71,7 @@ public final class LoopThread: Sendable {
         func finished(_ id: Int) {
             let waker = state.locked { state -> Waker? in
                 state.running[id] = nil
+                state.swiftTasks?.alive.add(-1, ordering: .relaxed)
                 return state.running.isEmpty ? state.runningWaker.take() : nil
             }
             waker?.wake()
@@ -88,7 +92,7 @@ public final class LoopThread: Sendable {
     /// pinning fails with `.invalidArgument` for a CPU the process may not use.
     public init(name: String = "weft-loop", cpu: Int? = nil) throws(WeftError) {
         let started = DispatchSemaphore(value: 0)
-        let handoff = Mutex<Result<LoopExecutors, WeftError>?>(nil)
+        let handoff = Mutex<Result<(LoopExecutors, SwiftTaskCount), WeftError>?>(nil)
         let body = ThreadBody { [control] in
             // Else the thread keeps its creator's name (a Dispatch worker's).
             weft_set_thread_name(name)
@@ -112,7 +116,7 @@ public final class LoopThread: Sendable {
                 return
             }
             runtime.loop.servesForeignWork = true
-            handoff.locked { $0 = .success(runtime.loop.executors) }
+            handoff.locked { $0 = .success((runtime.loop.executors, runtime.loop.swiftTasks)) }
             started.signal()
             LoopThread.serve(runtime, control: control)
         }
@@ -132,9 +136,12 @@ public final class LoopThread: Sendable {
         case .failure(let error):
             pthread_join(thread, nil)
             throw error
-        case .success(let executors):
+        case .success(let (executors, swiftTasks)):
             self.executors = executors
-            control.state.locked { $0.thread = thread }
+            control.state.locked {
+                $0.thread = thread
+                $0.swiftTasks = swiftTasks
+            }
         }
     }
 

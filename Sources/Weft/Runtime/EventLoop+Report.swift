@@ -1,4 +1,11 @@
 import CLibUV
+import Synchronization
+
+/// How many Swift tasks the layers above started on a loop and are still
+/// running: they count them (from any thread), the loop reports the figure.
+final class SwiftTaskCount: Sendable {
+    let alive = Atomic<Int>(0)
+}
 
 /// What a loop reports about itself.
 extension EventLoop {
@@ -6,6 +13,7 @@ extension EventLoop {
     var statistics: RuntimeStatistics {
         var statistics = counters
         statistics.foreignWakes = inbox.foreignWakes
+        statistics.swiftTasksAlive = swiftTasks.alive.load(ordering: .relaxed)
         return statistics
     }
 

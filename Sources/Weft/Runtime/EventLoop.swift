@@ -34,6 +34,9 @@ final class EventLoop {
     let watchdog: UnsafeMutablePointer<uv_timer_t>
     /// The live (incomplete) tasks, so `shutdown()` can cancel them all.
     let registry = TaskRegistry()
+    /// Swift tasks the bridge started on this loop and still running (see
+    /// ``RuntimeStatistics/swiftTasksAlive``); counted from any thread.
+    let swiftTasks = SwiftTaskCount()
     @exclusivity(unchecked) var counters = RuntimeStatistics()
     /// When free heap memory goes back to the OS.
     @exclusivity(unchecked) var heapTrim = HeapTrim()

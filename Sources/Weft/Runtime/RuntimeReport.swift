@@ -23,12 +23,21 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
                 + "wakes: \(s.localWakes) local, \(s.foreignWakes) foreign; jobs: \(s.jobs); loop iterations: \(s.loopIterations)",
             "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
             "handles: \(openHandleCount) open; requests: \(activeRequestCount) in flight; timers: \(pendingTimerCount) armed",
+            "swift tasks: \(s.swiftTasksAlive) alive (started on this loop by spawn)",
         ]
-        for task in tasks {
+        for task in tasks.prefix(Self.listedTaskLimit) {
             lines.append("  \(task.isScheduled ? "ready  " : "waiting") \(task.isAwaited ? "(awaited) " : "")\(task.name)")
+        }
+        if tasks.count > Self.listedTaskLimit {
+            lines.append("  … and \(tasks.count - Self.listedTaskLimit) more")
         }
         return lines.joined(separator: "\n")
     }
+
+    /// At most this many tasks are listed in ``description`` (a server with
+    /// thousands of connections would otherwise print a line each); the rest
+    /// are counted. ``tasks`` has them all.
+    public static let listedTaskLimit = 50
 }
 
 /// One live task in a ``RuntimeReport``.

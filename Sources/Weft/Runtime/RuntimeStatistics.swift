@@ -18,6 +18,10 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// an await polls its future inline, with no Weft task behind it, so it
     /// shows here and not in ``tasksAlive``. The bridge reports them.
     public var awaitsWaiting = 0
+    /// Swift tasks started on this loop (by `LoopThread.spawn`, `LoopGroup.spawn`
+    /// or a `LoopGroup` server's connections) and still running. They are not
+    /// Weft tasks (``tasksAlive``); the bridge counts them.
+    public var swiftTasksAlive = 0
     /// Iterations of the libuv loop (`uv_run` calls).
     public var loopIterations = 0
     /// Time spent in blocking loop iterations (waiting in the OS poll, plus the

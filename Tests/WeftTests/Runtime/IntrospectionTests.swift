@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Weft
 
@@ -73,5 +74,56 @@ struct IntrospectionTests {
             .ready(Runtime.currentReport()?.statistics.tasksAlive)
         })
         #expect(seen == 1)
+    }
+
+    @Test("a report's description lists at most listedTaskLimit tasks and counts the rest; its tasks keep them all")
+    func descriptionIsCapped() throws {
+        let runtime = try Runtime()
+        let count = RuntimeReport.listedTaskLimit + 25
+        for index in 0..<count { runtime.spawn(sleep(for: .seconds(3600)), name: "nap \(index)") }
+        try runtime.block(on: yields(1))
+        let report = runtime.report()
+        #expect(report.tasks.count == count)
+        let listed = report.description.split(separator: "\n").filter { $0.hasPrefix("  waiting nap ") }
+        #expect(listed.count == RuntimeReport.listedTaskLimit)
+        #expect(report.description.hasSuffix("  … and 25 more"), "\(report)")
+    }
+
+    @Test("a ReportWriter whose pipe nobody reads never blocks its caller: while a text is stuck, the next is dropped and counted, and the first text after the pipe drains says so")
+    func reportWriterNeverBlocks() throws {
+        var descriptors: [Int32] = [0, 0]
+        try #require(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]); close(descriptors[1]) }
+        let writer = ReportWriter(descriptor: descriptors[1])
+        let big = String(repeating: "r", count: 256 * 1024)  // more than the pipe holds
+        let start = ContinuousClock.now
+        #expect(writer.write(big))
+        // Until the writer thread has taken the big text, a write may still be
+        // refused for it; either way neither call blocks.
+        #expect(!writer.write("second\n"))
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(writer.droppedCount == 1)
+
+        // Drain the pipe: the big text arrives whole, then a new one carries the note.
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while output.count < big.utf8.count {
+            let count = read(descriptors[0], &buffer, buffer.count)
+            try #require(count > 0)
+            output += buffer[..<count]
+        }
+        var accepted = false
+        for _ in 0..<200 where !accepted {
+            accepted = writer.write("third\n")
+            if !accepted { usleep(5_000) }
+        }
+        #expect(accepted)
+        let expected = big + "(1 report(s) dropped while the output was blocked)\nthird\n"
+        while output.count < expected.utf8.count {
+            let count = read(descriptors[0], &buffer, buffer.count)
+            try #require(count > 0)
+            output += buffer[..<count]
+        }
+        #expect(String(decoding: output, as: UTF8.self) == expected)
     }
 }

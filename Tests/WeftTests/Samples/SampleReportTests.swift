@@ -37,6 +37,8 @@ extension TimingSensitive {
                 #expect(times.hasPrefix("time: "), "unexpected line: \(times)")
                 let resources = try #require(child.readLine(within: .seconds(1)))
                 #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
+                let swiftTasks = try #require(child.readLine(within: .seconds(1)))
+                #expect(swiftTasks.hasPrefix("swift tasks: "), "unexpected line: \(swiftTasks)")
             }
             #expect(child.process.isRunning)
 
@@ -44,5 +46,32 @@ extension TimingSensitive {
             #expect(child.signalAndWait(SIGTERM, within: .seconds(5)))
             #expect(child.process.terminationStatus == 0)
         }
-    }
+    
+        @Test("a sample whose stdout nobody reads keeps serving through 400 SIGUSR1 reports, and says how many it dropped once the output drains",
+              arguments: [["weft-echo", "--loops", "2"], ["weft-echo", "--poll"], ["weft-hello", "--loops", "2"]])
+        func reportsNeverBlockServing(command: [String]) throws {
+            try #require(SampleBinaries.path(command[0]) != nil, "\(command[0]) is built next to the tests")
+            let (child, address) = try SampleProcessTests.launch(command[0], Array(command.dropFirst()))
+            defer { child.stop() }
+            // From here on nobody reads the child's stdout: the pipe (64 KiB) fills.
+            for _ in 0..<400 {
+                kill(child.process.processIdentifier, SIGUSR1)
+                usleep(2_000)
+            }
+            let runtime = try Runtime()
+            let served = try runtime.block(on: timeout(.seconds(3), TCPStream.connect(to: address).onSuccess { stream in
+                stream.writeAll(Array("GET / HTTP/1.1\r\n\r\n".utf8)).onSuccess { stream.read(upTo: 1) }
+            }))
+            #expect((try? served.get().get())?.isEmpty == false, "not served while its stdout was full: \(served)")
+            #expect(child.process.isRunning)
+            // Drained, the next report says how many were dropped.
+            while child.readLine(within: .seconds(1)) != nil {}
+            kill(child.process.processIdentifier, SIGUSR1)
+            var sawDropped = false
+            while let line = child.readLine(within: .seconds(2)) {
+                if line.contains("dropped while the output was blocked") { sawDropped = true }
+            }
+            #expect(sawDropped, "no line said how many reports were dropped")
+        }
+}
 }
