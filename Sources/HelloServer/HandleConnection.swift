@@ -9,15 +9,26 @@ import Weft
 /// meanwhile); anything else gets `404 NOT FOUND` with ``Pages/notFound``.
 /// Responses carry `Content-Length` and `Connection: close`, and the connection
 /// is shut down after each, so real clients such as curl finish cleanly. A
-/// client that sends nothing within `readTimeout` is closed without an answer.
+/// client that sends nothing within `readTimeout` is closed without an answer;
+/// a request already in the stream when the deadline fires (the process was
+/// stopped, say) is still answered: 50 ms of grace after the deadline let the
+/// loop read it. During a `/sleep` the handler watches the connection, so a client
+/// that resets it (or whose connection breaks) releases it at once instead of
+/// after the sleep; a client that half-closes, or sends more, is still
+/// answered (and no longer watched).
 ///
 /// Output: the status line sent, or `nil` if the client went away or timed out.
 public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     static var maximumRequestHead: Int { 1024 }
+    /// How long after its read deadline a request is still taken.
+    static var graceAfterDeadline: Duration { .milliseconds(50) }
 
     enum Stage {
-        case reading(deadline: Sleep)
-        case sleeping(Sleep)
+        /// `deadlinePassed`: the read deadline fired; `deadline` is now the
+        /// short grace after it.
+        case reading(deadline: Sleep, deadlinePassed: Bool)
+        /// `watching`: the connection is still read, to notice a reset.
+        case sleeping(Sleep, watching: Bool)
         case writing(WriteAll<Stream>)
         case shuttingDown(Shutdown<Stream>)
     }
@@ -33,26 +44,42 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     public init(stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)) {
         self.stream = stream
         self.sleepDuration = sleepDuration
-        self.stage = .reading(deadline: sleep(for: readTimeout))
+        self.stage = .reading(deadline: sleep(for: readTimeout), deadlinePassed: false)
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<String?> {
         while true {
             switch stage {
-            case .reading(var deadline):
+            case .reading(var deadline, let deadlinePassed):
                 switch readRequestHead(&context) {
                 case .ready(true):
                     stage = route()
                 case .ready(false):
                     return .ready(nil)  // the client left or broke the connection
                 case .pending:
-                    if case .ready = deadline.poll(&context) { return .ready(nil) }
-                    stage = .reading(deadline: deadline)
+                    if case .ready = deadline.poll(&context) {
+                        if deadlinePassed { return .ready(nil) }
+                        // The deadline can fire before the loop has read what
+                        // arrived with it (after a SIGSTOP, the OS poll returns
+                        // "timed out" with the request waiting): give the loop
+                        // a short grace, in which it polls the socket, then
+                        // give up.
+                        stage = .reading(deadline: sleep(for: Self.graceAfterDeadline), deadlinePassed: true)
+                        continue
+                    }
+                    stage = .reading(deadline: deadline, deadlinePassed: deadlinePassed)
                     return .pending
                 }
-            case .sleeping(var timer):
+            case .sleeping(var timer, var watching):
+                if watching {
+                    switch watchWhileSleeping(&context) {
+                    case .gone: return .ready(nil)
+                    case .stopWatching: watching = false
+                    case .open: break
+                    }
+                }
                 guard case .ready = timer.poll(&context) else {
-                    stage = .sleeping(timer)
+                    stage = .sleeping(timer, watching: watching)
                     return .pending
                 }
                 stage = respond("HTTP/1.1 200 OK", Pages.hello)
@@ -94,6 +121,29 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
         return .ready(true)
     }
 
+    /// What reading shows of the client during a `/sleep`.
+    enum PeerState {
+        /// Nothing to read; the waker is registered for what comes.
+        case open
+        /// End of stream, or more bytes than its one request (discarded):
+        /// still there, and no longer watched.
+        case stopWatching
+        /// Reset or broken.
+        case gone
+    }
+
+    /// Reads what the client sends while its `/sleep` runs, to learn whether
+    /// it is still there.
+    private mutating func watchWhileSleeping(_ context: inout Context) -> PeerState {
+        var scratch = [UInt8](repeating: 0, count: 512)
+        let result = scratch.withUnsafeMutableBytes { stream.pollRead(&context, into: $0) }
+        switch result {
+        case .pending: return .open
+        case .ready(.failure): return .gone
+        case .ready(.success): return .stopWatching
+        }
+    }
+
     private var hasRequestLine: Bool {
         request.firstIndex(of: UInt8(ascii: "\n")) != nil
     }
@@ -105,7 +155,7 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
         case "GET / HTTP/1.1":
             return respond("HTTP/1.1 200 OK", Pages.hello)
         case "GET /sleep HTTP/1.1":
-            return .sleeping(sleep(for: sleepDuration))
+            return .sleeping(sleep(for: sleepDuration), watching: true)
         default:
             return respond("HTTP/1.1 404 NOT FOUND", Pages.notFound)
         }

@@ -1,6 +1,6 @@
 // weft-hello: the async book's final project, a concurrent web server.
 //
-//     swift run weft-hello [--host 127.0.0.1] [--port 7878] [--grace-period 10] [--loops N]
+//     swift run weft-hello [--host 127.0.0.1] [--port 7878] [--grace-period 10] [--read-timeout 10] [--loops N]
 //     curl http://127.0.0.1:7878/          # hello.html
 //     curl http://127.0.0.1:7878/sleep     # the same, 5 s later; others are not held up
 //
@@ -18,13 +18,15 @@ import HelloServer
 import Weft
 
 func fail(_ message: String) -> Never {
-    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S] [--loops N]")
+    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S] [--read-timeout S] [--loops N]")
     exit(1)
 }
 
 var host = "127.0.0.1"
 var port = 7878
 var gracePeriod = Duration.seconds(10)
+/// How long a client may take to send its request line.
+var readTimeout = Duration.seconds(10)
 var loops: Int?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = arguments.next() {
@@ -39,6 +41,11 @@ while let flag = arguments.next() {
             fail("--grace-period takes seconds from 0 to 3600, not '\(value)'")
         }
         gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
+    case "--read-timeout":
+        guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
+            fail("--read-timeout takes seconds from 0 (excluded) to 3600, not '\(value)'")
+        }
+        readTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
     case "--loops":
         guard let count = Int(value), count >= 1, count <= 1024 else {
             fail("--loops takes a number from 1 to 1024, not '\(value)'")
@@ -52,6 +59,7 @@ do {
     let group = try LoopGroup(loops: loops, name: "weft-hello")
     let address = try SocketAddress(host: host, port: port)
     let gracePeriod = gracePeriod
+    let readTimeout = readTimeout
     // Signals and the drain are watched from the first loop.
     let control = group.loops[0]
     try await control.spawn { () async throws -> Void in
@@ -63,7 +71,7 @@ do {
         let server = try await group.serve(address) { connection in
             let live = requests.token()
             defer { live.release() }
-            _ = try? await value(of: HandleConnection(stream: connection))
+            _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout))
         }
         print("listening on \(server.localAddress)")
         fflush(nil)  // the address line must reach a pipe at once

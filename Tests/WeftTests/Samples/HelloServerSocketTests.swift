@@ -1,3 +1,4 @@
+import Glibc
 import HelloServer
 import Testing
 import Weft
@@ -116,5 +117,48 @@ extension TimingSensitive {
             listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
-    }
+    
+        @Test("a client that resets its connection during a /sleep releases it at once, not when the sleep ends")
+        func resetDuringSleep() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let port = try listener.localAddress.port
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, sleep: .seconds(5), outcomes: outcomes))
+            try runtime.block(on: yieldNow())
+            let serving = runtime.openHandleCount
+
+            let client = try RawSocket.connected(to: port)
+            client.send(NetTest.bytes("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n"))
+            try runtime.block(on: sleep(for: .milliseconds(100)))  // accepted, sleeping
+            #expect(outcomes.value.isEmpty)
+            client.resetAndClose()
+            let start = ContinuousClock.now
+            while outcomes.value.isEmpty && ContinuousClock.now - start < .seconds(3) {
+                try runtime.block(on: sleep(for: .milliseconds(10)))
+            }
+            #expect(outcomes.value == [nil], "the handler should end without an answer")
+            #expect(ContinuousClock.now - start < .seconds(1), "released after \(ContinuousClock.now - start), not at once")
+            #expect(runtime.openHandleCount == serving)
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
+        @Test("a client that half-closes after its /sleep request is still answered when the sleep ends")
+        func halfCloseDuringSleep() throws {
+            let (runtime, _) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, sleep: .milliseconds(200), outcomes: outcomes))
+            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+                stream.writeAll(NetTest.bytes("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n"))
+                    .onSuccess { stream.shutdown() }
+                    .onSuccess { stream.readToEnd() }
+            })).get().get()
+            #expect(NetTest.text(response).hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(outcomes.value == ["HTTP/1.1 200 OK"])
+            listener.close()
+        }
+}
 }

@@ -176,6 +176,27 @@ extension TimingSensitive {
             #expect(child.process.terminationStatus == 0)
         }
 
+        @Test("weft-hello answers requests that arrived while it was stopped (SIGSTOP) even though their read deadline passed before SIGCONT",
+              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"))
+        func helloAnswersAfterStop() throws {
+            let (child, address) = try Self.launch("weft-hello", ["--read-timeout", "0.3", "--loops", "1"])
+            defer { child.stop() }
+            var clients: [RawSocket] = []
+            defer { for client in clients { client.close() } }
+            for _ in 0..<8 { clients.append(try RawSocket.connected(to: address.port)) }
+            usleep(200_000)  // accepted, each waiting for its request with a 300 ms deadline
+            kill(child.process.processIdentifier, SIGSTOP)
+            for client in clients { client.send(NetTest.bytes("GET / HTTP/1.1\r\nHost: test\r\n\r\n")) }
+            usleep(800_000)  // every deadline passes while the server is stopped
+            kill(child.process.processIdentifier, SIGCONT)
+            var answered = 0
+            for client in clients {
+                client.setReceiveTimeout(seconds: 3)
+                if client.receive(upTo: 17) == 17 { answered += 1 }  // "HTTP/1.1 200 OK\r\n"
+            }
+            #expect(answered == 8, "\(answered) of 8 requests that arrived while stopped were answered")
+        }
+
         @Test("a sample given a bad --loops or --distribution exits with status 1 and says why",
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
                           ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"]])
