@@ -1,13 +1,15 @@
 // weft-echo: a TCP echo server on Weft.
 //
 //     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--grace-period 5]
-//                                    [--loops N] [--distribution reuseport|handoff] [--poll]
+//                                    [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--poll]
 //
 // Prints the address it listens on and echoes every byte back on every
 // connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
 // accepting, lets live connections finish for up to the grace period (in
 // seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints
-// each loop's counters and live tasks.
+// each loop's counters and live tasks. With `--idle-timeout S` a connection
+// that sends nothing for S seconds is closed (default: never), so idle peers
+// cannot hold every descriptor.
 //
 // By default each connection is Swift async code on one of N loops (a
 // LoopGroup; N defaults to the CPUs the process may use, `--loops 1` is a
@@ -26,6 +28,8 @@ struct Options {
     /// nil: one per CPU the process may use (one with `--poll`).
     var loops: Int?
     var distribution = ConnectionDistribution.reusePort
+    /// nil: connections may stay idle for ever.
+    var idleTimeout: Duration?
 
     init(_ arguments: [String]) throws(WeftError) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -45,6 +49,11 @@ struct Options {
                     throw usage("--grace-period takes seconds from 0 to 3600, not '\(value)'")
                 }
                 gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
+            case "--idle-timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else {
+                    throw usage("--idle-timeout takes seconds from 0 (excluded) to 86400, not '\(value)'")
+                }
+                idleTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
             case "--loops":
                 guard let count = Int(value), count >= 1, count <= 1024 else {
                     throw usage("--loops takes a number from 1 to 1024, not '\(value)'")
@@ -64,7 +73,7 @@ struct Options {
 }
 
 func usage(_ problem: String) -> WeftError {
-    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--loops N] [--distribution reuseport|handoff] [--poll]")
+    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--poll]")
 }
 
 /// Accepts connections until the listener closes, spawning a tracked echo task
@@ -72,6 +81,7 @@ func usage(_ problem: String) -> WeftError {
 struct AcceptLoop: Future {
     var connections: Incoming
     let tracker: TaskTracker
+    let idleTimeout: Duration?
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
@@ -87,7 +97,57 @@ struct AcceptLoop: Future {
                 // Echo until the client half-closes, then close: copy has flushed
                 // every byte by then, and the client reads end of stream. (A
                 // half-close back would cost a shutdown and an epoll_ctl more.)
-                spawn(tracker.track(copy(from: stream, to: stream).map { _ in stream.close() }))
+                if let idleTimeout {
+                    spawn(tracker.track(IdleEcho(stream: stream, idleTimeout: idleTimeout).map { stream.close() }))
+                } else {
+                    spawn(tracker.track(copy(from: stream, to: stream).map { _ in stream.close() }))
+                }
+            }
+        }
+    }
+}
+
+/// Echoes until the client half-closes, fails, or sends nothing for
+/// `idleTimeout` (`--idle-timeout`).
+struct IdleEcho: Future {
+    enum Stage {
+        case reading(Timeout<ReadSome>)
+        case writing(WriteAll<TCPStream>)
+    }
+
+    let stream: TCPStream
+    let idleTimeout: Duration
+    var stage: Stage
+
+    init(stream: TCPStream, idleTimeout: Duration) {
+        self.stream = stream
+        self.idleTimeout = idleTimeout
+        stage = .reading(timeout(idleTimeout, stream.read()))
+    }
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            switch stage {
+            case .reading(var read):
+                switch read.poll(&context) {
+                case .pending:
+                    stage = .reading(read)
+                    return .pending
+                case .ready(.success(.success(let bytes))) where !bytes.isEmpty:
+                    stage = .writing(stream.writeAll(bytes))
+                case .ready:
+                    return .ready(())  // idle too long, end of stream, or an error
+                }
+            case .writing(var write):
+                switch write.poll(&context) {
+                case .pending:
+                    stage = .writing(write)
+                    return .pending
+                case .ready(.failure):
+                    return .ready(())
+                case .ready(.success):
+                    stage = .reading(timeout(idleTimeout, stream.read()))
+                }
             }
         }
     }
@@ -105,7 +165,7 @@ func servePolling(_ options: Options) throws(WeftError) {
     announce(try listener.localAddress)
     let connections = TaskTracker()
     let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
-    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections)))
+    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections, idleTimeout: options.idleTimeout)))
     reporter.abort()
     listener.close()
     if case .left(let signal) = ended {
@@ -129,19 +189,35 @@ func serveAsync(_ options: Options) async throws {
         var reports = signals(SIGUSR1)
         try reports.install()  // nor an early SIGUSR1
         let connections = TaskTracker()
-        let server = try await group.serve(address, distribution: options.distribution) { connection in
-            try? connection.setNoDelay(true)
-            let live = connections.token()
-            defer {
-                connection.close()  // every write has completed by then
-                live.release()
+        // Two handlers rather than one with a branch: the default one's frame
+        // must stay small (an idle connection's task fits one stack slab).
+        let handler: @Sendable (TCPStream) async throws -> Void
+        if let idleTimeout = options.idleTimeout {
+            handler = { connection in
+                try? connection.setNoDelay(true)
+                let live = connections.token()
+                defer {
+                    connection.close()
+                    live.release()
+                }
+                try await echoUntilIdle(connection, idleTimeout: idleTimeout)
             }
-            while true {
-                let bytes = try await connection.read()
-                if bytes.isEmpty { break }
-                try await connection.write(bytes)
+        } else {
+            handler = { connection in
+                try? connection.setNoDelay(true)
+                let live = connections.token()
+                defer {
+                    connection.close()  // every write has completed by then
+                    live.release()
+                }
+                while true {
+                    let bytes = try await connection.read()
+                    if bytes.isEmpty { break }
+                    try await connection.write(bytes)
+                }
             }
         }
+        let server = try await group.serve(address, distribution: options.distribution, handler: handler)
         announce(server.localAddress)
         let reporter = control.spawn { [reports] in
             for try await _ in reports.values { await printReports(group) }
@@ -156,6 +232,17 @@ func serveAsync(_ options: Options) async throws {
         fflush(nil)
     }.value
     group.shutdown()  // cancels the connections still open
+}
+
+/// The async echo with `--idle-timeout`: each read waits at most
+/// `idleTimeout`; a connection that sends nothing for that long is closed.
+/// Apart, so the frame of the default echo loop stays as small as it was.
+func echoUntilIdle(_ connection: TCPStream, idleTimeout: Duration) async throws {
+    while case .success(let read) = try await value(of: timeout(idleTimeout, connection.read())) {
+        let bytes = try read.get()
+        if bytes.isEmpty { return }
+        try await connection.write(bytes)
+    }
 }
 
 /// Stops counting new connections and says how many are being waited for.

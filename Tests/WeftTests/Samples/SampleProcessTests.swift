@@ -197,9 +197,35 @@ extension TimingSensitive {
             #expect(answered == 8, "\(answered) of 8 requests that arrived while stopped were answered")
         }
 
+        @Test("weft-echo --idle-timeout closes a connection idle that long and keeps one that talks more often",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [["--loops", "1"], ["--poll"]])
+        func echoIdleTimeout(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", ["--idle-timeout", "0.3"] + options)
+            defer { child.stop() }
+            let idle = try RawSocket.connected(to: address.port)
+            defer { idle.close() }
+            let talker = try RawSocket.connected(to: address.port)
+            defer { talker.close() }
+            talker.setReceiveTimeout(seconds: 2)
+            let start = ContinuousClock.now
+            var echoed = 0
+            for _ in 0..<10 {  // a byte every 100 ms for a second: never idle 300 ms
+                talker.send([7])
+                if talker.receive(upTo: 1) == 1 { echoed += 1 }
+                usleep(100_000)
+            }
+            #expect(echoed == 10, "the talking connection was cut after \(echoed) echoes")
+            idle.setReceiveTimeout(seconds: 3)
+            #expect(idle.receive(upTo: 1) == 0, "the idle connection should have been closed (end of stream)")
+            #expect(ContinuousClock.now - start < .seconds(3))
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
         @Test("a sample given a bad --loops or --distribution exits with status 1 and says why",
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
-                          ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"]])
+                          ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"],
+                          ["weft-echo", "--idle-timeout", "0"], ["weft-hello", "--read-timeout", "-1"]])
         func badLoopOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
             let child = try ChildProcess(path, arguments: ["--port", "0"] + command.dropFirst())
