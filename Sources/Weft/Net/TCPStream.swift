@@ -91,6 +91,39 @@ public final class TCPStream: @unchecked Sendable {
         try connection.setNoDelay(enabled)
     }
 
+    /// The backpressure limits, per stream: reading from the socket pauses
+    /// once `unread` bytes are buffered and not yet read (it resumes as they
+    /// are read), and writes wait once `queued` bytes are queued for the
+    /// kernel. Both default to 64 KiB (``defaultBufferLimit``): with one 64
+    /// KiB read buffer in flight, a peer can make the server hold at most
+    /// 192 KiB for this connection, however it behaves. Raise them for bulk
+    /// transfers on few connections; lower them for many idle peers.
+    ///
+    /// Fails with `.invalidArgument` for a limit below 1 KiB or above 1 GiB,
+    /// `.wrongThread` off the stream's loop, `.closed` once closed.
+    public func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
+        if let error = wrongThread("setBufferLimits") { throw error }
+        for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
+            throw WeftError(.invalidArgument, operation: "setBufferLimits",
+                            detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
+        }
+        guard !connection.isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
+        connection.readHighWater = unread
+        connection.writeHighWater = queued
+    }
+
+    /// The default of both ``setBufferLimits(unread:queued:)`` limits: 64 KiB.
+    public static let defaultBufferLimit = TCPConnection.defaultReadHighWater
+
+    /// The limits in force (see ``setBufferLimits(unread:queued:)``); on the
+    /// stream's loop.
+    public var bufferLimits: (unread: Int, queued: Int) {
+        get throws(WeftError) {
+            if let error = wrongThread("bufferLimits") { throw error }
+            return (connection.readHighWater, connection.writeHighWater)
+        }
+    }
+
     /// Turns TCP keep-alive on with the given idle delay, or off.
     public func setKeepAlive(_ enabled: Bool, delay: Duration = .seconds(60)) throws(WeftError) {
         if let error = wrongThread("setKeepAlive") { throw error }

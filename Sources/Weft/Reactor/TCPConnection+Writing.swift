@@ -12,7 +12,7 @@ extension TCPConnection {
         if shutdownOperation != nil {
             return .ready(.failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing")))
         }
-        if queuedWriteBytes >= Self.writeHighWater {
+        if queuedWriteBytes >= writeHighWater {
             writers.register(context.waker)
             return .pending
         }
@@ -29,7 +29,7 @@ extension TCPConnection {
                 return .ready(.failure(writeError!))
             }
         }
-        let room = Self.writeHighWater - queuedWriteBytes
+        let room = writeHighWater - queuedWriteBytes
         if written < bytes.count && room > 0 {
             let remainder = UnsafeRawBufferPointer(rebasing: bytes[written..<min(bytes.count, written + room)])
             let operation = StreamRequest<uv_write_t>(connection: self, copying: remainder)
@@ -58,7 +58,7 @@ extension TCPConnection {
         if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
             writeError = WeftError(uvCode: status, operation: "write")
         }
-        if queuedWriteBytes < Self.writeHighWater { writers.wakeAll() }
+        if queuedWriteBytes < writeHighWater { writers.wakeAll() }
     }
 
     func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {

@@ -27,10 +27,16 @@ final class TCPConnection: TCPHandleOwner {
         var end: Int
     }
 
+    /// The default of ``readHighWater``: 64 KiB, as SwiftNIO's write
+    /// watermark; with ``defaultWriteHighWater`` and one read buffer, what a
+    /// peer can make the server hold per connection is 192 KiB.
+    static let defaultReadHighWater = 64 * 1024
+    /// The default of ``writeHighWater``.
+    static let defaultWriteHighWater = 64 * 1024
     /// Stop reading from the socket once this much is buffered and unread.
-    static let readHighWater = 256 * 1024
+    @exclusivity(unchecked) var readHighWater = TCPConnection.defaultReadHighWater
     /// Writes wait (pollWrite is pending) once this much is queued in libuv.
-    static let writeHighWater = 1024 * 1024
+    @exclusivity(unchecked) var writeHighWater = TCPConnection.defaultWriteHighWater
 
     let loop: EventLoop
     private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
@@ -196,7 +202,7 @@ final class TCPConnection: TCPHandleOwner {
                 chunks.append(Chunk(base: base!, start: 0, end: count))
             }
             bufferedBytes += count
-            if bufferedBytes >= Self.readHighWater { stopReading() }
+            if bufferedBytes >= readHighWater { stopReading() }
         } else {
             if !isTail, !isLent, let base { loop.withReadBuffers { $0.give(base) } }
             if count == Int(UV_EOF.rawValue) {
