@@ -5,14 +5,20 @@ extension NetTest {
     /// `TCPStream.setBufferLimits(unread:queued:)` (issue 23, item 2).
     @Suite("Per-stream buffer limits")
     struct BufferLimitsTests {
-        @Test("a stream starts at 64 KiB both ways; limits outside 1 KiB...1 GiB, or set off the loop, are refused with a clear error")
-        func defaultsAndBadLimits() throws {
+        /// A runtime, an echo server on it and a stream connected to it.
+        static func streamToEchoServer() throws -> (Runtime, TCPStream, TCPListener) {
             let (runtime, _) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
             let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-            defer { stream.close(); listener.close() }
+            return (runtime, stream, listener)
+        }
+
+        @Test("a stream starts at 64 KiB both ways; limits outside 1 KiB...1 GiB, or set off the loop, are refused with a clear error")
+        func defaultsAndBadLimits() throws {
+            let (runtime, stream, listener) = try Self.streamToEchoServer()
+            defer { stream.close(); listener.close(); withExtendedLifetime(runtime) {} }
             #expect(try stream.bufferLimits == (unread: 65_536, queued: 65_536))
             #expect(TCPStream.defaultBufferLimit == 65_536)
             for (unread, queued) in [(0, 65_536), (65_536, 1023), (1 << 31, 65_536), (-1, -1)] {
@@ -32,11 +38,7 @@ extension NetTest {
 
         @Test("4 MiB echoed through a stream limited to 1 KiB each way arrive whole and in order")
         func smallLimitsKeepEveryByte() throws {
-            let (runtime, _) = try NetTest.runtimeWithHandleBaseline()
-            let listener = try NetTest.bindLoopback(runtime)
-            let address = try listener.localAddress
-            runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
-            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let (runtime, stream, listener) = try Self.streamToEchoServer()
             defer { stream.close(); listener.close() }
             try stream.setBufferLimits(unread: 1024, queued: 1024)
             let message = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
