@@ -42,13 +42,19 @@ extension LoopGroup {
         var bound = address
         do throws(WeftError) {
             for loop in listenerLoops {
-                let listener = try await loop.run { () throws(WeftError) -> TCPListener in
-                    try TCPListener.bind(bound, backlog: backlog, reusePort: distribution == .reusePort)
+                // One hop per loop: the first listener's address (its real
+                // port) is what the others bind.
+                let (listener, address) = try await loop.run { [bound] () throws(WeftError) -> (TCPListener, SocketAddress) in
+                    let listener = try TCPListener.bind(bound, backlog: backlog, reusePort: distribution == .reusePort)
+                    do throws(WeftError) {
+                        return (listener, try listener.localAddress)
+                    } catch {
+                        listener.close()
+                        throw error
+                    }
                 }
                 listeners.append(listener)
-                if listeners.count == 1 {
-                    bound = try await loop.run { () throws(WeftError) in try listener.localAddress }
-                }
+                bound = address
             }
         } catch {
             for listener in listeners { listener.close() }
