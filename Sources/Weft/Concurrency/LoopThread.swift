@@ -93,43 +93,38 @@ public final class LoopThread: Sendable {
     public init(name: String = "weft-loop", cpu: Int? = nil) throws(WeftError) {
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<(LoopExecutors, SwiftTaskCount), WeftError>?>(nil)
-        let body = ThreadBody { [control] in
-            // Else the thread keeps its creator's name (a Dispatch worker's).
-            weft_set_thread_name(name)
-            if let cpu {
-                let failed = weft_pin_current_thread(Int32(clamping: cpu))
-                if failed != 0 {
-                    handoff.locked {
-                        $0 = .failure(WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\", cpu: \(cpu))",
-                                                detail: "pthread_setaffinity_np failed: \(String(cString: strerror(failed)))"))
+        let thread: pthread_t
+        do throws(ThreadStartError) {
+            thread = try startThread { [control] in
+                // Else the thread keeps its creator's name (a Dispatch worker's).
+                weft_set_thread_name(name)
+                if let cpu {
+                    let failed = weft_pin_current_thread(Int32(clamping: cpu))
+                    if failed != 0 {
+                        handoff.locked {
+                            $0 = .failure(WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\", cpu: \(cpu))",
+                                                    detail: "pthread_setaffinity_np failed: \(String(cString: strerror(failed)))"))
+                        }
+                        started.signal()
+                        return
                     }
+                }
+                let runtime: Runtime
+                do throws(WeftError) {
+                    runtime = try Runtime()
+                } catch {
+                    handoff.locked { $0 = .failure(error) }
                     started.signal()
                     return
                 }
-            }
-            let runtime: Runtime
-            do throws(WeftError) {
-                runtime = try Runtime()
-            } catch {
-                handoff.locked { $0 = .failure(error) }
+                runtime.loop.servesForeignWork = true
+                handoff.locked { $0 = .success((runtime.loop.executors, runtime.loop.swiftTasks)) }
                 started.signal()
-                return
+                LoopThread.serve(runtime, control: control)
             }
-            runtime.loop.servesForeignWork = true
-            handoff.locked { $0 = .success((runtime.loop.executors, runtime.loop.swiftTasks)) }
-            started.signal()
-            LoopThread.serve(runtime, control: control)
-        }
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { argument in
-            let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
-            body.run()
-            return nil
-        }, Unmanaged.passRetained(body).toOpaque())
-        guard created == 0 else {
-            Unmanaged.passUnretained(body).release()
+        } catch {
             throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
-                            detail: "pthread_create failed with errno \(created)")
+                            detail: "pthread_create failed with errno \(error.code)")
         }
         started.wait()
         switch handoff.locked({ $0! }) {
@@ -245,13 +240,6 @@ public final class LoopThread: Sendable {
 
     /// Whether the calling thread is this loop's (while it runs).
     var isCurrent: Bool { executors.task.target.isOnLoopThread }
-}
-
-/// The closure a loop thread runs, handed to `pthread_create` as a retained
-/// pointer.
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 /// A global actor whose code runs on ``LoopThread/shared``.

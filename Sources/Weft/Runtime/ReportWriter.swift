@@ -56,7 +56,7 @@ public final class ReportWriter: Sendable {
             defer { state.threadStarted = true }
             return (true, !state.threadStarted)
         }
-        if start { startThread() }
+        if start { startWriterThread() }
         if queued { ready.signal() }
         return queued
     }
@@ -64,19 +64,11 @@ public final class ReportWriter: Sendable {
     /// Texts dropped so far because another was being written.
     public var droppedCount: Int { state.withLock { $0.dropped } }
 
-    private func startThread() {
-        let body = WriterThreadBody { [self] in self.serve() }
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { argument in
-            Unmanaged<WriterThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
-            return nil
-        }, Unmanaged.passRetained(body).toOpaque())
-        if created == 0 {
+    private func startWriterThread() {
+        if let thread = try? startThread({ [self] in self.serve() }) {
             pthread_detach(thread)
         } else {
-            Unmanaged.passUnretained(body).release()
-            // No thread: write on the caller's, as print would.
-            serveOnce()
+            serveOnce()  // no thread: write on the caller's, as print would
         }
     }
 
@@ -108,10 +100,4 @@ public final class ReportWriter: Sendable {
             offset += written
         }
     }
-}
-
-/// The closure the writer thread runs, handed to `pthread_create`.
-private final class WriterThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }

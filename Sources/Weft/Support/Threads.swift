@@ -1,0 +1,30 @@
+import Glibc
+
+/// Starts a thread running `body` (a `pthread`: unlike a Dispatch or
+/// Foundation thread, it is named and pinned by the code it runs, and it can
+/// be joined). Throws the `pthread_create` error number.
+func startThread(_ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> pthread_t {
+    let retained = Unmanaged.passRetained(ThreadBody(body))
+    var thread = pthread_t()
+    let created = pthread_create(&thread, nil, { argument in
+        Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
+        return nil
+    }, retained.toOpaque())
+    guard created == 0 else {
+        retained.release()
+        throw ThreadStartError(code: created)
+    }
+    return thread
+}
+
+/// `pthread_create` failed with `code` (an errno value).
+struct ThreadStartError: Error {
+    let code: Int32
+}
+
+/// The closure a thread runs, handed to `pthread_create` as a retained
+/// pointer.
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
