@@ -2,6 +2,7 @@
 #include "CWeftSupport.h"
 #include <malloc.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
 // every wake. Fine for executables and libraries loaded at start-up.
@@ -142,25 +144,59 @@ uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error) {
     return tcp;
 }
 
-uv_tcp_t *weft_tcp_new_socket(uv_loop_t *loop, int domain, _Bool reuse_port, int *error) {
-    uv_tcp_t *tcp = malloc(sizeof *tcp);
-    if (tcp == NULL) { *error = UV_ENOMEM; return NULL; }
-    int rc = uv_tcp_init_ex(loop, tcp, domain);
-    if (rc != 0) { free(tcp); *error = rc; return NULL; }
-    tcp->data = NULL;
-    if (reuse_port) {
-        uv_os_fd_t fd;
-        int one = 1;
-        rc = uv_fileno((uv_handle_t *)tcp, &fd);
-        if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) rc = uv_translate_sys_error(errno);
-        if (rc != 0) {
-            *error = rc;
-            weft_close_and_free((uv_handle_t *)tcp);
-            return NULL;
-        }
-    }
-    return tcp;
+uv_poll_t *weft_poll_new(uv_loop_t *loop, int fd, int *error) {
+    uv_poll_t *poll = malloc(sizeof *poll);
+    if (poll == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_poll_init(loop, poll, fd);
+    if (rc != 0) { free(poll); *error = rc; return NULL; }
+    poll->data = NULL;
+    return poll;
 }
+
+int weft_tcp_listen(const struct sockaddr *address, _Bool reuse_port, int backlog, const char **failed_call) {
+    socklen_t length = address->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { *failed_call = "socket"; return uv_translate_sys_error(errno); }
+    int one = 1;
+    const char *call = NULL;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) call = "setsockopt SO_REUSEADDR";
+    else if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) call = "setsockopt SO_REUSEPORT";
+    else if (bind(fd, address, length) != 0) call = "bind";
+    else if (listen(fd, backlog) != 0) call = "listen";
+    if (call == NULL) return fd;
+    int error = uv_translate_sys_error(errno);
+    close(fd);
+    *failed_call = call;
+    return error;
+}
+
+int weft_accept(int listener) {
+    int fd;
+    do fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    return fd >= 0 ? fd : uv_translate_sys_error(errno);
+}
+
+_Bool weft_loop_release_reserve(uv_loop_t *loop) {
+    if (loop->emfile_fd == -1) return 0;
+    close(loop->emfile_fd);
+    loop->emfile_fd = -1;
+    return 1;
+}
+
+_Bool weft_loop_take_reserve(uv_loop_t *loop) {
+    if (loop->emfile_fd == -1) loop->emfile_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return loop->emfile_fd != -1;
+}
+
+int weft_getsockname(int fd, struct sockaddr *address, int *length) {
+    socklen_t size = (socklen_t)*length;
+    if (getsockname(fd, address, &size) != 0) return uv_translate_sys_error(errno);
+    *length = (int)size;
+    return 0;
+}
+
+void weft_close_descriptor(int fd) { close(fd); }
 
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
     uv_signal_t *signal_handle = malloc(sizeof *signal_handle);

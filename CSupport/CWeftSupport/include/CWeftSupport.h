@@ -93,10 +93,46 @@ void weft_close_and_free(uv_handle_t *handle);
 /// A heap-allocated, initialised TCP handle, or NULL with *error set.
 uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error);
 
-/// A TCP handle whose socket exists already, of the family `domain`, so that
-/// options can be set before `bind` (libuv 1.44 has no flag for
-/// `SO_REUSEPORT`). With `reuse_port` set, the socket has `SO_REUSEPORT`.
-uv_tcp_t *weft_tcp_new_socket(uv_loop_t *loop, int domain, _Bool reuse_port, int *error);
+/// A heap-allocated, initialised poll handle watching `fd`, or NULL with
+/// *error set. The handle does not own `fd`.
+uv_poll_t *weft_poll_new(uv_loop_t *loop, int fd, int *error);
+static inline uv_handle_t *weft_poll_handle(uv_poll_t *p) { return (uv_handle_t *)p; }
+
+// MARK: - Listening sockets
+//
+// Weft accepts by itself (a poll handle on the listening socket) rather than
+// through `uv_listen`: libuv 1.44 handles running out of descriptors on accept
+// silently (its "EMFILE trick" closes the waiting connections and tells no
+// one), and an operator must be able to see it.
+
+/// A listening TCP socket bound to `address` (IPv4 or IPv6): non-blocking,
+/// close-on-exec, with `SO_REUSEADDR` (as libuv sets it) and, when
+/// `reuse_port` is set, `SO_REUSEPORT`. Returns the descriptor, or a negative
+/// libuv error code with `*failed_call` naming the call that failed.
+int weft_tcp_listen(const struct sockaddr *address, _Bool reuse_port, int backlog, const char **failed_call);
+
+/// Accepts one connection from `listener`: its descriptor (non-blocking,
+/// close-on-exec), or a negative libuv error code (`UV_EAGAIN` when none is
+/// waiting; `EINTR` is retried).
+int weft_accept(int listener);
+
+/// The loop's descriptor held in reserve for running out (`/dev/null`, in
+/// libuv's own `emfile_fd` field: libuv opens it when the loop's first stream
+/// is made and uses it only for `uv_listen`, which Weft does not use, so one
+/// descriptor per loop serves both). Closing it makes room to accept the
+/// waiting connections and close them, so that clients see a close, not a hang.
+/// `weft_loop_release_reserve` closes it and returns whether there was one;
+/// `weft_loop_take_reserve` opens it if it is not open and returns whether it
+/// is now.
+_Bool weft_loop_release_reserve(uv_loop_t *loop);
+_Bool weft_loop_take_reserve(uv_loop_t *loop);
+
+/// The address `fd` is bound to, written to `address`; 0 or a negative libuv
+/// error code.
+int weft_getsockname(int fd, struct sockaddr *address, int *length);
+
+/// Closes `fd`, ignoring errors (a descriptor this process owns).
+void weft_close_descriptor(int fd);
 
 /// A heap-allocated, initialised signal handle, or NULL with *error set.
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);

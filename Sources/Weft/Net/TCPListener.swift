@@ -7,11 +7,14 @@
 /// ```
 ///
 /// Accept errors never kill the listener. When the process runs out of file
-/// descriptors (`EMFILE`/`ENFILE`), libuv closes the connections waiting in the
-/// backlog (using a reserved descriptor, so clients see a close instead of a
-/// hang) and the listener keeps listening; accepting resumes by itself once
-/// descriptors are free. Such errors are counted in ``acceptErrorCount`` and the
-/// latest is in ``lastAcceptError``; a pending ``accept()`` simply keeps waiting.
+/// descriptors (`EMFILE`/`ENFILE`), the listener closes the connections waiting
+/// in the backlog (through a descriptor it holds in reserve, so clients see a
+/// close instead of a hang) and keeps listening; accepting resumes by itself
+/// once descriptors are free. Such errors are counted in ``acceptErrorCount``
+/// and the latest is in ``lastAcceptError``; a pending ``accept()`` simply keeps
+/// waiting. The loop's statistics count them too, with the connections shed and
+/// the time of the latest (``RuntimeStatistics/acceptsOutOfDescriptors``), and
+/// its report shows them.
 ///
 /// Closing the listener (``close()``, or dropping it) wakes a pending `accept()`
 /// with a `.closed` error and closes the connections accepted but not yet taken.
@@ -56,9 +59,9 @@ public final class TCPListener: @unchecked Sendable {
         guard backlog > 0 && backlog <= Int(Int32.max) else {
             throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
         }
-        let acceptor = try TCPAcceptor(loop: loop, family: address.family, reusePort: reusePort)
+        let acceptor = TCPAcceptor(loop: loop)
         do {
-            try acceptor.listen(on: address, backlog: Int32(backlog))
+            try acceptor.listen(on: address, backlog: Int32(backlog), reusePort: reusePort)
         } catch {
             acceptor.close()
             throw error
@@ -70,7 +73,7 @@ public final class TCPListener: @unchecked Sendable {
     /// the same listener at once; each connection goes to one of them.
     ///
     /// **Cancellation:** cancel-safe: connections the OS has accepted wait in
-    /// the listener (up to 128, then libuv stops accepting) until an accept
+    /// the listener (up to 128, then it stops accepting until one is taken) until an accept
     /// future returns one, so dropping a pending accept loses nothing.
     public func accept() -> Accept {
         Accept(listener: self)

@@ -1,117 +1,218 @@
 import CLibUV
 import CWeftSupport
 
-/// The owner of a listening `uv_tcp_t` (same lifetime rules as `TCPConnection`:
-/// allocated apart, `data` unretained, freed in the close callback). Confined
-/// to the loop thread.
+/// The owner of a listening socket and of the `uv_poll_t` that watches it
+/// (same lifetime rules as `TCPConnection`: the handle is allocated apart,
+/// `data` unretained, freed in the close callback). Confined to the loop thread.
 ///
-/// Connections are accepted inside libuv's connection callback, as they
-/// arrive, into a bounded queue that `accept()` futures take from: libuv then
-/// accepts every pending connection in one loop iteration instead of pausing
-/// its watcher after each one until a task calls `uv_accept`. When the queue
-/// is full the callback leaves the connection with libuv, which stops
-/// accepting until `pollAccept` makes room (backpressure).
+/// Weft accepts by itself rather than through `uv_listen`, because libuv 1.44
+/// handles running out of descriptors without telling anyone (below). Each time
+/// the socket is readable, every waiting connection is accepted into a bounded
+/// queue that `accept()` futures take from. When the queue is full the watcher
+/// stops until `pollAccept` makes room (backpressure: the rest wait in the
+/// kernel's backlog).
+///
+/// **Out of descriptors** (`EMFILE`/`ENFILE` on accept): the waiting
+/// connections cannot be accepted, and the watcher would report them again at
+/// once, for ever. As libuv does, the acceptor then closes the descriptor the
+/// loop holds in reserve (`weft_loop_release_reserve`), accepts each waiting
+/// connection and closes it (its client sees a close, not a hang), and takes
+/// the reserve again. Unlike libuv it counts each time and each connection
+/// shed, in the loop's statistics and the listener's accept errors. With no
+/// reserve to close (another thread took the slot), it stops watching for
+/// ``backOffMilliseconds`` instead of spinning.
 final class TCPAcceptor: TCPHandleOwner {
     let loop: EventLoop
-    private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
+    /// The listening socket, -1 until `listen` and after `close`.
+    private var socket: Int32 = -1
+    private var watcher: UnsafeMutablePointer<uv_poll_t>?
+    private var isWatching = false
+    /// Restarts the watcher after a back-off; made on first need.
+    private var backOffTimer: UnsafeMutablePointer<uv_timer_t>?
+    private var isBackingOff = false
+    static let backOffMilliseconds: UInt64 = 100
     /// Connections accepted and not yet handed to an `accept()`.
     private let accepted = RingBuffer<TCPConnection>(capacity: 16)
     /// At most this many connections wait in `accepted`.
     static let acceptQueueLimit = 128
-    /// Whether libuv holds an accepted connection we have not taken (it stops
-    /// accepting until we do).
-    private var libuvHoldsConnection = false
     /// The tasks waiting in an accept. A connection (or the close) wakes them
     /// all: one takes the connection, the others find none and wait again.
     var acceptors = WaitingWakers()
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
-    /// A listening handle for `address`'s family; with `reusePort`, other
-    /// sockets (on other loops, or in other processes) may bind the same
-    /// address, and the kernel spreads the connections over them.
-    init(loop: EventLoop, family: SocketAddress.Family, reusePort: Bool) throws(WeftError) {
+    init(loop: EventLoop) {
         self.loop = loop
-        handle = try makeHandle(on: loop, family: family, reusePort: reusePort)
     }
 
     deinit {
         close()
     }
 
-    func listen(on address: SocketAddress, backlog: Int32) throws(WeftError) {
+    /// Binds `address` (with `SO_REUSEPORT` when `reusePort` is set: other
+    /// sockets, on other loops or in other processes, may bind it too, and the
+    /// kernel spreads the connections over them) and starts accepting.
+    func listen(on address: SocketAddress, backlog: Int32, reusePort: Bool) throws(WeftError) {
         let operation = "bind \(address)"
-        try check(address.withSockAddr { uv_tcp_bind(handle!, $0, 0) }, operation)
-        // libuv reports most bind errors (EADDRINUSE) only when listening.
-        try check(uv_listen(weft_tcp_stream(handle!), backlog) { server, status in
-            handleOwner(server, as: TCPAcceptor.self)?.connectionArrived(status: status)
-        }, operation)
+        var failedCall: UnsafePointer<CChar>?
+        let socket = address.withSockAddr { weft_tcp_listen($0, reusePort, backlog, &failedCall) }
+        guard socket >= 0 else {
+            let call = failedCall.map { String(cString: $0) } ?? "bind"
+            throw WeftError(uvCode: socket, operation: call == "bind" ? operation : "\(operation) (\(call))")
+        }
+        self.socket = socket
+        var error: Int32 = 0
+        guard let watcher = weft_poll_new(loop.uvLoop, socket, &error) else {
+            throw WeftError(uvCode: error, operation: "uv_poll_init")
+        }
+        watcher.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        self.watcher = watcher
+        _ = weft_loop_take_reserve(loop.uvLoop)
+        try startWatching()
     }
 
-    private func connectionArrived(status: Int32) {
+    private func startWatching() throws(WeftError) {
+        guard let watcher, !isWatching else { return }
+        try check(uv_poll_start(watcher, Int32(UV_READABLE.rawValue)) { watcher, status, _ in
+            handleOwner(watcher, as: TCPAcceptor.self)?.readable(status: status)
+        }, "uv_poll_start")
+        isWatching = true
+    }
+
+    private func stopWatching() {
+        guard let watcher, isWatching else { return }
+        uv_poll_stop(watcher)
+        isWatching = false
+    }
+
+    private func readable(status: Int32) {
         if status < 0 {
             recordAcceptError(status)
             return
         }
-        if accepted.count >= Self.acceptQueueLimit {
-            libuvHoldsConnection = true  // libuv pauses until pollAccept takes it
-        } else if let client = acceptFromLibuv() {
-            accepted.append(client)
-        }
-        acceptors.wakeAll()
+        acceptWaitingConnections()
     }
 
-    /// Takes the connection libuv holds; nil (error recorded) if that fails.
-    private func acceptFromLibuv() -> TCPConnection? {
-        guard let handle else { return nil }
-        let client: TCPConnection
+    /// Accepts every waiting connection, up to the queue's limit.
+    private func acceptWaitingConnections() {
+        let queued = accepted.count
+        accepting: while socket >= 0 && accepted.count < Self.acceptQueueLimit {
+            let result = weft_accept(socket)
+            if result >= 0 {
+                do {
+                    accepted.append(try TCPConnection.adopting(result, loop: loop))
+                } catch {
+                    recordAcceptError(error)
+                }
+                continue
+            }
+            switch result {
+            case UV_EAGAIN.rawValue:
+                break accepting
+            case UV_ECONNABORTED.rawValue:
+                continue  // the client gave up while waiting
+            case UV_EMFILE.rawValue, UV_ENFILE.rawValue:
+                shedWaitingConnections(result)
+                break accepting
+            default:
+                recordAcceptError(result)
+                break accepting  // tried again when the socket is next readable
+            }
+        }
+        if accepted.count >= Self.acceptQueueLimit { stopWatching() }
+        if accepted.count > queued { acceptors.wakeAll() }
+    }
+
+    /// Out of descriptors: accepts and closes the waiting connections through
+    /// the room the reserve makes, then takes the reserve again.
+    private func shedWaitingConnections(_ code: Int32) {
+        recordAcceptError(code)
+        loop.counters.acceptsOutOfDescriptors += 1
+        loop.counters.lastOutOfDescriptors = wallClockNow()
+        if weft_loop_release_reserve(loop.uvLoop) {
+            while true {
+                let connection = weft_accept(socket)
+                if connection >= 0 {
+                    weft_close_descriptor(connection)
+                    loop.counters.connectionsShed += 1
+                } else if connection != UV_ECONNABORTED.rawValue {
+                    break  // none left (EAGAIN), or the room was taken (EMFILE)
+                }
+            }
+            if weft_loop_take_reserve(loop.uvLoop) { return }
+        }
+        backOff()
+    }
+
+    /// Stops watching for a while: without a reserve, the waiting connections
+    /// can be neither accepted nor shed.
+    private func backOff() {
+        if backOffTimer == nil {
+            var error: Int32 = 0
+            guard let timer = weft_timer_new(loop.uvLoop, &error) else { return }  // keep watching
+            timer.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+            backOffTimer = timer
+        }
+        stopWatching()
+        isBackingOff = true
+        uv_timer_start(backOffTimer!, { timer in
+            guard let acceptor = handleOwner(timer, as: TCPAcceptor.self) else { return }
+            acceptor.isBackingOff = false
+            _ = weft_loop_take_reserve(acceptor.loop.uvLoop)
+            acceptor.resumeWatching()
+        }, Self.backOffMilliseconds, 0)
+    }
+
+    /// Watches again, unless the queue is full.
+    private func resumeWatching() {
+        guard accepted.count < Self.acceptQueueLimit else { return }
         do {
-            client = try TCPConnection(loop: loop)
+            try startWatching()
         } catch {
-            recordAcceptError(UV_ENOMEM.rawValue)
-            return nil
+            recordAcceptError(error)
         }
-        let result = uv_accept(weft_tcp_stream(handle), client.stream!)
-        if result < 0 {
-            client.close()
-            recordAcceptError(result)
-            return nil
-        }
-        return client
     }
 
     private func recordAcceptError(_ code: Int32) {
+        recordAcceptError(WeftError(uvCode: code, operation: "accept"))
+    }
+
+    private func recordAcceptError(_ error: WeftError) {
         acceptErrorCount += 1
-        lastAcceptError = WeftError(uvCode: code, operation: "accept")
+        lastAcceptError = error
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPConnection, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard Budget.consume(orWaking: context.waker) else { return .pending }
-        guard handle != nil else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
-        if libuvHoldsConnection {
-            // Room is about to be made: move libuv's connection to the queue,
-            // which also lets libuv accept again.
-            libuvHoldsConnection = false
-            if let client = acceptFromLibuv() { accepted.append(client) }
-        }
+        guard socket >= 0 else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard let client = accepted.popFirst() else {
             acceptors.register(context.waker)
             return .pending
         }
+        if !isWatching && !isBackingOff { resumeWatching() }  // room again after backpressure
         return .ready(.success(client))
     }
 
     /// The address the socket is bound to.
     func localAddress() throws(WeftError) -> SocketAddress {
-        guard let handle else { throw WeftError(.closed, operation: "localAddress") }
-        return try socketAddress(operation: "localAddress") { uv_tcp_getsockname(handle, $0, $1) }
+        guard socket >= 0 else { throw WeftError(.closed, operation: "localAddress") }
+        return try socketAddress(operation: "localAddress") { weft_getsockname(socket, $0, $1) }
     }
 
     func close() {
-        guard let handle else { return }
-        self.handle = nil
-        weft_close_and_free(weft_tcp_handle(handle))
+        if let watcher {
+            self.watcher = nil
+            isWatching = false
+            weft_close_and_free(weft_poll_handle(watcher))
+        }
+        if let backOffTimer {
+            self.backOffTimer = nil
+            weft_close_and_free(weft_timer_handle(backOffTimer))
+        }
+        guard socket >= 0 else { return }
+        weft_close_descriptor(socket)  // after its watcher left the OS poll
+        socket = -1
         while let client = accepted.popFirst() { client.close() }
         acceptors.wakeAll()
     }

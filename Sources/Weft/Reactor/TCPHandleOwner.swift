@@ -2,8 +2,8 @@ import CLibUV
 import CWeftSupport
 import Glibc
 
-/// What `TCPConnection` and `TCPAcceptor` share: each owns one `uv_tcp_t` on a
-/// loop and must close it on that loop's thread.
+/// What `TCPConnection` and `TCPAcceptor` share: each owns a socket and its
+/// libuv handle on a loop, and must close them on that loop's thread.
 protocol TCPHandleOwner: AnyObject, SendableMetatype {
     var loop: EventLoop { get }
     /// Closes the handle; called on the loop thread only.
@@ -17,21 +17,6 @@ extension TCPHandleOwner {
         var error: Int32 = 0
         guard let handle = weft_tcp_new(loop.uvLoop, &error) else {
             throw WeftError(uvCode: error, operation: "uv_tcp_init")
-        }
-        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        return handle
-    }
-
-    /// A new TCP handle on `loop` whose socket, of `family`, exists already
-    /// (with `SO_REUSEPORT` when `reusePort` is set), `data` as in
-    /// ``makeHandle(on:)``.
-    func makeHandle(
-        on loop: EventLoop, family: SocketAddress.Family, reusePort: Bool
-    ) throws(WeftError) -> UnsafeMutablePointer<uv_tcp_t> {
-        var error: Int32 = 0
-        let domain = family == .ipv6 ? AF_INET6 : AF_INET
-        guard let handle = weft_tcp_new_socket(loop.uvLoop, domain, reusePort, &error) else {
-            throw WeftError(uvCode: error, operation: reusePort ? "setsockopt SO_REUSEPORT" : "uv_tcp_init_ex")
         }
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         return handle

@@ -1,4 +1,5 @@
 import CLibUV
+import Glibc
 
 /// A snapshot of a runtime for introspection: its counters and its live tasks.
 /// Its `description` is a readable multi-line dump (what the samples print on
@@ -24,6 +25,8 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
             "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
             "handles: \(openHandleCount) open; requests: \(activeRequestCount) in flight; timers: \(pendingTimerCount) armed",
             "swift tasks: \(s.swiftTasksAlive) alive (started on this loop by spawn)",
+            "accept: out of descriptors \(s.acceptsOutOfDescriptors) times, \(s.connectionsShed) connections shed"
+                + (s.lastOutOfDescriptors.map { ", last at \(utcTimestamp($0))" } ?? ""),
         ]
         for task in tasks.prefix(Self.listedTaskLimit) {
             lines.append("  \(task.isScheduled ? "ready  " : "waiting") \(task.isAwaited ? "(awaited) " : "")\(task.name)")
@@ -104,4 +107,14 @@ extension Runtime {
 @discardableResult
 public func spawn<F: Future>(_ future: F, name: String) -> JoinHandle<F.Output> {
     spawn(Named(name: name, base: future))
+}
+
+/// `sinceEpoch` as `2026-12-04 20:11:05 UTC`.
+func utcTimestamp(_ sinceEpoch: Duration) -> String {
+    var seconds = time_t(sinceEpoch.components.seconds)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    var text = [CChar](repeating: 0, count: 32)
+    let length = strftime(&text, text.count, "%Y-%m-%d %H:%M:%S UTC", &parts)
+    return String(decoding: text[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

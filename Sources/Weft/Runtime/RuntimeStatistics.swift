@@ -1,3 +1,5 @@
+import Glibc
+
 /// Counters a runtime keeps about its own work, for tests and introspection.
 public struct RuntimeStatistics: Sendable, Equatable {
     /// Tasks spawned so far (including the ones `block(on:)` runs).
@@ -33,6 +35,24 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// Filled in by ``Runtime/report()``; zero in ``Runtime/statistics``.
     public var nanosecondsBusy: UInt64 = 0
 
+    /// Times an accept on this loop found the process (`EMFILE`) or the system
+    /// (`ENFILE`) out of file descriptors. Each time, the listener closes the
+    /// connections waiting in its backlog (``connectionsShed``) and goes on.
+    public var acceptsOutOfDescriptors = 0
+    /// Connections accepted and closed at once because the process was out of
+    /// descriptors: their clients saw a close instead of waiting.
+    public var connectionsShed = 0
+    /// When an accept last found no descriptor free: wall-clock time since the
+    /// Unix epoch (UTC); nil if it never happened.
+    public var lastOutOfDescriptors: Duration?
+
     /// All counters at zero.
     public init() {}
+}
+
+/// The wall-clock time (`CLOCK_REALTIME`) since the Unix epoch.
+func wallClockNow() -> Duration {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
 }

@@ -22,7 +22,7 @@ extension TimingSensitive {
             return timeout(.seconds(3), exchange).map { (try? $0.get()) ?? false }
         }
 
-        @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess, and accepts again once descriptors free up")
+        @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess (counted, with the time, in its SIGUSR1 report), and accepts again once descriptors free up")
         func listenerSurvivesEMFILE() throws {
             let binary = try #require(SampleBinaries.path("weft-echo"), "weft-echo is built next to the tests")
             let child = try ChildProcess("/bin/sh", arguments: ["-c", "ulimit -n 48 && exec '\(binary)' --poll --port 0"])
@@ -38,6 +38,20 @@ extension TimingSensitive {
             #expect(served >= 20, "the server served \(served) of 80 clients")
             #expect(served < 80, "the limit was not reached: \(served) of 80 served")
             #expect(child.process.isRunning, "the server died at the descriptor limit")
+
+            // The operator can see it: the report counts the times the server ran
+            // out, the connections it shed, and when it last happened.
+            kill(child.process.processIdentifier, SIGUSR1)
+            var reportLine: String?
+            while let line = child.readLine(within: .seconds(3)) {
+                if line.hasPrefix("accept: ") { reportLine = line; break }
+            }
+            let accepts = try #require(reportLine, "no accept line in the SIGUSR1 report")
+            let counts = accepts.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            #expect(accepts.hasPrefix("accept: out of descriptors "), "\(accepts)")
+            #expect(counts.count >= 2 && counts[0] >= 1 && counts[1] >= 1, "\(accepts)")
+            #expect(counts.count >= 2 && counts[1] >= 80 - served - 1, "shed fewer than were refused: \(accepts)")
+            #expect(accepts.contains(", last at 20") && accepts.hasSuffix(" UTC"), "\(accepts)")
 
             // The connections it has still work.
             let first = try #require(kept.value.first)

@@ -39,6 +39,8 @@ extension TimingSensitive {
                 #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
                 let swiftTasks = try #require(child.readLine(within: .seconds(1)))
                 #expect(swiftTasks.hasPrefix("swift tasks: "), "unexpected line: \(swiftTasks)")
+                let accepts = try #require(child.readLine(within: .seconds(1)))
+                #expect(accepts == "accept: out of descriptors 0 times, 0 connections shed", "unexpected line: \(accepts)")
             }
             #expect(child.process.isRunning)
 
