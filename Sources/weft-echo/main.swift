@@ -1,7 +1,8 @@
 // weft-echo: a TCP echo server on Weft.
 //
 //     swift run -c release weft-echo [--host 127.0.0.1] [--port 7000] [--grace-period 5]
-//                                    [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--poll]
+//                                    [--idle-timeout S] [--loops N] [--distribution reuseport|handoff]
+//                                    [--buffer-budget MiB] [--poll]
 //
 // Prints the address it listens on and echoes every byte back on every
 // connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
@@ -9,7 +10,9 @@
 // seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints
 // each loop's counters and live tasks. With `--idle-timeout S` a connection
 // that sends nothing for S seconds is closed (default: never), so idle peers
-// cannot hold every descriptor.
+// cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
+// connections may hold together before reading pauses on those that hold any
+// (RuntimeOptions.connectionBufferBudget; default 32 MiB).
 //
 // By default each connection is Swift async code on one of N loops (a
 // LoopGroup; N defaults to the CPUs the process may use, `--loops 1` is a
@@ -30,6 +33,8 @@ struct Options {
     var distribution = ConnectionDistribution.reusePort
     /// nil: connections may stay idle for ever.
     var idleTimeout: Duration?
+    /// The runtime options: `--buffer-budget`.
+    var runtime = RuntimeOptions()
 
     init(_ arguments: [String]) throws(WeftError) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -59,6 +64,11 @@ struct Options {
                     throw usage("--loops takes a number from 1 to 1024, not '\(value)'")
                 }
                 loops = count
+            case "--buffer-budget":
+                guard let mebibytes = Int(value), mebibytes >= 1, mebibytes <= 1 << 20 else {
+                    throw usage("--buffer-budget takes MiB from 1 to 1048576, not '\(value)'")
+                }
+                runtime.connectionBufferBudget = mebibytes << 20
             case "--distribution":
                 switch value {
                 case "reuseport": distribution = .reusePort
@@ -73,7 +83,7 @@ struct Options {
 }
 
 func usage(_ problem: String) -> WeftError {
-    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--poll]")
+    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--buffer-budget MiB] [--poll]")
 }
 
 /// Accepts connections until the listener closes, spawning a tracked echo task
@@ -155,7 +165,7 @@ struct IdleEcho: Future {
 
 /// The poll-based server: hand-written futures on a Runtime driven by this thread.
 func servePolling(_ options: Options) throws(WeftError) {
-    let runtime = try Runtime()
+    let runtime = try Runtime(options: options.runtime)
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
     // Watched before the address is announced: an early SIGUSR1 must not be fatal.
@@ -179,7 +189,7 @@ func servePolling(_ options: Options) throws(WeftError) {
 /// The async server: one Swift task per connection, on the loop of a
 /// LoopGroup that accepted it.
 func serveAsync(_ options: Options) async throws {
-    let group = try LoopGroup(loops: options.loops, name: "weft-echo")
+    let group = try LoopGroup(loops: options.loops, name: "weft-echo", options: options.runtime)
     let address = try SocketAddress(host: options.host, port: options.port)
     // Signals and the drain are watched from the first loop.
     let control = group.loops[0]

@@ -54,10 +54,13 @@ public final class LoopGroup: TaskExecutor {
     /// Starts `count` loops (default: one per CPU in ``allowedCPUs``), named
     /// `name-0`, `name-1`, …. With `pinned`, loop *i* runs only on the *i*-th
     /// allowed CPU (wrapping around when there are more loops than CPUs).
+    /// Every loop's runtime gets `options` (see ``LoopThread/init(name:cpu:options:)``).
     ///
     /// Fails with `.invalidArgument` for a count below 1, or with the error of
     /// the loop that could not start (the ones already started are shut down).
-    public init(loops count: Int? = nil, name: String = "weft-loop", pinned: Bool = false) throws(WeftError) {
+    public init(
+        loops count: Int? = nil, name: String = "weft-loop", pinned: Bool = false, options: RuntimeOptions = RuntimeOptions()
+    ) throws(WeftError) {
         let cpus = Self.allowedCPUs
         let count = count ?? cpus.count
         guard count >= 1 else {
@@ -66,7 +69,7 @@ public final class LoopGroup: TaskExecutor {
         var loops: [LoopThread] = []
         do throws(WeftError) {
             for index in 0..<count {
-                loops.append(try LoopThread(name: "\(name)-\(index)", cpu: pinned ? cpus[index % cpus.count] : nil))
+                loops.append(try LoopThread(name: "\(name)-\(index)", cpu: pinned ? cpus[index % cpus.count] : nil, options: options))
             }
         } catch {
             Self.shutDown(loops)

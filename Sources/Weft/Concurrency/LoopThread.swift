@@ -90,7 +90,14 @@ public final class LoopThread: Sendable {
     /// `perf` and debuggers show it; Linux keeps its first 15 bytes). With
     /// `cpu`, the thread is pinned to that CPU (see ``LoopGroup/allowedCPUs``);
     /// pinning fails with `.invalidArgument` for a CPU the process may not use.
-    public init(name: String = "weft-loop", cpu: Int? = nil) throws(WeftError) {
+    /// `options` configure its runtime (e.g. the connection buffer budget);
+    /// a loop thread runs in real time, so a deterministic seed is refused
+    /// with `.invalidArgument`.
+    public init(name: String = "weft-loop", cpu: Int? = nil, options: RuntimeOptions = RuntimeOptions()) throws(WeftError) {
+        guard options.deterministicSeed == nil else {
+            throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
+                            detail: "a loop thread runs in real time; the deterministic mode is for Runtime.block(on:)")
+        }
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<(LoopExecutors, SwiftTaskCount), WeftError>?>(nil)
         let thread: pthread_t
@@ -111,7 +118,7 @@ public final class LoopThread: Sendable {
                 }
                 let runtime: Runtime
                 do throws(WeftError) {
-                    runtime = try Runtime()
+                    runtime = try Runtime(options: options)
                 } catch {
                     handoff.locked { $0 = .failure(error) }
                     started.signal()

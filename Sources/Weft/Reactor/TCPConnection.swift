@@ -43,8 +43,14 @@ final class TCPConnection: TCPHandleOwner {
 
     // Inbound.
     @exclusivity(unchecked) var chunks: [Chunk] = []
-    @exclusivity(unchecked) var bufferedBytes = 0
+    /// Unread bytes in `chunks`; with `queuedWriteBytes`, what this connection
+    /// holds against the loop's budget (see `ReadBufferPool`).
+    @exclusivity(unchecked) var bufferedBytes = 0 {
+        didSet { holdingChanged(from: oldValue + queuedWriteBytes) }
+    }
     @exclusivity(unchecked) private var isReading = false
+    /// Reading paused because the loop's connections hold more than its budget.
+    @exclusivity(unchecked) private var isPausedForBudget = false
     @exclusivity(unchecked) private var reachedEnd = false
     @exclusivity(unchecked) private var readError: WeftError?
     /// The tasks waiting to read (one, unless several tasks read this stream).
@@ -60,7 +66,9 @@ final class TCPConnection: TCPHandleOwner {
     @exclusivity(unchecked) var loans: UInt64 = 0
 
     // Outbound.
-    @exclusivity(unchecked) var queuedWriteBytes = 0
+    @exclusivity(unchecked) var queuedWriteBytes = 0 {
+        didSet { holdingChanged(from: bufferedBytes + oldValue) }
+    }
     @exclusivity(unchecked) var writeError: WeftError?
     /// The tasks waiting for room to write, or for the queue to drain.
     @exclusivity(unchecked) var writers = WaitingWakers()
@@ -88,6 +96,10 @@ final class TCPConnection: TCPHandleOwner {
     func close() {
         guard let handle else { return }
         self.handle = nil
+        if isPausedForBudget {
+            isPausedForBudget = false
+            loop.withReadBuffers { $0.forget(self) }
+        }
         weft_close_and_free(weft_tcp_handle(handle))
         loop.noteMemoryFreed()
         loop.withReadBuffers { pool in
@@ -173,6 +185,9 @@ final class TCPConnection: TCPHandleOwner {
     /// if they must move), the free tail of the last chunk if it has room (so
     /// small reads share a buffer), else a pooled buffer.
     private func allocateReadBuffer() -> uv_buf_t {
+        guard loop.withReadBuffers({ $0.budgetAllowsRead(holding: bufferedBytes + queuedWriteBytes) }) else {
+            return uv_buf_t(base: nil, len: 0)  // libuv then reports UV_ENOBUFS
+        }
         if let lentBase, lentFilled == 0, chunks.isEmpty {
             return uv_buf_t(base: lentBase.assumingMemoryBound(to: CChar.self),
                             len: min(lent!.count, ReadBufferPool.bufferSize))
@@ -205,7 +220,10 @@ final class TCPConnection: TCPHandleOwner {
             if bufferedBytes >= readHighWater { stopReading() }
         } else {
             if !isTail, !isLent, let base { loop.withReadBuffers { $0.give(base) } }
-            if count == Int(UV_EOF.rawValue) {
+            if count == Int(UV_ENOBUFS.rawValue) {
+                pauseForBudget()
+                return  // the readers wait on
+            } else if count == Int(UV_EOF.rawValue) {
                 reachedEnd = true
                 stopReading()
             } else if count < 0 {
@@ -216,6 +234,30 @@ final class TCPConnection: TCPHandleOwner {
             }
         }
         readers.wakeAll()
+    }
+
+    private func pauseForBudget() {
+        stopReading()
+        guard !isPausedForBudget else { return }
+        isPausedForBudget = true
+        loop.withReadBuffers { $0.pause(self) }
+    }
+
+    /// The budget has room again: the readers poll again, which reads again.
+    func resumeReading() {
+        isPausedForBudget = false
+        readers.wakeAll()
+    }
+
+    /// Tells the loop's budget what this connection holds now; resumes its
+    /// reading if it paused for the budget and now holds nothing.
+    func holdingChanged(from before: Int) {
+        let now = bufferedBytes + queuedWriteBytes
+        loop.withReadBuffers { $0.holdingChanged(from: before, to: now) }
+        if isPausedForBudget && now == 0 {
+            loop.withReadBuffers { $0.forget(self) }
+            resumeReading()
+        }
     }
 
     private func stopReading() {

@@ -67,7 +67,15 @@ final class EventLoop {
     /// this loop is not running; swapped in and out around `drive`.
     @exclusivity(unchecked) var selectRandomState: UInt64 = 0
 
+    /// ``RuntimeOptions/connectionBufferBudget``, which the reactor keeps.
+    let connectionBufferBudget: Int
+
     init(options: RuntimeOptions) throws(WeftError) {
+        guard options.connectionBufferBudget >= 64 << 10 else {
+            throw WeftError(.invalidArgument, operation: "Runtime(options:)",
+                            detail: "connectionBufferBudget \(options.connectionBufferBudget) is below 65536 bytes")
+        }
+        connectionBufferBudget = options.connectionBufferBudget
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         weft_ignore_sigpipe()
         // The heap top stays put under a busy loop (HeapTrim hands memory back).

@@ -8,6 +8,23 @@ public struct RuntimeOptions: Sendable, Equatable {
     /// The seed of the deterministic mode; nil for the normal runtime.
     public var deterministicSeed: UInt64?
 
+    /// The most bytes the loop's connections may hold together (input read
+    /// and not yet consumed, plus writes queued for the kernel) before reading
+    /// pauses on every connection that holds any: beyond it, only connections
+    /// holding nothing (a client whose requests were answered) read on, and
+    /// each of them brings in at most one read (64 KiB) before it pauses in
+    /// turn. Paused connections read again once the total is back under three
+    /// quarters of the budget, or once they hold nothing. So a loop's
+    /// connections hold at most this budget plus 64 KiB per connection that
+    /// held nothing when it ran out; each also within its own limits
+    /// (`TCPStream.setBufferLimits`). From 64 KiB up; default
+    /// ``defaultConnectionBufferBudget``.
+    public var connectionBufferBudget = RuntimeOptions.defaultConnectionBufferBudget
+
+    /// The default ``connectionBufferBudget``: 32 MiB per loop (about 170
+    /// connections at their full 192 KiB).
+    public static let defaultConnectionBufferBudget = 32 << 20
+
     /// Real time, FIFO scheduling.
     public init() {}
 

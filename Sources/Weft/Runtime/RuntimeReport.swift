@@ -25,6 +25,8 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
             "time: \(s.nanosecondsBusy / 1_000_000) ms busy, \(s.nanosecondsBlocked / 1_000_000) ms blocked in the OS poll",
             "handles: \(openHandleCount) open; requests: \(activeRequestCount) in flight; timers: \(pendingTimerCount) armed",
             "swift tasks: \(s.swiftTasksAlive) alive (started on this loop by spawn)",
+            "buffers: \(s.connectionBytesHeld >> 10) KiB held by connections, peak \(s.connectionBytesHeldPeak >> 10) KiB; "
+                + "reads paused for the loop's budget: \(s.readsPausedForBudget)",
             "accept: out of descriptors \(s.acceptsOutOfDescriptors) times, \(s.connectionsShed) connections shed"
                 + (s.lastOutOfDescriptors.map { ", last at \(utcTimestamp($0))" } ?? ""),
         ]

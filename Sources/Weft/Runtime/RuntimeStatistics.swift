@@ -46,6 +46,16 @@ public struct RuntimeStatistics: Sendable, Equatable {
     /// Unix epoch (UTC); nil if it never happened.
     public var lastOutOfDescriptors: Duration?
 
+    /// Bytes the loop's connections hold now: input read from their sockets
+    /// and not yet consumed, plus writes queued for the kernel (see
+    /// ``RuntimeOptions/connectionBufferBudget``).
+    public var connectionBytesHeld = 0
+    /// The most ``connectionBytesHeld`` has been.
+    public var connectionBytesHeldPeak = 0
+    /// Times a connection's reading paused because the loop's connections
+    /// held more than its budget together.
+    public var readsPausedForBudget = 0
+
     /// All counters at zero.
     public init() {}
 }

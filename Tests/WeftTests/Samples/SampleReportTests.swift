@@ -39,6 +39,9 @@ extension TimingSensitive {
                 #expect(resources.hasPrefix("handles: "), "unexpected line: \(resources)")
                 let swiftTasks = try #require(child.readLine(within: .seconds(1)))
                 #expect(swiftTasks.hasPrefix("swift tasks: "), "unexpected line: \(swiftTasks)")
+                let buffers = try #require(child.readLine(within: .seconds(1)))
+                #expect(buffers.hasPrefix("buffers: ") && buffers.hasSuffix("reads paused for the loop's budget: 0"),
+                        "unexpected line: \(buffers)")
                 let accepts = try #require(child.readLine(within: .seconds(1)))
                 #expect(accepts == "accept: out of descriptors 0 times, 0 connections shed", "unexpected line: \(accepts)")
             }
