@@ -25,7 +25,8 @@ final class SignalWatcher {
         }
         self.handle = handle
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let result = uv_signal_start(handle, { handle, _ in
+        let result = uv_signal_start(handle, { handle, number in
+            RuntimeEvents.report(.signalReceived(number))
             guard let watcher = handleOwner(handle, as: SignalWatcher.self) else { return }
             watcher.pendingDeliveries += 1
             watcher.waiting.wakeAll()

@@ -126,15 +126,19 @@ final class TCPAcceptor: TCPHandleOwner {
     /// Out of descriptors: accepts and closes the waiting connections through
     /// the room the reserve makes, then takes the reserve again.
     private func shedWaitingConnections(_ code: Int32) {
-        recordAcceptError(code)
         loop.counters.acceptsOutOfDescriptors += 1
         loop.counters.lastOutOfDescriptors = wallClockNow()
+        var shed = 0
+        defer {
+            loop.counters.connectionsShed += shed
+            recordAcceptError(code, connectionsShed: shed)
+        }
         if weft_loop_release_reserve(loop.uvLoop) {
             while true {
                 let connection = weft_accept(socket)
                 if connection >= 0 {
                     weft_close_descriptor(connection)
-                    loop.counters.connectionsShed += 1
+                    shed += 1
                 } else if connection != UV_ECONNABORTED.rawValue {
                     break  // none left (EAGAIN), or the room was taken (EMFILE)
                 }
@@ -173,13 +177,19 @@ final class TCPAcceptor: TCPHandleOwner {
         }
     }
 
-    private func recordAcceptError(_ code: Int32) {
-        recordAcceptError(WeftError(uvCode: code, operation: "accept"))
+    private func recordAcceptError(_ code: Int32, connectionsShed: Int = 0) {
+        recordAcceptError(WeftError(uvCode: code, operation: acceptOperation), connectionsShed: connectionsShed)
     }
 
-    private func recordAcceptError(_ error: WeftError) {
+    private func recordAcceptError(_ error: WeftError, connectionsShed: Int = 0) {
         acceptErrorCount += 1
         lastAcceptError = error
+        RuntimeEvents.report(.acceptFailed(error, connectionsShed: connectionsShed))
+    }
+
+    /// "accept on ADDRESS", naming the listener in its errors.
+    private var acceptOperation: String {
+        "accept on " + ((try? localAddress()).map { "\($0)" } ?? "a closed listener")
     }
 
     func pollAccept(_ context: inout Context) -> Poll<Result<TCPConnection, WeftError>> {

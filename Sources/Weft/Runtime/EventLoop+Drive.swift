@@ -57,8 +57,10 @@ extension EventLoop {
                 budget = Self.pollsPerLoopIteration
                 continue
             }
+            let batchStart = RuntimeEvents.isObserving ? uv_hrtime() : 0
             budget -= runJobs()
             if budget > 0 { budget -= runReadyTasks(limit: budget) }
+            if batchStart != 0 { reportIfBlocked(since: batchStart) }
             if budget <= 0 && !isDone() {
                 runLibuv(UV_RUN_NOWAIT)
                 budget = Self.pollsPerLoopIteration
@@ -117,6 +119,14 @@ extension EventLoop {
         uv_timer_stop(watchdog)
     }
 
+    /// Reports a batch of work that held the thread past the threshold.
+    private func reportIfBlocked(since start: UInt64) {
+        let elapsed = uv_hrtime() - start
+        if elapsed > RuntimeEvents.blockedThresholdNanoseconds.load(ordering: .relaxed) {
+            RuntimeEvents.report(.loopBlocked(.nanoseconds(Int64(elapsed))))
+        }
+    }
+
     /// Tasks or jobs are queued to run.
     private var hasReadyWork: Bool { !ready.isEmpty || !jobs.isEmpty }
 
@@ -138,7 +148,9 @@ extension EventLoop {
         case .outsideWakerOnly:
             runLibuvOnce(blockingAtMostMilliseconds: Self.stuckRecheckMilliseconds)
         case .none:
-            throw WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
+            let error = WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
+            RuntimeEvents.report(.stuck(error))
+            throw error
         }
     }
 

@@ -1,0 +1,122 @@
+#if Logging
+import Glibc
+import Logging
+import Synchronization
+import Testing
+import Weft
+import WeftLogging
+
+/// A log handler that keeps every record, for the tests to read.
+final class Recorder: LogHandler, @unchecked Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    /// `@unchecked Sendable` is sound: `records` is only touched under its
+    /// mutex, and the handler's own settings are only set before it is shared.
+    let records = Mutex<[Record]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let record = Record(level: event.level, message: "\(event.message)",
+                            metadata: (event.metadata ?? [:]).mapValues { "\($0)" })
+        records.withLock { $0.append(record) }
+    }
+
+    func matching(_ predicate: (Record) -> Bool) -> [Record] {
+        records.withLock { $0.filter(predicate) }
+    }
+}
+
+/// The observer is one per process, so these tests run one at a time and
+/// each removes it when done; other suites running meanwhile may add records,
+/// so each test looks for its own.
+@Suite("WeftLogging: runtime events through swift-log", .serialized)
+struct WeftLoggingTests {
+    static func logging(_ body: (Recorder) throws -> Void) rethrows {
+        let recorder = Recorder()
+        WeftLogging.bootstrap(Logger(label: "weft-test") { _ in recorder }, blockedThreshold: .milliseconds(30))
+        defer { WeftLogging.shutdown() }
+        try body(recorder)
+    }
+
+    @Test("a stuck block(on:) is logged as an error with the runtime's diagnosis")
+    func stuckIsLogged() throws {
+        try Self.logging { recorder in
+            let runtime = try Runtime()
+            let result = Result { () throws(WeftError) in try runtime.block(on: pending(Void.self)) }
+            guard case .failure(let error) = result else { Issue.record("block(on:) returned"); return }
+            #expect(error.kind == .stuck)
+            let records = recorder.matching { $0.message.contains("stuck") }
+            #expect(records.count >= 1)
+            #expect(records.first?.level == .error)
+            #expect(records.first?.metadata["error"]?.contains("stuck") == true)
+        }
+    }
+
+    @Test("a task that holds its loop's thread past the threshold is logged as a warning with how long")
+    func blockedLoopIsLogged() throws {
+        try Self.logging { recorder in
+            let runtime = try Runtime()
+            try runtime.block(on: pollFn { (_: inout Context) -> Poll<Void> in
+                usleep(80_000)  // holds the loop's thread for 80 ms
+                return .ready(())
+            })
+            let records = recorder.matching { $0.message.contains("held") }
+            #expect(records.count >= 1)
+            #expect(records.first?.level == .warning)
+            let milliseconds = records.first.flatMap { $0.metadata["blocked_ms"] }.flatMap { Int($0) } ?? 0
+            #expect(milliseconds >= 80, "blocked_ms: \(milliseconds)")
+        }
+    }
+
+    @Test("a signal a Weft signal stream watches is logged as a notice with its number")
+    func signalIsLogged() throws {
+        try Self.logging { recorder in
+            let runtime = try Runtime()
+            var stream = signals(SIGWINCH)
+            try stream.install(runtime: runtime)
+            raise(SIGWINCH)
+            let next = try runtime.block(on: timeout(.seconds(5), stream.next()))
+            #expect((try? next.get().element) == SIGWINCH)
+            let records = recorder.matching { $0.message == "signal received" && $0.metadata["signal"] == "\(SIGWINCH)" }
+            #expect(records.count >= 1)
+            #expect(records.first?.level == .notice)
+        }
+    }
+
+    @Test("running out of descriptors on accept is an error naming the listener and the connections shed; another accept failure is a warning")
+    func acceptFailuresAreLogged() {
+        let recorder = Recorder()
+        let logger = Logger(label: "weft-test") { _ in recorder }
+        let emfile = WeftError(.libuv(code: -24), operation: "accept on 127.0.0.1:7000")
+        WeftLogging.log(.acceptFailed(emfile, connectionsShed: 3), to: logger)
+        WeftLogging.log(.acceptFailed(WeftError(.libuv(code: -105), operation: "accept on 127.0.0.1:7000"), connectionsShed: 0), to: logger)
+        let records = recorder.matching { _ in true }
+        #expect(records.count == 2)
+        #expect(records.first?.level == .error)
+        #expect(records.first?.metadata["connections_shed"] == "3")
+        #expect(records.first?.metadata["operation"] == "accept on 127.0.0.1:7000")
+        #expect(records.first?.metadata["error"]?.contains("EMFILE") == true)
+        #expect(records.last?.level == .warning)
+    }
+
+    @Test("after shutdown nothing is logged")
+    func shutdownStopsLogging() throws {
+        let recorder = Recorder()
+        WeftLogging.bootstrap(Logger(label: "weft-test") { _ in recorder })
+        WeftLogging.shutdown()
+        let runtime = try Runtime()
+        _ = Result { () throws(WeftError) in try runtime.block(on: pending(Void.self)) }
+        #expect(recorder.matching { $0.message.contains("stuck") }.isEmpty)
+    }
+}
+#endif
