@@ -9,6 +9,8 @@ let package = Package(
         // uses only `Weft` resolves and builds none of their dependencies
         // (Scripts/check-weft-alone).
         .library(name: "WeftLogging", targets: ["WeftLogging"]),
+        .library(name: "WeftMetrics", targets: ["WeftMetrics"]),
+        .library(name: "WeftServiceLifecycle", targets: ["WeftServiceLifecycle"]),
         .executable(name: "weft-timers", targets: ["weft-timers"]),
         .executable(name: "weft-echo", targets: ["weft-echo"]),
         .executable(name: "weft-hello", targets: ["weft-hello"]),
@@ -21,9 +23,13 @@ let package = Package(
     // Enable one with `.package(url: ..., traits: ["Logging"])`.
     traits: [
         .trait(name: "Logging", description: "WeftLogging: the runtime's events through swift-log"),
+        .trait(name: "Metrics", description: "WeftMetrics: each loop's statistics through swift-metrics"),
+        .trait(name: "ServiceLifecycle", description: "WeftServiceLifecycle: a Weft server and loop group as Services"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // The C boundary: libuv itself, from Debian's libuv1-dev.
@@ -47,6 +53,15 @@ let package = Package(
         .target(name: "WeftLogging", dependencies: [
             "Weft", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
         ]),
+        // swift-metrics: each loop's statistics (RuntimeStatistics) as metrics.
+        .target(name: "WeftMetrics", dependencies: [
+            "Weft", .product(name: "CoreMetrics", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+        ]),
+        // swift-service-lifecycle: a Weft server and a loop group as Services.
+        .target(name: "WeftServiceLifecycle", dependencies: [
+            "Weft",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
+        ]),
         .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
         .executableTarget(name: "weft-echo", dependencies: ["Weft"]),
         // The async book's web server: the handler is a library so tests reach it.
@@ -57,6 +72,16 @@ let package = Package(
         .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV", "CWeftSupport"]),
         .testTarget(name: "WeftLoggingTests", dependencies: [
             "WeftLogging", "Weft", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+        ]),
+        .testTarget(name: "WeftMetricsTests", dependencies: [
+            "WeftMetrics", "Weft",
+            .product(name: "CoreMetrics", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+            .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+        ]),
+        .testTarget(name: "WeftServiceLifecycleTests", dependencies: [
+            "WeftServiceLifecycle", "Weft",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
+            .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycle"])),
         ]),
     ]
 )

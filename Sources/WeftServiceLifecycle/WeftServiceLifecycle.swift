@@ -1,0 +1,79 @@
+#if ServiceLifecycle
+import ServiceLifecycle
+import Weft
+
+/// A server on a ``Weft/LoopGroup`` as a swift-service-lifecycle `Service`:
+/// it serves `address` on every loop of the group (``Weft/LoopGroup/serve(_:distribution:backlog:handler:)``)
+/// until the service group shuts down gracefully; then it stops accepting,
+/// lets the connections in flight finish for up to `gracePeriod`, and
+/// returns. Cancelled instead, it closes the listeners and returns at once
+/// (the connections' tasks end when the group shuts down).
+///
+/// ```swift
+/// let group = try LoopGroup()
+/// let server = WeftServerService(group: group, address: try SocketAddress("0.0.0.0:8080")) { stream in
+///     try await echo(stream)
+/// }
+/// let services = ServiceGroup(services: [LoopGroupService(group), server],
+///                             gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await services.run()
+/// ```
+public struct WeftServerService: Service {
+    let group: LoopGroup
+    let address: SocketAddress
+    let distribution: ConnectionDistribution
+    let gracePeriod: Duration
+    let handler: @Sendable (TCPStream) async throws -> Void
+    let onListening: @Sendable (SocketAddress) -> Void
+
+    /// A service serving `address` on `group` with `handler`; `onListening`
+    /// is told the bound address (the real port when `address` has port 0).
+    public init(
+        group: LoopGroup, address: SocketAddress, distribution: ConnectionDistribution = .reusePort,
+        gracePeriod: Duration = .seconds(10), onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        handler: @escaping @Sendable (TCPStream) async throws -> Void
+    ) {
+        self.group = group
+        self.address = address
+        self.distribution = distribution
+        self.gracePeriod = gracePeriod
+        self.handler = handler
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let connections = TaskTracker()
+        let handler = handler
+        let server = try await group.serve(address, distribution: distribution) { stream in
+            let live = connections.token()
+            defer { live.release() }
+            try await handler(stream)
+        }
+        onListening(server.localAddress)
+        // Returns on graceful shutdown, throws on cancellation.
+        let graceful = (try? await gracefulShutdown()) != nil
+        await server.close()
+        connections.close()
+        if graceful {
+            _ = try? await value(of: timeout(gracePeriod, connections.wait()))
+        }
+    }
+}
+
+/// A ``Weft/LoopGroup`` as a `Service`: it runs until the service group shuts
+/// down (gracefully or by cancellation), then shuts the loops down. A
+/// `ServiceGroup` stops its services in reverse order, so list this one
+/// before the services that use the group: it stops after them.
+public struct LoopGroupService: Service {
+    let group: LoopGroup
+
+    public init(_ group: LoopGroup) {
+        self.group = group
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        group.shutdown()
+    }
+}
+#endif

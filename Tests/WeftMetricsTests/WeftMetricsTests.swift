@@ -1,0 +1,67 @@
+#if Metrics
+import CoreMetrics
+import MetricsTestKit
+import Testing
+import Weft
+import WeftMetrics
+
+/// Each test hands its own `TestMetrics` factory to WeftMetrics, so none
+/// touches the process-wide `MetricsSystem`.
+@Suite("WeftMetrics: each loop's statistics through swift-metrics")
+struct WeftMetricsTests {
+    @Test("a recorder turns a runtime's counters into counter increments that add up to its totals, and its gauges into the current values")
+    func recorderMatchesTheRuntime() throws {
+        let metrics = TestMetrics()
+        let recorder = WeftMetrics.LoopRecorder(loop: "main", factory: metrics)
+        let runtime = try Runtime()
+        for round in 1...3 {
+            for _ in 0..<(round * 10) { runtime.spawn(yieldNow()) }
+            try runtime.block(on: yieldNow())
+            recorder.record(runtime.report())
+        }
+        let statistics = runtime.statistics
+        let spawned = try metrics.expectCounter("weft_tasks_spawned_total", [("loop", "main")])
+        #expect(spawned.totalValue == Int64(statistics.tasksSpawned))
+        #expect(spawned.values.count == 3)
+        let polls = try metrics.expectCounter("weft_polls_total", [("loop", "main")])
+        #expect(polls.totalValue == Int64(statistics.polls))
+        let local = try metrics.expectCounter("weft_wakes_total", [("loop", "main"), ("kind", "local")])
+        #expect(local.totalValue == Int64(statistics.localWakes))
+        let alive = try metrics.expectGauge("weft_tasks_alive", [("loop", "main")])
+        #expect(alive.lastValue == Double(runtime.report().statistics.tasksAlive))
+        let handles = try metrics.expectGauge("weft_open_handles", [("loop", "main")])
+        #expect(handles.lastValue == Double(runtime.openHandleCount))
+        let busy = try metrics.expectGauge("weft_busy_ratio", [("loop", "main")])
+        #expect(busy.values.allSatisfy { (0...1).contains($0) }, "\(busy.values)")
+    }
+
+    @Test("exporting a loop group records every loop, labelled by its index, until cancelled")
+    func groupExport() async throws {
+        let metrics = TestMetrics()
+        let group = try LoopGroup(loops: 2, name: "metrics-test")
+        defer { group.shutdown() }
+        let export = WeftMetrics.export(group, every: .milliseconds(20), factory: metrics)
+        var recorded: [Int] = []
+        for _ in 0..<250 {  // up to 5 s
+            try await Task.sleep(for: .milliseconds(20))
+            recorded = (0..<2).map { (try? metrics.expectGauge("weft_open_handles", [("loop", "\($0)")]).values.count) ?? 0 }
+            if recorded.allSatisfy({ $0 >= 2 }) { break }
+        }
+        export.cancel()
+        #expect(recorded.allSatisfy { $0 >= 2 }, "recordings per loop: \(recorded)")
+        let swiftTasks = try metrics.expectGauge("weft_swift_tasks_alive", [("loop", "1")])
+        #expect((swiftTasks.lastValue ?? 0) >= 1, "the exporting task itself runs on the loop")
+    }
+
+    @Test("the recording future of a Runtime records once per interval, not at its start")
+    func recordingFuture() throws {
+        let metrics = TestMetrics()
+        let runtime = try Runtime()
+        let recording = runtime.spawn(WeftMetrics.recording(loop: "poll", every: .milliseconds(20), factory: metrics))
+        try runtime.block(on: sleep(for: .milliseconds(110)))
+        recording.abort()
+        let polls = try metrics.expectCounter("weft_polls_total", [("loop", "poll")])
+        #expect((3...6).contains(polls.values.count), "\(polls.values.count) recordings in 110 ms at 20 ms")
+    }
+}
+#endif

@@ -1,0 +1,88 @@
+#if ServiceLifecycle
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+import Weft
+import WeftServiceLifecycle
+
+/// Echoes until the peer half-closes.
+@Sendable func echo(_ stream: TCPStream) async throws {
+    while true {
+        let bytes = try await stream.read()
+        if bytes.isEmpty { break }
+        try await stream.write(bytes)
+    }
+    try await stream.shutdown()
+}
+
+/// The address a service reports once it listens.
+final class BoundAddress: Sendable {
+    let value = Mutex<SocketAddress?>(nil)
+
+    func set(_ address: SocketAddress) { value.withLock { $0 = address } }
+}
+
+/// Waits up to 5 s for `address` to be set.
+func listening(_ address: BoundAddress) async throws -> SocketAddress {
+    for _ in 0..<500 {
+        if let bound = address.value.withLock({ $0 }) { return bound }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw WeftError(.stuck, operation: "the service did not listen within 5 s")
+}
+
+@Suite("WeftServiceLifecycle: a Weft server and its loop group in a ServiceGroup")
+struct WeftServiceLifecycleTests {
+    @Test("a ServiceGroup serves through the Weft server, and on graceful shutdown the server lets a connection in flight finish, stops listening, and the group's loops shut down")
+    func gracefulShutdown() async throws {
+        let group = try LoopGroup(loops: 2, name: "lifecycle-test")
+        let address = BoundAddress()
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(5),
+                                       onListening: address.set, handler: echo)
+        let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
+        let running = Task { try await services.run() }
+
+        let bound = try await listening(address)
+        let client = try await TCPStream.connect(to: bound)
+        try await client.write([1, 2, 3])
+        #expect(try await client.read() == [1, 2, 3])
+
+        // Shut down while the client is still connected: its connection may finish.
+        await services.triggerGracefulShutdown()
+        try await Task.sleep(for: .milliseconds(100))
+        try await client.write([4])
+        #expect(try await client.read() == [4], "the connection in flight was cut during the grace period")
+        try await client.shutdown()
+        #expect(try await client.read().isEmpty)
+
+        try await running.value
+        do {
+            _ = try await TCPStream.connect(to: bound)
+            Issue.record("the port still accepts after the service group ended")
+        } catch let error as WeftError {
+            #expect(error.code == .connectionRefused, "\(error)")
+        }
+    }
+
+    @Test("cancelling the ServiceGroup stops the server at once, without waiting for the connections in flight")
+    func cancellation() async throws {
+        let group = try LoopGroup(loops: 1, name: "lifecycle-cancel")
+        let address = BoundAddress()
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(60),
+                                       onListening: address.set, handler: echo)
+        let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
+        let running = Task { try await services.run() }
+        let bound = try await listening(address)
+        let client = try await TCPStream.connect(to: bound)
+        try await client.write([9])
+        #expect(try await client.read() == [9])
+
+        let start = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        #expect(ContinuousClock.now - start < .seconds(10), "cancellation waited for the 60 s grace period")
+        client.close()
+    }
+}
+#endif
