@@ -63,7 +63,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
         ]),
         .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
-        .executableTarget(name: "weft-echo", dependencies: ["Weft"]),
+        // What the sample servers share: command line, messages, listen address.
+        .target(name: "SampleSupport", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-echo", dependencies: ["SampleSupport", "Weft"]),
         // The async book's web server: the handler is a library so tests reach it.
         .target(name: "HelloServer", dependencies: ["Weft"]),
         .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "Weft"]),

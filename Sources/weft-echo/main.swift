@@ -7,7 +7,9 @@
 // Prints the address it listens on and echoes every byte back on every
 // connection. On SIGINT or SIGTERM it shuts down gracefully: it stops
 // accepting, lets live connections finish for up to the grace period (in
-// seconds), closes the rest, and exits with status 0. On SIGUSR1 it prints
+// seconds), closes the rest, and exits with status 0; a second SIGINT or
+// SIGTERM during that wait exits at once (status 128 + the signal). `--help`
+// prints the options; a usage error exits with status 2. On SIGUSR1 it prints
 // each loop's counters and live tasks. With `--idle-timeout S` a connection
 // that sends nothing for S seconds is closed (default: never), so idle peers
 // cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
@@ -21,7 +23,28 @@
 // on one Runtime instead (the worked example of poll-based code; one loop).
 
 import Glibc
+import SampleSupport
 import Weft
+
+let command = SampleCommand(
+    name: "weft-echo",
+    synopsis: "[--host H] [--port P] [--grace-period S] [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--buffer-budget MiB] [--poll]",
+    help: """
+    A TCP echo server: prints the address it listens on, then echoes every byte back.
+
+      --host H               the address or name to listen on (default 127.0.0.1; `localhost` works)
+      --port P               the port (default 7000; 0 picks a free one)
+      --grace-period S       on SIGINT or SIGTERM, how long live connections may finish (default 5);
+                             a second SIGINT or SIGTERM exits at once
+      --idle-timeout S       close a connection that sends nothing for S seconds (default: never)
+      --loops N              loops serving the port (default: one per CPU the process may use)
+      --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
+      --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
+      --poll                 serve with hand-written poll futures on one loop
+      -h, --help             this text
+
+    SIGUSR1 prints each loop's counters and live tasks.
+    """)
 
 struct Options {
     var host = "127.0.0.1"
@@ -36,54 +59,53 @@ struct Options {
     /// The runtime options: `--buffer-budget`.
     var runtime = RuntimeOptions()
 
-    init(_ arguments: [String]) throws(WeftError) {
-        var iterator = arguments.dropFirst().makeIterator()
+    /// The options in `arguments`; a usage error exits 2.
+    init(_ arguments: [String]) {
+        var iterator = arguments.makeIterator()
         while let flag = iterator.next() {
             if flag == "--poll" {
                 poll = true
                 continue
             }
-            guard let value = iterator.next() else { throw usage("\(flag) needs a value") }
+            let value = command.value(after: flag, in: &iterator)
             switch flag {
             case "--host": host = value
             case "--port":
-                guard let port = Int(value) else { throw usage("--port takes a number, not '\(value)'") }
+                guard let port = Int(value), (0...65535).contains(port) else {
+                    command.usageError("--port takes a number from 0 to 65535, not '\(value)'")
+                }
                 self.port = port
             case "--grace-period":
                 guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
-                    throw usage("--grace-period takes seconds from 0 to 3600, not '\(value)'")
+                    command.usageError("--grace-period takes seconds from 0 to 3600, not '\(value)'")
                 }
                 gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
             case "--idle-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else {
-                    throw usage("--idle-timeout takes seconds from 0 (excluded) to 86400, not '\(value)'")
+                    command.usageError("--idle-timeout takes seconds from 0 (excluded) to 86400, not '\(value)'")
                 }
                 idleTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
             case "--loops":
                 guard let count = Int(value), count >= 1, count <= 1024 else {
-                    throw usage("--loops takes a number from 1 to 1024, not '\(value)'")
+                    command.usageError("--loops takes a number from 1 to 1024, not '\(value)'")
                 }
                 loops = count
             case "--buffer-budget":
                 guard let mebibytes = Int(value), mebibytes >= 1, mebibytes <= 1 << 20 else {
-                    throw usage("--buffer-budget takes MiB from 1 to 1048576, not '\(value)'")
+                    command.usageError("--buffer-budget takes MiB from 1 to 1048576, not '\(value)'")
                 }
                 runtime.connectionBufferBudget = mebibytes << 20
             case "--distribution":
                 switch value {
                 case "reuseport": distribution = .reusePort
                 case "handoff": distribution = .handOff
-                default: throw usage("--distribution takes reuseport or handoff, not '\(value)'")
+                default: command.usageError("--distribution takes reuseport or handoff, not '\(value)'")
                 }
-            default: throw usage("unknown option \(flag)")
+            default: command.usageError("unknown option \(flag)")
             }
         }
-        if poll, let loops, loops != 1 { throw usage("--poll serves on one loop; drop --loops \(loops)") }
+        if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
     }
-}
-
-func usage(_ problem: String) -> WeftError {
-    WeftError(.invalidArgument, operation: "weft-echo", detail: "\(problem); usage: weft-echo [--host H] [--port P] [--grace-period S] [--idle-timeout S] [--loops N] [--distribution reuseport|handoff] [--buffer-budget MiB] [--poll]")
 }
 
 /// Accepts connections until the listener closes, spawning a tracked echo task
@@ -164,14 +186,14 @@ struct IdleEcho: Future {
 }
 
 /// The poll-based server: hand-written futures on a Runtime driven by this thread.
-func servePolling(_ options: Options) throws(WeftError) {
+func servePolling(_ options: Options, on address: SocketAddress) throws(WeftError) {
     let runtime = try Runtime(options: options.runtime)
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
     // Watched before the address is announced: an early SIGUSR1 must not be fatal.
     var reports = signals(SIGUSR1)
     try reports.install(runtime: runtime)
-    let listener = try TCPListener.bind(SocketAddress(host: options.host, port: options.port), runtime: runtime)
+    let listener = try TCPListener.bind(address, runtime: runtime)
     announce(try listener.localAddress)
     let connections = TaskTracker()
     let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
@@ -180,17 +202,18 @@ func servePolling(_ options: Options) throws(WeftError) {
     listener.close()
     if case .left(let signal) = ended {
         beginDrain(connections, signal: signal, options)
-        let drained = try runtime.block(on: timeout(options.gracePeriod, connections.wait()))
-        reportDrain(drained, connections)
+        switch try runtime.block(on: select(either: timeout(options.gracePeriod, connections.wait()), or: stop)) {
+        case .left(let drained): reportDrain(drained, connections)
+        case .right(let second): exitAtOnce(second, connections)
+        }
     }
     try runtime.shutdown()  // cancels the connections still open
 }
 
 /// The async server: one Swift task per connection, on the loop of a
 /// LoopGroup that accepted it.
-func serveAsync(_ options: Options) async throws {
+func serveAsync(_ options: Options, on address: SocketAddress) async throws {
     let group = try LoopGroup(loops: options.loops, name: "weft-echo", options: options.runtime)
-    let address = try SocketAddress(host: options.host, port: options.port)
     // Signals and the drain are watched from the first loop.
     let control = group.loops[0]
     try await control.spawn { () async throws in
@@ -234,9 +257,16 @@ func serveAsync(_ options: Options) async throws {
         }
         defer { reporter.cancel() }
         let signal = try await value(of: stop)
+        // A second signal cuts the drain short (one arriving before this
+        // install finds no watcher and ends the process by its default action).
+        var again = shutdownSignal()
+        try again.install()
         await server.close()
         beginDrain(connections, signal: signal, options)
-        reportDrain(try await value(of: timeout(options.gracePeriod, connections.wait())), connections)
+        switch try await value(of: select(either: timeout(options.gracePeriod, connections.wait()), or: again)) {
+        case .left(let drained): reportDrain(drained, connections)
+        case .right(let second): exitAtOnce(second, connections)
+        }
         // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
         print("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
         fflush(nil)
@@ -260,6 +290,13 @@ func beginDrain(_ connections: TaskTracker, signal: Int32, _ options: Options) {
     connections.close()
     print("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
     fflush(nil)  // a supervisor watching the pipe learns the drain began
+}
+
+/// A second SIGINT or SIGTERM during the drain: exit now.
+func exitAtOnce(_ signal: Int32, _ connections: TaskTracker) -> Never {
+    print("weft-echo: signal \(signal) again, exiting at once with \(connections.liveCount) connection(s) open")
+    fflush(nil)
+    exit(exitStatus(afterSignal: signal))
 }
 
 func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) {
@@ -293,14 +330,14 @@ func announce(_ address: SocketAddress) {
     fflush(nil)  // the address line must reach a pipe at once
 }
 
+let options = Options(command.arguments())
 do {
-    let options = try Options(CommandLine.arguments)
+    let address = try await listenAddress(host: options.host, port: options.port)
     if options.poll {
-        try servePolling(options)
+        try servePolling(options, on: address)
     } else {
-        try await serveAsync(options)
+        try await serveAsync(options, on: address)
     }
 } catch {
-    print("weft-echo: \(error)")
-    exit(1)
+    command.fail(error)
 }

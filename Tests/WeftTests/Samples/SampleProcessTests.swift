@@ -222,18 +222,84 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("a sample given a bad --loops or --distribution exits with status 1 and says why",
+        /// The exit status of a usage error.
+        static func usageStatus(_ sample: String) -> Int32 { sample == "weft-echo" ? 2 : 1 }
+
+        @Test("a sample given a bad option exits with its usage-error status and says why, with the usage",
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
                           ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"],
-                          ["weft-echo", "--idle-timeout", "0"], ["weft-hello", "--read-timeout", "-1"]])
-        func badLoopOptions(command: [String]) throws {
+                          ["weft-echo", "--idle-timeout", "0"], ["weft-hello", "--read-timeout", "-1"],
+                          ["weft-echo", "--port", "70000"], ["weft-echo", "--bogus", "1"]])
+        func badOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
             let child = try ChildProcess(path, arguments: ["--port", "0"] + command.dropFirst())
             defer { child.stop() }
-            let line = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
-            #expect(line.contains(command[command.count - 2]) && line.contains("usage:"), "unexpected line: \(line)")
+            let first = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
+            let text = first + (first.contains("usage:") ? "" : " " + (child.readLine(within: .seconds(2)) ?? ""))
+            #expect(text.contains(command[command.count - 2]) && text.contains("usage:"), "unexpected output: \(text)")
             #expect(child.waitForExit(within: .seconds(5)))
-            #expect(child.process.terminationStatus == 1)
+            #expect(child.process.terminationStatus == Self.usageStatus(command[0]))
+        }
+
+        /// Runs `sample arguments` through the shell with `redirect` applied and
+        /// returns its exit status and the one stream left on the pipe.
+        static func run(_ sample: String, _ arguments: String, redirect: String) throws -> (status: Int32, output: String) {
+            let path = try #require(SampleBinaries.path(sample))
+            let child = try ChildProcess("/bin/sh", arguments: ["-c", "'\(path)' \(arguments) \(redirect)"])
+            defer { child.stop() }
+            var lines: [String] = []
+            while let line = child.readLine(within: .seconds(5)) { lines.append(line) }
+            #expect(child.waitForExit(within: .seconds(5)))
+            return (child.process.terminationStatus, lines.joined(separator: "\n"))
+        }
+
+        @Test("weft-echo --help and -h print the usage and every option on stdout and exit 0; a usage error goes to stderr only and exits 2")
+        func helpAndUsageErrors() throws {
+            for flag in ["--help", "-h"] {
+                let help = try Self.run("weft-echo", flag, redirect: "2>/dev/null")
+                #expect(help.status == 0)
+                #expect(help.output.hasPrefix("usage: weft-echo"), "\(help.output)")
+                for option in ["--host", "--port", "--grace-period", "--idle-timeout", "--loops", "--distribution", "--buffer-budget", "--poll"] {
+                    #expect(help.output.contains(option), "--help does not explain \(option)")
+                }
+            }
+            let onStdout = try Self.run("weft-echo", "--port nope", redirect: "2>/dev/null")
+            #expect(onStdout.status == 2)
+            #expect(onStdout.output.isEmpty, "a usage error wrote to stdout: \(onStdout.output)")
+            let onStderr = try Self.run("weft-echo", "--port nope", redirect: "2>&1 >/dev/null")
+            #expect(onStderr.status == 2)
+            #expect(onStderr.output.contains("--port takes a number") && onStderr.output.contains("usage: weft-echo"), "\(onStderr.output)")
+        }
+
+        @Test("weft-echo --host localhost listens on a loopback address and echoes",
+              arguments: [[], ["--poll"]])
+        func listensOnLocalhost(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", ["--host", "localhost"] + options)
+            defer { child.stop() }
+            let runtime = try Runtime()
+            #expect(try Faults.echoed(by: address, runtime: runtime) == Faults.message)
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test("a second SIGINT while weft-echo waits for a connection to finish exits at once with status 130",
+              arguments: [[], ["--poll"]])
+        func secondSignalExitsAtOnce(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", ["--grace-period", "60"] + options)
+            defer { child.stop() }
+            let runtime = try Runtime()
+            let held = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            defer { held.close() }
+            try runtime.block(on: sleep(for: .milliseconds(100)))  // the connection is being served
+            kill(child.process.processIdentifier, SIGINT)
+            var draining = false
+            while let line = child.readLine(within: .seconds(5)) {
+                if line.contains("stopped accepting") { draining = true; break }
+            }
+            #expect(draining, "weft-echo did not begin its drain")
+            let start = ContinuousClock.now
+            #expect(child.signalAndWait(SIGINT, within: .seconds(3)), "still running 3 s after the second SIGINT")
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(child.process.terminationStatus == 130)
         }
 
         @Test(

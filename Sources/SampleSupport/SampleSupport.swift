@@ -1,0 +1,79 @@
+// What the sample servers share: how they read their command line, where
+// their messages go, and the address they listen on.
+
+import Glibc
+import Weft
+
+/// A sample's command line, as users of command-line tools expect it:
+/// `--help`/`-h` prints the usage on stdout and exits 0; a usage error goes to
+/// stderr with the usage and exits 2; any other failure goes to stderr and
+/// exits 1.
+public struct SampleCommand: Sendable {
+    /// The program's name, e.g. `weft-echo`.
+    public let name: String
+    /// The options, e.g. `[--host H] [--port P]`.
+    public let synopsis: String
+    /// What the program does and what each option means, for `--help`.
+    public let help: String
+
+    public init(name: String, synopsis: String, help: String) {
+        self.name = name
+        self.synopsis = synopsis
+        self.help = help
+    }
+
+    /// The arguments after the program's name; exits 0 after printing the
+    /// help when they ask for it.
+    public func arguments() -> [String] {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print("usage: \(name) \(synopsis)\n\n\(help)")
+            exit(0)
+        }
+        return arguments
+    }
+
+    /// Reports a usage error on stderr and exits 2.
+    public func usageError(_ problem: String) -> Never {
+        writeError("\(name): \(problem)\nusage: \(name) \(synopsis) (\(name) --help for more)")
+        exit(2)
+    }
+
+    /// Reports a failure on stderr and exits 1.
+    public func fail(_ error: any Error) -> Never {
+        writeError("\(name): \(error)")
+        exit(1)
+    }
+
+    /// The value after `flag`, or a usage error.
+    public func value(after flag: String, in arguments: inout IndexingIterator<[String]>) -> String {
+        guard let value = arguments.next() else { usageError("\(flag) needs a value") }
+        return value
+    }
+}
+
+/// Writes `line` and a newline to stderr.
+public func writeError(_ line: String) {
+    let text = Array((line + "\n").utf8)
+    var written = 0
+    while written < text.count {
+        let count = text[written...].withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if count <= 0 { return }
+        written += count
+    }
+}
+
+/// The address to listen on: `host` as a numeric address, or else its first
+/// address from the resolver (`localhost` gives `127.0.0.1` or `::1`).
+public func listenAddress(host: String, port: Int) async throws -> SocketAddress {
+    if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
+    let addresses = try await value(of: resolve(host: host, port: port)).get()
+    guard let first = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
+        throw WeftError(.invalidArgument, operation: "resolve \(host)", detail: "no address")
+    }
+    return first
+}
+
+/// The exit status after a second SIGINT or SIGTERM cut a graceful shutdown
+/// short: the shell's convention for death by that signal.
+public func exitStatus(afterSignal signal: Int32) -> Int32 { 128 + signal }
