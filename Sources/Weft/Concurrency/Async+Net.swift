@@ -9,10 +9,17 @@ extension TCPStream {
         try await value(transferring: UnsafeTransfer(value: Connect(address: address))).value.get()
     }
 
-    /// Resolves `host` and connects to the first of its addresses that accepts.
+    /// Resolves `host` and connects to its addresses by Happy Eyeballs.
     nonisolated(nonsending)
     public static func connect(host: String, port: Int) async throws -> TCPStream {
         try await value(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port))).value.get()
+    }
+
+    /// Connects to the first of `addresses` that accepts, by Happy Eyeballs
+    /// (see the future form, `connect(toAny:)`).
+    nonisolated(nonsending)
+    public static func connect(toAny addresses: [SocketAddress]) async throws -> TCPStream {
+        try await value(transferring: UnsafeTransfer(value: ConnectToAny(addresses, operation: "connect"))).value.get()
     }
 
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
@@ -89,6 +96,14 @@ extension TCPStream {
 }
 
 extension TCPListener {
+    /// Resolves `host` and binds its first address (IPv4 preferred), on the
+    /// calling task's loop (or ``LoopThread/shared``). See the future form,
+    /// `bind(host:port:backlog:reusePort:)`.
+    nonisolated(nonsending)
+    public static func bind(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) async throws -> TCPListener {
+        try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort))).value.get()
+    }
+
     /// The next connection. Cancel-safe.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {

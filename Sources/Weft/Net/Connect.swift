@@ -44,17 +44,98 @@ public struct Connect: Future {
     }
 }
 
-/// Resolves a host name, then connects to its addresses in order until one
-/// accepts. See ``TCPStream/connect(host:port:)``.
+/// Connects to the first of several addresses that accepts, by Happy
+/// Eyeballs (RFC 8305): the addresses are tried with the families alternating,
+/// IPv6 first; the next attempt starts when the current one fails or after
+/// ``attemptDelay`` without an answer (one that never answers, a black hole,
+/// costs 250 ms, not a connect timeout), and the first to connect wins. The
+/// attempts still in flight then are dropped, which closes their sockets.
+/// Fails with the last attempt's error when every address failed. See
+/// ``TCPStream/connect(toAny:)``.
 ///
-/// **Cancellation:** dropping it cancels the lookup or closes the socket.
+/// **Cancellation:** dropping it closes every socket it opened.
+public struct ConnectToAny: Future {
+    /// How long an attempt has before the next one starts beside it (RFC 8305's
+    /// recommended "Connection Attempt Delay").
+    public static let attemptDelay = Duration.milliseconds(250)
+
+    /// The addresses not yet tried, the next last.
+    var waiting: [SocketAddress]
+    var attempts: [Connect] = []
+    var nextAttempt: Sleep?
+    var lastError: WeftError?
+    let operation: String
+
+    init(_ addresses: [SocketAddress], operation: String) {
+        waiting = Self.interleaved(addresses).reversed()
+        self.operation = operation
+    }
+
+    /// The addresses with the families alternating, IPv6 first (RFC 8305,
+    /// section 4), each family in its given order.
+    static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
+        var ipv6 = addresses.filter { $0.family == .ipv6 }.makeIterator()
+        var ipv4 = addresses.filter { $0.family == .ipv4 }.makeIterator()
+        var ordered: [SocketAddress] = []
+        while true {
+            let next = (ipv6.next(), ipv4.next())
+            if next.0 == nil && next.1 == nil { return ordered }
+            if let address = next.0 { ordered.append(address) }
+            if let address = next.1 { ordered.append(address) }
+        }
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        if attempts.isEmpty && waiting.isEmpty && lastError == nil {
+            return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "no address to connect to")))
+        }
+        while true {
+            var failed = false
+            var index = 0
+            while index < attempts.count {
+                switch attempts[index].poll(&context) {
+                case .pending:
+                    index += 1
+                case .ready(.success(let stream)):
+                    attempts.removeAll()  // the losers' sockets close
+                    nextAttempt = nil
+                    return .ready(.success(stream))
+                case .ready(.failure(let error)):
+                    lastError = error
+                    attempts.remove(at: index)
+                    failed = true
+                }
+            }
+            if waiting.isEmpty {
+                return attempts.isEmpty ? .ready(.failure(lastError!)) : .pending
+            }
+            // Start the next attempt now when none is in flight or one just
+            // failed; else when the delay runs out.
+            if attempts.isEmpty || failed {
+                startNext()
+                continue
+            }
+            if nextAttempt == nil { nextAttempt = sleep(for: Self.attemptDelay) }
+            guard case .ready = nextAttempt!.poll(&context) else { return .pending }
+            startNext()
+        }
+    }
+
+    private mutating func startNext() {
+        attempts.append(TCPStream.connect(to: waiting.removeLast()))
+        nextAttempt = nil
+    }
+}
+
+/// Resolves a host name, then connects to its addresses by Happy Eyeballs
+/// (``ConnectToAny``). See ``TCPStream/connect(host:port:)``.
+///
+/// **Cancellation:** dropping it cancels the lookup or closes the sockets.
 public struct ConnectByName: Future {
     let host: String
     let port: Int
     var lookup: Resolve?
-    var candidates: [SocketAddress] = []
-    var attempt: Connect?
-    var lastError: WeftError?
+    var connecting: ConnectToAny?
 
     init(host: String, port: Int) {
         self.host = host
@@ -62,31 +143,20 @@ public struct ConnectByName: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
-        if attempt == nil && candidates.isEmpty {
+        if connecting == nil {
             if lookup == nil { lookup = resolve(host: host, port: port) }
             switch lookup!.poll(&context) {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))
             case .ready(.success(let addresses)):
-                candidates = addresses.reversed()
-                if candidates.isEmpty {
+                lookup = nil
+                if addresses.isEmpty {
                     return .ready(.failure(WeftError(.invalidArgument, operation: "connect \(host):\(port)",
                                                      detail: "no address found")))
                 }
+                connecting = ConnectToAny(addresses, operation: "connect \(host):\(port)")
             }
         }
-        while true {
-            if attempt == nil {
-                guard let next = candidates.popLast() else { return .ready(.failure(lastError!)) }
-                attempt = TCPStream.connect(to: next)
-            }
-            switch attempt!.poll(&context) {
-            case .pending: return .pending
-            case .ready(.success(let stream)): return .ready(.success(stream))
-            case .ready(.failure(let error)):
-                lastError = error
-                attempt = nil
-            }
-        }
+        return connecting!.poll(&context)
     }
 }

@@ -128,3 +128,40 @@ public struct Incoming: PollStream {
         }
     }
 }
+
+extension TCPListener {
+    /// A future that resolves `host` (a numeric address needs no lookup) and
+    /// binds its first address, IPv4 preferred (`localhost` gives 127.0.0.1
+    /// where it has both), on the runtime polling it; the options as in
+    /// ``bind(_:backlog:reusePort:runtime:)``.
+    public static func bind(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) -> BindByName {
+        BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort)
+    }
+}
+
+/// Resolves a host name and binds a listener to it. See
+/// ``TCPListener/bind(host:port:backlog:reusePort:)``.
+///
+/// **Cancellation:** dropping it cancels the lookup; nothing is bound before
+/// it completes.
+public struct BindByName: Future {
+    let host: String
+    let port: Int
+    let backlog: Int
+    let reusePort: Bool
+    var lookup: Resolve?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
+        if let numeric = try? SocketAddress(host: host, port: port) {
+            return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, backlog: backlog, reusePort: reusePort) })
+        }
+        if lookup == nil { lookup = resolve(host: host, port: port) }
+        guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
+        return .ready(resolved.flatMap { addresses in
+            guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
+                return .failure(WeftError(.invalidArgument, operation: "bind \(host):\(port)", detail: "no address found"))
+            }
+            return Result { () throws(WeftError) in try TCPListener.bind(address, backlog: backlog, reusePort: reusePort) }
+        })
+    }
+}

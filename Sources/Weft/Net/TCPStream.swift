@@ -64,10 +64,20 @@ public final class TCPStream: @unchecked Sendable {
         Connect(address: address)
     }
 
-    /// A future that resolves `host` (with `getaddrinfo`) and connects to the first
-    /// address that accepts.
+    /// A future that resolves `host` (with `getaddrinfo`) and connects to its
+    /// addresses by Happy Eyeballs (RFC 8305, see ``connect(toAny:)``).
     public static func connect(host: String, port: Int) -> ConnectByName {
         ConnectByName(host: host, port: port)
+    }
+
+    /// A future that connects to the first of `addresses` that accepts, by
+    /// Happy Eyeballs (RFC 8305): IPv6 and IPv4 alternate, IPv6 first; the
+    /// next address is tried when an attempt fails or after 250 ms without an
+    /// answer; the first connection wins and the others are closed. Fails
+    /// with the last error when every address failed, with `.invalidArgument`
+    /// for an empty list.
+    public static func connect(toAny addresses: [SocketAddress]) -> ConnectToAny {
+        ConnectToAny(addresses, operation: "connect")
     }
 
     /// A future of up to `maxLength` bytes; empty at end of stream.

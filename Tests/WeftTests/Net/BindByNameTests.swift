@@ -1,0 +1,43 @@
+import Testing
+import Weft
+
+extension NetTest {
+    @Suite("Binding by name")
+    struct BindByNameTests {
+        @Test("TCPListener.bind(host: \"localhost\", port: 0) listens on 127.0.0.1 and accepts; a numeric host binds without a lookup")
+        func localhost() throws {
+            let runtime = try Runtime()
+            for host in ["localhost", "127.0.0.1"] {
+                let listener = try runtime.block(on: TCPListener.bind(host: host, port: 0)).get()
+                let address = try listener.localAddress
+                #expect(address.host == "127.0.0.1")
+                #expect(address.port != 0)
+                let pair = try runtime.block(on: timeout(.seconds(5), join(listener.accept(), TCPStream.connect(to: address))))
+                let (accepted, connected) = try pair.get()
+                #expect(try accepted.get().peerAddress == connected.get().localAddress)
+                listener.close()
+            }
+        }
+
+        @Test("a name that does not resolve fails with the lookup's error naming the host, and binds nothing")
+        func unknownHost() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let result = try runtime.block(on: timeout(.seconds(20), TCPListener.bind(host: "no-such-host.invalid", port: 0))).get()
+            #expect(result.failure != nil)
+            #expect("\(result.failure!)".contains("no-such-host.invalid"), "\(result.failure!)")
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
+        @Test("the async form binds on the calling task's loop")
+        func asyncForm() async throws {
+            let loop = try LoopThread(name: "bind-by-name")
+            defer { loop.shutdown() }
+            let port = try await loop.spawn { () async throws -> Int in
+                let listener = try await TCPListener.bind(host: "localhost", port: 0)
+                defer { listener.close() }
+                return try listener.localAddress.port
+            }.value
+            #expect(port != 0)
+        }
+    }
+}
