@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Glibc
 import Testing
@@ -427,8 +428,21 @@ struct RawSocketError: Error, CustomStringConvertible {
 
 /// A blocking IPv4 TCP socket driven with plain Glibc calls: a peer that can
 /// misbehave (reset, never read, never accept) in ways a Weft stream would not.
-struct RawSocket: Sendable {
-    let fd: Int32
+///
+/// A class whose `close()` closes the descriptor once, however often it is
+/// called: a second `close(fd)` would close whatever reused the number
+/// meanwhile, in this process that runs suites in parallel a loop's socket
+/// or its epoll descriptor, and libuv then aborts without a message when
+/// `epoll_ctl` fails (what a test that closed its clients twice did).
+final class RawSocket: Sendable {
+    private let descriptor: Atomic<Int32>
+
+    /// The descriptor; -1 once closed.
+    var fd: Int32 { descriptor.load(ordering: .acquiring) }
+
+    init(fd: Int32) {
+        descriptor = Atomic(fd)
+    }
 
     private static func check(_ result: Int32, _ call: String) throws(RawSocketError) {
         if result < 0 { throw RawSocketError(call: call, code: errno) }
@@ -545,8 +559,10 @@ struct RawSocket: Sendable {
         close()
     }
 
+    /// Closes the descriptor, the first time only.
     func close() {
-        _ = Glibc.close(fd)
+        let fd = descriptor.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { _ = Glibc.close(fd) }
     }
 }
 

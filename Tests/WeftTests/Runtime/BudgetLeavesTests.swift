@@ -160,7 +160,6 @@ struct BudgetLeavesTests {
             return nil
         }
         listener.close()
-        for client in clients { client.close() }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
