@@ -3,7 +3,9 @@
 /// ``PollStream/throttle(every:)``.
 ///
 /// Elements are delayed, never dropped: a stream that produces faster fills up
-/// (or is held back by) whatever it reads from.
+/// (or is held back by) whatever it reads from. The stream is not polled during
+/// the pause, so a lazy stream (one that starts its next element only when
+/// polled) adds its own time to the period.
 ///
 /// **Cancellation:** dropping it drops the stream and disarms its timer; no
 /// element is lost (none is held between polls).
