@@ -19,19 +19,12 @@ public struct SelectAll<F: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<(output: F.Output, index: Int, rest: [F])> {
-        let count = branches.count
-        precondition(count > 0, "selectAll polled after it completed")
-        let start = fairStartIndex(count: count)
-        for offset in 0..<count {
-            let index = (start + offset) % count
-            if case .ready(let output) = branches[index].poll(&context) {
-                var rest = branches
-                branches = []
-                rest.remove(at: index)
-                return .ready((output, index, rest))
-            }
-        }
-        return .pending
+        precondition(!branches.isEmpty, "selectAll polled after it completed")
+        guard let (index, output) = branches.pollFirstReady(&context) else { return .pending }
+        var rest = branches
+        branches = []
+        rest.remove(at: index)
+        return .ready((output, index, rest))
     }
 }
 

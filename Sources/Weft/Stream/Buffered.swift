@@ -51,16 +51,14 @@ public struct BufferedStream<Base: PollStream>: PollStream where Base.Element: F
 
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Element?> {
-        while !baseEnded && taken - nextPosition < limit {
-            switch base.pollNext(&context) {
-            case .pending: break
-            case .ready(nil): baseEnded = true
-            case .ready(let future?):
-                running.insert(Numbered(future, position: taken))
-                taken += 1
-                continue
+        if !baseEnded {
+            let waiting = taken - nextPosition - running.count  // finished, not yet yielded
+            var position = taken
+            baseEnded = running.fill(from: &base, limit: limit - waiting, &context) { future in
+                defer { position += 1 }
+                return Numbered(future, position: position)
             }
-            break
+            taken = position
         }
         while true {
             if let output = finished[nextPosition % limit].take() {
@@ -105,16 +103,7 @@ public struct BufferUnorderedStream<Base: PollStream>: PollStream where Base.Ele
 
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Element?> {
-        while !baseEnded && running.count < limit {
-            switch base.pollNext(&context) {
-            case .pending: break
-            case .ready(nil): baseEnded = true
-            case .ready(let future?):
-                running.insert(future)
-                continue
-            }
-            break
-        }
+        if !baseEnded { baseEnded = running.fill(from: &base, limit: limit, &context) { $0 } }
         switch running.pollNext(&context) {
         case .ready(let output?): return .ready(output)
         case .ready(nil): return baseEnded ? .ready(nil) : .pending

@@ -6,27 +6,20 @@
 /// that is running; elements not yet taken from the stream stay there (and go
 /// with it).
 public struct ForEachElement<Base: PollStream, Body: Future<Void>>: Future {
-    @usableFromInline var base: Base
-    @usableFromInline var running: Body?
-    @usableFromInline let body: (Base.Element) -> Body
+    @usableFromInline var elements: ThenStream<Base, Body>
 
     @inlinable
     init(base: Base, body: @escaping (Base.Element) -> Body) {
-        self.base = base
-        self.body = body
+        self.elements = ThenStream(base: base, transform: body)
     }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
-            if running != nil {
-                guard case .ready = running!.poll(&context) else { return .pending }
-                running = nil
-            }
-            switch base.pollNext(&context) {
+            switch elements.pollNext(&context) {
             case .pending: return .pending
             case .ready(nil): return .ready(())
-            case .ready(let element?): running = body(element)
+            case .ready(.some): continue
             }
         }
     }
@@ -62,16 +55,7 @@ public struct ForEachConcurrent<Base: PollStream, Body: Future<Void>>: Future {
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
-            while !baseEnded && inFlight.count < limit {
-                switch base.pollNext(&context) {
-                case .pending: break
-                case .ready(nil): baseEnded = true
-                case .ready(let element?):
-                    inFlight.insert(body(element))
-                    continue
-                }
-                break
-            }
+            if !baseEnded { baseEnded = inFlight.fill(from: &base, limit: limit, &context, body) }
             switch inFlight.pollNext(&context) {
             case .ready(.some): continue  // a slot is free: take more from the stream
             case .ready(nil): if baseEnded { return .ready(()) } else { return .pending }
@@ -106,16 +90,7 @@ where Body.Output == Result<Void, Failure> {
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, Failure>> {
         while true {
-            while base != nil && inFlight.count < limit {
-                switch base!.pollNext(&context) {
-                case .pending: break
-                case .ready(nil): base = nil
-                case .ready(let element?):
-                    inFlight.insert(body(element))
-                    continue
-                }
-                break
-            }
+            if base != nil, inFlight.fill(from: &base!, limit: limit, &context, body) { base = nil }
             switch inFlight.pollNext(&context) {
             case .ready(.success?): continue
             case .ready(.failure(let error)?):

@@ -177,6 +177,25 @@ public struct FutureSet<F: Future>: PollStream {
     }
 }
 
+extension FutureSet {
+    /// Inserts `make(element)` for each element `stream` has ready while fewer
+    /// than `limit` children run; true once the stream has ended. What every
+    /// "up to `limit` at once" combinator does before polling its set.
+    @inlinable
+    mutating func fill<S: PollStream>(
+        from stream: inout S, limit: Int, _ context: inout Context, _ make: (S.Element) -> F
+    ) -> Bool {
+        while count < limit {
+            switch stream.pollNext(&context) {
+            case .pending: return false
+            case .ready(nil): return true
+            case .ready(let element?): insert(make(element))
+            }
+        }
+        return false
+    }
+}
+
 /// A future of every output of a list of futures, run concurrently in one task,
 /// in the list's order. Only woken children are re-polled (see ``FutureSet``).
 ///
