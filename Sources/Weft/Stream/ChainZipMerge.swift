@@ -1,7 +1,7 @@
 /// The elements of one stream, then those of another. See ``PollStream/chain(_:)``.
 ///
 /// **Cancellation:** dropping it drops both streams (the first is dropped as
-/// soon as it ends).
+/// soon as it ends); no element is lost (none is held between polls).
 public struct ChainStream<First: PollStream, Second: PollStream>: PollStream where First.Element == Second.Element {
     @usableFromInline var first: First?
     @usableFromInline var second: Second

@@ -33,7 +33,8 @@ public struct FlattenStream<Base: PollStream>: PollStream where Base.Element: Po
 /// without polling the stream it wrapped, which is dropped when it ends. See
 /// ``PollStream/fuse()``.
 ///
-/// **Cancellation:** dropping it drops the wrapped stream if it has not ended.
+/// **Cancellation:** dropping it drops the wrapped stream if it has not ended;
+/// no element is lost (none is held between polls).
 public struct FuseStream<Base: PollStream>: PollStream {
     @usableFromInline var base: Base?
 

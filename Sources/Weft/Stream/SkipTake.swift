@@ -1,6 +1,7 @@
 /// A stream without its first elements. See ``PollStream/skip(_:)``.
 ///
-/// **Cancellation:** dropping it drops the base stream.
+/// **Cancellation:** dropping it drops the base stream; no element is lost
+/// beyond those it skips (none is held between polls).
 public struct SkipStream<Base: PollStream>: PollStream {
     @usableFromInline var base: Base
     @usableFromInline var remaining: Int
@@ -28,7 +29,8 @@ public struct SkipStream<Base: PollStream>: PollStream {
 /// A stream that leaves out elements while a test holds, then passes every
 /// element on. See ``PollStream/skip(while:)``.
 ///
-/// **Cancellation:** dropping it drops the base stream.
+/// **Cancellation:** dropping it drops the base stream; no element is lost
+/// beyond those it skips (none is held between polls).
 public struct SkipWhileStream<Base: PollStream>: PollStream {
     @usableFromInline var base: Base
     /// Nil once an element failed the test.

@@ -33,7 +33,8 @@ public struct ThenStream<Base: PollStream, Next: Future>: PollStream {
 /// ``PollStream/filterMap(_:)``.
 ///
 /// A run of `nil` results is consumed within one poll.
-/// **Cancellation:** dropping it drops the base stream.
+/// **Cancellation:** dropping it drops the base stream; no element is lost
+/// (none is held between polls).
 public struct FilterMapStream<Base: PollStream, Element>: PollStream {
     @usableFromInline var base: Base
     @usableFromInline let transform: (Base.Element) -> Element?
@@ -59,7 +60,8 @@ public struct FilterMapStream<Base: PollStream, Element>: PollStream {
 /// A stream of each element with its offset from the start. See
 /// ``PollStream/enumerated()``.
 ///
-/// **Cancellation:** dropping it drops the base stream.
+/// **Cancellation:** dropping it drops the base stream; no element is lost
+/// (none is held between polls).
 public struct EnumeratedStream<Base: PollStream>: PollStream {
     @usableFromInline var base: Base
     @usableFromInline var offset = 0
