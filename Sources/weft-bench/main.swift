@@ -1,7 +1,9 @@
 // weft-bench: micro-benchmarks of Weft's executor and timers.
 //
-// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop> [-n N]
-// Each prints, as its last line:
+// Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|
+//                    for-each-concurrent|buffer-unordered> [-n N] [-l LIMIT]
+// Each prints, as its last line (for-each-concurrent and buffer-unordered print
+// their FutureSet-by-hand baseline first, as `<name>-futureset`):
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
 
@@ -268,7 +270,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop> [-n N] [-t TASKS -i ITERATIONS]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -288,6 +290,8 @@ do {
     case "notify": try benchNotify(n: option("-n", default: 1_000_000))
     case "cross-thread": try benchCrossThread(n: option("-n", default: 10_000_000))
     case "cross-loop": try await benchCrossLoop(n: option("-n", default: 50_000))
+    case "for-each-concurrent": try benchForEachConcurrent(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
+    case "buffer-unordered": try benchBufferUnordered(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
     default:
         print(usage)
         exit(2)

@@ -4,14 +4,16 @@
 //     curl http://127.0.0.1:7878/          # hello.html
 //     curl http://127.0.0.1:7878/sleep     # the same, 5 s later; others are not held up
 //
-// Every connection is its own Swift task, running the book's handler (a
-// poll-based future, generic over byte streams) on one of N loops (a
-// LoopGroup serving the port on every loop with SO_REUSEPORT; N defaults to
-// the CPUs the process may use, `--loops 1` is a single-loop server). On
-// SIGINT or SIGTERM it stops accepting, lets requests in flight finish for up
-// to the grace period (seconds; long enough for a /sleep by default), closes
-// the rest, and exits with status 0. On SIGUSR1 it prints each loop's counters
-// and live tasks.
+// With `--loops 1` the accept loop is the book's own ("Handling Connections
+// Concurrently"): `incoming.forEachConcurrent(limit: nil)`, every connection's
+// handler (a poll-based future, generic over byte streams) a future in flight
+// in one task. With N loops it is the book's "Serving Requests in Parallel":
+// every connection is its own task on one of N loops (a LoopGroup serving the
+// port on every loop with SO_REUSEPORT); N defaults to the CPUs the process
+// may use. On SIGINT or SIGTERM it stops accepting, lets requests in flight
+// finish for up to the grace period (seconds; long enough for a /sleep by
+// default), closes the rest, and exits with status 0. On SIGUSR1 it prints
+// each loop's counters and live tasks.
 
 import Glibc
 import HelloServer
@@ -68,12 +70,31 @@ do {
         var reports = signals(SIGUSR1)
         try reports.install()  // nor an early SIGUSR1
         let requests = TaskTracker()
-        let server = try await group.serve(address) { connection in
-            let live = requests.token()
-            defer { live.release() }
-            _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout))
+        let localAddress: SocketAddress
+        let stopAccepting: () async -> Void
+        if group.loops.count == 1 {
+            let listener = try TCPListener.bind(address)
+            localAddress = try listener.localAddress
+            // The async book, "Building a Concurrent Web Server", "Handling
+            // Connections Concurrently": every connection a future in flight in
+            // one task. Closing the listener ends `incoming`; the connections in
+            // flight are still served, and the task ends after the last.
+            spawn(listener.incoming.forEachConcurrent(limit: nil) { stream in
+                requests.track(handleConnection(stream, readTimeout: readTimeout))
+            }, name: "accept loop")
+            stopAccepting = { listener.close() }
+        } else {
+            // The book's "Serving Requests in Parallel": a task per connection,
+            // on the loop that accepted it.
+            let server = try await group.serve(address) { connection in
+                let live = requests.token()
+                defer { live.release() }
+                _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout))
+            }
+            localAddress = server.localAddress
+            stopAccepting = { await server.close() }
         }
-        print("listening on \(server.localAddress)")
+        print("listening on \(localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
         let reporter = control.spawn { [reports] in
             for try await _ in reports.values {
@@ -89,7 +110,7 @@ do {
         }
         defer { reporter.cancel() }
         let signal = try await value(of: stop)
-        await server.close()
+        await stopAccepting()
         requests.close()
         print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
         fflush(nil)  // a supervisor watching the pipe learns the drain began

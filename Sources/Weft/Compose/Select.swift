@@ -84,17 +84,24 @@ public struct Race<F: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<(index: Int, output: F.Output)> {
-        let count = branches.count
-        precondition(count > 0, "race polled after it completed")
+        precondition(!branches.isEmpty, "race polled after it completed")
+        guard let won = branches.pollFirstReady(&context) else { return .pending }
+        branches.removeAll()
+        return .ready(won)
+    }
+}
+
+extension Array where Element: Future {
+    /// Polls the futures in turn, starting at a random one, until one is
+    /// ready: its index and output, or nil when none is (every one polled).
+    @inlinable
+    mutating func pollFirstReady(_ context: inout Context) -> (index: Int, output: Element.Output)? {
         let start = fairStartIndex(count: count)
         for offset in 0..<count {
             let index = (start + offset) % count
-            if case .ready(let output) = branches[index].poll(&context) {
-                branches.removeAll()
-                return .ready((index, output))
-            }
+            if case .ready(let output) = self[index].poll(&context) { return (index, output) }
         }
-        return .pending
+        return nil
     }
 }
 

@@ -38,3 +38,49 @@ extension PollStream {
         PollStreamValues(base: self, loop: nil)
     }
 }
+
+extension AsyncSequence where Element: Sendable {
+    /// Runs `body` for each element in a child task of its own, at most `limit`
+    /// at once (`nil`: no limit), and returns when the sequence has ended and
+    /// every child finished: the async face of
+    /// ``PollStream/forEachConcurrent(limit:_:)`` (Swift's `AsyncSequence` has
+    /// no such method; a task group does the work).
+    ///
+    /// The children inherit the calling task's executor preference, so on a
+    /// Weft loop they run on that loop. With a limit, the sequence is not asked
+    /// for another element while `limit` children run. The first error (of the
+    /// sequence or of a child) is thrown once the children still running have
+    /// been cancelled and have finished; with no limit, a child's error is seen
+    /// when the next element arrives or the sequence ends.
+    ///
+    /// **Cancellation:** cancelling the calling task cancels every child and
+    /// the iteration (as far as the sequence honours cancellation).
+    public func forEachConcurrent(
+        limit: Int?, _ body: @escaping @Sendable (Element) async throws -> Void
+    ) async throws {
+        precondition(limit.map { $0 > 0 } ?? true, "forEachConcurrent's limit must be positive (nil: no limit)")
+        guard let limit else {
+            // Discarding: an accept loop's finished children leave nothing behind.
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await element in self {
+                    if group.isCancelled { break }  // a child failed
+                    group.addTask { try await body(element) }
+                }
+            }
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for try await element in self {
+                if running == limit {
+                    try await group.next()
+                    running -= 1
+                }
+                group.addTask { try await body(element) }
+                running += 1
+            }
+            // Not `waitForAll()`, which waits for every child before throwing.
+            while try await group.next() != nil {}
+        }
+    }
+}

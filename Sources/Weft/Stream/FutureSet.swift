@@ -3,6 +3,7 @@ import Synchronization
 /// The children of a ``FutureSet`` that were woken since it last looked, and the
 /// waker of the task polling the set. Shared with the children's wakers, which
 /// may fire on any thread.
+@usableFromInline
 final class WokenChildren: Sendable {
     private struct State {
         var indices: [Int] = []
@@ -11,37 +12,50 @@ final class WokenChildren: Sendable {
 
     private let state = Mutex(State())
 
+    @usableFromInline
+    init() {}
+
     /// Records that child `index` was woken and wakes the polling task.
+    ///
+    /// Only the first push since the last `take` wakes it: the later ones find
+    /// it woken already, and it takes them all at once.
+    @usableFromInline
     func push(_ index: Int) {
         let parent = state.locked { state -> Waker? in
             state.indices.append(index)
-            return state.parent
+            return state.indices.count == 1 ? state.parent : nil
         }
         parent?.wake()
     }
 
-    /// Takes the woken indices, in wake order, and registers `parent`.
-    func take(registering parent: Waker) -> [Int] {
+    /// Swaps the woken indices, in wake order, into `taken` (whose old contents
+    /// are dropped; swapping, not copying, so neither array reallocates), and
+    /// registers `parent`.
+    @usableFromInline
+    func take(into taken: inout [Int], registering parent: Waker) {
+        taken.removeAll(keepingCapacity: true)
         state.locked { state in
             state.parent.register(parent)
-            defer { state.indices.removeAll(keepingCapacity: true) }
-            return state.indices
+            swap(&state.indices, &taken)
         }
     }
 }
 
 /// The waker a ``FutureSet`` hands to one child: waking it queues only that child.
+@usableFromInline
 final class ChildWaker: Wakeable {
-    let index: Int
-    let woken: WokenChildren
+    @usableFromInline let index: Int
+    @usableFromInline let woken: WokenChildren
     /// True while the child is queued in `woken`; makes repeated wakes free.
-    let isQueued = Atomic<Bool>(false)
+    @usableFromInline let isQueued = Atomic<Bool>(false)
 
+    @usableFromInline
     init(index: Int, woken: WokenChildren) {
         self.index = index
         self.woken = woken
     }
 
+    @usableFromInline
     func wake() {
         if !isQueued.exchange(true, ordering: .acquiringAndReleasing) {
             woken.push(index)
@@ -57,30 +71,49 @@ final class ChildWaker: Wakeable {
 /// are pending. `pollNext` returns `nil` when the set is empty.
 ///
 /// **Cancellation:** dropping the set drops every child still running.
+///
+/// Inlinable, so that it is specialised for its child type where it is used
+/// (a generic set pays a metadata lookup per call; docs/BENCHMARKS.md,
+/// "Combinators").
 public struct FutureSet<F: Future>: PollStream {
-    private var children: [F?] = []
-    private var wakers: [ChildWaker] = []
-    private var freeSlots: [Int] = []
-    private let woken = WokenChildren()
+    @usableFromInline var children: [F?] = []
+    @usableFromInline var wakers: [ChildWaker] = []
+    @usableFromInline var freeSlots: [Int] = []
+    @usableFromInline let woken = WokenChildren()
     /// Woken children taken from `woken` but not yet polled.
-    private var backlog: [Int] = []
-    private var backlogPosition = 0
+    @usableFromInline var backlog: [Int] = []
+    @usableFromInline var backlogPosition = 0
+    /// Children inserted while `backlog` was used up: they join it at the next
+    /// take. An insert costs no lock and no wake this way (docs/BENCHMARKS.md,
+    /// "Combinators").
+    @usableFromInline var inserted: [Int] = []
+    /// The waker of the latest poll: the first insert after a poll wakes it,
+    /// as a woken child would.
+    @usableFromInline var parent: Waker?
     /// Children still running.
-    public private(set) var count = 0
+    @usableFromInline var running = 0
+
+    /// Children still running.
+    @inlinable
+    public var count: Int { running }
 
     /// An empty set.
+    @inlinable
     public init() {}
 
     /// A set of `futures`, to be polled in order at first.
+    @inlinable
     public init<S: Sequence<F>>(_ futures: S) {
         for future in futures { insert(future) }
     }
 
     /// Whether no child is running.
+    @inlinable
     public var isEmpty: Bool { count == 0 }
 
     /// Adds a future; it is polled at the set's next poll. Returns its slot,
     /// which ``pollNextIndexed(_:)`` reports with its output.
+    @inlinable
     @discardableResult
     public mutating func insert(_ future: F) -> Int {
         let index: Int
@@ -92,19 +125,34 @@ public struct FutureSet<F: Future>: PollStream {
             children.append(future)
             wakers.append(ChildWaker(index: index, woken: woken))
         }
-        count += 1
-        wakers[index].wake()
+        running += 1
+        // Queued by hand: wakes before its first poll are free, as for a
+        // woken child.
+        wakers[index].isQueued.store(true, ordering: .relaxed)
+        if backlogPosition < backlog.count {
+            backlog.append(index)  // this poll's backlog (whose poll arranged a wake) takes it
+        } else {
+            if inserted.isEmpty { parent?.wake() }
+            inserted.append(index)
+        }
         return index
     }
 
+    @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<F.Output?> {
         pollNextIndexed(&context).map { $0?.output }
     }
 
     /// Like `pollNext`, also telling which slot (see ``insert(_:)``) finished.
+    @inlinable
     public mutating func pollNextIndexed(_ context: inout Context) -> Poll<(index: Int, output: F.Output)?> {
         if backlogPosition == backlog.count {
-            backlog = woken.take(registering: context.waker)
+            woken.take(into: &backlog, registering: context.waker)
+            parent.register(context.waker)
+            if !inserted.isEmpty {
+                backlog.append(contentsOf: inserted)
+                inserted.removeAll(keepingCapacity: true)
+            }
             backlogPosition = 0
         }
         if count == 0 { return .ready(nil) }
@@ -118,7 +166,7 @@ public struct FutureSet<F: Future>: PollStream {
             if case .ready(let output) = children[index]!.poll(&childContext) {
                 children[index] = nil
                 freeSlots.append(index)
-                count -= 1
+                running -= 1
                 if backlogPosition < backlog.count {
                     context.waker.wake()  // come back for the rest of the backlog
                 }
@@ -126,6 +174,25 @@ public struct FutureSet<F: Future>: PollStream {
             }
         }
         return .pending
+    }
+}
+
+extension FutureSet {
+    /// Inserts `make(element)` for each element `stream` has ready while fewer
+    /// than `limit` children run; true once the stream has ended. What every
+    /// "up to `limit` at once" combinator does before polling its set.
+    @inlinable
+    mutating func fill<S: PollStream>(
+        from stream: inout S, limit: Int, _ context: inout Context, _ make: (S.Element) -> F
+    ) -> Bool {
+        while count < limit {
+            switch stream.pollNext(&context) {
+            case .pending: return false
+            case .ready(nil): return true
+            case .ready(let element?): insert(make(element))
+            }
+        }
+        return false
     }
 }
 

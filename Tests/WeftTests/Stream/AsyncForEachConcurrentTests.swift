@@ -1,0 +1,76 @@
+import Testing
+import Weft
+
+/// The async form: `AsyncSequence.forEachConcurrent(limit:_:)`, a task group
+/// whose children run on the caller's loop.
+@Suite("forEachConcurrent on an AsyncSequence")
+struct AsyncForEachConcurrentTests {
+    /// Children running now, and the most there ever were.
+    final class Running: Sendable {
+        let now = Shared((current: 0, most: 0, finished: 0))
+        func enter() { now.update { $0.current += 1; $0.most = max($0.most, $0.current) } }
+        func leave() { now.update { $0.current -= 1; $0.finished += 1 } }
+    }
+
+    @Test("with a limit, never more than that many children run, every element is handled, and it returns after the last", arguments: [1, 4])
+    func limitHonoured(limit: Int) async throws {
+        let loop = try LoopThread(name: "async-for-each")
+        defer { loop.shutdown() }
+        let running = Running()
+        try await loop.spawn {
+            try await iter(0..<40).values.forEachConcurrent(limit: limit) { element in
+                running.enter()
+                defer { running.leave() }
+                try await value(of: sleep(for: .milliseconds(element % 3 + 1)))
+            }
+        }.value
+        let counts = running.now.value
+        #expect(counts.most == limit)
+        #expect(counts.finished == 40)
+        #expect(counts.current == 0)
+    }
+
+    @Test("without a limit, the children run at once and all finish before it returns")
+    func unbounded() async throws {
+        let loop = try LoopThread(name: "async-for-each")
+        defer { loop.shutdown() }
+        let running = Running()
+        let elapsed = try await loop.spawn {
+            let start = ContinuousClock.now
+            try await iter(0..<20).values.forEachConcurrent(limit: nil) { _ in
+                running.enter()
+                defer { running.leave() }
+                try await value(of: sleep(for: .milliseconds(100)))
+            }
+            return ContinuousClock.now - start
+        }.value
+        #expect(running.now.value.finished == 20)
+        #expect(running.now.value.most == 20)
+        #expect(elapsed < .milliseconds(1500), "the children ran one after the other: \(elapsed)")
+    }
+
+    @Test("a child's error is thrown, after the other children were cancelled", arguments: [nil, 3] as [Int?])
+    func firstErrorThrown(limit: Int?) async throws {
+        let loop = try LoopThread(name: "async-for-each")
+        defer { loop.shutdown() }
+        let cancelled = AtomicCounter()
+        let outcome = await loop.spawn { () async -> Planted? in
+            do {
+                try await iter(0..<3).values.forEachConcurrent(limit: limit) { element in
+                    if element == 2 { throw Planted(2) }
+                    do {
+                        try await value(of: sleep(for: .seconds(30)))
+                    } catch {
+                        cancelled.increment()
+                        throw error
+                    }
+                }
+                return nil
+            } catch {
+                return error as? Planted
+            }
+        }.result
+        #expect(try outcome.get() == Planted(2))
+        #expect(cancelled.value == 2)
+    }
+}
