@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "weft-echo", dependencies: ["SampleSupport", "Weft"]),
         // The async book's web server: the handler is a library so tests reach it.
         .target(name: "HelloServer", dependencies: ["Weft"]),
-        .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "Weft"]),
+        .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "SampleSupport", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
         .executableTarget(name: "weft-default-executor", dependencies: ["Weft"]),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV", "CWeftSupport"]),

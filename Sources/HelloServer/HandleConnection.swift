@@ -3,10 +3,14 @@ import Weft
 /// The async book's `handle_connection`, as a hand-written future generic over
 /// any byte stream (so it runs on a ``TCPStream`` or on an in-memory mock).
 ///
-/// It reads the request head (up to 1 KiB, or until the first line ends), then:
-/// `GET / HTTP/1.1` gets `200 OK` with ``Pages/hello``; `GET /sleep HTTP/1.1`
+/// It reads the request head (up to 1 KiB, or until the first line ends), then
+/// routes the request line (`METHOD TARGET HTTP/1.x`) by its path, the query
+/// string ignored: `GET /` gets `200 OK` with ``Pages/hello``; `GET /sleep`
 /// gets the same after `sleepDuration` (other connections are served
-/// meanwhile); anything else gets `404 NOT FOUND` with ``Pages/notFound``.
+/// meanwhile); any other path gets `404 NOT FOUND` with ``Pages/notFound``.
+/// `HEAD` gets the same status and headers without the body; another method
+/// gets `405 METHOD NOT ALLOWED`; a line that is not a request line gets
+/// `400 BAD REQUEST`.
 /// Responses carry `Content-Length` and `Connection: close`, and the connection
 /// is shut down after each, so real clients such as curl finish cleanly. A
 /// client that sends nothing within `readTimeout` is closed without an answer;
@@ -38,6 +42,8 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     var stage: Stage
     var request: [UInt8] = []
     var statusLine = ""
+    /// A `HEAD` request: the response has no body.
+    var isHead = false
 
     /// A handler for one connection; `/sleep` waits `sleepDuration`, and a client
     /// silent for `readTimeout` is closed.
@@ -150,22 +156,48 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
 
     private mutating func route() -> Stage {
         let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
-        let requestLine = String(decoding: line, as: UTF8.self).trimmingSuffix("\r")
-        switch requestLine {
-        case "GET / HTTP/1.1":
+        guard let requestLine = RequestLine(String(decoding: line, as: UTF8.self).trimmingSuffix("\r")) else {
+            return respond("HTTP/1.1 400 BAD REQUEST", Pages.badRequest)
+        }
+        isHead = requestLine.method == "HEAD"
+        guard requestLine.method == "GET" || isHead else {
+            return respond("HTTP/1.1 405 METHOD NOT ALLOWED", Pages.methodNotAllowed, extraHeaders: "Allow: GET, HEAD\r\n")
+        }
+        switch requestLine.path {
+        case "/":
             return respond("HTTP/1.1 200 OK", Pages.hello)
-        case "GET /sleep HTTP/1.1":
+        case "/sleep":
             return .sleeping(sleep(for: sleepDuration), watching: true)
         default:
             return respond("HTTP/1.1 404 NOT FOUND", Pages.notFound)
         }
     }
 
-    private mutating func respond(_ status: String, _ page: String) -> Stage {
+    private mutating func respond(_ status: String, _ page: String, extraHeaders: String = "") -> Stage {
         statusLine = status
         let body = Array(page.utf8)
-        let head = "\(status)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        return .writing(stream.writeAll(Array(head.utf8) + body))
+        let head = "\(status)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
+            + "\(extraHeaders)Connection: close\r\n\r\n"
+        return .writing(stream.writeAll(Array(head.utf8) + (isHead ? [] : body)))
+    }
+}
+
+/// An HTTP/1.x request line, `METHOD TARGET VERSION`; nil when the text is
+/// not one (RFC 9112, section 3: three parts separated by single spaces, a
+/// token for the method, a target starting with `/`, and `HTTP/1.0` or
+/// `HTTP/1.1`).
+struct RequestLine {
+    let method: String
+    /// The target without its query string.
+    let path: String
+
+    init?(_ line: String) {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0",
+              !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter && $0.isUppercase }),
+              parts[1].hasPrefix("/") else { return nil }
+        method = String(parts[0])
+        path = String(parts[1].prefix { $0 != "?" && $0 != "#" })
     }
 }
 

@@ -1,4 +1,6 @@
-/// The two pages of the async book's web server (its `hello.html` and `404.html`).
+/// The pages of the async book's web server (its `hello.html` and `404.html`),
+/// and the two a real server also needs (a malformed request, a method it does
+/// not serve).
 public enum Pages {
     /// `hello.html`: the page for `GET /` and `GET /sleep`.
     public static let hello = """
@@ -31,4 +33,27 @@ public enum Pages {
         </html>
 
         """
+
+    /// The page for a request line that is not one (`400 BAD REQUEST`).
+    public static let badRequest = page(title: "Bad request", text: "That was not an HTTP/1.x request line.")
+
+    /// The page for a method other than GET and HEAD (`405 METHOD NOT ALLOWED`).
+    public static let methodNotAllowed = page(title: "Method not allowed", text: "This server answers GET and HEAD.")
+
+    private static func page(title: String, text: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en">
+          <head>
+            <meta charset="utf-8">
+            <title>\(title)</title>
+          </head>
+          <body>
+            <h1>\(title)</h1>
+            <p>\(text)</p>
+          </body>
+        </html>
+
+        """
+    }
 }

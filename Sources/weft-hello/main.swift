@@ -12,17 +12,35 @@
 // port on every loop with SO_REUSEPORT); N defaults to the CPUs the process
 // may use. On SIGINT or SIGTERM it stops accepting, lets requests in flight
 // finish for up to the grace period (seconds; long enough for a /sleep by
-// default), closes the rest, and exits with status 0. On SIGUSR1 it prints
-// each loop's counters and live tasks.
+// default), closes the rest, and exits with status 0; a second SIGINT or
+// SIGTERM exits at once (status 128 + the signal). `--help` prints the
+// options; a usage error exits with status 2. On SIGUSR1 it prints each
+// loop's counters and live tasks.
 
 import Glibc
 import HelloServer
+import SampleSupport
 import Weft
 
-func fail(_ message: String) -> Never {
-    print("weft-hello: \(message); usage: weft-hello [--host H] [--port P] [--grace-period S] [--read-timeout S] [--loops N]")
-    exit(1)
-}
+let command = SampleCommand(
+    name: "weft-hello",
+    synopsis: "[--host H] [--port P] [--grace-period S] [--read-timeout S] [--loops N]",
+    help: """
+    The async book's web server: GET / answers hello.html, GET /sleep the same 5 s later
+    (other requests are served meanwhile), any other path 404; HEAD gets the headers alone,
+    other methods 405, a malformed request line 400. The query string is ignored.
+
+      --host H            the address or name to listen on (default 127.0.0.1; `localhost` works)
+      --port P            the port (default 7878; 0 picks a free one)
+      --grace-period S    on SIGINT or SIGTERM, how long requests in flight may finish (default 10);
+                          a second SIGINT or SIGTERM exits at once
+      --read-timeout S    how long a client may take to send its request line (default 10)
+      --loops N           loops serving the port (default: one per CPU the process may use;
+                          1 serves as the book writes it, incoming.forEachConcurrent)
+      -h, --help          this text
+
+    SIGUSR1 prints each loop's counters and live tasks.
+    """)
 
 var host = "127.0.0.1"
 var port = 7878
@@ -30,36 +48,38 @@ var gracePeriod = Duration.seconds(10)
 /// How long a client may take to send its request line.
 var readTimeout = Duration.seconds(10)
 var loops: Int?
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
+var arguments = command.arguments().makeIterator()
 while let flag = arguments.next() {
-    guard let value = arguments.next() else { fail("\(flag) needs a value") }
+    let value = command.value(after: flag, in: &arguments)
     switch flag {
     case "--host": host = value
     case "--port":
-        guard let number = Int(value) else { fail("--port takes a number, not '\(value)'") }
+        guard let number = Int(value), (0...65535).contains(number) else {
+            command.usageError("--port takes a number from 0 to 65535, not '\(value)'")
+        }
         port = number
     case "--grace-period":
         guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
-            fail("--grace-period takes seconds from 0 to 3600, not '\(value)'")
+            command.usageError("--grace-period takes seconds from 0 to 3600, not '\(value)'")
         }
         gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
     case "--read-timeout":
         guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
-            fail("--read-timeout takes seconds from 0 (excluded) to 3600, not '\(value)'")
+            command.usageError("--read-timeout takes seconds from 0 (excluded) to 3600, not '\(value)'")
         }
         readTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
     case "--loops":
         guard let count = Int(value), count >= 1, count <= 1024 else {
-            fail("--loops takes a number from 1 to 1024, not '\(value)'")
+            command.usageError("--loops takes a number from 1 to 1024, not '\(value)'")
         }
         loops = count
-    default: fail("unknown option \(flag)")
+    default: command.usageError("unknown option \(flag)")
     }
 }
 
 do {
     let group = try LoopGroup(loops: loops, name: "weft-hello")
-    let address = try SocketAddress(host: host, port: port)
+    let address = try await listenAddress(host: host, port: port)
     let gracePeriod = gracePeriod
     let readTimeout = readTimeout
     // Signals and the drain are watched from the first loop.
@@ -110,17 +130,28 @@ do {
         }
         defer { reporter.cancel() }
         let signal = try await value(of: stop)
+        // A second signal cuts the drain short (one arriving before this
+        // install finds no watcher and ends the process by its default action).
+        var again = shutdownSignal()
+        try again.install()
         await stopAccepting()
         requests.close()
         print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
         fflush(nil)  // a supervisor watching the pipe learns the drain began
-        if case .failure = try await value(of: timeout(gracePeriod, requests.wait())) {
+        switch try await value(of: select(either: timeout(gracePeriod, requests.wait()), or: again)) {
+        case .left(.failure):
             print("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
+        case .left(.success):
+            break
+        case .right(let second):
+            print("weft-hello: signal \(second) again, exiting at once with \(requests.liveCount) connection(s) open")
+            fflush(nil)
+            exit(exitStatus(afterSignal: second))
         }
         print("weft-hello: shut down")
         fflush(nil)
     }.value
     group.shutdown()  // cancels the connections still open
 } catch {
-    fail("\(error)")
+    command.fail(error)
 }

@@ -64,6 +64,30 @@ struct MockStreamTests {
         #expect(runtime.pendingTimerCount == 0, "the read deadline was dropped")
     }
 
+    @Test("HEAD gets the status and headers GET would get, with the body's Content-Length, and no body", arguments: [
+        ("HEAD / HTTP/1.1\r\n", "HTTP/1.1 200 OK", Pages.hello),
+        ("HEAD /missing HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
+    ])
+    func head(line: String, status: String, page: String) throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request(line))
+        #expect(try runtime.block(on: HandleConnection(stream: stream)) == status)
+        let written = NetTest.text(stream.writeData)
+        #expect(written.hasPrefix(status + "\r\n"))
+        #expect(written.contains("Content-Length: \(page.utf8.count)\r\n"))
+        #expect(written.hasSuffix("\r\n\r\n"), "a body was sent: \(written)")
+    }
+
+    @Test("a method other than GET and HEAD gets 405 with an Allow header")
+    func methodNotAllowed() throws {
+        let runtime = try Runtime()
+        let stream = MockTCPStream(readData: Self.request("DELETE / HTTP/1.1\r\n"))
+        #expect(try runtime.block(on: HandleConnection(stream: stream)) == "HTTP/1.1 405 METHOD NOT ALLOWED")
+        let written = NetTest.text(stream.writeData)
+        #expect(written.contains("Allow: GET, HEAD\r\n"))
+        #expect(written.hasSuffix(Pages.methodNotAllowed))
+    }
+
     @Test("an unknown path on a mock stream answers 404 NOT FOUND with the not-found page")
     func notFound() throws {
         let runtime = try Runtime()
@@ -89,10 +113,17 @@ struct MockStreamTests {
         #expect(elapsed < .seconds(5))
     }
 
-    @Test("the request line alone decides the route: a bare LF ends it, other versions and methods get 404", arguments: [
+    @Test("the request line alone decides the route: a bare LF ends it, HTTP/1.0 is served, the query string is ignored, other methods get 405 and a malformed line 400", arguments: [
         ("GET / HTTP/1.1\n", "HTTP/1.1 200 OK"),
-        ("GET / HTTP/1.0\r\n", "HTTP/1.1 404 NOT FOUND"),
-        ("POST / HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND"),
+        ("GET / HTTP/1.0\r\n", "HTTP/1.1 200 OK"),
+        ("GET /?name=weft&x=1 HTTP/1.1\r\n", "HTTP/1.1 200 OK"),
+        ("GET /missing?x HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND"),
+        ("POST / HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
+        ("GET / HTTP/2.0\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        ("GET  / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        ("GET index.html HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        ("get / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        ("\r\n", "HTTP/1.1 400 BAD REQUEST"),
     ])
     func routing(line: String, expected: String) throws {
         let runtime = try Runtime()

@@ -87,7 +87,7 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
-        @Test("a client sending garbage gets a 404 and its connection is not leaked", arguments: [
+        @Test("a client sending garbage gets a 400 and its connection is not leaked", arguments: [
             "\u{1}\u{2}\u{3} not http at all\r\n",
             "GARBAGE",  // no line end: the client's half-close ends the request
             String(repeating: "x", count: 5000),  // longer than the 1 KiB request head
@@ -107,9 +107,9 @@ extension TimingSensitive {
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             let text = NetTest.text(response)
-            #expect(text.hasPrefix("HTTP/1.1 404 NOT FOUND\r\n"))
-            #expect(text.hasSuffix(Pages.notFound))
-            #expect(outcomes.value == ["HTTP/1.1 404 NOT FOUND"])
+            #expect(text.hasPrefix("HTTP/1.1 400 BAD REQUEST\r\n"))
+            #expect(text.hasSuffix(Pages.badRequest))
+            #expect(outcomes.value == ["HTTP/1.1 400 BAD REQUEST"])
             try runtime.block(on: sleep(for: .milliseconds(5)))
             #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
