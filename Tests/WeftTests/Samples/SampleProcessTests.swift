@@ -141,9 +141,10 @@ extension TimingSensitive {
         }
 
         @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 within 2 s of SIGTERM",
-              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"))
-        func helloSample() throws {
-            let (child, address) = try Self.launch("weft-hello")
+              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"),
+              arguments: [[], ["--loops", "1"], ["--loops", "2"]])
+        func helloSample(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-hello", options)
             defer { child.stop() }
 
             let runtime = try Runtime()
