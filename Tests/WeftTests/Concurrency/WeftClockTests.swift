@@ -1,0 +1,50 @@
+import Testing
+import Weft
+
+@Suite("WeftClock: Weft's time as a Swift Clock")
+struct WeftClockTests {
+    @Test("on a deterministic runtime, Task.sleep(for: 1 h, clock: WeftClock()) returns at once in real time, with the clock an hour later")
+    func virtualHour() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 3))
+        let start = ContinuousClock.now
+        let elapsed = try runtime.block(on: AsyncFuture { () async -> Duration? in
+            let clock = WeftClock()
+            let before = clock.now
+            do {
+                try await Task.sleep(for: .seconds(3600), clock: clock)
+            } catch {
+                return nil
+            }
+            return before.duration(to: clock.now)
+        })
+        let slept = try #require(elapsed, "the sleep threw")
+        #expect(slept >= .seconds(3600))
+        #expect(slept < .seconds(3601))
+        #expect(ContinuousClock.now - start < .seconds(5), "the hour passed in real time")
+    }
+
+    @Test("off a deterministic runtime it measures real time, and a cancelled sleep throws CancellationError")
+    func realTime() async throws {
+        let clock = WeftClock()
+        let before = clock.now
+        let realBefore = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(30), clock: clock)
+        #expect(before.duration(to: clock.now) >= .milliseconds(29))
+        #expect(ContinuousClock.now - realBefore >= .milliseconds(29))
+
+        let sleeper = Task { try await Task.sleep(for: .seconds(60), clock: WeftClock()) }
+        sleeper.cancel()
+        await #expect(throws: CancellationError.self) { try await sleeper.value }
+    }
+
+    @Test("instants order and measure as durations")
+    func instants() {
+        let clock = WeftClock()
+        let now = clock.now
+        let later = now.advanced(by: .milliseconds(1500))
+        #expect(now < later)
+        #expect(now.duration(to: later) == .milliseconds(1500))
+        #expect(later.duration(to: now) == .milliseconds(-1500))
+        #expect(later.advanced(by: .milliseconds(-1500)) == now)
+    }
+}
