@@ -31,6 +31,15 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
     }
 }
 
+/// Sendable when its stream is, so that `listener.connections` passes to
+/// swift-async-algorithms and to ServiceLifecycle's `cancelOnGracefulShutdown()`.
+/// `@unchecked` only for `loop`, which is not `Sendable` (its state belongs to
+/// its thread): the sequence uses it solely as the destination of a hop
+/// (`value(transferring:on:)` enqueues onto the loop through its thread-safe
+/// inbox and polls the stream there), never touching the loop's state from
+/// the thread that holds the sequence.
+extension PollStreamValues: @unchecked Sendable where Base: Sendable {}
+
 extension PollStream {
     /// This stream as an `AsyncSequence`:
     /// `for try await tick in interval(every: .seconds(1)).values { ... }`.

@@ -113,11 +113,12 @@ public struct Accept: Future {
     }
 }
 
-/// Accepted connections as a stream. See ``TCPListener/incoming``.
+/// Accepted connections as a stream (`Sendable`, as its listener is). See
+/// ``TCPListener/incoming``.
 ///
 /// Yields `.failure` for a connection that could not be set up (the listener
 /// keeps going) and ends (`nil`) once the listener is closed.
-public struct Incoming: PollStream {
+public struct Incoming: PollStream, Sendable {
     let listener: TCPListener
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>?> {

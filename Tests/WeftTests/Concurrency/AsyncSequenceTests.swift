@@ -141,3 +141,35 @@ extension ConcurrencyBridge {
         }
     }
 }
+
+/// Compiles only for a `Sendable` argument.
+private func requireSendable<T: Sendable>(_: T) {}
+
+@Suite("Sendable async sequences")
+struct SendableSequencesTests {
+    @Test("listener.connections and the values of a Sendable poll stream are Sendable: they cross into another task")
+    func connectionsAreSendable() async throws {
+        let loop = try LoopThread(name: "sendable-sequences")
+        defer { loop.shutdown() }
+        let (listener, address) = try await NetTest.bindLoopback(on: loop)
+        let connections = listener.connections
+        requireSendable(connections)
+        requireSendable(listener.incoming.values)
+        // Iterated by another task than the one that made it.
+        let first = Task { () async throws -> SocketAddress? in
+            for try await connection in connections {
+                return try await loop.spawn { try connection.peerAddress }.value
+            }
+            return nil
+        }
+        let client = try await loop.spawn { () async throws -> SocketAddress in
+            let stream = try await TCPStream.connect(to: address)
+            defer { stream.close() }
+            let local = try stream.localAddress
+            try await Task.sleep(for: .milliseconds(50))
+            return local
+        }.value
+        #expect(try await first.value == client)
+        listener.close()
+    }
+}
