@@ -20,7 +20,7 @@ struct WeftClockTests {
         let slept = try #require(elapsed, "the sleep threw")
         #expect(slept >= .seconds(3600))
         #expect(slept < .seconds(3601))
-        #expect(ContinuousClock.now - start < .seconds(5), "the hour passed in real time")
+        #expect(ContinuousClock.now - start < .seconds(60), "the hour passed in real time")  // well under an hour, even under a sanitizer
     }
 
     @Test("off a deterministic runtime it measures real time, and a cancelled sleep throws CancellationError")
