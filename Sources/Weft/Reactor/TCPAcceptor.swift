@@ -29,7 +29,11 @@ final class TCPAcceptor: TCPHandleOwner {
     private var isWatching = false
     /// Restarts the watcher after a back-off; made on first need.
     private var backOffTimer: UnsafeMutablePointer<uv_timer_t>?
-    private var isBackingOff = false
+    /// Whether the back-off timer is running (libuv stops a one-shot timer
+    /// before calling its callback).
+    private var isBackingOff: Bool {
+        backOffTimer.map { uv_is_active(weft_timer_handle($0)) != 0 } ?? false
+    }
     static let backOffMilliseconds: UInt64 = 100
     /// Connections accepted and not yet handed to an `accept()`.
     private let accepted = RingBuffer<TCPConnection>(capacity: 16)
@@ -158,10 +162,8 @@ final class TCPAcceptor: TCPHandleOwner {
             backOffTimer = timer
         }
         stopWatching()
-        isBackingOff = true
         uv_timer_start(backOffTimer!, { timer in
             guard let acceptor = handleOwner(timer, as: TCPAcceptor.self) else { return }
-            acceptor.isBackingOff = false
             _ = weft_loop_take_reserve(acceptor.loop.uvLoop)
             acceptor.resumeWatching()
         }, Self.backOffMilliseconds, 0)
