@@ -50,6 +50,33 @@ public struct SampleCommand: Sendable {
         guard let value = arguments.next() else { usageError("\(flag) needs a value") }
         return value
     }
+
+    /// `value` as a whole number in `range`, or a usage error: "`flag` takes
+    /// `unit` from `range`'s bounds, not '`value`'".
+    public func number(_ value: String, for flag: String, in range: ClosedRange<Int>, unit: String = "a number") -> Int {
+        guard let number = Int(value), range.contains(number) else {
+            usageError("\(flag) takes \(unit) from \(range.lowerBound) to \(range.upperBound), not '\(value)'")
+        }
+        return number
+    }
+
+    /// `value` as seconds (fractions allowed, kept to the millisecond) from 0
+    /// (included with `allowingZero`) to `maximum`, or a usage error.
+    public func seconds(_ value: String, for flag: String, upTo maximum: Int, allowingZero: Bool) -> Duration {
+        guard let seconds = Double(value), seconds <= Double(maximum), allowingZero ? seconds >= 0 : seconds > 0 else {
+            usageError("\(flag) takes seconds from 0\(allowingZero ? "" : " (excluded)") to \(maximum), not '\(value)'")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// A second SIGINT or SIGTERM cut a graceful shutdown short: says so and
+    /// exits at once, with the shell's status for death by that signal
+    /// (128 + the signal).
+    public func exitAtOnce(afterSignal signal: Int32, connectionsOpen: Int) -> Never {
+        print("\(name): signal \(signal) again, exiting at once with \(connectionsOpen) connection(s) open")
+        fflush(nil)
+        exit(128 + signal)
+    }
 }
 
 /// Writes `line` and a newline to stderr.
@@ -73,7 +100,3 @@ public func listenAddress(host: String, port: Int) async throws -> SocketAddress
     }
     return first
 }
-
-/// The exit status after a second SIGINT or SIGTERM cut a graceful shutdown
-/// short: the shell's convention for death by that signal.
-public func exitStatus(afterSignal signal: Int32) -> Int32 { 128 + signal }

@@ -70,31 +70,12 @@ struct Options {
             let value = command.value(after: flag, in: &iterator)
             switch flag {
             case "--host": host = value
-            case "--port":
-                guard let port = Int(value), (0...65535).contains(port) else {
-                    command.usageError("--port takes a number from 0 to 65535, not '\(value)'")
-                }
-                self.port = port
-            case "--grace-period":
-                guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
-                    command.usageError("--grace-period takes seconds from 0 to 3600, not '\(value)'")
-                }
-                gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
-            case "--idle-timeout":
-                guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else {
-                    command.usageError("--idle-timeout takes seconds from 0 (excluded) to 86400, not '\(value)'")
-                }
-                idleTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
-            case "--loops":
-                guard let count = Int(value), count >= 1, count <= 1024 else {
-                    command.usageError("--loops takes a number from 1 to 1024, not '\(value)'")
-                }
-                loops = count
+            case "--port": port = command.number(value, for: flag, in: 0...65535)
+            case "--grace-period": gracePeriod = command.seconds(value, for: flag, upTo: 3600, allowingZero: true)
+            case "--idle-timeout": idleTimeout = command.seconds(value, for: flag, upTo: 86_400, allowingZero: false)
+            case "--loops": loops = command.number(value, for: flag, in: 1...1024)
             case "--buffer-budget":
-                guard let mebibytes = Int(value), mebibytes >= 1, mebibytes <= 1 << 20 else {
-                    command.usageError("--buffer-budget takes MiB from 1 to 1048576, not '\(value)'")
-                }
-                runtime.connectionBufferBudget = mebibytes << 20
+                runtime.connectionBufferBudget = command.number(value, for: flag, in: 1...(1 << 20), unit: "MiB") << 20
             case "--distribution":
                 switch value {
                 case "reuseport": distribution = .reusePort
@@ -204,7 +185,7 @@ func servePolling(_ options: Options, on address: SocketAddress) throws(WeftErro
         beginDrain(connections, signal: signal, options)
         switch try runtime.block(on: select(either: timeout(options.gracePeriod, connections.wait()), or: stop)) {
         case .left(let drained): reportDrain(drained, connections)
-        case .right(let second): exitAtOnce(second, connections)
+        case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
         }
     }
     try runtime.shutdown()  // cancels the connections still open
@@ -265,7 +246,7 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         beginDrain(connections, signal: signal, options)
         switch try await value(of: select(either: timeout(options.gracePeriod, connections.wait()), or: again)) {
         case .left(let drained): reportDrain(drained, connections)
-        case .right(let second): exitAtOnce(second, connections)
+        case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
         }
         // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
         print("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
@@ -290,13 +271,6 @@ func beginDrain(_ connections: TaskTracker, signal: Int32, _ options: Options) {
     connections.close()
     print("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
     fflush(nil)  // a supervisor watching the pipe learns the drain began
-}
-
-/// A second SIGINT or SIGTERM during the drain: exit now.
-func exitAtOnce(_ signal: Int32, _ connections: TaskTracker) -> Never {
-    print("weft-echo: signal \(signal) again, exiting at once with \(connections.liveCount) connection(s) open")
-    fflush(nil)
-    exit(exitStatus(afterSignal: signal))
 }
 
 func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) {

@@ -53,26 +53,10 @@ while let flag = arguments.next() {
     let value = command.value(after: flag, in: &arguments)
     switch flag {
     case "--host": host = value
-    case "--port":
-        guard let number = Int(value), (0...65535).contains(number) else {
-            command.usageError("--port takes a number from 0 to 65535, not '\(value)'")
-        }
-        port = number
-    case "--grace-period":
-        guard let seconds = Double(value), seconds >= 0, seconds <= 3600 else {
-            command.usageError("--grace-period takes seconds from 0 to 3600, not '\(value)'")
-        }
-        gracePeriod = .milliseconds(Int64((seconds * 1000).rounded()))
-    case "--read-timeout":
-        guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
-            command.usageError("--read-timeout takes seconds from 0 (excluded) to 3600, not '\(value)'")
-        }
-        readTimeout = .milliseconds(Int64((seconds * 1000).rounded()))
-    case "--loops":
-        guard let count = Int(value), count >= 1, count <= 1024 else {
-            command.usageError("--loops takes a number from 1 to 1024, not '\(value)'")
-        }
-        loops = count
+    case "--port": port = command.number(value, for: flag, in: 0...65535)
+    case "--grace-period": gracePeriod = command.seconds(value, for: flag, upTo: 3600, allowingZero: true)
+    case "--read-timeout": readTimeout = command.seconds(value, for: flag, upTo: 3600, allowingZero: false)
+    case "--loops": loops = command.number(value, for: flag, in: 1...1024)
     default: command.usageError("unknown option \(flag)")
     }
 }
@@ -144,9 +128,7 @@ do {
         case .left(.success):
             break
         case .right(let second):
-            print("weft-hello: signal \(second) again, exiting at once with \(requests.liveCount) connection(s) open")
-            fflush(nil)
-            exit(exitStatus(afterSignal: second))
+            command.exitAtOnce(afterSignal: second, connectionsOpen: requests.liveCount)
         }
         print("weft-hello: shut down")
         fflush(nil)
