@@ -153,10 +153,12 @@ public struct BindByName: Future {
     var lookup: Resolve?
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
-        if let numeric = try? SocketAddress(host: host, port: port) {
-            return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, backlog: backlog, reusePort: reusePort) })
+        if lookup == nil {
+            if let numeric = try? SocketAddress(host: host, port: port) {
+                return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, backlog: backlog, reusePort: reusePort) })
+            }
+            lookup = resolve(host: host, port: port)
         }
-        if lookup == nil { lookup = resolve(host: host, port: port) }
         guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
         return .ready(resolved.flatMap { addresses in
             guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
