@@ -71,6 +71,9 @@ let package = Package(
         .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "SampleSupport", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
         .executableTarget(name: "weft-default-executor", dependencies: ["Weft"]),
+        // Top-level `await` code, run by TopLevelProgramTests: each call must
+        // resolve to the async form, never silently to a poll builder.
+        .executableTarget(name: "weft-top-level-check", dependencies: ["Weft"], path: "Tests/TopLevelAwait"),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "HelloServer", "CLibUV", "CWeftSupport"]),
         .testTarget(name: "WeftLoggingTests", dependencies: [
             "WeftLogging", "Weft", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),

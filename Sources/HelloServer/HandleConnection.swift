@@ -50,7 +50,7 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     public init(stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)) {
         self.stream = stream
         self.sleepDuration = sleepDuration
-        self.stage = .reading(deadline: sleep(for: readTimeout), deadlinePassed: false)
+        self.stage = .reading(deadline: sleepFuture(for: readTimeout), deadlinePassed: false)
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<String?> {
@@ -70,7 +70,7 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
                         // "timed out" with the request waiting): give the loop
                         // a short grace, in which it polls the socket, then
                         // give up.
-                        stage = .reading(deadline: sleep(for: Self.graceAfterDeadline), deadlinePassed: true)
+                        stage = .reading(deadline: sleepFuture(for: Self.graceAfterDeadline), deadlinePassed: true)
                         continue
                     }
                     stage = .reading(deadline: deadline, deadlinePassed: deadlinePassed)
@@ -97,7 +97,7 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
                 case .ready(.failure):
                     return .ready(nil)
                 case .ready(.success):
-                    stage = .shuttingDown(stream.shutdown())
+                    stage = .shuttingDown(stream.shutdownFuture())
                 }
             case .shuttingDown(var shutdown):
                 guard case .ready = shutdown.poll(&context) else {
@@ -167,7 +167,7 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
         case "/":
             return respond("HTTP/1.1 200 OK", Pages.hello)
         case "/sleep":
-            return .sleeping(sleep(for: sleepDuration), watching: true)
+            return .sleeping(sleepFuture(for: sleepDuration), watching: true)
         default:
             return respond("HTTP/1.1 404 NOT FOUND", Pages.notFound)
         }

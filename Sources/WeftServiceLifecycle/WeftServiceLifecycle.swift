@@ -55,7 +55,7 @@ public struct WeftServerService: Service {
         await server.close()
         connections.close()
         if graceful {
-            _ = try? await value(of: timeout(gracePeriod, connections.wait()))
+            _ = try? await value(of: timeoutFuture(gracePeriod, connections.waitFuture()))
         }
     }
 }

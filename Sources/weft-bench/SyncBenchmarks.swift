@@ -27,7 +27,7 @@ struct ChannelProducer: Future {
                 case .success:
                     next += 1
                 case .failure(.full(let value)):
-                    waiting = sender.send(value)
+                    waiting = sender.sendFuture(value)
                 case .failure(.closed):
                     self.sender = nil
                     return .ready(())
@@ -142,7 +142,7 @@ struct NotifyPlayer: Future {
             if waiting == nil {
                 if played == rounds { return .ready(()) }
                 if servesFirst && played == 0 { theirs.notifyOne() }  // the serve
-                waiting = mine.notified()
+                waiting = mine.notifiedFuture()
             }
             guard case .ready = waiting!.poll(&context) else { return .pending }
             waiting = nil

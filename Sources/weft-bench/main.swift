@@ -146,7 +146,7 @@ struct ManyTimers: Future {
             handles.reserveCapacity(n)
             for _ in 0..<n {
                 let offset = Duration.milliseconds(Int64(random.next() % 1001))
-                handles.append(spawn(sleep(until: start + offset)))
+                handles.append(spawn(sleepFuture(until: start + offset)))
             }
             waiting = AwaitAll(handles: handles)
         }
@@ -179,7 +179,7 @@ struct SleepLoop: Future {
             if current == nil {
                 if remaining == 0 { return .ready(()) }
                 remaining -= 1
-                current = sleep(for: .milliseconds(1))
+                current = sleepFuture(for: .milliseconds(1))
             }
             guard case .ready = current!.poll(&context) else { return .pending }
             current = nil

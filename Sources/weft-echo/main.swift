@@ -135,7 +135,7 @@ struct IdleEcho: Future {
     init(stream: TCPStream, idleTimeout: Duration) {
         self.stream = stream
         self.idleTimeout = idleTimeout
-        stage = .reading(timeout(idleTimeout, stream.read()))
+        stage = .reading(timeoutFuture(idleTimeout, stream.readFuture()))
     }
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
@@ -159,7 +159,7 @@ struct IdleEcho: Future {
                 case .ready(.failure):
                     return .ready(())
                 case .ready(.success):
-                    stage = .reading(timeout(idleTimeout, stream.read()))
+                    stage = .reading(timeoutFuture(idleTimeout, stream.readFuture()))
                 }
             }
         }
@@ -183,7 +183,7 @@ func servePolling(_ options: Options, on address: SocketAddress) throws(WeftErro
     listener.close()
     if case .left(let signal) = ended {
         beginDrain(connections, signal: signal, options)
-        switch try runtime.block(on: select(either: timeout(options.gracePeriod, connections.wait()), or: stop)) {
+        switch try runtime.block(on: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: stop)) {
         case .left(let drained): reportDrain(drained, connections)
         case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
         }
@@ -244,7 +244,7 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         try again.install()
         await server.close()
         beginDrain(connections, signal: signal, options)
-        switch try await value(of: select(either: timeout(options.gracePeriod, connections.wait()), or: again)) {
+        switch try await value(of: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: again)) {
         case .left(let drained): reportDrain(drained, connections)
         case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
         }
@@ -259,7 +259,7 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
 /// `idleTimeout`; a connection that sends nothing for that long is closed.
 /// Apart, so the frame of the default echo loop stays as small as it was.
 func echoUntilIdle(_ connection: TCPStream, idleTimeout: Duration) async throws {
-    while case .success(let read) = try await value(of: timeout(idleTimeout, connection.read())) {
+    while case .success(let read) = try await value(of: timeoutFuture(idleTimeout, connection.readFuture())) {
         let bytes = try read.get()
         if bytes.isEmpty { return }
         try await connection.write(bytes)

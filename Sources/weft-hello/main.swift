@@ -122,7 +122,7 @@ do {
         requests.close()
         print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
         fflush(nil)  // a supervisor watching the pipe learns the drain began
-        switch try await value(of: select(either: timeout(gracePeriod, requests.wait()), or: again)) {
+        switch try await value(of: select(either: timeoutFuture(gracePeriod, requests.waitFuture()), or: again)) {
         case .left(.failure):
             print("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
         case .left(.success):

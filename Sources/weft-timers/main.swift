@@ -28,27 +28,27 @@ do {
     let runtime = try Runtime()
 
     // A plain sleep.
-    try runtime.block(on: sleep(for: .milliseconds(100)))
+    try runtime.block(on: sleepFuture(for: .milliseconds(100)))
     say("slept 100 ms")
 
     // join: both sleeps run at once, so this takes 200 ms, not 300.
     let (a, b) = try runtime.block(on: join(
-        sleep(for: .milliseconds(100)).map { "short" },
-        sleep(for: .milliseconds(200)).map { "long" }))
+        sleepFuture(for: .milliseconds(100)).map { "short" },
+        sleepFuture(for: .milliseconds(200)).map { "long" }))
     say("join finished both: \(a), \(b) (about 200 ms later, not 300)")
 
     // select: the first to finish wins; the other is dropped (its timer disarmed).
     let winner = try runtime.block(on: select(
-        either: sleep(for: .milliseconds(50)).map { "fast" },
-        or: sleep(for: .seconds(10)).map { "slow" }))
+        either: sleepFuture(for: .milliseconds(50)).map { "fast" },
+        or: sleepFuture(for: .seconds(10)).map { "slow" }))
     switch winner {
     case .left(let name), .right(let name): say("select: \(name) won; pending timers now \(runtime.pendingTimerCount)")
     }
 
     // timeout, both ways.
-    let inTime = try runtime.block(on: timeout(.milliseconds(100), sleep(for: .milliseconds(20)).map { 42 }))
+    let inTime = try runtime.block(on: timeoutFuture(.milliseconds(100), sleepFuture(for: .milliseconds(20)).map { 42 }))
     say("timeout(100 ms) around a 20 ms job: \(inTime)")
-    let late = try runtime.block(on: timeout(.milliseconds(50), sleep(for: .seconds(5)).map { 42 }))
+    let late = try runtime.block(on: timeoutFuture(.milliseconds(50), sleepFuture(for: .seconds(5)).map { 42 }))
     say("timeout(50 ms) around a 5 s job: \(late)")
 
     // interval: five ticks, 100 ms apart (the first one at once).
@@ -60,7 +60,7 @@ do {
 
     // Spawned tasks run concurrently with the one block(on:) drives.
     let handles = (1...3).map { n in
-        runtime.spawn(sleep(for: .milliseconds(30 * n)).map { n })
+        runtime.spawn(sleepFuture(for: .milliseconds(30 * n)).map { n })
     }
     let outputs = try runtime.block(on: joinAll(handles))
     say("three spawned tasks finished: \(outputs.map { (try? $0.get()) ?? -1 })")

@@ -85,7 +85,7 @@ struct WeftLoggingTests {
             var stream = signals(SIGWINCH)
             try stream.install(runtime: runtime)
             raise(SIGWINCH)
-            let next = try runtime.block(on: timeout(.seconds(5), stream.next()))
+            let next = try runtime.block(on: timeoutFuture(.seconds(5), stream.next()))
             #expect((try? next.get().element) == SIGWINCH)
             let records = recorder.matching { $0.message == "signal received" && $0.metadata["signal"] == "\(SIGWINCH)" }
             #expect(records.count >= 1)

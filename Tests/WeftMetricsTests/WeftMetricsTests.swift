@@ -58,7 +58,7 @@ struct WeftMetricsTests {
         let metrics = TestMetrics()
         let runtime = try Runtime()
         let recording = runtime.spawn(WeftMetrics.recording(loop: "poll", every: .milliseconds(20), factory: metrics))
-        try runtime.block(on: sleep(for: .milliseconds(110)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(110)))
         recording.abort()
         let polls = try metrics.expectCounter("weft_polls_total", [("loop", "poll")])
         #expect((3...6).contains(polls.values.count), "\(polls.values.count) recordings in 110 ms at 20 ms")

@@ -25,7 +25,7 @@ struct NameClashTests {
     @Test("Weft's public names work unqualified beside Foundation and Synchronization")
     func unqualifiedNames() throws {
         let runtime: Runtime = try Runtime()
-        let nap: Sleep = sleep(for: .milliseconds(2))
+        let nap: Sleep = sleepFuture(for: .milliseconds(2))
         let ticks: Interval = interval(every: .milliseconds(1))
         let handle: JoinHandle<Int> = runtime.spawn(ready(40))
         var set = FutureSet<Ready<Int>>()
@@ -50,14 +50,14 @@ struct NameClashTests {
         let (joined, first, bounded) = try runtime.guardedBlock(on: join(
             handle,
             ticks.next().map { $0.element },
-            timeout(.seconds(10), nap.map { "slept" })
+            timeoutFuture(.seconds(10), nap.map { "slept" })
         ))
         #expect(try joined.get() == 40)
         #expect(first == 0)
         #expect(try bounded.get() == "slept")
 
         let winner: Either<Void, Int> = try runtime.guardedBlock(on: select(
-            either: sleep(for: .seconds(60)),
+            either: sleepFuture(for: .seconds(60)),
             or: Countdown(remaining: 3).fold(0) { $0 + $1 }
         ))
         #expect(winner.right == 3)  // 2 + 1 + 0

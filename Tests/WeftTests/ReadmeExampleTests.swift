@@ -19,8 +19,8 @@ struct ReadmeExampleTests {
     func firstExample() throws {
         let runtime = try Runtime()
         let ticker = runtime.spawn(interval(every: .milliseconds(10)).prefix(3).fold(0) { n, _ in n + 1 })
-        let (text, _) = try runtime.block(on: join(Countdown(remaining: 3), sleep(for: .milliseconds(50))))
-        let result = try runtime.block(on: timeout(.seconds(1), ticker))
+        let (text, _) = try runtime.block(on: join(Countdown(remaining: 3), sleepFuture(for: .milliseconds(50))))
+        let result = try runtime.block(on: timeoutFuture(.seconds(1), ticker))
         #expect(text == "liftoff")
         #expect(try result.get().get() == 3)
     }
@@ -28,7 +28,7 @@ struct ReadmeExampleTests {
     @Test("the deterministic-runtime example passes under every seed it names")
     func deterministicExample() throws {
         try Runtime.forEachSeed(0..<100) { runtime, seed in
-            let outcome = try runtime.block(on: timeout(.seconds(5), sleep(for: .seconds(4))))
+            let outcome = try runtime.block(on: timeoutFuture(.seconds(5), sleepFuture(for: .seconds(4))))
             #expect((try? outcome.get()) != nil, "seed \(seed)")
             #expect(runtime.virtualTimeElapsed == .seconds(4))
         }

@@ -75,7 +75,7 @@ extension Future {
     /// and runs it.
     ///
     /// ```swift
-    /// let reply = connect(to: address).then { stream in stream.write(hello) }
+    /// let reply = TCPStream.connectFuture(to: address).then { stream in stream.write(hello) }
     /// ```
     @inlinable
     public func then<Next: Future>(_ next: @escaping (Output) -> Next) -> Then<Self, Next> {

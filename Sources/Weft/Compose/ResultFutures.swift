@@ -49,7 +49,7 @@ extension Future {
     /// from the success; a failure of either is the output. See ``FlatMapSuccess``.
     ///
     /// ```swift
-    /// let reply = connect(to: address).flatMap { stream in stream.writeAll(hello) }
+    /// let reply = TCPStream.connectFuture(to: address).flatMap { stream in stream.writeAll(hello) }
     /// ```
     @inlinable
     public func flatMap<Success, Failure, Next: Future>(

@@ -16,7 +16,7 @@ extension TCPStream {
     }
 
     /// Connects to the first of `addresses` that accepts, by Happy Eyeballs
-    /// (see the future form, `connect(toAny:)`).
+    /// (see the future form, ``connectFuture(toAny:)``).
     nonisolated(nonsending)
     public static func connect(toAny addresses: [SocketAddress]) async throws -> TCPStream {
         try await value(transferring: UnsafeTransfer(value: ConnectToAny(addresses, operation: "connect"))).value.get()
@@ -98,7 +98,7 @@ extension TCPStream {
 extension TCPListener {
     /// Resolves `host` and binds its first address (IPv4 preferred), on the
     /// calling task's loop (or ``LoopThread/shared``). See the future form,
-    /// `bind(host:port:backlog:reusePort:)`.
+    /// ``bindFuture(host:port:backlog:reusePort:)``.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) async throws -> TCPListener {
         try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort))).value.get()

@@ -9,7 +9,7 @@ extension AsyncLock {
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
     nonisolated(nonsending)
     public func lock() async throws(CancellationError) -> AsyncLockGuard<Value> {
-        try await Weft.value(transferring: UnsafeTransfer(value: lock() as AsyncLockAcquire<Value>)).value
+        try await Weft.value(transferring: UnsafeTransfer(value: lockFuture() as AsyncLockAcquire<Value>)).value
     }
 }
 
@@ -31,7 +31,7 @@ extension CancellationToken {
     /// cancelled first.
     nonisolated(nonsending)
     public func cancelled() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: UnsafeTransfer(value: cancelled() as TokenCancelled))
+        _ = try await Weft.value(transferring: UnsafeTransfer(value: cancelledFuture() as TokenCancelled))
     }
 }
 
@@ -42,7 +42,7 @@ extension JoinSet {
     /// **Cancellation:** cancel-safe; throws `CancellationError`.
     nonisolated(nonsending)
     public func next() async throws(CancellationError) -> Result<Output, JoinError>? {
-        try await Weft.value(transferring: UnsafeTransfer(value: next() as JoinSetNext<Output>)).value
+        try await Weft.value(transferring: UnsafeTransfer(value: nextFuture() as JoinSetNext<Output>)).value
     }
 }
 
@@ -52,7 +52,7 @@ extension TaskTracker {
     /// **Cancellation:** cancel-safe; throws `CancellationError`.
     nonisolated(nonsending)
     public func wait() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: UnsafeTransfer(value: wait() as TaskTrackerWait))
+        _ = try await Weft.value(transferring: UnsafeTransfer(value: waitFuture() as TaskTrackerWait))
     }
 }
 
@@ -62,7 +62,7 @@ extension Notify {
     /// **Cancellation:** see the type; throws `CancellationError`.
     nonisolated(nonsending)
     public func notified() async throws(CancellationError) {
-        _ = try await Weft.value(transferring: UnsafeTransfer(value: notified() as Notified))
+        _ = try await Weft.value(transferring: UnsafeTransfer(value: notifiedFuture() as Notified))
     }
 }
 
@@ -85,7 +85,7 @@ extension WatchReceiver {
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
     nonisolated(nonsending)
     public func changed() async throws(CancellationError) -> Result<Void, ChannelClosed> {
-        try await Weft.value(transferring: UnsafeTransfer(value: changed() as WatchChanged<Value>)).value
+        try await Weft.value(transferring: UnsafeTransfer(value: changedFuture() as WatchChanged<Value>)).value
     }
 }
 
@@ -95,7 +95,7 @@ extension AsyncSemaphore {
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
     nonisolated(nonsending)
     public func acquire(_ permits: Int = 1) async throws(CancellationError) -> SemaphorePermit {
-        try await Weft.value(transferring: UnsafeTransfer(value: acquire(permits) as SemaphoreAcquire)).value
+        try await Weft.value(transferring: UnsafeTransfer(value: acquireFuture(permits) as SemaphoreAcquire)).value
     }
 }
 
@@ -106,7 +106,7 @@ extension ChannelSender {
     /// delivered already or dropped (see the type).
     nonisolated(nonsending)
     public func send(_ value: Value) async throws(CancellationError) -> Result<Void, SendError<Value>> {
-        try await Weft.value(transferring: UnsafeTransfer(value: send(value) as ChannelSend<Value>))
+        try await Weft.value(transferring: UnsafeTransfer(value: sendFuture(value) as ChannelSend<Value>))
             .value
     }
 }

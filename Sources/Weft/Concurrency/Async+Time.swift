@@ -9,7 +9,16 @@
 /// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError` thrown.
 nonisolated(nonsending)
 public func sleep(for duration: Duration) async throws(CancellationError) {
-    _ = try await value(transferring: UnsafeTransfer(value: sleep(for: duration) as Sleep))
+    _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(for: duration)))
+}
+
+/// Suspends until `deadline` on the loop's timer wheel; a deadline in the past
+/// returns at once.
+///
+/// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError` thrown.
+nonisolated(nonsending)
+public func sleep(until deadline: ContinuousClock.Instant) async throws(CancellationError) {
+    _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(until: deadline)))
 }
 
 /// Runs `operation` with a time limit: `.success` with its result, or
@@ -18,5 +27,5 @@ nonisolated(nonsending)
 public func timeout<T: Sendable>(
     _ limit: Duration, _ operation: @escaping @Sendable () async -> T
 ) async throws(CancellationError) -> Result<T, TimedOut> {
-    try await value(transferring: UnsafeTransfer(value: timeout(limit, AsyncFuture(operation)))).value
+    try await value(transferring: UnsafeTransfer(value: timeoutFuture(limit, AsyncFuture(operation)))).value
 }

@@ -167,7 +167,7 @@ public final class LoopThread: Sendable {
                 return .pending
             }
         }
-        _ = try? runtime.block(on: timeout(.seconds(1), drained))
+        _ = try? runtime.block(on: timeoutFuture(.seconds(1), drained))
         try? runtime.shutdown()
     }
 

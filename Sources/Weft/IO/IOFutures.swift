@@ -109,7 +109,7 @@ public struct Flush<Writer: AsyncWrite>: Future {
     }
 }
 
-/// Shuts a writer's direction down. See ``AsyncWrite/shutdown()``.
+/// Shuts a writer's direction down. See ``AsyncWrite/shutdownFuture()``.
 public struct Shutdown<Writer: AsyncWrite>: Future {
     var writer: Writer
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
@@ -223,7 +223,7 @@ extension AsyncWrite {
     }
 
     /// A future that flushes, then closes the write direction.
-    public func shutdown() -> Shutdown<Self> {
+    public func shutdownFuture() -> Shutdown<Self> {
         Shutdown(writer: self)
     }
 }

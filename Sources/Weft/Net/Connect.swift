@@ -1,6 +1,6 @@
 import CLibUV
 
-/// Connects a TCP socket. See ``TCPStream/connect(to:)``.
+/// Connects a TCP socket. See ``TCPStream/connectFuture(to:)``.
 ///
 /// The socket is created at the first poll (futures are lazy), on the runtime
 /// polling it. Errors carry the address: `connect 127.0.0.1:9: ECONNREFUSED
@@ -115,20 +115,20 @@ public struct ConnectToAny: Future {
                 startNext()
                 continue
             }
-            if nextAttempt == nil { nextAttempt = sleep(for: Self.attemptDelay) }
+            if nextAttempt == nil { nextAttempt = sleepFuture(for: Self.attemptDelay) }
             guard case .ready = nextAttempt!.poll(&context) else { return .pending }
             startNext()
         }
     }
 
     private mutating func startNext() {
-        attempts.append(TCPStream.connect(to: waiting.removeLast()))
+        attempts.append(TCPStream.connectFuture(to: waiting.removeLast()))
         nextAttempt = nil
     }
 }
 
 /// Resolves a host name, then connects to its addresses by Happy Eyeballs
-/// (``ConnectToAny``). See ``TCPStream/connect(host:port:)``.
+/// (``ConnectToAny``). See ``TCPStream/connectFuture(host:port:)``.
 ///
 /// **Cancellation:** dropping it cancels the lookup or closes the sockets.
 public struct ConnectByName: Future {

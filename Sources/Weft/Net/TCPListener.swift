@@ -3,7 +3,7 @@
 /// ```swift
 /// let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
 /// print(try listener.localAddress)       // the port the OS picked
-/// let stream = try runtime.block(on: listener.accept()).get()
+/// let stream = try runtime.block(on: listener.acceptFuture()).get()
 /// ```
 ///
 /// Accept errors never kill the listener. When the process runs out of file
@@ -11,12 +11,12 @@
 /// in the backlog (through a descriptor it holds in reserve, so clients see a
 /// close instead of a hang) and keeps listening; accepting resumes by itself
 /// once descriptors are free. Such errors are counted in ``acceptErrorCount``
-/// and the latest is in ``lastAcceptError``; a pending ``accept()`` simply keeps
+/// and the latest is in ``lastAcceptError``; a pending ``acceptFuture()`` simply keeps
 /// waiting. The loop's statistics count them too, with the connections shed and
 /// the time of the latest (``RuntimeStatistics/acceptsOutOfDescriptors``), and
 /// its report shows them.
 ///
-/// Closing the listener (``close()``, or dropping it) wakes a pending `accept()`
+/// Closing the listener (``close()``, or dropping it) wakes a pending `acceptFuture()`
 /// with a `.closed` error and closes the connections accepted but not yet taken.
 ///
 /// Like ``TCPStream`` it is `Sendable` but used only on its loop thread:
@@ -75,7 +75,7 @@ public final class TCPListener: @unchecked Sendable {
     /// **Cancellation:** cancel-safe: connections the OS has accepted wait in
     /// the listener (up to 128, then it stops accepting until one is taken) until an accept
     /// future returns one, so dropping a pending accept loses nothing.
-    public func accept() -> Accept {
+    public func acceptFuture() -> Accept {
         Accept(listener: self)
     }
 
@@ -92,7 +92,7 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
-    /// Stops listening; a pending `accept()` fails with `.closed`. Idempotent.
+    /// Stops listening; a pending `acceptFuture()` fails with `.closed`. Idempotent.
     public func close() {
         acceptor.closeOnLoop()
     }
@@ -104,7 +104,7 @@ public final class TCPListener: @unchecked Sendable {
     public var lastAcceptError: WeftError? { acceptor.lastAcceptError }
 }
 
-/// The next connection of a ``TCPListener``. See ``TCPListener/accept()``.
+/// The next connection of a ``TCPListener``. See ``TCPListener/acceptFuture()``.
 public struct Accept: Future {
     let listener: TCPListener
 
@@ -135,13 +135,13 @@ extension TCPListener {
     /// binds its first address, IPv4 preferred (`localhost` gives 127.0.0.1
     /// where it has both), on the runtime polling it; the options as in
     /// ``bind(_:backlog:reusePort:runtime:)``.
-    public static func bind(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) -> BindByName {
+    public static func bindFuture(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) -> BindByName {
         BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort)
     }
 }
 
 /// Resolves a host name and binds a listener to it. See
-/// ``TCPListener/bind(host:port:backlog:reusePort:)``.
+/// ``TCPListener/bindFuture(host:port:backlog:reusePort:)``.
 ///
 /// **Cancellation:** dropping it cancels the lookup; nothing is bound before
 /// it completes.

@@ -60,13 +60,13 @@ public final class TCPStream: @unchecked Sendable {
 
     /// A future that connects to `address`. Composes with ``timeout(_:_:)``:
     /// dropping it mid-connect closes the socket.
-    public static func connect(to address: SocketAddress) -> Connect {
+    public static func connectFuture(to address: SocketAddress) -> Connect {
         Connect(address: address)
     }
 
     /// A future that resolves `host` (with `getaddrinfo`) and connects to its
     /// addresses by Happy Eyeballs (RFC 8305, see ``connect(toAny:)``).
-    public static func connect(host: String, port: Int) -> ConnectByName {
+    public static func connectFuture(host: String, port: Int) -> ConnectByName {
         ConnectByName(host: host, port: port)
     }
 
@@ -76,12 +76,12 @@ public final class TCPStream: @unchecked Sendable {
     /// answer; the first connection wins and the others are closed. Fails
     /// with the last error when every address failed, with `.invalidArgument`
     /// for an empty list.
-    public static func connect(toAny addresses: [SocketAddress]) -> ConnectToAny {
+    public static func connectFuture(toAny addresses: [SocketAddress]) -> ConnectToAny {
         ConnectToAny(addresses, operation: "connect")
     }
 
     /// A future of up to `maxLength` bytes; empty at end of stream.
-    public func read(upTo maxLength: Int = 64 * 1024) -> ReadSome {
+    public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
         ReadSome(stream: self, maxLength: maxLength)
     }
 
@@ -234,7 +234,7 @@ public struct TCPWriteHalf: AsyncWrite {
     }
 }
 
-/// Reads up to a number of bytes. See ``TCPStream/read(upTo:)``.
+/// Reads up to a number of bytes. See ``TCPStream/readFuture(upTo:)``.
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes.
 public struct ReadSome: Future {

@@ -11,7 +11,7 @@ import CWeftSupport
 ///
 /// ```swift
 /// let runtime = try Runtime()
-/// let greeting = try runtime.block(on: sleep(for: .milliseconds(10)).map { "hello" })
+/// let greeting = try runtime.block(on: sleepFuture(for: .milliseconds(10)).map { "hello" })
 /// ```
 ///
 /// Dropping the runtime, or calling ``shutdown()``, cancels every task (their

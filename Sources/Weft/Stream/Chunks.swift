@@ -70,7 +70,7 @@ public struct ChunksTimeoutStream<Base: PollStream>: PollStream {
             case .ready(let element?):
                 if chunk.isEmpty {
                     chunk.reserveCapacity(size)
-                    deadline = sleep(for: delay)
+                    deadline = sleepFuture(for: delay)
                 }
                 chunk.append(element)
                 if chunk.count == size { return .ready(takeChunk()) }

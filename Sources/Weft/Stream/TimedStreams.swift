@@ -28,7 +28,7 @@ public struct ThrottleStream<Base: PollStream>: PollStream {
             pause = nil
         }
         guard case .ready(let next) = base.pollNext(&context) else { return .pending }
-        if next != nil { pause = sleep(for: period) }
+        if next != nil { pause = sleepFuture(for: period) }
         return .ready(next)
     }
 }
@@ -58,7 +58,7 @@ public struct TimeoutStream<Base: PollStream>: PollStream {
             deadline = nil
             return .ready(next.map { .success($0) })
         }
-        if deadline == nil { deadline = sleep(for: limit) }
+        if deadline == nil { deadline = sleepFuture(for: limit) }
         guard case .ready = deadline!.poll(&context) else { return .pending }
         deadline = nil
         return .ready(.failure(TimedOut(limit: limit)))

@@ -11,7 +11,7 @@
 /// guard.unlock()
 /// ```
 ///
-/// **Cancellation:** cancel-safe: dropping a pending ``lock()`` future (or
+/// **Cancellation:** cancel-safe: dropping a pending ``lockFuture()`` future (or
 /// cancelling the `async` `lock()`) leaves the queue; if the lock had already
 /// been handed to it, it passes to the next waiter.
 public final class AsyncLock<Value> {
@@ -24,8 +24,8 @@ public final class AsyncLock<Value> {
     }
 
     /// A future of the guard; ready once every earlier waiter is done.
-    public func lock() -> AsyncLockAcquire<Value> {
-        AsyncLockAcquire(lock: self, acquire: semaphore.acquire())
+    public func lockFuture() -> AsyncLockAcquire<Value> {
+        AsyncLockAcquire(lock: self, acquire: semaphore.acquireFuture())
     }
 
     /// The guard, if the lock is free now.
@@ -78,7 +78,7 @@ public final class AsyncLockGuard<Value> {
     deinit { permit.release() }
 }
 
-/// The future returned by ``AsyncLock/lock()``.
+/// The future returned by ``AsyncLock/lockFuture()``.
 ///
 /// **Cancellation:** see ``AsyncLock``.
 public struct AsyncLockAcquire<Value>: Future {

@@ -38,7 +38,7 @@ public final class AsyncSemaphore: Sendable {
     }
 
     /// A future of a ``SemaphorePermit`` holding `permits` permits.
-    public func acquire(_ permits: Int = 1) -> SemaphoreAcquire {
+    public func acquireFuture(_ permits: Int = 1) -> SemaphoreAcquire {
         precondition(permits >= 1, "acquire at least one permit")
         return SemaphoreAcquire(semaphore: self, permits: permits)
     }
@@ -124,7 +124,7 @@ public final class SemaphorePermit: Sendable {
     deinit { release() }
 }
 
-/// The future returned by ``AsyncSemaphore/acquire(_:)``.
+/// The future returned by ``AsyncSemaphore/acquireFuture(_:)``.
 ///
 /// **Cancellation:** see ``AsyncSemaphore``.
 public struct SemaphoreAcquire: Future {

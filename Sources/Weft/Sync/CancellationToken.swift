@@ -9,11 +9,11 @@
 /// ```swift
 /// let shutdown = CancellationToken()
 /// let worker = shutdown.child()
-/// runtime.spawn(select(worker.cancelled(), serve()))
+/// runtime.spawn(select(worker.cancelledFuture(), serve()))
 /// shutdown.cancel()
 /// ```
 ///
-/// **Cancellation:** dropping a pending ``cancelled()`` future removes its
+/// **Cancellation:** dropping a pending ``cancelledFuture()`` future removes its
 /// waker; nothing else is affected. Cancelling is permanent.
 public final class CancellationToken: Sendable {
     struct State {
@@ -77,7 +77,7 @@ public final class CancellationToken: Sendable {
     }
 
     /// A future ready once the token is cancelled.
-    public func cancelled() -> TokenCancelled {
+    public func cancelledFuture() -> TokenCancelled {
         TokenCancelled(token: self)
     }
 
@@ -89,7 +89,7 @@ public final class CancellationToken: Sendable {
     }
 }
 
-/// The future returned by ``CancellationToken/cancelled()``.
+/// The future returned by ``CancellationToken/cancelledFuture()``.
 ///
 /// **Cancellation:** dropping it removes its waker from the token.
 public struct TokenCancelled: Future {

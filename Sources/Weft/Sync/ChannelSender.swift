@@ -3,10 +3,10 @@
 ///
 /// Copies share one counted handle; ``clone()`` makes a new counted handle. The
 /// receiver's stream ends when every handle (every copy of every clone) is gone
-/// and a pending ``send(_:)`` future counts as a copy, so a value in flight is
+/// and a pending ``sendFuture(_:)`` future counts as a copy, so a value in flight is
 /// never cut off.
 ///
-/// **Cancellation:** ``trySend(_:)`` never waits. A pending ``send(_:)`` future
+/// **Cancellation:** ``trySend(_:)`` never waits. A pending ``sendFuture(_:)`` future
 /// holds its value; dropping it before the receiver made room drops the value
 /// (it is never delivered half-way), so `send` is not cancel-safe: the value is
 /// lost, or — if room was made before the drop — delivered. Use ``trySend(_:)``
@@ -26,7 +26,7 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     /// A future that delivers `value`, waiting while the buffer is full; ready
     /// with `.failure(SendError)` (the value back) once the receiver is gone.
     @inlinable
-    public func send(_ value: Value) -> ChannelSend<Value> {
+    public func sendFuture(_ value: Value) -> ChannelSend<Value> {
         ChannelSend(lifetime: lifetime, value: value)
     }
 
@@ -42,7 +42,7 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     }
 }
 
-/// The future returned by ``ChannelSender/send(_:)``.
+/// The future returned by ``ChannelSender/sendFuture(_:)``.
 ///
 /// **Cancellation:** see ``ChannelSender``: dropping it while it waits for room
 /// removes it from the queue of waiting senders and drops its value.

@@ -3,7 +3,7 @@
 ///
 /// ```swift
 /// let set = JoinSet<Int>()
-/// for n in 1...3 { set.spawn(sleep(for: .milliseconds(n)).map { n }) }
+/// for n in 1...3 { set.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
 /// while let result = try await set.next() { ... }   // .success(1), .success(2), ...
 /// ```
 ///
@@ -12,7 +12,7 @@
 /// task's result in completion order and ends (`nil`) when the set is empty.
 ///
 /// **Cancellation:** deinitializing the set aborts every task still in it.
-/// Dropping a pending ``next()`` future loses nothing: results stay in the set
+/// Dropping a pending ``nextFuture()`` future loses nothing: results stay in the set
 /// until a poll returns them.
 public final class JoinSet<Output>: PollStream {
     private var running = FutureSet<JoinHandle<Output>>()
@@ -56,12 +56,12 @@ public final class JoinSet<Output>: PollStream {
     }
 
     /// A future of the next result to finish; `nil` when the set is empty.
-    public func next() -> JoinSetNext<Output> {
+    public func nextFuture() -> JoinSetNext<Output> {
         JoinSetNext(set: self)
     }
 }
 
-/// The future returned by ``JoinSet/next()``.
+/// The future returned by ``JoinSet/nextFuture()``.
 ///
 /// **Cancellation:** cancel-safe; see ``JoinSet``.
 public struct JoinSetNext<Output>: Future {

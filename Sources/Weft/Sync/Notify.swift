@@ -9,12 +9,12 @@ import Synchronization
 ///
 /// ```swift
 /// let ready = Notify()
-/// runtime.spawn(ready.notified().map { print("go") })
+/// runtime.spawn(ready.notifiedFuture().map { print("go") })
 /// ready.notifyOne()
 /// ```
 ///
 /// **Cancellation:** cancel-safe in the sense that nothing is lost: dropping a
-/// pending ``notified()`` future takes it out of the queue, and if a
+/// pending ``notifiedFuture()`` future takes it out of the queue, and if a
 /// ``notifyOne()`` had already picked it, the notification is passed on to the
 /// next waiter (or stored) instead of vanishing.
 ///
@@ -96,7 +96,7 @@ public final class Notify: @unchecked Sendable {
     }
 
     /// A future ready at the next notification.
-    public func notified() -> Notified {
+    public func notifiedFuture() -> Notified {
         Notified(notify: self, generation: generation.load(ordering: .relaxed))
     }
 
@@ -158,7 +158,7 @@ public final class Notify: @unchecked Sendable {
     }
 }
 
-/// The future returned by ``Notify/notified()``.
+/// The future returned by ``Notify/notifiedFuture()``.
 ///
 /// **Cancellation:** see ``Notify``.
 public struct Notified: Future {

@@ -80,13 +80,13 @@ public final class TaskTracker: Sendable {
     /// A future ready once the tracker is closed and no work is live.
     ///
     /// **Cancellation:** cancel-safe; dropping it changes nothing.
-    public func wait() -> TaskTrackerWait {
+    public func waitFuture() -> TaskTrackerWait {
         TaskTrackerWait(tracker: self)
     }
 
     fileprivate var isDone: Bool { state.locked { $0.isDone } }
 
-    fileprivate func notified() -> Notified { changed.notified() }
+    fileprivate func notified() -> Notified { changed.notifiedFuture() }
 
     fileprivate func release() {
         update { $0.live -= 1 }
@@ -130,7 +130,7 @@ public struct Tracked<Base: Future>: Future {
     }
 }
 
-/// The future returned by ``TaskTracker/wait()``.
+/// The future returned by ``TaskTracker/waitFuture()``.
 public struct TaskTrackerWait: Future {
     let tracker: TaskTracker
     var notified: Notified?

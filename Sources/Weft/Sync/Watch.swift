@@ -135,7 +135,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
 /// look takes it and the others wait for the next. Usable from any thread.
 ///
 /// **Cancellation:** cancel-safe. A change is marked seen only by a poll that
-/// reports it, so dropping a pending ``changed()`` or `next()` future loses
+/// reports it, so dropping a pending ``changedFuture()`` or `next()` future loses
 /// nothing.
 public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
     let subscription: WatchSubscription<Value>
@@ -166,7 +166,7 @@ public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// A future ready when a value newer than the last seen is sent (marking it
     /// seen), or with ``ChannelClosed`` once every sender is gone.
-    public func changed() -> WatchChanged<Value> {
+    public func changedFuture() -> WatchChanged<Value> {
         WatchChanged(subscription: subscription)
     }
 
@@ -176,7 +176,7 @@ public struct WatchReceiver<Value: Sendable>: PollStream, Sendable {
     }
 }
 
-/// The future returned by ``WatchReceiver/changed()``.
+/// The future returned by ``WatchReceiver/changedFuture()``.
 ///
 /// **Cancellation:** cancel-safe; see ``WatchReceiver``.
 public struct WatchChanged<Value: Sendable>: Future, Sendable {

@@ -1,6 +1,6 @@
 /// A future that completes at a deadline.
 ///
-/// Created by ``sleep(for:)`` or ``sleep(until:)``. The deadline is fixed when the
+/// Created by ``sleepFuture(for:)`` or ``sleepFuture(until:)``. The deadline is fixed when the
 /// sleep is created (as in Tokio); the timer is armed only at the first poll
 /// (docs/ARCHITECTURE.md, invariant 1). It never completes early: libuv's millisecond clock is rounded
 /// up, so it completes at most about a millisecond late on an idle loop.
@@ -37,12 +37,12 @@ public struct Sleep: Future {
 
 /// A future that completes after `duration` (from now, not from the first poll).
 /// A zero or negative duration completes at the first poll.
-public func sleep(for duration: Duration) -> Sleep {
+public func sleepFuture(for duration: Duration) -> Sleep {
     Sleep(deadline: MonotonicTime.deadline(after: duration))
 }
 
 /// A future that completes at `deadline`. A deadline in the past completes at the
 /// first poll.
-public func sleep(until deadline: ContinuousClock.Instant) -> Sleep {
+public func sleepFuture(until deadline: ContinuousClock.Instant) -> Sleep {
     Sleep(deadline: MonotonicTime.deadline(at: deadline))
 }

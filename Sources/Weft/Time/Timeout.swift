@@ -28,7 +28,7 @@ public struct Timeout<Inner: Future>: Future {
     init(inner: Inner, limit: Duration) {
         self.inner = inner
         self.limit = limit
-        self.timer = sleep(for: limit)
+        self.timer = sleepFuture(for: limit)
     }
 
     @inlinable
@@ -49,12 +49,12 @@ public struct Timeout<Inner: Future>: Future {
 /// Runs `future` with a time limit of `limit` (counted from this call).
 ///
 /// ```swift
-/// switch try runtime.block(on: timeout(.seconds(2), connect)) {
+/// switch try runtime.block(on: timeoutFuture(.seconds(2), connect)) {
 /// case .success(let stream): use(stream)
 /// case .failure(let timedOut): print(timedOut)   // the connect was dropped
 /// }
 /// ```
 @inlinable
-public func timeout<F: Future>(_ limit: Duration, _ future: F) -> Timeout<F> {
+public func timeoutFuture<F: Future>(_ limit: Duration, _ future: F) -> Timeout<F> {
     Timeout(inner: future, limit: limit)
 }

@@ -23,7 +23,7 @@ struct TimerFutureTests {
         let start = ContinuousClock.now
         let (_, _, value) = try runtime.guardedBlock(on: join(
             TimerFuture(duration: .milliseconds(30)),
-            sleep(for: .milliseconds(10)),
+            sleepFuture(for: .milliseconds(10)),
             runtime.spawn(TimerFuture(duration: .milliseconds(20)).map { 7 })
         ))
         #expect(try value.get() == 7)

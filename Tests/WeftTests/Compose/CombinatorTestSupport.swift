@@ -43,7 +43,7 @@ final class InFlight {
     func track<T>(_ value: T, delay: Duration? = nil, yields count: Int = 1) -> InFlightFuture<T> {
         current += 1
         most = max(most, current)
-        return InFlightFuture(value: value, sleep: delay.map { sleep(for: $0) }, yields: count, token: Token(self))
+        return InFlightFuture(value: value, sleep: delay.map { sleepFuture(for: $0) }, yields: count, token: Token(self))
     }
 
     /// Released exactly once: when its future finishes or is dropped.

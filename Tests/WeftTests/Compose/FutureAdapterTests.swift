@@ -37,7 +37,7 @@ struct FutureAdapterTests {
             let fastPolls = Counter()
             let slowPolls = Counter()
             var fast = counted("fast", after: 1, polls: fastPolls).fuse()
-            var slow = sleep(for: .milliseconds(20)).map { "slow" }.fuse()
+            var slow = sleepFuture(for: .milliseconds(20)).map { "slow" }.fuse()
             var order: [String] = []
             try runtime.block(on: pollFn { context -> Poll<Void> in
                 // The async book's `loop { select! { ... complete => break } }`.
@@ -103,7 +103,7 @@ struct FutureAdapterTests {
         #expect(future.pollOnce() == .pending)
         #expect(future.pollOnce() == .ready(5))
         #expect(polls.value == 3)
-        var later = sleep(for: .milliseconds(5)).map { 1 }
+        var later = sleepFuture(for: .milliseconds(5)).map { 1 }
         let runtime = try Runtime(options: .deterministic(seed: 0))
         #expect(try runtime.block(on: pollFn { _ in .ready(later.pollOnce()) }) == .pending)
         #expect(try runtime.block(on: later) == 1)

@@ -7,7 +7,7 @@ struct JoinTests {
     func joinThree() throws {
         let runtime = try Runtime()
         let (number, text, flag) = try runtime.guardedBlock(on: join(
-            sleep(for: .milliseconds(5)).map { 1 },
+            sleepFuture(for: .milliseconds(5)).map { 1 },
             yields(2).map { "two" },
             ready(true)
         ))
@@ -30,7 +30,7 @@ struct JoinTests {
         let (a, b, c, d, e) = try runtime.guardedBlock(on: join(
             ready(1),
             yields(3).map { "b" },
-            sleep(for: .milliseconds(3)).map { true },
+            sleepFuture(for: .milliseconds(3)).map { true },
             ready(4.5),
             yields(1).map { [5] }
         ))
@@ -68,7 +68,7 @@ struct JoinTests {
         let runtime = try Runtime()
         let flag = DropFlag()
         let outcome = try runtime.guardedBlock(on: select(
-            either: join(ready(1), sleep(for: .seconds(60)).probed(flag)),
+            either: join(ready(1), sleepFuture(for: .seconds(60)).probed(flag)),
             or: yields(2).map { "yield" }
         ).map { ($0, flag.isDropped) })
         #expect(outcome.0.right == "yield")
@@ -82,7 +82,7 @@ struct JoinTests {
         let finishOrder = Box<[Int]>([])
         let delays = [25, 5, 15, 0, 10]
         let outputs = try runtime.guardedBlock(on: joinAll(delays.enumerated().map { index, delay in
-            sleep(for: .milliseconds(delay)).map { () -> Int in
+            sleepFuture(for: .milliseconds(delay)).map { () -> Int in
                 finishOrder.value.append(index)
                 return delay
             }

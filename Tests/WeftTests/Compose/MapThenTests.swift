@@ -19,9 +19,9 @@ struct MapThenTests {
     func thenBuildsSecondFromFirst() throws {
         let runtime = try Runtime()
         let built = Box<Int?>(nil)
-        let value = try runtime.guardedBlock(on: sleep(for: .milliseconds(2)).map { 20 }.then { first -> Map<Sleep, Int> in
+        let value = try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(2)).map { 20 }.then { first -> Map<Sleep, Int> in
             built.value = first
-            return sleep(for: .milliseconds(2)).map { first + 22 }
+            return sleepFuture(for: .milliseconds(2)).map { first + 22 }
         })
         #expect(built.value == 20)
         #expect(value == 42)
@@ -32,7 +32,7 @@ struct MapThenTests {
         let runtime = try Runtime()
         let built = Counter()
         let outcome = try runtime.guardedBlock(on: select(
-            either: sleep(for: .seconds(60)).then { _ -> Ready<Int> in
+            either: sleepFuture(for: .seconds(60)).then { _ -> Ready<Int> in
                 built.value += 1
                 return ready(1)
             },
@@ -50,7 +50,7 @@ struct MapThenTests {
         let value = try runtime.guardedBlock(on:
             ready(1)
                 .then { value -> Map<PollFn<Void>, Int> in log.value.append("a\(value)"); return yields(1).map { value + 1 } }
-                .then { value -> Map<Sleep, Int> in log.value.append("b\(value)"); return sleep(for: .milliseconds(1)).map { value + 1 } }
+                .then { value -> Map<Sleep, Int> in log.value.append("b\(value)"); return sleepFuture(for: .milliseconds(1)).map { value + 1 } }
                 .then { value -> Ready<Int> in log.value.append("c\(value)"); return ready(value * 10) }
         )
         #expect(value == 30)

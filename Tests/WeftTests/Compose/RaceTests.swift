@@ -10,7 +10,7 @@ struct RaceTests {
         let delays = [60_000, 40_000, 5, 50_000, 30_000]
         let (winner, losersDropped, timers) = try runtime.guardedBlock(on:
             race(zip(flags, delays).map { flag, delay in
-                sleep(for: .milliseconds(delay)).map { delay }.probed(flag)
+                sleepFuture(for: .milliseconds(delay)).map { delay }.probed(flag)
             }).map { ($0, flags.map(\.isDropped), runtime.pendingTimerCount) }
         )
         #expect(winner.index == 2)
@@ -38,7 +38,7 @@ struct RaceTests {
     func raceOfBoxedFutures() throws {
         let runtime = try Runtime()
         let winner = try runtime.guardedBlock(on: race([
-            sleep(for: .seconds(60)).map { "sleep" }.boxed(),
+            sleepFuture(for: .seconds(60)).map { "sleep" }.boxed(),
             pending(String.self).boxed(),
             yields(3).map { "yields" }.boxed(),
         ]))

@@ -8,7 +8,7 @@ struct SelectAllTests {
         let runtime = try Runtime(options: .deterministic(seed: 5))
         let delays = [30, 10, 20]
         let (output, index, rest) = try runtime.block(on: selectAll(delays.map { delay in
-            sleep(for: .milliseconds(delay)).map { delay }
+            sleepFuture(for: .milliseconds(delay)).map { delay }
         }))
         #expect(output == 10)
         #expect(index == 1)
@@ -37,10 +37,10 @@ struct SelectAllTests {
     func firstSuccess() throws {
         try Runtime.forEachSeed(UInt64(0)..<10) { runtime, seed in
             let futures: [AnyFuture<Result<Int, Planted>>] = [
-                sleep(for: .milliseconds(1)).map { .failure(Planted(0)) }.boxed(),
-                sleep(for: .milliseconds(5)).map { .success(5) }.boxed(),
-                sleep(for: .milliseconds(2)).map { .failure(Planted(2)) }.boxed(),
-                sleep(for: .milliseconds(9)).map { .success(9) }.boxed(),
+                sleepFuture(for: .milliseconds(1)).map { .failure(Planted(0)) }.boxed(),
+                sleepFuture(for: .milliseconds(5)).map { .success(5) }.boxed(),
+                sleepFuture(for: .milliseconds(2)).map { .failure(Planted(2)) }.boxed(),
+                sleepFuture(for: .milliseconds(9)).map { .success(9) }.boxed(),
             ]
             let (success, rest) = try runtime.block(on: selectOk(futures)).get()
             #expect(success == 5, "seed \(seed)")
@@ -53,7 +53,7 @@ struct SelectAllTests {
     func allFail() throws {
         let runtime = try Runtime(options: .deterministic(seed: 2))
         let outcome = try runtime.block(on: selectOk([3, 1, 2].map { delay in
-            sleep(for: .milliseconds(delay)).map { Result<Int, Planted>.failure(Planted(delay)) }
+            sleepFuture(for: .milliseconds(delay)).map { Result<Int, Planted>.failure(Planted(delay)) }
         }))
         #expect(outcome.failure == Planted(3))
     }

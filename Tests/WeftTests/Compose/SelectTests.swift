@@ -31,8 +31,8 @@ struct SelectTests {
         let flag = DropFlag()
         let (outcome, droppedAtWin) = try runtime.guardedBlock(on:
             select(
-                either: sleep(for: .seconds(60)).map { 1 }.probed(flag),
-                or: sleep(for: .milliseconds(5)).map { "fast" }
+                either: sleepFuture(for: .seconds(60)).map { 1 }.probed(flag),
+                or: sleepFuture(for: .milliseconds(5)).map { "fast" }
             ).map { ($0, flag.isDropped) }
         )
         #expect(outcome.right == "fast")

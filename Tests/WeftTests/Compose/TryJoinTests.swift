@@ -21,7 +21,7 @@ struct TryJoinTests {
             let slow = DropFlag()
             let stuck = DropFlag()
             let outcome = try runtime.block(on: tryJoin(
-                sleep(for: .seconds(5)).map { [probe = slow.makeProbe()] in probe.touch(); return Result<Int, Planted>.success(1) },
+                sleepFuture(for: .seconds(5)).map { [probe = slow.makeProbe()] in probe.touch(); return Result<Int, Planted>.success(1) },
                 yields(3).map { Result<String, Planted>.failure(Planted(2)) },
                 pendingForever(Result<Bool, Planted>.self, probe: stuck.makeProbe())
             ))
@@ -50,7 +50,7 @@ struct TryJoinTests {
         let five = try runtime.block(on: tryJoin(
             ready(Result<Int, Planted>.success(1)),
             yields(1).map { Result<String, Planted>.success("b") },
-            sleep(for: .milliseconds(3)).map { Result<Bool, Planted>.success(true) },
+            sleepFuture(for: .milliseconds(3)).map { Result<Bool, Planted>.success(true) },
             ready(Result<Double, Planted>.success(4.5)),
             yields(2).map { Result<[Int], Planted>.success([5]) }
         )).get()
@@ -84,7 +84,7 @@ struct TryJoinTests {
         try Runtime.forEachSeed(UInt64(0)..<10) { runtime, seed in
             var random = TestRandom(seed: seed)
             let futures = (0..<50).map { index in
-                sleep(for: .milliseconds(random.next(below: 20))).map { Result<Int, Planted>.success(index) }
+                sleepFuture(for: .milliseconds(random.next(below: 20))).map { Result<Int, Planted>.success(index) }
             }
             let all = try runtime.block(on: tryJoinAll(futures))
             #expect(try all.get() == Array(0..<50), "seed \(seed)")
@@ -100,7 +100,7 @@ struct TryJoinTests {
             var futures = flags.map { flag in
                 AnyFuture(pendingForever(Result<Int, Planted>.self, probe: flag.makeProbe()))
             }
-            futures.insert(AnyFuture(sleep(for: .milliseconds(4)).map { Result<Int, Planted>.failure(Planted(9)) }), at: 4)
+            futures.insert(AnyFuture(sleepFuture(for: .milliseconds(4)).map { Result<Int, Planted>.failure(Planted(9)) }), at: 4)
             return futures
         }()))
         #expect(outcome.failure == Planted(9))

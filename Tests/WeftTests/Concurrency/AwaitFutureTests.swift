@@ -130,7 +130,7 @@ extension ConcurrencyBridge {
                 let log = Shared<[String]>([])
                 let other = Task(executorPreference: executor) { log.update { $0.append("other job") } }
                 let start = ContinuousClock.now
-                let output = try? await value(of: sleep(for: .milliseconds(20)).map { 7 })
+                let output = try? await value(of: sleepFuture(for: .milliseconds(20)).map { 7 })
                 let elapsed = ContinuousClock.now - start
                 log.update { $0.append("after the await") }
                 await other.value
@@ -189,7 +189,7 @@ extension ConcurrencyBridge {
         func offLoopRunsOnSharedLoop() async throws {
             let polledOnShared = Shared<[Bool?]>([])
             let output = try await awaitWithin(.seconds(20), Task { () async throws -> Int in
-                try await value(of: sleep(for: .milliseconds(5)).map { () -> Int in
+                try await value(of: sleepFuture(for: .milliseconds(5)).map { () -> Int in
                     polledOnShared.update { $0.append(LoopThread.shared.serialExecutor.isIsolatingCurrentContext()) }
                     return 3
                 })
@@ -213,7 +213,7 @@ extension ConcurrencyBridge {
             let loop = try LoopThread()
             defer { loop.shutdown() }
             let result = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Result<Int, TimedOut> in
-                try await value(of: timeout(.seconds(5), AsyncFuture { () async -> Int in
+                try await value(of: timeoutFuture(.seconds(5), AsyncFuture { () async -> Int in
                     try? await Weft.sleep(for: .milliseconds(2))
                     return loop.serialExecutor.isIsolatingCurrentContext() == true ? 11 : -1
                 }))
@@ -234,7 +234,7 @@ extension ConcurrencyBridge {
                 started.set()
                 return 5
             }
-            try runtime.guardedBlock(on: sleep(for: .milliseconds(5)))
+            try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(5)))
             #expect(!started.isSet)
             #expect(try runtime.guardedBlock(on: future) == 5)
             #expect(started.isSet)
@@ -248,7 +248,7 @@ extension ConcurrencyBridge {
                     try? await Weft.sleep(for: .milliseconds(5))
                     return "async"
                 },
-                or: sleep(for: .seconds(10))))
+                or: sleepFuture(for: .seconds(10))))
             #expect(outcome.left == "async")
             #expect(runtime.pendingTimerCount == 0)
         }
@@ -267,7 +267,7 @@ extension ConcurrencyBridge {
                     }
                     return 1
                 },
-                or: sleep(for: .milliseconds(10)).map { "timer" }))
+                or: sleepFuture(for: .milliseconds(10)).map { "timer" }))
             #expect(outcome.right == "timer")
             // The cancelled task finishes the next time the loop runs.
             try runtime.guardedBlock(on: cancelled.wait())
@@ -278,7 +278,7 @@ extension ConcurrencyBridge {
         @Test("timeout around an AsyncFuture yields its output, or TimedOut and cancels it")
         func timeoutAroundAsyncFuture() throws {
             let runtime = try Runtime()
-            let quick = try runtime.guardedBlock(on: timeout(.seconds(5), AsyncFuture { () async -> Int in
+            let quick = try runtime.guardedBlock(on: timeoutFuture(.seconds(5), AsyncFuture { () async -> Int in
                 try? await Weft.sleep(for: .milliseconds(2))
                 return 42
             }))
@@ -286,7 +286,7 @@ extension ConcurrencyBridge {
 
             let cancelled = Latch()
             let start = ContinuousClock.now
-            let slow = try runtime.guardedBlock(on: timeout(.milliseconds(20), AsyncFuture { () async -> Int in
+            let slow = try runtime.guardedBlock(on: timeoutFuture(.milliseconds(20), AsyncFuture { () async -> Int in
                 do {
                     try await Weft.sleep(for: .seconds(60))
                 } catch {

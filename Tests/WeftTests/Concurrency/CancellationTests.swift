@@ -106,7 +106,7 @@ extension ConcurrencyBridge {
         func cancelValueOnSharedLoop() async throws {
             // High priority: timed on a thread of its own root queue, not one that the
             // synchronous tests running in parallel may hold.
-            let waiter = Task(priority: .high) { await ending { try await value(of: sleep(for: .seconds(60))) } }
+            let waiter = Task(priority: .high) { await ending { try await value(of: sleepFuture(for: .seconds(60))) } }
             try await Task.sleep(for: .milliseconds(10))
             try await expectCancelledPromptly(waiter)
         }
@@ -118,7 +118,7 @@ extension ConcurrencyBridge {
             let baselineHandles = runtime.openHandleCount
             let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
             let address = try listener.localAddress
-            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))
+            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connectFuture(to: address), listener.acceptFuture()))
             let client = try connected.get()
             let server = try accepted.get()
             let handlesWithStreams = runtime.openHandleCount

@@ -115,7 +115,7 @@ final class Latch: Sendable {
 func connectedPairOnThisLoop() async throws -> (listener: TCPListener, client: TCPStream, server: TCPStream) {
     let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
     let address = try listener.localAddress
-    let (client, server) = try await value(of: join(TCPStream.connect(to: address), listener.accept()))
+    let (client, server) = try await value(of: join(TCPStream.connectFuture(to: address), listener.acceptFuture()))
     return (listener, try client.get(), try server.get())
 }
 

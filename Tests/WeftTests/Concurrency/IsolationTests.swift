@@ -39,7 +39,7 @@ private actor Pinned {
 
     /// Reads through `value(of:)` with the stream's poll future.
     func readWithValueOf(_ stream: TCPStream) async throws -> Result<[UInt8], WeftError> {
-        try await value(of: stream.read(upTo: 1) as ReadSome)
+        try await value(of: stream.readFuture(upTo: 1) as ReadSome)
     }
 
     /// Sleeps on the loop's timer wheel and reports whether it is still on the loop after.
@@ -201,7 +201,7 @@ extension ConcurrencyBridge {
             defer { listener.close(); client.close(); server.close() }
             let (jobs, bytes) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (Int, [UInt8]) in
                 // The data comes from a poll-based task, which runs no Swift job.
-                Weft.spawn(sleep(for: .milliseconds(5)).then { _ in client.writeAll([7]) })
+                Weft.spawn(sleepFuture(for: .milliseconds(5)).then { _ in client.writeAll([7]) })
                 let before = Runtime.currentReport()!.statistics.jobs
                 let bytes = try await server.read()
                 return (Runtime.currentReport()!.statistics.jobs - before, bytes)
@@ -256,7 +256,7 @@ extension ConcurrencyBridge {
             #expect(afterSleep == true)
             #expect(count == 1)
             let isolated = try await awaitWithin(.seconds(20), Task { @LoopActor () async throws -> Bool? in
-                try await value(of: sleep(for: .milliseconds(1)))
+                try await value(of: sleepFuture(for: .milliseconds(1)))
                 return LoopThread.shared.serialExecutor.isIsolatingCurrentContext()
             })
             #expect(isolated == true)

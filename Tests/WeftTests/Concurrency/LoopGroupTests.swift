@@ -201,7 +201,7 @@ extension ConcurrencyBridge {
                 var reply: [UInt8] = []
                 while reply.count < 6 { reply += try await client.read() }
                 // The poll future itself, polled here on loop A, must refuse.
-                let polled = try await value(of: client.read(upTo: 16))
+                let polled = try await value(of: client.readFuture(upTo: 16))
                 return (reply, polled.failure?.kind)
             })
             #expect(reply == Array("across".utf8))
@@ -260,7 +260,7 @@ extension ConcurrencyBridge {
                             guard let stream = try? await TCPStream.connect(to: address) else { return false }
                             defer { stream.close() }
                             guard (try? await stream.write([7])) != nil else { return false }
-                            let reply = try? await value(of: timeout(.milliseconds(700), stream.read(upTo: 16)))
+                            let reply = try? await value(of: timeoutFuture(.milliseconds(700), stream.readFuture(upTo: 16)))
                             guard case .success(.success([7]))? = reply else { return false }
                             return unblocked.value == 0
                         }

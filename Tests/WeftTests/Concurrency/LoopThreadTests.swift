@@ -15,7 +15,7 @@ actor PinnedCounter {
 
     /// Awaits a Weft future from the actor: it must stay on the loop throughout.
     func tick() async throws -> Bool {
-        try await value(of: sleep(for: .milliseconds(1)))
+        try await value(of: sleepFuture(for: .milliseconds(1)))
         count += 1
         return loop.serialExecutor.isIsolatingCurrentContext() == true
     }
@@ -104,10 +104,10 @@ struct LoopThreadTests {
 
     @Test("a poll future is awaited from async code, and an async closure as a poll future")
     func bothDirections() async throws {
-        let fromFuture = try await value(of: sleep(for: .milliseconds(2)).map { 7 })
+        let fromFuture = try await value(of: sleepFuture(for: .milliseconds(2)).map { 7 })
         #expect(fromFuture == 7)
         let runtime = try Runtime()
-        let fromAsync = try runtime.block(on: timeout(.seconds(5), AsyncFuture { () async -> Int in
+        let fromAsync = try runtime.block(on: timeoutFuture(.seconds(5), AsyncFuture { () async -> Int in
             try? await Task.sleep(for: .milliseconds(2))
             return 9
         }))

@@ -27,9 +27,9 @@ private func wrongThreadReport(client: TCPStream, server: TCPStream, listener: T
     report["peerAddress"] = isWrongThread(thrownError { _ = try server.peerAddress })
     report["listener.localAddress"] = isWrongThread(thrownError { _ = try listener.localAddress })
 
-    var read: ReadSome = server.read(upTo: 1)
+    var read: ReadSome = server.readFuture(upTo: 1)
     report["read future"] = isWrongThread(pollOnce(&read).readyFailure())
-    var accept: Accept = listener.accept()
+    var accept: Accept = listener.acceptFuture()
     report["accept future"] = isWrongThread(pollOnce(&accept).readyFailure())
     var incoming = listener.incoming
     if case .ready(.failure(let error)?) = pollNextOnce(&incoming) {
@@ -92,7 +92,7 @@ extension ConcurrencyBridge {
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
             defer { listener.close() }
             let kind = try await awaitWithin(.seconds(20), other.spawn { () async -> WeftError.Kind? in
-                var read: ReadSome = server.read(upTo: 1)
+                var read: ReadSome = server.readFuture(upTo: 1)
                 var context = Context(waker: .noop)
                 guard case .ready(.failure(let error)) = read.poll(&context) else { return nil }
                 return error.kind
@@ -100,7 +100,7 @@ extension ConcurrencyBridge {
             #expect(kind == .wrongThread)
             // value(of:) from the other loop runs the future there, so it fails the same way.
             let awaited = try await awaitWithin(.seconds(20), other.spawn { () async throws -> WeftError.Kind? in
-                let result = try await value(of: server.read(upTo: 1) as ReadSome)
+                let result = try await value(of: server.readFuture(upTo: 1) as ReadSome)
                 return result.failure?.kind
             })
             #expect(awaited == .wrongThread)
@@ -143,7 +143,7 @@ extension ConcurrencyBridge {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
             let address = try listener.localAddress
-            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connect(to: address), listener.accept()))
+            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connectFuture(to: address), listener.acceptFuture()))
             let client = try connected.get()
             let server = try accepted.get()
             let report = Shared<[String: Bool]>([:])
@@ -156,7 +156,7 @@ extension ConcurrencyBridge {
             // The owning thread (the runtime is not running) may still use them.
             try client.setNoDelay(true)
             #expect(try client.localAddress == server.peerAddress)
-            let echoed = try runtime.guardedBlock(on: client.writeAll([4, 2]).then { _ in server.read(upTo: 2) })
+            let echoed = try runtime.guardedBlock(on: client.writeAll([4, 2]).then { _ in server.readFuture(upTo: 2) })
             #expect(try echoed.get() == [4, 2])
 
             client.close()

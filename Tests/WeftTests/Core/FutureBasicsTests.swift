@@ -67,7 +67,7 @@ struct FutureBasicsTests {
         let futures: [AnyFuture<Int>] = [
             ready(1).boxed(),
             yields(2).map { 2 }.boxed(),
-            sleep(for: .milliseconds(1)).map { 3 }.boxed(),
+            sleepFuture(for: .milliseconds(1)).map { 3 }.boxed(),
             Countdown(remaining: 1).map { $0.count }.boxed(),
         ]
         #expect(try runtime.guardedBlock(on: joinAll(futures)) == [1, 2, 3, 7])

@@ -50,8 +50,8 @@ struct LazinessTests {
     func unpolledSleepArmsNoTimer() throws {
         let runtime = try Runtime()
         let handlesBefore = runtime.openHandleCount
-        let nap = sleep(for: .seconds(60))
-        let handle = runtime.spawn(sleep(for: .seconds(60)))
+        let nap = sleepFuture(for: .seconds(60))
+        let handle = runtime.spawn(sleepFuture(for: .seconds(60)))
         #expect(runtime.pendingTimerCount == 0)
         #expect(runtime.openHandleCount == handlesBefore)
 
@@ -72,7 +72,7 @@ struct LazinessTests {
         let flag = DropFlag()
         do {
             let probe = flag.makeProbe()
-            let guarded = timeout(.seconds(1), pollFn { (_: inout Context) -> Poll<Int> in
+            let guarded = timeoutFuture(.seconds(1), pollFn { (_: inout Context) -> Poll<Int> in
                 probe.touch()
                 polls.value += 1
                 return .ready(1)

@@ -66,7 +66,7 @@ struct SeededSchedulerTests {
     @Test("under every seed, a timeout whose inner sleep is due in the same millisecond yields the inner result")
     func timeoutTieGoesToInner() throws {
         try Runtime.forEachSeed(UInt64(0)..<20) { runtime, seed in
-            let outcome = try runtime.block(on: timeout(.milliseconds(50), sleep(for: .milliseconds(50)).map { "inner" }))
+            let outcome = try runtime.block(on: timeoutFuture(.milliseconds(50), sleepFuture(for: .milliseconds(50)).map { "inner" }))
             #expect((try? outcome.get()) == "inner", "seed \(seed): \(outcome)")
             #expect(runtime.virtualTimeElapsed == .milliseconds(50), "seed \(seed)")
         }
@@ -85,7 +85,7 @@ struct SeededSchedulerTests {
                     while true {
                         if sending == nil {
                             if next == 4 { return .ready(()) }
-                            sending = mine.send(producer * 100 + next)
+                            sending = mine.sendFuture(producer * 100 + next)
                         }
                         guard case .ready = sending!.poll(&context) else { return .pending }
                         sending = nil

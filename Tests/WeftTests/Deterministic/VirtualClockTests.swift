@@ -7,7 +7,7 @@ struct VirtualClockTests {
     @Test("a one-hour sleep completes at once, and the virtual clock then reads exactly one hour")
     func hourLongSleep() throws {
         let runtime = try Runtime(options: .deterministic(seed: 1))
-        let (_, elapsed) = try measure { try runtime.block(on: sleep(for: .seconds(3600))) }
+        let (_, elapsed) = try measure { try runtime.block(on: sleepFuture(for: .seconds(3600))) }
         #expect(elapsed < .seconds(1), "real time taken: \(elapsed)")
         #expect(runtime.virtualTimeElapsed == .seconds(3600))
     }
@@ -18,7 +18,7 @@ struct VirtualClockTests {
         let fired = Box<[String]>([])
         let delays: [(String, Int)] = [("c", 30), ("a", 10), ("d", 30), ("b", 20), ("e", 5_000)]
         let handles = delays.map { name, milliseconds in
-            runtime.spawn(sleep(for: .milliseconds(milliseconds)).map { fired.value.append(name) })
+            runtime.spawn(sleepFuture(for: .milliseconds(milliseconds)).map { fired.value.append(name) })
         }
         _ = try runtime.block(on: joinAll(handles))
         #expect(fired.value == ["a", "b", "c", "d", "e"])
@@ -28,10 +28,10 @@ struct VirtualClockTests {
     @Test("timeout on the virtual clock: the inner future wins when due first, the timeout wins otherwise, each at its exact virtual time")
     func timeoutBothWays() throws {
         let runtime = try Runtime(options: .deterministic(seed: 3))
-        let won = try runtime.block(on: timeout(.seconds(10), sleep(for: .seconds(9)).map { "inner" }))
+        let won = try runtime.block(on: timeoutFuture(.seconds(10), sleepFuture(for: .seconds(9)).map { "inner" }))
         #expect((try? won.get()) == "inner")
         #expect(runtime.virtualTimeElapsed == .seconds(9))
-        let lost = try runtime.block(on: timeout(.seconds(10), sleep(for: .seconds(11)).map { "inner" }))
+        let lost = try runtime.block(on: timeoutFuture(.seconds(10), sleepFuture(for: .seconds(11)).map { "inner" }))
         #expect((try? lost.get()) == nil, "the inner sleep was due later: \(lost)")
         #expect(runtime.virtualTimeElapsed == .seconds(19))
     }
@@ -52,7 +52,7 @@ struct VirtualClockTests {
                 guard case .ready(let tick?) = ticks.pollNext(&context) else { return .pending }
                 seen.append("\(tick)@\(runtime.virtualTimeElapsed! - start)")
                 if seen.count == 4 { return .ready(()) }
-                if tick == 1 { napping = sleep(for: .milliseconds(25)) }  // fall behind
+                if tick == 1 { napping = sleepFuture(for: .milliseconds(25)) }  // fall behind
             }
         }
         try runtime.block(on: consumer)
@@ -65,7 +65,7 @@ struct VirtualClockTests {
         let runtime = try Runtime(options: .deterministic(seed: 5))
         let fired = Box<[Int]>([])
         for milliseconds in [5, 10, 15] {
-            runtime.spawn(sleep(for: .milliseconds(milliseconds)).map { fired.value.append(milliseconds) })
+            runtime.spawn(sleepFuture(for: .milliseconds(milliseconds)).map { fired.value.append(milliseconds) })
         }
         try runtime.block(on: yields(1))  // the sleeps are armed
         try runtime.advanceTime(by: .milliseconds(10))
@@ -113,7 +113,7 @@ struct IntervalScheduleTests {
                 guard case .ready(let tick?) = ticks.pollNext(&context) else { return .pending }
                 seen.append("\(tick)@\(runtime.virtualTimeElapsed! - start)")
                 if seen.count == count { return .ready(()) }
-                if let nap = afterTick(tick, &ticks) { napping = sleep(for: nap) }
+                if let nap = afterTick(tick, &ticks) { napping = sleepFuture(for: nap) }
             }
         })
         return seen

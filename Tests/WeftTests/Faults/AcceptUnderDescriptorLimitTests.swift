@@ -11,7 +11,7 @@ extension TimingSensitive {
         /// One client: connect, send a byte, expect it back; `false` if the server
         /// closed or reset the connection or did not answer in time.
         static func echoesOneByte(_ address: SocketAddress, keep: Box<[TCPStream]>) -> some Future<Bool> {
-            let exchange = TCPStream.connect(to: address).then { connected -> AnyFuture<Bool> in
+            let exchange = TCPStream.connectFuture(to: address).then { connected -> AnyFuture<Bool> in
                 guard case .success(let stream) = connected else { return ready(false).boxed() }
                 return stream.writeAll([42]).then { _ in stream.readExact(1) }.map { reply in
                     guard case .success([42]) = reply else { return false }
@@ -19,7 +19,7 @@ extension TimingSensitive {
                     return true
                 }.boxed()
             }
-            return timeout(.seconds(3), exchange).map { (try? $0.get()) ?? false }
+            return timeoutFuture(.seconds(3), exchange).map { (try? $0.get()) ?? false }
         }
 
         @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess (counted, with the time, in its SIGUSR1 report), and accepts again once descriptors free up")
@@ -55,13 +55,13 @@ extension TimingSensitive {
 
             // The connections it has still work.
             let first = try #require(kept.value.first)
-            let again = try runtime.block(on: timeout(.seconds(3), first.writeAll([7]).then { _ in first.readExact(1) }))
+            let again = try runtime.block(on: timeoutFuture(.seconds(3), first.writeAll([7]).then { _ in first.readExact(1) }))
             #expect(try again.get().get() == [7])
 
             // Free the descriptors; new connections are accepted again.
             for stream in kept.value { stream.close() }
             kept.value.removeAll()
-            try runtime.block(on: sleep(for: .milliseconds(200)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(200)))
             let later = try runtime.block(on: joinAll((0..<10).map { _ in Self.echoesOneByte(address, keep: kept) }))
             #expect(later.allSatisfy { $0 }, "after freeing descriptors: \(later)")
             for stream in kept.value { stream.close() }

@@ -80,7 +80,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     static func connection(replying reply: [UInt8]) throws -> (Runtime, TCPStream) {
         let runtime = try Runtime()
         let (_, address) = try replyingServer(runtime, reply: reply)
-        let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+        let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
         return (runtime, stream)
     }
 
@@ -103,9 +103,9 @@ struct EveryPublicEntryPointRejectsBadInputTests {
 
         let runtime = try Runtime()
         let (listener, address) = try Self.replyingServer(runtime, reply: [1])
-        let resolved = try runtime.block(on: timeout(.seconds(5), resolve(host: host, port: address.port))).get()
+        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: host, port: address.port))).get()
         #expect(resolved.failure?.kind == .invalidArgument)
-        let connected = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(host: host, port: address.port))).get()
+        let connected = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(host: host, port: address.port))).get()
         #expect(connected.failure?.kind == .invalidArgument)
         #expect(connected.failure?.detail.contains("NUL") == true)
         listener.close()
@@ -117,7 +117,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func portOutOfRangeByName() throws {
         let runtime = try Runtime()
         for port in [70000, 65536, -1, Int.max] {
-            let resolved = try runtime.block(on: timeout(.seconds(5), resolve(host: "127.0.0.1", port: port))).get()
+            let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: "127.0.0.1", port: port))).get()
             let error = try #require(resolved.failure, "port \(port) resolved to \(resolved)")
             #expect(error.kind == .invalidArgument)
             #expect("\(error)".contains("\(port)"))
@@ -126,17 +126,17 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         let listener = try NetTest.bindLoopback(runtime)
         let port = try listener.localAddress.port
         let wrapped = port + 65536
-        let connected = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(host: "127.0.0.1", port: wrapped))).get()
+        let connected = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(host: "127.0.0.1", port: wrapped))).get()
         #expect(connected.failure?.kind == .invalidArgument, "connect to port \(wrapped): \(connected)")
         // Nothing reached the listener on port `wrapped - 65536`.
-        let arrived = try runtime.block(on: select(either: listener.accept(), or: sleep(for: .milliseconds(20))))
+        let arrived = try runtime.block(on: select(either: listener.acceptFuture(), or: sleepFuture(for: .milliseconds(20))))
         #expect(arrived.right != nil, "a connection meant for port \(wrapped) reached port \(port)")
     }
 
     @Test("resolving an empty host fails with an error value")
     func emptyHost() throws {
         let runtime = try Runtime()
-        let resolved = try runtime.block(on: timeout(.seconds(5), resolve(host: "", port: 80))).get()
+        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: "", port: 80))).get()
         let error = try #require(resolved.failure, "resolved an empty host to \(resolved)")
         #expect(error.operation.hasPrefix("resolve"))
     }
@@ -170,14 +170,14 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func extremeSleeps() throws {
         let runtime = try Runtime()
         let outcome = try runtime.block(on: select(
-            either: sleep(for: Self.longest),
-            or: sleep(for: .milliseconds(5)).map { "short" }
+            either: sleepFuture(for: Self.longest),
+            or: sleepFuture(for: .milliseconds(5)).map { "short" }
         ))
         #expect(outcome.right == "short")
         #expect(runtime.pendingTimerCount == 0)
 
         let polls = Counter()
-        try runtime.block(on: sleep(for: .seconds(Int64.min)).counted(polls))
+        try runtime.block(on: sleepFuture(for: .seconds(Int64.min)).counted(polls))
         #expect(polls.value == 1)
         #expect(runtime.pendingTimerCount == 0)
     }
@@ -187,8 +187,8 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         let runtime = try Runtime()
         let far = ContinuousClock.now.advanced(by: .seconds(Int64.max / 4))
         let outcome = try runtime.block(on: select(
-            either: sleep(until: far),
-            or: sleep(for: .milliseconds(5)).map { "short" }
+            either: sleepFuture(until: far),
+            or: sleepFuture(for: .milliseconds(5)).map { "short" }
         ))
         #expect(outcome.right == "short")
         #expect(runtime.pendingTimerCount == 0)
@@ -199,11 +199,11 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         let runtime = try Runtime()
         for limit: Duration in [.seconds(-10), .zero, .seconds(Int64.min)] {
             let polls = Counter()
-            let outcome = try runtime.block(on: timeout(limit, pending(Int.self)).counted(polls))
+            let outcome = try runtime.block(on: timeoutFuture(limit, pending(Int.self)).counted(polls))
             #expect(outcome.failure?.limit == limit)
             #expect(polls.value == 1)
         }
-        let outcome = try runtime.block(on: timeout(Self.longest, sleep(for: .milliseconds(2)).map { 42 }))
+        let outcome = try runtime.block(on: timeoutFuture(Self.longest, sleepFuture(for: .milliseconds(2)).map { 42 }))
         #expect(try outcome.get() == 42)
         #expect(runtime.pendingTimerCount == 0)
     }
@@ -212,18 +212,18 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func extremeIntervals() throws {
         let runtime = try Runtime()
         for period: Duration in [.zero, .seconds(-3), .seconds(Int64.min)] {
-            let ticks = try runtime.block(on: timeout(.seconds(5),
+            let ticks = try runtime.block(on: timeoutFuture(.seconds(5),
                 interval(every: period).prefix(5).fold([Int]()) { $0 + [$1] })).get()
             #expect(ticks.count == 5)
             #expect(ticks.first == 0)
             #expect(zip(ticks, ticks.dropFirst()).allSatisfy { $0 < $1 }, "indices \(ticks)")
         }
         for period in [Self.longest, .seconds(Int64.max / 2)] {
-            let first = try runtime.block(on: timeout(.seconds(5), interval(every: period).next())).get()
+            let first = try runtime.block(on: timeoutFuture(.seconds(5), interval(every: period).next())).get()
             #expect(first.element == 0)
             let second = try runtime.block(on: select(
                 either: first.rest.next(),
-                or: sleep(for: .milliseconds(5)).map { "short" }
+                or: sleepFuture(for: .milliseconds(5)).map { "short" }
             ))
             #expect(second.right == "short")
             #expect(runtime.pendingTimerCount == 0)
@@ -241,7 +241,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
             #expect(error.name == "EINVAL", "\(delay): \(error)")
         }
         try stream.setKeepAlive(false)
-        #expect(try runtime.block(on: timeout(.seconds(5), stream.readExact(1))).get().get() == [7])
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), stream.readExact(1))).get().get() == [7])
     }
 
     // MARK: - Lengths
@@ -253,7 +253,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func hugeReadExact() throws {
         for count in [Int.max, 1 << 40] {
             let (runtime, stream) = try Self.connection(replying: [1, 2, 3])
-            let outcome = try runtime.block(on: timeout(.seconds(5), stream.readExact(count))).get()
+            let outcome = try runtime.block(on: timeoutFuture(.seconds(5), stream.readExact(count))).get()
             let error = try #require(outcome.failure, "readExact(\(count)) gave \(outcome)")
             #expect(error.name == "EOF")
             #expect(error.detail.contains("after 3 of \(count) bytes"), "\(error)")
@@ -264,13 +264,13 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func extremeReadLimits() throws {
         for limit in [0, -1, Int.min] {
             let (runtime, stream) = try Self.connection(replying: [1, 2, 3])
-            let outcome = try runtime.block(on: timeout(.seconds(5), stream.readToEnd(limit: limit))).get()
+            let outcome = try runtime.block(on: timeoutFuture(.seconds(5), stream.readToEnd(limit: limit))).get()
             #expect(outcome.failure?.kind == .invalidArgument, "readToEnd(limit: \(limit)) gave \(outcome)")
         }
         let (runtime, stream) = try Self.connection(replying: [1, 2, 3])
         var received: [UInt8] = []
         while received.count < 3 {
-            let bytes = try runtime.block(on: timeout(.seconds(5), stream.read(upTo: Int.max))).get().get()
+            let bytes = try runtime.block(on: timeoutFuture(.seconds(5), stream.readFuture(upTo: Int.max))).get().get()
             if bytes.isEmpty { break }
             received += bytes
         }
@@ -288,7 +288,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         #expect(try runtime.block(on: reader.readToEnd()).failure?.kind == .closed)
         #expect(try runtime.block(on: writer.writeAll([1])).failure?.kind == .closed)
         #expect(try runtime.block(on: writer.flush()).failure?.kind == .closed)
-        #expect(try runtime.block(on: writer.shutdown()).failure?.kind == .closed)
+        #expect(try runtime.block(on: writer.shutdownFuture()).failure?.kind == .closed)
     }
 
     @Test("a closed listener's localAddress and async accept() fail with .closed, and its connections sequence ends at once; a closed stream's async read, write and shutdown fail with .closed")
@@ -350,7 +350,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
             let error = try #require(throws: WeftError.self, "signal \(number)") { try stream.install(runtime: runtime) }
             #expect(error.name != nil, "signal \(number): \(error)")
             #expect(error.operation.contains("\(number)"))
-            let next = try runtime.block(on: timeout(.seconds(5), signals(number).next())).get()
+            let next = try runtime.block(on: timeoutFuture(.seconds(5), signals(number).next())).get()
             #expect(next.element == nil, "signal \(number) yielded \(String(describing: next.element))")
         }
         #expect(runtime.openHandleCount == baseline)

@@ -100,8 +100,8 @@ enum Faults {
     /// it connects, sends it, half-closes, and reads until the server closes.
     /// Bounded by 5 s (a failure or timeout yields `nil`).
     static func echoed(by address: SocketAddress, runtime: Runtime) throws -> [UInt8]? {
-        let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address).onSuccess { stream in
-            join(stream.writeAll(message).onSuccess { stream.shutdown() }, stream.readToEnd())
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address).onSuccess { stream in
+            join(stream.writeAll(message).onSuccess { stream.shutdownFuture() }, stream.readToEnd())
                 .map { written, read in written.flatMap { read } }
         }))
         return try? outcome.get().get()
@@ -111,7 +111,7 @@ enum Faults {
     /// client; `nil` on failure or after 5 s.
     static func helloStatusLine(_ address: SocketAddress, runtime: Runtime) throws -> String? {
         let request = "GET / HTTP/1.1\r\nHost: \(address)\r\n\r\n"
-        let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address).onSuccess { stream in
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address).onSuccess { stream in
             stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }
         }))
         guard let response = try? outcome.get().get() else { return nil }
@@ -136,8 +136,8 @@ enum Faults {
     ) -> some Future<Result<Void, WeftError>> {
         let cycles = (0..<slots).map { slot in
             NetTest.steps(count / slots + (slot < count % slots ? 1 : 0)) { _ in
-                TCPStream.connect(to: address).onSuccess { stream in
-                    stream.shutdown().onSuccess { stream.readToEnd() }.map { read in
+                TCPStream.connectFuture(to: address).onSuccess { stream in
+                    stream.shutdownFuture().onSuccess { stream.readToEnd() }.map { read in
                         stream.close()
                         return read.map { _ in () }
                     }

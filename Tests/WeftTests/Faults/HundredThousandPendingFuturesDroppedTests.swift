@@ -55,13 +55,13 @@ extension TimingSensitive {
             // Connected pairs; the tasks own the streams from here on.
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
-            var pairs = try runtime.block(on: timeout(.seconds(10), joinAll((0..<connections).map { _ in
-                join(TCPStream.connect(to: address), listener.accept())
+            var pairs = try runtime.block(on: timeoutFuture(.seconds(10), joinAll((0..<connections).map { _ in
+                join(TCPStream.connectFuture(to: address), listener.acceptFuture())
             }))).get().map { connected, accepted in (try connected.get(), try accepted.get()) }
             listener.close()
             while let (client, server) = pairs.popLast() {
-                population.spawn(client.read().map { _ in () }, on: runtime)
-                population.spawn(server.read().map { _ in () }, on: runtime)
+                population.spawn(client.readFuture().map { _ in () }, on: runtime)
+                population.spawn(server.readFuture().map { _ in () }, on: runtime)
             }
 
             let wakers = population.wakers
@@ -85,14 +85,14 @@ extension TimingSensitive {
             for _ in 0..<soonTimers {
                 var nap: Sleep?
                 population.spawn(pollFn { (context: inout Context) -> Poll<Void> in
-                    if nap == nil { nap = sleep(until: deadline.value) }
+                    if nap == nil { nap = sleepFuture(until: deadline.value) }
                     guard case .ready = nap!.poll(&context) else { return .pending }
                     fired.value += 1
                     return .ready(())
                 }, on: runtime)
             }
             for _ in 0..<hourSleeps {
-                population.spawn(sleep(for: .seconds(3_600)), on: runtime)
+                population.spawn(sleepFuture(for: .seconds(3_600)), on: runtime)
             }
 
             population.soonDeadline.value = ContinuousClock.now + soonDelay
@@ -152,7 +152,7 @@ extension TimingSensitive {
             // soon timers' deadline.
             Self.wakeEveryKeptWaker(population)
             let remaining = population.soonDeadline.value - ContinuousClock.now
-            try runtime.block(on: sleep(for: max(remaining, .zero) + .milliseconds(50)))
+            try runtime.block(on: sleepFuture(for: max(remaining, .zero) + .milliseconds(50)))
             #expect(population.polls.value == Self.total, "a dropped future was polled")
             #expect(population.fired.value == 0, "a dropped sleep's task ran its code")
             #expect(runtime.statistics.tasksAlive == 0)

@@ -24,10 +24,10 @@ extension TimingSensitive {
             /// Runs `count` cycles, then waits until the server has accepted and
             /// finished every connection so far (only the accept loop is left).
             func churn(_ count: Int, acceptedInAll total: Int) throws {
-                let cycles = try runtime.block(on: timeout(.seconds(30),
+                let cycles = try runtime.block(on: timeoutFuture(.seconds(30),
                     Faults.connectCloseCycles(to: address, count: count, slots: Self.slots))).get()
                 #expect(cycles.isSuccess, "the clients' cycles failed: \(cycles)")
-                let settled = try runtime.block(on: timeout(.seconds(5), NetTest.eventually {
+                let settled = try runtime.block(on: timeoutFuture(.seconds(5), NetTest.eventually {
                     accepted.value == total && runtime.statistics.tasksAlive == 2  // accept loop + this wait
                 }))
                 #expect(settled.isSuccess,
@@ -74,7 +74,7 @@ extension TimingSensitive {
             let runtime = try Runtime()
 
             // Warm-up, then the baselines.
-            let warmUp = try runtime.block(on: timeout(.seconds(30),
+            let warmUp = try runtime.block(on: timeoutFuture(.seconds(30),
                 Faults.connectCloseCycles(to: server.address, count: Self.warmUpCycles, slots: Self.slots))).get()
             #expect(warmUp.isSuccess, "the warm-up cycles failed: \(warmUp)")
             #expect(try Faults.echoed(by: server.address, runtime: runtime) == Faults.message)
@@ -82,7 +82,7 @@ extension TimingSensitive {
             let resident = server.residentBytes
 
             let (cycles, elapsed) = try measure {
-                try runtime.block(on: timeout(.seconds(30),
+                try runtime.block(on: timeoutFuture(.seconds(30),
                     Faults.connectCloseCycles(to: server.address, count: Self.cycles, slots: Self.slots))).get()
             }
             print("10,000 connect/close cycles against weft-echo \(options): \(elapsed)")

@@ -30,17 +30,17 @@ extension TimingSensitive {
         /// runs just drop it. Returns whether everything worked.
         static func useOnce(_ index: Int, keep: Leftovers) throws -> Bool {
             let runtime = try Runtime()
-            let task = runtime.spawn(sleep(for: .milliseconds(1)).map { index })
+            let task = runtime.spawn(sleepFuture(for: .milliseconds(1)).map { index })
             let listener = try NetTest.bindLoopback(runtime)
-            var worked = try runtime.block(on: timeout(.seconds(5), task)).get().isSuccess
+            var worked = try runtime.block(on: timeoutFuture(.seconds(5), task)).get().isSuccess
             var streams: [TCPStream] = []
             if index.isMultiple(of: 10) {
                 let address = try listener.localAddress
-                let (connected, accepted) = try runtime.block(on: timeout(.seconds(5),
-                    join(TCPStream.connect(to: address), listener.accept()))).get()
+                let (connected, accepted) = try runtime.block(on: timeoutFuture(.seconds(5),
+                    join(TCPStream.connectFuture(to: address), listener.acceptFuture()))).get()
                 let client = try connected.get()
                 let server = try accepted.get()
-                let echoed = try runtime.block(on: timeout(.seconds(5),
+                let echoed = try runtime.block(on: timeoutFuture(.seconds(5),
                     client.writeAll([UInt8(truncatingIfNeeded: index)]).onSuccess { server.readExact(1) })).get()
                 worked = worked && (try? echoed.get()) == [UInt8(truncatingIfNeeded: index)]
                 streams = [client, server]

@@ -63,7 +63,7 @@ extension TimingSensitive {
                         }
                     }
                 }
-                let outcome = try runtime.block(on: select(either: task, or: sleep(for: Self.patience)))
+                let outcome = try runtime.block(on: select(either: task, or: sleepFuture(for: Self.patience)))
                 wakers.forEach { $0.join() }
                 switch outcome {
                 case .left(.success):
@@ -119,7 +119,7 @@ extension TimingSensitive {
                             }
                             return poll
                         }
-                        switch try other.block(on: select(either: waiting, or: sleep(for: Self.patience))) {
+                        switch try other.block(on: select(either: waiting, or: sleepFuture(for: Self.patience))) {
                         case .left(let result): awaiterOutcome.value = "\(result.failure.map { "\($0.reason)" } ?? "success")"
                         case .right: awaiterOutcome.value = "not woken"
                         }

@@ -124,7 +124,7 @@ struct AsyncIOTests {
         try runtime.block(on: writer.writeAll(Self.message)).get()
         #expect(writer.written == Self.message)
         #expect(writer.flushes == 1)
-        try runtime.block(on: writer.shutdown()).get()
+        try runtime.block(on: writer.shutdownFuture()).get()
         #expect(writer.shutDown)
     }
 

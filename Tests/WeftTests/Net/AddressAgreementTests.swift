@@ -8,8 +8,8 @@ struct AddressAgreementTests {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let listening = try listener.localAddress
-        let (accepted, connected) = try runtime.block(on: timeout(.seconds(10), join(
-            listener.accept(), TCPStream.connect(to: listening)
+        let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            listener.acceptFuture(), TCPStream.connectFuture(to: listening)
         ))).get()
         let server = try accepted.get()
         let client = try connected.get()

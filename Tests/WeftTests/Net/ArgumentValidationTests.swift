@@ -22,7 +22,7 @@ struct ArgumentValidationTests {
     @Test("connecting to port 0 fails as an error value")
     func connectToPortZero() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let outcome = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: SocketAddress("127.0.0.1:0")))).get()
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: SocketAddress("127.0.0.1:0")))).get()
         #expect(outcome.failure?.name != nil, "a libuv error, e.g. ECONNREFUSED")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
@@ -34,11 +34,11 @@ struct ArgumentValidationTests {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
-        runtime.spawn(listener.accept().onSuccess { stream in stream.writeAll([1, 2, 3]) })
-        let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-        let read = try runtime.block(on: timeout(.seconds(10), stream.read(upTo: -1))).get()
+        runtime.spawn(listener.acceptFuture().onSuccess { stream in stream.writeAll([1, 2, 3]) })
+        let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
+        let read = try runtime.block(on: timeoutFuture(.seconds(10), stream.readFuture(upTo: -1))).get()
         #expect(read.failure?.kind == .invalidArgument)
-        let exact = try runtime.block(on: timeout(.seconds(10), stream.readExact(-1))).get()
+        let exact = try runtime.block(on: timeoutFuture(.seconds(10), stream.readExact(-1))).get()
         #expect(exact.failure?.kind == .invalidArgument)
 
         stream.close()

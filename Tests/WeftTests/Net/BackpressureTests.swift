@@ -35,7 +35,7 @@ extension TimingSensitive {
             var measurement = Measurement()
             measurement.residentBefore = NetTest.residentBytes()
 
-            let server = runtime.spawn(listener.accept().onSuccess { stream in
+            let server = runtime.spawn(listener.acceptFuture().onSuccess { stream in
                 if chunked {
                     return NetTest.steps((total + chunkSize - 1) / chunkSize) { _ in
                         stream.writeAll(chunk).map { result in
@@ -46,26 +46,26 @@ extension TimingSensitive {
                 }
                 return stream.writeAll(whole).boxed()
             })
-            let client = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let client = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
             // Let the server start writing and fill whatever it fills at once.
-            try runtime.block(on: sleep(for: .milliseconds(50)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))
 
             measurement.residentPeak = NetTest.residentBytes()
             let state = NetTest.Cell(measurement)
             let reading = NetTest.steps(clientReads) { _ in
-                client.read(upTo: 64 * 1024).onSuccess { bytes in
+                client.readFuture(upTo: 64 * 1024).onSuccess { bytes in
                     state.value.received += bytes.count
                     state.value.residentPeak = max(state.value.residentPeak, NetTest.residentBytes())
-                    return sleep(for: .milliseconds(5)).map { Result<Void, WeftError>.success(()) }
+                    return sleepFuture(for: .milliseconds(5)).map { Result<Void, WeftError>.success(()) }
                 }
             }
-            try runtime.block(on: timeout(.seconds(20), reading)).get().get()
+            try runtime.block(on: timeoutFuture(.seconds(20), reading)).get().get()
             state.value.serverAccepted = accepted.value
 
             // Tear down: the server task is dropped mid-write, the client closed.
             server.abort()
             client.close()
-            try runtime.block(on: sleep(for: .milliseconds(10)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             #expect(runtime.openHandleCount == baseline + 1, "only the listener is left")
             #expect(whole.count == (chunked ? 0 : total))
             listener.close()

@@ -8,11 +8,11 @@ extension NetTest {
         func localhost() throws {
             let runtime = try Runtime()
             for host in ["localhost", "127.0.0.1"] {
-                let listener = try runtime.block(on: TCPListener.bind(host: host, port: 0)).get()
+                let listener = try runtime.block(on: TCPListener.bindFuture(host: host, port: 0)).get()
                 let address = try listener.localAddress
                 #expect(address.host == "127.0.0.1")
                 #expect(address.port != 0)
-                let pair = try runtime.block(on: timeout(.seconds(5), join(listener.accept(), TCPStream.connect(to: address))))
+                let pair = try runtime.block(on: timeoutFuture(.seconds(5), join(listener.acceptFuture(), TCPStream.connectFuture(to: address))))
                 let (accepted, connected) = try pair.get()
                 #expect(try accepted.get().peerAddress == connected.get().localAddress)
                 listener.close()
@@ -22,7 +22,7 @@ extension NetTest {
         @Test("a name that does not resolve fails with the lookup's error naming the host, and binds nothing")
         func unknownHost() throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-            let result = try runtime.block(on: timeout(.seconds(20), TCPListener.bind(host: "no-such-host.invalid", port: 0))).get()
+            let result = try runtime.block(on: timeoutFuture(.seconds(20), TCPListener.bindFuture(host: "no-such-host.invalid", port: 0))).get()
             #expect(result.failure != nil)
             #expect("\(result.failure!)".contains("no-such-host.invalid"), "\(result.failure!)")
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)

@@ -11,7 +11,7 @@ extension NetTest {
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
-            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
             return (runtime, stream, listener)
         }
 
@@ -42,8 +42,8 @@ extension NetTest {
             defer { stream.close(); listener.close() }
             try stream.setBufferLimits(unread: 1024, queued: 1024)
             let message = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-            let echoed = try runtime.block(on: timeout(.seconds(20), join(
-                stream.writeAll(message).onSuccess { stream.shutdown() }, stream.readToEnd()
+            let echoed = try runtime.block(on: timeoutFuture(.seconds(20), join(
+                stream.writeAll(message).onSuccess { stream.shutdownFuture() }, stream.readToEnd()
             ).map { written, read in written.flatMap { read } })).get().get()
             #expect(echoed == message)
         }

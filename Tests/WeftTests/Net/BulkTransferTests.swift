@@ -38,26 +38,26 @@ extension TimingSensitive {
             // Server: echo, hashing every byte it writes back.
             let serverHash = NetTest.Cell(NetTest.FNV1a())
             let serverCount = NetTest.Cell(0)
-            let server = listener.accept().onSuccess { stream in
+            let server = listener.acceptFuture().onSuccess { stream in
                 copy(from: stream, to: NetTest.HashingWriter(base: stream, hash: serverHash, count: serverCount))
-                    .onSuccess { _ in stream.shutdown() }
+                    .onSuccess { _ in stream.shutdownFuture() }
             }
 
             // Client: a writer and a reader joined, so both directions flow at once.
             let sentHash = NetTest.Cell(NetTest.FNV1a())
             let receivedHash = NetTest.Cell(NetTest.FNV1a())
-            let client = TCPStream.connect(to: address).onSuccess { stream in
+            let client = TCPStream.connectFuture(to: address).onSuccess { stream in
                 let writer = NetTest.steps(Self.chunkCount) { index in
                     let bytes = Self.chunk(index)
                     sentHash.value.add(bytes)
                     return stream.writeAll(bytes)
-                }.onSuccess { stream.shutdown() }
+                }.onSuccess { stream.shutdownFuture() }
                 let reader = NetTest.Drain(reader: stream) { receivedHash.value.add($0) }
                 return join(writer, reader).map { written, read in written.flatMap { read } }
             }
 
             // About 1.2 s in a debug build on the 2-core box.
-            let (serverResult, clientResult) = try runtime.block(on: timeout(.seconds(40), join(server, client))).get()
+            let (serverResult, clientResult) = try runtime.block(on: timeoutFuture(.seconds(40), join(server, client))).get()
             try serverResult.get()
             let received = try clientResult.get()
             #expect(serverCount.value == total)

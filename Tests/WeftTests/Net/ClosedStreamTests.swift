@@ -14,7 +14,7 @@ extension TimingSensitive {
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
-            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
             return (runtime, stream, listener, baseline)
         }
 
@@ -27,7 +27,7 @@ extension TimingSensitive {
             #expect(stream.isClosed)
             #expect(runtime.openHandleCount == openBefore - 1)
 
-            let read = try runtime.block(on: stream.read())
+            let read = try runtime.block(on: stream.readFuture())
             #expect(read.failure?.kind == .closed)
             #expect(read.failure?.operation == "read")
             #expect(try runtime.block(on: stream.readExact(1)).failure?.kind == .closed)
@@ -36,7 +36,7 @@ extension TimingSensitive {
             #expect(write.failure?.kind == .closed)
             #expect(write.failure?.operation == "write")
             #expect(try runtime.block(on: stream.flush()).failure?.kind == .closed)
-            #expect(try runtime.block(on: stream.shutdown()).failure?.kind == .closed)
+            #expect(try runtime.block(on: stream.shutdownFuture()).failure?.kind == .closed)
             #expect(try runtime.block(on: copy(from: stream, to: stream)).failure?.kind == .closed)
 
             let synchronous: [(name: String, call: () throws -> Void)] = [
@@ -61,9 +61,9 @@ extension TimingSensitive {
         func closeWakesRead() throws {
             let (runtime, stream, listener, baseline) = try Self.connectedPair()
             // Nothing is sent, so the read stays pending until the close.
-            let (read, _) = try runtime.block(on: timeout(.seconds(10), join(
-                stream.read(),
-                sleep(for: .milliseconds(20)).map { stream.close() }
+            let (read, _) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+                stream.readFuture(),
+                sleepFuture(for: .milliseconds(20)).map { stream.close() }
             ))).get()
             #expect(read.failure?.kind == .closed)
 
@@ -78,11 +78,11 @@ extension TimingSensitive {
             let peer = try RawSocket.listening(backlog: 16)
             defer { peer.close() }
             let address = try SocketAddress(host: "127.0.0.1", port: peer.port)
-            let stream = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
             let big = [UInt8](repeating: 7, count: 32 << 20)
-            let (write, _) = try runtime.block(on: timeout(.seconds(10), join(
+            let (write, _) = try runtime.block(on: timeoutFuture(.seconds(10), join(
                 stream.writeAll(big),
-                sleep(for: .milliseconds(50)).map { stream.close() }
+                sleepFuture(for: .milliseconds(50)).map { stream.close() }
             ))).get()
             #expect(write.failure?.kind == .closed)
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)

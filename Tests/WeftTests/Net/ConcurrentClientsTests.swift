@@ -10,7 +10,7 @@ extension TimingSensitive {
         /// One client: connect, then `roundTrips` times write a message naming
         /// the client and the round and read exactly it back.
         static func client(_ number: Int, to address: SocketAddress) -> some Future<Result<Void, WeftError>> {
-            TCPStream.connect(to: address).onSuccess { stream in
+            TCPStream.connectFuture(to: address).onSuccess { stream in
                 NetTest.steps(roundTrips) { round in
                     let message = NetTest.bytes("client \(number) round \(round);")
                     return stream.writeAll(message).onSuccess { _ in
@@ -32,7 +32,7 @@ extension TimingSensitive {
 
             let clients = (0..<Self.clientCount).map { runtime.spawn(Self.client($0, to: address)) }
             let start = ContinuousClock.now
-            let outcomes = try runtime.block(on: timeout(.seconds(45), joinAll(clients))).get()
+            let outcomes = try runtime.block(on: timeoutFuture(.seconds(45), joinAll(clients))).get()
             let elapsed = ContinuousClock.now - start
 
             var failures: [String] = []

@@ -11,7 +11,7 @@ struct ConnectTests {
         defer { raw.close() }
         let address = try SocketAddress(host: "127.0.0.1", port: raw.port)
 
-        let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get()
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get()
         let error = try #require(outcome.failure)
         #expect(error.name == "ECONNREFUSED")
         guard case .libuv = error.kind else { Issue.record("not a libuv error: \(error)"); return }
@@ -28,9 +28,9 @@ struct ConnectTests {
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
 
-        let connected = try runtime.block(on: timeout(.seconds(10), timeout(.seconds(5), TCPStream.connect(to: address)))).get()
+        let connected = try runtime.block(on: timeoutFuture(.seconds(10), timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address)))).get()
         let stream = try connected.get().get()
-        let echoed = try runtime.block(on: timeout(.seconds(10), stream.writeAll(NetTest.bytes("hi")).onSuccess { stream.readExact(2) })).get()
+        let echoed = try runtime.block(on: timeoutFuture(.seconds(10), stream.writeAll(NetTest.bytes("hi")).onSuccess { stream.readExact(2) })).get()
         #expect(try echoed.get() == NetTest.bytes("hi"))
         #expect(runtime.pendingTimerCount == 0)
 
@@ -49,13 +49,13 @@ struct ConnectTests {
         defer { full.close() }
         let fillers = try (0..<8).map { _ in try RawSocket.connecting(to: full.port) }
         defer { fillers.forEach { $0.close() } }
-        try runtime.block(on: sleep(for: .milliseconds(50)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
 
         let address = try SocketAddress(host: "127.0.0.1", port: full.port)
         let start = ContinuousClock.now
-        let (outcome, handlesDuring) = try runtime.block(on: timeout(.seconds(10),
-            join(timeout(.milliseconds(200), TCPStream.connect(to: address)),
-                 sleep(for: .milliseconds(100)).map { runtime.openHandleCount })
+        let (outcome, handlesDuring) = try runtime.block(on: timeoutFuture(.seconds(10),
+            join(timeoutFuture(.milliseconds(200), TCPStream.connectFuture(to: address)),
+                 sleepFuture(for: .milliseconds(100)).map { runtime.openHandleCount })
         )).get()
         let elapsed = ContinuousClock.now - start
         #expect(handlesDuring == baseline + 1, "the connecting socket is open while the connect is pending")
@@ -82,7 +82,7 @@ struct ConnectTests {
 
         // localhost may resolve to ::1 first, where nothing listens: the connect
         // moves on to 127.0.0.1.
-        let (peer, echoed) = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: port).onSuccess { stream in
+        let (peer, echoed) = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(host: "localhost", port: port).onSuccess { stream in
             stream.writeAll(NetTest.bytes("by name")).onSuccess { stream.readExact(7) }.map { echoed in
                 echoed.flatMap { bytes in Result { () throws(WeftError) in try (stream.peerAddress, bytes) } }
             }
@@ -98,7 +98,7 @@ struct ConnectTests {
     @Test("resolve(host: \"localhost\", port:) yields loopback addresses carrying the port")
     func resolveLocalhost() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let addresses = try runtime.block(on: timeout(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
+        let addresses = try runtime.block(on: timeoutFuture(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
         #expect(!addresses.isEmpty)
         #expect(addresses.allSatisfy { $0.port == 8080 })
         #expect(addresses.contains { $0.host == "127.0.0.1" && $0.family == .ipv4 })
@@ -110,7 +110,7 @@ struct ConnectTests {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let raw = try RawSocket.bound()
         defer { raw.close() }
-        let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(host: "localhost", port: raw.port))).get()
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(host: "localhost", port: raw.port))).get()
         let error = try #require(outcome.failure)
         #expect(error.name == "ECONNREFUSED")
         #expect("\(error)".contains(":\(raw.port)"))

@@ -33,7 +33,7 @@ extension TimingSensitive {
             }
             // The server runs on this thread while the clients push.
             while !threads.allSatisfy({ $0.join(within: 0.001) }) {
-                try runtime.block(on: sleep(for: .milliseconds(10)))
+                try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             }
             #expect(stalled.value == clients, "\(stalled.value) of \(clients) clients were held back")
             // A well-behaved client, on a runtime of its own (a client on the
@@ -44,14 +44,14 @@ extension TimingSensitive {
                 echoed.update { $0 = client.flatMap { try? Faults.echoed(by: address, runtime: $0) } }
             }
             while !wellBehaved.join(within: 0.001) {
-                try runtime.block(on: sleep(for: .milliseconds(10)))
+                try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             }
             #expect(echoed.value == Faults.message, "a well-behaved client was not echoed while \(clients) clients sat on the budget")
             let statistics = runtime.statistics
 
             for raw in sockets.value { raw.close() }
             let drained = Faults.settle(within: .seconds(5), {
-                (try? runtime.block(on: sleep(for: .milliseconds(10)))) == nil ? -1 : runtime.statistics.connectionBytesHeld
+                (try? runtime.block(on: sleepFuture(for: .milliseconds(10)))) == nil ? -1 : runtime.statistics.connectionBytesHeld
             }, until: { $0 == 0 })
             #expect(drained == 0, "connections still hold \(drained) bytes after every client closed")
             listener.close()

@@ -14,24 +14,24 @@ struct HalfCloseTests {
         // The server reads to end of stream (which needs the client's FIN), then
         // writes its reply on the same connection and shuts down in turn.
         let serverSaw = NetTest.Cell<[UInt8]>([])
-        let server = listener.accept().onSuccess { stream in
+        let server = listener.acceptFuture().onSuccess { stream in
             stream.readToEnd().onSuccess { received in
                 serverSaw.value = received
-                return stream.writeAll(reply).onSuccess { stream.shutdown() }
+                return stream.writeAll(reply).onSuccess { stream.shutdownFuture() }
             }
         }
         // The client writes, half-closes, then reads everything the server sends.
-        let client = TCPStream.connect(to: address).onSuccess { stream in
+        let client = TCPStream.connectFuture(to: address).onSuccess { stream in
             stream.writeAll(request)
-                .onSuccess { stream.shutdown() }
-                .onSuccess { stream.read(upTo: 1024) }
+                .onSuccess { stream.shutdownFuture() }
+                .onSuccess { stream.readFuture(upTo: 1024) }
                 .onSuccess { first in stream.readToEnd().map { $0.map { first + $0 } } }
                 .onSuccess { received in
                     // After EOF, reading again still yields EOF (empty).
-                    stream.read().map { $0.map { (received, $0) } }
+                    stream.readFuture().map { $0.map { (received, $0) } }
                 }
         }
-        let (serverResult, clientResult) = try runtime.block(on: timeout(.seconds(10), join(server, client))).get()
+        let (serverResult, clientResult) = try runtime.block(on: timeoutFuture(.seconds(10), join(server, client))).get()
         try serverResult.get()
         let (received, afterEnd) = try clientResult.get()
         #expect(serverSaw.value == request)
@@ -49,9 +49,9 @@ struct HalfCloseTests {
         let address = try listener.localAddress
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
 
-        let outcome = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
             stream.writeAll(NetTest.bytes("echo me"))
-                .onSuccess { stream.shutdown() }
+                .onSuccess { stream.shutdownFuture() }
                 .then { shut in
                     stream.writeAll(NetTest.bytes("too late")).map { late in (shut, late) }
                 }

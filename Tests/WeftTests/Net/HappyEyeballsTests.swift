@@ -47,7 +47,7 @@ extension TimingSensitive {
             let ipv6 = try SocketAddress(host: "::1", port: ipv4.port)
 
             let start = ContinuousClock.now
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(toAny: [ipv4, ipv6]))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(toAny: [ipv4, ipv6]))).get().get()
             let elapsed = ContinuousClock.now - start
             #expect(try stream.peerAddress == ipv4)
             #expect(elapsed >= .milliseconds(240), "IPv4 started after \(elapsed): IPv6 was not tried first")
@@ -67,7 +67,7 @@ extension TimingSensitive {
             let refusing = try SocketAddress(host: "::1", port: ipv4.port)  // nothing listens on [::1]
 
             let start = ContinuousClock.now
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(toAny: [ipv4, refusing]))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(toAny: [ipv4, refusing]))).get().get()
             let elapsed = ContinuousClock.now - start
             #expect(try stream.peerAddress == ipv4)
             #expect(elapsed < .milliseconds(200), "took \(elapsed)")
@@ -81,11 +81,11 @@ extension TimingSensitive {
             let closed = try RawSocket.bound()  // bound, not listening: its port refuses
             defer { closed.close() }
             let port = closed.port
-            let refused = try runtime.block(on: TCPStream.connect(toAny: [
+            let refused = try runtime.block(on: TCPStream.connectFuture(toAny: [
                 try SocketAddress(host: "127.0.0.1", port: port), try SocketAddress(host: "::1", port: port),
             ]))
             #expect(refused.failure?.code == .connectionRefused, "\(String(describing: refused.failure))")
-            let empty = try runtime.block(on: TCPStream.connect(toAny: []))
+            let empty = try runtime.block(on: TCPStream.connectFuture(toAny: []))
             #expect(empty.failure?.kind == .invalidArgument)
         }
 

@@ -31,7 +31,7 @@ struct LeakCheckTests {
             try? await notify.notified()
             finished.value = true
         }
-        try runtime.block(on: sleep(for: .milliseconds(20)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(20)))
         withKnownIssue("an await left waiting must fail the check") {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline, within: .milliseconds(50))
         }

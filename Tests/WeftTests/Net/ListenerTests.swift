@@ -52,9 +52,9 @@ struct ListenerTests {
         #expect(runtime.openHandleCount == baseline + 1)
 
         let start = ContinuousClock.now
-        let (accepted, _) = try runtime.block(on: timeout(.seconds(10), join(
-            listener.accept(),
-            sleep(for: .milliseconds(20)).map { listener.close() }
+        let (accepted, _) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            listener.acceptFuture(),
+            sleepFuture(for: .milliseconds(20)).map { listener.close() }
         ))).get()
         let error = try #require(accepted.failure, "expected .closed, got \(accepted)")
         #expect(error.kind == .closed)
@@ -62,7 +62,7 @@ struct ListenerTests {
         #expect(ContinuousClock.now - start >= .milliseconds(20))
 
         // Accepting again fails at once; the handle is gone from the loop.
-        let again = try runtime.block(on: listener.accept())
+        let again = try runtime.block(on: listener.acceptFuture())
         #expect(again.failure?.kind == .closed)
         #expect(runtime.openHandleCount == baseline)
         #expect(throws: WeftError.self) { _ = try listener.localAddress }
@@ -80,13 +80,13 @@ struct ListenerTests {
             if case .success = connection { accepted.value += 1 }
             return count + 1
         })
-        let clients = (0..<3).map { _ in runtime.spawn(TCPStream.connect(to: address)) }
-        let connected = try runtime.block(on: timeout(.seconds(10), joinAll(clients))).get()
+        let clients = (0..<3).map { _ in runtime.spawn(TCPStream.connectFuture(to: address)) }
+        let connected = try runtime.block(on: timeoutFuture(.seconds(10), joinAll(clients))).get()
         #expect(connected.allSatisfy { (try? $0.get().get()) != nil })
         // Let the server take all three, then close the listener: the stream ends.
-        try runtime.block(on: timeout(.seconds(10), NetTest.eventually { accepted.value == 3 })).get()
+        try runtime.block(on: timeoutFuture(.seconds(10), NetTest.eventually { accepted.value == 3 })).get()
         listener.close()
-        let total = try runtime.block(on: timeout(.seconds(10), server)).get()
+        let total = try runtime.block(on: timeoutFuture(.seconds(10), server)).get()
         #expect(try total.get() == 3)
         #expect(accepted.value == 3)
 
@@ -103,8 +103,8 @@ struct ListenerTests {
         // last owner. Nothing connects, so the timer wins the select and the
         // accept is dropped.
         let winner = try runtime.block(on: select(
-            either: listener.take()!.accept(),
-            or: sleep(for: .milliseconds(30)).map { runtime.openHandleCount }
+            either: listener.take()!.acceptFuture(),
+            or: sleepFuture(for: .milliseconds(30)).map { runtime.openHandleCount }
         ))
         #expect(listener == nil)
         #expect(winner.right == baseline + 1, "the listener stayed open while the accept was pending")
@@ -121,13 +121,13 @@ struct ListenerTests {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
         let address = try listener.localAddress
-        let acceptors = (0..<4).map { _ in runtime.spawn(listener.accept()) }
+        let acceptors = (0..<4).map { _ in runtime.spawn(listener.acceptFuture()) }
         try runtime.block(on: yieldNow())  // every acceptor is pending
-        let clients = try runtime.block(on: timeout(.seconds(5), joinAll((0..<4).map { _ in
-            TCPStream.connect(to: address)
+        let clients = try runtime.block(on: timeoutFuture(.seconds(5), joinAll((0..<4).map { _ in
+            TCPStream.connectFuture(to: address)
         }))).get()
         #expect(clients.allSatisfy { $0.isSuccess })
-        let accepted = try runtime.block(on: timeout(.seconds(5), joinAll(acceptors)))
+        let accepted = try runtime.block(on: timeoutFuture(.seconds(5), joinAll(acceptors)))
         let streams = try #require(try? accepted.get(), "an acceptor was never woken")
         #expect(streams.allSatisfy { (try? $0.get())?.isSuccess ?? false })
 

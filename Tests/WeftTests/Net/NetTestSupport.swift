@@ -64,7 +64,7 @@ enum NetTest {
                 && runtime.statistics.awaitsWaiting == 0
         }
         repeat {
-            try runtime.block(on: sleep(for: .milliseconds(5)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(5)))
         } while !isClean() && ContinuousClock.now - start < limit
         let waited = Int((ContinuousClock.now - start) / .milliseconds(1))
         let handles = runtime.openHandleCount
@@ -216,7 +216,7 @@ enum NetTest {
     /// Echoes everything until the client half-closes, then half-closes back.
     static func echo(_ stream: TCPStream) -> some Future<Result<Void, WeftError>> {
         copy(from: stream, to: stream).then { copied in
-            stream.shutdown().map { shut in copied.flatMap { _ in shut } }
+            stream.shutdownFuture().map { shut in copied.flatMap { _ in shut } }
         }
     }
 
@@ -297,7 +297,7 @@ enum NetTest {
         mutating func poll(_ context: inout Context) -> Poll<Void> {
             while true {
                 if condition() { return .ready(()) }
-                if timer == nil { timer = sleep(for: .milliseconds(1)) }
+                if timer == nil { timer = sleepFuture(for: .milliseconds(1)) }
                 guard case .ready = timer!.poll(&context) else { return .pending }
                 timer = nil
             }

@@ -22,9 +22,9 @@ extension TimingSensitive {
             }
             defer { peer.join() }
 
-            let readResult = try runtime.block(on: timeout(.seconds(10), listener.accept().onSuccess { stream in
+            let readResult = try runtime.block(on: timeoutFuture(.seconds(10), listener.acceptFuture().onSuccess { stream in
                 // The read is polled (and pending) before the go goes out.
-                join(stream.read(), stream.writeAll(NetTest.bytes("!")))
+                join(stream.readFuture(), stream.writeAll(NetTest.bytes("!")))
                     .map { read, wrote in wrote.map { read } }
             })).get()
             let read = try readResult.get()
@@ -56,7 +56,7 @@ extension TimingSensitive {
 
             // 32 MiB: far more than the socket buffers hold while the peer is not reading.
             let big = [UInt8](repeating: 0x5A, count: 32 << 20)
-            let (first, second) = try runtime.block(on: timeout(.seconds(10), listener.accept().onSuccess { stream in
+            let (first, second) = try runtime.block(on: timeoutFuture(.seconds(10), listener.acceptFuture().onSuccess { stream in
                 stream.writeAll(big).then { first in
                     stream.writeAll(NetTest.bytes("after the reset")).map { second in .success((first, second)) }
                 }

@@ -14,7 +14,7 @@ struct PingPongTests {
         let pong = NetTest.bytes("pong")
         let served = NetTest.Cell(0)
 
-        let server = listener.accept().onSuccess { stream in
+        let server = listener.acceptFuture().onSuccess { stream in
             NetTest.steps(Self.rounds) { _ in
                 stream.readExact(4).onSuccess { request in
                     served.value += 1
@@ -24,7 +24,7 @@ struct PingPongTests {
                 }
             }
         }
-        let client = TCPStream.connect(to: address).onSuccess { stream in
+        let client = TCPStream.connectFuture(to: address).onSuccess { stream in
             NetTest.steps(Self.rounds) { round in
                 stream.writeAll(ping).onSuccess { _ in
                     stream.readExact(4).map { reply in
@@ -33,7 +33,7 @@ struct PingPongTests {
                 }
             }
         }
-        let (serverResult, clientResult) = try runtime.block(on: timeout(.seconds(20), join(server, client))).get()
+        let (serverResult, clientResult) = try runtime.block(on: timeoutFuture(.seconds(20), join(server, client))).get()
         try serverResult.get()
         try clientResult.get()
         #expect(served.value == Self.rounds)
@@ -50,9 +50,9 @@ struct PingPongTests {
         runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
 
         let message = NetTest.bytes(String(repeating: "half and half ", count: 1000))
-        let received = try runtime.block(on: timeout(.seconds(20), TCPStream.connect(to: address).onSuccess { stream in
+        let received = try runtime.block(on: timeoutFuture(.seconds(20), TCPStream.connectFuture(to: address).onSuccess { stream in
                 let (reader, writer) = stream.split()
-                let writing = spawn(writer.writeAll(message).onSuccess { writer.shutdown() })
+                let writing = spawn(writer.writeAll(message).onSuccess { writer.shutdownFuture() })
                 let reading = spawn(reader.readToEnd())
                 return join(writing, reading).map { written, read -> Result<[UInt8], WeftError> in
                     guard case .success(let writeResult) = written, case .success(let readResult) = read else {

@@ -20,10 +20,10 @@ extension TimingSensitive {
             let residentBefore = NetTest.residentBytes()
             let written = NetTest.Cell(false)
             let outcome = try runtime.block(on: select(
-                either: TCPStream.connect(to: address).onSuccess { stream in
+                either: TCPStream.connectFuture(to: address).onSuccess { stream in
                     stream.writeAll(big).map { written.value = true; return $0 }
                 },
-                or: sleep(for: .milliseconds(200)).map { runtime.openHandleCount }
+                or: sleepFuture(for: .milliseconds(200)).map { runtime.openHandleCount }
             ))
             // The write was still pending when the timer won: the select dropped
             // it, and with it the only reference to the stream.
@@ -31,7 +31,7 @@ extension TimingSensitive {
             #expect(!written.value)
             #expect(handlesDuring == baseline + 1)
 
-            try runtime.block(on: sleep(for: .milliseconds(10)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             #expect(runtime.openHandleCount == baseline)
             let growth = NetTest.residentBytes() - residentBefore
             #expect(growth < 8 << 20, "the queued bytes were freed (RSS grew by \(growth >> 20) MiB)")
@@ -45,14 +45,14 @@ extension TimingSensitive {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
-            let handler = runtime.spawn(listener.accept().onSuccess { stream in stream.readToEnd() })
-            let client = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-            try runtime.block(on: timeout(.seconds(10), client.writeAll(NetTest.bytes("unfinished")))).get().get()
-            try runtime.block(on: sleep(for: .milliseconds(10)))
+            let handler = runtime.spawn(listener.acceptFuture().onSuccess { stream in stream.readToEnd() })
+            let client = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
+            try runtime.block(on: timeoutFuture(.seconds(10), client.writeAll(NetTest.bytes("unfinished")))).get().get()
+            try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             #expect(runtime.openHandleCount == baseline + 3, "listener, server end and client end")
 
             handler.abort()
-            let afterAbort = try runtime.block(on: timeout(.seconds(10), client.readToEnd())).get()
+            let afterAbort = try runtime.block(on: timeoutFuture(.seconds(10), client.readToEnd())).get()
             #expect(try afterAbort.get().isEmpty)
             #expect(runtime.openHandleCount == baseline + 2, "listener and client end")
             client.close()

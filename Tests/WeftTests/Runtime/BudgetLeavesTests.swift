@@ -76,7 +76,7 @@ struct BudgetLeavesTests {
         try Self.expectYields(1_000, on: runtime) { context in
             next += 1
             _ = sender.send(next)
-            var changed = receiver.changed()
+            var changed = receiver.changedFuture()
             if case .ready(.success) = changed.poll(&context) { return true }
             return nil
         }
@@ -100,7 +100,7 @@ struct BudgetLeavesTests {
         let notify = Notify()
         try Self.expectYields(1_000, on: runtime) { context in
             notify.notifyOne()
-            var notified = notify.notified()
+            var notified = notify.notifiedFuture()
             if case .ready = notified.poll(&context) { return true }
             return nil
         }
@@ -111,13 +111,13 @@ struct BudgetLeavesTests {
         let runtime = try Runtime()
         let semaphore = AsyncSemaphore(permits: 1)
         try Self.expectYields(1_000, on: runtime) { context in
-            var acquire = semaphore.acquire(1)
+            var acquire = semaphore.acquireFuture(1)
             if case .ready = acquire.poll(&context) { return true }  // the permit goes back at once
             return nil
         }
         let lock = AsyncLock(0)
         try Self.expectYields(1_000, on: runtime) { context in
-            var acquire = lock.lock()
+            var acquire = lock.lockFuture()
             if case .ready = acquire.poll(&context) { return true }
             return nil
         }
@@ -130,7 +130,7 @@ struct BudgetLeavesTests {
         let client = try RawSocket.connected(to: try listener.localAddress.port)
         defer { client.close() }
         client.send([UInt8](repeating: 7, count: 4_096))
-        let server = try runtime.block(on: listener.accept()).get()
+        let server = try runtime.block(on: listener.acceptFuture()).get()
         var byte: UInt8 = 0
         try Self.expectYields(4_096, on: runtime) { context in
             let result = withUnsafeMutableBytes(of: &byte) { server.pollRead(&context, into: $0) }
@@ -150,9 +150,9 @@ struct BudgetLeavesTests {
         let clients = try (0..<200).map { _ in try RawSocket.connected(to: port) }
         defer { for client in clients { client.close() } }
         // Let libuv take the backlog into the listener's queue (128 and one more).
-        try runtime.block(on: sleep(for: .milliseconds(50)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
         try Self.expectYields(200, on: runtime) { context in
-            var accept = listener.accept()
+            var accept = listener.acceptFuture()
             if case .ready(.success(let stream)) = accept.poll(&context) {
                 stream.close()
                 return true

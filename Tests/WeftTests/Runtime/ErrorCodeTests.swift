@@ -9,7 +9,7 @@ struct ErrorCodeTests {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let raw = try RawSocket.bound()  // bound, not listening: connections are refused
         defer { raw.close() }
-        let refused = try runtime.block(on: TCPStream.connect(to: SocketAddress(host: "127.0.0.1", port: raw.port)))
+        let refused = try runtime.block(on: TCPStream.connectFuture(to: SocketAddress(host: "127.0.0.1", port: raw.port)))
         let refusal = try #require(refused.failure)
         #expect(refusal.code == .connectionRefused)
         #expect(refusal.kind == .libuv(code: -ECONNREFUSED))

@@ -54,7 +54,7 @@ extension TimingSensitive {
             let published = Shared<Waker?>(nil)
             let fired = AtomicCounter()
             // A long timer keeps the loop blocked in epoll meanwhile.
-            let keepAlive = runtime.spawn(sleep(for: .seconds(60)))
+            let keepAlive = runtime.spawn(sleepFuture(for: .seconds(60)))
             let waker = ForeignThread {
                 while published.value == nil { Thread.sleep(forTimeInterval: 0.001) }
                 Thread.sleep(forTimeInterval: 0.02)

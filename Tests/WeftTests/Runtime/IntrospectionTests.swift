@@ -7,8 +7,8 @@ struct IntrospectionTests {
     @Test("a report lists every live task by its name or its future's type, with whether it is queued and awaited")
     func taskDump() throws {
         let runtime = try Runtime()
-        let sleeper = runtime.spawn(sleep(for: .seconds(3600)), name: "the long nap")
-        _ = runtime.spawn(sleep(for: .seconds(3600)))
+        let sleeper = runtime.spawn(sleepFuture(for: .seconds(3600)), name: "the long nap")
+        _ = runtime.spawn(sleepFuture(for: .seconds(3600)))
         try runtime.block(on: yields(1))  // both have been polled and wait
         _ = runtime.spawn(ready(1))       // spawned, not yet polled: queued
 
@@ -53,7 +53,7 @@ struct IntrospectionTests {
     @Test("a report splits the time inside block(on:) into busy and blocked in the OS poll")
     func busyAndBlocked() throws {
         let runtime = try Runtime()
-        try runtime.block(on: sleep(for: .milliseconds(30)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(30)))
         let spin = pollFn { context -> Poll<Void> in
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .milliseconds(20) {}
@@ -80,7 +80,7 @@ struct IntrospectionTests {
     func descriptionIsCapped() throws {
         let runtime = try Runtime()
         let count = RuntimeReport.listedTaskLimit + 25
-        for index in 0..<count { runtime.spawn(sleep(for: .seconds(3600)), name: "nap \(index)") }
+        for index in 0..<count { runtime.spawn(sleepFuture(for: .seconds(3600)), name: "nap \(index)") }
         try runtime.block(on: yields(1))
         let report = runtime.report()
         #expect(report.tasks.count == count)

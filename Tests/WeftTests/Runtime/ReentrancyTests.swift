@@ -45,7 +45,7 @@ struct ReentrancyTests {
         let outer = try Runtime()
         let inner = try Runtime()
         let value = try outer.block(on: pollFn { (_: inout Context) -> Poll<Int> in
-            let nested = try? inner.guardedBlock(on: sleep(for: .milliseconds(2)).map { 40 })
+            let nested = try? inner.guardedBlock(on: sleepFuture(for: .milliseconds(2)).map { 40 })
             return .ready((nested ?? 0) + 2)
         }.then { value in yieldNow().map { value } })
         #expect(value == 42)

@@ -26,7 +26,7 @@ extension TimingSensitive {
             // A couple of microseconds of work per poll: 10,000 polls take well over 5 ms.
             let spinning = runtime.spawn(spinner(limit: 10_000, work: .microseconds(2), spins: spins))
             let deadline = ContinuousClock.now + .milliseconds(5)
-            let (firedAt, spinsAtFire) = try runtime.guardedBlock(on: sleep(until: deadline).map {
+            let (firedAt, spinsAtFire) = try runtime.guardedBlock(on: sleepFuture(until: deadline).map {
                 (ContinuousClock.now, spins.value)
             })
             let lateness = firedAt - deadline
@@ -65,7 +65,7 @@ extension TimingSensitive {
         func sleepDoesNotSpin() throws {
             let runtime = try Runtime()
             let before = runtime.statistics
-            let (_, elapsed) = try measure { try runtime.block(on: sleep(for: .milliseconds(50))) }
+            let (_, elapsed) = try measure { try runtime.block(on: sleepFuture(for: .milliseconds(50))) }
             let after = runtime.statistics
             #expect(elapsed >= .milliseconds(50))
             #expect(after.loopIterations - before.loopIterations <= 5)

@@ -8,7 +8,7 @@ struct ShutdownTests {
     func shutdownWithManyPendingTasks() throws {
         let runtime = try Runtime()
         var handles = (0..<1_000).map { index in
-            runtime.spawn(sleep(for: .seconds(3_600)).map { index })
+            runtime.spawn(sleepFuture(for: .seconds(3_600)).map { index })
         }
         try runtime.block(on: yieldNow())  // every task arms its timer
         #expect(runtime.pendingTimerCount == 1_000)
@@ -39,7 +39,7 @@ struct ShutdownTests {
         let flags = (0..<10).map { _ in DropFlag() }
         for flag in flags {
             let probe = flag.makeProbe()
-            runtime.spawn(sleep(for: .seconds(60)).map { probe.touch() })
+            runtime.spawn(sleepFuture(for: .seconds(60)).map { probe.touch() })
         }
         runtime.spawn(pending(Void.self))  // never polled before shutdown
         try runtime.block(on: yieldNow())
@@ -51,7 +51,7 @@ struct ShutdownTests {
     @Test("JoinHandles of a shut-down runtime complete with .runtimeShutDown when awaited on another runtime")
     func handlesAwaitedOnAnotherRuntime() throws {
         let first = try Runtime()
-        let handle = first.spawn(sleep(for: .seconds(3_600)).map { "never" })
+        let handle = first.spawn(sleepFuture(for: .seconds(3_600)).map { "never" })
         try first.block(on: yieldNow())
         try first.shutdown()
 
@@ -65,7 +65,7 @@ struct ShutdownTests {
         var handle: JoinHandle<Int>
         do {
             let runtime = try Runtime()
-            handle = runtime.spawn(sleep(for: .seconds(3_600)).map { 1 })
+            handle = runtime.spawn(sleepFuture(for: .seconds(3_600)).map { 1 })
             try runtime.block(on: yieldNow())
         }
         #expect(handle.isFinished)
@@ -110,7 +110,7 @@ struct ShutdownTests {
     @Test("shutdown is idempotent")
     func shutdownTwice() throws {
         let runtime = try Runtime()
-        runtime.spawn(sleep(for: .seconds(60)))
+        runtime.spawn(sleepFuture(for: .seconds(60)))
         try runtime.block(on: yieldNow())
         try runtime.shutdown()
         try runtime.shutdown()
@@ -144,7 +144,7 @@ struct ShutdownTests {
                 caught.value = error
             }
             return .ready(1)
-        }.then { value in sleep(for: .milliseconds(1)).map { value + 1 } })
+        }.then { value in sleepFuture(for: .milliseconds(1)).map { value + 1 } })
         #expect(caught.value?.kind == .reentrantBlock)
         #expect(value == 2)
     }

@@ -76,7 +76,7 @@ struct SpawnAndJoinTests {
     func abortSleepingTask() throws {
         let runtime = try Runtime()
         let flag = DropFlag()
-        let handle = runtime.spawn(sleep(for: .seconds(60)).map { 1 }.probed(flag))
+        let handle = runtime.spawn(sleepFuture(for: .seconds(60)).map { 1 }.probed(flag))
         try runtime.block(on: yieldNow())  // the task arms its timer
         #expect(runtime.pendingTimerCount == 1)
         #expect(!flag.isDropped)
@@ -94,7 +94,7 @@ struct SpawnAndJoinTests {
     @Test("abort() from inside another task cancels the target at its next turn")
     func abortFromAnotherTask() throws {
         let runtime = try Runtime()
-        let victim = runtime.spawn(sleep(for: .seconds(60)).map { 1 })
+        let victim = runtime.spawn(sleepFuture(for: .seconds(60)).map { 1 })
         let output = try runtime.block(on: yieldNow().then { _ -> JoinHandle<Int> in
             victim.abort()
             return victim
@@ -106,7 +106,7 @@ struct SpawnAndJoinTests {
     @Test("abort() from another thread wakes the loop and cancels the sleeping task")
     func abortFromAnotherThread() throws {
         let runtime = try Runtime()
-        let victim = runtime.spawn(sleep(for: .seconds(60)).map { 1 })
+        let victim = runtime.spawn(sleepFuture(for: .seconds(60)).map { 1 })
         let aborter = ForeignThread {
             Thread.sleep(forTimeInterval: 0.02)
             victim.abort()

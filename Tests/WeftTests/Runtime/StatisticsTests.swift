@@ -9,7 +9,7 @@ struct StatisticsTests {
     func sleepingCountsAsBlocked() throws {
         let runtime = try Runtime()
         let start = ContinuousClock.now
-        try runtime.block(on: sleep(for: .milliseconds(50)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
         let elapsed = ContinuousClock.now - start
         let blocked = Duration.nanoseconds(Int64(runtime.statistics.nanosecondsBlocked))
         #expect(blocked >= .milliseconds(40), "blocked \(blocked) of \(elapsed)")

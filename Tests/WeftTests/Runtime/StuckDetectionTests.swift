@@ -111,7 +111,7 @@ struct StuckDetectionTests {
         let runtime = try Runtime()
         let start = ContinuousClock.now
         let error = #expect(throws: WeftError.self) {
-            try runtime.block(on: join(sleep(for: .milliseconds(30)), pending(Int.self)))
+            try runtime.block(on: join(sleepFuture(for: .milliseconds(30)), pending(Int.self)))
         }
         let elapsed = ContinuousClock.now - start
         #expect(error?.kind == .stuck)

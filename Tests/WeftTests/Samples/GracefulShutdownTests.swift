@@ -26,7 +26,7 @@ extension TimingSensitive {
         }
 
         static func roundTrip(_ stream: TCPStream, _ text: String, on runtime: Runtime) throws -> String {
-            let bytes = try runtime.block(on: timeout(.seconds(5),
+            let bytes = try runtime.block(on: timeoutFuture(.seconds(5),
                 stream.writeAll(NetTest.bytes(text)).onSuccess { stream.readExact(text.utf8.count) })).get().get()
             return NetTest.text(bytes)
         }
@@ -38,11 +38,11 @@ extension TimingSensitive {
             let (child, address) = try SampleProcessTests.launch("weft-echo", options + ["--grace-period", "30"])
             defer { child.stop() }
             let runtime = try Runtime()
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
             #expect(try Self.roundTrip(stream, "before", on: runtime) == "before")
 
             try Self.terminate(child)
-            let refused = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get()
+            let refused = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get()
             guard case .failure(let error) = refused else {
                 Issue.record("a new connection was accepted after SIGTERM")
                 return
@@ -54,7 +54,7 @@ extension TimingSensitive {
             // The client hangs up; the server echoes the end of stream and leaves
             // long before its 30 s grace period.
             let start = ContinuousClock.now
-            let rest = try runtime.block(on: timeout(.seconds(5), stream.shutdown().onSuccess { stream.readToEnd() })).get().get()
+            let rest = try runtime.block(on: timeoutFuture(.seconds(5), stream.shutdownFuture().onSuccess { stream.readToEnd() })).get().get()
             #expect(rest.isEmpty)
             Self.expectExitStatusZero(child, within: .seconds(5))
             #expect(ContinuousClock.now - start < .seconds(5))
@@ -68,7 +68,7 @@ extension TimingSensitive {
             let (child, address) = try SampleProcessTests.launch("weft-echo", options + ["--grace-period", "0.5"])
             defer { child.stop() }
             let runtime = try Runtime()
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
             #expect(try Self.roundTrip(stream, "idle next", on: runtime) == "idle next")
 
             let start = ContinuousClock.now
@@ -77,7 +77,7 @@ extension TimingSensitive {
             let elapsed = ContinuousClock.now - start
             #expect(elapsed >= .milliseconds(450), "left before the grace period: \(elapsed)")
             #expect(child.readLine(within: .seconds(1))?.contains("1 connection(s) still open after the grace period") == true)
-            let after = try runtime.block(on: timeout(.seconds(2), stream.read())).get()
+            let after = try runtime.block(on: timeoutFuture(.seconds(2), stream.readFuture())).get()
             #expect((try? after.get())?.isEmpty ?? true, "the connection was closed: \(after)")
         }
 
@@ -89,12 +89,12 @@ extension TimingSensitive {
             defer { child.stop() }
             let runtime = try Runtime()
             let request = "GET /sleep HTTP/1.1\r\nHost: \(address)\r\n\r\n"
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
-            try runtime.block(on: timeout(.seconds(5), stream.writeAll(NetTest.bytes(request)))).get().get()
-            try runtime.block(on: sleep(for: .milliseconds(300)))  // the request is being served
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
+            try runtime.block(on: timeoutFuture(.seconds(5), stream.writeAll(NetTest.bytes(request)))).get().get()
+            try runtime.block(on: sleepFuture(for: .milliseconds(300)))  // the request is being served
 
             try Self.terminate(child)
-            let response = try runtime.block(on: timeout(.seconds(10), stream.readToEnd())).get().get()
+            let response = try runtime.block(on: timeoutFuture(.seconds(10), stream.readToEnd())).get().get()
             #expect(NetTest.text(response).hasPrefix("HTTP/1.1 200 OK\r\n"))
             #expect(NetTest.text(response).hasSuffix(Pages.hello))
             Self.expectExitStatusZero(child, within: .seconds(5))

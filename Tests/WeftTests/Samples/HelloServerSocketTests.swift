@@ -11,7 +11,7 @@ extension TimingSensitive {
         /// A client: connect, send `request`, read the whole response (the
         /// server closes after answering); yields the response and when it ended.
         static func get(_ request: String, from address: SocketAddress) -> some Future<Result<(String, ContinuousClock.Instant), WeftError>> {
-            TCPStream.connect(to: address).onSuccess { stream in
+            TCPStream.connectFuture(to: address).onSuccess { stream in
                 stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }.map { response in
                     response.map { (NetTest.text($0), ContinuousClock.now) }
                 }
@@ -37,7 +37,7 @@ extension TimingSensitive {
             let start = ContinuousClock.now
             let sleepers = (0..<10).map { _ in runtime.spawn(Self.get("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n", from: address)) }
             let others = (0..<90).map { _ in runtime.spawn(Self.get("GET / HTTP/1.1\r\nHost: test\r\n\r\n", from: address)) }
-            let (slow, fast) = try runtime.block(on: timeout(.seconds(20), join(joinAll(sleepers), joinAll(others)))).get()
+            let (slow, fast) = try runtime.block(on: timeoutFuture(.seconds(20), join(joinAll(sleepers), joinAll(others)))).get()
 
             let slowDone = try slow.map { try $0.get().get() }
             let fastDone = try fast.map { try $0.get().get() }
@@ -71,15 +71,15 @@ extension TimingSensitive {
             let serving = runtime.openHandleCount
 
             let start = ContinuousClock.now
-            let client = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address))).get().get()
-            let received = try runtime.block(on: timeout(.seconds(10), client.readToEnd())).get().get()
+            let client = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
+            let received = try runtime.block(on: timeoutFuture(.seconds(10), client.readToEnd())).get().get()
             let elapsed = ContinuousClock.now - start
             #expect(received.isEmpty, "closed without an answer")
             #expect(elapsed >= .milliseconds(150))
             #expect(elapsed < .seconds(5))
             #expect(outcomes.value == [nil])
             client.close()
-            try runtime.block(on: sleep(for: .milliseconds(5)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(5)))
             #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
 
@@ -101,16 +101,16 @@ extension TimingSensitive {
             try runtime.block(on: yieldNow())
             let serving = runtime.openHandleCount
 
-            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+            let response = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
                 stream.writeAll(NetTest.bytes(request))
-                    .onSuccess { stream.shutdown() }
+                    .onSuccess { stream.shutdownFuture() }
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             let text = NetTest.text(response)
             #expect(text.hasPrefix("HTTP/1.1 400 BAD REQUEST\r\n"))
             #expect(text.hasSuffix(Pages.badRequest))
             #expect(outcomes.value == ["HTTP/1.1 400 BAD REQUEST"])
-            try runtime.block(on: sleep(for: .milliseconds(5)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(5)))
             #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
 
@@ -130,12 +130,12 @@ extension TimingSensitive {
 
             let client = try RawSocket.connected(to: port)
             client.send(NetTest.bytes("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n"))
-            try runtime.block(on: sleep(for: .milliseconds(100)))  // accepted, sleeping
+            try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // accepted, sleeping
             #expect(outcomes.value.isEmpty)
             client.resetAndClose()
             let start = ContinuousClock.now
             while outcomes.value.isEmpty && ContinuousClock.now - start < .seconds(3) {
-                try runtime.block(on: sleep(for: .milliseconds(10)))
+                try runtime.block(on: sleepFuture(for: .milliseconds(10)))
             }
             #expect(outcomes.value == [nil], "the handler should end without an answer")
             #expect(ContinuousClock.now - start < .seconds(1), "released after \(ContinuousClock.now - start), not at once")
@@ -151,9 +151,9 @@ extension TimingSensitive {
             let address = try listener.localAddress
             let outcomes = NetTest.Cell<[String?]>([])
             runtime.spawn(Self.serve(listener, sleep: .milliseconds(200), outcomes: outcomes))
-            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+            let response = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
                 stream.writeAll(NetTest.bytes("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n"))
-                    .onSuccess { stream.shutdown() }
+                    .onSuccess { stream.shutdownFuture() }
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             #expect(NetTest.text(response).hasPrefix("HTTP/1.1 200 OK\r\n"))

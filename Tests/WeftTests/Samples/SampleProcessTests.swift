@@ -132,8 +132,8 @@ extension TimingSensitive {
 
             let runtime = try Runtime()
             let message = NetTest.bytes(String(repeating: "echo through a child process. ", count: 2000))
-            let echoed = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
-                join(stream.writeAll(message).onSuccess { stream.shutdown() }, stream.readToEnd())
+            let echoed = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
+                join(stream.writeAll(message).onSuccess { stream.shutdownFuture() }, stream.readToEnd())
                     .map { written, read in written.flatMap { read } }
             })).get().get()
             #expect(echoed == message)
@@ -149,7 +149,7 @@ extension TimingSensitive {
 
             let runtime = try Runtime()
             let request = "GET / HTTP/1.1\r\nHost: \(address)\r\nUser-Agent: weft-tests\r\nAccept: */*\r\n\r\n"
-            let response = try runtime.block(on: timeout(.seconds(10), TCPStream.connect(to: address).onSuccess { stream in
+            let response = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
                 stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }
             })).get().get()
             let text = NetTest.text(response)
@@ -291,12 +291,12 @@ extension TimingSensitive {
             let (child, address) = try Self.launch(command[0], ["--grace-period", "60"] + command.dropFirst())
             defer { child.stop() }
             let runtime = try Runtime()
-            let held = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
+            let held = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
             defer { held.close() }
             if command[0] == "weft-hello" {  // a /sleep in flight keeps the connection
                 _ = try runtime.block(on: held.writeAll(NetTest.bytes("GET /sleep HTTP/1.1\r\n\r\n")))
             }
-            try runtime.block(on: sleep(for: .milliseconds(100)))  // the connection is being served
+            try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the connection is being served
             kill(child.process.processIdentifier, SIGINT)
             var draining = false
             while let line = child.readLine(within: .seconds(5)) {

@@ -14,8 +14,8 @@ extension TimingSensitive {
             let (child, address) = try SampleProcessTests.launch(command[0], Array(command.dropFirst()))
             defer { child.stop() }
             let runtime = try Runtime()
-            let stream = try runtime.block(on: timeout(.seconds(5), TCPStream.connect(to: address))).get().get()
-            try runtime.block(on: sleep(for: .milliseconds(100)))  // the connection is being served
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
+            try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the connection is being served
 
             kill(child.process.processIdentifier, SIGUSR1)
             let loops = command.firstIndex(of: "--loops").map { Int(command[$0 + 1])! } ?? 1
@@ -64,8 +64,8 @@ extension TimingSensitive {
                 usleep(2_000)
             }
             let runtime = try Runtime()
-            let served = try runtime.block(on: timeout(.seconds(3), TCPStream.connect(to: address).onSuccess { stream in
-                stream.writeAll(Array("GET / HTTP/1.1\r\n\r\n".utf8)).onSuccess { stream.read(upTo: 1) }
+            let served = try runtime.block(on: timeoutFuture(.seconds(3), TCPStream.connectFuture(to: address).onSuccess { stream in
+                stream.writeAll(Array("GET / HTTP/1.1\r\n\r\n".utf8)).onSuccess { stream.readFuture(upTo: 1) }
             }))
             #expect((try? served.get().get())?.isEmpty == false, "not served while its stdout was full: \(served)")
             #expect(child.process.isRunning)

@@ -16,14 +16,14 @@ struct SignalStreamTests {
             })
         }
         _ = consume stream
-        try runtime.block(on: sleep(for: .milliseconds(20)))  // both wait
+        try runtime.block(on: sleepFuture(for: .milliseconds(20)))  // both wait
         for expected in 1...2 {
             kill(getpid(), SIGUSR2)
-            let arrived = try runtime.block(on: timeout(.seconds(10), NetTest.eventually { received.value >= expected }))
+            let arrived = try runtime.block(on: timeoutFuture(.seconds(10), NetTest.eventually { received.value >= expected }))
             #expect(arrived.isSuccess, "delivery \(expected) did not reach a waiting task")
         }
         for waiter in waiters {
-            let ended = try runtime.block(on: timeout(.seconds(10), waiter))
+            let ended = try runtime.block(on: timeoutFuture(.seconds(10), waiter))
             #expect(ended.isSuccess, "\(ended)")
         }
         #expect(received.value == 2)

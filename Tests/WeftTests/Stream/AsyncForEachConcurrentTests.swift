@@ -21,7 +21,7 @@ struct AsyncForEachConcurrentTests {
             try await iter(0..<40).values.forEachConcurrent(limit: limit) { element in
                 running.enter()
                 defer { running.leave() }
-                try await value(of: sleep(for: .milliseconds(element % 3 + 1)))
+                try await value(of: sleepFuture(for: .milliseconds(element % 3 + 1)))
             }
         }.value
         let counts = running.now.value
@@ -40,7 +40,7 @@ struct AsyncForEachConcurrentTests {
             try await iter(0..<20).values.forEachConcurrent(limit: nil) { _ in
                 running.enter()
                 defer { running.leave() }
-                try await value(of: sleep(for: .milliseconds(100)))
+                try await value(of: sleepFuture(for: .milliseconds(100)))
             }
             return ContinuousClock.now - start
         }.value
@@ -59,7 +59,7 @@ struct AsyncForEachConcurrentTests {
                 try await iter(0..<3).values.forEachConcurrent(limit: limit) { element in
                     if element == 2 { throw Planted(2) }
                     do {
-                        try await value(of: sleep(for: .seconds(30)))
+                        try await value(of: sleepFuture(for: .seconds(30)))
                     } catch {
                         cancelled.increment()
                         throw error

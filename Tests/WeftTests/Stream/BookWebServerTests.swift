@@ -20,11 +20,11 @@ extension TimingSensitive {
             let start = ContinuousClock.now
             let sleepers = (0..<5).map { _ in runtime.spawn(get("GET /sleep HTTP/1.1\r\nHost: test\r\n\r\n", address)) }
             let others = (0..<35).map { _ in runtime.spawn(get("GET / HTTP/1.1\r\nHost: test\r\n\r\n", address)) }
-            let fast = try runtime.block(on: timeout(.seconds(10), joinAll(others))).get().map { try $0.get().get() }
+            let fast = try runtime.block(on: timeoutFuture(.seconds(10), joinAll(others))).get().map { try $0.get().get() }
             // The listener closes while the five sleeps are still in flight.
             listener.close()
-            let slow = try runtime.block(on: timeout(.seconds(10), joinAll(sleepers))).get().map { try $0.get().get() }
-            try runtime.block(on: timeout(.seconds(5), server)).get().get()
+            let slow = try runtime.block(on: timeoutFuture(.seconds(10), joinAll(sleepers))).get().map { try $0.get().get() }
+            try runtime.block(on: timeoutFuture(.seconds(5), server)).get().get()
 
             for (response, _) in fast + slow {
                 #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))

@@ -37,7 +37,7 @@ struct BufferedTests {
     func completionOrder() throws {
         let runtime = try Runtime(options: .deterministic(seed: 0))
         let outputs = try runtime.block(on: iter([30, 10, 20]).map { delay in
-            sleep(for: .milliseconds(delay)).map { delay }
+            sleepFuture(for: .milliseconds(delay)).map { delay }
         }.bufferUnordered(3).collect())
         #expect(outputs == [10, 20, 30])
         #expect(runtime.virtualTimeElapsed == .milliseconds(30))

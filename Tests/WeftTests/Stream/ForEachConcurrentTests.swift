@@ -89,7 +89,7 @@ struct ForEachConcurrentTests {
         let flags = (0..<4).map { _ in DropFlag() }
         let streamFlag = DropFlag()
         var index = 0
-        let outcome = try runtime.block(on: timeout(.milliseconds(5), pollStreamFn { [streamProbe = streamFlag.makeProbe()] _ -> Poll<Int?> in
+        let outcome = try runtime.block(on: timeoutFuture(.milliseconds(5), pollStreamFn { [streamProbe = streamFlag.makeProbe()] _ -> Poll<Int?> in
             streamProbe.touch()
             guard index < flags.count else { return .pending }  // never woken again
             index += 1
@@ -110,7 +110,7 @@ struct ForEachConcurrentTests {
             let outcome = try runtime.block(on: iter(0..<100).tryForEachConcurrent(limit: 7) { element in
                 taken.value += 1
                 if element == 6 {
-                    return AnyFuture(sleep(for: .milliseconds(3)).map { Result<Void, Planted>.failure(Planted(6)) })
+                    return AnyFuture(sleepFuture(for: .milliseconds(3)).map { Result<Void, Planted>.failure(Planted(6)) })
                 }
                 if element < 6 {
                     return AnyFuture(pendingForever(Result<Void, Planted>.self, probe: flags[element].makeProbe()))

@@ -51,7 +51,7 @@ struct FutureSetTests {
     func completionOrderThenNil() throws {
         let runtime = try Runtime()
         var set = FutureSet<Map<Sleep, Int>>()
-        for delay in [20, 5, 10] { set.insert(sleep(for: .milliseconds(delay)).map { delay }) }
+        for delay in [20, 5, 10] { set.insert(sleepFuture(for: .milliseconds(delay)).map { delay }) }
         let outputs = try runtime.guardedBlock(on: set.fold([Int]()) { $0 + [$1] })
         #expect(outputs == [5, 10, 20])
 
@@ -97,7 +97,7 @@ struct FutureSetTests {
         let flag = DropFlag()
         var set = FutureSet<Probed<Map<Sleep, Int>>>()
         for delay in [60_000, 70_000] {
-            set.insert(sleep(for: .milliseconds(delay)).map { delay }.probed(flag))
+            set.insert(sleepFuture(for: .milliseconds(delay)).map { delay }.probed(flag))
         }
         let (outcome, droppedAtWin, timersAtWin) = try runtime.guardedBlock(on:
             select(either: set.next(), or: yields(2).map { "yield" })

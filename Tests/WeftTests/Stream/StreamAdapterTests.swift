@@ -106,7 +106,7 @@ struct StreamAdapterTests {
             let flag = DropFlag()
             let ticks = try runtime.block(on: interval(every: .milliseconds(10))
                 .map { [probe = flag.makeProbe()] tick in probe.touch(); return tick }
-                .take(until: sleep(for: .milliseconds(35)))
+                .take(until: sleepFuture(for: .milliseconds(35)))
                 .collect())
             #expect(ticks == [0, 1, 2, 3], "seed \(seed)")
             #expect(flag.isDropped, "seed \(seed)")
@@ -130,7 +130,7 @@ struct StreamAdapterTests {
     func zipPairs() throws {
         let runtime = try Runtime(options: .deterministic(seed: 1))
         let pairs = try runtime.block(on: slowNumbers(5).zip(iter(["a", "b", "c"]).then { text in
-            sleep(for: .milliseconds(3)).map { text }
+            sleepFuture(for: .milliseconds(3)).map { text }
         }).collect())
         #expect(pairs.map(\.0) == [0, 1, 2])
         #expect(pairs.map(\.1) == ["a", "b", "c"])
@@ -151,9 +151,9 @@ struct StreamAdapterTests {
         var interleavings = Set<[Int]>()
         try Runtime.forEachSeed(UInt64(0)..<30) { runtime, seed in
             var random = TestRandom(seed: seed)
-            let left = iter(0..<20).then { element in sleep(for: .milliseconds(random.next(below: 4))).map { element } }
+            let left = iter(0..<20).then { element in sleepFuture(for: .milliseconds(random.next(below: 4))).map { element } }
             var random2 = TestRandom(seed: seed &+ 1000)
-            let right = iter(100..<120).then { element in sleep(for: .milliseconds(random2.next(below: 4))).map { element } }
+            let right = iter(100..<120).then { element in sleepFuture(for: .milliseconds(random2.next(below: 4))).map { element } }
             let merged = try runtime.block(on: left.merge(right).collect())
             #expect(merged.filter { $0 < 100 } == Array(0..<20), "seed \(seed)")
             #expect(merged.filter { $0 >= 100 } == Array(100..<120), "seed \(seed)")

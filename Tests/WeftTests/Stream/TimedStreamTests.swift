@@ -4,7 +4,7 @@ import Weft
 /// A stream of `gaps` in order, each after waiting its gap in milliseconds
 /// (counted from when the previous element was taken).
 private func arriving(after gaps: [Int]) -> ThenStream<IterStream<IndexingIterator<[Int]>>, Map<Sleep, Int>> {
-    iter(gaps).then { gap in sleep(for: .milliseconds(gap)).map { gap } }
+    iter(gaps).then { gap in sleepFuture(for: .milliseconds(gap)).map { gap } }
 }
 
 @Suite("Timed streams on virtual time: chunks with a timeout, throttle, timeout per item")

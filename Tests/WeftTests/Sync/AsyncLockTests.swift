@@ -8,15 +8,15 @@ struct SyncAsyncLockTests {
         let runtime = try Runtime()
         let lock = AsyncLock(0)
         let log = Box<[String]>([])
-        let holder = runtime.spawn(lock.lock().then { guard_ in
+        let holder = runtime.spawn(lock.lockFuture().then { guard_ in
             log.value.append("holder locked")
             guard_.value += 1
-            return sleep(for: .milliseconds(20)).map {
+            return sleepFuture(for: .milliseconds(20)).map {
                 log.value.append("holder unlocks")
                 guard_.unlock()
             }
         })
-        let other = runtime.spawn(yields(1).then { _ in lock.lock() }.map { guard_ in
+        let other = runtime.spawn(yields(1).then { _ in lock.lockFuture() }.map { guard_ in
             log.value.append("other locked, saw \(guard_.value)")
             guard_.value += 1
             guard_.unlock()
@@ -58,8 +58,8 @@ struct SyncAsyncLockTests {
     func droppedLockFuture() {
         let lock = AsyncLock("x")
         let held = lock.tryLock()
-        var dropped = lock.lock()
-        var next = lock.lock()
+        var dropped = lock.lockFuture()
+        var next = lock.lockFuture()
         #expect(!pollFuture(&dropped).isReady)
         #expect(!pollFuture(&next).isReady)
         held?.unlock()                 // handed to `dropped`

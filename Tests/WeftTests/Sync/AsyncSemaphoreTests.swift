@@ -9,7 +9,7 @@ struct SyncAsyncSemaphoreTests {
         let semaphore = AsyncSemaphore(permits: 0)
         let order = Box<[Int]>([])
         let handles = (0..<5).map { index in
-            runtime.spawn(semaphore.acquire().map { permit in
+            runtime.spawn(semaphore.acquireFuture().map { permit in
                 order.value.append(index)
                 permit.release()
             })
@@ -23,8 +23,8 @@ struct SyncAsyncSemaphoreTests {
     @Test("a large request at the head of the queue is not overtaken by smaller ones")
     func noBarging() {
         let semaphore = AsyncSemaphore(permits: 1)
-        var big = semaphore.acquire(2)
-        var small = semaphore.acquire(1)
+        var big = semaphore.acquireFuture(2)
+        var small = semaphore.acquireFuture(1)
         #expect(!pollFuture(&big).isReady)
         #expect(!pollFuture(&small).isReady)
         #expect(semaphore.tryAcquire() == nil)
@@ -42,9 +42,9 @@ struct SyncAsyncSemaphoreTests {
     @Test("dropping pending and granted acquire futures loses no permit")
     func droppedAcquireLosesNothing() {
         let semaphore = AsyncSemaphore(permits: 0)
-        var pending = semaphore.acquire()
-        var granted = semaphore.acquire()
-        var last = semaphore.acquire()
+        var pending = semaphore.acquireFuture()
+        var granted = semaphore.acquireFuture()
+        var last = semaphore.acquireFuture()
         #expect(!pollFuture(&pending).isReady)
         #expect(!pollFuture(&granted).isReady)
         #expect(!pollFuture(&last).isReady)

@@ -24,7 +24,7 @@ struct SyncCancellationTokenTests {
         let runtime = try Runtime()
         let root = CancellationToken()
         let leaves = (0..<3).map { _ in root.child().child() }
-        let waiting = leaves.map { runtime.spawn($0.cancelled()) }
+        let waiting = leaves.map { runtime.spawn($0.cancelledFuture()) }
         runtime.spawn(yields(2).map { root.cancel() })
         let results = try runtime.guardedBlock(on: joinAll(waiting))
         #expect(results.allSatisfy { $0.isSuccess })
@@ -36,7 +36,7 @@ struct SyncCancellationTokenTests {
         let token = CancellationToken()
         let thread = ForeignThread { token.cancel() }
         defer { thread.join() }
-        try runtime.guardedBlock(on: token.cancelled())
+        try runtime.guardedBlock(on: token.cancelledFuture())
         let done = try runtime.guardedBlock(on: AsyncFuture { () -> Bool in
             (try? await token.cancelled()) != nil
         })
@@ -47,7 +47,7 @@ struct SyncCancellationTokenTests {
     func droppedWaiter() {
         let token = CancellationToken()
         let wakes = AtomicCounter()
-        var future = token.cancelled()
+        var future = token.cancelledFuture()
         #expect(!pollFuture(&future, waker: Waker { wakes.increment() }).isReady)
         _ = consume future
         token.cancel()

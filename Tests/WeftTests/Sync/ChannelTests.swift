@@ -39,7 +39,7 @@ struct SyncChannelTests {
             return
         }
         let senderWakes = AtomicCounter()
-        var send = sender.send(3)
+        var send = sender.sendFuture(3)
         #expect(!pollFuture(&send, waker: Waker { senderWakes.increment() }).isReady)
         // A later trySend does not overtake the waiting send.
         var stream = receiver
@@ -57,7 +57,7 @@ struct SyncChannelTests {
         let runtime = try Runtime()
         let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
         #expect(sender.trySend(0).isSuccess)
-        for value in 1...5 { runtime.spawn(sender.clone().send(value)) }
+        for value in 1...5 { runtime.spawn(sender.clone().sendFuture(value)) }
         _ = consume sender
         let received = try runtime.guardedBlock(on: yields(2).then { _ in collectAll(receiver) })
         #expect(received == [0, 1, 2, 3, 4, 5])
@@ -67,7 +67,7 @@ struct SyncChannelTests {
     func sendToDroppedReceiver() throws {
         let (sender, receiver) = boundedChannel(of: String.self, capacity: 1)
         #expect(sender.trySend("a").isSuccess)
-        var waiting = sender.send("b")
+        var waiting = sender.sendFuture("b")
         #expect(!pollFuture(&waiting).isReady)
         _ = consume receiver
         #expect(sender.isClosed)
@@ -102,8 +102,8 @@ struct SyncChannelTests {
     func droppedSendLeavesQueue() throws {
         let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
         #expect(sender.trySend(0).isSuccess)
-        var dropped = sender.send(1)
-        var kept = sender.send(2)
+        var dropped = sender.sendFuture(1)
+        var kept = sender.sendFuture(2)
         #expect(!pollFuture(&dropped).isReady)
         #expect(!pollFuture(&kept).isReady)
         _ = consume dropped

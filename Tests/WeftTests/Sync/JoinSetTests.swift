@@ -24,7 +24,7 @@ struct SyncJoinSetTests {
         let handles = Box<[JoinHandle<Void>]>([])
         let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<Void> in
             let joinSet = JoinSet<Void>()
-            handles.value = [joinSet.spawn(sleep(for: .seconds(30)).probed(flag)), joinSet.spawn(ready(()))]
+            handles.value = [joinSet.spawn(sleepFuture(for: .seconds(30)).probed(flag)), joinSet.spawn(ready(()))]
             set.value = joinSet
             return .ready(())
         }.then { _ in yields(3) }.then { _ -> JoinAll<JoinHandle<Void>> in

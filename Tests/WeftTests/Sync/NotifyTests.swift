@@ -8,8 +8,8 @@ struct SyncNotifyTests {
         let notify = Notify()
         notify.notifyOne()
         notify.notifyOne()  // at most one is stored
-        var first = notify.notified()
-        var second = notify.notified()
+        var first = notify.notifiedFuture()
+        var second = notify.notifiedFuture()
         #expect(pollFuture(&first).isReady)
         #expect(!pollFuture(&second).isReady)
     }
@@ -20,7 +20,7 @@ struct SyncNotifyTests {
         let notify = Notify()
         let order = Box<[Int]>([])
         let handles = (0..<3).map { index in
-            runtime.spawn(notify.notified().map { order.value.append(index) })
+            runtime.spawn(notify.notifiedFuture().map { order.value.append(index) })
         }
         let driver = runtime.spawn(yields(2).then { _ in
             notify.notifyOne()
@@ -37,11 +37,11 @@ struct SyncNotifyTests {
     @Test("notifyWaiters wakes every future created before it, polled or not, and stores nothing")
     func notifyWaiters() {
         let notify = Notify()
-        var polled = notify.notified()
-        var unpolled = notify.notified()
+        var polled = notify.notifiedFuture()
+        var unpolled = notify.notifiedFuture()
         #expect(!pollFuture(&polled).isReady)
         notify.notifyWaiters()
-        var later = notify.notified()
+        var later = notify.notifiedFuture()
         #expect(pollFuture(&polled).isReady)
         #expect(pollFuture(&unpolled).isReady)
         #expect(!pollFuture(&later).isReady)
@@ -50,33 +50,33 @@ struct SyncNotifyTests {
     @Test("a dropped notified future picked by notifyOne passes the notification on")
     func droppedWaiterPassesOn() {
         let notify = Notify()
-        var dropped = notify.notified()
-        var kept = notify.notified()
+        var dropped = notify.notifiedFuture()
+        var kept = notify.notifiedFuture()
         #expect(!pollFuture(&dropped).isReady)
         #expect(!pollFuture(&kept).isReady)
         notify.notifyOne()  // picks `dropped`
         _ = consume dropped
         #expect(pollFuture(&kept).isReady)
         // Nobody left: a dropped pick with no waiter behind it is stored.
-        var lonely = notify.notified()
+        var lonely = notify.notifiedFuture()
         #expect(!pollFuture(&lonely).isReady)
         notify.notifyOne()
         _ = consume lonely
-        var next = notify.notified()
+        var next = notify.notifiedFuture()
         #expect(pollFuture(&next).isReady)
     }
 
     @Test("a dropped pending notified future leaves the queue, so the next notification goes to the one behind it")
     func droppedPendingWaiterLeaves() {
         let notify = Notify()
-        var dropped = notify.notified()
-        var kept = notify.notified()
+        var dropped = notify.notifiedFuture()
+        var kept = notify.notifiedFuture()
         #expect(!pollFuture(&dropped).isReady)
         #expect(!pollFuture(&kept).isReady)
         _ = consume dropped
         notify.notifyOne()
         #expect(pollFuture(&kept).isReady)
-        var later = notify.notified()
+        var later = notify.notifiedFuture()
         #expect(!pollFuture(&later).isReady, "the one notification went to `kept`; nothing is stored")
     }
 
@@ -84,19 +84,19 @@ struct SyncNotifyTests {
     func reusedWaiters() {
         let notify = Notify()
         for _ in 0..<1_000 {
-            var waiting = notify.notified()
+            var waiting = notify.notifiedFuture()
             #expect(!pollFuture(&waiting).isReady)
             notify.notifyOne()
             #expect(pollFuture(&waiting).isReady)
         }
         // A copy shares the original's waiter, so that waiter is not recycled
         // when the original completes: a later future gets a fresh one.
-        var original = notify.notified()
+        var original = notify.notifiedFuture()
         #expect(!pollFuture(&original).isReady)
         let copy = original
         notify.notifyOne()
         #expect(pollFuture(&original).isReady)
-        var later = notify.notified()
+        var later = notify.notifiedFuture()
         #expect(!pollFuture(&later).isReady, "the original's notification was consumed; nothing is stored")
         withExtendedLifetime(copy) {}
         notify.notifyOne()
@@ -109,7 +109,7 @@ struct SyncNotifyTests {
         let notify = Notify()
         let thread = ForeignThread { notify.notifyOne() }
         defer { thread.join() }
-        try runtime.guardedBlock(on: notify.notified())
+        try runtime.guardedBlock(on: notify.notifiedFuture())
     }
 
     @Test("two loops on two threads rally 20,000 notifications through two Notify objects and lose none")
@@ -120,11 +120,11 @@ struct SyncNotifyTests {
         let otherPlayed = Shared<Int?>(nil)
         let other = ForeignThread {
             let runtime = try? Runtime()
-            let outcome = try? runtime?.block(on: timeout(.seconds(30), NotifyRally(mine: pong, theirs: ping, rounds: rounds, serves: false)))
+            let outcome = try? runtime?.block(on: timeoutFuture(.seconds(30), NotifyRally(mine: pong, theirs: ping, rounds: rounds, serves: false)))
             otherPlayed.value = try? outcome?.get()
         }
         let outcome = Result { () throws(WeftError) in
-            try Runtime().block(on: timeout(.seconds(30), NotifyRally(mine: ping, theirs: pong, rounds: rounds, serves: true)))
+            try Runtime().block(on: timeoutFuture(.seconds(30), NotifyRally(mine: ping, theirs: pong, rounds: rounds, serves: true)))
         }
         other.join()
         #expect(try outcome.get().get() == rounds, "a lost wake-up ends in the timeout")
@@ -158,7 +158,7 @@ private struct NotifyRally: Future {
             if waiting == nil {
                 if played == rounds { return .ready(played) }
                 if serves && played == 0 { theirs.notifyOne() }
-                waiting = mine.notified()
+                waiting = mine.notifiedFuture()
             }
             guard case .ready = waiting!.poll(&context) else { return .pending }
             waiting = nil

@@ -94,7 +94,7 @@ struct SyncOneshotTests {
             }
         }
         defer { thread.join() }
-        let received = try runtime.guardedBlock(on: timeout(.seconds(30), joinAll(pairs.map(\.1))))
+        let received = try runtime.guardedBlock(on: timeoutFuture(.seconds(30), joinAll(pairs.map(\.1))))
         #expect(try received.get() == (0..<10_000).map { .success($0) })
     }
 
@@ -112,7 +112,7 @@ struct SyncOneshotTests {
             }
         }
         defer { thread.join() }
-        let received = try runtime.guardedBlock(on: timeout(.seconds(30), joinAll(receivers)))
+        let received = try runtime.guardedBlock(on: timeoutFuture(.seconds(30), joinAll(receivers)))
         #expect(try received.get().allSatisfy { $0 == .failure(ChannelClosed()) })
     }
 

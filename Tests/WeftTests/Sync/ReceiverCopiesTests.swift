@@ -21,7 +21,7 @@ struct ReceiverCopiesTests {
         try Self.letTasksWait(runtime)
         _ = sender.send(1)
         _ = sender.send(2)
-        let both = try runtime.block(on: timeout(.seconds(2), join(first, second)))
+        let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")
             return
@@ -37,7 +37,7 @@ struct ReceiverCopiesTests {
         let second = runtime.spawn(receiver.next().map { $0.0 })
         try Self.letTasksWait(runtime)
         _ = sender.send(7)
-        let both = try runtime.block(on: timeout(.seconds(2), join(first, second)))
+        let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")
             return
@@ -51,15 +51,15 @@ struct ReceiverCopiesTests {
     func watch() throws {
         let runtime = try Runtime()
         let (sender, receiver) = watchChannel(initial: 0)
-        let first = runtime.spawn(receiver.changed())
-        let second = runtime.spawn(receiver.changed())
+        let first = runtime.spawn(receiver.changedFuture())
+        let second = runtime.spawn(receiver.changedFuture())
         try Self.letTasksWait(runtime)
         // The copies share what they have seen: the first change serves one
         // task, and the other waits for the next.
         _ = sender.send(1)
         try Self.letTasksWait(runtime)
         _ = sender.send(2)
-        let both = try runtime.block(on: timeout(.seconds(2), join(first, second)))
+        let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")
             return

@@ -27,13 +27,13 @@ extension TimingSensitive {
             let runtime = try Runtime()
             let outcome = try runtime.block(on: select(
                 either: spawnBlocking { () -> Int in usleep(100_000); return 1 },
-                or: sleep(for: .milliseconds(5))))
+                or: sleepFuture(for: .milliseconds(5))))
             guard case .right = outcome else {
                 Issue.record("the 100 ms job finished before a 5 ms sleep")
                 return
             }
             // The job finishes later on its pool thread; the loop hands it back and frees it.
-            try runtime.block(on: sleep(for: .milliseconds(150)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(150)))
             #expect(runtime.statistics.tasksAlive == 0)
             try runtime.shutdown()
             #expect(runtime.openHandleCount == 0)

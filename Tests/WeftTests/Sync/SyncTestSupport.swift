@@ -39,7 +39,7 @@ struct SendAll<Value: Sendable>: Future {
         while true {
             if inFlight == nil {
                 guard position < values.count else { return .ready(position) }
-                inFlight = sender.send(values[position])
+                inFlight = sender.sendFuture(values[position])
             }
             switch inFlight!.poll(&context) {
             case .pending: return .pending

@@ -11,7 +11,7 @@ struct TaskTrackerTests {
         let handle = runtime.spawn(tracker.track(mailbox.receive()))
         #expect(tracker.liveCount == 1)
 
-        var waiting = tracker.wait()
+        var waiting = tracker.waitFuture()
         let woken = AtomicCounter()
         let waker = Waker { woken.increment() }
         #expect(!pollFuture(&waiting, waker: waker).isReady, "open, one live")
@@ -27,7 +27,7 @@ struct TaskTrackerTests {
     @Test("an open tracker with nothing live is not done; closing it makes wait() ready")
     func emptyTracker() {
         let tracker = TaskTracker()
-        var waiting = tracker.wait()
+        var waiting = tracker.waitFuture()
         #expect(!pollFuture(&waiting).isReady)
         tracker.close()
         #expect(tracker.isClosed)
@@ -43,7 +43,7 @@ struct TaskTrackerTests {
         try runtime.guardedBlock(on: yields(1))
         #expect(tracker.liveCount == 1)
         handle.abort()
-        try runtime.guardedBlock(on: tracker.wait())
+        try runtime.guardedBlock(on: tracker.waitFuture())
         #expect(tracker.liveCount == 0)
     }
 

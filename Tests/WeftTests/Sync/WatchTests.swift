@@ -22,10 +22,10 @@ struct SyncWatchTests {
         let runtime = try Runtime()
         let (sender, receiver) = watchChannel(initial: "a")
         runtime.spawn(yields(2).map { _ = sender.send("b") })
-        #expect(try runtime.guardedBlock(on: receiver.changed()).isSuccess)
+        #expect(try runtime.guardedBlock(on: receiver.changedFuture()).isSuccess)
         #expect(receiver.current == "b")
         _ = consume sender
-        #expect(try runtime.guardedBlock(on: receiver.changed()).failure == ChannelClosed())
+        #expect(try runtime.guardedBlock(on: receiver.changedFuture()).failure == ChannelClosed())
     }
 
     @Test("a watch send fails with the value back when no receiver is left")
@@ -42,7 +42,7 @@ struct SyncWatchTests {
         let (sender, receiver) = watchChannel(initial: 0)
         let thread = ForeignThread { _ = sender.send(9) }
         defer { thread.join() }
-        #expect(try runtime.guardedBlock(on: receiver.changed()).isSuccess)
+        #expect(try runtime.guardedBlock(on: receiver.changedFuture()).isSuccess)
         #expect(receiver.currentMarkingSeen() == 9)
         #expect(!receiver.hasChanged)
     }

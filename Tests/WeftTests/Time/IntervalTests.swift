@@ -24,7 +24,7 @@ private struct SlowConsumer: Future {
             guard case .ready(let tick) = ticks.pollNext(&context) else { return .pending }
             seen.append(tick!)
             if seen.count == count { return .ready(seen) }
-            napping = sleep(for: nap)
+            napping = sleepFuture(for: nap)
         }
     }
 }
@@ -90,7 +90,7 @@ extension TimingSensitive {
             let runtime = try Runtime()
             let outcome = try runtime.guardedBlock(on: select(
                 either: interval(every: .seconds(30)).prefix(2).fold(0) { $0 + $1 },
-                or: sleep(for: .milliseconds(5)).map { "timer" }
+                or: sleepFuture(for: .milliseconds(5)).map { "timer" }
             ))
             #expect(outcome.right == "timer")
             #expect(runtime.pendingTimerCount == 0)

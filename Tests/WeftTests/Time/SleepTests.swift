@@ -8,7 +8,7 @@ struct SleepTests {
     func sleepForWaits() throws {
         let runtime = try Runtime()
         let start = ContinuousClock.now
-        let finishedAt = try runtime.guardedBlock(on: sleep(for: .milliseconds(20)).map { ContinuousClock.now })
+        let finishedAt = try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(20)).map { ContinuousClock.now })
         #expect(finishedAt - start >= .milliseconds(20))
         #expect(runtime.pendingTimerCount == 0)
     }
@@ -22,7 +22,7 @@ struct SleepTests {
         ]
         for duration in durations {
             let deadline = ContinuousClock.now + duration
-            let finishedAt = try runtime.guardedBlock(on: sleep(until: deadline).map { ContinuousClock.now })
+            let finishedAt = try runtime.guardedBlock(on: sleepFuture(until: deadline).map { ContinuousClock.now })
             #expect(finishedAt >= deadline, "sleep(until: now + \(duration)) ended \((deadline - finishedAt).milliseconds) ms early")
         }
     }
@@ -33,7 +33,7 @@ struct SleepTests {
         let start = ContinuousClock.now
         let deadlines = (0..<50).map { start + .microseconds(137 * $0 * $0 % 20_000) }
         let finishes = try runtime.guardedBlock(on: joinAll(deadlines.map { deadline in
-            sleep(until: deadline).map { ContinuousClock.now }
+            sleepFuture(until: deadline).map { ContinuousClock.now }
         }))
         for (deadline, finishedAt) in zip(deadlines, finishes) {
             #expect(finishedAt >= deadline)
@@ -45,7 +45,7 @@ struct SleepTests {
         let runtime = try Runtime()
         for duration: Duration in [.zero, .milliseconds(-5), .seconds(-3_600)] {
             let polls = Counter()
-            let (_, elapsed) = try measure { try runtime.guardedBlock(on: sleep(for: duration).counted(polls)) }
+            let (_, elapsed) = try measure { try runtime.guardedBlock(on: sleepFuture(for: duration).counted(polls)) }
             #expect(elapsed < .milliseconds(15))
             #expect(runtime.pendingTimerCount == 0)
             #expect(polls.value == 1, "sleep(for: \(duration)) took \(polls.value) polls")
@@ -56,7 +56,7 @@ struct SleepTests {
     func pastDeadlineCompletesAtOnce() throws {
         let runtime = try Runtime()
         let (_, elapsed) = try measure {
-            try runtime.guardedBlock(on: sleep(until: ContinuousClock.now - .seconds(1)))
+            try runtime.guardedBlock(on: sleepFuture(until: ContinuousClock.now - .seconds(1)))
         }
         #expect(elapsed < .milliseconds(15))
         #expect(runtime.pendingTimerCount == 0)
@@ -68,7 +68,7 @@ struct SleepTests {
         let order = Box<[Int]>([])
         let delays = [30, 10, 25, 5, 20, 15]
         let handles = delays.map { delay in
-            runtime.spawn(sleep(for: .milliseconds(delay)).map { order.value.append(delay) })
+            runtime.spawn(sleepFuture(for: .milliseconds(delay)).map { order.value.append(delay) })
         }
         _ = try runtime.guardedBlock(on: joinAll(handles))
         #expect(order.value == delays.sorted())
@@ -80,7 +80,7 @@ struct SleepTests {
         let order = Box<[Int]>([])
         let deadline = ContinuousClock.now + .milliseconds(5)
         let handles = (0..<20).map { index in
-            runtime.spawn(sleep(until: deadline).map { order.value.append(index) })
+            runtime.spawn(sleepFuture(until: deadline).map { order.value.append(index) })
         }
         _ = try runtime.guardedBlock(on: joinAll(handles))
         #expect(order.value == Array(0..<20))
@@ -93,7 +93,7 @@ struct SleepTests {
         // `yieldNow` keeps the select pending for one turn, so the sleep is armed
         // before the other branch wins and the sleep is dropped.
         let (outcome, timersAtWin) = try runtime.guardedBlock(on:
-            select(either: sleep(for: .seconds(60)), or: yieldNow().map { 1 })
+            select(either: sleepFuture(for: .seconds(60)), or: yieldNow().map { 1 })
                 .map { ($0, runtime.pendingTimerCount) }
         )
         #expect(outcome.right == 1)
@@ -108,12 +108,12 @@ struct SleepTests {
         let wakes = AtomicCounter()
         let armed = Box(0)
         try runtime.guardedBlock(on: pollFn { (_: inout Context) -> Poll<Void> in
-            var nap = sleep(for: .milliseconds(10))
+            var nap = sleepFuture(for: .milliseconds(10))
             var context = Context(waker: Waker { wakes.increment() })
             _ = nap.poll(&context)
             armed.value = runtime.pendingTimerCount
             return .ready(())  // `nap` is dropped here
-        }.then { _ in sleep(for: .milliseconds(40)) })
+        }.then { _ in sleepFuture(for: .milliseconds(40)) })
         #expect(armed.value == 1)
         #expect(wakes.value == 0)
         #expect(runtime.pendingTimerCount == 0)
@@ -125,11 +125,11 @@ struct SleepTests {
         let polls = Counter()
         let orphan = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
             polls.value += 1
-            var nap = sleep(for: .milliseconds(10))
+            var nap = sleepFuture(for: .milliseconds(10))
             _ = nap.poll(&context)  // registers this task's waker, then the sleep is dropped
             return .pending
         })
-        try runtime.guardedBlock(on: sleep(for: .milliseconds(40)))
+        try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(40)))
         #expect(polls.value == 1)
         #expect(runtime.pendingTimerCount == 0)
         #expect(!orphan.isFinished)
@@ -140,7 +140,7 @@ struct SleepTests {
     @Test("a sleep re-polled from a different task wakes the newest task")
     func sleepWakesNewestWaker() throws {
         let runtime = try Runtime()
-        let nap = Box<Sleep?>(sleep(for: .milliseconds(10)))
+        let nap = Box<Sleep?>(sleepFuture(for: .milliseconds(10)))
         let firstPolls = Counter()
         let first = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
             firstPolls.value += 1
@@ -162,8 +162,8 @@ struct SleepTests {
     func enormousDuration() throws {
         let runtime = try Runtime()
         let outcome = try runtime.guardedBlock(on: select(
-            either: sleep(for: .seconds(Int64.max / 2)),
-            or: sleep(for: .milliseconds(5)).map { "short" }
+            either: sleepFuture(for: .seconds(Int64.max / 2)),
+            or: sleepFuture(for: .milliseconds(5)).map { "short" }
         ))
         #expect(outcome.right == "short")
         #expect(runtime.pendingTimerCount == 0)
@@ -190,7 +190,7 @@ extension TimingSensitive {
                     if nap.value == nil {
                         // Arm a 1 ms timer, then stay busy past its deadline before
                         // returning .pending: the timer is due before the loop blocks.
-                        nap.value = sleep(for: .milliseconds(1))
+                        nap.value = sleepFuture(for: .milliseconds(1))
                         _ = nap.value!.poll(&context)
                         let busyUntil = ContinuousClock.now + .milliseconds(3)
                         while ContinuousClock.now < busyUntil {}

@@ -7,7 +7,7 @@ struct TimeoutTests {
     func innerFinishesFirst() throws {
         let runtime = try Runtime()
         let (outcome, elapsed) = try measure {
-            try runtime.guardedBlock(on: timeout(.seconds(10), sleep(for: .milliseconds(5)).map { 42 }))
+            try runtime.guardedBlock(on: timeoutFuture(.seconds(10), sleepFuture(for: .milliseconds(5)).map { 42 }))
         }
         #expect(try outcome.get() == 42)
         #expect(elapsed < .seconds(5))
@@ -20,7 +20,7 @@ struct TimeoutTests {
         let flag = DropFlag()
         let start = ContinuousClock.now
         let (outcome, droppedAtTimeout, timersAtTimeout) = try runtime.guardedBlock(on:
-            timeout(.milliseconds(20), sleep(for: .seconds(60)).map { "late" }.probed(flag)).map { ($0, flag.isDropped, runtime.pendingTimerCount) }
+            timeoutFuture(.milliseconds(20), sleepFuture(for: .seconds(60)).map { "late" }.probed(flag)).map { ($0, flag.isDropped, runtime.pendingTimerCount) }
         )
         let elapsed = ContinuousClock.now - start
         #expect(outcome.failure?.limit == .milliseconds(20))
@@ -32,9 +32,9 @@ struct TimeoutTests {
     @Test("the time limit counts from the timeout's creation, not its first poll")
     func limitCountsFromCreation() throws {
         let runtime = try Runtime()
-        let guarded = timeout(.milliseconds(30), pending(Int.self))
+        let guarded = timeoutFuture(.milliseconds(30), pending(Int.self))
         let start = ContinuousClock.now
-        try runtime.guardedBlock(on: sleep(for: .milliseconds(40)))
+        try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(40)))
         let outcome = try runtime.guardedBlock(on: guarded)
         #expect(outcome.failure != nil)
         // Already expired: no further 30 ms wait.
@@ -44,14 +44,14 @@ struct TimeoutTests {
     @Test("an inner future that is ready at the first poll wins even with a zero limit")
     func readyInnerBeatsZeroLimit() throws {
         let runtime = try Runtime()
-        let outcome = try runtime.guardedBlock(on: timeout(.zero, ready("now")))
+        let outcome = try runtime.guardedBlock(on: timeoutFuture(.zero, ready("now")))
         #expect(try outcome.get() == "now")
     }
 
     @Test("TimedOut carries and describes the limit")
     func timedOutDescription() throws {
         let runtime = try Runtime()
-        let outcome = try runtime.guardedBlock(on: timeout(.milliseconds(3), pending(Int.self)))
+        let outcome = try runtime.guardedBlock(on: timeoutFuture(.milliseconds(3), pending(Int.self)))
         let error = try #require(outcome.failure)
         #expect(error.limit == .milliseconds(3))
         #expect("\(error)".contains("timed out"))
