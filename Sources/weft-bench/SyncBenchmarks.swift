@@ -101,7 +101,7 @@ struct OneshotRallyPlayer: Future {
             // Moved out of the ball, so that sending needs no copy of the sender.
             let hitBack = ball.reply
             _ = consume ball
-            _ = hitBack.send(Baton(reply: consume reply))
+            try? hitBack.send(Baton(reply: consume reply))
             made += 1
             awaiting = consume replied
         }
@@ -119,7 +119,7 @@ func benchOneshot(n: Int) throws {
     // Both players are tasks, as in `wake`, so no hand-off also polls a join.
     let receiver = runtime.spawn(OneshotRallyPlayer(awaiting: served, hits: n / 2))
     let server = runtime.spawn(OneshotRallyPlayer(awaiting: firstReplied, hits: (n - 1) / 2))
-    _ = serve.send(Baton(reply: firstReply))
+    try? serve.send(Baton(reply: firstReply))
     _ = consume firstReply
     let (made, received) = try runtime.block(on: join(server, receiver))
     let handOffs = 1 + (try made.get()) + (try received.get())
@@ -217,12 +217,12 @@ func benchCrossLoop(n: Int) async throws {
     let (pings, pingReceiver) = unboundedChannel(of: Int.self)
     let (pongs, pongReceiver) = unboundedChannel(of: Int.self)
     let ponger = group.loops[1].spawn {
-        while let value = try await pingReceiver.receive() { _ = pongs.send(value) }
+        while let value = try await pingReceiver.receive() { try? pongs.send(value) }
     }
     let wallNanoseconds = try await group.loops[0].spawn { () async throws -> Double in
         let start = ContinuousClock.now
         for round in 0..<rounds {
-            _ = pings.send(round)
+            try? pings.send(round)
             guard try await pongReceiver.receive() == round else { fatalError("cross-loop benchmark lost a message") }
         }
         return nanosecondsSince(start)

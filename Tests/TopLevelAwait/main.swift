@@ -20,14 +20,14 @@ try await sleep(until: start + .milliseconds(200))
 print("sleep(until:) \(milliseconds(since: start))")
 
 start = ContinuousClock.now
-let outcome = try await timeout(.milliseconds(100)) { () async -> Int in
-    try? await sleep(for: .seconds(10))
-    return 1
-}
-if case .failure = outcome {
-    print("timeout \(milliseconds(since: start)) timed out")
-} else {
+do {
+    _ = try await timeout(.milliseconds(100)) { () async throws -> Int in
+        try await sleep(for: .seconds(10))
+        return 1
+    }
     print("timeout \(milliseconds(since: start)) finished")
+} catch is TimedOut {
+    print("timeout \(milliseconds(since: start)) timed out")
 }
 
 // Handles belong to the loop they were opened on: the TCP calls run on the
@@ -43,5 +43,5 @@ let received = try await LoopThread.shared.run { @Sendable () async throws -> [U
 print("tcp \(String(decoding: received, as: UTF8.self))")
 
 let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
-_ = try await sender.send(7)
+try await sender.send(7)
 print("channel \(try await receiver.receive() ?? -1)")

@@ -14,13 +14,13 @@ extension AsyncLock {
 }
 
 extension OneshotReceiver {
-    /// The value, awaited from `async` code; ``ChannelClosed`` when the sender was
-    /// dropped without sending.
+    /// The value, awaited from `async` code. Throws ``ChannelClosed`` when the
+    /// sender was dropped without sending.
     ///
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
     nonisolated(nonsending)
-    public func receive() async throws(CancellationError) -> Result<Value, ChannelClosed> {
-        try await Weft.value(transferring: UnsafeTransfer(value: self)).value
+    public func receive() async throws -> Value {
+        try await Weft.value(transferring: UnsafeTransfer(value: self)).value.get()
     }
 }
 
@@ -80,12 +80,13 @@ extension BroadcastReceiver {
 }
 
 extension WatchReceiver {
-    /// Waits for a change, from `async` code.
+    /// Waits for a change, from `async` code. Throws ``ChannelClosed`` once
+    /// every sender is gone.
     ///
     /// **Cancellation:** cancel-safe (see the type); throws `CancellationError`.
     nonisolated(nonsending)
-    public func changed() async throws(CancellationError) -> Result<Void, ChannelClosed> {
-        try await Weft.value(transferring: UnsafeTransfer(value: changedFuture() as WatchChanged<Value>)).value
+    public func changed() async throws {
+        try await Weft.value(transferring: UnsafeTransfer(value: changedFuture())).value.get()
     }
 }
 
@@ -100,14 +101,14 @@ extension AsyncSemaphore {
 }
 
 extension ChannelSender {
-    /// Delivers `value`, suspending while the buffer is full.
+    /// Delivers `value`, suspending while the buffer is full. Throws
+    /// ``SendError`` (with the value) when the receiver is gone.
     ///
     /// **Cancellation:** throws `CancellationError`; the value is then either
     /// delivered already or dropped (see the type).
     nonisolated(nonsending)
-    public func send(_ value: Value) async throws(CancellationError) -> Result<Void, SendError<Value>> {
-        try await Weft.value(transferring: UnsafeTransfer(value: sendFuture(value) as ChannelSend<Value>))
-            .value
+    public func send(_ value: Value) async throws {
+        try await Weft.value(transferring: UnsafeTransfer(value: sendFuture(value))).value.get()
     }
 }
 

@@ -21,11 +21,18 @@ public func sleep(until deadline: ContinuousClock.Instant) async throws(Cancella
     _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(until: deadline)))
 }
 
-/// Runs `operation` with a time limit: `.success` with its result, or
-/// `.failure(TimedOut)` after cancelling it when time runs out first.
+/// Runs `operation` with a time limit and returns its result; when time runs
+/// out first, cancels it and throws ``TimedOut``. An error `operation` throws
+/// is rethrown.
+///
+/// **Cancellation:** cancelling the calling task cancels `operation` and
+/// throws `CancellationError`.
 nonisolated(nonsending)
 public func timeout<T: Sendable>(
-    _ limit: Duration, _ operation: @escaping @Sendable () async -> T
-) async throws(CancellationError) -> Result<T, TimedOut> {
-    try await value(transferring: UnsafeTransfer(value: timeoutFuture(limit, AsyncFuture(operation)))).value
+    _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let attempt = AsyncFuture { () async -> Result<T, any Error> in
+        do { return .success(try await operation()) } catch { return .failure(error) }
+    }
+    return try await value(transferring: UnsafeTransfer(value: timeoutFuture(limit, attempt))).value.get().get()
 }

@@ -3,7 +3,13 @@ import CLibUV
 /// An error from Weft: a failed libuv call, or a runtime that cannot go on.
 ///
 /// Its description names the operation and, for libuv errors, the libuv error
-/// name and message, e.g. `connect: ECONNREFUSED (connection refused)`.
+/// name and message, e.g. `connect: ECONNREFUSED (connection refused)`. Switch
+/// on ``code`` to handle a kind of failure.
+///
+/// Where it appears: synchronous calls throw it typed (`throws(WeftError)`),
+/// poll futures return it in their `Result`, and `async` calls throw it or,
+/// when their task is cancelled, `CancellationError` (docs/ARCHITECTURE.md,
+/// invariant 8).
 public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong.
     public enum Kind: Sendable, Equatable {

@@ -99,10 +99,10 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
         lifetime.shared.subscribe()
     }
 
-    /// Sends `value` to every receiver; returns how many receivers there are,
-    /// or hands the value back when there is none.
+    /// Sends `value` to every receiver and returns how many there are; throws,
+    /// handing the value back, when there is none.
     @discardableResult
-    public func send(_ value: Value) -> Result<Int, SendError<Value>> {
+    public func send(_ value: Value) throws(SendError<Value>) -> Int {
         let shared = lifetime.shared
         var overwritten: Value?
         let outcome = shared.state.withLock { state -> (receivers: Int, wakers: [WaitingWakers]) in
@@ -115,7 +115,8 @@ public struct BroadcastSender<Value: Sendable>: Sendable {
         }
         _ = overwritten  // dies outside the lock
         for var receivers in outcome.wakers { receivers.wakeAll() }
-        return outcome.receivers > 0 ? .success(outcome.receivers) : .failure(SendError(value))
+        guard outcome.receivers > 0 else { throw SendError(value) }
+        return outcome.receivers
     }
 
     /// Receivers alive now.

@@ -132,13 +132,10 @@ public struct UnboundedSender<Value: Sendable>: Sendable {
         UnboundedSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
-    /// Delivers `value`, or hands it back when the receiver is gone.
-    @inlinable @discardableResult
-    public func send(_ value: Value) -> Result<Void, SendError<Value>> {
-        switch lifetime.shared.trySend(value) {
-        case .success: return .success(())
-        case .failure(let error): return .failure(SendError(error.value))
-        }
+    /// Delivers `value`; throws, handing it back, when the receiver is gone.
+    @inlinable
+    public func send(_ value: Value) throws(SendError<Value>) {
+        if case .failure(let error) = lifetime.shared.trySend(value) { throw SendError(error.value) }
     }
 
     /// Whether the receiver is gone (every send would fail).

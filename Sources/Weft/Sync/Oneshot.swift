@@ -95,7 +95,7 @@ final class OneshotSenderToken: Sendable {
 ///
 /// ```swift
 /// let (reply, replied) = oneshotChannel(of: Int.self)
-/// runtime.spawn(pollFn { _ in _ = reply.send(42); return .ready(()) })
+/// runtime.spawn(pollFn { _ in try? reply.send(42); return .ready(()) })
 /// let answer = try runtime.block(on: replied)   // .success(42)
 /// ```
 @inlinable
@@ -120,15 +120,15 @@ public struct OneshotSender<Value: Sendable>: Sendable {
     ///
     /// A receiver dropped while the send runs may miss a value the send reports
     /// as delivered; that value is destroyed once the sender is gone too.
-    @inlinable @discardableResult
-    public func send(_ value: consuming Value) -> Result<Void, SendError<Value>> {
-        if token.isReceiverGone { return .failure(SendError(value)) }
+    @inlinable
+    public func send(_ value: consuming Value) throws(SendError<Value>) {
+        if token.isReceiverGone { throw SendError(value) }
         var pending: Value? = value
         // The token holds the shared state for the whole call: borrow it, no retain.
         let delivered = Unmanaged.passUnretained(token.shared)._withUnsafeGuaranteedRef { state in
             unsafeDowncast(state, to: OneshotShared<Value?>.self).deliver(&pending)
         }
-        return delivered ? .success(()) : .failure(SendError(pending!))
+        if !delivered { throw SendError(pending!) }
     }
 
     /// Whether the receiver is gone (a send would fail).

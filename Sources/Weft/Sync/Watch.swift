@@ -103,10 +103,9 @@ public struct WatchSender<Value: Sendable>: Sendable {
         lifetime.shared.state.withLock { $0.receiverCount == 0 }
     }
 
-    /// Replaces the value and wakes every receiver waiting for a change. Fails,
+    /// Replaces the value and wakes every receiver waiting for a change. Throws,
     /// handing `value` back, when no receiver is left (the value is not stored).
-    @discardableResult
-    public func send(_ value: Value) -> Result<Void, SendError<Value>> {
+    public func send(_ value: Value) throws(SendError<Value>) {
         var replaced: Value?
         let outcome = lifetime.shared.state.withLock { state -> (sent: Bool, wakers: [WaitingWakers]) in
             guard state.receiverCount > 0 else { return (false, []) }
@@ -117,7 +116,7 @@ public struct WatchSender<Value: Sendable>: Sendable {
         }
         _ = replaced  // dies outside the lock
         for var receivers in outcome.wakers { receivers.wakeAll() }
-        return outcome.sent ? .success(()) : .failure(SendError(value))
+        if !outcome.sent { throw SendError(value) }
     }
 
     /// The latest value.

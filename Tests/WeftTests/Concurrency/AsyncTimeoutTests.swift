@@ -5,7 +5,7 @@ extension ConcurrencyBridge {
     /// The async overload `timeout(_:_:)`: a time limit around an async closure.
     @Suite("timeout(_:_:) for async closures")
     struct AsyncTimeoutTests {
-        @Test("an operation that finishes in time yields .success with its result")
+        @Test("an operation that finishes in time returns its result")
         func successInTime() async throws {
             let result = try await awaitWithin(.seconds(20), Task {
                 try await timeout(.seconds(5)) { () async -> Int in
@@ -13,25 +13,27 @@ extension ConcurrencyBridge {
                     return 42
                 }
             })
-            #expect(try result.get() == 42)
+            #expect(result == 42)
         }
 
-        @Test("an operation that takes too long yields .failure(TimedOut) after the limit and is cancelled")
+        @Test("an operation that takes too long throws TimedOut after the limit and is cancelled")
         func failureAfterLimit() async throws {
             let cancelled = Latch()
             let start = ContinuousClock.now
-            let result = try await awaitWithin(.seconds(20), Task {
-                try await timeout(.milliseconds(30)) { () async -> Int in
-                    do {
-                        try await Weft.sleep(for: .seconds(60))
-                    } catch {
-                        cancelled.set()
+            let result = await outcome(of: {
+                try await awaitWithin(.seconds(20), Task {
+                    try await timeout(.milliseconds(30)) { () async -> Int in
+                        do {
+                            try await Weft.sleep(for: .seconds(60))
+                        } catch {
+                            cancelled.set()
+                        }
+                        return 0
                     }
-                    return 0
-                }
+                })
             })
             let elapsed = ContinuousClock.now - start
-            #expect(result.failure?.limit == .milliseconds(30))
+            #expect((result.failure as? TimedOut)?.limit == .milliseconds(30), "got \(result)")
             #expect(elapsed >= .milliseconds(30))
             try await awaitWithin(.seconds(20), Task { try await value(of: cancelled.wait()) })
         }
@@ -41,20 +43,25 @@ extension ConcurrencyBridge {
             let loop = try LoopThread()
             defer { loop.shutdown() }
             let (quick, slow, elapsed) = try await awaitWithin(.seconds(20), loop.spawn {
-                () async throws -> (Result<Bool?, TimedOut>, Result<Bool?, TimedOut>, Duration) in
+                () async throws -> (Bool?, TimedOut?, Duration) in
                 let quick = try await timeout(.seconds(5)) { () async -> Bool? in
                     try? await Weft.sleep(for: .milliseconds(1))
                     return loop.serialExecutor.isIsolatingCurrentContext()
                 }
                 let start = ContinuousClock.now
-                let slow = try await timeout(.milliseconds(10)) { () async -> Bool? in
-                    try? await Weft.sleep(for: .seconds(60))
-                    return nil
+                var slow: TimedOut?
+                do {
+                    _ = try await timeout(.milliseconds(10)) { () async -> Bool? in
+                        try? await Weft.sleep(for: .seconds(60))
+                        return nil
+                    }
+                } catch let timedOut as TimedOut {
+                    slow = timedOut
                 }
                 return (quick, slow, ContinuousClock.now - start)
             })
-            #expect(try quick.get() == true)
-            #expect(slow.failure?.limit == .milliseconds(10))
+            #expect(quick == true)
+            #expect(slow?.limit == .milliseconds(10))
             #expect(elapsed >= .milliseconds(10))
             #expect(elapsed < .milliseconds(500), "timing out took \(elapsed.milliseconds) ms")
         }
@@ -63,16 +70,31 @@ extension ConcurrencyBridge {
         func ignoringCancellationStillTimesOut() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
-            let (result, elapsed) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (Result<Int, TimedOut>, Duration) in
+            let (timedOut, elapsed) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (Bool, Duration) in
                 let start = ContinuousClock.now
-                let result = try await timeout(.milliseconds(20)) { () async -> Int in
-                    await nap(.seconds(1))  // not cancellable
-                    return 1
+                do {
+                    _ = try await timeout(.milliseconds(20)) { () async -> Int in
+                        await nap(.seconds(1))  // not cancellable
+                        return 1
+                    }
+                    return (false, ContinuousClock.now - start)
+                } catch is TimedOut {
+                    return (true, ContinuousClock.now - start)
                 }
-                return (result, ContinuousClock.now - start)
             })
-            #expect(result.failure != nil)
+            #expect(timedOut)
             #expect(elapsed < .milliseconds(500), "the timeout waited for the operation: \(elapsed.milliseconds) ms")
+        }
+
+        @Test("an error the operation throws is rethrown")
+        func operationErrorRethrown() async throws {
+            struct Refused: Error, Equatable {}
+            let result = await outcome(of: {
+                try await awaitWithin(.seconds(20), Task {
+                    try await timeout(.seconds(5)) { () async throws -> Int in throw Refused() }
+                })
+            })
+            #expect(result.failure as? Refused == Refused(), "got \(result)")
         }
 
         @Test("cancelling the task awaiting timeout throws CancellationError and cancels the operation")

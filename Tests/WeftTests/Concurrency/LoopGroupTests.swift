@@ -217,12 +217,12 @@ extension ConcurrencyBridge {
             let (pings, pingReceiver) = unboundedChannel(of: Int.self)
             let (pongs, pongReceiver) = unboundedChannel(of: Int.self)
             let ponger = group.loops[1].spawn {
-                while let value = try await pingReceiver.receive() { _ = pongs.send(value) }
+                while let value = try await pingReceiver.receive() { try? pongs.send(value) }
             }
             let total = try await awaitWithin(.seconds(20), group.loops[0].spawn { () async throws -> Int in
                 var total = 0
                 for round in 0..<2_000 {
-                    _ = pings.send(round)
+                    try? pings.send(round)
                     guard let back = try await pongReceiver.receive(), back == round else { return -1 }
                     total += 1
                 }

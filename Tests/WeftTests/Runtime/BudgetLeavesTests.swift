@@ -60,7 +60,7 @@ struct BudgetLeavesTests {
     func broadcast() throws {
         let runtime = try Runtime()
         var (sender, receiver) = broadcastChannel(of: Int.self, capacity: 2_048)
-        for value in 0..<1_000 { _ = sender.send(value) }
+        for value in 0..<1_000 { try? sender.send(value) }
         try Self.expectYields(1_000, on: runtime) { context in
             if case .ready(.message?) = receiver.pollNext(&context) { return true }
             return nil
@@ -75,7 +75,7 @@ struct BudgetLeavesTests {
         var next = 0
         try Self.expectYields(1_000, on: runtime) { context in
             next += 1
-            _ = sender.send(next)
+            try? sender.send(next)
             var changed = receiver.changedFuture()
             if case .ready(.success) = changed.poll(&context) { return true }
             return nil
@@ -87,7 +87,7 @@ struct BudgetLeavesTests {
         let runtime = try Runtime()
         try Self.expectYields(1_000, on: runtime) { context in
             let (sender, receiver) = oneshotChannel(of: Int.self)
-            _ = sender.send(1)
+            try? sender.send(1)
             var pending = receiver
             if case .ready(.success) = pending.poll(&context) { return true }
             return nil
@@ -167,7 +167,7 @@ struct BudgetLeavesTests {
     func asyncReceives() throws {
         let runtime = try Runtime()
         let (sender, receiver) = unboundedChannel(of: Int.self)
-        for value in 0..<10_000 { _ = sender.send(value) }
+        for value in 0..<10_000 { try? sender.send(value) }
         _ = consume sender
         let otherRuns = Shared(0)
         let seen = Shared<[Int]>([])

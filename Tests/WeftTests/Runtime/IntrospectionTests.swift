@@ -42,7 +42,7 @@ struct IntrospectionTests {
         var generator = SystemRandomNumberGenerator()
         var live = Set(0..<200)
         for index in (0..<200).shuffled(using: &generator) {
-            _ = senders.removeValue(forKey: index)?.send(())
+            try senders.removeValue(forKey: index)?.send(())
             live.remove(index)
             try runtime.block(on: yields(1))
             #expect(Set(runtime.report().tasks.map(\.name)) == Set(live.map { "task \($0)" }))

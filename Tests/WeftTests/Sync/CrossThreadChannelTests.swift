@@ -58,7 +58,7 @@ extension TimingSensitive {
             let threads = (0..<2).map { producer in
                 let mine = sender.clone()
                 return ForeignThread {
-                    for value in 0..<10_000 { _ = mine.send(producer * 10_000 + value) }
+                    for value in 0..<10_000 { try? mine.send(producer * 10_000 + value) }
                 }
             }
             _ = consume sender

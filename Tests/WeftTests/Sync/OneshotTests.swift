@@ -8,7 +8,7 @@ struct SyncOneshotTests {
     func deliversValue() throws {
         let runtime = try Runtime()
         let (sender, receiver) = oneshotChannel(of: Int.self)
-        runtime.spawn(yields(3).map { _ = sender.send(42) })
+        runtime.spawn(yields(3).map { try? sender.send(42) })
         let result = try runtime.guardedBlock(on: receiver)
         #expect(result == .success(42))
     }
@@ -30,7 +30,7 @@ struct SyncOneshotTests {
         let (sender, receiver) = oneshotChannel(of: String.self)
         _ = consume receiver
         #expect(sender.isClosed)
-        guard case .failure(let error) = sender.send("kept") else {
+        guard let error = sendError({ () throws(SendError<String>) in try sender.send("kept") }) else {
             Issue.record("send succeeded without a receiver")
             return
         }
@@ -40,8 +40,8 @@ struct SyncOneshotTests {
     @Test("only the first oneshot send delivers")
     func secondSendFails() throws {
         let (sender, receiver) = oneshotChannel(of: Int.self)
-        #expect(sender.send(1).isSuccess)
-        #expect(sender.send(2).failure?.value == 2)
+        #expect((try? sender.send(1)) != nil)
+        #expect(sendError { () throws(SendError<Int>) in try sender.send(2) }?.value == 2)
         var future = receiver
         #expect(pollFuture(&future) == .ready(.success(1)))
     }
@@ -50,7 +50,7 @@ struct SyncOneshotTests {
     func foreignSend() throws {
         let runtime = try Runtime()
         let (sender, receiver) = oneshotChannel(of: Int.self)
-        let thread = ForeignThread { _ = sender.send(7) }
+        let thread = ForeignThread { try? sender.send(7) }
         defer { thread.join() }
         #expect(try runtime.guardedBlock(on: receiver) == .success(7))
     }
@@ -62,7 +62,7 @@ struct SyncOneshotTests {
         do {
             let (tx, receiver) = oneshotChannel(of: CountedDrop.self)
             sender = tx
-            #expect(tx.send(CountedDrop(destroyed)).isSuccess)
+            #expect((try? tx.send(CountedDrop(destroyed))) != nil)
             _ = consume receiver
         }
         #expect(destroyed.value == 0, "the sender still holds the channel")
@@ -76,7 +76,7 @@ struct SyncOneshotTests {
         let destroyed = AtomicCounter()
         let (sender, receiver) = oneshotChannel(of: CountedDrop.self)
         _ = consume receiver
-        let returned = sender.send(CountedDrop(destroyed)).failure?.value
+        let returned = sendError { () throws(SendError<CountedDrop>) in try sender.send(CountedDrop(destroyed)) }?.value
         #expect(returned != nil)
         #expect(destroyed.value == 0)
         withExtendedLifetime(returned) {}
@@ -89,7 +89,7 @@ struct SyncOneshotTests {
         let senders = pairs.map(\.0)
         let thread = ForeignThread {
             for (index, sender) in senders.enumerated() {
-                _ = sender.send(index)
+                try? sender.send(index)
                 if index % 64 == 0 { sched_yield() }
             }
         }
@@ -121,8 +121,8 @@ struct SyncOneshotTests {
         for _ in 0..<1_000 {
             let (sender, receiver) = oneshotChannel(of: Int.self)
             let delivered = AtomicCounter()
-            let other = ForeignThread { if sender.send(1).isSuccess { delivered.increment() } }
-            if sender.send(2).isSuccess { delivered.increment() }
+            let other = ForeignThread { if (try? sender.send(1)) != nil { delivered.increment() } }
+            if (try? sender.send(2)) != nil { delivered.increment() }
             other.join()
             var future = receiver
             #expect(delivered.value == 1)
@@ -136,10 +136,10 @@ struct SyncOneshotTests {
         let (sender, receiver) = oneshotChannel(of: Int.self)
         let result = try runtime.guardedBlock(on: AsyncFuture {
             async let received = try? receiver.receive()
-            _ = sender.send(5)
+            try? sender.send(5)
             return await received
         })
-        #expect(result == .success(5))
+        #expect(result == 5)
     }
 }
 

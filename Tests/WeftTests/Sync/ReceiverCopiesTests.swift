@@ -19,8 +19,8 @@ struct ReceiverCopiesTests {
         let first = runtime.spawn(receiver.next().map { $0.0 })
         let second = runtime.spawn(receiver.next().map { $0.0 })
         try Self.letTasksWait(runtime)
-        _ = sender.send(1)
-        _ = sender.send(2)
+        try? sender.send(1)
+        try? sender.send(2)
         let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")
@@ -36,7 +36,7 @@ struct ReceiverCopiesTests {
         let first = runtime.spawn(receiver.next().map { $0.0 })
         let second = runtime.spawn(receiver.next().map { $0.0 })
         try Self.letTasksWait(runtime)
-        _ = sender.send(7)
+        try? sender.send(7)
         let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")
@@ -56,9 +56,9 @@ struct ReceiverCopiesTests {
         try Self.letTasksWait(runtime)
         // The copies share what they have seen: the first change serves one
         // task, and the other waits for the next.
-        _ = sender.send(1)
+        try? sender.send(1)
         try Self.letTasksWait(runtime)
-        _ = sender.send(2)
+        try? sender.send(2)
         let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")

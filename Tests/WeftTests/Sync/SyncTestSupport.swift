@@ -58,3 +58,13 @@ func pollFuture<F: Future>(_ future: inout F, waker: Waker = .noop) -> Poll<F.Ou
     var context = Context(waker: waker)
     return future.poll(&context)
 }
+
+/// The error a channel send threw, or nil when it delivered.
+func sendError<Value, Returned>(_ send: () throws(SendError<Value>) -> Returned) -> SendError<Value>? {
+    do {
+        _ = try send()
+        return nil
+    } catch {
+        return error
+    }
+}

@@ -9,7 +9,7 @@ struct TryReceiveTests {
     func oneshot() {
         let (sender, receiver) = oneshotChannel(of: Int.self)
         #expect(receiver.tryReceive() == nil)
-        _ = sender.send(5)
+        try? sender.send(5)
         #expect(receiver.tryReceive() == .success(5))
         #expect(receiver.tryReceive() == .failure(ChannelClosed()))
 
@@ -24,8 +24,8 @@ struct TryReceiveTests {
     func broadcast() {
         var (sender, receiver) = broadcastChannel(of: Int.self, capacity: 4)
         #expect(receiver.tryReceive() == nil)
-        _ = sender.send(1)
-        _ = sender.send(2)
+        try? sender.send(1)
+        try? sender.send(2)
         guard case .message(1)?? = receiver.tryReceive(), case .message(2)?? = receiver.tryReceive() else {
             Issue.record("expected messages 1 and 2")
             return
@@ -55,17 +55,17 @@ struct TryReceiveTests {
         var sender: UnboundedSender<Int>
         let receiver: ChannelReceiver<Int>
         (sender, receiver) = unboundedChannel(of: Int.self)
-        for value in 0..<5 { _ = sender.send(value) }
+        for value in 0..<5 { try? sender.send(value) }
         #expect(try runtime.block(on: receiver.next(many: 3)) == [0, 1, 2])
         #expect(try runtime.block(on: receiver.next(many: 10)) == [3, 4])
-        _ = sender.send(7)
-        _ = sender.send(8)
+        try? sender.send(7)
+        try? sender.send(8)
         #expect(try runtime.block(on: receiver.next(many: 0)) == [7], "a limit below 1 counts as 1")
         #expect(try runtime.block(on: receiver.next(many: 1)) == [8])
         let waiting = runtime.spawn(receiver.next(many: 2))
         try runtime.block(on: yieldNow())
         #expect(!waiting.isFinished)
-        _ = sender.send(9)
+        try? sender.send(9)
         #expect(try runtime.block(on: waiting).get() == [9])
         sender = unboundedChannel(of: Int.self).0  // drops the only sender
         #expect(try runtime.block(on: receiver.next(many: 2)) == [])
@@ -76,7 +76,7 @@ struct TryReceiveTests {
         let loop = try LoopThread()
         defer { loop.shutdown() }
         let (sender, receiver) = unboundedChannel(of: Int.self)
-        for value in 0..<3 { _ = sender.send(value) }
+        for value in 0..<3 { try? sender.send(value) }
         let batch = try await awaitWithin(.seconds(20), loop.spawn { try await receiver.receive(many: 8) })
         #expect(batch == [0, 1, 2])
     }
