@@ -90,6 +90,16 @@ extension WatchReceiver {
     }
 }
 
+extension WatchSender {
+    /// Waits until every receiver is gone, from `async` code.
+    ///
+    /// **Cancellation:** cancel-safe; throws `CancellationError`.
+    nonisolated(nonsending)
+    public func closed() async throws(CancellationError) {
+        _ = try await Weft.value(transferring: UnsafeTransfer(value: closedFuture()))
+    }
+}
+
 extension AsyncSemaphore {
     /// Waits for `permits` permits, from `async` code.
     ///
@@ -109,6 +119,17 @@ extension ChannelSender {
     nonisolated(nonsending)
     public func send(_ value: Value) async throws {
         try await Weft.value(transferring: UnsafeTransfer(value: sendFuture(value))).value.get()
+    }
+}
+
+extension ChannelSender {
+    /// Waits for room and reserves one slot (see ``reserveFuture()``). Throws
+    /// ``ChannelClosed`` once the receiver is gone.
+    ///
+    /// **Cancellation:** cancel-safe; throws `CancellationError`.
+    nonisolated(nonsending)
+    public func reserve() async throws -> SendPermit<Value> {
+        try await Weft.value(transferring: UnsafeTransfer(value: reserveFuture())).value.get()
     }
 }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The sending half of a ``boundedChannel(of:capacity:)``. Usable from any
 /// thread.
 ///
@@ -28,6 +30,17 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     @inlinable
     public func sendFuture(_ value: Value) -> ChannelSend<Value> {
         ChannelSend(lifetime: lifetime, value: value)
+    }
+
+    /// A future of a ``SendPermit``: waits for room like ``sendFuture(_:)``
+    /// (in the same queue), then holds one slot until the permit sends, which
+    /// never waits (Tokio's `Sender::reserve`). Ready with ``ChannelClosed``
+    /// once the receiver is gone.
+    ///
+    /// **Cancellation:** cancel-safe: dropping it gives its place, or a slot
+    /// already reserved, to the next waiting sender.
+    public func reserveFuture() -> ChannelReserve<Value> {
+        ChannelReserve(lifetime: lifetime)
     }
 
     /// Delivers `value` if there is room now; hands it back otherwise.
@@ -74,7 +87,7 @@ public struct ChannelSend<Value: Sendable>: Future {
         var receivers = WaitingWakers()
         let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
             guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
-            if state.buffer.count < shared.capacity && state.waitingSenders.isEmpty {
+            if state.hasRoom(capacity: shared.capacity) {
                 state.buffer.append(value)
                 receivers = state.receivers.take()
                 return .ready(.success(()))
@@ -104,12 +117,16 @@ final class ChannelSendWaiter<Value: Sendable> {
     }
 
     deinit {
-        let dropped = shared.state.withLock { state -> Value? in
+        let (dropped, slotFreed) = shared.state.withLock { state -> (Value?, Bool) in
             state.waitingSenders.remove(node)
             node.waker = nil
-            return node.payload.value.take()
+            // A reservation served after its future was last polled: nobody
+            // holds the slot it reserved.
+            let unclaimed = node.payload.isReservation && node.payload.isDelivered && !node.payload.isPermitTaken
+            return (node.payload.value.take(), unclaimed)
         }
         _ = dropped  // dies outside the lock
+        if slotFreed { shared.releaseReserved() }
     }
 }
 
@@ -141,5 +158,80 @@ public struct UnboundedSender<Value: Sendable>: Sendable {
     /// Whether the receiver is gone (every send would fail).
     public var isClosed: Bool {
         lifetime.shared.state.withLock { !$0.isReceiverAlive }
+    }
+}
+
+/// One slot of a bounded channel, reserved by ``ChannelSender/reserveFuture()``
+/// (or `reserve()` from `async` code): ``send(_:)`` fills it without waiting.
+/// Dropping the permit unused frees the slot for the next waiting sender. It
+/// keeps the channel open (it counts as a sender) until it is used or dropped.
+public final class SendPermit<Value: Sendable>: Sendable {
+    private let lifetime: SenderLifetime<ChannelShared<Value>>
+    private let used = Atomic<Bool>(false)
+
+    init(lifetime: SenderLifetime<ChannelShared<Value>>) {
+        self.lifetime = lifetime
+    }
+
+    deinit {
+        if !used.load(ordering: .acquiring) { lifetime.shared.releaseReserved() }
+    }
+
+    /// Puts `value` in the reserved slot. Throws, handing `value` back, when
+    /// the receiver is gone, or when this permit was used already (a permit
+    /// sends once).
+    public func send(_ value: Value) throws(SendError<Value>) {
+        guard !used.exchange(true, ordering: .acquiringAndReleasing) else { throw SendError(value) }
+        if case .failure(let error) = lifetime.shared.sendReserved(value) { throw error }
+    }
+}
+
+/// The future returned by ``ChannelSender/reserveFuture()``.
+///
+/// **Cancellation:** cancel-safe; see ``ChannelSender/reserveFuture()``.
+public struct ChannelReserve<Value: Sendable>: Future {
+    let lifetime: SenderLifetime<ChannelShared<Value>>
+    var waiting: ChannelSendWaiter<Value>?
+
+    init(lifetime: SenderLifetime<ChannelShared<Value>>) {
+        self.lifetime = lifetime
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<SendPermit<Value>, ChannelClosed>> {
+        let shared = lifetime.shared
+        if let waiting {
+            let node = waiting.node
+            let outcome = shared.state.withLock { state -> Poll<Bool> in
+                if node.payload.isDelivered {
+                    node.payload.isPermitTaken = true
+                    return .ready(true)
+                }
+                if node.payload.isClosed { return .ready(false) }
+                node.waker.register(context.waker)
+                return .pending
+            }
+            switch outcome {
+            case .pending: return .pending
+            case .ready(true): return .ready(.success(SendPermit(lifetime: lifetime)))
+            case .ready(false): return .ready(.failure(ChannelClosed()))
+            }
+        }
+        let outcome = shared.state.withLock { state -> Poll<Bool> in
+            guard state.isReceiverAlive else { return .ready(false) }
+            if state.hasRoom(capacity: shared.capacity) {
+                state.reserved += 1
+                return .ready(true)
+            }
+            let node = WaitNode(ChannelShared<Value>.PendingSend(reservation: ()))
+            node.waker = context.waker
+            state.waitingSenders.append(node)
+            waiting = ChannelSendWaiter(shared: shared, node: node)
+            return .pending
+        }
+        switch outcome {
+        case .pending: return .pending
+        case .ready(true): return .ready(.success(SendPermit(lifetime: lifetime)))
+        case .ready(false): return .ready(.failure(ChannelClosed()))
+        }
     }
 }

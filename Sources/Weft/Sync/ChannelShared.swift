@@ -4,16 +4,29 @@
 final class ChannelShared<Value: Sendable>: CountedSenders {
     /// A sender waiting for room: its value sits in the node until the receiver
     /// moves it into the buffer (so waiting senders are served in FIFO order).
+    /// A reservation (``ChannelSender/reserveFuture()``) waits in the same
+    /// queue with no value: serving it reserves a slot instead.
     @usableFromInline
     struct PendingSend {
         @usableFromInline var value: Value?
-        /// Set when the receiver moved `value` into the buffer.
+        /// Set when the receiver moved `value` into the buffer (or reserved
+        /// the slot of a reservation).
         @usableFromInline var isDelivered = false
         /// Set when the receiver went away first; `value` is still here.
         @usableFromInline var isClosed = false
+        /// A reservation: no value; served by reserving a slot.
+        @usableFromInline var isReservation = false
+        /// A served reservation's slot was handed to a ``SendPermit``.
+        @usableFromInline var isPermitTaken = false
 
         @inlinable
         init(value: Value) { self.value = value }
+
+        @inlinable
+        init(reservation: Void) {
+            self.value = nil
+            self.isReservation = true
+        }
     }
 
     @usableFromInline
@@ -29,9 +42,31 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
         @usableFromInline var senderCount = 1
         /// Cleared when the last copy of the receiver is gone.
         @usableFromInline var isReceiverAlive = true
+        /// Slots held by reservations (``SendPermit``s not used yet).
+        @usableFromInline var reserved = 0
 
         @inlinable
         init() {}
+
+        /// Whether a send or reservation may take a slot now (no one queued first).
+        @inlinable
+        func hasRoom(capacity: Int) -> Bool {
+            buffer.count + reserved < capacity && waitingSenders.isEmpty
+        }
+
+        /// Gives a freed slot to the oldest waiting sender: moves its value into
+        /// the buffer, or reserves the slot for a reservation. Returns its waker.
+        @inlinable
+        mutating func serveFirstWaitingSender() -> Waker? {
+            guard let sender = waitingSenders.popFirst() else { return nil }
+            if sender.payload.isReservation {
+                reserved += 1
+            } else {
+                buffer.append(sender.payload.value.take()!)
+            }
+            sender.payload.isDelivered = true
+            return sender.waker.take()
+        }
     }
 
     /// `Int.max` for an unbounded channel.
@@ -47,7 +82,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
         var (result, receivers) = state.withLock { state -> (Result<Void, TrySendError<Value>>, WaitingWakers) in
             guard state.isReceiverAlive else { return (.failure(.closed(value)), WaitingWakers()) }
-            guard state.buffer.count < capacity, state.waitingSenders.isEmpty else {
+            guard state.hasRoom(capacity: capacity) else {
                 return (.failure(.full(value)), WaitingWakers())
             }
             state.buffer.append(value)
@@ -64,11 +99,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
         var senderToWake: Waker?
         let poll = state.withLock { state -> Poll<Value?> in
             if let value = state.buffer.popFirst() {
-                if let sender = state.waitingSenders.popFirst() {
-                    state.buffer.append(sender.payload.value.take()!)
-                    sender.payload.isDelivered = true
-                    senderToWake = sender.waker.take()
-                }
+                senderToWake = state.serveFirstWaitingSender()
                 return .ready(value)
             }
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
@@ -119,5 +150,28 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
         }
         wakeAll(wakers)
         dropped.removeAll()  // values die outside the lock
+    }
+}
+
+extension ChannelShared {
+    /// A permit's send: the reserved slot takes `value`.
+    func sendReserved(_ value: Value) -> Result<Void, SendError<Value>> {
+        var (result, receivers) = state.withLock { state -> (Result<Void, SendError<Value>>, WaitingWakers) in
+            state.reserved -= 1
+            guard state.isReceiverAlive else { return (.failure(SendError(value)), WaitingWakers()) }
+            state.buffer.append(value)
+            return (.success(()), state.receivers.take())
+        }
+        receivers.wakeAll()
+        return result
+    }
+
+    /// A permit dropped unused: its slot goes to the next waiting sender.
+    func releaseReserved() {
+        let sender = state.withLock { state -> Waker? in
+            state.reserved -= 1
+            return state.isReceiverAlive ? state.serveFirstWaitingSender() : nil
+        }
+        sender?.wake()
     }
 }

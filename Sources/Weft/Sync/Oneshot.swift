@@ -26,6 +26,14 @@ class OneshotState: @unchecked Sendable {
     @usableFromInline static let senderGoneBit: UInt32 = 1 << 3
     /// `receiverWaker` is published.
     @usableFromInline static let receiverWakerBit: UInt32 = 1 << 4
+    /// The receiver called `close()`: sends fail from now on.
+    @usableFromInline static let receiverClosedBit: UInt32 = 1 << 5
+
+    /// Whether, with no value sent in `state`, none ever will be: the sender
+    /// is gone, or the receiver closed before any send claimed the slot.
+    @inlinable static func noValueWillCome(_ state: UInt32) -> Bool {
+        state & senderGoneBit != 0 || state & (receiverClosedBit | claimedBit) == receiverClosedBit
+    }
 
     @usableFromInline let state = Atomic<UInt32>(0)
     @exclusivity(unchecked) @usableFromInline final var receiverWaker: Waker?
@@ -51,6 +59,9 @@ extension OneshotShared {
     /// claimed the slot first (then `value` stays put and this returns false).
     @inlinable
     func deliver<Value>(_ value: inout Value?) -> Bool where Slot == Value? {
+        // A closed receiver refuses the value. (A close that lands after the
+        // claim comes too late: the value is delivered and can be received.)
+        if state.load(ordering: .relaxed) & OneshotState.receiverClosedBit != 0 { return false }
         let claim = state.bitwiseOr(OneshotState.claimedBit, ordering: .acquiring).oldValue
         if claim & OneshotState.claimedBit != 0 { return false }
         // The slot is still the `nil` it was created with: overwrite it
@@ -131,9 +142,12 @@ public struct OneshotSender<Value: Sendable>: Sendable {
         if !delivered { throw SendError(pending!) }
     }
 
-    /// Whether the receiver is gone (a send would fail).
+    /// Whether the receiver is gone or closed (a send would fail).
     @inlinable
-    public var isClosed: Bool { token.isReceiverGone }
+    public var isClosed: Bool {
+        token.isReceiverGone
+            || token.shared.state.load(ordering: .relaxed) & OneshotState.receiverClosedBit != 0
+    }
 }
 
 /// The receiving half of a oneshot channel: a future of the value, or of
@@ -154,6 +168,18 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
 
     @inlinable init(shared: OneshotShared<Value?>) { self.shared = shared }
 
+    /// Refuses any value not sent yet (Tokio's `Receiver::close`): a later
+    /// ``OneshotSender/send(_:)`` throws with its value and
+    /// ``OneshotSender/isClosed`` is true. A value sent before stays
+    /// receivable: poll the receiver or call ``tryReceive()``, which report
+    /// ``ChannelClosed`` when there is none. Idempotent.
+    ///
+    /// It wakes nobody: call it from the task that polls the receiver. (A copy
+    /// waiting in another task learns of it when the sender is dropped.)
+    public func close() {
+        shared.state.bitwiseOr(OneshotState.receiverClosedBit, ordering: .acquiringAndReleasing)
+    }
+
     /// The value if it was sent, without waiting (taking it); ``ChannelClosed``
     /// once the sender is gone without sending or the value was taken; `nil`
     /// while the sender may still send (Tokio's `try_recv`).
@@ -164,7 +190,7 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
             if previous & OneshotState.takenBit != 0 { return .failure(ChannelClosed()) }
             return .success(shared.slot.take()!)
         }
-        return current & OneshotState.senderGoneBit != 0 ? .failure(ChannelClosed()) : nil
+        return OneshotState.noValueWillCome(current) ? .failure(ChannelClosed()) : nil
     }
 
     @inlinable
@@ -178,7 +204,7 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
                 if previous & OneshotState.takenBit != 0 { return .ready(.failure(ChannelClosed())) }
                 return .ready(.success(shared.slot.take()!))
             }
-            if current & OneshotState.senderGoneBit != 0 { return .ready(.failure(ChannelClosed())) }
+            if OneshotState.noValueWillCome(current) { return .ready(.failure(ChannelClosed())) }
             if !publishWaker(context.waker, in: &shared.receiverWaker, state: shared.state,
                              published: OneshotState.receiverWakerBit, done: done) {
                 return .pending

@@ -10,6 +10,8 @@ final class WatchShared<Value: Sendable>: SubscribedChannelShared {
         var senderCount = 1
         /// Subscriptions alive.
         var receiverCount = 0
+        /// Senders waiting in ``WatchSender/closedFuture()`` for the last receiver to go.
+        var closedWaiters = WaitingWakers()
     }
 
     let state: Locked<State>
@@ -41,10 +43,14 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
 
     deinit {
         let id = ObjectIdentifier(self)
-        shared.state.withLock { state in
+        var closedWaiters = shared.state.withLock { state -> WaitingWakers in
             state.receiverCount -= 1
             state.wakers[id] = nil
+            guard state.receiverCount == 0 else { return WaitingWakers() }
+            defer { state.closedWaiters = WaitingWakers() }
+            return state.closedWaiters
         }
+        closedWaiters.wakeAll()
     }
 
     /// The latest value if it changed since last seen (marking it seen),
@@ -119,6 +125,14 @@ public struct WatchSender<Value: Sendable>: Sendable {
         if !outcome.sent { throw SendError(value) }
     }
 
+    /// A future ready once every receiver is gone (Tokio's `Sender::closed`):
+    /// a producer can stop computing values nobody will see.
+    ///
+    /// **Cancellation:** dropping it loses nothing.
+    public func closedFuture() -> WatchSenderClosed<Value> {
+        WatchSenderClosed(shared: lifetime.shared)
+    }
+
     /// The latest value.
     public var current: Value {
         lifetime.shared.state.withLock { $0.value }
@@ -186,6 +200,20 @@ public struct WatchChanged<Value: Sendable>: Future, Sendable {
         case .pending: return .pending
         case .ready(.some): return .ready(.success(()))
         case .ready(.none): return .ready(.failure(ChannelClosed()))
+        }
+    }
+}
+
+/// The future returned by ``WatchSender/closedFuture()``: ready once no
+/// receiver is left.
+public struct WatchSenderClosed<Value: Sendable>: Future, Sendable {
+    let shared: WatchShared<Value>
+
+    public mutating func poll(_ context: inout Context) -> Poll<Void> {
+        shared.state.withLock { state in
+            if state.receiverCount == 0 { return .ready(()) }
+            state.closedWaiters.register(context.waker)
+            return .pending
         }
     }
 }

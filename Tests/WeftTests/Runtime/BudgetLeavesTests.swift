@@ -60,7 +60,7 @@ struct BudgetLeavesTests {
     func broadcast() throws {
         let runtime = try Runtime()
         var (sender, receiver) = broadcastChannel(of: Int.self, capacity: 2_048)
-        for value in 0..<1_000 { try? sender.send(value) }
+        for value in 0..<1_000 { _ = try? sender.send(value) }
         try Self.expectYields(1_000, on: runtime) { context in
             if case .ready(.message?) = receiver.pollNext(&context) { return true }
             return nil

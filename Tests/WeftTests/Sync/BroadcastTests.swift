@@ -11,7 +11,7 @@ struct SyncBroadcastTests {
         let a = runtime.spawn(collectAll(first))
         let b = runtime.spawn(collectAll(second))
         runtime.spawn(yields(1).map {
-            for value in 1...5 { try? sender.send(value) }
+            for value in 1...5 { _ = try? sender.send(value) }
         })
         _ = consume sender
         let (left, right) = try runtime.guardedBlock(on: join(a, b))
@@ -42,9 +42,9 @@ struct SyncBroadcastTests {
     @Test("a receiver subscribed later sees only later messages")
     func lateSubscriber() {
         let (sender, early) = broadcastChannel(of: Int.self, capacity: 4)
-        try? sender.send(1)
+        _ = try? sender.send(1)
         var late = sender.subscribe()
-        try? sender.send(2)
+        _ = try? sender.send(2)
         var stream = early
         #expect(pollNextOnce(&stream) == .ready(.message(1)))
         #expect(pollNextOnce(&late) == .ready(.message(2)))
@@ -57,7 +57,7 @@ struct SyncBroadcastTests {
         var next = receiver.next()
         #expect(!pollFuture(&next).isReady)
         _ = consume next
-        try? sender.send(1)
+        _ = try? sender.send(1)
         var stream = receiver
         #expect(pollNextOnce(&stream) == .ready(.message(1)))
     }

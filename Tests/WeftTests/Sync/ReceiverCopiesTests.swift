@@ -36,7 +36,7 @@ struct ReceiverCopiesTests {
         let first = runtime.spawn(receiver.next().map { $0.0 })
         let second = runtime.spawn(receiver.next().map { $0.0 })
         try Self.letTasksWait(runtime)
-        try? sender.send(7)
+        _ = try? sender.send(7)
         let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
         guard case .success(let (a, b)) = both else {
             Issue.record("a task waiting on a copy of the receiver was never woken")

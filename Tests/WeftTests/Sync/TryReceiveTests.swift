@@ -24,8 +24,8 @@ struct TryReceiveTests {
     func broadcast() {
         var (sender, receiver) = broadcastChannel(of: Int.self, capacity: 4)
         #expect(receiver.tryReceive() == nil)
-        try? sender.send(1)
-        try? sender.send(2)
+        _ = try? sender.send(1)
+        _ = try? sender.send(2)
         guard case .message(1)?? = receiver.tryReceive(), case .message(2)?? = receiver.tryReceive() else {
             Issue.record("expected messages 1 and 2")
             return

@@ -1,0 +1,138 @@
+import Testing
+import Weft
+
+/// More of what Tokio users look for: reserving room in a bounded channel
+/// before computing the value (`Sender::reserve`), closing a oneshot receiver
+/// (`Receiver::close`), and a watch sender waiting for its last receiver to go
+/// (`Sender::closed`).
+@Suite("Reserving, closing, and waiting for the receivers to go")
+struct ReserveAndCloseTests {
+    @Test("a permit holds a slot: trySend finds the channel full, the permit's send fills the slot without waiting")
+    func permitHoldsASlot() throws {
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
+        var reserve = sender.reserveFuture()
+        guard case .ready(.success(let permit)) = pollFuture(&reserve) else {
+            Issue.record("an empty channel did not grant a reservation at once")
+            return
+        }
+        guard case .failure(.full(7)) = sender.trySend(7) else {
+            Issue.record("trySend found room although the only slot is reserved")
+            return
+        }
+        try permit.send(1)
+        #expect(sendError { () throws(SendError<Int>) in try permit.send(2) }?.value == 2, "a permit sends once")
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .ready(1))
+    }
+
+    @Test("reservations wait in line with senders, and a permit dropped unused gives its slot to the next in line")
+    func reservationsQueueWithSenders() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
+        #expect(sender.trySend(0).isSuccess)
+        // In line, in this order: a reservation, then a send of 2.
+        let permit = runtime.spawn(sender.reserveFuture())
+        try runtime.block(on: yields(2))
+        let send = runtime.spawn(sender.sendFuture(2))
+        try runtime.block(on: yields(2))
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .ready(0))  // frees the slot: the reservation gets it
+        var slot: SendPermit<Int>? = try #require(try? runtime.guardedBlock(on: permit).get().get())
+        #expect(pollNextOnce(&stream) == .pending, "the send waits behind the reservation")
+        #expect(slot != nil)
+        slot = nil  // dropped unused: the waiting send takes the slot
+        #expect(try runtime.guardedBlock(on: send).get().isSuccess)
+        #expect(pollNextOnce(&stream) == .ready(2))
+    }
+
+    @Test("a pending reservation dropped after it was granted frees its slot")
+    func droppedGrantedReservation() throws {
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
+        #expect(sender.trySend(0).isSuccess)
+        var reserve = sender.reserveFuture()
+        #expect(pollFuture(&reserve).isReady == false)
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .ready(0))  // grants the reservation's slot
+        _ = consume reserve                          // never polled again
+        #expect(sender.trySend(3).isSuccess, "the slot of the dropped reservation was not freed")
+        #expect(pollNextOnce(&stream) == .ready(3))
+    }
+
+    @Test("reserving without a receiver fails with ChannelClosed; a permit whose receiver went throws the value back; a permit keeps the stream open")
+    func reserveAndTheReceiverGoing() throws {
+        let runtime = try Runtime()
+        var (sender, receiver) = boundedChannel(of: Int.self, capacity: 2)
+        let permit = try #require(try? runtime.guardedBlock(on: sender.reserveFuture()).get())
+        sender = boundedChannel(of: Int.self, capacity: 1).0  // drops the only sender handle
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .pending, "the permit still counts as a sender")
+        try permit.send(4)
+        #expect(pollNextOnce(&stream) == .ready(4))
+
+        let (lonely, gone) = boundedChannel(of: Int.self, capacity: 1)
+        let stranded = try #require(try? runtime.guardedBlock(on: lonely.reserveFuture()).get())
+        _ = consume gone
+        #expect(try runtime.guardedBlock(on: lonely.reserveFuture()).failure == ChannelClosed())
+        #expect(sendError { () throws(SendError<Int>) in try stranded.send(5) }?.value == 5)
+        _ = receiver
+    }
+
+    @Test("reserve() from async code on a loop: waits for room, then the permit sends")
+    func asyncReserve() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [Int] in
+            let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
+            try await sender.send(1)
+            async let permit = sender.reserve()     // waits: the channel is full
+            let first = try await receiver.receive()
+            try await permit.send(2)
+            let second = try await receiver.receive()
+            return [first, second].compactMap { $0 }
+        })
+        #expect(received == [1, 2])
+    }
+
+    @Test("a closed oneshot receiver refuses later sends, and still hands over a value sent before")
+    func oneshotClose() throws {
+        let (sender, receiver) = oneshotChannel(of: Int.self)
+        #expect(!sender.isClosed)
+        receiver.close()
+        #expect(sender.isClosed)
+        #expect(sendError { () throws(SendError<Int>) in try sender.send(1) }?.value == 1)
+        #expect(receiver.tryReceive() == .failure(ChannelClosed()))
+        var future = receiver
+        #expect(pollFuture(&future) == .ready(.failure(ChannelClosed())))
+
+        let (early, kept) = oneshotChannel(of: Int.self)
+        try early.send(9)
+        kept.close()
+        #expect(kept.tryReceive() == .success(9))
+    }
+
+    @Test("a watch sender's closed() is ready once the last receiver is gone, not before")
+    func watchSenderClosed() throws {
+        let runtime = try Runtime()
+        var (sender, receiver) = watchChannel(initial: 0)
+        let second = sender.subscribe()
+        let closed = runtime.spawn(sender.closedFuture())
+        try runtime.block(on: yields(2))
+        receiver = watchChannel(initial: 0).1  // drops one of the two receivers
+        try runtime.block(on: yields(2))
+        #expect(!closed.isFinished)
+        _ = consume second
+        try runtime.guardedBlock(on: closed).get()
+        _ = receiver
+    }
+
+    @Test("a watch sender's async closed() returns once the last receiver is gone")
+    func watchSenderClosedAsync() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let (sender, receiver) = watchChannel(initial: 0)
+        let waiter = loop.spawn { try await sender.closed() }
+        try await Task.sleep(for: .milliseconds(20))
+        _ = consume receiver
+        try await awaitWithin(.seconds(20), waiter)
+    }
+}
