@@ -2,14 +2,18 @@
 /// as they finish (Tokio's `JoinSet`).
 ///
 /// ```swift
-/// let set = JoinSet<Int>()
-/// for n in 1...3 { set.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
-/// while let result = try await set.next() { ... }   // .success(1), .success(2), ...
+/// try await LoopThread.shared.run { @Sendable () async throws in
+///     let set = JoinSet<Int>()
+///     for n in 1...3 { try set.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
+///     while let result = try await set.next() { print(result) }   // success(1), success(2), ...
+/// }
 /// ```
 ///
-/// Belongs to the loop thread it is used on (spawn from inside a task, or from
-/// `async` code running on a Weft loop). As a ``PollStream`` it yields each
-/// task's result in completion order and ends (`nil`) when the set is empty.
+/// Belongs to the loop thread it is used on: spawn from inside a task, or from
+/// `async` code running on a Weft loop (``LoopThread/run(_:)``,
+/// ``LoopThread/spawn(_:)``). Anywhere else ``spawn(_:)`` throws. As a
+/// ``PollStream`` it yields each task's result in completion order and ends
+/// (`nil`) when the set is empty.
 ///
 /// **Cancellation:** deinitializing the set aborts every task still in it.
 /// Dropping a pending ``nextFuture()`` future loses nothing: results stay in the set
@@ -31,8 +35,14 @@ public final class JoinSet<Output>: PollStream {
     public var isEmpty: Bool { running.isEmpty }
 
     /// Spawns `future` on the runtime running the calling thread and adds it.
+    /// Throws `WeftError(.wrongThread)` where no Weft runtime runs the calling
+    /// thread (ordinary `async` code off a loop, a plain thread).
     @discardableResult
-    public func spawn<F: Future>(_ future: F) -> JoinHandle<Output> where F.Output == Output {
+    public func spawn<F: Future>(_ future: F) throws(WeftError) -> JoinHandle<Output> where F.Output == Output {
+        guard EventLoop.withCurrent({ $0 != nil }) else {
+            throw WeftError(.wrongThread, operation: "JoinSet.spawn",
+                            detail: "no Weft runtime runs this thread; spawn from a task, or from async code on a Weft loop (LoopThread.run or spawn)")
+        }
         let handle = Weft.spawn(future)
         let slot = running.insert(handle)
         handles[slot] = handle

@@ -8,9 +8,11 @@ struct SyncJoinSetTests {
         let runtime = try Runtime()
         let results = try runtime.guardedBlock(on: pollFn { _ in .ready(()) }.then { _ -> CollectAll<JoinSet<Int>> in
             let set = JoinSet<Int>()
-            set.spawn(yields(6).map { 3 })
-            set.spawn(yields(0).map { 1 })
-            set.spawn(yields(3).map { 2 })
+            #expect(throws: Never.self) {
+                try set.spawn(yields(6).map { 3 })
+                try set.spawn(yields(0).map { 1 })
+                try set.spawn(yields(3).map { 2 })
+            }
             return collectAll(set)
         })
         #expect(results.map { try? $0.get() } == [1, 2, 3])
@@ -24,7 +26,7 @@ struct SyncJoinSetTests {
         let handles = Box<[JoinHandle<Void>]>([])
         let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<Void> in
             let joinSet = JoinSet<Void>()
-            handles.value = [joinSet.spawn(sleepFuture(for: .seconds(30)).probed(flag)), joinSet.spawn(ready(()))]
+            handles.value = [try! joinSet.spawn(sleepFuture(for: .seconds(30)).probed(flag)), try! joinSet.spawn(ready(()))]
             set.value = joinSet
             return .ready(())
         }.then { _ in yields(3) }.then { _ -> JoinAll<JoinHandle<Void>> in
@@ -43,11 +45,38 @@ struct SyncJoinSetTests {
         let runtime = try Runtime()
         let sum = try runtime.guardedBlock(on: AsyncFuture { () -> Int in
             let set = JoinSet<Int>()
-            for n in 1...4 { set.spawn(yields(n).map { n }) }
+            for n in 1...4 { _ = try? set.spawn(yields(n).map { n }) }
             var sum = 0
             while let result = try? await set.next() { sum += (try? result.get()) ?? 0 }
             return sum
         })
         #expect(sum == 10)
+    }
+
+    @Test("spawning on a JoinSet off any Weft loop throws wrongThread naming JoinSet.spawn, and the set stays usable on a loop")
+    func spawnOffLoopThrows() async throws {
+        let set = JoinSet<Int>()
+        #expect(set.isEmpty)
+        do {
+            try set.spawn(ready(1))
+            Issue.record("spawn off a loop did not throw")
+        } catch {
+            #expect(error.kind == .wrongThread)
+            #expect(error.operation == "JoinSet.spawn")
+            #expect("\(error)".contains("LoopThread.run"))
+        }
+        #expect(set.isEmpty)
+
+        // The documented way: on a loop.
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let sum = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> Int in
+            let onLoop = JoinSet<Int>()
+            for n in 1...3 { try onLoop.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
+            var sum = 0
+            while let result = try await onLoop.next() { sum += try result.get() }
+            return sum
+        })
+        #expect(sum == 6)
     }
 }
