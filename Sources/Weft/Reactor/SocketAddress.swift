@@ -9,7 +9,7 @@ import Glibc
 /// let c = try SocketAddress(host: "127.0.0.1", port: 0)   // port 0: any free port
 /// ```
 ///
-/// Parsing never resolves names; use ``resolve(host:port:)`` or
+/// Parsing never resolves names; use ``resolve(host:port:)`` (or its poll form ``resolveFuture(host:port:)``) or
 /// ``TCPStream/connect(host:port:)`` for those. A malformed address throws a
 /// ``WeftError`` of kind `.invalidArgument` whose description quotes the input.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
@@ -108,6 +108,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             uv_ip6_addr(host, Int32(port), &ipv6)
             return withUnsafePointer(to: &ipv6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
         }
+    }
+
+    /// The size of this address's `sockaddr` (`sockaddr_in` or `sockaddr_in6`).
+    var sockAddrLength: Int {
+        family == .ipv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
     }
 
     /// `127.0.0.1:7000` or `[::1]:7000`.
