@@ -220,6 +220,70 @@ extension UnixListener {
     }
 }
 
+extension UDPSocket {
+    /// Resolves `host` (a numeric address needs no lookup) and binds a UDP
+    /// socket to its first address, IPv4 preferred, on the calling task's loop
+    /// (or ``LoopThread/shared``). See ``bind(_:options:runtime:)`` for the
+    /// errors.
+    nonisolated(nonsending)
+    public static func bind(host: String, port: Int, options: Options = Options()) async throws -> UDPSocket {
+        try await value(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options))).value.get()
+    }
+
+    /// Sends `bytes` as one datagram to `address` and returns once the kernel
+    /// took it; waits while the send queue is full (backpressure).
+    ///
+    /// Fails with `.invalidArgument` for more than 65,507 bytes, `.closed` on
+    /// a closed socket, or the kernel's error (`EHOSTUNREACH`, `EISCONN` on a
+    /// connected socket, …) with the address in the operation.
+    ///
+    /// **Cancellation:** throws `CancellationError`; the datagram may have been
+    /// sent already.
+    nonisolated(nonsending)
+    public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
+    }
+
+    /// Sends `bytes` to the connected peer (see ``connect(to:)``); fails with
+    /// `ENOTCONN` when not connected, `ECONNREFUSED` when an earlier datagram
+    /// was refused. Otherwise as ``send(_:to:)``.
+    nonisolated(nonsending)
+    public func send(_ bytes: [UInt8]) async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: nil)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("send") }
+    }
+
+    /// The next datagram, its sender and whether it was truncated.
+    ///
+    /// Fails with `.closed` once the socket is closed, or with an error the
+    /// socket reported (`ECONNREFUSED` on a connected socket whose peer has
+    /// no listener), once; receiving again then goes on.
+    ///
+    /// **Cancellation:** cancel-safe: throws `CancellationError` and no
+    /// datagram is lost.
+    nonisolated(nonsending)
+    public func receive() async throws -> UDPDatagram {
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: UDPReceive(socket: self)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("receive") }
+    }
+
+    /// The received datagrams as an `AsyncSequence`; it ends when the socket
+    /// closes, and throws the first error the socket reports.
+    ///
+    /// ```swift
+    /// for try await datagram in socket.datagrams {
+    ///     try await socket.send(datagram.bytes, to: datagram.sender)
+    /// }
+    /// ```
+    public var datagrams: AsyncThrowingMapSequence<PollStreamValues<UDPIncoming>, UDPDatagram> {
+        PollStreamValues(base: incoming, loop: endpoint.loop).map { try $0.get() }
+    }
+}
+
 extension SocketOwner {
     /// What an async operation on this handle throws when awaiting its future
     /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
