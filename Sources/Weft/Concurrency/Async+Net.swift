@@ -26,7 +26,7 @@ extension TCPStream {
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
         do {
-            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
+            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
         } catch is AwaitCancelled { throw connection.cancelledError("read") }
     }
 
@@ -55,7 +55,7 @@ extension TCPStream {
         // it on the loop needs no copy-on-write.
         var storage: [UInt8] = []
         swap(&storage, &buffer)
-        let read = UnsafeTransfer(value: ReadInto(connection: connection, buffer: consume storage))
+        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
         do {
             let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
             buffer = filled.buffer
@@ -154,7 +154,7 @@ extension UnixStream {
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
         do {
-            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
+            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
         } catch is AwaitCancelled { throw connection.cancelledError("read") }
     }
 
@@ -168,7 +168,7 @@ extension UnixStream {
         let count = buffer.count
         var storage: [UInt8] = []
         swap(&storage, &buffer)
-        let read = UnsafeTransfer(value: ReadInto(connection: connection, buffer: consume storage))
+        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
         do {
             let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
             buffer = filled.buffer

@@ -82,7 +82,7 @@ public final class TCPStream: @unchecked Sendable {
 
     /// A future of up to `maxLength` bytes; empty at end of stream.
     public func read(upTo maxLength: Int = 64 * 1024) -> ReadSome {
-        ReadSome(connection: connection, maxLength: maxLength)
+        ReadSome(stream: self, connection: connection, maxLength: maxLength)
     }
 
     /// Closes the connection (on the loop thread: at once there, else as soon
@@ -251,6 +251,9 @@ public struct TCPWriteHalf: AsyncWrite {
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes.
 public struct ReadSome: Future {
+    /// The public stream (``TCPStream`` or ``UnixStream``), held so that it
+    /// stays open while the read is pending: its deinit closes the connection.
+    let stream: AnyObject
     /// The stream's connection (TCP or Unix: the same machinery).
     let connection: StreamConnection
     let maxLength: Int
@@ -283,6 +286,8 @@ public struct ReadSome: Future {
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
 /// that reached the lent buffer of a dropped read stay buffered in the stream.
 struct ReadInto: Future {
+    /// The public stream, held so that it stays open (as ``ReadSome/stream``).
+    let stream: AnyObject
     /// The stream's connection (TCP or Unix: the same machinery).
     let connection: StreamConnection
     var buffer: [UInt8]
@@ -290,7 +295,8 @@ struct ReadInto: Future {
     /// The loan's number while `buffer` is lent to the stream.
     var loan: UInt64?
 
-    init(connection: StreamConnection, buffer: consuming [UInt8]) {
+    init(stream: AnyObject, connection: StreamConnection, buffer: consuming [UInt8]) {
+        self.stream = stream
         self.connection = connection
         self.buffer = buffer
         count = self.buffer.count

@@ -336,6 +336,7 @@ public struct UDPDatagram: Sendable, Hashable {
     /// Whether it was longer than the receive buffer and cut short.
     public let isTruncated: Bool
 
+    /// A datagram (for tests and mock transports; sockets make their own).
     public init(bytes: [UInt8], sender: SocketAddress, isTruncated: Bool = false) {
         self.bytes = bytes
         self.sender = sender

@@ -42,7 +42,7 @@ public final class UnixStream: @unchecked Sendable {
 
     /// A future of up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
-        ReadSome(connection: connection, maxLength: maxLength)
+        ReadSome(stream: self, connection: connection, maxLength: maxLength)
     }
 
     /// Closes the connection (on the loop thread: at once there, else as soon
