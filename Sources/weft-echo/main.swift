@@ -343,7 +343,11 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
         }
         let echoes = zip(group.loops, sockets).map { loop, socket in
             loop.spawn {
-                for try await datagram in socket.datagrams {
+                // receive() rather than `socket.datagrams`: the AsyncSequence's
+                // iterator is generic across the module boundary, and its
+                // metadata lookups cost about 8 % of the echo's CPU.
+                while true {
+                    let datagram = try await socket.receive()
                     try await socket.send(datagram.bytes, to: datagram.sender)
                 }
             }

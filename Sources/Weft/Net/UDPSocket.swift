@@ -108,8 +108,10 @@ public final class UDPSocket: @unchecked Sendable {
         endpoint.closeOnLoop()
     }
 
-    func wrongThread(_ operation: String) -> WeftError? {
-        endpoint.wrongThread(operation)
+    /// The error for a call from a thread other than the loop's, if it is
+    /// one; `operation` is built only then.
+    func wrongThread(_ operation: @autoclosure () -> String) -> WeftError? {
+        endpoint.loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation())
     }
 
     /// Binds a UDP socket to `address` (port 0: a free port, see
@@ -361,9 +363,10 @@ public struct UDPSend: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        let operation = address.map { "send to \($0)" } ?? "send"
-        if let error = socket.wrongThread(operation) { return .ready(.failure(error)) }
-        return socket.endpoint.pollSend(&context, bytes, to: address, operation: operation, inFlight: &inFlight)
+        let address = address
+        let operation = { address.map { "send to \($0)" } ?? "send" }
+        if let error = socket.wrongThread(operation()) { return .ready(.failure(error)) }
+        return socket.endpoint.pollSend(&context, bytes, to: address, operation: operation(), inFlight: &inFlight)
     }
 }
 

@@ -171,8 +171,9 @@ final class DatagramEndpoint: SocketOwner {
     /// Sends `bytes` to `address` (or, with `nil`, to the connected peer):
     /// ready once the kernel took the datagram or refused it. `inFlight` is
     /// the caller's slot for a send libuv queued.
+    /// `operation` names it in errors (built only for one).
     func pollSend(
-        _ context: inout Context, _ bytes: [UInt8], to address: SocketAddress?, operation: String,
+        _ context: inout Context, _ bytes: [UInt8], to address: SocketAddress?, operation: @autoclosure () -> String,
         inFlight: inout DatagramSendRequest?
     ) -> Poll<Result<Void, WeftError>> {
         if let request = inFlight {
@@ -181,12 +182,12 @@ final class DatagramEndpoint: SocketOwner {
                 return .pending
             }
             inFlight = nil
-            if status == UV_ECANCELED.rawValue { return .ready(.failure(closedError(operation))) }
-            return .ready(status < 0 ? .failure(WeftError(uvCode: status, operation: operation)) : .success(()))
+            if status == UV_ECANCELED.rawValue { return .ready(.failure(closedError(operation()))) }
+            return .ready(status < 0 ? .failure(WeftError(uvCode: status, operation: operation())) : .success(()))
         }
-        guard let handle else { return .ready(.failure(closedError(operation))) }
+        guard let handle else { return .ready(.failure(closedError(operation()))) }
         guard bytes.count <= Self.maximumPayload else {
-            return .ready(.failure(WeftError(.invalidArgument, operation: operation,
+            return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
                                              detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
         }
         if queuedSendBytes == 0 {
@@ -196,7 +197,7 @@ final class DatagramEndpoint: SocketOwner {
                 return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
             }
             if result >= 0 { return .ready(.success(())) }
-            if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation))) }
+            if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
         } else if queuedSendBytes + bytes.count > sendQueueLimit {
             senders.register(context.waker)
             return .pending
@@ -212,7 +213,7 @@ final class DatagramEndpoint: SocketOwner {
         }
         if result < 0 {
             request.abandon()
-            return .ready(.failure(WeftError(uvCode: result, operation: operation)))
+            return .ready(.failure(WeftError(uvCode: result, operation: operation())))
         }
         queuedSendBytes += request.bufferCount
         inFlight = request
