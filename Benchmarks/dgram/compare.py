@@ -10,7 +10,12 @@ server's CPU time (user + system, from /proc/PID/stat) per 1000 round trips.
 Prints the medians of the repetitions and the Weft/C ratio of the medians as a
 Markdown table; each run's line goes to stderr.
 
-Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME]
+Two regimes, as Benchmarks/echo/compare.py: client-bound (the default: the load
+client saturates its core first, so a slower server also pays for waking an idle
+client in its sendmsg) and --regime server, where the server runs in a cgroup (v1,
+root) with half a core (5 ms per 10 ms) so that the server is the bottleneck.
+
+Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server]
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
@@ -32,6 +37,18 @@ C_UDP = os.path.join(ROOT, "Benchmarks", "libuv-c", "udp-echo-server")
 C_PIPE = os.path.join(ROOT, "Benchmarks", "libuv-c", "pipe-echo-server")
 WEFT = os.path.join(ROOT, ".build", "release", "weft-echo")
 TICKS = os.sysconf("SC_CLK_TCK")
+CGROUP = "/sys/fs/cgroup/cpu/weft-dgram-server"
+
+
+def make_cgroup():
+    try:
+        os.makedirs(CGROUP, exist_ok=True)
+        with open(os.path.join(CGROUP, "cpu.cfs_period_us"), "w") as period:
+            period.write("10000")
+        with open(os.path.join(CGROUP, "cpu.cfs_quota_us"), "w") as quota:
+            quota.write("5000")
+    except OSError as error:
+        sys.exit(f"compare.py: the server-bound regime needs a cgroup v1 cpu controller and root: {error}")
 
 # name, kind, dgram-load arguments
 SCENARIOS = [
@@ -55,9 +72,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def run_once(command, kind, load_arguments, seconds):
+def run_once(command, kind, load_arguments, seconds, regime):
     server = subprocess.Popen(["taskset", "-c", "0"] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        if regime == "server":
+            with open(os.path.join(CGROUP, "cgroup.procs"), "w") as procs:
+                procs.write(str(server.pid))
         line = server.stdout.readline().strip()
         match = re.match(r"listening on (\S+) \((udp|unix)\)", line)
         if not match:
@@ -89,7 +109,10 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--secs", type=float, default=5)
     parser.add_argument("--only")
+    parser.add_argument("--regime", choices=["client", "server"], default="client")
     arguments = parser.parse_args()
+    if arguments.regime == "server":
+        make_cgroup()
     directory = tempfile.mkdtemp(prefix="weft-dgram-")
     results = {}
     for name, kind, load_arguments in SCENARIOS:
@@ -97,7 +120,7 @@ def main():
             continue
         for repetition in range(arguments.reps):
             for server, command in servers(kind, os.path.join(directory, "echo.sock")):
-                result = run_once(command, kind, load_arguments, arguments.secs)
+                result = run_once(command, kind, load_arguments, arguments.secs, arguments.regime)
                 results.setdefault((name, server), []).append(result)
                 print(f"{name} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
                       f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
