@@ -7,7 +7,9 @@ For every scenario and repetition (interleaved: C, Weft, C, Weft, ...) each
 server is started fresh, pinned to CPU 0, and loaded by dgram-load pinned to
 CPU 1 for --secs seconds. Reported per run: round trips per second and the
 server's CPU time (user + system, from /proc/PID/stat) per 1000 round trips.
-Prints the medians of the repetitions and the Weft/C ratio of the medians as a
+For UDP a third server runs too: `weft-echo --udp --poll`, the same echo as a
+hand-written poll future on a Runtime (no Swift concurrency), to show what the
+async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
 Markdown table; each run's line goes to stderr.
 
 Two regimes, as Benchmarks/echo/compare.py: client-bound (the default: the load
@@ -62,7 +64,8 @@ SCENARIOS = [
 
 def servers(kind, path):
     if kind == "udp":
-        return [("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"])]
+        return [("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
+                ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
     return [("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
 
 
@@ -130,10 +133,12 @@ def main():
         if (name, "c") not in results:
             continue
         medians = {}
-        for server in ("c", "weft"):
+        for server in ("c", "weft", "weft-poll"):
+            if (name, server) not in results:
+                continue
             runs = results[(name, server)]
             medians[server] = statistics.median(run["cpu_ms_per_1k"] for run in runs)
-            ratio = f"{medians['weft'] / medians['c']:.2f}x" if server == "weft" and medians["c"] > 0 else ""
+            ratio = f"{medians[server] / medians['c']:.2f}x" if server != "c" and medians["c"] > 0 else ""
             print(f"| {name} | {server} | {statistics.median(run['ops_per_sec'] for run in runs):.0f} | "
                   f"{medians[server]:.2f} | {sum(run['lost'] for run in runs)} | {ratio} |")
 

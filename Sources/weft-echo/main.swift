@@ -47,7 +47,7 @@ let command = SampleCommand(
       --loops N              loops serving the port (default: one per CPU the process may use)
       --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
       --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
-      --poll                 serve with hand-written poll futures on one loop
+      --poll                 serve with hand-written poll futures on one loop (TCP, or UDP with --udp)
       --udp                  echo UDP datagrams on --host and --port instead (a socket per loop)
       --unix PATH            echo on the Unix socket PATH instead (`@name`: abstract namespace; one loop)
       -h, --help             this text
@@ -105,7 +105,7 @@ struct Options {
         }
         if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
         if udp && unixAddress != nil { command.usageError("--udp and --unix exclude each other") }
-        if poll && (udp || unixAddress != nil) { command.usageError("--poll serves TCP only") }
+        if poll && unixAddress != nil { command.usageError("--poll serves TCP and UDP only") }
         if unixAddress != nil, let loops, loops != 1 { command.usageError("--unix serves on one loop; drop --loops \(loops)") }
     }
 }
@@ -363,6 +363,47 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
     group.shutdown()
 }
 
+/// A UDP echo as a hand-written future (`--udp --poll`): receive, then send
+/// the datagram back, for ever (until the socket closes).
+struct UDPEcho: Future {
+    let socket: UDPSocket
+    var sending: UDPSend?
+
+    mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while true {
+            if var send = sending {
+                guard case .ready = send.poll(&context) else {
+                    sending = send
+                    return .pending
+                }
+                sending = nil
+            }
+            var receive = socket.receiveFuture()
+            switch receive.poll(&context) {
+            case .pending: return .pending
+            case .ready(.failure(let error)) where error.kind == .closed: return .ready(())
+            case .ready(.failure): continue  // e.g. ECONNREFUSED from an ICMP error; go on
+            case .ready(.success(let datagram)): sending = socket.sendFuture(datagram.bytes, to: datagram.sender)
+            }
+        }
+    }
+}
+
+/// The poll-based UDP echo (`--udp --poll`): one socket on a Runtime driven by this thread.
+func serveUDPPolling(_ options: Options, on address: SocketAddress) throws(WeftError) {
+    let runtime = try Runtime(options: options.runtime)
+    var stop = shutdownSignal()
+    try stop.install(runtime: runtime)
+    let socket = try UDPSocket.bind(address, options: UDPSocket.Options(receiveBufferSize: 4 << 20), runtime: runtime)
+    print("listening on \(try socket.localAddress) (udp)")
+    fflush(nil)
+    let ended = try runtime.block(on: select(either: stop, or: UDPEcho(socket: socket)))
+    socket.close()
+    if case .left(let signal) = ended { print("weft-echo: signal \(signal), shut down") }
+    fflush(nil)
+    try runtime.shutdown()
+}
+
 /// The Unix socket echo (`--unix PATH`): one loop, a Swift task per connection.
 func serveUnix(_ options: Options, at address: UnixAddress) async throws {
     let loop = try LoopThread(name: "weft-echo", options: options.runtime)
@@ -404,7 +445,9 @@ do {
         exit(0)
     }
     let address = try await listenAddress(host: options.host, port: options.port)
-    if options.udp {
+    if options.udp && options.poll {
+        try serveUDPPolling(options, on: address)
+    } else if options.udp {
         try await serveUDP(options, on: address)
     } else if options.poll {
         try servePolling(options, on: address)

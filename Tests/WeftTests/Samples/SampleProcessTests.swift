@@ -142,7 +142,7 @@ extension TimingSensitive {
 
         @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 within 2 s of SIGTERM",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
-              arguments: [["--loops", "1"], ["--loops", "2"]])
+              arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"]])
         func udpEchoSample(options: [String]) throws {
             let path = try #require(SampleBinaries.path("weft-echo"))
             let child = try ChildProcess(path, arguments: ["--udp", "--port", "0"] + options)
