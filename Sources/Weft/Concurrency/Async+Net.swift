@@ -105,7 +105,7 @@ extension TCPListener {
     }
 
     /// Resolves `host` and binds its first address (IPv4 preferred) with
-    /// `options`. See the future form, `bind(host:port:options:)`.
+    /// `options`. See the future form, `bindFuture(host:port:options:)`.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, options: SocketOptions) async throws -> TCPListener {
         try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options))).value.get()

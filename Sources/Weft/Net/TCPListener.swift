@@ -151,8 +151,9 @@ extension TCPListener {
         BindByName(host: host, port: port, options: SocketOptions(reusePort: reusePort, backlog: backlog))
     }
 
-    /// ``bind(host:port:backlog:reusePort:)`` with every socket option.
-    public static func bind(host: String, port: Int, options: SocketOptions) -> BindByName {
+    /// ``bind(host:port:backlog:reusePort:)`` with every socket option: the
+    /// poll form of the async `bind(host:port:options:)`.
+    public static func bindFuture(host: String, port: Int, options: SocketOptions) -> BindByName {
         BindByName(host: host, port: port, options: options)
     }
 }

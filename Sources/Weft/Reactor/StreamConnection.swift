@@ -9,13 +9,14 @@ import CWeftSupport
 /// TCP options and the addresses do. Confined to the loop thread.
 ///
 /// Handle lifetime: the `uv_tcp_t` or `uv_pipe_t` is allocated apart from this object;
-/// `handle.data` points back here unretained; `close()` clears `data` and
+/// `stream.data` points back here unretained; `close()` clears `data` and
 /// closes the handle, which is freed in its close callback. Requests
 /// (`uv_write_t`, `uv_shutdown_t`, `uv_connect_t`) are owned by
 /// ``StreamRequest``s that retain this connection until their callback runs,
 /// so a callback never reaches freed memory. Whether the connection stays
-/// *open* is decided by the public ``TCPStream`` wrapper, whose deinit calls
-/// `close()`.
+/// *open* is decided by the public ``TCPStream`` or ``UnixStream`` wrapper,
+/// whose deinit calls `close()`; the read futures hold the wrapper, not only
+/// this connection, so a pending read keeps the stream open.
 ///
 /// Layout: reading here, lending a reader's buffer in
 /// `StreamConnection+Lending.swift`, writing and shutdown in
