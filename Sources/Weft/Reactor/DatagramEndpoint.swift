@@ -63,6 +63,9 @@ final class DatagramEndpoint: SocketOwner {
     private(set) var queuedSendBytes = 0
     /// The tasks waiting for room in the send queue.
     var senders = WaitingWakers()
+    /// A test hook: skip `uv_udp_try_send`, as if the kernel always said
+    /// `EAGAIN`, so the queued path runs on loopback (where it never does).
+    var queuesEverySend = false
 
     init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
         self.loop = loop
@@ -190,7 +193,7 @@ final class DatagramEndpoint: SocketOwner {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
                                              detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
         }
-        if queuedSendBytes == 0 {
+        if queuedSendBytes == 0 && !queuesEverySend {
             let result = bytes.withUnsafeBytes { bytes in
                 var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
                                       len: bytes.count)
@@ -198,7 +201,8 @@ final class DatagramEndpoint: SocketOwner {
             }
             if result >= 0 { return .ready(.success(())) }
             if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
-        } else if queuedSendBytes + bytes.count > sendQueueLimit {
+        }
+        if queuedSendBytes > 0 && queuedSendBytes + bytes.count > sendQueueLimit {
             senders.register(context.waker)
             return .pending
         }

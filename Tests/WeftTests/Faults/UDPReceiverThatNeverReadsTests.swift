@@ -39,8 +39,9 @@ struct UDPReceiverThatNeverReadsTests {
 
     // Loopback hands each datagram straight to the receiver's buffer (or drops
     // it there), so `uv_udp_try_send` never meets EAGAIN here and the queued
-    // path is not reached; what this shows is that no send is lost on Weft's
-    // side or reported as failed when the receiver's buffer overflows.
+    // path is not reached (UDPSendQueueTests forces it); what this shows is that
+    // no send is lost on Weft's side or reported as failed when the receiver's
+    // buffer overflows.
     @Test("2,000 concurrent sends of 60 KiB through a 4 KiB send buffer to a receiver that does not read: every send completes successfully")
     func sendsWaitForRoom() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
