@@ -363,10 +363,16 @@ public struct UDPSend: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        let address = address
-        let operation = { address.map { "send to \($0)" } ?? "send" }
-        if let error = socket.wrongThread(operation()) { return .ready(.failure(error)) }
-        return socket.endpoint.pollSend(&context, bytes, to: address, operation: operation(), inFlight: &inFlight)
+        let endpoint = socket.endpoint
+        guard endpoint.loop.isOnLoopThread else {
+            return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
+        }
+        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight)
+    }
+
+    /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
+    static func operation(_ address: SocketAddress?) -> String {
+        address.map { "send to \($0)" } ?? "send"
     }
 }
 
