@@ -148,6 +148,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
 /// A `sockaddr_in` or `sockaddr_in6` by value: 28 bytes, zero beyond the
 /// structure's own size, so equal addresses have equal words.
+///
+/// Its pointer use is safe: `init` copies at most 28 bytes (checked) into the
+/// words, and `withSockAddr` lends a pointer to a local copy only for the
+/// duration of `body`, which hands it to C (libuv, the kernel) to read; Swift
+/// never reads the words through a `sockaddr` type.
 private struct RawSockAddr: Sendable, Hashable {
     private var words: (UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0)
 
