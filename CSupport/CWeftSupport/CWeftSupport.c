@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +146,24 @@ uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error) {
     return tcp;
 }
 
+uv_pipe_t *weft_pipe_new(uv_loop_t *loop, int *error) {
+    uv_pipe_t *pipe = malloc(sizeof *pipe);
+    if (pipe == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_pipe_init(loop, pipe, 0);
+    if (rc != 0) { free(pipe); *error = rc; return NULL; }
+    pipe->data = NULL;
+    return pipe;
+}
+
+uv_udp_t *weft_udp_new(uv_loop_t *loop, int *error) {
+    uv_udp_t *udp = malloc(sizeof *udp);
+    if (udp == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_udp_init(loop, udp);
+    if (rc != 0) { free(udp); *error = rc; return NULL; }
+    udp->data = NULL;
+    return udp;
+}
+
 uv_poll_t *weft_poll_new(uv_loop_t *loop, int fd, int *error) {
     uv_poll_t *poll = malloc(sizeof *poll);
     if (poll == NULL) { *error = UV_ENOMEM; return NULL; }
@@ -153,21 +173,89 @@ uv_poll_t *weft_poll_new(uv_loop_t *loop, int fd, int *error) {
     return poll;
 }
 
-int weft_tcp_listen(const struct sockaddr *address, _Bool reuse_port, int backlog, const char **failed_call) {
-    socklen_t length = address->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+int weft_socket_configure(int fd, const weft_socket_options *options, const char **failed_call) {
+    if (options->receive_buffer_size >= 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options->receive_buffer_size, sizeof(int)) != 0) {
+        *failed_call = "setsockopt SO_RCVBUF";
+        return uv_translate_sys_error(errno);
+    }
+    if (options->send_buffer_size >= 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options->send_buffer_size, sizeof(int)) != 0) {
+        *failed_call = "setsockopt SO_SNDBUF";
+        return uv_translate_sys_error(errno);
+    }
+    if (options->linger_seconds >= 0) {
+        struct linger linger = { .l_onoff = 1, .l_linger = options->linger_seconds };
+        if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger) != 0) {
+            *failed_call = "setsockopt SO_LINGER";
+            return uv_translate_sys_error(errno);
+        }
+    }
+    return 0;
+}
+
+int weft_socket_bind(const struct sockaddr *address, int address_length, int type,
+                     const weft_socket_options *options, int backlog, const char **failed_call) {
+    int fd = socket(address->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { *failed_call = "socket"; return uv_translate_sys_error(errno); }
     int one = 1;
     const char *call = NULL;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) call = "setsockopt SO_REUSEADDR";
-    else if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) call = "setsockopt SO_REUSEPORT";
-    else if (bind(fd, address, length) != 0) call = "bind";
-    else if (listen(fd, backlog) != 0) call = "listen";
+    int inet = address->sa_family == AF_INET || address->sa_family == AF_INET6;
+    if (inet && options->reuse_address && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        call = "setsockopt SO_REUSEADDR";
+    else if (inet && options->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        call = "setsockopt SO_REUSEPORT";
+    else if (address->sa_family == AF_INET6 && options->ipv6_only >= 0 &&
+             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &options->ipv6_only, sizeof(int)) != 0)
+        call = "setsockopt IPV6_V6ONLY";
+    else if (weft_socket_configure(fd, options, &call) != 0)
+        ;
+    else if (bind(fd, address, (socklen_t)address_length) != 0)
+        call = "bind";
+    else if (backlog > 0 && listen(fd, backlog) != 0)
+        call = "listen";
     if (call == NULL) return fd;
     int error = uv_translate_sys_error(errno);
     close(fd);
     *failed_call = call;
     return error;
+}
+
+int weft_unix_connect(const struct sockaddr *address, int address_length) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return uv_translate_sys_error(errno);
+    int rc;
+    do rc = connect(fd, address, (socklen_t)address_length);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0) return fd;
+    int error = uv_translate_sys_error(errno);
+    close(fd);
+    return error;
+}
+
+int weft_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return uv_translate_sys_error(errno);
+    *pid = credentials.pid;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}
+
+int weft_socket_file_identity(const char *path, unsigned long long *device, unsigned long long *inode) {
+    struct stat status;
+    if (lstat(path, &status) != 0) return uv_translate_sys_error(errno);
+    if (!S_ISSOCK(status.st_mode)) return UV_EEXIST;
+    *device = status.st_dev;
+    *inode = status.st_ino;
+    return 0;
+}
+
+void weft_remove_socket_file(const char *path, unsigned long long device, unsigned long long inode) {
+    unsigned long long current_device, current_inode;
+    if (weft_socket_file_identity(path, &current_device, &current_inode) != 0) return;
+    if (current_device == device && current_inode == inode) unlink(path);
 }
 
 int weft_accept(int listener) {

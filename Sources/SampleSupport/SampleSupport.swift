@@ -94,7 +94,7 @@ public func writeError(_ line: String) {
 /// address from the resolver (`localhost` gives `127.0.0.1` or `::1`).
 public func listenAddress(host: String, port: Int) async throws -> SocketAddress {
     if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
-    let addresses = try await value(of: resolve(host: host, port: port)).get()
+    let addresses = try await resolve(host: host, port: port)
     guard let first = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
         throw WeftError(.invalidArgument, operation: "resolve \(host)", detail: "no address")
     }

@@ -70,10 +70,13 @@ struct WeftLoggingTests {
                 usleep(80_000)  // holds the loop's thread for 80 ms
                 return .ready(())
             })
+            // Other suites' loops, running meanwhile, may be held past the
+            // 30 ms threshold too: this test's record is the longest hold.
             let records = recorder.matching { $0.message.contains("held") }
+            let own = records.max { ($0.metadata["blocked_ms"].flatMap { Int($0) } ?? 0) < ($1.metadata["blocked_ms"].flatMap { Int($0) } ?? 0) }
             #expect(records.count >= 1)
-            #expect(records.first?.level == .warning)
-            let milliseconds = records.first.flatMap { $0.metadata["blocked_ms"] }.flatMap { Int($0) } ?? 0
+            #expect(own?.level == .warning)
+            let milliseconds = own.flatMap { $0.metadata["blocked_ms"] }.flatMap { Int($0) } ?? 0
             #expect(milliseconds >= 80, "blocked_ms: \(milliseconds)")
         }
     }

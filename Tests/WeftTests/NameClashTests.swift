@@ -65,4 +65,22 @@ struct NameClashTests {
         func takesStream<S: PollStream>(_ stream: S) -> S { stream }
         _ = takesStream(Countdown(remaining: 1))
     }
+
+    @Test("the UDP and Unix-socket names (UDPSocket, UDPDatagram, UnixStream, UnixListener, UnixAddress, SocketOptions, resolveFuture) work unqualified beside Foundation and Glibc")
+    func networkNames() throws {
+        let runtime: Runtime = try Runtime()
+        let socket: UDPSocket = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        defer { socket.close() }
+        let address: SocketAddress = try socket.localAddress
+        let echoed: Result<UDPDatagram, WeftError> = try runtime.guardedBlock(on: timeoutFuture(.seconds(10),
+            socket.sendFuture([1], to: address).then { _ in socket.receiveFuture() })).get()
+        #expect(try echoed.get().bytes == [1])
+        let name: UnixAddress = .abstract("weft-names-\(getpid())")
+        let listener: UnixListener = try UnixListener.bind(name, options: SocketOptions(backlog: 8), runtime: runtime)
+        defer { listener.close() }
+        let connected: Result<UnixStream, WeftError> = try runtime.guardedBlock(on: UnixStream.connectFuture(to: name))
+        try connected.get().close()
+        let resolved: Result<[SocketAddress], WeftError> = try runtime.guardedBlock(on: timeoutFuture(.seconds(10), resolveFuture(host: "127.0.0.1", port: 1))).get()
+        #expect(try resolved.get().first?.port == 1)
+    }
 }

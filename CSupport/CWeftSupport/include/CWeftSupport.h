@@ -93,6 +93,12 @@ void weft_close_and_free(uv_handle_t *handle);
 /// A heap-allocated, initialised TCP handle, or NULL with *error set.
 uv_tcp_t *weft_tcp_new(uv_loop_t *loop, int *error);
 
+/// A heap-allocated, initialised pipe handle (not for passing handles), or
+/// NULL with *error set.
+uv_pipe_t *weft_pipe_new(uv_loop_t *loop, int *error);
+/// A heap-allocated, initialised UDP handle, or NULL with *error set.
+uv_udp_t *weft_udp_new(uv_loop_t *loop, int *error);
+
 /// A heap-allocated, initialised poll handle watching `fd`, or NULL with
 /// *error set. The handle does not own `fd`.
 uv_poll_t *weft_poll_new(uv_loop_t *loop, int fd, int *error);
@@ -105,11 +111,46 @@ static inline uv_handle_t *weft_poll_handle(uv_poll_t *p) { return (uv_handle_t 
 // silently (its "EMFILE trick" closes the waiting connections and tells no
 // one), and an operator must be able to see it.
 
-/// A listening TCP socket bound to `address` (IPv4 or IPv6): non-blocking,
-/// close-on-exec, with `SO_REUSEADDR` (as libuv sets it) and, when
-/// `reuse_port` is set, `SO_REUSEPORT`. Returns the descriptor, or a negative
-/// libuv error code with `*failed_call` naming the call that failed.
-int weft_tcp_listen(const struct sockaddr *address, _Bool reuse_port, int backlog, const char **failed_call);
+/// Socket options applied between `socket` and `bind` by `weft_socket_bind`
+/// (and by `weft_socket_configure` on any socket). A negative size or linger
+/// leaves that option alone; `ipv6_only` is -1 (leave), 0 or 1.
+typedef struct {
+    _Bool reuse_address;
+    _Bool reuse_port;
+    int ipv6_only;
+    int receive_buffer_size;
+    int send_buffer_size;
+    int linger_seconds;
+} weft_socket_options;
+
+/// Applies the buffer sizes and linger of `options` to `fd`; 0, or a negative
+/// libuv error code with `*failed_call` naming the option.
+int weft_socket_configure(int fd, const weft_socket_options *options, const char **failed_call);
+
+/// A socket of `type` (`SOCK_STREAM` or `SOCK_DGRAM`) bound to `address`
+/// (IPv4, IPv6 or `AF_UNIX` of `address_length` bytes): non-blocking,
+/// close-on-exec, with `options` applied before `bind`; listening with
+/// `backlog` when `backlog` > 0. Returns the descriptor, or a negative libuv
+/// error code with `*failed_call` naming the call that failed.
+int weft_socket_bind(const struct sockaddr *address, int address_length, int type,
+                     const weft_socket_options *options, int backlog, const char **failed_call);
+
+/// A non-blocking, close-on-exec Unix stream socket connected to `address`
+/// (a Unix connect completes at once or fails: `EAGAIN` when the listener's
+/// backlog is full). Returns the descriptor or a negative libuv error code.
+int weft_unix_connect(const struct sockaddr *address, int address_length);
+
+/// The peer's process, user and group (`SO_PEERCRED`) of the Unix socket
+/// `fd`; 0 or a negative libuv error code.
+int weft_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+
+/// The device and inode of `path` if it is a socket; 0 or a negative libuv
+/// error code (`UV_ENOENT` when absent, `UV_EEXIST` when not a socket).
+int weft_socket_file_identity(const char *path, unsigned long long *device, unsigned long long *inode);
+
+/// Removes the socket file `path` if it still has this device and inode (the
+/// socket Weft bound, not one somebody put in its place).
+void weft_remove_socket_file(const char *path, unsigned long long device, unsigned long long inode);
 
 /// Accepts one connection from `listener`: its descriptor (non-blocking,
 /// close-on-exec), or a negative libuv error code (`UV_EAGAIN` when none is
@@ -140,6 +181,10 @@ static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handl
 
 static inline uv_handle_t *weft_tcp_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
 static inline uv_stream_t *weft_tcp_stream(uv_tcp_t *t) { return (uv_stream_t *)t; }
+static inline uv_stream_t *weft_pipe_stream(uv_pipe_t *p) { return (uv_stream_t *)p; }
+static inline uv_tcp_t *weft_stream_tcp(uv_stream_t *s) { return (uv_tcp_t *)s; }
+static inline uv_pipe_t *weft_stream_pipe(uv_stream_t *s) { return (uv_pipe_t *)s; }
+static inline uv_handle_t *weft_udp_handle(uv_udp_t *u) { return (uv_handle_t *)u; }
 static inline uv_handle_t *weft_stream_handle(uv_stream_t *s) { return (uv_handle_t *)s; }
 static inline uv_handle_t *weft_timer_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
 static inline uv_handle_t *weft_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }

@@ -26,7 +26,7 @@ extension TCPStream {
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
         do {
-            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, maxLength: maxLength)), on: connection.loop).value.get()
+            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
         } catch is AwaitCancelled { throw connection.cancelledError("read") }
     }
 
@@ -55,7 +55,7 @@ extension TCPStream {
         // it on the loop needs no copy-on-write.
         var storage: [UInt8] = []
         swap(&storage, &buffer)
-        let read = UnsafeTransfer(value: ReadInto(stream: self, buffer: consume storage))
+        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
         do {
             let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
             buffer = filled.buffer
@@ -101,7 +101,14 @@ extension TCPListener {
     /// ``bindFuture(host:port:backlog:reusePort:)``.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) async throws -> TCPListener {
-        try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort))).value.get()
+        try await bind(host: host, port: port, options: SocketOptions(reusePort: reusePort, backlog: backlog))
+    }
+
+    /// Resolves `host` and binds its first address (IPv4 preferred) with
+    /// `options`. See the future form, `bindFuture(host:port:options:)`.
+    nonisolated(nonsending)
+    public static func bind(host: String, port: Int, options: SocketOptions) async throws -> TCPListener {
+        try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options))).value.get()
     }
 
     /// The next connection. Cancel-safe.
@@ -122,7 +129,162 @@ extension TCPListener {
     }
 }
 
-extension TCPHandleOwner {
+/// The addresses `host` resolves to (IPv4 and IPv6), with `port`, looked up
+/// with `getaddrinfo` on libuv's thread pool. The poll form is
+/// ``resolveFuture(host:port:)``.
+///
+/// Fails with `.invalidArgument` for a port outside 0...65535 or a host
+/// holding a NUL, `.notFound` for a name that does not resolve.
+///
+/// **Cancellation:** cancelling the task cancels the lookup if it has not
+/// started, and throws `CancellationError`.
+nonisolated(nonsending)
+public func resolve(host: String, port: Int) async throws -> [SocketAddress] {
+    try await value(transferring: UnsafeTransfer(value: Resolve(host: host, port: port))).value.get()
+}
+
+extension UnixStream {
+    /// Connects to the Unix socket `address` (see ``connectFuture(to:)``).
+    nonisolated(nonsending)
+    public static func connect(to address: UnixAddress) async throws -> UnixStream {
+        try await value(transferring: UnsafeTransfer(value: UnixConnect(address: address))).value.get()
+    }
+
+    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
+        } catch is AwaitCancelled { throw connection.cancelledError("read") }
+    }
+
+    /// Reads up to `buffer.count` bytes into the start of `buffer`, as
+    /// ``TCPStream/read(into:)`` (libuv reads straight into it while it waits).
+    ///
+    /// **Cancellation:** cancel-safe; the buffer is then a new zeroed one of
+    /// the same count.
+    nonisolated(nonsending)
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        let count = buffer.count
+        var storage: [UInt8] = []
+        swap(&storage, &buffer)
+        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
+        do {
+            let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
+            buffer = filled.buffer
+            return try filled.count.get()
+        } catch is AwaitCancelled {
+            buffer = [UInt8](repeating: 0, count: count)
+            throw connection.cancelledError("read")
+        }
+    }
+
+    /// Writes all of `bytes` and waits until they reached the OS. Not
+    /// cancel-safe: a prefix may have been written when cancelled.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes[...])
+    }
+
+    /// Writes all of `bytes` (a slice) and waits until they reached the OS.
+    /// Not cancel-safe.
+    nonisolated(nonsending)
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: writeAll(bytes)), on: connection.loop).value.get()
+        } catch is AwaitCancelled { throw connection.cancelledError("write") }
+    }
+
+    /// Flushes, then half-closes: the peer reads end of stream; this side can
+    /// still read.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: connection.loop).value.get()
+        } catch is AwaitCancelled { throw connection.cancelledError("shutdown") }
+    }
+}
+
+extension UnixListener {
+    /// The next connection. Cancel-safe.
+    nonisolated(nonsending)
+    public func accept() async throws -> UnixStream {
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: UnixAccept(listener: self)), on: acceptor.loop).value.get()
+        } catch is AwaitCancelled { throw acceptor.cancelledError("accept") }
+    }
+
+    /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
+    public var connections: AsyncThrowingMapSequence<PollStreamValues<UnixIncoming>, UnixStream> {
+        PollStreamValues(base: incoming, loop: acceptor.loop).map { try $0.get() }
+    }
+}
+
+extension UDPSocket {
+    /// Resolves `host` (a numeric address needs no lookup) and binds a UDP
+    /// socket to its first address, IPv4 preferred, on the calling task's loop
+    /// (or ``LoopThread/shared``). See ``bind(_:options:runtime:)`` for the
+    /// errors.
+    nonisolated(nonsending)
+    public static func bind(host: String, port: Int, options: Options = Options()) async throws -> UDPSocket {
+        try await value(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options))).value.get()
+    }
+
+    /// Sends `bytes` as one datagram to `address` and returns once the kernel
+    /// took it; waits while the send queue is full (backpressure).
+    ///
+    /// Fails with `.invalidArgument` for more than 65,507 bytes, `.closed` on
+    /// a closed socket, or the kernel's error (`EHOSTUNREACH`, `EISCONN` on a
+    /// connected socket, …) with the address in the operation.
+    ///
+    /// **Cancellation:** throws `CancellationError`; the datagram may have been
+    /// sent already.
+    nonisolated(nonsending)
+    public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
+    }
+
+    /// Sends `bytes` to the connected peer (see ``connect(to:)``); fails with
+    /// `ENOTCONN` when not connected, `ECONNREFUSED` when an earlier datagram
+    /// was refused. Otherwise as ``send(_:to:)``.
+    nonisolated(nonsending)
+    public func send(_ bytes: [UInt8]) async throws {
+        do {
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: nil)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("send") }
+    }
+
+    /// The next datagram, its sender and whether it was truncated.
+    ///
+    /// Fails with `.closed` once the socket is closed, or with an error the
+    /// socket reported (`ECONNREFUSED` on a connected socket whose peer has
+    /// no listener), once; receiving again then goes on.
+    ///
+    /// **Cancellation:** cancel-safe: throws `CancellationError` and no
+    /// datagram is lost.
+    nonisolated(nonsending)
+    public func receive() async throws -> UDPDatagram {
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: UDPReceive(socket: self)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("receive") }
+    }
+
+    /// The received datagrams as an `AsyncSequence`; it ends when the socket
+    /// closes, and throws the first error the socket reports.
+    ///
+    /// ```swift
+    /// for try await datagram in socket.datagrams {
+    ///     try await socket.send(datagram.bytes, to: datagram.sender)
+    /// }
+    /// ```
+    public var datagrams: AsyncThrowingMapSequence<PollStreamValues<UDPIncoming>, UDPDatagram> {
+        PollStreamValues(base: incoming, loop: endpoint.loop).map { try $0.get() }
+    }
+}
+
+extension SocketOwner {
     /// What an async operation on this handle throws when awaiting its future
     /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
     /// loop has shut down (the task runs on the loop's orphaned-jobs queue, and

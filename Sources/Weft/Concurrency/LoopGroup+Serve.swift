@@ -150,6 +150,6 @@ extension TCPStream {
             Glibc.close(descriptor)
             throw WeftError(.invalidArgument, operation: "adopt socket", detail: "not on a Weft loop")
         }
-        self.init(connection: try TCPConnection.adopting(descriptor, loop: loop))
+        self.init(connection: try StreamConnection.adopting(descriptor, loop: loop))
     }
 }

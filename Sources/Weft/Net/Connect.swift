@@ -20,8 +20,8 @@ public struct Connect: Future {
         let operationName = "connect \(address)"
         if operation == nil {
             guard let loop = EventLoop.current else { preconditionFailure("connect polled outside a Weft runtime") }
-            let connection: TCPConnection
-            do { connection = try TCPConnection(loop: loop) } catch { return .ready(.failure(error)) }
+            let connection: StreamConnection
+            do { connection = try StreamConnection(loop: loop) } catch { return .ready(.failure(error)) }
             do {
                 operation = try connection.startConnect(to: address, operation: operationName)
             } catch {
@@ -144,7 +144,7 @@ public struct ConnectByName: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if connecting == nil {
-            if lookup == nil { lookup = resolve(host: host, port: port) }
+            if lookup == nil { lookup = resolveFuture(host: host, port: port) }
             switch lookup!.poll(&context) {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))

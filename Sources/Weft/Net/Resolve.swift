@@ -1,7 +1,7 @@
 import CLibUV
 
 /// Resolves a host name with `uv_getaddrinfo` (on libuv's thread pool).
-/// See ``resolve(host:port:)``.
+/// See ``resolveFuture(host:port:)`` (and the async ``resolve(host:port:)``).
 ///
 /// A port outside 0...65535 or a host containing a NUL character fails with
 /// `.invalidArgument` at the first poll.
@@ -44,6 +44,6 @@ public struct Resolve: Future {
 }
 
 /// A future of the addresses `host` resolves to (IPv4 and IPv6), with `port`.
-public func resolve(host: String, port: Int) -> Resolve {
+public func resolveFuture(host: String, port: Int) -> Resolve {
     Resolve(host: host, port: port)
 }

@@ -24,9 +24,9 @@
 /// (failing with `.wrongThread`), and `close()`/`deinit` elsewhere hand the
 /// close to the loop.
 public final class TCPListener: @unchecked Sendable {
-    let acceptor: TCPAcceptor
+    let acceptor: StreamAcceptor
 
-    private init(acceptor: TCPAcceptor) {
+    private init(acceptor: StreamAcceptor) {
         self.acceptor = acceptor
     }
 
@@ -48,20 +48,32 @@ public final class TCPListener: @unchecked Sendable {
     /// Fails with `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, … naming the address;
     /// with `.wrongThread` for a runtime that belongs to another thread, and with
     /// `.shutDown` for one that was shut down (it could never accept).
+    ///
+    /// The same as ``bind(_:options:runtime:)`` with `backlog` and `reusePort`
+    /// as the only options set.
     public static func bind(
         _ address: SocketAddress, backlog: Int = 1024, reusePort: Bool = false, runtime: Runtime? = nil
+    ) throws(WeftError) -> TCPListener {
+        try bind(address, options: SocketOptions(reusePort: reusePort, backlog: backlog), runtime: runtime)
+    }
+
+    /// Binds `address` with `options` (backlog, `SO_REUSEPORT`,
+    /// `IPV6_V6ONLY`, buffer sizes and linger, which accepted connections
+    /// inherit) and starts listening. Otherwise as
+    /// ``bind(_:backlog:reusePort:runtime:)``; an option out of range fails
+    /// with `.invalidArgument` naming it.
+    public static func bind(
+        _ address: SocketAddress, options: SocketOptions, runtime: Runtime? = nil
     ) throws(WeftError) -> TCPListener {
         guard let loop = runtime?.loop ?? EventLoop.current else {
             throw WeftError(.invalidArgument, operation: "bind \(address)",
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: "bind \(address)") { throw error }
-        guard backlog > 0 && backlog <= Int(Int32.max) else {
-            throw WeftError(.invalidArgument, operation: "bind \(address)", detail: "backlog \(backlog) must be positive")
-        }
-        let acceptor = TCPAcceptor(loop: loop)
+        try options.validate(operation: "bind \(address)")
+        let acceptor = StreamAcceptor(loop: loop)
         do {
-            try acceptor.listen(on: address, backlog: Int32(backlog), reusePort: reusePort)
+            try acceptor.listen(on: address, options: options)
         } catch {
             acceptor.close()
             throw error
@@ -136,7 +148,13 @@ extension TCPListener {
     /// where it has both), on the runtime polling it; the options as in
     /// ``bind(_:backlog:reusePort:runtime:)``.
     public static func bindFuture(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) -> BindByName {
-        BindByName(host: host, port: port, backlog: backlog, reusePort: reusePort)
+        BindByName(host: host, port: port, options: SocketOptions(reusePort: reusePort, backlog: backlog))
+    }
+
+    /// ``bindFuture(host:port:backlog:reusePort:)`` with every socket option: the
+    /// poll form of the async `bind(host:port:options:)`.
+    public static func bindFuture(host: String, port: Int, options: SocketOptions) -> BindByName {
+        BindByName(host: host, port: port, options: options)
     }
 }
 
@@ -148,23 +166,22 @@ extension TCPListener {
 public struct BindByName: Future {
     let host: String
     let port: Int
-    let backlog: Int
-    let reusePort: Bool
+    let options: SocketOptions
     var lookup: Resolve?
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
         if lookup == nil {
             if let numeric = try? SocketAddress(host: host, port: port) {
-                return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, backlog: backlog, reusePort: reusePort) })
+                return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, options: options) })
             }
-            lookup = resolve(host: host, port: port)
+            lookup = resolveFuture(host: host, port: port)
         }
         guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
         return .ready(resolved.flatMap { addresses in
             guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
                 return .failure(WeftError(.invalidArgument, operation: "bind \(host):\(port)", detail: "no address found"))
             }
-            return Result { () throws(WeftError) in try TCPListener.bind(address, backlog: backlog, reusePort: reusePort) }
+            return Result { () throws(WeftError) in try TCPListener.bind(address, options: options) }
         })
     }
 }

@@ -43,9 +43,9 @@ import CLibUV
 /// solely on the loop thread: every entry point checks `isOnLoopThread` first,
 /// and `close()`/`deinit` called elsewhere hand the close to the loop.
 public final class TCPStream: @unchecked Sendable {
-    let connection: TCPConnection
+    let connection: StreamConnection
 
-    init(connection: TCPConnection) {
+    init(connection: StreamConnection) {
         self.connection = connection
     }
 
@@ -82,7 +82,7 @@ public final class TCPStream: @unchecked Sendable {
 
     /// A future of up to `maxLength` bytes; empty at end of stream.
     public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
-        ReadSome(stream: self, maxLength: maxLength)
+        ReadSome(stream: self, connection: connection, maxLength: maxLength)
     }
 
     /// Closes the connection (on the loop thread: at once there, else as soon
@@ -122,8 +122,20 @@ public final class TCPStream: @unchecked Sendable {
         connection.writeHighWater = queued
     }
 
+    /// Sets the socket's send and receive buffer sizes (`SO_SNDBUF`,
+    /// `SO_RCVBUF`) and linger (`SO_LINGER`) from `options`; the options that
+    /// only binding applies (reuse, backlog, `IPV6_V6ONLY`) must be left at
+    /// their defaults (`.invalidArgument` otherwise). A listener's options
+    /// (``TCPListener/bind(_:options:runtime:)``) are inherited by the
+    /// connections it accepts.
+    public func setOptions(_ options: SocketOptions) throws(WeftError) {
+        if let error = wrongThread("setOptions") { throw error }
+        try options.validateForConnectedSocket(operation: "setOptions")
+        try connection.configure(options, operation: "setOptions")
+    }
+
     /// The default of both ``setBufferLimits(unread:queued:)`` limits: 64 KiB.
-    public static let defaultBufferLimit = TCPConnection.defaultReadHighWater
+    public static let defaultBufferLimit = StreamConnection.defaultReadHighWater
 
     /// The limits in force (see ``setBufferLimits(unread:queued:)``); on the
     /// stream's loop.
@@ -234,11 +246,16 @@ public struct TCPWriteHalf: AsyncWrite {
     }
 }
 
-/// Reads up to a number of bytes. See ``TCPStream/readFuture(upTo:)``.
+/// Reads up to a number of bytes. See ``TCPStream/readFuture(upTo:)`` and
+/// ``UnixStream/readFuture(upTo:)``.
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes.
 public struct ReadSome: Future {
-    let stream: TCPStream
+    /// The public stream (``TCPStream`` or ``UnixStream``), held so that it
+    /// stays open while the read is pending: its deinit closes the connection.
+    let stream: AnyObject
+    /// The stream's connection (TCP or Unix: the same machinery).
+    let connection: StreamConnection
     let maxLength: Int
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
@@ -246,12 +263,13 @@ public struct ReadSome: Future {
             return .ready(.failure(WeftError(.invalidArgument, operation: "read(upTo: \(maxLength))",
                                              detail: "the length must not be negative")))
         }
-        switch stream.pollFillBuffer(&context) {
+        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
+        switch connection.pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))
         case .ready(.success(let available)):
             let bytes = [UInt8](available.prefix(maxLength))
-            stream.connection.consume(bytes.count)
+            connection.consume(bytes.count)
             return .ready(.success(bytes))
         }
     }
@@ -263,25 +281,28 @@ public struct ReadSome: Future {
 /// is allocated per read. While the read waits with nothing buffered, the
 /// buffer is lent to the stream and libuv reads straight into it (one `read`
 /// system call into the caller's storage, as with Tokio; no pool buffer, no
-/// copy). See ``TCPConnection/lend(_:)``.
+/// copy). See ``StreamConnection/lend(_:)``.
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
 /// that reached the lent buffer of a dropped read stay buffered in the stream.
 struct ReadInto: Future {
-    let stream: TCPStream
+    /// The public stream, held so that it stays open (as ``ReadSome/stream``).
+    let stream: AnyObject
+    /// The stream's connection (TCP or Unix: the same machinery).
+    let connection: StreamConnection
     var buffer: [UInt8]
     let count: Int
     /// The loan's number while `buffer` is lent to the stream.
     var loan: UInt64?
 
-    init(stream: TCPStream, buffer: consuming [UInt8]) {
+    init(stream: AnyObject, connection: StreamConnection, buffer: consuming [UInt8]) {
         self.stream = stream
+        self.connection = connection
         self.buffer = buffer
         count = self.buffer.count
     }
 
     mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
-        let connection = stream.connection
         if let loan = loan.take() {
             if let (lent, filled) = connection.reclaim(loan) {
                 buffer = lent
@@ -291,7 +312,7 @@ struct ReadInto: Future {
                 buffer = [UInt8](repeating: 0, count: count)
             }
         }
-        if let error = stream.wrongThread("read") { return .ready((buffer, .failure(error))) }
+        if let error = connection.wrongThread("read") { return .ready((buffer, .failure(error))) }
         if count == 0 { return .ready((buffer, .success(0))) }
         switch buffer.withUnsafeMutableBytes({ connection.pollRead(&context, into: $0) }) {
         case .ready(let result):

@@ -25,7 +25,7 @@ final class ReadBufferPool {
     private unowned(unsafe) let loop: EventLoop
     private var cached: [UnsafeMutableRawPointer] = []
     /// Connections whose reading paused for the budget.
-    private var paused: [TCPConnection] = []
+    private var paused: [StreamConnection] = []
 
     private init(loop: EventLoop) {
         self.loop = loop
@@ -58,13 +58,13 @@ final class ReadBufferPool {
         }
     }
 
-    func pause(_ connection: TCPConnection) {
+    func pause(_ connection: StreamConnection) {
         paused.append(connection)
         loop.counters.readsPausedForBudget += 1
     }
 
     /// Takes `connection` off the paused list (it resumes or closes by itself).
-    func forget(_ connection: TCPConnection) {
+    func forget(_ connection: StreamConnection) {
         if let index = paused.firstIndex(where: { $0 === connection }) { paused.remove(at: index) }
     }
 

@@ -81,11 +81,11 @@ final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
 /// it retains the connection, so the callback never reaches freed memory, and
 /// for a write owns a copy of the bytes.
 final class StreamRequest<Request>: RequestOperation<Request> {
-    let connection: TCPConnection
+    let connection: StreamConnection
     let buffer: UnsafeMutableRawPointer?
     let bufferCount: Int
 
-    init(connection: TCPConnection, copying bytes: UnsafeRawBufferPointer? = nil) {
+    init(connection: StreamConnection, copying bytes: UnsafeRawBufferPointer? = nil) {
         self.connection = connection
         if let bytes, !bytes.isEmpty {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)

@@ -9,19 +9,49 @@ import Glibc
 /// let c = try SocketAddress(host: "127.0.0.1", port: 0)   // port 0: any free port
 /// ```
 ///
-/// Parsing never resolves names; use ``resolve(host:port:)`` or
+/// Parsing never resolves names; use ``resolve(host:port:)`` (or its poll form ``resolveFuture(host:port:)``) or
 /// ``TCPStream/connect(host:port:)`` for those. A malformed address throws a
 /// ``WeftError`` of kind `.invalidArgument` whose description quotes the input.
+///
+/// Two addresses are equal when their binary forms are (`::1` and
+/// `0:0:0:0:0:0:0:1` are one address). The binary form is kept beside the
+/// text, so an address received with a datagram is formatted only when its
+/// `host` is read, and sending to an address parses nothing again.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The address family.
     public enum Family: Sendable, Hashable { case ipv4, ipv6 }
 
     /// The address family.
     public let family: Family
-    /// The numeric host, e.g. `127.0.0.1` or `::1`.
-    public let host: String
     /// The port.
     public let port: Int
+    /// The host as it was given (`nil` for an address the OS gave, formatted on demand).
+    private let givenHost: String?
+    /// The `sockaddr_in` or `sockaddr_in6`, zero-filled to 28 bytes.
+    private let raw: RawSockAddr
+
+    /// The numeric host, e.g. `127.0.0.1` or `::1`.
+    public var host: String {
+        if let givenHost { return givenHost }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        raw.withSockAddr { address in
+            switch family {
+            case .ipv4:
+                _ = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &text, text.count) }
+            case .ipv6:
+                _ = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_name($0, &text, text.count) }
+            }
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public static func == (left: SocketAddress, right: SocketAddress) -> Bool {
+        left.raw == right.raw
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(raw)
+    }
 
     /// Parses `"host:port"` (IPv4) or `"[host]:port"` (IPv6).
     public init(_ text: String) throws(WeftError) {
@@ -67,52 +97,89 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         var ipv6 = sockaddr_in6()
         if uv_ip4_addr(host, Int32(port), &ipv4) == 0 {
             family = .ipv4
+            raw = RawSockAddr(copying: &ipv4)
         } else if uv_ip6_addr(host, Int32(port), &ipv6) == 0 {
             family = .ipv6
+            raw = RawSockAddr(copying: &ipv6)
         } else {
             throw WeftError(.invalidArgument, operation: operation, detail: "'\(host)' is not a numeric IPv4 or IPv6 address")
         }
-        self.host = host
+        givenHost = host
         self.port = port
     }
 
-    /// Reads a `sockaddr` filled in by the OS (IPv4 or IPv6 only).
+    /// Reads a `sockaddr` filled in by the OS (IPv4 or IPv6 only); formats
+    /// nothing until `host` is read.
     init?(_ address: UnsafePointer<sockaddr>) {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
-            let ipv4 = UnsafeRawPointer(address).assumingMemoryBound(to: sockaddr_in.self)
-            guard uv_ip4_name(ipv4, &text, text.count) == 0 else { return nil }
+            var ipv4 = UnsafeRawPointer(address).loadUnaligned(as: sockaddr_in.self)
+            ipv4.sin_zero = (0, 0, 0, 0, 0, 0, 0, 0)
             family = .ipv4
-            port = Int(UInt16(bigEndian: ipv4.pointee.sin_port))
+            port = Int(UInt16(bigEndian: ipv4.sin_port))
+            raw = RawSockAddr(copying: &ipv4)
         case AF_INET6:
-            let ipv6 = UnsafeRawPointer(address).assumingMemoryBound(to: sockaddr_in6.self)
-            guard uv_ip6_name(ipv6, &text, text.count) == 0 else { return nil }
+            var ipv6 = UnsafeRawPointer(address).loadUnaligned(as: sockaddr_in6.self)
+            ipv6.sin6_flowinfo = 0  // not part of the address (RFC 6437)
             family = .ipv6
-            port = Int(UInt16(bigEndian: ipv6.pointee.sin6_port))
+            port = Int(UInt16(bigEndian: ipv6.sin6_port))
+            raw = RawSockAddr(copying: &ipv6)
         default:
             return nil
         }
-        host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        givenHost = nil
     }
 
     /// Calls `body` with this address as a C `sockaddr`.
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>) -> R) -> R {
-        switch family {
-        case .ipv4:
-            var ipv4 = sockaddr_in()
-            uv_ip4_addr(host, Int32(port), &ipv4)
-            return withUnsafePointer(to: &ipv4) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
-        case .ipv6:
-            var ipv6 = sockaddr_in6()
-            uv_ip6_addr(host, Int32(port), &ipv6)
-            return withUnsafePointer(to: &ipv6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
-        }
+        raw.withSockAddr(body)
+    }
+
+    /// The size of this address's `sockaddr` (`sockaddr_in` or `sockaddr_in6`).
+    var sockAddrLength: Int {
+        family == .ipv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
     }
 
     /// `127.0.0.1:7000` or `[::1]:7000`.
     public var description: String {
         family == .ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// A `sockaddr_in` or `sockaddr_in6` by value: 28 bytes, zero beyond the
+/// structure's own size, so equal addresses have equal words.
+///
+/// Its pointer use is safe: `init` copies at most 28 bytes (checked) into the
+/// words, and `withSockAddr` lends a pointer to a local copy only for the
+/// duration of `body`, which hands it to C (libuv, the kernel) to read; Swift
+/// never reads the words through a `sockaddr` type.
+private struct RawSockAddr: Sendable, Hashable {
+    private var words: (UInt64, UInt64, UInt64, UInt32) = (0, 0, 0, 0)
+
+    init<Address>(copying address: inout Address) {
+        precondition(MemoryLayout<Address>.size <= 28)
+        withUnsafeMutableBytes(of: &words) { words in
+            withUnsafeBytes(of: &address) { words.copyMemory(from: $0) }
+        }
+    }
+
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>) -> R) -> R {
+        var copy = words
+        return withUnsafeMutableBytes(of: &copy) { bytes in
+            body(bytes.baseAddress!.assumingMemoryBound(to: sockaddr.self))
+        }
+    }
+
+    static func == (left: RawSockAddr, right: RawSockAddr) -> Bool {
+        left.words.0 == right.words.0 && left.words.1 == right.words.1
+            && left.words.2 == right.words.2 && left.words.3 == right.words.3
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
     }
 }
 

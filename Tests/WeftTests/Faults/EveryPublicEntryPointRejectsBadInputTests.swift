@@ -10,9 +10,9 @@ import Weft
 ///
 /// Covered in this file:
 /// - Addresses: a host containing a NUL character, for `SocketAddress(_:)`,
-///   `SocketAddress(host:port:)`, `resolve(host:port:)` and
+///   `SocketAddress(host:port:)`, `resolveFuture(host:port:)` and
 ///   `TCPStream.connect(host:port:)`; a port outside 0...65535 (70000, 65536,
-///   -1, `Int.max`) for `resolve(host:port:)` and `connect(host:port:)`, which
+///   -1, `Int.max`) for `resolveFuture(host:port:)` and `connect(host:port:)`, which
 ///   must not wrap around to another port; an empty host for `resolve`; binding
 ///   an address that is not on this machine (EADDRNOTAVAIL); a listen backlog
 ///   beyond `Int32`.
@@ -103,7 +103,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
 
         let runtime = try Runtime()
         let (listener, address) = try Self.replyingServer(runtime, reply: [1])
-        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: host, port: address.port))).get()
+        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolveFuture(host: host, port: address.port))).get()
         #expect(resolved.failure?.kind == .invalidArgument)
         let connected = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(host: host, port: address.port))).get()
         #expect(connected.failure?.kind == .invalidArgument)
@@ -117,7 +117,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     func portOutOfRangeByName() throws {
         let runtime = try Runtime()
         for port in [70000, 65536, -1, Int.max] {
-            let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: "127.0.0.1", port: port))).get()
+            let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolveFuture(host: "127.0.0.1", port: port))).get()
             let error = try #require(resolved.failure, "port \(port) resolved to \(resolved)")
             #expect(error.kind == .invalidArgument)
             #expect("\(error)".contains("\(port)"))
@@ -136,7 +136,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     @Test("resolving an empty host fails with an error value")
     func emptyHost() throws {
         let runtime = try Runtime()
-        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolve(host: "", port: 80))).get()
+        let resolved = try runtime.block(on: timeoutFuture(.seconds(5), resolveFuture(host: "", port: 80))).get()
         let error = try #require(resolved.failure, "resolved an empty host to \(resolved)")
         #expect(error.operation.hasPrefix("resolve"))
     }

@@ -98,7 +98,7 @@ struct ConnectTests {
     @Test("resolve(host: \"localhost\", port:) yields loopback addresses carrying the port")
     func resolveLocalhost() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let addresses = try runtime.block(on: timeoutFuture(.seconds(10), resolve(host: "localhost", port: 8080))).get().get()
+        let addresses = try runtime.block(on: timeoutFuture(.seconds(10), resolveFuture(host: "localhost", port: 8080))).get().get()
         #expect(!addresses.isEmpty)
         #expect(addresses.allSatisfy { $0.port == 8080 })
         #expect(addresses.contains { $0.host == "127.0.0.1" && $0.family == .ipv4 })

@@ -140,6 +140,51 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
+        @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 within 2 s of SIGTERM",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"]])
+        func udpEchoSample(options: [String]) throws {
+            let path = try #require(SampleBinaries.path("weft-echo"))
+            let child = try ChildProcess(path, arguments: ["--udp", "--port", "0"] + options)
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
+            try #require(line.hasPrefix("listening on ") && line.hasSuffix(" (udp)"), "unexpected first line: \(line)")
+            let address = try SocketAddress(String(line.dropFirst("listening on ".count).dropLast(" (udp)".count)))
+            let runtime = try Runtime()
+            let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            try client.connect(to: address)
+            for index in 0..<20 {
+                let payload = NetTest.bytes("datagram \(index)")
+                let reply = try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture(payload).then { sent in
+                    client.receiveFuture().map { received in sent.flatMap { received } }
+                })).get().get()
+                #expect(reply.bytes == payload)
+                #expect(reply.sender == address)
+            }
+            client.close()
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test("weft-echo --unix PATH echoes a client's bytes with half-close, exits with status 0 within 2 s of SIGTERM, and removes its socket file",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"))
+        func unixEchoSample() throws {
+            let path = try #require(SampleBinaries.path("weft-echo"))
+            let socketPath = NSTemporaryDirectory() + "weft-echo-sample-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+            let child = try ChildProcess(path, arguments: ["--unix", socketPath])
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
+            #expect(line == "listening on \(socketPath) (unix)")
+            let runtime = try Runtime()
+            let message = NetTest.bytes(String(repeating: "echo through a Unix socket. ", count: 2000))
+            let echoed = try runtime.block(on: timeoutFuture(.seconds(10), UnixStream.connectFuture(to: .path(socketPath)).onSuccess { stream in
+                join(stream.writeAll(message).onSuccess { stream.shutdownFuture() }, stream.readToEnd())
+                    .map { written, read in written.flatMap { read } }
+            })).get().get()
+            #expect(echoed == message)
+            Self.expectCleanExitOnSIGTERM(child)
+            #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind")
+        }
+
         @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 within 2 s of SIGTERM",
               .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"),
               arguments: [[], ["--loops", "1"], ["--loops", "2"]])

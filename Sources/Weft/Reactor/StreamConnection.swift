@@ -1,25 +1,37 @@
 import CLibUV
 import CWeftSupport
 
-/// The owner of one connected `uv_tcp_t`: its inbound buffer, its outbound
-/// queue accounting, and the wakers of the tasks using it. Confined to the loop
-/// thread.
+/// The owner of one connected libuv stream, a `uv_tcp_t` (``TCPStream``) or a
+/// `uv_pipe_t` on a Unix domain socket (``UnixStream``): its inbound buffer,
+/// its outbound queue accounting, and the wakers of the tasks using it. The
+/// one stream machinery: reading, lending, writing, half-close and the
+/// loop's budget never depend on the kind (``Kind``); only connecting, the
+/// TCP options and the addresses do. Confined to the loop thread.
 ///
-/// Handle lifetime: the `uv_tcp_t` is allocated apart from this object;
-/// `handle.data` points back here unretained; `close()` clears `data` and
+/// Handle lifetime: the `uv_tcp_t` or `uv_pipe_t` is allocated apart from this object;
+/// `stream.data` points back here unretained; `close()` clears `data` and
 /// closes the handle, which is freed in its close callback. Requests
 /// (`uv_write_t`, `uv_shutdown_t`, `uv_connect_t`) are owned by
 /// ``StreamRequest``s that retain this connection until their callback runs,
 /// so a callback never reaches freed memory. Whether the connection stays
-/// *open* is decided by the public ``TCPStream`` wrapper, whose deinit calls
-/// `close()`.
+/// *open* is decided by the public ``TCPStream`` or ``UnixStream`` wrapper,
+/// whose deinit calls `close()`; the read futures hold the wrapper, not only
+/// this connection, so a pending read keeps the stream open.
 ///
 /// Layout: reading here, lending a reader's buffer in
-/// `TCPConnection+Lending.swift`, writing and shutdown in
-/// `TCPConnection+Writing.swift`, connecting, options and addresses in
-/// `TCPConnection+Socket.swift`. The other files reach the state below, which
+/// `StreamConnection+Lending.swift`, writing and shutdown in
+/// `StreamConnection+Writing.swift`, connecting, options and addresses in
+/// `StreamConnection+Socket.swift`. The other files reach the state below, which
 /// nothing outside them touches.
-final class TCPConnection: TCPHandleOwner {
+final class StreamConnection: SocketOwner {
+    /// What kind of libuv stream the handle is.
+    enum Kind {
+        /// A `uv_tcp_t`.
+        case tcp
+        /// A `uv_pipe_t` on a Unix domain stream socket.
+        case unixDomain
+    }
+
     /// A pooled read buffer holding unread bytes in `start..<end`.
     struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -34,12 +46,15 @@ final class TCPConnection: TCPHandleOwner {
     /// The default of ``writeHighWater``.
     static let defaultWriteHighWater = 64 * 1024
     /// Stop reading from the socket once this much is buffered and unread.
-    @exclusivity(unchecked) var readHighWater = TCPConnection.defaultReadHighWater
+    @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
     /// Writes wait (pollWrite is pending) once this much is queued in libuv.
-    @exclusivity(unchecked) var writeHighWater = TCPConnection.defaultWriteHighWater
+    @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
 
     let loop: EventLoop
-    private(set) var handle: UnsafeMutablePointer<uv_tcp_t>?
+    let kind: Kind
+    /// The `uv_tcp_t` or `uv_pipe_t` (per ``kind``), as the stream it is;
+    /// `nil` once closed.
+    private(set) var stream: UnsafeMutablePointer<uv_stream_t>?
 
     // Inbound.
     @exclusivity(unchecked) var chunks: [Chunk] = []
@@ -77,30 +92,34 @@ final class TCPConnection: TCPHandleOwner {
     /// A connect in flight, told to forget its waiting task if the stream closes first.
     var connectOperation: StreamRequest<uv_connect_t>?
 
-    /// A new, unconnected TCP handle on `loop`.
-    init(loop: EventLoop) throws(WeftError) {
+    /// A new, unconnected TCP (or, for `.unixDomain`, pipe) handle on `loop`.
+    init(loop: EventLoop, kind: Kind = .tcp) throws(WeftError) {
         self.loop = loop
-        handle = try makeHandle(on: loop)
+        self.kind = kind
+        stream = try makeStreamHandle(kind, on: loop)
     }
 
     deinit {
         close()
     }
 
-    var isClosed: Bool { handle == nil }
+    var isClosed: Bool { stream == nil }
 
-    var stream: UnsafeMutablePointer<uv_stream_t>? { handle.map { weft_tcp_stream($0) } }
+    /// The handle as a `uv_tcp_t`: `nil` when closed or not TCP.
+    var tcpHandle: UnsafeMutablePointer<uv_tcp_t>? {
+        kind == .tcp ? stream.map { weft_stream_tcp($0) } : nil
+    }
 
     /// Closes the handle (if open), wakes every waiting task so it sees the
     /// closed stream, and returns the read buffers to the pool.
     func close() {
-        guard let handle else { return }
-        self.handle = nil
+        guard let stream else { return }
+        self.stream = nil
         if isPausedForBudget {
             isPausedForBudget = false
             loop.withReadBuffers { $0.forget(self) }
         }
-        weft_close_and_free(weft_tcp_handle(handle))
+        weft_close_and_free(weft_stream_handle(stream))
         loop.noteMemoryFreed()
         loop.withReadBuffers { pool in
             for chunk in chunks { pool.give(chunk.base) }
@@ -150,9 +169,9 @@ final class TCPConnection: TCPHandleOwner {
         if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
         if !isReading {
             let result = uv_read_start(stream, { handle, _, buffer in
-                handleOwner(handle, as: TCPConnection.self).map { buffer!.pointee = $0.allocateReadBuffer() }
+                handleOwner(handle, as: StreamConnection.self).map { buffer!.pointee = $0.allocateReadBuffer() }
             }, { stream, count, buffer in
-                guard let connection = handleOwner(stream, as: TCPConnection.self) else { return }
+                guard let connection = handleOwner(stream, as: StreamConnection.self) else { return }
                 connection.didRead(count: count, into: buffer!.pointee)
             })
             if result < 0 {

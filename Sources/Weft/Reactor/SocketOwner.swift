@@ -2,24 +2,35 @@ import CLibUV
 import CWeftSupport
 import Glibc
 
-/// What `TCPConnection` and `TCPAcceptor` share: each owns a socket and its
-/// libuv handle on a loop, and must close them on that loop's thread.
-protocol TCPHandleOwner: AnyObject, SendableMetatype {
+/// What the handle owners of the network (`StreamConnection`, `StreamAcceptor`,
+/// `DatagramEndpoint`) share: each owns a socket and its libuv handle on a
+/// loop, and must close them on that loop's thread.
+protocol SocketOwner: AnyObject, SendableMetatype {
     var loop: EventLoop { get }
     /// Closes the handle; called on the loop thread only.
     func close()
 }
 
-extension TCPHandleOwner {
-    /// A new TCP handle on `loop` whose `data` points back at `self`, unretained
-    /// (the handle is freed in its close callback, never before).
-    func makeHandle(on loop: EventLoop) throws(WeftError) -> UnsafeMutablePointer<uv_tcp_t> {
+extension SocketOwner {
+    /// A new TCP or pipe handle on `loop` whose `data` points back at `self`,
+    /// unretained (the handle is freed in its close callback, never before).
+    func makeStreamHandle(_ kind: StreamConnection.Kind, on loop: EventLoop) throws(WeftError) -> UnsafeMutablePointer<uv_stream_t> {
         var error: Int32 = 0
-        guard let handle = weft_tcp_new(loop.uvLoop, &error) else {
-            throw WeftError(uvCode: error, operation: "uv_tcp_init")
+        let stream: UnsafeMutablePointer<uv_stream_t>
+        switch kind {
+        case .tcp:
+            guard let handle = weft_tcp_new(loop.uvLoop, &error) else {
+                throw WeftError(uvCode: error, operation: "uv_tcp_init")
+            }
+            stream = weft_tcp_stream(handle)
+        case .unixDomain:
+            guard let handle = weft_pipe_new(loop.uvLoop, &error) else {
+                throw WeftError(uvCode: error, operation: "uv_pipe_init")
+            }
+            stream = weft_pipe_stream(handle)
         }
-        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        return handle
+        stream.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        return stream
     }
 
     /// The error for a call from a thread other than the loop's, if it is one.
@@ -44,7 +55,7 @@ extension TCPHandleOwner {
 /// that asked for the close no longer uses it (`closeOnLoop` is the last thing
 /// a dropped stream or listener does).
 struct CloseHandle: LoopJob {
-    let owner: UnsafeTransfer<any TCPHandleOwner>
+    let owner: UnsafeTransfer<any SocketOwner>
 
     func run() {
         owner.value.close()

@@ -1,6 +1,6 @@
 /// Lending a waiting reader's buffer to libuv, so its bytes arrive with no
 /// pool buffer and no copy (an async `read(into:)`).
-extension TCPConnection {
+extension StreamConnection {
     /// Lends `buffer` (taking it, leaving `[]`) for libuv to read into while
     /// nothing is buffered, so the bytes reach the reader with no pool buffer
     /// and no copy; returns the loan's number for ``reclaim(_:)``. Call it after

@@ -1,9 +1,12 @@
 import CLibUV
 import CWeftSupport
+import Glibc
 
-/// The owner of a listening socket and of the `uv_poll_t` that watches it
-/// (same lifetime rules as `TCPConnection`: the handle is allocated apart,
-/// `data` unretained, freed in the close callback). Confined to the loop thread.
+/// The owner of a listening socket, TCP or Unix domain, and of the `uv_poll_t`
+/// that watches it (same lifetime rules as `StreamConnection`: the handle is
+/// allocated apart, `data` unretained, freed in the close callback). Each
+/// accepted socket becomes a `StreamConnection` of the listener's kind.
+/// Confined to the loop thread.
 ///
 /// Weft accepts by itself rather than through `uv_listen`, because libuv 1.44
 /// handles running out of descriptors without telling anyone (below). Each time
@@ -21,8 +24,15 @@ import CWeftSupport
 /// shed, in the loop's statistics and the listener's accept errors. With no
 /// reserve to close (another thread took the slot), it stops watching for
 /// ``backOffMilliseconds`` instead of spinning.
-final class TCPAcceptor: TCPHandleOwner {
+final class StreamAcceptor: SocketOwner {
     let loop: EventLoop
+    /// The kind of the connections it accepts.
+    let kind: StreamConnection.Kind
+    /// Names the listener in accept errors ("accept on 127.0.0.1:7000").
+    private var name = "a closed listener"
+    /// The socket file a Unix listener created, removed on close if it is
+    /// still that file (device and inode).
+    private var socketFile: (path: String, device: UInt64, inode: UInt64)?
     /// The listening socket, -1 until `listen` and after `close`.
     private var socket: Int32 = -1
     private var watcher: UnsafeMutablePointer<uv_poll_t>?
@@ -36,7 +46,7 @@ final class TCPAcceptor: TCPHandleOwner {
     }
     static let backOffMilliseconds: UInt64 = 100
     /// Connections accepted and not yet handed to an `accept()`.
-    private let accepted = RingBuffer<TCPConnection>(capacity: 16)
+    private let accepted = RingBuffer<StreamConnection>(capacity: 16)
     /// At most this many connections wait in `accepted`.
     static let acceptQueueLimit = 128
     /// The tasks waiting in an accept. A connection (or the close) wakes them
@@ -45,25 +55,49 @@ final class TCPAcceptor: TCPHandleOwner {
     private(set) var acceptErrorCount = 0
     private(set) var lastAcceptError: WeftError?
 
-    init(loop: EventLoop) {
+    init(loop: EventLoop, kind: StreamConnection.Kind = .tcp) {
         self.loop = loop
+        self.kind = kind
     }
 
     deinit {
         close()
     }
 
-    /// Binds `address` (with `SO_REUSEPORT` when `reusePort` is set: other
-    /// sockets, on other loops or in other processes, may bind it too, and the
-    /// kernel spreads the connections over them) and starts accepting.
-    func listen(on address: SocketAddress, backlog: Int32, reusePort: Bool) throws(WeftError) {
+    /// Binds `address` with `options` (with `reusePort`, other sockets, on
+    /// other loops or in other processes, may bind it too, and the kernel
+    /// spreads the connections over them) and starts accepting.
+    func listen(on address: SocketAddress, options: SocketOptions) throws(WeftError) {
         let operation = "bind \(address)"
-        var failedCall: UnsafePointer<CChar>?
-        let socket = address.withSockAddr { weft_tcp_listen($0, reusePort, backlog, &failedCall) }
-        guard socket >= 0 else {
-            let call = failedCall.map { String(cString: $0) } ?? "bind"
-            throw WeftError(uvCode: socket, operation: call == "bind" ? operation : "\(operation) (\(call))")
+        let socket = try address.withSockAddr { pointer in
+            Result { () throws(WeftError) in
+                try bindSocket(pointer, length: address.sockAddrLength, type: Int32(SOCK_STREAM.rawValue),
+                               options: options, listening: true, operation: operation)
+            }
+        }.get()
+        try watch(socket)
+        name = (try? localAddress()).map { "\($0)" } ?? "\(address)"
+    }
+
+    /// Binds the Unix domain socket `address` and starts accepting; a socket
+    /// file it creates is removed again on close.
+    func listen(unix address: UnixAddress, options: SocketOptions) throws(WeftError) {
+        let operation = "bind \(address)"
+        let socket = try address.withSockAddr(operation: operation) { (address, length) throws(WeftError) in
+            try bindSocket(address, length: length, type: Int32(SOCK_STREAM.rawValue), options: options,
+                           listening: true, operation: operation)
         }
+        if case .path(let path) = address {
+            var device: UInt64 = 0
+            var inode: UInt64 = 0
+            if weft_socket_file_identity(path, &device, &inode) == 0 { socketFile = (path, device, inode) }
+        }
+        name = "\(address)"
+        try watch(socket)
+    }
+
+    /// Watches the listening `socket`, which it now owns, and starts accepting.
+    private func watch(_ socket: Int32) throws(WeftError) {
         self.socket = socket
         var error: Int32 = 0
         guard let watcher = weft_poll_new(loop.uvLoop, socket, &error) else {
@@ -78,7 +112,7 @@ final class TCPAcceptor: TCPHandleOwner {
     private func startWatching() throws(WeftError) {
         guard let watcher, !isWatching else { return }
         try check(uv_poll_start(watcher, Int32(UV_READABLE.rawValue)) { watcher, status, _ in
-            handleOwner(watcher, as: TCPAcceptor.self)?.readable(status: status)
+            handleOwner(watcher, as: StreamAcceptor.self)?.readable(status: status)
         }, "uv_poll_start")
         isWatching = true
     }
@@ -104,7 +138,7 @@ final class TCPAcceptor: TCPHandleOwner {
             let result = weft_accept(socket)
             if result >= 0 {
                 do {
-                    accepted.append(try TCPConnection.adopting(result, loop: loop))
+                    accepted.append(try StreamConnection.adopting(result, loop: loop, kind: kind))
                 } catch {
                     recordAcceptError(error)
                 }
@@ -163,7 +197,7 @@ final class TCPAcceptor: TCPHandleOwner {
         }
         stopWatching()
         uv_timer_start(backOffTimer!, { timer in
-            guard let acceptor = handleOwner(timer, as: TCPAcceptor.self) else { return }
+            guard let acceptor = handleOwner(timer, as: StreamAcceptor.self) else { return }
             _ = weft_loop_take_reserve(acceptor.loop.uvLoop)
             acceptor.resumeWatching()
         }, Self.backOffMilliseconds, 0)
@@ -190,11 +224,9 @@ final class TCPAcceptor: TCPHandleOwner {
     }
 
     /// "accept on ADDRESS", naming the listener in its errors.
-    private var acceptOperation: String {
-        "accept on " + ((try? localAddress()).map { "\($0)" } ?? "a closed listener")
-    }
+    private var acceptOperation: String { "accept on " + name }
 
-    func pollAccept(_ context: inout Context) -> Poll<Result<TCPConnection, WeftError>> {
+    func pollAccept(_ context: inout Context) -> Poll<Result<StreamConnection, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard socket >= 0 else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
@@ -206,9 +238,9 @@ final class TCPAcceptor: TCPHandleOwner {
         return .ready(.success(client))
     }
 
-    /// The address the socket is bound to.
+    /// The address the socket is bound to (TCP).
     func localAddress() throws(WeftError) -> SocketAddress {
-        guard socket >= 0 else { throw WeftError(.closed, operation: "localAddress") }
+        guard socket >= 0, kind == .tcp else { throw WeftError(.closed, operation: "localAddress") }
         return try socketAddress(operation: "localAddress") { weft_getsockname(socket, $0, $1) }
     }
 
@@ -225,6 +257,7 @@ final class TCPAcceptor: TCPHandleOwner {
         guard socket >= 0 else { return }
         weft_close_descriptor(socket)  // after its watcher left the OS poll
         socket = -1
+        if let (path, device, inode) = socketFile.take() { weft_remove_socket_file(path, device, inode) }
         while let client = accepted.popFirst() { client.close() }
         acceptors.wakeAll()
     }

@@ -2,7 +2,7 @@ import CLibUV
 
 /// Writing: `uv_try_write` first, the rest copied and queued with `uv_write`
 /// under a high-water mark; flush and half-close.
-extension TCPConnection {
+extension StreamConnection {
     /// Accepts what the kernel takes at once (`uv_try_write`) plus, copied and
     /// queued with `uv_write`, as much of the rest as fits under the high-water
     /// mark; returns how many bytes it accepted (pending when the queue is full).

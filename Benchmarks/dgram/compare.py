@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""UDP and Unix-socket echo servers side by side: the plain-C libuv servers
+(Benchmarks/libuv-c/udp-echo-server, pipe-echo-server) and weft-echo --udp /
+--unix, loaded by Benchmarks/dgram/dgram-load.
+
+For every scenario and repetition (interleaved: C, Weft, C, Weft, ...) each
+server is started fresh, pinned to CPU 0, and loaded by dgram-load pinned to
+CPU 1 for --secs seconds. Reported per run: round trips per second and the
+server's CPU time (user + system, from /proc/PID/stat) per 1000 round trips.
+For UDP a third server runs too: `weft-echo --udp --poll`, the same echo as a
+hand-written poll future on a Runtime (no Swift concurrency), to show what the
+async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
+Markdown table; each run's line goes to stderr.
+
+Two regimes, as Benchmarks/echo/compare.py: client-bound (the default: the load
+client saturates its core first, so a slower server also pays for waking an idle
+client in its sendmsg) and --regime server, where the server runs in a cgroup (v1,
+root) with half a core (5 ms per 10 ms) so that the server is the bottleneck.
+
+Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server]
+Run from the repository root after:
+    swift build -c release --product weft-echo
+    make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
+    make -C Benchmarks/dgram
+"""
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
+C_UDP = os.path.join(ROOT, "Benchmarks", "libuv-c", "udp-echo-server")
+C_PIPE = os.path.join(ROOT, "Benchmarks", "libuv-c", "pipe-echo-server")
+WEFT = os.path.join(ROOT, ".build", "release", "weft-echo")
+TICKS = os.sysconf("SC_CLK_TCK")
+CGROUP = "/sys/fs/cgroup/cpu/weft-dgram-server"
+
+
+def make_cgroup():
+    try:
+        os.makedirs(CGROUP, exist_ok=True)
+        with open(os.path.join(CGROUP, "cpu.cfs_period_us"), "w") as period:
+            period.write("10000")
+        with open(os.path.join(CGROUP, "cpu.cfs_quota_us"), "w") as quota:
+            quota.write("5000")
+    except OSError as error:
+        sys.exit(f"compare.py: the server-bound regime needs a cgroup v1 cpu controller and root: {error}")
+
+# name, kind, dgram-load arguments
+SCENARIOS = [
+    ("udp-1x1x64", "udp", ["-c", "1", "-w", "1", "-s", "64"]),
+    ("udp-4x8x64", "udp", ["-c", "4", "-w", "8", "-s", "64"]),
+    ("udp-4x8x1200", "udp", ["-c", "4", "-w", "8", "-s", "1200"]),
+    ("unix-1x1x64", "unix", ["-c", "1", "-w", "1", "-s", "64"]),
+    ("unix-16x4x64", "unix", ["-c", "16", "-w", "4", "-s", "64"]),
+]
+
+
+def servers(kind, path):
+    if kind == "udp":
+        return [("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
+                ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
+    return [("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def run_once(command, kind, load_arguments, seconds, regime):
+    server = subprocess.Popen(["taskset", "-c", "0"] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        if regime == "server":
+            with open(os.path.join(CGROUP, "cgroup.procs"), "w") as procs:
+                procs.write(str(server.pid))
+        line = server.stdout.readline().strip()
+        match = re.match(r"listening on (\S+) \((udp|unix)\)", line)
+        if not match:
+            raise RuntimeError(f"unexpected first line from {command[0]}: {line!r}")
+        target = ["--udp", match.group(1)] if kind == "udp" else ["--unix", match.group(1)]
+        time.sleep(0.2)
+        before = cpu_seconds(server.pid)
+        load = subprocess.run(["taskset", "-c", "1", LOAD] + target + load_arguments + ["-t", str(seconds)],
+                              capture_output=True, text=True, check=True)
+        after = cpu_seconds(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    values = dict(part.split("=") for part in load.stdout.split())
+    ops = int(values["ops"])
+    return {
+        "ops_per_sec": float(values["ops_per_sec"]),
+        "cpu_ms_per_1k": (after - before) * 1e6 / max(ops, 1),
+        "lost": int(values["lost"]),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--secs", type=float, default=5)
+    parser.add_argument("--only")
+    parser.add_argument("--regime", choices=["client", "server"], default="client")
+    arguments = parser.parse_args()
+    if arguments.regime == "server":
+        make_cgroup()
+    directory = tempfile.mkdtemp(prefix="weft-dgram-")
+    results = {}
+    for name, kind, load_arguments in SCENARIOS:
+        if arguments.only and arguments.only not in name:
+            continue
+        for repetition in range(arguments.reps):
+            for server, command in servers(kind, os.path.join(directory, "echo.sock")):
+                result = run_once(command, kind, load_arguments, arguments.secs, arguments.regime)
+                results.setdefault((name, server), []).append(result)
+                print(f"{name} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
+                      f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
+    print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | Weft/C CPU per op |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for name, _, _ in SCENARIOS:
+        if (name, "c") not in results:
+            continue
+        medians = {}
+        for server in ("c", "weft", "weft-poll"):
+            if (name, server) not in results:
+                continue
+            runs = results[(name, server)]
+            medians[server] = statistics.median(run["cpu_ms_per_1k"] for run in runs)
+            ratio = f"{medians[server] / medians['c']:.2f}x" if server != "c" and medians["c"] > 0 else ""
+            print(f"| {name} | {server} | {statistics.median(run['ops_per_sec'] for run in runs):.0f} | "
+                  f"{medians[server]:.2f} | {sum(run['lost'] for run in runs)} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

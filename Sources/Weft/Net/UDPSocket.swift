@@ -1,0 +1,440 @@
+import CLibUV
+
+/// A UDP socket on a Weft runtime.
+///
+/// ```swift
+/// let socket = try UDPSocket.bind(SocketAddress("127.0.0.1:0"))
+/// let datagram = try await socket.receive()
+/// try await socket.send(datagram.bytes, to: datagram.sender)
+/// ```
+///
+/// Every operation that waits comes in two forms: the async one
+/// (``send(_:to:)``, ``receive()``, ``datagrams``) and a poll future
+/// (``sendFuture(_:to:)``, ``receiveFuture()``, ``incoming``).
+///
+/// - **Receiving** starts when someone first receives and stops once
+///   ``Options/receiveQueueLimit`` datagrams (64 by default) wait unreceived,
+///   so a peer can make Weft hold at most that many, however fast it sends;
+///   the rest wait in the kernel's socket buffer (see
+///   ``setReceiveBufferSize(_:)``) or are dropped by the kernel, as UDP allows.
+///   Each ``UDPDatagram`` says who sent it and whether it was truncated (longer
+///   than ``Options/maximumDatagramSize``).
+/// - **Sending** never drops a datagram silently: a send completes once the
+///   kernel took it, or fails with its error. What the kernel cannot take at
+///   once is queued, up to ``Options/sendQueueLimit`` bytes; beyond that a
+///   send waits for room (backpressure). A datagram over 65,507 bytes (the
+///   IPv4 limit, applied to both families) fails with `.invalidArgument`.
+/// - **Connected mode** (``connect(to:)``): sends without an address go to the
+///   peer, only its datagrams are received, and an ICMP "port unreachable"
+///   surfaces as `ECONNREFUSED` on the next receive (or send).
+///
+/// The socket belongs to its runtime's loop thread: the async methods run
+/// there, the poll and synchronous ones fail with `.wrongThread` elsewhere. It
+/// is closed by ``close()`` or when the last reference goes away; closing
+/// wakes every pending operation with a `.closed` error.
+///
+/// `@unchecked Sendable` is sound because the only state, `endpoint`, is
+/// touched solely on the loop thread: every entry point checks the thread
+/// first, and `close()`/`deinit` elsewhere hand the close to the loop.
+public final class UDPSocket: @unchecked Sendable {
+    /// How a socket is bound, and the bounds on what Weft holds for it.
+    public struct Options: Sendable, Hashable {
+        /// `SO_REUSEADDR`. Off by default: on Linux it lets another UDP socket
+        /// bind the same address and take part of its datagrams.
+        public var reuseAddress = false
+        /// `SO_REUSEPORT`: sockets that all set it may bind the same address;
+        /// the kernel spreads datagrams over them by a hash of the sender.
+        public var reusePort = false
+        /// `IPV6_V6ONLY` when binding an IPv6 address (`nil`: the system's default).
+        public var ipv6Only: Bool?
+        /// `SO_RCVBUF`, in bytes (`nil`: the system's default).
+        public var receiveBufferSize: Int?
+        /// `SO_SNDBUF`, in bytes (`nil`: the system's default).
+        public var sendBufferSize: Int?
+        /// The longest datagram received whole; longer ones are truncated to
+        /// it and marked ``UDPDatagram/isTruncated``. 1 to 65,536.
+        public var maximumDatagramSize = 65_536
+        /// Receiving pauses while this many datagrams wait unreceived (1 to 65,536).
+        public var receiveQueueLimit = 64
+        /// Sends wait while this many bytes are queued (1 KiB to 1 GiB).
+        public var sendQueueLimit = 256 * 1024
+
+        /// The defaults, or the options given.
+        public init(
+            reuseAddress: Bool = false, reusePort: Bool = false, ipv6Only: Bool? = nil,
+            receiveBufferSize: Int? = nil, sendBufferSize: Int? = nil, maximumDatagramSize: Int = 65_536,
+            receiveQueueLimit: Int = 64, sendQueueLimit: Int = 256 * 1024
+        ) {
+            self.reuseAddress = reuseAddress
+            self.reusePort = reusePort
+            self.ipv6Only = ipv6Only
+            self.receiveBufferSize = receiveBufferSize
+            self.sendBufferSize = sendBufferSize
+            self.maximumDatagramSize = maximumDatagramSize
+            self.receiveQueueLimit = receiveQueueLimit
+            self.sendQueueLimit = sendQueueLimit
+        }
+
+        func validate(operation: String) throws(WeftError) {
+            func invalid(_ detail: String) -> WeftError { WeftError(.invalidArgument, operation: operation, detail: detail) }
+            guard (1...65_536).contains(maximumDatagramSize) else {
+                throw invalid("maximumDatagramSize \(maximumDatagramSize) must be from 1 to 65536 bytes")
+            }
+            guard (1...65_536).contains(receiveQueueLimit) else {
+                throw invalid("receiveQueueLimit \(receiveQueueLimit) must be from 1 to 65536 datagrams")
+            }
+            guard (1024...(1 << 30)).contains(sendQueueLimit) else {
+                throw invalid("sendQueueLimit \(sendQueueLimit) must be from 1024 to 1073741824 bytes")
+            }
+            try socketOptions.validate(operation: operation)
+        }
+
+        var socketOptions: SocketOptions {
+            SocketOptions(reuseAddress: reuseAddress, reusePort: reusePort, receiveBufferSize: receiveBufferSize,
+                          sendBufferSize: sendBufferSize, ipv6Only: ipv6Only)
+        }
+    }
+
+    /// The largest datagram ``sendFuture(_:to:)`` accepts: 65,507 bytes.
+    public static let maximumDatagramSize = DatagramEndpoint.maximumPayload
+
+    let endpoint: DatagramEndpoint
+
+    private init(endpoint: DatagramEndpoint) {
+        self.endpoint = endpoint
+    }
+
+    deinit {
+        endpoint.closeOnLoop()
+    }
+
+    /// The error for a call from a thread other than the loop's, if it is
+    /// one; `operation` is built only then.
+    func wrongThread(_ operation: @autoclosure () -> String) -> WeftError? {
+        endpoint.loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation())
+    }
+
+    /// Binds a UDP socket to `address` (port 0: a free port, see
+    /// ``localAddress``; `0.0.0.0` or `::` for every interface), on `runtime`
+    /// or, when `nil`, the runtime running the calling thread.
+    ///
+    /// Fails with `EADDRINUSE` (another socket has the address; see
+    /// ``Options/reusePort``), `EADDRNOTAVAIL`, `EACCES`, … naming the address;
+    /// `.invalidArgument` for an option out of range; `.wrongThread` or
+    /// `.shutDown` as ``TCPListener/bind(_:options:runtime:)``.
+    public static func bind(
+        _ address: SocketAddress, options: Options = Options(), runtime: Runtime? = nil
+    ) throws(WeftError) -> UDPSocket {
+        let operation = "bind udp \(address)"
+        guard let loop = runtime?.loop ?? EventLoop.current else {
+            throw WeftError(.invalidArgument, operation: operation,
+                            detail: "no runtime: pass one, or call bind from inside a task")
+        }
+        if let error = loop.refusesNewHandle(operation: operation) { throw error }
+        try options.validate(operation: operation)
+        let endpoint = try DatagramEndpoint(loop: loop, receiveBufferLength: options.maximumDatagramSize,
+                                            receiveQueueLimit: options.receiveQueueLimit, sendQueueLimit: options.sendQueueLimit)
+        do {
+            try endpoint.bind(address, options: options.socketOptions)
+        } catch {
+            endpoint.close()
+            throw error
+        }
+        return UDPSocket(endpoint: endpoint)
+    }
+
+    /// A future that resolves `host` (a numeric address needs no lookup) and
+    /// binds its first address, IPv4 preferred; the poll form of
+    /// ``bind(host:port:options:)``.
+    public static func bindFuture(host: String, port: Int, options: Options = Options()) -> UDPBindByName {
+        UDPBindByName(host: host, port: port, options: options)
+    }
+
+    /// A future that sends `bytes` as one datagram to `address`: ready once
+    /// the kernel took it (`.success`) or refused it. The poll form of
+    /// ``send(_:to:)``.
+    ///
+    /// **Cancellation:** dropping it before its first poll sends nothing;
+    /// after, the datagram may already be on its way.
+    public func sendFuture(_ bytes: [UInt8], to address: SocketAddress) -> UDPSend {
+        UDPSend(socket: self, bytes: bytes, address: address)
+    }
+
+    /// A future that sends `bytes` to the connected peer (see
+    /// ``connect(to:)``); the poll form of ``send(_:)``.
+    public func sendFuture(_ bytes: [UInt8]) -> UDPSend {
+        UDPSend(socket: self, bytes: bytes, address: nil)
+    }
+
+    /// A future of the next datagram; the poll form of ``receive()``.
+    ///
+    /// **Cancellation:** cancel-safe: a datagram is taken from the queue only
+    /// when the future completes.
+    public func receiveFuture() -> UDPReceive {
+        UDPReceive(socket: self)
+    }
+
+    /// The received datagrams as a poll stream; it ends when the socket is
+    /// closed. An error the socket reports (`ECONNREFUSED` on a connected
+    /// socket) is yielded as a `.failure`, and the stream goes on.
+    public var incoming: UDPIncoming {
+        UDPIncoming(socket: self)
+    }
+
+    /// Sends to and receives from `address` only; sends without an address
+    /// go there. Fails with `.closed` once closed.
+    public func connect(to address: SocketAddress) throws(WeftError) {
+        if let error = wrongThread("connect") { throw error }
+        try endpoint.connect(to: address, operation: "connect udp \(address)")
+    }
+
+    /// Undoes ``connect(to:)``.
+    public func disconnect() throws(WeftError) {
+        if let error = wrongThread("disconnect") { throw error }
+        try endpoint.connect(to: nil, operation: "disconnect")
+    }
+
+    /// Closes the socket (on the loop thread: at once there, else as soon as
+    /// the loop runs); pending operations fail with `.closed`. Idempotent.
+    public func close() {
+        endpoint.closeOnLoop()
+    }
+
+    /// Whether the socket was closed, as seen from the loop thread.
+    public var isClosed: Bool { endpoint.isClosed }
+
+    /// The address the socket is bound to (with the real port when bound to 0).
+    public var localAddress: SocketAddress {
+        get throws(WeftError) {
+            if let error = wrongThread("localAddress") { throw error }
+            return try endpoint.address(peer: false)
+        }
+    }
+
+    /// The connected peer's address (`ENOTCONN` when not connected).
+    public var peerAddress: SocketAddress {
+        get throws(WeftError) {
+            if let error = wrongThread("peerAddress") { throw error }
+            return try endpoint.address(peer: true)
+        }
+    }
+
+    /// Datagrams received and not yet taken by a receive: never more than
+    /// ``Options/receiveQueueLimit``.
+    public var queuedDatagramCount: Int {
+        get throws(WeftError) {
+            if let error = wrongThread("queuedDatagramCount") { throw error }
+            return endpoint.queuedDatagramCount
+        }
+    }
+
+    /// Whether Weft is reading from the socket now (it stops while its queue is full).
+    public var isReceiving: Bool {
+        get throws(WeftError) {
+            if let error = wrongThread("isReceiving") { throw error }
+            return endpoint.isReceiving
+        }
+    }
+
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`).
+    public func setBroadcast(_ enabled: Bool) throws(WeftError) {
+        if let error = wrongThread("setBroadcast") { throw error }
+        try endpoint.set("setBroadcast") { uv_udp_set_broadcast($0, enabled ? 1 : 0) }
+    }
+
+    /// The time-to-live of unicast datagrams (1 to 255).
+    public func setTimeToLive(_ hops: Int) throws(WeftError) {
+        if let error = wrongThread("setTimeToLive") { throw error }
+        guard (1...255).contains(hops) else {
+            throw WeftError(.invalidArgument, operation: "setTimeToLive", detail: "\(hops) must be from 1 to 255")
+        }
+        try endpoint.set("setTimeToLive") { uv_udp_set_ttl($0, Int32(hops)) }
+    }
+
+    /// Joins the multicast group `group` (a numeric address) on the interface
+    /// with address `interface` (`nil`: the one the system picks).
+    public func joinMulticastGroup(_ group: String, interface: String? = nil) throws(WeftError) {
+        try membership(group, interface: interface, join: true)
+    }
+
+    /// Leaves a group joined with ``joinMulticastGroup(_:interface:)``.
+    public func leaveMulticastGroup(_ group: String, interface: String? = nil) throws(WeftError) {
+        try membership(group, interface: interface, join: false)
+    }
+
+    private func membership(_ group: String, interface: String?, join: Bool) throws(WeftError) {
+        let operation = "\(join ? "join" : "leave") multicast group \(group)"
+        if let error = wrongThread(operation) { throw error }
+        guard !group.utf8.contains(0), !(interface?.utf8.contains(0) ?? false) else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "an address contains a NUL character")
+        }
+        try endpoint.set(operation) { handle in
+            uv_udp_set_membership(handle, group, interface, join ? UV_JOIN_GROUP : UV_LEAVE_GROUP)
+        }
+    }
+
+    /// The time-to-live of multicast datagrams (0 to 255; 1, the default,
+    /// keeps them on the local network).
+    public func setMulticastTimeToLive(_ hops: Int) throws(WeftError) {
+        if let error = wrongThread("setMulticastTimeToLive") { throw error }
+        guard (0...255).contains(hops) else {
+            throw WeftError(.invalidArgument, operation: "setMulticastTimeToLive", detail: "\(hops) must be from 0 to 255")
+        }
+        try endpoint.set("setMulticastTimeToLive") { uv_udp_set_multicast_ttl($0, Int32(hops)) }
+    }
+
+    /// Whether this host's own members of a group receive what it sends there.
+    public func setMulticastLoopback(_ enabled: Bool) throws(WeftError) {
+        if let error = wrongThread("setMulticastLoopback") { throw error }
+        try endpoint.set("setMulticastLoopback") { uv_udp_set_multicast_loop($0, enabled ? 1 : 0) }
+    }
+
+    /// Sends multicast datagrams out of the interface with address `interface`.
+    public func setMulticastInterface(_ interface: String) throws(WeftError) {
+        if let error = wrongThread("setMulticastInterface") { throw error }
+        guard !interface.utf8.contains(0) else {
+            throw WeftError(.invalidArgument, operation: "setMulticastInterface", detail: "the address contains a NUL character")
+        }
+        try endpoint.set("setMulticastInterface") { uv_udp_set_multicast_interface($0, interface) }
+    }
+
+    /// Asks for a kernel receive buffer (`SO_RCVBUF`) of `bytes` and returns
+    /// the size in force (Linux doubles the request and caps it at
+    /// `net.core.rmem_max`).
+    @discardableResult
+    public func setReceiveBufferSize(_ bytes: Int) throws(WeftError) -> Int {
+        if let error = wrongThread("receiveBufferSize") { throw error }
+        guard (1...Int(Int32.max)).contains(bytes) else {
+            throw WeftError(.invalidArgument, operation: "receiveBufferSize", detail: "\(bytes) must be from 1 to \(Int32.max)")
+        }
+        return try endpoint.bufferSize(receive: true, setting: Int32(bytes))
+    }
+
+    /// The kernel receive buffer's size (`SO_RCVBUF`).
+    public var receiveBufferSize: Int {
+        get throws(WeftError) {
+            if let error = wrongThread("receiveBufferSize") { throw error }
+            return try endpoint.bufferSize(receive: true, setting: 0)
+        }
+    }
+
+    /// Asks for a kernel send buffer (`SO_SNDBUF`) of `bytes`; returns the size in force.
+    @discardableResult
+    public func setSendBufferSize(_ bytes: Int) throws(WeftError) -> Int {
+        if let error = wrongThread("sendBufferSize") { throw error }
+        guard (1...Int(Int32.max)).contains(bytes) else {
+            throw WeftError(.invalidArgument, operation: "sendBufferSize", detail: "\(bytes) must be from 1 to \(Int32.max)")
+        }
+        return try endpoint.bufferSize(receive: false, setting: Int32(bytes))
+    }
+}
+
+/// A datagram a ``UDPSocket`` received.
+public struct UDPDatagram: Sendable, Hashable {
+    /// The payload (at most ``UDPSocket/Options/maximumDatagramSize`` bytes).
+    public let bytes: [UInt8]
+    /// Who sent it.
+    public let sender: SocketAddress
+    /// Whether it was longer than the receive buffer and cut short.
+    public let isTruncated: Bool
+
+    /// A datagram (for tests and mock transports; sockets make their own).
+    public init(bytes: [UInt8], sender: SocketAddress, isTruncated: Bool = false) {
+        self.bytes = bytes
+        self.sender = sender
+        self.isTruncated = isTruncated
+    }
+}
+
+/// Sends one datagram. See ``UDPSocket/sendFuture(_:to:)``.
+///
+/// **Cancellation:** dropping it before its first poll sends nothing; once
+/// polled the datagram may be sent even if it is dropped.
+public struct UDPSend: Future {
+    let socket: UDPSocket
+    let bytes: [UInt8]
+    let address: SocketAddress?
+    var inFlight: DatagramSendRequest?
+
+    init(socket: UDPSocket, bytes: [UInt8], address: SocketAddress?) {
+        self.socket = socket
+        self.bytes = bytes
+        self.address = address
+    }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        let endpoint = socket.endpoint
+        guard endpoint.loop.isOnLoopThread else {
+            return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
+        }
+        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight)
+    }
+
+    /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
+    static func operation(_ address: SocketAddress?) -> String {
+        address.map { "send to \($0)" } ?? "send"
+    }
+}
+
+/// Receives one datagram. See ``UDPSocket/receiveFuture()``.
+///
+/// **Cancellation:** cancel-safe: nothing is taken until it completes.
+public struct UDPReceive: Future {
+    let socket: UDPSocket
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<UDPDatagram, WeftError>> {
+        if let error = socket.wrongThread("receive") { return .ready(.failure(error)) }
+        return socket.endpoint.pollReceive(&context).map { $0.flatMap(UDPDatagram.converting) }
+    }
+}
+
+/// The datagrams of a ``UDPSocket`` as a stream. See ``UDPSocket/incoming``.
+public struct UDPIncoming: PollStream, Sendable {
+    let socket: UDPSocket
+
+    public mutating func pollNext(_ context: inout Context) -> Poll<Result<UDPDatagram, WeftError>?> {
+        if let error = socket.wrongThread("receive") { return .ready(.failure(error)) }
+        switch socket.endpoint.pollReceive(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
+        case .ready(let result): return .ready(result.flatMap(UDPDatagram.converting))
+        }
+    }
+}
+
+extension UDPDatagram {
+    static func converting(_ received: DatagramEndpoint.Received) -> Result<UDPDatagram, WeftError> {
+        guard let sender = received.sender else {
+            return .failure(WeftError(.invalidArgument, operation: "receive", detail: "the sender is not an IPv4 or IPv6 address"))
+        }
+        return .success(UDPDatagram(bytes: received.bytes, sender: sender, isTruncated: received.isTruncated))
+    }
+}
+
+/// Resolves a host name and binds a UDP socket to it. See
+/// ``UDPSocket/bindFuture(host:port:options:)``.
+///
+/// **Cancellation:** dropping it cancels the lookup; nothing is bound before
+/// it completes.
+public struct UDPBindByName: Future {
+    let host: String
+    let port: Int
+    let options: UDPSocket.Options
+    var lookup: Resolve?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {
+        if lookup == nil {
+            if let numeric = try? SocketAddress(host: host, port: port) {
+                return .ready(Result { () throws(WeftError) in try UDPSocket.bind(numeric, options: options) })
+            }
+            lookup = resolveFuture(host: host, port: port)
+        }
+        guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
+        return .ready(resolved.flatMap { addresses in
+            guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
+                return .failure(WeftError(.invalidArgument, operation: "bind udp \(host):\(port)", detail: "no address found"))
+            }
+            return Result { () throws(WeftError) in try UDPSocket.bind(address, options: options) }
+        })
+    }
+}

@@ -1,0 +1,189 @@
+/// A connected Unix domain stream socket on a Weft runtime.
+///
+/// Get one from ``UnixStream/connect(to:)`` (or its poll form
+/// ``connectFuture(to:)``) or from ``UnixListener/accept()``. It runs on the
+/// same stream machinery as ``TCPStream`` (one `StreamConnection`, over a
+/// `uv_pipe_t` instead of a `uv_tcp_t`), so it behaves the same way: a byte
+/// stream (``AsyncRead``, ``AsyncBufRead``, ``AsyncWrite``) with the same
+/// backpressure both ways (``setBufferLimits(unread:queued:)``), the loop's
+/// buffer budget, `uv_try_write` first, half-close (``shutdown()``) and
+/// ``split()``.
+///
+/// The stream belongs to its runtime's loop thread; the async methods run
+/// there (hopping to it when called elsewhere), the poll and synchronous ones
+/// fail with `.wrongThread` off it. It is closed by ``close()`` or when the
+/// last reference goes away; closing wakes every pending operation with a
+/// `.closed` error.
+///
+/// **Cancellation:** as ``TCPStream``: reads are cancel-safe; a dropped
+/// `writeAll` may leave a prefix written.
+///
+/// `@unchecked Sendable` is sound for the reason ``TCPStream``'s is: the only
+/// state, `connection`, is touched solely on the loop thread (every entry point
+/// checks the thread; `close()`/`deinit` elsewhere hand the close to the loop).
+public final class UnixStream: @unchecked Sendable {
+    let connection: StreamConnection
+
+    init(connection: StreamConnection) {
+        self.connection = connection
+    }
+
+    deinit {
+        connection.closeOnLoop()
+    }
+
+    /// A future that connects to the Unix socket `address`, on the runtime
+    /// polling it. A Unix connect completes at once or fails: `ENOENT` (no
+    /// such socket), `ECONNREFUSED` (nobody listens), `EAGAIN` (the listener's
+    /// backlog is full); a path too long fails with `.invalidArgument`.
+    public static func connectFuture(to address: UnixAddress) -> UnixConnect {
+        UnixConnect(address: address)
+    }
+
+    /// A future of up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
+        ReadSome(stream: self, connection: connection, maxLength: maxLength)
+    }
+
+    /// Closes the connection (on the loop thread: at once there, else as soon
+    /// as the loop runs). Idempotent.
+    public func close() {
+        connection.closeOnLoop()
+    }
+
+    /// Whether the stream was closed, as seen from the loop thread.
+    public var isClosed: Bool { connection.isClosed }
+
+    /// The backpressure limits, as ``TCPStream/setBufferLimits(unread:queued:)``.
+    public func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
+        if let error = connection.wrongThread("setBufferLimits") { throw error }
+        for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
+            throw WeftError(.invalidArgument, operation: "setBufferLimits",
+                            detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
+        }
+        guard !connection.isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
+        connection.readHighWater = unread
+        connection.writeHighWater = queued
+    }
+
+    /// Sets the send and receive buffer sizes and linger of `options`; the
+    /// binding options (reuse, backlog, IPv6) must be left at their defaults.
+    public func setOptions(_ options: SocketOptions) throws(WeftError) {
+        if let error = connection.wrongThread("setOptions") { throw error }
+        try options.validateForConnectedSocket(operation: "setOptions")
+        try connection.configure(options, operation: "setOptions")
+    }
+
+    /// The process, user and group at the other end (`SO_PEERCRED`), as they
+    /// were when the connection was made.
+    public var peerCredentials: UnixPeerCredentials {
+        get throws(WeftError) {
+            if let error = connection.wrongThread("peerCredentials") { throw error }
+            let (pid, uid, gid) = try connection.peerCredentials()
+            return UnixPeerCredentials(processID: pid, userID: uid, groupID: gid)
+        }
+    }
+
+    /// The read and write halves, to use from two tasks of the same runtime.
+    /// The connection closes when both halves (and the stream) are gone.
+    public func split() -> (reader: UnixReadHalf, writer: UnixWriteHalf) {
+        (UnixReadHalf(stream: self), UnixWriteHalf(stream: self))
+    }
+}
+
+/// The credentials of the process at the other end of a Unix socket
+/// (`SO_PEERCRED`). See ``UnixStream/peerCredentials``.
+public struct UnixPeerCredentials: Sendable, Hashable {
+    /// Its process ID.
+    public let processID: Int32
+    /// Its effective user ID.
+    public let userID: UInt32
+    /// Its effective group ID.
+    public let groupID: UInt32
+}
+
+extension UnixStream: AsyncBufRead, AsyncWrite {
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
+        return connection.pollRead(&context, into: buffer)
+    }
+
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
+        return connection.pollFillBuffer(&context)
+    }
+
+    /// Marks buffered bytes as used. Call it on the loop thread, after
+    /// `pollFillBuffer` (a precondition, since it cannot report an error).
+    public func consume(_ count: Int) {
+        precondition(connection.loop.isOnLoopThread, "UnixStream.consume called off its loop thread")
+        connection.consume(count)
+    }
+
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if let error = connection.wrongThread("write") { return .ready(.failure(error)) }
+        return connection.pollWrite(&context, bytes)
+    }
+
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let error = connection.wrongThread("flush") { return .ready(.failure(error)) }
+        return connection.pollFlush(&context)
+    }
+
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let error = connection.wrongThread("shutdown") { return .ready(.failure(error)) }
+        return connection.pollShutdown(&context)
+    }
+}
+
+/// The reading half of a ``UnixStream``. See ``UnixStream/split()``.
+public struct UnixReadHalf: AsyncBufRead {
+    /// The whole stream.
+    public let stream: UnixStream
+
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        stream.pollRead(&context, into: buffer)
+    }
+
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        stream.pollFillBuffer(&context)
+    }
+
+    public func consume(_ count: Int) {
+        stream.consume(count)
+    }
+}
+
+/// The writing half of a ``UnixStream``. See ``UnixStream/split()``.
+public struct UnixWriteHalf: AsyncWrite {
+    /// The whole stream.
+    public let stream: UnixStream
+
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        stream.pollWrite(&context, bytes)
+    }
+
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        stream.pollFlush(&context)
+    }
+
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        stream.pollShutdown(&context)
+    }
+}
+
+/// Connects to a Unix socket. See ``UnixStream/connectFuture(to:)``.
+///
+/// **Cancellation:** it completes at its first poll (a Unix connect never
+/// waits), so there is nothing to cancel.
+public struct UnixConnect: Future {
+    let address: UnixAddress
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<UnixStream, WeftError>> {
+        guard let loop = EventLoop.current else { preconditionFailure("connect polled outside a Weft runtime") }
+        let operation = "connect \(address)"
+        return .ready(Result { () throws(WeftError) in
+            UnixStream(connection: try StreamConnection.connecting(unix: address, loop: loop, operation: operation))
+        })
+    }
+}

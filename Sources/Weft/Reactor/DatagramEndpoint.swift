@@ -1,0 +1,298 @@
+import CLibUV
+import CWeftSupport
+import Glibc
+
+/// The owner of one `uv_udp_t`: its bounded queue of received datagrams, the
+/// accounting of its queued sends, and the wakers of the tasks using it.
+/// Confined to the loop thread.
+///
+/// Handle lifetime: the `uv_udp_t` is allocated apart from this object;
+/// `handle.data` points back here unretained; `close()` clears `data` and
+/// closes the handle, which is freed in its close callback. A send libuv
+/// queues is owned by a ``DatagramSendRequest`` that retains this endpoint
+/// and a copy of the bytes until its callback (libuv calls it with
+/// `UV_ECANCELED` after a close). The receive buffer is this object's, freed
+/// in `close()`: after `uv_close` libuv neither allocates nor reads again.
+///
+/// **Receiving** starts (`uv_udp_recv_start`) when a receiver finds the queue
+/// empty, and stops once ``receiveQueueLimit`` datagrams wait unreceived: Weft
+/// then holds at most that many, and what else arrives waits in (or is dropped
+/// by) the kernel's socket buffer. Each datagram lands in the one receive
+/// buffer (libuv hands them over one at a time) and is copied out at its size.
+///
+/// **Sending** tries `uv_udp_try_send` first; what the kernel does not take
+/// at once is copied and queued with `uv_udp_send`, as long as the queue holds
+/// less than ``sendQueueLimit`` bytes; beyond that a sender waits for room.
+/// Nothing is dropped by Weft: each send completes with the kernel's verdict.
+final class DatagramEndpoint: SocketOwner {
+    /// A received datagram: its bytes, its sender (`nil` only if the OS gave
+    /// an address that is not IPv4 or IPv6), and whether it was cut short.
+    struct Received {
+        let bytes: [UInt8]
+        let sender: SocketAddress?
+        let isTruncated: Bool
+    }
+
+    /// The largest payload of a UDP datagram over IPv4 (65,535 less the IP and
+    /// UDP headers), the bound Weft checks every send against.
+    static let maximumPayload = 65_507
+
+    let loop: EventLoop
+    private(set) var handle: UnsafeMutablePointer<uv_udp_t>?
+
+    // Inbound.
+    /// Receiving stops while this many datagrams wait unreceived.
+    var receiveQueueLimit: Int
+    /// The receive buffer's length: longer datagrams are truncated to it.
+    let receiveBufferLength: Int
+    /// Made at the first receive; freed in `close()`.
+    private var receiveBuffer: UnsafeMutableRawPointer?
+    private let received = RingBuffer<Received>(capacity: 16)
+    /// An error the socket reported (e.g. `ECONNREFUSED` on a connected
+    /// socket), for the next receiver; reported once.
+    private var receiveError: WeftError?
+    /// Whether `uv_udp_recv_start` is in force.
+    private(set) var isReceiving = false
+    /// The tasks waiting in a receive.
+    var receivers = WaitingWakers()
+
+    // Outbound.
+    /// Senders wait while this many bytes are queued in libuv.
+    var sendQueueLimit: Int
+    /// Bytes of the sends queued in libuv and not yet completed.
+    private(set) var queuedSendBytes = 0
+    /// The tasks waiting for room in the send queue.
+    var senders = WaitingWakers()
+    /// A test hook: skip `uv_udp_try_send`, as if the kernel always said
+    /// `EAGAIN`, so the queued path runs on loopback (where it never does).
+    var queuesEverySend = false
+
+    init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
+        self.loop = loop
+        self.receiveBufferLength = receiveBufferLength
+        self.receiveQueueLimit = receiveQueueLimit
+        self.sendQueueLimit = sendQueueLimit
+        var error: Int32 = 0
+        guard let handle = weft_udp_new(loop.uvLoop, &error) else {
+            throw WeftError(uvCode: error, operation: "uv_udp_init")
+        }
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        self.handle = handle
+    }
+
+    deinit {
+        close()
+    }
+
+    var isClosed: Bool { handle == nil }
+
+    /// Datagrams received and not yet taken by a receiver.
+    var queuedDatagramCount: Int { received.count }
+
+    func closedError(_ operation: String) -> WeftError {
+        WeftError(.closed, operation: operation)
+    }
+
+    /// Creates a socket bound to `address` with `options` and adopts it.
+    func bind(_ address: SocketAddress, options: SocketOptions) throws(WeftError) {
+        let operation = "bind udp \(address)"
+        guard let handle else { throw closedError(operation) }
+        let socket = try address.withSockAddr { pointer in
+            Result { () throws(WeftError) in
+                try bindSocket(pointer, length: address.sockAddrLength, type: Int32(SOCK_DGRAM.rawValue),
+                               options: options, listening: false, operation: operation)
+            }
+        }.get()
+        let opened = uv_udp_open(handle, socket)
+        if opened < 0 {
+            weft_close_descriptor(socket)
+            throw WeftError(uvCode: opened, operation: "\(operation) (uv_udp_open)")
+        }
+    }
+
+    /// Closes the handle (if open), frees the receive buffer and the queue,
+    /// and wakes every waiting task so it sees the closed socket.
+    func close() {
+        guard let handle else { return }
+        self.handle = nil
+        isReceiving = false
+        weft_close_and_free(weft_udp_handle(handle))
+        receiveBuffer?.deallocate()
+        receiveBuffer = nil
+        while received.popFirst() != nil {}
+        receivers.wakeAll()
+        senders.wakeAll()
+    }
+
+    // MARK: - Receiving
+
+    func pollReceive(_ context: inout Context) -> Poll<Result<Received, WeftError>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard let handle else { return .ready(.failure(closedError("receive"))) }
+        if let datagram = received.popFirst() { return .ready(.success(datagram)) }
+        if let error = receiveError.take() { return .ready(.failure(error)) }
+        if !isReceiving {
+            if receiveBuffer == nil { receiveBuffer = .allocate(byteCount: receiveBufferLength, alignment: 16) }
+            let result = uv_udp_recv_start(handle, { handle, _, buffer in
+                guard let endpoint = handleOwner(handle, as: DatagramEndpoint.self), let base = endpoint.receiveBuffer else {
+                    buffer!.pointee = uv_buf_t(base: nil, len: 0)
+                    return
+                }
+                buffer!.pointee = uv_buf_t(base: base.assumingMemoryBound(to: CChar.self), len: endpoint.receiveBufferLength)
+            }, { handle, count, buffer, sender, flags in
+                handleOwner(handle, as: DatagramEndpoint.self)?.didReceive(count: count, sender: sender, flags: flags)
+            })
+            if result < 0 { return .ready(.failure(WeftError(uvCode: result, operation: "receive"))) }
+            isReceiving = true
+        }
+        receivers.register(context.waker)
+        return .pending
+    }
+
+    /// The receive callback: copy the datagram out, stop at the queue's limit,
+    /// wake the receivers.
+    private func didReceive(count: Int, sender: UnsafePointer<sockaddr>?, flags: UInt32) {
+        if count < 0 {
+            receiveError = WeftError(uvCode: Int32(count), operation: "receive")
+        } else {
+            guard let sender else { return }  // nothing to read (EAGAIN)
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: receiveBuffer, count: count))
+            received.append(Received(bytes: bytes, sender: SocketAddress(sender),
+                                     isTruncated: flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0))
+            if received.count >= receiveQueueLimit { stopReceiving() }
+        }
+        receivers.wakeAll()
+    }
+
+    private func stopReceiving() {
+        if isReceiving, let handle { uv_udp_recv_stop(handle) }
+        isReceiving = false
+    }
+
+    // MARK: - Sending
+
+    /// Sends `bytes` to `address` (or, with `nil`, to the connected peer):
+    /// ready once the kernel took the datagram or refused it. `inFlight` is
+    /// the caller's slot for a send libuv queued.
+    /// `operation` names it in errors (built only for one).
+    func pollSend(
+        _ context: inout Context, _ bytes: [UInt8], to address: SocketAddress?, operation: @autoclosure () -> String,
+        inFlight: inout DatagramSendRequest?
+    ) -> Poll<Result<Void, WeftError>> {
+        if let request = inFlight {
+            guard let status = request.status else {
+                request.waiting.register(context.waker)
+                return .pending
+            }
+            inFlight = nil
+            if status == UV_ECANCELED.rawValue { return .ready(.failure(closedError(operation()))) }
+            return .ready(status < 0 ? .failure(WeftError(uvCode: status, operation: operation())) : .success(()))
+        }
+        guard let handle else { return .ready(.failure(closedError(operation()))) }
+        guard bytes.count <= Self.maximumPayload else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
+                                             detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
+        }
+        if queuedSendBytes == 0 && !queuesEverySend {
+            let result = bytes.withUnsafeBytes { bytes in
+                var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
+                                      len: bytes.count)
+                return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
+            }
+            if result >= 0 { return .ready(.success(())) }
+            if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
+        }
+        if queuedSendBytes > 0 && queuedSendBytes + bytes.count > sendQueueLimit {
+            senders.register(context.waker)
+            return .pending
+        }
+        let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
+        var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
+        let result = withSockAddr(address) {
+            uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
+                let request = DatagramSendRequest.finish(request!)
+                request.endpoint.didSend(count: request.bufferCount)
+                request.complete(status: status)
+            }
+        }
+        if result < 0 {
+            request.abandon()
+            return .ready(.failure(WeftError(uvCode: result, operation: operation())))
+        }
+        queuedSendBytes += request.bufferCount
+        inFlight = request
+        request.waiting.register(context.waker)
+        return .pending
+    }
+
+    private func didSend(count: Int) {
+        queuedSendBytes -= count
+        senders.wakeAll()
+    }
+
+    private func withSockAddr<R>(_ address: SocketAddress?, _ body: (UnsafePointer<sockaddr>?) -> R) -> R {
+        guard let address else { return body(nil) }
+        return address.withSockAddr { body($0) }
+    }
+
+    // MARK: - Options and addresses
+
+    /// Runs a libuv option call on the open handle.
+    func set(_ operation: String, _ call: (UnsafeMutablePointer<uv_udp_t>) -> Int32) throws(WeftError) {
+        guard let handle else { throw closedError(operation) }
+        try check(call(handle), operation)
+    }
+
+    /// Connects (a peer address) or disconnects (`nil`).
+    func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
+        try set(operation) { handle in withSockAddr(address) { uv_udp_connect(handle, $0) } }
+    }
+
+    func address(peer: Bool) throws(WeftError) -> SocketAddress {
+        let operation = peer ? "peerAddress" : "localAddress"
+        guard let handle else { throw closedError(operation) }
+        return try socketAddress(operation: operation) { address, length in
+            peer ? uv_udp_getpeername(handle, address, length) : uv_udp_getsockname(handle, address, length)
+        }
+    }
+
+    /// `SO_RCVBUF` (`receive`) or `SO_SNDBUF`: sets it when `value` > 0, and
+    /// returns the size in force.
+    func bufferSize(receive: Bool, setting value: Int32) throws(WeftError) -> Int {
+        let operation = receive ? "receiveBufferSize" : "sendBufferSize"
+        guard let handle else { throw closedError(operation) }
+        var size = value
+        let result = receive ? uv_recv_buffer_size(weft_udp_handle(handle), &size) : uv_send_buffer_size(weft_udp_handle(handle), &size)
+        try check(result, operation)
+        if value > 0 {
+            size = 0
+            try check(receive ? uv_recv_buffer_size(weft_udp_handle(handle), &size) : uv_send_buffer_size(weft_udp_handle(handle), &size), operation)
+        }
+        return Int(size)
+    }
+}
+
+/// A send queued with `uv_udp_send`: retains its endpoint and owns a copy of
+/// the datagram until the callback (see ``RequestOperation``).
+final class DatagramSendRequest: RequestOperation<uv_udp_send_t> {
+    let endpoint: DatagramEndpoint
+    let buffer: UnsafeMutableRawPointer?
+    let bufferCount: Int
+
+    init(endpoint: DatagramEndpoint, copying bytes: UnsafeRawBufferPointer) {
+        self.endpoint = endpoint
+        bufferCount = bytes.count
+        if let base = bytes.baseAddress, !bytes.isEmpty {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)
+            buffer.copyMemory(from: base, byteCount: bytes.count)
+            self.buffer = buffer
+        } else {
+            buffer = nil
+        }
+        super.init()
+    }
+
+    deinit {
+        buffer?.deallocate()
+    }
+}

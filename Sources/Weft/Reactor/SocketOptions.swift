@@ -1,0 +1,105 @@
+import CWeftSupport
+
+/// Options of a socket Weft creates: for ``TCPListener`` when binding (and so
+/// for the connections it accepts, which inherit buffer sizes and linger), for
+/// a ``TCPStream`` (``TCPStream/setOptions(_:)``), and for ``UnixListener``.
+///
+/// ```swift
+/// var options = SocketOptions()
+/// options.reusePort = true
+/// options.receiveBufferSize = 1 << 20
+/// let listener = try TCPListener.bind(address, options: options)
+/// ```
+///
+/// `nil` leaves an option as the system sets it. Sizes are what is asked of
+/// the kernel, which (on Linux) doubles them and caps them at
+/// `net.core.rmem_max`/`wmem_max`.
+public struct SocketOptions: Sendable, Hashable {
+    /// `SO_REUSEADDR` (binding only): bind a port whose old connections are
+    /// still in `TIME_WAIT`. On by default, as libuv sets it.
+    public var reuseAddress = true
+    /// `SO_REUSEPORT` (binding only): several sockets, each with it, may bind
+    /// the same address, and the kernel spreads the traffic over them.
+    public var reusePort = false
+    /// The listen backlog (listeners only): connections the kernel completes
+    /// before one is accepted. 1 to `Int32.max`.
+    public var backlog = 1024
+    /// `SO_RCVBUF`, in bytes.
+    public var receiveBufferSize: Int?
+    /// `SO_SNDBUF`, in bytes.
+    public var sendBufferSize: Int?
+    /// `SO_LINGER`: how long a close waits to send what is queued (whole
+    /// seconds); `.zero` makes a close reset the connection.
+    public var linger: Duration?
+    /// `IPV6_V6ONLY` (binding an IPv6 address only): `true` accepts IPv6
+    /// only, `false` IPv4-mapped addresses too; `nil` is the system's default.
+    public var ipv6Only: Bool?
+
+    /// The defaults, or the options given.
+    public init(
+        reuseAddress: Bool = true, reusePort: Bool = false, backlog: Int = 1024,
+        receiveBufferSize: Int? = nil, sendBufferSize: Int? = nil, linger: Duration? = nil, ipv6Only: Bool? = nil
+    ) {
+        self.reuseAddress = reuseAddress
+        self.reusePort = reusePort
+        self.backlog = backlog
+        self.receiveBufferSize = receiveBufferSize
+        self.sendBufferSize = sendBufferSize
+        self.linger = linger
+        self.ipv6Only = ipv6Only
+    }
+
+    /// Fails with `.invalidArgument` naming the first option out of range.
+    func validate(operation: String) throws(WeftError) {
+        func invalid(_ detail: String) -> WeftError { WeftError(.invalidArgument, operation: operation, detail: detail) }
+        guard backlog > 0 && backlog <= Int(Int32.max) else { throw invalid("backlog \(backlog) must be from 1 to \(Int32.max)") }
+        for (name, size) in [("receiveBufferSize", receiveBufferSize), ("sendBufferSize", sendBufferSize)] {
+            if let size, !(1...Int(Int32.max)).contains(size) {
+                throw invalid("\(name) \(size) must be from 1 to \(Int32.max) bytes")
+            }
+        }
+        if let linger, linger < .zero || linger.components.seconds >= Int64(Int32.max) {
+            throw invalid("linger \(linger) must be from 0 to \(Int32.max) seconds")
+        }
+    }
+
+    /// The options as the C helpers take them (-1: leave alone).
+    var cOptions: weft_socket_options {
+        weft_socket_options(
+            reuse_address: reuseAddress, reuse_port: reusePort,
+            ipv6_only: ipv6Only.map { $0 ? 1 : 0 } ?? -1,
+            receive_buffer_size: receiveBufferSize.map(Int32.init) ?? -1,
+            send_buffer_size: sendBufferSize.map(Int32.init) ?? -1,
+            linger_seconds: linger.map { Int32($0.components.seconds) } ?? -1)
+    }
+}
+
+/// Creates, configures and binds a socket (see `weft_socket_bind`): its
+/// descriptor, or the error naming `operation` and the call that failed.
+func bindSocket(
+    _ address: UnsafePointer<sockaddr>, length: Int, type: Int32, options: SocketOptions, listening: Bool, operation: String
+) throws(WeftError) -> Int32 {
+    var settings = options.cOptions
+    var failedCall: UnsafePointer<CChar>?
+    let socket = weft_socket_bind(address, Int32(length), type, &settings, listening ? Int32(options.backlog) : 0, &failedCall)
+    guard socket >= 0 else {
+        let call = failedCall.map { String(cString: $0) } ?? "bind"
+        throw WeftError(uvCode: socket, operation: call == "bind" ? operation : "\(operation) (\(call))")
+    }
+    return socket
+}
+
+extension SocketOptions {
+    /// Fails with `.invalidArgument` when an option that only binding can
+    /// apply (reuse, backlog, `IPV6_V6ONLY`) differs from its default: setting
+    /// it on a connected socket would silently do nothing.
+    func validateForConnectedSocket(operation: String) throws(WeftError) {
+        try validate(operation: operation)
+        let defaults = SocketOptions()
+        for (name, differs) in [("reuseAddress", reuseAddress != defaults.reuseAddress), ("reusePort", reusePort),
+                                ("backlog", backlog != defaults.backlog), ("ipv6Only", ipv6Only != nil)] where differs {
+            throw WeftError(.invalidArgument, operation: operation,
+                            detail: "\(name) applies when binding, not to a connected socket")
+        }
+    }
+}

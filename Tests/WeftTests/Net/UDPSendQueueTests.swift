@@ -1,0 +1,73 @@
+@testable import Weft
+import Testing
+
+/// The queued send path (`uv_udp_send` after the kernel's `EAGAIN`), which
+/// loopback never takes by itself: the endpoint's test hook skips
+/// `uv_udp_try_send` so every send is queued.
+@Suite("UDP send queue")
+struct UDPSendQueueTests {
+    /// Polls `base` and records the most bytes the endpoint held queued after any poll.
+    struct Watching<Base: Future>: Future {
+        var base: Base
+        let endpoint: DatagramEndpoint
+        let highest: NetTest.Cell<Int>
+
+        mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+            let result = base.poll(&context)
+            highest.value = max(highest.value, endpoint.queuedSendBytes)
+            return result
+        }
+    }
+
+    @Test("with every send queued, 50 concurrent sends of 1,000 bytes under a 1,024-byte sendQueueLimit wait their turn (never more than one queued), all succeed, and all 50 arrive")
+    func queuedSendsWaitForRoom() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), options: .init(receiveQueueLimit: 64), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), options: .init(sendQueueLimit: 1024), runtime: runtime)
+        sender.endpoint.queuesEverySend = true
+        let address = try receiver.localAddress
+        let highest = NetTest.Cell(0)
+        let sends = joinAll((0..<50).map { index in sender.sendFuture([UInt8](repeating: UInt8(index), count: 1000), to: address) })
+        let results = try runtime.block(on: timeoutFuture(.seconds(30), Watching(base: sends, endpoint: sender.endpoint, highest: highest))).get()
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        #expect(highest.value == 1000, "queued at most one datagram at a time; saw \(highest.value) bytes")
+        #expect(sender.endpoint.queuedSendBytes == 0)
+        var seen = Set<UInt8>()
+        for _ in 0..<50 {
+            let datagram = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
+            #expect(datagram.bytes.count == 1000)
+            seen.insert(datagram.bytes[0])
+        }
+        #expect(seen.count == 50)
+        receiver.close()
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("closing a socket while a send waits for room in the queue fails that send with .closed naming it; the send libuv already took completes; nothing is left open")
+    func closeFailsQueuedSends() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), options: .init(sendQueueLimit: 1024), runtime: runtime)
+        sender.endpoint.queuesEverySend = true
+        let address = try receiver.localAddress
+        // The first send goes to uv_udp_send, which writes it at once (its callback
+        // comes later); the second waits for room; the close ends the wait.
+        var first = sender.sendFuture([UInt8](repeating: 1, count: 1000), to: address)
+        var second = sender.sendFuture([UInt8](repeating: 2, count: 1000), to: address)
+        var context = Context(waker: .noop)
+        var firstPending = false
+        var secondPending = false
+        if case .pending = first.poll(&context) { firstPending = true }
+        if case .pending = second.poll(&context) { secondPending = true }
+        #expect(firstPending, "the first send should be queued, waiting for its callback")
+        #expect(secondPending, "the second send should wait for room")
+        sender.close()
+        let outcomes = try runtime.block(on: timeoutFuture(.seconds(10), join(first, second))).get()
+        #expect((try? outcomes.0.get()) != nil, "the datagram libuv took is reported sent: \(outcomes.0)")
+        #expect(outcomes.1.failure?.kind == .closed)
+        #expect(outcomes.1.failure?.operation == "send to \(address)")
+        receiver.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}

@@ -1,0 +1,318 @@
+import Glibc
+import Testing
+import Weft
+
+/// UDP on loopback: echo, sizes, truncation, connected mode, multicast,
+/// options, and the errors of bad input.
+@Suite("UDP sockets")
+struct UDPTests {
+    static func loopback() throws -> SocketAddress { try SocketAddress("127.0.0.1:0") }
+
+    /// Echoes every datagram back to its sender until the socket closes.
+    static func echo(_ socket: UDPSocket) async {
+        do {
+            for try await datagram in socket.datagrams {
+                try await socket.send(datagram.bytes, to: datagram.sender)
+            }
+        } catch {}
+    }
+
+    @Test("10,000 datagrams sent at a paced rate (at most 32 in flight) all come back from an echo server, none lost or duplicated")
+    func tenThousandDatagramsEchoed() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let outcome = try await awaitWithin(.seconds(120), loop.spawn { () async throws -> (Int, Int) in
+            let server = try UDPSocket.bind(Self.loopback())
+            let serverAddress = try server.localAddress
+            let echo = loop.spawn { await Self.echo(server) }
+            let client = try UDPSocket.bind(Self.loopback())
+            try client.connect(to: serverAddress)
+            let total = 10_000
+            let window = 32
+            var seen = [Bool](repeating: false, count: total)
+            var distinct = 0
+            var duplicates = 0
+            var next = 0
+            while distinct < total {
+                // Pacing: keep at most `window` datagrams unanswered.
+                while next < total && next - distinct < window {
+                    var payload = [UInt8](repeating: UInt8(truncatingIfNeeded: next), count: 100)
+                    withUnsafeBytes(of: UInt32(next).littleEndian) { payload.replaceSubrange(0..<4, with: $0) }
+                    try await client.send(payload)
+                    next += 1
+                }
+                let reply = try await client.receive()
+                let number = reply.bytes.prefix(4).withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))) }
+                guard number < total, reply.bytes.count == 100, reply.bytes[99] == UInt8(truncatingIfNeeded: number) else {
+                    throw NetTest.mismatch("a reply that was never sent: \(reply.bytes.prefix(8))")
+                }
+                if seen[number] { duplicates += 1 } else { seen[number] = true; distinct += 1 }
+            }
+            client.close()
+            server.close()
+            try await echo.value
+            return (distinct, duplicates)
+        })
+        #expect(outcome.0 == 10_000)
+        #expect(outcome.1 == 0)
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
+    @Test("a 65,507-byte datagram (the IPv4 maximum) arrives whole, with its sender")
+    func largestDatagram() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(Self.loopback(), options: .init(receiveBufferSize: 1 << 20), runtime: runtime)
+        let sender = try UDPSocket.bind(Self.loopback(), options: .init(sendBufferSize: 1 << 20), runtime: runtime)
+        let payload = (0..<UDPSocket.maximumDatagramSize).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let (sent, received) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            sender.sendFuture(payload, to: try receiver.localAddress), receiver.receiveFuture()))).get()
+        try sent.get()
+        let datagram = try received.get()
+        #expect(datagram.bytes.count == 65_507)
+        #expect(datagram.bytes == payload)
+        #expect(!datagram.isTruncated)
+        #expect(datagram.sender == (try sender.localAddress))
+        receiver.close()
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a datagram longer than maximumDatagramSize arrives cut to it and marked truncated; the next one is whole")
+    func truncationReported() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(Self.loopback(), options: .init(maximumDatagramSize: 16), runtime: runtime)
+        let sender = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let address = try receiver.localAddress
+        let long = [UInt8](0..<100)
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture(long, to: address))).get().get()
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([1, 2, 3], to: address))).get().get()
+        let first = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
+        let second = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
+        #expect(first.isTruncated)
+        #expect(first.bytes == Array(long.prefix(16)))
+        #expect(!second.isTruncated)
+        #expect(second.bytes == [1, 2, 3])
+        receiver.close()
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("an empty datagram is received as an empty datagram")
+    func emptyDatagram() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let sender = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([], to: try receiver.localAddress))).get().get()
+        let datagram = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
+        #expect(datagram.bytes.isEmpty)
+        #expect(datagram.sender == (try sender.localAddress))
+        receiver.close()
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    /// Whether this machine can bind a datagram socket to `::1` (containers
+    /// without IPv6 cannot).
+    static let hasIPv6Loopback: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }()
+
+    @Test("IPv6 loopback: bind [::1]:0 with IPV6_V6ONLY, send and receive",
+          .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
+    func ipv6() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("[::1]:0"), options: .init(ipv6Only: true), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("[::1]:0"), runtime: runtime)
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([42], to: try receiver.localAddress))).get().get()
+        let datagram = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
+        #expect(datagram.bytes == [42])
+        #expect(datagram.sender.family == .ipv6)
+        receiver.close()
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("connected mode: send() goes to the peer, receive() gets its replies, and a datagram from elsewhere is filtered out")
+    func connectedMode() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let server = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let stranger = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let client = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try client.connect(to: try server.localAddress)
+        #expect(try client.peerAddress == (try server.localAddress))
+        try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([1]))).get().get()
+        let request = try runtime.block(on: timeoutFuture(.seconds(10), server.receiveFuture())).get().get()
+        #expect(request.sender == (try client.localAddress))
+        try runtime.block(on: timeoutFuture(.seconds(10), stranger.sendFuture([9], to: try client.localAddress))).get().get()
+        try runtime.block(on: timeoutFuture(.seconds(10), server.sendFuture([2], to: request.sender))).get().get()
+        let reply = try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get().get()
+        #expect(reply.bytes == [2])
+        #expect(reply.sender == (try server.localAddress))
+        // With a peer set, an address is refused by the kernel (EISCONN).
+        let addressed = try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([3], to: try server.localAddress))).get()
+        #expect(addressed.failure?.name == "EISCONN")
+        for socket in [server, stranger, client] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a connected socket whose peer has no socket reports ECONNREFUSED (.connectionRefused) on receive, naming the operation")
+    func connectionRefused() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        // A port that was free a moment ago: bind it, note it, close it.
+        let placeholder = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let deadAddress = try placeholder.localAddress
+        placeholder.close()
+        let client = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try client.connect(to: deadAddress)
+        // The ICMP error comes back after the send; the receive reports it.
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([1]).then { sent in
+            client.receiveFuture().map { (sent, $0) }
+        })).get()
+        try outcome.0.get()
+        let error = try #require(outcome.1.failure)
+        #expect(error.code == .connectionRefused)
+        #expect(error.operation == "receive")
+        #expect(error.description.contains("ECONNREFUSED"))
+        client.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("multicast on loopback: a member of 239.255.0.1 receives what is sent to the group, with loopback and TTL set; after leaving it receives nothing")
+    func multicastOnLoopback() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let member = try UDPSocket.bind(SocketAddress("0.0.0.0:0"), options: .init(reuseAddress: true), runtime: runtime)
+        let group = "239.255.0.1"
+        do {
+            try member.joinMulticastGroup(group, interface: "127.0.0.1")
+        } catch {
+            member.close()
+            // Containers without a multicast-capable loopback refuse the join.
+            withKnownIssue("the kernel does not allow joining a multicast group on loopback here: \(error)") { throw error }
+            return
+        }
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        try sender.setMulticastInterface("127.0.0.1")
+        try sender.setMulticastLoopback(true)
+        try sender.setMulticastTimeToLive(1)
+        let target = try SocketAddress(host: group, port: try member.localAddress.port)
+        let sent = try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([7, 7], to: target))).get()
+        if case .failure(let error) = sent {
+            for socket in [member, sender] { socket.close() }
+            withKnownIssue("the kernel does not route multicast over loopback here: \(error)") { throw error }
+            return
+        }
+        let received = try runtime.block(on: timeoutFuture(.seconds(5), member.receiveFuture())).get().get()
+        #expect(received.bytes == [7, 7])
+        try member.leaveMulticastGroup(group, interface: "127.0.0.1")
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([8], to: target))).get().get()
+        let afterLeaving = try runtime.block(on: timeoutFuture(.milliseconds(300), member.receiveFuture()))
+        #expect(afterLeaving.failure != nil, "a datagram arrived after leaving the group")
+        for socket in [member, sender] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("broadcast, TTL and buffer sizes can be set; the receive buffer grows as asked (Linux doubles the request)")
+    func options() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let socket = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try socket.setBroadcast(true)
+        try socket.setTimeToLive(16)
+        let granted = try socket.setReceiveBufferSize(64 * 1024)
+        #expect(granted >= 64 * 1024)
+        #expect(try socket.receiveBufferSize == granted)
+        #expect(try socket.setSendBufferSize(64 * 1024) >= 64 * 1024)
+        #expect(throws: WeftError.self) { try socket.setTimeToLive(0) }
+        socket.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("binding a UDP address in use fails with EADDRINUSE naming it; with reusePort on both, the second bind succeeds")
+    func addressInUse() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let first = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let address = try first.localAddress
+        let error = try #require(throws: WeftError.self) { try UDPSocket.bind(address, runtime: runtime) }
+        #expect(error.code == .addressInUse)
+        #expect(error.operation == "bind udp \(address)")
+        #expect(error.name == "EADDRINUSE")
+        first.close()
+        let shared = UDPSocket.Options(reusePort: true)
+        let a = try UDPSocket.bind(Self.loopback(), options: shared, runtime: runtime)
+        let b = try UDPSocket.bind(try a.localAddress, options: shared, runtime: runtime)
+        #expect(try b.localAddress == (try a.localAddress))
+        a.close()
+        b.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("bad input is a clear WeftError: a datagram over 65,507 bytes, sending on a closed socket, a port out of range, options out of range")
+    func badInput() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let socket = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let target = try socket.localAddress
+        let tooLong = try runtime.block(on: socket.sendFuture([UInt8](repeating: 0, count: 65_508), to: target))
+        #expect(tooLong.failure?.kind == .invalidArgument)
+        #expect(tooLong.failure?.operation == "send to \(target)")
+        #expect(tooLong.failure?.detail.contains("65507") == true)
+        socket.close()
+        let closed = try runtime.block(on: socket.sendFuture([1], to: target))
+        #expect(closed.failure?.kind == .closed)
+        #expect(closed.failure?.operation == "send to \(target)")
+        let receiveClosed = try runtime.block(on: socket.receiveFuture())
+        #expect(receiveClosed.failure?.kind == .closed)
+        let port = try runtime.block(on: UDPSocket.bindFuture(host: "localhost", port: 70_000))
+        #expect(port.failure?.kind == .invalidArgument)
+        #expect(port.failure?.detail.contains("70000") == true)
+        #expect(throws: WeftError.self) { try UDPSocket.bind(Self.loopback(), options: .init(maximumDatagramSize: 0), runtime: runtime) }
+        #expect(throws: WeftError.self) { try UDPSocket.bind(Self.loopback(), options: .init(receiveQueueLimit: 0), runtime: runtime) }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("bind(host: \"localhost\", port: 0) resolves and binds a loopback address, from async code")
+    func bindByName() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let address = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> SocketAddress in
+            let socket = try await UDPSocket.bind(host: "localhost", port: 0)
+            defer { socket.close() }
+            let resolved = try await resolve(host: "localhost", port: 1)
+            #expect(!resolved.isEmpty)
+            return try socket.localAddress
+        })
+        #expect(address.host == "127.0.0.1" || address.host == "::1")
+        #expect(address.port != 0)
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
+    @Test("a cancelled async receive throws CancellationError and loses no datagram")
+    func cancelledReceive() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let received = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+            let socket = try UDPSocket.bind(Self.loopback())
+            defer { socket.close() }
+            let waiting = loop.spawn { try await socket.receive() }
+            try await Weft.sleep(for: .milliseconds(20))
+            waiting.cancel()
+            let outcome = await waiting.result
+            guard case .failure(let error) = outcome, error is CancellationError else {
+                throw NetTest.mismatch("expected CancellationError, got \(outcome)")
+            }
+            try await socket.send([5], to: try socket.localAddress)
+            return try await socket.receive().bytes
+        })
+        #expect(received == [5])
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+}

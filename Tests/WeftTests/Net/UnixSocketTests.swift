@@ -1,0 +1,170 @@
+import Foundation
+import Glibc
+import Testing
+import Weft
+
+/// Unix domain stream sockets: the same stream machinery as TCP over a
+/// `uv_pipe_t`. Paths live in a fresh temporary directory per test.
+@Suite("Unix domain sockets")
+struct UnixSocketTests {
+    /// A fresh directory under the temporary directory, removed by `body`'s end.
+    static func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        let directory = NSTemporaryDirectory() + "weft-unix-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try body(directory)
+    }
+
+    static func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+        let directory = NSTemporaryDirectory() + "weft-unix-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await body(directory)
+    }
+
+    @Test("64 MiB echoed over a Unix socket with half-close: the client writes all, shuts down, and reads back the same bytes (FNV-1a) then EOF")
+    func echoSixtyFourMebibytes() throws {
+        try Self.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/echo.sock"
+            let listener = try UnixListener.bind(.path(path), runtime: runtime)
+            let total = 64 << 20
+            let server = listener.acceptFuture().onSuccess { stream in
+                copy(from: stream, to: stream).then { copied in stream.shutdownFuture().map { shut in copied.flatMap { _ in shut } } }
+            }
+            let block = (0..<(256 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            var sentHash = NetTest.FNV1a()
+            for _ in 0..<(total / block.count) { sentHash.add(block) }
+            let receivedHash = NetTest.Cell(NetTest.FNV1a())
+            let client = UnixStream.connectFuture(to: .path(path)).onSuccess { stream in
+                let (reader, writer) = stream.split()
+                let writing = NetTest.steps(total / block.count) { _ in writer.writeAll(block) }.onSuccess { writer.shutdownFuture() }
+                let reading = NetTest.Drain(reader: reader, body: { receivedHash.value.add($0) })
+                return join(writing, reading).map { written, read in written.flatMap { read } }
+            }
+            let (served, received) = try runtime.block(on: timeoutFuture(.seconds(240), join(server, client))).get()
+            try served.get()
+            #expect(try received.get() == total)
+            #expect(receivedHash.value == sentHash)
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+            #expect(!FileManager.default.fileExists(atPath: path), "the socket file Weft created must be removed on close")
+        }
+    }
+
+    @Test("from async code: accept and connect on a path, write, half-close, read to EOF; SO_PEERCRED names this process")
+    func asyncEchoAndPeerCredentials() async throws {
+        try await Self.withTemporaryDirectory { directory in
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let baseline = try await NetTest.handleBaseline(on: loop)
+            let path = directory + "/async.sock"
+            let (reply, credentials) = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> ([UInt8], UnixPeerCredentials) in
+                let listener = try UnixListener.bind(.path(path))
+                defer { listener.close() }
+                let server = loop.spawn { () async throws -> UnixPeerCredentials in
+                    let connection = try await listener.accept()
+                    var request: [UInt8] = []
+                    while case let bytes = try await connection.read(), !bytes.isEmpty { request += bytes }
+                    try await connection.write(request.reversed())
+                    try await connection.shutdown()
+                    return try connection.peerCredentials
+                }
+                let client = try await UnixStream.connect(to: .path(path))
+                try await client.write(NetTest.bytes("hello"))
+                try await client.shutdown()
+                var buffer = [UInt8](repeating: 0, count: 64)
+                var reply: [UInt8] = []
+                while case let count = try await client.read(into: &buffer), count > 0 { reply += buffer[..<count] }
+                return (reply, try await server.value)
+            })
+            #expect(reply == NetTest.bytes("olleh"))
+            #expect(credentials.processID == getpid())
+            #expect(credentials.userID == getuid())
+            #expect(credentials.groupID == getgid())
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+        }
+    }
+
+    @Test("an abstract name: bind, connect and exchange bytes with no file in the file system; a second bind of the name fails with EADDRINUSE")
+    func abstractName() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let name = "weft-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let listener = try UnixListener.bind(.abstract(name), runtime: runtime)
+        #expect(listener.localAddress.description == "@" + name)
+        let taken = try #require(throws: WeftError.self) { try UnixListener.bind(.abstract(name), runtime: runtime) }
+        #expect(taken.code == .addressInUse)
+        let server = listener.acceptFuture().onSuccess { stream in stream.writeAll(NetTest.bytes("abstract")).onSuccess { stream.shutdownFuture() } }
+        let client = UnixStream.connectFuture(to: .abstract(name)).onSuccess { $0.readToEnd() }
+        let (served, read) = try runtime.block(on: timeoutFuture(.seconds(10), join(server, client))).get()
+        try served.get()
+        #expect(try read.get() == NetTest.bytes("abstract"))
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("bad input is a clear WeftError: a path too long, a path that exists, an empty path, connecting where nobody listens")
+    func badInput() throws {
+        try Self.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let long = directory + "/" + String(repeating: "x", count: 200)
+            let tooLong = try #require(throws: WeftError.self) { try UnixListener.bind(.path(long), runtime: runtime) }
+            #expect(tooLong.kind == .invalidArgument)
+            #expect(tooLong.operation == "bind \(long)")
+            #expect(tooLong.detail.contains("at most \(UnixAddress.maximumLength)"))
+            let connectLong = try runtime.block(on: UnixStream.connectFuture(to: .path(long)))
+            #expect(connectLong.failure?.kind == .invalidArgument)
+
+            let existing = directory + "/exists"
+            _ = FileManager.default.createFile(atPath: existing, contents: Data("keep me".utf8))
+            let exists = try #require(throws: WeftError.self) { try UnixListener.bind(.path(existing), runtime: runtime) }
+            #expect(exists.code == .addressInUse)
+            #expect(exists.name == "EADDRINUSE")
+            #expect(exists.detail.contains("the path exists"))
+            #expect(FileManager.default.contents(atPath: existing) == Data("keep me".utf8), "a file Weft did not create is left alone")
+
+            let empty = try #require(throws: WeftError.self) { try UnixListener.bind(.path(""), runtime: runtime) }
+            #expect(empty.kind == .invalidArgument)
+
+            let missing = try runtime.block(on: UnixStream.connectFuture(to: .path(directory + "/nobody")))
+            #expect(missing.failure?.code == .notFound)
+            #expect(missing.failure?.operation == "connect \(directory)/nobody")
+
+            // A socket file nobody listens on any more: ECONNREFUSED.
+            let stale = directory + "/stale"
+            let listener = try UnixListener.bind(.path(stale), runtime: runtime)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { path in stale.utf8CString.withUnsafeBytes { path.copyMemory(from: $0) } }
+            listener.close()
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            Glibc.close(fd)
+            let refused = try runtime.block(on: UnixStream.connectFuture(to: .path(stale)))
+            #expect(refused.failure?.code == .connectionRefused)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a Unix stream has the TCP stream's backpressure: a peer that never reads makes writes wait at the queued limit, not buffer without bound")
+    func backpressure() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let name = "weft-bp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let listener = try UnixListener.bind(.abstract(name), runtime: runtime)
+        let accepted = NetTest.Cell<UnixStream?>(nil)
+        let connected = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            listener.acceptFuture().map { $0.map { accepted.value = $0 } }, UnixStream.connectFuture(to: .abstract(name))))).get()
+        try connected.0.get()
+        let writer = try connected.1.get()
+        try writer.setBufferLimits(unread: 1024, queued: 64 * 1024)
+        // Nobody reads `accepted`: after the kernel's buffers fill, writes wait.
+        let chunk = [UInt8](repeating: 3, count: 64 * 1024)
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(2), NetTest.steps(10_000) { _ in writer.writeAll(chunk) }))
+        #expect(outcome.failure != nil, "10,000 writes of 64 KiB to a peer that never reads all completed")
+        writer.close()
+        accepted.value?.close()
+        accepted.value = nil
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}
