@@ -37,7 +37,7 @@ let package = Package(
             name: "CLibUV",
             path: "CSupport/CLibUV",
             pkgConfig: "libuv",
-            providers: [.apt(["libuv1-dev"])]
+            providers: [.apt(["libuv1-dev"]), .brew(["libuv"])]
         ),
         // Small C helpers: handle casts, a thread-local, a fast per-thread RNG.
         .target(

@@ -1,4 +1,4 @@
-import Glibc
+import CLibUV
 import Synchronization
 
 /// How a ``LoopGroup`` spreads the connections to one address over its loops
@@ -147,7 +147,7 @@ extension TCPStream {
     /// `.invalidArgument` off any loop.
     convenience init(adopting descriptor: Int32) throws(WeftError) {
         guard let loop = EventLoop.current else {
-            Glibc.close(descriptor)
+            weft_close(descriptor)
             throw WeftError(.invalidArgument, operation: "adopt socket", detail: "not on a Weft loop")
         }
         self.init(connection: try StreamConnection.adopting(descriptor, loop: loop))

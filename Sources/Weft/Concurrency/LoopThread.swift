@@ -1,6 +1,6 @@
+import CLibUV
 import CWeftSupport
 import Dispatch
-import Glibc
 import Synchronization
 
 /// A Weft runtime on a thread of its own, for Swift `async`/`await` code.

@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 
 /// The owner of one `uv_udp_t`: its bounded queue of received datagrams, the
 /// accounting of its queued sends, and the wakers of the tasks using it.

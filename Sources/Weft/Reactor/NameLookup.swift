@@ -1,5 +1,4 @@
 import CLibUV
-import Glibc
 
 /// One `uv_getaddrinfo` in flight on libuv's thread pool, owned as every
 /// request is (``RequestOperation``: retained from submission to callback).

@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 
 /// The owner of a `uv_signal_t` (allocated apart, `data` unretained, freed in
 /// the close callback, closed in `deinit`). An active signal handle keeps the

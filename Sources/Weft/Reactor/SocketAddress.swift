@@ -1,5 +1,4 @@
 import CLibUV
-import Glibc
 
 /// An IPv4 or IPv6 socket address: a numeric host and a port.
 ///

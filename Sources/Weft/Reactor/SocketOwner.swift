@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 
 /// What the handle owners of the network (`StreamConnection`, `StreamAcceptor`,
 /// `DatagramEndpoint`) share: each owns a socket and its libuv handle on a

@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 
 /// The owner of a listening socket, TCP or Unix domain, and of the `uv_poll_t`
 /// that watches it (same lifetime rules as `StreamConnection`: the handle is

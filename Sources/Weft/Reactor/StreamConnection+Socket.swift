@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 
 /// Connecting, socket options and addresses. The TCP ones (connect, Nagle,
 /// keep-alive, addresses) are only reached through a ``TCPStream``, whose
@@ -66,8 +65,8 @@ extension StreamConnection {
     /// connection nothing has read from or written to yet (just accepted).
     func detachDescriptor() throws(WeftError) -> Int32 {
         let descriptor = try descriptor("detach")
-        let duplicate = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
-        guard duplicate >= 0 else { throw WeftError(uvCode: uv_translate_sys_error(errno), operation: "dup") }
+        let duplicate = weft_dup_cloexec(descriptor)
+        guard duplicate >= 0 else { throw WeftError(uvCode: uv_translate_sys_error(weft_errno()), operation: "dup") }
         close()
         return duplicate
     }
@@ -80,7 +79,7 @@ extension StreamConnection {
         do {
             connection = try StreamConnection(loop: loop, kind: kind)
         } catch {
-            Glibc.close(descriptor)
+            weft_close(descriptor)
             throw error
         }
         let stream = connection.stream!
@@ -90,7 +89,7 @@ extension StreamConnection {
         }
         if opened < 0 {
             connection.close()
-            Glibc.close(descriptor)
+            weft_close(descriptor)
             throw WeftError(uvCode: opened, operation: kind == .tcp ? "uv_tcp_open" : "uv_pipe_open")
         }
         return connection

@@ -1,4 +1,4 @@
-import Glibc
+import CLibUV
 
 /// The address of a Unix domain socket: a path in the file system, or a name
 /// in Linux's abstract namespace (no file; gone when the last socket bound to

@@ -1,6 +1,5 @@
 import CLibUV
 import CWeftSupport
-import Glibc
 import Synchronization
 
 /// The executor behind a ``Runtime``: one `uv_loop_t`, the ready queue of

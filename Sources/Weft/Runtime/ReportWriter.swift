@@ -1,5 +1,5 @@
+import CLibUV
 import Dispatch
-import Glibc
 import Synchronization
 
 /// Writes introspection output (a ``RuntimeReport`` on SIGUSR1, say) to a
@@ -92,9 +92,9 @@ public final class ReportWriter: Sendable {
     private func writeAll(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeBytes { weft_write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 {
-                if errno == EINTR { continue }
+                if weft_errno() == EINTR { continue }
                 return  // a closed or broken output: nothing more to do
             }
             offset += written

@@ -1,5 +1,4 @@
 import CLibUV
-import Glibc
 
 /// A snapshot of a runtime for introspection: its counters and its live tasks.
 /// Its `description` is a readable multi-line dump (what the samples print on

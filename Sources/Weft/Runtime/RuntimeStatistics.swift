@@ -1,4 +1,4 @@
-import Glibc
+import CLibUV
 
 /// Counters a runtime keeps about its own work, for tests and introspection.
 public struct RuntimeStatistics: Sendable, Equatable {

@@ -1,5 +1,5 @@
+import CLibUV
 #if canImport(Glibc)
-import Glibc
 #endif
 
 /// The runtime's live (incomplete) tasks, holding one reference to each, so

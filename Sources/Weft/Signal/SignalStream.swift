@@ -1,4 +1,4 @@
-import Glibc
+import CLibUV
 
 /// Deliveries of one Unix signal, as a stream (over a libuv `uv_signal_t`).
 /// See ``signals(_:)``.

@@ -1,5 +1,5 @@
+import CLibUV
 #if canImport(Glibc)
-import Glibc
 #endif
 
 /// A growable FIFO ring buffer: O(1) push and pop without `Array`'s shifting or

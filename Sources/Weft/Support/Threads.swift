@@ -1,4 +1,4 @@
-import Glibc
+import CLibUV
 
 /// Starts a thread running `body` (a `pthread`: unlike a Dispatch or
 /// Foundation thread, it is named and pinned by the code it runs, and it can
