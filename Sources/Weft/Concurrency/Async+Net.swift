@@ -25,9 +25,7 @@ extension TCPStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        do {
-            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("read") }
+        try await readStream(upTo: maxLength, from: self, connection)
     }
 
     /// Reads up to `buffer.count` bytes into the start of `buffer` and returns
@@ -50,20 +48,7 @@ extension TCPStream {
     /// the read completes.
     nonisolated(nonsending)
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        let count = buffer.count
-        // Hand the storage over (not a copy of the reference), so writing into
-        // it on the loop needs no copy-on-write.
-        var storage: [UInt8] = []
-        swap(&storage, &buffer)
-        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
-        do {
-            let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
-            buffer = filled.buffer
-            return try filled.count.get()
-        } catch is AwaitCancelled {
-            buffer = [UInt8](repeating: 0, count: count)
-            throw connection.cancelledError("read")
-        }
+        try await readStream(into: &buffer, from: self, connection)
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
@@ -81,17 +66,13 @@ extension TCPStream {
     @inline(__always)
     nonisolated(nonsending)
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
-        do {
-            try await awaitValue(transferring: UnsafeTransfer(value: writeAll(bytes)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("write") }
+        try await writeStream(bytes, to: self, connection)
     }
 
     /// Flushes, then half-closes: the peer reads end of stream.
     nonisolated(nonsending)
     public func shutdown() async throws {
-        do {
-            try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("shutdown") }
+        try await shutdownStream(self, connection)
     }
 }
 
@@ -153,9 +134,7 @@ extension UnixStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        do {
-            return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: self, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("read") }
+        try await readStream(upTo: maxLength, from: self, connection)
     }
 
     /// Reads up to `buffer.count` bytes into the start of `buffer`, as
@@ -165,18 +144,7 @@ extension UnixStream {
     /// the same count.
     nonisolated(nonsending)
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        let count = buffer.count
-        var storage: [UInt8] = []
-        swap(&storage, &buffer)
-        let read = UnsafeTransfer(value: ReadInto(stream: self, connection: connection, buffer: consume storage))
-        do {
-            let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
-            buffer = filled.buffer
-            return try filled.count.get()
-        } catch is AwaitCancelled {
-            buffer = [UInt8](repeating: 0, count: count)
-            throw connection.cancelledError("read")
-        }
+        try await readStream(into: &buffer, from: self, connection)
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not
@@ -190,18 +158,14 @@ extension UnixStream {
     /// Not cancel-safe.
     nonisolated(nonsending)
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
-        do {
-            try await awaitValue(transferring: UnsafeTransfer(value: writeAll(bytes)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("write") }
+        try await writeStream(bytes, to: self, connection)
     }
 
     /// Flushes, then half-closes: the peer reads end of stream; this side can
     /// still read.
     nonisolated(nonsending)
     public func shutdown() async throws {
-        do {
-            try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: connection.loop).value.get()
-        } catch is AwaitCancelled { throw connection.cancelledError("shutdown") }
+        try await shutdownStream(self, connection)
     }
 }
 
@@ -299,4 +263,55 @@ extension SocketOwner {
         guard loop.isRunningOrphanedJobs else { return CancellationError() }
         return WeftError(.closed, operation: operation, detail: "its loop has shut down")
     }
+}
+
+// The async reads, writes and shutdown of every stream over a `StreamConnection`
+// (TCPStream, UnixStream), once: each awaits its future on the connection's
+// loop, and a cancelled await throws the connection's cancellation error.
+
+/// Up to `maxLength` bytes of `stream`; empty at end of stream.
+@inline(__always)
+nonisolated(nonsending)
+func readStream(upTo maxLength: Int, from stream: AnyObject, _ connection: StreamConnection) async throws -> [UInt8] {
+    do {
+        return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: stream, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
+    } catch is AwaitCancelled { throw connection.cancelledError("read") }
+}
+
+/// Reads into the start of `buffer` and returns how many bytes; see
+/// ``TCPStream/read(into:)``.
+@inline(__always)
+nonisolated(nonsending)
+func readStream(into buffer: inout [UInt8], from stream: AnyObject, _ connection: StreamConnection) async throws -> Int {
+    let count = buffer.count
+    // Hand the storage over (not a copy of the reference), so writing into
+    // it on the loop needs no copy-on-write.
+    var storage: [UInt8] = []
+    swap(&storage, &buffer)
+    let read = UnsafeTransfer(value: ReadInto(stream: stream, connection: connection, buffer: consume storage))
+    do {
+        let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
+        buffer = filled.buffer
+        return try filled.count.get()
+    } catch is AwaitCancelled {
+        buffer = [UInt8](repeating: 0, count: count)
+        throw connection.cancelledError("read")
+    }
+}
+
+/// Writes all of `bytes` to `writer` and waits until they reached the OS.
+@inline(__always)
+nonisolated(nonsending)
+func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
+    do {
+        try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(bytes)), on: connection.loop).value.get()
+    } catch is AwaitCancelled { throw connection.cancelledError("write") }
+}
+
+/// Flushes `writer`, then half-closes it.
+nonisolated(nonsending)
+func shutdownStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
+    do {
+        try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: writer)), on: connection.loop).value.get()
+    } catch is AwaitCancelled { throw connection.cancelledError("shutdown") }
 }

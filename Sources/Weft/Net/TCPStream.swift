@@ -211,40 +211,10 @@ extension TCPStream: AsyncBufRead, AsyncWrite {
 }
 
 /// The reading half of a ``TCPStream``. See ``TCPStream/split()``.
-public struct TCPReadHalf: AsyncBufRead {
-    /// The whole stream.
-    public let stream: TCPStream
-
-    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        stream.pollRead(&context, into: buffer)
-    }
-
-    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        stream.pollFillBuffer(&context)
-    }
-
-    public func consume(_ count: Int) {
-        stream.consume(count)
-    }
-}
+public typealias TCPReadHalf = ReadHalf<TCPStream>
 
 /// The writing half of a ``TCPStream``. See ``TCPStream/split()``.
-public struct TCPWriteHalf: AsyncWrite {
-    /// The whole stream.
-    public let stream: TCPStream
-
-    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        stream.pollWrite(&context, bytes)
-    }
-
-    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        stream.pollFlush(&context)
-    }
-
-    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        stream.pollShutdown(&context)
-    }
-}
+public typealias TCPWriteHalf = WriteHalf<TCPStream>
 
 /// Reads up to a number of bytes. See ``TCPStream/readFuture(upTo:)`` and
 /// ``UnixStream/readFuture(upTo:)``.

@@ -137,40 +137,10 @@ extension UnixStream: AsyncBufRead, AsyncWrite {
 }
 
 /// The reading half of a ``UnixStream``. See ``UnixStream/split()``.
-public struct UnixReadHalf: AsyncBufRead {
-    /// The whole stream.
-    public let stream: UnixStream
-
-    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        stream.pollRead(&context, into: buffer)
-    }
-
-    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        stream.pollFillBuffer(&context)
-    }
-
-    public func consume(_ count: Int) {
-        stream.consume(count)
-    }
-}
+public typealias UnixReadHalf = ReadHalf<UnixStream>
 
 /// The writing half of a ``UnixStream``. See ``UnixStream/split()``.
-public struct UnixWriteHalf: AsyncWrite {
-    /// The whole stream.
-    public let stream: UnixStream
-
-    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        stream.pollWrite(&context, bytes)
-    }
-
-    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        stream.pollFlush(&context)
-    }
-
-    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        stream.pollShutdown(&context)
-    }
-}
+public typealias UnixWriteHalf = WriteHalf<UnixStream>
 
 /// Connects to a Unix socket. See ``UnixStream/connectFuture(to:)``.
 ///
