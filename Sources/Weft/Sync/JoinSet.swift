@@ -2,9 +2,15 @@
 /// as they finish (Tokio's `JoinSet`).
 ///
 /// ```swift
-/// let set = JoinSet<Int>()
-/// for n in 1...3 { set.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
-/// while let result = try await set.next() { ... }   // .success(1), .success(2), ...
+/// let loop = try LoopThread()
+/// let total = try await loop.run {
+///     let set = JoinSet<Int>()
+///     for n in 1...3 { set.spawn(sleepFuture(for: .milliseconds(n)).map { n }) }
+///     var total = 0
+///     while let result = try await set.next() { total += try result.get() }   // .success(1), .success(2), ...
+///     return total
+/// }
+/// loop.shutdown()
 /// ```
 ///
 /// Belongs to the loop thread it is used on (spawn from inside a task, or from

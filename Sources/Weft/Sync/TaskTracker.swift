@@ -14,13 +14,19 @@ import Synchronization
 /// here, take no tokens after `close()` if "empty once" must end the wait.
 ///
 /// ```swift
+/// let loop = try LoopThread()
 /// let connections = TaskTracker()
-/// for try await connection in listener.connections {
-///     loop.spawn(connections.track { try await serve(connection) })
+/// let accepting = loop.spawn {
+///     let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+///     for try await connection in listener.connections {
+///         loop.spawn(connections.track { try await connection.write(Array("hello\n".utf8)) })
+///     }
 /// }
 /// // on SIGTERM: stop accepting, then give live connections 5 s
+/// accepting.cancel()
 /// connections.close()
-/// let drained = try await timeout(.seconds(5), connections.wait())
+/// let drained = try await value(of: timeoutFuture(.seconds(5), connections.waitFuture()))   // .failure(TimedOut) if not
+/// loop.shutdown()
 /// ```
 public final class TaskTracker: Sendable {
     struct State {
