@@ -3,7 +3,8 @@ import Synchronization
 /// Counts live pieces of work so that a server can wait for them to finish
 /// (Tokio's `TaskTracker`): the building block of a graceful shutdown.
 ///
-/// Each tracked future or async closure (the two ``track(_:)``s) holds a
+/// Each tracked future (``track(_:)->Tracked<F>``) or async closure (the
+/// other `track(_:)`, for `LoopThread.spawn`) holds a
 /// ``TaskTrackerToken`` until it completes or is dropped. ``wait()`` is ready
 /// once the tracker is ``close()``d and no token is left. Usable from any
 /// thread.
@@ -124,7 +125,7 @@ public final class TaskTrackerToken: Sendable {
     deinit { release() }
 }
 
-/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)``.
+/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)->Tracked<F>``.
 ///
 /// **Cancellation:** dropping it drops `Base` and releases its token.
 public struct Tracked<Base: Future>: Future {
