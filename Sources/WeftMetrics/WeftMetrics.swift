@@ -15,6 +15,7 @@ import Weft
 /// | `weft_connection_bytes_held` | gauge | `connectionBytesHeld` |
 /// | `weft_accepts_out_of_descriptors_total`, `weft_connections_shed_total` | counter | the accept counters |
 ///
+/// <!-- snippet: prelude: metricsFactory -->
 /// ```swift
 /// import Metrics
 /// import WeftMetrics

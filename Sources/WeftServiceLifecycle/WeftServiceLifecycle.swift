@@ -9,7 +9,11 @@ import Weft
 /// returns. Cancelled instead, it closes the listeners and returns at once
 /// (the connections' tasks end when the group shuts down).
 ///
+/// <!-- snippet: serve-echo: 127.0.0.1:8080; prelude: serviceGroupParts -->
 /// ```swift
+/// import ServiceLifecycle
+/// import WeftServiceLifecycle
+///
 /// let group = try LoopGroup()
 /// let server = WeftServerService(group: group, address: try SocketAddress("0.0.0.0:8080")) { stream in
 ///     try await echo(stream)

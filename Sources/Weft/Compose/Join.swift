@@ -96,7 +96,7 @@ func takeOutput<F: Future>(_ slot: JoinSlot<F>) -> F.Output {
 }
 
 /// Any number of futures run concurrently in one task, ready with a tuple of
-/// their outputs. See ``join(_:_:_:_:)``.
+/// their outputs. See ``join(_:_:_:_:_:)``.
 ///
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join<each F: Future>: Future {

@@ -26,7 +26,9 @@ public struct Lazy<Inner: Future>: Future {
 /// creation would otherwise do at once.
 ///
 /// ```swift
-/// let later = lazy { ready(expensiveSetup()) }   // nothing runs yet
+/// let runtime = try Runtime()
+/// let later = lazy { ready(ContinuousClock.now) }   // nothing runs yet
+/// let polledAt = try runtime.block(on: later)       // the clock is read here, at the first poll
 /// ```
 @inlinable
 public func lazy<Inner: Future>(_ body: @escaping () -> Inner) -> Lazy<Inner> {

@@ -75,8 +75,13 @@ extension Future {
     /// and runs it.
     ///
     /// ```swift
-    /// let reply = TCPStream.connectFuture(to: address).then { stream in stream.write(hello) }
+    /// let runtime = try Runtime()
+    /// let delay = ready(Duration.milliseconds(5))       // say, a delay a first future computed
+    /// let slept = try runtime.block(on: delay.then { delay in sleepFuture(for: delay).map { delay } })
     /// ```
+    ///
+    /// For a future of `Result`, ``flatMap(_:)`` builds the next future from a success
+    /// only.
     @inlinable
     public func then<Next: Future>(_ next: @escaping (Output) -> Next) -> Then<Self, Next> {
         Then(first: self, next: next)

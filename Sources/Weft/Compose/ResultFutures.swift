@@ -48,8 +48,10 @@ extension Future {
     /// A future that, if this future succeeds, runs the future `next` builds
     /// from the success; a failure of either is the output. See ``FlatMapSuccess``.
     ///
+    /// <!-- snippet: prelude: listening -->
     /// ```swift
-    /// let reply = TCPStream.connectFuture(to: address).flatMap { stream in stream.writeAll(hello) }
+    /// let sent = TCPStream.connectFuture(to: address).flatMap { stream in stream.writeAll(hello) }
+    /// try runtime.block(on: sent).get()   // throws the connect's WeftError, or the write's
     /// ```
     @inlinable
     public func flatMap<Success, Failure, Next: Future>(

@@ -33,9 +33,10 @@ public struct SelectAll<F: Future>: Future {
 /// to select over again.
 ///
 /// ```swift
-/// var pending = downloads
+/// let runtime = try Runtime()
+/// var pending = [30, 10, 20].map { ms in sleepFuture(for: .milliseconds(ms)).map { ms } }
 /// while !pending.isEmpty {
-///     let (page, index, rest) = try runtime.block(on: selectAll(pending))
+///     let (ms, index, rest) = try runtime.block(on: selectAll(pending))   // 10 (index 1), then 20, then 30
 ///     pending = rest
 /// }
 /// ```

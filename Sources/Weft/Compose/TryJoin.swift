@@ -196,9 +196,12 @@ public struct TryJoin<each F: Future>: Future where repeat (each F).Output: Resu
 /// the other future being dropped at once.
 ///
 /// ```swift
-/// switch try runtime.block(on: tryJoin(fetch(user), fetch(orders))) {
-/// case .success(let (user, orders)): show(user, orders)
-/// case .failure(let error): print(error)    // the other fetch was dropped
+/// let runtime = try Runtime()
+/// let quick = timeoutFuture(.seconds(1), sleepFuture(for: .milliseconds(10)).map { "quick" })
+/// let slow = timeoutFuture(.milliseconds(20), sleepFuture(for: .seconds(60)).map { "slow" })
+/// switch try runtime.block(on: tryJoin(quick, slow)) {
+/// case .success(let (first, second)): print(first, second)
+/// case .failure(let timedOut): print(timedOut)   // after 20 ms, not 60 s: the other future was dropped
 /// }
 /// ```
 @inlinable

@@ -32,6 +32,7 @@ extension TCPStream {
     /// how many; 0 at end of stream (or when `buffer` is empty). The buffer is
     /// reused rather than allocated per read, as with Tokio's `read(&mut buf)`:
     ///
+    /// <!-- snippet: prelude: acceptedStream -->
     /// ```swift
     /// var buffer = [UInt8](repeating: 0, count: 16 * 1024)
     /// while true {
@@ -102,8 +103,16 @@ extension TCPListener {
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
     ///
+    /// <!-- snippet: compile-only: serves until the listener is closed -->
     /// ```swift
-    /// for try await connection in listener.connections { ... }
+    /// let loop = try LoopThread()
+    /// let server = loop.spawn {
+    ///     let listener = try TCPListener.bind(SocketAddress("127.0.0.1:7000"))
+    ///     for try await connection in listener.connections {
+    ///         loop.spawn { try await connection.write(Array("hello\n".utf8)); connection.close() }
+    ///     }
+    /// }
+    /// try await server.value
     /// ```
     public var connections: AsyncThrowingMapSequence<PollStreamValues<Incoming>, TCPStream> {
         PollStreamValues(base: incoming, loop: acceptor.loop).map { try $0.get() }
@@ -238,6 +247,7 @@ extension UDPSocket {
     /// The received datagrams as an `AsyncSequence`; it ends when the socket
     /// closes, and throws the first error the socket reports.
     ///
+    /// <!-- snippet: compile-only: echoes until the socket closes; prelude: udpSocket -->
     /// ```swift
     /// for try await datagram in socket.datagrams {
     ///     try await socket.send(datagram.bytes, to: datagram.sender)

@@ -4,7 +4,11 @@ import Synchronization
 /// so poll-based combinators (`select`, `timeout`, `joinAll`) accept async work.
 ///
 /// ```swift
-/// let reply = try runtime.block(on: timeout(.seconds(1), AsyncFuture { await fetch() }))
+/// let runtime = try Runtime()
+/// let reply = try runtime.block(on: timeoutFuture(.seconds(1), AsyncFuture { () async -> String in
+///     try? await sleep(for: .milliseconds(10))   // any async code, run as a Swift task on this runtime
+///     return "done"
+/// }))                                            // .success("done"), or .failure(TimedOut) after 1 s
 /// ```
 ///
 /// The task starts at the first poll (futures are lazy), with the loop's task

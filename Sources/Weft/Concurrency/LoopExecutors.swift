@@ -136,6 +136,7 @@ struct SwiftJob: LoopJob, @unchecked Sendable {
 /// such an actor from a task on the loop's ``LoopTaskExecutor`` costs one job to
 /// enter and one to come back, both on the loop thread (see `LoopExecutors`).
 ///
+/// <!-- snippet: declarations; prelude: loop -->
 /// ```swift
 /// actor Connections {
 ///     nonisolated var unownedExecutor: UnownedSerialExecutor {

@@ -11,11 +11,12 @@ import Synchronization
 ///
 /// ```swift
 /// let group = try LoopGroup()                       // one loop per allowed CPU
-/// let server = try await group.serve(SocketAddress("127.0.0.1:8080")) { connection in
-///     ...                                           // runs on the loop that accepted it
+/// let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+///     try await connection.write(Array("hello\n".utf8))   // runs on the loop that accepted it
+///     connection.close()
 /// }
-/// ...
-/// await server.close()
+/// print(server.localAddress)                        // the port the OS picked
+/// await server.close()                              // stop accepting on every loop
 /// group.shutdown()
 /// ```
 ///

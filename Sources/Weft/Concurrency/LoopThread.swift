@@ -11,11 +11,13 @@ import Synchronization
 /// pool. Actors can pin themselves to the loop through ``serialExecutor``, and
 /// ``LoopActor`` is a global actor for the shared loop.
 ///
+/// <!-- snippet: prelude: echoServer -->
 /// ```swift
 /// let loop = try LoopThread()
-/// let reply = try await loop.run {
-///     let stream = try await value(of: TCPStream.connect(to: address)).get()
-///     ...
+/// let reply = try await loop.run {                  // this closure runs on the loop's thread
+///     let stream = try await TCPStream.connect(to: address)
+///     try await stream.write(Array("ping".utf8))
+///     return try await stream.read()
 /// }
 /// loop.shutdown()
 /// ```
@@ -251,8 +253,11 @@ public final class LoopThread: Sendable {
 
 /// A global actor whose code runs on ``LoopThread/shared``.
 ///
+/// <!-- snippet: declarations -->
 /// ```swift
-/// @LoopActor func serve() async throws { ... }   // runs on the shared loop
+/// @LoopActor func greet(_ stream: TCPStream) async throws {   // runs on the shared loop
+///     try await stream.write(Array("hello\n".utf8))
+/// }
 /// ```
 @globalActor
 public actor LoopActor {

@@ -77,7 +77,7 @@ public struct ReadToEnd<Reader: AsyncRead>: Future {
     }
 }
 
-/// Writes every byte, then flushes. See ``AsyncWrite/writeAll(_:)``.
+/// Writes every byte, then flushes. See ``AsyncWrite/writeAll(_:)-([UInt8])``.
 ///
 /// **Cancellation:** not cancel-safe: a dropped write may have sent a prefix.
 public struct WriteAll<Writer: AsyncWrite>: Future {
@@ -118,7 +118,7 @@ public struct Shutdown<Writer: AsyncWrite>: Future {
 }
 
 /// Copies a reader into a writer until end of stream through a buffer of its
-/// own, then flushes; yields the number of bytes copied. See ``copy(from:to:)``.
+/// own, then flushes; yields the number of bytes copied. See ``copy(from:to:)->Copy<Reader,Writer>``.
 ///
 /// **Cancellation:** not cancel-safe: bytes read but not yet written are lost.
 public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
@@ -159,7 +159,7 @@ public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
 
 /// Copies a buffered reader into a writer straight from the reader's buffer (no
 /// copy in between) until end of stream, then flushes; yields the number of
-/// bytes copied. See ``copy(from:to:)``.
+/// bytes copied. See ``copy(from:to:)->BufferedCopy<Reader,Writer>``.
 ///
 /// **Cancellation:** cancel-safe on the reading side: bytes leave the reader's
 /// buffer only once the writer accepted them.

@@ -1,8 +1,10 @@
 /// A listening TCP socket.
 ///
 /// ```swift
+/// let runtime = try Runtime()
 /// let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
 /// print(try listener.localAddress)       // the port the OS picked
+/// let client = runtime.spawn(TCPStream.connectFuture(to: try listener.localAddress))
 /// let stream = try runtime.block(on: listener.acceptFuture()).get()
 /// ```
 ///

@@ -3,9 +3,17 @@ import CLibUV
 /// A UDP socket on a Weft runtime.
 ///
 /// ```swift
-/// let socket = try UDPSocket.bind(SocketAddress("127.0.0.1:0"))
-/// let datagram = try await socket.receive()
-/// try await socket.send(datagram.bytes, to: datagram.sender)
+/// let loop = try LoopThread(name: "udp")
+/// defer { loop.shutdown() }
+/// let reply = try await loop.spawn { () async throws -> [UInt8] in
+///     let server = try UDPSocket.bind(SocketAddress("127.0.0.1:0"))
+///     let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"))
+///     try await client.send(Array("ping".utf8), to: try server.localAddress)
+///     let datagram = try await server.receive()
+///     try await server.send(datagram.bytes, to: datagram.sender)   // echo it back
+///     return try await client.receive().bytes
+/// }.value
+/// precondition(reply == Array("ping".utf8))
 /// ```
 ///
 /// Every operation that waits comes in two forms: the async one

@@ -1,8 +1,11 @@
 /// A listening Unix domain stream socket.
 ///
+/// <!-- snippet: compile-only: serves until the process ends -->
 /// ```swift
 /// let listener = try UnixListener.bind(.path("/tmp/echo.sock"))
-/// for try await connection in listener.connections { ... }
+/// for try await connection in listener.connections {
+///     Task { try await connection.write(try await connection.read()) }
+/// }
 /// ```
 ///
 /// It accepts through the same acceptor as ``TCPListener`` (its own socket

@@ -5,10 +5,12 @@ import CWeftSupport
 /// a ``TCPStream`` (``TCPStream/setOptions(_:)``), and for ``UnixListener``.
 ///
 /// ```swift
+/// let address = try SocketAddress("127.0.0.1:0")
 /// var options = SocketOptions()
 /// options.reusePort = true
 /// options.receiveBufferSize = 1 << 20
-/// let listener = try TCPListener.bind(address, options: options)
+/// let runtime = try Runtime()
+/// let listener = try TCPListener.bind(address, options: options, runtime: runtime)
 /// ```
 ///
 /// `nil` leaves an option as the system sets it. Sizes are what is asked of

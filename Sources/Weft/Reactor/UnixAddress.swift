@@ -4,9 +4,10 @@ import CLibUV
 /// in Linux's abstract namespace (no file; gone when the last socket bound to
 /// it closes).
 ///
+/// <!-- snippet: compile-only: binds fixed names, which a second run would find taken -->
 /// ```swift
 /// let listener = try UnixListener.bind(.path("/tmp/echo.sock"))
-/// let private = try UnixListener.bind(.abstract("weft-echo"))
+/// let hidden = try UnixListener.bind(.abstract("weft-echo"))
 /// ```
 ///
 /// A path or name must fit `sockaddr_un` (107 bytes for a path, 107 for an

@@ -8,8 +8,12 @@ import Synchronization
 ///
 /// Declare each key once, as a `static let`:
 ///
+/// <!-- snippet: declarations; testable -->
 /// ```swift
-/// static let key = LoopAttachmentKey { loop in ReadBufferPool(loop: loop) }
+/// final class ConnectionCounter {   // state kept per loop, as ReadBufferPool is
+///     var open = 0
+///     static let key = LoopAttachmentKey { _ in ConnectionCounter() }
+/// }
 /// ```
 struct LoopAttachmentKey<Value: AnyObject>: Sendable {
     /// How many kinds of attachment a loop can hold.

@@ -12,7 +12,9 @@ import Synchronization
 /// saying how many were dropped: a blocked output costs one thread and one
 /// text's memory, however many reports are asked for.
 ///
+/// <!-- snippet: compile-only: waits for signals until the process ends -->
 /// ```swift
+/// import Glibc
 /// for try await _ in signals(SIGUSR1).values {
 ///     if let report = Runtime.currentReport() { ReportWriter.standardOutput.write("\(report)\n") }
 /// }

@@ -89,10 +89,16 @@ extension WeftError {
     /// for the rest. The raw code stays in ``kind`` (`.libuv(code:)`).
     ///
     /// ```swift
-    /// switch error.code {
-    /// case .connectionRefused, .timedOut: retryLater()
-    /// case .addressInUse: pickAnotherPort()
-    /// default: throw error
+    /// let runtime = try Runtime()
+    /// do {
+    ///     let stream = try runtime.block(on: TCPStream.connectFuture(to: SocketAddress("127.0.0.1:9"))).get()
+    ///     stream.close()
+    /// } catch {
+    ///     switch error.code {
+    ///     case .connectionRefused, .timedOut: print("nobody answers on port 9: \(error)")
+    ///     case .addressInUse: print("pick another port")
+    ///     default: throw error
+    ///     }
     /// }
     /// ```
     public enum Code: Sendable, Hashable {

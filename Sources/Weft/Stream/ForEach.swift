@@ -144,8 +144,9 @@ extension PollStream {
     /// once (`nil`: no limit), all in the polling task; ready when the stream
     /// has ended and every future finished. The async book's web server:
     ///
+    /// <!-- snippet: compile-only: serves until the listener is closed; prelude: listening, handleConnection -->
     /// ```swift
-    /// listener.incoming.forEachConcurrent(limit: nil) { stream in handleConnection(stream) }
+    /// try runtime.block(on: listener.incoming.forEachConcurrent(limit: nil) { stream in handleConnection(stream) })
     /// ```
     @inlinable
     public func forEachConcurrent<Body: Future<Void>>(

@@ -38,7 +38,10 @@ extension PollStream {
     /// A future of the next element (or `nil` at the end) and the rest of the stream.
     ///
     /// ```swift
-    /// runtime.block(on: ticks.next().then { tick, ticks in ... })
+    /// let runtime = try Runtime()
+    /// let ticks = interval(every: .milliseconds(10))
+    /// let (first, rest) = try runtime.block(on: ticks.next())   // tick 0, and the stream to read on
+    /// let (second, _) = try runtime.block(on: rest.next())      // tick 1, 10 ms later
     /// ```
     @inlinable
     public func next() -> NextElement<Self> {

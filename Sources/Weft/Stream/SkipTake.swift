@@ -144,8 +144,10 @@ extension PollStream {
     /// A stream of elements until `stop` finishes (futures-rs's `take_until`):
     /// a shutdown signal, a deadline.
     ///
+    /// <!-- snippet: prelude: listening -->
     /// ```swift
-    /// listener.incoming.take(until: shutdownSignal())
+    /// let connections = listener.incoming.take(until: shutdownSignal())   // ends on SIGINT or SIGTERM
+    /// let ticks = try runtime.block(on: interval(every: .milliseconds(10)).take(until: sleepFuture(for: .milliseconds(55))).collect())
     /// ```
     @inlinable
     public func take<Stop: Future>(until stop: Stop) -> TakeUntilStream<Self, Stop> {

@@ -49,7 +49,9 @@ public struct IterStream<Base: IteratorProtocol>: PollStream {
 /// A stream of the elements of `elements` (futures-rs's `stream::iter`).
 ///
 /// ```swift
-/// let pages = iter(urls).map { fetch($0) }.bufferUnordered(8)
+/// let runtime = try Runtime()
+/// let delays = iter([30, 10, 20]).map { ms in sleepFuture(for: .milliseconds(ms)).map { ms } }
+/// let inOrderOfFinishing = try runtime.block(on: delays.bufferUnordered(8).collect())   // [10, 20, 30]
 /// ```
 @inlinable
 public func iter<S: Sequence>(_ elements: S) -> IterStream<S.Iterator> {

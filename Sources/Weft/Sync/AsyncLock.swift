@@ -5,10 +5,10 @@
 ///
 /// ```swift
 /// let counter = AsyncLock(0)
-/// let guard = try await counter.lock()
-/// guard.value += 1
+/// let held = try await counter.lock()
+/// held.value += 1
 /// try await sleep(for: .milliseconds(1))   // still held
-/// guard.unlock()
+/// held.unlock()
 /// ```
 ///
 /// **Cancellation:** cancel-safe: dropping a pending ``lockFuture()`` future (or

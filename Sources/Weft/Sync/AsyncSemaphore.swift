@@ -5,8 +5,9 @@
 ///
 /// ```swift
 /// let connections = AsyncSemaphore(permits: 100)
-/// let permit = try await connections.acquire()
+/// let permit = try await connections.acquire()   // waits while all 100 are held
 /// defer { permit.release() }
+/// try await sleep(for: .milliseconds(1))         // the work the permit guards
 /// ```
 ///
 /// **Cancellation:** cancel-safe: dropping a pending acquire future (or

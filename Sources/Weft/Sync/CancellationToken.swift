@@ -7,10 +7,12 @@
 /// any thread.
 ///
 /// ```swift
+/// let runtime = try Runtime()
 /// let shutdown = CancellationToken()
 /// let worker = shutdown.child()
-/// runtime.spawn(select(worker.cancelledFuture(), serve()))
-/// shutdown.cancel()
+/// let work = runtime.spawn(select(either: worker.cancelledFuture(), or: sleepFuture(for: .seconds(3600))))
+/// shutdown.cancel()                               // cancels the child too: the select ends, the sleep is dropped
+/// let outcome = try runtime.block(on: work)       // .success(.left(())), at once
 /// ```
 ///
 /// **Cancellation:** dropping a pending ``cancelledFuture()`` future removes its

@@ -8,9 +8,11 @@ import Synchronization
 /// the call — polled yet or not — and stores nothing. Usable from any thread.
 ///
 /// ```swift
+/// let runtime = try Runtime()
 /// let ready = Notify()
-/// runtime.spawn(ready.notifiedFuture().map { print("go") })
+/// let waiter = runtime.spawn(ready.notifiedFuture().map { print("go") })
 /// ready.notifyOne()
+/// try runtime.block(on: waiter).get()   // prints "go"
 /// ```
 ///
 /// **Cancellation:** cancel-safe in the sense that nothing is lost: dropping a

@@ -105,6 +105,7 @@ final class OneshotSenderToken: Sendable {
 /// token.
 ///
 /// ```swift
+/// let runtime = try Runtime()
 /// let (reply, replied) = oneshotChannel(of: Int.self)
 /// runtime.spawn(pollFn { _ in try? reply.send(42); return .ready(()) })
 /// let answer = try runtime.block(on: replied)   // .success(42)

@@ -3,7 +3,8 @@ import Synchronization
 /// Counts live pieces of work so that a server can wait for them to finish
 /// (Tokio's `TaskTracker`): the building block of a graceful shutdown.
 ///
-/// Each tracked future or async closure (the two ``track(_:)``s) holds a
+/// Each tracked future (``track(_:)->Tracked<F>``) or async closure (the
+/// other `track(_:)`, for `LoopThread.spawn`) holds a
 /// ``TaskTrackerToken`` until it completes or is dropped. ``wait()`` is ready
 /// once the tracker is ``close()``d and no token is left. Usable from any
 /// thread.
@@ -14,13 +15,19 @@ import Synchronization
 /// here, take no tokens after `close()` if "empty once" must end the wait.
 ///
 /// ```swift
+/// let loop = try LoopThread()
 /// let connections = TaskTracker()
-/// for try await connection in listener.connections {
-///     loop.spawn(connections.track { try await serve(connection) })
+/// let accepting = loop.spawn {
+///     let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+///     for try await connection in listener.connections {
+///         loop.spawn(connections.track { try await connection.write(Array("hello\n".utf8)) })
+///     }
 /// }
 /// // on SIGTERM: stop accepting, then give live connections 5 s
+/// accepting.cancel()
 /// connections.close()
-/// let drained = try await timeout(.seconds(5), connections.wait())
+/// let drained = try await value(of: timeoutFuture(.seconds(5), connections.waitFuture()))   // .failure(TimedOut) if not
+/// loop.shutdown()
 /// ```
 public final class TaskTracker: Sendable {
     struct State {
@@ -118,7 +125,7 @@ public final class TaskTrackerToken: Sendable {
     deinit { release() }
 }
 
-/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)``.
+/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)->Tracked<F>``.
 ///
 /// **Cancellation:** dropping it drops `Base` and releases its token.
 public struct Tracked<Base: Future>: Future {

@@ -49,9 +49,12 @@ public struct Timeout<Inner: Future>: Future {
 /// Runs `future` with a time limit of `limit` (counted from this call).
 ///
 /// ```swift
+/// let runtime = try Runtime()
+/// let connect = TCPStream.connectFuture(to: try SocketAddress("127.0.0.1:9"))
 /// switch try runtime.block(on: timeoutFuture(.seconds(2), connect)) {
-/// case .success(let stream): use(stream)
-/// case .failure(let timedOut): print(timedOut)   // the connect was dropped
+/// case .success(.success(let stream)): stream.close()
+/// case .success(.failure(let error)): print(error)   // refused, unreachable, ...
+/// case .failure(let timedOut): print(timedOut)       // the connect was dropped
 /// }
 /// ```
 @inlinable

@@ -15,7 +15,7 @@ import Synchronization
 /// ```swift
 /// let group = try LoopGroup()
 /// WeftDefaultExecutor.install(group)          // first thing in main
-/// let listener = try await Task { try TCPListener.bind(address) }.value   // on a Weft loop
+/// let listener = try await Task { try TCPListener.bind(SocketAddress("127.0.0.1:0")) }.value   // on a Weft loop
 /// ```
 ///
 /// **What Swift 6.3.1 on Linux allows, and what it does not.** The SPI's
