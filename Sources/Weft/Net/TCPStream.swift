@@ -112,14 +112,7 @@ public final class TCPStream: @unchecked Sendable {
     /// Fails with `.invalidArgument` for a limit below 1 KiB or above 1 GiB,
     /// `.wrongThread` off the stream's loop, `.closed` once closed.
     public func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
-        if let error = wrongThread("setBufferLimits") { throw error }
-        for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
-            throw WeftError(.invalidArgument, operation: "setBufferLimits",
-                            detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
-        }
-        guard !connection.isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
-        connection.readHighWater = unread
-        connection.writeHighWater = queued
+        try connection.setBufferLimits(unread: unread, queued: queued)
     }
 
     /// Sets the socket's send and receive buffer sizes (`SO_SNDBUF`,

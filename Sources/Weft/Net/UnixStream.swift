@@ -56,14 +56,7 @@ public final class UnixStream: @unchecked Sendable {
 
     /// The backpressure limits, as ``TCPStream/setBufferLimits(unread:queued:)``.
     public func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
-        if let error = connection.wrongThread("setBufferLimits") { throw error }
-        for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
-            throw WeftError(.invalidArgument, operation: "setBufferLimits",
-                            detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
-        }
-        guard !connection.isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
-        connection.readHighWater = unread
-        connection.writeHighWater = queued
+        try connection.setBufferLimits(unread: unread, queued: queued)
     }
 
     /// Sets the send and receive buffer sizes and linger of `options`; the

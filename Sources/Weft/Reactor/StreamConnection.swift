@@ -284,3 +284,19 @@ final class StreamConnection: SocketOwner {
         isReading = false
     }
 }
+
+extension StreamConnection {
+    /// The backpressure limits of ``TCPStream/setBufferLimits(unread:queued:)``
+    /// (and the Unix stream's): each from 1 KiB to 1 GiB, set on the loop
+    /// thread while open.
+    func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
+        if let error = wrongThread("setBufferLimits") { throw error }
+        for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
+            throw WeftError(.invalidArgument, operation: "setBufferLimits",
+                            detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
+        }
+        guard !isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
+        readHighWater = unread
+        writeHighWater = queued
+    }
+}
