@@ -30,16 +30,13 @@ do {
     print("timeout \(milliseconds(since: start)) timed out")
 }
 
-// Handles belong to the loop they were opened on: the TCP calls run on the
-// shared loop, where `localAddress` may be read (a `@Sendable` closure: top-level
-// code is on the main actor, and so would be a closure that is not).
-let received = try await LoopThread.shared.run { @Sendable () async throws -> [UInt8] in
-    let listener = try await TCPListener.bind(host: "127.0.0.1", port: 0)
-    let client = try await TCPStream.connect(to: try listener.localAddress)
-    let server = try await listener.accept()
-    try await client.write(Array("ping".utf8))
-    return try await server.read(upTo: 4)
-}
+// The listener and streams live on the shared loop; the awaits hop there,
+// and the listener's address (fixed at bind) is readable from here.
+let listener = try await TCPListener.bind(host: "127.0.0.1", port: 0)
+let client = try await TCPStream.connect(to: try listener.localAddress)
+let server = try await listener.accept()
+try await client.write(Array("ping".utf8))
+let received = try await server.read(upTo: 4)
 print("tcp \(String(decoding: received, as: UTF8.self))")
 
 let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)

@@ -23,13 +23,17 @@
 ///
 /// Like ``TCPStream`` it is `Sendable` but used only on its loop thread:
 /// `@unchecked Sendable` is sound because every entry point checks the thread
-/// (failing with `.wrongThread`), and `close()`/`deinit` elsewhere hand the
-/// close to the loop.
+/// (failing with `.wrongThread`), `close()`/`deinit` elsewhere hand the close
+/// to the loop, and ``localAddress`` is a constant read once at bind.
 public final class TCPListener: @unchecked Sendable {
     let acceptor: StreamAcceptor
+    /// The bound address, read on the loop right after binding: it never
+    /// changes, so any thread may read it.
+    private let boundAddress: Result<SocketAddress, WeftError>
 
     private init(acceptor: StreamAcceptor) {
         self.acceptor = acceptor
+        self.boundAddress = Result { () throws(WeftError) in try acceptor.localAddress() }
     }
 
     deinit {
@@ -98,12 +102,11 @@ public final class TCPListener: @unchecked Sendable {
         Incoming(listener: self)
     }
 
-    /// The address the listener is bound to (with the real port when bound to 0).
+    /// The address the listener is bound to (with the real port when bound
+    /// to 0). Readable from any thread (it is fixed at bind), so async code off
+    /// the loop, such as top-level code, can learn the port.
     public var localAddress: SocketAddress {
-        get throws(WeftError) {
-            if let error = acceptor.wrongThread("localAddress") { throw error }
-            return try acceptor.localAddress()
-        }
+        get throws(WeftError) { try boundAddress.get() }
     }
 
     /// Stops listening; a pending `acceptFuture()` fails with `.closed`. Idempotent.
