@@ -242,6 +242,21 @@ extension UDPSocket {
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
         do {
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes[...], address: address)), on: endpoint.loop).value.get()
+        } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
+    }
+
+    /// Sends `bytes`, a slice such as the filled prefix of a buffer that
+    /// ``receive(into:)`` filled, as one datagram to `address`, and returns
+    /// once the kernel took it. No copy is made unless the kernel cannot take
+    /// it at once (then it is queued, as ``send(_:to:)`` says). Errors as
+    /// ``send(_:to:)``.
+    ///
+    /// **Cancellation:** throws `CancellationError`; the datagram may have been
+    /// sent already.
+    nonisolated(nonsending)
+    public func send(_ bytes: ArraySlice<UInt8>, to address: SocketAddress) async throws {
+        do {
             try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address)), on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
     }
@@ -252,7 +267,7 @@ extension UDPSocket {
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8]) async throws {
         do {
-            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: nil)), on: endpoint.loop).value.get()
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes[...], address: nil)), on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("send") }
     }
 
@@ -269,6 +284,46 @@ extension UDPSocket {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: UDPReceive(socket: self)), on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("receive") }
+    }
+
+    /// Copies the next datagram into the start of `buffer` and returns its
+    /// length, its sender and whether it was cut short. The buffer is reused
+    /// rather than an array allocated per datagram (Tokio's `recv_from(&mut
+    /// buf)`); send its filled prefix back with ``send(_:to:)``:
+    ///
+    /// ```swift
+    /// var buffer = [UInt8](repeating: 0, count: 2048)
+    /// let receipt = try await socket.receive(into: &buffer)
+    /// try await socket.send(buffer[..<receipt.count], to: receipt.sender)
+    /// ```
+    ///
+    /// The buffer's count never changes. A datagram longer than the buffer
+    /// (or than ``Options/maximumDatagramSize``) is cut short and marked
+    /// ``UDPReceipt/isTruncated``; the rest of it is lost, as with `recvfrom`.
+    /// An empty buffer receives a datagram as 0 bytes, truncated unless it
+    /// was empty.
+    ///
+    /// Fails as ``receive()``: with `.closed` once the socket is closed, or
+    /// with an error the socket reported (`ECONNREFUSED`), once.
+    ///
+    /// **Cancellation:** cancel-safe: throws `CancellationError` and no
+    /// datagram is lost; the buffer is then a new one of the same count, zeroed.
+    nonisolated(nonsending)
+    public func receive(into buffer: inout [UInt8]) async throws -> UDPReceipt {
+        let count = buffer.count
+        // Hand the storage over (not a copy of the reference), so writing into
+        // it on the loop needs no copy-on-write.
+        var storage: [UInt8] = []
+        swap(&storage, &buffer)
+        let receive = UnsafeTransfer(value: UDPReceiveInto(socket: self, buffer: consume storage))
+        do {
+            let received = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
+            buffer = received.buffer
+            return try received.receipt.get()
+        } catch is AwaitCancelled {
+            buffer = [UInt8](repeating: 0, count: count)
+            throw endpoint.cancelledError("receive")
+        }
     }
 
     /// The received datagrams as an `AsyncSequence`; it ends when the socket
