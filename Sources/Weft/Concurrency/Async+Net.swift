@@ -241,9 +241,7 @@ extension UDPSocket {
     /// sent already.
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
-        do {
-            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes[...], address: address)), on: endpoint.loop).value.get()
-        } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
+        try await send(bytes[...], to: address)
     }
 
     /// Sends `bytes`, a slice such as the filled prefix of a buffer that
@@ -254,10 +252,28 @@ extension UDPSocket {
     ///
     /// **Cancellation:** throws `CancellationError`; the datagram may have been
     /// sent already.
+    ///
+    /// On its own loop it first does what the poll future's first poll would,
+    /// `uv_udp_try_send`, with no future and no await (``UDPSocket`` sends
+    /// most datagrams this way, and an await per datagram costs about as
+    /// much as the rest of Weft's work for it); only when that cannot finish
+    /// the send does it await ``sendFuture(_:to:)``, which queues the datagram
+    /// without trying again. Always inlined, so that `send(_: [UInt8], to:)`
+    /// costs no extra task frame.
+    @inline(__always)
     nonisolated(nonsending)
     public func send(_ bytes: ArraySlice<UInt8>, to address: SocketAddress) async throws {
+        var tryFirst = true
+        if endpoint.loop.isRunningOnCallingThread, let sent = endpoint.sendAtOnce(bytes, to: address) {
+            switch sent {
+            case .sent: return
+            case .failed(let code): throw WeftError(uvCode: code, operation: "send to \(address)")
+            case .mustQueue: tryFirst = false
+            }
+        }
         do {
-            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address)), on: endpoint.loop).value.get()
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address, tryFirst: tryFirst)),
+                                 on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
     }
 
@@ -310,6 +326,12 @@ extension UDPSocket {
     /// datagram is lost; the buffer is then a new one of the same count, zeroed.
     nonisolated(nonsending)
     public func receive(into buffer: inout [UInt8]) async throws -> UDPReceipt {
+        // On its own loop, a datagram already queued is taken at once, with no
+        // future and no await (as `send(_:to:)` says); the budget still applies.
+        if endpoint.loop.isRunningOnCallingThread,
+           let received = endpoint.takeQueued({ UDPReceiveInto.copy($0, $1, into: &buffer) }) {
+            return try received.get()
+        }
         let count = buffer.count
         // Hand the storage over (not a copy of the reference), so writing into
         // it on the loop needs no copy-on-write.

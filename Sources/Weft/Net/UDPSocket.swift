@@ -409,11 +409,15 @@ public struct UDPSend: Future {
     let bytes: ArraySlice<UInt8>
     let address: SocketAddress?
     var inFlight: DatagramSendRequest?
+    /// Whether the first poll tries `uv_udp_try_send`: false when the async
+    /// send's fast path just did and the kernel said `EAGAIN`.
+    var tryFirst: Bool
 
-    init(socket: UDPSocket, bytes: ArraySlice<UInt8>, address: SocketAddress?) {
+    init(socket: UDPSocket, bytes: ArraySlice<UInt8>, address: SocketAddress?, tryFirst: Bool = true) {
         self.socket = socket
         self.bytes = bytes
         self.address = address
+        self.tryFirst = tryFirst
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
@@ -421,7 +425,8 @@ public struct UDPSend: Future {
         guard endpoint.loop.isOnLoopThread else {
             return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
         }
-        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight)
+        defer { tryFirst = true }
+        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
     }
 
     /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
@@ -456,18 +461,25 @@ public struct UDPReceiveInto: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], receipt: Result<UDPReceipt, WeftError>)> {
         if let error = socket.wrongThread("receive") { return .ready((buffer, .failure(error))) }
-        let polled = socket.endpoint.pollReceive(&context) { received, bytes -> Result<UDPReceipt, WeftError> in
-            let count = min(bytes.count, buffer.count)
-            if count > 0 {
-                buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count) }
-            }
-            guard let sender = received.sender else { return .failure(UDPDatagram.nonIPSender) }
-            return .success(UDPReceipt(count: count, sender: sender, isTruncated: received.isTruncated || count < bytes.count))
-        }
+        let polled = socket.endpoint.pollReceive(&context) { Self.copy($0, $1, into: &buffer) }
         switch polled {
         case .pending: return .pending
         case .ready(let result): return .ready((buffer, result.flatMap { $0 }))
         }
+    }
+
+    /// Copies a datagram's `bytes` into the start of `buffer` (as many as fit)
+    /// and makes its receipt.
+    @inline(__always)
+    static func copy(
+        _ received: DatagramEndpoint.Received, _ bytes: UnsafeRawBufferPointer, into buffer: inout [UInt8]
+    ) -> Result<UDPReceipt, WeftError> {
+        let count = min(bytes.count, buffer.count)
+        if count > 0 {
+            buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+        }
+        guard let sender = received.sender else { return .failure(UDPDatagram.nonIPSender) }
+        return .success(UDPReceipt(count: count, sender: sender, isTruncated: received.isTruncated || count < bytes.count))
     }
 }
 

@@ -152,41 +152,63 @@ final class DatagramEndpoint: SocketOwner {
     ) -> Poll<Result<T, WeftError>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let handle else { return .ready(.failure(closedError("receive"))) }
-        if let datagram = received.popFirst() {
-            let taken: T
-            if let overflow = datagram.overflow {
-                taken = overflow.withUnsafeBytes { take(datagram, $0) }
-            } else {
-                taken = take(datagram, UnsafeRawBufferPointer(start: arena! + datagram.offset, count: datagram.count))
-            }
-            if received.isEmpty { arenaUsed = 0 }
-            return .ready(.success(taken))
-        }
+        if !received.isEmpty { return .ready(.success(popFirst(take))) }
         if let error = receiveError.take() { return .ready(.failure(error)) }
         if let error = startReceiving(handle) { return .ready(.failure(error)) }
         receivers.register(context.waker)
         return .pending
     }
 
+    /// The async receive's fast path: the next queued datagram handed to
+    /// `take`, if one waits and the running task's budget allows, without a
+    /// future or an await; nil otherwise (the caller then awaits the poll
+    /// future, which waits, yields or fails). Loop thread only.
+    @inline(__always)
+    func takeQueued<T>(_ take: (Received, UnsafeRawBufferPointer) -> T) -> T? {
+        guard handle != nil, !received.isEmpty, Budget.consume() else { return nil }
+        return popFirst(take)
+    }
+
+    /// Pops the first datagram of a non-empty queue into `take`; the arena
+    /// starts over once the queue is empty.
+    @inline(__always)
+    private func popFirst<T>(_ take: (Received, UnsafeRawBufferPointer) -> T) -> T {
+        let datagram = received.popFirst()!
+        let taken: T
+        if let overflow = datagram.overflow {
+            taken = overflow.withUnsafeBytes { take(datagram, $0) }
+        } else {
+            taken = take(datagram, UnsafeRawBufferPointer(start: arena! + datagram.offset, count: datagram.count))
+        }
+        if received.isEmpty { arenaUsed = 0 }
+        return taken
+    }
+
     /// Starts receiving if it is not on; the error if libuv refuses.
     private func startReceiving(_ handle: UnsafeMutablePointer<uv_udp_t>) -> WeftError? {
         if isReceiving { return nil }
         if arena == nil { arena = .allocate(byteCount: arenaCapacity + receiveBufferLength, alignment: 16) }
+        // Both callbacks reach the endpoint unretained: they run per datagram,
+        // and neither can release it (see `withUnretainedHandleOwner`).
         let result = uv_udp_recv_start(handle, { handle, _, buffer in
-            guard let endpoint = handleOwner(handle, as: DatagramEndpoint.self), let arena = endpoint.arena else {
-                buffer!.pointee = uv_buf_t(base: nil, len: 0)
-                return
-            }
-            // The arena's free tail if a whole receive buffer fits there, else the spare buffer.
-            let offset = endpoint.arenaUsed + endpoint.receiveBufferLength <= endpoint.arenaCapacity
-                ? endpoint.arenaUsed : endpoint.arenaCapacity
-            buffer!.pointee = uv_buf_t(base: (arena + offset).assumingMemoryBound(to: CChar.self), len: endpoint.receiveBufferLength)
+            buffer!.pointee = withUnretainedHandleOwner(handle, as: DatagramEndpoint.self) { $0.nextReceiveBuffer() }
+                ?? uv_buf_t(base: nil, len: 0)
         }, { handle, count, buffer, sender, flags in
-            handleOwner(handle, as: DatagramEndpoint.self)?.didReceive(count: count, into: buffer?.pointee.base, sender: sender, flags: flags)
+            withUnretainedHandleOwner(handle, as: DatagramEndpoint.self) {
+                $0.didReceive(count: count, into: buffer?.pointee.base, sender: sender, flags: flags)
+            }
         })
         if result < 0 { return WeftError(uvCode: result, operation: "receive") }
         isReceiving = true
         return nil
+    }
+
+    /// Where libuv receives the next datagram: the arena's free tail if a
+    /// whole receive buffer fits there, else the spare buffer after it.
+    private func nextReceiveBuffer() -> uv_buf_t {
+        guard let arena else { return uv_buf_t(base: nil, len: 0) }
+        let offset = arenaUsed + receiveBufferLength <= arenaCapacity ? arenaUsed : arenaCapacity
+        return uv_buf_t(base: (arena + offset).assumingMemoryBound(to: CChar.self), len: receiveBufferLength)
     }
 
     /// The receive callback: keep the datagram (where it landed in the arena,
@@ -224,9 +246,11 @@ final class DatagramEndpoint: SocketOwner {
     /// ready once the kernel took the datagram or refused it. `inFlight` is
     /// the caller's slot for a send libuv queued.
     /// `operation` names it in errors (built only for one).
+    /// `tryFirst: false` skips `uv_udp_try_send` (the caller just tried it:
+    /// ``sendAtOnce(_:to:)`` said `EAGAIN`).
     func pollSend(
         _ context: inout Context, _ bytes: ArraySlice<UInt8>, to address: SocketAddress?, operation: @autoclosure () -> String,
-        inFlight: inout DatagramSendRequest?
+        inFlight: inout DatagramSendRequest?, tryFirst: Bool = true
     ) -> Poll<Result<Void, WeftError>> {
         if let request = inFlight {
             guard let status = request.status else {
@@ -242,12 +266,8 @@ final class DatagramEndpoint: SocketOwner {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
                                              detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
         }
-        if queuedSendBytes == 0 && !queuesEverySend {
-            let result = bytes.withUnsafeBytes { bytes in
-                var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
-                                      len: bytes.count)
-                return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
-            }
+        if tryFirst && queuedSendBytes == 0 && !queuesEverySend {
+            let result = trySend(handle, bytes, to: address)
             if result >= 0 { return .ready(.success(())) }
             if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
         }
@@ -272,6 +292,37 @@ final class DatagramEndpoint: SocketOwner {
         inFlight = request
         request.waiting.register(context.waker)
         return .pending
+    }
+
+    /// What ``sendAtOnce(_:to:)`` did.
+    enum SentAtOnce {
+        /// The kernel took the datagram.
+        case sent
+        /// The kernel refused it with this `uv_udp_try_send` error.
+        case failed(Int32)
+        /// The kernel's buffer is full (`EAGAIN`): the send must be queued.
+        case mustQueue
+    }
+
+    /// The async send's fast path: `uv_udp_try_send` right away, without a
+    /// future or an await, when nothing is queued before it; nil when it did
+    /// not try (closed, too long, sends queued: the poll future then says
+    /// what happens). Loop thread only.
+    @inline(__always)
+    func sendAtOnce(_ bytes: ArraySlice<UInt8>, to address: SocketAddress?) -> SentAtOnce? {
+        guard let handle, queuedSendBytes == 0, !queuesEverySend, bytes.count <= Self.maximumPayload else { return nil }
+        let result = trySend(handle, bytes, to: address)
+        if result >= 0 { return .sent }
+        return result == UV_EAGAIN.rawValue ? .mustQueue : .failed(result)
+    }
+
+    @inline(__always)
+    private func trySend(_ handle: UnsafeMutablePointer<uv_udp_t>, _ bytes: ArraySlice<UInt8>, to address: SocketAddress?) -> Int32 {
+        bytes.withUnsafeBytes { bytes in
+            var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
+                                  len: bytes.count)
+            return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
+        }
     }
 
     private func didSend(count: Int) {
