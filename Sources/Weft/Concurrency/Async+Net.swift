@@ -1,6 +1,9 @@
 /// The async twins of the TCP futures (Net/), by the one rule every async
 /// twin follows (docs/ARCHITECTURE.md, "The Swift concurrency bridge"). They
 /// run on the handle's own loop: at once when called there, else hopping to it.
+/// UDP's `send(_:to:)` and `receive(into:)` first take their future's first
+/// step synchronously on their own loop (docs/ARCHITECTURE.md, "UDP's async
+/// fast paths").
 
 extension TCPStream {
     /// Connects to `address`.
