@@ -267,7 +267,7 @@ extension UDPSocket {
     nonisolated(nonsending)
     public func send(_ bytes: ArraySlice<UInt8>, to address: SocketAddress) async throws {
         var tryFirst = true
-        if endpoint.loop.isRunningOnCallingThread, let sent = endpoint.sendAtOnce(bytes, to: address) {
+        if endpoint.isOnRunningLoop, let sent = endpoint.sendAtOnce(bytes, to: address) {
             switch sent {
             case .sent: return
             case .failed(let code): throw WeftError(uvCode: code, operation: "send to \(address)")
@@ -331,7 +331,7 @@ extension UDPSocket {
     public func receive(into buffer: inout [UInt8]) async throws -> UDPReceipt {
         // On its own loop, a datagram already queued is taken at once, with no
         // future and no await (as `send(_:to:)` says); the budget still applies.
-        if endpoint.loop.isRunningOnCallingThread,
+        if endpoint.isOnRunningLoop,
            let received = endpoint.takeQueued({ UDPReceiveInto.copy($0, $1, into: &buffer) }) {
             return try received.get()
         }

@@ -47,6 +47,15 @@ final class DatagramEndpoint: SocketOwner {
     static let maximumPayload = 65_507
 
     let loop: EventLoop
+    /// `loop`'s address, compared (never dereferenced) with the loop running
+    /// the calling thread: the fast paths' check, without the retain and
+    /// release of `loop` that reading it around a C call costs.
+    private let loopAddress: UnsafeMutableRawPointer
+
+    /// Whether the calling thread is running this endpoint's loop right now
+    /// (``EventLoop/isRunningOnCallingThread``).
+    @inline(__always)
+    var isOnRunningLoop: Bool { weft_current_runtime() == loopAddress }
     private(set) var handle: UnsafeMutablePointer<uv_udp_t>?
 
     // Inbound.
@@ -85,6 +94,7 @@ final class DatagramEndpoint: SocketOwner {
 
     init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
         self.loop = loop
+        loopAddress = Unmanaged.passUnretained(loop).toOpaque()
         self.receiveBufferLength = receiveBufferLength
         arenaCapacity = max(2 * receiveBufferLength, 16 * 1024)
         self.receiveQueueLimit = receiveQueueLimit
