@@ -343,12 +343,14 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
         }
         let echoes = zip(group.loops, sockets).map { loop, socket in
             loop.spawn {
-                // receive() rather than `socket.datagrams`: the AsyncSequence's
-                // iterator is generic across the module boundary, and its
-                // metadata lookups cost about 8 % of the echo's CPU.
+                // receive(into:) rather than `socket.datagrams`: the
+                // AsyncSequence's iterator is generic across the module
+                // boundary (its metadata lookups cost about 8 % of the echo's
+                // CPU), and each datagram would be an array of its own.
+                var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
-                    let datagram = try await socket.receive()
-                    try await socket.send(datagram.bytes, to: datagram.sender)
+                    let receipt = try await socket.receive(into: &buffer)
+                    try await socket.send(buffer[..<receipt.count], to: receipt.sender)
                 }
             }
         }
@@ -363,27 +365,53 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
     group.shutdown()
 }
 
-/// A UDP echo as a hand-written future (`--udp --poll`): receive, then send
-/// the datagram back, for ever (until the socket closes).
+/// A UDP echo as a hand-written future (`--udp --poll`): receive into one
+/// buffer, then send its filled prefix back, for ever (until the socket closes).
+///
+/// The buffer passes from the receive future to the send (as a slice) and
+/// back; each stage is taken out of `stage` while it is polled, so the
+/// buffer has one owner when the receive writes into it (no copy on write).
 struct UDPEcho: Future {
+    enum Stage {
+        case receiving(UDPReceiveInto)
+        case sending(UDPSend, buffer: [UInt8])
+    }
+
     let socket: UDPSocket
-    var sending: UDPSend?
+    /// nil only while `poll` holds the stage.
+    var stage: Stage?
+
+    init(socket: UDPSocket) {
+        self.socket = socket
+        stage = .receiving(socket.receiveFuture(into: [UInt8](repeating: 0, count: 65_536)))
+    }
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
-            if var send = sending {
+            switch stage.take()! {
+            case .sending(var send, var buffer):
                 guard case .ready = send.poll(&context) else {
-                    sending = send
+                    stage = .sending(send, buffer: buffer)
                     return .pending
                 }
-                sending = nil
-            }
-            var receive = socket.receiveFuture()
-            switch receive.poll(&context) {
-            case .pending: return .pending
-            case .ready(.failure(let error)) where error.kind == .closed: return .ready(())
-            case .ready(.failure): continue  // e.g. ECONNREFUSED from an ICMP error; go on
-            case .ready(.success(let datagram)): sending = socket.sendFuture(datagram.bytes, to: datagram.sender)
+                _ = consume send  // its slice of the buffer goes: the buffer has one owner again
+                var lent: [UInt8] = []
+                swap(&lent, &buffer)
+                stage = .receiving(socket.receiveFuture(into: consume lent))
+            case .receiving(var receive):
+                guard case .ready(let received) = receive.poll(&context) else {
+                    stage = .receiving(receive)
+                    return .pending
+                }
+                _ = consume receive
+                switch received.receipt {
+                case .failure(let error) where error.kind == .closed:
+                    return .ready(())
+                case .failure:  // e.g. ECONNREFUSED from an ICMP error; go on
+                    stage = .receiving(socket.receiveFuture(into: received.buffer))
+                case .success(let receipt):
+                    stage = .sending(socket.sendFuture(received.buffer[..<receipt.count], to: receipt.sender), buffer: received.buffer)
+                }
             }
         }
     }

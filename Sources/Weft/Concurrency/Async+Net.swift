@@ -1,6 +1,9 @@
 /// The async twins of the TCP futures (Net/), by the one rule every async
 /// twin follows (docs/ARCHITECTURE.md, "The Swift concurrency bridge"). They
 /// run on the handle's own loop: at once when called there, else hopping to it.
+/// UDP's `send(_:to:)` and `receive(into:)` first take their future's first
+/// step synchronously on their own loop (docs/ARCHITECTURE.md, "UDP's async
+/// fast paths").
 
 extension TCPStream {
     /// Connects to `address`.
@@ -214,18 +217,49 @@ extension UDPSocket {
     /// sent already.
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
+        try await send(bytes[...], to: address)
+    }
+
+    /// Sends `bytes`, a slice such as the filled prefix of a buffer that
+    /// ``receive(into:)`` filled, as one datagram to `address`, and returns
+    /// once the kernel took it. No copy is made unless the kernel cannot take
+    /// it at once (then it is queued, as ``send(_:to:)-([UInt8],_)`` says). Errors as
+    /// ``send(_:to:)-([UInt8],_)``.
+    ///
+    /// **Cancellation:** throws `CancellationError`; the datagram may have been
+    /// sent already.
+    ///
+    /// On its own loop it first does what the poll future's first poll would,
+    /// `uv_udp_try_send`, with no future and no await (``UDPSocket`` sends
+    /// most datagrams this way, and an await per datagram costs about as
+    /// much as the rest of Weft's work for it); only when that cannot finish
+    /// the send does it await ``sendFuture(_:to:)-([UInt8],_)``, which queues the datagram
+    /// without trying again. Always inlined, so that `send(_: [UInt8], to:)`
+    /// costs no extra task frame.
+    @inline(__always)
+    nonisolated(nonsending)
+    public func send(_ bytes: ArraySlice<UInt8>, to address: SocketAddress) async throws {
+        var tryFirst = true
+        if endpoint.isOnRunningLoop, let sent = endpoint.sendAtOnce(bytes, to: address) {
+            switch sent {
+            case .sent: return
+            case .failed(let code): throw WeftError(uvCode: code, operation: "send to \(address)")
+            case .mustQueue: tryFirst = false
+            }
+        }
         do {
-            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address)), on: endpoint.loop).value.get()
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address, tryFirst: tryFirst)),
+                                 on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
     }
 
     /// Sends `bytes` to the connected peer (see ``connect(to:)``); fails with
     /// `ENOTCONN` when not connected, `ECONNREFUSED` when an earlier datagram
-    /// was refused. Otherwise as ``send(_:to:)``.
+    /// was refused. Otherwise as ``send(_:to:)-([UInt8],_)``.
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8]) async throws {
         do {
-            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: nil)), on: endpoint.loop).value.get()
+            try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes[...], address: nil)), on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("send") }
     }
 
@@ -242,6 +276,53 @@ extension UDPSocket {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: UDPReceive(socket: self)), on: endpoint.loop).value.get()
         } catch is AwaitCancelled { throw endpoint.cancelledError("receive") }
+    }
+
+    /// Copies the next datagram into the start of `buffer` and returns its
+    /// length, its sender and whether it was cut short. The buffer is reused
+    /// rather than an array allocated per datagram (Tokio's `recv_from(&mut
+    /// buf)`); send its filled prefix back with ``send(_:to:)-(ArraySlice<UInt8>,_)``:
+    ///
+    /// <!-- snippet: compile-only: waits for a datagram from a peer; prelude: udpSocket -->
+    /// ```swift
+    /// var buffer = [UInt8](repeating: 0, count: 2048)
+    /// let receipt = try await socket.receive(into: &buffer)
+    /// try await socket.send(buffer[..<receipt.count], to: receipt.sender)
+    /// ```
+    ///
+    /// The buffer's count never changes. A datagram longer than the buffer
+    /// (or than ``Options/maximumDatagramSize``) is cut short and marked
+    /// ``UDPReceipt/isTruncated``; the rest of it is lost, as with `recvfrom`.
+    /// An empty buffer receives a datagram as 0 bytes, truncated unless it
+    /// was empty.
+    ///
+    /// Fails as ``receive()``: with `.closed` once the socket is closed, or
+    /// with an error the socket reported (`ECONNREFUSED`), once.
+    ///
+    /// **Cancellation:** cancel-safe: throws `CancellationError` and no
+    /// datagram is lost; the buffer is then a new one of the same count, zeroed.
+    nonisolated(nonsending)
+    public func receive(into buffer: inout [UInt8]) async throws -> UDPReceipt {
+        // On its own loop, a datagram already queued is taken at once, with no
+        // future and no await (as `send(_:to:)` says); the budget still applies.
+        if endpoint.isOnRunningLoop,
+           let received = endpoint.takeQueued({ UDPReceiveInto.copy($0, $1, into: &buffer) }) {
+            return try received.get()
+        }
+        let count = buffer.count
+        // Hand the storage over (not a copy of the reference), so writing into
+        // it on the loop needs no copy-on-write.
+        var storage: [UInt8] = []
+        swap(&storage, &buffer)
+        let receive = UnsafeTransfer(value: UDPReceiveInto(socket: self, buffer: consume storage))
+        do {
+            let received = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
+            buffer = received.buffer
+            return try received.receipt.get()
+        } catch is AwaitCancelled {
+            buffer = [UInt8](repeating: 0, count: count)
+            throw endpoint.cancelledError("receive")
+        }
     }
 
     /// The received datagrams as an `AsyncSequence`; it ends when the socket

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A listening TCP socket.
 ///
 /// ```swift
@@ -30,6 +32,9 @@ public final class TCPListener: @unchecked Sendable {
     /// The bound address, read on the loop right after binding: it never
     /// changes, so any thread may read it.
     private let boundAddress: Result<SocketAddress, WeftError>
+    /// Set by ``close()`` on whichever thread calls it, so ``localAddress``
+    /// fails with `.closed` from then on, on every thread.
+    private let closeCalled = Atomic<Bool>(false)
 
     private init(acceptor: StreamAcceptor) {
         self.acceptor = acceptor
@@ -105,12 +110,19 @@ public final class TCPListener: @unchecked Sendable {
     /// The address the listener is bound to (with the real port when bound
     /// to 0). Readable from any thread (it is fixed at bind), so async code off
     /// the loop, such as top-level code, can learn the port.
+    /// Fails with `.closed` once the listener is closed.
     public var localAddress: SocketAddress {
-        get throws(WeftError) { try boundAddress.get() }
+        get throws(WeftError) {
+            if closeCalled.load(ordering: .acquiring) || (acceptor.loop.isOnLoopThread && acceptor.isClosed) {
+                throw WeftError(.closed, operation: "localAddress")
+            }
+            return try boundAddress.get()
+        }
     }
 
     /// Stops listening; a pending `acceptFuture()` fails with `.closed`. Idempotent.
     public func close() {
+        closeCalled.store(true, ordering: .releasing)
         acceptor.closeOnLoop()
     }
 

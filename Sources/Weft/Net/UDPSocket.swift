@@ -17,8 +17,20 @@ import CLibUV
 /// ```
 ///
 /// Every operation that waits comes in two forms: the async one
-/// (``send(_:to:)``, ``receive()``, ``datagrams``) and a poll future
-/// (``sendFuture(_:to:)``, ``receiveFuture()``, ``incoming``).
+/// (``send(_:to:)-([UInt8],_)``, ``receive()``, ``receive(into:)``,
+/// ``datagrams``) and a poll future (``sendFuture(_:to:)-([UInt8],_)``,
+/// ``receiveFuture()``, ``receiveFuture(into:)``, ``incoming``).
+/// ``receive(into:)`` reuses the caller's buffer, and ``send(_:to:)-(ArraySlice<UInt8>,_)``
+/// sends a slice of it, so an echo allocates nothing per datagram:
+///
+/// <!-- snippet: compile-only: echoes until the process ends; prelude: udpSocket -->
+/// ```swift
+/// var buffer = [UInt8](repeating: 0, count: 2048)
+/// while true {
+///     let receipt = try await socket.receive(into: &buffer)
+///     try await socket.send(buffer[..<receipt.count], to: receipt.sender)
+/// }
+/// ```
 ///
 /// - **Receiving** starts when someone first receives and stops once
 ///   ``Options/receiveQueueLimit`` datagrams (64 by default) wait unreceived,
@@ -103,7 +115,7 @@ public final class UDPSocket: @unchecked Sendable {
         }
     }
 
-    /// The largest datagram ``sendFuture(_:to:)`` accepts: 65,507 bytes.
+    /// The largest datagram ``sendFuture(_:to:)-([UInt8],_)`` accepts: 65,507 bytes.
     public static let maximumDatagramSize = DatagramEndpoint.maximumPayload
 
     let endpoint: DatagramEndpoint
@@ -160,18 +172,25 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// A future that sends `bytes` as one datagram to `address`: ready once
     /// the kernel took it (`.success`) or refused it. The poll form of
-    /// ``send(_:to:)``.
+    /// ``send(_:to:)-([UInt8],_)``.
     ///
     /// **Cancellation:** dropping it before its first poll sends nothing;
     /// after, the datagram may already be on its way.
     public func sendFuture(_ bytes: [UInt8], to address: SocketAddress) -> UDPSend {
+        UDPSend(socket: self, bytes: bytes[...], address: address)
+    }
+
+    /// A future that sends `bytes`, a slice such as the filled prefix of a
+    /// receive buffer, as one datagram to `address`. As
+    /// ``sendFuture(_:to:)-([UInt8],_)``; the poll form of ``send(_:to:)-([UInt8],_)``.
+    public func sendFuture(_ bytes: ArraySlice<UInt8>, to address: SocketAddress) -> UDPSend {
         UDPSend(socket: self, bytes: bytes, address: address)
     }
 
     /// A future that sends `bytes` to the connected peer (see
     /// ``connect(to:)``); the poll form of ``send(_:)``.
     public func sendFuture(_ bytes: [UInt8]) -> UDPSend {
-        UDPSend(socket: self, bytes: bytes, address: nil)
+        UDPSend(socket: self, bytes: bytes[...], address: nil)
     }
 
     /// A future of the next datagram; the poll form of ``receive()``.
@@ -180,6 +199,22 @@ public final class UDPSocket: @unchecked Sendable {
     /// when the future completes.
     public func receiveFuture() -> UDPReceive {
         UDPReceive(socket: self)
+    }
+
+    /// A future that copies the next datagram into the start of `buffer` and
+    /// hands the buffer back with a ``UDPReceipt`` (its length, its sender,
+    /// whether it was cut short); the poll form of ``receive(into:)``. Pass
+    /// the buffer in with `consume` (or swapped out of a property) so that
+    /// writing into it needs no copy; it comes back in the output, with its
+    /// count unchanged, whatever the result.
+    ///
+    /// A datagram longer than `buffer` is cut to it and marked
+    /// ``UDPReceipt/isTruncated``; the rest of it is lost, as with `recvfrom`.
+    ///
+    /// **Cancellation:** cancel-safe: a datagram is taken from the queue only
+    /// when the future completes.
+    public func receiveFuture(into buffer: [UInt8]) -> UDPReceiveInto {
+        UDPReceiveInto(socket: self, buffer: buffer)
     }
 
     /// The received datagrams as a poll stream; it ends when the socket is
@@ -354,20 +389,44 @@ public struct UDPDatagram: Sendable, Hashable {
     }
 }
 
-/// Sends one datagram. See ``UDPSocket/sendFuture(_:to:)``.
+/// What a receive into a caller's buffer got (see ``UDPSocket/receive(into:)``):
+/// how many bytes, from whom, and whether the datagram was cut short.
+public struct UDPReceipt: Sendable, Hashable {
+    /// The bytes written at the start of the buffer: the datagram's length,
+    /// or the buffer's when it was truncated.
+    public let count: Int
+    /// Who sent it.
+    public let sender: SocketAddress
+    /// Whether the datagram was longer than the buffer (or than
+    /// ``UDPSocket/Options/maximumDatagramSize``) and cut short.
+    public let isTruncated: Bool
+
+    /// A receipt (for tests and mock transports; sockets make their own).
+    public init(count: Int, sender: SocketAddress, isTruncated: Bool = false) {
+        self.count = count
+        self.sender = sender
+        self.isTruncated = isTruncated
+    }
+}
+
+/// Sends one datagram. See ``UDPSocket/sendFuture(_:to:)-([UInt8],_)``.
 ///
 /// **Cancellation:** dropping it before its first poll sends nothing; once
 /// polled the datagram may be sent even if it is dropped.
 public struct UDPSend: Future {
     let socket: UDPSocket
-    let bytes: [UInt8]
+    let bytes: ArraySlice<UInt8>
     let address: SocketAddress?
     var inFlight: DatagramSendRequest?
+    /// Whether the first poll tries `uv_udp_try_send`: false when the async
+    /// send's fast path just did and the kernel said `EAGAIN`.
+    var tryFirst: Bool
 
-    init(socket: UDPSocket, bytes: [UInt8], address: SocketAddress?) {
+    init(socket: UDPSocket, bytes: ArraySlice<UInt8>, address: SocketAddress?, tryFirst: Bool = true) {
         self.socket = socket
         self.bytes = bytes
         self.address = address
+        self.tryFirst = tryFirst
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
@@ -375,7 +434,8 @@ public struct UDPSend: Future {
         guard endpoint.loop.isOnLoopThread else {
             return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
         }
-        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight)
+        defer { tryFirst = true }
+        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
     }
 
     /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
@@ -392,7 +452,43 @@ public struct UDPReceive: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UDPDatagram, WeftError>> {
         if let error = socket.wrongThread("receive") { return .ready(.failure(error)) }
-        return socket.endpoint.pollReceive(&context).map { $0.flatMap(UDPDatagram.converting) }
+        return socket.endpoint.pollReceive(&context, UDPDatagram.converting).map { $0.flatMap { $0 } }
+    }
+}
+
+/// Receives one datagram into a caller's buffer. See
+/// ``UDPSocket/receiveFuture(into:)``.
+///
+/// The future owns the buffer and hands it back with the receipt, so no
+/// array is allocated per datagram: the bytes are copied from where the
+/// kernel put them (the socket's arena) into the buffer.
+///
+/// **Cancellation:** cancel-safe: nothing is taken until it completes.
+public struct UDPReceiveInto: Future {
+    let socket: UDPSocket
+    var buffer: [UInt8]
+
+    public mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], receipt: Result<UDPReceipt, WeftError>)> {
+        if let error = socket.wrongThread("receive") { return .ready((buffer, .failure(error))) }
+        let polled = socket.endpoint.pollReceive(&context) { Self.copy($0, $1, into: &buffer) }
+        switch polled {
+        case .pending: return .pending
+        case .ready(let result): return .ready((buffer, result.flatMap { $0 }))
+        }
+    }
+
+    /// Copies a datagram's `bytes` into the start of `buffer` (as many as fit)
+    /// and makes its receipt.
+    @inline(__always)
+    static func copy(
+        _ received: DatagramEndpoint.Received, _ bytes: UnsafeRawBufferPointer, into buffer: inout [UInt8]
+    ) -> Result<UDPReceipt, WeftError> {
+        let count = min(bytes.count, buffer.count)
+        if count > 0 {
+            buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+        }
+        guard let sender = received.sender else { return .failure(UDPDatagram.nonIPSender) }
+        return .success(UDPReceipt(count: count, sender: sender, isTruncated: received.isTruncated || count < bytes.count))
     }
 }
 
@@ -402,20 +498,24 @@ public struct UDPIncoming: PollStream, Sendable {
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<UDPDatagram, WeftError>?> {
         if let error = socket.wrongThread("receive") { return .ready(.failure(error)) }
-        switch socket.endpoint.pollReceive(&context) {
+        switch socket.endpoint.pollReceive(&context, UDPDatagram.converting) {
         case .pending: return .pending
         case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
-        case .ready(let result): return .ready(result.flatMap(UDPDatagram.converting))
+        case .ready(let result): return .ready(result.flatMap { $0 })
         }
     }
 }
 
 extension UDPDatagram {
-    static func converting(_ received: DatagramEndpoint.Received) -> Result<UDPDatagram, WeftError> {
-        guard let sender = received.sender else {
-            return .failure(WeftError(.invalidArgument, operation: "receive", detail: "the sender is not an IPv4 or IPv6 address"))
-        }
-        return .success(UDPDatagram(bytes: received.bytes, sender: sender, isTruncated: received.isTruncated))
+    /// A datagram of its own array: the overflow array as it is, else a copy of `bytes`.
+    static func converting(_ received: DatagramEndpoint.Received, _ bytes: UnsafeRawBufferPointer) -> Result<UDPDatagram, WeftError> {
+        guard let sender = received.sender else { return .failure(nonIPSender) }
+        return .success(UDPDatagram(bytes: received.overflow ?? [UInt8](bytes), sender: sender, isTruncated: received.isTruncated))
+    }
+
+    /// The error for a datagram from an address that is not IPv4 or IPv6.
+    static var nonIPSender: WeftError {
+        WeftError(.invalidArgument, operation: "receive", detail: "the sender is not an IPv4 or IPv6 address")
     }
 }
 

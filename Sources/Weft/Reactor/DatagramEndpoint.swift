@@ -10,14 +10,18 @@ import CWeftSupport
 /// closes the handle, which is freed in its close callback. A send libuv
 /// queues is owned by a ``DatagramSendRequest`` that retains this endpoint
 /// and a copy of the bytes until its callback (libuv calls it with
-/// `UV_ECANCELED` after a close). The receive buffer is this object's, freed
-/// in `close()`: after `uv_close` libuv neither allocates nor reads again.
+/// `UV_ECANCELED` after a close). The arena is this object's, freed in
+/// `close()`: after `uv_close` libuv neither allocates nor reads again.
 ///
 /// **Receiving** starts (`uv_udp_recv_start`) when a receiver finds the queue
 /// empty, and stops once ``receiveQueueLimit`` datagrams wait unreceived: Weft
 /// then holds at most that many, and what else arrives waits in (or is dropped
-/// by) the kernel's socket buffer. Each datagram lands in the one receive
-/// buffer (libuv hands them over one at a time) and is copied out at its size.
+/// by) the kernel's socket buffer. The kernel writes each datagram straight
+/// into the arena, after the ones queued before it, so queuing one costs no
+/// allocation and no copy; the arena starts over whenever the queue empties.
+/// Only when its free tail is shorter than ``receiveBufferLength`` does a
+/// datagram land in the spare buffer after the arena and get copied out into
+/// an array of its size.
 ///
 /// **Sending** tries `uv_udp_try_send` first; what the kernel does not take
 /// at once is copied and queued with `uv_udp_send`, as long as the queue holds
@@ -27,7 +31,12 @@ final class DatagramEndpoint: SocketOwner {
     /// A received datagram: its bytes, its sender (`nil` only if the OS gave
     /// an address that is not IPv4 or IPv6), and whether it was cut short.
     struct Received {
-        let bytes: [UInt8]
+        /// Where its bytes start in the arena (unused with `overflow`).
+        let offset: Int
+        /// Its length.
+        let count: Int
+        /// Its bytes, when they did not fit in the arena's free tail.
+        let overflow: [UInt8]?
         let sender: SocketAddress?
         let isTruncated: Bool
     }
@@ -37,6 +46,15 @@ final class DatagramEndpoint: SocketOwner {
     static let maximumPayload = 65_507
 
     let loop: EventLoop
+    /// `loop`'s address, compared (never dereferenced) with the loop running
+    /// the calling thread: the fast paths' check, without the retain and
+    /// release of `loop` that reading it around a C call costs.
+    private let loopAddress: UnsafeMutableRawPointer
+
+    /// Whether the calling thread is running this endpoint's loop right now
+    /// (``EventLoop/isRunningOnCallingThread``).
+    @inline(__always)
+    var isOnRunningLoop: Bool { weft_current_runtime() == loopAddress }
     private(set) var handle: UnsafeMutablePointer<uv_udp_t>?
 
     // Inbound.
@@ -44,8 +62,15 @@ final class DatagramEndpoint: SocketOwner {
     var receiveQueueLimit: Int
     /// The receive buffer's length: longer datagrams are truncated to it.
     let receiveBufferLength: Int
+    /// Queued datagrams' bytes, back to back from the start (`arenaCapacity`
+    /// bytes), then a spare receive buffer (`receiveBufferLength` bytes).
     /// Made at the first receive; freed in `close()`.
-    private var receiveBuffer: UnsafeMutableRawPointer?
+    private var arena: UnsafeMutableRawPointer?
+    /// The arena's length before the spare buffer: twice the receive buffer,
+    /// at least 16 KiB, so that a burst of small datagrams fits.
+    private let arenaCapacity: Int
+    /// Bytes of the arena in use by queued datagrams; 0 when the queue is empty.
+    private var arenaUsed = 0
     private let received = RingBuffer<Received>(capacity: 16)
     /// An error the socket reported (e.g. `ECONNREFUSED` on a connected
     /// socket), for the next receiver; reported once.
@@ -68,7 +93,9 @@ final class DatagramEndpoint: SocketOwner {
 
     init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
         self.loop = loop
+        loopAddress = Unmanaged.passUnretained(loop).toOpaque()
         self.receiveBufferLength = receiveBufferLength
+        arenaCapacity = max(2 * receiveBufferLength, 16 * 1024)
         self.receiveQueueLimit = receiveQueueLimit
         self.sendQueueLimit = sendQueueLimit
         var error: Int32 = 0
@@ -116,48 +143,102 @@ final class DatagramEndpoint: SocketOwner {
         self.handle = nil
         isReceiving = false
         weft_close_and_free(weft_udp_handle(handle))
-        receiveBuffer?.deallocate()
-        receiveBuffer = nil
+        arena?.deallocate()
+        arena = nil
         while received.popFirst() != nil {}
+        arenaUsed = 0
         receivers.wakeAll()
         senders.wakeAll()
     }
 
     // MARK: - Receiving
 
-    func pollReceive(_ context: inout Context) -> Poll<Result<Received, WeftError>> {
+    /// The next datagram, handed to `take` with its bytes (valid only during
+    /// the call): ready with what `take` returns, or with the socket's error.
+    @inline(__always)
+    func pollReceive<T>(
+        _ context: inout Context, _ take: (Received, UnsafeRawBufferPointer) -> T
+    ) -> Poll<Result<T, WeftError>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let handle else { return .ready(.failure(closedError("receive"))) }
-        if let datagram = received.popFirst() { return .ready(.success(datagram)) }
+        if !received.isEmpty { return .ready(.success(popFirst(take))) }
         if let error = receiveError.take() { return .ready(.failure(error)) }
-        if !isReceiving {
-            if receiveBuffer == nil { receiveBuffer = .allocate(byteCount: receiveBufferLength, alignment: 16) }
-            let result = uv_udp_recv_start(handle, { handle, _, buffer in
-                guard let endpoint = handleOwner(handle, as: DatagramEndpoint.self), let base = endpoint.receiveBuffer else {
-                    buffer!.pointee = uv_buf_t(base: nil, len: 0)
-                    return
-                }
-                buffer!.pointee = uv_buf_t(base: base.assumingMemoryBound(to: CChar.self), len: endpoint.receiveBufferLength)
-            }, { handle, count, buffer, sender, flags in
-                handleOwner(handle, as: DatagramEndpoint.self)?.didReceive(count: count, sender: sender, flags: flags)
-            })
-            if result < 0 { return .ready(.failure(WeftError(uvCode: result, operation: "receive"))) }
-            isReceiving = true
-        }
+        if let error = startReceiving(handle) { return .ready(.failure(error)) }
         receivers.register(context.waker)
         return .pending
     }
 
-    /// The receive callback: copy the datagram out, stop at the queue's limit,
-    /// wake the receivers.
-    private func didReceive(count: Int, sender: UnsafePointer<sockaddr>?, flags: UInt32) {
+    /// The async receive's fast path: the next queued datagram handed to
+    /// `take`, if one waits and the running task's budget allows, without a
+    /// future or an await; nil otherwise (the caller then awaits the poll
+    /// future, which waits, yields or fails). Loop thread only.
+    @inline(__always)
+    func takeQueued<T>(_ take: (Received, UnsafeRawBufferPointer) -> T) -> T? {
+        guard handle != nil, !received.isEmpty, Budget.consume() else { return nil }
+        return popFirst(take)
+    }
+
+    /// Pops the first datagram of a non-empty queue into `take`; the arena
+    /// starts over once the queue is empty.
+    @inline(__always)
+    private func popFirst<T>(_ take: (Received, UnsafeRawBufferPointer) -> T) -> T {
+        let datagram = received.popFirst()!
+        let taken: T
+        if let overflow = datagram.overflow {
+            taken = overflow.withUnsafeBytes { take(datagram, $0) }
+        } else {
+            taken = take(datagram, UnsafeRawBufferPointer(start: arena! + datagram.offset, count: datagram.count))
+        }
+        if received.isEmpty { arenaUsed = 0 }
+        return taken
+    }
+
+    /// Starts receiving if it is not on; the error if libuv refuses.
+    private func startReceiving(_ handle: UnsafeMutablePointer<uv_udp_t>) -> WeftError? {
+        if isReceiving { return nil }
+        if arena == nil { arena = .allocate(byteCount: arenaCapacity + receiveBufferLength, alignment: 16) }
+        // Both callbacks reach the endpoint unretained: they run per datagram,
+        // and neither can release it (see `withUnretainedHandleOwner`).
+        let result = uv_udp_recv_start(handle, { handle, _, buffer in
+            buffer!.pointee = withUnretainedHandleOwner(handle, as: DatagramEndpoint.self) { $0.nextReceiveBuffer() }
+                ?? uv_buf_t(base: nil, len: 0)
+        }, { handle, count, buffer, sender, flags in
+            withUnretainedHandleOwner(handle, as: DatagramEndpoint.self) {
+                $0.didReceive(count: count, into: buffer?.pointee.base, sender: sender, flags: flags)
+            }
+        })
+        if result < 0 { return WeftError(uvCode: result, operation: "receive") }
+        isReceiving = true
+        return nil
+    }
+
+    /// Where libuv receives the next datagram: the arena's free tail if a
+    /// whole receive buffer fits there, else the spare buffer after it.
+    private func nextReceiveBuffer() -> uv_buf_t {
+        guard let arena else { return uv_buf_t(base: nil, len: 0) }
+        let offset = arenaUsed + receiveBufferLength <= arenaCapacity ? arenaUsed : arenaCapacity
+        return uv_buf_t(base: (arena + offset).assumingMemoryBound(to: CChar.self), len: receiveBufferLength)
+    }
+
+    /// The receive callback: keep the datagram (where it landed in the arena,
+    /// or copied out of the spare buffer), stop at the queue's limit, wake the
+    /// receivers.
+    private func didReceive(count: Int, into base: UnsafeMutablePointer<CChar>?, sender: UnsafePointer<sockaddr>?, flags: UInt32) {
         if count < 0 {
             receiveError = WeftError(uvCode: Int32(count), operation: "receive")
         } else {
-            guard let sender else { return }  // nothing to read (EAGAIN)
-            let bytes = [UInt8](UnsafeRawBufferPointer(start: receiveBuffer, count: count))
-            received.append(Received(bytes: bytes, sender: SocketAddress(sender),
-                                     isTruncated: flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0))
+            guard let sender, let arena, let base else { return }  // nothing to read (EAGAIN)
+            let offset = UnsafeMutableRawPointer(base) - arena
+            let isTruncated = flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0
+            if offset == arenaUsed && offset < arenaCapacity {
+                arenaUsed += count
+                received.append(Received(offset: offset, count: count, overflow: nil,
+                                         sender: SocketAddress(sender), isTruncated: isTruncated))
+            } else {
+                let bytes = [UInt8](UnsafeRawBufferPointer(start: base, count: count))
+                received.append(Received(offset: 0, count: count, overflow: bytes,
+                                         sender: SocketAddress(sender), isTruncated: isTruncated))
+            }
             if received.count >= receiveQueueLimit { stopReceiving() }
         }
         receivers.wakeAll()
@@ -174,9 +255,11 @@ final class DatagramEndpoint: SocketOwner {
     /// ready once the kernel took the datagram or refused it. `inFlight` is
     /// the caller's slot for a send libuv queued.
     /// `operation` names it in errors (built only for one).
+    /// `tryFirst: false` skips `uv_udp_try_send` (the caller just tried it:
+    /// ``sendAtOnce(_:to:)`` said `EAGAIN`).
     func pollSend(
-        _ context: inout Context, _ bytes: [UInt8], to address: SocketAddress?, operation: @autoclosure () -> String,
-        inFlight: inout DatagramSendRequest?
+        _ context: inout Context, _ bytes: ArraySlice<UInt8>, to address: SocketAddress?, operation: @autoclosure () -> String,
+        inFlight: inout DatagramSendRequest?, tryFirst: Bool = true
     ) -> Poll<Result<Void, WeftError>> {
         if let request = inFlight {
             guard let status = request.status else {
@@ -192,12 +275,8 @@ final class DatagramEndpoint: SocketOwner {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
                                              detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
         }
-        if queuedSendBytes == 0 && !queuesEverySend {
-            let result = bytes.withUnsafeBytes { bytes in
-                var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
-                                      len: bytes.count)
-                return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
-            }
+        if tryFirst && queuedSendBytes == 0 && !queuesEverySend {
+            let result = trySend(handle, bytes, to: address)
             if result >= 0 { return .ready(.success(())) }
             if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
         }
@@ -222,6 +301,37 @@ final class DatagramEndpoint: SocketOwner {
         inFlight = request
         request.waiting.register(context.waker)
         return .pending
+    }
+
+    /// What ``sendAtOnce(_:to:)`` did.
+    enum SentAtOnce {
+        /// The kernel took the datagram.
+        case sent
+        /// The kernel refused it with this `uv_udp_try_send` error.
+        case failed(Int32)
+        /// The kernel's buffer is full (`EAGAIN`): the send must be queued.
+        case mustQueue
+    }
+
+    /// The async send's fast path: `uv_udp_try_send` right away, without a
+    /// future or an await, when nothing is queued before it; nil when it did
+    /// not try (closed, too long, sends queued: the poll future then says
+    /// what happens). Loop thread only.
+    @inline(__always)
+    func sendAtOnce(_ bytes: ArraySlice<UInt8>, to address: SocketAddress?) -> SentAtOnce? {
+        guard let handle, queuedSendBytes == 0, !queuesEverySend, bytes.count <= Self.maximumPayload else { return nil }
+        let result = trySend(handle, bytes, to: address)
+        if result >= 0 { return .sent }
+        return result == UV_EAGAIN.rawValue ? .mustQueue : .failed(result)
+    }
+
+    @inline(__always)
+    private func trySend(_ handle: UnsafeMutablePointer<uv_udp_t>, _ bytes: ArraySlice<UInt8>, to address: SocketAddress?) -> Int32 {
+        bytes.withUnsafeBytes { bytes in
+            var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)),
+                                  len: bytes.count)
+            return withSockAddr(address) { uv_udp_try_send(handle, &buffer, 1, $0) }
+        }
     }
 
     private func didSend(count: Int) {

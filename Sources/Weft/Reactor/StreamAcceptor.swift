@@ -237,6 +237,10 @@ final class StreamAcceptor: SocketOwner {
         return .ready(.success(client))
     }
 
+    /// Whether the listening socket is closed (by ``close()`` or the loop's
+    /// shutdown). Loop thread only.
+    var isClosed: Bool { socket < 0 }
+
     /// The address the socket is bound to (TCP).
     func localAddress() throws(WeftError) -> SocketAddress {
         guard socket >= 0, kind == .tcp else { throw WeftError(.closed, operation: "localAddress") }

@@ -14,3 +14,20 @@ func handleOwner<Owner: AnyObject, Handle>(_ handle: UnsafeMutablePointer<Handle
     }
     return Unmanaged<Owner>.fromOpaque(data).takeUnretainedValue()
 }
+
+/// Runs `body` with the owner of `handle` (see ``handleOwner(_:as:)``) without
+/// retaining it, or returns nil once the owner closed the handle: for the
+/// callbacks libuv makes per datagram, where a retain and a release each
+/// time are measurable. Sound where `body` cannot drop the owner's last
+/// reference: the owner is alive while `data` is set (as `handleOwner`
+/// says), and nothing `body` does may release the objects that hold it (a
+/// wake only queues a task; it does not run it).
+@inline(__always)
+func withUnretainedHandleOwner<Owner: AnyObject, Handle, Result>(
+    _ handle: UnsafeMutablePointer<Handle>?, as _: Owner.Type, _ body: (Owner) -> Result
+) -> Result? {
+    guard let data = UnsafeMutableRawPointer(handle)?.assumingMemoryBound(to: uv_handle_t.self).pointee.data else {
+        return nil
+    }
+    return Unmanaged<Owner>.fromOpaque(data)._withUnsafeGuaranteedRef(body)
+}
