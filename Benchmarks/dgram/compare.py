@@ -33,24 +33,21 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
 C_UDP = os.path.join(ROOT, "Benchmarks", "libuv-c", "udp-echo-server")
 C_PIPE = os.path.join(ROOT, "Benchmarks", "libuv-c", "pipe-echo-server")
 WEFT = os.path.join(ROOT, ".build", "release", "weft-echo")
 TICKS = os.sysconf("SC_CLK_TCK")
-CGROUP = "/sys/fs/cgroup/cpu/weft-dgram-server"
+CGROUP = None  # set by make_cgroup() in the server-bound regime
 
 
 def make_cgroup():
-    try:
-        os.makedirs(CGROUP, exist_ok=True)
-        with open(os.path.join(CGROUP, "cpu.cfs_period_us"), "w") as period:
-            period.write("10000")
-        with open(os.path.join(CGROUP, "cpu.cfs_quota_us"), "w") as quota:
-            quota.write("5000")
-    except OSError as error:
-        sys.exit(f"compare.py: the server-bound regime needs a cgroup v1 cpu controller and root: {error}")
+    global CGROUP
+    CGROUP = server_cgroup.make_half_core_cgroup("weft-dgram-server")
 
 # name, kind, dgram-load arguments
 SCENARIOS = [
@@ -79,8 +76,7 @@ def run_once(command, kind, load_arguments, seconds, regime):
     server = subprocess.Popen(["taskset", "-c", "0"] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         if regime == "server":
-            with open(os.path.join(CGROUP, "cgroup.procs"), "w") as procs:
-                procs.write(str(server.pid))
+            server_cgroup.move_into(CGROUP, server.pid)
         line = server.stdout.readline().strip()
         match = re.match(r"listening on (\S+) \((udp|unix)\)", line)
         if not match:

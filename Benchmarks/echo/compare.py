@@ -46,6 +46,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
 
@@ -78,27 +81,19 @@ def stop_server(process):
         process.wait()
 
 
-CGROUP = "/sys/fs/cgroup/cpu/weft-server-bound"
+CGROUP = None  # set by make_cgroup() in the server-bound regime
 
 
 def make_cgroup():
-    """The half-core CPU quota the server-bound regime runs servers under."""
-    try:
-        os.makedirs(CGROUP, exist_ok=True)
-        with open(os.path.join(CGROUP, "cpu.cfs_period_us"), "w") as period:
-            period.write("10000")
-        with open(os.path.join(CGROUP, "cpu.cfs_quota_us"), "w") as quota:
-            quota.write("5000")
-    except OSError as error:
-        sys.exit(f"compare.py: the server-bound regime needs a cgroup v1 cpu controller and root: {error}")
+    global CGROUP
+    CGROUP = server_cgroup.make_half_core_cgroup("weft-server-bound")
 
 
 def run_once(command, load_arguments, seconds, regime="client"):
     process, port = start_server(command)
     try:
         if regime == "server":
-            with open(os.path.join(CGROUP, "cgroup.procs"), "w") as procs:
-                procs.write(str(process.pid))
+            server_cgroup.move_into(CGROUP, process.pid)
         time.sleep(0.2)
         arguments = ["taskset", "-c", "1", LOAD, "-p", str(port), "-P", str(process.pid),
                      "-d", str(seconds), "-w", "1"] + load_arguments
