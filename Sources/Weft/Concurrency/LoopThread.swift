@@ -212,6 +212,11 @@ public final class LoopThread: Sendable {
 
     /// Runs `operation` on this loop (as part of the calling task) and returns
     /// its result.
+    ///
+    /// From main-actor code (top-level code included) pass a `@Sendable`
+    /// closure: one that is not `Sendable` inherits the main actor's isolation
+    /// and runs there, not on this loop, so the loop-bound calls in it fail
+    /// with `.wrongThread`.
     public func run<T, Failure: Error>(
         _ operation: () async throws(Failure) -> T
     ) async throws(Failure) -> T {
