@@ -38,7 +38,7 @@ public final class TCPListener: @unchecked Sendable {
 
     private init(acceptor: StreamAcceptor) {
         self.acceptor = acceptor
-        self.boundAddress = Result { () throws(WeftError) in try acceptor.localAddress() }
+        self.boundAddress = acceptor.boundAddress ?? .failure(WeftError(.closed, operation: "localAddress"))
     }
 
     deinit {
@@ -151,11 +151,7 @@ public struct Incoming: PollStream, Sendable {
     let listener: TCPListener
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>?> {
-        switch listener.acceptor.pollAccept(&context) {
-        case .pending: return .pending
-        case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
-        case .ready(let result): return .ready(result.map(TCPStream.init(connection:)))
-        }
+        listener.acceptor.pollNextAccepted(&context).map { $0?.map(TCPStream.init(connection:)) }
     }
 }
 

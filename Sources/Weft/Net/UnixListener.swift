@@ -106,10 +106,6 @@ public struct UnixIncoming: PollStream, Sendable {
     let listener: UnixListener
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<UnixStream, WeftError>?> {
-        switch listener.acceptor.pollAccept(&context) {
-        case .pending: return .pending
-        case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
-        case .ready(let result): return .ready(result.map(UnixStream.init(connection:)))
-        }
+        listener.acceptor.pollNextAccepted(&context).map { $0?.map(UnixStream.init(connection:)) }
     }
 }

@@ -29,6 +29,9 @@ final class StreamAcceptor: SocketOwner {
     let kind: StreamConnection.Kind
     /// Names the listener in accept errors ("accept on 127.0.0.1:7000").
     private var name = "a closed listener"
+    /// The address a TCP listener is bound to (with the real port when bound
+    /// to 0), read once by `listen(on:options:)`; nil before that.
+    private(set) var boundAddress: Result<SocketAddress, WeftError>?
     /// The socket file a Unix listener created, removed on close if it is
     /// still that file (device and inode).
     private var socketFile: (path: String, device: UInt64, inode: UInt64)?
@@ -75,7 +78,11 @@ final class StreamAcceptor: SocketOwner {
             }
         }.get()
         try watch(socket)
-        name = (try? localAddress()).map { "\($0)" } ?? "\(address)"
+        let bound = Result { () throws(WeftError) in
+            try socketAddress(operation: "localAddress") { weft_getsockname(socket, $0, $1) }
+        }
+        boundAddress = bound
+        name = (try? bound.get()).map { "\($0)" } ?? "\(address)"
     }
 
     /// Binds the Unix domain socket `address` and starts accepting; a socket
@@ -225,6 +232,16 @@ final class StreamAcceptor: SocketOwner {
     /// "accept on ADDRESS", naming the listener in its errors.
     private var acceptOperation: String { "accept on " + name }
 
+    /// ``pollAccept(_:)`` for a listener's stream of connections: the end
+    /// (`nil`) once the listener is closed, instead of a `.closed` error.
+    func pollNextAccepted(_ context: inout Context) -> Poll<Result<StreamConnection, WeftError>?> {
+        switch pollAccept(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)) where error.kind == .closed: return .ready(nil)
+        case .ready(let result): return .ready(result)
+        }
+    }
+
     func pollAccept(_ context: inout Context) -> Poll<Result<StreamConnection, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
         guard Budget.consume(orWaking: context.waker) else { return .pending }
@@ -240,12 +257,6 @@ final class StreamAcceptor: SocketOwner {
     /// Whether the listening socket is closed (by ``close()`` or the loop's
     /// shutdown). Loop thread only.
     var isClosed: Bool { socket < 0 }
-
-    /// The address the socket is bound to (TCP).
-    func localAddress() throws(WeftError) -> SocketAddress {
-        guard socket >= 0, kind == .tcp else { throw WeftError(.closed, operation: "localAddress") }
-        return try socketAddress(operation: "localAddress") { weft_getsockname(socket, $0, $1) }
-    }
 
     func close() {
         if let watcher {

@@ -199,9 +199,11 @@ public struct ChannelReserve<Value: Sendable>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<SendPermit<Value>, ChannelClosed>> {
         let shared = lifetime.shared
+        // Whether a slot is ours (true) or the receiver is gone (false).
+        let granted: Poll<Bool>
         if let waiting {
             let node = waiting.node
-            let outcome = shared.state.withLock { state -> Poll<Bool> in
+            granted = shared.state.withLock { state in
                 if node.payload.isDelivered {
                     node.payload.isPermitTaken = true
                     return .ready(true)
@@ -210,25 +212,21 @@ public struct ChannelReserve<Value: Sendable>: Future {
                 node.waker.register(context.waker)
                 return .pending
             }
-            switch outcome {
-            case .pending: return .pending
-            case .ready(true): return .ready(.success(SendPermit(lifetime: lifetime)))
-            case .ready(false): return .ready(.failure(ChannelClosed()))
+        } else {
+            granted = shared.state.withLock { state in
+                guard state.isReceiverAlive else { return .ready(false) }
+                if state.hasRoom(capacity: shared.capacity) {
+                    state.reserved += 1
+                    return .ready(true)
+                }
+                let node = WaitNode(ChannelShared<Value>.PendingSend(reservation: ()))
+                node.waker = context.waker
+                state.waitingSenders.append(node)
+                waiting = ChannelSendWaiter(shared: shared, node: node)
+                return .pending
             }
         }
-        let outcome = shared.state.withLock { state -> Poll<Bool> in
-            guard state.isReceiverAlive else { return .ready(false) }
-            if state.hasRoom(capacity: shared.capacity) {
-                state.reserved += 1
-                return .ready(true)
-            }
-            let node = WaitNode(ChannelShared<Value>.PendingSend(reservation: ()))
-            node.waker = context.waker
-            state.waitingSenders.append(node)
-            waiting = ChannelSendWaiter(shared: shared, node: node)
-            return .pending
-        }
-        switch outcome {
+        switch granted {
         case .pending: return .pending
         case .ready(true): return .ready(.success(SendPermit(lifetime: lifetime)))
         case .ready(false): return .ready(.failure(ChannelClosed()))
