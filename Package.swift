@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "weft-echo", targets: ["weft-echo"]),
         .executable(name: "weft-hello", targets: ["weft-hello"]),
         .executable(name: "weft-bench", targets: ["weft-bench"]),
+        .executable(name: "weft-cat", targets: ["weft-cat"]),
         // Experimental: Swift concurrency on Weft's loops (WeftDefaultExecutor).
         .executable(name: "weft-default-executor", targets: ["weft-default-executor"]),
     ],
@@ -70,6 +71,8 @@ let package = Package(
         .target(name: "HelloServer", dependencies: ["Weft"]),
         .executableTarget(name: "weft-hello", dependencies: ["HelloServer", "SampleSupport", "Weft"]),
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
+        // cat on Weft's files: standard input and output adopted as files.
+        .executableTarget(name: "weft-cat", dependencies: ["SampleSupport", "Weft"]),
         .executableTarget(name: "weft-default-executor", dependencies: ["Weft"]),
         // Top-level `await` code, run by TopLevelProgramTests: each call must
         // resolve to the async form, never silently to a poll builder.

@@ -32,4 +32,7 @@ static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0
 /// `write(_:)` method can call without qualifying them by the platform module.
 static inline int weft_close(int fd) { return close(fd); }
 static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { return write(fd, bytes, count); }
+
+/// Whether `fd` is an open descriptor (`fcntl` is variadic: Swift cannot call it).
+static inline int weft_descriptor_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 #endif

@@ -296,6 +296,15 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
 }
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
+    uv_fs_event_t *event_handle = malloc(sizeof *event_handle);
+    if (event_handle == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_fs_event_init(loop, event_handle);
+    if (rc != 0) { free(event_handle); *error = rc; return NULL; }
+    event_handle->data = NULL;
+    return event_handle;
+}
+
 static void ignore_sigpipe_once(void) { signal(SIGPIPE, SIG_IGN); }
 void weft_ignore_sigpipe(void) { pthread_once(&sigpipe_once, ignore_sigpipe_once); }
 

@@ -179,6 +179,10 @@ void weft_close_descriptor(int fd);
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);
 static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handle_t *)s; }
 
+/// A heap-allocated, initialised file-system event handle, or NULL with *error set.
+uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);
+static inline uv_handle_t *weft_fs_event_handle(uv_fs_event_t *e) { return (uv_handle_t *)e; }
+
 static inline uv_handle_t *weft_tcp_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }
 static inline uv_stream_t *weft_tcp_stream(uv_tcp_t *t) { return (uv_stream_t *)t; }
 static inline uv_stream_t *weft_pipe_stream(uv_pipe_t *p) { return (uv_stream_t *)p; }

@@ -116,6 +116,14 @@ extension WeftError {
         case notFound
         /// `EACCES` or `EPERM`.
         case permissionDenied
+        /// A path names a directory where a file was expected (`EISDIR`).
+        case isDirectory
+        /// A component of a path is not a directory (`ENOTDIR`).
+        case notDirectory
+        /// The file or directory exists already (`EEXIST`).
+        case alreadyExists
+        /// The directory to remove is not empty (`ENOTEMPTY`).
+        case directoryNotEmpty
         /// The process or the system ran out of descriptors (`EMFILE`, `ENFILE`).
         case tooManyOpenFiles
         /// `ECANCELED`: the request was cancelled (its future dropped, its handle closed).
@@ -162,6 +170,10 @@ extension WeftError {
         UV_EAI_NONAME.rawValue: .notFound,
         UV_EACCES.rawValue: .permissionDenied,
         UV_EPERM.rawValue: .permissionDenied,
+        UV_EISDIR.rawValue: .isDirectory,
+        UV_ENOTDIR.rawValue: .notDirectory,
+        UV_EEXIST.rawValue: .alreadyExists,
+        UV_ENOTEMPTY.rawValue: .directoryNotEmpty,
         UV_EMFILE.rawValue: .tooManyOpenFiles,
         UV_ENFILE.rawValue: .tooManyOpenFiles,
         UV_ECANCELED.rawValue: .cancelled,

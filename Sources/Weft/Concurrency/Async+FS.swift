@@ -1,0 +1,153 @@
+/// The async twins of the file futures (FS/), by the one rule every async
+/// twin follows (docs/ARCHITECTURE.md, "The Swift concurrency bridge"). A
+/// file's operations run on the file's own loop: at once when called there,
+/// else hopping to it. Path operations run on the calling task's loop (or
+/// ``LoopThread/shared``).
+///
+/// **Cancellation** (every method here): cancelling the task drops the
+/// future and throws `CancellationError`. A request a pool thread has not
+/// started is cancelled and does nothing; one it has started runs to the end
+/// (a write may land, a rename may happen) and its result is dropped.
+
+extension File {
+    /// Opens `path` with `options`, creating it with `permissions` where
+    /// ``FileOpenOptions/create`` says so. See ``openFuture(_:options:permissions:)``.
+    ///
+    /// <!-- snippet: compile-only: reads a file the reader's machine may lack -->
+    /// ```swift
+    /// let file = try await File.open("/etc/hostname")
+    /// defer { file.close() }
+    /// print(String(decoding: try await file.read(), as: UTF8.self))
+    /// ```
+    nonisolated(nonsending)
+    public static func open(
+        _ path: String, options: FileOpenOptions = .read, permissions: FilePermissions = .defaultFile
+    ) async throws -> File {
+        try await value(transferring: UnsafeTransfer(value: openFuture(path, options: options, permissions: permissions))).value.get()
+    }
+
+    /// The next bytes, at most `maxLength`; empty at end of file. Cancel-safe.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop).value.get()
+    }
+
+    /// At most `maxLength` bytes at `offset` (`pread`); fewer at the end of the file.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int, at offset: Int64) async throws -> [UInt8] {
+        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop).value.get()
+    }
+
+    /// Writes all of `bytes` sequentially and waits until they are written.
+    /// Not cancel-safe.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await value(transferring: UnsafeTransfer(value: writeFuture(bytes)), on: handle.loop).value.get()
+    }
+
+    /// Writes all of `bytes` at `offset` (`pwrite`). Not cancel-safe.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8], at offset: Int64) async throws {
+        try await value(transferring: UnsafeTransfer(value: writeFuture(bytes, at: offset)), on: handle.loop).value.get()
+    }
+
+    /// Waits until every byte sequential writes accepted is written, and
+    /// reports the error of the last block if it failed.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await value(transferring: UnsafeTransfer(value: Flush(writer: self)), on: handle.loop).value.get()
+    }
+
+    /// The file's status (`fstat`). See ``statusFuture()``.
+    nonisolated(nonsending)
+    public func status() async throws -> FileStatus {
+        try await value(transferring: UnsafeTransfer(value: statusFuture()), on: handle.loop).value.get()
+    }
+
+    /// Waits until the file's data reached the disk (`fsync`). See ``syncFuture()``.
+    nonisolated(nonsending)
+    public func sync() async throws {
+        try await value(transferring: UnsafeTransfer(value: syncFuture()), on: handle.loop).value.get()
+    }
+
+    /// Cuts or extends the file to `size` bytes. See ``truncateFuture(to:)``.
+    nonisolated(nonsending)
+    public func truncate(to size: Int64) async throws {
+        try await value(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop).value.get()
+    }
+
+    /// Copies `count` bytes from `offset` to `destination` in the kernel
+    /// (`sendfile`); returns how many. See ``sendFuture(to:offset:count:)``.
+    nonisolated(nonsending)
+    public func send(to destination: File, offset: Int64 = 0, count: Int) async throws -> Int {
+        try await value(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),
+                        on: handle.loop).value.get()
+    }
+}
+
+extension FileSystem {
+    /// The status of `path`. See ``statusFuture(of:followingLinks:)``.
+    nonisolated(nonsending)
+    public static func status(of path: String, followingLinks: Bool = true) async throws -> FileStatus {
+        try await value(transferring: UnsafeTransfer(value: statusFuture(of: path, followingLinks: followingLinks))).value.get()
+    }
+
+    /// Renames `source` to `destination`. See ``renameFuture(from:to:)``.
+    nonisolated(nonsending)
+    public static func rename(from source: String, to destination: String) async throws {
+        try await value(transferring: UnsafeTransfer(value: renameFuture(from: source, to: destination))).value.get()
+    }
+
+    /// Removes the file `path`. See ``removeFileFuture(_:)``.
+    nonisolated(nonsending)
+    public static func removeFile(_ path: String) async throws {
+        try await value(transferring: UnsafeTransfer(value: removeFileFuture(path))).value.get()
+    }
+
+    /// Removes the empty directory `path`. See ``removeDirectoryFuture(_:)``.
+    nonisolated(nonsending)
+    public static func removeDirectory(_ path: String) async throws {
+        try await value(transferring: UnsafeTransfer(value: removeDirectoryFuture(path))).value.get()
+    }
+
+    /// Makes the directory `path`. See ``makeDirectoryFuture(_:permissions:)``.
+    nonisolated(nonsending)
+    public static func makeDirectory(_ path: String, permissions: FilePermissions = .defaultDirectory) async throws {
+        try await value(transferring: UnsafeTransfer(value: makeDirectoryFuture(path, permissions: permissions))).value.get()
+    }
+
+    /// Makes a new, empty directory named `prefix` and six random characters,
+    /// and returns its path. See ``makeTemporaryDirectoryFuture(prefix:)``.
+    ///
+    /// <!-- snippet: compile-only: leaves nothing behind only with the removal below -->
+    /// ```swift
+    /// let directory = try await FileSystem.makeTemporaryDirectory(prefix: "/tmp/example-")
+    /// try await FileSystem.writeFile(directory + "/hello.txt", contents: Array("hello\n".utf8))
+    /// print(try await FileSystem.contentsOfDirectory(directory).map(\.name))  // ["hello.txt"]
+    /// try await FileSystem.removeFile(directory + "/hello.txt")
+    /// try await FileSystem.removeDirectory(directory)
+    /// ```
+    nonisolated(nonsending)
+    public static func makeTemporaryDirectory(prefix: String = "/tmp/weft-") async throws -> String {
+        try await value(transferring: UnsafeTransfer(value: makeTemporaryDirectoryFuture(prefix: prefix))).value.get()
+    }
+
+    /// The entries of the directory `path`, sorted by name. See ``contentsOfDirectoryFuture(_:)``.
+    nonisolated(nonsending)
+    public static func contentsOfDirectory(_ path: String) async throws -> [DirectoryEntry] {
+        try await value(transferring: UnsafeTransfer(value: contentsOfDirectoryFuture(path))).value.get()
+    }
+
+    /// Every byte of the file `path`, failing past `limit` bytes. See ``readFileFuture(_:limit:)``.
+    nonisolated(nonsending)
+    public static func readFile(_ path: String, limit: Int = 64 * 1024 * 1024) async throws -> [UInt8] {
+        try await value(transferring: UnsafeTransfer(value: readFileFuture(path, limit: limit))).value.get()
+    }
+
+    /// Makes (or empties) the file `path` and writes `contents` into it. See
+    /// ``writeFileFuture(_:contents:permissions:)``.
+    nonisolated(nonsending)
+    public static func writeFile(_ path: String, contents: [UInt8], permissions: FilePermissions = .defaultFile) async throws {
+        try await value(transferring: UnsafeTransfer(value: writeFileFuture(path, contents: contents, permissions: permissions))).value.get()
+    }
+}

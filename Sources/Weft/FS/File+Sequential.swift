@@ -1,0 +1,208 @@
+import CLibUV
+
+/// A file's sequential reading (ahead) and writing (behind); see ``File``.
+/// Touched on the file's loop thread only.
+struct SequentialIO {
+    /// With its own position: the offset of the next byte a reader takes,
+    /// which is where the next write goes.
+    var position: Int64
+    var bufferSize: Int
+
+    /// The block being handed out, and its unread part.
+    var readBuffer: FileBuffer?
+    var readStart = 0
+    var readEnd = 0
+    /// The read ahead in flight (into the other buffer), owned by the file,
+    /// not by a future: a dropped read leaves its bytes for the next one.
+    var readInFlight: FileRequest?
+    var spareReadBuffer: FileBuffer?
+    /// With its own position: the offset the next read ahead starts at.
+    var nextReadOffset: Int64
+    /// Starting a read ahead failed: reported after the bytes buffered before it.
+    var readError: WeftError?
+
+    /// The write behind in flight: `writeCount` bytes of its buffer from
+    /// `writeStart`, at `writeOffset` (-1: the descriptor's position).
+    var writeInFlight: FileRequest?
+    var writeStart = 0
+    var writeCount = 0
+    var writeOffset: Int64 = -1
+    var spareWriteBuffer: FileBuffer?
+
+    init(position: Int64, bufferSize: Int) {
+        self.position = position
+        self.bufferSize = bufferSize
+        nextReadOffset = position
+    }
+
+    /// A buffer of the current block size, reusing `spare` when it fits.
+    func buffer(reusing spare: FileBuffer?) -> FileBuffer {
+        if let spare, spare.capacity == bufferSize { return spare }
+        return FileBuffer(capacity: bufferSize)
+    }
+}
+
+extension File: AsyncBufRead, AsyncWrite {
+    /// The unread bytes of the current block, reading the next one if it is
+    /// used up (empty at end of file); the read ahead of the one after starts
+    /// at once. See ``AsyncBufRead/pollFillBuffer(_:)``.
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        while true {
+            if sequential.readStart < sequential.readEnd {
+                return .ready(.success(UnsafeRawBufferPointer(
+                    start: sequential.readBuffer!.bytes + sequential.readStart,
+                    count: sequential.readEnd - sequential.readStart)))
+            }
+            if let error = sequential.readError.take() { return .ready(.failure(error)) }
+            if let pending = sequential.readInFlight {
+                guard pending.status != nil else {
+                    pending.waiting.register(context.waker)
+                    return .pending
+                }
+                sequential.readInFlight = nil
+                if let error = pending.error {
+                    sequential.spareReadBuffer = pending.buffer
+                    return .ready(.failure(error))
+                }
+                if pending.result == 0 {
+                    // End of file, for now: the next read asks again (a file may grow).
+                    sequential.spareReadBuffer = pending.buffer
+                    return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0)))
+                }
+                if let used = sequential.readBuffer { sequential.spareReadBuffer = used }
+                sequential.readBuffer = pending.buffer
+                (sequential.readStart, sequential.readEnd) = (0, pending.result)
+                sequential.nextReadOffset += Int64(pending.result)
+                if !handle.isClosed {
+                    do { try startReadAhead() } catch { sequential.readError = error }
+                }
+                continue
+            }
+            // Nothing read, nothing being read: wait for a write behind first
+            // (it may write what is about to be read), then read.
+            switch pollWritesDone(&context) {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success): break
+            }
+            if let error = refusal("read") { return .ready(.failure(error)) }
+            do { try startReadAhead() } catch { return .ready(.failure(error)) }
+        }
+    }
+
+    /// Marks `count` bytes of the current block as read.
+    public func consume(_ count: Int) {
+        let taken = min(count, sequential.readEnd - sequential.readStart)
+        sequential.readStart += taken
+        sequential.position += Int64(taken)
+    }
+
+    /// Copies the next bytes into `buffer`; 0 at end of file. See ``AsyncRead``.
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if buffer.isEmpty { return .ready(.success(0)) }
+        switch pollFillBuffer(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success(let bytes)):
+            let count = min(bytes.count, buffer.count)
+            if count > 0 { buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            consume(count)
+            return .ready(.success(count))
+        }
+    }
+
+    private func startReadAhead() throws(WeftError) {
+        let buffer = sequential.buffer(reusing: sequential.spareReadBuffer.take())
+        sequential.readInFlight = try startRead(
+            into: buffer, count: sequential.bufferSize,
+            at: hasOwnPosition ? sequential.nextReadOffset : -1, operation: "read")
+    }
+
+    /// Accepts up to a block of `bytes` (copied into the file's buffer) once
+    /// the previous block was written, and hands them to a pool thread; an
+    /// error of the previous block is returned here (or by ``pollFlush(_:)``).
+    /// Drops what was read ahead (the file's position is where the reader was).
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if let error = wrongThread("write") { return .ready(.failure(error)) }
+        switch pollWritesDone(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success): break
+        }
+        if bytes.isEmpty { return .ready(.success(0)) }
+        if let error = refusal("write") { return .ready(.failure(error)) }
+        if hasOwnPosition {
+            if let pending = sequential.readInFlight {
+                guard pending.status != nil else {
+                    pending.waiting.register(context.waker)
+                    return .pending
+                }
+                sequential.readInFlight = nil
+                sequential.spareReadBuffer = pending.buffer
+            }
+            (sequential.readStart, sequential.readEnd) = (0, 0)
+            sequential.readError = nil
+        }
+        let count = min(bytes.count, sequential.bufferSize)
+        let buffer = sequential.buffer(reusing: sequential.spareWriteBuffer.take())
+        buffer.bytes.copyMemory(from: bytes.baseAddress!, byteCount: count)
+        let offset = hasOwnPosition ? sequential.position : -1
+        do {
+            sequential.writeInFlight = try startWrite(from: buffer, start: 0, count: count, at: offset, operation: "write")
+        } catch {
+            return .ready(.failure(error))
+        }
+        (sequential.writeStart, sequential.writeCount, sequential.writeOffset) = (0, count, offset)
+        if hasOwnPosition {
+            sequential.position += Int64(count)
+            sequential.nextReadOffset = sequential.position
+        }
+        return .ready(.success(count))
+    }
+
+    /// Ready once every accepted byte was written (with the error, if the
+    /// last block failed).
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let error = wrongThread("flush") { return .ready(.failure(error)) }
+        return pollWritesDone(&context)
+    }
+
+    /// Flushes. A file has no write direction to close apart from itself: it
+    /// stays open (``close()`` closes it).
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        pollFlush(&context)
+    }
+
+    /// Waits for the write behind, writing the rest of a short write.
+    private func pollWritesDone(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        while let pending = sequential.writeInFlight {
+            guard pending.status != nil else {
+                pending.waiting.register(context.waker)
+                return .pending
+            }
+            sequential.writeInFlight = nil
+            let written = pending.result
+            if written < 0 || written >= sequential.writeCount || written == 0 {
+                sequential.spareWriteBuffer = pending.buffer
+            }
+            if let error = pending.error { return .ready(.failure(error)) }
+            guard written < sequential.writeCount else { continue }
+            guard written > 0 else {
+                return .ready(.failure(WeftError(.libuv(code: UV_EIO.rawValue), operation: "write \(path)",
+                                                 detail: "the system wrote nothing of \(sequential.writeCount) bytes")))
+            }
+            sequential.writeStart += written
+            sequential.writeCount -= written
+            if sequential.writeOffset >= 0 { sequential.writeOffset += Int64(written) }
+            do {
+                sequential.writeInFlight = try startWrite(
+                    from: pending.buffer!, start: sequential.writeStart, count: sequential.writeCount,
+                    at: sequential.writeOffset, operation: "write")
+            } catch {
+                return .ready(.failure(error))
+            }
+        }
+        return .ready(.success(()))
+    }
+}

@@ -1,0 +1,86 @@
+import CLibUV
+
+/// One change a watch reported: see ``FileSystem/watch(_:)``.
+public struct FileChange: Sendable, Hashable {
+    /// What happened, as inotify reports it through libuv: a name appeared,
+    /// went or was renamed (``renamed``), or contents or metadata changed
+    /// (``changed``).
+    public struct Kinds: OptionSet, Sendable, Hashable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        /// `UV_RENAME`: an entry was created, removed or renamed (or the watched file itself was).
+        public static let renamed = Kinds(rawValue: Int32(UV_RENAME.rawValue))
+        /// `UV_CHANGE`: contents or metadata changed (a write, an append, a `chmod`).
+        public static let changed = Kinds(rawValue: Int32(UV_CHANGE.rawValue))
+    }
+
+    /// The name of the entry that changed: within a watched directory, the
+    /// entry's name; for a watched file, the file's own name.
+    public let name: String?
+    public let kinds: Kinds
+}
+
+/// Changes to a file or a directory, as a stream (over a libuv
+/// `uv_fs_event_t`, inotify underneath). See ``FileSystem/watch(_:)``; as an
+/// `AsyncSequence`: `for try await change in FileSystem.watch(path).values`.
+///
+/// The watch starts at the first poll, or earlier with ``install(runtime:)``
+/// (so that a change made right after is seen). A directory is watched one
+/// level deep (changes to its entries, not inside its subdirectories). The
+/// kernel coalesces and may drop events, and Weft queues at most 4096
+/// unread ones: treat a change as a cue to look, not as a log.
+///
+/// Yields a failure (and ends) if the watch cannot be installed, e.g.
+/// `watch /tmp/missing: ENOENT (no such file or directory)`.
+///
+/// **Cancellation:** dropping the stream stops the watch (closes the handle).
+public struct FileChanges: PollStream {
+    let path: String
+    var watcher: FileWatcher?
+    var ended = false
+
+    /// Starts watching now instead of at the first poll. Uses `runtime`, or
+    /// the runtime running the calling thread; fails with `.wrongThread` for
+    /// a runtime of another thread, with the libuv error for a path that
+    /// cannot be watched.
+    public mutating func install(runtime: Runtime? = nil) throws(WeftError) {
+        guard watcher == nil else { return }
+        if let error = nulInPath(path, operation: "watch") { throw error }
+        guard let loop = runtime?.loop ?? EventLoop.current else {
+            throw WeftError(.invalidArgument, operation: "watch \(path)",
+                            detail: "no runtime: pass one, or install from inside a task")
+        }
+        if let error = loop.refusesNewHandle(operation: "watch \(path)") { throw error }
+        watcher = try FileWatcher(loop: loop, path: path)
+    }
+
+    public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
+        if ended { return .ready(nil) }
+        if watcher == nil {
+            do {
+                try install()
+            } catch {
+                ended = true
+                return .ready(.failure(error))
+            }
+        }
+        if !watcher!.loop.isOnLoopThread {
+            return .ready(.failure(WeftError(.wrongThread, operation: "watch \(path)")))
+        }
+        return watcher!.pollEvent(&context).map { event in
+            if event.status < 0 {
+                ended = true
+                watcher = nil
+                return .failure(WeftError(uvCode: event.status, operation: "watch \(path)"))
+            }
+            return .success(FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events)))
+        }
+    }
+}
+
+extension FileSystem {
+    /// The changes to the file or directory `path`, as a stream; see ``FileChanges``.
+    public static func watch(_ path: String) -> FileChanges {
+        FileChanges(path: path)
+    }
+}

@@ -1,0 +1,306 @@
+import CLibUV
+
+/// The error for a path holding a NUL character, which C would silently cut
+/// (and so act on another path), if it holds one.
+func nulInPath(_ path: String, operation: String) -> WeftError? {
+    path.utf8.contains(0)
+        ? WeftError(.invalidArgument, operation: "\(operation) \(path)", detail: "the path contains a NUL character")
+        : nil
+}
+
+/// Opens a file on the pool (`uv_fs_open`). See ``File/openFuture(_:options:permissions:)``.
+///
+/// **Cancellation:** dropping it cancels the open if a pool thread has not
+/// started it; if one has, the descriptor it opens is closed when it arrives.
+public struct FileOpen: Future {
+    let path: String
+    let options: FileOpenOptions
+    let permissions: FilePermissions
+    var pending: PendingOpen?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<File, WeftError>> {
+        if pending == nil {
+            if let error = nulInPath(path, operation: "open") { return .ready(.failure(error)) }
+            guard let loop = EventLoop.current else { preconditionFailure("File.open polled outside a Weft runtime") }
+            if let error = loop.refusesNewHandle(operation: "open \(path)") { return .ready(.failure(error)) }
+            let (path, flags, mode) = (path, options.flags, Int32(bitPattern: permissions.rawValue))
+            do {
+                pending = PendingOpen(loop: loop, request: try FileRequest.start("open \(path)", capture: .openedDescriptor) { request, done in
+                    uv_fs_open(loop.uvLoop, request, path, flags, mode, done)
+                })
+            } catch {
+                return .ready(.failure(error))
+            }
+        }
+        let pending = pending!
+        guard pending.request.status != nil else {
+            pending.request.waiting.register(context.waker)
+            return .pending
+        }
+        if let error = pending.request.error { return .ready(.failure(error)) }
+        pending.isTaken = true
+        let handle = OpenFile(loop: pending.loop, descriptor: uv_file(pending.request.result), path: path, closesDescriptor: true)
+        return .ready(.success(File(handle: handle, usesDescriptorPosition: options.contains(.append))))
+    }
+}
+
+/// An open in flight: a descriptor nobody took is closed.
+final class PendingOpen {
+    let loop: EventLoop
+    let request: FileRequest
+    var isTaken = false
+
+    init(loop: EventLoop, request: FileRequest) {
+        self.loop = loop
+        self.request = request
+    }
+
+    deinit {
+        guard !isTaken else { return }
+        if request.status == nil {
+            request.closesOpenedDescriptor = true
+            request.cancel()
+        } else if request.result >= 0 {
+            OpenFile.closeDescriptor(uv_file(request.result), loop: loop.uvLoop)
+        }
+    }
+}
+
+/// One request on the pool whose result becomes a value: `stat`, `fsync`,
+/// `ftruncate`, `rename`, `unlink`, `mkdir`, `mkdtemp`, `scandir`,
+/// `sendfile`, each built by ``File`` or ``FileSystem``.
+///
+/// **Cancellation:** dropping it cancels the request if a pool thread has
+/// not started it (nothing happens then); one already started runs to the
+/// end and its result is dropped: a rename, a removal or a new directory may
+/// have happened all the same.
+public struct FileOperation<Value>: Future {
+    let operation: String
+    /// What its result needs copied out of the request.
+    var capture: FileRequest.Capture = .nothing
+    /// The file it works on, if it works on one (checked for its thread and for being closed).
+    let file: File?
+    /// A second file it uses (the destination of a `sendfile`), checked likewise.
+    var otherFile: File? = nil
+    /// The paths it names, checked for NUL characters.
+    let paths: [String]
+    let submit: (UnsafeMutablePointer<uv_loop_t>, UnsafeMutablePointer<uv_fs_t>, uv_fs_cb) -> Int32
+    let finish: (FileRequest) -> Value
+    var request: SubmittedRequest<uv_fs_t, FileRequest>?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Value, WeftError>> {
+        if request == nil {
+            switch start() {
+            case .failure(let error): return .ready(.failure(error))
+            case .success(let submitted): request = submitted
+            }
+        }
+        let operation = request!.operation
+        guard operation.status != nil else {
+            operation.waiting.register(context.waker)
+            return .pending
+        }
+        if let error = operation.error { return .ready(.failure(error)) }
+        return .ready(.success(finish(operation)))
+    }
+
+    /// Submits the request, on the file's loop or the current one.
+    private func start() -> Result<SubmittedRequest<uv_fs_t, FileRequest>, WeftError> {
+        let loop: EventLoop
+        let name: String
+        if let file {
+            if let error = file.refusal(operation) ?? otherFile?.refusal(operation) { return .failure(error) }
+            loop = file.handle.loop
+            name = "\(operation) \(file.path)"
+        } else {
+            if let error = paths.lazy.compactMap({ nulInPath($0, operation: self.operation) }).first { return .failure(error) }
+            guard let current = EventLoop.current else { preconditionFailure("\(operation) polled outside a Weft runtime") }
+            loop = current
+            name = "\(operation) \(paths.joined(separator: " -> "))"
+        }
+        let submit = submit
+        let uvLoop = loop.uvLoop
+        do {
+            return .success(SubmittedRequest(try FileRequest.start(
+                name, capture: capture, file: file?.handle, otherFile: otherFile?.handle
+            ) { request, done in submit(uvLoop, request, done) }))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// Reads up to a count of bytes, at an offset or sequentially. See
+/// ``File/readFuture(upTo:)`` and ``File/readFuture(upTo:at:)``.
+///
+/// **Cancellation:** a sequential read is cancel-safe (the bytes stay in the
+/// file's read ahead). A positional read not started is cancelled; one
+/// started finishes into a buffer the request owns, then is dropped.
+public struct FileRead: Future {
+    let file: File
+    let maxLength: Int
+    /// nil: sequentially.
+    let offset: Int64?
+    var request: SubmittedRequest<uv_fs_t, FileRequest>?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        guard maxLength >= 0, (offset ?? 0) >= 0 else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "read \(file.path)",
+                                             detail: "negative length \(maxLength) or offset \(offset ?? 0)")))
+        }
+        guard let offset else { return pollSequential(&context) }
+        if request == nil {
+            if let error = file.refusal("read") { return .ready(.failure(error)) }
+            if maxLength == 0 { return .ready(.success([])) }
+            do {
+                request = SubmittedRequest(try file.startRead(
+                    into: FileBuffer(capacity: maxLength), count: maxLength, at: offset, operation: "read"))
+            } catch {
+                return .ready(.failure(error))
+            }
+        }
+        let operation = request!.operation
+        guard operation.status != nil else {
+            operation.waiting.register(context.waker)
+            return .pending
+        }
+        if let error = operation.error { return .ready(.failure(error)) }
+        return .ready(.success(Array(UnsafeRawBufferPointer(start: operation.buffer!.bytes, count: operation.result))))
+    }
+
+    private func pollSequential(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        if maxLength == 0 { return .ready(.success([])) }
+        switch file.pollFillBuffer(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success(let bytes)):
+            let taken = Array(bytes.prefix(maxLength))
+            file.consume(taken.count)
+            return .ready(.success(taken))
+        }
+    }
+}
+
+/// Writes all of some bytes at an offset (`pwrite`, again for the rest of a
+/// short write). See ``File/writeFuture(_:at:)``.
+///
+/// **Cancellation:** not cancel-safe: a request a pool thread started still
+/// writes (all of its block, or a prefix).
+public struct FileWriteAt: Future {
+    let file: File
+    let bytes: ArraySlice<UInt8>
+    let offset: Int64
+    var written = 0
+    var buffer: FileBuffer?
+    var request: SubmittedRequest<uv_fs_t, FileRequest>?
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        guard offset >= 0 else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "write \(file.path)", detail: "negative offset \(offset)")))
+        }
+        while written < bytes.count {
+            if let request {
+                let operation = request.operation
+                guard operation.status != nil else {
+                    operation.waiting.register(context.waker)
+                    return .pending
+                }
+                self.request = nil
+                if let error = operation.error { return .ready(.failure(error)) }
+                guard operation.result > 0 else {
+                    return .ready(.failure(WeftError(.libuv(code: UV_EIO.rawValue), operation: "write \(file.path)",
+                                                     detail: "the system wrote nothing of \(bytes.count - written) bytes")))
+                }
+                written += operation.result
+                continue
+            }
+            if let error = file.refusal("write") { return .ready(.failure(error)) }
+            if buffer == nil {
+                let copy = FileBuffer(capacity: bytes.count)
+                bytes.withUnsafeBytes { copy.bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                buffer = copy
+            }
+            do {
+                request = SubmittedRequest(try file.startWrite(
+                    from: buffer!, start: written, count: bytes.count - written, at: offset + Int64(written), operation: "write"))
+            } catch {
+                return .ready(.failure(error))
+            }
+        }
+        return .ready(.success(()))
+    }
+}
+
+extension File {
+    /// A future that opens `path` with `options` (creating it with
+    /// `permissions` where ``FileOpenOptions/create`` says so), on the loop
+    /// that first polls it. The async form is ``open(_:options:permissions:)``.
+    public static func openFuture(
+        _ path: String, options: FileOpenOptions = .read, permissions: FilePermissions = .defaultFile
+    ) -> FileOpen {
+        FileOpen(path: path, options: options, permissions: permissions)
+    }
+
+    /// A future of the next bytes, at most `maxLength` (empty at end of file),
+    /// read sequentially. The async form is ``read(upTo:)``.
+    public func readFuture(upTo maxLength: Int = 64 * 1024) -> FileRead {
+        FileRead(file: self, maxLength: maxLength, offset: nil)
+    }
+
+    /// A future of at most `maxLength` bytes read at `offset` (`pread`);
+    /// fewer at the end of the file. The async form is ``read(upTo:at:)``.
+    public func readFuture(upTo maxLength: Int, at offset: Int64) -> FileRead {
+        FileRead(file: self, maxLength: maxLength, offset: offset)
+    }
+
+    /// A future that writes all of `bytes` at `offset` (`pwrite`). The async
+    /// form is ``write(_:at:)``.
+    public func writeFuture(_ bytes: [UInt8], at offset: Int64) -> FileWriteAt {
+        FileWriteAt(file: self, bytes: bytes[...], offset: offset)
+    }
+
+    /// A future that writes all of `bytes` sequentially and waits until they
+    /// are written (``AsyncWrite/writeAll(_:)-([UInt8])``). The async form is ``write(_:)``.
+    public func writeFuture(_ bytes: [UInt8]) -> WriteAll<File> {
+        writeAll(bytes)
+    }
+
+    /// A future of the file's status (`fstat`). The async form is ``status()``.
+    public func statusFuture() -> FileOperation<FileStatus> {
+        let descriptor = descriptor
+        return FileOperation(operation: "fstat", capture: .status, file: self, paths: [], submit: { loop, request, done in
+            uv_fs_fstat(loop, request, descriptor, done)
+        }, finish: { FileStatus($0.fileStatus!) })
+    }
+
+    /// A future that waits until the file's data and metadata reached the
+    /// disk (`fsync`). Bytes accepted by sequential writes must be flushed
+    /// first (``AsyncWrite/flush()``). The async form is ``sync()``.
+    public func syncFuture() -> FileOperation<Void> {
+        let descriptor = descriptor
+        return FileOperation(operation: "fsync", file: self, paths: [], submit: { loop, request, done in
+            uv_fs_fsync(loop, request, descriptor, done)
+        }, finish: { _ in })
+    }
+
+    /// A future that cuts or extends the file to `size` bytes (`ftruncate`).
+    /// The async form is ``truncate(to:)``.
+    public func truncateFuture(to size: Int64) -> FileOperation<Void> {
+        let descriptor = descriptor
+        return FileOperation(operation: "ftruncate", file: self, paths: [], submit: { loop, request, done in
+            uv_fs_ftruncate(loop, request, descriptor, size, done)
+        }, finish: { _ in })
+    }
+
+    /// A future that copies `count` bytes of this file from `offset` to
+    /// `destination` in the kernel (`sendfile`), without passing them through
+    /// the process; it yields how many it copied (fewer at the end of the
+    /// file). The destination may be any descriptor the kernel accepts: a
+    /// file, a pipe, a blocking socket. The async form is ``send(to:offset:count:)``.
+    public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileOperation<Int> {
+        let (source, target) = (descriptor, destination.descriptor)
+        return FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in
+            uv_fs_sendfile(loop, request, target, source, offset, count, done)
+        }, finish: { $0.result })
+    }
+}

@@ -1,0 +1,77 @@
+import CLibUV
+import CWeftSupport
+
+/// The owner of a `uv_fs_event_t` watching one path (inotify underneath):
+/// allocated apart, `data` unretained, freed in the close callback, closed in
+/// `deinit`. An active watch keeps the loop alive, so waiting for a change is
+/// never reported as stuck.
+final class FileWatcher {
+    /// One event as libuv reports it: the name of the entry that changed (in
+    /// a watched directory; the file's own name for a file), `UV_RENAME` and
+    /// `UV_CHANGE` bits, or a failure.
+    struct Event {
+        let name: String?
+        let events: Int32
+        let status: Int32
+    }
+
+    /// Events queued at most; past it new ones are dropped (a reader that
+    /// stopped reading must not make the loop hold memory without bound) and
+    /// counted in ``droppedEvents``.
+    static let queueLimit = 4096
+
+    private let handle: UnsafeMutablePointer<uv_fs_event_t>
+    /// Kept alive while the handle is open (as every handle owner does).
+    let loop: EventLoop
+    private var queue: [Event] = []
+    private var queueStart = 0
+    /// Events dropped because the queue was full.
+    private(set) var droppedEvents = 0
+    private var waiting = WaitingWakers()
+
+    init(loop: EventLoop, path: String) throws(WeftError) {
+        self.loop = loop
+        var error: Int32 = 0
+        guard let handle = weft_fs_event_new(loop.uvLoop, &error) else {
+            throw WeftError(uvCode: error, operation: "watch \(path)")
+        }
+        self.handle = handle
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let result = uv_fs_event_start(handle, { handle, name, events, status in
+            guard let watcher = handleOwner(handle, as: FileWatcher.self) else { return }
+            watcher.deliver(Event(name: name.map { String(cString: $0) }, events: events, status: status))
+        }, path, 0)
+        if result < 0 {
+            // Every stored property is set: throwing runs `deinit`, which closes the handle.
+            throw WeftError(uvCode: result, operation: "watch \(path)")
+        }
+    }
+
+    deinit {
+        weft_close_and_free(weft_fs_event_handle(handle))
+    }
+
+    private func deliver(_ event: Event) {
+        if queue.count - queueStart >= Self.queueLimit {
+            droppedEvents += 1
+            return
+        }
+        queue.append(event)
+        waiting.wakeAll()
+    }
+
+    /// The oldest queued event, or pending after registering the waker.
+    func pollEvent(_ context: inout Context) -> Poll<Event> {
+        guard queueStart < queue.count else {
+            waiting.register(context.waker)
+            return .pending
+        }
+        let event = queue[queueStart]
+        queueStart += 1
+        if queueStart == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueStart = 0
+        }
+        return .ready(event)
+    }
+}

@@ -1,0 +1,114 @@
+// weft-cat: copies each FILE (or standard input, for `-` or when none is
+// given) to standard output through Weft's files, as cat does.
+//
+//     swift run -c release weft-cat [--buffer-size KiB] [FILE...]
+//
+// Each file is read on libuv's thread pool with read-ahead (the next block is
+// being read while the previous one is written) and written behind, in blocks
+// of File.defaultBufferSize (`--buffer-size` to measure others). A file that
+// cannot be read is reported on stderr (`weft-cat: open /tmp/missing: ENOENT
+// (no such file or directory)`) and skipped; the status is then 1. `--help`
+// prints the options; a usage error exits with status 2.
+
+import Glibc
+import SampleSupport
+import Weft
+
+let command = SampleCommand(
+    name: "weft-cat",
+    synopsis: "[--buffer-size KiB] [FILE...]",
+    help: """
+    Copies each FILE to standard output, in order; standard input for `-` or when
+    no FILE is given. A FILE that cannot be read is reported on stderr and skipped,
+    and the exit status is then 1.
+
+      --buffer-size KiB    the size of each block read and written (default \(File.defaultBufferSize / 1024))
+      --                   what follows is a FILE even if it starts with `-`
+      -h, --help           this text
+    """)
+
+/// The command line: the block size and the files, in order.
+struct Options {
+    var bufferSize = File.defaultBufferSize
+    var files: [String] = []
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.makeIterator()
+        var onlyFiles = false
+        while let argument = iterator.next() {
+            if onlyFiles || argument == "-" || !argument.hasPrefix("-") {
+                files.append(argument)
+            } else if argument == "--" {
+                onlyFiles = true
+            } else if argument == "--buffer-size" {
+                let value = command.value(after: argument, in: &iterator)
+                bufferSize = command.number(value, for: argument, in: 4...65_536, unit: "KiB") * 1024
+            } else {
+                command.usageError("unknown option \(argument)")
+            }
+        }
+        if files.isEmpty { files = ["-"] }
+    }
+}
+
+/// Where the bytes come from and go when they are not a named file: the
+/// process's standard input and output, adopted as Weft files (the pool's
+/// reads and writes work on any descriptor). The one place to change when Weft
+/// has stdio streams that pick a pipe, a terminal or a file backing.
+/// The process owns descriptors 0 and 1: the files never close them.
+enum StandardStreams {
+    static func input() throws(WeftError) -> File {
+        try File(adoptingDescriptor: 0, closesDescriptor: false, path: "standard input")
+    }
+
+    static func output() throws(WeftError) -> File {
+        try File(adoptingDescriptor: 1, closesDescriptor: false, path: "standard output")
+    }
+}
+
+/// Copies every file to standard output; whether all of them were copied.
+func concatenate(_ options: Options) async throws -> Bool {
+    let output = try StandardStreams.output()
+    try output.setBufferSize(options.bufferSize)
+    var input: File?
+    var copiedAll = true
+    for name in options.files {
+        let file: File
+        do {
+            if name == "-" {
+                if input == nil {
+                    input = try StandardStreams.input()
+                    try input!.setBufferSize(options.bufferSize)
+                }
+                file = input!
+            } else {
+                file = try await File.open(name)
+                try file.setBufferSize(options.bufferSize)
+            }
+        } catch {
+            writeError("weft-cat: \(error)")
+            copiedAll = false
+            continue
+        }
+        do {
+            _ = try await value(of: copy(from: file, to: output)).get()
+        } catch let error as WeftError where error.operation.hasPrefix("write") || error.operation.hasPrefix("flush") {
+            throw error  // standard output is gone: nothing more can be copied
+        } catch {
+            writeError("weft-cat: \(error)")
+            copiedAll = false
+        }
+        if name != "-" { file.close() }
+    }
+    return copiedAll
+}
+
+let options = Options(command.arguments())
+do {
+    let loop = try LoopThread(name: "weft-cat")
+    let copiedAll = try await loop.spawn { try await concatenate(options) }.value
+    loop.shutdown()
+    if !copiedAll { exit(1) }
+} catch {
+    command.fail(error)
+}
