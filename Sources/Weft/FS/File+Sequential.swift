@@ -6,7 +6,14 @@ struct SequentialIO {
     /// With its own position: the offset of the next byte a reader takes,
     /// which is where the next write goes.
     var position: Int64
-    var bufferSize: Int
+    /// The largest block moved at once.
+    var bufferSize: Int {
+        didSet { readSize = min(readSize, bufferSize) }
+    }
+    /// The size of the next read: it starts small, so that a small file
+    /// costs a small buffer, and doubles up to `bufferSize` each time a read
+    /// fills its block.
+    var readSize: Int
 
     /// The block being handed out, and its unread part.
     var readBuffer: FileBuffer?
@@ -32,13 +39,18 @@ struct SequentialIO {
     init(position: Int64, bufferSize: Int) {
         self.position = position
         self.bufferSize = bufferSize
+        readSize = min(Self.firstReadSize, bufferSize)
         nextReadOffset = position
     }
 
-    /// A buffer of the current block size, reusing `spare` when it fits.
-    func buffer(reusing spare: FileBuffer?) -> FileBuffer {
-        if let spare, spare.capacity == bufferSize { return spare }
-        return FileBuffer(capacity: bufferSize)
+    /// The size of a file's first read.
+    static let firstReadSize = 64 * 1024
+
+    /// A buffer of at least `count` bytes (and at most a block), reusing
+    /// `spare` when it is large enough.
+    func buffer(for count: Int, reusing spare: FileBuffer?) -> FileBuffer {
+        if let spare, spare.capacity >= count, spare.capacity <= bufferSize { return spare }
+        return FileBuffer(capacity: count)
     }
 }
 
@@ -71,6 +83,7 @@ extension File: AsyncBufRead, AsyncWrite {
                     return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0)))
                 }
                 if let used = sequential.readBuffer { sequential.spareReadBuffer = used }
+                if pending.result == sequential.readSize { sequential.readSize = min(sequential.readSize * 2, sequential.bufferSize) }
                 sequential.readBuffer = pending.buffer
                 (sequential.readStart, sequential.readEnd) = (0, pending.result)
                 sequential.nextReadOffset += Int64(pending.result)
@@ -113,9 +126,9 @@ extension File: AsyncBufRead, AsyncWrite {
     }
 
     private func startReadAhead() throws(WeftError) {
-        let buffer = sequential.buffer(reusing: sequential.spareReadBuffer.take())
+        let buffer = sequential.buffer(for: sequential.readSize, reusing: sequential.spareReadBuffer.take())
         sequential.readInFlight = try startRead(
-            into: buffer, count: sequential.bufferSize,
+            into: buffer, count: sequential.readSize,
             at: hasOwnPosition ? sequential.nextReadOffset : -1, operation: "read")
     }
 
@@ -125,12 +138,27 @@ extension File: AsyncBufRead, AsyncWrite {
     /// Drops what was read ahead (the file's position is where the reader was).
     public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
         if let error = wrongThread("write") { return .ready(.failure(error)) }
-        switch pollWritesDone(&context) {
+        switch pollReadyToWrite(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))
         case .ready(.success): break
         }
         if bytes.isEmpty { return .ready(.success(0)) }
+        let count = min(bytes.count, sequential.bufferSize)
+        let buffer = sequential.buffer(for: max(count, SequentialIO.firstReadSize), reusing: sequential.spareWriteBuffer.take())
+        buffer.bytes.copyMemory(from: bytes.baseAddress!, byteCount: count)
+        if let error = submitBlock(buffer, start: 0, count: count) { return .ready(.failure(error)) }
+        return .ready(.success(count))
+    }
+
+    /// Ready once a block may be submitted: the previous one written, the
+    /// file open, and (with its own position) what was read ahead dropped.
+    func pollReadyToWrite(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        switch pollWritesDone(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success): break
+        }
         if let error = refusal("write") { return .ready(.failure(error)) }
         if hasOwnPosition {
             if let pending = sequential.readInFlight {
@@ -144,21 +172,35 @@ extension File: AsyncBufRead, AsyncWrite {
             (sequential.readStart, sequential.readEnd) = (0, 0)
             sequential.readError = nil
         }
-        let count = min(bytes.count, sequential.bufferSize)
-        let buffer = sequential.buffer(reusing: sequential.spareWriteBuffer.take())
-        buffer.bytes.copyMemory(from: bytes.baseAddress!, byteCount: count)
+        return .ready(.success(()))
+    }
+
+    /// Hands `count` bytes of `buffer` from `start` to a pool thread as the
+    /// write behind; only after ``pollReadyToWrite(_:)`` was ready.
+    func submitBlock(_ buffer: FileBuffer, start: Int, count: Int) -> WeftError? {
         let offset = hasOwnPosition ? sequential.position : -1
         do {
-            sequential.writeInFlight = try startWrite(from: buffer, start: 0, count: count, at: offset, operation: "write")
+            sequential.writeInFlight = try startWrite(from: buffer, start: start, count: count, at: offset, operation: "write")
         } catch {
-            return .ready(.failure(error))
+            return error
         }
-        (sequential.writeStart, sequential.writeCount, sequential.writeOffset) = (0, count, offset)
+        (sequential.writeStart, sequential.writeCount, sequential.writeOffset) = (start, count, offset)
         if hasOwnPosition {
             sequential.position += Int64(count)
             sequential.nextReadOffset = sequential.position
         }
-        return .ready(.success(count))
+        return nil
+    }
+
+    /// Takes the unread part of the current block out of the file, buffer
+    /// and all (for ``FileCopy``, which hands it to a writer instead of
+    /// copying it); only after ``pollFillBuffer(_:)`` returned bytes.
+    func takeBlock() -> (buffer: FileBuffer, start: Int, count: Int) {
+        let block = (sequential.readBuffer!, sequential.readStart, sequential.readEnd - sequential.readStart)
+        sequential.readBuffer = nil
+        consume(block.2)
+        (sequential.readStart, sequential.readEnd) = (0, 0)
+        return block
     }
 
     /// Ready once every accepted byte was written (with the error, if the
@@ -175,7 +217,7 @@ extension File: AsyncBufRead, AsyncWrite {
     }
 
     /// Waits for the write behind, writing the rest of a short write.
-    private func pollWritesDone(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+    func pollWritesDone(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         while let pending = sequential.writeInFlight {
             guard pending.status != nil else {
                 pending.waiting.register(context.waker)

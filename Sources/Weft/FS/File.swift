@@ -54,10 +54,13 @@ public final class File: @unchecked Sendable {
     /// The read-ahead and write-behind state.
     var sequential: SequentialIO
 
-    /// The size of each block sequential reads and writes move, when a file
-    /// is opened or adopted: 256 KiB, measured against 64 KiB and 1 MiB in
-    /// docs/BENCHMARKS.md, "Files". Change one file's with ``setBufferSize(_:)``.
-    public static let defaultBufferSize = 256 * 1024
+    /// The largest block sequential reads and writes move, when a file is
+    /// opened or adopted: 1 MiB, measured against 64 and 256 KiB in
+    /// docs/BENCHMARKS.md, "Files" (each block is a round trip to a pool
+    /// thread). Reads start at 64 KiB and double while they fill their block,
+    /// so a small file costs a small buffer. Change one file's with
+    /// ``setBufferSize(_:)``.
+    public static let defaultBufferSize = 1024 * 1024
 
     init(handle: OpenFile, usesDescriptorPosition: Bool) {
         self.handle = handle
@@ -122,9 +125,9 @@ public final class File: @unchecked Sendable {
         }
     }
 
-    /// Sets the size of the blocks sequential reads and writes move from now
-    /// on (at least 4 KiB, at most 64 MiB). Reading ahead keeps two such
-    /// buffers and writing behind one.
+    /// Sets the largest block sequential reads and writes move from now on
+    /// (at least 4 KiB, at most 64 MiB). Reading ahead keeps two buffers of
+    /// up to this size, and writing behind one.
     ///
     /// - Throws: `.invalidArgument` outside that range; `.wrongThread` off the file's loop.
     public func setBufferSize(_ bytes: Int) throws(WeftError) {

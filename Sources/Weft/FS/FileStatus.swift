@@ -71,4 +71,10 @@ public struct DirectoryEntry: Sendable, Hashable {
     /// Its kind, as the directory reports it (``FileKind/unknown`` on file
     /// systems that do not say; ask ``FileSystem/status(of:)`` then).
     public let kind: FileKind
+
+    /// An entry named `name` of `kind` (to compare a listing with).
+    public init(name: String, kind: FileKind) {
+        self.name = name
+        self.kind = kind
+    }
 }

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Files: errors")
+struct FileErrorTests {
+    /// The error `future` fails with, checked to name `path`, the libuv error and the operation.
+    static func failure<F: Future>(
+        _ runtime: Runtime, _ future: F, naming path: String, libuvName: String, operation: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> WeftError where F.Output == Result<File, WeftError> {
+        let error = try #require(throws: WeftError.self, sourceLocation: sourceLocation) {
+            try runtime.block(on: future).get()
+        }
+        #expect(error.name == libuvName, sourceLocation: sourceLocation)
+        #expect(error.operation == "\(operation) \(path)", sourceLocation: sourceLocation)
+        #expect(error.description.hasPrefix("\(operation) \(path): \(libuvName) ("), "\(error)", sourceLocation: sourceLocation)
+        return error
+    }
+
+    @Test("opening a missing file fails with notFound, naming the path: open /…/missing: ENOENT (no such file or directory)")
+    func notFound() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/missing"
+            let error = try Self.failure(runtime, File.openFuture(path), naming: path, libuvName: "ENOENT", operation: "open")
+            #expect(error.code == .notFound)
+            #expect(error.description == "open \(path): ENOENT (no such file or directory)")
+            let stat = try #require(throws: WeftError.self) { try runtime.block(on: FileSystem.statusFuture(of: path)).get() }
+            #expect(stat.code == .notFound)
+            #expect(stat.description.contains(path))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("opening for writing what even root may not write fails with permissionDenied, naming the path")
+    func permissionDenied() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        // A read-only sysctl (mode 0444): procfs checks its mode for root too,
+        // where a file's permission bits would not stop root.
+        let path = "/proc/sys/kernel/osrelease"
+        let error = try Self.failure(runtime, File.openFuture(path, options: [.write]), naming: path, libuvName: "EACCES", operation: "open")
+        #expect(error.code == .permissionDenied)
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("opening a file whose permission bits deny the reader fails with permissionDenied",
+          .enabled(if: geteuid() != 0, "runs as root, whom permission bits do not deny (the /proc/sys case covers root)"))
+    func permissionBitsDeny() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/secret"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1], permissions: [])).get()
+            let error = try Self.failure(runtime, File.openFuture(path), naming: path, libuvName: "EACCES", operation: "open")
+            #expect(error.code == .permissionDenied)
+        }
+    }
+
+    @Test("opening a directory for writing fails with isDirectory; reading one opened for reading fails likewise")
+    func isDirectory() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let error = try Self.failure(runtime, File.openFuture(directory, options: [.write]), naming: directory,
+                                         libuvName: "EISDIR", operation: "open")
+            #expect(error.code == .isDirectory)
+            let read = try #require(throws: WeftError.self) { try runtime.block(on: FileSystem.readFileFuture(directory)).get() }
+            #expect(read.code == .isDirectory)
+            #expect(read.description.hasPrefix("read \(directory): EISDIR"))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a path through a regular file fails with notDirectory, naming the path")
+    func notDirectory() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/plain", contents: [1])).get()
+            let path = directory + "/plain/child"
+            let error = try Self.failure(runtime, File.openFuture(path, options: [.write, .create]), naming: path,
+                                         libuvName: "ENOTDIR", operation: "open")
+            #expect(error.code == .notDirectory)
+            let listing = try #require(throws: WeftError.self) {
+                try runtime.block(on: FileSystem.contentsOfDirectoryFuture(directory + "/plain")).get()
+            }
+            #expect(listing.code == .notDirectory)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a path holding a NUL character fails with invalidArgument before reaching C")
+    func nulInPath() throws {
+        let runtime = try Runtime()
+        let error = try #require(throws: WeftError.self) { try runtime.block(on: File.openFuture("/tmp/a\0b")).get() }
+        #expect(error.code == .invalidArgument)
+        let removal = try #require(throws: WeftError.self) { try runtime.block(on: FileSystem.removeFileFuture("/tmp/a\0b")).get() }
+        #expect(removal.code == .invalidArgument)
+    }
+}

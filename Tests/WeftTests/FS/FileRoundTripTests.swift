@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Files: reading and writing")
+struct FileRoundTripTests {
+    @Test("64 MiB written sequentially read back sequentially, through copy(from:to:) and at offsets compare equal")
+    func largeRoundTrip() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/large"
+            let bytes = FileTest.pattern(64 << 20)
+            let file = try runtime.block(on: File.openFuture(path, options: [.write, .create, .truncate])).get()
+            try runtime.block(on: file.writeAll(bytes)).get()
+            #expect(try runtime.block(on: file.statusFuture()).get().size == Int64(bytes.count))
+            file.close()
+
+            let reader = try runtime.block(on: File.openFuture(path)).get()
+            #expect(try runtime.block(on: reader.readToEnd(limit: 65 << 20)).get() == bytes)
+            // At offsets: a block straddling two of the sequential blocks, and the end.
+            let middle = try runtime.block(on: reader.readFuture(upTo: 1000, at: 300_000)).get()
+            #expect(middle == Array(bytes[300_000..<301_000]))
+            let tail = try runtime.block(on: reader.readFuture(upTo: 1000, at: Int64(bytes.count - 10))).get()
+            #expect(tail == Array(bytes.suffix(10)))
+            #expect(try runtime.block(on: reader.readFuture(upTo: 10, at: Int64(bytes.count))).get().isEmpty)
+            reader.close()
+
+            // File to file with copy(from:to:): read-ahead and write-behind together.
+            let source = try runtime.block(on: File.openFuture(path)).get()
+            let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            #expect(try runtime.block(on: copy(from: source, to: destination)).get() == bytes.count)
+            source.close()
+            destination.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/copy", limit: 64 << 20)).get() == bytes)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("writes at offsets leave the bytes between them zero; sequential reads follow; reads past the end are short, then empty")
+    func offsets() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let file = try runtime.block(on: File.openFuture(directory + "/holes", options: [.read, .write, .create])).get()
+            try runtime.block(on: file.writeFuture(Array("tail".utf8), at: 1_000_000)).get()
+            try runtime.block(on: file.writeFuture(Array("head".utf8), at: 0)).get()
+            #expect(try runtime.block(on: file.statusFuture()).get().size == 1_000_004)
+            #expect(try runtime.block(on: file.readFuture(upTo: 8, at: 999_998)).get() == [0, 0] + Array("tail".utf8))
+            #expect(try runtime.block(on: file.readFuture(upTo: 4, at: 0)).get() == Array("head".utf8))
+            // The sequential position is the file's own, untouched by positional I/O.
+            #expect(try runtime.block(on: file.readFuture(upTo: 6)).get() == Array("head".utf8) + [0, 0])
+            try file.setBufferSize(4096)
+            let rest = try runtime.block(on: file.readToEnd(limit: 2 << 20)).get()
+            #expect(rest.count == 1_000_004 - 6)
+            #expect(rest.suffix(4) == Array("tail".utf8)[...])
+            #expect(try runtime.block(on: file.readFuture()).get().isEmpty, "end of file")
+            // Truncating, then writing sequentially continues at the file's position.
+            try runtime.block(on: file.truncateFuture(to: 2)).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 100, at: 0)).get() == Array("he".utf8))
+            file.close()
+            #expect(throws: WeftError.self) { try runtime.block(on: file.readFuture(upTo: 1, at: 0)).get() }
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("writeFile then readFile returns the bytes; readFile past its limit fails with invalidArgument")
+    func wholeFiles() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/whole"
+            let bytes = FileTest.pattern(300_000, seed: 7)
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: bytes)).get()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == bytes)
+            let error = try #require(throws: WeftError.self) {
+                try runtime.block(on: FileSystem.readFileFuture(path, limit: 1000)).get()
+            }
+            #expect(error.code == .invalidArgument)
+            #expect(error.description.contains(path))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("sendfile copies a range of one file into another in the kernel")
+    func sendFile() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(200_000)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let destination = try runtime.block(on: File.openFuture(directory + "/sent", options: [.write, .create])).get()
+            var sent = 0
+            while sent < 150_000 {
+                let count = try runtime.block(on: source.sendFuture(to: destination, offset: Int64(1000 + sent), count: 150_000 - sent)).get()
+                try #require(count > 0)
+                sent += count
+            }
+            source.close()
+            destination.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/sent")).get() == Array(bytes[1000..<151_000]))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a dropped positional read leaves nothing behind: its request finishes into memory it owns")
+    func droppedRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: FileTest.pattern(1 << 20))).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+            for _ in 0..<20 {
+                // Polled once (submitted), then dropped with the select.
+                let outcome = try runtime.block(on: select(either: file.readFuture(upTo: 1 << 20, at: 0), or: yieldNow()))
+                if case .left(let read) = outcome { #expect(try read.get().count == 1 << 20) }
+            }
+            // A dropped open closes the descriptor it opens.
+            _ = try runtime.block(on: select(either: File.openFuture(directory + "/data"), or: yieldNow()))
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a file used off its loop's thread fails with wrongThread")
+    func wrongThread() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let file = try runtime.block(on: File.openFuture(directory + "/mine", options: [.write, .create])).get()
+            defer { file.close() }
+            let result = SharedBox<Result<[UInt8], WeftError>?>(nil)
+            let thread = Thread {
+                let other = try! Runtime()
+                result.set(try? other.block(on: file.readFuture(upTo: 10, at: 0)))
+            }
+            thread.start()
+            while result.get() == nil { usleep(1000) }
+            #expect(throws: WeftError.self) { try result.get()!.get() }
+            if case .failure(let error) = result.get()! { #expect(error.code == .wrongThread) }
+        }
+    }
+}
+
+/// A value shared with another thread, under a lock.
+final class SharedBox<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func get() -> Value { lock.withLock { value } }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Files: watching")
+struct FileWatchTests {
+    @Test("watching a file yields a change when it is appended to and a rename when it is renamed; dropping the watch closes it")
+    func appendAndRename() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/watched.log"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("first\n".utf8))).get()
+            var changes = FileSystem.watch(path)
+            try changes.install(runtime: runtime)
+            #expect(runtime.openHandleCount == baseline + 1)
+
+            let file = try runtime.block(on: File.openFuture(path, options: [.write, .append])).get()
+            try runtime.block(on: file.writeAll(Array("appended\n".utf8))).get()
+            file.close()
+            var seen: [FileChange] = []
+            while !seen.contains(where: { $0.kinds.contains(.changed) }) {
+                let next = try runtime.block(on: timeoutFuture(.seconds(10), changes.next())).get()
+                seen.append(try #require(next.0).get())
+                changes = next.1
+            }
+            #expect(seen.allSatisfy { $0.name == "watched.log" })
+
+            try runtime.block(on: FileSystem.renameFuture(from: path, to: directory + "/renamed.log")).get()
+            seen = []
+            while !seen.contains(where: { $0.kinds.contains(.renamed) }) {
+                let next = try runtime.block(on: timeoutFuture(.seconds(10), changes.next())).get()
+                seen.append(try #require(next.0).get())
+                changes = next.1
+            }
+            changes = FileSystem.watch(path)  // the watch is dropped, its handle closed
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/renamed.log")).get() == Array("first\nappended\n".utf8))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("watching a directory names the entry created in it")
+    func directoryEntries() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            do {
+                var changes = FileSystem.watch(directory)
+                try changes.install(runtime: runtime)
+                try runtime.block(on: FileSystem.writeFileFuture(directory + "/new.txt", contents: [1, 2, 3])).get()
+                let (change, _) = try runtime.block(on: timeoutFuture(.seconds(10), changes.next())).get()
+                #expect(try #require(change).get().name == "new.txt")
+            }
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("watching a missing path yields one notFound failure naming it, then ends")
+    func missing() throws {
+        let runtime = try Runtime()
+        let path = "/tmp/weft-fs-no-such-\(getpid())"
+        let (first, rest) = try runtime.block(on: FileSystem.watch(path).next())
+        let error = try #require(throws: WeftError.self) { try #require(first).get() }
+        #expect(error.code == .notFound)
+        #expect(error.description.hasPrefix("watch \(path): ENOENT"))
+        #expect(try runtime.block(on: rest.next()).0 == nil)
+    }
+}
