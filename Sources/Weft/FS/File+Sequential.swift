@@ -19,9 +19,13 @@ struct SequentialIO {
     var readBuffer: FileBuffer?
     var readStart = 0
     var readEnd = 0
-    /// The read ahead in flight (into the other buffer), owned by the file,
-    /// not by a future: a dropped read leaves its bytes for the next one.
-    var readInFlight: FileRequest?
+    /// The reads ahead in flight, oldest first, each into a buffer of its
+    /// own; owned by the file, not by a future: a dropped read leaves its
+    /// bytes for the next one. Two with the file's own position (each at its
+    /// offset, so a pool thread always has the next block to read when one
+    /// finishes), one at the descriptor's position (two reads of a pipe on two
+    /// threads could complete out of order).
+    var readsInFlight: [(request: FileRequest, count: Int, offset: Int64)] = []
     var spareReadBuffer: FileBuffer?
     /// With its own position: the offset the next read ahead starts at.
     var nextReadOffset: Int64
@@ -67,12 +71,18 @@ extension File: AsyncBufRead, AsyncWrite {
                     count: sequential.readEnd - sequential.readStart)))
             }
             if let error = sequential.readError.take() { return .ready(.failure(error)) }
-            if let pending = sequential.readInFlight {
+            if let (pending, requested, offset) = sequential.readsInFlight.first {
                 guard pending.status != nil else {
                     pending.waiting.register(context.waker)
                     return .pending
                 }
-                sequential.readInFlight = nil
+                sequential.readsInFlight.removeFirst()
+                if pending.result < requested {
+                    // A failure, the end of the file or a short read: the
+                    // reads after it asked for the wrong offset, or for nothing.
+                    dropReadsAhead()
+                    if pending.result >= 0 { sequential.nextReadOffset = offset + Int64(pending.result) }
+                }
                 if let error = pending.error {
                     sequential.spareReadBuffer = pending.buffer
                     return .ready(.failure(error))
@@ -86,9 +96,8 @@ extension File: AsyncBufRead, AsyncWrite {
                 if pending.result == sequential.readSize { sequential.readSize = min(sequential.readSize * 2, sequential.bufferSize) }
                 sequential.readBuffer = pending.buffer
                 (sequential.readStart, sequential.readEnd) = (0, pending.result)
-                sequential.nextReadOffset += Int64(pending.result)
                 if !handle.isClosed {
-                    do { try startReadAhead() } catch { sequential.readError = error }
+                    do { try startReadsAhead() } catch { sequential.readError = error }
                 }
                 continue
             }
@@ -100,7 +109,7 @@ extension File: AsyncBufRead, AsyncWrite {
             case .ready(.success): break
             }
             if let error = refusal("read") { return .ready(.failure(error)) }
-            do { try startReadAhead() } catch { return .ready(.failure(error)) }
+            do { try startReadsAhead() } catch { return .ready(.failure(error)) }
         }
     }
 
@@ -125,11 +134,23 @@ extension File: AsyncBufRead, AsyncWrite {
         }
     }
 
-    private func startReadAhead() throws(WeftError) {
-        let buffer = sequential.buffer(for: sequential.readSize, reusing: sequential.spareReadBuffer.take())
-        sequential.readInFlight = try startRead(
-            into: buffer, count: sequential.readSize,
-            at: hasOwnPosition ? sequential.nextReadOffset : -1, operation: "read")
+    /// Starts reads ahead until as many are in flight as the file keeps.
+    private func startReadsAhead() throws(WeftError) {
+        let depth = hasOwnPosition ? 2 : 1
+        while sequential.readsInFlight.count < depth {
+            let count = sequential.readSize
+            let buffer = sequential.buffer(for: count, reusing: sequential.spareReadBuffer.take())
+            let offset = hasOwnPosition ? sequential.nextReadOffset : -1
+            sequential.readsInFlight.append((try startRead(into: buffer, count: count, at: offset, operation: "read"), count, offset))
+            if hasOwnPosition { sequential.nextReadOffset += Int64(count) }
+        }
+    }
+
+    /// Forgets the reads ahead in flight, cancelling those a pool thread has
+    /// not started (each owns its buffer until its callback).
+    func dropReadsAhead() {
+        for read in sequential.readsInFlight { read.request.cancel() }
+        sequential.readsInFlight.removeAll()
     }
 
     /// Accepts up to a block of `bytes` (copied into the file's buffer) once
@@ -161,14 +182,8 @@ extension File: AsyncBufRead, AsyncWrite {
         }
         if let error = refusal("write") { return .ready(.failure(error)) }
         if hasOwnPosition {
-            if let pending = sequential.readInFlight {
-                guard pending.status != nil else {
-                    pending.waiting.register(context.waker)
-                    return .pending
-                }
-                sequential.readInFlight = nil
-                sequential.spareReadBuffer = pending.buffer
-            }
+            // What was read ahead is dropped: the write goes where the reader is.
+            dropReadsAhead()
             (sequential.readStart, sequential.readEnd) = (0, 0)
             sequential.readError = nil
         }

@@ -107,7 +107,7 @@ public final class File: @unchecked Sendable {
     }
 
     deinit {
-        handle.closeOnLoop(cancelling: sequential.readInFlight)
+        handle.closeOnLoop(cancelling: sequential.readsInFlight.map(\.request))
     }
 
     /// The path it was opened with (for an adopted descriptor, the name given, or `fd N`).
@@ -142,7 +142,7 @@ public final class File: @unchecked Sendable {
     /// the descriptor is closed once the requests in flight finished (a write
     /// already accepted still lands). Idempotent, from any thread.
     public func close() {
-        handle.closeOnLoop(cancelling: sequential.readInFlight)
+        handle.closeOnLoop(cancelling: sequential.readsInFlight.map(\.request))
     }
 
     /// The error for a call from a thread other than the loop's, if it is one.
@@ -178,26 +178,26 @@ public final class File: @unchecked Sendable {
 }
 
 extension OpenFile {
-    /// ``closeOnLoop()``, first cancelling a read ahead a pool thread has not
-    /// started (one on a terminal could otherwise wait for input for ever).
-    func closeOnLoop(cancelling readAhead: FileRequest?) {
-        guard let readAhead else { return closeOnLoop() }
+    /// ``closeOnLoop()``, first cancelling the reads ahead a pool thread has
+    /// not started (one on a terminal could otherwise wait for input for ever).
+    func closeOnLoop(cancelling readsAhead: [FileRequest]) {
+        if readsAhead.isEmpty { return closeOnLoop() }
         if loop.isOnLoopThread {
-            readAhead.cancel()
+            for request in readsAhead { request.cancel() }
             close()
         } else {
-            loop.enqueue(CancelAndClose(request: UnsafeTransfer(value: readAhead), file: UnsafeTransfer(value: self)))
+            loop.enqueue(CancelAndClose(requests: UnsafeTransfer(value: readsAhead), file: UnsafeTransfer(value: self)))
         }
     }
 }
 
 /// A dropped file's close, with its read ahead to cancel, handed to its loop.
 private struct CancelAndClose: LoopJob {
-    let request: UnsafeTransfer<FileRequest>
+    let requests: UnsafeTransfer<[FileRequest]>
     let file: UnsafeTransfer<OpenFile>
 
     func run() {
-        request.value.cancel()
+        for request in requests.value { request.cancel() }
         file.value.close()
     }
 

@@ -62,6 +62,44 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("a sequential write after a read lands where the reader stopped, not after what was read ahead")
+    func writeAfterRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(1 << 20)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data", options: [.read, .write])).get()
+            #expect(try runtime.block(on: file.readExact(10)).get() == Array(bytes[..<10]))
+            try runtime.block(on: file.writeAll(Array("XYZ".utf8))).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 5)).get() == Array(bytes[13..<18]), "reading goes on after the write")
+            #expect(try runtime.block(on: file.readFuture(upTo: 5, at: 8)).get() == Array(bytes[8..<10]) + Array("XYZ".utf8))
+            #expect(try runtime.block(on: file.statusFuture()).get().size == Int64(bytes.count))
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
+    @Test("a dropped sequential read loses no bytes: the next read returns them")
+    func droppedSequentialRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(3 << 20, seed: 3)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+            var read: [UInt8] = []
+            while read.count < bytes.count {
+                // Every other read is polled once and dropped.
+                if case .left(let chunk) = try runtime.block(on: select(either: file.readFuture(upTo: 100_000), or: yieldNow())) {
+                    read += try chunk.get()
+                }
+                read += try runtime.block(on: file.readFuture(upTo: 100_000)).get()
+            }
+            #expect(read == bytes)
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("writeFile then readFile returns the bytes; readFile past its limit fails with invalidArgument")
     func wholeFiles() throws {
         try FileTest.withTemporaryDirectory { directory in
