@@ -14,8 +14,8 @@ setting:
   to a file         the file to a new file in the same directory (page cache)
   to a pipe         the file into `cat > /dev/null` through a pipe
 
-weft-cat runs with its default block (1 MiB) and, to /dev/null, with 64 and
-256 KiB blocks (`--buffer-size`), the measurement behind the default.
+weft-cat runs with its default block (4 MiB) and, to /dev/null, with 64 KiB,
+256 KiB and 1 MiB blocks (`--buffer-size`), the measurement behind the defaults.
 """
 import argparse
 import os
@@ -56,6 +56,7 @@ def main():
         ("weft-cat to /dev/null", f"{WEFT_CAT} {f}", "/dev/null"),
         ("weft-cat --buffer-size 64 to /dev/null", f"{WEFT_CAT} --buffer-size 64 {f}", "/dev/null"),
         ("weft-cat --buffer-size 256 to /dev/null", f"{WEFT_CAT} --buffer-size 256 {f}", "/dev/null"),
+        ("weft-cat --buffer-size 1024 to /dev/null", f"{WEFT_CAT} --buffer-size 1024 {f}", "/dev/null"),
         ("cat to a file", f"cat {f}", copy),
         ("weft-cat to a file", f"{WEFT_CAT} {f}", copy),
         ("cat to a pipe", f"cat {f} | cat", "/dev/null"),

@@ -3,9 +3,11 @@
 //
 //     swift run -c release weft-cat [--buffer-size KiB] [FILE...]
 //
-// Each file is read on libuv's thread pool with read-ahead (the next block is
-// being read while the previous one is written) and written behind, in blocks
-// of File.defaultBufferSize (`--buffer-size` to measure others). A file that
+// Each file is read on libuv's thread pool with read-ahead (the next blocks
+// are being read while the previous one is written) and written behind, in
+// blocks of up to 4 MiB (`--buffer-size` to measure others): larger than
+// File.defaultBufferSize, because a copy of big files is what cat is for, and
+// each block costs a few thread wake-ups (docs/BENCHMARKS.md, "Files"). A file that
 // cannot be read is reported on stderr (`weft-cat: open /tmp/missing: ENOENT
 // (no such file or directory)`) and skipped; the status is then 1. `--help`
 // prints the options; a usage error exits with status 2.
@@ -22,14 +24,16 @@ let command = SampleCommand(
     no FILE is given. A FILE that cannot be read is reported on stderr and skipped,
     and the exit status is then 1.
 
-      --buffer-size KiB    the size of each block read and written (default \(File.defaultBufferSize / 1024))
+      --buffer-size KiB    the largest block read and written at once (default \(Options.defaultBufferSize / 1024))
       --                   what follows is a FILE even if it starts with `-`
       -h, --help           this text
     """)
 
 /// The command line: the block size and the files, in order.
 struct Options {
-    var bufferSize = File.defaultBufferSize
+    /// Four times `File.defaultBufferSize`: the least CPU per byte measured.
+    static let defaultBufferSize = 4 * 1024 * 1024
+    var bufferSize = defaultBufferSize
     var files: [String] = []
 
     init(_ arguments: [String]) {
