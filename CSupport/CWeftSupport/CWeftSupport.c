@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
@@ -296,6 +297,14 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
 }
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+long long weft_sendfile(int out_fd, int in_fd, long long offset, size_t count) {
+    off_t position = (off_t)offset;
+    ssize_t sent;
+    do sent = sendfile(out_fd, in_fd, &position, count);
+    while (sent == -1 && errno == EINTR);
+    return sent < 0 ? -errno : (long long)sent;  /* libuv errors are -errno on Linux */
+}
+
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
     uv_fs_event_t *event_handle = malloc(sizeof *event_handle);
     if (event_handle == NULL) { *error = UV_ENOMEM; return NULL; }

@@ -83,4 +83,26 @@ struct NameClashTests {
         let resolved: Result<[SocketAddress], WeftError> = try runtime.guardedBlock(on: timeoutFuture(.seconds(10), resolveFuture(host: "127.0.0.1", port: 1))).get()
         #expect(try resolved.get().first?.port == 1)
     }
+
+    @Test("the file names (File, FileSystem, FileStatus, FileKind, FileOpenOptions, FilePermissions, DirectoryEntry, FileChanges, copy) work unqualified beside Foundation and Glibc")
+    func fileNames() throws {
+        let runtime: Runtime = try Runtime()
+        let directory: String = try runtime.guardedBlock(on: FileSystem.makeTemporaryDirectoryFuture(prefix: "/tmp/weft-names-")).get()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let options: FileOpenOptions = [.read, .write, .create]
+        let permissions: FilePermissions = [.ownerRead, .ownerWrite]
+        let file: File = try runtime.guardedBlock(on: File.openFuture(directory + "/f", options: options, permissions: permissions)).get()
+        try runtime.guardedBlock(on: file.writeFuture([1, 2, 3], at: 0)).get()
+        let status: FileStatus = try runtime.guardedBlock(on: file.statusFuture()).get()
+        let kind: FileKind = status.kind
+        #expect(kind == .regular && status.size == 3)
+        let copyTarget: File = try runtime.guardedBlock(on: File.openFuture(directory + "/g", options: [.write, .create])).get()
+        #expect(try runtime.guardedBlock(on: copy(from: file, to: copyTarget)).get() == 3)
+        file.close()
+        copyTarget.close()
+        let entries: [DirectoryEntry] = try runtime.guardedBlock(on: FileSystem.contentsOfDirectoryFuture(directory)).get()
+        #expect(entries.map(\.name) == ["f", "g"])
+        let changes: FileChanges = FileSystem.watch(directory)
+        _ = changes
+    }
 }

@@ -179,6 +179,13 @@ void weft_close_descriptor(int fd);
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);
 static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handle_t *)s; }
 
+/// `sendfile(2)` of up to `count` bytes of `in_fd` from `offset` to `out_fd`:
+/// the bytes sent, or a negative libuv error (`UV_EAGAIN` when a non-blocking
+/// socket is full). libuv 1.44's `uv_fs_sendfile` to a socket falls back to a
+/// read/write loop that polls the socket, blocking its pool thread until a
+/// slow peer reads; this one never waits.
+long long weft_sendfile(int out_fd, int in_fd, long long offset, size_t count);
+
 /// A heap-allocated, initialised file-system event handle, or NULL with *error set.
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);
 static inline uv_handle_t *weft_fs_event_handle(uv_fs_event_t *e) { return (uv_handle_t *)e; }

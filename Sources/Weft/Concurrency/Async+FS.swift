@@ -85,6 +85,24 @@ extension File {
     }
 }
 
+extension File {
+    /// Sends `count` bytes of this file from `offset` to the TCP `stream`
+    /// with `sendfile`; returns how many. See ``sendFuture(to:offset:count:)-(TCPStream,_,_)``.
+    nonisolated(nonsending)
+    public func send(to stream: TCPStream, offset: Int64 = 0, count: Int) async throws -> Int {
+        try await value(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
+                        on: handle.loop).value.get()
+    }
+
+    /// Sends `count` bytes of this file from `offset` to the Unix domain
+    /// `stream` with `sendfile`; returns how many. See ``sendFuture(to:offset:count:)-(UnixStream,_,_)``.
+    nonisolated(nonsending)
+    public func send(to stream: UnixStream, offset: Int64 = 0, count: Int) async throws -> Int {
+        try await value(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
+                        on: handle.loop).value.get()
+    }
+}
+
 extension FileSystem {
     /// The status of `path`. See ``statusFuture(of:followingLinks:)``.
     nonisolated(nonsending)

@@ -10,18 +10,26 @@ import CLibUV
 /// orders the pool thread's work before the completion.
 final class BlockingWork: RequestOperation<uv_work_t>, @unchecked Sendable {
     let run: @Sendable () -> Void
+    /// Called on the loop when the work is over (ran or was cancelled), before
+    /// the waiting tasks are woken: what the submitter must release then.
+    let done: (() -> Void)?
 
-    private init(run: @escaping @Sendable () -> Void) {
+    private init(run: @escaping @Sendable () -> Void, done: (() -> Void)?) {
         self.run = run
+        self.done = done
     }
 
-    /// Queues `run` on the pool of `loop`.
-    static func start(on loop: EventLoop, _ run: @escaping @Sendable () -> Void) throws(WeftError) -> BlockingWork {
-        let work = BlockingWork(run: run)
+    /// Queues `run` on the pool of `loop`; `done` runs on the loop afterwards.
+    static func start(
+        on loop: EventLoop, done: (() -> Void)? = nil, _ run: @escaping @Sendable () -> Void
+    ) throws(WeftError) -> BlockingWork {
+        let work = BlockingWork(run: run, done: done)
         let result = uv_queue_work(loop.uvLoop, work.request, { request in
             Unmanaged<BlockingWork>.fromOpaque(BlockingWork.address(of: request!))._withUnsafeGuaranteedRef { $0.run() }
         }, { request, status in
-            BlockingWork.finish(request!).complete(status: status)
+            let work = BlockingWork.finish(request!)
+            work.done?()
+            work.complete(status: status)
         })
         if result < 0 {
             work.abandon()

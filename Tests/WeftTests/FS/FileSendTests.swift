@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import Weft
+
+@Suite("Files: sendfile to a stream")
+struct FileSendTests {
+    @Test("sendfile to a TCP stream delivers the range in order after bytes written before it, also when the socket fills")
+    func toTCP() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(6 << 20, seed: 5)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+            let listener = try NetTest.bindLoopback(runtime)
+            let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+                listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)
+            ))).get()
+            let server = try accepted.get()
+            let client = try connected.get()
+            // Small buffers on both ends, so the socket fills and sendfile says EAGAIN.
+            var small = SocketOptions()
+            small.sendBufferSize = 16 * 1024
+            small.receiveBufferSize = 16 * 1024
+            try server.setOptions(small)
+            try client.setOptions(small)
+            let header = Array("header\n".utf8)
+            // The client starts reading only after a while, so the socket's buffer fills.
+            let (sent, received) = try runtime.block(on: timeoutFuture(.seconds(30), join(
+                server.writeAll(header).onSuccess {
+                    file.sendFuture(to: server, offset: 100, count: bytes.count)  // past the end: fewer
+                }.onSuccess { count in server.shutdownFuture().map { $0.map { count } } },
+                sleepFuture(for: .milliseconds(50)).then { client.readToEnd(limit: 7 << 20) }
+            ))).get()
+            #expect(try sent.get() == bytes.count - 100)
+            #expect(try received.get() == header + Array(bytes[100...]))
+            file.close()
+            client.close()
+            server.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+}
