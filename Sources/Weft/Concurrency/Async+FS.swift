@@ -77,7 +77,7 @@ extension File {
     }
 
     /// Copies `count` bytes from `offset` to `destination` in the kernel
-    /// (`sendfile`); returns how many. See ``sendFuture(to:offset:count:)``.
+    /// (`sendfile`); returns how many. See ``sendFuture(to:offset:count:)-(File,_,_)``.
     nonisolated(nonsending)
     public func send(to destination: File, offset: Int64 = 0, count: Int) async throws -> Int {
         try await value(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),

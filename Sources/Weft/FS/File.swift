@@ -87,6 +87,8 @@ public final class File: @unchecked Sendable {
     /// non-blocking pipe with nothing in it fails with `EAGAIN`.
     ///
     /// - Parameters:
+    ///   - descriptor: the open descriptor.
+    ///   - closesDescriptor: whether the file closes it (see above).
     ///   - path: what errors call it (default `fd N`).
     ///   - runtime: its loop; default the runtime running the calling thread.
     /// - Throws: `.invalidArgument` without a runtime, `.wrongThread` for a

@@ -295,8 +295,10 @@ extension File {
     /// A future that copies `count` bytes of this file from `offset` to
     /// `destination` in the kernel (`sendfile`), without passing them through
     /// the process; it yields how many it copied (fewer at the end of the
-    /// file). The destination may be any descriptor the kernel accepts: a
-    /// file, a pipe, a blocking socket. The async form is ``send(to:offset:count:)``.
+    /// file). Meant for a destination that is a file: on a pipe or a
+    /// blocking socket its pool thread waits until the reader makes room (to
+    /// a connection, use ``sendFuture(to:offset:count:)-(TCPStream,_,_)``).
+    /// The async form is ``send(to:offset:count:)-(File,_,_)``.
     public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileOperation<Int> {
         let (source, target) = (descriptor, destination.descriptor)
         return FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in

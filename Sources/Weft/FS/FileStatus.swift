@@ -39,7 +39,7 @@ public enum FileKind: Sendable, Hashable {
     }
 }
 
-/// What `stat(2)` says of a file: see ``FileSystem/status(of:)`` and ``File/status()``.
+/// What `stat(2)` says of a file: see ``FileSystem/status(of:followingLinks:)`` and ``File/status()``.
 public struct FileStatus: Sendable, Hashable {
     /// The size in bytes.
     public let size: Int64
@@ -69,7 +69,7 @@ public struct DirectoryEntry: Sendable, Hashable {
     /// The entry's name within its directory (never `.` or `..`).
     public let name: String
     /// Its kind, as the directory reports it (``FileKind/unknown`` on file
-    /// systems that do not say; ask ``FileSystem/status(of:)`` then).
+    /// systems that do not say; ask ``FileSystem/status(of:followingLinks:)`` then).
     public let kind: FileKind
 
     /// An entry named `name` of `kind` (to compare a listing with).
