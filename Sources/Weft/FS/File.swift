@@ -147,7 +147,12 @@ public final class File: @unchecked Sendable {
     /// the descriptor is closed once the requests in flight finished (a write
     /// already accepted still lands). Idempotent, from any thread.
     public func close() {
-        handle.closeOnLoop(cancelling: sequential.readsInFlight.map(\.request))
+        if handle.loop.isOnLoopThread {
+            handle.closeOnLoop(cancelling: sequential.readsInFlight.map(\.request))
+        } else {
+            // Its reads ahead belong to the loop thread: read them there.
+            handle.loop.enqueue(CloseFileFromElsewhere(file: UnsafeTransfer(value: self)))
+        }
     }
 
     /// The error for a call from a thread other than the loop's, if it is one.
@@ -193,6 +198,19 @@ extension OpenFile {
         } else {
             loop.enqueue(CancelAndClose(requests: UnsafeTransfer(value: readsAhead), file: UnsafeTransfer(value: self)))
         }
+    }
+}
+
+/// ``File/close()`` called off the file's loop, handed to the loop.
+private struct CloseFileFromElsewhere: LoopJob {
+    let file: UnsafeTransfer<File>
+
+    func run() {
+        file.value.close()
+    }
+
+    func loopClosed() {
+        file.value.handle.closeAfterShutdown()
     }
 }
 
