@@ -305,6 +305,36 @@ long long weft_sendfile(int out_fd, int in_fd, long long offset, size_t count) {
     return sent < 0 ? -errno : (long long)sent;  /* libuv errors are -errno on Linux */
 }
 
+int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
+                     size_t block, long long limit, long long *copied, int *ended, int *failed_write) {
+    *copied = 0;
+    *ended = 0;
+    *failed_write = 0;
+    while (*copied < limit) {
+        ssize_t count;
+        do count = in_offset < 0 ? read(in_fd, buffer, block) : pread(in_fd, buffer, block, (off_t)(in_offset + *copied));
+        while (count == -1 && errno == EINTR);
+        if (count < 0) return -errno;
+        if (count == 0) { *ended = 1; return 0; }
+        ssize_t written = 0;
+        while (written < count) {
+            ssize_t result;
+            do result = out_offset < 0
+                ? write(out_fd, (char *)buffer + written, (size_t)(count - written))
+                : pwrite(out_fd, (char *)buffer + written, (size_t)(count - written), (off_t)(out_offset + *copied + written));
+            while (result == -1 && errno == EINTR);
+            if (result <= 0) {
+                *copied += written;
+                *failed_write = 1;
+                return result < 0 ? -errno : UV_EIO;
+            }
+            written += result;
+        }
+        *copied += count;
+    }
+    return 0;
+}
+
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
     uv_fs_event_t *event_handle = malloc(sizeof *event_handle);
     if (event_handle == NULL) { *error = UV_ENOMEM; return NULL; }

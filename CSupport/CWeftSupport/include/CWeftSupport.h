@@ -186,6 +186,17 @@ static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handl
 /// slow peer reads; this one never waits.
 long long weft_sendfile(int out_fd, int in_fd, long long offset, size_t count);
 
+/// Copies from `in_fd` to `out_fd` through `buffer` (`block` bytes) until
+/// `limit` bytes, the end of the input (`*ended` set) or an error, reading and
+/// writing at the descriptors' positions where an offset is -1, else at the
+/// offset (`pread`/`pwrite`, advanced by what was copied). `*copied` counts the
+/// bytes written. Returns 0, or a negative libuv error with `*failed_write` set
+/// when writing failed (else reading did). One pool job copying many blocks:
+/// the thread hand-offs of a read and a write request per block cost more CPU
+/// than the copy itself.
+int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
+                     size_t block, long long limit, long long *copied, int *ended, int *failed_write);
+
 /// A heap-allocated, initialised file-system event handle, or NULL with *error set.
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);
 static inline uv_handle_t *weft_fs_event_handle(uv_fs_event_t *e) { return (uv_handle_t *)e; }

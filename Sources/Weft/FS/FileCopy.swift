@@ -1,25 +1,122 @@
-/// Copies one file into another until end of file, handing each block the
-/// reader read to the writer without copying it; yields the number of bytes
-/// copied. See ``copy(from:to:)->FileCopy``.
+import CLibUV
+import CWeftSupport
+
+/// Copies one file into another until end of file; yields the number of
+/// bytes copied. See ``copy(from:to:)->FileCopy``.
 ///
-/// Three buffers circulate: while a pool thread writes block n, another
-/// reads block n+1 (the reader's read ahead), and the block written last
-/// becomes the next one to read into.
+/// When the reader holds nothing read ahead, the copy runs on the pool in
+/// chunks: one pool job reads and writes block after block (up to 64 MiB,
+/// then hands back to the loop), as `cat` would, so the thread hand-offs
+/// cost one per chunk rather than two per block (docs/BENCHMARKS.md,
+/// "Files"). Otherwise (bytes were already read ahead) each block the reader
+/// reads is handed to the writer without a copy, the next being read while
+/// the last is written.
 ///
-/// **Cancellation:** not cancel-safe: a block taken from the reader and not
-/// yet written when dropped is still written (its request owns it), but the
-/// copy's count of it is lost.
+/// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
+/// is still copied when the future is dropped (the files' positions then
+/// count it), but the copy's count of it is lost.
 public struct FileCopy: Future {
     let reader: File
     let writer: File
     var copied = 0
     var reachedEnd = false
+    /// The chunk in flight on the pool, if copying in chunks.
+    var chunk: (work: SubmittedRequest<uv_work_t, BlockingWork>, outcome: ChunkOutcome)?
+    /// Whether this copy runs in chunks (decided at the first poll).
+    var inChunks: Bool?
+
+    /// The most a chunk copies before handing back to the loop.
+    static var chunkLimit: Int { 64 << 20 }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         if reader === writer {
             return .ready(.failure(WeftError(.invalidArgument, operation: "copy \(reader.path)", detail: "a file onto itself")))
         }
-        if let error = writer.wrongThread("write") { return .ready(.failure(error)) }
+        if let error = reader.wrongThread("read") ?? writer.wrongThread("write") { return .ready(.failure(error)) }
+        if inChunks == nil {
+            let idle = reader.sequential.readStart == reader.sequential.readEnd
+                && reader.sequential.readsInFlight.isEmpty && reader.sequential.readError == nil
+            inChunks = idle
+        }
+        return inChunks! ? pollChunks(&context) : pollBlocks(&context)
+    }
+
+    private mutating func pollChunks(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
+        while !reachedEnd {
+            if let (work, outcome) = chunk {
+                let operation = work.operation
+                guard let status = operation.status else {
+                    operation.waiting.register(context.waker)
+                    return .pending
+                }
+                chunk = nil
+                if status < 0 {
+                    return .ready(.failure(WeftError(uvCode: status, operation: "copy \(reader.path)")))
+                }
+                copied += outcome.copied
+                if outcome.error < 0 {
+                    let failed = outcome.failedWrite ? "write \(writer.path)" : "read \(reader.path)"
+                    return .ready(.failure(WeftError(uvCode: outcome.error, operation: failed)))
+                }
+                reachedEnd = outcome.ended
+                continue
+            }
+            switch writer.pollReadyToWrite(&context) {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success): break
+            }
+            if let error = reader.refusal("read") { return .ready(.failure(error)) }
+            switch startChunk() {
+            case .failure(let error): return .ready(.failure(error))
+            case .success(let started): chunk = started
+            }
+        }
+        return writer.pollFlush(&context).map { result in result.map { copied } }
+    }
+
+    /// Starts a chunk on the pool. Both files count it as a request in flight
+    /// (neither descriptor is closed under it), and both positions advance by
+    /// what it copied when it ends, even if this future was dropped.
+    private func startChunk() -> Result<(work: SubmittedRequest<uv_work_t, BlockingWork>, outcome: ChunkOutcome), WeftError> {
+        let (reader, writer) = (reader, writer)
+        let (source, target) = (reader.handle, writer.handle)
+        let outcome = ChunkOutcome()
+        let block = min(reader.sequential.bufferSize, 1 << 20)
+        let buffer = FileBuffer(capacity: block)
+        let (input, output) = (source.descriptor, target.descriptor)
+        let inputOffset = reader.hasOwnPosition ? reader.sequential.position : -1
+        let outputOffset = writer.hasOwnPosition ? writer.sequential.position : -1
+        source.requestsInFlight += 1
+        target.requestsInFlight += 1
+        let finished = {
+            if reader.hasOwnPosition {
+                reader.sequential.position += Int64(outcome.copied)
+                reader.sequential.nextReadOffset = reader.sequential.position
+            }
+            if writer.hasOwnPosition {
+                writer.sequential.position += Int64(outcome.copied)
+                writer.sequential.nextReadOffset = writer.sequential.position
+            }
+            source.requestFinished()
+            target.requestFinished()
+        }
+        do {
+            let work = try BlockingWork.start(on: source.loop, done: finished) {
+                var (copied, ended, failedWrite): (Int64, Int32, Int32) = (0, 0, 0)
+                outcome.error = weft_copy_blocks(input, inputOffset, output, outputOffset, buffer.bytes, block,
+                                                 Int64(Self.chunkLimit), &copied, &ended, &failedWrite)
+                (outcome.copied, outcome.ended, outcome.failedWrite) = (Int(copied), ended != 0, failedWrite != 0)
+            }
+            return .success((SubmittedRequest(work), outcome))
+        } catch {
+            source.requestFinished()
+            target.requestFinished()
+            return .failure(WeftError(error.kind, operation: "copy \(reader.path)", detail: error.detail))
+        }
+    }
+
+    private mutating func pollBlocks(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         while !reachedEnd {
             let filled: UnsafeRawBufferPointer
             switch reader.pollFillBuffer(&context) {
@@ -50,10 +147,19 @@ public struct FileCopy: Future {
     }
 }
 
+/// What a chunk copied on a pool thread. `@unchecked Sendable` because the
+/// pool thread writes it once before the work's completion and the loop reads
+/// it only after (libuv's work queue orders the two).
+final class ChunkOutcome: @unchecked Sendable {
+    var copied = 0
+    var ended = false
+    var failedWrite = false
+    var error: Int32 = 0
+}
+
 /// A future that copies the file `reader` into the file `writer` until end
-/// of file, then flushes; yields the number of bytes copied. Each block moves
-/// from reader to writer without a copy in between (``FileCopy``), the next
-/// one being read while the last one is written.
+/// of file, then flushes; yields the number of bytes copied (``FileCopy``:
+/// in chunks on the pool, read and written block after block by one job).
 public func copy(from reader: File, to writer: File) -> FileCopy {
     FileCopy(reader: reader, writer: writer)
 }

@@ -62,6 +62,36 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("copy(from:to:) of two files: in chunks from a fresh reader, block by block after a partial read; positions follow")
+    func fileCopyModes() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(5 << 20, seed: 9)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+
+            // Fresh reader: one pool job per chunk; the writer's position follows.
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let whole = try runtime.block(on: File.openFuture(directory + "/whole", options: [.write, .create])).get()
+            #expect(try runtime.block(on: copy(from: source, to: whole)).get() == bytes.count)
+            try runtime.block(on: whole.writeAll(Array("end".utf8))).get()
+            #expect(try runtime.block(on: source.readFuture()).get().isEmpty, "the reader is at the end")
+            source.close()
+            whole.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/whole")).get() == bytes + Array("end".utf8))
+
+            // After a partial read the reader holds blocks read ahead: they move block by block.
+            let partial = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            try partial.setBufferSize(64 * 1024)
+            #expect(try runtime.block(on: partial.readExact(1000)).get() == Array(bytes[..<1000]))
+            let rest = try runtime.block(on: File.openFuture(directory + "/rest", options: [.write, .create])).get()
+            #expect(try runtime.block(on: copy(from: partial, to: rest)).get() == bytes.count - 1000)
+            partial.close()
+            rest.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/rest")).get() == Array(bytes[1000...]))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a sequential write after a read lands where the reader stopped, not after what was read ahead")
     func writeAfterRead() throws {
         try FileTest.withTemporaryDirectory { directory in
