@@ -3,11 +3,11 @@
 //
 //     swift run -c release weft-cat [--buffer-size KiB] [FILE...]
 //
-// Each file is read on libuv's thread pool with read-ahead (the next blocks
-// are being read while the previous one is written) and written behind, in
-// blocks of up to 4 MiB (`--buffer-size` to measure others): larger than
-// File.defaultBufferSize, because a copy of big files is what cat is for, and
-// each block costs a few thread wake-ups (docs/BENCHMARKS.md, "Files"). A file that
+// Each file is copied with `copy(from:to:)` between two Weft files, which
+// runs on libuv's thread pool in chunks (one pool job reads and writes
+// 128 KiB blocks, up to 64 MiB, as cat does). `--buffer-size` sets the
+// files' block for sequential reads and writes (up to 4 MiB by default),
+// used when the copy cannot run in chunks (docs/BENCHMARKS.md, "Files"). A file that
 // cannot be read is reported on stderr (`weft-cat: open /tmp/missing: ENOENT
 // (no such file or directory)`) and skipped; the status is then 1. `--help`
 // prints the options; a usage error exits with status 2.
