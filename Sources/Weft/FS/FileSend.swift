@@ -16,16 +16,16 @@ import CWeftSupport
 /// socket on the pool thread). Yields the bytes sent: `count`, or fewer if the file ends first.
 ///
 /// **Cancellation:** not cancel-safe: a prefix of the range may have been sent.
-public struct FileSend<Stream: AsyncWrite>: Future {
+public struct FileSend<Writer: AsyncWrite>: Future {
     enum Stage {
         case flushing
         case sending(SubmittedRequest<uv_work_t, BlockingWork>, SendfileResult)
         case reading(SubmittedRequest<uv_fs_t, FileRequest>)
-        case writing(WriteAll<Stream>)
+        case writing(WriteAll<Writer>)
     }
 
     let file: File
-    var stream: Stream
+    var stream: Writer
     let connection: StreamConnection
     var offset: Int64
     var remaining: Int
@@ -37,7 +37,7 @@ public struct FileSend<Stream: AsyncWrite>: Future {
     /// The block read and written the ordinary way when the socket is full.
     static var fallbackBlock: Int { 256 * 1024 }
 
-    init(file: File, stream: Stream, connection: StreamConnection, offset: Int64, count: Int) {
+    init(file: File, stream: Writer, connection: StreamConnection, offset: Int64, count: Int) {
         self.file = file
         self.stream = stream
         self.connection = connection
