@@ -53,6 +53,27 @@ struct FileWatchTests {
         }
     }
 
+    @Test("the watch as an AsyncSequence: a task on a LoopThread iterates the changes of a directory written to")
+    func asyncSequence() async throws {
+        let loop = try LoopThread(name: "fs-watch")
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let directory = "/tmp/weft-fs-watch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let name = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> String? in
+            var changes = FileSystem.watch(directory)
+            try changes.install()  // before the write, so that it is seen
+            try await FileSystem.writeFile(directory + "/seen.txt", contents: [1])
+            for try await change in changes.values {
+                return try change.get().name
+            }
+            return nil
+        })
+        #expect(name == "seen.txt")
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
     @Test("watching a missing path yields one notFound failure naming it, then ends")
     func missing() throws {
         let runtime = try Runtime()
