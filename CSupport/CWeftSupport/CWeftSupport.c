@@ -327,6 +327,26 @@ int weft_reap_in_background(int pid) {
     return rc == 0 ? 0 : uv_translate_sys_error(rc);
 }
 
+int weft_open_pseudo_terminal(int *master, int *slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return uv_translate_sys_error(errno);
+    char name[128];
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) {
+        int error = errno;
+        close(m);
+        return uv_translate_sys_error(error);
+    }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) {
+        int error = errno;
+        close(m);
+        return uv_translate_sys_error(error);
+    }
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
 static void ignore_sigpipe_once(void) { signal(SIGPIPE, SIG_IGN); }
 void weft_ignore_sigpipe(void) { pthread_once(&sigpipe_once, ignore_sigpipe_once); }

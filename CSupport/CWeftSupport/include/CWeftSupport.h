@@ -207,6 +207,12 @@ static inline uv_handle_t *weft_process_handle(uv_process_t *p) { return (uv_han
 /// Returns 0 or a negative libuv error code.
 int weft_reap_in_background(int pid);
 
+/// A new pseudo-terminal (`posix_openpt`, `grantpt`, `unlockpt`, then the
+/// slave opened by its name), both ends close-on-exec and not made the
+/// controlling terminal; 0, or a negative libuv error code. For tests of
+/// terminal streams.
+int weft_open_pseudo_terminal(int *master, int *slave);
+
 // MARK: - Process
 
 /// Ignores SIGPIPE for the whole process (once): a write to a closed socket then
