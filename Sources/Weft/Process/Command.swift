@@ -170,7 +170,8 @@ extension Command {
                 slots.append(.pipe(connection, childReads: index == 0))
             }
         }
-        let options = SpawnOptions(file: executable, arguments: [executable] + arguments, environment: environment,
+        let options = SpawnOptions(file: executable, arguments: [executable] + arguments,
+                                   environment: inheritsEnvironment && environmentChanges.isEmpty ? nil : environment,
                                    workingDirectory: workingDirectory, stdio: slots)
         let process: ProcessHandle
         do {

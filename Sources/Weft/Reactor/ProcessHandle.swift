@@ -20,7 +20,8 @@ struct SpawnOptions {
     var file: String
     /// `argv`, the program's name first.
     var arguments: [String]
-    var environment: [String]
+    /// `NAME=value` strings; `nil`: the parent's environment, as it is at the spawn.
+    var environment: [String]?
     var workingDirectory: String?
     var stdio: [Slot]
 }
@@ -65,7 +66,7 @@ final class ProcessHandle {
     /// when it does not exist, `EACCES` when it is not executable, `EMFILE`
     /// when the process is out of descriptors.
     static func spawn(_ options: SpawnOptions, on loop: EventLoop, killOnRelease: Bool) throws(WeftError) -> ProcessHandle {
-        for text in [options.file] + options.arguments + options.environment + [options.workingDirectory ?? ""]
+        for text in [options.file] + options.arguments + (options.environment ?? []) + [options.workingDirectory ?? ""]
         where text.utf8.contains(0) {
             throw WeftError(.invalidArgument, operation: "spawn \(options.file)",
                             detail: "\(text.debugDescription) contains a NUL byte")
@@ -89,7 +90,7 @@ final class ProcessHandle {
             return container
         }
         let result = withCStrings(options.arguments) { arguments in
-            withCStrings(options.environment) { environment in
+            withOptionalCStrings(options.environment) { environment in
                 withOptionalCString(options.workingDirectory) { directory in
                     options.file.withCString { file in
                         containers.withUnsafeMutableBufferPointer { containers in
@@ -203,6 +204,12 @@ private func withCStrings<Result>(_ strings: [String], _ body: (UnsafeMutablePoi
     var pointers = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}
+
+/// `withCStrings`, or `body(nil)` for `nil`.
+private func withOptionalCStrings<Result>(_ strings: [String]?, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Result) -> Result {
+    guard let strings else { return body(nil) }
+    return withCStrings(strings) { body($0) }
 }
 
 private func withOptionalCString<Result>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {
