@@ -12,6 +12,9 @@
  * Last line of output:
  *   libuv-c process-spawn n=N ns_per_op=X bytes_per_op=0.0 wall_ms=Z
  *
+ * LD_PRELOAD is removed from the environment before the first spawn, so that
+ * a library preloaded into this process is not loaded into the children.
+ *
  * Usage: process-spawn [-n N] [-c CONCURRENT]
  */
 #include <stdint.h>
@@ -57,6 +60,10 @@ static void spawn_one(uv_loop_t *loop) {
 
 int main(int argc, char **argv) {
     long concurrent = 1;
+    /* The children inherit the environment: a library preloaded into this
+     * process (the control run of docs/BENCHMARKS.md, "Processes") must not
+     * be loaded into every /bin/true as well. */
+    unsetenv("LD_PRELOAD");
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "-n") == 0) total = atol(argv[i + 1]);
         else if (strcmp(argv[i], "-c") == 0) concurrent = atol(argv[i + 1]);

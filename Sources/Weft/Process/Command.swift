@@ -4,7 +4,6 @@ import CLibUV
 /// and working directory, and where its standard streams go (Tokio's
 /// `Command`). A value: set it up, then spawn it as often as you like.
 ///
-/// <!-- snippet: fragment -->
 /// ```swift
 /// var command = Command("/bin/sh", arguments: ["-c", "tr a-z A-Z"])
 /// command.standardInput = .pipe
