@@ -20,7 +20,7 @@ extension Command {
     /// **Cancellation:** the child runs on (killed with ``killOnDrop``) and is
     /// reaped; this throws `CancellationError`.
     nonisolated(nonsending)
-    public func status() async throws -> ExitStatus {
+    public func status() async throws -> ProcessExitStatus {
         try await value(transferring: UnsafeTransfer(value: statusFuture())).value.get()
     }
 
@@ -42,7 +42,7 @@ extension ChildProcess {
     ///
     /// **Cancellation:** cancel-safe: the child is left alone.
     nonisolated(nonsending)
-    public func wait() async throws -> ExitStatus {
+    public func wait() async throws -> ProcessExitStatus {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: waitFuture()), on: process.loop).value.get()
         } catch is AwaitCancelled { throw CancellationError() }

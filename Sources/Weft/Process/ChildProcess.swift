@@ -71,7 +71,7 @@ public final class ChildProcess: @unchecked Sendable {
 }
 
 /// How a child process ended: its exit code, or the signal that killed it.
-public struct ExitStatus: Sendable, Hashable, CustomStringConvertible {
+public struct ProcessExitStatus: Sendable, Hashable, CustomStringConvertible {
     /// The code it passed to `exit`; `nil` when a signal killed it.
     public let exitCode: Int32?
     /// The signal that killed it; `nil` when it exited.
@@ -98,7 +98,7 @@ public struct ExitStatus: Sendable, Hashable, CustomStringConvertible {
 /// A finished child's status and what it wrote, from ``Command/output(limit:)``.
 public struct ProcessOutput: Sendable, Hashable {
     /// How it ended.
-    public let status: ExitStatus
+    public let status: ProcessExitStatus
     /// Everything it wrote to its standard output.
     public let standardOutput: [UInt8]
     /// Everything it wrote to its standard error.

@@ -20,7 +20,7 @@ public struct SpawnChild: Future {
 public struct WaitForExit: Future {
     let child: ChildProcess
 
-    public mutating func poll(_ context: inout Context) -> Poll<Result<ExitStatus, WeftError>> {
+    public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
         if let error = child.process.wrongThread("wait") { return .ready(.failure(error)) }
         if let input = child.standardInput {
             child.standardInput = nil
@@ -29,7 +29,7 @@ public struct WaitForExit: Future {
         switch child.process.pollExit(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))
-        case .ready(.success(let exit)): return .ready(.success(ExitStatus(status: exit.status, signal: exit.signal)))
+        case .ready(.success(let exit)): return .ready(.success(ProcessExitStatus(status: exit.status, signal: exit.signal)))
         }
     }
 }
@@ -42,7 +42,7 @@ public struct RunToExit: Future {
     let command: Command
     var waiting: WaitForExit?
 
-    public mutating func poll(_ context: inout Context) -> Poll<Result<ExitStatus, WeftError>> {
+    public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
         if waiting == nil {
             guard let loop = EventLoop.current else { preconditionFailure("status polled outside a Weft runtime") }
             do {
@@ -66,7 +66,7 @@ public struct CollectOutput: Future {
     var child: ChildProcess?
     var collected: [[UInt8]] = [[], []]
     var finished = [false, false]
-    var exit: ExitStatus?
+    var exit: ProcessExitStatus?
 
     init(command: Command, limit: Int) {
         var command = command
