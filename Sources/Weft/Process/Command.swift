@@ -132,15 +132,18 @@ public struct Command: Sendable {
 extension Command {
     /// Spawns the child on `loop`, the calling thread's.
     func spawn(on loop: EventLoop) throws(WeftError) -> ChildProcess {
-        if let error = loop.refusesNewHandle(operation: "spawn \(executable)") { throw error }
+        if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
+            throw error
+        }
         // The descriptors opened here for the child (files, /dev/null): it gets
         // copies, so they are closed once spawned, whatever happened.
         var opened: [Int32] = []
         defer { for descriptor in opened { weft_close(descriptor) } }
         var pipes: [StreamConnection?] = [nil, nil, nil]
         var slots: [SpawnOptions.Slot] = []
-        let names = ["standard input", "standard output", "standard error"]
-        for (index, stdio) in [standardInput, standardOutput, standardError].enumerated() {
+        slots.reserveCapacity(3)
+        for index in 0..<3 {
+            let stdio = index == 0 ? standardInput : index == 1 ? standardOutput : standardError
             switch stdio {
             case .inherit:
                 slots.append(.inherit(Int32(index)))
@@ -159,7 +162,7 @@ extension Command {
                 let descriptor = weft_open(path, flags | O_CLOEXEC, 0o644)
                 guard descriptor >= 0 else {
                     throw WeftError(.libuv(code: uv_translate_sys_error(weft_errno())), operation: "spawn",
-                                    detail: "executable \(executable.debugDescription), \(names[index]) file \(path.debugDescription)")
+                                    detail: "executable \(executable.debugDescription), \(["standard input", "standard output", "standard error"][index]) file \(path.debugDescription)")
                 }
                 opened.append(descriptor)
                 slots.append(.inherit(descriptor))

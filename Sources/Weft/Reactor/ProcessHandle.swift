@@ -66,11 +66,15 @@ final class ProcessHandle {
     /// when it does not exist, `EACCES` when it is not executable, `EMFILE`
     /// when the process is out of descriptors.
     static func spawn(_ options: SpawnOptions, on loop: EventLoop, killOnRelease: Bool) throws(WeftError) -> ProcessHandle {
-        for text in [options.file] + options.arguments + (options.environment ?? []) + [options.workingDirectory ?? ""]
-        where text.utf8.contains(0) {
-            throw WeftError(.invalidArgument, operation: "spawn \(options.file)",
-                            detail: "\(text.debugDescription) contains a NUL byte")
+        func refuseNUL(_ text: String) throws(WeftError) {
+            guard text.utf8.contains(0) else { return }
+            throw WeftError(.invalidArgument, operation: "spawn",
+                            detail: "executable \(options.file.debugDescription): \(text.debugDescription) contains a NUL byte")
         }
+        try refuseNUL(options.file)
+        for argument in options.arguments { try refuseNUL(argument) }
+        for variable in options.environment ?? [] { try refuseNUL(variable) }
+        if let directory = options.workingDirectory { try refuseNUL(directory) }
         guard let process = weft_process_alloc() else {
             throw WeftError(uvCode: UV_ENOMEM.rawValue, operation: "spawn \(options.file)")
         }

@@ -167,6 +167,21 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("an argument holding a NUL byte fails the spawn with invalidArgument, naming the executable; nothing is left open")
+    func nulByteInAnArgument() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/bin/echo", arguments: ["a\u{0}b"])
+        command.standardOutput = .pipe
+        let result = try Self.run(runtime, command.spawnFuture())
+        guard case .failure(let error) = result else {
+            Issue.record("spawned with a NUL byte in an argument")
+            return
+        }
+        #expect(error.code == .invalidArgument)
+        #expect(error.description.contains("\"/bin/echo\""), "\(error)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("a dropped ChildProcess leaves its child running and still reaps it; with killOnDrop it is killed and reaped")
     func dropBehaviour() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
