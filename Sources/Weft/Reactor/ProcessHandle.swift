@@ -78,26 +78,26 @@ final class ProcessHandle {
         guard let process = weft_process_alloc() else {
             throw WeftError(uvCode: UV_ENOMEM.rawValue, operation: "spawn \(options.file)")
         }
-        var containers = options.stdio.map { slot -> uv_stdio_container_t in
-            var container = uv_stdio_container_t()
-            switch slot {
-            case .ignore:
-                container.flags = UV_IGNORE
-            case .inherit(let descriptor):
-                container.flags = UV_INHERIT_FD
-                container.data.fd = descriptor
-            case .pipe(let connection, let childReads):
-                let direction = childReads ? UV_READABLE_PIPE.rawValue : UV_WRITABLE_PIPE.rawValue
-                container.flags = uv_stdio_flags(rawValue: UV_CREATE_PIPE.rawValue | direction)
-                container.data.stream = connection.stream
-            }
-            return container
-        }
         let result = withCStrings(options.arguments) { arguments in
             withOptionalCStrings(options.environment) { environment in
                 withOptionalCString(options.workingDirectory) { directory in
                     options.file.withCString { file in
-                        containers.withUnsafeMutableBufferPointer { containers in
+                        withUnsafeTemporaryAllocation(of: uv_stdio_container_t.self, capacity: options.stdio.count) { containers in
+                            for (index, slot) in options.stdio.enumerated() {
+                                var container = uv_stdio_container_t()
+                                switch slot {
+                                case .ignore:
+                                    container.flags = UV_IGNORE
+                                case .inherit(let descriptor):
+                                    container.flags = UV_INHERIT_FD
+                                    container.data.fd = descriptor
+                                case .pipe(let connection, let childReads):
+                                    let direction = childReads ? UV_READABLE_PIPE.rawValue : UV_WRITABLE_PIPE.rawValue
+                                    container.flags = uv_stdio_flags(rawValue: UV_CREATE_PIPE.rawValue | direction)
+                                    container.data.stream = connection.stream
+                                }
+                                containers.initializeElement(at: index, to: container)
+                            }
                             var settings = uv_process_options_t()
                             settings.exit_cb = { process, status, signal in
                                 guard let data = process?.pointee.data else { return }
@@ -203,11 +203,28 @@ final class ChildRegistry: LoopShutdownObserver {
     }
 }
 
-/// `body` with a NULL-terminated array of C strings, valid for the call.
+/// `body` with a NULL-terminated array of C strings, valid for the call. The
+/// strings and the array are on the stack when small (`uv_spawn` forks: every
+/// heap page written after the fork, by a `free` too, costs the parent a
+/// copy-on-write fault; docs/BENCHMARKS.md, "Processes").
 private func withCStrings<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
-    var pointers = strings.map { strdup($0) } + [nil]
-    defer { for pointer in pointers { free(pointer) } }
-    return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    let byteCount = strings.reduce(0) { $0 + $1.utf8.count + 1 }
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(1, byteCount)) { bytes in
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: strings.count + 1) { pointers in
+            var offset = 0
+            for (index, string) in strings.enumerated() {
+                pointers[index] = bytes.baseAddress! + offset
+                for byte in string.utf8 {
+                    bytes[offset] = CChar(bitPattern: byte)
+                    offset += 1
+                }
+                bytes[offset] = 0
+                offset += 1
+            }
+            pointers[strings.count] = nil
+            return body(pointers.baseAddress!)
+        }
+    }
 }
 
 /// `withCStrings`, or `body(nil)` for `nil`.
