@@ -8,8 +8,10 @@ import CLibUV
 /// sends it a signal.
 ///
 /// **Dropping it** does not stop the child (as with Tokio): the child runs
-/// on, and its loop still reaps it when it exits, so it never stays a zombie;
-/// it no longer keeps the loop alive, though. With ``Command/killOnDrop`` the
+/// on, and its loop still reaps it when it exits (as soon as the loop runs:
+/// a ``Runtime``'s runs while some `block(on:)` drives it, a ``LoopThread``'s
+/// all the time), so it never stays a zombie for long; it no longer keeps the
+/// loop alive, though. With ``Command/killOnDrop`` the
 /// child is killed (`SIGKILL`) instead, and reaped the same way. The piped
 /// streams are closed when they go away, like any stream.
 ///

@@ -37,13 +37,14 @@ public final class PipeStream: @unchecked Sendable {
     }
 
     /// A stream on `loop` for the open `descriptor`, which it now owns (closed
-    /// on failure): a pipe, socket or character device through `uv_pipe_open`
+    /// on failure and when the stream closes, unless it is 0, 1 or 2): a pipe,
+    /// socket or character device through `uv_pipe_open`
     /// (`kind` `.pipe`), or a terminal through `uv_tty_init` (`kind` `.tty`).
     /// libuv makes the descriptor non-blocking, for every process sharing it.
     /// For the standard streams of the process (to come); call it on the loop thread.
     static func adopting(_ descriptor: Int32, kind: StreamConnection.Kind, loop: EventLoop) throws(WeftError) -> PipeStream {
         if let error = loop.refusesNewHandle(operation: "open descriptor \(descriptor)") {
-            weft_close(descriptor)
+            if descriptor > 2 { weft_close(descriptor) }
             throw error
         }
         return PipeStream(connection: try StreamConnection.adopting(descriptor, loop: loop, kind: kind))

@@ -75,15 +75,16 @@ extension StreamConnection {
     /// Unix domain stream socket for `.unixDomain`), the pipe `descriptor`
     /// (`.pipe`: a pipe, a socket pair or a character device, through
     /// `uv_pipe_open`) or the terminal `descriptor` (`.tty`, through
-    /// `uv_tty_init`), which it now owns (on failure it is closed). libuv makes
-    /// the descriptor non-blocking, which a descriptor shared with other
-    /// processes (an inherited standard stream) shares with them.
+    /// `uv_tty_init`), which it now owns (on failure it is closed; 0, 1 and 2
+    /// never are, here or by libuv when the handle closes). libuv makes the
+    /// descriptor non-blocking, which a descriptor shared with other processes
+    /// (an inherited standard stream) shares with them.
     static func adopting(_ descriptor: Int32, loop: EventLoop, kind: Kind = .tcp) throws(WeftError) -> StreamConnection {
         let connection: StreamConnection
         do {
             connection = try StreamConnection(loop: loop, kind: kind, descriptor: descriptor)
         } catch {
-            weft_close(descriptor)
+            if descriptor > 2 { weft_close(descriptor) }
             throw error
         }
         let stream = connection.stream!
@@ -94,7 +95,7 @@ extension StreamConnection {
         }
         if opened < 0 {
             connection.close()
-            weft_close(descriptor)
+            if descriptor > 2 { weft_close(descriptor) }
             throw WeftError(uvCode: opened, operation: call)
         }
         return connection
