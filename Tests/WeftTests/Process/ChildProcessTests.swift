@@ -128,7 +128,7 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("standard streams to files and /dev/null: the child reads a file and writes another")
+    @Test("standard streams to files, /dev/null and a descriptor: the child reads a file and writes another, writes to a pipe of the parent's; a missing input file fails naming it")
     func filesAsStandardStreams() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let base = NSTemporaryDirectory() + "weft-process-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -140,6 +140,17 @@ struct ChildProcessTests {
         command.standardError = .null
         #expect(try Self.run(runtime, command.statusFuture()).get().isSuccess)
         #expect(try String(contentsOfFile: base + ".out", encoding: .utf8) == "from a file\n")
+        // A descriptor of the parent's: the child writes to a pipe made here.
+        var descriptors: [Int32] = [-1, -1]
+        #expect(pipe(&descriptors) == 0)
+        var echo = Command("/bin/echo", arguments: ["through a descriptor"])
+        echo.standardOutput = .descriptor(descriptors[1])
+        #expect(try Self.run(runtime, echo.statusFuture()).get().isSuccess)
+        close(descriptors[1])
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(descriptors[0], &buffer, buffer.count)
+        close(descriptors[0])
+        #expect(String(decoding: buffer[..<max(0, count)], as: UTF8.self) == "through a descriptor\n")
         command.standardInput = .file(path: base + ".missing")
         let missing = try Self.run(runtime, command.statusFuture())
         #expect(throws: WeftError.self) { try missing.get() }
