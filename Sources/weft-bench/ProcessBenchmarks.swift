@@ -1,3 +1,4 @@
+import Glibc
 import Weft
 
 // MARK: - process-spawn
@@ -52,4 +53,41 @@ func benchProcessSpawn(n: Int, concurrent: Int) throws {
     let start = ContinuousClock.now
     try runtime.block(on: SpawnChildren(n: n, concurrent: max(1, concurrent))).get()
     report("process-spawn", n: n, wallNanoseconds: nanosecondsSince(start), bytesPerOp: 0)
+}
+
+// MARK: - spawn-at-descriptor-limit
+
+/// Not a benchmark: the check of a spawn at the descriptor limit, in a process
+/// of its own (the test suite runs it: lowering the limit in the test process
+/// would starve the other tests running beside it). Lowers `RLIMIT_NOFILE` to
+/// the lowest free descriptor, spawns `/bin/true` with its output piped
+/// (which must fail with `EMFILE`), restores the limit, lets a timer fire, and
+/// spawns it again (which must succeed). Prints
+/// `weft-bench spawn-at-descriptor-limit error=<the error> then=<the second child's status>`
+/// and exits 0 when both went as they must.
+func checkSpawnAtDescriptorLimit() throws {
+    let runtime = try Runtime()
+    var command = Command("/bin/true")
+    command.standardOutput = .pipe
+    let resource = Int32(RLIMIT_NOFILE.rawValue)
+    var saved = rlimit()
+    guard getrlimit(resource, &saved) == 0 else { throw WeftError(.invalidArgument, operation: "getrlimit") }
+    let lowestFree = dup(0)
+    close(lowestFree)
+    var lowered = saved
+    lowered.rlim_cur = rlim_t(max(0, lowestFree))
+    guard setrlimit(resource, &lowered) == 0 else { throw WeftError(.invalidArgument, operation: "setrlimit") }
+    let failed = try runtime.block(on: command.spawnFuture())
+    setrlimit(resource, &saved)
+    try runtime.block(on: sleepFuture(for: .milliseconds(5)))
+    let child = try runtime.block(on: command.spawnFuture()).get()
+    let status = try runtime.block(on: timeoutFuture(.seconds(10), child.waitFuture())).get().get()
+    let error: String
+    switch failed {
+    case .failure(let failure): error = failure.description
+    case .success: error = "none"
+    }
+    print("weft-bench spawn-at-descriptor-limit error=\(error) then=\(status)")
+    if case .failure(let failure) = failed, failure.code == .tooManyOpenFiles, status.isSuccess { return }
+    exit(1)
 }

@@ -6,6 +6,8 @@
 // their FutureSet-by-hand baseline first, as `<name>-futureset`):
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
+// `weft-bench spawn-at-descriptor-limit` is not a benchmark but a fault check
+// the tests run in a process of its own (ProcessFaultTests).
 
 import CWeftSupport
 import Glibc
@@ -293,6 +295,7 @@ do {
     case "for-each-concurrent": try benchForEachConcurrent(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
     case "buffer-unordered": try benchBufferUnordered(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
     case "process-spawn": try benchProcessSpawn(n: option("-n", default: 2000), concurrent: option("-c", default: 1))
+    case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
     default:
         print(usage)
         exit(2)
