@@ -32,4 +32,13 @@ static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0
 /// `write(_:)` method can call without qualifying them by the platform module.
 static inline int weft_close(int fd) { return close(fd); }
 static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { return write(fd, bytes, count); }
+
+/// The process's environment (`environ`), which Swift sees only through the
+/// platform module.
+extern char **environ;
+static inline char **weft_environ(void) { return environ; }
+
+/// `open(path, flags, mode)`: Swift cannot call the variadic `open` without the
+/// platform module's overlay.
+static inline int weft_open(const char *path, int flags, int mode) { return open(path, flags, (mode_t)mode); }
 #endif
