@@ -18,6 +18,7 @@ client in its sendmsg) and --regime server, where the server runs in a cgroup (v
 root) with half a core (5 ms per 10 ms) so that the server is the bottleneck.
 
 Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server]
+                                   [--build NAME=PATH]...
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
@@ -59,11 +60,15 @@ SCENARIOS = [
 ]
 
 
-def servers(kind, path):
+def servers(kind, path, builds=()):
+    """The servers of one scenario; `builds` are (name, weft-echo binary) pairs
+    run as more async Weft servers (another build to compare with)."""
     if kind == "udp":
-        return [("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
-                ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
-    return [("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
+        return ([("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
+                 ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
+                + [(name, [binary, "--udp", "--port", "0", "--loops", "1"]) for name, binary in builds])
+    return ([("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
+            + [(name, [binary, "--unix", path]) for name, binary in builds])
 
 
 def cpu_seconds(pid):
@@ -109,7 +114,10 @@ def main():
     parser.add_argument("--secs", type=float, default=5)
     parser.add_argument("--only")
     parser.add_argument("--regime", choices=["client", "server"], default="client")
+    parser.add_argument("--build", action="append", default=[],
+                        help="NAME=PATH: also run the weft-echo binary at PATH (async), e.g. the build before a change")
     arguments = parser.parse_args()
+    builds = [tuple(spec.split("=", 1)) for spec in arguments.build]
     if arguments.regime == "server":
         make_cgroup()
     directory = tempfile.mkdtemp(prefix="weft-dgram-")
@@ -118,7 +126,7 @@ def main():
         if arguments.only and arguments.only not in name:
             continue
         for repetition in range(arguments.reps):
-            for server, command in servers(kind, os.path.join(directory, "echo.sock")):
+            for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds):
                 result = run_once(command, kind, load_arguments, arguments.secs, arguments.regime)
                 results.setdefault((name, server), []).append(result)
                 print(f"{name} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
@@ -129,7 +137,7 @@ def main():
         if (name, "c") not in results:
             continue
         medians = {}
-        for server in ("c", "weft", "weft-poll"):
+        for server in ["c", "weft", "weft-poll"] + [name for name, _ in builds]:
             if (name, server) not in results:
                 continue
             runs = results[(name, server)]

@@ -35,4 +35,12 @@ static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { retu
 
 /// Whether `fd` is an open descriptor (`fcntl` is variadic: Swift cannot call it).
 static inline int weft_descriptor_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+/// The process's environment (`environ`), which Swift sees only through the
+/// platform module.
+extern char **environ;
+static inline char **weft_environ(void) { return environ; }
+
+/// `open(path, flags, mode)`: Swift cannot call the variadic `open` without the
+/// platform module's overlay.
+static inline int weft_open(const char *path, int flags, int mode) { return open(path, flags, (mode_t)mode); }
 #endif

@@ -10,6 +10,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,57 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
     if (rc != 0) { free(signal_handle); *error = rc; return NULL; }
     signal_handle->data = NULL;
     return signal_handle;
+}
+
+uv_tty_t *weft_tty_new(uv_loop_t *loop, int fd, int *error) {
+    uv_tty_t *tty = malloc(sizeof *tty);
+    if (tty == NULL) { *error = UV_ENOMEM; return NULL; }
+    int rc = uv_tty_init(loop, tty, fd, 1);
+    if (rc != 0) { free(tty); *error = rc; return NULL; }
+    tty->data = NULL;
+    return tty;
+}
+
+uv_process_t *weft_process_alloc(void) {
+    uv_process_t *process = calloc(1, sizeof *process);
+    return process;
+}
+
+static void *reap_child(void *argument) {
+    pid_t pid = (pid_t)(intptr_t)argument;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return NULL;
+}
+
+int weft_reap_in_background(int pid) {
+    pthread_t thread;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attributes, 64 * 1024);
+    int rc = pthread_create(&thread, &attributes, reap_child, (void *)(intptr_t)pid);
+    pthread_attr_destroy(&attributes);
+    return rc == 0 ? 0 : uv_translate_sys_error(rc);
+}
+
+int weft_open_pseudo_terminal(int *master, int *slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return uv_translate_sys_error(errno);
+    char name[128];
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) {
+        int error = errno;
+        close(m);
+        return uv_translate_sys_error(error);
+    }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) {
+        int error = errno;
+        close(m);
+        return uv_translate_sys_error(error);
+    }
+    *master = m;
+    *slave = s;
+    return 0;
 }
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;

@@ -1,11 +1,13 @@
 // weft-bench: micro-benchmarks of Weft's executor and timers.
 //
 // Usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|
-//                    for-each-concurrent|buffer-unordered> [-n N] [-l LIMIT]
+//                    for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-l LIMIT] [-c CONCURRENT]
 // Each prints, as its last line (for-each-concurrent and buffer-unordered print
 // their FutureSet-by-hand baseline first, as `<name>-futureset`):
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
+// `weft-bench spawn-at-descriptor-limit` is not a benchmark but a fault check
+// the tests run in a process of its own (ProcessFaultTests).
 
 import CWeftSupport
 import Glibc
@@ -270,7 +272,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT] [-c CONCURRENT]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -292,6 +294,8 @@ do {
     case "cross-loop": try await benchCrossLoop(n: option("-n", default: 50_000))
     case "for-each-concurrent": try benchForEachConcurrent(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
     case "buffer-unordered": try benchBufferUnordered(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
+    case "process-spawn": try benchProcessSpawn(n: option("-n", default: 2000), concurrent: option("-c", default: 1))
+    case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
     default:
         print(usage)
         exit(2)

@@ -105,4 +105,24 @@ struct NameClashTests {
         let changes: FileChanges = FileSystem.watch(directory)
         _ = changes
     }
+
+    @Test("the process names (Command, ProcessExitStatus (Swift Testing has an ExitStatus), ProcessOutput, PipeStream, SpawnChild, WaitForExit) work unqualified beside Foundation, whose own is Process")
+    func processNames() throws {
+        let runtime: Runtime = try Runtime()
+        var command: Command = Command("/bin/echo", arguments: ["names"])
+        command.standardInput = .null
+        let output: Result<ProcessOutput, WeftError> = try runtime.guardedBlock(on: timeoutFuture(.seconds(10), command.outputFuture())).get()
+        let status: ProcessExitStatus = try output.get().status
+        #expect(status.isSuccess)
+        let spawn: SpawnChild = Command("/bin/true").spawnFuture()
+        let child = try runtime.guardedBlock(on: spawn).get()
+        let wait: WaitForExit = child.waitFuture()
+        #expect(try runtime.guardedBlock(on: timeoutFuture(.seconds(10), wait)).get().get().isSuccess)
+        let pipe: Result<(reader: PipeStream, writer: PipeStream), WeftError> = try runtime.guardedBlock(on: PipeStream.pipeFuture())
+        let (reader, writer) = try pipe.get()
+        reader.close()
+        writer.close()
+        let foundations: Foundation.Process.Type = Process.self  // Foundation's stays unqualified too
+        #expect(foundations == Foundation.Process.self)
+    }
 }

@@ -211,6 +211,30 @@ static inline uv_handle_t *weft_stream_handle(uv_stream_t *s) { return (uv_handl
 static inline uv_handle_t *weft_timer_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
 static inline uv_handle_t *weft_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }
 
+/// A heap-allocated terminal handle on `fd` (`uv_tty_init`, readable), or NULL
+/// with *error set. Closing it closes `fd` unless it is 0, 1 or 2.
+uv_tty_t *weft_tty_new(uv_loop_t *loop, int fd, int *error);
+static inline uv_stream_t *weft_tty_stream(uv_tty_t *t) { return (uv_stream_t *)t; }
+
+// MARK: - Child processes
+
+/// Heap memory for a process handle, not initialised: `uv_spawn` initialises
+/// it (even when it fails, after which it must be closed with
+/// `weft_close_and_free`).
+uv_process_t *weft_process_alloc(void);
+static inline uv_handle_t *weft_process_handle(uv_process_t *p) { return (uv_handle_t *)p; }
+
+/// Reaps child `pid` on a detached thread (`waitpid` until it exits), for a
+/// child whose loop shut down before it exited: it never stays a zombie.
+/// Returns 0 or a negative libuv error code.
+int weft_reap_in_background(int pid);
+
+/// A new pseudo-terminal (`posix_openpt`, `grantpt`, `unlockpt`, then the
+/// slave opened by its name), both ends close-on-exec and not made the
+/// controlling terminal; 0, or a negative libuv error code. For tests of
+/// terminal streams.
+int weft_open_pseudo_terminal(int *master, int *slave);
+
 // MARK: - Process
 
 /// Ignores SIGPIPE for the whole process (once): a write to a closed socket then

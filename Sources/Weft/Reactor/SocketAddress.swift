@@ -24,24 +24,37 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public let family: Family
     /// The port.
     public let port: Int
-    /// The host as it was given (`nil` for an address the OS gave, formatted on demand).
-    private let givenHost: String?
-    /// The `sockaddr_in` or `sockaddr_in6`, zero-filled to 28 bytes.
+    /// The `sockaddr_in` or `sockaddr_in6`, zero-filled to 28 bytes. With it
+    /// an address is plain bytes: copying one (once per datagram received
+    /// or sent) retains nothing.
     private let raw: RawSockAddr
 
-    /// The numeric host, e.g. `127.0.0.1` or `::1`.
+    /// The numeric host in its canonical form, formatted when read:
+    /// `127.0.0.1`, `::1` (also for `0:0:0:0:0:0:0:1`), `fe80::1%eth0` for
+    /// an IPv6 address with a zone.
     public var host: String {
-        if let givenHost { return givenHost }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        var zone = ""
         raw.withSockAddr { address in
             switch family {
             case .ipv4:
                 _ = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &text, text.count) }
             case .ipv6:
-                _ = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_name($0, &text, text.count) }
+                address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { ipv6 in
+                    _ = uv_ip6_name(ipv6, &text, text.count)
+                    if ipv6.pointee.sin6_scope_id != 0 { zone = "%" + Self.zoneName(ipv6.pointee.sin6_scope_id) }
+                }
             }
         }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + zone
+    }
+
+    /// An IPv6 zone's interface name, or its number where it has none.
+    private static func zoneName(_ index: UInt32) -> String {
+        var name = [CChar](repeating: 0, count: Int(UV_IF_NAMESIZE))
+        var size = name.count
+        guard uv_if_indextoname(index, &name, &size) == 0 else { return String(index) }
+        return String(decoding: name.prefix(size).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func == (left: SocketAddress, right: SocketAddress) -> Bool {
@@ -103,7 +116,6 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         } else {
             throw WeftError(.invalidArgument, operation: operation, detail: "'\(host)' is not a numeric IPv4 or IPv6 address")
         }
-        givenHost = host
         self.port = port
     }
 
@@ -126,7 +138,6 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         default:
             return nil
         }
-        givenHost = nil
     }
 
     /// Calls `body` with this address as a C `sockaddr`.

@@ -11,9 +11,11 @@ protocol SocketOwner: AnyObject, SendableMetatype {
 }
 
 extension SocketOwner {
-    /// A new TCP or pipe handle on `loop` whose `data` points back at `self`,
-    /// unretained (the handle is freed in its close callback, never before).
-    func makeStreamHandle(_ kind: StreamConnection.Kind, on loop: EventLoop) throws(WeftError) -> UnsafeMutablePointer<uv_stream_t> {
+    /// A new TCP, pipe or terminal handle on `loop` whose `data` points back at
+    /// `self`, unretained (the handle is freed in its close callback, never
+    /// before). A terminal handle is made on its open `descriptor` (which it
+    /// then owns); the others ignore it.
+    func makeStreamHandle(_ kind: StreamConnection.Kind, on loop: EventLoop, descriptor: Int32 = -1) throws(WeftError) -> UnsafeMutablePointer<uv_stream_t> {
         var error: Int32 = 0
         let stream: UnsafeMutablePointer<uv_stream_t>
         switch kind {
@@ -22,11 +24,16 @@ extension SocketOwner {
                 throw WeftError(uvCode: error, operation: "uv_tcp_init")
             }
             stream = weft_tcp_stream(handle)
-        case .unixDomain:
+        case .unixDomain, .pipe:
             guard let handle = weft_pipe_new(loop.uvLoop, &error) else {
                 throw WeftError(uvCode: error, operation: "uv_pipe_init")
             }
             stream = weft_pipe_stream(handle)
+        case .tty:
+            guard let handle = weft_tty_new(loop.uvLoop, descriptor, &error) else {
+                throw WeftError(uvCode: error, operation: "uv_tty_init")
+            }
+            stream = weft_tty_stream(handle)
         }
         stream.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         return stream

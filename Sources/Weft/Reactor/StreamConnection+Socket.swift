@@ -72,25 +72,31 @@ extension StreamConnection {
     }
 
     /// A connection on `loop` for the connected socket `descriptor` (TCP, or a
-    /// Unix domain stream socket for `.unixDomain`), which it now owns (on
-    /// failure it is closed).
+    /// Unix domain stream socket for `.unixDomain`), the pipe `descriptor`
+    /// (`.pipe`: a pipe, a socket pair or a character device, through
+    /// `uv_pipe_open`) or the terminal `descriptor` (`.tty`, through
+    /// `uv_tty_init`), which it now owns (on failure it is closed; 0, 1 and 2
+    /// never are, here or by libuv when the handle closes). libuv makes the
+    /// descriptor non-blocking, which a descriptor shared with other processes
+    /// (an inherited standard stream) shares with them.
     static func adopting(_ descriptor: Int32, loop: EventLoop, kind: Kind = .tcp) throws(WeftError) -> StreamConnection {
         let connection: StreamConnection
         do {
-            connection = try StreamConnection(loop: loop, kind: kind)
+            connection = try StreamConnection(loop: loop, kind: kind, descriptor: descriptor)
         } catch {
-            weft_close(descriptor)
+            if descriptor > 2 { weft_close(descriptor) }
             throw error
         }
         let stream = connection.stream!
-        let opened = switch kind {
-        case .tcp: uv_tcp_open(weft_stream_tcp(stream), descriptor)
-        case .unixDomain: uv_pipe_open(weft_stream_pipe(stream), descriptor)
+        let (opened, call): (Int32, String) = switch kind {
+        case .tcp: (uv_tcp_open(weft_stream_tcp(stream), descriptor), "uv_tcp_open")
+        case .unixDomain, .pipe: (uv_pipe_open(weft_stream_pipe(stream), descriptor), "uv_pipe_open")
+        case .tty: (0, "uv_tty_init")  // the handle was made on the descriptor
         }
         if opened < 0 {
             connection.close()
-            weft_close(descriptor)
-            throw WeftError(uvCode: opened, operation: kind == .tcp ? "uv_tcp_open" : "uv_pipe_open")
+            if descriptor > 2 { weft_close(descriptor) }
+            throw WeftError(uvCode: opened, operation: call)
         }
         return connection
     }

@@ -70,7 +70,8 @@ extension StreamConnection {
     }
 
     /// Flushes, then half-closes with `uv_shutdown`: the peer reads end of
-    /// stream; this side can still read.
+    /// stream; this side can still read. A pipe or a terminal, which has no
+    /// half-close (`ENOTSOCK`), is closed instead.
     func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if shutdownOperation == nil {
             guard case .ready(let flushed) = pollFlush(&context) else { return .pending }
@@ -91,6 +92,12 @@ extension StreamConnection {
         guard let status = operation.status else {
             operation.waiting.register(context.waker)
             return .pending
+        }
+        if status == UV_ENOTSOCK.rawValue && (kind == .pipe || kind == .tty) {
+            // A pipe (or terminal) has no half-close: once the queue has drained,
+            // its handle is closed instead, so that the reader reads end of file.
+            close()
+            return .ready(.success(()))
         }
         if status < 0 && status != UV_ENOTCONN.rawValue {
             return .ready(.failure(WeftError(uvCode: status, operation: "shutdown")))

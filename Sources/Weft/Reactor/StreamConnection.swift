@@ -1,8 +1,10 @@
 import CLibUV
 import CWeftSupport
 
-/// The owner of one connected libuv stream, a `uv_tcp_t` (``TCPStream``) or a
-/// `uv_pipe_t` on a Unix domain socket (``UnixStream``): its inbound buffer,
+/// The owner of one connected libuv stream, a `uv_tcp_t` (``TCPStream``), a
+/// `uv_pipe_t` on a Unix domain socket (``UnixStream``) or on a pipe (a
+/// ``PipeStream``: a child's standard stream, an anonymous pipe), or a
+/// `uv_tty_t` on a terminal: its inbound buffer,
 /// its outbound queue accounting, and the wakers of the tasks using it. The
 /// one stream machinery: reading, lending, writing, half-close and the
 /// loop's budget never depend on the kind (``Kind``); only connecting, the
@@ -30,6 +32,12 @@ final class StreamConnection: SocketOwner {
         case tcp
         /// A `uv_pipe_t` on a Unix domain stream socket.
         case unixDomain
+        /// A `uv_pipe_t` on a pipe or any other stream descriptor that is not a
+        /// Unix domain socket one connected (a child's standard stream, whose
+        /// libuv makes a socket pair; an anonymous pipe; an inherited descriptor).
+        case pipe
+        /// A `uv_tty_t` on a terminal descriptor.
+        case tty
     }
 
     /// A pooled read buffer holding unread bytes in `start..<end`.
@@ -92,11 +100,13 @@ final class StreamConnection: SocketOwner {
     /// A connect in flight, told to forget its waiting task if the stream closes first.
     var connectOperation: StreamRequest<uv_connect_t>?
 
-    /// A new, unconnected TCP (or, for `.unixDomain`, pipe) handle on `loop`.
-    init(loop: EventLoop, kind: Kind = .tcp) throws(WeftError) {
+    /// A new, unconnected TCP (or, for `.unixDomain` and `.pipe`, pipe) handle
+    /// on `loop`; for `.tty`, a terminal handle on `descriptor`, which it then
+    /// owns (the handle closes it, unless it is 0, 1 or 2).
+    init(loop: EventLoop, kind: Kind = .tcp, descriptor: Int32 = -1) throws(WeftError) {
         self.loop = loop
         self.kind = kind
-        stream = try makeStreamHandle(kind, on: loop)
+        stream = try makeStreamHandle(kind, on: loop, descriptor: descriptor)
     }
 
     deinit {

@@ -263,6 +263,7 @@ final class EventLoop {
         let leftover = jobs
         jobs.removeAll()
         for job in leftover { job.loopClosed() }
+        attachments.notifyShutdown()
         timers.close()
         timers.virtualClock?.uninstall()
         weft_close_and_free(weft_timer_handle(watchdog))

@@ -17,7 +17,7 @@ import Synchronization
 /// ```
 struct LoopAttachmentKey<Value: AnyObject>: Sendable {
     /// How many kinds of attachment a loop can hold.
-    static var capacity: Int { 4 }
+    static var capacity: Int { 8 }
 
     /// The attachment's slot in every loop.
     let index: Int
@@ -39,7 +39,7 @@ private let loopAttachmentKeysMade = Atomic<Int>(0)
 /// (its address; 0 while none). A slot is written once, by a
 /// compare-exchange from 0, and read lock-free from any thread.
 struct LoopAttachments: ~Copyable {
-    private let slots: InlineArray<4, Atomic<UInt>> = InlineArray { _ in Atomic(0) }
+    private let slots: InlineArray<8, Atomic<UInt>> = InlineArray { _ in Atomic(0) }
 
     deinit {
         for index in slots.indices {
@@ -59,6 +59,17 @@ struct LoopAttachments: ~Copyable {
         return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef(body)
     }
 
+    /// Tells each attachment that is a ``LoopShutdownObserver`` that the loop
+    /// is shutting down; on the loop thread, from `EventLoop.shutdown()`.
+    func notifyShutdown() {
+        for index in slots.indices {
+            let bits = slots[index].load(ordering: .acquiring)
+            guard bits != 0 else { continue }
+            let value = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
+            (value as? any LoopShutdownObserver)?.loopShuttingDown()
+        }
+    }
+
     @inline(never)
     private func attach<Value>(_ key: LoopAttachmentKey<Value>, on loop: EventLoop) -> UInt {
         let made = UInt(bitPattern: Unmanaged.passRetained(key.make(loop)).toOpaque())
@@ -68,4 +79,13 @@ struct LoopAttachments: ~Copyable {
         Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: made)!).release()
         return original
     }
+}
+
+/// An attachment that must act when its loop shuts down (the reactor's
+/// children still running, which nothing would reap once the loop stops):
+/// the hook through which the executor tells a layer above without knowing it.
+protocol LoopShutdownObserver: AnyObject {
+    /// The loop is shutting down: its tasks were cancelled, and no callback
+    /// will run again. Called once, on the loop thread.
+    func loopShuttingDown()
 }

@@ -2,15 +2,24 @@ import CWeftSupport
 import Synchronization
 
 /// The part of a oneshot channel's shared state that does not depend on the
-/// value's type: one atomic word and the receiver's waker. Non-generic, so the
+/// value's type: one atomic word and the receivers' wakers. Non-generic, so the
 /// sender's deinit (which runs unspecialised) never looks up generic metadata.
 ///
-/// `@unchecked Sendable` is sound because every field is either atomic or
-/// handed between threads by a bit of `state`:
-/// - `receiverWaker` follows ``publishWaker(_:in:state:published:done:)``: the
-///   receiver writes it only while ``receiverWakerBit`` is clear; a sender reads
-///   it only after setting ``sentBit`` or ``senderGoneBit`` and seeing the bit
-///   set in the previous state.
+/// Every task waiting on a copy of the receiver is kept (no silent hang): the
+/// first in `receiverWaker`, lock-free, any other in `extraWakers`. See
+/// ``registerReceiver(_:)``.
+///
+/// `@unchecked Sendable` is sound because every field is either atomic, under
+/// a lock, or handed between threads by a bit of `state`:
+/// - `receiverWaker` is written only by the receiver copy that holds
+///   ``registeringBit`` (taken by compare-and-swap, so by one poll at a time)
+///   and only while ``receiverWakerBit`` is clear; a sender reads it only
+///   after setting ``sentBit`` or ``senderGoneBit`` and seeing
+///   ``receiverWakerBit`` set in the previous state (the protocol of
+///   ``publishWaker(_:in:state:published:done:)``).
+/// - `extraWakers` is set once, atomically, to a `Locked`; ``extraWakersBit`` is set while holding its
+///   lock, after the waker is in, so a sender that sees the bit in the state
+///   it replaced finds the waker under the lock.
 /// - the subclass's `slot` is written by the one `send` that set ``claimedBit``,
 ///   before it publishes ``sentBit`` (release), and read by the one poll that
 ///   set ``takenBit`` after seeing ``sentBit`` (acquire).
@@ -28,6 +37,12 @@ class OneshotState: @unchecked Sendable {
     @usableFromInline static let receiverWakerBit: UInt32 = 1 << 4
     /// The receiver called `close()`: sends fail from now on.
     @usableFromInline static let receiverClosedBit: UInt32 = 1 << 5
+    /// A poll of a receiver copy owns `receiverWaker` (is registering).
+    @usableFromInline static let registeringBit: UInt32 = 1 << 6
+    /// `extraWakers` holds a waker.
+    @usableFromInline static let extraWakersBit: UInt32 = 1 << 7
+    /// A value was sent or never will be: what wakes the receivers.
+    @usableFromInline static let doneBits: UInt32 = sentBit | senderGoneBit
 
     /// Whether, with no value sent in `state`, none ever will be: the sender
     /// is gone, or the receiver closed before any send claimed the slot.
@@ -37,8 +52,116 @@ class OneshotState: @unchecked Sendable {
 
     @usableFromInline let state = Atomic<UInt32>(0)
     @exclusivity(unchecked) @usableFromInline final var receiverWaker: Waker?
+    /// The tasks waiting on other copies of the receiver than the one whose
+    /// task is in `receiverWaker`: made when a copy first waits in a second
+    /// task, so a channel whose receiver waits in one task (nearly all) pays
+    /// one word for it.
+    @usableFromInline final let extraWakers = AtomicLazyReference<Locked<WaitingWakers>>()
 
     @inlinable init() {}
+
+    /// Registers `waker` to be woken when a value is sent or the sender is
+    /// gone; returns true, without registering, once that happened (look
+    /// again). Any copy of the receiver may call it, from any thread.
+    ///
+    /// The poll that takes ``registeringBit`` owns `receiverWaker` and
+    /// publishes it as ``publishWaker(_:in:state:published:done:)`` does; a
+    /// waker for another task than the one kept there, or a poll that finds
+    /// another copy registering at that moment, goes to `extraWakers`
+    /// instead. So a copy polled in a second task never takes the first
+    /// task's place. A kept task that finished (``Waker/isFinished``) is
+    /// replaced rather than kept.
+    @inlinable
+    final func registerReceiver(_ waker: Waker) -> Bool {
+        var current = state.load(ordering: .relaxed)
+        while true {
+            if current & Self.doneBits != 0 { return true }
+            if current & Self.registeringBit != 0 { return registerExtra(waker) }
+            let (exchanged, original) = state.compareExchange(
+                expected: current, desired: current | Self.registeringBit, ordering: .acquiring)
+            if exchanged { break }
+            current = original
+        }
+        current |= Self.registeringBit
+        if current & Self.receiverWakerBit != 0 {
+            // Published: a sender may read it, so compare, never write.
+            if receiverWaker!.willWake(waker) { return releaseRegistering(done: false) }
+            return registerBesideKept(waker, state: current)
+        }
+        return publishReceiverWaker(waker, state: current)
+    }
+
+    /// ``registerReceiver(_:)`` holding ``registeringBit``, with a published
+    /// waker that is not `waker`'s: the kept task goes on waiting unless it
+    /// finished.
+    @usableFromInline
+    final func registerBesideKept(_ waker: Waker, state current: UInt32) -> Bool {
+        if !receiverWaker!.isFinished {
+            _ = releaseRegistering(done: false)
+            return registerExtra(waker)
+        }
+        // Take the slot back before replacing the finished task's waker.
+        var current = current
+        while true {
+            let (exchanged, original) = state.compareExchange(
+                expected: current, desired: current & ~Self.receiverWakerBit, ordering: .acquiring)
+            if exchanged { break }
+            if original & Self.doneBits != 0 { return releaseRegistering(done: true) }
+            current = original
+        }
+        return publishReceiverWaker(waker, state: current & ~Self.receiverWakerBit)
+    }
+
+    /// Writes `waker` to the unpublished slot and publishes it, giving up
+    /// ``registeringBit`` in the same step; `current` is the state last seen.
+    @inlinable
+    final func publishReceiverWaker(_ waker: Waker, state current: UInt32) -> Bool {
+        receiverWaker = waker
+        var current = current
+        while true {
+            let desired = (current | Self.receiverWakerBit) & ~Self.registeringBit
+            let (exchanged, original) = state.compareExchange(
+                expected: current, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { return false }
+            if original & Self.doneBits != 0 { return releaseRegistering(done: true) }
+            current = original
+        }
+    }
+
+    /// Gives up ``registeringBit``; returns `done`.
+    @inlinable
+    final func releaseRegistering(done: Bool) -> Bool {
+        state.bitwiseAnd(~Self.registeringBit, ordering: .releasing)
+        return done
+    }
+
+    /// Keeps `waker` in `extraWakers`; true, as ``registerReceiver(_:)``, when
+    /// a value was sent or the sender is gone before it was kept.
+    @usableFromInline
+    final func registerExtra(_ waker: Waker) -> Bool {
+        let extra = extraWakers.load() ?? extraWakers.storeIfNil(Locked(WaitingWakers()))
+        return extra.withLock { wakers in
+            let previous = state.bitwiseOr(Self.extraWakersBit, ordering: .acquiringAndReleasing).oldValue
+            if previous & Self.doneBits != 0 { return true }
+            wakers.register(waker)
+            return false
+        }
+    }
+
+    /// Wakes every receiver that waits, given the state before the caller set
+    /// a bit of ``doneBits``.
+    @inlinable
+    final func wakeReceivers(previous: UInt32) {
+        if previous & Self.receiverWakerBit != 0 { withUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
+        if previous & Self.extraWakersBit != 0 { wakeExtra() }
+    }
+
+    @usableFromInline
+    final func wakeExtra() {
+        // Made before the bit was set (see `registerExtra`).
+        var waiting = extraWakers.load()!.withLock { $0.take() }
+        waiting.wakeAll()
+    }
 }
 
 /// The shared state with the value's slot. `Slot` is `Value?`: a generic
@@ -68,7 +191,7 @@ extension OneshotShared {
         // without destroying that (saves a release call per send).
         withUnsafeMutablePointer(to: &slot) { $0.initialize(to: value.take()) }
         let previous = state.bitwiseOr(OneshotState.sentBit, ordering: .acquiringAndReleasing).oldValue
-        if previous & OneshotState.receiverWakerBit != 0 { withUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
+        wakeReceivers(previous: previous)
         return true
     }
 }
@@ -94,9 +217,7 @@ final class OneshotSenderToken: Sendable {
         // Once a value is sent the receiver no longer looks for the sender.
         if shared.state.load(ordering: .relaxed) & OneshotState.sentBit != 0 { return }
         let previous = shared.state.bitwiseOr(OneshotState.senderGoneBit, ordering: .acquiringAndReleasing).oldValue
-        if previous & OneshotState.sentBit == 0, previous & OneshotState.receiverWakerBit != 0 {
-            withUnsafeMutablePointer(to: &shared.receiverWaker, wakeStoredWaker)
-        }
+        if previous & OneshotState.sentBit == 0 { shared.wakeReceivers(previous: previous) }
     }
 }
 
@@ -154,10 +275,10 @@ public struct OneshotSender<Value: Sendable>: Sendable {
 /// The receiving half of a oneshot channel: a future of the value, or of
 /// ``ChannelClosed`` when the sender is dropped without sending.
 ///
-/// Poll it from one task at a time (copies share the value; the first poll
-/// that finds it takes it, later ones see ``ChannelClosed``): unlike the other
-/// receivers it keeps one waker, so a copy waiting in a second task replaces
-/// the first task's. Wakeable from any thread.
+/// Copies share the value: the first poll that finds it takes it, and later
+/// ones (of any copy) see ``ChannelClosed``. Copies may wait in several tasks
+/// at once, on any threads: every waiting task is woken when the value comes
+/// or the sender goes. Wakeable from any thread.
 ///
 /// **Cancellation:** cancel-safe. The value is taken only by a poll that
 /// returns it, so dropping a pending receive future (or cancelling `receive()`)
@@ -197,7 +318,6 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
-        let done = OneshotState.sentBit | OneshotState.senderGoneBit
         while true {
             let current = shared.state.load(ordering: .acquiring)
             if current & OneshotState.sentBit != 0 {
@@ -206,10 +326,7 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
                 return .ready(.success(shared.slot.take()!))
             }
             if OneshotState.noValueWillCome(current) { return .ready(.failure(ChannelClosed())) }
-            if !publishWaker(context.waker, in: &shared.receiverWaker, state: shared.state,
-                             published: OneshotState.receiverWakerBit, done: done) {
-                return .pending
-            }
+            if !shared.registerReceiver(context.waker) { return .pending }
             // Sent or dropped while registering: look again.
         }
     }

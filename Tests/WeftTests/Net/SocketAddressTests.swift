@@ -70,4 +70,13 @@ struct SocketAddressTests {
         #expect(address.description == text)
         #expect(try SocketAddress(host: host, port: port) == address)
     }
+
+    @Test("the host reads back in its canonical form, with an IPv6 zone, and a copy of an address holds no reference")
+    func canonicalHost() throws {
+        #expect(try SocketAddress(host: "0:0:0:0:0:0:0:1", port: 80).host == "::1")
+        #expect(try SocketAddress(host: "::FFFF:127.0.0.1", port: 80).host == "::ffff:127.0.0.1")
+        #expect(try SocketAddress(host: "fe80::1%lo", port: 80).host == "fe80::1%lo")
+        // Plain bytes: copied once per datagram received or sent, without a retain.
+        #expect(_isPOD(SocketAddress.self))
+    }
 }

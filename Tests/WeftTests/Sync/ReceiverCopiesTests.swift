@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import Weft
 
@@ -66,4 +67,90 @@ struct ReceiverCopiesTests {
         }
         #expect(throws: Never.self) { try a.get().get(); try b.get().get() }
     }
+
+    @Test("two tasks waiting on copies of one oneshot receiver are both woken by the send: one gets the value, the other ChannelClosed")
+    func oneshot() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = oneshotChannel(of: Int.self)
+        let first = runtime.spawn(receiver)
+        let second = runtime.spawn(receiver)
+        try Self.letTasksWait(runtime)
+        try sender.send(5)
+        let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
+        guard case .success(let (a, b)) = both else {
+            Issue.record("a task waiting on a copy of the receiver was never woken")
+            return
+        }
+        let outcomes = [try a.get(), try b.get()]
+        #expect(outcomes.count { (try? $0.get()) == 5 } == 1)
+        #expect(outcomes.count { if case .failure = $0 { true } else { false } } == 1)
+    }
+
+    @Test("two tasks waiting on copies of one oneshot receiver both see ChannelClosed when the sender is dropped")
+    func oneshotSenderDropped() throws {
+        let runtime = try Runtime()
+        var (sender, receiver): (OneshotSender<Int>?, OneshotReceiver<Int>) = oneshotChannel(of: Int.self)
+        let first = runtime.spawn(receiver)
+        let second = runtime.spawn(receiver)
+        try Self.letTasksWait(runtime)
+        sender = nil
+        let both = try runtime.block(on: timeoutFuture(.seconds(2), join(first, second)))
+        guard case .success(let (a, b)) = both else {
+            Issue.record("a task waiting on a copy of the receiver was never woken")
+            return
+        }
+        for outcome in [try a.get(), try b.get()] {
+            guard case .failure = outcome else { Issue.record("expected ChannelClosed, got \(outcome)"); return }
+        }
+        _ = sender
+    }
+
+    @Test("a oneshot receive dropped by its timeout leaves no stale claim: a copy awaited in another task then gets the value")
+    func oneshotAfterDroppedWaiter() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = oneshotChannel(of: Int.self)
+        let gaveUp = try runtime.block(on: timeoutFuture(.milliseconds(10), receiver))
+        guard case .failure = gaveUp else { Issue.record("no value was sent, yet got \(gaveUp)"); return }
+        let later = runtime.spawn(receiver)
+        try Self.letTasksWait(runtime)
+        try sender.send(8)
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(2), later))
+        #expect((try? outcome.get().get().get()) == 8)
+    }
+
+    @Test("copies of one oneshot receiver awaited at once on two loops: both tasks are woken every time, 600 channels")
+    func oneshotAcrossLoops() async throws {
+        let left = try LoopThread(name: "copies-left")
+        let right = try LoopThread(name: "copies-right")
+        defer {
+            left.shutdown()
+            right.shutdown()
+        }
+        for round in 0..<600 {
+            let (sender, receiver) = oneshotChannel(of: Int.self)
+            let started = StartedCount()
+            let first = left.spawn { () async -> Int? in
+                started.count.add(1, ordering: .relaxed)
+                return try? await receiver.receive()
+            }
+            let second = right.spawn { () async -> Int? in
+                started.count.add(1, ordering: .relaxed)
+                return try? await receiver.receive()
+            }
+            // Vary when the value comes: while the copies register (the two
+            // loops register at about the same time), or once both wait.
+            if round % 2 == 1 {
+                while started.count.load(ordering: .relaxed) < 2 { await Task.yield() }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            try sender.send(round)
+            let values = [try await awaitWithin(.seconds(10), first), try await awaitWithin(.seconds(10), second)]
+            #expect(values.compactMap { $0 } == [round], "round \(round): \(values)")
+        }
+    }
+}
+
+/// How many tasks have started, shared with them.
+private final class StartedCount: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -1,0 +1,96 @@
+/// The async twins of the process and pipe futures (Process/), by the one rule
+/// every async twin follows (docs/ARCHITECTURE.md, "The Swift concurrency
+/// bridge"). Spawning and making a pipe run on the calling task's loop (else
+/// the shared one); the rest on the child's or the stream's own loop.
+
+extension Command {
+    /// Spawns the child (see ``spawnFuture()``) on the calling task's loop, or
+    /// the shared one. Fails with the libuv error naming the executable:
+    /// ``WeftError/Code/notFound`` (`ENOENT`) when there is no such program,
+    /// ``WeftError/Code/permissionDenied`` when it is not executable,
+    /// ``WeftError/Code/tooManyOpenFiles`` when out of descriptors.
+    nonisolated(nonsending)
+    public func spawn() async throws -> ChildProcess {
+        try await value(transferring: UnsafeTransfer(value: spawnFuture())).value.get()
+    }
+
+    /// Spawns the child with inherited standard streams (unless set otherwise)
+    /// and waits for its exit (see ``statusFuture()``).
+    ///
+    /// **Cancellation:** the child runs on (killed with ``killOnDrop``) and is
+    /// reaped; this throws `CancellationError`.
+    nonisolated(nonsending)
+    public func status() async throws -> ProcessExitStatus {
+        try await value(transferring: UnsafeTransfer(value: statusFuture())).value.get()
+    }
+
+    /// Spawns the child with its standard output and error piped (its input
+    /// `/dev/null` unless set otherwise), collects both, and waits for its exit
+    /// (see ``outputFuture(limit:)``). If it writes more than `limit` bytes to
+    /// either, it is killed and this fails with `ENOBUFS`.
+    ///
+    /// **Cancellation:** as ``status()``; what was collected is dropped.
+    nonisolated(nonsending)
+    public func output(limit: Int = 16 << 20) async throws -> ProcessOutput {
+        try await value(transferring: UnsafeTransfer(value: outputFuture(limit: limit))).value.get()
+    }
+}
+
+extension ChildProcess {
+    /// Waits for the child's exit, after closing its ``standardInput`` (see
+    /// ``waitFuture()``).
+    ///
+    /// **Cancellation:** cancel-safe: the child is left alone.
+    nonisolated(nonsending)
+    public func wait() async throws -> ProcessExitStatus {
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: waitFuture()), on: process.loop).value.get()
+        } catch is AwaitCancelled { throw CancellationError() }
+    }
+}
+
+extension PipeStream {
+    /// Makes an anonymous pipe on the calling task's loop, or the shared one
+    /// (see ``pipeFuture()``).
+    nonisolated(nonsending)
+    public static func pipe() async throws -> (reader: PipeStream, writer: PipeStream) {
+        try await value(transferring: UnsafeTransfer(value: OpenPipe())).value.get()
+    }
+
+    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await readStream(upTo: maxLength, from: self, connection)
+    }
+
+    /// Reads up to `buffer.count` bytes into the start of `buffer`, as
+    /// ``TCPStream/read(into:)`` (libuv reads straight into it while it waits).
+    ///
+    /// **Cancellation:** cancel-safe; the buffer is then a new zeroed one of
+    /// the same count.
+    nonisolated(nonsending)
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        try await readStream(into: &buffer, from: self, connection)
+    }
+
+    /// Writes all of `bytes` and waits until they reached the OS. Not
+    /// cancel-safe: a prefix may have been written when cancelled.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes[...])
+    }
+
+    /// Writes all of `bytes` (a slice) and waits until they reached the OS.
+    /// Not cancel-safe.
+    nonisolated(nonsending)
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        try await writeStream(bytes, to: self, connection)
+    }
+
+    /// Flushes, then closes the write direction: the reader (a child reading
+    /// its standard input) reads end of file.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        try await shutdownStream(self, connection)
+    }
+}

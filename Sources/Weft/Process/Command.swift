@@ -1,0 +1,187 @@
+import CLibUV
+
+/// How to start a child process: the executable, its arguments, environment
+/// and working directory, and where its standard streams go (Tokio's
+/// `Command`). A value: set it up, then spawn it as often as you like.
+///
+/// ```swift
+/// var command = Command("/bin/sh", arguments: ["-c", "tr a-z A-Z"])
+/// command.standardInput = .pipe
+/// command.standardOutput = .pipe
+/// let child = try await command.spawn()
+/// try await child.standardInput!.write(Array("hello".utf8))
+/// try await child.standardInput!.shutdown()          // the child reads end of file
+/// let shouted = try await value(of: child.standardOutput!.readToEnd()).get()
+/// let status = try await child.wait()                // "HELLO", exit code 0
+/// ```
+///
+/// - ``spawn()`` (``spawnFuture()``) starts it and returns its
+///   ``ChildProcess``: the process ID, its piped streams, its exit.
+/// - ``status()`` (``statusFuture()``) runs it to its exit.
+/// - ``output(limit:)`` (``outputFuture(limit:)``) runs it with its output and
+///   errors collected.
+///
+/// A child is spawned with `uv_spawn` on the loop of the runtime that polls
+/// the future (for the async forms, the calling task's loop, else the shared
+/// one), which reaps it when it exits: no child stays a zombie, even when its
+/// ``ChildProcess`` is dropped early (see ``ChildProcess``).
+public struct Command: Sendable {
+    /// Where one of the child's standard streams goes.
+    public enum Stdio: Sendable, Hashable {
+        /// The parent's own stream (descriptor 0, 1 or 2).
+        case inherit
+        /// `/dev/null`: reads end at once, writes vanish.
+        case null
+        /// A new pipe to the parent: the ``ChildProcess``'s ``PipeStream``.
+        case pipe
+        /// The file at `path`: read for standard input; for the output and
+        /// error streams created if needed (mode 0644) and truncated.
+        case file(path: String)
+        /// A copy of the parent's open `descriptor` (which the parent keeps
+        /// and may close after the spawn).
+        case descriptor(Int32)
+    }
+
+    /// The program: a path, or a name without a slash, looked up in the
+    /// `PATH` of the child's environment (as `execvp` does).
+    public var executable: String
+    /// The arguments after the program's name.
+    public var arguments: [String]
+    /// The child's working directory; `nil`: the parent's.
+    public var workingDirectory: String?
+    /// The child's standard input; `.inherit` by default.
+    public var standardInput: Stdio = .inherit
+    /// The child's standard output; `.inherit` by default.
+    public var standardOutput: Stdio = .inherit
+    /// The child's standard error; `.inherit` by default.
+    public var standardError: Stdio = .inherit
+    /// Whether dropping the ``ChildProcess`` kills the child (`SIGKILL`);
+    /// `false` by default: the child runs on, and is still reaped when it
+    /// exits (Tokio's `kill_on_drop`).
+    public var killOnDrop = false
+
+    /// Whether the child starts from the parent's environment (at spawn time)
+    /// or from an empty one; ``clearEnvironment()`` sets it to `false`.
+    public private(set) var inheritsEnvironment = true
+    /// The changes to the starting environment, in order (`nil`: removed).
+    private var environmentChanges: [(name: String, value: String?)] = []
+
+    /// A command running `executable` with `arguments`, inheriting the
+    /// parent's environment, working directory and standard streams.
+    public init(_ executable: String, arguments: [String] = []) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+
+    /// Sets the environment variable `name` to `value` in the child.
+    public mutating func setEnvironment(_ name: String, to value: String) {
+        environmentChanges.append((name, value))
+    }
+
+    /// Removes the environment variable `name` from the child's environment.
+    public mutating func removeEnvironment(_ name: String) {
+        environmentChanges.append((name, nil))
+    }
+
+    /// Starts the child's environment empty (the changes made before are
+    /// dropped): only what ``setEnvironment(_:to:)`` sets afterwards.
+    public mutating func clearEnvironment() {
+        inheritsEnvironment = false
+        environmentChanges.removeAll()
+    }
+
+    /// The environment the child would get if spawned now, as `NAME=value`
+    /// strings in a stable order.
+    public var environment: [String] {
+        var variables: [String: String] = [:]
+        var order: [String] = []
+        func set(_ name: String, _ value: String?) {
+            if variables[name] == nil, value != nil { order.append(name) }
+            variables[name] = value
+        }
+        if inheritsEnvironment, var entry = weft_environ() {
+            while let pointer = entry.pointee {
+                let text = String(cString: pointer)
+                if let equals = text.firstIndex(of: "=") {
+                    set(String(text[..<equals]), String(text[text.index(after: equals)...]))
+                }
+                entry += 1
+            }
+        }
+        for change in environmentChanges { set(change.name, change.value) }
+        return order.compactMap { name in variables[name].map { "\(name)=\($0)" } }
+    }
+
+    /// A future that spawns the child on the runtime polling it. See ``spawn()``.
+    public func spawnFuture() -> SpawnChild {
+        SpawnChild(command: self)
+    }
+
+    /// A future that spawns the child and waits for its exit. See ``status()``.
+    public func statusFuture() -> RunToExit {
+        RunToExit(command: self)
+    }
+
+    /// A future that spawns the child with its output and errors collected.
+    /// See ``output(limit:)``.
+    public func outputFuture(limit: Int = 16 << 20) -> CollectOutput {
+        CollectOutput(command: self, limit: limit)
+    }
+}
+
+extension Command {
+    /// Spawns the child on `loop`, the calling thread's.
+    func spawn(on loop: EventLoop) throws(WeftError) -> ChildProcess {
+        if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
+            throw error
+        }
+        // The descriptors opened here for the child (files, /dev/null): it gets
+        // copies, so they are closed once spawned, whatever happened.
+        var opened: [Int32] = []
+        defer { for descriptor in opened { weft_close(descriptor) } }
+        var pipes: [StreamConnection?] = [nil, nil, nil]
+        var slots: [SpawnOptions.Slot] = []
+        slots.reserveCapacity(3)
+        for index in 0..<3 {
+            let stdio = index == 0 ? standardInput : index == 1 ? standardOutput : standardError
+            switch stdio {
+            case .inherit:
+                slots.append(.inherit(Int32(index)))
+            case .descriptor(let descriptor):
+                slots.append(.inherit(descriptor))
+            case .null, .file:
+                let path: String
+                let flags: Int32
+                if case .file(let filePath) = stdio {
+                    path = filePath
+                    flags = index == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC
+                } else {
+                    path = "/dev/null"
+                    flags = O_RDWR
+                }
+                let descriptor = weft_open(path, flags | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else {
+                    throw WeftError(.libuv(code: uv_translate_sys_error(weft_errno())), operation: "spawn",
+                                    detail: "executable \(executable.debugDescription), \(["standard input", "standard output", "standard error"][index]) file \(path.debugDescription)")
+                }
+                opened.append(descriptor)
+                slots.append(.inherit(descriptor))
+            case .pipe:
+                let connection = try StreamConnection(loop: loop, kind: .pipe)
+                pipes[index] = connection
+                slots.append(.pipe(connection, childReads: index == 0))
+            }
+        }
+        let options = SpawnOptions(file: executable, arguments: [executable] + arguments,
+                                   environment: inheritsEnvironment && environmentChanges.isEmpty ? nil : environment,
+                                   workingDirectory: workingDirectory, stdio: slots)
+        let process: ProcessHandle
+        do {
+            process = try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
+        } catch {
+            for pipe in pipes { pipe?.close() }
+            throw error
+        }
+        return ChildProcess(process: process, pipes: pipes.map { $0.map(PipeStream.init(connection:)) })
+    }
+}

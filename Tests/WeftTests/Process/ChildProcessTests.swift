@@ -1,0 +1,290 @@
+import Foundation
+import Glibc
+import Testing
+import Weft
+
+/// Child processes: spawn, pipes both ways, exits and signals, environment and
+/// working directory, reaping.
+@Suite("Child processes")
+struct ChildProcessTests {
+    /// Runs `future` on `runtime` for at most 20 s.
+    static func run<F: Future>(_ runtime: Runtime, _ future: F) throws -> F.Output {
+        try runtime.block(on: timeoutFuture(.seconds(20), future)).get()
+    }
+
+    /// Whether `pid` is still a child of this process that nobody reaped (a
+    /// zombie, or running): `waitpid` does not answer `ECHILD`.
+    static func isUnreapedChild(_ pid: Int32) -> Bool {
+        var status: Int32 = 0
+        return !(waitpid(pid, &status, WNOHANG) == -1 && errno == ECHILD)
+    }
+
+    @Test("1 MiB fed to cat's standard input and shut down comes back exactly on its standard output; it exits with 0")
+    func catEchoesOneMebibyte() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/bin/cat")
+        command.standardInput = .pipe
+        command.standardOutput = .pipe
+        let child = try Self.run(runtime, command.spawnFuture()).get()
+        #expect(child.processID > 0)
+        let input = try #require(child.standardInput)
+        let output = try #require(child.standardOutput)
+        let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 9)) }
+        let (written, received) = try Self.run(runtime, join(
+            input.writeAll(sent).then { _ in input.shutdownFuture() },
+            output.readToEnd(limit: 4 << 20)))
+        try written.get()
+        #expect(try received.get() == sent)
+        let status = try Self.run(runtime, child.waitFuture()).get()
+        #expect(status.isSuccess && status.exitCode == 0 && status.signal == nil)
+        child.standardOutput = nil
+        input.close()
+        output.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        #expect(!Self.isUnreapedChild(child.processID))
+    }
+
+    @Test("exit codes and deaths by signal are reported as such")
+    func exitCodesAndSignals() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let three = try Self.run(runtime, Command("/bin/sh", arguments: ["-c", "exit 3"]).statusFuture()).get()
+        #expect(three.exitCode == 3 && three.signal == nil && !three.isSuccess)
+        #expect(three.description == "exit code 3")
+        let terminated = try Self.run(runtime, Command("/bin/sh", arguments: ["-c", "kill -TERM $$"]).statusFuture()).get()
+        #expect(terminated.signal == SIGTERM && terminated.exitCode == nil)
+        #expect(terminated.description == "killed by signal 15")
+        let fine = try Self.run(runtime, Command("/bin/true").statusFuture()).get()
+        #expect(fine.isSuccess)
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("200 concurrent /bin/true children all exit with 0 and none is left unreaped")
+    func twoHundredConcurrentChildren() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/bin/true")
+        command.standardInput = .null
+        let children = try (0..<200).map { _ in try Self.run(runtime, command.spawnFuture()).get() }
+        let statuses = try Self.run(runtime, joinAll(children.map { $0.waitFuture() }))
+        #expect(statuses.count == 200)
+        #expect(try statuses.allSatisfy { try $0.get().isSuccess })
+        #expect(Set(children.map(\.processID)).count == 200)
+        let unreaped = children.map(\.processID).filter(Self.isUnreapedChild)
+        #expect(unreaped.isEmpty, "unreaped children: \(unreaped)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a sleeping child killed with SIGKILL (and one with SIGTERM) reports that signal at once")
+    func killingASleepingChild() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        for signal in [SIGKILL, SIGTERM] {
+            let child = try Self.run(runtime, Command("/bin/sleep", arguments: ["30"]).spawnFuture()).get()
+            let start = ContinuousClock.now
+            try child.kill(signal: signal)
+            let status = try Self.run(runtime, child.waitFuture()).get()
+            #expect(status.signal == signal)
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(!Self.isUnreapedChild(child.processID))
+            try child.kill()  // after the exit: nothing happens
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("the environment (set, removed, cleared) and the working directory reach the child")
+    func environmentAndWorkingDirectory() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let directory = FileManager.default.temporaryDirectory.resolvingSymlinksInPath().path
+        var command = Command("/bin/sh", arguments: ["-c", "echo \"$WEFT_CHILD_VARIABLE|${HOME-unset}|$(pwd)\""])
+        command.setEnvironment("WEFT_CHILD_VARIABLE", to: "a value with spaces")
+        command.removeEnvironment("HOME")
+        command.workingDirectory = directory
+        let output = try Self.run(runtime, command.outputFuture()).get()
+        #expect(String(decoding: output.standardOutput, as: UTF8.self) == "a value with spaces|unset|\(directory)\n")
+        #expect(output.status.isSuccess)
+        #expect(command.environment.contains("WEFT_CHILD_VARIABLE=a value with spaces"))
+        #expect(command.environment.contains("PATH=\(ProcessInfo.processInfo.environment["PATH"] ?? "")"))
+
+        var cleared = Command("/usr/bin/env")
+        cleared.clearEnvironment()
+        cleared.setEnvironment("ONLY", to: "this")
+        let env = try Self.run(runtime, cleared.outputFuture()).get()
+        #expect(String(decoding: env.standardOutput, as: UTF8.self) == "ONLY=this\n")
+        #expect(cleared.environment == ["ONLY=this"])
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("output() collects standard output and error apart, with the exit code; past its limit the child is killed and it fails with ENOBUFS")
+    func outputAndItsLimit() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let output = try Self.run(runtime, Command("/bin/sh", arguments: ["-c", "echo out; echo err >&2; exit 2"]).outputFuture()).get()
+        #expect(output.standardOutput == Array("out\n".utf8))
+        #expect(output.standardError == Array("err\n".utf8))
+        #expect(output.status.exitCode == 2)
+        let tooMuch = try Self.run(runtime, Command("/bin/sh", arguments: ["-c", "head -c 100000 /dev/zero; sleep 30"]).outputFuture(limit: 1000))
+        #expect(throws: WeftError.self) { try tooMuch.get() }
+        if case .failure(let error) = tooMuch {
+            #expect(error.name == "ENOBUFS")
+            #expect(error.description.contains("more than 1000 bytes"))
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("standard streams to files, /dev/null and a descriptor: the child reads a file and writes another, writes to a pipe of the parent's; a missing input file fails naming it")
+    func filesAsStandardStreams() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let base = NSTemporaryDirectory() + "weft-process-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: base + ".in"); try? FileManager.default.removeItem(atPath: base + ".out") }
+        try Data("from a file\n".utf8).write(to: URL(fileURLWithPath: base + ".in"))
+        var command = Command("/bin/cat")
+        command.standardInput = .file(path: base + ".in")
+        command.standardOutput = .file(path: base + ".out")
+        command.standardError = .null
+        #expect(try Self.run(runtime, command.statusFuture()).get().isSuccess)
+        #expect(try String(contentsOfFile: base + ".out", encoding: .utf8) == "from a file\n")
+        // A descriptor of the parent's: the child writes to a pipe made here.
+        var descriptors: [Int32] = [-1, -1]
+        #expect(pipe(&descriptors) == 0)
+        var echo = Command("/bin/echo", arguments: ["through a descriptor"])
+        echo.standardOutput = .descriptor(descriptors[1])
+        #expect(try Self.run(runtime, echo.statusFuture()).get().isSuccess)
+        close(descriptors[1])
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(descriptors[0], &buffer, buffer.count)
+        close(descriptors[0])
+        #expect(String(decoding: buffer[..<max(0, count)], as: UTF8.self) == "through a descriptor\n")
+        command.standardInput = .file(path: base + ".missing")
+        let missing = try Self.run(runtime, command.statusFuture())
+        #expect(throws: WeftError.self) { try missing.get() }
+        if case .failure(let error) = missing {
+            #expect(error.code == .notFound && error.description.contains(".missing"))
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a missing executable fails with ENOENT naming it, and the loop keeps serving")
+    func missingExecutable() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/nonexistent/weft-no-such-program")
+        command.standardOutput = .pipe
+        let result = try Self.run(runtime, command.spawnFuture())
+        #expect(throws: WeftError.self) { try result.get() }
+        if case .failure(let error) = result {
+            #expect(error.code == .notFound)
+            #expect(error.name == "ENOENT")
+            #expect(error.description.contains("\"/nonexistent/weft-no-such-program\""), "\(error)")
+        }
+        let byName = try Self.run(runtime, Command("weft-no-such-program-\(getpid())").spawnFuture())
+        if case .failure(let error) = byName { #expect(error.code == .notFound) } else { Issue.record("spawned a missing program") }
+        #expect(try Self.run(runtime, Command("true").statusFuture()).get().isSuccess, "found in PATH")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("an argument holding a NUL byte fails the spawn with invalidArgument, naming the executable; nothing is left open")
+    func nulByteInAnArgument() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/bin/echo", arguments: ["a\u{0}b"])
+        command.standardOutput = .pipe
+        let result = try Self.run(runtime, command.spawnFuture())
+        guard case .failure(let error) = result else {
+            Issue.record("spawned with a NUL byte in an argument")
+            return
+        }
+        #expect(error.code == .invalidArgument)
+        #expect(error.description.contains("\"/bin/echo\""), "\(error)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a dropped ChildProcess leaves its child running and still reaps it; with killOnDrop it is killed and reaped")
+    func dropBehaviour() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var short = Command("/bin/sleep", arguments: ["0.2"])
+        short.standardInput = .null
+        let runningPID = try Self.run(runtime, short.spawnFuture()).get().processID  // dropped at once
+        #expect(kill(runningPID, 0) == 0, "the dropped child still runs")
+        var long = Command("/bin/sleep", arguments: ["30"])
+        long.killOnDrop = true
+        let killedPID = try Self.run(runtime, long.spawnFuture()).get().processID
+        let start = ContinuousClock.now
+        while (Self.isUnreapedChild(runningPID) || Self.isUnreapedChild(killedPID)) && ContinuousClock.now - start < .seconds(10) {
+            try runtime.block(on: sleepFuture(for: .milliseconds(20)))
+        }
+        #expect(!Self.isUnreapedChild(runningPID), "the dropped child was reaped")
+        #expect(!Self.isUnreapedChild(killedPID), "the killOnDrop child was killed and reaped")
+        #expect(ContinuousClock.now - start < .seconds(5))
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a runtime shut down with a child still running hands it to a reaper; waiting then fails with shutDown")
+    func shutdownWithARunningChild() throws {
+        var runtime: Runtime? = try Runtime()
+        var command = Command("/bin/sleep", arguments: ["0.3"])
+        command.standardInput = .null
+        let child = try runtime!.block(on: command.spawnFuture()).get()
+        let pid = child.processID
+        try runtime!.shutdown()
+        runtime = nil
+        let start = ContinuousClock.now
+        while Self.isUnreapedChild(pid) && ContinuousClock.now - start < .seconds(10) {
+            usleep(20_000)
+        }
+        #expect(!Self.isUnreapedChild(pid), "the reaper reaped it")
+        var wait = child.waitFuture()
+        var context = Context(waker: .noop)
+        guard case .ready(.failure(let error)) = wait.poll(&context) else {
+            Issue.record("waiting after the shutdown did not fail")
+            return
+        }
+        #expect(error.code == .shutDown, "\(error)")
+        #expect(ContinuousClock.now - start >= .milliseconds(100), "it ran to its end rather than being killed")
+    }
+
+    @Test("from async code on a loop thread: spawn, write, read, wait, output and status")
+    func asyncForms() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let result = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String] in
+            var command = Command("/bin/sh", arguments: ["-c", "tr a-z A-Z; exit 4"])
+            command.standardInput = .pipe
+            command.standardOutput = .pipe
+            let child = try await command.spawn()
+            try await child.standardInput!.write(Array("hello".utf8))
+            try await child.standardInput!.shutdown()
+            var shouted: [UInt8] = []
+            while case let bytes = try await child.standardOutput!.read(), !bytes.isEmpty { shouted += bytes }
+            let status = try await child.wait()
+            child.standardOutput = nil
+            let output = try await Command("/bin/echo", arguments: ["hi"]).output()
+            let plain = try await Command("/bin/true").status()
+            return [String(decoding: shouted, as: UTF8.self), status.description,
+                    String(decoding: output.standardOutput, as: UTF8.self), plain.description]
+        })
+        #expect(result == ["HELLO", "exit code 4", "hi\n", "exit code 0"])
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
+    @Test("off the loop thread: kill and the poll forms fail with wrongThread")
+    func wrongThread() throws {
+        let runtime = try Runtime()
+        let child = try runtime.block(on: Command("/bin/sleep", arguments: ["30"]).spawnFuture()).get()
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do throws(WeftError) { try child.kill() } catch { outcome.value.append(error.code) }
+            var wait = child.waitFuture()
+            var context = Context(waker: .noop)
+            if case .ready(.failure(let error)) = wait.poll(&context) { outcome.value.append(error.code) }
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        #expect(outcome.value == [.wrongThread, .wrongThread])
+        try child.kill()
+        #expect(try runtime.block(on: timeoutFuture(.seconds(10), child.waitFuture())).get().get().signal == SIGKILL)
+    }
+}
+
+/// What the other thread saw: written there before it signals the semaphore,
+/// read here after the wait (which orders the two), hence `@unchecked Sendable`.
+private final class Outcome: @unchecked Sendable {
+    var value: [WeftError.Code] = []
+}

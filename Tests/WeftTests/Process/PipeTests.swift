@@ -1,0 +1,91 @@
+import Foundation
+import Glibc
+import CLibUV
+import CWeftSupport
+import Testing
+@testable import Weft
+
+/// Pipes on the one stream machinery: the anonymous pipe pair, and an already
+/// open descriptor wrapped as a pipe (`uv_pipe_open`) or a terminal (`uv_tty_init`).
+@Suite("Pipes")
+struct PipeTests {
+    @Test("1 MiB written to an anonymous pipe's writer, then shut down, is read back exactly from its reader, then end of stream")
+    func anonymousPipeCarriesOneMebibyte() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let (reader, writer) = try runtime.block(on: PipeStream.pipeFuture()).get()
+        let sent = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) }
+        let (written, received) = try runtime.block(on: timeoutFuture(.seconds(20), join(
+            writer.writeAll(sent).then { _ in writer.shutdownFuture() },
+            reader.readToEnd(limit: 4 << 20)))).get()
+        try written.get()
+        #expect(try received.get() == sent)
+        reader.close()
+        // The reader is gone: writing fails with EPIPE (no SIGPIPE).
+        try runtime.block(on: sleepFuture(for: .milliseconds(1)))
+        let (reader2, writer2) = try runtime.block(on: PipeStream.pipeFuture()).get()
+        reader2.close()
+        try runtime.block(on: sleepFuture(for: .milliseconds(1)))
+        let broken = try runtime.block(on: writer2.writeAll([1, 2, 3]))
+        #expect(throws: WeftError.self) { try broken.get() }
+        if case .failure(let error) = broken { #expect(error.code == .brokenPipe, "\(error)") }
+        writer.close()
+        writer2.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("from async code: PipeStream.pipe(), write, shut down, read to the end")
+    func asyncPipe() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let bytes = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+            let (reader, writer) = try await PipeStream.pipe()
+            try await writer.write(Array("through a pipe".utf8))
+            try await writer.shutdown()
+            var all: [UInt8] = []
+            while case let bytes = try await reader.read(), !bytes.isEmpty { all += bytes }
+            return all
+        })
+        #expect(bytes == Array("through a pipe".utf8))
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
+    @Test("an open pipe descriptor wrapped as a stream (uv_pipe_open) reads what is written to the other end; closing it closes the descriptor")
+    func wrappedPipeDescriptor() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var descriptors: [Int32] = [-1, -1]
+        #expect(pipe(&descriptors) == 0)
+        let stream = try PipeStream.adopting(descriptors[0], kind: StreamConnection.Kind.pipe, loop: runtime.loop)
+        #expect(write(descriptors[1], "abc", 3) == 3)
+        #expect(try runtime.block(on: stream.readFuture()).get() == Array("abc".utf8))
+        #expect(write(descriptors[1], "d", 1) == 1)
+        #expect(try runtime.block(on: stream.readFuture()).get() == Array("d".utf8))
+        stream.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        // Closing the stream closed the read end: the writer now gets EPIPE.
+        #expect(write(descriptors[1], "e", 1) == -1 && errno == EPIPE)
+        close(descriptors[1])
+    }
+
+    @Test("a pseudo-terminal's slave wrapped as a terminal stream (uv_tty_init) writes to the master and reads a line typed there")
+    func wrappedTerminalDescriptor() throws {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        let opened = weft_open_pseudo_terminal(&master, &slave)
+        try #require(opened == 0, "no pseudo-terminal available: \(String(cString: uv_strerror(opened)))")
+        defer { close(master) }
+        #expect(isatty(slave) == 1)
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let terminal = try PipeStream.adopting(slave, kind: StreamConnection.Kind.tty, loop: runtime.loop)
+        #expect(terminal.connection.kind == .tty)
+        try runtime.block(on: timeoutFuture(.seconds(5), terminal.writeAll(Array("to the master\n".utf8)))).get().get()
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(master, &buffer, buffer.count)
+        // The line discipline turns "\n" into "\r\n" on the way out.
+        #expect(String(decoding: buffer[..<max(0, count)], as: UTF8.self) == "to the master\r\n")
+        #expect(write(master, "typed\n", 6) == 6)
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), terminal.readFuture())).get().get() == Array("typed\n".utf8))
+        terminal.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}

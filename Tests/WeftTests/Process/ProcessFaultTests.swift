@@ -1,0 +1,50 @@
+import Foundation
+import Glibc
+import Testing
+import Weft
+
+/// What can go wrong around a child: it stops reading, the process runs out of
+/// descriptors.
+@Suite("Child process faults")
+struct ProcessFaultTests {
+    @Test("a child that closes its standard input and output early: the parent's writes fail with EPIPE (no crash), its read sees end of stream, the exit is still reported")
+    func childClosesItsStreamsEarly() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var command = Command("/bin/sh", arguments: ["-c", "exec 0<&- 1>&-; sleep 0.3"])
+        command.standardInput = .pipe
+        command.standardOutput = .pipe
+        let child = try runtime.block(on: command.spawnFuture()).get()
+        let input = try #require(child.standardInput)
+        let output = try #require(child.standardOutput)
+        let block = [UInt8](repeating: 42, count: 1 << 20)
+        let (written, read) = try runtime.block(on: timeoutFuture(.seconds(20), join(
+            NetTest.steps(16) { _ in input.writeAll(block) },
+            output.readToEnd(limit: 1024)))).get()
+        #expect(throws: WeftError.self) { try written.get() }
+        if case .failure(let error) = written {
+            #expect(error.code == .brokenPipe || error.code == .connectionReset, "\(error)")
+        }
+        #expect(try read.get() == [])
+        let status = try runtime.block(on: timeoutFuture(.seconds(20), child.waitFuture())).get().get()
+        #expect(status.isSuccess)
+        child.standardOutput = nil
+        output.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("spawning at the descriptor limit fails with EMFILE naming the executable; the loop keeps serving and spawns again once the limit is back (in a process of its own: weft-bench spawn-at-descriptor-limit)")
+    func spawnAtTheDescriptorLimit() throws {
+        // Lowering RLIMIT_NOFILE here would make the tests running beside this
+        // one fail to open descriptors (seen under AddressSanitizer: another
+        // test's uv_loop_init failed with EMFILE), so a child process lowers its own.
+        let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let output = try runtime.block(on: timeoutFuture(.seconds(60),
+            Command(binary, arguments: ["spawn-at-descriptor-limit"]).outputFuture())).get().get()
+        let line = String(decoding: output.standardOutput, as: UTF8.self)
+        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
+        #expect(line.hasPrefix("weft-bench spawn-at-descriptor-limit error=spawn: EMFILE (too many open files); executable \"/bin/true\""), "\(line)")
+        #expect(line.hasSuffix(" then=exit code 0\n"), "\(line)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}
