@@ -35,6 +35,20 @@ static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { retu
 
 /// Whether `fd` is an open descriptor (`fcntl` is variadic: Swift cannot call it).
 static inline int weft_descriptor_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+// A descriptor's file status flags (O_NONBLOCK, O_APPEND, ...), and setting them.
+static inline int weft_status_flags(int fd) { return fcntl(fd, F_GETFL); }
+static inline int weft_set_status_flags(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
+static inline int weft_is_nonblocking(int flags) { return (flags & O_NONBLOCK) != 0; }
+// uv_guess_handle as a plain number (its enum's cases come from a macro Swift
+// does not import): 1 a terminal, 2 a pipe or socket, 3 a file or device, 0 else.
+static inline int weft_guess_handle(int fd) {
+    switch (uv_guess_handle(fd)) {
+    case UV_TTY: return 1;
+    case UV_NAMED_PIPE: case UV_TCP: case UV_UDP: return 2;
+    case UV_FILE: return 3;
+    default: return 0;
+    }
+}
 /// The process's environment (`environ`), which Swift sees only through the
 /// platform module.
 extern char **environ;

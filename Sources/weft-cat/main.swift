@@ -1,10 +1,13 @@
 // weft-cat: copies each FILE (or standard input, for `-` or when none is
-// given) to standard output through Weft's files, as cat does.
+// given) to standard output through Weft's files and standard streams, as
+// cat does.
 //
 //     swift run -c release weft-cat [--buffer-size KiB] [FILE...]
 //
-// Each file is copied with `copy(from:to:)` between two Weft files, which
-// runs on libuv's thread pool in chunks (one pool job reads and writes
+// Standard input and output are `StandardStream`s: a terminal or a pipe is
+// read and written on the loop, a file or device on the pool. A file copied
+// to a file or device (`/dev/null`) uses `copy(from:to:)` between two Weft
+// files, which runs on libuv's thread pool in chunks (one pool job reads and writes
 // 128 KiB blocks, up to 64 MiB, as cat does). `--buffer-size` sets the
 // files' block for sequential reads and writes (up to 4 MiB by default),
 // used when the copy cannot run in chunks (docs/BENCHMARKS.md, "Files"). A file that
@@ -55,55 +58,56 @@ struct Options {
     }
 }
 
-/// Where the bytes come from and go when they are not a named file: the
-/// process's standard input and output, adopted as Weft files (the pool's
-/// reads and writes work on any descriptor). The one place to change when Weft
-/// has stdio streams that pick a pipe, a terminal or a file backing.
-/// The process owns descriptors 0 and 1: the files never close them.
-enum StandardStreams {
-    static func input() throws(WeftError) -> File {
-        try File(adoptingDescriptor: 0, closesDescriptor: false, path: "standard input")
-    }
+/// Copies `source` to `output`: on the pool, block after block, when the
+/// output is a file or a device too (`/dev/null`); through the output's
+/// stream when it is a pipe or a terminal. Yields the bytes copied.
+func copy(_ source: StandardStream, to output: StandardStream) async throws -> Int {
+    if let file = source.file { return try await copy(file, to: output) }
+    return try await value(of: Weft.copy(from: source, to: output)).get()
+}
 
-    static func output() throws(WeftError) -> File {
-        try File(adoptingDescriptor: 1, closesDescriptor: false, path: "standard output")
-    }
+func copy(_ source: File, to output: StandardStream) async throws -> Int {
+    if let target = output.file { return try await value(of: Weft.copy(from: source, to: target)).get() }
+    return try await value(of: Weft.copy(from: source, to: output)).get()
 }
 
 /// Copies every file to standard output; whether all of them were copied.
+/// Standard input and output are Weft's standard streams, each a terminal,
+/// a pipe or a file as it turns out to be.
 func concatenate(_ options: Options) async throws -> Bool {
-    let output = try StandardStreams.output()
-    try output.setBufferSize(options.bufferSize)
-    var input: File?
+    let output = try StandardStream.output()
+    try output.file?.setBufferSize(options.bufferSize)
+    var input: StandardStream?
     var copiedAll = true
     for name in options.files {
-        let file: File
         do {
             if name == "-" {
                 if input == nil {
-                    input = try StandardStreams.input()
-                    try input!.setBufferSize(options.bufferSize)
+                    input = try StandardStream.input()
+                    try input!.file?.setBufferSize(options.bufferSize)
                 }
-                file = input!
+                _ = try await copy(input!, to: output)
             } else {
-                file = try await File.open(name)
-                try file.setBufferSize(options.bufferSize)
+                let file: File
+                do {
+                    file = try await File.open(name)
+                    try file.setBufferSize(options.bufferSize)
+                } catch {
+                    writeError("weft-cat: \(error)")
+                    copiedAll = false
+                    continue
+                }
+                defer { file.close() }
+                _ = try await copy(file, to: output)
             }
-        } catch {
-            writeError("weft-cat: \(error)")
-            copiedAll = false
-            continue
-        }
-        do {
-            _ = try await value(of: copy(from: file, to: output)).get()
         } catch let error as WeftError where error.operation.hasPrefix("write") || error.operation.hasPrefix("flush") {
             throw error  // standard output is gone: nothing more can be copied
         } catch {
             writeError("weft-cat: \(error)")
             copiedAll = false
         }
-        if name != "-" { file.close() }
     }
+    try await output.flush()
     return copiedAll
 }
 

@@ -94,3 +94,32 @@ extension PipeStream {
         try await shutdownStream(self, connection)
     }
 }
+
+extension StandardStream {
+    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe. See
+    /// ``readFuture(upTo:)``.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: loop).value.get()
+    }
+
+    /// Writes all of `bytes` and waits until they reached the OS (flushed).
+    /// Not cancel-safe: a prefix may have been written when cancelled.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await value(transferring: UnsafeTransfer(value: writeAll(bytes)), on: loop).value.get()
+    }
+
+    /// Waits until every byte written has reached the OS.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await value(transferring: UnsafeTransfer(value: Flush(writer: self)), on: loop).value.get()
+    }
+
+    /// Flushes, then closes a terminal's or pipe's stream (a pipe has no
+    /// half-close); flushes a file.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        try await value(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: loop).value.get()
+    }
+}

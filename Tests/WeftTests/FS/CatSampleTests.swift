@@ -1,4 +1,6 @@
+import CWeftSupport
 import Foundation
+import Glibc
 import Testing
 import Weft
 
@@ -76,5 +78,74 @@ struct CatSampleTests {
         #expect(result.output.isEmpty)
         #expect(result.error.contains("unknown option --frobnicate"))
         #expect(result.error.contains("usage: weft-cat"))
+    }
+
+    // Standard streams of each kind (StandardStream), through weft-cat.
+
+    @Test("standard input and output that are files: read and written on the pool, the bytes exact",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func standardStreamsAsFiles() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let bytes = FileTest.pattern(2_000_000, seed: 3)
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/in"))
+            _ = FileManager.default.createFile(atPath: directory + "/out", contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: directory + "/in"))
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/out"))
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/out"))) == bytes)
+        }
+    }
+
+    @Test("a pipe as standard output is left in blocking mode, as found, for the other processes sharing it",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func pipeLeftBlocking() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            try Data("line\n".utf8).write(to: URL(fileURLWithPath: directory + "/in"))
+            var ends: [Int32] = [-1, -1]
+            try #require(pipe(&ends) == 0)
+            defer { close(ends[0]); close(ends[1]) }
+            #expect(fcntl(ends[1], F_GETFL) & O_NONBLOCK == 0)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+            process.arguments = [directory + "/in"]
+            process.standardOutput = FileHandle(fileDescriptor: ends[1], closeOnDealloc: false)
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            // The child's standard output shared this description: libuv made
+            // it non-blocking while weft-cat wrote; it must be blocking again.
+            #expect(fcntl(ends[1], F_GETFL) & O_NONBLOCK == 0)
+            var buffer = [UInt8](repeating: 0, count: 16)
+            #expect(read(ends[0], &buffer, buffer.count) == 5)
+            #expect(Array(buffer[..<5]) == Array("line\n".utf8))
+        }
+    }
+
+    @Test("a terminal as standard input: a typed line is copied, and end of file (Ctrl-D) ends it",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func terminalInput() throws {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        let opened = weft_open_pseudo_terminal(&master, &slave)
+        try #require(opened == 0, "no pseudo-terminal available (error \(opened))")
+        defer { close(master) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+        process.standardInput = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // Typed at the terminal: a line, then Ctrl-D at the start of the next.
+        #expect(write(master, "typed\n", 6) == 6)
+        usleep(100_000)
+        #expect(write(master, "\u{4}", 1) == 1)
+        let copied = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(Array(copied) == Array("typed\n".utf8))
     }
 }

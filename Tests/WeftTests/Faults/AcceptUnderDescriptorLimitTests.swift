@@ -25,7 +25,7 @@ extension TimingSensitive {
         @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess (counted, with the time, in its SIGUSR1 report), and accepts again once descriptors free up")
         func listenerSurvivesEMFILE() throws {
             let binary = try #require(SampleBinaries.path("weft-echo"), "weft-echo is built next to the tests")
-            let child = try ChildProcess("/bin/sh", arguments: ["-c", "ulimit -n 48 && exec '\(binary)' --poll --port 0"])
+            let child = try SampleChild("/bin/sh", arguments: ["-c", "ulimit -n 48 && exec '\(binary)' --poll --port 0"])
             defer { child.stop() }
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             let address = try SocketAddress(String(line.dropFirst("listening on ".count)))

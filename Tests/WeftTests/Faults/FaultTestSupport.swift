@@ -4,7 +4,7 @@ import Testing
 import Weft
 
 // Helpers for the fault-injection tests in Tests/WeftTests/Faults. They build
-// on NetTest (NetTestSupport.swift), RawSocket, ChildProcess and SampleBinaries
+// on NetTest (NetTestSupport.swift), RawSocket, SampleChild and SampleBinaries
 // (SampleProcessTests.swift); everything uses Weft's public API only.
 
 enum Faults {
@@ -44,7 +44,7 @@ enum Faults {
 
     /// A sample server running in a child process.
     struct Server {
-        let child: ChildProcess
+        let child: SampleChild
         let address: SocketAddress
 
         var pid: pid_t { child.process.processIdentifier }

@@ -11,13 +11,13 @@ extension TimingSensitive {
     struct GracefulShutdownTests {
 
         /// Sends SIGTERM and reads the sample's "stopped accepting" line.
-        static func terminate(_ child: ChildProcess) throws {
+        static func terminate(_ child: SampleChild) throws {
             kill(child.process.processIdentifier, SIGTERM)
             let line = try #require(child.readLine(within: .seconds(5)), "nothing printed after SIGTERM")
             #expect(line.contains("stopped accepting"), "unexpected line: \(line)")
         }
 
-        static func expectExitStatusZero(_ child: ChildProcess, within limit: Duration) {
+        static func expectExitStatusZero(_ child: SampleChild, within limit: Duration) {
             let exited = child.waitForExit(within: limit)
             #expect(exited, "still running \(limit) later")
             guard exited else { return }

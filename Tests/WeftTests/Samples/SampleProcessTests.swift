@@ -25,7 +25,7 @@ enum SampleBinaries {
 
 /// A child process with its standard output on a pipe. `stop()` (also run by
 /// `deinit`) kills it if it is still running and reaps it.
-final class ChildProcess {
+final class SampleChild {
     let process = Process()
     private let output = Pipe()
     private var buffered: [UInt8] = []
@@ -100,9 +100,9 @@ extension TimingSensitive {
     struct SampleProcessTests {
         /// Starts `name --port 0` (plus `options`) and reads the address from its
         /// first line.
-        static func launch(_ name: String, _ options: [String] = []) throws -> (ChildProcess, SocketAddress) {
+        static func launch(_ name: String, _ options: [String] = []) throws -> (SampleChild, SocketAddress) {
             let path = try #require(SampleBinaries.path(name))
-            let child = try ChildProcess(path, arguments: ["--port", "0"] + options)
+            let child = try SampleChild(path, arguments: ["--port", "0"] + options)
             let line = try #require(child.readLine(within: .seconds(10)), "\(name) printed nothing")
             let prefix = "listening on "
             try #require(line.hasPrefix(prefix), "unexpected first line: \(line)")
@@ -113,7 +113,7 @@ extension TimingSensitive {
         }
 
         /// Sends SIGTERM and expects a clean exit (status 0) within 2 s.
-        static func expectCleanExitOnSIGTERM(_ child: ChildProcess) {
+        static func expectCleanExitOnSIGTERM(_ child: SampleChild) {
             let start = ContinuousClock.now
             let exited = child.signalAndWait(SIGTERM, within: .seconds(2))
             #expect(exited, "still running 2 s after SIGTERM")
@@ -145,7 +145,7 @@ extension TimingSensitive {
               arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"]])
         func udpEchoSample(options: [String]) throws {
             let path = try #require(SampleBinaries.path("weft-echo"))
-            let child = try ChildProcess(path, arguments: ["--udp", "--port", "0"] + options)
+            let child = try SampleChild(path, arguments: ["--udp", "--port", "0"] + options)
             defer { child.stop() }
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             try #require(line.hasPrefix("listening on ") && line.hasSuffix(" (udp)"), "unexpected first line: \(line)")
@@ -170,7 +170,7 @@ extension TimingSensitive {
         func unixEchoSample() throws {
             let path = try #require(SampleBinaries.path("weft-echo"))
             let socketPath = NSTemporaryDirectory() + "weft-echo-sample-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-            let child = try ChildProcess(path, arguments: ["--unix", socketPath])
+            let child = try SampleChild(path, arguments: ["--unix", socketPath])
             defer { child.stop() }
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             #expect(line == "listening on \(socketPath) (unix)")
@@ -207,7 +207,7 @@ extension TimingSensitive {
         @Test("weft-default-executor (experimental): with a LoopGroup installed as Swift's default executor, Task { }, Task.detached { } and a nonisolated async function run on Weft loops and a TCP round trip works there; main stays off them",
               .enabled(if: SampleBinaries.path("weft-default-executor") != nil, "weft-default-executor is not built next to the test bundle"))
         func defaultExecutorSample() throws {
-            let child = try ChildProcess(try #require(SampleBinaries.path("weft-default-executor")), arguments: [])
+            let child = try SampleChild(try #require(SampleBinaries.path("weft-default-executor")), arguments: [])
             defer { child.stop() }
             var lines: [String] = []
             while let line = child.readLine(within: .seconds(10)) { lines.append(line) }
@@ -275,7 +275,7 @@ extension TimingSensitive {
                           ["weft-echo", "--port", "70000"], ["weft-echo", "--bogus", "1"]])
         func badOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
-            let child = try ChildProcess(path, arguments: ["--port", "0"] + command.dropFirst())
+            let child = try SampleChild(path, arguments: ["--port", "0"] + command.dropFirst())
             defer { child.stop() }
             let first = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
             let text = first + (first.contains("usage:") ? "" : " " + (child.readLine(within: .seconds(2)) ?? ""))
@@ -288,7 +288,7 @@ extension TimingSensitive {
         /// returns its exit status and the one stream left on the pipe.
         static func run(_ sample: String, _ arguments: String, redirect: String) throws -> (status: Int32, output: String) {
             let path = try #require(SampleBinaries.path(sample))
-            let child = try ChildProcess("/bin/sh", arguments: ["-c", "'\(path)' \(arguments) \(redirect)"])
+            let child = try SampleChild("/bin/sh", arguments: ["-c", "'\(path)' \(arguments) \(redirect)"])
             defer { child.stop() }
             var lines: [String] = []
             while let line = child.readLine(within: .seconds(5)) { lines.append(line) }

@@ -12,7 +12,7 @@ struct TopLevelProgramTests {
                    "weft-top-level-check is not built next to the test bundle"))
     func topLevelAwaitsRunTheAsyncForms() throws {
         let path = try #require(SampleBinaries.path("weft-top-level-check"))
-        let child = try ChildProcess(path, arguments: [])
+        let child = try SampleChild(path, arguments: [])
         defer { child.stop() }
         var lines: [String] = []
         while let line = child.readLine(within: .seconds(30)) { lines.append(line) }

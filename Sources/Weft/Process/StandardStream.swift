@@ -1,0 +1,258 @@
+import CLibUV
+
+/// One of the process's standard streams (input, output or error) on a
+/// runtime's loop, read and written the way what it is wants (libuv's
+/// `uv_guess_handle`): a terminal or a pipe (or socket) through the stream
+/// machinery of ``PipeStream`` (readiness on the loop, `uv_try_write` first,
+/// backpressure), a file or a device such as `/dev/null` through a ``File``
+/// (reads and writes on libuv's thread pool, read ahead and written behind).
+/// Either way it is an ``AsyncBufRead`` and an ``AsyncWrite`` (Tokio's
+/// `tokio::io::stdin()`, `stdout()` and `stderr()`):
+///
+/// <!-- snippet: compile-only: copies the process's standard input until it ends -->
+/// ```swift
+/// let input = try StandardStream.input()
+/// let output = try StandardStream.output()
+/// let copied = try await value(of: copy(from: input, to: output)).get()   // cat
+/// try await output.write(Array("\(copied) bytes\n".utf8))
+/// ```
+///
+/// Each one works on its own duplicate of the descriptor (`F_DUPFD_CLOEXEC`),
+/// closed with it: closing a standard stream never closes descriptor 0, 1 or 2,
+/// and two of them on one descriptor do not collide. A terminal is reopened by
+/// libuv so that its non-blocking mode stays its own. A pipe's non-blocking
+/// mode is shared with every process that holds the pipe (a shell's other
+/// commands in `(weft-cat; echo done) | less`): the stream puts the pipe back
+/// in blocking mode when it is closed (or dropped) if it found it so.
+///
+/// Bytes written are not lost at exit only once they were flushed:
+/// `flush()` (or `writeAll`, which flushes) before the process ends.
+/// ``shutdown()`` closes a terminal's or pipe's stream (a pipe has no
+/// half-close) and flushes a file.
+///
+/// The stream belongs to the loop it was opened on: the poll and synchronous
+/// methods fail with `.wrongThread` elsewhere; the async ones hop there.
+///
+/// `@unchecked Sendable` for the reason ``PipeStream``'s and ``File``'s are:
+/// it has no mutable state of its own, and theirs they confine to the loop
+/// thread.
+public final class StandardStream: @unchecked Sendable {
+    /// Which standard stream.
+    public enum Name: Int32, Sendable {
+        case input = 0
+        case output = 1
+        case error = 2
+    }
+
+    /// What the descriptor is, as libuv tells (`uv_guess_handle`).
+    public enum Kind: Sendable, Equatable {
+        /// A terminal (`uv_tty_t`).
+        case terminal
+        /// A pipe or a socket (`uv_pipe_t`).
+        case pipe
+        /// A file or a device, read and written on the thread pool.
+        case file
+    }
+
+    enum Backing {
+        case stream(PipeStream)
+        case file(File)
+    }
+
+    /// Which standard stream this is.
+    public let name: Name
+    /// What it turned out to be.
+    public let kind: Kind
+    let backing: Backing
+    /// Whether to put the pipe back in blocking mode at close (it was found so).
+    private let restoresBlocking: Bool
+
+    private init(name: Name, kind: Kind, backing: Backing, restoresBlocking: Bool) {
+        self.name = name
+        self.kind = kind
+        self.backing = backing
+        self.restoresBlocking = restoresBlocking
+    }
+
+    deinit {
+        close()
+    }
+
+    /// The process's standard input on `runtime`'s loop (default: the
+    /// runtime running the calling thread).
+    ///
+    /// - Throws: `.invalidArgument` without a runtime, `.wrongThread` for
+    ///   another thread's runtime, `.closed` when descriptor 0 is not open,
+    ///   and libuv's error when it cannot be opened.
+    public static func input(runtime: Runtime? = nil) throws(WeftError) -> StandardStream {
+        try open(.input, runtime: runtime)
+    }
+
+    /// The process's standard output; see ``input(runtime:)``.
+    public static func output(runtime: Runtime? = nil) throws(WeftError) -> StandardStream {
+        try open(.output, runtime: runtime)
+    }
+
+    /// The process's standard error; see ``input(runtime:)``.
+    public static func error(runtime: Runtime? = nil) throws(WeftError) -> StandardStream {
+        try open(.error, runtime: runtime)
+    }
+
+    /// Opens the standard stream `name` on `runtime`'s loop (default: the
+    /// calling thread's). See ``input(runtime:)``.
+    public static func open(_ name: Name, runtime: Runtime? = nil) throws(WeftError) -> StandardStream {
+        let operation = "open standard \(name)"
+        guard let loop = runtime?.loop ?? EventLoop.current else {
+            throw WeftError(.invalidArgument, operation: operation,
+                            detail: "no runtime: pass one, or open it from inside a task")
+        }
+        if let error = loop.refusesNewHandle(operation: operation) { throw error }
+        let kind: Kind = switch weft_guess_handle(name.rawValue) {
+        case 1: .terminal
+        case 2: .pipe
+        case 3: .file
+        default: throw WeftError(.closed, operation: operation,
+                                 detail: "descriptor \(name.rawValue) is not open, or is of a kind libuv cannot use")
+        }
+        let descriptor = weft_dup_cloexec(name.rawValue)
+        guard descriptor >= 0 else { throw WeftError(uvCode: -weft_errno(), operation: operation) }
+        switch kind {
+        case .file:
+            let file = try File(adoptingDescriptor: descriptor, closesDescriptor: true, path: "standard \(name)", runtime: runtime)
+            return StandardStream(name: name, kind: kind, backing: .file(file), restoresBlocking: false)
+        case .terminal, .pipe:
+            let flags = weft_status_flags(descriptor)
+            let stream = try PipeStream.adopting(descriptor, kind: kind == .terminal ? .tty : .pipe, loop: loop)
+            let restores = kind == .pipe && flags >= 0 && weft_is_nonblocking(flags) == 0
+            return StandardStream(name: name, kind: kind, backing: .stream(stream), restoresBlocking: restores)
+        }
+    }
+
+    /// The loop it belongs to.
+    var loop: EventLoop {
+        switch backing {
+        case .stream(let stream): stream.connection.loop
+        case .file(let file): file.handle.loop
+        }
+    }
+
+    /// The file behind it, when it is one (``Kind/file``): for the file
+    /// operations a stream has not (`status()`, a copy between two files on
+    /// the pool).
+    public var file: File? {
+        if case .file(let file) = backing { return file }
+        return nil
+    }
+
+    /// Closes it (its duplicate descriptor; 0, 1 and 2 stay open). Bytes
+    /// written and not flushed may be lost. Idempotent.
+    public func close() {
+        switch backing {
+        case .stream(let stream):
+            let close = CloseRestoringBlocking(stream: stream, descriptor: restoresBlocking ? name.rawValue : -1)
+            let loop = stream.connection.loop
+            if loop.isOnLoopThread { close.run() } else { loop.enqueue(close) }
+        case .file(let file):
+            file.close()
+        }
+    }
+
+    /// A future of up to `maxLength` bytes; empty at end of stream.
+    /// Cancel-safe. The async form is ``read(upTo:)``.
+    public func readFuture(upTo maxLength: Int = 64 * 1024) -> StandardRead {
+        StandardRead(stream: self, maxLength: maxLength)
+    }
+}
+
+extension StandardStream: AsyncBufRead, AsyncWrite {
+    public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollRead(&context, into: buffer)
+        case .file(let file): file.pollRead(&context, into: buffer)
+        }
+    }
+
+    public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollFillBuffer(&context)
+        case .file(let file): file.pollFillBuffer(&context)
+        }
+    }
+
+    public func consume(_ count: Int) {
+        switch backing {
+        case .stream(let stream): stream.consume(count)
+        case .file(let file): file.consume(count)
+        }
+    }
+
+    public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollWrite(&context, bytes)
+        case .file(let file): file.pollWrite(&context, bytes)
+        }
+    }
+
+    public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollFlush(&context)
+        case .file(let file): file.pollFlush(&context)
+        }
+    }
+
+    public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollShutdown(&context)
+        case .file(let file): file.pollShutdown(&context)
+        }
+    }
+}
+
+/// Up to `maxLength` bytes of a ``StandardStream``; empty at end of stream.
+///
+/// **Cancellation:** cancel-safe: bytes are consumed only by the poll that
+/// returns them.
+public struct StandardRead: Future {
+    let stream: StandardStream
+    let maxLength: Int
+
+    public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        guard maxLength >= 0 else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "read(upTo: \(maxLength))",
+                                             detail: "the length must not be negative")))
+        }
+        switch stream.pollFillBuffer(&context) {
+        case .pending: return .pending
+        case .ready(.failure(let error)): return .ready(.failure(error))
+        case .ready(.success(let available)):
+            let bytes = [UInt8](available.prefix(maxLength))
+            if !bytes.isEmpty { stream.consume(bytes.count) }
+            return .ready(.success(bytes))
+        }
+    }
+}
+
+/// Closes a standard stream's pipe or terminal on its loop, then puts the
+/// pipe's description (shared with the process's descriptor 0, 1 or 2, which
+/// stays open) back in blocking mode when it was found so: after the close,
+/// so that libuv never writes to it in blocking mode.
+private struct CloseRestoringBlocking: LoopJob {
+    let stream: PipeStream
+    /// The standard descriptor to restore; -1 for none.
+    let descriptor: Int32
+
+    func run() {
+        stream.close()
+        restore()
+    }
+
+    func loopClosed() {
+        restore()  // the loop's shutdown closed the stream
+    }
+
+    private func restore() {
+        guard descriptor >= 0 else { return }
+        let flags = weft_status_flags(descriptor)
+        if flags >= 0 { _ = weft_set_status_flags(descriptor, flags & ~Int32(O_NONBLOCK)) }
+    }
+}
