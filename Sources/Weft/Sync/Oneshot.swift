@@ -152,7 +152,10 @@ class OneshotState: @unchecked Sendable {
     /// a bit of ``doneBits``.
     @inlinable
     final func wakeReceivers(previous: UInt32) {
-        if previous & Self.receiverWakerBit != 0 { withUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
+        // Read only (the waker is woken in place, not moved), while another
+        // copy's poll may read the slot too: the unprotected form makes no
+        // modifying access of it, which ThreadSanitizer would report.
+        if previous & Self.receiverWakerBit != 0 { _withUnprotectedUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
         if previous & Self.extraWakersBit != 0 { wakeExtra() }
     }
 
