@@ -82,35 +82,29 @@ public final class PipeStream: @unchecked Sendable {
 
 extension PipeStream: AsyncBufRead, AsyncWrite {
     public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
-        return connection.pollRead(&context, into: buffer)
+        connection.checkedPollRead(&context, into: buffer)
     }
 
     public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
-        return connection.pollFillBuffer(&context)
+        connection.checkedPollFillBuffer(&context)
     }
 
     /// Marks buffered bytes as used. Call it on the loop thread, after
     /// `pollFillBuffer` (a precondition, since it cannot report an error).
     public func consume(_ count: Int) {
-        precondition(connection.loop.isOnLoopThread, "PipeStream.consume called off its loop thread")
-        connection.consume(count)
+        connection.checkedConsume(count, by: self)
     }
 
     public func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        if let error = connection.wrongThread("write") { return .ready(.failure(error)) }
-        return connection.pollWrite(&context, bytes)
+        connection.checkedPollWrite(&context, bytes)
     }
 
     public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        if let error = connection.wrongThread("flush") { return .ready(.failure(error)) }
-        return connection.pollFlush(&context)
+        connection.checkedPollFlush(&context)
     }
 
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        if let error = connection.wrongThread("shutdown") { return .ready(.failure(error)) }
-        return connection.pollShutdown(&context)
+        connection.checkedPollShutdown(&context)
     }
 }
 

@@ -310,3 +310,46 @@ extension StreamConnection {
         writeHighWater = queued
     }
 }
+
+/// Each public stream's (``TCPStream``, ``UnixStream``, ``PipeStream``)
+/// `AsyncBufRead` and `AsyncWrite`: the calling thread checked, then the one
+/// machinery. A poll off the loop thread fails with `.wrongThread`.
+extension StreamConnection {
+    @inline(__always)
+    func checkedPollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        return pollRead(&context, into: buffer)
+    }
+
+    @inline(__always)
+    func checkedPollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        return pollFillBuffer(&context)
+    }
+
+    /// `consume` for `stream` (its type names the precondition's failure:
+    /// it cannot report an error).
+    @inline(__always)
+    func checkedConsume(_ count: Int, by stream: AnyObject) {
+        precondition(loop.isOnLoopThread, "\(type(of: stream)).consume called off its loop thread")
+        consume(count)
+    }
+
+    @inline(__always)
+    func checkedPollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        if let error = wrongThread("write") { return .ready(.failure(error)) }
+        return pollWrite(&context, bytes)
+    }
+
+    @inline(__always)
+    func checkedPollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let error = wrongThread("flush") { return .ready(.failure(error)) }
+        return pollFlush(&context)
+    }
+
+    @inline(__always)
+    func checkedPollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let error = wrongThread("shutdown") { return .ready(.failure(error)) }
+        return pollShutdown(&context)
+    }
+}
