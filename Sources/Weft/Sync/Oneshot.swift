@@ -60,6 +60,25 @@ class OneshotState: @unchecked Sendable {
 
     @inlinable init() {}
 
+    /// Where `receiverWaker` lies in an instance, measured once on a probe
+    /// (the class is not generic and not resilient: every instance lays its
+    /// stored properties out alike, and an instance never moves).
+    @usableFromInline static let receiverWakerOffset: Int = {
+        let probe = OneshotState()
+        let base = UnsafeRawPointer(Unmanaged.passUnretained(probe).toOpaque())
+        return withUnsafeMutablePointer(to: &probe.receiverWaker) { UnsafeRawPointer($0) - base }
+    }()
+
+    /// The address of `receiverWaker`, for a sender to wake the waker in place
+    /// (``wakeStoredWaker(_:)``: a plain read, no retain). Not `&receiverWaker`:
+    /// that is a modifying access, which ThreadSanitizer reports as a race with
+    /// a receiver copy's poll reading the published slot at the same moment,
+    /// though neither writes it (the slot's protocol, above).
+    @inlinable var receiverWakerAddress: UnsafeMutablePointer<Waker?> {
+        (UnsafeMutableRawPointer(Unmanaged.passUnretained(self).toOpaque()) + Self.receiverWakerOffset)
+            .assumingMemoryBound(to: Waker?.self)
+    }
+
     /// Registers `waker` to be woken when a value is sent or the sender is
     /// gone; returns true, without registering, once that happened (look
     /// again). Any copy of the receiver may call it, from any thread.
@@ -152,10 +171,7 @@ class OneshotState: @unchecked Sendable {
     /// a bit of ``doneBits``.
     @inlinable
     final func wakeReceivers(previous: UInt32) {
-        // Read only (the waker is woken in place, not moved), while another
-        // copy's poll may read the slot too: the unprotected form makes no
-        // modifying access of it, which ThreadSanitizer would report.
-        if previous & Self.receiverWakerBit != 0 { _withUnprotectedUnsafeMutablePointer(to: &receiverWaker, wakeStoredWaker) }
+        if previous & Self.receiverWakerBit != 0 { wakeStoredWaker(receiverWakerAddress) }
         if previous & Self.extraWakersBit != 0 { wakeExtra() }
     }
 
