@@ -1,4 +1,5 @@
 import CLibUV
+import Synchronization
 
 /// One of the process's standard streams (input, output or error) on a
 /// runtime's loop, read and written the way what it is wants (libuv's
@@ -22,8 +23,10 @@ import CLibUV
 /// and two of them on one descriptor do not collide. A terminal is reopened by
 /// libuv so that its non-blocking mode stays its own. A pipe's non-blocking
 /// mode is shared with every process that holds the pipe (a shell's other
-/// commands in `(weft-cat; echo done) | less`): the stream puts the pipe back
-/// in blocking mode when it is closed (or dropped) if it found it so.
+/// commands in `(weft-cat; echo done) | less`): a pipe found in blocking mode
+/// is put back in it once the last of the process's standard streams on
+/// pipes is closed (or dropped); not before, since two of them may share one
+/// pipe (`2>&1`).
 ///
 /// Bytes written are not lost at exit only once they were flushed:
 /// `flush()` (or `writeAll`, which flushes) before the process ends.
@@ -34,8 +37,8 @@ import CLibUV
 /// methods fail with `.wrongThread` elsewhere; the async ones hop there.
 ///
 /// `@unchecked Sendable` for the reason ``PipeStream``'s and ``File``'s are:
-/// it has no mutable state of its own, and theirs they confine to the loop
-/// thread.
+/// its only mutable state of its own is `isClosed` (atomic), and theirs they
+/// confine to the loop thread.
 public final class StandardStream: @unchecked Sendable {
     /// Which standard stream.
     public enum Name: Int32, Sendable {
@@ -64,14 +67,13 @@ public final class StandardStream: @unchecked Sendable {
     /// What it turned out to be.
     public let kind: Kind
     let backing: Backing
-    /// Whether to put the pipe back in blocking mode at close (it was found so).
-    private let restoresBlocking: Bool
+    /// Set by the first ``close()``: a pipe's stream leaves ``OpenPipes`` once.
+    private let isClosed = Atomic(false)
 
-    private init(name: Name, kind: Kind, backing: Backing, restoresBlocking: Bool) {
+    private init(name: Name, kind: Kind, backing: Backing) {
         self.name = name
         self.kind = kind
         self.backing = backing
-        self.restoresBlocking = restoresBlocking
     }
 
     deinit {
@@ -119,12 +121,13 @@ public final class StandardStream: @unchecked Sendable {
         switch kind {
         case .file:
             let file = try File(adoptingDescriptor: descriptor, closesDescriptor: true, path: "standard \(name)", runtime: runtime)
-            return StandardStream(name: name, kind: kind, backing: .file(file), restoresBlocking: false)
-        case .terminal, .pipe:
-            let flags = weft_status_flags(descriptor)
-            let stream = try PipeStream.adopting(descriptor, kind: kind == .terminal ? .tty : .pipe, loop: loop)
-            let restores = kind == .pipe && flags >= 0 && weft_is_nonblocking(flags) == 0
-            return StandardStream(name: name, kind: kind, backing: .stream(stream), restoresBlocking: restores)
+            return StandardStream(name: name, kind: kind, backing: .file(file))
+        case .terminal:
+            let stream = try PipeStream.adopting(descriptor, kind: .tty, loop: loop)
+            return StandardStream(name: name, kind: kind, backing: .stream(stream))
+        case .pipe:
+            let stream = try OpenPipes.adopt(descriptor, standard: name.rawValue, loop: loop)
+            return StandardStream(name: name, kind: kind, backing: .stream(stream))
         }
     }
 
@@ -147,11 +150,14 @@ public final class StandardStream: @unchecked Sendable {
     /// Closes it (its duplicate descriptor; 0, 1 and 2 stay open). Bytes
     /// written and not flushed may be lost. Idempotent.
     public func close() {
+        guard !isClosed.exchange(true, ordering: .relaxed) else { return }
         switch backing {
-        case .stream(let stream):
-            let close = CloseRestoringBlocking(stream: stream, descriptor: restoresBlocking ? name.rawValue : -1)
+        case .stream(let stream) where kind == .pipe:
+            let close = CloseStandardPipe(stream: stream)
             let loop = stream.connection.loop
             if loop.isOnLoopThread { close.run() } else { loop.enqueue(close) }
+        case .stream(let stream):
+            stream.close()
         case .file(let file):
             file.close()
         }
@@ -232,27 +238,51 @@ public struct StandardRead: Future {
     }
 }
 
-/// Closes a standard stream's pipe or terminal on its loop, then puts the
-/// pipe's description (shared with the process's descriptor 0, 1 or 2, which
-/// stays open) back in blocking mode when it was found so: after the close,
-/// so that libuv never writes to it in blocking mode.
-private struct CloseRestoringBlocking: LoopJob {
+/// The process's standard streams open on pipes, and the standard
+/// descriptors whose pipe was found in blocking mode: put back in it when the
+/// last of those streams closes, after its handle is closed, so that libuv
+/// never writes to a pipe in blocking mode. Not when the first closes: output
+/// and error may share one pipe (`2>&1`), and the other would go on writing.
+private enum OpenPipes {
+    static let state = Mutex<(open: Int, foundBlocking: Set<Int32>)>((0, []))
+
+    /// A stream on `loop` adopting `descriptor`, a duplicate of the standard
+    /// descriptor `standard`, counted as open. Under the lock, so that a pipe
+    /// is never adopted while the last stream's close restores its mode.
+    static func adopt(_ descriptor: Int32, standard: Int32, loop: EventLoop) throws(WeftError) -> PipeStream {
+        try state.locked { (state) throws(WeftError) -> PipeStream in
+            let flags = weft_status_flags(descriptor)
+            let stream = try PipeStream.adopting(descriptor, kind: .pipe, loop: loop)
+            state.open += 1
+            if flags >= 0 && weft_is_nonblocking(flags) == 0 { state.foundBlocking.insert(standard) }
+            return stream
+        }
+    }
+
+    /// One of the streams is closed; the last restores the blocking modes.
+    static func closed() {
+        state.locked { state in
+            state.open -= 1
+            guard state.open == 0 else { return }
+            for descriptor in state.foundBlocking {
+                let flags = weft_status_flags(descriptor)
+                if flags >= 0 { _ = weft_set_status_flags(descriptor, flags & ~Int32(O_NONBLOCK)) }
+            }
+            state.foundBlocking = []
+        }
+    }
+}
+
+/// Closes a standard stream's pipe on its loop, then tells ``OpenPipes``.
+private struct CloseStandardPipe: LoopJob {
     let stream: PipeStream
-    /// The standard descriptor to restore; -1 for none.
-    let descriptor: Int32
 
     func run() {
         stream.close()
-        restore()
+        OpenPipes.closed()
     }
 
     func loopClosed() {
-        restore()  // the loop's shutdown closed the stream
-    }
-
-    private func restore() {
-        guard descriptor >= 0 else { return }
-        let flags = weft_status_flags(descriptor)
-        if flags >= 0 { _ = weft_set_status_flags(descriptor, flags & ~Int32(O_NONBLOCK)) }
+        OpenPipes.closed()  // the loop's shutdown closed the stream
     }
 }
