@@ -47,7 +47,7 @@ public final class ReportWriter: Sendable {
     /// is slow or blocked). Never blocks beyond a lock.
     @discardableResult
     public func write(_ text: String) -> Bool {
-        let (queued, start) = state.withLock { state -> (Bool, Bool) in
+        let (queued, start) = state.locked { state -> (Bool, Bool) in
             guard state.waiting == nil else {
                 state.dropped += 1
                 state.droppedSinceLastAccepted += 1
@@ -64,7 +64,7 @@ public final class ReportWriter: Sendable {
     }
 
     /// Texts dropped so far because another was being written.
-    public var droppedCount: Int { state.withLock { $0.dropped } }
+    public var droppedCount: Int { state.locked { $0.dropped } }
 
     private func startWriterThread() {
         if let thread = try? startThread({ [self] in self.serve() }) {
@@ -84,11 +84,11 @@ public final class ReportWriter: Sendable {
     }
 
     private func serveOnce() {
-        guard let (text, dropped) = state.withLock({ $0.waiting }) else { return }
+        guard let (text, dropped) = state.locked({ $0.waiting }) else { return }
         var output = text
         if dropped > 0 { output = "(\(dropped) report(s) dropped while the output was blocked)\n" + text }
         writeAll(Array(output.utf8))
-        state.withLock { $0.waiting = nil }
+        state.locked { $0.waiting = nil }
     }
 
     private func writeAll(_ bytes: [UInt8]) {

@@ -41,7 +41,7 @@ public enum RuntimeEvents {
     /// slow work elsewhere. Events are rare (failures, stalls, signals); none
     /// is produced on a loop's fast path.
     public static func observe(_ observer: (@Sendable (RuntimeEvent) -> Void)?) {
-        installed.withLock { $0 = observer }
+        installed.locked { $0 = observer }
         isObserved.store(observer != nil, ordering: .releasing)
     }
 
@@ -58,7 +58,7 @@ public enum RuntimeEvents {
 
     /// Hands `event` to the observer, if one is installed.
     static func report(_ event: @autoclosure () -> RuntimeEvent) {
-        guard isObserved.load(ordering: .acquiring), let observer = installed.withLock({ $0 }) else { return }
+        guard isObserved.load(ordering: .acquiring), let observer = installed.locked({ $0 }) else { return }
         observer(event())
     }
 

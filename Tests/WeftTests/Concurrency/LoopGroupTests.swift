@@ -99,7 +99,7 @@ extension ConcurrencyBridge {
             let servedOn = Mutex([Int](repeating: 0, count: 2))
             let server = try await group.serve(SocketAddress("127.0.0.1:0"), distribution: distribution) { connection in
                 let index = loopThreads.firstIndex(of: pthread_self())
-                if let index { servedOn.withLock { $0[index] += 1 } }
+                if let index { servedOn.locked { $0[index] += 1 } }
                 defer { connection.close() }
                 while let bytes = try? await connection.read(), !bytes.isEmpty {
                     guard (try? await connection.write(bytes)) != nil else { return }
@@ -136,8 +136,8 @@ extension ConcurrencyBridge {
             #expect(counts.reduce(0, +) == 64)
             #expect(counts.allSatisfy { $0 > 0 }, "every loop should serve some of 64 clients: \(counts)")
             if distribution == .handOff { #expect(counts == [32, 32]) }
-            try await waitUntil { servedOn.withLock { $0 } == counts }
-            #expect(servedOn.withLock { $0 } == counts, "connections ran on other loops than counted: \(servedOn.withLock { $0 }) vs \(counts)")
+            try await waitUntil { servedOn.locked { $0 } == counts }
+            #expect(servedOn.locked { $0 } == counts, "connections ran on other loops than counted: \(servedOn.locked { $0 }) vs \(counts)")
 
             await server.close()
             for (loop, baseline) in zip(group.loops, baselines) {

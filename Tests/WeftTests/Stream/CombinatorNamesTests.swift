@@ -31,8 +31,8 @@ struct CombinatorNamesTests {
         #expect(Array(zip([1, 2], ["a", "b"])).count == 2)
         #expect([1, 2, 3].lazy.map { $0 * 2 }.first == 2)
         let mutex = Mutex(0)
-        mutex.withLock { $0 += 1 }
-        #expect(mutex.withLock { $0 } == 1)
+        mutex.locked { $0 += 1 }
+        #expect(mutex.locked { $0 } == 1)
     }
 
     @Test("AsyncSequence's own methods stay unambiguous on Weft's async sequences")

@@ -40,7 +40,7 @@ public enum WeftDefaultExecutor {
     /// Makes `group` the default executor (see the type). A second call
     /// replaces the group for tasks started afterwards.
     public static func install(_ group: LoopGroup) {
-        installed.withLock { $0 = group }
+        installed.locked { $0 = group }
         // The runtime's one-time creation of the platform executors runs at
         // the first use; run it now, so it cannot replace ours afterwards.
         _ = Task.defaultExecutor
@@ -48,7 +48,7 @@ public enum WeftDefaultExecutor {
     }
 
     /// The group installed, if any.
-    public static var group: LoopGroup? { installed.withLock { $0 } }
+    public static var group: LoopGroup? { installed.locked { $0 } }
 
     /// Hands the runtime the installed group as the default executor, and
     /// the platform's main executor as the main one (the one already running
