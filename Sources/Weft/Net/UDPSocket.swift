@@ -507,10 +507,10 @@ public struct UDPIncoming: PollStream, Sendable {
 }
 
 extension UDPDatagram {
-    /// A datagram of its own array: the overflow array as it is, else a copy of `bytes`.
+    /// A datagram of its own array: a copy of `bytes`.
     static func converting(_ received: DatagramEndpoint.Received, _ bytes: UnsafeRawBufferPointer) -> Result<UDPDatagram, WeftError> {
         guard let sender = received.sender else { return .failure(nonIPSender) }
-        return .success(UDPDatagram(bytes: received.overflow ?? [UInt8](bytes), sender: sender, isTruncated: received.isTruncated))
+        return .success(UDPDatagram(bytes: [UInt8](bytes), sender: sender, isTruncated: received.isTruncated))
     }
 
     /// The error for a datagram from an address that is not IPv4 or IPv6.

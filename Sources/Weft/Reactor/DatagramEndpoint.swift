@@ -27,16 +27,23 @@ import CWeftSupport
 /// at once is copied and queued with `uv_udp_send`, as long as the queue holds
 /// less than ``sendQueueLimit`` bytes; beyond that a sender waits for room.
 /// Nothing is dropped by Weft: each send completes with the kernel's verdict.
+///
+/// Exclusivity checks are off for its stored state: it is confined to the
+/// loop thread, and no method runs another of its methods while it modifies
+/// a property (the wakers it wakes only queue their tasks), so accesses never
+/// overlap. The checks cost a thread-local lookup each, several per datagram.
 final class DatagramEndpoint: SocketOwner {
-    /// A received datagram: its bytes, its sender (`nil` only if the OS gave
-    /// an address that is not IPv4 or IPv6), and whether it was cut short.
+    /// A received datagram: where its bytes are, its sender (`nil` only if the
+    /// OS gave an address that is not IPv4 or IPv6), and whether it was cut
+    /// short. Trivially copyable, so queuing and taking one is a plain copy.
     struct Received {
-        /// Where its bytes start in the arena (unused with `overflow`).
+        /// Where its bytes start in the arena (unused when `isOverflow`).
         let offset: Int
         /// Its length.
         let count: Int
-        /// Its bytes, when they did not fit in the arena's free tail.
-        let overflow: [UInt8]?
+        /// Whether its bytes did not fit in the arena's free tail and wait,
+        /// copied out, in `overflows`.
+        let isOverflow: Bool
         let sender: SocketAddress?
         let isTruncated: Bool
     }
@@ -55,41 +62,44 @@ final class DatagramEndpoint: SocketOwner {
     /// (``EventLoop/isRunningOnCallingThread``).
     @inline(__always)
     var isOnRunningLoop: Bool { weft_current_runtime() == loopAddress }
-    private(set) var handle: UnsafeMutablePointer<uv_udp_t>?
+    @exclusivity(unchecked) private(set) var handle: UnsafeMutablePointer<uv_udp_t>?
 
     // Inbound.
     /// Receiving stops while this many datagrams wait unreceived.
-    var receiveQueueLimit: Int
+    @exclusivity(unchecked) var receiveQueueLimit: Int
     /// The receive buffer's length: longer datagrams are truncated to it.
     let receiveBufferLength: Int
     /// Queued datagrams' bytes, back to back from the start (`arenaCapacity`
     /// bytes), then a spare receive buffer (`receiveBufferLength` bytes).
     /// Made at the first receive; freed in `close()`.
-    private var arena: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer?
     /// The arena's length before the spare buffer: twice the receive buffer,
     /// at least 16 KiB, so that a burst of small datagrams fits.
     private let arenaCapacity: Int
     /// Bytes of the arena in use by queued datagrams; 0 when the queue is empty.
-    private var arenaUsed = 0
+    @exclusivity(unchecked) private var arenaUsed = 0
     private let received = RingBuffer<Received>(capacity: 16)
+    /// The bytes of the queued datagrams that are `isOverflow`, in order.
+    /// Made at the first such datagram.
+    @exclusivity(unchecked) private var overflows: RingBuffer<[UInt8]>?
     /// An error the socket reported (e.g. `ECONNREFUSED` on a connected
     /// socket), for the next receiver; reported once.
-    private var receiveError: WeftError?
+    @exclusivity(unchecked) private var receiveError: WeftError?
     /// Whether `uv_udp_recv_start` is in force.
-    private(set) var isReceiving = false
+    @exclusivity(unchecked) private(set) var isReceiving = false
     /// The tasks waiting in a receive.
-    var receivers = WaitingWakers()
+    @exclusivity(unchecked) var receivers = WaitingWakers()
 
     // Outbound.
     /// Senders wait while this many bytes are queued in libuv.
-    var sendQueueLimit: Int
+    @exclusivity(unchecked) var sendQueueLimit: Int
     /// Bytes of the sends queued in libuv and not yet completed.
-    private(set) var queuedSendBytes = 0
+    @exclusivity(unchecked) private(set) var queuedSendBytes = 0
     /// The tasks waiting for room in the send queue.
-    var senders = WaitingWakers()
+    @exclusivity(unchecked) var senders = WaitingWakers()
     /// A test hook: skip `uv_udp_try_send`, as if the kernel always said
     /// `EAGAIN`, so the queued path runs on loopback (where it never does).
-    var queuesEverySend = false
+    @exclusivity(unchecked) var queuesEverySend = false
 
     init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
         self.loop = loop
@@ -146,6 +156,7 @@ final class DatagramEndpoint: SocketOwner {
         arena?.deallocate()
         arena = nil
         while received.popFirst() != nil {}
+        overflows = nil
         arenaUsed = 0
         receivers.wakeAll()
         senders.wakeAll()
@@ -184,8 +195,8 @@ final class DatagramEndpoint: SocketOwner {
     private func popFirst<T>(_ take: (Received, UnsafeRawBufferPointer) -> T) -> T {
         let datagram = received.popFirst()!
         let taken: T
-        if let overflow = datagram.overflow {
-            taken = overflow.withUnsafeBytes { take(datagram, $0) }
+        if datagram.isOverflow {
+            taken = overflows!.popFirst()!.withUnsafeBytes { take(datagram, $0) }
         } else {
             taken = take(datagram, UnsafeRawBufferPointer(start: arena! + datagram.offset, count: datagram.count))
         }
@@ -232,11 +243,12 @@ final class DatagramEndpoint: SocketOwner {
             let isTruncated = flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0
             if offset == arenaUsed && offset < arenaCapacity {
                 arenaUsed += count
-                received.append(Received(offset: offset, count: count, overflow: nil,
+                received.append(Received(offset: offset, count: count, isOverflow: false,
                                          sender: SocketAddress(sender), isTruncated: isTruncated))
             } else {
-                let bytes = [UInt8](UnsafeRawBufferPointer(start: base, count: count))
-                received.append(Received(offset: 0, count: count, overflow: bytes,
+                if overflows == nil { overflows = RingBuffer(capacity: 16) }
+                overflows!.append([UInt8](UnsafeRawBufferPointer(start: base, count: count)))
+                received.append(Received(offset: 0, count: count, isOverflow: true,
                                          sender: SocketAddress(sender), isTruncated: isTruncated))
             }
             if received.count >= receiveQueueLimit { stopReceiving() }

@@ -84,17 +84,22 @@ extension EventLoop {
     /// Runs the jobs queued now (jobs they enqueue wait for the next turn);
     /// returns how many ran. Each starts with a full ``Budget``, as a task
     /// poll does: a Swift task that keeps finding its awaits ready yields.
+    ///
+    /// The batch is swapped into ``EventLoop/runningJobs`` rather than copied
+    /// out: a copy shares `jobs`' buffer, so emptying `jobs` (keeping its
+    /// capacity) allocated a new one for every batch.
     private func runJobs() -> Int {
         guard !jobs.isEmpty else { return 0 }
-        let batch = jobs
-        jobs.removeAll(keepingCapacity: true)
-        counters.jobs += batch.count
-        for job in batch {
+        swap(&jobs, &runningJobs)
+        let count = runningJobs.count
+        counters.jobs += count
+        for index in 0..<count {
             Budget.startPoll()
-            job.run()
+            runningJobs[index].run()
             Budget.endPoll()
         }
-        return batch.count
+        runningJobs.removeAll(keepingCapacity: true)
+        return count
     }
 
     /// One `uv_run` iteration.

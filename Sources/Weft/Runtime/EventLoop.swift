@@ -24,6 +24,8 @@ final class EventLoop {
     let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
     /// Jobs of the layers above, run between task polls.
     @exclusivity(unchecked) var jobs = [any LoopJob]()
+    /// The batch of jobs running now (see `runJobs()`); empty between batches.
+    @exclusivity(unchecked) var runningJobs = [any LoopJob]()
     @usableFromInline let inbox: WakeInbox
     let timers: TimerDriver
     /// Per-loop state of the layers above (see ``LoopAttachmentKey``).
