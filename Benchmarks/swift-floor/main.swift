@@ -1,0 +1,133 @@
+// continuation-floor: what Swift's concurrency runtime costs per await that
+// suspends and is resumed, on one thread, with nothing of Weft in it.
+//
+// A thread runs a minimal task executor: a queue of jobs, drained in turn.
+// One Swift task, started with that executor as its preference (as Weft
+// starts connection tasks), awaits an `UnsafeContinuation` N times; whenever
+// the queue is empty the thread resumes the stored continuation, as Weft's
+// loop does when a read completes. This is Weft's async path stripped to the
+// runtime: the continuation, the resume's enqueue, the job run and the hop
+// back after the await.
+//
+// The baseline does the same hand-off without a Swift task: the queue holds a
+// poll-based task object that the idle step wakes by queueing it again (what
+// a Weft task's wake and re-poll cost, less the future).
+//
+// Build and run (optimized, pinned), from the repository root:
+//   make -C Benchmarks/swift-floor
+//   taskset -c 0 Benchmarks/swift-floor/continuation-floor [-n 2000000]
+// One line per mode: `mode=NAME n=N ns_per_cycle=X`.
+
+import Foundation
+import Synchronization
+
+/// A task executor that only queues jobs; `drain(resuming:)` runs them on the
+/// calling thread. Confined to that thread: jobs are enqueued only by the
+/// thread itself (the task's resumes and hops happen while it drains), so the
+/// unsynchronized queue is never touched by two threads.
+final class InlineExecutor: TaskExecutor, @unchecked Sendable {
+    var jobs: [UnownedJob] = []
+    var spare: [UnownedJob] = []
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        jobs.append(UnownedJob(job))
+    }
+
+    /// Runs jobs until none is queued, then calls `idle`; stops when `idle`
+    /// returns false.
+    func drain(idle: () -> Bool) {
+        while true {
+            while !jobs.isEmpty {
+                swap(&jobs, &spare)
+                for job in spare { job.runSynchronously(on: asUnownedTaskExecutor()) }
+                spare.removeAll(keepingCapacity: true)
+            }
+            if !idle() { return }
+        }
+    }
+}
+
+/// The continuation the task waits on, set and taken on the executor's thread.
+final class Waiting: @unchecked Sendable {
+    var continuation: UnsafeContinuation<Void, Never>?
+    var done = false
+}
+
+func clockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// A Swift task with the executor as its preference awaits `n` continuations.
+func swiftTask(n: Int) -> Double {
+    let executor = InlineExecutor()
+    let waiting = Waiting()
+    let start = clockNanoseconds()
+    Task(executorPreference: executor) {
+        for _ in 0..<n {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                waiting.continuation = continuation
+            }
+        }
+        waiting.done = true
+    }
+    // The task's first job was enqueued on the executor by `Task(...)`.
+    executor.drain {
+        if waiting.done { return false }
+        guard let continuation = waiting.continuation else { fatalError("the task neither waits nor finished") }
+        waiting.continuation = nil
+        continuation.resume()
+        return true
+    }
+    return Double(clockNanoseconds() - start) / Double(n)
+}
+
+/// A poll-based task, as a Weft task is to its loop: `poll()` does one step
+/// and says whether it is finished; otherwise it waits to be woken.
+final class PollTask {
+    var remaining: Int
+    init(steps: Int) { remaining = steps }
+    @inline(never) func poll() -> Bool {
+        remaining -= 1
+        return remaining == 0
+    }
+}
+
+/// The same hand-off without a Swift task: the thread's queue holds a
+/// poll-based task; polled, it waits again, and the idle step wakes it by
+/// queueing it (a Weft task's wake and re-poll, less the future).
+func pollTask(n: Int) -> Double {
+    let task = PollTask(steps: n)
+    var ready: [PollTask] = [task]
+    var spare: [PollTask] = []
+    var waiting: PollTask?
+    let start = clockNanoseconds()
+    while true {
+        while !ready.isEmpty {
+            swap(&ready, &spare)
+            for task in spare where !task.poll() { waiting = task }
+            spare.removeAll(keepingCapacity: true)
+        }
+        guard let woken = waiting else { break }
+        waiting = nil
+        ready.append(woken)
+    }
+    return Double(clockNanoseconds() - start) / Double(n)
+}
+
+@main
+struct ContinuationFloor {
+    static func main() {
+        let arguments = CommandLine.arguments
+        var n = 2_000_000
+        if let index = arguments.firstIndex(of: "-n"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) {
+            n = value
+        }
+        let modes = arguments.contains("--task-only") ? ["swift-task"] : ["poll-task", "swift-task"]
+        for mode in modes {
+            let perCycle = mode == "poll-task" ? pollTask(n: n) : swiftTask(n: n)
+            print("mode=\(mode) n=\(n) ns_per_cycle=\(String(format: "%.1f", perCycle))")
+        }
+    }
+}
