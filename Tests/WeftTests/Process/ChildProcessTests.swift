@@ -13,10 +13,13 @@ struct ChildProcessTests {
     }
 
     /// Whether `pid` is still a child of this process that nobody reaped (a
-    /// zombie, or running): `waitpid` does not answer `ECHILD`.
+    /// zombie, or running): `waitid` does not answer `ECHILD`. Asked with
+    /// `WNOWAIT`, so asking never reaps it: a `waitpid` here took the exit
+    /// status of a child that had just died before libuv's SIGCHLD handler
+    /// could, whose process handle then never heard of the exit and stayed open.
     static func isUnreapedChild(_ pid: Int32) -> Bool {
-        var status: Int32 = 0
-        return !(waitpid(pid, &status, WNOHANG) == -1 && errno == ECHILD)
+        var info = siginfo_t()
+        return !(waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == -1 && errno == ECHILD)
     }
 
     @Test("1 MiB fed to cat's standard input and shut down comes back exactly on its standard output; it exits with 0")
