@@ -24,6 +24,26 @@ struct TaskTrackerTests {
         #expect(pollFuture(&waiting).isReady)
     }
 
+    @Test("the documented difference from Tokio's wait: a token taken after the last one went, before the waiter looks again, keeps wait() pending until that token goes too")
+    func tokenTakenBeforeTheWaiterLooksAgain() {
+        let tracker = TaskTracker()
+        let first = tracker.token()
+        tracker.close()
+        var waiting = tracker.waitFuture()
+        let woken = AtomicCounter()
+        let waker = Waker { woken.increment() }
+        #expect(!pollFuture(&waiting, waker: waker).isReady, "closed, one live")
+        first.release()
+        #expect(woken.value == 1, "the last release woke the waiter")
+        let second = tracker.token()  // before the waiter is polled again
+        // Tokio's wait() would be ready here (it was empty once); Weft's looks
+        // when polled and sees one live piece of work.
+        #expect(!pollFuture(&waiting, waker: waker).isReady, "never seen empty: waits for the new token too")
+        second.release()
+        #expect(woken.value == 2, "the new last release woke the waiter again")
+        #expect(pollFuture(&waiting, waker: waker).isReady)
+    }
+
     @Test("an open tracker with nothing live is not done; closing it makes wait() ready")
     func emptyTracker() {
         let tracker = TaskTracker()
