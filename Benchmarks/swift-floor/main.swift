@@ -19,9 +19,8 @@
 // One line per mode: `mode=NAME n=N ns_per_cycle=X`.
 
 import Foundation
-import Synchronization
 
-/// A task executor that only queues jobs; `drain(resuming:)` runs them on the
+/// A task executor that only queues jobs; `drain(idle:)` runs them on the
 /// calling thread. Confined to that thread: jobs are enqueued only by the
 /// thread itself (the task's resumes and hops happen while it drains), so the
 /// unsynchronized queue is never touched by two threads.
