@@ -10,14 +10,17 @@ server's CPU time (user + system, from /proc/PID/stat) per 1000 round trips.
 For UDP a third server runs too: `weft-echo --udp --poll`, the same echo as a
 hand-written poll future on a Runtime (no Swift concurrency), to show what the
 async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
-Markdown table; each run's line goes to stderr.
+Markdown table, then each Weft server's paired ratio to C (the median of the
+per-repetition ratios, with its 95% bootstrap interval: Benchmarks/paired.py);
+each run's line goes to stderr.
 
 Two regimes, as Benchmarks/echo/compare.py: client-bound (the default: the load
 client saturates its core first, so a slower server also pays for waking an idle
 client in its sendmsg) and --regime server, where the server runs in a cgroup (v1,
-root) with half a core (5 ms per 10 ms) so that the server is the bottleneck.
+root) with half a core (5 ms per 10 ms) so that the server is the bottleneck;
+--regime both runs every scenario in both, named NAME and NAME@server.
 
-Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server]
+Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server|both]
                                    [--build NAME=PATH]...
 Run from the repository root after:
     swift build -c release --product weft-echo
@@ -36,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
+from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
@@ -113,39 +117,53 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--secs", type=float, default=5)
     parser.add_argument("--only")
-    parser.add_argument("--regime", choices=["client", "server"], default="client")
+    parser.add_argument("--regime", choices=["client", "server", "both"], default="client")
     parser.add_argument("--build", action="append", default=[],
                         help="NAME=PATH: also run the weft-echo binary at PATH (async), e.g. the build before a change")
     arguments = parser.parse_args()
     builds = [tuple(spec.split("=", 1)) for spec in arguments.build]
-    if arguments.regime == "server":
+    regimes = ["client", "server"] if arguments.regime == "both" else [arguments.regime]
+    if "server" in regimes:
         make_cgroup()
     directory = tempfile.mkdtemp(prefix="weft-dgram-")
     results = {}
+    names = []
     for name, kind, load_arguments in SCENARIOS:
         if arguments.only and arguments.only not in name:
             continue
-        for repetition in range(arguments.reps):
-            for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds):
-                result = run_once(command, kind, load_arguments, arguments.secs, arguments.regime)
-                results.setdefault((name, server), []).append(result)
-                print(f"{name} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
-                      f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
+        for regime in regimes:
+            label = name if regime == "client" else f"{name}@server"
+            names.append(label)
+            for repetition in range(arguments.reps):
+                for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds):
+                    result = run_once(command, kind, load_arguments, arguments.secs, regime)
+                    results.setdefault((label, server), []).append(result)
+                    print(f"{label} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
+                          f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
+    weft_servers = ["weft", "weft-poll"] + [name for name, _ in builds]
     print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | Weft/C CPU per op |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for name, _, _ in SCENARIOS:
-        if (name, "c") not in results:
-            continue
-        medians = {}
-        for server in ["c", "weft", "weft-poll"] + [name for name, _ in builds]:
+    for name in names:
+        c_median = statistics.median(run["cpu_ms_per_1k"] for run in results[(name, "c")])
+        for server in ["c"] + weft_servers:
             if (name, server) not in results:
                 continue
             runs = results[(name, server)]
-            medians[server] = statistics.median(run["cpu_ms_per_1k"] for run in runs)
-            ratio = f"{medians[server] / medians['c']:.2f}x" if server != "c" and medians["c"] > 0 else ""
+            median = statistics.median(run["cpu_ms_per_1k"] for run in runs)
+            ratio = f"{median / c_median:.2f}x" if server != "c" and c_median > 0 else ""
             print(f"| {name} | {server} | {statistics.median(run['ops_per_sec'] for run in runs):.0f} | "
-                  f"{medians[server]:.2f} | {sum(run['lost'] for run in runs)} | {ratio} |")
-
+                  f"{median:.2f} | {sum(run['lost'] for run in runs)} | {ratio} |")
+    print()
+    print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in names:
+        for server in weft_servers:
+            if (name, server) not in results:
+                continue
+            median, low, high, ratios = paired_row([run["cpu_ms_per_1k"] for run in results[(name, server)]],
+                                                   [run["cpu_ms_per_1k"] for run in results[(name, "c")]])
+            print(f"| {name} | {server}/c | {median:.2f}x | {low:.2f}–{high:.2f}x | "
+                  + ", ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
 
 if __name__ == "__main__":
     main()

@@ -38,7 +38,6 @@ Run from the repository root after:
 import argparse
 import ast
 import os
-import random
 import re
 import signal
 import statistics
@@ -48,6 +47,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
+from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
@@ -110,13 +110,6 @@ def run_once(command, load_arguments, seconds, regime="client"):
         "errors": int(last["errors"]),
         "rss_per_conn": rss_per_conn,
     }
-
-
-def median_interval(values, resamples=10000):
-    """The 95% bootstrap interval (percentile method) of the median of `values`."""
-    generator = random.Random(1)
-    medians = sorted(statistics.median(generator.choices(values, k=len(values))) for _ in range(resamples))
-    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 def read_logs(paths):
@@ -206,9 +199,9 @@ def main():
             a, _, b = pair.partition("/")
             if (name, a) not in results or (name, b) not in results or name.startswith("idle-5000"):
                 continue
-            paired = [ra["cpu_ms_per_1k"] / rb["cpu_ms_per_1k"] for ra, rb in zip(results[(name, a)], results[(name, b)])]
-            low, high = median_interval(paired)
-            print(f"| {name} | {a}/{b} | {statistics.median(paired):.2f}x | {low:.2f}–{high:.2f}x | "
+            median, low, high, paired = paired_row([r["cpu_ms_per_1k"] for r in results[(name, a)]],
+                                                   [r["cpu_ms_per_1k"] for r in results[(name, b)]])
+            print(f"| {name} | {a}/{b} | {median:.2f}x | {low:.2f}–{high:.2f}x | "
                   + ", ".join(f"{r:.2f}" for r in paired) + " |")
 
 
