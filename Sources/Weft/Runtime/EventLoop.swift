@@ -27,6 +27,8 @@ final class EventLoop {
     /// The batch of jobs running now (see `runJobs()`); empty between batches.
     @exclusivity(unchecked) var runningJobs = [any LoopJob]()
     @usableFromInline let inbox: WakeInbox
+    /// The inbox's items while `drainInbox()` hands them out; empty otherwise.
+    @exclusivity(unchecked) private var drainedItems = [InboxItem]()
     let timers: TimerDriver
     /// Per-loop state of the layers above (see ``LoopAttachmentKey``).
     let attachments = LoopAttachments()
@@ -237,7 +239,7 @@ final class EventLoop {
 
     /// Moves what other threads queued into the ready queue and the job queue.
     func drainInbox() {
-        inbox.drain { item in
+        inbox.drain(using: &drainedItems) { item in
             switch item {
             case .task(let task): ready.append(.passRetained(task))
             case .job(let job): jobs.append(job)

@@ -65,14 +65,19 @@ final class WakeInbox: Sendable {
     }
 
     /// Moves everything queued into `body`, in arrival order.
-    func drain(_ body: (InboxItem) -> Void) {
+    ///
+    /// `spare` is the loop's second list, empty between drains: the queued
+    /// items are swapped into it under the lock rather than copied out, so a
+    /// drain allocates nothing (a copy shares the buffer, and emptying the
+    /// queue keeping its capacity then allocated a new one every time).
+    func drain(using spare: inout [InboxItem], _ body: (InboxItem) -> Void) {
         guard hasItems.load(ordering: .acquiring) else { return }
-        let items = inbox.locked { inbox -> [InboxItem] in
+        inbox.locked { inbox in
             hasItems.store(false, ordering: .relaxed)
-            defer { inbox.items.removeAll(keepingCapacity: true) }
-            return inbox.items
+            swap(&inbox.items, &spare)
         }
-        items.forEach(body)
+        spare.forEach(body)
+        spare.removeAll(keepingCapacity: true)
     }
 
     var isEmpty: Bool { !hasItems.load(ordering: .acquiring) }
