@@ -13,6 +13,13 @@
 /// buffer, libuv reports `UV_ENOBUFS`, and it pauses here); one that holds
 /// nothing may. The paused read again when the total falls to three quarters
 /// of the budget (all of them), or when they themselves hold nothing.
+///
+/// Every read and every consume reports here, so the hot path stays free of
+/// runtime bookkeeping: `paused` skips the exclusivity checks (it is touched
+/// only on the loop thread, and no method here calls out while it is being
+/// modified: `holdingChanged` resumes the connections after emptying it),
+/// and the loop is reached through `Unmanaged` without a retain (the loop
+/// owns the pool, so it outlives every call).
 final class ReadBufferPool {
     static let key = LoopAttachmentKey { loop in ReadBufferPool(loop: loop) }
     static let bufferSize = 64 * 1024
@@ -22,13 +29,18 @@ final class ReadBufferPool {
     /// Told when a buffer is freed because the cache was full: a burst of
     /// reads whose memory the loop may hand back to the OS. Unowned: the loop
     /// owns the pool and releases it in its own deinit.
-    private unowned(unsafe) let loop: EventLoop
+    private let owner: Unmanaged<EventLoop>
     private var cached: [UnsafeMutableRawPointer] = []
     /// Connections whose reading paused for the budget.
-    private var paused: [StreamConnection] = []
+    @exclusivity(unchecked) private var paused: [StreamConnection] = []
 
     private init(loop: EventLoop) {
-        self.loop = loop
+        owner = .passUnretained(loop)
+    }
+
+    /// Runs `body` with the owning loop, without retaining it.
+    private func withLoop<Result>(_ body: (EventLoop) -> Result) -> Result {
+        owner._withUnsafeGuaranteedRef(body)
     }
 
     deinit {
@@ -42,16 +54,21 @@ final class ReadBufferPool {
 
     /// Whether a connection holding `holding` bytes may read now.
     func budgetAllowsRead(holding: Int) -> Bool {
-        holding == 0 || loop.counters.connectionBytesHeld <= loop.connectionBufferBudget
+        holding == 0 || withLoop { $0.counters.connectionBytesHeld <= $0.connectionBufferBudget }
     }
 
     /// A connection's holding changed from `before` to `now` bytes.
     func holdingChanged(from before: Int, to now: Int) {
-        loop.counters.connectionBytesHeld += now - before
-        let held = loop.counters.connectionBytesHeld
-        if now > before {
-            if held > loop.counters.connectionBytesHeldPeak { loop.counters.connectionBytesHeldPeak = held }
-        } else if !paused.isEmpty && held <= loop.connectionBufferBudget - loop.connectionBufferBudget / 4 {
+        let resumesPaused = withLoop { loop -> Bool in
+            loop.counters.connectionBytesHeld += now - before
+            let held = loop.counters.connectionBytesHeld
+            if now > before {
+                if held > loop.counters.connectionBytesHeldPeak { loop.counters.connectionBytesHeldPeak = held }
+                return false
+            }
+            return !paused.isEmpty && held <= loop.connectionBufferBudget - loop.connectionBufferBudget / 4
+        }
+        if resumesPaused {
             let resumed = paused
             paused.removeAll()
             for connection in resumed { connection.resumeReading() }
@@ -60,7 +77,7 @@ final class ReadBufferPool {
 
     func pause(_ connection: StreamConnection) {
         paused.append(connection)
-        loop.counters.readsPausedForBudget += 1
+        withLoop { $0.counters.readsPausedForBudget += 1 }
     }
 
     /// Takes `connection` off the paused list (it resumes or closes by itself).
@@ -73,7 +90,7 @@ final class ReadBufferPool {
             cached.append(buffer)
         } else {
             buffer.deallocate()
-            loop.noteMemoryFreed()
+            withLoop { $0.noteMemoryFreed() }
         }
     }
 }
