@@ -165,5 +165,6 @@ def main():
             print(f"| {name} | {server}/c | {median:.2f}x | {low:.2f}–{high:.2f}x | "
                   + ", ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
 
+
 if __name__ == "__main__":
     main()
