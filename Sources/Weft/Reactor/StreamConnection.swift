@@ -178,11 +178,12 @@ final class StreamConnection: SocketOwner {
         if let readError { return .ready(.failure(readError)) }
         if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
         if !isReading {
+            // Called for every read: the owner is borrowed, not retained (a
+            // read only queues wakes; see `withUnretainedHandleOwner`).
             let result = uv_read_start(stream, { handle, _, buffer in
-                handleOwner(handle, as: StreamConnection.self).map { buffer!.pointee = $0.allocateReadBuffer() }
+                withUnretainedHandleOwner(handle, as: StreamConnection.self) { buffer!.pointee = $0.allocateReadBuffer() }
             }, { stream, count, buffer in
-                guard let connection = handleOwner(stream, as: StreamConnection.self) else { return }
-                connection.didRead(count: count, into: buffer!.pointee)
+                withUnretainedHandleOwner(stream, as: StreamConnection.self) { $0.didRead(count: count, into: buffer!.pointee) }
             })
             if result < 0 {
                 readError = WeftError(uvCode: result, operation: "read")
