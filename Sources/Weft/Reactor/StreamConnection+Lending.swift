@@ -36,7 +36,7 @@ extension StreamConnection {
         guard let (buffer, count) = reclaim(loans), count > 0 else { return }
         let base = loop.withReadBuffers { $0.take() }
         buffer.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: count) }
-        chunks.insert(Chunk(base: base, start: 0, end: count), at: 0)
+        chunks.prepend(Chunk(base: base, start: 0, end: count))
         bufferedBytes += count
     }
 }
