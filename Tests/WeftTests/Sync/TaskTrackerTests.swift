@@ -44,6 +44,29 @@ struct TaskTrackerTests {
         #expect(pollFuture(&waiting, waker: waker).isReady)
     }
 
+    @Test("a token counts once however it goes (release() twice, then dropped); one dropped unreleased releases; tokens keep their tracker alive")
+    func tokenReleasesOnce() {
+        weak var weakTracker: TaskTracker?
+        var token: TaskTrackerToken?
+        var other: TaskTrackerToken?
+        do {
+            let tracker = TaskTracker()
+            weakTracker = tracker
+            token = tracker.token()
+            other = tracker.token()
+            _ = tracker.token()  // dropped at once
+            #expect(tracker.liveCount == 2)
+        }
+        #expect(weakTracker != nil, "the tokens keep their tracker")
+        token?.release()
+        token?.release()
+        #expect(weakTracker?.liveCount == 1)
+        token = nil
+        #expect(weakTracker?.liveCount == 1 && other != nil, "dropping a released token releases nothing more")
+        other = nil
+        #expect(weakTracker == nil, "the last token let its tracker go")
+    }
+
     @Test("an open tracker with nothing live is not done; closing it makes wait() ready")
     func emptyTracker() {
         let tracker = TaskTracker()
