@@ -47,6 +47,19 @@ final class StreamConnection: SocketOwner {
         var end: Int
     }
 
+    /// See ``errors``.
+    final class Errors {
+        var read: WeftError?
+        var write: WeftError?
+    }
+
+    /// ``errors``, made now if `error` is to be stored; nil if it is not
+    /// there and `error` is nil (nothing to clear).
+    private func errorsMadeIfNeeded(for error: WeftError?) -> Errors? {
+        if errors == nil && error != nil { errors = Errors() }
+        return errors
+    }
+
     /// The chunks of unread bytes, oldest first. The first is stored inline;
     /// only while reads outrun the reader by more than a buffer do the others
     /// need an array, which goes when they do. So a connection between reads
@@ -129,7 +142,11 @@ final class StreamConnection: SocketOwner {
     /// Reading paused because the loop's connections hold more than its budget.
     @exclusivity(unchecked) private var isPausedForBudget = false
     @exclusivity(unchecked) private var reachedEnd = false
-    @exclusivity(unchecked) private var readError: WeftError?
+    /// The first error reading reported (see ``errors``).
+    private var readError: WeftError? {
+        get { errors?.read }
+        set { errorsMadeIfNeeded(for: newValue)?.read = newValue }
+    }
     /// The tasks waiting to read (one, unless several tasks read this stream).
     @exclusivity(unchecked) var readers = WaitingWakers()
     /// The caller's buffer of a waiting async `read(into:)`, lent (see
@@ -146,7 +163,15 @@ final class StreamConnection: SocketOwner {
     @exclusivity(unchecked) var queuedWriteBytes = 0 {
         didSet { holdingChanged(from: bufferedBytes + oldValue) }
     }
-    @exclusivity(unchecked) var writeError: WeftError?
+    /// The first error writing reported (see ``errors``).
+    var writeError: WeftError? {
+        get { errors?.write }
+        set { errorsMadeIfNeeded(for: newValue)?.write = newValue }
+    }
+    /// The errors the stream reported, in a box made on the first one: most
+    /// connections never see one, and two `WeftError?` stored inline were 80
+    /// of the bytes every connection holds.
+    @exclusivity(unchecked) private var errors: Errors?
     /// The tasks waiting for room to write, or for the queue to drain.
     @exclusivity(unchecked) var writers = WaitingWakers()
     var shutdownOperation: StreamRequest<uv_shutdown_t>?
