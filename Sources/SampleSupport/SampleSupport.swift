@@ -92,6 +92,12 @@ public func writeError(_ line: String) {
 
 /// The address to listen on: `host` as a numeric address, or else its first
 /// address from the resolver (`localhost` gives `127.0.0.1` or `::1`).
+///
+/// Runs on its caller's executor: a numeric host then costs no hop, so a
+/// sample's top-level code starts no thread of Swift's global executor for
+/// it (the `--poll` servers stay single-threaded, as the C server is: glibc's
+/// system-call wrappers cost more in a multi-threaded process).
+nonisolated(nonsending)
 public func listenAddress(host: String, port: Int) async throws -> SocketAddress {
     if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
     let addresses = try await resolve(host: host, port: port)

@@ -472,16 +472,7 @@ do {
         try await serveUnix(options, at: unixAddress)
         exit(0)
     }
-    // A numeric address is taken as it is, with no await: the `--poll`
-    // servers then start no thread of Swift's global executor, and stay
-    // single-threaded as the C server is (glibc's system-call wrappers cost
-    // more in a multi-threaded process).
-    let address: SocketAddress
-    if let numeric = try? SocketAddress(host: options.host, port: options.port) {
-        address = numeric
-    } else {
-        address = try await listenAddress(host: options.host, port: options.port)
-    }
+    let address = try await listenAddress(host: options.host, port: options.port)
     if options.udp && options.poll {
         try serveUDPPolling(options, on: address)
     } else if options.udp {
