@@ -53,13 +53,6 @@ final class StreamConnection: SocketOwner {
         var write: WeftError?
     }
 
-    /// ``errors``, made now if `error` is to be stored; nil if it is not
-    /// there and `error` is nil (nothing to clear).
-    private func errorsMadeIfNeeded(for error: WeftError?) -> Errors? {
-        if errors == nil && error != nil { errors = Errors() }
-        return errors
-    }
-
     /// The chunks of unread bytes, oldest first. The first is stored inline;
     /// only while reads outrun the reader by more than a buffer do the others
     /// need an array, which goes when they do. So a connection between reads
@@ -145,7 +138,7 @@ final class StreamConnection: SocketOwner {
     /// The first error reading reported (see ``errors``).
     private var readError: WeftError? {
         get { errors?.read }
-        set { errorsMadeIfNeeded(for: newValue)?.read = newValue }
+        set { errorsMade.read = newValue }
     }
     /// The tasks waiting to read (one, unless several tasks read this stream).
     @exclusivity(unchecked) var readers = WaitingWakers()
@@ -166,12 +159,19 @@ final class StreamConnection: SocketOwner {
     /// The first error writing reported (see ``errors``).
     var writeError: WeftError? {
         get { errors?.write }
-        set { errorsMadeIfNeeded(for: newValue)?.write = newValue }
+        set { errorsMade.write = newValue }
     }
     /// The errors the stream reported, in a box made on the first one: most
     /// connections never see one, and two `WeftError?` stored inline were 80
     /// of the bytes every connection holds.
     @exclusivity(unchecked) private var errors: Errors?
+    /// ``errors``, made now if there is none yet.
+    private var errorsMade: Errors {
+        if let errors { return errors }
+        let made = Errors()
+        errors = made
+        return made
+    }
     /// The tasks waiting for room to write, or for the queue to drain.
     @exclusivity(unchecked) var writers = WaitingWakers()
     var shutdownOperation: StreamRequest<uv_shutdown_t>?

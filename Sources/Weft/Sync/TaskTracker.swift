@@ -114,8 +114,8 @@ public final class TaskTracker: Sendable {
 ///
 /// One word beside the object header: the tracker's address, holding a
 /// retain, until the first `release()` takes it (atomically, so only one call
-/// releases it, and the tracker lives until then). A tracked connection's token is then a 32-byte allocation, not
-/// 48 as with a separate flag.
+/// releases it, and the tracker lives until then). A tracked connection's
+/// token is then a 32-byte allocation, not 48 as with a separate flag.
 public final class TaskTrackerToken: Sendable {
     /// The tracker's address (0 once released), as an integer so that the
     /// class is plainly Sendable.
