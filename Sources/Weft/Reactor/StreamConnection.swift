@@ -47,10 +47,17 @@ final class StreamConnection: SocketOwner {
         var end: Int
     }
 
-    /// See ``errors``.
-    final class Errors {
-        var read: WeftError?
-        var write: WeftError?
+    /// What most connections never need, in a box made on first use (see
+    /// ``uncommon``): the errors the stream reported, buffer limits other than
+    /// the defaults, and the shutdown and connect operations.
+    final class Uncommon {
+        var readError: WeftError?
+        var writeError: WeftError?
+        @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
+        @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
+        var shutdownOperation: StreamRequest<uv_shutdown_t>?
+        /// A connect in flight, told to forget its waiting task if the stream closes first.
+        var connectOperation: StreamRequest<uv_connect_t>?
     }
 
     /// The chunks of unread bytes, oldest first. The first is stored inline;
@@ -113,71 +120,66 @@ final class StreamConnection: SocketOwner {
     static let defaultReadHighWater = 64 * 1024
     /// The default of ``writeHighWater``.
     static let defaultWriteHighWater = 64 * 1024
-    /// Stop reading from the socket once this much is buffered and unread.
-    @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
-    /// Writes wait (pollWrite is pending) once this much is queued in libuv.
-    @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
 
+    // Every connection's state, ordered so that no padding is wasted: 152
+    // bytes with the object's header, a 160-byte malloc chunk.
     let loop: EventLoop
-    let kind: Kind
     /// The `uv_tcp_t` or `uv_pipe_t` (per ``kind``), as the stream it is;
     /// `nil` once closed.
     private(set) var stream: UnsafeMutablePointer<uv_stream_t>?
-
-    // Inbound.
+    /// The chunks of unread bytes.
     @exclusivity(unchecked) var chunks = Chunks()
     /// Unread bytes in `chunks`; with `queuedWriteBytes`, what this connection
     /// holds against the loop's budget (see `ReadBufferPool`).
     @exclusivity(unchecked) var bufferedBytes = 0 {
         didSet { holdingChanged(from: oldValue + queuedWriteBytes) }
     }
+    @exclusivity(unchecked) var queuedWriteBytes = 0 {
+        didSet { holdingChanged(from: bufferedBytes + oldValue) }
+    }
+    let kind: Kind
     @exclusivity(unchecked) private var isReading = false
     /// Reading paused because the loop's connections hold more than its budget.
     @exclusivity(unchecked) private var isPausedForBudget = false
     @exclusivity(unchecked) private var reachedEnd = false
-    /// The first error reading reported (see ``errors``).
-    private var readError: WeftError? {
-        get { errors?.read }
-        set { errorsMade.read = newValue }
-    }
     /// The tasks waiting to read (one, unless several tasks read this stream).
     @exclusivity(unchecked) var readers = WaitingWakers()
-    /// The caller's buffer of a waiting async `read(into:)`, lent (see
-    /// ``lend(_:)``): with nothing buffered, libuv reads straight into it.
-    @exclusivity(unchecked) var lent: [UInt8]?
-    /// Where `lent`'s storage starts (to recognise it in the read callback).
-    @exclusivity(unchecked) var lentBase: UnsafeMutableRawPointer?
-    /// Bytes libuv read into `lent`; they come before every chunk.
-    @exclusivity(unchecked) var lentFilled = 0
-    /// Numbers the loans, so a reader takes back only its own buffer.
-    @exclusivity(unchecked) var loans: UInt64 = 0
-
-    // Outbound.
-    @exclusivity(unchecked) var queuedWriteBytes = 0 {
-        didSet { holdingChanged(from: bufferedBytes + oldValue) }
-    }
-    /// The first error writing reported (see ``errors``).
-    var writeError: WeftError? {
-        get { errors?.write }
-        set { errorsMade.write = newValue }
-    }
-    /// The errors the stream reported, in a box made on the first one: most
-    /// connections never see one, and two `WeftError?` stored inline were 80
-    /// of the bytes every connection holds.
-    @exclusivity(unchecked) private var errors: Errors?
-    /// ``errors``, made now if there is none yet.
-    private var errorsMade: Errors {
-        if let errors { return errors }
-        let made = Errors()
-        errors = made
-        return made
-    }
     /// The tasks waiting for room to write, or for the queue to drain.
     @exclusivity(unchecked) var writers = WaitingWakers()
-    var shutdownOperation: StreamRequest<uv_shutdown_t>?
+    /// A reader's lent buffer (see ``lend(_:)``); made by the first loan.
+    @exclusivity(unchecked) var lending: Lending?
+    /// See ``Uncommon``: made by the first error, limit, shutdown or connect.
+    @exclusivity(unchecked) private var uncommon: Uncommon?
 
-    /// A connect in flight, told to forget its waiting task if the stream closes first.
-    var connectOperation: StreamRequest<uv_connect_t>?
+    /// ``uncommon``, made now if there is none yet.
+    private var uncommonMade: Uncommon {
+        if let uncommon { return uncommon }
+        let made = Uncommon()
+        uncommon = made
+        return made
+    }
+    /// Stop reading from the socket once this much is buffered and unread.
+    var readHighWater: Int { uncommon?.readHighWater ?? Self.defaultReadHighWater }
+    /// Writes wait (pollWrite is pending) once this much is queued in libuv.
+    var writeHighWater: Int { uncommon?.writeHighWater ?? Self.defaultWriteHighWater }
+    /// The first error reading reported.
+    private var readError: WeftError? {
+        get { uncommon?.readError }
+        set { uncommonMade.readError = newValue }
+    }
+    /// The first error writing reported.
+    var writeError: WeftError? {
+        get { uncommon?.writeError }
+        set { uncommonMade.writeError = newValue }
+    }
+    var shutdownOperation: StreamRequest<uv_shutdown_t>? {
+        get { uncommon?.shutdownOperation }
+        set { uncommonMade.shutdownOperation = newValue }
+    }
+    var connectOperation: StreamRequest<uv_connect_t>? {
+        get { uncommon?.connectOperation }
+        set { uncommonMade.connectOperation = newValue }
+    }
 
     /// A new, unconnected TCP (or, for `.unixDomain` and `.pipe`, pipe) handle
     /// on `loop`; for `.tty`, a terminal handle on `descriptor`, which it then
@@ -214,13 +216,15 @@ final class StreamConnection: SocketOwner {
             chunks.removeAll { pool.give($0.base) }
         }
         bufferedBytes = 0
-        lentFilled = 0  // unread, like the chunks; the lender takes its buffer back
-        connectOperation?.waiting = WaitingWakers()
-        connectOperation = nil
-        // The operation retains this connection: keeping it would make a cycle that
-        // leaks every stream that was ever shut down. A request still in flight
-        // keeps the operation (and this connection) alive until its callback runs.
-        shutdownOperation = nil
+        lending?.filled = 0  // unread, like the chunks; the lender takes its buffer back
+        if let uncommon {
+            uncommon.connectOperation?.waiting = WaitingWakers()
+            uncommon.connectOperation = nil
+            // The operation retains this connection: keeping it would make a cycle that
+            // leaks every stream that was ever shut down. A request still in flight
+            // keeps the operation (and this connection) alive until its callback runs.
+            uncommon.shutdownOperation = nil
+        }
         readers.wakeAll()
         writers.wakeAll()
     }
@@ -249,7 +253,7 @@ final class StreamConnection: SocketOwner {
     func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let stream else { return .ready(.failure(closedError("read"))) }
-        if lentFilled > 0 { keepLentBytes() }
+        if let lending, lending.filled > 0 { keepLentBytes() }
         if let first = chunks.first {
             return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
         }
@@ -296,9 +300,9 @@ final class StreamConnection: SocketOwner {
         guard loop.withReadBuffers({ $0.budgetAllowsRead(holding: bufferedBytes + queuedWriteBytes) }) else {
             return uv_buf_t(base: nil, len: 0)  // libuv then reports UV_ENOBUFS
         }
-        if let lentBase, lentFilled == 0, chunks.isEmpty {
-            return uv_buf_t(base: lentBase.assumingMemoryBound(to: CChar.self),
-                            len: min(lent!.count, ReadBufferPool.bufferSize))
+        if let lending, let base = lending.base, lending.filled == 0, chunks.isEmpty {
+            return uv_buf_t(base: base.assumingMemoryBound(to: CChar.self),
+                            len: min(lending.buffer!.count, ReadBufferPool.bufferSize))
         }
         if let last = chunks.last, ReadBufferPool.bufferSize - last.end >= 4096 {
             return uv_buf_t(base: (last.base + last.end).assumingMemoryBound(to: CChar.self),
@@ -311,11 +315,11 @@ final class StreamConnection: SocketOwner {
     /// The read callback: keep the bytes, stop at the high-water mark, wake the reader.
     private func didRead(count: Int, into buffer: uv_buf_t) {
         let base = UnsafeMutableRawPointer(buffer.base)
-        let isLent = base != nil && base == lentBase
+        let isLent = base != nil && base == lending?.base
         let isTail = chunks.last.map { base == $0.base + $0.end } ?? false
         if count > 0 {
             if isLent {
-                lentFilled = count
+                lending!.filled = count
                 readers.wakeAll()
                 return
             }
@@ -385,8 +389,8 @@ extension StreamConnection {
                             detail: "\(name) \(value) must be from 1024 to 1073741824 bytes")
         }
         guard !isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
-        readHighWater = unread
-        writeHighWater = queued
+        uncommonMade.readHighWater = unread
+        uncommonMade.writeHighWater = queued
     }
 }
 
