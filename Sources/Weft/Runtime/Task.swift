@@ -2,11 +2,16 @@ import CWeftSupport
 import Synchronization
 
 /// A spawned task: its state word, its place in the runtime, and its future and
-/// output slot (inline when small, else in an allocation of their own).
+/// output slot, in one allocation sized to the future (Tokio's layout).
 ///
-/// Kept at 120 bytes, so that with malloc's 8-byte header a task fills a
-/// 128-byte chunk: glibc's fast bins stop there, and a million live tasks touch
-/// a fifth fewer pages than at 144 bytes.
+/// The allocation is the object's header, then ``Fields`` (56 bytes), then the
+/// typed part, a `TaskSlots<F>`: allocated by `ManagedBufferPointer` with as
+/// many words of tail as the two need, so a task whose future and output take
+/// 16 bytes fills a 96-byte malloc chunk and one of 58 bytes a 144-byte chunk
+/// (before, a fixed 120-byte object held up to 48 bytes inline, and a larger
+/// future took an allocation of its own besides). The class has no stored
+/// properties, as `ManagedBufferPointer` requires of a buffer class: everything
+/// lives in the tail, which `make` initializes and `deinit` destroys.
 ///
 /// The class is not generic: the executor, wakers and handles use it without
 /// knowing the future's type, and reach the typed payload through `vtable`, a
@@ -31,80 +36,98 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         case cancel(JoinError.Reason)
         /// Moves the output into an `Optional<Result<Output, JoinError>>` at the pointer.
         case takeOutput(UnsafeMutableRawPointer)
-        /// Deinitializes and frees the payload.
+        /// Deinitializes the payload.
         case destroy
         /// Writes what the task runs (its name, or its future's type) into the
         /// `String?` at the pointer; for task dumps.
         case describe(UnsafeMutableRawPointer)
     }
 
-    /// `TaskState` bits.
-    @usableFromInline let state: Atomic<UInt32>
-    /// The task's slot in the runtime's registry of live tasks (next to `state`,
-    /// in what would be padding).
-    @exclusivity(unchecked) var registryIndex: UInt32 = 0
-    /// Where the task runs. Valid while the task is not complete: a runtime
-    /// completes (cancels) every task before it goes away. Unmanaged because
-    /// reading an `unowned(unsafe)` reference still retains it for each use.
-    @usableFromInline let loop: Unmanaged<EventLoop>
-    /// The inbox for wakes from other threads; kept alive by the task so that a
-    /// late foreign wake after shutdown finds a closed inbox, not freed memory.
-    @usableFromInline let inbox: WakeInbox
-    /// The typed part, a `TaskSlots<F>`, when it fits (most spawns then cost one
-    /// allocation); otherwise the address of its own allocation, freed in
-    /// `deinit`. `TaskSlots<F>.in(_:)` knows which. The address is stable: a
-    /// class instance never moves, and this stored property of a final class has
-    /// no accessors or observers, so `&inlineStorage` is the property's own
-    /// memory.
-    @exclusivity(unchecked) @usableFromInline var inlineStorage: InlineTaskStorage = (0, 0, 0, 0, 0, 0)
-    /// Performs an `Operation` on the typed payload.
-    @usableFromInline let vtable: (RawTask, Operation) -> Void
-    /// The waker of whoever awaits the `JoinHandle` (see `TaskState.joinWaker`).
-    @exclusivity(unchecked) @usableFromInline var joinWaker: Waker?
-
+    /// What every task holds besides its typed part: the start of the tail.
     @usableFromInline
-    init(loop: __shared EventLoop, vtable: @escaping (RawTask, Operation) -> Void) {
-        self.state = Atomic(TaskState.scheduled)
-        self.loop = Unmanaged.passUnretained(loop)
-        self.inbox = loop.inbox
-        self.vtable = vtable
+    struct Fields: ~Copyable {
+        /// `TaskState` bits.
+        @usableFromInline let state: Atomic<UInt32>
+        /// The task's slot in the runtime's registry of live tasks (next to
+        /// `state`, in what would be padding).
+        @usableFromInline var registryIndex: UInt32 = 0
+        /// Where the task runs. Valid while the task is not complete: a runtime
+        /// completes (cancels) every task before it goes away. Unmanaged because
+        /// reading an `unowned(unsafe)` reference still retains it for each use.
+        @usableFromInline let loop: Unmanaged<EventLoop>
+        /// The inbox for wakes from other threads; kept alive by the task so that
+        /// a late foreign wake after shutdown finds a closed inbox, not freed memory.
+        @usableFromInline let inbox: WakeInbox
+        /// Performs an `Operation` on the typed payload.
+        @usableFromInline let vtable: (RawTask, Operation) -> Void
+        /// The waker of whoever awaits the `JoinHandle` (see `TaskState.joinWaker`).
+        @usableFromInline var joinWaker: Waker?
+
+        @inlinable
+        init(loop: __shared EventLoop, vtable: @escaping (RawTask, Operation) -> Void) {
+            state = Atomic(TaskState.scheduled)
+            self.loop = Unmanaged.passUnretained(loop)
+            inbox = loop.inbox
+            self.vtable = vtable
+        }
     }
+
+    /// The task's ``Fields``, initialized by `make` for the task's lifetime.
+    /// The address is stable: a class instance never moves.
+    @inlinable
+    final var fields: UnsafeMutablePointer<Fields> {
+        Self.tail(of: self).assumingMemoryBound(to: Fields.self)
+    }
+
+    /// Where the tail of `task`, allocated by `make`, starts.
+    @inlinable
+    static func tail(of task: AnyObject) -> UnsafeMutableRawPointer {
+        ManagedBufferPointer<Void, UInt64>(unsafeBufferObject: task).withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+
+    @inlinable
+    final var registryIndex: UInt32 {
+        get { fields.pointee.registryIndex }
+        set { fields.pointee.registryIndex = newValue }
+    }
+
+    @inlinable
+    final var loop: Unmanaged<EventLoop> { fields.pointee.loop }
+
+    @inlinable
+    final var inbox: WakeInbox { fields.pointee.inbox }
+
+    @inlinable
+    final var joinWaker: Waker? { fields.pointee.joinWaker }
 
     deinit {
         perform(.destroy)
+        fields.deinitialize(count: 1)
     }
 
     /// Performs `operation` on the typed payload.
     @inlinable
     final func perform(_ operation: Operation) {
-        vtable(self, operation)
+        fields.pointee.vtable(self, operation)
     }
 
     /// A task running `future` on `loop`, not yet registered.
     @inlinable
     static func make<F: Future>(_ future: consuming F, loop: EventLoop) -> RawTask {
-        let task = RawTask(loop: loop, vtable: { task, operation in
+        let buffer = ManagedBufferPointer<Void, UInt64>(bufferClass: RawTask.self, minimumCapacity: TaskSlots<F>.tailWords) { _, _ in }
+        let task = unsafeDowncast(buffer.buffer, to: RawTask.self)
+        tail(of: task).bindMemory(to: Fields.self, capacity: 1).initialize(to: Fields(loop: loop, vtable: { task, operation in
             TaskSlots<F>.perform(task, operation)
-        })
-        let storage = task.inlineStorageAddress
-        if !TaskSlots<F>.fitsInline {
-            let layout = MemoryLayout<TaskSlots<F>>.self
-            storage.storeBytes(of: UnsafeMutableRawPointer.allocate(byteCount: layout.size, alignment: layout.alignment),
-                               as: UnsafeMutableRawPointer.self)
-        }
-        TaskSlots<F>.in(task).initialize(to: TaskSlots(future: future))
+        }))
+        TaskSlots<F>.address(after: task.fields).bindMemory(to: TaskSlots<F>.self, capacity: 1)
+            .initialize(to: TaskSlots(future: future))
         return task
-    }
-
-    @inlinable
-    var inlineStorageAddress: UnsafeMutableRawPointer {
-        withUnsafeMutablePointer(to: &inlineStorage) { UnsafeMutableRawPointer($0) }
     }
 
     /// Schedules the task: a plain enqueue on its loop thread, the inbox elsewhere.
     @usableFromInline
     final func wake() {
-        let previous = state.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
+        let previous = fields.pointee.state.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.scheduled | TaskState.complete) != 0 { return }
         if weft_current_runtime() == loop.toOpaque() {
             loop._withUnsafeGuaranteedRef { $0.enqueueLocal(self) }
@@ -116,7 +139,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// Whether the output is stored; never polled again after this.
     @inlinable
     final var isComplete: Bool {
-        state.load(ordering: .acquiring) & TaskState.complete != 0
+        fields.pointee.state.load(ordering: .acquiring) & TaskState.complete != 0
     }
 
     /// A completed task's waker no longer matters (see `WaitingWakers`).
@@ -128,7 +151,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// poll costs no retain), and that waker is the last use of the task.
     static func run(_ queued: Unmanaged<RawTask>) {
         let polled = queued._withUnsafeGuaranteedRef { task -> Bool in
-            let previous = task.state.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
+            let previous = task.fields.pointee.state.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
             if previous & TaskState.complete != 0 { return false }
             if previous & TaskState.cancelRequested != 0 {
                 task.perform(.cancel(.aborted))
@@ -144,9 +167,9 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// it, and drops the registry's reference.
     @usableFromInline
     final func markComplete() {
-        let previous = state.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
+        let previous = fields.pointee.state.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
         if previous & TaskState.joinWaker != 0 {
-            withUnsafeMutablePointer(to: &joinWaker, wakeStoredWaker)
+            withUnsafeMutablePointer(to: &fields.pointee.joinWaker, wakeStoredWaker)
         }
         loop._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
@@ -154,7 +177,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// Requests cancellation: the task's future is dropped the next time it runs.
     @usableFromInline
     final func abort() {
-        let previous = state.bitwiseOr(TaskState.cancelRequested, ordering: .acquiringAndReleasing).oldValue
+        let previous = fields.pointee.state.bitwiseOr(TaskState.cancelRequested, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.complete | TaskState.cancelRequested) == 0 {
             wake()
         }
@@ -164,7 +187,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// take; otherwise `waker` is registered to be woken on completion.
     @usableFromInline
     final func registerJoinWaker(_ waker: Waker) -> Bool {
-        publishWaker(waker, in: &joinWaker, state: state,
+        publishWaker(waker, in: &fields.pointee.joinWaker, state: fields.pointee.state,
                      published: TaskState.joinWaker, done: TaskState.complete)
     }
 }
@@ -189,11 +212,7 @@ func wakeStoredWaker(_ slot: UnsafeMutablePointer<Waker?>) {
     }
 }
 
-/// Six words: room for the future and output of most small tasks.
-@usableFromInline
-typealias InlineTaskStorage = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-
-/// The typed part of a task, stored in or through `RawTask.inlineStorage`.
+/// The typed part of a task, stored in its tail after `RawTask.Fields`.
 @usableFromInline
 struct TaskSlots<F: Future> {
     /// The future; `nil` once it completed or was cancelled (dropping it is the
@@ -207,19 +226,26 @@ struct TaskSlots<F: Future> {
         self.future = future
     }
 
-    /// Whether the slots fit in `RawTask.inlineStorage`.
+    /// Where the slots start in a task whose ``RawTask/Fields`` are at `fields`:
+    /// right after them, aligned. The tail is 16-byte aligned (malloc's) and
+    /// the fields take 56 bytes, so up to `alignment - 8` bytes of padding.
     @inlinable
-    static var fitsInline: Bool {
-        MemoryLayout<TaskSlots<F>>.size <= MemoryLayout<InlineTaskStorage>.size
-            && MemoryLayout<TaskSlots<F>>.alignment <= MemoryLayout<InlineTaskStorage>.alignment
+    static func address(after fields: UnsafeMutablePointer<RawTask.Fields>) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(fields + 1).alignedUp(toMultipleOf: MemoryLayout<TaskSlots<F>>.alignment)
+    }
+
+    /// The words of tail a task needs for its fields and these slots.
+    @inlinable
+    static var tailWords: Int {
+        let padding = max(0, MemoryLayout<TaskSlots<F>>.alignment - 8)
+        let bytes = MemoryLayout<RawTask.Fields>.size + padding + MemoryLayout<TaskSlots<F>>.size
+        return (bytes + 7) / 8
     }
 
     /// The slots of `task`, which runs a future of type `F`.
     @inlinable
     static func `in`(_ task: RawTask) -> UnsafeMutablePointer<TaskSlots<F>> {
-        let storage = task.inlineStorageAddress
-        let address = fitsInline ? storage : storage.load(as: UnsafeMutableRawPointer.self)
-        return address.assumingMemoryBound(to: TaskSlots<F>.self)
+        address(after: task.fields).assumingMemoryBound(to: TaskSlots<F>.self)
     }
 
     @inlinable
@@ -247,7 +273,6 @@ struct TaskSlots<F: Future> {
                 .pointee = slots.pointee.output.take()
         case .destroy:
             slots.deinitialize(count: 1)
-            if !fitsInline { slots.deallocate() }
         case .describe(let destination):
             destination.assumingMemoryBound(to: Optional<String>.self).pointee =
                 taskDescription(slots.pointee.future, of: F.self)
