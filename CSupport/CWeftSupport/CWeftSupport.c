@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -90,6 +91,13 @@ uint64_t weft_swap_random_state(uint64_t state) {
 }
 
 void weft_release_free_memory(void) { malloc_trim(0); }
+
+void weft_release_pages(void *start, size_t length) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)start + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)start + length) & ~(page - 1);
+    if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
+}
 
 struct loop_finisher {
     uv_loop_t *loop;

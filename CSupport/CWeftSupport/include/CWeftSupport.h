@@ -79,6 +79,10 @@ int weft_finish_loop_in_background(uv_loop_t *loop, void (*release)(uv_loop_t *l
 
 /// Returns the free pages of glibc's heaps to the OS (`malloc_trim(0)`).
 void weft_release_free_memory(void);
+/// Returns the whole pages inside `[start, start + length)` to the OS
+/// (`madvise(MADV_DONTNEED)`): memory that stays allocated but unused, whose
+/// pages read as zeros when touched again.
+void weft_release_pages(void *start, size_t length);
 
 // MARK: - Handles
 

@@ -1,10 +1,16 @@
+import CWeftSupport
+
 /// The 64 KiB buffers libuv reads into, recycled per loop (kept on the loop as
 /// an attachment: see `LoopAttachmentKey`), and the loop's budget for what its
 /// connections hold.
 ///
 /// A connection takes one only when the OS has data for it (libuv calls the
 /// alloc callback right before `read`), and gives it back once its bytes are
-/// consumed, so an idle connection holds no read buffer. Loop thread only.
+/// consumed, so an idle connection holds no read buffer. The cached buffers
+/// stay allocated, but when the loop goes idle after a burst their pages go
+/// back to the OS (``releaseIdleMemory()``): a burst of 64 connections reading
+/// at once otherwise kept 256 KiB to 4 MiB resident per loop for good. They are
+/// page-aligned so that every page of theirs can go. Loop thread only.
 ///
 /// **The budget** (``RuntimeOptions/connectionBufferBudget``): every connection
 /// reports what it holds (unread input plus queued writes) as it changes; the
@@ -49,7 +55,7 @@ final class ReadBufferPool {
 
     func take() -> UnsafeMutableRawPointer {
         cached.popLast()
-            ?? UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 16)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: Self.bufferSize, alignment: 4096)
     }
 
     /// Whether a connection holding `holding` bytes may read now.
@@ -92,6 +98,14 @@ final class ReadBufferPool {
             buffer.deallocate()
             withLoop { $0.noteMemoryFreed() }
         }
+    }
+}
+
+extension ReadBufferPool: LoopMemoryHolder {
+    /// The loop is idle: no read is using a cached buffer. Their pages go back
+    /// to the OS; a read into one faults them in again (as a new buffer would).
+    func releaseIdleMemory() {
+        for buffer in cached { weft_release_pages(buffer, Self.bufferSize) }
     }
 }
 

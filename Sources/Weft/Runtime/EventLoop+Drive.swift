@@ -145,7 +145,7 @@ extension EventLoop {
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
-            if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned) {
+            if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: { attachments.releaseIdleMemory() }) {
                 runLibuvOnce(blockingAtMostMilliseconds: wait)  // then release it
             } else {
                 runLibuv(UV_RUN_ONCE)

@@ -10,7 +10,9 @@ import CWeftSupport
 /// above report through ``noteMemoryFreed()``: a connection closed, a read
 /// buffer freed beyond the cache; an async server's connections are Swift
 /// tasks, not Weft tasks, and their buffers are memory the loop does not
-/// count) and at most ten times a second, the loop calls `malloc_trim`.
+/// count) and at most ten times a second, the loop tells its attachments to
+/// hand back what they keep unused (``LoopMemoryHolder``: the read buffers'
+/// pages) and calls `malloc_trim`.
 struct HeapTrim {
     /// Events since the loop started after which freed memory may be worth
     /// handing back.
@@ -26,12 +28,12 @@ struct HeapTrim {
         memoryFreedEvents += 1
     }
 
-    /// Releases free memory if a burst happened since the last release and the
-    /// rate limit allows. Returns the milliseconds until a release held back by
+    /// Releases free memory (after `releasingFirst` has freed what it can) if
+    /// a burst happened since the last release and the rate limit allows. Returns the milliseconds until a release held back by
     /// the rate limit may run, so the loop wakes up for it rather than block
     /// with it pending (an idle server would otherwise keep the last burst's
     /// pages).
-    mutating func releaseIfDue(tasksSpawned: Int) -> UInt64? {
+    mutating func releaseIfDue(tasksSpawned: Int, releasingFirst: () -> Void) -> UInt64? {
         guard tasksSpawned - tasksSpawnedAtLastRelease >= 128
             || memoryFreedEvents != memoryFreedEventsAtLastRelease else { return nil }
         let now = uv_hrtime()
@@ -40,6 +42,7 @@ struct HeapTrim {
         tasksSpawnedAtLastRelease = tasksSpawned
         memoryFreedEventsAtLastRelease = memoryFreedEvents
         lastReleaseNanoseconds = now
+        releasingFirst()
         weft_release_free_memory()
         return nil
     }

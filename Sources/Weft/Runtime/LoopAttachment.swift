@@ -62,11 +62,21 @@ struct LoopAttachments: ~Copyable {
     /// Tells each attachment that is a ``LoopShutdownObserver`` that the loop
     /// is shutting down; on the loop thread, from `EventLoop.shutdown()`.
     func notifyShutdown() {
+        forEachAttached { ($0 as? any LoopShutdownObserver)?.loopShuttingDown() }
+    }
+
+    /// Tells each attachment that is a ``LoopMemoryHolder`` to hand back the
+    /// memory it keeps unused; on the loop thread, before the loop trims its
+    /// heap (``HeapTrim``).
+    func releaseIdleMemory() {
+        forEachAttached { ($0 as? any LoopMemoryHolder)?.releaseIdleMemory() }
+    }
+
+    private func forEachAttached(_ body: (AnyObject) -> Void) {
         for index in slots.indices {
             let bits = slots[index].load(ordering: .acquiring)
             guard bits != 0 else { continue }
-            let value = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
-            (value as? any LoopShutdownObserver)?.loopShuttingDown()
+            body(Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue())
         }
     }
 
@@ -88,4 +98,13 @@ protocol LoopShutdownObserver: AnyObject {
     /// The loop is shutting down: its tasks were cancelled, and no callback
     /// will run again. Called once, on the loop thread.
     func loopShuttingDown()
+}
+
+/// An attachment that keeps memory it could hand back while the loop is idle
+/// (the reactor's cached read buffers): the hook through which the executor's
+/// heap trim (``HeapTrim``) reaches it without knowing it.
+protocol LoopMemoryHolder: AnyObject {
+    /// The loop is about to block after a burst of work, with nothing running:
+    /// hand back what is kept unused. Called on the loop thread.
+    func releaseIdleMemory()
 }
