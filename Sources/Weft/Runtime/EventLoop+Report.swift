@@ -26,7 +26,7 @@ extension EventLoop {
         registry.forEach { task in
             var name: String?
             withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0))) }
-            let state = task.fields.pointee.state.load(ordering: .acquiring)
+            let state = task.state.pointee.load(ordering: .acquiring)
             tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
                                       isAwaited: state & TaskState.joinWaker != 0))
         }

@@ -24,7 +24,7 @@ extension EventLoop {
         return registry.contains { task in
             let pointer = Unmanaged.passUnretained(task).toOpaque()
             var known = 1 + (joinSlotReferences[pointer] ?? 0)
-            if task.fields.pointee.state.load(ordering: .acquiring) & TaskState.joinWaker != 0 { known += 1 }
+            if task.state.pointee.load(ordering: .acquiring) & TaskState.joinWaker != 0 { known += 1 }
             if pointer == main.toOpaque() { known += 1 }
             return SwiftRuntime.strongRetainCount(pointer) > known
         }
@@ -33,7 +33,7 @@ extension EventLoop {
     private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {
         var counts: [UnsafeMutableRawPointer: Int] = [:]
         registry.forEach { task in
-            if task.fields.pointee.state.load(ordering: .acquiring) & TaskState.joinWaker != 0,
+            if task.state.pointee.load(ordering: .acquiring) & TaskState.joinWaker != 0,
                let waiter = task.joinWaker?.target as? RawTask {
                 counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
             }

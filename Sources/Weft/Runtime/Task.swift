@@ -4,8 +4,8 @@ import Synchronization
 /// A spawned task: its state word, its place in the runtime, and its future and
 /// output slot, in one allocation sized to the future (Tokio's layout).
 ///
-/// The allocation is the object's header, then ``Fields`` (56 bytes), then the
-/// typed part, a `TaskSlots<F>`: allocated by `ManagedBufferPointer` with as
+/// The allocation is the object's header, then the state word, the registry
+/// index and ``Fields`` (56 bytes), then the typed part, a `TaskSlots<F>`: allocated by `ManagedBufferPointer` with as
 /// many words of tail as the two need, so a task whose future and output take
 /// 16 bytes fills a 96-byte malloc chunk and one of 58 bytes a 144-byte chunk
 /// (before, a fixed 120-byte object held up to 48 bytes inline, and a larger
@@ -43,14 +43,10 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         case describe(UnsafeMutableRawPointer)
     }
 
-    /// What every task holds besides its typed part: the start of the tail.
+    /// What every task holds besides its state word, its registry index and
+    /// its typed part.
     @usableFromInline
-    struct Fields: ~Copyable {
-        /// `TaskState` bits.
-        @usableFromInline let state: Atomic<UInt32>
-        /// The task's slot in the runtime's registry of live tasks (next to
-        /// `state`, in what would be padding).
-        @usableFromInline var registryIndex: UInt32 = 0
+    struct Fields {
         /// Where the task runs. Valid while the task is not complete: a runtime
         /// completes (cancels) every task before it goes away. Unmanaged because
         /// reading an `unowned(unsafe)` reference still retains it for each use.
@@ -65,19 +61,17 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
 
         @inlinable
         init(loop: __shared EventLoop, vtable: @escaping (RawTask, Operation) -> Void) {
-            state = Atomic(TaskState.scheduled)
             self.loop = Unmanaged.passUnretained(loop)
             inbox = loop.inbox
             self.vtable = vtable
         }
     }
 
-    /// The task's ``Fields``, initialized by `make` for the task's lifetime.
-    /// The address is stable: a class instance never moves.
-    @inlinable
-    final var fields: UnsafeMutablePointer<Fields> {
-        Self.tail(of: self).assumingMemoryBound(to: Fields.self)
-    }
+    // The tail: the state word at 0, the registry index at 4, the fields at 8,
+    // then the typed part (at `payloadOffset`, aligned). Each is reached through
+    // a pointer of its own, never through a struct that holds another: an
+    // access to such a struct would also cover the atomic word other threads
+    // use (ThreadSanitizer reports it as a race).
 
     /// Where the tail of `task`, allocated by `make`, starts.
     @inlinable
@@ -85,10 +79,29 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         ManagedBufferPointer<Void, UInt64>(unsafeBufferObject: task).withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
     }
 
+    /// Where the typed part may start in the tail, before its alignment.
+    @inlinable
+    static var payloadOffset: Int { 8 + MemoryLayout<Fields>.size }
+
+    /// `TaskState` bits.
+    @inlinable
+    final var state: UnsafeMutablePointer<Atomic<UInt32>> {
+        Self.tail(of: self).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// The task's slot in the runtime's registry of live tasks (next to the
+    /// state word, in what would be padding). Loop thread only.
     @inlinable
     final var registryIndex: UInt32 {
-        get { fields.pointee.registryIndex }
-        set { fields.pointee.registryIndex = newValue }
+        get { Self.tail(of: self).load(fromByteOffset: 4, as: UInt32.self) }
+        set { Self.tail(of: self).storeBytes(of: newValue, toByteOffset: 4, as: UInt32.self) }
+    }
+
+    /// The task's ``Fields``. The addresses in the tail are stable: a class
+    /// instance never moves.
+    @inlinable
+    final var fields: UnsafeMutablePointer<Fields> {
+        (Self.tail(of: self) + 8).assumingMemoryBound(to: Fields.self)
     }
 
     @inlinable
@@ -97,12 +110,17 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     @inlinable
     final var inbox: WakeInbox { fields.pointee.inbox }
 
+    /// The join waker's own slot (see `TaskState.joinWaker`).
     @inlinable
-    final var joinWaker: Waker? { fields.pointee.joinWaker }
+    final var joinWakerSlot: UnsafeMutablePointer<Waker?> { fields.pointer(to: \.joinWaker)! }
+
+    @inlinable
+    final var joinWaker: Waker? { joinWakerSlot.pointee }
 
     deinit {
         perform(.destroy)
         fields.deinitialize(count: 1)
+        state.deinitialize(count: 1)
     }
 
     /// Performs `operation` on the typed payload.
@@ -116,10 +134,13 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     static func make<F: Future>(_ future: consuming F, loop: EventLoop) -> RawTask {
         let buffer = ManagedBufferPointer<Void, UInt64>(bufferClass: RawTask.self, minimumCapacity: TaskSlots<F>.tailWords) { _, _ in }
         let task = unsafeDowncast(buffer.buffer, to: RawTask.self)
-        tail(of: task).bindMemory(to: Fields.self, capacity: 1).initialize(to: Fields(loop: loop, vtable: { task, operation in
+        let tail = tail(of: task)
+        tail.bindMemory(to: Atomic<UInt32>.self, capacity: 1).initialize(to: Atomic(TaskState.scheduled))
+        tail.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
+        (tail + 8).bindMemory(to: Fields.self, capacity: 1).initialize(to: Fields(loop: loop, vtable: { task, operation in
             TaskSlots<F>.perform(task, operation)
         }))
-        TaskSlots<F>.address(after: task.fields).bindMemory(to: TaskSlots<F>.self, capacity: 1)
+        TaskSlots<F>.address(in: tail).bindMemory(to: TaskSlots<F>.self, capacity: 1)
             .initialize(to: TaskSlots(future: future))
         return task
     }
@@ -127,7 +148,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// Schedules the task: a plain enqueue on its loop thread, the inbox elsewhere.
     @usableFromInline
     final func wake() {
-        let previous = fields.pointee.state.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
+        let previous = state.pointee.bitwiseOr(TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.scheduled | TaskState.complete) != 0 { return }
         if weft_current_runtime() == loop.toOpaque() {
             loop._withUnsafeGuaranteedRef { $0.enqueueLocal(self) }
@@ -139,7 +160,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// Whether the output is stored; never polled again after this.
     @inlinable
     final var isComplete: Bool {
-        fields.pointee.state.load(ordering: .acquiring) & TaskState.complete != 0
+        state.pointee.load(ordering: .acquiring) & TaskState.complete != 0
     }
 
     /// A completed task's waker no longer matters (see `WaitingWakers`).
@@ -151,7 +172,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// poll costs no retain), and that waker is the last use of the task.
     static func run(_ queued: Unmanaged<RawTask>) {
         let polled = queued._withUnsafeGuaranteedRef { task -> Bool in
-            let previous = task.fields.pointee.state.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
+            let previous = task.state.pointee.bitwiseAnd(~TaskState.scheduled, ordering: .acquiringAndReleasing).oldValue
             if previous & TaskState.complete != 0 { return false }
             if previous & TaskState.cancelRequested != 0 {
                 task.perform(.cancel(.aborted))
@@ -167,9 +188,9 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// it, and drops the registry's reference.
     @usableFromInline
     final func markComplete() {
-        let previous = fields.pointee.state.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
+        let previous = state.pointee.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
         if previous & TaskState.joinWaker != 0 {
-            withUnsafeMutablePointer(to: &fields.pointee.joinWaker, wakeStoredWaker)
+            wakeStoredWaker(joinWakerSlot)
         }
         loop._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
@@ -177,7 +198,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// Requests cancellation: the task's future is dropped the next time it runs.
     @usableFromInline
     final func abort() {
-        let previous = fields.pointee.state.bitwiseOr(TaskState.cancelRequested, ordering: .acquiringAndReleasing).oldValue
+        let previous = state.pointee.bitwiseOr(TaskState.cancelRequested, ordering: .acquiringAndReleasing).oldValue
         if previous & (TaskState.complete | TaskState.cancelRequested) == 0 {
             wake()
         }
@@ -187,7 +208,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// take; otherwise `waker` is registered to be woken on completion.
     @usableFromInline
     final func registerJoinWaker(_ waker: Waker) -> Bool {
-        publishWaker(waker, in: &fields.pointee.joinWaker, state: fields.pointee.state,
+        publishWaker(waker, in: &joinWakerSlot.pointee, state: state.pointee,
                      published: TaskState.joinWaker, done: TaskState.complete)
     }
 }
@@ -226,26 +247,27 @@ struct TaskSlots<F: Future> {
         self.future = future
     }
 
-    /// Where the slots start in a task whose ``RawTask/Fields`` are at `fields`:
-    /// right after them, aligned. The tail is 16-byte aligned (malloc's) and
-    /// the fields take 56 bytes, so up to `alignment - 8` bytes of padding.
+    /// Where the slots start in the task whose tail starts at `tail`: at
+    /// `RawTask.payloadOffset` (56), aligned. The tail is 16-byte aligned
+    /// (malloc's) and no Swift type aligns to more than 16 bytes, so that is
+    /// at most 8 bytes of padding.
     @inlinable
-    static func address(after fields: UnsafeMutablePointer<RawTask.Fields>) -> UnsafeMutableRawPointer {
-        UnsafeMutableRawPointer(fields + 1).alignedUp(toMultipleOf: MemoryLayout<TaskSlots<F>>.alignment)
+    static func address(in tail: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        (tail + RawTask.payloadOffset).alignedUp(toMultipleOf: MemoryLayout<TaskSlots<F>>.alignment)
     }
 
-    /// The words of tail a task needs for its fields and these slots.
+    /// The words of tail a task needs for its header words, fields and these slots.
     @inlinable
     static var tailWords: Int {
         let padding = max(0, MemoryLayout<TaskSlots<F>>.alignment - 8)
-        let bytes = MemoryLayout<RawTask.Fields>.size + padding + MemoryLayout<TaskSlots<F>>.size
+        let bytes = RawTask.payloadOffset + padding + MemoryLayout<TaskSlots<F>>.size
         return (bytes + 7) / 8
     }
 
     /// The slots of `task`, which runs a future of type `F`.
     @inlinable
     static func `in`(_ task: RawTask) -> UnsafeMutablePointer<TaskSlots<F>> {
-        address(after: task.fields).assumingMemoryBound(to: TaskSlots<F>.self)
+        address(in: RawTask.tail(of: task)).assumingMemoryBound(to: TaskSlots<F>.self)
     }
 
     @inlinable

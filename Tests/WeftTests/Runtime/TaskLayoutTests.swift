@@ -1,7 +1,7 @@
 @testable import Weft
 import Testing
 
-/// A task is one allocation: its fields, then its future and output slot
+/// A task is one allocation: its state, fields, then its future and output slot
 /// (`TaskSlots`) in a tail sized to them. These check the arithmetic for
 /// payloads of every size and alignment, and that the payload survives the
 /// task's polls intact (ASan, in `.ci/run`, checks that no access leaves the
@@ -31,7 +31,7 @@ struct TaskLayoutTests {
         let handle = runtime.spawn(Holding(payload: payload))
         let object = UnsafeRawPointer(Unmanaged.passUnretained(handle.task).toOpaque())
         let slots = UnsafeRawPointer(Slots.in(handle.task))
-        let fieldsEnd = UnsafeRawPointer(handle.task.fields + 1)
+        let fieldsEnd = UnsafeRawPointer(RawTask.tail(of: handle.task) + RawTask.payloadOffset)
         #expect(Int(bitPattern: slots) % MemoryLayout<Slots>.alignment == 0, sourceLocation: sourceLocation)
         #expect(slots >= fieldsEnd, sourceLocation: sourceLocation)
         // The object's header (16 bytes), then the tail that `make` asked for.
