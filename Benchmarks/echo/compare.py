@@ -14,7 +14,9 @@ steadier than the ratio of the two medians).
 
 Each paired median comes with a 95% bootstrap interval (10,000 resamples of the
 repetitions, fixed seed): a bound is met beyond this box's noise only if the
-whole interval is under it.
+whole interval is under it. A repetition whose two servers ran at rates (ops/s)
+more than 1.5x apart is marked with *: its two CPU figures were measured under
+different loads.
 
 --log FILE (repeatable) reads the per-repetition lines an earlier run printed on
 stderr instead of running anything, so several runs can be pooled:
@@ -82,6 +84,8 @@ def stop_server(process):
 
 
 CGROUP = None  # set by make_cgroup() in the server-bound regime
+# Paired repetitions whose two rates differ by more than this are marked.
+RATE_SPREAD = 1.5
 
 
 def make_cgroup():
@@ -190,6 +194,7 @@ def main():
         rss = [f"{med[s]['rss_per_conn']:.0f}" for s in names]
         print(f"| {name} | " + " | ".join(cells + ratios + ops + per_cpu_second + rss) + f" | {errors} |")
 
+    flagged_rows = 0
     if options.pair:
         print()
         print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
@@ -201,8 +206,15 @@ def main():
                 continue
             median, low, high, paired = paired_row([r["cpu_ms_per_1k"] for r in results[(name, a)]],
                                                    [r["cpu_ms_per_1k"] for r in results[(name, b)]])
+            rates = zip((r["ops_per_s"] for r in results[(name, a)]), (r["ops_per_s"] for r in results[(name, b)]))
+            unlike = [max(x, y) > RATE_SPREAD * min(x, y) for x, y in rates]
+            flagged_rows += any(unlike)
             print(f"| {name} | {a}/{b} | {median:.2f}x | {low:.2f}–{high:.2f}x | "
-                  + ", ".join(f"{r:.2f}" for r in paired) + " |")
+                  + ", ".join(f"{r:.2f}" + ("*" if odd else "") for r, odd in zip(paired, unlike)) + " |")
+    if flagged_rows:
+        print(f"\n\\* the two servers' rates (ops/s) differed more than {RATE_SPREAD}x in that repetition, so their CPU "
+              "per operation was measured under different loads (on this box, churn's connection rate flips between "
+              "about 14k and 40k per second whatever the server, in both regimes).")
 
 
 if __name__ == "__main__":
