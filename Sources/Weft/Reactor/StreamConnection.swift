@@ -51,13 +51,13 @@ final class StreamConnection: SocketOwner {
     /// ``uncommon``): the errors the stream reported, buffer limits other than
     /// the defaults, and the shutdown and connect operations.
     final class Uncommon {
-        var readError: WeftError?
-        var writeError: WeftError?
+        @exclusivity(unchecked) var readError: WeftError?
+        @exclusivity(unchecked) var writeError: WeftError?
         @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
         @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
-        var shutdownOperation: StreamRequest<uv_shutdown_t>?
+        @exclusivity(unchecked) var shutdownOperation: StreamRequest<uv_shutdown_t>?
         /// A connect in flight, told to forget its waiting task if the stream closes first.
-        var connectOperation: StreamRequest<uv_connect_t>?
+        @exclusivity(unchecked) var connectOperation: StreamRequest<uv_connect_t>?
     }
 
     /// The chunks of unread bytes, oldest first. The first is stored inline;

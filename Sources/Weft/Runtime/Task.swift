@@ -5,13 +5,17 @@ import Synchronization
 /// output slot, in one allocation sized to the future (Tokio's layout).
 ///
 /// The allocation is the object's header, then the state word, the registry
-/// index and ``Fields`` (56 bytes), then the typed part, a `TaskSlots<F>`: allocated by `ManagedBufferPointer` with as
-/// many words of tail as the two need, so a task whose future and output take
-/// 16 bytes fills a 96-byte malloc chunk and one of 58 bytes a 144-byte chunk
-/// (before, a fixed 120-byte object held up to 48 bytes inline, and a larger
-/// future took an allocation of its own besides). The class has no stored
-/// properties, as `ManagedBufferPointer` requires of a buffer class: everything
-/// lives in the tail, which `make` initializes and `deinit` destroys.
+/// index and ``Fields`` (56 bytes together), then the typed part, a
+/// `TaskSlots<F>`: `ManagedBufferPointer` allocates as many words of tail as
+/// they need, so a task whose future and output take 16 bytes fills a 96-byte
+/// malloc chunk and one of 58 bytes a 144-byte chunk (before, a fixed 120-byte
+/// object held up to 48 bytes inline, and a larger future took an allocation
+/// of its own besides). The class has no stored properties, as
+/// `ManagedBufferPointer` requires of a buffer class: everything lives in the
+/// tail. The tail's pointers are safe to use for the task's whole life: `make`
+/// sizes the tail for `F` (`TaskSlots.tailWords`) and initializes every part
+/// before the task is returned to anyone; only `deinit`, when no reference is
+/// left, deinitializes them; and a class instance never moves.
 ///
 /// The class is not generic: the executor, wakers and handles use it without
 /// knowing the future's type, and reach the typed payload through `vtable`, a
