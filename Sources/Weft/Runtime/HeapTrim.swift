@@ -29,10 +29,10 @@ struct HeapTrim {
     }
 
     /// Releases free memory (after `releasingFirst` has freed what it can) if
-    /// a burst happened since the last release and the rate limit allows. Returns the milliseconds until a release held back by
-    /// the rate limit may run, so the loop wakes up for it rather than block
-    /// with it pending (an idle server would otherwise keep the last burst's
-    /// pages).
+    /// a burst happened since the last release and the rate limit allows.
+    /// Returns the milliseconds until a release held back by the rate limit
+    /// may run, so the loop wakes up for it rather than block with it pending
+    /// (an idle server would otherwise keep the last burst's pages).
     mutating func releaseIfDue(tasksSpawned: Int, releasingFirst: () -> Void) -> UInt64? {
         guard tasksSpawned - tasksSpawnedAtLastRelease >= 128
             || memoryFreedEvents != memoryFreedEventsAtLastRelease else { return nil }

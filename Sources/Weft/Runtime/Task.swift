@@ -251,21 +251,27 @@ struct TaskSlots<F: Future> {
         self.future = future
     }
 
-    /// Where the slots start in the task whose tail starts at `tail`: at
-    /// `RawTask.payloadOffset` (56), aligned. The tail is 16-byte aligned
-    /// (malloc's) and no Swift type aligns to more than 16 bytes, so that is
-    /// at most 8 bytes of padding.
+    /// Where the slots start in a task's tail: at `RawTask.payloadOffset`
+    /// (56), rounded up to their alignment. The tail itself is 16-byte aligned
+    /// (malloc's) and no Swift type aligns to more, so an offset that is a
+    /// multiple of the alignment gives an aligned address. One offset, known
+    /// at compile time, serves both `tailWords` and `address(in:)`.
+    @inlinable
+    static var offset: Int {
+        let alignment = MemoryLayout<TaskSlots<F>>.alignment
+        return (RawTask.payloadOffset + alignment - 1) & ~(alignment - 1)
+    }
+
+    /// Where the slots start in the task whose tail starts at `tail`.
     @inlinable
     static func address(in tail: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        (tail + RawTask.payloadOffset).alignedUp(toMultipleOf: MemoryLayout<TaskSlots<F>>.alignment)
+        tail + offset
     }
 
     /// The words of tail a task needs for its header words, fields and these slots.
     @inlinable
     static var tailWords: Int {
-        let padding = max(0, MemoryLayout<TaskSlots<F>>.alignment - 8)
-        let bytes = RawTask.payloadOffset + padding + MemoryLayout<TaskSlots<F>>.size
-        return (bytes + 7) / 8
+        (offset + MemoryLayout<TaskSlots<F>>.size + 7) / 8
     }
 
     /// The slots of `task`, which runs a future of type `F`.
