@@ -21,9 +21,10 @@ import CWeftSupport
 /// of the budget (all of them), or when they themselves hold nothing.
 ///
 /// Every read and every consume reports here, so the hot path stays free of
-/// runtime bookkeeping: `paused` skips the exclusivity checks (it is touched
-/// only on the loop thread, and no method here calls out while it is being
-/// modified: `holdingChanged` resumes the connections after emptying it),
+/// runtime bookkeeping: `cached` and `paused` skip the exclusivity checks
+/// (they are touched only on the loop thread, and no method here calls out
+/// while one is being modified: `holdingChanged` resumes the connections
+/// after emptying `paused`),
 /// and the loop is reached through `Unmanaged` without a retain (the loop
 /// owns the pool, so it outlives every call).
 final class ReadBufferPool {
@@ -36,7 +37,7 @@ final class ReadBufferPool {
     /// reads whose memory the loop may hand back to the OS. Unowned: the loop
     /// owns the pool and releases it in its own deinit.
     private let owner: Unmanaged<EventLoop>
-    private var cached: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var cached: [UnsafeMutableRawPointer] = []
     /// Connections whose reading paused for the budget.
     @exclusivity(unchecked) private var paused: [StreamConnection] = []
 

@@ -11,10 +11,18 @@ final class SignalWatcher {
     /// leak its descriptors.
     private let loop: EventLoop
     /// Deliveries since the last one was taken (coalesced).
-    private var pendingDeliveries = 0
+    ///
+    /// This and `waiting` skip the exclusivity checks, as the other
+    /// loop-confined handle owners' state does: they are touched only on the
+    /// loop thread (the signal callback and the polls of the loop's tasks), and
+    /// nothing called while one is being modified reaches back into the
+    /// watcher (a wake only queues its task). A stream selected beside other
+    /// work is polled on every wake-up of its task, and the two dynamic checks
+    /// were the most expensive part of that poll.
+    @exclusivity(unchecked) private var pendingDeliveries = 0
     /// The tasks waiting for a delivery: copies of an installed stream share
     /// this watcher, and each may wait in a task of its own.
-    private var waiting = WaitingWakers()
+    @exclusivity(unchecked) private var waiting = WaitingWakers()
 
     init(loop: EventLoop, number: Int32) throws(WeftError) {
         self.loop = loop
