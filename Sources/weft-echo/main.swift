@@ -369,49 +369,42 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
 /// buffer, then send its filled prefix back, for ever (until the socket closes).
 ///
 /// The buffer passes from the receive future to the send (as a slice) and
-/// back; each stage is taken out of `stage` while it is polled, so the
-/// buffer has one owner when the receive writes into it (no copy on write).
+/// back, so it has one owner when the receive writes into it (no copy on
+/// write). Each future is polled where it is stored: moving a future out of
+/// an enum and back on every poll cost more than the rest of the echo's code.
 struct UDPEcho: Future {
-    enum Stage {
-        case receiving(UDPReceiveInto)
-        case sending(UDPSend, buffer: [UInt8])
-    }
-
     let socket: UDPSocket
-    /// nil only while `poll` holds the stage.
-    var stage: Stage?
+    /// The receive in progress (it holds the buffer), or nil while sending.
+    var receiving: UDPReceiveInto?
+    /// The send in progress (it holds a slice of `buffer`), or nil.
+    var sending: UDPSend?
+    /// The buffer while `sending` sends its filled prefix; empty otherwise.
+    var buffer: [UInt8] = []
 
     init(socket: UDPSocket) {
         self.socket = socket
-        stage = .receiving(socket.receiveFuture(into: [UInt8](repeating: 0, count: 65_536)))
+        receiving = socket.receiveFuture(into: [UInt8](repeating: 0, count: 65_536))
     }
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
-            switch stage.take()! {
-            case .sending(var send, var buffer):
-                guard case .ready = send.poll(&context) else {
-                    stage = .sending(send, buffer: buffer)
-                    return .pending
-                }
-                _ = consume send  // its slice of the buffer goes: the buffer has one owner again
+            if sending != nil {
+                guard case .ready = sending!.poll(&context) else { return .pending }
+                sending = nil  // its slice of the buffer goes: the buffer has one owner again
                 var lent: [UInt8] = []
                 swap(&lent, &buffer)
-                stage = .receiving(socket.receiveFuture(into: consume lent))
-            case .receiving(var receive):
-                guard case .ready(let received) = receive.poll(&context) else {
-                    stage = .receiving(receive)
-                    return .pending
-                }
-                _ = consume receive
-                switch received.receipt {
-                case .failure(let error) where error.kind == .closed:
-                    return .ready(())
-                case .failure:  // e.g. ECONNREFUSED from an ICMP error; go on
-                    stage = .receiving(socket.receiveFuture(into: received.buffer))
-                case .success(let receipt):
-                    stage = .sending(socket.sendFuture(received.buffer[..<receipt.count], to: receipt.sender), buffer: received.buffer)
-                }
+                receiving = socket.receiveFuture(into: consume lent)
+            }
+            guard case .ready(let (received, receipt)) = receiving!.poll(&context) else { return .pending }
+            receiving = nil
+            switch receipt {
+            case .failure(let error) where error.kind == .closed:
+                return .ready(())
+            case .failure:  // e.g. ECONNREFUSED from an ICMP error; go on
+                receiving = socket.receiveFuture(into: received)
+            case .success(let receipt):
+                sending = socket.sendFuture(received[..<receipt.count], to: receipt.sender)
+                buffer = received
             }
         }
     }
