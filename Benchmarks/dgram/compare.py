@@ -21,7 +21,7 @@ root) with half a core (5 ms per 10 ms) so that the server is the bottleneck;
 --regime both runs every scenario in both, named NAME and NAME@server.
 
 Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server|both]
-                                   [--build NAME=PATH]...
+                                   [--build NAME=PATH]... [--poll-build NAME=PATH]... [--pair A/B]...
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
@@ -64,13 +64,15 @@ SCENARIOS = [
 ]
 
 
-def servers(kind, path, builds=()):
+def servers(kind, path, builds=(), poll_builds=()):
     """The servers of one scenario; `builds` are (name, weft-echo binary) pairs
-    run as more async Weft servers (another build to compare with)."""
+    run as more async Weft servers (another build to compare with), and
+    `poll_builds` pairs run as more `--udp --poll` servers (UDP only)."""
     if kind == "udp":
         return ([("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
                  ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
-                + [(name, [binary, "--udp", "--port", "0", "--loops", "1"]) for name, binary in builds])
+                + [(name, [binary, "--udp", "--port", "0", "--loops", "1"]) for name, binary in builds]
+                + [(name, [binary, "--udp", "--poll", "--port", "0"]) for name, binary in poll_builds])
     return ([("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
             + [(name, [binary, "--unix", path]) for name, binary in builds])
 
@@ -120,8 +122,13 @@ def main():
     parser.add_argument("--regime", choices=["client", "server", "both"], default="client")
     parser.add_argument("--build", action="append", default=[],
                         help="NAME=PATH: also run the weft-echo binary at PATH (async), e.g. the build before a change")
+    parser.add_argument("--poll-build", action="append", default=[],
+                        help="NAME=PATH: also run the weft-echo binary at PATH with --udp --poll (UDP scenarios)")
+    parser.add_argument("--pair", action="append", default=[],
+                        help="A/B: also print the paired ratio of server A to server B (e.g. weft/base)")
     arguments = parser.parse_args()
     builds = [tuple(spec.split("=", 1)) for spec in arguments.build]
+    poll_builds = [tuple(spec.split("=", 1)) for spec in arguments.poll_build]
     regimes = ["client", "server"] if arguments.regime == "both" else [arguments.regime]
     if "server" in regimes:
         make_cgroup()
@@ -135,12 +142,12 @@ def main():
             label = name if regime == "client" else f"{name}@server"
             names.append(label)
             for repetition in range(arguments.reps):
-                for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds):
+                for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds, poll_builds):
                     result = run_once(command, kind, load_arguments, arguments.secs, regime)
                     results.setdefault((label, server), []).append(result)
                     print(f"{label} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
                           f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
-    weft_servers = ["weft", "weft-poll"] + [name for name, _ in builds]
+    weft_servers = ["weft", "weft-poll"] + [name for name, _ in builds + poll_builds]
     print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | Weft/C CPU per op |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name in names:
@@ -160,10 +167,19 @@ def main():
         for server in weft_servers:
             if (name, server) not in results:
                 continue
-            median, low, high, ratios = paired_row([run["cpu_ms_per_1k"] for run in results[(name, server)]],
-                                                   [run["cpu_ms_per_1k"] for run in results[(name, "c")]])
-            print(f"| {name} | {server}/c | {median:.2f}x | {low:.2f}–{high:.2f}x | "
-                  + ", ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
+            print_paired(name, server, "c", results)
+        for pair in arguments.pair:
+            first, second = pair.split("/", 1)
+            if (name, first) in results and (name, second) in results:
+                print_paired(name, first, second, results)
+
+
+def print_paired(name, server, baseline, results):
+    """The row of the paired ratios of `server`'s CPU per operation to `baseline`'s."""
+    median, low, high, ratios = paired_row([run["cpu_ms_per_1k"] for run in results[(name, server)]],
+                                           [run["cpu_ms_per_1k"] for run in results[(name, baseline)]])
+    print(f"| {name} | {server}/{baseline} | {median:.2f}x | {low:.2f}–{high:.2f}x | "
+          + ", ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
 
 
 if __name__ == "__main__":
