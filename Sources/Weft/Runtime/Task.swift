@@ -25,6 +25,16 @@ import Synchronization
 /// generic-metadata lookups (a generic class's deinit looks up its field types'
 /// metadata every time; measured at a third of the cost of a spawn).
 ///
+/// One cost of keeping the closure in the tail: each call retains and releases
+/// its context (empty for a specialised `make`, so both return at once), two
+/// runtime calls per poll that the class's `let` property of the two-allocation
+/// layout did not need (the compiler borrows a class's `let`, but copies a
+/// value loaded through a pointer). Swift 6.3 has no way to borrow it there:
+/// an `UnsafePointer`, a `borrowing` parameter and a bit-cast of the closure's
+/// two words all compile to the same retain and release. It is the `wake`
+/// benchmark's 3% since the one-allocation task (docs/BENCHMARKS.md,
+/// "Fifteenth session").
+///
 /// Sendable because its mutable fields are confined: the registry index, the
 /// payload and the vtable are touched only on the loop thread of the runtime that
 /// owns the task; other threads only use `state` (atomic), `inbox` (a lock), and
