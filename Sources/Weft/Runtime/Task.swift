@@ -93,9 +93,16 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         ManagedBufferPointer<Void, UInt64>(unsafeBufferObject: task).withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
     }
 
+    /// Where the registry index and the fields lie in the tail (the state word
+    /// is at 0): the one statement of the layout, for the accessors and `make`.
+    @inlinable
+    static var registryIndexOffset: Int { 4 }
+    @inlinable
+    static var fieldsOffset: Int { 8 }
+
     /// Where the typed part may start in the tail, before its alignment.
     @inlinable
-    static var payloadOffset: Int { 8 + MemoryLayout<Fields>.size }
+    static var payloadOffset: Int { fieldsOffset + MemoryLayout<Fields>.size }
 
     /// `TaskState` bits.
     @inlinable
@@ -107,15 +114,15 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     /// state word, in what would be padding). Loop thread only.
     @inlinable
     final var registryIndex: UInt32 {
-        get { Self.tail(of: self).load(fromByteOffset: 4, as: UInt32.self) }
-        set { Self.tail(of: self).storeBytes(of: newValue, toByteOffset: 4, as: UInt32.self) }
+        get { Self.tail(of: self).load(fromByteOffset: Self.registryIndexOffset, as: UInt32.self) }
+        set { Self.tail(of: self).storeBytes(of: newValue, toByteOffset: Self.registryIndexOffset, as: UInt32.self) }
     }
 
     /// The task's ``Fields``. The addresses in the tail are stable: a class
     /// instance never moves.
     @inlinable
     final var fields: UnsafeMutablePointer<Fields> {
-        (Self.tail(of: self) + 8).assumingMemoryBound(to: Fields.self)
+        (Self.tail(of: self) + Self.fieldsOffset).assumingMemoryBound(to: Fields.self)
     }
 
     @inlinable
@@ -150,8 +157,8 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         let task = unsafeDowncast(buffer.buffer, to: RawTask.self)
         let tail = tail(of: task)
         tail.bindMemory(to: Atomic<UInt32>.self, capacity: 1).initialize(to: Atomic(TaskState.scheduled))
-        tail.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
-        (tail + 8).bindMemory(to: Fields.self, capacity: 1).initialize(to: Fields(loop: loop, vtable: { task, operation in
+        task.registryIndex = 0
+        (tail + fieldsOffset).bindMemory(to: Fields.self, capacity: 1).initialize(to: Fields(loop: loop, vtable: { task, operation in
             TaskSlots<F>.perform(task, operation)
         }))
         TaskSlots<F>.address(in: tail).bindMemory(to: TaskSlots<F>.self, capacity: 1)
