@@ -9,20 +9,22 @@ import CLibUV
 ///
 /// **Cancellation:** not cancel-safe: bytes already read are lost if dropped.
 public struct ReadExact<Reader: AsyncRead>: Future {
-    var reader: Reader
-    var bytes: [UInt8] = []
-    var filled = 0
+    @usableFromInline var reader: Reader
+    @usableFromInline var bytes: [UInt8] = []
+    @usableFromInline var filled = 0
 
-    let count: Int
+    @usableFromInline let count: Int
 
     /// The first allocation; later ones double it, up to `count`.
-    static var initialCapacity: Int { 64 * 1024 }
+    @usableFromInline static var initialCapacity: Int { 64 * 1024 }
 
+    @inlinable
     init(reader: Reader, count: Int) {
         self.reader = reader
         self.count = count
     }
 
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
         guard count >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "readExact(\(count))",
@@ -54,10 +56,17 @@ public struct ReadExact<Reader: AsyncRead>: Future {
 ///
 /// **Cancellation:** not cancel-safe: bytes already read are lost if dropped.
 public struct ReadToEnd<Reader: AsyncRead>: Future {
-    var reader: Reader
-    var bytes: [UInt8] = []
-    let limit: Int
+    @usableFromInline var reader: Reader
+    @usableFromInline var bytes: [UInt8] = []
+    @usableFromInline let limit: Int
 
+    @inlinable
+    init(reader: Reader, limit: Int) {
+        self.reader = reader
+        self.limit = limit
+    }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -81,10 +90,17 @@ public struct ReadToEnd<Reader: AsyncRead>: Future {
 ///
 /// **Cancellation:** not cancel-safe: a dropped write may have sent a prefix.
 public struct WriteAll<Writer: AsyncWrite>: Future {
-    var writer: Writer
-    let bytes: ArraySlice<UInt8>
-    var written = 0
+    @usableFromInline var writer: Writer
+    @usableFromInline let bytes: ArraySlice<UInt8>
+    @usableFromInline var written = 0
 
+    @inlinable
+    init(writer: Writer, bytes: ArraySlice<UInt8>) {
+        self.writer = writer
+        self.bytes = bytes
+    }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         while written < bytes.count {
             let start = written
@@ -103,7 +119,12 @@ public struct WriteAll<Writer: AsyncWrite>: Future {
 
 /// Flushes a writer. See ``AsyncWrite/flush()``.
 public struct Flush<Writer: AsyncWrite>: Future {
-    var writer: Writer
+    @usableFromInline var writer: Writer
+
+    @inlinable
+    init(writer: Writer) { self.writer = writer }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         writer.pollFlush(&context)
     }
@@ -111,7 +132,12 @@ public struct Flush<Writer: AsyncWrite>: Future {
 
 /// Shuts a writer's direction down. See ``AsyncWrite/shutdownFuture()``.
 public struct Shutdown<Writer: AsyncWrite>: Future {
-    var writer: Writer
+    @usableFromInline var writer: Writer
+
+    @inlinable
+    init(writer: Writer) { self.writer = writer }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         writer.pollShutdown(&context)
     }
@@ -122,14 +148,21 @@ public struct Shutdown<Writer: AsyncWrite>: Future {
 ///
 /// **Cancellation:** not cancel-safe: bytes read but not yet written are lost.
 public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
-    var reader: Reader
-    var writer: Writer
-    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-    var bufferStart = 0
-    var bufferEnd = 0
-    var copied = 0
-    var reachedEnd = false
+    @usableFromInline var reader: Reader
+    @usableFromInline var writer: Writer
+    @usableFromInline var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    @usableFromInline var bufferStart = 0
+    @usableFromInline var bufferEnd = 0
+    @usableFromInline var copied = 0
+    @usableFromInline var reachedEnd = false
 
+    @inlinable
+    init(reader: Reader, writer: Writer) {
+        self.reader = reader
+        self.writer = writer
+    }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         while !reachedEnd {
             if bufferStart == bufferEnd {
@@ -164,11 +197,18 @@ public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
 /// **Cancellation:** cancel-safe on the reading side: bytes leave the reader's
 /// buffer only once the writer accepted them.
 public struct BufferedCopy<Reader: AsyncBufRead, Writer: AsyncWrite>: Future {
-    var reader: Reader
-    var writer: Writer
-    var copied = 0
-    var reachedEnd = false
+    @usableFromInline var reader: Reader
+    @usableFromInline var writer: Writer
+    @usableFromInline var copied = 0
+    @usableFromInline var reachedEnd = false
 
+    @inlinable
+    init(reader: Reader, writer: Writer) {
+        self.reader = reader
+        self.writer = writer
+    }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         while !reachedEnd {
             let filled: UnsafeRawBufferPointer
@@ -195,11 +235,13 @@ extension AsyncRead {
     ///
     /// The future works on its own copy of the reader: for a class such as
     /// ``TCPStream`` that is the stream itself.
+    @inlinable
     public func readExact(_ count: Int) -> ReadExact<Self> {
         ReadExact(reader: self, count: count)
     }
 
     /// A future of every byte until end of stream (failing past `limit` bytes).
+    @inlinable
     public func readToEnd(limit: Int = 64 * 1024 * 1024) -> ReadToEnd<Self> {
         ReadToEnd(reader: self, limit: limit)
     }
@@ -207,22 +249,26 @@ extension AsyncRead {
 
 extension AsyncWrite {
     /// A future that writes all of `bytes`, then flushes.
+    @inlinable
     public func writeAll(_ bytes: [UInt8]) -> WriteAll<Self> {
         WriteAll(writer: self, bytes: bytes[...])
     }
 
     /// A future that writes all of `bytes` (a slice, e.g. the filled prefix of
     /// a read buffer, without copying it first), then flushes.
+    @inlinable
     public func writeAll(_ bytes: ArraySlice<UInt8>) -> WriteAll<Self> {
         WriteAll(writer: self, bytes: bytes)
     }
 
     /// A future that completes when everything written has reached the OS.
+    @inlinable
     public func flush() -> Flush<Self> {
         Flush(writer: self)
     }
 
     /// A future that flushes, then closes the write direction.
+    @inlinable
     public func shutdownFuture() -> Shutdown<Self> {
         Shutdown(writer: self)
     }
@@ -230,12 +276,14 @@ extension AsyncWrite {
 
 /// A future that copies `reader` into `writer` until end of stream, then
 /// flushes; yields the number of bytes copied.
+@inlinable
 public func copy<Reader: AsyncRead, Writer: AsyncWrite>(from reader: Reader, to writer: Writer) -> Copy<Reader, Writer> {
     Copy(reader: reader, writer: writer)
 }
 
 /// A future that copies a buffered `reader` into `writer` without an
 /// intermediate buffer until end of stream, then flushes.
+@inlinable
 public func copy<Reader: AsyncBufRead, Writer: AsyncWrite>(
     from reader: Reader, to writer: Writer
 ) -> BufferedCopy<Reader, Writer> {

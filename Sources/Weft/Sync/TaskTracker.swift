@@ -56,6 +56,7 @@ public final class TaskTracker: Sendable {
     }
 
     /// `future`, counted as live until it completes or is dropped.
+    @inlinable
     public func track<F: Future>(_ future: F) -> Tracked<F> {
         Tracked(base: future, token: token())
     }
@@ -139,9 +140,16 @@ public final class TaskTrackerToken: Sendable {
 ///
 /// **Cancellation:** dropping it drops `Base` and releases its token.
 public struct Tracked<Base: Future>: Future {
-    var base: Base
-    let token: TaskTrackerToken
+    @usableFromInline var base: Base
+    @usableFromInline let token: TaskTrackerToken
 
+    @inlinable
+    init(base: Base, token: TaskTrackerToken) {
+        self.base = base
+        self.token = token
+    }
+
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
         base.poll(&context)
     }
