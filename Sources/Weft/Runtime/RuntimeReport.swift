@@ -72,10 +72,17 @@ protocol NamedTask {
 public struct Named<Base: Future>: Future, NamedTask {
     /// The task's name in reports.
     public let name: String
-    var base: Base
+    @usableFromInline var base: Base
+
+    @inlinable
+    init(name: String, base: Base) {
+        self.name = name
+        self.base = base
+    }
 
     var taskName: String { name }
 
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
         base.poll(&context)
     }
@@ -84,6 +91,7 @@ public struct Named<Base: Future>: Future, NamedTask {
 extension Runtime {
     /// Starts `future` as a new task named `name`; task dumps
     /// (``report()``) show the name instead of the future's type.
+    @inlinable
     @discardableResult
     public func spawn<F: Future>(_ future: F, name: String) -> JoinHandle<F.Output> {
         spawn(Named(name: name, base: future))
@@ -105,6 +113,7 @@ extension Runtime {
 
 /// Starts `future` as a new task named `name` on the runtime running the
 /// calling thread. See ``Runtime/spawn(_:name:)``.
+@inlinable
 @discardableResult
 public func spawn<F: Future>(_ future: F, name: String) -> JoinHandle<F.Output> {
     spawn(Named(name: name, base: future))

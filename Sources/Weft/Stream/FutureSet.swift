@@ -201,14 +201,16 @@ extension FutureSet {
 ///
 /// **Cancellation:** dropping it drops every child still running.
 public struct JoinAll<F: Future>: Future {
-    private var set: FutureSet<F>
-    private var outputs: [F.Output?]
+    @usableFromInline var set: FutureSet<F>
+    @usableFromInline var outputs: [F.Output?]
 
+    @inlinable
     init(_ futures: [F]) {
         set = FutureSet(futures)
         outputs = Array(repeating: nil, count: futures.count)
     }
 
+    @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<[F.Output]> {
         while true {
             switch set.pollNextIndexed(&context) {
@@ -225,6 +227,7 @@ public struct JoinAll<F: Future>: Future {
 
 /// Runs every future in `futures` concurrently in the current task; ready with
 /// their outputs in the same order.
+@inlinable
 public func joinAll<F: Future>(_ futures: [F]) -> JoinAll<F> {
     JoinAll(futures)
 }
