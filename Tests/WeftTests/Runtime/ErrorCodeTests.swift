@@ -48,4 +48,18 @@ struct ErrorCodeTests {
         #expect(WeftError(.shutDown, operation: "bind").code == .shutDown)
         #expect(WeftError(.reentrantBlock, operation: "block(on:)").code == .reentrantBlock)
     }
+
+    @Test("a WeftError is one reference wide, and compares and prints by its fields")
+    func oneReferenceWide() {
+        // One reference, so that Poll<Result<_, WeftError>> values are copied
+        // with a retain (see WeftError's `Fields`; docs/BENCHMARKS.md,
+        // "Sixteenth session").
+        #expect(MemoryLayout<WeftError>.size == MemoryLayout<AnyObject>.size)
+        let error = WeftError(.libuv(code: -ECONNRESET), operation: "read", detail: "peer went away")
+        #expect(error == WeftError(.libuv(code: -ECONNRESET), operation: "read", detail: "peer went away"))
+        #expect(error != WeftError(.libuv(code: -ECONNRESET), operation: "write", detail: "peer went away"))
+        #expect(error != WeftError(.libuv(code: -ECONNRESET), operation: "read"))
+        #expect(error != WeftError(.closed, operation: "read", detail: "peer went away"))
+        #expect(error.description == "read: ECONNRESET (connection reset by peer); peer went away")
+    }
 }
