@@ -37,24 +37,26 @@ public final class JoinSet<Output>: PollStream {
     /// Spawns `future` on the runtime running the calling thread and adds it.
     /// Throws `WeftError(.wrongThread)` where no Weft runtime runs the calling
     /// thread (ordinary `async` code off a loop, a plain thread).
-    ///
-    /// Inlinable, so that the task is specialized for `F` where it is spawned;
-    /// only the bookkeeping stays here.
     @inlinable
     @discardableResult
     public func spawn<F: Future>(_ future: F) throws(WeftError) -> JoinHandle<Output> where F.Output == Output {
+        // Inlinable, so that the task is specialized for `F` where it is
+        // spawned (unspecialized, each poll goes through witness tables); the
+        // bookkeeping stays behind `add`.
         guard EventLoop.withCurrent({ $0 != nil }) else { throw Self.notOnRuntime() }
         let handle = Weft.spawn(future)
         add(handle)
         return handle
     }
 
+    /// The error of a ``spawn(_:)`` where no Weft runtime runs the thread.
     @usableFromInline
     static func notOnRuntime() -> WeftError {
         WeftError(.wrongThread, operation: "JoinSet.spawn",
                   detail: "no Weft runtime runs this thread; spawn from a task, or from async code on a Weft loop (LoopThread.run or spawn)")
     }
 
+    /// Adds a spawned task's handle to the set.
     @usableFromInline
     func add(_ handle: JoinHandle<Output>) {
         let slot = running.insert(handle)
