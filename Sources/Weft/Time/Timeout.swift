@@ -24,7 +24,7 @@ public struct Timeout<Inner: Future>: Future {
     @usableFromInline var timer: Sleep
     @usableFromInline let limit: Duration
 
-    @usableFromInline
+    @inlinable
     init(inner: Inner, limit: Duration) {
         self.inner = inner
         self.limit = limit
