@@ -6,7 +6,9 @@
 #   Benchmarks/echo/instructions.sh tcp|udp "SERVER COMMAND" [LOAD ARGUMENTS]
 #
 # tcp loads the server with ../shared/tools/echo-load (default `-c 64 -s 64`,
-# ping-pong), udp with Benchmarks/dgram/dgram-load (default `-c 1 -w 1 -s 64`),
+# ping-pong; `-m churn -c 32 -s 64` counts per connection, `-m stream -c 16
+# -s 16384` per 16 KiB echoed), udp with Benchmarks/dgram/dgram-load (default
+# `-c 1 -w 1 -s 64`),
 # for 3 s, counting only while the load runs (callgrind starts with counting
 # off; the server's start-up is not counted). Prints the instructions per
 # operation and leaves callgrind's profile for `callgrind_annotate`.
