@@ -17,12 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-// initial-exec: a direct %fs-relative load instead of a __tls_get_addr call on
-// every wake. Fine for executables and libraries loaded at start-up.
-#define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-static WEFT_TLS void *current_runtime;
+WEFT_TLS void *weft_current_runtime_storage;
+WEFT_TLS long weft_task_budget_storage = -1;
 static WEFT_TLS uint64_t random_state;
-static WEFT_TLS long task_budget = -1;
 static WEFT_TLS const uint64_t *virtual_clock;
 
 const uint64_t *weft_virtual_clock(void) { return virtual_clock; }
@@ -56,17 +53,7 @@ int weft_pin_current_thread(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-void weft_budget_set(long budget) { task_budget = budget; }
-
-_Bool weft_budget_consume(void) {
-    if (task_budget < 0) return 1;
-    if (task_budget == 0) return 0;
-    task_budget--;
-    return 1;
-}
-
-void *weft_current_runtime(void) { return current_runtime; }
-void weft_set_current_runtime(void *runtime) { current_runtime = runtime; }
+void weft_set_current_runtime(void *runtime) { weft_current_runtime_storage = runtime; }
 
 uint64_t weft_random(void) {
     uint64_t x = random_state;

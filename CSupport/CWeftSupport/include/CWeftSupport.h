@@ -11,9 +11,19 @@
 
 // MARK: - Per-thread state
 
+// initial-exec: a direct %fs-relative load instead of a __tls_get_addr call.
+// Fine for executables and libraries loaded at start-up.
+#define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
+// The two per-thread variables every poll reads, defined in CWeftSupport.c and
+// read here through inline functions: Swift inlines them, so a check of the
+// calling thread or of the budget is a load, not a call into C.
+extern WEFT_TLS void *weft_current_runtime_storage;
+extern WEFT_TLS long weft_task_budget_storage;
+
 /// The runtime driving the calling thread (NULL when none): set by the executor
 /// around each turn of its loop, read by leaf futures such as sleeps.
-void *weft_current_runtime(void);
+static inline void *weft_current_runtime(void) { return weft_current_runtime_storage; }
 void weft_set_current_runtime(void *runtime);
 
 /// A fast per-thread pseudo-random generator (xorshift64*), used for fairness
@@ -45,9 +55,14 @@ int weft_pin_current_thread(int cpu);
 /// The cooperative budget of the task being polled: how many more ready
 /// results its leaf futures may hand out before the task must yield.
 /// `weft_budget_set(-1)` means unlimited (outside a task).
-void weft_budget_set(long budget);
+static inline void weft_budget_set(long budget) { weft_task_budget_storage = budget; }
 /// Takes one unit; false when the budget is spent (the caller should yield).
-_Bool weft_budget_consume(void);
+static inline _Bool weft_budget_consume(void) {
+    if (weft_task_budget_storage < 0) return 1;
+    if (weft_task_budget_storage == 0) return 0;
+    weft_task_budget_storage--;
+    return 1;
+}
 
 // MARK: - ThreadSanitizer
 
