@@ -7,9 +7,9 @@ For every scenario and repetition (interleaved: C, Weft, C, Weft, ...) each
 server is started fresh, pinned to CPU 0, and loaded by dgram-load pinned to
 CPU 1 for --secs seconds. Reported per run: round trips per second and the
 server's CPU time (user + system, from /proc/PID/stat) per 1000 round trips.
-For UDP a third server runs too: `weft-echo --udp --poll`, the same echo as a
-hand-written poll future on a Runtime (no Swift concurrency), to show what the
-async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
+A third server runs too: `weft-echo --udp --poll` (or `--unix PATH --poll`), the
+same echo as hand-written poll futures on a Runtime (no Swift concurrency), to
+show what the async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
 Markdown table, then each Weft server's paired ratio to C (the median of the
 per-repetition ratios, with its 95% bootstrap interval: Benchmarks/paired.py);
 each run's line goes to stderr.
@@ -67,14 +67,16 @@ SCENARIOS = [
 def servers(kind, path, builds=(), poll_builds=()):
     """The servers of one scenario; `builds` are (name, weft-echo binary) pairs
     run as more async Weft servers (another build to compare with), and
-    `poll_builds` pairs run as more `--udp --poll` servers (UDP only)."""
+    `poll_builds` pairs run as more `--poll` servers."""
     if kind == "udp":
         return ([("c", [C_UDP, "--port", "0"]), ("weft", [WEFT, "--udp", "--port", "0", "--loops", "1"]),
                  ("weft-poll", [WEFT, "--udp", "--poll", "--port", "0"])]
                 + [(name, [binary, "--udp", "--port", "0", "--loops", "1"]) for name, binary in builds]
                 + [(name, [binary, "--udp", "--poll", "--port", "0"]) for name, binary in poll_builds])
-    return ([("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path])]
-            + [(name, [binary, "--unix", path]) for name, binary in builds])
+    return ([("c", [C_PIPE, "--unix", path]), ("weft", [WEFT, "--unix", path]),
+             ("weft-poll", [WEFT, "--unix", path, "--poll"])]
+            + [(name, [binary, "--unix", path]) for name, binary in builds]
+            + [(name, [binary, "--unix", path, "--poll"]) for name, binary in poll_builds])
 
 
 def cpu_seconds(pid):
@@ -123,7 +125,7 @@ def main():
     parser.add_argument("--build", action="append", default=[],
                         help="NAME=PATH: also run the weft-echo binary at PATH (async), e.g. the build before a change")
     parser.add_argument("--poll-build", action="append", default=[],
-                        help="NAME=PATH: also run the weft-echo binary at PATH with --udp --poll (UDP scenarios)")
+                        help="NAME=PATH: also run the weft-echo binary at PATH with --poll")
     parser.add_argument("--pair", action="append", default=[],
                         help="A/B: also print the paired ratio of server A to server B (e.g. weft/base)")
     arguments = parser.parse_args()

@@ -47,7 +47,7 @@ let command = SampleCommand(
       --loops N              loops serving the port (default: one per CPU the process may use)
       --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
       --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
-      --poll                 serve with hand-written poll futures on one loop (TCP, or UDP with --udp)
+      --poll                 serve with hand-written poll futures on one loop (TCP, UDP or Unix)
       --udp                  echo UDP datagrams on --host and --port instead (a socket per loop)
       --unix PATH            echo on the Unix socket PATH instead (`@name`: abstract namespace; one loop)
       -h, --help             this text
@@ -105,17 +105,15 @@ struct Options {
         }
         if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
         if udp && unixAddress != nil { command.usageError("--udp and --unix exclude each other") }
-        if poll && unixAddress != nil { command.usageError("--poll serves TCP and UDP only") }
         if unixAddress != nil, let loops, loops != 1 { command.usageError("--unix serves on one loop; drop --loops \(loops)") }
     }
 }
 
-/// Accepts connections until the listener closes, spawning a tracked echo task
-/// for each.
-struct AcceptLoop: Future {
-    var connections: Incoming
-    let tracker: TaskTracker
-    let idleTimeout: Duration?
+/// Accepts connections until the listener closes, handing each to `serve`
+/// (which spawns its echo task). TCP's and the Unix socket's poll servers share it.
+struct AcceptLoop<Connections: PollStream, Connection>: Future where Connections.Element == Result<Connection, WeftError> {
+    var connections: Connections
+    let serve: (Connection) -> Void
 
     mutating func poll(_ context: inout Context) -> Poll<Void> {
         while true {
@@ -126,16 +124,8 @@ struct AcceptLoop: Future {
                 return .ready(())
             case .ready(.failure(let error)?):
                 print("weft-echo: \(error)")
-            case .ready(.success(let stream)?):
-                try? stream.setNoDelay(true)
-                // Echo until the client half-closes, then close: copy has flushed
-                // every byte by then, and the client reads end of stream. (A
-                // half-close back would cost a shutdown and an epoll_ctl more.)
-                if let idleTimeout {
-                    spawn(tracker.track(IdleEcho(stream: stream, idleTimeout: idleTimeout).map { stream.close() }))
-                } else {
-                    spawn(tracker.track(copy(from: stream, to: stream).map { _ in stream.close() }))
-                }
+            case .ready(.success(let connection)?):
+                serve(connection)
             }
         }
     }
@@ -187,21 +177,60 @@ struct IdleEcho: Future {
     }
 }
 
-/// The poll-based server: hand-written futures on a Runtime driven by this thread.
+/// The poll-based TCP server: hand-written futures on a Runtime driven by this thread.
 func servePolling(_ options: Options, on address: SocketAddress) throws(WeftError) {
+    try runPolling(options) { runtime, connections throws(WeftError) in
+        let listener = try TCPListener.bind(address, runtime: runtime)
+        announce(try listener.localAddress)
+        let accept = AcceptLoop(connections: listener.incoming) { stream in
+            try? stream.setNoDelay(true)
+            // Echo until the client half-closes, then close: copy has flushed
+            // every byte by then, and the client reads end of stream. (A
+            // half-close back would cost a shutdown and an epoll_ctl more.)
+            if let idleTimeout = options.idleTimeout {
+                spawn(connections.track(IdleEcho(stream: stream, idleTimeout: idleTimeout).map { stream.close() }))
+            } else {
+                spawn(connections.track(copy(from: stream, to: stream).map { _ in stream.close() }))
+            }
+        }
+        return (accept, listener.close)
+    }
+}
+
+/// The poll-based Unix socket server (`--unix PATH --poll`): the TCP one's
+/// echo, over a Unix socket.
+func serveUnixPolling(_ options: Options, at address: UnixAddress) throws(WeftError) {
+    try runPolling(options) { runtime, connections throws(WeftError) in
+        let listener = try UnixListener.bind(address, runtime: runtime)
+        print("listening on \(address) (unix)")
+        fflush(nil)
+        let accept = AcceptLoop(connections: listener.incoming) { stream in
+            spawn(connections.track(copy(from: stream, to: stream).map { _ in stream.close() }))
+        }
+        return (accept, listener.close)  // close removes the socket file
+    }
+}
+
+/// Runs a poll-based server on a Runtime driven by this thread: `listen`
+/// binds (after the signals are watched) and returns the accept loop and how
+/// to close its listener. On SIGINT or SIGTERM it stops accepting and drains
+/// the connections `listen` tracked, as the async server does.
+func runPolling<Accept: Future<Void>>(
+    _ options: Options,
+    listen: (Runtime, TaskTracker) throws(WeftError) -> (accept: Accept, close: () -> Void)
+) throws(WeftError) {
     let runtime = try Runtime(options: options.runtime)
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
     // Watched before the address is announced: an early SIGUSR1 must not be fatal.
     var reports = signals(SIGUSR1)
     try reports.install(runtime: runtime)
-    let listener = try TCPListener.bind(address, runtime: runtime)
-    announce(try listener.localAddress)
     let connections = TaskTracker()
+    let (accept, closeListener) = try listen(runtime, connections)
     let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
-    let ended = try runtime.block(on: select(either: stop, or: AcceptLoop(connections: listener.incoming, tracker: connections, idleTimeout: options.idleTimeout)))
+    let ended = try runtime.block(on: select(either: stop, or: accept))
     reporter.abort()
-    listener.close()
+    closeListener()
     if case .left(let signal) = ended {
         beginDrain(connections, signal: signal, options)
         switch try runtime.block(on: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: stop)) {
@@ -462,7 +491,11 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
 let options = Options(command.arguments())
 do {
     if let unixAddress = options.unixAddress {
-        try await serveUnix(options, at: unixAddress)
+        if options.poll {
+            try serveUnixPolling(options, at: unixAddress)
+        } else {
+            try await serveUnix(options, at: unixAddress)
+        }
         exit(0)
     }
     let address = try await listenAddress(host: options.host, port: options.port)

@@ -165,12 +165,13 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("weft-echo --unix PATH echoes a client's bytes with half-close, exits with status 0 within 2 s of SIGTERM, and removes its socket file",
-              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"))
-        func unixEchoSample() throws {
+        @Test("weft-echo --unix PATH (async, and --poll) echoes a client's bytes with half-close, exits with status 0 within 2 s of SIGTERM, and removes its socket file",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[], ["--poll"]])
+        func unixEchoSample(options: [String]) throws {
             let path = try #require(SampleBinaries.path("weft-echo"))
             let socketPath = NSTemporaryDirectory() + "weft-echo-sample-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-            let child = try SampleChild(path, arguments: ["--unix", socketPath])
+            let child = try SampleChild(path, arguments: ["--unix", socketPath] + options)
             defer { child.stop() }
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             #expect(line == "listening on \(socketPath) (unix)")
