@@ -16,7 +16,7 @@
 /// touched only on the loop thread (``ContinuationWaker/reusable()`` and
 /// ``ContinuationWaker/recycle(_:)`` run there); the rest is immutable.
 final class LoopExecutors: @unchecked Sendable {
-    static let key = LoopAttachmentKey { loop in LoopExecutors(loop: loop) }
+    static let key = LoopAttachmentKey(.executors) { loop in LoopExecutors(loop: loop) }
 
     let serial: LoopSerialExecutor
     let task: LoopTaskExecutor

@@ -195,7 +195,7 @@ final class ProcessHandle {
 /// The children of one loop still running, so that a shutdown can hand them to
 /// a reaper (see ``ProcessHandle``). Loop-confined, like the handles.
 final class ChildRegistry: LoopShutdownObserver {
-    static let key = LoopAttachmentKey { _ in ChildRegistry() }
+    static let key = LoopAttachmentKey(.children) { _ in ChildRegistry() }
     var running: [ObjectIdentifier: ProcessHandle] = [:]
 
     func loopShuttingDown() {

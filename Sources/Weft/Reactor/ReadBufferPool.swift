@@ -28,7 +28,7 @@ import CWeftSupport
 /// and the loop is reached through `Unmanaged` without a retain (the loop
 /// owns the pool, so it outlives every call).
 final class ReadBufferPool {
-    static let key = LoopAttachmentKey { loop in ReadBufferPool(loop: loop) }
+    static let key = LoopAttachmentKey(.readBuffers) { loop in ReadBufferPool(loop: loop) }
     static let bufferSize = 64 * 1024
     /// Buffers kept for reuse; more are freed.
     static let maximumCached = 64

@@ -6,7 +6,12 @@ import Synchronization
 /// the loop, without knowing its type: the hook through which those layers
 /// keep state per loop without the executor depending on them.
 ///
-/// Declare each key once, as a `static let`:
+/// Declare each key once, as a `static let`. Weft's own keys take a fixed
+/// ``LoopAttachmentSlot``, so that their `static let` is a constant the
+/// compiler folds: a key found by a counter at run time is a lazily
+/// initialized global, and every read of it (two per socket read, for the
+/// read buffers) paid a `swift_once` check. Any other key (a test's) takes the
+/// next free slot:
 ///
 /// <!-- snippet: declarations; testable -->
 /// ```swift
@@ -26,13 +31,33 @@ struct LoopAttachmentKey<Value: AnyObject>: Sendable {
     /// value is kept), so it must only build the value.
     let make: @Sendable (EventLoop) -> Value
 
+    /// A key in the fixed `slot` (no other key may name it).
+    init(_ slot: LoopAttachmentSlot, make: @escaping @Sendable (EventLoop) -> Value) {
+        index = slot.rawValue
+        self.make = make
+    }
+
+    /// A key in the next slot after the fixed ones.
     init(make: @escaping @Sendable (EventLoop) -> Value) {
-        index = loopAttachmentKeysMade.add(1, ordering: .relaxed).oldValue
+        index = LoopAttachmentSlot.allCases.count + loopAttachmentKeysMade.add(1, ordering: .relaxed).oldValue
         precondition(index < Self.capacity, "more than \(Self.capacity) kinds of loop attachment: raise the capacity")
         self.make = make
     }
 }
 
+/// The slots of the attachments Weft's own layers keep, one per kind: listed
+/// here so that no two keys share one (the names are the only thing this
+/// layer knows of them).
+enum LoopAttachmentSlot: Int, CaseIterable {
+    /// The concurrency bridge's executors and spare waker (`LoopExecutors`).
+    case executors
+    /// The reactor's read buffers and buffer budget (`ReadBufferPool`).
+    case readBuffers
+    /// The reactor's children still running (`ChildRegistry`).
+    case children
+}
+
+/// How many keys have taken a slot after the fixed ones.
 private let loopAttachmentKeysMade = Atomic<Int>(0)
 
 /// A loop's attachments: one slot per key, each holding a retained object
