@@ -41,3 +41,9 @@ void weft_task_local_value_push(const void *key, void *value, const void *value_
 }
 
 void weft_task_local_value_pop(void) { swift_task_localValuePop(); }
+
+__attribute__((swiftcall)) const void *swift_task_localValueGet(const void *key);
+
+const void *weft_task_local_value_get(const void *key) { return swift_task_localValueGet(key); }
+
+const char weft_task_resumer_key_storage = 0;

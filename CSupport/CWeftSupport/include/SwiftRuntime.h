@@ -37,11 +37,25 @@ void weft_remove_cancellation_handler(void *record);
 void *weft_current_task(void);
 
 /// The runtime entry points behind `TaskLocal.withValue`: push binds `key` (a
-/// `TaskLocal` object) in the current task to the value at `value`, of type
-/// `value_type` (the `TaskLocal`'s value type exactly), which it moves out of
-/// `value`; pop undoes the latest push. Pushes and pops pair up in reverse
-/// order with the task's other stack allocations.
+/// `TaskLocal` object, or any other address: the runtime only compares keys,
+/// never reads or retains them) in the current task to the value at `value`,
+/// of type `value_type`, which it moves out of `value`; pop undoes the latest
+/// push. Pushes and pops pair up in reverse order with the task's other stack
+/// allocations.
 void weft_task_local_value_push(const void *key, void *value, const void *value_type);
 void weft_task_local_value_pop(void);
+
+/// The entry point behind `TaskLocal`'s getter: where the current task (or
+/// the task it inherited from) keeps the value bound to `key`, or NULL.
+const void *weft_task_local_value_get(const void *key);
+
+/// The key `TaskResumer` binds its value to: a constant address, where a
+/// `TaskLocal` kept in a `static` is a lazily initialized global that costs a
+/// `swift_once` check on every read.
+extern const char weft_task_resumer_key_storage;
+
+static inline const void *weft_task_resumer_key(void) {
+    return &weft_task_resumer_key_storage;
+}
 
 #endif

@@ -1,3 +1,4 @@
+import CWeftSupport
 import Synchronization
 
 /// The `ContinuationWaker` of one Swift task that ``LoopThread/spawn(_:)`` or
@@ -11,9 +12,11 @@ import Synchronization
 /// `pthread_mutex_lock` per suspension: about 40 ns of the `resume`
 /// benchmark's 390 ns (docs/BENCHMARKS.md).
 ///
-/// A task finds its waker through a task-local value. Tasks created inside it
-/// (child tasks, `Task { }`) inherit that value but are not its owner, so
-/// ``forCurrentTask`` gives them `nil`, and their awaits use the spare.
+/// A task finds its waker through a task-local value, bound to a constant key
+/// (`weft_task_resumer_key`, not a `TaskLocal`: see
+/// ``SwiftRuntime/taskLocalValue(_:as:)``) and read in place. Tasks created
+/// inside it (child tasks, `Task { }`) inherit that value but are not its
+/// owner, so ``forCurrentTask`` gives them `nil`, and their awaits use the spare.
 ///
 /// What a waker kept for the task's life changes: a wake meant for an earlier
 /// await can reach a later one (the future a task dropped while it waited on
@@ -21,7 +24,9 @@ import Synchronization
 /// waiting lists (`WaitingWakers`) drop the waker only once the task ends.
 @usableFromInline
 struct TaskResumer: Sendable {
-    @TaskLocal static var current: TaskResumer?
+    /// The key of the binding: computed, not stored, so reading it is a
+    /// constant (a stored `static` is initialized lazily, behind `swift_once`).
+    private static var key: UnsafeRawPointer { weft_task_resumer_key().unsafelyUnwrapped }
 
     /// The owning task's runtime address: compared, never dereferenced.
     private let owner: UInt
@@ -54,7 +59,7 @@ struct TaskResumer: Sendable {
     /// before the pop: the task's stack allocations are freed in reverse).
     static func begin() -> Binding {
         let resumer = ContinuationWaker()
-        SwiftRuntime.pushTaskLocal($current, TaskResumer(owner: SwiftRuntime.currentTaskAddress, resumer: resumer))
+        SwiftRuntime.pushTaskLocal(key, TaskResumer(owner: SwiftRuntime.currentTaskAddress, resumer: resumer))
         return Binding(resumer: resumer, record: SwiftRuntime.addCancellationHandler(resumer))
     }
 
@@ -64,8 +69,9 @@ struct TaskResumer: Sendable {
     /// by then.
     @usableFromInline
     static var forCurrentTask: ContinuationWaker? {
-        guard let own = current, own.owner == SwiftRuntime.currentTaskAddress, !own.resumer.isFinished
+        guard let own = SwiftRuntime.taskLocalValue(key, as: TaskResumer.self),
+              own.pointee.owner == SwiftRuntime.currentTaskAddress, !own.pointee.resumer.isFinished
         else { return nil }
-        return own.resumer
+        return own.pointee.resumer
     }
 }

@@ -8,7 +8,7 @@ import CWeftSupport
 /// the public replacement is named beside each, to fall back on then.
 @usableFromInline
 enum SwiftRuntime {
-    // MARK: - Tasks (swift_task_addCancellationHandler, swift_task_getCurrent, swift_task_localValuePush/Pop)
+    // MARK: - Tasks (swift_task_addCancellationHandler, swift_task_getCurrent, swift_task_localValuePush/Pop/Get)
 
     /// Adds a cancellation record to the current task: when the task is
     /// cancelled (at once, if it already is), `observer.taskWasCancelled()`
@@ -41,22 +41,37 @@ enum SwiftRuntime {
         UInt(bitPattern: weft_current_task())
     }
 
-    /// Binds `key` to `value` in the current task, as `key.withValue(value)`
+    /// Binds `key` to `value` in the current task, as `TaskLocal.withValue`
     /// does around its body, without that function's frame; undo it with
     /// ``popTaskLocal()`` in the same task, in reverse order with the task's
-    /// other stack allocations (cancellation records included).
+    /// other stack allocations (cancellation records included). `key` is an
+    /// address the runtime compares, never reads: a `TaskLocal` object's
+    /// (`Unmanaged.passUnretained(local).toOpaque()`) or a constant's.
     ///
     /// Public replacement: `TaskLocal.withValue`, whose frame and closure cost
     /// an idle connection's task a second stack slab (see above).
-    static func pushTaskLocal<Value: Sendable>(_ key: TaskLocal<Value>, _ value: Value) {
+    static func pushTaskLocal<Value: Sendable>(_ key: UnsafeRawPointer, _ value: Value) {
         // The runtime moves the value out of the buffer (which is left
         // uninitialized; a temporary allocation does not deinitialize).
         withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { buffer in
             buffer.initializeElement(at: 0, to: value)
             weft_task_local_value_push(
-                Unmanaged.passUnretained(key).toOpaque(), buffer.baseAddress!,
-                unsafeBitCast(Value.self as Any.Type, to: UnsafeRawPointer.self))
+                key, buffer.baseAddress!, unsafeBitCast(Value.self as Any.Type, to: UnsafeRawPointer.self))
         }
+    }
+
+    /// Where the current task keeps the value ``pushTaskLocal(_:_:)`` bound to
+    /// `key` (its own binding or one it inherited), or nil: read in place,
+    /// valid while the binding is. `Value` must be the type pushed.
+    ///
+    /// Public replacement: `TaskLocal`'s getter, which copies the value out
+    /// through its type's value witnesses (it is generic and not inlinable),
+    /// and whose key, a `TaskLocal` in a `static`, is a lazily initialized
+    /// global: a `swift_once` check, a witness copy, and a retain and a
+    /// release, on every await of a task on a loop (`TaskResumer`).
+    @inlinable @inline(__always)
+    static func taskLocalValue<Value>(_ key: UnsafeRawPointer, as type: Value.Type) -> UnsafePointer<Value>? {
+        weft_task_local_value_get(key).map { $0.assumingMemoryBound(to: Value.self) }
     }
 
     /// Undoes the latest ``pushTaskLocal(_:_:)``.

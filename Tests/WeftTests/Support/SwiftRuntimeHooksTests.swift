@@ -1,3 +1,4 @@
+import CWeftSupport
 import Dispatch
 import Synchronization
 import Testing
@@ -68,15 +69,36 @@ struct SwiftRuntimeHooksTests {
         #expect(outside == 0)
     }
 
-    @Test("swift_task_localValuePush/Pop bind a task-local as TaskLocal.withValue does")
+    @Test("swift_task_localValuePush/Pop bind a task-local as TaskLocal.withValue does, and swift_task_localValueGet finds it")
     func taskLocal() async {
+        let key = UnsafeRawPointer(Unmanaged.passUnretained(Self.$local).toOpaque())
         #expect(Self.local == 0)
-        SwiftRuntime.pushTaskLocal(Self.$local, 42)
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self) == nil)
+        SwiftRuntime.pushTaskLocal(key, 42)
         #expect(Self.local == 42, "a pushed task-local is not visible: fall back to TaskLocal.withValue in TaskResumer")
-        let inherited = await Task { Self.local }.value
-        #expect(inherited == 42, "a child task does not inherit the pushed value")
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self)?.pointee == 42,
+                "swift_task_localValueGet does not find the binding: fall back to a TaskLocal's getter in TaskResumer")
+        let bits = UInt(bitPattern: key)  // a pointer is not Sendable
+        let inherited = await Task {
+            (Self.local, SwiftRuntime.taskLocalValue(UnsafeRawPointer(bitPattern: bits)!, as: Int.self)?.pointee)
+        }.value
+        #expect(inherited == (42, 42), "a child task does not inherit the pushed value")
         SwiftRuntime.popTaskLocal()
         #expect(Self.local == 0, "popping did not restore the previous value")
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self) == nil)
+    }
+
+    @Test("a constant key binds a task-local as a TaskLocal object does: what TaskResumer relies on")
+    func constantKey() async {
+        let key = weft_task_resumer_key()!
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self) == nil)
+        SwiftRuntime.pushTaskLocal(key, 7)
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self)?.pointee == 7)
+        let bits = UInt(bitPattern: key)
+        let inherited = await Task { SwiftRuntime.taskLocalValue(UnsafeRawPointer(bitPattern: bits)!, as: Int.self)?.pointee }.value
+        #expect(inherited == 7, "a child task does not inherit a value bound to a constant key")
+        SwiftRuntime.popTaskLocal()
+        #expect(SwiftRuntime.taskLocalValue(key, as: Int.self) == nil)
     }
 
     @Test("swift_task_addCancellationHandler calls the observer once when its task is cancelled, and at once if it already was")
