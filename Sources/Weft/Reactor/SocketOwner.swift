@@ -40,6 +40,9 @@ extension SocketOwner {
     }
 
     /// The error for a call from a thread other than the loop's, if it is one.
+    /// Inlined into every poll method of a handle: on the loop thread it is
+    /// one thread-local load and a comparison.
+    @inline(__always)
     func wrongThread(_ operation: String) -> WeftError? {
         loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
     }
