@@ -15,7 +15,7 @@
 /// `@unchecked Sendable` is sound because `spare`, its one mutable field, is
 /// touched only on the loop thread (``ContinuationWaker/reusable()`` and
 /// ``ContinuationWaker/recycle(_:)`` run there); the rest is immutable.
-final class LoopExecutors: @unchecked Sendable {
+final class LoopExecutors: LoopJobOrphanage, @unchecked Sendable {
     static let key = LoopAttachmentKey(.executors) { loop in LoopExecutors(loop: loop) }
 
     let serial: LoopSerialExecutor
@@ -31,6 +31,12 @@ final class LoopExecutors: @unchecked Sendable {
         task = LoopTaskExecutor(target: target)
         target.adopt(serial: serial, task: task)
     }
+
+    /// The Swift jobs still queued when the loop shut down go to the
+    /// orphaned-jobs queue (see ``LoopJobOrphanage``).
+    func adopt(_ job: QueuedJob) {
+        serial.target.orphans.enqueue(job)
+    }
 }
 
 extension EventLoop {
@@ -42,8 +48,9 @@ extension EventLoop {
 
 /// Where the executors' jobs go: the loop's local queue when enqueued on the
 /// loop thread (no lock, no system call), else the loop's inbox plus
-/// `uv_async_send`; once the loop is gone, the orphaned-jobs queue. Also what
-/// every job of the loop is run as.
+/// `uv_async_send`; once the loop is gone, the orphaned-jobs queue. Each is
+/// queued with the executor it runs as (a ``QueuedJob``), which the loop runs
+/// it on.
 ///
 /// It holds the loop's inbox, not the loop: executors outlive their loop when
 /// actors or tasks keep them.
@@ -79,55 +86,28 @@ final class JobTarget: Sendable {
         EventLoop.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
     }
 
-    func enqueue(_ job: UnownedJob, runAs executor: SwiftJob.Executor) {
-        EventLoop.enqueue(SwiftJob(job: job, executor: executor, target: Unmanaged.passUnretained(self)),
-                          onLoop: loopIdentity, inbox: inbox)
-    }
-
-    /// Runs `job` on the calling thread as the executor it was enqueued on.
-    func run(_ job: UnownedJob, as executor: SwiftJob.Executor) {
-        switch executor {
-        case .serial:
-            job.runSynchronously(on: serial!)
-        case .task:
-            // Not isolated to the serial executor: see `LoopExecutors`.
-            job.runSynchronously(on: task!)
-        case .group(let group):
-            // As the group, the executor the task prefers: run as the loop's
-            // own, each await would find itself on the wrong executor and hop.
-            job.runSynchronously(on: group._withUnsafeGuaranteedRef { $0.asUnownedTaskExecutor() })
+    /// Queues `job` to run on the loop as `executor`.
+    func enqueue(_ job: UnownedJob, runAs executor: Executor) {
+        let queued: QueuedJob = switch executor {
+        case .serial: .serial(job, serial!)
+        case .task: .task(job, task!)
+        // As the group, the executor the task prefers: run as the loop's own,
+        // each await would find itself on the wrong executor and hop.
+        case .group(let group): .task(job, group._withUnsafeGuaranteedRef { $0.asUnownedTaskExecutor() })
         }
+        if !EventLoop.enqueue(queued, onLoop: loopIdentity, inbox: inbox) { orphans.enqueue(queued) }
     }
-}
 
-/// A Swift job for one of the loop's executors, as the loop queues it.
-///
-/// `@unchecked Sendable` because `UnownedJob` is not declared Sendable, though
-/// a job is made to move to the thread that runs it. `target` is unowned, as
-/// an actor's `unownedExecutor` is: whoever enqueues a job on an executor
-/// keeps the executor (and with it its target) alive until the job has run.
-struct SwiftJob: LoopJob, @unchecked Sendable {
     /// The executor object a job was enqueued on, which it runs as. Unowned,
-    /// as `target` is.
+    /// as the executors are.
     enum Executor {
         /// The loop's ``LoopSerialExecutor``.
         case serial
-        /// The loop's ``LoopTaskExecutor``.
+        /// The loop's ``LoopTaskExecutor``: not isolated to the serial
+        /// executor (see `LoopExecutors`).
         case task
         /// A ``LoopGroup``'s executor, which placed the job on this loop.
         case group(Unmanaged<LoopGroup>)
-    }
-
-    let job: UnownedJob
-    let executor: Executor
-    let target: Unmanaged<JobTarget>
-
-    func run() {
-        target._withUnsafeGuaranteedRef { $0.run(job, as: executor) }
-    }
-
-    func loopClosed() {
-        target._withUnsafeGuaranteedRef { $0.orphans.enqueue(self) }
     }
 }
 

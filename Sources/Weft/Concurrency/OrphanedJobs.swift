@@ -16,7 +16,7 @@ final class OrphanedJobs: Sendable {
         queue.setSpecific(key: Self.identityKey, value: loopIdentity)
     }
 
-    func enqueue(_ job: SwiftJob) {
+    func enqueue(_ job: QueuedJob) {
         queue.async { job.run() }
     }
 

@@ -23,9 +23,9 @@ final class EventLoop {
     /// given back after the poll).
     let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
     /// Jobs of the layers above, run between task polls.
-    @exclusivity(unchecked) var jobs = [any LoopJob]()
+    @exclusivity(unchecked) var jobs = [QueuedJob]()
     /// The batch of jobs running now (see `runJobs()`); empty between batches.
-    @exclusivity(unchecked) var runningJobs = [any LoopJob]()
+    @exclusivity(unchecked) var runningJobs = [QueuedJob]()
     @usableFromInline let inbox: WakeInbox
     /// The inbox's items while `drainInbox()` hands them out; empty otherwise.
     @exclusivity(unchecked) private var drainedItems = [InboxItem]()
@@ -119,7 +119,7 @@ final class EventLoop {
             timers = try TimerDriver(loop: uvLoop, virtualClock: virtualClock)
         } catch {
             virtualClock?.uninstall()
-            _ = inbox.close().map { weft_close_and_free(weft_async_handle($0)) }
+            _ = inbox.close().async.map { weft_close_and_free(weft_async_handle($0)) }
             weft_close_and_free(weft_timer_handle(watchdog))
             uv_run(uvLoop, UV_RUN_NOWAIT)
             uv_loop_close(uvLoop)
@@ -214,7 +214,7 @@ final class EventLoop {
     }
 
     /// A job enqueued on the loop thread itself: no lock, no system call.
-    func enqueueLocal(_ job: any LoopJob) {
+    func enqueueLocal(_ job: QueuedJob) {
         jobs.append(job)
         stopLibuvIfInside()
     }
@@ -222,18 +222,21 @@ final class EventLoop {
     /// Runs `job` on the loop: queued at once on the loop thread, else
     /// through the inbox; told ``LoopJob/loopClosed()`` if the loop shut down.
     func enqueue(_ job: any LoopJob) {
-        Self.enqueue(job, onLoop: identity, inbox: inbox)
+        let queued = QueuedJob(job)
+        if !Self.enqueue(queued, onLoop: identity, inbox: inbox) { queued.loopClosed(orphanage: nil) }
     }
 
-    /// `enqueue(_:)` for a caller that holds only the loop's identity and
+    /// Queues `job` on the loop with `identity`: at once when called on its
+    /// thread, else through its inbox. False, without queueing it, once the
+    /// loop shut down. For a caller that holds only the loop's identity and
     /// inbox (the bridge's executors, which may outlive their loop).
-    static func enqueue(_ job: any LoopJob, onLoop identity: UInt64, inbox: WakeInbox) {
+    static func enqueue(_ job: QueuedJob, onLoop identity: UInt64, inbox: WakeInbox) -> Bool {
         let enqueuedHere = withCurrent { current -> Bool in
             guard let current, current.identity == identity else { return false }
             current.enqueueLocal(job)
             return true
         }
-        if !enqueuedHere && !inbox.enqueue(job) { job.loopClosed() }
+        return enqueuedHere || inbox.enqueue(job)
     }
 
     /// Work became ready inside a libuv callback (a timer fired, data arrived):
@@ -278,14 +281,17 @@ final class EventLoop {
         drainInbox()
         while let task = ready.popFirst() { task.release() }
         // A job must run somewhere (a Swift job, or its task would hang).
+        let orphanage = attachments.orphanage
         let leftover = jobs
         jobs.removeAll()
-        for job in leftover { job.loopClosed() }
+        for job in leftover { job.loopClosed(orphanage: orphanage) }
         attachments.notifyShutdown()
         timers.close()
         timers.virtualClock?.uninstall()
         weft_close_and_free(weft_timer_handle(watchdog))
-        if let async = inbox.close() {
+        let (async, refused) = inbox.close()
+        for job in refused { job.loopClosed(orphanage: orphanage) }
+        if let async {
             weft_close_and_free(weft_async_handle(async))
         }
         uv_run(uvLoop, UV_RUN_NOWAIT)

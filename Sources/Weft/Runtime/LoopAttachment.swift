@@ -97,6 +97,14 @@ struct LoopAttachments: ~Copyable {
         forEachAttached { ($0 as? any LoopMemoryHolder)?.releaseIdleMemory() }
     }
 
+    /// The attachment that takes the Swift jobs the loop can no longer run
+    /// (the bridge's executors), if the loop has one.
+    var orphanage: (any LoopJobOrphanage)? {
+        var found: (any LoopJobOrphanage)?
+        forEachAttached { if found == nil { found = $0 as? any LoopJobOrphanage } }
+        return found
+    }
+
     private func forEachAttached(_ body: (AnyObject) -> Void) {
         for index in slots.indices {
             let bits = slots[index].load(ordering: .acquiring)

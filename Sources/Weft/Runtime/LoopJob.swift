@@ -1,11 +1,8 @@
-/// Work that a layer above the executor hands to the loop: a Swift
-/// concurrency job of the bridge's executors, or a handle's close requested
-/// from another thread. The executor queues it beside its tasks and runs it
-/// between task polls (counted against the same per-iteration budget),
-/// without knowing what it does.
-///
-/// Conforming types should be small (up to three words): the queue stores
-/// them inline, with no allocation per job.
+/// Work that a layer above the executor hands to the loop from another thread:
+/// a handle's close, a child's release. The executor queues it beside its
+/// tasks and Swift's jobs and runs it between task polls (counted against the
+/// same per-iteration budget), without knowing what it does. Such jobs are
+/// rare; each is boxed in the queue (``QueuedJob/init(_:)``).
 protocol LoopJob: Sendable {
     /// Runs the job on the loop thread.
     func run()
@@ -13,4 +10,74 @@ protocol LoopJob: Sendable {
     /// or the job arrived afterwards. Run it some other way, or release what it
     /// holds. Called on whichever thread found the loop closed.
     func loopClosed()
+}
+
+/// A job as the loop queues it: a Swift job of the bridge's executors (one per
+/// resumed await, the loop's most frequent job), which the loop runs itself as
+/// the executor it was enqueued on, or any other ``LoopJob``, boxed.
+///
+/// A plain value (nothing in it is reference-counted), so queueing a job,
+/// running it and clearing a batch cost no retain and no value-witness call.
+/// Queued as `any LoopJob`, each Swift job was copied into the queue through
+/// its type's witness, and emptying a batch destroyed each through the
+/// existential box's (about 1% of the samples of the async echo with one
+/// message in flight, docs/BENCHMARKS.md, "Seventeenth session").
+///
+/// `@unchecked Sendable` because `UnownedJob` and the unowned executors are not
+/// declared Sendable, though a job is made to move to the thread that runs it,
+/// and whoever enqueues a job on an executor keeps that executor alive until
+/// the job has run (as an actor's `unownedExecutor` is kept); a boxed job is
+/// Sendable (``LoopJob``), and its box is touched by one thread at a time.
+enum QueuedJob: @unchecked Sendable {
+    /// A Swift job, run as the serial executor it was enqueued on.
+    case serial(UnownedJob, UnownedSerialExecutor)
+    /// A Swift job, run as the task executor it was enqueued on.
+    case task(UnownedJob, UnownedTaskExecutor)
+    /// Any other job; the entry holds the box's one reference.
+    case other(Unmanaged<LoopJobBox>)
+
+    /// `job`, boxed.
+    init(_ job: any LoopJob) {
+        self = .other(.passRetained(LoopJobBox(job)))
+    }
+
+    /// Runs the job: on the loop thread, or, for a Swift job the loop could no
+    /// longer run, on the orphanage's queue. A boxed job's box goes with it.
+    func run() {
+        switch self {
+        case .serial(let job, let executor): job.runSynchronously(on: executor)
+        case .task(let job, let executor): job.runSynchronously(on: executor)
+        case .other(let box): box.takeRetainedValue().job.run()
+        }
+    }
+
+    /// The loop can no longer run the job: a Swift job goes to `orphanage` (it
+    /// must run somewhere, or its task hangs), any other is told
+    /// (``LoopJob/loopClosed()``) and its box released.
+    func loopClosed(orphanage: (any LoopJobOrphanage)?) {
+        switch self {
+        case .serial, .task:
+            guard let orphanage else { preconditionFailure("a Swift job queued on a loop without the bridge's executors") }
+            orphanage.adopt(self)
+        case .other(let box):
+            box.takeRetainedValue().job.loopClosed()
+        }
+    }
+}
+
+/// A ``LoopJob`` in the loop's queue.
+final class LoopJobBox: Sendable {
+    let job: any LoopJob
+
+    init(_ job: any LoopJob) {
+        self.job = job
+    }
+}
+
+/// The attachment that runs the Swift jobs its loop can no longer run (the
+/// bridge's orphaned-jobs queue): the hook through which the executor hands
+/// them over at shutdown without knowing the bridge. Any thread.
+protocol LoopJobOrphanage: AnyObject {
+    /// Runs `job` somewhere else, as the executor it was enqueued on.
+    func adopt(_ job: QueuedJob)
 }

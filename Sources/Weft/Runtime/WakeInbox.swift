@@ -4,7 +4,7 @@ import Synchronization
 /// Work handed to the loop from another thread: a woken task, or a job.
 enum InboxItem {
     case task(RawTask)
-    case job(any LoopJob)
+    case job(QueuedJob)
 }
 
 /// The loop's inbox: how other threads wake its tasks and hand it jobs. A
@@ -54,7 +54,7 @@ final class WakeInbox: Sendable {
 
     /// Queues `job` and wakes the loop; false, without queueing it, once the
     /// loop shut down.
-    func enqueue(_ job: any LoopJob) -> Bool {
+    func enqueue(_ job: QueuedJob) -> Bool {
         inbox.locked { inbox -> Bool in
             guard let async = inbox.async else { return false }
             inbox.items.append(.job(job))
@@ -85,13 +85,13 @@ final class WakeInbox: Sendable {
     var foreignWakes: Int { inbox.locked { $0.foreignWakes } }
 
     /// Stops accepting work and returns the async handle for the caller to
-    /// close. Jobs still queued are told the loop closed.
-    func close() -> UnsafeMutablePointer<uv_async_t>? {
+    /// close, and the jobs still queued, for the caller to tell that the loop
+    /// closed (``QueuedJob/loopClosed(orphanage:)``).
+    func close() -> (async: UnsafeMutablePointer<uv_async_t>?, jobs: [QueuedJob]) {
         let (async, items) = inbox.locked { inbox in
             defer { inbox.asyncAddress = nil; inbox.items.removeAll() }
             return (inbox.async, inbox.items)
         }
-        for case .job(let job) in items { job.loopClosed() }
-        return async
+        return (async, items.compactMap { if case .job(let job) = $0 { job } else { nil } })
     }
 }
