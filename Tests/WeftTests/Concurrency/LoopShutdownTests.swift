@@ -103,6 +103,17 @@ extension ConcurrencyBridge {
             #expect(offLoop, "no loop runs the calling thread any more")
         }
 
+        @Test("a Swift job still queued when its loop shuts down runs on the loop's orphaned-jobs queue (LoopJobOrphanage), so its task finishes")
+        func jobQueuedAtShutdownStillRuns() async throws {
+            // Created, given a job and shut down with no await in between (one
+            // thread, the runtime's owner), never driven: the task's first job
+            // waits in the loop's inbox, and the shutdown finds it there.
+            let runtime = try Runtime()
+            let task = Task(executorPreference: runtime.taskExecutor) { 42 }
+            try runtime.shutdown()
+            #expect(try await awaitWithin(.seconds(20), task) == 42)
+        }
+
         @Test("shutdown from a plain thread while a task is in the middle of a 60 s sleep ends it with CancellationError")
         func shutdownFromForeignThread() async throws {
             let loop = try LoopThread()
