@@ -15,7 +15,7 @@
 // seconds), closes the rest, and exits with status 0; a second SIGINT or
 // SIGTERM during that wait exits at once (status 128 + the signal). `--help`
 // prints the options; a usage error exits with status 2. On SIGUSR1 it prints
-// each loop's counters and live tasks. With `--idle-timeout S` a connection
+// each loop's counters and live tasks. With `--idle-timeout S` a TCP connection
 // that sends nothing for S seconds is closed (default: never), so idle peers
 // cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
 // connections may hold together before reading pauses on those that hold any
@@ -43,7 +43,7 @@ let command = SampleCommand(
       --port P               the port (default 7000; 0 picks a free one)
       --grace-period S       on SIGINT or SIGTERM, how long live connections may finish (default 5);
                              a second SIGINT or SIGTERM exits at once
-      --idle-timeout S       close a connection that sends nothing for S seconds (default: never)
+      --idle-timeout S       close a TCP connection that sends nothing for S seconds (default: never)
       --loops N              loops serving the port (default: one per CPU the process may use)
       --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
       --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
@@ -106,6 +106,9 @@ struct Options {
         if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
         if udp && unixAddress != nil { command.usageError("--udp and --unix exclude each other") }
         if unixAddress != nil, let loops, loops != 1 { command.usageError("--unix serves on one loop; drop --loops \(loops)") }
+        if idleTimeout != nil && (udp || unixAddress != nil) {
+            command.usageError("--idle-timeout applies to TCP connections only; drop it with \(udp ? "--udp" : "--unix")")
+        }
     }
 }
 

@@ -273,7 +273,9 @@ extension TimingSensitive {
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
                           ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"],
                           ["weft-echo", "--idle-timeout", "0"], ["weft-hello", "--read-timeout", "-1"],
-                          ["weft-echo", "--port", "70000"], ["weft-echo", "--bogus", "1"]])
+                          ["weft-echo", "--port", "70000"], ["weft-echo", "--bogus", "1"],
+                          ["weft-echo", "--udp", "--idle-timeout", "5"],
+                          ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--idle-timeout", "5"]])
         func badOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
             let child = try SampleChild(path, arguments: ["--port", "0"] + command.dropFirst())
