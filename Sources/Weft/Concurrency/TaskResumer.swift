@@ -50,7 +50,7 @@ struct TaskResumer: Sendable {
     /// its awaits. Call it first thing in the task's body, and `end()` on the
     /// value it returns in a `defer` right after.
     ///
-    /// Not `$current.withValue { }` and `withTaskCancellationHandler { }`:
+    /// Not `TaskLocal.withValue { }` and `withTaskCancellationHandler { }`:
     /// their frames and their closures' (about 600 bytes) pushed an idle
     /// connection's task into one more 1 KiB stack slab. This makes the
     /// runtime calls those functions make, with no frame of its own: it binds
