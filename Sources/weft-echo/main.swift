@@ -205,8 +205,7 @@ func servePolling(_ options: Options, on address: SocketAddress) throws(WeftErro
 func serveUnixPolling(_ options: Options, at address: UnixAddress) throws(WeftError) {
     try runPolling(options) { runtime, connections throws(WeftError) in
         let listener = try UnixListener.bind(address, runtime: runtime)
-        print("listening on \(address) (unix)")
-        fflush(nil)
+        announce(address, kind: "unix")
         let accept = AcceptLoop(connections: listener.incoming) { stream in
             spawn(connections.track(copy(from: stream, to: stream).map { _ in stream.close() }))
         }
@@ -352,8 +351,10 @@ func printReports(_ group: LoopGroup) async {
     ReportWriter.standardOutput.write(text)
 }
 
-func announce(_ address: SocketAddress) {
-    print("listening on \(address)")
+/// Prints the line that tells scripts and tests where the server listens:
+/// `listening on ADDRESS`, followed by ` (udp)` or ` (unix)` for those echoes.
+func announce(_ address: some CustomStringConvertible, kind: String? = nil) {
+    print("listening on \(address)" + (kind.map { " (\($0))" } ?? ""))
     fflush(nil)  // the address line must reach a pipe at once
 }
 
@@ -386,8 +387,7 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
                 }
             }
         }
-        print("listening on \(bound) (udp)")
-        fflush(nil)
+        announce(bound, kind: "udp")
         let signal = try await value(of: stop)
         for socket in sockets { socket.close() }
         for echo in echoes { _ = await echo.result }
@@ -448,8 +448,7 @@ func serveUDPPolling(_ options: Options, on address: SocketAddress) throws(WeftE
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
     let socket = try UDPSocket.bind(address, options: UDPSocket.Options(receiveBufferSize: 4 << 20), runtime: runtime)
-    print("listening on \(try socket.localAddress) (udp)")
-    fflush(nil)
+    announce(try socket.localAddress, kind: "udp")
     let ended = try runtime.block(on: select(either: stop, or: UDPEcho(socket: socket)))
     socket.close()
     if case .left(let signal) = ended { print("weft-echo: signal \(signal), shut down") }
@@ -480,8 +479,7 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
                 }
             }
         }
-        print("listening on \(address) (unix)")
-        fflush(nil)
+        announce(address, kind: "unix")
         let signal = try await value(of: stop)
         listener.close()  // removes the socket file
         acceptor.cancel()
