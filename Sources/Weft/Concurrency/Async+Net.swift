@@ -1,9 +1,9 @@
 /// The async twins of the TCP futures (Net/), by the one rule every async
 /// twin follows (docs/ARCHITECTURE.md, "The Swift concurrency bridge"). They
 /// run on the handle's own loop: at once when called there, else hopping to it.
-/// UDP's `send(_:to:)` and `receive(into:)` first take their future's first
-/// step synchronously on their own loop (docs/ARCHITECTURE.md, "UDP's async
-/// fast paths").
+/// UDP's `send(_:to:)` and `receive(into:)` and a stream's `write` first take
+/// their future's first step synchronously on their own loop
+/// (docs/ARCHITECTURE.md, "The async fast paths").
 
 extension TCPStream {
     /// Connects to `address`.
@@ -391,11 +391,23 @@ func readStream(into buffer: inout [UInt8], from stream: AnyObject, _ connection
 }
 
 /// Writes all of `bytes` to `writer` and waits until they reached the OS.
+///
+/// On the connection's loop it first does what the future's first poll
+/// would (``StreamConnection/acceptWrite(_:)``), with no future and no await:
+/// a write the kernel takes whole (most of an echo's) returns from there.
+/// The future then writes what is left and waits for the queue to drain; an
+/// error is the future's to report.
 @inline(__always)
 nonisolated(nonsending)
 func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
+    var rest = bytes
+    if connection.loop.isRunningOnCallingThread,
+       case .success(let accepted)? = bytes.withUnsafeBytes({ connection.acceptWrite($0) }) {
+        if accepted == bytes.count && connection.queuedWriteBytes == 0 { return }
+        rest = bytes.dropFirst(accepted)
+    }
     do {
-        try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(bytes)), on: connection.loop).value.get()
+        try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(rest)), on: connection.loop).value.get()
     } catch is AwaitCancelled { throw connection.cancelledError("write") }
 }
 

@@ -7,16 +7,26 @@ extension StreamConnection {
     /// queued with `uv_write`, as much of the rest as fits under the high-water
     /// mark; returns how many bytes it accepted (pending when the queue is full).
     func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        guard let stream else { return .ready(.failure(closedError("write"))) }
-        if let writeError { return .ready(.failure(writeError)) }
-        if shutdownOperation != nil {
-            return .ready(.failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing")))
-        }
-        if queuedWriteBytes >= writeHighWater {
+        guard let accepted = acceptWrite(bytes) else {
             writers.register(context.waker)
             return .pending
         }
-        guard !bytes.isEmpty else { return .ready(.success(0)) }
+        return .ready(accepted)
+    }
+
+    /// ``pollWrite(_:_:)`` without a waker: how many bytes it accepts now, or
+    /// nil when the queue is full (the write must wait). The async write calls
+    /// it first on the loop thread, with no future (docs/ARCHITECTURE.md,
+    /// "The async fast paths").
+    @inline(__always)
+    func acceptWrite(_ bytes: UnsafeRawBufferPointer) -> Result<Int, WeftError>? {
+        guard let stream else { return .failure(closedError("write")) }
+        if let writeError { return .failure(writeError) }
+        if shutdownOperation != nil {
+            return .failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing"))
+        }
+        if queuedWriteBytes >= writeHighWater { return nil }
+        guard !bytes.isEmpty else { return .success(0) }
         var written = 0
         if queuedWriteBytes == 0 {
             var buffer = uv_buf_t(base: UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
@@ -26,12 +36,13 @@ extension StreamConnection {
                 written = Int(result)
             } else if result != UV_EAGAIN.rawValue && result != UV_ENOSYS.rawValue {
                 writeError = WeftError(uvCode: result, operation: "write")
-                return .ready(.failure(writeError!))
+                return .failure(writeError!)
             }
         }
-        let room = writeHighWater - queuedWriteBytes
-        if written < bytes.count && room > 0 {
-            let remainder = UnsafeRawBufferPointer(rebasing: bytes[written..<min(bytes.count, written + room)])
+        // Room is left (the queue is under the mark), so what the kernel did
+        // not take is queued, at least in part: `written` ends above 0.
+        if written < bytes.count {
+            let remainder = UnsafeRawBufferPointer(rebasing: bytes[written..<min(bytes.count, written + writeHighWater - queuedWriteBytes)])
             let operation = StreamRequest<uv_write_t>(connection: self, copying: remainder)
             var buffer = uv_buf_t(base: operation.buffer!.assumingMemoryBound(to: CChar.self), len: remainder.count)
             let result = uv_write(operation.request, stream, &buffer, 1) { request, status in
@@ -41,16 +52,12 @@ extension StreamConnection {
             if result < 0 {
                 operation.abandon()
                 writeError = WeftError(uvCode: result, operation: "write")
-                return .ready(.failure(writeError!))
+                return .failure(writeError!)
             }
             queuedWriteBytes += remainder.count
             written += remainder.count
         }
-        if written == 0 {
-            writers.register(context.waker)
-            return .pending
-        }
-        return .ready(.success(written))
+        return .success(written)
     }
 
     func didWrite(count: Int, status: Int32) {
