@@ -214,6 +214,7 @@ final class EventLoop {
     }
 
     /// A job enqueued on the loop thread itself: no lock, no system call.
+    @inline(never)
     func enqueueLocal(_ job: QueuedJob) {
         jobs.append(job)
         stopLibuvIfInside()
@@ -231,12 +232,14 @@ final class EventLoop {
     /// loop shut down. For a caller that holds only the loop's identity and
     /// inbox (the bridge's executors, which may outlive their loop).
     static func enqueue(_ job: QueuedJob, onLoop identity: UInt64, inbox: WakeInbox) -> Bool {
-        let enqueuedHere = withCurrent { current -> Bool in
-            guard let current, current.identity == identity else { return false }
-            current.enqueueLocal(job)
-            return true
+        if let pointer = weft_current_runtime() {
+            let current = Unmanaged<EventLoop>.fromOpaque(pointer)
+            if current._withUnsafeGuaranteedRef({ $0.identity == identity }) {
+                current._withUnsafeGuaranteedRef { $0.enqueueLocal(job) }
+                return true
+            }
         }
-        return enqueuedHere || inbox.enqueue(job)
+        return inbox.enqueue(job)
     }
 
     /// Work became ready inside a libuv callback (a timer fired, data arrived):
