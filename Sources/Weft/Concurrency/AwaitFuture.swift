@@ -52,7 +52,9 @@ nonisolated(nonsending)
 func awaitValue<F: Future>(
     transferring transfer: consuming UnsafeTransfer<F>, on loop: EventLoop? = nil
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    let isOnLoop = if let loop { loop.isAwaitedHere } else { weft_current_runtime() != nil }
+    // Only the running loop's address is compared here (asking `loop` whether
+    // its orphaned jobs run, too, retained and released it on every await).
+    let isOnLoop = if let loop { loop.isRunningOnCallingThread } else { weft_current_runtime() != nil }
     if isOnLoop {
         // Already on the loop (a task preferring it, or an actor pinned to it):
         // stay on the caller's executor.
@@ -62,24 +64,23 @@ func awaitValue<F: Future>(
 }
 
 extension EventLoop {
-    /// Whether an await bound to this loop runs where it is: on the loop
-    /// thread, or, after the loop shut down, among its orphaned jobs.
-    @inlinable
-    var isAwaitedHere: Bool { isRunningOnCallingThread || isRunningOrphanedJobs }
-
+    /// Whether the calling thread runs this loop's orphaned jobs, after its shutdown.
     @usableFromInline
     var isRunningOrphanedJobs: Bool { OrphanedJobs.isRunning(forLoop: identity) }
 }
 
 /// `awaitValue` from off the loop: runs the await on `loop` (else the shared
-/// one) through a task executor preference. Not inlined, so that the frame of
-/// every async read or write (which stays allocated while it waits, in an idle
+/// one) through a task executor preference; throws on `loop`'s orphaned-jobs
+/// queue. Not inlined, so that the frame of every async read or write (which stays allocated while it waits, in an idle
 /// connection's task too) holds only what the await on the loop needs.
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitOffLoop<F: Future>(
     _ transfer: consuming UnsafeTransfer<F>, on loop: EventLoop?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
+    // On the loop's orphaned-jobs queue nothing would poll the future: the
+    // shutdown cancelled it (as `awaitOnLoop` says).
+    if let loop, loop.isRunningOrphanedJobs { throw AwaitCancelled() }
     let executor = loop?.executors.task ?? LoopThread.shared.taskExecutor
     do {
         return try await withTaskExecutorPreference(executor) {
