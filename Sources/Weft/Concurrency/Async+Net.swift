@@ -28,7 +28,7 @@ extension TCPStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await readStream(upTo: maxLength, from: self, connection)
+        try await readStream(upTo: maxLength, connection)
     }
 
     /// Reads up to `buffer.count` bytes into the start of `buffer` and returns
@@ -146,7 +146,7 @@ extension UnixStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await readStream(upTo: maxLength, from: self, connection)
+        try await readStream(upTo: maxLength, connection)
     }
 
     /// Reads up to `buffer.count` bytes into the start of `buffer`, as
@@ -360,12 +360,14 @@ extension SocketOwner {
 // (TCPStream, UnixStream), once: each awaits its future on the connection's
 // loop, and a cancelled await throws the connection's cancellation error.
 
-/// Up to `maxLength` bytes of `stream`; empty at end of stream.
+/// Up to `maxLength` bytes of the stream over `connection`; empty at end of
+/// stream. The caller, a method of the stream, keeps the stream (and so its
+/// connection) alive and open while this awaits: the future borrows it.
 @inline(__always)
 nonisolated(nonsending)
-func readStream(upTo maxLength: Int, from stream: AnyObject, _ connection: StreamConnection) async throws -> [UInt8] {
+func readStream(upTo maxLength: Int, _ connection: StreamConnection) async throws -> [UInt8] {
     do {
-        return try await awaitValue(transferring: UnsafeTransfer(value: ReadSome(stream: stream, connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
+        return try await awaitValue(transferring: UnsafeTransfer(value: BorrowedReadSome(connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
     } catch is AwaitCancelled { throw connection.cancelledError("read") }
 }
 

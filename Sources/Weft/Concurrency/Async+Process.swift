@@ -60,7 +60,7 @@ extension PipeStream {
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await readStream(upTo: maxLength, from: self, connection)
+        try await readStream(upTo: maxLength, connection)
     }
 
     /// Reads up to `buffer.count` bytes into the start of `buffer`, as

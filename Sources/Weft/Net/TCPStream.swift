@@ -216,17 +216,44 @@ public struct ReadSome: Future {
     let maxLength: Int
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        connection.pollReadSome(&context, maxLength: maxLength)
+    }
+}
+
+/// ``ReadSome`` for the async `read(upTo:)`, which holds the stream itself
+/// while it awaits: the connection is not retained (ReadSome's two retains
+/// and releases per read were a tenth of the async echo's).
+struct BorrowedReadSome: Future {
+    /// Unmanaged, not `unowned(unsafe)`: that retained and released it in
+    /// every poll instead.
+    let connection: Unmanaged<StreamConnection>
+    let maxLength: Int
+
+    init(connection: StreamConnection, maxLength: Int) {
+        self.connection = .passUnretained(connection)
+        self.maxLength = maxLength
+    }
+
+    mutating func poll(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
+        connection._withUnsafeGuaranteedRef { $0.pollReadSome(&context, maxLength: maxLength) }
+    }
+}
+
+extension StreamConnection {
+    /// Up to `maxLength` of the bytes buffered, once any are (``ReadSome``).
+    @inline(__always)
+    func pollReadSome(_ context: inout Context, maxLength: Int) -> Poll<Result<[UInt8], WeftError>> {
         guard maxLength >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "read(upTo: \(maxLength))",
                                              detail: "the length must not be negative")))
         }
-        if let error = connection.wrongThread("read") { return .ready(.failure(error)) }
-        switch connection.pollFillBuffer(&context) {
+        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        switch pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))
         case .ready(.success(let available)):
             let bytes = [UInt8](available.prefix(maxLength))
-            connection.consume(bytes.count)
+            consume(bytes.count)
             return .ready(.success(bytes))
         }
     }
