@@ -52,7 +52,7 @@ extension TCPStream {
     /// the read completes.
     nonisolated(nonsending)
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        try await readStream(into: &buffer, from: self, connection)
+        try await readStream(into: &buffer, connection)
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not cancel-safe:
@@ -156,7 +156,7 @@ extension UnixStream {
     /// the same count.
     nonisolated(nonsending)
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        try await readStream(into: &buffer, from: self, connection)
+        try await readStream(into: &buffer, connection)
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not
@@ -375,13 +375,13 @@ func readStream(upTo maxLength: Int, _ connection: StreamConnection) async throw
 /// ``TCPStream/read(into:)``.
 @inline(__always)
 nonisolated(nonsending)
-func readStream(into buffer: inout [UInt8], from stream: AnyObject, _ connection: StreamConnection) async throws -> Int {
+func readStream(into buffer: inout [UInt8], _ connection: StreamConnection) async throws -> Int {
     let count = buffer.count
     // Hand the storage over (not a copy of the reference), so writing into
     // it on the loop needs no copy-on-write.
     var storage: [UInt8] = []
     swap(&storage, &buffer)
-    let read = UnsafeTransfer(value: ReadInto(stream: stream, connection: connection, buffer: consume storage))
+    let read = UnsafeTransfer(value: ReadInto(connection: connection, buffer: consume storage))
     do {
         let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
         buffer = filled.buffer

@@ -70,7 +70,7 @@ extension PipeStream {
     /// the same count.
     nonisolated(nonsending)
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        try await readStream(into: &buffer, from: self, connection)
+        try await readStream(into: &buffer, connection)
     }
 
     /// Writes all of `bytes` and waits until they reached the OS. Not

@@ -220,9 +220,9 @@ public struct ReadSome: Future {
     }
 }
 
-/// ``ReadSome`` for the async `read(upTo:)`, which holds the stream itself
-/// while it awaits: the connection is not retained (ReadSome's two retains
-/// and releases per read were a tenth of the async echo's).
+/// ``ReadSome`` for the async `read(upTo:)`: the stream's method that awaits
+/// it keeps the stream (so its connection) alive and open meanwhile, so the
+/// connection is borrowed, where ReadSome retains and releases both.
 struct BorrowedReadSome: Future {
     /// Unmanaged, not `unowned(unsafe)`: that retained and released it in
     /// every poll instead.
@@ -269,24 +269,29 @@ extension StreamConnection {
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
 /// that reached the lent buffer of a dropped read stay buffered in the stream.
+///
+/// Only the async `read(into:)` awaits it, and the stream's method that does
+/// keeps the stream (so its connection) alive and open meanwhile: the
+/// connection is borrowed, not retained (as ``BorrowedReadSome``).
 struct ReadInto: Future {
-    /// The public stream, held so that it stays open (as ``ReadSome/stream``).
-    let stream: AnyObject
     /// The stream's connection (TCP or Unix: the same machinery).
-    let connection: StreamConnection
+    let connection: Unmanaged<StreamConnection>
     var buffer: [UInt8]
     let count: Int
     /// The loan's number while `buffer` is lent to the stream.
     var loan: UInt64?
 
-    init(stream: AnyObject, connection: StreamConnection, buffer: consuming [UInt8]) {
-        self.stream = stream
-        self.connection = connection
+    init(connection: StreamConnection, buffer: consuming [UInt8]) {
+        self.connection = .passUnretained(connection)
         self.buffer = buffer
         count = self.buffer.count
     }
 
     mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
+        connection._withUnsafeGuaranteedRef { poll(&context, $0) }
+    }
+
+    private mutating func poll(_ context: inout Context, _ connection: StreamConnection) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
         if let loan = loan.take() {
             if let (lent, filled) = connection.reclaim(loan) {
                 buffer = lent
