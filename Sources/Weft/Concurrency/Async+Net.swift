@@ -314,7 +314,7 @@ extension UDPSocket {
         // it on the loop needs no copy-on-write.
         var storage: [UInt8] = []
         swap(&storage, &buffer)
-        let receive = UnsafeTransfer(value: UDPReceiveInto(socket: self, buffer: consume storage))
+        let receive = UnsafeTransfer(value: BorrowedUDPReceiveInto(endpoint: endpoint, buffer: consume storage))
         do {
             let received = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
             buffer = received.buffer

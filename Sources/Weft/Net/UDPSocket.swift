@@ -469,8 +469,16 @@ public struct UDPReceiveInto: Future {
     var buffer: [UInt8]
 
     public mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], receipt: Result<UDPReceipt, WeftError>)> {
-        if let error = socket.wrongThread("receive") { return .ready((buffer, .failure(error))) }
-        let polled = socket.endpoint.pollReceive(&context) { Self.copy($0, $1, into: &buffer) }
+        Self.poll(socket.endpoint, &context, into: &buffer)
+    }
+
+    /// The poll of this future and of ``BorrowedUDPReceiveInto``.
+    @inline(__always)
+    static func poll(
+        _ endpoint: DatagramEndpoint, _ context: inout Context, into buffer: inout [UInt8]
+    ) -> Poll<(buffer: [UInt8], receipt: Result<UDPReceipt, WeftError>)> {
+        if let error = endpoint.wrongThread("receive") { return .ready((buffer, .failure(error))) }
+        let polled = endpoint.pollReceive(&context) { copy($0, $1, into: &buffer) }
         switch polled {
         case .pending: return .pending
         case .ready(let result): return .ready((buffer, result.flatMap { $0 }))
@@ -489,6 +497,24 @@ public struct UDPReceiveInto: Future {
         }
         guard let sender = received.sender else { return .failure(UDPDatagram.nonIPSender) }
         return .success(UDPReceipt(count: count, sender: sender, isTruncated: received.isTruncated || count < bytes.count))
+    }
+}
+
+/// ``UDPReceiveInto`` for the async `receive(into:)`: the socket's method
+/// that awaits it keeps the socket (so its endpoint) alive and open
+/// meanwhile, so the endpoint is borrowed, not retained by the future and in
+/// each poll (about 2% of the async UDP echo's samples).
+struct BorrowedUDPReceiveInto: Future {
+    let endpoint: Unmanaged<DatagramEndpoint>
+    var buffer: [UInt8]
+
+    init(endpoint: DatagramEndpoint, buffer: consuming [UInt8]) {
+        self.endpoint = .passUnretained(endpoint)
+        self.buffer = buffer
+    }
+
+    mutating func poll(_ context: inout Context) -> Poll<(buffer: [UInt8], receipt: Result<UDPReceipt, WeftError>)> {
+        endpoint._withUnsafeGuaranteedRef { UDPReceiveInto.poll($0, &context, into: &buffer) }
     }
 }
 
