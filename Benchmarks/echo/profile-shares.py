@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Where an echo server's CPU samples go: the share of them in given symbols.
+
+Starts the server pinned to CPU 0, loads it pinned to CPU 1 (TCP: echo-load;
+udp and unix: Benchmarks/dgram/dgram-load), records 5 s of call stacks in the
+middle of an 8 s load (`perf record -g -F 4999`, cpu-clock: this box has no
+hardware counters), and prints the share of all samples that are user space,
+and for each --leaf REGEX the share whose innermost frame matches it, with the
+functions that called it most. Shares of one profile are steadier than CPU
+time on this box; compare shares of two builds under the same load.
+
+Usage (from the repository root):
+    Benchmarks/echo/profile-shares.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"]
+        [--leaf 'swift_retain|swift_release' ...]
+TCP and UDP servers get `--port 0`; a unix server's command names its path
+(`--unix PATH`). Default loads: `-m pingpong -c 64 -s 64` (TCP), `-c 1 -w 1 -s 64`.
+Needs perf (`apt-get install -y linux-perf`).
+"""
+import argparse
+import collections
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ECHO_LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
+DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
+FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
+
+
+def stacks(script):
+    """(symbol, object) frames of each sample, innermost first."""
+    current = None
+    for line in script.splitlines():
+        if not line.strip():
+            if current:
+                yield current
+            current = None
+        elif not line[0].isspace():
+            current = []
+        elif current is not None and (match := FRAME.match(line)):
+            current.append((match.group(1), match.group(2)))
+    if current:
+        yield current
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
+    parser.add_argument("server")
+    parser.add_argument("--load")
+    parser.add_argument("--leaf", action="append", default=[])
+    args = parser.parse_args()
+    command = shlex.split(args.server) + ([] if args.kind == "unix" else ["--port", "0"])
+    server = subprocess.Popen(["taskset", "-c", "0"] + command,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            address = server.stdout.readline().split()[2]
+            if args.kind == "tcp":
+                load = [ECHO_LOAD, "-p", address.rsplit(":", 1)[1], "-d", "8", "-w", "0", "-q"]
+                load += shlex.split(args.load or "-m pingpong -c 64 -s 64")
+            else:
+                load = [DGRAM_LOAD, f"--{args.kind}", address, "-t", "8"] + shlex.split(args.load or "-c 1 -w 1 -s 64")
+            loader = subprocess.Popen(["taskset", "-c", "1"] + load, stdout=subprocess.PIPE, text=True)
+            time.sleep(2)
+            data = os.path.join(directory, "perf.data")
+            subprocess.run(["perf", "record", "-g", "-F", "4999", "-p", str(server.pid), "-o", data, "--", "sleep", "5"],
+                           check=True, capture_output=True)
+            print(loader.communicate()[0].strip().splitlines()[-1])
+            script = subprocess.run(["perf", "script", "-i", data], capture_output=True, text=True).stdout
+        finally:
+            server.terminate()
+            server.wait()
+    samples = list(stacks(script))
+    user = sum(1 for stack in samples if stack and "[kernel" not in stack[0][1])
+    print(f"{len(samples)} samples, user space {100 * user / len(samples):.1f}%")
+    for pattern in args.leaf:
+        callers = collections.Counter(stack[1][0] if len(stack) > 1 else "?"
+                                      for stack in samples if stack and re.fullmatch(pattern, stack[0][0]))
+        hits = sum(callers.values())
+        print(f"leaf {pattern}: {hits} samples, {100 * hits / len(samples):.2f}%")
+        for caller, count in callers.most_common(6):
+            print(f"    {count:6d}  from {caller[:110]}")
+
+
+if __name__ == "__main__":
+    main()
