@@ -19,11 +19,17 @@ struct StreamAsyncWriteTests {
         let (listener, address) = try await NetTest.bindLoopback(on: loop)
         let chunk = 32 << 10
         let count = 12 << 20
+        // Made before the peer connects: under ThreadSanitizer a slow fill
+        // outlasted the peer's receive timeout.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for index in 0..<count { buffer[index] = UInt8(index % 251) }
+            initialized = count
+        }
         let received = Mutex<(count: Int, inOrder: Bool)>((-1, false))
         let peer = NetTest.PeerThread {
             guard let raw = try? RawSocket.connected(to: address.port) else { return }
             defer { raw.close() }
-            raw.setReceiveTimeout(seconds: 10)
+            raw.setReceiveTimeout(seconds: 30)
             usleep(200_000)  // the socket buffers fill: later writes must queue
             var buffer = [UInt8](repeating: 0, count: 64 << 10)
             var total = 0
@@ -36,10 +42,9 @@ struct StreamAsyncWriteTests {
             }
             received.withLock { $0 = (total, inOrder) }
         }
-        let returnedWithQueued = try await awaitWithin(.seconds(30), loop.spawn { () async throws -> Int in
+        let returnedWithQueued = try await awaitWithin(.seconds(60), loop.spawn { () async throws -> Int in
             let stream = try await listener.accept()
             defer { stream.close() }  // what was still queued would be cancelled here
-            let bytes = (0..<count).map { UInt8($0 % 251) }
             var returnedWithQueued = 0
             func write(_ range: Range<Int>) async throws {
                 try await stream.write(bytes[range])
@@ -53,7 +58,7 @@ struct StreamAsyncWriteTests {
             return returnedWithQueued
         })
         #expect(returnedWithQueued == 0)
-        #expect(peer.join(within: 20))
+        #expect(peer.join(within: 60))
         let (total, inOrder) = received.withLock { $0 }
         #expect(total == count)
         #expect(inOrder)
