@@ -11,6 +11,17 @@ import Weft
 /// errors and the closed cases surface as before.
 @Suite("Stream async write")
 struct StreamAsyncWriteTests {
+    /// The error an async write of a few bytes to `stream` threw; nil if it
+    /// returned (or threw something other than a `WeftError`).
+    static func writeError(_ stream: TCPStream) async -> WeftError? {
+        do {
+            try await stream.write(NetTest.bytes("too late"))
+            return nil
+        } catch {
+            return error as? WeftError
+        }
+    }
+
     @Test("async writes to a peer that reads only later (256 of 32 KiB, then one of 4 MiB) each return with nothing left queued, and the stream, closed right after them, delivers every byte in order")
     func writesReturnOnceWritten() async throws {
         let loop = try LoopThread()
@@ -81,15 +92,7 @@ struct StreamAsyncWriteTests {
             defer { stream.close() }
             // The read sees the reset first, so the writes meet a reset socket.
             _ = try? await stream.read()
-            func write() async -> WeftError? {
-                do {
-                    try await stream.write(NetTest.bytes("after the reset"))
-                    return nil
-                } catch {
-                    return error as? WeftError
-                }
-            }
-            return (await write(), await write())
+            return (await Self.writeError(stream), await Self.writeError(stream))
         })
         #expect(peer.join())
         let error = try #require(first)
@@ -110,18 +113,10 @@ struct StreamAsyncWriteTests {
             let client = try await TCPStream.connect(to: address)
             let server = try await listener.accept()
             defer { server.close() }
-            func write() async -> WeftError? {
-                do {
-                    try await client.write(NetTest.bytes("too late"))
-                    return nil
-                } catch {
-                    return error as? WeftError
-                }
-            }
             try await client.shutdown()
-            let afterShutdown = await write()
+            let afterShutdown = await Self.writeError(client)
             client.close()
-            return (afterShutdown, await write())
+            return (afterShutdown, await Self.writeError(client))
         })
         #expect(afterShutdown?.kind == .closed)
         #expect(afterShutdown?.operation == "write")
