@@ -71,8 +71,9 @@ extension EventLoop {
 
 /// `awaitValue` from off the loop: runs the await on `loop` (else the shared
 /// one) through a task executor preference; throws on `loop`'s orphaned-jobs
-/// queue. Not inlined, so that the frame of every async read or write (which stays allocated while it waits, in an idle
-/// connection's task too) holds only what the await on the loop needs.
+/// queue. Not inlined, so that the frame of every async read or write (which
+/// stays allocated while it waits, in an idle connection's task too) holds
+/// only what the await on the loop needs.
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitOffLoop<F: Future>(
