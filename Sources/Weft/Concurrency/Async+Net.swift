@@ -316,9 +316,11 @@ extension UDPSocket {
         swap(&storage, &buffer)
         let receive = UnsafeTransfer(value: BorrowedUDPReceiveInto(endpoint: endpoint, buffer: consume storage))
         do {
-            let received = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
-            buffer = received.buffer
-            return try received.receipt.get()
+            // Taken apart, not read field by field: each field read copied
+            // the pair (a retain of the buffer and of the sender's address).
+            let (filled, receipt) = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
+            buffer = filled
+            return try receipt.get()
         } catch is AwaitCancelled {
             buffer = [UInt8](repeating: 0, count: count)
             throw endpoint.cancelledError("receive")
@@ -383,9 +385,9 @@ func readStream(into buffer: inout [UInt8], _ connection: StreamConnection) asyn
     swap(&storage, &buffer)
     let read = UnsafeTransfer(value: ReadInto(connection: connection, buffer: consume storage))
     do {
-        let filled = try await awaitValue(transferring: consume read, on: connection.loop).value
-        buffer = filled.buffer
-        return try filled.count.get()
+        let (filled, count) = try await awaitValue(transferring: consume read, on: connection.loop).value
+        buffer = filled
+        return try count.get()
     } catch is AwaitCancelled {
         buffer = [UInt8](repeating: 0, count: count)
         throw connection.cancelledError("read")
