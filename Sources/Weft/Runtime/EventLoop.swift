@@ -213,7 +213,9 @@ final class EventLoop {
         stopLibuvIfInside()
     }
 
-    /// A job enqueued on the loop thread itself: no lock, no system call.
+    /// A job enqueued on the loop thread itself: no lock, no system call. Not
+    /// inlined: inlined into `enqueue(_:onLoop:inbox:)`, the append retained
+    /// and released the borrowed loop again.
     @inline(never)
     func enqueueLocal(_ job: QueuedJob) {
         jobs.append(job)
@@ -232,14 +234,16 @@ final class EventLoop {
     /// loop shut down. For a caller that holds only the loop's identity and
     /// inbox (the bridge's executors, which may outlive their loop).
     static func enqueue(_ job: QueuedJob, onLoop identity: UInt64, inbox: WakeInbox) -> Bool {
-        if let pointer = weft_current_runtime() {
-            let current = Unmanaged<EventLoop>.fromOpaque(pointer)
-            if current._withUnsafeGuaranteedRef({ $0.identity == identity }) {
-                current._withUnsafeGuaranteedRef { $0.enqueueLocal(job) }
+        // The running loop borrowed, not through `withCurrent`, whose closure
+        // retained and released it around the append.
+        let enqueuedHere = weft_current_runtime().map { pointer in
+            Unmanaged<EventLoop>.fromOpaque(pointer)._withUnsafeGuaranteedRef { current in
+                guard current.identity == identity else { return false }
+                current.enqueueLocal(job)
                 return true
             }
-        }
-        return inbox.enqueue(job)
+        } ?? false
+        return enqueuedHere || inbox.enqueue(job)
     }
 
     /// Work became ready inside a libuv callback (a timer fired, data arrived):
