@@ -21,8 +21,8 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
+from compare import LOAD, start_server, stop_server  # Benchmarks/echo/compare.py
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -33,17 +33,14 @@ def times(pid):
 
 
 def run(command, load, secs):
-    server = subprocess.Popen(["taskset", "-c", "0"] + shlex.split(command) + ["--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, port = start_server(shlex.split(command))
     try:
-        port = re.search(r":(\d+)\s*$", server.stdout.readline()).group(1)
         user0, system0 = times(server.pid)
-        out = subprocess.run(["taskset", "-c", "1", LOAD, "-p", port, "-d", str(secs), "-w", "0", "-q"]
+        out = subprocess.run(["taskset", "-c", "1", LOAD, "-p", str(port), "-d", str(secs), "-w", "0", "-q"]
                              + shlex.split(load), capture_output=True, text=True, check=True).stdout
         user1, system1 = times(server.pid)
     finally:
-        server.terminate()
-        server.wait()
+        stop_server(server)
     ops = int(re.search(r" ops=(\d+)", out).group(1))
     return (user1 - user0) * 1e6 / ops, (system1 - system0) * 1e6 / ops
 
