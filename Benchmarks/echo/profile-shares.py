@@ -25,8 +25,8 @@ import subprocess
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ECHO_LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
+from compare import LOAD as ECHO_LOAD, ROOT  # Benchmarks/echo/compare.py
+
 DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
 FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
