@@ -27,7 +27,7 @@ public struct WeftServerService: Service {
     let address: SocketAddress
     let distribution: ConnectionDistribution
     let gracePeriod: Duration
-    let handler: @Sendable (TCPStream) async throws -> Void
+    let handler: ConnectionHandler
     let onListening: @Sendable (SocketAddress) -> Void
 
     /// A service serving `address` on `group` with `handler`; `onListening`
@@ -35,7 +35,7 @@ public struct WeftServerService: Service {
     public init(
         group: LoopGroup, address: SocketAddress, distribution: ConnectionDistribution = .reusePort,
         gracePeriod: Duration = .seconds(10), onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
-        handler: @escaping @Sendable (TCPStream) async throws -> Void
+        handler: @escaping ConnectionHandler
     ) {
         self.group = group
         self.address = address

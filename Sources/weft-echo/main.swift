@@ -257,7 +257,7 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         let connections = TaskTracker()
         // Two handlers rather than one with a branch: the default one's frame
         // must stay small (an idle connection's task fits one stack slab).
-        let handler: @Sendable (TCPStream) async throws -> Void
+        let handler: ConnectionHandler
         if let idleTimeout = options.idleTimeout {
             handler = { connection in
                 try? connection.setNoDelay(true)

@@ -117,8 +117,8 @@ extension TCPListener {
     /// }
     /// try await server.value
     /// ```
-    public var connections: AsyncThrowingMapSequence<PollStreamValues<Incoming>, TCPStream> {
-        PollStreamValues(base: incoming, loop: acceptor.loop).map { try $0.get() }
+    public var connections: PollStreamResults<Incoming, TCPStream> {
+        PollStreamResults(values: PollStreamValues(base: incoming, loop: acceptor.loop))
     }
 }
 
@@ -191,8 +191,8 @@ extension UnixListener {
     }
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
-    public var connections: AsyncThrowingMapSequence<PollStreamValues<UnixIncoming>, UnixStream> {
-        PollStreamValues(base: incoming, loop: acceptor.loop).map { try $0.get() }
+    public var connections: PollStreamResults<UnixIncoming, UnixStream> {
+        PollStreamResults(values: PollStreamValues(base: incoming, loop: acceptor.loop))
     }
 }
 
@@ -336,8 +336,8 @@ extension UDPSocket {
     ///     try await socket.send(datagram.bytes, to: datagram.sender)
     /// }
     /// ```
-    public var datagrams: AsyncThrowingMapSequence<PollStreamValues<UDPIncoming>, UDPDatagram> {
-        PollStreamValues(base: incoming, loop: endpoint.loop).map { try $0.get() }
+    public var datagrams: PollStreamResults<UDPIncoming, UDPDatagram> {
+        PollStreamResults(values: PollStreamValues(base: incoming, loop: endpoint.loop))
     }
 }
 

@@ -23,6 +23,14 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// **Cancellation:** throws `CancellationError`; the stream is dropped and
         /// the sequence ends.
         public mutating func next() async throws -> Base.Element? {
+            try await next(isolation: nil)
+        }
+
+        /// ``next()`` on the caller's executor, as `for try await` asks for it:
+        /// with no hop to Swift's generic executor and back around each element
+        /// (for a task that prefers a loop, each hop reads that preference
+        /// under the task's status lock).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Base.Element? {
             guard let stream = base.take() else { return nil }
             let (element, rest) = try await value(transferring: UnsafeTransfer(value: stream.next()), on: loop).value
             if element != nil { base = rest }
@@ -30,6 +38,52 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         }
     }
 }
+
+/// A poll stream of results as an `AsyncSequence` that throws each failure:
+/// a listener's ``TCPListener/connections`` and ``UnixListener/connections``,
+/// a UDP socket's ``UDPSocket/datagrams``. The sequence ends after the first
+/// error it throws, as a throwing `map` would.
+///
+/// Not `PollStreamValues(...).map { try $0.get() }`: `map`'s transform is a
+/// closure that runs on Swift's generic executor, so every element cost
+/// three executor switches more (six per accepted connection with the
+/// iteration, each reading the task's executor preference under its
+/// status lock; docs/BENCHMARKS.md, "Nineteenth session").
+public struct PollStreamResults<Base: PollStream, Success>: AsyncSequence
+where Base.Element == Result<Success, WeftError> {
+    /// The stream's successes.
+    public typealias Element = Success
+    let values: PollStreamValues<Base>
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(values: values.makeAsyncIterator())
+    }
+
+    /// Takes results by polling the stream on its loop.
+    public struct Iterator: AsyncIteratorProtocol {
+        var values: PollStreamValues<Base>.Iterator?
+
+        /// The next success, or `nil` at the end (also after an error was thrown).
+        ///
+        /// **Cancellation:** throws `CancellationError`; the stream is dropped and
+        /// the sequence ends.
+        public mutating func next() async throws -> Success? {
+            try await next(isolation: nil)
+        }
+
+        /// ``next()`` on the caller's executor (see
+        /// ``PollStreamValues/Iterator/next(isolation:)``).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Success? {
+            guard var iterator = values.take() else { return nil }
+            guard let result = try await iterator.next(isolation: actor) else { return nil }
+            let success = try result.get()
+            values = iterator
+            return success
+        }
+    }
+}
+
+extension PollStreamResults: Sendable where Base: Sendable {}
 
 /// Sendable when its stream is, so that `listener.connections` passes to
 /// swift-async-algorithms and to ServiceLifecycle's `cancelOnGracefulShutdown()`.

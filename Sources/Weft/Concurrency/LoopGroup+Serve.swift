@@ -17,6 +17,17 @@ public enum ConnectionDistribution: Sendable {
     case handOff
 }
 
+/// What ``LoopGroup/serve(_:distribution:backlog:handler:)`` runs for each
+/// connection, in the connection's task. `nonisolated(nonsending)`: it runs
+/// on the executor of the task that calls it (the loop), so entering it
+/// switches no executor; a plain `async` closure's first step is a switch to
+/// Swift's generic executor, which for a task preferring a loop reads that
+/// preference under the task's status lock (once per connection). A closure
+/// literal passed to `serve` takes this type; a `@concurrent` function, or a
+/// closure stored with the plain `@Sendable (TCPStream) async throws -> Void`
+/// type, converts to it.
+public typealias ConnectionHandler = nonisolated(nonsending) @Sendable (TCPStream) async throws -> Void
+
 extension LoopGroup {
     /// Serves `address` on every loop: each accepted connection runs
     /// `handler` in a task of its own on the loop that owns the connection
@@ -34,7 +45,7 @@ extension LoopGroup {
         _ address: SocketAddress,
         distribution: ConnectionDistribution = .reusePort,
         backlog: Int = 1024,
-        handler: @escaping @Sendable (TCPStream) async throws -> Void
+        handler: @escaping ConnectionHandler
     ) async throws(WeftError) -> GroupServer {
         let counts = loops.map { _ in ConnectionCount() }
         let listenerLoops = distribution == .reusePort ? loops : [loops[0]]
@@ -83,7 +94,7 @@ extension LoopGroup {
     /// Runs `handler` for `connection` (accepted on `home`) in a new task on
     /// `target`, handing the socket over when the two differ.
     private static func start(
-        _ handler: @escaping @Sendable (TCPStream) async throws -> Void,
+        _ handler: @escaping ConnectionHandler,
         for connection: TCPStream, on target: LoopThread, from home: LoopThread
     ) {
         guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {

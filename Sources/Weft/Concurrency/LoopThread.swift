@@ -197,7 +197,7 @@ public final class LoopThread: Sendable {
     /// stack slab (docs/BENCHMARKS.md, "Many loops").
     @discardableResult
     func spawn(
-        _ handler: @escaping @Sendable (TCPStream) async throws -> Void, for connection: TCPStream
+        _ handler: @escaping ConnectionHandler, for connection: TCPStream
     ) -> Task<Void, Error> {
         let id = control.nextTaskID()
         let task = Task(executorPreference: taskExecutor) { [control] in

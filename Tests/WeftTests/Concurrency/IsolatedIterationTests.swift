@@ -1,0 +1,131 @@
+import Testing
+@testable import Weft
+
+extension ConcurrencyBridge {
+    /// The async sequences' `next(isolation:)` and `serve`'s handler type: an
+    /// iteration runs where its caller does (an actor, off the loop or pinned
+    /// to it), and a handler of the old `@Sendable async` type still converts.
+    @Suite("Iterating on the caller's executor")
+    struct IsolatedIterationTests {
+        @Test("listener.connections iterated inside an actor off the loop: every connection reaches the actor, and the sequence ends when the listener closes")
+        func connectionsInAnActorOffTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
+            let clients = (0..<4).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
+            let acceptor = Acceptor()
+            let accepted = try await awaitWithin(.seconds(20), Task {
+                try await acceptor.acceptUntilClosed(listener, closingAfter: clients.count)
+            })
+            #expect(accepted == 4)
+            for client in clients { try await awaitWithin(.seconds(20), client).close() }
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+        }
+
+        @Test("listener.connections iterated inside an actor pinned to the loop: every connection reaches the actor's code on the loop thread")
+        func connectionsInAnActorOnTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
+            let clients = (0..<4).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
+            let acceptor = PinnedAcceptor(loop: loop)
+            let (accepted, offLoopThread) = try await awaitWithin(.seconds(20), Task {
+                try await acceptor.acceptUntilClosed(listener, closingAfter: clients.count)
+            })
+            #expect(accepted == 4)
+            #expect(offLoopThread == 0, "\(offLoopThread) of the pinned actor's turns ran off the loop thread")
+            for client in clients { try await awaitWithin(.seconds(20), client).close() }
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+        }
+
+        @Test("a stream of results as an AsyncSequence yields the successes, throws the first failure with its kind and operation, and then ends")
+        func resultsEndAfterTheFirstFailure() async throws {
+            let failure = WeftError(.invalidArgument, operation: "accept", detail: "a test failure")
+            let results: [Result<Int, WeftError>] = [.success(1), .success(2), .failure(failure), .success(4)]
+            let sequence = PollStreamResults(values: PollStreamValues(base: iter(results), loop: nil))
+            var iterator = sequence.makeAsyncIterator()
+            #expect(try await iterator.next() == 1)
+            #expect(try await iterator.next() == 2)
+            do {
+                _ = try await iterator.next()
+                Issue.record("the failure was not thrown")
+            } catch let error as WeftError {
+                #expect(error.kind == .invalidArgument && error.operation == "accept")
+            }
+            #expect(try await iterator.next() == nil, "the sequence goes on after its error")
+
+            var all: [Int] = []
+            for try await value in PollStreamResults(values: PollStreamValues(base: iter([Result<Int, WeftError>.success(5), .success(6)]), loop: nil)) {
+                all.append(value)
+            }
+            #expect(all == [5, 6])
+        }
+
+        @Test("serve takes a handler stored as a plain @Sendable async closure (converted to ConnectionHandler) and runs it on a loop of the group")
+        func serveConvertsAConcurrentHandler() async throws {
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let handler: @Sendable (TCPStream) async throws -> Void = { connection in
+                defer { connection.close() }
+                let onLoop = loop.serialExecutor.isIsolatingCurrentContext() == true
+                try await connection.write(Array((onLoop ? "on loop" : "off loop").utf8))
+            }
+            let server = try await group.serve(SocketAddress("127.0.0.1:0"), handler: handler)
+            let address = server.localAddress
+            let reply = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> String in
+                let stream = try await TCPStream.connect(to: address)
+                defer { stream.close() }
+                var reply: [UInt8] = []
+                while true {
+                    let bytes = try await stream.read()
+                    if bytes.isEmpty { break }
+                    reply += bytes
+                }
+                return String(decoding: reply, as: UTF8.self)
+            })
+            #expect(reply == "on loop")
+            await server.close()
+        }
+    }
+}
+
+/// Accepts in a default actor (off every loop). Its code may go on running
+/// on the loop's thread after an element arrives: Swift's runtime takes a
+/// default actor on the thread where its task resumed (every Weft async call
+/// from such an actor does the same), so only what it accepts is checked.
+private actor Acceptor {
+    /// Accepts `count` connections, closes the listener, and iterates on to
+    /// the end; returns how many were accepted.
+    func acceptUntilClosed(_ listener: TCPListener, closingAfter count: Int) async throws -> Int {
+        var accepted = 0
+        for try await connection in listener.connections {
+            accepted += 1
+            connection.close()
+            if accepted == count { listener.close() }
+        }
+        return accepted
+    }
+}
+
+/// Accepts in an actor pinned to `loop`.
+private actor PinnedAcceptor {
+    let loop: LoopThread
+    init(loop: LoopThread) { self.loop = loop }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.serialExecutor.asUnownedSerialExecutor() }
+
+    func acceptUntilClosed(_ listener: TCPListener, closingAfter count: Int) async throws -> (Int, Int) {
+        var accepted = 0
+        var offLoopThread = 0
+        for try await connection in listener.connections {
+            if loop.serialExecutor.isIsolatingCurrentContext() != true { offLoopThread += 1 }
+            accepted += 1
+            connection.close()
+            if accepted == count { listener.close() }
+        }
+        return (accepted, offLoopThread)
+    }
+}
+
