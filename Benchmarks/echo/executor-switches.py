@@ -9,12 +9,15 @@ Weft loop each switch reads that preference under the task's status lock, so
 the count is a cost that CPU time on this box is too noisy to resolve, and it
 is exact: the probe sees every call, not a sample.
 
-The server runs pinned to CPU 0, echo-load pinned to CPU 1 for --secs seconds,
-and the probe records the server for the whole load, so the count divided by
-echo-load's operations (round trips, or connections for churn) is per operation.
+The server runs pinned to CPU 0, the load pinned to CPU 1 for --secs seconds
+(TCP: echo-load; udp and unix: Benchmarks/dgram/dgram-load), and the probe
+records the server for the whole load, so the count divided by the load's
+operations (round trips, connections for churn, datagrams) is per operation.
 
 Usage (from the repository root; needs perf, `apt-get install -y linux-perf`):
-    Benchmarks/echo/executor-switches.py "SERVER COMMAND" [--load "-m churn -c 32 -s 64"] [--secs 3]
+    Benchmarks/echo/executor-switches.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"] [--secs 3]
+TCP and UDP servers get `--port 0`; a unix server's command names its path
+(`--unix PATH`). Default loads: `-m pingpong -c 64 -s 64` (TCP), `-c 1 -w 1 -s 64`.
 """
 import argparse
 import collections
@@ -24,7 +27,9 @@ import shlex
 import subprocess
 import tempfile
 
-from compare import LOAD, start_server, stop_server  # Benchmarks/echo/compare.py
+from compare import LOAD, ROOT, start_server, stop_server  # Benchmarks/echo/compare.py
+
+DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
 
 EVENT = "probe_libswift_Concurrency:swift_task_switch"
 
@@ -53,22 +58,40 @@ def symbolize(binary, addresses):
                           capture_output=True, text=True).stdout.splitlines()
 
 
+def start_dgram_server(kind, command):
+    """A UDP or Unix-socket echo server and the dgram-load arguments that reach it."""
+    server = subprocess.Popen(["taskset", "-c", "0"] + command + (["--port", "0"] if kind == "udp" else []),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = server.stdout.readline()
+    match = re.match(r"listening on (\S+) \((udp|unix)\)", line)
+    if not match:
+        server.kill()
+        raise SystemExit(f"{command[0]} did not print its address: {line!r}")
+    return server, [f"--{kind}", match.group(1)]
+
+
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
     parser.add_argument("server")
-    parser.add_argument("--load", default="-m pingpong -c 64 -s 64")
+    parser.add_argument("--load")
     parser.add_argument("--secs", type=float, default=3)
     args = parser.parse_args()
     command = shlex.split(args.server)
     binary = os.path.realpath(command[0])
     add_probe(concurrency_library(binary))
-    server, port = start_server(command)
+    if args.kind == "tcp":
+        server, port = start_server(command)
+        load = [LOAD, "-p", str(port), "-d", str(args.secs), "-w", "0", "-q"]
+        load += shlex.split(args.load or "-m pingpong -c 64 -s 64")
+    else:
+        server, target = start_dgram_server(args.kind, command)
+        load = [DGRAM_LOAD] + target + ["-t", str(args.secs)] + shlex.split(args.load or "-c 1 -w 1 -s 64")
     with tempfile.TemporaryDirectory() as directory:
         data = os.path.join(directory, "perf.data")
         try:
             recorder = subprocess.Popen(["perf", "record", "-q", "-e", EVENT, "-p", str(server.pid), "-o", data],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            load = [LOAD, "-p", str(port), "-d", str(args.secs), "-w", "0", "-q"] + shlex.split(args.load)
             result = subprocess.run(["taskset", "-c", "1"] + load, capture_output=True, text=True).stdout
             recorder.send_signal(2)
             recorder.wait()
