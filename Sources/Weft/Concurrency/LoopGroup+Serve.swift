@@ -30,14 +30,21 @@ public typealias ConnectionHandler = nonisolated(nonsending) @Sendable (TCPStrea
 
 extension LoopGroup {
     /// Serves `address` on every loop: each accepted connection runs
-    /// `handler` in a task of its own on the loop that owns the connection
-    /// (where its reads and writes cost no hop). An error the handler throws
-    /// ends its task, and the connection is closed when the handler lets go
-    /// of it. Returns once every listener listens.
+    /// `handler` in a task on the loop that owns the connection (where its
+    /// reads and writes cost no hop), one connection at a time per task. An
+    /// error the handler throws ends its turn, and the connection is closed
+    /// when the handler lets go of it. Returns once every listener listens.
+    ///
+    /// A task whose handler returned waits for a later connection (up to 64
+    /// per loop wait; more end): starting and ending a Swift task per
+    /// connection cost more than handing a connection to a waiting task. So
+    /// a handler may run in the task an earlier connection's handler ran in;
+    /// the task-local values it binds are unbound when it returns, as always.
     ///
     /// Port 0 picks a free port, the same for every loop (see
     /// ``GroupServer/localAddress``). The handler's tasks are the loops'
-    /// spawned tasks: ``shutdown()`` cancels those still running.
+    /// spawned tasks: ``shutdown()`` cancels those still running, and
+    /// ``GroupServer/close()`` ends those waiting.
     ///
     /// Fails with the bind error (`EADDRINUSE`, …), after closing the
     /// listeners already bound.
@@ -71,6 +78,7 @@ extension LoopGroup {
             for listener in listeners { listener.close() }
             throw error
         }
+        let workers = loops.map { ConnectionWorkers(loop: $0, handler: handler) }
         var acceptors: [Task<Void, Error>] = []
         for (index, listener) in listeners.enumerated() {
             let loop = listenerLoops[index]
@@ -83,32 +91,24 @@ extension LoopGroup {
                     let target = distribution == .reusePort ? index : turn
                     turn = (turn + 1) % loops.count
                     counts[target].value.add(1, ordering: .relaxed)
-                    Self.start(handler, for: connection, on: loops[target], from: loop)
+                    Self.start(connection, with: workers[target], from: loop)
                 }
             })
         }
-        return GroupServer(localAddress: bound, distribution: distribution,
-                           listeners: listeners, acceptors: acceptors, counts: counts)
+        return GroupServer(localAddress: bound, distribution: distribution, listeners: listeners,
+                           acceptors: acceptors, workers: workers, counts: counts)
     }
 
-    /// Runs `handler` for `connection` (accepted on `home`) in a new task on
-    /// `target`, handing the socket over when the two differ.
-    private static func start(
-        _ handler: @escaping ConnectionHandler,
-        for connection: TCPStream, on target: LoopThread, from home: LoopThread
-    ) {
-        guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {
+    /// Runs the handler for `connection` (accepted on `home`) in one of
+    /// `workers`' tasks, handing the socket over when their loop is another.
+    private static func start(_ connection: TCPStream, with workers: ConnectionWorkers, from home: LoopThread) {
+        guard workers.loop !== home, let descriptor = try? connection.connection.detachDescriptor() else {
             // Served where it was accepted (also when the hand-off failed: the
             // connection is still open here).
-            home.spawn(handler, for: connection)
+            workers.start(.stream(connection))
             return
         }
-        target.spawn {
-            // Fails only without a loop here (the target shut down), or out of
-            // memory; the socket is closed then.
-            guard let stream = try? TCPStream(adopting: descriptor) else { return }
-            try await handler(stream)
-        }
+        workers.start(.descriptor(descriptor))
     }
 }
 
@@ -127,14 +127,16 @@ public final class GroupServer: Sendable {
     public let distribution: ConnectionDistribution
     private let listeners: [TCPListener]
     private let acceptors: [Task<Void, Error>]
+    private let workers: [ConnectionWorkers]
     private let counts: [ConnectionCount]
 
-    init(localAddress: SocketAddress, distribution: ConnectionDistribution,
-         listeners: [TCPListener], acceptors: [Task<Void, Error>], counts: [ConnectionCount]) {
+    init(localAddress: SocketAddress, distribution: ConnectionDistribution, listeners: [TCPListener],
+         acceptors: [Task<Void, Error>], workers: [ConnectionWorkers], counts: [ConnectionCount]) {
         self.localAddress = localAddress
         self.distribution = distribution
         self.listeners = listeners
         self.acceptors = acceptors
+        self.workers = workers
         self.counts = counts
     }
 
@@ -144,11 +146,13 @@ public final class GroupServer: Sendable {
     }
 
     /// Stops accepting, on every loop, and returns once every accept task has
-    /// ended. Connections already accepted go on (their tasks end by
-    /// themselves, or at ``LoopGroup/shutdown()``). Idempotent.
+    /// ended. Connections already accepted go on (their tasks end when their
+    /// handlers return, or at ``LoopGroup/shutdown()``); the tasks kept
+    /// waiting for a next connection end. Idempotent.
     public func close() async {
         for listener in listeners { listener.close() }
         for acceptor in acceptors { _ = await acceptor.result }
+        for pool in workers { pool.close() }
     }
 }
 

@@ -189,25 +189,27 @@ public final class LoopThread: Sendable {
         return task
     }
 
-    /// ``spawn(_:)`` of `handler(connection)`, the handler called straight
-    /// from the task's own closure. Not generic on purpose: a closure
-    /// converted to a generic parameter's form is called through a
-    /// reabstraction thunk, and a closure wrapping the call is one more async
-    /// frame; either pushes an idle connection's task into a second 1 KiB
-    /// stack slab (docs/BENCHMARKS.md, "Many loops").
-    @discardableResult
-    func spawn(
-        _ handler: @escaping ConnectionHandler, for connection: TCPStream
-    ) -> Task<Void, Error> {
-        let id = control.nextTaskID()
+    /// Starts a task of `workers` on this loop for the connection `first`: it
+    /// runs their handler for each connection it is given until
+    /// `workers.next(for:)` has none. The loop is the task's own closure, the
+    /// handler called straight from it, and the closure keeps only the
+    /// mailbox (which knows the workers and the task's number) and `control`
+    /// across the loop: a closure or function wrapping the loop, or one more
+    /// value kept (the closure's frame 96 -> 128 bytes), pushes an idle
+    /// connection's task into a second 1 KiB stack slab (docs/BENCHMARKS.md,
+    /// "Many loops" and "Nineteenth session").
+    func spawn(worker workers: ConnectionWorkers, first: ConnectionWorkers.Delivery) {
+        let mailbox = ConnectionWorkers.Mailbox(first, workers: workers, taskID: control.nextTaskID())
         let task = Task(executorPreference: taskExecutor) { [control] in
-            defer { control.finished(id) }
             let own = TaskResumer.begin()
-            defer { own.end() }
-            try await handler(connection)
+            // Each connection is released at the end of its turn, before the wait for the next.
+            while let connection = await mailbox.workers.next(for: mailbox) {
+                try? await mailbox.workers.handler(connection)
+            }
+            own.end()
+            control.finished(mailbox.taskID)
         }
-        control.started(id, task)
-        return task
+        control.started(mailbox.taskID, task)
     }
 
     /// Runs `operation` on this loop (as part of the calling task) and returns

@@ -1,0 +1,176 @@
+import CLibUV
+import Synchronization
+
+/// The tasks that run one server's handler on one loop
+/// (``LoopGroup/serve(_:distribution:backlog:handler:)``), each kept, once its
+/// handler returns, to run the handler for a later connection. Starting a Swift
+/// task and ending it (its creation, its executor-preference record, its
+/// task-local bindings, its completion and deallocation) was about a sixth of
+/// the async echo's user time per connection in churn (4.96 -> 4.13 µs with the
+/// tasks kept; docs/BENCHMARKS.md, "Nineteenth session"); a task waiting for
+/// its next connection is woken as it would be by a read.
+///
+/// At most ``idleLimit`` tasks wait at once; a task that finds that many
+/// waiting ends, so a burst of connections leaves at most that many tasks
+/// behind. ``close()`` ends the waiting tasks and every task whose handler
+/// returns after it; the loop's shutdown cancels them all (they are the loop's
+/// spawned tasks).
+///
+/// A connection's task is one of these, not a task of its own: a handler sees
+/// the same `withUnsafeCurrentTask` as the connection before it on that task,
+/// and task-local values it binds with `withValue` are unbound when it returns,
+/// as always. A handler whose task was cancelled (the loop's shutdown) ends its
+/// task rather than passing it on.
+final class ConnectionWorkers: Sendable {
+    /// The most tasks kept waiting for a connection.
+    static let idleLimit = 64
+
+    /// A connection for a waiting task: accepted on its loop, or a socket
+    /// handed over from another loop (adopted by the task that takes it).
+    enum Delivery: Sendable {
+        case stream(TCPStream)
+        case descriptor(Int32)
+    }
+
+    private struct State {
+        /// The tasks waiting for a connection, the one that waited least last.
+        var idle: [Mailbox] = []
+        var isClosed = false
+    }
+
+    let loop: LoopThread
+    let handler: ConnectionHandler
+    private let state = Mutex(State())
+
+    init(loop: LoopThread, handler: @escaping ConnectionHandler) {
+        self.loop = loop
+        self.handler = handler
+    }
+
+    /// Runs the handler for `delivery` in a waiting task, or in a new one if
+    /// none waits. Any thread.
+    func start(_ delivery: Delivery) {
+        if let mailbox = state.locked({ $0.idle.popLast() }) {
+            mailbox.deliver(delivery)
+        } else {
+            loop.spawn(worker: self, first: delivery)
+        }
+    }
+
+    /// Ends the waiting tasks, and every task whose handler returns from now
+    /// on. Idempotent.
+    func close() {
+        let waiting = state.locked { state -> [Mailbox] in
+            state.isClosed = true
+            defer { state.idle = [] }
+            return state.idle
+        }
+        for mailbox in waiting { mailbox.close() }
+    }
+
+    /// The next connection for `mailbox`'s task (see
+    /// ``LoopThread/spawn(worker:_:)``): the one it was started for, else the
+    /// next handed to it once it waits; nil when it should end instead
+    /// (closed, enough tasks waiting, or the task cancelled). Not inlined: its
+    /// frame exists only between connections, so a connection's task holds no
+    /// more frames while its handler runs than a task of its own would.
+    @inline(never)
+    nonisolated(nonsending)
+    func next(for mailbox: Mailbox) async -> TCPStream? {
+        while true {
+            if !mailbox.hasDelivery {
+                let waits = state.locked { state -> Bool in
+                    guard !state.isClosed, state.idle.count < Self.idleLimit else { return false }
+                    state.idle.append(mailbox)
+                    return true
+                }
+                guard waits, !Task.isCancelled else { break }
+            }
+            // nil: closed, or the task cancelled (the await throws).
+            guard let delivery = try? await awaitValue(transferring: UnsafeTransfer(value: NextDelivery(mailbox: mailbox))).value
+            else { break }
+            switch delivery {
+            case .stream(let connection):
+                return connection
+            case .descriptor(let descriptor):
+                // Fails only out of memory (the socket is closed then): wait again.
+                if let connection = try? TCPStream(adopting: descriptor) { return connection }
+            }
+        }
+        forget(mailbox)
+        return nil
+    }
+
+    /// `mailbox`'s task ends: it no longer waits, and a connection handed to it
+    /// in the meantime (a race with a cancellation) is closed.
+    private func forget(_ mailbox: Mailbox) {
+        state.locked { $0.idle.removeAll { $0 === mailbox } }
+        mailbox.close()
+    }
+
+    /// Where one task receives its next connection.
+    final class Mailbox: Sendable {
+        private struct Slot {
+            var delivery: Delivery?
+            var isClosed = false
+            var waker: Waker?
+        }
+
+        private let slot: Mutex<Slot>
+        /// The workers whose task this is.
+        let workers: ConnectionWorkers
+        /// The task's number among its loop's spawned tasks.
+        let taskID: Int
+
+        init(_ first: Delivery, workers: ConnectionWorkers, taskID: Int) {
+            slot = Mutex(Slot(delivery: first))
+            self.workers = workers
+            self.taskID = taskID
+        }
+
+        /// Whether a connection waits to be taken (only the first, before the
+        /// task took it: one is handed only to a task that waits).
+        var hasDelivery: Bool { slot.locked { $0.delivery != nil } }
+
+        func deliver(_ delivery: Delivery) {
+            let waker = slot.locked { slot -> Waker? in
+                slot.delivery = delivery
+                return slot.waker.take()
+            }
+            waker?.wake()
+        }
+
+        /// No more connections; one delivered and not taken is closed.
+        func close() {
+            let (waker, left) = slot.locked { slot -> (Waker?, Delivery?) in
+                slot.isClosed = true
+                return (slot.waker.take(), slot.delivery.take())
+            }
+            waker?.wake()
+            switch left {
+            case .stream(let connection)?: connection.close()
+            case .descriptor(let descriptor)?: weft_close(descriptor)
+            case nil: break
+            }
+        }
+
+        /// The delivered connection, nil once closed, or pending with `waker` kept.
+        func take(waker: Waker) -> Poll<Delivery?> {
+            slot.locked { slot in
+                if let delivery = slot.delivery.take() { return .ready(delivery) }
+                if slot.isClosed { return .ready(nil) }
+                slot.waker = waker
+                return .pending
+            }
+        }
+    }
+
+    /// The next connection of one task's mailbox, or nil once it is closed.
+    struct NextDelivery: Future {
+        let mailbox: Mailbox
+
+        mutating func poll(_ context: inout Context) -> Poll<Delivery?> {
+            mailbox.take(waker: context.waker)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+import Testing
+import Weft
+
+extension ConcurrencyBridge {
+    /// `serve`'s connection tasks, each kept for a later connection once its
+    /// handler returns (at most 64 waiting per loop).
+    @Suite("serve: connection tasks kept for the next connection")
+    struct ConnectionWorkersTests {
+        @Test("five connections one after another are served by one task, each closed as soon as its handler lets go of it; close() ends the task left waiting")
+        func oneTaskServesInTurn() async throws {
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let baseline = try await tasksAlive(on: loop)
+            let tasks = Mutex(Set<Int>())
+            // The handler neither closes nor keeps the connection: its task
+            // must let go of it before waiting for the next one, or the client
+            // never reads the end of the stream.
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                let task = withUnsafeCurrentTask { $0?.hashValue } ?? 0
+                tasks.withLock { _ = $0.insert(task) }
+                try await connection.write(Array("hi".utf8))
+            }
+            let address = server.localAddress
+            let replies = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String] in
+                var replies: [String] = []
+                for _ in 0..<5 {
+                    let stream = try await TCPStream.connect(to: address)
+                    defer { stream.close() }
+                    var reply: [UInt8] = []
+                    while true {
+                        let bytes = try await stream.read()
+                        if bytes.isEmpty { break }
+                        reply += bytes
+                    }
+                    replies.append(String(decoding: reply, as: UTF8.self))
+                }
+                return replies
+            })
+            #expect(replies == Array(repeating: "hi", count: 5))
+            #expect(tasks.withLock { $0.count } == 1, "\(tasks.withLock { $0.count }) tasks served 5 connections made one after another")
+            // The accept task and the one waiting for a connection.
+            try await waitUntil(on: loop) { $0 == baseline + 2 }
+            #expect(try await tasksAlive(on: loop) == baseline + 2)
+            await server.close()
+            try await waitUntil(on: loop) { $0 == baseline }
+            #expect(try await tasksAlive(on: loop) == baseline, "close() left tasks waiting for connections")
+        }
+
+        @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those promptly")
+        func burstLeavesAtMostTheLimit() async throws {
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }  // idempotent: the end of the test shuts it down too
+            let loop = group.loops[0]
+            let baseline = try await tasksAlive(on: loop)
+            let served = Atomic<Int>(0)
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                served.add(1, ordering: .relaxed)
+                while try await !connection.read().isEmpty {}
+                connection.close()
+            }
+            let address = server.localAddress
+            let clients = try LoopThread(name: "burst-clients")
+            defer { clients.shutdown() }
+            try await awaitWithin(.seconds(20), clients.spawn { () async throws in
+                var streams: [TCPStream] = []
+                for _ in 0..<100 { streams.append(try await TCPStream.connect(to: address)) }
+                try await waitUntil { served.load(ordering: .relaxed) == 100 }
+                for stream in streams { stream.close() }
+            })
+            #expect(served.load(ordering: .relaxed) == 100)
+            // The accept task and 64 waiting.
+            try await waitUntil(on: loop) { $0 == baseline + 65 }
+            #expect(try await tasksAlive(on: loop) == baseline + 65)
+            // The loop's shutdown cancels the waiting tasks; each ends at once
+            // (its shutdown waits up to a second for spawned tasks).
+            let start = ContinuousClock.now
+            group.shutdown()
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed < .milliseconds(900), "shutdown took \(elapsed) with 64 tasks waiting for connections")
+        }
+    }
+}
+
+/// The Swift tasks `spawn` started on `loop` and still running, the probe not counted.
+private func tasksAlive(on loop: LoopThread) async throws -> Int {
+    try await awaitWithin(.seconds(20), loop.spawn { (Runtime.currentReport()?.statistics.swiftTasksAlive ?? 0) - 1 })
+}
+
+/// Waits (up to 20 s) until `condition` holds for `loop`'s count of live tasks.
+private func waitUntil(on loop: LoopThread, _ condition: @escaping (Int) -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while try await !condition(tasksAlive(on: loop)), ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
