@@ -42,6 +42,10 @@ public final class LoopThread: Sendable {
         var nextTaskID = 0
         /// Cancellation of the tasks started with `spawn`, until they finish.
         var running: [Int: @Sendable () -> Void] = [:]
+        /// Tasks that finished before their spawner recorded them (a task
+        /// spawned from another thread can run to its end on the loop before
+        /// `spawn` returns): `started` then records nothing.
+        var finishedBeforeStarted: Set<Int> = []
         var runningWaker: Waker?
         /// The loop's count of running Swift tasks, for its reports.
         var swiftTasks: SwiftTaskCount?
@@ -60,19 +64,21 @@ public final class LoopThread: Sendable {
             }
         }
 
-        /// Records how to cancel spawned task `id` at shutdown (unless the
-        /// loop is stopping, or the task already finished or was cancelled).
+        /// Records how to cancel spawned task `id` at shutdown, unless it
+        /// already finished; cancels it now if the loop is stopping.
         func started<T, Failure>(_ id: Int, _ task: Task<T, Failure>) {
-            state.locked { state in
-                if !state.stopRequested && !task.isCancelled { state.running[id] = { task.cancel() } }
+            let stopping = state.locked { state -> Bool in
+                if state.finishedBeforeStarted.remove(id) == nil { state.running[id] = { task.cancel() } }
+                return state.stopRequested
             }
+            if stopping { task.cancel() }
         }
 
         /// Spawned task `id` ended: forgets it, and wakes the shutdown's wait
         /// if it was the last.
         func finished(_ id: Int) {
             let waker = state.locked { state -> Waker? in
-                state.running[id] = nil
+                if state.running.removeValue(forKey: id) == nil { state.finishedBeforeStarted.insert(id) }
                 state.swiftTasks?.alive.add(-1, ordering: .relaxed)
                 return state.running.isEmpty ? state.runningWaker.take() : nil
             }
