@@ -29,12 +29,7 @@ extension ConcurrencyBridge {
                 for _ in 0..<5 {
                     let stream = try await TCPStream.connect(to: address)
                     defer { stream.close() }
-                    var reply: [UInt8] = []
-                    while true {
-                        let bytes = try await stream.read()
-                        if bytes.isEmpty { break }
-                        reply += bytes
-                    }
+                    let reply = try await value(of: stream.readToEnd()).get()
                     replies.append(String(decoding: reply, as: UTF8.self))
                 }
                 return replies

@@ -78,13 +78,7 @@ extension ConcurrencyBridge {
             let reply = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> String in
                 let stream = try await TCPStream.connect(to: address)
                 defer { stream.close() }
-                var reply: [UInt8] = []
-                while true {
-                    let bytes = try await stream.read()
-                    if bytes.isEmpty { break }
-                    reply += bytes
-                }
-                return String(decoding: reply, as: UTF8.self)
+                return String(decoding: try await value(of: stream.readToEnd()).get(), as: UTF8.self)
             })
             #expect(reply == "on loop")
             await server.close()
