@@ -45,10 +45,9 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
 /// error it throws, as a throwing `map` would.
 ///
 /// Not `PollStreamValues(...).map { try $0.get() }`: `map`'s transform is a
-/// closure that runs on Swift's generic executor, so every element cost
-/// three executor switches more (six per accepted connection with the
-/// iteration, each reading the task's executor preference under its
-/// status lock; docs/BENCHMARKS.md, "Nineteenth session").
+/// closure that runs on Swift's generic executor, so with the iteration every
+/// element cost four executor switches more, each reading the task's executor
+/// preference under its status lock (docs/BENCHMARKS.md, "Nineteenth session").
 public struct PollStreamResults<Base: PollStream, Success>: AsyncSequence
 where Base.Element == Result<Success, WeftError> {
     /// The stream's successes.

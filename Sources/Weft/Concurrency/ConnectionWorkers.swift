@@ -69,7 +69,7 @@ final class ConnectionWorkers: Sendable {
     }
 
     /// The next connection for `mailbox`'s task (see
-    /// ``LoopThread/spawn(worker:_:)``): the one it was started for, else the
+    /// ``LoopThread/spawn(worker:first:)``): the one it was started for, else the
     /// next handed to it once it waits; nil when it should end instead
     /// (closed, enough tasks waiting, or the task cancelled). Not inlined: its
     /// frame exists only between connections, so a connection's task holds no
