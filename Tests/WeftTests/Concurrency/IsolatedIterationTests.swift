@@ -9,35 +9,19 @@ extension ConcurrencyBridge {
     struct IsolatedIterationTests {
         @Test("listener.connections iterated inside an actor off the loop: every connection reaches the actor, and the sequence ends when the listener closes")
         func connectionsInAnActorOffTheLoop() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, address) = try await NetTest.bindLoopback(on: loop)
-            let clients = (0..<4).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
-            let acceptor = Acceptor()
-            let accepted = try await awaitWithin(.seconds(20), Task {
-                try await acceptor.acceptUntilClosed(listener, closingAfter: clients.count)
-            })
+            // A default actor's code may go on running on the loop's thread
+            // after an element arrives (Swift's runtime takes a default actor
+            // on the thread where its task resumed; every Weft async call from
+            // such an actor does the same), so only what it accepts is checked.
+            let (accepted, _) = try await acceptFourClients { _ in Acceptor() }
             #expect(accepted == 4)
-            for client in clients { try await awaitWithin(.seconds(20), client).close() }
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("listener.connections iterated inside an actor pinned to the loop: every connection reaches the actor's code on the loop thread")
         func connectionsInAnActorOnTheLoop() async throws {
-            let loop = try LoopThread()
-            defer { loop.shutdown() }
-            let handlesBefore = try await NetTest.handleBaseline(on: loop)
-            let (listener, address) = try await NetTest.bindLoopback(on: loop)
-            let clients = (0..<4).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
-            let acceptor = PinnedAcceptor(loop: loop)
-            let (accepted, offLoopThread) = try await awaitWithin(.seconds(20), Task {
-                try await acceptor.acceptUntilClosed(listener, closingAfter: clients.count)
-            })
+            let (accepted, offLoopThread) = try await acceptFourClients { loop in PinnedAcceptor(loop: loop) }
             #expect(accepted == 4)
             #expect(offLoopThread == 0, "\(offLoopThread) of the pinned actor's turns ran off the loop thread")
-            for client in clients { try await awaitWithin(.seconds(20), client).close() }
-            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
         @Test("a stream of results as an AsyncSequence yields the successes, throws the first failure with its kind and operation, and then ends")
@@ -86,40 +70,51 @@ extension ConcurrencyBridge {
     }
 }
 
-/// Accepts in a default actor (off every loop). Its code may go on running
-/// on the loop's thread after an element arrives: Swift's runtime takes a
-/// default actor on the thread where its task resumed (every Weft async call
-/// from such an actor does the same), so only what it accepts is checked.
-private actor Acceptor {
-    /// Accepts `count` connections, closes the listener, and iterates on to
-    /// the end; returns how many were accepted.
-    func acceptUntilClosed(_ listener: TCPListener, closingAfter count: Int) async throws -> Int {
-        var accepted = 0
-        for try await connection in listener.connections {
-            accepted += 1
-            connection.close()
-            if accepted == count { listener.close() }
-        }
-        return accepted
-    }
+/// Four clients connect to a listener on a new loop; `makeActor` gives the
+/// actor inside which `listener.connections` is iterated (the listener closed
+/// after the fourth, the iteration going on to its end). Returns how many
+/// connections the iteration saw and how many of them reached the actor's
+/// code off the loop's thread; then nothing may be left open on the loop.
+private func acceptFourClients(
+    in makeActor: (LoopThread) -> any Actor
+) async throws -> (accepted: Int, offLoopThread: Int) {
+    let loop = try LoopThread()
+    defer { loop.shutdown() }
+    let handlesBefore = try await NetTest.handleBaseline(on: loop)
+    let (listener, address) = try await NetTest.bindLoopback(on: loop)
+    let clients = (0..<4).map { _ in loop.spawn { try await TCPStream.connect(to: address) } }
+    let actor = makeActor(loop)
+    let counts = try await awaitWithin(.seconds(20), Task {
+        try await acceptUntilClosed(listener, closingAfter: clients.count, loop: loop, isolation: actor)
+    })
+    for client in clients { try await awaitWithin(.seconds(20), client).close() }
+    try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+    return counts
 }
 
-/// Accepts in an actor pinned to `loop`.
+/// Iterates `listener.connections` isolated to `actor`, closing each
+/// connection, and the listener after `count`; returns how many it saw, and
+/// on how many of them it ran off `loop`'s thread.
+private func acceptUntilClosed(
+    _ listener: TCPListener, closingAfter count: Int, loop: LoopThread, isolation actor: isolated any Actor
+) async throws -> (accepted: Int, offLoopThread: Int) {
+    var accepted = 0
+    var offLoopThread = 0
+    for try await connection in listener.connections {
+        if loop.serialExecutor.isIsolatingCurrentContext() != true { offLoopThread += 1 }
+        accepted += 1
+        connection.close()
+        if accepted == count { listener.close() }
+    }
+    return (accepted, offLoopThread)
+}
+
+/// A default actor (off every loop).
+private actor Acceptor {}
+
+/// An actor pinned to `loop`.
 private actor PinnedAcceptor {
     let loop: LoopThread
     init(loop: LoopThread) { self.loop = loop }
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.serialExecutor.asUnownedSerialExecutor() }
-
-    func acceptUntilClosed(_ listener: TCPListener, closingAfter count: Int) async throws -> (Int, Int) {
-        var accepted = 0
-        var offLoopThread = 0
-        for try await connection in listener.connections {
-            if loop.serialExecutor.isIsolatingCurrentContext() != true { offLoopThread += 1 }
-            accepted += 1
-            connection.close()
-            if accepted == count { listener.close() }
-        }
-        return (accepted, offLoopThread)
-    }
 }
-
