@@ -41,6 +41,7 @@ import argparse
 import ast
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -72,6 +73,32 @@ def start_server(command):
         process.kill()
         raise RuntimeError(f"{command[0]} did not print its address: {line!r}")
     return process, int(match.group(1))
+
+
+DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
+
+
+def start_echo(kind, command, seconds, load_arguments=None):
+    """An echo server of `kind` (tcp, udp or unix) pinned to CPU 0, and the
+    command of a load pinned to CPU 1 that drives it for `seconds`: echo-load
+    (default: 64 connections of 64-byte ping-pong) or Benchmarks/dgram/dgram-load
+    (default: one 64-byte message in flight). TCP and UDP servers get
+    `--port 0`; a unix server's command names its path (`--unix PATH`). For
+    profile-shares.py and executor-switches.py."""
+    server = subprocess.Popen(["taskset", "-c", "0"] + command + ([] if kind == "unix" else ["--port", "0"]),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = server.stdout.readline()
+    words = line.split()  # "listening on ADDRESS [(udp)|(unix)]"
+    if len(words) < 3:
+        server.kill()
+        raise SystemExit(f"{command[0]} did not print its address: {line!r}")
+    address = words[2]
+    if kind == "tcp":
+        load = [LOAD, "-p", address.rsplit(":", 1)[1], "-d", str(seconds), "-w", "0", "-q"]
+        load += shlex.split(load_arguments or "-m pingpong -c 64 -s 64")
+    else:
+        load = [DGRAM_LOAD, f"--{kind}", address, "-t", str(seconds)] + shlex.split(load_arguments or "-c 1 -w 1 -s 64")
+    return server, ["taskset", "-c", "1"] + load
 
 
 def stop_server(process):

@@ -27,9 +27,7 @@ import shlex
 import subprocess
 import tempfile
 
-from compare import LOAD, ROOT, start_server, stop_server  # Benchmarks/echo/compare.py
-
-DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
+from compare import start_echo, stop_server  # Benchmarks/echo/compare.py
 
 EVENT = "probe_libswift_Concurrency:swift_task_switch"
 
@@ -58,18 +56,6 @@ def symbolize(binary, addresses):
                           capture_output=True, text=True).stdout.splitlines()
 
 
-def start_dgram_server(kind, command):
-    """A UDP or Unix-socket echo server and the dgram-load arguments that reach it."""
-    server = subprocess.Popen(["taskset", "-c", "0"] + command + (["--port", "0"] if kind == "udp" else []),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = server.stdout.readline()
-    match = re.match(r"listening on (\S+) \((udp|unix)\)", line)
-    if not match:
-        server.kill()
-        raise SystemExit(f"{command[0]} did not print its address: {line!r}")
-    return server, [f"--{kind}", match.group(1)]
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["tcp", "udp", "unix"])
@@ -80,19 +66,13 @@ def main():
     command = shlex.split(args.server)
     binary = os.path.realpath(command[0])
     add_probe(concurrency_library(binary))
-    if args.kind == "tcp":
-        server, port = start_server(command)
-        load = [LOAD, "-p", str(port), "-d", str(args.secs), "-w", "0", "-q"]
-        load += shlex.split(args.load or "-m pingpong -c 64 -s 64")
-    else:
-        server, target = start_dgram_server(args.kind, command)
-        load = [DGRAM_LOAD] + target + ["-t", str(args.secs)] + shlex.split(args.load or "-c 1 -w 1 -s 64")
+    server, load = start_echo(args.kind, command, args.secs, args.load)
     with tempfile.TemporaryDirectory() as directory:
         data = os.path.join(directory, "perf.data")
         try:
             recorder = subprocess.Popen(["perf", "record", "-q", "-e", EVENT, "-p", str(server.pid), "-o", data],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            result = subprocess.run(["taskset", "-c", "1"] + load, capture_output=True, text=True).stdout
+            result = subprocess.run(load, capture_output=True, text=True).stdout
             recorder.send_signal(2)
             recorder.wait()
         finally:

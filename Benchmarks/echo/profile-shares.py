@@ -25,9 +25,7 @@ import subprocess
 import tempfile
 import time
 
-from compare import LOAD as ECHO_LOAD, ROOT  # Benchmarks/echo/compare.py
-
-DGRAM_LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
+from compare import start_echo  # Benchmarks/echo/compare.py
 FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
 
@@ -54,18 +52,10 @@ def main():
     parser.add_argument("--load")
     parser.add_argument("--leaf", action="append", default=[])
     args = parser.parse_args()
-    command = shlex.split(args.server) + ([] if args.kind == "unix" else ["--port", "0"])
-    server = subprocess.Popen(["taskset", "-c", "0"] + command,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, load = start_echo(args.kind, shlex.split(args.server), 8, args.load)
     with tempfile.TemporaryDirectory() as directory:
         try:
-            address = server.stdout.readline().split()[2]
-            if args.kind == "tcp":
-                load = [ECHO_LOAD, "-p", address.rsplit(":", 1)[1], "-d", "8", "-w", "0", "-q"]
-                load += shlex.split(args.load or "-m pingpong -c 64 -s 64")
-            else:
-                load = [DGRAM_LOAD, f"--{args.kind}", address, "-t", "8"] + shlex.split(args.load or "-c 1 -w 1 -s 64")
-            loader = subprocess.Popen(["taskset", "-c", "1"] + load, stdout=subprocess.PIPE, text=True)
+            loader = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
             time.sleep(2)
             data = os.path.join(directory, "perf.data")
             subprocess.run(["perf", "record", "-g", "-F", "4999", "-p", str(server.pid), "-o", data, "--", "sleep", "5"],
