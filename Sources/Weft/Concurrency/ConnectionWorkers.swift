@@ -40,6 +40,8 @@ final class ConnectionWorkers: Sendable {
 
     let loop: LoopThread
     let handler: ConnectionHandler
+    /// Connections given to these workers so far (``GroupServer/connectionsPerLoop``).
+    let started = Atomic<Int>(0)
     private let state = Mutex(State())
 
     init(loop: LoopThread, handler: @escaping ConnectionHandler) {
@@ -50,6 +52,7 @@ final class ConnectionWorkers: Sendable {
     /// Runs the handler for `delivery` in a waiting task, or in a new one if
     /// none waits. Any thread.
     func start(_ delivery: Delivery) {
+        started.add(1, ordering: .relaxed)
         if let mailbox = state.locked({ $0.idle.popLast() }) {
             mailbox.deliver(delivery)
         } else {
@@ -62,8 +65,9 @@ final class ConnectionWorkers: Sendable {
     func close() {
         let waiting = state.locked { state -> [Mailbox] in
             state.isClosed = true
-            defer { state.idle = [] }
-            return state.idle
+            let waiting = state.idle
+            state.idle = []
+            return waiting
         }
         for mailbox in waiting { mailbox.close() }
     }

@@ -54,7 +54,6 @@ extension LoopGroup {
         backlog: Int = 1024,
         handler: @escaping ConnectionHandler
     ) async throws(WeftError) -> GroupServer {
-        let counts = loops.map { _ in ConnectionCount() }
         let listenerLoops = distribution == .reusePort ? loops : [loops[0]]
         var listeners: [TCPListener] = []
         var bound = address
@@ -90,31 +89,26 @@ extension LoopGroup {
                 for try await connection in listener.connections {
                     let target = distribution == .reusePort ? index : turn
                     turn = (turn + 1) % loops.count
-                    counts[target].value.add(1, ordering: .relaxed)
-                    Self.start(connection, with: workers[target], from: loop)
+                    Self.start(connection, with: workers[target], acceptedBy: workers[index])
                 }
             })
         }
         return GroupServer(localAddress: bound, distribution: distribution, listeners: listeners,
-                           acceptors: acceptors, workers: workers, counts: counts)
+                           acceptors: acceptors, workers: workers)
     }
 
-    /// Runs the handler for `connection` (accepted on `home`) in one of
-    /// `workers`' tasks, handing the socket over when their loop is another.
-    private static func start(_ connection: TCPStream, with workers: ConnectionWorkers, from home: LoopThread) {
-        guard workers.loop !== home, let descriptor = try? connection.connection.detachDescriptor() else {
+    /// Runs the handler for `connection` in one of `target`'s tasks, handing
+    /// the socket over when their loop is not `home`'s, the loop that
+    /// accepted it; served by `home` if the hand-off fails.
+    private static func start(_ connection: TCPStream, with target: ConnectionWorkers, acceptedBy home: ConnectionWorkers) {
+        guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {
             // Served where it was accepted (also when the hand-off failed: the
             // connection is still open here).
-            workers.start(.stream(connection))
+            home.start(.stream(connection))
             return
         }
-        workers.start(.descriptor(descriptor))
+        target.start(.descriptor(descriptor))
     }
-}
-
-/// Connections a ``GroupServer`` gave to one loop.
-final class ConnectionCount: Sendable {
-    let value = Atomic<Int>(0)
 }
 
 /// One address served on every loop of a ``LoopGroup``; see
@@ -128,21 +122,19 @@ public final class GroupServer: Sendable {
     private let listeners: [TCPListener]
     private let acceptors: [Task<Void, Error>]
     private let workers: [ConnectionWorkers]
-    private let counts: [ConnectionCount]
 
     init(localAddress: SocketAddress, distribution: ConnectionDistribution, listeners: [TCPListener],
-         acceptors: [Task<Void, Error>], workers: [ConnectionWorkers], counts: [ConnectionCount]) {
+         acceptors: [Task<Void, Error>], workers: [ConnectionWorkers]) {
         self.localAddress = localAddress
         self.distribution = distribution
         self.listeners = listeners
         self.acceptors = acceptors
         self.workers = workers
-        self.counts = counts
     }
 
     /// How many connections each loop was given so far, in loop order.
     public var connectionsPerLoop: [Int] {
-        counts.map { $0.value.load(ordering: .relaxed) }
+        workers.map { $0.started.load(ordering: .relaxed) }
     }
 
     /// Stops accepting, on every loop, and returns once every accept task has
