@@ -35,6 +35,11 @@ extension LoopGroup {
     /// error the handler throws ends its turn, and the connection is closed
     /// when the handler lets go of it. Returns once every listener listens.
     ///
+    /// Each listener hands a connection to a task as it accepts it, in its
+    /// loop's readiness callback: no task wakes to take it from the listener
+    /// (one that did, and passed it on, cost a wake-up and two executor
+    /// switches more per connection; docs/BENCHMARKS.md, "Twentieth session").
+    ///
     /// A task whose handler returned waits for a later connection (up to 64
     /// per loop wait; more end): starting and ending a Swift task per
     /// connection cost more than handing a connection to a waiting task. So
@@ -80,17 +85,19 @@ extension LoopGroup {
         let workers = loops.map { ConnectionWorkers(loop: $0, handler: handler) }
         var acceptors: [Task<Void, Error>] = []
         for (index, listener) in listeners.enumerated() {
-            let loop = listenerLoops[index]
-            acceptors.append(loop.spawn { [loops] in
-                // Ended by `close()`, or cancelled by the loop's shutdown:
-                // either way the port stops accepting.
-                defer { listener.close() }
+            acceptors.append(listenerLoops[index].spawn { [loops] in
+                // Connections go to the workers as they are accepted (those
+                // that came before this ran waited in the listener's queue).
                 var turn = 0
-                for try await connection in listener.connections {
+                listener.acceptor.deliver { accepted in
                     let target = distribution == .reusePort ? index : turn
                     turn = (turn + 1) % loops.count
-                    Self.start(connection, with: workers[target], acceptedBy: workers[index])
+                    Self.start(TCPStream(connection: accepted), with: workers[target], acceptedBy: workers[index])
                 }
+                // Then this task only waits: `close()` ends the accept, and
+                // the loop's shutdown cancels it; either way the port closes.
+                defer { listener.close() }
+                _ = try? await listener.accept()
             })
         }
         return GroupServer(localAddress: bound, distribution: distribution, listeners: listeners,
@@ -137,13 +144,13 @@ public final class GroupServer: Sendable {
         workers.map { $0.started.load(ordering: .relaxed) }
     }
 
-    /// Stops accepting, on every loop, and returns once every accept task has
-    /// ended. Connections already accepted go on (their tasks end when their
-    /// handlers return, or at ``LoopGroup/shutdown()``); the tasks kept
+    /// Stops accepting, on every loop, and returns once every listener is
+    /// closed. Connections already accepted go on (their tasks end when
+    /// their handlers return, or at ``LoopGroup/shutdown()``); the tasks kept
     /// waiting for a next connection end. Idempotent.
     public func close() async {
         for listener in listeners { listener.close() }
-        for acceptor in acceptors { _ = await acceptor.result }
+        for acceptor in acceptors { _ = await acceptor.result }  // each ends once its listener is closed
         for pool in workers { pool.close() }
     }
 }

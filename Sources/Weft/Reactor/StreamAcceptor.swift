@@ -12,7 +12,9 @@ import CWeftSupport
 /// the socket is readable, every waiting connection is accepted into a bounded
 /// queue that `accept()` futures take from. When the queue is full the watcher
 /// stops until `pollAccept` makes room (backpressure: the rest wait in the
-/// kernel's backlog).
+/// kernel's backlog). A listener served by `LoopGroup.serve` has a
+/// ``deliver(to:)`` sink instead: each connection goes to it as it is
+/// accepted, and no task wakes to take it from the queue.
 ///
 /// **Out of descriptors** (`EMFILE`/`ENFILE` on accept): the waiting
 /// connections cannot be accepted, and the watcher would report them again at
@@ -49,8 +51,11 @@ final class StreamAcceptor: SocketOwner {
     static let backOffMilliseconds: UInt64 = 100
     /// Connections accepted and not yet handed to an `accept()`.
     private let accepted = RingBuffer<StreamConnection>(capacity: 16)
-    /// At most this many connections wait in `accepted`.
+    /// At most this many connections wait in `accepted`; with a sink, at most
+    /// this many are accepted per readiness (the rest at the loop's next turn).
     static let acceptQueueLimit = 128
+    /// Where each connection goes as it is accepted, instead of `accepted`.
+    private var sink: ((StreamConnection) -> Void)?
     /// The tasks waiting in an accept. A connection (or the close) wakes them
     /// all: one takes the connection, the others find none and wait again.
     var acceptors = WaitingWakers()
@@ -137,14 +142,18 @@ final class StreamAcceptor: SocketOwner {
         acceptWaitingConnections()
     }
 
-    /// Accepts every waiting connection, up to the queue's limit.
+    /// Accepts every waiting connection, up to the queue's limit (with a
+    /// sink, up to that many per call).
     private func acceptWaitingConnections() {
         let queued = accepted.count
-        accepting: while socket >= 0 && accepted.count < Self.acceptQueueLimit {
+        var taken = 0
+        accepting: while socket >= 0 && accepted.count < Self.acceptQueueLimit && taken < Self.acceptQueueLimit {
             let result = weft_accept(socket)
             if result >= 0 {
+                taken += 1
                 do {
-                    accepted.append(try StreamConnection.adopting(result, loop: loop, kind: kind))
+                    let connection = try StreamConnection.adopting(result, loop: loop, kind: kind)
+                    if let sink { sink(connection) } else { accepted.append(connection) }
                 } catch {
                     recordAcceptError(error)
                 }
@@ -232,6 +241,20 @@ final class StreamAcceptor: SocketOwner {
     /// "accept on ADDRESS", naming the listener in its errors.
     private var acceptOperation: String { "accept on " + name }
 
+    /// From now on, hands each connection to `sink` as it is accepted (on the
+    /// loop thread, inside the loop's readiness callback) instead of queuing
+    /// it for ``pollAccept(_:)``; connections already queued go to it first.
+    /// Accept futures then wait until the listener closes. Loop thread only.
+    func deliver(to sink: @escaping (StreamConnection) -> Void) {
+        guard socket >= 0 else { return }  // closed: nothing more to deliver
+        self.sink = sink
+        while let connection = accepted.popFirst() { sink(connection) }
+        if !isWatching && !isBackingOff { resumeWatching() }
+    }
+
+    /// Connections accepted and waiting for an accept future.
+    var queuedCount: Int { accepted.count }
+
     /// ``pollAccept(_:)`` for a listener's stream of connections: the end
     /// (`nil`) once the listener is closed, instead of a `.closed` error.
     func pollNextAccepted(_ context: inout Context) -> Poll<Result<StreamConnection, WeftError>?> {
@@ -273,6 +296,7 @@ final class StreamAcceptor: SocketOwner {
         socket = -1
         if let (path, device, inode) = socketFile.take() { weft_remove_socket_file(path, device, inode) }
         while let client = accepted.popFirst() { client.close() }
+        sink = nil
         acceptors.wakeAll()
     }
 }
