@@ -26,6 +26,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import time
 
 from compare import start_echo, stop_server  # Benchmarks/echo/compare.py
 
@@ -72,6 +73,7 @@ def main():
         try:
             recorder = subprocess.Popen(["perf", "record", "-q", "-e", EVENT, "-p", str(server.pid), "-o", data],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches its probes before the load starts, or it misses the first part
             result = subprocess.run(load, capture_output=True, text=True).stdout
             recorder.send_signal(2)
             recorder.wait()

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""How often an async echo server calls the parts of Swift's concurrency
+runtime that take a task's status lock, per operation.
+
+Each await that suspends goes through `swift_continuation_await`, which adds a
+status record naming what the task waits on (`addStatusRecord`), removed when
+the resumed job runs (`removeStatusRecord`); a task with an executor
+preference reads it (`AsyncTask::getPreferredTaskExecutor`) on the resume's
+enqueue and on the switch back to its executor (`swift_task_switch`); and the
+record removal and preference reads each hold `withStatusRecordLock`. Every
+call is counted with a uprobe (`perf stat`, exact, not sampled); the local
+functions are probed at their addresses in the library's symbol table.
+
+The server runs pinned to CPU 0 and the load pinned to CPU 1 (as in
+executor-switches.py), the count covers the whole load, and is divided by the
+load's operations (round trips, connections for churn, datagrams).
+
+Usage (from the repository root; needs perf, `apt-get install -y linux-perf`):
+    Benchmarks/echo/runtime-calls.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"] [--secs 3]
+"""
+import argparse
+import os
+import re
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+
+from compare import start_echo, stop_server  # Benchmarks/echo/compare.py
+from importlib import import_module
+
+concurrency_library = import_module("executor-switches").concurrency_library
+
+GROUP = "probe_libswift_Concurrency"
+# What each probe counts: an exported function by name, or the local functions
+# whose mangled names start so (every overload counted together).
+FUNCTIONS = [
+    ("swift_continuation_await", "swift_continuation_await"),
+    ("swift_task_switch", "swift_task_switch"),
+    ("addStatusRecord", "_ZN5swift15addStatusRecordE"),
+    ("removeStatusRecord", "_ZN5swift18removeStatusRecordE"),
+    ("getPreferredTaskExecutor", "_ZN5swift9AsyncTask24getPreferredTaskExecutorE"),
+    ("withStatusRecordLock", "_ZL20withStatusRecordLockP"),
+]
+
+
+def add_probes(library):
+    """Probes every function of FUNCTIONS; returns {event name: label}."""
+    subprocess.run(["perf", "probe", "-q", "-d", f"{GROUP}:*"], capture_output=True)
+    symbols = subprocess.run(["nm", library], capture_output=True, text=True, check=True).stdout.splitlines()
+    events = {}
+    for label, name in FUNCTIONS:
+        if name.startswith("_Z"):
+            addresses = [line.split()[0] for line in symbols if line.split()[-1].startswith(name)]
+            if not addresses:
+                raise SystemExit(f"{library} has no symbol {name}* (another Swift runtime?)")
+            for address in addresses:
+                subprocess.run(["perf", "probe", "-q", "-x", library, "-a", f"0x{address.lstrip('0')}"],
+                               check=True, capture_output=True)
+                events[f"abs_{address.lstrip('0')}"] = label
+        else:
+            subprocess.run(["perf", "probe", "-q", "-x", library, "-a", name], check=True, capture_output=True)
+            events[name] = label
+    return events
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
+    parser.add_argument("server")
+    parser.add_argument("--load")
+    parser.add_argument("--secs", type=float, default=3)
+    args = parser.parse_args()
+    command = shlex.split(args.server)
+    events = add_probes(concurrency_library(os.path.realpath(command[0])))
+    server, load = start_echo(args.kind, command, args.secs, args.load)
+    with tempfile.TemporaryDirectory() as directory:
+        counts_file = os.path.join(directory, "stat.csv")
+        try:
+            counter = subprocess.Popen(["perf", "stat", "-x,", "-o", counts_file, "-e", f"{GROUP}:*",
+                                        "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches its probes before the load starts, or it misses the first part
+            result = subprocess.run(load, capture_output=True, text=True).stdout
+            counter.send_signal(signal.SIGINT)
+            counter.wait()
+        finally:
+            stop_server(server)
+            subprocess.run(["perf", "probe", "-q", "-d", f"{GROUP}:*"], capture_output=True)
+        lines = open(counts_file).read().splitlines()
+    last = result.strip().splitlines()[-1]
+    print(last)
+    operations = int(re.search(r"\bops=(\d+)", last).group(1))
+    totals = {label: 0 for label, _ in FUNCTIONS}
+    for line in lines:
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            totals[events[fields[2].split(":")[-1]]] += int(fields[0])
+    for label, total in totals.items():
+        print(f"  {total / operations:6.2f}  {label} ({total} calls)")
+
+
+if __name__ == "__main__":
+    main()
