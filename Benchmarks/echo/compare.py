@@ -84,7 +84,8 @@ def start_echo(kind, command, seconds, load_arguments=None):
     (default: 64 connections of 64-byte ping-pong) or Benchmarks/dgram/dgram-load
     (default: one 64-byte message in flight). TCP and UDP servers get
     `--port 0`; a unix server's command names its path (`--unix PATH`). For
-    profile-shares.py and executor-switches.py."""
+    profile-shares.py, and through load_under_perf for executor-switches.py and
+    runtime-calls.py."""
     server = subprocess.Popen(["taskset", "-c", "0"] + command + ([] if kind == "unix" else ["--port", "0"]),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = server.stdout.readline()
@@ -99,6 +100,35 @@ def start_echo(kind, command, seconds, load_arguments=None):
     else:
         load = [DGRAM_LOAD, f"--{kind}", address, "-t", str(seconds)] + shlex.split(load_arguments or "-c 1 -w 1 -s 64")
     return server, ["taskset", "-c", "1"] + load
+
+
+def echo_arguments():
+    """The arguments of the scripts that probe one echo server under one load
+    (executor-switches.py, runtime-calls.py, profile-shares.py): KIND SERVER
+    [--load ARGS]; each adds its own."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
+    parser.add_argument("server")
+    parser.add_argument("--load")
+    return parser
+
+
+def load_under_perf(perf_arguments, kind, command, seconds, load_arguments=None):
+    """Starts an echo server (start_echo), attaches `perf PERF_ARGUMENTS -p
+    PID` to it, and once perf had a second to attach its probes (started with
+    the load, it missed about a tenth of it), runs the load; stops perf with
+    SIGINT and the server. Returns the load's last line."""
+    server, load = start_echo(kind, command, seconds, load_arguments)
+    try:
+        recorder = subprocess.Popen(["perf"] + perf_arguments + ["-p", str(server.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        result = subprocess.run(load, capture_output=True, text=True).stdout
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait()
+    finally:
+        stop_server(server)
+    return result.strip().splitlines()[-1]
 
 
 def stop_server(process):

@@ -19,16 +19,14 @@ Usage (from the repository root; needs perf, `apt-get install -y linux-perf`):
 TCP and UDP servers get `--port 0`; a unix server's command names its path
 (`--unix PATH`). Default loads: `-m pingpong -c 64 -s 64` (TCP), `-c 1 -w 1 -s 64`.
 """
-import argparse
 import collections
 import os
 import re
 import shlex
 import subprocess
 import tempfile
-import time
 
-from compare import start_echo, stop_server  # Benchmarks/echo/compare.py
+from compare import echo_arguments, load_under_perf  # Benchmarks/echo/compare.py
 
 EVENT = "probe_libswift_Concurrency:swift_task_switch"
 
@@ -58,30 +56,17 @@ def symbolize(binary, addresses):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
-    parser.add_argument("server")
-    parser.add_argument("--load")
+    parser = echo_arguments()
     parser.add_argument("--secs", type=float, default=3)
     args = parser.parse_args()
     command = shlex.split(args.server)
     binary = os.path.realpath(command[0])
     add_probe(concurrency_library(binary))
-    server, load = start_echo(args.kind, command, args.secs, args.load)
     with tempfile.TemporaryDirectory() as directory:
         data = os.path.join(directory, "perf.data")
-        try:
-            recorder = subprocess.Popen(["perf", "record", "-q", "-e", EVENT, "-p", str(server.pid), "-o", data],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)  # perf attaches its probes before the load starts, or it misses the first part
-            result = subprocess.run(load, capture_output=True, text=True).stdout
-            recorder.send_signal(2)
-            recorder.wait()
-        finally:
-            stop_server(server)
+        last = load_under_perf(["record", "-q", "-e", EVENT, "-o", data], args.kind, command, args.secs, args.load)
         script = subprocess.run(["perf", "script", "-i", data, "--show-mmap-events"],
                                 capture_output=True, text=True).stdout
-    last = result.strip().splitlines()[-1]
     print(last)
     operations = int(re.search(r"\bops=(\d+)", last).group(1))
     # The executable mapping of the server's binary (offset 0: a PIE's text starts there).

@@ -16,7 +16,6 @@ TCP and UDP servers get `--port 0`; a unix server's command names its path
 (`--unix PATH`). Default loads: `-m pingpong -c 64 -s 64` (TCP), `-c 1 -w 1 -s 64`.
 Needs perf (`apt-get install -y linux-perf`).
 """
-import argparse
 import collections
 import os
 import re
@@ -25,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from compare import start_echo  # Benchmarks/echo/compare.py
+from compare import echo_arguments, start_echo  # Benchmarks/echo/compare.py
 FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
 
@@ -46,10 +45,7 @@ def stacks(script):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
-    parser.add_argument("server")
-    parser.add_argument("--load")
+    parser = echo_arguments()
     parser.add_argument("--leaf", action="append", default=[])
     args = parser.parse_args()
     server, load = start_echo(args.kind, shlex.split(args.server), 8, args.load)

@@ -18,16 +18,13 @@ load's operations (round trips, connections for churn, datagrams).
 Usage (from the repository root; needs perf, `apt-get install -y linux-perf`):
     Benchmarks/echo/runtime-calls.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"] [--secs 3]
 """
-import argparse
 import os
 import re
 import shlex
-import signal
 import subprocess
 import tempfile
-import time
 
-from compare import start_echo, stop_server  # Benchmarks/echo/compare.py
+from compare import echo_arguments, load_under_perf  # Benchmarks/echo/compare.py
 from importlib import import_module
 
 concurrency_library = import_module("executor-switches").concurrency_library
@@ -66,29 +63,19 @@ def add_probes(library):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["tcp", "udp", "unix"])
-    parser.add_argument("server")
-    parser.add_argument("--load")
+    parser = echo_arguments()
     parser.add_argument("--secs", type=float, default=3)
     args = parser.parse_args()
     command = shlex.split(args.server)
     events = add_probes(concurrency_library(os.path.realpath(command[0])))
-    server, load = start_echo(args.kind, command, args.secs, args.load)
     with tempfile.TemporaryDirectory() as directory:
         counts_file = os.path.join(directory, "stat.csv")
         try:
-            counter = subprocess.Popen(["perf", "stat", "-x,", "-o", counts_file, "-e", f"{GROUP}:*",
-                                        "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)  # perf attaches its probes before the load starts, or it misses the first part
-            result = subprocess.run(load, capture_output=True, text=True).stdout
-            counter.send_signal(signal.SIGINT)
-            counter.wait()
+            last = load_under_perf(["stat", "-x,", "-o", counts_file, "-e", f"{GROUP}:*"],
+                                   args.kind, command, args.secs, args.load)
         finally:
-            stop_server(server)
             subprocess.run(["perf", "probe", "-q", "-d", f"{GROUP}:*"], capture_output=True)
         lines = open(counts_file).read().splitlines()
-    last = result.strip().splitlines()[-1]
     print(last)
     operations = int(re.search(r"\bops=(\d+)", last).group(1))
     totals = {label: 0 for label, _ in FUNCTIONS}
