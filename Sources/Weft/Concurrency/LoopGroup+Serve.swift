@@ -92,7 +92,7 @@ extension LoopGroup {
                 listener.acceptor.deliver { accepted in
                     let target = distribution == .reusePort ? index : turn
                     turn = (turn + 1) % loops.count
-                    Self.start(TCPStream(connection: accepted), with: workers[target], acceptedBy: workers[index])
+                    Self.start(accepted, with: workers[target], acceptedBy: workers[index])
                 }
                 // Then this task only waits: `close()` ends the accept, and
                 // the loop's shutdown cancels it; either way the port closes.
@@ -107,11 +107,11 @@ extension LoopGroup {
     /// Runs the handler for `connection` in one of `target`'s tasks, handing
     /// the socket over when their loop is not `home`'s, the loop that
     /// accepted it; served by `home` if the hand-off fails.
-    private static func start(_ connection: TCPStream, with target: ConnectionWorkers, acceptedBy home: ConnectionWorkers) {
-        guard target !== home, let descriptor = try? connection.connection.detachDescriptor() else {
+    private static func start(_ connection: StreamConnection, with target: ConnectionWorkers, acceptedBy home: ConnectionWorkers) {
+        guard target !== home, let descriptor = try? connection.detachDescriptor() else {
             // Served where it was accepted (also when the hand-off failed: the
             // connection is still open here).
-            home.start(.stream(connection))
+            home.start(.stream(TCPStream(connection: connection)))
             return
         }
         target.start(.descriptor(descriptor))
