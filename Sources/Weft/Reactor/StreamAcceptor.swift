@@ -218,9 +218,9 @@ final class StreamAcceptor: SocketOwner {
         }, Self.backOffMilliseconds, 0)
     }
 
-    /// Watches again, unless the queue is full.
+    /// Watches again, unless it watches, backs off, or the queue is full.
     private func resumeWatching() {
-        guard accepted.count < Self.acceptQueueLimit else { return }
+        guard !isWatching, !isBackingOff, accepted.count < Self.acceptQueueLimit else { return }
         do {
             try startWatching()
         } catch {
@@ -249,7 +249,7 @@ final class StreamAcceptor: SocketOwner {
         guard socket >= 0 else { return }  // closed: nothing more to deliver
         self.sink = sink
         while let connection = accepted.popFirst() { sink(connection) }
-        if !isWatching && !isBackingOff { resumeWatching() }
+        resumeWatching()
     }
 
     /// Connections accepted and waiting for an accept future.
@@ -273,7 +273,7 @@ final class StreamAcceptor: SocketOwner {
             acceptors.register(context.waker)
             return .pending
         }
-        if !isWatching && !isBackingOff { resumeWatching() }  // room again after backpressure
+        resumeWatching()  // room again after backpressure
         return .ready(.success(client))
     }
 
