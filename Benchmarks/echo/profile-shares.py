@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from compare import echo_arguments, start_echo  # Benchmarks/echo/compare.py
+from compare import echo_arguments, start_echo, stop_server  # Benchmarks/echo/compare.py
 FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
 
@@ -59,8 +59,7 @@ def main():
             print(loader.communicate()[0].strip().splitlines()[-1])
             script = subprocess.run(["perf", "script", "-i", data], capture_output=True, text=True).stdout
         finally:
-            server.terminate()
-            server.wait()
+            stop_server(server)
     samples = list(stacks(script))
     user = sum(1 for stack in samples if stack and "[kernel" not in stack[0][1])
     print(f"{len(samples)} samples, user space {100 * user / len(samples):.1f}%")
