@@ -172,6 +172,8 @@ def main():
             print_paired(name, server, "c", results)
         for pair in arguments.pair:
             first, second = pair.split("/", 1)
+            if second == "c" and first in weft_servers:
+                continue  # printed above
             if (name, first) in results and (name, second) in results:
                 print_paired(name, first, second, results)
 
