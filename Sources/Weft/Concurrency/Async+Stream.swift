@@ -47,7 +47,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
 /// Not `PollStreamValues(...).map { try $0.get() }`: `map`'s transform is a
 /// closure that runs on Swift's generic executor, so with the iteration every
 /// element cost four executor switches more, each reading the task's executor
-/// preference under its status lock (docs/BENCHMARKS.md, "Nineteenth session").
+/// preference under its status lock (docs/BENCHMARKS-HISTORY.md, "Nineteenth session").
 public struct PollStreamResults<Base: PollStream, Success>: AsyncSequence
 where Base.Element == Result<Success, WeftError> {
     /// The stream's successes.

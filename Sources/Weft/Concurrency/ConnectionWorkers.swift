@@ -7,7 +7,7 @@ import Synchronization
 /// task and ending it (its creation, its executor-preference record, its
 /// task-local bindings, its completion and deallocation) was about a sixth of
 /// the async echo's user time per connection in churn (4.96 -> 4.13 µs with the
-/// tasks kept; docs/BENCHMARKS.md, "Nineteenth session"); a task waiting for
+/// tasks kept; docs/BENCHMARKS-HISTORY.md, "Nineteenth session"); a task waiting for
 /// its next connection is woken as it would be by a read.
 ///
 /// At most ``idleLimit`` tasks wait at once; a task that finds that many

@@ -38,7 +38,7 @@ extension LoopGroup {
     /// Each listener hands a connection to a task as it accepts it, in its
     /// loop's readiness callback: no task takes it from the listener (one
     /// that did, and passed it on, cost two executor switches more per
-    /// connection; docs/BENCHMARKS.md, "Twentieth session").
+    /// connection; docs/BENCHMARKS-HISTORY.md, "Twentieth session").
     ///
     /// A task whose handler returned waits for a later connection (up to 64
     /// per loop wait; more end): starting and ending a Swift task per

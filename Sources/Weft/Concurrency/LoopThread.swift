@@ -202,8 +202,8 @@ public final class LoopThread: Sendable {
     /// mailbox (which knows the workers and the task's number) and `control`
     /// across the loop: a closure or function wrapping the loop, or one more
     /// value kept (the closure's frame 96 -> 128 bytes), pushes an idle
-    /// connection's task into a second 1 KiB stack slab (docs/BENCHMARKS.md,
-    /// "Many loops" and "Nineteenth session").
+    /// connection's task into a second 1 KiB stack slab (docs/BENCHMARKS-HISTORY.md,
+    /// "Eighth session … many loops" and "Nineteenth session").
     func spawn(worker workers: ConnectionWorkers, first: ConnectionWorkers.Delivery) {
         let mailbox = ConnectionWorkers.Mailbox(first, workers: workers, taskID: control.nextTaskID())
         let task = Task(executorPreference: taskExecutor) { [control] in

@@ -10,7 +10,7 @@ import Synchronization
 /// that record (the removal takes the task's status lock), plus borrowing and
 /// returning the spare, cost one `swift_task_alloc` and one
 /// `pthread_mutex_lock` per suspension: about 40 ns of the `resume`
-/// benchmark's 390 ns (docs/BENCHMARKS.md).
+/// benchmark's 390 ns (docs/BENCHMARKS-HISTORY.md).
 ///
 /// A task finds its waker through a task-local value, bound to a constant key
 /// (`weft_task_resumer_key`, not a `TaskLocal`: see

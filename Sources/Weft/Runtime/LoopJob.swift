@@ -21,7 +21,7 @@ protocol LoopJob: Sendable {
 /// Queued as `any LoopJob`, each Swift job was copied into the queue through
 /// its type's witness, and emptying a batch destroyed each through the
 /// existential box's (about 1% of the samples of the async echo with one
-/// message in flight, docs/BENCHMARKS.md, "Seventeenth session").
+/// message in flight, docs/BENCHMARKS-HISTORY.md, "Seventeenth session").
 ///
 /// `@unchecked Sendable` because `UnownedJob` and the unowned executors are not
 /// declared Sendable, though a job is made to move to the thread that runs it,

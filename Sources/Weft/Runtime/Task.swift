@@ -32,7 +32,7 @@ import Synchronization
 /// value loaded through a pointer). Swift 6.3 has no way to borrow it there:
 /// an `UnsafePointer`, a `borrowing` parameter and a bit-cast of the closure's
 /// two words all compile to the same retain and release. It is the `wake`
-/// benchmark's 3% since the one-allocation task (docs/BENCHMARKS.md,
+/// benchmark's 3% since the one-allocation task (docs/BENCHMARKS-HISTORY.md,
 /// "Fifteenth session").
 ///
 /// Sendable because its mutable fields are confined: the registry index, the

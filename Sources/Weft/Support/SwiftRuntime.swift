@@ -2,7 +2,7 @@ import CWeftSupport
 
 /// Every call Weft makes into Swift's runtime that is not public API, in one
 /// place (the C side is `CSupport/CWeftSupport/SwiftRuntime.c`). Each says what
-/// it saves, measured (docs/BENCHMARKS.md), and what the public API would cost
+/// it saves, measured (docs/BENCHMARKS-HISTORY.md), and what the public API would cost
 /// instead. `Tests/WeftTests/Support/SwiftRuntimeHooksTests.swift` checks what
 /// each one does and fails naming it if a toolchain changes its behaviour;
 /// the public replacement is named beside each, to fall back on then.

@@ -52,7 +52,7 @@ struct ErrorCodeTests {
     @Test("a WeftError is one reference wide, and compares and prints by its fields")
     func oneReferenceWide() {
         // One reference, so that Poll<Result<_, WeftError>> values are copied
-        // with a retain (see WeftError's `Fields`; docs/BENCHMARKS.md,
+        // with a retain (see WeftError's `Fields`; docs/BENCHMARKS-HISTORY.md,
         // "Sixteenth session").
         #expect(MemoryLayout<WeftError>.size == MemoryLayout<AnyObject>.size)
         let error = WeftError(.libuv(code: -ECONNRESET), operation: "read", detail: "peer went away")
