@@ -36,6 +36,9 @@ Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c
     make -C ../shared/tools/echo-load
+SwiftNIO's echo server is a package of its own, so that Weft's users never build
+SwiftNIO: `(cd Benchmarks/nio-echo && swift build -c release)`, then
+`--server nio=Benchmarks/nio-echo/.build/release/nio-echo`.
 """
 import argparse
 import ast
