@@ -49,6 +49,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -132,6 +133,27 @@ def load_under_perf(perf_arguments, kind, command, seconds, load_arguments=None)
     finally:
         stop_server(server)
     return result.strip().splitlines()[-1]
+
+
+def perf_stat_counts(events, kind, command, seconds, load_arguments=None):
+    """Counts each of `events` (`perf stat -e`) on an echo server under a load
+    (load_under_perf). Returns the load's last line, its operations, and the
+    counts by event name without its group (`sys_enter_read`, `abs_1a2b`).
+    For runtime-calls.py and system-calls.py."""
+    with tempfile.TemporaryDirectory() as directory:
+        counts_file = os.path.join(directory, "stat.csv")
+        arguments = ["stat", "-x,", "-o", counts_file]
+        for event in events:
+            arguments += ["-e", event]
+        last = load_under_perf(arguments, kind, command, seconds, load_arguments)
+        lines = open(counts_file).read().splitlines()
+    counts = {}
+    for line in lines:
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            name = fields[2].split(":")[-1]
+            counts[name] = counts.get(name, 0) + int(fields[0])
+    return last, int(re.search(r"\bops=(\d+)", last).group(1)), counts
 
 
 def stop_server(process):

@@ -19,12 +19,10 @@ Usage (from the repository root; needs perf, `apt-get install -y linux-perf`):
     Benchmarks/echo/runtime-calls.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"] [--secs 3]
 """
 import os
-import re
 import shlex
 import subprocess
-import tempfile
 
-from compare import echo_arguments, load_under_perf  # Benchmarks/echo/compare.py
+from compare import echo_arguments, perf_stat_counts  # Benchmarks/echo/compare.py
 from importlib import import_module
 
 concurrency_library = import_module("executor-switches").concurrency_library
@@ -68,21 +66,14 @@ def main():
     args = parser.parse_args()
     command = shlex.split(args.server)
     events = add_probes(concurrency_library(os.path.realpath(command[0])))
-    with tempfile.TemporaryDirectory() as directory:
-        counts_file = os.path.join(directory, "stat.csv")
-        try:
-            last = load_under_perf(["stat", "-x,", "-o", counts_file, "-e", f"{GROUP}:*"],
-                                   args.kind, command, args.secs, args.load)
-        finally:
-            subprocess.run(["perf", "probe", "-q", "-d", f"{GROUP}:*"], capture_output=True)
-        lines = open(counts_file).read().splitlines()
+    try:
+        last, operations, counts = perf_stat_counts([f"{GROUP}:*"], args.kind, command, args.secs, args.load)
+    finally:
+        subprocess.run(["perf", "probe", "-q", "-d", f"{GROUP}:*"], capture_output=True)
     print(last)
-    operations = int(re.search(r"\bops=(\d+)", last).group(1))
     totals = {label: 0 for label, _ in FUNCTIONS}
-    for line in lines:
-        fields = line.split(",")
-        if len(fields) > 2 and fields[0].isdigit():
-            totals[events[fields[2].split(":")[-1]]] += int(fields[0])
+    for event, count in counts.items():
+        totals[events[event]] += count
     for label, total in totals.items():
         print(f"  {total / operations:6.2f}  {label} ({total} calls)")
 
