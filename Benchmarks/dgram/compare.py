@@ -22,6 +22,10 @@ root) with half a core (5 ms per 10 ms) so that the server is the bottleneck;
 
 Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime client|server|both]
                                    [--build NAME=PATH]... [--poll-build NAME=PATH]... [--pair A/B]...
+       Benchmarks/dgram/compare.py --log FILE [--log FILE]... [--only NAME] [--pair A/B]...
+With --log it runs nothing: it reads the per-run lines earlier runs wrote to
+stderr and prints the tables of all of them pooled (the i-th repetition of each
+server in a file is paired with the i-th of the others in that file).
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
@@ -128,7 +132,14 @@ def main():
                         help="NAME=PATH: also run the weft-echo binary at PATH with --poll")
     parser.add_argument("--pair", action="append", default=[],
                         help="A/B: also print the paired ratio of server A to server B (e.g. weft/base)")
+    parser.add_argument("--log", action="append", default=[],
+                        help="FILE: pool the runs an earlier run wrote to stderr instead of running (repeatable)")
     arguments = parser.parse_args()
+    if arguments.log:
+        results, names = read_logs(arguments.log, arguments.only)
+        servers_seen = list(dict.fromkeys(server for _, server in results))
+        print_tables(results, names, [server for server in servers_seen if server != "c"], arguments.pair)
+        return
     builds = [tuple(spec.split("=", 1)) for spec in arguments.build]
     poll_builds = [tuple(spec.split("=", 1)) for spec in arguments.poll_build]
     regimes = ["client", "server"] if arguments.regime == "both" else [arguments.regime]
@@ -149,7 +160,34 @@ def main():
                     results.setdefault((label, server), []).append(result)
                     print(f"{label} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
                           f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
-    weft_servers = ["weft", "weft-poll"] + [name for name, _ in builds + poll_builds]
+    print_tables(results, names, ["weft", "weft-poll"] + [name for name, _ in builds + poll_builds], arguments.pair)
+
+
+RUN_LINE = re.compile(r"(\S+) (\S+) rep=\d+ ops/s=(\S+) cpu_ms/1k=(\S+) lost=(\d+)$")
+
+
+def read_logs(paths, only):
+    """The results of the runs whose lines `paths` hold, and their scenarios in order."""
+    results = {}
+    names = []
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                match = RUN_LINE.match(line.strip())
+                if not match:
+                    continue
+                label, server, ops, cpu, lost = match.groups()
+                if only and only not in label:
+                    continue
+                if label not in names:
+                    names.append(label)
+                results.setdefault((label, server), []).append(
+                    {"ops_per_sec": float(ops), "cpu_ms_per_1k": float(cpu), "lost": int(lost)})
+    return results, names
+
+
+def print_tables(results, names, weft_servers, pairs):
+    """The medians' table and the paired ratios' table."""
     print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | Weft/C CPU per op |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name in names:
@@ -170,7 +208,7 @@ def main():
             if (name, server) not in results:
                 continue
             print_paired(name, server, "c", results)
-        for pair in arguments.pair:
+        for pair in pairs:
             first, second = pair.split("/", 1)
             if second == "c" and first in weft_servers:
                 continue  # printed above
