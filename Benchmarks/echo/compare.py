@@ -156,6 +156,17 @@ def perf_stat_counts(events, kind, command, seconds, load_arguments=None):
     return last, int(re.search(r"\bops=(\d+)", last).group(1)), counts
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times(pid):
+    """A process's user and system CPU seconds so far (/proc/PID/stat, 100 Hz
+    ticks). For user-system.py and profile-shares.py."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def stop_server(process):
     process.send_signal(signal.SIGTERM)
     try:

@@ -9,6 +9,11 @@ and for each --leaf REGEX the share whose innermost frame matches it, with the
 functions that called it most. Shares of one profile are steadier than CPU
 time on this box; compare shares of two builds under the same load.
 
+--by-object also prints each object's (the kernel, the binary, each shared
+library) share of the samples and what that share is of the server's CPU time
+per operation over the whole load (`/proc/PID/stat`, divided by the load's
+operations): how two servers' CPU per operation differ, object by object.
+
 Usage (from the repository root):
     Benchmarks/echo/profile-shares.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"]
         [--leaf 'swift_retain|swift_release' ...]
@@ -24,7 +29,7 @@ import subprocess
 import tempfile
 import time
 
-from compare import echo_arguments, start_echo, stop_server  # Benchmarks/echo/compare.py
+from compare import cpu_times, echo_arguments, start_echo, stop_server  # Benchmarks/echo/compare.py
 FRAME = re.compile(r"\s*[0-9a-f]+ (.*?)(?:\+0x[0-9a-f]+)? \((.*)\)$")
 
 
@@ -47,22 +52,34 @@ def stacks(script):
 def main():
     parser = echo_arguments()
     parser.add_argument("--leaf", action="append", default=[])
+    parser.add_argument("--by-object", action="store_true")
     args = parser.parse_args()
     server, load = start_echo(args.kind, shlex.split(args.server), 8, args.load)
     with tempfile.TemporaryDirectory() as directory:
         try:
+            cpu_before = sum(cpu_times(server.pid))
             loader = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
             time.sleep(2)
             data = os.path.join(directory, "perf.data")
             subprocess.run(["perf", "record", "-g", "-F", "4999", "-p", str(server.pid), "-o", data, "--", "sleep", "5"],
                            check=True, capture_output=True)
-            print(loader.communicate()[0].strip().splitlines()[-1])
+            last = loader.communicate()[0].strip().splitlines()[-1]
+            cpu = sum(cpu_times(server.pid)) - cpu_before
+            print(last)
             script = subprocess.run(["perf", "script", "-i", data], capture_output=True, text=True).stdout
         finally:
             stop_server(server)
     samples = list(stacks(script))
     user = sum(1 for stack in samples if stack and "[kernel" not in stack[0][1])
     print(f"{len(samples)} samples, user space {100 * user / len(samples):.1f}%")
+    if args.by_object:
+        ns_per_operation = cpu * 1e9 / int(re.search(r"\bops=(\d+)", last).group(1))
+        print(f"server CPU {ns_per_operation:.0f} ns per operation")
+        objects = collections.Counter(os.path.basename(stack[0][1]) for stack in samples if stack)
+        for name, count in objects.most_common():
+            share = count / len(samples)
+            if share >= 0.001:
+                print(f"    {100 * share:5.1f}%  {share * ns_per_operation:6.0f} ns  {name}")
     for pattern in args.leaf:
         callers = collections.Counter(stack[1][0] if len(stack) > 1 else "?"
                                       for stack in samples if stack and re.fullmatch(pattern, stack[0][0]))

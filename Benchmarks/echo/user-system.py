@@ -14,31 +14,22 @@ The first server is the baseline of the ratios. Servers run pinned to CPU 0
 (`--port 0` added), echo-load to CPU 1.
 """
 import argparse
-import os
 import re
 import shlex
 import statistics
 import subprocess
 import sys
 
-from compare import LOAD, start_server, stop_server  # Benchmarks/echo/compare.py
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def times(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK  # utime, stime
+from compare import LOAD, cpu_times, start_server, stop_server  # Benchmarks/echo/compare.py
 
 
 def run(command, load, secs):
     server, port = start_server(shlex.split(command))
     try:
-        user0, system0 = times(server.pid)
+        user0, system0 = cpu_times(server.pid)
         out = subprocess.run(["taskset", "-c", "1", LOAD, "-p", str(port), "-d", str(secs), "-w", "0", "-q"]
                              + shlex.split(load), capture_output=True, text=True, check=True).stdout
-        user1, system1 = times(server.pid)
+        user1, system1 = cpu_times(server.pid)
     finally:
         stop_server(server)
     ops = int(re.search(r" ops=(\d+)", out).group(1))
