@@ -16,7 +16,7 @@ operations): how two servers' CPU per operation differ, object by object.
 
 Usage (from the repository root):
     Benchmarks/echo/profile-shares.py tcp|udp|unix "SERVER COMMAND" [--load "ARGS"]
-        [--leaf 'swift_retain|swift_release' ...]
+        [--leaf 'swift_retain|swift_release' ...] [--by-object]
 TCP and UDP servers get `--port 0`; a unix server's command names its path
 (`--unix PATH`). Default loads: `-m pingpong -c 64 -s 64` (TCP), `-c 1 -w 1 -s 64`.
 Needs perf (`apt-get install -y linux-perf`).
