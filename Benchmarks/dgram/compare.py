@@ -44,13 +44,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
 from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
+from process_cpu import cpu_times  # noqa: E402  (Benchmarks/process_cpu.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "Benchmarks", "dgram", "dgram-load")
 C_UDP = os.path.join(ROOT, "Benchmarks", "libuv-c", "udp-echo-server")
 C_PIPE = os.path.join(ROOT, "Benchmarks", "libuv-c", "pipe-echo-server")
 WEFT = os.path.join(ROOT, ".build", "release", "weft-echo")
-TICKS = os.sysconf("SC_CLK_TCK")
 CGROUP = None  # set by make_cgroup() in the server-bound regime
 
 
@@ -83,12 +83,6 @@ def servers(kind, path, builds=(), poll_builds=()):
             + [(name, [binary, "--unix", path, "--poll"]) for name, binary in poll_builds])
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def run_once(command, kind, load_arguments, seconds, regime):
     server = subprocess.Popen(["taskset", "-c", "0"] + command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -100,10 +94,10 @@ def run_once(command, kind, load_arguments, seconds, regime):
             raise RuntimeError(f"unexpected first line from {command[0]}: {line!r}")
         target = ["--udp", match.group(1)] if kind == "udp" else ["--unix", match.group(1)]
         time.sleep(0.2)
-        before = cpu_seconds(server.pid)
+        before = sum(cpu_times(server.pid))
         load = subprocess.run(["taskset", "-c", "1", LOAD] + target + load_arguments + ["-t", str(seconds)],
                               capture_output=True, text=True, check=True)
-        after = cpu_seconds(server.pid)
+        after = sum(cpu_times(server.pid))
     finally:
         server.send_signal(signal.SIGTERM)
         try:

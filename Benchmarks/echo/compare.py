@@ -54,6 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
+from process_cpu import cpu_times  # noqa: E402,F401  (Benchmarks/process_cpu.py; for user-system.py and profile-shares.py)
 from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -154,17 +155,6 @@ def perf_stat_counts(events, kind, command, seconds, load_arguments=None):
             name = fields[2].split(":")[-1]
             counts[name] = counts.get(name, 0) + int(fields[0])
     return last, int(re.search(r"\bops=(\d+)", last).group(1)), counts
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_times(pid):
-    """A process's user and system CPU seconds so far (/proc/PID/stat, 100 Hz
-    ticks). For user-system.py and profile-shares.py."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def stop_server(process):
