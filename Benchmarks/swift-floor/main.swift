@@ -13,10 +13,16 @@
 // poll-based task object that the idle step wakes by queueing it again (what
 // a Weft task's wake and re-poll cost, less the future).
 //
+// A third mode waits without a continuation: the task hops onto an actor whose
+// serial executor parks the job it is given until the idle step runs it (two
+// such actors in turn, so that every hop is a switch). It shows what waiting
+// by executor hop would cost instead of by continuation.
+//
 // Build and run (optimized, pinned), from the repository root:
 //   make -C Benchmarks/swift-floor
 //   taskset -c 0 Benchmarks/swift-floor/continuation-floor [-n 2000000]
-// One line per mode: `mode=NAME n=N ns_per_cycle=X`.
+// One line per mode: `mode=NAME n=N ns_per_cycle=X`, and for the Swift modes
+// `jobs_per_cycle=J`: the jobs run per wait.
 
 import Foundation
 
@@ -27,6 +33,9 @@ import Foundation
 final class InlineExecutor: TaskExecutor, @unchecked Sendable {
     var jobs: [UnownedJob] = []
     var spare: [UnownedJob] = []
+    /// Jobs run on this thread so far: its own, and those a
+    /// ``ParkingExecutor`` kept.
+    var ran = 0
 
     func enqueue(_ job: consuming ExecutorJob) {
         jobs.append(UnownedJob(job))
@@ -38,6 +47,7 @@ final class InlineExecutor: TaskExecutor, @unchecked Sendable {
         while true {
             while !jobs.isEmpty {
                 swap(&jobs, &spare)
+                ran += spare.count
                 for job in spare { job.runSynchronously(on: asUnownedTaskExecutor()) }
                 spare.removeAll(keepingCapacity: true)
             }
@@ -58,8 +68,15 @@ func clockNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
+/// What a mode measured: nanoseconds per wait, and for a Swift task the jobs
+/// its executor ran per wait.
+struct Measured {
+    var nanoseconds: Double
+    var jobs: Double?
+}
+
 /// A Swift task with the executor as its preference awaits `n` continuations.
-func swiftTask(n: Int) -> Double {
+func swiftTask(n: Int) -> Measured {
     let executor = InlineExecutor()
     let waiting = Waiting()
     let start = clockNanoseconds()
@@ -79,7 +96,67 @@ func swiftTask(n: Int) -> Double {
         continuation.resume()
         return true
     }
-    return Double(clockNanoseconds() - start) / Double(n)
+    return Measured(nanoseconds: Double(clockNanoseconds() - start) / Double(n), jobs: Double(executor.ran) / Double(n))
+}
+
+/// A serial executor that keeps the one job enqueued on it until `runParked`
+/// runs it on the calling thread (with `taskExecutor` as the task executor, as
+/// the loop would). Confined to that thread, as ``InlineExecutor`` is.
+final class ParkingExecutor: SerialExecutor, @unchecked Sendable {
+    var parked: UnownedJob?
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        precondition(parked == nil, "two jobs parked")
+        parked = UnownedJob(job)
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    /// Runs the parked job; false when there is none.
+    func runParked(taskExecutor: InlineExecutor) -> Bool {
+        guard let job = parked else { return false }
+        parked = nil
+        taskExecutor.ran += 1
+        job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: taskExecutor.asUnownedTaskExecutor())
+        return true
+    }
+}
+
+/// An actor on a parking executor: calling `pass()` from elsewhere suspends
+/// the caller until the executor's job is run.
+actor Gate {
+    let executor: ParkingExecutor
+    /// Touched so that the hop onto the actor is not optimized away.
+    var passes = 0
+
+    init(_ executor: ParkingExecutor) { self.executor = executor }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    func pass() { passes += 1 }
+}
+
+/// A Swift task with the executor as its preference waits `n` times by
+/// hopping onto one of two gates in turn; the idle step runs the parked job.
+func swiftHop(n: Int) -> Measured {
+    let executor = InlineExecutor()
+    let gates = [Gate(ParkingExecutor()), Gate(ParkingExecutor())]
+    let waiting = Waiting()
+    let start = clockNanoseconds()
+    Task(executorPreference: executor) {
+        for index in 0..<n {
+            await gates[index & 1].pass()
+        }
+        waiting.done = true
+    }
+    executor.drain {
+        if waiting.done { return false }
+        guard gates.contains(where: { $0.executor.runParked(taskExecutor: executor) }) else {
+            fatalError("the task neither waits nor finished")
+        }
+        return true
+    }
+    return Measured(nanoseconds: Double(clockNanoseconds() - start) / Double(n), jobs: Double(executor.ran) / Double(n))
 }
 
 /// A poll-based task, as a Weft task is to its loop: `poll()` does one step
@@ -96,7 +173,7 @@ final class PollTask {
 /// The same hand-off without a Swift task: the thread's queue holds a
 /// poll-based task; polled, it waits again, and the idle step wakes it by
 /// queueing it (a Weft task's wake and re-poll, less the future).
-func pollTask(n: Int) -> Double {
+func pollTask(n: Int) -> Measured {
     let task = PollTask(steps: n)
     var ready: [PollTask] = [task]
     var spare: [PollTask] = []
@@ -112,7 +189,7 @@ func pollTask(n: Int) -> Double {
         waiting = nil
         ready.append(woken)
     }
-    return Double(clockNanoseconds() - start) / Double(n)
+    return Measured(nanoseconds: Double(clockNanoseconds() - start) / Double(n))
 }
 
 @main
@@ -123,10 +200,12 @@ struct ContinuationFloor {
         if let index = arguments.firstIndex(of: "-n"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) {
             n = value
         }
-        let modes = arguments.contains("--task-only") ? ["swift-task"] : ["poll-task", "swift-task"]
-        for mode in modes {
-            let perCycle = mode == "poll-task" ? pollTask(n: n) : swiftTask(n: n)
-            print("mode=\(mode) n=\(n) ns_per_cycle=\(String(format: "%.1f", perCycle))")
+        let modes: [(String, (Int) -> Measured)] = [("poll-task", pollTask), ("swift-task", swiftTask), ("swift-hop", swiftHop)]
+        for (mode, measure) in modes where !arguments.contains("--task-only") || mode == "swift-task" {
+            let measured = measure(n)
+            var line = "mode=\(mode) n=\(n) ns_per_cycle=\(String(format: "%.1f", measured.nanoseconds))"
+            if let jobs = measured.jobs { line += " jobs_per_cycle=\(String(format: "%.2f", jobs))" }
+            print(line)
         }
     }
 }
