@@ -33,8 +33,9 @@ public final class UnixListener: @unchecked Sendable {
     }
 
     /// Binds `address` and starts listening (`options.backlog`; the
-    /// buffer-size and linger options apply too, the IP ones do not), on
-    /// `runtime` or, when `nil`, the runtime running the calling thread.
+    /// buffer sizes and linger are set on each connection it accepts, the IP
+    /// options do not apply), on `runtime` or, when `nil`, the runtime running
+    /// the calling thread.
     ///
     /// Fails with `.invalidArgument` when the path or name is empty, holds a
     /// NUL or is longer than ``UnixAddress/maximumLength`` bytes; with

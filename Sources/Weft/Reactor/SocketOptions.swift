@@ -1,8 +1,10 @@
 import CWeftSupport
 
-/// Options of a socket Weft creates: for ``TCPListener`` when binding (and so
-/// for the connections it accepts, which inherit buffer sizes and linger), for
-/// a ``TCPStream`` (``TCPStream/setOptions(_:)``), and for ``UnixListener``.
+/// Options of a socket Weft creates: for ``TCPListener`` and ``UnixListener``
+/// when binding (and so for the connections they accept, which get the buffer
+/// sizes and linger: a TCP socket inherits them from its listener, Weft sets
+/// them on each accepted Unix domain socket, which does not), and for a
+/// ``TCPStream`` or ``UnixStream`` (`setOptions(_:)`).
 ///
 /// ```swift
 /// let address = try SocketAddress("127.0.0.1:0")
@@ -91,7 +93,22 @@ func bindSocket(
     return socket
 }
 
+/// Sets the buffer sizes and linger of `options` on `socket` (see
+/// `weft_socket_configure`); an error names `operation` and the option that
+/// failed.
+func configureSocket(_ socket: Int32, _ options: SocketOptions, operation: String) throws(WeftError) {
+    var settings = options.cOptions
+    var failedCall: UnsafePointer<CChar>?
+    let result = weft_socket_configure(socket, &settings, &failedCall)
+    if result < 0 {
+        throw WeftError(uvCode: result, operation: "\(operation) (\(failedCall.map { String(cString: $0) } ?? "setsockopt"))")
+    }
+}
+
 extension SocketOptions {
+    /// Whether a buffer size or linger is set: what a connected socket can take.
+    var configuresConnections: Bool { receiveBufferSize != nil || sendBufferSize != nil || linger != nil }
+
     /// Fails with `.invalidArgument` when an option that only binding can
     /// apply (reuse, backlog, `IPV6_V6ONLY`) differs from its default: setting
     /// it on a connected socket would silently do nothing.

@@ -37,6 +37,10 @@ final class StreamAcceptor: SocketOwner {
     /// The socket file a Unix listener created, removed on close if it is
     /// still that file (device and inode).
     private var socketFile: (path: String, device: UInt64, inode: UInt64)?
+    /// Buffer sizes and linger to set on each accepted Unix domain socket,
+    /// which, unlike a TCP socket, does not inherit them from the listener;
+    /// nil when the listener's options set none.
+    private var acceptedSocketOptions: SocketOptions?
     /// The listening socket, -1 until `listen` and after `close`.
     private var socket: Int32 = -1
     private var watcher: UnsafeMutablePointer<uv_poll_t>?
@@ -104,6 +108,7 @@ final class StreamAcceptor: SocketOwner {
             if weft_socket_file_identity(path, &device, &inode) == 0 { socketFile = (path, device, inode) }
         }
         name = "\(address)"
+        if options.configuresConnections { acceptedSocketOptions = options }
         try watch(socket)
     }
 
@@ -152,7 +157,7 @@ final class StreamAcceptor: SocketOwner {
             if result >= 0 {
                 taken += 1
                 do {
-                    let connection = try StreamConnection.adopting(result, loop: loop, kind: kind)
+                    let connection = try adopt(result)
                     if let sink { sink(connection) } else { accepted.append(connection) }
                 } catch {
                     recordAcceptError(error)
@@ -174,6 +179,20 @@ final class StreamAcceptor: SocketOwner {
         }
         if accepted.count >= Self.acceptQueueLimit { stopWatching() }
         if accepted.count > queued { acceptors.wakeAll() }
+    }
+
+    /// A connection of the listener's kind for the accepted `descriptor`,
+    /// which it now owns (and closes on failure), with ``acceptedSocketOptions`` set.
+    private func adopt(_ descriptor: Int32) throws(WeftError) -> StreamConnection {
+        if let options = acceptedSocketOptions {
+            do {
+                try configureSocket(descriptor, options, operation: acceptOperation)
+            } catch {
+                weft_close_descriptor(descriptor)
+                throw error
+            }
+        }
+        return try StreamConnection.adopting(descriptor, loop: loop, kind: kind)
     }
 
     /// Out of descriptors: accepts and closes the waiting connections through

@@ -52,12 +52,7 @@ extension StreamConnection {
 
     /// Sets the buffer sizes and linger of `options` on the socket.
     func configure(_ options: SocketOptions, operation: String) throws(WeftError) {
-        var settings = options.cOptions
-        var failedCall: UnsafePointer<CChar>?
-        let result = weft_socket_configure(try descriptor(operation), &settings, &failedCall)
-        if result < 0 {
-            throw WeftError(uvCode: result, operation: "\(operation) (\(failedCall.map { String(cString: $0) } ?? "setsockopt"))")
-        }
+        try configureSocket(try descriptor(operation), options, operation: operation)
     }
 
     /// Hands the socket over to another loop: returns a duplicate of its

@@ -57,4 +57,69 @@ struct SocketOptionsTests {
         only.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+    // Read back with getsockopt (SocketProbe). Sizes that are no system
+    // default, so that a request that did nothing cannot pass.
+
+    @Test("in force, read back with getsockopt: a TCP listener's backlog, the buffer sizes and linger the connection it accepts inherits, and what TCPStream.setOptions sets")
+    func tcpOptionsInForce() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let options = SocketOptions(backlog: 7, receiveBufferSize: 40_000, sendBufferSize: 30_000, linger: .seconds(3))
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), options: options, runtime: runtime)
+        let port = try listener.localAddress.port
+        let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)))).get()
+        let server = try accepted.get()
+        let client = try connected.get()
+        let clientPort = try client.localAddress.port
+
+        let listening = try #require(SocketProbe.descriptor(localPort: port, listening: true))
+        #expect(SocketProbe.listenBacklog(listening) == 7)
+        let serverSide = try #require(SocketProbe.descriptor(localPort: port, peerPort: clientPort))
+        #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(40_000, "rmem")))
+        #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(30_000, "wmem")))
+        #expect(SocketProbe.linger(serverSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 3])
+
+        let clientSide = try #require(SocketProbe.descriptor(localPort: clientPort, peerPort: port))
+        #expect(SocketProbe.linger(clientSide)?.isOn == false, "linger is off until set")
+        try client.setOptions(SocketOptions(receiveBufferSize: 50_000, linger: .zero))
+        #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(50_000, "rmem")))
+        #expect(SocketProbe.linger(clientSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 0])
+
+        for stream in [server, client] { stream.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("in force on Unix sockets: a UnixListener's buffer sizes and linger are set on each connection it accepts (a Unix socket does not inherit them), and UnixStream.setOptions sets a stream's")
+    func unixOptionsInForce() throws {
+        try UnixSocketTests.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/options.sock"
+            let options = SocketOptions(receiveBufferSize: 40_000, sendBufferSize: 30_000, linger: .seconds(2))
+            let listener = try UnixListener.bind(.path(path), options: options, runtime: runtime)
+            let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+                listener.acceptFuture(), UnixStream.connectFuture(to: .path(path))))).get()
+            let server = try accepted.get()
+            let client = try connected.get()
+
+            let serverSides = SocketProbe.acceptedDescriptors(unixPath: path)
+            try #require(serverSides.count == 1)
+            #expect(SocketProbe.option(serverSides[0], SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(40_000, "rmem")))
+            #expect(SocketProbe.option(serverSides[0], SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(30_000, "wmem")))
+            #expect(SocketProbe.linger(serverSides[0]).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 2])
+
+            let clientSide = try #require(SocketProbe.descriptor(unixPeerPath: path))
+            #expect(SocketProbe.linger(clientSide)?.isOn == false, "linger is off until set")
+            try client.setOptions(SocketOptions(sendBufferSize: 20_000, linger: .seconds(1)))
+            #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(20_000, "wmem")))
+            #expect(SocketProbe.linger(clientSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 1])
+            let rejected = try #require(throws: WeftError.self) { try client.setOptions(SocketOptions(backlog: 8)) }
+            #expect(rejected.kind == .invalidArgument)
+            #expect(rejected.detail.contains("backlog"))
+
+            for stream in [server, client] { stream.close() }
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
