@@ -326,7 +326,9 @@ public final class UDPSocket: @unchecked Sendable {
         try endpoint.set("setMulticastTimeToLive") { uv_udp_set_multicast_ttl($0, Int32(hops)) }
     }
 
-    /// Whether this host's own members of a group receive what it sends there.
+    /// Whether this host's own members of a group receive what it sends there
+    /// (`IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP`, on by default). What is sent out of the loopback
+    /// interface reaches them either way.
     public func setMulticastLoopback(_ enabled: Bool) throws(WeftError) {
         if let error = wrongThread("setMulticastLoopback") { throw error }
         try endpoint.set("setMulticastLoopback") { uv_udp_set_multicast_loop($0, enabled ? 1 : 0) }

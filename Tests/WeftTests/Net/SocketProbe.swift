@@ -10,12 +10,16 @@ import Glibc
 /// has (a port is bound once unless `SO_REUSEPORT` is asked for), so suites
 /// running in parallel cannot be confused with one another.
 enum SocketProbe {
-    /// The open socket of this process whose local port is `localPort` and,
-    /// when given, whose peer's port is `peerPort`; with `listening`, only a
-    /// listening socket (`SO_ACCEPTCONN`), without it only one that is not.
-    static func descriptor(localPort: Int, peerPort: Int? = nil, listening: Bool = false) -> Int32? {
+    /// The open socket of this process of `type` (TCP's `SOCK_STREAM` or
+    /// UDP's `SOCK_DGRAM`: their ports are apart) whose local port is
+    /// `localPort` and, when given, whose peer's port is `peerPort`; with
+    /// `listening`, only a listening socket (`SO_ACCEPTCONN`), without it only
+    /// one that is not.
+    static func descriptor(localPort: Int, peerPort: Int? = nil, listening: Bool = false,
+                           type: __socket_type = SOCK_STREAM) -> Int32? {
         openSockets().first { fd in
-            port(fd, getsockname) == localPort
+            option(fd, SOL_SOCKET, SO_TYPE) == Int32(type.rawValue)
+                && port(fd, getsockname) == localPort
                 && (peerPort == nil || port(fd, getpeername) == peerPort)
                 && (option(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1) == listening
         }
