@@ -327,8 +327,8 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// Whether this host's own members of a group receive what it sends there
-    /// (`IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP`, on by default). What is sent out of the loopback
-    /// interface reaches them either way.
+    /// (`IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP`, on by default). What is
+    /// sent out of the loopback interface reaches them either way.
     public func setMulticastLoopback(_ enabled: Bool) throws(WeftError) {
         if let error = wrongThread("setMulticastLoopback") { throw error }
         try endpoint.set("setMulticastLoopback") { uv_udp_set_multicast_loop($0, enabled ? 1 : 0) }
