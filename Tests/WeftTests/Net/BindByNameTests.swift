@@ -6,7 +6,7 @@ extension NetTest {
     struct BindByNameTests {
         @Test("TCPListener.bind(host: \"localhost\", port: 0) listens on 127.0.0.1 and accepts; a numeric host binds without a lookup")
         func localhost() throws {
-            let runtime = try Runtime()
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             for host in ["localhost", "127.0.0.1"] {
                 let listener = try runtime.block(on: TCPListener.bindFuture(host: host, port: 0)).get()
                 let address = try listener.localAddress
@@ -14,9 +14,12 @@ extension NetTest {
                 #expect(address.port != 0)
                 let pair = try runtime.block(on: timeoutFuture(.seconds(5), join(listener.acceptFuture(), TCPStream.connectFuture(to: address))))
                 let (accepted, connected) = try pair.get()
-                #expect(try accepted.get().peerAddress == connected.get().localAddress)
+                let (server, client) = (try accepted.get(), try connected.get())
+                #expect(try server.peerAddress == client.localAddress)
+                for stream in [server, client] { stream.close() }
                 listener.close()
             }
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
         @Test("a name that does not resolve fails with the lookup's error naming the host, and binds nothing")
@@ -32,12 +35,14 @@ extension NetTest {
         func asyncForm() async throws {
             let loop = try LoopThread(name: "bind-by-name")
             defer { loop.shutdown() }
+            let baseline = try await NetTest.handleBaseline(on: loop)
             let port = try await loop.spawn { () async throws -> Int in
                 let listener = try await TCPListener.bind(host: "localhost", port: 0)
                 defer { listener.close() }
                 return try listener.localAddress.port
             }.value
             #expect(port != 0)
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
         }
     }
 }

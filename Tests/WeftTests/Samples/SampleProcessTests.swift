@@ -140,9 +140,9 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 within 2 s of SIGTERM",
+        @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 within 2 s of SIGTERM; --host localhost works too",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
-              arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"]])
+              arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"], ["--host", "localhost"], ["--host", "localhost", "--poll"]])
         func udpEchoSample(options: [String]) throws {
             let path = try #require(SampleBinaries.path("weft-echo"))
             let child = try SampleChild(path, arguments: ["--udp", "--port", "0"] + options)
@@ -150,8 +150,9 @@ extension TimingSensitive {
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             try #require(line.hasPrefix("listening on ") && line.hasSuffix(" (udp)"), "unexpected first line: \(line)")
             let address = try SocketAddress(String(line.dropFirst("listening on ".count).dropLast(" (udp)".count)))
+            #expect(address.host == "127.0.0.1" || address.host == "::1", "not a loopback address: \(address)")
             let runtime = try Runtime()
-            let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            let client = try UDPSocket.bind(SocketAddress(address.family == .ipv6 ? "[::1]:0" : "127.0.0.1:0"), runtime: runtime)
             try client.connect(to: address)
             for index in 0..<20 {
                 let payload = NetTest.bytes("datagram \(index)")
@@ -300,7 +301,8 @@ extension TimingSensitive {
         }
 
         @Test("--help and -h print the usage and every option on stdout and exit 0; a usage error goes to stderr only and exits 2",
-              arguments: [("weft-echo", ["--host", "--port", "--grace-period", "--idle-timeout", "--loops", "--distribution", "--buffer-budget", "--poll"]),
+              arguments: [("weft-echo", ["--host", "--port", "--grace-period", "--idle-timeout", "--loops", "--distribution", "--buffer-budget", "--poll",
+                                         "--udp", "--unix"]),
                           ("weft-hello", ["--host", "--port", "--grace-period", "--read-timeout", "--loops"])])
         func helpAndUsageErrors(sample: String, options: [String]) throws {
             for flag in ["--help", "-h"] {
