@@ -340,6 +340,7 @@ struct UDPTests {
             defer { socket.close() }
             let resolved = try await resolve(host: "localhost", port: 1)
             #expect(!resolved.isEmpty)
+            #expect(resolved.allSatisfy { ($0.host == "127.0.0.1" || $0.host == "::1") && $0.port == 1 }, "\(resolved)")
             return try socket.localAddress
         })
         #expect(address.host == "127.0.0.1" || address.host == "::1")

@@ -146,7 +146,7 @@ struct UnixSocketTests {
         }
     }
 
-    @Test("a Unix stream has the TCP stream's backpressure: a peer that never reads makes writes wait at the queued limit, not buffer without bound")
+    @Test("a Unix stream has the TCP stream's backpressure: a peer that never reads makes writes wait at the queued limit; what the writes took is at most the kernel's buffer, the queued limit and one write")
     func backpressure() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let name = "weft-bp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -156,11 +156,24 @@ struct UnixSocketTests {
             listener.acceptFuture().map { $0.map { accepted.value = $0 } }, UnixStream.connectFuture(to: .abstract(name))))).get()
         try connected.0.get()
         let writer = try connected.1.get()
-        try writer.setBufferLimits(unread: 1024, queued: 64 * 1024)
-        // Nobody reads `accepted`: after the kernel's buffers fill, writes wait.
-        let chunk = [UInt8](repeating: 3, count: 64 * 1024)
-        let outcome = try runtime.block(on: timeoutFuture(.seconds(2), NetTest.steps(10_000) { _ in writer.writeAll(chunk) }))
-        #expect(outcome.failure != nil, "10,000 writes of 64 KiB to a peer that never reads all completed")
+        let queuedLimit = 64 * 1024
+        try writer.setBufferLimits(unread: 1024, queued: queuedLimit)
+        // A known kernel buffer: a Unix stream's bytes wait in the receiver's
+        // queue, charged to the sender's SO_SNDBUF.
+        try writer.setOptions(SocketOptions(sendBufferSize: 32 * 1024))
+        let kernelBuffer = SocketProbe.grantedBufferSize(32 * 1024, "wmem")
+        // Nobody reads `accepted`: after the kernel's buffer fills, writes wait.
+        let chunk = [UInt8](repeating: 3, count: 16 * 1024)
+        let completed = NetTest.Cell(0)
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(2), NetTest.steps(10_000) { index in
+            completed.value = index
+            return writer.writeAll(chunk)
+        }))
+        #expect(outcome.failure != nil, "10,000 writes of 16 KiB to a peer that never reads all completed")
+        let taken = completed.value * chunk.count
+        #expect(taken > 0, "no write completed")
+        #expect(taken <= kernelBuffer + queuedLimit + chunk.count,
+                "writes took \(taken) bytes: more than the kernel's \(kernelBuffer), the queued limit and one write")
         writer.close()
         accepted.value?.close()
         accepted.value = nil
