@@ -8,32 +8,55 @@ import Weft
 extension TimingSensitive {
     @Suite("Happy Eyeballs")
     struct HappyEyeballsTests {
-        /// A listening socket on [::1]:`port` whose accept queue is full, so a
-        /// connect to it is never answered (the kernel drops the SYN): a black
-        /// hole on loopback. Close the returned descriptors when done.
-        static func blackHole(port: Int) throws -> [Int32] {
-            let listener = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            address.sin6_addr = in6addr_loopback
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        /// A listening socket on [::1] (or 127.0.0.1) at `port` (0: a free
+        /// one) whose accept queue is full, so a connect to it is never
+        /// answered (the kernel drops the SYN): a black hole on loopback.
+        /// Returns its port and the descriptors to close when done.
+        static func blackHole(ipv6: Bool = true, port: Int = 0) throws -> (port: Int, descriptors: [Int32]) {
+            let family = ipv6 ? AF_INET6 : AF_INET
+            var storage = sockaddr_storage()
+            let length: socklen_t
+            if ipv6 {
+                var address = sockaddr_in6()
+                address.sin6_family = sa_family_t(AF_INET6)
+                address.sin6_port = in_port_t(UInt16(port).bigEndian)
+                address.sin6_addr = in6addr_loopback
+                withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+                length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            } else {
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+                length = socklen_t(MemoryLayout<sockaddr_in>.size)
             }
-            try #require(bound == 0 && listen(listener, 0) == 0, "bind/listen [::1]:\(port): errno \(errno)")
+            func withAddress<T>(_ body: (UnsafePointer<sockaddr>) -> T) -> T {
+                withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
+            }
+            let listener = socket(family, Int32(SOCK_STREAM.rawValue), 0)
             var descriptors = [listener]
+            let bound = withAddress { bind(listener, $0, length) }
+            var boundLength = length
+            let named = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &boundLength) }
+            }
+            try #require(bound == 0 && named == 0 && listen(listener, 0) == 0,
+                         "bind/listen \(ipv6 ? "[::1]" : "127.0.0.1"):\(port): errno \(errno)")
+            let boundPort = withAddress { pointer in
+                ipv6 ? pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                     : pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            }
             // Connect until one is left unanswered: the queue is full.
             for _ in 0..<8 {
-                let filler = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                let filler = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
                 descriptors.append(filler)
-                _ = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-                }
+                _ = withAddress { connect(filler, $0, length) }
                 var entry = pollfd(fd: filler, events: Int16(POLLOUT), revents: 0)
-                if poll(&entry, 1, 200) == 0 { return descriptors }  // unanswered
+                if poll(&entry, 1, 200) == 0 { return (boundPort, descriptors) }  // unanswered
             }
-            Issue.record("the accept queue of [::1]:\(port) never filled")
-            return descriptors
+            Issue.record("the accept queue of port \(boundPort) never filled")
+            return (boundPort, descriptors)
         }
 
         @Test("with an IPv6 address that never answers and an IPv4 listener, the IPv6 is tried first, the IPv4 250 ms later wins, and the unanswered attempt is closed",
@@ -44,7 +67,7 @@ extension TimingSensitive {
             let ipv4 = try listener.localAddress
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
             let hole = try Self.blackHole(port: ipv4.port)
-            defer { for fd in hole { close(fd) } }
+            defer { for fd in hole.descriptors { close(fd) } }
             let ipv6 = try SocketAddress(host: "::1", port: ipv4.port)
 
             let start = ContinuousClock.now
@@ -91,6 +114,32 @@ extension TimingSensitive {
             #expect(refused.failure?.code == .connectionRefused, "\(String(describing: refused.failure))")
             let empty = try runtime.block(on: TCPStream.connectFuture(toAny: []))
             #expect(empty.failure?.kind == .invalidArgument)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
+        @Test("several addresses per family are tried interleaved, IPv6 first (RFC 8305): of [IPv4 black hole, IPv4 listener, IPv6 black hole, IPv6 listener] the IPv6 listener, tried third, wins about 500 ms in",
+              .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
+        func interleavedFamilies() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener4 = try NetTest.bindLoopback(runtime)
+            let listener6 = try TCPListener.bind(SocketAddress("[::1]:0"), runtime: runtime)
+            for listener in [listener4, listener6] { runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo)) }
+            let hole4 = try Self.blackHole(ipv6: false)
+            let hole6 = try Self.blackHole(ipv6: true)
+            defer { for fd in hole4.descriptors + hole6.descriptors { close(fd) } }
+            let addresses = [try SocketAddress(host: "127.0.0.1", port: hole4.port), try listener4.localAddress,
+                             try SocketAddress(host: "::1", port: hole6.port), try listener6.localAddress]
+
+            // Interleaved, IPv6 first: IPv6 hole, IPv4 hole, IPv6 listener. In the
+            // given order, or by family, or IPv4 first, the IPv4 listener would win.
+            let start = ContinuousClock.now
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(toAny: addresses))).get().get()
+            let elapsed = ContinuousClock.now - start
+            #expect(try stream.peerAddress == listener6.localAddress)
+            #expect(elapsed >= .milliseconds(490), "the winner started after \(elapsed): not third")
+            #expect(elapsed < .seconds(2), "took \(elapsed)")
+            stream.close()
+            for listener in [listener4, listener6] { listener.close() }
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
