@@ -230,6 +230,35 @@ int weft_unix_connect(const struct sockaddr *address, int address_length) {
     return error;
 }
 
+int weft_socket_set_reuse_address(int fd, int on) {
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
+}
+
+int weft_udp_set_ip_option(int fd, weft_udp_ip_option option, int value, const char **failed_call) {
+    static const struct { int ipv4; const char *ipv4_name; int ipv6; const char *ipv6_name; } names[] = {
+        [WEFT_UDP_TTL] = { IP_TTL, "setsockopt IP_TTL", IPV6_UNICAST_HOPS, "setsockopt IPV6_UNICAST_HOPS" },
+        [WEFT_UDP_MULTICAST_TTL] = { IP_MULTICAST_TTL, "setsockopt IP_MULTICAST_TTL",
+                                     IPV6_MULTICAST_HOPS, "setsockopt IPV6_MULTICAST_HOPS" },
+        [WEFT_UDP_MULTICAST_LOOP] = { IP_MULTICAST_LOOP, "setsockopt IP_MULTICAST_LOOP",
+                                      IPV6_MULTICAST_LOOP, "setsockopt IPV6_MULTICAST_LOOP" },
+    };
+    int domain = AF_INET;
+    socklen_t length = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0) {
+        *failed_call = "getsockopt SO_DOMAIN";
+        return uv_translate_sys_error(errno);
+    }
+    if (domain == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, names[option].ipv6, &value, sizeof value) != 0) {
+        *failed_call = names[option].ipv6_name;
+        return uv_translate_sys_error(errno);
+    }
+    if (setsockopt(fd, IPPROTO_IP, names[option].ipv4, &value, sizeof value) != 0) {
+        *failed_call = names[option].ipv4_name;
+        return uv_translate_sys_error(errno);
+    }
+    return 0;
+}
+
 int weft_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;

@@ -154,6 +154,33 @@ int weft_socket_configure(int fd, const weft_socket_options *options, const char
 int weft_socket_bind(const struct sockaddr *address, int address_length, int type,
                      const weft_socket_options *options, int backlog, const char **failed_call);
 
+// MARK: - UDP sockets adopted by libuv
+//
+// Weft binds a UDP socket itself and hands it to `uv_udp_open`, which in libuv
+// 1.44 (a) sets SO_REUSEADDR on every socket it adopts and (b) leaves unset
+// the flag by which its TTL and multicast setters choose between the IPv4 and
+// the IPv6 option (only libuv's own bind sets it), so on an adopted IPv6
+// socket they would change IPv4 options that IPv6 datagrams ignore.
+
+/// Sets SO_REUSEADDR of `fd` to `on`; 0 or a negative libuv error code.
+int weft_socket_set_reuse_address(int fd, int on);
+
+/// An IP option of a UDP socket, set by `weft_udp_set_ip_option`.
+typedef enum {
+    /// `IP_TTL`, and `IPV6_UNICAST_HOPS` on an IPv6 socket.
+    WEFT_UDP_TTL,
+    /// `IP_MULTICAST_TTL`, and `IPV6_MULTICAST_HOPS` on an IPv6 socket.
+    WEFT_UDP_MULTICAST_TTL,
+    /// `IP_MULTICAST_LOOP`, and `IPV6_MULTICAST_LOOP` on an IPv6 socket.
+    WEFT_UDP_MULTICAST_LOOP,
+} weft_udp_ip_option;
+
+/// Sets `option` of the UDP socket `fd` to `value`: the IPv4 option, and on
+/// an IPv6 socket the IPv6 one too (an IPv6 socket that is not IPv6-only
+/// also sends to IPv4 peers, with the IPv4 options). 0, or a negative libuv
+/// error code with `*failed_call` naming the option.
+int weft_udp_set_ip_option(int fd, weft_udp_ip_option option, int value, const char **failed_call);
+
 /// A non-blocking, close-on-exec Unix stream socket connected to `address`
 /// (a Unix connect completes at once or fails: `EAGAIN` when the listener's
 /// backlog is full). Returns the descriptor or a negative libuv error code.

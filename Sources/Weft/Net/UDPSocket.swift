@@ -60,7 +60,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// How a socket is bound, and the bounds on what Weft holds for it.
     public struct Options: Sendable, Hashable {
         /// `SO_REUSEADDR`. Off by default: on Linux it lets another UDP socket
-        /// bind the same address and take part of its datagrams.
+        /// that sets it bind the same address and take part of its datagrams.
         public var reuseAddress = false
         /// `SO_REUSEPORT`: sockets that all set it may bind the same address;
         /// the kernel spreads datagrams over them by a hash of the sender.
@@ -285,13 +285,14 @@ public final class UDPSocket: @unchecked Sendable {
         try endpoint.set("setBroadcast") { uv_udp_set_broadcast($0, enabled ? 1 : 0) }
     }
 
-    /// The time-to-live of unicast datagrams (1 to 255).
+    /// The time-to-live of unicast datagrams (1 to 255): `IP_TTL`, and on an
+    /// IPv6 socket `IPV6_UNICAST_HOPS` too.
     public func setTimeToLive(_ hops: Int) throws(WeftError) {
         if let error = wrongThread("setTimeToLive") { throw error }
         guard (1...255).contains(hops) else {
             throw WeftError(.invalidArgument, operation: "setTimeToLive", detail: "\(hops) must be from 1 to 255")
         }
-        try endpoint.set("setTimeToLive") { uv_udp_set_ttl($0, Int32(hops)) }
+        try endpoint.setIPOption(.timeToLive, to: Int32(hops), operation: "setTimeToLive")
     }
 
     /// Joins the multicast group `group` (a numeric address) on the interface
@@ -317,21 +318,23 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// The time-to-live of multicast datagrams (0 to 255; 1, the default,
-    /// keeps them on the local network).
+    /// keeps them on the local network): `IP_MULTICAST_TTL`, and on an IPv6
+    /// socket `IPV6_MULTICAST_HOPS` too.
     public func setMulticastTimeToLive(_ hops: Int) throws(WeftError) {
         if let error = wrongThread("setMulticastTimeToLive") { throw error }
         guard (0...255).contains(hops) else {
             throw WeftError(.invalidArgument, operation: "setMulticastTimeToLive", detail: "\(hops) must be from 0 to 255")
         }
-        try endpoint.set("setMulticastTimeToLive") { uv_udp_set_multicast_ttl($0, Int32(hops)) }
+        try endpoint.setIPOption(.multicastTimeToLive, to: Int32(hops), operation: "setMulticastTimeToLive")
     }
 
     /// Whether this host's own members of a group receive what it sends there
-    /// (`IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP`, on by default). What is
-    /// sent out of the loopback interface reaches them either way.
+    /// (`IP_MULTICAST_LOOP`, and on an IPv6 socket `IPV6_MULTICAST_LOOP` too;
+    /// on by default). What is sent out of the loopback interface reaches them
+    /// either way.
     public func setMulticastLoopback(_ enabled: Bool) throws(WeftError) {
         if let error = wrongThread("setMulticastLoopback") { throw error }
-        try endpoint.set("setMulticastLoopback") { uv_udp_set_multicast_loop($0, enabled ? 1 : 0) }
+        try endpoint.setIPOption(.multicastLoopback, to: enabled ? 1 : 0, operation: "setMulticastLoopback")
     }
 
     /// Sends multicast datagrams out of the interface with address `interface`.

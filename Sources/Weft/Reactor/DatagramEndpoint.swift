@@ -144,6 +144,11 @@ final class DatagramEndpoint: SocketOwner {
             weft_close_descriptor(socket)
             throw WeftError(uvCode: opened, operation: "\(operation) (uv_udp_open)")
         }
+        // uv_udp_open sets SO_REUSEADDR on the socket it adopts; without
+        // `reuseAddress` another socket could then bind this address too.
+        if !options.reuseAddress {
+            try check(weft_socket_set_reuse_address(socket, 0), "\(operation) (setsockopt SO_REUSEADDR)")
+        }
     }
 
     /// Closes the handle (if open), frees the receive buffer and the queue,
@@ -362,6 +367,35 @@ final class DatagramEndpoint: SocketOwner {
     func set(_ operation: String, _ call: (UnsafeMutablePointer<uv_udp_t>) -> Int32) throws(WeftError) {
         guard let handle else { throw closedError(operation) }
         try check(call(handle), operation)
+    }
+
+    /// An IP option of the socket, set by ``setIPOption(_:to:operation:)``.
+    enum IPOption {
+        /// `IP_TTL` (and `IPV6_UNICAST_HOPS`).
+        case timeToLive
+        /// `IP_MULTICAST_TTL` (and `IPV6_MULTICAST_HOPS`).
+        case multicastTimeToLive
+        /// `IP_MULTICAST_LOOP` (and `IPV6_MULTICAST_LOOP`).
+        case multicastLoopback
+    }
+
+    /// Sets an IP option by the socket's family, both levels on an IPv6
+    /// socket (see `weft_udp_set_ip_option`): libuv's setters would set the
+    /// IPv4 option only, on a socket libuv did not bind itself.
+    func setIPOption(_ option: IPOption, to value: Int32, operation: String) throws(WeftError) {
+        guard let handle else { throw closedError(operation) }
+        var descriptor: uv_os_fd_t = -1
+        try check(uv_fileno(weft_udp_handle(handle), &descriptor), "\(operation) (uv_fileno)")
+        let cOption = switch option {
+        case .timeToLive: WEFT_UDP_TTL
+        case .multicastTimeToLive: WEFT_UDP_MULTICAST_TTL
+        case .multicastLoopback: WEFT_UDP_MULTICAST_LOOP
+        }
+        var failedCall: UnsafePointer<CChar>?
+        let result = weft_udp_set_ip_option(descriptor, cOption, value, &failedCall)
+        if result < 0 {
+            throw WeftError(uvCode: result, operation: "\(operation) (\(failedCall.map { String(cString: $0) } ?? "setsockopt"))")
+        }
     }
 
     /// Connects (a peer address) or disconnects (`nil`).

@@ -126,7 +126,7 @@ struct UDPTests {
         }
     }()
 
-    @Test("IPv6 loopback: bind [::1]:0 with IPV6_V6ONLY, send and receive",
+    @Test("IPv6 loopback: bind [::1]:0 with IPV6_V6ONLY, send and receive; TTL, multicast TTL and loopback set the IPv6 options",
           .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
     func ipv6() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -136,6 +136,14 @@ struct UDPTests {
         let datagram = try runtime.block(on: timeoutFuture(.seconds(10), receiver.receiveFuture())).get().get()
         #expect(datagram.bytes == [42])
         #expect(datagram.sender.family == .ipv6)
+        // The IP options are the IPv6 ones on an IPv6 socket.
+        let fd = try #require(SocketProbe.descriptor(localPort: try sender.localAddress.port, type: SOCK_DGRAM))
+        try sender.setTimeToLive(16)
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_UNICAST_HOPS) == 16)
+        try sender.setMulticastTimeToLive(3)
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_HOPS) == 3)
+        try sender.setMulticastLoopback(false)
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_LOOP) == 0)
         receiver.close()
         sender.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
@@ -282,7 +290,7 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("binding a UDP address in use fails with EADDRINUSE naming it; with reusePort, or reuseAddress, on both, the second bind succeeds")
+    @Test("binding a UDP address in use fails with EADDRINUSE naming it, also for a socket that sets reuseAddress when the first did not; with reusePort, or reuseAddress, on both, the second bind succeeds")
     func addressInUse() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let first = try UDPSocket.bind(Self.loopback(), runtime: runtime)
@@ -291,6 +299,14 @@ struct UDPTests {
         #expect(error.code == .addressInUse)
         #expect(error.operation == "bind udp \(address)")
         #expect(error.name == "EADDRINUSE")
+        // Off by default, SO_REUSEADDR stays off (libuv's uv_udp_open sets it):
+        // a socket that asks for it cannot bind the address either.
+        let firstDescriptor = try #require(SocketProbe.descriptor(localPort: address.port, type: SOCK_DGRAM))
+        #expect(SocketProbe.option(firstDescriptor, SOL_SOCKET, SO_REUSEADDR) == 0)
+        let reusing = try #require(throws: WeftError.self) {
+            try UDPSocket.bind(address, options: .init(reuseAddress: true), runtime: runtime)
+        }
+        #expect(reusing.code == .addressInUse)
         first.close()
         let shared = UDPSocket.Options(reusePort: true)
         let a = try UDPSocket.bind(Self.loopback(), options: shared, runtime: runtime)
