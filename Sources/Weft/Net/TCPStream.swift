@@ -7,7 +7,8 @@ import CLibUV
 /// generic over those works on it: `readExact`, `readToEnd`, `writeAll`,
 /// `copy(from:to:)`.
 ///
-/// - **Reading** starts when someone first reads, and continues until 256 KiB are
+/// - **Reading** starts when someone first reads, and continues until 64 KiB
+///   (``defaultBufferLimit``; see ``setBufferLimits(unread:queued:)``) are
 ///   buffered unread; then the stream stops reading from the socket
 ///   (`uv_read_stop`) until the reader catches up, so a peer cannot make it buffer
 ///   without bound. An idle connection holds no read buffer. An async
@@ -15,7 +16,7 @@ import CLibUV
 ///   buffer, and libuv reads straight into it.
 /// - **Writing** tries `uv_try_write` first and queues only what the kernel did not
 ///   take, copied into a buffer the write owns. A write completes once libuv has
-///   the bytes; while more than 1 MiB is queued, writes wait.
+///   the bytes; while more than 64 KiB is queued, writes wait.
 /// - **Errors** are values: each carries the libuv name and message and the
 ///   operation (`read: ECONNRESET (connection reset by peer)`).
 ///
@@ -139,12 +140,21 @@ public final class TCPStream: @unchecked Sendable {
         }
     }
 
-    /// Turns TCP keep-alive on with the given idle delay, or off.
+    /// Turns TCP keep-alive on with the given idle delay (whole seconds, at
+    /// least one), or off. A delay past Linux's limit, 32,767 s
+    /// (`TCP_KEEPIDLE`), fails with `.invalidArgument` and changes nothing.
     public func setKeepAlive(_ enabled: Bool, delay: Duration = .seconds(60)) throws(WeftError) {
         if let error = wrongThread("setKeepAlive") { throw error }
-        let seconds = max(1, min(Int64(UInt32.max), delay.components.seconds))
-        try connection.setKeepAlive(enabled, delaySeconds: UInt32(seconds))
+        let seconds = max(1, delay.components.seconds)
+        if enabled && seconds > Self.maximumKeepAliveDelaySeconds {
+            throw WeftError(.invalidArgument, operation: "setKeepAlive",
+                            detail: "delay \(delay) is past the kernel's limit of \(Self.maximumKeepAliveDelaySeconds) seconds")
+        }
+        try connection.setKeepAlive(enabled, delaySeconds: UInt32(min(seconds, Self.maximumKeepAliveDelaySeconds)))
     }
+
+    /// Linux's largest `TCP_KEEPIDLE`, in seconds.
+    static let maximumKeepAliveDelaySeconds: Int64 = 32_767
 
     /// The local end's address.
     public var localAddress: SocketAddress {

@@ -32,8 +32,9 @@ public struct SocketOptions: Sendable, Hashable {
     public var receiveBufferSize: Int?
     /// `SO_SNDBUF`, in bytes.
     public var sendBufferSize: Int?
-    /// `SO_LINGER`: how long a close waits to send what is queued (whole
-    /// seconds); `.zero` makes a close reset the connection.
+    /// `SO_LINGER`: how long a close waits to send what is queued, in whole
+    /// seconds (a fraction is refused); `.zero` makes a close reset the
+    /// connection.
     public var linger: Duration?
     /// `IPV6_V6ONLY` (binding an IPv6 address only): `true` accepts IPv6
     /// only, `false` IPv4-mapped addresses too; `nil` is the system's default.
@@ -64,6 +65,10 @@ public struct SocketOptions: Sendable, Hashable {
         }
         if let linger, linger < .zero || linger.components.seconds >= Int64(Int32.max) {
             throw invalid("linger \(linger) must be from 0 to \(Int32.max) seconds")
+        }
+        if let linger, linger.components.attoseconds != 0 {
+            // Cut to whole seconds, half a second would be `.zero`: a reset.
+            throw invalid("linger \(linger) must be whole seconds (SO_LINGER counts seconds)")
         }
     }
 

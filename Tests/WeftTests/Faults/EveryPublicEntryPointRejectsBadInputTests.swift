@@ -230,16 +230,24 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         }
     }
 
-    @Test("setKeepAlive accepts a zero or negative delay (it uses one second), reports a delay past the kernel's limit (32,767 s) as an error value, and the stream stays usable")
+    @Test("setKeepAlive accepts a zero or negative delay (it uses one second), refuses a delay past the kernel's limit (32,767 s) with .invalidArgument without turning keep-alive on, and the stream stays usable")
     func extremeKeepAliveDelays() throws {
         let (runtime, stream) = try Self.connection(replying: [7])
+        let fd = try #require(SocketProbe.descriptor(localPort: try stream.localAddress.port, peerPort: try stream.peerAddress.port))
         try stream.setKeepAlive(true, delay: .zero)
         try stream.setKeepAlive(true, delay: .seconds(-5))
         try stream.setKeepAlive(true, delay: .seconds(Int64.min))
+        #expect(SocketProbe.option(fd, SOL_SOCKET, SO_KEEPALIVE) == 1)
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 1)
+        try stream.setKeepAlive(false)
         for delay: Duration in [.seconds(32_768), .seconds(Int64.max)] {
             let error = try #require(throws: WeftError.self) { try stream.setKeepAlive(true, delay: delay) }
-            #expect(error.name == "EINVAL", "\(delay): \(error)")
+            #expect(error.kind == .invalidArgument, "\(delay): \(error)")
+            #expect(error.detail.contains("32767"), "\(error)")
+            #expect(SocketProbe.option(fd, SOL_SOCKET, SO_KEEPALIVE) == 0, "a refused delay turned keep-alive on")
         }
+        try stream.setKeepAlive(true, delay: .seconds(32_767))
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 32_767)
         try stream.setKeepAlive(false)
         #expect(try runtime.block(on: timeoutFuture(.seconds(5), stream.readExact(1))).get().get() == [7])
     }

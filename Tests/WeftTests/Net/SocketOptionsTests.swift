@@ -28,12 +28,12 @@ struct SocketOptionsTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("options out of range fail with .invalidArgument naming the option: backlog 0, a negative buffer size, a negative linger")
+    @Test("options out of range fail with .invalidArgument naming the option: backlog 0, a negative buffer size, a negative linger, a linger that is not whole seconds")
     func invalidOptions() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let address = try SocketAddress("127.0.0.1:0")
         for (options, name) in [(SocketOptions(backlog: 0), "backlog"), (SocketOptions(receiveBufferSize: -1), "receiveBufferSize"),
-                                (SocketOptions(linger: .seconds(-1)), "linger")] {
+                                (SocketOptions(linger: .seconds(-1)), "linger"), (SocketOptions(linger: .milliseconds(500)), "whole seconds")] {
             let error = try #require(throws: WeftError.self) { try TCPListener.bind(address, options: options, runtime: runtime) }
             #expect(error.kind == .invalidArgument)
             #expect(error.detail.contains(name))
