@@ -11,6 +11,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -214,6 +215,11 @@ int weft_socket_bind(const struct sockaddr *address, int address_length, int typ
     if (call == NULL) return fd;
     int error = uv_translate_sys_error(errno);
     close(fd);
+    // Bound to a path, a Unix socket made its file: a failed listen must not
+    // leave it behind, or binding again would find the path taken.
+    const struct sockaddr_un *unix_address = (const struct sockaddr_un *)address;
+    if (strcmp(call, "listen") == 0 && address->sa_family == AF_UNIX && unix_address->sun_path[0] != 0)
+        unlink(unix_address->sun_path);
     *failed_call = call;
     return error;
 }

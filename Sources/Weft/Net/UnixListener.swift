@@ -88,6 +88,9 @@ public final class UnixListener: @unchecked Sendable {
 
     /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after each.
     public var acceptErrorCount: Int { acceptor.acceptErrorCount }
+
+    /// The latest accept error, if any.
+    public var lastAcceptError: WeftError? { acceptor.lastAcceptError }
 }
 
 /// The next connection of a ``UnixListener``. See ``UnixListener/acceptFuture()``.

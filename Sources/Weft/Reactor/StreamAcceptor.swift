@@ -141,10 +141,23 @@ final class StreamAcceptor: SocketOwner {
 
     private func readable(status: Int32) {
         if status < 0 {
+            // An error on the socket (libuv reports POLLERR as UV_EBADF) and
+            // libuv stopped the watcher: watch again after a back-off, or the
+            // listener would never accept again.
+            isWatching = false
             recordAcceptError(status)
+            backOff()
             return
         }
         acceptWaitingConnections()
+    }
+
+    /// A test hook: what libuv does on `POLLERR` (stops the watcher, then
+    /// calls back with `UV_EBADF`).
+    func simulatePollError() {
+        guard let watcher, isWatching else { return }
+        uv_poll_stop(watcher)
+        readable(status: UV_EBADF.rawValue)
     }
 
     /// Accepts every waiting connection, up to the queue's limit (with a
