@@ -145,8 +145,11 @@ public struct Accept: Future {
 /// Accepted connections as a stream (`Sendable`, as its listener is). See
 /// ``TCPListener/incoming``.
 ///
-/// Yields `.failure` for a connection that could not be set up (the listener
-/// keeps going) and ends (`nil`) once the listener is closed.
+/// Yields each connection as it is accepted and ends (`nil`) once the
+/// listener is closed. A failed accept (out of descriptors, a connection that
+/// could not be set up) is not yielded: the listener counts it in
+/// ``TCPListener/acceptErrorCount`` (the latest in ``TCPListener/lastAcceptError``) and
+/// keeps going. `.failure` only for a poll off the loop thread (`.wrongThread`).
 public struct Incoming: PollStream, Sendable {
     let listener: TCPListener
 

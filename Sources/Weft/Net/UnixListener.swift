@@ -104,8 +104,11 @@ public struct UnixAccept: Future {
 
 /// Accepted connections as a stream. See ``UnixListener/incoming``.
 ///
-/// Yields `.failure` for a connection that could not be set up (the listener
-/// keeps going) and ends (`nil`) once the listener is closed.
+/// Yields each connection as it is accepted and ends (`nil`) once the
+/// listener is closed. A failed accept (out of descriptors, a connection that
+/// could not be set up) is not yielded: the listener counts it in
+/// ``UnixListener/acceptErrorCount`` (the latest in ``UnixListener/lastAcceptError``) and
+/// keeps going. `.failure` only for a poll off the loop thread (`.wrongThread`).
 public struct UnixIncoming: PollStream, Sendable {
     let listener: UnixListener
 

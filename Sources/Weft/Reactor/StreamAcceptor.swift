@@ -173,7 +173,8 @@ final class StreamAcceptor: SocketOwner {
                     let connection = try adopt(result)
                     if let sink { sink(connection) } else { accepted.append(connection) }
                 } catch {
-                    recordAcceptError(error)
+                    // Named as the accept it failed ("accept on ADDRESS (uv_tcp_open)").
+                    recordAcceptError(WeftError(error.kind, operation: "\(acceptOperation) (\(error.operation))", detail: error.detail))
                 }
                 continue
             }
