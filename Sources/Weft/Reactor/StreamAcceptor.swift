@@ -200,7 +200,7 @@ final class StreamAcceptor: SocketOwner {
     private func adopt(_ descriptor: Int32) throws(WeftError) -> StreamConnection {
         if let options = acceptedSocketOptions {
             do {
-                try configureSocket(descriptor, options, operation: acceptOperation)
+                try configureSocket(descriptor, options, operation: "setOptions")
             } catch {
                 weft_close_descriptor(descriptor)
                 throw error
