@@ -53,11 +53,11 @@ final class ConnectionWorkers: Sendable {
     /// none waits. Any thread.
     func start(_ delivery: Delivery) {
         started.add(1, ordering: .relaxed)
-        if let mailbox = state.locked({ $0.idle.popLast() }) {
-            mailbox.deliver(delivery)
-        } else {
-            loop.spawn(worker: self, first: delivery)
+        while let mailbox = state.locked({ $0.idle.popLast() }) {
+            // Refused when its task ended since it waited: try the next.
+            if mailbox.deliver(delivery) { return }
         }
+        loop.spawn(worker: self, first: delivery)
     }
 
     /// Ends the waiting tasks, and every task whose handler returns from now
@@ -136,12 +136,17 @@ final class ConnectionWorkers: Sendable {
         /// task took it: one is handed only to a task that waits).
         var hasDelivery: Bool { slot.locked { $0.delivery != nil } }
 
-        func deliver(_ delivery: Delivery) {
-            let waker = slot.locked { slot -> Waker? in
+        /// Hands `delivery` to the task; false, keeping nothing, when the task
+        /// has ended (``close()`` came first: a connection left here would be
+        /// taken by nobody, a handed-over descriptor never closed).
+        func deliver(_ delivery: Delivery) -> Bool {
+            let (isTaken, waker) = slot.locked { slot -> (Bool, Waker?) in
+                guard !slot.isClosed else { return (false, nil) }
                 slot.delivery = delivery
-                return slot.waker.take()
+                return (true, slot.waker.take())
             }
             waker?.wake()
+            return isTaken
         }
 
         /// No more connections; one delivered and not taken is closed.
