@@ -86,10 +86,11 @@ public final class UnixListener: @unchecked Sendable {
         acceptor.closeOnLoop()
     }
 
-    /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after each.
+    /// Failed accepts so far (e.g. `EMFILE`); the listener kept going after
+    /// each. Any thread.
     public var acceptErrorCount: Int { acceptor.acceptErrorCount }
 
-    /// The latest accept error, if any.
+    /// The latest accept error, if any. Any thread.
     public var lastAcceptError: WeftError? { acceptor.lastAcceptError }
 }
 

@@ -1,5 +1,6 @@
 import CLibUV
 import CWeftSupport
+import Synchronization
 
 /// The owner of a listening socket, TCP or Unix domain, and of the `uv_poll_t`
 /// that watches it (same lifetime rules as `StreamConnection`: the handle is
@@ -63,8 +64,11 @@ final class StreamAcceptor: SocketOwner {
     /// The tasks waiting in an accept. A connection (or the close) wakes them
     /// all: one takes the connection, the others find none and wait again.
     var acceptors = WaitingWakers()
-    private(set) var acceptErrorCount = 0
-    private(set) var lastAcceptError: WeftError?
+    /// Failed accepts and the latest error: written on the loop, read by the
+    /// listener's properties from any thread.
+    private let acceptErrors = Mutex<(count: Int, latest: WeftError?)>((0, nil))
+    var acceptErrorCount: Int { acceptErrors.withLock { $0.count } }
+    var lastAcceptError: WeftError? { acceptErrors.withLock { $0.latest } }
 
     init(loop: EventLoop, kind: StreamConnection.Kind = .tcp) {
         self.loop = loop
@@ -266,8 +270,7 @@ final class StreamAcceptor: SocketOwner {
     }
 
     private func recordAcceptError(_ error: WeftError, connectionsShed: Int = 0) {
-        acceptErrorCount += 1
-        lastAcceptError = error
+        acceptErrors.withLock { $0 = ($0.count + 1, error) }
         RuntimeEvents.report(.acceptFailed(error, connectionsShed: connectionsShed))
     }
 
