@@ -49,6 +49,25 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + zone
     }
 
+    /// The interface index an IPv6 zone names: an interface's name (`lo`,
+    /// `eth0`) or its number. libuv's `uv_ip6_addr` reads only names and takes
+    /// an unknown one as no zone at all, which would send elsewhere.
+    private static func zoneIndex(_ zone: Substring, operation: String) throws(WeftError) -> UInt32 {
+        if !zone.isEmpty, zone.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let index = UInt32(zone), index > 0 {
+            return index
+        }
+        var index: UInt32 = 0
+        if !zone.isEmpty, !zone.utf8.contains(0) {
+            var address = sockaddr_in6()
+            // uv_ip6_addr looks the name up (if_nametoindex) for "::%zone".
+            if uv_ip6_addr("::%" + zone, 0, &address) == 0 { index = address.sin6_scope_id }
+        }
+        guard index != 0 else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "zone '%\(zone)' names no interface on this machine")
+        }
+        return index
+    }
+
     /// An IPv6 zone's interface name, or its number where it has none.
     private static func zoneName(_ index: UInt32) -> String {
         var name = [CChar](repeating: 0, count: Int(UV_IF_NAMESIZE))
@@ -111,6 +130,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             family = .ipv4
             raw = RawSockAddr(copying: &ipv4)
         } else if uv_ip6_addr(host, Int32(port), &ipv6) == 0 {
+            if let percent = host.firstIndex(of: "%") {
+                ipv6.sin6_scope_id = try Self.zoneIndex(host[host.index(after: percent)...], operation: operation)
+            }
             family = .ipv6
             raw = RawSockAddr(copying: &ipv6)
         } else {

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Weft
 
@@ -78,5 +79,26 @@ struct SocketAddressTests {
         #expect(try SocketAddress(host: "fe80::1%lo", port: 80).host == "fe80::1%lo")
         // Plain bytes: copied once per datagram received or sent, without a retain.
         #expect(_isPOD(SocketAddress.self))
+    }
+
+    @Test("an IPv6 zone is an interface's name or number, kept in the address and read back; a zone that names no interface, or an empty one, is refused")
+    func ipv6Zones() throws {
+        let loopbackIndex = if_nametoindex("lo")
+        try #require(loopbackIndex != 0, "this machine has no interface named lo")
+        let byName = try SocketAddress(host: "fe80::1%lo", port: 80)
+        let byNumber = try SocketAddress(host: "fe80::1%\(loopbackIndex)", port: 80)
+        #expect(byNumber == byName)
+        #expect(byNumber.host == "fe80::1%lo")
+        #expect(try SocketAddress(byName.description) == byName)
+        #expect(try SocketAddress(host: "fe80::1", port: 80) != byName, "the zone is part of the address")
+        for zone in ["nosuchif0", "", "0"] {
+            let error = try #require(throws: WeftError.self) { try SocketAddress(host: "fe80::1%\(zone)", port: 80) }
+            #expect(error.kind == .invalidArgument)
+            #expect(error.detail.contains("names no interface"), "\(error)")
+        }
+        // A zone whose interface has no name reads back as its number, which parses again.
+        let unnamed = try SocketAddress(host: "fe80::1%4000000", port: 80)
+        #expect(unnamed.host == "fe80::1%4000000")
+        #expect(try SocketAddress(unnamed.description) == unnamed)
     }
 }
