@@ -254,8 +254,8 @@ extension UDPSocket {
     }
 
     /// Sends `bytes` to the connected peer (see ``connect(to:)``); fails with
-    /// `ENOTCONN` when not connected, `ECONNREFUSED` when an earlier datagram
-    /// was refused. Otherwise as ``send(_:to:)-([UInt8],_)``.
+    /// `EDESTADDRREQ` when not connected, `ECONNREFUSED` when an earlier
+    /// datagram was refused. Otherwise as ``send(_:to:)-([UInt8],_)``.
     nonisolated(nonsending)
     public func send(_ bytes: [UInt8]) async throws {
         do {

@@ -188,7 +188,8 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// A future that sends `bytes` to the connected peer (see
-    /// ``connect(to:)``); the poll form of ``send(_:)``.
+    /// ``connect(to:)``; `EDESTADDRREQ` when not connected); the poll form of
+    /// ``send(_:)``.
     public func sendFuture(_ bytes: [UInt8]) -> UDPSend {
         UDPSend(socket: self, bytes: bytes[...], address: nil)
     }

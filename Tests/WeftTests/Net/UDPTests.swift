@@ -323,7 +323,7 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("bad input is a clear WeftError: a datagram over 65,507 bytes, sending on a closed socket, a port out of range, options out of range")
+    @Test("bad input is a clear WeftError: a datagram over 65,507 bytes, a send without an address on an unconnected socket, sending on a closed socket, a port out of range, options out of range")
     func badInput() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let socket = try UDPSocket.bind(Self.loopback(), runtime: runtime)
@@ -332,6 +332,9 @@ struct UDPTests {
         #expect(tooLong.failure?.kind == .invalidArgument)
         #expect(tooLong.failure?.operation == "send to \(target)")
         #expect(tooLong.failure?.detail.contains("65507") == true)
+        let unconnected = try runtime.block(on: socket.sendFuture([1]))
+        #expect(unconnected.failure?.name == "EDESTADDRREQ", "\(String(describing: unconnected.failure))")
+        #expect(unconnected.failure?.operation == "send")
         socket.close()
         let closed = try runtime.block(on: socket.sendFuture([1], to: target))
         #expect(closed.failure?.kind == .closed)
