@@ -226,7 +226,9 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// Sends to and receives from `address` only; sends without an address
-    /// go there. Fails with `.closed` once closed.
+    /// go there. Fails with `EISCONN` when already connected (``disconnect()``
+    /// first), `.closed` once closed. An error from an earlier peer that no
+    /// receive took is dropped.
     public func connect(to address: SocketAddress) throws(WeftError) {
         if let error = wrongThread("connect") { throw error }
         try endpoint.connect(to: address, operation: "connect udp \(address)")

@@ -398,9 +398,12 @@ final class DatagramEndpoint: SocketOwner {
         }
     }
 
-    /// Connects (a peer address) or disconnects (`nil`).
+    /// Connects (a peer address) or disconnects (`nil`). An error the old
+    /// peer caused and no receive has taken yet (`ECONNREFUSED`) goes: it
+    /// does not belong to the next.
     func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
         try set(operation) { handle in withSockAddr(address) { uv_udp_connect(handle, $0) } }
+        receiveError = nil
     }
 
     func address(peer: Bool) throws(WeftError) -> SocketAddress {

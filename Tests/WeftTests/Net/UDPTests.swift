@@ -194,6 +194,37 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("connected again to a new peer, a socket does not report the old peer's ECONNREFUSED: the next receive gets the new peer's datagram; connecting while connected fails with EISCONN")
+    func reconnectDropsTheOldPeersError() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let first = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let second = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let placeholder = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let deadAddress = try placeholder.localAddress
+        placeholder.close()
+        let client = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        // One exchange with `first`, so that the client keeps receiving.
+        try client.connect(to: try first.localAddress)
+        try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([1]))).get().get()
+        let request = try runtime.block(on: timeoutFuture(.seconds(10), first.receiveFuture())).get().get()
+        try runtime.block(on: timeoutFuture(.seconds(10), first.sendFuture([2], to: request.sender))).get().get()
+        #expect(try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get().get().bytes == [2])
+        // A datagram to a dead port: its ICMP error arrives while nobody receives.
+        let reconnecting = try #require(throws: WeftError.self) { try client.connect(to: deadAddress) }
+        #expect(reconnecting.name == "EISCONN")
+        try client.disconnect()
+        try client.connect(to: deadAddress)
+        try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([3]))).get().get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(100)))
+        try client.disconnect()
+        try client.connect(to: try second.localAddress)
+        try runtime.block(on: timeoutFuture(.seconds(10), second.sendFuture([4], to: try client.localAddress))).get().get()
+        let next = try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get()
+        #expect(try next.get().bytes == [4], "\(next)")
+        for socket in [first, second, client] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("multicast on loopback: a member of 239.255.0.1 receives what is sent to the group, with loopback and TTL set; after leaving it receives nothing (skipped where the kernel refuses multicast on loopback)")
     func multicastOnLoopback() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
