@@ -142,21 +142,23 @@ public struct ConnectByName: Future {
         self.port = port
     }
 
+    private var operation: String { "connect \(host):\(port)" }
+
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if connecting == nil {
             if lookup == nil { lookup = resolveFuture(host: host, port: port) }
             switch lookup!.poll(&context) {
             case .pending: return .pending
-            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.failure(let error)): return .ready(.failure(error.within(operation)))
             case .ready(.success(let addresses)):
                 lookup = nil
                 if addresses.isEmpty {
-                    return .ready(.failure(WeftError(.invalidArgument, operation: "connect \(host):\(port)",
-                                                     detail: "no address found")))
+                    return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "no address found")))
                 }
-                connecting = ConnectToAny(addresses, operation: "connect \(host):\(port)")
+                connecting = ConnectToAny(addresses, operation: operation)
             }
         }
-        return connecting!.poll(&context)
+        // Every address failed: the last attempt's error, named by the host asked for.
+        return connecting!.poll(&context).map { $0.mapError { $0.within(operation) } }
     }
 }

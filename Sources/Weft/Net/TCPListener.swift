@@ -194,7 +194,7 @@ public struct BindByName: Future {
             lookup = resolveFuture(host: host, port: port)
         }
         guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
-        return .ready(resolved.flatMap { addresses in
+        return .ready(resolved.mapError { $0.within("bind \(host):\(port)") }.flatMap { addresses in
             guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
                 return .failure(WeftError(.invalidArgument, operation: "bind \(host):\(port)", detail: "no address found"))
             }

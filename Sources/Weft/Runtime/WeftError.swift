@@ -100,6 +100,14 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension WeftError {
+    /// The same error, named as a step of `operation`: "bind localhost:70000
+    /// (resolve localhost:70000)", so that the caller's operation leads.
+    func within(_ operation: String) -> WeftError {
+        WeftError(kind, operation: "\(operation) (\(self.operation))", detail: detail)
+    }
+}
+
 /// Throws a `WeftError` for a negative libuv return code.
 @discardableResult
 func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(WeftError) -> Int32 {

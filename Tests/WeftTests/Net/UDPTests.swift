@@ -375,6 +375,7 @@ struct UDPTests {
         let port = try runtime.block(on: UDPSocket.bindFuture(host: "localhost", port: 70_000))
         #expect(port.failure?.kind == .invalidArgument)
         #expect(port.failure?.detail.contains("70000") == true)
+        #expect(port.failure?.operation.hasPrefix("bind udp localhost:70000") == true, "\(String(describing: port.failure))")
         #expect(throws: WeftError.self) { try UDPSocket.bind(Self.loopback(), options: .init(maximumDatagramSize: 0), runtime: runtime) }
         #expect(throws: WeftError.self) { try UDPSocket.bind(Self.loopback(), options: .init(receiveQueueLimit: 0), runtime: runtime) }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
