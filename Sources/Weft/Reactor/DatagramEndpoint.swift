@@ -93,7 +93,8 @@ final class DatagramEndpoint: SocketOwner {
     // Outbound.
     /// Senders wait while this many bytes are queued in libuv.
     @exclusivity(unchecked) var sendQueueLimit: Int
-    /// Bytes of the sends queued in libuv and not yet completed.
+    /// Bytes of the sends queued in libuv and not yet completed (an empty
+    /// datagram counts one: see ``charge(_:)``).
     @exclusivity(unchecked) private(set) var queuedSendBytes = 0
     /// The tasks waiting for room in the send queue.
     @exclusivity(unchecked) var senders = WaitingWakers()
@@ -297,7 +298,7 @@ final class DatagramEndpoint: SocketOwner {
             if result >= 0 { return .ready(.success(())) }
             if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
         }
-        if queuedSendBytes > 0 && queuedSendBytes + bytes.count > sendQueueLimit {
+        if queuedSendBytes > 0 && queuedSendBytes + Self.charge(bytes.count) > sendQueueLimit {
             senders.register(context.waker)
             return .pending
         }
@@ -314,7 +315,7 @@ final class DatagramEndpoint: SocketOwner {
             request.abandon()
             return .ready(.failure(WeftError(uvCode: result, operation: operation())))
         }
-        queuedSendBytes += request.bufferCount
+        queuedSendBytes += Self.charge(request.bufferCount)
         inFlight = request
         request.waiting.register(context.waker)
         return .pending
@@ -352,9 +353,17 @@ final class DatagramEndpoint: SocketOwner {
     }
 
     private func didSend(count: Int) {
-        queuedSendBytes -= count
+        queuedSendBytes -= Self.charge(count)
         senders.wakeAll()
     }
+
+    /// What a queued datagram of `count` bytes counts against the send
+    /// queue's limit: its bytes, and an empty one a byte, so that empty
+    /// datagrams too wait for room, and `queuedSendBytes` is 0 only when
+    /// nothing is queued (a send that tries the kernel first would otherwise
+    /// overtake a queued empty datagram).
+    @inline(__always)
+    private static func charge(_ count: Int) -> Int { max(count, 1) }
 
     private func withSockAddr<R>(_ address: SocketAddress?, _ body: (UnsafePointer<sockaddr>?) -> R) -> R {
         guard let address else { return body(nil) }

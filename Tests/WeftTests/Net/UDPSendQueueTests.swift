@@ -44,6 +44,25 @@ struct UDPSendQueueTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("with every send queued, 1,500 concurrent empty datagrams under a 1,024-byte sendQueueLimit wait too: each counts as a byte, so the queue fills to 1,024 and no further, and every send succeeds")
+    func emptyDatagramsWaitForRoom() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), options: .init(sendQueueLimit: 1024), runtime: runtime)
+        sender.endpoint.queuesEverySend = true
+        let address = try receiver.localAddress
+        let highest = NetTest.Cell(0)
+        // Nobody receives: the kernel may drop some, as UDP allows; what is
+        // measured is the sender's queue.
+        let sends = joinAll((0..<1_500).map { _ in sender.sendFuture([], to: address) })
+        let results = try runtime.block(on: timeoutFuture(.seconds(30), Watching(base: sends, endpoint: sender.endpoint, highest: highest))).get()
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        #expect(highest.value == 1024, "\(highest.value) empty datagrams counted queued at once under a 1,024-byte limit")
+        #expect(sender.endpoint.queuedSendBytes == 0)
+        for socket in [receiver, sender] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("closing a socket while a send waits for room in the queue fails that send with .closed naming it; the send libuv already took completes; nothing is left open")
     func closeFailsQueuedSends() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
