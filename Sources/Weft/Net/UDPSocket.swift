@@ -299,7 +299,9 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// Joins the multicast group `group` (a numeric address) on the interface
-    /// with address `interface` (`nil`: the one the system picks).
+    /// with address `interface` (`nil`: the one the system picks). An IPv6
+    /// interface is named by its zone (`::%eth0`, `fe80::1%eth0`); see
+    /// ``setMulticastInterface(_:)``.
     public func joinMulticastGroup(_ group: String, interface: String? = nil) throws(WeftError) {
         try membership(group, interface: interface, join: true)
     }
@@ -312,12 +314,32 @@ public final class UDPSocket: @unchecked Sendable {
     private func membership(_ group: String, interface: String?, join: Bool) throws(WeftError) {
         let operation = "\(join ? "join" : "leave") multicast group \(group)"
         if let error = wrongThread(operation) { throw error }
-        guard !group.utf8.contains(0), !(interface?.utf8.contains(0) ?? false) else {
+        guard !group.utf8.contains(0) else {
             throw WeftError(.invalidArgument, operation: operation, detail: "an address contains a NUL character")
         }
+        let interface = try interface.map { (interface) throws(WeftError) in try Self.interfaceAddress(interface, operation: operation) }
         try endpoint.set(operation) { handle in
             uv_udp_set_membership(handle, group, interface, join ? UV_JOIN_GROUP : UV_LEAVE_GROUP)
         }
+    }
+
+    /// `interface` as libuv takes it: an IPv4 address, or an IPv6 address
+    /// with a zone naming the interface (libuv chooses an IPv6 interface by
+    /// the zone alone, and without one silently takes the default; a zone
+    /// given by number is passed on by name).
+    private static func interfaceAddress(_ interface: String, operation: String) throws(WeftError) -> String {
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(host: interface, port: 0)
+        } catch {
+            throw WeftError(.invalidArgument, operation: operation, detail: "interface: \(error.detail)")
+        }
+        guard address.family == .ipv6 else { return interface }
+        guard interface.contains("%") else {
+            throw WeftError(.invalidArgument, operation: operation,
+                            detail: "an IPv6 interface is chosen by its zone: write '\(interface)%NAME' (e.g. '::%eth0')")
+        }
+        return address.host
     }
 
     /// The time-to-live of multicast datagrams (0 to 255; 1, the default,
@@ -340,12 +362,15 @@ public final class UDPSocket: @unchecked Sendable {
         try endpoint.setIPOption(.multicastLoopback, to: enabled ? 1 : 0, operation: "setMulticastLoopback")
     }
 
-    /// Sends multicast datagrams out of the interface with address `interface`.
+    /// Sends multicast datagrams out of the interface with address
+    /// `interface`: an IPv4 address, or for IPv6 an address whose zone names
+    /// the interface (`::%eth0`, `fe80::1%eth0`; Linux picks an IPv6
+    /// interface by its index, which only the zone gives). An IPv6 address
+    /// without a zone, or with one that names no interface, fails with
+    /// `.invalidArgument`.
     public func setMulticastInterface(_ interface: String) throws(WeftError) {
         if let error = wrongThread("setMulticastInterface") { throw error }
-        guard !interface.utf8.contains(0) else {
-            throw WeftError(.invalidArgument, operation: "setMulticastInterface", detail: "the address contains a NUL character")
-        }
+        let interface = try Self.interfaceAddress(interface, operation: "setMulticastInterface")
         try endpoint.set("setMulticastInterface") { uv_udp_set_multicast_interface($0, interface) }
     }
 

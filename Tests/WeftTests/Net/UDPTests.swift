@@ -126,7 +126,7 @@ struct UDPTests {
         }
     }()
 
-    @Test("IPv6 loopback: bind [::1]:0 with IPV6_V6ONLY, send and receive; TTL, multicast TTL and loopback set the IPv6 options",
+    @Test("IPv6 loopback: bind [::1]:0 with IPV6_V6ONLY, send and receive; TTL, multicast TTL and loopback set the IPv6 options, and the multicast interface is chosen by its zone",
           .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
     func ipv6() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -144,6 +144,15 @@ struct UDPTests {
         #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_HOPS) == 3)
         try sender.setMulticastLoopback(false)
         #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_LOOP) == 0)
+        // An IPv6 interface is chosen by its zone; without one libuv would
+        // silently take the default.
+        try sender.setMulticastInterface("::%lo")
+        #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_IF) == Int32(if_nametoindex("lo")))
+        for interface in ["::1", "::%nosuchif0", "not an address"] {
+            let error = try #require(throws: WeftError.self) { try sender.setMulticastInterface(interface) }
+            #expect(error.kind == .invalidArgument, "\(interface): \(error)")
+        }
+        #expect(throws: WeftError.self) { try sender.joinMulticastGroup("ff02::1:3", interface: "::1") }
         receiver.close()
         sender.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
