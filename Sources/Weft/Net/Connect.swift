@@ -158,7 +158,7 @@ public struct ConnectByName: Future {
                 connecting = ConnectToAny(addresses, operation: operation)
             }
         }
-        // Every address failed: the last attempt's error, named by the host asked for.
+        // A failure (every address failed: the last attempt's error) leads with the host asked for.
         return connecting!.poll(&context).map { $0.mapError { $0.within(operation) } }
     }
 }
