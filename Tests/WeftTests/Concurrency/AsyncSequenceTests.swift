@@ -132,7 +132,8 @@ extension ConcurrencyBridge {
             let ticks = AtomicCounter()
             let iterating = loop.spawn {
                 await ending {
-                    for try await _ in interval(every: .seconds(10)).values { ticks.increment() }
+                    // An hour: a slow run (the ThreadSanitizer suite took 29 s here) must not see a second tick.
+                    for try await _ in interval(every: .seconds(3600)).values { ticks.increment() }
                 }
             }
             try await Task.sleep(for: .milliseconds(20))
