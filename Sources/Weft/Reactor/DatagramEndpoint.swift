@@ -400,11 +400,7 @@ final class DatagramEndpoint: SocketOwner {
         case .multicastTimeToLive: WEFT_UDP_MULTICAST_TTL
         case .multicastLoopback: WEFT_UDP_MULTICAST_LOOP
         }
-        var failedCall: UnsafePointer<CChar>?
-        let result = weft_udp_set_ip_option(descriptor, cOption, value, &failedCall)
-        if result < 0 {
-            throw WeftError(uvCode: result, operation: "\(operation) (\(failedCall.map { String(cString: $0) } ?? "setsockopt"))")
-        }
+        try checkSettingOptions(operation) { weft_udp_set_ip_option(descriptor, cOption, value, &$0) }
     }
 
     /// Connects (a peer address) or disconnects (`nil`). An error the old

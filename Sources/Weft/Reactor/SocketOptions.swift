@@ -103,8 +103,15 @@ func bindSocket(
 /// failed.
 func configureSocket(_ socket: Int32, _ options: SocketOptions, operation: String) throws(WeftError) {
     var settings = options.cOptions
+    try checkSettingOptions(operation) { weft_socket_configure(socket, &settings, &$0) }
+}
+
+/// Runs a C helper that sets socket options and, when one fails, names it in
+/// its `failed_call` argument (`weft_socket_configure`,
+/// `weft_udp_set_ip_option`): the error reads "operation (setsockopt SO_RCVBUF)".
+func checkSettingOptions(_ operation: String, _ call: (inout UnsafePointer<CChar>?) -> Int32) throws(WeftError) {
     var failedCall: UnsafePointer<CChar>?
-    let result = weft_socket_configure(socket, &settings, &failedCall)
+    let result = call(&failedCall)
     if result < 0 {
         throw WeftError(uvCode: result, operation: "\(operation) (\(failedCall.map { String(cString: $0) } ?? "setsockopt"))")
     }

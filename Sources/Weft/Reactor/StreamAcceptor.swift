@@ -178,7 +178,7 @@ final class StreamAcceptor: SocketOwner {
                     if let sink { sink(connection) } else { accepted.append(connection) }
                 } catch {
                     // Named as the accept it failed ("accept on ADDRESS (uv_tcp_open)").
-                    recordAcceptError(WeftError(error.kind, operation: "\(acceptOperation) (\(error.operation))", detail: error.detail))
+                    recordAcceptError(error.within(acceptOperation))
                 }
                 continue
             }

@@ -77,13 +77,13 @@ struct SocketOptionsTests {
         let serverSide = try #require(SocketProbe.descriptor(localPort: port, peerPort: clientPort))
         #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(40_000, "rmem")))
         #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(30_000, "wmem")))
-        #expect(SocketProbe.linger(serverSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 3])
+        #expect(SocketProbe.linger(serverSide) == .init(isOn: true, seconds: 3))
 
         let clientSide = try #require(SocketProbe.descriptor(localPort: clientPort, peerPort: port))
         #expect(SocketProbe.linger(clientSide)?.isOn == false, "linger is off until set")
         try client.setOptions(SocketOptions(receiveBufferSize: 50_000, linger: .zero))
         #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(50_000, "rmem")))
-        #expect(SocketProbe.linger(clientSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 0])
+        #expect(SocketProbe.linger(clientSide) == .init(isOn: true, seconds: 0))
 
         for stream in [server, client] { stream.close() }
         listener.close()
@@ -106,13 +106,13 @@ struct SocketOptionsTests {
             try #require(serverSides.count == 1)
             #expect(SocketProbe.option(serverSides[0], SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(40_000, "rmem")))
             #expect(SocketProbe.option(serverSides[0], SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(30_000, "wmem")))
-            #expect(SocketProbe.linger(serverSides[0]).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 2])
+            #expect(SocketProbe.linger(serverSides[0]) == .init(isOn: true, seconds: 2))
 
             let clientSide = try #require(SocketProbe.descriptor(unixPeerPath: path))
             #expect(SocketProbe.linger(clientSide)?.isOn == false, "linger is off until set")
             try client.setOptions(SocketOptions(sendBufferSize: 20_000, linger: .seconds(1)))
             #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(20_000, "wmem")))
-            #expect(SocketProbe.linger(clientSide).map { [$0.isOn ? 1 : 0, Int($0.seconds)] } == [1, 1])
+            #expect(SocketProbe.linger(clientSide) == .init(isOn: true, seconds: 1))
             let rejected = try #require(throws: WeftError.self) { try client.setOptions(SocketOptions(backlog: 8)) }
             #expect(rejected.kind == .invalidArgument)
             #expect(rejected.detail.contains("backlog"))

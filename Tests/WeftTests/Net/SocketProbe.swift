@@ -44,12 +44,18 @@ enum SocketProbe {
         return getsockopt(fd, level, name, &value, &length) == 0 ? value : nil
     }
 
+    /// A socket's `SO_LINGER`, comparable in an expectation.
+    struct Linger: Equatable {
+        var isOn: Bool
+        var seconds: Int32
+    }
+
     /// `SO_LINGER`: whether it is on, and for how many seconds.
-    static func linger(_ fd: Int32) -> (isOn: Bool, seconds: Int32)? {
+    static func linger(_ fd: Int32) -> Linger? {
         var value = Glibc.linger()
         var length = socklen_t(MemoryLayout<Glibc.linger>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_LINGER, &value, &length) == 0 else { return nil }
-        return (value.l_onoff != 0, value.l_linger)
+        return Linger(isOn: value.l_onoff != 0, seconds: value.l_linger)
     }
 
     /// A listening TCP socket's backlog: Linux reports it in `TCP_INFO`'s
