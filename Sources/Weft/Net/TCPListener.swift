@@ -81,7 +81,7 @@ public final class TCPListener: @unchecked Sendable {
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: "bind \(address)") { throw error }
-        try options.validate(operation: "bind \(address)")
+        try options.validate(operation: "bind \(address)", binding: .ip(address.family))
         let acceptor = StreamAcceptor(loop: loop)
         do {
             try acceptor.listen(on: address, options: options)

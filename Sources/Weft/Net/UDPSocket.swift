@@ -65,7 +65,8 @@ public final class UDPSocket: @unchecked Sendable {
         /// `SO_REUSEPORT`: sockets that all set it may bind the same address;
         /// the kernel spreads datagrams over them by a hash of the sender.
         public var reusePort = false
-        /// `IPV6_V6ONLY` when binding an IPv6 address (`nil`: the system's default).
+        /// `IPV6_V6ONLY` when binding an IPv6 address (`nil`: the system's
+        /// default; an IPv4 address refuses it).
         public var ipv6Only: Bool?
         /// `SO_RCVBUF`, in bytes (`nil`: the system's default).
         public var receiveBufferSize: Int?
@@ -95,7 +96,9 @@ public final class UDPSocket: @unchecked Sendable {
             self.sendQueueLimit = sendQueueLimit
         }
 
-        func validate(operation: String) throws(WeftError) {
+        /// Fails with `.invalidArgument` naming the first option out of
+        /// range, or `ipv6Only` for an IPv4 address.
+        func validate(operation: String, family: SocketAddress.Family) throws(WeftError) {
             func invalid(_ detail: String) -> WeftError { WeftError(.invalidArgument, operation: operation, detail: detail) }
             guard (1...65_536).contains(maximumDatagramSize) else {
                 throw invalid("maximumDatagramSize \(maximumDatagramSize) must be from 1 to 65536 bytes")
@@ -106,7 +109,7 @@ public final class UDPSocket: @unchecked Sendable {
             guard (1024...(1 << 30)).contains(sendQueueLimit) else {
                 throw invalid("sendQueueLimit \(sendQueueLimit) must be from 1024 to 1073741824 bytes")
             }
-            try socketOptions.validate(operation: operation)
+            try socketOptions.validate(operation: operation, binding: .ip(family))
         }
 
         var socketOptions: SocketOptions {
@@ -151,7 +154,7 @@ public final class UDPSocket: @unchecked Sendable {
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: operation) { throw error }
-        try options.validate(operation: operation)
+        try options.validate(operation: operation, family: address.family)
         let endpoint = try DatagramEndpoint(loop: loop, receiveBufferLength: options.maximumDatagramSize,
                                             receiveQueueLimit: options.receiveQueueLimit, sendQueueLimit: options.sendQueueLimit)
         do {

@@ -52,7 +52,7 @@ public final class UnixListener: @unchecked Sendable {
                             detail: "no runtime: pass one, or call bind from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: operation) { throw error }
-        try options.validate(operation: operation)
+        try options.validate(operation: operation, binding: .unixDomain)
         let acceptor = StreamAcceptor(loop: loop, kind: .unixDomain)
         do {
             try acceptor.listen(unix: address, options: options)

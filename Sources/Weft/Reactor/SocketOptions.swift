@@ -19,11 +19,12 @@ import CWeftSupport
 /// the kernel, which (on Linux) doubles them and caps them at
 /// `net.core.rmem_max`/`wmem_max`.
 public struct SocketOptions: Sendable, Hashable {
-    /// `SO_REUSEADDR` (binding only): bind a port whose old connections are
-    /// still in `TIME_WAIT`. On by default, as libuv sets it.
+    /// `SO_REUSEADDR` (binding an IP address only): bind a port whose old
+    /// connections are still in `TIME_WAIT`. On by default, as libuv sets it.
     public var reuseAddress = true
-    /// `SO_REUSEPORT` (binding only): several sockets, each with it, may bind
-    /// the same address, and the kernel spreads the traffic over them.
+    /// `SO_REUSEPORT` (binding an IP address only): several sockets, each
+    /// with it and of the same user, may bind the same address, and the
+    /// kernel spreads the traffic over them. A Unix domain socket refuses it.
     public var reusePort = false
     /// The listen backlog (listeners only): connections the kernel completes
     /// before one is accepted. 1 to `Int32.max`.
@@ -36,8 +37,9 @@ public struct SocketOptions: Sendable, Hashable {
     /// seconds (a fraction is refused); `.zero` makes a close reset the
     /// connection.
     public var linger: Duration?
-    /// `IPV6_V6ONLY` (binding an IPv6 address only): `true` accepts IPv6
-    /// only, `false` IPv4-mapped addresses too; `nil` is the system's default.
+    /// `IPV6_V6ONLY` (binding an IPv6 address only; other sockets refuse it):
+    /// `true` accepts IPv6 only, `false` IPv4-mapped addresses too; `nil` is
+    /// the system's default.
     public var ipv6Only: Bool?
 
     /// The defaults, or the options given.
@@ -52,6 +54,30 @@ public struct SocketOptions: Sendable, Hashable {
         self.sendBufferSize = sendBufferSize
         self.linger = linger
         self.ipv6Only = ipv6Only
+    }
+
+    /// The socket a listener or UDP socket binds: an IPv4 or IPv6 address,
+    /// or a Unix domain socket.
+    enum BoundSocket {
+        case ip(SocketAddress.Family)
+        case unixDomain
+    }
+
+    /// Fails with `.invalidArgument` naming the first option out of range, or
+    /// one that cannot apply to `socket` and so would silently do nothing:
+    /// `ipv6Only` on an IPv4 address; `reusePort` or `ipv6Only` on a Unix
+    /// domain socket (Linux spreads Unix connections over no group; its
+    /// `SO_REUSEADDR` has no effect either, but it is on by default and so
+    /// cannot tell a request).
+    func validate(operation: String, binding socket: BoundSocket) throws(WeftError) {
+        try validate(operation: operation)
+        let inapplicable: String? = switch socket {
+        case .ip(.ipv4) where ipv6Only != nil: "ipv6Only applies to an IPv6 address, not an IPv4 one"
+        case .unixDomain where reusePort: "reusePort applies to IP sockets, not to a Unix domain socket"
+        case .unixDomain where ipv6Only != nil: "ipv6Only applies to an IPv6 address, not to a Unix domain socket"
+        default: nil
+        }
+        if let inapplicable { throw WeftError(.invalidArgument, operation: operation, detail: inapplicable) }
     }
 
     /// Fails with `.invalidArgument` naming the first option out of range.

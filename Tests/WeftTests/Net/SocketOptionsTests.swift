@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 import Weft
@@ -39,6 +40,29 @@ struct SocketOptionsTests {
             #expect(error.detail.contains(name))
         }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("an option that cannot apply to the socket is refused, not ignored: ipv6Only on IPv4 (TCP and UDP), reusePort or ipv6Only on a Unix socket")
+    func inapplicableOptions() throws {
+        try UnixSocketTests.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let ipv4 = try SocketAddress("127.0.0.1:0")
+            let refusals: [(String, () throws -> Void)] = [
+                ("ipv6Only", { _ = try TCPListener.bind(ipv4, options: SocketOptions(ipv6Only: false), runtime: runtime) }),
+                ("ipv6Only", { _ = try UDPSocket.bind(ipv4, options: .init(ipv6Only: true), runtime: runtime) }),
+                ("reusePort", { _ = try UnixListener.bind(.path(directory + "/reuse.sock"), options: SocketOptions(reusePort: true), runtime: runtime) }),
+                ("reusePort", { _ = try UnixListener.bind(.abstract("weft-reuse-\(getpid())"), options: SocketOptions(reusePort: true), runtime: runtime) }),
+                ("ipv6Only", { _ = try UnixListener.bind(.path(directory + "/v6.sock"), options: SocketOptions(ipv6Only: true), runtime: runtime) }),
+            ]
+            for (name, bind) in refusals {
+                let error = try #require(throws: WeftError.self) { try bind() }
+                #expect(error.kind == .invalidArgument)
+                #expect(error.detail.hasPrefix(name))
+            }
+            // Nothing was made: no socket file left behind.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
     }
 
     @Test("IPV6_V6ONLY: an IPv6 listener on [::]:0 with ipv6Only false accepts an IPv4 client; with true it refuses one",
