@@ -52,17 +52,27 @@ extension LoopGroup {
     /// ``GroupServer/close()`` ends those waiting.
     ///
     /// Fails with the bind error (`EADDRINUSE`, …), after closing the
-    /// listeners already bound.
+    /// listeners already bound; with `EADDRINUSE` too when a socket listens
+    /// on `address` already, even one with `SO_REUSEPORT` (``ConnectionDistribution/reusePort``
+    /// would otherwise join it and take part of its connections); with
+    /// `.shutDown` once the group has shut down.
     public func serve(
         _ address: SocketAddress,
         distribution: ConnectionDistribution = .reusePort,
         backlog: Int = 1024,
         handler: @escaping ConnectionHandler
     ) async throws(WeftError) -> GroupServer {
+        let operation = "bind \(address)"
+        if loops.contains(where: \.isStopping) {
+            throw WeftError(.shutDown, operation: operation, detail: "the group was shut down; nothing would ever serve it")
+        }
         let listenerLoops = distribution == .reusePort ? loops : [loops[0]]
         var listeners: [TCPListener] = []
         var bound = address
         do throws(WeftError) {
+            if distribution == .reusePort && address.port != 0 {
+                try StreamAcceptor.checkNotListened(address, operation: operation)
+            }
             for loop in listenerLoops {
                 // One hop per loop: the first listener's address (its real
                 // port) is what the others bind.

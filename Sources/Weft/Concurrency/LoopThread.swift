@@ -260,6 +260,9 @@ public final class LoopThread: Sendable {
         if let thread { pthread_join(thread, nil) }
     }
 
+    /// Whether the loop was asked to stop (``shutdown()``).
+    var isStopping: Bool { control.state.locked { $0.stopRequested } }
+
     /// Whether the calling thread is this loop's (while it runs).
     var isCurrent: Bool { executors.task.target.isOnLoopThread }
 }

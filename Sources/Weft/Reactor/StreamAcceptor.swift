@@ -98,6 +98,21 @@ final class StreamAcceptor: SocketOwner {
         name = (try? bound.get()).map { "\($0)" } ?? "\(address)"
     }
 
+    /// Fails with `EADDRINUSE` when a socket listens on `address` already.
+    /// A listener bound with `SO_REUSEPORT` would join any group of such
+    /// listeners of the same user on the address, another server's too, and
+    /// take part of its connections; binding a socket without it (which does
+    /// not listen and is closed at once) tells whether one is there first.
+    static func checkNotListened(_ address: SocketAddress, operation: String) throws(WeftError) {
+        let probe = try address.withSockAddr { pointer in
+            Result { () throws(WeftError) in
+                try bindSocket(pointer, length: address.sockAddrLength, type: Int32(SOCK_STREAM.rawValue),
+                               options: SocketOptions(), listening: false, operation: operation)
+            }
+        }.get()
+        weft_close(probe)
+    }
+
     /// Binds the Unix domain socket `address` and starts accepting; a socket
     /// file it creates is removed again on close.
     func listen(unix address: UnixAddress, options: SocketOptions) throws(WeftError) {

@@ -182,6 +182,28 @@ extension ConcurrencyBridge {
             #expect(refused, "the listeners should be closed after the group's shutdown")
         }
 
+        @Test("serve fails with EADDRINUSE on a port a group already serves (reusePort would join its listeners), serves it again once that server closed, and fails with shutDown once the group has shut down")
+        func serveRefusesAServedPortAndADeadGroup() async throws {
+            let group = try LoopGroup(loops: 2)
+            let first = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in connection.close() }
+            for distribution in [ConnectionDistribution.reusePort, .handOff] {
+                let error = await #expect(throws: WeftError.self, "\(distribution)") {
+                    let second = try await group.serve(first.localAddress, distribution: distribution) { $0.close() }
+                    await second.close()
+                }
+                #expect(error?.code == .addressInUse, "\(distribution): \(String(describing: error))")
+            }
+            await first.close()
+            let again = try await group.serve(first.localAddress) { $0.close() }
+            #expect(again.localAddress == first.localAddress)
+            await again.close()
+            await shutDownOffThePool(group)
+            let error = await #expect(throws: WeftError.self) {
+                _ = try await group.serve(SocketAddress("127.0.0.1:0")) { $0.close() }
+            }
+            #expect(error?.kind == .shutDown, "\(String(describing: error))")
+        }
+
         @Test("a task on loop A reads and writes a stream of loop B (the async methods hop); polling B's read future on A fails with wrongThread")
         func crossLoopStream() async throws {
             let group = try LoopGroup(loops: 2)
