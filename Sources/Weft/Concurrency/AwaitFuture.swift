@@ -80,8 +80,11 @@ func awaitOffLoop<F: Future>(
     _ transfer: consuming UnsafeTransfer<F>, on loop: EventLoop?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
     // On the loop's orphaned-jobs queue nothing would poll the future: the
-    // shutdown cancelled it (as `awaitOnLoop` says).
-    if let loop, loop.isRunningOrphanedJobs { throw AwaitCancelled() }
+    // shutdown cancelled it (as `awaitOnLoop` says). Without a loop named
+    // (a connect, a bind, a lookup), on any dead loop's queue: the task still
+    // belongs to that loop, and must not carry on on the shared one.
+    let isOrphaned = if let loop { loop.isRunningOrphanedJobs } else { OrphanedJobs.isRunningAny }
+    if isOrphaned { throw AwaitCancelled() }
     let executor = loop?.executors.task ?? LoopThread.shared.taskExecutor
     do {
         return try await withTaskExecutorPreference(executor) {

@@ -20,6 +20,11 @@ final class OrphanedJobs: Sendable {
         queue.async { job.run() }
     }
 
+    /// Whether the calling thread is running an orphaned job of any loop.
+    static var isRunningAny: Bool {
+        DispatchQueue.getSpecific(key: identityKey) != nil
+    }
+
     /// Whether the calling thread is running an orphaned job of the loop with
     /// `identity`.
     static func isRunning(forLoop identity: UInt64) -> Bool {

@@ -76,6 +76,39 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("connect, bind by name and resolve from a task still bound to a shut-down loop are cancelled; none carries on on the shared loop")
+        func connectsOfADeadLoop() async throws {
+            let listening = try LoopThread()
+            let listener = try await awaitWithin(.seconds(20), listening.spawn { try TCPListener.bind(SocketAddress("127.0.0.1:0")) })
+            let address = try listener.localAddress
+            let loop = try LoopThread()
+            try await awaitWithin(.seconds(20), loop.spawn { 1 })
+            await shutDownOffThePool(loop)
+            let outcomes = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) {
+                () async -> [String] in
+                func outcome(_ body: () async throws -> Void) async -> String {
+                    do {
+                        try await body()
+                        return "no error"
+                    } catch is CancellationError {
+                        return "cancelled"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                return [
+                    await outcome { try await TCPStream.connect(to: address).close() },
+                    await outcome { try await TCPListener.bind(host: "127.0.0.1", port: 0).close() },
+                    await outcome { _ = try await resolve(host: "localhost", port: 80) },
+                ]
+            })
+            for (operation, outcome) in zip(["connect", "bind(host:port:)", "resolve"], outcomes) {
+                #expect(outcome == "cancelled", "\(operation) from a dead loop's task: \(outcome)")
+            }
+            listener.close()
+            await shutDownOffThePool(listening)
+        }
+
         @Test("a shut-down loop's executors do not claim the thread of a loop created after it")
         func deadLoopDoesNotClaimNewLoop() async throws {
             let dead = try LoopThread()
