@@ -25,7 +25,8 @@ extension TCPStream {
         try await value(transferring: UnsafeTransfer(value: ConnectToAny(addresses, operation: "connect"))).value.get()
     }
 
-    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    /// Up to `maxLength` bytes; empty at end of stream (and at once for a
+    /// `maxLength` of 0). Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
         try await readStream(upTo: maxLength, connection)
@@ -73,7 +74,8 @@ extension TCPStream {
         try await writeStream(bytes, to: self, connection)
     }
 
-    /// Flushes, then half-closes: the peer reads end of stream.
+    /// Flushes, then half-closes: the peer reads end of stream. Fails with
+    /// `ENOTCONN` when the peer reset the connection.
     nonisolated(nonsending)
     public func shutdown() async throws {
         try await shutdownStream(self, connection)
@@ -143,7 +145,8 @@ extension UnixStream {
         try await value(transferring: UnsafeTransfer(value: UnixConnect(address: address))).value.get()
     }
 
-    /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    /// Up to `maxLength` bytes; empty at end of stream (and at once for a
+    /// `maxLength` of 0). Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
         try await readStream(upTo: maxLength, connection)
@@ -174,7 +177,7 @@ extension UnixStream {
     }
 
     /// Flushes, then half-closes: the peer reads end of stream; this side can
-    /// still read.
+    /// still read. Fails with `ENOTCONN` when the peer reset the connection.
     nonisolated(nonsending)
     public func shutdown() async throws {
         try await shutdownStream(self, connection)
@@ -405,7 +408,8 @@ func readStream(into buffer: inout [UInt8], _ connection: StreamConnection) asyn
 nonisolated(nonsending)
 func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
     var rest = bytes
-    if connection.loop.isRunningOnCallingThread,
+    // A spent budget leaves it all to the future, which yields (pollWrite).
+    if connection.loop.isRunningOnCallingThread, Budget.consume(),
        case .success(let accepted)? = bytes.withUnsafeBytes({ connection.acceptWrite($0) }) {
         if accepted == bytes.count && connection.queuedWriteBytes == 0 { return }
         rest = bytes.dropFirst(accepted)

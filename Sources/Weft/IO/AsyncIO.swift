@@ -27,6 +27,26 @@ public protocol AsyncWrite {
     mutating func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>>
     /// Ready once everything accepted so far has been handed to the OS.
     mutating func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>>
+    /// A mark of everything accepted so far, for ``pollFlush(_:through:)``.
+    var flushMark: Int { get }
+    /// Ready once everything accepted before `mark` (a ``flushMark`` read
+    /// after it) has been handed to the OS, whatever was accepted since: what
+    /// a write (``WriteAll``) waits for, so that another task that keeps
+    /// writing to the same sink cannot keep it waiting. The default, for a
+    /// sink that does not count, flushes everything (``pollFlush(_:)``).
+    mutating func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>>
     /// Flushes, then closes the write direction (the peer reads end of stream).
     mutating func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>>
+}
+
+extension AsyncWrite {
+    /// No mark: a sink that does not count what it accepted.
+    @inlinable
+    public var flushMark: Int { 0 }
+
+    /// Flushes everything: a sink that does not count what it accepted.
+    @inlinable
+    public mutating func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        pollFlush(&context)
+    }
 }

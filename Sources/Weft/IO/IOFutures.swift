@@ -86,13 +86,17 @@ public struct ReadToEnd<Reader: AsyncRead>: Future {
     }
 }
 
-/// Writes every byte, then flushes. See ``AsyncWrite/writeAll(_:)-([UInt8])``.
+/// Writes every byte, then waits until they have been handed to the OS (not
+/// for what other writes accepted after them: ``AsyncWrite/pollFlush(_:through:)``).
+/// See ``AsyncWrite/writeAll(_:)-([UInt8])``.
 ///
 /// **Cancellation:** not cancel-safe: a dropped write may have sent a prefix.
 public struct WriteAll<Writer: AsyncWrite>: Future {
     @usableFromInline var writer: Writer
     @usableFromInline let bytes: ArraySlice<UInt8>
     @usableFromInline var written = 0
+    /// The writer's ``AsyncWrite/flushMark`` once every byte was accepted.
+    @usableFromInline var mark: Int?
 
     @inlinable
     init(writer: Writer, bytes: ArraySlice<UInt8>) {
@@ -113,7 +117,8 @@ public struct WriteAll<Writer: AsyncWrite>: Future {
             case .ready(.success(let count)): written += count
             }
         }
-        return writer.pollFlush(&context)
+        if mark == nil { mark = writer.flushMark }
+        return writer.pollFlush(&context, through: mark!)
     }
 }
 
@@ -248,14 +253,16 @@ extension AsyncRead {
 }
 
 extension AsyncWrite {
-    /// A future that writes all of `bytes`, then flushes.
+    /// A future that writes all of `bytes`, then waits until they have been
+    /// handed to the OS (``WriteAll``).
     @inlinable
     public func writeAll(_ bytes: [UInt8]) -> WriteAll<Self> {
         WriteAll(writer: self, bytes: bytes[...])
     }
 
     /// A future that writes all of `bytes` (a slice, e.g. the filled prefix of
-    /// a read buffer, without copying it first), then flushes.
+    /// a read buffer, without copying it first), then waits until they have
+    /// been handed to the OS.
     @inlinable
     public func writeAll(_ bytes: ArraySlice<UInt8>) -> WriteAll<Self> {
         WriteAll(writer: self, bytes: bytes)

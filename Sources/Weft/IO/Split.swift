@@ -52,6 +52,15 @@ public struct WriteHalf<Stream: AsyncWrite & AnyObject>: AsyncWrite {
     }
 
     @inlinable
+    public var flushMark: Int { stream.flushMark }
+
+    @inlinable
+    public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        var stream = self.stream  // a reference: the copy is the same stream
+        return stream.pollFlush(&context, through: mark)
+    }
+
+    @inlinable
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         var stream = self.stream  // a reference: the copy is the same stream
         return stream.pollShutdown(&context)

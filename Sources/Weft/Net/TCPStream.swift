@@ -81,7 +81,8 @@ public final class TCPStream: @unchecked Sendable {
         ConnectToAny(addresses, operation: "connect")
     }
 
-    /// A future of up to `maxLength` bytes; empty at end of stream.
+    /// A future of up to `maxLength` bytes; empty at end of stream (and at
+    /// once for a `maxLength` of 0).
     public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
         ReadSome(stream: self, connection: connection, maxLength: maxLength)
     }
@@ -202,6 +203,12 @@ extension TCPStream: AsyncBufRead, AsyncWrite {
         connection.checkedPollFlush(&context)
     }
 
+    public var flushMark: Int { connection.flushMark }
+
+    public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        connection.checkedPollFlush(&context, through: mark)
+    }
+
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         connection.checkedPollShutdown(&context)
     }
@@ -258,6 +265,8 @@ extension StreamConnection {
                                              detail: "the length must not be negative")))
         }
         if let error = wrongThread("read") { return .ready(.failure(error)) }
+        // Nothing asked, nothing to wait for (as a read into an empty buffer).
+        if maxLength == 0 { return .ready(.success([])) }
         switch pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))

@@ -60,7 +60,8 @@ public final class PipeStream: @unchecked Sendable {
         OpenPipe()
     }
 
-    /// A future of up to `maxLength` bytes; empty at end of stream. Cancel-safe.
+    /// A future of up to `maxLength` bytes; empty at end of stream (and at
+    /// once for a `maxLength` of 0). Cancel-safe.
     public func readFuture(upTo maxLength: Int = 64 * 1024) -> ReadSome {
         ReadSome(stream: self, connection: connection, maxLength: maxLength)
     }
@@ -101,6 +102,12 @@ extension PipeStream: AsyncBufRead, AsyncWrite {
 
     public func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         connection.checkedPollFlush(&context)
+    }
+
+    public var flushMark: Int { connection.flushMark }
+
+    public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        connection.checkedPollFlush(&context, through: mark)
     }
 
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {

@@ -206,6 +206,20 @@ extension StandardStream: AsyncBufRead, AsyncWrite {
         }
     }
 
+    public var flushMark: Int {
+        switch backing {
+        case .stream(let stream): stream.flushMark
+        case .file(let file): file.flushMark
+        }
+    }
+
+    public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        switch backing {
+        case .stream(let stream): stream.pollFlush(&context, through: mark)
+        case .file(let file): file.pollFlush(&context)
+        }
+    }
+
     public func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         switch backing {
         case .stream(let stream): stream.pollShutdown(&context)

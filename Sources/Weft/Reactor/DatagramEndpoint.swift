@@ -274,7 +274,8 @@ final class DatagramEndpoint: SocketOwner {
     /// the caller's slot for a send libuv queued.
     /// `operation` names it in errors (built only for one).
     /// `tryFirst: false` skips `uv_udp_try_send` (the caller just tried it:
-    /// ``sendAtOnce(_:to:)`` said `EAGAIN`).
+    /// ``sendAtOnce(_:to:)`` said `EAGAIN`). A new send takes from the task's
+    /// ``Budget``: a task whose sends the kernel keeps taking yields.
     func pollSend(
         _ context: inout Context, _ bytes: ArraySlice<UInt8>, to address: SocketAddress?, operation: @autoclosure () -> String,
         inFlight: inout DatagramSendRequest?, tryFirst: Bool = true
@@ -288,6 +289,7 @@ final class DatagramEndpoint: SocketOwner {
             if status == UV_ECANCELED.rawValue { return .ready(.failure(closedError(operation()))) }
             return .ready(status < 0 ? .failure(WeftError(uvCode: status, operation: operation())) : .success(()))
         }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let handle else { return .ready(.failure(closedError(operation()))) }
         guard bytes.count <= Self.maximumPayload else {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
@@ -333,11 +335,12 @@ final class DatagramEndpoint: SocketOwner {
 
     /// The async send's fast path: `uv_udp_try_send` right away, without a
     /// future or an await, when nothing is queued before it; nil when it did
-    /// not try (closed, too long, sends queued: the poll future then says
-    /// what happens). Loop thread only.
+    /// not try (closed, too long, sends queued, the task's budget spent: the
+    /// poll future then says what happens). Loop thread only.
     @inline(__always)
     func sendAtOnce(_ bytes: ArraySlice<UInt8>, to address: SocketAddress?) -> SentAtOnce? {
-        guard let handle, queuedSendBytes == 0, !queuesEverySend, bytes.count <= Self.maximumPayload else { return nil }
+        guard let handle, queuedSendBytes == 0, !queuesEverySend, bytes.count <= Self.maximumPayload,
+              Budget.consume() else { return nil }
         let result = trySend(handle, bytes, to: address)
         if result >= 0 { return .sent }
         return result == UV_EAGAIN.rawValue ? .mustQueue : .failed(result)

@@ -5,8 +5,11 @@ import CLibUV
 extension StreamConnection {
     /// Accepts what the kernel takes at once (`uv_try_write`) plus, copied and
     /// queued with `uv_write`, as much of the rest as fits under the high-water
-    /// mark; returns how many bytes it accepted (pending when the queue is full).
+    /// mark; returns how many bytes it accepted (pending when the queue is
+    /// full). Takes from the task's ``Budget``: a task whose writes the
+    /// kernel keeps taking yields, as one whose reads keep finding bytes.
     func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let accepted = acceptWrite(bytes) else {
             writers.register(context.waker)
             return .pending
@@ -55,6 +58,7 @@ extension StreamConnection {
                 return .failure(writeError!)
             }
             queuedWriteBytes += remainder.count
+            queuedWriteTotal += remainder.count
             written += remainder.count
         }
         return .success(written)
@@ -68,10 +72,22 @@ extension StreamConnection {
         if queuedWriteBytes < writeHighWater { writers.wakeAll() }
     }
 
-    func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+    /// Ready once the queue is empty.
+    func pollFlush(_ context: inout Context, operation: String = "flush") -> Poll<Result<Void, WeftError>> {
+        pollFlush(&context, through: flushMark, operation: operation)
+    }
+
+    /// A mark of everything queued so far: a write waits until the queue has
+    /// drained past the mark it read after its last byte
+    /// (``pollFlush(_:through:operation:)``), not until the queue is empty,
+    /// which another task writing on could put off for as long as it writes.
+    var flushMark: Int { queuedWriteTotal }
+
+    /// Ready once what was queued before `mark` has been written.
+    func pollFlush(_ context: inout Context, through mark: Int, operation: String) -> Poll<Result<Void, WeftError>> {
         if let writeError { return .ready(.failure(writeError)) }
-        guard !isClosed else { return .ready(.failure(closedError("flush"))) }
-        if queuedWriteBytes == 0 { return .ready(.success(())) }
+        guard !isClosed else { return .ready(.failure(closedError(operation))) }
+        if queuedWriteBytes == 0 || queuedWriteTotal - queuedWriteBytes >= mark { return .ready(.success(())) }
         writers.register(context.waker)
         return .pending
     }
@@ -81,7 +97,7 @@ extension StreamConnection {
     /// half-close (`ENOTSOCK`), is closed instead.
     func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if shutdownOperation == nil {
-            guard case .ready(let flushed) = pollFlush(&context) else { return .pending }
+            guard case .ready(let flushed) = pollFlush(&context, operation: "shutdown") else { return .pending }
             if case .failure(let error) = flushed { return .ready(.failure(error)) }
             guard let stream else { return .ready(.failure(closedError("shutdown"))) }
             let operation = StreamRequest<uv_shutdown_t>(connection: self)
@@ -106,7 +122,10 @@ extension StreamConnection {
             close()
             return .ready(.success(()))
         }
-        if status < 0 && status != UV_ENOTCONN.rawValue {
+        // `ENOTCONN` included: the peer reset the connection, so its reader
+        // will never see the end of stream (uv_shutdown fails with it at
+        // once instead when a read had seen the reset).
+        if status < 0 {
             return .ready(.failure(WeftError(uvCode: status, operation: "shutdown")))
         }
         return .ready(.success(()))

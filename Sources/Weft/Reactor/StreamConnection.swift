@@ -56,6 +56,8 @@ final class StreamConnection: SocketOwner {
         @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
         @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
         @exclusivity(unchecked) var shutdownOperation: StreamRequest<uv_shutdown_t>?
+        /// Bytes ever queued with `uv_write`: see ``StreamConnection/flushMark``.
+        @exclusivity(unchecked) var queuedWriteTotal = 0
         /// A connect in flight, told to forget its waiting task if the stream closes first.
         @exclusivity(unchecked) var connectOperation: StreamRequest<uv_connect_t>?
     }
@@ -171,6 +173,12 @@ final class StreamConnection: SocketOwner {
     var writeError: WeftError? {
         get { uncommon?.writeError }
         set { uncommonMade.writeError = newValue }
+    }
+    /// Bytes ever queued with `uv_write`; of them, all but ``queuedWriteBytes``
+    /// have been written (libuv writes its queue in order).
+    var queuedWriteTotal: Int {
+        get { uncommon?.queuedWriteTotal ?? 0 }
+        set { uncommonMade.queuedWriteTotal = newValue }
     }
     var shutdownOperation: StreamRequest<uv_shutdown_t>? {
         get { uncommon?.shutdownOperation }
@@ -428,6 +436,13 @@ extension StreamConnection {
     func checkedPollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if let error = wrongThread("flush") { return .ready(.failure(error)) }
         return pollFlush(&context)
+    }
+
+    /// ``pollFlush(_:through:operation:)`` for a write's wait.
+    @inline(__always)
+    func checkedPollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+        if let error = wrongThread("write") { return .ready(.failure(error)) }
+        return pollFlush(&context, through: mark, operation: "write")
     }
 
     @inline(__always)

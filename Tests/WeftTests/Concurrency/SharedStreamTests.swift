@@ -86,6 +86,43 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("a one-byte write returns once its byte is written, while another task keeps the stream's queue full: it does not wait for the queue to empty")
+        func smallWriteBesideAStreamingWriter() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                // A small socket buffer and a slow reader: the streaming
+                // writer's chunks are always partly queued.
+                try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
+                let stop = Shared(false)
+                let streaming = loop.spawn { () async throws -> Int in
+                    let chunk = [UInt8](repeating: 1, count: 64 << 10)
+                    var chunks = 0
+                    while !stop.value {
+                        try await client.write(chunk)
+                        chunks += 1
+                    }
+                    return chunks
+                }
+                let reader = loop.spawn { () async throws -> Int in
+                    var small = 0
+                    while true {
+                        let bytes = try await server.read(upTo: 4 << 10)
+                        if bytes.isEmpty { return small }
+                        small += bytes.count { $0 == 2 }
+                        try await Task.sleep(for: .milliseconds(1))
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                // Before the fix it returned only once the streaming writer stopped.
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([2]) })
+                #expect(!stop.value)
+                stop.value = true
+                let chunks = try await awaitWithin(.seconds(20), streaming)
+                #expect(chunks > 0)
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.shutdown() })
+                #expect(try await awaitWithin(.seconds(20), reader) == 1)
+            }
+        }
+
         @Test("a stream polled 1,000 times with a new waker each time keeps 256 of them: each older one is woken as it is evicted, and the data wakes the rest")
         func wakersPerStreamStayBounded() async throws {
             let wakes = Shared(0)

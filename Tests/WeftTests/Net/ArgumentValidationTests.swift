@@ -45,4 +45,22 @@ struct ArgumentValidationTests {
         listener.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("read(upTo: 0) returns no bytes at once, with nothing sent, as a read into an empty buffer does, and the bytes sent later are still read")
+    func zeroLengthRead() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let client = try RawSocket.connected(to: try listener.localAddress.port)
+        defer { client.close() }
+        let stream = try runtime.block(on: timeoutFuture(.seconds(10), listener.acceptFuture())).get().get()
+        // Waited for data before: with nothing sent it timed out.
+        let empty = try runtime.block(on: timeoutFuture(.seconds(2), stream.readFuture(upTo: 0))).get()
+        #expect(try empty.get() == [])
+        client.send([4, 5])
+        let bytes = try runtime.block(on: timeoutFuture(.seconds(10), stream.readExact(2))).get()
+        #expect(try bytes.get() == [4, 5])
+        stream.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }

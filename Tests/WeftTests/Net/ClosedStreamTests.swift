@@ -36,7 +36,9 @@ extension TimingSensitive {
             #expect(write.failure?.kind == .closed)
             #expect(write.failure?.operation == "write")
             #expect(try runtime.block(on: stream.flush()).failure?.kind == .closed)
-            #expect(try runtime.block(on: stream.shutdownFuture()).failure?.kind == .closed)
+            let shutdown = try runtime.block(on: stream.shutdownFuture())
+            #expect(shutdown.failure?.kind == .closed)
+            #expect(shutdown.failure?.operation == "shutdown")
             #expect(try runtime.block(on: copy(from: stream, to: stream)).failure?.kind == .closed)
 
             let synchronous: [(name: String, call: () throws -> Void)] = [

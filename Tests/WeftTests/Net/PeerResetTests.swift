@@ -38,6 +38,26 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("a shutdown after the peer reset the connection fails with ENOTCONN, whether or not a read saw the reset first",
+              arguments: [false, true])
+        func shutdownAfterReset(readFirst: Bool) throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let raw = try RawSocket.connected(to: try listener.localAddress.port)
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), listener.acceptFuture())).get().get()
+            raw.resetAndClose()
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // the reset arrives
+            if readFirst {
+                #expect(try runtime.block(on: stream.readFuture()).failure?.name == "ECONNRESET")
+            }
+            let shutdown = try runtime.block(on: timeoutFuture(.seconds(10), stream.shutdownFuture())).get()
+            #expect(shutdown.failure?.code == .notConnected, "\(shutdown)")
+            #expect(shutdown.failure?.operation == "shutdown")
+            stream.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
         @Test("a peer reset during a large write yields ECONNRESET or EPIPE as an error value, and later writes fail too")
         func resetDuringWrite() throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()

@@ -142,6 +142,40 @@ struct BudgetLeavesTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("one-byte writes to a stream whose kernel buffer takes them all")
+    func streamWrites() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let client = try RawSocket.connected(to: try listener.localAddress.port)
+        defer { client.close() }
+        let server = try runtime.block(on: listener.acceptFuture()).get()
+        var byte: UInt8 = 7
+        try Self.expectYields(1_000, on: runtime) { context in
+            let result = withUnsafeBytes(of: &byte) { server.pollWrite(&context, $0) }
+            if case .ready(.success(1)) = result { return true }
+            return nil
+        }
+        server.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("UDP sends the kernel takes at once")
+    func datagramSends() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let address = try receiver.localAddress
+        try Self.expectYields(1_000, on: runtime) { context in
+            var send = sender.sendFuture([1, 2, 3], to: address)
+            if case .ready(.success) = send.poll(&context) { return true }
+            return nil
+        }
+        sender.close()
+        receiver.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("accepts from a listener with a backlog of connections")
     func accepts() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -189,5 +223,39 @@ struct BudgetLeavesTests {
         // Without a budget for Swift jobs the task takes all 10,000 in one job:
         // every sample then sees the same count.
         #expect(Set(seen.value).count > 10, "other task's runs seen by the receiving task: \(seen.value.prefix(20))")
+    }
+
+    @Test("a Swift task on the loop writing to a stream, or sending datagrams, that the kernel keeps taking yields the loop to its other tasks",
+          arguments: ["stream", "udp"])
+    func asyncWritesAndSends(kind: String) throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let client = try RawSocket.connected(to: try listener.localAddress.port)
+        defer { client.close() }
+        let server = try runtime.block(on: listener.acceptFuture()).get()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let address = try receiver.localAddress
+        let otherRuns = Shared(0)
+        let seen = Shared<[Int]>([])
+        let done = Shared(false)
+        Task(executorPreference: runtime.taskExecutor) {
+            for index in 1...2_000 {
+                if kind == "stream" { try? await server.write([7]) } else { try? await sender.send([7], to: address) }
+                if index % 100 == 0 { seen.update { $0.append(otherRuns.value) } }
+            }
+            done.value = true
+        }
+        try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+            if done.value { return .ready(()) }
+            otherRuns.update { $0 += 1 }
+            context.waker.wake()
+            return .pending
+        })
+        #expect(Set(seen.value).count > 10, "other task's runs seen by the writing task: \(seen.value.prefix(20))")
+        for socket in [sender, receiver] { socket.close() }
+        server.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }
