@@ -73,7 +73,7 @@ public final class LoopGroup: TaskExecutor {
                 loops.append(try LoopThread(name: "\(name)-\(index)", cpu: pinned ? cpus[index % cpus.count] : nil, options: options))
             }
         } catch {
-            Self.shutDown(loops)
+            LoopThread.shutDown(loops)
             throw error
         }
         self.loops = loops
@@ -95,14 +95,13 @@ public final class LoopGroup: TaskExecutor {
     }
 
     /// Stops every loop, in parallel, and joins their threads. Idempotent.
-    /// Must not be called from one of the group's loops.
+    ///
+    /// Called from a task on one of the group's loops, which cannot wait for
+    /// its own loop to end: it asks every loop to stop (the caller's once the
+    /// calling job returns), a thread of its own joins them, and the call
+    /// returns at once.
     public func shutdown() {
-        Self.shutDown(loops)
-    }
-
-    private static func shutDown(_ loops: [LoopThread]) {
-        for loop in loops { loop.requestStop() }
-        for loop in loops { loop.join() }
+        LoopThread.shutDown(loops)
     }
 
     /// Each loop's runtime report (counters and live tasks), in loop order,

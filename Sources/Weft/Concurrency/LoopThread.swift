@@ -233,16 +233,33 @@ public final class LoopThread: Sendable {
 
     /// Stops the loop: cancels spawned tasks (waiting up to a second for them),
     /// cancels every Weft task, closes every handle and joins the thread.
-    /// Idempotent. Must not be called from the loop thread itself.
+    /// Idempotent.
+    ///
+    /// Called on the loop's own thread (from a task on it), which cannot wait
+    /// for itself: it asks the loop to stop, which it does once the calling
+    /// job returns, and a thread of its own joins it; the call returns at once.
     public func shutdown() {
-        requestStop()
-        join()
+        LoopThread.shutDown([self])
+    }
+
+    /// Asks every loop of `loops` to stop, so that they wind down in
+    /// parallel, then joins them; from one of their threads, joins them on a
+    /// new thread and returns (see ``shutdown()``).
+    static func shutDown(_ loops: [LoopThread]) {
+        for loop in loops { loop.requestStop() }
+        guard loops.contains(where: \.isCurrent) else {
+            for loop in loops { loop.join() }
+            return
+        }
+        // If no thread can be made, the loops still stop; nothing joins them.
+        _ = try? startThread {
+            for loop in loops { loop.join() }
+        }
     }
 
     /// The first half of ``shutdown()``: asks the loop to wind down, without
-    /// waiting (a ``LoopGroup`` asks all its loops, then joins them).
-    func requestStop() {
-        precondition(!isCurrent, "LoopThread.shutdown() called on its own thread")
+    /// waiting.
+    private func requestStop() {
         let waker = control.state.locked { state -> Waker? in
             state.stopRequested = true
             return state.stopWaker.take()
@@ -252,7 +269,7 @@ public final class LoopThread: Sendable {
 
     /// The second half of ``shutdown()``: waits for the thread to end. Only
     /// the first caller joins; later ones return at once.
-    func join() {
+    private func join() {
         let thread = control.state.locked { state -> pthread_t? in
             defer { state.thread = nil }
             return state.thread

@@ -204,6 +204,36 @@ extension ConcurrencyBridge {
             #expect(error?.kind == .shutDown, "\(String(describing: error))")
         }
 
+        @Test("shutdown() called from a task on one of a group's loops, or on a LoopThread's own thread, returns instead of trapping, and every loop stops")
+        func shutdownFromOwnLoop() async throws {
+            let group = try LoopGroup(loops: 2)
+            #expect(try await awaitWithin(.seconds(20), group.loops[1].spawn { () -> Bool in
+                group.shutdown()
+                return true
+            }))
+            try await expectStopped(group.loops)
+            let loop = try LoopThread()
+            #expect(try await awaitWithin(.seconds(20), loop.spawn { () -> Bool in
+                loop.shutdown()
+                return true
+            }))
+            try await expectStopped([loop])
+            group.shutdown()  // from outside afterwards: returns at once
+        }
+
+        /// Waits until none of `loops` runs (a loop that has shut down
+        /// reports nothing), or 20 s.
+        private func expectStopped(_ loops: [LoopThread], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            var running = loops.count
+            while running > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+                running = 0
+                for loop in loops where await loop.run({ Runtime.currentReport() }) != nil { running += 1 }
+            }
+            #expect(running == 0, "\(running) loop(s) still running", sourceLocation: sourceLocation)
+        }
+
         @Test("a task on loop A reads and writes a stream of loop B (the async methods hop); polling B's read future on A fails with wrongThread")
         func crossLoopStream() async throws {
             let group = try LoopGroup(loops: 2)

@@ -56,9 +56,10 @@ import Weft
 /// Not tested, because they trap by a documented precondition:
 /// `TCPStream.consume` off its loop thread; `spawn(_:)` outside a runtime;
 /// polling any future again after it returned `.ready` (the `Future` contract),
-/// including a `JoinHandle` whose output was taken; `LoopThread.shutdown()` on
-/// its own thread; `boundedChannel` and `broadcastChannel` with a capacity
-/// below 1.
+/// including a `JoinHandle` whose output was taken; `boundedChannel` and
+/// `broadcastChannel` with a capacity below 1. (`LoopThread.shutdown()` and
+/// `LoopGroup.shutdown()` on one of their own threads trapped; they now
+/// return, and the loops stop: `LoopGroupTests.shutdownFromOwnLoop`.)
 ///
 /// Not tested, and reported: `AsyncSemaphore(permits:)` below 0 and
 /// `acquire(_:)` below 1, and polling `Sleep`, `Connect`, `Resolve` or
