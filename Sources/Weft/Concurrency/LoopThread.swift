@@ -252,8 +252,8 @@ public final class LoopThread: Sendable {
             return
         }
         // If no thread can be made, the loops still stop; nothing joins them.
-        _ = try? startThread {
-            for loop in loops { loop.join() }
+        if let joiner = try? startThread({ for loop in loops { loop.join() } }) {
+            pthread_detach(joiner)  // nothing joins the joiner
         }
     }
 
