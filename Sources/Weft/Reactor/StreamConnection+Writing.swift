@@ -69,7 +69,9 @@ extension StreamConnection {
         if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
             writeError = WeftError(uvCode: status, operation: "write")
         }
-        if queuedWriteBytes < writeHighWater { writers.wakeAll() }
+        // An error too: the writers waiting for room must see it, even if
+        // what libuv leaves queued after it stays above a lowered mark.
+        if queuedWriteBytes < writeHighWater || status < 0 { writers.wakeAll() }
     }
 
     /// Ready once the queue is empty.
