@@ -32,13 +32,14 @@ public final class UnixListener: @unchecked Sendable {
         acceptor.closeOnLoop()
     }
 
-    /// Binds `address` and starts listening (`options.backlog`; the
-    /// buffer sizes and linger are set on each connection it accepts, the IP
-    /// options do not apply), on `runtime` or, when `nil`, the runtime running
-    /// the calling thread.
+    /// Binds `address` and starts listening (`options.backlog`; the send
+    /// buffer size is set on each connection it accepts), on `runtime` or,
+    /// when `nil`, the runtime running the calling thread.
     ///
     /// Fails with `.invalidArgument` when the path or name is empty, holds a
-    /// NUL or is longer than ``UnixAddress/maximumLength`` bytes; with
+    /// NUL or is longer than ``UnixAddress/maximumLength`` bytes, or for an
+    /// option a Unix socket ignores (`reusePort`, `ipv6Only`, `linger`,
+    /// `receiveBufferSize`: see ``SocketOptions``); with
     /// `EADDRINUSE` (its detail saying so) when the path exists or the
     /// abstract name is taken; `ENOENT` or `EACCES` for a directory that is
     /// missing or closed to this process; `.wrongThread`/`.shutDown` as

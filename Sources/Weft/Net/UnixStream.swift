@@ -34,7 +34,8 @@ public final class UnixStream: @unchecked Sendable {
 
     /// A future that connects to the Unix socket `address`, on the runtime
     /// polling it. A Unix connect completes at once or fails: `ENOENT` (no
-    /// such socket), `ECONNREFUSED` (nobody listens), `EAGAIN` (the listener's
+    /// such socket), `ECONNREFUSED` (nobody listens, or the path is not a
+    /// socket; its detail says so), `EAGAIN` (the listener's
     /// backlog is full); a path too long fails with `.invalidArgument`.
     public static func connectFuture(to address: UnixAddress) -> UnixConnect {
         UnixConnect(address: address)
@@ -60,11 +61,16 @@ public final class UnixStream: @unchecked Sendable {
         try connection.setBufferLimits(unread: unread, queued: queued)
     }
 
-    /// Sets the send and receive buffer sizes and linger of `options`; the
-    /// binding options (reuse, backlog, IPv6) must be left at their defaults.
+    /// Sets the send buffer size of `options`; the others must be left at
+    /// their defaults (`.invalidArgument`): the binding options (reuse,
+    /// backlog, IPv6), and linger and the receive buffer size, which a Unix
+    /// domain stream socket ignores (see ``SocketOptions``).
     public func setOptions(_ options: SocketOptions) throws(WeftError) {
         if let error = connection.wrongThread("setOptions") { throw error }
         try options.validateForConnectedSocket(operation: "setOptions")
+        if let inapplicable = options.unixInapplicable {
+            throw WeftError(.invalidArgument, operation: "setOptions", detail: inapplicable)
+        }
         try connection.configure(options, operation: "setOptions")
     }
 

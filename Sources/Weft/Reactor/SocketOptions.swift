@@ -3,8 +3,11 @@ import CWeftSupport
 /// Options of a socket Weft creates: for ``TCPListener`` and ``UnixListener``
 /// when binding (and so for the connections they accept, which get the buffer
 /// sizes and linger: a TCP socket inherits them from its listener, Weft sets
-/// them on each accepted Unix domain socket, which does not), and for a
-/// ``TCPStream`` or ``UnixStream`` (`setOptions(_:)`).
+/// the send buffer size on each accepted Unix domain socket, which does not),
+/// and for a ``TCPStream`` or ``UnixStream`` (`setOptions(_:)`). An option
+/// that would do nothing on the socket is refused with `.invalidArgument`:
+/// `ipv6Only` for IPv4; `reusePort`, `ipv6Only`, `linger` and
+/// `receiveBufferSize` for a Unix domain socket.
 ///
 /// ```swift
 /// let address = try SocketAddress("127.0.0.1:0")
@@ -65,19 +68,33 @@ public struct SocketOptions: Sendable, Hashable {
 
     /// Fails with `.invalidArgument` naming the first option out of range, or
     /// one that cannot apply to `socket` and so would silently do nothing:
-    /// `ipv6Only` on an IPv4 address; `reusePort` or `ipv6Only` on a Unix
-    /// domain socket (Linux spreads Unix connections over no group; its
-    /// `SO_REUSEADDR` has no effect either, but it is on by default and so
-    /// cannot tell a request).
+    /// `ipv6Only` on an IPv4 address; on a Unix domain socket `reusePort`,
+    /// `ipv6Only` and the two Linux ignores there (``unixInapplicable``).
+    /// (`SO_REUSEADDR` has no effect on a Unix socket either, but it is on by
+    /// default and so cannot tell a request.)
     func validate(operation: String, binding socket: BoundSocket) throws(WeftError) {
         try validate(operation: operation)
         let inapplicable: String? = switch socket {
         case .ip(.ipv4) where ipv6Only != nil: "ipv6Only applies to an IPv6 address, not an IPv4 one"
         case .unixDomain where reusePort: "reusePort applies to IP sockets, not to a Unix domain socket"
         case .unixDomain where ipv6Only != nil: "ipv6Only applies to an IPv6 address, not to a Unix domain socket"
+        case .unixDomain: unixInapplicable
         default: nil
         }
         if let inapplicable { throw WeftError(.invalidArgument, operation: operation, detail: inapplicable) }
+    }
+
+    /// Why an option set here does nothing on a connected Unix domain stream
+    /// socket, or nil: Linux's `SO_LINGER` does not delay or reset its close
+    /// (a close with `.zero` still ends the peer's stream cleanly), and its
+    /// `SO_RCVBUF` bounds nothing (the sender's `SO_SNDBUF` alone limits what
+    /// is in flight).
+    var unixInapplicable: String? {
+        if linger != nil { return "linger has no effect on a Unix domain socket (its close never waits or resets)" }
+        if receiveBufferSize != nil {
+            return "receiveBufferSize has no effect on a Unix domain stream socket (its sendBufferSize bounds what is in flight)"
+        }
+        return nil
     }
 
     /// Fails with `.invalidArgument` naming the first option out of range.

@@ -100,7 +100,13 @@ extension StreamConnection {
     /// connect reaches at once, or fails).
     static func connecting(unix address: UnixAddress, loop: EventLoop, operation: String) throws(WeftError) -> StreamConnection {
         let descriptor = try address.withSockAddr(operation: operation) { (address, length) throws(WeftError) in
-            try check(weft_unix_connect(address, Int32(length)), operation)
+            let result = weft_unix_connect(address, Int32(length))
+            if result == UV_ECONNREFUSED.rawValue {
+                // Linux says the same for a file that is not a socket.
+                throw WeftError(.libuv(code: result), operation: operation,
+                                detail: "nothing listens there (a socket file left by a process that ended, or a file that is not a socket)")
+            }
+            return try check(result, operation)
         }
         return try adopting(descriptor, loop: loop, kind: .unixDomain)
     }

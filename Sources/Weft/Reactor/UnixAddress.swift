@@ -23,19 +23,31 @@ public enum UnixAddress: Sendable, Hashable, CustomStringConvertible {
     /// path's terminating NUL or the abstract name's leading one.
     public static let maximumLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
-    /// The path, or `@` and the abstract name.
+    /// The address `text` names, as ``description`` writes it: `@name` an
+    /// abstract name, anything else a path. Fails with `.invalidArgument`
+    /// when it does not fit (see above).
+    ///
+    /// ```swift
+    /// let hidden = try UnixAddress(parsing: "@weft-echo")     // .abstract("weft-echo")
+    /// let file = try UnixAddress(parsing: "/tmp/echo.sock")   // .path("/tmp/echo.sock")
+    /// ```
+    public init(parsing text: String) throws(WeftError) {
+        self = text.hasPrefix("@") ? .abstract(String(text.dropFirst())) : .path(text)
+        _ = try checkedBytes(operation: "UnixAddress(parsing: \"\(text)\")")
+    }
+
+    /// The path, or `@` and the abstract name; a relative path that starts
+    /// with `@` is written `./@…`, so that it reads back as the path it is.
     public var description: String {
         switch self {
-        case .path(let path): return path
+        case .path(let path): return path.hasPrefix("@") ? "./" + path : path
         case .abstract(let name): return "@" + name
         }
     }
 
-    /// Calls `body` with this address as a `sockaddr_un` and its length;
-    /// fails with `.invalidArgument` (in `operation`) when it does not fit.
-    func withSockAddr<R>(
-        operation: String, _ body: (UnsafePointer<sockaddr>, Int) throws(WeftError) -> R
-    ) throws(WeftError) -> R {
+    /// The path's or name's bytes, and whether it is abstract; fails with
+    /// `.invalidArgument` (in `operation`) when they do not fit `sockaddr_un`.
+    private func checkedBytes(operation: String) throws(WeftError) -> (bytes: [UInt8], isAbstract: Bool) {
         let (text, isAbstract) = switch self {
         case .path(let path): (path, false)
         case .abstract(let name): (name, true)
@@ -52,6 +64,15 @@ public enum UnixAddress: Sendable, Hashable, CustomStringConvertible {
             throw WeftError(.invalidArgument, operation: operation,
                             detail: "the \(what) is \(bytes.count) bytes long; a Unix socket address holds at most \(Self.maximumLength)")
         }
+        return (bytes, isAbstract)
+    }
+
+    /// Calls `body` with this address as a `sockaddr_un` and its length;
+    /// fails with `.invalidArgument` (in `operation`) when it does not fit.
+    func withSockAddr<R>(
+        operation: String, _ body: (UnsafePointer<sockaddr>, Int) throws(WeftError) -> R
+    ) throws(WeftError) -> R {
+        let (bytes, isAbstract) = try checkedBytes(operation: operation)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let offset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!

@@ -86,6 +86,21 @@ struct UnixSocketTests {
         }
     }
 
+    @Test("UnixAddress(parsing:) reads what description writes: @name is abstract, a relative path starting with @ is written ./@…; what does not fit is refused")
+    func addressParsing() throws {
+        for address in [UnixAddress.abstract("x"), .path("/tmp/a.sock"), .path("rel.sock"), .abstract("@")] {
+            #expect(try UnixAddress(parsing: address.description) == address, "\(address)")
+        }
+        #expect(UnixAddress.path("@x").description == "./@x")
+        #expect(try UnixAddress(parsing: UnixAddress.path("@x").description) == .path("./@x"), "the same file, not an abstract name")
+        #expect(UnixAddress.abstract("x").description == "@x")
+        for bad in ["", "@", String(repeating: "x", count: UnixAddress.maximumLength + 1), "a\0b"] {
+            let error = try #require(throws: WeftError.self) { try UnixAddress(parsing: bad) }
+            #expect(error.kind == .invalidArgument)
+        }
+        #expect(try UnixAddress(parsing: String(repeating: "x", count: UnixAddress.maximumLength)) == .path(String(repeating: "x", count: UnixAddress.maximumLength)))
+    }
+
     @Test("an abstract name: bind, connect and exchange bytes with no file in the file system; a second bind of the name fails with EADDRINUSE")
     func abstractName() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -142,6 +157,11 @@ struct UnixSocketTests {
             Glibc.close(fd)
             let refused = try runtime.block(on: UnixStream.connectFuture(to: .path(stale)))
             #expect(refused.failure?.code == .connectionRefused)
+            #expect(refused.failure?.detail.contains("nothing listens there") == true)
+            // A file that is not a socket: Linux refuses it the same way, and the detail says so.
+            let notASocket = try runtime.block(on: UnixStream.connectFuture(to: .path(existing)))
+            #expect(notASocket.failure?.code == .connectionRefused)
+            #expect(notASocket.failure?.detail.contains("not a socket") == true)
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
