@@ -45,9 +45,10 @@ public struct SampleCommand: Sendable {
         exit(1)
     }
 
-    /// The value after `flag`, or a usage error.
+    /// The value after `flag`, or a usage error: none, or another option
+    /// (`--unix --poll` is a missing value, not a file named `--poll`).
     public func value(after flag: String, in arguments: inout IndexingIterator<[String]>) -> String {
-        guard let value = arguments.next() else { usageError("\(flag) needs a value") }
+        guard let value = arguments.next(), !value.hasPrefix("--") else { usageError("\(flag) needs a value") }
         return value
     }
 
@@ -63,10 +64,12 @@ public struct SampleCommand: Sendable {
     /// `value` as seconds (fractions allowed, kept to the millisecond) from 0
     /// (included with `allowingZero`) to `maximum`, or a usage error.
     public func seconds(_ value: String, for flag: String, upTo maximum: Int, allowingZero: Bool) -> Duration {
-        guard let seconds = Double(value), seconds <= Double(maximum), allowingZero ? seconds >= 0 : seconds > 0 else {
-            usageError("\(flag) takes seconds from 0\(allowingZero ? "" : " (excluded)") to \(maximum), not '\(value)'")
+        // Checked once kept to the millisecond: 0.0004 is 0.
+        guard let seconds = Double(value), seconds <= Double(maximum), seconds >= 0,
+              case let milliseconds = Int64((seconds * 1000).rounded()), allowingZero || milliseconds > 0 else {
+            usageError("\(flag) takes seconds from \(allowingZero ? "0" : "0.001") to \(maximum), not '\(value)'")
         }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        return .milliseconds(milliseconds)
     }
 
     /// A second SIGINT or SIGTERM cut a graceful shutdown short: says so and

@@ -72,10 +72,16 @@ struct Options {
     /// `--unix PATH`: a Unix socket echo server at PATH.
     var unixAddress: UnixAddress?
 
+    /// The options that take a value.
+    static let valued: Set = ["--host", "--port", "--grace-period", "--idle-timeout", "--loops", "--unix",
+                              "--buffer-budget", "--distribution"]
+
     /// The options in `arguments`; a usage error exits 2.
     init(_ arguments: [String]) {
         var iterator = arguments.makeIterator()
+        var given: Set<String> = []
         while let flag = iterator.next() {
+            given.insert(flag)
             if flag == "--poll" {
                 poll = true
                 continue
@@ -84,6 +90,7 @@ struct Options {
                 udp = true
                 continue
             }
+            guard Self.valued.contains(flag) else { command.usageError("unknown option \(flag)") }
             let value = command.value(after: flag, in: &iterator)
             switch flag {
             case "--host": host = value
@@ -91,7 +98,12 @@ struct Options {
             case "--grace-period": gracePeriod = command.seconds(value, for: flag, upTo: 3600, allowingZero: true)
             case "--idle-timeout": idleTimeout = command.seconds(value, for: flag, upTo: 86_400, allowingZero: false)
             case "--loops": loops = command.number(value, for: flag, in: 1...1024)
-            case "--unix": unixAddress = value.hasPrefix("@") ? .abstract(String(value.dropFirst())) : .path(value)
+            case "--unix":
+                do throws(WeftError) {
+                    unixAddress = try UnixAddress(parsing: value)
+                } catch {
+                    command.usageError("--unix takes a path or @name: \(error.detail)")
+                }
             case "--buffer-budget":
                 runtime.connectionBufferBudget = command.number(value, for: flag, in: 1...(1 << 20), unit: "MiB") << 20
             case "--distribution":
@@ -106,6 +118,9 @@ struct Options {
         if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
         if udp && unixAddress != nil { command.usageError("--udp and --unix exclude each other") }
         if unixAddress != nil, let loops, loops != 1 { command.usageError("--unix serves on one loop; drop --loops \(loops)") }
+        for flag in ["--host", "--distribution"] where unixAddress != nil && given.contains(flag) {
+            command.usageError("\(flag) does not apply to --unix; drop it")
+        }
         if idleTimeout != nil && (udp || unixAddress != nil) {
             command.usageError("--idle-timeout applies to TCP connections only; drop it with \(udp ? "--udp" : "--unix")")
         }
@@ -252,8 +267,8 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
     try await control.spawn { () async throws in
         var stop = shutdownSignal()
         try stop.install()  // before listening: an early SIGTERM must not be fatal
-        var reports = signals(SIGUSR1)
-        try reports.install()  // nor an early SIGUSR1
+        let reporter = try reportOnSIGUSR1(on: control) { await printReports(group) }
+        defer { reporter.cancel() }
         let connections = TaskTracker()
         // Two handlers rather than one with a branch: the default one's frame
         // must stay small (an idle connection's task fits one stack slab).
@@ -285,21 +300,8 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         }
         let server = try await group.serve(address, distribution: options.distribution, handler: handler)
         announce(server.localAddress)
-        let reporter = control.spawn { [reports] in
-            for try await _ in reports.values { await printReports(group) }
-        }
-        defer { reporter.cancel() }
         let signal = try await value(of: stop)
-        // A second signal cuts the drain short (one arriving before this
-        // install finds no watcher and ends the process by its default action).
-        var again = shutdownSignal()
-        try again.install()
-        await server.close()
-        beginDrain(connections, signal: signal, options)
-        switch try await value(of: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: again)) {
-        case .left(let drained): reportDrain(drained, connections)
-        case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
-        }
+        try await drain(connections, after: signal, options) { await server.close() }
         // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
         print("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
         fflush(nil)
@@ -315,6 +317,34 @@ func echoUntilIdle(_ connection: TCPStream, idleTimeout: Duration) async throws 
         let bytes = try read.get()
         if bytes.isEmpty { return }
         try await connection.write(bytes)
+    }
+}
+
+/// Watches SIGUSR1 from now on (before the server listens: an early one must
+/// not be fatal) and runs `report` on `loop` for each, until the returned
+/// task is cancelled. Call it on `loop`.
+func reportOnSIGUSR1(on loop: LoopThread, _ report: @escaping @Sendable () async -> Void) throws -> Task<Void, Error> {
+    var reports = signals(SIGUSR1)
+    try reports.install()
+    return loop.spawn { [reports] in
+        for try await _ in reports.values { await report() }
+    }
+}
+
+/// The async servers' graceful shutdown after the first SIGINT or SIGTERM
+/// (`signal`): watches for a second one, which exits at once (one arriving
+/// before this install finds no watcher and ends the process by its default
+/// action), stops accepting, then waits up to the grace period for the
+/// connections `connections` tracks.
+nonisolated(nonsending)
+func drain(_ connections: TaskTracker, after signal: Int32, _ options: Options, stopAccepting: () async -> Void) async throws {
+    var again = shutdownSignal()
+    try again.install()
+    await stopAccepting()
+    beginDrain(connections, signal: signal, options)
+    switch try await value(of: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: again)) {
+    case .left(let drained): reportDrain(drained, connections)
+    case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
     }
 }
 
@@ -367,6 +397,8 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
     try await control.spawn { () async throws in
         var stop = shutdownSignal()
         try stop.install()
+        let reporter = try reportOnSIGUSR1(on: control) { await printReports(group) }
+        defer { reporter.cancel() }
         let shared = UDPSocket.Options(reusePort: true, receiveBufferSize: 4 << 20)
         let first = try UDPSocket.bind(address, options: shared)
         let bound = try first.localAddress
@@ -447,9 +479,13 @@ func serveUDPPolling(_ options: Options, on address: SocketAddress) throws(WeftE
     let runtime = try Runtime(options: options.runtime)
     var stop = shutdownSignal()
     try stop.install(runtime: runtime)
+    var reports = signals(SIGUSR1)
+    try reports.install(runtime: runtime)
     let socket = try UDPSocket.bind(address, options: UDPSocket.Options(receiveBufferSize: 4 << 20), runtime: runtime)
     announce(try socket.localAddress, kind: "udp")
+    let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
     let ended = try runtime.block(on: select(either: stop, or: UDPEcho(socket: socket)))
+    reporter.abort()
     socket.close()
     if case .left(let signal) = ended { print("weft-echo: signal \(signal), shut down") }
     fflush(nil)
@@ -462,6 +498,8 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
     try await loop.spawn { () async throws in
         var stop = shutdownSignal()
         try stop.install()
+        let reporter = try reportOnSIGUSR1(on: loop) { printReport() }
+        defer { reporter.cancel() }
         let listener = try UnixListener.bind(address)
         let connections = TaskTracker()
         let acceptor = loop.spawn {
@@ -481,10 +519,10 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
         }
         announce(address, kind: "unix")
         let signal = try await value(of: stop)
-        listener.close()  // removes the socket file
-        acceptor.cancel()
-        beginDrain(connections, signal: signal, options)
-        reportDrain(try await value(of: timeoutFuture(options.gracePeriod, connections.waitFuture())), connections)
+        try await drain(connections, after: signal, options) {
+            listener.close()  // removes the socket file
+            acceptor.cancel()
+        }
     }.value
     loop.shutdown()
 }

@@ -67,7 +67,7 @@ extension TimingSensitive {
             for stream in kept.value { stream.close() }
 
             #expect(child.signalAndWait(SIGTERM, within: .seconds(2)))
-            #expect(child.process.terminationStatus == 0)
+            #expect(child.exitStatus == 0)
         }
     }
 }

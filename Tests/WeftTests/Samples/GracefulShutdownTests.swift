@@ -22,7 +22,7 @@ extension TimingSensitive {
             #expect(exited, "still running \(limit) later")
             guard exited else { return }
             #expect(child.process.terminationReason == .exit)
-            #expect(child.process.terminationStatus == 0)
+            #expect(child.exitStatus == 0)
         }
 
         static func roundTrip(_ stream: TCPStream, _ text: String, on runtime: Runtime) throws -> String {

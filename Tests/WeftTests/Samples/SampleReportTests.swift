@@ -49,9 +49,38 @@ extension TimingSensitive {
 
             stream.close()
             #expect(child.signalAndWait(SIGTERM, within: .seconds(5)))
-            #expect(child.process.terminationStatus == 0)
+            #expect(child.exitStatus == 0)
         }
     
+        @Test("weft-echo's UDP and Unix socket echoes print a report on SIGUSR1 too, keep serving, and exit cleanly on SIGTERM (SIGUSR1 killed them, leaving the socket file)",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [["--udp", "--loops", "1"], ["--udp", "--poll"], ["--unix"], ["--unix", "--poll"]])
+        func datagramAndUnixReports(options: [String]) throws {
+            let path = try #require(SampleBinaries.path("weft-echo"))
+            let socketPath = NSTemporaryDirectory() + "weft-echo-report-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+            let arguments = options.first == "--unix" ? ["--unix", socketPath] + options.dropFirst() : ["--port", "0"] + options
+            let child = try SampleChild(path, arguments: arguments)
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
+            #expect(line.hasPrefix("listening on "), "unexpected first line: \(line)")
+            kill(child.process.processIdentifier, SIGUSR1)
+            let header = try #require(child.readLine(within: .seconds(5)), "nothing printed after SIGUSR1")
+            #expect(header.hasSuffix("runtime report"), "unexpected line: \(header)")
+            let counters = try #require(child.readLine(within: .seconds(1)))
+            #expect(counters.hasPrefix("tasks: "), "unexpected line: \(counters)")
+            #expect(child.process.isRunning)
+            if options.first == "--unix" {
+                #expect(FileManager.default.fileExists(atPath: socketPath))
+                let runtime = try Runtime()
+                let stream = try runtime.block(on: timeoutFuture(.seconds(5), UnixStream.connectFuture(to: .path(socketPath)))).get().get()
+                stream.close()
+            }
+            #expect(child.signalAndWait(SIGTERM, within: .seconds(5)))
+            #expect(child.process.terminationReason == .exit)
+            #expect(child.exitStatus == 0)
+            #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind")
+        }
+
         @Test("a sample whose stdout nobody reads keeps serving through 400 SIGUSR1 reports, and says how many it dropped once the output drains",
               arguments: [["weft-echo", "--loops", "2"], ["weft-echo", "--poll"], ["weft-hello", "--loops", "2"]])
         func reportsNeverBlockServing(command: [String]) throws {

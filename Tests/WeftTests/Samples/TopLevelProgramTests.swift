@@ -17,7 +17,7 @@ struct TopLevelProgramTests {
         var lines: [String] = []
         while let line = child.readLine(within: .seconds(30)) { lines.append(line) }
         #expect(child.waitForExit(within: .seconds(10)))
-        #expect(child.process.terminationStatus == 0, "output: \(lines)")
+        #expect(child.exitStatus == 0, "output: \(lines)")
         try #require(lines.count == 5, "output: \(lines)")
 
         // Each figure is the milliseconds the call took; a poll builder
