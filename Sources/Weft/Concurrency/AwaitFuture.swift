@@ -122,6 +122,13 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: UnsafeTransfer<F>) async throws
 /// The waker is the task's own if ``LoopThread/spawn(_:)`` or an
 /// ``AsyncFuture`` started it (see `TaskResumer`), else the loop's spare one,
 /// borrowed for this await.
+///
+/// A task may resume elsewhere than on the loop that polled: a default actor
+/// that ran on the loop's thread since its last Weft call (Swift's runtime
+/// takes an actor on the thread where its task resumed) resumes on the actor's
+/// own executor, and a task of a loop that shut down on its orphaned-jobs
+/// queue. The future is then polled on its loop again, or dropped and the
+/// await cancelled (``awaitElsewhere(_:home:loop:)``), never polled there.
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
@@ -132,15 +139,20 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
     var future = (consume transfer).value
     let resumer: ContinuationWaker
     let owned: Bool
+    /// Where to go on polling if the task resumes elsewhere. Not needed for a
+    /// task with its own waker: ``LoopThread/spawn(_:)`` made it prefer the loop.
+    let home: LoopTaskExecutor?
     if let own = TaskResumer.forCurrentTask {
         // A wake that reached it before this await's first poll was meant
         // for an earlier await.
         own.forgetWakes()
         resumer = own
         owned = true
+        home = nil
     } else {
         resumer = ContinuationWaker.reusable()
         owned = false
+        home = EventLoop.currentTaskExecutor()
     }
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
@@ -160,7 +172,33 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
         }
         let loop = EventLoop.awaitWillSuspend()
         await resumer.suspendWakingOnCancel(addingRecord: !owned)
-        EventLoop.awaitDidResume(onLoop: loop)
+        if !EventLoop.awaitDidResume(onLoop: loop) {
+            if !owned { resumer.finish() }
+            return try await awaitElsewhere(UnsafeTransfer(value: future), home: home, loop: loop)
+        }
+    }
+}
+
+/// The rest of an await whose task resumed off the loop `loop` that polled
+/// its future (see ``awaitOnLoop(_:)``): on that loop's orphaned-jobs queue,
+/// or without a `home` to go back to, the loop shut down, and the await is
+/// cancelled (the future dropped, as a first poll there drops it); else the
+/// task goes back to the loop through `home`, which polls the future again
+/// there (and the wake that resumed it made that poll due). Rare, so apart.
+@inline(never) @usableFromInline
+nonisolated(nonsending)
+func awaitElsewhere<F: Future>(
+    _ transfer: consuming UnsafeTransfer<F>, home: LoopTaskExecutor?, loop: UInt64
+) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
+    guard let home, !OrphanedJobs.isRunning(forLoop: loop) else { throw AwaitCancelled() }
+    do {
+        return try await withTaskExecutorPreference(home) {
+            // Back on the loop: the suspension is over for its count too.
+            _ = EventLoop.awaitDidResume(onLoop: loop)
+            return try await awaitOnPreferredLoop(transfer)
+        }
+    } catch {
+        throw error as! AwaitCancelled
     }
 }
 
@@ -175,16 +213,22 @@ extension EventLoop {
         }
     }
 
-    /// Uncounts it, if it resumed on the loop it suspended on. It resumes
-    /// elsewhere only once that loop shut down (on its orphaned-jobs queue),
-    /// when the loop's figures no longer matter, and the loop may be gone:
-    /// hence the identity, not a reference (which would cost a retain per
-    /// suspension).
+    /// Uncounts it, if it resumed on the loop it suspended on, and says
+    /// whether it did: the identity, not a reference (which would cost a
+    /// retain per suspension), since the loop may be gone.
     @usableFromInline
-    static func awaitDidResume(onLoop identity: UInt64) {
+    static func awaitDidResume(onLoop identity: UInt64) -> Bool {
         withCurrent { loop in
-            if let loop, loop.identity == identity { loop.counters.awaitsWaiting -= 1 }
+            guard let loop, loop.identity == identity else { return false }
+            loop.counters.awaitsWaiting -= 1
+            return true
         }
+    }
+
+    /// The task executor of the loop running this thread.
+    @usableFromInline
+    static func currentTaskExecutor() -> LoopTaskExecutor? {
+        withCurrent { $0?.executors.task }
     }
 }
 

@@ -287,11 +287,8 @@ final class EventLoop {
         }
         drainInbox()
         while let task = ready.popFirst() { task.release() }
-        // A job must run somewhere (a Swift job, or its task would hang).
         let orphanage = attachments.orphanage
-        let leftover = jobs
-        jobs.removeAll()
-        for job in leftover { job.loopClosed(orphanage: orphanage) }
+        orphanQueuedJobs(orphanage)
         attachments.notifyShutdown()
         timers.close()
         timers.virtualClock?.uninstall()
@@ -302,6 +299,19 @@ final class EventLoop {
             weft_close_and_free(weft_async_handle(async))
         }
         uv_run(uvLoop, UV_RUN_NOWAIT)
+        // What the shutdown itself woke on this thread (an await of a child
+        // told `.shutDown`, a last callback) was queued here: it too.
+        orphanQueuedJobs(orphanage)
+    }
+
+    /// Hands every queued job to the orphanage: a job must run somewhere (a
+    /// Swift job, or its task would hang).
+    private func orphanQueuedJobs(_ orphanage: (any LoopJobOrphanage)?) {
+        while !jobs.isEmpty {
+            let leftover = jobs
+            jobs.removeAll()
+            for job in leftover { job.loopClosed(orphanage: orphanage) }
+        }
     }
 
     /// Handles on the loop that are not closing (for leak checks).

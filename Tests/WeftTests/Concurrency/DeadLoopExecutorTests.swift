@@ -109,6 +109,37 @@ extension ConcurrencyBridge {
             await shutDownOffThePool(listening)
         }
 
+        @Test("an await in flight when its loop shut down, in a task the shutdown does not cancel, ends with CancellationError once woken: its future is not polled off the loop (a sleep polled there trapped)")
+        func awaitWokenAfterShutdown() async throws {
+            let loop = try LoopThread()
+            let (sender, receiver) = unboundedChannel(of: Int.self)
+            let waiter = Task(executorPreference: loop.taskExecutor) { () async throws -> Void in
+                // Polled again after the wake, the second stage needs a loop.
+                try await value(of: receiver.next().then { _ in sleepFuture(for: .milliseconds(1)) })
+            }
+            try await Task.sleep(for: .milliseconds(100))  // suspended in the receive
+            await shutDownOffThePool(loop)
+            try sender.send(1)
+            let ended = await outcome { try await awaitWithin(.seconds(20), waiter) }
+            #expect(ended.failure is CancellationError, "\(ended)")
+        }
+
+        @Test("a task waiting for a child process on a loop that shuts down, which the shutdown does not cancel, ends instead of hanging (the wake the shutdown made was queued on the dying loop and lost)")
+        func childWaitAcrossShutdown() async throws {
+            let loop = try LoopThread()
+            let child = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> ChildProcess in
+                var command = Command("/bin/sleep", arguments: ["2"])
+                command.standardInput = .null
+                return try await command.spawn()
+            })
+            let waiter = Task(executorPreference: loop.taskExecutor) { try await child.wait() }
+            try await Task.sleep(for: .milliseconds(100))  // suspended in the wait
+            await shutDownOffThePool(loop)
+            let ended = await outcome { try await awaitWithin(.seconds(5), waiter) }
+            let error = ended.failure
+            #expect(error is CancellationError || (error as? WeftError)?.code == .shutDown, "\(ended)")
+        }
+
         @Test("a shut-down loop's executors do not claim the thread of a loop created after it")
         func deadLoopDoesNotClaimNewLoop() async throws {
             let dead = try LoopThread()

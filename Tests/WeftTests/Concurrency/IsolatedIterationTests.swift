@@ -17,6 +17,22 @@ extension ConcurrencyBridge {
             #expect(accepted == 4)
         }
 
+        @Test("a default actor off the loop awaits two reads of a stream: the second, begun on the loop's thread where the first left the actor, is polled on the loop after its wake (it failed with wrongThread)")
+        func defaultActorAwaitsTwice() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                let firstRead = Shared(false)
+                let reading = Task { try await TwoReads().run(server) { firstRead.value = true } }
+                try await awaitWithin(.seconds(20), loop.spawn {
+                    try await client.write([1])
+                    // The second byte only once the first was read, while the second read waits.
+                    while !firstRead.value { try await Weft.sleep(for: .milliseconds(1)) }
+                    try await Weft.sleep(for: .milliseconds(50))
+                    try await client.write([2])
+                })
+                #expect(try await awaitWithin(.seconds(20), reading) == [1, 2])
+            }
+        }
+
         @Test("listener.connections iterated inside an actor pinned to the loop: every connection reaches the actor's code on the loop thread")
         func connectionsInAnActorOnTheLoop() async throws {
             let (accepted, offLoopThread) = try await acceptFourClients { loop in PinnedAcceptor(loop: loop) }
@@ -117,4 +133,14 @@ private actor PinnedAcceptor {
     let loop: LoopThread
     init(loop: LoopThread) { self.loop = loop }
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.serialExecutor.asUnownedSerialExecutor() }
+}
+
+/// A default actor (not pinned to a loop) that reads a stream twice.
+private actor TwoReads {
+    func run(_ stream: TCPStream, afterFirstRead: @Sendable () -> Void) async throws -> [UInt8] {
+        let first = try await stream.read()
+        afterFirstRead()
+        let second = try await stream.read()
+        return first + second
+    }
 }
