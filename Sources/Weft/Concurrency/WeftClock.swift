@@ -25,13 +25,24 @@ public struct WeftClock: Clock {
     public struct Instant: InstantProtocol, Hashable, Sendable {
         let nanoseconds: Int64
 
+        /// Saturating at the ends of the time line (about 292 years either
+        /// way): wrapped, `.seconds(Int64.max)` from now was a second ago.
         public func advanced(by duration: Duration) -> Instant {
             let (seconds, attoseconds) = duration.components
-            return Instant(nanoseconds: nanoseconds &+ seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000)
+            let (whole, wholeOverflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            let (sum, sumOverflow) = nanoseconds.addingReportingOverflow(whole)
+            let (total, fractionOverflow) = sum.addingReportingOverflow(attoseconds / 1_000_000_000)
+            guard !wholeOverflow && !sumOverflow && !fractionOverflow else {
+                return Instant(nanoseconds: seconds < 0 ? .min : .max)
+            }
+            return Instant(nanoseconds: total)
         }
 
+        /// Saturating, as ``advanced(by:)``.
         public func duration(to other: Instant) -> Duration {
-            .nanoseconds(other.nanoseconds &- nanoseconds)
+            let (difference, overflow) = other.nanoseconds.subtractingReportingOverflow(nanoseconds)
+            guard !overflow else { return other.nanoseconds > nanoseconds ? .seconds(Int64.max) : .seconds(Int64.min) }
+            return .nanoseconds(difference)
         }
 
         public static func < (lhs: Instant, rhs: Instant) -> Bool {

@@ -37,6 +37,20 @@ struct WeftClockTests {
         await #expect(throws: CancellationError.self) { try await sleeper.value }
     }
 
+    @Test("instants saturate at the ends of the time line: .seconds(Int64.max) from now is later, not a second ago, and a sleep that long waits until cancelled")
+    func saturates() async throws {
+        let now = WeftClock().now
+        #expect(now.advanced(by: .seconds(Int64.max)) > now)
+        #expect(now.advanced(by: .seconds(10_000_000_000)) > now)
+        #expect(now.advanced(by: .seconds(Int64.min)) < now)
+        #expect(now.duration(to: now.advanced(by: .seconds(Int64.max))) > .seconds(100 * 365 * 86_400))
+        let sleeper = Task { try await Task.sleep(for: .seconds(Int64.max), clock: WeftClock()) }
+        try await Task.sleep(for: .milliseconds(200))
+        sleeper.cancel()
+        // Wrapped, the deadline was in the past and the sleep returned at once.
+        await #expect(throws: CancellationError.self) { try await sleeper.value }
+    }
+
     @Test("instants order and measure as durations")
     func instants() {
         let clock = WeftClock()
