@@ -170,11 +170,12 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
             if !owned { resumer.finish() }
             throw AwaitCancelled()
         }
-        let loop = EventLoop.awaitWillSuspend()
+        let loop = EventLoop.awaitWillSuspend(listing: owned ? nil : resumer)
         await resumer.suspendWakingOnCancel(addingRecord: !owned)
-        if !EventLoop.awaitDidResume(onLoop: loop) {
+        if !EventLoop.awaitDidResume(onLoop: loop, listed: owned ? nil : resumer) {
             if !owned { resumer.finish() }
-            return try await awaitElsewhere(UnsafeTransfer(value: future), home: home, loop: loop)
+            return try await awaitElsewhere(UnsafeTransfer(value: future), home: home, loop: loop,
+                                            listed: owned ? nil : resumer)
         }
     }
 }
@@ -188,39 +189,52 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitElsewhere<F: Future>(
-    _ transfer: consuming UnsafeTransfer<F>, home: LoopTaskExecutor?, loop: UInt64
+    _ transfer: consuming UnsafeTransfer<F>, home: LoopTaskExecutor?, loop: UInt64, listed resumer: ContinuationWaker?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
     guard let home, !OrphanedJobs.isRunning(forLoop: loop) else { throw AwaitCancelled() }
     do {
         return try await withTaskExecutorPreference(home) {
-            // Back on the loop: the suspension is over for its count too.
-            _ = EventLoop.awaitDidResume(onLoop: loop)
-            return try await awaitOnPreferredLoop(transfer)
+            try await resumeOnPreferredLoop(transfer, loop: loop, listed: resumer)
         }
     } catch {
         throw error as! AwaitCancelled
     }
 }
 
+/// Back on the loop (a plain `async` function runs on the task's preferred
+/// executor): ends the suspension's bookkeeping there, then awaits the future.
+func resumeOnPreferredLoop<F: Future>(
+    _ transfer: UnsafeTransfer<F>, loop: UInt64, listed resumer: ContinuationWaker?
+) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
+    _ = EventLoop.awaitDidResume(onLoop: loop, listed: resumer)
+    return try await awaitOnLoop(transfer)
+}
+
 extension EventLoop {
     /// Counts an await about to suspend on the loop running this thread
-    /// (``RuntimeStatistics/awaitsWaiting``); returns the loop's identity.
+    /// (``RuntimeStatistics/awaitsWaiting``), and lists its waker if given
+    /// (an await without its task's own: see ``LoopExecutors/suspended``);
+    /// returns the loop's identity.
     @usableFromInline
-    static func awaitWillSuspend() -> UInt64 {
+    static func awaitWillSuspend(listing resumer: ContinuationWaker?) -> UInt64 {
         withCurrent { loop in
             loop!.counters.awaitsWaiting += 1
+            if let resumer { loop!.executors.suspended[ObjectIdentifier(resumer)] = resumer }
             return loop!.identity
         }
     }
 
-    /// Uncounts it, if it resumed on the loop it suspended on, and says
+    /// Undoes that, if it resumed on the loop it suspended on, and says
     /// whether it did: the identity, not a reference (which would cost a
-    /// retain per suspension), since the loop may be gone.
+    /// retain per suspension), since the loop may be gone. (Resumed
+    /// elsewhere, it is undone once back on the loop, or the shutdown
+    /// cleared the list.)
     @usableFromInline
-    static func awaitDidResume(onLoop identity: UInt64) -> Bool {
+    static func awaitDidResume(onLoop identity: UInt64, listed resumer: ContinuationWaker?) -> Bool {
         withCurrent { loop in
             guard let loop, loop.identity == identity else { return false }
             loop.counters.awaitsWaiting -= 1
+            if let resumer { loop.executors.suspended[ObjectIdentifier(resumer)] = nil }
             return true
         }
     }

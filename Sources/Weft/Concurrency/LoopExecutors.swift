@@ -12,10 +12,11 @@
 /// from such a task into an actor pinned to the loop: one job to enter the
 /// actor and one to come back, on the same thread.
 ///
-/// `@unchecked Sendable` is sound because `spare`, its one mutable field, is
-/// touched only on the loop thread (``ContinuationWaker/reusable()`` and
-/// ``ContinuationWaker/recycle(_:)`` run there); the rest is immutable.
-final class LoopExecutors: LoopJobOrphanage, @unchecked Sendable {
+/// `@unchecked Sendable` is sound because `spare` and `suspended`, its mutable
+/// fields, are touched only on the loop thread (``ContinuationWaker/reusable()``,
+/// ``ContinuationWaker/recycle(_:)`` and the awaits' bookkeeping in
+/// `AwaitFuture.swift` run there, the shutdown too); the rest is immutable.
+final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Sendable {
     static let key = LoopAttachmentKey(.executors) { loop in LoopExecutors(loop: loop) }
 
     let serial: LoopSerialExecutor
@@ -24,6 +25,12 @@ final class LoopExecutors: LoopJobOrphanage, @unchecked Sendable {
     /// that async code awaiting futures does not allocate one per await (see
     /// ``ContinuationWaker/reusable()``). Loop thread only.
     @exclusivity(unchecked) var spare: ContinuationWaker?
+    /// The awaits suspended on this loop without their task's own waker
+    /// (tasks that prefer the loop but that ``LoopThread/spawn(_:)`` did not
+    /// start, actors pinned to the loop), which the loop's shutdown does not
+    /// cancel: it wakes them instead, cancelled, since the timers and I/O
+    /// they wait for end with the loop. Loop thread only.
+    @exclusivity(unchecked) var suspended: [ObjectIdentifier: ContinuationWaker] = [:]
 
     private init(loop: EventLoop) {
         let target = JobTarget(loop: loop)
@@ -36,6 +43,14 @@ final class LoopExecutors: LoopJobOrphanage, @unchecked Sendable {
     /// orphaned-jobs queue (see ``LoopJobOrphanage``).
     func adopt(_ job: QueuedJob) {
         serial.target.orphans.enqueue(job)
+    }
+
+    /// Cancels the ``suspended`` awaits: each resumes (on the orphaned-jobs
+    /// queue) and throws.
+    func loopShuttingDown() {
+        let awaits = suspended.values
+        suspended = [:]
+        for resumer in awaits { resumer.taskWasCancelled() }
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import Testing
 import Weft
@@ -124,14 +125,35 @@ extension ConcurrencyBridge {
             #expect(ended.failure is CancellationError, "\(ended)")
         }
 
+        @Test("awaits in flight on a loop that shuts down, in tasks its shutdown does not cancel (a task preferring the loop, an actor pinned to it), end instead of hanging: a sleep, a read")
+        func inFlightAwaitsOfUnspawnedTasks() async throws {
+            let loop = try LoopThread()
+            let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
+            let sleeper = Task(executorPreference: loop.taskExecutor) { try await Weft.sleep(for: .seconds(60)) }
+            let reader = Task(executorPreference: loop.taskExecutor) { _ = try await server.read() }
+            let pinned = PinnedSleeper(loop: loop)
+            let actorSleeper = Task { try await pinned.sleep() }
+            try await Task.sleep(for: .milliseconds(100))  // all three suspended
+            await shutDownOffThePool(loop)
+            for (name, task) in [("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)] {
+                let ended = await outcome { try await awaitWithin(.seconds(5), task) }
+                let error = ended.failure
+                #expect(error is CancellationError || (error as? WeftError)?.kind == .closed, "\(name): \(ended)")
+            }
+            _ = (listener, client)
+        }
+
         @Test("a task waiting for a child process on a loop that shuts down, which the shutdown does not cancel, ends instead of hanging (the wake the shutdown made was queued on the dying loop and lost)")
         func childWaitAcrossShutdown() async throws {
             let loop = try LoopThread()
+            // Long enough to outlast a slow run (2 s ended first under
+            // ThreadSanitizer); killed at the end.
             let child = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> ChildProcess in
-                var command = Command("/bin/sleep", arguments: ["2"])
+                var command = Command("/bin/sleep", arguments: ["60"])
                 command.standardInput = .null
                 return try await command.spawn()
             })
+            defer { kill(child.processID, SIGKILL) }
             let waiter = Task(executorPreference: loop.taskExecutor) { try await child.wait() }
             try await Task.sleep(for: .milliseconds(100))  // suspended in the wait
             await shutDownOffThePool(loop)
@@ -199,5 +221,22 @@ extension TimingSensitive.ConcurrencyBridgeTiming {
             #expect(actor.overlaps.load(ordering: .sequentiallyConsistent) == 0)
             #expect(await actor.claimsIsolation(), "its methods run where its executor says they are isolated")
         }
+    }
+}
+
+/// An actor pinned to a loop that sleeps a minute there.
+private actor PinnedSleeper {
+    let loop: LoopThread
+
+    init(loop: LoopThread) {
+        self.loop = loop
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        loop.serialExecutor.asUnownedSerialExecutor()
+    }
+
+    func sleep() async throws {
+        try await Weft.sleep(for: .seconds(60))
     }
 }
