@@ -12,8 +12,9 @@ import Synchronization
 /// timers stopped, its reads stopped, its handles released) and throws
 /// `CancellationError`. So does a call from a task still bound to a loop that
 /// has shut down (its jobs then run on the loop's orphaned-jobs queue, where no
-/// loop will poll the future): the shutdown cancelled it. The async TCP
-/// operations report that case as ``WeftError/Kind/closed`` instead.
+/// loop will poll the future), and an await in flight when its loop shuts down:
+/// the shutdown cancelled it. The async TCP operations report that case as
+/// ``WeftError/Kind/closed`` instead.
 @inlinable
 nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
