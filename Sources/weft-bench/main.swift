@@ -244,10 +244,14 @@ func benchParked(n: Int) throws {
 /// two `Notify`s, `n` times. Each iteration is one suspension of the Swift
 /// task on a continuation, one wake of the Weft task, and one continuation
 /// resume from that task's poll (the async bridge's round trip).
-func benchResume(n: Int) async throws {
+/// With `spawned` false (`resume-preferring`), the Swift task is one that
+/// prefers the loop but that `LoopThread.spawn` did not start (as an actor
+/// pinned to the loop is): its awaits borrow the loop's spare waker, add a
+/// cancellation record and are listed for the loop's shutdown.
+func benchResume(n: Int, spawned: Bool = true) async throws {
     let loop = try LoopThread(name: "weft-bench")
     defer { loop.shutdown() }
-    let wallNanoseconds = try await loop.spawn { () async throws -> Double in
+    let body = { @Sendable () async throws -> Double in
         let ping = Notify()
         let pong = Notify()
         let partner = spawn(NotifyPlayer(mine: ping, theirs: pong, rounds: n, servesFirst: false))
@@ -259,8 +263,9 @@ func benchResume(n: Int) async throws {
         let elapsed = nanosecondsSince(start)
         _ = try await partner.value
         return elapsed
-    }.value
-    report("resume", n: n, wallNanoseconds: wallNanoseconds, bytesPerOp: 0)
+    }
+    let wallNanoseconds = try await (spawned ? loop.spawn(body) : Task(executorPreference: loop.taskExecutor, operation: body)).value
+    report(spawned ? "resume" : "resume-preferring", n: n, wallNanoseconds: wallNanoseconds, bytesPerOp: 0)
 }
 
 // MARK: - main
@@ -272,7 +277,7 @@ func option(_ flag: String, default value: Int) -> Int {
     return parsed
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT] [-c CONCURRENT]"
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|resume-preferring|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT] [-c CONCURRENT]"
 guard CommandLine.arguments.count >= 2 else {
     print(usage)
     exit(2)
@@ -287,6 +292,7 @@ do {
         try benchTimerChurn(tasks: option("-t", default: 10_000), iterations: option("-i", default: 100))
     case "parked": try benchParked(n: option("-n", default: 100_000))
     case "resume": try await benchResume(n: option("-n", default: 1_000_000))
+    case "resume-preferring": try await benchResume(n: option("-n", default: 1_000_000), spawned: false)
     case "channel": try benchChannel(n: option("-n", default: 10_000_000))
     case "oneshot": try benchOneshot(n: option("-n", default: 1_000_000))
     case "notify": try benchNotify(n: option("-n", default: 1_000_000))

@@ -129,7 +129,7 @@ func awaitOnPreferredLoop<F: Future>(_ transfer: UnsafeTransfer<F>) async throws
 /// takes an actor on the thread where its task resumed) resumes on the actor's
 /// own executor, and a task of a loop that shut down on its orphaned-jobs
 /// queue. The future is then polled on its loop again, or dropped and the
-/// await cancelled (``awaitElsewhere(_:home:loop:)``), never polled there.
+/// await cancelled (``awaitElsewhere(_:loop:_:listedIn:)``), never polled there.
 @inlinable @inline(__always)
 nonisolated(nonsending)
 func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
@@ -139,29 +139,29 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
     guard weft_current_runtime() != nil else { throw AwaitCancelled() }
     var future = (consume transfer).value
     let resumer: ContinuationWaker
-    let owned: Bool
-    /// Where to go on polling if the task resumes elsewhere. Not needed for a
-    /// task with its own waker: ``LoopThread/spawn(_:)`` made it prefer the loop.
-    let home: LoopTaskExecutor?
+    /// For an await without the task's own waker, the loop's bridge state:
+    /// where its suspensions are listed for the loop's shutdown, and the way
+    /// back to the loop if the task resumes elsewhere. Nil for a task with its
+    /// own waker: ``LoopThread/spawn(_:)`` made it prefer the loop, and its
+    /// shutdown cancels it.
+    let executors: LoopExecutors?
     if let own = TaskResumer.forCurrentTask {
         // A wake that reached it before this await's first poll was meant
         // for an earlier await.
         own.forgetWakes()
         resumer = own
-        owned = true
-        home = nil
+        executors = nil
     } else {
-        resumer = ContinuationWaker.reusable()
-        owned = false
-        home = EventLoop.currentTaskExecutor()
+        (resumer, executors) = ContinuationWaker.reusable()
     }
+    let owned = executors == nil
     // Polled with the real waker from the first poll: a future that wakes
     // itself and returns pending (a yield) must see its task suspend.
     var context = Context(waker: Waker(resumer))
     while true {
         if case .ready(let output) = future.poll(&context) {
             _ = consume context
-            if !owned { ContinuationWaker.recycle(consume resumer) }
+            if let executors { ContinuationWaker.recycle(consume resumer, into: executors) }
             return UnsafeTransfer(value: output)
         }
         // Cancelled before this call, the next turn throws: the task's own
@@ -171,31 +171,31 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
             if !owned { resumer.finish() }
             throw AwaitCancelled()
         }
-        let loop = EventLoop.awaitWillSuspend(listing: owned ? nil : resumer)
+        let loop = EventLoop.awaitWillSuspend(resumer, listedIn: executors)
         await resumer.suspendWakingOnCancel(addingRecord: !owned)
-        if !EventLoop.awaitDidResume(onLoop: loop, listed: owned ? nil : resumer) {
+        if !EventLoop.awaitDidResume(onLoop: loop, resumer, listedIn: executors) {
             if !owned { resumer.finish() }
-            return try await awaitElsewhere(UnsafeTransfer(value: future), home: home, loop: loop,
-                                            listed: owned ? nil : resumer)
+            return try await awaitElsewhere(UnsafeTransfer(value: future), loop: loop, resumer, listedIn: executors)
         }
     }
 }
 
 /// The rest of an await whose task resumed off the loop `loop` that polled
 /// its future (see ``awaitOnLoop(_:)``): on that loop's orphaned-jobs queue,
-/// or without a `home` to go back to, the loop shut down, and the await is
-/// cancelled (the future dropped, as a first poll there drops it); else the
-/// task goes back to the loop through `home`, which polls the future again
-/// there (and the wake that resumed it made that poll due). Rare, so apart.
+/// or for a task with its own waker (nil `executors`), the loop shut down,
+/// and the await is cancelled (the future dropped, as a first poll there
+/// drops it); else the task goes back to the loop through its task executor,
+/// which polls the future again there (the wake that resumed the task made
+/// that poll due). Rare, so apart.
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitElsewhere<F: Future>(
-    _ transfer: consuming UnsafeTransfer<F>, home: LoopTaskExecutor?, loop: UInt64, listed resumer: ContinuationWaker?
+    _ transfer: consuming UnsafeTransfer<F>, loop: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    guard let home, !OrphanedJobs.isRunning(forLoop: loop) else { throw AwaitCancelled() }
+    guard let executors, !OrphanedJobs.isRunning(forLoop: loop) else { throw AwaitCancelled() }
     do {
-        return try await withTaskExecutorPreference(home) {
-            try await resumeOnPreferredLoop(transfer, loop: loop, listed: resumer)
+        return try await withTaskExecutorPreference(executors.task) {
+            try await resumeOnPreferredLoop(transfer, loop: loop, resumer, listedIn: executors)
         }
     } catch {
         throw error as! AwaitCancelled
@@ -205,22 +205,22 @@ func awaitElsewhere<F: Future>(
 /// Back on the loop (a plain `async` function runs on the task's preferred
 /// executor): ends the suspension's bookkeeping there, then awaits the future.
 func resumeOnPreferredLoop<F: Future>(
-    _ transfer: UnsafeTransfer<F>, loop: UInt64, listed resumer: ContinuationWaker?
+    _ transfer: UnsafeTransfer<F>, loop: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    _ = EventLoop.awaitDidResume(onLoop: loop, listed: resumer)
+    _ = EventLoop.awaitDidResume(onLoop: loop, resumer, listedIn: executors)
     return try await awaitOnLoop(transfer)
 }
 
 extension EventLoop {
     /// Counts an await about to suspend on the loop running this thread
-    /// (``RuntimeStatistics/awaitsWaiting``), and lists its waker if given
-    /// (an await without its task's own: see ``LoopExecutors/suspended``);
-    /// returns the loop's identity.
+    /// (``RuntimeStatistics/awaitsWaiting``), and lists its waker in
+    /// `executors`, the loop's, if given (an await without its task's own
+    /// waker: see ``LoopExecutors/suspended``); returns the loop's identity.
     @usableFromInline
-    static func awaitWillSuspend(listing resumer: ContinuationWaker?) -> UInt64 {
-        withCurrent { loop in
+    static func awaitWillSuspend(_ resumer: ContinuationWaker, listedIn executors: LoopExecutors?) -> UInt64 {
+        executors?.list(resumer)
+        return withCurrent { loop in
             loop!.counters.awaitsWaiting += 1
-            if let resumer { loop!.executors.suspended[ObjectIdentifier(resumer)] = resumer }
             return loop!.identity
         }
     }
@@ -231,19 +231,13 @@ extension EventLoop {
     /// elsewhere, it is undone once back on the loop, or the shutdown
     /// cleared the list.)
     @usableFromInline
-    static func awaitDidResume(onLoop identity: UInt64, listed resumer: ContinuationWaker?) -> Bool {
+    static func awaitDidResume(onLoop identity: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors?) -> Bool {
         withCurrent { loop in
             guard let loop, loop.identity == identity else { return false }
             loop.counters.awaitsWaiting -= 1
-            if let resumer { loop.executors.suspended[ObjectIdentifier(resumer)] = nil }
+            executors?.unlist(resumer)
             return true
         }
-    }
-
-    /// The task executor of the loop running this thread.
-    @usableFromInline
-    static func currentTaskExecutor() -> LoopTaskExecutor? {
-        withCurrent { $0?.executors.task }
     }
 }
 
@@ -267,31 +261,35 @@ final class ContinuationWaker: TaskCancellationObserver, FinishableWakeable, @un
 
     @usableFromInline let state = Atomic<UInt8>(ContinuationWaker.idle)
     @usableFromInline let cancelled = Atomic<Bool>(false)
+    /// Its place in its loop's list of suspended awaits
+    /// (``LoopExecutors/suspended``) while listed, else -1. Declared here, it
+    /// fills the padding after the two flags: the object is no larger (each
+    /// task `LoopThread.spawn` starts keeps one). Loop thread only.
+    @exclusivity(unchecked) var listIndex: Int32 = -1
     @exclusivity(unchecked) @usableFromInline var continuation: UnsafeContinuation<Void, Never>?
 
     @usableFromInline override init() {}
 
-    /// The loop's spare waker if it has one, else a new one. Loop thread only.
+    /// The spare waker of the loop running this thread if it has one, else a
+    /// new one, and that loop's bridge state. Loop thread only.
     @usableFromInline
-    static func reusable() -> ContinuationWaker {
-        EventLoop.withCurrent { $0?.withAttachment(LoopExecutors.key) { $0.spare.take() } } ?? ContinuationWaker()
+    static func reusable() -> (ContinuationWaker, LoopExecutors) {
+        let executors = EventLoop.withCurrent { $0!.executors }
+        return (executors.spare.take() ?? ContinuationWaker(), executors)
     }
 
-    /// Leaves `resumer` for the next ``reusable()`` on this loop if nothing else
-    /// holds it (no future kept a copy of its waker), after an await that
-    /// returned a value. Its task is not suspended then and its cancellation
-    /// handler is removed, so no thread can reach it but this one.
+    /// Leaves `resumer` for the next ``reusable()`` on the loop of
+    /// `executors` if nothing else holds it (no future kept a copy of its
+    /// waker), after an await that returned a value. Its task is not
+    /// suspended then and its cancellation handler is removed, so no thread
+    /// can reach it but this one.
     @usableFromInline
-    static func recycle(_ resumer: consuming ContinuationWaker) {
+    static func recycle(_ resumer: consuming ContinuationWaker, into executors: LoopExecutors) {
         var resumer = resumer
         guard isKnownUniquelyReferenced(&resumer) else { return resumer.finish() }
         resumer.state.store(idle, ordering: .relaxed)
         resumer.cancelled.store(false, ordering: .relaxed)
-        EventLoop.withCurrent { loop in
-            loop?.withAttachment(LoopExecutors.key) { executors in
-                if executors.spare == nil { executors.spare = resumer }
-            }
-        }
+        if executors.spare == nil { executors.spare = resumer }
     }
 
     /// Returns once the waker fired, or the task was cancelled (then

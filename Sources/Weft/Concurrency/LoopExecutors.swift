@@ -16,6 +16,7 @@
 /// fields, are touched only on the loop thread (``ContinuationWaker/reusable()``,
 /// ``ContinuationWaker/recycle(_:)`` and the awaits' bookkeeping in
 /// `AwaitFuture.swift` run there, the shutdown too); the rest is immutable.
+@usableFromInline
 final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Sendable {
     static let key = LoopAttachmentKey(.executors) { loop in LoopExecutors(loop: loop) }
 
@@ -29,8 +30,9 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
     /// (tasks that prefer the loop but that ``LoopThread/spawn(_:)`` did not
     /// start, actors pinned to the loop), which the loop's shutdown does not
     /// cancel: it wakes them instead, cancelled, since the timers and I/O
-    /// they wait for end with the loop. Loop thread only.
-    @exclusivity(unchecked) var suspended: [ObjectIdentifier: ContinuationWaker] = [:]
+    /// they wait for end with the loop. Each knows its index (a swap with
+    /// the last removes one). Loop thread only.
+    @exclusivity(unchecked) var suspended: [ContinuationWaker] = []
 
     private init(loop: EventLoop) {
         let target = JobTarget(loop: loop)
@@ -45,12 +47,33 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
         serial.target.orphans.enqueue(job)
     }
 
+    /// Lists the waker of an await about to suspend in ``suspended``.
+    func list(_ resumer: ContinuationWaker) {
+        resumer.listIndex = Int32(suspended.count)
+        suspended.append(resumer)
+    }
+
+    /// Takes it off the list again, if it is on it.
+    func unlist(_ resumer: ContinuationWaker) {
+        let index = Int(resumer.listIndex)
+        guard index >= 0 else { return }
+        resumer.listIndex = -1
+        let last = suspended.removeLast()
+        if index < suspended.count {
+            suspended[index] = last
+            last.listIndex = Int32(index)
+        }
+    }
+
     /// Cancels the ``suspended`` awaits: each resumes (on the orphaned-jobs
     /// queue) and throws.
     func loopShuttingDown() {
-        let awaits = suspended.values
-        suspended = [:]
-        for resumer in awaits { resumer.taskWasCancelled() }
+        let awaits = suspended
+        suspended = []
+        for resumer in awaits {
+            resumer.listIndex = -1
+            resumer.taskWasCancelled()
+        }
     }
 }
 

@@ -203,15 +203,29 @@ struct BudgetLeavesTests {
         let (sender, receiver) = unboundedChannel(of: Int.self)
         for value in 0..<10_000 { try? sender.send(value) }
         _ = consume sender
+        // Without a budget for Swift jobs the task takes all 10,000 in one job.
+        try Self.expectSwiftTaskYields(on: runtime) { sample in
+            var received = 0
+            while (try? await receiver.receive()) ?? nil != nil {
+                received += 1
+                if received % 100 == 0 { sample() }
+            }
+        }
+    }
+
+    /// Runs `work` as a Swift task on `runtime`'s loop beside a Weft task
+    /// that counts its own turns, and checks that the count `work` sees
+    /// whenever it calls `sample` moved: `work` yielded the loop. (Without,
+    /// every sample sees the same count.)
+    static func expectSwiftTaskYields(
+        on runtime: Runtime, sourceLocation: SourceLocation = #_sourceLocation,
+        _ work: @escaping @Sendable (_ sample: @escaping @Sendable () -> Void) async -> Void
+    ) throws {
         let otherRuns = Shared(0)
         let seen = Shared<[Int]>([])
         let done = Shared(false)
         Task(executorPreference: runtime.taskExecutor) {
-            var received = 0
-            while (try? await receiver.receive()) ?? nil != nil {
-                received += 1
-                if received % 100 == 0 { seen.update { $0.append(otherRuns.value) } }
-            }
+            await work { seen.update { $0.append(otherRuns.value) } }
             done.value = true
         }
         try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
@@ -220,9 +234,8 @@ struct BudgetLeavesTests {
             context.waker.wake()
             return .pending
         })
-        // Without a budget for Swift jobs the task takes all 10,000 in one job:
-        // every sample then sees the same count.
-        #expect(Set(seen.value).count > 10, "other task's runs seen by the receiving task: \(seen.value.prefix(20))")
+        #expect(Set(seen.value).count > 10, "the other task's runs seen by the Swift task: \(seen.value.prefix(20))",
+                sourceLocation: sourceLocation)
     }
 
     @Test("a Swift task on the loop writing to a stream, or sending datagrams, that the kernel keeps taking yields the loop to its other tasks",
@@ -236,23 +249,12 @@ struct BudgetLeavesTests {
         let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
         let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
         let address = try receiver.localAddress
-        let otherRuns = Shared(0)
-        let seen = Shared<[Int]>([])
-        let done = Shared(false)
-        Task(executorPreference: runtime.taskExecutor) {
+        try Self.expectSwiftTaskYields(on: runtime) { sample in
             for index in 1...2_000 {
                 if kind == "stream" { try? await server.write([7]) } else { try? await sender.send([7], to: address) }
-                if index % 100 == 0 { seen.update { $0.append(otherRuns.value) } }
+                if index % 100 == 0 { sample() }
             }
-            done.value = true
         }
-        try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
-            if done.value { return .ready(()) }
-            otherRuns.update { $0 += 1 }
-            context.waker.wake()
-            return .pending
-        })
-        #expect(Set(seen.value).count > 10, "other task's runs seen by the writing task: \(seen.value.prefix(20))")
         for socket in [sender, receiver] { socket.close() }
         server.close()
         listener.close()

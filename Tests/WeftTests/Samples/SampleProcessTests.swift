@@ -355,17 +355,7 @@ extension TimingSensitive {
             let runtime = try Runtime()
             let held = try runtime.block(on: timeoutFuture(.seconds(5), UnixStream.connectFuture(to: .path(socketPath)))).get().get()
             defer { held.close() }
-            try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the connection is being served
-            kill(child.process.processIdentifier, SIGINT)
-            var draining = false
-            while let line = child.readLine(within: .seconds(5)) {
-                if line.contains("stopped accepting") { draining = true; break }
-            }
-            #expect(draining, "weft-echo did not begin its drain")
-            let start = ContinuousClock.now
-            #expect(child.signalAndWait(SIGINT, within: .seconds(3)), "still running 3 s after the second SIGINT")
-            #expect(ContinuousClock.now - start < .seconds(3))
-            #expect(child.exitStatus == 130)
+            Self.expectSecondSIGINTExitsAtOnce(child)
             #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind")
         }
 
@@ -394,17 +384,25 @@ extension TimingSensitive {
             if command[0] == "weft-hello" {  // a /sleep in flight keeps the connection
                 _ = try runtime.block(on: held.writeAll(NetTest.bytes("GET /sleep HTTP/1.1\r\n\r\n")))
             }
-            try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the connection is being served
+            Self.expectSecondSIGINTExitsAtOnce(child)
+        }
+
+        /// With a connection being served: SIGINT, the drain's first line,
+        /// then a second SIGINT, after which the child must exit within 3 s
+        /// with status 130.
+        static func expectSecondSIGINTExitsAtOnce(_ child: SampleChild, sourceLocation: SourceLocation = #_sourceLocation) {
+            usleep(100_000)  // the connection is being served
             kill(child.process.processIdentifier, SIGINT)
             var draining = false
             while let line = child.readLine(within: .seconds(5)) {
                 if line.contains("stopped accepting") { draining = true; break }
             }
-            #expect(draining, "weft-echo did not begin its drain")
+            #expect(draining, "the sample did not begin its drain", sourceLocation: sourceLocation)
             let start = ContinuousClock.now
-            #expect(child.signalAndWait(SIGINT, within: .seconds(3)), "still running 3 s after the second SIGINT")
-            #expect(ContinuousClock.now - start < .seconds(3))
-            #expect(child.exitStatus == 130)
+            #expect(child.signalAndWait(SIGINT, within: .seconds(3)), "still running 3 s after the second SIGINT",
+                    sourceLocation: sourceLocation)
+            #expect(ContinuousClock.now - start < .seconds(3), sourceLocation: sourceLocation)
+            #expect(child.exitStatus == 130, sourceLocation: sourceLocation)
         }
 
         @Test(
