@@ -25,6 +25,7 @@ PROGRAMS = [
     ("timer-churn (libuv C)", ["Benchmarks/libuv-c/timer-churn"]),
     ("parked", [".build/release/weft-bench", "parked"]),
     ("resume", [".build/release/weft-bench", "resume"]),
+    ("resume-preferring", [".build/release/weft-bench", "resume-preferring"]),
     ("channel", [".build/release/weft-bench", "channel"]),
     ("oneshot", [".build/release/weft-bench", "oneshot"]),
     ("notify", [".build/release/weft-bench", "notify"]),
