@@ -240,6 +240,13 @@ int weft_socket_set_reuse_address(int fd, int on) {
     return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
 }
 
+int weft_socket_take_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return uv_translate_sys_error(errno);
+    return error == 0 ? 0 : uv_translate_sys_error(error);
+}
+
 int weft_udp_set_ip_option(int fd, weft_udp_ip_option option, int value, const char **failed_call) {
     static const struct { int ipv4; const char *ipv4_name; int ipv6; const char *ipv6_name; } names[] = {
         [WEFT_UDP_TTL] = { IP_TTL, "setsockopt IP_TTL", IPV6_UNICAST_HOPS, "setsockopt IPV6_UNICAST_HOPS" },

@@ -13,9 +13,13 @@
 /// and over). When another waker comes, the list first drops those whose target
 /// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks
 /// and the bridge's await wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
-/// time cannot grow the list without bound, it keeps at most ``limit``: a
-/// newcomer beyond that wakes the longest-kept one and takes its place (a task
-/// still waiting then just polls again: a spurious wake-up).
+/// time cannot grow the list without bound, past ``limit`` a newcomer wakes
+/// the longest-kept waker of that kind and takes its place (a task still
+/// waiting then just polls again: a spurious wake-up). Wakers that can tell
+/// are each a task really waiting, and are all kept: evicting one of more
+/// than ``limit`` such tasks (300 receives of one socket) only had it poll
+/// and register again, evicting the next, round and round, the loop never
+/// idle.
 ///
 /// The common case, one waiter, costs what a single slot costs: the first
 /// waker has its own field, and the others' array does not exist (nil: no
@@ -59,10 +63,14 @@ struct WaitingWakers {
         if kept.isFinished {
             first = rest.removeFirst()
             others = rest.isEmpty ? nil : rest
-        } else if rest.count == Self.limit {
+        } else if rest.count >= Self.limit && !kept.canTellFinished {
             first = rest.removeFirst()
             others = rest
             kept.wake()  // last, with the list consistent
+        } else if rest.count >= Self.limit, let index = rest.firstIndex(where: { !$0.canTellFinished }) {
+            let evicted = rest.remove(at: index)
+            others = rest
+            evicted.wake()
         } else {
             others = rest
         }
@@ -101,5 +109,10 @@ extension Waker {
     /// tell (they are not ``FinishableWakeable``).
     var isFinished: Bool {
         (target as? any FinishableWakeable)?.isFinished ?? false
+    }
+
+    /// Whether its target can tell when waking it no longer matters.
+    var canTellFinished: Bool {
+        target is any FinishableWakeable
     }
 }

@@ -395,9 +395,7 @@ final class DatagramEndpoint: SocketOwner {
     /// socket (see `weft_udp_set_ip_option`): libuv's setters would set the
     /// IPv4 option only, on a socket libuv did not bind itself.
     func setIPOption(_ option: IPOption, to value: Int32, operation: String) throws(WeftError) {
-        guard let handle else { throw closedError(operation) }
-        var descriptor: uv_os_fd_t = -1
-        try check(uv_fileno(weft_udp_handle(handle), &descriptor), "\(operation) (uv_fileno)")
+        let descriptor = try descriptor(operation: operation)
         let cOption = switch option {
         case .timeToLive: WEFT_UDP_TTL
         case .multicastTimeToLive: WEFT_UDP_MULTICAST_TTL
@@ -406,12 +404,22 @@ final class DatagramEndpoint: SocketOwner {
         try checkSettingOptions(operation) { weft_udp_set_ip_option(descriptor, cOption, value, &$0) }
     }
 
+    /// The socket's descriptor; `.closed` once closed.
+    private func descriptor(operation: String) throws(WeftError) -> Int32 {
+        guard let handle else { throw closedError(operation) }
+        var descriptor: uv_os_fd_t = -1
+        try check(uv_fileno(weft_udp_handle(handle), &descriptor), "\(operation) (uv_fileno)")
+        return descriptor
+    }
+
     /// Connects (a peer address) or disconnects (`nil`). An error the old
-    /// peer caused and no receive has taken yet (`ECONNREFUSED`) goes: it
-    /// does not belong to the next.
+    /// peer caused and no receive has taken yet (`ECONNREFUSED`) goes, from
+    /// Weft and from the kernel, which keeps it until a receive or a send
+    /// takes it: the first send to the new peer failed with it.
     func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
         try set(operation) { handle in withSockAddr(address) { uv_udp_connect(handle, $0) } }
         receiveError = nil
+        _ = weft_socket_take_error(try descriptor(operation: operation))
     }
 
     func address(peer: Bool) throws(WeftError) -> SocketAddress {

@@ -234,6 +234,53 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("reconnected before any receive, a UDP socket's first send to the new peer goes out: the old peer's ICMP error, which the kernel keeps until a receive or send takes it, is dropped")
+    func reconnectWithoutReceivingDropsTheKernelsError() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let second = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let placeholder = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let deadAddress = try placeholder.localAddress
+        placeholder.close()
+        let client = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try client.connect(to: deadAddress)
+        try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([3]))).get().get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the ICMP error arrives; nobody receives
+        try client.disconnect()
+        try client.connect(to: try second.localAddress)
+        let sent = try runtime.block(on: timeoutFuture(.seconds(10), client.sendFuture([4]))).get()
+        #expect(sent.failure == nil, "\(sent)")
+        let received = try runtime.block(on: timeoutFuture(.seconds(10), second.receiveFuture())).get()
+        #expect(try received.get().bytes == [4])
+        for socket in [second, client] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("300 tasks waiting to receive on one socket, more than a waiting list evicts, leave the loop idle: all are kept, none polls again and again (each eviction had the next one poll, the loop never blocking)")
+    func manyWaitingReceivers() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let socket = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let receivers = (0..<300).map { _ in runtime.spawn(socket.receiveFuture()) }
+        try runtime.block(on: sleepFuture(for: .milliseconds(10)))  // all 300 polled and waiting
+        let pollsBefore = runtime.statistics.polls
+        try runtime.block(on: sleepFuture(for: .milliseconds(200)))
+        let polls = runtime.statistics.polls - pollsBefore
+        #expect(polls < 50, "\(polls) polls while nothing happened")
+        // A datagram wakes them all; one takes it.
+        let sender = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try runtime.block(on: timeoutFuture(.seconds(10), sender.sendFuture([5], to: try socket.localAddress))).get().get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+        socket.close()
+        var received = 0
+        for receiver in receivers {
+            if case .success(.success(.success(let datagram))) = try runtime.block(on: timeoutFuture(.seconds(10), receiver)), datagram.bytes == [5] {
+                received += 1
+            }
+        }
+        #expect(received == 1)
+        sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("multicast on loopback: a member of 239.255.0.1 receives what is sent to the group, with loopback and TTL set; after leaving it receives nothing (skipped where the kernel refuses multicast on loopback)")
     func multicastOnLoopback() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
