@@ -240,6 +240,10 @@ int weft_socket_set_reuse_address(int fd, int on) {
     return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
 }
 
+int weft_socket_bind_existing(int fd, const struct sockaddr *address, int address_length) {
+    return bind(fd, address, (socklen_t)address_length) == 0 ? 0 : uv_translate_sys_error(errno);
+}
+
 int weft_socket_take_error(int fd) {
     int error = 0;
     socklen_t length = sizeof error;

@@ -165,6 +165,9 @@ int weft_socket_bind(const struct sockaddr *address, int address_length, int typ
 /// Sets SO_REUSEADDR of `fd` to `on`; 0 or a negative libuv error code.
 int weft_socket_set_reuse_address(int fd, int on);
 
+/// Binds the existing socket `fd` to `address`; 0 or a negative libuv error code.
+int weft_socket_bind_existing(int fd, const struct sockaddr *address, int address_length);
+
 /// Reads and so clears the error pending on `fd` (SO_ERROR: an ICMP error a
 /// UDP socket's peer caused, kept until a receive or a send takes it); the
 /// pending error as a libuv code, 0 for none.

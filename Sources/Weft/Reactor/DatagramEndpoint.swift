@@ -101,6 +101,10 @@ final class DatagramEndpoint: SocketOwner {
     /// A test hook: skip `uv_udp_try_send`, as if the kernel always said
     /// `EAGAIN`, so the queued path runs on loopback (where it never does).
     @exclusivity(unchecked) var queuesEverySend = false
+    /// The address bound when it was bound to port 0, with the port the
+    /// system chose: Linux unbinds a port it chose when the socket
+    /// disconnects, and ``connect(to:operation:)`` binds it again.
+    @exclusivity(unchecked) private var chosenPortAddress: SocketAddress?
 
     init(loop: EventLoop, receiveBufferLength: Int, receiveQueueLimit: Int, sendQueueLimit: Int) throws(WeftError) {
         self.loop = loop
@@ -149,6 +153,9 @@ final class DatagramEndpoint: SocketOwner {
         // `reuseAddress` another socket could then bind this address too.
         if !options.reuseAddress {
             try check(weft_socket_set_reuse_address(socket, 0), "\(operation) (setsockopt SO_REUSEADDR)")
+        }
+        if address.port == 0 {
+            chosenPortAddress = try SocketAddress(host: address.host, port: self.address(peer: false).port)
         }
     }
 
@@ -419,7 +426,13 @@ final class DatagramEndpoint: SocketOwner {
     func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
         try set(operation) { handle in withSockAddr(address) { uv_udp_connect(handle, $0) } }
         receiveError = nil
-        _ = weft_socket_take_error(try descriptor(operation: operation))
+        let descriptor = try descriptor(operation: operation)
+        _ = weft_socket_take_error(descriptor)
+        // Disconnected, a socket bound to port 0 lost that port: bind it again.
+        if address == nil, let bound = chosenPortAddress, try self.address(peer: false).port == 0 {
+            let result = bound.withSockAddr { weft_socket_bind_existing(descriptor, $0, Int32(bound.sockAddrLength)) }
+            try check(result, "\(operation) (bind \(bound))")
+        }
     }
 
     func address(peer: Bool) throws(WeftError) -> SocketAddress {

@@ -255,6 +255,22 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("disconnected, a UDP socket bound to port 0 keeps the port the system chose and still receives there (Linux unbinds such a port on disconnect)")
+    func disconnectKeepsTheChosenPort() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let client = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        let port = try client.localAddress.port
+        let peer = try UDPSocket.bind(Self.loopback(), runtime: runtime)
+        try client.connect(to: try peer.localAddress)
+        try client.disconnect()
+        #expect(try client.localAddress.port == port)
+        try runtime.block(on: timeoutFuture(.seconds(10), peer.sendFuture([9], to: try SocketAddress(host: "127.0.0.1", port: port)))).get().get()
+        let received = try runtime.block(on: timeoutFuture(.seconds(5), client.receiveFuture())).get()
+        #expect(try received.get().bytes == [9])
+        for socket in [client, peer] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("300 tasks waiting to receive on one socket, more than a waiting list evicts, leave the loop idle: all are kept, none polls again and again (each eviction had the next one poll, the loop never blocking)")
     func manyWaitingReceivers() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
