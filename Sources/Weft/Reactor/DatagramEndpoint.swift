@@ -154,9 +154,8 @@ final class DatagramEndpoint: SocketOwner {
         if !options.reuseAddress {
             try check(weft_socket_set_reuse_address(socket, 0), "\(operation) (setsockopt SO_REUSEADDR)")
         }
-        if address.port == 0 {
-            chosenPortAddress = try SocketAddress(host: address.host, port: self.address(peer: false).port)
-        }
+        // Not yet connected, the socket's own address is the one bound, the port chosen.
+        if address.port == 0 { chosenPortAddress = try self.address(peer: false) }
     }
 
     /// Closes the handle (if open), frees the receive buffer and the queue,
