@@ -77,7 +77,7 @@ public struct LoopGroupService: Service {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        group.shutdown()
+        await group.shutdownGracefully()  // blocks no thread of the service group's pool
     }
 }
 #endif

@@ -104,6 +104,12 @@ public final class LoopGroup: TaskExecutor {
         LoopThread.shutDown(loops)
     }
 
+    /// ``shutdown()`` for async code, without blocking the caller's thread
+    /// while the loops wind down (see ``LoopThread/shutdownGracefully()``).
+    public func shutdownGracefully() async {
+        await LoopThread.shutDownWithoutBlocking(loops)
+    }
+
     /// Each loop's runtime report (counters and live tasks), in loop order,
     /// each taken on its own loop. A loop that has shut down reports nothing.
     public func reports() async -> [RuntimeReport?] {

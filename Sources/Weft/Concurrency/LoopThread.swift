@@ -242,6 +242,16 @@ public final class LoopThread: Sendable {
         LoopThread.shutDown([self])
     }
 
+    /// ``shutdown()`` for async code: the same steps, but the caller's thread
+    /// is not blocked while the loop winds down (a thread of its own joins
+    /// it, then resumes the caller), so a task on Swift's cooperative pool
+    /// (two threads on a two-core machine) does not hold one of them for up
+    /// to a second. Called from a task on this loop, it returns once the loop
+    /// is asked to stop, as ``shutdown()`` does.
+    public func shutdownGracefully() async {
+        await LoopThread.shutDownWithoutBlocking([self])
+    }
+
     /// Asks every loop of `loops` to stop, so that they wind down in
     /// parallel, then joins them; from one of their threads, joins them on a
     /// new thread and returns (see ``shutdown()``).
@@ -254,6 +264,31 @@ public final class LoopThread: Sendable {
         // If no thread can be made, the loops still stop; nothing joins them.
         if let joiner = try? startThread({ for loop in loops { loop.join() } }) {
             pthread_detach(joiner)  // nothing joins the joiner
+        }
+    }
+
+    /// ``shutDown(_:)`` without blocking the calling thread: the loops are
+    /// joined on a thread of their own, which resumes the caller once they
+    /// have ended. From one of the loops' own threads it returns once they
+    /// are asked to stop, as ``shutDown(_:)`` does.
+    static func shutDownWithoutBlocking(_ loops: [LoopThread]) async {
+        for loop in loops { loop.requestStop() }
+        guard !loops.contains(where: \.isCurrent) else {
+            shutDown(loops)
+            return
+        }
+        await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
+            do {
+                let joiner = try startThread {
+                    for loop in loops { loop.join() }
+                    done.resume()
+                }
+                pthread_detach(joiner)  // the continuation tells the caller
+            } catch {
+                // No thread to join them on: join them on this one.
+                for loop in loops { loop.join() }
+                done.resume()
+            }
         }
     }
 
