@@ -230,11 +230,17 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// Sends to and receives from `address` only; sends without an address
     /// go there. Fails with `EISCONN` when already connected (``disconnect()``
-    /// first), `.closed` once closed. An error from an earlier peer that no
+    /// first), `.closed` once closed, `.invalidArgument` for port 0 (Linux
+    /// accepts it and leaves the socket unconnected, so that every send
+    /// failed with `EDESTADDRREQ`). An error from an earlier peer that no
     /// receive took is dropped.
     public func connect(to address: SocketAddress) throws(WeftError) {
+        let operation = "connect udp \(address)"
         if let error = wrongThread("connect") { throw error }
-        try endpoint.connect(to: address, operation: "connect udp \(address)")
+        guard address.port != 0 else {
+            throw WeftError(.invalidArgument, operation: operation, detail: "port 0 names no peer")
+        }
+        try endpoint.connect(to: address, operation: operation)
     }
 
     /// Undoes ``connect(to:)``.

@@ -426,7 +426,7 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("bad input is a clear WeftError: a datagram over 65,507 bytes, a send without an address on an unconnected socket, sending on a closed socket, a port out of range, options out of range")
+    @Test("bad input is a clear WeftError: a datagram over 65,507 bytes, a send without an address on an unconnected socket, a connect or send to port 0, sending on a closed socket, a port out of range, options out of range")
     func badInput() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let socket = try UDPSocket.bind(Self.loopback(), runtime: runtime)
@@ -438,6 +438,13 @@ struct UDPTests {
         let unconnected = try runtime.block(on: socket.sendFuture([1]))
         #expect(unconnected.failure?.name == "EDESTADDRREQ", "\(String(describing: unconnected.failure))")
         #expect(unconnected.failure?.operation == "send")
+        let portZero = try SocketAddress(host: "127.0.0.1", port: 0)
+        let connectError = #expect(throws: WeftError.self) { try socket.connect(to: portZero) }
+        #expect(connectError?.kind == .invalidArgument, "\(String(describing: connectError))")
+        #expect(connectError?.operation == "connect udp 127.0.0.1:0")
+        #expect(throws: WeftError.self) { try socket.peerAddress }  // still unconnected
+        let toPortZero = try runtime.block(on: socket.sendFuture([1], to: portZero))
+        #expect(toPortZero.failure?.name == "EINVAL", "\(String(describing: toPortZero.failure))")
         socket.close()
         let closed = try runtime.block(on: socket.sendFuture([1], to: target))
         #expect(closed.failure?.kind == .closed)
