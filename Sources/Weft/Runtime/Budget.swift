@@ -10,9 +10,10 @@ import CWeftSupport
 /// awaiting such a future yields the loop the same way).
 ///
 /// The leaves that take from it: every channel receiver (mpsc, oneshot,
-/// broadcast, watch), `Notify`'s `notified()`, `AsyncSemaphore.acquire` (and so
-/// `AsyncLock.lock`), a stream's reads (`pollRead`, `pollFillBuffer`, and the
-/// futures built on them), and a listener's `accept()`.
+/// broadcast, watch) and a bounded channel's send and reserve, `Notify`'s
+/// `notified()`, `AsyncSemaphore.acquire` (and so `AsyncLock.lock`), a
+/// stream's reads and writes (`pollRead`, `pollFillBuffer`, `pollWrite`, and
+/// the futures built on them), UDP sends, and a listener's `accept()`.
 public enum Budget {
     /// Units per task poll.
     public static let perPoll = 128

@@ -73,6 +73,7 @@ public struct ChannelSend<Value: Sendable>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, SendError<Value>>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         let shared = lifetime.shared
         if let waiting {
             let node = waiting.node
@@ -198,6 +199,7 @@ public struct ChannelReserve<Value: Sendable>: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<SendPermit<Value>, ChannelClosed>> {
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         let shared = lifetime.shared
         // Whether a slot is ours (true) or the receiver is gone (false).
         let granted: Poll<Bool>

@@ -123,6 +123,26 @@ struct BudgetLeavesTests {
         }
     }
 
+    @Test("sends and reserves on a bounded channel with room")
+    func channelSends() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 4_096)
+        try Self.expectYields(1_000, on: runtime) { context in
+            var send = sender.sendFuture(1)
+            if case .ready(.success) = send.poll(&context) { return true }
+            return nil
+        }
+        try Self.expectYields(1_000, on: runtime) { context in
+            var reserve = sender.reserveFuture()
+            if case .ready(.success(let permit)) = reserve.poll(&context) {
+                try? permit.send(2)
+                return true
+            }
+            return nil
+        }
+        #expect(receiver.count == 2_000)
+    }
+
     @Test("one-byte reads of a stream with bytes buffered")
     func streamReads() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
