@@ -166,12 +166,17 @@ extension ChannelShared {
         return result
     }
 
-    /// A permit dropped unused: its slot goes to the next waiting sender.
+    /// A permit dropped unused: its slot goes to the next waiting sender, and
+    /// the receiver is woken when that sender's value went into the buffer.
     func releaseReserved() {
-        let sender = state.withLock { state -> Waker? in
+        var (sender, receivers) = state.withLock { state -> (Waker?, WaitingWakers) in
             state.reserved -= 1
-            return state.isReceiverAlive ? state.serveFirstWaitingSender() : nil
+            guard state.isReceiverAlive else { return (nil, WaitingWakers()) }
+            let buffered = state.buffer.count
+            let sender = state.serveFirstWaitingSender()
+            return (sender, state.buffer.count > buffered ? state.receivers.take() : WaitingWakers())
         }
         sender?.wake()
+        receivers.wakeAll()
     }
 }

@@ -45,17 +45,8 @@ public final class Notify: @unchecked Sendable {
     public init() {}
 
     deinit {
+        // No waiter is queued or picked: each would keep this notify alive.
         spare.exchange(nil, ordering: .acquiring)?.release()
-        // Only the future being destroyed on this thread can still have a
-        // waiter queued (every other future would keep this notify alive):
-        // tell it there is nothing left to leave.
-        var waiter = queue.first
-        while let current = waiter {
-            waiter = current._withUnsafeGuaranteedRef { waiter in
-                waiter.notify = nil
-                return waiter.links.next
-            }
-        }
     }
 
     /// Wakes one waiter, or stores a notification for the next.
@@ -219,10 +210,12 @@ final class NotifyWaiter: IntrusiveListNode {
     @exclusivity(unchecked) var waker: Waker?
     /// Unretained: see `Notify.queue`.
     @exclusivity(unchecked) var links = ListLinks<NotifyWaiter>()
-    /// The notify whose queue the waiter may be in; nil once settled.
-    /// Unowned: the future that owns the waiter holds the notify, and a
-    /// notify that dies first clears this (see `Notify.deinit`).
-    @exclusivity(unchecked) unowned(unsafe) var notify: Notify?
+    /// The notify whose queue the waiter may be in, or that picked it; nil
+    /// once settled. Strong: a future's fields go in an order of their own,
+    /// so its notify can go before its waiter, and a picked waiter dropped
+    /// unpolled still passes its notification on through it (an unowned
+    /// reference read a freed notify then).
+    @exclusivity(unchecked) var notify: Notify?
 
     deinit { notify?.cancel(self) }
 }

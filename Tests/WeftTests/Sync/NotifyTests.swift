@@ -66,6 +66,20 @@ struct SyncNotifyTests {
         #expect(pollFuture(&next).isReady)
     }
 
+    @Test("a future picked by notifyOne, or woken by notifyWaiters, and dropped unpolled after every other reference to its Notify is gone, touches no freed memory (its waiter read a freed Notify; ThreadSanitizer's and AddressSanitizer's runs check it)",
+          arguments: [true, false])
+    func pickedWaiterOutlivesItsNotify(one: Bool) {
+        var notify: Notify? = Notify()
+        weak let observed = notify
+        var waiting: Notified? = notify!.notifiedFuture()
+        #expect(!pollFuture(&waiting!).isReady)
+        if one { notify!.notifyOne() } else { notify!.notifyWaiters() }
+        notify = nil
+        #expect(observed != nil, "the pending future keeps its Notify")
+        waiting = nil  // its fields go, the Notify among them, then the waiter
+        #expect(observed == nil)
+    }
+
     @Test("a dropped pending notified future leaves the queue, so the next notification goes to the one behind it")
     func droppedPendingWaiterLeaves() {
         let notify = Notify()

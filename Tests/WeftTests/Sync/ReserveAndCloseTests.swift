@@ -25,7 +25,7 @@ struct ReserveAndCloseTests {
         #expect(pollNextOnce(&stream) == .ready(1))
     }
 
-    @Test("reservations wait in line with senders, and a permit dropped unused gives its slot to the next in line")
+    @Test("reservations wait in line with senders, and a permit dropped unused gives its slot to the next in line, waking the receiver that waits for the value")
     func reservationsQueueWithSenders() throws {
         let runtime = try Runtime()
         let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
@@ -38,9 +38,12 @@ struct ReserveAndCloseTests {
         var stream = receiver
         #expect(pollNextOnce(&stream) == .ready(0))  // frees the slot: the reservation gets it
         var slot: SendPermit<Int>? = try #require(try? runtime.guardedBlock(on: permit).get().get())
-        #expect(pollNextOnce(&stream) == .pending, "the send waits behind the reservation")
+        let receiverWakes = AtomicCounter()
+        #expect(pollNextOnce(&stream, waker: Waker { receiverWakes.increment() }) == .pending,
+                "the send waits behind the reservation")
         #expect(slot != nil)
         slot = nil  // dropped unused: the waiting send takes the slot
+        #expect(receiverWakes.value == 1, "the send's value is buffered: the waiting receiver is woken")
         #expect(try runtime.guardedBlock(on: send).get().isSuccess)
         #expect(pollNextOnce(&stream) == .ready(2))
     }
