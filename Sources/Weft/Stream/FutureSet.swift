@@ -146,34 +146,51 @@ public struct FutureSet<F: Future>: PollStream {
     /// Like `pollNext`, also telling which slot (see ``insert(_:)``) finished.
     @inlinable
     public mutating func pollNextIndexed(_ context: inout Context) -> Poll<(index: Int, output: F.Output)?> {
+        var tookWoken = false
         if backlogPosition == backlog.count {
-            woken.take(into: &backlog, registering: context.waker)
-            parent.register(context.waker)
-            if !inserted.isEmpty {
-                backlog.append(contentsOf: inserted)
-                inserted.removeAll(keepingCapacity: true)
-            }
-            backlogPosition = 0
+            takeWoken(registering: context.waker)
+            tookWoken = true
         }
         if count == 0 { return .ready(nil) }
-        while backlogPosition < backlog.count {
-            let index = backlog[backlogPosition]
-            backlogPosition += 1
-            let waker = wakers[index]
-            waker.isQueued.store(false, ordering: .releasing)
-            guard children[index] != nil else { continue }
-            var childContext = Context(waker: Waker(waker))
-            if case .ready(let output) = children[index]!.poll(&childContext) {
-                children[index] = nil
-                freeSlots.append(index)
-                running -= 1
-                if backlogPosition < backlog.count {
-                    context.waker.wake()  // come back for the rest of the backlog
+        while true {
+            while backlogPosition < backlog.count {
+                let index = backlog[backlogPosition]
+                backlogPosition += 1
+                let waker = wakers[index]
+                waker.isQueued.store(false, ordering: .releasing)
+                guard children[index] != nil else { continue }
+                var childContext = Context(waker: Waker(waker))
+                if case .ready(let output) = children[index]!.poll(&childContext) {
+                    children[index] = nil
+                    freeSlots.append(index)
+                    running -= 1
+                    if backlogPosition < backlog.count {
+                        context.waker.wake()  // come back for the rest of the backlog
+                    }
+                    return .ready((index, output))
                 }
-                return .ready((index, output))
             }
+            // A poll that began on an earlier poll's backlog has not given the
+            // woken children its waker (the earlier poll's may be another, a
+            // finished one), and a child woken since may have spent its wake
+            // on that poll's own wake: take them now, once, before waiting.
+            if tookWoken { return .pending }
+            takeWoken(registering: context.waker)
+            tookWoken = true
         }
-        return .pending
+    }
+
+    /// Makes the children woken since the last take, and those inserted, the
+    /// backlog, and registers `waker` for the next wake.
+    @inlinable
+    mutating func takeWoken(registering waker: Waker) {
+        woken.take(into: &backlog, registering: waker)
+        parent.register(waker)
+        if !inserted.isEmpty {
+            backlog.append(contentsOf: inserted)
+            inserted.removeAll(keepingCapacity: true)
+        }
+        backlogPosition = 0
     }
 }
 

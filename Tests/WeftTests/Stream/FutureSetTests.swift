@@ -47,6 +47,49 @@ struct FutureSetTests {
         #expect(mailbox.polls == 2)
     }
 
+    @Test("a poll that works through an earlier poll's backlog with a new waker, and finds it pending, registers that waker: a child woken later wakes it, not the old one")
+    func backlogPolledByANewWaker() {
+        let oldWakes = AtomicCounter(), newWakes = AtomicCounter()
+        let first = Mailbox<Int>(), second = Mailbox<Int>()
+        first.value = 1
+        var set = FutureSet([first.receive(), second.receive()])
+        #expect(pollNextOnce(&set, waker: Waker { oldWakes.increment() }) == .ready(1))  // the second is left in the backlog
+        #expect(pollNextOnce(&set, waker: Waker { newWakes.increment() }) == .pending)
+        second.send(2)
+        #expect(newWakes.value == 1)
+        #expect(pollNextOnce(&set, waker: Waker { newWakes.increment() }) == .ready(2))
+    }
+
+    @Test("a child woken while the set's task is already queued (its wake spent on that turn) is not lost when the next poll only works through the backlog")
+    func childWokenDuringTheBacklog() {
+        let wakes = AtomicCounter()
+        let waker = Waker { wakes.increment() }
+        let a = Mailbox<Int>(), b = Mailbox<Int>(), c = Mailbox<Int>()
+        var set = FutureSet([a.receive(), b.receive(), c.receive()])
+        #expect(pollNextOnce(&set, waker: waker) == .pending)
+        a.send(1)
+        b.waker!.wake()  // a spurious wake: the backlog will be [a, b]
+        #expect(pollNextOnce(&set, waker: waker) == .ready(1))  // wakes itself for b
+        c.send(3)  // its wake goes to the task already queued
+        // The next poll polls b (pending), then takes c: nothing waits on a wake spent already.
+        #expect(pollNextOnce(&set, waker: waker) == .ready(3))
+        let before = wakes.value
+        #expect(pollNextOnce(&set, waker: waker) == .pending)
+        b.send(2)
+        #expect(wakes.value > before)
+        #expect(pollNextOnce(&set, waker: waker) == .ready(2))
+    }
+
+    @Test("bufferUnordered taken one element per block(on:), each a task of its own: the third element's timer wakes the third task (it woke the first, finished one, and the third block(on:) was stuck)")
+    func elementsTakenByTasksInTurn() throws {
+        let runtime = try Runtime()
+        let stream = iter([0, 0, 30]).map { ms in sleepFuture(for: .milliseconds(Int64(ms))).map { ms } }.bufferUnordered(3)
+        let (first, rest1) = try runtime.block(on: stream.next())
+        let (second, rest2) = try runtime.block(on: rest1.next())
+        let (third, _) = try runtime.block(on: rest2.next())
+        #expect([first, second, third] == [0, 0, 30])
+    }
+
     @Test("outputs come in completion order and the set ends with nil when empty")
     func completionOrderThenNil() throws {
         let runtime = try Runtime()
