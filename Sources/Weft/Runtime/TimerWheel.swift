@@ -67,8 +67,13 @@ struct TimerWheel {
             let slotRange: UInt64 = 1 << shift
             let levelRange = slotRange << Self.bitsPerLevel
             let currentSlot = Int((elapsed >> shift) & 63)
-            let rotated = occupied[level].rotatedRight(by: currentSlot)
-            let slot = (rotated.trailingZeroBitCount + currentSlot) % Self.slotsPerLevel
+            // The top level's current slot holds only entries of a later lap
+            // (one that differs from `elapsed` above the wheel's range, or
+            // parked at `elapsed + maximumSpan`): it comes last. Searched
+            // first, it hid every other top-level slot behind it.
+            let first = level == Self.levels - 1 ? (currentSlot + 1) % Self.slotsPerLevel : currentSlot
+            let rotated = occupied[level].rotatedRight(by: first)
+            let slot = (rotated.trailingZeroBitCount + first) % Self.slotsPerLevel
             var deadline = (elapsed & ~(levelRange - 1)) + UInt64(slot) * slotRange
             if deadline <= elapsed && level > 0 {
                 // Only the top level wraps: its slots form a ring past its range.

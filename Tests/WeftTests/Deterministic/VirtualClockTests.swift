@@ -60,6 +60,23 @@ struct VirtualClockTests {
         #expect(seen == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "4@0.04 seconds"])
     }
 
+    @Test("a timer beyond the wheel's two years hides no other: a 13-day sleep, and a 1 s sleep across a 2^30 ms boundary of the wheel's clock, fire on time beside one (they were put off by about two years)")
+    func farTimerHidesNoOther() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 6))
+        let forever = runtime.spawn(sleepFuture(for: .seconds(Int64.max / 2)))
+        try runtime.block(on: yields(1))  // armed
+        try runtime.block(on: sleepFuture(for: .seconds(13 * 86_400)))
+        #expect(runtime.virtualTimeElapsed == .seconds(13 * 86_400))
+        // Just short of the next 2^30 ms boundary, then a second across it.
+        let boundary = Duration.milliseconds(2 << 30)
+        let elapsed = try #require(runtime.virtualTimeElapsed)
+        try runtime.advanceTime(by: boundary - elapsed - .milliseconds(1_000_000) - .milliseconds(500))
+        let before = try #require(runtime.virtualTimeElapsed)
+        try runtime.block(on: sleepFuture(for: .seconds(1)))
+        #expect(runtime.virtualTimeElapsed == before + .seconds(1))
+        forever.abort()
+    }
+
     @Test("advanceTime(by:) fires exactly the timers due within the step, and a real-time runtime refuses it")
     func manualAdvance() throws {
         let runtime = try Runtime(options: .deterministic(seed: 5))
