@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,15 +22,58 @@
 WEFT_TLS void *weft_current_runtime_storage;
 WEFT_TLS long weft_task_budget_storage = -1;
 static WEFT_TLS uint64_t random_state;
-static WEFT_TLS const uint64_t *virtual_clock;
 
-const uint64_t *weft_virtual_clock(void) { return virtual_clock; }
+/// A virtual clock: its time first (what `weft_virtual_clock` points at), then
+/// whether it was uninstalled, the clock installed before it on its thread,
+/// and two references: its owner's, and the chain's (the thread's pointer, or
+/// the `previous` of the clock installed after it).
+struct weft_virtual_clock_node {
+    uint64_t nanoseconds;
+    _Atomic int retired;
+    _Atomic int references;
+    struct weft_virtual_clock_node *previous;
+};
 
-const uint64_t *weft_set_virtual_clock(const uint64_t *clock) {
-    const uint64_t *previous = virtual_clock;
-    virtual_clock = clock;
-    return previous;
+/// The calling thread's newest clock; only this thread reads or changes the
+/// chain below it.
+static WEFT_TLS weft_virtual_clock_node *virtual_clock;
+
+static void release_virtual_clock(weft_virtual_clock_node *clock) {
+    if (atomic_fetch_sub_explicit(&clock->references, 1, memory_order_acq_rel) == 1) free(clock);
 }
+
+const uint64_t *weft_virtual_clock(void) {
+    weft_virtual_clock_node *top = virtual_clock;
+    if (top == NULL) return NULL;
+    // Uninstalled clocks (out of order, or from another thread) leave here.
+    while (top != NULL && atomic_load_explicit(&top->retired, memory_order_acquire)) {
+        weft_virtual_clock_node *previous = top->previous;
+        virtual_clock = previous;  // the chain's reference moves with it
+        release_virtual_clock(top);
+        top = previous;
+    }
+    return top == NULL ? NULL : &top->nanoseconds;
+}
+
+weft_virtual_clock_node *weft_virtual_clock_install(uint64_t nanoseconds) {
+    weft_virtual_clock_node *clock = malloc(sizeof *clock);
+    if (clock == NULL) return NULL;
+    clock->nanoseconds = nanoseconds;
+    atomic_init(&clock->retired, 0);
+    atomic_init(&clock->references, 2);
+    clock->previous = virtual_clock;
+    virtual_clock = clock;
+    return clock;
+}
+
+uint64_t *weft_virtual_clock_time(weft_virtual_clock_node *clock) { return &clock->nanoseconds; }
+
+void weft_virtual_clock_uninstall(weft_virtual_clock_node *clock) {
+    atomic_store_explicit(&clock->retired, 1, memory_order_release);
+    (void)weft_virtual_clock();  // on its own thread, leaves it there and then
+}
+
+void weft_virtual_clock_release(weft_virtual_clock_node *clock) { release_virtual_clock(clock); }
 
 void weft_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 

@@ -34,11 +34,22 @@ void weft_seed_random(uint64_t seed);
 /// deterministic runtime keeps its own stream this way).
 uint64_t weft_swap_random_state(uint64_t state);
 
+/// A deterministic runtime's clock, installed on the thread that made it.
+typedef struct weft_virtual_clock_node weft_virtual_clock_node;
 /// The calling thread's virtual clock (nanoseconds), or NULL for real time:
-/// set by a deterministic runtime on the thread that owns it.
+/// the newest installed on this thread and not uninstalled.
 const uint64_t *weft_virtual_clock(void);
-/// Installs `clock` (NULL: real time) and returns the previous one.
-const uint64_t *weft_set_virtual_clock(const uint64_t *clock);
+/// Installs a clock reading `nanoseconds` on the calling thread (NULL out of
+/// memory). The caller holds one reference (`weft_virtual_clock_release`).
+weft_virtual_clock_node *weft_virtual_clock_install(uint64_t nanoseconds);
+/// The clock's time, for its owner to read and advance.
+uint64_t *weft_virtual_clock_time(weft_virtual_clock_node *clock);
+/// Uninstalls `clock`, from any thread and in any order: its thread goes back
+/// to the newest clock installed before it that is still installed (at once
+/// when called there, else at that thread's next read).
+void weft_virtual_clock_uninstall(weft_virtual_clock_node *clock);
+/// Drops the owner's reference; the memory goes once its thread dropped it too.
+void weft_virtual_clock_release(weft_virtual_clock_node *clock);
 
 /// Names the calling thread (`prctl(PR_SET_NAME)`, which keeps the first 15
 /// bytes): what `top -H`, `perf` and debuggers show.

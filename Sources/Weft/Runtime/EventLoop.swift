@@ -113,7 +113,6 @@ final class EventLoop {
             selectRandomState = generator.next() | 1
             scheduler = generator
             virtualClock = VirtualClock()
-            virtualClock?.install()
         }
         do {
             timers = try TimerDriver(loop: uvLoop, virtualClock: virtualClock)

@@ -4,28 +4,36 @@ import CWeftSupport
 /// nanoseconds that move only when the runtime jumps to its next timer or the
 /// test calls ``Runtime/advanceTime(by:)``.
 ///
-/// `install()` makes it the calling thread's clock, so every time future created
-/// on that thread (`sleep`, `timeout`, `interval`) reads it; `uninstall()` puts
-/// back the previous one. The value lives in memory allocated here because the
-/// thread-local pointer must stay valid while installed: that is the one unsafe
-/// pointer, allocated in `init`, freed in `deinit`, and `deinit` only runs after
-/// the owning `EventLoop` has uninstalled it (shutdown precedes deinit).
+/// Made, it is the calling thread's clock, so every time future created on
+/// that thread (`sleep`, `timeout`, `interval`) reads it; `uninstall()` gives
+/// the thread back the clock installed before it (or real time). Runtimes
+/// can end in any order and on any thread: the clocks of a thread form a
+/// chain in C (`weft_virtual_clock_install`), each counted by its owner and
+/// by the chain, and an uninstalled one leaves the chain at that thread's next
+/// read. (A clock kept in this object, with the thread's pointer put back to
+/// the one it replaced, left that pointer at freed memory when two runtimes
+/// ended out of order, or one ended on another thread.)
 final class VirtualClock {
     /// Where virtual time starts: a fixed value, so runs replay exactly.
     static let startNanoseconds: UInt64 = 1_000_000_000_000
 
+    private let node: OpaquePointer
+    /// The time, in the node (valid while this object holds its reference).
     private let storage: UnsafeMutablePointer<UInt64>
-    private var previous: UnsafePointer<UInt64>?
-    private var isInstalled = false
+    private var isInstalled = true
 
+    /// A clock at ``startNanoseconds``, installed on the calling thread.
     init() {
-        storage = .allocate(capacity: 1)
-        storage.initialize(to: Self.startNanoseconds)
+        guard let node = weft_virtual_clock_install(Self.startNanoseconds) else {
+            fatalError("out of memory for a virtual clock")
+        }
+        self.node = node
+        storage = weft_virtual_clock_time(node)
     }
 
     deinit {
         uninstall()
-        storage.deallocate()
+        weft_virtual_clock_release(node)
     }
 
     /// The virtual time, in nanoseconds.
@@ -39,18 +47,10 @@ final class VirtualClock {
     /// Time elapsed on this clock since it started.
     var elapsed: Duration { .nanoseconds(Int64(storage.pointee - Self.startNanoseconds)) }
 
-    func install() {
-        guard !isInstalled else { return }
-        previous = weft_set_virtual_clock(storage)
-        isInstalled = true
-    }
-
-    /// Restores the previous clock, if this one is still the thread's clock.
+    /// Stops being its thread's clock. Idempotent.
     func uninstall() {
         guard isInstalled else { return }
         isInstalled = false
-        if weft_virtual_clock() == UnsafePointer(storage) {
-            _ = weft_set_virtual_clock(previous)
-        }
+        weft_virtual_clock_uninstall(node)
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Testing
 import Weft
 
@@ -75,6 +76,42 @@ struct VirtualClockTests {
         try runtime.block(on: sleepFuture(for: .seconds(1)))
         #expect(runtime.virtualTimeElapsed == before + .seconds(1))
         forever.abort()
+    }
+
+    @Test("deterministic runtimes that end out of order, or on another thread, leave their thread real time: a later runtime's 50 ms sleep takes 50 ms (the thread's clock pointed at a freed clock)")
+    func runtimesEndingOutOfOrder() throws {
+        var older: Runtime? = try Runtime(options: .deterministic(seed: 7))
+        var newer: Runtime? = try Runtime(options: .deterministic(seed: 8))
+        try older!.block(on: sleepFuture(for: .seconds(5)))  // reads the newer clock while both live
+        older = nil
+        try newer!.block(on: sleepFuture(for: .seconds(1)))
+        newer = nil
+        let realTime = try Runtime()
+        let (_, took) = try measure { try realTime.guardedBlock(on: sleepFuture(for: .milliseconds(50))) }
+        #expect(took >= .milliseconds(50) && took < .seconds(10), "\(took)")
+        let fresh = try Runtime(options: .deterministic(seed: 9))
+        try fresh.block(on: sleepFuture(for: .seconds(2)))
+        #expect(fresh.virtualTimeElapsed == .seconds(2))
+
+        // Made on a thread of its own, ended on this one; then that thread sleeps in real time.
+        nonisolated(unsafe) var handedOver: Runtime?
+        nonisolated(unsafe) var threadTook: Duration?
+        let made = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+        let thread = ForeignThread {
+            handedOver = try? Runtime(options: .deterministic(seed: 10))
+            made.signal()
+            ended.wait()
+            if let runtime = try? Runtime() {
+                threadTook = try? measure { try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(50))) }.1
+            }
+        }
+        made.wait()
+        #expect(handedOver != nil)
+        handedOver = nil
+        ended.signal()
+        thread.join()
+        let onThread = try #require(threadTook)
+        #expect(onThread >= .milliseconds(50) && onThread < .seconds(10), "\(onThread)")
     }
 
     @Test("advanceTime(by:) fires exactly the timers due within the step, and a real-time runtime refuses it")
