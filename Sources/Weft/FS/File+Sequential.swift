@@ -147,9 +147,10 @@ extension File: AsyncBufRead, AsyncWrite {
     }
 
     /// Forgets the reads ahead in flight, cancelling those a pool thread has
-    /// not started (each owns its buffer until its callback).
+    /// not started (each owns its buffer until its callback); the tasks
+    /// waiting on them poll again.
     func dropReadsAhead() {
-        for read in sequential.readsInFlight { read.request.cancel() }
+        for read in sequential.readsInFlight { read.request.cancelWakingWaiters() }
         sequential.readsInFlight.removeAll()
     }
 

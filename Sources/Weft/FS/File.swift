@@ -148,7 +148,10 @@ public final class File: @unchecked Sendable {
     /// already accepted still lands). Idempotent, from any thread.
     public func close() {
         if handle.loop.isOnLoopThread {
-            handle.closeOnLoop(cancelling: sequential.readsInFlight.map(\.request))
+            // A read waiting on one polls again and fails with `.closed`.
+            let readsAhead = sequential.readsInFlight.map(\.request)
+            sequential.readsInFlight.removeAll()
+            handle.closeOnLoop(cancelling: readsAhead)
         } else {
             // Its reads ahead belong to the loop thread: read them there.
             handle.loop.enqueue(CloseFileFromElsewhere(file: UnsafeTransfer(value: self)))
@@ -193,7 +196,7 @@ extension OpenFile {
     func closeOnLoop(cancelling readsAhead: [FileRequest]) {
         if readsAhead.isEmpty { return closeOnLoop() }
         if loop.isOnLoopThread {
-            for request in readsAhead { request.cancel() }
+            for request in readsAhead { request.cancelWakingWaiters() }
             close()
         } else {
             loop.enqueue(CancelAndClose(requests: UnsafeTransfer(value: readsAhead), file: UnsafeTransfer(value: self)))
@@ -220,7 +223,7 @@ private struct CancelAndClose: LoopJob {
     let file: UnsafeTransfer<OpenFile>
 
     func run() {
-        for request in requests.value { request.cancel() }
+        for request in requests.value { request.cancelWakingWaiters() }
         file.value.close()
     }
 

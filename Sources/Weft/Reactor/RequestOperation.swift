@@ -60,6 +60,15 @@ class RequestOperation<Request> {
         guard status == nil else { return }
         _ = UnsafeMutableRawPointer(request).withMemoryRebound(to: uv_req_t.self, capacity: 1) { uv_cancel($0) }
     }
+
+    /// ``cancel()`` for a request its owner shares between tasks (a file's
+    /// read ahead): the tasks waiting on it are woken to poll again, and find
+    /// it gone, instead of being forgotten (they waited for ever).
+    func cancelWakingWaiters() {
+        var waiters = waiting.take()
+        cancel()
+        waiters.wakeAll()
+    }
 }
 
 /// A future's hold on a request it submitted: dropping it (with the future)

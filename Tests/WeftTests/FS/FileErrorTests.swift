@@ -96,3 +96,50 @@ struct FileErrorTests {
         #expect(removal.code == .invalidArgument)
     }
 }
+
+/// Reads that wait on a file's read ahead, which the file shares between its
+/// readers: a close or a write that drops it wakes them.
+@Suite("Files: reads waiting on the read ahead")
+struct FileReadAheadWaitTests {
+    @Test("a read waiting on a pipe's read ahead when the file is closed fails with .closed once that read ends (it waited for ever)")
+    func closeWakesAWaitingRead() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var descriptors: [Int32] = [-1, -1]
+        #expect(pipe(&descriptors) == 0)
+        defer { Glibc.close(descriptors[1]) }
+        let file = try File(adoptingDescriptor: descriptors[0], closesDescriptor: true, runtime: runtime)
+        let reader = runtime.spawn(file.readFuture(upTo: 10))
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // a pool thread waits in read(2)
+        file.close()
+        #expect(Glibc.write(descriptors[1], "x", 1) == 1)  // that read ends
+        let outcome = try runtime.block(on: timeoutFuture(.seconds(10), reader))
+        let error = try #require(try outcome.get().get().failure, "\(outcome)")
+        #expect(error.kind == .closed, "\(error)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a read waiting on a file's read ahead is woken when another task's write drops it")
+    func writeWakesAWaitingRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/shared"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("hello world".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(path, options: [.read, .write])).get()
+            let wakes = AtomicCounter()
+            let accepted = try runtime.block(on: pollFn { (context: inout Context) -> Poll<Result<Int, WeftError>> in
+                var read = file.readFuture(upTo: 100)
+                var readContext = Context(waker: Waker { wakes.increment() })
+                guard case .pending = read.poll(&readContext) else {
+                    return .ready(.failure(WeftError(.invalidArgument, operation: "the read was not pending")))
+                }
+                // The write drops the read ahead (it goes where the reader is).
+                return Array("HELLO".utf8).withUnsafeBytes { file.pollWrite(&context, $0) }
+            })
+            #expect((try? accepted.get()) == 5, "\(accepted)")
+            try runtime.block(on: sleepFuture(for: .milliseconds(100)))
+            #expect(wakes.value >= 1, "the waiting read was forgotten")
+            try runtime.block(on: file.flush()).get()
+            file.close()
+        }
+    }
+}
