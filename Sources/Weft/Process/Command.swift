@@ -118,6 +118,9 @@ public struct Command: Sendable {
     }
 
     /// A future that spawns the child and waits for its exit. See ``status()``.
+    /// Pipes set for its standard streams are closed once it is spawned
+    /// (nothing could read or write them): a child writing to one gets `EPIPE`
+    /// (or `SIGPIPE`) rather than waiting for ever on a full pipe.
     public func statusFuture() -> RunToExit {
         RunToExit(command: self)
     }

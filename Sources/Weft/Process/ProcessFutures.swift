@@ -46,7 +46,13 @@ public struct RunToExit: Future {
         if waiting == nil {
             guard let loop = EventLoop.current else { preconditionFailure("status polled outside a Weft runtime") }
             do {
-                waiting = try command.spawn(on: loop).waitFuture()
+                let child = try command.spawn(on: loop)
+                // Nobody can read a piped output here: closed, so that a child
+                // writing more than a pipe holds gets EPIPE instead of waiting
+                // for ever (Tokio's `status` drops them the same way).
+                for output in [child.standardOutput, child.standardError] { output?.close() }
+                (child.standardOutput, child.standardError) = (nil, nil)
+                waiting = child.waitFuture()
             } catch {
                 return .ready(.failure(error))
             }

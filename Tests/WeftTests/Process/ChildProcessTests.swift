@@ -61,6 +61,19 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("status() of a command whose output and errors are pipes: a child writing more than a pipe holds ends (its pipes are closed: SIGPIPE) instead of waiting for ever")
+    func statusWithPipedOutput() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        for stream in ["1", "2"] {
+            var command = Command("/bin/sh", arguments: ["-c", "head -c 1000000 /dev/zero >&\(stream)"])
+            command.standardOutput = .pipe
+            command.standardError = .pipe
+            let exit = try Self.run(runtime, command.statusFuture()).get()
+            #expect(!exit.isSuccess, "\(stream): \(exit)")  // head died of SIGPIPE: the shell reports it
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("200 concurrent /bin/true children all exit with 0 and none is left unreaped")
     func twoHundredConcurrentChildren() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
