@@ -61,20 +61,21 @@ final class ProcessHandle {
         processID = handle.pointee.pid
     }
 
+    /// Fails with `.invalidArgument` when one of `strings` (the executable,
+    /// an argument, a variable, a path) holds a NUL byte: C would cut it
+    /// there, and so run, pass or open something else.
+    static func refuseNUL(in strings: [String], executable: String) throws(WeftError) {
+        guard let text = strings.first(where: { $0.utf8.contains(0) }) else { return }
+        throw WeftError(.invalidArgument, operation: "spawn",
+                        detail: "executable \(executable.debugDescription): \(text.debugDescription) contains a NUL byte")
+    }
+
     /// Spawns the child on `loop` (the calling thread must be its thread).
     /// Fails with the libuv error of `uv_spawn` naming the executable: `ENOENT`
     /// when it does not exist, `EACCES` when it is not executable, `EMFILE`
     /// when the process is out of descriptors.
+    /// Its strings must hold no NUL byte (``refuseNUL(in:executable:)``).
     static func spawn(_ options: SpawnOptions, on loop: EventLoop, killOnRelease: Bool) throws(WeftError) -> ProcessHandle {
-        func refuseNUL(_ text: String) throws(WeftError) {
-            guard text.utf8.contains(0) else { return }
-            throw WeftError(.invalidArgument, operation: "spawn",
-                            detail: "executable \(options.file.debugDescription): \(text.debugDescription) contains a NUL byte")
-        }
-        try refuseNUL(options.file)
-        for argument in options.arguments { try refuseNUL(argument) }
-        for variable in options.environment ?? [] { try refuseNUL(variable) }
-        if let directory = options.workingDirectory { try refuseNUL(directory) }
         guard let process = weft_process_alloc() else {
             throw WeftError(uvCode: UV_ENOMEM.rawValue, operation: "spawn \(options.file)")
         }

@@ -194,7 +194,7 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("an argument holding a NUL byte fails the spawn with invalidArgument, naming the executable; nothing is left open")
+    @Test("an argument, or a standard stream's file path, holding a NUL byte fails the spawn with invalidArgument, naming the executable, before any file is opened; nothing is left open")
     func nulByteInAnArgument() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         var command = Command("/bin/echo", arguments: ["a\u{0}b"])
@@ -206,6 +206,20 @@ struct ChildProcessTests {
         }
         #expect(error.code == .invalidArgument)
         #expect(error.description.contains("\"/bin/echo\""), "\(error)")
+        // A standard stream's file path with a NUL: refused before any file is
+        // opened (C cut it there: `victim` was opened and truncated).
+        try FileTest.withTemporaryDirectory { directory in
+            let victim = directory + "/victim"
+            try runtime.block(on: FileSystem.writeFileFuture(victim, contents: Array("kept".utf8))).get()
+            var toFile = Command("/bin/echo", arguments: ["x"])
+            toFile.standardOutput = .file(path: victim + "\u{0}.log")
+            let refused = try Self.run(runtime, toFile.statusFuture())
+            #expect(refused.failure?.code == .invalidArgument, "\(refused)")
+            var badArgument = Command("/bin/echo", arguments: ["a\u{0}b"])
+            badArgument.standardError = .file(path: victim)
+            #expect(try Self.run(runtime, badArgument.statusFuture()).failure?.code == .invalidArgument)
+            #expect(try runtime.block(on: FileSystem.readFileFuture(victim)).get() == Array("kept".utf8))
+        }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
