@@ -21,6 +21,9 @@ public struct FileOpen: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<File, WeftError>> {
         if pending == nil {
             if let error = nulInPath(path, operation: "open") { return .ready(.failure(error)) }
+            if let conflict = options.conflict {
+                return .ready(.failure(WeftError(.invalidArgument, operation: "open \(path)", detail: conflict)))
+            }
             guard let loop = EventLoop.current else { preconditionFailure("File.open polled outside a Weft runtime") }
             if let error = loop.refusesNewHandle(operation: "open \(path)") { return .ready(.failure(error)) }
             let (path, flags, mode) = (path, options.flags, Int32(bitPattern: permissions.rawValue))

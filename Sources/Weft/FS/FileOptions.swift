@@ -19,12 +19,20 @@ public struct FileOpenOptions: OptionSet, Sendable, Hashable {
     public static let write = FileOpenOptions(rawValue: 1 << 1)
     /// Create the file if it does not exist (`O_CREAT`), with the permissions given.
     public static let create = FileOpenOptions(rawValue: 1 << 2)
-    /// Empty an existing file (`O_TRUNC`); needs ``write``.
+    /// Empty an existing file (`O_TRUNC`); needs ``write`` (an open without
+    /// it fails with ``WeftError/Kind-swift.enum/invalidArgument``).
     public static let truncate = FileOpenOptions(rawValue: 1 << 3)
     /// Every write goes to the end of the file (`O_APPEND`).
     public static let append = FileOpenOptions(rawValue: 1 << 4)
     /// With ``create``: fail with ``WeftError/Code/alreadyExists`` if the file exists (`O_EXCL`).
     public static let exclusive = FileOpenOptions(rawValue: 1 << 5)
+
+    /// Why these options cannot go together, if they cannot: ``truncate``
+    /// without ``write`` (or ``append``), which Linux would still honour,
+    /// emptying a file opened only to be read.
+    var conflict: String? {
+        contains(.truncate) && !contains(.write) && !contains(.append) ? "truncate needs write access" : nil
+    }
 
     /// The `open(2)` flags these options mean.
     var flags: Int32 {

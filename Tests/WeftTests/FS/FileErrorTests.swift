@@ -95,6 +95,24 @@ struct FileErrorTests {
         let removal = try #require(throws: WeftError.self) { try runtime.block(on: FileSystem.removeFileFuture("/tmp/a\0b")).get() }
         #expect(removal.code == .invalidArgument)
     }
+
+    @Test("truncate without write access fails with invalidArgument and leaves the file whole (Linux empties a file opened read-only with O_TRUNC)")
+    func truncateWithoutWrite() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/precious"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("precious".utf8))).get()
+            for options: FileOpenOptions in [[.read, .truncate], [.truncate]] {
+                let error = try #require(throws: WeftError.self) { try runtime.block(on: File.openFuture(path, options: options)).get() }
+                #expect(error.code == .invalidArgument, "\(options): \(error)")
+                #expect(error.description.contains("truncate needs write access"), "\(error)")
+            }
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == Array("precious".utf8))
+            let emptied = try runtime.block(on: File.openFuture(path, options: [.write, .truncate])).get()
+            emptied.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == [])
+        }
+    }
 }
 
 /// Reads that wait on a file's read ahead, which the file shares between its
