@@ -80,8 +80,9 @@ extension File: AsyncBufRead, AsyncWrite {
                 if pending.result < requested {
                     // A failure, the end of the file or a short read: the
                     // reads after it asked for the wrong offset, or for nothing.
+                    // A failed one read nothing: the next read asks for its offset again.
                     dropReadsAhead()
-                    if pending.result >= 0 { sequential.nextReadOffset = offset + Int64(pending.result) }
+                    sequential.nextReadOffset = offset + Int64(max(pending.result, 0))
                 }
                 if let error = pending.error {
                     sequential.spareReadBuffer = pending.buffer
@@ -244,23 +245,42 @@ extension File: AsyncBufRead, AsyncWrite {
             if written < 0 || written >= sequential.writeCount || written == 0 {
                 sequential.spareWriteBuffer = pending.buffer
             }
-            if let error = pending.error { return .ready(.failure(error)) }
+            if let error = pending.error { return unwindWrite(error) }
             guard written < sequential.writeCount else { continue }
             guard written > 0 else {
-                return .ready(.failure(WeftError(.libuv(code: UV_EIO.rawValue), operation: "write \(path)",
-                                                 detail: "the system wrote nothing of \(sequential.writeCount) bytes")))
+                return unwindWrite(WeftError(.libuv(code: UV_EIO.rawValue), operation: "write \(path)",
+                                             detail: "the system wrote nothing of \(sequential.writeCount) bytes"))
             }
             sequential.writeStart += written
             sequential.writeCount -= written
             if sequential.writeOffset >= 0 { sequential.writeOffset += Int64(written) }
+            if handle.isClosed {
+                // Its descriptor went with the last request in flight: the rest
+                // cannot land, and its number may name another file by now.
+                return unwindWrite(WeftError(.closed, operation: "write \(path)",
+                                             detail: "closed before the last \(sequential.writeCount) bytes were written"))
+            }
             do {
                 sequential.writeInFlight = try startWrite(
                     from: pending.buffer!, start: sequential.writeStart, count: sequential.writeCount,
                     at: sequential.writeOffset, operation: "write")
             } catch {
-                return .ready(.failure(error))
+                return unwindWrite(error)
             }
         }
         return .ready(.success(()))
+    }
+
+    /// The write behind failed with `writeCount` of its bytes unwritten: the
+    /// file's position goes back to the first of them, as a descriptor's
+    /// would, so that a retry writes there and a read reads from there (the
+    /// next operation skipped them).
+    private func unwindWrite(_ error: WeftError) -> Poll<Result<Void, WeftError>> {
+        if hasOwnPosition {
+            sequential.position -= Int64(sequential.writeCount)
+            sequential.nextReadOffset = sequential.position
+        }
+        sequential.writeCount = 0
+        return .ready(.failure(error))
     }
 }

@@ -109,6 +109,21 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("a sequential write that fails leaves the file's position where it was: the next read starts there (it skipped the failed write's bytes)")
+    func failedWriteKeepsThePosition() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: Array("hello world".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()  // read only
+            #expect(try runtime.block(on: file.readExact(2)).get() == Array("he".utf8))
+            let failed = try runtime.block(on: file.writeAll(Array("XYZ".utf8)))
+            #expect(failed.failure?.name == "EBADF", "\(failed)")
+            #expect(try runtime.block(on: file.readFuture(upTo: 100)).get() == Array("llo world".utf8))
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a dropped sequential read loses no bytes: the next read returns them")
     func droppedSequentialRead() throws {
         try FileTest.withTemporaryDirectory { directory in
