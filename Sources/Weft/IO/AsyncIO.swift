@@ -24,6 +24,9 @@ public protocol AsyncBufRead: AsyncRead {
 public protocol AsyncWrite {
     /// Writes some of `bytes` (which only has to be valid for the duration of the
     /// call), returning how many were accepted; `.pending` when the sink is full.
+    /// Accepting none of non-empty `bytes` is an error to the futures that
+    /// write all (`writeAll`, `copy`), as Rust's `WriteZero` is: asked again
+    /// the sink would answer the same, and they would spin.
     mutating func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>>
     /// Ready once everything accepted so far has been handed to the OS.
     mutating func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>>

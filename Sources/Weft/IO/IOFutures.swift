@@ -114,6 +114,7 @@ public struct WriteAll<Writer: AsyncWrite>: Future {
             switch result {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(0)): return .ready(.failure(writeZeroError()))
             case .ready(.success(let count)): written += count
             }
         }
@@ -160,6 +161,8 @@ public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
     @usableFromInline var bufferEnd = 0
     @usableFromInline var copied = 0
     @usableFromInline var reachedEnd = false
+    /// The writer's ``AsyncWrite/flushMark`` once the last byte was accepted.
+    @usableFromInline var mark: Int?
 
     @inlinable
     init(reader: Reader, writer: Writer) {
@@ -186,12 +189,14 @@ public struct Copy<Reader: AsyncRead, Writer: AsyncWrite>: Future {
             switch result {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(0)): return .ready(.failure(writeZeroError()))
             case .ready(.success(let count)):
                 bufferStart += count
                 copied += count
             }
         }
-        return writer.pollFlush(&context).map { result in result.map { copied } }
+        if mark == nil { mark = writer.flushMark }
+        return writer.pollFlush(&context, through: mark!).map { result in result.map { copied } }
     }
 }
 
@@ -206,6 +211,8 @@ public struct BufferedCopy<Reader: AsyncBufRead, Writer: AsyncWrite>: Future {
     @usableFromInline var writer: Writer
     @usableFromInline var copied = 0
     @usableFromInline var reachedEnd = false
+    /// The writer's ``AsyncWrite/flushMark`` once the last byte was accepted.
+    @usableFromInline var mark: Int?
 
     @inlinable
     init(reader: Reader, writer: Writer) {
@@ -226,13 +233,22 @@ public struct BufferedCopy<Reader: AsyncBufRead, Writer: AsyncWrite>: Future {
             switch writer.pollWrite(&context, filled) {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success(0)): return .ready(.failure(writeZeroError()))
             case .ready(.success(let count)):
                 reader.consume(count)
                 copied += count
             }
         }
-        return writer.pollFlush(&context).map { result in result.map { copied } }
+        if mark == nil { mark = writer.flushMark }
+        return writer.pollFlush(&context, through: mark!).map { result in result.map { copied } }
     }
+}
+
+/// A writer accepted none of a non-empty write without waiting: asked again
+/// it would do the same, for ever (Rust's `WriteZero`).
+@usableFromInline
+func writeZeroError() -> WeftError {
+    WeftError(.libuv(code: UV_EIO.rawValue), operation: "write", detail: "the writer accepted none of the bytes")
 }
 
 extension AsyncRead {

@@ -128,6 +128,86 @@ struct AsyncIOTests {
         #expect(writer.shutDown)
     }
 
+    /// A sink that others keep writing to: a full flush never ends, while a
+    /// flush through a mark is ready at once. Or one that accepts nothing.
+    final class SharedSink: AsyncWrite {
+        let acceptsNothing: Bool
+        var written: [UInt8] = []
+        var fullFlushes = 0
+        var writes = 0
+
+        init(acceptsNothing: Bool = false) { self.acceptsNothing = acceptsNothing }
+
+        func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            writes += 1
+            if acceptsNothing { return .ready(.success(0)) }
+            written.append(contentsOf: bytes)
+            return .ready(.success(bytes.count))
+        }
+
+        var flushMark: Int { written.count }
+
+        func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
+            .ready(.success(()))
+        }
+
+        func pollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+            fullFlushes += 1
+            return .pending  // another task's bytes are always queued
+        }
+
+        func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> { .pending }
+    }
+
+    /// The bytes of `bytes` as a buffered reader, a block at a time.
+    final class MemoryBufReader: AsyncBufRead {
+        var bytes: [UInt8]
+        var start = 0
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
+            let count = min(7, bytes.count - start)
+            return .ready(.success(bytes.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[start..<start + count]) }))
+        }
+
+        func consume(_ count: Int) { start += count }
+
+        func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+            let count = min(buffer.count, bytes.count - start)
+            bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[start..<start + count])) }
+            start += count
+            return .ready(.success(count))
+        }
+    }
+
+    @Test("copy, plain or buffered, waits only for its own bytes to be flushed, not for what other writers keep queuing in the same sink (it waited until they stopped)")
+    func copyFlushesThroughItsOwnBytes() throws {
+        let runtime = try Runtime()
+        let plainSink = SharedSink()
+        let plain = try runtime.block(on: timeoutFuture(.seconds(5), copy(from: ScriptedReader([Self.message]), to: plainSink)))
+        #expect(try plain.get().get() == Self.message.count, "\(plain)")
+        #expect(plainSink.fullFlushes == 0)
+        let bufferedSink = SharedSink()
+        let buffered = try runtime.block(on: timeoutFuture(.seconds(5), copy(from: MemoryBufReader(Self.message), to: bufferedSink)))
+        #expect(try buffered.get().get() == Self.message.count, "\(buffered)")
+        #expect(bufferedSink.written == Self.message)
+    }
+
+    @Test("writeAll and copy fail with an error when the writer accepts none of the bytes without waiting, instead of asking it again for ever (Rust's WriteZero)")
+    func writerAcceptingNothing() throws {
+        let runtime = try Runtime()
+        for attempt in ["writeAll", "copy", "buffered copy"] {
+            let sink = SharedSink(acceptsNothing: true)
+            let result: Result<Void, WeftError> = switch attempt {
+            case "writeAll": try runtime.block(on: sink.writeAll([1, 2, 3]))
+            case "copy": try runtime.block(on: copy(from: ScriptedReader([[1, 2, 3]]), to: sink)).map { _ in }
+            default: try runtime.block(on: copy(from: MemoryBufReader([1, 2, 3]), to: sink)).map { _ in }
+            }
+            #expect(result.failure?.detail == "the writer accepted none of the bytes", "\(attempt): \(result)")
+            #expect(sink.writes == 1, "\(attempt)")
+        }
+    }
+
     @Test("copy moves every byte from a reader to a writer and reports the count")
     func copyAll() throws {
         let runtime = try Runtime()
