@@ -88,6 +88,28 @@ final class JoinSlot<F: Future> {
     init(_ future: F) {
         state = MaybeDone(future)
     }
+
+    @inlinable
+    init(state: MaybeDone<F>) {
+        self.state = state
+    }
+
+    /// A slot of its own holding a copy of this one's child.
+    @inlinable
+    func copy() -> JoinSlot<F> { JoinSlot(state: state) }
+}
+
+/// What tells a variadic join (or try-join) whether another copy of it shares
+/// its boxed children: only the copy that holds it alone polls them. A copy
+/// that finds it shared (`isKnownUniquelyReferenced`) first takes copies of
+/// the children, so copies of a join are independent, as copies of
+/// ``Join2`` are: dropping one drops its children (a copy passed to `select`
+/// and dropped there left a timer armed while the original lived), and the
+/// original can still be polled (it trapped, "polled after it completed").
+@usableFromInline
+final class JoinOwner {
+    @inlinable
+    init() {}
 }
 
 @inlinable
@@ -100,7 +122,8 @@ func takeOutput<F: Future>(_ slot: JoinSlot<F>) -> F.Output {
 ///
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join<each F: Future>: Future {
-    @usableFromInline let slots: (repeat JoinSlot<each F>)
+    @usableFromInline var slots: (repeat JoinSlot<each F>)
+    @usableFromInline var owner = JoinOwner()
 
     @inlinable
     init(_ futures: repeat each F) {
@@ -109,6 +132,10 @@ public struct Join<each F: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<(repeat (each F).Output)> {
+        if !isKnownUniquelyReferenced(&owner) {
+            owner = JoinOwner()
+            slots = (repeat (each slots).copy())
+        }
         var allDone = true
         for slot in repeat each slots {
             if !slot.state.poll(&context) { allDone = false }

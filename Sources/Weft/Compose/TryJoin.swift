@@ -145,6 +145,15 @@ final class TryJoinSlot<F: Future> where F.Output: ResultConvertible {
     init(_ future: F) {
         state = TryMaybeDone(future)
     }
+
+    @inlinable
+    init(state: TryMaybeDone<F>) {
+        self.state = state
+    }
+
+    /// A slot of its own holding a copy of this one's child.
+    @inlinable
+    func copy() -> TryJoinSlot<F> { TryJoinSlot(state: state) }
 }
 
 @inlinable
@@ -163,7 +172,9 @@ func takeSuccess<F: Future>(_ slot: TryJoinSlot<F>) -> F.Output.Success {
 /// **Cancellation:** the first failure drops every other child at once;
 /// dropping the join drops every unfinished child and the stored successes.
 public struct TryJoin<each F: Future>: Future where repeat (each F).Output: ResultConvertible {
-    @usableFromInline let slots: (repeat TryJoinSlot<each F>)
+    @usableFromInline var slots: (repeat TryJoinSlot<each F>)
+    /// See ``JoinOwner``.
+    @usableFromInline var owner = JoinOwner()
 
     @inlinable
     init(_ futures: repeat each F) {
@@ -172,6 +183,10 @@ public struct TryJoin<each F: Future>: Future where repeat (each F).Output: Resu
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<(repeat (each F).Output.Success), any Error>> {
+        if !isKnownUniquelyReferenced(&owner) {
+            owner = JoinOwner()
+            slots = (repeat (each slots).copy())
+        }
         var allDone = true
         var failure: (any Error)?
         for slot in repeat each slots {

@@ -76,6 +76,29 @@ struct JoinTests {
         #expect(runtime.pendingTimerCount == 0)
     }
 
+    @Test("copies of a variadic join (or try-join) are independent, as copies of join of two are: the copy a select dropped drops its children while the original lives, and the original runs again")
+    func variadicJoinCopies() throws {
+        let runtime = try Runtime()
+        let flag = DropFlag()
+        let work = join(ready(1), ready(2), ready(3), sleepFuture(for: .seconds(60)).probed(flag))
+        let outcome = try runtime.guardedBlock(on: select(either: work, or: yields(2).map { "yield" }))
+        #expect(outcome.right == "yield")
+        #expect(flag.isDropped)
+        #expect(runtime.pendingTimerCount == 0, "the dropped copy's timer is still armed")
+        withExtendedLifetime(work) {}
+
+        let quick = join(ready(1), ready(2), ready(3), ready(4))
+        for _ in 0..<2 {
+            let (a, b, c, d) = try runtime.guardedBlock(on: quick)
+            #expect([a, b, c, d] == [1, 2, 3, 4])
+        }
+        let tried = tryJoin(readyResult(1), readyResult(2), readyResult(3), readyResult(4))
+        for _ in 0..<2 {
+            let values = try runtime.guardedBlock(on: tried).get()
+            #expect([values.0, values.1, values.2, values.3] == [1, 2, 3, 4])
+        }
+    }
+
     @Test("joinAll yields outputs in input order, not completion order")
     func joinAllPreservesOrder() throws {
         let runtime = try Runtime()
@@ -119,4 +142,9 @@ struct JoinTests {
         #expect(try outputs.get() == Array(0..<10))
         #expect(mailboxes.allSatisfy { $0.polls == 2 })
     }
+}
+
+/// A future ready at once with `.success(value)`.
+private func readyResult(_ value: Int) -> PollFn<Result<Int, WeftError>> {
+    pollFn { _ in .ready(.success(value)) }
 }
