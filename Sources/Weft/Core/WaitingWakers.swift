@@ -11,8 +11,8 @@
 /// A waker is never told that its future was dropped, so the list would also
 /// keep wakers nobody waits on any more (a read cancelled by a timeout, over
 /// and over). When another waker comes, the list first drops those whose target
-/// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks
-/// and the bridge's await wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
+/// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks,
+/// the bridge's await wakers and a `FutureSet`'s children's wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
 /// time cannot grow the list without bound, past ``limit`` a newcomer wakes
 /// the longest-kept waker of that kind and takes its place (a task still
 /// waiting then just polls again: a spurious wake-up). Wakers that can tell

@@ -11,6 +11,9 @@ final class WokenChildren: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Set when the set is gone (``FutureSetLifetime``): its children's
+    /// wakers wake nothing that still waits.
+    @usableFromInline let isSetDropped = Atomic<Bool>(false)
 
     @usableFromInline
     init() {}
@@ -41,13 +44,39 @@ final class WokenChildren: Sendable {
     }
 }
 
-/// The waker a ``FutureSet`` hands to one child: waking it queues only that child.
+/// Marks the set's children's wakers finished when the set goes: the one
+/// object only the set (and its copies) holds.
 @usableFromInline
-final class ChildWaker: Wakeable {
+final class FutureSetLifetime {
+    @usableFromInline let woken: WokenChildren
+
+    @usableFromInline
+    init(_ woken: WokenChildren) { self.woken = woken }
+
+    deinit { woken.isSetDropped.store(true, ordering: .releasing) }
+}
+
+/// The waker a ``FutureSet`` hands to one child: waking it queues only that child.
+///
+/// It tells a waiting list when waking it no longer matters (its child
+/// finished, or the set is gone), as a task's waker does: such wakers are
+/// all kept, not evicted past the list's limit, so more than 256 children
+/// waiting on one receiver do not evict each other round and round (each
+/// evicted child was polled, registered again and evicted the next; the
+/// loop never went idle).
+@usableFromInline
+final class ChildWaker: FinishableWakeable {
     @usableFromInline let index: Int
     @usableFromInline let woken: WokenChildren
     /// True while the child is queued in `woken`; makes repeated wakes free.
     @usableFromInline let isQueued = Atomic<Bool>(false)
+    /// True once the child in this slot finished (false again when the slot
+    /// takes a new child).
+    @usableFromInline let isChildDone = Atomic<Bool>(false)
+
+    var isFinished: Bool {
+        isChildDone.load(ordering: .relaxed) || woken.isSetDropped.load(ordering: .acquiring)
+    }
 
     @usableFromInline
     init(index: Int, woken: WokenChildren) {
@@ -79,7 +108,8 @@ public struct FutureSet<F: Future>: PollStream {
     @usableFromInline var children: [F?] = []
     @usableFromInline var wakers: [ChildWaker] = []
     @usableFromInline var freeSlots: [Int] = []
-    @usableFromInline let woken = WokenChildren()
+    @usableFromInline let woken: WokenChildren
+    @usableFromInline let lifetime: FutureSetLifetime
     /// Woken children taken from `woken` but not yet polled.
     @usableFromInline var backlog: [Int] = []
     @usableFromInline var backlogPosition = 0
@@ -99,11 +129,15 @@ public struct FutureSet<F: Future>: PollStream {
 
     /// An empty set.
     @inlinable
-    public init() {}
+    public init() {
+        woken = WokenChildren()
+        lifetime = FutureSetLifetime(woken)
+    }
 
     /// A set of `futures`, to be polled in order at first.
     @inlinable
     public init<S: Sequence<F>>(_ futures: S) {
+        self.init()
         for future in futures { insert(future) }
     }
 
@@ -126,6 +160,7 @@ public struct FutureSet<F: Future>: PollStream {
             wakers.append(ChildWaker(index: index, woken: woken))
         }
         running += 1
+        wakers[index].isChildDone.store(false, ordering: .relaxed)
         // Queued by hand: wakes before its first poll are free, as for a
         // woken child.
         wakers[index].isQueued.store(true, ordering: .relaxed)
@@ -161,6 +196,7 @@ public struct FutureSet<F: Future>: PollStream {
                 guard children[index] != nil else { continue }
                 var childContext = Context(waker: Waker(waker))
                 if case .ready(let output) = children[index]!.poll(&childContext) {
+                    waker.isChildDone.store(true, ordering: .relaxed)
                     children[index] = nil
                     freeSlots.append(index)
                     running -= 1

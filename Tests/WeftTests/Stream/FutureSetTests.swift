@@ -90,6 +90,21 @@ struct FutureSetTests {
         #expect([first, second, third] == [0, 0, 30])
     }
 
+    @Test("300 children of one set waiting on one receiver, more than a waiting list evicts, leave the loop idle: their wakers are kept, none evicted (each eviction had the set poll a child again, which evicted the next, the loop never idle)")
+    func manyChildrenWaitingOnOneReceiver() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = unboundedChannel(of: Int.self)
+        let all = runtime.spawn(joinAll((0..<300).map { _ in receiver.next().map { $0.0 } }))
+        try runtime.block(on: sleepFuture(for: .milliseconds(10)))  // every child polled and waiting
+        let pollsBefore = runtime.statistics.polls
+        try runtime.block(on: sleepFuture(for: .milliseconds(200)))
+        let polls = runtime.statistics.polls - pollsBefore
+        #expect(polls < 50, "\(polls) polls while nothing happened")
+        for value in 0..<300 { try sender.send(value) }
+        let outputs = try runtime.guardedBlock(on: all).get()
+        #expect(Set(outputs.compactMap { $0 }) == Set(0..<300))
+    }
+
     @Test("outputs come in completion order and the set ends with nil when empty")
     func completionOrderThenNil() throws {
         let runtime = try Runtime()
