@@ -48,6 +48,18 @@ struct WeftLoggingTests {
         try body(recorder)
     }
 
+    @Test("a blocked threshold of centuries (\"never\") saturates instead of trapping; a negative one is zero")
+    func hugeBlockedThreshold() {
+        let before = RuntimeEvents.blockedThreshold
+        defer { RuntimeEvents.blockedThreshold = before }
+        RuntimeEvents.blockedThreshold = .seconds(Int64.max)
+        #expect(RuntimeEvents.blockedThreshold == .nanoseconds(Int64.max))
+        RuntimeEvents.blockedThreshold = .seconds(-5)
+        #expect(RuntimeEvents.blockedThreshold == .zero)
+        RuntimeEvents.blockedThreshold = .milliseconds(250)
+        #expect(RuntimeEvents.blockedThreshold == .milliseconds(250))
+    }
+
     @Test("a stuck block(on:) is logged as an error with the runtime's diagnosis")
     func stuckIsLogged() throws {
         try Self.logging { recorder in

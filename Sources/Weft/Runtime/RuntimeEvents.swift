@@ -51,8 +51,16 @@ public enum RuntimeEvents {
     public static var blockedThreshold: Duration {
         get { .nanoseconds(Int64(blockedThresholdNanoseconds.load(ordering: .relaxed))) }
         set {
-            let nanoseconds = newValue.components.seconds * 1_000_000_000 + newValue.components.attoseconds / 1_000_000_000
-            blockedThresholdNanoseconds.store(UInt64(max(0, nanoseconds)), ordering: .relaxed)
+            // Saturating: a threshold of centuries (meaning "never") must not trap.
+            let (seconds, attoseconds) = newValue.components
+            let nanoseconds: Int64 = if seconds < 0 {
+                0
+            } else if seconds >= Int64.max / 1_000_000_000 {
+                Int64.max
+            } else {
+                max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            }
+            blockedThresholdNanoseconds.store(UInt64(nanoseconds), ordering: .relaxed)
         }
     }
 

@@ -23,7 +23,7 @@ public struct ChunksStream<Base: PollStream>: PollStream {
             case .pending: return .pending
             case .ready(nil): baseEnded = true
             case .ready(let element?):
-                if chunk.isEmpty { chunk.reserveCapacity(size) }
+                if chunk.isEmpty { chunk.reserveCapacity(Swift.min(size, chunkReserveLimit)) }
                 chunk.append(element)
                 if chunk.count == size { return .ready(takeChunk()) }
             }
@@ -69,7 +69,7 @@ public struct ChunksTimeoutStream<Base: PollStream>: PollStream {
             case .ready(nil): baseEnded = true
             case .ready(let element?):
                 if chunk.isEmpty {
-                    chunk.reserveCapacity(size)
+                    chunk.reserveCapacity(Swift.min(size, chunkReserveLimit))
                     deadline = sleepFuture(for: delay)
                 }
                 chunk.append(element)
@@ -105,3 +105,10 @@ extension PollStream {
         ChunksTimeoutStream(base: self, size: size, delay: delay)
     }
 }
+
+/// The most elements a chunk reserves room for up front: a chunk of a large
+/// `size` (`.max`, for batching by time alone) grows as elements come, instead
+/// of reserving `size` (which trapped for `.max`, and cost 8 MiB per chunk of
+/// a million `Int`s holding one).
+@usableFromInline
+let chunkReserveLimit = 1024

@@ -202,5 +202,9 @@ struct StreamAdapterTests {
         #expect(try runtime.block(on: slowNumbers(7).chunks(3).collect()) == [[0, 1, 2], [3, 4, 5], [6]])
         #expect(try runtime.block(on: slowNumbers(4).chunks(2).collect()) == [[0, 1], [2, 3]])
         #expect(try runtime.block(on: slowNumbers(0).chunks(2).collect()) == [])
+        // A size past any count (batching by time or end alone) reserves no
+        // room for it up front (`.max` trapped).
+        #expect(try runtime.block(on: slowNumbers(3).chunks(.max).collect()) == [[0, 1, 2]])
+        #expect(try runtime.block(on: slowNumbers(3).chunks(.max, timeout: .seconds(10)).collect()) == [[0, 1, 2]])
     }
 }
