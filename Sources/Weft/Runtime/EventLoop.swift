@@ -281,8 +281,10 @@ final class EventLoop {
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         defer { weft_set_current_runtime(previous) }
         // Dropping a future may wake (or, through a JoinHandle, complete) others.
+        // A task whose abort was asked for and not yet carried out ends as aborted.
         while let task = registry.last {
-            task.perform(.cancel(.runtimeShutDown))
+            let aborted = task.state.pointee.load(ordering: .acquiring) & TaskState.cancelRequested != 0
+            task.perform(.cancel(aborted ? .aborted : .runtimeShutDown))
         }
         drainInbox()
         while let task = ready.popFirst() { task.release() }

@@ -60,6 +60,19 @@ struct ShutdownTests {
         #expect(output.failure == JoinError(.runtimeShutDown))
     }
 
+    @Test("a task aborted and then cut off by shutdown before its abort was carried out ends as aborted, as abort() promises; the others as cancelled by the shutdown")
+    func abortedBeforeShutdown() throws {
+        let first = try Runtime()
+        let aborted = first.spawn(sleepFuture(for: .seconds(3_600)).map { "never" })
+        let other = first.spawn(sleepFuture(for: .seconds(3_600)).map { "never" })
+        try first.block(on: yieldNow())
+        aborted.abort()  // from the loop's own thread: carried out at the task's next turn
+        try first.shutdown()
+        let second = try Runtime()
+        #expect(try second.block(on: aborted).failure == JoinError(.aborted))
+        #expect(try second.block(on: other).failure == JoinError(.runtimeShutDown))
+    }
+
     @Test("dropping a runtime cancels its tasks like shutdown")
     func droppingTheRuntimeCancelsTasks() throws {
         var handle: JoinHandle<Int>
