@@ -13,7 +13,8 @@ import CWeftSupport
 /// broadcast, watch) and a bounded channel's send and reserve, `Notify`'s
 /// `notified()`, `AsyncSemaphore.acquire` (and so `AsyncLock.lock`), a
 /// stream's reads and writes (`pollRead`, `pollFillBuffer`, `pollWrite`, and
-/// the futures built on them), UDP sends, and a listener's `accept()`.
+/// the futures built on them), UDP sends, a listener's `accept()`, and an
+/// interval's ticks.
 public enum Budget {
     /// Units per task poll.
     public static let perPoll = 128

@@ -32,6 +32,8 @@ public struct Interval: PollStream {
     }
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Int?> {
+        // Behind with `.burst`, tick after tick is ready at once.
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard case .ready = timer.poll(&context) else { return .pending }
         let index = nextIndex
         let due = nextDeadline

@@ -143,6 +143,18 @@ struct BudgetLeavesTests {
         #expect(receiver.count == 2_000)
     }
 
+    @Test("ticks of an interval that fell 300 ticks behind, with .burst")
+    func intervalBurst() throws {
+        let runtime = try Runtime()
+        var ticks = interval(every: .milliseconds(1))
+        ticks.missedTickBehavior = .burst
+        usleep(300_000)  // about 300 ticks due, each ready at once
+        try Self.expectYields(200, on: runtime) { context in
+            if case .ready(_?) = ticks.pollNext(&context) { return true }
+            return nil
+        }
+    }
+
     @Test("one-byte reads of a stream with bytes buffered")
     func streamReads() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
