@@ -32,7 +32,8 @@ extension File {
         try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop).value.get()
     }
 
-    /// At most `maxLength` bytes at `offset` (`pread`); fewer at the end of the file.
+    /// At most `maxLength` bytes at `offset` (`pread`); fewer at the end of
+    /// the file, and at most 64 MiB at once.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int, at offset: Int64) async throws -> [UInt8] {
         try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop).value.get()

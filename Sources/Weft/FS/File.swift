@@ -170,12 +170,22 @@ public final class File: @unchecked Sendable {
         return nil
     }
 
+    /// The most bytes one read or write moves: Linux's own limit per call
+    /// (`MAX_RW_COUNT`, 2 GiB less a page), below the 4 GiB a `uv_buf_t`'s
+    /// length holds. A larger write is written in several calls.
+    static let largestTransfer = 0x7fff_f000
+
+    /// The largest buffer a positional read allocates: it reads at most this
+    /// much per call, whatever `upTo` asked (`upTo: Int.max` trapped
+    /// allocating it), as a sequential read reads at most a block.
+    static let largestPositionalRead = 64 << 20
+
     /// Starts `uv_fs_read` of up to `buffer.capacity` bytes at `offset` (-1:
     /// the descriptor's position) into `buffer`.
     func startRead(into buffer: FileBuffer, count: Int, at offset: Int64, operation: String) throws(WeftError) -> FileRequest {
         let (loop, descriptor) = (handle.loop.uvLoop, handle.descriptor)
         return try FileRequest.start("\(operation) \(path)", file: handle, buffer: buffer) { request, done in
-            var slice = uv_buf_init(buffer.bytes.assumingMemoryBound(to: CChar.self), UInt32(min(count, buffer.capacity)))
+            var slice = uv_buf_init(buffer.bytes.assumingMemoryBound(to: CChar.self), UInt32(min(count, buffer.capacity, File.largestTransfer)))
             return uv_fs_read(loop, request, descriptor, &slice, 1, offset, done)
         }
     }
@@ -184,7 +194,7 @@ public final class File: @unchecked Sendable {
     func startWrite(from buffer: FileBuffer, start: Int, count: Int, at offset: Int64, operation: String) throws(WeftError) -> FileRequest {
         let (loop, descriptor) = (handle.loop.uvLoop, handle.descriptor)
         return try FileRequest.start("\(operation) \(path)", file: handle, buffer: buffer) { request, done in
-            var slice = uv_buf_init((buffer.bytes + start).assumingMemoryBound(to: CChar.self), UInt32(count))
+            var slice = uv_buf_init((buffer.bytes + start).assumingMemoryBound(to: CChar.self), UInt32(min(count, File.largestTransfer)))
             return uv_fs_write(loop, request, descriptor, &slice, 1, offset, done)
         }
     }

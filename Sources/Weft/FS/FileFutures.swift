@@ -156,8 +156,9 @@ public struct FileRead: Future {
             if let error = file.refusal("read") { return .ready(.failure(error)) }
             if maxLength == 0 { return .ready(.success([])) }
             do {
+                let count = min(maxLength, File.largestPositionalRead)
                 request = SubmittedRequest(try file.startRead(
-                    into: FileBuffer(capacity: maxLength), count: maxLength, at: offset, operation: "read"))
+                    into: FileBuffer(capacity: count), count: count, at: offset, operation: "read"))
             } catch {
                 return .ready(.failure(error))
             }
@@ -251,7 +252,8 @@ extension File {
     }
 
     /// A future of at most `maxLength` bytes read at `offset` (`pread`);
-    /// fewer at the end of the file. The async form is ``read(upTo:at:)``.
+    /// fewer at the end of the file, and at most 64 MiB at once (the buffer
+    /// is allocated before the read). The async form is ``read(upTo:at:)``.
     public func readFuture(upTo maxLength: Int, at offset: Int64) -> FileRead {
         FileRead(file: self, maxLength: maxLength, offset: offset)
     }
@@ -305,7 +307,8 @@ extension File {
     public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileOperation<Int> {
         let (source, target) = (descriptor, destination.descriptor)
         return FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in
-            uv_fs_sendfile(loop, request, target, source, offset, count, done)
+            guard offset >= 0, count >= 0 else { return UV_EINVAL.rawValue }  // size_t would read -1 as 2^64 - 1
+            return uv_fs_sendfile(loop, request, target, source, offset, count, done)
         }, finish: { $0.result })
     }
 }

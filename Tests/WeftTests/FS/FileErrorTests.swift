@@ -96,6 +96,27 @@ struct FileErrorTests {
         #expect(removal.code == .invalidArgument)
     }
 
+    @Test("a positional read of up to Int.max bytes reads what there is (it trapped allocating Int.max bytes); a sendfile of a negative count or offset fails with EINVAL (size_t read -1 as 2^64 - 1)")
+    func extremeLengths() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/small"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1, 2, 3])).get()
+            let file = try runtime.block(on: File.openFuture(path)).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: .max, at: 0)).get() == [1, 2, 3])
+            #expect(try runtime.block(on: file.readFuture(upTo: 5 << 30, at: 1)).get() == [2, 3])
+            let copy = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            for (offset, count) in [(0, -1), (-1, 3)] as [(Int64, Int)] {
+                let error = try #require(throws: WeftError.self) {
+                    try runtime.block(on: file.sendFuture(to: copy, offset: offset, count: count)).get()
+                }
+                #expect(error.name == "EINVAL", "\(offset), \(count): \(error)")
+            }
+            file.close()
+            copy.close()
+        }
+    }
+
     @Test("truncate without write access fails with invalidArgument and leaves the file whole (Linux empties a file opened read-only with O_TRUNC)")
     func truncateWithoutWrite() throws {
         try FileTest.withTemporaryDirectory { directory in
