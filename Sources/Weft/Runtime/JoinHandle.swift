@@ -48,3 +48,36 @@ public struct JoinHandle<Output>: Future {
 }
 
 extension JoinHandle: Sendable where Output: Sendable {}
+
+extension JoinHandle {
+    /// A handle that can abort the task but not take its output.
+    @inlinable
+    public var abortHandle: AbortHandle { AbortHandle(task) }
+}
+
+/// What aborts a spawned task without holding its output (Tokio's
+/// `AbortHandle`): what ``JoinSet/spawn(_:)`` returns, since the set takes
+/// the task's output itself. Copies abort the same task; callable from any
+/// thread.
+@frozen
+public struct AbortHandle: Sendable {
+    @usableFromInline let task: RawTask
+
+    @inlinable
+    init(_ task: RawTask) {
+        self.task = task
+    }
+
+    /// Cancels the task, as ``JoinHandle/abort()`` does. Does nothing if the
+    /// task already finished.
+    @inlinable
+    public func abort() {
+        task.abort()
+    }
+
+    /// Whether the task has finished (completed, aborted or cancelled by shutdown).
+    @inlinable
+    public var isFinished: Bool {
+        task.isComplete
+    }
+}

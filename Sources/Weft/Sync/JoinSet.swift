@@ -34,19 +34,22 @@ public final class JoinSet<Output>: PollStream {
     /// Whether no task is left to collect.
     public var isEmpty: Bool { running.isEmpty }
 
-    /// Spawns `future` on the runtime running the calling thread and adds it.
-    /// Throws `WeftError(.wrongThread)` where no Weft runtime runs the calling
-    /// thread (ordinary `async` code off a loop, a plain thread).
+    /// Spawns `future` on the runtime running the calling thread and adds it;
+    /// returns a handle that can abort it (its output is the set's to take:
+    /// a `JoinHandle` polled beside the set took the set's wake or trapped
+    /// taking the output twice). Throws `WeftError(.wrongThread)` where no
+    /// Weft runtime runs the calling thread (ordinary `async` code off a
+    /// loop, a plain thread).
     @inlinable
     @discardableResult
-    public func spawn<F: Future>(_ future: F) throws(WeftError) -> JoinHandle<Output> where F.Output == Output {
+    public func spawn<F: Future>(_ future: F) throws(WeftError) -> AbortHandle where F.Output == Output {
         // Inlinable, so that the task is specialized for `F` where it is
         // spawned (unspecialized, each poll goes through witness tables); the
         // bookkeeping stays behind `add`.
         guard EventLoop.withCurrent({ $0 != nil }) else { throw Self.notOnRuntime() }
         let handle = Weft.spawn(future)
         add(handle)
-        return handle
+        return handle.abortHandle
     }
 
     /// The error of a ``spawn(_:)`` where no Weft runtime runs the thread.

@@ -23,20 +23,35 @@ struct SyncJoinSetTests {
         let runtime = try Runtime()
         let flag = DropFlag()
         let set = Box<JoinSet<Void>?>(nil)
-        let handles = Box<[JoinHandle<Void>]>([])
-        let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<Void> in
+        let handles = Box<[AbortHandle]>([])
+        try runtime.guardedBlock(on: pollFn { _ -> Poll<Void> in
             let joinSet = JoinSet<Void>()
             handles.value = [try! joinSet.spawn(sleepFuture(for: .seconds(30)).probed(flag)), try! joinSet.spawn(ready(()))]
             set.value = joinSet
             return .ready(())
-        }.then { _ in yields(3) }.then { _ -> JoinAll<JoinHandle<Void>> in
+        }.then { _ in yields(3) }.then { _ -> PollFn<Void> in
             #expect(!flag.isDropped, "the slow task is running")
             set.value = nil  // the last reference: deinit aborts what is left
-            return joinAll(handles.value)
+            return yields(3)
         })
-        #expect(results[0].failure == JoinError(.aborted))
-        #expect(results[1].isSuccess)
+        #expect(handles.value.allSatisfy { $0.isFinished })
         #expect(flag.isDropped)
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
+    @Test("spawn returns an AbortHandle, not a JoinHandle the set would also poll: aborting through it ends the task, whose result the set yields as aborted")
+    func abortThroughTheReturnedHandle() throws {
+        let runtime = try Runtime()
+        let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<JoinSet<Int>> in
+            let set = JoinSet<Int>()
+            let slow = try! set.spawn(sleepFuture(for: .seconds(30)).map { 1 })
+            try! set.spawn(ready(2))
+            slow.abort()
+            return .ready(set)
+        }.then { set in set.collect() })
+        #expect(results.count == 2)
+        #expect(results.contains { $0.failure == JoinError(.aborted) })
+        #expect(results.contains { (try? $0.get()) == 2 })
         #expect(runtime.pendingTimerCount == 0)
     }
 
