@@ -23,8 +23,9 @@ final class FileWatcher {
     private let handle: UnsafeMutablePointer<uv_fs_event_t>
     /// Kept alive while the handle is open (as every handle owner does).
     let loop: EventLoop
-    private var queue: [Event] = []
-    private var queueStart = 0
+    /// A ring: the events taken leave it at once (an array emptied only when
+    /// drained kept every event a slow reader had taken, growing for ever).
+    private let queue = RingBuffer<Event>(capacity: 16)
     /// Events dropped because the queue was full.
     private(set) var droppedEvents = 0
     private var waiting = WaitingWakers()
@@ -52,7 +53,7 @@ final class FileWatcher {
     }
 
     private func deliver(_ event: Event) {
-        if queue.count - queueStart >= Self.queueLimit {
+        if queue.count >= Self.queueLimit {
             droppedEvents += 1
             return
         }
@@ -62,15 +63,9 @@ final class FileWatcher {
 
     /// The oldest queued event, or pending after registering the waker.
     func pollEvent(_ context: inout Context) -> Poll<Event> {
-        guard queueStart < queue.count else {
+        guard let event = queue.popFirst() else {
             waiting.register(context.waker)
             return .pending
-        }
-        let event = queue[queueStart]
-        queueStart += 1
-        if queueStart == queue.count {
-            queue.removeAll(keepingCapacity: true)
-            queueStart = 0
         }
         return .ready(event)
     }
