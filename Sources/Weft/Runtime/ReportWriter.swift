@@ -70,7 +70,12 @@ public final class ReportWriter: Sendable {
         if let thread = try? startThread({ [self] in self.serve() }) {
             pthread_detach(thread)
         } else {
-            serveOnce()  // no thread: write on the caller's, as print would
+            // No thread: write on the caller's, as print would, and try a
+            // thread again at the next text (with none started, the next
+            // text waited for a thread that did not exist, and every later
+            // one was dropped behind it).
+            state.locked { $0.threadStarted = false }
+            serveOnce()
         }
     }
 
