@@ -12,7 +12,8 @@
 // files' block for sequential reads and writes (up to 4 MiB by default),
 // used when the copy cannot run in chunks (docs/BENCHMARKS.md, "Files"). A file that
 // cannot be read is reported on stderr (`weft-cat: open /tmp/missing: ENOENT
-// (no such file or directory)`) and skipped; the status is then 1. `--help`
+// (no such file or directory)`) and skipped, as is one that is standard
+// output itself (`weft-cat f >> f`); the status is then 1. `--help`
 // prints the options; a usage error exits with status 2.
 
 import Glibc
@@ -71,6 +72,16 @@ func copy(_ source: File, to output: StandardStream) async throws -> Int {
     return try await value(of: Weft.copy(from: source, to: output)).get()
 }
 
+/// Whether copying `source` to `output` would read back what it writes: both
+/// the same regular file, not empty. Copied, `weft-cat f >> f` appended the
+/// file to itself until the disk was full; cat refuses it the same way
+/// ("input file is output file").
+func readsItsOwnOutput(_ source: File?, _ output: StandardStream) async throws -> Bool {
+    guard let source, let target = output.file else { return false }
+    let (read, written) = (try await source.status(), try await target.status())
+    return written.kind == .regular && read.device == written.device && read.inode == written.inode && read.size > 0
+}
+
 /// Copies every file to standard output; whether all of them were copied.
 /// Standard input and output are Weft's standard streams, each a terminal,
 /// a pipe or a file as it turns out to be.
@@ -86,6 +97,11 @@ func concatenate(_ options: Options) async throws -> Bool {
                     input = try StandardStream.input()
                     try input!.file?.setBufferSize(options.bufferSize)
                 }
+                if try await readsItsOwnOutput(input!.file, output) {
+                    writeError("weft-cat: -: input file is output file")
+                    copiedAll = false
+                    continue
+                }
                 _ = try await copy(input!, to: output)
             } else {
                 let file: File
@@ -98,6 +114,11 @@ func concatenate(_ options: Options) async throws -> Bool {
                     continue
                 }
                 defer { file.close() }
+                if try await readsItsOwnOutput(file, output) {
+                    writeError("weft-cat: \(name): input file is output file")
+                    copiedAll = false
+                    continue
+                }
                 _ = try await copy(file, to: output)
             }
         } catch let error as WeftError where error.operation.hasPrefix("write") || error.operation.hasPrefix("flush") {

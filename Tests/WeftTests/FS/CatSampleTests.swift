@@ -100,6 +100,43 @@ struct CatSampleTests {
         }
     }
 
+    @Test("a file that is also standard output (weft-cat f >> f, weft-cat < f >> f) is refused as cat refuses it, the file unchanged, the status 1 (it appended the file to itself until the disk was full)",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func inputFileIsOutputFile() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let path = directory + "/same"
+            let bytes = Array("twice?\n".utf8)
+            for arguments in [[path], []] {
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                let appending = open(path, O_WRONLY | O_APPEND)
+                #expect(appending >= 0)
+                defer { close(appending) }
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+                process.arguments = arguments
+                if arguments.isEmpty { process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)) }
+                process.standardOutput = FileHandle(fileDescriptor: appending, closeOnDealloc: false)
+                let errors = Pipe()
+                process.standardError = errors
+                try process.run()
+                // Stopped as soon as the file grows (a regression would fill the disk).
+                let deadline = ContinuousClock.now + .seconds(20)
+                var grown = false
+                while process.isRunning && ContinuousClock.now < deadline && !grown {
+                    usleep(1_000)
+                    var status = stat()
+                    grown = stat(path, &status) == 0 && status.st_size > bytes.count
+                }
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
+                let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                #expect(process.terminationStatus == 1, "\(arguments): \(message)")
+                #expect(message.contains("input file is output file"), "\(message)")
+                #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path))) == bytes)
+            }
+        }
+    }
+
     @Test("a pipe as standard output is left in blocking mode, as found, for the other processes sharing it",
           .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
     func pipeLeftBlocking() throws {
