@@ -87,6 +87,8 @@ public struct FileOperation<Value>: Future {
     var otherFile: File? = nil
     /// The paths it names, checked for NUL characters.
     let paths: [String]
+    /// Why its arguments are refused, if they are: it then fails without a request.
+    var invalidArgument: String? = nil
     let submit: (UnsafeMutablePointer<uv_loop_t>, UnsafeMutablePointer<uv_fs_t>, uv_fs_cb) -> Int32
     let finish: (FileRequest) -> Value
     var request: SubmittedRequest<uv_fs_t, FileRequest>?
@@ -113,6 +115,9 @@ public struct FileOperation<Value>: Future {
         let name: String
         if let file {
             if let error = file.refusal(operation) ?? otherFile?.refusal(operation) { return .failure(error) }
+            if let invalidArgument {
+                return .failure(WeftError(.libuv(code: UV_EINVAL.rawValue), operation: "\(operation) \(file.path)", detail: invalidArgument))
+            }
             loop = file.handle.loop
             name = "\(operation) \(file.path)"
         } else {
@@ -306,9 +311,11 @@ extension File {
     /// The async form is ``send(to:offset:count:)-(File,_,_)``.
     public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileOperation<Int> {
         let (source, target) = (descriptor, destination.descriptor)
-        return FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in
-            guard offset >= 0, count >= 0 else { return UV_EINVAL.rawValue }  // size_t would read -1 as 2^64 - 1
-            return uv_fs_sendfile(loop, request, target, source, offset, count, done)
+        var operation = FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in
+            uv_fs_sendfile(loop, request, target, source, offset, count, done)
         }, finish: { $0.result })
+        // Refused before libuv, whose size_t would read -1 as 2^64 - 1.
+        if offset < 0 || count < 0 { operation.invalidArgument = "negative offset \(offset) or count \(count)" }
+        return operation
     }
 }

@@ -36,24 +36,18 @@ public struct JoinHandle<Output>: Future {
     /// `JoinError(.aborted)`. Does nothing if the task already finished. Callable
     /// from any thread.
     @inlinable
-    public func abort() {
-        task.abort()
-    }
+    public func abort() { abortHandle.abort() }
 
     /// Whether the task has finished (completed, aborted or cancelled by shutdown).
     @inlinable
-    public var isFinished: Bool {
-        task.isComplete
-    }
-}
+    public var isFinished: Bool { abortHandle.isFinished }
 
-extension JoinHandle: Sendable where Output: Sendable {}
-
-extension JoinHandle {
     /// A handle that can abort the task but not take its output.
     @inlinable
     public var abortHandle: AbortHandle { AbortHandle(task) }
 }
+
+extension JoinHandle: Sendable where Output: Sendable {}
 
 /// What aborts a spawned task without holding its output (Tokio's
 /// `AbortHandle`): what ``JoinSet/spawn(_:)`` returns, since the set takes
