@@ -14,6 +14,8 @@ final class WokenChildren: Sendable {
     /// Set when the set is gone (``FutureSetLifetime``): its children's
     /// wakers wake nothing that still waits.
     @usableFromInline let isSetDropped = Atomic<Bool>(false)
+    /// Whether a child was woken since the last take: read without the lock.
+    @usableFromInline let hasWoken = Atomic<Bool>(false)
 
     @usableFromInline
     init() {}
@@ -26,7 +28,9 @@ final class WokenChildren: Sendable {
     func push(_ index: Int) {
         let parent = state.locked { state -> Waker? in
             state.indices.append(index)
-            return state.indices.count == 1 ? state.parent : nil
+            guard state.indices.count == 1 else { return nil }
+            hasWoken.store(true, ordering: .releasing)
+            return state.parent
         }
         parent?.wake()
     }
@@ -40,6 +44,7 @@ final class WokenChildren: Sendable {
         state.locked { state in
             state.parent.register(parent)
             swap(&state.indices, &taken)
+            hasWoken.store(false, ordering: .relaxed)
         }
     }
 }
@@ -210,7 +215,18 @@ public struct FutureSet<F: Future>: PollStream {
             // woken children its waker (the earlier poll's may be another, a
             // finished one), and a child woken since may have spent its wake
             // on that poll's own wake: take them now, once, before waiting.
+            // (Neither the case, nothing to take: a child woken after this
+            // check is the first since the take, and wakes this waker.)
             if tookWoken { return .pending }
+            if !woken.hasWoken.load(ordering: .acquiring), parent?.willWake(context.waker) == true {
+                return .pending
+            }
+            // Out of budget, the children taken now would only yield again
+            // (thousands of them, each polled for nothing): come back for them.
+            guard Budget.consume() else {
+                context.waker.wake()
+                return .pending
+            }
             takeWoken(registering: context.waker)
             tookWoken = true
         }
