@@ -221,40 +221,6 @@ extension ConcurrencyBridge {
             group.shutdown()  // from outside afterwards: returns at once
         }
 
-        @Test("shutdownGracefully() blocks no thread of Swift's pool while the loops wind down: with every pool thread shutting down a group whose task ends late, another task still runs first; each group has stopped when it returns")
-        func shutdownGracefullyBlocksNoThread() async throws {
-            let width = ProcessInfo.processInfo.activeProcessorCount + 1
-            let groups = try (0..<width).map { _ in try LoopGroup(loops: 1) }
-            for group in groups {
-                // A task that ends 0.9 s after it starts, cancelled or not: each shutdown waits for it.
-                group.loops[0].spawn {
-                    await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
-                        _ = ForeignThread { usleep(900_000); ended.resume() }
-                    }
-                }
-            }
-            let events = Shared<[String]>([])
-            await withTaskGroup(of: Void.self) { tasks in
-                for group in groups {
-                    tasks.addTask {
-                        await group.shutdownGracefully()
-                        events.update { $0.append("shut down") }
-                    }
-                }
-                tasks.addTask {
-                    try? await Task.sleep(for: .milliseconds(100))
-                    events.update { $0.append("other task") }
-                }
-            }
-            #expect(events.value.first == "other task", "\(events.value)")
-            for group in groups {
-                #expect(await group.loops[0].run({ Runtime.currentReport() }) == nil, "a loop still runs")
-            }
-            let loop = try LoopThread()
-            await loop.shutdownGracefully()
-            #expect(await loop.run({ Runtime.currentReport() }) == nil)
-        }
-
         /// Waits until none of `loops` runs (a loop that has shut down
         /// reports nothing), or 20 s.
         private func expectStopped(_ loops: [LoopThread], sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -410,4 +376,45 @@ private func threadsSeenAcrossAwaits() async throws -> [pthread_t] {
 private func currentThreadName() -> String {
     let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
     return name.trimmingCharacters(in: .newlines)
+}
+
+extension TimingSensitive {
+    /// Timed against the pool's other work: skipped under the sanitizers, run
+    /// on its own (a busy pool, other tests' tasks, delays the other task).
+    @Suite("LoopGroup: shutting down from async code")
+    struct LoopGroupGracefulShutdownTests {
+        @Test("shutdownGracefully() blocks no thread of Swift's pool while the loops wind down: with every pool thread shutting down a group whose task ends late, another task still runs first; each group has stopped when it returns")
+        func shutdownGracefullyBlocksNoThread() async throws {
+            let width = ProcessInfo.processInfo.activeProcessorCount + 1
+            let groups = try (0..<width).map { _ in try LoopGroup(loops: 1) }
+            for group in groups {
+                // A task that ends 0.9 s after it starts, cancelled or not: each shutdown waits for it.
+                group.loops[0].spawn {
+                    await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
+                        _ = ForeignThread { usleep(900_000); ended.resume() }
+                    }
+                }
+            }
+            let events = Shared<[String]>([])
+            await withTaskGroup(of: Void.self) { tasks in
+                for group in groups {
+                    tasks.addTask {
+                        await group.shutdownGracefully()
+                        events.update { $0.append("shut down") }
+                    }
+                }
+                tasks.addTask {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    events.update { $0.append("other task") }
+                }
+            }
+            #expect(events.value.first == "other task", "\(events.value)")
+            for group in groups {
+                #expect(await group.loops[0].run({ Runtime.currentReport() }) == nil, "a loop still runs")
+            }
+            let loop = try LoopThread()
+            await loop.shutdownGracefully()
+            #expect(await loop.run({ Runtime.currentReport() }) == nil)
+        }
+    }
 }
