@@ -72,14 +72,14 @@ func copy(_ source: File, to output: StandardStream) async throws -> Int {
     return try await value(of: Weft.copy(from: source, to: output)).get()
 }
 
-/// Whether copying `source` to `output` would read back what it writes: both
-/// the same regular file, not empty. Copied, `weft-cat f >> f` appended the
-/// file to itself until the disk was full; cat refuses it the same way
-/// ("input file is output file").
-func readsItsOwnOutput(_ source: File?, _ output: StandardStream) async throws -> Bool {
-    guard let source, let target = output.file else { return false }
-    let (read, written) = (try await source.status(), try await target.status())
-    return written.kind == .regular && read.device == written.device && read.inode == written.inode && read.size > 0
+/// Whether copying `source` to the output whose status is `output` would read
+/// back what it writes: both the same regular file, not empty. Copied,
+/// `weft-cat f >> f` appended the file to itself until the disk was full; cat
+/// refuses it the same way ("input file is output file").
+func readsItsOwnOutput(_ source: File?, _ output: FileStatus?) async throws -> Bool {
+    guard let source, let output, output.kind == .regular else { return false }
+    let read = try await source.status()
+    return read.device == output.device && read.inode == output.inode && read.size > 0
 }
 
 /// Copies every file to standard output; whether all of them were copied.
@@ -88,6 +88,7 @@ func readsItsOwnOutput(_ source: File?, _ output: StandardStream) async throws -
 func concatenate(_ options: Options) async throws -> Bool {
     let output = try StandardStream.output()
     try output.file?.setBufferSize(options.bufferSize)
+    let outputStatus = try await output.file?.status()  // what every input is checked against
     var input: StandardStream?
     var copiedAll = true
     for name in options.files {
@@ -97,7 +98,7 @@ func concatenate(_ options: Options) async throws -> Bool {
                     input = try StandardStream.input()
                     try input!.file?.setBufferSize(options.bufferSize)
                 }
-                if try await readsItsOwnOutput(input!.file, output) {
+                if try await readsItsOwnOutput(input!.file, outputStatus) {
                     writeError("weft-cat: -: input file is output file")
                     copiedAll = false
                     continue
@@ -114,7 +115,7 @@ func concatenate(_ options: Options) async throws -> Bool {
                     continue
                 }
                 defer { file.close() }
-                if try await readsItsOwnOutput(file, output) {
+                if try await readsItsOwnOutput(file, outputStatus) {
                     writeError("weft-cat: \(name): input file is output file")
                     copiedAll = false
                     continue

@@ -272,11 +272,8 @@ public final class LoopThread: Sendable {
     /// have ended. From one of the loops' own threads it returns once they
     /// are asked to stop, as ``shutDown(_:)`` does.
     static func shutDownWithoutBlocking(_ loops: [LoopThread]) async {
+        guard !loops.contains(where: \.isCurrent) else { return shutDown(loops) }
         for loop in loops { loop.requestStop() }
-        guard !loops.contains(where: \.isCurrent) else {
-            shutDown(loops)
-            return
-        }
         await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
             do {
                 let joiner = try startThread {

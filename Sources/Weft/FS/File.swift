@@ -149,9 +149,8 @@ public final class File: @unchecked Sendable {
     public func close() {
         if handle.loop.isOnLoopThread {
             // A read waiting on one polls again and fails with `.closed`.
-            let readsAhead = sequential.readsInFlight.map(\.request)
-            sequential.readsInFlight.removeAll()
-            handle.closeOnLoop(cancelling: readsAhead)
+            dropReadsAhead()
+            handle.closeOnLoop()
         } else {
             // Its reads ahead belong to the loop thread: read them there.
             handle.loop.enqueue(CloseFileFromElsewhere(file: UnsafeTransfer(value: self)))
