@@ -138,13 +138,13 @@ extension Command {
         if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
             throw error
         }
-        let environment = inheritsEnvironment && environmentChanges.isEmpty ? nil : environment
+        let childEnvironment = inheritsEnvironment && environmentChanges.isEmpty ? nil : environment
         // Before anything is opened: a file path cut at a NUL truncated another file.
         let paths = [standardInput, standardOutput, standardError].compactMap { stdio -> String? in
             if case .file(let path) = stdio { return path }
             return nil
         }
-        try ProcessHandle.refuseNUL(in: [executable] + arguments + (environment ?? []) + [workingDirectory].compactMap { $0 } + paths,
+        try ProcessHandle.refuseNUL(in: [executable] + arguments + (childEnvironment ?? []) + [workingDirectory].compactMap { $0 } + paths,
                                     executable: executable)
         // The descriptors opened here for the child (files, /dev/null): it gets
         // copies, so they are closed once spawned, whatever happened.
@@ -184,7 +184,7 @@ extension Command {
             }
         }
         let options = SpawnOptions(file: executable, arguments: [executable] + arguments,
-                                   environment: environment,
+                                   environment: childEnvironment,
                                    workingDirectory: workingDirectory, stdio: slots)
         let process: ProcessHandle
         do {
