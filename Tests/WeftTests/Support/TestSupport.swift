@@ -228,12 +228,14 @@ extension Runtime {
     /// `block(on:)`, but a loop that hangs fails the test instead of hanging the
     /// whole suite.
     ///
-    /// A sentinel task publishes its waker; a watchdog thread wakes it every
-    /// `patience` seconds, and that foreign wake ends any OS poll. (Waking the
-    /// blocked-on task itself would not do: a hung loop has it queued already, so
-    /// the wake is rightly a no-op.) When `future` completes, the sentinel is
-    /// finished too, so no task is left behind; it does add one task and a few
-    /// polls to the statistics.
+    /// A sentinel task publishes its waker; a watchdog thread wakes it when
+    /// `future` went `patience` seconds without a poll, and that foreign wake
+    /// ends any OS poll. (Waking the blocked-on task itself would not do: a hung
+    /// loop has it queued already, so the wake is rightly a no-op.) A future
+    /// polled in that time is slow, not hung (a sanitizer slows a big test past
+    /// the patience), and is left alone. When `future` completes, the sentinel
+    /// is finished too, so no task is left behind; it does add one task and a
+    /// few polls to the statistics.
     ///
     /// Not for stuck-detection tests: the watchdog holds a waker, which the
     /// runtime rightly counts as a possible wake-up.
@@ -250,9 +252,14 @@ extension Runtime {
             return .pending
         })
         let rescues = AtomicCounter()
+        let polls = AtomicCounter()
         let finished = DispatchSemaphore(value: 0)
         let watchdog = ForeignThread {
+            var pollsSeen = 0
             while finished.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
+                let pollsNow = polls.value
+                defer { pollsSeen = pollsNow }
+                if pollsNow != pollsSeen { continue }  // polled since: slow, not hung
                 rescues.increment()
                 sentinelWaker.value?.wake()
             }
@@ -268,10 +275,23 @@ extension Runtime {
                     """, sourceLocation: sourceLocation)
             }
         }
-        return try block(on: future.then { output in
+        let guarded = future.then { output in
             isFinished.value = true
             sentinelWaker.value?.wake()
             return sentinel.map { _ in output }
-        })
+        }
+        return try block(on: CountingPolls(base: guarded, polls: polls))
+    }
+}
+
+/// `base`, counting its polls (for ``Runtime/guardedBlock(on:patience:sourceLocation:)``'s
+/// watchdog, on another thread).
+private struct CountingPolls<Base: Future>: Future {
+    var base: Base
+    let polls: AtomicCounter
+
+    mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+        polls.increment()
+        return base.poll(&context)
     }
 }
