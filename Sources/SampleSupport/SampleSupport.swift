@@ -1,6 +1,7 @@
 // What the sample servers share: how they read their command line, where
 // their messages go, and the address they listen on.
 
+import Dispatch
 import Glibc
 import Weft
 
@@ -41,6 +42,7 @@ public struct SampleCommand: Sendable {
 
     /// Reports a failure on stderr and exits 1.
     public func fail(_ error: any Error) -> Never {
+        StatusLines.finish()
         writeError("\(name): \(error)")
         exit(1)
     }
@@ -76,18 +78,56 @@ public struct SampleCommand: Sendable {
     /// exits at once, with the shell's status for death by that signal
     /// (128 + the signal).
     public func exitAtOnce(afterSignal signal: Int32, connectionsOpen: Int) -> Never {
-        print("\(name): signal \(signal) again, exiting at once with \(connectionsOpen) connection(s) open")
-        fflush(nil)
+        StatusLines.say("\(name): signal \(signal) again, exiting at once with \(connectionsOpen) connection(s) open")
+        StatusLines.finish()
         exit(128 + signal)
+    }
+}
+
+/// What a sample says on stdout while it serves and shuts down (the drain's
+/// progress, accept errors, the last line), written in order by a thread of
+/// Dispatch's: a stdout nobody reads (a full log pipe) blocks that thread,
+/// never a loop, where the signal watcher and the grace period's timer must
+/// go on running. (Printing there directly blocked a draining server in
+/// `write` for good: only SIGKILL ended it.)
+///
+/// The line that announces the address is printed directly, before serving:
+/// the poll servers start no thread but their loop's unless they have
+/// something to say.
+public enum StatusLines {
+    private static let queue = DispatchQueue(label: "weft.sample.status-lines")
+    private static let unwritten = DispatchGroup()
+
+    /// Queues `line` (and a newline) for stdout; never blocks.
+    public static func say(_ line: String) {
+        unwritten.enter()
+        queue.async {
+            writeAll(STDOUT_FILENO, line + "\n")
+            unwritten.leave()
+        }
+    }
+
+    /// Waits until the lines said so far are written, at most `limit`: call
+    /// it before the process exits, so that they reach a reader, and that a
+    /// blocked stdout delays the exit by `limit` at most.
+    public static func finish(within limit: DispatchTimeInterval = .seconds(1)) {
+        _ = unwritten.wait(timeout: .now() + limit)
     }
 }
 
 /// Writes `line` and a newline to stderr.
 public func writeError(_ line: String) {
-    let text = Array((line + "\n").utf8)
+    writeAll(STDERR_FILENO, line + "\n")
+}
+
+/// Writes all of `text` to `descriptor`; gives up when the output is closed
+/// or fails.
+private func writeAll(_ descriptor: Int32, _ text: String) {
+    let bytes = Array(text.utf8)
     var written = 0
-    while written < text.count {
-        let count = text[written...].withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    while written < bytes.count {
+        let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
         if count <= 0 { return }
         written += count
     }

@@ -16,8 +16,8 @@
 // SIGTERM during that wait exits at once (status 128 + the signal). `--help`
 // prints the options; a usage error exits with status 2. On SIGUSR1 it prints
 // each loop's counters and live tasks. With `--idle-timeout S` a TCP connection
-// that sends nothing for S seconds is closed (default: never), so idle peers
-// cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
+// that sends nothing, or takes none of its echo, for S seconds is closed
+// (default: never), so idle peers cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
 // connections may hold together before reading pauses on those that hold any
 // (RuntimeOptions.connectionBufferBudget; default 32 MiB).
 //
@@ -43,7 +43,8 @@ let command = SampleCommand(
       --port P               the port (default 7000; 0 picks a free one)
       --grace-period S       on SIGINT or SIGTERM, how long live connections may finish (default 5);
                              a second SIGINT or SIGTERM exits at once
-      --idle-timeout S       close a TCP connection that sends nothing for S seconds (default: never)
+      --idle-timeout S       close a TCP connection that sends nothing, or takes none of its echo,
+                             for S seconds (default: never)
       --loops N              loops serving the port (default: one per CPU the process may use)
       --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
       --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
@@ -141,7 +142,7 @@ struct AcceptLoop<Connections: PollStream, Connection>: Future where Connections
             case .ready(nil):
                 return .ready(())
             case .ready(.failure(let error)?):
-                print("weft-echo: \(error)")
+                StatusLines.say("weft-echo: \(error)")
             case .ready(.success(let connection)?):
                 serve(connection)
             }
@@ -149,12 +150,12 @@ struct AcceptLoop<Connections: PollStream, Connection>: Future where Connections
     }
 }
 
-/// Echoes until the client half-closes, fails, or sends nothing for
-/// `idleTimeout` (`--idle-timeout`).
+/// Echoes until the client half-closes, fails, sends nothing for
+/// `idleTimeout` (`--idle-timeout`), or takes none of its echo for as long.
 struct IdleEcho: Future {
     enum Stage {
         case reading(Timeout<ReadSome>)
-        case writing(WriteAll<TCPStream>)
+        case writing(Timeout<WriteAll<TCPStream>>)
     }
 
     let stream: TCPStream
@@ -176,7 +177,7 @@ struct IdleEcho: Future {
                     stage = .reading(read)
                     return .pending
                 case .ready(.success(.success(let bytes))) where !bytes.isEmpty:
-                    stage = .writing(stream.writeAll(bytes))
+                    stage = .writing(timeoutFuture(idleTimeout, stream.writeAll(bytes)))
                 case .ready:
                     return .ready(())  // idle too long, end of stream, or an error
                 }
@@ -185,10 +186,10 @@ struct IdleEcho: Future {
                 case .pending:
                     stage = .writing(write)
                     return .pending
-                case .ready(.failure):
-                    return .ready(())
-                case .ready(.success):
+                case .ready(.success(.success)):
                     stage = .reading(timeoutFuture(idleTimeout, stream.readFuture()))
+                case .ready:
+                    return .ready(())  // its echo not taken in time, or an error
                 }
             }
         }
@@ -303,20 +304,24 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         let signal = try await value(of: stop)
         try await drain(connections, after: signal, options) { await server.close() }
         // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
-        print("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
-        fflush(nil)
+        StatusLines.say("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
     }.value
     group.shutdown()  // cancels the connections still open
 }
 
-/// The async echo with `--idle-timeout`: each read waits at most
-/// `idleTimeout`; a connection that sends nothing for that long is closed.
-/// Apart, so the frame of the default echo loop stays as small as it was.
+/// The async echo with `--idle-timeout`: each read, and each write of its
+/// echo, waits at most `idleTimeout`; a connection that sends nothing, or
+/// takes none of its echo, for that long is closed (a peer that stops
+/// reading held it for ever). Apart, so the frame of the default echo loop
+/// stays as small as it was.
 func echoUntilIdle(_ connection: TCPStream, idleTimeout: Duration) async throws {
     while case .success(let read) = try await value(of: timeoutFuture(idleTimeout, connection.readFuture())) {
         let bytes = try read.get()
         if bytes.isEmpty { return }
-        try await connection.write(bytes)
+        guard case .success(let written) = try await value(of: timeoutFuture(idleTimeout, connection.writeAll(bytes))) else {
+            return
+        }
+        try written.get()
     }
 }
 
@@ -351,16 +356,14 @@ func drain(_ connections: TaskTracker, after signal: Int32, _ options: Options, 
 /// Stops counting new connections and says how many are being waited for.
 func beginDrain(_ connections: TaskTracker, signal: Int32, _ options: Options) {
     connections.close()
-    print("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
-    fflush(nil)  // a supervisor watching the pipe learns the drain began
+    StatusLines.say("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
 }
 
 func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) {
     if case .failure = drained {
-        print("weft-echo: \(connections.liveCount) connection(s) still open after the grace period; closing them")
+        StatusLines.say("weft-echo: \(connections.liveCount) connection(s) still open after the grace period; closing them")
     }
-    print("weft-echo: shut down")
-    fflush(nil)
+    StatusLines.say("weft-echo: shut down")
 }
 
 /// Prints the counters and live tasks of the runtime running this thread,
@@ -414,8 +417,18 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
                 // CPU), and each datagram would be an array of its own.
                 var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
-                    let receipt = try await socket.receive(into: &buffer)
-                    try await socket.send(buffer[..<receipt.count], to: receipt.sender)
+                    let receipt: UDPReceipt
+                    do {
+                        receipt = try await socket.receive(into: &buffer)
+                    } catch let error as WeftError where error.kind != .closed {
+                        continue  // e.g. ECONNREFUSED from an ICMP error: go on, as the poll echo does
+                    }
+                    // A datagram that cannot go back (past Weft's 65,507-byte
+                    // bound over IPv6, to port 0, refused by a firewall) is
+                    // dropped, as the kernel drops what it cannot deliver; the
+                    // echo goes on for everyone else (a failed send ended it,
+                    // leaving its socket bound and nobody reading it).
+                    _ = try? await socket.send(buffer[..<receipt.count], to: receipt.sender)
                 }
             }
         }
@@ -423,8 +436,7 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
         let signal = try await value(of: stop)
         for socket in sockets { socket.close() }
         for echo in echoes { _ = await echo.result }
-        print("weft-echo: signal \(signal), shut down")
-        fflush(nil)
+        StatusLines.say("weft-echo: signal \(signal), shut down")
     }.value
     group.shutdown()
 }
@@ -487,8 +499,7 @@ func serveUDPPolling(_ options: Options, on address: SocketAddress) throws(WeftE
     let ended = try runtime.block(on: select(either: stop, or: UDPEcho(socket: socket)))
     reporter.abort()
     socket.close()
-    if case .left(let signal) = ended { print("weft-echo: signal \(signal), shut down") }
-    fflush(nil)
+    if case .left(let signal) = ended { StatusLines.say("weft-echo: signal \(signal), shut down") }
     try runtime.shutdown()
 }
 
@@ -535,18 +546,19 @@ do {
         } else {
             try await serveUnix(options, at: unixAddress)
         }
-        exit(0)
-    }
-    let address = try await listenAddress(host: options.host, port: options.port)
-    if options.udp && options.poll {
-        try serveUDPPolling(options, on: address)
-    } else if options.udp {
-        try await serveUDP(options, on: address)
-    } else if options.poll {
-        try servePolling(options, on: address)
     } else {
-        try await serveAsync(options, on: address)
+        let address = try await listenAddress(host: options.host, port: options.port)
+        if options.udp && options.poll {
+            try serveUDPPolling(options, on: address)
+        } else if options.udp {
+            try await serveUDP(options, on: address)
+        } else if options.poll {
+            try servePolling(options, on: address)
+        } else {
+            try await serveAsync(options, on: address)
+        }
     }
 } catch {
     command.fail(error)
 }
+StatusLines.finish()

@@ -49,7 +49,9 @@ var gracePeriod = Duration.seconds(10)
 var readTimeout = Duration.seconds(10)
 var loops: Int?
 var arguments = command.arguments().makeIterator()
+let valued: Set = ["--host", "--port", "--grace-period", "--read-timeout", "--loops"]
 while let flag = arguments.next() {
+    guard valued.contains(flag) else { command.usageError("unknown option \(flag)") }
     let value = command.value(after: flag, in: &arguments)
     switch flag {
     case "--host": host = value
@@ -120,20 +122,19 @@ do {
         try again.install()
         await stopAccepting()
         requests.close()
-        print("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
-        fflush(nil)  // a supervisor watching the pipe learns the drain began
+        StatusLines.say("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
         switch try await value(of: select(either: timeoutFuture(gracePeriod, requests.waitFuture()), or: again)) {
         case .left(.failure):
-            print("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
+            StatusLines.say("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
         case .left(.success):
             break
         case .right(let second):
             command.exitAtOnce(afterSignal: second, connectionsOpen: requests.liveCount)
         }
-        print("weft-hello: shut down")
-        fflush(nil)
+        StatusLines.say("weft-hello: shut down")
     }.value
     group.shutdown()  // cancels the connections still open
 } catch {
     command.fail(error)
 }
+StatusLines.finish()

@@ -27,14 +27,32 @@ enum SampleBinaries {
 /// `deinit`) kills it if it is still running and reaps it.
 final class SampleChild {
     let process = Process()
+    /// The pipe, or with `outputThroughFIFO` the FIFO's read end.
     private let output = Pipe()
     private var buffered: [UInt8] = []
+    /// With `outputThroughFIFO`: the FIFO that is the child's stdout, and
+    /// the test's end to read it.
+    private let fifo: (path: String, reader: Int32)?
 
-    init(_ path: String, arguments: [String]) throws {
+    /// Starts `path` with `arguments`; its stdout and stderr go to a pipe, or
+    /// with `outputThroughFIFO` to a named pipe, which ``fillOutput()`` can
+    /// fill to the byte.
+    init(_ path: String, arguments: [String], outputThroughFIFO: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = output
+        if outputThroughFIFO {
+            let fifoPath = NSTemporaryDirectory() + "weft-sample-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).fifo"
+            try #require(mkfifo(fifoPath, 0o600) == 0, "mkfifo: \(String(cString: strerror(errno)))")
+            let reader = open(fifoPath, O_RDONLY | O_NONBLOCK)  // first: a writer's open then returns at once
+            let writer = try #require(FileHandle(forWritingAtPath: fifoPath))
+            fifo = (fifoPath, reader)
+            process.standardOutput = writer
+            process.standardError = writer
+        } else {
+            fifo = nil
+            process.standardOutput = output
+            process.standardError = output
+        }
         // The child inherits the signal mask of the thread that spawns it, and
         // the test runs on a dispatch worker thread that blocks SIGTERM and
         // SIGINT: the child would never see them. Spawn with an empty mask.
@@ -44,14 +62,13 @@ final class SampleChild {
         pthread_sigmask(SIG_SETMASK, &empty, &saved)
         defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
+        if let writer = process.standardOutput as? FileHandle { try writer.close() }  // the child's is its own
     }
-
-    deinit { stop() }
 
     /// The next line of output, waiting at most `limit` (nil on timeout or EOF).
     func readLine(within limit: Duration) -> String? {
         let deadline = ContinuousClock.now + limit
-        let fd = output.fileHandleForReading.fileDescriptor
+        let fd = fifo?.reader ?? output.fileHandleForReading.fileDescriptor
         while true {
             if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: buffered[..<newline], as: UTF8.self)
@@ -63,6 +80,7 @@ final class SampleChild {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let milliseconds = Int32(max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
             guard poll(&poller, 1, milliseconds) > 0 else { continue }
+            if poller.revents & Int16(POLLIN) == 0 { return nil }  // the last writer left
             var chunk = [UInt8](repeating: 0, count: 4096)
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard count > 0 else { return nil }
@@ -92,11 +110,34 @@ final class SampleChild {
         process.isRunning ? nil : process.terminationStatus
     }
 
+    /// With `outputThroughFIFO`: fills the child's stdout to the last byte,
+    /// through a non-blocking descriptor of the test's own (the child's stays
+    /// blocking), so that the child's next write to it blocks.
+    func fillOutput() throws {
+        let fifo = try #require(fifo, "fillOutput needs outputThroughFIFO")
+        let writer = open(fifo.path, O_WRONLY | O_NONBLOCK)
+        try #require(writer >= 0)
+        defer { close(writer) }
+        let block = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
+        var size = block.count
+        while size > 0 {
+            if block.withUnsafeBytes({ write(writer, $0.baseAddress, size) }) < 0 { size /= 2 }
+        }
+    }
+
     /// Kills the process if it still runs, and reaps it.
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        stop()
+        if let fifo {
+            close(fifo.reader)
+            unlink(fifo.path)
         }
     }
 }
@@ -276,6 +317,79 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
+        @Test("weft-echo --idle-timeout closes a connection that stops taking its echo: a write waits at most the timeout too (it waited for ever)",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [["--loops", "1"], ["--poll"]])
+        func echoIdleTimeoutWhileWriting(options: [String]) throws {
+            let (child, address) = try Self.launch("weft-echo", ["--idle-timeout", "0.3"] + options)
+            defer { child.stop() }
+            let client = try RawSocket.connected(to: address.port)
+            defer { client.close() }
+            // Send until both ways are full: the server's echo waits on a
+            // client that never reads.
+            _ = fcntl(client.fd, F_SETFL, fcntl(client.fd, F_GETFL) | O_NONBLOCK)
+            let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+            var sent = 0
+            var stalledSince = ContinuousClock.now
+            while ContinuousClock.now - stalledSince < .milliseconds(200) {
+                let count = chunk.withUnsafeBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if count > 0 {
+                    sent += count
+                    stalledSince = ContinuousClock.now
+                } else {
+                    usleep(10_000)
+                }
+            }
+            #expect(sent > 0)
+            // Closed with unread input, the server resets the connection.
+            var reset = false
+            let deadline = ContinuousClock.now + .seconds(3)
+            while !reset, ContinuousClock.now < deadline {
+                var poller = pollfd(fd: client.fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&poller, 1, 100)
+                reset = poller.revents & Int16(POLLERR | POLLHUP) != 0
+                if !reset && poller.revents != 0 { usleep(100_000) }
+            }
+            #expect(reset, "a connection not taking its echo was kept 3 s past a 0.3 s idle timeout (\(sent) bytes sent)")
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
+        @Test("weft-echo --udp keeps echoing after a datagram it cannot send back (65,520 bytes over IPv6, past Weft's send bound): the echo task died with it",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [["--loops", "1"], ["--poll"]])
+        func udpEchoOutlivesAFailedSend(options: [String]) throws {
+            let path = try #require(SampleBinaries.path("weft-echo"))
+            let child = try SampleChild(path, arguments: ["--udp", "--host", "::1", "--port", "0"] + options)
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
+            try #require(line.hasPrefix("listening on "), "unexpected first line (no IPv6 loopback?): \(line)")
+            let address = try SocketAddress(String(line.dropFirst("listening on ".count).dropLast(" (udp)".count)))
+            let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var sendBuffer: Int32 = 1 << 20
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+            var server = sockaddr_in6()
+            server.sin6_family = sa_family_t(AF_INET6)
+            server.sin6_port = in_port_t(UInt16(address.port).bigEndian)
+            server.sin6_addr = in6addr_loopback
+            func send(_ bytes: [UInt8]) -> Int {
+                withUnsafePointer(to: &server) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { to in
+                        bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, to, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                    }
+                }
+            }
+            #expect(send([UInt8](repeating: 1, count: 65_520)) == 65_520)
+            #expect(send(Array("ping".utf8)) == 4)
+            var reply = [UInt8](repeating: 0, count: 65_536)
+            let count = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            #expect(count == 4, "no echo of the datagram after the one it could not send back")
+            Self.expectCleanExitOnSIGTERM(child)
+        }
+
         @Test("a sample given a bad option exits with status 2 and says why on stderr, with the usage",
               arguments: [["weft-echo", "--loops", "0"], ["weft-echo", "--poll", "--loops", "2"],
                           ["weft-echo", "--distribution", "random"], ["weft-hello", "--loops", "many"],
@@ -331,15 +445,20 @@ extension TimingSensitive {
             #expect(onStderr.output.contains("--port takes a number") && onStderr.output.contains("usage: \(sample)"), "\(onStderr.output)")
         }
 
-        @Test("weft-echo: an unknown option given last is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error",
-              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"))
+        @Test("weft-echo and weft-hello: an unknown option given last or first is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil && SampleBinaries.path("weft-hello") != nil,
+                       "weft-echo and weft-hello are not built next to the test bundle"))
         func echoUsageErrors() throws {
-            for (arguments, said) in [("--bogus", "unknown option --bogus"), ("--unix ''", "the path is empty"),
-                                      ("--unix @", "the abstract name is empty"),
-                                      ("--unix /tmp/\(String(repeating: "x", count: 120))", "bytes long")] {
-                let run = try Self.run("weft-echo", arguments, redirect: "2>&1 >/dev/null")
-                #expect(run.status == 2, "\(arguments): \(run.output)")
-                #expect(run.output.contains(said) && run.output.contains("usage:"), "\(arguments): \(run.output)")
+            for (sample, arguments, said) in [("weft-echo", "--bogus", "unknown option --bogus"),
+                                              ("weft-echo", "--unix ''", "the path is empty"),
+                                              ("weft-echo", "--unix @", "the abstract name is empty"),
+                                              ("weft-echo", "--unix /tmp/\(String(repeating: "x", count: 120))", "bytes long"),
+                                              // It said "--bogus needs a value".
+                                              ("weft-hello", "--bogus", "unknown option --bogus"),
+                                              ("weft-hello", "--bogus --port 80", "unknown option --bogus")] {
+                let run = try Self.run(sample, arguments, redirect: "2>&1 >/dev/null")
+                #expect(run.status == 2, "\(sample) \(arguments): \(run.output)")
+                #expect(run.output.contains(said) && run.output.contains("usage:"), "\(sample) \(arguments): \(run.output)")
             }
         }
 

@@ -107,5 +107,20 @@ extension TimingSensitive {
             }
             #expect(sawDropped, "no line said how many reports were dropped")
         }
+
+        @Test("a sample whose stdout is full still shuts down on SIGTERM: its drain's lines wait on a thread of their own, not on a loop (the loop blocked in write for good)",
+              arguments: [["weft-echo", "--loops", "2"], ["weft-echo", "--poll"], ["weft-echo", "--udp", "--loops", "1"],
+                          ["weft-echo", "--udp", "--poll"], ["weft-hello", "--loops", "2"], ["weft-hello", "--loops", "1"]])
+        func shutdownWithStdoutFull(command: [String]) throws {
+            let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
+            let child = try SampleChild(path, arguments: ["--port", "0"] + command.dropFirst(), outputThroughFIFO: true)
+            defer { child.stop() }
+            let line = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
+            #expect(line.hasPrefix("listening on "), "unexpected first line: \(line)")
+            try child.fillOutput()  // and nobody reads it from here on
+            try #require(child.signalAndWait(SIGTERM, within: .seconds(5)), "still running 5 s after SIGTERM")
+            #expect(child.process.terminationReason == .exit)
+            #expect(child.exitStatus == 0)
+        }
 }
 }
