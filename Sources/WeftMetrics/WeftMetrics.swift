@@ -30,12 +30,14 @@ import Weft
 /// Counters are recorded as the increase since the previous recording, so a
 /// backend sees the same totals as the runtime.
 public enum WeftMetrics {
-    /// Records every loop of `group` every `interval`, from a Swift task on
-    /// each loop (it reads the loop's own report, on the loop's thread).
-    /// Cancel the returned export to stop.
+    /// Records every loop of `group` every `interval` (at least a
+    /// millisecond), from a Swift task on each loop (it reads the loop's own
+    /// report, on the loop's thread). Cancel the returned export to stop.
     public static func export(
         _ group: LoopGroup, every interval: Duration = .seconds(10), factory: any MetricsFactory = MetricsSystem.factory
     ) -> Export {
+        // A zero sleep is ready at once: the task never gave its loop back.
+        let interval = max(interval, .milliseconds(1))
         let tasks = group.loops.enumerated().map { index, loop in
             loop.spawn { () async throws -> Void in
                 let recorder = LoopRecorder(loop: "\(index)", factory: factory)

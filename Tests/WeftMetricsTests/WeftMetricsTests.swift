@@ -1,6 +1,7 @@
 #if Metrics
 import CoreMetrics
 import MetricsTestKit
+import Synchronization
 import Testing
 import Weft
 import WeftMetrics
@@ -51,6 +52,24 @@ struct WeftMetricsTests {
         #expect(recorded.allSatisfy { $0 >= 2 }, "recordings per loop: \(recorded)")
         let swiftTasks = try metrics.expectGauge("weft_swift_tasks_alive", [("loop", "1")])
         #expect((swiftTasks.lastValue ?? 0) >= 1, "the exporting task itself runs on the loop")
+    }
+
+    @Test("an export every .zero records once a millisecond and leaves each loop to its other work, and cancel ends it (it kept the loop for ever)")
+    func zeroInterval() async throws {
+        let metrics = TestMetrics()
+        let group = try LoopGroup(loops: 1, name: "metrics-zero")
+        let export = WeftMetrics.export(group, every: .zero, factory: metrics)
+        try await Task.sleep(for: .milliseconds(50))
+        let ran = Mutex(false)
+        group.loops[0].spawn { ran.withLock { $0 = true } }
+        for _ in 0..<200 where !ran.withLock({ $0 }) {  // up to 2 s
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(ran.withLock { $0 }, "the exporting loop ran nothing else for 2 s")
+        export.cancel()
+        await group.shutdownGracefully()
+        let recordings = try metrics.expectGauge("weft_open_handles", [("loop", "0")]).values.count
+        #expect(recordings >= 1)
     }
 
     @Test("the recording future of a Runtime records once per interval, not at its start")

@@ -4,20 +4,26 @@
 /// (or ``LoopThread/shared``); cancelling the Swift task drops that future and
 /// throws `CancellationError`.
 
-/// Suspends for `duration` on the loop's timer wheel.
+/// Suspends for `duration` on the loop's timer wheel; zero or less returns
+/// at once.
 ///
-/// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError` thrown.
+/// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError`
+/// thrown. A task already cancelled throws at once, whatever the duration
+/// (as `Task.sleep`): a loop of zero sleeps still ends when its task is
+/// cancelled.
 nonisolated(nonsending)
 public func sleep(for duration: Duration) async throws(CancellationError) {
+    if Task.isCancelled { throw CancellationError() }
     _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(for: duration)))
 }
 
 /// Suspends until `deadline` on the loop's timer wheel; a deadline in the past
 /// returns at once.
 ///
-/// **Cancellation:** cancel-safe; the timer is disarmed and `CancellationError` thrown.
+/// **Cancellation:** as ``sleep(for:)``.
 nonisolated(nonsending)
 public func sleep(until deadline: ContinuousClock.Instant) async throws(CancellationError) {
+    if Task.isCancelled { throw CancellationError() }
     _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(until: deadline)))
 }
 

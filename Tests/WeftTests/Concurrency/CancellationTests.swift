@@ -30,6 +30,25 @@ extension ConcurrencyBridge {
             #expect(runtime.statistics.tasksAlive == 0)
         }
 
+        @Test("a cancelled task's sleep throws CancellationError however short, as Task.sleep does: a loop of zero sleeps ends when cancelled (it ran for ever)")
+        func zeroSleepsEndWhenCancelled() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let sleeper = loop.spawn {
+                await ending {
+                    while true { try await Weft.sleep(for: .zero) }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            try await expectCancelledPromptly(sleeper)
+            let past = Task { () async -> Bool in
+                withUnsafeCurrentTask { $0?.cancel() }
+                do { try await Weft.sleep(until: .now - .seconds(1)) } catch { return true }
+                return false
+            }
+            #expect(await past.value, "sleep(until:) a past deadline in a cancelled task returned")
+        }
+
         @Test("cancelling a task sleeping on a LoopThread, from another thread, throws CancellationError promptly")
         func cancelSleepOnLoopThread() async throws {
             let loop = try LoopThread()
