@@ -33,10 +33,15 @@ public struct FileChange: Sendable, Hashable {
 /// Yields a failure (and ends) if the watch cannot be installed, e.g.
 /// `watch /tmp/missing: ENOENT (no such file or directory)`.
 ///
-/// **Cancellation:** dropping the stream stops the watch (closes the handle).
+/// The stream belongs to the loop it was installed on: polled on another
+/// thread it yields `.wrongThread`, and its ``values`` await each change on
+/// that loop.
+///
+/// **Cancellation:** dropping the stream (its last copy) stops the watch: the
+/// handle is closed on its loop, whichever thread drops it.
 public struct FileChanges: PollStream {
     let path: String
-    var watcher: FileWatcher?
+    var watcher: ClosingOnLoop<FileWatcher>?
     var ended = false
 
     /// Starts watching now instead of at the first poll. Uses `runtime`, or
@@ -51,7 +56,14 @@ public struct FileChanges: PollStream {
                             detail: "no runtime: pass one, or install from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: "watch \(path)") { throw error }
-        watcher = try FileWatcher(loop: loop, path: path)
+        watcher = ClosingOnLoop(try FileWatcher(loop: loop, path: path))
+    }
+
+    /// The changes as an `AsyncSequence`: each awaited on the loop the watch
+    /// was installed on (or, not installed yet, on the current loop or
+    /// ``LoopThread/shared``, where the first element installs it).
+    public var values: PollStreamValues<FileChanges> {
+        PollStreamValues(base: self, loop: watcher?.owner.loop)
     }
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
@@ -64,10 +76,11 @@ public struct FileChanges: PollStream {
                 return .ready(.failure(error))
             }
         }
-        if !watcher!.loop.isOnLoopThread {
+        let owner = watcher!.owner
+        if !owner.loop.isOnLoopThread {
             return .ready(.failure(WeftError(.wrongThread, operation: "watch \(path)")))
         }
-        return watcher!.pollEvent(&context).map { event in
+        return owner.pollEvent(&context).map { event in
             if event.status < 0 {
                 ended = true
                 watcher = nil

@@ -2,10 +2,11 @@ import CLibUV
 import CWeftSupport
 
 /// The owner of a `uv_fs_event_t` watching one path (inotify underneath):
-/// allocated apart, `data` unretained, freed in the close callback, closed in
-/// `deinit`. An active watch keeps the loop alive, so waiting for a change is
-/// never reported as stuck.
-final class FileWatcher {
+/// allocated apart, `data` unretained, freed in the close callback, closed on
+/// its loop's thread when the last copy of its stream goes (``ClosingOnLoop``).
+/// An active watch keeps the loop alive, so waiting for a change is never
+/// reported as stuck.
+final class FileWatcher: LoopHandleOwner {
     /// One event as libuv reports it: the name of the entry that changed (in
     /// a watched directory; the file's own name for a file), `UV_RENAME` and
     /// `UV_CHANGE` bits, or a failure.
@@ -20,7 +21,8 @@ final class FileWatcher {
     /// counted in ``droppedEvents``.
     static let queueLimit = 4096
 
-    private let handle: UnsafeMutablePointer<uv_fs_event_t>
+    /// Nil once closed.
+    private var handle: UnsafeMutablePointer<uv_fs_event_t>?
     /// Kept alive while the handle is open (as every handle owner does).
     let loop: EventLoop
     /// A ring: the events taken leave it at once (an array emptied only when
@@ -43,14 +45,21 @@ final class FileWatcher {
             watcher.deliver(Event(name: name.map { String(cString: $0) }, events: events, status: status))
         }, path, 0)
         if result < 0 {
-            // Every stored property is set: throwing runs `deinit`, which closes the handle.
+            // Every stored property is set: throwing runs `deinit`, which
+            // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "watch \(path)")
         }
     }
 
-    deinit {
+    /// Closes the handle (once); on the loop thread.
+    func close() {
+        guard let handle else { return }
+        self.handle = nil
         weft_close_and_free(weft_fs_event_handle(handle))
     }
+
+    /// Closes a handle whose start failed (its stream never held it).
+    deinit { close() }
 
     private func deliver(_ event: Event) {
         if queue.count >= Self.queueLimit {

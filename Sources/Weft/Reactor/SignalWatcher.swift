@@ -2,14 +2,16 @@ import CLibUV
 import CWeftSupport
 
 /// The owner of a `uv_signal_t` (allocated apart, `data` unretained, freed in
-/// the close callback, closed in `deinit`). An active signal handle keeps the
-/// loop alive, so waiting for a signal is never reported as stuck.
-final class SignalWatcher {
-    private let handle: UnsafeMutablePointer<uv_signal_t>
+/// the close callback), closed on its loop's thread when the last copy of its
+/// stream goes (``ClosingOnLoop``). An active signal handle keeps the loop
+/// alive, so waiting for a signal is never reported as stuck.
+final class SignalWatcher: LoopHandleOwner {
+    /// Nil once closed.
+    private var handle: UnsafeMutablePointer<uv_signal_t>?
     /// Kept alive while the handle is open (as streams and listeners do): a
     /// loop that goes away with a handle still open cannot be closed and would
     /// leak its descriptors.
-    private let loop: EventLoop
+    let loop: EventLoop
     /// Deliveries since the last one was taken (coalesced).
     ///
     /// This and `waiting` skip the exclusivity checks, as the other
@@ -40,7 +42,7 @@ final class SignalWatcher {
         }, number)
         if result < 0 {
             // Every stored property is set, so throwing runs `deinit`, which
-            // closes the handle (closing it here too would close it twice).
+            // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "signal \(number)")
         }
         // A process may start with the signal blocked (inherited from a parent
@@ -51,9 +53,15 @@ final class SignalWatcher {
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
-    deinit {
+    /// Closes the handle (once); on the loop thread.
+    func close() {
+        guard let handle else { return }
+        self.handle = nil
         weft_close_and_free(weft_signal_handle(handle))
     }
+
+    /// Closes a handle whose start failed (its stream never held it).
+    deinit { close() }
 
     /// Ready once a delivery came since the last one taken (taking it).
     func pollDelivery(_ context: inout Context) -> Poll<Void> {

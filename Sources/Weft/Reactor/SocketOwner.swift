@@ -1,13 +1,53 @@
 import CLibUV
 import CWeftSupport
 
+/// An owner of a libuv handle on a loop, which it must close on that loop's
+/// thread (`close()`), whichever thread lets go of it last (`closeOnLoop()`):
+/// the network's (``SocketOwner``) and the watchers (`SignalWatcher`,
+/// `FileWatcher`).
+protocol LoopHandleOwner: AnyObject, SendableMetatype {
+    var loop: EventLoop { get }
+    /// Closes the handle; called on the loop thread only (or once the loop
+    /// shut down, see ``CloseHandle/loopClosed()``).
+    func close()
+}
+
 /// What the handle owners of the network (`StreamConnection`, `StreamAcceptor`,
 /// `DatagramEndpoint`) share: each owns a socket and its libuv handle on a
-/// loop, and must close them on that loop's thread.
-protocol SocketOwner: AnyObject, SendableMetatype {
-    var loop: EventLoop { get }
-    /// Closes the handle; called on the loop thread only.
-    func close()
+/// loop.
+protocol SocketOwner: LoopHandleOwner {}
+
+extension LoopHandleOwner {
+    /// The error for a call from a thread other than the loop's, if it is one.
+    /// Inlined into every poll method of a handle: on the loop thread it is
+    /// one thread-local load and a comparison.
+    @inline(__always)
+    func wrongThread(_ operation: String) -> WeftError? {
+        loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
+    }
+
+    /// `close()` on the loop thread: at once when called there, else handed to
+    /// the loop's inbox as a job (run whenever the loop next runs).
+    func closeOnLoop() {
+        if loop.isOnLoopThread {
+            close()
+        } else {
+            loop.enqueue(CloseHandle(owner: UnsafeTransfer(value: self)))
+        }
+    }
+}
+
+/// Holds a handle owner for the values that share it (the copies of a signal
+/// stream or of a file watch), and closes it on its loop when the last of
+/// them goes: a value type has no deinit, and the owner's own deinit runs too
+/// late to hand the owner to its loop (it closed the handle on whatever
+/// thread dropped the last copy, racing the loop over its handle lists).
+final class ClosingOnLoop<Owner: LoopHandleOwner> {
+    let owner: Owner
+
+    init(_ owner: Owner) { self.owner = owner }
+
+    deinit { owner.closeOnLoop() }
 }
 
 extension SocketOwner {
@@ -39,32 +79,15 @@ extension SocketOwner {
         return stream
     }
 
-    /// The error for a call from a thread other than the loop's, if it is one.
-    /// Inlined into every poll method of a handle: on the loop thread it is
-    /// one thread-local load and a comparison.
-    @inline(__always)
-    func wrongThread(_ operation: String) -> WeftError? {
-        loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
-    }
-
-    /// `close()` on the loop thread: at once when called there, else handed to
-    /// the loop's inbox as a job (run whenever the loop next runs).
-    func closeOnLoop() {
-        if loop.isOnLoopThread {
-            close()
-        } else {
-            loop.enqueue(CloseHandle(owner: UnsafeTransfer(value: self)))
-        }
-    }
 }
 
 /// A handle's close, handed to its loop from another thread.
 ///
 /// The owner moves to the loop thread inside an ``UnsafeTransfer``: the thread
 /// that asked for the close no longer uses it (`closeOnLoop` is the last thing
-/// a dropped stream or listener does).
+/// a dropped stream, listener or watch does).
 struct CloseHandle: LoopJob {
-    let owner: UnsafeTransfer<any SocketOwner>
+    let owner: UnsafeTransfer<any LoopHandleOwner>
 
     func run() {
         owner.value.close()

@@ -8,11 +8,15 @@ import CLibUV
 /// Copies made after ``install(runtime:)`` share the handler: several tasks may
 /// each wait on a copy, every delivery wakes them all, and one of them takes it.
 ///
-/// **Cancellation:** dropping the stream removes the handler (closes the handle).
+/// The stream belongs to the loop it was installed on: polled on another
+/// thread it ends (it cannot touch the handle there), and its ``values``
+/// await each delivery on that loop.
+///
+/// **Cancellation:** dropping the stream (its last copy) removes the handler:
+/// the handle is closed on its loop, whichever thread drops it.
 public struct SignalStream: PollStream {
     let number: Int32
-    var watcher: SignalWatcher?
-    var installError: WeftError?
+    var watcher: ClosingOnLoop<SignalWatcher>?
 
     /// Installs the handler now instead of at the first poll, so a signal that
     /// arrives from here on is seen (e.g. before a server announces itself).
@@ -26,16 +30,27 @@ public struct SignalStream: PollStream {
                             detail: "no runtime: pass one, or install from inside a task")
         }
         if let error = loop.refusesNewHandle(operation: "signal \(number)") { throw error }
-        watcher = try SignalWatcher(loop: loop, number: number)
+        watcher = ClosingOnLoop(try SignalWatcher(loop: loop, number: number))
     }
 
-    /// Yields the signal number per delivery; never ends. If the handler cannot
-    /// be installed, the stream ends at once (`install()` reports why).
+    /// Yields the signal number per delivery; never ends on its loop. If the
+    /// handler cannot be installed, or the stream is polled off the thread of
+    /// the loop it was installed on, the stream ends at once (`install()`
+    /// reports why).
     public mutating func pollNext(_ context: inout Context) -> Poll<Int32?> {
         if watcher == nil {
             do { try install() } catch { return .ready(nil) }
         }
-        return watcher!.pollDelivery(&context).map { number }
+        let watcher = watcher!.owner
+        guard watcher.loop.isOnLoopThread else { return .ready(nil) }
+        return watcher.pollDelivery(&context).map { number }
+    }
+
+    /// The deliveries as an `AsyncSequence`: each awaited on the loop the
+    /// stream was installed on (or, not installed yet, on the current loop or
+    /// ``LoopThread/shared``, where the first element installs it).
+    public var values: PollStreamValues<SignalStream> {
+        PollStreamValues(base: self, loop: watcher?.owner.loop)
     }
 }
 

@@ -2,7 +2,7 @@ import Glibc
 import Testing
 import Weft
 
-@Suite("Signal streams")
+@Suite("Signal streams", .serialized)
 struct SignalStreamTests {
     @Test("two tasks waiting on copies of one installed signal stream are both served: each SIGUSR2 sent to this process wakes both, and one of them takes it")
     func copiesWaitingInTwoTasks() throws {
@@ -28,4 +28,56 @@ struct SignalStreamTests {
         }
         #expect(received.value == 2)
     }
+
+    @Test("an installed stream's values await each delivery on the loop it was installed on; once that loop shut down, next() throws instead of waiting for ever (it was polled on the shared loop, beside the handle's own)")
+    func valuesOnTheInstalledLoop() async throws {
+        let loop = try LoopThread()
+        let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
+            var stream = signals(SIGURG)
+            try stream.install()
+            return Unchecked(stream)
+        }
+        let iterator = Unchecked(stream.value.values.makeAsyncIterator())
+        kill(getpid(), SIGURG)
+        let first = try await awaitWithin(.seconds(10), Task { try await iterator.value.next() })
+        #expect(first == SIGURG)
+        _ = await shutDownOffThePool(loop)
+        let afterShutdown = await outcome(of: { try await awaitWithin(.seconds(5), Task { try await iterator.value.next() }) })
+        switch afterShutdown {
+        case .success(let element): #expect(element == nil, "next() after the stream's loop shut down: \(afterShutdown)")
+        case .failure(let error): #expect(error is CancellationError, "next() after the stream's loop shut down: \(error)")
+        }
+    }
+
+    @Test("a stream installed on the shared loop and left by a for-await off any loop (break) is closed on its loop: its handle goes, and the loop goes on serving (it was closed on the leaving thread, racing the loop)")
+    func valuesLeftOffTheLoop() async throws {
+        let openHandles = { await LoopThread.shared.run { Runtime.currentReport()?.openHandleCount ?? -1 } }
+        let before = await openHandles()
+        do {
+            let stream = try await LoopThread.shared.run { () throws(WeftError) -> Unchecked<SignalStream> in
+                var stream = signals(SIGURG)
+                try stream.install()
+                return Unchecked(stream)
+            }
+            #expect(await openHandles() == before + 1)
+            kill(getpid(), SIGURG)
+            for try await number in stream.value.values {
+                #expect(number == SIGURG)
+                break
+            }
+        }
+        var after = await openHandles()
+        for _ in 0..<100 where after != before {
+            try await Task.sleep(for: .milliseconds(10))
+            after = await openHandles()
+        }
+        #expect(after == before, "the signal handle is still open")
+    }
+}
+
+/// A value moved between tasks that never touch it at the same time (each
+/// test awaits one before the next), for types that are not `Sendable`.
+private final class Unchecked<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
