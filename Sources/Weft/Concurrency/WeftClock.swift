@@ -33,7 +33,9 @@ public struct WeftClock: Clock {
             let (sum, sumOverflow) = nanoseconds.addingReportingOverflow(whole)
             let (total, fractionOverflow) = sum.addingReportingOverflow(attoseconds / 1_000_000_000)
             guard !wholeOverflow && !sumOverflow && !fractionOverflow else {
-                return Instant(nanoseconds: seconds < 0 ? .min : .max)
+                // The sign of the whole duration: one under a second
+                // (`seconds` 0) may be negative too.
+                return Instant(nanoseconds: duration < .zero ? .min : .max)
             }
             return Instant(nanoseconds: total)
         }

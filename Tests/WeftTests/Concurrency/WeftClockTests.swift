@@ -44,6 +44,11 @@ struct WeftClockTests {
         #expect(now.advanced(by: .seconds(10_000_000_000)) > now)
         #expect(now.advanced(by: .seconds(Int64.min)) < now)
         #expect(now.duration(to: now.advanced(by: .seconds(Int64.max))) > .seconds(100 * 365 * 86_400))
+        // Saturated at the far past, less than a second more is still the far
+        // past (the sign was taken from the whole seconds alone: 0, so the far future).
+        let farPast = now.advanced(by: .seconds(Int64.min))
+        #expect(farPast.advanced(by: .nanoseconds(-1)) == farPast)
+        #expect(farPast.advanced(by: .milliseconds(-500)) == farPast)
         let sleeper = Task { try await Task.sleep(for: .seconds(Int64.max), clock: WeftClock()) }
         try await Task.sleep(for: .milliseconds(200))
         sleeper.cancel()
