@@ -330,9 +330,15 @@ final class ContinuationWaker: TaskCancellationObserver, FinishableWakeable, @un
     /// Drops a wake that came while no await used this waker. Called on the
     /// awaiting thread before an await's first poll, so the wake was meant for
     /// an earlier await; a wake racing this one is such a wake too.
+    ///
+    /// An exchange that acquires, not a plain store: the wake it drops may be
+    /// the cancellation handler's, and reading it is what makes the handler's
+    /// `cancelled` visible to this await's check (a relaxed store could
+    /// overwrite that wake with the check still reading false; the await then
+    /// suspended with its cancellation spent).
     @inlinable
     func forgetWakes() {
-        state.store(Self.idle, ordering: .relaxed)
+        _ = state.exchange(Self.idle, ordering: .acquiring)
     }
 
     /// Marks its await over (see ``finished``). Called on the awaiting thread
