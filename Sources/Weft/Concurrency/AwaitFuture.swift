@@ -136,16 +136,16 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
     // No loop runs here only on a dead loop's orphaned-jobs queue (a task that
     // still prefers the loop, or an actor pinned to it, after its shutdown):
     // nothing would ever poll the future again, and the shutdown cancelled it.
-    guard weft_current_runtime() != nil else { throw AwaitCancelled() }
+    guard let runtime = weft_current_runtime() else { throw AwaitCancelled() }
     var future = (consume transfer).value
     let resumer: ContinuationWaker
     /// For an await without the task's own waker, the loop's bridge state:
     /// where its suspensions are listed for the loop's shutdown, and the way
     /// back to the loop if the task resumes elsewhere. Nil for a task with its
-    /// own waker: ``LoopThread/spawn(_:)`` made it prefer the loop, and its
-    /// shutdown cancels it.
+    /// own waker, awaiting on the loop it was started on: ``LoopThread/spawn(_:)``
+    /// made it prefer the loop, and its shutdown cancels it.
     let executors: LoopExecutors?
-    if let own = TaskResumer.forCurrentTask {
+    if let own = TaskResumer.forCurrentTask(onLoop: runtime) {
         // A wake that reached it before this await's first poll was meant
         // for an earlier await.
         own.forgetWakes()
@@ -182,20 +182,24 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
 
 /// The rest of an await whose task resumed off the loop `loop` that polled
 /// its future (see ``awaitOnLoop(_:)``): on that loop's orphaned-jobs queue,
-/// or for a task with its own waker (nil `executors`), the loop shut down,
-/// and the await is cancelled (the future dropped, as a first poll there
-/// drops it); else the task goes back to the loop through its task executor,
-/// which polls the future again there (the wake that resumed the task made
-/// that poll due). Rare, so apart.
+/// the loop shut down, and the await is cancelled (the future dropped, as a
+/// first poll there drops it); else (a default actor that another task held
+/// when the wake came resumes the task on the actor's executor) the task goes
+/// back to the loop through its task executor, which polls the future again
+/// there (the wake that resumed the task made that poll due). A task with its
+/// own waker (nil `executors`: the await is on the loop it was started on)
+/// goes back the same way; it was taken for a shutdown, and the await threw
+/// `CancellationError` in a task nobody cancelled. Rare, so apart.
 @inline(never) @usableFromInline
 nonisolated(nonsending)
 func awaitElsewhere<F: Future>(
     _ transfer: consuming UnsafeTransfer<F>, loop: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    guard let executors, !OrphanedJobs.isRunning(forLoop: loop) else { throw AwaitCancelled() }
+    guard !OrphanedJobs.isRunning(forLoop: loop),
+          let target = executors ?? TaskResumer.executorsOfCurrentTask else { throw AwaitCancelled() }
     do {
-        return try await withTaskExecutorPreference(executors.task) {
-            try await resumeOnPreferredLoop(transfer, loop: loop, resumer, listedIn: executors)
+        return try await withTaskExecutorPreference(target.task) {
+            try await resumeOnPreferredLoop(transfer, loop: loop, resumer, listedIn: target)
         }
     } catch {
         throw error as! AwaitCancelled

@@ -30,6 +30,17 @@ struct TaskResumer: Sendable {
 
     /// The owning task's runtime address: compared, never dereferenced.
     private let owner: UInt
+    /// The address of the loop the task was started on (compared, never
+    /// dereferenced): the waker serves only awaits on that loop, whose
+    /// shutdown cancels the task. An await on another loop borrows that
+    /// loop's spare waker and is listed there, so that its shutdown cancels
+    /// the await (with this waker it was not listed, and waited for ever).
+    private let loop: UInt
+    /// That loop's bridge state: the way back to it for an await whose task
+    /// resumed elsewhere (inside a default actor that another task held).
+    /// Nil (and `loop` 0) for a task started after its loop shut down, on
+    /// the loop's orphaned-jobs queue.
+    private let executors: LoopExecutors?
     private let resumer: ContinuationWaker
 
     /// What ``begin()`` set up, for ``Binding/end()`` to undo.
@@ -59,19 +70,33 @@ struct TaskResumer: Sendable {
     /// before the pop: the task's stack allocations are freed in reverse).
     static func begin() -> Binding {
         let resumer = ContinuationWaker()
-        SwiftRuntime.pushTaskLocal(key, TaskResumer(owner: SwiftRuntime.currentTaskAddress, resumer: resumer))
+        let (loop, executors) = EventLoop.withCurrent { loop in
+            (UInt(bitPattern: loop.map { Unmanaged.passUnretained($0).toOpaque() }), loop?.executors)
+        }
+        SwiftRuntime.pushTaskLocal(
+            key, TaskResumer(owner: SwiftRuntime.currentTaskAddress, loop: loop, executors: executors, resumer: resumer))
         return Binding(resumer: resumer, record: SwiftRuntime.addCancellationHandler(resumer))
     }
 
-    /// The waker of the running task, if the task owns one. A task that
-    /// inherited the value is not its owner; nor is one created after the
-    /// owner ended at the owner's address, since the owner's waker is finished
-    /// by then.
+    /// The waker of the running task, if the task owns one and was started on
+    /// `loop` (the running loop's address). A task that inherited the value
+    /// is not its owner; nor is one created after the owner ended at the
+    /// owner's address, since the owner's waker is finished by then.
     @usableFromInline
-    static var forCurrentTask: ContinuationWaker? {
+    static func forCurrentTask(onLoop loop: UnsafeMutableRawPointer) -> ContinuationWaker? {
         guard let own = SwiftRuntime.taskLocalValue(key, as: TaskResumer.self),
-              own.pointee.owner == SwiftRuntime.currentTaskAddress, !own.pointee.resumer.isFinished
+              own.pointee.owner == SwiftRuntime.currentTaskAddress, own.pointee.loop == UInt(bitPattern: loop),
+              !own.pointee.resumer.isFinished
         else { return nil }
         return own.pointee.resumer
+    }
+
+    /// The bridge state of the loop the running task was started on, if the
+    /// task owns a waker.
+    static var executorsOfCurrentTask: LoopExecutors? {
+        guard let own = SwiftRuntime.taskLocalValue(key, as: TaskResumer.self),
+              own.pointee.owner == SwiftRuntime.currentTaskAddress
+        else { return nil }
+        return own.pointee.executors
     }
 }

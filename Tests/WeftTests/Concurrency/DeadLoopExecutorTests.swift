@@ -143,6 +143,26 @@ extension ConcurrencyBridge {
             _ = (listener, client)
         }
 
+        @Test("a task spawned on one loop, awaiting on another that shuts down (a sleep, a read, a sleep in an actor pinned there), ends instead of hanging: its own waker served the await there, which that loop's shutdown did not list")
+        func spawnedTaskAwaitingOnAnotherLoop() async throws {
+            let home = try LoopThread()
+            defer { home.shutdown() }
+            let other = try LoopThread()
+            let (listener, client, server) = try await awaitWithin(.seconds(20), other.spawn { try await connectedPairOnThisLoop() })
+            let pinned = PinnedSleeper(loop: other)
+            let sleeper = home.spawn { try await other.run { try await Weft.sleep(for: .seconds(60)) } }
+            let reader = home.spawn { _ = try await server.read() }
+            let actorSleeper = home.spawn { try await pinned.sleep() }
+            try await Task.sleep(for: .milliseconds(100))  // all three suspended on `other`
+            await shutDownOffThePool(other)
+            for (name, task) in [("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)] {
+                let ended = await outcome { try await awaitWithin(.seconds(5), task) }
+                let error = ended.failure
+                #expect(error is CancellationError || (error as? WeftError)?.kind == .closed, "\(name): \(ended)")
+            }
+            _ = (listener, client)
+        }
+
         @Test("a task waiting for a child process on a loop that shuts down, which the shutdown does not cancel, ends instead of hanging (the wake the shutdown made was queued on the dying loop and lost)")
         func childWaitAcrossShutdown() async throws {
             let loop = try LoopThread()

@@ -33,6 +33,22 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("a task spawned on the loop, waiting on a channel inside a default actor, gets its value when the wake comes while another task holds the actor (it resumed on the actor's executor, off the loop, and threw CancellationError though nobody cancelled it)")
+        func spawnedTaskWokenInsideABusyActor() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (sender, receiver) = unboundedChannel(of: Int.self)
+            let shared = BusyActor()
+            let waiting = loop.spawn { try await shared.receive(receiver) }
+            try await Task.sleep(for: .milliseconds(50))  // suspended inside the actor, which is free
+            let holder = Task.detached { await shared.spin(for: .milliseconds(300)) }
+            try await Task.sleep(for: .milliseconds(50))  // the actor is held
+            try sender.send(7)
+            await holder.value
+            let received = await outcome { try await awaitWithin(.seconds(5), waiting) }
+            #expect((try? received.get()) == .some(7), "\(received)")
+        }
+
         @Test("listener.connections iterated inside an actor pinned to the loop: every connection reaches the actor's code on the loop thread")
         func connectionsInAnActorOnTheLoop() async throws {
             let (accepted, offLoopThread) = try await acceptFourClients { loop in PinnedAcceptor(loop: loop) }
@@ -142,5 +158,17 @@ private actor TwoReads {
         afterFirstRead()
         let second = try await stream.read()
         return first + second
+    }
+}
+
+/// A default actor a spawned task waits in while another task spins in it.
+private actor BusyActor {
+    func receive(_ receiver: ChannelReceiver<Int>) async throws -> Int? {
+        try await receiver.receive()
+    }
+
+    func spin(for duration: Duration) {
+        let end = ContinuousClock.now + duration
+        while ContinuousClock.now < end {}
     }
 }
