@@ -50,8 +50,10 @@ public struct Connect: Future {
 /// ``attemptDelay`` without an answer (one that never answers, a black hole,
 /// costs 250 ms, not a connect timeout), and the first to connect wins. The
 /// attempts still in flight then are dropped, which closes their sockets.
-/// Fails with the last attempt's error when every address failed. See
-/// ``TCPStream/connect(toAny:)``.
+/// When every address failed, fails with the first error that shows a host
+/// was reached (refused, reset), else with the last attempt's: a refusal
+/// says more than the unreachable network or the timeout of an address
+/// tried after it. See ``TCPStream/connect(toAny:)``.
 ///
 /// **Cancellation:** dropping it closes every socket it opened.
 public struct ConnectToAny: Future {
@@ -69,6 +71,12 @@ public struct ConnectToAny: Future {
     init(_ addresses: [SocketAddress], operation: String) {
         waiting = Self.interleaved(addresses).reversed()
         self.operation = operation
+    }
+
+    /// Whether `error` came from a host that answered (it refused or reset
+    /// the connection): the failure worth reporting once every address failed.
+    static func reachedAHost(_ error: WeftError?) -> Bool {
+        error?.code == .connectionRefused || error?.code == .connectionReset
     }
 
     /// The addresses with the families alternating, IPv6 first (RFC 8305,
@@ -101,7 +109,7 @@ public struct ConnectToAny: Future {
                     nextAttempt = nil
                     return .ready(.success(stream))
                 case .ready(.failure(let error)):
-                    lastError = error
+                    if !Self.reachedAHost(lastError) { lastError = error }
                     attempts.remove(at: index)
                     failed = true
                 }
@@ -158,7 +166,7 @@ public struct ConnectByName: Future {
                 connecting = ConnectToAny(addresses, operation: operation)
             }
         }
-        // A failure (every address failed: the last attempt's error) leads with the host asked for.
+        // A failure (every address failed: see ConnectToAny) leads with the host asked for.
         return connecting!.poll(&context).map { $0.mapError { $0.within(operation) } }
     }
 }

@@ -74,9 +74,9 @@ public final class TCPStream: @unchecked Sendable {
     /// A future that connects to the first of `addresses` that accepts, by
     /// Happy Eyeballs (RFC 8305): IPv6 and IPv4 alternate, IPv6 first; the
     /// next address is tried when an attempt fails or after 250 ms without an
-    /// answer; the first connection wins and the others are closed. Fails
-    /// with the last error when every address failed, with `.invalidArgument`
-    /// for an empty list.
+    /// answer; the first connection wins and the others are closed. Fails,
+    /// when every address failed, with the first refusal or reset, else the
+    /// last error; with `.invalidArgument` for an empty list.
     public static func connectFuture(toAny addresses: [SocketAddress]) -> ConnectToAny {
         ConnectToAny(addresses, operation: "connect")
     }

@@ -101,7 +101,7 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
-        @Test("when every address refuses, the last error is returned; an empty list is an invalid argument",
+        @Test("when every address fails, a refusal is returned before a later address's other error (it was the last error); an empty list is an invalid argument",
               .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
         func allRefused() throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -112,6 +112,14 @@ extension TimingSensitive {
                 try SocketAddress(host: "127.0.0.1", port: port), try SocketAddress(host: "::1", port: port),
             ]))
             #expect(refused.failure?.code == .connectionRefused, "\(String(describing: refused.failure))")
+            // A refusal outranks a later address's unreachable network (a TCP
+            // connect to a multicast address fails at once with ENETUNREACH):
+            // the last error alone told the user the network was unreachable.
+            let refusedThenUnreachable = try runtime.block(on: TCPStream.connectFuture(toAny: [
+                try SocketAddress(host: "::1", port: port), try SocketAddress(host: "224.0.0.1", port: port),
+            ]))
+            #expect(refusedThenUnreachable.failure?.code == .connectionRefused,
+                    "\(String(describing: refusedThenUnreachable.failure))")
             let empty = try runtime.block(on: TCPStream.connectFuture(toAny: []))
             #expect(empty.failure?.kind == .invalidArgument)
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
