@@ -49,12 +49,14 @@ struct SignalStreamTests {
         }
     }
 
-    @Test("a stream installed on the shared loop and left by a for-await off any loop (break) is closed on its loop: its handle goes, and the loop goes on serving (it was closed on the leaving thread, racing the loop)")
+    @Test("a stream installed on a loop and left by a for-await off any loop (break) is closed on its loop: its handle goes, and the loop goes on serving (it was closed on the leaving thread, racing the loop)")
     func valuesLeftOffTheLoop() async throws {
-        let openHandles = { await LoopThread.shared.run { Runtime.currentReport()?.openHandleCount ?? -1 } }
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let openHandles = { await loop.run { Runtime.currentReport()?.openHandleCount ?? -1 } }
         let before = await openHandles()
         do {
-            let stream = try await LoopThread.shared.run { () throws(WeftError) -> Unchecked<SignalStream> in
+            let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
                 var stream = signals(SIGURG)
                 try stream.install()
                 return Unchecked(stream)
