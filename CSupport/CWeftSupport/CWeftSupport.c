@@ -382,6 +382,45 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
     return signal_handle;
 }
 
+/* The disposition each signal had before Weft first watched it, and how many
+ * of Weft's handles watch it now (all of libuv's signal handles in a process
+ * that uses Weft are Weft's, but for a loop's own SIGCHLD watcher). libuv
+ * sets a signal back to SIG_DFL when its last handle for it stops: a process
+ * started under nohup (SIGHUP ignored), or a foreign handler, lost that once
+ * a stream went. Locked around libuv's start and close, which take libuv's
+ * own signal lock inside this one, always in this order. */
+static pthread_mutex_t weft_signal_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int watchers;
+    struct sigaction previous;
+} weft_signal_table[NSIG];
+
+int weft_signal_watch(uv_signal_t *handle, uv_signal_cb callback, int signum) {
+    if (signum <= 0 || signum >= NSIG) return uv_signal_start(handle, callback, signum);  /* libuv's UV_EINVAL */
+    pthread_mutex_lock(&weft_signal_lock);
+    int saved = weft_signal_table[signum].watchers > 0
+        || sigaction(signum, NULL, &weft_signal_table[signum].previous) == 0;
+    int rc = uv_signal_start(handle, callback, signum);
+    if (rc == 0 && saved) weft_signal_table[signum].watchers++;
+    pthread_mutex_unlock(&weft_signal_lock);
+    return rc;
+}
+
+void weft_signal_close(uv_signal_t *handle) {
+    int signum = handle->signum; /* 0 unless a start succeeded */
+    pthread_mutex_lock(&weft_signal_lock);
+    weft_close_and_free((uv_handle_t *)handle);
+    if (signum > 0 && signum < NSIG && weft_signal_table[signum].watchers > 0
+        && --weft_signal_table[signum].watchers == 0) {
+        /* Only if libuv let go of it too (no other libuv handle watches it). */
+        struct sigaction now;
+        if (sigaction(signum, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL) {
+            sigaction(signum, &weft_signal_table[signum].previous, NULL);
+        }
+    }
+    pthread_mutex_unlock(&weft_signal_lock);
+}
+
 uv_tty_t *weft_tty_new(uv_loop_t *loop, int fd, int *error) {
     uv_tty_t *tty = malloc(sizeof *tty);
     if (tty == NULL) { *error = UV_ENOMEM; return NULL; }

@@ -243,6 +243,14 @@ void weft_close_descriptor(int fd);
 /// A heap-allocated, initialised signal handle, or NULL with *error set.
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error);
 static inline uv_handle_t *weft_signal_handle(uv_signal_t *s) { return (uv_handle_t *)s; }
+/// `uv_signal_start`, first saving the signal's disposition if no handle of
+/// Weft's watches it yet.
+int weft_signal_watch(uv_signal_t *handle, uv_signal_cb callback, int signum);
+/// Closes and frees the handle (as `weft_close_and_free`); when it was the last
+/// of Weft's handles watching its signal and libuv set the signal back to
+/// `SIG_DFL`, restores the disposition `weft_signal_watch` saved (`SIG_IGN`
+/// under nohup, a foreign handler).
+void weft_signal_close(uv_signal_t *handle);
 
 /// `sendfile(2)` of up to `count` bytes of `in_fd` from `offset` to `out_fd`:
 /// the bytes sent, or a negative libuv error (`UV_EAGAIN` when a non-blocking

@@ -34,7 +34,7 @@ final class SignalWatcher: LoopHandleOwner {
         }
         self.handle = handle
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let result = uv_signal_start(handle, { handle, number in
+        let result = weft_signal_watch(handle, { handle, number in
             RuntimeEvents.report(.signalReceived(number))
             guard let watcher = handleOwner(handle, as: SignalWatcher.self) else { return }
             watcher.pendingDeliveries += 1
@@ -57,7 +57,7 @@ final class SignalWatcher: LoopHandleOwner {
     func close() {
         guard let handle else { return }
         self.handle = nil
-        weft_close_and_free(weft_signal_handle(handle))
+        weft_signal_close(handle)  // gives the signal back its disposition if it was the last watcher
     }
 
     /// Closes a handle whose start failed (its stream never held it).

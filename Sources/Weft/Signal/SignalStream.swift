@@ -13,7 +13,10 @@ import CLibUV
 /// await each delivery on that loop.
 ///
 /// **Cancellation:** dropping the stream (its last copy) removes the handler:
-/// the handle is closed on its loop, whichever thread drops it.
+/// the handle is closed on its loop, whichever thread drops it. When no other
+/// stream watches the signal, it gets back the disposition it had before the
+/// first did (ignored under `nohup`, say; libuv alone would leave the
+/// default action, which for most signals ends the process).
 public struct SignalStream: PollStream {
     let number: Int32
     var watcher: ClosingOnLoop<SignalWatcher>?

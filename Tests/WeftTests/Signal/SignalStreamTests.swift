@@ -49,6 +49,33 @@ struct SignalStreamTests {
         }
     }
 
+    @Test("dropping the last stream of a signal gives it back the disposition it had: one ignored (SIGHUP under nohup) is ignored again, not left to its default action (libuv's reset)")
+    func dispositionRestored() throws {
+        /// The signal's handler now, as a number (`SIG_IGN` is 1, `SIG_DFL` 0).
+        func handler(_ number: Int32) -> Int {
+            var action = sigaction()
+            sigaction(number, nil, &action)
+            return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self)
+        }
+        let ignored = unsafeBitCast(SIG_IGN, to: Int.self)
+        let original = signal(SIGURG, SIG_IGN)
+        defer { signal(SIGURG, original) }
+        let runtime = try Runtime()
+        do {
+            var first = signals(SIGURG)
+            try first.install(runtime: runtime)
+            var second = signals(SIGURG)
+            try second.install(runtime: runtime)
+            #expect(handler(SIGURG) != ignored, "not watched")
+            _ = consume first
+            #expect(handler(SIGURG) != ignored, "the second stream's handler went with the first stream")
+            _ = consume second
+        }
+        // Both gone (closed at once: on their loop's thread).
+        #expect(handler(SIGURG) == ignored, "SIGURG's disposition after its last stream went: \(handler(SIGURG))")
+        try runtime.block(on: yieldNow())
+    }
+
     @Test("a stream installed on a loop and left by a for-await off any loop (break) is closed on its loop: its handle goes, and the loop goes on serving (it was closed on the leaving thread, racing the loop)")
     func valuesLeftOffTheLoop() async throws {
         let loop = try LoopThread()
