@@ -15,6 +15,11 @@ import CWeftSupport
 /// `uv_fs_sendfile` to a socket would: it falls back to a loop that polls the
 /// socket on the pool thread). Yields the bytes sent: `count`, or fewer if the file ends first.
 ///
+/// The file and the stream must belong to one loop (the send drives both
+/// from it): a file opened on another loop than the stream's is refused with
+/// `.invalidArgument`, before anything is sent (open the file on the stream's
+/// loop, or read it there).
+///
 /// **Cancellation:** not cancel-safe: a prefix of the range may have been sent.
 public struct FileSend<Writer: AsyncWrite>: Future {
     enum Stage {
@@ -49,6 +54,12 @@ public struct FileSend<Writer: AsyncWrite>: Future {
         guard offset >= 0, remaining >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "sendfile \(file.path)",
                                              detail: "negative offset \(offset) or count \(remaining)")))
+        }
+        guard file.handle.loop === connection.loop else {
+            // Polled on either loop, it would touch the other's state (it
+            // failed with `.wrongThread` deep in the stream's poll).
+            return .ready(.failure(WeftError(.invalidArgument, operation: "sendfile \(file.path)",
+                                             detail: "the file and the stream belong to different loops; open the file on the stream's loop")))
         }
         while true {
             switch stage {

@@ -4,6 +4,29 @@ import Weft
 
 @Suite("Files: sendfile to a stream")
 struct FileSendTests {
+    @Test("sendfile from a file opened on another loop than the stream's is refused with invalidArgument saying so, and sends nothing (it failed with wrongThread)")
+    func fromAnotherLoop() async throws {
+        try await FileTest.withTemporaryDirectory { directory in
+            let fileLoop = try LoopThread()
+            defer { fileLoop.shutdown() }
+            let streamLoop = try LoopThread()
+            defer { streamLoop.shutdown() }
+            let path = directory + "/data"
+            let file = try await awaitWithin(.seconds(20), fileLoop.spawn { () async throws -> File in
+                try await FileSystem.writeFile(path, contents: Array("hello".utf8))
+                return try await File.open(path)
+            })
+            let (listener, client, server) = try await awaitWithin(.seconds(20), streamLoop.spawn { try await connectedPairOnThisLoop() })
+            let sent = await outcome { try await file.send(to: server, count: 5) }
+            let error = sent.failure as? WeftError
+            #expect(error?.kind == .invalidArgument && error?.detail.contains("different loops") == true, "\(sent)")
+            server.close()
+            let received = try await awaitWithin(.seconds(20), streamLoop.spawn { try await client.read() })
+            #expect(received.isEmpty, "bytes arrived: \(received)")
+            _ = listener
+        }
+    }
+
     @Test("sendfile to a TCP stream delivers the range in order after bytes written before it, also when the socket fills")
     func toTCP() throws {
         try FileTest.withTemporaryDirectory { directory in
