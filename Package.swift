@@ -63,7 +63,7 @@ let package = Package(
             "Weft",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
         ]),
-        .executableTarget(name: "weft-timers", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-timers", dependencies: ["SampleSupport", "Weft"]),
         // What the sample servers share: command line, messages, listen address.
         .target(name: "SampleSupport", dependencies: ["Weft"]),
         .executableTarget(name: "weft-echo", dependencies: ["SampleSupport", "Weft"]),

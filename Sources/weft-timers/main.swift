@@ -2,9 +2,23 @@
 //
 //     swift run weft-timers
 //
-// Each line shows how long after the start a step finished.
+// Each line shows how long after the start a step finished. It takes no
+// options: `--help` prints what it does, anything else is a usage error
+// (status 2); a runtime failure goes to stderr with status 1.
 
+import SampleSupport
 import Weft
+
+let command = SampleCommand(
+    name: "weft-timers",
+    synopsis: "",
+    help: """
+    Runs Weft's timers and combinators for about a second (sleep, join, select, timeout,
+    interval, spawned tasks), printing how long after the start each step finished.
+
+      -h, --help    this text
+    """)
+if let first = command.arguments().first { command.usageError("unknown option \(first)") }
 
 let start = ContinuousClock.now
 
@@ -65,5 +79,5 @@ do {
     let outputs = try runtime.block(on: joinAll(handles))
     say("three spawned tasks finished: \(outputs.map { (try? $0.get()) ?? -1 })")
 } catch {
-    print("weft-timers: \(error)")
+    command.fail(error)
 }

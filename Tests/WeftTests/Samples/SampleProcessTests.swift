@@ -445,17 +445,22 @@ extension TimingSensitive {
             #expect(onStderr.output.contains("--port takes a number") && onStderr.output.contains("usage: \(sample)"), "\(onStderr.output)")
         }
 
-        @Test("weft-echo and weft-hello: an unknown option given last or first is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error",
-              .enabled(if: SampleBinaries.path("weft-echo") != nil && SampleBinaries.path("weft-hello") != nil,
-                       "weft-echo and weft-hello are not built next to the test bundle"))
+        @Test("weft-echo, weft-hello and weft-timers: an unknown option given last or first is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error; weft-timers --help prints its usage",
+              .enabled(if: ["weft-echo", "weft-hello", "weft-timers"].allSatisfy { SampleBinaries.path($0) != nil },
+                       "weft-echo, weft-hello and weft-timers are not built next to the test bundle"))
         func echoUsageErrors() throws {
+            let help = try Self.run("weft-timers", "--help", redirect: "2>/dev/null")
+            #expect(help.status == 0)
+            #expect(help.output.hasPrefix("usage: weft-timers"), "\(help.output)")
             for (sample, arguments, said) in [("weft-echo", "--bogus", "unknown option --bogus"),
                                               ("weft-echo", "--unix ''", "the path is empty"),
                                               ("weft-echo", "--unix @", "the abstract name is empty"),
                                               ("weft-echo", "--unix /tmp/\(String(repeating: "x", count: 120))", "bytes long"),
                                               // It said "--bogus needs a value".
                                               ("weft-hello", "--bogus", "unknown option --bogus"),
-                                              ("weft-hello", "--bogus --port 80", "unknown option --bogus")] {
+                                              ("weft-hello", "--bogus --port 80", "unknown option --bogus"),
+                                              // It ran its demo and exited 0.
+                                              ("weft-timers", "--bogus", "unknown option --bogus")] {
                 let run = try Self.run(sample, arguments, redirect: "2>&1 >/dev/null")
                 #expect(run.status == 2, "\(sample) \(arguments): \(run.output)")
                 #expect(run.output.contains(said) && run.output.contains("usage:"), "\(sample) \(arguments): \(run.output)")
