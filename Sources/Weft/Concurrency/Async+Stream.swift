@@ -101,6 +101,24 @@ extension PollStream {
     }
 }
 
+extension SignalStream {
+    /// The deliveries as an `AsyncSequence`: each awaited on the loop the
+    /// stream was installed on (or, not installed yet, on the current loop or
+    /// ``LoopThread/shared``, where the first element installs it).
+    public var values: PollStreamValues<SignalStream> {
+        PollStreamValues(base: self, loop: watcher?.owner.loop)
+    }
+}
+
+extension FileChanges {
+    /// The changes as an `AsyncSequence`: each awaited on the loop the watch
+    /// was installed on (or, not installed yet, on the current loop or
+    /// ``LoopThread/shared``, where the first element installs it).
+    public var values: PollStreamValues<FileChanges> {
+        PollStreamValues(base: self, loop: watcher?.owner.loop)
+    }
+}
+
 extension AsyncSequence where Element: Sendable {
     /// Runs `body` for each element in a child task of its own, at most `limit`
     /// at once (`nil`: no limit), and returns when the sequence has ended and

@@ -59,13 +59,6 @@ public struct FileChanges: PollStream {
         watcher = ClosingOnLoop(try FileWatcher(loop: loop, path: path))
     }
 
-    /// The changes as an `AsyncSequence`: each awaited on the loop the watch
-    /// was installed on (or, not installed yet, on the current loop or
-    /// ``LoopThread/shared``, where the first element installs it).
-    public var values: PollStreamValues<FileChanges> {
-        PollStreamValues(base: self, loop: watcher?.owner.loop)
-    }
-
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
         if ended { return .ready(nil) }
         if watcher == nil {

@@ -48,13 +48,6 @@ public struct SignalStream: PollStream {
         guard watcher.loop.isOnLoopThread else { return .ready(nil) }
         return watcher.pollDelivery(&context).map { number }
     }
-
-    /// The deliveries as an `AsyncSequence`: each awaited on the loop the
-    /// stream was installed on (or, not installed yet, on the current loop or
-    /// ``LoopThread/shared``, where the first element installs it).
-    public var values: PollStreamValues<SignalStream> {
-        PollStreamValues(base: self, loop: watcher?.owner.loop)
-    }
 }
 
 /// A stream that yields `number` each time the process receives that signal.
