@@ -12,19 +12,12 @@ final class SignalWatcher: LoopHandleOwner {
     /// loop that goes away with a handle still open cannot be closed and would
     /// leak its descriptors.
     let loop: EventLoop
-    /// Deliveries since the last one was taken (coalesced).
-    ///
-    /// This and `waiting` skip the exclusivity checks, as the other
-    /// loop-confined handle owners' state does: they are touched only on the
-    /// loop thread (the signal callback and the polls of the loop's tasks), and
-    /// nothing called while one is being modified reaches back into the
-    /// watcher (a wake only queues its task). A stream selected beside other
-    /// work is polled on every wake-up of its task, and the two dynamic checks
-    /// were the most expensive part of that poll.
-    @exclusivity(unchecked) private var pendingDeliveries = 0
-    /// The tasks waiting for a delivery: copies of an installed stream share
-    /// this watcher, and each may wait in a task of its own.
-    @exclusivity(unchecked) private var waiting = WaitingWakers()
+    /// Deliveries since the last one was taken (coalesced), and the tasks
+    /// waiting for one (copies of an installed stream share this watcher, and
+    /// each may wait in a task of its own). Locked: a stream may be polled
+    /// from any thread (a `value(of:)` of a `shutdownSignal()` off its loop),
+    /// while deliveries come on the loop's. A signal stream is no hot path.
+    private let deliveries = Locked<(pending: Int, waiting: WaitingWakers)>((0, WaitingWakers()))
 
     init(loop: EventLoop, number: Int32) throws(WeftError) {
         self.loop = loop
@@ -37,8 +30,11 @@ final class SignalWatcher: LoopHandleOwner {
         let result = weft_signal_watch(handle, { handle, number in
             RuntimeEvents.report(.signalReceived(number))
             guard let watcher = handleOwner(handle, as: SignalWatcher.self) else { return }
-            watcher.pendingDeliveries += 1
-            watcher.waiting.wakeAll()
+            var waiting = watcher.deliveries.withLock { deliveries in
+                deliveries.pending += 1
+                return deliveries.waiting.take()
+            }
+            waiting.wakeAll()
         }, number)
         if result < 0 {
             // Every stored property is set, so throwing runs `deinit`, which
@@ -63,13 +59,17 @@ final class SignalWatcher: LoopHandleOwner {
     /// Closes a handle whose start failed (its stream never held it).
     deinit { close() }
 
-    /// Ready once a delivery came since the last one taken (taking it).
+    /// Ready once a delivery came since the last one taken (taking it). From
+    /// any thread.
     func pollDelivery(_ context: inout Context) -> Poll<Void> {
-        if pendingDeliveries > 0 {
-            pendingDeliveries = 0
-            return .ready(())
+        let waker = context.waker
+        return deliveries.withLock { deliveries in
+            if deliveries.pending > 0 {
+                deliveries.pending = 0
+                return .ready(())
+            }
+            deliveries.waiting.register(waker)
+            return .pending
         }
-        waiting.register(context.waker)
-        return .pending
     }
 }

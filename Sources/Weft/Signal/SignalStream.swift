@@ -8,8 +8,8 @@ import CLibUV
 /// Copies made after ``install(runtime:)`` share the handler: several tasks may
 /// each wait on a copy, every delivery wakes them all, and one of them takes it.
 ///
-/// The stream belongs to the loop it was installed on: polled on another
-/// thread it ends (it cannot touch the handle there), and its ``values``
+/// The handler lives on the loop it was installed on (its handle is closed
+/// there); the stream may be polled from any thread, and its ``values``
 /// await each delivery on that loop.
 ///
 /// **Cancellation:** dropping the stream (its last copy) removes the handler:
@@ -36,17 +36,13 @@ public struct SignalStream: PollStream {
         watcher = ClosingOnLoop(try SignalWatcher(loop: loop, number: number))
     }
 
-    /// Yields the signal number per delivery; never ends on its loop. If the
-    /// handler cannot be installed, or the stream is polled off the thread of
-    /// the loop it was installed on, the stream ends at once (`install()`
-    /// reports why).
+    /// Yields the signal number per delivery; never ends. If the handler
+    /// cannot be installed, the stream ends at once (`install()` reports why).
     public mutating func pollNext(_ context: inout Context) -> Poll<Int32?> {
         if watcher == nil {
             do { try install() } catch { return .ready(nil) }
         }
-        let watcher = watcher!.owner
-        guard watcher.loop.isOnLoopThread else { return .ready(nil) }
-        return watcher.pollDelivery(&context).map { number }
+        return watcher!.owner.pollDelivery(&context).map { number }
     }
 }
 

@@ -76,6 +76,24 @@ struct SignalStreamTests {
         try runtime.block(on: yieldNow())
     }
 
+    @Test("a stream installed on one loop and awaited with value(of:) elsewhere (polled on the shared loop) gets its delivery: the deliveries are locked, not confined to the loop")
+    func polledOffItsLoop() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
+            var stream = signals(SIGURG)
+            try stream.install()
+            return Unchecked(stream)
+        }
+        let sender = ForeignThread {
+            usleep(50_000)  // the await waits first
+            kill(getpid(), SIGURG)
+        }
+        defer { sender.join() }
+        let next = try await awaitWithin(.seconds(10), Task { try await value(of: stream.value.next()).element })
+        #expect(next == SIGURG)
+    }
+
     @Test("a stream installed on a loop and left by a for-await off any loop (break) is closed on its loop: its handle goes, and the loop goes on serving (it was closed on the leaving thread, racing the loop)")
     func valuesLeftOffTheLoop() async throws {
         let loop = try LoopThread()
