@@ -78,7 +78,6 @@ extension SocketOwner {
         stream.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         return stream
     }
-
 }
 
 /// A handle's close, handed to its loop from another thread.

@@ -7,14 +7,19 @@ struct RaceTests {
     func raceReturnsWinnerAndDropsOthers() throws {
         let runtime = try Runtime()
         let flags = (0..<5).map { _ in DropFlag() }
-        let delays = [60_000, 40_000, 5, 50_000, 30_000]
+        // The winner's 300 ms, not 5: a sleep's deadline is set when it is
+        // made, and a probe only when its branch is first polled, so a winner
+        // already due at the first poll (over 5 ms later, under
+        // ThreadSanitizer in a loaded run) left the branches after it unpolled
+        // and their flags unset.
+        let delays = [60_000, 40_000, 300, 50_000, 30_000]
         let (winner, losersDropped, timers) = try runtime.guardedBlock(on:
             race(zip(flags, delays).map { flag, delay in
                 sleepFuture(for: .milliseconds(delay)).map { delay }.probed(flag)
             }).map { ($0, flags.map(\.isDropped), runtime.pendingTimerCount) }
         )
         #expect(winner.index == 2)
-        #expect(winner.output == 5)
+        #expect(winner.output == 300)
         #expect(losersDropped == [true, true, true, true, true])
         #expect(timers == 0)
     }
