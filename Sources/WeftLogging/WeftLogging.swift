@@ -49,6 +49,8 @@ public enum WeftLogging {
                            metadata: ["blocked_ms": "\(milliseconds)"])
         case .signalReceived(let signal):
             logger.notice("signal received", metadata: ["signal": "\(signal)"])
+        case .connectionHandlerFailed(let error):
+            logger.warning("a connection's handler failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -124,6 +124,17 @@ struct WeftLoggingTests {
         #expect(records.last?.level == .warning)
     }
 
+    @Test("a connection handler's failure is a warning with the error")
+    func handlerFailuresAreLogged() {
+        let recorder = Recorder()
+        let logger = Logger(label: "weft-test") { _ in recorder }
+        WeftLogging.log(.connectionHandlerFailed("Refused()"), to: logger)
+        let records = recorder.matching { _ in true }
+        #expect(records.count == 1)
+        #expect(records.first?.level == .warning)
+        #expect(records.first?.metadata["error"] == "Refused()")
+    }
+
     @Test("after shutdown nothing is logged")
     func shutdownStopsLogging() throws {
         let recorder = Recorder()

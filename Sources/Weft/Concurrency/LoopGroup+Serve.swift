@@ -154,6 +154,13 @@ public final class GroupServer: Sendable {
         workers.map { $0.started.load(ordering: .relaxed) }
     }
 
+    /// How many connections' handlers threw so far, on every loop (each also
+    /// reported as ``RuntimeEvent/connectionHandlerFailed(_:)``; a handler
+    /// cancelled by its loop's shutdown is not counted).
+    public var handlerFailures: Int {
+        workers.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) }
+    }
+
     /// Stops accepting, on every loop, and returns once every listener is
     /// closed. Connections already accepted go on (their tasks end when
     /// their handlers return, or at ``LoopGroup/shutdown()``); the tasks kept

@@ -210,7 +210,7 @@ public final class LoopThread: Sendable {
             let own = TaskResumer.begin()
             // Each connection is released at the end of its turn, before the wait for the next.
             while let connection = await mailbox.workers.next(for: mailbox) {
-                try? await mailbox.workers.handler(connection)
+                await mailbox.workers.serve(connection)
             }
             own.end()
             control.finished(mailbox.taskID)

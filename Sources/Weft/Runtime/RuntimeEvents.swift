@@ -20,6 +20,11 @@ public enum RuntimeEvent: Sendable, Equatable, CustomStringConvertible {
     /// A signal watched by a Weft signal stream (`signals(_:)`,
     /// `shutdownSignal()`) arrived.
     case signalReceived(Int32)
+    /// The handler of a ``LoopGroup`` server's connection threw (here its
+    /// error, described); the connection was closed and the server goes on
+    /// (``GroupServer/handlerFailures`` counts them). A handler cancelled by
+    /// its loop's shutdown is not a failure.
+    case connectionHandlerFailed(String)
 
     public var description: String {
         switch self {
@@ -28,6 +33,7 @@ public enum RuntimeEvent: Sendable, Equatable, CustomStringConvertible {
         case .stuck(let error): "\(error)"
         case .loopBlocked(let duration): "a loop's thread was held for \(duration) without a look at timers and I/O"
         case .signalReceived(let signal): "signal \(signal) received"
+        case .connectionHandlerFailed(let error): "a connection's handler failed: \(error)"
         }
     }
 }

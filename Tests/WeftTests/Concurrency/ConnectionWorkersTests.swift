@@ -44,6 +44,33 @@ extension ConcurrencyBridge {
             #expect(try await tasksAlive(on: loop) == baseline, "close() left tasks waiting for connections")
         }
 
+        @Test("a handler that throws is counted in handlerFailures (its error was dropped without a trace) and the server goes on serving")
+        func handlerFailuresAreCounted() async throws {
+            struct Refused: Error {}
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                let request = try await connection.read()
+                if request == Array("fail".utf8) { throw Refused() }
+                try await connection.write(request)
+            }
+            let address = server.localAddress
+            let replies = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String] in
+                var replies: [String] = []
+                for request in ["fail", "ok", "fail", "ok", "fail"] {
+                    let stream = try await TCPStream.connect(to: address)
+                    defer { stream.close() }
+                    try await stream.write(Array(request.utf8))
+                    replies.append(String(decoding: try await value(of: stream.readToEnd()).get(), as: UTF8.self))
+                }
+                return replies
+            })
+            #expect(replies == ["", "ok", "", "ok", ""])
+            #expect(server.handlerFailures == 3)
+            await server.close()
+        }
+
         @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those promptly")
         func burstLeavesAtMostTheLimit() async throws {
             let group = try LoopGroup(loops: 1)
