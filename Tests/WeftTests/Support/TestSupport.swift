@@ -90,20 +90,34 @@ final class ForeignThread: Sendable {
 
 // MARK: - Futures for tests
 
+/// Where ``Counted`` counts: a ``Counter`` on the runtime's thread, or an
+/// ``AtomicCounter`` read from another.
+protocol PollCounter {
+    func countPoll()
+}
+
+extension Counter: PollCounter {
+    func countPoll() { value += 1 }
+}
+
+extension AtomicCounter: PollCounter {
+    func countPoll() { increment() }
+}
+
 /// A future that counts how often it is polled before polling `base`.
-struct Counted<Base: Future>: Future {
+struct Counted<Base: Future, Polls: PollCounter>: Future {
     var base: Base
-    let polls: Counter
+    let polls: Polls
 
     mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
-        polls.value += 1
+        polls.countPoll()
         return base.poll(&context)
     }
 }
 
 extension Future {
     /// This future, counting its polls in `polls`.
-    func counted(_ polls: Counter) -> Counted<Self> { Counted(base: self, polls: polls) }
+    func counted<Polls: PollCounter>(_ polls: Polls) -> Counted<Self, Polls> { Counted(base: self, polls: polls) }
 }
 
 /// A future that holds a `DropProbe` from its first poll on, so that its flag
@@ -275,23 +289,10 @@ extension Runtime {
                     """, sourceLocation: sourceLocation)
             }
         }
-        let guarded = future.then { output in
+        return try block(on: future.then { output in
             isFinished.value = true
             sentinelWaker.value?.wake()
             return sentinel.map { _ in output }
-        }
-        return try block(on: CountingPolls(base: guarded, polls: polls))
-    }
-}
-
-/// `base`, counting its polls (for ``Runtime/guardedBlock(on:patience:sourceLocation:)``'s
-/// watchdog, on another thread).
-private struct CountingPolls<Base: Future>: Future {
-    var base: Base
-    let polls: AtomicCounter
-
-    mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
-        polls.increment()
-        return base.poll(&context)
+        }.counted(polls))  // read by the watchdog, on its thread
     }
 }
