@@ -125,6 +125,19 @@ extension ConcurrencyBridge {
             #expect(ended.failure is CancellationError, "\(ended)")
         }
 
+        /// Expects each named task, awaiting on a loop that shut down, to end
+        /// within 5 s, cancelled or with its stream closed.
+        private func expectEndedByShutdown(
+            _ tasks: [(String, Task<Void, any Error>)], sourceLocation: SourceLocation = #_sourceLocation
+        ) async {
+            for (name, task) in tasks {
+                let ended = await outcome { try await awaitWithin(.seconds(5), task, sourceLocation: sourceLocation) }
+                let error = ended.failure
+                #expect(error is CancellationError || (error as? WeftError)?.kind == .closed, "\(name): \(ended)",
+                        sourceLocation: sourceLocation)
+            }
+        }
+
         @Test("awaits in flight on a loop that shuts down, in tasks its shutdown does not cancel (a task preferring the loop, an actor pinned to it), end instead of hanging: a sleep, a read")
         func inFlightAwaitsOfUnspawnedTasks() async throws {
             let loop = try LoopThread()
@@ -135,11 +148,7 @@ extension ConcurrencyBridge {
             let actorSleeper = Task { try await pinned.sleep() }
             try await Task.sleep(for: .milliseconds(100))  // all three suspended
             await shutDownOffThePool(loop)
-            for (name, task) in [("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)] {
-                let ended = await outcome { try await awaitWithin(.seconds(5), task) }
-                let error = ended.failure
-                #expect(error is CancellationError || (error as? WeftError)?.kind == .closed, "\(name): \(ended)")
-            }
+            await expectEndedByShutdown([("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)])
             _ = (listener, client)
         }
 
@@ -155,11 +164,7 @@ extension ConcurrencyBridge {
             let actorSleeper = home.spawn { try await pinned.sleep() }
             try await Task.sleep(for: .milliseconds(100))  // all three suspended on `other`
             await shutDownOffThePool(other)
-            for (name, task) in [("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)] {
-                let ended = await outcome { try await awaitWithin(.seconds(5), task) }
-                let error = ended.failure
-                #expect(error is CancellationError || (error as? WeftError)?.kind == .closed, "\(name): \(ended)")
-            }
+            await expectEndedByShutdown([("sleep", sleeper), ("read", reader), ("pinned actor's sleep", actorSleeper)])
             _ = (listener, client)
         }
 

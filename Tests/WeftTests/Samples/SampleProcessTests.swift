@@ -27,7 +27,7 @@ enum SampleBinaries {
 /// `deinit`) kills it if it is still running and reaps it.
 final class SampleChild {
     let process = Process()
-    /// The pipe, or with `outputThroughFIFO` the FIFO's read end.
+    /// The pipe the child writes to, unless `outputThroughFIFO`.
     private let output = Pipe()
     private var buffered: [UInt8] = []
     /// With `outputThroughFIFO`: the FIFO that is the child's stdout, and

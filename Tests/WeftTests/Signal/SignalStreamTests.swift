@@ -32,11 +32,7 @@ struct SignalStreamTests {
     @Test("an installed stream's values await each delivery on the loop it was installed on; once that loop shut down, next() throws instead of waiting for ever (it was polled on the shared loop, beside the handle's own)")
     func valuesOnTheInstalledLoop() async throws {
         let loop = try LoopThread()
-        let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
-            var stream = signals(SIGURG)
-            try stream.install()
-            return Unchecked(stream)
-        }
+        let stream = try await Self.urgentSignals(installedOn: loop)
         let iterator = Unchecked(stream.value.values.makeAsyncIterator())
         kill(getpid(), SIGURG)
         let first = try await awaitWithin(.seconds(10), Task { try await iterator.value.next() })
@@ -80,11 +76,7 @@ struct SignalStreamTests {
     func polledOffItsLoop() async throws {
         let loop = try LoopThread()
         defer { loop.shutdown() }
-        let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
-            var stream = signals(SIGURG)
-            try stream.install()
-            return Unchecked(stream)
-        }
+        let stream = try await Self.urgentSignals(installedOn: loop)
         let sender = ForeignThread {
             usleep(50_000)  // the await waits first
             kill(getpid(), SIGURG)
@@ -101,11 +93,7 @@ struct SignalStreamTests {
         let openHandles = { await loop.run { Runtime.currentReport()?.openHandleCount ?? -1 } }
         let before = await openHandles()
         do {
-            let stream = try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
-                var stream = signals(SIGURG)
-                try stream.install()
-                return Unchecked(stream)
-            }
+            let stream = try await Self.urgentSignals(installedOn: loop)
             #expect(await openHandles() == before + 1)
             kill(getpid(), SIGURG)
             for try await number in stream.value.values {
@@ -119,6 +107,18 @@ struct SignalStreamTests {
             after = await openHandles()
         }
         #expect(after == before, "the signal handle is still open")
+    }
+}
+
+extension SignalStreamTests {
+    /// A stream of SIGURG (default action: ignored; no other suite uses it)
+    /// installed on `loop`.
+    fileprivate static func urgentSignals(installedOn loop: LoopThread) async throws(WeftError) -> Unchecked<SignalStream> {
+        try await loop.run { () throws(WeftError) -> Unchecked<SignalStream> in
+            var stream = signals(SIGURG)
+            try stream.install()
+            return Unchecked(stream)
+        }
     }
 }
 
