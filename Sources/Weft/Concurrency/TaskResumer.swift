@@ -84,8 +84,7 @@ struct TaskResumer: Sendable {
     /// owner's address, since the owner's waker is finished by then.
     @usableFromInline
     static func forCurrentTask(onLoop loop: UnsafeMutableRawPointer) -> ContinuationWaker? {
-        guard let own = SwiftRuntime.taskLocalValue(key, as: TaskResumer.self),
-              own.pointee.owner == SwiftRuntime.currentTaskAddress, own.pointee.loop == UInt(bitPattern: loop),
+        guard let own = ownedByCurrentTask, own.pointee.loop == UInt(bitPattern: loop),
               !own.pointee.resumer.isFinished
         else { return nil }
         return own.pointee.resumer
@@ -94,9 +93,16 @@ struct TaskResumer: Sendable {
     /// The bridge state of the loop the running task was started on, if the
     /// task owns a waker.
     static var executorsOfCurrentTask: LoopExecutors? {
+        ownedByCurrentTask?.pointee.executors
+    }
+
+    /// The binding, if the running task is its owner (not a task that
+    /// inherited it).
+    @inline(__always)
+    private static var ownedByCurrentTask: UnsafePointer<TaskResumer>? {
         guard let own = SwiftRuntime.taskLocalValue(key, as: TaskResumer.self),
               own.pointee.owner == SwiftRuntime.currentTaskAddress
         else { return nil }
-        return own.pointee.executors
+        return own
     }
 }

@@ -65,7 +65,9 @@ public struct ConnectToAny: Future {
     var waiting: [SocketAddress]
     var attempts: [Connect] = []
     var nextAttempt: Sleep?
-    var lastError: WeftError?
+    /// The error to fail with if every address fails: the first refusal or
+    /// reset, else the latest error.
+    var failure: WeftError?
     let operation: String
 
     init(_ addresses: [SocketAddress], operation: String) {
@@ -94,7 +96,7 @@ public struct ConnectToAny: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
-        if attempts.isEmpty && waiting.isEmpty && lastError == nil {
+        if attempts.isEmpty && waiting.isEmpty && failure == nil {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "no address to connect to")))
         }
         while true {
@@ -109,13 +111,13 @@ public struct ConnectToAny: Future {
                     nextAttempt = nil
                     return .ready(.success(stream))
                 case .ready(.failure(let error)):
-                    if !Self.reachedAHost(lastError) { lastError = error }
+                    if !Self.reachedAHost(failure) { failure = error }
                     attempts.remove(at: index)
                     failed = true
                 }
             }
             if waiting.isEmpty {
-                return attempts.isEmpty ? .ready(.failure(lastError!)) : .pending
+                return attempts.isEmpty ? .ready(.failure(failure!)) : .pending
             }
             // Start the next attempt now when none is in flight or one just
             // failed; else when the delay runs out.
