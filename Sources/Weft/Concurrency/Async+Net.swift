@@ -402,8 +402,8 @@ func readStream(into buffer: inout [UInt8], _ connection: StreamConnection) asyn
 /// On the connection's loop it first does what the future's first poll
 /// would (``StreamConnection/acceptWrite(_:)``), with no future and no await:
 /// a write the kernel takes whole (most of an echo's) returns from there.
-/// The future then writes what is left and waits for the queue to drain; an
-/// error is the future's to report.
+/// The future then writes what is left and waits for the queue to drain
+/// (``awaitWrite(_:to:_:)``); an error is the future's to report.
 @inline(__always)
 nonisolated(nonsending)
 func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
@@ -414,8 +414,22 @@ func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writ
         if accepted == bytes.count && connection.queuedWriteBytes == 0 { return }
         rest = bytes.dropFirst(accepted)
     }
+    try await awaitWrite(rest, to: writer, connection)
+}
+
+/// The part of ``writeStream(_:to:_:)`` that awaits: writes `bytes` by
+/// `writer`'s future and waits for the queue to drain.
+///
+/// Not inlined, so that its frame (the future and the await's state, more
+/// than half a task-allocator slab) is on the task's stack only while a
+/// write waits. Inlined, every write's frame held it, and a connection's
+/// task that had written once kept a second 1 KiB slab for good
+/// (docs/BENCHMARKS.md, "Idle connections: what each one holds").
+@inline(never)
+nonisolated(nonsending)
+func awaitWrite<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
     do {
-        try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(rest)), on: connection.loop).value.get()
+        try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(bytes)), on: connection.loop).value.get()
     } catch is AwaitCancelled { throw connection.cancelledError("write") }
 }
 

@@ -22,6 +22,9 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
 
     let serial: LoopSerialExecutor
     let task: LoopTaskExecutor
+    /// The address of the loop (what `weft_current_runtime()` gives on its
+    /// thread): compared, never dereferenced.
+    let loopAddress: UInt
     /// A waker that a finished await on this loop left for the next one, so
     /// that async code awaiting futures does not allocate one per await (see
     /// ``ContinuationWaker/reusable()``). Loop thread only.
@@ -35,6 +38,7 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
     @exclusivity(unchecked) var suspended: [ContinuationWaker] = []
 
     private init(loop: EventLoop) {
+        loopAddress = UInt(bitPattern: Unmanaged.passUnretained(loop).toOpaque())
         let target = JobTarget(loop: loop)
         serial = LoopSerialExecutor(target: target)
         task = LoopTaskExecutor(target: target)

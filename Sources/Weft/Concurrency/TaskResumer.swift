@@ -30,16 +30,19 @@ struct TaskResumer: Sendable {
 
     /// The owning task's runtime address: compared, never dereferenced.
     private let owner: UInt
-    /// The address of the loop the task was started on (compared, never
-    /// dereferenced): the waker serves only awaits on that loop, whose
-    /// shutdown cancels the task. An await on another loop borrows that
+    /// The bridge state of the loop the task was started on. The waker
+    /// serves only awaits on that loop (``LoopExecutors/loopAddress``), whose
+    /// shutdown cancels the task: an await on another loop borrows that
     /// loop's spare waker and is listed there, so that its shutdown cancels
     /// the await (with this waker it was not listed, and waited for ever).
-    private let loop: UInt
-    /// That loop's bridge state: the way back to it for an await whose task
-    /// resumed elsewhere (inside a default actor that another task held).
-    /// Nil (and `loop` 0) for a task started after its loop shut down, on
-    /// the loop's orphaned-jobs queue.
+    /// It is also the way back to the loop for an await whose task resumed
+    /// elsewhere (inside a default actor that another task held). Nil for a
+    /// task started after its loop shut down, on the loop's orphaned-jobs
+    /// queue.
+    ///
+    /// Three words, no more: the value lives on the task's stack, which an
+    /// idle connection's task holds, and a fourth (the loop's address, kept
+    /// here before) pushed that stack into a second 1 KiB slab.
     private let executors: LoopExecutors?
     private let resumer: ContinuationWaker
 
@@ -70,11 +73,9 @@ struct TaskResumer: Sendable {
     /// before the pop: the task's stack allocations are freed in reverse).
     static func begin() -> Binding {
         let resumer = ContinuationWaker()
-        let (loop, executors) = EventLoop.withCurrent { loop in
-            (UInt(bitPattern: loop.map { Unmanaged.passUnretained($0).toOpaque() }), loop?.executors)
-        }
+        let executors = EventLoop.withCurrent { $0?.executors }
         SwiftRuntime.pushTaskLocal(
-            key, TaskResumer(owner: SwiftRuntime.currentTaskAddress, loop: loop, executors: executors, resumer: resumer))
+            key, TaskResumer(owner: SwiftRuntime.currentTaskAddress, executors: executors, resumer: resumer))
         return Binding(resumer: resumer, record: SwiftRuntime.addCancellationHandler(resumer))
     }
 
@@ -84,7 +85,7 @@ struct TaskResumer: Sendable {
     /// owner's address, since the owner's waker is finished by then.
     @usableFromInline
     static func forCurrentTask(onLoop loop: UnsafeMutableRawPointer) -> ContinuationWaker? {
-        guard let own = ownedByCurrentTask, own.pointee.loop == UInt(bitPattern: loop),
+        guard let own = ownedByCurrentTask, own.pointee.executors?.loopAddress == UInt(bitPattern: loop),
               !own.pointee.resumer.isFinished
         else { return nil }
         return own.pointee.resumer

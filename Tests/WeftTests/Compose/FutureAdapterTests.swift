@@ -103,10 +103,15 @@ struct FutureAdapterTests {
         #expect(future.pollOnce() == .pending)
         #expect(future.pollOnce() == .ready(5))
         #expect(polls.value == 3)
-        var later = sleepFuture(for: .milliseconds(5)).map { 1 }
+        // Completed by hand, not a timer: a 5 ms sleep made before the
+        // runtime was already due on a loaded machine, so its first poll was ready.
+        let mailbox = Mailbox<Int>()
+        var later = mailbox.receive().map { $0 + 1 }
         let runtime = try Runtime(options: .deterministic(seed: 0))
         #expect(try runtime.block(on: pollFn { _ in .ready(later.pollOnce()) }) == .pending)
-        #expect(try runtime.block(on: later) == 1)
+        mailbox.send(1)
+        #expect(try runtime.block(on: later) == 2)
+        #expect(mailbox.polls == 2)
     }
 
     @Test("nowOrNever is the output of a future ready at once, and nil (the future dropped) otherwise")
