@@ -203,10 +203,14 @@ public final class LoopThread: Sendable {
     /// across the loop: a closure or function wrapping the loop, or one more
     /// value kept (the closure's frame 96 -> 128 bytes), pushes an idle
     /// connection's task into a second 1 KiB stack slab (docs/BENCHMARKS-HISTORY.md,
-    /// "Eighth session … many loops" and "Nineteenth session").
+    /// "Eighth session … many loops" and "Nineteenth session"). The closure is
+    /// declared throwing, though it throws nothing: a non-throwing one is
+    /// called through two reabstraction thunks, 96 bytes of that stack for the
+    /// task's whole life (docs/BENCHMARKS.md, "Idle connections: what each
+    /// one holds").
     func spawn(worker workers: ConnectionWorkers, first: ConnectionWorkers.Delivery) {
         let mailbox = ConnectionWorkers.Mailbox(first, workers: workers, taskID: control.nextTaskID())
-        let task = Task(executorPreference: taskExecutor) { [control] in
+        let task = Task<Void, any Error>(executorPreference: taskExecutor) { [control] () async throws in
             let own = TaskResumer.begin()
             // Each connection is released at the end of its turn, before the wait for the next.
             while let connection = await mailbox.workers.next(for: mailbox) {
