@@ -24,9 +24,11 @@
 /// `errno`, which Swift sees only through the platform module's overlay.
 static inline int weft_errno(void) { return errno; }
 
-/// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: Swift cannot call the variadic `fcntl`
-/// without the platform module's overlay.
-static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: Swift cannot call the variadic `fcntl`
+/// without the platform module's overlay. Never 0, 1 or 2, even when one of
+/// them is closed: libuv never closes those (its handles would leak the
+/// duplicate), and the process's standard streams would read or write it.
+static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
 
 /// `close` and `write`, under names a Swift type with its own `close()` or
 /// `write(_:)` method can call without qualifying them by the platform module.

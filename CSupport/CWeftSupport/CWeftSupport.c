@@ -427,6 +427,11 @@ uv_tty_t *weft_tty_new(uv_loop_t *loop, int fd, int *error) {
     int rc = uv_tty_init(loop, tty, fd, 1);
     if (rc != 0) { free(tty); *error = rc; return NULL; }
     tty->data = NULL;
+    /* On a terminal's slave side libuv reopens the terminal on a descriptor of
+     * its own, which the handle uses and closes, and makes `fd` a duplicate of
+     * it: closed here, since nothing else would (the standard ones stay). */
+    uv_os_fd_t used;
+    if (uv_fileno((uv_handle_t *)tty, &used) == 0 && used != fd && fd > STDERR_FILENO) close(fd);
     return tty;
 }
 

@@ -285,7 +285,9 @@ static inline uv_handle_t *weft_timer_handle(uv_timer_t *t) { return (uv_handle_
 static inline uv_handle_t *weft_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }
 
 /// A heap-allocated terminal handle on `fd` (`uv_tty_init`, readable), or NULL
-/// with *error set. Closing it closes `fd` unless it is 0, 1 or 2.
+/// with *error set. It owns `fd` unless that is 0, 1 or 2: closing it closes
+/// `fd`, or `fd` is closed at once when libuv reopened the terminal on a
+/// descriptor of its own (a slave terminal), which closing it closes.
 uv_tty_t *weft_tty_new(uv_loop_t *loop, int fd, int *error);
 static inline uv_stream_t *weft_tty_stream(uv_tty_t *t) { return (uv_stream_t *)t; }
 

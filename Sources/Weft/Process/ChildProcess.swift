@@ -65,7 +65,9 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` (by default `SIGKILL`, 9) to the child. Nothing happens
-    /// once its exit was reported. Call it on the loop thread.
+    /// once its exit was reported. Call it on the loop thread. Throws
+    /// ``WeftError/Kind-swift.enum/shutDown`` once the loop shut down before
+    /// the child exited (set ``Command/killOnDrop`` to have the shutdown kill it).
     public func kill(signal: Int32 = 9) throws(WeftError) {
         if let error = process.wrongThread("kill") { throw error }
         try process.kill(signal)

@@ -91,25 +91,44 @@ public struct Command: Sendable {
     }
 
     /// The environment the child would get if spawned now, as `NAME=value`
-    /// strings in a stable order.
+    /// strings in a stable order (each variable where it was first set). An
+    /// inherited entry that is not UTF-8 shows here repaired (U+FFFD); the
+    /// child gets its bytes as they are.
     public var environment: [String] {
-        var variables: [String: String] = [:]
-        var order: [String] = []
-        func set(_ name: String, _ value: String?) {
-            if variables[name] == nil, value != nil { order.append(name) }
-            variables[name] = value
+        environmentEntries.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// ``environment`` as the child gets it: `NAME=value` entries of bytes.
+    /// Names are told apart by their bytes, as the C library does, not as
+    /// Swift strings (which would merge names that differ only in Unicode
+    /// normalization, and repair bytes that are not UTF-8).
+    var environmentEntries: [[UInt8]] {
+        environmentEntries(inheriting: inheritsEnvironment ? weft_environ() : nil)
+    }
+
+    /// ``environmentEntries`` over `inherited`, a `NULL`-terminated list of
+    /// C strings (the process's `environ`), or none.
+    func environmentEntries(inheriting inherited: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [[UInt8]] {
+        var entries: [[UInt8]: [UInt8]] = [:]  // by name; a removed name has none
+        var order: [[UInt8]] = []  // every name set, in the order first set
+        var listed: Set<[UInt8]> = []
+        func set(_ name: [UInt8], _ entry: [UInt8]?) {
+            if entry != nil, listed.insert(name).inserted { order.append(name) }
+            entries[name] = entry
         }
-        if inheritsEnvironment, var entry = weft_environ() {
-            while let pointer = entry.pointee {
-                let text = String(cString: pointer)
-                if let equals = text.firstIndex(of: "=") {
-                    set(String(text[..<equals]), String(text[text.index(after: equals)...]))
-                }
-                entry += 1
+        if var pointer = inherited {
+            while let entry = pointer.pointee {
+                var length = 0
+                while entry[length] != 0 { length += 1 }
+                let bytes = Array(UnsafeRawBufferPointer(start: entry, count: length))
+                if let equals = bytes.firstIndex(of: UInt8(ascii: "=")) { set(Array(bytes[..<equals]), bytes) }
+                pointer += 1
             }
         }
-        for change in environmentChanges { set(change.name, change.value) }
-        return order.compactMap { name in variables[name].map { "\(name)=\($0)" } }
+        for change in environmentChanges {
+            set(Array(change.name.utf8), change.value.map { Array("\(change.name)=\($0)".utf8) })
+        }
+        return order.compactMap { entries[$0] }
     }
 
     /// A future that spawns the child on the runtime polling it. See ``spawn()``.
@@ -138,14 +157,16 @@ extension Command {
         if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
             throw error
         }
-        let childEnvironment = inheritsEnvironment && environmentChanges.isEmpty ? nil : environment
+        let childEnvironment = inheritsEnvironment && environmentChanges.isEmpty ? nil : environmentEntries
         // Before anything is opened: a file path cut at a NUL truncated another file.
         let paths = [standardInput, standardOutput, standardError].compactMap { stdio -> String? in
             if case .file(let path) = stdio { return path }
             return nil
         }
-        try ProcessHandle.refuseNUL(in: [executable] + arguments + (childEnvironment ?? []) + [workingDirectory].compactMap { $0 } + paths,
-                                    executable: executable)
+        // (The inherited environment, C strings, holds none: only the changes can.)
+        let changed = environmentChanges.flatMap { change in [change.name] + [change.value].compactMap { $0 } }
+        let strings: [String] = [executable] + arguments + changed + [workingDirectory].compactMap { $0 } + paths
+        try ProcessHandle.refuseNUL(in: strings, executable: executable)
         // The descriptors opened here for the child (files, /dev/null): it gets
         // copies, so they are closed once spawned, whatever happened.
         var opened: [Int32] = []

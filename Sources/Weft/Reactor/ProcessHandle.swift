@@ -20,8 +20,9 @@ struct SpawnOptions {
     var file: String
     /// `argv`, the program's name first.
     var arguments: [String]
-    /// `NAME=value` strings; `nil`: the parent's environment, as it is at the spawn.
-    var environment: [String]?
+    /// `NAME=value` entries, as bytes (an inherited one need not be UTF-8);
+    /// `nil`: the parent's environment, as it is at the spawn.
+    var environment: [[UInt8]]?
     var workingDirectory: String?
     var stdio: [Slot]
 }
@@ -79,7 +80,7 @@ final class ProcessHandle {
         guard let process = weft_process_alloc() else {
             throw WeftError(uvCode: UV_ENOMEM.rawValue, operation: "spawn \(options.file)")
         }
-        let result = withCStrings(options.arguments) { arguments in
+        let result = withCStrings(options.arguments.map(\.utf8)) { arguments in
             withOptionalCStrings(options.environment) { environment in
                 withOptionalCString(options.workingDirectory) { directory in
                     options.file.withCString { file in
@@ -160,8 +161,15 @@ final class ProcessHandle {
 
     /// Sends `signal` to the child; nothing once it has exited (its pid may
     /// belong to another process by then). Until the exit is reported the child
-    /// is at worst a zombie, whose pid nobody else can have.
+    /// is at worst a zombie, whose pid nobody else can have. After the loop
+    /// shut down with the child running, a `.shutDown` error: the child may
+    /// still run, but it is a background reaper's now, which may have reaped
+    /// it (and freed its pid) already.
     func kill(_ signal: Int32) throws(WeftError) {
+        if abandoned {
+            throw WeftError(.shutDown, operation: "kill(\(signal)) child \(processID)",
+                            detail: "the loop shut down before the child exited")
+        }
         guard let handle else { return }
         try check(uv_process_kill(handle, signal), "kill(\(signal)) child \(processID)")
     }
@@ -208,14 +216,16 @@ final class ChildRegistry: LoopShutdownObserver {
 /// strings and the array are on the stack when small (`uv_spawn` forks: every
 /// heap page written after the fork, by a `free` too, costs the parent a
 /// copy-on-write fault; docs/BENCHMARKS.md, "Processes").
-private func withCStrings<Result>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
-    let byteCount = strings.reduce(0) { $0 + $1.utf8.count + 1 }
+private func withCStrings<Entry: Collection<UInt8>, Result>(
+    _ strings: [Entry], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Result
+) -> Result {
+    let byteCount = strings.reduce(0) { $0 + $1.count + 1 }
     return withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(1, byteCount)) { bytes in
         withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: strings.count + 1) { pointers in
             var offset = 0
             for (index, string) in strings.enumerated() {
                 pointers[index] = bytes.baseAddress! + offset
-                for byte in string.utf8 {
+                for byte in string {
                     bytes[offset] = CChar(bitPattern: byte)
                     offset += 1
                 }
@@ -229,7 +239,7 @@ private func withCStrings<Result>(_ strings: [String], _ body: (UnsafeMutablePoi
 }
 
 /// `withCStrings`, or `body(nil)` for `nil`.
-private func withOptionalCStrings<Result>(_ strings: [String]?, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Result) -> Result {
+private func withOptionalCStrings<Result>(_ strings: [[UInt8]]?, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Result) -> Result {
     guard let strings else { return body(nil) }
     return withCStrings(strings) { body($0) }
 }

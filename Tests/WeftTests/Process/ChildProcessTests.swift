@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import Testing
-import Weft
+@testable import Weft
 
 /// Child processes: spawn, pipes both ways, exits and signals, environment and
 /// working directory, reaping.
@@ -103,6 +103,41 @@ struct ChildProcessTests {
             try child.kill()  // after the exit: nothing happens
         }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a variable removed then set again is listed once, where it was first set")
+    func environmentRemovedThenSet() {
+        var command = Command("/usr/bin/env")
+        command.clearEnvironment()
+        command.setEnvironment("A", to: "1")
+        command.setEnvironment("B", to: "2")
+        command.removeEnvironment("A")
+        command.setEnvironment("A", to: "3")
+        #expect(command.environment == ["A=3", "B=2"])
+        command.removeEnvironment("B")
+        #expect(command.environment == ["A=3"])
+    }
+
+    @Test("inherited variables reach the child byte for byte: not UTF-8, names differing only in Unicode normalization, a value starting with a combining mark")
+    func environmentBytes() throws {
+        let inherited: [[UInt8]] = [
+            [0x52, 0x41, 0x57, 0x3D, 0x41, 0xFF, 0x42],  // RAW=A\xFFB
+            Array("X=\u{301}value".utf8),
+            Array("\u{E9}=precomposed".utf8),
+            Array("e\u{301}=decomposed".utf8),
+            Array("NOEQUALS".utf8),
+        ]
+        // A NULL-terminated list of C strings, as `environ`.
+        var pointers: [UnsafeMutablePointer<CChar>?] = inherited.map { entry in
+            let string = UnsafeMutablePointer<CChar>.allocate(capacity: entry.count + 1)
+            for (index, byte) in (entry + [0]).enumerated() { string[index] = CChar(bitPattern: byte) }
+            return string
+        } + [nil]
+        defer { for string in pointers { string?.deallocate() } }
+        var command = Command("/usr/bin/env")
+        command.setEnvironment("SET", to: "yes")
+        let entries = pointers.withUnsafeMutableBufferPointer { command.environmentEntries(inheriting: $0.baseAddress) }
+        #expect(entries == Array(inherited.prefix(4)) + [Array("SET=yes".utf8)])
     }
 
     @Test("the environment (set, removed, cleared) and the working directory reach the child")
@@ -265,6 +300,9 @@ struct ChildProcessTests {
         }
         #expect(error.code == .shutDown, "\(error)")
         #expect(ContinuousClock.now - start >= .milliseconds(100), "it ran to its end rather than being killed")
+        // Not a silent success: the shutdown handed the child to a reaper.
+        let killed = Result { () throws(WeftError) in try child.kill() }
+        #expect(killed.failure?.code == .shutDown, "\(killed)")
     }
 
     @Test("from async code on a loop thread: spawn, write, read, wait, output and status")

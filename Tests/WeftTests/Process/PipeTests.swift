@@ -67,7 +67,7 @@ struct PipeTests {
         close(descriptors[1])
     }
 
-    @Test("a pseudo-terminal's slave wrapped as a terminal stream (uv_tty_init) writes to the master and reads a line typed there")
+    @Test("a pseudo-terminal's slave wrapped as a terminal stream (uv_tty_init) writes to the master and reads a line typed there; closing it closes the descriptor")
     func wrappedTerminalDescriptor() throws {
         var master: Int32 = -1
         var slave: Int32 = -1
@@ -75,6 +75,8 @@ struct PipeTests {
         try #require(opened == 0, "no pseudo-terminal available: \(String(cString: uv_strerror(opened)))")
         defer { close(master) }
         #expect(isatty(slave) == 1)
+        var terminalStatus = stat()
+        try #require(fstat(slave, &terminalStatus) == 0)
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let terminal = try PipeStream.adopting(slave, kind: StreamConnection.Kind.tty, loop: runtime.loop)
         #expect(terminal.connection.kind == .tty)
@@ -87,5 +89,12 @@ struct PipeTests {
         #expect(try runtime.block(on: timeoutFuture(.seconds(5), terminal.readFuture())).get().get() == Array("typed\n".utf8))
         terminal.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        // libuv reopened the terminal on a descriptor of its own and made
+        // `slave` a duplicate of it: both are closed now (`slave` may have
+        // been reused since by another test's file, never this terminal).
+        var status = stat()
+        let stillTheTerminal = fstat(slave, &status) == 0 && status.st_rdev == terminalStatus.st_rdev
+            && status.st_mode & S_IFMT == S_IFCHR
+        #expect(!stillTheTerminal, "descriptor \(slave) still open on the terminal")
     }
 }

@@ -49,4 +49,18 @@ struct StandardStreamTests {
         }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("a read of 0 bytes returns nothing at once, as a TCP stream's, with nothing written to standard input; a later read still gets the bytes")
+    func readOfNothing() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        try Self.withPipeAsStandardInput { writer in
+            let input = try StandardStream.input(runtime: runtime)
+            defer { input.close() }
+            let nothing = try runtime.block(on: timeoutFuture(.seconds(2), input.readFuture(upTo: 0)))
+            #expect(try nothing.get().get() == [], "\(nothing)")
+            #expect(write(writer, "later\n", 6) == 6)
+            #expect(try runtime.block(on: timeoutFuture(.seconds(5), input.readFuture())).get().get() == Array("later\n".utf8))
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
