@@ -123,16 +123,21 @@ public struct WriteAll<Writer: AsyncWrite>: Future {
     }
 }
 
-/// Flushes a writer. See ``AsyncWrite/flush()``.
+/// Flushes a writer: ready once what was written before its first poll has
+/// reached the OS (a task writing on beside it cannot put it off). See
+/// ``AsyncWrite/flush()``.
 public struct Flush<Writer: AsyncWrite>: Future {
     @usableFromInline var writer: Writer
+    /// The writer's ``AsyncWrite/flushMark`` at the first poll.
+    @usableFromInline var mark: Int?
 
     @inlinable
     init(writer: Writer) { self.writer = writer }
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
-        writer.pollFlush(&context)
+        if mark == nil { mark = writer.flushMark }
+        return writer.pollFlush(&context, through: mark!)
     }
 }
 

@@ -98,8 +98,11 @@ extension StreamConnection {
     /// stream; this side can still read. A pipe or a terminal, which has no
     /// half-close (`ENOTSOCK`), is closed instead.
     func pollShutdown(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if closedByShutdown { return .ready(.success(())) }
         if shutdownOperation == nil {
-            guard case .ready(let flushed) = pollFlush(&context, operation: "shutdown") else { return .pending }
+            let mark = shutdownFlushMark ?? flushMark
+            shutdownFlushMark = mark
+            guard case .ready(let flushed) = pollFlush(&context, through: mark, operation: "shutdown") else { return .pending }
             if case .failure(let error) = flushed { return .ready(.failure(error)) }
             guard let stream else { return .ready(.failure(closedError("shutdown"))) }
             let operation = StreamRequest<uv_shutdown_t>(connection: self)
@@ -121,6 +124,7 @@ extension StreamConnection {
         if status == UV_ENOTSOCK.rawValue && (kind == .pipe || kind == .tty) {
             // A pipe (or terminal) has no half-close: once the queue has drained,
             // its handle is closed instead, so that the reader reads end of file.
+            closedByShutdown = true
             close()
             return .ready(.success(()))
         }

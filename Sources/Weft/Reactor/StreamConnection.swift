@@ -56,6 +56,13 @@ final class StreamConnection: SocketOwner {
         @exclusivity(unchecked) var readHighWater = StreamConnection.defaultReadHighWater
         @exclusivity(unchecked) var writeHighWater = StreamConnection.defaultWriteHighWater
         @exclusivity(unchecked) var shutdownOperation: StreamRequest<uv_shutdown_t>?
+        /// What the shutdown's flush waits for: the ``StreamConnection/flushMark``
+        /// of its first poll, so that a task writing on beside it cannot put
+        /// the shutdown off for as long as it writes.
+        @exclusivity(unchecked) var shutdownFlushMark: Int?
+        /// A pipe or terminal closed by its shutdown (it has no half-close):
+        /// the shutdown succeeded, for every task waiting on it and later calls.
+        @exclusivity(unchecked) var closedByShutdown = false
         /// Bytes ever queued with `uv_write`: see ``StreamConnection/flushMark``.
         @exclusivity(unchecked) var queuedWriteTotal = 0
         /// A connect in flight, told to forget its waiting task if the stream closes first.
@@ -184,6 +191,14 @@ final class StreamConnection: SocketOwner {
         get { uncommon?.shutdownOperation }
         set { uncommonMade.shutdownOperation = newValue }
     }
+    var shutdownFlushMark: Int? {
+        get { uncommon?.shutdownFlushMark }
+        set { uncommonMade.shutdownFlushMark = newValue }
+    }
+    var closedByShutdown: Bool {
+        get { uncommon?.closedByShutdown ?? false }
+        set { uncommonMade.closedByShutdown = newValue }
+    }
     var connectOperation: StreamRequest<uv_connect_t>? {
         get { uncommon?.connectOperation }
         set { uncommonMade.connectOperation = newValue }
@@ -244,6 +259,9 @@ final class StreamConnection: SocketOwner {
     // MARK: - Reading
 
     func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
+        // Nothing asked, nothing to wait for (as `read(upTo: 0)`); waiting
+        // for bytes it cannot take would then report 0, end of stream.
+        if buffer.isEmpty { return .ready(.success(0)) }
         switch pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))

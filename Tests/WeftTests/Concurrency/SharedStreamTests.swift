@@ -40,7 +40,7 @@ extension ConcurrencyBridge {
             }
         }
 
-        @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads, and so do two tasks awaiting its shutdown behind a third writer")
+        @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads; two tasks awaiting its shutdown behind a third writer finish without waiting for all its bytes")
         func concurrentWritersAndShutdowns() async throws {
             let size = 8 << 20  // more than loopback's socket buffers hold
             // In 64 KiB writes, so that the test holds little memory (a memory
@@ -64,11 +64,18 @@ extension ConcurrencyBridge {
                 for writer in writers { try await awaitWithin(.seconds(20), writer) }
                 #expect(drained == [0, size, size])
 
-                // Two shutdowns behind a writer waiting for room. Spawned after
-                // it, they are woken after it each time the queue drains (and
-                // the writer goes on to its next chunk without yielding), so
-                // they find the queue empty only once its bytes are all queued.
-                let writer = loop.spawn { try await write(3, to: client) }
+                // Two shutdowns behind a writer waiting for room: they wait for
+                // what was queued before them, not for the queue to empty
+                // (which the writer, woken first each time it drains, put off
+                // until its last chunk), and the writer's next write then
+                // fails, shut down; everything queued still reaches the peer.
+                let writer = loop.spawn { () async -> (bytes: Int, error: WeftError?) in
+                    let chunk = [UInt8](repeating: 3, count: 64 << 10)
+                    for index in 0..<(size / chunk.count) {
+                        do { try await client.write(chunk) } catch { return (index * chunk.count, error as? WeftError) }
+                    }
+                    return (size, nil)
+                }
                 try await Task.sleep(for: .milliseconds(50))
                 let shutdowns = (0..<2).map { _ in loop.spawn { try await client.shutdown() } }
                 try await Task.sleep(for: .milliseconds(50))  // both wait for the queue to drain
@@ -80,9 +87,11 @@ extension ConcurrencyBridge {
                         count += bytes.count
                     }
                 })
-                try await awaitWithin(.seconds(20), writer)
+                let (written, error) = try await awaitWithin(.seconds(20), writer)
                 for shutdown in shutdowns { try await awaitWithin(.seconds(20), shutdown) }
-                #expect(rest == size)
+                #expect(error?.code == .closed, "\(String(describing: error))")
+                // The chunks written whole, and of the one cut short the part queued.
+                #expect(rest >= written && rest < written + (64 << 10), "\(rest) bytes read, \(written) written whole")
             }
         }
 
@@ -120,6 +129,42 @@ extension ConcurrencyBridge {
                 #expect(chunks > 0)
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.shutdown() })
                 #expect(try await awaitWithin(.seconds(20), reader) == 1)
+            }
+        }
+
+        @Test("a flush and a shutdown return while another task keeps the stream's queue full: they wait for what was written before them, and the writer's next write then fails, shut down")
+        func flushAndShutdownBesideAStreamingWriter() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
+                let streaming = loop.spawn { () async -> (chunks: Int, error: WeftError?) in
+                    let chunk = [UInt8](repeating: 1, count: 64 << 10)
+                    var chunks = 0
+                    while true {
+                        do {
+                            try await client.write(chunk)
+                            chunks += 1
+                        } catch {
+                            return (chunks, error as? WeftError)
+                        }
+                    }
+                }
+                let reader = loop.spawn { () async throws -> Int in
+                    var total = 0
+                    while true {
+                        let bytes = try await server.read(upTo: 4 << 10)
+                        if bytes.isEmpty { return total }
+                        total += bytes.count
+                        try await Task.sleep(for: .milliseconds(1))
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                // Before the fix each waited until the streaming writer stopped: for ever.
+                try await awaitWithin(.seconds(10), loop.spawn { try await value(of: client.flush()).get() })
+                try await awaitWithin(.seconds(10), loop.spawn { try await client.shutdown() })
+                let (chunks, error) = try await awaitWithin(.seconds(20), streaming)
+                #expect(chunks > 0)
+                #expect(error?.code == .closed, "\(String(describing: error))")
+                #expect(try await awaitWithin(.seconds(20), reader) >= chunks * (64 << 10))
             }
         }
 

@@ -56,6 +56,12 @@ struct ArgumentValidationTests {
         // Waited for data before: with nothing sent it timed out.
         let empty = try runtime.block(on: timeoutFuture(.seconds(2), stream.readFuture(upTo: 0))).get()
         #expect(try empty.get() == [])
+        // A poll-level read into an empty buffer (as generic AsyncRead code
+        // makes) waited too, then said 0, end of stream, once bytes came.
+        let none = try runtime.block(on: timeoutFuture(.seconds(2), pollFn { context in
+            stream.pollRead(&context, into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+        })).get()
+        #expect(try none.get() == 0)
         client.send([4, 5])
         let bytes = try runtime.block(on: timeoutFuture(.seconds(10), stream.readExact(2))).get()
         #expect(try bytes.get() == [4, 5])

@@ -33,6 +33,28 @@ struct PipeTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("a pipe's shutdown awaited by two tasks succeeds for both, and a later call succeeds too, as a socket's does (a pipe is closed instead, having no half-close)")
+    func pipeShutdownTwice() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let (reader, writer) = try await awaitWithin(.seconds(20), loop.spawn { try await PipeStream.pipe() })
+        try await awaitWithin(.seconds(20), loop.spawn { try await writer.write(Array("once".utf8)) })
+        let first = loop.spawn { try await writer.shutdown() }
+        let second = loop.spawn { try await writer.shutdown() }
+        try await awaitWithin(.seconds(20), first)
+        try await awaitWithin(.seconds(20), second)
+        try await awaitWithin(.seconds(20), loop.spawn { try await writer.shutdown() })
+        let bytes = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+            var all: [UInt8] = []
+            while case let bytes = try await reader.read(), !bytes.isEmpty { all += bytes }
+            return all
+        })
+        #expect(bytes == Array("once".utf8))
+        try await awaitWithin(.seconds(20), loop.spawn { reader.close() })
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
     @Test("from async code: PipeStream.pipe(), write, shut down, read to the end")
     func asyncPipe() async throws {
         let loop = try LoopThread()
