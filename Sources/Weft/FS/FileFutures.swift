@@ -24,7 +24,7 @@ public struct FileOpen: Future {
             if let conflict = options.conflict {
                 return .ready(.failure(WeftError(.invalidArgument, operation: "open \(path)", detail: conflict)))
             }
-            guard let loop = EventLoop.current else { preconditionFailure("File.open polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("open \(path)"))) }
             if let error = loop.refusesNewHandle(operation: "open \(path)") { return .ready(.failure(error)) }
             let (path, flags, mode) = (path, options.flags, Int32(bitPattern: permissions.rawValue))
             do {
@@ -122,7 +122,7 @@ public struct FileOperation<Value>: Future {
             name = "\(operation) \(file.path)"
         } else {
             if let error = paths.lazy.compactMap({ nulInPath($0, operation: self.operation) }).first { return .failure(error) }
-            guard let current = EventLoop.current else { preconditionFailure("\(operation) polled outside a Weft runtime") }
+            guard let current = EventLoop.current else { return .failure(.outsideRuntime(operation)) }
             loop = current
             name = "\(operation) \(paths.joined(separator: " -> "))"
         }

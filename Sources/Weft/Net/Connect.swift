@@ -19,7 +19,7 @@ public struct Connect: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         let operationName = "connect \(address)"
         if operation == nil {
-            guard let loop = EventLoop.current else { preconditionFailure("connect polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operationName))) }
             let connection: StreamConnection
             do { connection = try StreamConnection(loop: loop) } catch { return .ready(.failure(error)) }
             do {

@@ -27,7 +27,7 @@ public struct Resolve: Future {
                 return .ready(.failure(WeftError(.invalidArgument, operation: operation,
                                                  detail: "the host contains a NUL character")))
             }
-            guard let loop = EventLoop.current else { preconditionFailure("resolve polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operation))) }
             do {
                 lookup = SubmittedRequest(try NameLookup.start(host: host, port: port, on: loop))
             } catch {

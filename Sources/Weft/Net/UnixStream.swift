@@ -150,8 +150,8 @@ public struct UnixConnect: Future {
     let address: UnixAddress
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UnixStream, WeftError>> {
-        guard let loop = EventLoop.current else { preconditionFailure("connect polled outside a Weft runtime") }
         let operation = "connect \(address)"
+        guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operation))) }
         return .ready(Result { () throws(WeftError) in
             UnixStream(connection: try StreamConnection.connecting(unix: address, loop: loop, operation: operation))
         })

@@ -121,7 +121,7 @@ extension PipeStream: AsyncBufRead, AsyncWrite {
 /// waits), so there is nothing to cancel.
 public struct OpenPipe: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<(reader: PipeStream, writer: PipeStream), WeftError>> {
-        guard let loop = EventLoop.current else { preconditionFailure("pipe polled outside a Weft runtime") }
+        guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("pipe"))) }
         return .ready(Result { () throws(WeftError) in
             if let error = loop.refusesNewHandle(operation: "pipe") { throw error }
             var descriptors: [uv_file] = [-1, -1]

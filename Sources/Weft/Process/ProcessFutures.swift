@@ -8,7 +8,7 @@ public struct SpawnChild: Future {
     let command: Command
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ChildProcess, WeftError>> {
-        guard let loop = EventLoop.current else { preconditionFailure("spawn polled outside a Weft runtime") }
+        guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawn \(command.executable)"))) }
         return .ready(Result { () throws(WeftError) in try command.spawn(on: loop) })
     }
 }
@@ -44,7 +44,7 @@ public struct RunToExit: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
         if waiting == nil {
-            guard let loop = EventLoop.current else { preconditionFailure("status polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawn \(command.executable)"))) }
             do {
                 let child = try command.spawn(on: loop)
                 // Nobody can read a piped output here: closed, so that a child
@@ -89,7 +89,7 @@ public struct CollectOutput: Future {
                                              detail: "the limit must not be negative")))
         }
         if child == nil {
-            guard let loop = EventLoop.current else { preconditionFailure("output polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawn \(command.executable)"))) }
             do {
                 child = try command.spawn(on: loop)
             } catch {

@@ -101,6 +101,12 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension WeftError {
+    /// What a future that needs the loop running its poll returns when polled
+    /// on a thread no Weft loop runs (by hand, or by another executor).
+    static func outsideRuntime(_ operation: String) -> WeftError {
+        WeftError(.wrongThread, operation: operation, detail: "polled outside a Weft runtime: no loop runs this thread")
+    }
+
     /// The same error, named as a step of `operation`: "bind localhost:70000
     /// (resolve localhost:70000)", so that the caller's operation leads.
     func within(_ operation: String) -> WeftError {

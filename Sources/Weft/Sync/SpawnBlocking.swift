@@ -25,7 +25,7 @@ public struct SpawnBlocking<Output: Sendable>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Output, WeftError>> {
         if submitted == nil {
-            guard let loop = EventLoop.current else { preconditionFailure("spawnBlocking polled outside a Weft runtime") }
+            guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawnBlocking"))) }
             let output = OutputBox()
             let body = self.body
             do {

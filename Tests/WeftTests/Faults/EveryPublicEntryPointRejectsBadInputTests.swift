@@ -61,11 +61,14 @@ import Weft
 /// `LoopGroup.shutdown()` on one of their own threads trapped; they now
 /// return, and the loops stop: `LoopGroupTests.shutdownFromOwnLoop`.)
 ///
-/// Not tested, and reported: `AsyncSemaphore(permits:)` below 0 and
-/// `acquire(_:)` below 1, and polling `Sleep`, `Connect`, `Resolve` or
-/// `SpawnBlocking` outside a runtime, trap by preconditions stated only in the
-/// code; `Runtime.spawn` from another thread has no way to report the error
-/// and is not checked.
+/// Polling outside a runtime a future whose output can carry an error
+/// (connect, resolve, open, a child's spawn, a pipe, `spawnBlocking`) gives
+/// `.wrongThread`: `pollingOutsideARuntime` below. Not tested, and reported:
+/// `AsyncSemaphore(permits:)` below 0 and `acquire(_:)` below 1, and polling
+/// `Sleep` or an `AsyncFuture` outside a runtime (their outputs have no room
+/// for an error), trap by preconditions stated only in the code;
+/// `Runtime.spawn` from another thread has no way to report the error and is
+/// not checked.
 @Suite("Every public entry point rejects bad input with an error value")
 struct EveryPublicEntryPointRejectsBadInputTests {
     /// A listener on `runtime` that answers each connection with `reply`, then
@@ -93,6 +96,34 @@ struct EveryPublicEntryPointRejectsBadInputTests {
     // Before the fix that came with this file, each of these reached libuv or
     // getaddrinfo as a C string cut short at the NUL: "127.0.0.1\0junk" was
     // taken for 127.0.0.1.
+    @Test("a future that needs a loop, polled by hand where none runs, is ready with .wrongThread naming its operation, not a trap")
+    func pollingOutsideARuntime() throws {
+        func outcome<F: Future, T>(_ future: F) -> WeftError? where F.Output == Result<T, WeftError> {
+            var future = future
+            var context = Context(waker: .noop)
+            guard case .ready(.failure(let error)) = future.poll(&context) else { return nil }
+            return error
+        }
+        let address = try SocketAddress("127.0.0.1:9")
+        let errors: [(String, WeftError?)] = [
+            ("connect", outcome(TCPStream.connectFuture(to: address))),
+            ("connect", outcome(UnixStream.connectFuture(to: .path("/tmp/weft-no-such-socket")))),
+            ("resolve", outcome(resolveFuture(host: "localhost", port: 80))),
+            ("open", outcome(File.openFuture("/tmp/weft-no-such-file"))),
+            ("remove", outcome(FileSystem.removeFileFuture("/tmp/weft-no-such-file"))),
+            ("spawn", outcome(Command("/bin/true").spawnFuture())),
+            ("spawn", outcome(Command("/bin/true").statusFuture())),
+            ("spawn", outcome(Command("/bin/true").outputFuture())),
+            ("pipe", outcome(PipeStream.pipeFuture())),
+            ("spawnBlocking", outcome(spawnBlocking { 1 })),
+        ]
+        for (operation, error) in errors {
+            #expect(error?.code == .wrongThread, "\(operation): \(String(describing: error))")
+            #expect(error?.operation.hasPrefix(operation) == true, "\(operation): \(String(describing: error))")
+            #expect(error?.description.contains("outside a Weft runtime") == true)
+        }
+    }
+
     @Test("a host containing a NUL character is rejected with .invalidArgument by SocketAddress, resolve(host:port:) and connect(host:port:)")
     func hostWithNUL() throws {
         let host = "127.0.0.1\0junk"
