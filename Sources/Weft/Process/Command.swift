@@ -35,7 +35,9 @@ public struct Command: Sendable {
         /// A new pipe to the parent: the ``ChildProcess``'s ``PipeStream``.
         case pipe
         /// The file at `path`: read for standard input; for the output and
-        /// error streams created if needed (mode 0644) and truncated.
+        /// error streams created if needed (mode 0644) and truncated. The
+        /// parent opens it, so a relative path is from the parent's working
+        /// directory, not the child's ``Command/workingDirectory``.
         case file(path: String)
         /// A copy of the parent's open `descriptor` (which the parent keeps
         /// and may close after the spawn).
