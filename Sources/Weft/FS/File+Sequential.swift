@@ -184,10 +184,12 @@ extension File: AsyncBufRead, AsyncWrite {
         }
         if let error = refusal("write") { return .ready(.failure(error)) }
         if hasOwnPosition {
-            // What was read ahead is dropped: the write goes where the reader is.
+            // What was read ahead is dropped: the write goes where the reader
+            // is, and so does the next read if nothing is written after all.
             dropReadsAhead()
             (sequential.readStart, sequential.readEnd) = (0, 0)
             sequential.readError = nil
+            sequential.nextReadOffset = sequential.position
         }
         return .ready(.success(()))
     }

@@ -89,8 +89,13 @@ public final class Notify: @unchecked Sendable {
     }
 
     /// A future ready at the next notification.
+    ///
+    /// The generation is read acquiring: a relaxed read may be done after a
+    /// lock the caller takes next (`TaskTracker`'s wait reads its count
+    /// under one), and so see a notification that came after what it reads
+    /// there; the future then waited for the one after, which might never come.
     public func notifiedFuture() -> Notified {
-        Notified(notify: self, generation: generation.load(ordering: .relaxed))
+        Notified(notify: self, generation: generation.load(ordering: .acquiring))
     }
 
     // MARK: - For Notified

@@ -201,11 +201,20 @@ extension OneshotShared {
     /// claimed the slot first (then `value` stays put and this returns false).
     @inlinable
     func deliver<Value>(_ value: inout Value?) -> Bool where Slot == Value? {
-        // A closed receiver refuses the value. (A close that lands after the
-        // claim comes too late: the value is delivered and can be received.)
-        if state.load(ordering: .relaxed) & OneshotState.receiverClosedBit != 0 { return false }
-        let claim = state.bitwiseOr(OneshotState.claimedBit, ordering: .acquiring).oldValue
-        if claim & OneshotState.claimedBit != 0 { return false }
+        // A closed receiver refuses the value, in the same atomic step as the
+        // claim: checked apart, a close landing between the two told the
+        // receiver no value would come while the send went on and succeeded.
+        // (A close that lands after the claim comes too late: the value is
+        // delivered and can be received.)
+        var observed = state.load(ordering: .relaxed)
+        while true {
+            if observed & (OneshotState.receiverClosedBit | OneshotState.claimedBit) != 0 { return false }
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: observed, desired: observed | OneshotState.claimedBit,
+                successOrdering: .acquiring, failureOrdering: .relaxed)
+            if exchanged { break }
+            observed = original
+        }
         // The slot is still the `nil` it was created with: overwrite it
         // without destroying that (saves a release call per send).
         withUnsafeMutablePointer(to: &slot) { $0.initialize(to: value.take()) }

@@ -103,6 +103,13 @@ struct FileRoundTripTests {
             try runtime.block(on: file.writeAll(Array("XYZ".utf8))).get()
             #expect(try runtime.block(on: file.readFuture(upTo: 5)).get() == Array(bytes[13..<18]), "reading goes on after the write")
             #expect(try runtime.block(on: file.readFuture(upTo: 5, at: 8)).get() == Array(bytes[8..<10]) + Array("XYZ".utf8))
+            // A write of nothing drops what was read ahead too; the reads go on
+            // where the reader is (they skipped what the dropped reads covered).
+            let nothing = try runtime.block(on: pollFn { context in
+                file.pollWrite(&context, UnsafeRawBufferPointer(start: nil, count: 0))
+            })
+            #expect(try nothing.get() == 0)
+            #expect(try runtime.block(on: file.readFuture(upTo: 5)).get() == Array(bytes[18..<23]))
             #expect(try runtime.block(on: file.statusFuture()).get().size == Int64(bytes.count))
             file.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
