@@ -1,4 +1,5 @@
 import CLibUV
+import CWeftSupport
 
 /// One change a watch reported: see ``FileSystem/watch(_:)``.
 public struct FileChange: Sendable, Hashable {
@@ -33,6 +34,13 @@ public struct FileChange: Sendable, Hashable {
 /// Yields a failure (and ends) if the watch cannot be installed, e.g.
 /// `watch /tmp/missing: ENOENT (no such file or directory)`.
 ///
+/// Ends after the ``FileChange/Kinds-swift.struct/renamed`` change that
+/// leaves `path` naming something else than what was watched: removed,
+/// renamed away, or replaced (an editor's save by rename). inotify watches
+/// the file, not the name: the kernel drops the watch of a removed file, and
+/// the stream would otherwise wait for ever. Watch the path again to follow
+/// what it names now.
+///
 /// The stream belongs to the loop it was installed on: polled on another
 /// thread it yields `.wrongThread`, and its ``values`` await each change on
 /// that loop.
@@ -43,6 +51,8 @@ public struct FileChanges: PollStream {
     let path: String
     var watcher: ClosingOnLoop<FileWatcher>?
     var ended = false
+    /// The device and inode `path` named when the watch was installed.
+    var watched: (device: UInt64, inode: UInt64)?
 
     /// Starts watching now instead of at the first poll. Uses `runtime`, or
     /// the runtime running the calling thread; fails with `.wrongThread` for
@@ -57,6 +67,23 @@ public struct FileChanges: PollStream {
         }
         if let error = loop.refusesNewHandle(operation: "watch \(path)") { throw error }
         watcher = ClosingOnLoop(try FileWatcher(loop: loop, path: path))
+        watched = identity()
+    }
+
+    /// The device and inode `path` names now; nil if nothing.
+    private func identity() -> (device: UInt64, inode: UInt64)? {
+        var (device, inode): (UInt64, UInt64) = (0, 0)
+        return weft_path_identity(path, &device, &inode) == 0 ? (device, inode) : nil
+    }
+
+    /// Whether `change` may have taken the watched file or directory from
+    /// `path` (a rename or removal of it: named with its own name), and
+    /// `path` no longer names it.
+    private func lostWatched(after change: FileChange) -> Bool {
+        guard change.kinds.contains(.renamed), let watched,
+              change.name == path.split(separator: "/").last.map(String.init) else { return false }
+        guard let now = identity() else { return true }
+        return now != watched
     }
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
@@ -79,7 +106,13 @@ public struct FileChanges: PollStream {
                 watcher = nil
                 return .failure(WeftError(uvCode: event.status, operation: "watch \(path)"))
             }
-            return .success(FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events)))
+            let change = FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events))
+            if lostWatched(after: change) {
+                // This change is the last: the next poll ends the stream.
+                ended = true
+                watcher = nil
+            }
+            return .success(change)
         }
     }
 }

@@ -38,6 +38,35 @@ struct FileWatchTests {
         }
     }
 
+    @Test("the watch of a file that is removed, or replaced by a rename (an editor's save), ends after the rename it reports, instead of waiting for ever on a watch the kernel dropped")
+    func watchedFileGone() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/watched.txt"
+            for replace in [false, true] {
+                try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("old".utf8))).get()
+                var changes = FileSystem.watch(path)
+                try changes.install(runtime: runtime)
+                if replace {
+                    try runtime.block(on: FileSystem.writeFileFuture(directory + "/new.txt", contents: Array("new".utf8))).get()
+                    try runtime.block(on: FileSystem.renameFuture(from: directory + "/new.txt", to: path)).get()
+                } else {
+                    try runtime.block(on: FileSystem.removeFileFuture(path)).get()
+                }
+                var seen: [FileChange] = []
+                while true {
+                    // Before the fix: timed out after the rename, for ever pending.
+                    let next = try runtime.block(on: timeoutFuture(.seconds(5), changes.next())).get()
+                    guard let change = next.0 else { break }
+                    seen.append(try change.get())
+                    changes = next.1
+                }
+                #expect(seen.last?.kinds.contains(.renamed) == true, "replace: \(replace), \(seen)")
+                try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+            }
+        }
+    }
+
     @Test("watching a directory names the entry created in it")
     func directoryEntries() throws {
         try FileTest.withTemporaryDirectory { directory in
