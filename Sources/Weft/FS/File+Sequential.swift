@@ -39,6 +39,11 @@ struct SequentialIO {
     var writeCount = 0
     var writeOffset: Int64 = -1
     var spareWriteBuffer: FileBuffer?
+    /// A copy's chunk on the pool reading or writing this file at its
+    /// position (``FileCopy``), which moves the position when it ends: the
+    /// writes and reads after it wait for it, even once the copy was dropped
+    /// (they went to the old position, under the chunk's bytes).
+    var transferInFlight: BlockingWork?
 
     init(position: Int64, bufferSize: Int) {
         self.position = position
@@ -235,8 +240,16 @@ extension File: AsyncBufRead, AsyncWrite {
         pollFlush(&context)
     }
 
-    /// Waits for the write behind, writing the rest of a short write.
+    /// Waits for the write behind, writing the rest of a short write, and
+    /// for a copy's chunk on this file (``SequentialIO/transferInFlight``).
     func pollWritesDone(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if let transfer = sequential.transferInFlight {
+            guard transfer.status != nil else {
+                transfer.waiting.register(context.waker)
+                return .pending
+            }
+            sequential.transferInFlight = nil
+        }
         while let pending = sequential.writeInFlight {
             guard pending.status != nil else {
                 pending.waiting.register(context.waker)

@@ -14,7 +14,8 @@ import CWeftSupport
 ///
 /// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
 /// is still copied when the future is dropped (the files' positions then
-/// count it), but the copy's count of it is lost.
+/// count it, and their next reads and writes wait for it), but the copy's
+/// count of it is lost.
 public struct FileCopy: Future {
     let reader: File
     let writer: File
@@ -54,6 +55,9 @@ public struct FileCopy: Future {
                     return .pending
                 }
                 chunk = nil
+                for file in [reader, writer] where file.sequential.transferInFlight === operation {
+                    file.sequential.transferInFlight = nil
+                }
                 if status < 0 {
                     return .ready(.failure(WeftError(uvCode: status, operation: "copy \(reader.path)")))
                 }
@@ -112,6 +116,9 @@ public struct FileCopy: Future {
                                                  Int64(Self.chunkLimit), &copied, &ended, &failedWrite)
                 (outcome.copied, outcome.ended, outcome.failedWrite) = (Int(copied), ended != 0, failedWrite != 0)
             }
+            // Until it ends, the files' other reads and writes wait for it.
+            reader.sequential.transferInFlight = work
+            writer.sequential.transferInFlight = work
             return .success((SubmittedRequest(work), outcome))
         } catch {
             source.requestFinished()

@@ -92,6 +92,34 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("a copy dropped while its chunk runs on the pool: the next write to its destination waits for the chunk and lands after it, and the source reads on after it")
+    func droppedCopyChunk() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(32 << 20, seed: 3)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            // A 32 MiB chunk takes longer than 1 ms: the copy is dropped mid-chunk.
+            _ = try runtime.block(on: select(either: copy(from: source, to: destination), or: sleepFuture(for: .milliseconds(1))))
+            // Before the fix this went to offset 0 at once, under the chunk's bytes.
+            try runtime.block(on: destination.writeAll(Array("END".utf8))).get()
+            let next = try runtime.block(on: source.readFuture(upTo: 4)).get()
+            source.close()
+            destination.close()
+            let copied = try runtime.block(on: FileSystem.readFileFuture(directory + "/copy", limit: 64 << 20)).get()
+            // Compared apart: a failed #expect would print 32 MiB arrays.
+            let chunk = copied.count - 3
+            let endsWithEND = chunk >= 0 && copied.suffix(3).elementsEqual("END".utf8)
+            let chunkCopied = chunk >= 0 && copied.prefix(chunk).elementsEqual(bytes.prefix(chunk))
+            let readsOn = chunk >= 0 && next.elementsEqual(bytes.dropFirst(chunk).prefix(4))
+            #expect(endsWithEND, "\(copied.count) bytes, ending \(Array(copied.suffix(3)))")
+            #expect(chunkCopied, "the chunk's bytes, then END")
+            #expect(readsOn, "the source reads on where the chunk stopped")
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a sequential write after a read lands where the reader stopped, not after what was read ahead")
     func writeAfterRead() throws {
         try FileTest.withTemporaryDirectory { directory in
