@@ -524,6 +524,36 @@ int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_o
     return 0;
 }
 
+int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
+                    size_t block, long long limit, long long *copied, int *ended, int *failed_write) {
+    *copied = 0;
+    *ended = 0;
+    *failed_write = 0;
+    /* In the kernel first; a descriptor appending (no offset of its own
+     * here) goes through the buffer, copy_file_range refusing O_APPEND. */
+    if (in_offset >= 0 && out_offset >= 0) {
+        loff_t in_at = in_offset, out_at = out_offset;
+        while (*copied < limit) {
+            long long rest = limit - *copied;
+            ssize_t count = copy_file_range(in_fd, &in_at, out_fd, &out_at, (size_t)(rest < (1LL << 30) ? rest : (1LL << 30)), 0);
+            if (count > 0) { *copied += count; continue; }
+            if (count == 0) { *ended = 1; return 0; }
+            if (errno == EINTR) continue;
+            /* Files the kernel cannot copy between (other file systems on old
+             * kernels, special files): the buffer does the rest. */
+            if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF) break;
+            *failed_write = errno == ENOSPC || errno == EFBIG || errno == EDQUOT;
+            return -errno;
+        }
+        if (*copied >= limit) return 0;
+    }
+    long long done = *copied, more = 0;
+    int result = weft_copy_blocks(in_fd, in_offset < 0 ? -1 : in_offset + done, out_fd, out_offset < 0 ? -1 : out_offset + done,
+                                  buffer, block, limit - done, &more, ended, failed_write);
+    *copied = done + more;
+    return result;
+}
+
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
     uv_fs_event_t *event_handle = malloc(sizeof *event_handle);
     if (event_handle == NULL) { *error = UV_ENOMEM; return NULL; }

@@ -269,6 +269,13 @@ long long weft_sendfile(int out_fd, int in_fd, long long offset, size_t count);
 /// than the copy itself.
 int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
                      size_t block, long long limit, long long *copied, int *ended, int *failed_write);
+/// `weft_copy_blocks`, in the kernel (`copy_file_range`) where both offsets
+/// are given and the kernel can copy between the two files; through `buffer`
+/// otherwise, or for what is left when the kernel refuses. `*failed_write` is
+/// set for an error of the kernel's copy only when it is the writing side's
+/// (no space, file too large).
+int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
+                    size_t block, long long limit, long long *copied, int *ended, int *failed_write);
 
 /// A heap-allocated, initialised file-system event handle, or NULL with *error set.
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);

@@ -77,8 +77,9 @@ extension File {
         try await value(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop).value.get()
     }
 
-    /// Copies `count` bytes from `offset` to `destination` in the kernel
-    /// (`sendfile`); returns how many. See ``sendFuture(to:offset:count:)-(File,_,_)``.
+    /// Copies `count` bytes from `offset` to `destination` (at its position),
+    /// in the kernel where it can; returns how many. See
+    /// ``sendFuture(to:offset:count:)-(File,_,_)``.
     nonisolated(nonsending)
     public func send(to destination: File, offset: Int64 = 0, count: Int) async throws -> Int {
         try await value(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),

@@ -1,7 +1,8 @@
 import CLibUV
 import CWeftSupport
 
-/// Copies one file into another until end of file; yields the number of
+/// Copies one file into another until end of file, or a range of it
+/// (``File/sendFuture(to:offset:count:)-(File,_,_)``); yields the number of
 /// bytes copied. See ``copy(from:to:)->FileCopy``.
 ///
 /// When the reader holds nothing read ahead, the copy runs on the pool in
@@ -19,6 +20,11 @@ import CWeftSupport
 public struct FileCopy: Future {
     let reader: File
     let writer: File
+    /// For ``File/sendFuture(to:offset:count:)-(File,_,_)``: the bytes of
+    /// `reader` from `offset` (read there, its own position untouched), at
+    /// most `count`, copied in the kernel where it can; nil: from `reader`'s
+    /// position to its end.
+    var range: (offset: Int64, count: Int)? = nil
     var copied = 0
     var reachedEnd = false
     /// The chunk in flight on the pool, if copying in chunks.
@@ -39,15 +45,22 @@ public struct FileCopy: Future {
         }
         if let error = reader.wrongThread("read") ?? writer.wrongThread("write") { return .ready(.failure(error)) }
         if inChunks == nil {
+            if let range {
+                // Refused before libuv's or the kernel's size types read -1 as 2^64 - 1.
+                guard range.offset >= 0 && range.count >= 0 else {
+                    return .ready(.failure(WeftError(.libuv(code: UV_EINVAL.rawValue), operation: "sendfile \(reader.path)",
+                                                     detail: "negative offset \(range.offset) or count \(range.count)")))
+                }
+            }
             let idle = reader.sequential.readStart == reader.sequential.readEnd
                 && reader.sequential.readsInFlight.isEmpty && reader.sequential.readError == nil
-            inChunks = idle
+            inChunks = range != nil || idle
         }
         return inChunks! ? pollChunks(&context) : pollBlocks(&context)
     }
 
     private mutating func pollChunks(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
-        while !reachedEnd {
+        while !reachedEnd && copied < range?.count ?? .max {
             if let (work, outcome) = chunk {
                 let operation = work.operation
                 guard let status = operation.status else {
@@ -93,12 +106,14 @@ public struct FileCopy: Future {
         let block = Self.chunkBlock
         let buffer = FileBuffer(capacity: block)
         let (input, output) = (source.descriptor, target.descriptor)
-        let inputOffset = reader.hasOwnPosition ? reader.sequential.position : -1
+        let range = range
+        let inputOffset = range.map { $0.offset + Int64(copied) } ?? (reader.hasOwnPosition ? reader.sequential.position : -1)
         let outputOffset = writer.hasOwnPosition ? writer.sequential.position : -1
+        let limit = range.map { Int64($0.count - copied) } ?? Int64(Self.chunkLimit)
         source.requestsInFlight += 1
         target.requestsInFlight += 1
         let finished = {
-            if reader.hasOwnPosition {
+            if range == nil && reader.hasOwnPosition {
                 reader.sequential.position += Int64(outcome.copied)
                 reader.sequential.nextReadOffset = reader.sequential.position
             }
@@ -112,12 +127,14 @@ public struct FileCopy: Future {
         do {
             let work = try BlockingWork.start(on: source.loop, done: finished) {
                 var (copied, ended, failedWrite): (Int64, Int32, Int32) = (0, 0, 0)
-                outcome.error = weft_copy_blocks(input, inputOffset, output, outputOffset, buffer.bytes, block,
-                                                 Int64(Self.chunkLimit), &copied, &ended, &failedWrite)
+                outcome.error = range == nil
+                    ? weft_copy_blocks(input, inputOffset, output, outputOffset, buffer.bytes, block, limit, &copied, &ended, &failedWrite)
+                    : weft_copy_range(input, inputOffset, output, outputOffset, buffer.bytes, block, limit, &copied, &ended, &failedWrite)
                 (outcome.copied, outcome.ended, outcome.failedWrite) = (Int(copied), ended != 0, failedWrite != 0)
             }
-            // Until it ends, the files' other reads and writes wait for it.
-            reader.sequential.transferInFlight = work
+            // Until it ends, the files' other reads and writes wait for it
+            // (the reader's, when it reads at the reader's position).
+            if range == nil { reader.sequential.transferInFlight = work }
             writer.sequential.transferInFlight = work
             return .success((SubmittedRequest(work), outcome))
         } catch {

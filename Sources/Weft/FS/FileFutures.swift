@@ -303,19 +303,20 @@ extension File {
     }
 
     /// A future that copies `count` bytes of this file from `offset` to
-    /// `destination` in the kernel (`sendfile`), without passing them through
-    /// the process; it yields how many it copied (fewer at the end of the
-    /// file). Meant for a destination that is a file: on a pipe or a
-    /// blocking socket its pool thread waits until the reader makes room (to
-    /// a connection, use ``sendFuture(to:offset:count:)-(TCPStream,_,_)``).
-    /// The async form is ``send(to:offset:count:)-(File,_,_)``.
-    public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileOperation<Int> {
-        let (source, target) = (descriptor, destination.descriptor)
-        var operation = FileOperation(operation: "sendfile", file: self, otherFile: destination, paths: [], submit: { loop, request, done in
-            uv_fs_sendfile(loop, request, target, source, offset, count, done)
-        }, finish: { $0.result })
-        // Refused before libuv, whose size_t would read -1 as 2^64 - 1.
-        if offset < 0 || count < 0 { operation.invalidArgument = "negative offset \(offset) or count \(count)" }
-        return operation
+    /// `destination`, in the kernel (`copy_file_range`) where it can, without
+    /// passing them through the process; it yields how many it copied (fewer
+    /// only at the end of this file). They are written as a sequential write
+    /// of `destination` is: at its position, after the writes before, its
+    /// position advancing by them (a file opened to append appends them).
+    /// This file's own position does not move. A destination that is a pipe
+    /// or a blocking socket makes its pool thread wait until the reader
+    /// makes room (to a connection, use
+    /// ``sendFuture(to:offset:count:)-(TCPStream,_,_)``). The async form is
+    /// ``send(to:offset:count:)-(File,_,_)``.
+    ///
+    /// **Cancellation:** as ``FileCopy``'s: what a pool thread started is
+    /// still copied, and `destination`'s next writes wait for it.
+    public func sendFuture(to destination: File, offset: Int64 = 0, count: Int) -> FileCopy {
+        FileCopy(reader: self, writer: destination, range: (offset, count))
     }
 }

@@ -218,6 +218,29 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("sendfile to a file writes at the destination's position, after its writes, and moves it: a header, the range sent, a trailer; to a file opened to append, appended; the source's position stays")
+    func sendFileAtThePosition() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: Array("0123456789".utf8))).get()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/log", contents: Array("old;".utf8))).get()
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let destination = try runtime.block(on: File.openFuture(directory + "/sent", options: [.write, .create])).get()
+            let log = try runtime.block(on: File.openFuture(directory + "/log", options: [.write, .append])).get()
+            // Before the fix the range went to the descriptor's offset, 0,
+            // over the header, and the trailer over the range.
+            try runtime.block(on: destination.writeAll(Array("HEAD:".utf8))).get()
+            #expect(try runtime.block(on: source.sendFuture(to: destination, offset: 2, count: 5)).get() == 5)
+            try runtime.block(on: destination.writeAll(Array(":TAIL".utf8))).get()
+            #expect(try runtime.block(on: source.sendFuture(to: log, offset: 7, count: 100)).get() == 3, "fewer at the end")
+            #expect(try runtime.block(on: source.readFuture(upTo: 3)).get() == Array("012".utf8), "the source's position stays")
+            for file in [source, destination, log] { file.close() }
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/sent")).get() == Array("HEAD:23456:TAIL".utf8))
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/log")).get() == Array("old;789".utf8))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a dropped positional read leaves nothing behind: its request finishes into memory it owns")
     func droppedRead() throws {
         try FileTest.withTemporaryDirectory { directory in
