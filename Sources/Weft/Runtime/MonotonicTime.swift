@@ -53,11 +53,21 @@ private enum ClockOffset {
     private static let offset = Atomic<Int64>(0)
     private static let measuredAt = Atomic<Int64>(Int64.min)
 
+    /// Never measured is its own case (`Int64.min`), not left to the
+    /// subtraction: a first call whose instant came after `reference` was
+    /// set wrapped it round, skipped the measurement and, with no other
+    /// thread's offset stored yet, used 0, a deadline long past (a sleep
+    /// that ended at once). The offset is stored before the instant it was
+    /// measured at, releasing, and read after it, acquiring, so a thread
+    /// that finds a measurement finds its offset.
     static func monotonic(at instant: ContinuousClock.Instant) -> UInt64 {
         let continuous = nanoseconds(since: instant)
-        if continuous &- measuredAt.load(ordering: .relaxed) > 1_000_000_000 {
-            offset.store(Int64(bitPattern: uv_hrtime()) &- continuous, ordering: .relaxed)
-            measuredAt.store(continuous, ordering: .relaxed)
+        let measured = measuredAt.load(ordering: .acquiring)
+        if measured == Int64.min || continuous &- measured > 1_000_000_000 {
+            let measuredOffset = Int64(bitPattern: uv_hrtime()) &- continuous
+            offset.store(measuredOffset, ordering: .relaxed)
+            measuredAt.store(continuous, ordering: .releasing)
+            return UInt64(bitPattern: continuous &+ measuredOffset)
         }
         return UInt64(bitPattern: continuous &+ offset.load(ordering: .relaxed))
     }
