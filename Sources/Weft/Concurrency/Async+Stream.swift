@@ -119,6 +119,34 @@ extension FileChanges {
     }
 }
 
+extension Incoming {
+    /// The accepted connections (each a `Result`) as an `AsyncSequence`,
+    /// each awaited on the listener's loop, as ``TCPListener/connections``
+    /// (the generic ``PollStream/values`` polled it on the caller's loop,
+    /// where every element was `.wrongThread`). A combinator over it
+    /// (`take(until:)`) is polled where it is awaited: await it on the
+    /// listener's loop.
+    public var values: PollStreamValues<Incoming> {
+        PollStreamValues(base: self, loop: listener.acceptor.loop)
+    }
+}
+
+extension UnixIncoming {
+    /// The accepted connections as an `AsyncSequence`, each awaited on the
+    /// listener's loop; see ``Incoming/values``.
+    public var values: PollStreamValues<UnixIncoming> {
+        PollStreamValues(base: self, loop: listener.acceptor.loop)
+    }
+}
+
+extension UDPIncoming {
+    /// The received datagrams as an `AsyncSequence`, each awaited on the
+    /// socket's loop; see ``Incoming/values``.
+    public var values: PollStreamValues<UDPIncoming> {
+        PollStreamValues(base: self, loop: socket.endpoint.loop)
+    }
+}
+
 extension AsyncSequence where Element: Sendable {
     /// Runs `body` for each element in a child task of its own, at most `limit`
     /// at once (`nil`: no limit), and returns when the sequence has ended and

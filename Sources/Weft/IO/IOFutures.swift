@@ -137,7 +137,7 @@ public struct Flush<Writer: AsyncWrite>: Future {
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if mark == nil { mark = writer.flushMark }
-        return writer.pollFlush(&context, through: mark!)
+        return writer.pollFlush(&context, through: mark!).map { $0.mapError { $0.asFlushError() } }
     }
 }
 

@@ -107,6 +107,16 @@ extension WeftError {
         WeftError(.wrongThread, operation: operation, detail: "polled outside a Weft runtime: no loop runs this thread")
     }
 
+    /// A stream's wait through a flush mark names what it finds itself
+    /// (closed, off its loop) after the write it usually serves; for a
+    /// ``Flush`` those are the flush's errors. A write's own error, reported
+    /// by the flush, keeps its name.
+    @usableFromInline
+    func asFlushError() -> WeftError {
+        guard operation == "write", kind == .closed || kind == .wrongThread else { return self }
+        return WeftError(kind, operation: "flush", detail: detail)
+    }
+
     /// The same error, named as a step of `operation`: "bind localhost:70000
     /// (resolve localhost:70000)", so that the caller's operation leads.
     func within(_ operation: String) -> WeftError {

@@ -60,6 +60,25 @@ extension ConcurrencyBridge {
             try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
+        @Test("listener.incoming.values from a task off the listener's loop accepts on that loop (it yielded .wrongThread for ever), as connections does")
+        func incomingValuesFromOffTheLoop() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let handlesBefore = try await NetTest.handleBaseline(on: loop)
+            let (listener, address) = try await NetTest.bindLoopback(on: loop)
+            let client = loop.spawn { try await TCPStream.connect(to: address) }
+            let first = try await awaitWithin(.seconds(20), Task { () async throws -> Result<TCPStream, WeftError>? in
+                for try await result in listener.incoming.values { return result }
+                return nil
+            })
+            let accepted = try #require(first)
+            #expect(accepted.failure == nil, "\(accepted)")
+            try? accepted.get().close()
+            try await awaitWithin(.seconds(20), client).close()
+            listener.close()
+            try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
+        }
+
         @Test("listener.connections ends when the listener is closed")
         func connectionsEndWhenListenerCloses() async throws {
             let loop = try LoopThread()
