@@ -76,7 +76,9 @@ struct PipeTests {
     func wrappedPipeDescriptor() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         var descriptors: [Int32] = [-1, -1]
-        #expect(pipe(&descriptors) == 0)
+        // Close-on-exec: a child another test spawns meanwhile must not
+        // inherit the read end (it kept it open, and the write below succeeded).
+        #expect(uv_pipe(&descriptors, 0, 0) == 0)  // both ends close-on-exec
         let stream = try PipeStream.adopting(descriptors[0], kind: StreamConnection.Kind.pipe, loop: runtime.loop)
         #expect(write(descriptors[1], "abc", 3) == 3)
         #expect(try runtime.block(on: stream.readFuture()).get() == Array("abc".utf8))
