@@ -120,7 +120,7 @@ extension TCPListener {
     /// try await server.value
     /// ```
     public var connections: PollStreamResults<Incoming, TCPStream> {
-        PollStreamResults(values: PollStreamValues(base: incoming, loop: acceptor.loop))
+        PollStreamResults(values: incoming.values)
     }
 }
 
@@ -195,7 +195,7 @@ extension UnixListener {
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
     public var connections: PollStreamResults<UnixIncoming, UnixStream> {
-        PollStreamResults(values: PollStreamValues(base: incoming, loop: acceptor.loop))
+        PollStreamResults(values: incoming.values)
     }
 }
 
@@ -340,7 +340,7 @@ extension UDPSocket {
     /// }
     /// ```
     public var datagrams: PollStreamResults<UDPIncoming, UDPDatagram> {
-        PollStreamResults(values: PollStreamValues(base: incoming, loop: endpoint.loop))
+        PollStreamResults(values: incoming.values)
     }
 }
 

@@ -68,9 +68,6 @@ public struct FileCopy: Future {
                     return .pending
                 }
                 chunk = nil
-                for file in [reader, writer] where file.sequential.transferInFlight === operation {
-                    file.sequential.transferInFlight = nil
-                }
                 if status < 0 {
                     return .ready(.failure(WeftError(uvCode: status, operation: "copy \(reader.path)")))
                 }
@@ -109,7 +106,7 @@ public struct FileCopy: Future {
         let range = range
         let inputOffset = range.map { $0.offset + Int64(copied) } ?? (reader.hasOwnPosition ? reader.sequential.position : -1)
         let outputOffset = writer.hasOwnPosition ? writer.sequential.position : -1
-        let limit = range.map { Int64($0.count - copied) } ?? Int64(Self.chunkLimit)
+        let limit = Int64(min(range.map { $0.count - copied } ?? .max, Self.chunkLimit))
         source.requestsInFlight += 1
         target.requestsInFlight += 1
         let finished = {
@@ -133,7 +130,8 @@ public struct FileCopy: Future {
                 (outcome.copied, outcome.ended, outcome.failedWrite) = (Int(copied), ended != 0, failedWrite != 0)
             }
             // Until it ends, the files' other reads and writes wait for it
-            // (the reader's, when it reads at the reader's position).
+            // (the reader's, when it reads at the reader's position); the
+            // first to find it ended forgets it (`pollWritesDone`).
             if range == nil { reader.sequential.transferInFlight = work }
             writer.sequential.transferInFlight = work
             return .success((SubmittedRequest(work), outcome))
