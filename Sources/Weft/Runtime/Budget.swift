@@ -13,8 +13,8 @@ import CWeftSupport
 /// broadcast, watch) and a bounded channel's send and reserve, `Notify`'s
 /// `notified()`, `AsyncSemaphore.acquire` (and so `AsyncLock.lock`), a
 /// stream's reads and writes (`pollRead`, `pollFillBuffer`, `pollWrite`, and
-/// the futures built on them), UDP sends, a listener's `accept()`, and an
-/// interval's ticks.
+/// the futures built on them), UDP sends, a listener's `accept()`, an
+/// interval's ticks, and a sleep whose deadline has passed at its first poll.
 public enum Budget {
     /// Units per task poll.
     public static let perPoll = 128

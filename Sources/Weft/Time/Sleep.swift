@@ -8,6 +8,10 @@
 /// **Cancellation:** dropping a pending sleep disarms its timer at once; its
 /// waker is never called afterwards. Recreating it with the same deadline loses
 /// nothing, so it is cancel-safe.
+///
+/// A sleep whose deadline has passed at its first poll takes a unit of the
+/// task's ``Budget`` (as Tokio's does): a loop of zero sleeps yields the loop
+/// once the budget is spent, instead of holding it for ever.
 public struct Sleep: Future {
     /// The deadline in `uv_hrtime` nanoseconds.
     let deadline: UInt64
@@ -28,7 +32,7 @@ public struct Sleep: Future {
             preconditionFailure("Sleep polled outside a Weft runtime")
         }
         guard let entry = loop.timers.schedule(deadline: deadline, waker: context.waker) else {
-            return .ready(())
+            return Budget.consume(orWaking: context.waker) ? .ready(()) : .pending
         }
         self.entry = entry
         return .pending

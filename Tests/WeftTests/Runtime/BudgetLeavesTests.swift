@@ -155,6 +155,17 @@ struct BudgetLeavesTests {
         }
     }
 
+    @Test("sleeps whose deadline has passed")
+    func pastSleeps() throws {
+        let runtime = try Runtime()
+        try Self.expectYields(1_000, on: runtime) { context in
+            var sleep = sleepFuture(for: .zero)
+            if case .ready = sleep.poll(&context) { return true }
+            return nil
+        }
+        #expect(runtime.pendingTimerCount == 0)
+    }
+
     @Test("one-byte reads of a stream with bytes buffered")
     func streamReads() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -241,6 +252,19 @@ struct BudgetLeavesTests {
             while (try? await receiver.receive()) ?? nil != nil {
                 received += 1
                 if received % 100 == 0 { sample() }
+            }
+        }
+    }
+
+    @Test("a Swift task on the loop awaiting zero sleeps in a loop yields the loop to its other tasks")
+    func asyncZeroSleeps() throws {
+        let runtime = try Runtime()
+        // Without a budget for a past sleep the task never suspends: the
+        // other task never runs again and every sample sees the same count.
+        try Self.expectSwiftTaskYields(on: runtime) { sample in
+            for index in 1...2_000 {
+                try? await Weft.sleep(for: .zero)
+                if index % 100 == 0 { sample() }
             }
         }
     }
