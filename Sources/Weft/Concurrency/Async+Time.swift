@@ -33,6 +33,14 @@ public func sleep(until deadline: ContinuousClock.Instant) async throws(Cancella
 ///
 /// **Cancellation:** cancelling the calling task cancels `operation` and
 /// throws `CancellationError`.
+///
+/// **Not cancel-safe for what `operation` consumes:** `operation` runs as a
+/// Swift task of its own, so time can run out between its finishing and this
+/// call's seeing it; its result is then dropped. An `operation` that takes
+/// something (a channel's `receive()`, an accepted connection) can lose it
+/// that way. Await a cancel-safe poll future with a limit instead, whose
+/// result is never taken unless it is returned:
+/// `try await value(of: timeoutFuture(limit, receiver.next()))`.
 nonisolated(nonsending)
 public func timeout<T: Sendable>(
     _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T

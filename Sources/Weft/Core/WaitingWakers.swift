@@ -13,9 +13,10 @@
 /// and over). When another waker comes, the list first drops those whose target
 /// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks,
 /// the bridge's await wakers and a `FutureSet`'s children's wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
-/// time cannot grow the list without bound, past ``limit`` a newcomer wakes
-/// the longest-kept waker of that kind and takes its place (a task still
-/// waiting then just polls again: a spurious wake-up). Wakers that can tell
+/// time cannot grow the list without bound, past ``limit`` a newcomer takes
+/// the place of the longest-kept waker of that kind, which `register` hands
+/// back to be woken (a task still waiting then just polls again: a spurious
+/// wake-up). Wakers that can tell
 /// are each a task really waiting, and are all kept: evicting one of more
 /// than ``limit`` such tasks (300 receives of one socket) only had it poll
 /// and register again, evicting the next, round and round, the loop never
@@ -40,23 +41,27 @@ struct WaitingWakers {
     @inlinable
     var isEmpty: Bool { first == nil }
 
-    /// Keeps `waker` unless it would wake a task already kept. Inlined for
+    /// Keeps `waker` unless it would wake a task already kept. Returns the
+    /// waker it let go to make room (past ``limit``), for the caller to wake
+    /// once this access, and any lock held around it, has ended: woken here,
+    /// a waker that polls at once (a user's own waker may) would find the list
+    /// still being changed, or its lock held, and trap or deadlock. Inlined for
     /// the common case, one waiting task.
     @inlinable
-    mutating func register(_ waker: Waker) {
+    mutating func register(_ waker: Waker) -> Waker? {
         guard let kept = first else {
             first = waker
-            return
+            return nil
         }
-        if others == nil && kept.willWake(waker) { return }
-        registerAnother(waker)
+        if others == nil && kept.willWake(waker) { return nil }
+        return registerAnother(waker)
     }
 
     /// `register` with a task kept already.
     @usableFromInline
-    mutating func registerAnother(_ waker: Waker) {
+    mutating func registerAnother(_ waker: Waker) -> Waker? {
         let kept = first!
-        if kept.willWake(waker) || others?.contains(where: { $0.willWake(waker) }) == true { return }
+        if kept.willWake(waker) || others?.contains(where: { $0.willWake(waker) }) == true { return nil }
         var rest = others.take() ?? []  // now uniquely referenced: edited in place
         rest.removeAll(where: \.isFinished)
         rest.append(waker)
@@ -66,14 +71,15 @@ struct WaitingWakers {
         } else if rest.count >= Self.limit && !kept.canTellFinished {
             first = rest.removeFirst()
             others = rest
-            kept.wake()  // last, with the list consistent
+            return kept
         } else if rest.count >= Self.limit, let index = rest.firstIndex(where: { !$0.canTellFinished }) {
             let evicted = rest.remove(at: index)
             others = rest
-            evicted.wake()
+            return evicted
         } else {
             others = rest
         }
+        return nil
     }
 
     /// Takes every kept task, leaving the list empty: to wake them after a

@@ -78,7 +78,7 @@ extension File: AsyncBufRead, AsyncWrite {
             if let error = sequential.readError.take() { return .ready(.failure(error)) }
             if let (pending, requested, offset) = sequential.readsInFlight.first {
                 guard pending.status != nil else {
-                    pending.waiting.register(context.waker)
+                    pending.waiting.register(context.waker)?.wake()
                     return .pending
                 }
                 sequential.readsInFlight.removeFirst()
@@ -245,14 +245,14 @@ extension File: AsyncBufRead, AsyncWrite {
     func pollWritesDone(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if let transfer = sequential.transferInFlight {
             guard transfer.status != nil else {
-                transfer.waiting.register(context.waker)
+                transfer.waiting.register(context.waker)?.wake()
                 return .pending
             }
             sequential.transferInFlight = nil
         }
         while let pending = sequential.writeInFlight {
             guard pending.status != nil else {
-                pending.waiting.register(context.waker)
+                pending.waiting.register(context.waker)?.wake()
                 return .pending
             }
             sequential.writeInFlight = nil

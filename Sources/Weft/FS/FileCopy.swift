@@ -64,7 +64,7 @@ public struct FileCopy: Future {
             if let (work, outcome) = chunk {
                 let operation = work.operation
                 guard let status = operation.status else {
-                    operation.waiting.register(context.waker)
+                    operation.waiting.register(context.waker)?.wake()
                     return .pending
                 }
                 chunk = nil

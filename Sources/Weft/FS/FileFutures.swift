@@ -37,7 +37,7 @@ public struct FileOpen: Future {
         }
         let pending = pending!
         guard pending.request.status != nil else {
-            pending.request.waiting.register(context.waker)
+            pending.request.waiting.register(context.waker)?.wake()
             return .pending
         }
         if let error = pending.request.error { return .ready(.failure(error)) }
@@ -102,7 +102,7 @@ public struct FileOperation<Value>: Future {
         }
         let operation = request!.operation
         guard operation.status != nil else {
-            operation.waiting.register(context.waker)
+            operation.waiting.register(context.waker)?.wake()
             return .pending
         }
         if let error = operation.error { return .ready(.failure(error)) }
@@ -170,7 +170,7 @@ public struct FileRead: Future {
         }
         let operation = request!.operation
         guard operation.status != nil else {
-            operation.waiting.register(context.waker)
+            operation.waiting.register(context.waker)?.wake()
             return .pending
         }
         if let error = operation.error { return .ready(.failure(error)) }
@@ -211,7 +211,7 @@ public struct FileWriteAt: Future {
             if let request {
                 let operation = request.operation
                 guard operation.status != nil else {
-                    operation.waiting.register(context.waker)
+                    operation.waiting.register(context.waker)?.wake()
                     return .pending
                 }
                 self.request = nil

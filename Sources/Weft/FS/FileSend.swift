@@ -77,7 +77,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
             case .sending(let request, let outcome):
                 let operation = request.operation
                 guard operation.status != nil else {
-                    operation.waiting.register(context.waker)
+                    operation.waiting.register(context.waker)?.wake()
                     return .pending
                 }
                 if operation.status! < 0 {  // cancelled before a pool thread took it
@@ -107,7 +107,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
             case .reading(let request):
                 let operation = request.operation
                 guard operation.status != nil else {
-                    operation.waiting.register(context.waker)
+                    operation.waiting.register(context.waker)?.wake()
                     return .pending
                 }
                 if let error = operation.error { return .ready(.failure(error)) }

@@ -31,7 +31,7 @@ public struct Connect: Future {
             stream = TCPStream(connection: connection)
         }
         guard let status = operation!.status else {
-            operation!.waiting.register(context.waker)
+            operation!.waiting.register(context.waker)?.wake()
             return .pending
         }
         let stream = self.stream.take()!

@@ -36,7 +36,7 @@ public struct Resolve: Future {
         }
         let request = lookup!.operation
         guard let result = request.result else {
-            request.waiting.register(context.waker)
+            request.waiting.register(context.waker)?.wake()
             return .pending
         }
         return .ready(result.mapError { WeftError($0.kind, operation: operation, detail: $0.detail) })

@@ -187,7 +187,7 @@ final class DatagramEndpoint: SocketOwner {
         if !received.isEmpty { return .ready(.success(popFirst(take))) }
         if let error = receiveError.take() { return .ready(.failure(error)) }
         if let error = startReceiving(handle) { return .ready(.failure(error)) }
-        receivers.register(context.waker)
+        receivers.register(context.waker)?.wake()
         return .pending
     }
 
@@ -288,7 +288,7 @@ final class DatagramEndpoint: SocketOwner {
     ) -> Poll<Result<Void, WeftError>> {
         if let request = inFlight {
             guard let status = request.status else {
-                request.waiting.register(context.waker)
+                request.waiting.register(context.waker)?.wake()
                 return .pending
             }
             inFlight = nil
@@ -307,7 +307,7 @@ final class DatagramEndpoint: SocketOwner {
             if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
         }
         if queuedSendBytes > 0 && queuedSendBytes + Self.charge(bytes.count) > sendQueueLimit {
-            senders.register(context.waker)
+            senders.register(context.waker)?.wake()
             return .pending
         }
         let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
@@ -325,7 +325,7 @@ final class DatagramEndpoint: SocketOwner {
         }
         queuedSendBytes += Self.charge(request.bufferCount)
         inFlight = request
-        request.waiting.register(context.waker)
+        request.waiting.register(context.waker)?.wake()
         return .pending
     }
 

@@ -73,7 +73,7 @@ final class FileWatcher: LoopHandleOwner {
     /// The oldest queued event, or pending after registering the waker.
     func pollEvent(_ context: inout Context) -> Poll<Event> {
         guard let event = queue.popFirst() else {
-            waiting.register(context.waker)
+            waiting.register(context.waker)?.wake()
             return .pending
         }
         return .ready(event)

@@ -155,7 +155,7 @@ final class ProcessHandle {
             return .ready(.failure(WeftError(.shutDown, operation: "wait",
                                              detail: "the loop shut down before child \(processID) exited")))
         }
-        waiting.register(context.waker)
+        waiting.register(context.waker)?.wake()
         return .pending
     }
 

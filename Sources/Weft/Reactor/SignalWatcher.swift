@@ -63,12 +63,14 @@ final class SignalWatcher: LoopHandleOwner {
     /// any thread.
     func pollDelivery(_ context: inout Context) -> Poll<Void> {
         let waker = context.waker
+        var evicted: Waker?
+        defer { evicted?.wake() }  // after the lock
         return deliveries.withLock { deliveries in
             if deliveries.pending > 0 {
                 deliveries.pending = 0
                 return .ready(())
             }
-            deliveries.waiting.register(waker)
+            evicted = deliveries.waiting.register(waker)
             return .pending
         }
     }

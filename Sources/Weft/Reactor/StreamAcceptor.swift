@@ -321,7 +321,7 @@ final class StreamAcceptor: SocketOwner {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard socket >= 0 else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
         guard let client = accepted.popFirst() else {
-            acceptors.register(context.waker)
+            acceptors.register(context.waker)?.wake()
             return .pending
         }
         resumeWatching()  // room again after backpressure

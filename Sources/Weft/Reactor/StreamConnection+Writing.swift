@@ -11,7 +11,7 @@ extension StreamConnection {
     func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         guard let accepted = acceptWrite(bytes) else {
-            writers.register(context.waker)
+            writers.register(context.waker)?.wake()
             return .pending
         }
         return .ready(accepted)
@@ -90,7 +90,7 @@ extension StreamConnection {
         if let writeError { return .ready(.failure(writeError)) }
         guard !isClosed else { return .ready(.failure(closedError(operation))) }
         if queuedWriteBytes == 0 || queuedWriteTotal - queuedWriteBytes >= mark { return .ready(.success(())) }
-        writers.register(context.waker)
+        writers.register(context.waker)?.wake()
         return .pending
     }
 
@@ -118,7 +118,7 @@ extension StreamConnection {
         }
         let operation = shutdownOperation!
         guard let status = operation.status else {
-            operation.waiting.register(context.waker)
+            operation.waiting.register(context.waker)?.wake()
             return .pending
         }
         if status == UV_ENOTSOCK.rawValue && (kind == .pipe || kind == .tty) {

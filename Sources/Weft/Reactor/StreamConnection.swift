@@ -299,7 +299,7 @@ final class StreamConnection: SocketOwner {
             }
             isReading = true
         }
-        readers.register(context.waker)
+        readers.register(context.waker)?.wake()
         return .pending
     }
 

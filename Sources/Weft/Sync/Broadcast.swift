@@ -160,6 +160,8 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
         let shared = subscription.shared
         let id = ObjectIdentifier(subscription)
         let capacity = UInt64(shared.capacity)
+        var evicted: Waker?
+        defer { evicted?.wake() }  // after the lock
         return shared.state.withLock { state in
             if nextSequence < state.nextSequence {
                 let oldest = state.nextSequence > capacity ? state.nextSequence - capacity : 0
@@ -173,7 +175,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
                 return .ready(.message(value))
             }
             if state.senderCount == 0 { return .ready(nil) }
-            if let waker { state.wakers[id, default: WaitingWakers()].register(waker) }
+            if let waker { evicted = state.wakers[id, default: WaitingWakers()].register(waker) }
             return .pending
         }
     }

@@ -96,17 +96,17 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     /// gone, or pending with `waker` (if any) registered.
     @inlinable
     func pollReceive(registering waker: Waker?) -> Poll<Value?> {
-        var senderToWake: Waker?
+        var toWake: Waker?  // a waiting sender served, or a waker the receivers evicted
         let poll = state.withLock { state -> Poll<Value?> in
             if let value = state.buffer.popFirst() {
-                senderToWake = state.serveFirstWaitingSender()
+                toWake = state.serveFirstWaitingSender()
                 return .ready(value)
             }
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
-            if let waker { state.receivers.register(waker) }
+            if let waker { toWake = state.receivers.register(waker) }
             return .pending
         }
-        senderToWake?.wake()
+        toWake?.wake()
         return poll
     }
 

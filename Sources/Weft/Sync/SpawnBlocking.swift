@@ -36,7 +36,7 @@ public struct SpawnBlocking<Output: Sendable>: Future {
         }
         let (work, output) = submitted!
         guard work.operation.status != nil else {
-            work.operation.waiting.register(context.waker)
+            work.operation.waiting.register(context.waker)?.wake()
             return .pending
         }
         guard let value = output.value else {

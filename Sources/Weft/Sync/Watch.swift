@@ -59,13 +59,15 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
     func pollChange(_ waker: Waker) -> Poll<Value?> {
         guard Budget.consume(orWaking: waker) else { return .pending }
         let id = ObjectIdentifier(self)
+        var evicted: Waker?
+        defer { evicted?.wake() }  // after the lock
         return shared.state.withLock { state in
             if state.version != seenVersion {
                 seenVersion = state.version
                 return .ready(state.value)
             }
             if state.senderCount == 0 { return .ready(nil) }
-            state.wakers[id, default: WaitingWakers()].register(waker)
+            evicted = state.wakers[id, default: WaitingWakers()].register(waker)
             return .pending
         }
     }
@@ -210,9 +212,11 @@ public struct WatchSenderClosed<Value: Sendable>: Future, Sendable {
     let shared: WatchShared<Value>
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
-        shared.state.withLock { state in
+        var evicted: Waker?
+        defer { evicted?.wake() }  // after the lock
+        return shared.state.withLock { state in
             if state.receiverCount == 0 { return .ready(()) }
-            state.closedWaiters.register(context.waker)
+            evicted = state.closedWaiters.register(context.waker)
             return .pending
         }
     }

@@ -86,6 +86,21 @@ extension ConcurrencyBridge {
             #expect(elapsed < .milliseconds(500), "the timeout waited for the operation: \(elapsed.milliseconds) ms")
         }
 
+        @Test("the cancel-safe form its documentation gives: a receive that timed out took nothing, the next one gets the value")
+        func timedReceiveLosesNothing() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let (sender, receiver) = unboundedChannel(of: Int.self)
+            let (firstTimedOut, second) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (Bool, Int?) in
+                let first = try await value(of: timeoutFuture(.milliseconds(10), receiver.next()))
+                try sender.send(7)
+                let second = try await value(of: timeoutFuture(.seconds(5), receiver.next()))
+                return (first.failure != nil, try second.get().0)
+            })
+            #expect(firstTimedOut)
+            #expect(second == 7)
+        }
+
         @Test("an error the operation throws is rethrown")
         func operationErrorRethrown() async throws {
             struct Refused: Error, Equatable {}
