@@ -167,23 +167,24 @@ public struct UnboundedSender<Value: Sendable>: Sendable {
 /// Dropping the permit unused frees the slot for the next waiting sender. It
 /// keeps the channel open (it counts as a sender) until it is used or dropped.
 public final class SendPermit<Value: Sendable>: Sendable {
-    private let lifetime: SenderLifetime<ChannelShared<Value>>
-    private let used = Atomic<Bool>(false)
+    /// The sender handle it counts as, until it is used (then nil).
+    private let lifetime: Locked<SenderLifetime<ChannelShared<Value>>?>
 
     init(lifetime: SenderLifetime<ChannelShared<Value>>) {
-        self.lifetime = lifetime
+        self.lifetime = Locked(lifetime)
     }
 
     deinit {
-        if !used.load(ordering: .acquiring) { lifetime.shared.releaseReserved() }
+        if let unused = lifetime.withLock({ $0.take() }) { unused.shared.releaseReserved() }
     }
 
     /// Puts `value` in the reserved slot. Throws, handing `value` back, when
     /// the receiver is gone, or when this permit was used already (a permit
-    /// sends once).
+    /// sends once). Once it has sent, the permit no longer keeps the channel
+    /// open: with no other sender left, the receiver gets `value`, then the end.
     public func send(_ value: Value) throws(SendError<Value>) {
-        guard !used.exchange(true, ordering: .acquiringAndReleasing) else { throw SendError(value) }
-        if case .failure(let error) = lifetime.shared.sendReserved(value) { throw error }
+        guard let held = lifetime.withLock({ $0.take() }) else { throw SendError(value) }
+        if case .failure(let error) = held.shared.sendReserved(value) { throw error }
     }
 }
 

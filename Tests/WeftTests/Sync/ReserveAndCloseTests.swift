@@ -61,7 +61,7 @@ struct ReserveAndCloseTests {
         #expect(pollNextOnce(&stream) == .ready(3))
     }
 
-    @Test("reserving without a receiver fails with ChannelClosed; a permit whose receiver went throws the value back; a permit keeps the stream open")
+    @Test("reserving without a receiver fails with ChannelClosed; a permit whose receiver went throws the value back; a permit keeps the stream open until it is used")
     func reserveAndTheReceiverGoing() throws {
         let runtime = try Runtime()
         var (sender, receiver) = boundedChannel(of: Int.self, capacity: 2)
@@ -71,6 +71,9 @@ struct ReserveAndCloseTests {
         #expect(pollNextOnce(&stream) == .pending, "the permit still counts as a sender")
         try permit.send(4)
         #expect(pollNextOnce(&stream) == .ready(4))
+        #expect(pollNextOnce(&stream) == .ready(nil), "the used permit still kept the stream open")
+        #expect(sendError { () throws(SendError<Int>) in try permit.send(6) }?.value == 6, "a permit sends once")
+        withExtendedLifetime(permit) {}
 
         let (lonely, gone) = boundedChannel(of: Int.self, capacity: 1)
         let stranded = try #require(try? runtime.guardedBlock(on: lonely.reserveFuture()).get())
