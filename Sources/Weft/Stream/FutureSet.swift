@@ -35,6 +35,12 @@ final class WokenChildren: Sendable {
         parent?.wake()
     }
 
+    /// The indices woken since the last take, in wake order, left in place.
+    @usableFromInline
+    func peek() -> [Int] {
+        state.locked { $0.indices }
+    }
+
     /// Swaps the woken indices, in wake order, into `taken` (whose old contents
     /// are dropped; swapping, not copying, so neither array reallocates), and
     /// registers `parent`.
@@ -113,8 +119,10 @@ public struct FutureSet<F: Future>: PollStream {
     @usableFromInline var children: [F?] = []
     @usableFromInline var wakers: [ChildWaker] = []
     @usableFromInline var freeSlots: [Int] = []
-    @usableFromInline let woken: WokenChildren
-    @usableFromInline let lifetime: FutureSetLifetime
+    /// Shared with the children's wakers, and with copies of the set until
+    /// they are polled (``ownSharedState()``).
+    @usableFromInline var woken: WokenChildren
+    @usableFromInline var lifetime: FutureSetLifetime
     /// Woken children taken from `woken` but not yet polled.
     @usableFromInline var backlog: [Int] = []
     @usableFromInline var backlogPosition = 0
@@ -155,6 +163,7 @@ public struct FutureSet<F: Future>: PollStream {
     @inlinable
     @discardableResult
     public mutating func insert(_ future: F) -> Int {
+        ownSharedState()
         let index: Int
         if let free = freeSlots.popLast() {
             index = free
@@ -186,6 +195,7 @@ public struct FutureSet<F: Future>: PollStream {
     /// Like `pollNext`, also telling which slot (see ``insert(_:)``) finished.
     @inlinable
     public mutating func pollNextIndexed(_ context: inout Context) -> Poll<(index: Int, output: F.Output)?> {
+        ownSharedState()
         var tookWoken = false
         if backlogPosition == backlog.count {
             takeWoken(registering: context.waker)
@@ -230,6 +240,31 @@ public struct FutureSet<F: Future>: PollStream {
             takeWoken(registering: context.waker)
             tookWoken = true
         }
+    }
+
+    /// Gives this set wake state of its own if a copy of it shares it (a set,
+    /// or a `joinAll` or `bufferUnordered` over one, copied before it was
+    /// polled): copies polled at once would take each other's wakes, and a
+    /// child whose wake the other copy took stayed queued there, never polled
+    /// again. Every child is then queued, to be polled with its new waker:
+    /// those woken first, in the order they were woken.
+    @inlinable
+    mutating func ownSharedState() {
+        guard !isKnownUniquelyReferenced(&lifetime) else { return }
+        let wokenFirst = backlog[backlogPosition...] + woken.peek() + inserted
+        let woken = WokenChildren()
+        self.woken = woken
+        lifetime = FutureSetLifetime(woken)
+        wakers = wakers.indices.map { ChildWaker(index: $0, woken: woken) }
+        backlog.removeAll()
+        backlogPosition = 0
+        parent = nil
+        inserted.removeAll()
+        for index in wokenFirst + children.indices where children[index] != nil && !wakers[index].isQueued.load(ordering: .relaxed) {
+            wakers[index].isQueued.store(true, ordering: .relaxed)
+            inserted.append(index)
+        }
+        for index in freeSlots { wakers[index].isChildDone.store(true, ordering: .relaxed) }
     }
 
     /// Makes the children woken since the last take, and those inserted, the

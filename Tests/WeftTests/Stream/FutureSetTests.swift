@@ -3,6 +3,22 @@ import Weft
 
 @Suite("FutureSet")
 struct FutureSetTests {
+    @Test("copies of one unpolled bufferUnordered, joinAll or FutureSet, polled at once, each finish: they shared the children's wake state, and one took the other's wakes")
+    func copiesPolledAtOnce() throws {
+        let runtime = try Runtime()
+        let stream = iter([10, 20]).map { ms in sleepFuture(for: .milliseconds(ms)).map { ms } }.bufferUnordered(2)
+        let streams = try runtime.guardedBlock(on: timeoutFuture(.seconds(5), join(stream.collect(), stream.collect())))
+        #expect(streams.map { [$0.0, $0.1] } == .success([[10, 20], [10, 20]]), "\(streams)")
+
+        let all = joinAll([sleepFuture(for: .milliseconds(10)).map { 1 }, sleepFuture(for: .milliseconds(15)).map { 2 }])
+        let joined = try runtime.guardedBlock(on: timeoutFuture(.seconds(5), join(all, all)))
+        #expect(joined.map { [$0.0, $0.1] } == .success([[1, 2], [1, 2]]), "\(joined)")
+
+        let set = FutureSet([sleepFuture(for: .milliseconds(10)).map { 3 }])
+        let sets = try runtime.guardedBlock(on: timeoutFuture(.seconds(5), join(set.collect(), set.collect())))
+        #expect(sets.map { [$0.0, $0.1] } == .success([[3], [3]]), "\(sets)")
+    }
+
     @Test("a FutureSet only re-polls the children that were woken")
     func onlyWokenChildrenArePolled() {
         let parentWakes = AtomicCounter()
