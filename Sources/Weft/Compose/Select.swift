@@ -106,7 +106,7 @@ extension Array where Element: Future {
 }
 
 /// Runs `futures` concurrently; the first to finish wins, with its index in the
-/// array, and the others are dropped.
+/// array, and the others are dropped. An empty array traps (nothing could win).
 @inlinable
 public func race<F: Future>(_ futures: [F]) -> Race<F> {
     Race(futures)

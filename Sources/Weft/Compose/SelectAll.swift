@@ -30,7 +30,7 @@ public struct SelectAll<F: Future>: Future {
 
 /// Runs `futures` concurrently until one finishes (futures-rs's `select_all`):
 /// ready with its output, its index in `futures`, and the others, still running,
-/// to select over again.
+/// to select over again. An empty array traps.
 ///
 /// ```swift
 /// let runtime = try Runtime()
@@ -92,6 +92,7 @@ public struct SelectOk<F: Future, Success, Failure: Error>: Future where F.Outpu
 /// Runs `futures` concurrently until one succeeds (futures-rs's `select_ok`):
 /// ready with its success and the futures still running; failures are dropped
 /// as they come, and if every future fails, the output is the last failure.
+/// An empty array traps.
 @inlinable
 public func selectOk<F: Future, Success, Failure: Error>(
     _ futures: [F]

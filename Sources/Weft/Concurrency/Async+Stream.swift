@@ -161,6 +161,8 @@ extension AsyncSequence where Element: Sendable {
     /// been cancelled and have finished; with no limit, a child's error is seen
     /// when the next element arrives or the sequence ends.
     ///
+    /// A `limit` below 1 traps.
+    ///
     /// **Cancellation:** cancelling the calling task cancels every child and
     /// the iteration (as far as the sequence honours cancellation).
     public func forEachConcurrent(

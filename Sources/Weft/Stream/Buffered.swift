@@ -33,8 +33,9 @@ public struct BufferedStream<Base: PollStream>: PollStream where Base.Element: F
     @usableFromInline var base: Base
     @usableFromInline var baseEnded = false
     @usableFromInline var running = FutureSet<Numbered<Base.Element>>()
-    /// Finished outputs by `position % limit`, waiting for their turn.
-    @usableFromInline var finished: [Element?]
+    /// Finished outputs by position, waiting for their turn: at most `limit`,
+    /// and only those there are (a `limit` of `.max` allocates nothing ahead).
+    @usableFromInline var finished: [Int: Element] = [:]
     /// Futures taken from the stream so far: the next one's position.
     @usableFromInline var taken = 0
     /// The position whose output is yielded next.
@@ -46,7 +47,6 @@ public struct BufferedStream<Base: PollStream>: PollStream where Base.Element: F
         precondition(limit > 0, "buffered's limit must be positive")
         self.base = base
         self.limit = limit
-        self.finished = Array(repeating: nil, count: limit)
     }
 
     @inlinable
@@ -61,7 +61,7 @@ public struct BufferedStream<Base: PollStream>: PollStream where Base.Element: F
             taken = position
         }
         while true {
-            if let output = finished[nextPosition % limit].take() {
+            if !finished.isEmpty, let output = finished.removeValue(forKey: nextPosition) {
                 nextPosition += 1
                 return .ready(output)
             }
@@ -71,7 +71,7 @@ public struct BufferedStream<Base: PollStream>: PollStream where Base.Element: F
                     nextPosition += 1
                     return .ready(done.output)
                 }
-                finished[done.position % limit] = done.output
+                finished[done.position] = done.output
             case .ready(nil):
                 return baseEnded ? .ready(nil) : .pending
             case .pending:
@@ -114,14 +114,16 @@ public struct BufferUnorderedStream<Base: PollStream>: PollStream where Base.Ele
 
 extension PollStream where Element: Future {
     /// A stream of the outputs of this stream's futures, in the stream's order,
-    /// running up to `limit` of them at once in the polling task.
+    /// running up to `limit` of them at once in the polling task. A `limit`
+    /// below 1 traps.
     @inlinable
     public func buffered(_ limit: Int) -> BufferedStream<Self> {
         BufferedStream(base: self, limit: limit)
     }
 
     /// A stream of the outputs of this stream's futures, in the order they
-    /// finish, running up to `limit` of them at once in the polling task.
+    /// finish, running up to `limit` of them at once in the polling task. A
+    /// `limit` below 1 traps.
     @inlinable
     public func bufferUnordered(_ limit: Int) -> BufferUnorderedStream<Self> {
         BufferUnorderedStream(base: self, limit: limit)

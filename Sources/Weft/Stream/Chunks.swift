@@ -91,7 +91,7 @@ public struct ChunksTimeoutStream<Base: PollStream>: PollStream {
 
 extension PollStream {
     /// A stream of arrays of `size` consecutive elements (the last one shorter
-    /// if the stream ends mid-chunk).
+    /// if the stream ends mid-chunk). A `size` below 1 traps.
     @inlinable
     public func chunks(_ size: Int) -> ChunksStream<Self> {
         ChunksStream(base: self, size: size)
@@ -99,7 +99,8 @@ extension PollStream {
 
     /// A stream of arrays of up to `size` consecutive elements: a chunk is
     /// yielded when full, or when `delay` has passed since its first element
-    /// arrived (tokio-stream's `chunks_timeout`). Never an empty chunk.
+    /// arrived (tokio-stream's `chunks_timeout`). Never an empty chunk. A
+    /// `size` below 1 traps.
     @inlinable
     public func chunks(_ size: Int, timeout delay: Duration) -> ChunksTimeoutStream<Self> {
         ChunksTimeoutStream(base: self, size: size, delay: delay)

@@ -142,7 +142,8 @@ extension PollStream {
 
     /// A future that runs `body`'s future for each element, at most `limit` at
     /// once (`nil`: no limit), all in the polling task; ready when the stream
-    /// has ended and every future finished. The async book's web server:
+    /// has ended and every future finished. A `limit` below 1 traps. The async
+    /// book's web server:
     ///
     /// <!-- snippet: compile-only: serves until the listener is closed; prelude: listening, handleConnection -->
     /// ```swift
@@ -157,7 +158,7 @@ extension PollStream {
 
     /// As ``forEachConcurrent(limit:_:)`` for futures of `Result`: the first
     /// failure stops everything (the stream and the other futures are dropped)
-    /// and is the output.
+    /// and is the output. A `limit` below 1 traps.
     @inlinable
     public func tryForEachConcurrent<Body: Future, Failure: Error>(
         limit: Int?, _ body: @escaping (Element) -> Body

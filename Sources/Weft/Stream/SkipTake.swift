@@ -121,7 +121,8 @@ public struct TakeUntilStream<Base: PollStream, Stop: Future>: PollStream {
 }
 
 extension PollStream {
-    /// A stream without the first `count` elements.
+    /// A stream without the first `count` elements. A negative `count` traps
+    /// (as `Sequence.dropFirst(_:)`'s does).
     @inlinable
     public func skip(_ count: Int) -> SkipStream<Self> {
         SkipStream(base: self, count: count)

@@ -98,10 +98,12 @@ extension PollStream {
         Fold(base: self, initial: initial, combine: combine)
     }
 
-    /// A stream of at most the first `count` elements.
+    /// A stream of at most the first `count` elements. A negative `count`
+    /// traps (as `Sequence.prefix(_:)`'s does).
     @inlinable
     public func prefix(_ count: Int) -> PrefixStream<Self> {
-        PrefixStream(base: self, remaining: count)
+        precondition(count >= 0, "prefix's count must not be negative")
+        return PrefixStream(base: self, remaining: count)
     }
 }
 

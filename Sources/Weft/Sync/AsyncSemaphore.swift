@@ -27,7 +27,7 @@ public final class AsyncSemaphore: Sendable {
 
     let state: Locked<State>
 
-    /// A semaphore with `permits` free permits.
+    /// A semaphore with `permits` free permits. A negative count traps.
     public init(permits: Int) {
         precondition(permits >= 0, "a semaphore cannot start with negative permits")
         state = Locked(State(available: permits))
@@ -38,14 +38,18 @@ public final class AsyncSemaphore: Sendable {
         state.withLock { $0.available }
     }
 
-    /// A future of a ``SemaphorePermit`` holding `permits` permits.
+    /// A future of a ``SemaphorePermit`` holding `permits` permits. Fewer than
+    /// one traps.
     public func acquireFuture(_ permits: Int = 1) -> SemaphoreAcquire {
         precondition(permits >= 1, "acquire at least one permit")
         return SemaphoreAcquire(semaphore: self, permits: permits)
     }
 
     /// Takes `permits` permits if they are free now and nobody waits ahead.
+    /// Fewer than one traps, as for ``acquireFuture(_:)`` (a permit of none,
+    /// or of a negative count, would make permits out of nothing).
     public func tryAcquire(_ permits: Int = 1) -> SemaphorePermit? {
+        precondition(permits >= 1, "acquire at least one permit")
         let taken = state.withLock { state -> Bool in
             guard state.waiters.isEmpty, state.available >= permits else { return false }
             state.available -= permits
@@ -55,7 +59,9 @@ public final class AsyncSemaphore: Sendable {
     }
 
     /// Adds `permits` permits (beyond those that permit objects give back).
+    /// A negative count traps: permits are taken back by acquiring them.
     public func addPermits(_ permits: Int) {
+        precondition(permits >= 0, "a semaphore cannot add negative permits")
         wakeAll(state.withLock { state in
             state.available += permits
             return Self.grant(&state)

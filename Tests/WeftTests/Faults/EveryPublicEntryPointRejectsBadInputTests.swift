@@ -57,16 +57,21 @@ import Weft
 /// `TCPStream.consume` off its loop thread; `spawn(_:)` outside a runtime;
 /// polling any future again after it returned `.ready` (the `Future` contract),
 /// including a `JoinHandle` whose output was taken; `boundedChannel` and
-/// `broadcastChannel` with a capacity below 1. (`LoopThread.shutdown()` and
+/// `broadcastChannel` with a capacity below 1; `AsyncSemaphore(permits:)` and
+/// `addPermits` below 0, `acquire`, `acquireFuture` and `tryAcquire` below 1
+/// (`tryAcquire(-3)` made 3 permits out of nothing; `addPermits(-5)` left the
+/// count negative); `chunks`, `buffered`, `bufferUnordered` and
+/// `forEachConcurrent` (poll and async) with a size or limit below 1, `skip`
+/// and `prefix` of a negative count (`prefix(-1)` was an empty stream), and
+/// `race`, `selectAll` and `selectOk` of no future. (`LoopThread.shutdown()` and
 /// `LoopGroup.shutdown()` on one of their own threads trapped; they now
 /// return, and the loops stop: `LoopGroupTests.shutdownFromOwnLoop`.)
 ///
 /// Polling outside a runtime a future whose output can carry an error
 /// (connect, resolve, open, a child's spawn, a pipe, `spawnBlocking`) gives
 /// `.wrongThread`: `pollingOutsideARuntime` below. Not tested, and reported:
-/// `AsyncSemaphore(permits:)` below 0 and `acquire(_:)` below 1, and polling
-/// `Sleep` or an `AsyncFuture` outside a runtime (their outputs have no room
-/// for an error), trap by preconditions stated only in the code;
+/// polling `Sleep` or an `AsyncFuture` outside a runtime (their outputs have
+/// no room for an error) traps by a precondition stated only in the code;
 /// `Runtime.spawn` from another thread has no way to report the error and is
 /// not checked.
 @Suite("Every public entry point rejects bad input with an error value")

@@ -58,6 +58,15 @@ struct BufferedTests {
         #expect(inFlight.most == 3)
     }
 
+    @Test("buffered(.max) keeps order without allocating a slot per possible future (it trapped, allocating .max slots)")
+    func bufferedWithoutALimit() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 0))
+        let outputs = try runtime.block(on: iter([30, 10, 20]).map { delay in
+            sleepFuture(for: .milliseconds(delay)).map { delay }
+        }.buffered(.max).collect())
+        #expect(outputs == [30, 10, 20])
+    }
+
     @Test("dropping buffered drops the stream, the futures running and the outputs not yet yielded")
     func dropLosesBuffered() throws {
         let runtime = try Runtime(options: .deterministic(seed: 0))
