@@ -288,26 +288,18 @@ final class EventLoop {
         }
         drainInbox()
         while let task = ready.popFirst() { task.release() }
-        // The jobs queued so far (a Swift task resumed by the cancellations
-        // above) are handed to the orphanage, which runs them on another
-        // thread, only once this thread no longer touches the timer wheel and
-        // the handles: such a job drops what its task held (a sleep's timer
-        // entry, a handle's owner), which would otherwise race the wheel's
-        // clearing and the last `uv_run` below.
-        let queuedBefore = jobs
-        jobs.removeAll()
         let orphanage = attachments.orphanage
+        orphanQueuedJobs(orphanage)
         attachments.notifyShutdown()
         timers.close()
         timers.virtualClock?.uninstall()
         weft_close_and_free(weft_timer_handle(watchdog))
         let (async, refused) = inbox.close()
+        for job in refused { job.loopClosed(orphanage: orphanage) }
         if let async {
             weft_close_and_free(weft_async_handle(async))
         }
         uv_run(uvLoop, UV_RUN_NOWAIT)
-        for job in queuedBefore { job.loopClosed(orphanage: orphanage) }
-        for job in refused { job.loopClosed(orphanage: orphanage) }
         // What the shutdown itself woke on this thread (an await of a child
         // told `.shutDown`, a last callback) was queued here: it too.
         orphanQueuedJobs(orphanage)

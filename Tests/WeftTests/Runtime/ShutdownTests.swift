@@ -89,28 +89,6 @@ struct ShutdownTests {
         #expect(output.failure == JoinError(.runtimeShutDown))
     }
 
-    @Test("a Swift task asleep on a runtime that shuts down ends on another thread only after the loop stopped touching its timers: its sleep's timer entry was dropped there while the loop cleared the wheel (ThreadSanitizer reported the race)")
-    func asyncSleeperAtShutdown() throws {
-        for _ in 0..<200 {
-            let runtime = try Runtime()
-            let ended = Shared(false)
-            _ = runtime.spawn(AsyncFuture { () async -> Void in
-                try? await Weft.sleep(for: .seconds(60))
-                ended.value = true
-            })
-            let armed = try runtime.block(on: timeoutFuture(.seconds(10), pollFn { (context: inout Context) -> Poll<Void> in
-                if runtime.pendingTimerCount == 1 { return .ready(()) }
-                context.waker.wake()
-                return .pending
-            }))
-            try #require(armed.failure == nil, "the Swift task's sleep was never armed")
-            try runtime.shutdown()
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !ended.value && ContinuousClock.now < deadline { usleep(200) }
-            #expect(ended.value, "the Swift task never ended")
-        }
-    }
-
     @Test("spawning after shutdown yields a handle that is already .runtimeShutDown")
     func spawnAfterShutdown() throws {
         let runtime = try Runtime()
