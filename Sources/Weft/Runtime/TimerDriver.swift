@@ -22,6 +22,9 @@ final class TimerDriver {
     @exclusivity(unchecked) private var wheel: TimerWheel
     /// The loop time (ms) the libuv timer is armed for; `.max` when stopped.
     @exclusivity(unchecked) private var armedDueMilliseconds: UInt64 = .max
+    /// The wakers of the entries a ``fire()`` expired, woken once the wheel
+    /// is left (kept between fires, so it allocates once).
+    private var firedWakers: [Waker] = []
     let virtualClock: VirtualClock?
 
     init(loop: UnsafeMutablePointer<uv_loop_t>, virtualClock: VirtualClock? = nil) throws(WeftError) {
@@ -73,13 +76,23 @@ final class TimerDriver {
     }
 
     /// Fires every entry whose deadline has passed, then re-arms.
+    ///
+    /// The wakers are woken, and let go, only once the wheel is consistent
+    /// again: a waker may be the last owner of other sleeps (a task object of
+    /// a user's executor), whose entries, dropped mid-advance, left the slot
+    /// being expired or the wheel's count wrong, and were then touched freed.
     fileprivate func fire() {
         armedDueMilliseconds = .max
+        var fired: [Waker] = []
+        swap(&fired, &firedWakers)
         wheel.advance(to: Self.now(on: virtualClock) / 1_000_000) { entry in
             entry.hasFired = true
-            entry.waker.take()?.wake()
+            if let waker = entry.waker.take() { fired.append(waker) }
         }
         arm()
+        for waker in fired { waker.wake() }
+        fired.removeAll(keepingCapacity: true)
+        firedWakers = fired
     }
 
     /// Deterministic mode: moves the virtual clock to the wheel's next

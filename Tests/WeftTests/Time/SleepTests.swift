@@ -211,3 +211,33 @@ extension TimingSensitive {
         }
     }
 }
+
+extension SleepTests {
+    /// A user's waker that is the only owner of the sleeps it waits on, as a
+    /// hand-written executor's task object would be.
+    final class SleepOwningWaker: Wakeable, @unchecked Sendable {
+        var kept: [Sleep] = []
+        func wake() {}
+    }
+
+    @Test("a timer's waker that is the last owner of another sleep due in the same millisecond lets it go safely: dropped mid-expiry, its entry left the wheel's count at -1 and was touched freed")
+    func wakerOwningAnotherSleep() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 0))
+        try runtime.block(on: pollFn { (_: inout Context) -> Poll<Void> in
+            let owner = SleepOwningWaker()
+            var first = sleepFuture(for: .milliseconds(10))
+            var second = sleepFuture(for: .milliseconds(10))
+            var ownersContext = Context(waker: Waker(owner))
+            var otherContext = Context(waker: .noop)
+            _ = first.poll(&ownersContext)
+            _ = second.poll(&otherContext)
+            owner.kept = [first, second]  // only the first entry's waker keeps them
+            return .ready(())
+        })
+        #expect(runtime.pendingTimerCount == 2)
+        try runtime.advanceTime(by: .milliseconds(10))
+        #expect(runtime.pendingTimerCount == 0)
+        try runtime.block(on: sleepFuture(for: .milliseconds(5)))  // the wheel still works
+        #expect(runtime.pendingTimerCount == 0)
+    }
+}
