@@ -158,8 +158,9 @@ extension AsyncSequence where Element: Sendable {
     /// Weft loop they run on that loop. With a limit, the sequence is not asked
     /// for another element while `limit` children run. The first error (of the
     /// sequence or of a child) is thrown once the children still running have
-    /// been cancelled and have finished; with no limit, a child's error is seen
-    /// when the next element arrives or the sequence ends.
+    /// been cancelled and have finished; a child's error is seen when the next
+    /// element arrives or the sequence ends, and, with a limit, when `limit`
+    /// children run (until then, further elements still start children).
     ///
     /// A `limit` below 1 traps.
     ///
@@ -181,11 +182,16 @@ extension AsyncSequence where Element: Sendable {
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
-            for try await element in self {
+            var elements = makeAsyncIterator()
+            while true {
+                // Room first, then the element: taken before, it waited in
+                // this task while `limit` children ran (an extra connection
+                // accepted and held), and was lost if a child then failed.
                 if running == limit {
                     try await group.next()
                     running -= 1
                 }
+                guard let element = try await elements.next() else { break }
                 group.addTask { try await body(element) }
                 running += 1
             }

@@ -30,6 +30,26 @@ struct AsyncForEachConcurrentTests {
         #expect(counts.current == 0)
     }
 
+    @Test("with a limit, the sequence is not asked for another element while that many children run (it took one ahead and held it)")
+    func limitDoesNotPullAhead() async throws {
+        let loop = try LoopThread(name: "async-for-each")
+        defer { loop.shutdown() }
+        let pulled = AtomicCounter()
+        let pulledWhileTheFirstRan = Shared(-1)
+        try await loop.spawn {
+            try await iter(0..<3).map { element -> Int in
+                _ = pulled.increment()
+                return element
+            }.values.forEachConcurrent(limit: 1) { element in
+                guard element == 0 else { return }
+                try await value(of: sleepFuture(for: .milliseconds(20)))
+                pulledWhileTheFirstRan.value = pulled.value
+            }
+        }.value
+        #expect(pulledWhileTheFirstRan.value == 1)
+        #expect(pulled.value == 3)
+    }
+
     @Test("without a limit, the children run at once and all finish before it returns")
     func unbounded() async throws {
         let loop = try LoopThread(name: "async-for-each")
