@@ -38,6 +38,8 @@ public final class Runtime {
     /// Deterministic mode: moves the virtual clock forward by `duration`, firing
     /// every timer due on the way in deadline order (their tasks run at the next
     /// ``block(on:)``). Call it from the runtime's thread, outside `block(on:)`.
+    /// The clock stops about 292 years after the runtime's start, where sleeps
+    /// of an enormous duration, which never end, are due.
     /// Throws ``WeftError/Kind-swift.enum/invalidArgument`` on a real-time
     /// runtime, ``WeftError/Kind-swift.enum/reentrantBlock`` while running.
     public func advanceTime(by duration: Duration) throws(WeftError) {

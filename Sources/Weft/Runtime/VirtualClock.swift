@@ -39,9 +39,16 @@ final class VirtualClock {
     /// The virtual time, in nanoseconds.
     var nanoseconds: UInt64 { storage.pointee }
 
-    /// Moves the clock forward to `nanoseconds` (never back).
+    /// The clock's last nanosecond, about 292 years after its start: just
+    /// before ``MonotonicTime/distantFuture``, the deadline of the sleeps
+    /// that never end, so that no advance, however large, ends them (past it,
+    /// they fired, `elapsed` overflowed and later advances wrapped round).
+    static let lastNanosecond = MonotonicTime.distantFuture - 1
+
+    /// Moves the clock forward to `nanoseconds` (never back, never past
+    /// ``lastNanosecond``).
     func advance(to nanoseconds: UInt64) {
-        storage.pointee = max(storage.pointee, nanoseconds)
+        storage.pointee = min(max(storage.pointee, nanoseconds), Self.lastNanosecond)
     }
 
     /// Time elapsed on this clock since it started.

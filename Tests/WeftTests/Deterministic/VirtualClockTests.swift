@@ -137,6 +137,24 @@ struct VirtualClockTests {
         #expect(realTime.virtualTimeElapsed == nil)
         #expect(throws: WeftError.self) { try realTime.advanceTime(by: .seconds(1)) }
     }
+
+    @Test("advancing by the largest duration, twice, leaves endless sleeps pending and the elapsed time readable (it fired them, then overflowed)")
+    func advanceToTheEnd() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 5))
+        try runtime.block(on: sleepFuture(for: .seconds(1)))
+        let endless = runtime.spawn(sleepFuture(for: .seconds(Int64.max)))
+        try runtime.block(on: yields(1))  // armed
+        try runtime.advanceTime(by: .seconds(Int64.max))
+        try runtime.advanceTime(by: .seconds(Int64.max))
+        try runtime.block(on: yields(1))
+        #expect(!endless.isFinished, "a sleep of Int64.max seconds ended")
+        let elapsed = try #require(runtime.virtualTimeElapsed)
+        #expect(elapsed > .seconds(Int64(200 * 365 * 86_400)))
+        let later = runtime.spawn(sleepFuture(for: .seconds(Int64.max)))
+        try runtime.block(on: yields(2))
+        #expect(!later.isFinished, "a sleep of Int64.max seconds made at the clock's end ended")
+        #expect(runtime.pendingTimerCount == 2)
+    }
 }
 
 /// `Interval`'s missed-tick behaviours, `reset()` and start instant, on the
