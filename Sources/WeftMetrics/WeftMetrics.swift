@@ -28,7 +28,12 @@ import Weft
 /// ```
 ///
 /// Counters are recorded as the increase since the previous recording, so a
-/// backend sees the same totals as the runtime.
+/// backend sees the same totals as the runtime. Each export (and each
+/// ``WeftMetrics/LoopRecorder``) starts from the runtime's start: export a
+/// group once (a second export of it after a `cancel()` adds the totals
+/// again), and give the loops of two groups exported to one backend labels of
+/// their own (``WeftMetrics/LoopRecorder`` with `recording(loop:)`), or their
+/// series add up.
 public enum WeftMetrics {
     /// Records every loop of `group` every `interval` (at least a
     /// millisecond), from a Swift task on each loop (it reads the loop's own

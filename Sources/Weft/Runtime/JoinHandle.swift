@@ -49,10 +49,15 @@ public struct JoinHandle<Output>: Future {
 
 extension JoinHandle: Sendable where Output: Sendable {}
 
-/// What aborts a spawned task without holding its output (Tokio's
+/// What aborts a spawned task without taking its output (Tokio's
 /// `AbortHandle`): what ``JoinSet/spawn(_:)`` returns, since the set takes
 /// the task's output itself. Copies abort the same task; callable from any
 /// thread.
+///
+/// Unlike Tokio's, it holds the task, and a finished task keeps an output
+/// nobody took until its last handle, join or abort, is gone: the abort
+/// handle of a detached task whose output owns a resource (a connection)
+/// keeps that resource open. Take the output, or let the handle go.
 @frozen
 public struct AbortHandle: Sendable {
     @usableFromInline let task: RawTask

@@ -6,7 +6,8 @@ import CLibUV
 public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
     /// The runtime's counters.
     public var statistics: RuntimeStatistics
-    /// Every live task, most recently spawned first.
+    /// Every live task, in no particular order (the registry moves its last
+    /// task into the place of one that ends).
     public var tasks: [TaskSnapshot]
     /// Handles open on the loop, the runtime's own included (see
     /// ``Runtime/openHandleCount``).

@@ -10,7 +10,9 @@ public struct RuntimeStatistics: Sendable, Equatable {
     public var polls = 0
     /// Wakes on the loop thread that queued a task.
     public var localWakes = 0
-    /// Wakes from other threads (through the inbox).
+    /// Wakes through the loop's inbox: from other threads, and from the
+    /// loop's own thread while the loop is not running (between two
+    /// `block(on:)` calls, a timer fired by `advanceTime(by:)`).
     public var foreignWakes = 0
     /// Swift concurrency jobs run on the loop: task resumptions, and hops onto
     /// the loop's executors (a job per hop).
