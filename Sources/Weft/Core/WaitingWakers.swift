@@ -41,14 +41,37 @@ struct WaitingWakers {
     @inlinable
     var isEmpty: Bool { first == nil }
 
-    /// Keeps `waker` unless it would wake a task already kept. Returns the
-    /// waker it let go to make room (past ``limit``), for the caller to wake
-    /// once this access, and any lock held around it, has ended: woken here,
-    /// a waker that polls at once (a user's own waker may) would find the list
-    /// still being changed, or its lock held, and trap or deadlock. Inlined for
+    /// The wakers a ``register(_:)`` let go: the one it evicted to make room
+    /// (past ``limit``), which ``wake()`` wakes, and those it forgot because
+    /// their wait was over, released when this value goes. The caller keeps
+    /// it until its access to the list, and any lock held around it, has
+    /// ended: woken there, a waker that polls at once (a user's own waker
+    /// may) found the list still being changed, or its lock held, and trapped
+    /// or deadlocked; and the last reference to a finished task, released
+    /// there, destroyed its output, which may close a handle or drop a sender
+    /// of the very channel whose lock is held.
+    @usableFromInline
+    struct LetGo {
+        @usableFromInline var evicted: Waker?
+        @usableFromInline var forgotten: [Waker]
+
+        @usableFromInline
+        init(evicted: Waker?, forgotten: [Waker]) {
+            self.evicted = evicted
+            self.forgotten = forgotten
+        }
+
+        /// Wakes the evicted waker, if any.
+        @inlinable
+        func wake() { evicted?.wake() }
+    }
+
+    /// Keeps `waker` unless it would wake a task already kept. Returns what it
+    /// let go, if anything, to wake and release once the caller's access to
+    /// the list and any lock around it have ended (``LetGo``). Inlined for
     /// the common case, one waiting task.
     @inlinable
-    mutating func register(_ waker: Waker) -> Waker? {
+    mutating func register(_ waker: Waker) -> LetGo? {
         guard let kept = first else {
             first = waker
             return nil
@@ -59,27 +82,33 @@ struct WaitingWakers {
 
     /// `register` with a task kept already.
     @usableFromInline
-    mutating func registerAnother(_ waker: Waker) -> Waker? {
+    mutating func registerAnother(_ waker: Waker) -> LetGo? {
         let kept = first!
         if kept.willWake(waker) || others?.contains(where: { $0.willWake(waker) }) == true { return nil }
         var rest = others.take() ?? []  // now uniquely referenced: edited in place
-        rest.removeAll(where: \.isFinished)
+        var forgotten: [Waker] = []
+        rest.removeAll { waker in
+            guard waker.isFinished else { return false }
+            forgotten.append(waker)
+            return true
+        }
         rest.append(waker)
+        var evicted: Waker?
         if kept.isFinished {
+            forgotten.append(kept)
             first = rest.removeFirst()
             others = rest.isEmpty ? nil : rest
         } else if rest.count >= Self.limit && !kept.canTellFinished {
             first = rest.removeFirst()
             others = rest
-            return kept
+            evicted = kept
         } else if rest.count >= Self.limit, let index = rest.firstIndex(where: { !$0.canTellFinished }) {
-            let evicted = rest.remove(at: index)
+            evicted = rest.remove(at: index)
             others = rest
-            return evicted
         } else {
             others = rest
         }
-        return nil
+        return evicted == nil && forgotten.isEmpty ? nil : LetGo(evicted: evicted, forgotten: forgotten)
     }
 
     /// Takes every kept task, leaving the list empty: to wake them after a

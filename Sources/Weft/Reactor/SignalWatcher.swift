@@ -63,14 +63,14 @@ final class SignalWatcher: LoopHandleOwner {
     /// any thread.
     func pollDelivery(_ context: inout Context) -> Poll<Void> {
         let waker = context.waker
-        var evicted: Waker?
-        defer { evicted?.wake() }  // after the lock
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
         return deliveries.withLock { deliveries in
             if deliveries.pending > 0 {
                 deliveries.pending = 0
                 return .ready(())
             }
-            evicted = deliveries.waiting.register(waker)
+            letGo = deliveries.waiting.register(waker)
             return .pending
         }
     }

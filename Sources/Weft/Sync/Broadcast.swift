@@ -39,10 +39,12 @@ final class BroadcastSubscription<Value: Sendable>: Sendable {
 
     deinit {
         let id = ObjectIdentifier(self)
-        shared.state.withLock { state in
+        // Its waiting wakers are let go after the lock (see `WaitingWakers.LetGo`).
+        let forgotten = shared.state.withLock { state in
             state.receiverCount -= 1
-            state.wakers[id] = nil
+            return state.wakers.removeValue(forKey: id)
         }
+        _ = consume forgotten
     }
 }
 
@@ -160,8 +162,8 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
         let shared = subscription.shared
         let id = ObjectIdentifier(subscription)
         let capacity = UInt64(shared.capacity)
-        var evicted: Waker?
-        defer { evicted?.wake() }  // after the lock
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
         return shared.state.withLock { state in
             if nextSequence < state.nextSequence {
                 let oldest = state.nextSequence > capacity ? state.nextSequence - capacity : 0
@@ -175,7 +177,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
                 return .ready(.message(value))
             }
             if state.senderCount == 0 { return .ready(nil) }
-            if let waker { evicted = state.wakers[id, default: WaitingWakers()].register(waker) }
+            if let waker { letGo = state.wakers[id, default: WaitingWakers()].register(waker) }
             return .pending
         }
     }

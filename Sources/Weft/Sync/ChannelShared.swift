@@ -96,17 +96,19 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     /// gone, or pending with `waker` (if any) registered.
     @inlinable
     func pollReceive(registering waker: Waker?) -> Poll<Value?> {
-        var toWake: Waker?  // a waiting sender served, or a waker the receivers evicted
+        var senderToWake: Waker?
+        var letGo: WaitingWakers.LetGo?
         let poll = state.withLock { state -> Poll<Value?> in
             if let value = state.buffer.popFirst() {
-                toWake = state.serveFirstWaitingSender()
+                senderToWake = state.serveFirstWaitingSender()
                 return .ready(value)
             }
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
-            if let waker { toWake = state.receivers.register(waker) }
+            if let waker { letGo = state.receivers.register(waker) }
             return .pending
         }
-        toWake?.wake()
+        senderToWake?.wake()
+        letGo?.wake()
         return poll
     }
 
@@ -139,9 +141,10 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
 
     deinit {
         var dropped: [Value] = []
+        var receivers = WaitingWakers()  // let go after the lock, as the values
         let wakers = shared.state.withLock { state -> [Waker] in
             state.isReceiverAlive = false
-            state.receivers = WaitingWakers()
+            receivers = state.receivers.take()
             while let value = state.buffer.popFirst() { dropped.append(value) }
             return state.waitingSenders.removeAll().compactMap { sender in
                 sender.payload.isClosed = true
@@ -150,6 +153,7 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
         }
         wakeAll(wakers)
         dropped.removeAll()  // values die outside the lock
+        _ = consume receivers
     }
 }
 

@@ -159,12 +159,12 @@ class OneshotState: @unchecked Sendable {
     @usableFromInline
     final func registerExtra(_ waker: Waker) -> Bool {
         let extra = extraWakers.load() ?? extraWakers.storeIfNil(Locked(WaitingWakers()))
-        var evicted: Waker?
-        defer { evicted?.wake() }  // after the lock
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
         return extra.withLock { wakers in
             let previous = state.bitwiseOr(Self.extraWakersBit, ordering: .acquiringAndReleasing).oldValue
             if previous & Self.doneBits != 0 { return true }
-            evicted = wakers.register(waker)
+            letGo = wakers.register(waker)
             return false
         }
     }

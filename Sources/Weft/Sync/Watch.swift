@@ -43,13 +43,15 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
 
     deinit {
         let id = ObjectIdentifier(self)
+        var forgotten: WaitingWakers?  // let go after the lock (see `WaitingWakers.LetGo`)
         var closedWaiters = shared.state.withLock { state -> WaitingWakers in
             state.receiverCount -= 1
-            state.wakers[id] = nil
+            forgotten = state.wakers.removeValue(forKey: id)
             guard state.receiverCount == 0 else { return WaitingWakers() }
             defer { state.closedWaiters = WaitingWakers() }
             return state.closedWaiters
         }
+        _ = consume forgotten
         closedWaiters.wakeAll()
     }
 
@@ -59,15 +61,15 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
     func pollChange(_ waker: Waker) -> Poll<Value?> {
         guard Budget.consume(orWaking: waker) else { return .pending }
         let id = ObjectIdentifier(self)
-        var evicted: Waker?
-        defer { evicted?.wake() }  // after the lock
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
         return shared.state.withLock { state in
             if state.version != seenVersion {
                 seenVersion = state.version
                 return .ready(state.value)
             }
             if state.senderCount == 0 { return .ready(nil) }
-            evicted = state.wakers[id, default: WaitingWakers()].register(waker)
+            letGo = state.wakers[id, default: WaitingWakers()].register(waker)
             return .pending
         }
     }
@@ -212,11 +214,11 @@ public struct WatchSenderClosed<Value: Sendable>: Future, Sendable {
     let shared: WatchShared<Value>
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
-        var evicted: Waker?
-        defer { evicted?.wake() }  // after the lock
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
         return shared.state.withLock { state in
             if state.receiverCount == 0 { return .ready(()) }
-            evicted = state.closedWaiters.register(context.waker)
+            letGo = state.closedWaiters.register(context.waker)
             return .pending
         }
     }

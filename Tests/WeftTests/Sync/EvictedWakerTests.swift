@@ -6,7 +6,7 @@ import Weft
 /// which is woken. It used to be woken under the primitive's lock: a waker
 /// that uses the primitive at once (a user's executor may poll inline when
 /// woken) then locked it again on the same thread and deadlocked, or trapped.
-@Suite("A waker let go from a full waiting list is woken after the primitive's lock is released")
+@Suite("What a waiting list lets go is woken and released after the primitive's lock")
 struct EvictedWakerTests {
     /// Polls `pollPending` with 257 wakers of their own, each time expecting
     /// pending; the first waker, let go when the 257th comes, calls `reenter`.
@@ -67,5 +67,23 @@ struct EvictedWakerTests {
             return false
         }, reenter: { _ = sender.isClosed })
         _ = receiver
+    }
+
+    @Test("a finished task's waker that a channel's waiting list forgets is released after the lock: the task's output held a sender of that channel, and its release under the lock locked it again")
+    func finishedTaskForgottenAfterTheLock() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = unboundedChannel(of: Int.self)
+        do {
+            let clone = sender.clone()
+            // Waits on the receiver once, then finishes with the clone as its
+            // output; the handle is dropped, so its waker holds the last
+            // reference to the task.
+            _ = runtime.spawn(select(either: receiver.next(), or: sleepFuture(for: .milliseconds(1))).map { _ in clone })
+        }
+        try runtime.block(on: sleepFuture(for: .milliseconds(20)))
+        var polled = receiver
+        var context = Context(waker: Waker {})
+        #expect(polled.pollNext(&context) == .pending)  // the list forgets the finished task's waker
+        #expect(!sender.isClosed)
     }
 }
