@@ -119,8 +119,15 @@ struct Options {
         if poll, let loops, loops != 1 { command.usageError("--poll serves on one loop; drop --loops \(loops)") }
         if udp && unixAddress != nil { command.usageError("--udp and --unix exclude each other") }
         if unixAddress != nil, let loops, loops != 1 { command.usageError("--unix serves on one loop; drop --loops \(loops)") }
-        for flag in ["--host", "--distribution"] where unixAddress != nil && given.contains(flag) {
+        for flag in ["--host", "--port", "--distribution"] where unixAddress != nil && given.contains(flag) {
             command.usageError("\(flag) does not apply to --unix; drop it")
+        }
+        // Each accepted silently and ignored before: every option given applies.
+        if given.contains("--distribution") && (udp || poll) {
+            command.usageError("--distribution applies to TCP connections on several loops; drop it with \(udp ? "--udp" : "--poll")")
+        }
+        if given.contains("--grace-period") && udp {
+            command.usageError("--grace-period applies to connections; drop it with --udp (a UDP echo stops at once)")
         }
         if idleTimeout != nil && (udp || unixAddress != nil) {
             command.usageError("--idle-timeout applies to TCP connections only; drop it with \(udp ? "--udp" : "--unix")")

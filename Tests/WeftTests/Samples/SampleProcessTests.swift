@@ -399,10 +399,15 @@ extension TimingSensitive {
                           ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--idle-timeout", "5"],
                           ["weft-echo", "--idle-timeout", "0.0004"], ["weft-echo", "--unix", "--poll"],
                           ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--distribution", "handoff"],
-                          ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--host", "localhost"]])
+                          ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--host", "localhost"],
+                          ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--port", "7"],
+                          ["weft-echo", "--udp", "--distribution", "handoff"], ["weft-echo", "--poll", "--distribution", "handoff"],
+                          ["weft-echo", "--udp", "--grace-period", "3"]])
         func badOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
-            let child = try SampleChild(path, arguments: ["--port", "0"] + command.dropFirst())
+            // A Unix socket's echo takes no port: each other command gets port 0.
+            let port = command.contains("--unix") ? [] : ["--port", "0"]
+            let child = try SampleChild(path, arguments: port + command.dropFirst())
             defer { child.stop() }
             let first = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
             let text = first + (first.contains("usage:") ? "" : " " + (child.readLine(within: .seconds(2)) ?? ""))
