@@ -38,7 +38,11 @@ public struct RuntimeOptions: Sendable, Equatable {
     ///   for it. ``Runtime/advanceTime(by:)`` moves the clock by hand.
     ///   Time futures (`sleep`, `timeout`, `interval`) created on the runtime's
     ///   thread while it exists read this clock; `sleep(until:)` takes the
-    ///   instant's distance from the real clock's now.
+    ///   instant's distance from the real clock's now. So do those a real-time
+    ///   runtime on the same thread awaits meanwhile, whose deadlines are then
+    ///   far from its clock (they end at once, or very late): keep a
+    ///   real-time runtime on a thread of its own while a deterministic one
+    ///   lives.
     /// - **Seeded scheduler.** The next task to poll is picked from the ready
     ///   ones by a pseudo-random generator seeded with `seed`, and so is the
     ///   branch a `select` polls first. The same seed gives the same order.
