@@ -12,15 +12,15 @@
 /// keep wakers nobody waits on any more (a read cancelled by a timeout, over
 /// and over). When another waker comes, the list first drops those whose target
 /// says waking it can no longer matter (``FinishableWakeable``: Weft's tasks,
-/// the bridge's await wakers and a `FutureSet`'s children's wakers). Any other kind of waker counts as waiting; so that a future polled with a new one each
-/// time cannot grow the list without bound, past ``limit`` a newcomer takes
-/// the place of the longest-kept waker of that kind, which `register` hands
-/// back to be woken (a task still waiting then just polls again: a spurious
-/// wake-up). Wakers that can tell
-/// are each a task really waiting, and are all kept: evicting one of more
-/// than ``limit`` such tasks (300 receives of one socket) only had it poll
-/// and register again, evicting the next, round and round, the loop never
-/// idle.
+/// the bridge's await wakers and a `FutureSet`'s children's wakers). Any other
+/// kind of waker counts as waiting; so that a future polled with a new one each
+/// time cannot grow the list without bound, past ``limit`` a newcomer takes the
+/// place of the longest-kept waker of that kind, which `register` hands back to
+/// be woken (a task still waiting then just polls again: a spurious wake-up).
+/// Wakers that can tell are each a task really waiting, and are all kept:
+/// evicting one of more than ``limit`` such tasks (300 receives of one socket)
+/// only had it poll and register again, evicting the next, round and round, the
+/// loop never idle.
 ///
 /// The common case, one waiter, costs what a single slot costs: the first
 /// waker has its own field, and the others' array does not exist (nil: no
