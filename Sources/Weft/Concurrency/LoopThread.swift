@@ -54,6 +54,9 @@ public final class LoopThread: Sendable {
     /// Shared with the loop thread.
     private final class Control: Sendable {
         let state = Mutex(State())
+        /// Entered before the thread starts, left when its body returns: what
+        /// every ``join()`` but the one that calls `pthread_join` waits for.
+        let threadEnded = DispatchGroup()
 
         /// A number for a task about to be spawned.
         func nextTaskID() -> Int {
@@ -109,8 +112,10 @@ public final class LoopThread: Sendable {
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<(LoopExecutors, SwiftTaskCount), WeftError>?>(nil)
         let thread: pthread_t
+        control.threadEnded.enter()
         do throws(ThreadStartError) {
             thread = try startThread { [control] in
+                defer { control.threadEnded.leave() }
                 // Else the thread keeps its creator's name (a Dispatch worker's).
                 weft_set_thread_name(name)
                 if let cpu {
@@ -138,6 +143,7 @@ public final class LoopThread: Sendable {
                 LoopThread.serve(runtime, control: control)
             }
         } catch {
+            control.threadEnded.leave()
             throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
                             detail: "pthread_create failed with errno \(error.code)")
         }
@@ -237,7 +243,8 @@ public final class LoopThread: Sendable {
 
     /// Stops the loop: cancels spawned tasks (waiting up to a second for them),
     /// cancels every Weft task, closes every handle and joins the thread.
-    /// Idempotent.
+    /// Idempotent: a later call, or one at the same time, returns too once
+    /// the thread has ended.
     ///
     /// Called on the loop's own thread (from a task on it), which cannot wait
     /// for itself: it asks the loop to stop, which it does once the calling
@@ -303,14 +310,17 @@ public final class LoopThread: Sendable {
         waker?.wake()
     }
 
-    /// The second half of ``shutdown()``: waits for the thread to end. Only
-    /// the first caller joins; later ones return at once.
+    /// The second half of ``shutdown()``: waits for the thread to end. The
+    /// first caller joins it; every later one (a second shutdown, from
+    /// outside after one from the loop's own thread, or at the same time)
+    /// waits until the thread's body has returned, so none returns while the
+    /// loop still winds down. Never called on the loop's own thread.
     private func join() {
         let thread = control.state.locked { state -> pthread_t? in
             defer { state.thread = nil }
             return state.thread
         }
-        if let thread { pthread_join(thread, nil) }
+        if let thread { pthread_join(thread, nil) } else { control.threadEnded.wait() }
     }
 
     /// Whether the loop was asked to stop (``shutdown()``).

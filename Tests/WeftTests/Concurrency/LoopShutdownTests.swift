@@ -86,6 +86,32 @@ extension ConcurrencyBridge {
             #expect(naps == 150)
         }
 
+        @Test("a shutdown from outside after one from the loop's own task returns only once the loop has ended (it returned at once: the loop's joiner thread had taken the join)", arguments: [true, false])
+        func secondShutdownWaitsForTheLoop(graceful: Bool) async throws {
+            let loop = try LoopThread()
+            let running = Latch()
+            let ended = Latch()
+            loop.spawn { () async -> Void in
+                running.set()
+                // Naps until the shutdown cancels it, then ignores the
+                // cancellation for 300 ms more (within the loop's grace second).
+                while !Task.isCancelled { await nap(.milliseconds(5)) }
+                await nap(.milliseconds(300))
+                ended.set()
+            }
+            try await awaitWithin(.seconds(20), Task { try await value(of: running.wait()) })
+            // From the loop's own task: asks the loop to stop and returns at once.
+            try await awaitWithin(.seconds(20), loop.spawn { loop.shutdown() })
+            try await Task.sleep(for: .milliseconds(20))  // the loop's joiner thread has taken the join
+            #expect(!ended.isSet)
+            if graceful {
+                await loop.shutdownGracefully()
+            } else {
+                await shutDownOffThePool(loop)
+            }
+            #expect(ended.isSet, "the second shutdown returned while the loop's task still ran")
+        }
+
         @Test("shutdown is idempotent, and a task spawned afterwards still runs, off the loop thread, where the loop's executor claims isolation")
         func shutdownIsIdempotent() async throws {
             let loop = try LoopThread()
