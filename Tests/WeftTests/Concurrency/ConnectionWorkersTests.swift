@@ -71,6 +71,28 @@ extension ConcurrencyBridge {
             await server.close()
         }
 
+        @Test("a handler that throws CancellationError of its own, its task not cancelled, is counted in handlerFailures (every CancellationError was taken for the loop's shutdown and dropped)")
+        func handlerCancellationErrorIsCounted() async throws {
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                _ = try await connection.read()
+                throw CancellationError()  // as an await on a loop that shut down would
+            }
+            let address = server.localAddress
+            let reply = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                let stream = try await TCPStream.connect(to: address)
+                defer { stream.close() }
+                try await stream.write(Array("hello".utf8))
+                return try await value(of: stream.readToEnd()).get()
+            })
+            #expect(reply.isEmpty)
+            try await waitUntil { server.handlerFailures == 1 }
+            #expect(server.handlerFailures == 1)
+            await server.close()
+        }
+
         @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those promptly")
         func burstLeavesAtMostTheLimit() async throws {
             let group = try LoopGroup(loops: 1)
