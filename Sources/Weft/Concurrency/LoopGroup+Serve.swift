@@ -13,7 +13,9 @@ public enum ConnectionDistribution: Sendable {
     /// One listener, on the first loop, which hands each accepted socket to
     /// the loops in turn (itself included): an exact round-robin spread, paid
     /// for by the first loop (every accept, and a descriptor duplicated and a
-    /// task started on the other loop for each hand-off).
+    /// task started on the other loop for each hand-off). A loop shut down
+    /// on its own (``LoopThread/shutdown()``) is skipped: its turns go to the
+    /// next loop still running.
     case handOff
 }
 
@@ -100,7 +102,7 @@ extension LoopGroup {
                 // that came before this ran waited in the listener's queue).
                 var turn = 0
                 listener.acceptor.deliver { accepted in
-                    let target = distribution == .reusePort ? index : turn
+                    let target = distribution == .reusePort ? index : Self.running(from: turn, of: workers, else: index)
                     turn = (turn + 1) % loops.count
                     Self.start(accepted, with: workers[target], acceptedBy: workers[index])
                 }
@@ -112,6 +114,18 @@ extension LoopGroup {
         }
         return GroupServer(localAddress: bound, distribution: distribution, listeners: listeners,
                            acceptors: acceptors, workers: workers)
+    }
+
+    /// The index of the first of `workers` from `first` on (wrapping around)
+    /// whose loop is not stopping, else `home`: a connection handed to a
+    /// stopped loop would be closed unserved.
+    private static func running(from first: Int, of workers: [ConnectionWorkers], else home: Int) -> Int {
+        var index = first
+        for _ in 0..<workers.count {
+            if !workers[index].loop.isStopping { return index }
+            index = (index + 1) % workers.count
+        }
+        return home
     }
 
     /// Runs the handler for `connection` in one of `target`'s tasks, handing

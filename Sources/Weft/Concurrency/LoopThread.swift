@@ -57,6 +57,9 @@ public final class LoopThread: Sendable {
         /// Entered before the thread starts, left when its body returns: what
         /// every ``join()`` but the one that calls `pthread_join` waits for.
         let threadEnded = DispatchGroup()
+        /// `State.stopRequested`, read without the lock (``isStopping``, on
+        /// every connection `serve` hands to another loop).
+        let stopRequested = Atomic<Bool>(false)
 
         /// A number for a task about to be spawned.
         func nextTaskID() -> Int {
@@ -303,6 +306,7 @@ public final class LoopThread: Sendable {
     /// The first half of ``shutdown()``: asks the loop to wind down, without
     /// waiting.
     private func requestStop() {
+        control.stopRequested.store(true, ordering: .releasing)
         let waker = control.state.locked { state -> Waker? in
             state.stopRequested = true
             return state.stopWaker.take()
@@ -324,7 +328,7 @@ public final class LoopThread: Sendable {
     }
 
     /// Whether the loop was asked to stop (``shutdown()``).
-    var isStopping: Bool { control.state.locked { $0.stopRequested } }
+    var isStopping: Bool { control.stopRequested.load(ordering: .acquiring) }
 
     /// Whether the calling thread is this loop's (while it runs).
     var isCurrent: Bool { executors.task.target.isOnLoopThread }

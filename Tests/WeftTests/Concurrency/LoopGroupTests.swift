@@ -145,6 +145,34 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("serve(.handOff) after one loop of the group was shut down on its own serves every connection on the loops still running (every second one was handed to the stopped loop and closed unserved)")
+        func handOffSkipsAStoppedLoop() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let server = try await group.serve(SocketAddress("127.0.0.1:0"), distribution: .handOff) { connection in
+                defer { connection.close() }
+                try await connection.write(Array("hi".utf8))
+            }
+            await group.loops[1].shutdownGracefully()
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let address = server.localAddress
+            let replies = try await awaitWithin(.seconds(20), clients.spawn { () async throws -> [String] in
+                var replies: [String] = []
+                for _ in 0..<4 {
+                    let stream = try await TCPStream.connect(to: address)
+                    defer { stream.close() }
+                    let reply = (try? await value(of: stream.readToEnd()).get()) ?? []
+                    replies.append(String(decoding: reply, as: UTF8.self))
+                }
+                return replies
+            })
+            #expect(replies == Array(repeating: "hi", count: 4))
+            #expect(server.connectionsPerLoop == [4, 0])
+            #expect(server.handlerFailures == 0)
+            await server.close()
+        }
+
         @Test("group.shutdown() with live connections on every loop returns promptly, every client sees its connection end, and the port no longer accepts")
         func shutdownWithLiveConnections() async throws {
             let group = try LoopGroup(loops: 2)
