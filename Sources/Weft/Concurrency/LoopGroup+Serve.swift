@@ -47,6 +47,8 @@ extension LoopGroup {
     /// connection cost more than handing a connection to a waiting task. So
     /// a handler may run in the task an earlier connection's handler ran in;
     /// the task-local values it binds are unbound when it returns, as always.
+    /// The tasks are detached from the caller of `serve`: a handler sees none
+    /// of the task-local values bound around that call (nor its priority).
     ///
     /// Port 0 picks a free port, the same for every loop (see
     /// ``GroupServer/localAddress``). The handler's tasks are the loops'
@@ -97,7 +99,7 @@ extension LoopGroup {
         let workers = loops.map { ConnectionWorkers(loop: $0, handler: handler) }
         var acceptors: [Task<Void, Error>] = []
         for (index, listener) in listeners.enumerated() {
-            acceptors.append(listenerLoops[index].spawn { [loops] in
+            acceptors.append(listenerLoops[index].spawnDetached { [loops] in
                 // Connections go to the workers as they are accepted (those
                 // that came before this ran waited in the listener's queue).
                 var turn = 0

@@ -204,6 +204,23 @@ public final class LoopThread: Sendable {
         return task
     }
 
+    /// ``spawn(_:)`` for a task detached from the calling one: it takes none
+    /// of its task-local values (nor its priority). The tasks `serve` starts
+    /// for its listeners, so that no connection's handler sees those of
+    /// `serve`'s caller.
+    @discardableResult
+    func spawnDetached<T: Sendable>(_ operation: sending @escaping () async throws -> T) -> Task<T, Error> {
+        let id = control.nextTaskID()
+        let task = Task.detached(executorPreference: taskExecutor) { [control] in
+            defer { control.finished(id) }
+            let own = TaskResumer.begin()
+            defer { own.end() }
+            return try await operation()
+        }
+        control.started(id, task)
+        return task
+    }
+
     /// Starts a task of `workers` on this loop for the connection `first`: it
     /// runs their handler for each connection it is given until
     /// `workers.next(for:)` has none. The loop is the task's own closure, the
@@ -216,10 +233,13 @@ public final class LoopThread: Sendable {
     /// declared throwing, though it throws nothing: a non-throwing one is
     /// called through two reabstraction thunks, 96 bytes of that stack for the
     /// task's whole life (docs/BENCHMARKS.md, "Idle connections: what each
-    /// one holds").
+    /// one holds"). Detached: the task is started in a listener's readiness
+    /// callback, or in the listener's task as it hands on the connections
+    /// accepted before it ran, and a handler sees no task-local values of
+    /// either (nor, through that task, of `serve`'s caller).
     func spawn(worker workers: ConnectionWorkers, first: ConnectionWorkers.Delivery) {
         let mailbox = ConnectionWorkers.Mailbox(first, workers: workers, taskID: control.nextTaskID())
-        let task = Task<Void, any Error>(executorPreference: taskExecutor) { [control] () async throws in
+        let task = Task<Void, any Error>.detached(executorPreference: taskExecutor) { [control] () async throws in
             let own = TaskResumer.begin()
             // Each connection is released at the end of its turn, before the wait for the next.
             while let connection = await mailbox.workers.next(for: mailbox) {

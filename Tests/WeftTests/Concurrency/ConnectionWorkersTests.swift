@@ -93,6 +93,43 @@ extension ConcurrencyBridge {
             await server.close()
         }
 
+        @Test("no handler sees the task-local values bound around the call of serve: neither for a connection accepted before the listener's task started (that task flushed it and its task inherited them) nor for a later one")
+        func handlersDoNotInheritServesTaskLocals() async throws {
+            let group = try LoopGroup(loops: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let replies = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [String] in
+                try await ServeCaller.$marker.withValue("the caller's") { () async throws -> [String] in
+                    // Tasks that keep yielding fill every batch of the loop's
+                    // jobs past 61, so the loop polls its sockets between the
+                    // batch in which serve starts the listener's task and the
+                    // one that runs it: the first connection, connected in
+                    // serve's batch, is accepted at that poll and queued, and
+                    // the listener's task hands it on when it starts (to a
+                    // task it created, which then served the others too).
+                    let flushed = Latch()
+                    for _ in 0..<100 {
+                        loop.spawn { while !flushed.isSet { await Task.yield() } }
+                    }
+                    await Task.yield()  // into the batch of their first jobs
+                    let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                        defer { connection.close() }
+                        try await connection.write(Array((ServeCaller.marker ?? "unset").utf8))
+                    }
+                    var replies: [String] = []
+                    for _ in 0..<4 {
+                        let stream = try await TCPStream.connect(to: server.localAddress)
+                        defer { stream.close() }
+                        replies.append(String(decoding: try await value(of: stream.readToEnd()).get(), as: UTF8.self))
+                        flushed.set()
+                    }
+                    await server.close()
+                    return replies
+                }
+            })
+            #expect(replies == Array(repeating: "unset", count: 4))
+        }
+
         @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those promptly")
         func burstLeavesAtMostTheLimit() async throws {
             let group = try LoopGroup(loops: 1)
@@ -126,6 +163,11 @@ extension ConcurrencyBridge {
             #expect(elapsed < .milliseconds(900), "shutdown took \(elapsed) with 64 tasks waiting for connections")
         }
     }
+}
+
+/// A task-local value bound around a call of `serve`.
+private enum ServeCaller {
+    @TaskLocal static var marker: String?
 }
 
 /// The Swift tasks `spawn` started on `loop` and still running, the probe not counted.
