@@ -12,7 +12,12 @@ import Weft
 /// gets `405 METHOD NOT ALLOWED`; a line that is not a request line gets
 /// `400 BAD REQUEST`.
 /// Responses carry `Content-Length` and `Connection: close`, and the connection
-/// is shut down after each, so real clients such as curl finish cleanly. A
+/// is shut down after each, so real clients such as curl finish cleanly. Then
+/// what the client still sends (the rest of a long request, a body) is read
+/// and thrown away until it closes its side, for at most 2 s and 64 MiB
+/// (`lingerDuration`, `maximumDiscarded`): closed with unread bytes,
+/// the connection would be reset, and a client still sending would get
+/// `ECONNRESET` instead of the response. A
 /// client that sends nothing within `readTimeout` is closed without an answer;
 /// a request already in the stream when the deadline fires (the process was
 /// stopped, say) is still answered: 50 ms of grace after the deadline let the
@@ -21,11 +26,18 @@ import Weft
 /// after the sleep; a client that half-closes, or sends more, is still
 /// answered (and no longer watched).
 ///
-/// Output: the status line sent, or `nil` if the client went away or timed out.
+/// Output: the status line sent (once the client closed its side, or the
+/// linger ended), or `nil` if the client went away or timed out.
 public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     static var maximumRequestHead: Int { 1024 }
     /// How long after its read deadline a request is still taken.
     static var graceAfterDeadline: Duration { .milliseconds(50) }
+    /// How long, at most, what the client sends after the response is read
+    /// and discarded before the connection is closed.
+    static var lingerDuration: Duration { .seconds(2) }
+    /// How many bytes, at most, the client may send after the response
+    /// before the connection is closed unread (reset): a 16 MiB body fits.
+    static var maximumDiscarded: Int { 64 * 1024 * 1024 }
 
     enum Stage {
         /// `deadlinePassed`: the read deadline fired; `deadline` is now the
@@ -35,6 +47,10 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
         case sleeping(Sleep, watching: Bool)
         case writing(WriteAll<Stream>)
         case shuttingDown(Shutdown<Stream>)
+        /// After the shutdown: what the client still sends is read and
+        /// discarded (`discarded` bytes so far) until it closes its side or
+        /// `deadline` fires.
+        case lingering(deadline: Sleep, discarded: Int)
     }
 
     var stream: Stream
@@ -100,11 +116,17 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
                     stage = .shuttingDown(stream.shutdownFuture())
                 }
             case .shuttingDown(var shutdown):
-                guard case .ready = shutdown.poll(&context) else {
+                guard case .ready(let result) = shutdown.poll(&context) else {
                     stage = .shuttingDown(shutdown)
                     return .pending
                 }
-                return .ready(statusLine)
+                guard case .success = result else { return .ready(statusLine) }
+                stage = .lingering(deadline: sleepFuture(for: Self.lingerDuration), discarded: 0)
+            case .lingering(var deadline, var discarded):
+                guard discardWhatArrives(&context, discarded: &discarded) else { return .ready(statusLine) }
+                if case .ready = deadline.poll(&context) { return .ready(statusLine) }
+                stage = .lingering(deadline: deadline, discarded: discarded)
+                return .pending
             }
         }
     }
@@ -125,6 +147,23 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
             }
         }
         return .ready(true)
+    }
+
+    /// Reads and discards what the client sent after the response, adding it
+    /// to `discarded`: false once there is nothing more to wait for (end of
+    /// stream, an error, or `maximumDiscarded` reached), true when the read
+    /// is pending (the waker registered).
+    private mutating func discardWhatArrives(_ context: inout Context, discarded: inout Int) -> Bool {
+        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+        while discarded < Self.maximumDiscarded {
+            let result = scratch.withUnsafeMutableBytes { stream.pollRead(&context, into: $0) }
+            switch result {
+            case .pending: return true
+            case .ready(.failure), .ready(.success(0)): return false
+            case .ready(.success(let count)): discarded += count
+            }
+        }
+        return false
     }
 
     /// What reading shows of the client during a `/sleep`.

@@ -1,5 +1,6 @@
 import Glibc
 import HelloServer
+import Synchronization
 import Testing
 import Weft
 
@@ -15,6 +16,16 @@ extension TimingSensitive {
                 stream.writeAll(NetTest.bytes(request)).onSuccess { stream.readToEnd() }.map { response in
                     response.map { (NetTest.text($0), ContinuousClock.now) }
                 }
+            }
+        }
+
+        /// Drives `runtime` until `outcomes` has `count` entries, or 5 s: a
+        /// handler ends once its client closed its side, after the client
+        /// read the response (see `HandleConnection.lingerDuration`).
+        static func waitForOutcomes(_ count: Int, _ outcomes: NetTest.Cell<[String?]>, on runtime: Runtime) throws {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while outcomes.value.count < count && ContinuousClock.now < deadline {
+                try runtime.block(on: sleepFuture(for: .milliseconds(5)))
             }
         }
 
@@ -53,6 +64,7 @@ extension TimingSensitive {
             #expect(firstSleepDone - start >= .milliseconds(500))
             #expect(lastSleepDone - start < .milliseconds(2500))
             #expect(lastFastDone < firstSleepDone, "every / answered while the /sleep requests were still sleeping")
+            try Self.waitForOutcomes(100, outcomes, on: runtime)
             #expect(outcomes.value.count == 100)
             #expect(outcomes.value.allSatisfy { $0 == "HTTP/1.1 200 OK" })
 
@@ -109,6 +121,7 @@ extension TimingSensitive {
             let text = NetTest.text(response)
             #expect(text.hasPrefix("HTTP/1.1 400 BAD REQUEST\r\n"))
             #expect(text.hasSuffix(Pages.badRequest))
+            try Self.waitForOutcomes(1, outcomes, on: runtime)
             #expect(outcomes.value == ["HTTP/1.1 400 BAD REQUEST"])
             try runtime.block(on: sleepFuture(for: .milliseconds(5)))
             #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
@@ -118,6 +131,36 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     
+        @Test("a client still sending 16 MiB of its request when it is answered sends it all, then reads the whole answer and a clean end of stream (the server closed with the bytes unread: a reset, and the client's sends failed with ECONNRESET)", arguments: [
+            ("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 16777216\r\n\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
+            ("GET / HTTP/1.1\r\nHost: test\r\nX-Padding: ", "HTTP/1.1 200 OK"),  // 16 MiB of header
+        ])
+        func clientStillSending(head: String, status: String) throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let port = try listener.localAddress.port
+            let outcomes = NetTest.Cell<[String?]>([])
+            runtime.spawn(Self.serve(listener, outcomes: outcomes))
+            try runtime.block(on: yieldNow())
+
+            // A blocking client on a thread of its own, while this thread drives the server.
+            let client = BlockingClient()
+            let thread = ForeignThread { client.run(port: port, head: Array(head.utf8), count: 16 << 20) }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !client.isDone && ContinuousClock.now < deadline {
+                try runtime.block(on: sleepFuture(for: .milliseconds(5)))
+            }
+            thread.join()
+            let outcome = client.outcome
+            #expect(outcome.sendError == nil, "a send failed: \(String(cString: strerror(outcome.sendError ?? 0)))")
+            #expect(outcome.receiveError == nil, "the read failed: \(String(cString: strerror(outcome.receiveError ?? 0)))")
+            #expect(NetTest.text(outcome.response).hasPrefix(status + "\r\n"))
+            try Self.waitForOutcomes(1, outcomes, on: runtime)
+            #expect(outcomes.value == [status])
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
         @Test("a client that resets its connection during a /sleep releases it at once, not when the sleep ends")
         func resetDuringSleep() throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -157,8 +200,58 @@ extension TimingSensitive {
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             #expect(NetTest.text(response).hasPrefix("HTTP/1.1 200 OK\r\n"))
+            try Self.waitForOutcomes(1, outcomes, on: runtime)
             #expect(outcomes.value == ["HTTP/1.1 200 OK"])
             listener.close()
         }
 }
+}
+
+/// A blocking client with plain Glibc calls: sends a request head and `count`
+/// bytes after it, then reads the response until end of stream, noting the
+/// first error of each.
+private final class BlockingClient: Sendable {
+    struct Outcome: Sendable {
+        var sendError: Int32?
+        var receiveError: Int32?
+        var response: [UInt8] = []
+    }
+
+    private let state = Mutex<(outcome: Outcome, isDone: Bool)>((Outcome(), false))
+
+    var isDone: Bool { state.withLock { $0.isDone } }
+    var outcome: Outcome { state.withLock { $0.outcome } }
+
+    func run(port: Int, head: [UInt8], count: Int) {
+        var outcome = Outcome()
+        defer { state.withLock { $0 = (outcome, true) } }
+        let socket: RawSocket
+        do { socket = try RawSocket.connected(to: port) } catch {
+            outcome.sendError = error.code
+            return
+        }
+        defer { socket.close() }
+        socket.setReceiveTimeout(seconds: 10)
+        outcome.sendError = Self.sendAll(socket.fd, head) ?? Self.sendAll(socket.fd, [UInt8](repeating: UInt8(ascii: "x"), count: count))
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let received = buffer.withUnsafeMutableBytes { recv(socket.fd, $0.baseAddress, $0.count, 0) }
+            if received < 0 { outcome.receiveError = errno }
+            if received <= 0 { break }
+            outcome.response += buffer[..<received]
+        }
+    }
+
+    /// Sends all of `bytes`; the errno of a failed send, nil when all were sent.
+    private static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let sent = send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                if sent < 0 { return errno }
+                offset += sent
+            }
+            return nil
+        }
+    }
 }
