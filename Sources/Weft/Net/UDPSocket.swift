@@ -233,7 +233,10 @@ public final class UDPSocket: @unchecked Sendable {
     /// first), `.closed` once closed, `.invalidArgument` for port 0 (Linux
     /// accepts it and leaves the socket unconnected, so that every send
     /// failed with `EDESTADDRREQ`). An error from an earlier peer that no
-    /// receive took is dropped.
+    /// receive took is dropped, and so are datagrams from anyone else that
+    /// were received before and not yet taken. Fails with `EBUSY` while
+    /// sends wait in the socket's queue (await them first): sent without an
+    /// address, they would go to the new peer.
     public func connect(to address: SocketAddress) throws(WeftError) {
         let operation = "connect udp \(address)"
         if let error = wrongThread("connect") { throw error }
@@ -243,7 +246,8 @@ public final class UDPSocket: @unchecked Sendable {
         try endpoint.connect(to: address, operation: operation)
     }
 
-    /// Undoes ``connect(to:)``.
+    /// Undoes ``connect(to:)``. Fails with `EBUSY` while sends wait in the
+    /// socket's queue, as ``connect(to:)`` does.
     public func disconnect() throws(WeftError) {
         if let error = wrongThread("disconnect") { throw error }
         try endpoint.connect(to: nil, operation: "disconnect")

@@ -82,6 +82,10 @@ final class DatagramEndpoint: SocketOwner {
     /// The bytes of the queued datagrams that are `isOverflow`, in order.
     /// Made at the first such datagram.
     @exclusivity(unchecked) private var overflows: RingBuffer<[UInt8]>?
+    /// The connected peer, as the kernel reports senders (nil: not
+    /// connected). Datagrams from anyone else, which the kernel had queued
+    /// before the connect, are dropped.
+    @exclusivity(unchecked) private var peer: SocketAddress?
     /// An error the socket reported (e.g. `ECONNREFUSED` on a connected
     /// socket), for the next receiver; reported once.
     @exclusivity(unchecked) private var receiveError: WeftError?
@@ -251,6 +255,7 @@ final class DatagramEndpoint: SocketOwner {
             receiveError = WeftError(uvCode: Int32(count), operation: "receive")
         } else {
             guard let sender, let arena, let base else { return }  // nothing to read (EAGAIN)
+            if let peer, SocketAddress(sender) != peer { return }  // queued before the connect
             let offset = UnsafeMutableRawPointer(base) - arena
             let isTruncated = flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0
             if offset == arenaUsed && offset < arenaCapacity {
@@ -266,6 +271,19 @@ final class DatagramEndpoint: SocketOwner {
             if received.count >= receiveQueueLimit { stopReceiving() }
         }
         receivers.wakeAll()
+    }
+
+    /// Drops the queued datagrams whose sender is not `peer` (in order, the
+    /// others kept where they are).
+    private func dropQueued(notFrom peer: SocketAddress) {
+        for _ in 0..<received.count {
+            let datagram = received.popFirst()!
+            let overflow = datagram.isOverflow ? overflows!.popFirst()! : nil
+            guard datagram.sender == peer else { continue }
+            received.append(datagram)
+            if let overflow { overflows!.append(overflow) }
+        }
+        if received.isEmpty { arenaUsed = 0 }
     }
 
     private func stopReceiving() {
@@ -421,10 +439,19 @@ final class DatagramEndpoint: SocketOwner {
     /// Connects (a peer address) or disconnects (`nil`). An error the old
     /// peer caused and no receive has taken yet (`ECONNREFUSED`) goes, from
     /// Weft and from the kernel, which keeps it until a receive or a send
-    /// takes it: the first send to the new peer failed with it.
+    /// takes it: the first send to the new peer failed with it. Datagrams
+    /// queued from anyone but the new peer go too. Refused (`EBUSY`) while
+    /// sends wait in libuv's queue: those without an address would go to
+    /// whoever is the peer when the kernel takes them, the new one.
     func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
+        guard queuedSendBytes == 0 else {
+            throw WeftError(.libuv(code: UV_EBUSY.rawValue), operation: operation,
+                            detail: "sends are still queued for the current peer; await them first")
+        }
         try set(operation) { handle in withSockAddr(address) { uv_udp_connect(handle, $0) } }
         receiveError = nil
+        peer = address == nil ? nil : try self.address(peer: true)
+        if let peer { dropQueued(notFrom: peer) }
         let descriptor = try descriptor(operation: operation)
         _ = weft_socket_take_error(descriptor)
         // Disconnected, a socket bound to port 0 lost that port: bind it again.

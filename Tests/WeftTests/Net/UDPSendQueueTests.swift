@@ -89,4 +89,51 @@ struct UDPSendQueueTests {
         receiver.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("connect and disconnect are refused (EBUSY) while sends wait in the queue: queued without an address, a send to the first peer went to the next one, reported sent")
+    func reconnectWithSendsQueued() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let first = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let second = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        client.endpoint.queuesEverySend = true
+        try client.connect(to: try first.localAddress)
+        var send = client.sendFuture([2])
+        var context = Context(waker: .noop)
+        var pending = false
+        if case .pending = send.poll(&context) { pending = true }
+        #expect(pending, "the send should be queued, waiting for its callback")
+        #expect(client.endpoint.queuedSendBytes > 0)
+        #expect(throws: WeftError.self) { try client.disconnect() }
+        #expect(throws: WeftError.self) { try client.connect(to: try second.localAddress) }
+        #expect((try? runtime.block(on: timeoutFuture(.seconds(10), send)).get().get()) != nil)
+        let received = try runtime.block(on: timeoutFuture(.seconds(10), first.receiveFuture())).get().get()
+        #expect(received.bytes == [2])
+        try client.disconnect()  // nothing queued any more
+        try client.connect(to: try second.localAddress)
+        for socket in [first, second, client] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("after connect, datagrams another sender sent before it, and not yet received, are not received: they were handed out after the connect")
+    func connectDropsQueuedStrangers() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let server = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let stranger = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let clientAddress = try client.localAddress
+        try runtime.block(on: timeoutFuture(.seconds(10), server.sendFuture([1], to: clientAddress))).get().get()
+        _ = try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get().get()  // receiving is on
+        try runtime.block(on: timeoutFuture(.seconds(10), stranger.sendFuture([9], to: clientAddress))).get().get()
+        try runtime.block(on: timeoutFuture(.seconds(10), server.sendFuture([3], to: clientAddress))).get().get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // both queued in Weft
+        #expect(client.endpoint.queuedDatagramCount == 2)
+        try client.connect(to: try server.localAddress)
+        #expect(client.endpoint.queuedDatagramCount == 1)
+        let next = try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get().get()
+        #expect(next.bytes == [3], "got \(next.bytes) from \(String(describing: next.sender))")
+        for socket in [server, stranger, client] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
+
