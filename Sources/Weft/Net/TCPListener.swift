@@ -188,6 +188,8 @@ public struct BindByName: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
         if lookup == nil {
+            // As the lookup's: not `bind`'s "no runtime", for a numeric host.
+            guard EventLoop.current != nil else { return .ready(.failure(.outsideRuntime("bind \(host):\(port)"))) }
             if let numeric = try? SocketAddress(host: host, port: port) {
                 return .ready(Result { () throws(WeftError) in try TCPListener.bind(numeric, options: options) })
             }

@@ -604,6 +604,8 @@ public struct UDPBindByName: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {
         if lookup == nil {
+            // As the lookup's: not `bind`'s "no runtime", for a numeric host.
+            guard EventLoop.current != nil else { return .ready(.failure(.outsideRuntime("bind udp \(host):\(port)"))) }
             if let numeric = try? SocketAddress(host: host, port: port) {
                 return .ready(Result { () throws(WeftError) in try UDPSocket.bind(numeric, options: options) })
             }

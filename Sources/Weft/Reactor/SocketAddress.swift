@@ -96,6 +96,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
             guard rest.hasPrefix(":") else { throw invalid("expected ':port' after ']'") }
+            guard host.contains(":") else { throw invalid("brackets are for an IPv6 host; write an IPv4 one without") }
             portText = rest.dropFirst()
         } else {
             guard let colon = text.lastIndex(of: ":") else { throw invalid("expected host:port") }
@@ -129,10 +130,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         if uv_ip4_addr(host, Int32(port), &ipv4) == 0 {
             family = .ipv4
             raw = RawSockAddr(copying: &ipv4)
-        } else if uv_ip6_addr(host, Int32(port), &ipv6) == 0 {
-            if let percent = host.firstIndex(of: "%") {
-                ipv6.sin6_scope_id = try Self.zoneIndex(host[host.index(after: percent)...], operation: operation)
+        } else if let percent = host.firstIndex(of: "%") {
+            // The address without its zone: libuv parses an address with one
+            // from a copy cut at 39 characters (a valid longer one was read
+            // as another, an invalid one taken).
+            guard uv_ip6_addr(String(host[..<percent]), Int32(port), &ipv6) == 0 else {
+                throw WeftError(.invalidArgument, operation: operation, detail: "'\(host)' is not a numeric IPv4 or IPv6 address")
             }
+            ipv6.sin6_scope_id = try Self.zoneIndex(host[host.index(after: percent)...], operation: operation)
+            family = .ipv6
+            raw = RawSockAddr(copying: &ipv6)
+        } else if uv_ip6_addr(host, Int32(port), &ipv6) == 0 {
             family = .ipv6
             raw = RawSockAddr(copying: &ipv6)
         } else {

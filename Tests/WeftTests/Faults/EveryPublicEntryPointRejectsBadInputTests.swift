@@ -121,6 +121,10 @@ struct EveryPublicEntryPointRejectsBadInputTests {
             ("spawn", outcome(Command("/bin/true").outputFuture())),
             ("pipe", outcome(PipeStream.pipeFuture())),
             ("spawnBlocking", outcome(spawnBlocking { 1 })),
+            // A numeric host is bound at once: it said "no runtime", .invalidArgument.
+            ("bind", outcome(TCPListener.bindFuture(host: "127.0.0.1", port: 0))),
+            ("bind", outcome(TCPListener.bindFuture(host: "localhost", port: 0))),
+            ("bind udp", outcome(UDPSocket.bindFuture(host: "127.0.0.1", port: 0))),
         ]
         for (operation, error) in errors {
             #expect(error?.code == .wrongThread, "\(operation): \(String(describing: error))")

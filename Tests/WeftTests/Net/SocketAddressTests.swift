@@ -101,4 +101,13 @@ struct SocketAddressTests {
         #expect(unnamed.host == "fe80::1%4000000")
         #expect(try SocketAddress(unnamed.description) == unnamed)
     }
+
+    @Test("an IPv6 host with a zone is parsed whole, not cut at 39 characters (a valid 40-character one was read as another address, an invalid one taken); brackets take an IPv6 host only")
+    func longZonedHostsAndBrackets() throws {
+        let long = try SocketAddress(host: "0000:0000:0000:0000:0000:ffff:10.1.1.100%lo", port: 80)
+        #expect(long == (try SocketAddress(host: "::ffff:10.1.1.100%lo", port: 80)), "\(long)")
+        #expect(throws: WeftError.self) { try SocketAddress(host: "fe80:0000:0000:0000:0000:0000:0000:00011%lo", port: 80) }
+        #expect(throws: WeftError.self) { try SocketAddress("[1.2.3.4]:80") }
+    }
 }
+
