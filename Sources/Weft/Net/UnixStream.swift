@@ -74,8 +74,12 @@ public final class UnixStream: @unchecked Sendable {
         try connection.configure(options, operation: "setOptions")
     }
 
-    /// The process, user and group at the other end (`SO_PEERCRED`), as they
-    /// were when the connection was made.
+    /// The process, user and group at the other end (`SO_PEERCRED`). On an
+    /// accepted stream: the connecting process, as it was when it connected.
+    /// On a stream from `connect`: the process that made the listening
+    /// socket listen, as it was then (Linux copies them from the listener),
+    /// not the one that accepts; a server that listened, then dropped its
+    /// privileges or forked, still shows the credentials it had.
     public var peerCredentials: UnixPeerCredentials {
         get throws(WeftError) {
             if let error = connection.wrongThread("peerCredentials") { throw error }
