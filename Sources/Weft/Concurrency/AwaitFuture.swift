@@ -315,6 +315,10 @@ final class ContinuationWaker: TaskCancellationObserver, FinishableWakeable, @un
     func suspendWakingOnCancel(addingRecord: Bool) async {
         if state.compareExchange(expected: Self.woken, desired: Self.idle, ordering: .acquiring).exchanged {
             await Task.yield()
+            // No record reached this waker during the yield: a future that
+            // wakes itself each poll never suspended with one, and its task's
+            // cancellation was never seen (the await spun for ever).
+            if addingRecord && Task.isCancelled { cancelled.store(true, ordering: .releasing) }
             return
         }
         let record = addingRecord ? SwiftRuntime.addCancellationHandler(self) : nil

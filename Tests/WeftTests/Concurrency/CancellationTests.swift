@@ -49,6 +49,22 @@ extension ConcurrencyBridge {
             #expect(await past.value, "sleep(until:) a past deadline in a cancelled task returned")
         }
 
+        @Test("a task without a waker of its own, awaiting a future that wakes itself at every poll, ends when cancelled (its cancellation was never seen: it spun for ever)")
+        func selfWakingAwaitEndsWhenCancelled() async throws {
+            let loop = try LoopThread()
+            defer { loop.shutdown() }
+            let spinner = Task(executorPreference: loop.taskExecutor) {
+                await ending {
+                    try await value(of: pollFn { (context: inout Context) -> Poll<Void> in
+                        context.waker.wake()
+                        return .pending
+                    })
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            try await expectCancelledPromptly(spinner)
+        }
+
         @Test("cancelling a task sleeping on a LoopThread, from another thread, throws CancellationError promptly")
         func cancelSleepOnLoopThread() async throws {
             let loop = try LoopThread()
