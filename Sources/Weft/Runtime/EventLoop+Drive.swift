@@ -59,7 +59,10 @@ extension EventLoop {
             }
             let batchStart = RuntimeEvents.isObserving ? uv_hrtime() : 0
             budget -= runJobs()
-            if budget > 0 { budget -= runReadyTasks(limit: budget) }
+            // At least one ready task each turn: with a budget's worth of
+            // Swift jobs queued at every turn (tasks that keep yielding), no
+            // Weft task ran again, the stop of a `LoopThread` among them.
+            budget -= runReadyTasks(limit: max(budget, 1))
             if batchStart != 0 { reportIfBlocked(since: batchStart) }
             if budget <= 0 && !isDone() {
                 runLibuv(UV_RUN_NOWAIT)

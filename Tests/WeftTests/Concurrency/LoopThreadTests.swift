@@ -35,6 +35,24 @@ struct LoopThreadTests {
         }
     }
 
+    @Test("Weft tasks still run beside 100 Swift tasks that keep yielding, and the loop still shuts down: the jobs took every turn's budget, and no Weft task (the loop's stop among them) ran again")
+    func weftTasksRunBesideYieldingSwiftTasks() async throws {
+        let loop = try LoopThread()
+        let stop = Latch()
+        for _ in 0..<100 {
+            loop.spawn { while !stop.isSet && !Task.isCancelled { await Task.yield() } }
+        }
+        let spawned = await outcome {
+            try await awaitWithin(.seconds(5), loop.spawn { try await value(of: Weft.spawn(ready(42))) })
+        }
+        #expect((try? spawned.get().get()) == 42, "\(spawned)")
+        // Shut down while they still spin: the shutdown's stop is a Weft task too.
+        let shutdown = await outcome { try await awaitWithin(.seconds(10), Task { await shutDownOffThePool(loop) }) }
+        stop.set()
+        #expect(shutdown.failure == nil, "the loop did not shut down: \(shutdown)")
+        if shutdown.failure != nil { _ = await shutDownOffThePool(loop) }
+    }
+
     @Test("an actor pinned to a loop awaits Weft futures when called from a task that does not prefer the loop")
     func pinnedActorAwaitsFutures() async throws {
         let loop = try LoopThread()
