@@ -13,10 +13,14 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         Iterator(base: base, loop: loop)
     }
 
-    /// Takes elements by polling the stream on its loop.
+    /// Takes elements by polling the stream on its loop. A stream bound to
+    /// no loop is polled on the loop of the first `next()` call, if it runs
+    /// on one, from then on: what a poll leaves armed (a timer, a socket)
+    /// belongs to that loop, and the next poll, made from another loop's
+    /// task, touched it off its thread.
     public struct Iterator: AsyncIteratorProtocol {
         var base: Base?
-        let loop: EventLoop?
+        var loop: EventLoop?
 
         /// The next element, or `nil` at the end.
         ///
@@ -32,6 +36,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// under the task's status lock).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Base.Element? {
             guard let stream = base.take() else { return nil }
+            if loop == nil { loop = EventLoop.current }
             let (element, rest) = try await value(transferring: UnsafeTransfer(value: stream.next()), on: loop).value
             if element != nil { base = rest }
             return element

@@ -172,3 +172,26 @@ private actor BusyActor {
         while ContinuousClock.now < end {}
     }
 }
+
+extension ConcurrencyBridge.IsolatedIterationTests {
+    /// An iterator moved between tasks (not `Sendable` in general: a test's box).
+    final class IteratorBox<Iterator: AsyncIteratorProtocol>: @unchecked Sendable {
+        var iterator: Iterator
+        init(_ iterator: Iterator) { self.iterator = iterator }
+    }
+
+    @Test("a stream bound to no loop, iterated from a task of one loop, then from a task of another, is polled on the first loop both times (the second poll ran on the other loop, off the thread of what the first left armed)")
+    func plainStreamStaysOnItsFirstLoop() async throws {
+        let first = try LoopThread(name: "first")
+        let second = try LoopThread(name: "second")
+        defer { first.shutdown(); second.shutdown() }
+        let polledOnFirst = pollStreamFn { (_: inout Context) -> Poll<Bool?> in
+            .ready(first.serialExecutor.isIsolatingCurrentContext() == true)
+        }
+        let box = IteratorBox(polledOnFirst.values.makeAsyncIterator())
+        let fromFirst = try await awaitWithin(.seconds(20), first.spawn { try await box.iterator.next() })
+        let fromSecond = try await awaitWithin(.seconds(20), second.spawn { try await box.iterator.next() })
+        #expect(fromFirst == true)
+        #expect(fromSecond == true, "polled on the second loop")
+    }
+}
