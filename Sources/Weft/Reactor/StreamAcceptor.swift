@@ -124,11 +124,23 @@ final class StreamAcceptor: SocketOwner {
         if case .path(let path) = address {
             var device: UInt64 = 0
             var inode: UInt64 = 0
-            if weft_socket_file_identity(path, &device, &inode) == 0 { socketFile = (path, device, inode) }
+            if weft_socket_file_identity(path, &device, &inode) == 0 {
+                // Kept absolute: removed relative to the working directory at
+                // the close, a file bound before a `chdir` was left behind.
+                socketFile = (Self.absolute(path), device, inode)
+            }
         }
         name = "\(address)"
         if options.configuresConnections { acceptedSocketOptions = options }
         try watch(socket)
+    }
+
+    /// `path` from the working directory, if it is relative (and the
+    /// directory can be read; else `path` as it is).
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+        defer { free(directory) }
+        return String(cString: directory) + "/" + path
     }
 
     /// Watches the listening `socket`, which it now owns, and starts accepting.
