@@ -163,7 +163,6 @@ public struct FutureSet<F: Future>: PollStream {
     @inlinable
     @discardableResult
     public mutating func insert(_ future: F) -> Int {
-        ownSharedState()
         let index: Int
         if let free = freeSlots.popLast() {
             index = free
@@ -195,7 +194,6 @@ public struct FutureSet<F: Future>: PollStream {
     /// Like `pollNext`, also telling which slot (see ``insert(_:)``) finished.
     @inlinable
     public mutating func pollNextIndexed(_ context: inout Context) -> Poll<(index: Int, output: F.Output)?> {
-        ownSharedState()
         var tookWoken = false
         if backlogPosition == backlog.count {
             takeWoken(registering: context.waker)
@@ -271,6 +269,7 @@ public struct FutureSet<F: Future>: PollStream {
     /// backlog, and registers `waker` for the next wake.
     @inlinable
     mutating func takeWoken(registering waker: Waker) {
+        ownSharedState()  // here, once per batch of wakes, not per poll or insert
         woken.take(into: &backlog, registering: waker)
         parent.register(waker)
         if !inserted.isEmpty {

@@ -97,6 +97,25 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     @inlinable
     func pollReceive(registering waker: Waker?) -> Poll<Value?> {
         var senderToWake: Waker?
+        let poll = state.withLock { state -> Poll<Value?> in
+            guard let value = state.buffer.popFirst() else { return .pending }
+            senderToWake = state.serveFirstWaitingSender()
+            return .ready(value)
+        }
+        guard case .ready = poll else { return pollReceiveWaiting(registering: waker) }
+        senderToWake?.wake()
+        return poll
+    }
+
+    /// ``pollReceive(registering:)`` when the buffer was empty at its first
+    /// look: looks again and ends or registers, under one lock (a value may
+    /// have come in between). Apart, so that the common path, a value
+    /// buffered, carries nothing of the registration (what the waiting list
+    /// lets go): with it inline, a message through a bounded channel cost
+    /// 30 ns instead of 21 (`weft-bench channel`).
+    @usableFromInline @inline(never)
+    func pollReceiveWaiting(registering waker: Waker?) -> Poll<Value?> {
+        var senderToWake: Waker?
         var letGo: WaitingWakers.LetGo?
         let poll = state.withLock { state -> Poll<Value?> in
             if let value = state.buffer.popFirst() {
