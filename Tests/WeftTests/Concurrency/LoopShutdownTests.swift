@@ -90,19 +90,24 @@ extension ConcurrencyBridge {
         func secondShutdownWaitsForTheLoop(graceful: Bool) async throws {
             let loop = try LoopThread()
             let running = Latch()
+            let released = Latch()
             let ended = Latch()
             loop.spawn { () async -> Void in
                 running.set()
                 // Naps until the shutdown cancels it, then ignores the
-                // cancellation for 300 ms more (within the loop's grace second).
+                // cancellation until the test releases it, and 100 ms more
+                // (within the loop's grace second). (A fixed 300 ms had
+                // passed already under AddressSanitizer by the check below.)
                 while !Task.isCancelled { await nap(.milliseconds(5)) }
-                await nap(.milliseconds(300))
+                while !released.isSet { await nap(.milliseconds(5)) }
+                await nap(.milliseconds(100))
                 ended.set()
             }
             try await awaitWithin(.seconds(20), Task { try await value(of: running.wait()) })
             // From the loop's own task: asks the loop to stop and returns at once.
             try await awaitWithin(.seconds(20), loop.spawn { loop.shutdown() })
             try await Task.sleep(for: .milliseconds(20))  // the loop's joiner thread has taken the join
+            released.set()
             #expect(!ended.isSet)
             if graceful {
                 await loop.shutdownGracefully()
