@@ -37,7 +37,6 @@ public final class LoopThread: Sendable {
 
     private struct State {
         var thread: pthread_t?
-        var stopRequested = false
         var stopWaker: Waker?
         var nextTaskID = 0
         /// Cancellation of the tasks started with `spawn`, until they finish.
@@ -57,8 +56,11 @@ public final class LoopThread: Sendable {
         /// Entered before the thread starts, left when its body returns: what
         /// every ``join()`` but the one that calls `pthread_join` waits for.
         let threadEnded = DispatchGroup()
-        /// `State.stopRequested`, read without the lock (``isStopping``, on
-        /// every connection `serve` hands to another loop).
+        /// Whether the loop was asked to stop. Atomic, so that ``isStopping``
+        /// (read on every connection `serve` hands to another loop) takes no
+        /// lock; set before `requestStop` takes `stopWaker` under the lock,
+        /// and read under it where a check must not race that (the loop's
+        /// stop, `started`).
         let stopRequested = Atomic<Bool>(false)
 
         /// A number for a task about to be spawned.
@@ -75,7 +77,7 @@ public final class LoopThread: Sendable {
         func started<T, Failure>(_ id: Int, _ task: Task<T, Failure>) {
             let stopping = state.locked { state -> Bool in
                 if state.finishedBeforeStarted.remove(id) == nil { state.running[id] = { task.cancel() } }
-                return state.stopRequested
+                return stopRequested.load(ordering: .acquiring)
             }
             if stopping { task.cancel() }
         }
@@ -168,7 +170,7 @@ public final class LoopThread: Sendable {
     private static func serve(_ runtime: Runtime, control: Control) {
         let stop = pollFn { (context: inout Context) -> Poll<Void> in
             control.state.locked { state -> Poll<Void> in
-                if state.stopRequested { return .ready(()) }
+                if control.stopRequested.load(ordering: .acquiring) { return .ready(()) }
                 state.stopWaker = context.waker
                 return .pending
             }
@@ -195,10 +197,7 @@ public final class LoopThread: Sendable {
     ) -> Task<T, Error> {
         let id = control.nextTaskID()
         let task = Task(executorPreference: taskExecutor) { [control] in
-            defer { control.finished(id) }
-            let own = TaskResumer.begin()
-            defer { own.end() }
-            return try await operation()
+            try await Self.runSpawned(operation, id: id, control: control)
         }
         control.started(id, task)
         return task
@@ -212,13 +211,22 @@ public final class LoopThread: Sendable {
     func spawnDetached<T: Sendable>(_ operation: sending @escaping () async throws -> T) -> Task<T, Error> {
         let id = control.nextTaskID()
         let task = Task.detached(executorPreference: taskExecutor) { [control] in
-            defer { control.finished(id) }
-            let own = TaskResumer.begin()
-            defer { own.end() }
-            return try await operation()
+            try await Self.runSpawned(operation, id: id, control: control)
         }
         control.started(id, task)
         return task
+    }
+
+    /// The body of a task ``spawn(_:)`` or ``spawnDetached(_:)`` started:
+    /// `operation`, with the task's own waker (``TaskResumer``), then the
+    /// task's end recorded for the shutdown.
+    private static func runSpawned<T: Sendable>(
+        _ operation: @isolated(any) () async throws -> T, id: Int, control: Control
+    ) async throws -> T {
+        defer { control.finished(id) }
+        let own = TaskResumer.begin()
+        defer { own.end() }
+        return try await operation()
     }
 
     /// Starts a task of `workers` on this loop for the connection `first`: it
@@ -327,10 +335,7 @@ public final class LoopThread: Sendable {
     /// waiting.
     private func requestStop() {
         control.stopRequested.store(true, ordering: .releasing)
-        let waker = control.state.locked { state -> Waker? in
-            state.stopRequested = true
-            return state.stopWaker.take()
-        }
+        let waker = control.state.locked { $0.stopWaker.take() }
         waker?.wake()
     }
 
