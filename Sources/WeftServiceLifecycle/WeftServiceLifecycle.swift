@@ -46,20 +46,15 @@ public struct WeftServerService: Service {
     }
 
     public func run() async throws {
-        let connections = TaskTracker()
-        let handler = handler
-        let server = try await group.serve(address, distribution: distribution) { stream in
-            let live = connections.token()
-            defer { live.release() }
-            try await handler(stream)
-        }
+        let server = try await group.serve(address, distribution: distribution, handler: handler)
         onListening(server.localAddress)
         // Returns on graceful shutdown, throws on cancellation.
         let graceful = (try? await gracefulShutdown()) != nil
         await server.close()
-        connections.close()
         if graceful {
-            _ = try? await value(of: timeoutFuture(gracePeriod, connections.waitFuture()))
+            // Counted from each accept: a connection handed to a busy loop
+            // and not yet started is waited for too.
+            _ = try? await value(of: timeoutFuture(gracePeriod, server.waitForConnectionsFuture()))
         }
     }
 }

@@ -257,9 +257,10 @@ func runPolling<Accept: Future<Void>>(
     reporter.abort()
     closeListener()
     if case .left(let signal) = ended {
-        beginDrain(connections, signal: signal, options)
+        connections.close()
+        sayDraining(connections.liveCount, signal: signal, options)
         switch try runtime.block(on: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: stop)) {
-        case .left(let drained): reportDrain(drained, connections)
+        case .left(let drained): reportDrain(drained, stillOpen: connections.liveCount)
         case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
         }
     }
@@ -277,28 +278,20 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         try stop.install()  // before listening: an early SIGTERM must not be fatal
         let reporter = try reportOnSIGUSR1(on: control) { await printReports(group) }
         defer { reporter.cancel() }
-        let connections = TaskTracker()
         // Two handlers rather than one with a branch: the default one's frame
         // must stay small (an idle connection's task fits one stack slab).
+        // The server counts the connections for the drain, from their accept.
         let handler: ConnectionHandler
         if let idleTimeout = options.idleTimeout {
             handler = { connection in
                 try? connection.setNoDelay(true)
-                let live = connections.token()
-                defer {
-                    connection.close()
-                    live.release()
-                }
+                defer { connection.close() }
                 try await echoUntilIdle(connection, idleTimeout: idleTimeout)
             }
         } else {
             handler = { connection in
                 try? connection.setNoDelay(true)
-                let live = connections.token()
-                defer {
-                    connection.close()  // every write has completed by then
-                    live.release()
-                }
+                defer { connection.close() }  // every write has completed by then
                 while true {
                     let bytes = try await connection.read()
                     if bytes.isEmpty { break }
@@ -309,7 +302,8 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
         let server = try await group.serve(address, distribution: options.distribution, handler: handler)
         announce(server.localAddress)
         let signal = try await value(of: stop)
-        try await drain(connections, after: signal, options) { await server.close() }
+        try await drain(after: signal, options, stillOpen: { server.liveConnections },
+                        stopAccepting: { await server.close() }, finished: server.waitForConnectionsFuture())
         // How the connections spread over the loops (read by Benchmarks/echo/scaling.py).
         StatusLines.say("weft-echo: conns_per_loop=\(server.connectionsPerLoop.map(String.init).joined(separator: ","))")
     }.value
@@ -346,29 +340,32 @@ func reportOnSIGUSR1(on loop: LoopThread, _ report: @escaping @Sendable () async
 /// The async servers' graceful shutdown after the first SIGINT or SIGTERM
 /// (`signal`): watches for a second one, which exits at once (one arriving
 /// before this install finds no watcher and ends the process by its default
-/// action), stops accepting, then waits up to the grace period for the
-/// connections `connections` tracks.
+/// action), stops accepting (counting no new connection), then waits up to
+/// the grace period for `finished`: ready once the `stillOpen()` connections
+/// are gone.
 nonisolated(nonsending)
-func drain(_ connections: TaskTracker, after signal: Int32, _ options: Options, stopAccepting: () async -> Void) async throws {
+func drain<Finished: Future<Void>>(
+    after signal: Int32, _ options: Options, stillOpen: () -> Int,
+    stopAccepting: () async -> Void, finished: sending Finished
+) async throws {
     var again = shutdownSignal()
     try again.install()
     await stopAccepting()
-    beginDrain(connections, signal: signal, options)
-    switch try await value(of: select(either: timeoutFuture(options.gracePeriod, connections.waitFuture()), or: again)) {
-    case .left(let drained): reportDrain(drained, connections)
-    case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: connections.liveCount)
+    sayDraining(stillOpen(), signal: signal, options)
+    switch try await value(of: select(either: timeoutFuture(options.gracePeriod, finished), or: again)) {
+    case .left(let drained): reportDrain(drained, stillOpen: stillOpen())
+    case .right(let second): command.exitAtOnce(afterSignal: second, connectionsOpen: stillOpen())
     }
 }
 
-/// Stops counting new connections and says how many are being waited for.
-func beginDrain(_ connections: TaskTracker, signal: Int32, _ options: Options) {
-    connections.close()
-    StatusLines.say("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(connections.liveCount) connection(s)")
+/// Says how many connections the drain waits for.
+func sayDraining(_ open: Int, signal: Int32, _ options: Options) {
+    StatusLines.say("weft-echo: signal \(signal), stopped accepting; waiting up to \(options.gracePeriod) for \(open) connection(s)")
 }
 
-func reportDrain(_ drained: Result<Void, TimedOut>, _ connections: TaskTracker) {
+func reportDrain(_ drained: Result<Void, TimedOut>, stillOpen: Int) {
     if case .failure = drained {
-        StatusLines.say("weft-echo: \(connections.liveCount) connection(s) still open after the grace period; closing them")
+        StatusLines.say("weft-echo: \(stillOpen) connection(s) still open after the grace period; closing them")
     }
     StatusLines.say("weft-echo: shut down")
 }
@@ -537,10 +534,11 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
         }
         announce(address, kind: "unix")
         let signal = try await value(of: stop)
-        try await drain(connections, after: signal, options) {
+        try await drain(after: signal, options, stillOpen: { connections.liveCount }, stopAccepting: {
             listener.close()  // removes the socket file
             acceptor.cancel()
-        }
+            connections.close()
+        }, finished: connections.waitFuture())
     }.value
     loop.shutdown()
 }

@@ -75,9 +75,12 @@ do {
         try stop.install()  // before listening: an early SIGTERM must not be fatal
         var reports = signals(SIGUSR1)
         try reports.install()  // nor an early SIGUSR1
-        let requests = TaskTracker()
         let localAddress: SocketAddress
+        /// Stops accepting; then the connections still open, and a future
+        /// ready once none is.
         let stopAccepting: () async -> Void
+        let stillOpen: () -> Int
+        let finished: AnyFuture<Void>
         if group.loops.count == 1 {
             let listener = try TCPListener.bind(address)
             localAddress = try listener.localAddress
@@ -85,20 +88,27 @@ do {
             // Connections Concurrently": every connection a future in flight in
             // one task. Closing the listener ends `incoming`; the connections in
             // flight are still served, and the task ends after the last.
+            let requests = TaskTracker()
             spawn(listener.incoming.forEachConcurrent(limit: nil) { stream in
                 requests.track(handleConnection(stream, readTimeout: readTimeout))
             }, name: "accept loop")
-            stopAccepting = { listener.close() }
+            stopAccepting = {
+                listener.close()
+                requests.close()
+            }
+            stillOpen = { requests.liveCount }
+            finished = AnyFuture(requests.waitFuture())
         } else {
             // The book's "Serving Requests in Parallel": a task per connection,
             // on the loop that accepted it.
+            // The server counts its connections for the drain, from their accept.
             let server = try await group.serve(address) { connection in
-                let live = requests.token()
-                defer { live.release() }
                 _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout))
             }
             localAddress = server.localAddress
             stopAccepting = { await server.close() }
+            stillOpen = { server.liveConnections }
+            finished = AnyFuture(server.waitForConnectionsFuture())
         }
         print("listening on \(localAddress)")
         fflush(nil)  // the address line must reach a pipe at once
@@ -121,15 +131,14 @@ do {
         var again = shutdownSignal()
         try again.install()
         await stopAccepting()
-        requests.close()
-        StatusLines.say("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(requests.liveCount) connection(s)")
-        switch try await value(of: select(either: timeoutFuture(gracePeriod, requests.waitFuture()), or: again)) {
+        StatusLines.say("weft-hello: signal \(signal), stopped accepting; waiting up to \(gracePeriod) for \(stillOpen()) connection(s)")
+        switch try await value(of: select(either: timeoutFuture(gracePeriod, finished), or: again)) {
         case .left(.failure):
-            StatusLines.say("weft-hello: \(requests.liveCount) connection(s) still open after the grace period; closing them")
+            StatusLines.say("weft-hello: \(stillOpen()) connection(s) still open after the grace period; closing them")
         case .left(.success):
             break
         case .right(let second):
-            command.exitAtOnce(afterSignal: second, connectionsOpen: requests.liveCount)
+            command.exitAtOnce(afterSignal: second, connectionsOpen: stillOpen())
         }
         StatusLines.say("weft-hello: shut down")
     }.value

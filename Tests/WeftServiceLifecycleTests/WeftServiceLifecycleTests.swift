@@ -1,4 +1,5 @@
 #if ServiceLifecycle
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -63,6 +64,44 @@ struct WeftServiceLifecycleTests {
         } catch let error as WeftError {
             #expect(error.code == .connectionRefused, "\(error)")
         }
+    }
+
+    @Test("a graceful shutdown waits for a connection accepted and handed to a busy loop whose handler has not started yet")
+    func gracefulShutdownWaitsForAHandedOffConnection() async throws {
+        let group = try LoopGroup(loops: 2, name: "lifecycle-handoff")
+        let address = BoundAddress()
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), distribution: .handOff,
+                                       gracePeriod: .seconds(20), onListening: address.set) { stream in
+            // Answers a request: a handler cancelled by the group's shutdown never does.
+            defer { stream.close() }
+            _ = try await stream.read()
+            try await stream.write(Array("hi".utf8))
+        }
+        let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
+        let running = Task { try await services.run() }
+        let bound = try await listening(address)
+
+        // Loop 1's thread is blocked, on purpose, until released.
+        let released = Atomic<Bool>(false)
+        let blocker = group.loops[1].spawn {
+            while !released.load(ordering: .acquiring) { usleep(1_000) }
+        }
+        // The turns go to loop 0, then to loop 1, where the second connection waits.
+        let first = try await TCPStream.connect(to: bound)
+        try await first.write([1])
+        #expect(try await first.read() == Array("hi".utf8))
+        let second = try await TCPStream.connect(to: bound)
+        try await Task.sleep(for: .milliseconds(200))  // accepted and handed over meanwhile
+
+        await services.triggerGracefulShutdown()
+        try await Task.sleep(for: .milliseconds(300))
+        released.store(true, ordering: .releasing)
+        _ = await blocker.result
+        try await second.write([2])
+        #expect(try await second.read() == Array("hi".utf8), "the drain ended before the handed-off connection was served")
+        first.close()
+        second.close()
+        try await running.value
     }
 
     @Test("cancelling the ServiceGroup stops the server at once, without waiting for the connections in flight")

@@ -44,6 +44,13 @@ final class ConnectionWorkers: Sendable {
     let started = Atomic<Int>(0)
     /// Handlers that threw (``GroupServer/handlerFailures``).
     let failed = Atomic<Int>(0)
+    /// The connections given to these workers and not yet finished: counted
+    /// from ``start(_:)`` (a connection handed to a busy loop is live before
+    /// its handler starts) until its handler returns, or until it is closed
+    /// unserved. Closed by ``GroupServer/close()``; what
+    /// ``GroupServer/waitForConnections()`` waits for. One per loop, so that
+    /// the loops of a group share no lock per connection.
+    let live = TaskTracker()
     private let state = Mutex(State())
 
     init(loop: LoopThread, handler: @escaping ConnectionHandler) {
@@ -64,6 +71,7 @@ final class ConnectionWorkers: Sendable {
         } catch {
             handlerFailed(error)
         }
+        live.leave()
     }
 
     /// Counts and reports (``RuntimeEvent/connectionHandlerFailed(_:)``) an
@@ -85,6 +93,7 @@ final class ConnectionWorkers: Sendable {
     /// none waits. Any thread.
     func start(_ delivery: Delivery) {
         started.add(1, ordering: .relaxed)
+        live.enter()
         while let mailbox = state.locked({ $0.idle.popLast() }) {
             // Refused when its task ended since it waited: try the next.
             if mailbox.deliver(delivery) { return }
@@ -131,6 +140,7 @@ final class ConnectionWorkers: Sendable {
             case .descriptor(let descriptor):
                 // Fails only out of memory (the socket is closed then): wait again.
                 if let connection = try? TCPStream(adopting: descriptor) { return connection }
+                live.leave()
             }
         }
         forget(mailbox)
@@ -181,19 +191,25 @@ final class ConnectionWorkers: Sendable {
             return isTaken
         }
 
-        /// No more connections; one delivered and not taken is closed.
+        /// No more connections; one delivered and not taken is closed (and
+        /// no longer live).
         func close() {
             let (waker, left) = slot.locked { slot -> (Waker?, Delivery?) in
                 slot.isClosed = true
                 return (slot.waker.take(), slot.delivery.take())
             }
             waker?.wake()
+            guard let left else { return }
             switch left {
-            case .stream(let connection)?: connection.close()
-            case .descriptor(let descriptor)?: weft_close(descriptor)
-            case nil: break
+            case .stream(let connection): connection.close()
+            case .descriptor(let descriptor): weft_close(descriptor)
             }
+            workers.live.leave()
         }
+
+        /// A task that never ran (its loop gone before it started) leaves its
+        /// first connection here: closed, not leaked.
+        deinit { close() }
 
         /// The delivered connection, nil once closed, or pending with `waker` kept.
         func take(waker: Waker) -> Poll<Delivery?> {

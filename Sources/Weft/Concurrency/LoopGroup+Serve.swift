@@ -177,14 +177,73 @@ public final class GroupServer: Sendable {
         workers.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) }
     }
 
+    /// Connections accepted and not yet finished, on every loop: from the
+    /// accept (a connection handed to a busy loop counts before its handler
+    /// starts) until its handler returns, or until it is closed unserved
+    /// (its loop shut down first).
+    public var liveConnections: Int {
+        workers.reduce(0) { $0 + $1.live.liveCount }
+    }
+
     /// Stops accepting, on every loop, and returns once every listener is
     /// closed. Connections already accepted go on (their tasks end when
     /// their handlers return, or at ``LoopGroup/shutdown()``); the tasks kept
     /// waiting for a next connection end. Idempotent.
+    ///
+    /// For a graceful shutdown, wait for the connections accepted before it
+    /// with a grace period, then shut the group down:
+    ///
+    /// ```swift
+    /// await server.close()
+    /// let drained = try await value(of: timeoutFuture(.seconds(5), server.waitForConnectionsFuture()))
+    /// group.shutdown()   // cancels the handlers still running
+    /// ```
     public func close() async {
         for listener in listeners { listener.close() }
         for acceptor in acceptors { _ = await acceptor.result }  // each ends once its listener is closed
-        for pool in workers { pool.close() }
+        for pool in workers {
+            pool.close()
+            pool.live.close()  // nothing is accepted any more
+        }
+    }
+
+    /// A future ready once the server is closed (``close()``) and every
+    /// connection it accepted has finished (``liveConnections`` is 0).
+    ///
+    /// A handler's own count (a ``TaskTracker`` token taken in the handler)
+    /// misses a connection accepted and not yet started: with
+    /// ``ConnectionDistribution/handOff``, one handed to a loop busy with
+    /// other work waits there for its task. This count starts at the accept.
+    ///
+    /// **Cancellation:** cancel-safe; dropping it changes nothing.
+    public func waitForConnectionsFuture() -> ConnectionsFinished {
+        ConnectionsFinished(waits: workers.map { $0.live.waitFuture() })
+    }
+
+    /// Waits until the server is closed and every connection it accepted has
+    /// finished (see ``waitForConnectionsFuture()``), from `async` code.
+    ///
+    /// **Cancellation:** cancel-safe; throws `CancellationError`.
+    nonisolated(nonsending)
+    public func waitForConnections() async throws(CancellationError) {
+        _ = try await Weft.value(transferring: UnsafeTransfer(value: waitForConnectionsFuture()))
+    }
+}
+
+/// The future returned by ``GroupServer/waitForConnectionsFuture()``: each
+/// loop's count, in turn (each, once closed and at zero, stays there).
+public struct ConnectionsFinished: Future {
+    private var waits: [TaskTrackerWait]
+    private var finished = 0
+
+    init(waits: [TaskTrackerWait]) { self.waits = waits }
+
+    public mutating func poll(_ context: inout Context) -> Poll<Void> {
+        while finished < waits.count {
+            guard case .ready = waits[finished].poll(&context) else { return .pending }
+            finished += 1
+        }
+        return .ready(())
     }
 }
 

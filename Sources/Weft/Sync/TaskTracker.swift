@@ -96,7 +96,15 @@ public final class TaskTracker: Sendable {
 
     fileprivate func notified() -> Notified { changed.notifiedFuture() }
 
-    fileprivate func release() {
+    /// Counts one piece of live work without a token: the caller pairs it
+    /// with exactly one ``leave()`` (a server's connection, counted from its
+    /// acceptance to its handler's end, allocates nothing for it).
+    func enter() {
+        state.locked { $0.live += 1 }
+    }
+
+    /// Ends one piece of work counted by ``enter()`` or a token.
+    func leave() {
         update { $0.live -= 1 }
     }
 
@@ -130,7 +138,7 @@ public final class TaskTrackerToken: Sendable {
     public func release() {
         let address = tracker.exchange(0, ordering: .acquiringAndReleasing)
         guard let pointer = UnsafeMutableRawPointer(bitPattern: address) else { return }
-        Unmanaged<TaskTracker>.fromOpaque(pointer).takeRetainedValue().release()
+        Unmanaged<TaskTracker>.fromOpaque(pointer).takeRetainedValue().leave()
     }
 
     deinit { release() }

@@ -173,6 +173,52 @@ extension ConcurrencyBridge {
             await server.close()
         }
 
+        @Test("waitForConnections counts a connection from its accept: one handed off to a busy loop, its handler not yet started, keeps the drain waiting until the handler returns")
+        func drainWaitsForAHandedOffConnectionNotYetStarted() async throws {
+            let group = try LoopGroup(loops: 2)
+            defer { group.shutdown() }
+            let served = AtomicCounter()
+            let server = try await group.serve(SocketAddress("127.0.0.1:0"), distribution: .handOff) { connection in
+                defer { connection.close() }
+                try await connection.write(Array("hi".utf8))
+                served.increment()
+            }
+            // Loop 1 is busy (its thread blocked, on purpose) until released.
+            let released = AtomicCounter()
+            let blocker = group.loops[1].spawn {
+                while released.value == 0 { usleep(1_000) }
+            }
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let address = server.localAddress
+            // Turns go to loop 0, then loop 1: the second connection waits for loop 1.
+            let streams = try await awaitWithin(.seconds(20), clients.spawn { () async throws -> [TCPStream] in
+                [try await TCPStream.connect(to: address), try await TCPStream.connect(to: address)]
+            })
+            try await waitUntil { server.connectionsPerLoop == [1, 1] && served.value == 1 }
+            await server.close()
+            #expect(server.liveConnections == 1, "the connection handed to the busy loop is not counted")
+            let early = try await value(of: timeoutFuture(.milliseconds(200), server.waitForConnectionsFuture()))
+            #expect((try? early.get()) == nil, "the drain ended before the handed-off connection was served")
+
+            released.increment()
+            try await awaitWithin(.seconds(20), blocker)
+            let drained = try await value(of: timeoutFuture(.seconds(20), server.waitForConnectionsFuture()))
+            #expect((try? drained.get()) != nil, "the drain did not end once the connection was served")
+            #expect(served.value == 2)
+            #expect(server.liveConnections == 0)
+            let replies = try await awaitWithin(.seconds(20), clients.spawn { () async -> [String] in
+                var replies: [String] = []
+                for stream in streams {
+                    defer { stream.close() }
+                    let reply = (try? await value(of: stream.readToEnd()).get()) ?? []
+                    replies.append(String(decoding: reply, as: UTF8.self))
+                }
+                return replies
+            })
+            #expect(replies == ["hi", "hi"])
+        }
+
         @Test("group.shutdown() with live connections on every loop returns promptly, every client sees its connection end, and the port no longer accepts")
         func shutdownWithLiveConnections() async throws {
             let group = try LoopGroup(loops: 2)
