@@ -105,7 +105,9 @@ struct WaitingWakers {
             first = rest.removeFirst()
             others = rest
             evicted = kept
-        } else if rest.count >= Self.limit, let index = rest.firstIndex(where: { !$0.canTellFinished }) {
+        } else if rest.count >= Self.limit, let index = rest.dropLast().firstIndex(where: { !$0.canTellFinished }) {
+            // Not the newcomer itself (the last): evicted in its own place, it
+            // would poll and register again at once, round and round.
             evicted = rest.remove(at: index)
             others = rest
         } else {
