@@ -67,6 +67,8 @@ int weft_pin_current_thread(int cpu);
 /// results its leaf futures may hand out before the task must yield.
 /// `weft_budget_set(-1)` means unlimited (outside a task).
 static inline void weft_budget_set(long budget) { weft_task_budget_storage = budget; }
+/// The budget left (-1: unlimited).
+static inline long weft_budget_get(void) { return weft_task_budget_storage; }
 /// Takes one unit; false when the budget is spent (the caller should yield).
 static inline _Bool weft_budget_consume(void) {
     if (weft_task_budget_storage < 0) return 1;

@@ -30,10 +30,14 @@ extension EventLoop {
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         let isDeterministic = scheduler != nil
         let outerRandomState = isDeterministic ? weft_swap_random_state(selectRandomState) : 0
+        // A `block(on:)` nested in a task of another runtime: that task's poll
+        // goes on with the budget it had, not the unlimited one our polls leave.
+        let outerBudget = weft_budget_get()
         defer {
             nanosecondsInsideDrive += uv_hrtime() - driveStartedAt!
             driveStartedAt = nil
             if isDeterministic { selectRandomState = weft_swap_random_state(outerRandomState) }
+            weft_budget_set(outerBudget)
             weft_set_current_runtime(previous)
             running.store(false, ordering: .releasing)
         }

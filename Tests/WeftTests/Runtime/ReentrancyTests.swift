@@ -52,4 +52,17 @@ struct ReentrancyTests {
         #expect(inner.statistics.tasksAlive == 0)
         #expect(outer.statistics.tasksSpawned == 1)
     }
+
+    @Test("a block(on:) of a second runtime inside a task leaves that task's poll its budget (it was left unlimited, so the task never had to yield)")
+    func nestedBlockKeepsTheOuterBudget() throws {
+        let outer = try Runtime()
+        let inner = try Runtime()
+        let budgetSpent = try outer.block(on: pollFn { (_: inout Context) -> Poll<Bool> in
+            #expect(Budget.consume())
+            _ = try? inner.guardedBlock(on: ready(()))
+            for _ in 1..<Budget.perPoll { _ = Budget.consume() }
+            return .ready(!Budget.consume())
+        })
+        #expect(budgetSpent, "the outer task's budget was unlimited after the nested block(on:)")
+    }
 }
