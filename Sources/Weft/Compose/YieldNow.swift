@@ -20,7 +20,13 @@ public struct YieldNow: Future {
 }
 
 /// Completes after one trip through the ready queue: the task is re-queued
-/// behind every task that is ready now, and the loop runs an I/O iteration first.
+/// behind every task that is ready now.
+///
+/// Unlike Tokio's `yield_now`, it does not wait for an I/O iteration: the loop
+/// takes in I/O and timers between batches of polls, at least every 61 polls
+/// while work stays ready, so a task that yields in a loop lets them in within
+/// that bound, but its next poll may come before them (alone on its loop, it
+/// runs again at once).
 @inlinable
 public func yieldNow() -> YieldNow {
     YieldNow()
