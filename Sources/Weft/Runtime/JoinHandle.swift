@@ -2,7 +2,9 @@
 ///
 /// Awaiting (polling) the handle yields `.success(output)` when the task finished,
 /// or `.failure(JoinError)` when it was aborted or its runtime shut down. Poll it
-/// from any thread or task; poll it to completion once (a second take traps).
+/// from any thread or task; copies of it may be awaited in several tasks at
+/// once (each is woken when the task finishes), but the output is taken once:
+/// a second take traps.
 ///
 /// **Dropping a handle detaches the task**, as in Tokio: the task keeps running
 /// and its output is discarded. Call ``abort()`` to cancel it instead.
@@ -23,12 +25,10 @@ public struct JoinHandle<Output>: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<Output, JoinError>> {
         // A finished task's output is taken without touching the waker.
         guard task.isComplete || task.registerJoinWaker(context.waker) else { return .pending }
+        task.claimOutput()
         var output: Result<Output, JoinError>?
         withUnsafeMutablePointer(to: &output) { task.perform(.takeOutput(UnsafeMutableRawPointer($0))) }
-        guard let output else {
-            preconditionFailure("JoinHandle polled again after it returned the task's output")
-        }
-        return .ready(output)
+        return .ready(output!)
     }
 
     /// Cancels the task: its future is dropped the next time the runtime gets to

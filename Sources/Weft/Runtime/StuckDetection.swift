@@ -33,8 +33,9 @@ extension EventLoop {
     private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {
         var counts: [UnsafeMutableRawPointer: Int] = [:]
         registry.forEach { task in
-            if task.state.pointee.load(ordering: .acquiring) & TaskState.joinWaker != 0,
-               let waiter = task.joinWaker?.target as? RawTask {
+            // Read with the slot held: a copy of the handle may be polled on
+            // another thread meanwhile.
+            if let waiter = task.readJoinWaker({ $0.target as? RawTask }) ?? nil {
                 counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
             }
         }

@@ -38,8 +38,8 @@ import Synchronization
 /// Sendable because its mutable fields are confined: the registry index, the
 /// payload and the vtable are touched only on the loop thread of the runtime that
 /// owns the task; other threads only use `state` (atomic), `inbox` (a lock), and
-/// the join slot under the `TaskState.joinWaker` protocol, which hands the slot to
-/// exactly one side at a time. The output is taken from the payload only after
+/// the join slot under the `TaskState.joinRegistering` protocol, which hands
+/// the slot to exactly one side at a time (`registerJoinWaker`). The output is taken from the payload only after
 /// `complete` is observed (acquire), and it was stored before (release).
 @usableFromInline
 final class RawTask: FinishableWakeable, @unchecked Sendable {
@@ -70,7 +70,7 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         @usableFromInline let inbox: WakeInbox
         /// Performs an `Operation` on the typed payload.
         @usableFromInline let vtable: (RawTask, Operation) -> Void
-        /// The waker of whoever awaits the `JoinHandle` (see `TaskState.joinWaker`).
+        /// The waker of whoever awaits the `JoinHandle` (see `TaskState.joinRegistering`).
         @usableFromInline var joinWaker: Waker?
 
         @inlinable
@@ -131,12 +131,9 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     @inlinable
     final var inbox: WakeInbox { fields.pointee.inbox }
 
-    /// The join waker's own slot (see `TaskState.joinWaker`).
+    /// The join waker's own slot (see `TaskState.joinRegistering`).
     @inlinable
     final var joinWakerSlot: UnsafeMutablePointer<Waker?> { fields.pointer(to: \.joinWaker)! }
-
-    @inlinable
-    final var joinWaker: Waker? { joinWakerSlot.pointee }
 
     deinit {
         perform(.destroy)
@@ -207,11 +204,17 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
 
     /// Marks the task complete (its output already stored), wakes whoever awaits
     /// it, and drops the registry's reference.
+    ///
+    /// A published join waker is dropped once woken: kept to the task's end,
+    /// two tasks that each gave up awaiting the other's handle (a `select`
+    /// with a timeout) held each other for ever.
     @usableFromInline
     final func markComplete() {
         let previous = state.pointee.bitwiseOr(TaskState.complete, ordering: .acquiringAndReleasing).oldValue
         if previous & TaskState.joinWaker != 0 {
+            // Ours now: a poll takes the slot only while `complete` is clear.
             wakeStoredWaker(joinWakerSlot)
+            joinWakerSlot.pointee = nil
         }
         loop._withUnsafeGuaranteedRef { $0.taskDidComplete(self) }
     }
@@ -226,11 +229,112 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     }
 
     /// The join half of the protocol: returns true when the output is ready to
-    /// take; otherwise `waker` is registered to be woken on completion.
+    /// take; otherwise `waker` is registered to be woken on completion. Any
+    /// copy of the handle may call it, from any thread.
+    ///
+    /// The poll takes `joinRegistering`, withdrawing the published waker in
+    /// the same step, so it alone touches the slot until it publishes it
+    /// again; a poll of another copy at that moment waits its turn (a few
+    /// instructions). Each task awaiting a copy is kept (`JoinWaiters`), so a
+    /// second one never takes the first one's place (no silent hang).
     @usableFromInline
     final func registerJoinWaker(_ waker: Waker) -> Bool {
-        publishWaker(waker, in: &joinWakerSlot.pointee, state: state.pointee,
-                     published: TaskState.joinWaker, done: TaskState.complete)
+        guard var current = takeJoinSlot(withdrawing: true) else { return true }
+        let letGo = JoinWaiters.keep(waker, in: joinWakerSlot)
+        defer { letGo?.wake() }  // after the slot is given up
+        while true {
+            let desired = (current | TaskState.joinWaker) & ~TaskState.joinRegistering
+            let (exchanged, original) = state.pointee.compareExchange(
+                expected: current, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { return false }
+            if original & TaskState.complete != 0 {
+                // Completed meanwhile and found nothing published, so it woke
+                // nobody: the slot is ours to wake (the tasks awaiting other
+                // copies) and to drop.
+                let waiting = joinWakerSlot.move()
+                joinWakerSlot.initialize(to: nil)
+                state.pointee.bitwiseAnd(~TaskState.joinRegistering, ordering: .releasing)
+                waiting?.wake()
+                return true
+            }
+            current = original
+        }
+    }
+
+    /// Takes `joinRegistering` (and, when `withdrawing`, takes back a
+    /// published waker in the same step) unless the task is complete; returns
+    /// the state it set, or nil once complete.
+    @usableFromInline
+    final func takeJoinSlot(withdrawing: Bool) -> UInt32? {
+        var current = state.pointee.load(ordering: .relaxed)
+        while true {
+            if current & TaskState.complete != 0 { return nil }
+            if current & TaskState.joinRegistering != 0 {
+                // Another copy's poll, or the stuck check, holds it for a moment.
+                current = state.pointee.load(ordering: .relaxed)
+                continue
+            }
+            var desired = current | TaskState.joinRegistering
+            if withdrawing { desired &= ~TaskState.joinWaker }
+            let (exchanged, original) = state.pointee.compareExchange(
+                expected: current, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { return desired }
+            current = original
+        }
+    }
+
+    /// Reads the published join waker with the slot held, as a poll holds it
+    /// (for the stuck check, on the loop thread, which is where the task
+    /// completes: no completion runs meanwhile). Nil when none is published.
+    final func readJoinWaker<T>(_ body: (Waker) -> T) -> T? {
+        guard let taken = takeJoinSlot(withdrawing: false) else { return nil }
+        defer { state.pointee.bitwiseAnd(~TaskState.joinRegistering, ordering: .releasing) }
+        guard taken & TaskState.joinWaker != 0, let waker = joinWakerSlot.pointee else { return nil }
+        return body(waker)
+    }
+
+    /// Marks the output taken; traps if a poll of a copy of the handle took it
+    /// already (two threads taking it at once would both have moved it out).
+    @inlinable
+    final func claimOutput() {
+        let previous = state.pointee.bitwiseOr(TaskState.outputTaken, ordering: .relaxed).oldValue
+        precondition(previous & TaskState.outputTaken == 0, "JoinHandle polled again after it returned the task's output")
+    }
+}
+
+/// Every task awaiting one task's handle, when more than one does (copies of
+/// the handle polled in several tasks): what the join slot holds then, woken
+/// as one waker.
+///
+/// `@unchecked Sendable` is sound because `waiting` is touched only by whoever
+/// holds the join slot (`TaskState.joinRegistering`: one poll at a time), or
+/// by the completer, which owns the slot once it found it published.
+final class JoinWaiters: Wakeable, @unchecked Sendable {
+    var waiting = WaitingWakers()
+
+    /// Keeps `waker` in `slot` beside what it holds: in place of a finished
+    /// task's waker, else with it in a `JoinWaiters`. Returns what it let go,
+    /// to wake and release once the slot is given up. The caller holds the slot.
+    static func keep(_ waker: Waker, in slot: UnsafeMutablePointer<Waker?>) -> WaitingWakers.LetGo? {
+        guard let kept = slot.pointee, !kept.willWake(waker) else {
+            slot.pointee = waker
+            return nil
+        }
+        if let waiters = kept.target as? JoinWaiters { return waiters.waiting.register(waker) }
+        if kept.isFinished {
+            slot.pointee = waker
+            return WaitingWakers.LetGo(evicted: nil, forgotten: [kept])
+        }
+        let waiters = JoinWaiters()
+        _ = waiters.waiting.register(kept)
+        _ = waiters.waiting.register(waker)
+        slot.pointee = Waker(waiters)
+        return nil
+    }
+
+    func wake() {
+        var woken = waiting.take()
+        woken.wakeAll()
     }
 }
 

@@ -11,10 +11,18 @@ enum TaskState {
     /// Set by `JoinHandle.abort()`; the next time the task runs its future is
     /// dropped instead of polled.
     @usableFromInline static let cancelRequested: UInt32 = 1 << 2
-    /// Set while `joinWaker` holds the waker of whoever awaits the handle. Only the
-    /// handle writes `joinWaker`, and only while this bit is clear; the completer
-    /// only reads it, after setting `complete`.
+    /// Set while `joinWaker` holds the waker of whoever awaits the handle,
+    /// published for the completer. Cleared by a poll that takes
+    /// `joinRegistering`, in the same step.
     @usableFromInline static let joinWaker: UInt32 = 1 << 3
+    /// Held by the one poll of a copy of the handle that is changing
+    /// `joinWaker` (or by the loop's stuck check reading it). Taken only while
+    /// `complete` is clear, so the completer, which sets `complete` and finds
+    /// `joinWaker` published, owns the slot from then on: it wakes the waker
+    /// and drops it (no task keeps an awaiting task alive after it finished).
+    @usableFromInline static let joinRegistering: UInt32 = 1 << 4
+    /// Set by the one poll that takes the output; a second take traps.
+    @usableFromInline static let outputTaken: UInt32 = 1 << 5
 }
 
 /// Why a task ended without producing its output.

@@ -15,8 +15,7 @@ import Synchronization
 ///   ``registeringBit`` (taken by compare-and-swap, so by one poll at a time)
 ///   and only while ``receiverWakerBit`` is clear; a sender reads it only
 ///   after setting ``sentBit`` or ``senderGoneBit`` and seeing
-///   ``receiverWakerBit`` set in the previous state (the protocol of
-///   ``publishWaker(_:in:state:published:done:)``).
+///   ``receiverWakerBit`` set in the previous state.
 /// - `extraWakers` is set once, atomically, to a `Locked`; ``extraWakersBit`` is set while holding its
 ///   lock, after the waker is in, so a sender that sees the bit in the state
 ///   it replaced finds the waker under the lock.
@@ -83,8 +82,8 @@ class OneshotState: @unchecked Sendable {
     /// gone; returns true, without registering, once that happened (look
     /// again). Any copy of the receiver may call it, from any thread.
     ///
-    /// The poll that takes ``registeringBit`` owns `receiverWaker` and
-    /// publishes it as ``publishWaker(_:in:state:published:done:)`` does; a
+    /// The poll that takes ``registeringBit`` owns `receiverWaker`: it writes
+    /// it only while ``receiverWakerBit`` is clear, then publishes it; a
     /// waker for another task than the one kept there, or a poll that finds
     /// another copy registering at that moment, goes to `extraWakers`
     /// instead. So a copy polled in a second task never takes the first
