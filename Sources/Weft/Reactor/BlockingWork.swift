@@ -12,7 +12,10 @@ final class BlockingWork: RequestOperation<uv_work_t>, @unchecked Sendable {
     let run: @Sendable () -> Void
     /// Called on the loop when the work is over (ran or was cancelled), before
     /// the waiting tasks are woken: what the submitter must release then.
-    let done: (() -> Void)?
+    /// Dropped once called: the work may outlive its completion in an object
+    /// the closure holds (a copy's chunk is its files' `transferInFlight`, and
+    /// its `done` holds both files), and keeping it made that a cycle.
+    private var done: (() -> Void)?
 
     private init(run: @escaping @Sendable () -> Void, done: (() -> Void)?) {
         self.run = run
@@ -28,7 +31,7 @@ final class BlockingWork: RequestOperation<uv_work_t>, @unchecked Sendable {
             Unmanaged<BlockingWork>.fromOpaque(BlockingWork.address(of: request!))._withUnsafeGuaranteedRef { $0.run() }
         }, { request, status in
             let work = BlockingWork.finish(request!)
-            work.done?()
+            work.done.take()?()
             work.complete(status: status)
         })
         if result < 0 {
