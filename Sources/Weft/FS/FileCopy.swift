@@ -134,7 +134,7 @@ public struct FileCopy: Future {
             // first to find it ended forgets it (`pollWritesDone`).
             if range == nil { reader.sequential.transferInFlight = work }
             writer.sequential.transferInFlight = work
-            return .success((SubmittedRequest(work), outcome))
+            return .success((SubmittedRequest(work, isShared: true), outcome))
         } catch {
             source.requestFinished()
             target.requestFinished()

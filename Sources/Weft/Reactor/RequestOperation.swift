@@ -76,13 +76,23 @@ class RequestOperation<Request> {
 /// future's waker is never called.
 final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
     let operation: Operation
+    /// Whether other tasks may wait on the request too (a copy's chunk, which
+    /// its files' next reads and writes wait for): dropping it then wakes
+    /// them to poll again (``RequestOperation/cancelWakingWaiters()``), where
+    /// forgetting them left them waiting for ever.
+    let isShared: Bool
 
-    init(_ operation: Operation) {
+    init(_ operation: Operation, isShared: Bool = false) {
         self.operation = operation
+        self.isShared = isShared
     }
 
     deinit {
-        operation.cancel()
+        if isShared {
+            operation.cancelWakingWaiters()
+        } else {
+            operation.cancel()
+        }
     }
 }
 

@@ -13,6 +13,19 @@ struct FileCopyTests {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(descriptor)")) == path
     }
 
+    /// A thread reading the read end of a pipe to its end, then closing it.
+    static func drain(_ descriptor: Int32, into bytes: SharedBox<[UInt8]>) -> ForeignThread {
+        ForeignThread {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                bytes.set(bytes.get() + buffer[..<count])
+            }
+            Glibc.close(descriptor)
+        }
+    }
+
     @Test("two files copied one into the other and never closed are freed once dropped, their descriptors closed (the chunk's completion held both files, and each file the chunk: neither was ever freed)")
     func copiedFilesAreFreed() throws {
         try FileTest.withTemporaryDirectory { directory in
@@ -36,6 +49,38 @@ struct FileCopyTests {
             #expect(!Self.isOpen(descriptors.source, on: directory + "/source"), "the source's descriptor is still open")
             #expect(!Self.isOpen(descriptors.copy, on: directory + "/copy"), "the destination's descriptor is still open")
             #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/copy")).get() == bytes)
+        }
+    }
+
+    @Test("a copy dropped while its chunk blocks writing a pipe: another task's write waiting behind the chunk finishes once the pipe is drained (the drop forgot its waker: it waited for ever)")
+    func droppedCopyWakesTheWriteBehindIt() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(1 << 20)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            var ends: [Int32] = [-1, -1]
+            #expect(pipe(&ends) == 0)
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
+            // The chunk fills the pipe (64 KiB) and blocks its pool thread in write(2).
+            let copying = runtime.spawn(copy(from: source, to: pipeFile))
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+            let tail = runtime.spawn(pipeFile.writeFuture(Array("tail".utf8)))
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // it waits for the chunk
+            copying.abort()
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // the copy is dropped
+            let drained = SharedBox<[UInt8]>([])
+            let drainer = Self.drain(ends[0], into: drained)
+            let written = try runtime.block(on: timeoutFuture(.seconds(10), tail))
+            #expect((try? written.get().get().get()) != nil, "\(written)")
+            pipeFile.close()
+            source.close()
+            try runtime.block(on: sleepFuture(for: .milliseconds(10)))  // the pipe's close ends the drain
+            drainer.join()
+            let received = drained.get()
+            #expect(received.count == bytes.count + 4)
+            #expect(received.elementsEqual(bytes + Array("tail".utf8)), "the chunk's bytes, then the write's")
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
 }
