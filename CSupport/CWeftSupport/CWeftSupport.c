@@ -500,8 +500,10 @@ int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_o
     *ended = 0;
     *failed_write = 0;
     while (*copied < limit) {
+        /* Never past `limit`: a range's copy ends at its count. */
+        size_t want = limit - *copied < (long long)block ? (size_t)(limit - *copied) : block;
         ssize_t count;
-        do count = in_offset < 0 ? read(in_fd, buffer, block) : pread(in_fd, buffer, block, (off_t)(in_offset + *copied));
+        do count = in_offset < 0 ? read(in_fd, buffer, want) : pread(in_fd, buffer, want, (off_t)(in_offset + *copied));
         while (count == -1 && errno == EINTR);
         if (count < 0) return -errno;
         if (count == 0) { *ended = 1; return 0; }

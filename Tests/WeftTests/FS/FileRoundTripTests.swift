@@ -241,6 +241,22 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("sendfile of a range to a file opened to append copies the count and no more (copy_file_range refuses O_APPEND, and the copy through the buffer wrote whole blocks past the count)")
+    func sendFileRangeThroughTheBuffer() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: Array("0123456789".utf8))).get()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/log", contents: [])).get()
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let log = try runtime.block(on: File.openFuture(directory + "/log", options: [.write, .append])).get()
+            #expect(try runtime.block(on: source.sendFuture(to: log, offset: 0, count: 5)).get() == 5)
+            source.close()
+            log.close()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(directory + "/log")).get() == Array("01234".utf8))
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a dropped positional read leaves nothing behind: its request finishes into memory it owns")
     func droppedRead() throws {
         try FileTest.withTemporaryDirectory { directory in
