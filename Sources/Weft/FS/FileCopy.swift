@@ -15,8 +15,8 @@ import CWeftSupport
 ///
 /// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
 /// is still copied when the future is dropped (the files' positions then
-/// count it, and their next reads and writes wait for it), but the copy's
-/// count of it is lost.
+/// count it, and their next reads, writes and copies wait for it, woken when
+/// it ends), but the copy's count of it is lost.
 public struct FileCopy: Future {
     let reader: File
     let writer: File
@@ -83,6 +83,16 @@ public struct FileCopy: Future {
             case .pending: return .pending
             case .ready(.failure(let error)): return .ready(.failure(error))
             case .ready(.success): break
+            }
+            if range == nil {
+                // Reading at the reader's position: after its chunk in flight
+                // (another copy's, maybe dropped), which moves it when it ends
+                // (started at once, the chunk copied the same bytes again).
+                switch reader.pollWritesDone(&context) {
+                case .pending: return .pending
+                case .ready(.failure(let error)): return .ready(.failure(error))
+                case .ready(.success): break
+                }
             }
             if let error = reader.refusal("read") { return .ready(.failure(error)) }
             switch startChunk() {

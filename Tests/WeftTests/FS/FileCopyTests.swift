@@ -83,4 +83,38 @@ struct FileCopyTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    @Test("a second copy from a file whose first copy's chunk still runs waits for that chunk and copies on from where it stopped (it copied the same bytes again from the old position, and the position advanced by both)")
+    func secondCopyWaitsForTheReadersChunk() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(1 << 20, seed: 5)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            var ends: [Int32] = [-1, -1]
+            #expect(pipe(&ends) == 0)
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
+            // The first copy's chunk fills the pipe and blocks in write(2);
+            // the copy is dropped after its first poll, the chunk runs on.
+            _ = try runtime.block(on: select(either: copy(from: source, to: pipeFile), or: sleepFuture(for: .milliseconds(50))))
+            let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            let second = runtime.spawn(copy(from: source, to: destination))
+            try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+            let drained = SharedBox<[UInt8]>([])
+            let drainer = Self.drain(ends[0], into: drained)
+            let copied = try runtime.block(on: timeoutFuture(.seconds(10), second))
+            pipeFile.close()
+            source.close()
+            destination.close()
+            try runtime.block(on: sleepFuture(for: .milliseconds(10)))  // the pipe's close ends the drain
+            drainer.join()
+            let intoPipe = drained.get()
+            let intoFile = try runtime.block(on: FileSystem.readFileFuture(directory + "/copy")).get()
+            #expect((try? copied.get().get().get()) == intoFile.count, "\(copied)")
+            // Compared apart: a failed #expect would print MiB-long arrays.
+            #expect(intoPipe.count + intoFile.count == bytes.count, "\(intoPipe.count) bytes into the pipe, \(intoFile.count) into the file")
+            #expect((intoPipe + intoFile).elementsEqual(bytes), "the first chunk's bytes, then the second copy's, in order")
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
