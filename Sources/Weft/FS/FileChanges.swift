@@ -16,7 +16,8 @@ public struct FileChange: Sendable, Hashable {
     }
 
     /// The name of the entry that changed: within a watched directory, the
-    /// entry's name; for a watched file, the file's own name.
+    /// entry's name; for the watched file or directory itself, its own name
+    /// (what follows the path's last "/": empty for a path ending in one).
     public let name: String?
     public let kinds: Kinds
 }
@@ -77,11 +78,10 @@ public struct FileChanges: PollStream {
     }
 
     /// Whether `change` may have taken the watched file or directory from
-    /// `path` (a rename or removal of it: named with its own name), and
-    /// `path` no longer names it.
-    private func lostWatched(after change: FileChange) -> Bool {
-        guard change.kinds.contains(.renamed), let watched,
-              change.name == path.split(separator: "/").last.map(String.init) else { return false }
+    /// `path` (a rename or removal of it: named with the name libuv gives its
+    /// own events, "" for a path ending in "/"), and `path` no longer names it.
+    private func lostWatched(after change: FileChange, by owner: FileWatcher) -> Bool {
+        guard change.kinds.contains(.renamed), let watched, change.name == owner.ownName else { return false }
         guard let now = identity() else { return true }
         return now != watched
     }
@@ -107,7 +107,7 @@ public struct FileChanges: PollStream {
                 return .failure(WeftError(uvCode: event.status, operation: "watch \(path)"))
             }
             let change = FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events))
-            if lostWatched(after: change) {
+            if lostWatched(after: change, by: owner) {
                 // This change is the last: the next poll ends the stream.
                 ended = true
                 watcher = nil

@@ -31,9 +31,12 @@ final class FileWatcher: LoopHandleOwner {
     /// Events dropped because the queue was full.
     private(set) var droppedEvents = 0
     private var waiting = WaitingWakers()
+    /// The name libuv gives the watched path's own events (``ownName(of:)``).
+    let ownName: String
 
     init(loop: EventLoop, path: String) throws(WeftError) {
         self.loop = loop
+        ownName = Self.ownName(of: path)
         var error: Int32 = 0
         guard let handle = weft_fs_event_new(loop.uvLoop, &error) else {
             throw WeftError(uvCode: error, operation: "watch \(path)")
@@ -60,6 +63,14 @@ final class FileWatcher: LoopHandleOwner {
 
     /// Closes a handle whose start failed (its stream never held it).
     deinit { close() }
+
+    /// The name libuv gives the events of the watched file or directory
+    /// itself, inotify naming none: what follows the path's last slash
+    /// (`uv__basename_r`), so "" for a path ending in one ("dir/").
+    static func ownName(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.utf8.index(after: slash)...])
+    }
 
     private func deliver(_ event: Event) {
         if queue.count >= Self.queueLimit {
