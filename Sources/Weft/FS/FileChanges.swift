@@ -30,7 +30,8 @@ public struct FileChange: Sendable, Hashable {
 /// (so that a change made right after is seen). A directory is watched one
 /// level deep (changes to its entries, not inside its subdirectories). The
 /// kernel coalesces and may drop events, and Weft queues at most 4096
-/// unread ones: treat a change as a cue to look, not as a log.
+/// unread ones: treat a change as a cue to look, not as a log. The change
+/// that ends the stream (below) is never dropped: the oldest is, for it.
 ///
 /// Yields a failure (and ends) if the watch cannot be installed, e.g.
 /// `watch /tmp/missing: ENOENT (no such file or directory)`.

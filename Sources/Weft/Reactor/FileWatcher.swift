@@ -18,7 +18,9 @@ final class FileWatcher: LoopHandleOwner {
 
     /// Events queued at most; past it new ones are dropped (a reader that
     /// stopped reading must not make the loop hold memory without bound) and
-    /// counted in ``droppedEvents``.
+    /// counted in ``droppedEvents``, except one that may end the watch
+    /// (``mayEndWatch(_:)``), for which the oldest is dropped instead: the
+    /// stream would wait for ever without it.
     static let queueLimit = 4096
 
     /// Nil once closed.
@@ -72,10 +74,17 @@ final class FileWatcher: LoopHandleOwner {
         return String(path[path.utf8.index(after: slash)...])
     }
 
+    /// Whether `event` may be the last of the watch: a failure, or a rename
+    /// or removal of the watched path itself (which ``FileChanges`` ends on).
+    func mayEndWatch(_ event: Event) -> Bool {
+        event.status < 0 || (event.events & Int32(UV_RENAME.rawValue) != 0 && event.name == ownName)
+    }
+
     private func deliver(_ event: Event) {
         if queue.count >= Self.queueLimit {
             droppedEvents += 1
-            return
+            guard mayEndWatch(event) else { return }
+            _ = queue.popFirst()
         }
         queue.append(event)
         waiting.wakeAll()

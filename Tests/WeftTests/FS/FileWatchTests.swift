@@ -96,6 +96,32 @@ struct FileWatchTests {
         }
     }
 
+    @Test("the watch of a directory ends when the directory is removed after more changes than its queue holds went unread (the full queue dropped the newest changes, the removal among them: it waited for ever)")
+    func directoryGonePastAFullQueue() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let watched = directory + "/watched"
+            try runtime.block(on: FileSystem.makeDirectoryFuture(watched)).get()
+            var changes = FileSystem.watch(watched)
+            try changes.install(runtime: runtime)
+            // Unread: two changes a file (created, removed), 4400 in all, past
+            // the 4096 queued (and within the kernel's 16384).
+            for index in 0..<2200 {
+                let path = watched + "/\(index)"
+                let descriptor = Glibc.open(path, O_CREAT | O_WRONLY, 0o644)
+                try #require(descriptor >= 0)
+                Glibc.close(descriptor)
+                Glibc.unlink(path)
+            }
+            Glibc.rmdir(watched)
+            let seen = try Self.drainToEnd(changes, on: runtime)
+            #expect(seen.count <= 4096, "at most a queue's worth")
+            #expect(seen.last?.kinds.contains(.renamed) == true && seen.last?.name == "watched", "\(seen.suffix(3))")
+            changes = FileSystem.watch(watched)  // the ended watch is dropped
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("watching a directory names the entry created in it")
     func directoryEntries() throws {
         try FileTest.withTemporaryDirectory { directory in
