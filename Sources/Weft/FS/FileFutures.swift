@@ -17,8 +17,20 @@ public struct FileOpen: Future {
     let options: FileOpenOptions
     let permissions: FilePermissions
     var pending: PendingOpen?
+    /// Set when it yields its result: polled again, it fails (a second
+    /// `File` on the same descriptor would close it under the first).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<File, WeftError>> {
+        if isDone {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "open \(path)", detail: "polled after it completed")))
+        }
+        let result = pollOpen(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollOpen(_ context: inout Context) -> Poll<Result<File, WeftError>> {
         if pending == nil {
             if let error = nulInPath(path, operation: "open") { return .ready(.failure(error)) }
             if let conflict = options.conflict {

@@ -134,6 +134,24 @@ struct FileErrorTests {
             #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == [])
         }
     }
+
+    @Test("an open polled again after it completed fails with invalidArgument, as readFile's and writeFile's do (it made a second File owning the same descriptor: closing either closed the other's)")
+    func openPolledAfterItCompleted() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/opened"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1, 2, 3])).get()
+            let open = Box(File.openFuture(path))
+            let file = try runtime.block(on: pollFn { open.value.poll(&$0) }).get()
+            let again = try runtime.block(on: pollFn { open.value.poll(&$0) })
+            let error = try #require(again.failure, "a second File: \(again)")
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.description.contains("polled after it completed"), "\(error)")
+            #expect(try runtime.block(on: file.readFuture(upTo: 10, at: 0)).get() == [1, 2, 3])
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
 
 /// Reads that wait on a file's read ahead, which the file shares between its
