@@ -68,7 +68,8 @@ extension File: AsyncBufRead, AsyncWrite {
     /// used up (empty at end of file); the read ahead of the one after starts
     /// at once. See ``AsyncBufRead/pollFillBuffer(_:)``.
     public func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        if let error = wrongThread("read") { return .ready(.failure(error)) }
+        // Closed, it fails even with a block read ahead (``close()``'s contract).
+        if let error = refusal("read") { return .ready(.failure(error)) }
         while true {
             if sequential.readStart < sequential.readEnd {
                 return .ready(.success(UnsafeRawBufferPointer(
@@ -114,7 +115,6 @@ extension File: AsyncBufRead, AsyncWrite {
             case .ready(.failure(let error)): return .ready(.failure(error))
             case .ready(.success): break
             }
-            if let error = refusal("read") { return .ready(.failure(error)) }
             do { try startReadsAhead() } catch { return .ready(.failure(error)) }
         }
     }
@@ -128,7 +128,10 @@ extension File: AsyncBufRead, AsyncWrite {
 
     /// Copies the next bytes into `buffer`; 0 at end of file. See ``AsyncRead``.
     public func pollRead(_ context: inout Context, into buffer: UnsafeMutableRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        if buffer.isEmpty { return .ready(.success(0)) }
+        if buffer.isEmpty {
+            if let error = refusal("read") { return .ready(.failure(error)) }
+            return .ready(.success(0))
+        }
         switch pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))

@@ -190,7 +190,11 @@ public struct FileRead: Future {
     }
 
     private func pollSequential(_ context: inout Context) -> Poll<Result<[UInt8], WeftError>> {
-        if maxLength == 0 { return .ready(.success([])) }
+        if maxLength == 0 {
+            // Nothing to read, but a closed file still says so.
+            if let error = file.refusal("read") { return .ready(.failure(error)) }
+            return .ready(.success([]))
+        }
         switch file.pollFillBuffer(&context) {
         case .pending: return .pending
         case .ready(.failure(let error)): return .ready(.failure(error))
@@ -219,6 +223,8 @@ public struct FileWriteAt: Future {
         guard offset >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "write \(file.path)", detail: "negative offset \(offset)")))
         }
+        // Nothing to write, but a closed file still says so.
+        if bytes.isEmpty, let error = file.refusal("write") { return .ready(.failure(error)) }
         while written < bytes.count {
             if let request {
                 let operation = request.operation

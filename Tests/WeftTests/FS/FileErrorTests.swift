@@ -152,6 +152,27 @@ struct FileErrorTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    @Test("after close() every operation fails with closed: a sequential read of a block already read ahead, a sequential read of nothing, a read into an empty buffer and a positional write of nothing (each succeeded)")
+    func everythingFailsAfterClose() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/closed"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("hello world".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(path, options: [.read, .write])).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 5)).get() == Array("hello".utf8))  // " world" is buffered
+            file.close()
+            let buffered = try runtime.block(on: file.readFuture(upTo: 6))
+            #expect(buffered.failure?.kind == .closed, "\(buffered)")
+            let nothing = try runtime.block(on: file.readFuture(upTo: 0))
+            #expect(nothing.failure?.kind == .closed, "\(nothing)")
+            let intoEmpty = try runtime.block(on: pollFn { context in file.pollRead(&context, into: UnsafeMutableRawBufferPointer(start: nil, count: 0)) })
+            #expect(intoEmpty.failure?.kind == .closed, "\(intoEmpty)")
+            let writeNothing = try runtime.block(on: file.writeFuture([], at: 0))
+            #expect(writeNothing.failure?.kind == .closed, "\(writeNothing)")
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
 
 /// Reads that wait on a file's read ahead, which the file shares between its
