@@ -94,6 +94,11 @@ extension LoopGroup {
             }
         } catch {
             for listener in listeners { listener.close() }
+            // A loop that stopped since the check above ran the bind where no
+            // loop is ("no runtime"): what failed is the group's shutdown.
+            if loops.contains(where: \.isStopping) {
+                throw WeftError(.shutDown, operation: operation, detail: "a loop of the group shut down while it bound: \(error)")
+            }
             throw error
         }
         let workers = loops.map { ConnectionWorkers(loop: $0, handler: handler) }

@@ -219,6 +219,24 @@ extension ConcurrencyBridge {
             #expect(replies == ["hi", "hi"])
         }
 
+        @Test("serve racing the shutdown of one of the group's loops fails with .shutDown, never with the \"no runtime\" of a bind run where the loop no longer is")
+        func serveRacingALoopsShutdown() async throws {
+            var kinds: [String: Int] = [:]
+            for _ in 0..<40 {
+                let group = try LoopGroup(loops: 2)
+                async let serving: GroupServer? = try group.serve(SocketAddress("127.0.0.1:0")) { $0.close() }
+                await shutDownOffThePool(group.loops[1])
+                do {
+                    if let server = try await serving { await server.close() }
+                    kinds["served", default: 0] += 1
+                } catch let error as WeftError {
+                    kinds["\(error.kind)", default: 0] += 1
+                }
+                await shutDownOffThePool(group)
+            }
+            #expect(Set(kinds.keys).isSubset(of: ["served", "shutDown"]), "\(kinds)")
+        }
+
         @Test("group.shutdown() with live connections on every loop returns promptly, every client sees its connection end, and the port no longer accepts")
         func shutdownWithLiveConnections() async throws {
             let group = try LoopGroup(loops: 2)
