@@ -314,7 +314,9 @@ public final class UDPSocket: @unchecked Sendable {
     /// Joins the multicast group `group` (a numeric address) on the interface
     /// with address `interface` (`nil`: the one the system picks). An IPv6
     /// interface is named by its zone (`::%eth0`, `fe80::1%eth0`); see
-    /// ``setMulticastInterface(_:)``.
+    /// ``setMulticastInterface(_:)``. A zone on an IPv6 group
+    /// (`ff02::1:3%eth0`) names the interface as well; one that differs from
+    /// `interface`'s fails with `.invalidArgument`.
     public func joinMulticastGroup(_ group: String, interface: String? = nil) throws(WeftError) {
         try membership(group, interface: interface, join: true)
     }
@@ -330,9 +332,47 @@ public final class UDPSocket: @unchecked Sendable {
         guard !group.utf8.contains(0) else {
             throw WeftError(.invalidArgument, operation: operation, detail: "an address contains a NUL character")
         }
-        let interface = try interface.map { (interface) throws(WeftError) in try Self.interfaceAddress(interface, operation: operation) }
+        var interface = try interface.map { (interface) throws(WeftError) in try Self.interfaceAddress(interface, operation: operation) }
+        if let zone = try Self.zone(ofGroup: group, operation: operation) {
+            // libuv joins an IPv6 group on `interface`'s zone alone (the
+            // group's is dropped: interface 0, the default).
+            if let interface, Self.zone(of: interface) != zone {
+                throw WeftError(.invalidArgument, operation: operation,
+                                detail: "the group's zone '%\(zone)' and the interface '\(interface)' differ")
+            }
+            interface = "::%" + zone
+        }
         try endpoint.set(operation) { handle in
             uv_udp_set_membership(handle, group, interface, join ? UV_JOIN_GROUP : UV_LEAVE_GROUP)
+        }
+    }
+
+    /// The zone of an IPv6 `group` (by name, as ``SocketAddress/host`` writes
+    /// it), nil for none; the parse's error for an address that is not one.
+    private static func zone(ofGroup group: String, operation: String) throws(WeftError) -> String? {
+        guard group.contains("%") else { return nil }
+        let host: String
+        do {
+            host = try SocketAddress(host: group, port: 0).host
+        } catch {
+            throw WeftError(.invalidArgument, operation: operation, detail: "group: \(error.detail)")
+        }
+        try checkZoneNamesAnInterface(host, operation: operation)
+        return zone(of: host)
+    }
+
+    /// What follows the `%` of a numeric IPv6 host, nil for none.
+    private static func zone(of host: String) -> String? {
+        host.firstIndex(of: "%").map { String(host[host.index(after: $0)...]) }
+    }
+
+    /// Fails unless the zone of `host` (as ``SocketAddress/host`` writes it:
+    /// the interface's name, or the number of one this machine lacks) names
+    /// an interface: libuv passes a membership or the multicast interface by
+    /// name, and takes one it cannot find as the default interface.
+    private static func checkZoneNamesAnInterface(_ host: String, operation: String) throws(WeftError) {
+        if let zone = zone(of: host), zone.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            throw WeftError(.invalidArgument, operation: operation, detail: "zone '%\(zone)' names no interface on this machine")
         }
     }
 
@@ -352,6 +392,7 @@ public final class UDPSocket: @unchecked Sendable {
             throw WeftError(.invalidArgument, operation: operation,
                             detail: "an IPv6 interface is chosen by its zone: write '\(interface)%NAME' (e.g. '::%eth0')")
         }
+        try checkZoneNamesAnInterface(address.host, operation: operation)
         return address.host
     }
 

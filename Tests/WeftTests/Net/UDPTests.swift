@@ -148,13 +148,46 @@ struct UDPTests {
         // silently take the default.
         try sender.setMulticastInterface("::%lo")
         #expect(SocketProbe.option(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_IF) == Int32(if_nametoindex("lo")))
-        for interface in ["::1", "::%nosuchif0", "not an address"] {
+        for interface in ["::1", "::%nosuchif0", "::%99999", "not an address"] {
             let error = try #require(throws: WeftError.self) { try sender.setMulticastInterface(interface) }
             #expect(error.kind == .invalidArgument, "\(interface): \(error)")
         }
         #expect(throws: WeftError.self) { try sender.joinMulticastGroup("ff02::1:3", interface: "::1") }
         receiver.close()
         sender.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("an IPv6 group's zone names the interface it is joined on (it was dropped: the join went to the default interface); a zone naming no interface, or one that differs from the interface given, is refused",
+          .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
+    func ipv6GroupZone() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let member = try UDPSocket.bind(SocketAddress("[::]:0"), runtime: runtime)
+        /// The interfaces this host's kernel lists as members of ff02::1:3,
+        /// from `/proc/net/igmp6` (index, name, group in hex, ...).
+        func interfacesInGroup() throws -> [String] {
+            let table = try String(contentsOfFile: "/proc/net/igmp6", encoding: .utf8)
+            return table.split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                return fields.count > 2 && fields[2] == "ff020000000000000000000000010003" ? String(fields[1]) : nil
+            }
+        }
+        let before = try interfacesInGroup()
+        do {
+            try member.joinMulticastGroup("ff02::1:3%lo")
+        } catch {
+            member.close()
+            try Test.cancel("skipped: the kernel does not allow joining an IPv6 group on loopback here: \(error)")
+        }
+        let joined = try interfacesInGroup()
+        #expect(joined.filter { $0 == "lo" }.count == before.filter { $0 == "lo" }.count + 1, "not joined on lo: \(joined)")
+        try member.leaveMulticastGroup("ff02::1:3%lo", interface: "::%1")  // lo's index: the same zone
+        #expect(try interfacesInGroup() == before)
+        for (group, interface) in [("ff02::1:3%99999", nil), ("ff02::1:3%lo", "::%nosuchif0"), ("ff02::1:3%1", "127.0.0.1")] as [(String, String?)] {
+            let error = try #require(throws: WeftError.self) { try member.joinMulticastGroup(group, interface: interface) }
+            #expect(error.kind == .invalidArgument, "\(group) on \(interface ?? "nil"): \(error)")
+        }
+        member.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
