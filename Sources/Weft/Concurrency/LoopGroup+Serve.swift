@@ -199,9 +199,15 @@ public final class GroupServer: Sendable {
     /// with a grace period, then shut the group down:
     ///
     /// ```swift
+    /// let group = try LoopGroup(loops: 2)
+    /// let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+    ///     _ = try await connection.read()
+    /// }
+    /// // ... on SIGTERM:
     /// await server.close()
     /// let drained = try await value(of: timeoutFuture(.seconds(5), server.waitForConnectionsFuture()))
-    /// group.shutdown()   // cancels the handlers still running
+    /// print(drained)                    // success(()): no connection was open
+    /// group.shutdown()                  // cancels the handlers still running
     /// ```
     public func close() async {
         for listener in listeners { listener.close() }
