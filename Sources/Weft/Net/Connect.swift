@@ -34,7 +34,9 @@ public struct Connect: Future {
             operation!.waiting.register(context.waker)?.wake()
             return .pending
         }
-        let stream = self.stream.take()!
+        guard let stream = self.stream.take() else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: operationName, detail: "polled after it completed")))
+        }
         stream.connection.connectOperation = nil
         if status < 0 {
             stream.close()
@@ -68,6 +70,9 @@ public struct ConnectToAny: Future {
     /// The error to fail with if every address fails: the first refusal or
     /// reset, else the latest error.
     var failure: WeftError?
+    /// Set when it yields its result: polled again, it fails (it went on
+    /// with the addresses left, connecting again).
+    var isDone = false
     let operation: String
 
     init(_ addresses: [SocketAddress], operation: String) {
@@ -96,6 +101,15 @@ public struct ConnectToAny: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        if isDone {
+            return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "polled after it completed")))
+        }
+        let result = pollAttempts(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollAttempts(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if attempts.isEmpty && waiting.isEmpty && failure == nil {
             return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "no address to connect to")))
         }

@@ -118,4 +118,30 @@ struct ConnectTests {
         #expect(error.operation.hasSuffix(":\(raw.port))"), "\(error)")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("a connect future polled again after it completed fails with .invalidArgument: Connect trapped, and ConnectToAny went on to connect to the next address")
+    func connectPolledAgainAfterItCompleted() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try TCPListener.bind(NetTest.loopbackAnyPort(), runtime: runtime)
+        let address = try listener.localAddress
+        var single = TCPStream.connectFuture(to: address)
+        let first = try runtime.block(on: pollFn { single.poll(&$0) }).get()
+        let again = try runtime.block(on: pollFn { single.poll(&$0) })
+        #expect(again.failure?.kind == .invalidArgument, "\(again)")
+        var any = TCPStream.connectFuture(toAny: [address, address])
+        let second = try runtime.block(on: pollFn { any.poll(&$0) }).get()
+        let anyAgain = try runtime.block(on: pollFn { any.poll(&$0) })
+        #expect(anyAgain.failure?.kind == .invalidArgument, "\(anyAgain)")
+        // Two connections reached the listener, not three.
+        var accepted: [TCPStream] = []
+        while case .success(.success(let stream)) = try runtime.block(on: timeoutFuture(.milliseconds(200), listener.acceptFuture())) {
+            accepted.append(stream)
+        }
+        #expect(accepted.count == 2)
+        for stream in accepted + [first, second] { stream.close() }
+        if case .success(let stream) = again { stream.close() }
+        if case .success(let stream) = anyAgain { stream.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
