@@ -103,7 +103,7 @@ extension TCPListener {
     public func accept() async throws -> TCPStream {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: Accept(listener: self)), on: acceptor.loop).value.get()
-        } catch is AwaitCancelled { throw acceptor.cancelledError("accept") }
+        } catch let cancelled as AwaitCancelled { throw acceptor.cancelledError(cancelled, "accept") }
     }
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
@@ -190,7 +190,7 @@ extension UnixListener {
     public func accept() async throws -> UnixStream {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: UnixAccept(listener: self)), on: acceptor.loop).value.get()
-        } catch is AwaitCancelled { throw acceptor.cancelledError("accept") }
+        } catch let cancelled as AwaitCancelled { throw acceptor.cancelledError(cancelled, "accept") }
     }
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
@@ -253,7 +253,7 @@ extension UDPSocket {
         do {
             try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes, address: address, tryFirst: tryFirst)),
                                  on: endpoint.loop).value.get()
-        } catch is AwaitCancelled { throw endpoint.cancelledError("send to \(address)") }
+        } catch let cancelled as AwaitCancelled { throw endpoint.cancelledError(cancelled, "send to \(address)") }
     }
 
     /// Sends `bytes` to the connected peer (see ``connect(to:)``); fails with
@@ -263,7 +263,7 @@ extension UDPSocket {
     public func send(_ bytes: [UInt8]) async throws {
         do {
             try await awaitValue(transferring: UnsafeTransfer(value: UDPSend(socket: self, bytes: bytes[...], address: nil)), on: endpoint.loop).value.get()
-        } catch is AwaitCancelled { throw endpoint.cancelledError("send") }
+        } catch let cancelled as AwaitCancelled { throw endpoint.cancelledError(cancelled, "send") }
     }
 
     /// The next datagram, its sender and whether it was truncated.
@@ -278,7 +278,7 @@ extension UDPSocket {
     public func receive() async throws -> UDPDatagram {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: UDPReceive(socket: self)), on: endpoint.loop).value.get()
-        } catch is AwaitCancelled { throw endpoint.cancelledError("receive") }
+        } catch let cancelled as AwaitCancelled { throw endpoint.cancelledError(cancelled, "receive") }
     }
 
     /// Copies the next datagram into the start of `buffer` and returns its
@@ -324,9 +324,9 @@ extension UDPSocket {
             let (filled, receipt) = try await awaitValue(transferring: consume receive, on: endpoint.loop).value
             buffer = filled
             return try receipt.get()
-        } catch is AwaitCancelled {
+        } catch let cancelled as AwaitCancelled {
             buffer = [UInt8](repeating: 0, count: count)
-            throw endpoint.cancelledError("receive")
+            throw endpoint.cancelledError(cancelled, "receive")
         }
     }
 
@@ -347,17 +347,16 @@ extension UDPSocket {
 extension SocketOwner {
     /// What an async operation on this handle throws when awaiting its future
     /// was cancelled: ``WeftError/Kind/closed`` if that is because the handle's
-    /// loop has shut down (the task runs on the loop's orphaned-jobs queue, and
-    /// the shutdown closed the handle), else `CancellationError`.
+    /// loop has shut down (the await ended on the loop's orphaned-jobs queue,
+    /// and the shutdown closed the handle), else `CancellationError`.
     ///
     /// The async operations each spell out their `do`/`catch` around
     /// `awaitValue` rather than share a generic helper: called, the helper costs
     /// each read and write a frame on the task; always inlined, it costs a
     /// retain and a release, or (generic over this protocol) crashes the 6.3
     /// compiler.
-    func cancelledError(_ operation: String) -> any Error {
-        guard loop.isRunningOrphanedJobs else { return CancellationError() }
-        return WeftError(.closed, operation: operation, detail: "its loop has shut down")
+    func cancelledError(_ cancelled: AwaitCancelled, _ operation: String) -> any Error {
+        awaitCancelledError(cancelled, else: WeftError(.closed, operation: operation, detail: "its loop has shut down"))
     }
 }
 
@@ -373,7 +372,7 @@ nonisolated(nonsending)
 func readStream(upTo maxLength: Int, _ connection: StreamConnection) async throws -> [UInt8] {
     do {
         return try await awaitValue(transferring: UnsafeTransfer(value: BorrowedReadSome(connection: connection, maxLength: maxLength)), on: connection.loop).value.get()
-    } catch is AwaitCancelled { throw connection.cancelledError("read") }
+    } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "read") }
 }
 
 /// Reads into the start of `buffer` and returns how many bytes; see
@@ -391,9 +390,9 @@ func readStream(into buffer: inout [UInt8], _ connection: StreamConnection) asyn
         let (filled, count) = try await awaitValue(transferring: consume read, on: connection.loop).value
         buffer = filled
         return try count.get()
-    } catch is AwaitCancelled {
+    } catch let cancelled as AwaitCancelled {
         buffer = [UInt8](repeating: 0, count: count)
-        throw connection.cancelledError("read")
+        throw connection.cancelledError(cancelled, "read")
     }
 }
 
@@ -430,7 +429,7 @@ nonisolated(nonsending)
 func awaitWrite<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
     do {
         try await awaitValue(transferring: UnsafeTransfer(value: writer.writeAll(bytes)), on: connection.loop).value.get()
-    } catch is AwaitCancelled { throw connection.cancelledError("write") }
+    } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "write") }
 }
 
 /// Flushes `writer`, then half-closes it.
@@ -438,5 +437,5 @@ nonisolated(nonsending)
 func shutdownStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
     do {
         try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: writer)), on: connection.loop).value.get()
-    } catch is AwaitCancelled { throw connection.cancelledError("shutdown") }
+    } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "shutdown") }
 }

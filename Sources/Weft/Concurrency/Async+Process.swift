@@ -2,6 +2,11 @@
 /// every async twin follows (docs/ARCHITECTURE.md, "The Swift concurrency
 /// bridge"). Spawning and making a pipe run on the calling task's loop (else
 /// the shared one); the rest on the child's or the stream's own loop.
+///
+/// A spawn, a run or a wait whose loop shuts down under it throws
+/// ``WeftError/Kind/shutDown``, as ``ChildProcess`` promises and the poll
+/// forms report, not `CancellationError`: the task was not cancelled
+/// (``awaitCancelledError(on:else:)`` tells the two apart).
 
 extension Command {
     /// Spawns the child (see ``spawnFuture()``) on the calling task's loop, or
@@ -11,7 +16,9 @@ extension Command {
     /// ``WeftError/Code/tooManyOpenFiles`` when out of descriptors.
     nonisolated(nonsending)
     public func spawn() async throws -> ChildProcess {
-        try await value(transferring: UnsafeTransfer(value: spawnFuture())).value.get()
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: spawnFuture())).value.get()
+        } catch let cancelled as AwaitCancelled { throw loopShutDown(cancelled, "spawn") }
     }
 
     /// Spawns the child with inherited standard streams (unless set otherwise)
@@ -21,7 +28,9 @@ extension Command {
     /// reaped; this throws `CancellationError`.
     nonisolated(nonsending)
     public func status() async throws -> ProcessExitStatus {
-        try await value(transferring: UnsafeTransfer(value: statusFuture())).value.get()
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: statusFuture())).value.get()
+        } catch let cancelled as AwaitCancelled { throw loopShutDown(cancelled, "status") }
     }
 
     /// Spawns the child with its standard output and error piped (its input
@@ -32,7 +41,16 @@ extension Command {
     /// **Cancellation:** as ``status()``; what was collected is dropped.
     nonisolated(nonsending)
     public func output(limit: Int = 16 << 20) async throws -> ProcessOutput {
-        try await value(transferring: UnsafeTransfer(value: outputFuture(limit: limit))).value.get()
+        do {
+            return try await awaitValue(transferring: UnsafeTransfer(value: outputFuture(limit: limit))).value.get()
+        } catch let cancelled as AwaitCancelled { throw loopShutDown(cancelled, "output") }
+    }
+
+    /// What `operation` throws when its await was cancelled: `.shutDown` if
+    /// the calling task's loop shut down under it, else `CancellationError`.
+    private func loopShutDown(_ cancelled: AwaitCancelled, _ operation: String) -> any Error {
+        awaitCancelledError(cancelled, else: WeftError(.shutDown, operation: operation,
+                                                      detail: "executable \(executable.debugDescription): its loop shut down"))
     }
 }
 
@@ -45,7 +63,10 @@ extension ChildProcess {
     public func wait() async throws -> ProcessExitStatus {
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: waitFuture()), on: process.loop).value.get()
-        } catch is AwaitCancelled { throw CancellationError() }
+        } catch let cancelled as AwaitCancelled {
+            throw awaitCancelledError(cancelled, else: WeftError(
+                .shutDown, operation: "wait", detail: "the loop shut down before child \(processID) exited"))
+        }
     }
 }
 

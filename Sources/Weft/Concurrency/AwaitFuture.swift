@@ -14,7 +14,8 @@ import Synchronization
 /// has shut down (its jobs then run on the loop's orphaned-jobs queue, where no
 /// loop will poll the future), and an await in flight when its loop shuts down:
 /// the shutdown cancelled it. The async TCP operations report that case as
-/// ``WeftError/Kind/closed`` instead.
+/// ``WeftError/Kind/closed`` instead, and those of child processes as
+/// ``WeftError/Kind/shutDown``.
 @inlinable
 nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
@@ -43,7 +44,16 @@ func value<F: Future>(
 /// on the task (two per async read or write).
 @usableFromInline
 struct AwaitCancelled: Error {
-    @inlinable init() {}
+    /// Whether the await ended because its loop has shut down (it ended on
+    /// that loop's orphaned-jobs queue) rather than because its task was
+    /// cancelled. Told where the await ends: the caller's `catch` may run
+    /// elsewhere (an await from off the loop is back on the caller's own
+    /// executor by then, where nothing shows that the loop is gone).
+    @usableFromInline let loopShutDown: Bool
+
+    @inlinable init(loopShutDown: Bool) {
+        self.loopShutDown = loopShutDown
+    }
 }
 
 /// `value(transferring:on:)` with the internal error type, for the hot paths
@@ -70,6 +80,14 @@ extension EventLoop {
     var isRunningOrphanedJobs: Bool { OrphanedJobs.isRunning(forLoop: identity) }
 }
 
+/// What an async operation throws when its await ended with `cancelled`:
+/// `shutDown` (the operation's own error, as its poll form reports it) if
+/// that is because the loop it awaited on has shut down, else
+/// `CancellationError`. A task nobody cancelled must not be told it was.
+func awaitCancelledError(_ cancelled: AwaitCancelled, else shutDown: @autoclosure () -> WeftError) -> any Error {
+    cancelled.loopShutDown ? shutDown() : CancellationError()
+}
+
 /// `awaitValue` from off the loop: runs the await on `loop` (else the shared
 /// one) through a task executor preference; throws on `loop`'s orphaned-jobs
 /// queue. Not inlined, so that the frame of every async read or write (which
@@ -85,7 +103,7 @@ func awaitOffLoop<F: Future>(
     // (a connect, a bind, a lookup), on any dead loop's queue: the task still
     // belongs to that loop, and must not carry on on the shared one.
     let isOrphaned = if let loop { loop.isRunningOrphanedJobs } else { OrphanedJobs.isRunningAny }
-    if isOrphaned { throw AwaitCancelled() }
+    if isOrphaned { throw AwaitCancelled(loopShutDown: true) }
     let executor = loop?.executors.task ?? LoopThread.shared.taskExecutor
     do {
         return try await withTaskExecutorPreference(executor) {
@@ -136,7 +154,7 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
     // No loop runs here only on a dead loop's orphaned-jobs queue (a task that
     // still prefers the loop, or an actor pinned to it, after its shutdown):
     // nothing would ever poll the future again, and the shutdown cancelled it.
-    guard let runtime = weft_current_runtime() else { throw AwaitCancelled() }
+    guard let runtime = weft_current_runtime() else { throw AwaitCancelled(loopShutDown: true) }
     var future = (consume transfer).value
     let resumer: ContinuationWaker
     /// For an await without the task's own waker, the loop's bridge state:
@@ -169,7 +187,7 @@ func awaitOnLoop<F: Future>(_ transfer: consuming UnsafeTransfer<F>) async throw
         // to a cancelled task runs its handler at once.
         if resumer.wasCancelled {
             if !owned { resumer.finish() }
-            throw AwaitCancelled()
+            throw AwaitCancelled(loopShutDown: false)
         }
         let loop = EventLoop.awaitWillSuspend(resumer, listedIn: executors)
         await resumer.suspendWakingOnCancel(addingRecord: !owned)
@@ -195,8 +213,8 @@ nonisolated(nonsending)
 func awaitElsewhere<F: Future>(
     _ transfer: consuming UnsafeTransfer<F>, loop: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    guard !OrphanedJobs.isRunning(forLoop: loop),
-          let target = executors ?? TaskResumer.executorsOfCurrentTask else { throw AwaitCancelled() }
+    if OrphanedJobs.isRunning(forLoop: loop) { throw AwaitCancelled(loopShutDown: true) }
+    guard let target = executors ?? TaskResumer.executorsOfCurrentTask else { throw AwaitCancelled(loopShutDown: false) }
     do {
         return try await withTaskExecutorPreference(target.task) {
             try await resumeOnPreferredLoop(transfer, loop: loop, resumer, listedIn: target)

@@ -330,6 +330,34 @@ struct ChildProcessTests {
         try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
     }
 
+    @Test("an async wait() in flight when the child's loop shuts down fails with shutDown, as the poll form does, not CancellationError (nobody cancelled the task); so does status() awaited on that loop")
+    func asyncWaitWhenTheLoopShutsDown() async throws {
+        let loop = try LoopThread()
+        var command = Command("/bin/sleep", arguments: ["5"])
+        command.standardInput = .null
+        command.killOnDrop = true
+        let child = try await loop.run { try await command.spawn() }
+        // A task that is cancelled is still told so.
+        let cancelled = Task { try await child.wait() }
+        try await Task.sleep(for: .milliseconds(100))
+        cancelled.cancel()
+        let cancelledResult = await outcome(of: { try await awaitWithin(.seconds(10), cancelled) })
+        #expect(isCancellation(cancelledResult), "\(cancelledResult)")
+        // A plain task: the loop's shutdown does not cancel it.
+        let waiter = Task { try await child.wait() }
+        let running = Task { try await loop.run { try await command.status() } }
+        try await Task.sleep(for: .milliseconds(200))  // both wait
+        await shutDownOffThePool(loop)
+        for (name, task) in [("wait()", waiter), ("status()", running)] {
+            let result = await outcome(of: { try await awaitWithin(.seconds(10), task) })
+            guard case .failure(let error) = result else {
+                Issue.record("\(name) returned after its loop shut down: \(result)")
+                continue
+            }
+            #expect((error as? WeftError)?.code == .shutDown, "\(name): \(error)")
+        }
+    }
+
     @Test("off the loop thread: kill and the poll forms fail with wrongThread")
     func wrongThread() throws {
         let runtime = try Runtime()
