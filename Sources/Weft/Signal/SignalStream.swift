@@ -55,6 +55,12 @@ public func signals(_ number: Int32) -> SignalStream {
 /// A future that completes with the first of SIGINT or SIGTERM: the usual cue
 /// for a graceful shutdown. See ``shutdownSignal()``.
 ///
+/// Its handlers are installed at the first poll, on the runtime polling it.
+/// Polled where they cannot be (outside a Weft runtime, as a ``Sleep`` would
+/// be, or on a runtime that was shut down) it traps: its output, a signal
+/// number, cannot carry the error, and pending with no handler to wake it
+/// would wait for ever. ``install(runtime:)`` reports that error instead.
+///
 /// **Cancellation:** dropping it removes both handlers.
 public struct ShutdownSignal: Future {
     var interrupt = signals(SIGINT)
@@ -68,6 +74,10 @@ public struct ShutdownSignal: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Int32> {
+        if interrupt.watcher == nil || terminate.watcher == nil {
+            // Each stream would end at once, and this wait for neither.
+            do { try install() } catch { preconditionFailure("shutdownSignal() polled where its handlers cannot be installed: \(error)") }
+        }
         if case .ready(let number?) = interrupt.pollNext(&context) { return .ready(number) }
         if case .ready(let number?) = terminate.pollNext(&context) { return .ready(number) }
         return .pending

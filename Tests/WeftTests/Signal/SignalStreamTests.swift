@@ -108,6 +108,17 @@ struct SignalStreamTests {
         }
         #expect(after == before, "the signal handle is still open")
     }
+
+    @Test("shutdownSignal() polled off any runtime traps, as a Sleep does, instead of returning pending with no handler installed to wake it (a silent hang: its signal number cannot carry the error); install() throws it")
+    func shutdownSignalOffAnyRuntime() async {
+        var unattached = shutdownSignal()
+        #expect(throws: WeftError.self) { try unattached.install() }
+        await #expect(processExitsWith: .failure) {
+            var stop = shutdownSignal()
+            var context = Context(waker: .noop)
+            _ = stop.poll(&context)
+        }
+    }
 }
 
 extension SignalStreamTests {
