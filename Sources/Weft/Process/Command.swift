@@ -75,7 +75,10 @@ public struct Command: Sendable {
         self.arguments = arguments
     }
 
-    /// Sets the environment variable `name` to `value` in the child.
+    /// Sets the environment variable `name` to `value` in the child. A name
+    /// that is empty or holds `=` (or a NUL byte) fails the spawn with
+    /// `.invalidArgument`: the child would get another variable than asked
+    /// (`A=B` set to `x` is `A` set to `B=x`).
     public mutating func setEnvironment(_ name: String, to value: String) {
         environmentChanges.append((name, value))
     }
@@ -154,6 +157,17 @@ public struct Command: Sendable {
 }
 
 extension Command {
+    /// Fails with `.invalidArgument` when a variable set or removed has a name
+    /// no environment entry can carry: empty, or holding `=` (the entry is
+    /// `NAME=value`, and the first `=` ends the name).
+    func refuseBadVariableNames() throws(WeftError) {
+        guard let change = environmentChanges.first(where: { $0.name.isEmpty || $0.name.utf8.contains(UInt8(ascii: "=")) }) else {
+            return
+        }
+        throw WeftError(.invalidArgument, operation: "spawn",
+                        detail: "executable \(executable.debugDescription): environment variable name \(change.name.debugDescription) is empty or contains \"=\"")
+    }
+
     /// Spawns the child on `loop`, the calling thread's.
     func spawn(on loop: EventLoop) throws(WeftError) -> ChildProcess {
         if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
@@ -169,6 +183,7 @@ extension Command {
         let changed = environmentChanges.flatMap { change in [change.name] + [change.value].compactMap { $0 } }
         let strings: [String] = [executable] + arguments + changed + [workingDirectory].compactMap { $0 } + paths
         try ProcessHandle.refuseNUL(in: strings, executable: executable)
+        try refuseBadVariableNames()
         // The descriptors opened here for the child (files, /dev/null): it gets
         // copies, so they are closed once spawned, whatever happened.
         var opened: [Int32] = []

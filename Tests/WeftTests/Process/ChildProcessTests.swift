@@ -258,6 +258,27 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("an environment variable name that is empty or holds \"=\" fails the spawn with invalidArgument naming it (setting \"A=B\" to \"x\" gave the child A=\"B=x\"); nothing is left open")
+    func badEnvironmentVariableNames() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        for name in ["A=B", "", "=A"] {
+            var command = Command("/usr/bin/env")
+            command.clearEnvironment()
+            command.setEnvironment(name, to: "x")
+            let result = try Self.run(runtime, command.outputFuture())
+            guard case .failure(let error) = result else {
+                Issue.record("spawned with the variable name \(name.debugDescription): \(result)")
+                continue
+            }
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.description.contains(name.debugDescription) && error.description.contains("\"/usr/bin/env\""), "\(error)")
+        }
+        var removing = Command("/bin/true")
+        removing.removeEnvironment("PATH=/bin")
+        #expect(try Self.run(runtime, removing.statusFuture()).failure?.code == .invalidArgument)
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("a dropped ChildProcess leaves its child running and still reaps it; with killOnDrop it is killed and reaped")
     func dropBehaviour() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
