@@ -35,9 +35,12 @@ public struct Command: Sendable {
         /// A new pipe to the parent: the ``ChildProcess``'s ``PipeStream``.
         case pipe
         /// The file at `path`: read for standard input; for the output and
-        /// error streams created if needed (mode 0644) and truncated. The
-        /// parent opens it, so a relative path is from the parent's working
-        /// directory, not the child's ``Command/workingDirectory``.
+        /// error streams created if needed (mode 0644) and truncated, once
+        /// the child's working directory and executable were found usable (a
+        /// misspelt program leaves the file as it was); output and error set
+        /// to one path share one descriptor (`>f 2>&1`). The parent opens
+        /// it, so a relative path is from the parent's working directory,
+        /// not the child's ``Command/workingDirectory``.
         case file(path: String)
         /// A copy of the parent's open `descriptor` (which the parent keeps
         /// and may close after the spawn).
@@ -184,10 +187,21 @@ extension Command {
         let strings: [String] = [executable] + arguments + changed + [workingDirectory].compactMap { $0 } + paths
         try ProcessHandle.refuseNUL(in: strings, executable: executable)
         try refuseBadVariableNames()
+        // A file for the output or error is truncated before the spawn: first
+        // make sure the child could start at all (SpawnPreflight).
+        let writesFiles = [standardOutput, standardError].contains { if case .file = $0 { true } else { false } }
+        if writesFiles, let error = SpawnPreflight.failure(executable: executable, workingDirectory: workingDirectory,
+                                                          path: childPath(childEnvironment)) {
+            throw ProcessHandle.spawnError(error, executable: executable, workingDirectory: workingDirectory)
+        }
         // The descriptors opened here for the child (files, /dev/null): it gets
         // copies, so they are closed once spawned, whatever happened.
         var opened: [Int32] = []
         defer { for descriptor in opened { weft_close(descriptor) } }
+        /// The output and error files opened, each once: both set to one path
+        /// share its descriptor, and so its offset (`>f 2>&1`); opened twice,
+        /// each wrote from the start over the other's bytes.
+        var outputFiles: [(path: String, descriptor: Int32, index: Int)] = []
         var pipes: [StreamConnection?] = [nil, nil, nil]
         var slots: [SpawnOptions.Slot] = []
         slots.reserveCapacity(3)
@@ -198,27 +212,37 @@ extension Command {
                 slots.append(.inherit(Int32(index)))
             case .descriptor(let descriptor):
                 slots.append(.inherit(descriptor))
+            case .file(let path) where index == 2 && outputFiles.first?.path == path:
+                slots.append(.inherit(outputFiles[0].descriptor))
             case .null, .file:
                 let path: String
                 let flags: Int32
                 if case .file(let filePath) = stdio {
                     path = filePath
-                    flags = index == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC
+                    // Truncated below, once every file opened.
+                    flags = index == 0 ? O_RDONLY : O_WRONLY | O_CREAT
                 } else {
                     path = "/dev/null"
                     flags = O_RDWR
                 }
                 let descriptor = weft_open(path, flags | O_CLOEXEC, 0o644)
                 guard descriptor >= 0 else {
-                    throw WeftError(.libuv(code: uv_translate_sys_error(weft_errno())), operation: "spawn",
-                                    detail: "executable \(executable.debugDescription), \(["standard input", "standard output", "standard error"][index]) file \(path.debugDescription)")
+                    throw fileError(uv_translate_sys_error(weft_errno()), index, path)
                 }
                 opened.append(descriptor)
+                if index > 0, case .file = stdio { outputFiles.append((path, descriptor, index)) }
                 slots.append(.inherit(descriptor))
             case .pipe:
                 let connection = try StreamConnection(loop: loop, kind: .pipe)
                 pipes[index] = connection
                 slots.append(.pipe(connection, childReads: index == 0))
+            }
+        }
+        // As O_TRUNC would have (a pipe or a device has nothing to cut).
+        for file in outputFiles {
+            var status = stat()
+            if fstat(file.descriptor, &status) == 0, status.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG), ftruncate(file.descriptor, 0) != 0 {
+                throw fileError(uv_translate_sys_error(weft_errno()), file.index, file.path)
             }
         }
         let options = SpawnOptions(file: executable, arguments: [executable] + arguments,
@@ -232,5 +256,20 @@ extension Command {
             throw error
         }
         return ChildProcess(process: process, pipes: pipes.map { $0.map(PipeStream.init(connection:)) })
+    }
+
+    /// The `PATH` the child looks its executable up in: from `environment`
+    /// (the child's entries), or the parent's when it inherits it unchanged.
+    private func childPath(_ environment: [[UInt8]]?) -> String? {
+        guard let environment else { return getenv("PATH").map { String(cString: $0) } }
+        let prefix = Array("PATH=".utf8)
+        guard let entry = environment.first(where: { $0.starts(with: prefix) }) else { return nil }
+        return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+    }
+
+    /// The spawn's error for the file `path` of standard stream `index`.
+    private func fileError(_ code: Int32, _ index: Int, _ path: String) -> WeftError {
+        WeftError(.libuv(code: code), operation: "spawn",
+                  detail: "executable \(executable.debugDescription), \(["standard input", "standard output", "standard error"][index]) file \(path.debugDescription)")
     }
 }

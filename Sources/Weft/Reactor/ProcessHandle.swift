@@ -71,6 +71,14 @@ final class ProcessHandle {
                         detail: "executable \(executable.debugDescription): \(text.debugDescription) contains a NUL byte")
     }
 
+    /// A failed spawn's error: the libuv error `code`, naming the executable
+    /// (and the working directory, if set).
+    static func spawnError(_ code: Int32, executable: String, workingDirectory: String?) -> WeftError {
+        var detail = "executable \(executable.debugDescription)"
+        if let workingDirectory { detail += ", working directory \(workingDirectory.debugDescription)" }
+        return WeftError(.libuv(code: code), operation: "spawn", detail: detail)
+    }
+
     /// Spawns the child on `loop` (the calling thread must be its thread).
     /// Fails with the libuv error of `uv_spawn` naming the executable: `ENOENT`
     /// when it does not exist, `EACCES` when it is not executable, `EMFILE`
@@ -121,9 +129,7 @@ final class ProcessHandle {
         if result < 0 {
             // uv_spawn initialised the handle before it failed: it must be closed.
             weft_close_and_free(weft_process_handle(process))
-            var detail = "executable \(options.file.debugDescription)"
-            if let directory = options.workingDirectory { detail += ", working directory \(directory.debugDescription)" }
-            throw WeftError(.libuv(code: result), operation: "spawn", detail: detail)
+            throw spawnError(result, executable: options.file, workingDirectory: options.workingDirectory)
         }
         let owner = ProcessHandle(loop: loop, handle: process, killOnRelease: killOnRelease)
         process.pointee.data = Unmanaged.passRetained(owner).toOpaque()

@@ -279,6 +279,53 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("a spawn that cannot start (no such program, by path or in PATH; a file that is not executable; no such working directory) fails as libuv would and leaves an output file as it was: it was truncated before uv_spawn failed")
+    func failedSpawnLeavesOutputFileAlone() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        try FileTest.withTemporaryDirectory { directory in
+            let kept = directory + "/kept.log"
+            let contents = Array("kept".utf8)
+            try runtime.block(on: FileSystem.writeFileFuture(kept, contents: contents)).get()
+            let missing = Command(directory + "/no-such-program")
+            let byName = Command("weft-no-such-program-\(getpid())")
+            let notExecutable = Command(kept)  // written 0644
+            var noDirectory = Command("/bin/echo", arguments: ["x"])
+            noDirectory.workingDirectory = directory + "/no-such-directory"
+            let expected: [WeftError.Code] = [.notFound, .notFound, .permissionDenied, .notFound]
+            for (index, var command) in [missing, byName, notExecutable, noDirectory].enumerated() {
+                command.standardOutput = .file(path: kept)
+                command.standardError = .file(path: kept)
+                let result = try Self.run(runtime, command.statusFuture())
+                #expect(result.failure?.code == expected[index], "\(command.executable): \(result)")
+                #expect(result.failure?.description.contains(command.executable.debugDescription) == true, "\(result)")
+                #expect(try runtime.block(on: FileSystem.readFileFuture(kept)).get() == contents,
+                        "\(command.executable): the output file was truncated by a spawn that failed")
+            }
+            // And one that starts still truncates it.
+            var starts = Command("/bin/echo", arguments: ["new"])
+            starts.standardOutput = .file(path: kept)
+            #expect(try Self.run(runtime, starts.statusFuture()).get().isSuccess)
+            #expect(try runtime.block(on: FileSystem.readFileFuture(kept)).get() == Array("new\n".utf8))
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("standard output and error set to one path share one descriptor (>f 2>&1): what the child writes to each lands in order, none over the other (opened twice, each wrote from the start of the file)")
+    func outputAndErrorToOneFile() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        try FileTest.withTemporaryDirectory { directory in
+            let log = directory + "/both.log"
+            try runtime.block(on: FileSystem.writeFileFuture(log, contents: Array("old contents, longer than the new\n".utf8))).get()
+            var command = Command("/bin/sh", arguments: ["-c", "echo out; echo err >&2; echo out2"])
+            command.standardOutput = .file(path: log)
+            command.standardError = .file(path: log)
+            #expect(try Self.run(runtime, command.statusFuture()).get().isSuccess)
+            let written = String(decoding: try runtime.block(on: FileSystem.readFileFuture(log)).get(), as: UTF8.self)
+            #expect(written == "out\nerr\nout2\n")
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("a dropped ChildProcess leaves its child running and still reaps it; with killOnDrop it is killed and reaped")
     func dropBehaviour() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()

@@ -1,0 +1,64 @@
+import CLibUV
+
+/// What the spawn of a command would fail with in the child, asked before
+/// anything is opened for it: the child's `chdir` to its working directory and
+/// its `execvp` of the executable, as glibc looks it up.
+///
+/// A `.file` standard output or error is truncated before the child starts
+/// (it must be: truncating after the spawn returns would cut what the child
+/// already wrote, the child running from its `exec` on). A spawn that then
+/// failed (a misspelt program, a missing directory) destroyed the file for
+/// nothing; the spawn fails here instead, with the error libuv would report,
+/// before the file is touched. What cannot be told beforehand (the program
+/// removed in between, out of descriptors or processes) may still fail the
+/// spawn after the truncation.
+enum SpawnPreflight {
+    /// The libuv error (negative) the child's `chdir` or `execvp` would fail
+    /// with, or nil if both would succeed. `path` is the child's `PATH`, nil
+    /// when it has none.
+    static func failure(executable: String, workingDirectory: String?, path: String?) -> Int32? {
+        if let workingDirectory, let error = directoryError(workingDirectory) { return error }
+        /// A relative candidate is looked up from the child's working directory.
+        func fromChildDirectory(_ candidate: String) -> String {
+            guard let workingDirectory, !candidate.hasPrefix("/") else { return candidate }
+            return workingDirectory + "/" + candidate
+        }
+        if executable.isEmpty { return UV_ENOENT.rawValue }
+        if executable.utf8.contains(UInt8(ascii: "/")) {
+            return executableError(fromChildDirectory(executable))
+        }
+        // execvp: each entry of PATH in turn (an empty one is the working
+        // directory); EACCES from any if none could run, else ENOENT; an
+        // error other than "not there" ends the search with that error.
+        var deniedOnce = false
+        for entry in (path ?? "/bin:/usr/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = fromChildDirectory(entry.isEmpty ? executable : "\(entry)/\(executable)")
+            switch executableError(candidate) {
+            case nil: return nil
+            case UV_EACCES.rawValue: deniedOnce = true
+            case UV_ENOENT.rawValue, UV_ENOTDIR.rawValue, -ESTALE, UV_ENODEV.rawValue, UV_ETIMEDOUT.rawValue: break
+            case let error?: return error
+            }
+        }
+        return deniedOnce ? UV_EACCES.rawValue : UV_ENOENT.rawValue
+    }
+
+    /// Why `execve(candidate)` would fail, as a libuv error, or nil: it is a
+    /// regular file the effective user may execute.
+    private static func executableError(_ candidate: String) -> Int32? {
+        var status = stat()
+        if stat(candidate, &status) != 0 { return uv_translate_sys_error(weft_errno()) }
+        if status.st_mode & mode_t(S_IFMT) != mode_t(S_IFREG) { return UV_EACCES.rawValue }
+        if faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) != 0 { return uv_translate_sys_error(weft_errno()) }
+        return nil
+    }
+
+    /// Why `chdir(directory)` would fail, as a libuv error, or nil.
+    private static func directoryError(_ directory: String) -> Int32? {
+        var status = stat()
+        if stat(directory, &status) != 0 { return uv_translate_sys_error(weft_errno()) }
+        if status.st_mode & mode_t(S_IFMT) != mode_t(S_IFDIR) { return UV_ENOTDIR.rawValue }
+        if faccessat(AT_FDCWD, directory, X_OK, AT_EACCESS) != 0 { return uv_translate_sys_error(weft_errno()) }
+        return nil
+    }
+}
