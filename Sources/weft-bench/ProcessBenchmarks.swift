@@ -91,3 +91,28 @@ func checkSpawnAtDescriptorLimit() throws {
     if case .failure(let failure) = failed, failure.code == .tooManyOpenFiles, status.isSuccess { return }
     exit(1)
 }
+
+// MARK: - spawn-with-sigchld-blocked
+
+/// Not a benchmark: the check that a child's exit is seen in a process that
+/// started with `SIGCHLD` blocked, in a process of its own (the test suite
+/// runs it: a signal mask is per thread and inherited by the threads a thread
+/// starts, and the test process's must stay as it is). Blocks `SIGCHLD` on
+/// this, the main thread, before any runtime exists, spawns `/bin/true` on a
+/// runtime this thread drives, and waits for its exit at most 5 s. Prints
+/// `weft-bench spawn-with-sigchld-blocked status=<its status, or "timed out">`
+/// and exits 0 when the exit was seen, 1 when the wait timed out.
+func checkSpawnWithSIGCHLDBlocked() throws {
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    sigaddset(&mask, SIGCHLD)
+    pthread_sigmask(SIG_BLOCK, &mask, nil)
+    let runtime = try Runtime()
+    let child = try runtime.block(on: Command("/bin/true").spawnFuture()).get()
+    guard case .success(let ended) = try runtime.block(on: timeoutFuture(.seconds(5), child.waitFuture())) else {
+        print("weft-bench spawn-with-sigchld-blocked status=timed out")
+        exit(1)
+    }
+    print("weft-bench spawn-with-sigchld-blocked status=\(try ended.get())")
+}
+

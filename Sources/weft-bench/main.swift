@@ -6,8 +6,9 @@
 // their FutureSet-by-hand baseline first, as `<name>-futureset`):
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
-// `weft-bench spawn-at-descriptor-limit` is not a benchmark but a fault check
-// the tests run in a process of its own (ProcessFaultTests).
+// `weft-bench spawn-at-descriptor-limit` and `spawn-with-sigchld-blocked` are not
+// benchmarks but fault checks the tests run in a process of their own
+// (ProcessFaultTests).
 
 import CWeftSupport
 import Glibc
@@ -302,6 +303,7 @@ do {
     case "buffer-unordered": try benchBufferUnordered(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
     case "process-spawn": try benchProcessSpawn(n: option("-n", default: 2000), concurrent: option("-c", default: 1))
     case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
+    case "spawn-with-sigchld-blocked": try checkSpawnWithSIGCHLDBlocked()
     default:
         print(usage)
         exit(2)

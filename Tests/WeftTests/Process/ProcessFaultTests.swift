@@ -47,4 +47,16 @@ struct ProcessFaultTests {
         #expect(line.hasSuffix(" then=exit code 0\n"), "\(line)")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("a process that started with SIGCHLD blocked still sees its child exit: the spawn unblocks it on the loop thread (libuv hears of exits only through SIGCHLD: the wait hung, the child a zombie) (in a process of its own: weft-bench spawn-with-sigchld-blocked)")
+    func spawnWithSIGCHLDBlocked() throws {
+        let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let output = try runtime.block(on: timeoutFuture(.seconds(60),
+            Command(binary, arguments: ["spawn-with-sigchld-blocked"]).outputFuture())).get().get()
+        let line = String(decoding: output.standardOutput, as: UTF8.self)
+        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
+        #expect(line == "weft-bench spawn-with-sigchld-blocked status=exit code 0\n", "\(line)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
