@@ -202,6 +202,7 @@ extension Command {
         /// share its descriptor, and so its offset (`>f 2>&1`); opened twice,
         /// each wrote from the start over the other's bytes.
         var outputFiles: [(path: String, descriptor: Int32, index: Int)] = []
+        var inherited = InheritedDescriptors()
         var pipes: [StreamConnection?] = [nil, nil, nil]
         var slots: [SpawnOptions.Slot] = []
         slots.reserveCapacity(3)
@@ -209,9 +210,9 @@ extension Command {
             let stdio = index == 0 ? standardInput : index == 1 ? standardOutput : standardError
             switch stdio {
             case .inherit:
-                slots.append(.inherit(Int32(index)))
+                slots.append(.inherit(inherited.forChild(Int32(index))))
             case .descriptor(let descriptor):
-                slots.append(.inherit(descriptor))
+                slots.append(.inherit(inherited.forChild(descriptor)))
             case .file(let path) where index == 2 && outputFiles.first?.path == path:
                 slots.append(.inherit(outputFiles[0].descriptor))
             case .null, .file:
@@ -249,8 +250,18 @@ extension Command {
                                    environment: childEnvironment,
                                    workingDirectory: workingDirectory, stdio: slots)
         let process: ProcessHandle
-        do {
-            process = try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
+        do throws(WeftError) {
+            if inherited.mayRestore {
+                var spawned: ProcessHandle?
+                try StandardStream.whilePipeModesHeld { () throws(WeftError) in
+                    spawned = try inherited.spawnRestoringModes { () throws(WeftError) in
+                        try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
+                    }
+                }
+                process = spawned!
+            } else {
+                process = try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
+            }
         } catch {
             for pipe in pipes { pipe?.close() }
             throw error

@@ -291,6 +291,16 @@ private enum OpenPipes {
     }
 }
 
+extension StandardStream {
+    /// Runs `body` (a spawn that hands a child a non-blocking descriptor as it
+    /// is, and makes it non-blocking again afterwards: `InheritedDescriptors`)
+    /// while no last close of a standard stream on a pipe can make the pipe
+    /// blocking again: run in between, that close would be undone.
+    static func whilePipeModesHeld(_ body: () throws(WeftError) -> Void) throws(WeftError) {
+        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(WeftError) in try body() }
+    }
+}
+
 /// Closes a standard stream's pipe on its loop, then tells ``OpenPipes``.
 private struct CloseStandardPipe: LoopJob {
     let stream: PipeStream

@@ -29,6 +29,23 @@ struct StandardStreamTests {
         fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0
     }
 
+    /// Runs `body` with descriptor 0 one end of a new Unix socket pair (a
+    /// pipe that cannot be reopened through `/proc`); the other end goes to `body`.
+    static func withSocketAsStandardInput(_ body: (Int32) throws -> Void) throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        let saved = dup(0)
+        try #require(saved >= 0)
+        defer {
+            dup2(saved, 0)
+            close(saved)
+            close(ends[0])
+            close(ends[1])
+        }
+        try #require(dup2(ends[0], 0) == 0)
+        try body(ends[1])
+    }
+
     @Test("standard input on a pipe reads what is written to it; two streams on one pipe leave it non-blocking until the last closes, which makes it blocking again")
     func twoStreamsOnOnePipe() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -46,6 +63,35 @@ struct StandardStreamTests {
             second.close()  // idempotent: counted once
             #expect(!Self.isNonBlocking(0))
             #expect(fcntl(0, F_GETFD) != -1, "descriptor 0 stays open")
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a child spawned with inherited standard streams leaves the parent's standard input non-blocking under its StandardStream, and still reads it: libuv's child makes its descriptors 0-2 blocking, which made the description the parent shares blocking (a pipe is now reopened for the child; a socket's mode is set back after the spawn)")
+    func childWithInheritedStandardInput() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        try Self.withPipeAsStandardInput { writer in
+            let input = try StandardStream.input(runtime: runtime)
+            defer { input.close() }
+            #expect(Self.isNonBlocking(0))
+            #expect(try runtime.block(on: timeoutFuture(.seconds(10), Command("/bin/true").statusFuture())).get().get().isSuccess)
+            #expect(Self.isNonBlocking(0), "the child made the parent's pipe blocking")
+            #expect(write(writer, "to the child\n", 13) == 13)
+            var head = Command("/usr/bin/head", arguments: ["-n", "1"])
+            head.standardOutput = .pipe
+            let child = try runtime.block(on: head.spawnFuture()).get()
+            let line = try runtime.block(on: timeoutFuture(.seconds(10), child.standardOutput!.readToEnd())).get().get()
+            #expect(String(decoding: line, as: UTF8.self) == "to the child\n", "the child reads the same pipe")
+            #expect(try runtime.block(on: timeoutFuture(.seconds(10), child.waitFuture())).get().get().isSuccess)
+            child.standardOutput = nil
+            #expect(Self.isNonBlocking(0))
+        }
+        try Self.withSocketAsStandardInput { _ in
+            let input = try StandardStream.input(runtime: runtime)
+            defer { input.close() }
+            #expect(input.kind == .pipe && Self.isNonBlocking(0))
+            #expect(try runtime.block(on: timeoutFuture(.seconds(10), Command("/bin/true").statusFuture())).get().get().isSuccess)
+            #expect(Self.isNonBlocking(0), "the child made the parent's socket blocking")
         }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }

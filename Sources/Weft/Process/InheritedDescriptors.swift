@@ -1,0 +1,73 @@
+import CLibUV
+
+/// The parent's descriptors a child gets as its standard streams (`.inherit`,
+/// `.descriptor`), kept from the one change libuv's child makes to them.
+///
+/// Before its `exec`, libuv 1.44's child makes each of its descriptors 0, 1
+/// and 2 blocking (`uv__nonblock_fcntl(fd, 0)` in `uv__process_child_init`).
+/// `O_NONBLOCK` belongs to the open file description, which a copied
+/// descriptor shares with the parent's: spawning a child with inherited
+/// standard streams made the parent's pipe blocking under the
+/// ``StandardStream`` reading or writing it, whose loop then blocked in a read
+/// or a write. So a non-blocking descriptor is handed over as one of the
+/// child's own where it can be, and set back otherwise:
+///
+/// - a pipe (or FIFO) is opened anew through `/proc/self/fd`: the same pipe,
+///   under an open file description of the child's own, whose mode the child
+///   may change (opened non-blocking, so that a read end with no writer does
+///   not wait; the child makes it blocking);
+/// - anything else (a socket, a terminal, a pipe that cannot be reopened) is
+///   given as it is and made non-blocking again once `uv_spawn` returned:
+///   it returns only after the child's `exec` (or failure: it waits for it
+///   through a close-on-exec pipe), so the child's change is behind it. Until
+///   then the description is blocking, and another loop writing to it could
+///   block: what cannot be reopened is not safe from that. The look at the
+///   mode, the spawn and the setting back run under the lock of the standard
+///   streams on pipes (``StandardStream/whilePipeModesHeld(_:)``), so that
+///   their last close, which makes a pipe found blocking blocking again,
+///   never falls in between and is undone.
+struct InheritedDescriptors: ~Copyable {
+    /// The descriptors handed over as they are, non-blocking before the spawn.
+    private var toRestore: [Int32] = []
+    /// The pipes reopened for the child, closed after the spawn.
+    private var reopened: [Int32] = []
+
+    init() {}
+
+    deinit {
+        for descriptor in reopened { weft_close(descriptor) }
+    }
+
+    /// Whether some descriptor may have to be made non-blocking again after
+    /// the spawn.
+    var mayRestore: Bool { !toRestore.isEmpty }
+
+    /// The descriptor the child gets for the parent's `descriptor`.
+    mutating func forChild(_ descriptor: Int32) -> Int32 {
+        let flags = weft_status_flags(descriptor)
+        guard flags >= 0, weft_is_nonblocking(flags) != 0 else { return descriptor }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & mode_t(S_IFMT) == mode_t(S_IFIFO) {
+            let own = weft_open("/proc/self/fd/\(descriptor)", (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC, 0)
+            if own >= 0 {
+                reopened.append(own)
+                return own
+            }
+        }
+        toRestore.append(descriptor)
+        return descriptor
+    }
+
+    /// Runs `spawn`, then makes the descriptors handed over as they are that
+    /// were non-blocking just before it non-blocking again.
+    func spawnRestoringModes<Result>(_ spawn: () throws(WeftError) -> Result) throws(WeftError) -> Result {
+        let nonBlocking = toRestore.filter { weft_status_flags($0) >= 0 && weft_is_nonblocking(weft_status_flags($0)) != 0 }
+        defer {
+            for descriptor in nonBlocking {
+                let flags = weft_status_flags(descriptor)
+                if flags >= 0 && weft_is_nonblocking(flags) == 0 { _ = weft_set_status_flags(descriptor, flags | O_NONBLOCK) }
+            }
+        }
+        return try spawn()
+    }
+}
