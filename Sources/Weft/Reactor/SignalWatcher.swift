@@ -3,8 +3,10 @@ import CWeftSupport
 
 /// The owner of a `uv_signal_t` (allocated apart, `data` unretained, freed in
 /// the close callback), closed on its loop's thread when the last copy of its
-/// stream goes (``ClosingOnLoop``). An active signal handle keeps the loop
-/// alive, so waiting for a signal is never reported as stuck.
+/// stream goes (``ClosingOnLoop``), or when the loop shuts down first
+/// (``SignalWatchers``): then its deliveries end, since no loop would run its
+/// callback again. An active signal handle keeps the loop alive, so waiting
+/// for a signal is never reported as stuck.
 final class SignalWatcher: LoopHandleOwner {
     /// Nil once closed.
     private var handle: UnsafeMutablePointer<uv_signal_t>?
@@ -12,12 +14,13 @@ final class SignalWatcher: LoopHandleOwner {
     /// loop that goes away with a handle still open cannot be closed and would
     /// leak its descriptors.
     let loop: EventLoop
-    /// Deliveries since the last one was taken (coalesced), and the tasks
+    /// Deliveries since the last one was taken (coalesced), whether they have
+    /// ended (set when the loop shut down with the handle open), and the tasks
     /// waiting for one (copies of an installed stream share this watcher, and
     /// each may wait in a task of its own). Locked: a stream may be polled
     /// from any thread (a `value(of:)` of a `shutdownSignal()` off its loop),
     /// while deliveries come on the loop's. A signal stream is no hot path.
-    private let deliveries = Locked<(pending: Int, waiting: WaitingWakers)>((0, WaitingWakers()))
+    private let deliveries = Locked<(pending: Int, ended: Bool, waiting: WaitingWakers)>((0, false, WaitingWakers()))
 
     init(loop: EventLoop, number: Int32) throws(WeftError) {
         self.loop = loop
@@ -47,6 +50,7 @@ final class SignalWatcher: LoopHandleOwner {
         sigemptyset(&mask)
         sigaddset(&mask, number)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        loop.withAttachment(SignalWatchers.key) { $0.open[ObjectIdentifier(self)] = self }
     }
 
     /// Closes the handle (once); on the loop thread.
@@ -54,24 +58,53 @@ final class SignalWatcher: LoopHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_signal_close(handle)  // gives the signal back its disposition if it was the last watcher
+        loop.withAttachment(SignalWatchers.key) { _ = $0.open.removeValue(forKey: ObjectIdentifier(self)) }
+    }
+
+    /// The loop shuts down with the handle open: close it, and end the
+    /// deliveries (waking every waiting task to see that), so that a stream
+    /// polled elsewhere ends instead of waiting for ever for a signal that
+    /// no loop would report.
+    fileprivate func loopShuttingDown() {
+        close()
+        var waiting = deliveries.withLock { deliveries in
+            deliveries.ended = true
+            return deliveries.waiting.take()
+        }
+        waiting.wakeAll()
     }
 
     /// Closes a handle whose start failed (its stream never held it).
     deinit { close() }
 
-    /// Ready once a delivery came since the last one taken (taking it). From
-    /// any thread.
-    func pollDelivery(_ context: inout Context) -> Poll<Void> {
+    /// Ready with `true` once a delivery came since the last one taken
+    /// (taking it), with `false` once the deliveries ended (the loop shut
+    /// down). From any thread.
+    func pollDelivery(_ context: inout Context) -> Poll<Bool> {
         let waker = context.waker
         var letGo: WaitingWakers.LetGo?
         defer { letGo?.wake() }  // after the lock
         return deliveries.withLock { deliveries in
             if deliveries.pending > 0 {
                 deliveries.pending = 0
-                return .ready(())
+                return .ready(true)
             }
+            if deliveries.ended { return .ready(false) }
             letGo = deliveries.waiting.register(waker)
             return .pending
         }
+    }
+}
+
+/// The signal handles of one loop still open, so that its shutdown closes
+/// them (see ``SignalWatcher``): nothing else would while a stream is held,
+/// and the loop, kept by each, could never be closed. Loop-confined, like the
+/// handles.
+final class SignalWatchers: LoopShutdownObserver {
+    static let key = LoopAttachmentKey(.signalWatchers) { _ in SignalWatchers() }
+    var open: [ObjectIdentifier: SignalWatcher] = [:]
+
+    func loopShuttingDown() {
+        for watcher in Array(open.values) { watcher.loopShuttingDown() }
     }
 }

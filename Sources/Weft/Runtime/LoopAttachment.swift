@@ -55,6 +55,8 @@ enum LoopAttachmentSlot: Int, CaseIterable {
     case readBuffers
     /// The reactor's children still running (`ChildRegistry`).
     case children
+    /// The reactor's signal handles open (`SignalWatchers`).
+    case signalWatchers
 }
 
 /// How many keys have taken a slot after the fixed ones.

@@ -10,7 +10,8 @@ import CLibUV
 ///
 /// The handler lives on the loop it was installed on (its handle is closed
 /// there); the stream may be polled from any thread, and its ``values``
-/// await each delivery on that loop.
+/// await each delivery on that loop. When that loop shuts down, the handler
+/// is removed and the stream ends, wherever it is polled.
 ///
 /// **Cancellation:** dropping the stream (its last copy) removes the handler:
 /// the handle is closed on its loop, whichever thread drops it. When no other
@@ -36,13 +37,14 @@ public struct SignalStream: PollStream {
         watcher = ClosingOnLoop(try SignalWatcher(loop: loop, number: number))
     }
 
-    /// Yields the signal number per delivery; never ends. If the handler
-    /// cannot be installed, the stream ends at once (`install()` reports why).
+    /// Yields the signal number per delivery. Ends when the loop it was
+    /// installed on shuts down (the handler is removed then), and at once if
+    /// the handler cannot be installed (`install()` reports why).
     public mutating func pollNext(_ context: inout Context) -> Poll<Int32?> {
         if watcher == nil {
             do { try install() } catch { return .ready(nil) }
         }
-        return watcher!.owner.pollDelivery(&context).map { number }
+        return watcher!.owner.pollDelivery(&context).map { $0 ? number : nil }
     }
 }
 
@@ -57,9 +59,10 @@ public func signals(_ number: Int32) -> SignalStream {
 ///
 /// Its handlers are installed at the first poll, on the runtime polling it.
 /// Polled where they cannot be (outside a Weft runtime, as a ``Sleep`` would
-/// be, or on a runtime that was shut down) it traps: its output, a signal
-/// number, cannot carry the error, and pending with no handler to wake it
-/// would wait for ever. ``install(runtime:)`` reports that error instead.
+/// be, or on a runtime that was shut down), or once the loop they were
+/// installed on shut down (which removed them), it traps: its output, a
+/// signal number, cannot carry the error, and pending with no handler to
+/// wake it would wait for ever. ``install(runtime:)`` reports that error instead.
 ///
 /// **Cancellation:** dropping it removes both handlers.
 public struct ShutdownSignal: Future {
@@ -78,8 +81,13 @@ public struct ShutdownSignal: Future {
             // Each stream would end at once, and this wait for neither.
             do { try install() } catch { preconditionFailure("shutdownSignal() polled where its handlers cannot be installed: \(error)") }
         }
-        if case .ready(let number?) = interrupt.pollNext(&context) { return .ready(number) }
-        if case .ready(let number?) = terminate.pollNext(&context) { return .ready(number) }
+        let interrupted = interrupt.pollNext(&context)
+        if case .ready(let number?) = interrupted { return .ready(number) }
+        let terminated = terminate.pollNext(&context)
+        if case .ready(let number?) = terminated { return .ready(number) }
+        if case .ready(nil) = interrupted, case .ready(nil) = terminated {
+            preconditionFailure("shutdownSignal() polled after the loop it was installed on shut down, which removed its handlers")
+        }
         return .pending
     }
 }

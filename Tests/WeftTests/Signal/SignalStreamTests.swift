@@ -109,6 +109,20 @@ struct SignalStreamTests {
         #expect(after == before, "the signal handle is still open")
     }
 
+    @Test("a stream whose loop shuts down while it is held ends (nil) where it is polled (here on the shared loop), instead of waiting for ever for a delivery no loop would report: one already waiting, and one first polled afterwards")
+    func streamEndsWhenItsLoopShutsDown() async throws {
+        let loop = try LoopThread()
+        let waiting = try await Self.urgentSignals(installedOn: loop)
+        let unpolled = try await Self.urgentSignals(installedOn: loop)
+        let waiter = Task { try await value(of: waiting.value.next()).element }
+        try await Task.sleep(for: .milliseconds(100))  // it waits
+        await shutDownOffThePool(loop)
+        let ended = try await awaitWithin(.seconds(1), waiter)
+        #expect(ended == nil, "a delivery after the shutdown: \(String(describing: ended))")
+        let late = try await awaitWithin(.seconds(1), Task { try await value(of: unpolled.value.next()).element })
+        #expect(late == nil, "a delivery after the shutdown: \(String(describing: late))")
+    }
+
     @Test("shutdownSignal() polled off any runtime traps, as a Sleep does, instead of returning pending with no handler installed to wake it (a silent hang: its signal number cannot carry the error); install() throws it")
     func shutdownSignalOffAnyRuntime() async {
         var unattached = shutdownSignal()
