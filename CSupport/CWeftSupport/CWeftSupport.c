@@ -396,7 +396,15 @@ uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
  * sets a signal back to SIG_DFL when its last handle for it stops: a process
  * started under nohup (SIGHUP ignored), or a foreign handler, lost that once
  * a stream went. Locked around libuv's start and close, which take libuv's
- * own signal lock inside this one, always in this order. */
+ * own signal lock inside this one, always in this order.
+ *
+ * SIGCHLD is never restored: it is libuv's. uv_spawn starts the loop's child
+ * watcher (a SIGCHLD handle) under libuv's lock alone, so it could install
+ * libuv's handler between the check below and the write, which put SIG_DFL
+ * back over it: that loop never heard of its children's exits again (every
+ * wait hung, the children stayed zombies). Seen with `weft-bench
+ * sigchld-stream-churn` (a loop churning SIGCHLD streams beside one spawning
+ * /bin/true): a wait hung after 470 to 7,500 spawns in half the 10 s runs. */
 static pthread_mutex_t weft_signal_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int watchers;
@@ -419,7 +427,7 @@ void weft_signal_close(uv_signal_t *handle) {
     pthread_mutex_lock(&weft_signal_lock);
     weft_close_and_free((uv_handle_t *)handle);
     if (signum > 0 && signum < NSIG && weft_signal_table[signum].watchers > 0
-        && --weft_signal_table[signum].watchers == 0) {
+        && --weft_signal_table[signum].watchers == 0 && signum != SIGCHLD) {
         /* Only if libuv let go of it too (no other libuv handle watches it). */
         struct sigaction now;
         if (sigaction(signum, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL) {

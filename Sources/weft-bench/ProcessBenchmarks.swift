@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Weft
 
 // MARK: - process-spawn
@@ -116,3 +117,54 @@ func checkSpawnWithSIGCHLDBlocked() throws {
     print("weft-bench spawn-with-sigchld-blocked status=\(try ended.get())")
 }
 
+// MARK: - sigchld-stream-churn
+
+/// Not a benchmark: the check that dropping a `SIGCHLD` stream never takes
+/// `SIGCHLD` back from a loop's child watcher, in a process of its own (it
+/// sets and churns the process's `SIGCHLD` handling, which every loop that
+/// spawns relies on). First the rule, which holds or not at once: with
+/// `SIGCHLD` ignored, a stream of it opened and dropped leaves libuv's
+/// `SIG_DFL` (Weft restores no disposition of `SIGCHLD`). Then the race the
+/// rule prevents, which a run may or may not meet: a loop thread opens and
+/// drops `SIGCHLD` streams over and over, pausing without one (so that a child
+/// watcher stopping then leaves `SIG_DFL`, which the next stream saves as the
+/// disposition to restore), while this thread spawns `/bin/true` and waits
+/// for it (3 s at most), for `seconds`. Prints
+/// `weft-bench sigchld-stream-churn restored=<0|1> spawns=<N> hung=<0|1>` and
+/// exits 1 when the ignored disposition was restored or a wait hung (a
+/// stream's restore had put `SIG_DFL` over the handler libuv installed for a
+/// spawn meanwhile).
+func checkSIGCHLDStreamChurn(seconds: Int) throws {
+    let runtime = try Runtime()
+    signal(SIGCHLD, SIG_IGN)
+    do {
+        var stream = signals(SIGCHLD)
+        try stream.install(runtime: runtime)
+    }  // dropped: closed at once, on this, its loop's thread
+    var action = sigaction()
+    sigaction(SIGCHLD, nil, &action)
+    let restored = unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    signal(SIGCHLD, SIG_DFL)
+    let churning = try LoopThread(name: "sigchld-churn")
+    let stop = Atomic<Bool>(false)
+    churning.spawn {
+        while !stop.load(ordering: .relaxed) {
+            var stream = signals(SIGCHLD)
+            try stream.install()
+            _ = consume stream
+            usleep(20)
+        }
+    }
+    defer { churning.shutdown() }
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    var spawns = 0
+    var hung = false
+    while !hung && ContinuousClock.now < deadline {
+        let child = try runtime.block(on: Command("/bin/true").spawnFuture()).get()
+        spawns += 1
+        if case .failure = try runtime.block(on: timeoutFuture(.seconds(3), child.waitFuture())) { hung = true }
+    }
+    stop.store(true, ordering: .relaxed)
+    print("weft-bench sigchld-stream-churn restored=\(restored ? 1 : 0) spawns=\(spawns) hung=\(hung ? 1 : 0)")
+    if restored || hung { exit(1) }
+}

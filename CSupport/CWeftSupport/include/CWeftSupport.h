@@ -251,7 +251,8 @@ int weft_signal_watch(uv_signal_t *handle, uv_signal_cb callback, int signum);
 /// Closes and frees the handle (as `weft_close_and_free`); when it was the last
 /// of Weft's handles watching its signal and libuv set the signal back to
 /// `SIG_DFL`, restores the disposition `weft_signal_watch` saved (`SIG_IGN`
-/// under nohup, a foreign handler).
+/// under nohup, a foreign handler). Never for SIGCHLD, which libuv's child
+/// watchers own.
 void weft_signal_close(uv_signal_t *handle);
 
 /// `sendfile(2)` of up to `count` bytes of `in_fd` from `offset` to `out_fd`:

@@ -59,4 +59,16 @@ struct ProcessFaultTests {
         #expect(line == "weft-bench spawn-with-sigchld-blocked status=exit code 0\n", "\(line)")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("dropping a SIGCHLD stream restores no disposition of SIGCHLD (libuv's child watchers own it), so with SIGCHLD streams opened and dropped over and over on one loop while another spawns and waits every wait ends (the last stream's close put back the saved SIG_DFL over the handler libuv had just installed for a spawn, and that loop never heard of an exit again) (in a process of its own: weft-bench sigchld-stream-churn)")
+    func sigchldStreamsBesideSpawns() throws {
+        let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let output = try runtime.block(on: timeoutFuture(.seconds(60),
+            Command(binary, arguments: ["sigchld-stream-churn", "-n", "3"]).outputFuture())).get().get()
+        let line = String(decoding: output.standardOutput, as: UTF8.self)
+        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
+        #expect(line.hasPrefix("weft-bench sigchld-stream-churn restored=0 spawns=") && line.hasSuffix(" hung=0\n"), "\(line)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
