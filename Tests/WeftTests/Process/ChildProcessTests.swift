@@ -401,7 +401,8 @@ struct ChildProcessTests {
     @Test("an async wait() in flight when the child's loop shuts down fails with shutDown, as the poll form does, not CancellationError (nobody cancelled the task); so does status() awaited on that loop")
     func asyncWaitWhenTheLoopShutsDown() async throws {
         let loop = try LoopThread()
-        var command = Command("/bin/sleep", arguments: ["5"])
+        // Long enough to outlive a loaded machine's delays (the shutdown kills it).
+        var command = Command("/bin/sleep", arguments: ["60"])
         command.standardInput = .null
         command.killOnDrop = true
         let child = try await loop.run { try await command.spawn() }
