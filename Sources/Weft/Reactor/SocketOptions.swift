@@ -36,9 +36,15 @@ public struct SocketOptions: Sendable, Hashable {
     public var receiveBufferSize: Int?
     /// `SO_SNDBUF`, in bytes.
     public var sendBufferSize: Int?
-    /// `SO_LINGER`: how long a close waits to send what is queued, in whole
-    /// seconds (a fraction is refused); `.zero` makes a close reset the
-    /// connection.
+    /// `SO_LINGER`: `.zero` makes a close reset the connection (an abortive
+    /// close: what is queued is dropped, the peer gets `ECONNRESET`, and no
+    /// `TIME_WAIT` is left). Only `.zero`: with a longer linger, Linux's
+    /// `close` blocks its thread, non-blocking socket or not, until what is
+    /// queued is sent or the time is up, and on a loop that stalls every
+    /// other connection and timer for it (Tokio deprecated `set_linger` for
+    /// that reason). For a close that waits until the peer has everything,
+    /// shut the write side down (``TCPStream/shutdown()``) and read to the
+    /// end before closing.
     public var linger: Duration?
     /// `IPV6_V6ONLY` (binding an IPv6 address only; other sockets refuse it):
     /// `true` accepts IPv6 only, `false` IPv4-mapped addresses too; `nil` is
@@ -106,12 +112,8 @@ public struct SocketOptions: Sendable, Hashable {
                 throw invalid("\(name) \(size) must be from 1 to \(Int32.max) bytes")
             }
         }
-        if let linger, linger < .zero || linger.components.seconds >= Int64(Int32.max) {
-            throw invalid("linger \(linger) must be from 0 to \(Int32.max) seconds")
-        }
-        if let linger, linger.components.attoseconds != 0 {
-            // Cut to whole seconds, half a second would be `.zero`: a reset.
-            throw invalid("linger \(linger) must be whole seconds (SO_LINGER counts seconds)")
+        if let linger, linger != .zero {
+            throw invalid("linger \(linger) must be .zero (a reset on close): with a longer one, a close blocks the loop's thread until what is queued is sent or the time is up")
         }
     }
 

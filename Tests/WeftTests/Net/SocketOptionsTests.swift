@@ -8,7 +8,7 @@ struct SocketOptionsTests {
     @Test("a TCP listener bound with SocketOptions (reusePort, backlog, buffer sizes, linger) accepts, and a second reusePort listener shares its port; the old bind(backlog:reusePort:) still works")
     func listenerOptions() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let options = SocketOptions(reusePort: true, backlog: 16, receiveBufferSize: 128 * 1024, sendBufferSize: 128 * 1024, linger: .seconds(1))
+        let options = SocketOptions(reusePort: true, backlog: 16, receiveBufferSize: 128 * 1024, sendBufferSize: 128 * 1024, linger: .zero)
         let first = try TCPListener.bind(SocketAddress("127.0.0.1:0"), options: options, runtime: runtime)
         let address = try first.localAddress
         let second = try TCPListener.bind(address, backlog: 16, reusePort: true, runtime: runtime)
@@ -29,12 +29,13 @@ struct SocketOptionsTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("options out of range fail with .invalidArgument naming the option: backlog 0, a negative buffer size, a negative linger, a linger that is not whole seconds")
+    @Test("options out of range fail with .invalidArgument naming the option: backlog 0, a negative buffer size, a negative linger, a linger that is not whole seconds, and any linger but zero (its close would block the loop's thread)")
     func invalidOptions() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let address = try SocketAddress("127.0.0.1:0")
         for (options, name) in [(SocketOptions(backlog: 0), "backlog"), (SocketOptions(receiveBufferSize: -1), "receiveBufferSize"),
-                                (SocketOptions(linger: .seconds(-1)), "linger"), (SocketOptions(linger: .milliseconds(500)), "whole seconds")] {
+                                (SocketOptions(linger: .seconds(-1)), "linger"), (SocketOptions(linger: .milliseconds(500)), "linger"),
+                                (SocketOptions(linger: .seconds(3)), "blocks the loop")] {
             let error = try #require(throws: WeftError.self) { try TCPListener.bind(address, options: options, runtime: runtime) }
             #expect(error.kind == .invalidArgument)
             #expect(error.detail.contains(name))
@@ -89,7 +90,7 @@ struct SocketOptionsTests {
     @Test("in force, read back with getsockopt: a TCP listener's backlog, the buffer sizes and linger the connection it accepts inherits, and what TCPStream.setOptions sets")
     func tcpOptionsInForce() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let options = SocketOptions(backlog: 7, receiveBufferSize: 40_000, sendBufferSize: 30_000, linger: .seconds(3))
+        let options = SocketOptions(backlog: 7, receiveBufferSize: 40_000, sendBufferSize: 30_000, linger: .zero)
         let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), options: options, runtime: runtime)
         let port = try listener.localAddress.port
         let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
@@ -103,7 +104,7 @@ struct SocketOptionsTests {
         let serverSide = try #require(SocketProbe.descriptor(localPort: port, peerPort: clientPort))
         #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_RCVBUF) == Int32(SocketProbe.grantedBufferSize(40_000, "rmem")))
         #expect(SocketProbe.option(serverSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(30_000, "wmem")))
-        #expect(SocketProbe.linger(serverSide) == .init(isOn: true, seconds: 3))
+        #expect(SocketProbe.linger(serverSide) == .init(isOn: true, seconds: 0))
 
         let clientSide = try #require(SocketProbe.descriptor(localPort: clientPort, peerPort: port))
         #expect(SocketProbe.linger(clientSide)?.isOn == false, "linger is off until set")
@@ -136,7 +137,7 @@ struct SocketOptionsTests {
             try client.setOptions(SocketOptions(sendBufferSize: 20_000))
             #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(20_000, "wmem")))
             // Options a Unix stream socket ignores are refused, as the binding ones.
-            for (options, name) in [(SocketOptions(backlog: 8), "backlog"), (SocketOptions(linger: .seconds(1)), "linger"),
+            for (options, name) in [(SocketOptions(backlog: 8), "backlog"), (SocketOptions(linger: .zero), "linger"),
                                     (SocketOptions(receiveBufferSize: 40_000), "receiveBufferSize")] {
                 let rejected = try #require(throws: WeftError.self) { try client.setOptions(options) }
                 #expect(rejected.kind == .invalidArgument)
