@@ -37,8 +37,11 @@ import CLibUV
 ///
 /// **Cancellation:** dropping a pending read loses nothing (the bytes stay
 /// buffered: reads are cancel-safe). Dropping a pending `writeAll` may leave a
-/// prefix written (not cancel-safe); bytes already accepted are still sent. A
-/// dropped future may leave one spurious wake-up of its task.
+/// prefix written (not cancel-safe); bytes already accepted are still sent
+/// while the stream stays open. ``close()`` (and dropping the last reference,
+/// a `writeAll` future's included) drops what is still queued for the kernel:
+/// when every byte must reach the peer, await `flush()` or ``shutdown()``
+/// first. A dropped future may leave one spurious wake-up of its task.
 ///
 /// `@unchecked Sendable` is sound because the only state, `connection`, is touched
 /// solely on the loop thread: every entry point checks `isOnLoopThread` first,
@@ -88,7 +91,9 @@ public final class TCPStream: @unchecked Sendable {
     }
 
     /// Closes the connection (on the loop thread: at once there, else as soon
-    /// as the loop runs). Idempotent.
+    /// as the loop runs). Idempotent. Writes still queued (accepted by a
+    /// `pollWrite` or a `writeAll` that has not flushed) are dropped, not sent:
+    /// flush first (`flush()`, or ``shutdown()``, which flushes) to send them.
     public func close() {
         connection.closeOnLoop()
     }

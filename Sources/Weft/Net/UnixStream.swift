@@ -48,7 +48,8 @@ public final class UnixStream: @unchecked Sendable {
     }
 
     /// Closes the connection (on the loop thread: at once there, else as soon
-    /// as the loop runs). Idempotent.
+    /// as the loop runs). Idempotent. Writes still queued are dropped, not
+    /// sent: flush first (`flush()`, or ``shutdown()``, which flushes).
     public func close() {
         connection.closeOnLoop()
     }
