@@ -13,16 +13,7 @@ struct StandardStreamTests {
     static func withPipeAsStandardInput(_ body: (Int32) throws -> Void) throws {
         var ends: [Int32] = [-1, -1]
         try #require(pipe(&ends) == 0)
-        let saved = dup(0)
-        try #require(saved >= 0)
-        defer {
-            dup2(saved, 0)
-            close(saved)
-            close(ends[0])
-            close(ends[1])
-        }
-        try #require(dup2(ends[0], 0) == 0)
-        try body(ends[1])
+        try withStandardInput(ends, body)
     }
 
     static func isNonBlocking(_ descriptor: Int32) -> Bool {
@@ -34,14 +25,22 @@ struct StandardStreamTests {
     static func withSocketAsStandardInput(_ body: (Int32) throws -> Void) throws {
         var ends: [Int32] = [-1, -1]
         try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        try withStandardInput(ends, body)
+    }
+
+    /// Runs `body` with descriptor 0 a copy of `ends[0]` and `ends[1]` given
+    /// to it; then puts descriptor 0 back and closes both ends.
+    private static func withStandardInput(_ ends: [Int32], _ body: (Int32) throws -> Void) throws {
         let saved = dup(0)
-        try #require(saved >= 0)
         defer {
-            dup2(saved, 0)
-            close(saved)
+            if saved >= 0 {
+                dup2(saved, 0)
+                close(saved)
+            }
             close(ends[0])
             close(ends[1])
         }
+        try #require(saved >= 0)
         try #require(dup2(ends[0], 0) == 0)
         try body(ends[1])
     }
