@@ -21,6 +21,13 @@
 // Build and run (optimized, pinned), from the repository root:
 //   make -C Benchmarks/swift-floor
 //   taskset -c 0 Benchmarks/swift-floor/continuation-floor [-n 2000000]
+// A fourth mode, `swift-actor`, isolates the task to an actor whose serial
+// executor is the thread's queue (no executor preference) and awaits
+// `withUnsafeContinuation(isolation:)` in an actor method: whether a
+// continuation resumed on the actor's own thread comes back to the actor
+// directly. It does not: every resume goes to Swift's global executor, which
+// hops back (`foreign_jobs` counts the jobs enqueued from another thread).
+//
 // One line per mode: `mode=NAME n=N ns_per_cycle=X`, and for the Swift modes
 // `jobs_per_cycle=J`: the jobs run per wait.
 
@@ -159,6 +166,84 @@ func swiftHop(n: Int) -> Measured {
     return Measured(nanoseconds: Double(clockNanoseconds() - start) / Double(n), jobs: Double(executor.ran) / Double(n))
 }
 
+/// A serial executor that queues its jobs on `inline`'s queue when enqueued
+/// from the draining thread, and in `foreign` (under a lock) from any other:
+/// the jobs Swift's global executor hands back.
+final class QueueSerialExecutor: SerialExecutor, @unchecked Sendable {
+    let inline: InlineExecutor
+    let owner = pthread_self()
+    let lock = NSLock()
+    var foreign: [UnownedJob] = []
+    var foreignCount = 0
+
+    init(_ inline: InlineExecutor) { self.inline = inline }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        if pthread_equal(pthread_self(), owner) != 0 {
+            inline.jobs.append(UnownedJob(job))
+            return
+        }
+        lock.lock()
+        foreign.append(UnownedJob(job))
+        foreignCount += 1
+        lock.unlock()
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    /// Moves the jobs enqueued from other threads to the queue; false if none.
+    func takeForeign() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if foreign.isEmpty { return false }
+        inline.jobs.append(contentsOf: foreign)
+        foreign.removeAll()
+        return true
+    }
+}
+
+/// An actor on the thread's queue whose method awaits `n` continuations.
+actor QueueActor {
+    let executor: QueueSerialExecutor
+
+    init(_ executor: QueueSerialExecutor) { self.executor = executor }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    func wait(n: Int, on waiting: Waiting) async {
+        for _ in 0..<n {
+            await withUnsafeContinuation(isolation: self) { (continuation: UnsafeContinuation<Void, Never>) in
+                waiting.continuation = continuation
+            }
+        }
+        waiting.done = true
+    }
+}
+
+/// A task isolated to an actor on the thread's queue waits `n` times; the
+/// idle step resumes it, or takes in the jobs handed back from elsewhere.
+func swiftActor(n: Int) -> Measured {
+    let executor = InlineExecutor()
+    let serial = QueueSerialExecutor(executor)
+    let actor = QueueActor(serial)
+    let waiting = Waiting()
+    Task { await actor.wait(n: n, on: waiting) }
+    while !serial.takeForeign() { usleep(100) }  // the task's hop onto the actor
+    let ran = executor.ran
+    let start = clockNanoseconds()
+    executor.drain {
+        if waiting.done { return false }
+        if serial.takeForeign() { return true }
+        guard let continuation = waiting.continuation else { return true }  // still on its way back
+        waiting.continuation = nil
+        continuation.resume()
+        return true
+    }
+    let elapsed = clockNanoseconds() - start
+    print("mode=swift-actor foreign_jobs=\(serial.foreignCount - 1)")
+    return Measured(nanoseconds: Double(elapsed) / Double(n), jobs: Double(executor.ran - ran) / Double(n))
+}
+
 /// A poll-based task, as a Weft task is to its loop: `poll()` does one step
 /// and says whether it is finished; otherwise it waits to be woken.
 final class PollTask {
@@ -200,7 +285,7 @@ struct ContinuationFloor {
         if let index = arguments.firstIndex(of: "-n"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) {
             n = value
         }
-        let modes: [(String, (Int) -> Measured)] = [("poll-task", pollTask), ("swift-task", swiftTask), ("swift-hop", swiftHop)]
+        let modes: [(String, (Int) -> Measured)] = [("poll-task", pollTask), ("swift-task", swiftTask), ("swift-hop", swiftHop), ("swift-actor", swiftActor)]
         for (mode, measure) in modes where !arguments.contains("--task-only") || mode == "swift-task" {
             let measured = measure(n)
             var line = "mode=\(mode) n=\(n) ns_per_cycle=\(String(format: "%.1f", measured.nanoseconds))"
