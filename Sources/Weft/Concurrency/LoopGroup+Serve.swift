@@ -105,6 +105,10 @@ extension LoopGroup {
         var acceptors: [Task<Void, Error>] = []
         for (index, listener) in listeners.enumerated() {
             acceptors.append(listenerLoops[index].spawnDetached { [loops] in
+                // Its loop shut down before this ran (the job runs on the
+                // orphaned-jobs queue, another thread): the listener is not
+                // this thread's to touch; `close()` and the shutdown close it.
+                guard listener.acceptor.loop.isOnLoopThread else { return }
                 // Connections go to the workers as they are accepted (those
                 // that came before this ran waited in the listener's queue).
                 var turn = 0
