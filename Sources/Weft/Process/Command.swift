@@ -251,16 +251,8 @@ extension Command {
                                    workingDirectory: workingDirectory, stdio: slots)
         let process: ProcessHandle
         do throws(WeftError) {
-            if inherited.mayRestore {
-                var spawned: ProcessHandle?
-                try StandardStream.whilePipeModesHeld { () throws(WeftError) in
-                    spawned = try inherited.spawnRestoringModes { () throws(WeftError) in
-                        try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
-                    }
-                }
-                process = spawned!
-            } else {
-                process = try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
+            process = try inherited.spawnRestoringModes { () throws(WeftError) in
+                try ProcessHandle.spawn(options, on: loop, killOnRelease: killOnDrop)
             }
         } catch {
             for pipe in pipes { pipe?.close() }

@@ -38,10 +38,6 @@ struct InheritedDescriptors: ~Copyable {
         for descriptor in reopened { weft_close(descriptor) }
     }
 
-    /// Whether some descriptor may have to be made non-blocking again after
-    /// the spawn.
-    var mayRestore: Bool { !toRestore.isEmpty }
-
     /// The descriptor the child gets for the parent's `descriptor`.
     mutating func forChild(_ descriptor: Int32) -> Int32 {
         let flags = weft_status_flags(descriptor)
@@ -59,15 +55,34 @@ struct InheritedDescriptors: ~Copyable {
     }
 
     /// Runs `spawn`, then makes the descriptors handed over as they are that
-    /// were non-blocking just before it non-blocking again.
+    /// were non-blocking just before it non-blocking again; all of it while
+    /// no standard stream's last close can change a pipe's mode
+    /// (``StandardStream/whilePipeModesHeld(_:)``).
     func spawnRestoringModes<Result>(_ spawn: () throws(WeftError) -> Result) throws(WeftError) -> Result {
-        let nonBlocking = toRestore.filter { weft_status_flags($0) >= 0 && weft_is_nonblocking(weft_status_flags($0)) != 0 }
-        defer {
-            for descriptor in nonBlocking {
-                let flags = weft_status_flags(descriptor)
-                if flags >= 0 && weft_is_nonblocking(flags) == 0 { _ = weft_set_status_flags(descriptor, flags | O_NONBLOCK) }
+        guard !toRestore.isEmpty else { return try spawn() }
+        return try StandardStream.whilePipeModesHeld { () throws(WeftError) -> Result in
+            let nonBlocking = toRestore.filter { DescriptorMode.isNonBlocking($0) == true }
+            defer {
+                for descriptor in nonBlocking { DescriptorMode.setNonBlocking(descriptor, true) }
             }
+            return try spawn()
         }
-        return try spawn()
+    }
+}
+
+/// A descriptor's `O_NONBLOCK`, which belongs to its open file description
+/// (shared by every copy of the descriptor, in this process and its children).
+enum DescriptorMode {
+    /// Whether `descriptor` is non-blocking; nil if its flags cannot be read.
+    static func isNonBlocking(_ descriptor: Int32) -> Bool? {
+        let flags = weft_status_flags(descriptor)
+        return flags >= 0 ? weft_is_nonblocking(flags) != 0 : nil
+    }
+
+    /// Makes `descriptor` non-blocking or blocking, if it is not already.
+    static func setNonBlocking(_ descriptor: Int32, _ nonBlocking: Bool) {
+        let flags = weft_status_flags(descriptor)
+        guard flags >= 0, (weft_is_nonblocking(flags) != 0) != nonBlocking else { return }
+        _ = weft_set_status_flags(descriptor, nonBlocking ? flags | O_NONBLOCK : flags & ~Int32(O_NONBLOCK))
     }
 }

@@ -46,19 +46,22 @@ enum SpawnPreflight {
     /// Why `execve(candidate)` would fail, as a libuv error, or nil: it is a
     /// regular file the effective user may execute.
     private static func executableError(_ candidate: String) -> Int32? {
-        var status = stat()
-        if stat(candidate, &status) != 0 { return uv_translate_sys_error(weft_errno()) }
-        if status.st_mode & mode_t(S_IFMT) != mode_t(S_IFREG) { return UV_EACCES.rawValue }
-        if faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) != 0 { return uv_translate_sys_error(weft_errno()) }
-        return nil
+        accessError(candidate, type: mode_t(S_IFREG), otherwise: UV_EACCES.rawValue)
     }
 
     /// Why `chdir(directory)` would fail, as a libuv error, or nil.
     private static func directoryError(_ directory: String) -> Int32? {
+        accessError(directory, type: mode_t(S_IFDIR), otherwise: UV_ENOTDIR.rawValue)
+    }
+
+    /// The libuv error of `stat(path)`, `otherwise` if it is not of `type`,
+    /// else that of an execute (search) check for the effective user; nil if
+    /// all pass.
+    private static func accessError(_ path: String, type: mode_t, otherwise: Int32) -> Int32? {
         var status = stat()
-        if stat(directory, &status) != 0 { return uv_translate_sys_error(weft_errno()) }
-        if status.st_mode & mode_t(S_IFMT) != mode_t(S_IFDIR) { return UV_ENOTDIR.rawValue }
-        if faccessat(AT_FDCWD, directory, X_OK, AT_EACCESS) != 0 { return uv_translate_sys_error(weft_errno()) }
+        if stat(path, &status) != 0 { return uv_translate_sys_error(weft_errno()) }
+        if status.st_mode & mode_t(S_IFMT) != type { return otherwise }
+        if faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0 { return uv_translate_sys_error(weft_errno()) }
         return nil
     }
 }

@@ -269,10 +269,10 @@ private enum OpenPipes {
     /// is never adopted while the last stream's close restores its mode.
     static func adopt(_ descriptor: Int32, standard: Int32, loop: EventLoop) throws(WeftError) -> PipeStream {
         try state.locked { (state) throws(WeftError) -> PipeStream in
-            let flags = weft_status_flags(descriptor)
+            let wasNonBlocking = DescriptorMode.isNonBlocking(descriptor)
             let stream = try PipeStream.adopting(descriptor, kind: .pipe, loop: loop)
             state.open += 1
-            if flags >= 0 && weft_is_nonblocking(flags) == 0 { state.foundBlocking.insert(standard) }
+            if wasNonBlocking == false { state.foundBlocking.insert(standard) }
             return stream
         }
     }
@@ -282,10 +282,7 @@ private enum OpenPipes {
         state.locked { state in
             state.open -= 1
             guard state.open == 0 else { return }
-            for descriptor in state.foundBlocking {
-                let flags = weft_status_flags(descriptor)
-                if flags >= 0 { _ = weft_set_status_flags(descriptor, flags & ~Int32(O_NONBLOCK)) }
-            }
+            for descriptor in state.foundBlocking { DescriptorMode.setNonBlocking(descriptor, false) }
             state.foundBlocking = []
         }
     }
@@ -296,8 +293,8 @@ extension StandardStream {
     /// is, and makes it non-blocking again afterwards: `InheritedDescriptors`)
     /// while no last close of a standard stream on a pipe can make the pipe
     /// blocking again: run in between, that close would be undone.
-    static func whilePipeModesHeld(_ body: () throws(WeftError) -> Void) throws(WeftError) {
-        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(WeftError) in try body() }
+    static func whilePipeModesHeld<Result>(_ body: () throws(WeftError) -> Result) throws(WeftError) -> Result {
+        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(WeftError) -> Result in try body() }
     }
 }
 
