@@ -115,7 +115,12 @@ struct FileWatchTests {
             }
             Glibc.rmdir(watched)
             let seen = try Self.drainToEnd(changes, on: runtime)
-            #expect(seen.count <= 4096, "at most a queue's worth")
+            // About a queue's worth: libuv reads every change the kernel
+            // holds in one loop turn, and the queue keeps 4096; a change
+            // the kernel reports after that turn (the project's CI saw one,
+            // 4097 in all) is queued as the reader makes room. Unbounded,
+            // all 4400 and more would come.
+            #expect(seen.count < 4400, "the full queue dropped changes")
             #expect(seen.last?.kinds.contains(.renamed) == true && seen.last?.name == "watched", "\(seen.suffix(3))")
             changes = FileSystem.watch(watched)  // the ended watch is dropped
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
