@@ -204,7 +204,7 @@ extension OpenFile {
     /// not started (one on a terminal could otherwise wait for input for ever).
     func closeOnLoop(cancelling readsAhead: [FileRequest]) {
         if readsAhead.isEmpty { return closeOnLoop() }
-        if loop.isOnLoopThread {
+        if loop.closesHere {
             for request in readsAhead { request.cancelWakingWaiters() }
             close()
         } else {
@@ -222,7 +222,7 @@ private struct CloseFileFromElsewhere: LoopJob {
     }
 
     func loopClosed() {
-        file.value.handle.closeAfterShutdown()
+        file.value.handle.loop.runLateClose { file.value.handle.closeAfterShutdown() }
     }
 }
 
@@ -237,6 +237,6 @@ private struct CancelAndClose: LoopJob {
     }
 
     func loopClosed() {
-        file.value.closeAfterShutdown()
+        file.value.loop.runLateClose { file.value.closeAfterShutdown() }
     }
 }

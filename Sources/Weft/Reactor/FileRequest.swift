@@ -168,7 +168,7 @@ final class OpenFile {
     /// ``close()`` on the loop thread: at once when called there, else handed
     /// to the loop's inbox as a job.
     func closeOnLoop() {
-        if loop.isOnLoopThread {
+        if loop.closesHere {
             close()
         } else {
             loop.enqueue(CloseFile(file: UnsafeTransfer(value: self)))
@@ -218,6 +218,6 @@ private struct CloseFile: LoopJob {
     }
 
     func loopClosed() {
-        file.value.closeAfterShutdown()
+        file.value.loop.runLateClose { file.value.closeAfterShutdown() }
     }
 }

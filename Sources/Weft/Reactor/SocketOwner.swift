@@ -8,7 +8,7 @@ import CWeftSupport
 protocol LoopHandleOwner: AnyObject, SendableMetatype {
     var loop: EventLoop { get }
     /// Closes the handle; called on the loop thread only (or once the loop
-    /// shut down, see ``CloseHandle/loopClosed()``).
+    /// shut down, one close at a time: ``CloseHandle/loopClosed()``).
     func close()
 }
 
@@ -27,9 +27,10 @@ extension LoopHandleOwner {
     }
 
     /// `close()` on the loop thread: at once when called there, else handed to
-    /// the loop's inbox as a job (run whenever the loop next runs).
+    /// the loop's inbox as a job (run whenever the loop next runs; once it is
+    /// shut down, by ``EventLoop/runLateClose(_:)``).
     func closeOnLoop() {
-        if loop.isOnLoopThread {
+        if loop.closesHere {
             close()
         } else {
             loop.enqueue(CloseHandle(owner: UnsafeTransfer(value: self)))
@@ -95,7 +96,7 @@ struct CloseHandle: LoopJob {
     /// After its shutdown nothing runs the loop again, so the handle is closed
     /// here; its memory is freed when the loop itself is closed.
     func loopClosed() {
-        owner.value.close()
+        owner.value.loop.runLateClose { owner.value.close() }
     }
 }
 

@@ -48,6 +48,11 @@ final class EventLoop {
     let running = Atomic<Bool>(false)
     @usableFromInline var isRunning: Bool { running.load(ordering: .acquiring) }
     private(set) var isShutDown = false
+    /// Held by every close made once the loop is shut down
+    /// (``runLateClose(_:)``), and by the end of the shutdown itself:
+    /// nobody runs the loop then, so any thread may ask for a close, and each
+    /// runs libuv's `uv_close` on the loop's lists and its owner's state.
+    private let lateCloses = Mutex<Void>(())
     /// Unique per process (never reused, unlike the object's address), so a dead
     /// loop's executors never mistake a new loop for theirs.
     @usableFromInline let identity = EventLoop.nextIdentity.add(1, ordering: .relaxed).newValue
@@ -294,15 +299,38 @@ final class EventLoop {
         timers.close()
         timers.virtualClock?.uninstall()
         weft_close_and_free(weft_timer_handle(watchdog))
-        let (async, refused) = inbox.close()
-        for job in refused { job.loopClosed(orphanage: orphanage) }
-        if let async {
-            weft_close_and_free(weft_async_handle(async))
+        // Once the inbox is closed, a close asked for on another thread runs
+        // there (``runLateClose(_:)``): not while this still runs the loop.
+        lateCloses.locked {
+            let (async, refused) = inbox.close()
+            for job in refused { job.loopClosed(orphanage: orphanage) }
+            if let async {
+                weft_close_and_free(weft_async_handle(async))
+            }
+            uv_run(uvLoop, UV_RUN_NOWAIT)
+            // What the shutdown itself woke on this thread (an await of a child
+            // told `.shutDown`, a last callback) was queued here: it too.
+            orphanQueuedJobs(orphanage)
         }
-        uv_run(uvLoop, UV_RUN_NOWAIT)
-        // What the shutdown itself woke on this thread (an await of a child
-        // told `.shutDown`, a last callback) was queued here: it too.
-        orphanQueuedJobs(orphanage)
+    }
+
+    /// Whether a handle's or a file's close asked for on the calling thread
+    /// runs at once: the loop runs here, or this thread owns it idle and it
+    /// was not shut down. Otherwise the close goes to the loop's inbox, which
+    /// once the loop is shut down refuses it to ``runLateClose(_:)``.
+    var closesHere: Bool {
+        isRunningOnCallingThread || (isOwnedIdleByCallingThread && !isShutDown)
+    }
+
+    /// Runs `close` for a close refused by the shut-down loop
+    /// (``LoopJob/loopClosed()``), on the calling thread, one at a time: two
+    /// threads closing handles of the loop at once (two streams dropped, or
+    /// one stream closed on two threads) raced on its lists and on the
+    /// owner's state. On the shutdown's own thread, which holds the lock
+    /// already, it runs at once.
+    func runLateClose(_ close: () -> Void) {
+        if isRunningOnCallingThread { return close() }
+        lateCloses.locked { close() }
     }
 
     /// Hands every queued job to the orphanage: a job must run somewhere (a

@@ -161,4 +161,34 @@ struct ShutdownTests {
         #expect(caught.value?.kind == .reentrantBlock)
         #expect(value == 2)
     }
+
+    @Test("handles of a shut-down runtime closed at once on four threads and on the runtime's own, each by three of them, are each closed once: nothing crashes, and every descriptor is released (each thread ran libuv's close on the loop's lists unlocked)")
+    func handlesClosedOnSeveralThreadsAfterShutdown() throws {
+        let descriptors = Faults.openDescriptors()
+        for _ in 0..<50 {
+            let runtime = try Runtime()
+            let sockets = try (0..<16).map { _ in try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime) }
+            let listeners = try (0..<16).map { _ in try NetTest.bindLoopback(runtime) }
+            try runtime.shutdown()
+            #expect(runtime.openHandleCount == 32)
+            let closers = (0..<4).map { thread in
+                NetTest.PeerThread {
+                    for index in 0..<16 where index % 2 == thread % 2 {
+                        sockets[index].close()
+                        listeners[index].close()
+                    }
+                }
+            }
+            for index in 0..<16 {
+                sockets[index].close()
+                listeners[index].close()
+            }
+            #expect(closers.allSatisfy { $0.join(within: 20) })
+            #expect(runtime.openHandleCount == 0)
+        }
+        let after = Faults.settle(within: .seconds(3), { Faults.openDescriptors() }) {
+            $0 <= descriptors + Faults.inProcessDescriptorSlack
+        }
+        #expect(after <= descriptors + Faults.inProcessDescriptorSlack, "descriptors: \(descriptors) before, \(after) after")
+    }
 }
