@@ -45,7 +45,10 @@ public struct FileChange: Sendable, Hashable {
 ///
 /// The stream belongs to the loop it was installed on: polled on another
 /// thread it yields `.wrongThread`, and its ``values`` await each change on
-/// that loop.
+/// that loop. When that loop shuts down, the watch is stopped, and the
+/// stream, wherever it is polled, yields a `.shutDown` failure (changes still
+/// unread are dropped) and ends; awaited through ``values``, the await ends
+/// first, with `CancellationError`, as every await on a loop that shut down.
 ///
 /// **Cancellation:** dropping the stream (its last copy) stops the watch: the
 /// handle is closed on its loop, whichever thread drops it.
@@ -98,6 +101,11 @@ public struct FileChanges: PollStream {
             }
         }
         let owner = watcher!.owner
+        if owner.hasEndedWithItsLoop {
+            ended = true
+            watcher = nil
+            return .ready(.failure(WeftError(.shutDown, operation: "watch \(path)", detail: "its loop shut down, which stopped the watch")))
+        }
         if !owner.loop.isOnLoopThread {
             return .ready(.failure(WeftError(.wrongThread, operation: "watch \(path)")))
         }

@@ -1,11 +1,13 @@
 import CLibUV
 import CWeftSupport
+import Synchronization
 
 /// The owner of a `uv_fs_event_t` watching one path (inotify underneath):
 /// allocated apart, `data` unretained, freed in the close callback, closed on
-/// its loop's thread when the last copy of its stream goes (``ClosingOnLoop``).
-/// An active watch keeps the loop alive, so waiting for a change is never
-/// reported as stuck.
+/// its loop's thread when the last copy of its stream goes (``ClosingOnLoop``),
+/// or when the loop shuts down first (``FileWatchers``): then the watch ends,
+/// since no loop would report a change again. An active watch keeps the loop
+/// alive, so waiting for a change is never reported as stuck.
 final class FileWatcher: LoopHandleOwner {
     /// One event as libuv reports it: the name of the entry that changed (in
     /// a watched directory; the file's own name for a file), `UV_RENAME` and
@@ -33,6 +35,9 @@ final class FileWatcher: LoopHandleOwner {
     /// Events dropped because the queue was full.
     private(set) var droppedEvents = 0
     private var waiting = WaitingWakers()
+    /// Set when the loop shut down with the handle open; read wherever the
+    /// stream is polled (a thread other than the loop's, once it is gone).
+    private let loopShutDown = Atomic<Bool>(false)
     /// The name libuv gives the watched path's own events (``ownName(of:)``).
     let ownName: String
 
@@ -54,6 +59,7 @@ final class FileWatcher: LoopHandleOwner {
             // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "watch \(path)")
         }
+        loop.withAttachment(FileWatchers.key) { $0.open[ObjectIdentifier(self)] = self }
     }
 
     /// Closes the handle (once); on the loop thread.
@@ -61,7 +67,20 @@ final class FileWatcher: LoopHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_fs_event_handle(handle))
+        loop.withAttachment(FileWatchers.key) { _ = $0.open.removeValue(forKey: ObjectIdentifier(self)) }
     }
+
+    /// The loop shuts down with the handle open: close it, and end the watch
+    /// (waking every waiting task to see that), so that its stream ends
+    /// instead of waiting for ever for a change that no loop would report.
+    fileprivate func loopShuttingDown() {
+        close()
+        loopShutDown.store(true, ordering: .releasing)
+        waiting.wakeAll()
+    }
+
+    /// Whether the loop shut down with the handle open, which ended the watch. From any thread.
+    var hasEndedWithItsLoop: Bool { loopShutDown.load(ordering: .acquiring) }
 
     /// Closes a handle whose start failed (its stream never held it).
     deinit { close() }
@@ -97,5 +116,17 @@ final class FileWatcher: LoopHandleOwner {
             return .pending
         }
         return .ready(event)
+    }
+}
+
+/// The file watches of one loop still open, so that its shutdown closes them
+/// (see ``FileWatcher``), as ``SignalWatchers`` does the signal handles:
+/// nothing else would while a stream is held. Loop-confined, like the handles.
+final class FileWatchers: LoopShutdownObserver {
+    static let key = LoopAttachmentKey(.fileWatchers) { _ in FileWatchers() }
+    var open: [ObjectIdentifier: FileWatcher] = [:]
+
+    func loopShuttingDown() {
+        for watcher in Array(open.values) { watcher.loopShuttingDown() }
     }
 }

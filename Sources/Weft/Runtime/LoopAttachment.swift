@@ -57,6 +57,8 @@ enum LoopAttachmentSlot: Int, CaseIterable {
     case children
     /// The reactor's signal handles open (`SignalWatchers`).
     case signalWatchers
+    /// The reactor's file watches open (`FileWatchers`).
+    case fileWatchers
 }
 
 /// How many keys have taken a slot after the fixed ones.

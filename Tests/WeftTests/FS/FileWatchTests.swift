@@ -67,6 +67,14 @@ struct FileWatchTests {
         }
     }
 
+    /// Installs `changes` on the loop running the calling task and iterates
+    /// its values until they end.
+    static func iterate(_ changes: FileChanges) async throws {
+        var changes = changes
+        try changes.install()
+        for try await _ in changes.values {}
+    }
+
     /// The changes `changes` yields until it ends, each awaited for at most
     /// five seconds (a stream that never ends fails with `TimedOut`).
     static func drainToEnd(_ changes: FileChanges, on runtime: Runtime) throws -> [FileChange] {
@@ -163,6 +171,57 @@ struct FileWatchTests {
         try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
     }
 
+    @Test("a watch whose LoopThread shuts down while it is held ends for each holder: the awaits of a task spawned on the loop, of one preferring it (each iterating its values) and of an iterator off the loop throw CancellationError (the shutdown ended them), and a stream first polled afterwards yields one shutDown failure, then ends (it yielded wrongThread at every poll)")
+    func heldWhileItsLoopShutsDown() async throws {
+        try await FileTest.withTemporaryDirectory { directory in
+            let loop = try LoopThread()
+            let spawned = loop.spawn { try await Self.iterate(FileSystem.watch(directory)) }
+            let preferring = Task(executorPreference: loop.taskExecutor) { try await Self.iterate(FileSystem.watch(directory)) }
+            let installed = { () async throws -> Unchecked<FileChanges> in
+                try await loop.run { () throws(WeftError) -> Unchecked<FileChanges> in
+                    var changes = FileSystem.watch(directory)
+                    try changes.install()
+                    return Unchecked(changes)
+                }
+            }
+            let iterator = Unchecked(try await installed().value.values.makeAsyncIterator())
+            let offTheLoop = Task { while try await iterator.value.next() != nil {} }
+            let unpolled = try await installed()
+            try await Task.sleep(for: .milliseconds(100))  // each waits
+            await shutDownOffThePool(loop)
+            for (holder, task) in [("spawned", spawned), ("preferring", preferring), ("off the loop", offTheLoop)] {
+                // The shutdown ended each await, as every await on its loop.
+                let ended = await outcome { try await awaitWithin(.seconds(5), task) }
+                #expect(ended.failure is CancellationError, "\(holder): \(ended)")
+            }
+            // Polled on the shared loop.
+            let (first, thenEnded) = try await awaitWithin(.seconds(5), Task { () async throws -> (WeftError?, Bool) in
+                let (first, rest) = try await value(of: unpolled.value.next())
+                return (first?.failure, try await value(of: rest.next()).0 == nil)
+            })
+            #expect(first?.kind == .shutDown, "\(String(describing: first))")
+            #expect(thenEnded)
+        }
+    }
+
+    @Test("a watch held past its runtime's shutdown is closed by it, and polled afterwards (here in a task of another runtime on the same thread) yields one shutDown failure and ends, instead of waiting for ever for a change no loop would report")
+    func heldPastItsRuntimesShutdown() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            var changes = FileSystem.watch(directory)
+            try changes.install(runtime: runtime)
+            try runtime.shutdown()
+            #expect(runtime.openHandleCount == 0, "the watch's handle outlived the shutdown")
+            let other = try Runtime()
+            // Before the fix: pending until the timeout (this thread owns the shut-down loop, so the poll waited on it).
+            let (first, rest) = try other.block(on: timeoutFuture(.seconds(2), changes.next())).get()
+            let error = try #require(throws: WeftError.self) { try #require(first).get() }
+            #expect(error.kind == .shutDown, "\(error)")
+            #expect(error.description.hasPrefix("watch \(directory): "), "\(error)")
+            #expect(try other.block(on: rest.next()).0 == nil)
+        }
+    }
+
     @Test("watching a missing path yields one notFound failure naming it, then ends")
     func missing() throws {
         let runtime = try Runtime()
@@ -173,4 +232,11 @@ struct FileWatchTests {
         #expect(error.description.hasPrefix("watch \(path): ENOENT"))
         #expect(try runtime.block(on: rest.next()).0 == nil)
     }
+}
+
+/// A value moved between tasks that never touch it at the same time (each
+/// test awaits one before the next), for types that are not `Sendable`.
+private final class Unchecked<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
