@@ -82,7 +82,9 @@ extension EventLoop {
         while polled < limit, !ready.isEmpty {
             let next = scheduler == nil ? ready.popFirst()! : ready.remove(at: scheduler!.next(below: ready.count))
             polled += 1
+            taskBeingPolled = next.toOpaque()
             RawTask.run(next)
+            taskBeingPolled = nil
         }
         counters.polls += polled
         return polled

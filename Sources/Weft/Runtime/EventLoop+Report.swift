@@ -24,11 +24,12 @@ extension EventLoop {
         statistics.nanosecondsBusy = busyNanoseconds
         var tasks: [TaskSnapshot] = []
         registry.forEach { task in
+            let isRunning = Unmanaged.passUnretained(task).toOpaque() == taskBeingPolled
             var name: String?
-            withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0))) }
+            withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0), isRunning: isRunning)) }
             let state = task.state.pointee.load(ordering: .acquiring)
             tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
-                                      isAwaited: state & TaskState.joinWaker != 0))
+                                      isAwaited: state & TaskState.joinWaker != 0, isRunning: isRunning))
         }
         return RuntimeReport(statistics: statistics, tasks: tasks, openHandleCount: openHandleCount,
                              activeRequestCount: activeRequestCount, pendingTimerCount: timers.pendingCount)

@@ -69,6 +69,9 @@ final class EventLoop {
     @exclusivity(unchecked) var nanosecondsInsideDrive: UInt64 = 0
     /// Set while the loop is inside `uv_run`.
     @exclusivity(unchecked) var isInsideLibuv = false
+    /// The task being polled (its address), nil between polls: a report
+    /// taken inside that poll must not read the future the poll is changing.
+    @exclusivity(unchecked) var taskBeingPolled: UnsafeMutableRawPointer?
     /// Deterministic mode: the scheduler's generator (nil: FIFO).
     @exclusivity(unchecked) var scheduler: SplitMix64?
     /// Deterministic mode: the state of `weft_random` (select's choices) while

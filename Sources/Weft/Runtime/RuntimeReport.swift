@@ -31,7 +31,8 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
                 + (s.lastOutOfDescriptors.map { ", last at \(utcTimestamp($0))" } ?? ""),
         ]
         for task in tasks.prefix(Self.listedTaskLimit) {
-            lines.append("  \(task.isScheduled ? "ready  " : "waiting") \(task.isAwaited ? "(awaited) " : "")\(task.name)")
+            let state = task.isRunning ? "running" : task.isScheduled ? "ready  " : "waiting"
+            lines.append("  \(state) \(task.isAwaited ? "(awaited) " : "")\(task.name)")
         }
         if tasks.count > Self.listedTaskLimit {
             lines.append("  … and \(tasks.count - Self.listedTaskLimit) more")
@@ -48,12 +49,16 @@ public struct RuntimeReport: Sendable, Equatable, CustomStringConvertible {
 /// One live task in a ``RuntimeReport``.
 public struct TaskSnapshot: Sendable, Equatable {
     /// The name given at spawn (``Runtime/spawn(_:name:)``), else the type of
-    /// the task's future, which says what it waits on (e.g. `Sleep`).
+    /// the task's future, which says what it waits on (e.g. `Sleep`). For the
+    /// running task, always its future's type (a name is kept in the future,
+    /// which is not read while its poll changes it).
     public var name: String
     /// Queued to be polled (woken), as opposed to waiting for a wake.
     public var isScheduled: Bool
     /// Someone awaits its `JoinHandle`.
     public var isAwaited: Bool
+    /// Being polled: the task that took the report (from inside its poll).
+    public var isRunning: Bool
 }
 
 /// What a task runs, for ``TaskSnapshot/name``: its name, or its future's type.
@@ -99,7 +104,8 @@ extension Runtime {
     }
 
     /// The runtime's counters and live tasks. Call it on the runtime's thread:
-    /// outside `block(on:)`, or from one of its tasks.
+    /// outside `block(on:)`, or from one of its tasks (which the report lists
+    /// as running, ``TaskSnapshot/isRunning``).
     public func report() -> RuntimeReport {
         precondition(loop.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
         return loop.report()

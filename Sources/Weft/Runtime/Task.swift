@@ -53,8 +53,10 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
         /// Deinitializes the payload.
         case destroy
         /// Writes what the task runs (its name, or its future's type) into the
-        /// `String?` at the pointer; for task dumps.
-        case describe(UnsafeMutableRawPointer)
+        /// `String?` at the pointer; for task dumps. While the task `isRunning`
+        /// (the dump is taken inside its poll), only its future's type: the
+        /// poll is changing the future in place, which must not be read then.
+        case describe(UnsafeMutableRawPointer, isRunning: Bool)
     }
 
     /// What every task holds besides its state word, its registry index and
@@ -432,9 +434,9 @@ struct TaskSlots<F: Future> {
             // `weft-echo --poll`'s churn); a moved-out value it destroys with
             // specialized code.
             _ = slots.move()
-        case .describe(let destination):
+        case .describe(let destination, let isRunning):
             destination.assumingMemoryBound(to: Optional<String>.self).pointee =
-                taskDescription(slots.pointee.future, of: F.self)
+                isRunning ? String(describing: F.self) : taskDescription(slots.pointee.future, of: F.self)
         }
     }
 }
