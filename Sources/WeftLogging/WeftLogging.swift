@@ -1,5 +1,7 @@
 #if Logging
+import Dispatch
 import Logging
+import Synchronization
 import Weft
 
 /// Weft's runtime events (``Weft/RuntimeEvent``) through swift-log: accept
@@ -18,18 +20,32 @@ import Weft
 /// blocked loop are `warning`s; a signal is a `notice`. Each record carries
 /// its details as metadata (`error`, `operation`, `connections_shed`,
 /// `blocked_ms`, `signal`).
+///
+/// Records are written on a queue of their own, never on a loop's thread: a
+/// log handler may block (swift-log's stream handler writing to a pipe
+/// nobody reads), and a loop blocked in it would stop its timers, its I/O
+/// and the signal that shuts it down. At most 1,024 events wait; past that
+/// they are dropped, and the next record written says how many.
 public enum WeftLogging {
     /// Logs every runtime event of the process to `logger` from now on
     /// (replacing any observer installed with `RuntimeEvents.observe`), and
     /// reports a loop whose thread is held longer than `blockedThreshold`.
     public static func bootstrap(_ logger: Logger, blockedThreshold: Duration = .milliseconds(100)) {
         RuntimeEvents.blockedThreshold = blockedThreshold
-        RuntimeEvents.observe { event in log(event, to: logger) }
+        let forwarder = EventForwarder(logger: logger)
+        RuntimeEvents.observe { event in forwarder.forward(event) }
     }
 
-    /// Stops logging runtime events.
+    /// Stops logging runtime events (those already handed over are still
+    /// written; ``flush()`` waits for them).
     public static func shutdown() {
         RuntimeEvents.observe(nil)
+    }
+
+    /// Returns once every event handed over so far has been written, e.g.
+    /// before the process exits.
+    public static func flush() {
+        EventForwarder.queue.sync {}
     }
 
     /// Logs one event (what the observer installed by ``bootstrap(_:blockedThreshold:)`` does).
@@ -51,6 +67,40 @@ public enum WeftLogging {
             logger.notice("signal received", metadata: ["signal": "\(signal)"])
         case .connectionHandlerFailed(let error):
             logger.warning("a connection's handler failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Hands each event to ``queue``, which logs it, from the loop's thread that
+/// noticed it: at most ``limit`` wait, the others are counted as dropped.
+final class EventForwarder: Sendable {
+    /// One for the process, so that ``WeftLogging/flush()`` waits for every
+    /// logger's records.
+    static let queue = DispatchQueue(label: "WeftLogging")
+    static let limit = 1_024
+    let logger: Logger
+    /// Events handed to the queue and not yet logged.
+    private let waiting = Atomic<Int>(0)
+    /// Events dropped since the last record written.
+    private let dropped = Atomic<Int>(0)
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func forward(_ event: RuntimeEvent) {
+        guard waiting.add(1, ordering: .relaxed).newValue <= Self.limit else {
+            waiting.subtract(1, ordering: .relaxed)
+            dropped.add(1, ordering: .relaxed)
+            return
+        }
+        Self.queue.async { [self] in
+            let lost = dropped.exchange(0, ordering: .relaxed)
+            if lost > 0 {
+                logger.warning("runtime events dropped: the log handler fell behind", metadata: ["dropped": "\(lost)"])
+            }
+            WeftLogging.log(event, to: logger)
+            waiting.subtract(1, ordering: .relaxed)
         }
     }
 }

@@ -1,4 +1,6 @@
 #if Logging
+import Dispatch
+import Foundation
 import Glibc
 import Logging
 import Synchronization
@@ -31,8 +33,51 @@ final class Recorder: LogHandler, @unchecked Sendable {
         records.withLock { $0.append(record) }
     }
 
+    /// The records so far that match, once every event handed over has been
+    /// written (records are written on WeftLogging's queue).
     func matching(_ predicate: (Record) -> Bool) -> [Record] {
-        records.withLock { $0.filter(predicate) }
+        WeftLogging.flush()
+        return records.withLock { $0.filter(predicate) }
+    }
+}
+
+/// A log handler that blocks in every write until it is opened, as
+/// swift-log's stream handler does on a pipe nobody reads; then records.
+final class Stalled: LogHandler, @unchecked Sendable {
+    /// `@unchecked Sendable` is sound: `gate` and `recorder` are thread-safe,
+    /// and the settings are only set before the handler is shared.
+    let gate = DispatchSemaphore(value: 0)
+    let recorder = Recorder()
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        gate.wait()
+        gate.signal()  // open for good
+        recorder.log(event: event)
+    }
+}
+
+/// A plain thread, joined with a limit, so that a test whose loop blocks
+/// fails instead of hanging.
+final class TestThread: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let done = self.done
+        Thread {
+            body()
+            done.signal()
+        }.start()
+    }
+
+    func join(within seconds: Double) -> Bool {
+        done.wait(timeout: .now() + seconds) == .success
     }
 }
 
@@ -133,6 +178,59 @@ struct WeftLoggingTests {
         #expect(records.count == 1)
         #expect(records.first?.level == .warning)
         #expect(records.first?.metadata["error"] == "Refused()")
+    }
+
+    @Test("a log handler that blocks holds up no loop: a watched signal is delivered and a sleep ends while it waits, and the records come once it returns (the loop's thread blocked in the handler, its signal stream never yielded)")
+    func blockingHandlerHoldsNoLoop() throws {
+        let handler = Stalled()
+        WeftLogging.bootstrap(Logger(label: "weft-test") { _ in handler })
+        defer { WeftLogging.shutdown() }
+        let worked = Mutex(false)
+        let thread = TestThread {
+            do {
+                let runtime = try Runtime()
+                var stream = signals(SIGWINCH)
+                try stream.install(runtime: runtime)
+                raise(SIGWINCH)
+                let next = try runtime.block(on: timeoutFuture(.seconds(5), stream.next())).get()
+                try runtime.block(on: sleepFuture(for: .milliseconds(20)))
+                worked.withLock { $0 = next.0 == SIGWINCH }
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        let finished = thread.join(within: 10)
+        handler.gate.signal()
+        #expect(finished, "the loop was held by the handler")
+        #expect(worked.withLock { $0 })
+        if !finished { _ = thread.join(within: 10) }
+        let records = handler.recorder.matching { $0.message == "signal received" && $0.metadata["signal"] == "\(SIGWINCH)" }
+        #expect(records.count >= 1)
+    }
+
+    @Test("events past the 1,024 waiting for a blocked handler are dropped, and the next record says how many")
+    func eventsPastTheLimitAreDropped() throws {
+        let handler = Stalled()
+        WeftLogging.bootstrap(Logger(label: "weft-test") { _ in handler })
+        let thread = TestThread {
+            do {
+                let runtime = try Runtime()
+                for _ in 0..<2_000 {  // each a stuck block(on:), each an event
+                    _ = Result { () throws(WeftError) in try runtime.block(on: pending(Void.self)) }
+                }
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        let finished = thread.join(within: 20)
+        WeftLogging.shutdown()  // no event after this one's
+        handler.gate.signal()
+        #expect(finished, "the loop was held by the handler")
+        if !finished { _ = thread.join(within: 10) }
+        let dropped = handler.recorder.matching { $0.message.contains("dropped") }
+        #expect(dropped.count >= 1)
+        #expect((dropped.first?.metadata["dropped"].flatMap { Int($0) } ?? 0) >= 2_000 - 1_024, "\(dropped)")
+        #expect(handler.recorder.matching { !$0.message.contains("dropped") }.count <= 1_024)
     }
 
     @Test("after shutdown nothing is logged")

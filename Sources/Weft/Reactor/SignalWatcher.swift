@@ -31,13 +31,15 @@ final class SignalWatcher: LoopHandleOwner {
         self.handle = handle
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let result = weft_signal_watch(handle, { handle, number in
-            RuntimeEvents.report(.signalReceived(number))
-            guard let watcher = handleOwner(handle, as: SignalWatcher.self) else { return }
-            var waiting = watcher.deliveries.withLock { deliveries in
-                deliveries.pending += 1
-                return deliveries.waiting.take()
+            // The delivery first: a slow event observer must not hold it back.
+            if let watcher = handleOwner(handle, as: SignalWatcher.self) {
+                var waiting = watcher.deliveries.withLock { deliveries in
+                    deliveries.pending += 1
+                    return deliveries.waiting.take()
+                }
+                waiting.wakeAll()
             }
-            waiting.wakeAll()
+            RuntimeEvents.report(.signalReceived(number))
         }, number)
         if result < 0 {
             // Every stored property is set, so throwing runs `deinit`, which
