@@ -46,8 +46,10 @@ extension TCPStream {
     /// }
     /// ```
     ///
-    /// The buffer's count never changes. When the read is cancelled, the buffer
-    /// is a new one of the same count, zeroed.
+    /// The buffer's count never changes, and it stays the caller's own array:
+    /// past the count its bytes are as they were, unless bytes the stream read
+    /// into it while the read waited went to a concurrent reader. When the
+    /// read is cancelled, the buffer is a new one of the same count, zeroed.
     ///
     /// **Cancellation:** cancel-safe: no byte is consumed from the stream unless
     /// the read completes.

@@ -287,9 +287,10 @@ extension StreamConnection {
 ///
 /// The future owns the buffer and hands it back with the count, so no array
 /// is allocated per read. While the read waits with nothing buffered, the
-/// buffer is lent to the stream and libuv reads straight into it (one `read`
-/// system call into the caller's storage, as with Tokio; no pool buffer, no
-/// copy). See ``StreamConnection/lend(_:)``.
+/// buffer's storage is lent to the stream and libuv reads straight into it
+/// (one `read` system call into the caller's storage, as with Tokio; no pool
+/// buffer, no copy). See ``StreamConnection/lend(_:)``. The future keeps the
+/// array meanwhile, so a concurrent reader ending the loan cannot take it.
 ///
 /// **Cancellation:** cancel-safe: nothing is consumed until it completes; bytes
 /// that reached the lent buffer of a dropped read stay buffered in the stream.
@@ -316,14 +317,9 @@ struct ReadInto: Future {
     }
 
     private mutating func poll(_ context: inout Context, _ connection: StreamConnection) -> Poll<(buffer: [UInt8], count: Result<Int, WeftError>)> {
-        if let loan = loan.take() {
-            if let (lent, filled) = connection.reclaim(loan) {
-                buffer = lent
-                if filled > 0 { return .ready((buffer, .success(filled))) }
-            } else {
-                // Another reader ended the loan; the bytes are in the chunks.
-                buffer = [UInt8](repeating: 0, count: count)
-            }
+        // A loan another reader ended left its bytes in the chunks, read below.
+        if let loan = loan.take(), let filled = connection.reclaim(loan), filled > 0 {
+            return .ready((buffer, .success(filled)))
         }
         if let error = connection.wrongThread("read") { return .ready((buffer, .failure(error))) }
         if count == 0 { return .ready((buffer, .success(0))) }

@@ -87,6 +87,34 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("two read(into:) waiting on one stream at once each get their own buffer back, untouched past the byte it read (the first got a new zeroed one)")
+        func concurrentReadsKeepTheirBuffers() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                let readers = [UInt8(0xAA), 0xBB].map { fill in
+                    loop.spawn { () async throws -> (count: Int, buffer: [UInt8]) in
+                        var buffer = [UInt8](repeating: fill, count: 8)
+                        let count = try await server.read(into: &buffer)
+                        return (count, buffer)
+                    }
+                }
+                // The first lends its buffer and waits; the second's loan then ends the first's.
+                try await Task.sleep(for: .milliseconds(20))
+                // One byte at a time, so that each reader gets exactly one.
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
+                try await Task.sleep(for: .milliseconds(20))
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([2]) })
+                var received: [UInt8] = []
+                for (reader, fill) in zip(readers, [UInt8(0xAA), 0xBB]) {
+                    let (count, buffer) = try await awaitWithin(.seconds(20), reader)
+                    #expect(count == 1)
+                    #expect(buffer.count == 8)
+                    #expect(buffer[1...].allSatisfy { $0 == fill }, "\(buffer)")
+                    received.append(buffer[0])
+                }
+                #expect(received.sorted() == [1, 2])
+            }
+        }
+
         @Test("read(into:) waiting when its stream is closed throws a closed error and hands back a buffer of its size; an empty buffer reads 0 at once")
         func closeWhileLent() async throws {
             try await withConnectedPair { loop, _, client, server in
