@@ -44,8 +44,9 @@ import CLibUV
 /// first. A dropped future may leave one spurious wake-up of its task.
 ///
 /// `@unchecked Sendable` is sound because the only state, `connection`, is touched
-/// solely on the loop thread: every entry point checks `isOnLoopThread` first,
-/// and `close()`/`deinit` called elsewhere hand the close to the loop.
+/// solely on the loop thread: every entry point checks `isOnLoopThread` first
+/// (``isClosed`` reads an atomic flag instead), and `close()`/`deinit` called
+/// elsewhere hand the close to the loop.
 public final class TCPStream: @unchecked Sendable {
     let connection: StreamConnection
 
@@ -98,9 +99,10 @@ public final class TCPStream: @unchecked Sendable {
         connection.closeOnLoop()
     }
 
-    /// Whether ``close()`` was called (or the stream was otherwise closed), as
-    /// seen from the loop thread.
-    public var isClosed: Bool { connection.isClosed }
+    /// Whether the stream is closed (by ``close()`` or otherwise). Safe on any
+    /// thread; elsewhere than the loop thread it turns true once the loop has
+    /// closed the stream, so after a ``close()`` called there, not at once.
+    public var isClosed: Bool { connection.isClosedOnAnyThread }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     public func setNoDelay(_ enabled: Bool) throws(WeftError) {
@@ -208,7 +210,8 @@ extension TCPStream: AsyncBufRead, AsyncWrite {
         connection.checkedPollFlush(&context)
     }
 
-    public var flushMark: Int { connection.flushMark }
+    /// See ``AsyncWrite/flushMark``: on the loop thread; `Int.max` elsewhere.
+    public var flushMark: Int { connection.checkedFlushMark }
 
     public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
         connection.checkedPollFlush(&context, through: mark)

@@ -259,8 +259,10 @@ public final class UDPSocket: @unchecked Sendable {
         endpoint.closeOnLoop()
     }
 
-    /// Whether the socket was closed, as seen from the loop thread.
-    public var isClosed: Bool { endpoint.isClosed }
+    /// Whether the socket is closed, on any thread; elsewhere than the loop
+    /// thread it turns true once the loop has closed it, so after a
+    /// ``close()`` called there, not at once.
+    public var isClosed: Bool { endpoint.isClosedOnAnyThread }
 
     /// The address the socket is bound to (with the real port when bound to 0).
     public var localAddress: SocketAddress {

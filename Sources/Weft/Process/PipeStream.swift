@@ -72,8 +72,8 @@ public final class PipeStream: @unchecked Sendable {
         connection.closeOnLoop()
     }
 
-    /// Whether the stream was closed, as seen from the loop thread.
-    public var isClosed: Bool { connection.isClosed }
+    /// Whether the stream is closed, on any thread (see ``TCPStream/isClosed``).
+    public var isClosed: Bool { connection.isClosedOnAnyThread }
 
     /// The backpressure limits, as ``TCPStream/setBufferLimits(unread:queued:)``.
     public func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
@@ -104,7 +104,8 @@ extension PipeStream: AsyncBufRead, AsyncWrite {
         connection.checkedPollFlush(&context)
     }
 
-    public var flushMark: Int { connection.flushMark }
+    /// See ``AsyncWrite/flushMark``: on the loop thread; `Int.max` elsewhere.
+    public var flushMark: Int { connection.checkedFlushMark }
 
     public func pollFlush(_ context: inout Context, through mark: Int) -> Poll<Result<Void, WeftError>> {
         connection.checkedPollFlush(&context, through: mark)

@@ -1,5 +1,6 @@
 import CLibUV
 import CWeftSupport
+import Synchronization
 
 /// The owner of one `uv_udp_t`: its bounded queue of received datagrams, the
 /// accounting of its queued sends, and the wakers of the tasks using it.
@@ -129,7 +130,16 @@ final class DatagramEndpoint: SocketOwner {
         close()
     }
 
+    /// Whether the handle is closed: on the loop thread only.
     var isClosed: Bool { handle == nil }
+
+    /// Set by `close()` as `handle` goes nil, never cleared.
+    private let closedFlag = Atomic<Bool>(false)
+
+    /// Whether the handle is closed, on any thread (the public `isClosed`):
+    /// elsewhere than the loop thread it turns true once the loop has closed
+    /// the handle, so after a `close()` handed to the loop, not at once.
+    var isClosedOnAnyThread: Bool { closedFlag.load(ordering: .acquiring) }
 
     /// Datagrams received and not yet taken by a receiver.
     var queuedDatagramCount: Int { received.count }
@@ -167,6 +177,7 @@ final class DatagramEndpoint: SocketOwner {
     func close() {
         guard let handle else { return }
         self.handle = nil
+        closedFlag.store(true, ordering: .releasing)
         isReceiving = false
         weft_close_and_free(weft_udp_handle(handle))
         arena?.deallocate()

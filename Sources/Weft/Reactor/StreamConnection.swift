@@ -1,5 +1,6 @@
 import CLibUV
 import CWeftSupport
+import Synchronization
 
 /// The owner of one connected libuv stream, a `uv_tcp_t` (``TCPStream``), a
 /// `uv_pipe_t` on a Unix domain socket (``UnixStream``) or on a pipe (a
@@ -151,6 +152,9 @@ final class StreamConnection: SocketOwner {
     /// Reading paused because the loop's connections hold more than its budget.
     @exclusivity(unchecked) private var isPausedForBudget = false
     @exclusivity(unchecked) private var reachedEnd = false
+    /// Set by `close()` as `stream` goes nil, never cleared: see
+    /// ``isClosedOnAnyThread``. With the other one-byte fields, before `readers`.
+    private let closedFlag = Atomic<Bool>(false)
     /// The tasks waiting to read (one, unless several tasks read this stream).
     @exclusivity(unchecked) var readers = WaitingWakers()
     /// The tasks waiting for room to write, or for the queue to drain.
@@ -217,7 +221,13 @@ final class StreamConnection: SocketOwner {
         close()
     }
 
+    /// Whether the handle is closed: on the loop thread only.
     var isClosed: Bool { stream == nil }
+
+    /// Whether the handle is closed, on any thread (the public `isClosed`):
+    /// elsewhere than the loop thread it turns true once the loop has closed
+    /// the handle, so after a `close()` handed to the loop, not at once.
+    var isClosedOnAnyThread: Bool { closedFlag.load(ordering: .acquiring) }
 
     /// The handle as a `uv_tcp_t`: `nil` when closed or not TCP.
     var tcpHandle: UnsafeMutablePointer<uv_tcp_t>? {
@@ -229,6 +239,7 @@ final class StreamConnection: SocketOwner {
     func close() {
         guard let stream else { return }
         self.stream = nil
+        closedFlag.store(true, ordering: .releasing)
         if isPausedForBudget {
             isPausedForBudget = false
             loop.withReadBuffers { $0.forget(self) }
@@ -449,6 +460,12 @@ extension StreamConnection {
         if let error = wrongThread("write") { return .ready(.failure(error)) }
         return pollWrite(&context, bytes)
     }
+
+    /// ``flushMark`` on the loop thread; elsewhere, where the count may not be
+    /// read, `Int.max`, a mark only an empty queue has passed (a flush polled
+    /// there fails with `.wrongThread` anyway).
+    @inline(__always)
+    var checkedFlushMark: Int { loop.isOnLoopThread ? flushMark : .max }
 
     @inline(__always)
     func checkedPollFlush(_ context: inout Context) -> Poll<Result<Void, WeftError>> {

@@ -61,6 +61,36 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("isClosed and flushMark read on another thread while the loop writes and closes the stream: isClosed turns true there once the loop closed it, and flushMark there is Int.max, a mark only an empty queue has passed (both read the loop's state unsynchronized)")
+        func closedAndFlushMarkOffTheLoop() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            runtime.spawn(NetTest.acceptLoop(listener) { NetTest.Drain(reader: $0, body: { _ in }) })
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
+            let seen = Shared<(closed: Bool, marks: Set<Int>)>((false, []))
+            let watcher = ForeignThread {
+                let deadline = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < deadline {
+                    let (closed, mark) = (stream.isClosed, stream.flushMark)
+                    seen.update { $0 = (closed, $0.marks.union([mark])) }
+                    if closed { return }
+                }
+            }
+            // More than the kernel takes at once, so some is queued and the loop counts it.
+            let written = try runtime.block(on: timeoutFuture(.seconds(10),
+                                                              stream.writeAll([UInt8](repeating: 7, count: 4 << 20)))).get()
+            #expect(written.failure == nil)
+            #expect(stream.flushMark > 0, "on the loop thread, the count of bytes queued")
+            stream.close()
+            watcher.join()
+            #expect(seen.value.closed)
+            #expect(seen.value.marks == [Int.max])
+
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
         @Test("closing a stream wakes its pending read with .closed")
         func closeWakesRead() throws {
             let (runtime, stream, listener, baseline) = try Self.connectedPair()
