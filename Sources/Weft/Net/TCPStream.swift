@@ -116,7 +116,10 @@ public final class TCPStream: @unchecked Sendable {
     /// kernel. Both default to 64 KiB (``defaultBufferLimit``): with one 64
     /// KiB read buffer in flight, a peer can make the server hold at most
     /// 192 KiB for this connection, however it behaves. Raise them for bulk
-    /// transfers on few connections; lower them for many idle peers.
+    /// transfers on few connections; lower them for many idle peers. A write
+    /// waiting for room when `queued` is raised goes on at once; lowered under
+    /// what is queued, new writes wait until the queue falls under it, while a
+    /// flush still returns once its own bytes are written.
     ///
     /// Fails with `.invalidArgument` for a limit below 1 KiB or above 1 GiB,
     /// `.wrongThread` off the stream's loop, `.closed` once closed.

@@ -69,9 +69,11 @@ extension StreamConnection {
         if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
             writeError = WeftError(uvCode: status, operation: "write")
         }
-        // An error too: the writers waiting for room must see it, even if
-        // what libuv leaves queued after it stays above a lowered mark.
-        if queuedWriteBytes < writeHighWater || status < 0 { writers.wakeAll() }
+        // Every completion, not only one that leaves room under the mark: a
+        // flush waits for its own bytes, and after a lowered mark the queue
+        // can stay above it long after they were written (and an error must
+        // reach every waiting task).
+        writers.wakeAll()
     }
 
     /// Ready once the queue is empty.

@@ -418,7 +418,9 @@ final class StreamConnection: SocketOwner {
 extension StreamConnection {
     /// The backpressure limits of ``TCPStream/setBufferLimits(unread:queued:)``
     /// (and the Unix stream's): each from 1 KiB to 1 GiB, set on the loop
-    /// thread while open.
+    /// thread while open. The writers waiting look again (as SwiftNIO
+    /// re-evaluates writability when its watermarks change): under a raised
+    /// mark a write waiting for room may have it now.
     func setBufferLimits(unread: Int, queued: Int) throws(WeftError) {
         if let error = wrongThread("setBufferLimits") { throw error }
         for (name, value) in [("unread", unread), ("queued", queued)] where !(1024...(1 << 30)).contains(value) {
@@ -428,6 +430,7 @@ extension StreamConnection {
         guard !isClosed else { throw WeftError(.closed, operation: "setBufferLimits") }
         uncommonMade.readHighWater = unread
         uncommonMade.writeHighWater = queued
+        writers.wakeAll()
     }
 }
 
