@@ -53,7 +53,7 @@ struct IntrospectionTests {
     @Test("a report splits the time inside block(on:) into busy and blocked in the OS poll")
     func busyAndBlocked() throws {
         let runtime = try Runtime()
-        try runtime.block(on: sleepFuture(for: .milliseconds(30)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(100)))
         let spin = pollFn { context -> Poll<Void> in
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .milliseconds(20) {}
@@ -61,7 +61,10 @@ struct IntrospectionTests {
         }
         try runtime.block(on: spin)
         let statistics = runtime.report().statistics
-        #expect(statistics.nanosecondsBlocked >= 25_000_000, "\(statistics)")
+        // Half the 100 ms sleep: room for a loop clock read late or a poll
+        // timeout rounded down on a loaded machine, and time in the OS poll not
+        // counted (or counted as busy) still fails.
+        #expect(statistics.nanosecondsBlocked >= 50_000_000, "\(statistics)")
         #expect(statistics.nanosecondsBusy >= 18_000_000, "\(statistics)")
         #expect(statistics.nanosecondsBusy < 1_000_000_000, "\(statistics)")
     }

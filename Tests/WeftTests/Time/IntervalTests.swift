@@ -54,7 +54,9 @@ extension TimingSensitive {
                 interval(every: .seconds(10)).next().map { ($0.element, ContinuousClock.now - start) }
             )
             #expect(first == 0)
-            #expect(elapsed <= .milliseconds(15))
+            // A first tick that waited a period would come after 10 s: 1 s is
+            // loose enough for a loaded machine and still catches that.
+            #expect(elapsed < .seconds(1))
             #expect(runtime.pendingTimerCount == 0)
         }
 
