@@ -203,7 +203,11 @@ struct Ending: Sendable {
 }
 
 /// Cancels `task`, which reports how it ended (see ``ending(_:)``), and checks
-/// that it ended with `CancellationError` within 500 ms of the cancel.
+/// that it ended with `CancellationError` within 5 s of the cancel. Every
+/// caller's task would otherwise wait far longer (a 60 s sleep, an hour's
+/// interval, a read or a spin that never ends), so the loose bound, which a
+/// loaded machine or a sanitizer run does not reach, still catches a
+/// cancellation that is not seen.
 func expectCancelledPromptly(_ task: Task<Ending, any Error>, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     try await expectCancelledPromptly(cancel: task.cancel, sourceLocation: sourceLocation) {
         try await awaitWithin(.seconds(20), task, sourceLocation: sourceLocation)
@@ -224,7 +228,7 @@ private func expectCancelledPromptly(
     cancel()
     let end = try await ended()
     #expect(end.cancelled, "\(end.outcome)", sourceLocation: sourceLocation)
-    #expect(end.at - cancelledAt < .milliseconds(500),
+    #expect(end.at - cancelledAt < .seconds(5),
             "cancellation took \((end.at - cancelledAt).milliseconds) ms", sourceLocation: sourceLocation)
 }
 

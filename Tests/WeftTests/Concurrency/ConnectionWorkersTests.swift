@@ -130,36 +130,62 @@ extension ConcurrencyBridge {
             #expect(replies == Array(repeating: "unset", count: 4))
         }
 
-        @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those promptly")
+        @Test("100 connections at once, then all closed: 64 of their tasks stay waiting, the rest end; the group's shutdown ends those (without hanging)")
         func burstLeavesAtMostTheLimit() async throws {
-            let group = try LoopGroup(loops: 1)
-            defer { group.shutdown() }  // idempotent: the end of the test shuts it down too
-            let loop = group.loops[0]
-            let baseline = try await tasksAlive(on: loop)
-            let served = Atomic<Int>(0)
-            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
-                served.add(1, ordering: .relaxed)
-                while try await !connection.read().isEmpty {}
-                connection.close()
-            }
-            let address = server.localAddress
-            let clients = try LoopThread(name: "burst-clients")
-            defer { clients.shutdown() }
-            try await awaitWithin(.seconds(20), clients.spawn { () async throws in
-                var streams: [TCPStream] = []
-                for _ in 0..<100 { streams.append(try await TCPStream.connect(to: address)) }
-                try await waitUntil { served.load(ordering: .relaxed) == 100 }
-                for stream in streams { stream.close() }
-            })
-            #expect(served.load(ordering: .relaxed) == 100)
-            // The accept task and 64 waiting.
-            try await waitUntil(on: loop) { $0 == baseline + 65 }
-            #expect(try await tasksAlive(on: loop) == baseline + 65)
-            // The loop's shutdown cancels the waiting tasks; each ends at once
-            // (its shutdown waits up to a second for spawned tasks).
-            let start = ContinuousClock.now
-            group.shutdown()
-            let elapsed = ContinuousClock.now - start
+            // Whether the shutdown ended the waiting tasks at its cancel (not
+            // after its 1 s grace period) is checked in the TimingSensitive
+            // `burstShutdownSkipsTheGracePeriod`: the margin under that fixed
+            // second does not hold on a loaded machine or under a sanitizer.
+            let elapsed = try await burstThenShutDown()
+            // Tasks that never ended would still hold the shutdown: it fails here.
+            #expect(elapsed < .seconds(10), "shutdown took \(elapsed) with 64 tasks waiting for connections")
+        }
+    }
+}
+
+/// 100 connections at once to a one-loop group, then all closed: checks that
+/// 64 of their tasks stay waiting and the rest end, then shuts the group down
+/// and returns how long that took.
+private func burstThenShutDown() async throws -> Duration {
+    let group = try LoopGroup(loops: 1)
+    defer { group.shutdown() }  // idempotent: the end of the test shuts it down too
+    let loop = group.loops[0]
+    let baseline = try await tasksAlive(on: loop)
+    let served = Atomic<Int>(0)
+    let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+        served.add(1, ordering: .relaxed)
+        while try await !connection.read().isEmpty {}
+        connection.close()
+    }
+    let address = server.localAddress
+    let clients = try LoopThread(name: "burst-clients")
+    defer { clients.shutdown() }
+    try await awaitWithin(.seconds(20), clients.spawn { () async throws in
+        var streams: [TCPStream] = []
+        for _ in 0..<100 { streams.append(try await TCPStream.connect(to: address)) }
+        try await waitUntil { served.load(ordering: .relaxed) == 100 }
+        for stream in streams { stream.close() }
+    })
+    #expect(served.load(ordering: .relaxed) == 100)
+    // The accept task and 64 waiting.
+    try await waitUntil(on: loop) { $0 == baseline + 65 }
+    #expect(try await tasksAlive(on: loop) == baseline + 65)
+    // The loop's shutdown cancels the waiting tasks; each ends at once
+    // (its shutdown waits up to a second for spawned tasks).
+    let start = ContinuousClock.now
+    group.shutdown()
+    let elapsed = ContinuousClock.now - start
+    return elapsed
+}
+
+extension TimingSensitive.ConcurrencyBridgeTiming {
+    @Suite("serve: connection tasks end at the shutdown's cancel")
+    struct ConnectionWorkersTimingTests {
+        @Test("100 connections at once, then all closed: the group's shutdown ends the 64 waiting tasks before its 1 s grace period ends")
+        func burstShutdownSkipsTheGracePeriod() async throws {
+            let elapsed = try await burstThenShutDown()
+            // Waiting tasks that did not end at the cancel keep the shutdown
+            // waiting its whole grace second (fixed in LoopThread.serve).
             #expect(elapsed < .milliseconds(900), "shutdown took \(elapsed) with 64 tasks waiting for connections")
         }
     }
