@@ -126,7 +126,12 @@ struct UDPSendQueueTests {
         _ = try runtime.block(on: timeoutFuture(.seconds(10), client.receiveFuture())).get().get()  // receiving is on
         try runtime.block(on: timeoutFuture(.seconds(10), stranger.sendFuture([9], to: clientAddress))).get().get()
         try runtime.block(on: timeoutFuture(.seconds(10), server.sendFuture([3], to: clientAddress))).get().get()
-        try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // both queued in Weft
+        // Both queued in Weft: waits for them (up to 10 s) rather than for a
+        // fixed time a loaded machine may not deliver them in.
+        let queuedBy = ContinuousClock.now + .seconds(10)
+        while client.endpoint.queuedDatagramCount < 2, ContinuousClock.now < queuedBy {
+            try runtime.block(on: sleepFuture(for: .milliseconds(2)))
+        }
         #expect(client.endpoint.queuedDatagramCount == 2)
         try client.connect(to: try server.localAddress)
         #expect(client.endpoint.queuedDatagramCount == 1)

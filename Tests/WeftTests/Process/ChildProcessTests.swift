@@ -348,29 +348,35 @@ struct ChildProcessTests {
 
     @Test("a runtime shut down with a child still running hands it to a reaper; waiting then fails with shutDown")
     func shutdownWithARunningChild() throws {
-        var runtime: Runtime? = try Runtime()
-        var command = Command("/bin/sleep", arguments: ["0.3"])
-        command.standardInput = .null
-        let child = try runtime!.block(on: command.spawnFuture()).get()
-        let pid = child.processID
-        try runtime!.shutdown()
-        runtime = nil
-        let start = ContinuousClock.now
-        while Self.isUnreapedChild(pid) && ContinuousClock.now - start < .seconds(10) {
-            usleep(20_000)
+        try FileTest.withTemporaryDirectory { directory in
+            // The child leaves proof that it ran to its end: a file created
+            // after its 0.3 s sleep, which a child killed at the shutdown never
+            // writes (however long the test itself takes to get there).
+            let proof = directory + "/ran-to-its-end"
+            var runtime: Runtime? = try Runtime()
+            var command = Command("/bin/sh", arguments: ["-c", "sleep 0.3; : > \"$1\"", "sh", proof])
+            command.standardInput = .null
+            let child = try runtime!.block(on: command.spawnFuture()).get()
+            let pid = child.processID
+            try runtime!.shutdown()
+            runtime = nil
+            let start = ContinuousClock.now
+            while Self.isUnreapedChild(pid) && ContinuousClock.now - start < .seconds(10) {
+                usleep(20_000)
+            }
+            #expect(!Self.isUnreapedChild(pid), "the reaper reaped it")
+            var wait = child.waitFuture()
+            var context = Context(waker: .noop)
+            guard case .ready(.failure(let error)) = wait.poll(&context) else {
+                Issue.record("waiting after the shutdown did not fail")
+                return
+            }
+            #expect(error.code == .shutDown, "\(error)")
+            #expect(FileManager.default.fileExists(atPath: proof), "it was killed rather than run to its end")
+            // Not a silent success: the shutdown handed the child to a reaper.
+            let killed = Result { () throws(WeftError) in try child.kill() }
+            #expect(killed.failure?.code == .shutDown, "\(killed)")
         }
-        #expect(!Self.isUnreapedChild(pid), "the reaper reaped it")
-        var wait = child.waitFuture()
-        var context = Context(waker: .noop)
-        guard case .ready(.failure(let error)) = wait.poll(&context) else {
-            Issue.record("waiting after the shutdown did not fail")
-            return
-        }
-        #expect(error.code == .shutDown, "\(error)")
-        #expect(ContinuousClock.now - start >= .milliseconds(100), "it ran to its end rather than being killed")
-        // Not a silent success: the shutdown handed the child to a reaper.
-        let killed = Result { () throws(WeftError) in try child.kill() }
-        #expect(killed.failure?.code == .shutDown, "\(killed)")
     }
 
     @Test("from async code on a loop thread: spawn, write, read, wait, output and status")

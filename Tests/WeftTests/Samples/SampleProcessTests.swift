@@ -159,18 +159,27 @@ extension TimingSensitive {
             return (child, address)
         }
 
-        /// Sends SIGTERM and expects a clean exit (status 0) within 2 s.
+        /// Sends SIGTERM and expects a clean exit (status 0), without a hang
+        /// and without the drain waiting out its grace period.
         static func expectCleanExitOnSIGTERM(_ child: SampleChild) {
             let start = ContinuousClock.now
-            let exited = child.signalAndWait(SIGTERM, within: .seconds(2))
-            #expect(exited, "still running 2 s after SIGTERM")
+            // 10 s: loose enough for a loaded machine; a hang still fails.
+            let exited = child.signalAndWait(SIGTERM, within: .seconds(10))
+            #expect(exited, "still running 10 s after SIGTERM")
             guard exited else { return }
             #expect(child.process.terminationReason == .exit)
             #expect(child.exitStatus == 0)
-            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(ContinuousClock.now - start < .seconds(10))
+            // The drain waiting for connections that are gone (its grace period
+            // is 5 s for weft-echo and 10 s for weft-hello, which the 10 s above
+            // no longer catches) ends in "still open after the grace period":
+            // here every connection is done, so it must not.
+            var rest: [String] = []
+            while let line = child.readLine(within: .seconds(2)) { rest.append(line) }
+            #expect(!rest.contains { $0.contains("after the grace period") }, "the drain ran out its grace period: \(rest)")
         }
 
-        @Test("weft-echo --port 0 prints its address, echoes a client's bytes, and exits with status 0 within 2 s of SIGTERM",
+        @Test("weft-echo --port 0 prints its address, echoes a client's bytes, and exits with status 0 on SIGTERM without waiting out its grace period",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
               arguments: [[], ["--poll"], ["--loops", "1"], ["--loops", "2"], ["--loops", "2", "--distribution", "handoff"]])
         func echoSample(options: [String]) throws {
@@ -187,7 +196,7 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 within 2 s of SIGTERM; --host localhost works too",
+        @Test("weft-echo --udp --port 0 prints its address, echoes datagrams back to their sender, and exits with status 0 on SIGTERM without waiting out its grace period; --host localhost works too",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
               arguments: [["--loops", "1"], ["--loops", "2"], ["--poll"], ["--host", "localhost"], ["--host", "localhost", "--poll"]])
         func udpEchoSample(options: [String]) throws {
@@ -213,7 +222,7 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("weft-echo --unix PATH (async, and --poll) echoes a client's bytes with half-close, exits with status 0 within 2 s of SIGTERM, and removes its socket file",
+        @Test("weft-echo --unix PATH (async, and --poll) echoes a client's bytes with half-close, exits with status 0 on SIGTERM without waiting out its grace period, and removes its socket file",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
               arguments: [[], ["--poll"]])
         func unixEchoSample(options: [String]) throws {
@@ -234,7 +243,7 @@ extension TimingSensitive {
             #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind")
         }
 
-        @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 within 2 s of SIGTERM",
+        @Test("weft-hello --port 0 prints its address, answers GET / with 200 and the page, and exits with status 0 on SIGTERM without waiting out its grace period",
               .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"),
               arguments: [[], ["--loops", "1"], ["--loops", "2"]])
         func helloSample(options: [String]) throws {
@@ -311,9 +320,12 @@ extension TimingSensitive {
                 usleep(100_000)
             }
             #expect(echoed == 10, "the talking connection was cut after \(echoed) echoes")
-            idle.setReceiveTimeout(seconds: 3)
+            // The idle connection is closed long before the talker's second is
+            // over; 10 s only gives a loaded machine room, and a connection never
+            // closed still fails (the receive times out instead of reading the end).
+            idle.setReceiveTimeout(seconds: 10)
             #expect(idle.receive(upTo: 1) == 0, "the idle connection should have been closed (end of stream)")
-            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(ContinuousClock.now - start < .seconds(10))
             Self.expectCleanExitOnSIGTERM(child)
         }
 
@@ -517,8 +529,9 @@ extension TimingSensitive {
         }
 
         /// With a connection being served: SIGINT, the drain's first line,
-        /// then a second SIGINT, after which the child must exit within 3 s
-        /// with status 130.
+        /// then a second SIGINT, after which the child must exit with status 130
+        /// well before its grace period (the callers give 60 s) ends: within
+        /// 10 s, loose enough for a loaded machine.
         static func expectSecondSIGINTExitsAtOnce(_ child: SampleChild, sourceLocation: SourceLocation = #_sourceLocation) {
             usleep(100_000)  // the connection is being served
             kill(child.process.processIdentifier, SIGINT)
@@ -528,9 +541,9 @@ extension TimingSensitive {
             }
             #expect(draining, "the sample did not begin its drain", sourceLocation: sourceLocation)
             let start = ContinuousClock.now
-            #expect(child.signalAndWait(SIGINT, within: .seconds(3)), "still running 3 s after the second SIGINT",
+            #expect(child.signalAndWait(SIGINT, within: .seconds(10)), "still running 10 s after the second SIGINT",
                     sourceLocation: sourceLocation)
-            #expect(ContinuousClock.now - start < .seconds(3), sourceLocation: sourceLocation)
+            #expect(ContinuousClock.now - start < .seconds(10), sourceLocation: sourceLocation)
             #expect(child.exitStatus == 130, sourceLocation: sourceLocation)
         }
 
