@@ -24,10 +24,12 @@ public struct SampleCommand: Sendable {
     }
 
     /// The arguments after the program's name; exits 0 after printing the
-    /// help when they ask for it.
+    /// help when they ask for it (before a `--`, after which every argument
+    /// is an operand, `weft-cat`'s files).
     public func arguments() -> [String] {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.contains("--help") || arguments.contains("-h") {
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains("--help") || options.contains("-h") {
             print("usage: \(name) \(synopsis)\n\n\(help)")
             exit(0)
         }

@@ -6,13 +6,15 @@ import Weft
 
 @Suite("weft-cat")
 struct CatSampleTests {
-    /// Runs weft-cat with `arguments`, `input` on its standard input (a pipe);
-    /// returns its status, standard output and standard error.
-    static func run(_ arguments: [String], input: [UInt8] = []) throws -> (status: Int32, output: [UInt8], error: String) {
+    /// Runs weft-cat with `arguments` (in `directory`, if given), `input` on
+    /// its standard input (a pipe); returns its status, standard output and
+    /// standard error.
+    static func run(_ arguments: [String], input: [UInt8] = [], in directory: String? = nil) throws -> (status: Int32, output: [UInt8], error: String) {
         let path = try #require(SampleBinaries.path("weft-cat"))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
         process.standardInput = stdin
         process.standardOutput = stdout
@@ -67,6 +69,20 @@ struct CatSampleTests {
             #expect(result.status == 1)
             #expect(result.output == Array("present\n".utf8))
             #expect(result.error == "weft-cat: open \(directory)/missing: ENOENT (no such file or directory)\n")
+        }
+    }
+
+    @Test("after `--`, `-h` is a file to copy, as the help says; before it, the help (it printed the help for `weft-cat -- -h`)",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func helpFlagAfterDoubleDash() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            try Data("x\n".utf8).write(to: URL(fileURLWithPath: directory + "/-h"))
+            let file = try Self.run(["--", "-h"], in: directory)
+            #expect(file.status == 0)
+            #expect(file.output == Array("x\n".utf8))
+            let help = try Self.run(["-h", "--", "-h"], in: directory)
+            #expect(help.status == 0)
+            #expect(String(decoding: help.output, as: UTF8.self).hasPrefix("usage: weft-cat"))
         }
     }
 
