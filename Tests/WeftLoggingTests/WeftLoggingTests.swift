@@ -1,6 +1,5 @@
 #if Logging
 import Dispatch
-import Foundation
 import Glibc
 import Logging
 import Synchronization
@@ -9,7 +8,7 @@ import Weft
 import WeftLogging
 
 /// A log handler that keeps every record, for the tests to read.
-final class Recorder: LogHandler, @unchecked Sendable {
+class Recorder: LogHandler, @unchecked Sendable {
     struct Record: Sendable {
         var level: Logger.Level
         var message: String
@@ -43,42 +42,26 @@ final class Recorder: LogHandler, @unchecked Sendable {
 
 /// A log handler that blocks in every write until it is opened, as
 /// swift-log's stream handler does on a pipe nobody reads; then records.
-final class Stalled: LogHandler, @unchecked Sendable {
-    /// `@unchecked Sendable` is sound: `gate` and `recorder` are thread-safe,
-    /// and the settings are only set before the handler is shared.
+final class Stalled: Recorder, @unchecked Sendable {
+    /// `@unchecked Sendable` is sound as the recorder's: the gate is a semaphore.
     let gate = DispatchSemaphore(value: 0)
-    let recorder = Recorder()
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
+    override func log(event: LogEvent) {
         gate.wait()
         gate.signal()  // open for good
-        recorder.log(event: event)
+        super.log(event: event)
     }
 }
 
-/// A plain thread, joined with a limit, so that a test whose loop blocks
-/// fails instead of hanging.
-final class TestThread: Sendable {
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let done = self.done
-        Thread {
-            body()
-            done.signal()
-        }.start()
+/// Runs `body` on a thread of Dispatch's, so that a test whose loop blocks
+/// can fail instead of hanging; the semaphore is signalled when it returns.
+func elsewhere(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
+    let done = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        body()
+        done.signal()
     }
-
-    func join(within seconds: Double) -> Bool {
-        done.wait(timeout: .now() + seconds) == .success
-    }
+    return done
 }
 
 /// The observer is one per process, so these tests run one at a time and
@@ -186,7 +169,7 @@ struct WeftLoggingTests {
         WeftLogging.bootstrap(Logger(label: "weft-test") { _ in handler })
         defer { WeftLogging.shutdown() }
         let worked = Mutex(false)
-        let thread = TestThread {
+        let thread = elsewhere {
             do {
                 let runtime = try Runtime()
                 var stream = signals(SIGWINCH)
@@ -199,12 +182,12 @@ struct WeftLoggingTests {
                 Issue.record("\(error)")
             }
         }
-        let finished = thread.join(within: 10)
+        let finished = thread.wait(timeout: .now() + 10) == .success
         handler.gate.signal()
         #expect(finished, "the loop was held by the handler")
         #expect(worked.withLock { $0 })
-        if !finished { _ = thread.join(within: 10) }
-        let records = handler.recorder.matching { $0.message == "signal received" && $0.metadata["signal"] == "\(SIGWINCH)" }
+        if !finished { _ = thread.wait(timeout: .now() + 10) }
+        let records = handler.matching { $0.message == "signal received" && $0.metadata["signal"] == "\(SIGWINCH)" }
         #expect(records.count >= 1)
     }
 
@@ -212,7 +195,7 @@ struct WeftLoggingTests {
     func eventsPastTheLimitAreDropped() throws {
         let handler = Stalled()
         WeftLogging.bootstrap(Logger(label: "weft-test") { _ in handler })
-        let thread = TestThread {
+        let thread = elsewhere {
             do {
                 let runtime = try Runtime()
                 for _ in 0..<2_000 {  // each a stuck block(on:), each an event
@@ -222,15 +205,15 @@ struct WeftLoggingTests {
                 Issue.record("\(error)")
             }
         }
-        let finished = thread.join(within: 20)
+        let finished = thread.wait(timeout: .now() + 20) == .success
         WeftLogging.shutdown()  // no event after this one's
         handler.gate.signal()
         #expect(finished, "the loop was held by the handler")
-        if !finished { _ = thread.join(within: 10) }
-        let dropped = handler.recorder.matching { $0.message.contains("dropped") }
+        if !finished { _ = thread.wait(timeout: .now() + 10) }
+        let dropped = handler.matching { $0.message.contains("dropped") }
         #expect(dropped.count >= 1)
         #expect((dropped.first?.metadata["dropped"].flatMap { Int($0) } ?? 0) >= 2_000 - 1_024, "\(dropped)")
-        #expect(handler.recorder.matching { !$0.message.contains("dropped") }.count <= 1_024)
+        #expect(handler.matching { !$0.message.contains("dropped") }.count <= 1_024)
     }
 
     @Test("after shutdown nothing is logged")
