@@ -547,13 +547,18 @@ int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_of
             long long rest = limit - *copied;
             ssize_t count = copy_file_range(in_fd, &in_at, out_fd, &out_at, (size_t)(rest < (1LL << 30) ? rest : (1LL << 30)), 0);
             if (count > 0) { *copied += count; continue; }
-            if (count == 0) { *ended = 1; return 0; }
-            if (errno == EINTR) continue;
-            /* Files the kernel cannot copy between (other file systems on old
-             * kernels, special files): the buffer does the rest. */
-            if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF) break;
-            *failed_write = errno == ENOSPC || errno == EFBIG || errno == EDQUOT;
-            return -errno;
+            if (count < 0 && errno == EINTR) continue;
+            if (count < 0 && (errno == ENOSPC || errno == EFBIG || errno == EDQUOT)) {
+                *failed_write = 1;
+                return -errno;
+            }
+            /* Anything else, the buffer does the rest with its reads and
+             * writes apart: files the kernel cannot copy between (EXDEV,
+             * EINVAL, ...), an error that may be either side's (EPERM of a
+             * sealed or immutable output, EIO, ETXTBSY), which it then names
+             * rightly, and 0, the end or a file the kernel copies nothing from
+             * (procfs and sysfs before Linux 5.19), which its read tells. */
+            break;
         }
         if (*copied >= limit) return 0;
     }

@@ -117,6 +117,29 @@ struct FileErrorTests {
         }
     }
 
+    @Test("a ranged copy into a file the kernel refuses to write (a memfd sealed against writes: copy_file_range's EPERM) fails naming the write of the destination, not the read of the source")
+    func copyIntoASealedFile() throws {
+        // glibc's memfd_create, which Swift's Glibc module does not declare.
+        typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+        let memfdCreate = unsafeBitCast(try #require(dlsym(nil, "memfd_create")), to: MemfdCreate.self)
+        let source = memfdCreate("weft-source", 0)
+        let sealed = memfdCreate("weft-sealed", 2)  // MFD_ALLOW_SEALING
+        try #require(source >= 0 && sealed >= 0)
+        defer { Glibc.close(source); Glibc.close(sealed) }
+        #expect(Glibc.write(source, "sealed away", 11) == 11)
+        try #require(fcntl(sealed, 1033, 0x0008) == 0)  // F_ADD_SEALS, F_SEAL_WRITE (not in Glibc's module)
+        let runtime = try Runtime()
+        let reader = try runtime.block(on: File.openFuture("/proc/self/fd/\(source)")).get()
+        let writer = try runtime.block(on: File.openFuture("/proc/self/fd/\(sealed)", options: [.write])).get()
+        let error = try #require(throws: WeftError.self) {
+            try runtime.block(on: reader.sendFuture(to: writer, offset: 0, count: 11)).get()
+        }
+        #expect(error.name == "EPERM", "\(error)")
+        #expect(error.operation == "write /proc/self/fd/\(sealed)", "\(error)")
+        reader.close()
+        writer.close()
+    }
+
     @Test("truncate without write access fails with invalidArgument and leaves the file whole (Linux empties a file opened read-only with O_TRUNC)")
     func truncateWithoutWrite() throws {
         try FileTest.withTemporaryDirectory { directory in
