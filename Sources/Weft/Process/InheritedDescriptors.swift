@@ -38,9 +38,14 @@ struct InheritedDescriptors: ~Copyable {
         for descriptor in reopened { weft_close(descriptor) }
     }
 
-    /// The descriptor the child gets for the parent's `descriptor`.
+    /// The descriptor the child gets for the parent's `descriptor`. Its mode
+    /// is read under the lock a spawn holds from its own look to its setting
+    /// back (``spawnRestoringModes(_:)``): read outside it, it could be read
+    /// while another spawn's child had made the description blocking, and
+    /// then nobody set it back after this spawn's child did the same (two
+    /// threads spawning 200 children each left a shared socket blocking).
     mutating func forChild(_ descriptor: Int32) -> Int32 {
-        let flags = weft_status_flags(descriptor)
+        let flags = StandardStream.whilePipeModesHeld { weft_status_flags(descriptor) }
         guard flags >= 0, weft_is_nonblocking(flags) != 0 else { return descriptor }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & mode_t(S_IFMT) == mode_t(S_IFIFO) {

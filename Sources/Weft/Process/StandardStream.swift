@@ -293,8 +293,8 @@ extension StandardStream {
     /// is, and makes it non-blocking again afterwards: `InheritedDescriptors`)
     /// while no last close of a standard stream on a pipe can make the pipe
     /// blocking again: run in between, that close would be undone.
-    static func whilePipeModesHeld<Result>(_ body: () throws(WeftError) -> Result) throws(WeftError) -> Result {
-        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(WeftError) -> Result in try body() }
+    static func whilePipeModesHeld<Result, E: Error>(_ body: () throws(E) -> Result) throws(E) -> Result {
+        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(E) -> Result in try body() }
     }
 }
 
