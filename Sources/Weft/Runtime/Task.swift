@@ -265,15 +265,18 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
 
     /// Takes `joinRegistering` (and, when `withdrawing`, takes back a
     /// published waker in the same step) unless the task is complete; returns
-    /// the state it set, or nil once complete.
+    /// the state it set, or nil once complete. The loads acquire: nil lets
+    /// the caller take the output, which the completer stored before it
+    /// released `complete` (relaxed, a weakly ordered CPU could read the
+    /// output as it was before).
     @usableFromInline
     final func takeJoinSlot(withdrawing: Bool) -> UInt32? {
-        var current = state.pointee.load(ordering: .relaxed)
+        var current = state.pointee.load(ordering: .acquiring)
         while true {
             if current & TaskState.complete != 0 { return nil }
             if current & TaskState.joinRegistering != 0 {
                 // Another copy's poll, or the stuck check, holds it for a moment.
-                current = state.pointee.load(ordering: .relaxed)
+                current = state.pointee.load(ordering: .acquiring)
                 continue
             }
             var desired = current | TaskState.joinRegistering
