@@ -1,5 +1,6 @@
 #if Logging
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
 import Weft
@@ -25,7 +26,9 @@ import Weft
 /// log handler may block (swift-log's stream handler writing to a pipe
 /// nobody reads), and a loop blocked in it would stop its timers, its I/O
 /// and the signal that shuts it down. At most 1,024 events wait; past that
-/// they are dropped, and the next record written says how many.
+/// they are dropped, and the next record written says how many. At the
+/// process's normal exit (`exit`, or the end of `main`) the records still
+/// waiting are written, for a second at most.
 public enum WeftLogging {
     /// Logs every runtime event of the process to `logger` from now on
     /// (replacing any observer installed with `RuntimeEvents.observe`), and
@@ -33,6 +36,7 @@ public enum WeftLogging {
     public static func bootstrap(_ logger: Logger, blockedThreshold: Duration = .milliseconds(100)) {
         RuntimeEvents.blockedThreshold = blockedThreshold
         let forwarder = EventForwarder(logger: logger)
+        EventForwarder.flushAtExit
         RuntimeEvents.observe { event in forwarder.forward(event) }
     }
 
@@ -78,6 +82,17 @@ final class EventForwarder: Sendable {
     /// logger's records.
     static let queue = DispatchQueue(label: "WeftLogging")
     static let limit = 1_024
+    /// Registers, once, a flush at the process's normal exit: a record handed
+    /// over just before it is still written (a program that exits after an
+    /// event lost it), and a handler that blocks holds the exit a second at
+    /// most.
+    static let flushAtExit: Void = {
+        atexit {
+            let done = DispatchSemaphore(value: 0)
+            EventForwarder.queue.async { done.signal() }
+            _ = done.wait(timeout: .now() + 1)
+        }
+    }()
     let logger: Logger
     /// Events handed to the queue and not yet logged.
     private let waiting = Atomic<Int>(0)
