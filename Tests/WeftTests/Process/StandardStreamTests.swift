@@ -95,27 +95,6 @@ struct StandardStreamTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("two threads spawning children that each get the same non-blocking socket as their standard output leave it non-blocking: one's look at its mode, outside the lock, could fall while the other's child had made it blocking, and then no one set it back after its own child did")
-    func concurrentSpawnsOnOneSocket() throws {
-        var ends: [Int32] = [-1, -1]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
-        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
-        let socket = ends[0]
-        let spawners = (0..<2).map { _ in
-            NetTest.PeerThread {
-                guard let runtime = try? Runtime() else { return }
-                var command = Command("/bin/true")
-                command.standardOutput = .descriptor(socket)
-                for _ in 0..<200 {
-                    _ = try? runtime.block(on: timeoutFuture(.seconds(10), command.statusFuture()))
-                }
-            }
-        }
-        #expect(spawners.allSatisfy { $0.join(within: 120) })
-        #expect(Self.isNonBlocking(socket), "a child left the socket blocking")
-    }
-
     @Test("a read of 0 bytes returns nothing at once, as a TCP stream's, with nothing written to standard input; a later read still gets the bytes")
     func readOfNothing() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
