@@ -52,6 +52,17 @@ struct FileCopyTests {
         }
     }
 
+    /// Runs `runtime` until the pipe whose read end is `descriptor` holds
+    /// bytes (a copy's chunk has started writing it), at most 10 s.
+    static func waitForBytes(in descriptor: Int32, runtime: Runtime) throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var readable = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while poll(&readable, 1, 0) == 0 && ContinuousClock.now < deadline {
+            try runtime.block(on: sleepFuture(for: .milliseconds(1)))
+        }
+        #expect(readable.revents & Int16(POLLIN) != 0, "no chunk wrote to the pipe within 10 s")
+    }
+
     @Test("a copy dropped while its chunk blocks writing a pipe: another task's write waiting behind the chunk finishes once the pipe is drained (the drop forgot its waker: it waited for ever)")
     func droppedCopyWakesTheWriteBehindIt() throws {
         try FileTest.withTemporaryDirectory { directory in
@@ -62,9 +73,11 @@ struct FileCopyTests {
             #expect(pipe(&ends) == 0)
             let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
             let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
-            // The chunk fills the pipe (64 KiB) and blocks its pool thread in write(2).
+            // The chunk fills the pipe (64 KiB) and blocks its pool thread in
+            // write(2): waited for until bytes reach the pipe (a fixed 50 ms
+            // let a loaded machine abort the chunk before it started).
             let copying = runtime.spawn(copy(from: source, to: pipeFile))
-            try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+            try Self.waitForBytes(in: ends[0], runtime: runtime)
             let tail = runtime.spawn(pipeFile.writeFuture(Array("tail".utf8)))
             try runtime.block(on: sleepFuture(for: .milliseconds(50)))  // it waits for the chunk
             copying.abort()
@@ -95,8 +108,14 @@ struct FileCopyTests {
             let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
             let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
             // The first copy's chunk fills the pipe and blocks in write(2);
-            // the copy is dropped after its first poll, the chunk runs on.
-            _ = try runtime.block(on: select(either: copy(from: source, to: pipeFile), or: sleepFuture(for: .milliseconds(50))))
+            // the copy is dropped once bytes reach the pipe, the chunk runs on.
+            var first: FileCopy? = copy(from: source, to: pipeFile)
+            _ = try runtime.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+                _ = first!.poll(&context)  // submits the chunk
+                return .ready(())
+            })
+            try Self.waitForBytes(in: ends[0], runtime: runtime)
+            first = nil
             let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
             let second = runtime.spawn(copy(from: source, to: destination))
             try runtime.block(on: sleepFuture(for: .milliseconds(50)))
