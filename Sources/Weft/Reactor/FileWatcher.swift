@@ -5,10 +5,10 @@ import Synchronization
 /// The owner of a `uv_fs_event_t` watching one path (inotify underneath):
 /// allocated apart, `data` unretained, freed in the close callback, closed on
 /// its loop's thread when the last copy of its stream goes (``ClosingOnLoop``),
-/// or when the loop shuts down first (``FileWatchers``): then the watch ends,
+/// or when the loop shuts down first (``OpenWatches``): then the watch ends,
 /// since no loop would report a change again. An active watch keeps the loop
 /// alive, so waiting for a change is never reported as stuck.
-final class FileWatcher: LoopHandleOwner {
+final class FileWatcher: EndsWithItsLoop {
     /// One event as libuv reports it: the name of the entry that changed (in
     /// a watched directory; the file's own name for a file), `UV_RENAME` and
     /// `UV_CHANGE` bits, or a failure.
@@ -59,7 +59,7 @@ final class FileWatcher: LoopHandleOwner {
             // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "watch \(path)")
         }
-        loop.withAttachment(FileWatchers.key) { $0.open[ObjectIdentifier(self)] = self }
+        recordOpen()
     }
 
     /// Closes the handle (once); on the loop thread.
@@ -67,13 +67,13 @@ final class FileWatcher: LoopHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_close_and_free(weft_fs_event_handle(handle))
-        loop.withAttachment(FileWatchers.key) { _ = $0.open.removeValue(forKey: ObjectIdentifier(self)) }
+        recordClosed()
     }
 
     /// The loop shuts down with the handle open: close it, and end the watch
     /// (waking every waiting task to see that), so that its stream ends
     /// instead of waiting for ever for a change that no loop would report.
-    fileprivate func loopShuttingDown() {
+    func loopShuttingDown() {
         close()
         loopShutDown.store(true, ordering: .releasing)
         waiting.wakeAll()
@@ -116,17 +116,5 @@ final class FileWatcher: LoopHandleOwner {
             return .pending
         }
         return .ready(event)
-    }
-}
-
-/// The file watches of one loop still open, so that its shutdown closes them
-/// (see ``FileWatcher``), as ``SignalWatchers`` does the signal handles:
-/// nothing else would while a stream is held. Loop-confined, like the handles.
-final class FileWatchers: LoopShutdownObserver {
-    static let key = LoopAttachmentKey(.fileWatchers) { _ in FileWatchers() }
-    var open: [ObjectIdentifier: FileWatcher] = [:]
-
-    func loopShuttingDown() {
-        for watcher in Array(open.values) { watcher.loopShuttingDown() }
     }
 }

@@ -4,10 +4,10 @@ import CWeftSupport
 /// The owner of a `uv_signal_t` (allocated apart, `data` unretained, freed in
 /// the close callback), closed on its loop's thread when the last copy of its
 /// stream goes (``ClosingOnLoop``), or when the loop shuts down first
-/// (``SignalWatchers``): then its deliveries end, since no loop would run its
+/// (``OpenWatches``): then its deliveries end, since no loop would run its
 /// callback again. An active signal handle keeps the loop alive, so waiting
 /// for a signal is never reported as stuck.
-final class SignalWatcher: LoopHandleOwner {
+final class SignalWatcher: EndsWithItsLoop {
     /// Nil once closed.
     private var handle: UnsafeMutablePointer<uv_signal_t>?
     /// Kept alive while the handle is open (as streams and listeners do): a
@@ -52,7 +52,7 @@ final class SignalWatcher: LoopHandleOwner {
         sigemptyset(&mask)
         sigaddset(&mask, number)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
-        loop.withAttachment(SignalWatchers.key) { $0.open[ObjectIdentifier(self)] = self }
+        recordOpen()
     }
 
     /// Closes the handle (once); on the loop thread.
@@ -60,14 +60,14 @@ final class SignalWatcher: LoopHandleOwner {
         guard let handle else { return }
         self.handle = nil
         weft_signal_close(handle)  // gives the signal back its disposition if it was the last watcher
-        loop.withAttachment(SignalWatchers.key) { _ = $0.open.removeValue(forKey: ObjectIdentifier(self)) }
+        recordClosed()
     }
 
     /// The loop shuts down with the handle open: close it, and end the
     /// deliveries (waking every waiting task to see that), so that a stream
     /// polled elsewhere ends instead of waiting for ever for a signal that
     /// no loop would report.
-    fileprivate func loopShuttingDown() {
+    func loopShuttingDown() {
         close()
         var waiting = deliveries.withLock { deliveries in
             deliveries.ended = true
@@ -95,18 +95,5 @@ final class SignalWatcher: LoopHandleOwner {
             letGo = deliveries.waiting.register(waker)
             return .pending
         }
-    }
-}
-
-/// The signal handles of one loop still open, so that its shutdown closes
-/// them (see ``SignalWatcher``): nothing else would while a stream is held,
-/// and the loop, kept by each, could never be closed. Loop-confined, like the
-/// handles.
-final class SignalWatchers: LoopShutdownObserver {
-    static let key = LoopAttachmentKey(.signalWatchers) { _ in SignalWatchers() }
-    var open: [ObjectIdentifier: SignalWatcher] = [:]
-
-    func loopShuttingDown() {
-        for watcher in Array(open.values) { watcher.loopShuttingDown() }
     }
 }

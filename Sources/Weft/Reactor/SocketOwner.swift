@@ -51,6 +51,41 @@ final class ClosingOnLoop<Owner: LoopHandleOwner> {
     deinit { owner.closeOnLoop() }
 }
 
+/// A handle owner whose stream waits on the handle (a signal's, a file
+/// watch's): when the loop shuts down with the handle open, nothing else
+/// would close it while a stream is held, and the stream would wait for ever
+/// for what no loop would report again. ``OpenWatches`` has the shutdown end
+/// it.
+protocol EndsWithItsLoop: LoopHandleOwner {
+    /// The loop shuts down with the handle open: close it and end the stream,
+    /// waking every task waiting on it.
+    func loopShuttingDown()
+}
+
+extension EndsWithItsLoop {
+    /// Records the handle as open on its loop (once it is started).
+    func recordOpen() {
+        loop.withAttachment(OpenWatches.key) { $0.open[ObjectIdentifier(self)] = self }
+    }
+
+    /// Records the handle as closed (from `close()`).
+    func recordClosed() {
+        loop.withAttachment(OpenWatches.key) { _ = $0.open.removeValue(forKey: ObjectIdentifier(self)) }
+    }
+}
+
+/// The signal handles and file watches of one loop still open, so that its
+/// shutdown ends them (``EndsWithItsLoop``); each also keeps the loop, which
+/// could otherwise never be closed. Loop-confined, like the handles.
+final class OpenWatches: LoopShutdownObserver {
+    static let key = LoopAttachmentKey(.openWatches) { _ in OpenWatches() }
+    var open: [ObjectIdentifier: any EndsWithItsLoop] = [:]
+
+    func loopShuttingDown() {
+        for watch in Array(open.values) { watch.loopShuttingDown() }
+    }
+}
+
 extension SocketOwner {
     /// A new TCP, pipe or terminal handle on `loop` whose `data` points back at
     /// `self`, unretained (the handle is freed in its close callback, never

@@ -55,10 +55,8 @@ enum LoopAttachmentSlot: Int, CaseIterable {
     case readBuffers
     /// The reactor's children still running (`ChildRegistry`).
     case children
-    /// The reactor's signal handles open (`SignalWatchers`).
-    case signalWatchers
-    /// The reactor's file watches open (`FileWatchers`).
-    case fileWatchers
+    /// The reactor's signal handles and file watches open (`OpenWatches`).
+    case openWatches
 }
 
 /// How many keys have taken a slot after the fixed ones.
