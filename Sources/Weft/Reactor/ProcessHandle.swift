@@ -89,15 +89,11 @@ final class ProcessHandle {
             throw WeftError(uvCode: UV_ENOMEM.rawValue, operation: "spawn \(options.file)")
         }
         // libuv hears of a child's exit only through SIGCHLD (its loop's own
-        // signal handle). A process may start with it blocked (inherited from a
-        // parent thread's mask); then no exit would ever be reported, every
-        // wait would hang and the children stay zombies. Let the loop thread
-        // take it, as `SignalWatcher` does for its signal. (One system call;
-        // the fork costs a thousand times more.)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGCHLD)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        // signal handle): blocked (inherited), no exit would ever be reported,
+        // every wait would hang and the children stay zombies. As
+        // `SignalWatcher` does for its signal. (One system call; the fork
+        // costs a thousand times more.)
+        unblockSignalOnThisThread(SIGCHLD)
         let result = withCStrings(options.arguments.map(\.utf8)) { arguments in
             withOptionalCStrings(options.environment) { environment in
                 withOptionalCString(options.workingDirectory) { directory in

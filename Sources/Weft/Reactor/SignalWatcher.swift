@@ -46,12 +46,8 @@ final class SignalWatcher: EndsWithItsLoop {
             // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "signal \(number)")
         }
-        // A process may start with the signal blocked (inherited from a parent
-        // thread's mask); then it would never be delivered. Let the loop thread take it.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, number)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        // Blocked (inherited), the signal would never be delivered.
+        unblockSignalOnThisThread(number)
         recordOpen()
     }
 

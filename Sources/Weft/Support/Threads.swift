@@ -28,3 +28,13 @@ private final class ThreadBody: Sendable {
     let run: @Sendable () -> Void
     init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
+
+/// Unblocks `signal` for the calling thread (a loop's): a process may start
+/// with it blocked, inherited from a parent thread's mask, and then the loop
+/// thread would never take it.
+func unblockSignalOnThisThread(_ signal: Int32) {
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    sigaddset(&mask, signal)
+    pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+}
