@@ -37,38 +37,35 @@ struct ProcessFaultTests {
         // Lowering RLIMIT_NOFILE here would make the tests running beside this
         // one fail to open descriptors (seen under AddressSanitizer: another
         // test's uv_loop_init failed with EMFILE), so a child process lowers its own.
-        let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
-        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let output = try runtime.block(on: timeoutFuture(.seconds(60),
-            Command(binary, arguments: ["spawn-at-descriptor-limit"]).outputFuture())).get().get()
-        let line = String(decoding: output.standardOutput, as: UTF8.self)
-        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
+        let line = try Self.runWeftBench(["spawn-at-descriptor-limit"])
         #expect(line.hasPrefix("weft-bench spawn-at-descriptor-limit error=spawn: EMFILE (too many open files); executable \"/bin/true\""), "\(line)")
         #expect(line.hasSuffix(" then=exit code 0\n"), "\(line)")
-        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("a process that started with SIGCHLD blocked still sees its child exit: the spawn unblocks it on the loop thread (libuv hears of exits only through SIGCHLD: the wait hung, the child a zombie) (in a process of its own: weft-bench spawn-with-sigchld-blocked)")
     func spawnWithSIGCHLDBlocked() throws {
-        let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
-        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
-        let output = try runtime.block(on: timeoutFuture(.seconds(60),
-            Command(binary, arguments: ["spawn-with-sigchld-blocked"]).outputFuture())).get().get()
-        let line = String(decoding: output.standardOutput, as: UTF8.self)
-        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
+        let line = try Self.runWeftBench(["spawn-with-sigchld-blocked"])
         #expect(line == "weft-bench spawn-with-sigchld-blocked status=exit code 0\n", "\(line)")
-        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
     @Test("dropping a SIGCHLD stream restores no disposition of SIGCHLD (libuv's child watchers own it), so with SIGCHLD streams opened and dropped over and over on one loop while another spawns and waits every wait ends (the last stream's close put back the saved SIG_DFL over the handler libuv had just installed for a spawn, and that loop never heard of an exit again) (in a process of its own: weft-bench sigchld-stream-churn)")
     func sigchldStreamsBesideSpawns() throws {
+        let line = try Self.runWeftBench(["sigchld-stream-churn", "-n", "3"])
+        #expect(line.hasPrefix("weft-bench sigchld-stream-churn restored=0 spawns=") && line.hasSuffix(" hung=0\n"), "\(line)")
+    }
+
+    /// Runs `weft-bench` with `arguments` (a check in a process of its own),
+    /// 60 s at most, on a runtime of this thread; expects it to exit with
+    /// status 0 and leave nothing open on the runtime; returns its standard
+    /// output.
+    static func runWeftBench(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let binary = try #require(SampleBinaries.path("weft-bench"), "weft-bench is built next to the tests")
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let output = try runtime.block(on: timeoutFuture(.seconds(60),
-            Command(binary, arguments: ["sigchld-stream-churn", "-n", "3"]).outputFuture())).get().get()
+            Command(binary, arguments: arguments).outputFuture())).get().get()
         let line = String(decoding: output.standardOutput, as: UTF8.self)
-        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))")
-        #expect(line.hasPrefix("weft-bench sigchld-stream-churn restored=0 spawns=") && line.hasSuffix(" hung=0\n"), "\(line)")
+        #expect(output.status.isSuccess, "\(line)\(String(decoding: output.standardError, as: UTF8.self))", sourceLocation: sourceLocation)
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        return line
     }
 }
