@@ -103,7 +103,10 @@ struct JoinTests {
     func joinAllPreservesOrder() throws {
         let runtime = try Runtime()
         let finishOrder = Box<[Int]>([])
-        let delays = [25, 5, 15, 0, 10]
+        // 50 ms apart: at 5 ms, a loaded run under AddressSanitizer saw the
+        // 5 ms sleep end before the 0 ms one's first poll (finish order
+        // [1, 3, 4, 2, 0]).
+        let delays = [250, 50, 150, 0, 100]
         let outputs = try runtime.guardedBlock(on: joinAll(delays.enumerated().map { index, delay in
             sleepFuture(for: .milliseconds(delay)).map { () -> Int in
                 finishOrder.value.append(index)
