@@ -125,6 +125,12 @@ struct WaitingWakers {
         return taken
     }
 
+    /// What each kept waker wakes, oldest first (for the stuck check).
+    var targets: [any Wakeable] {
+        guard let first else { return [] }
+        return [first.target] + (others ?? []).map(\.target)
+    }
+
     /// Forgets every kept task, then wakes it (so a wake that registers again
     /// at once is kept for the next event).
     @inlinable

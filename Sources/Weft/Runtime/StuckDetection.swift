@@ -15,31 +15,39 @@ extension EventLoop {
     /// account for: a waker kept by another thread or by user state.
     ///
     /// A task's known references are the registry's, the one `block(on:)` holds
-    /// for `main`, the join slots of other tasks holding its waker, and (when its
-    /// own join slot is set) the handle of the task awaiting it. Anything beyond is
-    /// assumed to be a waker that may still fire, so the answer errs towards
-    /// "not stuck".
+    /// for `main`, the join slots of other tasks holding its waker (alone, or
+    /// among the ``JoinWaiters`` of several copies of a handle), and one handle
+    /// per waker in its own join slot (the task awaiting it holds that handle).
+    /// Anything beyond is assumed to be a waker that may still fire, so the
+    /// answer errs towards "not stuck".
     private func anyWakerHeldOutside(main: Unmanaged<RawTask>) -> Bool {
-        let joinSlotReferences = countJoinSlotReferences()
+        var joinSlots: [UnsafeMutableRawPointer: JoinSlotReferences] = [:]
+        registry.forEach { task in
+            // Read with the slot held: a copy of the handle may be polled on
+            // another thread meanwhile.
+            let waiters = task.readJoinWaker { waker in
+                (waker.target as? JoinWaiters)?.waiting.targets ?? [waker.target]
+            } ?? []
+            joinSlots[Unmanaged.passUnretained(task).toOpaque(), default: .init()].handlesAwaiting = waiters.count
+            for case let waiter as RawTask in waiters {
+                joinSlots[Unmanaged.passUnretained(waiter).toOpaque(), default: .init()].wakersKept += 1
+            }
+        }
         return registry.contains { task in
             let pointer = Unmanaged.passUnretained(task).toOpaque()
-            var known = 1 + (joinSlotReferences[pointer] ?? 0)
-            if task.state.pointee.load(ordering: .acquiring) & TaskState.joinWaker != 0 { known += 1 }
+            let slots = joinSlots[pointer] ?? .init()
+            var known = 1 + slots.wakersKept + slots.handlesAwaiting
             if pointer == main.toOpaque() { known += 1 }
             return SwiftRuntime.strongRetainCount(pointer) > known
         }
     }
 
-    private func countJoinSlotReferences() -> [UnsafeMutableRawPointer: Int] {
-        var counts: [UnsafeMutableRawPointer: Int] = [:]
-        registry.forEach { task in
-            // Read with the slot held: a copy of the handle may be polled on
-            // another thread meanwhile.
-            if let waiter = task.readJoinWaker({ $0.target as? RawTask }) ?? nil {
-                counts[Unmanaged.passUnretained(waiter).toOpaque(), default: 0] += 1
-            }
-        }
-        return counts
+    /// A task's references that join slots account for.
+    private struct JoinSlotReferences {
+        /// Its wakers kept in the join slots of the tasks it awaits.
+        var wakersKept = 0
+        /// The handles of the tasks awaiting it: one per waker in its slot.
+        var handlesAwaiting = 0
     }
 
     func stuckDetail() -> String {

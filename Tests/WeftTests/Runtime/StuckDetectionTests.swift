@@ -128,6 +128,29 @@ struct StuckDetectionTests {
         #expect(error?.kind == .stuck)
     }
 
+    @Test("two tasks awaiting copies of one dead task's handle are reported stuck, not taken for wakers held outside")
+    func awaitingCopiesOfADeadHandleIsStuck() {
+        // On a thread of its own, so that a hang fails the test instead of
+        // holding the suite.
+        let caught = Mutex<WeftError?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            defer { finished.signal() }
+            do throws(WeftError) {
+                let runtime = try Runtime()
+                var never: JoinHandle<Int>? = runtime.spawn(pending(Int.self))
+                // No handle left here: one could abort them, so the check would
+                // rightly count it as a possible wake-up.
+                _ = try runtime.block(on: join(runtime.spawn(never!), runtime.spawn(never.take()!)))
+            } catch {
+                caught.locked { $0 = error }
+            }
+        }.start()
+        let ended = finished.wait(timeout: .now() + .seconds(30)) == .success
+        #expect(ended, "block(on:) hung: the wakers kept for two copies of one handle were taken for outside ones")
+        #expect(caught.locked { $0?.kind } == .stuck)
+    }
+
     @Test("a JoinHandle kept outside counts as a possible wake-up: aborting it from another thread ends the wait")
     func keptHandleIsAWakeUp() throws {
         let runtime = try Runtime()
