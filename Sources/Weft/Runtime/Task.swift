@@ -272,10 +272,15 @@ final class RawTask: FinishableWakeable, @unchecked Sendable {
     @usableFromInline
     final func takeJoinSlot(withdrawing: Bool) -> UInt32? {
         var current = state.pointee.load(ordering: .acquiring)
+        var spins = 0
         while true {
             if current & TaskState.complete != 0 { return nil }
             if current & TaskState.joinRegistering != 0 {
-                // Another copy's poll, or the stuck check, holds it for a moment.
+                // Another copy's poll, or the stuck check, holds it for a few
+                // instructions; if its thread was preempted meanwhile, give it
+                // the core rather than spin through a whole time slice.
+                spins += 1
+                if spins % 64 == 0 { sched_yield() }
                 current = state.pointee.load(ordering: .acquiring)
                 continue
             }
