@@ -14,10 +14,10 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
     }
 
     /// Takes elements by polling the stream on its loop. A stream bound to
-    /// no loop is polled on the loop of the first `next()` call, if it runs
-    /// on one, from then on: what a poll leaves armed (a timer, a socket)
-    /// belongs to that loop, and the next poll, made from another loop's
-    /// task, touched it off its thread.
+    /// no loop is polled, from then on, where its first `next()` polled it:
+    /// on the caller's loop, or on the shared one for a caller off any loop.
+    /// What a poll leaves armed (a timer, a socket) belongs to that loop, and
+    /// the next poll, made from another loop's task, touched it off its thread.
     public struct Iterator: AsyncIteratorProtocol {
         var base: Base?
         var loop: EventLoop?
@@ -36,8 +36,14 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// under the task's status lock).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Base.Element? {
             guard let stream = base.take() else { return nil }
-            if loop == nil { loop = EventLoop.current }
-            let (element, rest) = try await value(transferring: UnsafeTransfer(value: stream.next()), on: loop).value
+            let element: Base.Element?, rest: Base
+            if let loop {
+                (element, rest) = try await value(transferring: UnsafeTransfer(value: stream.next()), on: loop).value
+            } else {
+                // Read where it is polled: off any loop, that is the shared one.
+                let next = stream.next().map { ($0.element, $0.rest, EventLoop.current) }
+                (element, rest, loop) = try await value(transferring: UnsafeTransfer(value: next)).value
+            }
             if element != nil { base = rest }
             return element
         }

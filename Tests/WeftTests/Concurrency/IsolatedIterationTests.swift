@@ -194,4 +194,18 @@ extension ConcurrencyBridge.IsolatedIterationTests {
         #expect(fromFirst == true)
         #expect(fromSecond == true, "polled on the second loop")
     }
+
+    @Test("a stream bound to no loop, iterated first off any loop (on the shared loop), then from a task of another loop, is polled on the shared loop both times")
+    func plainStreamFirstIteratedOffLoopStaysOnTheSharedLoop() async throws {
+        let second = try LoopThread(name: "second")
+        defer { second.shutdown() }
+        let polledOnShared = pollStreamFn { (_: inout Context) -> Poll<Bool?> in
+            .ready(LoopThread.shared.serialExecutor.isIsolatingCurrentContext() == true)
+        }
+        let box = IteratorBox(polledOnShared.values.makeAsyncIterator())
+        let fromHere = try await box.iterator.next()  // a test's task: off any loop
+        let fromSecond = try await awaitWithin(.seconds(20), second.spawn { try await box.iterator.next() })
+        #expect(fromHere == true)
+        #expect(fromSecond == true, "polled on the second loop")
+    }
 }
