@@ -383,8 +383,15 @@ final class ContinuationWaker: TaskCancellationObserver, FinishableWakeable, @un
     var wasCancelled: Bool { cancelled.load(ordering: .acquiring) }
 
     /// The cancellation handler: wakes the task, which then sees ``wasCancelled``.
+    ///
+    /// A wake already pending makes ``wake()`` return without writing the
+    /// state, and then nothing ordered this store before the await's read of
+    /// ``wasCancelled``: it could read false and suspend again, the
+    /// cancellation spent. Rewriting a pending wake (a read-modify-write that
+    /// releases) publishes the store with it, to whoever takes that wake.
     override func taskWasCancelled() {
         cancelled.store(true, ordering: .releasing)
+        if state.compareExchange(expected: Self.woken, desired: Self.woken, ordering: .releasing).exchanged { return }
         wake()
     }
 
