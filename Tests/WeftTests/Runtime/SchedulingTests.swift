@@ -21,24 +21,26 @@ extension TimingSensitive {
     struct SchedulingTests {
         @Test("a spinner that wakes itself 10,000 times does not delay a 5 ms timer by more than a few ms")
         func spinnerDoesNotStarveTimers() throws {
-            let runtime = try Runtime()
-            let spins = Counter()
-            // A couple of microseconds of work per poll: 10,000 polls take well over 5 ms.
-            let spinning = runtime.spawn(spinner(limit: 10_000, work: .microseconds(2), spins: spins))
-            let deadline = ContinuousClock.now + .milliseconds(5)
-            let (firedAt, spinsAtFire) = try runtime.guardedBlock(on: sleepFuture(until: deadline).map {
-                (ContinuousClock.now, spins.value)
-            })
-            let lateness = firedAt - deadline
-            #expect(lateness >= .zero)
-            #expect(lateness <= .milliseconds(15), "timer fired \(lateness.milliseconds) ms late")
-            #expect(spinsAtFire > 0)
-            #expect(spinsAtFire < 10_000, "the spinner had finished before the timer fired")
-            #expect(!spinning.isFinished)
+            let lateness = try onTimeInOneOf({ () throws -> Duration in
+                let runtime = try Runtime()
+                let spins = Counter()
+                // A couple of microseconds of work per poll: 10,000 polls take well over 5 ms.
+                let spinning = runtime.spawn(spinner(limit: 10_000, work: .microseconds(2), spins: spins))
+                let deadline = ContinuousClock.now + .milliseconds(5)
+                let (firedAt, spinsAtFire) = try runtime.guardedBlock(on: sleepFuture(until: deadline).map {
+                    (ContinuousClock.now, spins.value)
+                })
+                #expect(firedAt >= deadline)
+                #expect(spinsAtFire > 0)
+                #expect(spinsAtFire < 10_000, "the spinner had finished before the timer fired")
+                #expect(!spinning.isFinished)
 
-            let output = try runtime.block(on: spinning)
-            #expect(output.isSuccess)
-            #expect(spins.value == 10_000)
+                let output = try runtime.block(on: spinning)
+                #expect(output.isSuccess)
+                #expect(spins.value == 10_000)
+                return firedAt - deadline
+            }, isOnTime: { $0 <= .milliseconds(15) })
+            #expect(lateness <= .milliseconds(15), "timer fired \(lateness.milliseconds) ms late in each of 3 attempts")
         }
 
         @Test("two self-waking tasks take turns")

@@ -201,6 +201,25 @@ func measure<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> (T, Duration) 
     return (value, ContinuousClock.now - start)
 }
 
+/// Takes a timing measurement up to `attempts` times, until `isOnTime`
+/// accepts it, and returns the last one for the test's assertions.
+///
+/// The rest of the suite runs beside the timing tests, so on a 2-core machine
+/// a thread can be kept off the CPU for tens of milliseconds, once; a timer
+/// the code fires late is late at every attempt, so the bound still catches it.
+func onTimeInOneOf<T>(attempts: Int = 3, _ measurement: () throws -> T, isOnTime: (T) -> Bool) rethrows -> T {
+    var result = try measurement()
+    for _ in 1..<attempts where !isOnTime(result) { result = try measurement() }
+    return result
+}
+
+/// ``onTimeInOneOf(attempts:_:isOnTime:)`` for a measurement that awaits.
+func onTimeInOneOf<T>(attempts: Int = 3, _ measurement: () async throws -> T, isOnTime: (T) -> Bool) async rethrows -> T {
+    var result = try await measurement()
+    for _ in 1..<attempts where !isOnTime(result) { result = try await measurement() }
+    return result
+}
+
 // MARK: - Results
 
 extension Result {

@@ -34,16 +34,19 @@ extension TimingSensitive {
     struct IntervalTests {
         @Test("interval(every: 10 ms).prefix(5) yields 0 through 4 over at least 40 ms")
         func fiveTicks() throws {
-            let runtime = try Runtime()
-            let start = ContinuousClock.now
-            let ticks = try runtime.guardedBlock(on:
-                interval(every: .milliseconds(10)).prefix(5).fold([Int]()) { $0 + [$1] }
-            )
-            let elapsed = ContinuousClock.now - start
-            #expect(ticks == [0, 1, 2, 3, 4])
-            #expect(elapsed >= .milliseconds(40))
-            #expect(elapsed < .milliseconds(40 + 100))
-            #expect(runtime.pendingTimerCount == 0)
+            let elapsed = try onTimeInOneOf({ () throws -> Duration in
+                let runtime = try Runtime()
+                let start = ContinuousClock.now
+                let ticks = try runtime.guardedBlock(on:
+                    interval(every: .milliseconds(10)).prefix(5).fold([Int]()) { $0 + [$1] }
+                )
+                let elapsed = ContinuousClock.now - start
+                #expect(ticks == [0, 1, 2, 3, 4])
+                #expect(elapsed >= .milliseconds(40))
+                #expect(runtime.pendingTimerCount == 0)
+                return elapsed
+            }, isOnTime: { $0 < .milliseconds(40 + 100) })
+            #expect(elapsed < .milliseconds(40 + 100), "took \(elapsed) in each of 3 attempts")
         }
 
         @Test("the first tick is immediate")
