@@ -80,6 +80,10 @@ public final class AsyncLockGuard<Value> {
 
 /// The future returned by ``AsyncLock/lockFuture()``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its place
+/// in the queue, so one copy gets the lock and the other waits for ever.
+/// Make a `lockFuture()` per task instead.
+///
 /// **Cancellation:** see ``AsyncLock``.
 public struct AsyncLockAcquire<Value>: Future {
     let lock: AsyncLock<Value>

@@ -133,6 +133,10 @@ public final class SemaphorePermit: Sendable {
 
 /// The future returned by ``AsyncSemaphore/acquireFuture(_:)``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its place
+/// in the queue, so one copy gets the permits and the other waits for ever.
+/// Make an acquire per task instead.
+///
 /// **Cancellation:** see ``AsyncSemaphore``.
 public struct SemaphoreAcquire: Future {
     let semaphore: AsyncSemaphore

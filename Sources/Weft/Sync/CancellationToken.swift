@@ -93,6 +93,10 @@ public final class CancellationToken: Sendable {
 
 /// The future returned by ``CancellationToken/cancelledFuture()``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its waker
+/// slot, and only the task that polled last is woken. Make a
+/// `cancelledFuture()` per task instead.
+///
 /// **Cancellation:** dropping it removes its waker from the token.
 public struct TokenCancelled: Future {
     let token: CancellationToken

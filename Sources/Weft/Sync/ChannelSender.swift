@@ -57,6 +57,9 @@ public struct ChannelSender<Value: Sendable>: Sendable {
 
 /// The future returned by ``ChannelSender/sendFuture(_:)``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its place
+/// among the waiting senders, and only the task that polled last is woken.
+///
 /// **Cancellation:** see ``ChannelSender``: dropping it while it waits for room
 /// removes it from the queue of waiting senders and drops its value.
 public struct ChannelSend<Value: Sendable>: Future {

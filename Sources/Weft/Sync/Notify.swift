@@ -158,6 +158,10 @@ public final class Notify: @unchecked Sendable {
 
 /// The future returned by ``Notify/notifiedFuture()``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its place
+/// among the waiters, and only the task that polled last is woken. Make a
+/// `notifiedFuture()` per task instead.
+///
 /// **Cancellation:** see ``Notify``.
 public struct Notified: Future {
     let notify: Notify
