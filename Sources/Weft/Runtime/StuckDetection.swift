@@ -17,9 +17,13 @@ extension EventLoop {
     /// A task's known references are the registry's, the one `block(on:)` holds
     /// for `main`, the join slots of other tasks holding its waker (alone, or
     /// among the ``JoinWaiters`` of several copies of a handle), and one handle
-    /// per waker in its own join slot (the task awaiting it holds that handle).
+    /// per unfinished task whose waker is in its own join slot (the task
+    /// awaiting it holds that handle; a finished one dropped it with its
+    /// future, though its waker stays until another takes its place).
     /// Anything beyond is assumed to be a waker that may still fire, so the
-    /// answer errs towards "not stuck".
+    /// answer errs towards "not stuck". (A task still running that gave up
+    /// awaiting, a `select` it lost, is counted as holding its handle: the
+    /// one way this errs towards "stuck".)
     private func anyWakerHeldOutside(main: Unmanaged<RawTask>) -> Bool {
         var joinSlots: [UnsafeMutableRawPointer: JoinSlotReferences] = [:]
         registry.forEach { task in
@@ -28,7 +32,8 @@ extension EventLoop {
             let waiters = task.readJoinWaker { waker in
                 (waker.target as? JoinWaiters)?.waiting.targets ?? [waker.target]
             } ?? []
-            joinSlots[Unmanaged.passUnretained(task).toOpaque(), default: .init()].handlesAwaiting = waiters.count
+            joinSlots[Unmanaged.passUnretained(task).toOpaque(), default: .init()].handlesAwaiting =
+                waiters.count { !(($0 as? RawTask)?.isComplete ?? false) }
             for case let waiter as RawTask in waiters {
                 joinSlots[Unmanaged.passUnretained(waiter).toOpaque(), default: .init()].wakersKept += 1
             }
@@ -46,7 +51,8 @@ extension EventLoop {
     private struct JoinSlotReferences {
         /// Its wakers kept in the join slots of the tasks it awaits.
         var wakersKept = 0
-        /// The handles of the tasks awaiting it: one per waker in its slot.
+        /// The handles of the tasks awaiting it: one per waker in its slot of
+        /// a task not finished.
         var handlesAwaiting = 0
     }
 

@@ -151,6 +151,22 @@ struct StuckDetectionTests {
         #expect(caught.locked { $0?.kind } == .stuck)
     }
 
+    @Test("a task that gave up awaiting a handle and finished holds it no more: the waker another thread holds keeps block(on:) waiting, not .stuck")
+    func finishedWaiterIsNotAHandle() throws {
+        let runtime = try Runtime()
+        let signal = ThreadSignal()
+        var worker: JoinHandle<Void>? = runtime.spawn(signal.future())
+        runtime.spawn(timeoutFuture(.milliseconds(1), worker!))  // gives up after 1 ms and finishes
+        let thread = ForeignThread {
+            while !signal.hasWaker { Thread.sleep(forTimeInterval: 0.001) }
+            Thread.sleep(forTimeInterval: 0.05)
+            signal.set()
+        }
+        defer { thread.join() }
+        let outcome = try runtime.block(on: worker.take()!)
+        #expect((try? outcome.get()) != nil, "\(outcome)")
+    }
+
     @Test("a JoinHandle kept outside counts as a possible wake-up: aborting it from another thread ends the wait")
     func keptHandleIsAWakeUp() throws {
         let runtime = try Runtime()
