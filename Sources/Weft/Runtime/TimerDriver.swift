@@ -96,9 +96,13 @@ final class TimerDriver {
     }
 
     /// Deterministic mode: moves the virtual clock to the wheel's next
-    /// expiration and fires what is due there. False when no timer is armed.
+    /// expiration and fires what is due there. False when no timer is armed,
+    /// or when the next one is a sleep that never ends (past the clock's
+    /// last nanosecond: the clock stops short of it, so "firing" it moved
+    /// nothing, and the loop that jumps from timer to timer spun for ever).
     func fireNext() -> Bool {
-        guard let virtualClock, handle != nil, let (due, _) = wheel.nextExpiration() else { return false }
+        guard let virtualClock, handle != nil, let (due, _) = wheel.nextExpiration(),
+              due <= VirtualClock.lastNanosecond / 1_000_000 else { return false }
         virtualClock.advance(to: due * 1_000_000)
         fire()
         return true

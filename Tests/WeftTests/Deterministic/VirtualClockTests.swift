@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Synchronization
 import Testing
 import Weft
 
@@ -155,6 +157,35 @@ struct VirtualClockTests {
         #expect(!later.isFinished, "a sleep of Int64.max seconds made at the clock's end ended")
         #expect(runtime.pendingTimerCount == 2)
     }
+
+    @Test("with only an endless sleep armed, block(on:) still takes a wake from another thread (it jumped to that sleep's deadline, which the clock never reaches, for ever)")
+    func endlessSleepLetsForeignWakesIn() {
+        // On a thread of its own, so that a hang fails the test instead of
+        // holding the suite.
+        let outcome = Mutex<Result<Int, WeftError>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            defer { finished.signal() }
+            do throws(WeftError) {
+                let runtime = try Runtime(options: .deterministic(seed: 6))
+                let endless = runtime.spawn(sleepFuture(for: .seconds(Int64.max)))
+                let (sender, receiver) = oneshotChannel(of: Int.self)
+                let foreign = ForeignThread {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    try? sender.send(7)
+                }
+                defer { foreign.join() }
+                let value = try runtime.block(on: receiver)
+                endless.abort()
+                outcome.locked { $0 = .success((try? value.get()) ?? -1) }
+            } catch {
+                outcome.locked { $0 = .failure(error) }
+            }
+        }.start()
+        let ended = finished.wait(timeout: .now() + .seconds(30)) == .success
+        #expect(ended, "block(on:) never took the other thread's wake")
+        #expect(outcome.locked { $0 } == .success(7))
+    }
 }
 
 /// `Interval`'s missed-tick behaviours, `reset()` and start instant, on the
@@ -230,6 +261,27 @@ struct IntervalScheduleTests {
                 == ["0@0.0 seconds", "1@0.01 seconds", "2@0.025 seconds", "3@0.035 seconds"])
         #expect(try Self.ticks(seed: 14, count: 4, { interval(every: .milliseconds(10)) }, afterTick: napAfterTick1)
                 == ["0@0.0 seconds", "1@0.01 seconds", "2@0.02 seconds", "3@0.03 seconds"], "without the reset")
+    }
+
+    @Test("reset() after a poll that returned pending: the waiting task is woken by the new tick (the old timer went with its waker)")
+    func resetWhileWaiting() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 17))
+        var ticks = interval(every: .milliseconds(10))
+        var didReset = false
+        let start = ContinuousClock.now
+        let tick = try runtime.block(on: pollFn { (context: inout Context) -> Poll<Int> in
+            while true {
+                guard case .ready(let tick?) = ticks.pollNext(&context) else {
+                    // Waiting for tick 1 (due at 10 ms): reset it to 10 ms from now.
+                    if !didReset { didReset = true; ticks.reset() }
+                    return .pending
+                }
+                if tick >= 1 { return .ready(tick) }
+            }
+        })
+        #expect(tick == 1)
+        #expect(runtime.virtualTimeElapsed.map { $0 >= .milliseconds(10) } == true)
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 
     @Test("interval(every:startingAt:) ticks first at the start instant; a start in the past ticks at once")
