@@ -58,14 +58,22 @@ public struct Interval: PollStream {
     }
 
     /// Moves the schedule so that the next tick is due one period from now
-    /// (Tokio's `reset`); the indices go on from where they were.
+    /// (Tokio's `reset`); the indices go on from where they were. A task
+    /// waiting for the tick (a poll returned pending) is woken by the new one.
     public mutating func reset() {
         arm(at: MonotonicTime.now() &+ period)
     }
 
+    /// Replaces the timer with one for `deadline`: armed at the next poll,
+    /// or at once for the task that waits on the one it replaces (dropped,
+    /// that one took its waker with it, and the task slept for ever).
     private mutating func arm(at deadline: UInt64) {
         nextDeadline = deadline
-        timer = Sleep(deadline: deadline)
+        if let entry = timer.entry, let waiting = entry.waker {
+            timer = Sleep(deadline: deadline, armedOn: entry.driver, waking: waiting)
+        } else {
+            timer = Sleep(deadline: deadline)
+        }
     }
 }
 
