@@ -155,7 +155,9 @@ public struct FileSend<Writer: AsyncWrite>: Future {
             socket = DuplicateSocket(OpenFile(loop: file.handle.loop, descriptor: duplicate, path: "socket", closesDescriptor: true))
         }
         let (source, target) = (file.handle, socket!.file)
-        let (input, output, offset, count) = (source.descriptor, target.descriptor, offset, remaining)
+        // At most what one call can move: past it, an offset plus `Int.max` ("to the end")
+        // overflowed the kernel's file position check (EINVAL).
+        let (input, output, offset, count) = (source.descriptor, target.descriptor, offset, min(remaining, File.largestTransfer))
         let result = SendfileResult()
         source.requestsInFlight += 1
         target.requestsInFlight += 1

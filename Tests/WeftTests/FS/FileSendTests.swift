@@ -63,4 +63,32 @@ struct FileSendTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    @Test("sendfile with count Int.max from an offset sends to the end of the file (offset plus count overflowed the kernel's check: EINVAL)")
+    func toTheEndFromAnOffset() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(100_000, seed: 6)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+            let listener = try NetTest.bindLoopback(runtime)
+            let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+                listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)
+            ))).get()
+            let server = try accepted.get()
+            let client = try connected.get()
+            let (sent, received) = try runtime.block(on: timeoutFuture(.seconds(30), join(
+                file.sendFuture(to: server, offset: 1, count: .max)
+                    .onSuccess { count in server.shutdownFuture().map { $0.map { count } } },
+                client.readToEnd(limit: 1 << 20)
+            ))).get()
+            #expect(try sent.get() == bytes.count - 1)
+            #expect(try received.get() == Array(bytes[1...]))
+            file.close()
+            client.close()
+            server.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
