@@ -40,7 +40,10 @@ public struct Command: Sendable {
         /// misspelt program leaves the file as it was); output and error set
         /// to one path share one descriptor (`>f 2>&1`). The parent opens
         /// it, so a relative path is from the parent's working directory,
-        /// not the child's ``Command/workingDirectory``.
+        /// not the child's ``Command/workingDirectory``. A FIFO is opened
+        /// without waiting for its other end: as output with no reader, the
+        /// spawn fails with `ENXIO`; as input with no writer yet, the child
+        /// reads end of stream at once.
         case file(path: String)
         /// A copy of the parent's open `descriptor` (which the parent keeps
         /// and may close after the spawn).
@@ -226,7 +229,11 @@ extension Command {
                     path = "/dev/null"
                     flags = O_RDWR
                 }
-                let descriptor = weft_open(path, flags | O_CLOEXEC, 0o644)
+                // Non-blocking: a FIFO's open waits for its other end, which held
+                // the loop thread for ever (the child gets the stream blocking:
+                // libuv clears O_NONBLOCK on its 0, 1 and 2). No controlling
+                // terminal: a session leader opening a terminal took it as its own.
+                let descriptor = weft_open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o644)
                 guard descriptor >= 0 else {
                     throw fileError(uv_translate_sys_error(weft_errno()), index, path)
                 }

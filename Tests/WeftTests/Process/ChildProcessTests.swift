@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import Weft
 
@@ -209,6 +210,40 @@ struct ChildProcessTests {
             #expect(error.code == .notFound && error.description.contains(".missing"))
         }
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a FIFO as a standard stream is opened without waiting for its other end (the open held the loop thread for ever): as output with no reader the spawn fails with ENXIO naming it, as input with no writer the child reads end of stream")
+    func fifoAsStandardStream() throws {
+        let fifo = NSTemporaryDirectory() + "weft-fifo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        // On a thread of its own, so that a hang fails the test instead of
+        // holding the suite.
+        let outcomes = Mutex<(writer: Result<ProcessExitStatus, WeftError>?, reader: Result<ProcessOutput, WeftError>?)>((nil, nil))
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            defer { finished.signal() }
+            guard let runtime = try? Runtime() else { return }
+            var writer = Command("/bin/echo", arguments: ["hi"])
+            writer.standardOutput = .file(path: fifo)
+            var reader = Command("/bin/cat")
+            reader.standardInput = .file(path: fifo)
+            reader.standardOutput = .pipe
+            let writing = try? Self.run(runtime, writer.statusFuture())
+            outcomes.locked { $0.writer = writing }
+            let reading = try? Self.run(runtime, reader.outputFuture())
+            outcomes.locked { $0.reader = reading }
+        }.start()
+        let ended = finished.wait(timeout: .now() + .seconds(60)) == .success
+        #expect(ended, "a spawn with a FIFO as a standard stream held the loop thread")
+        let (writing, reading) = outcomes.locked { $0 }
+        if case .failure(let error)? = writing {
+            #expect(error.name == "ENXIO" && error.description.contains(fifo), "\(error)")
+        } else {
+            Issue.record("a FIFO with no reader took the output, or the spawn timed out: \(String(describing: writing))")
+        }
+        let output = try #require(try reading?.get())
+        #expect(output.status.isSuccess && output.standardOutput.isEmpty, "\(output)")
     }
 
     @Test("a missing executable fails with ENOENT naming it, and the loop keeps serving")
