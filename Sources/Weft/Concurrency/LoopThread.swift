@@ -280,6 +280,9 @@ public final class LoopThread: Sendable {
     /// Called on the loop's own thread (from a task on it), which cannot wait
     /// for itself: it asks the loop to stop, which it does once the calling
     /// job returns, and a thread of its own joins it; the call returns at once.
+    /// So it does on another loop's thread, which must not stop serving for
+    /// up to the grace second (and two loops shutting each other down so
+    /// each waited for the other for ever).
     public func shutdown() {
         LoopThread.shutDown([self])
     }
@@ -295,11 +298,11 @@ public final class LoopThread: Sendable {
     }
 
     /// Asks every loop of `loops` to stop, so that they wind down in
-    /// parallel, then joins them; from one of their threads, joins them on a
-    /// new thread and returns (see ``shutdown()``).
+    /// parallel, then joins them; from a loop's thread (theirs or another's),
+    /// joins them on a new thread and returns (see ``shutdown()``).
     static func shutDown(_ loops: [LoopThread]) {
         for loop in loops { loop.requestStop() }
-        guard loops.contains(where: \.isCurrent) else {
+        guard weft_current_runtime() != nil || loops.contains(where: \.isCurrent) else {
             for loop in loops { loop.join() }
             return
         }

@@ -81,6 +81,18 @@ extension ConcurrencyBridge {
             #expect(ended.isSet, "the second shutdown returned while the loop's task still ran")
         }
 
+        @Test("two loops shutting each other down from their own tasks both end (each blocked its thread joining the other, for ever)")
+        func loopsShuttingEachOtherDown() async throws {
+            let first = try LoopThread(name: "first")
+            let second = try LoopThread(name: "second")
+            let asked = (first.spawn { second.shutdown() }, second.spawn { first.shutdown() })
+            try await awaitWithin(.seconds(20), Task {
+                await first.shutdownGracefully()
+                await second.shutdownGracefully()
+            })
+            _ = asked
+        }
+
         @Test("shutdown is idempotent, and a task spawned afterwards still runs, off the loop thread, where the loop's executor claims isolation")
         func shutdownIsIdempotent() async throws {
             let loop = try LoopThread()
