@@ -51,6 +51,14 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
         serial.target.orphans.enqueue(job)
     }
 
+    func holdJobs() {
+        serial.target.orphans.hold()
+    }
+
+    func releaseJobs() {
+        serial.target.orphans.release()
+    }
+
     /// Lists the waker of an await about to suspend in ``suspended``.
     func list(_ resumer: ContinuationWaker) {
         resumer.listIndex = Int32(suspended.count)

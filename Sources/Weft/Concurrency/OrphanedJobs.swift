@@ -20,6 +20,17 @@ final class OrphanedJobs: Sendable {
         queue.async { job.run() }
     }
 
+    /// Starts no job until ``release()`` (see ``LoopJobOrphanage/holdJobs()``).
+    /// Called once, by the loop's shutdown.
+    func hold() {
+        queue.suspend()
+    }
+
+    /// Runs the jobs held since ``hold()``, in order.
+    func release() {
+        queue.resume()
+    }
+
     /// Whether the calling thread is running an orphaned job of any loop.
     static var isRunningAny: Bool {
         DispatchQueue.getSpecific(key: identityKey) != nil

@@ -297,6 +297,8 @@ final class EventLoop {
         drainInbox()
         while let task = ready.popFirst() { task.release() }
         let orphanage = attachments.orphanage
+        orphanage?.holdJobs()
+        defer { orphanage?.releaseJobs() }  // once nothing of the loop is torn down any more
         orphanQueuedJobs(orphanage)
         attachments.notifyShutdown()
         timers.close()

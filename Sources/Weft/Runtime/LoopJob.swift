@@ -80,4 +80,11 @@ final class LoopJobBox: Sendable {
 protocol LoopJobOrphanage: AnyObject {
     /// Runs `job` somewhere else, as the executor it was enqueued on.
     func adopt(_ job: QueuedJob)
+    /// Runs no job until ``releaseJobs()``: while the loop shuts down, a job
+    /// run elsewhere would drop what it awaited (a timer still in the wheel,
+    /// a request whose callback may still run) on another thread than the
+    /// shutdown's, which is still tearing those down.
+    func holdJobs()
+    /// Runs the jobs held since ``holdJobs()``, and those that come later.
+    func releaseJobs()
 }

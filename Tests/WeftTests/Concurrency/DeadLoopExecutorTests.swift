@@ -125,6 +125,29 @@ extension ConcurrencyBridge {
             #expect(ended.failure is CancellationError, "\(ended)")
         }
 
+        @Test("awaits woken by the shutdown's own cancellations drop what they awaited (a timer still in the wheel) only after the shutdown: on the orphaned-jobs queue they raced it tearing the wheel down (ThreadSanitizer)")
+        func awaitsWokenByTheShutdownWaitForIt() async throws {
+            let loop = try LoopThread()
+            let suspended = AtomicCounter()
+            let waiters = (0..<200).map { _ in
+                Task(executorPreference: loop.taskExecutor) { () async throws -> Void in
+                    // A Weft task the shutdown cancels, which wakes this await.
+                    let never = spawn(pending(Void.self))
+                    suspended.increment()
+                    _ = try await value(of: timeoutFuture(.seconds(60), never))
+                }
+            }
+            try await awaitWithin(.seconds(20), Task {
+                while suspended.value < waiters.count { try await Task.sleep(for: .milliseconds(5)) }
+            })
+            await shutDownOffThePool(loop)
+            for waiter in waiters {
+                // Cancelled (its await ended off the dead loop) or its value: a hang is recorded.
+                let ended = await outcome { try await awaitWithin(.seconds(20), waiter) }
+                #expect(ended.failure == nil || ended.failure is CancellationError, "\(ended)")
+            }
+        }
+
         /// Expects each named task, awaiting on a loop that shut down, to end
         /// within 5 s, cancelled or with its stream closed.
         private func expectEndedByShutdown(
