@@ -581,6 +581,20 @@ uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
 static void ignore_sigpipe_once(void) { signal(SIGPIPE, SIG_IGN); }
 void weft_ignore_sigpipe(void) { pthread_once(&sigpipe_once, ignore_sigpipe_once); }
 
+static pthread_once_t standard_descriptors_once = PTHREAD_ONCE_INIT;
+static void fill_closed_standard_descriptors_once(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        /* The lowest free number: this one, the lower ones being open. Another
+         * number only if another thread took this one meanwhile: theirs. */
+        int opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (opened > 2) close(opened);
+    }
+}
+void weft_fill_closed_standard_descriptors(void) {
+    pthread_once(&standard_descriptors_once, fill_closed_standard_descriptors_once);
+}
+
 static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
 static void configure_malloc_once(void) {
     const char *tunables = getenv("GLIBC_TUNABLES");

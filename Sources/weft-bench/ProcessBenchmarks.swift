@@ -117,6 +117,29 @@ func checkSpawnWithSIGCHLDBlocked() throws {
     print("weft-bench spawn-with-sigchld-blocked status=\(try ended.get())")
 }
 
+// MARK: - spawn-with-stdin-closed
+
+/// Not a benchmark: the check that a process started with its standard input
+/// closed hands its children `/dev/null` there, not whatever took descriptor
+/// 0 (the loop's epoll, a socket), in a process of its own (the test
+/// process's descriptors must stay as they are). Closes descriptor 0 on the
+/// main thread before any runtime exists, opens a TCP listener, and spawns
+/// `readlink /proc/self/fd/0` with its input inherited. Prints
+/// `weft-bench spawn-with-stdin-closed stdin=<what the child's input is>`
+/// and exits 0 when that is `/dev/null`, 1 otherwise.
+func checkSpawnWithStdinClosed() throws {
+    close(0)
+    let runtime = try Runtime()
+    let listener = try TCPListener.bind(SocketAddress(host: "127.0.0.1", port: 0), runtime: runtime)
+    defer { listener.close() }
+    var command = Command("/bin/sh", arguments: ["-c", "readlink /proc/self/fd/0"])
+    command.standardOutput = .pipe
+    let output = try runtime.block(on: timeoutFuture(.seconds(5), command.outputFuture())).get().get()
+    let input = String(decoding: output.standardOutput, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+    print("weft-bench spawn-with-stdin-closed stdin=\(input)")
+    if input != "/dev/null" { exit(1) }
+}
+
 // MARK: - sigchld-stream-churn
 
 /// Not a benchmark: the check that dropping a `SIGCHLD` stream never takes

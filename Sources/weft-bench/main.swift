@@ -6,9 +6,10 @@
 // their FutureSet-by-hand baseline first, as `<name>-futureset`):
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
-// `weft-bench spawn-at-descriptor-limit`, `spawn-with-sigchld-blocked` and
-// `sigchld-stream-churn [-n SECONDS]` are not benchmarks but fault checks the
-// tests run in a process of their own (ProcessFaultTests).
+// `weft-bench spawn-at-descriptor-limit`, `spawn-with-sigchld-blocked`,
+// `spawn-with-stdin-closed` and `sigchld-stream-churn [-n SECONDS]` are not
+// benchmarks but fault checks the tests run in a process of their own
+// (ProcessFaultTests).
 
 import CWeftSupport
 import Glibc
@@ -304,6 +305,7 @@ do {
     case "process-spawn": try benchProcessSpawn(n: option("-n", default: 2000), concurrent: option("-c", default: 1))
     case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
     case "spawn-with-sigchld-blocked": try checkSpawnWithSIGCHLDBlocked()
+    case "spawn-with-stdin-closed": try checkSpawnWithStdinClosed()
     case "sigchld-stream-churn": try checkSIGCHLDStreamChurn(seconds: option("-n", default: 8))
     default:
         print(usage)

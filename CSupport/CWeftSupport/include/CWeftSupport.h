@@ -329,6 +329,13 @@ int weft_open_pseudo_terminal(int *master, int *slave);
 /// fails with EPIPE instead of killing the process.
 void weft_ignore_sigpipe(void);
 
+/// Opens `/dev/null` onto each of descriptors 0, 1 and 2 that is closed (once
+/// per process, as Rust's standard library does at startup). A process started
+/// with one closed (`<&-`, a supervisor) otherwise gave that number to the next
+/// descriptor opened (an accepted socket, the loop's epoll), which a child
+/// spawned with its streams inherited then got as its standard stream.
+void weft_fill_closed_standard_descriptors(void);
+
 /// Stops glibc from handing the top of the heap back to the OS on its own
 /// (`M_TRIM_THRESHOLD` 64 MiB, once per process; left alone when the user set
 /// `MALLOC_TRIM_THRESHOLD_` or a `trim_threshold` tunable). A server's loops

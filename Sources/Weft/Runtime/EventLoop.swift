@@ -89,6 +89,8 @@ final class EventLoop {
         connectionBufferBudget = options.connectionBufferBudget
         // Writes to a closed socket must fail with EPIPE, not kill the process.
         weft_ignore_sigpipe()
+        // No socket or loop descriptor may take the number of a closed 0, 1 or 2.
+        weft_fill_closed_standard_descriptors()
         // The heap top stays put under a busy loop (HeapTrim hands memory back).
         weft_configure_malloc()
         uvLoop = .allocate(capacity: 1)

@@ -54,6 +54,12 @@ struct ProcessFaultTests {
         #expect(line.hasPrefix("weft-bench sigchld-stream-churn restored=0 spawns=") && line.hasSuffix(" hung=0\n"), "\(line)")
     }
 
+    @Test("a process that started with its standard input closed gives its children /dev/null there, not the descriptor that took number 0 (the loop's epoll, a socket) (in a process of its own: weft-bench spawn-with-stdin-closed)")
+    func spawnWithStdinClosed() throws {
+        let line = try Self.runWeftBench(["spawn-with-stdin-closed"])
+        #expect(line == "weft-bench spawn-with-stdin-closed stdin=/dev/null\n", "\(line)")
+    }
+
     /// Runs `weft-bench` with `arguments` (a check in a process of its own),
     /// 60 s at most, on a runtime of this thread; expects it to exit with
     /// status 0 and leave nothing open on the runtime; returns its standard
