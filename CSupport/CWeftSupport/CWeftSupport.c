@@ -373,14 +373,6 @@ int weft_getsockname(int fd, struct sockaddr *address, int *length) {
 
 void weft_close_descriptor(int fd) { close(fd); }
 
-int weft_path_identity(const char *path, uint64_t *device, uint64_t *inode) {
-    struct stat status;
-    if (stat(path, &status) != 0) return -errno;
-    *device = (uint64_t)status.st_dev;
-    *inode = (uint64_t)status.st_ino;
-    return 0;
-}
-
 uv_signal_t *weft_signal_new(uv_loop_t *loop, int *error) {
     uv_signal_t *signal_handle = malloc(sizeof *signal_handle);
     if (signal_handle == NULL) { *error = UV_ENOMEM; return NULL; }

@@ -282,9 +282,6 @@ int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_of
 
 /// A heap-allocated, initialised file-system event handle, or NULL with *error set.
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);
-/// The device and inode `path` names now (`stat`, following links): 0, or a
-/// negative libuv error code (`UV_ENOENT` when nothing is there).
-int weft_path_identity(const char *path, uint64_t *device, uint64_t *inode);
 static inline uv_handle_t *weft_fs_event_handle(uv_fs_event_t *e) { return (uv_handle_t *)e; }
 
 static inline uv_handle_t *weft_tcp_handle(uv_tcp_t *t) { return (uv_handle_t *)t; }

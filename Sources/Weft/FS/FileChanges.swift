@@ -1,5 +1,4 @@
 import CLibUV
-import CWeftSupport
 
 /// One change a watch reported: see ``FileSystem/watch(_:)``.
 public struct FileChange: Sendable, Hashable {
@@ -36,12 +35,16 @@ public struct FileChange: Sendable, Hashable {
 /// Yields a failure (and ends) if the watch cannot be installed, e.g.
 /// `watch /tmp/missing: ENOENT (no such file or directory)`.
 ///
-/// Ends after the ``FileChange/Kinds-swift.struct/renamed`` change that
-/// leaves `path` naming something else than what was watched: removed,
+/// Ends after the ``FileChange/Kinds-swift.struct/renamed`` change of the
+/// watched file or directory itself (named with its own name): removed,
 /// renamed away, or replaced (an editor's save by rename). inotify watches
 /// the file, not the name: the kernel drops the watch of a removed file, and
-/// the stream would otherwise wait for ever. Watch the path again to follow
-/// what it names now.
+/// the stream would otherwise wait for ever. Whether `path` names the same
+/// file afterwards says nothing (one removed and made again usually has the
+/// old inode number, unwatched), so the stream ends even when the file was
+/// renamed away and back, or when an entry of a watched directory has the
+/// directory's own name (libuv names both changes alike). Watch the path
+/// again to follow what it names now.
 ///
 /// The stream belongs to the loop it was installed on: polled on another
 /// thread it yields `.wrongThread`, and its ``values`` await each change on
@@ -56,8 +59,6 @@ public struct FileChanges: PollStream {
     let path: String
     var watcher: ClosingOnLoop<FileWatcher>?
     var ended = false
-    /// The device and inode `path` named when the watch was installed.
-    var watched: (device: UInt64, inode: UInt64)?
 
     /// Starts watching now instead of at the first poll. Uses `runtime`, or
     /// the runtime running the calling thread; fails with `.wrongThread` for
@@ -72,22 +73,6 @@ public struct FileChanges: PollStream {
         }
         if let error = loop.refusesNewHandle(operation: "watch \(path)") { throw error }
         watcher = ClosingOnLoop(try FileWatcher(loop: loop, path: path))
-        watched = identity()
-    }
-
-    /// The device and inode `path` names now; nil if nothing.
-    private func identity() -> (device: UInt64, inode: UInt64)? {
-        var (device, inode): (UInt64, UInt64) = (0, 0)
-        return weft_path_identity(path, &device, &inode) == 0 ? (device, inode) : nil
-    }
-
-    /// Whether `change` may have taken the watched file or directory from
-    /// `path` (a rename or removal of it: named with the name libuv gives its
-    /// own events, "" for a path ending in "/"), and `path` no longer names it.
-    private func lostWatched(after change: FileChange, by owner: FileWatcher) -> Bool {
-        guard change.kinds.contains(.renamed), let watched, change.name == owner.ownName else { return false }
-        guard let now = identity() else { return true }
-        return now != watched
     }
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
@@ -115,13 +100,12 @@ public struct FileChanges: PollStream {
                 watcher = nil
                 return .failure(WeftError(uvCode: event.status, operation: "watch \(path)"))
             }
-            let change = FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events))
-            if lostWatched(after: change, by: owner) {
+            if owner.endsWatch(event) {
                 // This change is the last: the next poll ends the stream.
                 ended = true
                 watcher = nil
             }
-            return .success(change)
+            return .success(FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events)))
         }
     }
 }

@@ -20,8 +20,8 @@ final class FileWatcher: EndsWithItsLoop {
 
     /// Events queued at most; past it new ones are dropped (a reader that
     /// stopped reading must not make the loop hold memory without bound) and
-    /// counted in ``droppedEvents``, except one that may end the watch
-    /// (``mayEndWatch(_:)``), for which the oldest is dropped instead: the
+    /// counted in ``droppedEvents``, except one that ends the watch
+    /// (``endsWatch(_:)``), for which the oldest is dropped instead: the
     /// stream would wait for ever without it.
     static let queueLimit = 4096
 
@@ -93,16 +93,20 @@ final class FileWatcher: EndsWithItsLoop {
         return String(path[path.utf8.index(after: slash)...])
     }
 
-    /// Whether `event` may be the last of the watch: a failure, or a rename
-    /// or removal of the watched path itself (which ``FileChanges`` ends on).
-    func mayEndWatch(_ event: Event) -> Bool {
+    /// Whether `event` is the last of the watch (``FileChanges`` ends after
+    /// it): a failure, or a rename or removal of the watched path itself.
+    /// libuv reports inotify's removal of the watch (`IN_DELETE_SELF`,
+    /// `IN_IGNORED`) and a move of the file (`IN_MOVE_SELF`) alike, and the
+    /// inode the path names afterwards tells them apart no better (a file
+    /// removed and made again usually has the old number): each ends it.
+    func endsWatch(_ event: Event) -> Bool {
         event.status < 0 || (event.events & Int32(UV_RENAME.rawValue) != 0 && event.name == ownName)
     }
 
     private func deliver(_ event: Event) {
         if queue.count >= Self.queueLimit {
             droppedEvents += 1
-            guard mayEndWatch(event) else { return }
+            guard endsWatch(event) else { return }
             _ = queue.popFirst()
         }
         queue.append(event)

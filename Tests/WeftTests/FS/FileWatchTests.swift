@@ -104,6 +104,41 @@ struct FileWatchTests {
         }
     }
 
+    @Test("the watch of a file or a directory removed and made again before the stream is polled ends (the new one usually has the old inode number, so the path seemed to name what was watched, but the kernel had dropped the watch: it waited for ever)")
+    func recreatedBeforePolled() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/watched"
+            for isDirectory in [false, true] {
+                func make() throws {
+                    if isDirectory {
+                        try runtime.block(on: FileSystem.makeDirectoryFuture(path)).get()
+                    } else {
+                        try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("new".utf8))).get()
+                    }
+                }
+                func remove() throws {
+                    try runtime.block(on: isDirectory ? FileSystem.removeDirectoryFuture(path) : FileSystem.removeFileFuture(path)).get()
+                }
+                try make()
+                var changes = FileSystem.watch(path)
+                try changes.install(runtime: runtime)
+                try remove()
+                try make()
+                do {
+                    let seen = try Self.drainToEnd(changes, on: runtime)
+                    #expect(seen.last?.kinds.contains(.renamed) == true && seen.last?.name == "watched", "directory: \(isDirectory), \(seen)")
+                } catch {
+                    // Before the fix: timed out, for ever pending after the removal's changes.
+                    Issue.record("directory: \(isDirectory): \(error)")
+                }
+                changes = FileSystem.watch(path)  // the ended watch is dropped
+                try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+                try remove()
+            }
+        }
+    }
+
     @Test("the watch of a directory ends when the directory is removed after more changes than its queue holds went unread (the full queue dropped the newest changes, the removal among them: it waited for ever)")
     func directoryGonePastAFullQueue() throws {
         try FileTest.withTemporaryDirectory { directory in
