@@ -561,6 +561,24 @@ int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_of
     return result;
 }
 
+int weft_same_regular_file(int a, int b) {
+    struct stat first, second;
+    if (fstat(a, &first) != 0 || fstat(b, &second) != 0) return 0;
+    return S_ISREG(first.st_mode) && first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+}
+
+int weft_write_position(int fd, long long *position, long long *size) {
+    struct stat status;
+    if (fstat(fd, &status) != 0) return -errno;
+    *size = (long long)status.st_size;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    off_t offset = (flags & O_APPEND) ? status.st_size : lseek(fd, 0, SEEK_CUR);
+    if (offset < 0) return -errno;
+    *position = (long long)offset;
+    return 0;
+}
+
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error) {
     uv_fs_event_t *event_handle = malloc(sizeof *event_handle);
     if (event_handle == NULL) { *error = UV_ENOMEM; return NULL; }

@@ -72,14 +72,15 @@ func copy(_ source: File, to output: StandardStream) async throws -> Int {
     return try await value(of: Weft.copy(from: source, to: output)).get()
 }
 
-/// Whether copying `source` to the output whose status is `output` would read
-/// back what it writes: both the same regular file, not empty. Copied,
-/// `weft-cat f >> f` appended the file to itself until the disk was full; cat
-/// refuses it the same way ("input file is output file").
-func readsItsOwnOutput(_ source: File?, _ output: FileStatus?) async throws -> Bool {
-    guard let source, let output, output.kind == .regular else { return false }
+/// The status of `source` if it is the output whose status is `output` (both
+/// the same regular file), else nil. Copied, `weft-cat f >> f` appended the
+/// file to itself until the disk was full; cat refuses it ("input file is
+/// output file") unless it is empty, with nothing to copy (Weft's copy
+/// refuses it even then).
+func statusAsItsOwnOutput(_ source: File?, _ output: FileStatus?) async throws -> FileStatus? {
+    guard let source, let output, output.kind == .regular else { return nil }
     let read = try await source.status()
-    return read.device == output.device && read.inode == output.inode && read.size > 0
+    return read.device == output.device && read.inode == output.inode ? read : nil
 }
 
 /// Copies every file to standard output; whether all of them were copied.
@@ -98,9 +99,11 @@ func concatenate(_ options: Options) async throws -> Bool {
                     input = try StandardStream.input()
                     try input!.file?.setBufferSize(options.bufferSize)
                 }
-                if try await readsItsOwnOutput(input!.file, outputStatus) {
-                    writeError("weft-cat: -: input file is output file")
-                    copiedAll = false
+                if let own = try await statusAsItsOwnOutput(input!.file, outputStatus) {
+                    if own.size > 0 {
+                        writeError("weft-cat: -: input file is output file")
+                        copiedAll = false
+                    }
                     continue
                 }
                 _ = try await copy(input!, to: output)
@@ -115,9 +118,11 @@ func concatenate(_ options: Options) async throws -> Bool {
                     continue
                 }
                 defer { file.close() }
-                if try await readsItsOwnOutput(file, outputStatus) {
-                    writeError("weft-cat: \(name): input file is output file")
-                    copiedAll = false
+                if let own = try await statusAsItsOwnOutput(file, outputStatus) {
+                    if own.size > 0 {
+                        writeError("weft-cat: \(name): input file is output file")
+                        copiedAll = false
+                    }
                     continue
                 }
                 _ = try await copy(file, to: output)

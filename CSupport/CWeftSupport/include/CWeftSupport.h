@@ -279,6 +279,13 @@ int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_o
 /// (no space, file too large).
 int weft_copy_range(int in_fd, long long in_offset, int out_fd, long long out_offset, void *buffer,
                     size_t block, long long limit, long long *copied, int *ended, int *failed_write);
+/// Whether `a` and `b` are open on one regular file (the same device and
+/// inode, `fstat`): 1, else 0 (0 too when either cannot be read).
+int weft_same_regular_file(int a, int b);
+/// The size of the file open as `fd`, and where a write at the descriptor's
+/// own position goes: its end when it appends (`O_APPEND`), else that
+/// position. 0, or a negative libuv error.
+int weft_write_position(int fd, long long *position, long long *size);
 
 /// A heap-allocated, initialised file-system event handle, or NULL with *error set.
 uv_fs_event_t *weft_fs_event_new(uv_loop_t *loop, int *error);

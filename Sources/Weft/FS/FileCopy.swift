@@ -13,6 +13,14 @@ import CWeftSupport
 /// reads is handed to the writer without a copy, the next being read while
 /// the last is written.
 ///
+/// Two files open on one regular file (the same device and inode) fail with
+/// `.invalidArgument`, "input file is output file", as `cat` refuses them: a
+/// whole copy at the first poll (it would read what it has just written: to
+/// a file appending, until the disk filled), a range before its first chunk
+/// if it overlaps where it is written (it would read bytes it overwrote;
+/// `copy_file_range` refuses it). A range apart from where it is written is
+/// copied.
+///
 /// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
 /// is still copied when the future is dropped (the files' positions then
 /// count it, and their next reads, writes and copies wait for it, woken when
@@ -31,6 +39,10 @@ public struct FileCopy: Future {
     var chunk: (work: SubmittedRequest<uv_work_t, BlockingWork>, outcome: ChunkOutcome)?
     /// Whether this copy runs in chunks (decided at the first poll).
     var inChunks: Bool?
+    /// Set at the first poll when a range is copied within one regular file:
+    /// before the first chunk (once the writes before it landed) the range is
+    /// checked against where it is written, then this is cleared.
+    var checksOverlap = false
 
     /// The most a chunk copies before handing back to the loop.
     static var chunkLimit: Int { 64 << 20 }
@@ -51,6 +63,14 @@ public struct FileCopy: Future {
                     return .ready(.failure(WeftError(.libuv(code: UV_EINVAL.rawValue), operation: "sendfile \(reader.path)",
                                                      detail: "negative offset \(range.offset) or count \(range.count)")))
                 }
+            }
+            // Closed, either file fails below (its descriptor may name another file by now).
+            if !reader.handle.isClosed && !writer.handle.isClosed && weft_same_regular_file(reader.descriptor, writer.descriptor) != 0 {
+                guard range != nil else {
+                    return .ready(.failure(WeftError(.invalidArgument, operation: "copy \(reader.path)",
+                                                     detail: "input file is output file (\(writer.path))")))
+                }
+                checksOverlap = true
             }
             let idle = reader.sequential.readStart == reader.sequential.readEnd
                 && reader.sequential.readsInFlight.isEmpty && reader.sequential.readError == nil
@@ -95,12 +115,33 @@ public struct FileCopy: Future {
                 }
             }
             if let error = reader.refusal("read") { return .ready(.failure(error)) }
+            if checksOverlap, let range {
+                if let error = overlapRefusal(range) { return .ready(.failure(error)) }
+                checksOverlap = false
+            }
             switch startChunk() {
             case .failure(let error): return .ready(.failure(error))
             case .success(let started): chunk = started
             }
         }
         return writer.pollFlush(&context).map { result in result.map { copied } }
+    }
+
+    /// The error for a range of one regular file that overlaps where it is
+    /// written, if it does. The range read counts what is past the end of the
+    /// file too: the copy's own writes may put bytes there. Where it is written
+    /// counts what is there to copy.
+    private func overlapRefusal(_ range: (offset: Int64, count: Int)) -> WeftError? {
+        var (position, size): (Int64, Int64) = (0, 0)
+        let status = weft_write_position(writer.descriptor, &position, &size)
+        if status < 0 { return WeftError(uvCode: status, operation: "sendfile \(reader.path)") }
+        let start = writer.hasOwnPosition ? writer.sequential.position : position
+        let (sum, overflow) = range.offset.addingReportingOverflow(Int64(range.count))
+        let readEnd = overflow ? .max : sum
+        let written = min(Int64(range.count), max(size - range.offset, 0))
+        guard written > 0, start < readEnd, range.offset < start + written else { return nil }
+        return WeftError(.invalidArgument, operation: "sendfile \(reader.path)",
+                         detail: "input file is output file (\(writer.path)): the range at \(range.offset), \(range.count) bytes, overlaps where it is written, at \(start)")
     }
 
     /// Starts a chunk on the pool. Both files count it as a request in flight
@@ -196,6 +237,7 @@ final class ChunkOutcome: @unchecked Sendable {
 /// A future that copies the file `reader` into the file `writer` until end
 /// of file, then flushes; yields the number of bytes copied (``FileCopy``:
 /// in chunks on the pool, read and written block after block by one job).
+/// Fails with `.invalidArgument` when both are open on one regular file.
 public func copy(from reader: File, to writer: File) -> FileCopy {
     FileCopy(reader: reader, writer: writer)
 }

@@ -326,7 +326,9 @@ extension File {
     /// only at the end of this file). They are written as a sequential write
     /// of `destination` is: at its position, after the writes before, its
     /// position advancing by them (a file opened to append appends them).
-    /// This file's own position does not move. A destination that is a pipe
+    /// This file's own position does not move. Within one regular file (two
+    /// `File`s open on it), a range that overlaps where it is written fails
+    /// with `.invalidArgument`. A destination that is a pipe
     /// or a blocking socket makes its pool thread wait until the reader
     /// makes room (to a connection, use
     /// ``sendFuture(to:offset:count:)-(TCPStream,_,_)``). The async form is

@@ -136,4 +136,47 @@ struct FileCopyTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    /// What `copy` yields at its first poll, on `runtime`; nil if pending
+    /// (then dropped: a chunk it started still runs, 64 MiB at most).
+    static func firstPoll(_ copy: FileCopy, on runtime: Runtime) throws -> Result<Int, WeftError>? {
+        var copy = copy
+        return try runtime.block(on: pollFn { context -> Poll<Result<Int, WeftError>?> in
+            guard case .ready(let result) = copy.poll(&context) else { return .ready(nil) }
+            return .ready(result)
+        })
+    }
+
+    @Test("a copy between two files open on one regular file fails at once with invalidArgument: the whole file onto a file appending to it (it copied what it had just written until the disk filled), a range onto where it is read from (copy_file_range refused, and the copy through the buffer read bytes it had overwritten), a range to the end onto a file appending to it; ranges apart are copied")
+    func ontoTheSameFile() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/data"
+            let bytes = FileTest.pattern(1 << 20)
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: bytes)).get()
+            let source = try runtime.block(on: File.openFuture(path)).get()
+            let appending = try runtime.block(on: File.openFuture(path, options: [.write, .append])).get()
+            let inside = try runtime.block(on: File.openFuture(path, options: [.read, .write])).get()
+            try inside.setBufferSize(4096)
+            #expect(try runtime.block(on: inside.readExact(1000)).get() == Array(bytes[..<1000]), "positioned at 1000")
+            // Before the fix each was pending at its first poll, a chunk started.
+            for (name, refused) in [
+                ("the whole file, appended", copy(from: source, to: appending)),
+                ("a range, at 1000 in it", source.sendFuture(to: inside, offset: 0, count: bytes.count)),
+                ("a range to the end, appended", source.sendFuture(to: appending, offset: 0, count: .max)),
+            ] {
+                let first = try Self.firstPoll(refused, on: runtime)
+                #expect(first?.failure?.code == .invalidArgument, "\(name): \(String(describing: first))")
+                #expect(first?.failure?.description.contains("input file is output file") == true, "\(name): \(String(describing: first))")
+            }
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path, limit: 2 << 20)).get() == bytes, "nothing copied")
+            // Apart: the first 1000 bytes appended, then over the 1000 after them.
+            #expect(try runtime.block(on: source.sendFuture(to: appending, offset: 0, count: 1000)).get() == 1000)
+            #expect(try runtime.block(on: source.sendFuture(to: inside, offset: 0, count: 1000)).get() == 1000)
+            for file in [source, appending, inside] { file.close() }
+            let expected = Array(bytes[..<1000] + bytes[..<1000] + bytes[2000...] + bytes[..<1000])
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path, limit: 2 << 20)).get() == expected)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
