@@ -191,15 +191,23 @@ extension File: AsyncBufRead, AsyncWrite {
         case .ready(.success): break
         }
         if let error = refusal("write") { return .ready(.failure(error)) }
-        if hasOwnPosition {
-            // What was read ahead is dropped: the write goes where the reader
-            // is, and so does the next read if nothing is written after all.
-            dropReadsAhead()
-            (sequential.readStart, sequential.readEnd) = (0, 0)
-            sequential.readError = nil
-            sequential.nextReadOffset = sequential.position
-        }
+        // The write goes where the reader is, and so does the next read if
+        // nothing is written after all.
+        discardReadAhead()
         return .ready(.success(()))
+    }
+
+    /// With its own position, forgets what was read ahead (the reads in
+    /// flight and the unread part of the block): the next read reads again
+    /// where the reader is. For a change to the file under what was read: a
+    /// sequential write, and a positional write or a truncate when it
+    /// completes (a read ahead that ran alongside may have read the old bytes).
+    func discardReadAhead() {
+        guard hasOwnPosition else { return }
+        dropReadsAhead()
+        (sequential.readStart, sequential.readEnd) = (0, 0)
+        sequential.readError = nil
+        sequential.nextReadOffset = sequential.position
     }
 
     /// Hands `count` bytes of `buffer` from `start` to a pool thread as the

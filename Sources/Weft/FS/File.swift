@@ -22,7 +22,8 @@ import CLibUV
 ///   An adopted descriptor, a file opened with ``FileOpenOptions/append`` and
 ///   a descriptor without a position (a pipe, a terminal) are read and written
 ///   at the descriptor's own position; otherwise the file keeps its own, and
-///   writing drops what was read ahead.
+///   writing (sequentially or at an offset) and truncating drop what was read
+///   ahead, so that the reads after see the change.
 /// - **Errors** are ``WeftError``s naming the operation and the path:
 ///   `open /tmp/missing: ENOENT (no such file or directory)`; switch on
 ///   ``WeftError/code`` (`.notFound`, `.permissionDenied`, `.isDirectory`, …).

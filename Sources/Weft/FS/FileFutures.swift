@@ -207,10 +207,13 @@ public struct FileRead: Future {
 }
 
 /// Writes all of some bytes at an offset (`pwrite`, again for the rest of a
-/// short write). See ``File/writeFuture(_:at:)``.
+/// short write). See ``File/writeFuture(_:at:)``. As each request completes,
+/// what the file read ahead is dropped, so that its sequential reads see the
+/// bytes written.
 ///
 /// **Cancellation:** not cancel-safe: a request a pool thread started still
-/// writes (all of its block, or a prefix).
+/// writes (all of its block, or a prefix), and what was read ahead may not
+/// show it.
 public struct FileWriteAt: Future {
     let file: File
     let bytes: ArraySlice<UInt8>
@@ -233,6 +236,8 @@ public struct FileWriteAt: Future {
                     return .pending
                 }
                 self.request = nil
+                // It may have written under what was read ahead, even failing.
+                file.discardReadAhead()
                 if let error = operation.error { return .ready(.failure(error)) }
                 guard operation.result > 0 else {
                     return .ready(.failure(WeftError(.libuv(code: UV_EIO.rawValue), operation: "write \(file.path)",
@@ -281,8 +286,9 @@ extension File {
         FileRead(file: self, maxLength: maxLength, offset: offset)
     }
 
-    /// A future that writes all of `bytes` at `offset` (`pwrite`). The async
-    /// form is ``write(_:at:)``.
+    /// A future that writes all of `bytes` at `offset` (`pwrite`); the
+    /// sequential reads after it see them (what was read ahead is dropped).
+    /// The async form is ``write(_:at:)``.
     public func writeFuture(_ bytes: [UInt8], at offset: Int64) -> FileWriteAt {
         FileWriteAt(file: self, bytes: bytes[...], offset: offset)
     }
@@ -311,13 +317,14 @@ extension File {
         }, finish: { _ in })
     }
 
-    /// A future that cuts or extends the file to `size` bytes (`ftruncate`).
-    /// The async form is ``truncate(to:)``.
+    /// A future that cuts or extends the file to `size` bytes (`ftruncate`);
+    /// the sequential reads after it see the new size (what was read ahead is
+    /// dropped). The async form is ``truncate(to:)``.
     public func truncateFuture(to size: Int64) -> FileOperation<Void> {
         let descriptor = descriptor
         return FileOperation(operation: "ftruncate", file: self, paths: [], submit: { loop, request, done in
             uv_fs_ftruncate(loop, request, descriptor, size, done)
-        }, finish: { _ in })
+        }, finish: { _ in self.discardReadAhead() })
     }
 
     /// A future that copies `count` bytes of this file from `offset` to

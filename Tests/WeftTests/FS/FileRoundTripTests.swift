@@ -144,6 +144,22 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("a positional write and a truncate are seen by the sequential reads after them (the reads went on in what was read ahead before: the old bytes)")
+    func positionalWriteAndTruncateAfterRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: Array("0123456789".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data", options: [.read, .write])).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 2)).get() == Array("01".utf8))
+            try runtime.block(on: file.writeFuture(Array("XY".utf8), at: 2)).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 2)).get() == Array("XY".utf8), "before the fix: 23")
+            try runtime.block(on: file.truncateFuture(to: 0)).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 2)).get() == [], "end of file; before the fix: 45")
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("a sequential write that fails leaves the file's position where it was: the next read starts there (it skipped the failed write's bytes)")
     func failedWriteKeepsThePosition() throws {
         try FileTest.withTemporaryDirectory { directory in
