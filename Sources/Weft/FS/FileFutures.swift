@@ -10,6 +10,10 @@ func nulInPath(_ path: String, operation: String) -> WeftError? {
 
 /// Opens a file on the pool (`uv_fs_open`). See ``File/openFuture(_:options:permissions:)``.
 ///
+/// A copy made after the first poll shares the open in flight: the first
+/// copy to complete takes the file, and the others fail with
+/// `.invalidArgument` (a second `File` would close the descriptor under it).
+///
 /// **Cancellation:** dropping it cancels the open if a pool thread has not
 /// started it; if one has, the descriptor it opens is closed when it arrives.
 public struct FileOpen: Future {
@@ -53,6 +57,9 @@ public struct FileOpen: Future {
             return .pending
         }
         if let error = pending.request.error { return .ready(.failure(error)) }
+        guard !pending.isTaken else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: "open \(path)", detail: "polled after a copy of it completed")))
+        }
         pending.isTaken = true
         let handle = OpenFile(loop: pending.loop, descriptor: uv_file(pending.request.result), path: path, closesDescriptor: true)
         return .ready(.success(File(handle: handle, usesDescriptorPosition: options.contains(.append))))
@@ -63,6 +70,7 @@ public struct FileOpen: Future {
 final class PendingOpen {
     let loop: EventLoop
     let request: FileRequest
+    /// Set when a copy of the future took the descriptor as its `File`.
     var isTaken = false
 
     init(loop: EventLoop, request: FileRequest) {

@@ -176,6 +176,30 @@ struct FileErrorTests {
         }
     }
 
+    @Test("a copy of an open made after its first poll, polled after the other copy completed, fails with invalidArgument (the copies share the open in flight: it made a second File owning the same descriptor)")
+    func openCopiedWhilePending() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/opened"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1, 2, 3])).get()
+            let open = Box(File.openFuture(path))
+            let first = try runtime.block(on: pollFn { context in .ready(open.value.poll(&context)) })
+            guard case .pending = first else {
+                Issue.record("the open was not pending at its first poll: \(first)")
+                return
+            }
+            let copy = Box(open.value)
+            let file = try runtime.block(on: pollFn { open.value.poll(&$0) }).get()
+            let again = try runtime.block(on: pollFn { copy.value.poll(&$0) })
+            let error = try #require(again.failure, "a second File: \(again)")
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.description.hasPrefix("open \(path): "), "\(error)")
+            #expect(try runtime.block(on: file.readFuture(upTo: 10, at: 0)).get() == [1, 2, 3])
+            file.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("after close() every operation fails with closed: a sequential read of a block already read ahead, a sequential read of nothing, a read into an empty buffer and a positional write of nothing (each succeeded)")
     func everythingFailsAfterClose() throws {
         try FileTest.withTemporaryDirectory { directory in
