@@ -17,9 +17,9 @@ import CWeftSupport
 /// `.invalidArgument`, "input file is output file", as `cat` refuses them: a
 /// whole copy at the first poll (it would read what it has just written: to
 /// a file appending, until the disk filled), a range before its first chunk
-/// if it overlaps where it is written (it would read bytes it overwrote;
-/// `copy_file_range` refuses it). A range apart from where it is written is
-/// copied.
+/// if it is written after where its reading starts and before where it ends
+/// (it would read bytes it overwrote). A range apart from where it is
+/// written, or written before it, is copied.
 ///
 /// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
 /// is still copied when the future is dropped (the files' positions then
@@ -127,10 +127,11 @@ public struct FileCopy: Future {
         return writer.pollFlush(&context).map { result in result.map { copied } }
     }
 
-    /// The error for a range of one regular file that overlaps where it is
-    /// written, if it does. The range read counts what is past the end of the
-    /// file too: the copy's own writes may put bytes there. Where it is written
-    /// counts what is there to copy.
+    /// The error for a range of one regular file that would read bytes it has
+    /// overwritten: one written after where its reading starts and before
+    /// where it ends (written before it, the copy forwards stays ahead of its
+    /// writes). The range read counts what is past the end of the file too:
+    /// the copy's own writes may put bytes there.
     private func overlapRefusal(_ range: (offset: Int64, count: Int)) -> WeftError? {
         var (position, size): (Int64, Int64) = (0, 0)
         let status = weft_write_position(writer.descriptor, &position, &size)
@@ -139,7 +140,7 @@ public struct FileCopy: Future {
         let (sum, overflow) = range.offset.addingReportingOverflow(Int64(range.count))
         let readEnd = overflow ? .max : sum
         let written = min(Int64(range.count), max(size - range.offset, 0))
-        guard written > 0, start < readEnd, range.offset < start + written else { return nil }
+        guard written > 0, range.offset < start, start < readEnd else { return nil }
         return WeftError(.invalidArgument, operation: "sendfile \(reader.path)",
                          detail: "input file is output file (\(writer.path)): the range at \(range.offset), \(range.count) bytes, overlaps where it is written, at \(start)")
     }

@@ -342,8 +342,9 @@ extension File {
     /// of `destination` is: at its position, after the writes before, its
     /// position advancing by them (a file opened to append appends them).
     /// This file's own position does not move. Within one regular file (two
-    /// `File`s open on it), a range that overlaps where it is written fails
-    /// with `.invalidArgument`. A destination that is a pipe
+    /// `File`s open on it), a range written after where its reading starts and
+    /// before where it ends (it would read bytes it overwrote) fails with
+    /// `.invalidArgument`. A destination that is a pipe
     /// or a blocking socket makes its pool thread wait until the reader
     /// makes room (to a connection, use
     /// ``sendFuture(to:offset:count:)-(TCPStream,_,_)``). The async form is

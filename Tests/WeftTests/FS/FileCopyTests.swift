@@ -173,8 +173,12 @@ struct FileCopyTests {
             // Apart: the first 1000 bytes appended, then over the 1000 after them.
             #expect(try runtime.block(on: source.sendFuture(to: appending, offset: 0, count: 1000)).get() == 1000)
             #expect(try runtime.block(on: source.sendFuture(to: inside, offset: 0, count: 1000)).get() == 1000)
+            // Written before where it reads (at 2000, from 2500), the ranges
+            // overlapping over several blocks: the copy forwards stays ahead of
+            // its writes, so it is copied.
+            #expect(try runtime.block(on: source.sendFuture(to: inside, offset: 2500, count: 300_000)).get() == 300_000)
             for file in [source, appending, inside] { file.close() }
-            let expected = Array(bytes[..<1000] + bytes[..<1000] + bytes[2000...] + bytes[..<1000])
+            let expected = Array(bytes[..<1000] + bytes[..<1000] + bytes[2500..<302_500] + bytes[302_000...] + bytes[..<1000])
             #expect(try runtime.block(on: FileSystem.readFileFuture(path, limit: 2 << 20)).get() == expected)
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
