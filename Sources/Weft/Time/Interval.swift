@@ -64,16 +64,15 @@ public struct Interval: PollStream {
         arm(at: MonotonicTime.now() &+ period)
     }
 
-    /// Replaces the timer with one for `deadline`: armed at the next poll,
-    /// or at once for the task that waits on the one it replaces (dropped,
-    /// that one took its waker with it, and the task slept for ever).
+    /// Replaces the timer with one for `deadline`, armed at the next poll;
+    /// the task waiting on the one it replaces is woken to make that poll
+    /// (dropped, that timer took the task's waker with it, and the task slept
+    /// for ever). Not armed here: `reset()` may run off the loop.
     private mutating func arm(at deadline: UInt64) {
         nextDeadline = deadline
-        if let entry = timer.entry, let waiting = entry.waker {
-            timer = Sleep(deadline: deadline, armedOn: entry.driver, waking: waiting)
-        } else {
-            timer = Sleep(deadline: deadline)
-        }
+        let waiting = timer.entry?.waker
+        timer = Sleep(deadline: deadline)
+        waiting?.wake()
     }
 }
 

@@ -22,15 +22,6 @@ public struct Sleep: Future {
         self.deadline = deadline
     }
 
-    /// A sleep armed now on `driver`, as a poll from `waker`'s task that
-    /// returned pending would have left it; `waker` is woken at once if the
-    /// deadline has passed.
-    init(deadline: UInt64, armedOn driver: TimerDriver, waking waker: Waker) {
-        self.deadline = deadline
-        entry = driver.schedule(deadline: deadline, waker: waker)
-        if entry == nil { waker.wake() }
-    }
-
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         if let entry {
             if entry.hasFired { return .ready(()) }
