@@ -597,7 +597,7 @@ static void fill_closed_standard_descriptors_once(void) {
         if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
         /* The lowest free number: this one, the lower ones being open. Another
          * number only if another thread took this one meanwhile: theirs. */
-        int opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        int opened = open("/dev/null", O_RDWR);  /* whichever of 0, 1, 2 it lands on */
         if (opened > 2) close(opened);
     }
 }
