@@ -160,12 +160,8 @@ struct VirtualClockTests {
 
     @Test("with only an endless sleep armed, block(on:) still takes a wake from another thread (it jumped to that sleep's deadline, which the clock never reaches, for ever)")
     func endlessSleepLetsForeignWakesIn() {
-        // On a thread of its own, so that a hang fails the test instead of
-        // holding the suite.
         let outcome = Mutex<Result<Int, WeftError>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            defer { finished.signal() }
+        let ended = returnsOnAThreadOfItsOwn {
             do throws(WeftError) {
                 let runtime = try Runtime(options: .deterministic(seed: 6))
                 let endless = runtime.spawn(sleepFuture(for: .seconds(Int64.max)))
@@ -181,8 +177,7 @@ struct VirtualClockTests {
             } catch {
                 outcome.locked { $0 = .failure(error) }
             }
-        }.start()
-        let ended = finished.wait(timeout: .now() + .seconds(30)) == .success
+        }
         #expect(ended, "block(on:) never took the other thread's wake")
         #expect(outcome.locked { $0 } == .success(7))
     }

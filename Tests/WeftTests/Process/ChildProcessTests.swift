@@ -217,12 +217,8 @@ struct ChildProcessTests {
         let fifo = NSTemporaryDirectory() + "weft-fifo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         #expect(mkfifo(fifo, 0o600) == 0)
         defer { unlink(fifo) }
-        // On a thread of its own, so that a hang fails the test instead of
-        // holding the suite.
         let outcomes = Mutex<(writer: Result<ProcessExitStatus, WeftError>?, reader: Result<ProcessOutput, WeftError>?)>((nil, nil))
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            defer { finished.signal() }
+        let ended = returnsOnAThreadOfItsOwn(within: .seconds(60)) {
             guard let runtime = try? Runtime() else { return }
             var writer = Command("/bin/echo", arguments: ["hi"])
             writer.standardOutput = .file(path: fifo)
@@ -233,8 +229,7 @@ struct ChildProcessTests {
             outcomes.locked { $0.writer = writing }
             let reading = try? Self.run(runtime, reader.outputFuture())
             outcomes.locked { $0.reader = reading }
-        }.start()
-        let ended = finished.wait(timeout: .now() + .seconds(60)) == .success
+        }
         #expect(ended, "a spawn with a FIFO as a standard stream held the loop thread")
         let (writing, reading) = outcomes.locked { $0 }
         if case .failure(let error)? = writing {

@@ -130,12 +130,8 @@ struct StuckDetectionTests {
 
     @Test("two tasks awaiting copies of one dead task's handle are reported stuck, not taken for wakers held outside")
     func awaitingCopiesOfADeadHandleIsStuck() {
-        // On a thread of its own, so that a hang fails the test instead of
-        // holding the suite.
         let caught = Mutex<WeftError?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            defer { finished.signal() }
+        let ended = returnsOnAThreadOfItsOwn {
             do throws(WeftError) {
                 let runtime = try Runtime()
                 var never: JoinHandle<Int>? = runtime.spawn(pending(Int.self))
@@ -145,8 +141,7 @@ struct StuckDetectionTests {
             } catch {
                 caught.locked { $0 = error }
             }
-        }.start()
-        let ended = finished.wait(timeout: .now() + .seconds(30)) == .success
+        }
         #expect(ended, "block(on:) hung: the wakers kept for two copies of one handle were taken for outside ones")
         #expect(caught.locked { $0?.kind } == .stuck)
     }

@@ -71,6 +71,19 @@ final class AtomicCounter: Sendable {
     }
 }
 
+/// Runs `body` on a thread of its own and waits `limit` at most for it to
+/// return: a check for a hang fails instead of holding the suite (the thread
+/// is left behind, blocked, when it hangs). Whether it returned in time.
+func returnsOnAThreadOfItsOwn(within limit: Duration = .seconds(30), _ body: @escaping @Sendable () -> Void) -> Bool {
+    let finished = DispatchSemaphore(value: 0)
+    Thread {
+        body()
+        finished.signal()
+    }.start()
+    let (seconds, attoseconds) = limit.components
+    return finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))) == .success
+}
+
 /// A Foundation thread running `body`; `join()` waits until `body` returned.
 final class ForeignThread: Sendable {
     private let done: DispatchSemaphore
