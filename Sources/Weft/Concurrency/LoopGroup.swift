@@ -96,10 +96,11 @@ public final class LoopGroup: TaskExecutor {
 
     /// Stops every loop, in parallel, and joins their threads. Idempotent.
     ///
-    /// Called from a task on one of the group's loops, which cannot wait for
-    /// its own loop to end: it asks every loop to stop (the caller's once the
-    /// calling job returns), a thread of its own joins them, and the call
-    /// returns at once.
+    /// Called on a thread that runs a runtime (a task on one of the group's
+    /// loops, which cannot wait for its own loop to end, or on another loop,
+    /// or in a `block(on:)`, which must not stop serving): it asks every loop
+    /// to stop (the caller's once the calling job returns), a thread of its
+    /// own joins them, and the call returns at once.
     public func shutdown() {
         LoopThread.shutDown(loops)
     }

@@ -280,9 +280,9 @@ public final class LoopThread: Sendable {
     /// Called on the loop's own thread (from a task on it), which cannot wait
     /// for itself: it asks the loop to stop, which it does once the calling
     /// job returns, and a thread of its own joins it; the call returns at once.
-    /// So it does on another loop's thread, which must not stop serving for
-    /// up to the grace second (and two loops shutting each other down so
-    /// each waited for the other for ever).
+    /// So it does on any thread that runs a runtime (another loop's, a
+    /// `block(on:)`), which must not stop serving for up to the grace second
+    /// (two loops shutting each other down so waited for each other for ever).
     public func shutdown() {
         LoopThread.shutDown([self])
     }
@@ -319,6 +319,13 @@ public final class LoopThread: Sendable {
     static func shutDownWithoutBlocking(_ loops: [LoopThread]) async {
         guard !loops.contains(where: \.isCurrent) else { return shutDown(loops) }
         for loop in loops { loop.requestStop() }
+        // Ended already (a second shutdown): joined at once, here. A joiner
+        // thread would resume this task before it suspended, a hand-over
+        // inside Swift's runtime that ThreadSanitizer reports as a race.
+        if loops.allSatisfy(\.hasEnded) {
+            for loop in loops { loop.join() }
+            return
+        }
         await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
             do {
                 let joiner = try startThread {
@@ -354,6 +361,9 @@ public final class LoopThread: Sendable {
         }
         if let thread { pthread_join(thread, nil) } else { control.threadEnded.wait() }
     }
+
+    /// Whether the loop's thread has finished its work (it may not be joined yet).
+    private var hasEnded: Bool { control.threadEnded.wait(timeout: .now()) == .success }
 
     /// Whether the loop was asked to stop (``shutdown()``).
     var isStopping: Bool { control.stopRequested.load(ordering: .acquiring) }
