@@ -126,6 +126,9 @@ struct Options {
         if given.contains("--distribution") && (udp || poll) {
             command.usageError("--distribution applies to TCP connections on several loops; drop it with \(udp ? "--udp" : "--poll")")
         }
+        if given.contains("--buffer-budget") && udp {
+            command.usageError("--buffer-budget applies to connections; drop it with --udp (a UDP socket's queues have bounds of their own)")
+        }
         if given.contains("--grace-period") && udp {
             command.usageError("--grace-period applies to connections; drop it with --udp (a UDP echo stops at once)")
         }
@@ -253,8 +256,11 @@ func runPolling<Accept: Future<Void>>(
     let connections = TaskTracker()
     let (accept, closeListener) = try listen(runtime, connections)
     let reporter = runtime.spawn(reports.fold(()) { _, _ in printReport() }, name: "SIGUSR1 reporter")
+    // Ended only with the runtime: its stream may be the last copy of the
+    // SIGUSR1 handler, and once that closed, a SIGUSR1 (a report asked for
+    // during the drain) would end the process.
+    defer { reporter.abort() }
     let ended = try runtime.block(on: select(either: stop, or: accept))
-    reporter.abort()
     closeListener()
     if case .left(let signal) = ended {
         connections.close()
@@ -407,6 +413,13 @@ func serveUDP(_ options: Options, on address: SocketAddress) async throws {
         let reporter = try reportOnSIGUSR1(on: control) { await printReports(group) }
         defer { reporter.cancel() }
         let shared = UDPSocket.Options(reusePort: true, receiveBufferSize: 4 << 20)
+        if address.port != 0 {
+            // Bound with SO_REUSEPORT, the first socket shared a port another
+            // process of this user held the same way (the kernel split the
+            // datagrams between them): a probe without it fails with
+            // EADDRINUSE, as the TCP echo's listeners check.
+            try UDPSocket.bind(address).close()
+        }
         let first = try UDPSocket.bind(address, options: shared)
         let bound = try first.localAddress
         var sockets = [first]

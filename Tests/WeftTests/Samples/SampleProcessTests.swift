@@ -225,6 +225,24 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
+        @Test("weft-echo --udp --port P with P held by another weft-echo --udp fails with EADDRINUSE instead of sharing it (both bound with SO_REUSEPORT, the kernel split the datagrams between them)",
+              .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
+              arguments: [[String](), ["--poll"]])
+        func udpPortInUse(options: [String]) throws {
+            let path = try #require(SampleBinaries.path("weft-echo"))
+            let first = try SampleChild(path, arguments: ["--udp", "--port", "0"])
+            defer { first.stop() }
+            let line = try #require(first.readLine(within: .seconds(10)), "weft-echo printed nothing")
+            let address = try SocketAddress(String(line.dropFirst("listening on ".count).dropLast(" (udp)".count)))
+            let second = try SampleChild(path, arguments: ["--udp", "--port", "\(address.port)"] + options)
+            defer { second.stop() }
+            let said = try #require(second.readLine(within: .seconds(10)), "the second weft-echo printed nothing")
+            #expect(said.contains("EADDRINUSE"), "\(said)")
+            #expect(second.waitForExit(within: .seconds(10)), "still running")
+            #expect(second.exitStatus != 0)
+            Self.expectCleanExitOnSIGTERM(first)
+        }
+
         @Test("weft-echo --unix PATH (async, and --poll) echoes a client's bytes with half-close, exits with status 0 on SIGTERM without waiting out its grace period, and removes its socket file",
               .enabled(if: SampleBinaries.path("weft-echo") != nil, "weft-echo is not built next to the test bundle"),
               arguments: [[], ["--poll"]])
@@ -417,7 +435,7 @@ extension TimingSensitive {
                           ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--host", "localhost"],
                           ["weft-echo", "--unix", "/tmp/weft-never-bound.sock", "--port", "7"],
                           ["weft-echo", "--udp", "--distribution", "handoff"], ["weft-echo", "--poll", "--distribution", "handoff"],
-                          ["weft-echo", "--udp", "--grace-period", "3"]])
+                          ["weft-echo", "--udp", "--grace-period", "3"], ["weft-echo", "--udp", "--buffer-budget", "8"]])
         func badOptions(command: [String]) throws {
             let path = try #require(SampleBinaries.path(command[0]), "\(command[0]) is built next to the tests")
             // A Unix socket's echo takes no port: each other command gets port 0.
