@@ -288,8 +288,8 @@ public final class LoopThread: Sendable {
     }
 
     /// ``shutdown()`` for async code: the same steps, but the caller's thread
-    /// is not blocked while the loop winds down (a thread of its own joins
-    /// it, then resumes the caller), so a task on Swift's cooperative pool
+    /// is not blocked while the loop winds down (the caller sleeps a
+    /// millisecond at a time until it has ended), so a task on Swift's cooperative pool
     /// (two threads on a two-core machine) does not hold one of them for up
     /// to a second. Called from a task on this loop, it returns once the loop
     /// is asked to stop, as ``shutdown()`` does.
@@ -312,20 +312,32 @@ public final class LoopThread: Sendable {
         }
     }
 
-    /// ``shutDown(_:)`` without blocking the calling thread: the loops are
-    /// joined on a thread of their own, which resumes the caller once they
-    /// have ended. From one of the loops' own threads it returns once they
-    /// are asked to stop, as ``shutDown(_:)`` does.
+    /// ``shutDown(_:)`` without blocking the calling thread: the caller
+    /// checks every millisecond whether the loops have ended, then joins them
+    /// (at once by then). From one of the loops' own threads it returns once
+    /// they are asked to stop, as ``shutDown(_:)`` does.
+    ///
+    /// Not a joiner thread that resumes the caller: a resume from a thread
+    /// Swift's runtime does not know, made while the task is still
+    /// suspending, is a hand-over the runtime announces to ThreadSanitizer
+    /// only after the task may have run on, which reported it as a race
+    /// (loops that ended within microseconds, as two loops that stop each
+    /// other do). A cancelled caller, whose sleeps end at once, still joins
+    /// them on such a thread.
     static func shutDownWithoutBlocking(_ loops: [LoopThread]) async {
         guard !loops.contains(where: \.isCurrent) else { return shutDown(loops) }
         for loop in loops { loop.requestStop() }
-        // Ended already (a second shutdown): joined at once, here. A joiner
-        // thread would resume this task before it suspended, a hand-over
-        // inside Swift's runtime that ThreadSanitizer reports as a race.
-        if loops.allSatisfy(\.hasEnded) {
+        do {
+            while !loops.allSatisfy(\.hasEnded) { try await Task.sleep(for: .milliseconds(1)) }
             for loop in loops { loop.join() }
-            return
+        } catch {
+            await joinOnAThreadOfItsOwn(loops)
         }
+    }
+
+    /// Joins `loops` on a thread of its own, which resumes the caller once
+    /// they have ended (on this one if no thread can be made).
+    private static func joinOnAThreadOfItsOwn(_ loops: [LoopThread]) async {
         await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
             do {
                 let joiner = try startThread {
@@ -334,7 +346,6 @@ public final class LoopThread: Sendable {
                 }
                 pthread_detach(joiner)  // the continuation tells the caller
             } catch {
-                // No thread to join them on: join them on this one.
                 for loop in loops { loop.join() }
                 done.resume()
             }
