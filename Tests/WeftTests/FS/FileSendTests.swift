@@ -32,14 +32,7 @@ struct FileSendTests {
         try FileTest.withTemporaryDirectory { directory in
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let bytes = FileTest.pattern(6 << 20, seed: 5)
-            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
-            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
-            let listener = try NetTest.bindLoopback(runtime)
-            let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
-                listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)
-            ))).get()
-            let server = try accepted.get()
-            let client = try connected.get()
+            let (file, listener, server, client) = try Self.fileAndConnection(bytes, in: directory, on: runtime)
             // Small buffers on both ends, so the socket fills and sendfile says EAGAIN.
             var small = SocketOptions()
             small.sendBufferSize = 16 * 1024
@@ -64,19 +57,25 @@ struct FileSendTests {
         }
     }
 
+    /// `bytes` written to a file in `directory`, opened, and a connected pair
+    /// of loopback TCP streams.
+    static func fileAndConnection(_ bytes: [UInt8], in directory: String, on runtime: Runtime) throws
+        -> (file: File, listener: TCPListener, server: TCPStream, client: TCPStream) {
+        try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+        let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+        let listener = try NetTest.bindLoopback(runtime)
+        let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
+            listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)
+        ))).get()
+        return (file, listener, try accepted.get(), try connected.get())
+    }
+
     @Test("sendfile with count Int.max from an offset sends to the end of the file (offset plus count overflowed the kernel's check: EINVAL)")
     func toTheEndFromAnOffset() throws {
         try FileTest.withTemporaryDirectory { directory in
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let bytes = FileTest.pattern(100_000, seed: 6)
-            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
-            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
-            let listener = try NetTest.bindLoopback(runtime)
-            let (accepted, connected) = try runtime.block(on: timeoutFuture(.seconds(10), join(
-                listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)
-            ))).get()
-            let server = try accepted.get()
-            let client = try connected.get()
+            let (file, listener, server, client) = try Self.fileAndConnection(bytes, in: directory, on: runtime)
             let (sent, received) = try runtime.block(on: timeoutFuture(.seconds(30), join(
                 file.sendFuture(to: server, offset: 1, count: .max)
                     .onSuccess { count in server.shutdownFuture().map { $0.map { count } } },
