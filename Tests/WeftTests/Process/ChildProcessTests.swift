@@ -468,24 +468,21 @@ struct ChildProcessTests {
         let runtime = try Runtime()
         let child = try runtime.block(on: Command("/bin/sleep", arguments: ["30"]).spawnFuture()).get()
         let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
+        ForeignThread {
             do throws(WeftError) { try child.kill() } catch { outcome.value.append(error.code) }
             var wait = child.waitFuture()
             var context = Context(waker: .noop)
             if case .ready(.failure(let error)) = wait.poll(&context) { outcome.value.append(error.code) }
-            done.signal()
-        }
-        thread.start()
-        done.wait()
+        }.join()
         #expect(outcome.value == [.wrongThread, .wrongThread])
         try child.kill()
         #expect(try runtime.block(on: timeoutFuture(.seconds(10), child.waitFuture())).get().get().signal == SIGKILL)
     }
 }
 
-/// What the other thread saw: written there before it signals the semaphore,
-/// read here after the wait (which orders the two), hence `@unchecked Sendable`.
+/// What the other thread saw: written there before its `ForeignThread`
+/// signals its end, read here after the join (which orders the two), hence
+/// `@unchecked Sendable`.
 private final class Outcome: @unchecked Sendable {
     var value: [WeftError.Code] = []
 }

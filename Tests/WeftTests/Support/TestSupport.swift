@@ -75,13 +75,7 @@ final class AtomicCounter: Sendable {
 /// return: a check for a hang fails instead of holding the suite (the thread
 /// is left behind, blocked, when it hangs). Whether it returned in time.
 func returnsOnAThreadOfItsOwn(within limit: Duration = .seconds(30), _ body: @escaping @Sendable () -> Void) -> Bool {
-    let finished = DispatchSemaphore(value: 0)
-    Thread {
-        body()
-        finished.signal()
-    }.start()
-    let (seconds, attoseconds) = limit.components
-    return finished.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))) == .success
+    ForeignThread(body).join(within: limit)
 }
 
 /// A Foundation thread running `body`; `join()` waits until `body` returned.
@@ -99,6 +93,12 @@ final class ForeignThread: Sendable {
     }
 
     func join() { done.wait() }
+
+    /// Waits until `body` returned, `limit` at most; whether it did.
+    func join(within limit: Duration) -> Bool {
+        let (seconds, attoseconds) = limit.components
+        return done.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))) == .success
+    }
 }
 
 // MARK: - Futures for tests
