@@ -3,14 +3,16 @@ import Weft
 /// The async book's `handle_connection`, as a hand-written future generic over
 /// any byte stream (so it runs on a ``TCPStream`` or on an in-memory mock).
 ///
-/// It reads the request head (up to 1 KiB, or until the first line ends), then
+/// It reads the request line (until its line end, at most 8 KiB), then
 /// routes the request line (`METHOD TARGET HTTP/1.x`) by its path, the query
 /// string ignored: `GET /` gets `200 OK` with ``Pages/hello``; `GET /sleep`
 /// gets the same after `sleepDuration` (other connections are served
 /// meanwhile); any other path gets `404 NOT FOUND` with ``Pages/notFound``.
 /// `HEAD` gets the same status and headers without the body; another method
 /// gets `405 METHOD NOT ALLOWED`; a line that is not a request line gets
-/// `400 BAD REQUEST`.
+/// `400 BAD REQUEST`, and one that starts as a request line but does not end
+/// within 8 KiB `414 URI TOO LONG` (RFC 9112, section 3: 8,000 octets is the
+/// length a server should at least take).
 /// Responses carry `Content-Length` and `Connection: close`, and the connection
 /// is shut down after each, so real clients such as curl finish cleanly. Then
 /// what the client still sends (the rest of a long request, a body) is read
@@ -29,7 +31,8 @@ import Weft
 /// Output: the status line sent (once the client closed its side, or the
 /// linger ended), or `nil` if the client went away or timed out.
 public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
-    static var maximumRequestHead: Int { 1024 }
+    /// The longest request line taken, its line end included.
+    static var maximumRequestLine: Int { 8 * 1024 }
     /// How long after its read deadline a request is still taken.
     static var graceAfterDeadline: Duration { .milliseconds(50) }
     /// How long, at most, what the client sends after the response is read
@@ -131,12 +134,13 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
         }
     }
 
-    /// Reads until the request line is complete or 1 KiB arrived. Ready with
-    /// `true` when there is something to answer, `false` on end of stream or error.
+    /// Reads until the request line is complete or `maximumRequestLine` bytes
+    /// arrived. Ready with `true` when there is something to answer, `false`
+    /// on end of stream or error.
     private mutating func readRequestHead(_ context: inout Context) -> Poll<Bool> {
-        var chunk = [UInt8](repeating: 0, count: Self.maximumRequestHead)
-        while !hasRequestLine && request.count < Self.maximumRequestHead {
-            let room = Self.maximumRequestHead - request.count
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while !hasRequestLine && request.count < Self.maximumRequestLine {
+            let room = min(chunk.count, Self.maximumRequestLine - request.count)
             let result = chunk.withUnsafeMutableBytes {
                 stream.pollRead(&context, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
             }
@@ -194,6 +198,11 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     }
 
     private mutating func route() -> Stage {
+        guard hasRequestLine || request.count < Self.maximumRequestLine else {
+            return RequestLine.couldStart(request)
+                ? respond("HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong)
+                : respond("HTTP/1.1 400 BAD REQUEST", Pages.badRequest)
+        }
         let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         guard let requestLine = RequestLine(String(decoding: line, as: UTF8.self).trimmingSuffix("\r")) else {
             return respond("HTTP/1.1 400 BAD REQUEST", Pages.badRequest)
@@ -237,6 +246,15 @@ struct RequestLine {
               parts[1].hasPrefix("/") else { return nil }
         method = String(parts[0])
         path = String(parts[1].prefix { $0 != "?" && $0 != "#" })
+    }
+
+    /// Whether `bytes`, the start of a line, begin as a request line does: a
+    /// method and a space, then a target starting with `/` (so a line cut
+    /// off in its target is one too long, not a malformed one).
+    static func couldStart(_ bytes: [UInt8]) -> Bool {
+        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), space > 0,
+              bytes[..<space].allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return false }
+        return bytes.dropFirst(space + 1).first == UInt8(ascii: "/")
     }
 }
 

@@ -1,6 +1,6 @@
 /// The pages of the async book's web server (its `hello.html` and `404.html`),
-/// and the two a real server also needs (a malformed request, a method it does
-/// not serve).
+/// and the three a real server also needs (a malformed request, one too long,
+/// a method it does not serve).
 public enum Pages {
     /// `hello.html`: the page for `GET /` and `GET /sleep`.
     public static let hello = """
@@ -36,6 +36,9 @@ public enum Pages {
 
     /// The page for a request line that is not one (`400 BAD REQUEST`).
     public static let badRequest = page(title: "Bad request", text: "That was not an HTTP/1.x request line.")
+
+    /// The page for a request line longer than the server takes (`414 URI TOO LONG`).
+    public static let uriTooLong = page(title: "URI too long", text: "The request line is longer than the 8 KiB this server reads.")
 
     /// The page for a method other than GET and HEAD (`405 METHOD NOT ALLOWED`).
     public static let methodNotAllowed = page(title: "Method not allowed", text: "This server answers GET and HEAD.")

@@ -99,12 +99,14 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
-        @Test("a client sending garbage gets a 400 and its connection is not leaked", arguments: [
-            "\u{1}\u{2}\u{3} not http at all\r\n",
-            "GARBAGE",  // no line end: the client's half-close ends the request
-            String(repeating: "x", count: 5000),  // longer than the 1 KiB request head
+        @Test("a client sending garbage gets a 400, one whose request line is longer than 8 KiB a 414 (a line just under it is served), and no connection is leaked", arguments: [
+            ("\u{1}\u{2}\u{3} not http at all\r\n", "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),
+            ("GARBAGE", "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),  // no line end: the client's half-close ends the request
+            (String(repeating: "x", count: 9000), "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),  // longer than a request line may be
+            ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
+            ("GET /" + String(repeating: "a", count: 8000) + " HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
         ])
-        func garbage(request: String) throws {
+        func refused(request: String, status: String, page: String) throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
@@ -119,10 +121,10 @@ extension TimingSensitive {
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             let text = NetTest.text(response)
-            #expect(text.hasPrefix("HTTP/1.1 400 BAD REQUEST\r\n"))
-            #expect(text.hasSuffix(Pages.badRequest))
+            #expect(text.hasPrefix(status + "\r\n"))
+            #expect(text.hasSuffix(page))
             try Self.waitForOutcomes(1, outcomes, on: runtime)
-            #expect(outcomes.value == ["HTTP/1.1 400 BAD REQUEST"])
+            #expect(outcomes.value == [status])
             try runtime.block(on: sleepFuture(for: .milliseconds(5)))
             #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
             #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
