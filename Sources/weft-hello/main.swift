@@ -28,7 +28,8 @@ let command = SampleCommand(
     help: """
     The async book's web server: GET / answers hello.html, GET /sleep the same 5 s later
     (other requests are served meanwhile), any other path 404; HEAD gets the headers alone,
-    other methods 405, a malformed request line 400. The query string is ignored.
+    other methods 405, a malformed request line 400, one over 8 KiB 414. The query string
+    is ignored.
 
       --host H            the address or name to listen on (default 127.0.0.1; `localhost` works)
       --port P            the port (default 7878; 0 picks a free one)
