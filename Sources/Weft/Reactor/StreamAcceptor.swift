@@ -26,6 +26,12 @@ import Synchronization
 /// shed, in the loop's statistics and the listener's accept errors. With no
 /// reserve to close (another thread took the slot), it stops watching for
 /// ``backOffMilliseconds`` instead of spinning.
+///
+/// **Other accept errors** are counted as accept errors too. One of the
+/// connection the accept took (`EPROTO`, `ENETUNREACH`, a firewall's `EPERM`
+/// …) does not stop the accepting; one of the listener's (`ENOMEM`,
+/// `ENOBUFS`, …), which leaves the connections waiting, stops watching for
+/// the back-off as well.
 final class StreamAcceptor: SocketOwner {
     let loop: EventLoop
     /// The kind of the connections it accepts.
@@ -50,7 +56,7 @@ final class StreamAcceptor: SocketOwner {
     private var backOffTimer: UnsafeMutablePointer<uv_timer_t>?
     /// Whether the back-off timer is running (libuv stops a one-shot timer
     /// before calling its callback).
-    private var isBackingOff: Bool {
+    var isBackingOff: Bool {
         backOffTimer.map { uv_is_active(weft_timer_handle($0)) != 0 } ?? false
     }
     static let backOffMilliseconds: UInt64 = 100
@@ -191,13 +197,24 @@ final class StreamAcceptor: SocketOwner {
         readable(status: UV_EBADF.rawValue)
     }
 
+    /// A test hook: the next `count` accepts fail with `code`, a libuv error,
+    /// without calling `accept4` (the kernel's `ENOMEM`, `ENOBUFS` or
+    /// `EPROTO` cannot be provoked). Set on the loop thread.
+    var simulatedAcceptFailures: (code: Int32, count: Int) = (0, 0)
+
+    private func takeSimulatedAcceptFailure() -> Int32? {
+        guard simulatedAcceptFailures.count > 0 else { return nil }
+        simulatedAcceptFailures.count -= 1
+        return simulatedAcceptFailures.code
+    }
+
     /// Accepts every waiting connection, up to the queue's limit (with a
     /// sink, up to that many per call).
     private func acceptWaitingConnections() {
         let queued = accepted.count
         var taken = 0
         accepting: while socket >= 0 && accepted.count < Self.acceptQueueLimit && taken < Self.acceptQueueLimit {
-            let result = weft_accept(socket)
+            let result = takeSimulatedAcceptFailure() ?? weft_accept(socket)
             if result >= 0 {
                 taken += 1
                 do {
@@ -217,9 +234,21 @@ final class StreamAcceptor: SocketOwner {
             case UV_EMFILE.rawValue, UV_ENFILE.rawValue:
                 shedWaitingConnections(result)
                 break accepting
-            default:
+            case UV_EPROTO.rawValue, UV_ENETDOWN.rawValue, UV_ENOPROTOOPT.rawValue, UV_EHOSTDOWN.rawValue,
+                 UV_ENONET.rawValue, UV_EHOSTUNREACH.rawValue, UV_ENOTSUP.rawValue, UV_ENETUNREACH.rawValue,
+                 UV_EPERM.rawValue:
+                // An error of the connection the accept took (accept(2): to be
+                // treated as EAGAIN; EPERM: a firewall refused it): the next
+                // one may be fine.
                 recordAcceptError(result)
-                break accepting  // tried again when the socket is next readable
+                continue
+            default:
+                // The listener's own trouble (ENOMEM, ENOBUFS, …): the
+                // connections still wait, and the socket is readable again at
+                // once; trying again at once would spin while it lasts.
+                recordAcceptError(result)
+                backOff()
+                break accepting
             }
         }
         if accepted.count >= Self.acceptQueueLimit { stopWatching() }

@@ -1,3 +1,4 @@
+import CLibUV
 import Testing
 @testable import Weft
 
@@ -38,5 +39,49 @@ struct ListenerPollErrorTests {
             listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
+    }
+}
+
+/// An accept that fails for the listener's own reason (the kernel out of
+/// memory or buffers) leaves the connection waiting, and the socket readable:
+/// the listener backs off instead of trying again at once for as long as the
+/// failure lasts.
+@Suite("Listener: an accept that fails")
+struct ListenerAcceptFailureTests {
+    @Test("accepts failing with ENOBUFS are tried again after the back-off, not at once (a few failures in 250 ms, not thousands), and the waiting connection is accepted once they stop")
+    func backsOffOnListenerErrors() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        listener.acceptor.simulatedAcceptFailures = (UV_ENOBUFS.rawValue, 1_000_000)
+        let client = try runtime.block(on: TCPStream.connectFuture(to: try listener.localAddress)).get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(250)))
+        // One failure when the connection arrives, then one per back-off.
+        let failures = listener.acceptErrorCount
+        #expect((1...(250 / Int(StreamAcceptor.backOffMilliseconds) + 2)).contains(failures))
+        #expect(listener.lastAcceptError?.name == "ENOBUFS")
+        #expect(listener.lastAcceptError?.operation.hasPrefix("accept on 127.0.0.1:") == true)
+
+        listener.acceptor.simulatedAcceptFailures = (0, 0)
+        let server = try runtime.block(on: timeoutFuture(.seconds(5), listener.acceptFuture())).get().get()
+        #expect(try server.peerAddress == client.localAddress)
+        #expect(listener.acceptErrorCount == failures)
+        for stream in [server, client] { stream.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("an accept that fails with an error of its connection (EPROTO) is counted without a back-off, and the waiting connection is accepted")
+    func goesOnAfterConnectionErrors() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        listener.acceptor.simulatedAcceptFailures = (UV_EPROTO.rawValue, 1)
+        let client = try runtime.block(on: TCPStream.connectFuture(to: try listener.localAddress)).get()
+        let server = try runtime.block(on: timeoutFuture(.seconds(5), listener.acceptFuture())).get().get()
+        #expect(listener.acceptErrorCount == 1)
+        #expect(listener.lastAcceptError?.name == "EPROTO")
+        #expect(!listener.acceptor.isBackingOff, "an error of one connection does not stop the listener")
+        for stream in [server, client] { stream.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }
