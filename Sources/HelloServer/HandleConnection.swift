@@ -242,8 +242,7 @@ struct RequestLine {
     init?(_ line: String) {
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0",
-              !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter && $0.isUppercase }),
-              parts[1].hasPrefix("/") else { return nil }
+              Self.isToken(parts[0].utf8), parts[1].hasPrefix("/") else { return nil }
         method = String(parts[0])
         path = String(parts[1].prefix { $0 != "?" && $0 != "#" })
     }
@@ -252,9 +251,21 @@ struct RequestLine {
     /// method and a space, then a target starting with `/` (so a line cut
     /// off in its target is one too long, not a malformed one).
     static func couldStart(_ bytes: [UInt8]) -> Bool {
-        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), space > 0,
-              bytes[..<space].allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else { return false }
+        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), isToken(bytes[..<space]) else { return false }
         return bytes.dropFirst(space + 1).first == UInt8(ascii: "/")
+    }
+
+    /// Whether `bytes` are a token (RFC 9110, section 5.6.2), as a method is:
+    /// one or more ASCII letters, digits or ``!#$%&'*+-.^_`|~``. Methods are
+    /// case-sensitive, so `get` is a method, just not `GET`.
+    static func isToken(_ bytes: some Collection<UInt8>) -> Bool {
+        !bytes.isEmpty && bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+        }
     }
 }
 

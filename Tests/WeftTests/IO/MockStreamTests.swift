@@ -113,7 +113,7 @@ struct MockStreamTests {
         #expect(elapsed < .seconds(5))
     }
 
-    @Test("the request line alone decides the route: a bare LF ends it, HTTP/1.0 is served, the query string is ignored, other methods get 405 and a malformed line 400", arguments: [
+    @Test("the request line alone decides the route: a bare LF ends it, HTTP/1.0 is served, the query string is ignored, other methods (any token) get 405 and a malformed line 400", arguments: [
         ("GET / HTTP/1.1\n", "HTTP/1.1 200 OK"),
         ("GET / HTTP/1.0\r\n", "HTTP/1.1 200 OK"),
         ("GET /?name=weft&x=1 HTTP/1.1\r\n", "HTTP/1.1 200 OK"),
@@ -122,7 +122,10 @@ struct MockStreamTests {
         ("GET / HTTP/2.0\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("GET  / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("GET index.html HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
-        ("get / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        ("get / HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),  // methods are case-sensitive tokens
+        ("M-SEARCH / HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
+        ("GÉT / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),  // not a token: not ASCII
+        ("G(ET / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("\r\n", "HTTP/1.1 400 BAD REQUEST"),
     ])
     func routing(line: String, expected: String) throws {

@@ -105,6 +105,7 @@ extension TimingSensitive {
             (String(repeating: "x", count: 9000), "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),  // longer than a request line may be
             ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
             ("GET /" + String(repeating: "a", count: 8000) + " HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
+            ("M-SEARCH /" + String(repeating: "a", count: 9000), "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
         ])
         func refused(request: String, status: String, page: String) throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
