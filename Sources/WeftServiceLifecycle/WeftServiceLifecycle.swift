@@ -1,5 +1,8 @@
 #if ServiceLifecycle
-import ServiceLifecycle
+// `TaskLocals.gracefulShutdownManager`, the task-local through which
+// ServiceLifecycle tells a task of a graceful shutdown: the connections'
+// tasks are not the service's children and would not see it otherwise.
+@_spi(TestKit) import ServiceLifecycle
 import Weft
 
 /// A server on a ``Weft/LoopGroup`` as a swift-service-lifecycle `Service`:
@@ -8,6 +11,13 @@ import Weft
 /// lets the connections in flight finish for up to `gracePeriod`, and
 /// returns. Cancelled instead, it closes the listeners and returns at once
 /// (the connections' tasks end when the group shuts down).
+///
+/// The handler sees the service group's graceful shutdown as the service's
+/// own code does: `gracefulShutdown()`, `cancelWhenGracefulShutdown`,
+/// `withGracefulShutdownHandler` and `Task.isShuttingDownGracefully` work in
+/// it, though its task is the loop's, not a child of the service (a handler
+/// that keeps its connection open until the client leaves can close it at
+/// the shutdown instead of holding the drain for the whole grace period).
 ///
 /// <!-- snippet: serve-echo: 127.0.0.1:8080; prelude: serviceGroupParts -->
 /// ```swift
@@ -46,7 +56,7 @@ public struct WeftServerService: Service {
     }
 
     public func run() async throws {
-        let server = try await group.serve(address, distribution: distribution, handler: handler)
+        let server = try await group.serve(address, distribution: distribution, handler: handlerSeeingShutdown())
         onListening(server.localAddress)
         // Returns on graceful shutdown, throws on cancellation.
         let graceful = (try? await gracefulShutdown()) != nil
@@ -55,6 +65,16 @@ public struct WeftServerService: Service {
             // Counted from each accept: a connection handed to a busy loop
             // and not yet started is waited for too.
             _ = try? await value(of: timeoutFuture(gracePeriod, server.waitForConnectionsFuture()))
+        }
+    }
+
+    /// `handler`, run with the graceful-shutdown manager of the task that
+    /// calls this (the service's, in a `ServiceGroup`) bound in its task.
+    private func handlerSeeingShutdown() -> ConnectionHandler {
+        guard let manager = TaskLocals.gracefulShutdownManager else { return handler }
+        let handler = self.handler
+        return { stream in
+            try await TaskLocals.$gracefulShutdownManager.withValue(manager) { try await handler(stream) }
         }
     }
 }

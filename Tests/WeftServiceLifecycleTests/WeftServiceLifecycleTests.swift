@@ -104,6 +104,31 @@ struct WeftServiceLifecycleTests {
         try await running.value
     }
 
+    @Test("a handler sees the graceful shutdown (gracefulShutdown() returns in it), so one that holds its connection until then closes it at once instead of holding the drain for the grace period")
+    func handlerSeesGracefulShutdown() async throws {
+        let group = try LoopGroup(loops: 1, name: "lifecycle-handler")
+        let address = BoundAddress()
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(30),
+                                       onListening: address.set) { stream in
+            defer { stream.close() }
+            #expect(!Task.isShuttingDownGracefully)
+            try await stream.write([1])
+            try await gracefulShutdown()
+            #expect(Task.isShuttingDownGracefully)
+        }
+        let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
+        let running = Task { try await services.run() }
+        let client = try await TCPStream.connect(to: try await listening(address))
+        #expect(try await client.read() == [1])
+
+        let start = ContinuousClock.now
+        await services.triggerGracefulShutdown()
+        #expect(try await client.read().isEmpty, "the handler closes the connection when told of the shutdown")
+        try await running.value
+        #expect(ContinuousClock.now - start < .seconds(15), "the drain waited for the 30 s grace period")
+        client.close()
+    }
+
     @Test("cancelling the ServiceGroup stops the server at once, without waiting for the connections in flight")
     func cancellation() async throws {
         let group = try LoopGroup(loops: 1, name: "lifecycle-cancel")
