@@ -193,6 +193,10 @@ public final class SendPermit<Value: Sendable>: Sendable {
 
 /// The future returned by ``ChannelSender/reserveFuture()``.
 ///
+/// Poll it from one task: a copy made after its first poll shares its place
+/// among the waiting senders, and the one slot it is given; polled again
+/// once one of them returned the permit, it traps.
+///
 /// **Cancellation:** cancel-safe; see ``ChannelSender/reserveFuture()``.
 public struct ChannelReserve<Value: Sendable>: Future {
     let lifetime: SenderLifetime<ChannelShared<Value>>
@@ -211,6 +215,10 @@ public struct ChannelReserve<Value: Sendable>: Future {
             let node = waiting.node
             granted = shared.state.withLock { state in
                 if node.payload.isDelivered {
+                    // Its one slot went into the permit already: a second
+                    // permit for it would let the channel hold one value more
+                    // than its capacity, for good.
+                    precondition(!node.payload.isPermitTaken, "ChannelReserve polled after it completed")
                     node.payload.isPermitTaken = true
                     return .ready(true)
                 }

@@ -61,6 +61,20 @@ struct ReserveAndCloseTests {
         #expect(pollNextOnce(&stream) == .ready(3))
     }
 
+    @Test("a reservation that waited and was granted, polled again after it returned its permit, traps instead of granting a second permit for the same slot (the channel would hold one value more than its capacity)")
+    func reservePolledAfterItsPermit() async {
+        await #expect(processExitsWith: .failure) {
+            let (sender, receiver) = boundedChannel(of: Int.self, capacity: 1)
+            _ = sender.trySend(0)
+            var reserve = sender.reserveFuture()
+            _ = pollFuture(&reserve)  // waits: the channel is full
+            var stream = receiver
+            _ = pollNextOnce(&stream)  // the slot goes to the reservation
+            _ = pollFuture(&reserve)  // the permit
+            _ = pollFuture(&reserve)
+        }
+    }
+
     @Test("reserving without a receiver fails with ChannelClosed; a permit whose receiver went throws the value back; a permit keeps the stream open until it is used")
     func reserveAndTheReceiverGoing() throws {
         let runtime = try Runtime()
