@@ -27,7 +27,7 @@ public struct FileOpen: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<File, WeftError>> {
         if isDone {
-            return .ready(.failure(WeftError(.invalidArgument, operation: "open \(path)", detail: "polled after it completed")))
+            return .ready(.failure(.polledAgain("open \(path)")))
         }
         let result = pollOpen(&context)
         if case .ready = result { isDone = true }

@@ -110,7 +110,7 @@ public struct ReadWholeFile: Future {
         while true {
             switch stage {
             case .done:
-                return .ready(.failure(WeftError(.invalidArgument, operation: "readFile \(path)", detail: "polled after it completed")))
+                return .ready(.failure(.polledAgain("readFile \(path)")))
             case .opening(var open):
                 let result = open.poll(&context)
                 stage = .opening(open)
@@ -168,7 +168,7 @@ public struct WriteWholeFile: Future {
         while true {
             switch stage {
             case .done:
-                return .ready(.failure(WeftError(.invalidArgument, operation: "writeFile", detail: "polled after it completed")))
+                return .ready(.failure(.polledAgain("writeFile")))
             case .opening(var open):
                 let result = open.poll(&context)
                 stage = .opening(open)

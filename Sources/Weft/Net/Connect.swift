@@ -11,12 +11,22 @@ public struct Connect: Future {
     let address: SocketAddress
     var stream: TCPStream?
     var operation: StreamRequest<uv_connect_t>?
+    /// Set when it yields its result: polled again, it fails (it would
+    /// connect a second socket).
+    var isDone = false
 
     init(address: SocketAddress) {
         self.address = address
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("connect \(address)"))) }
+        let result = pollConnect(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollConnect(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         let operationName = "connect \(address)"
         if operation == nil {
             guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operationName))) }
@@ -34,9 +44,7 @@ public struct Connect: Future {
             operation!.waiting.register(context.waker)?.wake()
             return .pending
         }
-        guard let stream = self.stream.take() else {
-            return .ready(.failure(WeftError(.invalidArgument, operation: operationName, detail: "polled after it completed")))
-        }
+        let stream = self.stream.take()!
         stream.connection.connectOperation = nil
         if status < 0 {
             stream.close()
@@ -102,7 +110,7 @@ public struct ConnectToAny: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if isDone {
-            return .ready(.failure(WeftError(.invalidArgument, operation: operation, detail: "polled after it completed")))
+            return .ready(.failure(.polledAgain(operation)))
         }
         let result = pollAttempts(&context)
         if case .ready = result { isDone = true }

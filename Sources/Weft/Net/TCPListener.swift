@@ -185,8 +185,17 @@ public struct BindByName: Future {
     let port: Int
     let options: SocketOptions
     var lookup: Resolve?
+    /// Set when it yields its result: polled again, it fails (it would bind a second socket).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("bind \(host):\(port)"))) }
+        let result = pollBind(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollBind(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
         if lookup == nil {
             // As the lookup's: not `bind`'s "no runtime", for a numeric host.
             guard EventLoop.current != nil else { return .ready(.failure(.outsideRuntime("bind \(host):\(port)"))) }

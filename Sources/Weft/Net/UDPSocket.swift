@@ -510,6 +510,8 @@ public struct UDPSend: Future {
     /// Whether the first poll tries `uv_udp_try_send`: false when the async
     /// send's fast path just did and the kernel said `EAGAIN`.
     var tryFirst: Bool
+    /// Set when it yields its result: polled again, it fails (it would send the datagram again).
+    var isDone = false
 
     init(socket: UDPSocket, bytes: ArraySlice<UInt8>, address: SocketAddress?, tryFirst: Bool = true) {
         self.socket = socket
@@ -519,12 +521,15 @@ public struct UDPSend: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain(Self.operation(address)))) }
         let endpoint = socket.endpoint
         guard endpoint.loop.isOnLoopThread else {
             return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
         }
         defer { tryFirst = true }
-        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
+        let result = endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
+        if case .ready = result { isDone = true }
+        return result
     }
 
     /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
@@ -644,8 +649,17 @@ public struct UDPBindByName: Future {
     let port: Int
     let options: UDPSocket.Options
     var lookup: Resolve?
+    /// Set when it yields its result: polled again, it fails (it would bind a second socket).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("bind udp \(host):\(port)"))) }
+        let result = pollBind(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollBind(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {
         if lookup == nil {
             // As the lookup's: not `bind`'s "no runtime", for a numeric host.
             guard EventLoop.current != nil else { return .ready(.failure(.outsideRuntime("bind udp \(host):\(port)"))) }

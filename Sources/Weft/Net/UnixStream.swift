@@ -154,10 +154,14 @@ public typealias UnixWriteHalf = WriteHalf<UnixStream>
 /// waits), so there is nothing to cancel.
 public struct UnixConnect: Future {
     let address: UnixAddress
+    /// Set when it yields its result: polled again, it fails (it would connect a second socket).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UnixStream, WeftError>> {
         let operation = "connect \(address)"
+        if isDone { return .ready(.failure(.polledAgain(operation))) }
         guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operation))) }
+        isDone = true
         return .ready(Result { () throws(WeftError) in
             UnixStream(connection: try StreamConnection.connecting(unix: address, loop: loop, operation: operation))
         })

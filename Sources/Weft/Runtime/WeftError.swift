@@ -107,6 +107,13 @@ extension WeftError {
         WeftError(.wrongThread, operation: operation, detail: "polled outside a Weft runtime: no loop runs this thread")
     }
 
+    /// What a future whose work has an effect (a socket made, a datagram
+    /// sent, a file opened) returns when polled again after it completed,
+    /// instead of doing the work twice.
+    static func polledAgain(_ operation: String) -> WeftError {
+        WeftError(.invalidArgument, operation: operation, detail: "polled after it completed")
+    }
+
     /// A stream's wait through a flush mark names what it finds itself
     /// (closed, off its loop) after the write it usually serves; for a
     /// ``Flush`` those are the flush's errors. A write's own error, reported

@@ -1,3 +1,4 @@
+import CLibUV
 import Testing
 import Weft
 
@@ -142,6 +143,62 @@ struct ConnectTests {
         if case .success(let stream) = again { stream.close() }
         if case .success(let stream) = anyAgain { stream.close() }
         listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}
+
+@Suite("Net futures polled again after they completed")
+struct NetFuturesPolledAgainTests {
+    @Test("a connect that failed at once (127.255.255.255: ENETUNREACH), a bind by name, a UDP bind by name and a Unix connect, polled again, fail with .invalidArgument instead of making a second socket")
+    func socketFuturesPolledAgain() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var connect = TCPStream.connectFuture(to: try SocketAddress("127.255.255.255:80"))
+        let failed = try runtime.block(on: pollFn { connect.poll(&$0) })
+        #expect(failed.failure?.kind == .libuv(code: UV_ENETUNREACH.rawValue), "\(failed)")
+        let connectAgain = try runtime.block(on: pollFn { connect.poll(&$0) })
+        #expect(connectAgain.failure?.kind == .invalidArgument, "\(connectAgain)")
+
+        var bind = TCPListener.bindFuture(host: "127.0.0.1", port: 0)
+        let listener = try runtime.block(on: pollFn { bind.poll(&$0) }).get()
+        let bindAgain = try runtime.block(on: pollFn { bind.poll(&$0) })
+        #expect(bindAgain.failure?.kind == .invalidArgument, "\(bindAgain)")
+        var bindUDP = UDPSocket.bindFuture(host: "127.0.0.1", port: 0)
+        let socket = try runtime.block(on: pollFn { bindUDP.poll(&$0) }).get()
+        let bindUDPAgain = try runtime.block(on: pollFn { bindUDP.poll(&$0) })
+        #expect(bindUDPAgain.failure?.kind == .invalidArgument, "\(bindUDPAgain)")
+
+        try UnixSocketTests.withTemporaryDirectory { directory in
+            let unixListener = try UnixListener.bind(.path(directory + "/again.sock"), runtime: runtime)
+            var unixConnect = UnixStream.connectFuture(to: .path(directory + "/again.sock"))
+            let client = try runtime.block(on: pollFn { unixConnect.poll(&$0) }).get()
+            let unixAgain = try runtime.block(on: pollFn { unixConnect.poll(&$0) })
+            #expect(unixAgain.failure?.kind == .invalidArgument, "\(unixAgain)")
+            client.close()
+            if case .success(let stream) = unixAgain { stream.close() }
+            unixListener.close()
+        }
+        listener.close()
+        socket.close()
+        if case .success(let extra) = bindAgain { extra.close() }
+        if case .success(let extra) = bindUDPAgain { extra.close() }
+        if case .success(let extra) = connectAgain { extra.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("a UDP send polled again after it completed fails with .invalidArgument instead of sending its datagram again")
+    func sendPolledAgain() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(try SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(try SocketAddress("127.0.0.1:0"), runtime: runtime)
+        var send = sender.sendFuture([7], to: try receiver.localAddress)
+        #expect(try runtime.block(on: pollFn { send.poll(&$0) }).isSuccess)
+        let again = try runtime.block(on: pollFn { send.poll(&$0) })
+        #expect(again.failure?.kind == .invalidArgument, "\(again)")
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), receiver.receiveFuture())).get().get().bytes == [7])
+        let second = try runtime.block(on: timeoutFuture(.milliseconds(200), receiver.receiveFuture()))
+        #expect(!second.isSuccess, "a second datagram arrived: \(second)")
+        receiver.close()
+        sender.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 }
