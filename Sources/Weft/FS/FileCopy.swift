@@ -186,7 +186,7 @@ public struct FileCopy: Future {
             // first to find it ended forgets it (`pollWritesDone`).
             if range == nil { reader.sequential.transferInFlight = work }
             writer.sequential.transferInFlight = work
-            return .success((SubmittedRequest(work, isShared: true), outcome))
+            return .success((SubmittedRequest(work, on: source.loop, isShared: true), outcome))
         } catch {
             source.requestFinished()
             target.requestFinished()

@@ -151,7 +151,7 @@ public struct FileOperation<Value>: Future {
         do {
             return .success(SubmittedRequest(try FileRequest.start(
                 name, capture: capture, file: file?.handle, otherFile: otherFile?.handle
-            ) { request, done in submit(uvLoop, request, done) }))
+            ) { request, done in submit(uvLoop, request, done) }, on: loop))
         } catch {
             return .failure(error)
         }
@@ -183,7 +183,7 @@ public struct FileRead: Future {
             do {
                 let count = min(maxLength, File.largestPositionalRead)
                 request = SubmittedRequest(try file.startRead(
-                    into: FileBuffer(capacity: count), count: count, at: offset, operation: "read"))
+                    into: FileBuffer(capacity: count), count: count, at: offset, operation: "read"), on: file.handle.loop)
             } catch {
                 return .ready(.failure(error))
             }
@@ -262,7 +262,8 @@ public struct FileWriteAt: Future {
             }
             do {
                 request = SubmittedRequest(try file.startWrite(
-                    from: buffer!, start: written, count: bytes.count - written, at: offset + Int64(written), operation: "write"))
+                    from: buffer!, start: written, count: bytes.count - written, at: offset + Int64(written), operation: "write"),
+                                           on: file.handle.loop)
             } catch {
                 return .ready(.failure(error))
             }

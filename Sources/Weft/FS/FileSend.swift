@@ -90,7 +90,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
                     let count = min(remaining, Self.fallbackBlock)
                     do {
                         stage = .reading(SubmittedRequest(try file.startRead(
-                            into: FileBuffer(capacity: count), count: count, at: offset, operation: "sendfile")))
+                            into: FileBuffer(capacity: count), count: count, at: offset, operation: "sendfile"), on: file.handle.loop))
                     } catch {
                         return .ready(.failure(error))
                     }
@@ -169,7 +169,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
             let work = try BlockingWork.start(on: source.loop, done: finished) {
                 result.value = Int(weft_sendfile(output, input, offset, count))
             }
-            return .success((SubmittedRequest(work), result))
+            return .success((SubmittedRequest(work, on: source.loop), result))
         } catch {
             finished()
             return .failure(WeftError(error.kind, operation: "sendfile \(file.path)", detail: error.detail))

@@ -29,7 +29,7 @@ public struct Resolve: Future {
             }
             guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime(operation))) }
             do {
-                lookup = SubmittedRequest(try NameLookup.start(host: host, port: port, on: loop))
+                lookup = SubmittedRequest(try NameLookup.start(host: host, port: port, on: loop), on: loop)
             } catch {
                 return .ready(.failure(WeftError(error.kind, operation: operation, detail: error.detail)))
             }

@@ -74,24 +74,38 @@ class RequestOperation<Request> {
 /// A future's hold on a request it submitted: dropping it (with the future)
 /// cancels the request (see ``RequestOperation/cancel()``), so a dropped
 /// future's waker is never called.
+///
+/// It holds the request's loop: a future the loop's shutdown cancelled may
+/// be dropped on another thread (an await's job run by the orphaned-jobs
+/// queue), and the cancel then runs as a late close does
+/// (``EventLoop/runLateClose(_:)``), one at a time with the shutdown's own
+/// run of the loop, where the request's callback may run. Without the hold,
+/// the loop's last owner could tear it down meanwhile, running the callback
+/// beside the cancel (both change the operation's waiting list) and freeing
+/// the loop `uv_cancel` then locked.
 final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
     let operation: Operation
+    let loop: EventLoop
     /// Whether other tasks may wait on the request too (a copy's chunk, which
     /// its files' next reads and writes wait for): dropping it then wakes
     /// them to poll again (``RequestOperation/cancelWakingWaiters()``), where
     /// forgetting them left them waiting for ever.
     let isShared: Bool
 
-    init(_ operation: Operation, isShared: Bool = false) {
+    init(_ operation: Operation, on loop: EventLoop, isShared: Bool = false) {
         self.operation = operation
+        self.loop = loop
         self.isShared = isShared
     }
 
     deinit {
-        if isShared {
-            operation.cancelWakingWaiters()
-        } else {
-            operation.cancel()
+        let (operation, isShared) = (operation, isShared)
+        loop.runLateClose {
+            if isShared {
+                operation.cancelWakingWaiters()
+            } else {
+                operation.cancel()
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ public struct SpawnBlocking<Output: Sendable>: Future {
             let output = OutputBox()
             let body = self.body
             do {
-                submitted = (SubmittedRequest(try BlockingWork.start(on: loop) { output.value = body() }), output)
+                submitted = (SubmittedRequest(try BlockingWork.start(on: loop) { output.value = body() }, on: loop), output)
             } catch {
                 return .ready(.failure(error))
             }

@@ -148,6 +148,28 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("spawnBlocking awaited across its loop's shutdown, some work queued, some running, some done just after: each await ends, and the request is cancelled on the orphaned-jobs queue one at a time with the loop's teardown, which runs the work's callback (ThreadSanitizer: both changed the request's waiting list, and uv_cancel could lock a freed loop)")
+        func blockingWorkAwaitedAcrossShutdown() async throws {
+            for round in 0..<10 {
+                let loop = try LoopThread()
+                let started = AtomicCounter()
+                let waiters = (0..<16).map { index in
+                    Task(executorPreference: loop.taskExecutor) { () async throws -> Void in
+                        started.increment()
+                        _ = try await value(of: spawnBlocking { usleep(UInt32((index * 53 + round * 29) % 600)) })
+                    }
+                }
+                try await awaitWithin(.seconds(20), Task {
+                    while started.value < waiters.count { try await Task.sleep(for: .milliseconds(1)) }
+                })
+                await shutDownOffThePool(loop)
+                for waiter in waiters {
+                    let ended = await outcome { try await awaitWithin(.seconds(20), waiter) }
+                    #expect(ended.failure == nil || ended.failure is CancellationError, "\(ended)")
+                }
+            }
+        }
+
         /// Expects each named task, awaiting on a loop that shut down, to end
         /// within 5 s, cancelled or with its stream closed.
         private func expectEndedByShutdown(
