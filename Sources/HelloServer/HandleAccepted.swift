@@ -21,11 +21,13 @@ public struct HandleAccepted: Future {
 }
 
 /// Serves one accepted connection (see ``HandleAccepted``): `/sleep` waits
-/// `sleepDuration`, and a client silent for `readTimeout` is closed.
+/// `sleepDuration`, a client silent for `readTimeout` is closed, and so is one
+/// that has sent nothing when `closeIdle` is cancelled.
 public func handleConnection(
-    _ accepted: Result<TCPStream, WeftError>, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)
+    _ accepted: Result<TCPStream, WeftError>, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
+    closeIdle: CancellationToken? = nil
 ) -> HandleAccepted {
     HandleAccepted(handler: (try? accepted.get()).map {
-        HandleConnection(stream: $0, sleepDuration: sleepDuration, readTimeout: readTimeout)
+        HandleConnection(stream: $0, sleepDuration: sleepDuration, readTimeout: readTimeout, closeIdle: closeIdle)
     })
 }

@@ -28,8 +28,14 @@ import Weft
 /// after the sleep; a client that half-closes, or sends more, is still
 /// answered (and no longer watched).
 ///
+/// A server that drains for a shutdown cancels `closeIdle`: a connection
+/// that has not sent a byte of its request by then (a browser's preconnect,
+/// an idle client) is closed without an answer, instead of holding the
+/// drain until its read timeout; one whose request has begun is served.
+///
 /// Output: the status line sent (once the client closed its side, or the
-/// linger ended), or `nil` if the client went away or timed out.
+/// linger ended), or `nil` if the client went away, timed out, or was idle
+/// when `closeIdle` was cancelled.
 public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     /// The longest request line taken, its line end included.
     static var maximumRequestLine: Int { 8 * 1024 }
@@ -60,16 +66,24 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     let sleepDuration: Duration
     var stage: Stage
     var request: [UInt8] = []
+    /// Ready once the server asks idle connections to close; nil once the
+    /// request has begun (or when the server never asks).
+    var closeIdle: TokenCancelled?
     var statusLine = ""
     /// A `HEAD` request: the response has no body.
     var isHead = false
 
-    /// A handler for one connection; `/sleep` waits `sleepDuration`, and a client
-    /// silent for `readTimeout` is closed.
-    public init(stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10)) {
+    /// A handler for one connection; `/sleep` waits `sleepDuration`, a client
+    /// silent for `readTimeout` is closed, and so is one that has sent
+    /// nothing when `closeIdle` is cancelled.
+    public init(
+        stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
+        closeIdle: CancellationToken? = nil
+    ) {
         self.stream = stream
         self.sleepDuration = sleepDuration
         self.stage = .reading(deadline: sleepFuture(for: readTimeout), deadlinePassed: false)
+        self.closeIdle = closeIdle?.cancelledFuture()
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<String?> {
@@ -82,6 +96,11 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
                 case .ready(false):
                     return .ready(nil)  // the client left or broke the connection
                 case .pending:
+                    if !request.isEmpty {
+                        closeIdle = nil  // the request has begun: it is served
+                    } else if case .ready = closeIdle?.poll(&context) {
+                        return .ready(nil)
+                    }
                     if case .ready = deadline.poll(&context) {
                         if deadlinePassed { return .ready(nil) }
                         // The deadline can fire before the loop has read what

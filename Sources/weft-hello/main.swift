@@ -10,9 +10,10 @@
 // in one task. With N loops it is the book's "Serving Requests in Parallel":
 // every connection is its own task on one of N loops (a LoopGroup serving the
 // port on every loop with SO_REUSEPORT); N defaults to the CPUs the process
-// may use. On SIGINT or SIGTERM it stops accepting, lets requests in flight
-// finish for up to the grace period (seconds; long enough for a /sleep by
-// default), closes the rest, and exits with status 0; a second SIGINT or
+// may use. On SIGINT or SIGTERM it stops accepting, closes the connections
+// that have not begun a request, lets requests in flight finish for up to the
+// grace period (seconds; long enough for a /sleep by default), closes the
+// rest, and exits with status 0; a second SIGINT or
 // SIGTERM exits at once (status 128 + the signal). `--help` prints the
 // options; a usage error exits with status 2. On SIGUSR1 it prints each
 // loop's counters and live tasks.
@@ -82,6 +83,9 @@ do {
         let stopAccepting: () async -> Void
         let stillOpen: () -> Int
         let finished: AnyFuture<Void>
+        // Cancelled when the drain begins: a connection that has not begun
+        // its request is closed then (requests in flight finish).
+        let closeIdle = CancellationToken()
         if group.loops.count == 1 {
             let listener = try TCPListener.bind(address)
             localAddress = try listener.localAddress
@@ -91,11 +95,12 @@ do {
             // flight are still served, and the task ends after the last.
             let requests = TaskTracker()
             spawn(listener.incoming.forEachConcurrent(limit: nil) { stream in
-                requests.track(handleConnection(stream, readTimeout: readTimeout))
+                requests.track(handleConnection(stream, readTimeout: readTimeout, closeIdle: closeIdle))
             }, name: "accept loop")
             stopAccepting = {
                 listener.close()
                 requests.close()
+                closeIdle.cancel()
             }
             stillOpen = { requests.liveCount }
             finished = AnyFuture(requests.waitFuture())
@@ -104,10 +109,13 @@ do {
             // on the loop that accepted it.
             // The server counts its connections for the drain, from their accept.
             let server = try await group.serve(address) { connection in
-                _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout))
+                _ = try? await value(of: HandleConnection(stream: connection, readTimeout: readTimeout, closeIdle: closeIdle))
             }
             localAddress = server.localAddress
-            stopAccepting = { await server.close() }
+            stopAccepting = {
+                await server.close()
+                closeIdle.cancel()
+            }
             stillOpen = { server.liveConnections }
             finished = AnyFuture(server.waitForConnectionsFuture())
         }

@@ -81,6 +81,24 @@ extension TimingSensitive {
             #expect((try? after.get())?.isEmpty ?? true, "the connection was closed: \(after)")
         }
 
+        @Test("a connection that has sent nothing when weft-hello gets SIGTERM is closed at once, not held for the read timeout or the grace period, and weft-hello exits 0 (on a group, and with --loops 1)",
+              .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"),
+              arguments: [[], ["--loops", "1"]])
+        func helloClosesIdleConnectionAtOnce(options: [String]) throws {
+            let (child, address) = try SampleProcessTests.launch("weft-hello", options + ["--read-timeout", "30", "--grace-period", "30"])
+            defer { child.stop() }
+            let runtime = try Runtime()
+            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(to: address))).get().get()
+            try runtime.block(on: sleepFuture(for: .milliseconds(300)))  // accepted, its request awaited
+
+            let start = ContinuousClock.now
+            try Self.terminate(child)
+            let after = try runtime.block(on: timeoutFuture(.seconds(10), stream.readToEnd())).get()
+            #expect((try? after.get())?.isEmpty ?? true, "the idle connection got an answer: \(after)")
+            Self.expectExitStatusZero(child, within: .seconds(10))
+            #expect(ContinuousClock.now - start < .seconds(10), "the idle connection held the drain")
+        }
+
         @Test("a /sleep request in flight when weft-hello gets SIGTERM is still answered before it exits 0 (on a group, and with --loops 1 where the accept loop is the book's forEachConcurrent)",
               .enabled(if: SampleBinaries.path("weft-hello") != nil, "weft-hello is not built next to the test bundle"),
               arguments: [[], ["--loops", "1"]])
