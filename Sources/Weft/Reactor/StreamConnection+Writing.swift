@@ -110,6 +110,7 @@ extension StreamConnection {
             let operation = StreamRequest<uv_shutdown_t>(connection: self)
             let result = uv_shutdown(operation.request, stream) { request, status in
                 let operation = StreamRequest<uv_shutdown_t>.finish(request!)
+                operation.connection.closeIfNoHalfClose(status: status)
                 operation.complete(status: status)
             }
             if result < 0 {
@@ -123,13 +124,6 @@ extension StreamConnection {
             operation.waiting.register(context.waker)?.wake()
             return .pending
         }
-        if status == UV_ENOTSOCK.rawValue && (kind == .pipe || kind == .tty) {
-            // A pipe (or terminal) has no half-close: once the queue has drained,
-            // its handle is closed instead, so that the reader reads end of file.
-            closedByShutdown = true
-            close()
-            return .ready(.success(()))
-        }
         // `ENOTCONN` included: the peer reset the connection, so its reader
         // will never see the end of stream (uv_shutdown fails with it at
         // once instead when a read had seen the reset).
@@ -137,5 +131,16 @@ extension StreamConnection {
             return .ready(.failure(WeftError(uvCode: status, operation: "shutdown")))
         }
         return .ready(.success(()))
+    }
+
+    /// A pipe (or terminal) has no half-close (`uv_shutdown` ends with
+    /// `ENOTSOCK` once the queue has drained): its handle is closed instead,
+    /// so that the reader reads end of file. In the shutdown's callback, not
+    /// in the poll that sees it: a shutdown future dropped meanwhile (a
+    /// timeout) left the write end open, the reader waiting for ever.
+    fileprivate func closeIfNoHalfClose(status: Int32) {
+        guard status == UV_ENOTSOCK.rawValue, kind == .pipe || kind == .tty, !isClosed else { return }
+        closedByShutdown = true
+        close()
     }
 }

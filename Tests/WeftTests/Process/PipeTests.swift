@@ -55,6 +55,23 @@ struct PipeTests {
         try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
     }
 
+    @Test("a pipe's shutdown dropped after it was submitted (a timeout) still closes the write end, so the reader reads end of stream")
+    func droppedShutdownStillEndsTheReader() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let (reader, writer) = try runtime.block(on: PipeStream.pipeFuture()).get()
+        var shutdown: Optional = writer.shutdownFuture()
+        // Nothing queued: the flush passes, and uv_shutdown is submitted at this poll.
+        let first = try runtime.block(on: pollFn { context in .ready(shutdown!.poll(&context)) })
+        #expect(!first.isReady)
+        shutdown = nil  // dropped before its callback
+        let end = try runtime.block(on: timeoutFuture(.seconds(5), reader.readFuture())).get()
+        #expect(end.isSuccess && (try? end.get())?.isEmpty == true, "the reader did not read end of stream: \(end)")
+        #expect(writer.isClosed)
+        reader.close()
+        writer.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("from async code: PipeStream.pipe(), write, shut down, read to the end")
     func asyncPipe() async throws {
         let loop = try LoopThread()
