@@ -121,8 +121,14 @@ extension PipeStream: AsyncBufRead, AsyncWrite {
 /// **Cancellation:** it completes at its first poll (making a pipe never
 /// waits), so there is nothing to cancel.
 public struct OpenPipe: Future {
+    /// Set when it yields its result: polled again, it fails (it would make
+    /// a second pipe).
+    var isDone = false
+
     public mutating func poll(_ context: inout Context) -> Poll<Result<(reader: PipeStream, writer: PipeStream), WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("pipe"))) }
         guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("pipe"))) }
+        isDone = true
         return .ready(Result { () throws(WeftError) in
             if let error = loop.refusesNewHandle(operation: "pipe") { throw error }
             var descriptors: [uv_file] = [-1, -1]

@@ -6,9 +6,14 @@ import CLibUV
 /// wait), so there is nothing to cancel.
 public struct SpawnChild: Future {
     let command: Command
+    /// Set when it yields its result: polled again, it fails (it would start
+    /// a second child, and truncate the files the first one writes).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ChildProcess, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("spawn \(command.executable)"))) }
         guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawn \(command.executable)"))) }
+        isDone = true
         return .ready(Result { () throws(WeftError) in try command.spawn(on: loop) })
     }
 }
@@ -41,8 +46,18 @@ public struct WaitForExit: Future {
 public struct RunToExit: Future {
     let command: Command
     var waiting: WaitForExit?
+    /// Set when it yields its result: polled again, it fails (after a failed
+    /// spawn, it would spawn again).
+    var isDone = false
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("spawn \(command.executable)"))) }
+        let result = pollRun(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollRun(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
         if waiting == nil {
             guard let loop = EventLoop.current else { return .ready(.failure(.outsideRuntime("spawn \(command.executable)"))) }
             do {
@@ -73,6 +88,9 @@ public struct CollectOutput: Future {
     var collected: [[UInt8]] = [[], []]
     var finished = [false, false]
     var exit: ProcessExitStatus?
+    /// Set when it yields its result: polled again, it fails (after a failed
+    /// spawn, it would spawn again).
+    var isDone = false
 
     init(command: Command, limit: Int) {
         var command = command
@@ -84,6 +102,13 @@ public struct CollectOutput: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessOutput, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("spawn \(command.executable)"))) }
+        let result = pollOutput(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollOutput(_ context: inout Context) -> Poll<Result<ProcessOutput, WeftError>> {
         guard limit >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "output(limit: \(limit))",
                                              detail: "the limit must not be negative")))

@@ -486,3 +486,33 @@ struct ChildProcessTests {
 private final class Outcome: @unchecked Sendable {
     var value: [WeftError.Code] = []
 }
+
+@Suite("Process futures polled again after they completed")
+struct ProcessFuturesPolledAgainTests {
+    @Test("a spawn, a run to exit whose spawn failed, an output collection whose spawn failed, and a pipe, polled again, fail with .invalidArgument instead of starting a second child or making a second pipe")
+    func polledAgain() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var spawn = Command("/bin/true").spawnFuture()
+        let child = try runtime.block(on: pollFn { spawn.poll(&$0) }).get()
+        let spawnAgain = try runtime.block(on: pollFn { spawn.poll(&$0) })
+        #expect(spawnAgain.failure?.kind == .invalidArgument, "\(spawnAgain)")
+        #expect(try ChildProcessTests.run(runtime, child.waitFuture()).get().exitCode == 0)
+        if case .success(let extra) = spawnAgain { _ = try ChildProcessTests.run(runtime, extra.waitFuture()) }
+
+        for var future in [AnyFuture(Command("/nonexistent/weft-test").statusFuture().map { $0.map { _ in () } }),
+                           AnyFuture(Command("/nonexistent/weft-test").outputFuture().map { $0.map { _ in () } })] {
+            let failed = try runtime.block(on: pollFn { future.poll(&$0) })
+            #expect(failed.failure?.name == "ENOENT", "\(failed)")
+            let again = try runtime.block(on: pollFn { future.poll(&$0) })
+            #expect(again.failure?.kind == .invalidArgument, "\(again)")
+        }
+
+        var pipe = PipeStream.pipeFuture()
+        let (reader, writer) = try runtime.block(on: pollFn { pipe.poll(&$0) }).get()
+        let pipeAgain = try runtime.block(on: pollFn { pipe.poll(&$0) })
+        #expect(pipeAgain.failure?.kind == .invalidArgument, "\(pipeAgain)")
+        for stream in [reader, writer] { stream.close() }
+        if case .success(let extra) = pipeAgain { for stream in [extra.reader, extra.writer] { stream.close() } }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+}
