@@ -38,11 +38,27 @@ struct weft_virtual_clock_node {
 /// chain below it.
 static WEFT_TLS weft_virtual_clock_node *virtual_clock;
 
+/// The clock of the loop this thread drives (for the span of its `block(on:)`),
+/// which `weft_virtual_clock` returns whatever the chain holds: `real_time`
+/// for a real-time loop, NULL while no loop is driven here.
+static WEFT_TLS const uint64_t *driven_clock;
+static const uint64_t real_time = 0;
+
+const uint64_t *weft_virtual_clock_drive(const uint64_t *clock) {
+    const uint64_t *previous = driven_clock;
+    driven_clock = clock == NULL ? &real_time : clock;
+    return previous;
+}
+
+void weft_virtual_clock_restore(const uint64_t *previous) { driven_clock = previous; }
+
 static void release_virtual_clock(weft_virtual_clock_node *clock) {
     if (atomic_fetch_sub_explicit(&clock->references, 1, memory_order_acq_rel) == 1) free(clock);
 }
 
 const uint64_t *weft_virtual_clock(void) {
+    const uint64_t *driven = driven_clock;
+    if (driven != NULL) return driven == &real_time ? NULL : driven;
     weft_virtual_clock_node *top = virtual_clock;
     if (top == NULL) return NULL;
     // Uninstalled clocks (out of order, or from another thread) leave here.

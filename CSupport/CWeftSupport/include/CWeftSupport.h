@@ -37,8 +37,14 @@ uint64_t weft_swap_random_state(uint64_t state);
 /// A deterministic runtime's clock, installed on the thread that made it.
 typedef struct weft_virtual_clock_node weft_virtual_clock_node;
 /// The calling thread's virtual clock (nanoseconds), or NULL for real time:
-/// the newest installed on this thread and not uninstalled.
+/// that of the loop it drives (`weft_virtual_clock_drive`), else the newest
+/// installed on this thread and not uninstalled.
 const uint64_t *weft_virtual_clock(void);
+/// While a loop runs on this thread, its clock is the thread's: `clock` (NULL
+/// for a real-time loop), until `weft_virtual_clock_restore` is given what
+/// this returns.
+const uint64_t *weft_virtual_clock_drive(const uint64_t *clock);
+void weft_virtual_clock_restore(const uint64_t *previous);
 /// Installs a clock reading `nanoseconds` on the calling thread (NULL out of
 /// memory). The caller holds one reference (`weft_virtual_clock_release`).
 weft_virtual_clock_node *weft_virtual_clock_install(uint64_t nanoseconds);

@@ -30,6 +30,9 @@ extension EventLoop {
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         let isDeterministic = scheduler != nil
         let outerRandomState = isDeterministic ? weft_swap_random_state(selectRandomState) : 0
+        // The time futures made here read this loop's clock, not the newest
+        // virtual clock of the thread (another deterministic runtime's).
+        let outerClock = weft_virtual_clock_drive(timers.virtualClock?.time)
         // A `block(on:)` nested in a task of another runtime: that task's poll
         // goes on with the budget it had, not the unlimited one our polls leave.
         let outerBudget = weft_budget_get()
@@ -37,6 +40,7 @@ extension EventLoop {
             nanosecondsInsideDrive += uv_hrtime() - driveStartedAt!
             driveStartedAt = nil
             if isDeterministic { selectRandomState = weft_swap_random_state(outerRandomState) }
+            weft_virtual_clock_restore(outerClock)
             weft_budget_set(outerBudget)
             weft_set_current_runtime(previous)
             running.store(false, ordering: .releasing)

@@ -36,13 +36,16 @@ public struct RuntimeOptions: Sendable, Equatable {
     ///   timers fire in deadline order (same millisecond: the order they were
     ///   armed). With I/O in flight the loop first waits up to 10 ms of real time
     ///   for it. ``Runtime/advanceTime(by:)`` moves the clock by hand.
-    ///   Time futures (`sleep`, `timeout`, `interval`) created on the runtime's
-    ///   thread while it exists read this clock; `sleep(until:)` takes the
-    ///   instant's distance from the real clock's now. So do those a real-time
-    ///   runtime on the same thread awaits meanwhile, whose deadlines are then
-    ///   far from its clock (they end at once, or very late): keep a
-    ///   real-time runtime on a thread of its own while a deterministic one
-    ///   lives.
+    ///   Time futures (`sleep`, `timeout`, `interval`) created in its
+    ///   ``Runtime/block(on:)`` read this clock, those created in another
+    ///   runtime's that runtime's clock; `sleep(until:)` takes the instant's
+    ///   distance from the real clock's now. Outside every `block(on:)`, they
+    ///   read the clock of the newest deterministic runtime living on the
+    ///   thread: a future made there for a real-time runtime on the same
+    ///   thread, or for an older deterministic one, gets a deadline far from
+    ///   its clock (it ends at once, or very late). Make time futures inside
+    ///   the runtime that awaits them (`lazy { sleepFuture(for:) }`), or keep
+    ///   a real-time runtime on a thread of its own.
     /// - **Seeded scheduler.** The next task to poll is picked from the ready
     ///   ones by a pseudo-random generator seeded with `seed`, and so is the
     ///   branch a `select` polls first. The same seed gives the same order.

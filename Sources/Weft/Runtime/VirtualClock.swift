@@ -39,6 +39,10 @@ final class VirtualClock {
     /// The virtual time, in nanoseconds.
     var nanoseconds: UInt64 { storage.pointee }
 
+    /// Where the time is, for `weft_virtual_clock_drive` (valid while this
+    /// object lives).
+    var time: UnsafePointer<UInt64> { UnsafePointer(storage) }
+
     /// The clock's last nanosecond, about 292 years after its start: just
     /// before ``MonotonicTime/distantFuture``, the deadline of the sleeps
     /// that never end, so that no advance, however large, ends them (past it,

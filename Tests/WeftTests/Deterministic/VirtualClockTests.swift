@@ -80,6 +80,22 @@ struct VirtualClockTests {
         forever.abort()
     }
 
+    @Test("two deterministic runtimes on one thread, and a real-time one beside them: a time future made in each one's block(on:) reads that runtime's own clock (an older runtime's sleep read the newer one's clock, and ended at once an hour ahead)")
+    func timeFuturesReadTheirRuntimesClock() throws {
+        let older = try Runtime(options: .deterministic(seed: 1))
+        let newer = try Runtime(options: .deterministic(seed: 2))
+        try older.advanceTime(by: .seconds(3600))
+        try older.block(on: lazy { sleepFuture(for: .seconds(10)) })
+        #expect(older.virtualTimeElapsed == .seconds(3610))
+        try newer.block(on: lazy { sleepFuture(for: .seconds(5)) })
+        #expect(newer.virtualTimeElapsed == .seconds(5))
+        #expect(older.virtualTimeElapsed == .seconds(3610))
+
+        let realTime = try Runtime()
+        let (_, took) = try measure { try realTime.guardedBlock(on: lazy { sleepFuture(for: .milliseconds(50)) }) }
+        #expect(took >= .milliseconds(50) && took < .seconds(10), "\(took)")
+    }
+
     @Test("deterministic runtimes that end out of order, or on another thread, leave their thread real time: a later runtime's 50 ms sleep takes 50 ms (the thread's clock pointed at a freed clock)")
     func runtimesEndingOutOfOrder() throws {
         var older: Runtime? = try Runtime(options: .deterministic(seed: 7))
