@@ -9,6 +9,15 @@
 /// **Dropping a handle detaches the task**, as in Tokio: the task keeps running
 /// and its output is discarded. Call ``abort()`` to cancel it instead.
 ///
+/// Unlike Tokio's, the output goes with the task object, when its last
+/// reference does: the handles' (every copy, ``AbortHandle``s too), and the
+/// wakers of the task kept by whatever it last waited on. A detached task
+/// whose output owns a socket, and which gave up a wait on that same socket
+/// (a receive, an accept, a read lost to a `select` or a `timeout`), keeps
+/// the socket open until its next event wakes the stale waker; an idle one,
+/// for good. Return such a resource only to a handle you await, or close it
+/// before the task ends.
+///
 /// **Cancellation:** dropping a pending `JoinHandle` future only stops waiting;
 /// the task is not affected.
 @frozen

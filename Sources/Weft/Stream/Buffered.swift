@@ -22,7 +22,8 @@ struct Numbered<Base: Future>: Future {
 ///
 /// The limit counts futures running *and* outputs finished early waiting for
 /// an earlier one, so no more than `limit` are ever held: a slow first future
-/// stalls the rest once `limit` are done behind it.
+/// stalls the rest once `limit - 1` are done behind it (it holds the last
+/// place itself).
 ///
 /// **Cancellation:** dropping it drops the stream, every future running and
 /// every output finished but not yet yielded: those elements are lost.
