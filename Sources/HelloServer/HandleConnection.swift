@@ -30,8 +30,9 @@ import Weft
 ///
 /// A server that drains for a shutdown cancels `closeIdle`: a connection
 /// that has not sent a byte of its request by then (a browser's preconnect,
-/// an idle client) is closed without an answer, instead of holding the
-/// drain until its read timeout; one whose request has begun is served.
+/// an idle client) is closed without an answer after the same 50 ms of
+/// grace, instead of holding the drain until its read timeout; one whose
+/// request has begun, or arrives within the grace, is served.
 ///
 /// Output: the status line sent (once the client closed its side, or the
 /// linger ended), or `nil` if the client went away, timed out, or was idle
@@ -99,7 +100,14 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
                     if !request.isEmpty {
                         closeIdle = nil  // the request has begun: it is served
                     } else if case .ready = closeIdle?.poll(&context) {
-                        return .ready(nil)
+                        // What the kernel holds already (a request sent before
+                        // the drain, its connection's first read not yet
+                        // started) is read in the grace a deadline gets.
+                        closeIdle = nil
+                        if !deadlinePassed {
+                            stage = .reading(deadline: sleepFuture(for: Self.graceAfterDeadline), deadlinePassed: true)
+                            continue
+                        }
                     }
                     if case .ready = deadline.poll(&context) {
                         if deadlinePassed { return .ready(nil) }

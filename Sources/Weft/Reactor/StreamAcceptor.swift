@@ -28,10 +28,9 @@ import Synchronization
 /// ``backOffMilliseconds`` instead of spinning.
 ///
 /// **Other accept errors** are counted as accept errors too. One of the
-/// connection the accept took (`EPROTO`, `ENETUNREACH`, a firewall's `EPERM`
-/// …) does not stop the accepting; one of the listener's (`ENOMEM`,
-/// `ENOBUFS`, …), which leaves the connections waiting, stops watching for
-/// the back-off as well.
+/// connection the accept took (`EPROTO`, `ENETUNREACH` …) does not stop the
+/// accepting; one of the listener's (`ENOMEM`, `ENOBUFS`, `EPERM` …), which
+/// leaves the connections waiting, stops watching for the back-off as well.
 final class StreamAcceptor: SocketOwner {
     let loop: EventLoop
     /// The kind of the connections it accepts.
@@ -235,15 +234,16 @@ final class StreamAcceptor: SocketOwner {
                 shedWaitingConnections(result)
                 break accepting
             case UV_EPROTO.rawValue, UV_ENETDOWN.rawValue, UV_ENOPROTOOPT.rawValue, UV_EHOSTDOWN.rawValue,
-                 UV_ENONET.rawValue, UV_EHOSTUNREACH.rawValue, UV_ENOTSUP.rawValue, UV_ENETUNREACH.rawValue,
-                 UV_EPERM.rawValue:
+                 UV_ENONET.rawValue, UV_EHOSTUNREACH.rawValue, UV_ENOTSUP.rawValue, UV_ENETUNREACH.rawValue:
                 // An error of the connection the accept took (accept(2): to be
-                // treated as EAGAIN; EPERM: a firewall refused it): the next
-                // one may be fine.
+                // treated as EAGAIN): the next one may be fine. Counted as
+                // taken, so that one that took nothing cannot hold the loop.
                 recordAcceptError(result)
+                taken += 1
                 continue
             default:
-                // The listener's own trouble (ENOMEM, ENOBUFS, …): the
+                // The listener's own trouble (ENOMEM, ENOBUFS, a security
+                // policy's EPERM, checked before a connection is taken …): the
                 // connections still wait, and the socket is readable again at
                 // once; trying again at once would spin while it lasts.
                 recordAcceptError(result)

@@ -195,18 +195,21 @@ public final class SendPermit<Value: Sendable>: Sendable {
 ///
 /// Poll it from one task: a copy made after its first poll shares its place
 /// among the waiting senders, and the one slot it is given; polled again
-/// once one of them returned the permit, it traps.
+/// after it completed, or once a copy returned the permit, it traps.
 ///
 /// **Cancellation:** cancel-safe; see ``ChannelSender/reserveFuture()``.
 public struct ChannelReserve<Value: Sendable>: Future {
     let lifetime: SenderLifetime<ChannelShared<Value>>
     var waiting: ChannelSendWaiter<Value>?
+    /// Set when it yields its result (a permit, or the channel closed).
+    var isDone = false
 
     init(lifetime: SenderLifetime<ChannelShared<Value>>) {
         self.lifetime = lifetime
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<SendPermit<Value>, ChannelClosed>> {
+        precondition(!isDone, "ChannelReserve polled after it completed")
         guard Budget.consume(orWaking: context.waker) else { return .pending }
         let shared = lifetime.shared
         // Whether a slot is ours (true) or the receiver is gone (false).
@@ -242,8 +245,9 @@ public struct ChannelReserve<Value: Sendable>: Future {
         }
         switch granted {
         case .pending: return .pending
-        case .ready(true): return .ready(.success(SendPermit(lifetime: lifetime)))
-        case .ready(false): return .ready(.failure(ChannelClosed()))
+        case .ready(let isGranted):
+            isDone = true
+            return .ready(isGranted ? .success(SendPermit(lifetime: lifetime)) : .failure(ChannelClosed()))
         }
     }
 }

@@ -48,17 +48,18 @@ struct ListenerPollErrorTests {
 /// failure lasts.
 @Suite("Listener: an accept that fails")
 struct ListenerAcceptFailureTests {
-    @Test("accepts failing with ENOBUFS are tried again after the back-off, not at once (a few failures in 250 ms, not thousands), and the waiting connection is accepted once they stop")
-    func backsOffOnListenerErrors() throws {
+    @Test("accepts failing with ENOBUFS (or a security policy's EPERM) are tried again after the back-off, not at once (a few failures in 250 ms, not thousands), and the waiting connection is accepted once they stop",
+          arguments: [UV_ENOBUFS.rawValue, UV_EPERM.rawValue])
+    func backsOffOnListenerErrors(code: Int32) throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let listener = try NetTest.bindLoopback(runtime)
-        listener.acceptor.simulatedAcceptFailures = (UV_ENOBUFS.rawValue, 1_000_000)
+        listener.acceptor.simulatedAcceptFailures = (code, 1_000_000)
         let client = try runtime.block(on: TCPStream.connectFuture(to: try listener.localAddress)).get()
         try runtime.block(on: sleepFuture(for: .milliseconds(250)))
         // One failure when the connection arrives, then one per back-off.
         let failures = listener.acceptErrorCount
         #expect((1...(250 / Int(StreamAcceptor.backOffMilliseconds) + 2)).contains(failures))
-        #expect(listener.lastAcceptError?.name == "ENOBUFS")
+        #expect(listener.lastAcceptError?.code == WeftError(uvCode: code, operation: "").code)
         #expect(listener.lastAcceptError?.operation.hasPrefix("accept on 127.0.0.1:") == true)
 
         listener.acceptor.simulatedAcceptFailures = (0, 0)
@@ -80,6 +81,21 @@ struct ListenerAcceptFailureTests {
         #expect(listener.acceptErrorCount == 1)
         #expect(listener.lastAcceptError?.name == "EPROTO")
         #expect(!listener.acceptor.isBackingOff, "an error of one connection does not stop the listener")
+        for stream in [server, client] { stream.close() }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("errors of a connection that leave the connection waiting (as a simulated one does) are tried at most acceptQueueLimit times per readiness: the loop runs on between them (one readiness took all 5,000,000)")
+    func connectionErrorsDoNotHoldTheLoop() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        listener.acceptor.simulatedAcceptFailures = (UV_EPROTO.rawValue, 5_000_000)
+        let client = try runtime.block(on: TCPStream.connectFuture(to: try listener.localAddress)).get()
+        try runtime.block(on: sleepFuture(for: .milliseconds(20)))
+        #expect(listener.acceptErrorCount < 5_000_000)
+        listener.acceptor.simulatedAcceptFailures = (0, 0)
+        let server = try runtime.block(on: timeoutFuture(.seconds(5), listener.acceptFuture())).get().get()
         for stream in [server, client] { stream.close() }
         listener.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)

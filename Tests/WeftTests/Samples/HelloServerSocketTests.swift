@@ -164,6 +164,26 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("a request already in the kernel when the drain asks idle connections to close (before the connection's first read) is still served; a connection that sent nothing is closed without an answer")
+        func closeIdleServesWhatArrived() throws {
+            let runtime = try Runtime()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            let token = CancellationToken()
+            token.cancel()
+            let client = try runtime.block(on: TCPStream.connectFuture(to: address)).get()
+            try runtime.block(on: client.writeAll(NetTest.bytes("GET / HTTP/1.1\r\n\r\n"))).get()
+            let server = try runtime.block(on: listener.acceptFuture()).get()
+            try runtime.block(on: sleepFuture(for: .milliseconds(20)))  // the request waits in the kernel
+            #expect(try runtime.block(on: HandleConnection(stream: server, closeIdle: token)) == "HTTP/1.1 200 OK")
+
+            let idle = try runtime.block(on: TCPStream.connectFuture(to: address)).get()
+            let idleServer = try runtime.block(on: listener.acceptFuture()).get()
+            #expect(try runtime.block(on: timeoutFuture(.seconds(5), HandleConnection(stream: idleServer, closeIdle: token))).get() == nil)
+            for stream in [client, idle] { stream.close() }
+            listener.close()
+        }
+
         @Test("a client that resets its connection during a /sleep releases it at once, not when the sleep ends")
         func resetDuringSleep() throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()

@@ -75,6 +75,16 @@ struct ReserveAndCloseTests {
         }
     }
 
+    @Test("a reservation granted at once, polled again, traps too (it reserved a second slot)")
+    func reservePolledAgainAfterAnImmediateGrant() async {
+        await #expect(processExitsWith: .failure) {
+            let (sender, _) = boundedChannel(of: Int.self, capacity: 2)
+            var reserve = sender.reserveFuture()
+            _ = pollFuture(&reserve)  // the permit, at once
+            _ = pollFuture(&reserve)
+        }
+    }
+
     @Test("reserving without a receiver fails with ChannelClosed; a permit whose receiver went throws the value back; a permit keeps the stream open until it is used")
     func reserveAndTheReceiverGoing() throws {
         let runtime = try Runtime()
