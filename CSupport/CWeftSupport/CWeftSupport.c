@@ -20,6 +20,16 @@
 #include <unistd.h>
 
 WEFT_TLS void *weft_current_runtime_storage;
+
+static WEFT_TLS unsigned long long thread_identity;
+static _Atomic unsigned long long last_thread_identity;
+
+unsigned long long weft_thread_identity(void) {
+    if (thread_identity == 0) {
+        thread_identity = atomic_fetch_add_explicit(&last_thread_identity, 1, memory_order_relaxed) + 1;
+    }
+    return thread_identity;
+}
 WEFT_TLS long weft_task_budget_storage = -1;
 static WEFT_TLS uint64_t random_state;
 

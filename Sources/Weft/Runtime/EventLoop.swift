@@ -57,8 +57,11 @@ final class EventLoop {
     /// loop's executors never mistake a new loop for theirs.
     @usableFromInline let identity = EventLoop.nextIdentity.add(1, ordering: .relaxed).newValue
     private static let nextIdentity = Atomic<UInt64>(0)
-    /// The thread that created the runtime: it owns it while it is not running.
-    private let ownerThread = pthread_self()
+    /// The thread that created the runtime (`weft_thread_identity`): it owns
+    /// it while it is not running. Not its `pthread_t`: a thread started after
+    /// it ended (a later `LoopThread`'s) can have the same one, and passed the
+    /// check for the dead loop's streams, reaching its loop unlocked.
+    private let ownerThread = weft_thread_identity()
     /// When set, a loop with nothing to do waits for work from other threads
     /// instead of reporting itself stuck (a `LoopThread`'s loop serves others).
     var servesForeignWork = false
@@ -163,7 +166,7 @@ final class EventLoop {
 
     /// Whether the calling thread created this loop and nobody is running it.
     @usableFromInline var isOwnedIdleByCallingThread: Bool {
-        !isRunning && pthread_equal(ownerThread, pthread_self()) != 0
+        !isRunning && ownerThread == weft_thread_identity()
     }
 
     /// Whether the calling thread is running this loop right now.

@@ -255,6 +255,32 @@ extension ConcurrencyBridge {
             }
             #expect(claims.isEmpty, "\(claims)")
         }
+
+        @Test("a dead loop's stream is .wrongThread on the thread of a loop started after it, which glibc may give the dead thread's pthread_t (the stream passed the check there, and a read reached the dead loop and waited for ever)")
+        func deadLoopHandlesRefuseANewThread() async throws {
+            let dead = try LoopThread()
+            let (listener, client) = try await awaitWithin(.seconds(20), dead.spawn { () async throws -> (TCPListener, TCPStream) in
+                let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+                return (listener, try await TCPStream.connect(to: listener.localAddress))
+            })
+            await shutDownOffThePool(dead)
+            var passed: [String] = []
+            for attempt in 0..<5 {
+                let fresh = try LoopThread()
+                let (localAddress, read) = try await awaitWithin(.seconds(20), fresh.spawn { () async -> (WeftError.Kind?, WeftError.Kind?) in
+                    let localAddress: WeftError.Kind? = (Result { () throws(WeftError) in try client.localAddress }).failure?.kind
+                    let read = try? await value(of: timeoutFuture(.seconds(1), client.readFuture(upTo: 1)))
+                    let readError: WeftError.Kind? = if case .success(.failure(let error))? = read { error.kind } else { nil }
+                    return (localAddress, readError)
+                })
+                await shutDownOffThePool(fresh)
+                if localAddress != .wrongThread { passed.append("attempt \(attempt): localAddress \(String(describing: localAddress))") }
+                if read != .wrongThread { passed.append("attempt \(attempt): read \(String(describing: read))") }
+            }
+            #expect(passed.isEmpty, "\(passed)")
+            listener.close()
+            client.close()
+        }
     }
 }
 
