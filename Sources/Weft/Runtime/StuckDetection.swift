@@ -17,9 +17,12 @@ extension EventLoop {
     /// A task's known references are the registry's, the one `block(on:)` holds
     /// for `main`, the join slots of other tasks holding its waker (alone, or
     /// among the ``JoinWaiters`` of several copies of a handle), and one handle
-    /// per unfinished task whose waker is in its own join slot (the task
-    /// awaiting it holds that handle; a finished one dropped it with its
-    /// future, though its waker stays until another takes its place).
+    /// per waiter in its own join slot that is not finished (the task, the
+    /// `await` or the set awaiting it holds that handle; a finished one dropped
+    /// it with its future, though its waker stays until another takes its
+    /// place). A waker that cannot tell whether it is finished (a no-op one, a
+    /// user's closure) counts as no handle: a handle behind it is then a
+    /// reference beyond the known ones.
     /// Anything beyond is assumed to be a waker that may still fire, so the
     /// answer errs towards "not stuck". (A task still running that gave up
     /// awaiting, a `select` it lost, is counted as holding its handle: the
@@ -33,7 +36,7 @@ extension EventLoop {
                 (waker.target as? JoinWaiters)?.waiting.targets ?? [waker.target]
             } ?? []
             joinSlots[Unmanaged.passUnretained(task).toOpaque(), default: .init()].handlesAwaiting =
-                waiters.count { !(($0 as? RawTask)?.isComplete ?? false) }
+                waiters.count { ($0 as? any FinishableWakeable).map { !$0.isFinished } ?? false }
             for case let waiter as RawTask in waiters {
                 joinSlots[Unmanaged.passUnretained(waiter).toOpaque(), default: .init()].wakersKept += 1
             }

@@ -162,6 +162,27 @@ struct StuckDetectionTests {
         #expect((try? outcome.get()) != nil, "\(outcome)")
     }
 
+    @Test("a waker in a handle's join slot that no live waiter stands behind (a set of joined handles dropped by its timeout, the no-op waker of nowOrNever) is not counted as a handle: the waker another thread holds keeps block(on:) waiting, not .stuck",
+          arguments: ["dropped joinAll", "nowOrNever"])
+    func wakerWithoutAWaiterIsNotAHandle(giveUp: String) throws {
+        let runtime = try Runtime()
+        let signal = ThreadSignal()
+        var worker: JoinHandle<Void>? = runtime.spawn(signal.future())
+        if giveUp == "nowOrNever" {
+            #expect(worker!.nowOrNever() == nil)
+        } else {
+            runtime.spawn(timeoutFuture(.milliseconds(1), joinAll([worker!])))  // gives up after 1 ms, dropping the set
+        }
+        let thread = ForeignThread {
+            while !signal.hasWaker { Thread.sleep(forTimeInterval: 0.001) }
+            Thread.sleep(forTimeInterval: 0.05)
+            signal.set()
+        }
+        defer { thread.join() }
+        let outcome = try runtime.block(on: worker.take()!)
+        #expect((try? outcome.get()) != nil, "\(outcome)")
+    }
+
     @Test("a JoinHandle kept outside counts as a possible wake-up: aborting it from another thread ends the wait")
     func keptHandleIsAWakeUp() throws {
         let runtime = try Runtime()
