@@ -106,9 +106,10 @@ extension LoopGroup {
         for (index, listener) in listeners.enumerated() {
             acceptors.append(listenerLoops[index].spawnDetached { [loops] in
                 // Its loop shut down before this ran (the job runs on the
-                // orphaned-jobs queue, another thread): the listener is not
-                // this thread's to touch; `close()` and the shutdown close it.
-                guard listener.acceptor.loop.isOnLoopThread else { return }
+                // orphaned-jobs queue, another thread): nothing will accept on
+                // the listener, which the shutdown (it closes no listener)
+                // left in the port's group, taking its share of connections.
+                guard listener.acceptor.loop.isOnLoopThread else { return listener.close() }
                 // Connections go to the workers as they are accepted (those
                 // that came before this ran waited in the listener's queue).
                 var turn = 0

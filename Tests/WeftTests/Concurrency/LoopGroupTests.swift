@@ -219,7 +219,18 @@ extension ConcurrencyBridge {
             #expect(replies == ["hi", "hi"])
         }
 
-        @Test("serve racing the shutdown of one of the group's loops fails with .shutDown, never with the \"no runtime\" of a bind run where the loop no longer is")
+        /// How many sockets listen on `port` (IPv4, `/proc/net/tcp`: local
+        /// address `0100007F:PORT`, state `0A`).
+        static func listeningSockets(port: Int) -> Int {
+            guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return 0 }
+            let local = ":" + String(format: "%04X", port)
+            return table.split(separator: "\n").count { row in
+                let fields = row.split(separator: " ")
+                return fields.count > 3 && fields[1].hasSuffix(local) && fields[3] == "0A"
+            }
+        }
+
+        @Test("serve racing the shutdown of one of the group's loops fails with .shutDown, never with the \"no runtime\" of a bind run where the loop no longer is; served, it leaves no listener of the dead loop in the port's group")
         func serveRacingALoopsShutdown() async throws {
             var kinds: [String: Int] = [:]
             for _ in 0..<40 {
@@ -227,7 +238,15 @@ extension ConcurrencyBridge {
                 async let serving: GroupServer? = try group.serve(SocketAddress("127.0.0.1:0")) { $0.close() }
                 await shutDownOffThePool(group.loops[1])
                 do {
-                    if let server = try await serving { await server.close() }
+                    if let server = try await serving {
+                        // The dead loop's listener is closed, not left in the
+                        // port's group taking connections nobody accepts.
+                        for _ in 0..<100 where Self.listeningSockets(port: server.localAddress.port) > 1 {  // up to 1 s
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
+                        if Self.listeningSockets(port: server.localAddress.port) > 1 { kinds["a listener left", default: 0] += 1 }
+                        await server.close()
+                    }
                     kinds["served", default: 0] += 1
                 } catch let error as WeftError {
                     kinds["\(error.kind)", default: 0] += 1
