@@ -85,7 +85,12 @@ struct TimerWheel {
     }
 
     /// Advances to `now` (ms), calling `expire` for every entry whose deadline
-    /// has passed, in deadline-slot order. Entries reached early are re-inserted.
+    /// has passed, in deadline order (the same millisecond: arming order).
+    /// A slot's entries fire only when due at the slot's own time; the rest
+    /// are re-inserted lower down, and fire in order from there: fired when
+    /// due by `now`, the entries of one higher-level slot fired in arming
+    /// order (a 100 ms sleep before a 90 ms one armed after it), when the
+    /// loop ran late or a virtual clock jumped past both.
     mutating func advance(to now: UInt64, expire: (TimerEntry) -> Void) {
         while let (deadline, index) = nextExpiration(), deadline <= now {
             elapsed = max(elapsed, deadline)
@@ -97,7 +102,7 @@ struct TimerWheel {
                 let entry = current.takeUnretainedValue()
                 entry.wheelIndex = -1
                 count -= 1
-                if entry.deadlineMilliseconds <= now {
+                if entry.deadlineMilliseconds <= elapsed {
                     expire(entry)
                 } else {
                     insert(entry)

@@ -96,6 +96,21 @@ struct VirtualClockTests {
         #expect(took >= .milliseconds(50) && took < .seconds(10), "\(took)")
     }
 
+    @Test("advanceTime fires the timers due on the way in deadline order, also two in one higher-level slot of the wheel armed in the other order (a 100 ms sleep fired before a 90 ms one armed after it)")
+    func advanceFiresInDeadlineOrder() throws {
+        final class Order: @unchecked Sendable { var fired: [Int] = [] }
+        let runtime = try Runtime(options: .deterministic(seed: 3))
+        let order = Order()
+        var all = joinAll([100, 90, 5].map { ms in lazy { sleepFuture(for: .milliseconds(ms)) }.map { _ in order.fired.append(ms) } })
+        try runtime.block(on: pollFn { context in
+            _ = all.poll(&context)  // all three armed
+            return .ready(())
+        })
+        try runtime.advanceTime(by: .seconds(1))
+        _ = try runtime.block(on: pollFn { all.poll(&$0) })
+        #expect(order.fired == [5, 90, 100])
+    }
+
     @Test("deterministic runtimes that end out of order, or on another thread, leave their thread real time: a later runtime's 50 ms sleep takes 50 ms (the thread's clock pointed at a freed clock)")
     func runtimesEndingOutOfOrder() throws {
         var older: Runtime? = try Runtime(options: .deterministic(seed: 7))
