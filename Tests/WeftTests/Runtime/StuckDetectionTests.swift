@@ -146,32 +146,16 @@ struct StuckDetectionTests {
         #expect(caught.locked { $0?.kind } == .stuck)
     }
 
-    @Test("a task that gave up awaiting a handle and finished holds it no more: the waker another thread holds keeps block(on:) waiting, not .stuck")
-    func finishedWaiterIsNotAHandle() throws {
+    @Test("a waiter that gave up awaiting a handle holds it no more (a task that finished, a set of joined handles dropped by its timeout), nor does the no-op waker nowOrNever leaves in the join slot: the waker another thread holds keeps block(on:) waiting, not .stuck",
+          arguments: ["finished task", "dropped joinAll", "nowOrNever"])
+    func waiterThatGaveUpIsNotAHandle(giveUp: String) throws {
         let runtime = try Runtime()
         let signal = ThreadSignal()
         var worker: JoinHandle<Void>? = runtime.spawn(signal.future())
-        runtime.spawn(timeoutFuture(.milliseconds(1), worker!))  // gives up after 1 ms and finishes
-        let thread = ForeignThread {
-            while !signal.hasWaker { Thread.sleep(forTimeInterval: 0.001) }
-            Thread.sleep(forTimeInterval: 0.05)
-            signal.set()
-        }
-        defer { thread.join() }
-        let outcome = try runtime.block(on: worker.take()!)
-        #expect((try? outcome.get()) != nil, "\(outcome)")
-    }
-
-    @Test("a waker in a handle's join slot that no live waiter stands behind (a set of joined handles dropped by its timeout, the no-op waker of nowOrNever) is not counted as a handle: the waker another thread holds keeps block(on:) waiting, not .stuck",
-          arguments: ["dropped joinAll", "nowOrNever"])
-    func wakerWithoutAWaiterIsNotAHandle(giveUp: String) throws {
-        let runtime = try Runtime()
-        let signal = ThreadSignal()
-        var worker: JoinHandle<Void>? = runtime.spawn(signal.future())
-        if giveUp == "nowOrNever" {
-            #expect(worker!.nowOrNever() == nil)
-        } else {
-            runtime.spawn(timeoutFuture(.milliseconds(1), joinAll([worker!])))  // gives up after 1 ms, dropping the set
+        switch giveUp {
+        case "finished task": runtime.spawn(timeoutFuture(.milliseconds(1), worker!))  // gives up after 1 ms and finishes
+        case "dropped joinAll": runtime.spawn(timeoutFuture(.milliseconds(1), joinAll([worker!])))  // drops the set after 1 ms
+        default: #expect(worker!.nowOrNever() == nil)
         }
         let thread = ForeignThread {
             while !signal.hasWaker { Thread.sleep(forTimeInterval: 0.001) }
