@@ -78,13 +78,19 @@ final class PendingOpen {
         self.request = request
     }
 
+    /// On the loop (``EventLoop/onLoop(_:)``): dropped on another thread (in
+    /// a `selectOk`'s rest an await returned there), it raced the open's
+    /// callback over the request, and libuv's count of the loop's requests.
     deinit {
         guard !isTaken else { return }
-        if request.status == nil {
-            request.closesOpenedDescriptor = true
-            request.cancel()
-        } else if request.result >= 0 {
-            OpenFile.closeDescriptor(uv_file(request.result), loop: loop.uvLoop)
+        let (request, loop) = (request, loop)
+        loop.onLoop {
+            if request.status == nil {
+                request.closesOpenedDescriptor = true
+                request.cancel()
+            } else if request.result >= 0 {
+                OpenFile.closeDescriptor(uv_file(request.result), loop: loop.uvLoop)
+            }
         }
     }
 }

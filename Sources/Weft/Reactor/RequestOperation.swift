@@ -75,14 +75,13 @@ class RequestOperation<Request> {
 /// cancels the request (see ``RequestOperation/cancel()``), so a dropped
 /// future's waker is never called.
 ///
-/// It holds the request's loop: a future the loop's shutdown cancelled may
-/// be dropped on another thread (an await's job run by the orphaned-jobs
-/// queue), and the cancel then runs as a late close does
-/// (``EventLoop/runLateClose(_:)``), one at a time with the shutdown's own
-/// run of the loop, where the request's callback may run. Without the hold,
-/// the loop's last owner could tear it down meanwhile, running the callback
-/// beside the cancel (both change the operation's waiting list) and freeing
-/// the loop `uv_cancel` then locked.
+/// It holds the request's loop, and the cancel runs there
+/// (``EventLoop/onLoop(_:)``): a future may be dropped on another thread (in
+/// a value an await returned there, an iterator left there, an await's job
+/// that the orphaned-jobs queue ran after the loop's shutdown), where the
+/// cancel ran beside the request's callback on the loop (both change the
+/// operation's waiting list); without the hold, the loop's last owner could
+/// tear it down meanwhile and free the loop `uv_cancel` then locked.
 final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
     let operation: Operation
     let loop: EventLoop
@@ -100,7 +99,7 @@ final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
 
     deinit {
         let (operation, isShared) = (operation, isShared)
-        loop.runLateClose {
+        loop.onLoop {
             if isShared {
                 operation.cancelWakingWaiters()
             } else {

@@ -104,6 +104,24 @@ extension ConcurrencyBridge {
             try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: handlesBefore)
         }
 
+        @Test("spawnBlocking futures in flight in an iteration left after its first element, on a thread that is not their loop's, are cancelled on their loop, and no request stays in flight (ThreadSanitizer: the cancel ran on the leaving thread, beside the requests' callbacks on the loop)")
+        func requestsDroppedOffTheirLoop() async throws {
+            try await awaitWithin(.seconds(60), Task { () async throws -> Void in
+                for round in 0..<100 {
+                    for try await first in iter(0..<8).map({ index in spawnBlocking { index + round } }).buffered(4).values {
+                        #expect(try first.get() == round)
+                        break
+                    }
+                }
+            })
+            var inFlight = -1
+            for _ in 0..<200 where inFlight != 0 {  // up to 2 s for the cancelled work's callbacks
+                inFlight = await LoopThread.shared.run { Runtime.currentReport()?.activeRequestCount ?? -1 }
+                if inFlight != 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(inFlight == 0)
+        }
+
         @Test("interval(every:).values yields increasing ticks from 0, none before its time")
         func intervalValuesYieldTicks() async throws {
             let start = ContinuousClock.now
