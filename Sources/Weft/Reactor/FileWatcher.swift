@@ -38,8 +38,12 @@ final class FileWatcher: EndsWithItsLoop {
     /// Set when the loop shut down with the handle open; read wherever the
     /// stream is polled (a thread other than the loop's, once it is gone).
     private let loopShutDown = Atomic<Bool>(false)
-    /// The name libuv gives the watched path's own events (``ownName(of:)``).
-    let ownName: String
+    /// The name libuv gives the watched path's own events (``ownName(of:)``)
+    /// of the path libuv watches: a loop's second watch of one file or
+    /// directory shares the first's, and its events carry that one's name
+    /// (`dir/` beside `dir`, a link beside its target). Named after the
+    /// path given, such a watch never saw its own end, and waited for ever.
+    private(set) var ownName: String
 
     init(loop: EventLoop, path: String) throws(WeftError) {
         self.loop = loop
@@ -59,6 +63,7 @@ final class FileWatcher: EndsWithItsLoop {
             // closes the handle (on this thread, the loop's).
             throw WeftError(uvCode: result, operation: "watch \(path)")
         }
+        if let watched = handle.pointee.path { ownName = Self.ownName(of: String(cString: watched)) }
         recordOpen()
     }
 

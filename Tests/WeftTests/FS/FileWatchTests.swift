@@ -104,6 +104,26 @@ struct FileWatchTests {
         }
     }
 
+    @Test("two watches of one directory, one named with a trailing slash, both end when it is removed (libuv gives the second the first's path, and names its changes after that: the second waited for ever)")
+    func twoWatchesOfOneDirectory() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let watched = directory + "/watched"
+            try runtime.block(on: FileSystem.makeDirectoryFuture(watched)).get()
+            var plain = FileSystem.watch(watched)
+            try plain.install(runtime: runtime)
+            var slashed = FileSystem.watch(watched + "/")
+            try slashed.install(runtime: runtime)
+            try runtime.block(on: FileSystem.removeDirectoryFuture(watched)).get()
+            for changes in [plain, slashed] {
+                let seen = try Self.drainToEnd(changes, on: runtime)
+                #expect(seen.last?.kinds.contains(.renamed) == true, "\(seen)")
+            }
+            (plain, slashed) = (FileSystem.watch(watched), FileSystem.watch(watched))  // the ended watches are dropped
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("the watch of a file or a directory removed and made again before the stream is polled ends (the new one usually has the old inode number, so the path seemed to name what was watched, but the kernel had dropped the watch: it waited for ever)")
     func recreatedBeforePolled() throws {
         try FileTest.withTemporaryDirectory { directory in
