@@ -38,6 +38,9 @@ public struct FileSend<Writer: AsyncWrite>: Future {
     var stage = Stage.flushing
     /// The duplicate of the socket's descriptor, closed after the last request.
     var socket: DuplicateSocket?
+    /// Set when it yields its result: polled again, it fails (it went on
+    /// sending, past the range it was given).
+    var isDone = false
 
     /// The block read and written the ordinary way when the socket is full.
     static var fallbackBlock: Int { 256 * 1024 }
@@ -51,6 +54,13 @@ public struct FileSend<Writer: AsyncWrite>: Future {
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
+        if isDone { return .ready(.failure(.polledAgain("sendfile \(file.path)"))) }
+        let result = pollSend(&context)
+        if case .ready = result { isDone = true }
+        return result
+    }
+
+    private mutating func pollSend(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         guard offset >= 0, remaining >= 0 else {
             return .ready(.failure(WeftError(.invalidArgument, operation: "sendfile \(file.path)",
                                              detail: "negative offset \(offset) or count \(remaining)")))

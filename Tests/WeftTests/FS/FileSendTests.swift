@@ -90,4 +90,24 @@ struct FileSendTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    @Test("sendfile polled again after it completed fails with .invalidArgument and sends nothing more (it went on past its range: 0123 then 89 of 0123456789)")
+    func polledAgain() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let (file, listener, server, client) = try Self.fileAndConnection(Array("0123456789".utf8), in: directory, on: runtime)
+            var send = file.sendFuture(to: server, count: 4)
+            #expect(try runtime.block(on: pollFn { send.poll(&$0) }).get() == 4)
+            let again = try runtime.block(on: timeoutFuture(.seconds(10), pollFn { send.poll(&$0) })).get()
+            #expect(again.failure?.kind == .invalidArgument, "\(again)")
+            try runtime.block(on: server.shutdownFuture()).get()
+            let received = try runtime.block(on: timeoutFuture(.seconds(10), client.readToEnd())).get().get()
+            #expect(String(decoding: received, as: UTF8.self) == "0123")
+            file.close()
+            client.close()
+            server.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
