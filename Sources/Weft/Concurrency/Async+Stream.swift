@@ -13,14 +13,42 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         Iterator(base: base, loop: loop)
     }
 
+    /// The stream an iterator holds between its elements, dropped on its
+    /// loop (``EventLoop/onLoop(_:)``): an iteration left early (a `break`)
+    /// in code off the loop dropped it on that thread, and what its polls
+    /// left armed (a timer of `take(until:)`, a sleep of `merge`) was
+    /// cancelled there, beside the loop's own use of its timer wheel.
+    final class Held {
+        var stream: Base?
+        var loop: EventLoop?
+
+        init(_ stream: Base, loop: EventLoop?) {
+            self.stream = stream
+            self.loop = loop
+        }
+
+        deinit {
+            guard let stream = stream.take(), let loop, !loop.isOnLoopThread else { return }
+            let held = UnsafeTransfer(value: stream)
+            loop.onLoop { _ = held }
+        }
+    }
+
     /// Takes elements by polling the stream on its loop. A stream bound to
     /// no loop is polled, from then on, where its first `next()` polled it:
     /// on the caller's loop, or on the shared one for a caller off any loop.
     /// What a poll leaves armed (a timer, a socket) belongs to that loop, and
     /// the next poll, made from another loop's task, touched it off its thread.
     public struct Iterator: AsyncIteratorProtocol {
-        var base: Base?
-        var loop: EventLoop?
+        let held: Held
+        var loop: EventLoop? {
+            get { held.loop }
+            nonmutating set { held.loop = newValue }
+        }
+
+        init(base: Base, loop: EventLoop?) {
+            held = Held(base, loop: loop)
+        }
 
         /// The next element, or `nil` at the end.
         ///
@@ -35,16 +63,18 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// (for a task that prefers a loop, each hop reads that preference
         /// under the task's status lock).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Base.Element? {
-            guard let stream = base.take() else { return nil }
-            let element: Base.Element?, rest: Base
+            guard let stream = held.stream.take() else { return nil }
+            // At the end, the rest is dropped where it was polled, on the loop.
+            let element: Base.Element?, rest: Base?
             if let loop {
-                (element, rest) = try await value(transferring: UnsafeTransfer(value: stream.next()), on: loop).value
+                let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest) }
+                (element, rest) = try await value(transferring: UnsafeTransfer(value: next), on: loop).value
             } else {
                 // Read where it is polled: off any loop, that is the shared one.
-                let next = stream.next().map { ($0.element, $0.rest, EventLoop.current) }
+                let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest, EventLoop.current) }
                 (element, rest, loop) = try await value(transferring: UnsafeTransfer(value: next)).value
             }
-            if element != nil { base = rest }
+            held.stream = rest
             return element
         }
     }

@@ -122,6 +122,24 @@ extension ConcurrencyBridge {
             #expect(inFlight == 0)
         }
 
+        @Test("an iteration left early off the loop drops its stream on the loop: the sleep take(until:) keeps armed is cancelled there (ThreadSanitizer: it was cancelled on the leaving thread, beside the loop's use of its timer wheel)")
+        func iterationLeftEarlyOffTheLoop() async throws {
+            // The shared loop, meanwhile, arms and fires timers of its own.
+            let churn = LoopThread.shared.spawn { for _ in 0..<2000 { try await sleep(for: .microseconds(200)) } }
+            defer { churn.cancel() }
+            let firsts = try await awaitWithin(.seconds(60), Task { () async throws -> [Int] in
+                var firsts: [Int] = []
+                for _ in 0..<200 {
+                    for try await tick in interval(every: .milliseconds(1)).take(until: sleepFuture(for: .seconds(60))).values {
+                        firsts.append(tick)
+                        break
+                    }
+                }
+                return firsts
+            })
+            #expect(firsts == Array(repeating: 0, count: 200))
+        }
+
         @Test("interval(every:).values yields increasing ticks from 0, none before its time")
         func intervalValuesYieldTicks() async throws {
             let start = ContinuousClock.now
