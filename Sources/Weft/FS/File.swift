@@ -19,9 +19,10 @@ import CLibUV
 ///   returns; ``flush()`` waits for them (and reports their error). Each block
 ///   is ``bufferSize`` bytes (``defaultBufferSize``, measured in
 ///   docs/BENCHMARKS.md, "Files").
-///   An adopted descriptor, a file opened with ``FileOpenOptions/append`` and
-///   a descriptor without a position (a pipe, a terminal) are read and written
-///   at the descriptor's own position; otherwise the file keeps its own, and
+///   An adopted descriptor, a file opened with ``FileOpenOptions/append``, a
+///   character device and a descriptor without a position (a pipe, a
+///   terminal) are read and written at the descriptor's own position, one
+///   request at a time; otherwise (a regular file, a block device) the file keeps its own, and
 ///   writing (sequentially or at an offset) and truncating drop what was read
 ///   ahead, so that the reads after see the change.
 /// - **Errors** are ``WeftError``s naming the operation and the path:
@@ -49,8 +50,12 @@ public final class File: @unchecked Sendable {
     /// The descriptor and when it is closed.
     let handle: OpenFile
     /// Whether the file keeps its own position and reads and writes at
-    /// offsets (a regular file or a device), or uses the descriptor's (a
-    /// pipe, a terminal, a file opened to append).
+    /// offsets (a regular file or a block device), or uses the descriptor's
+    /// (a pipe, a terminal, a character device, a file opened to append).
+    /// A character device that accepts `lseek` may still read as a stream
+    /// (`/dev/hidraw*` hands each read the next report): two reads ahead there
+    /// took two reports in either order, and the second was dropped after
+    /// the first came back short.
     let hasOwnPosition: Bool
     /// The read-ahead and write-behind state.
     var sequential: SequentialIO
@@ -69,8 +74,17 @@ public final class File: @unchecked Sendable {
     init(handle: OpenFile, usesDescriptorPosition: Bool) {
         self.handle = handle
         let position = lseek(handle.descriptor, 0, SEEK_CUR)
-        hasOwnPosition = !usesDescriptorPosition && position >= 0
+        hasOwnPosition = !usesDescriptorPosition && position >= 0 && Self.isSeekableStorage(handle.descriptor)
         sequential = SequentialIO(position: Int64(max(position, 0)), bufferSize: Self.defaultBufferSize)
+    }
+
+    /// Whether `descriptor` is a regular file or a block device: storage whose
+    /// bytes stay where they are, which reads at offsets may take in any order.
+    private static func isSeekableStorage(_ descriptor: Int32) -> Bool {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return false }
+        let kind = info.st_mode & UInt32(S_IFMT)
+        return kind == UInt32(S_IFREG) || kind == UInt32(S_IFBLK)
     }
 
     /// Adopts a descriptor that is already open (standard input or output, one
