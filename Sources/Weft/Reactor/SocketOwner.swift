@@ -110,46 +110,6 @@ extension SocketOwner {
     }
 }
 
-/// A handle's close, handed to its loop from another thread.
-///
-/// The owner moves to the loop thread inside an ``UnsafeTransfer``: the thread
-/// that asked for the close no longer uses it (`closeOnLoop` is the last thing
-/// a dropped stream, listener or watch does).
-extension EventLoop {
-    /// Runs `body`, which touches this loop's state (closes a handle, cancels
-    /// a request or a timer), on the loop's thread: at once when called there,
-    /// else handed to the loop's inbox as a job, run whenever the loop next
-    /// runs; once it is shut down, at once, one at a time with the other late
-    /// closes (``runLateClose(_:)``). What a value dropped on another thread
-    /// (a future's output, an iterator, a handle's last copy) must do instead
-    /// of touching the loop there.
-    func onLoop(_ body: @escaping () -> Void) {
-        if closesHere {
-            body()
-        } else {
-            enqueue(RunOnLoop(loop: UnsafeTransfer(value: self), body: UnsafeTransfer(value: body)))
-        }
-    }
-}
-
-/// The job ``EventLoop/onLoop(_:)`` hands to a loop from another thread.
-/// Both parts are made to move to the loop's thread: the body runs there
-/// once (or, the loop shut down, under its late-close lock).
-private struct RunOnLoop: LoopJob {
-    let loop: UnsafeTransfer<EventLoop>
-    let body: UnsafeTransfer<() -> Void>
-
-    func run() {
-        body.value()
-    }
-
-    /// After its shutdown nothing runs the loop again, so the body runs here;
-    /// a handle's memory is freed when the loop itself is closed.
-    func loopClosed() {
-        loop.value.runLateClose(body.value)
-    }
-}
-
 extension EventLoop {
     /// Why a new handle (listener, signal watcher) must not be opened on this
     /// loop from the calling thread, if it must not: the loop belongs to another
