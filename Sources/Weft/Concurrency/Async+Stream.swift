@@ -28,7 +28,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         }
 
         deinit {
-            guard let stream = stream.take(), let loop, !loop.isOnLoopThread else { return }
+            guard let stream = stream.take(), let loop else { return }
             let held = UnsafeTransfer(value: stream)
             loop.onLoop { _ = held }
         }
@@ -41,10 +41,6 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
     /// the next poll, made from another loop's task, touched it off its thread.
     public struct Iterator: AsyncIteratorProtocol {
         let held: Held
-        var loop: EventLoop? {
-            get { held.loop }
-            nonmutating set { held.loop = newValue }
-        }
 
         init(base: Base, loop: EventLoop?) {
             held = Held(base, loop: loop)
@@ -66,13 +62,13 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
             guard let stream = held.stream.take() else { return nil }
             // At the end, the rest is dropped where it was polled, on the loop.
             let element: Base.Element?, rest: Base?
-            if let loop {
+            if let loop = held.loop {
                 let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest) }
                 (element, rest) = try await value(transferring: UnsafeTransfer(value: next), on: loop).value
             } else {
                 // Read where it is polled: off any loop, that is the shared one.
                 let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest, EventLoop.current) }
-                (element, rest, loop) = try await value(transferring: UnsafeTransfer(value: next)).value
+                (element, rest, held.loop) = try await value(transferring: UnsafeTransfer(value: next)).value
             }
             held.stream = rest
             return element
