@@ -27,5 +27,15 @@ public enum Poll<Value> {
     }
 }
 
+extension Poll {
+    /// `self`, having set `isDone` if it is ready: for a future whose work
+    /// must not be done twice, which fails when polled after it completed.
+    @inlinable
+    func markingDone(_ isDone: inout Bool) -> Poll {
+        if case .ready = self { isDone = true }
+        return self
+    }
+}
+
 extension Poll: Sendable where Value: Sendable {}
 extension Poll: Equatable where Value: Equatable {}

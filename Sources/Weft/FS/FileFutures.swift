@@ -29,9 +29,7 @@ public struct FileOpen: Future {
         if isDone {
             return .ready(.failure(.polledAgain("open \(path)")))
         }
-        let result = pollOpen(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollOpen(&context).markingDone(&isDone)
     }
 
     private mutating func pollOpen(_ context: inout Context) -> Poll<Result<File, WeftError>> {

@@ -55,9 +55,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("sendfile \(file.path)"))) }
-        let result = pollSend(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollSend(&context).markingDone(&isDone)
     }
 
     private mutating func pollSend(_ context: inout Context) -> Poll<Result<Int, WeftError>> {

@@ -21,9 +21,7 @@ public struct Connect: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("connect \(address)"))) }
-        let result = pollConnect(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollConnect(&context).markingDone(&isDone)
     }
 
     private mutating func pollConnect(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
@@ -112,9 +110,7 @@ public struct ConnectToAny: Future {
         if isDone {
             return .ready(.failure(.polledAgain(operation)))
         }
-        let result = pollAttempts(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollAttempts(&context).markingDone(&isDone)
     }
 
     private mutating func pollAttempts(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {

@@ -190,9 +190,7 @@ public struct BindByName: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("bind \(host):\(port)"))) }
-        let result = pollBind(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollBind(&context).markingDone(&isDone)
     }
 
     private mutating func pollBind(_ context: inout Context) -> Poll<Result<TCPListener, WeftError>> {

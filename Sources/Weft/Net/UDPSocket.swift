@@ -527,9 +527,8 @@ public struct UDPSend: Future {
             return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
         }
         defer { tryFirst = true }
-        let result = endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
-        if case .ready = result { isDone = true }
-        return result
+        return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
+            .markingDone(&isDone)
     }
 
     /// "send to ADDRESS", or "send" on a connected socket: built only for an error.
@@ -654,9 +653,7 @@ public struct UDPBindByName: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("bind udp \(host):\(port)"))) }
-        let result = pollBind(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollBind(&context).markingDone(&isDone)
     }
 
     private mutating func pollBind(_ context: inout Context) -> Poll<Result<UDPSocket, WeftError>> {

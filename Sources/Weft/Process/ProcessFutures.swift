@@ -52,9 +52,7 @@ public struct RunToExit: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("spawn \(command.executable)"))) }
-        let result = pollRun(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollRun(&context).markingDone(&isDone)
     }
 
     private mutating func pollRun(_ context: inout Context) -> Poll<Result<ProcessExitStatus, WeftError>> {
@@ -103,9 +101,7 @@ public struct CollectOutput: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<ProcessOutput, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain("spawn \(command.executable)"))) }
-        let result = pollOutput(&context)
-        if case .ready = result { isDone = true }
-        return result
+        return pollOutput(&context).markingDone(&isDone)
     }
 
     private mutating func pollOutput(_ context: inout Context) -> Poll<Result<ProcessOutput, WeftError>> {
