@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 WEFT_TLS void *weft_current_runtime_storage;
+WEFT_TLS long weft_task_budget_storage = -1;
+static WEFT_TLS uint64_t random_state;
 
 static WEFT_TLS unsigned long long thread_identity;
 static _Atomic unsigned long long last_thread_identity;
@@ -30,8 +32,6 @@ unsigned long long weft_thread_identity(void) {
     }
     return thread_identity;
 }
-WEFT_TLS long weft_task_budget_storage = -1;
-static WEFT_TLS uint64_t random_state;
 
 /// A virtual clock: its time first (what `weft_virtual_clock` points at), then
 /// whether it was uninstalled, the clock installed before it on its thread,

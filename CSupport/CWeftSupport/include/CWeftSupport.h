@@ -24,12 +24,12 @@ extern WEFT_TLS long weft_task_budget_storage;
 /// The runtime driving the calling thread (NULL when none): set by the executor
 /// around each turn of its loop, read by leaf futures such as sleeps.
 static inline void *weft_current_runtime(void) { return weft_current_runtime_storage; }
+void weft_set_current_runtime(void *runtime);
 
 /// A number for the calling thread that no other thread of the process ever
 /// had (a `pthread_t`, the address of the thread's descriptor, is reused by a
 /// thread started after one that ended).
 unsigned long long weft_thread_identity(void);
-void weft_set_current_runtime(void *runtime);
 
 /// A fast per-thread pseudo-random generator (xorshift64*), used for fairness
 /// decisions such as which branch of a select is polled first. Not cryptographic.

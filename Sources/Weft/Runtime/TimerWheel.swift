@@ -86,11 +86,11 @@ struct TimerWheel {
 
     /// Advances to `now` (ms), calling `expire` for every entry whose deadline
     /// has passed, in deadline order (the same millisecond: arming order).
-    /// A slot's entries fire only when due at the slot's own time; the rest
-    /// are re-inserted lower down, and fire in order from there: fired when
-    /// due by `now`, the entries of one higher-level slot fired in arming
-    /// order (a 100 ms sleep before a 90 ms one armed after it), when the
-    /// loop ran late or a virtual clock jumped past both.
+    /// A slot's entries fire only when due at the slot's own time; the others
+    /// are re-inserted lower down, and fire from there in their turn. (Fired
+    /// whenever due by `now`, the entries of one higher-level slot went in
+    /// arming order, a 100 ms sleep before a 90 ms one armed after it, when
+    /// the loop ran late or a virtual clock jumped past both.)
     mutating func advance(to now: UInt64, expire: (TimerEntry) -> Void) {
         while let (deadline, index) = nextExpiration(), deadline <= now {
             elapsed = max(elapsed, deadline)
