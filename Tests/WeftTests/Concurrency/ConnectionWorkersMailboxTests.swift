@@ -16,7 +16,7 @@ extension ConcurrencyBridge {
             defer { loop.shutdown() }
             let workers = ConnectionWorkers(loop: loop) { _ in }
             var pair: [Int32] = [-1, -1]
-            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
             defer { close(pair[1]) }
             // Its first connection was taken; then its task ended.
             let mailbox = ConnectionWorkers.Mailbox(.descriptor(pair[0]), workers: workers, taskID: -1)

@@ -124,7 +124,7 @@ struct CatSampleTests {
             let twice = Array("twice?\n".utf8)
             for (arguments, bytes) in [([path], twice), ([], twice), ([path], [])] {
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
-                let appending = open(path, O_WRONLY | O_APPEND)
+                let appending = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
                 #expect(appending >= 0)
                 defer { close(appending) }
                 let process = Process()
@@ -159,7 +159,7 @@ struct CatSampleTests {
         try FileTest.withTemporaryDirectory { directory in
             try Data("line\n".utf8).write(to: URL(fileURLWithPath: directory + "/in"))
             var ends: [Int32] = [-1, -1]
-            try #require(pipe(&ends) == 0)
+            try #require(closeOnExecPipe(&ends) == 0)
             defer { close(ends[0]); close(ends[1]) }
             #expect(fcntl(ends[1], F_GETFL) & O_NONBLOCK == 0)
             let process = Process()

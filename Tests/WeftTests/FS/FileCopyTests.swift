@@ -70,7 +70,7 @@ struct FileCopyTests {
             let bytes = FileTest.pattern(1 << 20)
             try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
             var ends: [Int32] = [-1, -1]
-            #expect(pipe(&ends) == 0)
+            #expect(closeOnExecPipe(&ends) == 0)
             let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
             let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
             // The chunk fills the pipe (64 KiB) and blocks its pool thread in
@@ -104,7 +104,7 @@ struct FileCopyTests {
             let bytes = FileTest.pattern(1 << 20, seed: 5)
             try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
             var ends: [Int32] = [-1, -1]
-            #expect(pipe(&ends) == 0)
+            #expect(closeOnExecPipe(&ends) == 0)
             let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
             let pipeFile = try File(adoptingDescriptor: ends[1], closesDescriptor: true, path: "pipe", runtime: runtime)
             // The first copy's chunk fills the pipe and blocks in write(2);

@@ -230,7 +230,7 @@ struct FileReadAheadWaitTests {
     func closeWakesAWaitingRead() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         var descriptors: [Int32] = [-1, -1]
-        #expect(pipe(&descriptors) == 0)
+        #expect(closeOnExecPipe(&descriptors) == 0)
         defer { Glibc.close(descriptors[1]) }
         let file = try File(adoptingDescriptor: descriptors[0], closesDescriptor: true, runtime: runtime)
         let reader = runtime.spawn(file.readFuture(upTo: 10))

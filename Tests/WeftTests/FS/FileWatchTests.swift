@@ -171,7 +171,7 @@ struct FileWatchTests {
             // the 4096 queued (and within the kernel's 16384).
             for index in 0..<2200 {
                 let path = watched + "/\(index)"
-                let descriptor = Glibc.open(path, O_CREAT | O_WRONLY, 0o644)
+                let descriptor = Glibc.open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
                 try #require(descriptor >= 0)
                 Glibc.close(descriptor)
                 Glibc.unlink(path)

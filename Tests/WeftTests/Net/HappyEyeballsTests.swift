@@ -34,7 +34,7 @@ extension TimingSensitive {
             func withAddress<T>(_ body: (UnsafePointer<sockaddr>) -> T) -> T {
                 withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
             }
-            let listener = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+            let listener = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var descriptors = [listener]
             let bound = withAddress { bind(listener, $0, length) }
             var boundLength = length
@@ -49,7 +49,7 @@ extension TimingSensitive {
             }
             // Connect until one is left unanswered: the queue is full.
             for _ in 0..<8 {
-                let filler = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                let filler = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                 descriptors.append(filler)
                 _ = withAddress { connect(filler, $0, length) }
                 var entry = pollfd(fd: filler, events: Int16(POLLOUT), revents: 0)

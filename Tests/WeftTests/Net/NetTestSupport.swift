@@ -429,6 +429,10 @@ struct RawSocketError: Error, CustomStringConvertible {
 /// A blocking IPv4 TCP socket driven with plain Glibc calls: a peer that can
 /// misbehave (reset, never read, never accept) in ways a Weft stream would not.
 ///
+/// Close-on-exec: a child another suite spawns meanwhile would otherwise keep
+/// the socket open, and a close (or a reset) would reach the peer only when
+/// that child exits.
+///
 /// A class whose `close()` closes the descriptor once, however often it is
 /// called: a second `close(fd)` would close whatever reused the number
 /// meanwhile, in this process that runs suites in parallel a loop's socket
@@ -457,7 +461,7 @@ final class RawSocket: Sendable {
     }
 
     private static func make() throws(RawSocketError) -> RawSocket {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try check(fd, "socket")
         return RawSocket(fd: fd)
     }

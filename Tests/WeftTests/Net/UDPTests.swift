@@ -115,7 +115,7 @@ struct UDPTests {
     /// Whether this machine can bind a datagram socket to `::1` (containers
     /// without IPv6 cannot).
     static let hasIPv6Loopback: Bool = {
-        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in6()
@@ -394,7 +394,7 @@ struct UDPTests {
     /// Whether 127.255.255.255 is loopback's broadcast address here: a send
     /// there without `SO_BROADCAST` is refused with `EACCES`.
     static let hasLoopbackBroadcast: Bool = {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()

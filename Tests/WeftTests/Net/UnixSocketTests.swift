@@ -148,7 +148,7 @@ struct UnixSocketTests {
             // A socket file nobody listens on any more: ECONNREFUSED.
             let stale = directory + "/stale"
             let listener = try UnixListener.bind(.path(stale), runtime: runtime)
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &address.sun_path) { path in stale.utf8CString.withUnsafeBytes { path.copyMemory(from: $0) } }

@@ -194,7 +194,7 @@ struct ChildProcessTests {
         #expect(try String(contentsOfFile: base + ".out", encoding: .utf8) == "from a file\n")
         // A descriptor of the parent's: the child writes to a pipe made here.
         var descriptors: [Int32] = [-1, -1]
-        #expect(pipe(&descriptors) == 0)
+        #expect(closeOnExecPipe(&descriptors) == 0)
         var echo = Command("/bin/echo", arguments: ["through a descriptor"])
         echo.standardOutput = .descriptor(descriptors[1])
         #expect(try Self.run(runtime, echo.statusFuture()).get().isSuccess)

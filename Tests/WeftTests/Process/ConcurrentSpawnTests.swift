@@ -12,7 +12,7 @@ extension TimingSensitive {
         @Test("two threads spawning children that each get the same non-blocking socket as their standard output leave it non-blocking: one's look at its mode, outside the lock, could fall while the other's child had made it blocking, and then no one set it back after its own child did")
         func concurrentSpawnsOnOneSocket() throws {
             var ends: [Int32] = [-1, -1]
-            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+            try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
             defer { close(ends[0]); close(ends[1]) }
             _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
             let socket = ends[0]

@@ -12,7 +12,7 @@ struct StandardStreamTests {
     /// write end goes to `body`.
     static func withPipeAsStandardInput(_ body: (Int32) throws -> Void) throws {
         var ends: [Int32] = [-1, -1]
-        try #require(pipe(&ends) == 0)
+        try #require(closeOnExecPipe(&ends) == 0)
         try withStandardInput(ends, body)
     }
 
@@ -24,14 +24,14 @@ struct StandardStreamTests {
     /// pipe that cannot be reopened through `/proc`); the other end goes to `body`.
     static func withSocketAsStandardInput(_ body: (Int32) throws -> Void) throws {
         var ends: [Int32] = [-1, -1]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0)
         try withStandardInput(ends, body)
     }
 
     /// Runs `body` with descriptor 0 a copy of `ends[0]` and `ends[1]` given
     /// to it; then puts descriptor 0 back and closes both ends.
     private static func withStandardInput(_ ends: [Int32], _ body: (Int32) throws -> Void) throws {
-        let saved = dup(0)
+        let saved = fcntl(0, F_DUPFD_CLOEXEC, 0)
         defer {
             if saved >= 0 {
                 dup2(saved, 0)

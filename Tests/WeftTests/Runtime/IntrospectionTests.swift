@@ -95,7 +95,7 @@ struct IntrospectionTests {
     @Test("a ReportWriter whose pipe nobody reads never blocks its caller: while a text is stuck, the next is dropped and counted, and the first text after the pipe drains says so")
     func reportWriterNeverBlocks() throws {
         var descriptors: [Int32] = [0, 0]
-        try #require(pipe(&descriptors) == 0)
+        try #require(closeOnExecPipe(&descriptors) == 0)
         defer { close(descriptors[0]); close(descriptors[1]) }
         let writer = ReportWriter(descriptor: descriptors[1])
         let big = String(repeating: "r", count: 256 * 1024)  // more than the pipe holds

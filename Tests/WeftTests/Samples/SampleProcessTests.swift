@@ -43,7 +43,7 @@ final class SampleChild {
         if outputThroughFIFO {
             let fifoPath = NSTemporaryDirectory() + "weft-sample-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).fifo"
             try #require(mkfifo(fifoPath, 0o600) == 0, "mkfifo: \(String(cString: strerror(errno)))")
-            let reader = open(fifoPath, O_RDONLY | O_NONBLOCK)  // first: a writer's open then returns at once
+            let reader = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // first: a writer's open then returns at once
             let writer = try #require(FileHandle(forWritingAtPath: fifoPath))
             fifo = (fifoPath, reader)
             process.standardOutput = writer
@@ -115,7 +115,7 @@ final class SampleChild {
     /// blocking), so that the child's next write to it blocks.
     func fillOutput() throws {
         let fifo = try #require(fifo, "fillOutput needs outputThroughFIFO")
-        let writer = open(fifo.path, O_WRONLY | O_NONBLOCK)
+        let writer = open(fifo.path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         try #require(writer >= 0)
         defer { close(writer) }
         let block = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
@@ -397,7 +397,7 @@ extension TimingSensitive {
             let line = try #require(child.readLine(within: .seconds(10)), "weft-echo printed nothing")
             try #require(line.hasPrefix("listening on "), "unexpected first line (no IPv6 loopback?): \(line)")
             let address = try SocketAddress(String(line.dropFirst("listening on ".count).dropLast(" (udp)".count)))
-            let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+            let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             try #require(fd >= 0)
             defer { close(fd) }
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
