@@ -57,7 +57,7 @@ final class TimerDriver {
         let milliseconds = deadline / 1_000_000 + (deadline % 1_000_000 == 0 ? 0 : 1)
         // The wheel's clock trails real time, so this never ends a sleep early.
         if milliseconds <= wheel.elapsed || deadline <= coarseNow { return nil }
-        let entry = TimerEntry(driver: self, deadlineMilliseconds: milliseconds, waker: waker)
+        let entry = TimerEntry(deadlineMilliseconds: milliseconds, waker: waker)
         // After shutdown the loop never runs again: the entry simply never fires.
         guard handle != nil else { return entry }
         wheel.insert(entry)
@@ -65,7 +65,7 @@ final class TimerDriver {
         return entry
     }
 
-    /// Removes a dropped entry that has not fired.
+    /// Removes an entry that has not fired (its ``ArmedTimer`` was dropped).
     func cancel(_ entry: TimerEntry) {
         guard entry.wheelIndex >= 0 else { return }
         wheel.remove(entry)
@@ -144,10 +144,48 @@ final class TimerDriver {
     }
 }
 
-/// One armed timer. Owned by its `Sleep`; dropping it (with the sleep) removes it
-/// from the wheel, so a dropped sleep never wakes anything (docs/ARCHITECTURE.md, invariant 5).
+/// What an armed ``Sleep`` holds: the one owner of its ``TimerEntry`` outside
+/// the wheel, which holds its entries unretained and is its loop thread's
+/// alone. Dropped, it takes the entry out of the wheel on that thread: at
+/// once when dropped there (a task dropping its sleep, the usual case), else
+/// through ``EventLoop/onLoop(_:)``, whose job keeps the entry alive until it
+/// is out (a sleep handed out of the loop by an await, as the rest of
+/// `selectAll` or a task's output, and dropped on another thread; an
+/// ``Interval`` reset off the loop). Until that job runs the entry may still
+/// fire, and then calls the waker it holds once.
+final class ArmedTimer {
+    let loop: EventLoop
+    let entry: TimerEntry
+    /// Set by the owner before it drops this timer to arm another: the task
+    /// waiting on this one is woken once it is disarmed, to poll the new one.
+    var wakesWhenDropped = false
+
+    init(loop: EventLoop, entry: TimerEntry) {
+        self.loop = loop
+        self.entry = entry
+    }
+
+    deinit {
+        let (loop, entry, wakes) = (loop, entry, wakesWhenDropped)
+        if loop.closesHere {
+            Self.disarm(entry, of: loop, waking: wakes)
+        } else {
+            loop.onLoop { Self.disarm(entry, of: loop, waking: wakes) }
+        }
+    }
+
+    /// On `loop`'s thread (or after its shutdown, under its late-close lock).
+    private static func disarm(_ entry: TimerEntry, of loop: EventLoop, waking: Bool) {
+        let waker = entry.waker.take()
+        loop.timers.cancel(entry)
+        if waking { waker?.wake() }
+    }
+}
+
+/// One timer in the wheel, owned by an ``ArmedTimer``, which takes it out of
+/// the wheel before letting it go: a dropped sleep never wakes anything
+/// (docs/ARCHITECTURE.md, invariant 5).
 final class TimerEntry: IntrusiveListNode {
-    let driver: TimerDriver
     /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.
     let deadlineMilliseconds: UInt64
     /// Whom to wake; taken when firing.
@@ -157,17 +195,16 @@ final class TimerEntry: IntrusiveListNode {
     /// The wheel slot holding the entry; -1 when not in the wheel (fired,
     /// cancelled or shut down).
     var wheelIndex = -1
-    /// Its place in the slot's list (unretained: an entry leaves the wheel in
-    /// its deinit at the latest).
+    /// Its place in the slot's list (unretained: an entry leaves the wheel
+    /// before its ``ArmedTimer`` lets it go).
     var links = ListLinks<TimerEntry>()
 
-    init(driver: TimerDriver, deadlineMilliseconds: UInt64, waker: Waker) {
-        self.driver = driver
+    init(deadlineMilliseconds: UInt64, waker: Waker) {
         self.deadlineMilliseconds = deadlineMilliseconds
         self.waker = waker
     }
 
     deinit {
-        if wheelIndex >= 0 { driver.cancel(self) }
+        assert(wheelIndex < 0, "a timer entry freed while still in the wheel")
     }
 }

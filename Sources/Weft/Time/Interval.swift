@@ -65,14 +65,14 @@ public struct Interval: PollStream {
     }
 
     /// Replaces the timer with one for `deadline`, armed at the next poll;
-    /// the task waiting on the one it replaces is woken to make that poll
-    /// (dropped, that timer took the task's waker with it, and the task slept
-    /// for ever). Not armed here: `reset()` may run off the loop.
+    /// the task waiting on the one it replaces is woken, once that one is
+    /// disarmed on its loop, to make that poll (dropped silently, that timer
+    /// took the task's waker with it, and the task slept for ever). Not armed
+    /// here: `reset()` may run off the loop.
     private mutating func arm(at deadline: UInt64) {
         nextDeadline = deadline
-        let waiting = timer.entry?.waker
+        timer.armed?.wakesWhenDropped = true
         timer = Sleep(deadline: deadline)
-        waiting?.wake()
     }
 }
 

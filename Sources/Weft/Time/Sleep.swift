@@ -6,8 +6,12 @@
 /// up, so it completes at most about a millisecond late on an idle loop.
 ///
 /// **Cancellation:** dropping a pending sleep disarms its timer at once; its
-/// waker is never called afterwards. Recreating it with the same deadline loses
-/// nothing, so it is cancel-safe.
+/// waker is never called afterwards. Dropped on another thread than its
+/// loop's (handed out of the loop by an await), it is disarmed on the loop when
+/// the loop next runs, and if it comes due before then, its waker is called
+/// once. Recreating it with the same deadline loses nothing, so it is
+/// cancel-safe; polled on another loop than the one that armed it, it is
+/// armed again there, for the same deadline.
 ///
 /// A sleep whose deadline has passed at its first poll takes a unit of the
 /// task's ``Budget`` (as Tokio's does): a loop of zero sleeps yields the loop
@@ -16,17 +20,23 @@ public struct Sleep: Future {
     /// The deadline in `uv_hrtime` nanoseconds.
     let deadline: UInt64
     /// The armed timer, once polled.
-    var entry: TimerEntry?
+    var armed: ArmedTimer?
 
     init(deadline: UInt64) {
         self.deadline = deadline
     }
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
-        if let entry {
-            if entry.hasFired { return .ready(()) }
-            entry.waker.register(context.waker)
-            return .pending
+        if let armed {
+            if armed.loop.isRunningOnCallingThread {
+                if armed.entry.hasFired { return .ready(()) }
+                armed.entry.waker.register(context.waker)
+                return .pending
+            }
+            // Polled on another loop than the one that armed it: armed again
+            // here, for the same deadline; the old timer is disarmed on its own
+            // loop, whose thread alone may touch it.
+            self.armed = nil
         }
         guard let loop = EventLoop.current else {
             preconditionFailure("Sleep polled outside a Weft runtime")
@@ -34,7 +44,7 @@ public struct Sleep: Future {
         guard let entry = loop.timers.schedule(deadline: deadline, waker: context.waker) else {
             return Budget.consume(orWaking: context.waker) ? .ready(()) : .pending
         }
-        self.entry = entry
+        armed = ArmedTimer(loop: loop, entry: entry)
         return .pending
     }
 }

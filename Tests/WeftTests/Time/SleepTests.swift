@@ -252,3 +252,92 @@ extension SleepTests {
         #expect(runtime.pendingTimerCount == 0)
     }
 }
+
+extension SleepTests {
+    /// Sleeps handed from one thread to another, as an await hands back the
+    /// rest of a `selectAll` or a task's output.
+    final class Handover: @unchecked Sendable {
+        var sleeps: [Sleep] = []
+    }
+
+    /// Naps of `microseconds` until `done`, arming beside each a longer
+    /// sleep that it drops when the nap ends: the wheel inserts, fires and
+    /// removes. Yields how many naps it took.
+    struct Napper: Future {
+        let until: () -> Bool
+        let microseconds: Int
+        var nap: Sleep?
+        var longer: Sleep?
+        var naps = 0
+
+        mutating func poll(_ context: inout Context) -> Poll<Int> {
+            while !until() {
+                if nap == nil {
+                    nap = sleepFuture(for: .microseconds(microseconds))
+                    longer = sleepFuture(for: .milliseconds(50))
+                    _ = longer!.poll(&context)
+                }
+                guard case .ready = nap!.poll(&context) else { return .pending }
+                nap = nil
+                longer = nil
+                naps += 1
+            }
+            return .ready(naps)
+        }
+    }
+
+    @Test("sleeps armed on a loop and dropped on another thread while the loop arms and fires its own timers leave its wheel whole: each is disarmed on the loop, and the loop's own timers all fire (the wheel was changed from the dropping thread)")
+    func sleepsDroppedOnAnotherThread() throws {
+        let runtime = try Runtime()
+        let count = 3_000
+        let handover = Handover()
+        try runtime.guardedBlock(on: pollFn { (context: inout Context) -> Poll<Void> in
+            for _ in 0..<count {
+                var nap = sleepFuture(for: .seconds(600))
+                _ = nap.poll(&context)
+                handover.sleeps.append(nap)
+            }
+            return .ready(())
+        })
+        #expect(runtime.pendingTimerCount == count)
+        let dropped = AtomicCounter()
+        let dropper = ForeignThread {
+            while let nap = handover.sleeps.popLast() {
+                _ = nap
+                dropped.increment()
+                if dropped.value % 64 == 0 { usleep(100) }
+            }
+        }
+        // Meanwhile the loop arms, fires and drops timers of its own.
+        let workers = (0..<16).map { index in
+            runtime.spawn(Napper(until: { dropped.value >= count }, microseconds: 300 + 50 * index))
+        }
+        let naps = try runtime.guardedBlock(on: joinAll(workers), patience: 60)
+        dropper.join()
+        #expect(naps.allSatisfy { (try? $0.get()).map { $0 > 0 } ?? false }, "a worker's sleep did not end: \(naps)")
+        try runtime.guardedBlock(on: NetTest.eventually { runtime.pendingTimerCount == 0 }.map { _ in () })
+        #expect(runtime.pendingTimerCount == 0)
+        try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(2)))  // the wheel still works
+    }
+
+    @Test("a sleep armed on one runtime and then polled on another is armed again there and ends on that runtime's timer; the first runtime's timer is disarmed on its own loop (the second's poll waited on the first's timer, which an idle loop never fired)")
+    func sleepMovedToAnotherRuntime() throws {
+        let first = try Runtime()
+        let second = try Runtime()
+        let nap = Box(sleepFuture(for: .milliseconds(30)))
+        try first.guardedBlock(on: pollFn { (context: inout Context) -> Poll<Void> in
+            _ = nap.value.poll(&context)
+            return .ready(())
+        })
+        #expect(first.pendingTimerCount == 1)
+        let (outcome, elapsed) = try measure {
+            try second.block(on: timeoutFuture(.seconds(5), pollFn { (context: inout Context) -> Poll<Void> in nap.value.poll(&context) }))
+        }
+        #expect(throws: Never.self) { try outcome.get() }
+        #expect(elapsed >= .milliseconds(25))
+        #expect(second.pendingTimerCount == 0)
+        nap.value = sleepFuture(for: .zero)
+        try first.guardedBlock(on: yieldNow())  // the first loop runs the disarm handed to it
+        #expect(first.pendingTimerCount == 0)
+    }
+}
