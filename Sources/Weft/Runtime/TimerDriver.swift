@@ -51,28 +51,40 @@ final class TimerDriver {
     /// A deadline at or before it has certainly passed.
     var coarseNow: UInt64 { virtualClock?.nanoseconds ?? uv_now(loop) &* 1_000_000 }
 
-    /// Registers a timer that wakes `waker` once `deadline` (ns) has passed, or
-    /// returns `nil` if it has passed already.
-    func schedule(deadline: UInt64, waker: Waker) -> TimerEntry? {
+    /// Registers a timer that wakes `waker` once `deadline` (ns) has passed
+    /// and returns its node, or returns `nil` if it has passed already. The
+    /// node is the caller's until it ``release(_:)``s it.
+    func schedule(deadline: UInt64, waker: Waker) -> Int32? {
         let milliseconds = deadline / 1_000_000 + (deadline % 1_000_000 == 0 ? 0 : 1)
         // The wheel's clock trails real time, so this never ends a sleep early.
         if milliseconds <= wheel.elapsed || deadline <= coarseNow { return nil }
-        let entry = TimerEntry(deadlineMilliseconds: milliseconds, waker: waker)
-        // After shutdown the loop never runs again: the entry simply never fires.
-        guard handle != nil else { return entry }
-        wheel.insert(entry)
+        let node = wheel.allocate(deadline: milliseconds, waker: waker)
+        // After shutdown the loop never runs again: the node simply never fires.
+        guard handle != nil else { return node }
+        wheel.insert(node)
         if milliseconds < armedDueMilliseconds { arm() }
-        return entry
+        return node
     }
 
-    /// Removes an entry that has not fired (its ``ArmedTimer`` was dropped).
-    func cancel(_ entry: TimerEntry) {
-        guard entry.wheelIndex >= 0 else { return }
-        wheel.remove(entry)
-        if wheel.count == 0, let handle {
+    /// Whether `node`'s deadline has passed (and it woke its waker).
+    func hasFired(_ node: Int32) -> Bool {
+        wheel.nodes[Int(node)].hasFired
+    }
+
+    /// Makes `waker` the one `node` wakes.
+    func register(_ waker: Waker, for node: Int32) {
+        wheel.register(waker, for: node)
+    }
+
+    /// Disarms `node` if it has not fired, frees it, and returns its waker,
+    /// which the caller drops (or wakes) now that the wheel is left.
+    func release(_ node: Int32) -> Waker? {
+        let waker = wheel.release(node)
+        if wheel.count == 0, armedDueMilliseconds != .max, let handle {
             uv_timer_stop(handle)
             armedDueMilliseconds = .max
         }
+        return waker
     }
 
     /// Fires every entry whose deadline has passed, then re-arms.
@@ -85,9 +97,9 @@ final class TimerDriver {
         armedDueMilliseconds = .max
         var fired: [Waker] = []
         swap(&fired, &firedWakers)
-        wheel.advance(to: Self.now(on: virtualClock) / 1_000_000) { entry in
-            entry.hasFired = true
-            if let waker = entry.waker.take() { fired.append(waker) }
+        wheel.advance(to: Self.now(on: virtualClock) / 1_000_000) { node in
+            node.hasFired = true
+            if let waker = node.waker.take() { fired.append(waker) }
         }
         arm()
         for waker in fired { waker.wake() }
@@ -144,67 +156,38 @@ final class TimerDriver {
     }
 }
 
-/// What an armed ``Sleep`` holds: the one owner of its ``TimerEntry`` outside
-/// the wheel, which holds its entries unretained and is its loop thread's
-/// alone. Dropped, it takes the entry out of the wheel on that thread: at
-/// once when dropped there (a task dropping its sleep, the usual case), else
-/// through ``EventLoop/onLoop(_:)``, whose job keeps the entry alive until it
-/// is out (a sleep handed out of the loop by an await, as the rest of
-/// `selectAll` or a task's output, and dropped on another thread; an
-/// ``Interval`` reset off the loop). Until that job runs the entry may still
-/// fire, and then calls the waker it holds once.
+/// What an armed ``Sleep`` holds: the owner of its node in its loop's
+/// ``TimerWheel``, which is that loop thread's alone. Dropped, it releases
+/// the node on that thread: at once when dropped there (a task dropping its
+/// sleep, the usual case), else through ``EventLoop/onLoop(_:)`` (a sleep
+/// handed out of the loop by an await, as the rest of `selectAll` or a
+/// task's output, and dropped on another thread; an ``Interval`` reset off
+/// the loop). Until that job runs the timer may still fire, and then calls
+/// the waker it holds once.
 final class ArmedTimer {
     let loop: EventLoop
-    let entry: TimerEntry
+    let node: Int32
     /// Set by the owner before it drops this timer to arm another: the task
     /// waiting on this one is woken once it is disarmed, to poll the new one.
     var wakesWhenDropped = false
 
-    init(loop: EventLoop, entry: TimerEntry) {
+    init(loop: EventLoop, node: Int32) {
         self.loop = loop
-        self.entry = entry
+        self.node = node
     }
 
     deinit {
-        let (loop, entry, wakes) = (loop, entry, wakesWhenDropped)
+        let (loop, node, wakes) = (loop, node, wakesWhenDropped)
         if loop.closesHere {
-            Self.disarm(entry, of: loop, waking: wakes)
+            Self.release(node, of: loop, waking: wakes)
         } else {
-            loop.onLoop { Self.disarm(entry, of: loop, waking: wakes) }
+            loop.onLoop { Self.release(node, of: loop, waking: wakes) }
         }
     }
 
     /// On `loop`'s thread (or after its shutdown, under its late-close lock).
-    private static func disarm(_ entry: TimerEntry, of loop: EventLoop, waking: Bool) {
-        let waker = entry.waker.take()
-        loop.timers.cancel(entry)
+    private static func release(_ node: Int32, of loop: EventLoop, waking: Bool) {
+        let waker = loop.timers.release(node)
         if waking { waker?.wake() }
-    }
-}
-
-/// One timer in the wheel, owned by an ``ArmedTimer``, which takes it out of
-/// the wheel before letting it go: a dropped sleep never wakes anything
-/// (docs/ARCHITECTURE.md, invariant 5).
-final class TimerEntry: IntrusiveListNode {
-    /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.
-    let deadlineMilliseconds: UInt64
-    /// Whom to wake; taken when firing.
-    var waker: Waker?
-    /// Set when the deadline passed and the entry was woken.
-    var hasFired = false
-    /// The wheel slot holding the entry; -1 when not in the wheel (fired,
-    /// cancelled or shut down).
-    var wheelIndex = -1
-    /// Its place in the slot's list (unretained: an entry leaves the wheel
-    /// before its ``ArmedTimer`` lets it go).
-    var links = ListLinks<TimerEntry>()
-
-    init(deadlineMilliseconds: UInt64, waker: Waker) {
-        self.deadlineMilliseconds = deadlineMilliseconds
-        self.waker = waker
-    }
-
-    deinit {
-        assert(wheelIndex < 0, "a timer entry freed while still in the wheel")
     }
 }

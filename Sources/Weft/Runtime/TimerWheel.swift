@@ -8,10 +8,14 @@
 /// (cascading) until they reach level 0 and fire. Entries further away than the
 /// wheel covers are parked in the top level and re-inserted when reached.
 ///
-/// Each slot is an ``IntrusiveList`` through the entries (no allocation per
-/// timer beyond the entry itself), kept in insertion order so timers due in
-/// the same millisecond fire in the order they were armed. Its links are
-/// unretained: an entry leaves the wheel in its deinit at the latest.
+/// The timers live in the wheel's own slab (`nodes`, reused through a free
+/// list), linked into their slot by index: no allocation per timer, and a
+/// timer's memory is the wheel's, so a sleep dropped on another thread can
+/// hand its release to the loop by number (``ArmedTimer``). Each slot's list
+/// is kept in insertion order, so timers due in the same millisecond fire in
+/// the order they were armed. A node is allocated when armed and freed only
+/// by ``release(_:)``: a fired node stays, with `hasFired` set, until its
+/// sleep lets it go.
 struct TimerWheel {
     static let levels = 6
     static let slotsPerLevel = 64
@@ -19,9 +23,32 @@ struct TimerWheel {
     /// The furthest ahead of `elapsed` a deadline can be placed exactly.
     static let maximumSpan: UInt64 = (1 << (bitsPerLevel * UInt64(levels))) - 1
 
+    /// One timer.
+    struct Node {
+        /// The deadline, rounded up to whole milliseconds of `uv_hrtime`.
+        var deadline: UInt64
+        /// Whom to wake; taken when firing.
+        var waker: Waker?
+        /// The next and previous node of its slot (-1: none); a free node's
+        /// `next` is the next free one.
+        var next: Int32 = -1
+        var previous: Int32 = -1
+        /// The slot holding it; -1 when not in the wheel (fired, removed,
+        /// shut down or free).
+        var slot: Int32 = -1
+        /// Set when the deadline passed and the node was expired.
+        var hasFired = false
+    }
+
     /// The wheel's current time (ms); every entry's slot is relative to it.
     private(set) var elapsed: UInt64
-    private var slots: [IntrusiveList<TimerEntry>]
+    /// Every node armed and not yet released, and the free ones.
+    private(set) var nodes: [Node] = []
+    private var firstFree: Int32 = -1
+    private var nodesInUse = 0
+    /// Each slot's first and last node (-1: empty).
+    private var heads: [Int32]
+    private var tails: [Int32]
     /// Bit `s` of `occupied[k]` is set when slot `s` of level `k` is non-empty.
     private var occupied: [UInt64]
     /// Entries in the wheel.
@@ -29,33 +56,81 @@ struct TimerWheel {
 
     init(now: UInt64) {
         elapsed = now
-        slots = Array(repeating: IntrusiveList(), count: Self.levels * Self.slotsPerLevel)
+        heads = Array(repeating: -1, count: Self.levels * Self.slotsPerLevel)
+        tails = heads
         occupied = Array(repeating: 0, count: Self.levels)
     }
 
-    /// Adds `entry` (not in the wheel, deadline after `elapsed`: an entry due
+    /// Makes `waker` the one `index` wakes.
+    mutating func register(_ waker: Waker, for index: Int32) {
+        nodes[Int(index)].waker.register(waker)
+    }
+
+    /// A node for a timer due at `deadline` (ms), not yet in the wheel.
+    mutating func allocate(deadline: UInt64, waker: Waker) -> Int32 {
+        nodesInUse += 1
+        let node = Node(deadline: deadline, waker: waker)
+        guard firstFree >= 0 else {
+            nodes.append(node)
+            return Int32(nodes.count - 1)
+        }
+        let index = firstFree
+        firstFree = nodes[Int(index)].next
+        nodes[Int(index)] = node
+        return index
+    }
+
+    /// Takes `index` out of the wheel if it is in it, frees it, and returns
+    /// its waker (for the caller to drop once the wheel is left: a waker can
+    /// be the last owner of other sleeps). An idle wheel gives back a large
+    /// slab: the memory of a burst of timers.
+    mutating func release(_ index: Int32) -> Waker? {
+        if nodes[Int(index)].slot >= 0 { remove(index) }
+        let waker = nodes[Int(index)].waker.take()
+        nodes[Int(index)] = Node(deadline: 0, waker: nil, next: firstFree)
+        firstFree = index
+        nodesInUse -= 1
+        if nodesInUse == 0 && nodes.count > 1024 {
+            nodes = []
+            firstFree = -1
+        }
+        return waker
+    }
+
+    /// Adds `index` (not in the wheel, deadline after `elapsed`: an entry due
     /// already must be fired by the caller instead, or its slot would be a full
     /// turn of its level away).
-    mutating func insert(_ entry: TimerEntry) {
-        precondition(entry.deadlineMilliseconds > elapsed, "timer inserted at or before the wheel's time")
-        let when = min(entry.deadlineMilliseconds, elapsed + Self.maximumSpan)
+    mutating func insert(_ index: Int32) {
+        let deadline = nodes[Int(index)].deadline
+        precondition(deadline > elapsed, "timer inserted at or before the wheel's time")
+        let when = min(deadline, elapsed + Self.maximumSpan)
         let level = Self.level(for: when, elapsed: elapsed)
         let slot = Int((when >> (UInt64(level) * Self.bitsPerLevel)) & 63)
-        let index = level * Self.slotsPerLevel + slot
-        entry.wheelIndex = index
-        if slots[index].isEmpty { occupied[level] |= 1 << UInt64(slot) }
-        slots[index].append(entry)
+        let position = level * Self.slotsPerLevel + slot
+        let last = tails[position]
+        nodes[Int(index)].slot = Int32(position)
+        nodes[Int(index)].next = -1
+        nodes[Int(index)].previous = last
+        if last >= 0 {
+            nodes[Int(last)].next = index
+        } else {
+            heads[position] = index
+            occupied[level] |= 1 << UInt64(slot)
+        }
+        tails[position] = index
         count += 1
     }
 
-    /// Removes `entry`, which must be in the wheel.
-    mutating func remove(_ entry: TimerEntry) {
-        let index = entry.wheelIndex
-        slots[index].remove(entry)
-        if slots[index].isEmpty {
-            occupied[index / Self.slotsPerLevel] &= ~(1 << UInt64(index % Self.slotsPerLevel))
+    /// Removes `index`, which must be in the wheel.
+    mutating func remove(_ index: Int32) {
+        let (next, previous) = (nodes[Int(index)].next, nodes[Int(index)].previous)
+        let position = Int(nodes[Int(index)].slot)
+        if previous >= 0 { nodes[Int(previous)].next = next } else { heads[position] = next }
+        if next >= 0 { nodes[Int(next)].previous = previous } else { tails[position] = previous }
+        if heads[position] < 0 {
+            occupied[position / Self.slotsPerLevel] &= ~(1 << UInt64(position % Self.slotsPerLevel))
         }
-        entry.wheelIndex = -1
+        nodes[Int(index)].slot = -1
         count -= 1
     }
 
@@ -85,39 +160,46 @@ struct TimerWheel {
     }
 
     /// Advances to `now` (ms), calling `expire` for every entry whose deadline
-    /// has passed, in deadline order (the same millisecond: arming order).
+    /// has passed, in deadline order (the same millisecond: arming order),
+    /// with the node to mark (`expire` must not touch the wheel).
     /// A slot's entries fire only when due at the slot's own time; the others
     /// are re-inserted lower down, and fire from there in their turn. (Fired
     /// whenever due by `now`, the entries of one higher-level slot went in
     /// arming order, a 100 ms sleep before a 90 ms one armed after it, when
     /// the loop ran late or a virtual clock jumped past both.)
-    mutating func advance(to now: UInt64, expire: (TimerEntry) -> Void) {
-        while let (deadline, index) = nextExpiration(), deadline <= now {
+    mutating func advance(to now: UInt64, expire: (inout Node) -> Void) {
+        while let (deadline, position) = nextExpiration(), deadline <= now {
             elapsed = max(elapsed, deadline)
             // Detach the whole slot, then expire or re-insert each entry.
-            var slot = slots[index]
-            slots[index] = IntrusiveList()
-            occupied[index / Self.slotsPerLevel] &= ~(1 << UInt64(index % Self.slotsPerLevel))
-            while let current = slot.popFirst() {
-                let entry = current.takeUnretainedValue()
-                entry.wheelIndex = -1
+            var current = heads[position]
+            heads[position] = -1
+            tails[position] = -1
+            occupied[position / Self.slotsPerLevel] &= ~(1 << UInt64(position % Self.slotsPerLevel))
+            while current >= 0 {
+                let index = current
+                current = nodes[Int(index)].next
+                nodes[Int(index)].slot = -1
                 count -= 1
-                if entry.deadlineMilliseconds <= elapsed {
-                    expire(entry)
+                if nodes[Int(index)].deadline <= elapsed {
+                    expire(&nodes[Int(index)])
                 } else {
-                    insert(entry)
+                    insert(index)
                 }
             }
         }
         elapsed = max(elapsed, now)
     }
 
-    /// Detaches every entry (for shutdown).
+    /// Detaches every entry (for shutdown); the nodes stay until released.
     mutating func removeAll() {
-        for index in slots.indices {
-            while let entry = slots[index].popFirst() {
-                entry._withUnsafeGuaranteedRef { $0.wheelIndex = -1 }
+        for position in heads.indices {
+            var current = heads[position]
+            while current >= 0 {
+                nodes[Int(current)].slot = -1
+                current = nodes[Int(current)].next
             }
+            heads[position] = -1
+            tails[position] = -1
         }
         for level in occupied.indices { occupied[level] = 0 }
         count = 0

@@ -18,12 +18,13 @@ protocol IntrusiveListNode: AnyObject {
 
 /// A doubly-linked FIFO threaded through its nodes: O(1) append and removal
 /// from anywhere (a dropped future takes its node out wherever it is), and no
-/// allocation beyond the nodes. The one linked list: the timer wheel's slots,
-/// `Notify`'s waiters, and (through ``WaitList``) the other primitives' waiters.
+/// allocation beyond the nodes. The one linked list of objects: `Notify`'s
+/// waiters, and (through ``WaitList``) the other primitives' waiters (the
+/// timer wheel links its slab's nodes by index).
 ///
 /// The links are unretained: the list does not keep its nodes alive. Either
-/// whoever owns a node removes it before the node dies (a timer entry's or a
-/// notify waiter's deinit does, under whatever guards the list), or the list
+/// whoever owns a node removes it before the node dies (a notify waiter's
+/// deinit does, under whatever guards the list), or the list
 /// is wrapped by ``WaitList``, which holds a reference to each node it links.
 /// Not thread-safe: its owner's lock or thread guards it.
 @usableFromInline

@@ -29,8 +29,8 @@ public struct Sleep: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         if let armed {
             if armed.loop.isRunningOnCallingThread {
-                if armed.entry.hasFired { return .ready(()) }
-                armed.entry.waker.register(context.waker)
+                if armed.loop.timers.hasFired(armed.node) { return .ready(()) }
+                armed.loop.timers.register(context.waker, for: armed.node)
                 return .pending
             }
             // Polled on another loop than the one that armed it: armed again
@@ -41,10 +41,10 @@ public struct Sleep: Future {
         guard let loop = EventLoop.current else {
             preconditionFailure("Sleep polled outside a Weft runtime")
         }
-        guard let entry = loop.timers.schedule(deadline: deadline, waker: context.waker) else {
+        guard let node = loop.timers.schedule(deadline: deadline, waker: context.waker) else {
             return Budget.consume(orWaking: context.waker) ? .ready(()) : .pending
         }
-        armed = ArmedTimer(loop: loop, entry: entry)
+        armed = ArmedTimer(loop: loop, node: node)
         return .pending
     }
 }
