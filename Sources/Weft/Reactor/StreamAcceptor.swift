@@ -270,7 +270,9 @@ final class StreamAcceptor: SocketOwner {
     }
 
     /// Out of descriptors: accepts and closes the waiting connections through
-    /// the room the reserve makes, then takes the reserve again.
+    /// the room the reserve makes, at most ``acceptQueueLimit`` tries per
+    /// readiness (clients connecting as fast as it closes them would hold the
+    /// loop for as long as they keep at it), then takes the reserve again.
     private func shedWaitingConnections(_ code: Int32) {
         loop.counters.acceptsOutOfDescriptors += 1
         loop.counters.lastOutOfDescriptors = wallClockNow()
@@ -280,7 +282,7 @@ final class StreamAcceptor: SocketOwner {
             recordAcceptError(code, connectionsShed: shed)
         }
         if weft_loop_release_reserve(loop.uvLoop) {
-            while true {
+            for _ in 0..<Self.acceptQueueLimit {
                 let connection = weft_accept(socket)
                 if connection >= 0 {
                     weft_close_descriptor(connection)

@@ -100,4 +100,22 @@ struct ListenerAcceptFailureTests {
         listener.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    @Test("out of descriptors, a listener sheds at most acceptQueueLimit waiting connections per readiness and lets the loop run, then accepts the rest once descriptors are back (it shed until none was left waiting: 400 at once here, and clients connecting as fast as it closed them held the loop for ever)")
+    func sheddingIsBoundedPerReadiness() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let port = try listener.localAddress.port
+        let clients = try (0..<400).map { _ in try RawSocket.connected(to: port) }
+        defer { for client in clients { client.close() } }
+        listener.acceptor.simulatedAcceptFailures = (UV_EMFILE.rawValue, 1)
+        let shedBefore = runtime.statistics.connectionsShed
+        try runtime.block(on: sleepFuture(for: .milliseconds(20)))
+        let shed = runtime.statistics.connectionsShed - shedBefore
+        #expect(shed > 0 && shed <= StreamAcceptor.acceptQueueLimit, "shed \(shed) in one readiness")
+        let server = try runtime.block(on: timeoutFuture(.seconds(5), listener.acceptFuture())).get().get()
+        server.close()
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
