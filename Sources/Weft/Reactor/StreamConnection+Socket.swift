@@ -99,12 +99,16 @@ extension StreamConnection {
     /// A connection on `loop` to the Unix socket `address` (which a Unix
     /// connect reaches at once, or fails).
     static func connecting(unix address: UnixAddress, loop: EventLoop, operation: String) throws(WeftError) -> StreamConnection {
+        // Linux refuses a file that is not a socket, and an abstract name
+        // nothing is bound to, with the same ECONNREFUSED.
+        let refused = switch address {
+        case .path: "nothing listens there (a socket file left by a process that ended, or a file that is not a socket)"
+        case .abstract: "no socket is bound to this abstract name"
+        }
         let descriptor = try address.withSockAddr(operation: operation) { (address, length) throws(WeftError) in
             let result = weft_unix_connect(address, Int32(length))
             if result == UV_ECONNREFUSED.rawValue {
-                // Linux says the same for a file that is not a socket.
-                throw WeftError(.libuv(code: result), operation: operation,
-                                detail: "nothing listens there (a socket file left by a process that ended, or a file that is not a socket)")
+                throw WeftError(.libuv(code: result), operation: operation, detail: refused)
             }
             return try check(result, operation)
         }

@@ -24,15 +24,22 @@ public enum UnixAddress: Sendable, Hashable, CustomStringConvertible {
     public static let maximumLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
     /// The address `text` names, as ``description`` writes it: `@name` an
-    /// abstract name, anything else a path. Fails with `.invalidArgument`
-    /// when it does not fit (see above).
+    /// abstract name, anything else a path (`./@name` the relative path
+    /// `@name`, so that every address reads back as itself, the longest
+    /// included). Fails with `.invalidArgument` when it does not fit (see above).
     ///
     /// ```swift
     /// let hidden = try UnixAddress(parsing: "@weft-echo")     // .abstract("weft-echo")
     /// let file = try UnixAddress(parsing: "/tmp/echo.sock")   // .path("/tmp/echo.sock")
     /// ```
     public init(parsing text: String) throws(WeftError) {
-        self = text.hasPrefix("@") ? .abstract(String(text.dropFirst())) : .path(text)
+        if text.hasPrefix("@") {
+            self = .abstract(String(text.dropFirst()))
+        } else if text.hasPrefix("./@") {
+            self = .path(String(text.dropFirst(2)))
+        } else {
+            self = .path(text)
+        }
         _ = try checkedBytes(operation: "UnixAddress(parsing: \"\(text)\")")
     }
 

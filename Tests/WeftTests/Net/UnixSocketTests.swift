@@ -88,11 +88,15 @@ struct UnixSocketTests {
 
     @Test("UnixAddress(parsing:) reads what description writes: @name is abstract, a relative path starting with @ is written ./@…; what does not fit is refused")
     func addressParsing() throws {
-        for address in [UnixAddress.abstract("x"), .path("/tmp/a.sock"), .path("rel.sock"), .abstract("@")] {
+        // The longest relative paths that start with `@` too: written `./@…`,
+        // two bytes over the limit, they did not read back.
+        let longest = "@" + String(repeating: "x", count: UnixAddress.maximumLength - 1)
+        for address in [UnixAddress.abstract("x"), .path("/tmp/a.sock"), .path("rel.sock"), .abstract("@"), .path("@x"),
+                        .path(longest), .path(String(longest.dropLast()))] {
             #expect(try UnixAddress(parsing: address.description) == address, "\(address)")
         }
         #expect(UnixAddress.path("@x").description == "./@x")
-        #expect(try UnixAddress(parsing: UnixAddress.path("@x").description) == .path("./@x"), "the same file, not an abstract name")
+        #expect(try UnixAddress(parsing: "./@x") == .path("@x"), "the same file, not an abstract name")
         #expect(UnixAddress.abstract("x").description == "@x")
         for bad in ["", "@", String(repeating: "x", count: UnixAddress.maximumLength + 1), "a\0b"] {
             let error = try #require(throws: WeftError.self) { try UnixAddress(parsing: bad) }
@@ -162,6 +166,10 @@ struct UnixSocketTests {
             let notASocket = try runtime.block(on: UnixStream.connectFuture(to: .path(existing)))
             #expect(notASocket.failure?.code == .connectionRefused)
             #expect(notASocket.failure?.detail.contains("not a socket") == true)
+            // An abstract name nothing is bound to: ECONNREFUSED too, with no file to blame.
+            let unbound = try runtime.block(on: UnixStream.connectFuture(to: .abstract("weft-nobody-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")))
+            #expect(unbound.failure?.code == .connectionRefused)
+            #expect(unbound.failure?.detail == "no socket is bound to this abstract name", "\(String(describing: unbound.failure))")
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
