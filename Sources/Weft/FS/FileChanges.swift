@@ -91,7 +91,7 @@ public struct FileChanges: PollStream {
             watcher = nil
             return .ready(.failure(WeftError(.shutDown, operation: "watch \(path)", detail: "its loop shut down, which stopped the watch")))
         }
-        if !owner.loop.isOnLoopThread {
+        if !owner.loop.isHandleThread {
             return .ready(.failure(WeftError(.wrongThread, operation: "watch \(path)")))
         }
         return owner.pollEvent(&context).map { event in

@@ -18,12 +18,14 @@ protocol LoopHandleOwner: AnyObject, SendableMetatype {
 protocol SocketOwner: LoopHandleOwner {}
 
 extension LoopHandleOwner {
-    /// The error for a call from a thread other than the loop's, if it is one.
-    /// Inlined into every poll method of a handle: on the loop thread it is
-    /// one thread-local load and a comparison.
+    /// The error for a call from a thread other than the loop's (or from its
+    /// creating thread inside another runtime's `block(on:)`,
+    /// ``EventLoop/isHandleThread``), if it is one. Inlined into every poll
+    /// method of a handle: on the loop thread it is one thread-local load and
+    /// a comparison.
     @inline(__always)
     func wrongThread(_ operation: String) -> WeftError? {
-        loop.isOnLoopThread ? nil : WeftError(.wrongThread, operation: operation)
+        loop.isHandleThread ? nil : WeftError(.wrongThread, operation: operation)
     }
 
     /// `close()` on the loop thread (``EventLoop/onLoop(_:)``).

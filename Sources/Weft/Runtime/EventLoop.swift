@@ -164,6 +164,18 @@ final class EventLoop {
         isRunningOnCallingThread || isOwnedIdleByCallingThread
     }
 
+    /// Whether the calling thread may use this loop's handles and requests:
+    /// it is running the loop, or it created it, nobody is running it, and
+    /// the thread runs no other loop either. Inside another runtime's
+    /// `block(on:)` a poll would leave its waker with this loop, which
+    /// nobody runs meanwhile, and wait for ever; it fails with `.wrongThread`
+    /// instead. The checks that end in that error ask this; the closes that
+    /// only choose between closing at once and handing the close to the
+    /// loop ask ``isOnLoopThread``.
+    @inlinable var isHandleThread: Bool {
+        isRunningOnCallingThread || (weft_current_runtime() == nil && isOwnedIdleByCallingThread)
+    }
+
     /// Whether the calling thread created this loop and nobody is running it.
     @usableFromInline var isOwnedIdleByCallingThread: Bool {
         !isRunning && ownerThread == weft_thread_identity()

@@ -164,6 +164,36 @@ extension ConcurrencyBridge {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("a Runtime's stream, listener and UDP socket used inside another runtime's block(on:) on the same thread fail with .wrongThread (a receive there waited for ever: its waker went to the first loop, which nobody ran), and work again on their own runtime")
+        func runtimeHandlesInsideAnotherRuntime() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let other = try Runtime()
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            let address = try listener.localAddress
+            let (connected, accepted) = try runtime.guardedBlock(on: join(TCPStream.connectFuture(to: address), listener.acceptFuture()))
+            let client = try connected.get()
+            let server = try accepted.get()
+            let report = try other.block(on: pollFn { (_: inout Context) -> Poll<[String: Bool]> in
+                .ready(wrongThreadReport(client: client, server: server, listener: listener))
+            })
+            #expect(report.count == 12)
+            #expect(report.values.allSatisfy { $0 }, "not .wrongThread: \(report.filter { !$0.value })")
+
+            let socket = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+            try runtime.guardedBlock(on: sender.sendFuture([7], to: try socket.localAddress)).get()
+            let received = try other.block(on: timeoutFuture(.seconds(2), socket.receiveFuture()))
+            #expect((try? received.get())?.failure?.kind == .wrongThread, "\(received)")
+            let datagram = try runtime.guardedBlock(on: timeoutFuture(.seconds(5), socket.receiveFuture())).get().get()
+            #expect(datagram.bytes == [7])
+
+            for stream in [client, server] { stream.close() }
+            listener.close()
+            socket.close()
+            sender.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
         @Test("binding a listener off any loop without a runtime is an invalid-argument error, not a crash")
         func bindWithoutRuntime() {
             #expect {
