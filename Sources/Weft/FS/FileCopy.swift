@@ -82,6 +82,7 @@ public struct FileCopy: Future {
     private mutating func pollChunks(_ context: inout Context) -> Poll<Result<Int, WeftError>> {
         while !reachedEnd && copied < range?.count ?? .max {
             if let (work, outcome) = chunk {
+                if let error = work.wrongThread("copy \(reader.path)") { return .ready(.failure(error)) }
                 let operation = work.operation
                 guard let status = operation.status else {
                     operation.waiting.register(context.waker)?.wake()

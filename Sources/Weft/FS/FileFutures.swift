@@ -50,6 +50,9 @@ public struct FileOpen: Future {
             }
         }
         let pending = pending!
+        guard pending.loop.isHandleThread else {
+            return .ready(.failure(WeftError(.wrongThread, operation: "open \(path)", detail: "it was started on another loop")))
+        }
         guard pending.request.status != nil else {
             pending.request.waiting.register(context.waker)?.wake()
             return .pending
@@ -124,6 +127,7 @@ public struct FileOperation<Value>: Future {
             case .success(let submitted): request = submitted
             }
         }
+        if let error = request!.wrongThread(request!.operation.operation) { return .ready(.failure(error)) }
         let operation = request!.operation
         guard operation.status != nil else {
             operation.waiting.register(context.waker)?.wake()
@@ -192,6 +196,7 @@ public struct FileRead: Future {
                 return .ready(.failure(error))
             }
         }
+        if let error = request!.wrongThread("read \(file.path)") { return .ready(.failure(error)) }
         let operation = request!.operation
         guard operation.status != nil else {
             operation.waiting.register(context.waker)?.wake()
@@ -242,6 +247,7 @@ public struct FileWriteAt: Future {
         if bytes.isEmpty, let error = file.refusal("write") { return .ready(.failure(error)) }
         while written < bytes.count {
             if let request {
+                if let error = request.wrongThread("write \(file.path)") { return .ready(.failure(error)) }
                 let operation = request.operation
                 guard operation.status != nil else {
                     operation.waiting.register(context.waker)?.wake()

@@ -83,6 +83,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
                 case .success(let (request, result)): stage = .sending(request, result)
                 }
             case .sending(let request, let outcome):
+                if let error = request.wrongThread("sendfile \(file.path)") { return .ready(.failure(error)) }
                 let operation = request.operation
                 guard operation.status != nil else {
                     operation.waiting.register(context.waker)?.wake()
@@ -113,6 +114,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
                 case .success(let (next, nextResult)): stage = .sending(next, nextResult)
                 }
             case .reading(let request):
+                if let error = request.wrongThread("sendfile \(file.path)") { return .ready(.failure(error)) }
                 let operation = request.operation
                 guard operation.status != nil else {
                     operation.waiting.register(context.waker)?.wake()

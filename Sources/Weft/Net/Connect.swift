@@ -38,6 +38,7 @@ public struct Connect: Future {
             }
             stream = TCPStream(connection: connection)
         }
+        if let error = stream!.connection.wrongThread(operationName) { return .ready(.failure(error)) }
         guard let status = operation!.status else {
             operation!.waiting.register(context.waker)?.wake()
             return .pending

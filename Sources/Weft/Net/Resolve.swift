@@ -34,6 +34,7 @@ public struct Resolve: Future {
                 return .ready(.failure(WeftError(error.kind, operation: operation, detail: error.detail)))
             }
         }
+        if let error = lookup!.wrongThread(operation) { return .ready(.failure(error)) }
         let request = lookup!.operation
         guard let result = request.result else {
             request.waiting.register(context.waker)?.wake()

@@ -97,6 +97,14 @@ final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
         self.isShared = isShared
     }
 
+    /// The error for a poll on another thread than the request's loop's (a
+    /// future moved to another loop after it started the request: the
+    /// request's status and waiting list are that loop thread's alone, and an
+    /// idle loop never completes it), if it is one.
+    func wrongThread(_ name: @autoclosure () -> String) -> WeftError? {
+        loop.isHandleThread ? nil : WeftError(.wrongThread, operation: name(), detail: "it was started on another loop")
+    }
+
     deinit {
         let (operation, isShared) = (operation, isShared)
         loop.onLoop {

@@ -35,6 +35,7 @@ public struct SpawnBlocking<Output: Sendable>: Future {
             }
         }
         let (work, output) = submitted!
+        if let error = work.wrongThread("spawnBlocking") { return .ready(.failure(error)) }
         guard work.operation.status != nil else {
             work.operation.waiting.register(context.waker)?.wake()
             return .pending

@@ -194,6 +194,40 @@ extension ConcurrencyBridge {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("a request started on one runtime (blocking work, a name lookup, a file status, a connect) and then polled inside another runtime's block(on:) fails with .wrongThread, naming it (it waited on the first loop, which nobody ran)")
+        func requestsPolledOnAnotherRuntime() throws {
+            let first = try Runtime()
+            let second = try Runtime()
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: first)
+            let address = try listener.localAddress
+            let blocking = Box(spawnBlocking { 42 })
+            let lookup = Box(resolveFuture(host: "localhost", port: 80))
+            let status = Box(FileSystem.statusFuture(of: "/"))
+            let connect = Box(TCPStream.connectFuture(to: address))
+            // Each polled once on the first runtime: started there.
+            try first.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+                _ = blocking.value.poll(&context)
+                _ = lookup.value.poll(&context)
+                _ = status.value.poll(&context)
+                _ = connect.value.poll(&context)
+                return .ready(())
+            })
+            func onSecond<T>(_ poll: @escaping (inout Context) -> Poll<Result<T, WeftError>>) throws -> WeftError? {
+                try second.block(on: timeoutFuture(.seconds(2), pollFn(poll))).get().failure
+            }
+            let errors: [String: WeftError?] = [
+                "spawnBlocking": try onSecond { blocking.value.poll(&$0) },
+                "resolve localhost:80": try onSecond { lookup.value.poll(&$0) },
+                "stat /": try onSecond { status.value.poll(&$0) },
+                "connect \(address)": try onSecond { connect.value.poll(&$0) },
+            ]
+            for (operation, error) in errors {
+                #expect(error?.kind == .wrongThread, "\(operation): \(String(describing: error))")
+                #expect(error?.operation == operation)
+            }
+            listener.close()
+        }
+
         @Test("binding a listener off any loop without a runtime is an invalid-argument error, not a crash")
         func bindWithoutRuntime() {
             #expect {
