@@ -349,10 +349,18 @@ final class EventLoop {
     /// threads closing handles of the loop at once (two streams dropped, or
     /// one stream closed on two threads) raced on its lists and on the
     /// owner's state. On the shutdown's own thread, which holds the lock
-    /// already, it runs at once.
+    /// already, it runs at once; so does a close that one asks for in turn
+    /// (a released waker was the last owner of a task whose output held a
+    /// handle of the loop): the thread counts as running the loop meanwhile,
+    /// as the shutdown's does, and does not take the lock it holds again.
     func runLateClose(_ close: () -> Void) {
         if isRunningOnCallingThread { return close() }
-        lateCloses.locked { close() }
+        lateCloses.locked {
+            let previous = weft_current_runtime()
+            weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+            defer { weft_set_current_runtime(previous) }
+            close()
+        }
     }
 
     /// Hands every queued job to the orphanage: a job must run somewhere (a

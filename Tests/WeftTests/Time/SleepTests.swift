@@ -341,3 +341,22 @@ extension SleepTests {
         #expect(first.pendingTimerCount == 0)
     }
 }
+
+extension SleepTests {
+    @Test("a sleep dropped on another thread after its runtime shut down, whose waker was the last owner of a finished task holding a UDP socket, closes the socket there too (the late close, holding the loop's late-close lock, asked for the lock again and waited for ever)")
+    func sleepDroppedAfterShutdownReleasesATaskThatHoldsAHandle() throws {
+        let runtime = try Runtime()
+        let handover = Handover()
+        // Detached: the sleep's node keeps the only reference to the task.
+        _ = runtime.spawn(pollFn { (context: inout Context) -> Poll<UDPSocket?> in
+            var nap = sleepFuture(for: .seconds(600))
+            _ = nap.poll(&context)
+            handover.sleeps.append(nap)
+            return .ready(try? UDPSocket.bind(SocketAddress("127.0.0.1:0")))
+        })
+        try runtime.guardedBlock(on: yieldNow())
+        #expect(runtime.pendingTimerCount == 1)
+        try runtime.shutdown()
+        #expect(returnsOnAThreadOfItsOwn(within: .seconds(10)) { handover.sleeps.removeAll() })
+    }
+}
