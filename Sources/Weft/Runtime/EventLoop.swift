@@ -353,11 +353,13 @@ final class EventLoop {
     /// (a released waker was the last owner of a task whose output held a
     /// handle of the loop): the thread counts as running the loop meanwhile,
     /// as the shutdown's does, and does not take the lock it holds again.
-    /// Then the loop runs once without waiting, as the shutdown's last step
-    /// does: libuv ends a closed handle, and fails the requests queued on it
-    /// (writes, a shutdown) with `ECANCELED`, only there; until then each
-    /// request kept its stream, and the stream the loop, alive, and the loop
-    /// leaked with its descriptors.
+    /// Once the last handle is closed, the loop runs once without waiting,
+    /// as the shutdown's last step does: libuv ends a closed handle, and
+    /// fails the requests queued on it (writes, a shutdown) with `ECANCELED`,
+    /// only there; until then each request kept its stream, and the stream
+    /// the loop, alive, and the loop leaked with its descriptors. Not while
+    /// a handle is open: the run would deliver its events on this thread,
+    /// while the loop's creating thread may still be using it.
     func runLateClose(_ close: () -> Void) {
         if isRunningOnCallingThread { return close() }
         lateCloses.locked {
@@ -365,7 +367,11 @@ final class EventLoop {
             weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
             defer { weft_set_current_runtime(previous) }
             close()
-            uv_run(uvLoop, UV_RUN_NOWAIT)
+            if weft_loop_open_handles(uvLoop) == 0 {
+                uv_run(uvLoop, UV_RUN_NOWAIT)
+                // A Swift job a callback queued here would wait for ever.
+                orphanQueuedJobs(attachments.orphanage)
+            }
         }
     }
 
