@@ -174,7 +174,7 @@ public final class File: @unchecked Sendable {
 
     /// The error for a call from a thread other than the loop's, if it is one.
     func wrongThread(_ operation: String) -> WeftError? {
-        handle.loop.isHandleThread ? nil : WeftError(.wrongThread, operation: "\(operation) \(path)")
+        handle.loop.wrongThread("\(operation) \(path)")
     }
 
     /// Why a new request on this file must not start, if it must not.

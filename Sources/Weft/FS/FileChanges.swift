@@ -91,9 +91,7 @@ public struct FileChanges: PollStream {
             watcher = nil
             return .ready(.failure(WeftError(.shutDown, operation: "watch \(path)", detail: "its loop shut down, which stopped the watch")))
         }
-        if !owner.loop.isHandleThread {
-            return .ready(.failure(WeftError(.wrongThread, operation: "watch \(path)")))
-        }
+        if let error = owner.loop.wrongThread("watch \(path)") { return .ready(.failure(error)) }
         return owner.pollEvent(&context).map { event in
             if event.status < 0 {
                 ended = true

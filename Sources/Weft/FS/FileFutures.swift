@@ -50,8 +50,8 @@ public struct FileOpen: Future {
             }
         }
         let pending = pending!
-        guard pending.loop.isHandleThread else {
-            return .ready(.failure(WeftError(.wrongThread, operation: "open \(path)", detail: "it was started on another loop")))
+        if let error = pending.loop.wrongThread("open \(path)", detail: "it was started on another loop") {
+            return .ready(.failure(error))
         }
         guard pending.request.status != nil else {
             pending.request.waiting.register(context.waker)?.wake()

@@ -134,7 +134,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// The error for a call from a thread other than the loop's, if it is
     /// one; `operation` is built only then.
     func wrongThread(_ operation: @autoclosure () -> String) -> WeftError? {
-        endpoint.loop.isHandleThread ? nil : WeftError(.wrongThread, operation: operation())
+        endpoint.loop.wrongThread(operation())
     }
 
     /// Binds a UDP socket to `address` (port 0: a free port, see
@@ -523,9 +523,7 @@ public struct UDPSend: Future {
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, WeftError>> {
         if isDone { return .ready(.failure(.polledAgain(Self.operation(address)))) }
         let endpoint = socket.endpoint
-        guard endpoint.loop.isHandleThread else {
-            return .ready(.failure(WeftError(.wrongThread, operation: Self.operation(address))))
-        }
+        if let error = endpoint.loop.wrongThread(Self.operation(address)) { return .ready(.failure(error)) }
         defer { tryFirst = true }
         return endpoint.pollSend(&context, bytes, to: address, operation: Self.operation(address), inFlight: &inFlight, tryFirst: tryFirst)
             .markingDone(&isDone)

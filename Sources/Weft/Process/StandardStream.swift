@@ -241,7 +241,7 @@ public struct StandardRead: Future {
             return .ready(.failure(WeftError(.invalidArgument, operation: "read(upTo: \(maxLength))",
                                              detail: "the length must not be negative")))
         }
-        if !stream.loop.isHandleThread { return .ready(.failure(WeftError(.wrongThread, operation: "read"))) }
+        if let error = stream.loop.wrongThread("read") { return .ready(.failure(error)) }
         // Nothing asked, nothing to wait for (as a TCP stream's read): a
         // terminal would wait for a key, a file start a read.
         if maxLength == 0 { return .ready(.success([])) }

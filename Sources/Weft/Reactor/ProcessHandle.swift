@@ -188,7 +188,7 @@ final class ProcessHandle {
 
     /// The error for a call from a thread other than the loop's, if it is one.
     func wrongThread(_ operation: String) -> WeftError? {
-        loop.isHandleThread ? nil : WeftError(.wrongThread, operation: operation)
+        loop.wrongThread(operation)
     }
 
     /// The user's ``ChildProcess`` went away: kill the child if asked to, and

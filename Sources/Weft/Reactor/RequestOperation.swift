@@ -102,7 +102,7 @@ final class SubmittedRequest<Request, Operation: RequestOperation<Request>> {
     /// request's status and waiting list are that loop thread's alone, and an
     /// idle loop never completes it), if it is one.
     func wrongThread(_ name: @autoclosure () -> String) -> WeftError? {
-        loop.isHandleThread ? nil : WeftError(.wrongThread, operation: name(), detail: "it was started on another loop")
+        loop.wrongThread(name(), detail: "it was started on another loop")
     }
 
     deinit {

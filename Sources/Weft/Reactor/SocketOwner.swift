@@ -19,13 +19,11 @@ protocol SocketOwner: LoopHandleOwner {}
 
 extension LoopHandleOwner {
     /// The error for a call from a thread other than the loop's (or from its
-    /// creating thread inside another runtime's `block(on:)`,
-    /// ``EventLoop/isHandleThread``), if it is one. Inlined into every poll
-    /// method of a handle: on the loop thread it is one thread-local load and
-    /// a comparison.
+    /// creating thread inside another runtime's `block(on:)`), if it is one
+    /// (``EventLoop/wrongThread(_:detail:)``).
     @inline(__always)
     func wrongThread(_ operation: String) -> WeftError? {
-        loop.isHandleThread ? nil : WeftError(.wrongThread, operation: operation)
+        loop.wrongThread(operation)
     }
 
     /// `close()` on the loop thread (``EventLoop/onLoop(_:)``).

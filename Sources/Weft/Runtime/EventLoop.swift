@@ -176,6 +176,15 @@ final class EventLoop {
         isRunningOnCallingThread || (weft_current_runtime() == nil && isOwnedIdleByCallingThread)
     }
 
+    /// The error for using this loop's handles or requests from the calling
+    /// thread, if it may not (``isHandleThread``); `operation` is built only
+    /// then. The one thread check of every handle's and request's poll and
+    /// call: on the loop thread one thread-local load and a comparison.
+    @inline(__always)
+    func wrongThread(_ operation: @autoclosure () -> String, detail: String = "") -> WeftError? {
+        isHandleThread ? nil : WeftError(.wrongThread, operation: operation(), detail: detail)
+    }
+
     /// Whether the calling thread created this loop and nobody is running it.
     @usableFromInline var isOwnedIdleByCallingThread: Bool {
         !isRunning && ownerThread == weft_thread_identity()

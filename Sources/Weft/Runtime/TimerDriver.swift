@@ -178,6 +178,8 @@ final class ArmedTimer {
 
     deinit {
         let (loop, node, wakes) = (loop, node, wakesWhenDropped)
+        // `onLoop`'s own check, made first: its closure would be allocated
+        // for every sleep even where it runs at once.
         if loop.closesHere {
             Self.release(node, of: loop, waking: wakes)
         } else {
