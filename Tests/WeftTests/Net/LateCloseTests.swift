@@ -4,11 +4,6 @@ import Testing
 
 @Suite("Handles closed after their runtime shut down")
 struct LateCloseTests {
-    /// Hands a stream to another thread to drop there.
-    final class Handover: @unchecked Sendable {
-        var stream: TCPStream?
-    }
-
     @Test("a stream with writes queued in libuv, dropped on another thread after its runtime shut down, lets its loop go (the queued writes kept the loop alive: nobody ran it again to cancel them, and the loop leaked with its descriptors)")
     func streamWithQueuedWritesLetsItsLoopGo() throws {
         weak var loop: EventLoop?
@@ -32,9 +27,8 @@ struct LateCloseTests {
             #expect(server.connection.queuedWriteBytes > 0, "nothing left queued in libuv")
             listener.close()
             try runtime.shutdown()
-            let handover = Handover()
-            handover.stream = server
-            #expect(returnsOnAThreadOfItsOwn(within: .seconds(10)) { handover.stream = nil })
+            let handover = SharedBox<TCPStream?>(server)
+            #expect(returnsOnAThreadOfItsOwn(within: .seconds(10)) { handover.set(nil) })
         }()
         // Freed, the loop closed its descriptors (the suites run in parallel:
         // a count of this process's descriptors would not show four).

@@ -254,12 +254,6 @@ extension SleepTests {
 }
 
 extension SleepTests {
-    /// Sleeps handed from one thread to another, as an await hands back the
-    /// rest of a `selectAll` or a task's output.
-    final class Handover: @unchecked Sendable {
-        var sleeps: [Sleep] = []
-    }
-
     /// Naps of `microseconds` until `done`, arming beside each a longer
     /// sleep that it drops when the nap ends: the wheel inserts, fires and
     /// removes. Yields how many naps it took.
@@ -290,19 +284,23 @@ extension SleepTests {
     func sleepsDroppedOnAnotherThread() throws {
         let runtime = try Runtime()
         let count = 3_000
-        let handover = Handover()
+        // Handed to another thread, as an await hands back the rest of a
+        // `selectAll` or a task's output.
+        let handover = SharedBox<[Sleep]>([])
         try runtime.guardedBlock(on: pollFn { (context: inout Context) -> Poll<Void> in
-            for _ in 0..<count {
+            handover.set((0..<count).map { _ in
                 var nap = sleepFuture(for: .seconds(600))
                 _ = nap.poll(&context)
-                handover.sleeps.append(nap)
-            }
+                return nap
+            })
             return .ready(())
         })
         #expect(runtime.pendingTimerCount == count)
         let dropped = AtomicCounter()
         let dropper = ForeignThread {
-            while let nap = handover.sleeps.popLast() {
+            var naps = handover.get()
+            handover.set([])
+            while let nap = naps.popLast() {
                 _ = nap
                 dropped.increment()
                 if dropped.value % 64 == 0 { usleep(100) }
@@ -343,20 +341,20 @@ extension SleepTests {
 }
 
 extension SleepTests {
-    @Test("a sleep dropped on another thread after its runtime shut down, whose waker was the last owner of a finished task holding a UDP socket, closes the socket there too (the late close, holding the loop's late-close lock, asked for the lock again and waited for ever)")
+    @Test("a sleep dropped on another thread after its runtime shut down, whose waker was the last owner of a finished task holding a UDP socket, lets the task and its socket go there (the socket's late close, asked for inside the sleep's, took the loop's late-close lock again: a trap)")
     func sleepDroppedAfterShutdownReleasesATaskThatHoldsAHandle() throws {
         let runtime = try Runtime()
-        let handover = Handover()
+        let handover = SharedBox<[Sleep]>([])
         // Detached: the sleep's node keeps the only reference to the task.
         _ = runtime.spawn(pollFn { (context: inout Context) -> Poll<UDPSocket?> in
             var nap = sleepFuture(for: .seconds(600))
             _ = nap.poll(&context)
-            handover.sleeps.append(nap)
+            handover.set([nap])
             return .ready(try? UDPSocket.bind(SocketAddress("127.0.0.1:0")))
         })
         try runtime.guardedBlock(on: yieldNow())
         #expect(runtime.pendingTimerCount == 1)
         try runtime.shutdown()
-        #expect(returnsOnAThreadOfItsOwn(within: .seconds(10)) { handover.sleeps.removeAll() })
+        #expect(returnsOnAThreadOfItsOwn(within: .seconds(10)) { handover.set([]) })
     }
 }
