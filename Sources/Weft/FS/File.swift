@@ -43,9 +43,11 @@ import CLibUV
 /// write accepted are written even if the file is dropped.
 ///
 /// `@unchecked Sendable` is sound because its state (`handle`, `sequential`)
-/// is touched solely on the loop thread: every poll method checks
-/// `isOnLoopThread` first, the async ones run there, and `close()`/`deinit`
-/// called elsewhere hand the close to the loop.
+/// is touched solely on the loop thread: every poll method checks the
+/// thread first (`EventLoop.wrongThread`), the async ones run there, and
+/// `close()`/`deinit` called elsewhere, or after the loop's shutdown, hand
+/// the close to the loop (`EventLoop.closesHere`), which runs it there or
+/// under its late-close lock.
 public final class File: @unchecked Sendable {
     /// The descriptor and when it is closed.
     let handle: OpenFile
@@ -162,7 +164,7 @@ public final class File: @unchecked Sendable {
     /// the descriptor is closed once the requests in flight finished (a write
     /// already accepted still lands). Idempotent, from any thread.
     public func close() {
-        if handle.loop.isOnLoopThread {
+        if handle.loop.closesHere {
             // A read waiting on one polls again and fails with `.closed`.
             dropReadsAhead()
             handle.closeOnLoop()

@@ -50,7 +50,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.loop.isOnLoopThread {
+        if process.loop.closesHere {
             process.release()
         } else {
             process.loop.enqueue(ReleaseChild(child: UnsafeTransfer(value: process)))

@@ -153,9 +153,12 @@ public final class StandardStream: @unchecked Sendable {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }
         switch backing {
         case .stream(let stream) where kind == .pipe:
-            let close = CloseStandardPipe(stream: stream)
-            let loop = stream.connection.loop
-            if loop.isOnLoopThread { close.run() } else { loop.enqueue(close) }
+            // On the loop (or, once it is shut down, under its late-close
+            // lock), then the pipe's mode may go back.
+            stream.connection.loop.onLoop {
+                stream.close()
+                OpenPipes.closed()
+            }
         case .stream(let stream):
             stream.close()
         case .file(let file):
@@ -298,16 +301,3 @@ extension StandardStream {
     }
 }
 
-/// Closes a standard stream's pipe on its loop, then tells ``OpenPipes``.
-private struct CloseStandardPipe: LoopJob {
-    let stream: PipeStream
-
-    func run() {
-        stream.close()
-        OpenPipes.closed()
-    }
-
-    func loopClosed() {
-        OpenPipes.closed()  // the loop's shutdown closed the stream
-    }
-}

@@ -117,9 +117,7 @@ extension EventLoop {
     /// handle (`.shutDown`).
     func refusesNewHandle(operation: String) -> WeftError? {
         if !isOnLoopThread { return WeftError(.wrongThread, operation: operation) }
-        if isShutDown {
-            return WeftError(.shutDown, operation: operation, detail: "the runtime was shut down; nothing would ever serve it")
-        }
+        if isShutDown { return shutDownError(operation) }
         return nil
     }
 }

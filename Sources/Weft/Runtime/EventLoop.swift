@@ -47,7 +47,11 @@ final class EventLoop {
     /// `isOnLoopThread`, hence atomic.
     let running = Atomic<Bool>(false)
     @usableFromInline var isRunning: Bool { running.load(ordering: .acquiring) }
-    private(set) var isShutDown = false
+    /// Set once, by ``shutdown()``. Read by the thread checks on any thread,
+    /// and the shutdown itself may run on whichever thread dropped the
+    /// runtime (`Runtime.deinit`), hence atomic.
+    private let shutDown = Atomic<Bool>(false)
+    @usableFromInline var isShutDown: Bool { shutDown.load(ordering: .acquiring) }
     /// Held by every close made once the loop is shut down
     /// (``runLateClose(_:)``), and by the end of the shutdown itself:
     /// nobody runs the loop then, so any thread may ask for a close, and each
@@ -165,24 +169,40 @@ final class EventLoop {
     }
 
     /// Whether the calling thread may use this loop's handles and requests:
-    /// it is running the loop, or it created it, nobody is running it, and
-    /// the thread runs no other loop either. Inside another runtime's
-    /// `block(on:)` a poll would leave its waker with this loop, which
-    /// nobody runs meanwhile, and wait for ever; it fails with `.wrongThread`
-    /// instead. The checks that end in that error ask this; the closes that
-    /// only choose between closing at once and handing the close to the
-    /// loop ask ``isOnLoopThread``.
+    /// it is running the loop, or it created it, nobody is running it, the
+    /// thread runs no other loop either, and the loop was not shut down.
+    /// Inside another runtime's `block(on:)`, or after the shutdown, a poll
+    /// would leave its waker with a loop nobody runs, and wait for ever; it
+    /// fails instead (``wrongThread(_:detail:)``). The closes that only
+    /// choose between closing at once and handing the close to the loop ask
+    /// ``closesHere``.
     @inlinable var isHandleThread: Bool {
-        isRunningOnCallingThread || (weft_current_runtime() == nil && isOwnedIdleByCallingThread)
+        isRunningOnCallingThread || (weft_current_runtime() == nil && isOwnedIdleByCallingThread && !isShutDown)
     }
 
     /// The error for using this loop's handles or requests from the calling
-    /// thread, if it may not (``isHandleThread``); `operation` is built only
-    /// then. The one thread check of every handle's and request's poll and
-    /// call: on the loop thread one thread-local load and a comparison.
+    /// thread, if it may not (``isHandleThread``): `.shutDown` on the thread
+    /// that owned the loop once it was shut down, `.wrongThread` otherwise.
+    /// `operation` is built only then. The one thread check of every
+    /// handle's and request's poll and call: on the loop thread one
+    /// thread-local load and a comparison.
     @inline(__always)
     func wrongThread(_ operation: @autoclosure () -> String, detail: String = "") -> WeftError? {
-        isHandleThread ? nil : WeftError(.wrongThread, operation: operation(), detail: detail)
+        isHandleThread ? nil : refusal(operation(), detail: detail)
+    }
+
+    /// The error for using this loop's handles, or opening new ones, once
+    /// it was shut down.
+    func shutDownError(_ operation: String) -> WeftError {
+        WeftError(.shutDown, operation: operation, detail: "the runtime was shut down; nothing would ever serve it")
+    }
+
+    @inline(never)
+    private func refusal(_ operation: String, detail: String) -> WeftError {
+        if isShutDown && weft_current_runtime() == nil && isOwnedIdleByCallingThread {
+            return shutDownError(operation)
+        }
+        return WeftError(.wrongThread, operation: operation, detail: detail)
     }
 
     /// Whether the calling thread created this loop and nobody is running it.
@@ -309,8 +329,7 @@ final class EventLoop {
     /// Cancels every task (dropping its future, which stops its timers and I/O)
     /// and closes the handles the loop itself owns. Idempotent.
     func shutdown() {
-        guard !isShutDown else { return }
-        isShutDown = true
+        guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let previous = weft_current_runtime()
         weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
         defer { weft_set_current_runtime(previous) }

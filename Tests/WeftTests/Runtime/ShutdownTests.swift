@@ -120,6 +120,45 @@ struct ShutdownTests {
         #expect(polls.value == 0)
     }
 
+    // Before the fix that came with this test, each of the four passed the
+    // thread check on the runtime's own thread (it created the loop, and
+    // nobody ran it) and started its I/O on a loop nothing would run again:
+    // each poll was pending, and a `block(on:)` of another runtime, or any
+    // waiting of the caller's, waited for ever.
+    @Test("an accept, a receive, a stream read and a file read polled on the runtime's thread after its shutdown fail with .shutDown naming the operation, instead of waiting on a loop nothing runs")
+    func handlesPolledAfterShutdown() throws {
+        let runtime = try Runtime()
+        let listener = try NetTest.bindLoopback(runtime)
+        let socket = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let (accepted, client) = try runtime.block(on: join(listener.acceptFuture(), TCPStream.connectFuture(to: try listener.localAddress)))
+        let stream = try accepted.get()
+        let connected = try client.get()
+        let file = try runtime.block(on: File.openFuture("/proc/self/status")).get()
+        try runtime.shutdown()
+
+        var accept = listener.acceptFuture()
+        var receive = socket.receiveFuture()
+        var read = stream.readFuture()
+        var fileRead = file.readFuture(upTo: 16)
+        let polled: [String: Poll<WeftError?>] = [
+            "accept": pollOnce(&accept).map { $0.failure },
+            "receive": pollOnce(&receive).map { $0.failure },
+            "read": pollOnce(&read).map { $0.failure },
+            "file read": pollOnce(&fileRead).map { $0.failure },
+        ]
+        for (operation, poll) in polled.sorted(by: { $0.key < $1.key }) {
+            guard case .ready(let error) = poll else {
+                Issue.record("\(operation) after shutdown: pending")
+                continue
+            }
+            #expect(error?.kind == .shutDown, "\(operation): \(String(describing: error))")
+            #expect(error?.operation.contains(operation.split(separator: " ").last.map(String.init) ?? operation) == true,
+                    "\(operation): \(String(describing: error))")
+        }
+        for closing in [listener.close, socket.close, stream.close, connected.close, file.close] { closing() }
+        #expect(runtime.openHandleCount == 0)
+    }
+
     @Test("shutdown is idempotent")
     func shutdownTwice() throws {
         let runtime = try Runtime()
