@@ -144,7 +144,8 @@ public final class TaskTrackerToken: Sendable {
     deinit { release() }
 }
 
-/// A future counted by a ``TaskTracker`` while it runs. See ``TaskTracker/track(_:)->Tracked<F>``.
+/// A future counted by a ``TaskTracker`` while it runs: its token is released
+/// when it completes, or when it is dropped. See ``TaskTracker/track(_:)->Tracked<F>``.
 ///
 /// **Cancellation:** dropping it drops `Base` and releases its token.
 public struct Tracked<Base: Future>: Future {
@@ -159,7 +160,9 @@ public struct Tracked<Base: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
-        base.poll(&context)
+        let result = base.poll(&context)
+        if case .ready = result { token.release() }
+        return result
     }
 }
 

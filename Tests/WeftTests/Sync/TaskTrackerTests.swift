@@ -77,6 +77,23 @@ struct TaskTrackerTests {
         #expect(pollFuture(&waiting).isReady)
     }
 
+    // Before the fix that came with this test, the token went only with the
+    // future: kept after it completed, it counted as live, and wait() waited.
+    @Test("a tracked future stops counting when it completes, though the caller keeps it, as documented")
+    func completedFutureReleases() throws {
+        let tracker = TaskTracker()
+        var tracked = tracker.track(ready(1))
+        tracker.close()
+        guard case .ready(1) = tracked.pollOnce() else {
+            Issue.record("a ready future's poll was not ready")
+            return
+        }
+        #expect(tracker.liveCount == 0)
+        var wait = tracker.waitFuture()
+        #expect(wait.pollOnce().isReady)
+        withExtendedLifetime(tracked) {}
+    }
+
     @Test("a tracked future that is dropped unfinished is released too")
     func droppedFutureReleases() throws {
         let runtime = try Runtime()
