@@ -238,8 +238,13 @@ private struct CloseFileFromElsewhere: LoopJob {
         file.value.close()
     }
 
+    /// As `close()` on the loop: the reads ahead a pool thread has not
+    /// started are cancelled (one on a terminal would hold a pool thread).
     func loopClosed() {
-        file.value.handle.loop.runLateClose { file.value.handle.closeAfterShutdown() }
+        file.value.handle.loop.runLateClose {
+            file.value.dropReadsAhead()
+            file.value.handle.closeAfterShutdown()
+        }
     }
 }
 
