@@ -119,8 +119,13 @@ extension File: AsyncBufRead, AsyncWrite {
         }
     }
 
-    /// Marks `count` bytes of the current block as read.
+    /// Marks `count` bytes of the current block as read (none for a count
+    /// of 0 or less, at most the block). Call it on the loop thread, after
+    /// `pollFillBuffer` (a precondition, as a stream's, since it cannot
+    /// report an error).
     public func consume(_ count: Int) {
+        precondition(handle.loop.isOnLoopThread, "File.consume called off its loop thread")
+        guard count > 0 else { return }
         let taken = min(count, sequential.readEnd - sequential.readStart)
         sequential.readStart += taken
         sequential.position += Int64(taken)

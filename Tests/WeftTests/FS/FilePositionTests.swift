@@ -21,4 +21,22 @@ struct FilePositionTests {
             for file in [regular, device] { file.close() }
         }
     }
+
+    // Before the fix that came with this test, `consume(-3)` moved the read
+    // position back before the buffer: the next read copied a byte from
+    // before its allocation, and the position went negative.
+    @Test("consume of a count of 0 or less consumes nothing: the next read goes on where the last ended")
+    func consumeOfNothing() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/f", contents: Array("hello".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/f")).get()
+            #expect(try runtime.block(on: file.readFuture(upTo: 2)).get() == Array("he".utf8))
+            file.consume(-3)
+            file.consume(0)
+            #expect(try runtime.block(on: file.readFuture(upTo: 10)).get() == Array("llo".utf8))
+            #expect(try runtime.block(on: file.readFuture(upTo: 10)).get() == [])
+            file.close()
+        }
+    }
 }

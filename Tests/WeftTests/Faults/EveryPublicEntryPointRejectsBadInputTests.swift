@@ -54,7 +54,7 @@ import Weft
 ///   Runtime/ReentrancyTests.swift.
 ///
 /// Not tested, because they trap by a documented precondition:
-/// `TCPStream.consume` off its loop thread; `spawn(_:)` outside a runtime;
+/// `TCPStream.consume` and `File.consume` off their loop thread; `spawn(_:)` outside a runtime;
 /// polling any future again after it returned `.ready` (the `Future` contract),
 /// including a `JoinHandle` whose output was taken; `boundedChannel` and
 /// `broadcastChannel` with a capacity below 1; `AsyncSemaphore(permits:)` and
