@@ -341,10 +341,22 @@ final class EventLoop {
         }
         drainInbox()
         while let task = ready.popFirst() { task.release() }
-        let orphanage = attachments.orphanage
-        orphanage?.holdJobs()
-        defer { orphanage?.releaseJobs() }  // once nothing of the loop is torn down any more
-        orphanQueuedJobs(orphanage)
+        // The orphanage (the bridge's executors) takes the Swift jobs the
+        // loop can no longer run, held until nothing of the loop is torn
+        // down any more. Looked for again until found: another thread may
+        // make the executors while this runs (an await's first use of them),
+        // and its job still reach the inbox before it closes.
+        var held = attachments.orphanage
+        held?.holdJobs()
+        defer { held?.releaseJobs() }
+        func orphanage() -> (any LoopJobOrphanage)? {
+            if held == nil, let found = attachments.orphanage {
+                found.holdJobs()
+                held = found
+            }
+            return held
+        }
+        orphanQueuedJobs(orphanage())
         attachments.notifyShutdown()
         timers.close()
         timers.virtualClock?.uninstall()
@@ -353,14 +365,14 @@ final class EventLoop {
         // there (``runLateClose(_:)``): not while this still runs the loop.
         lateCloses.locked {
             let (async, refused) = inbox.close()
-            for job in refused { job.loopClosed(orphanage: orphanage) }
+            for job in refused { job.loopClosed(orphanage: orphanage()) }
             if let async {
                 weft_close_and_free(weft_async_handle(async))
             }
             uv_run(uvLoop, UV_RUN_NOWAIT)
             // What the shutdown itself woke on this thread (an await of a child
             // told `.shutDown`, a last callback) was queued here: it too.
-            orphanQueuedJobs(orphanage)
+            orphanQueuedJobs(orphanage())
         }
     }
 
