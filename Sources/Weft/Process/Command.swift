@@ -174,6 +174,18 @@ extension Command {
                         detail: "executable \(executable.debugDescription): environment variable name \(change.name.debugDescription) is empty or contains \"=\"")
     }
 
+    /// Fails with EINVAL, as libuv does for -1, when a standard stream is a
+    /// negative descriptor: libuv gave the child /dev/null for any other (its
+    /// child setup reads a negative descriptor as "none").
+    func refuseNegativeDescriptors() throws(WeftError) {
+        for (index, stdio) in [standardInput, standardOutput, standardError].enumerated() {
+            guard case .descriptor(let descriptor) = stdio, descriptor < 0 else { continue }
+            let name = ["standard input", "standard output", "standard error"][index]
+            throw WeftError(.libuv(code: UV_EINVAL.rawValue), operation: "spawn",
+                            detail: "executable \(executable.debugDescription): \(name) is descriptor \(descriptor), which cannot be open")
+        }
+    }
+
     /// Spawns the child on `loop`, the calling thread's.
     func spawn(on loop: EventLoop) throws(WeftError) -> ChildProcess {
         if !loop.isOnLoopThread || loop.isShutDown, let error = loop.refusesNewHandle(operation: "spawn \(executable)") {
@@ -190,6 +202,7 @@ extension Command {
         let strings: [String] = [executable] + arguments + changed + [workingDirectory].compactMap { $0 } + paths
         try ProcessHandle.refuseNUL(in: strings, executable: executable)
         try refuseBadVariableNames()
+        try refuseNegativeDescriptors()
         // A file for the output or error is truncated before the spawn: first
         // make sure the child could start at all (SpawnPreflight).
         let writesFiles = [standardOutput, standardError].contains { if case .file = $0 { true } else { false } }
@@ -216,7 +229,9 @@ extension Command {
                 slots.append(.inherit(inherited.forChild(Int32(index))))
             case .descriptor(let descriptor):
                 slots.append(.inherit(inherited.forChild(descriptor)))
-            case .file(let path) where index == 2 && outputFiles.first?.path == path:
+            // Byte for byte: two paths Swift calls equal (one precomposed,
+            // one decomposed) are two files on Linux.
+            case .file(let path) where index == 2 && outputFiles.first.map({ $0.path.utf8.elementsEqual(path.utf8) }) == true:
                 slots.append(.inherit(outputFiles[0].descriptor))
             case .null, .file:
                 let path: String

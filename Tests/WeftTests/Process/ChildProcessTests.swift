@@ -340,6 +340,48 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    // Before the fix that came with this test, libuv refused -1 alone: the
+    // child got /dev/null for any other negative descriptor, and its output
+    // went nowhere while the spawn succeeded.
+    @Test("a standard stream set to a negative descriptor fails the spawn with EINVAL naming the stream, as -1 does")
+    func negativeDescriptors() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        for descriptor: Int32 in [-1, -2, -9, .min] {
+            var command = Command("/bin/echo", arguments: ["x"])
+            command.standardOutput = .descriptor(descriptor)
+            let result = try Self.run(runtime, command.statusFuture())
+            #expect(result.failure?.code == .invalidArgument, "descriptor \(descriptor): \(result)")
+            #expect(result.failure?.name == "EINVAL", "descriptor \(descriptor): \(result)")
+        }
+        var input = Command("/bin/cat")
+        input.standardInput = .descriptor(-5)
+        let refused = try Self.run(runtime, input.statusFuture())
+        #expect(refused.failure?.description.contains("standard input is descriptor -5") == true, "\(refused)")
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    // Before the fix that came with this test, the paths were compared as
+    // Swift strings, which call a precomposed and a decomposed "é" equal:
+    // standard error went into standard output's file, and its own file was
+    // never made.
+    @Test("standard output and error set to paths that differ in bytes but not in Unicode normalization are two files")
+    func outputAndErrorToTwoFilesSwiftCallsEqual() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        try FileTest.withTemporaryDirectory { directory in
+            let composed = directory + "/caf\u{E9}", decomposed = directory + "/cafe\u{301}"
+            #expect(composed == decomposed, "Swift no longer calls them equal: the test tests nothing")
+            var command = Command("/bin/sh", arguments: ["-c", "echo out; echo err >&2"])
+            command.standardOutput = .file(path: composed)
+            command.standardError = .file(path: decomposed)
+            #expect(try Self.run(runtime, command.statusFuture()).get().isSuccess)
+            let output = try runtime.block(on: FileSystem.readFileFuture(composed)).get()
+            let error = try runtime.block(on: FileSystem.readFileFuture(decomposed))
+            #expect(output == Array("out\n".utf8))
+            #expect((try? error.get()) == Array("err\n".utf8), "\(error)")
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("standard output and error set to one path share one descriptor (>f 2>&1): what the child writes to each lands in order, none over the other (opened twice, each wrote from the start of the file)")
     func outputAndErrorToOneFile() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
