@@ -53,6 +53,10 @@ public struct FileChange: Sendable, Hashable {
 /// unread are dropped) and ends; awaited through ``values``, the await ends
 /// first, with `CancellationError`, as every await on a loop that shut down.
 ///
+/// Copies of the stream share one watch: each change goes to the copy that
+/// polls first, and once one copy took the change that ends the watch, the
+/// watch is closed and every copy ends.
+///
 /// **Cancellation:** dropping the stream (its last copy) stops the watch: the
 /// handle is closed on its loop, whichever thread drops it.
 public struct FileChanges: PollStream {
@@ -92,7 +96,13 @@ public struct FileChanges: PollStream {
             return .ready(.failure(WeftError(.shutDown, operation: "watch \(path)", detail: "its loop shut down, which stopped the watch")))
         }
         if let error = owner.loop.wrongThread("watch \(path)") { return .ready(.failure(error)) }
-        return owner.pollEvent(&context).map { event in
+        return owner.pollEvent(&context).map { taken in
+            guard let event = taken else {
+                // Another copy of the stream took the last change.
+                ended = true
+                watcher = nil
+                return nil
+            }
             if event.status < 0 {
                 ended = true
                 watcher = nil

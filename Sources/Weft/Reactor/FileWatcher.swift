@@ -32,6 +32,8 @@ final class FileWatcher: EndsWithItsLoop {
     /// A ring: the events taken leave it at once (an array emptied only when
     /// drained kept every event a slow reader had taken, growing for ever).
     private let queue = RingBuffer<Event>(capacity: 16)
+    /// Set when one copy of the stream took the watch's last event.
+    private var hasEnded = false
     /// Events dropped because the queue was full.
     private(set) var droppedEvents = 0
     private var waiting = WaitingWakers()
@@ -118,11 +120,23 @@ final class FileWatcher: EndsWithItsLoop {
         waiting.wakeAll()
     }
 
-    /// The oldest queued event, or pending after registering the waker.
-    func pollEvent(_ context: inout Context) -> Poll<Event> {
+    /// The oldest queued event, or pending after registering the waker; nil
+    /// once the watch's last event (``endsWatch(_:)``) was taken.
+    ///
+    /// Copies of one stream share the watcher, and one of them takes that
+    /// event: the watch ends for all of them there (its handle is closed,
+    /// and the others are woken to see it), or the others waited for ever
+    /// for a change the kernel would not report (it dropped the watch).
+    func pollEvent(_ context: inout Context) -> Poll<Event?> {
+        if hasEnded { return .ready(nil) }
         guard let event = queue.popFirst() else {
             waiting.register(context.waker)?.wake()
             return .pending
+        }
+        if endsWatch(event) {
+            hasEnded = true
+            close()
+            waiting.wakeAll()
         }
         return .ready(event)
     }

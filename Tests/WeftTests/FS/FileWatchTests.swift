@@ -88,6 +88,29 @@ struct FileWatchTests {
         }
     }
 
+    // Before the fix that came with this test, the end was each copy's own:
+    // the copy that took the removal ended, and the other, polled next,
+    // waited for ever on the watch the kernel had dropped.
+    @Test("copies of one watch all end when one of them takes the removal that ends it, and the watch is closed then")
+    func copiesEndTogether() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/watched.txt"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1])).get()
+            var changes = FileSystem.watch(path)
+            try changes.install(runtime: runtime)
+            let other = changes
+            try runtime.block(on: FileSystem.removeFileFuture(path)).get()
+            let seen = try Self.drainToEnd(changes, on: runtime)
+            #expect(seen.last?.kinds.contains(.renamed) == true, "\(seen)")
+            #expect(runtime.openHandleCount == baseline, "the ended watch is still open while a copy is held")
+            let next = try runtime.block(on: timeoutFuture(.seconds(5), other.next()))
+            #expect((try? next.get()).map { $0.0 == nil } == true, "the other copy: \(next)")
+            withExtendedLifetime(other) {}
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("the watch of a directory named with a trailing slash ends when the directory is removed (libuv names its own changes \"\" then, never the path's last component: it waited for ever)")
     func directoryWithTrailingSlashGone() throws {
         try FileTest.withTemporaryDirectory { directory in
