@@ -122,7 +122,7 @@ extension TCPListener {
     /// try await server.value
     /// ```
     public var connections: PollStreamResults<Incoming, TCPStream> {
-        PollStreamResults(values: incoming.values)
+        PollStreamResults(values: incoming.values, operation: "accept")
     }
 }
 
@@ -197,7 +197,7 @@ extension UnixListener {
 
     /// Accepted connections as an `AsyncSequence`; it ends when the listener closes.
     public var connections: PollStreamResults<UnixIncoming, UnixStream> {
-        PollStreamResults(values: incoming.values)
+        PollStreamResults(values: incoming.values, operation: "accept")
     }
 }
 
@@ -342,7 +342,7 @@ extension UDPSocket {
     /// }
     /// ```
     public var datagrams: PollStreamResults<UDPIncoming, UDPDatagram> {
-        PollStreamResults(values: incoming.values)
+        PollStreamResults(values: incoming.values, operation: "receive")
     }
 }
 

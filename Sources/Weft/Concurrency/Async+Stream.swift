@@ -59,16 +59,28 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
         /// (for a task that prefers a loop, each hop reads that preference
         /// under the task's status lock).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Base.Element? {
+            do {
+                return try await awaitNext(isolation: actor)
+            } catch {
+                throw CancellationError()
+            }
+        }
+
+        /// ``next(isolation:)`` with the bridge's own error, which tells a
+        /// loop's shutdown from a cancellation (``PollStreamResults`` reports
+        /// the first as its handle's operations do).
+        @inline(__always)
+        mutating func awaitNext(isolation actor: isolated (any Actor)?) async throws(AwaitCancelled) -> Base.Element? {
             guard let stream = held.stream.take() else { return nil }
             // At the end, the rest is dropped where it was polled, on the loop.
             let element: Base.Element?, rest: Base?
             if let loop = held.loop {
                 let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest) }
-                (element, rest) = try await value(transferring: UnsafeTransfer(value: next), on: loop).value
+                (element, rest) = try await awaitValue(transferring: UnsafeTransfer(value: next), on: loop).value
             } else {
                 // Read where it is polled: off any loop, that is the shared one.
                 let next = stream.next().map { ($0.element, $0.element == nil ? nil : $0.rest, EventLoop.current) }
-                (element, rest, held.loop) = try await value(transferring: UnsafeTransfer(value: next)).value
+                (element, rest, held.loop) = try await awaitValue(transferring: UnsafeTransfer(value: next)).value
             }
             held.stream = rest
             return element
@@ -90,16 +102,24 @@ where Base.Element == Result<Success, WeftError> {
     /// The stream's successes.
     public typealias Element = Success
     let values: PollStreamValues<Base>
+    /// The operation each element is (`accept`, `receive`), for the error
+    /// thrown when the stream's loop shuts down during an await.
+    let operation: String
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(values: values.makeAsyncIterator())
+        Iterator(values: values.makeAsyncIterator(), operation: operation)
     }
 
     /// Takes results by polling the stream on its loop.
     public struct Iterator: AsyncIteratorProtocol {
         var values: PollStreamValues<Base>.Iterator?
+        let operation: String
 
         /// The next success, or `nil` at the end (also after an error was thrown).
+        /// When the stream's loop shuts down during the await, throws
+        /// ``WeftError/Kind/closed`` naming the operation, as the handle's
+        /// own async operations do (`accept()`, `receive()`): nobody
+        /// cancelled the task.
         ///
         /// **Cancellation:** throws `CancellationError`; the stream is dropped and
         /// the sequence ends.
@@ -111,7 +131,13 @@ where Base.Element == Result<Success, WeftError> {
         /// ``PollStreamValues/Iterator/next(isolation:)``).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Success? {
             guard var iterator = values.take() else { return nil }
-            guard let result = try await iterator.next(isolation: actor) else { return nil }
+            let next: Result<Success, WeftError>?
+            do {
+                next = try await iterator.awaitNext(isolation: actor)
+            } catch {
+                throw awaitCancelledError(error, else: WeftError(.closed, operation: operation, detail: "its loop has shut down"))
+            }
+            guard let result = next else { return nil }
             let success = try result.get()
             values = iterator
             return success

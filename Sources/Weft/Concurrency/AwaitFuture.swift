@@ -13,7 +13,8 @@ import Synchronization
 /// `CancellationError`. So does a call from a task still bound to a loop that
 /// has shut down (its jobs then run on the loop's orphaned-jobs queue, where no
 /// loop will poll the future), and an await in flight when its loop shuts down:
-/// the shutdown cancelled it. The async TCP operations report that case as
+/// the shutdown cancelled it. The async socket operations (and a listener's
+/// `connections`, a UDP socket's `datagrams`) report that case as
 /// ``WeftError/Kind/closed`` instead, and those of child processes as
 /// ``WeftError/Kind/shutDown``.
 @inlinable

@@ -77,6 +77,37 @@ extension ConcurrencyBridge {
             }
         }
 
+        // Before the fix that came with this test, both threw
+        // CancellationError: a task nobody cancelled was told it was, where
+        // `accept()` and `receive()` throw `.closed`.
+        @Test("a listener's connections and a UDP socket's datagrams, iterated by another loop's task when their own loop shuts down, throw .closed naming the operation, as accept() and receive() do, not CancellationError")
+        func sequencesOfALoopThatShutsDown() async throws {
+            let iterating = try LoopThread()
+            defer { iterating.shutdown() }
+            let owning = try LoopThread()
+            let (listener, socket) = try await awaitWithin(.seconds(20), owning.spawn {
+                (try TCPListener.bind(SocketAddress("127.0.0.1:0")), try UDPSocket.bind(SocketAddress("127.0.0.1:0")))
+            })
+            func ending(_ body: @escaping @Sendable () async throws -> Void) -> Task<String, any Error> {
+                iterating.spawn { () async -> String in
+                    do {
+                        try await body()
+                        return "ended without an error"
+                    } catch let error as WeftError {
+                        return "\(error.kind) \(error.operation)"
+                    } catch {
+                        return "\(type(of: error))"
+                    }
+                }
+            }
+            let connections = ending { for try await _ in listener.connections {} }
+            let datagrams = ending { for try await _ in socket.datagrams {} }
+            try await Task.sleep(for: .milliseconds(100))  // both waiting (either way, the outcome is the same)
+            await shutDownOffThePool(owning)
+            #expect(try await awaitWithin(.seconds(20), connections) == "closed accept")
+            #expect(try await awaitWithin(.seconds(20), datagrams) == "closed receive")
+        }
+
         @Test("connect, bind by name and resolve from a task still bound to a shut-down loop are cancelled; none carries on on the shared loop")
         func connectsOfADeadLoop() async throws {
             let listening = try LoopThread()

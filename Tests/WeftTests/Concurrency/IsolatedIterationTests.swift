@@ -60,7 +60,7 @@ extension ConcurrencyBridge {
         func resultsEndAfterTheFirstFailure() async throws {
             let failure = WeftError(.invalidArgument, operation: "accept", detail: "a test failure")
             let results: [Result<Int, WeftError>] = [.success(1), .success(2), .failure(failure), .success(4)]
-            let sequence = PollStreamResults(values: PollStreamValues(base: iter(results), loop: nil))
+            let sequence = PollStreamResults(values: PollStreamValues(base: iter(results), loop: nil), operation: "accept")
             var iterator = sequence.makeAsyncIterator()
             #expect(try await iterator.next() == 1)
             #expect(try await iterator.next() == 2)
@@ -73,7 +73,7 @@ extension ConcurrencyBridge {
             #expect(try await iterator.next() == nil, "the sequence goes on after its error")
 
             var all: [Int] = []
-            for try await value in PollStreamResults(values: PollStreamValues(base: iter([Result<Int, WeftError>.success(5), .success(6)]), loop: nil)) {
+            for try await value in PollStreamResults(values: PollStreamValues(base: iter([Result<Int, WeftError>.success(5), .success(6)]), loop: nil), operation: "accept") {
                 all.append(value)
             }
             #expect(all == [5, 6])
