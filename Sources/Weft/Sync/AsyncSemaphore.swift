@@ -59,11 +59,15 @@ public final class AsyncSemaphore: Sendable {
     }
 
     /// Adds `permits` permits (beyond those that permit objects give back).
-    /// A negative count traps: permits are taken back by acquiring them.
+    /// A negative count traps: permits are taken back by acquiring them. So
+    /// does a count that would make more than `Int.max` permits free (as
+    /// Tokio's `add_permits` panics past its maximum).
     public func addPermits(_ permits: Int) {
         precondition(permits >= 0, "a semaphore cannot add negative permits")
         wakeAll(state.withLock { state in
-            state.available += permits
+            let (sum, overflow) = state.available.addingReportingOverflow(permits)
+            precondition(!overflow, "a semaphore holds at most Int.max free permits")
+            state.available = sum
             return Self.grant(&state)
         })
     }

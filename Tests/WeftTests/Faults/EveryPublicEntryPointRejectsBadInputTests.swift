@@ -54,17 +54,18 @@ import Weft
 ///   Runtime/ReentrancyTests.swift.
 ///
 /// Not tested, because they trap by a documented precondition:
-/// `TCPStream.consume` and `File.consume` off their loop thread; `spawn(_:)` outside a runtime;
-/// polling any future again after it returned `.ready` (the `Future` contract),
-/// including a `JoinHandle` whose output was taken; `boundedChannel` and
-/// `broadcastChannel` with a capacity below 1; `AsyncSemaphore(permits:)` and
-/// `addPermits` below 0, `acquire`, `acquireFuture` and `tryAcquire` below 1
+/// `TCPStream.consume` and `File.consume` off their loop thread; `spawn(_:)`
+/// outside a runtime; polling any future again after it returned `.ready` (the
+/// `Future` contract), including a `JoinHandle` whose output was taken;
+/// `boundedChannel` and `broadcastChannel` with a capacity below 1;
+/// `AsyncSemaphore(permits:)` and `addPermits` below 0 or past `Int.max`
+/// permits free, `acquire`, `acquireFuture` and `tryAcquire` below 1
 /// (`tryAcquire(-3)` made 3 permits out of nothing; `addPermits(-5)` left the
 /// count negative); `chunks`, `buffered`, `bufferUnordered` and
 /// `forEachConcurrent` (poll and async) with a size or limit below 1, `skip`
 /// and `prefix` of a negative count (`prefix(-1)` was an empty stream), and
-/// `race`, `selectAll` and `selectOk` of no future. (`LoopThread.shutdown()` and
-/// `LoopGroup.shutdown()` on one of their own threads trapped; they now
+/// `race`, `selectAll` and `selectOk` of no future. (`LoopThread.shutdown()`
+/// and `LoopGroup.shutdown()` on one of their own threads trapped; they now
 /// return, and the loops stop: `LoopGroupTests.shutdownFromOwnLoop`.)
 ///
 /// Polling outside a runtime a future whose output can carry an error
