@@ -3,18 +3,22 @@
 #include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -474,21 +478,119 @@ uv_process_t *weft_process_alloc(void) {
     return process;
 }
 
-static void *reap_child(void *argument) {
-    pid_t pid = (pid_t)(intptr_t)argument;
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+/* The reaper: one thread for the whole process, started at the first child
+ * a loop abandons at its shutdown, that reaps each such child when it exits,
+ * whatever loop it came from. It sleeps in poll(2) on a pidfd per child
+ * (readable once the child exited), so it costs nothing while they run; a
+ * child whose pidfd cannot be opened (a kernel before 5.3, out of
+ * descriptors) is asked with waitpid(WNOHANG) every REAPER_POLL_MS instead.
+ * One thread for all: a thread per child, blocked in waitpid, made a
+ * thousand threads for a thousand abandoned children, and a thread that
+ * could not be created (a limit on processes) left its child a zombie
+ * without a word. A child listed stays listed until reaped: if the thread
+ * cannot be started, the next abandoned child tries again. */
+#define REAPER_POLL_MS 100
+
+struct reaped_child { pid_t pid; int pidfd; };
+
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reaped_child *reaper_children;
+static size_t reaper_count, reaper_capacity;
+/* An eventfd written when a child is listed, to wake the thread's poll. */
+static int reaper_wake = -1;
+static int reaper_started;
+
+/* Reaps the listed children that exited (or are no longer ours: ECHILD). */
+static void reap_exited_locked(void) {
+    for (size_t i = 0; i < reaper_count;) {
+        pid_t rc;
+        do { rc = waitpid(reaper_children[i].pid, NULL, WNOHANG); } while (rc < 0 && errno == EINTR);
+        if (rc == 0) { i++; continue; }
+        if (reaper_children[i].pidfd >= 0) close(reaper_children[i].pidfd);
+        reaper_children[i] = reaper_children[--reaper_count];
+    }
+}
+
+static void *reaper_main(void *unused) {
+    (void)unused;
+    struct pollfd *polled = NULL;
+    size_t polled_capacity = 0;
+    for (;;) {
+        pthread_mutex_lock(&reaper_lock);
+        reap_exited_locked();
+        int timeout = -1;
+        if (polled_capacity < reaper_count + 1) {
+            struct pollfd *grown = realloc(polled, (reaper_count + 1) * sizeof *polled);
+            if (grown != NULL) { polled = grown; polled_capacity = reaper_count + 1; }
+        }
+        size_t count = 0;
+        if (polled_capacity >= reaper_count + 1) {
+            polled[count++] = (struct pollfd){ .fd = reaper_wake, .events = POLLIN };
+            for (size_t i = 0; i < reaper_count; i++) {
+                if (reaper_children[i].pidfd >= 0) {
+                    polled[count++] = (struct pollfd){ .fd = reaper_children[i].pidfd, .events = POLLIN };
+                } else {
+                    timeout = REAPER_POLL_MS;
+                }
+            }
+        } else {
+            timeout = REAPER_POLL_MS;  /* no memory for the list: ask them all in turn */
+        }
+        pthread_mutex_unlock(&reaper_lock);
+        if (count == 0) {
+            usleep(REAPER_POLL_MS * 1000);
+            continue;
+        }
+        if (poll(polled, count, timeout) > 0 && (polled[0].revents & POLLIN)) {
+            uint64_t added;
+            (void)!read(reaper_wake, &added, sizeof added);
+        }
+    }
     return NULL;
 }
 
 int weft_reap_in_background(int pid) {
-    pthread_t thread;
-    pthread_attr_t attributes;
-    pthread_attr_init(&attributes);
-    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attributes, 64 * 1024);
-    int rc = pthread_create(&thread, &attributes, reap_child, (void *)(intptr_t)pid);
-    pthread_attr_destroy(&attributes);
-    return rc == 0 ? 0 : uv_translate_sys_error(rc);
+    int pidfd = -1;
+#ifdef SYS_pidfd_open
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* close-on-exec, always */
+#endif
+    pthread_mutex_lock(&reaper_lock);
+    int result = 0;
+    if (reaper_wake < 0) reaper_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (reaper_count == reaper_capacity) {
+        size_t capacity = reaper_capacity == 0 ? 16 : reaper_capacity * 2;
+        struct reaped_child *grown = realloc(reaper_children, capacity * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&reaper_lock);
+            if (pidfd >= 0) close(pidfd);
+            return UV_ENOMEM;
+        }
+        reaper_children = grown;
+        reaper_capacity = capacity;
+    }
+    reaper_children[reaper_count++] = (struct reaped_child){ .pid = pid, .pidfd = pidfd };
+    if (!reaper_started) {
+        pthread_t thread;
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attributes, 64 * 1024);
+        int rc = pthread_create(&thread, &attributes, reaper_main, NULL);
+        pthread_attr_destroy(&attributes);
+        if (rc == 0) {
+            reaper_started = 1;
+            pthread_setname_np(thread, "weft-reaper");
+        } else {
+            result = uv_translate_sys_error(rc);
+        }
+    }
+    int wake = reaper_wake;
+    pthread_mutex_unlock(&reaper_lock);
+    if (wake >= 0) {
+        uint64_t one = 1;
+        (void)!write(wake, &one, sizeof one);
+    }
+    return result;
 }
 
 int weft_open_pseudo_terminal(int *master, int *slave) {

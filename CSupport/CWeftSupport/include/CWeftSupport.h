@@ -327,9 +327,11 @@ static inline uv_stream_t *weft_tty_stream(uv_tty_t *t) { return (uv_stream_t *)
 uv_process_t *weft_process_alloc(void);
 static inline uv_handle_t *weft_process_handle(uv_process_t *p) { return (uv_handle_t *)p; }
 
-/// Reaps child `pid` on a detached thread (`waitpid` until it exits), for a
-/// child whose loop shut down before it exited: it never stays a zombie.
-/// Returns 0 or a negative libuv error code.
+/// Lists child `pid` with the process's one reaper thread, which reaps it
+/// when it exits, for a child whose loop shut down before it exited: it
+/// never stays a zombie. Returns 0, or a negative libuv error code: the
+/// child could not be listed (no memory), or the reaper thread could not be
+/// started (the child stays listed, and the next call tries again).
 int weft_reap_in_background(int pid);
 
 /// A new pseudo-terminal (`posix_openpt`, `grantpt`, `unlockpt`, then the

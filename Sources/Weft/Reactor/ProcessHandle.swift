@@ -37,8 +37,9 @@ struct SpawnOptions {
 /// callback takes that reference back, records the status, clears `data` and
 /// closes the handle (freed in its close callback). If the loop shuts down
 /// first, ``ChildRegistry`` closes the handle the same way and hands the pid to
-/// a background thread that reaps it (`weft_reap_in_background`), so no child
-/// ever stays a zombie. Confined to the loop thread.
+/// the process's reaper thread, which reaps it when it exits
+/// (`weft_reap_in_background`), so no child ever stays a zombie. Confined to
+/// the loop thread.
 final class ProcessHandle {
     let loop: EventLoop
     /// The child's process ID, fixed at spawn.
@@ -205,6 +206,8 @@ final class ProcessHandle {
     fileprivate func abandon() {
         guard let handle else { return }
         if killOnRelease { _ = uv_process_kill(handle, SIGKILL) }
+        // Fails only when the reaper thread could not be started; the child
+        // stays listed, and the next abandoned child starts it.
         _ = weft_reap_in_background(processID)
         abandoned = true
         finish()

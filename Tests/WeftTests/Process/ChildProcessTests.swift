@@ -418,6 +418,40 @@ struct ChildProcessTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    /// The threads of this process blocked in `waitpid` (the kernel's
+    /// `do_wait`), read from `/proc/self/task/*/wchan`.
+    static func threadsInWaitpid() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.count { task in
+            (try? String(contentsOfFile: "/proc/self/task/\(task)/wchan", encoding: .utf8)) == "do_wait"
+        }
+    }
+
+    // Before the fix that came with this test, each abandoned child had a
+    // thread of its own blocked in waitpid until the child exited: 64 here,
+    // a thousand for a thousand (and a child whose thread could not be
+    // created stayed a zombie without a word).
+    @Test("64 children abandoned by a runtime's shutdown are all reaped by one reaper thread: none of this process's threads waits in waitpid for them")
+    func manyAbandonedChildrenOneReaper() throws {
+        var runtime: Runtime? = try Runtime()
+        var pids: [Int32] = []
+        for _ in 0..<64 {
+            var command = Command("/bin/sleep", arguments: ["1"])
+            command.standardInput = .null
+            pids.append(try runtime!.block(on: command.spawnFuture()).get().processID)
+        }
+        try runtime!.shutdown()
+        runtime = nil
+        usleep(200_000)  // time for a thread per child, if that is how they are reaped
+        let waiting = Self.threadsInWaitpid()
+        #expect(waiting < 8, "\(waiting) threads wait in waitpid")
+        let start = ContinuousClock.now
+        while pids.contains(where: Self.isUnreapedChild) && ContinuousClock.now - start < .seconds(15) {
+            usleep(20_000)
+        }
+        #expect(pids.filter(Self.isUnreapedChild).isEmpty, "children left unreaped")
+    }
+
     @Test("a runtime shut down with a child still running hands it to a reaper; waiting then fails with shutDown")
     func shutdownWithARunningChild() throws {
         try FileTest.withTemporaryDirectory { directory in
