@@ -140,6 +140,47 @@ func checkSpawnWithStdinClosed() throws {
     if input != "/dev/null" { exit(1) }
 }
 
+// MARK: - spawn-from-non-utf8-path
+
+/// Not a benchmark: the check that a program found only in a `PATH`
+/// directory whose name is not UTF-8 is spawned with its output to a file
+/// (the check before such a spawn, `SpawnPreflight`, decoded `PATH` and
+/// refused it with ENOENT, where `execvp` finds it), in a process of its own
+/// (it sets the process's `PATH`). Makes a directory whose name holds the
+/// byte 0xE9, links `/bin/echo` into it, sets `PATH` to it alone, and runs
+/// the link by name with its output to a file. Prints
+/// `weft-bench spawn-from-non-utf8-path output=<the file's first line, or the error>`
+/// and exits 0 when that is `found`, 1 otherwise.
+func checkSpawnFromNonUTF8Path() throws {
+    func cString(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
+    let directory = Array("/tmp/weft-path-".utf8) + [0xE9] + Array("-\(getpid())".utf8)
+    let link = directory + Array("/weft-path-probe".utf8)
+    let output = "/tmp/weft-path-output-\(getpid())"
+    guard mkdir(cString(directory), 0o700) == 0, symlink("/bin/echo", cString(link)) == 0 else {
+        print("weft-bench spawn-from-non-utf8-path output=setup failed: errno \(errno)")
+        exit(1)
+    }
+    defer {
+        unlink(cString(link))
+        rmdir(cString(directory))
+        unlink(output)
+    }
+    setenv("PATH", cString(directory), 1)
+    let runtime = try Runtime()
+    var command = Command("weft-path-probe", arguments: ["found"])
+    command.standardOutput = .file(path: output)
+    let seen: String
+    switch try runtime.block(on: timeoutFuture(.seconds(5), command.statusFuture())).get() {
+    case .success:
+        let bytes = try runtime.block(on: FileSystem.readFileFuture(output)).get()
+        seen = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+    case .failure(let error):
+        seen = "\(error)"
+    }
+    print("weft-bench spawn-from-non-utf8-path output=\(seen)")
+    if seen != "found" { exit(1) }
+}
+
 // MARK: - sigchld-stream-churn
 
 /// Not a benchmark: the check that dropping a `SIGCHLD` stream never takes

@@ -7,7 +7,8 @@
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
 // `weft-bench spawn-at-descriptor-limit`, `spawn-with-sigchld-blocked`,
-// `spawn-with-stdin-closed` and `sigchld-stream-churn [-n SECONDS]` are not
+// `spawn-with-stdin-closed`, `spawn-from-non-utf8-path` and
+// `sigchld-stream-churn [-n SECONDS]` are not
 // benchmarks but fault checks the tests run in a process of their own
 // (ProcessFaultTests).
 
@@ -306,6 +307,7 @@ do {
     case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
     case "spawn-with-sigchld-blocked": try checkSpawnWithSIGCHLDBlocked()
     case "spawn-with-stdin-closed": try checkSpawnWithStdinClosed()
+    case "spawn-from-non-utf8-path": try checkSpawnFromNonUTF8Path()
     case "sigchld-stream-churn": try checkSIGCHLDStreamChurn(seconds: option("-n", default: 8))
     default:
         print(usage)

@@ -283,13 +283,16 @@ extension Command {
         return ChildProcess(process: process, pipes: pipes.map { $0.map(PipeStream.init(connection:)) })
     }
 
-    /// The `PATH` the child looks its executable up in: from `environment`
-    /// (the child's entries), or the parent's when it inherits it unchanged.
-    private func childPath(_ environment: [[UInt8]]?) -> String? {
-        guard let environment else { return getenv("PATH").map { String(cString: $0) } }
+    /// The `PATH` the child looks its executable up in, as bytes: from
+    /// `environment` (the child's entries), or the parent's when it inherits
+    /// it unchanged.
+    private func childPath(_ environment: [[UInt8]]?) -> [UInt8]? {
+        guard let environment else {
+            return getenv("PATH").map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+        }
         let prefix = Array("PATH=".utf8)
         guard let entry = environment.first(where: { $0.starts(with: prefix) }) else { return nil }
-        return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+        return Array(entry.dropFirst(prefix.count))
     }
 
     /// The spawn's error for the file `path` of standard stream `index`.

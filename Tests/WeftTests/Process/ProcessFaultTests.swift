@@ -60,6 +60,15 @@ struct ProcessFaultTests {
         #expect(line == "weft-bench spawn-with-stdin-closed stdin=/dev/null\n", "\(line)")
     }
 
+    // Before the fix that came with this test, the check before a spawn with
+    // a file output decoded PATH as UTF-8 and refused the program with
+    // ENOENT, where the child's execvp would have found it.
+    @Test("a program found only in a PATH directory whose name is not UTF-8 is spawned with its output to a file (in a process of its own: weft-bench spawn-from-non-utf8-path)")
+    func spawnFromNonUTF8Path() throws {
+        let line = try Self.runWeftBench(["spawn-from-non-utf8-path"])
+        #expect(line == "weft-bench spawn-from-non-utf8-path output=found\n", "\(line)")
+    }
+
     /// Runs `weft-bench` with `arguments` (a check in a process of its own),
     /// 60 s at most, on a runtime of this thread; expects it to exit with
     /// status 0 and leave nothing open on the runtime; returns its standard
