@@ -195,6 +195,8 @@ public struct FutureSet<F: Future>: PollStream {
     @inlinable
     public mutating func pollNextIndexed(_ context: inout Context) -> Poll<(index: Int, output: F.Output)?> {
         var tookWoken = false
+        /// Whether a child was woken during its own poll (a yield).
+        var yielded = false
         if backlogPosition == backlog.count {
             takeWoken(registering: context.waker)
             tookWoken = true
@@ -218,6 +220,7 @@ public struct FutureSet<F: Future>: PollStream {
                     }
                     return .ready((index, output))
                 }
+                if waker.isQueued.load(ordering: .relaxed) { yielded = true }
             }
             // A poll that began on an earlier poll's backlog has not given the
             // woken children its waker (the earlier poll's may be another, a
@@ -226,6 +229,13 @@ public struct FutureSet<F: Future>: PollStream {
             // (Neither the case, nothing to take: a child woken after this
             // check is the first since the take, and wakes this waker.)
             if tookWoken { return .pending }
+            // A child that woke itself during its poll (a `yieldNow`) asked
+            // for a turn for the others first: taken now, it would be polled
+            // again at once. Come back for it (futures-rs's `yielded`).
+            if yielded {
+                context.waker.wake()
+                return .pending
+            }
             if !woken.hasWoken.load(ordering: .acquiring), parent?.willWake(context.waker) == true {
                 return .pending
             }

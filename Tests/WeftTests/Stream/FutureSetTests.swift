@@ -96,6 +96,35 @@ struct FutureSetTests {
         #expect(pollNextOnce(&set, waker: waker) == .ready(2))
     }
 
+    // Before the fix that came with this test, the set took the wake the
+    // child had just given itself and polled it again in the same poll: a
+    // `yieldNow()` inside joinAll, forEachConcurrent or bufferUnordered gave
+    // nothing else a turn.
+    @Test("a child that wakes itself during the backlog (a yield) is polled again at the set's next poll, not within the same one")
+    func yieldingChildWaitsForTheNextPoll() {
+        let polls = Counter()
+        let children: [PollFn<Int>] = [
+            pollFn { _ in .ready(0) },
+            pollFn { context in
+                polls.value += 1
+                if polls.value == 1 {
+                    context.waker.wake()
+                    return .pending
+                }
+                return .ready(1)
+            },
+        ]
+        let wakes = AtomicCounter()
+        let waker = Waker { wakes.increment() }
+        var set = FutureSet(children)
+        #expect(pollNextOnce(&set, waker: waker) == .ready(0))
+        let before = wakes.value
+        #expect(pollNextOnce(&set, waker: waker) == .pending)
+        #expect(polls.value == 1, "the yielding child was polled again in the same poll")
+        #expect(wakes.value > before, "the set did not ask to be polled again")
+        #expect(pollNextOnce(&set, waker: waker) == .ready(1))
+    }
+
     @Test("bufferUnordered taken one element per block(on:), each a task of its own: the third element's timer wakes the third task (it woke the first, finished one, and the third block(on:) was stuck)")
     func elementsTakenByTasksInTurn() throws {
         let runtime = try Runtime()
