@@ -87,6 +87,10 @@ static inline _Bool weft_budget_consume(void) {
     weft_task_budget_storage--;
     return 1;
 }
+/// Gives back a unit taken by `weft_budget_consume` (the leaf was pending).
+static inline void weft_budget_refund(void) {
+    if (weft_task_budget_storage >= 0) weft_task_budget_storage++;
+}
 
 // MARK: - ThreadSanitizer
 

@@ -410,10 +410,16 @@ nonisolated(nonsending)
 func writeStream<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Writer, _ connection: StreamConnection) async throws {
     var rest = bytes
     // A spent budget leaves it all to the future, which yields (pollWrite).
-    if connection.loop.isRunningOnCallingThread, Budget.consume(),
-       case .success(let accepted)? = bytes.withUnsafeBytes({ connection.acceptWrite($0) }) {
-        if accepted == bytes.count && connection.queuedWriteBytes == 0 { return }
-        rest = bytes.dropFirst(accepted)
+    if connection.loop.isRunningOnCallingThread, Budget.consume() {
+        switch bytes.withUnsafeBytes({ connection.acceptWrite($0) }) {
+        case .success(let accepted)?:
+            if accepted == bytes.count && connection.queuedWriteBytes == 0 { return }
+            rest = bytes.dropFirst(accepted)
+        case .failure?:
+            break  // the future reports it
+        case nil:
+            Budget.refund()  // the queue is full: the future waits, and spends nothing
+        }
     }
     try await awaitWrite(rest, to: writer, connection)
 }

@@ -5,9 +5,11 @@ import CWeftSupport
 /// `.pending`, and the loop could run neither other tasks nor I/O. Each task
 /// poll, and each Swift job the loop runs (a Swift task's turn on the loop),
 /// starts with `perPoll` units; leaf futures that can be ready again and again
-/// take one per poll, and once they are spent they wake their task and return
-/// `.pending`, so it yields and continues at its next turn (a Swift task
-/// awaiting such a future yields the loop the same way).
+/// take one per ready poll (``spending(orWaking:_:)``: a pending poll gives
+/// its unit back, as Tokio's `RestoreOnPending`), and once they are spent
+/// they wake their task and return `.pending`, so it yields and continues at
+/// its next turn (a Swift task awaiting such a future yields the loop the
+/// same way).
 ///
 /// The leaves that take from it: every channel receiver (mpsc, oneshot,
 /// broadcast, watch) and a bounded channel's send and reserve, `Notify`'s
@@ -35,12 +37,34 @@ public enum Budget {
     }
 
     /// Takes one unit, or, when the budget is spent, wakes `waker` and returns
-    /// false: the leaf then returns `.pending` having taken nothing. What every
-    /// leaf that can be ready again and again calls first in its poll.
+    /// false: the leaf then returns `.pending` having taken nothing.
     @inlinable
     public static func consume(orWaking waker: Waker) -> Bool {
         if consume() { return true }
         waker.wake()
         return false
+    }
+
+    /// Gives back a unit taken by ``consume()`` for a poll that turned out
+    /// pending.
+    @inlinable
+    public static func refund() {
+        weft_budget_refund()
+    }
+
+    /// A leaf's poll, `body`, charged one unit if it is ready: what every
+    /// leaf that can be ready again and again wraps its poll in. When the
+    /// budget is spent, `waker` is woken and the leaf is pending without
+    /// running `body`; when `body` is pending, its unit goes back. A pending
+    /// leaf spent nothing before, and a task polling more pending leaves than
+    /// a poll's budget (a `race` of 200 receivers) spent it on the first 128:
+    /// each later one woke the task at once without looking, so the task
+    /// spun, and a value sent to one of those was never seen.
+    @inlinable @inline(__always)
+    public static func spending<T>(orWaking waker: Waker, _ body: () -> Poll<T>) -> Poll<T> {
+        guard consume(orWaking: waker) else { return .pending }
+        let result = body()
+        if case .pending = result { refund() }
+        return result
     }
 }

@@ -43,8 +43,9 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
     /// (wake, then `.pending`) once it is spent.
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
-        guard Budget.consume(orWaking: context.waker) else { return .pending }
-        return lifetime.shared.pollReceive(registering: context.waker)
+        Budget.spending(orWaking: context.waker) {
+            return lifetime.shared.pollReceive(registering: context.waker)
+        }
     }
 
     /// Takes a buffered value without waiting: `nil` when none is buffered.

@@ -316,4 +316,41 @@ struct BudgetLeavesTests {
         listener.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
+
+    // Before the fix that came with this test, a pending leaf took a unit
+    // too: the first 128 receivers spent the poll's budget, each later one
+    // woke the task at once without looking at its queue, so the task spun
+    // (hundreds of thousands of polls), and the value sent to the last
+    // receiver was never seen: timed out.
+    @Test("a task waiting on more pending leaves than a poll's budget (200 receivers, 200 intervals polled in turn) sleeps until one is ready, and sees a value sent to the last")
+    func manyPendingLeaves() throws {
+        let runtime = try Runtime()
+        let channels = (0..<200).map { _ in unboundedChannel(of: Int.self) }
+        var receivers = channels.map(\.1)
+        let last = channels[199].0
+        runtime.spawn(sleepFuture(for: .milliseconds(50)).map { _ = try? last.send(7) })
+        let fanIn = pollFn { (context: inout Context) -> Poll<Int> in
+            for index in receivers.indices {
+                if case .ready(let value?) = receivers[index].pollNext(&context) { return .ready(value) }
+            }
+            return .pending
+        }
+        let before = runtime.statistics.polls
+        #expect(try runtime.block(on: timeoutFuture(.seconds(2), fanIn)) == .success(7))
+        #expect(runtime.statistics.polls - before < 50, "\(runtime.statistics.polls - before) polls")
+
+        var intervals = (0..<200).map { index in interval(every: .seconds(index == 199 ? 0.05 : 60)) }
+        let ticks = pollFn { (context: inout Context) -> Poll<Int> in
+            for index in intervals.indices {
+                // Each interval's first tick is ready at once; the second is the wait.
+                while case .ready(let tick?) = intervals[index].pollNext(&context) {
+                    if tick > 0 { return .ready(index) }
+                }
+            }
+            return .pending
+        }
+        let polled = runtime.statistics.polls
+        #expect(try runtime.block(on: timeoutFuture(.seconds(2), ticks)) == .success(199))
+        #expect(runtime.statistics.polls - polled < 50, "\(runtime.statistics.polls - polled) polls")
+    }
 }
