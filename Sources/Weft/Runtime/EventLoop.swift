@@ -399,7 +399,9 @@ final class EventLoop {
     /// only there; until then each request kept its stream, and the stream
     /// the loop, alive, and the loop leaked with its descriptors. Not while
     /// a handle is open: the run would deliver its events on this thread,
-    /// while the loop's creating thread may still be using it.
+    /// while the loop's creating thread may still be using it. What the
+    /// close queued on the loop (a Swift task it resumed) goes to the
+    /// orphanage at once.
     func runLateClose(_ close: () -> Void) {
         if isRunningOnCallingThread { return close() }
         lateCloses.locked {
@@ -407,11 +409,11 @@ final class EventLoop {
             weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
             defer { weft_set_current_runtime(previous) }
             close()
-            if weft_loop_open_handles(uvLoop) == 0 {
-                uv_run(uvLoop, UV_RUN_NOWAIT)
-                // A Swift job a callback queued here would wait for ever.
-                orphanQueuedJobs(attachments.orphanage)
-            }
+            if weft_loop_open_handles(uvLoop) == 0 { uv_run(uvLoop, UV_RUN_NOWAIT) }
+            // A Swift job the close (a continuation's last owner released)
+            // or a callback queued here would wait for ever: nobody runs
+            // this loop's queue again.
+            orphanQueuedJobs(attachments.orphanage)
         }
     }
 
