@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -591,6 +592,20 @@ int weft_reap_in_background(int pid) {
         (void)!write(wake, &one, sizeof one);
     }
     return result;
+}
+
+void weft_error_text(int code, char *name, size_t name_length, char *message, size_t message_length) {
+    uv_err_name_r(code, name, name_length);
+    uv_strerror_r(code, message, message_length);
+    static const char unknown[] = "Unknown system error";
+    if (code >= 0 || strncmp(name, unknown, sizeof unknown - 1) != 0) return;
+    const char *known = strerrorname_np(-code);
+    if (known == NULL) return;
+    snprintf(name, name_length, "%s", known);
+    char buffer[256];
+    const char *text = strerror_r(-code, buffer, sizeof buffer);
+    snprintf(message, message_length, "%s", text);
+    if (message[0] >= 'A' && message[0] <= 'Z' && !(message[1] >= 'A' && message[1] <= 'Z')) message[0] += 'a' - 'A';
 }
 
 int weft_open_pseudo_terminal(int *master, int *slave) {

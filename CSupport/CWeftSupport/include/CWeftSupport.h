@@ -338,6 +338,15 @@ static inline uv_handle_t *weft_process_handle(uv_process_t *p) { return (uv_han
 /// started (the child stays listed, and the next call tries again).
 int weft_reap_in_background(int pid);
 
+/// The name (such as `ECONNREFUSED`) and message (`connection refused`) of
+/// libuv error `code`, written NUL-terminated into `name` and `message`.
+/// Through `uv_err_name_r` and `uv_strerror_r`: `uv_err_name` and
+/// `uv_strerror` leak a copy of their text at every call for a code their
+/// table lacks. For such a code that is an errno (libuv 1.44 has no
+/// `EDQUOT`, `ESTALE`, `EDEADLK`), the C library's name and message
+/// (lower-cased, as libuv's), not "Unknown system error".
+void weft_error_text(int code, char *name, size_t name_length, char *message, size_t message_length);
+
 /// A new pseudo-terminal (`posix_openpt`, `grantpt`, `unlockpt`, then the
 /// slave opened by its name), both ends close-on-exec and not made the
 /// controlling terminal; 0, or a negative libuv error code. For tests of

@@ -1,4 +1,5 @@
 import CLibUV
+import CWeftSupport
 
 /// An error from Weft: a failed libuv call, or a runtime that cannot go on.
 ///
@@ -76,13 +77,23 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The libuv error name, such as `ECONNREFUSED`, for libuv errors.
     public var name: String? {
         guard case .libuv(let code) = kind else { return nil }
-        return String(cString: uv_err_name(code))
+        return Self.text(of: code).name
     }
 
     /// The libuv error message, such as `connection refused`, for libuv errors.
     public var message: String? {
         guard case .libuv(let code) = kind else { return nil }
-        return String(cString: uv_strerror(code))
+        return Self.text(of: code).message
+    }
+
+    /// The name and message of libuv error `code` (`weft_error_text`).
+    private static func text(of code: Int32) -> (name: String, message: String) {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { name in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { message in
+                weft_error_text(code, name.baseAddress, name.count, message.baseAddress, message.count)
+                return (String(cString: name.baseAddress!), String(cString: message.baseAddress!))
+            }
+        }
     }
 
     public var description: String {

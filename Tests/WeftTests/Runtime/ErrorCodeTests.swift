@@ -62,4 +62,20 @@ struct ErrorCodeTests {
         #expect(error != WeftError(.closed, operation: "read", detail: "peer went away"))
         #expect(error.description == "read: ECONNRESET (connection reset by peer); peer went away")
     }
+
+    // Before the fix that came with this test, libuv 1.44 (whose table lacks
+    // EDQUOT, ESTALE, EDEADLK) named them "Unknown system error -122", and
+    // leaked a copy of that text at each read of name or message.
+    @Test("an errno libuv's table lacks is named and described as the C library does; one nobody knows keeps libuv's text")
+    func errnoLibuvDoesNotName() {
+        let quota = WeftError(.libuv(code: -EDQUOT), operation: "write")
+        #expect(quota.name == "EDQUOT")
+        #expect(quota.message == "disk quota exceeded")
+        #expect(quota.description.contains("EDQUOT (disk quota exceeded)"), "\(quota)")
+        #expect(WeftError(.libuv(code: -ESTALE), operation: "stat").name == "ESTALE")
+        let refused = WeftError(.libuv(code: -ECONNREFUSED), operation: "connect")
+        #expect(refused.name == "ECONNREFUSED" && refused.message == "connection refused")
+        let unknown = WeftError(.libuv(code: -4242), operation: "x")
+        #expect(unknown.name?.contains("4242") == true, "\(unknown)")
+    }
 }
