@@ -344,8 +344,15 @@ public final class UDPSocket: @unchecked Sendable {
             }
             interface = "::%" + zone
         }
+        // The group as SocketAddress writes it, without its zone (already in
+        // `interface`): libuv cuts an IPv6 address's text at 39 characters
+        // (`uv_ip6_addr`), and a longer form still valid when cut
+        // ("ff02:0:…:10.1.1.100%lo") joined another group.
+        let canonical = (try? SocketAddress(host: group, port: 0)).map { address in
+            String(address.host.prefix { $0 != "%" })
+        } ?? group
         try endpoint.set(operation) { handle in
-            uv_udp_set_membership(handle, group, interface, join ? UV_JOIN_GROUP : UV_LEAVE_GROUP)
+            uv_udp_set_membership(handle, canonical, interface, join ? UV_JOIN_GROUP : UV_LEAVE_GROUP)
         }
     }
 

@@ -191,6 +191,38 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    // Before the fix that came with this test, libuv cut the group's text at
+    // 39 characters: "…:10.1.1.10", still valid, and the socket joined
+    // ff02::a01:10a instead, reporting success.
+    @Test("an IPv6 group written in a form longer than 39 characters is joined as written, not as libuv's cut of its text",
+          .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
+    func ipv6GroupInALongForm() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let member = try UDPSocket.bind(SocketAddress("[::]:0"), runtime: runtime)
+        /// The groups `lo` is a member of, from `/proc/net/igmp6`.
+        func loopbackGroups() throws -> [String] {
+            let table = try String(contentsOfFile: "/proc/net/igmp6", encoding: .utf8)
+            return table.split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                return fields.count > 2 && fields[1] == "lo" ? String(fields[2]) : nil
+            }
+        }
+        let group = "ff02:0000:0000:0000:0000:0000:10.1.1.100%lo"
+        do {
+            try member.joinMulticastGroup(group)
+        } catch {
+            member.close()
+            try Test.cancel("skipped: the kernel does not allow joining an IPv6 group on loopback here: \(error)")
+        }
+        let groups = try loopbackGroups()
+        #expect(groups.contains("ff02000000000000000000000a010164"), "\(groups)")
+        #expect(!groups.contains("ff02000000000000000000000a01010a"), "joined libuv's cut of the text: \(groups)")
+        try member.leaveMulticastGroup(group)
+        #expect(!(try loopbackGroups()).contains("ff02000000000000000000000a010164"))
+        member.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("connected mode: send() goes to the peer, receive() gets its replies, and a datagram from elsewhere is filtered out")
     func connectedMode() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
