@@ -197,14 +197,13 @@ final class DatagramEndpoint: SocketOwner {
     func pollReceive<T>(
         _ context: inout Context, _ take: (Received, UnsafeRawBufferPointer) -> T
     ) -> Poll<Result<T, WeftError>> {
-        return Budget.spending(orWaking: context.waker) {
-            guard let handle else { return .ready(.failure(closedError("receive"))) }
-            if !received.isEmpty { return .ready(.success(popFirst(take))) }
-            if let error = receiveError.take() { return .ready(.failure(error)) }
-            if let error = startReceiving(handle) { return .ready(.failure(error)) }
-            receivers.register(context.waker)?.wake()
-            return .pending
-        }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard let handle else { return .ready(.failure(closedError("receive"))) }
+        if !received.isEmpty { return .ready(.success(popFirst(take))) }
+        if let error = receiveError.take() { return .ready(.failure(error)) }
+        if let error = startReceiving(handle) { return .ready(.failure(error)) }
+        receivers.register(context.waker)?.wake()
+        return Budget.refundingIfPending(.pending)
     }
 
     /// The async receive's fast path: the next queued datagram handed to
@@ -325,39 +324,38 @@ final class DatagramEndpoint: SocketOwner {
             if status == UV_ECANCELED.rawValue { return .ready(.failure(closedError(operation()))) }
             return .ready(status < 0 ? .failure(WeftError(uvCode: status, operation: operation())) : .success(()))
         }
-        return Budget.spending(orWaking: context.waker) {
-            guard let handle else { return .ready(.failure(closedError(operation()))) }
-            guard bytes.count <= Self.maximumPayload else {
-                return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
-                                                 detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
-            }
-            if tryFirst && queuedSendBytes == 0 && !queuesEverySend {
-                let result = trySend(handle, bytes, to: address)
-                if result >= 0 { return .ready(.success(())) }
-                if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
-            }
-            if queuedSendBytes > 0 && queuedSendBytes + Self.charge(bytes.count) > sendQueueLimit {
-                senders.register(context.waker)?.wake()
-                return .pending
-            }
-            let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
-            var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
-            let result = withSockAddr(address) {
-                uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
-                    let request = DatagramSendRequest.finish(request!)
-                    request.endpoint.didSend(count: request.bufferCount)
-                    request.complete(status: status)
-                }
-            }
-            if result < 0 {
-                request.abandon()
-                return .ready(.failure(WeftError(uvCode: result, operation: operation())))
-            }
-            queuedSendBytes += Self.charge(request.bufferCount)
-            inFlight = request
-            request.waiting.register(context.waker)?.wake()
-            return .pending
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard let handle else { return .ready(.failure(closedError(operation()))) }
+        guard bytes.count <= Self.maximumPayload else {
+            return .ready(.failure(WeftError(.invalidArgument, operation: operation(),
+                                             detail: "\(bytes.count) bytes; a UDP datagram holds at most \(Self.maximumPayload)")))
         }
+        if tryFirst && queuedSendBytes == 0 && !queuesEverySend {
+            let result = trySend(handle, bytes, to: address)
+            if result >= 0 { return .ready(.success(())) }
+            if result != UV_EAGAIN.rawValue { return .ready(.failure(WeftError(uvCode: result, operation: operation()))) }
+        }
+        if queuedSendBytes > 0 && queuedSendBytes + Self.charge(bytes.count) > sendQueueLimit {
+            senders.register(context.waker)?.wake()
+            return Budget.refundingIfPending(.pending)
+        }
+        let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
+        var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
+        let result = withSockAddr(address) {
+            uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
+                let request = DatagramSendRequest.finish(request!)
+                request.endpoint.didSend(count: request.bufferCount)
+                request.complete(status: status)
+            }
+        }
+        if result < 0 {
+            request.abandon()
+            return .ready(.failure(WeftError(uvCode: result, operation: operation())))
+        }
+        queuedSendBytes += Self.charge(request.bufferCount)
+        inFlight = request
+        request.waiting.register(context.waker)?.wake()
+        return Budget.refundingIfPending(.pending)
     }
 
     /// What ``sendAtOnce(_:to:)`` did.

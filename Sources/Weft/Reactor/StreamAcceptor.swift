@@ -361,15 +361,14 @@ final class StreamAcceptor: SocketOwner {
 
     func pollAccept(_ context: inout Context) -> Poll<Result<StreamConnection, WeftError>> {
         if let error = wrongThread("accept") { return .ready(.failure(error)) }
-        return Budget.spending(orWaking: context.waker) {
-            guard socket >= 0 else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
-            guard let client = accepted.popFirst() else {
-                acceptors.register(context.waker)?.wake()
-                return .pending
-            }
-            resumeWatching()  // room again after backpressure
-            return .ready(.success(client))
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard socket >= 0 else { return .ready(.failure(WeftError(.closed, operation: "accept"))) }
+        guard let client = accepted.popFirst() else {
+            acceptors.register(context.waker)?.wake()
+            return Budget.refundingIfPending(.pending)
         }
+        resumeWatching()  // room again after backpressure
+        return .ready(.success(client))
     }
 
     /// Whether the listening socket is closed (by ``close()`` or the loop's

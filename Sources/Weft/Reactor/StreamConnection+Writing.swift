@@ -9,13 +9,12 @@ extension StreamConnection {
     /// full). Takes from the task's ``Budget``: a task whose writes the
     /// kernel keeps taking yields, as one whose reads keep finding bytes.
     func pollWrite(_ context: inout Context, _ bytes: UnsafeRawBufferPointer) -> Poll<Result<Int, WeftError>> {
-        Budget.spending(orWaking: context.waker) {
-            guard let accepted = acceptWrite(bytes) else {
-                writers.register(context.waker)?.wake()
-                return .pending
-            }
-            return .ready(accepted)
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard let accepted = acceptWrite(bytes) else {
+            writers.register(context.waker)?.wake()
+            return Budget.refundingIfPending(.pending)
         }
+        return .ready(accepted)
     }
 
     /// ``pollWrite(_:_:)`` without a waker: how many bytes it accepts now, or

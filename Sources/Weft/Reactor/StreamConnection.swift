@@ -288,31 +288,30 @@ final class StreamConnection: SocketOwner {
 
     /// The first buffered chunk; empty at end of stream.
     func pollFillBuffer(_ context: inout Context) -> Poll<Result<UnsafeRawBufferPointer, WeftError>> {
-        Budget.spending(orWaking: context.waker) {
-            guard let stream else { return .ready(.failure(closedError("read"))) }
-            if let lending, lending.filled > 0 { keepLentBytes() }
-            if let first = chunks.first {
-                return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
-            }
-            if let readError { return .ready(.failure(readError)) }
-            if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
-            if !isReading {
-                // Called for every read: the owner is borrowed, not retained (a
-                // read only queues wakes; see `withUnretainedHandleOwner`).
-                let result = uv_read_start(stream, { handle, _, buffer in
-                    withUnretainedHandleOwner(handle, as: StreamConnection.self) { buffer!.pointee = $0.allocateReadBuffer() }
-                }, { stream, count, buffer in
-                    withUnretainedHandleOwner(stream, as: StreamConnection.self) { $0.didRead(count: count, into: buffer!.pointee) }
-                })
-                if result < 0 {
-                    readError = WeftError(uvCode: result, operation: "read")
-                    return .ready(.failure(readError!))
-                }
-                isReading = true
-            }
-            readers.register(context.waker)?.wake()
-            return .pending
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard let stream else { return .ready(.failure(closedError("read"))) }
+        if let lending, lending.filled > 0 { keepLentBytes() }
+        if let first = chunks.first {
+            return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
         }
+        if let readError { return .ready(.failure(readError)) }
+        if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
+        if !isReading {
+            // Called for every read: the owner is borrowed, not retained (a
+            // read only queues wakes; see `withUnretainedHandleOwner`).
+            let result = uv_read_start(stream, { handle, _, buffer in
+                withUnretainedHandleOwner(handle, as: StreamConnection.self) { buffer!.pointee = $0.allocateReadBuffer() }
+            }, { stream, count, buffer in
+                withUnretainedHandleOwner(stream, as: StreamConnection.self) { $0.didRead(count: count, into: buffer!.pointee) }
+            })
+            if result < 0 {
+                readError = WeftError(uvCode: result, operation: "read")
+                return .ready(.failure(readError!))
+            }
+            isReading = true
+        }
+        readers.register(context.waker)?.wake()
+        return Budget.refundingIfPending(.pending)
     }
 
     func consume(_ count: Int) {

@@ -148,36 +148,35 @@ public struct SemaphoreAcquire: Future {
     var waiter: SemaphoreWaiter?
 
     public mutating func poll(_ context: inout Context) -> Poll<SemaphorePermit> {
-        Budget.spending(orWaking: context.waker) {
-            if let waiter {
-                let node = waiter.node
-                let granted = semaphore.state.withLock { state -> Bool in
-                    if node.payload.isGranted {
-                        node.payload.isGranted = false  // now owned by the permit object
-                        return true
-                    }
-                    node.waker.register(context.waker)
-                    return false
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        if let waiter {
+            let node = waiter.node
+            let granted = semaphore.state.withLock { state -> Bool in
+                if node.payload.isGranted {
+                    node.payload.isGranted = false  // now owned by the permit object
+                    return true
                 }
-                guard granted else { return .pending }
-                self.waiter = nil
-                return .ready(SemaphorePermit(semaphore: semaphore, permits: permits))
+                node.waker.register(context.waker)
+                return false
             }
-            let permits = self.permits
-            let node = semaphore.state.withLock { state -> WaitNode<AsyncSemaphore.Request>? in
-                if state.waiters.isEmpty && state.available >= permits {
-                    state.available -= permits
-                    return nil
-                }
-                let node = WaitNode(AsyncSemaphore.Request(permits: permits))
-                node.waker = context.waker
-                state.waiters.append(node)
-                return node
-            }
-            guard let node else { return .ready(SemaphorePermit(semaphore: semaphore, permits: permits)) }
-            waiter = SemaphoreWaiter(semaphore: semaphore, node: node)
-            return .pending
+            guard granted else { return Budget.refundingIfPending(.pending) }
+            self.waiter = nil
+            return .ready(SemaphorePermit(semaphore: semaphore, permits: permits))
         }
+        let permits = self.permits
+        let node = semaphore.state.withLock { state -> WaitNode<AsyncSemaphore.Request>? in
+            if state.waiters.isEmpty && state.available >= permits {
+                state.available -= permits
+                return nil
+            }
+            let node = WaitNode(AsyncSemaphore.Request(permits: permits))
+            node.waker = context.waker
+            state.waiters.append(node)
+            return node
+        }
+        guard let node else { return .ready(SemaphorePermit(semaphore: semaphore, permits: permits)) }
+        waiter = SemaphoreWaiter(semaphore: semaphore, node: node)
+        return Budget.refundingIfPending(.pending)
     }
 }
 

@@ -145,9 +145,8 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
     var nextSequence: UInt64
 
     public mutating func pollNext(_ context: inout Context) -> Poll<BroadcastEvent<Value>?> {
-        Budget.spending(orWaking: context.waker) {
-            return receive(registering: context.waker)
-        }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        return Budget.refundingIfPending(receive(registering: context.waker))
     }
 
     /// The next event without waiting: `.some(nil)` once every sender is gone

@@ -43,9 +43,8 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
     /// (wake, then `.pending`) once it is spent.
     @inlinable
     public mutating func pollNext(_ context: inout Context) -> Poll<Value?> {
-        Budget.spending(orWaking: context.waker) {
-            return lifetime.shared.pollReceive(registering: context.waker)
-        }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        return Budget.refundingIfPending(lifetime.shared.pollReceive(registering: context.waker))
     }
 
     /// Takes a buffered value without waiting: `nil` when none is buffered.

@@ -76,35 +76,34 @@ public struct ChannelSend<Value: Sendable>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, SendError<Value>>> {
-        Budget.spending(orWaking: context.waker) {
-            let shared = lifetime.shared
-            if let waiting {
-                let node = waiting.node
-                return shared.state.withLock { state in
-                    if node.payload.isDelivered { return .ready(.success(())) }
-                    if node.payload.isClosed { return .ready(.failure(SendError(node.payload.value.take()!))) }
-                    node.waker.register(context.waker)
-                    return .pending
-                }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        let shared = lifetime.shared
+        if let waiting {
+            let node = waiting.node
+            return shared.state.withLock { state in
+                if node.payload.isDelivered { return .ready(.success(())) }
+                if node.payload.isClosed { return .ready(.failure(SendError(node.payload.value.take()!))) }
+                node.waker.register(context.waker)
+                return Budget.refundingIfPending(.pending)
             }
-            guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
-            var receivers = WaitingWakers()
-            let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
-                guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
-                if state.hasRoom(capacity: shared.capacity) {
-                    state.buffer.append(value)
-                    receivers = state.receivers.take()
-                    return .ready(.success(()))
-                }
-                let node = WaitNode(ChannelShared<Value>.PendingSend(value: value))
-                node.waker = context.waker
-                state.waitingSenders.append(node)
-                waiting = ChannelSendWaiter(shared: shared, node: node)
-                return .pending
-            }
-            receivers.wakeAll()
-            return poll
         }
+        guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
+        var receivers = WaitingWakers()
+        let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
+            guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
+            if state.hasRoom(capacity: shared.capacity) {
+                state.buffer.append(value)
+                receivers = state.receivers.take()
+                return .ready(.success(()))
+            }
+            let node = WaitNode(ChannelShared<Value>.PendingSend(value: value))
+            node.waker = context.waker
+            state.waitingSenders.append(node)
+            waiting = ChannelSendWaiter(shared: shared, node: node)
+            return Budget.refundingIfPending(.pending)
+        }
+        receivers.wakeAll()
+        return poll
     }
 }
 
@@ -211,45 +210,44 @@ public struct ChannelReserve<Value: Sendable>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<SendPermit<Value>, ChannelClosed>> {
         precondition(!isDone, "ChannelReserve polled after it completed")
-        return Budget.spending(orWaking: context.waker) {
-            let shared = lifetime.shared
-            // Whether a slot is ours (true) or the receiver is gone (false).
-            let granted: Poll<Bool>
-            if let waiting {
-                let node = waiting.node
-                granted = shared.state.withLock { state in
-                    if node.payload.isDelivered {
-                        // Its one slot went into the permit already: a second
-                        // permit for it would let the channel hold one value more
-                        // than its capacity, for good.
-                        precondition(!node.payload.isPermitTaken, "ChannelReserve polled after it completed")
-                        node.payload.isPermitTaken = true
-                        return .ready(true)
-                    }
-                    if node.payload.isClosed { return .ready(false) }
-                    node.waker.register(context.waker)
-                    return .pending
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        let shared = lifetime.shared
+        // Whether a slot is ours (true) or the receiver is gone (false).
+        let granted: Poll<Bool>
+        if let waiting {
+            let node = waiting.node
+            granted = shared.state.withLock { state in
+                if node.payload.isDelivered {
+                    // Its one slot went into the permit already: a second
+                    // permit for it would let the channel hold one value more
+                    // than its capacity, for good.
+                    precondition(!node.payload.isPermitTaken, "ChannelReserve polled after it completed")
+                    node.payload.isPermitTaken = true
+                    return .ready(true)
                 }
-            } else {
-                granted = shared.state.withLock { state in
-                    guard state.isReceiverAlive else { return .ready(false) }
-                    if state.hasRoom(capacity: shared.capacity) {
-                        state.reserved += 1
-                        return .ready(true)
-                    }
-                    let node = WaitNode(ChannelShared<Value>.PendingSend(reservation: ()))
-                    node.waker = context.waker
-                    state.waitingSenders.append(node)
-                    waiting = ChannelSendWaiter(shared: shared, node: node)
-                    return .pending
+                if node.payload.isClosed { return .ready(false) }
+                node.waker.register(context.waker)
+                return Budget.refundingIfPending(.pending)
+            }
+        } else {
+            granted = shared.state.withLock { state in
+                guard state.isReceiverAlive else { return .ready(false) }
+                if state.hasRoom(capacity: shared.capacity) {
+                    state.reserved += 1
+                    return .ready(true)
                 }
+                let node = WaitNode(ChannelShared<Value>.PendingSend(reservation: ()))
+                node.waker = context.waker
+                state.waitingSenders.append(node)
+                waiting = ChannelSendWaiter(shared: shared, node: node)
+                return Budget.refundingIfPending(.pending)
             }
-            switch granted {
-            case .pending: return .pending
-            case .ready(let isGranted):
-                isDone = true
-                return .ready(isGranted ? .success(SendPermit(lifetime: lifetime)) : .failure(ChannelClosed()))
-            }
+        }
+        switch granted {
+        case .pending: return Budget.refundingIfPending(.pending)
+        case .ready(let isGranted):
+            isDone = true
+            return .ready(isGranted ? .success(SendPermit(lifetime: lifetime)) : .failure(ChannelClosed()))
         }
     }
 }

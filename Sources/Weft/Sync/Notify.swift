@@ -177,29 +177,28 @@ public struct Notified: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Void> {
         precondition(!isDone, "Notified polled after it completed")
-        return Budget.spending(orWaking: context.waker) {
-            if waiter == nil {
-                waiter = notify.wait(generation: generation, waker: context.waker)
-                if waiter != nil { return .pending }
-                isDone = true
-                return .ready(())
-            }
-            // A copy of this future may share the waiter; only a sole owner
-            // recycles it. (Asked before `waiter` below adds a reference.)
-            let isSoleOwner = isKnownUniquelyReferenced(&self.waiter)
-            unowned(unsafe) let waiter = self.waiter!
-            // A notifier stores the state last, with release ordering, after taking
-            // the waiter out of the queue; so seeing it set needs no lock.
-            if waiter.state.load(ordering: .acquiring) == NotifyWaiter.waiting,
-               notify.rewait(waiter, waker: context.waker) {
-                return .pending
-            }
-            waiter.notify = nil  // settled: its deinit has nothing to cancel
-            if isSoleOwner { notify.recycle(waiter) }
-            self.waiter = nil
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        if waiter == nil {
+            waiter = notify.wait(generation: generation, waker: context.waker)
+            if waiter != nil { return Budget.refundingIfPending(.pending) }
             isDone = true
             return .ready(())
         }
+        // A copy of this future may share the waiter; only a sole owner
+        // recycles it. (Asked before `waiter` below adds a reference.)
+        let isSoleOwner = isKnownUniquelyReferenced(&self.waiter)
+        unowned(unsafe) let waiter = self.waiter!
+        // A notifier stores the state last, with release ordering, after taking
+        // the waiter out of the queue; so seeing it set needs no lock.
+        if waiter.state.load(ordering: .acquiring) == NotifyWaiter.waiting,
+           notify.rewait(waiter, waker: context.waker) {
+            return Budget.refundingIfPending(.pending)
+        }
+        waiter.notify = nil  // settled: its deinit has nothing to cancel
+        if isSoleOwner { notify.recycle(waiter) }
+        self.waiter = nil
+        isDone = true
+        return .ready(())
     }
 }
 

@@ -346,18 +346,17 @@ public struct OneshotReceiver<Value: Sendable>: Future, Sendable {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, ChannelClosed>> {
-        Budget.spending(orWaking: context.waker) {
-            while true {
-                let current = shared.state.load(ordering: .acquiring)
-                if current & OneshotState.sentBit != 0 {
-                    let previous = shared.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
-                    if previous & OneshotState.takenBit != 0 { return .ready(.failure(ChannelClosed())) }
-                    return .ready(.success(shared.slot.take()!))
-                }
-                if OneshotState.noValueWillCome(current) { return .ready(.failure(ChannelClosed())) }
-                if !shared.registerReceiver(context.waker) { return .pending }
-                // Sent or dropped while registering: look again.
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        while true {
+            let current = shared.state.load(ordering: .acquiring)
+            if current & OneshotState.sentBit != 0 {
+                let previous = shared.state.bitwiseOr(OneshotState.takenBit, ordering: .acquiring).oldValue
+                if previous & OneshotState.takenBit != 0 { return .ready(.failure(ChannelClosed())) }
+                return .ready(.success(shared.slot.take()!))
             }
+            if OneshotState.noValueWillCome(current) { return .ready(.failure(ChannelClosed())) }
+            if !shared.registerReceiver(context.waker) { return Budget.refundingIfPending(.pending) }
+            // Sent or dropped while registering: look again.
         }
     }
 }

@@ -59,19 +59,18 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
     /// `.ready(nil)` when every sender is gone, else pending with `waker`
     /// registered.
     func pollChange(_ waker: Waker) -> Poll<Value?> {
-        Budget.spending(orWaking: waker) {
-            let id = ObjectIdentifier(self)
-            var letGo: WaitingWakers.LetGo?
-            defer { letGo?.wake() }  // after the lock
-            return shared.state.withLock { state in
-                if state.version != seenVersion {
-                    seenVersion = state.version
-                    return .ready(state.value)
-                }
-                if state.senderCount == 0 { return .ready(nil) }
-                letGo = state.wakers[id, default: WaitingWakers()].register(waker)
-                return .pending
+        guard Budget.consume(orWaking: waker) else { return .pending }
+        let id = ObjectIdentifier(self)
+        var letGo: WaitingWakers.LetGo?
+        defer { letGo?.wake() }  // after the lock
+        return shared.state.withLock { state in
+            if state.version != seenVersion {
+                seenVersion = state.version
+                return .ready(state.value)
             }
+            if state.senderCount == 0 { return .ready(nil) }
+            letGo = state.wakers[id, default: WaitingWakers()].register(waker)
+            return Budget.refundingIfPending(.pending)
         }
     }
 }

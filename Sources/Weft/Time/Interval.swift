@@ -33,29 +33,28 @@ public struct Interval: PollStream {
 
     public mutating func pollNext(_ context: inout Context) -> Poll<Int?> {
         // Behind with `.burst`, tick after tick is ready at once.
-        Budget.spending(orWaking: context.waker) {
-            guard case .ready = timer.poll(&context) else { return .pending }
-            let index = nextIndex
-            let due = nextDeadline
-            var following = due &+ period
-            nextIndex += 1
-            let now = MonotonicTime.now()
-            if following <= now {
-                switch missedTickBehavior {
-                case .skip:
-                    // Fell behind: skip to the first tick still in the future.
-                    let missed = (now - due) / period
-                    following = due &+ (missed + 1) &* period
-                    nextIndex = index + Int(missed) + 1
-                case .burst:
-                    break  // due already: the next poll takes it at once
-                case .delay:
-                    following = now &+ period
-                }
+        guard Budget.consume(orWaking: context.waker) else { return .pending }
+        guard case .ready = timer.poll(&context) else { return Budget.refundingIfPending(.pending) }
+        let index = nextIndex
+        let due = nextDeadline
+        var following = due &+ period
+        nextIndex += 1
+        let now = MonotonicTime.now()
+        if following <= now {
+            switch missedTickBehavior {
+            case .skip:
+                // Fell behind: skip to the first tick still in the future.
+                let missed = (now - due) / period
+                following = due &+ (missed + 1) &* period
+                nextIndex = index + Int(missed) + 1
+            case .burst:
+                break  // due already: the next poll takes it at once
+            case .delay:
+                following = now &+ period
             }
-            arm(at: following)
-            return .ready(index)
         }
+        arm(at: following)
+        return .ready(index)
     }
 
     /// Moves the schedule so that the next tick is due one period from now
