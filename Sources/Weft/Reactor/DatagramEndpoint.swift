@@ -25,9 +25,14 @@ import Synchronization
 /// an array of its size.
 ///
 /// **Sending** tries `uv_udp_try_send` first; what the kernel does not take
-/// at once is copied and queued with `uv_udp_send`, as long as the queue holds
-/// less than ``sendQueueLimit`` bytes; beyond that a sender waits for room.
-/// Nothing is dropped by Weft: each send completes with the kernel's verdict.
+/// at once is copied and queued, as long as the queue holds less than
+/// ``sendQueueLimit`` bytes; beyond that a sender waits for room. libuv holds
+/// one queued datagram at a time (`uv_udp_send`); the send callback hands it
+/// the next: libuv sends what waits in its own queue together (`sendmmsg`)
+/// and fails a whole batch with the error of its first datagram, so one to an
+/// address the kernel refuses failed the datagrams to good peers behind it,
+/// unsent. Nothing is dropped by Weft: each send completes with the kernel's
+/// verdict on it.
 ///
 /// Exclusivity checks are off for its stored state: it is confined to the
 /// loop thread, and no method runs another of its methods while it modifies
@@ -98,9 +103,14 @@ final class DatagramEndpoint: SocketOwner {
     // Outbound.
     /// Senders wait while this many bytes are queued in libuv.
     @exclusivity(unchecked) var sendQueueLimit: Int
-    /// Bytes of the sends queued in libuv and not yet completed (an empty
-    /// datagram counts one: see ``charge(_:)``).
+    /// Bytes of the sends queued (in libuv or waiting for it) and not yet
+    /// completed (an empty datagram counts one: see ``charge(_:)``).
     @exclusivity(unchecked) private(set) var queuedSendBytes = 0
+    /// Whether libuv holds a send of this endpoint now.
+    @exclusivity(unchecked) private var libuvHoldsASend = false
+    /// The queued sends libuv is not holding yet, in order, each with its
+    /// destination (nil: the connected peer).
+    private let waitingForLibuv = RingBuffer<(request: DatagramSendRequest, address: SocketAddress?)>(capacity: 4)
     /// The tasks waiting for room in the send queue.
     @exclusivity(unchecked) var senders = WaitingWakers()
     /// A test hook: skip `uv_udp_try_send`, as if the kernel always said
@@ -185,6 +195,12 @@ final class DatagramEndpoint: SocketOwner {
         while received.popFirst() != nil {}
         overflows = nil
         arenaUsed = 0
+        // The sends libuv never held fail as those it held do (ECANCELED).
+        while let (request, _) = waitingForLibuv.popFirst() {
+            queuedSendBytes -= Self.charge(request.bufferCount)
+            request.complete(status: UV_ECANCELED.rawValue)
+            request.abandon()
+        }
         receivers.wakeAll()
         senders.wakeAll()
     }
@@ -340,17 +356,14 @@ final class DatagramEndpoint: SocketOwner {
             return Budget.refundingIfPending(.pending)
         }
         let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
-        var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
-        let result = withSockAddr(address) {
-            uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
-                let request = DatagramSendRequest.finish(request!)
-                request.endpoint.didSend(count: request.bufferCount)
-                request.complete(status: status)
+        if libuvHoldsASend {
+            waitingForLibuv.append((request, address))
+        } else {
+            let result = submit(request, to: address, handle)
+            if result < 0 {
+                request.abandon()
+                return .ready(.failure(WeftError(uvCode: result, operation: operation())))
             }
-        }
-        if result < 0 {
-            request.abandon()
-            return .ready(.failure(WeftError(uvCode: result, operation: operation())))
         }
         queuedSendBytes += Self.charge(request.bufferCount)
         inFlight = request
@@ -390,8 +403,34 @@ final class DatagramEndpoint: SocketOwner {
         }
     }
 
+    /// Hands `request` to libuv; libuv's error if it refused it at once.
+    private func submit(_ request: DatagramSendRequest, to address: SocketAddress?, _ handle: UnsafeMutablePointer<uv_udp_t>) -> Int32 {
+        var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
+        let result = withSockAddr(address) {
+            uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
+                let request = DatagramSendRequest.finish(request!)
+                request.endpoint.didSend(count: request.bufferCount)
+                request.complete(status: status)
+            }
+        }
+        if result >= 0 { libuvHoldsASend = true }
+        return result
+    }
+
+    /// The send libuv held completed: hands it the next waiting one (one it
+    /// refuses at once fails with that error).
     private func didSend(count: Int) {
         queuedSendBytes -= Self.charge(count)
+        libuvHoldsASend = false
+        if let handle {
+            while let (request, address) = waitingForLibuv.popFirst() {
+                let result = submit(request, to: address, handle)
+                if result >= 0 { break }
+                queuedSendBytes -= Self.charge(request.bufferCount)
+                request.complete(status: result)
+                request.abandon()
+            }
+        }
         senders.wakeAll()
     }
 

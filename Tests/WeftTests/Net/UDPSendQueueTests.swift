@@ -63,6 +63,37 @@ struct UDPSendQueueTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    // Before the fix that came with this test, the datagrams waiting in
+    // libuv's queue went out together (sendmmsg), and one the kernel refused
+    // first in a batch failed the whole batch with its error: the datagram
+    // to the good address behind it failed with EACCES and never left.
+    @Test("with every send queued, a datagram the kernel refuses (broadcast without SO_BROADCAST) fails alone: the sends queued around it succeed and arrive",
+          .enabled(if: UDPTests.hasLoopbackBroadcast, "skipped: 127.255.255.255 is not a broadcast address on this machine"))
+    func refusedDatagramFailsAlone() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        sender.endpoint.queuesEverySend = true
+        let good = try receiver.localAddress
+        let refused = try SocketAddress(host: "127.255.255.255", port: good.port)
+        let results = try runtime.block(on: timeoutFuture(.seconds(10), joinAll([
+            sender.sendFuture([1], to: good), sender.sendFuture([2], to: refused),
+            sender.sendFuture([3], to: good), sender.sendFuture([4], to: good),
+        ]))).get()
+        #expect(results[1].failure?.name == "EACCES", "\(results[1])")
+        for index in [0, 2, 3] {
+            #expect((try? results[index].get()) != nil, "send \(index + 1): \(results[index])")
+        }
+        var arrived: [UInt8] = []
+        for _ in 0..<3 {
+            guard case .success(let datagram) = try runtime.block(on: timeoutFuture(.seconds(2), receiver.receiveFuture())) else { break }
+            arrived += try datagram.get().bytes
+        }
+        #expect(arrived == [1, 3, 4])
+        for socket in [receiver, sender] { socket.close() }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("closing a socket while a send waits for room in the queue fails that send with .closed naming it; the send libuv already took completes; nothing is left open")
     func closeFailsQueuedSends() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -86,6 +117,33 @@ struct UDPSendQueueTests {
         #expect((try? outcomes.0.get()) != nil, "the datagram libuv took is reported sent: \(outcomes.0)")
         #expect(outcomes.1.failure?.kind == .closed)
         #expect(outcomes.1.failure?.operation == "send to \(address)")
+        receiver.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    @Test("closing a socket while queued datagrams wait for libuv (it holds one at a time) fails each of them with .closed; the one libuv held completes; the queue's count goes back to 0 and nothing is left open")
+    func closeFailsDatagramsWaitingForLibuv() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let sender = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        sender.endpoint.queuesEverySend = true
+        let address = try receiver.localAddress
+        var sends = (0..<3).map { index in sender.sendFuture([UInt8(index)], to: address) }
+        var context = Context(waker: .noop)
+        for index in sends.indices {
+            guard case .pending = sends[index].poll(&context) else {
+                Issue.record("send \(index) was not queued")
+                return
+            }
+        }
+        #expect(sender.endpoint.queuedSendBytes == 3)
+        sender.close()
+        let outcomes = try runtime.block(on: timeoutFuture(.seconds(10), joinAll(sends))).get()
+        #expect((try? outcomes[0].get()) != nil, "the datagram libuv held: \(outcomes[0])")
+        for outcome in outcomes.dropFirst() {
+            #expect(outcome.failure?.kind == .closed, "\(outcome)")
+        }
+        #expect(sender.endpoint.queuedSendBytes == 0)
         receiver.close()
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
