@@ -158,19 +158,24 @@ struct UDPTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    /// This host's IPv6 multicast memberships, from `/proc/net/igmp6`
+    /// (index, interface name, group in hex, ...).
+    static func ipv6Memberships() throws -> [(interface: String, group: String)] {
+        let table = try String(contentsOfFile: "/proc/net/igmp6", encoding: .utf8)
+        return table.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count > 2 ? (String(fields[1]), String(fields[2])) : nil
+        }
+    }
+
     @Test("an IPv6 group's zone names the interface it is joined on (it was dropped: the join went to the default interface); a zone naming no interface, or one that differs from the interface given, is refused",
           .enabled(if: UDPTests.hasIPv6Loopback, "skipped: this machine cannot bind a socket to ::1"))
     func ipv6GroupZone() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let member = try UDPSocket.bind(SocketAddress("[::]:0"), runtime: runtime)
-        /// The interfaces this host's kernel lists as members of ff02::1:3,
-        /// from `/proc/net/igmp6` (index, name, group in hex, ...).
+        /// The interfaces this host's kernel lists as members of ff02::1:3.
         func interfacesInGroup() throws -> [String] {
-            let table = try String(contentsOfFile: "/proc/net/igmp6", encoding: .utf8)
-            return table.split(separator: "\n").compactMap { line in
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                return fields.count > 2 && fields[2] == "ff020000000000000000000000010003" ? String(fields[1]) : nil
-            }
+            try Self.ipv6Memberships().filter { $0.group == "ff020000000000000000000000010003" }.map(\.interface)
         }
         let before = try interfacesInGroup()
         do {
@@ -199,13 +204,9 @@ struct UDPTests {
     func ipv6GroupInALongForm() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let member = try UDPSocket.bind(SocketAddress("[::]:0"), runtime: runtime)
-        /// The groups `lo` is a member of, from `/proc/net/igmp6`.
+        /// The groups `lo` is a member of.
         func loopbackGroups() throws -> [String] {
-            let table = try String(contentsOfFile: "/proc/net/igmp6", encoding: .utf8)
-            return table.split(separator: "\n").compactMap { line in
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                return fields.count > 2 && fields[1] == "lo" ? String(fields[2]) : nil
-            }
+            try Self.ipv6Memberships().filter { $0.interface == "lo" }.map(\.group)
         }
         let group = "ff02:0000:0000:0000:0000:0000:10.1.1.100%lo"
         do {
