@@ -10,13 +10,14 @@ import CLibUV
 /// - **Reading** starts when someone first reads, and continues until 64 KiB
 ///   (``defaultBufferLimit``; see ``setBufferLimits(unread:queued:)``) are
 ///   buffered unread; then the stream stops reading from the socket
-///   (`uv_read_stop`) until the reader catches up, so a peer cannot make it buffer
-///   without bound. An idle connection holds no read buffer. An async
+///   (`uv_read_stop`) until the reader has read all of it, so a peer cannot
+///   make it buffer without bound. An idle connection holds no read buffer. An async
 ///   ``read(into:)`` that waits with nothing buffered lends the stream its
 ///   buffer, and libuv reads straight into it.
 /// - **Writing** tries `uv_try_write` first and queues only what the kernel did not
 ///   take, copied into a buffer the write owns. A write completes once libuv has
-///   the bytes; while more than 64 KiB is queued, writes wait.
+///   the bytes; once 64 KiB is queued, writes wait (a write queues at most
+///   what fills the queue to that limit, and reports how much it took).
 /// - **Errors** are values: each carries the libuv name and message and the
 ///   operation (`read: ECONNRESET (connection reset by peer)`).
 ///
@@ -111,8 +112,8 @@ public final class TCPStream: @unchecked Sendable {
     }
 
     /// The backpressure limits, per stream: reading from the socket pauses
-    /// once `unread` bytes are buffered and not yet read (it resumes as they
-    /// are read), and writes wait once `queued` bytes are queued for the
+    /// once `unread` bytes are buffered and not yet read (it resumes once all
+    /// of them are read), and writes wait once `queued` bytes are queued for the
     /// kernel. Both default to 64 KiB (``defaultBufferLimit``): with one 64
     /// KiB read buffer in flight, a peer can make the server hold at most
     /// 192 KiB for this connection, however it behaves. Raise them for bulk
