@@ -16,8 +16,9 @@
 // SIGTERM during that wait exits at once (status 128 + the signal). `--help`
 // prints the options; a usage error exits with status 2. On SIGUSR1 it prints
 // each loop's counters and live tasks. With `--idle-timeout S` a TCP connection
-// that sends nothing, or takes none of its echo, for S seconds is closed
-// (default: never), so idle peers cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
+// that sends nothing for S seconds, or has not taken an echo (up to 64 KiB, past
+// what the kernel buffers) within S seconds, is closed (default: never), so idle
+// peers cannot hold every descriptor. `--buffer-budget MiB` sets what each loop's
 // connections may hold together before reading pauses on those that hold any
 // (RuntimeOptions.connectionBufferBudget; default 32 MiB).
 //
@@ -43,8 +44,8 @@ let command = SampleCommand(
       --port P               the port (default 7000; 0 picks a free one)
       --grace-period S       on SIGINT or SIGTERM, how long live connections may finish (default 5);
                              a second SIGINT or SIGTERM exits at once
-      --idle-timeout S       close a TCP connection that sends nothing, or takes none of its echo,
-                             for S seconds (default: never)
+      --idle-timeout S       close a TCP connection that sends nothing for S seconds, or has not
+                             taken an echo (up to 64 KiB) within S seconds (default: never)
       --loops N              loops serving the port (default: one per CPU the process may use)
       --distribution D       reuseport (a listener per loop, default) or handoff (one acceptor)
       --buffer-budget MiB    what each loop's connections may hold before their reads pause (default 32)
@@ -161,7 +162,9 @@ struct AcceptLoop<Connections: PollStream, Connection>: Future where Connections
 }
 
 /// Echoes until the client half-closes, fails, sends nothing for
-/// `idleTimeout` (`--idle-timeout`), or takes none of its echo for as long.
+/// `idleTimeout` (`--idle-timeout`), or has not taken an echo (one read's
+/// bytes, up to 64 KiB) within as long: the timeout covers the whole write,
+/// so a client reading slower than that is closed too.
 struct IdleEcho: Future {
     enum Stage {
         case reading(Timeout<ReadSome>)
@@ -317,9 +320,9 @@ func serveAsync(_ options: Options, on address: SocketAddress) async throws {
 }
 
 /// The async echo with `--idle-timeout`: each read, and each write of its
-/// echo, waits at most `idleTimeout`; a connection that sends nothing, or
-/// takes none of its echo, for that long is closed (a peer that stops
-/// reading held it for ever). Apart, so the frame of the default echo loop
+/// echo, waits at most `idleTimeout`; a connection that sends nothing for
+/// that long, or has not taken an echo (up to 64 KiB) within it, is closed (a
+/// peer that stops reading held it for ever). Apart, so the frame of the default echo loop
 /// stays as small as it was.
 func echoUntilIdle(_ connection: TCPStream, idleTimeout: Duration) async throws {
     while case .success(let read) = try await value(of: timeoutFuture(idleTimeout, connection.readFuture())) {
