@@ -69,12 +69,22 @@ public struct WeftServerService: Service {
     }
 
     /// `handler`, run with the graceful-shutdown manager of the task that
-    /// calls this (the service's, in a `ServiceGroup`) bound in its task.
+    /// calls this (the service's, in a `ServiceGroup`) bound in its task. A
+    /// `CancellationError` thrown once the graceful shutdown began is the
+    /// shutdown ending the handler (`cancelWhenGracefulShutdown`), not a
+    /// failure: the connection's own task was not cancelled, so it was
+    /// counted in `handlerFailures` and reported as a failed handler.
     private func handlerSeeingShutdown() -> ConnectionHandler {
         guard let manager = TaskLocals.gracefulShutdownManager else { return handler }
         let handler = self.handler
         return { stream in
-            try await TaskLocals.$gracefulShutdownManager.withValue(manager) { try await handler(stream) }
+            try await TaskLocals.$gracefulShutdownManager.withValue(manager) {
+                do {
+                    try await handler(stream)
+                } catch is CancellationError where Task.isShuttingDownGracefully {
+                    return
+                }
+            }
         }
     }
 }

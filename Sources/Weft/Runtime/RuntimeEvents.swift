@@ -47,8 +47,12 @@ public enum RuntimeEvents {
     /// slow work elsewhere. Events are rare (failures, stalls, signals); none
     /// is produced on a loop's fast path.
     public static func observe(_ observer: (@Sendable (RuntimeEvent) -> Void)?) {
-        installed.locked { $0 = observer }
-        isObserved.store(observer != nil, ordering: .releasing)
+        // The flag is set under the lock too: set after it, two calls at once
+        // could leave one's observer installed and the other's flag, false.
+        installed.locked {
+            $0 = observer
+            isObserved.store(observer != nil, ordering: .releasing)
+        }
     }
 
     /// How long one batch of work may hold a loop's thread before a
