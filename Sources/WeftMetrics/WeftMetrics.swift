@@ -85,6 +85,11 @@ public enum WeftMetrics {
     }
 
     /// One loop's metrics, and the last totals its counters were recorded at.
+    /// Its gauges go with it (an export's recorder when its task ends: the
+    /// export cancelled, or the loop shut down; `recording(loop:)`'s when its
+    /// future is dropped): kept, a backend went on reporting a dead loop's
+    /// last values, its tasks alive and busy, for ever. Its counters stay:
+    /// the totals they reached remain true.
     public final class LoopRecorder {
         private let tasksAlive, swiftTasksAlive, busyRatio, openHandles, requests, timers, bytesHeld: Gauge
         private let spawned, polls, jobs, localWakes, foreignWakes, outOfDescriptors, shed: Counter
@@ -111,6 +116,12 @@ public enum WeftMetrics {
             foreignWakes = counter("weft_wakes_total", [("kind", "foreign")])
             outOfDescriptors = counter("weft_accepts_out_of_descriptors_total")
             shed = counter("weft_connections_shed_total")
+        }
+
+        deinit {
+            for gauge in [tasksAlive, swiftTasksAlive, busyRatio, openHandles, requests, timers, bytesHeld] {
+                gauge.destroy()
+            }
         }
 
         /// Records `report` (a report of this recorder's loop).

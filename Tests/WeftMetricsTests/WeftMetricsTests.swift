@@ -34,6 +34,7 @@ struct WeftMetricsTests {
         #expect(handles.lastValue == Double(runtime.openHandleCount))
         let busy = try metrics.expectGauge("weft_busy_ratio", [("loop", "main")])
         #expect(busy.values.allSatisfy { (0...1).contains($0) }, "\(busy.values)")
+        withExtendedLifetime(recorder) {}  // its gauges go with it
     }
 
     @Test("exporting a loop group records every loop, labelled by its index, until cancelled")
@@ -48,9 +49,9 @@ struct WeftMetricsTests {
             recorded = (0..<2).map { (try? metrics.expectGauge("weft_open_handles", [("loop", "\($0)")]).values.count) ?? 0 }
             if recorded.allSatisfy({ $0 >= 2 }) { break }
         }
+        let swiftTasks = try metrics.expectGauge("weft_swift_tasks_alive", [("loop", "1")])
         export.cancel()
         #expect(recorded.allSatisfy { $0 >= 2 }, "recordings per loop: \(recorded)")
-        let swiftTasks = try metrics.expectGauge("weft_swift_tasks_alive", [("loop", "1")])
         #expect((swiftTasks.lastValue ?? 0) >= 1, "the exporting task itself runs on the loop")
     }
 
@@ -66,10 +67,29 @@ struct WeftMetricsTests {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(ran.withLock { $0 }, "the exporting loop ran nothing else for 2 s")
+        let recordings = try metrics.expectGauge("weft_open_handles", [("loop", "0")]).values.count
         export.cancel()
         await group.shutdownGracefully()
-        let recordings = try metrics.expectGauge("weft_open_handles", [("loop", "0")]).values.count
         #expect(recordings >= 1)
+    }
+
+    // Before the fix that came with this test, the gauges stayed with their
+    // last values: a backend reported the dead loop's tasks alive and busy
+    // for ever.
+    @Test("once an export is cancelled and its group shut down, the loops' gauges are gone from the backend; their counters stay")
+    func gaugesGoWithTheExport() async throws {
+        let metrics = TestMetrics()
+        let group = try LoopGroup(loops: 1, name: "metrics-gone")
+        let export = WeftMetrics.export(group, every: .milliseconds(10), factory: metrics)
+        for _ in 0..<500 where (try? metrics.expectGauge("weft_tasks_alive", [("loop", "0")])) == nil {  // up to 5 s
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect((try? metrics.expectGauge("weft_tasks_alive", [("loop", "0")])) != nil, "never recorded")
+        export.cancel()
+        await group.shutdownGracefully()
+        #expect((try? metrics.expectGauge("weft_tasks_alive", [("loop", "0")])) == nil, "the gauge outlived its export")
+        #expect((try? metrics.expectGauge("weft_busy_ratio", [("loop", "0")])) == nil)
+        #expect((try? metrics.expectCounter("weft_polls_total", [("loop", "0")])) != nil, "the counter went too")
     }
 
     @Test("the recording future of a Runtime records once per interval, not at its start")
