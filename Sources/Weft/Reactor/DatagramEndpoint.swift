@@ -104,10 +104,10 @@ final class DatagramEndpoint: SocketOwner {
     /// Senders wait while this many bytes are queued in libuv.
     @exclusivity(unchecked) var sendQueueLimit: Int
     /// Bytes of the sends queued (in libuv or waiting for it) and not yet
-    /// completed (an empty datagram counts one: see ``charge(_:)``).
+    /// completed (an empty datagram counts one: see ``charge(_:)``). Above 0
+    /// exactly while libuv holds one of them: the first queued goes to libuv,
+    /// and each completion hands it the next.
     @exclusivity(unchecked) private(set) var queuedSendBytes = 0
-    /// Whether libuv holds a send of this endpoint now.
-    @exclusivity(unchecked) private var libuvHoldsASend = false
     /// The queued sends libuv is not holding yet, in order, each with its
     /// destination (nil: the connected peer).
     private let waitingForLibuv = RingBuffer<(request: DatagramSendRequest, address: SocketAddress?)>(capacity: 4)
@@ -196,11 +196,7 @@ final class DatagramEndpoint: SocketOwner {
         overflows = nil
         arenaUsed = 0
         // The sends libuv never held fail as those it held do (ECANCELED).
-        while let (request, _) = waitingForLibuv.popFirst() {
-            queuedSendBytes -= Self.charge(request.bufferCount)
-            request.complete(status: UV_ECANCELED.rawValue)
-            request.abandon()
-        }
+        while let (request, _) = waitingForLibuv.popFirst() { failWaiting(request, status: UV_ECANCELED.rawValue) }
         receivers.wakeAll()
         senders.wakeAll()
     }
@@ -356,7 +352,7 @@ final class DatagramEndpoint: SocketOwner {
             return Budget.refundingIfPending(.pending)
         }
         let request = bytes.withUnsafeBytes { DatagramSendRequest(endpoint: self, copying: $0) }
-        if libuvHoldsASend {
+        if queuedSendBytes > 0 {
             waitingForLibuv.append((request, address))
         } else {
             let result = submit(request, to: address, handle)
@@ -406,29 +402,31 @@ final class DatagramEndpoint: SocketOwner {
     /// Hands `request` to libuv; libuv's error if it refused it at once.
     private func submit(_ request: DatagramSendRequest, to address: SocketAddress?, _ handle: UnsafeMutablePointer<uv_udp_t>) -> Int32 {
         var buffer = uv_buf_t(base: request.buffer?.assumingMemoryBound(to: CChar.self), len: request.bufferCount)
-        let result = withSockAddr(address) {
+        return withSockAddr(address) {
             uv_udp_send(request.request, handle, &buffer, 1, $0) { request, status in
                 let request = DatagramSendRequest.finish(request!)
                 request.endpoint.didSend(count: request.bufferCount)
                 request.complete(status: status)
             }
         }
-        if result >= 0 { libuvHoldsASend = true }
-        return result
+    }
+
+    /// Fails a queued send libuv never held with `status`.
+    private func failWaiting(_ request: DatagramSendRequest, status: Int32) {
+        queuedSendBytes -= Self.charge(request.bufferCount)
+        request.complete(status: status)
+        request.abandon()
     }
 
     /// The send libuv held completed: hands it the next waiting one (one it
     /// refuses at once fails with that error).
     private func didSend(count: Int) {
         queuedSendBytes -= Self.charge(count)
-        libuvHoldsASend = false
         if let handle {
             while let (request, address) = waitingForLibuv.popFirst() {
                 let result = submit(request, to: address, handle)
                 if result >= 0 { break }
-                queuedSendBytes -= Self.charge(request.bufferCount)
-                request.complete(status: result)
-                request.abandon()
+                failWaiting(request, status: result)
             }
         }
         senders.wakeAll()
