@@ -174,15 +174,17 @@ extension Command {
                         detail: "executable \(executable.debugDescription): environment variable name \(change.name.debugDescription) is empty or contains \"=\"")
     }
 
+    /// The standard streams' names in errors, by descriptor number.
+    private static let streamNames = ["standard input", "standard output", "standard error"]
+
     /// Fails with EINVAL, as libuv does for -1, when a standard stream is a
     /// negative descriptor: libuv gave the child /dev/null for any other (its
     /// child setup reads a negative descriptor as "none").
     func refuseNegativeDescriptors() throws(WeftError) {
         for (index, stdio) in [standardInput, standardOutput, standardError].enumerated() {
             guard case .descriptor(let descriptor) = stdio, descriptor < 0 else { continue }
-            let name = ["standard input", "standard output", "standard error"][index]
             throw WeftError(.libuv(code: UV_EINVAL.rawValue), operation: "spawn",
-                            detail: "executable \(executable.debugDescription): \(name) is descriptor \(descriptor), which cannot be open")
+                            detail: "executable \(executable.debugDescription): \(Self.streamNames[index]) is descriptor \(descriptor), which cannot be open")
         }
     }
 
@@ -298,6 +300,6 @@ extension Command {
     /// The spawn's error for the file `path` of standard stream `index`.
     private func fileError(_ code: Int32, _ index: Int, _ path: String) -> WeftError {
         WeftError(.libuv(code: code), operation: "spawn",
-                  detail: "executable \(executable.debugDescription), \(["standard input", "standard output", "standard error"][index]) file \(path.debugDescription)")
+                  detail: "executable \(executable.debugDescription), \(Self.streamNames[index]) file \(path.debugDescription)")
     }
 }
