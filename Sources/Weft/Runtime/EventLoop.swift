@@ -177,7 +177,13 @@ final class EventLoop {
     /// choose between closing at once and handing the close to the loop ask
     /// ``closesHere``.
     @inlinable var isHandleThread: Bool {
-        isRunningOnCallingThread || (weft_current_runtime() == nil && isOwnedIdleByCallingThread && !isShutDown)
+        isRunningOnCallingThread || (isOwnedIdleOutsideAnyLoop && !isShutDown)
+    }
+
+    /// Whether the calling thread created this loop, nobody is running it,
+    /// and the thread runs no other loop either.
+    @inlinable var isOwnedIdleOutsideAnyLoop: Bool {
+        weft_current_runtime() == nil && isOwnedIdleByCallingThread
     }
 
     /// The error for using this loop's handles or requests from the calling
@@ -199,7 +205,7 @@ final class EventLoop {
 
     @inline(never)
     private func refusal(_ operation: String, detail: String) -> WeftError {
-        if isShutDown && weft_current_runtime() == nil && isOwnedIdleByCallingThread {
+        if isShutDown && isOwnedIdleOutsideAnyLoop {
             return shutDownError(operation)
         }
         return WeftError(.wrongThread, operation: operation, detail: detail)

@@ -99,7 +99,9 @@ public struct WeftError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let text: String
         switch kind {
-        case .libuv: text = "\(name ?? "?") (\(message ?? "?"))"
+        case .libuv(let code):
+            let (name, message) = Self.text(of: code)  // both at once: each alone asks for both
+            text = "\(name) (\(message))"
         case .stuck: text = "stuck: no task can make progress and nothing can wake one"
         case .reentrantBlock: text = "the runtime is already running; block(on:) cannot be nested"
         case .shutDown: text = "the runtime was shut down"
