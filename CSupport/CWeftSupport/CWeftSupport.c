@@ -519,7 +519,9 @@ static void *reaper_main(void *unused) {
     for (;;) {
         pthread_mutex_lock(&reaper_lock);
         reap_exited_locked();
-        int timeout = -1;
+        /* Without its eventfd (none could be made) nothing wakes it for a
+         * child listed later: it looks every REAPER_POLL_MS instead. */
+        int timeout = reaper_wake >= 0 ? -1 : REAPER_POLL_MS;
         if (polled_capacity < reaper_count + 1) {
             struct pollfd *grown = realloc(polled, (reaper_count + 1) * sizeof *polled);
             if (grown != NULL) { polled = grown; polled_capacity = reaper_count + 1; }
