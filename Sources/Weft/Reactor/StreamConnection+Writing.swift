@@ -66,7 +66,14 @@ extension StreamConnection {
 
     func didWrite(count: Int, status: Int32) {
         queuedWriteBytes -= count
-        if status < 0 && status != UV_ECANCELED.rawValue && writeError == nil {
+        if status >= 0 {
+            // libuv writes its queue in order: bytes count as written only
+            // while every one queued before them was (none after a failed or
+            // cancelled write).
+            if writtenWriteTotal == queuedWriteTotal - queuedWriteBytes - count {
+                writtenWriteTotal += count
+            }
+        } else if status != UV_ECANCELED.rawValue && writeError == nil {
             writeError = WeftError(uvCode: status, operation: "write")
         }
         // Every completion, not only one that leaves room under the mark: a
@@ -85,13 +92,18 @@ extension StreamConnection {
     /// drained past the mark it read after its last byte
     /// (``pollFlush(_:through:operation:)``), not until the queue is empty,
     /// which another task writing on could put off for as long as it writes.
-    var flushMark: Int { queuedWriteTotal }
+    /// On a closed stream `Int.max`, a mark nothing passes: a flush begun
+    /// there fails with `.closed`.
+    var flushMark: Int { isClosed ? .max : queuedWriteTotal }
 
-    /// Ready once what was queued before `mark` has been written.
+    /// Ready once what was queued before `mark` has been written: with
+    /// success once it was, even if a later write failed or the stream has
+    /// been closed since (the bytes reached the OS).
     func pollFlush(_ context: inout Context, through mark: Int, operation: String) -> Poll<Result<Void, WeftError>> {
+        if writtenWriteTotal >= mark { return .ready(.success(())) }
         if let writeError { return .ready(.failure(writeError)) }
         guard !isClosed else { return .ready(.failure(closedError(operation))) }
-        if queuedWriteBytes == 0 || queuedWriteTotal - queuedWriteBytes >= mark { return .ready(.success(())) }
+        if queuedWriteBytes == 0 { return .ready(.success(())) }
         writers.register(context.waker)?.wake()
         return .pending
     }

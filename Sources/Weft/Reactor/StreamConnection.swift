@@ -66,6 +66,9 @@ final class StreamConnection: SocketOwner {
         @exclusivity(unchecked) var closedByShutdown = false
         /// Bytes ever queued with `uv_write`: see ``StreamConnection/flushMark``.
         @exclusivity(unchecked) var queuedWriteTotal = 0
+        /// Of them, those written before any write failed or was cancelled:
+        /// a flush whose mark they passed succeeded, whatever came after.
+        @exclusivity(unchecked) var writtenWriteTotal = 0
         /// A connect in flight, told to forget its waiting task if the stream closes first.
         @exclusivity(unchecked) var connectOperation: StreamRequest<uv_connect_t>?
     }
@@ -190,6 +193,12 @@ final class StreamConnection: SocketOwner {
     var queuedWriteTotal: Int {
         get { uncommon?.queuedWriteTotal ?? 0 }
         set { uncommonMade.queuedWriteTotal = newValue }
+    }
+    /// Bytes of the `uv_write` queue written, in order, before any write
+    /// failed or was cancelled (by a close): what a flush's mark must pass.
+    var writtenWriteTotal: Int {
+        get { uncommon?.writtenWriteTotal ?? 0 }
+        set { uncommonMade.writtenWriteTotal = newValue }
     }
     var shutdownOperation: StreamRequest<uv_shutdown_t>? {
         get { uncommon?.shutdownOperation }

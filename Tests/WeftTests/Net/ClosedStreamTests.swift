@@ -122,6 +122,41 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
+        @Test("a write whose bytes were all written succeeds though the stream is closed before it is polled again; a flush begun on the closed stream still fails")
+        func writeWrittenBeforeTheClose() throws {
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let listener = try NetTest.bindLoopback(runtime)
+            let address = try listener.localAddress
+            runtime.spawn(NetTest.acceptLoop(listener) { NetTest.Drain(reader: $0, body: { _ in }) })
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address))).get().get()
+            // More than the kernel takes at once, under the queue's limit: the
+            // write accepts every byte at its first poll and waits for its queue.
+            var write = stream.writeAll([UInt8](repeating: 7, count: 16 << 20))
+            var flush: Flush<TCPStream>?
+            // The write's result when polled after the close (nil: pending).
+            let afterClose: Result<Void, WeftError>?? = try runtime.block(on: timeoutFuture(.seconds(10), pollFn { context in
+                if flush == nil {
+                    guard (try? stream.setBufferLimits(unread: 64 << 10, queued: 64 << 20)) != nil else { return .ready(nil) }
+                    // Not waiting at its first poll: nothing to test (nil).
+                    guard case .pending = write.poll(&context) else { return .ready(nil) }
+                    flush = stream.flush()  // the same mark: ready once the write's bytes are written
+                }
+                guard case .ready(let flushed) = flush!.poll(&context) else { return .pending }
+                guard case .success = flushed else { return .ready(nil) }
+                stream.close()  // before the write's future is polled again
+                guard case .ready(let written) = write.poll(&context) else { return .ready(.some(nil)) }
+                return .ready(written)
+            })).get()
+            let written = try #require(afterClose, "the write waited for its queue and the flush beside it succeeded")
+            let result = try #require(written, "the write, polled after the close, is ready")
+            #expect(result.failure == nil, "its bytes reached the OS before the close")
+
+            let flushAfterClose = try runtime.block(on: stream.flush())
+            #expect(flushAfterClose.failure?.kind == .closed)
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
         @Test("tuning options on an open stream succeeds")
         func options() throws {
             let (runtime, stream, listener, baseline) = try Self.connectedPair()
