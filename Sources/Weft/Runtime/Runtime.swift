@@ -41,11 +41,17 @@ public final class Runtime {
     /// The clock stops about 292 years after the runtime's start, where sleeps
     /// of an enormous duration, which never end, are due.
     /// Throws ``WeftError/Kind-swift.enum/invalidArgument`` on a real-time
-    /// runtime, ``WeftError/Kind-swift.enum/reentrantBlock`` while running.
+    /// runtime, ``WeftError/Kind-swift.enum/wrongThread`` on another thread
+    /// (the timers are the loop thread's), ``WeftError/Kind-swift.enum/reentrantBlock``
+    /// while running.
     public func advanceTime(by duration: Duration) throws(WeftError) {
         guard loop.timers.virtualClock != nil else {
             throw WeftError(.invalidArgument, operation: "advanceTime(by:)",
                             detail: "only a runtime created with .deterministic(seed:) has a virtual clock")
+        }
+        guard loop.isOnLoopThread else {
+            throw WeftError(.wrongThread, operation: "advanceTime(by:)",
+                            detail: "a runtime's time is moved on the thread that created it")
         }
         guard !loop.isRunning else {
             throw WeftError(.reentrantBlock, operation: "advanceTime(by:)",

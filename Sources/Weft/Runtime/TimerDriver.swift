@@ -39,8 +39,20 @@ final class TimerDriver {
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
 
+    /// Armed sleeps that never end (due past the clock's last nanosecond,
+    /// ``VirtualClock/lastNanosecond``): counted, kept out of the wheel. In
+    /// it, their slot's cascades were expirations, so a virtual clock jumping
+    /// to its next timer went from one to the next, about 140 of them, to its
+    /// last nanosecond, where every later sleep was out of reach for ever.
+    private var endlessCount = 0
+
     /// Timers armed and not yet fired or dropped.
-    var pendingCount: Int { wheel.count }
+    var pendingCount: Int { wheel.count + endlessCount }
+
+    /// Whether a deadline (ms) lies past the last nanosecond any clock reaches.
+    private static func isEndless(_ milliseconds: UInt64) -> Bool {
+        milliseconds > VirtualClock.lastNanosecond / 1_000_000
+    }
 
     /// The current time (ns): the virtual clock's, or `uv_hrtime`.
     private static func now(on virtualClock: VirtualClock?) -> UInt64 {
@@ -61,6 +73,10 @@ final class TimerDriver {
         let node = wheel.allocate(deadline: milliseconds, waker: waker)
         // After shutdown the loop never runs again: the node simply never fires.
         guard handle != nil else { return node }
+        if Self.isEndless(milliseconds) {
+            endlessCount += 1
+            return node
+        }
         wheel.insert(node)
         if milliseconds < armedDueMilliseconds { arm() }
         return node
@@ -79,6 +95,7 @@ final class TimerDriver {
     /// Disarms `node` if it has not fired, frees it, and returns its waker,
     /// which the caller drops (or wakes) now that the wheel is left.
     func release(_ node: Int32) -> Waker? {
+        if handle != nil && Self.isEndless(wheel.nodes[Int(node)].deadline) { endlessCount -= 1 }
         let waker = wheel.release(node)
         if wheel.count == 0, armedDueMilliseconds != .max, let handle {
             uv_timer_stop(handle)
@@ -108,13 +125,10 @@ final class TimerDriver {
     }
 
     /// Deterministic mode: moves the virtual clock to the wheel's next
-    /// expiration and fires what is due there. False when no timer is armed,
-    /// or when the next one is a sleep that never ends (past the clock's
-    /// last nanosecond: the clock stops short of it, so "firing" it moved
-    /// nothing, and the loop that jumps from timer to timer spun for ever).
+    /// expiration and fires what is due there. False when no timer is armed
+    /// (sleeps that never end are not in the wheel).
     func fireNext() -> Bool {
-        guard let virtualClock, handle != nil, let (due, _) = wheel.nextExpiration(),
-              due <= VirtualClock.lastNanosecond / 1_000_000 else { return false }
+        guard let virtualClock, handle != nil, let (due, _) = wheel.nextExpiration() else { return false }
         virtualClock.advance(to: due * 1_000_000)
         fire()
         return true
@@ -152,6 +166,7 @@ final class TimerDriver {
         guard let handle else { return }
         self.handle = nil
         wheel.removeAll()
+        endlessCount = 0
         weft_close_and_free(weft_timer_handle(handle))
     }
 }

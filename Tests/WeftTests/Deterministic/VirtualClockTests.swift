@@ -171,6 +171,28 @@ struct VirtualClockTests {
         #expect(throws: WeftError.self) { try realTime.advanceTime(by: .seconds(1)) }
     }
 
+    @Test("advanceTime(by:) from another thread is refused with wrongThread and moves nothing (it fired the loop's timers there, racing the loop thread)")
+    func advanceTimeOffThread() throws {
+        let runtime = try Runtime(options: .deterministic(seed: 5))
+        let fired = Box<[Int]>([])
+        runtime.spawn(sleepFuture(for: .milliseconds(5)).map { fired.value.append(5) })
+        try runtime.block(on: yields(1))  // armed
+        let shared = SharedBox<Runtime?>(runtime)
+        let refusal = SharedBox<WeftError?>(nil)
+        ForeignThread {
+            do throws(WeftError) { try shared.get()!.advanceTime(by: .seconds(1)) } catch { refusal.set(error) }
+        }.join()
+        shared.set(nil)
+        #expect(refusal.get()?.kind == .wrongThread)
+        #expect(refusal.get()?.operation == "advanceTime(by:)")
+        #expect(runtime.virtualTimeElapsed == .zero)
+        try runtime.block(on: yields(1))
+        #expect(fired.value == [], "the sleep fired though no time passed on the runtime's thread")
+        try runtime.advanceTime(by: .milliseconds(5))
+        try runtime.block(on: yields(1))
+        #expect(fired.value == [5])
+    }
+
     @Test("advancing by the largest duration, twice, leaves endless sleeps pending and the elapsed time readable (it fired them, then overflowed)")
     func advanceToTheEnd() throws {
         let runtime = try Runtime(options: .deterministic(seed: 5))
@@ -189,10 +211,12 @@ struct VirtualClockTests {
         #expect(runtime.pendingTimerCount == 2)
     }
 
-    @Test("with only an endless sleep armed, block(on:) still takes a wake from another thread (it jumped to that sleep's deadline, which the clock never reaches, for ever)")
+    @Test("with only an endless sleep armed, block(on:) still takes a wake from another thread (it jumped to that sleep's deadline, which the clock never reaches, for ever), the clock stays where it was (it went from one cascade of the sleep's wheel slot to the next, to its last nanosecond), and a later sleep ends")
     func endlessSleepLetsForeignWakesIn() {
         let outcome = Mutex<Result<Int, WeftError>?>(nil)
-        let ended = returnsOnAThreadOfItsOwn {
+        let elapsed = Mutex<(afterWake: Duration?, afterSleep: Duration?)>((nil, nil))
+        let timers = Mutex<[Int]>([])  // pending before and after the endless sleep's abort
+        let ended = returnsOnAThreadOfItsOwn(within: .seconds(10)) {
             do throws(WeftError) {
                 let runtime = try Runtime(options: .deterministic(seed: 6))
                 let endless = runtime.spawn(sleepFuture(for: .seconds(Int64.max)))
@@ -203,14 +227,23 @@ struct VirtualClockTests {
                 }
                 defer { foreign.join() }
                 let value = try runtime.block(on: receiver)
+                elapsed.locked { $0.afterWake = runtime.virtualTimeElapsed }
+                try runtime.block(on: sleepFuture(for: .seconds(1)))
+                elapsed.locked { $0.afterSleep = runtime.virtualTimeElapsed }
+                timers.locked { $0.append(runtime.pendingTimerCount) }
                 endless.abort()
+                try runtime.block(on: yields(1))
+                timers.locked { $0.append(runtime.pendingTimerCount) }
                 outcome.locked { $0 = .success((try? value.get()) ?? -1) }
             } catch {
                 outcome.locked { $0 = .failure(error) }
             }
         }
-        #expect(ended, "block(on:) never took the other thread's wake")
+        #expect(ended, "block(on:) never took the other thread's wake, or the later sleep never ended")
         #expect(outcome.locked { $0 } == .success(7))
+        #expect(elapsed.locked { $0.afterWake } == .zero)
+        #expect(elapsed.locked { $0.afterSleep } == .seconds(1))
+        #expect(timers.locked { $0 } == [1, 0], "the endless sleep counts as armed until it is dropped")
     }
 }
 
