@@ -6,9 +6,9 @@
 // built on Swift 6.3's experimental ExecutorFactory SPI), then shows where
 // each kind of Swift concurrency code runs: Task { }, Task.detached { } and a
 // nonisolated async function run on a Weft loop (and use its TCP API without
-// naming a loop); main itself stays on Dispatch's main queue, which Swift
-// 6.3.1 on Linux does not let a factory replace. Exits 1 if anything that
-// should run on a loop did not.
+// naming a loop, and Task.sleep); main itself stays on Dispatch's main queue,
+// which Swift 6.3.1 on Linux does not let a factory replace. Exits 1 if
+// anything that should run on a loop did not.
 
 import Glibc
 import Weft
@@ -44,11 +44,25 @@ nonisolated func demonstrate() async throws -> (places: [String], echoed: Bool) 
         try await server.value
         return reply == Array("hello".utf8)
     }.value
+    // Task.sleep asks the default executor to run its wake-up later
+    // (SchedulingExecutor); the task then goes on where it was.
+    let afterSleep = await Task { () async -> String in
+        do { try await Task.sleep(for: .milliseconds(5)) } catch { return "failed: \(error)" }
+        return place()
+    }.value
+    let long = Task { () async -> String in
+        do { try await Task.sleep(for: .seconds(60)) } catch is CancellationError { return "cancelled, \(place())" } catch { return "\(error)" }
+        return "slept 60 s"
+    }
+    long.cancel()
+    let cancelled = await long.value
     print("Task { }: \(task)")
     print("Task.detached { }: \(detached)")
     print("nonisolated async function: \(nonisolated)")
     print("TCP round trip inside Task { }: \(echoed ? "echoed" : "failed")")
-    return ([task, detached, nonisolated], echoed)
+    print("after Task.sleep inside Task { }: \(afterSleep)")
+    print("a 60 s Task.sleep cancelled: \(cancelled)")
+    return ([task, detached, nonisolated, afterSleep], echoed && cancelled == "cancelled, on a Weft loop")
 }
 
 let group = try LoopGroup(name: "weft-default")

@@ -283,7 +283,7 @@ extension TimingSensitive {
             Self.expectCleanExitOnSIGTERM(child)
         }
 
-        @Test("weft-default-executor (experimental): with a LoopGroup installed as Swift's default executor, Task { }, Task.detached { } and a nonisolated async function run on Weft loops and a TCP round trip works there; main stays off them",
+        @Test("weft-default-executor (experimental): with a LoopGroup installed as Swift's default executor, Task { }, Task.detached { } and a nonisolated async function run on Weft loops, a TCP round trip works there, and Task.sleep ends (or is cancelled) back on a loop (the runtime trapped: the group could not schedule the sleep's wake-up); main stays off them",
               .enabled(if: SampleBinaries.path("weft-default-executor") != nil, "weft-default-executor is not built next to the test bundle"))
         func defaultExecutorSample() throws {
             let child = try SampleChild(try #require(SampleBinaries.path("weft-default-executor")), arguments: [])
@@ -295,6 +295,8 @@ extension TimingSensitive {
                 "Task.detached { }: on a Weft loop",
                 "nonisolated async function: on a Weft loop",
                 "TCP round trip inside Task { }: echoed",
+                "after Task.sleep inside Task { }: on a Weft loop",
+                "a 60 s Task.sleep cancelled: cancelled, on a Weft loop",
                 "main: off Weft's loops (Swift 6.3.1 on Linux keeps main on Dispatch's main queue)",
             ])
             #expect(child.waitForExit(within: .seconds(5)))

@@ -2,7 +2,7 @@
 // `@_spi(ExperimentalCustomExecutors)`: the SPI may change or go in any
 // release, and so may this file. Nothing else in Weft depends on it.
 
-@_spi(ExperimentalCustomExecutors) import _Concurrency
+@_spi(ExperimentalCustomExecutors) @_spi(ExperimentalScheduling) import _Concurrency
 import Synchronization
 
 /// **Experimental.** Makes a ``LoopGroup`` Swift's default executor, so that
@@ -34,6 +34,12 @@ import Synchronization
 /// Call it once, early, before starting work that should run on the loops
 /// (jobs already queued on Dispatch's pool finish there). The group is kept
 /// for the life of the process.
+///
+/// **Sleeps.** `Task.sleep` (and `ContinuousClock().sleep`) asks the default
+/// executor to run its wake-up after the delay (Swift's `SchedulingExecutor`);
+/// one that cannot makes the runtime trap. The group hands such a wake-up to
+/// the platform's executor, whose timer runs it on a Dispatch thread; the
+/// sleeping task then goes on on a loop, as before its sleep.
 public enum WeftDefaultExecutor {
     private static let installed = Mutex<LoopGroup?>(nil)
 
@@ -59,5 +65,29 @@ public enum WeftDefaultExecutor {
             guard let group = WeftDefaultExecutor.group else { return PlatformExecutorFactory.defaultExecutor }
             return group
         }
+    }
+}
+
+/// What makes `Task.sleep` work under ``WeftDefaultExecutor``: the runtime asks
+/// the default executor to run the sleep's wake-up job after its delay, and
+/// trapped ("Unexpectedly found nil") when the group, a plain `TaskExecutor`,
+/// could not. The delayed job goes to the platform's (Dispatch's) executor,
+/// which has timers for Swift's clocks; what it runs is only the wake-up,
+/// which enqueues the sleeping task on its own executor again: the group.
+@_spi(ExperimentalScheduling) extension LoopGroup: SchedulingExecutor {
+    public func enqueue<C: Clock>(_ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C) {
+        Self.platformScheduler.enqueue(job, after: delay, tolerance: tolerance, clock: clock)
+    }
+
+    public func enqueue<C: Clock>(_ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C) {
+        Self.platformScheduler.enqueue(job, at: instant, tolerance: tolerance, clock: clock)
+    }
+
+    /// The platform's default executor, which schedules (Dispatch's, on Linux).
+    private static var platformScheduler: any SchedulingExecutor {
+        guard let scheduler = PlatformExecutorFactory.defaultExecutor as? any SchedulingExecutor else {
+            fatalError("the platform's default executor cannot run a job after a delay")
+        }
+        return scheduler
     }
 }
