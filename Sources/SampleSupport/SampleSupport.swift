@@ -36,6 +36,19 @@ public struct SampleCommand: Sendable {
         return arguments
     }
 
+    /// Prints every accept that failed while the listener went on listening
+    /// (out of descriptors, with the waiting connections it closed) as
+    /// `NAME: ERROR` through ``StatusLines``: Weft counts them in each loop's
+    /// report, but an operator watching the output should see, when it
+    /// happens, that the server is refusing connections. Installs the
+    /// process's ``RuntimeEvents`` observer.
+    public func printAcceptFailures() {
+        let name = self.name
+        RuntimeEvents.observe { event in
+            if case .acceptFailed = event { StatusLines.say("\(name): \(event)") }
+        }
+    }
+
     /// Reports a usage error on stderr and exits 2.
     public func usageError(_ problem: String) -> Never {
         writeError("\(name): \(problem)\nusage: \(name) \(synopsis) (\(name) --help for more)")

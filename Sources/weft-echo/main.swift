@@ -560,6 +560,7 @@ func serveUnix(_ options: Options, at address: UnixAddress) async throws {
 }
 
 let options = Options(command.arguments())
+command.printAcceptFailures()
 do {
     if let unixAddress = options.unixAddress {
         if options.poll {

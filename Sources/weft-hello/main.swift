@@ -51,6 +51,7 @@ var gracePeriod = Duration.seconds(10)
 var readTimeout = Duration.seconds(10)
 var loops: Int?
 var arguments = command.arguments().makeIterator()
+command.printAcceptFailures()
 let valued: Set = ["--host", "--port", "--grace-period", "--read-timeout", "--loops"]
 while let flag = arguments.next() {
     guard valued.contains(flag) else { command.usageError("unknown option \(flag)") }

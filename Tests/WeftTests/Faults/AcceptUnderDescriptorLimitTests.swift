@@ -22,7 +22,7 @@ extension TimingSensitive {
             return timeoutFuture(.seconds(3), exchange).map { (try? $0.get()) ?? false }
         }
 
-        @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess (counted, with the time, in its SIGUSR1 report), and accepts again once descriptors free up")
+        @Test("with 48 descriptors, the echo server keeps serving its connections, sheds the excess (printed when it happens, and counted, with the time, in its SIGUSR1 report), and accepts again once descriptors free up")
         func listenerSurvivesEMFILE() throws {
             let binary = try #require(SampleBinaries.path("weft-echo"), "weft-echo is built next to the tests")
             let child = try SampleChild("/bin/sh", arguments: ["-c", "ulimit -n 48 && exec '\(binary)' --poll --port 0"])
@@ -43,9 +43,14 @@ extension TimingSensitive {
             // out, the connections it shed, and when it last happened.
             kill(child.process.processIdentifier, SIGUSR1)
             var reportLine: String?
+            var failures: [String] = []  // printed as they happened, before the report
             while let line = child.readLine(within: .seconds(3)) {
+                if line.hasPrefix("weft-echo: accept on ") { failures.append(line) }
                 if line.hasPrefix("accept: ") { reportLine = line; break }
             }
+            #expect(!failures.isEmpty, "weft-echo printed no failed accept")
+            #expect(failures.allSatisfy { $0.contains("EMFILE") }, "\(failures)")
+            #expect(failures.contains { $0.contains("waiting connection(s)") }, "none says what it shed: \(failures)")
             let accepts = try #require(reportLine, "no accept line in the SIGUSR1 report")
             let counts = accepts.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
             #expect(accepts.hasPrefix("accept: out of descriptors "), "\(accepts)")
