@@ -12,7 +12,8 @@
 /// still in the future; the gap in indices tells how many were skipped),
 /// ``MissedTickBehavior/burst`` (Tokio's default: every missed tick fires, back
 /// to back) or ``MissedTickBehavior/delay`` (the schedule moves: the next tick
-/// is a period after the late one).
+/// is a period after a late one, any tick taken more than 5 ms after it was
+/// due, as Tokio counts it).
 ///
 /// **Cancellation:** dropping the interval (or a pending `next()`) disarms its
 /// timer; no tick is lost by dropping a pending `next()` future.
@@ -24,6 +25,11 @@ public struct Interval: PollStream {
     var timer: Sleep
     /// What happens to ticks the consumer was too late for.
     public var missedTickBehavior = MissedTickBehavior.skip
+
+    /// How late a tick must be taken for ``MissedTickBehavior/delay`` to
+    /// move the schedule (Tokio's 5 ms): a timer fires up to about a
+    /// millisecond after its deadline, which must not move it every tick.
+    static let lateness: UInt64 = 5_000_000
 
     init(period: Duration, start: UInt64) {
         self.period = max(MonotonicTime.nanoseconds(period), 1)
@@ -40,18 +46,16 @@ public struct Interval: PollStream {
         var following = due &+ period
         nextIndex += 1
         let now = MonotonicTime.now()
-        if following <= now {
-            switch missedTickBehavior {
-            case .skip:
-                // Fell behind: skip to the first tick still in the future.
-                let missed = (now - due) / period
-                following = due &+ (missed + 1) &* period
-                nextIndex = index + Int(missed) + 1
-            case .burst:
-                break  // due already: the next poll takes it at once
-            case .delay:
-                following = now &+ period
-            }
+        switch missedTickBehavior {
+        case .skip where following <= now:
+            // Fell behind: skip to the first tick still in the future.
+            let missed = (now - due) / period
+            following = due &+ (missed + 1) &* period
+            nextIndex = index + Int(missed) + 1
+        case .delay where following <= now || now > due &+ Self.lateness:
+            following = now &+ period
+        case .skip, .burst, .delay:
+            break  // on time; or, with `.burst`, the next is due already and taken at once
         }
         arm(at: following)
         return .ready(index)
@@ -83,7 +87,9 @@ public enum MissedTickBehavior: Sendable, Equatable {
     case skip
     /// Every missed tick fires, back to back, until the schedule is caught up.
     case burst
-    /// The schedule moves: the next tick is due a period after the late one.
+    /// The schedule moves: after a tick taken more than 5 ms after it was
+    /// due (Tokio's threshold), the next is due a period after it; each tick
+    /// is then at least a period after a late one.
     case delay
 }
 

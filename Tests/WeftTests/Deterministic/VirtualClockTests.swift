@@ -304,10 +304,19 @@ struct IntervalScheduleTests {
                 == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "3@0.035 seconds", "4@0.04 seconds"])
     }
 
-    @Test("delay moves the schedule: the next tick is a period after the late one")
+    @Test("delay moves the schedule: the next tick is a period after a late one, one taken more than 5 ms after it was due, as Tokio counts it (it moved only after a tick late by more than a period)")
     func delay() throws {
         #expect(try Self.ticks(seed: 12, count: 4, { Self.every10ms(.delay) }, afterTick: Self.fallBehind)
                 == ["0@0.0 seconds", "1@0.01 seconds", "2@0.035 seconds", "3@0.045 seconds"])
+        // Late by less than a period (tick 2, due at 20 ms, taken at 27): the
+        // schedule moves all the same (tick 3 came 3 ms after tick 2)...
+        let lateBy7: (Int, inout Interval) -> Duration? = { tick, _ in tick == 1 ? .milliseconds(17) : nil }
+        #expect(try Self.ticks(seed: 12, count: 4, { Self.every10ms(.delay) }, afterTick: lateBy7)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.027 seconds", "3@0.037 seconds"])
+        // ...but not for 5 ms or less, a timer's own lateness.
+        let lateBy5: (Int, inout Interval) -> Duration? = { tick, _ in tick == 1 ? .milliseconds(15) : nil }
+        #expect(try Self.ticks(seed: 12, count: 4, { Self.every10ms(.delay) }, afterTick: lateBy5)
+                == ["0@0.0 seconds", "1@0.01 seconds", "2@0.025 seconds", "3@0.03 seconds"])
     }
 
     @Test("reset() makes the next tick due one period from the reset")
