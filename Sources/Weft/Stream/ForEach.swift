@@ -78,6 +78,9 @@ where Body.Output == Result<Void, Failure> {
     @usableFromInline var inFlight = FutureSet<Body>()
     @usableFromInline let limit: Int
     @usableFromInline let body: (Base.Element) -> Body
+    /// Set when it returned a failure: polled again, it would have found the
+    /// stream and the set gone, and returned success.
+    @usableFromInline var failed = false
 
     @inlinable
     init(base: Base, limit: Int?, body: @escaping (Base.Element) -> Body) {
@@ -89,6 +92,7 @@ where Body.Output == Result<Void, Failure> {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Void, Failure>> {
+        precondition(!failed, "TryForEachConcurrent polled after it completed")
         while true {
             if base != nil, inFlight.fill(from: &base!, limit: limit, &context, body) { base = nil }
             switch inFlight.pollNext(&context) {
@@ -96,6 +100,7 @@ where Body.Output == Result<Void, Failure> {
             case .ready(.failure(let error)?):
                 base = nil
                 inFlight = FutureSet()
+                failed = true
                 return .ready(.failure(error))
             case .ready(nil): if base == nil { return .ready(.success(())) } else { return .pending }
             case .pending: return .pending

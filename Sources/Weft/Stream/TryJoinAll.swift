@@ -9,6 +9,9 @@
 public struct TryJoinAll<F: Future, Success, Failure: Error>: Future where F.Output == Result<Success, Failure> {
     @usableFromInline var set: FutureSet<F>
     @usableFromInline var successes: [Success?]
+    /// Set when it returned: polled again, it found an empty set and returned
+    /// success with no value, even after a failure.
+    @usableFromInline var isDone = false
 
     @inlinable
     init(_ futures: [F]) {
@@ -18,6 +21,7 @@ public struct TryJoinAll<F: Future, Success, Failure: Error>: Future where F.Out
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<[Success], Failure>> {
+        precondition(!isDone, "TryJoinAll polled after it completed")
         while true {
             switch set.pollNextIndexed(&context) {
             case .pending:
@@ -29,10 +33,12 @@ public struct TryJoinAll<F: Future, Success, Failure: Error>: Future where F.Out
                 case .failure(let error):
                     set = FutureSet()
                     successes = []
+                    isDone = true
                     return .ready(.failure(error))
                 }
             case .ready(nil):
                 defer { successes = [] }
+                isDone = true
                 return .ready(.success(successes.map { $0! }))
             }
         }

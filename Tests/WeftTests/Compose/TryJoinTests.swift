@@ -108,6 +108,20 @@ struct TryJoinTests {
         #expect(runtime.virtualTimeElapsed == .milliseconds(4))
     }
 
+    @Test("tryJoinAll and tryForEachConcurrent polled again after failing trap, as a future polled after it completed does (they returned success: the failure's cleanup left them looking finished)")
+    func repollAfterFailureTraps() async {
+        await #expect(processExitsWith: .failure) {
+            var join = tryJoinAll([ready(Result<Int, Planted>.failure(Planted(1)))])
+            _ = pollOnce(&join)  // the failure
+            _ = pollOnce(&join)
+        }
+        await #expect(processExitsWith: .failure) {
+            var each = iter([1]).tryForEachConcurrent(limit: 1) { _ in ready(Result<Void, Planted>.failure(Planted(2))) }
+            _ = pollOnce(&each)  // the failure
+            _ = pollOnce(&each)
+        }
+    }
+
     @Test("tryJoinAll of no futures is ready at once with no successes")
     func tryJoinAllEmpty() throws {
         var join = tryJoinAll([Ready<Result<Int, Planted>>]())
