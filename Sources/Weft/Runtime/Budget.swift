@@ -16,7 +16,10 @@ import CWeftSupport
 /// `notified()`, `AsyncSemaphore.acquire` (and so `AsyncLock.lock`), a
 /// stream's reads and writes (`pollRead`, `pollFillBuffer`, `pollWrite`, and
 /// the futures built on them), UDP sends, a listener's `accept()`, an
-/// interval's ticks, and a sleep whose deadline has passed at its first poll.
+/// interval's ticks, a sleep whose deadline has passed at its first poll,
+/// `iter`'s elements, and a ``FutureSet`` (under `joinAll`,
+/// `forEachConcurrent`, `bufferUnordered`) polling again children that woke
+/// while it polled.
 public enum Budget {
     /// Units per task poll.
     public static let perPoll = 128
