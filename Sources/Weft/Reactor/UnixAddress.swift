@@ -35,7 +35,7 @@ public enum UnixAddress: Sendable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws(WeftError) {
         if text.hasPrefix("@") {
             self = .abstract(String(text.dropFirst()))
-        } else if text.hasPrefix("./@") {
+        } else if text.hasPrefix("./"), Self.isEscaped(text) {
             self = .path(String(text.dropFirst(2)))
         } else {
             self = .path(text)
@@ -44,12 +44,23 @@ public enum UnixAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The path, or `@` and the abstract name; a relative path that starts
-    /// with `@` is written `./@…`, so that it reads back as the path it is.
+    /// with `@`, after any `./`, is written with one `./` more (`./@…`,
+    /// `././@…`), so that it reads back as the path it is.
     public var description: String {
         switch self {
-        case .path(let path): return path.hasPrefix("@") ? "./" + path : path
+        case .path(let path): return Self.isEscaped(path) ? "./" + path : path
         case .abstract(let name): return "@" + name
         }
+    }
+
+    /// Whether `text` starts with `@` after any number of `./`: the paths
+    /// ``description`` writes with a `./` more, and whose text
+    /// ``init(parsing:)`` reads with that `./` less. (Escaping only a leading
+    /// `@` but unescaping any `./@` read `.path("./@x")` back as `.path("@x")`.)
+    private static func isEscaped(_ text: String) -> Bool {
+        var rest = Substring(text)
+        while rest.hasPrefix("./") { rest = rest.dropFirst(2) }
+        return rest.hasPrefix("@")
     }
 
     /// The path's or name's bytes, and whether it is abstract; fails with

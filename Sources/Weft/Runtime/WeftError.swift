@@ -180,7 +180,8 @@ extension WeftError {
         case hostUnreachable
         case networkUnreachable
         case timedOut
-        /// No such file, or a host name that does not resolve (`ENOENT`, `EAI_NONAME`).
+        /// No such file, or a host name that does not resolve (`ENOENT`;
+        /// `EAI_NONAME`, or `EAI_NODATA`: the name is known but has no address).
         case notFound
         /// `EACCES` or `EPERM`.
         case permissionDenied
@@ -236,6 +237,7 @@ extension WeftError {
         UV_ETIMEDOUT.rawValue: .timedOut,
         UV_ENOENT.rawValue: .notFound,
         UV_EAI_NONAME.rawValue: .notFound,
+        UV_EAI_NODATA.rawValue: .notFound,
         UV_EACCES.rawValue: .permissionDenied,
         UV_EPERM.rawValue: .permissionDenied,
         UV_EISDIR.rawValue: .isDirectory,

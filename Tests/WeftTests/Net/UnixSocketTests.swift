@@ -86,16 +86,20 @@ struct UnixSocketTests {
         }
     }
 
-    @Test("UnixAddress(parsing:) reads what description writes: @name is abstract, a relative path starting with @ is written ./@…; what does not fit is refused")
+    @Test("UnixAddress(parsing:) reads what description writes: @name is abstract, a relative path starting with @ (after any ./) is written with a ./ more; what does not fit is refused")
     func addressParsing() throws {
         // The longest relative paths that start with `@` too: written `./@…`,
         // two bytes over the limit, they did not read back.
         let longest = "@" + String(repeating: "x", count: UnixAddress.maximumLength - 1)
         for address in [UnixAddress.abstract("x"), .path("/tmp/a.sock"), .path("rel.sock"), .abstract("@"), .path("@x"),
-                        .path(longest), .path(String(longest.dropLast()))] {
+                        .path(longest), .path(String(longest.dropLast())),
+                        // Paths that are themselves ./@…: written with a ./ more (./@x read back as @x).
+                        .path("./@x"), .path("././@x"), .path("./x"), .path("./.@x")] {
             #expect(try UnixAddress(parsing: address.description) == address, "\(address)")
         }
         #expect(UnixAddress.path("@x").description == "./@x")
+        #expect(UnixAddress.path("./@x").description == "././@x")
+        #expect(UnixAddress.path("./x").description == "./x")
         #expect(try UnixAddress(parsing: "./@x") == .path("@x"), "the same file, not an abstract name")
         #expect(UnixAddress.abstract("x").description == "@x")
         for bad in ["", "@", String(repeating: "x", count: UnixAddress.maximumLength + 1), "a\0b"] {

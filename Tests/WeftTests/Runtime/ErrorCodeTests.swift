@@ -1,3 +1,4 @@
+import CLibUV
 import Glibc
 import Testing
 import Weft
@@ -43,6 +44,11 @@ struct ErrorCodeTests {
             #expect(WeftError(.libuv(code: -errno), operation: "test").code == code, "errno \(errno)")
         }
         #expect(WeftError(.libuv(code: -EXDEV), operation: "test").code == .other(-EXDEV))
+        // A name that does not resolve: unknown (EAI_NONAME), or known with no
+        // address (EAI_NODATA, glibc's answer for a name with only MX records,
+        // which was .other(-3007)).
+        #expect(WeftError(.libuv(code: UV_EAI_NONAME.rawValue), operation: "resolve x:80").code == .notFound)
+        #expect(WeftError(.libuv(code: UV_EAI_NODATA.rawValue), operation: "resolve x:80").code == .notFound)
         #expect(WeftError(.stuck, operation: "block(on:)").code == .stuck)
         #expect(WeftError(.wrongThread, operation: "read").code == .wrongThread)
         #expect(WeftError(.shutDown, operation: "bind").code == .shutDown)
