@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -34,6 +35,15 @@ static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3
 /// `write(_:)` method can call without qualifying them by the platform module.
 static inline int weft_close(int fd) { return close(fd); }
 static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { return write(fd, bytes, count); }
+
+/// Waits until `fd` can be written (or has failed: the next write says how).
+/// 0, or -1 with `errno` set.
+static inline int weft_wait_writable(int fd) {
+    struct pollfd descriptor = { .fd = fd, .events = POLLOUT };
+    int result;
+    do { result = poll(&descriptor, 1, -1); } while (result < 0 && errno == EINTR);
+    return result < 0 ? -1 : 0;
+}
 
 /// Whether `fd` is an open descriptor (`fcntl` is variadic: Swift cannot call it).
 static inline int weft_descriptor_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }

@@ -44,7 +44,8 @@ public final class ReportWriter: Sendable {
 
     /// Hands `text` to the writer thread. Returns `false`, and counts the text
     /// in ``droppedCount``, while another is still being written (the output
-    /// is slow or blocked). Never blocks beyond a lock.
+    /// is slow or blocked). Never blocks beyond a lock, unless no thread could
+    /// be started: then it writes on the calling thread, as `print` would.
     @discardableResult
     public func write(_ text: String) -> Bool {
         let (queued, start) = state.locked { state -> (Bool, Bool) in
@@ -101,7 +102,12 @@ public final class ReportWriter: Sendable {
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { weft_write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 {
-                if weft_errno() == EINTR { continue }
+                let error = weft_errno()
+                if error == EINTR { continue }
+                // A non-blocking output (a pipe a `StandardStream` shares,
+                // which libuv made so) is full: wait for room, as a blocking
+                // write does. (Given up here, the text was cut short, no word said.)
+                if error == EAGAIN, weft_wait_writable(descriptor) == 0 { continue }
                 return  // a closed or broken output: nothing more to do
             }
             offset += written

@@ -132,4 +132,27 @@ struct IntrospectionTests {
         }
         #expect(String(decoding: output, as: UTF8.self) == expected)
     }
+
+    @Test("ReportWriter on a non-blocking output (a StandardStream makes a shared pipe so) waits for room and writes the whole text (it stopped at EAGAIN, the text cut short without a word)")
+    func reportWriterOnANonBlockingOutput() throws {
+        var descriptors: [Int32] = [0, 0]
+        try #require(closeOnExecPipe(&descriptors) == 0)
+        defer { close(descriptors[0]); close(descriptors[1]) }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK) }
+        let writer = ReportWriter(descriptor: descriptors[1])
+        let big = String(repeating: "r", count: 256 * 1024) + "end\n"  // more than the pipe holds
+        #expect(writer.write(big))
+        usleep(100_000)  // the pipe fills: the writer finds no room
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while output.count < big.utf8.count && ContinuousClock.now < deadline {
+            var readable = pollfd(fd: descriptors[0], events: Int16(POLLIN), revents: 0)
+            guard poll(&readable, 1, 100) > 0 else { continue }
+            let count = read(descriptors[0], &buffer, buffer.count)
+            if count > 0 { output += buffer[..<count] }
+        }
+        #expect(output.count == big.utf8.count)
+        #expect(String(decoding: output, as: UTF8.self) == big)
+    }
 }
