@@ -28,8 +28,13 @@ extension EventLoop {
             var name: String?
             withUnsafeMutablePointer(to: &name) { task.perform(.describe(UnsafeMutableRawPointer($0), isRunning: isRunning)) }
             let state = task.state.pointee.load(ordering: .acquiring)
+            // Not the slot's bit alone: a waiter that gave up (a handle polled
+            // once by hand, an await that timed out) leaves its waker there.
+            let isAwaited = joinWaiters(of: task).contains { waiter in
+                (waiter as? any FinishableWakeable).map { !$0.isFinished } ?? (waiter !== Waker.noop.target)
+            }
             tasks.append(TaskSnapshot(name: name ?? "?", isScheduled: state & TaskState.scheduled != 0,
-                                      isAwaited: state & TaskState.joinWaker != 0, isRunning: isRunning))
+                                      isAwaited: isAwaited, isRunning: isRunning))
         }
         return RuntimeReport(statistics: statistics, tasks: tasks, openHandleCount: openHandleCount,
                              activeRequestCount: activeRequestCount, pendingTimerCount: timers.pendingCount)

@@ -55,7 +55,9 @@ public struct TaskSnapshot: Sendable, Equatable {
     public var name: String
     /// Queued to be polled (woken), as opposed to waiting for a wake.
     public var isScheduled: Bool
-    /// Someone awaits its `JoinHandle`.
+    /// Someone awaits its `JoinHandle`: a task not finished, or a Swift
+    /// await. (A task still running that gave up awaiting it, a `select` it
+    /// lost, still counts: the waker it left cannot tell.)
     public var isAwaited: Bool
     /// Being polled: the task that took the report (from inside its poll).
     public var isRunning: Bool

@@ -32,9 +32,7 @@ extension EventLoop {
         registry.forEach { task in
             // Read with the slot held: a copy of the handle may be polled on
             // another thread meanwhile.
-            let waiters = task.readJoinWaker { waker in
-                (waker.target as? JoinWaiters)?.waiting.targets ?? [waker.target]
-            } ?? []
+            let waiters = joinWaiters(of: task)
             joinSlots[Unmanaged.passUnretained(task).toOpaque(), default: .init()].handlesAwaiting =
                 waiters.count { ($0 as? any FinishableWakeable).map { !$0.isFinished } ?? false }
             for case let waiter as RawTask in waiters {
@@ -48,6 +46,16 @@ extension EventLoop {
             if pointer == main.toOpaque() { known += 1 }
             return SwiftRuntime.strongRetainCount(pointer) > known
         }
+    }
+
+    /// What the wakers in `task`'s join slot wake (each waiter's, when several
+    /// copies of its handle were polled), read with the slot held: a copy of
+    /// the handle may be polled on another thread meanwhile. A waiter that
+    /// gave up leaves its waker there until another takes its place.
+    func joinWaiters(of task: RawTask) -> [any Wakeable] {
+        task.readJoinWaker { waker in
+            (waker.target as? JoinWaiters)?.waiting.targets ?? [waker.target]
+        } ?? []
     }
 
     /// A task's references that join slots account for.

@@ -30,6 +30,27 @@ struct IntrospectionTests {
         #expect(runtime.report().tasks.map(\.name) == ["Sleep"])
     }
 
+    @Test("a task is reported awaited while a task awaits its handle, not after a handle polled once by hand or a waiter that ended (the slot keeps their waker: the report said awaited)")
+    func awaitedOnlyWhileAwaited() throws {
+        let runtime = try Runtime()
+        let sleeper = runtime.spawn(sleepFuture(for: .seconds(3600)), name: "nap")
+        try runtime.block(on: yields(1))
+        func napAwaited() -> Bool? { runtime.report().tasks.first { $0.name == "nap" }?.isAwaited }
+        #expect(napAwaited() == false)
+
+        let probe = sleeper
+        #expect(probe.nowOrNever() == nil)  // leaves the no-op waker in the slot
+        #expect(napAwaited() == false, "polled once by hand")
+
+        let waiter = runtime.spawn(sleeper, name: "waiter")
+        try runtime.block(on: yields(1))
+        #expect(napAwaited() == true, "a task awaits it")
+        waiter.abort()
+        try runtime.block(on: waiter.map { _ in () })
+        #expect(napAwaited() == false, "its waiter was aborted")
+        sleeper.abort()
+    }
+
     @Test("tasks completing in any order leave exactly the others in the report")
     func registryKeepsTheRest() throws {
         let runtime = try Runtime()
