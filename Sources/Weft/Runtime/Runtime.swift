@@ -105,7 +105,11 @@ public final class Runtime {
     /// The stuck check errs on the side of waiting: a waker kept by user state
     /// counts as a possible wake-up, and so does a ``JoinHandle`` kept outside
     /// `future` (its ``JoinHandle/abort()`` can end the task); while such is the
-    /// only one the loop re-checks every 100 ms. `future` itself is moved into
+    /// only one the loop re-checks every 100 ms. One case errs the other way:
+    /// a task still running that gave up awaiting another's handle (a timeout
+    /// or a `select` it lost) still counts as holding that handle, so one
+    /// waker of the awaited task kept outside (by another thread) goes
+    /// unseen; if nothing else is pending, `.stuck` comes before that wake. `future` itself is moved into
     /// the runtime, so `block(on: runtime.spawn(…))` of a task nothing can wake
     /// is reported.
     @inlinable
