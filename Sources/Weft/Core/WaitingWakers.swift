@@ -1,6 +1,7 @@
 /// The wakers of every task waiting for one event on a handle: data to read,
 /// room to write, a connection to accept, a shutdown to finish, a signal.
-/// Confined to its owner's thread (the loop).
+/// Not synchronized: its owner confines it to one thread (a handle's, to the
+/// loop) or guards it (a channel's, by its lock; a join slot's, by the slot).
 ///
 /// A single slot would keep only the last task that polled, and the others
 /// would never be woken (no silent hang): two tasks reading one

@@ -248,7 +248,7 @@ final class DatagramEndpoint: SocketOwner {
         if isReceiving { return nil }
         if arena == nil { arena = .allocate(byteCount: arenaCapacity + receiveBufferLength, alignment: 16) }
         // Both callbacks reach the endpoint unretained: they run per datagram,
-        // and neither can release it (see `withUnretainedHandleOwner`).
+        // and `didReceive` wakes the receivers last (see `withUnretainedHandleOwner`).
         let result = uv_udp_recv_start(handle, { handle, _, buffer in
             buffer!.pointee = withUnretainedHandleOwner(handle, as: DatagramEndpoint.self) { $0.nextReceiveBuffer() }
                 ?? uv_buf_t(base: nil, len: 0)
@@ -272,7 +272,8 @@ final class DatagramEndpoint: SocketOwner {
 
     /// The receive callback: keep the datagram (where it landed in the arena,
     /// or copied out of the spare buffer), stop at the queue's limit, wake the
-    /// receivers.
+    /// receivers, last: letting go of a stale waker can free this endpoint
+    /// (``withUnretainedHandleOwner(_:as:_:)``).
     private func didReceive(count: Int, into base: UnsafeMutablePointer<CChar>?, sender: UnsafePointer<sockaddr>?, flags: UInt32) {
         if count < 0 {
             receiveError = WeftError(uvCode: Int32(count), operation: "receive")

@@ -306,8 +306,8 @@ final class StreamConnection: SocketOwner {
         if let readError { return .ready(.failure(readError)) }
         if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
         if !isReading {
-            // Called for every read: the owner is borrowed, not retained (a
-            // read only queues wakes; see `withUnretainedHandleOwner`).
+            // Called for every read: the owner is borrowed, not retained
+            // (`didRead` wakes the readers last; see `withUnretainedHandleOwner`).
             let result = uv_read_start(stream, { handle, _, buffer in
                 withUnretainedHandleOwner(handle, as: StreamConnection.self) { buffer!.pointee = $0.allocateReadBuffer() }
             }, { stream, count, buffer in
@@ -358,7 +358,9 @@ final class StreamConnection: SocketOwner {
                         len: ReadBufferPool.bufferSize)
     }
 
-    /// The read callback: keep the bytes, stop at the high-water mark, wake the reader.
+    /// The read callback: keep the bytes, stop at the high-water mark, wake the
+    /// reader. Each wake is the last thing it does: letting go of a stale
+    /// waker can free this connection (``withUnretainedHandleOwner(_:as:_:)``).
     private func didRead(count: Int, into buffer: uv_buf_t) {
         let base = UnsafeMutableRawPointer(buffer.base)
         let isLent = base != nil && base == lending?.base

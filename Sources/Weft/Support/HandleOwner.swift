@@ -18,10 +18,14 @@ func handleOwner<Owner: AnyObject, Handle>(_ handle: UnsafeMutablePointer<Handle
 /// Runs `body` with the owner of `handle` (see ``handleOwner(_:as:)``) without
 /// retaining it, or returns nil once the owner closed the handle: for the
 /// callbacks libuv makes per datagram, where a retain and a release each
-/// time are measurable. Sound where `body` cannot drop the owner's last
-/// reference: the owner is alive while `data` is set (as `handleOwner`
-/// says), and nothing `body` does may release the objects that hold it (a
-/// wake only queues a task; it does not run it).
+/// time are measurable. The owner is alive while `data` is set (as
+/// `handleOwner` says) and when `body` starts; but waking and letting go of
+/// the waiting wakers (`WaitingWakers.wakeAll()`) can release the owner's
+/// last reference: a stale waker can be the last owner of a finished task
+/// whose output holds the stream or socket. So in `body` that wake must be
+/// the owner's last access to itself: nothing may follow it that touches the
+/// owner (the owner's deinit closes the handle, which libuv allows inside
+/// its callback).
 @inline(__always)
 func withUnretainedHandleOwner<Owner: AnyObject, Handle, Result>(
     _ handle: UnsafeMutablePointer<Handle>?, as _: Owner.Type, _ body: (Owner) -> Result
