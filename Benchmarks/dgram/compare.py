@@ -11,8 +11,10 @@ A third server runs too: `weft-echo --udp --poll` (or `--unix PATH --poll`), the
 same echo as hand-written poll futures on a Runtime (no Swift concurrency), to
 show what the async bridge costs. Prints the medians of the repetitions and the Weft/C ratio of the medians as a
 Markdown table, then each Weft server's paired ratio to C (the median of the
-per-repetition ratios, with its 95% bootstrap interval: Benchmarks/paired.py);
-each run's line goes to stderr.
+per-repetition ratios, with an interval of that median and its coverage:
+Benchmarks/paired.py); each run's line goes to stderr. A run fails when its
+server died before it was stopped or echoed nothing: it is printed and left out
+of the medians and of every pair (paired by file and repetition, not position).
 
 Two regimes, as Benchmarks/echo/compare.py: client-bound (the default: the load
 client saturates its core first, so a slower server also pays for waking an idle
@@ -24,8 +26,8 @@ Usage: Benchmarks/dgram/compare.py [--reps 3] [--secs 5] [--only NAME] [--regime
                                    [--build NAME=PATH]... [--poll-build NAME=PATH]... [--pair A/B]...
        Benchmarks/dgram/compare.py --log FILE [--log FILE]... [--only NAME] [--pair A/B]...
 With --log it runs nothing: it reads the per-run lines earlier runs wrote to
-stderr and prints the tables of all of them pooled (the i-th repetition of each
-server in a file is paired with the i-th of the others in that file).
+stderr and prints the tables of all of them pooled (a repetition of each server
+in a file is paired with the same repetition of the others in that file).
 Run from the repository root after:
     swift build -c release --product weft-echo
     make -C Benchmarks/libuv-c udp-echo-server pipe-echo-server
@@ -43,7 +45,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
-from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
+from paired import interval_text, pair_runs, paired_row  # noqa: E402  (Benchmarks/paired.py)
 from process_cpu import cpu_times  # noqa: E402  (Benchmarks/process_cpu.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,6 +100,7 @@ def run_once(command, kind, load_arguments, seconds, regime):
         load = subprocess.run(["taskset", "-c", "1", LOAD] + target + load_arguments + ["-t", str(seconds)],
                               capture_output=True, text=True, check=True)
         after = sum(cpu_times(server.pid))
+        died = server.poll() is not None
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -107,10 +110,13 @@ def run_once(command, kind, load_arguments, seconds, regime):
             server.wait()
     values = dict(part.split("=") for part in load.stdout.split())
     ops = int(values["ops"])
+    # dgram-load ignores ECONNREFUSED, so a dead UDP server ran "successfully".
+    failed = "the server died" if died else "nothing echoed" if ops == 0 else ""
     return {
         "ops_per_sec": float(values["ops_per_sec"]),
-        "cpu_ms_per_1k": (after - before) * 1e6 / max(ops, 1),
+        "cpu_ms_per_1k": (after - before) * 1e6 / ops if ops else float("nan"),
         "lost": int(values["lost"]),
+        "failed": failed,
     }
 
 
@@ -151,51 +157,60 @@ def main():
             for repetition in range(arguments.reps):
                 for server, command in servers(kind, os.path.join(directory, "echo.sock"), builds, poll_builds):
                     result = run_once(command, kind, load_arguments, arguments.secs, regime)
+                    result["key"] = (0, repetition)
                     results.setdefault((label, server), []).append(result)
                     print(f"{label} {server} rep={repetition} ops/s={result['ops_per_sec']:.0f} "
-                          f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}", file=sys.stderr, flush=True)
+                          f"cpu_ms/1k={result['cpu_ms_per_1k']:.2f} lost={result['lost']}"
+                          + (f" failed={result['failed'].replace(' ', '_')}" if result["failed"] else ""),
+                          file=sys.stderr, flush=True)
     print_tables(results, names, ["weft", "weft-poll"] + [name for name, _ in builds + poll_builds], arguments.pair)
 
 
-RUN_LINE = re.compile(r"(\S+) (\S+) rep=\d+ ops/s=(\S+) cpu_ms/1k=(\S+) lost=(\d+)$")
+RUN_LINE = re.compile(r"(\S+) (\S+) rep=(\d+) ops/s=(\S+) cpu_ms/1k=(\S+) lost=(\d+)(?: failed=(\S+))?$")
 
 
 def read_logs(paths, only):
     """The results of the runs whose lines `paths` hold, and their scenarios in order."""
     results = {}
     names = []
-    for path in paths:
+    for index, path in enumerate(paths):
         with open(path) as f:
             for line in f:
                 match = RUN_LINE.match(line.strip())
                 if not match:
                     continue
-                label, server, ops, cpu, lost = match.groups()
+                label, server, repetition, ops, cpu, lost, failed = match.groups()
                 if only and only not in label:
                     continue
                 if label not in names:
                     names.append(label)
                 results.setdefault((label, server), []).append(
-                    {"ops_per_sec": float(ops), "cpu_ms_per_1k": float(cpu), "lost": int(lost)})
+                    {"ops_per_sec": float(ops), "cpu_ms_per_1k": float(cpu), "lost": int(lost),
+                     "failed": (failed or "").replace("_", " "), "key": (index, int(repetition))})
     return results, names
 
 
 def print_tables(results, names, weft_servers, pairs):
     """The medians' table and the paired ratios' table."""
-    print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | Weft/C CPU per op |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| scenario | server | round trips/s (median) | server CPU ms per 1k (median) | lost | failed runs | Weft/C CPU per op |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name in names:
-        c_median = statistics.median(run["cpu_ms_per_1k"] for run in results[(name, "c")])
+        completed = {server: [run for run in results.get((name, server), []) if not run["failed"]]
+                     for server in ["c"] + weft_servers}
+        if not completed["c"]:
+            continue
+        c_median = statistics.median(run["cpu_ms_per_1k"] for run in completed["c"])
         for server in ["c"] + weft_servers:
-            if (name, server) not in results:
+            runs = completed[server]
+            if not runs:
                 continue
-            runs = results[(name, server)]
+            failures = len(results[(name, server)]) - len(runs)
             median = statistics.median(run["cpu_ms_per_1k"] for run in runs)
             ratio = f"{median / c_median:.2f}x" if server != "c" and c_median > 0 else ""
             print(f"| {name} | {server} | {statistics.median(run['ops_per_sec'] for run in runs):.0f} | "
-                  f"{median:.2f} | {sum(run['lost'] for run in runs)} | {ratio} |")
+                  f"{median:.2f} | {sum(run['lost'] for run in runs)} | {failures} | {ratio} |")
     print()
-    print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
+    print("| scenario | pair | median of paired ratios | interval (coverage) | per repetition |")
     print("| --- | --- | --- | --- | --- |")
     for name in names:
         for server in weft_servers:
@@ -212,9 +227,11 @@ def print_tables(results, names, weft_servers, pairs):
 
 def print_paired(name, server, baseline, results):
     """The row of the paired ratios of `server`'s CPU per operation to `baseline`'s."""
-    median, low, high, ratios = paired_row([run["cpu_ms_per_1k"] for run in results[(name, server)]],
-                                           [run["cpu_ms_per_1k"] for run in results[(name, baseline)]])
-    print(f"| {name} | {server}/{baseline} | {median:.2f}x | {low:.2f}–{high:.2f}x | "
+    pairs = pair_runs(results[(name, server)], results[(name, baseline)])
+    if not pairs:
+        return
+    median, low, high, coverage, ratios = paired_row(pairs, "cpu_ms_per_1k")
+    print(f"| {name} | {server}/{baseline} | {median:.2f}x | {interval_text(low, high, coverage)} | "
           + ", ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
 
 

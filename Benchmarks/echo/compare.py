@@ -12,11 +12,17 @@ ratios of A's CPU per operation to B's (each repetition runs A and B minutes
 apart at most, so a pair shares the machine's state; on a noisy box this is
 steadier than the ratio of the two medians).
 
-Each paired median comes with a 95% bootstrap interval (10,000 resamples of the
-repetitions, fixed seed): a bound is met beyond this box's noise only if the
-whole interval is under it. A repetition whose two servers ran at rates (ops/s)
-more than 1.5x apart is marked with *: its two CPU figures were measured under
-different loads.
+Each paired median comes with an interval of the median by order statistics and
+the probability that it holds it (at least 95%, or the range of the ratios when
+fewer than 6 repetitions reach none: Benchmarks/paired.py): a bound is met beyond
+this box's noise only if the whole interval is under it. A repetition whose two
+servers ran at rates (ops/s) more than 1.5x apart is marked with *: its two CPU
+figures were measured under different loads.
+
+A repetition fails when the load generator reports errors or exits non-zero, or
+the server died before it was stopped: it is printed, counted in the errors
+column, and left out of the medians and of every pair (paired by run and
+repetition, never by position).
 
 --log FILE (repeatable) reads the per-repetition lines an earlier run printed on
 stderr instead of running anything, so several runs can be pooled:
@@ -55,7 +61,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_cgroup  # noqa: E402  (Benchmarks/server_cgroup.py)
 from process_cpu import cpu_times  # noqa: E402,F401  (Benchmarks/process_cpu.py; for user-system.py and profile-shares.py)
-from paired import paired_row  # noqa: E402  (Benchmarks/paired.py)
+from paired import interval_text, pair_runs, paired_row  # noqa: E402  (Benchmarks/paired.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOAD = os.path.join(ROOT, "..", "shared", "tools", "echo-load", "echo-load")
@@ -184,33 +190,43 @@ def run_once(command, load_arguments, seconds, regime="client"):
         time.sleep(0.2)
         arguments = ["taskset", "-c", "1", LOAD, "-p", str(port), "-P", str(process.pid),
                      "-d", str(seconds), "-w", "1"] + load_arguments
-        output = subprocess.run(arguments, capture_output=True, text=True, timeout=seconds + 60).stdout
+        load = subprocess.run(arguments, capture_output=True, text=True, timeout=seconds + 60)
+        died = process.poll() is not None
     finally:
         stop_server(process)
-    server = dict(re.findall(r"(\w+)=([\d.]+)", next(l for l in output.splitlines() if l.startswith("echo-load-server"))))
-    last = dict(re.findall(r"(\w+)=([\w.]+)", output.strip().splitlines()[-1]))
+    output = load.stdout
+    server_lines = [line for line in output.splitlines() if line.startswith("echo-load-server")]
+    server = dict(re.findall(r"(\w+)=(-?[\d.]+)", server_lines[0])) if server_lines else {}
+    last = dict(re.findall(r"(\w+)=([\w.-]+)", output.strip().splitlines()[-1])) if output.strip() else {}
+    errors = int(last.get("errors", 0))
+    failed = ("the server died" if died else f"echo-load exited {load.returncode}" if load.returncode != 0
+              else f"{errors} errors" if errors > 0 else "no server line" if not server_lines else "")
     # Idle mode reports memory per connection and no CPU per op.
-    rss_per_conn = float(server.get("rss_per_conn_b", "nan"))
     return {
         "cpu_ms_per_1k": float(server.get("cpu_ms_per_1k_ops", "nan")),
-        "ops_per_s": float(last["ops_per_s"]),
-        "errors": int(last["errors"]),
-        "rss_per_conn": rss_per_conn,
+        "ops_per_s": float(last.get("ops_per_s", 0)),
+        "errors": errors,
+        "rss_per_conn": float(server.get("rss_per_conn_b", "nan")),
+        "failed": failed,
     }
 
 
 def read_logs(paths):
-    """Per-repetition results from the stderr of earlier runs, in order."""
+    """Per-repetition results from the stderr of earlier runs, in order, each
+    keyed by its file and repetition (runs before failures were recorded
+    count as completed)."""
     results = {}
     servers = []
-    for path in paths:
+    for index, path in enumerate(paths):
         with open(path) as log:
             for line in log:
-                match = re.match(r"(\S+) rep \d+ (\S+): (\{.*\})$", line.strip())
+                match = re.match(r"(\S+) rep (\d+) (\S+): (\{.*\})$", line.strip())
                 if not match:
                     continue
-                name, server, result = match.group(1), match.group(2), ast.literal_eval(match.group(3).replace("nan", "None"))
+                name, repetition, server = match.group(1), int(match.group(2)), match.group(3)
+                result = ast.literal_eval(match.group(4).replace("nan", "None"))
                 result = {k: float("nan") if v is None else v for k, v in result.items()}
+                result["key"] = (index, repetition)
                 results.setdefault((name, server), []).append(result)
                 if server not in servers:
                     servers.append(server)
@@ -254,8 +270,9 @@ def main():
             for rep in range(options.reps):
                 for server, command in servers.items():
                     result = run_once(command, load_arguments, options.secs, regime)
-                    results.setdefault((name, server), []).append(result)
                     print(f"{name} rep {rep + 1} {server}: {result}", file=sys.stderr, flush=True)
+                    result["key"] = (0, rep + 1)
+                    results.setdefault((name, server), []).append(result)
     scenario_names = [name + suffix for name, _ in SCENARIOS for suffix in ("", "@server")]
 
     names = list(servers)
@@ -264,11 +281,14 @@ def main():
           + " | " + " | ".join(f"{s} ops/CPU-s" for s in names)
           + " | " + " | ".join(f"{s} RSS B/conn" for s in names) + " | errors |")
     print("|" + " --- |" * (1 + 4 * len(names) + len(names) - 1 + 1))
+    figures = ["cpu_ms_per_1k", "ops_per_s", "rss_per_conn"]
     for name in scenario_names:
-        if (name, "c") not in results:
+        completed = {s: [r for r in results.get((name, s), []) if not r.get("failed")] for s in names}
+        if not all(completed.values()):
             continue
-        med = {s: {k: statistics.median(r[k] for r in results[(name, s)]) for k in results[(name, s)][0]} for s in names}
-        errors = sum(r["errors"] for s in names for r in results[(name, s)])
+        med = {s: {k: statistics.median(r[k] for r in completed[s]) for k in figures} for s in names}
+        errors = sum(r["errors"] + (1 if r.get("failed") and not r["errors"] else 0)
+                     for s in names for r in results[(name, s)])
         cells = [f"{med[s]['cpu_ms_per_1k']:.3f}" for s in names]
         ratios = [f"{med[s]['cpu_ms_per_1k'] / med['c']['cpu_ms_per_1k']:.2f}x" if not name.startswith("idle-5000")
                   else f"{med[s]['rss_per_conn'] / med['c']['rss_per_conn']:.2f}x (RSS)" for s in names[1:]]
@@ -280,19 +300,20 @@ def main():
     flagged_rows = 0
     if options.pair:
         print()
-        print("| scenario | pair | median of paired ratios | 95% interval | per repetition |")
+        print("| scenario | pair | median of paired ratios | interval (coverage) | per repetition |")
         print("| --- | --- | --- | --- | --- |")
     for name in scenario_names:
         for pair in options.pair:
             a, _, b = pair.partition("/")
             if (name, a) not in results or (name, b) not in results or name.startswith("idle-5000"):
                 continue
-            median, low, high, paired = paired_row([r["cpu_ms_per_1k"] for r in results[(name, a)]],
-                                                   [r["cpu_ms_per_1k"] for r in results[(name, b)]])
-            rates = zip((r["ops_per_s"] for r in results[(name, a)]), (r["ops_per_s"] for r in results[(name, b)]))
-            unlike = [max(x, y) > RATE_SPREAD * min(x, y) for x, y in rates]
+            pairs = pair_runs(results[(name, a)], results[(name, b)])
+            if not pairs:
+                continue
+            median, low, high, coverage, paired = paired_row(pairs, "cpu_ms_per_1k")
+            unlike = [max(x["ops_per_s"], y["ops_per_s"]) > RATE_SPREAD * min(x["ops_per_s"], y["ops_per_s"]) for x, y in pairs]
             flagged_rows += any(unlike)
-            print(f"| {name} | {a}/{b} | {median:.2f}x | {low:.2f}–{high:.2f}x | "
+            print(f"| {name} | {a}/{b} | {median:.2f}x | {interval_text(low, high, coverage)} | "
                   + ", ".join(f"{r:.2f}" + ("*" if odd else "") for r, odd in zip(paired, unlike)) + " |")
     if flagged_rows:
         print(f"\n\\* the two servers' rates (ops/s) differed more than {RATE_SPREAD}x in that repetition, so their CPU "

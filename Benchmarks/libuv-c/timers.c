@@ -6,8 +6,9 @@
  * reproducible). Measures:
  *   - wall time from just before creating the first timer to the moment the
  *     last timer callback runs (CLOCK_MONOTONIC);
- *   - bytes per timer: increase of glibc mallinfo2().uordblks between before
- *     creating the timers and right after all of them were started.
+ *   - bytes per timer: increase of glibc mallinfo2().uordblks + hblkhd (heap
+ *     and mmapped chunks, as weft-bench counts) between before creating the
+ *     timers and right after all of them were started.
  * Each callback counts the fired timers and closes its handle; the close
  * callback frees it. Exits 1 unless all N fired.
  *
@@ -111,7 +112,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "timers: uv_loop_close: %s\n", uv_strerror(r));
 
     double wall_ns = (double)(t_end - t0);
-    double bytes = (double)mi1.uordblks - (double)mi0.uordblks;
+    double bytes = ((double)mi1.uordblks + (double)mi1.hblkhd) - ((double)mi0.uordblks + (double)mi0.hblkhd);
     printf("libuv-c timers n=%llu ns_per_op=%.1f bytes_per_op=%.1f wall_ms=%.1f\n",
            (unsigned long long)n_timers, wall_ns / (double)n_timers, bytes / (double)n_timers, wall_ns / 1e6);
     return 0;

@@ -779,4 +779,10 @@ unsigned int weft_loop_open_handles(uv_loop_t *loop) {
     return count;
 }
 
-size_t weft_heap_bytes_in_use(void) { return mallinfo2().uordblks; }
+size_t weft_heap_bytes_in_use(void) {
+    // Chunks served from mmap (hblkhd) too: with the trim threshold set
+    // (weft_configure_malloc), every block of 128 KiB or more is one, such as
+    // a timer wheel's node array, which uordblks alone left out.
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}

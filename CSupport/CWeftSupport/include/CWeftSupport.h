@@ -387,8 +387,8 @@ unsigned int weft_loop_open_handles(uv_loop_t *loop);
 
 // MARK: - Measurement
 
-/// Bytes the C allocator has handed out and not taken back (glibc `mallinfo2`),
-/// for benchmarks that report memory per operation.
+/// Bytes the C allocator has handed out and not taken back (glibc `mallinfo2`:
+/// heap chunks and mmapped ones), for benchmarks that report memory per operation.
 size_t weft_heap_bytes_in_use(void);
 
 #include "SwiftRuntime.h"
