@@ -36,6 +36,12 @@ static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3
 static inline int weft_close(int fd) { return close(fd); }
 static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { return write(fd, bytes, count); }
 
+/// Waits until `fd` can be read, at most `milliseconds`; the result of `poll`.
+static inline int weft_wait_readable(int fd, int milliseconds) {
+    struct pollfd descriptor = { .fd = fd, .events = POLLIN };
+    return poll(&descriptor, 1, milliseconds);
+}
+
 /// Waits until `fd` can be written (or has failed: the next write says how).
 /// 0, or -1 with `errno` set.
 static inline int weft_wait_writable(int fd) {

@@ -57,6 +57,9 @@ final class EventLoop {
     /// nobody runs the loop then, so any thread may ask for a close, and each
     /// runs libuv's `uv_close` on the loop's lists and its owner's state.
     private let lateCloses = Mutex<Void>(())
+    /// Set, under `lateCloses`, once a thread of its own runs the loop for the
+    /// requests still in flight after the shutdown (``finishRequestsInBackground()``).
+    @exclusivity(unchecked) private var isFinishingRequests = false
     /// Unique per process (never reused, unlike the object's address), so a dead
     /// loop's executors never mistake a new loop for theirs.
     @usableFromInline let identity = EventLoop.nextIdentity.add(1, ordering: .relaxed).newValue
@@ -379,6 +382,44 @@ final class EventLoop {
             // What the shutdown itself woke on this thread (an await of a child
             // told `.shutDown`, a last callback) was queued here: it too.
             orphanQueuedJobs(orphanage())
+            finishRequestsInBackground()
+        }
+    }
+
+    /// Once the loop is shut down with no handle open, but requests still in
+    /// flight on the thread pool (a file read waiting on a pipe, say, which
+    /// cannot be cancelled once it runs): starts a thread that runs the loop,
+    /// one pass at a time under the late-close lock, until their callbacks have
+    /// run, so that they let go of what they hold (a file's request holds its
+    /// file, and the file this loop). Nothing ran the loop again before: the
+    /// loop was never freed, and with it the file's descriptor and buffers
+    /// and every object of the runtime. The thread holds the loop, which it
+    /// lets go when done, so that the loop's deinit closes it then. Called
+    /// under `lateCloses`.
+    private func finishRequestsInBackground() {
+        guard !isFinishingRequests, weft_loop_open_handles(uvLoop) == 0, weft_loop_active_requests(uvLoop) > 0 else { return }
+        let loop = UnsafeTransfer(value: self)
+        guard let thread = try? startThread({ loop.value.runUntilRequestsFinish() }) else { return }
+        pthread_detach(thread)
+        isFinishingRequests = true
+    }
+
+    /// ``finishRequestsInBackground()``'s thread: waits for the loop's backend
+    /// (epoll) descriptor outside the lock, and runs each pass under it, as a
+    /// late close does, beside which it runs.
+    private func runUntilRequestsFinish() {
+        let backend = uv_backend_fd(uvLoop)
+        while true {
+            let finished = lateCloses.locked { () -> Bool in
+                let previous = weft_current_runtime()
+                weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
+                defer { weft_set_current_runtime(previous) }
+                uv_run(uvLoop, UV_RUN_NOWAIT)
+                orphanQueuedJobs(attachments.orphanage)
+                return weft_loop_active_requests(uvLoop) == 0
+            }
+            if finished { return }
+            _ = weft_wait_readable(backend, 100)
         }
     }
 
@@ -415,7 +456,10 @@ final class EventLoop {
             weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
             defer { weft_set_current_runtime(previous) }
             close()
-            if weft_loop_open_handles(uvLoop) == 0 { uv_run(uvLoop, UV_RUN_NOWAIT) }
+            if weft_loop_open_handles(uvLoop) == 0 {
+                uv_run(uvLoop, UV_RUN_NOWAIT)
+                finishRequestsInBackground()
+            }
             // A Swift job the close (a continuation's last owner released)
             // or a callback queued here would wait for ever: nobody runs
             // this loop's queue again.
