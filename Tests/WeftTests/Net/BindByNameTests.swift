@@ -36,12 +36,15 @@ extension NetTest {
             let loop = try LoopThread(name: "bind-by-name")
             defer { loop.shutdown() }
             let baseline = try await NetTest.handleBaseline(on: loop)
-            let port = try await loop.spawn { () async throws -> Int in
+            // The loop's own count of open handles, before and after the bind.
+            let (port, handles) = try await loop.spawn { () async throws -> (Int, [Int]) in
+                let before = Runtime.currentReport()?.openHandleCount ?? -1
                 let listener = try await TCPListener.bind(host: "localhost", port: 0)
                 defer { listener.close() }
-                return try listener.localAddress.port
+                return (try listener.localAddress.port, [before, Runtime.currentReport()?.openHandleCount ?? -1])
             }.value
             #expect(port != 0)
+            #expect(handles.count == 2 && handles[0] >= 0 && handles[1] == handles[0] + 1, "the listener is not this loop's: \(handles)")
             try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
         }
     }

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Weft
 
@@ -157,13 +158,20 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
-        @Test("tuning options on an open stream succeeds")
+        @Test("tuning options on an open stream sets them on its socket")
         func options() throws {
             let (runtime, stream, listener, baseline) = try Self.connectedPair()
+            let socket = try #require(SocketProbe.descriptor(localPort: try stream.localAddress.port,
+                                                             peerPort: try stream.peerAddress.port))
             try stream.setNoDelay(true)
+            #expect(SocketProbe.option(socket, Int32(IPPROTO_TCP), TCP_NODELAY) == 1)
             try stream.setNoDelay(false)
+            #expect(SocketProbe.option(socket, Int32(IPPROTO_TCP), TCP_NODELAY) == 0)
             try stream.setKeepAlive(true, delay: .seconds(30))
+            #expect(SocketProbe.option(socket, SOL_SOCKET, SO_KEEPALIVE) == 1)
+            #expect(SocketProbe.option(socket, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 30)
             try stream.setKeepAlive(false)
+            #expect(SocketProbe.option(socket, SOL_SOCKET, SO_KEEPALIVE) == 0)
 
             stream.close()
             listener.close()

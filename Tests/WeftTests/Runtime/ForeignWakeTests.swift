@@ -41,10 +41,10 @@ extension TimingSensitive {
             })
             threads.forEach { $0.join() }
 
+            // Ready only once a poll saw every increment: the wake after the
+            // last one was not lost. (How many polls the wakes took depends on
+            // the threads' timing: no bound on it can fail.)
             #expect(observed == total)
-            // Wakes coalesce while the task is queued: far fewer polls than wakes.
-            #expect(polls.value >= 2)
-            #expect(polls.value <= total + 1)
             #expect(runtime.statistics.tasksAlive == 0)
         }
 

@@ -61,8 +61,11 @@ struct TimedStreamTests {
         let runtime = try Runtime(options: .deterministic(seed: 0))
         let first = try runtime.block(on: iter(0..<3).throttle(every: .seconds(3600)).next())
         #expect(first.element == 0)
-        let outcome = try runtime.block(on: select(either: first.rest.next(), or: ready(())))
-        #expect(outcome.right != nil)
+        // The other side is ready at the select's second poll, by which the
+        // throttle has been polled, and its pause armed, at least once.
+        let outcome = try runtime.block(on: select(either: first.rest.next(), or: yieldNow().map { runtime.pendingTimerCount }))
+        #expect(outcome.right == 1, "the throttle's pause was armed")
+        #expect(runtime.pendingTimerCount == 0, "dropped, it is disarmed")
         #expect(runtime.virtualTimeElapsed == .zero)
     }
 }

@@ -328,3 +328,31 @@ extension Runtime {
         }.counted(polls))  // read by the watchdog, on its thread
     }
 }
+
+/// For a test of a wake from another thread: the thread acts only once the
+/// future has returned pending at its first poll (its waker registered), so
+/// the wake, not a value found ready at once, is what the test sees.
+/// `waited` says whether it did; a test asserts it, or it may test nothing.
+final class FirstPollLatch: Sendable {
+    private let state = Shared<(isOpen: Bool, waited: Bool)>((false, false))
+
+    /// Whether the future's first poll returned pending.
+    var waited: Bool { state.value.waited }
+
+    /// On the other thread: returns once the future was first polled (at most
+    /// 10 s), then the caller acts.
+    func waitForFirstPoll() {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !state.value.isOpen && ContinuousClock.now < deadline { usleep(200) }
+    }
+
+    /// `future`, opening the latch after its first poll.
+    func watching<F: Future>(_ future: F) -> PollFn<F.Output> {
+        var future = future
+        return pollFn { [state] context in
+            let result = future.poll(&context)
+            if !state.value.isOpen { state.value = (true, !result.isReady) }
+            return result
+        }
+    }
+}

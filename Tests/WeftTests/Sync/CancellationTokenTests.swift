@@ -34,9 +34,14 @@ struct SyncCancellationTokenTests {
     func foreignCancel() throws {
         let runtime = try Runtime()
         let token = CancellationToken()
-        let thread = ForeignThread { token.cancel() }
+        let latch = FirstPollLatch()
+        let thread = ForeignThread {
+            latch.waitForFirstPoll()
+            token.cancel()
+        }
         defer { thread.join() }
-        try runtime.guardedBlock(on: token.cancelledFuture())
+        try runtime.guardedBlock(on: latch.watching(token.cancelledFuture()))
+        #expect(latch.waited, "cancelled before the first poll: the foreign wake was not tested")
         let done = try runtime.guardedBlock(on: AsyncFuture { () -> Bool in
             (try? await token.cancelled()) != nil
         })

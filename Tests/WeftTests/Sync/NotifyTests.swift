@@ -121,9 +121,14 @@ struct SyncNotifyTests {
     func foreignNotify() throws {
         let runtime = try Runtime()
         let notify = Notify()
-        let thread = ForeignThread { notify.notifyOne() }
+        let latch = FirstPollLatch()
+        let thread = ForeignThread {
+            latch.waitForFirstPoll()
+            notify.notifyOne()
+        }
         defer { thread.join() }
-        try runtime.guardedBlock(on: notify.notifiedFuture())
+        try runtime.guardedBlock(on: latch.watching(notify.notifiedFuture()))
+        #expect(latch.waited, "notified at its first poll: the foreign wake was not tested")
     }
 
     @Test("two loops on two threads rally 20,000 notifications through two Notify objects and lose none")

@@ -50,9 +50,14 @@ struct SyncOneshotTests {
     func foreignSend() throws {
         let runtime = try Runtime()
         let (sender, receiver) = oneshotChannel(of: Int.self)
-        let thread = ForeignThread { try? sender.send(7) }
+        let latch = FirstPollLatch()
+        let thread = ForeignThread {
+            latch.waitForFirstPoll()
+            try? sender.send(7)
+        }
         defer { thread.join() }
-        #expect(try runtime.guardedBlock(on: receiver) == .success(7))
+        #expect(try runtime.guardedBlock(on: latch.watching(receiver)) == .success(7))
+        #expect(latch.waited, "the value was there at the first poll: the foreign wake was not tested")
     }
 
     @Test("a sent value nobody takes is destroyed once both halves are gone, and not before the sender goes")

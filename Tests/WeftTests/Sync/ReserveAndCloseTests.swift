@@ -160,9 +160,15 @@ struct ReserveAndCloseTests {
         let loop = try LoopThread()
         defer { loop.shutdown() }
         let (sender, receiver) = watchChannel(initial: 0)
-        let waiter = loop.spawn { try await sender.closed() }
+        let returned = Shared(false)
+        let waiter = loop.spawn {
+            try await sender.closed()
+            returned.value = true
+        }
         try await Task.sleep(for: .milliseconds(20))
+        #expect(!returned.value, "closed() returned while a receiver lived")
         _ = consume receiver
         try await awaitWithin(.seconds(20), waiter)
+        #expect(returned.value)
     }
 }

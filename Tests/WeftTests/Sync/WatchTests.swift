@@ -40,9 +40,14 @@ struct SyncWatchTests {
     func foreignSend() throws {
         let runtime = try Runtime()
         let (sender, receiver) = watchChannel(initial: 0)
-        let thread = ForeignThread { try? sender.send(9) }
+        let latch = FirstPollLatch()
+        let thread = ForeignThread {
+            latch.waitForFirstPoll()
+            try? sender.send(9)
+        }
         defer { thread.join() }
-        #expect(try runtime.guardedBlock(on: receiver.changedFuture()).isSuccess)
+        #expect(try runtime.guardedBlock(on: latch.watching(receiver.changedFuture())).isSuccess)
+        #expect(latch.waited, "changed before the first poll: the foreign wake was not tested")
         #expect(receiver.currentMarkingSeen() == 9)
         #expect(!receiver.hasChanged)
     }
