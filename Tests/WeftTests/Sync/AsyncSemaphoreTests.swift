@@ -74,8 +74,18 @@ struct SyncAsyncSemaphoreTests {
     func asyncAndForeign() throws {
         let runtime = try Runtime()
         let semaphore = AsyncSemaphore(permits: 0)
-        let thread = ForeignThread { semaphore.addPermits(1) }
+        // A permit added by another thread wakes an acquire that waits for it.
+        let latch = FirstPollLatch()
+        let thread = ForeignThread {
+            latch.waitForFirstPoll()
+            semaphore.addPermits(1)
+        }
         defer { thread.join() }
+        let permit = try runtime.guardedBlock(on: latch.watching(semaphore.acquireFuture()))
+        #expect(permit.permits == 1)
+        #expect(latch.waited, "a permit was there at the first poll: the foreign wake was not tested")
+        permit.release()
+        // And from async code.
         let permits = try runtime.guardedBlock(on: AsyncFuture { () -> Int in
             (try? await semaphore.acquire())?.permits ?? 0
         })
