@@ -21,8 +21,9 @@ public struct HandleAccepted: Future {
 }
 
 /// Serves one accepted connection (see ``HandleAccepted``): `/sleep` waits
-/// `sleepDuration`, a client silent for `readTimeout` is closed, and so is one
-/// that has sent nothing when `closeIdle` is cancelled.
+/// `sleepDuration`, a client without its whole request line sent within
+/// `readTimeout` is closed, and so is one that has sent nothing when
+/// `closeIdle` is cancelled.
 public func handleConnection(
     _ accepted: Result<TCPStream, WeftError>, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
     closeIdle: CancellationToken? = nil

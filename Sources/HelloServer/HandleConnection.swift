@@ -20,7 +20,9 @@ import Weft
 /// (`lingerDuration`, `maximumDiscarded`): closed with unread bytes,
 /// the connection would be reset, and a client still sending would get
 /// `ECONNRESET` instead of the response. A
-/// client that sends nothing within `readTimeout` is closed without an answer;
+/// client that has not sent its whole request line within `readTimeout` of
+/// the connection's start (one deadline, not an idle timer: sending slowly
+/// does not put it off) is closed without an answer;
 /// a request already in the stream when the deadline fires (the process was
 /// stopped, say) is still answered: 50 ms of grace after the deadline let the
 /// loop read it. During a `/sleep` the handler watches the connection, so a client
@@ -38,8 +40,13 @@ import Weft
 /// linger ended), or `nil` if the client went away, timed out, or was idle
 /// when `closeIdle` was cancelled.
 public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
-    /// The longest request line taken, its line end included.
+    /// The longest request line taken, its line end not included (RFC 9112's
+    /// `request-line`): with it, a CRLF client could send two bytes less
+    /// than a bare-LF one.
     static var maximumRequestLine: Int { 8 * 1024 }
+    /// What is read at most while waiting for the line end: the longest line
+    /// and a CRLF.
+    static var maximumRequestRead: Int { maximumRequestLine + 2 }
     /// How long after its read deadline a request is still taken.
     static var graceAfterDeadline: Duration { .milliseconds(50) }
     /// How long, at most, what the client sends after the response is read
@@ -75,8 +82,8 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     var isHead = false
 
     /// A handler for one connection; `/sleep` waits `sleepDuration`, a client
-    /// silent for `readTimeout` is closed, and so is one that has sent
-    /// nothing when `closeIdle` is cancelled.
+    /// without its whole request line sent within `readTimeout` is closed,
+    /// and so is one that has sent nothing when `closeIdle` is cancelled.
     public init(
         stream: Stream, sleepDuration: Duration = .seconds(5), readTimeout: Duration = .seconds(10),
         closeIdle: CancellationToken? = nil
@@ -166,8 +173,8 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     /// on end of stream or error.
     private mutating func readRequestHead(_ context: inout Context) -> Poll<Bool> {
         var chunk = [UInt8](repeating: 0, count: 1024)
-        while !hasRequestLine && request.count < Self.maximumRequestLine {
-            let room = min(chunk.count, Self.maximumRequestLine - request.count)
+        while !hasRequestLine && request.count < Self.maximumRequestRead {
+            let room = min(chunk.count, Self.maximumRequestRead - request.count)
             let result = chunk.withUnsafeMutableBytes {
                 stream.pollRead(&context, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
             }
@@ -225,13 +232,15 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     }
 
     private mutating func route() -> Stage {
-        guard hasRequestLine || request.count < Self.maximumRequestLine else {
+        let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        let text = String(decoding: line, as: UTF8.self).trimmingSuffix("\r")
+        let tooLong = hasRequestLine ? text.utf8.count > Self.maximumRequestLine : request.count >= Self.maximumRequestRead
+        guard !tooLong else {
             return RequestLine.couldStart(request)
                 ? respond("HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong)
                 : respond("HTTP/1.1 400 BAD REQUEST", Pages.badRequest)
         }
-        let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
-        guard let requestLine = RequestLine(String(decoding: line, as: UTF8.self).trimmingSuffix("\r")) else {
+        guard let requestLine = RequestLine(text) else {
             return respond("HTTP/1.1 400 BAD REQUEST", Pages.badRequest)
         }
         isHead = requestLine.method == "HEAD"
@@ -259,27 +268,56 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
 
 /// An HTTP/1.x request line, `METHOD TARGET VERSION`; nil when the text is
 /// not one (RFC 9112, section 3: three parts separated by single spaces, a
-/// token for the method, a target starting with `/`, and `HTTP/1.0` or
-/// `HTTP/1.1`).
+/// token for the method, a target in one of its four forms, and `HTTP/1.0`
+/// or `HTTP/1.1`). The target's forms (section 3.2): a path starting with `/`
+/// (origin-form); `http://` or `https://` with a host (absolute-form, which
+/// a server must accept: a client talking to a proxy sends it), whose path
+/// is routed; `*` for OPTIONS and `host:port` for CONNECT, which route to no
+/// page (their methods get 405). Anything else is malformed (400).
 struct RequestLine {
     let method: String
-    /// The target without its query string.
+    /// The target's path, without its query string: `/` for an absolute-form
+    /// target with none; empty for `*` and `host:port`.
     let path: String
 
     init?(_ line: String) {
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2] == "HTTP/1.1" || parts[2] == "HTTP/1.0",
-              Self.isToken(parts[0].utf8), parts[1].hasPrefix("/") else { return nil }
+              Self.isToken(parts[0].utf8), !parts[1].isEmpty else { return nil }
         method = String(parts[0])
-        path = String(parts[1].prefix { $0 != "?" && $0 != "#" })
+        let target = parts[1]
+        if target.hasPrefix("/") {
+            path = String(target.prefix { $0 != "?" && $0 != "#" })
+        } else if let afterScheme = Self.afterScheme(target) {
+            // The authority runs to the path, the query or the end.
+            let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            guard !authority.isEmpty else { return nil }
+            let rest = afterScheme.dropFirst(authority.count)
+            path = rest.hasPrefix("/") ? String(rest.prefix { $0 != "?" && $0 != "#" }) : "/"
+        } else if (method == "OPTIONS" && target == "*") || (method == "CONNECT" && !target.contains("/")) {
+            path = ""
+        } else {
+            return nil
+        }
+    }
+
+    /// What follows `http://` or `https://` (the scheme in any case), or nil.
+    private static func afterScheme(_ target: Substring) -> Substring? {
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            return target.dropFirst(scheme.count)
+        }
+        return nil
     }
 
     /// Whether `bytes`, the start of a line, begin as a request line does: a
-    /// method and a space, then a target starting with `/` (so a line cut
-    /// off in its target is one too long, not a malformed one).
+    /// method and a space, then a target starting with `/` or `http://` or
+    /// `https://` (so a line cut off in its target is one too long, not a
+    /// malformed one).
     static func couldStart(_ bytes: [UInt8]) -> Bool {
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), isToken(bytes[..<space]) else { return false }
-        return bytes.dropFirst(space + 1).first == UInt8(ascii: "/")
+        let target = bytes.dropFirst(space + 1)
+        if target.first == UInt8(ascii: "/") { return true }
+        return afterScheme(Substring(String(decoding: target.prefix(8), as: UTF8.self))) != nil
     }
 
     /// Whether `bytes` are a token (RFC 9110, section 5.6.2), as a method is:

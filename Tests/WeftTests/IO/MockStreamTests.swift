@@ -113,7 +113,7 @@ struct MockStreamTests {
         #expect(elapsed < .seconds(5))
     }
 
-    @Test("the request line alone decides the route: a bare LF ends it, HTTP/1.0 is served, the query string is ignored, other methods (any token) get 405 and a malformed line 400", arguments: [
+    @Test("the request line alone decides the route: a bare LF ends it, HTTP/1.0 is served, the query string is ignored, an absolute-form target is routed by its path (it got 400), other methods (any token, OPTIONS * and CONNECT host:port among them) get 405 and a malformed line 400", arguments: [
         ("GET / HTTP/1.1\n", "HTTP/1.1 200 OK"),
         ("GET / HTTP/1.0\r\n", "HTTP/1.1 200 OK"),
         ("GET /?name=weft&x=1 HTTP/1.1\r\n", "HTTP/1.1 200 OK"),
@@ -122,6 +122,15 @@ struct MockStreamTests {
         ("GET / HTTP/2.0\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("GET  / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("GET index.html HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
+        // The absolute-form a client sends to a proxy, which a server must accept (RFC 9112, 3.2.2).
+        ("GET http://127.0.0.1:7878/ HTTP/1.1\r\n", "HTTP/1.1 200 OK"),
+        ("GET HTTP://h HTTP/1.1\r\n", "HTTP/1.1 200 OK"),  // no path: /
+        ("HEAD https://h/missing?x HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND"),
+        ("GET http:///x HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),  // no host
+        // The asterisk and authority forms, each of its method only: 405, not 400.
+        ("OPTIONS * HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
+        ("CONNECT example.com:443 HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
+        ("GET * HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),
         ("get / HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),  // methods are case-sensitive tokens
         ("M-SEARCH / HTTP/1.1\r\n", "HTTP/1.1 405 METHOD NOT ALLOWED"),
         ("GÉT / HTTP/1.1\r\n", "HTTP/1.1 400 BAD REQUEST"),  // not a token: not ASCII

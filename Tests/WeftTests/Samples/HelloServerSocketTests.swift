@@ -99,13 +99,20 @@ extension TimingSensitive {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 
-        @Test("a client sending garbage gets a 400, one whose request line is longer than 8 KiB a 414 (a line just under it is served), and no connection is leaked", arguments: [
+        @Test("a client sending garbage gets a 400, one whose request line (its end not counted) is longer than 8 KiB a 414 (a line of exactly 8 KiB is served, whatever its end), and no connection is leaked", arguments: [
             ("\u{1}\u{2}\u{3} not http at all\r\n", "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),
             ("GARBAGE", "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),  // no line end: the client's half-close ends the request
             (String(repeating: "x", count: 9000), "HTTP/1.1 400 BAD REQUEST", Pages.badRequest),  // longer than a request line may be
             ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
             ("GET /" + String(repeating: "a", count: 8000) + " HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
             ("M-SEARCH /" + String(repeating: "a", count: 9000), "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
+            // At the limit, which counts the line without its end (a CRLF line of
+            // 8,191 octets got 414, the same line ending in LF was served).
+            ("GET /" + String(repeating: "a", count: 8178) + " HTTP/1.1\r\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
+            ("GET /" + String(repeating: "a", count: 8178) + " HTTP/1.1\n", "HTTP/1.1 404 NOT FOUND", Pages.notFound),
+            ("GET /" + String(repeating: "a", count: 8179) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
+            ("GET /" + String(repeating: "a", count: 8179) + " HTTP/1.1\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
+            ("GET http://h/" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
         ])
         func refused(request: String, status: String, page: String) throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
