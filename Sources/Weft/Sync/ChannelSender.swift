@@ -227,7 +227,7 @@ public struct ChannelReserve<Value: Sendable>: Future {
                 }
                 if node.payload.isClosed { return .ready(false) }
                 node.waker.register(context.waker)
-                return Budget.refundingIfPending(.pending)
+                return .pending
             }
         } else {
             granted = shared.state.withLock { state in
@@ -240,11 +240,11 @@ public struct ChannelReserve<Value: Sendable>: Future {
                 node.waker = context.waker
                 state.waitingSenders.append(node)
                 waiting = ChannelSendWaiter(shared: shared, node: node)
-                return Budget.refundingIfPending(.pending)
+                return .pending
             }
         }
         switch granted {
-        case .pending: return Budget.refundingIfPending(.pending)
+        case .pending: return Budget.refundingIfPending(.pending)  // the one refund (two gave a unit more)
         case .ready(let isGranted):
             isDone = true
             return .ready(isGranted ? .success(SendPermit(lifetime: lifetime)) : .failure(ChannelClosed()))

@@ -143,6 +143,23 @@ struct BudgetLeavesTests {
         #expect(receiver.count == 2_000)
     }
 
+    @Test("a reserve that waits gives back its unit once: a task polling a waiting reserve beside a ready receiver still yields (it gave back two, and the task never yielded)")
+    func pendingReserveRefundsOnce() throws {
+        let runtime = try Runtime()
+        let (full, keep) = boundedChannel(of: Int.self, capacity: 1)
+        #expect(full.trySend(0).isSuccess)  // every reserve now waits
+        let (sender, receiver) = unboundedChannel(of: Int.self)
+        for value in 0..<1_000 { try? sender.send(value) }
+        var stream = receiver
+        try Self.expectYields(1_000, on: runtime) { context in
+            var reserve = full.reserveFuture()
+            _ = reserve.poll(&context)  // pending: queued, then dropped
+            if case .ready(_?) = stream.pollNext(&context) { return true }
+            return nil
+        }
+        _ = consume keep
+    }
+
     @Test("ticks of an interval that fell 300 ticks behind, with .burst")
     func intervalBurst() throws {
         let runtime = try Runtime()
