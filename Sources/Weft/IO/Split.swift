@@ -66,3 +66,9 @@ public struct WriteHalf<Stream: AsyncWrite & AnyObject>: AsyncWrite {
         return stream.pollShutdown(&context)
     }
 }
+
+// Each half is one reference to its stream, so it may go to another task (or
+// thread) as the stream may: the halves of one stream, read by one task and
+// written by another, Tokio's split pattern.
+extension ReadHalf: Sendable where Stream: Sendable {}
+extension WriteHalf: Sendable where Stream: Sendable {}

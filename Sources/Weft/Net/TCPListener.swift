@@ -20,7 +20,8 @@ import Synchronization
 /// the time of the latest (``RuntimeStatistics/acceptsOutOfDescriptors``), and
 /// its report shows them.
 ///
-/// Closing the listener (``close()``, or dropping it) wakes a pending `acceptFuture()`
+/// Closing the listener (``close()``; a pending accept holds it, so it is not
+/// dropped meanwhile) wakes a pending `acceptFuture()`
 /// with a `.closed` error and closes the connections accepted but not yet taken.
 ///
 /// Like ``TCPStream`` it is `Sendable` but used only on its loop thread:

@@ -36,8 +36,10 @@ import CLibUV
 /// concurrent writes may interleave; the usual shape is one reader and one
 /// writer (see ``split()``).
 ///
-/// **Cancellation:** dropping a pending read loses nothing (the bytes stay
-/// buffered: reads are cancel-safe). Dropping a pending `writeAll` may leave a
+/// **Cancellation:** dropping a pending `read(upTo:)`, `read(into:)` or
+/// `readFuture` loses nothing (the bytes stay buffered: they are
+/// cancel-safe); `readExact` and `readToEnd` are not (the bytes they read
+/// go with them). Dropping a pending `writeAll` may leave a
 /// prefix written (not cancel-safe); bytes already accepted are still sent
 /// while the stream stays open. ``close()`` (and dropping the last reference,
 /// a `writeAll` future's included) drops what is still queued for the kernel:

@@ -1,11 +1,17 @@
 /// A listening Unix domain stream socket.
 ///
+/// Bound on the runtime running the calling thread (or the one named): from
+/// async code, inside a task of a ``LoopThread``.
+///
 /// <!-- snippet: compile-only: serves until the process ends -->
 /// ```swift
-/// let listener = try UnixListener.bind(.path("/tmp/echo.sock"))
-/// for try await connection in listener.connections {
-///     Task { try await connection.write(try await connection.read()) }
-/// }
+/// let loop = try LoopThread()
+/// try await loop.spawn {
+///     let listener = try UnixListener.bind(.path("/tmp/echo.sock"))
+///     for try await connection in listener.connections {
+///         loop.spawn { try await connection.write(try await connection.read()) }
+///     }
+/// }.value
 /// ```
 ///
 /// It accepts through the same acceptor as ``TCPListener`` (its own socket

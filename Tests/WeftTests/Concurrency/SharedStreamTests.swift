@@ -40,6 +40,19 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("the halves of a split stream go to two tasks of its loop, one reading and one writing (they were not Sendable: the second task could not take its half)")
+        func splitHalvesToTwoTasks() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                let (reader, writer) = server.split()
+                let reading = loop.spawn { try await value(of: reader.readExact(3)).get() }
+                let writing = loop.spawn { try await value(of: writer.writeAll([9])).get() }
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1, 2, 3]) })
+                #expect(try await awaitWithin(.seconds(20), reading) == [1, 2, 3])
+                try await awaitWithin(.seconds(20), writing)
+                #expect(try await awaitWithin(.seconds(20), loop.spawn { try await client.read(upTo: 1) }) == [9])
+            }
+        }
+
         @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads; two tasks awaiting its shutdown behind a third writer finish without waiting for all its bytes")
         func concurrentWritersAndShutdowns() async throws {
             let size = 8 << 20  // more than loopback's socket buffers hold
