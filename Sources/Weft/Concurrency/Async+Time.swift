@@ -31,6 +31,11 @@ public func sleep(until deadline: ContinuousClock.Instant) async throws(Cancella
 /// out first, cancels it and throws ``TimedOut``. An error `operation` throws
 /// is rethrown.
 ///
+/// `operation` runs as a Swift task that prefers the calling task's loop (or
+/// ``LoopThread/shared`` when called off any loop): work that holds a thread
+/// (a long computation, a blocking call) holds that loop's, and every task
+/// on it waits. Hand such work to ``spawnBlocking(_:)``.
+///
 /// **Cancellation:** cancelling the calling task cancels `operation` and
 /// throws `CancellationError`.
 ///

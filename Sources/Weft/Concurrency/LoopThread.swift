@@ -28,7 +28,9 @@ import Synchronization
 /// dispatch queue, so actors pinned to the loop keep their mutual exclusion.
 public final class LoopThread: Sendable {
     /// The loop shared by ``LoopActor`` and by `value(of:)` called off any loop.
-    /// Started on first use; never shut down.
+    /// Started on first use; never shut down: do not call its ``shutdown()``,
+    /// after which every `value(of:)` made off a loop throws
+    /// `CancellationError` for the rest of the process.
     public static let shared: LoopThread = {
         do { return try LoopThread(name: "weft-shared") } catch {
             fatalError("cannot start the shared Weft loop: \(error)")
