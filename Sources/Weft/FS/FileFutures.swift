@@ -266,6 +266,14 @@ public struct FileWriteAt: Future {
             }
             if let error = file.refusal("write") { return .ready(.failure(error)) }
             if buffer == nil {
+                // Linux's pwrite on a descriptor opened to append writes at the
+                // end whatever the offset, and says nothing: the bytes landed
+                // elsewhere than asked.
+                let flags = weft_status_flags(file.descriptor)
+                if flags >= 0 && flags & O_APPEND != 0 {
+                    return .ready(.failure(WeftError(.invalidArgument, operation: "write \(file.path)",
+                                                     detail: "a file opened to append writes at its end, not at offset \(offset); write without an offset, or open it without .append")))
+                }
                 let copy = FileBuffer(capacity: bytes.count)
                 bytes.withUnsafeBytes { copy.bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 buffer = copy

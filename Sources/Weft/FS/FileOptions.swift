@@ -22,7 +22,9 @@ public struct FileOpenOptions: OptionSet, Sendable, Hashable {
     /// Empty an existing file (`O_TRUNC`); needs ``write`` (an open without
     /// it fails with ``WeftError/Kind-swift.enum/invalidArgument``).
     public static let truncate = FileOpenOptions(rawValue: 1 << 3)
-    /// Every write goes to the end of the file (`O_APPEND`).
+    /// Every write goes to the end of the file (`O_APPEND`); a write at an
+    /// offset fails with ``WeftError/Kind-swift.enum/invalidArgument`` (Linux
+    /// would write it at the end).
     public static let append = FileOpenOptions(rawValue: 1 << 4)
     /// With ``create``: fail with ``WeftError/Code/alreadyExists`` if the file exists (`O_EXCL`).
     public static let exclusive = FileOpenOptions(rawValue: 1 << 5)

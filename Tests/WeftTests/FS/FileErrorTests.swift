@@ -18,6 +18,24 @@ struct FileErrorTests {
         return error
     }
 
+    @Test("a write at an offset to a file opened to append fails with invalidArgument and changes nothing (Linux's pwrite wrote it at the end, and said nothing)")
+    func writeAtAnOffsetWhenAppending() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/log"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: Array("0123456789".utf8))).get()
+            let file = try runtime.block(on: File.openFuture(path, options: [.read, .write, .append])).get()
+            defer { file.close() }
+            let error = try #require(throws: WeftError.self) { try runtime.block(on: file.writeFuture(Array("XY".utf8), at: 2)).get() }
+            #expect(error.kind == .invalidArgument)
+            #expect(error.operation == "write \(path)")
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == Array("0123456789".utf8))
+            // Appending itself still works.
+            try runtime.block(on: file.writeAll(Array("XY".utf8))).get()
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path)).get() == Array("0123456789XY".utf8))
+        }
+    }
+
     @Test("opening a missing file fails with notFound, naming the path: open /…/missing: ENOENT (no such file or directory)")
     func notFound() throws {
         try FileTest.withTemporaryDirectory { directory in
