@@ -16,7 +16,9 @@ public struct FileChange: Sendable, Hashable {
 
     /// The name of the entry that changed: within a watched directory, the
     /// entry's name; for the watched file or directory itself, its own name
-    /// (what follows the path's last "/": empty for a path ending in one).
+    /// (what follows the path's last "/": empty for a path ending in one). Not
+    /// UTF-8, it is read with U+FFFD for each invalid sequence (see
+    /// ``DirectoryEntry/name``).
     public let name: String?
     public let kinds: Kinds
 }

@@ -155,6 +155,14 @@ public struct FileSend<Writer: AsyncWrite>: Future {
     private mutating func startSending()
         -> Result<(SubmittedRequest<uv_work_t, BlockingWork>, SendfileResult), WeftError> {
         if let error = file.refusal("sendfile") { return .failure(error) }
+        // Before every block, not only the first: a stream closed since sends
+        // nothing more, as its queued writes are dropped. (The duplicate this
+        // sends on kept the connection open, and a send whose peer kept up,
+        // never waiting, went on to its end.)
+        if connection.isClosed {
+            socket = nil
+            return .failure(connection.closedError("sendfile"))
+        }
         if socket == nil {
             let descriptor: Int32
             do { descriptor = try connection.descriptor("sendfile") } catch { return .failure(error) }

@@ -66,7 +66,10 @@ public struct FileStatus: Sendable, Hashable {
 
 /// One entry of a directory: see ``FileSystem/contentsOfDirectory(_:)``.
 public struct DirectoryEntry: Sendable, Hashable {
-    /// The entry's name within its directory (never `.` or `..`).
+    /// The entry's name within its directory (never `.` or `..`). A name whose
+    /// bytes are not UTF-8 is read with U+FFFD for each invalid sequence, so
+    /// it does not name the entry (nor, always, only it): Weft's paths are
+    /// Swift strings.
     public let name: String
     /// Its kind, as the directory reports it (``FileKind/unknown`` on file
     /// systems that do not say; ask ``FileSystem/status(of:followingLinks:)`` then).
