@@ -36,19 +36,14 @@ static inline int weft_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3
 static inline int weft_close(int fd) { return close(fd); }
 static inline ssize_t weft_write(int fd, const void *bytes, size_t count) { return write(fd, bytes, count); }
 
-/// Waits until `fd` can be read, at most `milliseconds`; the result of `poll`.
-static inline int weft_wait_readable(int fd, int milliseconds) {
-    struct pollfd descriptor = { .fd = fd, .events = POLLIN };
-    return poll(&descriptor, 1, milliseconds);
-}
-
-/// Waits until `fd` can be written (or has failed: the next write says how).
-/// 0, or -1 with `errno` set.
-static inline int weft_wait_writable(int fd) {
-    struct pollfd descriptor = { .fd = fd, .events = POLLOUT };
+/// Waits until `fd` has one of `events` (`POLLIN`, `POLLOUT`), or has failed
+/// (the next read or write says how), at most `milliseconds` (-1: no limit);
+/// `poll`'s result (0 on timeout, -1 with `errno` set), retried on `EINTR`.
+static inline int weft_wait_for(int fd, short events, int milliseconds) {
+    struct pollfd descriptor = { .fd = fd, .events = events };
     int result;
-    do { result = poll(&descriptor, 1, -1); } while (result < 0 && errno == EINTR);
-    return result < 0 ? -1 : 0;
+    do { result = poll(&descriptor, 1, milliseconds); } while (result < 0 && errno == EINTR);
+    return result;
 }
 
 /// Whether `fd` is an open descriptor (`fcntl` is variadic: Swift cannot call it).

@@ -303,7 +303,7 @@ struct RequestLine {
 
     /// What follows `http://` or `https://` (the scheme in any case), or nil.
     private static func afterScheme(_ target: Substring) -> Substring? {
-        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+        for scheme in ["http://", "https://"] where target.prefix(scheme.count).lowercased() == scheme {
             return target.dropFirst(scheme.count)
         }
         return nil

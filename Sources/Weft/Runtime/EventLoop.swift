@@ -404,22 +404,16 @@ final class EventLoop {
         isFinishingRequests = true
     }
 
-    /// ``finishRequestsInBackground()``'s thread: waits for the loop's backend
-    /// (epoll) descriptor outside the lock, and runs each pass under it, as a
-    /// late close does, beside which it runs.
+    /// ``finishRequestsInBackground()``'s thread: each pass is a late close of
+    /// nothing (``runLateClose(_:)``: under the lock, the loop run once without
+    /// waiting, as no handle is open), and between passes it waits for the
+    /// loop's backend (epoll) descriptor outside the lock.
     private func runUntilRequestsFinish() {
         let backend = uv_backend_fd(uvLoop)
         while true {
-            let finished = lateCloses.locked { () -> Bool in
-                let previous = weft_current_runtime()
-                weft_set_current_runtime(Unmanaged.passUnretained(self).toOpaque())
-                defer { weft_set_current_runtime(previous) }
-                uv_run(uvLoop, UV_RUN_NOWAIT)
-                orphanQueuedJobs(attachments.orphanage)
-                return weft_loop_active_requests(uvLoop) == 0
-            }
-            if finished { return }
-            _ = weft_wait_readable(backend, 100)
+            runLateClose {}
+            if lateCloses.locked({ weft_loop_active_requests(uvLoop) == 0 }) { return }
+            _ = weft_wait_for(backend, Int16(POLLIN), 100)
         }
     }
 

@@ -107,7 +107,7 @@ public final class ReportWriter: Sendable {
                 // A non-blocking output (a pipe a `StandardStream` shares,
                 // which libuv made so) is full: wait for room, as a blocking
                 // write does. (Given up here, the text was cut short, no word said.)
-                if error == EAGAIN, weft_wait_writable(descriptor) == 0 { continue }
+                if error == EAGAIN, weft_wait_for(descriptor, Int16(POLLOUT), -1) > 0 { continue }
                 return  // a closed or broken output: nothing more to do
             }
             offset += written
