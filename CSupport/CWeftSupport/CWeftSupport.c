@@ -660,9 +660,13 @@ int weft_copy_blocks(int in_fd, long long in_offset, int out_fd, long long out_o
                 : pwrite(out_fd, (char *)buffer + written, (size_t)(count - written), (off_t)(out_offset + *copied + written));
             while (result == -1 && errno == EINTR);
             if (result <= 0) {
+                int error = result < 0 ? -errno : UV_EIO;
+                /* Read at the descriptor's position, the bytes not written go
+                 * back to it, to be copied again (a pipe cannot: they are lost). */
+                if (in_offset < 0) lseek(in_fd, -(off_t)(count - written), SEEK_CUR);
                 *copied += written;
                 *failed_write = 1;
-                return result < 0 ? -errno : UV_EIO;
+                return error;
             }
             written += result;
         }

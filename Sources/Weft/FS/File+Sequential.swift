@@ -39,6 +39,9 @@ struct SequentialIO {
     var writeCount = 0
     var writeOffset: Int64 = -1
     var spareWriteBuffer: FileBuffer?
+    /// The bytes of the last write behind that failed, not written (0 once
+    /// another is submitted): a copy whose block it was reads them again.
+    var unwritten = 0
     /// A copy's chunk on the pool reading or writing this file at its
     /// position (``FileCopy``), which moves the position when it ends: the
     /// writes and reads after it wait for it, even once the copy was dropped
@@ -225,6 +228,7 @@ extension File: AsyncBufRead, AsyncWrite {
             return error
         }
         (sequential.writeStart, sequential.writeCount, sequential.writeOffset) = (start, count, offset)
+        sequential.unwritten = 0
         if hasOwnPosition {
             sequential.position += Int64(count)
             sequential.nextReadOffset = sequential.position
@@ -311,7 +315,7 @@ extension File: AsyncBufRead, AsyncWrite {
             sequential.position -= Int64(sequential.writeCount)
             sequential.nextReadOffset = sequential.position
         }
-        sequential.writeCount = 0
+        (sequential.unwritten, sequential.writeCount) = (sequential.writeCount, 0)
         return .ready(.failure(error))
     }
 }

@@ -21,6 +21,12 @@ import CWeftSupport
 /// (it would read bytes it overwrote). A range apart from where it is
 /// written, or written before it, is copied.
 ///
+/// **A write that fails** (the disk full, the file too large) fails the copy
+/// naming the write, and the reader is left at the first byte not written,
+/// as the writer is: a copy again, once the cause is gone, carries on with
+/// nothing missing. A pipe cannot go back: the bytes read from it and not
+/// written are lost.
+///
 /// **Cancellation:** not cancel-safe: a chunk or block a pool thread started
 /// is still copied when the future is dropped (the files' positions then
 /// count it, and their next reads, writes and copies wait for it, woken when
@@ -209,7 +215,7 @@ public struct FileCopy: Future {
             }
             switch writer.pollReadyToWrite(&context) {
             case .pending: return .pending
-            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.failure(let error)): return .ready(.failure(readAgainUnwritten(error)))
             case .ready(.success): break
             }
             // The block written last is read into next.
@@ -222,7 +228,24 @@ public struct FileCopy: Future {
             }
             copied += block.count
         }
-        return writer.pollFlush(&context).map { result in result.map { copied } }
+        return writer.pollFlush(&context).map { result in
+            result.map { copied }.mapError { readAgainUnwritten($0) }
+        }
+    }
+
+    /// After the writer failed: once this copy submitted a block (the failure
+    /// is then its last block's), the reader goes back to the first byte of it
+    /// not written, as the writer did, and forgets what it read ahead, so that
+    /// a copy again copies them (it went on after them, leaving them out). A
+    /// reader at its descriptor's position (a pipe) cannot go back: they are
+    /// lost.
+    private func readAgainUnwritten(_ error: WeftError) -> WeftError {
+        let unwritten = writer.sequential.unwritten
+        if copied > 0 && unwritten > 0 && reader.hasOwnPosition {
+            reader.sequential.position -= Int64(unwritten)
+            reader.discardReadAhead()
+        }
+        return error
     }
 }
 

@@ -26,6 +26,57 @@ struct FileCopyTests {
         }
     }
 
+    @Test("a copy whose write fails (past the file-size limit) leaves its reader at the first byte not written: a copy again, with no limit, makes the file whole (block by block it went on after them, and in chunks from an adopted descriptor read() had taken them: both left them out)")
+    func copyAgainAfterAFailedWrite() async {
+        // In a process of its own: the limit is the process's.
+        await #expect(processExitsWith: .success) { try FileCopyTests.copyAgainAfterAFailedWrite(adopted: false) }
+        await #expect(processExitsWith: .success) { try FileCopyTests.copyAgainAfterAFailedWrite(adopted: true) }
+    }
+
+    /// Copies 1 MiB into a file limited to 300,000 bytes, which fails with
+    /// `EFBIG`, then again with no limit; traps unless the copy is whole. Not
+    /// `adopted`: the reader read 1,000 bytes first, so it holds blocks read
+    /// ahead and copies block by block; `adopted`: a fresh reader at its
+    /// descriptor's position, copied in chunks on the pool.
+    static func copyAgainAfterAFailedWrite(adopted: Bool) throws {
+        signal(SIGXFSZ, SIG_IGN)  // the write past the limit fails instead
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let bytes = FileTest.pattern(1 << 20, seed: 12)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            let source: File
+            let expected: ArraySlice<UInt8>
+            if adopted {
+                source = try File(adoptingDescriptor: open(directory + "/source", O_RDONLY), closesDescriptor: true, runtime: runtime)
+                expected = bytes[...]
+            } else {
+                source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+                try source.setBufferSize(64 * 1024)
+                let first = try runtime.block(on: source.readExact(1000)).get()
+                precondition(first == Array(bytes[..<1000]))
+                expected = bytes[1000...]
+            }
+            let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            let resource = Int32(RLIMIT_FSIZE.rawValue)
+            var limit = rlimit()
+            precondition(getrlimit(resource, &limit) == 0)
+            let unlimited = limit.rlim_cur
+            limit.rlim_cur = 300_000
+            precondition(setrlimit(resource, &limit) == 0)
+            let failed = try runtime.block(on: copy(from: source, to: destination))
+            precondition(failed.failure?.name == "EFBIG", "\(failed)")
+            limit.rlim_cur = unlimited
+            precondition(setrlimit(resource, &limit) == 0)
+            let again = try runtime.block(on: copy(from: source, to: destination)).get()
+            source.close()
+            destination.close()
+            let copied = try runtime.block(on: FileSystem.readFileFuture(directory + "/copy", limit: 2 << 20)).get()
+            // Compared apart: a failed precondition would print 1 MiB arrays.
+            precondition(copied.count == expected.count, "\(copied.count) bytes copied of \(expected.count); \(again) the second time")
+            precondition(copied.elementsEqual(expected), "the bytes differ")
+        }
+    }
+
     @Test("two files copied one into the other and never closed are freed once dropped, their descriptors closed (the chunk's completion held both files, and each file the chunk: neither was ever freed)")
     func copiedFilesAreFreed() throws {
         try FileTest.withTemporaryDirectory { directory in
