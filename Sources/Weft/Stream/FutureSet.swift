@@ -163,6 +163,28 @@ public struct FutureSet<F: Future>: PollStream {
     @inlinable
     @discardableResult
     public mutating func insert(_ future: F) -> Int {
+        let index = occupySlot(with: future)
+        queueInserted(index)
+        return index
+    }
+
+    /// Adds a future that is given its waker now rather than at a poll: a
+    /// spawned task's handle, which runs apart from the set. `register` hands
+    /// the future the slot's waker and returns whether it is ready already
+    /// (then it is polled at the set's next poll, as an inserted one).
+    /// Otherwise the set polls it when it wakes that waker, in the order the
+    /// children woke: tasks that finish before the set's next poll come out
+    /// in the order they finished, not in the order they were added.
+    @usableFromInline
+    mutating func insert(_ future: F, registering register: (Waker) -> Bool) -> Int {
+        let index = occupySlot(with: future)
+        if register(Waker(wakers[index])) { queueInserted(index) }
+        return index
+    }
+
+    /// Puts `future` in a free slot, or a new one, with a waker unqueued.
+    @inlinable
+    mutating func occupySlot(with future: F) -> Int {
         let index: Int
         if let free = freeSlots.popLast() {
             index = free
@@ -174,6 +196,13 @@ public struct FutureSet<F: Future>: PollStream {
         }
         running += 1
         wakers[index].isChildDone.store(false, ordering: .relaxed)
+        wakers[index].isQueued.store(false, ordering: .relaxed)
+        return index
+    }
+
+    /// Queues the child in slot `index` for the set's next poll.
+    @inlinable
+    mutating func queueInserted(_ index: Int) {
         // Queued by hand: wakes before its first poll are free, as for a
         // woken child.
         wakers[index].isQueued.store(true, ordering: .relaxed)
@@ -183,7 +212,6 @@ public struct FutureSet<F: Future>: PollStream {
             if inserted.isEmpty { parent?.wake() }
             inserted.append(index)
         }
-        return index
     }
 
     @inlinable

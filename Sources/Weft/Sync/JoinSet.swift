@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A set of tasks spawned on the current runtime, whose results are collected
 /// as they finish (Tokio's `JoinSet`).
 ///
@@ -12,8 +14,11 @@
 /// Belongs to the loop thread it is used on: spawn from inside a task, or from
 /// `async` code running on a Weft loop (``LoopThread/run(_:)``,
 /// ``LoopThread/spawn(_:)``). Anywhere else ``spawn(_:)`` throws. As a
-/// ``PollStream`` it yields each task's result in completion order and ends
-/// (`nil`) when the set is empty.
+/// ``PollStream`` it yields each task's result in completion order (tasks
+/// that finished while nobody polled the set too) and ends (`nil`) when the
+/// set is empty. Several tasks of its loop may await ``next()`` at once: each
+/// result goes to one of them, and every one still waiting is woken for the
+/// next.
 ///
 /// **Cancellation:** deinitializing the set aborts every task still in it.
 /// Dropping a pending ``nextFuture()`` future loses nothing: results stay in the set
@@ -22,6 +27,10 @@ public final class JoinSet<Output>: PollStream {
     private var running = FutureSet<JoinHandle<Output>>()
     /// Handles by `running` slot, to abort them.
     private var handles: [Int: JoinHandle<Output>] = [:]
+    /// Every task awaiting the next result, woken as one: the waker `running`
+    /// is polled with. (Given each poller's own waker, the set kept only the
+    /// last: a task that polled before it was never woken again.)
+    private let waiting = JoinSetWaiters()
 
     /// An empty set.
     public init() {}
@@ -62,7 +71,10 @@ public final class JoinSet<Output>: PollStream {
     /// Adds a spawned task's handle to the set.
     @usableFromInline
     func add(_ handle: JoinHandle<Output>) {
-        let slot = running.insert(handle)
+        // Registered with the task now, so that the set learns of the tasks
+        // in the order they finish (queued to be polled, a task that
+        // finished before the set's next poll came out in spawn order).
+        let slot = running.insert(handle) { handle.task.isComplete || handle.task.registerJoinWaker($0) }
         handles[slot] = handle
     }
 
@@ -73,7 +85,9 @@ public final class JoinSet<Output>: PollStream {
     }
 
     public func pollNext(_ context: inout Context) -> Poll<Result<Output, JoinError>?> {
-        switch running.pollNextIndexed(&context) {
+        waiting.register(context.waker)
+        var setContext = Context(waker: Waker(waiting))
+        switch running.pollNextIndexed(&setContext) {
         case .pending: return .pending
         case .ready(nil): return .ready(nil)
         case .ready(let finished?):
@@ -96,5 +110,22 @@ public struct JoinSetNext<Output>: Future {
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Output, JoinError>?> {
         set.pollNext(&context)
+    }
+}
+
+/// The tasks awaiting one ``JoinSet``'s next result, woken together: one
+/// waker for the set's children to wake, however many tasks poll the set.
+final class JoinSetWaiters: Wakeable {
+    private let waiting = Mutex(WaitingWakers())
+
+    /// Keeps `waker` until the next wake (once: a task polling again is kept once).
+    func register(_ waker: Waker) {
+        let letGo = waiting.withLock { $0.register(waker) }
+        letGo?.wake()  // after the lock
+    }
+
+    func wake() {
+        var woken = waiting.withLock { $0.take() }
+        woken.wakeAll()
     }
 }

@@ -18,6 +18,33 @@ struct SyncJoinSetTests {
         #expect(results.map { try? $0.get() } == [1, 2, 3])
     }
 
+    @Test("tasks that finish while nobody polls the set come out in the order they finished (they came out in spawn order)")
+    func completionOrderWhileNotPolled() throws {
+        let runtime = try Runtime()
+        let results = try runtime.guardedBlock(on: pollFn { _ -> Poll<JoinSet<Int>> in
+            let set = JoinSet<Int>()
+            try! set.spawn(yields(3).map { 1 })  // finishes second
+            try! set.spawn(ready(2))  // finishes first
+            return .ready(set)
+        }.then { set in yields(10).map { set } }  // both finish before the set is polled
+            .then { set in collectAll(set) })
+        #expect(results.map { try? $0.get() } == [2, 1])
+    }
+
+    @Test("two tasks awaiting one set's next result are both served: each result wakes every task still waiting (the set kept only the last poller's waker: the first waited for ever)")
+    func twoTasksAwaitingOneSet() throws {
+        let runtime = try Runtime()
+        // Not guarded: the watchdog's waker would keep a hang from being .stuck.
+        let (first, second) = try runtime.block(on: pollFn { _ -> Poll<(JoinHandle<Result<Int, JoinError>?>, JoinHandle<Result<Int, JoinError>?>)> in
+            let set = JoinSet<Int>()
+            try! set.spawn(yields(4).map { 1 })
+            try! set.spawn(yields(12).map { 2 })
+            return .ready((spawn(set.nextFuture()), spawn(set.nextFuture())))
+        }.then { join($0.0, $0.1) })
+        let results = [try first.get()?.get(), try second.get()?.get()]
+        #expect(results.compactMap { $0 }.sorted() == [1, 2], "\(results)")
+    }
+
     @Test("dropping a JoinSet aborts every task still in it")
     func abortOnDrop() throws {
         let runtime = try Runtime()
