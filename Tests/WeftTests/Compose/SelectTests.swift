@@ -32,7 +32,10 @@ struct SelectTests {
         let (outcome, droppedAtWin) = try runtime.guardedBlock(on:
             select(
                 either: sleepFuture(for: .seconds(60)).map { 1 }.probed(flag),
-                or: sleepFuture(for: .milliseconds(5)).map { "fast" }
+                // Made at the first poll: made before, it could be due by then
+                // on a loaded machine and win before the slow branch (whose
+                // probe is made at its first poll) was polled at all.
+                or: lazy { sleepFuture(for: .milliseconds(5)) }.map { "fast" }
             ).map { ($0, flag.isDropped) }
         )
         #expect(outcome.right == "fast")

@@ -267,10 +267,13 @@ extension ConcurrencyBridge {
                     }
                     return 1
                 },
-                or: sleepFuture(for: .milliseconds(10)).map { "timer" }))
+                // Made at the first poll: made before, it could be due by then
+                // on a loaded machine, and win before the AsyncFuture (lazy)
+                // was ever polled, its task never started (the wait below hung).
+                or: lazy { sleepFuture(for: .milliseconds(10)) }.map { "timer" }))
             #expect(outcome.right == "timer")
             // The cancelled task finishes the next time the loop runs.
-            try runtime.guardedBlock(on: cancelled.wait())
+            try runtime.guardedBlock(on: timeoutFuture(.seconds(20), cancelled.wait())).get()
             #expect(ContinuousClock.now - start < .seconds(2))
             #expect(runtime.pendingTimerCount == 0)
         }

@@ -395,7 +395,7 @@ extension ConcurrencyBridge {
             ponger.cancel()
         }
 
-        @Test("a loop blocked for a second does not stop the other loop from serving its connections")
+        @Test("a loop blocked does not stop the other loop from serving its connections")
         func blockedLoopDoesNotStopOthers() async throws {
             let group = try LoopGroup(loops: 2)
             defer { group.shutdown() }
@@ -405,12 +405,16 @@ extension ConcurrencyBridge {
                     guard (try? await connection.write(bytes)) != nil else { return }
                 }
             }
-            let unblocked = AtomicCounter()
+            // Blocks loop 0's thread itself, on purpose, until released: a
+            // fixed time could pass before the clients got going, on a loaded
+            // machine (a short Task.sleep resumed a second late there).
+            let (started, released) = (AtomicCounter(), AtomicCounter())
+            defer { released.increment() }  // before the group's shutdown, should a check throw
             let blocker = group.loops[0].spawn {
-                usleep(1_500_000)  // blocks the loop thread itself, on purpose
-                unblocked.increment()
+                started.increment()
+                while released.value == 0 { usleep(1_000) }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await waitUntil { started.value == 1 }
             let clients = try LoopThread(name: "test-clients")
             defer { clients.shutdown() }
             let address = server.localAddress
@@ -425,7 +429,7 @@ extension ConcurrencyBridge {
                             guard (try? await stream.write([7])) != nil else { return false }
                             let reply = try? await value(of: timeoutFuture(.milliseconds(700), stream.readFuture(upTo: 16)))
                             guard case .success(.success([7]))? = reply else { return false }
-                            return unblocked.value == 0
+                            return true
                         }
                     }
                     var count = 0
@@ -434,6 +438,7 @@ extension ConcurrencyBridge {
                 }
             })
             #expect(echoedWhileBlocked > 0, "no connection was served while loop 0 was blocked")
+            released.increment()
             _ = try await awaitWithin(.seconds(20), blocker)
             await server.close()
         }

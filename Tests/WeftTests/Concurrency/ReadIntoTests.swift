@@ -90,10 +90,12 @@ extension ConcurrencyBridge {
         @Test("two read(into:) waiting on one stream at once each get their own buffer back, untouched past the byte it read (the first got a new zeroed one)")
         func concurrentReadsKeepTheirBuffers() async throws {
             try await withConnectedPair { loop, _, client, server in
+                let done = AtomicCounter()
                 let readers = [UInt8(0xAA), 0xBB].map { fill in
                     loop.spawn { () async throws -> (count: Int, buffer: [UInt8]) in
                         var buffer = [UInt8](repeating: fill, count: 8)
                         let count = try await server.read(into: &buffer)
+                        done.increment()
                         return (count, buffer)
                     }
                 }
@@ -101,7 +103,9 @@ extension ConcurrencyBridge {
                 try await Task.sleep(for: .milliseconds(20))
                 // One byte at a time, so that each reader gets exactly one.
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([1]) })
-                try await Task.sleep(for: .milliseconds(20))
+                // Not a fixed time: the loop held up on a loaded machine read
+                // both bytes at once, into one buffer.
+                try await waitUntil { done.value == 1 }
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([2]) })
                 var received: [UInt8] = []
                 for (reader, fill) in zip(readers, [UInt8(0xAA), 0xBB]) {

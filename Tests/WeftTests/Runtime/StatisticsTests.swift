@@ -9,10 +9,12 @@ struct StatisticsTests {
     func sleepingCountsAsBlocked() throws {
         let runtime = try Runtime()
         let start = ContinuousClock.now
-        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+        try runtime.block(on: sleepFuture(for: .milliseconds(200)))
         let elapsed = ContinuousClock.now - start
         let blocked = Duration.nanoseconds(Int64(runtime.statistics.nanosecondsBlocked))
-        #expect(blocked >= .milliseconds(40), "blocked \(blocked) of \(elapsed)")
+        // Half: a loaded machine may hold the thread before its wait (busy
+        // time), and one counting the wait as busy still shows about none.
+        #expect(blocked >= .milliseconds(100), "blocked \(blocked) of \(elapsed)")
         #expect(blocked <= elapsed)
     }
 

@@ -73,11 +73,14 @@ struct SleepTests {
 
     @Test("sleeps complete in deadline order, whatever order they were created in")
     func sleepsFireInDeadlineOrder() throws {
-        let runtime = try Runtime()
+        // On the virtual clock, each sleep made at its task's first poll: made
+        // on the real clock before the loop ran, two of them could be due at
+        // their first poll on a loaded machine, and end in spawn order.
+        let runtime = try Runtime(options: .deterministic(seed: 0))
         let order = Box<[Int]>([])
         let delays = [30, 10, 25, 5, 20, 15]
         let handles = delays.map { delay in
-            runtime.spawn(sleepFuture(for: .milliseconds(delay)).map { order.value.append(delay) })
+            runtime.spawn(lazy { sleepFuture(for: .milliseconds(delay)) }.map { order.value.append(delay) })
         }
         _ = try runtime.guardedBlock(on: joinAll(handles))
         #expect(order.value == delays.sorted())
@@ -149,11 +152,17 @@ struct SleepTests {
     @Test("a sleep re-polled from a different task wakes the newest task")
     func sleepWakesNewestWaker() throws {
         let runtime = try Runtime()
-        let nap = Box<Sleep?>(sleepFuture(for: .milliseconds(10)))
+        // Made at the first task's first poll, and long enough to be armed
+        // still when the second polls it: made before the loop ran, it could
+        // be due at that poll on a loaded machine, and arm nothing.
+        let nap = Box<Sleep?>(nil)
         let firstPolls = Counter()
         let first = runtime.spawn(pollFn { (context: inout Context) -> Poll<Void> in
             firstPolls.value += 1
-            if firstPolls.value == 1 { _ = nap.value!.poll(&context) }
+            if firstPolls.value == 1 {
+                nap.value = sleepFuture(for: .milliseconds(100))
+                _ = nap.value!.poll(&context)
+            }
             return .pending
         })
         try runtime.guardedBlock(on: yieldNow())
@@ -322,9 +331,13 @@ extension SleepTests {
     func sleepMovedToAnotherRuntime() throws {
         let first = try Runtime()
         let second = try Runtime()
-        let nap = Box(sleepFuture(for: .milliseconds(30)))
-        let start = ContinuousClock.now  // before the first poll, which sets the deadline
+        // Made at the first poll (its deadline is set when it is made): made
+        // before the loop ran, it could be due at that poll on a loaded
+        // machine, and arm nothing.
+        let nap = Box(sleepFuture(for: .zero))
+        let start = ContinuousClock.now  // before the sleep is made
         try first.guardedBlock(on: pollFn { (context: inout Context) -> Poll<Void> in
+            nap.value = sleepFuture(for: .milliseconds(30))
             _ = nap.value.poll(&context)
             return .ready(())
         })
