@@ -49,8 +49,18 @@ extension EventLoop {
         // Work runs until none is ready, then the loop blocks for events; while
         // work stays ready, a non-blocking loop iteration runs every `budget` units.
         var budget = Self.pollsPerLoopIteration
+        // When the work since the last look at the OS began (0: none, or
+        // nobody observes): timed to the next look, however many turns it
+        // took (a turn ends when the queue empties, and the next begins at
+        // once with the jobs and wakes that came meanwhile).
+        var batchStart: UInt64 = 0
+        defer { if batchStart != 0 { reportIfBlocked(since: batchStart) } }
         while !isDone() {
             drainInbox()
+            if !hasReadyWork {
+                if batchStart != 0 { reportIfBlocked(since: batchStart) }
+                batchStart = 0
+            }
             if !hasReadyWork && timers.virtualClock != nil && advanceVirtualTime() {
                 budget = Self.pollsPerLoopIteration
                 continue
@@ -65,14 +75,15 @@ extension EventLoop {
                 budget = Self.pollsPerLoopIteration
                 continue
             }
-            let batchStart = RuntimeEvents.isObserving ? uv_hrtime() : 0
+            if batchStart == 0 && RuntimeEvents.isObserving { batchStart = uv_hrtime() }
             budget -= runJobs()
             // At least one ready task each turn: with a budget's worth of
             // Swift jobs queued at every turn (tasks that keep yielding), no
             // Weft task ran again, the stop of a `LoopThread` among them.
             budget -= runReadyTasks(limit: max(budget, 1))
-            if batchStart != 0 { reportIfBlocked(since: batchStart) }
             if budget <= 0 && !isDone() {
+                if batchStart != 0 { reportIfBlocked(since: batchStart) }
+                batchStart = 0
                 runLibuv(UV_RUN_NOWAIT)
                 budget = Self.pollsPerLoopIteration
             }
@@ -164,7 +175,10 @@ extension EventLoop {
                 runLibuv(UV_RUN_ONCE)
             }
         case .outsideWakerOnly:
-            runLibuvOnce(blockingAtMostMilliseconds: Self.stuckRecheckMilliseconds)
+            // Waiting for another thread's wake is idle too: after a burst,
+            // the memory it freed goes back to the system.
+            let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: { attachments.releaseIdleMemory() })
+            runLibuvOnce(blockingAtMostMilliseconds: min(wait ?? Self.stuckRecheckMilliseconds, Self.stuckRecheckMilliseconds))
         case .none:
             let error = WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())
             RuntimeEvents.report(.stuck(error))

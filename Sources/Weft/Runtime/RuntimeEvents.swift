@@ -12,8 +12,8 @@ public enum RuntimeEvent: Sendable, Equatable, CustomStringConvertible {
     /// `block(on:)` found that nothing could ever finish its future, and
     /// returned this `.stuck` error.
     case stuck(WeftError)
-    /// One batch of task polls and Swift jobs on a loop (at most 61 of them
-    /// between two looks at the OS) ran for this long, past
+    /// The task polls and Swift jobs a loop ran between two looks at the OS
+    /// (it looks after 61 polls and jobs, or when none is left) took this long, past
     /// ``RuntimeEvents/blockedThreshold``: something held the loop's thread,
     /// and timers and I/O of every task on it waited meanwhile.
     case loopBlocked(Duration)

@@ -1,4 +1,6 @@
+import Foundation
 @testable import Weft
+import Synchronization
 import Testing
 
 /// What a loop hands back when it goes idle after a burst (`HeapTrim`): the
@@ -20,6 +22,30 @@ struct IdleMemoryTests {
         try runtime.block(on: ready(()).then { _ in
             joinAll((0..<128).map { _ in spawn(ready(())) })
         }.then { _ in sleepFuture(for: .milliseconds(250)) })  // idle: the loop blocks
+        let releasesAfter = runtime.loop.withAttachment(ReleaseCounter.key) { $0.releases }
+        #expect(releasesAfter > releasesBefore)
+    }
+
+    @Test("after a burst, a loop waiting only for another thread's wake (no timer, no I/O) releases too (it released only before a wait for events)")
+    func burstThenForeignWaitReleases() throws {
+        let runtime = try Runtime()
+        let releasesBefore = runtime.loop.withAttachment(ReleaseCounter.key) { $0.releases }
+        let published = Mutex<Waker?>(nil)
+        let done = Atomic<Bool>(false)
+        let waiter = pollFn { (context: inout Context) -> Poll<Void> in
+            if done.load(ordering: .acquiring) { return .ready(()) }
+            published.withLock { $0 = context.waker }
+            return .pending
+        }
+        let waker = ForeignThread {
+            usleep(300_000)
+            done.store(true, ordering: .releasing)
+            published.withLock { $0 }?.wake()
+        }
+        defer { waker.join() }
+        try runtime.block(on: ready(()).then { _ in
+            joinAll((0..<128).map { _ in spawn(ready(())) })
+        }.then { _ in waiter })
         let releasesAfter = runtime.loop.withAttachment(ReleaseCounter.key) { $0.releases }
         #expect(releasesAfter > releasesBefore)
     }
