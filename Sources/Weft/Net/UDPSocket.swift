@@ -34,7 +34,9 @@ import CLibUV
 ///
 /// - **Receiving** starts when someone first receives and stops once
 ///   ``Options/receiveQueueLimit`` datagrams (64 by default) wait unreceived,
-///   so a peer can make Weft hold at most that many, however fast it sends;
+///   until a receive finds them all taken (not as soon as one is: the queue's
+///   memory starts over only once it is empty), so a peer can make Weft hold
+///   at most that many, however fast it sends;
 ///   the rest wait in the kernel's socket buffer (see
 ///   ``setReceiveBufferSize(_:)``) or are dropped by the kernel, as UDP allows.
 ///   Each ``UDPDatagram`` says who sent it and whether it was truncated (longer
@@ -75,7 +77,8 @@ public final class UDPSocket: @unchecked Sendable {
         /// The longest datagram received whole; longer ones are truncated to
         /// it and marked ``UDPDatagram/isTruncated``. 1 to 65,536.
         public var maximumDatagramSize = 65_536
-        /// Receiving pauses while this many datagrams wait unreceived (1 to 65,536).
+        /// Receiving stops once this many datagrams wait unreceived, and starts
+        /// again when a receive finds none left (1 to 65,536).
         public var receiveQueueLimit = 64
         /// Sends wait while this many bytes are queued (1 KiB to 1 GiB).
         public var sendQueueLimit = 256 * 1024
@@ -289,7 +292,8 @@ public final class UDPSocket: @unchecked Sendable {
         }
     }
 
-    /// Whether Weft is reading from the socket now (it stops while its queue is full).
+    /// Whether Weft is reading from the socket now (it stops when its queue
+    /// fills, until a receive has emptied it).
     public var isReceiving: Bool {
         get throws(WeftError) {
             if let error = wrongThread("isReceiving") { throw error }

@@ -29,6 +29,14 @@ public struct Command: Sendable {
     /// Where one of the child's standard streams goes.
     public enum Stdio: Sendable, Hashable {
         /// The parent's own stream (descriptor 0, 1 or 2).
+        ///
+        /// One the parent uses non-blocking (a ``StandardStream`` open on a
+        /// pipe or socket) is handed over so that the parent's loop keeps it
+        /// non-blocking: a pipe is reopened for the child, a blocking
+        /// description of its own; a socket (or a pipe that cannot be
+        /// reopened, without `/proc`) cannot be, and reaches the child
+        /// non-blocking, where a program expecting a blocking stream may fail
+        /// with `EAGAIN`. Give such a child `.pipe` instead.
         case inherit
         /// `/dev/null`: reads end at once, writes vanish.
         case null
@@ -46,7 +54,8 @@ public struct Command: Sendable {
         /// reads end of stream at once.
         case file(path: String)
         /// A copy of the parent's open `descriptor` (which the parent keeps
-        /// and may close after the spawn).
+        /// and may close after the spawn); non-blocking, it is handed over
+        /// as for ``inherit``.
         case descriptor(Int32)
     }
 
@@ -150,7 +159,8 @@ public struct Command: Sendable {
     /// A future that spawns the child and waits for its exit. See ``status()``.
     /// Pipes set for its standard streams are closed once it is spawned
     /// (nothing could read or write them): a child writing to one gets `EPIPE`
-    /// (or `SIGPIPE`) rather than waiting for ever on a full pipe.
+    /// or `SIGPIPE` (`ECONNRESET` once bytes it wrote were left unread: its
+    /// streams are socket pairs) rather than waiting for ever on a full pipe.
     public func statusFuture() -> RunToExit {
         RunToExit(command: self)
     }

@@ -26,9 +26,20 @@ import CLibUV
 ///   streams on pipes (``StandardStream/whilePipeModesHeld(_:)``), so that
 ///   their last close, which makes a pipe found blocking blocking again,
 ///   never falls in between and is undone.
+///
+/// A descriptor found blocking is handed over as it is, and the spawn runs
+/// without the lock (spawns on several loops at once do not wait for each
+/// other). A standard stream opened on it between the look and the spawn
+/// made it non-blocking, and the child blocking again: the spawn then makes
+/// it non-blocking again, as one it set back
+/// (``StandardStream/keepPipesNonBlocking(_:adoptedSince:)``).
 struct InheritedDescriptors: ~Copyable {
     /// The descriptors handed over as they are, non-blocking before the spawn.
     private var toRestore: [Int32] = []
+    /// The descriptors handed over as they are, blocking at the look.
+    private var foundBlocking: [Int32] = []
+    /// The standard streams on pipes adopted before the first look.
+    private var adoptionsAtLook: Int?
     /// The pipes reopened for the child, closed after the spawn.
     private var reopened: [Int32] = []
 
@@ -45,8 +56,12 @@ struct InheritedDescriptors: ~Copyable {
     /// then nobody set it back after this spawn's child did the same (two
     /// threads spawning 200 children each left a shared socket blocking).
     mutating func forChild(_ descriptor: Int32) -> Int32 {
-        let flags = StandardStream.whilePipeModesHeld { weft_status_flags(descriptor) }
-        guard flags >= 0, weft_is_nonblocking(flags) != 0 else { return descriptor }
+        let (flags, adoptions) = StandardStream.statusFlags(of: descriptor)
+        if adoptionsAtLook == nil { adoptionsAtLook = adoptions }
+        guard flags >= 0, weft_is_nonblocking(flags) != 0 else {
+            foundBlocking.append(descriptor)
+            return descriptor
+        }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & mode_t(S_IFMT) == mode_t(S_IFIFO) {
             let own = weft_open("/proc/self/fd/\(descriptor)", (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC, 0)
@@ -62,11 +77,21 @@ struct InheritedDescriptors: ~Copyable {
     /// Runs `spawn`, then makes the descriptors handed over as they are that
     /// were non-blocking just before it non-blocking again; all of it while
     /// no standard stream's last close can change a pipe's mode
-    /// (``StandardStream/whilePipeModesHeld(_:)``).
+    /// (``StandardStream/whilePipeModesHeld(_:)``). When all were blocking at
+    /// the look, `spawn` runs without the lock, and those a standard stream
+    /// opened since is on are made non-blocking after it.
     func spawnRestoringModes<Result>(_ spawn: () throws(WeftError) -> Result) throws(WeftError) -> Result {
-        guard !toRestore.isEmpty else { return try spawn() }
+        guard !toRestore.isEmpty else {
+            defer {
+                if let adoptionsAtLook, !foundBlocking.isEmpty {
+                    StandardStream.keepPipesNonBlocking(foundBlocking, adoptedSince: adoptionsAtLook)
+                }
+            }
+            return try spawn()
+        }
         return try StandardStream.whilePipeModesHeld { () throws(WeftError) -> Result in
-            let nonBlocking = toRestore.filter { DescriptorMode.isNonBlocking($0) == true }
+            // Those found blocking too: a stream opened since made them non-blocking.
+            let nonBlocking = (toRestore + foundBlocking).filter { DescriptorMode.isNonBlocking($0) == true }
             defer {
                 for descriptor in nonBlocking { DescriptorMode.setNonBlocking(descriptor, true) }
             }

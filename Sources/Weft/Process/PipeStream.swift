@@ -10,8 +10,11 @@ import CLibUV
 /// backpressure (``setBufferLimits(unread:queued:)``), the loop's buffer
 /// budget, `uv_try_write` first, and half-close (``shutdown()``, which closes
 /// a child's standard input so that it reads end of file). Writing to a pipe
-/// whose reader is gone fails with ``WeftError/Code/brokenPipe`` (`EPIPE`);
-/// the process does not get `SIGPIPE` (a runtime ignores it).
+/// whose reader is gone fails with ``WeftError/Code/brokenPipe`` (`EPIPE`),
+/// or, for a child's stream, with ``WeftError/Code/connectionReset``
+/// (`ECONNRESET`) when the child exited leaving bytes unread (libuv makes a
+/// child's streams socket pairs, and Linux resets a socket closed with
+/// bytes unread); the process does not get `SIGPIPE` (a runtime ignores it).
 ///
 /// The stream belongs to its runtime's loop thread; the async methods run
 /// there (hopping to it when called elsewhere), the poll and synchronous ones

@@ -61,8 +61,9 @@ public struct RunToExit: Future {
             do {
                 let child = try command.spawn(on: loop)
                 // Nobody can read a piped output here: closed, so that a child
-                // writing more than a pipe holds gets EPIPE instead of waiting
-                // for ever (Tokio's `status` drops them the same way).
+                // writing more than a pipe holds gets EPIPE (or ECONNRESET)
+                // instead of waiting for ever (Tokio's `status` drops them the
+                // same way).
                 for output in [child.standardOutput, child.standardError] { output?.close() }
                 (child.standardOutput, child.standardError) = (nil, nil)
                 waiting = child.waitFuture()

@@ -155,9 +155,10 @@ public final class StandardStream: @unchecked Sendable {
         case .stream(let stream) where kind == .pipe:
             // On the loop (or, once it is shut down, under its late-close
             // lock), then the pipe's mode may go back.
+            let standard = name.rawValue
             stream.connection.loop.onLoop {
                 stream.close()
-                OpenPipes.closed()
+                OpenPipes.closed(standard: standard)
             }
         case .stream(let stream):
             stream.close()
@@ -265,7 +266,18 @@ public struct StandardRead: Future {
 /// never writes to a pipe in blocking mode. Not when the first closes: output
 /// and error may share one pipe (`2>&1`), and the other would go on writing.
 private enum OpenPipes {
-    static let state = Mutex<(open: Int, foundBlocking: Set<Int32>)>((0, []))
+    struct State {
+        /// Streams open.
+        var open = 0
+        var foundBlocking: Set<Int32> = []
+        /// The standard descriptor of each stream open (one entry per stream).
+        var standards: [Int32] = []
+        /// Streams adopted so far: a spawn tells by it whether one was
+        /// adopted since it looked at its descriptors' modes.
+        var adoptions = 0
+    }
+
+    static let state = Mutex(State())
 
     /// A stream on `loop` adopting `descriptor`, a duplicate of the standard
     /// descriptor `standard`, counted as open. Under the lock, so that a pipe
@@ -275,15 +287,18 @@ private enum OpenPipes {
             let wasNonBlocking = DescriptorMode.isNonBlocking(descriptor)
             let stream = try PipeStream.adopting(descriptor, kind: .pipe, loop: loop)
             state.open += 1
+            state.standards.append(standard)
+            state.adoptions += 1
             if wasNonBlocking == false { state.foundBlocking.insert(standard) }
             return stream
         }
     }
 
-    /// One of the streams is closed; the last restores the blocking modes.
-    static func closed() {
+    /// The stream on `standard` is closed; the last restores the blocking modes.
+    static func closed(standard: Int32) {
         state.locked { state in
             state.open -= 1
+            if let index = state.standards.firstIndex(of: standard) { state.standards.remove(at: index) }
             guard state.open == 0 else { return }
             for descriptor in state.foundBlocking { DescriptorMode.setNonBlocking(descriptor, false) }
             state.foundBlocking = []
@@ -297,7 +312,28 @@ extension StandardStream {
     /// while no last close of a standard stream on a pipe can make the pipe
     /// blocking again: run in between, that close would be undone.
     static func whilePipeModesHeld<Result, E: Error>(_ body: () throws(E) -> Result) throws(E) -> Result {
-        try OpenPipes.state.locked { (_: inout (open: Int, foundBlocking: Set<Int32>)) throws(E) -> Result in try body() }
+        try OpenPipes.state.locked { (_: inout OpenPipes.State) throws(E) -> Result in try body() }
+    }
+
+    /// The status flags of `descriptor`, and how many standard streams on
+    /// pipes were adopted so far (for ``keepPipesNonBlocking(_:adoptedSince:)``),
+    /// read together.
+    static func statusFlags(of descriptor: Int32) -> (flags: Int32, adoptions: Int) {
+        OpenPipes.state.locked { state in (weft_status_flags(descriptor), state.adoptions) }
+    }
+
+    /// After a spawn that handed `descriptors` to a child as they were (found
+    /// blocking, not set back): if a standard stream was adopted since
+    /// `adoptions` was read, that stream made its pipe non-blocking, and the
+    /// child, given it, made it blocking again under the stream's loop. Each
+    /// of `descriptors` a stream is open on is made non-blocking again.
+    static func keepPipesNonBlocking(_ descriptors: [Int32], adoptedSince adoptions: Int) {
+        OpenPipes.state.locked { state in
+            guard state.adoptions != adoptions else { return }
+            for descriptor in descriptors where state.standards.contains(descriptor) {
+                DescriptorMode.setNonBlocking(descriptor, true)
+            }
+        }
     }
 }
 

@@ -95,6 +95,32 @@ struct StandardStreamTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("a standard stream opened on a pipe between a spawn's look at its descriptors' modes and the spawn stays non-blocking: the child, handed the pipe as it was (found blocking), made it blocking under the stream's loop; with a non-blocking socket also handed over (the spawn under the lock) and without", arguments: [false, true])
+    func streamOpenedBetweenTheLookAndTheSpawn(withSocketToSetBack: Bool) throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        var sockets: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0)
+        defer { sockets.forEach { close($0) } }
+        DescriptorMode.setNonBlocking(sockets[0], true)
+        try Self.withPipeAsStandardInput { _ in
+            var inherited = InheritedDescriptors()
+            #expect(inherited.forChild(0) == 0, "a blocking pipe is handed over as it is")
+            if withSocketToSetBack { #expect(inherited.forChild(sockets[0]) == sockets[0]) }
+            // Another thread's, between the look and the spawn.
+            let input = try StandardStream.input(runtime: runtime)
+            defer { input.close() }
+            #expect(Self.isNonBlocking(0))
+            // What libuv's child does to the descriptors it is given, before its exec.
+            try inherited.spawnRestoringModes { () throws(WeftError) in
+                DescriptorMode.setNonBlocking(0, false)
+                if withSocketToSetBack { DescriptorMode.setNonBlocking(sockets[0], false) }
+            }
+            #expect(Self.isNonBlocking(0), "the child's change stayed under the stream")
+            #expect(Self.isNonBlocking(sockets[0]))
+        }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("a read of 0 bytes returns nothing at once, as a TCP stream's, with nothing written to standard input; a later read still gets the bytes")
     func readOfNothing() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
