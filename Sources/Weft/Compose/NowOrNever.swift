@@ -1,11 +1,15 @@
 extension Future {
-    /// Polls the future once, in place, with a waker that does nothing
-    /// (futures-rs's `poll_immediate`): `.ready` with its output if it can
-    /// finish now, `.pending` otherwise. A pending future may be polled again
-    /// later (by a task, with a real waker); it must not be polled after `.ready`.
+    /// Polls the future once, in place, with a waker that does nothing:
+    /// `.ready` with its output if it can finish now, `.pending` otherwise. A
+    /// pending future may be polled again later (by a task, with a real
+    /// waker); it must not be polled after `.ready`.
     ///
     /// A future that needs a runtime (a `Sleep`, a read) still needs one: call
-    /// it inside a task, or on futures that need none.
+    /// it inside a task, or on futures that need none. Unlike futures-rs's
+    /// `poll_immediate`, which polls with the caller's context, it hands the
+    /// future the waker that does nothing, which takes the place of the one it
+    /// kept: inside a task, poll the future again with the task's context
+    /// before returning `.pending`, or nothing wakes the task.
     @inlinable
     public mutating func pollOnce() -> Poll<Output> {
         var context = Context(waker: .noop)

@@ -22,6 +22,10 @@ public struct YieldNow: Future {
 /// Completes after one trip through the ready queue: the task is re-queued
 /// behind every task that is ready now.
 ///
+/// On a deterministic runtime (``RuntimeOptions/deterministic(seed:)``) the
+/// next task is drawn at random from every ready task, the yielding one
+/// included: a yield does not promise that the others run first there.
+///
 /// Unlike Tokio's `yield_now`, it does not wait for an I/O iteration: the loop
 /// takes in I/O and timers between batches of polls, at least every 61 polls
 /// while work stays ready, so a task that yields in a loop lets them in within

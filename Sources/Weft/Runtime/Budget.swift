@@ -48,6 +48,22 @@ public enum Budget {
         return false
     }
 
+    /// Whether the task being polled has spent its budget (false outside a
+    /// task poll, where it is unlimited).
+    @usableFromInline
+    static var isSpent: Bool { weft_budget_get() == 0 }
+
+    /// Runs `body` with an unlimited budget, then gives the task its own back:
+    /// for a leaf that must not be starved by the futures polled before it in
+    /// the same poll (a ``Timeout``'s timer behind a greedy inner future).
+    @usableFromInline
+    static func unconstrained<T>(_ body: () -> T) -> T {
+        let saved = weft_budget_get()
+        weft_budget_set(-1)
+        defer { weft_budget_set(saved) }
+        return body()
+    }
+
     /// Gives back a unit taken by ``consume()`` for a poll that turned out
     /// pending.
     @inlinable

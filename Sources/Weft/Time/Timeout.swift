@@ -34,11 +34,21 @@ public struct Timeout<Inner: Future>: Future {
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<Inner.Output, TimedOut>> {
         guard inner != nil else { preconditionFailure("Timeout polled after it completed") }
+        let hadBudget = !Budget.isSpent
         if case .ready(let value) = inner!.poll(&context) {
             inner = nil
             return .ready(.success(value))
         }
-        if case .ready = timer.poll(&context) {
+        // An inner future that spent the task's whole budget (draining a
+        // channel kept full) left none for a timer already due at its first
+        // poll, which takes a unit: at every poll, so the limit never came.
+        // Its timer is then polled unconstrained (Tokio's fix, #4314).
+        let fired = if hadBudget && Budget.isSpent {
+            Budget.unconstrained { timer.poll(&context) }
+        } else {
+            timer.poll(&context)
+        }
+        if case .ready = fired {
             inner = nil
             return .ready(.failure(TimedOut(limit: limit)))
         }

@@ -55,6 +55,22 @@ struct TimeoutTests {
         #expect(try outcome.get() == "now")
     }
 
+    @Test("a limit already past fires even when the inner future spends the task's whole budget at every poll (its timer, due at its first poll, took a unit there was none of: it never fired)")
+    func expiredLimitBeatsABudgetHog() throws {
+        let runtime = try Runtime()
+        let polls = Counter()
+        let hog = pollFn { (context: inout Context) -> Poll<Int> in
+            polls.value += 1
+            if polls.value == 1_000 { return .ready(polls.value) }  // bounds the run against the bug
+            while Budget.consume() {}  // as draining a channel kept full
+            context.waker.wake()
+            return .pending
+        }
+        let outcome = try runtime.guardedBlock(on: timeoutFuture(.zero, hog))
+        #expect(outcome.failure != nil, "\(outcome)")
+        #expect(polls.value == 1)
+    }
+
     @Test("TimedOut carries and describes the limit")
     func timedOutDescription() throws {
         let runtime = try Runtime()
