@@ -46,7 +46,11 @@ public struct FileChange: Sendable, Hashable {
 /// old inode number, unwatched), so the stream ends even when the file was
 /// renamed away and back, or when an entry of a watched directory has the
 /// directory's own name (libuv names both changes alike). Watch the path
-/// again to follow what it names now.
+/// again to follow what it names now. A file removed while something still
+/// holds it open (a writer, even this process's), or still named by another
+/// link, is not gone yet: the removal is a ``FileChange/Kinds-swift.struct/changed``
+/// (its link count), its writes go on being seen, and the stream ends only
+/// when the last of them lets go.
 ///
 /// The stream belongs to the loop it was installed on: polled on another
 /// thread it yields `.wrongThread`, and its ``values`` await each change on
@@ -55,9 +59,11 @@ public struct FileChange: Sendable, Hashable {
 /// unread are dropped) and ends; awaited through ``values``, the await ends
 /// first, with `CancellationError`, as every await on a loop that shut down.
 ///
-/// Copies of the stream share one watch: each change goes to the copy that
-/// polls first, and once one copy took the change that ends the watch, the
-/// watch is closed and every copy ends.
+/// Copies of the stream made once it is installed (at its first poll, or
+/// ``install(runtime:)``) share one watch: each change goes to the copy
+/// that polls first, and once one copy took the change that ends the watch,
+/// the watch is closed and every copy ends. Copies made before each install
+/// a watch of their own, and each sees every change.
 ///
 /// **Cancellation:** dropping the stream (its last copy) stops the watch: the
 /// handle is closed on its loop, whichever thread drops it.

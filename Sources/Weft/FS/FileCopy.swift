@@ -101,7 +101,7 @@ public struct FileCopy: Future {
                 copied += outcome.copied
                 if outcome.error < 0 {
                     let failed = outcome.failedWrite ? "write \(writer.path)" : "read \(reader.path)"
-                    return .ready(.failure(WeftError(uvCode: outcome.error, operation: failed)))
+                    return .ready(.failure(WeftError(fileCode: outcome.error, operation: failed)))
                 }
                 reachedEnd = outcome.ended
                 continue

@@ -116,11 +116,23 @@ public struct FileOperation<Value>: Future {
     let paths: [String]
     /// Why its arguments are refused, if they are: it then fails without a request.
     var invalidArgument: String? = nil
+    /// Whether it waits for the file's writes in flight before it starts (a
+    /// truncate, a sync): the sequential write behind, and a copy's chunk
+    /// (``SequentialIO/transferInFlight``), even one whose copy was dropped.
+    var waitsForWrites = false
     let submit: (UnsafeMutablePointer<uv_loop_t>, UnsafeMutablePointer<uv_fs_t>, uv_fs_cb) -> Int32
     let finish: (FileRequest) -> Value
     var request: SubmittedRequest<uv_fs_t, FileRequest>?
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<Value, WeftError>> {
+        if request == nil, waitsForWrites, let file {
+            if let error = file.wrongThread(operation) { return .ready(.failure(error)) }
+            switch file.pollWritesDone(&context) {
+            case .pending: return .pending
+            case .ready(.failure(let error)): return .ready(.failure(error))
+            case .ready(.success): break
+            }
+        }
         if request == nil {
             switch start() {
             case .failure(let error): return .ready(.failure(error))
@@ -150,7 +162,9 @@ public struct FileOperation<Value>: Future {
             name = "\(operation) \(file.path)"
         } else {
             if let error = paths.lazy.compactMap({ nulInPath($0, operation: self.operation) }).first { return .failure(error) }
-            guard let current = EventLoop.current else { return .failure(.outsideRuntime(operation)) }
+            guard let current = EventLoop.current else {
+                return .failure(.outsideRuntime("\(operation) \(paths.joined(separator: " -> "))"))
+            }
             loop = current
             name = "\(operation) \(paths.joined(separator: " -> "))"
         }
@@ -335,23 +349,30 @@ extension File {
     }
 
     /// A future that waits until the file's data and metadata reached the
-    /// disk (`fsync`). Bytes accepted by sequential writes must be flushed
-    /// first (``AsyncWrite/flush()``). The async form is ``sync()``.
+    /// disk (`fsync`), once the bytes sequential writes accepted before it
+    /// were written (failing with a failed write's error, as a flush does).
+    /// The async form is ``sync()``.
     public func syncFuture() -> FileOperation<Void> {
         let descriptor = descriptor
-        return FileOperation(operation: "fsync", file: self, paths: [], submit: { loop, request, done in
+        var operation = FileOperation<Void>(operation: "fsync", file: self, paths: [], submit: { loop, request, done in
             uv_fs_fsync(loop, request, descriptor, done)
         }, finish: { _ in })
+        operation.waitsForWrites = true
+        return operation
     }
 
-    /// A future that cuts or extends the file to `size` bytes (`ftruncate`);
+    /// A future that cuts or extends the file to `size` bytes (`ftruncate`),
+    /// once the bytes sequential writes accepted before it, and a dropped
+    /// copy's chunk, were written (after it, they extended the file again);
     /// the sequential reads after it see the new size (what was read ahead is
     /// dropped). The async form is ``truncate(to:)``.
     public func truncateFuture(to size: Int64) -> FileOperation<Void> {
         let descriptor = descriptor
-        return FileOperation(operation: "ftruncate", file: self, paths: [], submit: { loop, request, done in
+        var operation = FileOperation<Void>(operation: "ftruncate", file: self, paths: [], submit: { loop, request, done in
             uv_fs_ftruncate(loop, request, descriptor, size, done)
         }, finish: { _ in self.discardReadAhead() })
+        operation.waitsForWrites = true
+        return operation
     }
 
     /// A future that copies `count` bytes of this file from `offset` to

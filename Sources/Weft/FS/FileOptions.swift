@@ -31,9 +31,12 @@ public struct FileOpenOptions: OptionSet, Sendable, Hashable {
 
     /// Why these options cannot go together, if they cannot: ``truncate``
     /// without ``write`` (or ``append``), which Linux would still honour,
-    /// emptying a file opened only to be read.
+    /// emptying a file opened only to be read; ``exclusive`` without
+    /// ``create``, which Linux ignores (an existing file was opened).
     var conflict: String? {
-        contains(.truncate) && !contains(.write) && !contains(.append) ? "truncate needs write access" : nil
+        if contains(.truncate) && !contains(.write) && !contains(.append) { return "truncate needs write access" }
+        if contains(.exclusive) && !contains(.create) { return "exclusive needs create" }
+        return nil
     }
 
     /// The `open(2)` flags these options mean.

@@ -72,7 +72,9 @@ final class FileRequest: RequestOperation<uv_fs_t> {
 
     /// The request's failure, if it failed.
     var error: WeftError? {
-        result < 0 ? WeftError(uvCode: Int32(clamping: result), operation: operation) : nil
+        guard result < 0 else { return nil }
+        if file != nil { return WeftError(fileCode: Int32(clamping: result), operation: operation) }
+        return WeftError(uvCode: Int32(clamping: result), operation: operation)
     }
 
     /// Submits a request through `submit` (a `uv_fs_*` call given the request
@@ -219,5 +221,20 @@ private struct CloseFile: LoopJob {
 
     func loopClosed() {
         file.value.loop.runLateClose { file.value.closeAfterShutdown() }
+    }
+}
+
+extension WeftError {
+    /// The error of `code` from a request on an open file. `EBADF` there is
+    /// the file not opened for what was asked (its descriptor stays open
+    /// while a request uses it): refused as an invalid argument, not as the
+    /// `.closed` that `EBADF` means for a handle.
+    init(fileCode code: Int32, operation: String) {
+        if code == UV_EBADF.rawValue {
+            self.init(.invalidArgument, operation: operation,
+                      detail: "EBADF (bad file descriptor): the file is not open for this (open it with .read to read, .write or .append to write)")
+        } else {
+            self.init(uvCode: code, operation: operation)
+        }
     }
 }

@@ -63,10 +63,23 @@ final class FileWatcher: EndsWithItsLoop {
         if result < 0 {
             // Every stored property is set: throwing runs `deinit`, which
             // closes the handle (on this thread, the loop's).
-            throw WeftError(uvCode: result, operation: "watch \(path)")
+            throw WeftError(.libuv(code: result), operation: "watch \(path)", detail: Self.limitDetail(result))
         }
         if let watched = handle.pointee.path { ownName = Self.ownName(of: String(cString: watched)) }
         recordOpen()
+    }
+
+    /// What an error of inotify's own limits means: its "no space" and "too
+    /// many open files" name no disk and no descriptor limit of the process.
+    static func limitDetail(_ code: Int32) -> String {
+        switch code {
+        case UV_ENOSPC.rawValue:
+            "the user's inotify watches are used up (fs.inotify.max_user_watches)"
+        case UV_EMFILE.rawValue:
+            "too many open files, or the user's inotify instances are used up (fs.inotify.max_user_instances; each loop that watches uses one)"
+        default:
+            ""
+        }
     }
 
     /// Closes the handle (once); on the loop thread.

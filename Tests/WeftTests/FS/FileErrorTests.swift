@@ -176,6 +176,46 @@ struct FileErrorTests {
         }
     }
 
+    @Test("exclusive without create fails with invalidArgument and opens nothing (Linux ignores O_EXCL without O_CREAT: the existing file was opened and written)")
+    func exclusiveWithoutCreate() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/existing"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1])).get()
+            let error = try #require(throws: WeftError.self) { try runtime.block(on: File.openFuture(path, options: [.write, .exclusive])).get() }
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.description.contains("exclusive needs create"), "\(error)")
+            let created = try #require(throws: WeftError.self) { try runtime.block(on: File.openFuture(path, options: [.write, .create, .exclusive])).get() }
+            #expect(created.code == .alreadyExists, "\(created)")
+        }
+    }
+
+    @Test("a write to a file opened only to read fails with invalidArgument saying so, not .closed (EBADF, which means a closed handle elsewhere), and the file still reads; a path operation off any runtime names its path")
+    func writeToAFileOpenedToRead() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let runtime = try Runtime()
+            let path = directory + "/read-only"
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: [1, 2])).get()
+            let file = try runtime.block(on: File.openFuture(path)).get()
+            for failed in [try runtime.block(on: file.writeAll([9])), try runtime.block(on: file.writeFuture([9], at: 0)).map { _ in }] {
+                let error = try #require(failed.failure)
+                #expect(error.code == .invalidArgument, "\(error)")
+                #expect(error.description.contains("EBADF") && error.description.contains(".write"), "\(error)")
+            }
+            let truncated = try #require(try runtime.block(on: file.truncateFuture(to: 0)).failure)
+            #expect(truncated.code == .invalidArgument, "\(truncated)")
+            #expect(try runtime.block(on: file.readFuture(upTo: 2, at: 0)).get() == [1, 2])
+            file.close()
+        }
+        var offRuntime = FileSystem.statusFuture(of: "/nowhere/at-all")
+        var context = Context(waker: .noop)
+        guard case .ready(.failure(let error)) = offRuntime.poll(&context) else {
+            Issue.record("a path operation off any runtime did not fail")
+            return
+        }
+        #expect(error.operation.contains("/nowhere/at-all"), "\(error)")
+    }
+
     @Test("an open polled again after it completed fails with invalidArgument, as readFile's and writeFile's do (it made a second File owning the same descriptor: closing either closed the other's)")
     func openPolledAfterItCompleted() throws {
         try FileTest.withTemporaryDirectory { directory in

@@ -124,6 +124,28 @@ struct FileRoundTripTests {
         }
     }
 
+    @Test("a truncate waits for a dropped copy's chunk still writing its file: the file is empty after it (the chunk's later blocks landed after the truncate, the file as long as the chunk again)")
+    func truncateWaitsForADroppedChunk() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(32 << 20, seed: 4)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/source", contents: bytes)).get()
+            let source = try runtime.block(on: File.openFuture(directory + "/source")).get()
+            let destination = try runtime.block(on: File.openFuture(directory + "/copy", options: [.write, .create])).get()
+            // A 32 MiB chunk takes longer than 1 ms: the copy is dropped mid-chunk.
+            _ = try runtime.block(on: select(either: copy(from: source, to: destination), or: sleepFuture(for: .milliseconds(1))))
+            try runtime.block(on: destination.truncateFuture(to: 0)).get()
+            try runtime.block(on: destination.flush()).get()
+            let size = try runtime.block(on: destination.statusFuture()).get().size
+            let next = try runtime.block(on: source.readFuture(upTo: 4)).get()
+            source.close()
+            destination.close()
+            #expect(size == 0)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+            if next == Array(bytes.prefix(4)) { try Test.cancel("skipped: no chunk was in flight when the copy was dropped (the pool was busy)") }
+        }
+    }
+
     @Test("a sequential write after a read lands where the reader stopped, not after what was read ahead")
     func writeAfterRead() throws {
         try FileTest.withTemporaryDirectory { directory in
@@ -172,7 +194,7 @@ struct FileRoundTripTests {
             let file = try runtime.block(on: File.openFuture(directory + "/data")).get()  // read only
             #expect(try runtime.block(on: file.readExact(2)).get() == Array("he".utf8))
             let failed = try runtime.block(on: file.writeAll(Array("XYZ".utf8)))
-            #expect(failed.failure?.name == "EBADF", "\(failed)")
+            #expect(failed.failure?.code == .invalidArgument && "\(failed)".contains("EBADF"), "\(failed)")
             #expect(try runtime.block(on: file.readFuture(upTo: 100)).get() == Array("llo world".utf8))
             file.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
