@@ -75,7 +75,7 @@ extension TimingSensitive {
             let elapsed = ContinuousClock.now - start
             #expect(try stream.peerAddress == ipv4)
             #expect(elapsed >= .milliseconds(240), "IPv4 started after \(elapsed): IPv6 was not tried first")
-            #expect(elapsed < .seconds(2), "took \(elapsed)")
+            #expect(elapsed < .milliseconds(4_500), "took \(elapsed)")  // under the 5 s a hang hits
             stream.close()
             listener.close()
             // The black-hole attempt's socket was closed with the future.
@@ -91,12 +91,17 @@ extension TimingSensitive {
             runtime.spawn(NetTest.acceptLoop(listener, serve: NetTest.echo))
             let refusing = try SocketAddress(host: "::1", port: ipv4.port)  // nothing listens on [::1]
 
-            let start = ContinuousClock.now
-            let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(toAny: [ipv4, refusing]))).get().get()
-            let elapsed = ContinuousClock.now - start
-            #expect(try stream.peerAddress == ipv4)
-            #expect(elapsed < .milliseconds(200), "took \(elapsed)")
-            stream.close()
+            // Up to three tries, one under 200 ms enough: the bug waits 250 ms
+            // at every one, a loaded machine only now and then.
+            var took: [Duration] = []
+            while took.count < 3, took.allSatisfy({ $0 >= .milliseconds(200) }) {
+                let start = ContinuousClock.now
+                let stream = try runtime.block(on: timeoutFuture(.seconds(5), TCPStream.connectFuture(toAny: [ipv4, refusing]))).get().get()
+                took.append(ContinuousClock.now - start)
+                #expect(try stream.peerAddress == ipv4)
+                stream.close()
+            }
+            #expect(took.contains { $0 < .milliseconds(200) }, "took \(took)")
             listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
@@ -145,7 +150,7 @@ extension TimingSensitive {
             let elapsed = ContinuousClock.now - start
             #expect(try stream.peerAddress == listener6.localAddress)
             #expect(elapsed >= .milliseconds(490), "the winner started after \(elapsed): not third")
-            #expect(elapsed < .seconds(2), "took \(elapsed)")
+            #expect(elapsed < .milliseconds(4_500), "took \(elapsed)")  // under the 5 s a hang hits
             stream.close()
             for listener in [listener4, listener6] { listener.close() }
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)

@@ -48,7 +48,7 @@ extension TimingSensitive {
             #expect(child.process.isRunning)
 
             stream.close()
-            #expect(child.signalAndWait(SIGTERM, within: .seconds(5)))
+            #expect(child.signalAndWait(SIGTERM, within: .seconds(10)))
             #expect(child.exitStatus == 0)
         }
     
@@ -75,7 +75,7 @@ extension TimingSensitive {
                 let stream = try runtime.block(on: timeoutFuture(.seconds(5), UnixStream.connectFuture(to: .path(socketPath)))).get().get()
                 stream.close()
             }
-            #expect(child.signalAndWait(SIGTERM, within: .seconds(5)))
+            #expect(child.signalAndWait(SIGTERM, within: .seconds(10)))
             #expect(child.process.terminationReason == .exit)
             #expect(child.exitStatus == 0)
             #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind")
@@ -93,7 +93,7 @@ extension TimingSensitive {
                 usleep(2_000)
             }
             let runtime = try Runtime()
-            let served = try runtime.block(on: timeoutFuture(.seconds(3), TCPStream.connectFuture(to: address).onSuccess { stream in
+            let served = try runtime.block(on: timeoutFuture(.seconds(20), TCPStream.connectFuture(to: address).onSuccess { stream in
                 stream.writeAll(Array("GET / HTTP/1.1\r\n\r\n".utf8)).onSuccess { stream.readFuture(upTo: 1) }
             }))
             #expect((try? served.get().get())?.isEmpty == false, "not served while its stdout was full: \(served)")
@@ -118,7 +118,7 @@ extension TimingSensitive {
             let line = try #require(child.readLine(within: .seconds(10)), "\(command[0]) printed nothing")
             #expect(line.hasPrefix("listening on "), "unexpected first line: \(line)")
             try child.fillOutput()  // and nobody reads it from here on
-            try #require(child.signalAndWait(SIGTERM, within: .seconds(5)), "still running 5 s after SIGTERM")
+            try #require(child.signalAndWait(SIGTERM, within: .seconds(10)), "still running 10 s after SIGTERM")
             #expect(child.process.terminationReason == .exit)
             #expect(child.exitStatus == 0)
         }
