@@ -136,13 +136,19 @@ public func writeError(_ line: String) {
 }
 
 /// Writes all of `text` to `descriptor`; gives up when the output is closed
-/// or fails.
+/// or fails. A non-blocking output that is full (stderr sharing a pipe with
+/// a `StandardStream` on stdout, `2>&1`, which libuv made non-blocking) is
+/// waited for, as a blocking write waits: the line was dropped, no word said.
 private func writeAll(_ descriptor: Int32, _ text: String) {
     let bytes = Array(text.utf8)
     var written = 0
     while written < bytes.count {
         let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
         if count < 0 && errno == EINTR { continue }
+        if count < 0 && errno == EAGAIN {
+            var room = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&room, 1, -1) > 0 { continue }
+        }
         if count <= 0 { return }
         written += count
     }

@@ -60,6 +60,30 @@ struct CatSampleTests {
         }
     }
 
+    @Test("an error on stderr sharing standard output's pipe (2>&1), which weft-cat's StandardStream made non-blocking, waits for room in the full pipe instead of being dropped",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func errorWaitsForAFullSharedPipe() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let big = FileTest.pattern(65_536, seed: 3)  // fills a pipe of the default 64 KiB
+            try Data(big).write(to: URL(fileURLWithPath: directory + "/big"))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+            process.arguments = [directory + "/big", directory + "/missing"]
+            let shared = Pipe()
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = shared
+            process.standardError = shared  // one open file description, as 2>&1
+            try process.run()
+            usleep(1_000_000)  // nothing read while big fills the pipe and missing fails
+            let output = shared.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1)
+            #expect(output.prefix(big.count) == Data(big))
+            #expect(String(decoding: output.dropFirst(big.count), as: UTF8.self)
+                    == "weft-cat: open \(directory)/missing: ENOENT (no such file or directory)\n")
+        }
+    }
+
     @Test("a missing file is reported on stderr, naming it; the others are copied and the status is 1",
           .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
     func missingFile() throws {
