@@ -34,8 +34,9 @@ public struct RuntimeOptions: Sendable, Equatable {
     ///   ready and no I/O is in flight, the clock jumps to the next timer, which
     ///   fires at once: a test of an hour-long `timeout` takes microseconds, and
     ///   timers fire in deadline order (same millisecond: the order they were
-    ///   armed). With I/O in flight the loop first waits up to 10 ms of real time
-    ///   for it. ``Runtime/advanceTime(by:)`` moves the clock by hand.
+    ///   armed; the tasks woken together then run in the seeded order). With I/O
+    ///   in flight (any open handle) the loop first waits up to 10 ms of real
+    ///   time for it. ``Runtime/advanceTime(by:)`` moves the clock by hand.
     ///   Time futures (`sleep`, `timeout`, `interval`) created in its
     ///   ``Runtime/block(on:)`` read this clock, those created in another
     ///   runtime's that runtime's clock; `sleep(until:)` takes the instant's

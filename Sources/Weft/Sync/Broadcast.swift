@@ -7,7 +7,7 @@ final class BroadcastShared<Value: Sendable>: SubscribedChannelShared {
         /// The sequence number the next message gets.
         var nextSequence: UInt64 = 0
         /// Wakers of receivers waiting for `nextSequence`, by subscription.
-        var wakers: [ObjectIdentifier: WaitingWakers] = [:]
+        var wakers = SubscriptionWakers()
         /// Counted sender handles alive.
         var senderCount = 1
         /// Subscriptions alive (copies of a receiver share one).
@@ -42,7 +42,7 @@ final class BroadcastSubscription<Value: Sendable>: Sendable {
         // Its waiting wakers are let go after the lock (see `WaitingWakers.LetGo`).
         let forgotten = shared.state.withLock { state in
             state.receiverCount -= 1
-            return state.wakers.removeValue(forKey: id)
+            return state.wakers.remove(id)
         }
         _ = consume forgotten
     }
@@ -177,7 +177,7 @@ public struct BroadcastReceiver<Value: Sendable>: PollStream, Sendable {
                 return .ready(.message(value))
             }
             if state.senderCount == 0 { return .ready(nil) }
-            if let waker { letGo = state.wakers[id, default: WaitingWakers()].register(waker) }
+            if let waker { letGo = state.wakers.register(waker, for: id) }
             return .pending
         }
     }

@@ -23,10 +23,16 @@ public final class CancellationToken: Sendable {
         var waiters = WaitList<Void>()
         /// Children alive; they remove themselves when deinitialized.
         var children: [ObjectIdentifier: WeakToken] = [:]
+        /// The order the next child gets.
+        var nextChild: UInt64 = 0
     }
 
+    /// A child, and when it was made: children are cancelled in the order
+    /// they were made (in a dictionary's order, which changes from process to
+    /// process, a deterministic runtime's seed gave another schedule).
     struct WeakToken {
         weak var token: CancellationToken?
+        let order: UInt64
     }
 
     let state = Locked(State())
@@ -56,7 +62,10 @@ public final class CancellationToken: Sendable {
     public func child() -> CancellationToken {
         let child = CancellationToken(parent: self)
         let isCancelled = state.withLock { state -> Bool in
-            if !state.isCancelled { state.children[ObjectIdentifier(child)] = WeakToken(token: child) }
+            if !state.isCancelled {
+                state.children[ObjectIdentifier(child)] = WeakToken(token: child, order: state.nextChild)
+                state.nextChild += 1
+            }
             return state.isCancelled
         }
         if isCancelled { child.cancel() }
@@ -70,7 +79,7 @@ public final class CancellationToken: Sendable {
             guard !state.isCancelled else { return ([], []) }
             state.isCancelled = true
             let wakers = state.waiters.removeAll().compactMap { $0.waker.take() }
-            let children = state.children.values.compactMap(\.token)
+            let children = state.children.values.sorted { $0.order < $1.order }.compactMap(\.token)
             state.children.removeAll()
             return (wakers, children)
         }

@@ -81,7 +81,10 @@ public final class JoinSet<Output>: PollStream {
     /// Aborts every task in the set; their results (`JoinError(.aborted)`, or
     /// the output of one that finished first) can still be collected.
     public func abortAll() {
-        for handle in handles.values { handle.abort() }
+        // By slot, an order the schedule decides: in a dictionary's, which
+        // changes from process to process, a deterministic runtime's seed
+        // gave another schedule.
+        for handle in handles.sorted(by: { $0.key < $1.key }).map(\.value) { handle.abort() }
     }
 
     public func pollNext(_ context: inout Context) -> Poll<Result<Output, JoinError>?> {

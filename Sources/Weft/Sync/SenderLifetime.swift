@@ -35,7 +35,35 @@ protocol SubscribedChannelState {
     var senderCount: Int { get set }
     /// The tasks waiting to receive, by subscription (copies of a receiver
     /// share one, and several of them may wait at once).
-    var wakers: [ObjectIdentifier: WaitingWakers] { get set }
+    var wakers: SubscriptionWakers { get set }
+}
+
+/// The tasks waiting to receive from a broadcast or watch channel, by
+/// subscription, woken in the order each subscription began to wait. (In a
+/// dictionary's order, which changes with its hash seed, one per process,
+/// and with the subscriptions' addresses, a deterministic runtime's seed no
+/// longer gave the same schedule run after run.)
+struct SubscriptionWakers {
+    private var waiting: [ObjectIdentifier: (order: UInt64, wakers: WaitingWakers)] = [:]
+    private var nextOrder: UInt64 = 0
+
+    /// Keeps `waker` among subscription `id`'s (see ``WaitingWakers/register(_:)``).
+    mutating func register(_ waker: Waker, for id: ObjectIdentifier) -> WaitingWakers.LetGo? {
+        defer { nextOrder &+= 1 }
+        return waiting[id, default: (nextOrder, WaitingWakers())].wakers.register(waker)
+    }
+
+    /// Forgets subscription `id` (gone), returning its wakers to let go.
+    mutating func remove(_ id: ObjectIdentifier) -> WaitingWakers? {
+        waiting.removeValue(forKey: id)?.wakers
+    }
+
+    /// Takes every subscription's waiting tasks, in the order they began to wait.
+    mutating func takeAll() -> [WaitingWakers] {
+        guard !waiting.isEmpty else { return [] }
+        defer { waiting.removeAll(keepingCapacity: true) }
+        return waiting.values.sorted { $0.order < $1.order }.map(\.wakers)
+    }
 }
 
 /// The shared state of a broadcast or watch channel, guarding a
@@ -49,9 +77,7 @@ extension SubscribedChannelState {
     /// Takes the waiting receivers of every subscription, to wake after the
     /// lock is released.
     mutating func takeWaiting() -> [WaitingWakers] {
-        guard !wakers.isEmpty else { return [] }
-        defer { wakers.removeAll(keepingCapacity: true) }
-        return Array(wakers.values)
+        wakers.takeAll()
     }
 }
 

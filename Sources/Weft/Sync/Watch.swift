@@ -5,7 +5,7 @@ final class WatchShared<Value: Sendable>: SubscribedChannelShared {
         var value: Value
         /// Incremented by each send.
         var version: UInt64 = 0
-        var wakers: [ObjectIdentifier: WaitingWakers] = [:]
+        var wakers = SubscriptionWakers()
         /// Counted sender handles alive.
         var senderCount = 1
         /// Subscriptions alive.
@@ -46,7 +46,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
         var forgotten: WaitingWakers?  // let go after the lock (see `WaitingWakers.LetGo`)
         var closedWaiters = shared.state.withLock { state -> WaitingWakers in
             state.receiverCount -= 1
-            forgotten = state.wakers.removeValue(forKey: id)
+            forgotten = state.wakers.remove(id)
             guard state.receiverCount == 0 else { return WaitingWakers() }
             defer { state.closedWaiters = WaitingWakers() }
             return state.closedWaiters
@@ -69,7 +69,7 @@ final class WatchSubscription<Value: Sendable>: @unchecked Sendable {
                 return .ready(state.value)
             }
             if state.senderCount == 0 { return .ready(nil) }
-            letGo = state.wakers[id, default: WaitingWakers()].register(waker)
+            letGo = state.wakers.register(waker, for: id)
             return Budget.refundingIfPending(.pending)
         }
     }

@@ -105,6 +105,47 @@ struct SeededSchedulerTests {
         #expect(merges.count >= 5, "only \(merges.count) distinct merges in 60 seeds")
     }
 
+    @Test("a watch send, a broadcast send and a token's cancel wake their eight waiting tasks in one order per seed, run after run (in a dictionary's order, which moved with the subscriptions' addresses, the same seed gave several)", arguments: ["watch", "broadcast", "token"])
+    func wakeOrderReplays(kind: String) throws {
+        var ballast: [Box<Int>] = []  // moves the next run's objects to other addresses
+        var orders = Set<[Int]>()
+        for run in 0..<20 {
+            ballast += (0...(run * 3)).map { Box($0) }
+            let runtime = try Runtime(options: .deterministic(seed: 7))
+            let log = Box<[Int]>([])
+            let (watch, _) = watchChannel(initial: 0)
+            let (broadcast, _) = broadcastChannel(of: Int.self, capacity: 4)
+            let token = CancellationToken()
+            let tasks = (0..<8).map { index -> JoinHandle<Void> in
+                switch kind {
+                case "watch":
+                    let receiver = watch.subscribe()
+                    return runtime.spawn(receiver.changedFuture().map { _ in log.value.append(index) })
+                case "broadcast":
+                    var receiver = broadcast.subscribe()
+                    return runtime.spawn(pollFn { context -> Poll<Void> in
+                        guard case .ready = receiver.pollNext(&context) else { return .pending }
+                        log.value.append(index)
+                        return .ready(())
+                    })
+                default:
+                    return runtime.spawn(token.child().cancelledFuture().map { _ in log.value.append(index) })
+                }
+            }
+            try runtime.block(on: yields(40))  // every task waits
+            switch kind {
+            case "watch": try watch.send(1)
+            case "broadcast": _ = try broadcast.send(1)
+            default: token.cancel()
+            }
+            _ = try runtime.block(on: joinAll(tasks))
+            #expect(log.value.count == 8)
+            orders.insert(log.value)
+        }
+        #expect(orders.count == 1, "seed 7 gave \(orders.count) orders: \(orders)")
+        _ = ballast
+    }
+
     @Test("forEachSeed rethrows the first failure, after the seeds before it ran")
     func forEachSeedRethrows() {
         struct Planted: Error {}
