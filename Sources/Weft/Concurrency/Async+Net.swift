@@ -82,6 +82,13 @@ extension TCPStream {
     public func shutdown() async throws {
         try await shutdownStream(self, connection)
     }
+
+    /// Waits until every byte written has been handed to the kernel (a write
+    /// cancelled or timed out may have left some queued). See ``Flush``.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await flushStream(self, connection)
+    }
 }
 
 extension TCPListener {
@@ -183,6 +190,13 @@ extension UnixStream {
     nonisolated(nonsending)
     public func shutdown() async throws {
         try await shutdownStream(self, connection)
+    }
+
+    /// Waits until every byte written has been handed to the kernel (a write
+    /// cancelled or timed out may have left some queued). See ``Flush``.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await flushStream(self, connection)
     }
 }
 
@@ -442,6 +456,12 @@ func awaitWrite<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Write
 
 /// Flushes `writer`, then half-closes it.
 nonisolated(nonsending)
+func flushStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
+    do {
+        try await awaitValue(transferring: UnsafeTransfer(value: Flush(writer: writer)), on: connection.loop).value.get()
+    } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "flush") }
+}
+
 func shutdownStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
     do {
         try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: writer)), on: connection.loop).value.get()

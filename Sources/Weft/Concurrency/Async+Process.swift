@@ -114,6 +114,13 @@ extension PipeStream {
     public func shutdown() async throws {
         try await shutdownStream(self, connection)
     }
+
+    /// Waits until every byte written has been handed to the kernel (a write
+    /// cancelled or timed out may have left some queued). See ``Flush``.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await flushStream(self, connection)
+    }
 }
 
 extension StandardStream {

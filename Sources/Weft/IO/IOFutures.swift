@@ -125,7 +125,7 @@ public struct WriteAll<Writer: AsyncWrite>: Future {
 
 /// Flushes a writer: ready once what was written before its first poll has
 /// reached the OS (a task writing on beside it cannot put it off). See
-/// ``AsyncWrite/flush()``.
+/// ``AsyncWrite/flushFuture()``.
 public struct Flush<Writer: AsyncWrite>: Future {
     @usableFromInline var writer: Writer
     /// The writer's ``AsyncWrite/flushMark`` at the first poll.
@@ -290,8 +290,11 @@ extension AsyncWrite {
     }
 
     /// A future that completes when everything written has reached the OS.
+    /// (The async form, where a writer has one, is `flush()`: a builder of the
+    /// same name was what `try await stream.flush()` called, built and
+    /// dropped, flushing nothing.)
     @inlinable
-    public func flush() -> Flush<Self> {
+    public func flushFuture() -> Flush<Self> {
         Flush(writer: self)
     }
 

@@ -172,12 +172,42 @@ extension ConcurrencyBridge {
                 }
                 try await Task.sleep(for: .milliseconds(50))
                 // Before the fix each waited until the streaming writer stopped: for ever.
-                try await awaitWithin(.seconds(10), loop.spawn { try await value(of: client.flush()).get() })
+                try await awaitWithin(.seconds(10), loop.spawn { try await client.flush() })
                 try await awaitWithin(.seconds(10), loop.spawn { try await client.shutdown() })
                 let (chunks, error) = try await awaitWithin(.seconds(20), streaming)
                 #expect(chunks > 0)
                 #expect(error?.code == .closed, "\(String(describing: error))")
                 #expect(try await awaitWithin(.seconds(20), reader) >= chunks * (64 << 10))
+            }
+        }
+
+        @Test("await stream.flush() waits for the bytes a timed-out write left queued, until the peer reads them (it called the future builder of the same name, built and dropped: it returned at once)")
+        func asyncFlushWaitsForQueuedBytes() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                try await awaitWithin(.seconds(20), loop.spawn {
+                    try client.setBufferLimits(unread: 1 << 20, queued: 16 << 20)
+                    // More than loopback's socket buffers hold, the peer not reading.
+                    _ = try await value(of: timeoutFuture(.milliseconds(100), client.writeAll([UInt8](repeating: 1, count: 8 << 20))))
+                })
+                let flushed = AtomicCounter()
+                let flusher = loop.spawn {
+                    try await client.flush()
+                    flushed.increment()
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(flushed.value == 0, "flush returned with bytes still queued, the peer reading none")
+                let reader = loop.spawn { () async throws -> Int in
+                    var total = 0
+                    while true {
+                        let bytes = try await server.read(upTo: 64 << 10)
+                        if bytes.isEmpty { return total }
+                        total += bytes.count
+                    }
+                }
+                try await awaitWithin(.seconds(20), flusher)
+                #expect(flushed.value == 1)
+                try await awaitWithin(.seconds(20), loop.spawn { try await client.shutdown() })
+                #expect(try await awaitWithin(.seconds(20), reader) > 0)
             }
         }
 

@@ -321,7 +321,7 @@ struct FileReadAheadWaitTests {
             #expect((try? accepted.get()) == 5, "\(accepted)")
             try runtime.block(on: sleepFuture(for: .milliseconds(100)))
             #expect(wakes.value >= 1, "the waiting read was forgotten")
-            try runtime.block(on: file.flush()).get()
+            try runtime.block(on: file.flushFuture()).get()
             file.close()
         }
     }

@@ -135,7 +135,7 @@ struct FileRoundTripTests {
             // A 32 MiB chunk takes longer than 1 ms: the copy is dropped mid-chunk.
             _ = try runtime.block(on: select(either: copy(from: source, to: destination), or: sleepFuture(for: .milliseconds(1))))
             try runtime.block(on: destination.truncateFuture(to: 0)).get()
-            try runtime.block(on: destination.flush()).get()
+            try runtime.block(on: destination.flushFuture()).get()
             let size = try runtime.block(on: destination.statusFuture()).get().size
             let next = try runtime.block(on: source.readFuture(upTo: 4)).get()
             source.close()

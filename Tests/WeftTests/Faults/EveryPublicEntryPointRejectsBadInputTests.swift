@@ -337,7 +337,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         #expect(try runtime.block(on: reader.readExact(1)).failure?.kind == .closed)
         #expect(try runtime.block(on: reader.readToEnd()).failure?.kind == .closed)
         #expect(try runtime.block(on: writer.writeAll([1])).failure?.kind == .closed)
-        #expect(try runtime.block(on: writer.flush()).failure?.kind == .closed)
+        #expect(try runtime.block(on: writer.flushFuture()).failure?.kind == .closed)
         #expect(try runtime.block(on: writer.shutdownFuture()).failure?.kind == .closed)
     }
 

@@ -36,7 +36,7 @@ extension TimingSensitive {
             let write = try runtime.block(on: stream.writeAll(NetTest.bytes("x")))
             #expect(write.failure?.kind == .closed)
             #expect(write.failure?.operation == "write")
-            let flush = try runtime.block(on: stream.flush())
+            let flush = try runtime.block(on: stream.flushFuture())
             #expect(flush.failure?.kind == .closed)
             #expect(flush.failure?.operation == "flush")
             let shutdown = try runtime.block(on: stream.shutdownFuture())
@@ -140,7 +140,7 @@ extension TimingSensitive {
                     guard (try? stream.setBufferLimits(unread: 64 << 10, queued: 64 << 20)) != nil else { return .ready(nil) }
                     // Not waiting at its first poll: nothing to test (nil).
                     guard case .pending = write.poll(&context) else { return .ready(nil) }
-                    flush = stream.flush()  // the same mark: ready once the write's bytes are written
+                    flush = stream.flushFuture()  // the same mark: ready once the write's bytes are written
                 }
                 guard case .ready(let flushed) = flush!.poll(&context) else { return .pending }
                 guard case .success = flushed else { return .ready(nil) }
@@ -152,7 +152,7 @@ extension TimingSensitive {
             let result = try #require(written, "the write, polled after the close, is ready")
             #expect(result.failure == nil, "its bytes reached the OS before the close")
 
-            let flushAfterClose = try runtime.block(on: stream.flush())
+            let flushAfterClose = try runtime.block(on: stream.flushFuture())
             #expect(flushAfterClose.failure?.kind == .closed)
             listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
