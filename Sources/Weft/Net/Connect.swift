@@ -55,7 +55,9 @@ public struct Connect: Future {
 
 /// Connects to the first of several addresses that accepts, by Happy
 /// Eyeballs (RFC 8305): the addresses are tried with the families alternating,
-/// IPv6 first; the next attempt starts when the current one fails or after
+/// IPv6 first (Weft's choice: the RFC starts with the family of the first
+/// address `getaddrinfo` sorted, which `/etc/gai.conf` may make IPv4, and
+/// Weft does not follow it there); the next attempt starts when the current one fails or after
 /// ``attemptDelay`` without an answer (one that never answers, a black hole,
 /// costs 250 ms, not a connect timeout), and the first to connect wins. The
 /// attempts still in flight then are dropped, which closes their sockets.
@@ -93,8 +95,9 @@ public struct ConnectToAny: Future {
         error?.code == .connectionRefused || error?.code == .connectionReset
     }
 
-    /// The addresses with the families alternating, IPv6 first (RFC 8305,
-    /// section 4), each family in its given order.
+    /// The addresses with the families alternating (RFC 8305, section 4), IPv6
+    /// first (Weft's choice: the RFC starts with the first address's family),
+    /// each family in its given order.
     static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
         var ipv6 = addresses.filter { $0.family == .ipv6 }.makeIterator()
         var ipv4 = addresses.filter { $0.family == .ipv4 }.makeIterator()
@@ -129,6 +132,14 @@ public struct ConnectToAny: Future {
                     attempts.removeAll()  // the losers' sockets close
                     nextAttempt = nil
                     return .ready(.success(stream))
+                case .ready(.failure(let error)) where error.kind == .wrongThread:
+                    // Polled on another loop than the one its attempts run on:
+                    // that is the failure, not the address's (the next attempt
+                    // started here went on on this loop, or a connection made
+                    // was dropped behind a refusal).
+                    attempts.removeAll()
+                    nextAttempt = nil
+                    return .ready(.failure(error))
                 case .ready(.failure(let error)):
                     if !Self.reachedAHost(failure) { failure = error }
                     attempts.remove(at: index)
@@ -174,6 +185,11 @@ public struct ConnectByName: Future {
     private var operation: String { "connect \(host):\(port)" }
 
     public mutating func poll(_ context: inout Context) -> Poll<Result<TCPStream, WeftError>> {
+        if connecting == nil, lookup == nil, let numeric = try? SocketAddress(host: host, port: port) {
+            // A numeric address needs no lookup (nor a thread of the pool,
+            // which long blocking work may hold), as a bind by name.
+            connecting = ConnectToAny([numeric], operation: operation)
+        }
         if connecting == nil {
             if lookup == nil { lookup = resolveFuture(host: host, port: port) }
             switch lookup!.poll(&context) {

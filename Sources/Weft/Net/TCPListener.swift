@@ -160,11 +160,22 @@ public struct Incoming: PollStream, Sendable {
     }
 }
 
+extension SocketAddress {
+    /// Of a name's addresses, the one a bind by name binds: its first IPv4
+    /// address, else its first; its first IPv6 address when an IPv6 option
+    /// (`ipv6Only`) is set, which an IPv4 address refuses (a name with both
+    /// failed, the option blamed).
+    static func toBind(_ addresses: [SocketAddress], ipv6Option: Bool) -> SocketAddress? {
+        let preferred: Family = ipv6Option ? .ipv6 : .ipv4
+        return addresses.first { $0.family == preferred } ?? addresses.first
+    }
+}
+
 extension TCPListener {
     /// A future that resolves `host` (a numeric address needs no lookup) and
     /// binds its first address, IPv4 preferred (`localhost` gives 127.0.0.1
-    /// where it has both), on the runtime polling it; the options as in
-    /// ``bind(_:backlog:reusePort:runtime:)``.
+    /// where it has both; IPv6 when `ipv6Only` is set), on the runtime
+    /// polling it; the options as in ``bind(_:backlog:reusePort:runtime:)``.
     public static func bindFuture(host: String, port: Int, backlog: Int = 1024, reusePort: Bool = false) -> BindByName {
         BindByName(host: host, port: port, options: SocketOptions(reusePort: reusePort, backlog: backlog))
     }
@@ -205,7 +216,7 @@ public struct BindByName: Future {
         }
         guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
         return .ready(resolved.mapError { $0.within("bind \(host):\(port)") }.flatMap { addresses in
-            guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
+            guard let address = SocketAddress.toBind(addresses, ipv6Option: options.ipv6Only != nil) else {
                 return .failure(WeftError(.invalidArgument, operation: "bind \(host):\(port)", detail: "no address found"))
             }
             return Result { () throws(WeftError) in try TCPListener.bind(address, options: options) }

@@ -676,7 +676,7 @@ public struct UDPBindByName: Future {
         }
         guard case .ready(let resolved) = lookup!.poll(&context) else { return .pending }
         return .ready(resolved.mapError { $0.within("bind udp \(host):\(port)") }.flatMap { addresses in
-            guard let address = addresses.first(where: { $0.family == .ipv4 }) ?? addresses.first else {
+            guard let address = SocketAddress.toBind(addresses, ipv6Option: options.ipv6Only != nil) else {
                 return .failure(WeftError(.invalidArgument, operation: "bind udp \(host):\(port)", detail: "no address found"))
             }
             return Result { () throws(WeftError) in try UDPSocket.bind(address, options: options) }

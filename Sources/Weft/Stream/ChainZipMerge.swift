@@ -26,6 +26,11 @@ public struct ChainStream<First: PollStream, Second: PollStream>: PollStream whe
 /// Pairs of elements, one from each of two streams; it ends when either ends.
 /// See ``PollStream/zip(_:)``.
 ///
+/// When one stream ends, an element already taken from the other, waiting
+/// for its partner, is dropped: from a stream whose copies share their source
+/// (a channel's receiver, a listener's `incoming`), it is lost to them too (as
+/// futures-rs's and swift-async-algorithms' `zip`).
+///
 /// **Cancellation:** dropping it drops both streams and an element taken from
 /// one while waiting for its partner from the other: that element is lost.
 public struct ZipStream<A: PollStream, B: PollStream>: PollStream {
@@ -120,7 +125,9 @@ extension PollStream {
         ChainStream(first: self, second: other)
     }
 
-    /// A stream of pairs, one element of each stream; it ends when either ends.
+    /// A stream of pairs, one element of each stream; it ends when either ends,
+    /// dropping an element taken from the other and waiting for its partner
+    /// (see ``ZipStream``).
     @inlinable
     public func zip<Other: PollStream>(_ other: Other) -> ZipStream<Self, Other> {
         ZipStream(a: self, b: other)

@@ -228,6 +228,28 @@ extension ConcurrencyBridge {
             listener.close()
         }
 
+        @Test("connect(toAny:) polled on another runtime than its attempts' fails with .wrongThread, as a single connect does (it took it for the address's failure: it reported the first address's refusal, the second's connection dropped)")
+        func connectToAnyPolledOnAnotherRuntime() throws {
+            let first = try Runtime()
+            let second = try Runtime()
+            let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"), runtime: first)
+            let refusing = try RawSocket.bound()
+            defer { refusing.close() }
+            let any = Box(TCPStream.connectFuture(toAny: [try SocketAddress(host: "127.0.0.1", port: refusing.port), try listener.localAddress]))
+            func pollOnFirst() throws {
+                try first.block(on: pollFn { (context: inout Context) -> Poll<Void> in
+                    _ = any.value.poll(&context)
+                    return .ready(())
+                })
+                try first.block(on: sleepFuture(for: .milliseconds(50)))
+            }
+            try pollOnFirst()  // the first address refuses
+            try pollOnFirst()  // the second connects, on the first runtime
+            let error = try second.block(on: timeoutFuture(.seconds(2), pollFn { any.value.poll(&$0) })).get().failure
+            #expect(error?.kind == .wrongThread, "\(String(describing: error))")
+            listener.close()
+        }
+
         @Test("binding a listener off any loop without a runtime is an invalid-argument error, not a crash")
         func bindWithoutRuntime() {
             #expect {

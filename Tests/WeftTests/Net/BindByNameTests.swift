@@ -1,5 +1,5 @@
 import Testing
-import Weft
+@testable import Weft
 
 extension NetTest {
     @Suite("Binding by name")
@@ -19,6 +19,23 @@ extension NetTest {
                 for stream in [server, client] { stream.close() }
                 listener.close()
             }
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+
+        @Test("a bind by name with an IPv6 option (ipv6Only) binds the name's IPv6 address, not its IPv4 one, which refused the option (a name with both failed, the option blamed); without, IPv4 first")
+        func ipv6OptionBindsIPv6() throws {
+            let (v4, v6) = (try SocketAddress("127.0.0.1:0"), try SocketAddress("[::1]:0"))
+            #expect(SocketAddress.toBind([v4, v6], ipv6Option: true) == v6)
+            #expect(SocketAddress.toBind([v4, v6], ipv6Option: false) == v4)
+            #expect(SocketAddress.toBind([v4], ipv6Option: true) == v4)
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let names = try runtime.block(on: timeoutFuture(.seconds(20), resolveFuture(host: "localhost", port: 0))).get()
+            guard let addresses = try? names.get(), Set(addresses.map(\.family)) == [.ipv4, .ipv6], UDPTests.hasIPv6Loopback else {
+                try Test.cancel("skipped end to end: localhost does not resolve to both families here")
+            }
+            let listener = try runtime.block(on: TCPListener.bindFuture(host: "localhost", port: 0, options: SocketOptions(ipv6Only: true))).get()
+            #expect(try listener.localAddress.family == .ipv6)
+            listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
 

@@ -109,6 +109,27 @@ struct ConnectTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("connect(host:port:) to a numeric host connects at its first poll, with no lookup (a name lookup waits for a thread of the pool, which long blocking work may hold)")
+    func connectByNumericHostSkipsTheLookup() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let listener = try NetTest.bindLoopback(runtime)
+        let port = try listener.localAddress.port
+        for host in ["127.0.0.1", "localhost"] {
+            let connect = Box(TCPStream.connectFuture(host: host, port: port))
+            let opened = try runtime.block(on: pollFn { (context: inout Context) -> Poll<Int> in
+                let before = runtime.openHandleCount
+                _ = connect.value.poll(&context)
+                return .ready(runtime.openHandleCount - before)
+            })
+            // A lookup is a request, not a handle: the connect's socket comes after it.
+            #expect(opened == (host == "localhost" ? 0 : 1), "\(host): \(opened) handle(s) opened at the first poll")
+            let stream = try runtime.block(on: timeoutFuture(.seconds(10), pollFn { connect.value.poll(&$0) })).get().get()
+            stream.close()
+        }
+        listener.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("connect(host:port:) to a name where every address refuses fails with the last error, named by the host asked for and the address tried")
     func connectByNameRefused() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()

@@ -136,6 +136,17 @@ struct StreamAdapterTests {
         #expect(pairs.map(\.1) == ["a", "b", "c"])
     }
 
+    @Test("zip ending on its second stream drops the element it took from the first, as documented: a receiver zipped then read again has lost it")
+    func zipEndDropsTheHeldElement() throws {
+        let runtime = try Runtime()
+        let (sender, receiver) = unboundedChannel(of: Int.self)
+        for value in 1...4 { try sender.send(value) }
+        let pairs = try runtime.block(on: receiver.zip(iter(["a", "b"])).collect())
+        #expect(pairs.map(\.0) == [1, 2])
+        #expect(receiver.tryReceive() == 4, "3 was taken by zip and dropped at its end")
+        #expect(receiver.tryReceive() == nil)
+    }
+
     @Test("merge takes turns between two streams that are always ready")
     func mergeAlternates() throws {
         let runtime = try Runtime()
