@@ -304,7 +304,13 @@ final class StreamConnection: SocketOwner {
             return .ready(.success(UnsafeRawBufferPointer(start: first.base + first.start, count: first.end - first.start)))
         }
         if let readError { return .ready(.failure(readError)) }
-        if reachedEnd { return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0))) }
+        if reachedEnd {
+            // A terminal's end of file (Ctrl-D) ends one read: the next reads
+            // the terminal again, as `cat - -` does (it latched, every later
+            // read ended at once).
+            if kind == .tty { reachedEnd = false }
+            return .ready(.success(UnsafeRawBufferPointer(start: nil, count: 0)))
+        }
         if !isReading {
             // Called for every read: the owner is borrowed, not retained
             // (`didRead` wakes the readers last; see `withUnretainedHandleOwner`).

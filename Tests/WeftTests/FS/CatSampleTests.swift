@@ -225,4 +225,29 @@ struct CatSampleTests {
         #expect(process.terminationStatus == 0)
         #expect(Array(copied) == Array("typed\n".utf8))
     }
+
+    @Test("a terminal read twice (`weft-cat - -`): each Ctrl-D ends one, and the second reads what is typed after the first (the end latched: the second copied nothing)",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func terminalReadTwice() throws {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        let opened = weft_open_pseudo_terminal(&master, &slave)
+        try #require(opened == 0, "no pseudo-terminal available (error \(opened))")
+        defer { close(master) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+        process.arguments = ["-", "-"]
+        process.standardInput = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        for typed in ["first\n", "\u{4}", "second\n", "\u{4}"] {
+            #expect(write(master, typed, typed.utf8.count) == typed.utf8.count)
+            usleep(100_000)
+        }
+        let copied = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(String(decoding: copied, as: UTF8.self) == "first\nsecond\n")
+    }
 }
