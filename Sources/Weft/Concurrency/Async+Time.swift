@@ -50,6 +50,10 @@ nonisolated(nonsending)
 public func timeout<T: Sendable>(
     _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
+    // The operation runs as a task of its own, which does not inherit this
+    // one's cancellation: in a task cancelled already, it ran and its value
+    // came back. As `sleep`: a task cancelled already throws at once.
+    if Task.isCancelled { throw CancellationError() }
     let attempt = AsyncFuture { () async -> Result<T, any Error> in
         do { return .success(try await operation()) } catch { return .failure(error) }
     }

@@ -6,14 +6,15 @@
 /// The first tick (index 0) is due at the start: at once for
 /// ``interval(every:)``.
 ///
-/// **Missed ticks** (the consumer fell behind by more than a period) follow
-/// ``missedTickBehavior``: ``MissedTickBehavior/skip`` by default (the overdue
+/// **Missed ticks** (a tick taken more than 5 ms after it was due, Tokio's
+/// threshold: a timer fires up to about a millisecond late, which must not
+/// count) follow ``missedTickBehavior``: ``MissedTickBehavior/skip`` by default (the overdue
 /// tick fires once, at once, and the next is the next tick of the schedule
 /// still in the future; the gap in indices tells how many were skipped),
 /// ``MissedTickBehavior/burst`` (Tokio's default: every missed tick fires, back
 /// to back) or ``MissedTickBehavior/delay`` (the schedule moves: the next tick
-/// is a period after a late one, any tick taken more than 5 ms after it was
-/// due, as Tokio counts it).
+/// is a period after the late one). A tick late by 5 ms or less is on time:
+/// the next is due a period after it was, at once if that is past.
 ///
 /// **Cancellation:** dropping the interval (or a pending `next()`) disarms its
 /// timer; no tick is lost by dropping a pending `next()` future.
@@ -26,9 +27,9 @@ public struct Interval: PollStream {
     /// What happens to ticks the consumer was too late for.
     public var missedTickBehavior = MissedTickBehavior.skip
 
-    /// How late a tick must be taken for ``MissedTickBehavior/delay`` to
-    /// move the schedule (Tokio's 5 ms): a timer fires up to about a
-    /// millisecond after its deadline, which must not move it every tick.
+    /// How late a tick must be taken to count as missed (Tokio's 5 ms): a
+    /// timer fires up to about a millisecond after its deadline, which must
+    /// not move a schedule every tick, nor skip ticks of a short period.
     static let lateness: UInt64 = 5_000_000
 
     init(period: Duration, start: UInt64) {
@@ -47,12 +48,12 @@ public struct Interval: PollStream {
         nextIndex += 1
         let now = MonotonicTime.now()
         switch missedTickBehavior {
-        case .skip where following <= now:
+        case .skip where now > due &+ Self.lateness:
             // Fell behind: skip to the first tick still in the future.
             let missed = (now - due) / period
             following = due &+ (missed + 1) &* period
             nextIndex = index + Int(missed) + 1
-        case .delay where following <= now || now > due &+ Self.lateness:
+        case .delay where now > due &+ Self.lateness:
             following = now &+ period
         case .skip, .burst, .delay:
             break  // on time; or, with `.burst`, the next is due already and taken at once
@@ -84,6 +85,7 @@ public struct Interval: PollStream {
 public enum MissedTickBehavior: Sendable, Equatable {
     /// The overdue tick fires once, at once; the next is the next tick of the
     /// schedule still in the future (the indices skip the missed ones).
+    /// Counted from a tick taken more than 5 ms after it was due.
     case skip
     /// Every missed tick fires, back to back, until the schedule is caught up.
     case burst

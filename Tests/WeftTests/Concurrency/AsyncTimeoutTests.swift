@@ -16,6 +16,21 @@ extension ConcurrencyBridge {
             #expect(result == 42)
         }
 
+        @Test("timeout in a task cancelled already throws CancellationError and runs nothing, as sleep does (the operation, a task of its own, ran uncancelled and its value came back)")
+        func inATaskCancelledAlready() async throws {
+            let ran = AtomicCounter()
+            let task = Task { () async throws -> Int in
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await timeout(.seconds(5)) { () async -> Int in
+                    ran.increment()
+                    return 1
+                }
+            }
+            let result = await outcome(of: { try await awaitWithin(.seconds(20), task) })
+            #expect(result.failure is CancellationError, "got \(result)")
+            #expect(ran.value == 0)
+        }
+
         @Test("an operation that takes too long throws TimedOut after the limit and is cancelled")
         func failureAfterLimit() async throws {
             let cancelled = Latch()

@@ -324,6 +324,18 @@ struct IntervalScheduleTests {
                 == ["0@0.0 seconds", "1@0.01 seconds", "2@0.025 seconds", "3@0.03 seconds"])
     }
 
+    @Test("a 2 ms interval whose tick is taken 2 ms late keeps its schedule, with delay and with skip, as Tokio's: 5 ms or less is a timer's own lateness (delay moved the schedule, skip skipped a tick: a short period lost ticks on an idle loop)", arguments: [MissedTickBehavior.delay, .skip])
+    func shortPeriodLateByLessThan5ms(behavior: MissedTickBehavior) throws {
+        let make = { () -> Interval in
+            var ticks = interval(every: .milliseconds(2))
+            ticks.missedTickBehavior = behavior
+            return ticks
+        }
+        let lateBy2: (Int, inout Interval) -> Duration? = { tick, _ in tick == 0 ? .milliseconds(4) : nil }
+        #expect(try Self.ticks(seed: 18, count: 4, make, afterTick: lateBy2)
+                == ["0@0.0 seconds", "1@0.004 seconds", "2@0.004 seconds", "3@0.006 seconds"])
+    }
+
     @Test("reset() makes the next tick due one period from the reset")
     func reset() throws {
         // After tick 1 (10 ms) the consumer naps 5 ms and resets at 15 ms:
