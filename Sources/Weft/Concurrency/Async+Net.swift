@@ -12,7 +12,8 @@ extension TCPStream {
         try await value(transferring: UnsafeTransfer(value: Connect(address: address))).value.get()
     }
 
-    /// Resolves `host` and connects to its addresses by Happy Eyeballs.
+    /// Resolves `host` (a numeric address needs no lookup) and connects to its
+    /// addresses by Happy Eyeballs.
     nonisolated(nonsending)
     public static func connect(host: String, port: Int) async throws -> TCPStream {
         try await value(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port))).value.get()
@@ -376,8 +377,8 @@ extension SocketOwner {
     }
 }
 
-// The async reads, writes and shutdown of every stream over a `StreamConnection`
-// (TCPStream, UnixStream), once: each awaits its future on the connection's
+// The async reads, writes, flush and shutdown of every stream over a
+// `StreamConnection` (TCPStream, UnixStream, PipeStream), once: each awaits its future on the connection's
 // loop, and a cancelled await throws the connection's cancellation error.
 
 /// Up to `maxLength` bytes of the stream over `connection`; empty at end of
@@ -454,7 +455,7 @@ func awaitWrite<Writer: AsyncWrite>(_ bytes: ArraySlice<UInt8>, to writer: Write
     } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "write") }
 }
 
-/// Flushes `writer`, then half-closes it.
+/// Waits until everything written to `writer` before it was handed to the kernel.
 nonisolated(nonsending)
 func flushStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
     do {
@@ -462,6 +463,7 @@ func flushStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConne
     } catch let cancelled as AwaitCancelled { throw connection.cancelledError(cancelled, "flush") }
 }
 
+/// Flushes `writer`, then half-closes it.
 func shutdownStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
     do {
         try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: writer)), on: connection.loop).value.get()

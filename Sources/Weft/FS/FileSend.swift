@@ -105,7 +105,7 @@ public struct FileSend<Writer: AsyncWrite>: Future {
                     }
                     continue
                 }
-                if result < 0 { return .ready(.failure(WeftError(uvCode: Int32(clamping: result), operation: "sendfile \(file.path)"))) }
+                if result < 0 { return .ready(.failure(WeftError(fileCode: Int32(clamping: result), operation: "sendfile \(file.path)"))) }
                 if result == 0 { return finish() }  // the end of the file
                 advance(by: result)
                 if remaining == 0 { return finish() }

@@ -72,8 +72,9 @@ public final class TCPStream: @unchecked Sendable {
         Connect(address: address)
     }
 
-    /// A future that resolves `host` (with `getaddrinfo`) and connects to its
-    /// addresses by Happy Eyeballs (RFC 8305, see ``connect(toAny:)``).
+    /// A future that resolves `host` (with `getaddrinfo`; a numeric address
+    /// needs no lookup) and connects to its addresses by Happy Eyeballs
+    /// (RFC 8305, see ``connect(toAny:)``).
     public static func connectFuture(host: String, port: Int) -> ConnectByName {
         ConnectByName(host: host, port: port)
     }

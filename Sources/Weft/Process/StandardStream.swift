@@ -29,7 +29,7 @@ import Synchronization
 /// pipe (`2>&1`).
 ///
 /// Bytes written are not lost at exit only once they were flushed:
-/// `flush()` (or `writeAll`, which flushes) before the process ends.
+/// `flush()` (or `write(_:)`, which flushes) before the process ends.
 /// ``shutdown()`` closes a terminal's or pipe's stream (a pipe has no
 /// half-close) and flushes a file.
 ///

@@ -15,7 +15,7 @@ import CWeftSupport
 /// broadcast, watch) and a bounded channel's send and reserve, `Notify`'s
 /// `notified()`, `AsyncSemaphore.acquire` (and so `AsyncLock.lock`), a
 /// stream's reads and writes (`pollRead`, `pollFillBuffer`, `pollWrite`, and
-/// the futures built on them), UDP sends, a listener's `accept()`, an
+/// the futures built on them), UDP receives and sends, a listener's `accept()`, an
 /// interval's ticks, a sleep whose deadline has passed at its first poll,
 /// `iter`'s elements, and a ``FutureSet`` (under `joinAll`,
 /// `forEachConcurrent`, `bufferUnordered`) polling again children that woke

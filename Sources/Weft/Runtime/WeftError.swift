@@ -201,7 +201,9 @@ extension WeftError {
         case endOfStream
         /// An invalid argument: `EINVAL`, or ``WeftError/Kind-swift.enum/invalidArgument``.
         case invalidArgument
-        /// The handle was closed (``WeftError/Kind-swift.enum/closed``, or `EBADF`).
+        /// The handle was closed (``WeftError/Kind-swift.enum/closed``, or `EBADF`;
+        /// a file's `EBADF`, the file not opened for what was asked, is
+        /// ``invalidArgument``).
         case closed
         case stuck
         case reentrantBlock

@@ -43,8 +43,11 @@ public struct ChannelSender<Value: Sendable>: Sendable {
         ChannelReserve(lifetime: lifetime)
     }
 
-    /// Delivers `value` if there is room now; hands it back otherwise.
-    @inlinable @discardableResult
+    /// Delivers `value` if there is room now; hands it back otherwise, in a
+    /// result to look at (not discardable: a full channel is an outcome to
+    /// branch on, and a `try` before this call, which throws nothing, dropped
+    /// the value with only a warning).
+    @inlinable
     public func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
         lifetime.shared.trySend(value)
     }

@@ -70,6 +70,22 @@ struct FileSendTests {
         return (file, listener, try accepted.get(), try connected.get())
     }
 
+    @Test("sendfile from a file opened only to write fails with invalidArgument saying so (EBADF read as .closed, the file and the stream open)")
+    func fromAFileOpenedToWrite() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let (readable, listener, server, client) = try Self.fileAndConnection(Array("hello".utf8), in: directory, on: runtime)
+            readable.close()
+            let file = try runtime.block(on: File.openFuture(directory + "/data", options: [.write])).get()
+            let error = try #require(try runtime.block(on: file.sendFuture(to: server, count: 5)).failure)
+            #expect(error.code == .invalidArgument && error.description.contains("EBADF"), "\(error)")
+            for handle in [server, client] { handle.close() }
+            file.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("sendfile with count Int.max from an offset sends to the end of the file (offset plus count overflowed the kernel's check: EINVAL)")
     func toTheEndFromAnOffset() throws {
         try FileTest.withTemporaryDirectory { directory in
