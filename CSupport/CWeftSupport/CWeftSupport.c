@@ -108,10 +108,64 @@ void weft_virtual_clock_release(weft_virtual_clock_node *clock) { release_virtua
 
 void weft_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
+/* The CPUs the process may run on: its main thread's. A loop pinned to one
+ * CPU narrows only its own thread's, and each thread or child it starts
+ * inherits that (a child on one CPU, a group made on the loop of one loop). */
+static int process_cpus(cpu_set_t *set) {
+    CPU_ZERO(set);
+    if (sched_getaffinity(getpid(), sizeof *set, set) == 0) return 0;
+    CPU_ZERO(set);
+    return sched_getaffinity(0, sizeof *set, set) == 0 ? 0 : -errno;
+}
+
+void weft_attributes_use_process_cpus(pthread_attr_t *attributes) {
+    cpu_set_t set;
+    if (process_cpus(&set) == 0) pthread_attr_setaffinity_np(attributes, sizeof set, &set);
+}
+
+void *weft_widen_cpus(void) {
+    cpu_set_t own, all;
+    if (process_cpus(&all) != 0) return NULL;
+    CPU_ZERO(&own);
+    if (pthread_getaffinity_np(pthread_self(), sizeof own, &own) != 0 || CPU_EQUAL(&own, &all)) return NULL;
+    cpu_set_t *saved = malloc(sizeof *saved);
+    if (saved == NULL) return NULL;
+    *saved = own;
+    if (pthread_setaffinity_np(pthread_self(), sizeof all, &all) != 0) {
+        free(saved);
+        return NULL;
+    }
+    return saved;
+}
+
+void weft_restore_cpus(void *saved) {
+    if (saved == NULL) return;
+    pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
+    free(saved);
+}
+
+static void no_work(uv_work_t *work) { (void)work; }
+static void no_work_done(uv_work_t *work, int status) { (void)work; (void)status; }
+
+static void start_thread_pool_once(void) {
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) return;
+    uv_work_t work;
+    void *saved = weft_widen_cpus();
+    if (uv_queue_work(&loop, &work, no_work, no_work_done) == 0) uv_run(&loop, UV_RUN_DEFAULT);
+    weft_restore_cpus(saved);
+    uv_loop_close(&loop);
+}
+
+void weft_start_thread_pool(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, start_thread_pool_once);
+}
+
 int weft_allowed_cpus(int *cpus, int capacity) {
     cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+    int status = process_cpus(&set);
+    if (status != 0) return status;
     int count = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
         if (!CPU_ISSET(cpu, &set)) continue;
@@ -185,6 +239,7 @@ int weft_finish_loop_in_background(uv_loop_t *loop, void (*release)(uv_loop_t *l
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    weft_attributes_use_process_cpus(&attributes);
     pthread_t thread;
     int rc = pthread_create(&thread, &attributes, finish_loop, finisher);
     pthread_attr_destroy(&attributes);
@@ -578,6 +633,7 @@ int weft_reap_in_background(int pid) {
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attributes, 64 * 1024);
+        weft_attributes_use_process_cpus(&attributes);
         int rc = pthread_create(&thread, &attributes, reaper_main, NULL);
         pthread_attr_destroy(&attributes);
         if (rc == 0) {

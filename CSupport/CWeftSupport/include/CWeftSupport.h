@@ -66,13 +66,24 @@ void weft_virtual_clock_release(weft_virtual_clock_node *clock);
 /// bytes): what `top -H`, `perf` and debuggers show.
 void weft_set_thread_name(const char *name);
 
-/// The CPUs the calling thread may run on (`sched_getaffinity`), lowest
-/// first: writes up to `capacity` of them to `cpus` and returns how many there
+/// The CPUs the process may run on (its main thread's `sched_getaffinity`,
+/// not a pinned loop's), lowest first: writes up to `capacity` of them to `cpus` and returns how many there
 /// are, or -errno.
 int weft_allowed_cpus(int *cpus, int capacity);
 
 /// Pins the calling thread to `cpu`; returns 0 or an errno value.
 int weft_pin_current_thread(int cpu);
+/// Gives a thread about to be created the CPUs the process may run on (its
+/// main thread's), not its creator's: a pinned loop's.
+void weft_attributes_use_process_cpus(pthread_attr_t *attributes);
+/// Widens the calling thread's CPUs to the process's for a moment (a pinned
+/// loop about to fork a child, which inherits them); returns what to hand
+/// `weft_restore_cpus`, NULL when nothing was changed.
+void *weft_widen_cpus(void);
+void weft_restore_cpus(void *saved);
+/// Starts libuv's thread pool, once, on the process's CPUs: its threads,
+/// shared by every loop, inherit the CPUs of the thread that first uses it.
+void weft_start_thread_pool(void);
 
 /// The cooperative budget of the task being polled: how many more ready
 /// results its leaf futures may hand out before the task must yield.

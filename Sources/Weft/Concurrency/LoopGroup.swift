@@ -43,8 +43,10 @@ public final class LoopGroup: TaskExecutor {
     private let targets: [JobTarget]
     private let nextIndex = Atomic<Int>(0)
 
-    /// The CPUs this process may run on (`sched_getaffinity`), lowest first;
-    /// their count is the default size of a group.
+    /// The CPUs this process may run on (its main thread's
+    /// `sched_getaffinity`, not a pinned loop's), lowest first; their count is
+    /// the default size of a group. Threads and children started from a
+    /// pinned loop run on these, not on its one CPU.
     public static var allowedCPUs: [Int] {
         var cpus = [Int32](repeating: 0, count: 1024)
         let count = Int(weft_allowed_cpus(&cpus, Int32(cpus.count)))

@@ -106,8 +106,10 @@ public final class LoopThread: Sendable {
 
     /// Starts a thread running a new runtime, named `name` (as `top -H`,
     /// `perf` and debuggers show it; Linux keeps its first 15 bytes). With
-    /// `cpu`, the thread is pinned to that CPU (see ``LoopGroup/allowedCPUs``);
-    /// pinning fails with `.invalidArgument` for a CPU the process may not use.
+    /// `cpu`, the thread is pinned to that CPU (see ``LoopGroup/allowedCPUs``),
+    /// it alone: the threads, loops and child processes it starts run on every
+    /// CPU the process may use; pinning fails with `.invalidArgument` for a
+    /// CPU the process may not use.
     /// `options` configure its runtime (e.g. the connection buffer budget);
     /// a loop thread runs in real time, so a deterministic seed is refused
     /// with `.invalidArgument`.
@@ -116,6 +118,10 @@ public final class LoopThread: Sendable {
             throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
                             detail: "a loop thread runs in real time; the deterministic mode is for Runtime.block(on:)")
         }
+        // libuv's pool, shared by every loop, is started on the process's
+        // CPUs before any loop is pinned: its threads inherit the CPUs of the
+        // thread that uses it first, which could be a pinned loop.
+        if cpu != nil { weft_start_thread_pool() }
         let started = DispatchSemaphore(value: 0)
         let handoff = Mutex<Result<(LoopExecutors, SwiftTaskCount), WeftError>?>(nil)
         let thread: pthread_t

@@ -127,6 +127,10 @@ final class ProcessHandle {
                             settings.cwd = directory
                             settings.stdio_count = Int32(containers.count)
                             settings.stdio = containers.baseAddress
+                            // On the process's CPUs: forked by a loop pinned to
+                            // one, the child (and all it starts) ran there alone.
+                            let saved = weft_widen_cpus()
+                            defer { weft_restore_cpus(saved) }
                             return uv_spawn(loop.uvLoop, process, &settings)
                         }
                     }

@@ -1,4 +1,5 @@
 import CLibUV
+import CWeftSupport
 
 /// Starts a thread running `body` (a `pthread`: unlike a Dispatch or
 /// Foundation thread, it is named and pinned by the code it runs, and it can
@@ -6,10 +7,17 @@ import CLibUV
 func startThread(_ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> pthread_t {
     let retained = Unmanaged.passRetained(ThreadBody(body))
     var thread = pthread_t()
-    let created = pthread_create(&thread, nil, { argument in
+    // On the process's CPUs, not its creator's: a loop pinned to one CPU
+    // starting a loop (a group made in its task, the shared loop) confined
+    // it there too.
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    weft_attributes_use_process_cpus(&attributes)
+    let created = pthread_create(&thread, &attributes, { argument in
         Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
         return nil
     }, retained.toOpaque())
+    pthread_attr_destroy(&attributes)
     guard created == 0 else {
         retained.release()
         throw ThreadStartError(code: created)

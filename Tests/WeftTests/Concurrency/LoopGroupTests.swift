@@ -32,11 +32,42 @@ extension ConcurrencyBridge {
             let group = try LoopGroup(loops: 2, pinned: true)
             defer { group.shutdown() }
             for (index, loop) in group.loops.enumerated() {
-                // The affinity of the calling thread, asked on the loop thread.
-                let allowed = try await awaitWithin(.seconds(20), loop.spawn { LoopGroup.allowedCPUs })
+                // The affinity of the loop's thread, asked there.
+                let allowed = try await awaitWithin(.seconds(20), loop.spawn { Self.threadCPUs() })
                 #expect(allowed == [cpus[index % cpus.count]])
             }
             #expect(throws: WeftError.self) { try LoopThread(cpu: 100_000) }
+        }
+
+        /// The CPUs the calling thread may run on (`Cpus_allowed_list` in
+        /// /proc/thread-self/status).
+        static func threadCPUs() -> [Int] {
+            guard let status = try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return [] }
+            return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+                .split(separator: ",").flatMap { part -> [Int] in
+                    let bounds = part.split(separator: "-").compactMap { Int($0) }
+                    return bounds.count == 2 ? Array(bounds[0]...bounds[1]) : bounds
+                }
+        }
+
+        @Test("a child process, a loop and a group started from a pinned loop may use every CPU the process may use (each inherited the loop's one CPU, and allowedCPUs said one)")
+        func pinningIsNotInherited() async throws {
+            let cpus = LoopGroup.allowedCPUs
+            guard cpus.count >= 2 else { try Test.cancel("skipped: one CPU, nothing to tell apart") }
+            let group = try LoopGroup(loops: 1, pinned: true)
+            defer { group.shutdown() }
+            let (child, inner, allowed) = try await awaitWithin(.seconds(20), group.loops[0].spawn { () async throws -> (Int, [Int], [Int]) in
+                let output = try await Command("/usr/bin/nproc").output()  // nproc counts the CPUs it may use
+                let child = Int(String(decoding: output.standardOutput, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                let loop = try LoopThread(name: "from-pinned")
+                defer { loop.shutdown() }
+                let inner = try await loop.spawn { Self.threadCPUs() }.value
+                return (child, inner, LoopGroup.allowedCPUs)
+            })
+            #expect(child == cpus.count, "the child ran on \(child) CPU(s)")
+            #expect(inner == cpus, "a loop started from the pinned loop ran on \(inner)")
+            #expect(allowed == cpus, "allowedCPUs asked on the pinned loop: \(allowed)")
         }
 
         @Test("group.spawn places tasks round-robin, and each stays on its loop's thread across awaits")
