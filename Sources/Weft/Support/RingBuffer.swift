@@ -63,6 +63,18 @@ final class RingBuffer<Element> {
         return popFirst()!
     }
 
+    /// Gives back what a burst made the storage grow to, once the buffer is
+    /// empty again: down to `initial` elements, when it holds more than 64
+    /// times that (below, a buffer filled and drained over and over would
+    /// reallocate each time). The memory stayed at its peak for the buffer's
+    /// life: a channel drained after a burst of a million values kept them all.
+    func shrinkIfEmpty(to initial: Int) {
+        guard count == 0, capacity > initial &* 64 else { return }
+        capacity = max(initial, 1)
+        head = 0
+        storage = reallocate(storage, capacity: capacity)
+    }
+
     /// Doubles the capacity of a full buffer; the part that wrapped around to
     /// the start moves to just after the old end.
     @usableFromInline

@@ -31,7 +31,9 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
 
     @usableFromInline
     struct State {
-        @usableFromInline let buffer = RingBuffer<Value>(capacity: 16)
+        @usableFromInline let buffer = RingBuffer<Value>(capacity: State.initialCapacity)
+        /// The buffer's first capacity, which it shrinks back to once drained.
+        @usableFromInline static var initialCapacity: Int { 16 }
         /// Senders waiting for room, oldest first; empty unless the buffer is full.
         @usableFromInline var waitingSenders = WaitList<PendingSend>()
         /// Every task waiting to receive: copies of the receiver may wait in
@@ -122,6 +124,8 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
                 senderToWake = state.serveFirstWaitingSender()
                 return .ready(value)
             }
+            // Caught up: what a burst made the buffer grow to goes back.
+            state.buffer.shrinkIfEmpty(to: State.initialCapacity)
             if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
             if let waker { letGo = state.receivers.register(waker) }
             return .pending
