@@ -28,6 +28,9 @@ import Synchronization
 /// pipes is closed (or dropped); not before, since two of them may share one
 /// pipe (`2>&1`).
 ///
+/// On a terminal, end of file (Ctrl-D) ends one read: the next reads the
+/// terminal again, as `cat - -` does.
+///
 /// Bytes written are not lost at exit only once they were flushed:
 /// `flush()` (or `write(_:)`, which flushes) before the process ends.
 /// ``shutdown()`` closes a terminal's or pipe's stream (a pipe has no

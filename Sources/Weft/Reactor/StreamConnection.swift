@@ -319,6 +319,11 @@ final class StreamConnection: SocketOwner {
             }, { stream, count, buffer in
                 withUnretainedHandleOwner(stream, as: StreamConnection.self) { $0.didRead(count: count, into: buffer!.pointee) }
             })
+            if result == UV_ENOTCONN.rawValue && uv_is_readable(stream) == 0 {
+                // libuv's ENOTCONN for a stream not open for reading.
+                return .ready(.failure(WeftError(.invalidArgument, operation: "read",
+                                                 detail: "ENOTCONN: the stream is not open for reading (the write end of a pipe, or a child's input)")))
+            }
             if result < 0 {
                 readError = WeftError(uvCode: result, operation: "read")
                 return .ready(.failure(readError!))

@@ -33,6 +33,21 @@ struct PipeTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("writing a pipe's read end, or reading its write end, fails with invalidArgument saying so (brokenPipe and notConnected said the peer was gone); the pipe still works the right way round")
+    func wrongDirection() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let (reader, writer) = try runtime.block(on: PipeStream.pipeFuture()).get()
+        let wrote = try #require(try runtime.block(on: reader.writeAll([1, 2, 3])).failure)
+        #expect(wrote.kind == .invalidArgument && wrote.description.contains("not open for writing"), "\(wrote)")
+        let read = try #require(try runtime.block(on: timeoutFuture(.seconds(5), writer.readFuture())).get().failure)
+        #expect(read.kind == .invalidArgument && read.description.contains("not open for reading"), "\(read)")
+        try runtime.block(on: writer.writeAll([9])).get()
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), reader.readFuture())).get().get() == [9])
+        reader.close()
+        writer.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("a pipe's shutdown awaited by two tasks succeeds for both, and a later call succeeds too, as a socket's does (a pipe is closed instead, having no half-close)")
     func pipeShutdownTwice() async throws {
         let loop = try LoopThread()
