@@ -37,9 +37,11 @@ extension StreamConnection {
             let result = uv_try_write(stream, &buffer, 1)
             if result > 0 {
                 written = Int(result)
-            } else if result == UV_EPIPE.rawValue && uv_is_writable(stream) == 0 {
+            } else if result == UV_EPIPE.rawValue && uv_is_writable(stream) == 0 && !hasFailedReading {
                 // libuv's EPIPE for a stream not open for writing: not the
-                // reader gone, which EPIPE means otherwise.
+                // reader gone, which EPIPE means otherwise. (A read error,
+                // a peer's reset, makes a stream neither readable nor
+                // writable in libuv: that EPIPE is the peer's.)
                 return .failure(WeftError(.invalidArgument, operation: "write",
                                           detail: "EPIPE: the stream is not open for writing (the read end of a pipe, or a child's output)"))
             } else if result != UV_EAGAIN.rawValue && result != UV_ENOSYS.rawValue {

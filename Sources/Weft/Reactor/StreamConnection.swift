@@ -179,6 +179,10 @@ final class StreamConnection: SocketOwner {
     /// Writes wait (pollWrite is pending) once this much is queued in libuv.
     var writeHighWater: Int { uncommon?.writeHighWater ?? Self.defaultWriteHighWater }
     /// The first error reading reported.
+    /// Whether a read failed (a peer's reset): libuv then counts the stream
+    /// neither readable nor writable.
+    var hasFailedReading: Bool { readError != nil }
+
     private var readError: WeftError? {
         get { uncommon?.readError }
         set { uncommonMade.readError = newValue }
