@@ -202,9 +202,10 @@ struct CatSampleTests {
         }
     }
 
-    @Test("a terminal as standard input: a typed line is copied, and end of file (Ctrl-D) ends it",
-          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
-    func terminalInput() throws {
+    /// Runs weft-cat with `arguments` and a new pseudo-terminal as its
+    /// standard input, types each of `typed` 100 ms apart, and returns its
+    /// exit status and what it wrote.
+    static func runOnTerminal(_ arguments: [String], typing typed: [String]) throws -> (status: Int32, output: String) {
         var master: Int32 = -1
         var slave: Int32 = -1
         let opened = weft_open_pseudo_terminal(&master, &slave)
@@ -212,42 +213,34 @@ struct CatSampleTests {
         defer { close(master) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
+        process.arguments = arguments
         process.standardInput = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        // Typed at the terminal: a line, then Ctrl-D at the start of the next.
-        #expect(write(master, "typed\n", 6) == 6)
-        usleep(100_000)
-        #expect(write(master, "\u{4}", 1) == 1)
+        for text in typed {
+            #expect(write(master, text, text.utf8.count) == text.utf8.count)
+            usleep(100_000)
+        }
         let copied = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(Array(copied) == Array("typed\n".utf8))
+        return (process.terminationStatus, String(decoding: copied, as: UTF8.self))
+    }
+
+    @Test("a terminal as standard input: a typed line is copied, and end of file (Ctrl-D) ends it",
+          .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
+    func terminalInput() throws {
+        // Typed at the terminal: a line, then Ctrl-D at the start of the next.
+        let run = try Self.runOnTerminal([], typing: ["typed\n", "\u{4}"])
+        #expect(run.status == 0)
+        #expect(run.output == "typed\n")
     }
 
     @Test("a terminal read twice (`weft-cat - -`): each Ctrl-D ends one, and the second reads what is typed after the first (the end latched: the second copied nothing)",
           .enabled(if: SampleBinaries.path("weft-cat") != nil, "weft-cat is not built next to the test bundle"))
     func terminalReadTwice() throws {
-        var master: Int32 = -1
-        var slave: Int32 = -1
-        let opened = weft_open_pseudo_terminal(&master, &slave)
-        try #require(opened == 0, "no pseudo-terminal available (error \(opened))")
-        defer { close(master) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(SampleBinaries.path("weft-cat")))
-        process.arguments = ["-", "-"]
-        process.standardInput = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        for typed in ["first\n", "\u{4}", "second\n", "\u{4}"] {
-            #expect(write(master, typed, typed.utf8.count) == typed.utf8.count)
-            usleep(100_000)
-        }
-        let copied = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(String(decoding: copied, as: UTF8.self) == "first\nsecond\n")
+        let run = try Self.runOnTerminal(["-", "-"], typing: ["first\n", "\u{4}", "second\n", "\u{4}"])
+        #expect(run.status == 0)
+        #expect(run.output == "first\nsecond\n")
     }
 }

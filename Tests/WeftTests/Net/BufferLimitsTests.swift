@@ -63,8 +63,9 @@ extension NetTest {
             // The server reads the flush's bytes, then no more.
             let read = NetTest.Cell<Result<[UInt8], WeftError>?>(nil)
             runtime.spawn(server.readExact(first.count).map { read.value = $0 })
-            let waited = try runtime.block(on: timeoutFuture(.seconds(5), NetTest.eventually { flushed.value != nil && read.value != nil }))
-            #expect(waited.isSuccess, "the flush still waited 5 s after the server had read its bytes")
+            // 20 s: the bug waits for ever, and a loaded run under ThreadSanitizer took over 5 s.
+            let waited = try runtime.block(on: timeoutFuture(.seconds(20), NetTest.eventually { flushed.value != nil && read.value != nil }))
+            #expect(waited.isSuccess, "the flush still waited 20 s after the server had read its bytes")
             #expect(flushed.value.map { $0.failure == nil } == true)
             #expect(try read.value?.get() == first)
         }

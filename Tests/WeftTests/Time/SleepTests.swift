@@ -269,6 +269,8 @@ extension SleepTests {
     struct Napper: Future {
         let until: () -> Bool
         let microseconds: Int
+        /// Told after each nap, how many it has taken.
+        var napped: (Int) -> Void = { _ in }
         var nap: Sleep?
         var longer: Sleep?
         var naps = 0
@@ -284,6 +286,7 @@ extension SleepTests {
                 nap = nil
                 longer = nil
                 naps += 1
+                napped(naps)
             }
             return .ready(naps)
         }
@@ -306,7 +309,11 @@ extension SleepTests {
         })
         #expect(runtime.pendingTimerCount == count)
         let dropped = AtomicCounter()
+        let napped = AtomicCounter()
         let dropper = ForeignThread {
+            // Once every worker has napped: finished before (a loaded run),
+            // the drops left a worker nothing to do.
+            while napped.value < 16 { usleep(100) }
             var naps = handover.get()
             handover.set([])
             while let nap = naps.popLast() {
@@ -317,7 +324,8 @@ extension SleepTests {
         }
         // Meanwhile the loop arms, fires and drops timers of its own.
         let workers = (0..<16).map { index in
-            runtime.spawn(Napper(until: { dropped.value >= count }, microseconds: 300 + 50 * index))
+            runtime.spawn(Napper(until: { dropped.value >= count }, microseconds: 300 + 50 * index,
+                                 napped: { if $0 == 1 { napped.increment() } }))
         }
         let naps = try runtime.guardedBlock(on: joinAll(workers), patience: 60)
         dropper.join()
