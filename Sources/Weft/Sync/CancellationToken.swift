@@ -21,18 +21,13 @@ public final class CancellationToken: Sendable {
     struct State {
         var isCancelled = false
         var waiters = WaitList<Void>()
-        /// Children alive; they remove themselves when deinitialized.
-        var children: [ObjectIdentifier: WeakToken] = [:]
-        /// The order the next child gets.
-        var nextChild: UInt64 = 0
+        /// Children alive, cancelled in the order they were made; they
+        /// remove themselves when deinitialized.
+        var children = ArrivalOrdered<WeakToken>()
     }
 
-    /// A child, and when it was made: children are cancelled in the order
-    /// they were made (in a dictionary's order, which changes from process to
-    /// process, a deterministic runtime's seed gave another schedule).
     struct WeakToken {
         weak var token: CancellationToken?
-        let order: UInt64
     }
 
     let state = Locked(State())
@@ -50,7 +45,7 @@ public final class CancellationToken: Sendable {
 
     deinit {
         let id = ObjectIdentifier(self)
-        parent?.state.withLock { $0.children[id] = nil }
+        parent?.state.withLock { _ = $0.children.remove(id) }
     }
 
     /// Whether ``cancel()`` was called on this token or an ancestor.
@@ -63,8 +58,7 @@ public final class CancellationToken: Sendable {
         let child = CancellationToken(parent: self)
         let isCancelled = state.withLock { state -> Bool in
             if !state.isCancelled {
-                state.children[ObjectIdentifier(child)] = WeakToken(token: child, order: state.nextChild)
-                state.nextChild += 1
+                state.children.update(ObjectIdentifier(child), initial: WeakToken(token: child)) { _ in }
             }
             return state.isCancelled
         }
@@ -79,8 +73,7 @@ public final class CancellationToken: Sendable {
             guard !state.isCancelled else { return ([], []) }
             state.isCancelled = true
             let wakers = state.waiters.removeAll().compactMap { $0.waker.take() }
-            let children = state.children.values.sorted { $0.order < $1.order }.compactMap(\.token)
-            state.children.removeAll()
+            let children = state.children.takeAll().compactMap(\.token)
             return (wakers, children)
         }
         wakeAll(wakers)

@@ -39,30 +39,23 @@ protocol SubscribedChannelState {
 }
 
 /// The tasks waiting to receive from a broadcast or watch channel, by
-/// subscription, woken in the order each subscription began to wait. (In a
-/// dictionary's order, which changes with its hash seed, one per process,
-/// and with the subscriptions' addresses, a deterministic runtime's seed no
-/// longer gave the same schedule run after run.)
+/// subscription, woken in the order each subscription began to wait.
 struct SubscriptionWakers {
-    private var waiting: [ObjectIdentifier: (order: UInt64, wakers: WaitingWakers)] = [:]
-    private var nextOrder: UInt64 = 0
+    private var waiting = ArrivalOrdered<WaitingWakers>()
 
     /// Keeps `waker` among subscription `id`'s (see ``WaitingWakers/register(_:)``).
     mutating func register(_ waker: Waker, for id: ObjectIdentifier) -> WaitingWakers.LetGo? {
-        defer { nextOrder &+= 1 }
-        return waiting[id, default: (nextOrder, WaitingWakers())].wakers.register(waker)
+        waiting.update(id, initial: WaitingWakers()) { $0.register(waker) }
     }
 
     /// Forgets subscription `id` (gone), returning its wakers to let go.
     mutating func remove(_ id: ObjectIdentifier) -> WaitingWakers? {
-        waiting.removeValue(forKey: id)?.wakers
+        waiting.remove(id)
     }
 
     /// Takes every subscription's waiting tasks, in the order they began to wait.
     mutating func takeAll() -> [WaitingWakers] {
-        guard !waiting.isEmpty else { return [] }
-        defer { waiting.removeAll(keepingCapacity: true) }
-        return waiting.values.sorted { $0.order < $1.order }.map(\.wakers)
+        waiting.takeAll()
     }
 }
 
