@@ -354,11 +354,9 @@ extension File {
     /// The async form is ``sync()``.
     public func syncFuture() -> FileOperation<Void> {
         let descriptor = descriptor
-        var operation = FileOperation<Void>(operation: "fsync", file: self, paths: [], submit: { loop, request, done in
+        return FileOperation(operation: "fsync", file: self, paths: [], waitsForWrites: true, submit: { loop, request, done in
             uv_fs_fsync(loop, request, descriptor, done)
         }, finish: { _ in })
-        operation.waitsForWrites = true
-        return operation
     }
 
     /// A future that cuts or extends the file to `size` bytes (`ftruncate`),
@@ -368,11 +366,9 @@ extension File {
     /// dropped). The async form is ``truncate(to:)``.
     public func truncateFuture(to size: Int64) -> FileOperation<Void> {
         let descriptor = descriptor
-        var operation = FileOperation<Void>(operation: "ftruncate", file: self, paths: [], submit: { loop, request, done in
+        return FileOperation(operation: "ftruncate", file: self, paths: [], waitsForWrites: true, submit: { loop, request, done in
             uv_fs_ftruncate(loop, request, descriptor, size, done)
         }, finish: { _ in self.discardReadAhead() })
-        operation.waitsForWrites = true
-        return operation
     }
 
     /// A future that copies `count` bytes of this file from `offset` to

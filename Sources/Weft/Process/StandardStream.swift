@@ -270,8 +270,6 @@ public struct StandardRead: Future {
 /// and error may share one pipe (`2>&1`), and the other would go on writing.
 private enum OpenPipes {
     struct State {
-        /// Streams open.
-        var open = 0
         var foundBlocking: Set<Int32> = []
         /// The standard descriptor of each stream open (one entry per stream).
         var standards: [Int32] = []
@@ -289,7 +287,6 @@ private enum OpenPipes {
         try state.locked { (state) throws(WeftError) -> PipeStream in
             let wasNonBlocking = DescriptorMode.isNonBlocking(descriptor)
             let stream = try PipeStream.adopting(descriptor, kind: .pipe, loop: loop)
-            state.open += 1
             state.standards.append(standard)
             state.adoptions += 1
             if wasNonBlocking == false { state.foundBlocking.insert(standard) }
@@ -300,9 +297,8 @@ private enum OpenPipes {
     /// The stream on `standard` is closed; the last restores the blocking modes.
     static func closed(standard: Int32) {
         state.locked { state in
-            state.open -= 1
             if let index = state.standards.firstIndex(of: standard) { state.standards.remove(at: index) }
-            guard state.open == 0 else { return }
+            guard state.standards.isEmpty else { return }
             for descriptor in state.foundBlocking { DescriptorMode.setNonBlocking(descriptor, false) }
             state.foundBlocking = []
         }

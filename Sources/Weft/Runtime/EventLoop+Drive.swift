@@ -54,13 +54,10 @@ extension EventLoop {
         // took (a turn ends when the queue empties, and the next begins at
         // once with the jobs and wakes that came meanwhile).
         var batchStart: UInt64 = 0
-        defer { if batchStart != 0 { reportIfBlocked(since: batchStart) } }
+        defer { endBatch(startedAt: &batchStart) }
         while !isDone() {
             drainInbox()
-            if !hasReadyWork {
-                if batchStart != 0 { reportIfBlocked(since: batchStart) }
-                batchStart = 0
-            }
+            if !hasReadyWork { endBatch(startedAt: &batchStart) }
             if !hasReadyWork && timers.virtualClock != nil && advanceVirtualTime() {
                 budget = Self.pollsPerLoopIteration
                 continue
@@ -82,8 +79,7 @@ extension EventLoop {
             // Weft task ran again, the stop of a `LoopThread` among them.
             budget -= runReadyTasks(limit: max(budget, 1))
             if budget <= 0 && !isDone() {
-                if batchStart != 0 { reportIfBlocked(since: batchStart) }
-                batchStart = 0
+                endBatch(startedAt: &batchStart)
                 runLibuv(UV_RUN_NOWAIT)
                 budget = Self.pollsPerLoopIteration
             }
@@ -148,9 +144,12 @@ extension EventLoop {
         uv_timer_stop(watchdog)
     }
 
-    /// Reports a batch of work that held the thread past the threshold.
-    private func reportIfBlocked(since start: UInt64) {
+    /// Ends the batch of work begun at `start` (0: none timed), reporting it
+    /// if it held the thread past the threshold.
+    private func endBatch(startedAt start: inout UInt64) {
+        guard start != 0 else { return }
         let elapsed = uv_hrtime() - start
+        start = 0
         if elapsed > RuntimeEvents.blockedThresholdNanoseconds.load(ordering: .relaxed) {
             RuntimeEvents.report(.loopBlocked(.nanoseconds(Int64(elapsed))))
         }
