@@ -90,7 +90,10 @@ struct SleepTests {
     func equalDeadlinesFireInArmingOrder() throws {
         let runtime = try Runtime()
         let order = Box<[Int]>([])
-        let deadline = ContinuousClock.now + .milliseconds(5)
+        // 500 ms: past a 5 ms deadline before the loop ran (a loaded run under
+        // ThreadSanitizer), the later tasks found their sleeps due at their
+        // first poll and ended first, only the first armed.
+        let deadline = ContinuousClock.now + .milliseconds(500)
         let handles = (0..<20).map { index in
             runtime.spawn(sleepFuture(until: deadline).map { order.value.append(index) })
         }
