@@ -201,6 +201,95 @@ extension UnixStream {
     }
 }
 
+// The halves of a split stream read and write as the whole stream does: the
+// same async operations, on the stream's loop, so that a task holding one half
+// awaits its reads (or writes) without building a future (Tokio's `OwnedReadHalf`
+// and `OwnedWriteHalf`).
+
+extension ReadHalf where Stream == TCPStream {
+    /// Up to `maxLength` bytes of the whole stream, as ``TCPStream/read(upTo:)``.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await readStream(upTo: maxLength, stream.connection)
+    }
+
+    /// Reads into the start of `buffer`, as ``TCPStream/read(into:)``.
+    nonisolated(nonsending)
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        try await readStream(into: &buffer, stream.connection)
+    }
+}
+
+extension ReadHalf where Stream == UnixStream {
+    /// Up to `maxLength` bytes of the whole stream, as ``UnixStream/read(upTo:)``.
+    nonisolated(nonsending)
+    public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
+        try await readStream(upTo: maxLength, stream.connection)
+    }
+
+    /// Reads into the start of `buffer`, as ``UnixStream/read(into:)``.
+    nonisolated(nonsending)
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        try await readStream(into: &buffer, stream.connection)
+    }
+}
+
+extension WriteHalf where Stream == TCPStream {
+    /// Writes all of `bytes` to the whole stream, as ``TCPStream/write(_:)-([UInt8])``.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await writeStream(bytes[...], to: stream, stream.connection)
+    }
+
+    /// Writes all of `bytes`, a slice, as ``TCPStream/write(_:)-(ArraySlice<UInt8>)``.
+    nonisolated(nonsending)
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        try await writeStream(bytes, to: stream, stream.connection)
+    }
+
+    /// Flushes, then half-closes the whole stream, as ``TCPStream/shutdown()``:
+    /// the read half can still read.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        try await shutdownStream(stream, stream.connection)
+    }
+
+    /// Waits until every byte written to the stream has been handed to the
+    /// kernel, as ``TCPStream/flush()``.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await flushStream(stream, stream.connection)
+    }
+}
+
+extension WriteHalf where Stream == UnixStream {
+    /// Writes all of `bytes` to the whole stream, as ``UnixStream/write(_:)-([UInt8])``.
+    nonisolated(nonsending)
+    public func write(_ bytes: [UInt8]) async throws {
+        try await writeStream(bytes[...], to: stream, stream.connection)
+    }
+
+    /// Writes all of `bytes`, a slice, as ``UnixStream/write(_:)-(ArraySlice<UInt8>)``.
+    nonisolated(nonsending)
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        try await writeStream(bytes, to: stream, stream.connection)
+    }
+
+    /// Flushes, then half-closes the whole stream, as ``UnixStream/shutdown()``:
+    /// the read half can still read.
+    nonisolated(nonsending)
+    public func shutdown() async throws {
+        try await shutdownStream(stream, stream.connection)
+    }
+
+    /// Waits until every byte written to the stream has been handed to the
+    /// kernel, as ``UnixStream/flush()``.
+    nonisolated(nonsending)
+    public func flush() async throws {
+        try await flushStream(stream, stream.connection)
+    }
+}
+
 extension UnixListener {
     /// The next connection. Cancel-safe.
     nonisolated(nonsending)
@@ -464,6 +553,7 @@ func flushStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConne
 }
 
 /// Flushes `writer`, then half-closes it.
+nonisolated(nonsending)
 func shutdownStream<Writer: AsyncWrite>(_ writer: Writer, _ connection: StreamConnection) async throws {
     do {
         try await awaitValue(transferring: UnsafeTransfer(value: Shutdown(writer: writer)), on: connection.loop).value.get()

@@ -53,6 +53,41 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("the halves of a split stream await writes, flush, shutdown and reads as the whole stream does, from a task off its loop: the read half still reads after the write half shut down, and sees the peer's end of stream")
+        func splitHalvesAwait() async throws {
+            try await withConnectedPair { loop, _, client, server in
+                let (reader, writer) = server.split()
+                // A plain task, not on the loop: each call hops to the stream's loop.
+                try await awaitWithin(.seconds(20), Task {
+                    try await writer.write([1, 2])
+                    try await writer.write([0, 3, 4][1...])
+                    try await writer.flush()
+                    try await writer.shutdown()
+                })
+                let echoed = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [UInt8] in
+                    var received: [UInt8] = []
+                    while case let bytes = try await client.read(), !bytes.isEmpty { received += bytes }
+                    try await client.write(received.reversed())
+                    try await client.shutdown()
+                    return received
+                })
+                #expect(echoed == [1, 2, 3, 4])
+                let read = try await awaitWithin(.seconds(20), Task { () async throws -> [UInt8] in
+                    var received = try await reader.read(upTo: 1)
+                    var buffer = [UInt8](repeating: 0, count: 8)
+                    while case let count = try await reader.read(into: &buffer), count > 0 { received += buffer[..<count] }
+                    return received
+                })
+                #expect(read == [4, 3, 2, 1])
+                let written = await outcome { try await awaitWithin(.seconds(20), Task { try await writer.write([5]) }) }
+                guard case .failure(let error as WeftError) = written else {
+                    Issue.record("a write after the write half shut down succeeded: \(written)")
+                    return
+                }
+                #expect(error.kind == .closed, "\(error)")
+            }
+        }
+
         @Test("two tasks writing 8 MiB each into a stream whose peer does not read yet both finish once it reads; two tasks awaiting its shutdown behind a third writer finish without waiting for all its bytes")
         func concurrentWritersAndShutdowns() async throws {
             let size = 8 << 20  // more than loopback's socket buffers hold

@@ -341,7 +341,7 @@ struct EveryPublicEntryPointRejectsBadInputTests {
         #expect(try runtime.block(on: writer.shutdownFuture()).failure?.kind == .closed)
     }
 
-    @Test("a closed listener's localAddress and async accept() fail with .closed, and its connections sequence ends at once; a closed stream's async read, write and shutdown fail with .closed")
+    @Test("a closed listener's localAddress and async accept() fail with .closed, and its connections sequence ends at once; a closed stream's async read, write and shutdown, and its split halves', fail with .closed")
     func closedAsyncFaces() async throws {
         let loop = try LoopThread()
         let task = loop.spawn { () async throws -> (kinds: [String: WeftError.Kind?], connections: Int) in
@@ -356,13 +356,18 @@ struct EveryPublicEntryPointRejectsBadInputTests {
             kinds["read"] = await thrownKind { _ = try await client.read() }
             kinds["write"] = await thrownKind { try await client.write([1]) }
             kinds["shutdown"] = await thrownKind { try await client.shutdown() }
+            let (reader, writer) = client.split()
+            kinds["half read"] = await thrownKind { _ = try await reader.read() }
+            kinds["half write"] = await thrownKind { try await writer.write([1]) }
+            kinds["half flush"] = await thrownKind { try await writer.flush() }
+            kinds["half shutdown"] = await thrownKind { try await writer.shutdown() }
             server.close()
             return (kinds, connections)
         }
         let (kinds, connections) = try await awaitWithin(.seconds(20), task)
         await shutDownOffThePool(loop)
         #expect(connections == 0, "a closed listener's connections yielded \(connections)")
-        #expect(kinds.count == 5)
+        #expect(kinds.count == 9)
         for (operation, kind) in kinds.sorted(by: { $0.key < $1.key }) {
             #expect(kind == .closed, "\(operation) after close: \(String(describing: kind))")
         }

@@ -109,6 +109,41 @@ struct UnixSocketTests {
         #expect(try UnixAddress(parsing: String(repeating: "x", count: UnixAddress.maximumLength)) == .path(String(repeating: "x", count: UnixAddress.maximumLength)))
     }
 
+    @Test("the halves of a split Unix stream await as the whole stream does: the write half writes, flushes and shuts down from a task off the loop, the read half reads the reply to its end")
+    func splitHalvesAwait() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let baseline = try await NetTest.handleBaseline(on: loop)
+        let name = "weft-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let (listener, client) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (UnixListener, UnixStream) in
+            let listener = try UnixListener.bind(.abstract(name))
+            return (listener, try await UnixStream.connect(to: .abstract(name)))
+        })
+        let server = loop.spawn { () async throws -> Void in
+            let connection = try await listener.accept()
+            var request: [UInt8] = []
+            while case let bytes = try await connection.read(), !bytes.isEmpty { request += bytes }
+            try await connection.write(request.reversed())
+            try await connection.shutdown()
+        }
+        let (reader, writer) = client.split()
+        let reply = try await awaitWithin(.seconds(20), Task { () async throws -> [UInt8] in
+            try await writer.write(NetTest.bytes("hel"))
+            try await writer.write(NetTest.bytes("xlo")[1...])
+            try await writer.flush()
+            try await writer.shutdown()
+            var reply = try await reader.read(upTo: 2)
+            var buffer = [UInt8](repeating: 0, count: 2)
+            while case let count = try await reader.read(into: &buffer), count > 0 { reply += buffer[..<count] }
+            return reply
+        })
+        try await awaitWithin(.seconds(20), server)
+        #expect(reply == NetTest.bytes("olleh"))
+        client.close()
+        listener.close()
+        try await NetTest.expectNothingLeftOpen(on: loop, handlesBefore: baseline)
+    }
+
     @Test("an abstract name: bind, connect and exchange bytes with no file in the file system; a second bind of the name fails with EADDRINUSE")
     func abstractName() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
