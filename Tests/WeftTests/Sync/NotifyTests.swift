@@ -139,11 +139,13 @@ struct SyncNotifyTests {
         let otherPlayed = Shared<Int?>(nil)
         let other = ForeignThread {
             let runtime = try? Runtime()
-            let outcome = try? runtime?.block(on: timeoutFuture(.seconds(30), NotifyRally(mine: pong, theirs: ping, rounds: rounds, serves: false)))
+            let outcome = try? runtime?.block(on: timeoutFuture(.seconds(120), NotifyRally(mine: pong, theirs: ping, rounds: rounds, serves: false)))
             otherPlayed.value = try? outcome?.get()
         }
         let outcome = Result { () throws(WeftError) in
-            try Runtime().block(on: timeoutFuture(.seconds(30), NotifyRally(mine: ping, theirs: pong, rounds: rounds, serves: true)))
+            // 120 s: 40,000 cross-thread wake-ups under ThreadSanitizer on a
+            // loaded 2-core machine; a lost one waits for ever.
+            try Runtime().block(on: timeoutFuture(.seconds(120), NotifyRally(mine: ping, theirs: pong, rounds: rounds, serves: true)))
         }
         other.join()
         #expect(try outcome.get().get() == rounds, "a lost wake-up ends in the timeout")
