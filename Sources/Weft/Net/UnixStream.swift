@@ -68,10 +68,12 @@ public final class UnixStream: @unchecked Sendable {
     /// domain stream socket ignores (see ``SocketOptions``).
     public func setOptions(_ options: SocketOptions) throws(WeftError) {
         if let error = connection.wrongThread("setOptions") { throw error }
-        try options.validateForConnectedSocket(operation: "setOptions")
+        // What does nothing here first: a range check would name a value
+        // for an option that no value makes work.
         if let inapplicable = options.unixInapplicable {
             throw WeftError(.invalidArgument, operation: "setOptions", detail: inapplicable)
         }
+        try options.validateForConnectedSocket(operation: "setOptions")
         try connection.configure(options, operation: "setOptions")
     }
 

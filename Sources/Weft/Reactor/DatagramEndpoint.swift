@@ -493,6 +493,9 @@ final class DatagramEndpoint: SocketOwner {
     /// sends wait in libuv's queue: those without an address would go to
     /// whoever is the peer when the kernel takes them, the new one.
     func connect(to address: SocketAddress?, operation: String) throws(WeftError) {
+        // Closed first: a socket closed while libuv held a send still counts
+        // it until the close's callback, and was refused as busy.
+        guard handle != nil else { throw closedError(operation) }
         guard queuedSendBytes == 0 else {
             throw WeftError(.libuv(code: UV_EBUSY.rawValue), operation: operation,
                             detail: "sends are still queued for the current peer; await them first")

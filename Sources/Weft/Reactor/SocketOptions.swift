@@ -77,9 +77,10 @@ public struct SocketOptions: Sendable, Hashable {
     /// `ipv6Only` on an IPv4 address; on a Unix domain socket `reusePort`,
     /// `ipv6Only` and the two Linux ignores there (``unixInapplicable``).
     /// (`SO_REUSEADDR` has no effect on a Unix socket either, but it is on by
-    /// default and so cannot tell a request.)
+    /// default and so cannot tell a request.) An option that cannot apply is
+    /// named before its range is checked: a Unix socket's linger of 3 s was
+    /// told to be `.zero`, which was then refused as having no effect.
     func validate(operation: String, binding socket: BoundSocket) throws(WeftError) {
-        try validate(operation: operation)
         let inapplicable: String? = switch socket {
         case .ip(.ipv4) where ipv6Only != nil: "ipv6Only applies to an IPv6 address, not an IPv4 one"
         case .unixDomain where reusePort: "reusePort applies to IP sockets, not to a Unix domain socket"
@@ -88,6 +89,7 @@ public struct SocketOptions: Sendable, Hashable {
         default: nil
         }
         if let inapplicable { throw WeftError(.invalidArgument, operation: operation, detail: inapplicable) }
+        try validate(operation: operation)
     }
 
     /// Why an option set here does nothing on a connected Unix domain stream

@@ -43,7 +43,7 @@ struct SocketOptionsTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("an option that cannot apply to the socket is refused, not ignored: ipv6Only on IPv4 (TCP and UDP); reusePort, ipv6Only, linger or receiveBufferSize on a Unix socket")
+    @Test("an option that cannot apply to the socket is refused, not ignored: ipv6Only on IPv4 (TCP and UDP); reusePort, ipv6Only, linger or receiveBufferSize on a Unix socket, whatever its value")
     func inapplicableOptions() throws {
         try UnixSocketTests.withTemporaryDirectory { directory in
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -56,6 +56,10 @@ struct SocketOptionsTests {
                 ("ipv6Only", { _ = try UnixListener.bind(.path(directory + "/v6.sock"), options: SocketOptions(ipv6Only: true), runtime: runtime) }),
                 ("linger", { _ = try UnixListener.bind(.path(directory + "/linger.sock"), options: SocketOptions(linger: .zero), runtime: runtime) }),
                 ("receiveBufferSize", { _ = try UnixListener.bind(.path(directory + "/rcvbuf.sock"), options: SocketOptions(receiveBufferSize: 4096), runtime: runtime) }),
+                // Values out of range for an IP socket are refused as having no
+                // effect, not told to take a value that would then be refused.
+                ("linger has no effect", { _ = try UnixListener.bind(.path(directory + "/linger3.sock"), options: SocketOptions(linger: .seconds(3)), runtime: runtime) }),
+                ("receiveBufferSize has no effect", { _ = try UnixListener.bind(.path(directory + "/rcvbuf0.sock"), options: SocketOptions(receiveBufferSize: 0), runtime: runtime) }),
             ]
             for (name, bind) in refusals {
                 let error = try #require(throws: WeftError.self) { try bind() }
@@ -138,7 +142,8 @@ struct SocketOptionsTests {
             #expect(SocketProbe.option(clientSide, SOL_SOCKET, SO_SNDBUF) == Int32(SocketProbe.grantedBufferSize(20_000, "wmem")))
             // Options a Unix stream socket ignores are refused, as the binding ones.
             for (options, name) in [(SocketOptions(backlog: 8), "backlog"), (SocketOptions(linger: .zero), "linger"),
-                                    (SocketOptions(receiveBufferSize: 40_000), "receiveBufferSize")] {
+                                    (SocketOptions(receiveBufferSize: 40_000), "receiveBufferSize"),
+                                    (SocketOptions(linger: .seconds(3)), "linger has no effect")] {
                 let rejected = try #require(throws: WeftError.self) { try client.setOptions(options) }
                 #expect(rejected.kind == .invalidArgument)
                 #expect(rejected.detail.contains(name))

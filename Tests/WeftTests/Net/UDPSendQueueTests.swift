@@ -173,6 +173,29 @@ struct UDPSendQueueTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
+    @Test("connect and disconnect on a socket closed while libuv still held a send fail with .closed, not EBUSY")
+    func connectAfterCloseWithAHeldSend() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let receiver = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        let client = try UDPSocket.bind(SocketAddress("127.0.0.1:0"), runtime: runtime)
+        client.endpoint.queuesEverySend = true
+        let address = try receiver.localAddress
+        var send = client.sendFuture([1], to: address)
+        var context = Context(waker: .noop)
+        var pending = false
+        if case .pending = send.poll(&context) { pending = true }
+        try #require(pending, "the send should be queued, waiting for its callback")
+        client.close()
+        #expect(client.endpoint.queuedSendBytes > 0, "libuv's close callback has not run: the held send still counts")
+        let connectError = try #require(throws: WeftError.self) { try client.connect(to: address) }
+        #expect(connectError.kind == .closed, "\(connectError)")
+        let disconnectError = try #require(throws: WeftError.self) { try client.disconnect() }
+        #expect(disconnectError.kind == .closed, "\(disconnectError)")
+        _ = try runtime.block(on: timeoutFuture(.seconds(10), send))
+        receiver.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
     @Test("after connect, datagrams another sender sent before it, and not yet received, are not received: they were handed out after the connect")
     func connectDropsQueuedStrangers() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
