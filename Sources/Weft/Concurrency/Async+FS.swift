@@ -7,7 +7,10 @@
 /// **Cancellation** (every method here): cancelling the task drops the
 /// future and throws `CancellationError`. A request a pool thread has not
 /// started is cancelled and does nothing; one it has started runs to the end
-/// (a write may land, a rename may happen) and its result is dropped.
+/// (a write may land, a rename may happen) and its result is dropped. An
+/// await whose loop shuts down under it is dropped the same way, but throws
+/// ``WeftError/Kind/closed`` (a file's operation) or
+/// ``WeftError/Kind/shutDown`` (a path's): nobody cancelled the task.
 
 extension File {
     /// Opens `path` with `options`, creating it with `permissions` where
@@ -23,58 +26,58 @@ extension File {
     public static func open(
         _ path: String, options: FileOpenOptions = .read, permissions: FilePermissions = .defaultFile
     ) async throws -> File {
-        try await value(transferring: UnsafeTransfer(value: openFuture(path, options: options, permissions: permissions))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: openFuture(path, options: options, permissions: permissions)), "open")
     }
 
     /// The next bytes, at most `maxLength`; empty at end of file. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop, "read")
     }
 
     /// At most `maxLength` bytes at `offset` (`pread`); fewer at the end of
     /// the file, and at most 64 MiB at once.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int, at offset: Int64) async throws -> [UInt8] {
-        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop, "read")
     }
 
     /// Writes all of `bytes` sequentially and waits until they are written.
     /// Not cancel-safe.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        try await value(transferring: UnsafeTransfer(value: writeFuture(bytes)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes)), on: handle.loop, "write")
     }
 
     /// Writes all of `bytes` at `offset` (`pwrite`). Not cancel-safe.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8], at offset: Int64) async throws {
-        try await value(transferring: UnsafeTransfer(value: writeFuture(bytes, at: offset)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes, at: offset)), on: handle.loop, "write")
     }
 
     /// Waits until every byte sequential writes accepted is written, and
     /// reports the error of the last block if it failed.
     nonisolated(nonsending)
     public func flush() async throws {
-        try await value(transferring: UnsafeTransfer(value: Flush(writer: self)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: Flush(writer: self)), on: handle.loop, "flush")
     }
 
     /// The file's status (`fstat`). See ``statusFuture()``.
     nonisolated(nonsending)
     public func status() async throws -> FileStatus {
-        try await value(transferring: UnsafeTransfer(value: statusFuture()), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture()), on: handle.loop, "status")
     }
 
     /// Waits until the file's data reached the disk (`fsync`). See ``syncFuture()``.
     nonisolated(nonsending)
     public func sync() async throws {
-        try await value(transferring: UnsafeTransfer(value: syncFuture()), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: syncFuture()), on: handle.loop, "sync")
     }
 
     /// Cuts or extends the file to `size` bytes. See ``truncateFuture(to:)``.
     nonisolated(nonsending)
     public func truncate(to size: Int64) async throws {
-        try await value(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop, "truncate")
     }
 
     /// Copies `count` bytes from `offset` to `destination` (at its position),
@@ -82,8 +85,8 @@ extension File {
     /// ``sendFuture(to:offset:count:)-(File,_,_)``.
     nonisolated(nonsending)
     public func send(to destination: File, offset: Int64 = 0, count: Int) async throws -> Int {
-        try await value(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),
-                        on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),
+                        on: handle.loop, "send")
     }
 }
 
@@ -92,16 +95,16 @@ extension File {
     /// with `sendfile`; returns how many. See ``sendFuture(to:offset:count:)-(TCPStream,_,_)``.
     nonisolated(nonsending)
     public func send(to stream: TCPStream, offset: Int64 = 0, count: Int) async throws -> Int {
-        try await value(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
-                        on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
+                        on: handle.loop, "send")
     }
 
     /// Sends `count` bytes of this file from `offset` to the Unix domain
     /// `stream` with `sendfile`; returns how many. See ``sendFuture(to:offset:count:)-(UnixStream,_,_)``.
     nonisolated(nonsending)
     public func send(to stream: UnixStream, offset: Int64 = 0, count: Int) async throws -> Int {
-        try await value(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
-                        on: handle.loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
+                        on: handle.loop, "send")
     }
 }
 
@@ -109,31 +112,31 @@ extension FileSystem {
     /// The status of `path`. See ``statusFuture(of:followingLinks:)``.
     nonisolated(nonsending)
     public static func status(of path: String, followingLinks: Bool = true) async throws -> FileStatus {
-        try await value(transferring: UnsafeTransfer(value: statusFuture(of: path, followingLinks: followingLinks))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture(of: path, followingLinks: followingLinks)), "status")
     }
 
     /// Renames `source` to `destination`. See ``renameFuture(from:to:)``.
     nonisolated(nonsending)
     public static func rename(from source: String, to destination: String) async throws {
-        try await value(transferring: UnsafeTransfer(value: renameFuture(from: source, to: destination))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: renameFuture(from: source, to: destination)), "rename")
     }
 
     /// Removes the file `path`. See ``removeFileFuture(_:)``.
     nonisolated(nonsending)
     public static func removeFile(_ path: String) async throws {
-        try await value(transferring: UnsafeTransfer(value: removeFileFuture(path))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: removeFileFuture(path)), "removeFile")
     }
 
     /// Removes the empty directory `path`. See ``removeDirectoryFuture(_:)``.
     nonisolated(nonsending)
     public static func removeDirectory(_ path: String) async throws {
-        try await value(transferring: UnsafeTransfer(value: removeDirectoryFuture(path))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: removeDirectoryFuture(path)), "removeDirectory")
     }
 
     /// Makes the directory `path`. See ``makeDirectoryFuture(_:permissions:)``.
     nonisolated(nonsending)
     public static func makeDirectory(_ path: String, permissions: FilePermissions = .defaultDirectory) async throws {
-        try await value(transferring: UnsafeTransfer(value: makeDirectoryFuture(path, permissions: permissions))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: makeDirectoryFuture(path, permissions: permissions)), "makeDirectory")
     }
 
     /// Makes a new, empty directory named `prefix` and six random characters,
@@ -149,25 +152,25 @@ extension FileSystem {
     /// ```
     nonisolated(nonsending)
     public static func makeTemporaryDirectory(prefix: String = "/tmp/weft-") async throws -> String {
-        try await value(transferring: UnsafeTransfer(value: makeTemporaryDirectoryFuture(prefix: prefix))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: makeTemporaryDirectoryFuture(prefix: prefix)), "makeTemporaryDirectory")
     }
 
     /// The entries of the directory `path`, sorted by name. See ``contentsOfDirectoryFuture(_:)``.
     nonisolated(nonsending)
     public static func contentsOfDirectory(_ path: String) async throws -> [DirectoryEntry] {
-        try await value(transferring: UnsafeTransfer(value: contentsOfDirectoryFuture(path))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: contentsOfDirectoryFuture(path)), "contentsOfDirectory")
     }
 
     /// Every byte of the file `path`, failing past `limit` bytes. See ``readFileFuture(_:limit:)``.
     nonisolated(nonsending)
     public static func readFile(_ path: String, limit: Int = 64 * 1024 * 1024) async throws -> [UInt8] {
-        try await value(transferring: UnsafeTransfer(value: readFileFuture(path, limit: limit))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: readFileFuture(path, limit: limit)), "readFile")
     }
 
     /// Makes (or empties) the file `path` and writes `contents` into it. See
     /// ``writeFileFuture(_:contents:permissions:)``.
     nonisolated(nonsending)
     public static func writeFile(_ path: String, contents: [UInt8], permissions: FilePermissions = .defaultFile) async throws {
-        try await value(transferring: UnsafeTransfer(value: writeFileFuture(path, contents: contents, permissions: permissions))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFileFuture(path, contents: contents, permissions: permissions)), "writeFile")
     }
 }

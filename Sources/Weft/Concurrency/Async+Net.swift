@@ -9,21 +9,21 @@ extension TCPStream {
     /// Connects to `address`.
     nonisolated(nonsending)
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
-        try await value(transferring: UnsafeTransfer(value: Connect(address: address))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: Connect(address: address)), "connect")
     }
 
     /// Resolves `host` (a numeric address needs no lookup) and connects to its
     /// addresses by Happy Eyeballs.
     nonisolated(nonsending)
     public static func connect(host: String, port: Int) async throws -> TCPStream {
-        try await value(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port)), "connect")
     }
 
     /// Connects to the first of `addresses` that accepts, by Happy Eyeballs
     /// (see the future form, ``connectFuture(toAny:)``).
     nonisolated(nonsending)
     public static func connect(toAny addresses: [SocketAddress]) async throws -> TCPStream {
-        try await value(transferring: UnsafeTransfer(value: ConnectToAny(addresses, operation: "connect"))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: ConnectToAny(addresses, operation: "connect")), "connect")
     }
 
     /// Up to `maxLength` bytes; empty at end of stream (and at once for a
@@ -105,7 +105,7 @@ extension TCPListener {
     /// `options`. See the future form, `bindFuture(host:port:options:)`.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, options: SocketOptions) async throws -> TCPListener {
-        try await value(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options)), "bind")
     }
 
     /// The next connection. Cancel-safe.
@@ -145,14 +145,14 @@ extension TCPListener {
 /// started, and throws `CancellationError`.
 nonisolated(nonsending)
 public func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-    try await value(transferring: UnsafeTransfer(value: Resolve(host: host, port: port))).value.get()
+    try await awaitResult(transferring: UnsafeTransfer(value: Resolve(host: host, port: port)), "resolve")
 }
 
 extension UnixStream {
     /// Connects to the Unix socket `address` (see ``connectFuture(to:)``).
     nonisolated(nonsending)
     public static func connect(to address: UnixAddress) async throws -> UnixStream {
-        try await value(transferring: UnsafeTransfer(value: UnixConnect(address: address))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: UnixConnect(address: address)), "connect")
     }
 
     /// Up to `maxLength` bytes; empty at end of stream (and at once for a
@@ -312,7 +312,7 @@ extension UDPSocket {
     /// errors.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, options: Options = Options()) async throws -> UDPSocket {
-        try await value(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options))).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options)), "bind")
     }
 
     /// Sends `bytes` as one datagram to `address` and returns once the kernel

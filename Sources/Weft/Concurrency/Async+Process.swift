@@ -3,10 +3,11 @@
 /// bridge"). Spawning and making a pipe run on the calling task's loop (else
 /// the shared one); the rest on the child's or the stream's own loop.
 ///
-/// A spawn, a run or a wait whose loop shuts down under it throws
+/// A spawn, a run, a wait or a new pipe whose loop shuts down under it throws
 /// ``WeftError/Kind/shutDown``, as ``ChildProcess`` promises and the poll
-/// forms report, not `CancellationError`: the task was not cancelled
-/// (``awaitCancelledError(on:else:)`` tells the two apart).
+/// forms report, and a pipe's or standard stream's read or write
+/// ``WeftError/Kind/closed``, not `CancellationError`: the task was not
+/// cancelled (``awaitCancelledError(_:else:)`` tells the two apart).
 
 extension Command {
     /// Spawns the child (see ``spawnFuture()``) on the calling task's loop, or
@@ -75,7 +76,7 @@ extension PipeStream {
     /// (see ``pipeFuture()``).
     nonisolated(nonsending)
     public static func pipe() async throws -> (reader: PipeStream, writer: PipeStream) {
-        try await value(transferring: UnsafeTransfer(value: OpenPipe())).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: OpenPipe()), "pipe")
     }
 
     /// Up to `maxLength` bytes; empty at end of stream. Cancel-safe.
@@ -128,26 +129,26 @@ extension StandardStream {
     /// ``readFuture(upTo:)``.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await value(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: loop, "read")
     }
 
     /// Writes all of `bytes` and waits until they reached the OS (flushed).
     /// Not cancel-safe: a prefix may have been written when cancelled.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        try await value(transferring: UnsafeTransfer(value: writeAll(bytes)), on: loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: writeAll(bytes)), on: loop, "write")
     }
 
     /// Waits until every byte written has reached the OS.
     nonisolated(nonsending)
     public func flush() async throws {
-        try await value(transferring: UnsafeTransfer(value: Flush(writer: self)), on: loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: Flush(writer: self)), on: loop, "flush")
     }
 
     /// Flushes, then closes a terminal's or pipe's stream (a pipe has no
     /// half-close); flushes a file.
     nonisolated(nonsending)
     public func shutdown() async throws {
-        try await value(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: loop).value.get()
+        try await awaitResult(transferring: UnsafeTransfer(value: Shutdown(writer: self)), on: loop, "shutdown")
     }
 }

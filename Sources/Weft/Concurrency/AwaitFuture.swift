@@ -13,10 +13,12 @@ import Synchronization
 /// `CancellationError`. So does a call from a task still bound to a loop that
 /// has shut down (its jobs then run on the loop's orphaned-jobs queue, where no
 /// loop will poll the future), and an await in flight when its loop shuts down:
-/// the shutdown cancelled it. The async socket operations (and a listener's
-/// `connections`, a UDP socket's `datagrams`) report that case as
-/// ``WeftError/Kind/closed`` instead, and those of child processes as
-/// ``WeftError/Kind/shutDown``.
+/// the shutdown cancelled it. Weft's own async operations that can fail
+/// report that case as their error instead, as their poll forms do:
+/// ``WeftError/Kind/closed`` for one on a handle (a socket's, a pipe's, a
+/// file's, a standard stream's, and a listener's `connections`, a UDP
+/// socket's `datagrams`), ``WeftError/Kind/shutDown`` for one that would make
+/// a handle, act on a path or run a child.
 @inlinable
 nonisolated(nonsending)
 public func value<F: Future>(of future: sending F) async throws(CancellationError) -> sending F.Output {
@@ -87,6 +89,31 @@ extension EventLoop {
 /// `CancellationError`. A task nobody cancelled must not be told it was.
 func awaitCancelledError(_ cancelled: AwaitCancelled, else shutDown: @autoclosure () -> WeftError) -> any Error {
     cancelled.loopShutDown ? shutDown() : CancellationError()
+}
+
+/// Awaits `transfer`'s future, whose output is a `Result`, and returns its
+/// value or throws its error: the async form of an operation that can fail.
+/// Runs on `loop`, the loop of the handle the operation acts on (a file's, a
+/// standard stream's), or with none (an operation that makes a handle or acts
+/// on a path) on the calling task's loop, else the shared one.
+///
+/// An await that ended because that loop shut down throws what the poll form
+/// would report, not `CancellationError` (a task nobody cancelled must not be
+/// told it was): ``WeftError/Kind/closed`` for an operation on a handle, the
+/// shutdown having closed it, and ``WeftError/Kind/shutDown`` for one with no
+/// handle yet. The async socket reads and writes spell theirs out instead
+/// (``SocketOwner/cancelledError(_:_:)`` says why).
+nonisolated(nonsending)
+func awaitResult<F: Future, Success>(
+    transferring transfer: consuming UnsafeTransfer<F>, on loop: EventLoop? = nil, _ operation: String
+) async throws -> Success where F.Output == Result<Success, WeftError> {
+    do {
+        return try await awaitValue(transferring: transfer, on: loop).value.get()
+    } catch let cancelled as AwaitCancelled {
+        throw awaitCancelledError(cancelled, else: loop == nil
+            ? WeftError(.shutDown, operation: operation, detail: "its loop shut down")
+            : WeftError(.closed, operation: operation, detail: "its loop has shut down"))
+    }
 }
 
 /// `awaitValue` from off the loop: runs the await on `loop` (else the shared

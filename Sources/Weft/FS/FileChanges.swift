@@ -56,8 +56,9 @@ public struct FileChange: Sendable, Hashable {
 /// thread it yields `.wrongThread`, and its ``values`` await each change on
 /// that loop. When that loop shuts down, the watch is stopped, and the
 /// stream, wherever it is polled, yields a `.shutDown` failure (changes still
-/// unread are dropped) and ends; awaited through ``values``, the await ends
-/// first, with `CancellationError`, as every await on a loop that shut down.
+/// unread are dropped) and ends; awaited through ``values``, whose elements
+/// are those results, the await ends first, with `CancellationError`, as an
+/// await whose only failure is cancellation does on a loop that shut down.
 ///
 /// Copies of the stream made once it is installed (at its first poll, or
 /// ``install(runtime:)``) share one watch: each change goes to the copy

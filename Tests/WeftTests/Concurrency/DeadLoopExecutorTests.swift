@@ -108,34 +108,51 @@ extension ConcurrencyBridge {
             #expect(try await awaitWithin(.seconds(20), datagrams) == "closed receive")
         }
 
-        @Test("connect, bind by name and resolve from a task still bound to a shut-down loop are cancelled; none carries on on the shared loop")
-        func connectsOfADeadLoop() async throws {
+        // Before the fix that came with this test's file and pipe cases, each
+        // of these threw CancellationError: a task nobody cancelled was told it
+        // was, where spawn() throws .shutDown and a socket's read .closed.
+        @Test("from a task still bound to a shut-down loop, the async operations that would make a handle or act on a path (connect, bind by name, resolve, a pipe, an open, a path's status) throw .shutDown naming the operation, and a file's and a pipe's operations .closed, not CancellationError; none carries on on the shared loop")
+        func operationsOfADeadLoop() async throws {
             let listening = try LoopThread()
             let listener = try await awaitWithin(.seconds(20), listening.spawn { try TCPListener.bind(SocketAddress("127.0.0.1:0")) })
             let address = try listener.localAddress
+            let path = "/tmp/weft-dead-loop-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            defer { unlink(path) }
             let loop = try LoopThread()
-            try await awaitWithin(.seconds(20), loop.spawn { 1 })
+            let (file, pipe) = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> (File, (reader: PipeStream, writer: PipeStream)) in
+                (try await File.open(path, options: [.read, .write, .create, .truncate]), try await PipeStream.pipe())
+            })
             await shutDownOffThePool(loop)
             let outcomes = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) {
-                () async -> [String] in
-                func outcome(_ body: () async throws -> Void) async -> String {
+                () async -> [(String, String)] in
+                func outcome(_ operation: String, _ body: () async throws -> Void) async -> (String, String) {
                     do {
                         try await body()
-                        return "no error"
-                    } catch is CancellationError {
-                        return "cancelled"
+                        return (operation, "no error")
+                    } catch let error as WeftError {
+                        return (operation, "\(error.kind) \(error.operation)")
                     } catch {
-                        return "\(error)"
+                        return (operation, "\(type(of: error))")
                     }
                 }
                 return [
-                    await outcome { try await TCPStream.connect(to: address).close() },
-                    await outcome { try await TCPListener.bind(host: "127.0.0.1", port: 0).close() },
-                    await outcome { _ = try await resolve(host: "localhost", port: 80) },
+                    await outcome("shutDown connect") { try await TCPStream.connect(to: address).close() },
+                    await outcome("shutDown connect") { try await TCPStream.connect(host: "127.0.0.1", port: address.port).close() },
+                    await outcome("shutDown bind") { try await TCPListener.bind(host: "127.0.0.1", port: 0).close() },
+                    await outcome("shutDown bind") { try await UDPSocket.bind(host: "127.0.0.1", port: 0).close() },
+                    await outcome("shutDown resolve") { _ = try await resolve(host: "localhost", port: 80) },
+                    await outcome("shutDown pipe") { _ = try await PipeStream.pipe() },
+                    await outcome("shutDown open") { try await File.open(path).close() },
+                    await outcome("shutDown status") { _ = try await FileSystem.status(of: path) },
+                    await outcome("closed write") { try await file.write([1]) },
+                    await outcome("closed read") { _ = try await file.read() },
+                    await outcome("closed sync") { try await file.sync() },
+                    await outcome("closed read") { _ = try await pipe.reader.read() },
+                    await outcome("closed write") { try await pipe.writer.write([1]) },
                 ]
             })
-            for (operation, outcome) in zip(["connect", "bind(host:port:)", "resolve"], outcomes) {
-                #expect(outcome == "cancelled", "\(operation) from a dead loop's task: \(outcome)")
+            for (expected, outcome) in outcomes {
+                #expect(outcome == expected, "from a dead loop's task")
             }
             listener.close()
             await shutDownOffThePool(listening)

@@ -28,21 +28,78 @@ struct StandardStreamTests {
         try withStandardInput(ends, body)
     }
 
+    /// ``withPipeAsStandardInput(_:)`` for a body that awaits.
+    static func withPipeAsStandardInput(_ body: (Int32) async throws -> Void) async throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(closeOnExecPipe(&ends) == 0)
+        let saved = try redirectStandardInput(to: ends)
+        defer { restoreStandardInput(saved, closing: ends) }
+        try await body(ends[1])
+    }
+
     /// Runs `body` with descriptor 0 a copy of `ends[0]` and `ends[1]` given
     /// to it; then puts descriptor 0 back and closes both ends.
     private static func withStandardInput(_ ends: [Int32], _ body: (Int32) throws -> Void) throws {
-        let saved = fcntl(0, F_DUPFD_CLOEXEC, 0)
-        defer {
-            if saved >= 0 {
-                dup2(saved, 0)
-                close(saved)
-            }
-            close(ends[0])
-            close(ends[1])
-        }
-        try #require(saved >= 0)
-        try #require(dup2(ends[0], 0) == 0)
+        let saved = try redirectStandardInput(to: ends)
+        defer { restoreStandardInput(saved, closing: ends) }
         try body(ends[1])
+    }
+
+    /// Makes descriptor 0 a copy of `ends[0]` and returns a copy of what it
+    /// was, for ``restoreStandardInput(_:closing:)``; on failure closes both ends.
+    private static func redirectStandardInput(to ends: [Int32]) throws -> Int32 {
+        let saved = fcntl(0, F_DUPFD_CLOEXEC, 0)
+        guard saved >= 0, dup2(ends[0], 0) == 0 else {
+            let failure = DescriptorSwapFailed(errno: errno)
+            restoreStandardInput(saved, closing: ends)
+            throw failure
+        }
+        return saved
+    }
+
+    struct DescriptorSwapFailed: Error {
+        let errno: Int32
+    }
+
+    /// Puts back descriptor 0 as `saved` was (when it was saved), and closes `ends`.
+    private static func restoreStandardInput(_ saved: Int32, closing ends: [Int32]) {
+        if saved >= 0 {
+            dup2(saved, 0)
+            close(saved)
+        }
+        close(ends[0])
+        close(ends[1])
+    }
+
+    // Before the fix that came with this test, each threw CancellationError: a
+    // task nobody cancelled was told it was, where a pipe's read throws .closed.
+    @Test("a standard stream's async read, write, flush and shutdown, from a task still bound to its loop after the loop shut down, throw .closed naming the operation, not CancellationError")
+    func asyncOperationsAfterItsLoopShutDown() async throws {
+        try await Self.withPipeAsStandardInput { _ in
+            let loop = try LoopThread()
+            let input = try await awaitWithin(.seconds(20), loop.spawn { try StandardStream.input() })
+            await shutDownOffThePool(loop)
+            let outcomes = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) { () async -> [String] in
+                func outcome(_ body: () async throws -> Void) async -> String {
+                    do {
+                        try await body()
+                        return "no error"
+                    } catch let error as WeftError {
+                        return "\(error.kind) \(error.operation)"
+                    } catch {
+                        return "\(type(of: error))"
+                    }
+                }
+                return [
+                    await outcome { _ = try await input.read() },
+                    await outcome { try await input.write([1]) },
+                    await outcome { try await input.flush() },
+                    await outcome { try await input.shutdown() },
+                ]
+            })
+            #expect(outcomes == ["closed read", "closed write", "closed flush", "closed shutdown"])
+        }
+        #expect(!Self.isNonBlocking(0), "the shutdown closed the stream, which put the pipe's mode back")
     }
 
     @Test("standard input on a pipe reads what is written to it; two streams on one pipe leave it non-blocking until the last closes, which makes it blocking again")
