@@ -26,9 +26,14 @@ extension Command {
     /// and waits for its exit (see ``statusFuture()``).
     ///
     /// **Cancellation:** the child runs on (killed with ``killOnDrop``) and is
-    /// reaped; this throws `CancellationError`.
+    /// reaped; this throws `CancellationError`. In a task cancelled already,
+    /// nothing is spawned.
     nonisolated(nonsending)
     public func status() async throws -> ProcessExitStatus {
+        // The spawn is the future's first poll, which an await makes before
+        // it looks at the task's cancellation: the child started, with
+        // nothing left to wait for it.
+        if Task.isCancelled { throw CancellationError() }
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: statusFuture())).value.get()
         } catch let cancelled as AwaitCancelled { throw loopShutDown(cancelled, "status") }
@@ -42,6 +47,7 @@ extension Command {
     /// **Cancellation:** as ``status()``; what was collected is dropped.
     nonisolated(nonsending)
     public func output(limit: Int = 16 << 20) async throws -> ProcessOutput {
+        if Task.isCancelled { throw CancellationError() }  // as status()
         do {
             return try await awaitValue(transferring: UnsafeTransfer(value: outputFuture(limit: limit))).value.get()
         } catch let cancelled as AwaitCancelled { throw loopShutDown(cancelled, "output") }

@@ -539,6 +539,34 @@ struct ChildProcessTests {
         }
     }
 
+    // Before the fix that came with this test, each of the four tried the
+    // spawn (its future's first poll came before the look at the task's
+    // cancellation) and threw the missing program's notFound: a program that
+    // existed ran, with nothing left to wait for it.
+    @Test("status() and output() in a task cancelled already spawn nothing and throw CancellationError, on a loop and off it: a missing program is not even looked for")
+    func runInACancelledTask() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let missing = Command("/nonexistent/weft-test-program")
+        @Sendable func outcomes() async -> [String] {
+            withUnsafeCurrentTask { $0?.cancel() }
+            var outcomes: [String] = []
+            for run in [{ _ = try await missing.status() }, { _ = try await missing.output() }] as [() async throws -> Void] {
+                do {
+                    try await run()
+                    outcomes.append("no error")
+                } catch is CancellationError {
+                    outcomes.append("cancelled")
+                } catch {
+                    outcomes.append("\(error)")
+                }
+            }
+            return outcomes
+        }
+        #expect(try await awaitWithin(.seconds(20), loop.spawn { await outcomes() }) == ["cancelled", "cancelled"])
+        #expect(try await awaitWithin(.seconds(20), Task { await outcomes() }) == ["cancelled", "cancelled"])
+    }
+
     @Test("off the loop thread: kill and the poll forms fail with wrongThread")
     func wrongThread() throws {
         let runtime = try Runtime()
