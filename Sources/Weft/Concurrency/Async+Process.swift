@@ -42,7 +42,8 @@ extension Command {
     /// Spawns the child with its standard output and error piped (its input
     /// `/dev/null` unless set otherwise), collects both, and waits for its exit
     /// (see ``outputFuture(limit:)``). If it writes more than `limit` bytes to
-    /// either, it is killed and this fails with `ENOBUFS`.
+    /// either, it is killed (unless it has exited already) and this fails
+    /// with `ENOBUFS`.
     ///
     /// **Cancellation:** as ``status()``; what was collected is dropped.
     nonisolated(nonsending)

@@ -132,10 +132,7 @@ public struct CollectOutput: Future {
                     continue reading
                 }
                 if collected[index].count + bytes.count > limit {
-                    _ = try? child.kill()
-                    let name = index == 0 ? "standard output" : "standard error"
-                    return .ready(.failure(WeftError(.libuv(code: UV_ENOBUFS.rawValue), operation: "output",
-                                                     detail: "\(command.executable.debugDescription) wrote more than \(limit) bytes to its \(name); it was killed")))
+                    return .ready(.failure(overLimit(index == 0 ? "standard output" : "standard error", child, &context)))
                 }
                 collected[index].append(contentsOf: bytes)
                 streams[index].consume(bytes.count)
@@ -151,5 +148,25 @@ public struct CollectOutput: Future {
         }
         guard let exit, finished[0], finished[1] else { return .pending }
         return .ready(.success(ProcessOutput(status: exit, standardOutput: collected[0], standardError: collected[1])))
+    }
+
+    /// The error for `child` having written more than `limit` bytes to its
+    /// `stream`: it is killed, unless it has exited already (its output and
+    /// its exit often come in one turn of the loop), when its status is told
+    /// instead of a kill that did nothing.
+    private mutating func overLimit(_ stream: String, _ child: ChildProcess, _ context: inout Context) -> WeftError {
+        if exit == nil {
+            var waiting = child.waitFuture()
+            if case .ready(.success(let status)) = waiting.poll(&context) { exit = status }
+        }
+        let fate: String
+        if let exit {
+            fate = "it had exited already (\(exit))"
+        } else {
+            _ = try? child.kill()
+            fate = "it was killed"
+        }
+        return WeftError(.libuv(code: UV_ENOBUFS.rawValue), operation: "output",
+                         detail: "\(command.executable.debugDescription) wrote more than \(limit) bytes to its \(stream); \(fate)")
     }
 }

@@ -9,6 +9,28 @@ import Testing
 @Suite("Child processes")
 struct ChildProcessTests {
     /// Runs `future` on `runtime` for at most 20 s.
+    /// Polls `base` once, then holds the thread for `pause`, under a second
+    /// (so that what the poll started, a child, runs meanwhile), then goes on
+    /// polling it.
+    struct PausedAfterFirstPoll<Base: Future>: Future {
+        var base: Base
+        let pause: Duration
+        var paused = false
+
+        mutating func poll(_ context: inout Context) -> Poll<Base.Output> {
+            let result = base.poll(&context)
+            if !paused {
+                paused = true
+                // Slept again after a signal (the child's SIGCHLD) cut it short.
+                let end = ContinuousClock.now + pause
+                while case let left = end - ContinuousClock.now, left > .zero {
+                    usleep(UInt32(left / .microseconds(1)))
+                }
+            }
+            return result
+        }
+    }
+
     static func run<F: Future>(_ runtime: Runtime, _ future: F) throws -> F.Output {
         try runtime.block(on: timeoutFuture(.seconds(20), future)).get()
     }
@@ -176,7 +198,28 @@ struct ChildProcessTests {
         if case .failure(let error) = tooMuch {
             #expect(error.name == "ENOBUFS")
             #expect(error.description.contains("more than 1000 bytes"))
+            #expect(error.description.contains("it was killed"))
         }
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
+
+    // Before the fix that came with this test, it said "it was killed" of a
+    // child that had exited: the kill did nothing, and the status was lost.
+    @Test("output() past its limit from a child that had exited already (its output and its exit in one turn of the loop) says so, with its status, rather than that it was killed")
+    func outputPastItsLimitAfterTheExit() throws {
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        // The child writes 2,000 bytes (which the pipe holds) and exits while
+        // the loop's thread is held after the spawn; its output and its exit
+        // then come in the next turn. An attempt whose child took longer
+        // than the half second to exit is tried again.
+        let error = try onTimeInOneOf({ () throws -> WeftError? in
+            let output = PausedAfterFirstPoll(base: Command("/usr/bin/head", arguments: ["-c", "2000", "/dev/zero"]).outputFuture(limit: 1000),
+                                              pause: .milliseconds(500))
+            return try Self.run(runtime, output).failure
+        }, isOnTime: { $0?.description.contains("it was killed") == false })
+        #expect(error?.name == "ENOBUFS", "\(String(describing: error))")
+        #expect(error?.description.contains("more than 1000 bytes to its standard output; it had exited already (exit code 0)") == true,
+                "\(String(describing: error))")
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
