@@ -3,6 +3,12 @@
 /// (docs/ARCHITECTURE.md, "The Swift concurrency bridge"): on the current loop
 /// (or ``LoopThread/shared``); cancelling the Swift task drops that future and
 /// throws `CancellationError`.
+///
+/// Each future is made where it is polled (`lazy`), so that its deadline is
+/// on the time line of the loop that arms it: made on the caller's thread, it
+/// read the clock of a deterministic runtime merely alive there, and the
+/// shared loop, on real time, took an hour-long virtual sleep as long past
+/// (or a short one as most of a thousand seconds away).
 
 /// Suspends for `duration` on the loop's timer wheel; zero or less returns
 /// at once.
@@ -14,7 +20,7 @@
 nonisolated(nonsending)
 public func sleep(for duration: Duration) async throws(CancellationError) {
     if Task.isCancelled { throw CancellationError() }
-    _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(for: duration)))
+    _ = try await value(transferring: UnsafeTransfer(value: lazy { sleepFuture(for: duration) }))
 }
 
 /// Suspends until `deadline` on the loop's timer wheel; a deadline in the past
@@ -24,7 +30,7 @@ public func sleep(for duration: Duration) async throws(CancellationError) {
 nonisolated(nonsending)
 public func sleep(until deadline: ContinuousClock.Instant) async throws(CancellationError) {
     if Task.isCancelled { throw CancellationError() }
-    _ = try await value(transferring: UnsafeTransfer(value: sleepFuture(until: deadline)))
+    _ = try await value(transferring: UnsafeTransfer(value: lazy { sleepFuture(until: deadline) }))
 }
 
 /// Runs `operation` with a time limit and returns its result; when time runs
@@ -57,5 +63,5 @@ public func timeout<T: Sendable>(
     let attempt = AsyncFuture { () async -> Result<T, any Error> in
         do { return .success(try await operation()) } catch { return .failure(error) }
     }
-    return try await value(transferring: UnsafeTransfer(value: timeoutFuture(limit, attempt))).value.get().get()
+    return try await value(transferring: UnsafeTransfer(value: lazy { timeoutFuture(limit, attempt) })).value.get().get()
 }

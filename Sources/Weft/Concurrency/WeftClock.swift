@@ -1,9 +1,9 @@
 /// Weft's time as a Swift `Clock`, for code written against `Clock`:
 /// `Task.sleep(for:clock:)`, swift-async-algorithms' `debounce` and the like.
 ///
-/// It reads the time of the runtime running the calling thread: on a
-/// deterministic runtime's thread (``RuntimeOptions/deterministic(seed:)``),
-/// its virtual clock, which moves only when the runtime jumps to its next
+/// It reads the time of the calling thread: on a deterministic runtime's
+/// thread (``RuntimeOptions/deterministic(seed:)``: the runtime runs there, or
+/// outside every `block(on:)`, is the newest one alive there), its virtual clock, which moves only when the runtime jumps to its next
 /// timer or ``Runtime/advanceTime(by:)`` moves it, so an hour-long sleep in a
 /// test takes microseconds; elsewhere, the monotonic clock
 /// (`CLOCK_MONOTONIC`, as `uv_hrtime`). Its sleeps are Weft sleeps: on the
@@ -62,7 +62,9 @@ public struct WeftClock: Clock {
     public var minimumResolution: Duration { .milliseconds(1) }
 
     /// Suspends until `deadline` with a Weft sleep; `tolerance` is not used.
-    /// Throws `CancellationError` when the task is cancelled.
+    /// Throws `CancellationError` when the task is cancelled. How long is
+    /// read on the caller's executor, where `deadline` was read.
+    nonisolated(nonsending)
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try await Weft.sleep(for: now.duration(to: deadline))
     }

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Weft
 
@@ -54,6 +55,50 @@ struct WeftClockTests {
         sleeper.cancel()
         // Wrapped, the deadline was in the past and the sleep returned at once.
         await #expect(throws: CancellationError.self) { try await sleeper.value }
+    }
+
+    // Before the fix that came with this test, each future was made on the
+    // calling thread, on the virtual clock of the deterministic runtime alive
+    // there (an hour in), and armed on the shared loop, on real time: the
+    // sleeps ended at once and the timeout threw TimedOut at its first poll.
+    // Exit tests: the runtime lives on one of the pool's threads across an
+    // await, where other tests' tasks would have read its clock too.
+    @Test("awaited off any loop on a thread where a deterministic runtime lives, sleep(for:), sleep(until:), timeout and Task.sleep on a WeftClock take their time in real time")
+    func realTimeBesideADeterministicRuntime() async {
+        await #expect(processExitsWith: .success) { await WeftClockTests.sleepBesideADeterministicRuntime(0) }
+        await #expect(processExitsWith: .success) { await WeftClockTests.sleepBesideADeterministicRuntime(1) }
+        await #expect(processExitsWith: .success) { await WeftClockTests.sleepBesideADeterministicRuntime(2) }
+        await #expect(processExitsWith: .success) { await WeftClockTests.sleepBesideADeterministicRuntime(3) }
+    }
+
+    /// Exits the process with 0 when the `operation`th way of waiting 200 ms,
+    /// awaited where a deterministic runtime an hour into its virtual time
+    /// lives, takes its 200 ms in real time; else with 1 (too short or too
+    /// long), 2 (the runtime failed) or 3 (the wait threw). Exits rather than
+    /// returns: the runtime must not be dropped on another thread, where the
+    /// await may have resumed.
+    static func sleepBesideADeterministicRuntime(_ operation: Int) async -> Never {
+        let runtime: Runtime
+        do {
+            runtime = try Runtime(options: .deterministic(seed: 1))
+            try runtime.block(on: sleepFuture(for: .seconds(3600)))
+        } catch {
+            exit(2)
+        }
+        let start = ContinuousClock.now
+        do {
+            switch operation {
+            case 0: try await Weft.sleep(for: .milliseconds(200))
+            case 1: try await Weft.sleep(until: .now + .milliseconds(200))
+            case 2: try await timeout(.seconds(5)) { try await Task.sleep(for: .milliseconds(200)) }
+            default: try await Task.sleep(for: .milliseconds(200), clock: WeftClock())
+            }
+        } catch {
+            exit(3)
+        }
+        let elapsed = ContinuousClock.now - start
+        withExtendedLifetime(runtime) {}
+        exit(elapsed >= .milliseconds(190) && elapsed < .seconds(30) ? 0 : 1)
     }
 
     @Test("instants order and measure as durations")
