@@ -133,9 +133,11 @@ extension ConcurrencyBridge {
 
         @Test("cancelling the task awaiting timeout throws CancellationError and cancels the operation")
         func cancellingTheCaller() async throws {
+            let started = Latch()
             let cancelled = Latch()
             let caller = Task {
                 try await timeout(.seconds(60)) { () async -> Int in
+                    started.set()
                     do {
                         try await Weft.sleep(for: .seconds(60))
                     } catch {
@@ -144,7 +146,9 @@ extension ConcurrencyBridge {
                     return 0
                 }
             }
-            try await Task.sleep(for: .milliseconds(10))
+            // Cancelled once the operation runs: cancelled before, the call
+            // throws at once and runs nothing, so nothing would set the latch.
+            try await awaitWithin(.seconds(20), Task { try await value(of: started.wait()) })
             caller.cancel()
             let result = await outcome { try await awaitWithin(.seconds(20), caller) }
             #expect(isCancellation(result), "got \(result)")

@@ -38,6 +38,11 @@ struct IdleMemoryTests {
             return .pending
         }
         let waker = ForeignThread {
+            // 300 ms after the waiter's first poll, not after this thread's
+            // start: the burst before it may take that long on a loaded
+            // machine, and a wake there would leave the loop nothing to wait for.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while published.withLock({ $0 }) == nil && ContinuousClock.now < deadline { usleep(1_000) }
             usleep(300_000)
             done.store(true, ordering: .releasing)
             published.withLock { $0 }?.wake()

@@ -51,7 +51,9 @@ struct JoinHandleCopiesTests {
                 select(either: handles.value[1 - index], or: sleepFuture(for: .milliseconds(5))).map { _ in Output(freed) }
             }))
         }
-        try runtime.block(on: sleepFuture(for: .milliseconds(30)))
+        // Made at the first poll, and long after theirs: made before the loop
+        // ran, a loaded machine could leave it due before their 5 ms were.
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(200)) })
         #expect(handles.value.allSatisfy { $0.isFinished })
         handles.value = []  // detaches both; their outputs go with the tasks
         #expect(freed.value == 2, "the tasks held each other through their join slots")
