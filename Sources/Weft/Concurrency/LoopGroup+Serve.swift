@@ -248,6 +248,9 @@ public final class GroupServer: Sendable {
 
 /// The future returned by ``GroupServer/waitForConnectionsFuture()``: each
 /// loop's count, in turn (each, once closed and at zero, stays there).
+///
+/// Poll it from one task, as ``TaskTrackerWait``: only the task that polled a
+/// copy last is woken. Make a `waitForConnectionsFuture()` per task instead.
 public struct ConnectionsFinished: Future {
     private var waits: [TaskTrackerWait]
     private var finished = 0

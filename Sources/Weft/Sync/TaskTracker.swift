@@ -167,6 +167,10 @@ public struct Tracked<Base: Future>: Future {
 }
 
 /// The future returned by ``TaskTracker/waitFuture()``.
+///
+/// Poll it from one task: it waits as a ``Notified`` does, and a copy made
+/// after its first poll shares its place among the waiters, so only the task
+/// that polled last is woken. Make a `waitFuture()` per task instead.
 public struct TaskTrackerWait: Future {
     let tracker: TaskTracker
     var notified: Notified?
