@@ -21,7 +21,7 @@ public func unboundedChannel<Value: Sendable>(of type: Value.Type = Value.self) 
 /// The receiving half of a ``boundedChannel(of:capacity:)`` or
 /// ``unboundedChannel(of:)``: a stream of the values sent, in the order each
 /// sender sent them, ending (`nil`) once the buffer is empty and every sender
-/// is gone. Use `.values` for an `AsyncSequence`, or ``receive()``.
+/// is gone, or the receiver closed the channel (``close()``). Use `.values` for an `AsyncSequence`, or ``receive()``.
 ///
 /// Copies share the queue and the liveness: sends fail once every copy is
 /// gone. Copies may wait in several tasks at once: a send wakes every waiting
@@ -55,6 +55,22 @@ public struct ChannelReceiver<Value: Sendable>: PollStream, Sendable {
 
     /// Values buffered now.
     public var count: Int { lifetime.shared.count }
+
+    /// Closes the channel for sending without dropping the receiver (Tokio's
+    /// `Receiver::close`), to stop producers and still take what they sent:
+    /// from now on every send and reservation fails, handing its value back,
+    /// and so do the sends waiting for room; what is buffered stays, to be
+    /// received, and so may a permit reserved before the close still send.
+    /// The stream then ends (`nil`) once the buffer is empty and those
+    /// permits are used or dropped. Copies share it; closing again does nothing.
+    public func close() {
+        lifetime.shared.closeForSending()
+    }
+
+    /// Whether no new value can be sent: ``close()`` was called, or every
+    /// sender is gone. Values buffered, or sent through a permit reserved
+    /// before the close, may still come (Tokio's `is_closed`).
+    public var isClosed: Bool { lifetime.shared.sendsHaveEnded }
 
     /// A future of up to `limit` values: it waits for the first, then takes
     /// whatever else is buffered (Tokio's `recv_many`); empty once every

@@ -26,7 +26,8 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     }
 
     /// A future that delivers `value`, waiting while the buffer is full; ready
-    /// with `.failure(SendError)` (the value back) once the receiver is gone.
+    /// with `.failure(SendError)` (the value back) once the receiver is gone
+    /// or has closed the channel (``ChannelReceiver/close()``).
     @inlinable
     public func sendFuture(_ value: Value) -> ChannelSend<Value> {
         ChannelSend(lifetime: lifetime, value: value)
@@ -35,7 +36,7 @@ public struct ChannelSender<Value: Sendable>: Sendable {
     /// A future of a ``SendPermit``: waits for room like ``sendFuture(_:)``
     /// (in the same queue), then holds one slot until the permit sends, which
     /// never waits (Tokio's `Sender::reserve`). Ready with ``ChannelClosed``
-    /// once the receiver is gone.
+    /// once the receiver is gone or has closed the channel.
     ///
     /// **Cancellation:** cancel-safe: dropping it gives its place, or a slot
     /// already reserved, to the next waiting sender.
@@ -52,9 +53,10 @@ public struct ChannelSender<Value: Sendable>: Sendable {
         lifetime.shared.trySend(value)
     }
 
-    /// Whether the receiver is gone (every send would fail).
+    /// Whether the receiver is gone or has closed the channel (every send
+    /// would fail).
     public var isClosed: Bool {
-        lifetime.shared.state.withLock { !$0.isReceiverAlive }
+        lifetime.shared.state.withLock { !$0.acceptsSends }
     }
 }
 
@@ -93,7 +95,7 @@ public struct ChannelSend<Value: Sendable>: Future {
         guard let value = value.take() else { preconditionFailure("ChannelSend polled after it completed") }
         var receivers = WaitingWakers()
         let poll = shared.state.withLock { state -> Poll<Result<Void, SendError<Value>>> in
-            guard state.isReceiverAlive else { return .ready(.failure(SendError(value))) }
+            guard state.acceptsSends else { return .ready(.failure(SendError(value))) }
             if state.hasRoom(capacity: shared.capacity) {
                 state.buffer.append(value)
                 receivers = state.receivers.take()
@@ -156,15 +158,17 @@ public struct UnboundedSender<Value: Sendable>: Sendable {
         UnboundedSender(SenderLifetime(lifetime.shared, isFirst: false))
     }
 
-    /// Delivers `value`; throws, handing it back, when the receiver is gone.
+    /// Delivers `value`; throws, handing it back, when the receiver is gone
+    /// or has closed the channel.
     @inlinable
     public func send(_ value: Value) throws(SendError<Value>) {
         if case .failure(let error) = lifetime.shared.trySend(value) { throw SendError(error.value) }
     }
 
-    /// Whether the receiver is gone (every send would fail).
+    /// Whether the receiver is gone or has closed the channel (every send
+    /// would fail).
     public var isClosed: Bool {
-        lifetime.shared.state.withLock { !$0.isReceiverAlive }
+        lifetime.shared.state.withLock { !$0.acceptsSends }
     }
 }
 
@@ -186,7 +190,8 @@ public final class SendPermit<Value: Sendable>: Sendable {
 
     /// Puts `value` in the reserved slot. Throws, handing `value` back, when
     /// the receiver is gone, or when this permit was used already (a permit
-    /// sends once). Once it has sent, the permit no longer keeps the channel
+    /// sends once). A receiver's ``ChannelReceiver/close()`` after the slot was
+    /// reserved does not stop it (Tokio's permits, likewise). Once it has sent, the permit no longer keeps the channel
     /// open: with no other sender left, the receiver gets `value`, then the end.
     public func send(_ value: Value) throws(SendError<Value>) {
         guard let held = lifetime.withLock({ $0.take() }) else { throw SendError(value) }
@@ -234,7 +239,7 @@ public struct ChannelReserve<Value: Sendable>: Future {
             }
         } else {
             granted = shared.state.withLock { state in
-                guard state.isReceiverAlive else { return .ready(false) }
+                guard state.acceptsSends else { return .ready(false) }
                 if state.hasRoom(capacity: shared.capacity) {
                     state.reserved += 1
                     return .ready(true)

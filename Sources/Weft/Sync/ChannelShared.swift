@@ -12,7 +12,8 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
         /// Set when the receiver moved `value` into the buffer (or reserved
         /// the slot of a reservation).
         @usableFromInline var isDelivered = false
-        /// Set when the receiver went away first; `value` is still here.
+        /// Set when the channel closed first (the receiver went away, or
+        /// closed it); `value` is still here.
         @usableFromInline var isClosed = false
         /// A reservation: no value; served by reserving a slot.
         @usableFromInline var isReservation = false
@@ -44,11 +45,37 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
         @usableFromInline var senderCount = 1
         /// Cleared when the last copy of the receiver is gone.
         @usableFromInline var isReceiverAlive = true
+        /// Set by ``ChannelReceiver/close()``: no new send or reservation,
+        /// while what is buffered (and what reserved slots send) is received.
+        @usableFromInline var isClosedForSending = false
         /// Slots held by reservations (``SendPermit``s not used yet).
         @usableFromInline var reserved = 0
 
         @inlinable
         init() {}
+
+        /// Whether a new send or reservation may go in: the receiver is
+        /// there and has not closed the channel.
+        @inlinable
+        var acceptsSends: Bool { isReceiverAlive && !isClosedForSending }
+
+        /// Whether the receiver has had every value it will get, once the
+        /// buffer is empty: no sender (nor permit) is left, or the channel was
+        /// closed and no reserved slot can still send.
+        @inlinable
+        var isFinished: Bool {
+            waitingSenders.isEmpty && (senderCount == 0 || (isClosedForSending && reserved == 0))
+        }
+
+        /// Takes every waiting sender and reservation out of the queue, each
+        /// marked closed (its value still in its node), and returns their wakers.
+        @usableFromInline
+        mutating func closeWaitingSenders() -> [Waker] {
+            waitingSenders.removeAll().compactMap { sender in
+                sender.payload.isClosed = true
+                return sender.waker.take()
+            }
+        }
 
         /// Whether a send or reservation may take a slot now (no one queued first).
         @inlinable
@@ -83,7 +110,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
     @inlinable
     func trySend(_ value: Value) -> Result<Void, TrySendError<Value>> {
         var (result, receivers) = state.withLock { state -> (Result<Void, TrySendError<Value>>, WaitingWakers) in
-            guard state.isReceiverAlive else { return (.failure(.closed(value)), WaitingWakers()) }
+            guard state.acceptsSends else { return (.failure(.closed(value)), WaitingWakers()) }
             guard state.hasRoom(capacity: capacity) else {
                 return (.failure(.full(value)), WaitingWakers())
             }
@@ -126,7 +153,7 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
             }
             // Caught up: what a burst made the buffer grow to goes back.
             state.buffer.shrinkIfEmpty(to: State.initialCapacity)
-            if state.senderCount == 0 && state.waitingSenders.isEmpty { return .ready(nil) }
+            if state.isFinished { return .ready(nil) }
             if let waker { letGo = state.receivers.register(waker) }
             return .pending
         }
@@ -140,6 +167,26 @@ final class ChannelShared<Value: Sendable>: CountedSenders {
 
     /// Values buffered now.
     var count: Int { state.withLock { $0.buffer.count } }
+
+    /// Closes the channel for sending (``ChannelReceiver/close()``): the
+    /// waiting senders get their values back, and waiting receivers look again.
+    func closeForSending() {
+        var receivers = WaitingWakers()
+        let senders = state.withLock { state -> [Waker] in
+            guard state.acceptsSends else { return [] }
+            state.isClosedForSending = true
+            receivers = state.receivers.take()
+            return state.closeWaitingSenders()
+        }
+        wakeAll(senders)
+        receivers.wakeAll()
+    }
+
+    /// Whether no new value can be sent: the channel was closed, or every
+    /// sender is gone.
+    var sendsHaveEnded: Bool {
+        state.withLock { $0.isClosedForSending || $0.senderCount == 0 }
+    }
 
     @usableFromInline
     func senderAdded() {
@@ -169,10 +216,7 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
             state.isReceiverAlive = false
             receivers = state.receivers.take()
             while let value = state.buffer.popFirst() { dropped.append(value) }
-            return state.waitingSenders.removeAll().compactMap { sender in
-                sender.payload.isClosed = true
-                return sender.waker.take()
-            }
+            return state.closeWaitingSenders()
         }
         wakeAll(wakers)
         dropped.removeAll()  // values die outside the lock
@@ -181,7 +225,8 @@ final class ChannelReceiverLifetime<Value: Sendable>: Sendable {
 }
 
 extension ChannelShared {
-    /// A permit's send: the reserved slot takes `value`.
+    /// A permit's send: the reserved slot takes `value`, after a
+    /// ``ChannelReceiver/close()`` too (the slot was reserved before it).
     func sendReserved(_ value: Value) -> Result<Void, SendError<Value>> {
         var (result, receivers) = state.withLock { state -> (Result<Void, SendError<Value>>, WaitingWakers) in
             state.reserved -= 1
@@ -194,14 +239,16 @@ extension ChannelShared {
     }
 
     /// A permit dropped unused: its slot goes to the next waiting sender, and
-    /// the receiver is woken when that sender's value went into the buffer.
+    /// the receiver is woken when that sender's value went into the buffer,
+    /// or when the last slot reserved before a close let the stream end.
     func releaseReserved() {
         var (sender, receivers) = state.withLock { state -> (Waker?, WaitingWakers) in
             state.reserved -= 1
             guard state.isReceiverAlive else { return (nil, WaitingWakers()) }
             let buffered = state.buffer.count
             let sender = state.serveFirstWaitingSender()
-            return (sender, state.buffer.count > buffered ? state.receivers.take() : WaitingWakers())
+            let wakesReceivers = state.buffer.count > buffered || (state.isFinished && state.buffer.isEmpty)
+            return (sender, wakesReceivers ? state.receivers.take() : WaitingWakers())
         }
         sender?.wake()
         receivers.wakeAll()

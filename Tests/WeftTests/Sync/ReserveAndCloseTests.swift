@@ -171,4 +171,113 @@ struct ReserveAndCloseTests {
         try await awaitWithin(.seconds(20), waiter)
         #expect(returned.value)
     }
+
+    // MARK: - Closing a multi-producer channel's receiver (Tokio's `Receiver::close`)
+
+    @Test("close() on a channel's receiver: sends after it fail with their values back (trySend, send, an unbounded send, a reservation), what was buffered is still received, then the stream ends; senders and receiver say it is closed")
+    func receiverCloseKeepsTheBuffer() throws {
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 4)
+        #expect(sender.trySend(1).isSuccess)
+        #expect(sender.trySend(2).isSuccess)
+        #expect(!sender.isClosed && !receiver.isClosed)
+        receiver.close()
+        receiver.close()  // again: nothing more
+        #expect(sender.isClosed && receiver.isClosed)
+        guard case .failure(.closed(3)) = sender.trySend(3) else {
+            Issue.record("trySend after close did not hand its value back as closed")
+            return
+        }
+        var send = sender.sendFuture(4)
+        guard case .ready(.failure(let error)) = pollFuture(&send) else {
+            Issue.record("a send after close did not fail at once")
+            return
+        }
+        #expect(error.value == 4)
+        var reserve = sender.reserveFuture()
+        guard case .ready(.failure) = pollFuture(&reserve) else {
+            Issue.record("a reservation after close did not fail at once")
+            return
+        }
+        var stream = receiver
+        #expect(pollNextOnce(&stream) == .ready(1))
+        #expect(receiver.tryReceive() == 2)
+        #expect(pollNextOnce(&stream) == .ready(nil), "the stream did not end once the buffer was empty, with a sender still alive")
+        _ = sender
+
+        let (unbounded, unboundedReceiver) = unboundedChannel(of: Int.self)
+        try unbounded.send(5)
+        unboundedReceiver.close()
+        #expect(sendError { () throws(SendError<Int>) in try unbounded.send(6) }?.value == 6)
+        var unboundedStream = unboundedReceiver
+        #expect(pollNextOnce(&unboundedStream) == .ready(5))
+        #expect(pollNextOnce(&unboundedStream) == .ready(nil))
+    }
+
+    @Test("close() wakes what waits: a send waiting for room fails with its value back, a reservation waiting fails, and a receiver waiting on an empty channel sees the end")
+    func receiverCloseWakesTheWaiting() throws {
+        let runtime = try Runtime()
+        let (full, fullReceiver) = boundedChannel(of: Int.self, capacity: 1)
+        #expect(full.trySend(0).isSuccess)
+        let send = runtime.spawn(full.sendFuture(7))
+        let reserve = runtime.spawn(full.reserveFuture())
+        try runtime.block(on: yields(2))
+        #expect(!send.isFinished && !reserve.isFinished)
+        fullReceiver.close()
+        guard case .failure(let error) = try runtime.guardedBlock(on: send).get() else {
+            Issue.record("the waiting send succeeded after close")
+            return
+        }
+        #expect(error.value == 7)
+        #expect(try runtime.guardedBlock(on: reserve).get().failure != nil, "the waiting reservation was granted after close")
+        var fullStream = fullReceiver
+        #expect(pollNextOnce(&fullStream) == .ready(0), "the buffered value was dropped by close")
+        #expect(pollNextOnce(&fullStream) == .ready(nil))
+
+        let (empty, emptyReceiver) = boundedChannel(of: Int.self, capacity: 1)
+        let receiving = runtime.spawn(emptyReceiver.fold([Int]()) { $0 + [$1] })
+        try runtime.block(on: yields(2))
+        #expect(!receiving.isFinished)
+        emptyReceiver.close()
+        #expect(try runtime.guardedBlock(on: receiving).get() == [], "the waiting receiver was not woken by close")
+        _ = empty
+    }
+
+    @Test("a permit reserved before close() still sends, and the stream ends only once that permit is used, or dropped")
+    func permitReservedBeforeClose() throws {
+        let runtime = try Runtime()
+        for usesThePermit in [true, false] {
+            let (sender, receiver) = boundedChannel(of: Int.self, capacity: 2)
+            // The permit is held by `permit` alone, so that setting it to nil drops it.
+            var permit: SendPermit<Int>?
+            do {
+                var reserve = sender.reserveFuture()
+                if case .ready(.success(let granted)) = pollFuture(&reserve) { permit = granted }
+            }
+            try #require(permit != nil, "an empty channel did not grant a reservation at once")
+            let receiving = runtime.spawn(receiver.fold([Int]()) { $0 + [$1] })
+            receiver.close()
+            _ = consume sender
+            try runtime.block(on: yields(4))
+            #expect(!receiving.isFinished, "the stream ended while a permit reserved before the close could still send")
+            if usesThePermit { try permit?.send(9) }
+            permit = nil
+            #expect(try runtime.guardedBlock(on: receiving).get() == (usesThePermit ? [9] : []))
+        }
+    }
+
+    @Test("from async code: a consumer closes its channel, drains what the producers had sent, and ends; the producers' sends fail")
+    func receiverCloseFromAsyncCode() async throws {
+        let loop = try LoopThread()
+        defer { loop.shutdown() }
+        let (sender, receiver) = boundedChannel(of: Int.self, capacity: 8)
+        for value in 0..<3 { try await sender.send(value) }
+        let drained = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> [Int] in
+            receiver.close()
+            var received: [Int] = []
+            for try await value in receiver.values { received.append(value) }
+            return received
+        })
+        #expect(drained == [0, 1, 2])
+        await #expect(throws: SendError<Int>.self) { try await sender.send(3) }
+    }
 }
