@@ -122,7 +122,7 @@ public struct FileChanges: PollStream {
                 ended = true
                 watcher = nil
             }
-            return .success(FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: event.events)))
+            return .success(FileChange(name: event.name, kinds: FileChange.Kinds(rawValue: FileWatcher.kinds(event.events))))
         }
     }
 }

@@ -119,8 +119,21 @@ final class FileWatcher: EndsWithItsLoop {
     /// `IN_IGNORED`) and a move of the file (`IN_MOVE_SELF`) alike, and the
     /// inode the path names afterwards tells them apart no better (a file
     /// removed and made again usually has the old number): each ends it.
+    ///
+    /// A rename alone: libuv reports any inotify bit but `IN_ATTRIB` and
+    /// `IN_MODIFY` as a rename, `IN_ISDIR` among them, so a `chmod` or `touch`
+    /// of the watched directory came as a change and a rename of its own name,
+    /// and ended a watch the kernel still kept. The events that end a watch
+    /// never come with a change.
     func endsWatch(_ event: Event) -> Bool {
-        event.status < 0 || (event.events & Int32(UV_RENAME.rawValue) != 0 && event.name == ownName)
+        event.status < 0 || (event.events == Int32(UV_RENAME.rawValue) && event.name == ownName)
+    }
+
+    /// What `events` from libuv mean: with a change (`IN_ATTRIB`,
+    /// `IN_MODIFY`), the rename beside it is only a directory's `IN_ISDIR`
+    /// (inotify reports one kind of event at a time), so a change alone.
+    static func kinds(_ events: Int32) -> Int32 {
+        events & Int32(UV_CHANGE.rawValue) != 0 ? Int32(UV_CHANGE.rawValue) : events
     }
 
     private func deliver(_ event: Event) {

@@ -213,6 +213,37 @@ struct FileWatchTests {
         }
     }
 
+    // Before the fix that came with this test, libuv's report of the chmod
+    // (inotify's IN_ATTRIB with IN_ISDIR, which libuv counts as a rename too)
+    // ended the watch: a change and a rename of the directory's own name.
+    @Test("a chmod of a watched directory, or of a directory in it, is a change, not a rename, and the watch goes on: a file made after it is seen")
+    func directoryChmodDoesNotEnd() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let watched = directory + "/watched"
+            try runtime.block(on: FileSystem.makeDirectoryFuture(watched)).get()
+            try runtime.block(on: FileSystem.makeDirectoryFuture(watched + "/sub")).get()
+            var changes = FileSystem.watch(watched)
+            try changes.install(runtime: runtime)
+            #expect(chmod(watched, 0o700) == 0)
+            #expect(chmod(watched + "/sub", 0o700) == 0)
+            try runtime.block(on: FileSystem.writeFileFuture(watched + "/after", contents: [1])).get()
+            var seen: [FileChange] = []
+            while !seen.contains(where: { $0.name == "after" }) {
+                let next = try runtime.block(on: timeoutFuture(.seconds(5), changes.next())).get()
+                guard let change = next.0 else { break }
+                seen.append(try change.get())
+                changes = next.1
+            }
+            #expect(seen.contains { $0.name == "after" }, "the watch ended before the file was made: \(seen)")
+            #expect(seen.prefix(2).map(\.name) == ["watched", "sub"], "\(seen)")
+            #expect(seen.prefix(2).allSatisfy { $0.kinds == .changed }, "\(seen)")
+            #expect(runtime.openHandleCount == baseline + 1, "the watch was closed")
+            changes = FileSystem.watch(watched)  // drops the watch
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("watching a directory names the entry created in it")
     func directoryEntries() throws {
         try FileTest.withTemporaryDirectory { directory in
