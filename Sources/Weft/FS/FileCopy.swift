@@ -70,8 +70,10 @@ public struct FileCopy: Future {
                                                      detail: "negative offset \(range.offset) or count \(range.count)")))
                 }
             }
-            // Closed, either file fails below (its descriptor may name another file by now).
-            if !reader.handle.isClosed && !writer.handle.isClosed && weft_same_regular_file(reader.descriptor, writer.descriptor) != 0 {
+            // A closed file fails here, before its descriptor (which may name
+            // another file by now) is looked at, and with nothing to copy too.
+            if let error = reader.refusal("read") ?? writer.refusal("write") { return .ready(.failure(error)) }
+            if weft_same_regular_file(reader.descriptor, writer.descriptor) != 0 {
                 guard range != nil else {
                     return .ready(.failure(WeftError(.invalidArgument, operation: "copy \(reader.path)",
                                                      detail: "input file is output file (\(writer.path))")))

@@ -36,6 +36,11 @@ public struct FileSend<Writer: AsyncWrite>: Future {
     var remaining: Int
     var sent = 0
     var stage = Stage.flushing
+    /// What the flush before the next request waits for: the bytes written
+    /// to the stream before it began (a ``AsyncWrite/flushMark``, read at
+    /// its first poll). Waiting for the queue to empty, it waited for ever
+    /// beside a task that kept writing.
+    var flushMark: Int?
     /// The duplicate of the socket's descriptor, closed after the last request.
     var socket: DuplicateSocket?
     /// Set when it yields its result: polled again, it fails (it went on
@@ -72,11 +77,14 @@ public struct FileSend<Writer: AsyncWrite>: Future {
         while true {
             switch stage {
             case .flushing:
-                switch stream.pollFlush(&context) {
+                if flushMark == nil { flushMark = stream.flushMark }
+                switch stream.pollFlush(&context, through: flushMark!) {
                 case .pending: return .pending
                 case .ready(.failure(let error)): return .ready(.failure(error))
-                case .ready(.success): break
+                case .ready(.success): flushMark = nil
                 }
+                // Nothing to send still says that the file is closed.
+                if let error = file.refusal("sendfile") { return .ready(.failure(error)) }
                 if remaining == 0 { return finish() }
                 switch startSending() {
                 case .failure(let error): return .ready(.failure(error))

@@ -180,6 +180,48 @@ extension ConcurrencyBridge {
             }
         }
 
+        @Test("a file sent to a stream while another task keeps the stream's queue full is sent once what was written before it is out: it waited for the queue to empty, for as long as the other task wrote")
+        func sendfileBesideAStreamingWriter() async throws {
+            try await FileTest.withTemporaryDirectory { directory in
+                try await withConnectedPair { loop, _, client, server in
+                    let path = directory + "/data"
+                    let file = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> File in
+                        try await FileSystem.writeFile(path, contents: [UInt8](repeating: 2, count: 4096))
+                        return try await File.open(path)
+                    })
+                    try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
+                    let stop = Shared(false)
+                    let streaming = loop.spawn { () async throws -> Int in
+                        let chunk = [UInt8](repeating: 1, count: 64 << 10)
+                        var chunks = 0
+                        while !stop.value {
+                            try await client.write(chunk)
+                            chunks += 1
+                        }
+                        return chunks
+                    }
+                    let reader = loop.spawn { () async throws -> Int in
+                        var sent = 0
+                        while true {
+                            let bytes = try await server.read(upTo: 4 << 10)
+                            if bytes.isEmpty { return sent }
+                            sent += bytes.count { $0 == 2 }
+                            try await Task.sleep(for: .milliseconds(1))
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                    let sent = try await awaitWithin(.seconds(20), loop.spawn { try await file.send(to: client, count: 4096) })
+                    #expect(sent == 4096)
+                    #expect(!stop.value)
+                    stop.value = true
+                    #expect(try await awaitWithin(.seconds(20), streaming) > 0)
+                    try await awaitWithin(.seconds(20), loop.spawn { try await client.shutdown() })
+                    #expect(try await awaitWithin(.seconds(20), reader) == 4096)
+                    file.close()
+                }
+            }
+        }
+
         @Test("a flush and a shutdown return while another task keeps the stream's queue full: they wait for what was written before them, and the writer's next write then fails, shut down")
         func flushAndShutdownBesideAStreamingWriter() async throws {
             try await withConnectedPair { loop, _, client, server in

@@ -258,7 +258,7 @@ struct FileErrorTests {
         }
     }
 
-    @Test("after close() every operation fails with closed: a sequential read of a block already read ahead, a sequential read of nothing, a read into an empty buffer and a positional write of nothing (each succeeded)")
+    @Test("after close() every operation fails with closed: a sequential read of a block already read ahead, a sequential read of nothing, a read into an empty buffer and a positional write of nothing, a send or copy of nothing from or to it (each succeeded)")
     func everythingFailsAfterClose() throws {
         try FileTest.withTemporaryDirectory { directory in
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
@@ -275,6 +275,19 @@ struct FileErrorTests {
             #expect(intoEmpty.failure?.kind == .closed, "\(intoEmpty)")
             let writeNothing = try runtime.block(on: file.writeFuture([], at: 0))
             #expect(writeNothing.failure?.kind == .closed, "\(writeNothing)")
+            // Sending or copying nothing still says so (they succeeded, with 0).
+            let other = try runtime.block(on: File.openFuture(directory + "/other", options: [.read, .write, .create])).get()
+            let copyFrom = try runtime.block(on: file.sendFuture(to: other, count: 0))
+            #expect(copyFrom.failure?.kind == .closed, "\(copyFrom)")
+            let copyTo = try runtime.block(on: other.sendFuture(to: file, count: 0))
+            #expect(copyTo.failure?.kind == .closed, "\(copyTo)")
+            other.close()
+            let (source, listener, server, client) = try FileSendTests.fileAndConnection([1], in: directory, on: runtime)
+            source.close()
+            let sendNothing = try runtime.block(on: timeoutFuture(.seconds(10), source.sendFuture(to: server, count: 0))).get()
+            #expect(sendNothing.failure?.kind == .closed, "\(sendNothing)")
+            for stream in [server, client] { stream.close() }
+            listener.close()
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
