@@ -28,14 +28,38 @@ struct MaybeDone<F: Future> {
     }
 }
 
+/// Which child a join polls first: the next one at each poll, as Tokio's
+/// `join!` does. In argument order every time, a child that spent the task's
+/// ``Budget`` at every poll (a loop draining a channel kept full) went first
+/// each time and left none to the children after it, whose leaves then
+/// yielded: they waited as long as it ran.
+@usableFromInline
+struct JoinRotation {
+    @usableFromInline var first = 0
+
+    @inlinable
+    init() {}
+
+    /// The child to poll first this time, of `count`; the next poll starts
+    /// with the one after it.
+    @inlinable
+    mutating func next(of count: Int) -> Int {
+        let this = first
+        first = this + 1 < count ? this + 1 : 0
+        return this
+    }
+}
+
 /// Two futures run concurrently in one task; ready when both are, with both
 /// outputs. See ``join(_:_:)``.
 ///
-/// Every poll polls each unfinished child with the task's context.
+/// Every poll polls each unfinished child with the task's context, starting
+/// with each in turn (``JoinRotation``).
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join2<A: Future, B: Future>: Future {
     @usableFromInline var a: MaybeDone<A>
     @usableFromInline var b: MaybeDone<B>
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ a: A, _ b: B) {
@@ -45,20 +69,26 @@ public struct Join2<A: Future, B: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<(A.Output, B.Output)> {
-        let aDone = a.poll(&context)
-        let bDone = b.poll(&context)
+        var aDone = false
+        var bDone = false
+        let first = rotation.next(of: 2)
+        for step in 0..<2 {
+            if (first + step) % 2 == 0 { aDone = a.poll(&context) } else { bDone = b.poll(&context) }
+        }
         guard aDone && bDone else { return .pending }
         return .ready((a.take(), b.take()))
     }
 }
 
-/// Three futures run concurrently in one task. See ``join(_:_:_:)``.
+/// Three futures run concurrently in one task, each polled first in turn
+/// (``JoinRotation``). See ``join(_:_:_:)``.
 ///
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join3<A: Future, B: Future, C: Future>: Future {
     @usableFromInline var a: MaybeDone<A>
     @usableFromInline var b: MaybeDone<B>
     @usableFromInline var c: MaybeDone<C>
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ a: A, _ b: B, _ c: C) {
@@ -69,9 +99,17 @@ public struct Join3<A: Future, B: Future, C: Future>: Future {
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<(A.Output, B.Output, C.Output)> {
-        let aDone = a.poll(&context)
-        let bDone = b.poll(&context)
-        let cDone = c.poll(&context)
+        var aDone = false
+        var bDone = false
+        var cDone = false
+        let first = rotation.next(of: 3)
+        for step in 0..<3 {
+            switch (first + step) % 3 {
+            case 0: aDone = a.poll(&context)
+            case 1: bDone = b.poll(&context)
+            default: cDone = c.poll(&context)
+            }
+        }
         guard aDone && bDone && cDone else { return .pending }
         return .ready((a.take(), b.take(), c.take()))
     }
@@ -117,13 +155,15 @@ func takeOutput<F: Future>(_ slot: JoinSlot<F>) -> F.Output {
     slot.state.take()
 }
 
-/// Any number of futures run concurrently in one task, ready with a tuple of
-/// their outputs. See ``join(_:_:_:_:_:)``.
+/// Any number of futures run concurrently in one task, each polled first in
+/// turn (``JoinRotation``), ready with a tuple of their outputs. See
+/// ``join(_:_:_:_:_:)``.
 ///
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join<each F: Future>: Future {
     @usableFromInline var slots: (repeat JoinSlot<each F>)
     @usableFromInline var owner = JoinOwner()
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ futures: repeat each F) {
@@ -136,9 +176,21 @@ public struct Join<each F: Future>: Future {
             owner = JoinOwner()
             slots = (repeat (each slots).copy())
         }
+        var count = 0
+        for _ in repeat each slots { count += 1 }
+        let first = rotation.next(of: count)
         var allDone = true
+        // From the first in turn to the last, then those before it.
+        var index = 0
         for slot in repeat each slots {
+            if index >= first && !slot.state.poll(&context) { allDone = false }
+            index += 1
+        }
+        index = 0
+        for slot in repeat each slots {
+            guard index < first else { break }
             if !slot.state.poll(&context) { allDone = false }
+            index += 1
         }
         guard allDone else { return .pending }
         return .ready((repeat takeOutput(each slots)))

@@ -60,6 +60,8 @@ struct TryMaybeDone<F: Future> where F.Output: ResultConvertible {
 /// Two futures of `Result` run concurrently in one task: ready with both
 /// successes, or with the first failure. See ``tryJoin(_:_:)``.
 ///
+/// Each child is polled first in turn, as ``Join2``'s (``JoinRotation``).
+///
 /// **Cancellation:** the first failure drops the other child at once (before the
 /// join returns); dropping the join drops every unfinished child and the
 /// successes already stored.
@@ -68,6 +70,7 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible,
       A.Output.Failure == Failure, B.Output.Failure == Failure {
     @usableFromInline var a: TryMaybeDone<A>
     @usableFromInline var b: TryMaybeDone<B>
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ a: A, _ b: B) {
@@ -77,10 +80,18 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible,
 
     @inlinable
     public mutating func poll(_ context: inout Context) -> Poll<Result<(A.Output.Success, B.Output.Success), Failure>> {
-        let aState = a.poll(&context)
-        if case .ready(let error?) = aState { return fail(error) }
-        let bState = b.poll(&context)
-        if case .ready(let error?) = bState { return fail(error) }
+        var aState: Poll<Failure?> = .pending
+        var bState: Poll<Failure?> = .pending
+        let first = rotation.next(of: 2)
+        for step in 0..<2 {
+            if (first + step) % 2 == 0 {
+                aState = a.poll(&context)
+                if case .ready(let error?) = aState { return fail(error) }
+            } else {
+                bState = b.poll(&context)
+                if case .ready(let error?) = bState { return fail(error) }
+            }
+        }
         guard aState.isReady && bState.isReady else { return .pending }
         return .ready(.success((a.take(), b.take())))
     }
@@ -93,7 +104,8 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible,
     }
 }
 
-/// Three futures of `Result` run concurrently in one task. See ``tryJoin(_:_:_:)``.
+/// Three futures of `Result` run concurrently in one task, each polled first
+/// in turn (``JoinRotation``). See ``tryJoin(_:_:_:)``.
 ///
 /// **Cancellation:** the first failure drops the other children at once;
 /// dropping the join drops every unfinished child and the stored successes.
@@ -103,6 +115,7 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible, C.Output: Result
     @usableFromInline var a: TryMaybeDone<A>
     @usableFromInline var b: TryMaybeDone<B>
     @usableFromInline var c: TryMaybeDone<C>
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ a: A, _ b: B, _ c: C) {
@@ -115,12 +128,25 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible, C.Output: Result
     public mutating func poll(
         _ context: inout Context
     ) -> Poll<Result<(A.Output.Success, B.Output.Success, C.Output.Success), Failure>> {
-        let aState = a.poll(&context)
-        if case .ready(let error?) = aState { return fail(error) }
-        let bState = b.poll(&context)
-        if case .ready(let error?) = bState { return fail(error) }
-        let cState = c.poll(&context)
-        if case .ready(let error?) = cState { return fail(error) }
+        var aState: Poll<Failure?> = .pending
+        var bState: Poll<Failure?> = .pending
+        var cState: Poll<Failure?> = .pending
+        let first = rotation.next(of: 3)
+        for step in 0..<3 {
+            let failure: Failure?
+            switch (first + step) % 3 {
+            case 0:
+                aState = a.poll(&context)
+                failure = if case .ready(let error?) = aState { error } else { nil }
+            case 1:
+                bState = b.poll(&context)
+                failure = if case .ready(let error?) = bState { error } else { nil }
+            default:
+                cState = c.poll(&context)
+                failure = if case .ready(let error?) = cState { error } else { nil }
+            }
+            if let failure { return fail(failure) }
+        }
         guard aState.isReady && bState.isReady && cState.isReady else { return .pending }
         return .ready(.success((a.take(), b.take(), c.take())))
     }
@@ -169,12 +195,15 @@ func takeSuccess<F: Future>(_ slot: TryJoinSlot<F>) -> F.Output.Success {
 /// parameter pack to fail with one type (`tryJoin` of two or three children
 /// keeps the typed error).
 ///
+/// Each child is polled first in turn (``JoinRotation``).
+///
 /// **Cancellation:** the first failure drops every other child at once;
 /// dropping the join drops every unfinished child and the stored successes.
 public struct TryJoin<each F: Future>: Future where repeat (each F).Output: ResultConvertible {
     @usableFromInline var slots: (repeat TryJoinSlot<each F>)
     /// See ``JoinOwner``.
     @usableFromInline var owner = JoinOwner()
+    @usableFromInline var rotation = JoinRotation()
 
     @inlinable
     init(_ futures: repeat each F) {
@@ -187,15 +216,33 @@ public struct TryJoin<each F: Future>: Future where repeat (each F).Output: Resu
             owner = JoinOwner()
             slots = (repeat (each slots).copy())
         }
+        var count = 0
+        for _ in repeat each slots { count += 1 }
+        let first = rotation.next(of: count)
         var allDone = true
         var failure: (any Error)?
+        // From the first in turn to the last, then those before it.
+        var index = 0
         for slot in repeat each slots {
             guard failure == nil else { break }
+            if index >= first {
+                switch slot.state.poll(&context) {
+                case .pending: allDone = false
+                case .ready(let error?): failure = error
+                case .ready(nil): break
+                }
+            }
+            index += 1
+        }
+        index = 0
+        for slot in repeat each slots {
+            guard failure == nil && index < first else { break }
             switch slot.state.poll(&context) {
             case .pending: allDone = false
             case .ready(let error?): failure = error
             case .ready(nil): break
             }
+            index += 1
         }
         if let failure {
             for slot in repeat each slots { slot.state.drop() }

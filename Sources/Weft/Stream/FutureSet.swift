@@ -249,6 +249,14 @@ public struct FutureSet<F: Future>: PollStream {
                     return .ready((index, output))
                 }
                 if waker.isQueued.load(ordering: .relaxed) { yielded = true }
+                // The budget spent (a child that takes it all at every poll),
+                // the children after it would only yield: they go first at
+                // the next poll, with a fresh budget, before the ones woken
+                // since (in wake order, the spender came first every time).
+                if Budget.isSpent && backlogPosition < backlog.count {
+                    context.waker.wake()
+                    return .pending
+                }
             }
             // A poll that began on an earlier poll's backlog has not given the
             // woken children its waker (the earlier poll's may be another, a
