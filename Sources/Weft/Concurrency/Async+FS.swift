@@ -26,58 +26,58 @@ extension File {
     public static func open(
         _ path: String, options: FileOpenOptions = .read, permissions: FilePermissions = .defaultFile
     ) async throws -> File {
-        try await awaitResult(transferring: UnsafeTransfer(value: openFuture(path, options: options, permissions: permissions)), "open")
+        try await awaitResult(transferring: UnsafeTransfer(value: openFuture(path, options: options, permissions: permissions)), "open \(path)")
     }
 
     /// The next bytes, at most `maxLength`; empty at end of file. Cancel-safe.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int = 64 * 1024) async throws -> [UInt8] {
-        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop, "read")
+        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength)), on: handle.loop, "read \(path)")
     }
 
     /// At most `maxLength` bytes at `offset` (`pread`); fewer at the end of
     /// the file, and at most 64 MiB at once.
     nonisolated(nonsending)
     public func read(upTo maxLength: Int, at offset: Int64) async throws -> [UInt8] {
-        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop, "read")
+        try await awaitResult(transferring: UnsafeTransfer(value: readFuture(upTo: maxLength, at: offset)), on: handle.loop, "read \(path)")
     }
 
     /// Writes all of `bytes` sequentially and waits until they are written.
     /// Not cancel-safe.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8]) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes)), on: handle.loop, "write")
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes)), on: handle.loop, "write \(path)")
     }
 
     /// Writes all of `bytes` at `offset` (`pwrite`). Not cancel-safe.
     nonisolated(nonsending)
     public func write(_ bytes: [UInt8], at offset: Int64) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes, at: offset)), on: handle.loop, "write")
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFuture(bytes, at: offset)), on: handle.loop, "write \(path)")
     }
 
     /// Waits until every byte sequential writes accepted is written, and
     /// reports the error of the last block if it failed.
     nonisolated(nonsending)
     public func flush() async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: Flush(writer: self)), on: handle.loop, "flush")
+        try await awaitResult(transferring: UnsafeTransfer(value: Flush(writer: self)), on: handle.loop, "flush \(path)")
     }
 
     /// The file's status (`fstat`). See ``statusFuture()``.
     nonisolated(nonsending)
     public func status() async throws -> FileStatus {
-        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture()), on: handle.loop, "status")
+        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture()), on: handle.loop, "status \(path)")
     }
 
     /// Waits until the file's data reached the disk (`fsync`). See ``syncFuture()``.
     nonisolated(nonsending)
     public func sync() async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: syncFuture()), on: handle.loop, "sync")
+        try await awaitResult(transferring: UnsafeTransfer(value: syncFuture()), on: handle.loop, "sync \(path)")
     }
 
     /// Cuts or extends the file to `size` bytes. See ``truncateFuture(to:)``.
     nonisolated(nonsending)
     public func truncate(to size: Int64) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop, "truncate")
+        try await awaitResult(transferring: UnsafeTransfer(value: truncateFuture(to: size)), on: handle.loop, "truncate \(path)")
     }
 
     /// Copies `count` bytes from `offset` to `destination` (at its position),
@@ -86,7 +86,7 @@ extension File {
     nonisolated(nonsending)
     public func send(to destination: File, offset: Int64 = 0, count: Int) async throws -> Int {
         try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: destination, offset: offset, count: count)),
-                        on: handle.loop, "send")
+                        on: handle.loop, "sendfile \(path)")
     }
 }
 
@@ -96,7 +96,7 @@ extension File {
     nonisolated(nonsending)
     public func send(to stream: TCPStream, offset: Int64 = 0, count: Int) async throws -> Int {
         try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
-                        on: handle.loop, "send")
+                        on: handle.loop, "sendfile \(path)")
     }
 
     /// Sends `count` bytes of this file from `offset` to the Unix domain
@@ -104,7 +104,7 @@ extension File {
     nonisolated(nonsending)
     public func send(to stream: UnixStream, offset: Int64 = 0, count: Int) async throws -> Int {
         try await awaitResult(transferring: UnsafeTransfer(value: sendFuture(to: stream, offset: offset, count: count)),
-                        on: handle.loop, "send")
+                        on: handle.loop, "sendfile \(path)")
     }
 }
 
@@ -112,31 +112,31 @@ extension FileSystem {
     /// The status of `path`. See ``statusFuture(of:followingLinks:)``.
     nonisolated(nonsending)
     public static func status(of path: String, followingLinks: Bool = true) async throws -> FileStatus {
-        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture(of: path, followingLinks: followingLinks)), "status")
+        try await awaitResult(transferring: UnsafeTransfer(value: statusFuture(of: path, followingLinks: followingLinks)), "\(followingLinks ? "stat" : "lstat") \(path)")
     }
 
     /// Renames `source` to `destination`. See ``renameFuture(from:to:)``.
     nonisolated(nonsending)
     public static func rename(from source: String, to destination: String) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: renameFuture(from: source, to: destination)), "rename")
+        try await awaitResult(transferring: UnsafeTransfer(value: renameFuture(from: source, to: destination)), "rename \(source) -> \(destination)")
     }
 
     /// Removes the file `path`. See ``removeFileFuture(_:)``.
     nonisolated(nonsending)
     public static func removeFile(_ path: String) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: removeFileFuture(path)), "removeFile")
+        try await awaitResult(transferring: UnsafeTransfer(value: removeFileFuture(path)), "remove \(path)")
     }
 
     /// Removes the empty directory `path`. See ``removeDirectoryFuture(_:)``.
     nonisolated(nonsending)
     public static func removeDirectory(_ path: String) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: removeDirectoryFuture(path)), "removeDirectory")
+        try await awaitResult(transferring: UnsafeTransfer(value: removeDirectoryFuture(path)), "rmdir \(path)")
     }
 
     /// Makes the directory `path`. See ``makeDirectoryFuture(_:permissions:)``.
     nonisolated(nonsending)
     public static func makeDirectory(_ path: String, permissions: FilePermissions = .defaultDirectory) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: makeDirectoryFuture(path, permissions: permissions)), "makeDirectory")
+        try await awaitResult(transferring: UnsafeTransfer(value: makeDirectoryFuture(path, permissions: permissions)), "mkdir \(path)")
     }
 
     /// Makes a new, empty directory named `prefix` and six random characters,
@@ -152,25 +152,25 @@ extension FileSystem {
     /// ```
     nonisolated(nonsending)
     public static func makeTemporaryDirectory(prefix: String = "/tmp/weft-") async throws -> String {
-        try await awaitResult(transferring: UnsafeTransfer(value: makeTemporaryDirectoryFuture(prefix: prefix)), "makeTemporaryDirectory")
+        try await awaitResult(transferring: UnsafeTransfer(value: makeTemporaryDirectoryFuture(prefix: prefix)), "mkdtemp \(prefix)")
     }
 
     /// The entries of the directory `path`, sorted by name. See ``contentsOfDirectoryFuture(_:)``.
     nonisolated(nonsending)
     public static func contentsOfDirectory(_ path: String) async throws -> [DirectoryEntry] {
-        try await awaitResult(transferring: UnsafeTransfer(value: contentsOfDirectoryFuture(path)), "contentsOfDirectory")
+        try await awaitResult(transferring: UnsafeTransfer(value: contentsOfDirectoryFuture(path)), "scandir \(path)")
     }
 
     /// Every byte of the file `path`, failing past `limit` bytes. See ``readFileFuture(_:limit:)``.
     nonisolated(nonsending)
     public static func readFile(_ path: String, limit: Int = 64 * 1024 * 1024) async throws -> [UInt8] {
-        try await awaitResult(transferring: UnsafeTransfer(value: readFileFuture(path, limit: limit)), "readFile")
+        try await awaitResult(transferring: UnsafeTransfer(value: readFileFuture(path, limit: limit)), "readFile \(path)")
     }
 
     /// Makes (or empties) the file `path` and writes `contents` into it. See
     /// ``writeFileFuture(_:contents:permissions:)``.
     nonisolated(nonsending)
     public static func writeFile(_ path: String, contents: [UInt8], permissions: FilePermissions = .defaultFile) async throws {
-        try await awaitResult(transferring: UnsafeTransfer(value: writeFileFuture(path, contents: contents, permissions: permissions)), "writeFile")
+        try await awaitResult(transferring: UnsafeTransfer(value: writeFileFuture(path, contents: contents, permissions: permissions)), "writeFile \(path)")
     }
 }

@@ -9,14 +9,14 @@ extension TCPStream {
     /// Connects to `address`.
     nonisolated(nonsending)
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
-        try await awaitResult(transferring: UnsafeTransfer(value: Connect(address: address)), "connect")
+        try await awaitResult(transferring: UnsafeTransfer(value: Connect(address: address)), "connect \(address)")
     }
 
     /// Resolves `host` (a numeric address needs no lookup) and connects to its
     /// addresses by Happy Eyeballs.
     nonisolated(nonsending)
     public static func connect(host: String, port: Int) async throws -> TCPStream {
-        try await awaitResult(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port)), "connect")
+        try await awaitResult(transferring: UnsafeTransfer(value: ConnectByName(host: host, port: port)), "connect \(host):\(port)")
     }
 
     /// Connects to the first of `addresses` that accepts, by Happy Eyeballs
@@ -105,7 +105,7 @@ extension TCPListener {
     /// `options`. See the future form, `bindFuture(host:port:options:)`.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, options: SocketOptions) async throws -> TCPListener {
-        try await awaitResult(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options)), "bind")
+        try await awaitResult(transferring: UnsafeTransfer(value: BindByName(host: host, port: port, options: options)), "bind \(host):\(port)")
     }
 
     /// The next connection. Cancel-safe.
@@ -145,14 +145,14 @@ extension TCPListener {
 /// started, and throws `CancellationError`.
 nonisolated(nonsending)
 public func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-    try await awaitResult(transferring: UnsafeTransfer(value: Resolve(host: host, port: port)), "resolve")
+    try await awaitResult(transferring: UnsafeTransfer(value: Resolve(host: host, port: port)), "resolve \(host):\(port)")
 }
 
 extension UnixStream {
     /// Connects to the Unix socket `address` (see ``connectFuture(to:)``).
     nonisolated(nonsending)
     public static func connect(to address: UnixAddress) async throws -> UnixStream {
-        try await awaitResult(transferring: UnsafeTransfer(value: UnixConnect(address: address)), "connect")
+        try await awaitResult(transferring: UnsafeTransfer(value: UnixConnect(address: address)), "connect \(address)")
     }
 
     /// Up to `maxLength` bytes; empty at end of stream (and at once for a
@@ -312,7 +312,7 @@ extension UDPSocket {
     /// errors.
     nonisolated(nonsending)
     public static func bind(host: String, port: Int, options: Options = Options()) async throws -> UDPSocket {
-        try await awaitResult(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options)), "bind")
+        try await awaitResult(transferring: UnsafeTransfer(value: UDPBindByName(host: host, port: port, options: options)), "bind udp \(host):\(port)")
     }
 
     /// Sends `bytes` as one datagram to `address` and returns once the kernel

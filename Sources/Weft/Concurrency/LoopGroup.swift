@@ -34,7 +34,8 @@ import Synchronization
 ///
 /// **Shutdown.** ``shutdown()`` asks every loop to stop at once, so they wind
 /// down in parallel (each cancels its spawned tasks, gives them a second,
-/// cancels its Weft tasks and closes its handles), then joins every thread.
+/// cancels its Weft tasks and closes the handles it owns, as
+/// ``LoopThread/shutdown()`` does), then joins every thread.
 ///
 /// Keep the group alive while tasks prefer it, as with any executor.
 public final class LoopGroup: TaskExecutor {

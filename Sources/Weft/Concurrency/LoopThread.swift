@@ -23,8 +23,12 @@ import Synchronization
 /// ```
 ///
 /// ``shutdown()`` cancels the tasks started with ``spawn(_:)``, gives them a
-/// second to finish, cancels every Weft task, closes every handle and joins the
-/// thread. Swift jobs that still arrive afterwards run one at a time on a serial
+/// second to finish, cancels every Weft task, closes the handles the loop
+/// owns (its timers, signal handlers, file watches; its children are killed or
+/// left to the reaper, as their ``Command/killOnDrop`` says) and joins the
+/// thread. A stream, listener, socket or file still held outside its tasks
+/// stays open until it is closed or dropped; its operations then fail with
+/// ``WeftError/Kind-swift.enum/closed`` or ``WeftError/Kind-swift.enum/shutDown``. Swift jobs that still arrive afterwards run one at a time on a serial
 /// dispatch queue, so actors pinned to the loop keep their mutual exclusion.
 public final class LoopThread: Sendable {
     /// The loop shared by ``LoopActor`` and by `value(of:)` called off any loop.
@@ -281,7 +285,9 @@ public final class LoopThread: Sendable {
     }
 
     /// Stops the loop: cancels spawned tasks (waiting up to a second for them),
-    /// cancels every Weft task, closes every handle and joins the thread.
+    /// cancels every Weft task, closes the handles the loop owns (see
+    /// ``LoopThread``: not a stream or listener still held outside its tasks)
+    /// and joins the thread.
     /// Idempotent: a later call, or one at the same time, returns too once
     /// the thread has ended.
     ///

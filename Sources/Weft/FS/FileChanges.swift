@@ -16,7 +16,9 @@ public struct FileChange: Sendable, Hashable {
 
     /// The name of the entry that changed: within a watched directory, the
     /// entry's name; for the watched file or directory itself, its own name
-    /// (what follows the path's last "/": empty for a path ending in one). Not
+    /// (what follows the path's last "/": empty for a path ending in one; when
+    /// the loop watched the same file or directory first under another path,
+    /// libuv names it after that first path's last component). Not
     /// UTF-8, it is read with U+FFFD for each invalid sequence (see
     /// ``DirectoryEntry/name``).
     public let name: String?
@@ -32,7 +34,10 @@ public struct FileChange: Sendable, Hashable {
 /// level deep (changes to its entries, not inside its subdirectories). The
 /// kernel coalesces and may drop events, and Weft queues at most 4096
 /// unread ones: treat a change as a cue to look, not as a log. The change
-/// that ends the stream (below) is never dropped: the oldest is, for it.
+/// that ends the stream (below) is never dropped by Weft: the oldest is, for
+/// it. The kernel's own queue (`fs.inotify.max_queued_events`, shared by the
+/// loop's watches) drops what overflows it, that change too, unreported by
+/// libuv: a watch whose events go unread past it may never end.
 ///
 /// Yields a failure (and ends) if the watch cannot be installed, e.g.
 /// `watch /tmp/missing: ENOENT (no such file or directory)`.

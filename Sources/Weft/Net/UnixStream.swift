@@ -91,8 +91,9 @@ public final class UnixStream: @unchecked Sendable {
         }
     }
 
-    /// The read and write halves, to use from two tasks of the same runtime.
-    /// The connection closes when both halves (and the stream) are gone.
+    /// The read and write halves, to use from two tasks (their async
+    /// operations hop to the stream's loop; their poll futures are polled
+    /// there). The connection closes when both halves (and the stream) are gone.
     public func split() -> (reader: UnixReadHalf, writer: UnixWriteHalf) {
         (UnixReadHalf(stream: self), UnixWriteHalf(stream: self))
     }

@@ -111,7 +111,7 @@ extension ConcurrencyBridge {
         // Before the fix that came with this test's file and pipe cases, each
         // of these threw CancellationError: a task nobody cancelled was told it
         // was, where spawn() throws .shutDown and a socket's read .closed.
-        @Test("from a task still bound to a shut-down loop, the async operations that would make a handle or act on a path (connect, bind by name, resolve, a pipe, an open, a path's status) throw .shutDown naming the operation, and a file's and a pipe's operations .closed, not CancellationError; none carries on on the shared loop")
+        @Test("from a task still bound to a shut-down loop, the async operations that would make a handle or act on a path (connect, bind by name, resolve, a pipe, an open, a path's status) throw .shutDown naming the operation and its target, and a file's and a pipe's operations .closed, not CancellationError; none carries on on the shared loop")
         func operationsOfADeadLoop() async throws {
             let listening = try LoopThread()
             let listener = try await awaitWithin(.seconds(20), listening.spawn { try TCPListener.bind(SocketAddress("127.0.0.1:0")) })
@@ -136,17 +136,17 @@ extension ConcurrencyBridge {
                     }
                 }
                 return [
-                    await outcome("shutDown connect") { try await TCPStream.connect(to: address).close() },
-                    await outcome("shutDown connect") { try await TCPStream.connect(host: "127.0.0.1", port: address.port).close() },
-                    await outcome("shutDown bind") { try await TCPListener.bind(host: "127.0.0.1", port: 0).close() },
-                    await outcome("shutDown bind") { try await UDPSocket.bind(host: "127.0.0.1", port: 0).close() },
-                    await outcome("shutDown resolve") { _ = try await resolve(host: "localhost", port: 80) },
+                    await outcome("shutDown connect \(address)") { try await TCPStream.connect(to: address).close() },
+                    await outcome("shutDown connect 127.0.0.1:\(address.port)") { try await TCPStream.connect(host: "127.0.0.1", port: address.port).close() },
+                    await outcome("shutDown bind 127.0.0.1:0") { try await TCPListener.bind(host: "127.0.0.1", port: 0).close() },
+                    await outcome("shutDown bind udp 127.0.0.1:0") { try await UDPSocket.bind(host: "127.0.0.1", port: 0).close() },
+                    await outcome("shutDown resolve localhost:80") { _ = try await resolve(host: "localhost", port: 80) },
                     await outcome("shutDown pipe") { _ = try await PipeStream.pipe() },
-                    await outcome("shutDown open") { try await File.open(path).close() },
-                    await outcome("shutDown status") { _ = try await FileSystem.status(of: path) },
-                    await outcome("closed write") { try await file.write([1]) },
-                    await outcome("closed read") { _ = try await file.read() },
-                    await outcome("closed sync") { try await file.sync() },
+                    await outcome("shutDown open \(path)") { try await File.open(path).close() },
+                    await outcome("shutDown stat \(path)") { _ = try await FileSystem.status(of: path) },
+                    await outcome("closed write \(path)") { try await file.write([1]) },
+                    await outcome("closed read \(path)") { _ = try await file.read() },
+                    await outcome("closed sync \(path)") { try await file.sync() },
                     await outcome("closed read") { _ = try await pipe.reader.read() },
                     await outcome("closed write") { try await pipe.writer.write([1]) },
                 ]
