@@ -471,9 +471,19 @@ final class EventLoop {
         }
     }
 
-    /// Handles on the loop that are not closing (for leak checks).
-    var openHandleCount: Int { Int(weft_loop_open_handles(uvLoop)) }
+    /// Handles on the loop that are not closing (for leak checks). After the
+    /// shutdown, off the loop's own run, under `lateCloses`: `uv_walk` moves
+    /// the handle list aside and back, and a late close or the request
+    /// finisher may be walking or running the loop on another thread.
+    var openHandleCount: Int {
+        if isRunningOnCallingThread || !isShutDown { return Int(weft_loop_open_handles(uvLoop)) }
+        return lateCloses.locked { Int(weft_loop_open_handles(uvLoop)) }
+    }
 
-    /// Requests in flight on the loop (for leak checks).
-    var activeRequestCount: Int { Int(weft_loop_active_requests(uvLoop)) }
+    /// Requests in flight on the loop (for leak checks); under `lateCloses`
+    /// after the shutdown, as ``openHandleCount``.
+    var activeRequestCount: Int {
+        if isRunningOnCallingThread || !isShutDown { return Int(weft_loop_active_requests(uvLoop)) }
+        return lateCloses.locked { Int(weft_loop_active_requests(uvLoop)) }
+    }
 }
