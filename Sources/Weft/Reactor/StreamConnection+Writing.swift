@@ -134,6 +134,12 @@ extension StreamConnection {
             }
             if result < 0 {
                 operation.abandon()
+                if result == UV_ENOTCONN.rawValue && uv_is_writable(stream) == 0 && !hasFailedReading {
+                    // libuv's ENOTCONN for a stream not open for writing, as
+                    // a write's EPIPE above: no socket, and nothing gone.
+                    return .ready(.failure(WeftError(.invalidArgument, operation: "shutdown",
+                        detail: "ENOTCONN: the stream is not open for writing (the read end of a pipe, or a child's output)")))
+                }
                 return .ready(.failure(WeftError(uvCode: result, operation: "shutdown")))
             }
             shutdownOperation = operation

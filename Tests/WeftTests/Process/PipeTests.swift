@@ -33,7 +33,7 @@ struct PipeTests {
         try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
     }
 
-    @Test("writing a pipe's read end, or reading its write end, fails with invalidArgument saying so (brokenPipe and notConnected said the peer was gone); the pipe still works the right way round")
+    @Test("writing a pipe's read end (or shutting it down), or reading its write end, fails with invalidArgument saying so (brokenPipe and notConnected said the peer was gone); the pipe still works the right way round")
     func wrongDirection() throws {
         let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
         let (reader, writer) = try runtime.block(on: PipeStream.pipeFuture()).get()
@@ -41,6 +41,8 @@ struct PipeTests {
         #expect(wrote.kind == .invalidArgument && wrote.description.contains("not open for writing"), "\(wrote)")
         let read = try #require(try runtime.block(on: timeoutFuture(.seconds(5), writer.readFuture())).get().failure)
         #expect(read.kind == .invalidArgument && read.description.contains("not open for reading"), "\(read)")
+        let shut = try #require(try runtime.block(on: timeoutFuture(.seconds(5), reader.shutdownFuture())).get().failure)
+        #expect(shut.kind == .invalidArgument && shut.description.contains("not open for writing"), "\(shut)")
         try runtime.block(on: writer.writeAll([9])).get()
         #expect(try runtime.block(on: timeoutFuture(.seconds(5), reader.readFuture())).get().get() == [9])
         reader.close()
