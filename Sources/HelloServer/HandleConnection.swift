@@ -234,7 +234,10 @@ public struct HandleConnection<Stream: AsyncRead & AsyncWrite>: Future {
     private mutating func route() -> Stage {
         let line = request.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
         let text = String(decoding: line, as: UTF8.self).trimmingSuffix("\r")
-        let tooLong = hasRequestLine ? text.utf8.count > Self.maximumRequestLine : request.count >= Self.maximumRequestRead
+        // In octets, as received: decoded, each byte that is not UTF-8 became
+        // U+FFFD, three, and a short line of them was refused as too long.
+        let length = line.last == UInt8(ascii: "\r") ? line.count - 1 : line.count
+        let tooLong = hasRequestLine ? length > Self.maximumRequestLine : request.count >= Self.maximumRequestRead
         guard !tooLong else {
             return RequestLine.couldStart(request)
                 ? respond("HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong)

@@ -117,6 +117,21 @@ extension TimingSensitive {
             ("GET http://h/" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n", "HTTP/1.1 414 URI TOO LONG", Pages.uriTooLong),
         ])
         func refused(request: String, status: String, page: String) throws {
+            try Self.expectAnswer(NetTest.bytes(request), status: status, page: page)
+        }
+
+        // Before the fix that came with this test, the line was measured
+        // decoded, each byte that is not UTF-8 three octets of U+FFFD: 8,414.
+        @Test("a request line of 2,816 octets, 2,800 of them not UTF-8, is measured as received: a 404, not a 414")
+        func requestLineNotUTF8() throws {
+            let request = Array("GET /".utf8) + [UInt8](repeating: 0xFF, count: 2800) + Array(" HTTP/1.1\r\n".utf8)
+            try Self.expectAnswer(request, status: "HTTP/1.1 404 NOT FOUND", page: Pages.notFound)
+        }
+
+        /// Serves one connection that sends `request` and half-closes, and
+        /// expects the answer's status line and page, and nothing left open.
+        static func expectAnswer(_ request: [UInt8], status: String, page: String,
+                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
             let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
             let listener = try NetTest.bindLoopback(runtime)
             let address = try listener.localAddress
@@ -126,21 +141,21 @@ extension TimingSensitive {
             let serving = runtime.openHandleCount
 
             let response = try runtime.block(on: timeoutFuture(.seconds(10), TCPStream.connectFuture(to: address).onSuccess { stream in
-                stream.writeAll(NetTest.bytes(request))
+                stream.writeAll(request)
                     .onSuccess { stream.shutdownFuture() }
                     .onSuccess { stream.readToEnd() }
             })).get().get()
             let text = NetTest.text(response)
-            #expect(text.hasPrefix(status + "\r\n"))
-            #expect(text.hasSuffix(page))
+            #expect(text.hasPrefix(status + "\r\n"), "\(text.prefix(40))", sourceLocation: sourceLocation)
+            #expect(text.hasSuffix(page), sourceLocation: sourceLocation)
             try Self.waitForOutcomes(1, outcomes, on: runtime)
-            #expect(outcomes.value == [status])
+            #expect(outcomes.value == [status], sourceLocation: sourceLocation)
             try runtime.block(on: sleepFuture(for: .milliseconds(5)))
-            #expect(runtime.openHandleCount == serving, "both ends of the connection are closed")
-            #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left")
+            #expect(runtime.openHandleCount == serving, "both ends of the connection are closed", sourceLocation: sourceLocation)
+            #expect(runtime.statistics.tasksAlive == 1, "only the accept loop is left", sourceLocation: sourceLocation)
 
             listener.close()
-            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline, sourceLocation: sourceLocation)
         }
     
         @Test("a client still sending 16 MiB of its request when it is answered sends it all, then reads the whole answer and a clean end of stream (the server closed with the bytes unread: a reset, and the client's sends failed with ECONNRESET)", arguments: [
