@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(name: "weft-bench", dependencies: ["Weft", "CWeftSupport"]),
         // cat on Weft's files: standard input and output adopted as files.
         .executableTarget(name: "weft-cat", dependencies: ["SampleSupport", "Weft"]),
-        .executableTarget(name: "weft-default-executor", dependencies: ["Weft"]),
+        .executableTarget(name: "weft-default-executor", dependencies: ["SampleSupport", "Weft"]),
         // Top-level `await` code, run by TopLevelProgramTests: each call must
         // resolve to the async form, never silently to a poll builder.
         .executableTarget(name: "weft-top-level-check", dependencies: ["Weft"], path: "Tests/TopLevelAwait"),

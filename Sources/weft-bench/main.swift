@@ -273,47 +273,81 @@ func benchResume(n: Int, spawned: Bool = true) async throws {
 
 // MARK: - main
 
-func option(_ flag: String, default value: Int) -> Int {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count,
-          let parsed = Int(arguments[index + 1]), parsed > 0 else { return value }
-    return parsed
+let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|resume-preferring|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT] [-c CONCURRENT]"
+
+/// Writes `text` to descriptor 2 (the C `stderr` is shared mutable state
+/// to Swift 6).
+func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }
 
-let usage = "usage: weft-bench <spawn|wake|timers|timer-churn|parked|resume|resume-preferring|channel|oneshot|notify|cross-thread|cross-loop|for-each-concurrent|buffer-unordered|process-spawn> [-n N] [-t TASKS -i ITERATIONS] [-l LIMIT] [-c CONCURRENT]"
-guard CommandLine.arguments.count >= 2 else {
-    print(usage)
+/// Reports a usage error on stderr and exits 2: a run with options it did
+/// not take would print a result line for the defaults, which a script
+/// would record as the figure it asked for.
+func usageError(_ problem: String) -> Never {
+    writeStandardError("weft-bench: \(problem)\n\(usage)\n")
     exit(2)
 }
 
+/// The benchmark's options after its name: each of `defaults`' flags at
+/// most once with a positive whole number, anything else a usage error.
+func options(_ defaults: KeyValuePairs<String, Int>) -> [String: Int] {
+    var values = Dictionary(uniqueKeysWithValues: defaults.map { ($0.key, $0.value) })
+    var rest = CommandLine.arguments.dropFirst(2)
+    while let flag = rest.popFirst() {
+        guard values[flag] != nil else { usageError("unknown option \(flag) for \(CommandLine.arguments[1])") }
+        guard let text = rest.popFirst() else { usageError("\(flag) needs a value") }
+        guard let value = Int(text), value > 0 else { usageError("\(flag) takes a positive whole number, not \(text)") }
+        values[flag] = value
+    }
+    return values
+}
+
+/// The `-n` option, `value` when not given.
+func count(default value: Int) -> Int { options(["-n": value])["-n"]! }
+
+let arguments = CommandLine.arguments
+if arguments.contains("--help") || arguments.contains("-h") {
+    print(usage)
+    exit(0)
+}
+guard arguments.count >= 2 else { usageError("which benchmark?") }
+
 do {
-    switch CommandLine.arguments[1] {
-    case "spawn": try benchSpawn(n: option("-n", default: 1_000_000))
-    case "wake": try benchWake(n: option("-n", default: 1_000_000))
-    case "timers": try benchTimers(n: option("-n", default: 1_000_000))
+    switch arguments[1] {
+    case "spawn": try benchSpawn(n: count(default: 1_000_000))
+    case "wake": try benchWake(n: count(default: 1_000_000))
+    case "timers": try benchTimers(n: count(default: 1_000_000))
     case "timer-churn":
-        try benchTimerChurn(tasks: option("-t", default: 10_000), iterations: option("-i", default: 100))
-    case "parked": try benchParked(n: option("-n", default: 100_000))
-    case "resume": try await benchResume(n: option("-n", default: 1_000_000))
-    case "resume-preferring": try await benchResume(n: option("-n", default: 1_000_000), spawned: false)
-    case "channel": try benchChannel(n: option("-n", default: 10_000_000))
-    case "oneshot": try benchOneshot(n: option("-n", default: 1_000_000))
-    case "notify": try benchNotify(n: option("-n", default: 1_000_000))
-    case "cross-thread": try benchCrossThread(n: option("-n", default: 10_000_000))
-    case "cross-loop": try await benchCrossLoop(n: option("-n", default: 50_000))
-    case "for-each-concurrent": try benchForEachConcurrent(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
-    case "buffer-unordered": try benchBufferUnordered(n: option("-n", default: 1_000_000), limit: option("-l", default: 64))
-    case "process-spawn": try benchProcessSpawn(n: option("-n", default: 2000), concurrent: option("-c", default: 1))
-    case "spawn-at-descriptor-limit": try checkSpawnAtDescriptorLimit()
-    case "spawn-with-sigchld-blocked": try checkSpawnWithSIGCHLDBlocked()
-    case "spawn-with-stdin-closed": try checkSpawnWithStdinClosed()
-    case "spawn-from-non-utf8-path": try checkSpawnFromNonUTF8Path()
-    case "sigchld-stream-churn": try checkSIGCHLDStreamChurn(seconds: option("-n", default: 8))
-    default:
-        print(usage)
-        exit(2)
+        let given = options(["-t": 10_000, "-i": 100])
+        try benchTimerChurn(tasks: given["-t"]!, iterations: given["-i"]!)
+    case "parked": try benchParked(n: count(default: 100_000))
+    case "resume": try await benchResume(n: count(default: 1_000_000))
+    case "resume-preferring": try await benchResume(n: count(default: 1_000_000), spawned: false)
+    case "channel": try benchChannel(n: count(default: 10_000_000))
+    case "oneshot": try benchOneshot(n: count(default: 1_000_000))
+    case "notify": try benchNotify(n: count(default: 1_000_000))
+    case "cross-thread": try benchCrossThread(n: count(default: 10_000_000))
+    case "cross-loop": try await benchCrossLoop(n: count(default: 50_000))
+    case "for-each-concurrent", "buffer-unordered":
+        let given = options(["-n": 1_000_000, "-l": 64])
+        if arguments[1] == "for-each-concurrent" {
+            try benchForEachConcurrent(n: given["-n"]!, limit: given["-l"]!)
+        } else {
+            try benchBufferUnordered(n: given["-n"]!, limit: given["-l"]!)
+        }
+    case "process-spawn":
+        let given = options(["-n": 2000, "-c": 1])
+        try benchProcessSpawn(n: given["-n"]!, concurrent: given["-c"]!)
+    case "spawn-at-descriptor-limit": _ = options([:]); try checkSpawnAtDescriptorLimit()
+    case "spawn-with-sigchld-blocked": _ = options([:]); try checkSpawnWithSIGCHLDBlocked()
+    case "spawn-with-stdin-closed": _ = options([:]); try checkSpawnWithStdinClosed()
+    case "spawn-from-non-utf8-path": _ = options([:]); try checkSpawnFromNonUTF8Path()
+    case "sigchld-stream-churn": try checkSIGCHLDStreamChurn(seconds: count(default: 8))
+    default: usageError("unknown benchmark \(arguments[1])")
     }
 } catch {
-    print("weft-bench: \(error)")
+    writeStandardError("weft-bench: \(error)\n")
     exit(1)
 }

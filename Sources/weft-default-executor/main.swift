@@ -11,7 +11,20 @@
 // anything that should run on a loop did not.
 
 import Glibc
+import SampleSupport
 import Weft
+
+let command = SampleCommand(
+    name: "weft-default-executor",
+    synopsis: "",
+    help: """
+    EXPERIMENTAL. Installs a LoopGroup as Swift's default executor, then shows where
+    Task { }, Task.detached { }, a nonisolated async function and Task.sleep run, and a
+    TCP round trip inside a plain Task. Exits 1 if any of them did not run on a loop.
+
+      -h, --help    this text
+    """)
+if let first = command.arguments().first { command.usageError("unknown option \(first)") }
 
 /// Where the calling code runs.
 func place() -> String {
@@ -65,9 +78,13 @@ nonisolated func demonstrate() async throws -> (places: [String], echoed: Bool) 
     return ([task, detached, nonisolated, afterSleep], echoed && cancelled == "cancelled, on a Weft loop")
 }
 
-let group = try LoopGroup(name: "weft-default")
-WeftDefaultExecutor.install(group)
-let (places, echoed) = try await demonstrate()
-print("main: \(place()) (Swift 6.3.1 on Linux keeps main on Dispatch's main queue)")
-group.shutdown()
-if !places.allSatisfy({ $0 == "on a Weft loop" }) || !echoed { exit(1) }
+do {
+    let group = try LoopGroup(name: "weft-default")
+    WeftDefaultExecutor.install(group)
+    let (places, echoed) = try await demonstrate()
+    print("main: \(place()) (Swift 6.3.1 on Linux keeps main on Dispatch's main queue)")
+    group.shutdown()
+    if !places.allSatisfy({ $0 == "on a Weft loop" }) || !echoed { exit(1) }
+} catch {
+    command.fail(error)  // a message and status 1, not a crash at top level
+}

@@ -510,9 +510,9 @@ extension TimingSensitive {
             #expect(onStderr.output.contains("--port takes a number") && onStderr.output.contains("usage: \(sample)"), "\(onStderr.output)")
         }
 
-        @Test("weft-echo, weft-hello and weft-timers: an unknown option given last or first is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error; weft-timers --help prints its usage",
-              .enabled(if: ["weft-echo", "weft-hello", "weft-timers"].allSatisfy { SampleBinaries.path($0) != nil },
-                       "weft-echo, weft-hello and weft-timers are not built next to the test bundle"))
+        @Test("weft-echo, weft-hello, weft-timers, weft-bench and weft-default-executor: an unknown option given last or first is called unknown (not 'needs a value'); a --unix value that cannot be an address is a usage error; weft-bench refuses a count that is not a positive whole number or is missing, and an option its benchmark does not take; weft-timers --help prints its usage",
+              .enabled(if: ["weft-echo", "weft-hello", "weft-timers", "weft-bench", "weft-default-executor"].allSatisfy { SampleBinaries.path($0) != nil },
+                       "the samples are not built next to the test bundle"))
         func echoUsageErrors() throws {
             let help = try Self.run("weft-timers", "--help", redirect: "2>/dev/null")
             #expect(help.status == 0)
@@ -525,7 +525,15 @@ extension TimingSensitive {
                                               ("weft-hello", "--bogus", "unknown option --bogus"),
                                               ("weft-hello", "--bogus --port 80", "unknown option --bogus"),
                                               // It ran its demo and exited 0.
-                                              ("weft-timers", "--bogus", "unknown option --bogus")] {
+                                              ("weft-timers", "--bogus", "unknown option --bogus"),
+                                              ("weft-default-executor", "--bogus", "unknown option --bogus"),
+                                              // Each ran the benchmark with its defaults and exited 0.
+                                              ("weft-bench", "spawn -n 0", "-n takes a positive whole number, not 0"),
+                                              ("weft-bench", "spawn -n 300k", "-n takes a positive whole number, not 300k"),
+                                              ("weft-bench", "spawn -n", "-n needs a value"),
+                                              ("weft-bench", "spawn --n 5", "unknown option --n"),
+                                              ("weft-bench", "timer-churn -n 5", "unknown option -n"),
+                                              ("weft-bench", "bogus", "unknown benchmark bogus")] {
                 let run = try Self.run(sample, arguments, redirect: "2>&1 >/dev/null")
                 #expect(run.status == 2, "\(sample) \(arguments): \(run.output)")
                 #expect(run.output.contains(said) && run.output.contains("usage:"), "\(sample) \(arguments): \(run.output)")
