@@ -54,7 +54,7 @@ struct JoinRotation {
 /// outputs. See ``join(_:_:)``.
 ///
 /// Every poll polls each unfinished child with the task's context, starting
-/// with each in turn (``JoinRotation``).
+/// with each in turn (so that a child that spends the task's budget cannot starve the others).
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join2<A: Future, B: Future>: Future {
     @usableFromInline var a: MaybeDone<A>
@@ -81,7 +81,8 @@ public struct Join2<A: Future, B: Future>: Future {
 }
 
 /// Three futures run concurrently in one task, each polled first in turn
-/// (``JoinRotation``). See ``join(_:_:_:)``.
+/// (so that a child that spends the task's budget cannot starve the others). See
+/// ``join(_:_:_:)``.
 ///
 /// **Cancellation:** dropping it drops every unfinished child.
 public struct Join3<A: Future, B: Future, C: Future>: Future {
@@ -156,7 +157,8 @@ func takeOutput<F: Future>(_ slot: JoinSlot<F>) -> F.Output {
 }
 
 /// Any number of futures run concurrently in one task, each polled first in
-/// turn (``JoinRotation``), ready with a tuple of their outputs. See
+/// turn (so that a child that spends the task's budget cannot starve the others), ready
+/// with a tuple of their outputs. See
 /// ``join(_:_:_:_:_:)``.
 ///
 /// **Cancellation:** dropping it drops every unfinished child.

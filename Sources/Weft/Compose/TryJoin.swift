@@ -60,7 +60,8 @@ struct TryMaybeDone<F: Future> where F.Output: ResultConvertible {
 /// Two futures of `Result` run concurrently in one task: ready with both
 /// successes, or with the first failure. See ``tryJoin(_:_:)``.
 ///
-/// Each child is polled first in turn, as ``Join2``'s (``JoinRotation``).
+/// Each child is polled first in turn, as ``Join2``'s (so that a child that spends the
+/// task's budget cannot starve the others).
 ///
 /// **Cancellation:** the first failure drops the other child at once (before the
 /// join returns); dropping the join drops every unfinished child and the
@@ -105,7 +106,8 @@ where A.Output: ResultConvertible, B.Output: ResultConvertible,
 }
 
 /// Three futures of `Result` run concurrently in one task, each polled first
-/// in turn (``JoinRotation``). See ``tryJoin(_:_:_:)``.
+/// in turn (so that a child that spends the task's budget cannot starve the others). See
+/// ``tryJoin(_:_:_:)``.
 ///
 /// **Cancellation:** the first failure drops the other children at once;
 /// dropping the join drops every unfinished child and the stored successes.
@@ -195,7 +197,8 @@ func takeSuccess<F: Future>(_ slot: TryJoinSlot<F>) -> F.Output.Success {
 /// parameter pack to fail with one type (`tryJoin` of two or three children
 /// keeps the typed error).
 ///
-/// Each child is polled first in turn (``JoinRotation``).
+/// Each child is polled first in turn (so that a child that spends the task's budget cannot
+/// starve the others).
 ///
 /// **Cancellation:** the first failure drops every other child at once;
 /// dropping the join drops every unfinished child and the stored successes.

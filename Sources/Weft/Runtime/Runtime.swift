@@ -167,14 +167,17 @@ public final class Runtime {
 
 /// Starts `future` as a new task on the runtime running the calling thread.
 ///
-/// Call it from inside a task (a future being polled by a runtime).
+/// Call it from inside a task (a future being polled by a runtime). It traps
+/// elsewhere, in async code too once its loop has shut down (its awaits then
+/// resume off the loop, on the loop's orphaned-jobs queue): async code that
+/// may outlive its loop spawns with ``JoinSet/spawn(_:)``, which throws then.
 @inlinable
 @discardableResult
 public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
     // The runtime running this thread outlives the call: borrow it, no retain.
     return EventLoop.withCurrent { loop in
         guard let loop else {
-            preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:)")
+            preconditionFailure("spawn(_:) called outside a Weft runtime (or from async code whose loop has shut down); use Runtime.spawn(_:), or JoinSet.spawn(_:) from async code")
         }
         let task = RawTask.make(future, loop: loop)
         loop.register(task)
