@@ -241,8 +241,13 @@ struct ShutdownTests {
             check(closers.allSatisfy { $0.join(within: 20) }, "a closing thread did not finish within 20 s")
             check(runtime.openHandleCount == 0, "\(runtime.openHandleCount) handles open after every close")
         }
-        // Alone in its process, the count comes back to the baseline exactly.
-        let after = Faults.settle(within: .seconds(3), { Faults.openDescriptors() }) { $0 <= descriptors }
-        check(after <= descriptors, "descriptors: \(descriptors) before, \(after) after")
+        // Alone in its process, the count comes back to the baseline but for
+        // what the process's own machinery opens once when the machine is
+        // loaded (Dispatch's timer descriptor, seen in a loaded run), once
+        // the loops closed on other threads are gone (20 s: a loaded machine
+        // may take seconds). A leak per runtime would leave 50 or more.
+        let slack = 4
+        let after = Faults.settle(within: .seconds(20), { Faults.openDescriptors() }) { $0 <= descriptors + slack }
+        check(after <= descriptors + slack, "descriptors: \(descriptors) before, \(after) after")
     }
 }
