@@ -106,9 +106,9 @@ public struct SampleCommand: Sendable {
 /// go on running. (Printing there directly blocked a draining server in
 /// `write` for good: only SIGKILL ended it.)
 ///
-/// The line that announces the address is printed directly, before serving:
-/// the poll servers start no thread but their loop's unless they have
-/// something to say.
+/// The line that announces the address is printed directly when stdout has
+/// room for it (``announce(_:)``): the poll servers start no thread but their
+/// loop's unless they have something to say.
 public enum StatusLines {
     private static let queue = DispatchQueue(label: "weft.sample.status-lines")
     private static let unwritten = DispatchGroup()
@@ -127,6 +127,23 @@ public enum StatusLines {
     /// blocked stdout delays the exit by `limit` at most.
     public static func finish(within limit: DispatchTimeInterval = .seconds(1)) {
         _ = unwritten.wait(timeout: .now() + limit)
+    }
+}
+
+/// Prints `line` (a server's "listening on ADDRESS") on stdout now when
+/// stdout has room for it, else through ``StatusLines``: it is printed on the
+/// loop that watches for SIGINT and SIGTERM, whose handlers are installed
+/// first, so a stdout already full (a log pipe nobody reads) blocked that loop
+/// in `write` before it served, deaf to both signals: only SIGKILL ended it.
+/// A pipe with room takes a line this short whole, so the direct write never
+/// blocks, and a poll server stays on one thread.
+public func announce(_ line: String) {
+    fflush(nil)  // anything print() buffered goes first
+    var output = pollfd(fd: STDOUT_FILENO, events: Int16(POLLOUT), revents: 0)
+    if poll(&output, 1, 0) == 1 && output.revents & Int16(POLLOUT) != 0 {
+        writeAll(STDOUT_FILENO, line + "\n")
+    } else {
+        StatusLines.say(line)
     }
 }
 

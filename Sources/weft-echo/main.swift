@@ -400,8 +400,7 @@ func printReports(_ group: LoopGroup) async {
 /// Prints the line that tells scripts and tests where the server listens:
 /// `listening on ADDRESS`, followed by ` (udp)` or ` (unix)` for those echoes.
 func announce(_ address: some CustomStringConvertible, kind: String? = nil) {
-    print("listening on \(address)" + (kind.map { " (\($0))" } ?? ""))
-    fflush(nil)  // the address line must reach a pipe at once
+    SampleSupport.announce("listening on \(address)" + (kind.map { " (\($0))" } ?? ""))
 }
 
 /// The UDP echo (`--udp`): a socket per loop, all bound to the address with

@@ -120,8 +120,7 @@ do {
             stillOpen = { server.liveConnections }
             finished = AnyFuture(server.waitForConnectionsFuture())
         }
-        print("listening on \(localAddress)")
-        fflush(nil)  // the address line must reach a pipe at once
+        announce("listening on \(localAddress)")
         let reporter = control.spawn { [reports] in
             for try await _ in reports.values {
                 // One text, written by a thread of its own: a stdout nobody

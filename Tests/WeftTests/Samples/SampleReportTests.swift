@@ -122,5 +122,38 @@ extension TimingSensitive {
             #expect(child.process.terminationReason == .exit)
             #expect(child.exitStatus == 0)
         }
+
+        // Before the fix that came with this test, the address line was
+        // written straight to the full FIFO on the loop that watches for the
+        // signals, whose handlers were installed already: that loop blocked in
+        // write, the SIGTERM caught and never read, until SIGKILL.
+        @Test("a sample whose stdout is full before it announces its address still serves, and exits 0 on SIGTERM",
+              arguments: [[], ["--poll"]])  // async (one loop: --unix serves on one) and poll
+        func stdoutFullBeforeTheAnnounce(options: [String]) throws {
+            let echo = try #require(SampleBinaries.path("weft-echo"), "weft-echo is built next to the tests")
+            let socketPath = NSTemporaryDirectory() + "weft-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+            defer { unlink(socketPath) }
+            // The shell fills the FIFO (64 KiB) before it becomes weft-echo on it.
+            let child = try SampleChild("/bin/sh", arguments: [
+                "-c", "head -c 65536 /dev/zero; exec '\(echo)' --unix '\(socketPath)' \(options.joined(separator: " "))",
+            ], outputThroughFIFO: true)
+            defer { child.stop() }
+            // Bound (after the signal handlers), then its announce, then serving.
+            let runtime = try Runtime()
+            let deadline = ContinuousClock.now + .seconds(20)
+            var echoed: [UInt8]?
+            while echoed == nil && ContinuousClock.now < deadline {
+                if let stream = try? runtime.block(on: timeoutFuture(.seconds(2), UnixStream.connectFuture(to: .path(socketPath)))).get().get() {
+                    echoed = try? runtime.block(on: timeoutFuture(.seconds(5), stream.writeAll([7]).then { _ in stream.readExact(1) })).get().get()
+                    stream.close()
+                } else {
+                    usleep(20_000)
+                }
+            }
+            #expect(echoed == [7], "weft-echo did not serve with its stdout full")
+            try #require(child.signalAndWait(SIGTERM, within: .seconds(10)), "still running 10 s after SIGTERM")
+            #expect(child.process.terminationReason == .exit)
+            #expect(child.exitStatus == 0)
+        }
 }
 }
