@@ -143,32 +143,41 @@ extension ConcurrencyBridge {
             }
         }
 
+        /// Makes `client`'s queue stay full: a small socket buffer, a task
+        /// writing 64 KiB chunks of 1 until `stop` (returning how many), and a
+        /// slow reader of `server` (4 KiB, then a 1 ms nap) that counts the
+        /// bytes of 2 until end of stream; returns 50 ms later, both going.
+        static func streamingBesideASlowReader(
+            _ loop: LoopThread, _ client: TCPStream, _ server: TCPStream
+        ) async throws -> (stop: Shared<Bool>, streaming: Task<Int, any Error>, reader: Task<Int, any Error>) {
+            try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
+            let stop = Shared(false)
+            let streaming = loop.spawn { () async throws -> Int in
+                let chunk = [UInt8](repeating: 1, count: 64 << 10)
+                var chunks = 0
+                while !stop.value {
+                    try await client.write(chunk)
+                    chunks += 1
+                }
+                return chunks
+            }
+            let reader = loop.spawn { () async throws -> Int in
+                var twos = 0
+                while true {
+                    let bytes = try await server.read(upTo: 4 << 10)
+                    if bytes.isEmpty { return twos }
+                    twos += bytes.count { $0 == 2 }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            return (stop, streaming, reader)
+        }
+
         @Test("a one-byte write returns once its byte is written, while another task keeps the stream's queue full: it does not wait for the queue to empty")
         func smallWriteBesideAStreamingWriter() async throws {
             try await withConnectedPair { loop, _, client, server in
-                // A small socket buffer and a slow reader: the streaming
-                // writer's chunks are always partly queued.
-                try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
-                let stop = Shared(false)
-                let streaming = loop.spawn { () async throws -> Int in
-                    let chunk = [UInt8](repeating: 1, count: 64 << 10)
-                    var chunks = 0
-                    while !stop.value {
-                        try await client.write(chunk)
-                        chunks += 1
-                    }
-                    return chunks
-                }
-                let reader = loop.spawn { () async throws -> Int in
-                    var small = 0
-                    while true {
-                        let bytes = try await server.read(upTo: 4 << 10)
-                        if bytes.isEmpty { return small }
-                        small += bytes.count { $0 == 2 }
-                        try await Task.sleep(for: .milliseconds(1))
-                    }
-                }
-                try await Task.sleep(for: .milliseconds(50))
+                let (stop, streaming, reader) = try await Self.streamingBesideASlowReader(loop, client, server)
                 // Before the fix it returned only once the streaming writer stopped.
                 try await awaitWithin(.seconds(20), loop.spawn { try await client.write([2]) })
                 #expect(!stop.value)
@@ -189,27 +198,7 @@ extension ConcurrencyBridge {
                         try await FileSystem.writeFile(path, contents: [UInt8](repeating: 2, count: 4096))
                         return try await File.open(path)
                     })
-                    try await awaitWithin(.seconds(20), loop.spawn { try client.setOptions(SocketOptions(sendBufferSize: 16 << 10)) })
-                    let stop = Shared(false)
-                    let streaming = loop.spawn { () async throws -> Int in
-                        let chunk = [UInt8](repeating: 1, count: 64 << 10)
-                        var chunks = 0
-                        while !stop.value {
-                            try await client.write(chunk)
-                            chunks += 1
-                        }
-                        return chunks
-                    }
-                    let reader = loop.spawn { () async throws -> Int in
-                        var sent = 0
-                        while true {
-                            let bytes = try await server.read(upTo: 4 << 10)
-                            if bytes.isEmpty { return sent }
-                            sent += bytes.count { $0 == 2 }
-                            try await Task.sleep(for: .milliseconds(1))
-                        }
-                    }
-                    try await Task.sleep(for: .milliseconds(50))
+                    let (stop, streaming, reader) = try await Self.streamingBesideASlowReader(loop, client, server)
                     let sent = try await awaitWithin(.seconds(20), loop.spawn { try await file.send(to: client, count: 4096) })
                     #expect(sent == 4096)
                     #expect(!stop.value)
