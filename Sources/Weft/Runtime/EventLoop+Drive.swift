@@ -164,11 +164,24 @@ extension EventLoop {
         weft_loop_active_handles(uvLoop) > 1 || weft_loop_active_requests(uvLoop) > 0
     }
 
+    /// What the loop frees before the heap trim, when it is about to wait:
+    /// its attachments' idle memory, and what a burst made its own queues
+    /// grow to, empty now (the ready queue, the job list, the timers' fired
+    /// wakers keep their peak capacity otherwise, still allocated, which the
+    /// trim cannot return: a million tasks spawned at once left 8 MiB in the
+    /// ready queue for good).
+    private func releaseIdleMemory() {
+        attachments.releaseIdleMemory()
+        ready.shrinkIfEmpty(to: 1024)
+        if runningJobs.isEmpty && runningJobs.capacity > 4096 { runningJobs = [] }
+        timers.releaseIdleMemory()
+    }
+
     /// Blocks in the OS poll until an event, unless nothing could ever produce one.
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
         switch progressSource(main: main) {
         case .events:
-            if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: { attachments.releaseIdleMemory() }) {
+            if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: releaseIdleMemory) {
                 runLibuvOnce(blockingAtMostMilliseconds: wait)  // then release it
             } else {
                 runLibuv(UV_RUN_ONCE)
@@ -176,7 +189,7 @@ extension EventLoop {
         case .outsideWakerOnly:
             // Waiting for another thread's wake is idle too: after a burst,
             // the memory it freed goes back to the system.
-            let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: { attachments.releaseIdleMemory() })
+            let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: releaseIdleMemory)
             runLibuvOnce(blockingAtMostMilliseconds: min(wait ?? Self.stuckRecheckMilliseconds, Self.stuckRecheckMilliseconds))
         case .none:
             let error = WeftError(.stuck, operation: "block(on:)", detail: stuckDetail())

@@ -124,6 +124,12 @@ final class TimerDriver {
         firedWakers = fired
     }
 
+    /// Lets go of what a burst of timers fired in one turn made the list of
+    /// their wakers grow to (it is kept between turns, and empty between them).
+    func releaseIdleMemory() {
+        if firedWakers.capacity > 4096 { firedWakers = [] }
+    }
+
     /// Deterministic mode: moves the virtual clock to the wheel's next
     /// expiration and fires what is due there. False when no timer is armed
     /// (sleeps that never end are not in the wheel).

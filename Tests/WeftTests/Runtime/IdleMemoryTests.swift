@@ -26,6 +26,20 @@ struct IdleMemoryTests {
         #expect(releasesAfter > releasesBefore)
     }
 
+    // Before the fix that came with this test, the ready queue kept the
+    // capacity the burst made it grow to (131,072 slots, 1 MiB) for good.
+    @Test("after a burst of 131,072 tasks spawned at once, the loop's ready queue gives back what it grew to when the loop goes idle")
+    func burstThenIdleShrinksTheReadyQueue() throws {
+        let runtime = try Runtime()
+        try runtime.block(on: lazy {
+            for _ in 0..<(1 << 17) { spawn(ready(())) }
+            return yieldNow()
+        })
+        #expect(runtime.loop.ready.capacity >= 1 << 17, "the burst did not grow the queue: the test tests nothing")
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle: the loop blocks
+        #expect(runtime.loop.ready.capacity <= 1024, "\(runtime.loop.ready.capacity) slots kept")
+    }
+
     @Test("after a burst, a loop waiting only for another thread's wake (no timer, no I/O) releases too (it released only before a wait for events)")
     func burstThenForeignWaitReleases() throws {
         let runtime = try Runtime()
