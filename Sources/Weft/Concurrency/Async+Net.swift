@@ -462,7 +462,7 @@ extension SocketOwner {
     /// retain and a release, or (generic over this protocol) crashes the 6.3
     /// compiler.
     func cancelledError(_ cancelled: AwaitCancelled, _ operation: String) -> any Error {
-        awaitCancelledError(cancelled, else: WeftError(.closed, operation: operation, detail: "its loop has shut down"))
+        awaitCancelledError(cancelled, else: closedByItsLoopsShutdown(operation))
     }
 }
 

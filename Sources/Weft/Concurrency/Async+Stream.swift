@@ -135,7 +135,7 @@ where Base.Element == Result<Success, WeftError> {
             do {
                 next = try await iterator.awaitNext(isolation: actor)
             } catch {
-                throw awaitCancelledError(error, else: WeftError(.closed, operation: operation, detail: "its loop has shut down"))
+                throw awaitCancelledError(error, else: closedByItsLoopsShutdown(operation))
             }
             guard let result = next else { return nil }
             let success = try result.get()

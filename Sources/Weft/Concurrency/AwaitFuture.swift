@@ -112,8 +112,14 @@ func awaitResult<F: Future, Success>(
     } catch let cancelled as AwaitCancelled {
         throw awaitCancelledError(cancelled, else: loop == nil
             ? WeftError(.shutDown, operation: operation, detail: "its loop shut down")
-            : WeftError(.closed, operation: operation, detail: "its loop has shut down"))
+            : closedByItsLoopsShutdown(operation))
     }
+}
+
+/// What an operation on a handle throws when its await ended because the
+/// handle's loop shut down (which closed the handle).
+func closedByItsLoopsShutdown(_ operation: String) -> WeftError {
+    WeftError(.closed, operation: operation, detail: "its loop has shut down")
 }
 
 /// `awaitValue` from off the loop: runs the await on `loop` (else the shared

@@ -164,6 +164,9 @@ extension EventLoop {
         weft_loop_active_handles(uvLoop) > 1 || weft_loop_active_requests(uvLoop) > 0
     }
 
+    /// The ready queue's first capacity, which it shrinks back to when idle.
+    static var readyCapacity: Int { 1024 }
+
     /// What the loop frees before the heap trim, when it is about to wait:
     /// its attachments' idle memory, and what a burst made its own queues
     /// grow to, empty now (the ready queue, the job list, the timers' fired
@@ -172,7 +175,7 @@ extension EventLoop {
     /// ready queue for good).
     private func releaseIdleMemory() {
         attachments.releaseIdleMemory()
-        ready.shrinkIfEmpty(to: 1024)
+        ready.shrinkIfEmpty(to: Self.readyCapacity)
         if runningJobs.isEmpty && runningJobs.capacity > 4096 { runningJobs = [] }
         timers.releaseIdleMemory()
     }

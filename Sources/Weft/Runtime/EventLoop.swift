@@ -21,7 +21,7 @@ final class EventLoop {
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     /// Tasks to poll, each holding one retained reference (taken on enqueue,
     /// given back after the poll).
-    let ready = RingBuffer<Unmanaged<RawTask>>(capacity: 1024)
+    let ready = RingBuffer<Unmanaged<RawTask>>(capacity: EventLoop.readyCapacity)
     /// Jobs of the layers above, run between task polls.
     @exclusivity(unchecked) var jobs = [QueuedJob]()
     /// The batch of jobs running now (see `runJobs()`); empty between batches.
