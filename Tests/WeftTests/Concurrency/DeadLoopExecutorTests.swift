@@ -265,9 +265,10 @@ extension ConcurrencyBridge {
         func childWaitAcrossShutdown() async throws {
             let loop = try LoopThread()
             // Long enough to outlast a slow run (2 s ended first under
-            // ThreadSanitizer); killed at the end.
+            // ThreadSanitizer, and an awaiting test there can take 70 s);
+            // killed at the end.
             let child = try await awaitWithin(.seconds(20), loop.spawn { () async throws -> ChildProcess in
-                var command = Command("/bin/sleep", arguments: ["60"])
+                var command = Command("/bin/sleep", arguments: ["3600"])
                 command.standardInput = .null
                 return try await command.spawn()
             })

@@ -556,8 +556,10 @@ struct ChildProcessTests {
     @Test("an async wait() in flight when the child's loop shuts down fails with shutDown, as the poll form does, not CancellationError (nobody cancelled the task); so does status() awaited on that loop")
     func asyncWaitWhenTheLoopShutsDown() async throws {
         let loop = try LoopThread()
-        // Long enough to outlive a loaded machine's delays (the shutdown kills it).
-        var command = Command("/bin/sleep", arguments: ["60"])
+        // Long enough to outlive a loaded machine's delays (the shutdown kills
+        // it): under the sanitizers a test that awaits can take 70 s, and a
+        // child of 60 s that had exited made the cancelled wait a success.
+        var command = Command("/bin/sleep", arguments: ["3600"])
         command.standardInput = .null
         command.killOnDrop = true
         let child = try await loop.run { try await command.spawn() }
