@@ -119,6 +119,9 @@ extension EventLoop {
             Budget.endPoll()
         }
         runningJobs.removeAll(keepingCapacity: true)
+        // A burst grew the list past what it keeps when idle: worth giving
+        // back then, though no task was spawned.
+        if count > Self.keptJobCapacity { noteMemoryFreed() }
         return count
     }
 
@@ -167,16 +170,24 @@ extension EventLoop {
     /// The ready queue's first capacity, which it shrinks back to when idle.
     static var readyCapacity: Int { 1024 }
 
+    /// The capacity past which an idle loop frees a job list.
+    static var keptJobCapacity: Int { 4096 }
+
     /// What the loop frees before the heap trim, when it is about to wait:
     /// its attachments' idle memory, and what a burst made its own queues
-    /// grow to, empty now (the ready queue, the job list, the timers' fired
-    /// wakers keep their peak capacity otherwise, still allocated, which the
-    /// trim cannot return: a million tasks spawned at once left 8 MiB in the
-    /// ready queue for good).
+    /// grow to, empty (or mostly empty) now: the ready queue, the job list,
+    /// the task registry, the inbox's lists and the timers' fired wakers keep
+    /// their peak capacity otherwise, still allocated, which the trim cannot
+    /// return (a million tasks spawned at once left 8 MiB in the ready queue
+    /// and 8 MiB in the registry for good).
     private func releaseIdleMemory() {
         attachments.releaseIdleMemory()
         ready.shrinkIfEmpty(to: Self.readyCapacity)
-        if runningJobs.isEmpty && runningJobs.capacity > 4096 { runningJobs = [] }
+        // The two job lists swap at every batch: either may hold the big one.
+        if jobs.isEmpty && jobs.capacity > Self.keptJobCapacity { jobs = [] }
+        if runningJobs.isEmpty && runningJobs.capacity > Self.keptJobCapacity { runningJobs = [] }
+        registry.shrinkIfMostlyEmpty()
+        inbox.releaseIdleMemory(spare: &drainedItems)
         timers.releaseIdleMemory()
     }
 

@@ -28,7 +28,7 @@ final class EventLoop {
     @exclusivity(unchecked) var runningJobs = [QueuedJob]()
     @usableFromInline let inbox: WakeInbox
     /// The inbox's items while `drainInbox()` hands them out; empty otherwise.
-    @exclusivity(unchecked) private var drainedItems = [InboxItem]()
+    @exclusivity(unchecked) var drainedItems = [InboxItem]()
     let timers: TimerDriver
     /// Per-loop state of the layers above (see ``LoopAttachmentKey``).
     let attachments = LoopAttachments()
@@ -331,6 +331,9 @@ final class EventLoop {
             case .job(let job): jobs.append(job)
             }
         }
+        // A burst from other threads grew the inbox's lists: worth giving
+        // back once idle, though no task was spawned.
+        if drainedItems.capacity > WakeInbox.keptCapacity { heapTrim.noteMemoryFreed() }
     }
 
     // MARK: - Shutdown

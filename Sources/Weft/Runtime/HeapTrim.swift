@@ -7,12 +7,14 @@ import CWeftSupport
 /// ratchets up with every burst of connections while its heap in use does not
 /// (found by the soak, docs/RELIABILITY.md). Before blocking, after a burst of
 /// work (128 tasks or more spawned since the last time, or an event the layers
-/// above report through ``noteMemoryFreed()``: a connection closed, a read
-/// buffer freed beyond the cache; an async server's connections are Swift
-/// tasks, not Weft tasks, and their buffers are memory the loop does not
-/// count) and at most ten times a second, the loop tells its attachments to
-/// hand back what they keep unused (``LoopMemoryHolder``: the read buffers'
-/// pages) and calls `malloc_trim`.
+/// above and the loop report through ``noteMemoryFreed()``: a connection
+/// closed, a read buffer freed beyond the cache, a batch of jobs or of other
+/// threads' wakes that grew the loop's lists; an async server's connections
+/// are Swift tasks, not Weft tasks, and their buffers are memory the loop
+/// does not count) and at most ten times a second, the loop frees what its
+/// own queues grew to, tells its attachments to hand back what they keep
+/// unused (``LoopMemoryHolder``: the read buffers' pages) and calls
+/// `malloc_trim`.
 struct HeapTrim {
     /// Events since the loop started after which freed memory may be worth
     /// handing back.

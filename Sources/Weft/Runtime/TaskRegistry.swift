@@ -11,11 +11,13 @@ import CLibUV
 /// loop thread; exclusivity checks are off because no method re-enters another.
 final class TaskRegistry {
     @exclusivity(unchecked) private var tasks: UnsafeMutablePointer<Unmanaged<RawTask>>
-    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private(set) var capacity: Int
     @exclusivity(unchecked) private(set) var count = 0
+    private let initialCapacity: Int
 
     init(capacity: Int = 64) {
         self.capacity = capacity
+        self.initialCapacity = capacity
         self.tasks = reallocate(nil, capacity: capacity)
     }
 
@@ -66,6 +68,19 @@ final class TaskRegistry {
     /// of copying it.
     private func grow() {
         capacity *= 2
+        tasks = reallocate(tasks, capacity: capacity)
+    }
+
+    /// Gives back what a burst of tasks, ended since, made the array grow to:
+    /// once at most a quarter of it is used, it shrinks to twice the live
+    /// tasks (so one more burst of that size does not grow it again at once).
+    /// For an idle loop, not a busy one: it copies the live tasks' slots.
+    func shrinkIfMostlyEmpty() {
+        guard capacity > initialCapacity, count <= capacity / 4 else { return }
+        var shrunk = initialCapacity
+        while shrunk < count * 2 { shrunk *= 2 }
+        guard shrunk < capacity else { return }
+        capacity = shrunk
         tasks = reallocate(tasks, capacity: capacity)
     }
 }

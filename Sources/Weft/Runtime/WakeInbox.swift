@@ -82,6 +82,25 @@ final class WakeInbox: Sendable {
 
     var isEmpty: Bool { !hasItems.load(ordering: .acquiring) }
 
+    /// Frees what a burst of wakes from other threads made the two lists grow
+    /// to, once they are empty: the queue's and `spare`'s (the loop's, empty
+    /// between drains), which a drain swaps, so either may hold the big one.
+    func releaseIdleMemory(spare: inout [InboxItem]) {
+        if spare.capacity > Self.keptCapacity { spare = [] }
+        inbox.locked { inbox in
+            if inbox.items.isEmpty && inbox.items.capacity > Self.keptCapacity { inbox.items = [] }
+        }
+    }
+
+    /// The capacity past which an idle loop frees a list: more than a busy
+    /// loop's turn usually drains, so a steady load keeps its lists.
+    static var keptCapacity: Int { 1024 }
+
+    /// The queue's capacity and `spare`'s, for tests.
+    func capacities(spare: [InboxItem]) -> (queue: Int, spare: Int) {
+        (inbox.locked { $0.items.capacity }, spare.capacity)
+    }
+
     var foreignWakes: Int { inbox.locked { $0.foreignWakes } }
 
     /// Stops accepting work and returns the async handle for the caller to

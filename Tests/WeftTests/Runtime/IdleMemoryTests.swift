@@ -40,6 +40,92 @@ struct IdleMemoryTests {
         #expect(runtime.loop.ready.capacity <= 1024, "\(runtime.loop.ready.capacity) slots kept")
     }
 
+    /// A job that counts its runs and, once, queues one more job behind it.
+    struct CountingJob: LoopJob {
+        let runs: Shared<Int>
+        var then: (@Sendable () -> Void)? = nil
+        func run() {
+            runs.value += 1
+            then?()
+        }
+        func loopClosed() {}
+    }
+
+    /// Ready once `runs` reached `count`; polled again at once until then (the
+    /// loop runs its jobs between polls).
+    static func until(_ runs: Shared<Int>, reach count: Int) -> PollFn<Void> {
+        pollFn { context in
+            if runs.value >= count { return .ready(()) }
+            context.waker.wake()
+            return .pending
+        }
+    }
+
+    // Before the fix that came with this test, the registry kept the 131,072
+    // slots (1 MiB) the burst made it grow to.
+    @Test("after a burst of 131,072 tasks beside 1,000 that live on, the task registry shrinks to twice the live tasks when the loop goes idle, and the live ones still end and leave it")
+    func burstThenIdleShrinksTheRegistry() throws {
+        let runtime = try Runtime()
+        let release = Notify()
+        let liveEnded = Shared(0)
+        try runtime.block(on: lazy {
+            for _ in 0..<1_000 {
+                spawn(release.notifiedFuture().map { _ in liveEnded.value += 1 })
+            }
+            for _ in 0..<(1 << 17) { spawn(ready(())) }
+            return yieldNow()
+        })
+        #expect(runtime.loop.registry.capacity >= 1 << 17, "the burst did not grow the registry: the test tests nothing")
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle: the loop blocks
+        #expect((1_001...4_096).contains(runtime.loop.registry.capacity), "\(runtime.loop.registry.capacity) slots kept")
+        release.notifyWaiters()
+        try runtime.block(on: lazy { yieldNow() })
+        #expect(liveEnded.value == 1_000)
+        #expect(runtime.loop.registry.count == 0)
+    }
+
+    // Before the fix that came with this test, the loop shrank only the job
+    // list that had just run; the two swap at every batch, and a job queued
+    // by the burst's last one left the big list in the other, for good.
+    @Test("after a burst of 100,000 jobs whose last queues one more, both job lists give back what they grew to when the loop goes idle")
+    func burstOfJobsThenIdleShrinksBothLists() throws {
+        let runtime = try Runtime()
+        let runs = Shared(0)
+        let loop = runtime.loop
+        try runtime.block(on: lazy {
+            for _ in 0..<99_999 { loop.enqueue(CountingJob(runs: runs)) }
+            loop.enqueue(CountingJob(runs: runs, then: { EventLoop.current!.enqueue(CountingJob(runs: runs)) }))
+            return Self.until(runs, reach: 100_001)
+        })
+        #expect(max(loop.jobs.capacity, loop.runningJobs.capacity) >= 100_000, "the burst did not grow a list: the test tests nothing")
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle: the loop blocks
+        #expect(loop.jobs.capacity <= 4096 && loop.runningJobs.capacity <= 4096,
+                "kept \(loop.jobs.capacity) and \(loop.runningJobs.capacity) slots")
+    }
+
+    // Before the fix that came with this test, the inbox's two lists kept
+    // the 100,000 slots the burst made them grow to.
+    @Test("after a burst of 100,000 jobs from another thread while the loop was busy, the inbox's lists give back what they grew to when the loop goes idle")
+    func foreignBurstThenIdleShrinksTheInbox() throws {
+        let runtime = try Runtime()
+        let runs = Shared(0)
+        let loop = runtime.loop
+        let inbox = loop.inbox
+        try runtime.block(on: lazy {
+            // The loop is held here, in this poll, until the other thread has
+            // queued every job: they wait in the inbox's list together.
+            ForeignThread {
+                for _ in 0..<100_000 { #expect(inbox.enqueue(QueuedJob(CountingJob(runs: runs)))) }
+            }.join()
+            return Self.until(runs, reach: 100_000)
+        })
+        let grown = loop.inbox.capacities(spare: loop.drainedItems)
+        #expect(max(grown.queue, grown.spare) >= 100_000, "the burst did not grow a list: the test tests nothing")
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle: the loop blocks
+        let kept = loop.inbox.capacities(spare: loop.drainedItems)
+        #expect(kept.queue <= WakeInbox.keptCapacity && kept.spare <= WakeInbox.keptCapacity, "kept \(kept)")
+    }
+
     @Test("after a burst, a loop waiting only for another thread's wake (no timer, no I/O) releases too (it released only before a wait for events)")
     func burstThenForeignWaitReleases() throws {
         let runtime = try Runtime()
