@@ -1,5 +1,6 @@
 #if Logging
 import Dispatch
+import Foundation
 import Glibc
 import Logging
 import Synchronization
@@ -53,14 +54,16 @@ final class Stalled: Recorder, @unchecked Sendable {
     }
 }
 
-/// Runs `body` on a thread of Dispatch's, so that a test whose loop blocks
-/// can fail instead of hanging; the semaphore is signalled when it returns.
+/// Runs `body` on a thread of its own, so that a test whose loop blocks can
+/// fail instead of hanging; the semaphore is signalled when it returns. Not a
+/// thread of Dispatch's global queue: on Linux that is Swift's cooperative
+/// pool, which a loaded run can keep busy past the tests' waits.
 func elsewhere(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
     let done = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
+    Thread {
         body()
         done.signal()
-    }
+    }.start()
     return done
 }
 

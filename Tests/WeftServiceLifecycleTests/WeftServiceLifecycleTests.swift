@@ -33,13 +33,17 @@ func listening(_ address: BoundAddress) async throws -> SocketAddress {
     throw WeftError(.stuck, operation: "the service did not listen within 5 s")
 }
 
+// The grace periods are long and the bounds on elapsed time loose: the
+// steps between a trigger and its check await on Swift's cooperative pool,
+// which a loaded run can hold for tens of seconds. A drain that waits out its
+// grace period still fails them.
 @Suite("WeftServiceLifecycle: a Weft server and its loop group in a ServiceGroup")
 struct WeftServiceLifecycleTests {
     @Test("a ServiceGroup serves through the Weft server, and on graceful shutdown the server lets a connection in flight finish, stops listening, and the group's loops shut down")
     func gracefulShutdown() async throws {
         let group = try LoopGroup(loops: 2, name: "lifecycle-test")
         let address = BoundAddress()
-        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(5),
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(600),
                                        onListening: address.set, handler: echo)
         let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
         let running = Task { try await services.run() }
@@ -71,7 +75,7 @@ struct WeftServiceLifecycleTests {
         let group = try LoopGroup(loops: 2, name: "lifecycle-handoff")
         let address = BoundAddress()
         let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), distribution: .handOff,
-                                       gracePeriod: .seconds(20), onListening: address.set) { stream in
+                                       gracePeriod: .seconds(600), onListening: address.set) { stream in
             // Answers a request: a handler cancelled by the group's shutdown never does.
             defer { stream.close() }
             _ = try await stream.read()
@@ -108,7 +112,7 @@ struct WeftServiceLifecycleTests {
     func handlerSeesGracefulShutdown() async throws {
         let group = try LoopGroup(loops: 1, name: "lifecycle-handler")
         let address = BoundAddress()
-        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(30),
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(3600),
                                        onListening: address.set) { stream in
             defer { stream.close() }
             #expect(!Task.isShuttingDownGracefully)
@@ -125,7 +129,7 @@ struct WeftServiceLifecycleTests {
         await services.triggerGracefulShutdown()
         #expect(try await client.read().isEmpty, "the handler closes the connection when told of the shutdown")
         try await running.value
-        #expect(ContinuousClock.now - start < .seconds(15), "the drain waited for the 30 s grace period")
+        #expect(ContinuousClock.now - start < .seconds(600), "the drain waited for the hour-long grace period")
         client.close()
     }
 
@@ -133,7 +137,7 @@ struct WeftServiceLifecycleTests {
     func cancellation() async throws {
         let group = try LoopGroup(loops: 1, name: "lifecycle-cancel")
         let address = BoundAddress()
-        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(60),
+        let server = WeftServerService(group: group, address: try SocketAddress("127.0.0.1:0"), gracePeriod: .seconds(3600),
                                        onListening: address.set, handler: echo)
         let services = ServiceGroup(services: [LoopGroupService(group), server], logger: Logger(label: "lifecycle-test"))
         let running = Task { try await services.run() }
@@ -145,7 +149,7 @@ struct WeftServiceLifecycleTests {
         let start = ContinuousClock.now
         running.cancel()
         _ = await running.result
-        #expect(ContinuousClock.now - start < .seconds(10), "cancellation waited for the 60 s grace period")
+        #expect(ContinuousClock.now - start < .seconds(600), "cancellation waited for the hour-long grace period")
         client.close()
     }
 }

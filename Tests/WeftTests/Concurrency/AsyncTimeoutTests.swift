@@ -39,7 +39,7 @@ extension ConcurrencyBridge {
                 try await awaitWithin(.seconds(20), Task {
                     try await timeout(.milliseconds(30)) { () async -> Int in
                         do {
-                            try await Weft.sleep(for: .seconds(60))
+                            try await Weft.sleep(for: .seconds(3600))
                         } catch {
                             cancelled.set()
                         }
@@ -67,7 +67,7 @@ extension ConcurrencyBridge {
                 var slow: TimedOut?
                 do {
                     _ = try await timeout(.milliseconds(10)) { () async -> Bool? in
-                        try? await Weft.sleep(for: .seconds(60))
+                        try? await Weft.sleep(for: .seconds(3600))
                         return nil
                     }
                 } catch let timedOut as TimedOut {
@@ -78,7 +78,7 @@ extension ConcurrencyBridge {
             #expect(quick == true)
             #expect(slow?.limit == .milliseconds(10))
             #expect(elapsed >= .milliseconds(10))
-            // A timeout that waited for the operation would take its 60 s sleep:
+            // A timeout that waited for the operation would take its hour-long sleep:
             // 5 s is loose enough for a loaded machine and still catches that.
             #expect(elapsed < .seconds(5), "timing out took \(elapsed.milliseconds) ms")
         }
@@ -136,10 +136,10 @@ extension ConcurrencyBridge {
             let started = Latch()
             let cancelled = Latch()
             let caller = Task {
-                try await timeout(.seconds(60)) { () async -> Int in
+                try await timeout(.seconds(3600)) { () async -> Int in
                     started.set()
                     do {
-                        try await Weft.sleep(for: .seconds(60))
+                        try await Weft.sleep(for: .seconds(3600))
                     } catch {
                         cancelled.set()
                     }

@@ -340,6 +340,8 @@ extension ConcurrencyBridge {
         func closureRunsOnTheRuntimeThread() throws {
             let runtime = try Runtime()
             let serial = runtime.serialExecutor
+            // Task.sleep's wake comes through Swift's global pool, which a
+            // sanitizer run can keep busy for a minute: more patience.
             let isolation = try runtime.guardedBlock(on: AsyncFuture { () async -> [Bool?] in
                 var seen = [serial.isIsolatingCurrentContext()]
                 try? await Task.sleep(for: .milliseconds(2))
@@ -347,7 +349,7 @@ extension ConcurrencyBridge {
                 try? await Weft.sleep(for: .milliseconds(2))
                 seen.append(serial.isIsolatingCurrentContext())
                 return seen
-            })
+            }, patience: 300)
             #expect(isolation == [true, true, true])
         }
     }

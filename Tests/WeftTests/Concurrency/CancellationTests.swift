@@ -12,7 +12,7 @@ extension ConcurrencyBridge {
             let executor = runtime.taskExecutor
             #expect(runtime.pendingTimerCount == 0)
             let sleeper = try runtime.guardedBlock(on: AsyncFuture { () async -> Task<Void, any Error> in
-                Task(executorPreference: executor) { try await Weft.sleep(for: .seconds(60)) }
+                Task(executorPreference: executor) { try await Weft.sleep(for: .seconds(3600)) }
             })
             // Lets it arm its timer: waits (up to 20 s) until a timer is armed,
             // checked between short sleeps of our own, whose timers are gone by
@@ -21,7 +21,7 @@ extension ConcurrencyBridge {
             while runtime.pendingTimerCount == 0, ContinuousClock.now < armedBy {
                 try runtime.guardedBlock(on: sleepFuture(for: .milliseconds(1)))
             }
-            #expect(runtime.pendingTimerCount == 1, "the 60 s sleep should be armed")
+            #expect(runtime.pendingTimerCount == 1, "the hour-long sleep should be armed")
 
             let (cancelled, elapsed) = try runtime.guardedBlock(on: AsyncFuture { () async -> (Bool, Duration) in
                 let start = ContinuousClock.now
@@ -30,7 +30,7 @@ extension ConcurrencyBridge {
                 return (isCancellation(result), ContinuousClock.now - start)
             })
             #expect(cancelled)
-            // Not cancelled, the task would wait out its 60 s: 5 s is loose enough
+            // Not cancelled, the task would wait out its hour: 5 s is loose enough
             // for a loaded machine or a sanitizer and still catches that.
             #expect(elapsed < .seconds(5), "cancellation took \(elapsed.milliseconds) ms")
             #expect(runtime.pendingTimerCount == 0)
@@ -80,7 +80,7 @@ extension ConcurrencyBridge {
             let sleeper = loop.spawn {
                 await ending {
                     sleeping.set()
-                    try await Weft.sleep(for: .seconds(60))
+                    try await Weft.sleep(for: .seconds(3600))
                 }
             }
             try await awaitWithin(.seconds(20), Task { try await value(of: sleeping.wait()) })
@@ -99,7 +99,7 @@ extension ConcurrencyBridge {
                 inner.value = Task(executorPreference: loop.taskExecutor) {
                     await ending {
                         sleeping.set()
-                        try await Weft.sleep(for: .seconds(60))
+                        try await Weft.sleep(for: .seconds(3600))
                     }
                 }
                 // Waiting on the loop too while `inner` sleeps.
@@ -121,7 +121,7 @@ extension ConcurrencyBridge {
                 withUnsafeCurrentTask { $0?.cancel() }
                 var outcomes: [String] = []
                 for _ in 0..<2 {
-                    let end = await ending { try await Weft.sleep(for: .seconds(60)) }
+                    let end = await ending { try await Weft.sleep(for: .seconds(3600)) }
                     outcomes.append(end.cancelled ? "cancelled" : end.outcome)
                 }
                 return outcomes
@@ -136,7 +136,7 @@ extension ConcurrencyBridge {
             let result = try runtime.guardedBlock(on: AsyncFuture { () async -> Result<Void, any Error> in
                 let task = Task(executorPreference: executor) { () async throws -> Void in
                     withUnsafeCurrentTask { $0?.cancel() }
-                    try await Weft.sleep(for: .seconds(60))
+                    try await Weft.sleep(for: .seconds(3600))
                 }
                 return await task.result
             })
@@ -148,7 +148,7 @@ extension ConcurrencyBridge {
         func cancelValueOnSharedLoop() async throws {
             // High priority: timed on a thread of its own root queue, not one that the
             // synchronous tests running in parallel may hold.
-            let waiter = Task(priority: .high) { await ending { try await value(of: sleepFuture(for: .seconds(60))) } }
+            let waiter = Task(priority: .high) { await ending { try await value(of: sleepFuture(for: .seconds(3600))) } }
             try await Task.sleep(for: .milliseconds(10))
             try await expectCancelledPromptly(waiter)
         }

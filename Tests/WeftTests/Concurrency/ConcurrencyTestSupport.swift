@@ -204,7 +204,7 @@ struct Ending: Sendable {
 
 /// Cancels `task`, which reports how it ended (see ``ending(_:)``), and checks
 /// that it ended with `CancellationError` within 5 s of the cancel. Every
-/// caller's task would otherwise wait far longer (a 60 s sleep, an hour's
+/// caller's task would otherwise wait far longer (an hour-long sleep or
 /// interval, a read or a spin that never ends), so the loose bound, which a
 /// loaded machine or a sanitizer run does not reach, still catches a
 /// cancellation that is not seen.

@@ -235,7 +235,7 @@ extension ConcurrencyBridge {
         func inFlightAwaitsOfUnspawnedTasks() async throws {
             let loop = try LoopThread()
             let (listener, client, server) = try await awaitWithin(.seconds(20), loop.spawn { try await connectedPairOnThisLoop() })
-            let sleeper = Task(executorPreference: loop.taskExecutor) { try await Weft.sleep(for: .seconds(60)) }
+            let sleeper = Task(executorPreference: loop.taskExecutor) { try await Weft.sleep(for: .seconds(3600)) }
             let reader = Task(executorPreference: loop.taskExecutor) { _ = try await server.read() }
             let pinned = PinnedSleeper(loop: loop)
             let actorSleeper = Task { try await pinned.sleep() }
@@ -252,7 +252,7 @@ extension ConcurrencyBridge {
             let other = try LoopThread()
             let (listener, client, server) = try await awaitWithin(.seconds(20), other.spawn { try await connectedPairOnThisLoop() })
             let pinned = PinnedSleeper(loop: other)
-            let sleeper = home.spawn { try await other.run { try await Weft.sleep(for: .seconds(60)) } }
+            let sleeper = home.spawn { try await other.run { try await Weft.sleep(for: .seconds(3600)) } }
             let reader = home.spawn { _ = try await server.read() }
             let actorSleeper = home.spawn { try await pinned.sleep() }
             try await Task.sleep(for: .milliseconds(100))  // all three suspended on `other`
@@ -382,6 +382,6 @@ private actor PinnedSleeper {
     }
 
     func sleep() async throws {
-        try await Weft.sleep(for: .seconds(60))
+        try await Weft.sleep(for: .seconds(3600))
     }
 }

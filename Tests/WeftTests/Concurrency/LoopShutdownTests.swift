@@ -5,14 +5,14 @@ extension ConcurrencyBridge {
     /// `LoopThread.shutdown()` while spawned Swift tasks still wait on the loop.
     @Suite("LoopThread shutdown with tasks still running")
     struct LoopShutdownTests {
-        @Test("shutdown with tasks sleeping 60 s and blocked in reads and accepts returns (without hanging); the tasks end with CancellationError")
+        @Test("shutdown with tasks sleeping an hour and blocked in reads and accepts returns (without hanging); the tasks end with CancellationError")
         func shutdownCancelsWaitingTasks() async throws {
             // Whether the shutdown also skipped its 1 s grace period (the tasks
             // ending at the cancel) is checked in the TimingSensitive
             // `shutdownWithWaitingTasksSkipsTheGracePeriod`: the margin under that
             // fixed second does not hold on a loaded machine or under a sanitizer.
             let elapsed = try await shutDownWithWaitingTasks()
-            // A shutdown that waited for the tasks (60 s sleeps, reads that never
+            // A shutdown that waited for the tasks (hour-long sleeps, reads that never
             // end) instead of giving up after the grace period still fails here.
             #expect(elapsed <= .seconds(10), "shutdown took \(elapsed.milliseconds) ms")
         }
@@ -132,14 +132,14 @@ extension ConcurrencyBridge {
             #expect(try await awaitWithin(.seconds(20), task) == 42)
         }
 
-        @Test("shutdown from a plain thread while a task is in the middle of a 60 s sleep ends it with CancellationError")
+        @Test("shutdown from a plain thread while a task is in the middle of an hour-long sleep ends it with CancellationError")
         func shutdownFromForeignThread() async throws {
             let loop = try LoopThread()
             defer { loop.shutdown() }
             let sleeping = Latch()
             let sleeper = loop.spawn {
                 sleeping.set()
-                try await Weft.sleep(for: .seconds(60))
+                try await Weft.sleep(for: .seconds(3600))
             }
             try await awaitWithin(.seconds(20), Task { try await value(of: sleeping.wait()) })
             let took = Task { await shutDownOffThePool(loop) }  // on a thread of its own
@@ -151,7 +151,7 @@ extension ConcurrencyBridge {
     }
 }
 
-/// Starts tasks that wait on a loop (60 s sleeps, reads, an accept, an
+/// Starts tasks that wait on a loop (hour-long sleeps, reads, an accept, an
 /// interval), shuts the loop down and checks that each task ended with
 /// `CancellationError`; returns how long `shutdown()` took.
 private func shutDownWithWaitingTasks() async throws -> Duration {
@@ -163,7 +163,7 @@ private func shutDownWithWaitingTasks() async throws -> Duration {
     for _ in 0..<3 {
         tasks.append(loop.spawn {
             started.increment()
-            try await Weft.sleep(for: .seconds(60))
+            try await Weft.sleep(for: .seconds(3600))
         })
     }
     tasks.append(loop.spawn {
@@ -208,7 +208,7 @@ private func shutDownWithWaitingTasks() async throws -> Duration {
 extension TimingSensitive.ConcurrencyBridgeTiming {
     @Suite("LoopThread shutdown: no grace period when the tasks end at the cancel")
     struct LoopShutdownTimingTests {
-        @Test("shutdown with tasks sleeping 60 s and blocked in reads and accepts returns before its 1 s grace period ends")
+        @Test("shutdown with tasks sleeping an hour and blocked in reads and accepts returns before its 1 s grace period ends")
         func shutdownWithWaitingTasksSkipsTheGracePeriod() async throws {
             let elapsed = try await shutDownWithWaitingTasks()
             // Tasks that did not end at the cancel keep the shutdown waiting its
