@@ -75,6 +75,7 @@ final class LoopExecutors: LoopJobOrphanage, LoopShutdownObserver, @unchecked Se
             suspended[index] = last
             last.listIndex = Int32(index)
         }
+        suspended.shrinkIfSparse()  // a burst of awaits resumed; order, and so indices, kept
     }
 
     /// Cancels the ``suspended`` awaits: each resumes (on the orphaned-jobs

@@ -82,7 +82,11 @@ public final class LoopThread: Sendable {
         /// already finished; cancels it now if the loop is stopping.
         func started<T, Failure>(_ id: Int, _ task: Task<T, Failure>) {
             let stopping = state.locked { state -> Bool in
-                if state.finishedBeforeStarted.remove(id) == nil { state.running[id] = { task.cancel() } }
+                if state.finishedBeforeStarted.remove(id) == nil {
+                    state.running[id] = { task.cancel() }
+                } else {
+                    state.finishedBeforeStarted.shrinkIfSparse()
+                }
                 return stopRequested.load(ordering: .acquiring)
             }
             if stopping { task.cancel() }
@@ -92,7 +96,11 @@ public final class LoopThread: Sendable {
         /// if it was the last.
         func finished(_ id: Int) {
             let waker = state.locked { state -> Waker? in
-                if state.running.removeValue(forKey: id) == nil { state.finishedBeforeStarted.insert(id) }
+                if state.running.removeValue(forKey: id) == nil {
+                    state.finishedBeforeStarted.insert(id)
+                } else {
+                    state.running.shrinkIfSparse()  // a burst of tasks gone
+                }
                 state.swiftTasks?.alive.add(-1, ordering: .relaxed)
                 return state.running.isEmpty ? state.runningWaker.take() : nil
             }
@@ -392,6 +400,11 @@ public final class LoopThread: Sendable {
 
     /// Whether the loop was asked to stop (``shutdown()``).
     var isStopping: Bool { control.stopRequested.load(ordering: .acquiring) }
+
+    /// The slots of its record of spawned tasks, for tests.
+    var spawnRecordCapacity: (running: Int, finishedBeforeStarted: Int) {
+        control.state.locked { ($0.running.capacity, $0.finishedBeforeStarted.capacity) }
+    }
 
     /// Whether the calling thread is this loop's (while it runs).
     var isCurrent: Bool { executors.task.target.isOnLoopThread }

@@ -243,6 +243,7 @@ public struct FutureSet<F: Future>: PollStream {
                     children[index] = nil
                     freeSlots.append(index)
                     running -= 1
+                    if running == 0 && children.count > 1024 { startAfresh() }
                     if backlogPosition < backlog.count {
                         context.waker.wake()  // come back for the rest of the backlog
                     }
@@ -284,6 +285,24 @@ public struct FutureSet<F: Future>: PollStream {
             takeWoken(registering: context.waker)
             tookWoken = true
         }
+    }
+
+    /// Gives back the slots a burst of children made the set grow to, once
+    /// the last has finished (the arrays kept them, and their wakers, for the
+    /// set's life: a server's `forEachConcurrent` after 100,000 connections
+    /// held megabytes). The wake state is new too: a finished child's waker
+    /// that something still holds wakes the old one, which nobody reads, so
+    /// no stale slot number reaches the new arrays.
+    @usableFromInline
+    mutating func startAfresh() {
+        children = []
+        wakers = []
+        freeSlots = []
+        backlog = []
+        backlogPosition = 0
+        inserted = []
+        woken = WokenChildren()
+        lifetime = FutureSetLifetime(woken)
     }
 
     /// Gives this set wake state of its own if a copy of it shares it (a set,

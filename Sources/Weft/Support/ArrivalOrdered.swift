@@ -5,6 +5,9 @@
 /// in it. Not synchronized: its owner guards it.
 struct ArrivalOrdered<Value> {
     private var entries: [ObjectIdentifier: (order: UInt64, value: Value)] = [:]
+
+    /// The slots the dictionary holds, for tests.
+    var capacity: Int { entries.capacity }
     private var nextOrder: UInt64 = 0
 
     /// Runs `body` on the value for `key`, made with `initial` (and given the
@@ -17,13 +20,14 @@ struct ArrivalOrdered<Value> {
 
     /// Forgets `key`, returning its value.
     mutating func remove(_ key: ObjectIdentifier) -> Value? {
-        entries.removeValue(forKey: key)?.value
+        defer { entries.shrinkIfSparse() }
+        return entries.removeValue(forKey: key)?.value
     }
 
     /// Takes every value, in the order their keys arrived.
     mutating func takeAll() -> [Value] {
         guard !entries.isEmpty else { return [] }
-        defer { entries.removeAll(keepingCapacity: true) }
+        defer { entries.removeAllKeepingSmallCapacity() }
         return entries.values.sorted { $0.order < $1.order }.map(\.value)
     }
 }

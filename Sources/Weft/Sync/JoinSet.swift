@@ -26,7 +26,7 @@ import Synchronization
 public final class JoinSet<Output>: PollStream {
     private var running = FutureSet<JoinHandle<Output>>()
     /// Handles by `running` slot, to abort them.
-    private var handles: [Int: JoinHandle<Output>] = [:]
+    private(set) var handles: [Int: JoinHandle<Output>] = [:]
     /// Every task awaiting the next result, woken as one: the waker `running`
     /// is polled with. (Given each poller's own waker, the set kept only the
     /// last: a task that polled before it was never woken again.)
@@ -95,6 +95,7 @@ public final class JoinSet<Output>: PollStream {
         case .ready(nil): return .ready(nil)
         case .ready(let finished?):
             handles[finished.index] = nil
+            handles.shrinkIfSparse()  // a burst of tasks gone
             return .ready(finished.output)
         }
     }
