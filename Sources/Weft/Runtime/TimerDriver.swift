@@ -93,16 +93,20 @@ final class TimerDriver {
     }
 
     /// Disarms `node` if it has not fired, frees it, and returns its waker,
-    /// which the caller drops (or wakes) now that the wheel is left.
-    func release(_ node: Int32) -> Waker? {
+    /// which the caller drops (or wakes) now that the wheel is left, and
+    /// whether the idle loop may give back the end of the wheel's slab.
+    func release(_ node: Int32) -> (waker: Waker?, slabShrinkable: Bool) {
         if handle != nil && Self.isEndless(wheel.nodes[Int(node)].deadline) { endlessCount -= 1 }
-        let waker = wheel.release(node)
+        let (waker, shrinkable) = wheel.release(node)
         if wheel.count == 0, armedDueMilliseconds != .max, let handle {
             uv_timer_stop(handle)
             armedDueMilliseconds = .max
         }
-        return waker
+        return (waker, shrinkable)
     }
+
+    /// The wheel's slab, for tests.
+    var slabCounts: (nodes: Int, inUse: Int) { wheel.slabCounts }
 
     /// Fires every entry whose deadline has passed, then re-arms.
     ///
@@ -125,9 +129,11 @@ final class TimerDriver {
     }
 
     /// Lets go of what a burst of timers fired in one turn made the list of
-    /// their wakers grow to (it is kept between turns, and empty between them).
+    /// their wakers grow to (it is kept between turns, and empty between
+    /// them), and of the free end of a wheel's slab mostly free.
     func releaseIdleMemory() {
         if firedWakers.capacity > 4096 { firedWakers = [] }
+        wheel.shrinkIfSparse()
     }
 
     /// Deterministic mode: moves the virtual clock to the wheel's next
@@ -210,7 +216,9 @@ final class ArmedTimer {
 
     /// On `loop`'s thread (or after its shutdown, under its late-close lock).
     private static func release(_ node: Int32, of loop: EventLoop, waking: Bool) {
-        let waker = loop.timers.release(node)
+        let (waker, slabShrinkable) = loop.timers.release(node)
+        // A burst's timers gone, the slab's end may be: worth a look once idle.
+        if slabShrinkable { loop.noteMemoryFreed() }
         if waking { waker?.wake() }
     }
 }

@@ -16,6 +16,12 @@
 /// the order they were armed. A node is allocated when armed and freed only
 /// by ``release(_:)``: a fired node stays, with `hasFired` set, until its
 /// sleep lets it go.
+///
+/// Nodes cannot move (their numbers are handed out), so the slab gives back
+/// what a burst made it grow to from its end: a wheel mostly free keeps its
+/// free list in ascending order and puts a freed node of the slab's upper
+/// half at the list's end, so new timers take low nodes and the top ones,
+/// freed, stay free; ``shrinkIfSparse()`` then cuts the free end off.
 struct TimerWheel {
     static let levels = 6
     static let slotsPerLevel = 64
@@ -38,6 +44,8 @@ struct TimerWheel {
         var slot: Int32 = -1
         /// Set when the deadline passed and the node was expired.
         var hasFired = false
+        /// Set while the node is on the free list.
+        var isFree = false
     }
 
     /// The wheel's current time (ms); every entry's slot is relative to it.
@@ -45,6 +53,9 @@ struct TimerWheel {
     /// Every node armed and not yet released, and the free ones.
     private(set) var nodes: [Node] = []
     private var firstFree: Int32 = -1
+    /// The free list's last node (-1: empty), where a wheel mostly free puts
+    /// the nodes of the slab's upper half.
+    private var lastFree: Int32 = -1
     private var nodesInUse = 0
     /// Each slot's first and last node (-1: empty).
     private var heads: [Int32]
@@ -76,25 +87,62 @@ struct TimerWheel {
         }
         let index = firstFree
         firstFree = nodes[Int(index)].next
+        if firstFree < 0 { lastFree = -1 }
         nodes[Int(index)] = node
         return index
     }
 
     /// Takes `index` out of the wheel if it is in it, frees it, and returns
     /// its waker (for the caller to drop once the wheel is left: a waker can
-    /// be the last owner of other sleeps). An idle wheel gives back a large
-    /// slab: the memory of a burst of timers.
-    mutating func release(_ index: Int32) -> Waker? {
+    /// be the last owner of other sleeps), and whether the slab's end may now
+    /// be cut off (``shrinkIfSparse()``). An idle wheel gives back a large
+    /// slab at once: the memory of a burst of timers.
+    mutating func release(_ index: Int32) -> (waker: Waker?, shrinkable: Bool) {
         if nodes[Int(index)].slot >= 0 { remove(index) }
         let waker = nodes[Int(index)].waker.take()
-        nodes[Int(index)] = Node(deadline: 0, waker: nil, next: firstFree)
-        firstFree = index
         nodesInUse -= 1
         if nodesInUse == 0 && nodes.count > 1024 {
             nodes = []
-            firstFree = -1
+            (firstFree, lastFree) = (-1, -1)
+            return (waker, false)
         }
-        return waker
+        let isHigh = isSparse && Int(index) >= nodes.count / 2
+        if isHigh && lastFree >= 0 {
+            // Last to be taken again: the slab's end may come free.
+            nodes[Int(index)] = Node(deadline: 0, waker: nil, next: -1, isFree: true)
+            nodes[Int(lastFree)].next = index
+            lastFree = index
+        } else {
+            nodes[Int(index)] = Node(deadline: 0, waker: nil, next: firstFree, isFree: true)
+            if firstFree < 0 { lastFree = index }
+            firstFree = index
+        }
+        return (waker, isHigh)
+    }
+
+    /// Whether most of a large slab is free.
+    private var isSparse: Bool {
+        nodes.count > 1024 && nodesInUse * 4 < nodes.count
+    }
+
+    /// The nodes the slab holds, used or free, and the ones in use; for tests.
+    var slabCounts: (nodes: Int, inUse: Int) { (nodes.count, nodesInUse) }
+
+    /// When most of a large slab is free: cuts off its free end, if that is
+    /// at least half of it, and lines the free list up in ascending order,
+    /// so new timers take low nodes and the end stays free for a later cut.
+    /// O(slab); for an idle loop.
+    mutating func shrinkIfSparse() {
+        guard isSparse else { return }
+        var end = nodes.count
+        while end > 0 && nodes[end - 1].isFree { end -= 1 }
+        if end * 2 <= nodes.count { nodes = Array(nodes[0..<end]) }  // new storage, of `end` nodes
+        (firstFree, lastFree) = (-1, -1)
+        for index in stride(from: nodes.count - 1, through: 0, by: -1) where nodes[index].isFree {
+            nodes[index].next = firstFree
+            if firstFree < 0 { lastFree = Int32(index) }
+            firstFree = Int32(index)
+        }
     }
 
     /// Adds `index` (not in the wheel, deadline after `elapsed`: an entry due

@@ -141,4 +141,56 @@ struct BurstCapacityTests {
         #expect(runtime.loop.executors.suspended.isEmpty)
         #expect(runtime.loop.executors.suspended.capacity <= 1024, "kept \(runtime.loop.executors.suspended.capacity) slots")
     }
+
+    /// Idles the runtime in turns of 150 ms (the heap trim, which frees the
+    /// slab's end, runs at most every 100 ms) until the timer wheel's slab
+    /// holds at most `nodes`, 20 turns at most; the slab then.
+    static func idle(_ runtime: Runtime, untilTheSlabHolds nodes: Int) throws -> Int {
+        for _ in 0..<20 where runtime.loop.timers.slabCounts.nodes > nodes {
+            try runtime.block(on: lazy { sleepFuture(for: .milliseconds(150)) })
+        }
+        return runtime.loop.timers.slabCounts.nodes
+    }
+
+    @Test("the timer wheel's slab gives back what 100,000 timers made it grow to while a timer armed before them stays armed (it did only once no timer at all was armed)")
+    func timerSlabBelowALongLivedTimer() throws {
+        let runtime = try Runtime()
+        let longLived = runtime.spawn(sleepFuture(for: .seconds(3600)))  // polled first: a low node
+        _ = try runtime.block(on: lazy { joinAll((0..<100_000).map { _ in timeoutFuture(.seconds(3600), yieldNow()) }) })
+        #expect(runtime.loop.timers.slabCounts.nodes >= 100_000, "the burst did not grow the slab: the test tests nothing")
+        let kept = try Self.idle(runtime, untilTheSlabHolds: 4096)
+        #expect(kept <= 4096, "the slab kept \(kept) nodes")
+        // Still a working wheel: a burst of short sleeps all end.
+        _ = try runtime.block(on: lazy { joinAll((0..<10_000).map { _ in sleepFuture(for: .milliseconds(5)) }) })
+        #expect(!longLived.isFinished)
+        longLived.abort()
+    }
+
+    @Test("a timer armed after 100,000 others, at the slab's top, holds its end only until it is armed again: the slab is cut once its end is free, and the timer armed anew fires")
+    func timerSlabAboveALongLivedTimer() throws {
+        let runtime = try Runtime()
+        // Armed throughout, low in the slab: the wheel is never empty (an
+        // empty one gives back its whole slab at once).
+        let anchor = runtime.spawn(sleepFuture(for: .seconds(3600)))
+        let release = Notify()
+        let burst = runtime.spawn(joinAll((0..<100_000).map { _ in timeoutFuture(.seconds(3600), release.notifiedFuture()) }))
+        _ = try runtime.block(on: lazy { yieldNow() })  // the burst's timers armed
+        let top = runtime.spawn(sleepFuture(for: .seconds(3600)))
+        _ = try runtime.block(on: lazy { yieldNow() })  // armed above them
+        release.notifyWaiters()
+        let outcomes = try runtime.block(on: burst).get()
+        #expect(outcomes.count == 100_000)
+        #expect(runtime.loop.timers.slabCounts.nodes > 100_000)
+        let heldByTheTop = try Self.idle(runtime, untilTheSlabHolds: 4096)
+        #expect(heldByTheTop > 100_000, "the top timer's node was cut off while armed")
+        // Armed again (an interval's next tick, a deadline pushed back): the
+        // new timer takes a low node, the old top one comes free.
+        top.abort()
+        let again = runtime.spawn(sleepFuture(for: .milliseconds(400)))
+        let kept = try Self.idle(runtime, untilTheSlabHolds: 4096)
+        #expect(kept <= 4096, "the slab kept \(kept) nodes")
+        _ = try runtime.block(on: timeoutFuture(.seconds(60), again)).get()
+        #expect(!anchor.isFinished)
+        anchor.abort()
+    }
 }
