@@ -119,9 +119,6 @@ extension EventLoop {
             Budget.endPoll()
         }
         runningJobs.removeAll(keepingCapacity: true)
-        // A burst grew the list past what it keeps when idle: worth giving
-        // back then, though no task was spawned.
-        if count > Self.keptJobCapacity { noteMemoryFreed() }
         return count
     }
 
@@ -173,6 +170,17 @@ extension EventLoop {
     /// The capacity past which an idle loop frees a job list.
     static var keptJobCapacity: Int { 4096 }
 
+    /// Whether a burst left the loop's own queues larger than an idle loop
+    /// keeps them: worth a release when it blocks, though nothing else made
+    /// one due (tasks woken and ended on the loop, jobs and other threads'
+    /// wakes, report no event). Each is what ``releaseIdleMemory()`` frees,
+    /// so the check is false again after one release.
+    private var queuesOutgrewIdle: Bool {
+        ready.capacity > Self.readyCapacity &* 64
+            || jobs.capacity > Self.keptJobCapacity || runningJobs.capacity > Self.keptJobCapacity
+            || drainedItems.capacity > WakeInbox.keptCapacity || registry.isMostlyEmpty
+    }
+
     /// What the loop frees before the heap trim, when it is about to wait:
     /// its attachments' idle memory, and what a burst made its own queues
     /// grow to, empty (or mostly empty) now: the ready queue, the job list,
@@ -193,6 +201,7 @@ extension EventLoop {
 
     /// Blocks in the OS poll until an event, unless nothing could ever produce one.
     private func blockForEvents(main: Unmanaged<RawTask>) throws(WeftError) {
+        if queuesOutgrewIdle { noteMemoryFreed() }
         switch progressSource(main: main) {
         case .events:
             if let wait = heapTrim.releaseIfDue(tasksSpawned: counters.tasksSpawned, releasingFirst: releaseIdleMemory) {

@@ -331,9 +331,6 @@ final class EventLoop {
             case .job(let job): jobs.append(job)
             }
         }
-        // A burst from other threads grew the inbox's lists: worth giving
-        // back once idle, though no task was spawned.
-        if drainedItems.capacity > WakeInbox.keptCapacity { heapTrim.noteMemoryFreed() }
     }
 
     // MARK: - Shutdown

@@ -8,9 +8,9 @@ import CWeftSupport
 /// (found by the soak, docs/RELIABILITY.md). Before blocking, after a burst of
 /// work (128 tasks or more spawned since the last time, or an event the layers
 /// above and the loop report through ``noteMemoryFreed()``: a connection
-/// closed, a read buffer freed beyond the cache, a batch of jobs or of other
-/// threads' wakes that grew the loop's lists, a timer freed high in a timer
-/// slab mostly free; an async server's connections
+/// closed, a read buffer freed beyond the cache, a loop about to block with
+/// its queues grown past what it keeps idle, a timer slab become mostly free
+/// or a timer freed high in it; an async server's connections
 /// are Swift tasks, not Weft tasks, and their buffers are memory the loop
 /// does not count) and at most ten times a second, the loop frees what its
 /// own queues grew to, tells its attachments to hand back what they keep

@@ -71,12 +71,15 @@ final class TaskRegistry {
         tasks = reallocate(tasks, capacity: capacity)
     }
 
+    /// Whether a burst made the array grow to four times the live tasks or more.
+    var isMostlyEmpty: Bool { capacity > initialCapacity && count <= capacity / 4 }
+
     /// Gives back what a burst of tasks, ended since, made the array grow to:
     /// once at most a quarter of it is used, it shrinks to twice the live
     /// tasks (so one more burst of that size does not grow it again at once).
     /// For an idle loop, not a busy one: it copies the live tasks' slots.
     func shrinkIfMostlyEmpty() {
-        guard capacity > initialCapacity, count <= capacity / 4 else { return }
+        guard isMostlyEmpty else { return }
         var shrunk = initialCapacity
         while shrunk < count * 2 { shrunk *= 2 }
         guard shrunk < capacity else { return }

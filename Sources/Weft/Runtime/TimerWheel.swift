@@ -18,10 +18,11 @@
 /// sleep lets it go.
 ///
 /// Nodes cannot move (their numbers are handed out), so the slab gives back
-/// what a burst made it grow to from its end: a wheel mostly free keeps its
-/// free list in ascending order and puts a freed node of the slab's upper
-/// half at the list's end, so new timers take low nodes and the top ones,
-/// freed, stay free; ``shrinkIfSparse()`` then cuts the free end off.
+/// what a burst made it grow to from its end: ``shrinkIfSparse()``, on an
+/// idle loop, cuts off the free end of a slab mostly free and lines its free
+/// list up in ascending order, and a wheel mostly free puts a freed node of
+/// the slab's upper half at the list's end, so new timers take low nodes and
+/// the top ones, freed, stay free for the next cut.
 struct TimerWheel {
     static let levels = 6
     static let slotsPerLevel = 64
@@ -107,6 +108,9 @@ struct TimerWheel {
             return (waker, false)
         }
         let isHigh = isSparse && Int(index) >= nodes.count / 2
+        // The release that made the slab mostly free asks for a look too: its
+        // end may have come free before (a burst's later timers first).
+        let becameSparse = isSparse && (nodesInUse + 1) * 4 >= nodes.count
         if isHigh && lastFree >= 0 {
             // Last to be taken again: the slab's end may come free.
             nodes[Int(index)] = Node(deadline: 0, waker: nil, next: -1, isFree: true)
@@ -117,7 +121,7 @@ struct TimerWheel {
             if firstFree < 0 { lastFree = index }
             firstFree = index
         }
-        return (waker, isHigh)
+        return (waker, isHigh || becameSparse)
     }
 
     /// Whether most of a large slab is free.

@@ -193,4 +193,21 @@ struct BurstCapacityTests {
         #expect(!anchor.isFinished)
         anchor.abort()
     }
+
+    // Before the fix that came with this test, no release of the burst's
+    // timers asked for a look: the top ones were freed before the slab was
+    // mostly free, the others below its upper half.
+    @Test("the timer slab is cut also when the burst's later timers, at its top, were freed first")
+    func timerSlabCutWhenItsTopWasFreedFirst() throws {
+        let runtime = try Runtime()
+        let anchor = runtime.spawn(sleepFuture(for: .seconds(3600)))  // node 0, armed throughout
+        _ = try runtime.block(on: lazy {
+            joinAll((0..<100_000).map { sleepFuture(for: .milliseconds($0 < 40_000 ? 400 : 100)) })
+        })
+        #expect(runtime.loop.timers.slabCounts.nodes > 100_000, "the burst did not grow the slab: the test tests nothing")
+        let kept = try Self.idle(runtime, untilTheSlabHolds: 4096)
+        #expect(kept <= 4096, "the slab kept \(kept) nodes")
+        #expect(!anchor.isFinished)
+        anchor.abort()
+    }
 }

@@ -84,6 +84,25 @@ struct IdleMemoryTests {
         #expect(runtime.loop.registry.count == 0)
     }
 
+    // Before the fix that came with this test, the burst's end made no release
+    // due: the release its spawns made due had run at the first idle, with
+    // every task alive, and tasks that end (woken on the loop) report nothing.
+    // The registry kept 262,144 slots, the ready queue 131,072.
+    @Test("a burst of 131,072 tasks that ends after the loop first went idle, woken on the loop itself, still leaves the registry and the ready queue shrunk once the loop is idle again")
+    func burstEndingAfterTheFirstIdleShrinks() throws {
+        let runtime = try Runtime()
+        let release = Notify()
+        try runtime.block(on: lazy {
+            for _ in 0..<(1 << 17) { spawn(release.notifiedFuture()) }
+            spawn(sleepFuture(for: .milliseconds(300)).map { release.notifyWaiters() })  // wakes on the loop
+            return sleepFuture(for: .milliseconds(600))  // idle first, with every task alive
+        })
+        #expect(runtime.loop.registry.count <= 1)
+        try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle again
+        #expect(runtime.loop.registry.capacity <= 4096, "\(runtime.loop.registry.capacity) slots kept in the registry")
+        #expect(runtime.loop.ready.capacity <= 1024, "\(runtime.loop.ready.capacity) slots kept in the ready queue")
+    }
+
     // Before the fix that came with this test, the loop shrank only the job
     // list that had just run; the two swap at every batch, and a job queued
     // by the burst's last one left the big list in the other, for good.
