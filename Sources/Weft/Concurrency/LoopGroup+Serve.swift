@@ -156,6 +156,10 @@ extension LoopGroup {
 
 /// One address served on every loop of a ``LoopGroup``; see
 /// ``LoopGroup/serve(_:distribution:backlog:handler:)``.
+///
+/// Dropping it changes nothing, as dropping a `Task` handle does not: it
+/// serves until ``close()`` or its group's shutdown, and its loops run on
+/// meanwhile. Keep it to close it.
 public final class GroupServer: Sendable {
     /// The address every listener is bound to (with the real port when port 0
     /// was asked for).

@@ -35,7 +35,9 @@ import Synchronization
 /// **Shutdown.** ``shutdown()`` asks every loop to stop at once, so they wind
 /// down in parallel (each cancels its spawned tasks, gives them a second,
 /// cancels its Weft tasks and closes the handles it owns, as
-/// ``LoopThread/shutdown()`` does), then joins every thread.
+/// ``LoopThread/shutdown()`` does), then joins every thread. A group dropped
+/// without it lets go of its loops, each of which then stops once its
+/// spawned tasks (a server's among them) have finished.
 ///
 /// Keep the group alive while tasks prefer it, as with any executor.
 public final class LoopGroup: TaskExecutor {

@@ -26,7 +26,10 @@ import Synchronization
 /// second to finish, cancels every Weft task, closes the handles the loop
 /// owns (its timers, signal handlers, file watches; its children are killed or
 /// left to the reaper, as their ``Command/killOnDrop`` says) and joins the
-/// thread. A stream, listener, socket or file still held outside its tasks
+/// thread. A loop thread whose last reference goes without a shutdown stops
+/// the same way once the tasks ``spawn(_:)`` started have finished (they keep
+/// it running, as a `Runtime`'s do not), without waiting for its thread; a
+/// task that only prefers its ``taskExecutor`` does not keep it. A stream, listener, socket or file still held outside its tasks
 /// stays open until it is closed or dropped; its operations then fail with
 /// ``WeftError/Kind-swift.enum/closed`` or ``WeftError/Kind-swift.enum/shutDown``. Swift jobs that still arrive afterwards run one at a time on a serial
 /// dispatch queue, so actors pinned to the loop keep their mutual exclusion.
@@ -52,6 +55,9 @@ public final class LoopThread: Sendable {
         /// `spawn` returns): `started` then records nothing.
         var finishedBeforeStarted: Set<Int> = []
         var runningWaker: Waker?
+        /// Set when the last reference to the loop thread went: the loop
+        /// stops once no spawned task runs.
+        var isReleased = false
         /// The loop's count of running Swift tasks, for its reports.
         var swiftTasks: SwiftTaskCount?
     }
@@ -68,6 +74,13 @@ public final class LoopThread: Sendable {
         /// and read under it where a check must not race that (the loop's
         /// stop, `started`).
         let stopRequested = Atomic<Bool>(false)
+
+        /// Asks the loop to wind down, without waiting.
+        func requestStop() {
+            stopRequested.store(true, ordering: .releasing)
+            let waker = state.locked { $0.stopWaker.take() }
+            waker?.wake()
+        }
 
         /// A number for a task about to be spawned.
         func nextTaskID() -> Int {
@@ -95,16 +108,18 @@ public final class LoopThread: Sendable {
         /// Spawned task `id` ended: forgets it, and wakes the shutdown's wait
         /// if it was the last.
         func finished(_ id: Int) {
-            let waker = state.locked { state -> Waker? in
+            let (waker, stops) = state.locked { state -> (Waker?, Bool) in
                 if state.running.removeValue(forKey: id) == nil {
                     state.finishedBeforeStarted.insert(id)
                 } else {
                     state.running.shrinkIfSparse()  // a burst of tasks gone
                 }
                 state.swiftTasks?.alive.add(-1, ordering: .relaxed)
-                return state.running.isEmpty ? state.runningWaker.take() : nil
+                guard state.running.isEmpty else { return (nil, false) }
+                return (state.runningWaker.take(), state.isReleased)
             }
             waker?.wake()
+            if stops { requestStop() }  // the last task of a loop nobody holds
         }
     }
 
@@ -377,9 +392,21 @@ public final class LoopThread: Sendable {
     /// The first half of ``shutdown()``: asks the loop to wind down, without
     /// waiting.
     private func requestStop() {
-        control.stopRequested.store(true, ordering: .releasing)
-        let waker = control.state.locked { $0.stopWaker.take() }
-        waker?.wake()
+        control.requestStop()
+    }
+
+    /// Nobody can spawn on the loop, stop it or join its thread any more: it
+    /// stops once the tasks ``spawn(_:)`` started have finished (at once if
+    /// none runs), as ``shutdown()`` stops it, and its thread, detached, ends
+    /// by itself. (It ran for the process's life, with its thread, its loop
+    /// and their descriptors, out of anyone's reach.)
+    deinit {
+        let (thread, idle) = control.state.locked { state in
+            state.isReleased = true
+            return (state.thread.take(), state.running.isEmpty)
+        }
+        if idle { control.requestStop() }
+        if let thread { pthread_detach(thread) }
     }
 
     /// The second half of ``shutdown()``: waits for the thread to end. The

@@ -201,10 +201,20 @@ struct BurstCapacityTests {
     func timerSlabCutWhenItsTopWasFreedFirst() throws {
         let runtime = try Runtime()
         let anchor = runtime.spawn(sleepFuture(for: .seconds(3600)))  // node 0, armed throughout
-        _ = try runtime.block(on: lazy {
-            joinAll((0..<100_000).map { sleepFuture(for: .milliseconds($0 < 40_000 ? 400 : 100)) })
-        })
+        // Armed in this order (the ready queue's): 40,000 low nodes, then
+        // 60,000 above them; the high ones end first, while the slab is still
+        // well used, then the low ones. Ended by notifications, not by their
+        // deadlines: on a slow run, short sleeps ended before the later ones
+        // were armed, and their nodes were taken again.
+        let (lowEnds, highEnds) = (Notify(), Notify())
+        let low = runtime.spawn(joinAll((0..<40_000).map { _ in timeoutFuture(.seconds(3600), lowEnds.notifiedFuture()) }))
+        let high = runtime.spawn(joinAll((0..<60_000).map { _ in timeoutFuture(.seconds(3600), highEnds.notifiedFuture()) }))
+        _ = try runtime.block(on: lazy { yieldNow() })  // all armed
         #expect(runtime.loop.timers.slabCounts.nodes > 100_000, "the burst did not grow the slab: the test tests nothing")
+        highEnds.notifyWaiters()
+        _ = try runtime.block(on: high)
+        lowEnds.notifyWaiters()
+        _ = try runtime.block(on: low)
         let kept = try Self.idle(runtime, untilTheSlabHolds: 4096)
         #expect(kept <= 4096, "the slab kept \(kept) nodes")
         #expect(!anchor.isFinished)

@@ -92,10 +92,18 @@ struct IdleMemoryTests {
     func burstEndingAfterTheFirstIdleShrinks() throws {
         let runtime = try Runtime()
         let release = Notify()
+        let allEnded = Notify()
+        let left = Shared(1 << 17)
         try runtime.block(on: lazy {
-            for _ in 0..<(1 << 17) { spawn(release.notifiedFuture()) }
+            for _ in 0..<(1 << 17) {
+                spawn(release.notifiedFuture().map { _ in
+                    if left.update({ $0 -= 1; return $0 }) == 0 { allEnded.notifyOne() }
+                })
+            }
+            // The loop idles first, with every task alive (on a slow run the
+            // tasks' first polls may outlast this, and the test is weaker).
             spawn(sleepFuture(for: .milliseconds(300)).map { release.notifyWaiters() })  // wakes on the loop
-            return sleepFuture(for: .milliseconds(600))  // idle first, with every task alive
+            return allEnded.notifiedFuture()
         })
         #expect(runtime.loop.registry.count <= 1)
         try runtime.block(on: lazy { sleepFuture(for: .milliseconds(250)) })  // idle again
