@@ -71,22 +71,28 @@ static void release_virtual_clock(weft_virtual_clock_node *clock) {
     if (atomic_fetch_sub_explicit(&clock->references, 1, memory_order_acq_rel) == 1) free(clock);
 }
 
-const uint64_t *weft_virtual_clock(void) {
-    const uint64_t *driven = driven_clock;
-    if (driven != NULL) return driven == &real_time ? NULL : driven;
+/// Takes the uninstalled clocks off the top of the calling thread's chain
+/// (those uninstalled out of order, or from another thread, leave once the
+/// ones above them have).
+static void prune_retired_clocks(void) {
     weft_virtual_clock_node *top = virtual_clock;
-    if (top == NULL) return NULL;
-    // Uninstalled clocks (out of order, or from another thread) leave here.
     while (top != NULL && atomic_load_explicit(&top->retired, memory_order_acquire)) {
         weft_virtual_clock_node *previous = top->previous;
         virtual_clock = previous;  // the chain's reference moves with it
         release_virtual_clock(top);
         top = previous;
     }
-    return top == NULL ? NULL : &top->nanoseconds;
+}
+
+const uint64_t *weft_virtual_clock(void) {
+    const uint64_t *driven = driven_clock;
+    if (driven != NULL) return driven == &real_time ? NULL : driven;
+    prune_retired_clocks();
+    return virtual_clock == NULL ? NULL : &virtual_clock->nanoseconds;
 }
 
 weft_virtual_clock_node *weft_virtual_clock_install(uint64_t nanoseconds) {
+    prune_retired_clocks();
     weft_virtual_clock_node *clock = malloc(sizeof *clock);
     if (clock == NULL) return NULL;
     clock->nanoseconds = nanoseconds;
@@ -101,7 +107,16 @@ uint64_t *weft_virtual_clock_time(weft_virtual_clock_node *clock) { return &cloc
 
 void weft_virtual_clock_uninstall(weft_virtual_clock_node *clock) {
     atomic_store_explicit(&clock->retired, 1, memory_order_release);
-    (void)weft_virtual_clock();  // on its own thread, leaves it there and then
+    // On its own thread, it leaves there and then, even while a loop is
+    // driven here (weft_virtual_clock prunes only while none is: a runtime
+    // made and dropped on a loop's thread left its node for the thread's life).
+    prune_retired_clocks();
+}
+
+size_t weft_virtual_clock_chain_length(void) {
+    size_t length = 0;
+    for (weft_virtual_clock_node *clock = virtual_clock; clock != NULL; clock = clock->previous) length += 1;
+    return length;
 }
 
 void weft_virtual_clock_release(weft_virtual_clock_node *clock) { release_virtual_clock(clock); }

@@ -61,6 +61,9 @@ uint64_t *weft_virtual_clock_time(weft_virtual_clock_node *clock);
 void weft_virtual_clock_uninstall(weft_virtual_clock_node *clock);
 /// Drops the owner's reference; the memory goes once its thread dropped it too.
 void weft_virtual_clock_release(weft_virtual_clock_node *clock);
+/// The clocks on the calling thread's chain, uninstalled ones still there
+/// included; for tests.
+size_t weft_virtual_clock_chain_length(void);
 
 /// Names the calling thread (`prctl(PR_SET_NAME)`, which keeps the first 15
 /// bytes): what `top -H`, `perf` and debuggers show.
