@@ -176,9 +176,9 @@ extension EventLoop {
     /// wakes, report no event). Each is what ``releaseIdleMemory()`` frees,
     /// so the check is false again after one release.
     private var queuesOutgrewIdle: Bool {
-        ready.capacity > Self.readyCapacity &* 64
-            || jobs.capacity > Self.keptJobCapacity || runningJobs.capacity > Self.keptJobCapacity
-            || drainedItems.capacity > WakeInbox.keptCapacity || registry.isMostlyEmpty
+        ready.outgrew(Self.readyCapacity)
+            || jobs.isSparse(keeping: Self.keptJobCapacity) || runningJobs.isSparse(keeping: Self.keptJobCapacity)
+            || drainedItems.isSparse(keeping: WakeInbox.keptCapacity) || registry.isMostlyEmpty
     }
 
     /// What the loop frees before the heap trim, when it is about to wait:
@@ -192,8 +192,8 @@ extension EventLoop {
         attachments.releaseIdleMemory()
         ready.shrinkIfEmpty(to: Self.readyCapacity)
         // The two job lists swap at every batch: either may hold the big one.
-        if jobs.isEmpty && jobs.capacity > Self.keptJobCapacity { jobs = [] }
-        if runningJobs.isEmpty && runningJobs.capacity > Self.keptJobCapacity { runningJobs = [] }
+        jobs.shrinkIfSparse(keeping: Self.keptJobCapacity)
+        runningJobs.shrinkIfSparse(keeping: Self.keptJobCapacity)
         registry.shrinkIfMostlyEmpty()
         inbox.releaseIdleMemory(spare: &drainedItems)
         timers.releaseIdleMemory()

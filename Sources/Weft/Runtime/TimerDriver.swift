@@ -132,7 +132,7 @@ final class TimerDriver {
     /// their wakers grow to (it is kept between turns, and empty between
     /// them), and of the free end of a wheel's slab mostly free.
     func releaseIdleMemory() {
-        if firedWakers.capacity > 4096 { firedWakers = [] }
+        firedWakers.shrinkIfSparse(keeping: 4096)
         wheel.shrinkIfSparse()
     }
 

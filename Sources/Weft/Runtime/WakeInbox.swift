@@ -82,14 +82,13 @@ final class WakeInbox: Sendable {
 
     var isEmpty: Bool { !hasItems.load(ordering: .acquiring) }
 
-    /// Frees what a burst of wakes from other threads made the two lists grow
-    /// to, once they are empty: the queue's and `spare`'s (the loop's, empty
-    /// between drains), which a drain swaps, so either may hold the big one.
+    /// Gives back what a burst of wakes from other threads made the two lists
+    /// grow to, once they are mostly empty: the queue's and `spare`'s (the
+    /// loop's, empty between drains), which a drain swaps, so either may hold
+    /// the big one.
     func releaseIdleMemory(spare: inout [InboxItem]) {
-        if spare.capacity > Self.keptCapacity { spare = [] }
-        inbox.locked { inbox in
-            if inbox.items.isEmpty && inbox.items.capacity > Self.keptCapacity { inbox.items = [] }
-        }
+        spare.shrinkIfSparse(keeping: Self.keptCapacity)
+        inbox.locked { $0.items.shrinkIfSparse(keeping: Self.keptCapacity) }
     }
 
     /// The capacity past which an idle loop frees a list: more than a busy

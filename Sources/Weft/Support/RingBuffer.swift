@@ -63,13 +63,17 @@ final class RingBuffer<Element> {
         return popFirst()!
     }
 
+    /// Whether the storage holds more than 64 times `initial` elements: what
+    /// ``shrinkIfEmpty(to:)`` gives back once the buffer is empty.
+    func outgrew(_ initial: Int) -> Bool { capacity > initial &* 64 }
+
     /// Gives back what a burst made the storage grow to, once the buffer is
     /// empty again: down to `initial` elements, when it holds more than 64
     /// times that (below, a buffer filled and drained over and over would
     /// reallocate each time). The memory stayed at its peak for the buffer's
     /// life: a channel drained after a burst of a million values kept them all.
     func shrinkIfEmpty(to initial: Int) {
-        guard count == 0, capacity > initial &* 64 else { return }
+        guard count == 0, outgrew(initial) else { return }
         capacity = max(initial, 1)
         head = 0
         storage = reallocate(storage, capacity: capacity)
