@@ -10,10 +10,9 @@ import Dispatch
 /// runs here, the loop's executors report the current context as isolated.
 final class OrphanedJobs: Sendable {
     private let queue = DispatchQueue(label: "weft.orphaned-jobs")
-    private static let identityKey = DispatchSpecificKey<UInt64>()
 
     init(loopIdentity: UInt64) {
-        queue.setSpecific(key: Self.identityKey, value: loopIdentity)
+        queue.setSpecific(key: EventLoop.orphanedJobsKey, value: loopIdentity)
     }
 
     func enqueue(_ job: QueuedJob) {
@@ -33,12 +32,12 @@ final class OrphanedJobs: Sendable {
 
     /// Whether the calling thread is running an orphaned job of any loop.
     static var isRunningAny: Bool {
-        DispatchQueue.getSpecific(key: identityKey) != nil
+        EventLoop.isRunningOrphanedJob
     }
 
     /// Whether the calling thread is running an orphaned job of the loop with
     /// `identity`.
     static func isRunning(forLoop identity: UInt64) -> Bool {
-        DispatchQueue.getSpecific(key: identityKey) == identity
+        DispatchQueue.getSpecific(key: EventLoop.orphanedJobsKey) == identity
     }
 }

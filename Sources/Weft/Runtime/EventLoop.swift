@@ -461,6 +461,37 @@ final class EventLoop {
         }
     }
 
+    /// Where ``spawn(_:)`` registers a task started by async code of a task
+    /// still bound to a loop that has shut down (on that loop's orphaned-jobs
+    /// queue, where no loop runs): a loop shut down as it is made, one for the
+    /// process, so that the task is cancelled at once and its handle fails
+    /// with ``JoinError/Reason/runtimeShutDown``, as Tokio's `spawn` does on a
+    /// runtime that has shut down. The loop the caller was bound to may be
+    /// gone by then (executors outlive their loop). Made on first use.
+    ///
+    /// `nonisolated(unsafe)`: a shut-down loop's state is touched only under
+    /// its late-close lock (``registerAfterShutdown(_:)``, the one way tasks
+    /// reach it); its tasks are complete before the lock is let go, and a
+    /// complete task's handles and wakers no longer reach its loop.
+    nonisolated(unsafe) static let afterShutdown: EventLoop = {
+        let loop: EventLoop
+        do {
+            loop = try EventLoop(options: RuntimeOptions())
+        } catch {
+            preconditionFailure("spawn(_:) from a task whose loop has shut down needs a loop to cancel the new task on: \(error)")
+        }
+        loop.shutdown()
+        return loop
+    }()
+
+    /// Registers `task` on this shut-down loop (which cancels it) from any
+    /// thread: one at a time with the late closes, under their lock, since
+    /// the orphaned-jobs queues of several loops may spawn at once.
+    func registerAfterShutdown(_ task: RawTask) {
+        precondition(isShutDown, "registerAfterShutdown(_:) on a running loop")
+        runLateClose { register(task) }
+    }
+
     /// Hands every queued job to the orphanage: a job must run somewhere (a
     /// Swift job, or its task would hang).
     private func orphanQueuedJobs(_ orphanage: (any LoopJobOrphanage)?) {

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Work that a layer above the executor hands to the loop from another thread:
 /// a handle's close, a child's release. The executor queues it beside its
 /// tasks and Swift's jobs and runs it between task polls (counted against the
@@ -87,6 +89,18 @@ protocol LoopJobOrphanage: AnyObject {
     func holdJobs()
     /// Runs the jobs held since ``holdJobs()``, and those that come later.
     func releaseJobs()
+}
+
+extension EventLoop {
+    /// Set, to the loop's ``identity``, on the queue that runs a shut-down
+    /// loop's orphaned jobs (the orphanage's).
+    static let orphanedJobsKey = DispatchSpecificKey<UInt64>()
+
+    /// Whether the calling thread runs a job that a shut-down loop gave to its
+    /// orphanage: async code of a task still bound to that loop.
+    static var isRunningOrphanedJob: Bool {
+        DispatchQueue.getSpecific(key: orphanedJobsKey) != nil
+    }
 }
 
 extension EventLoop {

@@ -167,20 +167,35 @@ public final class Runtime {
 
 /// Starts `future` as a new task on the runtime running the calling thread.
 ///
-/// Call it from inside a task (a future being polled by a runtime). It traps
-/// elsewhere, in async code too once its loop has shut down (its awaits then
-/// resume off the loop, on the loop's orphaned-jobs queue): async code that
-/// may outlive its loop spawns with ``JoinSet/spawn(_:)``, which throws then.
+/// Call it from inside a task (a future being polled by a runtime), or from
+/// async code running on a loop (a task ``LoopThread/spawn(_:)`` started, an
+/// actor pinned to a loop). Once that loop has shut down, such async code runs
+/// on the loop's orphaned-jobs queue, and the task is cancelled as it starts:
+/// its handle fails with ``JoinError/Reason/runtimeShutDown``, as
+/// ``Runtime/spawn(_:)`` does after ``Runtime/shutdown()``. Anywhere else
+/// (a thread no runtime runs, a Swift task bound to no loop) it traps:
+/// there is no runtime to run the task.
 @inlinable
 @discardableResult
 public func spawn<F: Future>(_ future: F) -> JoinHandle<F.Output> {
     // The runtime running this thread outlives the call: borrow it, no retain.
     return EventLoop.withCurrent { loop in
-        guard let loop else {
-            preconditionFailure("spawn(_:) called outside a Weft runtime (or from async code whose loop has shut down); use Runtime.spawn(_:), or JoinSet.spawn(_:) from async code")
-        }
+        guard let loop else { return spawnWithoutARunningLoop(future) }
         let task = RawTask.make(future, loop: loop)
         loop.register(task)
         return JoinHandle(task)
     }
+}
+
+/// ``spawn(_:)`` on a thread no loop runs: a task cancelled at once when the
+/// caller is a shut-down loop's orphaned job, else a trap.
+@usableFromInline @inline(never)
+func spawnWithoutARunningLoop<F: Future>(_ future: F) -> JoinHandle<F.Output> {
+    guard EventLoop.isRunningOrphanedJob else {
+        preconditionFailure("spawn(_:) called outside a Weft runtime; use Runtime.spawn(_:), LoopThread.spawn(_:), or JoinSet.spawn(_:) from async code")
+    }
+    let loop = EventLoop.afterShutdown
+    let task = RawTask.make(future, loop: loop)
+    loop.registerAfterShutdown(task)
+    return JoinHandle(task)
 }

@@ -261,6 +261,35 @@ extension ConcurrencyBridge {
             _ = (listener, client)
         }
 
+        @Test("spawn(_:) from async code still bound to a shut-down loop (a task preferring it, an actor pinned to it) starts a task cancelled at once, as Runtime.spawn does after shutdown: its future dropped, its handle failing with .runtimeShutDown (it trapped)")
+        func spawnFromADeadLoopsAsyncCode() async throws {
+            let loop = try LoopThread()
+            await shutDownOffThePool(loop)
+            let drops = AtomicCounter()
+            let fromTask = try await awaitWithin(.seconds(20), Task(executorPreference: loop.taskExecutor) {
+                () -> [(JoinHandle<Int>, dropsAfter: Int)] in
+                let plain = spawn(pollFn { [probe = CountingProbe(drops)] _ -> Poll<Int> in probe.touch(); return .ready(1) })
+                let plainDrops = drops.value
+                let named = spawn(pollFn { [probe = CountingProbe(drops)] _ -> Poll<Int> in probe.touch(); return .ready(2) }, name: "named")
+                return [(plain, plainDrops), (named, drops.value)]
+            })
+            let fromActor = try await awaitWithin(.seconds(20), Task { await PinnedSleeper(loop: loop).spawnOne(drops) })
+            let spawned = fromTask + [fromActor]
+            #expect(spawned.map(\.dropsAfter) == [1, 2, 3], "each future dropped by the time spawn returned")
+            #expect(spawned.allSatisfy { $0.0.isFinished })
+            let runtime = try Runtime()
+            for (handle, _) in spawned {
+                #expect(try runtime.guardedBlock(on: handle).failure == JoinError(.runtimeShutDown))
+            }
+        }
+
+        @Test("spawn(_:) where no loop runs, in a Swift task bound to none, still traps: there is no runtime to run the task")
+        func spawnWithoutALoopTraps() async {
+            await #expect(processExitsWith: .failure) {
+                _ = spawn(ready(1))
+            }
+        }
+
         @Test("a task waiting for a child process on a loop that shuts down, which the shutdown does not cancel, ends instead of hanging (the wake the shutdown made was queued on the dying loop and lost)")
         func childWaitAcrossShutdown() async throws {
             let loop = try LoopThread()
@@ -384,4 +413,20 @@ private actor PinnedSleeper {
     func sleep() async throws {
         try await Weft.sleep(for: .seconds(3600))
     }
+
+    /// Spawns a task whose future drops a probe counted by `drops`, and
+    /// returns its handle with the count of drops once spawn returned.
+    func spawnOne(_ drops: AtomicCounter) -> (JoinHandle<Int>, dropsAfter: Int) {
+        let handle = spawn(pollFn { [probe = CountingProbe(drops)] _ -> Poll<Int> in probe.touch(); return .ready(3) })
+        return (handle, drops.value)
+    }
+}
+
+/// Counts its own drop: a future that captures it was dropped when the count
+/// went up, on whichever thread dropped it.
+private final class CountingProbe: Sendable {
+    let drops: AtomicCounter
+    init(_ drops: AtomicCounter) { self.drops = drops }
+    func touch() {}
+    deinit { drops.increment() }
 }
