@@ -75,16 +75,18 @@ final class ConnectionWorkers: Sendable {
     }
 
     /// Counts and reports (``RuntimeEvent/connectionHandlerFailed(_:)``) an
-    /// error a handler threw, unless it is the cancellation of the loop's
-    /// shutdown: a `CancellationError` in a cancelled task (only the
-    /// shutdown cancels these tasks). One a handler throws while its task is
-    /// not cancelled (say, from an await on another loop that shut down) is
-    /// counted. Synchronous, so that telling the error's type (a dynamic cast
-    /// to a type of another module, with a buffer for it) takes nothing from
-    /// the task's stack, which an idle connection holds.
+    /// error a handler threw, unless its task was cancelled: only the loop's
+    /// shutdown cancels these tasks, and a handler it ended is no failure,
+    /// whatever it threw (a `CancellationError`, or, from an await the
+    /// cancellation did not reach that ran on past the grace second, the
+    /// `.closed` of the socket the shutdown closed). A `CancellationError` a
+    /// handler throws while its task is not cancelled (say, from an await on
+    /// another loop that shut down) is counted. Synchronous and not inlined,
+    /// so that it takes nothing from the task's stack, which an idle
+    /// connection holds.
     @inline(never)
     private func handlerFailed(_ error: any Error) {
-        if error is CancellationError && Task.isCancelled { return }
+        if Task.isCancelled { return }
         failed.add(1, ordering: .relaxed)
         RuntimeEvents.report(.connectionHandlerFailed("\(error)"))
     }

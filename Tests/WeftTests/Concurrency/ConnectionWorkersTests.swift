@@ -93,6 +93,37 @@ extension ConcurrencyBridge {
             await server.close()
         }
 
+        @Test("a handler still running when its loop shuts down past the grace second, which then throws what its await ended with (.closed, not CancellationError), is not counted in handlerFailures: the shutdown ended it, as the documentation says (it was counted)")
+        func handlerEndedPastTheGraceIsNotCounted() async throws {
+            let group = try LoopGroup(loops: 1)
+            let clients = try LoopThread(name: "test-clients")
+            defer { clients.shutdown() }
+            let reading = Latch()
+            let ended = Shared<String?>(nil)
+            let server = try await group.serve(SocketAddress("127.0.0.1:0")) { connection in
+                do {
+                    // An unstructured task's await: the shutdown's cancellation
+                    // of the handler's task does not reach it, so the handler
+                    // runs past the grace second, until the loop is gone.
+                    _ = try await Task { () async throws -> [UInt8] in
+                        reading.set()
+                        return try await connection.read()
+                    }.value
+                } catch {
+                    ended.value = "\(error)"
+                    throw error
+                }
+            }
+            let address = server.localAddress
+            let client = try await awaitWithin(.seconds(20), clients.spawn { try await TCPStream.connect(to: address) })
+            try await waitUntil { reading.isSet }
+            await shutDownOffThePool(group)
+            try await waitUntil { server.liveConnections == 0 }
+            #expect(ended.value?.contains("closed") == true, "the handler's read ended with \(ended.value ?? "nothing")")
+            #expect(server.handlerFailures == 0)
+            client.close()
+        }
+
         @Test("no handler sees the task-local values bound around the call of serve: neither for a connection accepted before the listener's task started (that task flushed it and its task inherited them) nor for a later one")
         func handlersDoNotInheritServesTaskLocals() async throws {
             let group = try LoopGroup(loops: 1)
