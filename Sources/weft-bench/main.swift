@@ -7,10 +7,10 @@
 //   weft-bench <name> n=<N> ns_per_op=<x> bytes_per_op=<y> wall_ms=<z>
 // Build with `swift build -c release`; see docs/BENCHMARKS.md for the figures.
 // `weft-bench spawn-at-descriptor-limit`, `spawn-with-sigchld-blocked`,
-// `spawn-with-stdin-closed`, `spawn-from-non-utf8-path` and
-// `sigchld-stream-churn [-n SECONDS]` are not
-// benchmarks but fault checks the tests run in a process of their own
-// (ProcessFaultTests).
+// `spawn-with-stdin-closed`, `spawn-from-non-utf8-path`,
+// `sigchld-stream-churn [-n SECONDS]` and `shared-loop-at-descriptor-limit`
+// are not benchmarks but fault checks the tests run in a process of their
+// own (ProcessFaultTests, SharedLoopTests).
 
 import CWeftSupport
 import Glibc
@@ -345,6 +345,7 @@ do {
     case "spawn-with-stdin-closed": _ = options([:]); try checkSpawnWithStdinClosed()
     case "spawn-from-non-utf8-path": _ = options([:]); try checkSpawnFromNonUTF8Path()
     case "sigchld-stream-churn": try checkSIGCHLDStreamChurn(seconds: count(default: 8))
+    case "shared-loop-at-descriptor-limit": _ = options([:]); try await checkSharedLoopAtDescriptorLimit()
     default: usageError("unknown benchmark \(arguments[1])")
     }
 } catch {

@@ -62,6 +62,7 @@ public struct PollStreamValues<Base: PollStream>: AsyncSequence {
             do {
                 return try await awaitNext(isolation: actor)
             } catch {
+                if error.reason == .noSharedLoop { throw LoopThread.sharedLoopFailure(in: "next") }
                 throw CancellationError()
             }
         }

@@ -8,6 +8,10 @@ import Synchronization
 /// while it is pending suspends until the future's waker fires; no Weft task is
 /// spawned. Elsewhere it does so on ``LoopThread/shared``.
 ///
+/// Off any loop, the first such call starts the shared loop; if it cannot
+/// start (the process is out of descriptors or threads) this traps, as it
+/// cannot throw that. Weft's own operations that can fail throw it instead.
+///
 /// **Cancellation:** cancelling the calling Swift task drops the future (its
 /// timers stopped, its reads stopped, its handles released) and throws
 /// `CancellationError`. So does a call from a task still bound to a loop that
@@ -36,6 +40,7 @@ func value<F: Future>(
     do {
         return try await awaitValue(transferring: transfer, on: loop)
     } catch {
+        if error.reason == .noSharedLoop { LoopThread.sharedLoopCannotStart() }
         throw CancellationError()
     }
 }
@@ -47,15 +52,28 @@ func value<F: Future>(
 /// on the task (two per async read or write).
 @usableFromInline
 struct AwaitCancelled: Error {
-    /// Whether the await ended because its loop has shut down (it ended on
-    /// that loop's orphaned-jobs queue) rather than because its task was
-    /// cancelled. Told where the await ends: the caller's `catch` may run
-    /// elsewhere (an await from off the loop is back on the caller's own
-    /// executor by then, where nothing shows that the loop is gone).
-    @usableFromInline let loopShutDown: Bool
+    @usableFromInline enum Reason: UInt8, Sendable {
+        /// The calling task was cancelled.
+        case cancelled
+        /// Its loop has shut down (the await ended on that loop's
+        /// orphaned-jobs queue).
+        case loopShutDown
+        /// Called off any loop, it found no shared loop, and could not start
+        /// one (``LoopThread/startShared()`` threw).
+        case noSharedLoop
+    }
+
+    /// Why. Told where the await ends: the caller's `catch` may run elsewhere
+    /// (an await from off the loop is back on the caller's own executor by
+    /// then, where nothing shows that the loop is gone).
+    @usableFromInline let reason: Reason
 
     @inlinable init(loopShutDown: Bool) {
-        self.loopShutDown = loopShutDown
+        reason = loopShutDown ? .loopShutDown : .cancelled
+    }
+
+    @inlinable init(_ reason: Reason) {
+        self.reason = reason
     }
 }
 
@@ -87,8 +105,14 @@ extension EventLoop {
 /// `shutDown` (the operation's own error, as its poll form reports it) if
 /// that is because the loop it awaited on has shut down, else
 /// `CancellationError`. A task nobody cancelled must not be told it was.
+/// Called off any loop where the shared loop could not start, the reason
+/// why, named as the operation `shutDown` names.
 func awaitCancelledError(_ cancelled: AwaitCancelled, else shutDown: @autoclosure () -> WeftError) -> any Error {
-    cancelled.loopShutDown ? shutDown() : CancellationError()
+    switch cancelled.reason {
+    case .cancelled: CancellationError()
+    case .loopShutDown: shutDown()
+    case .noSharedLoop: LoopThread.sharedLoopFailure(in: shutDown().operation)
+    }
 }
 
 /// Awaits `transfer`'s future, whose output is a `Result`, and returns its
@@ -138,7 +162,13 @@ func awaitOffLoop<F: Future>(
     // belongs to that loop, and must not carry on on the shared one.
     let isOrphaned = if let loop { loop.isRunningOrphanedJobs } else { OrphanedJobs.isRunningAny }
     if isOrphaned { throw AwaitCancelled(loopShutDown: true) }
-    let executor = loop?.executors.task ?? LoopThread.shared.taskExecutor
+    let executor: LoopTaskExecutor
+    if let loop {
+        executor = loop.executors.task
+    } else {
+        guard let shared = try? LoopThread.startShared() else { throw AwaitCancelled(.noSharedLoop) }
+        executor = shared.taskExecutor
+    }
     do {
         return try await withTaskExecutorPreference(executor) {
             try await awaitOnPreferredLoop(transfer)

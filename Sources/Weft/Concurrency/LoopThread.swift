@@ -38,11 +38,49 @@ public final class LoopThread: Sendable {
     /// Started on first use; never shut down: do not call its ``shutdown()``,
     /// after which every `value(of:)` made off a loop throws
     /// `CancellationError` for the rest of the process.
-    public static let shared: LoopThread = {
-        do { return try LoopThread(name: "weft-shared") } catch {
-            fatalError("cannot start the shared Weft loop: \(error)")
+    ///
+    /// Traps if it cannot start (the process is out of descriptors or
+    /// threads). Weft's own async operations that can fail, called off any
+    /// loop, throw that error instead, and the next one tries again.
+    public static var shared: LoopThread {
+        do { return try startShared() } catch { sharedLoopCannotStart() }
+    }
+
+    /// The shared loop once started; the error of the last start that failed.
+    private static let sharedLoop = Mutex<(loop: LoopThread?, lastFailure: WeftError?)>((nil, nil))
+
+    /// The shared loop, started now if it has not been: a start that fails
+    /// throws (libuv's error, or a thread that could not be made), and the
+    /// next call tries again.
+    static func startShared() throws(WeftError) -> LoopThread {
+        try sharedLoop.withLock { shared throws(WeftError) -> LoopThread in
+            if let loop = shared.loop { return loop }
+            do throws(WeftError) {
+                let loop = try LoopThread(name: "weft-shared")
+                shared = (loop, nil)
+                return loop
+            } catch {
+                shared.lastFailure = error
+                throw error
+            }
         }
-    }()
+    }
+
+    /// What an operation made off any loop throws when the shared loop could
+    /// not start: its error, named as `operation`.
+    static func sharedLoopFailure(in operation: String) -> WeftError {
+        let failure = sharedLoop.withLock { $0.lastFailure }
+        return WeftError(failure?.kind ?? .shutDown, operation: operation,
+                         detail: "the shared loop, which runs it off any loop, could not start: \(failure.map { "\($0)" } ?? "unknown")")
+    }
+
+    /// The trap of a call off any loop that cannot throw why the shared loop
+    /// could not start.
+    @usableFromInline
+    static func sharedLoopCannotStart() -> Never {
+        let failure = sharedLoop.withLock { $0.lastFailure }
+        fatalError("cannot start the shared Weft loop: \(failure.map { "\($0)" } ?? "unknown")")
+    }
 
     private struct State {
         var thread: pthread_t?
@@ -184,8 +222,7 @@ public final class LoopThread: Sendable {
             }
         } catch {
             control.threadEnded.leave()
-            throw WeftError(.invalidArgument, operation: "LoopThread(name: \"\(name)\")",
-                            detail: "pthread_create failed with errno \(error.code)")
+            throw error.weftError(operation: "LoopThread(name: \"\(name)\")")
         }
         started.wait()
         switch handoff.locked({ $0! }) {
@@ -453,5 +490,14 @@ public actor LoopActor {
     /// ``LoopThread/shared``'s serial executor.
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         LoopThread.shared.serialExecutor.asUnownedSerialExecutor()
+    }
+}
+
+extension ThreadStartError {
+    /// The failure as a libuv error of `operation` (a libuv code is the
+    /// negated errno): `EAGAIN` when the process or the system is out of
+    /// threads, or of memory for a stack.
+    func weftError(operation: String) -> WeftError {
+        WeftError(.libuv(code: -code), operation: operation, detail: "pthread_create failed")
     }
 }

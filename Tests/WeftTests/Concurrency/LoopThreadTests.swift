@@ -35,6 +35,13 @@ struct LoopThreadTests {
         }
     }
 
+    @Test("an async operation off any loop, whose first use starts the shared loop, throws EMFILE naming itself when that loop cannot start for want of descriptors, and the next one starts it (it killed the process) (in a process of its own: weft-bench shared-loop-at-descriptor-limit)")
+    func sharedLoopAtTheDescriptorLimit() throws {
+        let line = try ProcessFaultTests.runWeftBench(["shared-loop-at-descriptor-limit"])
+        #expect(line.hasPrefix("weft-bench shared-loop-at-descriptor-limit error=resolve 127.0.0.1:80: EMFILE (too many open files); the shared loop"), "\(line)")
+        #expect(line.hasSuffix(" then=[127.0.0.1:80]\n"), "\(line)")
+    }
+
     @Test("Weft tasks still run beside 100 Swift tasks that keep yielding, and the loop still shuts down: the jobs took every turn's budget, and no Weft task (the loop's stop among them) ran again")
     func weftTasksRunBesideYieldingSwiftTasks() async throws {
         let loop = try LoopThread()
