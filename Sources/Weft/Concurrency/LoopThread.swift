@@ -46,21 +46,26 @@ public final class LoopThread: Sendable {
         do { return try startShared() } catch { sharedLoopCannotStart() }
     }
 
-    /// The shared loop once started; the error of the last start that failed.
-    private static let sharedLoop = Mutex<(loop: LoopThread?, lastFailure: WeftError?)>((nil, nil))
+    /// The shared loop once started: read without a lock by every await made
+    /// off any loop.
+    private static let sharedLoop = AtomicLazyReference<LoopThread>()
+    /// Held while the shared loop starts; the error of the last start that
+    /// failed.
+    private static let sharedLoopStart = Mutex<WeftError?>(nil)
 
     /// The shared loop, started now if it has not been: a start that fails
     /// throws (libuv's error, or a thread that could not be made), and the
     /// next call tries again.
     static func startShared() throws(WeftError) -> LoopThread {
-        try sharedLoop.withLock { shared throws(WeftError) -> LoopThread in
-            if let loop = shared.loop { return loop }
+        if let loop = sharedLoop.load() { return loop }
+        return try sharedLoopStart.withLock { lastFailure throws(WeftError) -> LoopThread in
+            if let loop = sharedLoop.load() { return loop }
             do throws(WeftError) {
                 let loop = try LoopThread(name: "weft-shared")
-                shared = (loop, nil)
-                return loop
+                lastFailure = nil
+                return sharedLoop.storeIfNil(loop)
             } catch {
-                shared.lastFailure = error
+                lastFailure = error
                 throw error
             }
         }
@@ -69,7 +74,7 @@ public final class LoopThread: Sendable {
     /// What an operation made off any loop throws when the shared loop could
     /// not start: its error, named as `operation`.
     static func sharedLoopFailure(in operation: String) -> WeftError {
-        let failure = sharedLoop.withLock { $0.lastFailure }
+        let failure = sharedLoopStart.withLock { $0 }
         return WeftError(failure?.kind ?? .shutDown, operation: operation,
                          detail: "the shared loop, which runs it off any loop, could not start: \(failure.map { "\($0)" } ?? "unknown")")
     }
@@ -78,7 +83,7 @@ public final class LoopThread: Sendable {
     /// could not start.
     @usableFromInline
     static func sharedLoopCannotStart() -> Never {
-        let failure = sharedLoop.withLock { $0.lastFailure }
+        let failure = sharedLoopStart.withLock { $0 }
         fatalError("cannot start the shared Weft loop: \(failure.map { "\($0)" } ?? "unknown")")
     }
 
@@ -487,10 +492,16 @@ public actor LoopActor {
     /// The actor instance (its executor is the shared loop's).
     public static let shared = LoopActor()
 
-    /// ``LoopThread/shared``'s serial executor.
-    public nonisolated var unownedExecutor: UnownedSerialExecutor {
-        LoopThread.shared.serialExecutor.asUnownedSerialExecutor()
+    /// ``LoopThread/shared``'s serial executor, looked up once: the shared
+    /// loop is never released.
+    private nonisolated let executor: UnownedSerialExecutor
+
+    private init() {
+        executor = LoopThread.shared.serialExecutor.asUnownedSerialExecutor()
     }
+
+    /// ``LoopThread/shared``'s serial executor.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
 }
 
 extension ThreadStartError {
