@@ -66,14 +66,16 @@ public enum WeftMetrics {
     }
 
     /// A future that records the report of the runtime running it every
-    /// `interval`, under `loop` (for a `Runtime` driven by `block(on:)`:
+    /// `interval` (at least a millisecond), under `loop` (for a `Runtime` driven by `block(on:)`:
     /// `runtime.spawn(WeftMetrics.recording(loop: "main"))`). It never
     /// completes; abort its task to stop.
     public static func recording(
         loop label: String, every interval: Duration = .seconds(10), factory: any MetricsFactory = MetricsSystem.factory
     ) -> some Future<Void> {
         let recorder = LoopRecorder(loop: label, factory: factory)
-        var ticks = Weft.interval(every: interval)
+        // A tick due at once after each (a period of 1 ns) kept the task
+        // recording until its poll budget was spent, and queued again.
+        var ticks = Weft.interval(every: max(interval, .milliseconds(1)))
         var skippedFirst = false
         return pollFn { (context: inout Context) -> Poll<Void> in
             while case .ready = ticks.pollNext(&context) {

@@ -102,5 +102,23 @@ struct WeftMetricsTests {
         let polls = try metrics.expectCounter("weft_polls_total", [("loop", "poll")])
         #expect((3...6).contains(polls.values.count), "\(polls.values.count) recordings in 110 ms at 20 ms")
     }
+
+    // Before the fix that came with this test, every tick was due at once
+    // (a period of 1 ns): the task recorded until its poll budget was spent
+    // and was queued again, and the loop never waited for I/O.
+    @Test("a recording future every .zero records at most once a millisecond, as an export does; the runtime's other tasks go on")
+    func recordingEveryZero() throws {
+        let metrics = TestMetrics()
+        let runtime = try Runtime()
+        let recording = runtime.spawn(WeftMetrics.recording(loop: "zero", every: .zero, factory: metrics))
+        let start = ContinuousClock.now
+        try runtime.block(on: sleepFuture(for: .milliseconds(50)))
+        let elapsed = ContinuousClock.now - start
+        recording.abort()
+        let recordings = try metrics.expectCounter("weft_polls_total", [("loop", "zero")]).values.count
+        let milliseconds = Int(elapsed / .milliseconds(1))
+        #expect(recordings >= 1)
+        #expect(recordings <= milliseconds + 5, "\(recordings) recordings in \(milliseconds) ms")
+    }
 }
 #endif
