@@ -57,9 +57,14 @@ public enum WeftLogging {
         switch event {
         case .acceptFailed(let error, let shed):
             let outOfDescriptors = error.code == .tooManyOpenFiles
-            logger.log(level: outOfDescriptors ? .error : .warning,
-                       outOfDescriptors ? "out of file descriptors on accept; waiting connections closed" : "accept failed",
-                       metadata: ["error": "\(error)", "operation": "\(error.operation)", "connections_shed": "\(shed)"])
+            // With no descriptor to spare, or the one freed taken at once,
+            // nothing was shed: the connections still wait in the backlog.
+            let message: Logger.Message = switch (outOfDescriptors, shed > 0) {
+            case (true, true): "out of file descriptors on accept; waiting connections closed"
+            case (true, false): "out of file descriptors on accept; connections wait in the backlog"
+            case (false, _): "accept failed"
+            }
+            logger.log(level: outOfDescriptors ? .error : .warning, message, metadata: ["error": "\(error)", "operation": "\(error.operation)", "connections_shed": "\(shed)"])
         case .stuck(let error):
             logger.error("block(on:) is stuck: nothing can finish its future",
                          metadata: ["error": "\(error)", "detail": "\(error.detail)"])

@@ -155,6 +155,23 @@ struct WeftLoggingTests {
         #expect(records.last?.level == .warning)
     }
 
+    // Before the fix that came with this test, every EMFILE said waiting
+    // connections were closed, also when the acceptor had no descriptor to
+    // spare and closed none.
+    @Test("out of descriptors with no connection shed is an error that says the connections still wait, not that they were closed")
+    func outOfDescriptorsWithNothingShed() {
+        let recorder = Recorder()
+        let logger = Logger(label: "weft-test") { _ in recorder }
+        let emfile = WeftError(.libuv(code: -24), operation: "accept on 127.0.0.1:7000")
+        WeftLogging.log(.acceptFailed(emfile, connectionsShed: 0), to: logger)
+        WeftLogging.log(.acceptFailed(emfile, connectionsShed: 2), to: logger)
+        let records = recorder.matching { _ in true }
+        #expect(records.map(\.level) == [.error, .error])
+        #expect(records.map(\.message) == ["out of file descriptors on accept; connections wait in the backlog",
+                                            "out of file descriptors on accept; waiting connections closed"])
+        #expect(records.first?.metadata["connections_shed"] == "0")
+    }
+
     @Test("a connection handler's failure is a warning with the error")
     func handlerFailuresAreLogged() {
         let recorder = Recorder()
