@@ -96,7 +96,10 @@ public struct FileChanges: PollStream {
     public mutating func pollNext(_ context: inout Context) -> Poll<Result<FileChange, WeftError>?> {
         if ended { return .ready(nil) }
         if watcher == nil {
-            do {
+            do throws(WeftError) {
+                // As every future that needs a loop: not `install`'s advice
+                // to pass a runtime, which a poll cannot.
+                if EventLoop.withCurrent({ $0 == nil }) { throw WeftError.outsideRuntime("watch \(path)") }
                 try install()
             } catch {
                 ended = true

@@ -69,12 +69,15 @@ import Weft
 /// return, and the loops stop: `LoopGroupTests.shutdownFromOwnLoop`.)
 ///
 /// Polling outside a runtime a future whose output can carry an error
-/// (connect, resolve, open, a child's spawn, a pipe, `spawnBlocking`) gives
+/// (connect, resolve, open, a child's spawn, a pipe, `spawnBlocking`, a
+/// watch's first change) gives
 /// `.wrongThread`: `pollingOutsideARuntime` below. Not tested, and reported:
 /// polling `Sleep` or an `AsyncFuture` outside a runtime (their outputs have
 /// no room for an error) traps by a precondition stated only in the code;
 /// `Runtime.spawn` from another thread has no way to report the error and is
-/// not checked.
+/// not checked; `Runtime.report()` there traps, as its documentation says (a
+/// `Runtime` is not `Sendable`: another thread reaches it only around
+/// Swift's checks).
 @Suite("Every public entry point rejects bad input with an error value")
 struct EveryPublicEntryPointRejectsBadInputTests {
     /// A listener on `runtime` that answers each connection with `reply`, then
@@ -110,8 +113,17 @@ struct EveryPublicEntryPointRejectsBadInputTests {
             guard case .ready(.failure(let error)) = future.poll(&context) else { return nil }
             return error
         }
+        func firstOutcome<S: PollStream, T>(_ stream: S) -> WeftError? where S.Element == Result<T, WeftError> {
+            var stream = stream
+            var context = Context(waker: .noop)
+            guard case .ready(.failure(let error)?) = stream.pollNext(&context) else { return nil }
+            return error
+        }
         let address = try SocketAddress("127.0.0.1:9")
         let errors: [(String, WeftError?)] = [
+            // It was .invalidArgument, "no runtime: pass one, or install
+            // from inside a task".
+            ("watch", firstOutcome(FileSystem.watch("/tmp"))),
             ("connect", outcome(TCPStream.connectFuture(to: address))),
             ("connect", outcome(UnixStream.connectFuture(to: .path("/tmp/weft-no-such-socket")))),
             ("resolve", outcome(resolveFuture(host: "localhost", port: 80))),
