@@ -234,4 +234,31 @@ struct FileCopyTests {
             try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
         }
     }
+
+    // Before the fix that came with this test, a File sent to itself was
+    // refused as "a file onto itself" whatever the range, where the same
+    // range sent to another File of the same path was copied.
+    @Test("a range of a file sent to that same File object is copied where it does not overlap where it is written, and refused where it does, as with two File objects of one path; the whole file onto itself is refused")
+    func rangeOntoTheSameFileObject() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let path = directory + "/data"
+            let bytes = FileTest.pattern(1 << 16)
+            try runtime.block(on: FileSystem.writeFileFuture(path, contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(path, options: [.read, .write])).get()
+            #expect(try runtime.block(on: file.readExact(1000)).get() == Array(bytes[..<1000]), "positioned at 1000")
+            // A header copied to where the file is positioned.
+            #expect(try runtime.block(on: file.sendFuture(to: file, offset: 0, count: 100)).get() == 100)
+            // From 500 to 1500, over where it would be written (1100).
+            let overlapping = try runtime.block(on: file.sendFuture(to: file, offset: 500, count: 1000))
+            #expect(overlapping.failure?.code == .invalidArgument, "\(overlapping)")
+            #expect(overlapping.failure?.description.contains("overlaps where it is written") == true, "\(overlapping)")
+            let whole = try runtime.block(on: copy(from: file, to: file))
+            #expect(whole.failure?.code == .invalidArgument, "\(whole)")
+            file.close()
+            let expected = Array(bytes[..<1000] + bytes[..<100] + bytes[1100...])
+            #expect(try runtime.block(on: FileSystem.readFileFuture(path, limit: 1 << 20)).get() == expected)
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
 }
