@@ -107,7 +107,10 @@ extension Runtime {
 
     /// The runtime's counters and live tasks. Call it on the runtime's thread:
     /// outside `block(on:)`, or from one of its tasks (which the report lists
-    /// as running, ``TaskSnapshot/isRunning``).
+    /// as running, ``TaskSnapshot/isRunning``). It traps on another thread,
+    /// which can reach a `Runtime` only around Swift's checks (the type is
+    /// not `Sendable`); another thread asks one of its tasks for it (through
+    /// a channel, say).
     public func report() -> RuntimeReport {
         precondition(loop.isOnLoopThread, "Runtime.report() called from a thread that does not own the runtime")
         return loop.report()
