@@ -13,7 +13,12 @@ import Weft
 /// `EMFILE`), restores the limit and resolves it again (which must succeed).
 /// Prints `weft-bench shared-loop-at-descriptor-limit error=<the error>
 /// then=<the addresses found>` and exits 0 when both went as they must.
+///
+/// A loop runs and is dropped first: libuv's first loop of a process sets up
+/// its signal handling, and aborts when that finds no descriptor (libuv's own
+/// limit, which Weft cannot catch).
 func checkSharedLoopAtDescriptorLimit() async throws {
+    _ = try Runtime()
     let resource = Int32(RLIMIT_NOFILE.rawValue)
     var saved = rlimit()
     guard getrlimit(resource, &saved) == 0 else { throw WeftError(.invalidArgument, operation: "getrlimit") }

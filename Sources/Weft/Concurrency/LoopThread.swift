@@ -41,7 +41,9 @@ public final class LoopThread: Sendable {
     ///
     /// Traps if it cannot start (the process is out of descriptors or
     /// threads). Weft's own async operations that can fail, called off any
-    /// loop, throw that error instead, and the next one tries again.
+    /// loop, throw that error instead, and the next one tries again. (Not
+    /// where it would be the process's first loop of all: libuv sets up its
+    /// signal handling then, and aborts when that finds no descriptor.)
     public static var shared: LoopThread {
         do { return try startShared() } catch { sharedLoopCannotStart() }
     }
