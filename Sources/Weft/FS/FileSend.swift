@@ -20,7 +20,10 @@ import CWeftSupport
 /// `.invalidArgument`, before anything is sent (open the file on the stream's
 /// loop, or read it there).
 ///
-/// **Cancellation:** not cancel-safe: a prefix of the range may have been sent.
+/// **Cancellation:** not cancel-safe: a prefix of the range may have been
+/// sent. A `sendfile` a pool thread started goes on to its end when the
+/// future is dropped; the stream's next writes, flushes and shutdown wait
+/// for it, so they land after every byte of the range it sends.
 public struct FileSend<Writer: AsyncWrite>: Future {
     enum Stage {
         case flushing
@@ -185,11 +188,14 @@ public struct FileSend<Writer: AsyncWrite>: Future {
         // overflowed the kernel's file position check (EINVAL).
         let (input, output, offset, count) = (source.descriptor, target.descriptor, offset, min(remaining, File.largestTransfer))
         let result = SendfileResult()
+        let connection = connection
         source.requestsInFlight += 1
         target.requestsInFlight += 1
+        connection.beginTransfer()
         let finished = {
             source.requestFinished()
             target.requestFinished()
+            connection.endTransfer()
         }
         do {
             let work = try BlockingWork.start(on: source.loop, done: finished) {

@@ -18,7 +18,8 @@ extension StreamConnection {
     }
 
     /// ``pollWrite(_:_:)`` without a waker: how many bytes it accepts now, or
-    /// nil when the queue is full (the write must wait). The async write calls
+    /// nil when the queue is full or a file's bytes are still going out
+    /// (``beginTransfer()``): the write must wait. The async write calls
     /// it first on the loop thread, with no future (docs/ARCHITECTURE.md,
     /// "The async fast paths").
     @inline(__always)
@@ -28,7 +29,7 @@ extension StreamConnection {
         if shutdownOperation != nil {
             return .failure(WeftError(.closed, operation: "write", detail: "the stream was shut down for writing"))
         }
-        if queuedWriteBytes >= writeHighWater { return nil }
+        if queuedWriteBytes >= writeHighWater || transfersInFlight > 0 { return nil }
         guard !bytes.isEmpty else { return .success(0) }
         var written = 0
         if queuedWriteBytes == 0 {
@@ -107,6 +108,11 @@ extension StreamConnection {
     /// success once it was, even if a later write failed or the stream has
     /// been closed since (the bytes reached the OS).
     func pollFlush(_ context: inout Context, through mark: Int, operation: String) -> Poll<Result<Void, WeftError>> {
+        if transfersInFlight > 0 && !isClosed {
+            // A file's bytes still going out (``beginTransfer()``).
+            writers.register(context.waker)?.wake()
+            return .pending
+        }
         if writtenWriteTotal >= mark { return .ready(.success(())) }
         if let writeError { return .ready(.failure(writeError)) }
         guard !isClosed else { return .ready(.failure(closedError(operation))) }

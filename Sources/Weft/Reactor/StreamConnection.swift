@@ -71,6 +71,10 @@ final class StreamConnection: SocketOwner {
         @exclusivity(unchecked) var writtenWriteTotal = 0
         /// A connect in flight, told to forget its waiting task if the stream closes first.
         @exclusivity(unchecked) var connectOperation: StreamRequest<uv_connect_t>?
+        /// `sendfile` calls putting a file's bytes on the socket from a pool
+        /// thread (``FileSend``), whose future may have been dropped: writes,
+        /// flushes and shutdowns wait for them (``beginTransfer()``).
+        @exclusivity(unchecked) var transfersInFlight = 0
     }
 
     /// The chunks of unread bytes, oldest first. The first is stored inline;
@@ -219,6 +223,24 @@ final class StreamConnection: SocketOwner {
     var connectOperation: StreamRequest<uv_connect_t>? {
         get { uncommon?.connectOperation }
         set { uncommonMade.connectOperation = newValue }
+    }
+    /// See ``Uncommon/transfersInFlight``.
+    var transfersInFlight: Int { uncommon?.transfersInFlight ?? 0 }
+
+    /// A `sendfile` to this socket starts on a pool thread. Until
+    /// ``endTransfer()``, the stream's writes, flushes and shutdowns wait:
+    /// its future may be dropped while the kernel still sends (a pool thread
+    /// cannot be stopped), and a write made meanwhile landed inside the
+    /// file's range.
+    func beginTransfer() {
+        uncommonMade.transfersInFlight += 1
+    }
+
+    /// The `sendfile` begun by ``beginTransfer()`` returned (on the loop
+    /// thread): the writes and flushes waiting for it go on.
+    func endTransfer() {
+        uncommonMade.transfersInFlight -= 1
+        writers.wakeAll()
     }
 
     /// A new, unconnected TCP (or, for `.unixDomain` and `.pipe`, pipe) handle

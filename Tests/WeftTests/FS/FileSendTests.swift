@@ -70,6 +70,63 @@ struct FileSendTests {
         return (file, listener, try accepted.get(), try connected.get())
     }
 
+    // Before the fix that came with this test, the write was taken at once,
+    // beside the pool thread's sendfile, which could still be putting the
+    // file's bytes on the socket (the peer then read the write inside them);
+    // nor did a flush or a shutdown wait for them.
+    @Test("a sendfile dropped once started: until its pool thread's call returns, the stream's next write, flush and shutdown wait (they were taken at once, beside it), and the write lands after every byte of the range it sent")
+    func droppedSendfileOrdersTheNextWrite() throws {
+        try FileTest.withTemporaryDirectory { directory in
+            let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+            let bytes = FileTest.pattern(16 << 20, seed: 6)
+            try runtime.block(on: FileSystem.writeFileFuture(directory + "/data", contents: bytes)).get()
+            let file = try runtime.block(on: File.openFuture(directory + "/data")).get()
+            let listener = try NetTest.bindLoopback(runtime)
+            // A peer on a thread of its own that reads all along, whether or
+            // not the runtime runs.
+            let peer = try RawSocket.connected(to: try listener.localAddress.port)
+            defer { peer.close() }
+            peer.setReceiveTimeout(seconds: 60)
+            let server = try runtime.block(on: timeoutFuture(.seconds(10), listener.acceptFuture())).get().get()
+            let received = Shared<[UInt8]>([])
+            let reader = ForeignThread {
+                let capacity = bytes.count + 4096
+                received.value = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                    while initialized < capacity {
+                        let count = recv(peer.fd, buffer.baseAddress! + initialized, capacity - initialized, 0)
+                        if count <= 0 { break }
+                        initialized += count
+                    }
+                }
+            }
+            let end = Array("END".utf8)
+            // In one poll on the loop: the send starts its sendfile and is
+            // dropped; the loop has not run since, so the call's end has not
+            // been heard of, whether or not the pool thread is still in it.
+            let (write, flush, shutdown) = try runtime.block(on: pollFn { context -> Poll<(Bool, Bool, Bool)> in
+                var send = file.sendFuture(to: server, count: bytes.count)
+                guard case .pending = send.poll(&context) else { return .ready((true, true, true)) }
+                _ = consume send
+                var write = server.writeAll(end)
+                var flush = server.flushFuture()
+                var shutdown = server.shutdownFuture()
+                return .ready((write.poll(&context).isReady, flush.poll(&context).isReady, shutdown.poll(&context).isReady))
+            })
+            #expect(!write && !flush && !shutdown, "taken beside the sendfile: write \(write), flush \(flush), shutdown \(shutdown)")
+            let wrote = try runtime.block(on: timeoutFuture(.seconds(30), server.writeAll(end).then { _ in server.shutdownFuture() }))
+            #expect(throws: Never.self) { try wrote.get().get() }
+            #expect(reader.join(within: .seconds(60)), "the peer did not read to the end")
+            let data = received.value
+            #expect(data.count >= end.count && data.count - end.count <= bytes.count, "a prefix of the range, then the write: \(data.count) bytes")
+            #expect(Array(data.suffix(end.count)) == end, "the write did not come last")
+            #expect(data.dropLast(end.count).elementsEqual(bytes.prefix(data.count - end.count)), "the write landed inside the file's bytes")
+            server.close()
+            file.close()
+            listener.close()
+            try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+        }
+    }
+
     @Test("sendfile from a file opened only to write fails with invalidArgument saying so (EBADF read as .closed, the file and the stream open)")
     func fromAFileOpenedToWrite() throws {
         try FileTest.withTemporaryDirectory { directory in
