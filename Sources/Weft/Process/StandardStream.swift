@@ -238,7 +238,9 @@ extension StandardStream: AsyncBufRead, AsyncWrite {
 /// Up to `maxLength` bytes of a ``StandardStream``; empty at end of stream.
 ///
 /// **Cancellation:** cancel-safe: bytes are consumed only by the poll that
-/// returns them.
+/// returns them. A terminal is read on demand, one line per read; a read
+/// dropped while it waits (a timeout) still takes the next line typed, which
+/// the next read of the stream returns (not a child's read of the terminal).
 public struct StandardRead: Future {
     let stream: StandardStream
     let maxLength: Int

@@ -403,6 +403,11 @@ final class StreamConnection: SocketOwner {
         let isLent = base != nil && base == lending?.base
         let isTail = chunks.last.map { base == $0.base + $0.end } ?? false
         if count > 0 {
+            // A terminal is read on demand, one read (a line) per wait: read
+            // on up to the high-water mark, as a socket is, it took the lines
+            // typed later from the terminal's other readers (a child sharing
+            // it, `readLine` once Weft is done with it).
+            if kind == .tty { stopReading() }
             if isLent {
                 lending!.filled = count
                 readers.wakeAll()

@@ -155,4 +155,34 @@ struct PipeTests {
             && status.st_mode & S_IFMT == S_IFCHR
         #expect(!stillTheTerminal, "descriptor \(slave) still open on the terminal")
     }
+
+    // Before the fix that came with this test, a terminal was read on in the
+    // background as a socket is, up to 64 KiB: a line typed after a read had
+    // returned was taken into the stream, from a child sharing the terminal.
+    @Test("a terminal is read on demand: once a read has returned, a line typed later stays in the terminal, for its other readers, until the stream is read again")
+    func terminalReadOnDemand() throws {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        let opened = weft_open_pseudo_terminal(&master, &slave)
+        try #require(opened == 0, "no pseudo-terminal available: \(String(cString: uv_strerror(opened)))")
+        defer { close(master) }
+        let other = dup(slave)  // another reader of the terminal, as a child's standard input
+        defer { close(other) }
+        let (runtime, baseline) = try NetTest.runtimeWithHandleBaseline()
+        let terminal = try PipeStream.adopting(slave, kind: StreamConnection.Kind.tty, loop: runtime.loop)
+        #expect(write(master, "first\n", 6) == 6)
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), terminal.readFuture())).get().get() == Array("first\n".utf8))
+        #expect(write(master, "second\n", 7) == 7)
+        try runtime.block(on: sleepFuture(for: .milliseconds(100)))  // the loop runs, and hears of the line
+        var ready = pollfd(fd: other, events: Int16(POLLIN), revents: 0)
+        let readable = poll(&ready, 1, 1000) == 1
+        #expect(readable, "the stream took the line in the background")
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = readable ? read(other, &buffer, buffer.count) : 0  // not a read that would wait for ever
+        #expect(String(decoding: buffer[..<max(0, count)], as: UTF8.self) == "second\n")
+        #expect(write(master, "third\n", 6) == 6)
+        #expect(try runtime.block(on: timeoutFuture(.seconds(5), terminal.readFuture())).get().get() == Array("third\n".utf8))
+        terminal.close()
+        try NetTest.expectNothingLeftOpen(runtime, handlesBefore: baseline)
+    }
 }
