@@ -63,8 +63,9 @@ public final class LoopThread: Sendable {
         return try sharedLoopStart.withLock { lastFailure throws(WeftError) -> LoopThread in
             if let loop = sharedLoop.load() { return loop }
             do throws(WeftError) {
+                // The last failure stays: a caller whose start failed reads it
+                // after letting go of the lock, maybe after another's succeeded.
                 let loop = try LoopThread(name: "weft-shared")
-                lastFailure = nil
                 return sharedLoop.storeIfNil(loop)
             } catch {
                 lastFailure = error
