@@ -19,6 +19,27 @@ import Weft
 /// limit, which Weft cannot catch).
 func checkSharedLoopAtDescriptorLimit() async throws {
     _ = try Runtime()
+    let saved = try lowerDescriptorLimitToLowestFree()
+    let failure: WeftError?
+    do {
+        _ = try await resolve(host: "127.0.0.1", port: 80)
+        failure = nil
+    } catch let error as WeftError {
+        failure = error
+    }
+    restoreDescriptorLimit(saved)
+    let addresses = try await resolve(host: "127.0.0.1", port: 80)
+    print("weft-bench shared-loop-at-descriptor-limit error=\(failure.map { "\($0)" } ?? "none") then=\(addresses)")
+    if failure?.code == .tooManyOpenFiles, !addresses.isEmpty { return }
+    exit(1)
+}
+
+// MARK: - The descriptor limit
+
+/// Lowers `RLIMIT_NOFILE` to the lowest free descriptor, so that the next
+/// descriptor the process opens fails with `EMFILE`; returns the limit to
+/// give back to ``restoreDescriptorLimit(_:)``.
+func lowerDescriptorLimitToLowestFree() throws -> rlimit {
     let resource = Int32(RLIMIT_NOFILE.rawValue)
     var saved = rlimit()
     guard getrlimit(resource, &saved) == 0 else { throw WeftError(.invalidArgument, operation: "getrlimit") }
@@ -27,16 +48,11 @@ func checkSharedLoopAtDescriptorLimit() async throws {
     var lowered = saved
     lowered.rlim_cur = rlim_t(max(0, lowestFree))
     guard setrlimit(resource, &lowered) == 0 else { throw WeftError(.invalidArgument, operation: "setrlimit") }
-    let failure: WeftError?
-    do {
-        _ = try await resolve(host: "127.0.0.1", port: 80)
-        failure = nil
-    } catch let error as WeftError {
-        failure = error
-    }
-    setrlimit(resource, &saved)
-    let addresses = try await resolve(host: "127.0.0.1", port: 80)
-    print("weft-bench shared-loop-at-descriptor-limit error=\(failure.map { "\($0)" } ?? "none") then=\(addresses)")
-    if failure?.code == .tooManyOpenFiles, !addresses.isEmpty { return }
-    exit(1)
+    return saved
+}
+
+/// Puts back the limit ``lowerDescriptorLimitToLowestFree()`` lowered.
+func restoreDescriptorLimit(_ saved: rlimit) {
+    var saved = saved
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
 }

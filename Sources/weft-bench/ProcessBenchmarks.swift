@@ -70,16 +70,9 @@ func checkSpawnAtDescriptorLimit() throws {
     let runtime = try Runtime()
     var command = Command("/bin/true")
     command.standardOutput = .pipe
-    let resource = Int32(RLIMIT_NOFILE.rawValue)
-    var saved = rlimit()
-    guard getrlimit(resource, &saved) == 0 else { throw WeftError(.invalidArgument, operation: "getrlimit") }
-    let lowestFree = dup(0)
-    close(lowestFree)
-    var lowered = saved
-    lowered.rlim_cur = rlim_t(max(0, lowestFree))
-    guard setrlimit(resource, &lowered) == 0 else { throw WeftError(.invalidArgument, operation: "setrlimit") }
+    let saved = try lowerDescriptorLimitToLowestFree()
     let failed = try runtime.block(on: command.spawnFuture())
-    setrlimit(resource, &saved)
+    restoreDescriptorLimit(saved)
     try runtime.block(on: sleepFuture(for: .milliseconds(5)))
     let child = try runtime.block(on: command.spawnFuture()).get()
     let status = try runtime.block(on: timeoutFuture(.seconds(10), child.waitFuture())).get().get()
