@@ -37,9 +37,12 @@ struct LoopThreadTests {
 
     @Test("an async operation off any loop, whose first use starts the shared loop, throws EMFILE naming itself when that loop cannot start for want of descriptors, and the next one starts it (it killed the process) (in a process of its own: weft-bench shared-loop-at-descriptor-limit)")
     func sharedLoopAtTheDescriptorLimit() throws {
-        let line = try ProcessFaultTests.runWeftBench(["shared-loop-at-descriptor-limit"])
-        #expect(line.hasPrefix("weft-bench shared-loop-at-descriptor-limit error=resolve 127.0.0.1:80: EMFILE (too many open files); the shared loop"), "\(line)")
-        #expect(line.hasSuffix(" then=[127.0.0.1:80]\n"), "\(line)")
+        let output = try ProcessFaultTests.runWeftBench(["shared-loop-at-descriptor-limit"])
+        // The result's line alone: under the full suite's load the clean-clone
+        // CI once saw swift-backtrace's "unable to fetch crash info" printed
+        // after it, the check exiting 0 (not reproduced in 100 runs alone).
+        let result = output.split(separator: "\n").first { $0.hasPrefix("weft-bench shared-loop-at-descriptor-limit ") }
+        #expect(result == "weft-bench shared-loop-at-descriptor-limit error=resolve 127.0.0.1:80: EMFILE (too many open files); the shared loop, which runs it off any loop, could not start: uv_loop_init: EMFILE (too many open files) then=[127.0.0.1:80]", "\(output)")
     }
 
     @Test("Weft tasks still run beside 100 Swift tasks that keep yielding, and the loop still shuts down: the jobs took every turn's budget, and no Weft task (the loop's stop among them) ran again")
