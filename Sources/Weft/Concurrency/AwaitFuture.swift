@@ -98,7 +98,7 @@ func awaitValue<F: Future>(
 extension EventLoop {
     /// Whether the calling thread runs this loop's orphaned jobs, after its shutdown.
     @usableFromInline
-    var isRunningOrphanedJobs: Bool { OrphanedJobs.isRunning(forLoop: identity) }
+    var isRunningOrphanedJobs: Bool { EventLoop.isRunningOrphanedJob(ofLoop: identity) }
 }
 
 /// What an async operation throws when its await ended with `cancelled`:
@@ -160,7 +160,7 @@ func awaitOffLoop<F: Future>(
     // shutdown cancelled it (as `awaitOnLoop` says). Without a loop named
     // (a connect, a bind, a lookup), on any dead loop's queue: the task still
     // belongs to that loop, and must not carry on on the shared one.
-    let isOrphaned = if let loop { loop.isRunningOrphanedJobs } else { OrphanedJobs.isRunningAny }
+    let isOrphaned = if let loop { loop.isRunningOrphanedJobs } else { EventLoop.isRunningOrphanedJob }
     if isOrphaned { throw AwaitCancelled(loopShutDown: true) }
     let executor: LoopTaskExecutor
     if let loop {
@@ -277,7 +277,7 @@ nonisolated(nonsending)
 func awaitElsewhere<F: Future>(
     _ transfer: consuming UnsafeTransfer<F>, loop: UInt64, _ resumer: ContinuationWaker, listedIn executors: LoopExecutors?
 ) async throws(AwaitCancelled) -> UnsafeTransfer<F.Output> {
-    if OrphanedJobs.isRunning(forLoop: loop) { throw AwaitCancelled(loopShutDown: true) }
+    if EventLoop.isRunningOrphanedJob(ofLoop: loop) { throw AwaitCancelled(loopShutDown: true) }
     guard let target = executors ?? TaskResumer.executorsOfCurrentTask else { throw AwaitCancelled(loopShutDown: false) }
     do {
         return try await withTaskExecutorPreference(target.task) {

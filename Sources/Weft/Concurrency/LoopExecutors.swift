@@ -134,7 +134,7 @@ final class JobTarget: Sendable {
     /// its orphaned jobs after it shut down.
     @usableFromInline
     var isOnLoopThread: Bool {
-        EventLoop.withCurrent { $0?.identity == loopIdentity } || OrphanedJobs.isRunning(forLoop: loopIdentity)
+        EventLoop.withCurrent { $0?.identity == loopIdentity } || EventLoop.isRunningOrphanedJob(ofLoop: loopIdentity)
     }
 
     /// Queues `job` to run on the loop as `executor`.

@@ -79,15 +79,19 @@ public final class LoopThread: Sendable {
     static func sharedLoopFailure(in operation: String) -> WeftError {
         let failure = sharedLoopStart.withLock { $0 }
         return WeftError(failure?.kind ?? .shutDown, operation: operation,
-                         detail: "the shared loop, which runs it off any loop, could not start: \(failure.map { "\($0)" } ?? "unknown")")
+                         detail: "the shared loop, which runs it off any loop, could not start: \(describe(failure))")
     }
 
     /// The trap of a call off any loop that cannot throw why the shared loop
     /// could not start.
     @usableFromInline
     static func sharedLoopCannotStart() -> Never {
-        let failure = sharedLoopStart.withLock { $0 }
-        fatalError("cannot start the shared Weft loop: \(failure.map { "\($0)" } ?? "unknown")")
+        fatalError("cannot start the shared Weft loop: \(describe(sharedLoopStart.withLock { $0 }))")
+    }
+
+    /// The last failure to start the shared loop, for a message.
+    private static func describe(_ failure: WeftError?) -> String {
+        failure.map { "\($0)" } ?? "unknown"
     }
 
     private struct State {

@@ -29,15 +29,4 @@ final class OrphanedJobs: Sendable {
     func release() {
         queue.resume()
     }
-
-    /// Whether the calling thread is running an orphaned job of any loop.
-    static var isRunningAny: Bool {
-        EventLoop.isRunningOrphanedJob
-    }
-
-    /// Whether the calling thread is running an orphaned job of the loop with
-    /// `identity`.
-    static func isRunning(forLoop identity: UInt64) -> Bool {
-        DispatchQueue.getSpecific(key: EventLoop.orphanedJobsKey) == identity
-    }
 }

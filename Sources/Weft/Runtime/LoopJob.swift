@@ -101,6 +101,12 @@ extension EventLoop {
     static var isRunningOrphanedJob: Bool {
         DispatchQueue.getSpecific(key: orphanedJobsKey) != nil
     }
+
+    /// Whether the calling thread runs an orphaned job of the loop with
+    /// `identity`.
+    static func isRunningOrphanedJob(ofLoop identity: UInt64) -> Bool {
+        DispatchQueue.getSpecific(key: orphanedJobsKey) == identity
+    }
 }
 
 extension EventLoop {
